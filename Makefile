@@ -1,0 +1,31 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test check bench soak clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/harness demo
+
+test: install
+	$(PY) -m pytest
+
+check: install
+	$(VENV)/bin/ruff check harness tests bench scripts
+	$(VENV)/bin/mypy harness
+
+bench: install
+	$(PY) bench/run.py
+
+soak: install
+	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py -m slow
+
+clean:
+	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""harness: grade LLM prompts and responses with LLM graders, and measure how far to trust them.
+
+The public API is re-exported here lazily, so that ``import harness`` (and ``harness --help``)
+stays fast: pandas, scikit-learn and openai load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "HarnessError": "errors",
+    "UsageError": "errors",
+    "DataError": "errors",
+    "TemplateError": "errors",
+    "ConfigError": "errors",
+    "RunError": "errors",
+    "GraderError": "errors",
+    "load_pairs": "pairs",
+    "write_pairs": "pairs",
+    "validate_pairs": "pairs",
+    "import_dataset": "importers",
+    "describe": "describe",
+    "load_template_set": "templates",
+    "load_shots": "shots",
+    "EndpointConfig": "client",
+    "GradeSpec": "grading",
+    "grade": "grading",
+    "load_run": "runs",
+    "run_pairs": "runs",
+    "start_server": "server",
+    "ServeConfig": "server",
+    "agreement": "agreement",
+    "calibrate": "calibration",
+    "compare": "comparison",
+    "analyze": "transitions",
+    "render_report": "report",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)

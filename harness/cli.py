@@ -1,0 +1,197 @@
+"""The ``harness`` command line: parse options, call one library function, render the result.
+
+Library modules are imported inside the commands so that ``harness --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help="Grade LLM prompts and responses with LLM graders, and measure how far to trust them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Import and inspect pairs tables.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn harness errors into a one-paragraph message and exit code 2 (bad input) or 1."""
+    from .errors import HarnessError
+
+    try:
+        yield
+    except HarnessError as exc:
+        if os.environ.get("HARNESS_DEBUG") == "1":
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
+
+
+@data_app.command("import")
+def data_import(
+    fmt: Annotated[str, typer.Argument(help="pairedsafety, xstest or openai-moderation.")],
+    path: Annotated[Path, typer.Argument(help="The data set's file or folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output pairs table (.jsonl, .csv, .parquet).")],
+) -> None:
+    """Import a public data set into the canonical pairs table."""
+    with _errors():
+        from .importers import import_dataset
+        from .pairs import write_pairs
+
+        frame = import_dataset(fmt, path)
+        write_pairs(frame, out)
+        typer.echo(f"wrote {len(frame)} rows to {out}")
+
+
+@data_app.command("describe")
+def data_describe(
+    path: Annotated[Path, typer.Argument(help="A pairs table.")],
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Row counts, label coverage and severity distributions of a pairs table."""
+    with _errors():
+        from .describe import describe
+        from .pairs import load_pairs, parse_mapping
+        from .render import print_describe, print_json
+
+        summary = describe(load_pairs(path, mapping=parse_mapping(mapping)))
+        print_json(summary) if as_json else print_describe(summary, str(path))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the baseline grader on.")] = None,
+    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Model name(s) served.")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
+    fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
+    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+) -> None:
+    """Run the embedded OpenAI-compatible grader endpoint (TF-IDF + logistic regression)."""
+    with _errors():
+        from .constants import DEFAULT_MODEL
+        from .server import FAULT_MODES, ServeConfig, serve_forever
+
+        config = ServeConfig(
+            model_names=tuple(model_name or [DEFAULT_MODEL]),
+            api_key=api_key,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            fail_modes=tuple(fail_modes.split(",")) if fail_modes else FAULT_MODES,
+            seed=seed,
+            hang_s=hang_s,
+        )
+        typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)})", err=True)
+        serve_forever(str(fit) if fit else None, config, host=host, port=port)
+
+
+@app.command()
+def grade(
+    data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
+    model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
+    target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
+    template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
+    shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (or OPENAI_BASE_URL).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
+    azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    items_per_request: Annotated[int, typer.Option(help="Items graded per request (batch template).")] = 1,
+    timeout: Annotated[Optional[float], typer.Option(help="Per-request timeout in seconds.")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per request, retries included.")] = None,
+    transport: Annotated[Optional[str], typer.Option(help="aiohttp (default, faster here) or httpx.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    seed: Annotated[Optional[int], typer.Option(help="Sampling seed (default 20260709).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Completion token budget per item.")] = None,
+    no_json_mode: Annotated[bool, typer.Option("--no-json-mode", help="Do not send response_format=json_object.")] = False,
+    retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
+    mapping: MapOpt = None,
+    config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Grade prompts and/or responses into a resumable run folder."""
+    with _errors():
+        from .grading import GradeSpec, grade as run_grade
+        from .render import GradeProgress, print_grade_summary
+
+        settings = _settings(config, base_url=base_url, api_key=api_key, azure_api_version=azure_api_version,
+                             model=model, concurrency=concurrency, timeout_s=timeout,
+                             max_attempts=max_attempts, transport=transport, cache_dir=cache_dir)
+        spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
+        folder = run_dir or _default_run_dir(spec, data)
+        with GradeProgress(enabled=not quiet) as progress:
+            result = run_grade(data, spec, settings.endpoint(), run_dir=folder,
+                               cache_dir=None if no_cache else settings.resolved_cache_dir,
+                               retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update)
+        print_grade_summary(result)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _mapping(spec: str | None) -> dict[str, str]:
+    from .pairs import parse_mapping
+
+    return parse_mapping(spec)
+
+
+def _settings(config: Path | None, **flags: object):  # type: ignore[no-untyped-def]
+    from .config import Settings, resolve
+
+    return resolve(Settings(**flags), config_path=config)  # type: ignore[arg-type]
+
+
+def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
+          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool):  # type: ignore[no-untyped-def]
+    from .constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
+    from .grading import GradeSpec
+
+    targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(_split(target)))
+    return GradeSpec(
+        model=model, targets=targets, template_dir=str(template) if template else None,
+        shots_path=str(shots) if shots else None, items_per_request=items_per_request,
+        temperature=temperature, seed=DEFAULT_SEED if seed is None else seed,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, json_mode=not no_json_mode,
+    )
+
+
+def _default_run_dir(spec: object, data: Path) -> Path:
+    from .grading import spec_digest
+
+    safe_model = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in spec.model)  # type: ignore[attr-defined]
+    return Path("runs") / f"{safe_model}-{data.stem}-{spec_digest(spec, str(data))}"  # type: ignore[arg-type]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="harness")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The grader client: ``openai.AsyncOpenAI`` with an explicit retry policy and a cache.
+
+Retries (tenacity): 408, 409, 429 and 5xx answers, connection errors, timeouts and
+unreadable response bodies, with exponential backoff and full jitter, honouring
+``Retry-After``/``retry-after-ms`` up to a cap. 400/422 fail the item at once; 401, 403 and
+404 stop the whole job (every further request would fail the same way). Concurrency is
+bounded and halves on every 429, then grows back one slot per success (AIMD).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import CompletionCache, request_key
+from .constants import (
+    BACKOFF_INITIAL_S,
+    BACKOFF_MAX_S,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    RETRY_AFTER_CAP_S,
+)
+from .errors import ConfigError, GraderError
+
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts and how long to wait between them."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    initial_s: float = BACKOFF_INITIAL_S
+    max_s: float = BACKOFF_MAX_S
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where and how to call the grader. ``api_key`` is never written anywhere."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    azure_api_version: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    concurrency: int = DEFAULT_CONCURRENCY
+    transport: str = "aiohttp"
+    retry: RetryPolicy = RetryPolicy()
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency {self.concurrency}: expected an integer >= 1")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"--timeout {self.timeout_s}: expected a positive number of seconds")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"--transport {self.transport!r}: expected one of {list(TRANSPORTS)}")
+        if self.retry.max_attempts < 1:
+            raise ConfigError(f"--max-attempts {self.retry.max_attempts}: expected an integer >= 1")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--base-url {self.base_url!r}: expected an http:// or https:// URL, e.g. "
+                "http://127.0.0.1:8000/v1"
+            )
+
+
+@dataclass
+class Outcome:
+    """What one request came to: a completion, or an error after ``attempts`` tries."""
+
+    completion: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    latency_ms: float
+    cached: bool
+    request_hash: str
+
+
+class _RetryableError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves on rate limiting and creeps back up on success."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = float(maximum)
+        self.active = 0
+        self._condition = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._condition:
+            await self._condition.wait_for(lambda: self.active < max(1, int(self.limit)))
+            self.active += 1
+
+    async def release(self, *, rate_limited: bool) -> None:
+        async with self._condition:
+            self.active -= 1
+            if rate_limited:
+                self.limit = max(1.0, self.limit / 2)
+            elif self.limit < self.maximum:
+                self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+            self._condition.notify_all()
+
+
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            continue
+    return None
+
+
+class GraderClient:
+    """Sends chat requests with caching, bounded concurrency and retries."""
+
+    def __init__(self, config: EndpointConfig, cache: CompletionCache | None = None) -> None:
+        self.config = config
+        self.cache = cache
+        self.limiter = AdaptiveLimiter(config.concurrency)
+        self.rate_limited = 0
+        self.requests_sent = 0
+        self._client: Any = None
+        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+
+    async def __aenter__(self) -> GraderClient:
+        import openai
+
+        http_client = None
+        if self.config.transport == "aiohttp":
+            http_client = openai.DefaultAioHttpClient(timeout=self.config.timeout_s)
+        common: dict[str, Any] = {
+            "api_key": self.config.api_key or "not-needed",
+            "timeout": self.config.timeout_s,
+            "max_retries": 0,
+            "http_client": http_client,
+        }
+        if self.config.azure_api_version:
+            self._client = openai.AsyncAzureOpenAI(
+                azure_endpoint=self.config.base_url, api_version=self.config.azure_api_version, **common
+            )
+        else:
+            self._client = openai.AsyncOpenAI(base_url=self.config.base_url, **common)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def _wait_seconds(self, state: Any) -> float:
+        """Tenacity wait: the server's Retry-After (capped), else full-jitter exponential."""
+        from tenacity import wait_random_exponential
+
+        policy = self.config.retry
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, _RetryableError) and error.retry_after is not None:
+            return min(error.retry_after, policy.retry_after_cap_s)
+        jitter = wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
+        return float(jitter(state))
+
+    async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        import openai
+
+        try:
+            response = await self._client.chat.completions.create(**request)
+        except openai.RateLimitError as exc:
+            raise _RetryableError(
+                f"429 rate limited: {exc.message}", _retry_after(exc.response.headers), rate_limited=True
+            ) from None
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if status in (408, 409) or status >= 500:
+                raise _RetryableError(f"{status}: {exc.message}", _retry_after(exc.response.headers)) from None
+            if status in (401, 403):
+                raise GraderError(
+                    f"the endpoint answered {status} ({exc.message}); check the API key "
+                    "(--api-key or OPENAI_API_KEY) and its permissions"
+                ) from None
+            if status == 404:
+                raise GraderError(
+                    f"the endpoint answered 404 ({exc.message}); check --model and --base-url"
+                ) from None
+            raise _FatalItemError(f"{status}: {exc.message}") from None
+        except openai.APITimeoutError:
+            raise _RetryableError(f"timed out after {self.config.timeout_s:g}s") from None
+        except openai.APIConnectionError as exc:
+            raise _RetryableError(f"connection error: {exc.__cause__ or exc}") from None
+        except (openai.APIResponseValidationError, ValueError) as exc:
+            raise _RetryableError(f"unreadable response body: {exc}") from None
+        choice = response.choices[0] if response.choices else None
+        if choice is None:
+            raise _RetryableError("response without choices")
+        usage = response.usage
+        return {
+            "content": choice.message.content,
+            "finish_reason": choice.finish_reason,
+            "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+            "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
+            "model": response.model,
+        }
+
+    async def _attempt(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.limiter.acquire()
+        rate_limited = False
+        try:
+            self.requests_sent += 1
+            return await self._send(request)
+        except _RetryableError as exc:
+            rate_limited = exc.rate_limited
+            self.rate_limited += int(rate_limited)
+            raise
+        finally:
+            await self.limiter.release(rate_limited=rate_limited)
+
+    async def complete(self, request: dict[str, Any], *, use_cache: bool = True) -> Outcome:
+        """One chat completion, from the cache or the endpoint, with retries.
+
+        With the cache on, identical requests in flight at the same time share one call: the
+        later ones are answered as cache hits when the first completes cleanly.
+        """
+        key = request_key(self.config.base_url, request)
+        if use_cache and self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return Outcome(hit, None, 0, 0.0, True, key)
+            pending = self._in_flight.get(key)
+            if pending is not None:
+                shared = await asyncio.shield(pending)
+                if shared.completion is not None and self.cache.get(key) is not None:
+                    return Outcome(shared.completion, None, 0, 0.0, True, key)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._in_flight.setdefault(key, future)
+        try:
+            outcome = await self._complete_uncached(request, key, use_cache)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so an unawaited future logs nothing
+            raise
+        finally:
+            if self._in_flight.get(key) is future:
+                del self._in_flight[key]
+        future.set_result(outcome)
+        return outcome
+
+    async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Outcome:
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        started = time.perf_counter()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.retry.max_attempts),
+            retry=retry_if_exception_type(_RetryableError),
+            wait=self._wait_seconds,
+            reraise=True,
+        )
+        completion: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    completion = await self._attempt(request)
+        except _RetryableError as exc:
+            error = f"gave up after {retrying.statistics.get('attempt_number', 0)} attempts: {exc}"
+        except _FatalItemError as exc:
+            error = str(exc)
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        latency = (time.perf_counter() - started) * 1000
+        if completion is not None and use_cache and self.cache is not None:
+            self.cache.put(key, completion)
+        return Outcome(completion, error, attempts, latency, False, key)
+
+
+class _FatalItemError(Exception):
+    """An answer that fails this item without retrying (400, 422)."""

@@ -1,0 +1,68 @@
+"""The one exception tree of harness.
+
+Every error the library raises on purpose is a :class:`HarnessError`. The CLI turns
+``UsageError`` subclasses (bad input the user can fix) into exit code 2 and the rest into
+exit code 1, printing the message without a traceback unless ``HARNESS_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class of every error harness raises deliberately."""
+
+    exit_code = 1
+
+
+class UsageError(HarnessError):
+    """Bad input that the user can fix: a file, a flag or a template. Exit code 2."""
+
+    exit_code = 2
+
+
+class DataError(UsageError):
+    """An input table cannot be read or does not follow the pairs-table contract.
+
+    The message names the file, the line (or row) and the column, and what was expected.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.row = row
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        elif row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class TemplateError(UsageError):
+    """A grader template or shot file cannot be loaded or rendered."""
+
+
+class ConfigError(UsageError):
+    """A flag, environment variable or configuration value is invalid or missing."""
+
+
+class RunError(UsageError):
+    """A run folder is missing, unreadable, or holds a different run than requested."""
+
+
+class GraderError(HarnessError):
+    """The grader endpoint failed in a way that stops the whole job (e.g. 401, 404)."""

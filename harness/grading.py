@@ -1,0 +1,460 @@
+"""``grade``: pairs table -> rendered requests -> (cached) completions -> labels in a run folder.
+
+Prompts and responses are graded separately, each with only its own text. A run is resumable:
+re-running the same job grades only the (id, target) items that ``labels.jsonl`` lacks, so a
+run killed at any point loses nothing it wrote and pays for nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .cache import CompletionCache, public_base_url
+from .client import EndpointConfig, GraderClient, Outcome
+from .constants import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_SEED, STATUSES, TARGETS
+from .errors import ConfigError, RunError
+from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
+from .runs import (
+    INPUT,
+    LABELS,
+    MANIFEST,
+    LabelWriter,
+    read_labels,
+    read_manifest,
+    rewrite_labels,
+    write_json_atomic,
+)
+from .shots import Shot, load_shots, shots_hash
+from .templates import TemplateSet, load_template_set
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Manifest fields that must match for a run folder to be resumed.
+IDENTITY = ("model", "template_hash", "shots_hash", "params", "input_sha256")
+
+
+@dataclass(frozen=True)
+class GradeSpec:
+    """What determines the labels of a run (besides the grader endpoint)."""
+
+    model: str = DEFAULT_MODEL
+    targets: tuple[str, ...] = ("prompt", "response")
+    template_dir: str | None = None
+    shots_path: str | None = None
+    items_per_request: int = 1
+    temperature: float = 0.0
+    seed: int | None = DEFAULT_SEED
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    json_mode: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.targets if t not in TARGETS]
+        if bad or not self.targets:
+            raise ConfigError(f"--target {bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all")
+        if self.items_per_request < 1:
+            raise ConfigError(f"--items-per-request {self.items_per_request}: expected an integer >= 1")
+        if self.max_tokens < 1:
+            raise ConfigError(f"--max-tokens {self.max_tokens}: expected an integer >= 1")
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "json_mode": self.json_mode,
+            "items_per_request": self.items_per_request,
+        }
+
+
+@dataclass
+class Progress:
+    """Counters reported to ``on_progress`` after every finished item."""
+
+    total: int
+    done: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass
+class GradeResult:
+    """What :func:`grade` returns: the run folder, its manifest, and labels joined to input."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    labels: pd.DataFrame
+    graded_now: int
+
+
+@dataclass
+class _Item:
+    id: str
+    target: str
+    text: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _work_items(frame: pd.DataFrame, targets: Sequence[str]) -> list[_Item]:
+    has_response = "response" in frame.columns
+    items: list[_Item] = []
+    columns = ["id", "prompt"] + (["response"] if has_response else [])
+    rows = list(frame[columns].itertuples(index=False, name=None))
+    for target in targets:
+        for row in rows:
+            ident, prompt = row[0], row[1]
+            response = row[2] if has_response else None
+            if target == "prompt":
+                items.append(_Item(ident, target, text=prompt))
+            elif target == "response" and isinstance(response, str) and response.strip():
+                items.append(_Item(ident, target, text=response))
+            elif target == "relevance" and isinstance(response, str) and response.strip():
+                items.append(_Item(ident, target, prompt=prompt, response=response))
+    return items
+
+
+class _Grader:
+    """One grading job: renders, sends and records; owns nothing beyond the job's life."""
+
+    def __init__(
+        self,
+        spec: GradeSpec,
+        templates: TemplateSet,
+        shots: list[Shot],
+        client: GraderClient,
+        writer: LabelWriter,
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+        use_cache: bool,
+    ) -> None:
+        self.spec = spec
+        self.templates = templates
+        self.client = client
+        self.writer = writer
+        self.progress = progress
+        self.on_progress = on_progress
+        self.use_cache = use_cache
+        self.systems = {t: templates.system(t, shots) for t in spec.targets}
+
+    def _request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": [
+                {"role": "system", "content": self.systems[target]},
+                {"role": "user", "content": user},
+            ],
+            "temperature": self.spec.temperature,
+            "max_tokens": max_tokens,
+        }
+        if self.spec.seed is not None:
+            request["seed"] = self.spec.seed
+        if self.spec.json_mode:
+            request["response_format"] = {"type": "json_object"}
+        return request
+
+    def _record(self, item: _Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1) -> None:
+        completion = outcome.completion or {}
+        record: dict[str, Any] = {
+            "id": item.id,
+            "target": item.target,
+            "status": parsed.status,
+            "severity": parsed.severity,
+            "raw": parsed.raw,
+            "relevance": parsed.relevance,
+            "rationale": parsed.rationale,
+            "disagreements": parsed.disagreements or None,
+            "error": parsed.error,
+            "completion": None if parsed.status == "ok" else completion.get("content"),
+            "finish_reason": completion.get("finish_reason"),
+            "cached": outcome.cached,
+            "latency_ms": round(outcome.latency_ms, 2),
+            "attempts": outcome.attempts,
+            "prompt_tokens": int(completion.get("prompt_tokens", 0)) // share,
+            "completion_tokens": int(completion.get("completion_tokens", 0)) // share,
+            "request_hash": outcome.request_hash,
+            "batch_size": share,
+        }
+        self.writer.write(record)
+        progress = self.progress
+        progress.done += 1
+        progress.statuses[parsed.status] += 1
+        progress.cached += int(outcome.cached)
+        if not outcome.cached:
+            progress.prompt_tokens += record["prompt_tokens"]
+            progress.completion_tokens += record["completion_tokens"]
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    @staticmethod
+    def _judge(outcome: Outcome, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
+        if outcome.completion is None:
+            return ParsedGrade("failed", error=outcome.error)
+        finish = outcome.completion.get("finish_reason")
+        if finish == "content_filter":
+            return ParsedGrade("refused", error="stopped by the endpoint's content filter")
+        if finish == "length":
+            return ParsedGrade("unparsed", error="truncated (finish_reason=length); raise --max-tokens")
+        return parse(outcome.completion.get("content"))
+
+    async def single(self, item: _Item) -> None:
+        if item.target == "relevance":
+            user = self.templates.relevance(item.prompt or "", item.response or "")
+            parse: Callable[[str | None], ParsedGrade] = parse_relevance
+        else:
+            user = self.templates.user(item.target, item.text or "")
+            parse = parse_severity
+        outcome = await self.client.complete(
+            self._request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
+        )
+        self._record(item, self._judge(outcome, parse), outcome)
+
+    async def batch(self, items: list[_Item]) -> None:
+        if len(items) == 1:
+            await self.single(items[0])
+            return
+        target = items[0].target
+        user = self.templates.batch(target, [i.text or "" for i in items])
+        request = self._request(target, user, self.spec.max_tokens * len(items))
+        outcome = await self.client.complete(request, use_cache=self.use_cache)
+        judged = self._judge(outcome, lambda c: ParsedGrade("ok"))
+        if judged.status != "ok":
+            rows = {i: judged for i in range(len(items))}
+        else:
+            rows = parse_batch((outcome.completion or {}).get("content"), len(items))
+        retry = []
+        for index, item in enumerate(items):
+            if rows[index].status == "ok":
+                self._record(item, rows[index], outcome, share=len(items))
+            else:
+                retry.append(item)
+        for item in retry:  # missing or malformed in the batch answer: regrade singly
+            await self.single(item)
+
+
+async def _run_jobs(grader: _Grader, items: list[_Item], per_request: int, workers: int) -> None:
+    queue: asyncio.Queue[list[_Item]] = asyncio.Queue()
+    for target in grader.spec.targets:
+        group = [i for i in items if i.target == target]
+        size = 1 if target == "relevance" else per_request
+        for start in range(0, len(group), size):
+            queue.put_nowait(group[start : start + size])
+
+    async def worker() -> None:
+        while True:
+            try:
+                job = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await grader.batch(job)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, workers))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any]) -> dict[str, Any]:
+    """Create the run folder, or check that an existing one holds the same job."""
+    import tempfile
+
+    from .pairs import write_pairs
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=".input.", suffix=".jsonl", dir=run_dir)
+    import os
+
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write_pairs(frame, tmp)
+        identity["input_sha256"] = _file_sha256(tmp)
+        manifest_path = run_dir / MANIFEST
+        if manifest_path.exists():
+            previous = read_manifest(run_dir)
+            for key in IDENTITY:
+                if previous.get(key) != identity[key]:
+                    raise RunError(
+                        f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
+                        f"{identity[key]!r}); pass another --run-dir or delete the folder"
+                    )
+            tmp.unlink()
+            return previous
+        os.replace(tmp, run_dir / INPUT)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {}
+
+
+def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    by_target: dict[str, Counter[str]] = {}
+    tokens = Counter[str]()
+    for record in records:
+        counts[record["status"]] += 1
+        by_target.setdefault(record["target"], Counter())[record["status"]] += 1
+        key = "cached" if record.get("cached") else "billed"
+        tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+        tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
+    items = len(records)
+    billed_items = sum(1 for r in records if not r.get("cached"))
+    return {
+        "counts": {s: counts.get(s, 0) for s in STATUSES},
+        "counts_by_target": {t: {s: c.get(s, 0) for s in STATUSES} for t, c in by_target.items()},
+        "items": items,
+        "cache_hits": sum(1 for r in records if r.get("cached")),
+        "disagreements": sum(1 for r in records if r.get("disagreements")),
+        "tokens": dict(tokens),
+        "prompt_tokens_per_billed_item": (
+            round(tokens["billed_prompt_tokens"] / billed_items, 1) if billed_items else None
+        ),
+    }
+
+
+def grade(
+    data: str | Path | pd.DataFrame,
+    spec: GradeSpec,
+    endpoint: EndpointConfig,
+    *,
+    run_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    retry_statuses: Sequence[str] = (),
+    mapping: dict[str, str] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> GradeResult:
+    """Grade a pairs table into a run folder, resuming whatever the folder already holds.
+
+    Args:
+        data: a pairs-table file or an already validated frame.
+        spec: model, targets, template set, shots and sampling parameters.
+        endpoint: where to send requests (API key is used, never stored).
+        run_dir: the run folder; created if missing, resumed if it holds the same job.
+        cache_dir: the completion cache folder, or ``None`` for no cache.
+        retry_statuses: statuses (``failed``, ``unparsed``, ``refused``) to grade again.
+        mapping: column mapping when ``data`` is a file with other column names.
+        on_progress: called after every finished item.
+    """
+    from .pairs import load_pairs, validate_pairs
+
+    bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
+    if bad:
+        raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
+    if isinstance(data, (str, Path)):
+        frame = load_pairs(data, mapping=mapping)
+        source = str(data)
+    else:
+        frame = validate_pairs(data)
+        source = str(data.attrs.get("source", "<dataframe>"))
+    templates = load_template_set(spec.template_dir)
+    shots = load_shots(spec.shots_path)
+    folder = Path(run_dir)
+    identity: dict[str, Any] = {
+        "model": spec.model,
+        "template_hash": templates.hash,
+        "shots_hash": shots_hash(shots),
+        "params": spec.params(),
+    }
+    previous = _prepare_run_dir(folder, frame, identity)
+    records = read_labels(folder, repair=True)
+    if retry_statuses:
+        keep = [r for r in records if r["status"] not in retry_statuses]
+        if len(keep) != len(records):
+            rewrite_labels(folder, keep)
+            records = keep
+    done = {(str(r["id"]), r["target"]) for r in records}
+    pending = [i for i in _work_items(frame, spec.targets) if (i.id, i.target) not in done]
+    targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
+    manifest: dict[str, Any] = {
+        **identity,
+        "harness_version": __version__,
+        "status": "running",
+        "created": previous.get("created", _now()),
+        "updated": _now(),
+        "endpoint": public_base_url(endpoint.base_url),
+        "targets": targets,
+        "template_dir": str(templates.directory),
+        "shots_path": spec.shots_path,
+        "shots_count": len(shots),
+        "input_path": previous.get("input_path", source),
+        "input_rows": len(frame),
+        "sessions": previous.get("sessions", 0) + 1,
+    }
+    write_json_atomic(folder / MANIFEST, manifest)
+    progress = Progress(total=len(pending))
+    cache = CompletionCache(cache_dir) if cache_dir is not None else None
+    writer = LabelWriter(folder / LABELS)
+    requests_sent = 0
+    try:
+        async def main() -> int:
+            async with GraderClient(endpoint, cache) as client:
+                grader = _Grader(spec, templates, shots, client, writer, progress, on_progress, cache is not None)
+                await _run_jobs(grader, pending, spec.items_per_request, endpoint.concurrency)
+                return client.requests_sent
+
+        requests_sent = asyncio.run(main())
+        manifest["status"] = "complete"
+    except BaseException:
+        manifest["status"] = "interrupted"
+        raise
+    finally:
+        writer.close()
+        if cache is not None:
+            cache.close()
+        records = read_labels(folder)
+        manifest.update(_summarise(records))
+        manifest["updated"] = _now()
+        manifest["last_session"] = {
+            "graded": progress.done,
+            "requests_sent": requests_sent,
+            "elapsed_s": round(progress.elapsed_s, 3),
+            "items_per_s": round(progress.done / progress.elapsed_s, 1) if progress.elapsed_s > 0 else None,
+        }
+        write_json_atomic(folder / MANIFEST, manifest)
+    return GradeResult(folder, manifest, _joined(frame, records), progress.done)
+
+
+def _joined(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+    from .runs import labels_wide
+
+    wide = labels_wide(records)
+    if wide.empty:
+        return frame
+    return frame.merge(wide, on="id", how="left")
+
+
+def spec_digest(spec: GradeSpec, data: str) -> str:
+    """A short stable name for a job, used for the default run folder."""
+    material = repr((asdict(spec), str(Path(data).resolve())))
+    return hashlib.sha256(material.encode()).hexdigest()[:8]

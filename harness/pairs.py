@@ -1,0 +1,388 @@
+"""The canonical pairs table: reading, validating and writing it.
+
+One row per prompt-response pair. Required columns: ``id`` (unique, non-empty string) and
+``prompt`` (non-empty text). Optional: ``response``; human labels
+``{prompt,response}_{hate,sexual,violence,self_harm}`` as integers 0-3 where an empty cell
+means *unknown* (never 0); ``relevance`` 1-3. Every other column is kept as metadata.
+
+Tables are read from JSONL, CSV or Parquet. Every problem raises :class:`DataError` naming the
+file, the line (or row for Parquet) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .constants import LABEL_COLUMNS
+from .errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = ("jsonl", "csv", "parquet")
+REQUIRED = ("id", "prompt")
+TEXT_COLUMNS = ("prompt", "response")
+
+
+def detect_format(path: Path) -> str:
+    """Infer the table format from the file name (``.jsonl``/``.json``, ``.csv``, ``.parquet``)."""
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
+        return "jsonl"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise DataError(
+        f"cannot tell the format from the file name; expected one of .jsonl, .csv, .parquet",
+        path=str(path),
+    )
+
+
+def parse_mapping(spec: str | None) -> dict[str, str]:
+    """Parse ``"id=uid,prompt=question"`` (canonical=source) into a dict."""
+    if not spec:
+        return {}
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        if "=" not in part:
+            raise DataError(f"--map entry {part!r} must look like canonical=source, e.g. id=uid")
+        canon, src = (s.strip() for s in part.split("=", 1))
+        if not canon or not src:
+            raise DataError(f"--map entry {part!r} must look like canonical=source, e.g. id=uid")
+        out[canon] = src
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory; expected a table file", path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", path=str(path)) from None
+    if path.name.endswith(".gz"):
+        import gzip
+
+        try:
+            data = gzip.decompress(data)
+        except OSError as exc:
+            raise DataError(f"not a valid gzip file: {exc}", path=str(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"byte 0x{data[exc.start]:02x} at character {col} is not valid UTF-8; "
+            "expected a UTF-8 encoded file (re-save it as UTF-8)",
+            path=str(path),
+            line=line,
+        ) from None
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    import pandas as pd
+
+    text = _read_text(path)
+    raw_lines = text.split("\n")
+    records: list[dict[str, Any]] = []
+    line_numbers: list[int] = []
+    for number, line in enumerate(raw_lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"malformed JSON at character {exc.colno}: {exc.msg}; expected one JSON object "
+                "per line",
+                path=str(path),
+                line=number,
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(
+                f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number
+            )
+        records.append(obj)
+        line_numbers.append(number)
+    if not records:
+        raise DataError("the file holds no rows", path=str(path))
+    return pd.DataFrame.from_records(records), line_numbers
+
+
+def _csv_line_numbers(text: str) -> list[int]:
+    """The physical line on which each CSV data row starts (quoted newlines respected)."""
+    reader = csv.reader(io.StringIO(text))
+    starts: list[int] = []
+    previous_end = 0
+    for index, _row in enumerate(reader):
+        if index > 0:
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    import pandas as pd
+
+    text = _read_text(path)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError("the file holds no rows", path=str(path)) from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+    if frame.empty:
+        raise DataError("the file holds no rows", path=str(path))
+    frame = frame.replace({"": None})
+    return frame, _csv_line_numbers(text)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError("file not found", path=str(path))
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many unrelated types
+        raise DataError(f"cannot read Parquet: {exc}", path=str(path)) from None
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    try:
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _as_int(value: Any) -> int | None:
+    """Integer value of a label cell, or None when it is not an integer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
+        return _as_int(value.item())
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else None
+    return None
+
+
+class _Locator:
+    """Turns a row index into the most precise location the format allows."""
+
+    def __init__(self, path: Path, lines: list[int] | None) -> None:
+        self.path = str(path)
+        self.lines = lines
+
+    def error(self, index: int, message: str, column: str | None = None) -> DataError:
+        if self.lines is not None and index < len(self.lines):
+            return DataError(message, path=self.path, line=self.lines[index], column=column)
+        return DataError(message, path=self.path, row=index + 1, column=column)
+
+
+def _check_labels(
+    frame: pd.DataFrame, column: str, allowed: range, loc: _Locator
+) -> pd.Series:
+    import pandas as pd
+
+    series = frame[column]
+    if series.dtype == object or str(series.dtype).startswith(("str", "string")):
+        stripped = series.map(lambda v: None if _is_missing(v) else v)
+    else:
+        stripped = series
+    numeric = pd.to_numeric(stripped, errors="coerce")
+    present = stripped.notna()
+    bad = present & (
+        numeric.isna()
+        | (numeric % 1 != 0)
+        | (numeric < allowed.start)
+        | (numeric >= allowed.stop)
+        | stripped.map(lambda v: isinstance(v, bool))
+    )
+    if bool(bad.any()):
+        index = int(bad.to_numpy().nonzero()[0][0])
+        value = series.iloc[index]
+        low, high = allowed.start, allowed.stop - 1
+        number = _as_int(value)
+        what = (
+            f"label {value!r} is not an integer"
+            if number is None
+            else f"label {number} is outside {low}-{high}"
+        )
+        raise loc.error(
+            index, f"{what}; expected an integer {low}-{high} or an empty cell for unknown", column
+        )
+    return numeric.astype("Int8")
+
+
+def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> list[str]:
+    series = frame["id"]
+    missing = series.map(_is_missing)
+    if bool(missing.any()):
+        index = int(missing.to_numpy().nonzero()[0][0])
+        raise loc.error(index, "empty id; expected a unique non-empty string", "id")
+    ids = [
+        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in series.tolist()
+    ]
+    if len(set(ids)) != len(ids):
+        seen: dict[str, int] = {}
+        for index, text in enumerate(ids):
+            if text in seen:
+                first = seen[text]
+                first_where = f"line {lines[first]}" if lines else f"row {first + 1}"
+                raise loc.error(index, f"duplicate id {text!r} (first seen at {first_where})", "id")
+            seen[text] = index
+    return ids
+
+
+def validate_pairs(
+    frame: pd.DataFrame, *, path: Path | str = "<table>", lines: list[int] | None = None
+) -> pd.DataFrame:
+    """Check a raw table against the pairs-table contract and normalise its types.
+
+    Returns a new frame with ``id`` as string, label columns as nullable ``Int8`` and the
+    metadata columns untouched. Raises :class:`DataError` at the first problem.
+    """
+    loc = _Locator(Path(path), lines)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing required column {missing[0]!r}; the table has columns "
+            f"{sorted(map(str, frame.columns))}. Rename it or pass --map {missing[0]}=<column>",
+            path=str(path),
+        )
+    out = frame.copy()
+    ids = _check_ids(out, loc, lines)
+    out["id"] = ids
+    for column in TEXT_COLUMNS:
+        if column not in out.columns:
+            continue
+        texts = out[column].tolist()
+        for index, value in enumerate(texts):
+            if column == "prompt" and _is_missing(value):
+                raise loc.error(index, "empty text; expected a non-empty prompt", column)
+            if not _is_missing(value) and not isinstance(value, str):
+                raise loc.error(
+                    index, f"expected text, got {type(value).__name__} {value!r}", column
+                )
+        out[column] = [None if _is_missing(v) else v for v in texts]
+    for column in LABEL_COLUMNS:
+        if column in out.columns:
+            out[column] = _check_labels(out, column, range(4), loc)
+    if "relevance" in out.columns:
+        out["relevance"] = _check_labels(out, "relevance", range(1, 4), loc)
+    return out.reset_index(drop=True)
+
+
+def load_pairs(
+    path: str | os.PathLike[str],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    fmt: str | None = None,
+) -> pd.DataFrame:
+    """Read and validate a pairs table.
+
+    Args:
+        path: a ``.jsonl``, ``.csv`` or ``.parquet`` file.
+        mapping: canonical column name -> column name in the file, for tables whose columns
+            are named differently (``{"id": "uid", "prompt": "question"}``).
+        fmt: force a format instead of inferring it from the file name.
+
+    Raises:
+        DataError: naming the file, line (or row) and column of the first problem.
+    """
+    file = Path(path)
+    kind = fmt or detect_format(file)
+    lines: list[int] | None
+    if kind == "jsonl":
+        frame, lines = _read_jsonl(file)
+    elif kind == "csv":
+        frame, lines = _read_csv(file)
+    elif kind == "parquet":
+        frame, lines = _read_parquet(file), None
+    else:
+        raise DataError(f"unknown format {kind!r}; expected one of {list(FORMATS)}", path=str(file))
+    if mapping:
+        absent = [src for src in mapping.values() if src not in frame.columns]
+        if absent:
+            raise DataError(
+                f"--map names column {absent[0]!r}, which the table does not have; it has "
+                f"{sorted(map(str, frame.columns))}",
+                path=str(file),
+            )
+        frame = frame.rename(columns={src: canon for canon, src in mapping.items()})
+    out = validate_pairs(frame, path=file, lines=lines)
+    out.attrs["source"] = str(file)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if _is_missing(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
+def write_pairs(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table atomically: to a temporary file beside ``path``, then renamed.
+
+    A failure part-way leaves no half-written file behind.
+    """
+    target = Path(path)
+    kind = detect_format(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        if kind == "jsonl":
+            columns = list(frame.columns)
+            with tmp.open("w", encoding="utf-8") as out:
+                for row in frame.itertuples(index=False, name=None):
+                    record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif kind == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def label_columns_present(frame: pd.DataFrame, side: str | None = None) -> list[str]:
+    """The label columns of ``frame`` (optionally of one side), in canonical order."""
+    return [c for c in LABEL_COLUMNS if c in frame.columns and (side is None or c.startswith(side))]

@@ -1,0 +1,184 @@
+"""Run folders: ``manifest.json``, ``input.jsonl`` and the streamed ``labels.jsonl``.
+
+A run folder is self-contained: ``input.jsonl`` is the validated input table (texts, human
+labels, metadata), ``labels.jsonl`` holds one line per graded (id, target), appended and
+flushed as each answer arrives, and ``manifest.json`` says how the labels were made. Any later
+stage (calibrate, analyze, report) reads only these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
+from .errors import RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANIFEST = "manifest.json"
+LABELS = "labels.jsonl"
+INPUT = "input.jsonl"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, ensure_ascii=False, default=str)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{run_dir}: not a run folder (no {MANIFEST}); run `harness grade` first") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path}: unreadable manifest: {exc}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the manifest must be a JSON object")
+    return data
+
+
+def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The label records of a run, in file order.
+
+    A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
+    lines append cleanly). A malformed line anywhere else is an error.
+    """
+    path = run_dir / LABELS
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records: list[dict[str, Any]] = []
+    offset = 0
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        is_last = number == len(lines)
+        if not line.strip():
+            offset += len(line) + 1
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            if is_last:  # partial tail from an interrupted append
+                if repair:
+                    with path.open("r+b") as handle:
+                        handle.truncate(offset)
+                break
+            raise RunError(f"{path}, line {number}: malformed label record") from None
+        if is_last and repair:
+            with path.open("ab") as handle:  # complete record without its newline
+                handle.write(b"\n")
+        records.append(record)
+        offset += len(line) + 1
+    return records
+
+
+class LabelWriter:
+    """Appends label records, one ``write`` + flush per line so a kill loses at most one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: TextIO = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def rewrite_labels(run_dir: Path, records: list[dict[str, Any]]) -> None:
+    """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
+    path = run_dir / LABELS
+    handle, tmp = tempfile.mkstemp(prefix=f".{LABELS}.", dir=run_dir)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Run:
+    """A loaded run folder."""
+
+    path: Path
+    manifest: dict[str, Any]
+    labels: list[dict[str, Any]]
+    input: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder written by :func:`harness.grading.grade`."""
+    from .pairs import load_pairs
+
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    manifest = read_manifest(run_dir)
+    labels = read_labels(run_dir)
+    frame = load_pairs(run_dir / INPUT)
+    return Run(run_dir, manifest, labels, frame)
+
+
+def labels_wide(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per id: ``{target}_status`` and grader labels ``pred_{side}_{category}``.
+
+    Grader labels are filled only where the status is ``ok``; elsewhere they are missing.
+    """
+    import pandas as pd
+
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        row = rows.setdefault(str(record["id"]), {"id": str(record["id"])})
+        target = record["target"]
+        row[f"{target}_status"] = record["status"]
+        if record["status"] != "ok":
+            continue
+        if target in SIDES and record.get("severity"):
+            for category in CATEGORIES:
+                row[f"pred_{label_column(target, category)}"] = record["severity"].get(category)
+        elif target == "relevance":
+            row["pred_relevance"] = record.get("relevance")
+    frame = pd.DataFrame(list(rows.values()))
+    for column in frame.columns:
+        if column.startswith("pred_"):
+            frame[column] = frame[column].astype("Int8")
+    return frame
+
+
+def run_pairs(run: Run) -> pd.DataFrame:
+    """The run's input with the grader's labels in the canonical label columns.
+
+    Human label columns of the input are replaced by the grader's; a side whose grade is not
+    ``ok`` has missing labels (it is never read as Safe).
+    """
+    wide = labels_wide(run.labels)
+    human = [c for c in (*LABEL_COLUMNS, "relevance") if c in run.input.columns]
+    frame = run.input.drop(columns=human)
+    if wide.empty:
+        return frame
+    merged = frame.merge(wide, on="id", how="left")
+    renames = {c: c[len("pred_"):] for c in merged.columns if c.startswith("pred_")}
+    return merged.rename(columns=renames)

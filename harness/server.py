@@ -1,0 +1,381 @@
+"""``harness serve``: an OpenAI-compatible chat-completions endpoint on 127.0.0.1.
+
+It answers ``POST /v1/chat/completions`` and ``GET /v1/models`` closely enough for the
+official ``openai`` client (usage, ``response_format``, OpenAI's JSON error shape), with a
+:class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
+delimited blocks our templates emit, and answers in the grader JSON format.
+
+Seeded fault injection makes it a test double for a flaky provider: 429 with Retry-After,
+500/503, dropped connections, hangs past the client timeout, malformed JSON bodies,
+truncated output (``finish_reason: length``), grader refusals, non-JSON answers and
+content-filter stops. Whether a request fails is a pure function of the seed, the request
+body and how many times that body was seen, so runs are reproducible under concurrency.
+``GET /stats`` reports the requests seen (for server-side counting in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .baseline import BaselineGrader
+from .constants import CATEGORIES, CATEGORY_CODES, DEFAULT_MODEL
+from .errors import ConfigError
+
+FAULT_MODES = (
+    "429",
+    "500",
+    "503",
+    "drop",
+    "timeout",
+    "malformed",
+    "truncated",
+    "refusal",
+    "garbage",
+    "content_filter",
+)
+
+_BLOCK = re.compile(r"<<<(?P<label>[A-Z_]+)>>>\n(?P<body>.*?)\n<<<END_(?P=label)>>>", re.DOTALL)
+_ROW = re.compile(r"ROW_INDEX:\s*(\d+)")
+
+
+@dataclass
+class ServeConfig:
+    """How the endpoint behaves; faults are off by default."""
+
+    model_names: tuple[str, ...] = (DEFAULT_MODEL,)
+    api_key: str | None = None
+    latency_ms: float = 0.0
+    fail_rate: float = 0.0
+    fail_modes: tuple[str, ...] = FAULT_MODES
+    seed: int = 0
+    hang_s: float = 30.0
+    retry_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
+        if unknown:
+            raise ConfigError(f"--fail-modes: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ConfigError(f"--fail-rate {self.fail_rate}: expected a number from 0 to 1")
+
+
+@dataclass
+class ServerStats:
+    """Requests seen by the endpoint, by outcome."""
+
+    requests: int = 0
+    completions: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    seen: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "completions": self.completions,
+            "faults": dict(self.faults),
+            "unique_bodies": len(self.seen),
+        }
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None) -> Any:
+    from aiohttp import web
+
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status)
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class GraderEndpoint:
+    """The aiohttp application serving one fitted baseline grader."""
+
+    def __init__(self, grader: BaselineGrader, config: ServeConfig) -> None:
+        self.grader = grader
+        self.config = config
+        self.stats = ServerStats()
+
+    def app(self) -> Any:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/stats", self.get_stats)
+        app.router.add_post("/stats/reset", self.reset_stats)
+        return app
+
+    async def models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "harness"}
+            for name in self.config.model_names
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def get_stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(self.stats.as_json())
+
+    async def reset_stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.stats = ServerStats()
+        return web.json_response(self.stats.as_json())
+
+    def _check_auth(self, request: Any) -> Any:
+        if self.config.api_key is None:
+            return None
+        header = request.headers.get("Authorization", "")
+        if header != f"Bearer {self.config.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        return None
+
+    def _fault(self, body: bytes) -> str | None:
+        cfg = self.config
+        key = hashlib.sha256(body).hexdigest()
+        self.stats.seen[key] += 1
+        if cfg.fail_rate <= 0 or not cfg.fail_modes:
+            return None
+        draw = hashlib.sha256(f"{cfg.seed}:{key}:{self.stats.seen[key]}".encode()).digest()
+        if int.from_bytes(draw[:8], "big") / 2**64 >= cfg.fail_rate:
+            return None
+        return cfg.fail_modes[int.from_bytes(draw[8:12], "big") % len(cfg.fail_modes)]
+
+    async def chat_completions(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.stats.requests += 1
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+        problem = self._validate(body)
+        if problem is not None:
+            return problem
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000.0)
+        fault = self._fault(raw)
+        if fault is not None:
+            self.stats.faults[fault] += 1
+            early = await self._early_fault(fault, request)
+            if early is not None:
+                return early
+        content = self._answer(body["messages"])
+        finish = "stop"
+        if fault == "truncated":
+            content, finish = content[: max(1, len(content) // 3)], "length"
+        elif fault == "refusal":
+            content = "I'm sorry, but I can't help with grading this content."
+        elif fault == "garbage":
+            content = "The text seems fine to me overall, nothing to flag here."
+        elif fault == "content_filter":
+            content, finish = "", "content_filter"
+        self.stats.completions += 1
+        prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
+        usage = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+            for i in range(int(body.get("n") or 1))
+        ]
+        payload = {
+            "id": "chatcmpl-" + hashlib.sha256(raw).hexdigest()[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": self.grader.fingerprint,
+            "choices": choices,
+            "usage": usage,
+        }
+        if fault == "malformed":
+            text = json.dumps(payload)
+            return web.Response(body=text[: len(text) // 2], content_type="application/json")
+        return web.json_response(payload)
+
+    def _validate(self, body: dict[str, Any]) -> Any:
+        model = body.get("model")
+        if not isinstance(model, str):
+            return _error(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
+        if model not in self.config.model_names:
+            return _error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            return _error(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
+        if body.get("stream"):
+            return _error(400, "stream=true is not supported by harness serve", "invalid_request_error")
+        fmt = body.get("response_format")
+        if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema")):
+            return _error(
+                400,
+                "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
+                "invalid_request_error",
+            )
+        return None
+
+    async def _early_fault(self, fault: str, request: Any) -> Any:
+        if fault == "429":
+            response = _error(429, "Rate limit reached; retry later.", "requests", "rate_limit_exceeded")
+            response.headers["Retry-After"] = f"{self.config.retry_after_s:g}"
+            return response
+        if fault in ("500", "503"):
+            return _error(int(fault), "The server had an error while processing your request.", "server_error")
+        if fault == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("dropped by fault injection")
+        if fault == "timeout":
+            await asyncio.sleep(self.config.hang_s)
+        return None
+
+    def _answer(self, messages: Sequence[dict[str, Any]]) -> str:
+        user = next(
+            (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
+            str(messages[-1].get("content", "")),
+        )
+        blocks = list(_BLOCK.finditer(user))
+        labels = {b.group("label") for b in blocks}
+        if {"PROMPT", "RESPONSE"} <= labels:
+            texts = {b.group("label"): b.group("body") for b in blocks}
+            relevance = self.grader.relevance(texts["PROMPT"], texts["RESPONSE"])
+            return json.dumps({"relevance": relevance, "rationale": "Baseline: TF-IDF similarity."})
+        graded = [b for b in blocks if b.group("label") == "TEXT_TO_LABEL"]
+        if "ROW_INDEX" in user and graded:
+            items = []
+            for position, block in enumerate(graded):
+                rows = _ROW.findall(user, 0, block.start())
+                row_index = int(rows[-1]) if rows else position
+                items.append({"row_index": row_index, **self._grade(block.group("body"))})
+            return json.dumps({"items": items})
+        text = graded[0].group("body") if graded else user
+        return json.dumps(self._grade(text))
+
+    def _grade(self, text: str) -> dict[str, Any]:
+        verdicts = self.grader.predict(text)
+        out: dict[str, Any] = {
+            CATEGORY_CODES[c]: {"raw_0_7": verdicts[c].raw, "severity_0_3": verdicts[c].severity}
+            for c in CATEGORIES
+        }
+        top = max(CATEGORIES, key=lambda c: verdicts[c].severity)
+        out["rationale"] = (
+            f"Baseline classifier: highest {top} at severity {verdicts[top].severity}."
+            if verdicts[top].severity
+            else "Baseline classifier: no harm detected."
+        )
+        return out
+
+
+class ServerHandle:
+    """A server running in a background thread; ``stop()`` shuts it down."""
+
+    def __init__(self, endpoint: GraderEndpoint, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.endpoint = endpoint
+        self._host = host
+        self._port = port
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: Any = None
+        self._error: BaseException | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, name="harness-serve", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise ConfigError(f"cannot start the endpoint on {host}:{port}: {self._error}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}/v1"
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.endpoint.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        try:
+            future.result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_endpoint(fit_path: str | None, config: ServeConfig) -> GraderEndpoint:
+    """Fit the baseline grader on ``fit_path`` (default: the bundled sample) and wrap it."""
+    from .pairs import load_pairs
+    from .sample import sample_path
+
+    frame = load_pairs(fit_path or sample_path())
+    return GraderEndpoint(BaselineGrader.fit(frame), config)
+
+
+def start_server(
+    fit_path: str | None = None, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> ServerHandle:
+    """Start the endpoint in a background thread (port 0 picks a free port)."""
+    return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
+
+
+def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int) -> None:
+    """Run the endpoint in the foreground until interrupted (the ``harness serve`` command)."""
+    from aiohttp import web
+
+    endpoint = build_endpoint(fit_path, config)
+    web.run_app(endpoint.app(), host=host, port=port, access_log=None, print=None)
