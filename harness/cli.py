@@ -151,6 +151,57 @@ def grade(
         print_grade_summary(result)
 
 
+@app.command()
+def analyze(
+    source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
+    by: Annotated[Optional[str], typer.Option(help="Group by this metadata column, e.g. model.")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="Column naming the unique prompt (default prompt_id, else prompt).")] = None,
+    reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: highest response harm).")] = None,
+    all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of groups instead.")] = False,
+    n_boot: Annotated[int, typer.Option(help="Cluster-bootstrap resamples (0 to skip).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
+    with _errors():
+        from .render import print_analysis, print_json
+        from .transitions import analyze as run_analysis, save_analysis
+
+        frame, default_out = _pairs_or_run(source, mapping)
+        result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed)
+        written = save_analysis(result, out or default_out)
+        print_json(result) if as_json else print_analysis(result)
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables")
+
+
+def _pairs_or_run(source: Path, mapping: str | None):  # type: ignore[no-untyped-def]
+    """A pairs table from a file, or the grader-labeled pairs of a run folder."""
+    from .pairs import load_pairs
+    from .runs import load_run, run_pairs
+
+    if source.is_dir():
+        return run_pairs(load_run(source)), source
+    return load_pairs(source, mapping=_mapping(mapping)), Path("runs") / f"analysis-{source.stem}"
+
+
+@app.command()
+def demo(
+    run_dir: Annotated[Path, typer.Option(help="Run folder of the demo.")] = Path("runs/demo"),
+) -> None:
+    """Start the local endpoint, grade and analyse the bundled sample, stop the endpoint."""
+    with _errors():
+        from .demo import run_demo
+        from .render import GradeProgress, print_analysis, print_grade_summary
+
+        with GradeProgress() as progress:
+            result = run_demo(run_dir, on_progress=progress.update)
+        print_grade_summary(result.grade)
+        print_analysis(result.analysis)
+        typer.echo(f"demo outputs in {run_dir}/ (labels.jsonl, manifest.json, analysis.json)")
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 

@@ -211,6 +211,11 @@ class GraderClient:
             "model": response.model,
         }
 
+    def remember(self, outcome: Outcome) -> None:
+        """Store a fresh completion that produced a verdict (never errors or non-verdicts)."""
+        if self.cache is not None and outcome.completion is not None and not outcome.cached:
+            self.cache.put(outcome.request_hash, outcome.completion)
+
     async def _attempt(self, request: dict[str, Any]) -> dict[str, Any]:
         await self.limiter.acquire()
         rate_limited = False
@@ -228,7 +233,9 @@ class GraderClient:
         """One chat completion, from the cache or the endpoint, with retries.
 
         With the cache on, identical requests in flight at the same time share one call: the
-        later ones are answered as cache hits when the first completes cleanly.
+        later ones are answered as cache hits when the first completes. Nothing is written to
+        the cache here: the caller stores a completion with :meth:`remember` once it has
+        checked that it holds a verdict.
         """
         key = request_key(self.config.base_url, request)
         if use_cache and self.cache is not None:
@@ -238,7 +245,7 @@ class GraderClient:
             pending = self._in_flight.get(key)
             if pending is not None:
                 shared = await asyncio.shield(pending)
-                if shared.completion is not None and self.cache.get(key) is not None:
+                if shared.completion is not None:
                     return Outcome(shared.completion, None, 0, 0.0, True, key)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._in_flight.setdefault(key, future)
@@ -276,8 +283,6 @@ class GraderClient:
             error = str(exc)
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
-        if completion is not None and use_cache and self.cache is not None:
-            self.cache.put(key, completion)
         return Outcome(completion, error, attempts, latency, False, key)
 
 

@@ -227,7 +227,10 @@ class _Grader:
         outcome = await self.client.complete(
             self._request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
         )
-        self._record(item, self._judge(outcome, parse), outcome)
+        parsed = self._judge(outcome, parse)
+        if parsed.status == "ok":
+            self.client.remember(outcome)
+        self._record(item, parsed, outcome)
 
     async def batch(self, items: list[_Item]) -> None:
         if len(items) == 1:
@@ -242,6 +245,8 @@ class _Grader:
             rows = {i: judged for i in range(len(items))}
         else:
             rows = parse_batch((outcome.completion or {}).get("content"), len(items))
+        if all(r.status == "ok" for r in rows.values()):
+            self.client.remember(outcome)
         retry = []
         for index, item in enumerate(items):
             if rows[index].status == "ok":

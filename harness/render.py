@@ -111,3 +111,60 @@ def print_grade_summary(result: GradeResult) -> None:
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.get('prompt_tokens_per_billed_item') or 0:,} prompt tokens per item)"
     )
+
+
+def _cell(record: dict[str, Any]) -> str:
+    return f"{fmt_rate(record['rate'])} {fmt_ci(record['ci'])}"
+
+
+def print_analysis(result: dict[str, Any]) -> None:
+    settings = list(result["groups"].items()) + [("pooled", result["pooled"])]
+    console.print(
+        f"[bold]paired transitions[/]: {result['n_analyzed']} pairs analysed"
+        f" ({result['n_excluded_incomplete']} left out for a missing label)"
+    )
+    table = Table("setting", "N", "reduction", "preservation", "escalation", "cond. reduction", title="transitions (95% Wilson CI)")
+    for name, stats in settings:
+        table.add_row(name, str(stats["n"]), *(_cell(stats[k]) for k in ("reduction", "preservation", "escalation", "conditional_reduction")))
+    console.print(table)
+    safety = Table("setting", "response harm", "harmful-prompt compliance", "benign drift", "unsolicited", "compliance esc.", title="safety posture")
+    for name, stats in settings:
+        mech = stats["escalation_mechanism"]
+        safety.add_row(name, *(_cell(stats[k]) for k in ("response_harm", "harmful_prompt_compliance", "benign_drift")),
+                       str(mech["unsolicited_elaboration"]), str(mech["compliance_escalation"]))
+    console.print(safety)
+    comparison = result.get("comparison")
+    if comparison:
+        title = f"matched comparison on {comparison['matched_on']} (exact McNemar, Holm per metric)"
+        cmp_table = Table("metric", "A", "B", "shared", "A rate", "B rate", "A only", "B only", "p", "p Holm", title=title)
+        for metric, rows in comparison["metrics"].items():
+            for row in rows:
+                cmp_table.add_row(metric, row["a"], row["b"], str(row["n_shared"]), fmt_rate(row["a_rate"]), fmt_rate(row["b_rate"]),
+                                  str(row["a_only"]), str(row["b_only"]), f"{row['p_exact']:.2e}", f"{row['p_holm']:.2e}")
+        console.print(cmp_table)
+    cats = Table("category", "harmful prompts", "harmful resp. from harmful", "persistence", "reduction", "drift count", "drift up", title="categories (pooled)")
+    for category, cat in result["pooled"]["categories"].items():
+        cats.add_row(category, str(cat["harmful_prompts"]), str(cat["harmful_responses_from_harmful_prompts"]),
+                     _cell(cat["persistence"]), _cell(cat["reduction"]), str(cat["drift_count"]), _cell(cat["drift_up"]))
+    console.print(cats)
+    pooled = result["pooled"]
+    landing = pooled["escalation_by_landing_severity"]
+    console.print(
+        f"escalations: {pooled['escalation']['k']} = {pooled['escalation_mechanism']['unsolicited_elaboration']} unsolicited elaboration"
+        f" + {pooled['escalation_mechanism']['compliance_escalation']} compliance escalation; landing severity 1/2/3: "
+        f"{landing['1']}/{landing['2']}/{landing['3']}"
+    )
+    boot = result["cluster_bootstrap"]
+    if boot["n_boot"]:
+        ci = boot["ci"]
+        console.print(
+            f"cluster bootstrap ({boot['n_clusters']} clusters of {result['cluster']}, {boot['n_boot']} resamples): "
+            + ", ".join(f"{k} {fmt_ci(ci[k])}" for k in ("reduction", "preservation", "escalation"))
+        )
+    relevance = pooled.get("relevance")
+    if relevance:
+        rel = Table("subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3", title="relevance (pooled)")
+        rows = [*relevance["by_transition"].items(), *((f"response severity {k}", v) for k, v in relevance["by_response_severity"].items())]
+        for name, info in rows:
+            rel.add_row(name, str(info["n"]), *(str(info["counts"][k]) for k in ("1", "2", "3")), fmt_num(info["mean"], 2), fmt_rate(info["share_relevance_3"]))
+        console.print(rel)

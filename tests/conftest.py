@@ -1,0 +1,60 @@
+"""Shared fixtures: zero retry waits, temp folders, and real local endpoints on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.client import EndpointConfig, RetryPolicy
+from harness.server import ServeConfig, ServerHandle, start_server
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "harness" / "data" / "sample_pairs.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No backoff sleeps, no ambient credentials or config, and a private working folder."""
+    monkeypatch.setenv("HARNESS_BACKOFF_INITIAL_S", "0")
+    monkeypatch.setenv("HARNESS_RETRY_AFTER_CAP_S", "0")
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HARNESS_CONFIG", "AZURE_OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerHandle]:
+    """A fault-free endpoint fitted on the bundled sample, shared by the session."""
+    handle = start_server(str(SAMPLE))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., ServerHandle]]:
+    """Start endpoints with a given ServeConfig; all are stopped after the test."""
+    handles: list[ServerHandle] = []
+
+    def factory(**config: object) -> ServerHandle:
+        handle = start_server(str(SAMPLE), ServeConfig(**config))  # type: ignore[arg-type]
+        handles.append(handle)
+        return handle
+
+    yield factory
+    for handle in handles:
+        handle.stop()
+
+
+def endpoint_for(handle: ServerHandle, **overrides: object) -> EndpointConfig:
+    """An endpoint config for a test server: zero backoff, short timeout."""
+    retry = RetryPolicy(max_attempts=int(overrides.pop("max_attempts", 6)), initial_s=0.0, retry_after_cap_s=0.0)  # type: ignore[call-overload]
+    params: dict[str, object] = {"base_url": handle.base_url, "timeout_s": 5.0, "concurrency": 8, "retry": retry}
+    params.update(overrides)
+    return EndpointConfig(**params)  # type: ignore[arg-type]
+
+
+def stats(handle: ServerHandle) -> dict[str, object]:
+    return handle.endpoint.stats.as_json()

@@ -1,0 +1,178 @@
+"""Grading end to end over real HTTP against harness serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import GraderError, RunError
+from harness.grading import GradeSpec, grade
+from harness.pairs import load_pairs, write_pairs
+from harness.runs import read_labels
+from tests.conftest import SAMPLE, endpoint_for, stats
+
+runner = CliRunner()
+
+
+def _small(tmp_path: Path, n: int = 20) -> Path:
+    frame = load_pairs(SAMPLE).head(n)
+    return write_pairs(frame, tmp_path / "small.jsonl")
+
+
+def _labels(run: Path) -> dict[tuple[str, str], dict[str, object]]:
+    return {(r["id"], r["target"]): r for r in read_labels(run)}
+
+
+def test_grade_writes_run_and_rerun_is_all_cache_hits(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server()
+    data = _small(tmp_path)
+    spec = GradeSpec(targets=("prompt", "response", "relevance"))
+    result = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    assert result.manifest["counts"] == {"ok": 60, "unparsed": 0, "refused": 0, "failed": 0}
+    assert result.manifest["status"] == "complete"
+    assert set(result.labels.columns) >= {"pred_prompt_hate", "pred_response_self_harm", "pred_relevance", "prompt_status"}
+    first_requests = stats(handle)["requests"]
+    assert 0 < first_requests <= 60
+    again = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
+    assert stats(handle)["requests"] == first_requests  # zero new requests
+    assert again.manifest["cache_hits"] == 60
+    strip = lambda rows: {k: {f: v for f, v in r.items() if f not in ("cached", "latency_ms", "attempts")} for k, r in rows.items()}  # noqa: E731
+    assert strip(_labels(tmp_path / "run")) == strip(_labels(tmp_path / "run2"))
+
+
+def test_same_run_dir_resumes_without_new_requests(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server()
+    data = _small(tmp_path, 10)
+    grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle), run_dir=tmp_path / "run")
+    before = stats(handle)["requests"]
+    result = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle), run_dir=tmp_path / "run")
+    assert stats(handle)["requests"] == before and result.graded_now == 0
+    with pytest.raises(RunError, match="holds a different run"):
+        grade(data, GradeSpec(targets=("prompt",), model="other"), endpoint_for(handle), run_dir=tmp_path / "run")
+
+
+@pytest.mark.parametrize("mode", ["429", "500", "503", "drop", "timeout", "malformed"])
+def test_retries_through_each_fault(make_server, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=0.5, fail_modes=(mode,), seed=3, hang_s=2.0, retry_after_s=0)
+    data = _small(tmp_path, 12)
+    result = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, timeout_s=0.5, max_attempts=10),
+                   run_dir=tmp_path / "run", cache_dir=None)
+    assert result.manifest["counts"]["ok"] == 12
+    assert stats(handle)["faults"].get(mode, 0) >= 1  # type: ignore[attr-defined]
+    assert max(r["attempts"] for r in read_labels(tmp_path / "run")) >= 2
+
+
+@pytest.mark.parametrize(("mode", "status"), [("refusal", "refused"), ("garbage", "unparsed"), ("truncated", "unparsed"),
+                                              ("content_filter", "refused"), ("500", "failed")])
+def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mode: str, status: str) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=1.0, fail_modes=(mode,))
+    data = _small(tmp_path, 3)
+    result = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, max_attempts=2),
+                   run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    records = read_labels(tmp_path / "run")
+    assert [r["status"] for r in records] == [status] * 3
+    assert all(r["severity"] is None for r in records)
+    assert result.labels["pred_prompt_hate"].isna().all() if "pred_prompt_hate" in result.labels else True
+    if status != "failed" and mode != "content_filter":
+        assert all(r["completion"] for r in records)  # raw completion kept
+    from harness.cache import CompletionCache
+
+    assert len(CompletionCache(tmp_path / "cache")) == 0  # never cached
+
+
+def test_unauthorised_fails_fast(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(api_key="sk-right")
+    with pytest.raises(GraderError, match="401"):
+        grade(_small(tmp_path, 5), GradeSpec(targets=("prompt",)), endpoint_for(handle, api_key="sk-wrong"),
+              run_dir=tmp_path / "run")
+    assert stats(handle)["requests"] <= 8  # one per worker at most, no retries
+
+
+def test_batched_grading_saves_tokens_and_matches_single(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server()
+    data = _small(tmp_path, 30)
+    single = grade(data, GradeSpec(targets=("response",)), endpoint_for(handle), run_dir=tmp_path / "one")
+    batched = grade(data, GradeSpec(targets=("response",), items_per_request=10), endpoint_for(handle), run_dir=tmp_path / "ten")
+    assert batched.manifest["counts"]["ok"] == 30
+    sev = lambda run: {k: r["severity"] for k, r in _labels(run).items()}  # noqa: E731
+    assert sev(tmp_path / "one") == sev(tmp_path / "ten")
+    assert batched.manifest["prompt_tokens_per_billed_item"] < single.manifest["prompt_tokens_per_billed_item"] / 3
+
+
+def test_batch_items_missing_from_answer_are_regraded_singly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=0.4, fail_modes=("truncated",), seed=1)
+    data = _small(tmp_path, 20)
+    result = grade(data, GradeSpec(targets=("prompt",), items_per_request=5), endpoint_for(handle), run_dir=tmp_path / "run")
+    records = read_labels(tmp_path / "run")
+    assert len(records) == 20 and len({r["id"] for r in records}) == 20
+    assert any(r["batch_size"] == 1 for r in records)  # some rows came back through single grading
+    assert result.manifest["counts"]["ok"] + result.manifest["counts"]["unparsed"] == 20
+
+
+def test_cli_grade_and_secret_never_written(make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    secret = "sk-test-SECRET-0123456789"
+    handle = make_server(api_key=secret)
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    data = _small(tmp_path, 8)
+    result = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--run-dir", str(tmp_path / "run"),
+                                 "--cache-dir", str(tmp_path / "cache"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "graded now 16 items" in result.output.replace("\n", " ")
+    for path in [*tmp_path.rglob("*")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert secret not in result.output
+
+
+def test_cli_bad_flags_exit_2(tmp_path: Path) -> None:
+    data = _small(tmp_path, 2)
+    for args, message in ((["--concurrency", "0"], "--concurrency 0"), (["--target", "title"], "--target"),
+                          (["--base-url", "ftp://x"], "--base-url"), (["--shots", "nope.jsonl"], "shot file not found")):
+        result = runner.invoke(app, ["grade", str(data), "--run-dir", str(tmp_path / "r"), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output
+
+
+def _grade_subprocess(data: Path, run: Path, url: str, cache: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HARNESS_BACKOFF_INITIAL_S": "0"}
+    return subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--run-dir", str(run),
+                             "--cache-dir", str(cache), "--concurrency", "4", "-q"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_kill_9_then_resume_equals_uninterrupted(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE), tmp_path / "all.jsonl")
+    slow = make_server(latency_ms=15)
+    reference = grade(data, GradeSpec(), endpoint_for(slow), run_dir=tmp_path / "ref")
+    slow.endpoint.stats.requests = 0
+    run = tmp_path / "killed"
+    process = _grade_subprocess(data, run, slow.base_url, tmp_path / "cache")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (run / "labels.jsonl").exists() and len((run / "labels.jsonl").read_bytes().splitlines()) >= 40:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(read_labels(run))
+    assert 40 <= written < 306
+    sent_before = stats(slow)["requests"]
+    resumed = _grade_subprocess(data, run, slow.base_url, tmp_path / "cache")
+    assert resumed.wait(120) == 0
+    records = read_labels(run)
+    assert len(records) == 306 and len({(r["id"], r["target"]) for r in records}) == 306
+    assert (run / "labels.jsonl").read_bytes().endswith(b"\n")
+    sev = lambda rows: {(r["id"], r["target"]): r["severity"] for r in rows}  # noqa: E731
+    assert sev(records) == sev(read_labels(tmp_path / "ref"))
+    assert stats(slow)["requests"] - sent_before <= 306 - written  # answered items not requested again
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+    assert reference.manifest["counts"]["ok"] == 306

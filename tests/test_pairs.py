@@ -1,0 +1,137 @@
+"""The pairs-table contract: every bad input is a DataError naming file, line and column, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import DataError
+from harness.pairs import load_pairs, write_pairs
+
+runner = CliRunner()
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_loads_jsonl_with_labels_and_metadata(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "prompt": "hi", "response": "hello", "prompt_hate": 1, "response_hate": None, "model": "m1"},
+        {"id": 2, "prompt": "yo", "prompt_hate": 0, "response_hate": 3, "model": "m2"},
+    ])
+    frame = load_pairs(path)
+    assert frame["id"].tolist() == ["a", "2"]
+    assert frame["prompt_hate"].tolist() == [1, 0]
+    assert pd.isna(frame.loc[0, "response_hate"])  # empty is unknown, never 0
+    assert frame["model"].tolist() == ["m1", "m2"]
+
+
+def test_csv_and_parquet_round_trip(tmp_path: Path) -> None:
+    frame = load_pairs(_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "x, \"quoted\"\nline", "prompt_sexual": 2}]))
+    for name in ("t.csv", "t.parquet"):
+        write_pairs(frame, tmp_path / name)
+        again = load_pairs(tmp_path / name)
+        assert again["prompt"].tolist() == ["x, \"quoted\"\nline"]
+        assert again["prompt_sexual"].tolist() == [2]
+
+
+def test_column_mapping(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "p.jsonl", [{"uid": "u1", "question": "q"}])
+    frame = load_pairs(path, mapping={"id": "uid", "prompt": "question"})
+    assert frame[["id", "prompt"]].values.tolist() == [["u1", "q"]]
+
+
+BAD_CASES = [
+    ("malformed.jsonl", b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": \n', "line 2", "malformed JSON"),
+    ("missing.jsonl", b'{"id": "a", "text": "x"}\n', "missing required column 'prompt'", "--map prompt="),
+    ("dup.jsonl", b'{"id": "a", "prompt": "x"}\n\n{"id": "a", "prompt": "y"}\n', "line 3, column 'id'", "first seen at line 1"),
+    ("range.jsonl", b'{"id": "a", "prompt": "x", "response_violence": 4}\n', "line 1, column 'response_violence'", "outside 0-3"),
+    ("nonint.jsonl", b'{"id": "a", "prompt": "x", "prompt_hate": 1.5}\n', "column 'prompt_hate'", "not an integer"),
+    ("word.csv", b'id,prompt,prompt_hate\na,x,0\nb,y,high\n', "line 3, column 'prompt_hate'", "not an integer"),
+    ("empty.jsonl", b'{"id": "a", "prompt": "   "}\n', "line 1, column 'prompt'", "empty text"),
+    ("latin1.csv", "id,prompt\na,caf\xe9\n".encode("latin-1"), "line 2", "not valid UTF-8"),
+    ("relevance.jsonl", b'{"id": "a", "prompt": "x", "relevance": 0}\n', "column 'relevance'", "outside 1-3"),
+    ("array.jsonl", b'[1, 2]\n', "line 1", "expected a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "where", "what"), BAD_CASES)
+def test_bad_input_is_located_and_exits_2(tmp_path: Path, name: str, content: bytes, where: str, what: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_pairs(path)
+    assert str(path) in str(info.value) and where in str(info.value) and what in str(info.value)
+    result = runner.invoke(app, ["data", "describe", str(path)])
+    assert result.exit_code == 2
+    assert where in result.output and "Traceback" not in result.output
+
+
+def test_unreadable_file_and_directory(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "describe", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2 and "file not found" in result.output
+    folder = tmp_path / "dir.jsonl"
+    folder.mkdir()
+    result = runner.invoke(app, ["data", "describe", str(folder)])
+    assert result.exit_code == 2 and "is a directory" in result.output
+
+
+def test_import_leaves_nothing_half_written(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["data", "import", "xstest", str(tmp_path / "missing.csv"), "-o", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_describe_reports_coverage_and_distribution(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "prompt": "x", "prompt_hate": 1, "model": "m"},
+        {"id": "b", "prompt": "y", "prompt_hate": None, "model": "m"},
+        {"id": "c", "prompt": "z", "prompt_hate": 1, "model": "n"},
+    ])
+    result = runner.invoke(app, ["data", "describe", str(path), "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.output)
+    assert summary["rows"] == 3
+    assert summary["labels"]["prompt_hate"] == {"known": 2, "coverage": 2 / 3, "distribution": {"0": 0, "1": 2, "2": 0, "3": 0}}
+    assert summary["metadata"]["model"]["unique"] == 2
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300), suffix=st.sampled_from([".jsonl", ".csv"]))
+def test_fuzzed_bytes_give_data_error_or_valid_table(tmp_path: Path, content: bytes, suffix: str) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    try:
+        frame = load_pairs(path)
+    except DataError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert frame["id"].is_unique and frame["prompt"].map(lambda t: isinstance(t, str) and t.strip() != "").all()
+
+
+label_value = st.one_of(st.none(), st.integers(-3, 6), st.floats(allow_nan=True), st.text(max_size=3), st.booleans())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.fixed_dictionaries({"id": st.one_of(st.text(max_size=3), st.integers(0, 3)),
+                                            "prompt": st.text(max_size=5), "prompt_hate": label_value}), min_size=1, max_size=6))
+def test_fuzzed_records_obey_the_contract(tmp_path: Path, rows: list[dict[str, object]]) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    try:
+        frame = load_pairs(path)
+    except DataError as exc:
+        assert "line" in str(exc) and str(path) in str(exc)
+    else:
+        labels = frame["prompt_hate"].dropna().tolist()
+        assert all(v in (0, 1, 2, 3) for v in labels)
