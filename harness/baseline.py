@@ -68,7 +68,7 @@ class BaselineGrader:
             keep = [i for i, v in enumerate(labels[category]) if v is not None]
             y = [labels[category][i] for i in keep]
             if len(set(y)) < 2:
-                models[category] = int(y[0]) if y else 0
+                models[category] = int(y[0] or 0) if y else 0
                 continue
             model = LogisticRegression(max_iter=2000, C=8.0, class_weight="balanced")
             model.fit(matrix[keep], y)

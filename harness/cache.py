@@ -32,7 +32,7 @@ def public_base_url(base_url: str) -> str:
 
 def request_key(base_url: str, request: dict[str, Any]) -> str:
     """Stable hash of a chat request at an endpoint."""
-    material = {"base_url": public_base_url(base_url)}
+    material: dict[str, Any] = {"base_url": public_base_url(base_url)}
     material.update({k: request.get(k) for k in KEY_FIELDS})
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

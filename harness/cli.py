@@ -6,7 +6,6 @@ Library modules are imported inside the commands so that ``harness --help`` stay
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,7 +135,7 @@ def grade(
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder."""
     with _errors():
-        from .grading import GradeSpec, grade as run_grade
+        from .grading import grade as run_grade
         from .render import GradeProgress, print_grade_summary
 
         settings = _settings(config, base_url=base_url, api_key=api_key, azure_api_version=azure_api_version,
@@ -167,7 +166,8 @@ def analyze(
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
     with _errors():
         from .render import print_analysis, print_json
-        from .transitions import analyze as run_analysis, save_analysis
+        from .transitions import analyze as run_analysis
+        from .transitions import save_analysis
 
         frame, default_out = _pairs_or_run(source, mapping)
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed)
@@ -200,6 +200,45 @@ def demo(
         print_grade_summary(result.grade)
         print_analysis(result.analysis)
         typer.echo(f"demo outputs in {run_dir}/ (labels.jsonl, manifest.json, analysis.json)")
+
+
+@app.command()
+def calibrate(
+    source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
+    human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined to the run on id.")] = None,
+    gold: Annotated[Optional[str], typer.Option(help="Reference label column of a plain table.")] = None,
+    pred: Annotated[Optional[str], typer.Option(help="Grader label column of a plain table.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Declared label set, comma-separated (others count as unparsed).")] = None,
+    nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs (0 to skip).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
+    with _errors():
+        from .calibration import calibrate_run, calibrate_table, save_calibration
+        from .errors import ConfigError
+        from .pairs import load_pairs
+        from .render import print_calibration, print_json, print_table_agreement
+        from .runs import load_run
+
+        if gold or pred:
+            if not (gold and pred):
+                raise ConfigError("--gold and --pred go together: name both label columns")
+            frame = load_pairs(source, mapping=_mapping(mapping))
+            result = calibrate_table(frame, gold, pred, labels=list(_split(labels)) or None,
+                                     ordinal=False if nominal else None, threshold=threshold, n_boot=n_boot, seed=seed)
+            print_json(result) if as_json else print_table_agreement(result)
+            return
+        if human is None:
+            raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
+        result = calibrate_run(load_run(source), load_pairs(human, mapping=_mapping(mapping)), threshold=threshold, n_boot=n_boot, seed=seed)
+        written = save_calibration(result, out or source)
+        print_json(result) if as_json else print_calibration(result)
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -245,4 +284,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

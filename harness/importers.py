@@ -68,7 +68,7 @@ def import_pairedsafety(path: str | Path) -> pd.DataFrame:
     data = root / "data" if (root / "data" / "prompts.jsonl").exists() else root
     prompts_file = data / "prompts.jsonl"
     if not prompts_file.exists():
-        raise DataError(f"no prompts.jsonl here; expected the public_mini_eval folder or its data/ folder", path=str(root))
+        raise DataError("no prompts.jsonl here; expected the public_mini_eval folder or its data/ folder", path=str(root))
     prompts = {str(obj["uid"]): obj for _, obj in _jsonl(prompts_file) if "uid" in obj}
     prompt_labels: dict[str, dict[str, int]] = {}
     graded = data / "graded"

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ def detect_format(path: Path) -> str:
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     raise DataError(
-        f"cannot tell the format from the file name; expected one of .jsonl, .csv, .parquet",
+        "cannot tell the format from the file name; expected one of .jsonl, .csv, .parquet",
         path=str(path),
     )
 

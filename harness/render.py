@@ -168,3 +168,45 @@ def print_analysis(result: dict[str, Any]) -> None:
         for name, info in rows:
             rel.add_row(name, str(info["n"]), *(str(info["counts"][k]) for k in ("1", "2", "3")), fmt_num(info["mean"], 2), fmt_rate(info["share_relevance_3"]))
         console.print(rel)
+
+
+def print_table_agreement(result: dict[str, Any]) -> None:
+    left = result["left_out"]
+    console.print(
+        f"[bold]{result['gold']} vs {result['pred']}[/]: {result['n']} of {result['n_rows']} rows compared; "
+        f"{result['n_unparsed']} unparsed grader labels ({left['pred_missing']} missing, {left['pred_outside_labels']} outside the label set), "
+        f"{left['gold_unknown'] + left['gold_outside_labels']} without a usable reference label"
+    )
+    ci = result["ci"]
+    line = f"accuracy {fmt_num(result['accuracy'])} {fmt_ci(ci['accuracy'], pct=False)}, kappa {fmt_num(result['kappa'])} {fmt_ci(ci['kappa'], pct=False)}, macro-F1 {fmt_num(result['macro_f1'])}"
+    if result["ordinal"]:
+        det = result["detection"]
+        line += (f", quadratic kappa {fmt_num(result['kappa_quadratic'])} {fmt_ci(ci['kappa_quadratic'], pct=False)}, "
+                 f"detection (>= {result['threshold']}) recall {fmt_num(det['recall'])} precision {fmt_num(det['precision'])} FPR {fmt_num(det['false_positive_rate'])}")
+    console.print(line)
+    labels = [str(v) for v in result["labels"]]
+    table = Table("reference \\ grader", *labels, title="confusion matrix")
+    for label, row in zip(labels, result["confusion"], strict=True):
+        table.add_row(label, *map(str, row))
+    console.print(table)
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+
+
+def print_calibration(result: dict[str, Any]) -> None:
+    console.print(f"[bold]{result['model']}[/] vs human labels: {result['n_joined']} pairs joined (detection at severity >= {result['threshold']})")
+    table = Table("side", "scope", "n", "unparsed", "acc", "kappa", "kappa lin", "kappa quad", "macro-F1", "recall", "precision", "FPR", "prev human", "prev grader", title="agreement")
+    for side, report in result["targets"].items():
+        for scope, m in [("pooled", report["pooled"]), ("max", report["max"]), *report["categories"].items()]:
+            det = m["detection"]
+            table.add_row(side, scope, str(m["n"]), str(m["n_unparsed"]), fmt_num(m["accuracy"]), fmt_num(m["kappa"]), fmt_num(m["kappa_linear"]),
+                          fmt_num(m["kappa_quadratic"]), fmt_num(m["macro_f1"]), fmt_num(det["recall"]), fmt_num(det["precision"]),
+                          fmt_num(det["false_positive_rate"]), fmt_rate(det["prevalence_gold"]), fmt_rate(det["prevalence_pred"]))
+    console.print(table)
+    asym = result.get("asymmetry")
+    if asym:
+        gap = Table("scope", "prompt recall", "response recall", "gap", "gap 95% CI", "kappa gap", "kappa gap CI", title="prompt/response asymmetry (paired bootstrap)")
+        for scope, a in asym.items():
+            gap.add_row(scope, fmt_num(a["prompt_recall"]), fmt_num(a["response_recall"]), fmt_num(a["recall_gap"]),
+                        fmt_ci(a["recall_gap_ci"], pct=False), fmt_num(a["kappa_gap"]), fmt_ci(a["kappa_gap_ci"], pct=False))
+        console.print(gap)

@@ -337,7 +337,8 @@ class ServerHandle:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        server: Any = site._server
+        sockets = server.sockets if server is not None else []
         self.port = sockets[0].getsockname()[1]
 
     def stop(self) -> None:

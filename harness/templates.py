@@ -105,8 +105,7 @@ def load_template_set(directory: str | Path | None = None) -> TemplateSet:
     Args:
         directory: the folder of the set; ``None`` means the bundled ``prompts/default``.
     """
-    from jinja2 import StrictUndefined
-    from jinja2 import TemplateSyntaxError
+    from jinja2 import StrictUndefined, TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     folder = Path(directory) if directory is not None else prompts_root() / "default"

@@ -15,8 +15,8 @@ Pairs missing a label on either side are left out and counted, never read as Saf
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -162,7 +162,7 @@ def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray,
         contrasts = [(chosen, g) for g in groups if g != chosen]
     result: dict[str, Any] = {"reference": chosen, "matched_on": cluster, "metrics": {}}
     for metric in COMPARED:
-        rows_out = []
+        rows_out: list[dict[str, Any]] = []
         for a, b in contrasts:
             shared = sorted(set(index[a]) & set(index[b]), key=str)
             ia = np.array([index[a][k] for k in shared], dtype=int)
@@ -179,7 +179,7 @@ def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray,
                 "a_rate": rate(int(ea.sum()), int(ia.size)), "b_rate": rate(int(eb.sum()), int(ib.size)),
                 "p_exact": exact_mcnemar(a_only, b_only),
             })
-        adjusted = holm({f"{r['a']}|{r['b']}": r["p_exact"] for r in rows_out})
+        adjusted = holm({f"{r['a']}|{r['b']}": float(r["p_exact"]) for r in rows_out})
         for row in rows_out:
             row["p_holm"] = adjusted[f"{row['a']}|{row['b']}"]
         result["metrics"][metric] = rows_out

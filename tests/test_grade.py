@@ -45,7 +45,7 @@ def test_grade_writes_run_and_rerun_is_all_cache_hits(make_server, tmp_path: Pat
     again = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
     assert stats(handle)["requests"] == first_requests  # zero new requests
     assert again.manifest["cache_hits"] == 60
-    strip = lambda rows: {k: {f: v for f, v in r.items() if f not in ("cached", "latency_ms", "attempts")} for k, r in rows.items()}  # noqa: E731
+    strip = lambda rows: {k: {f: v for f, v in r.items() if f not in ("cached", "latency_ms", "attempts")} for k, r in rows.items()}
     assert strip(_labels(tmp_path / "run")) == strip(_labels(tmp_path / "run2"))
 
 
@@ -103,7 +103,7 @@ def test_batched_grading_saves_tokens_and_matches_single(make_server, tmp_path: 
     single = grade(data, GradeSpec(targets=("response",)), endpoint_for(handle), run_dir=tmp_path / "one")
     batched = grade(data, GradeSpec(targets=("response",), items_per_request=10), endpoint_for(handle), run_dir=tmp_path / "ten")
     assert batched.manifest["counts"]["ok"] == 30
-    sev = lambda run: {k: r["severity"] for k, r in _labels(run).items()}  # noqa: E731
+    sev = lambda run: {k: r["severity"] for k, r in _labels(run).items()}
     assert sev(tmp_path / "one") == sev(tmp_path / "ten")
     assert batched.manifest["prompt_tokens_per_billed_item"] < single.manifest["prompt_tokens_per_billed_item"] / 3
 
@@ -171,7 +171,7 @@ def test_kill_9_then_resume_equals_uninterrupted(make_server, tmp_path: Path) ->
     records = read_labels(run)
     assert len(records) == 306 and len({(r["id"], r["target"]) for r in records}) == 306
     assert (run / "labels.jsonl").read_bytes().endswith(b"\n")
-    sev = lambda rows: {(r["id"], r["target"]): r["severity"] for r in rows}  # noqa: E731
+    sev = lambda rows: {(r["id"], r["target"]): r["severity"] for r in rows}
     assert sev(records) == sev(read_labels(tmp_path / "ref"))
     assert stats(slow)["requests"] - sent_before <= 306 - written  # answered items not requested again
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"

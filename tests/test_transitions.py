@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.constants import CATEGORIES
 from harness.errors import DataError
-from harness.importers import import_pairedsafety
 from harness.transitions import analyze
 from tests.conftest import SHARED
 

@@ -1,0 +1,100 @@
+"""Agreement metrics against hand-computed values, and calibrate end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score, f1_score
+from typer.testing import CliRunner
+
+from harness.agreement import agreement
+from harness.calibration import asymmetry
+from harness.cli import app
+from harness.grading import GradeSpec, grade
+from harness.pairs import load_pairs, write_pairs
+from tests.conftest import SAMPLE, SHARED, endpoint_for
+
+runner = CliRunner()
+
+
+def test_hand_computed_ordinal_metrics() -> None:
+    gold = [0, 0, 1, 2, 3, None, 1]
+    pred = [0, 1, 1, 3, 3, 2, None]  # last: an unparsed grade; sixth: unknown gold
+    r = agreement(gold, pred, n_boot=0)
+    assert r["n"] == 5 and r["n_unparsed"] == 1 and r["left_out"]["gold_unknown"] == 1
+    assert r["confusion"] == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]]
+    assert r["accuracy"] == pytest.approx(3 / 5)
+    # plain kappa by hand: po = 0.6; row sums 2,1,1,1; column sums 1,2,0,2 -> pe = (2+2+0+2)/25 = 0.24
+    assert r["kappa"] == pytest.approx((0.6 - 0.24) / (1 - 0.24))
+    g, p = [0, 0, 1, 2, 3], [0, 1, 1, 3, 3]
+    assert r["kappa_quadratic"] == pytest.approx(cohen_kappa_score(g, p, weights="quadratic"))
+    assert r["kappa_linear"] == pytest.approx(cohen_kappa_score(g, p, weights="linear"))
+    assert r["macro_f1"] == pytest.approx(f1_score(g, p, average="macro", labels=[0, 1, 2, 3]))  # class 2 present in gold, F1 0
+    det = r["detection"]  # harmful when >= 1: gold pos = 3, pred pos = 4, tp = 3
+    assert (det["tp"], det["fp"], det["fn"], det["tn"]) == (3, 1, 0, 1)
+    assert det["recall"] == 1.0 and det["precision"] == 0.75 and det["false_positive_rate"] == 0.5
+    assert det["prevalence_gold"] == 0.6 and det["prevalence_pred"] == 0.8
+
+
+def test_no_positives_and_single_class_are_defined() -> None:
+    r = agreement([0, 0, 0], [0, 0, 0], n_boot=50)
+    assert r["kappa"] is None and r["detection"]["recall"] is None and r["detection"]["false_positive_rate"] == 0.0
+    assert any("kappa undefined" in n for n in r["notes"]) and any("recall undefined" in n for n in r["notes"])
+    assert r["ci"]["recall"] == [None, None]
+    empty = agreement([None], [1], n_boot=10)
+    assert empty["n"] == 0 and empty["accuracy"] is None and empty["confusion"] == [[0] * 4] * 4
+
+
+def test_nominal_labels_and_outside_values() -> None:
+    r = agreement(["a", "b", "b", "c"], ["a", "b", "x", "c"], labels=["a", "b", "c"], ordinal=False, n_boot=0)
+    assert r["n"] == 3 and r["left_out"]["pred_outside_labels"] == 1 and r["accuracy"] == 1.0
+    assert "kappa_quadratic" not in r
+
+
+def test_asymmetry_gap_and_paired_ci() -> None:
+    n = 40
+    gold = np.ones((n, 4))
+    pred_p = np.ones((n, 4))  # prompt side finds everything
+    pred_r = np.ones((n, 4))
+    pred_r[: n // 2] = 0  # response side misses half
+    out = asymmetry(gold, pred_p, gold, pred_r, n_boot=200, seed=1)
+    assert out["overall"]["prompt_recall"] == 1.0 and out["overall"]["response_recall"] == 0.5
+    assert out["overall"]["recall_gap"] == 0.5
+    low, high = out["overall"]["recall_gap_ci"]
+    assert 0.3 < low < 0.5 < high < 0.7
+
+
+def test_calibrate_run_against_human_labels(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server()
+    data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
+    grade(data, GradeSpec(), endpoint_for(handle), run_dir=tmp_path / "run")
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert report["n_joined"] == 30 and set(report["targets"]) == {"prompt", "response"}
+    assert report["targets"]["prompt"]["pooled"]["n"] == 120
+    assert "overall" in report["asymmetry"]
+    assert (tmp_path / "run" / "confusion_response_violence.csv").read_text().startswith(",grader_0,grader_1")
+
+
+def test_calibrate_flags_exit_2(tmp_path: Path) -> None:
+    data = write_pairs(pd.DataFrame({"id": ["a"], "prompt": ["x"], "g": ["1"]}), tmp_path / "t.csv")
+    result = runner.invoke(app, ["calibrate", str(data), "--gold", "g"])
+    assert result.exit_code == 2 and "--gold and --pred go together" in result.output
+    result = runner.invoke(app, ["calibrate", str(data), "--gold", "g", "--pred", "nope"])
+    assert result.exit_code == 2 and "--pred 'nope'" in result.output
+
+
+@pytest.mark.skipif(not (SHARED / "xstest").exists(), reason="shared data not present")
+def test_xstest_agreement_figures(tmp_path: Path) -> None:
+    csv = SHARED / "xstest/evaluation/automated_evaluation_labels/xstest_v2_completions_gpt4_gpteval.csv"
+    out = tmp_path / "x.jsonl"
+    assert runner.invoke(app, ["data", "import", "xstest", str(csv), "-o", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["calibrate", str(out), "--gold", "annotation_1", "--pred", "annotation_2", "--json", "--n-boot", "0"])
+    r = json.loads(result.output)
+    assert r["n"] == 450 and r["accuracy"] == pytest.approx(0.984, abs=1e-3) and r["kappa"] == pytest.approx(0.970, abs=1e-3)
+    assert r["ordinal"] is False
