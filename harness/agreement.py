@@ -30,7 +30,7 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
-def _check_labels(gold: Sequence[Any], pred: Sequence[Any], labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _check_labels(gold: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray, labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Encode both sides as indices into ``labels``; count what is left out and why."""
     if len(gold) != len(pred):
         raise ValueError(f"gold and pred differ in length: {len(gold)} != {len(pred)}")
@@ -131,8 +131,8 @@ def _point(g: np.ndarray, p: np.ndarray, k: int, ordinal: bool, threshold_index:
 
 
 def agreement(
-    gold: Sequence[Any],
-    pred: Sequence[Any],
+    gold: Sequence[Any] | np.ndarray,
+    pred: Sequence[Any] | np.ndarray,
     *,
     labels: Sequence[Any] = SEVERITY_LABELS,
     ordinal: bool = True,

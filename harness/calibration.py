@@ -72,7 +72,7 @@ def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r
     scopes: dict[str, tuple[slice | int, ...]] = {"overall": (slice(None),)}
     scopes.update({c: (j,) for j, c in enumerate(CATEGORIES)})
 
-    def stats(idx: np.ndarray, cols: slice | int) -> tuple[float, float, float, float]:
+    def stats(idx: Any, cols: slice | int) -> tuple[float, float, float, float]:
         gp, pp = gold_p[idx][:, cols].ravel(), pred_p[idx][:, cols].ravel()
         gr, pr = gold_r[idx][:, cols].ravel(), pred_r[idx][:, cols].ravel()
         return _recall(gp, pp, threshold), _recall(gr, pr, threshold), _qkappa(gp, pp), _qkappa(gr, pr)
