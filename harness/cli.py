@@ -241,6 +241,30 @@ def calibrate(
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices")
 
 
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
+    human: Annotated[Path, typer.Option(help="Pairs table with human labels.")],
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the kappa differences.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write comparison.json.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Several graders side by side against one human-labeled set, with paired significance."""
+    with _errors():
+        from .comparison import compare as run_compare
+        from .pairs import load_pairs
+        from .render import print_comparison, print_json
+        from .runs import load_run, write_json_atomic
+
+        result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, n_boot=n_boot, seed=seed)
+        target = out or Path("runs") / "comparison.json"
+        write_json_atomic(target, result)
+        print_json(result) if as_json else print_comparison(result)
+        typer.echo(f"wrote {target}")
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 

@@ -210,3 +210,17 @@ def print_calibration(result: dict[str, Any]) -> None:
             gap.add_row(scope, fmt_num(a["prompt_recall"]), fmt_num(a["response_recall"]), fmt_num(a["recall_gap"]),
                         fmt_ci(a["recall_gap_ci"], pct=False), fmt_num(a["kappa_gap"]), fmt_ci(a["kappa_gap_ci"], pct=False))
         console.print(gap)
+
+
+def print_comparison(result: dict[str, Any]) -> None:
+    table = Table("run", "model", "prompt qκ", "resp qκ", "prompt recall", "resp recall", "prompt FPR", "resp FPR", "recall gap", "not ok", "billed tokens", title="graders vs human")
+    for name, row in result["runs"].items():
+        table.add_row(name, str(row["model"]), fmt_num(row.get("prompt_kappa_quadratic")), fmt_num(row.get("response_kappa_quadratic")),
+                      fmt_num(row.get("prompt_recall")), fmt_num(row.get("response_recall")), fmt_num(row.get("prompt_fpr")),
+                      fmt_num(row.get("response_fpr")), fmt_num(row.get("recall_gap")), fmt_rate(row["not_ok_rate"]), f"{row['billed_tokens']:,}")
+    console.print(table)
+    pairs = Table("A", "B", "items", "A right only", "B right only", "McNemar p", "Holm p", "qκ A−B", "95% CI", title="paired tests")
+    for p in result["pairs"]:
+        pairs.add_row(p["a"], p["b"], str(p["n_items"]), str(p["a_correct_only"]), str(p["b_correct_only"]), f"{p['p_mcnemar']:.3g}",
+                      f"{p['p_holm']:.3g}", fmt_num(p["kappa_quadratic_diff"]), fmt_ci(p["kappa_quadratic_diff_ci"], pct=False))
+    console.print(pairs)
