@@ -70,7 +70,7 @@ class BaselineGrader:
             if len(set(y)) < 2:
                 models[category] = int(y[0] or 0) if y else 0
                 continue
-            model = LogisticRegression(max_iter=2000, C=8.0, class_weight="balanced")
+            model = LogisticRegression(max_iter=2000, C=8.0, class_weight="balanced")  # in-sample: fits its fit set closely
             model.fit(matrix[keep], y)
             models[category] = model
         digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:12]

@@ -173,7 +173,7 @@ def analyze(
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed)
         written = save_analysis(result, out or default_out)
         print_json(result) if as_json else print_analysis(result)
-        typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables")
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
 
 
 def _pairs_or_run(source: Path, mapping: str | None):  # type: ignore[no-untyped-def]
@@ -193,13 +193,14 @@ def demo(
     """Start the local endpoint, grade and analyse the bundled sample, stop the endpoint."""
     with _errors():
         from .demo import run_demo
-        from .render import GradeProgress, print_analysis, print_grade_summary
+        from .render import GradeProgress, print_analysis, print_calibration, print_grade_summary
 
         with GradeProgress() as progress:
             result = run_demo(run_dir, on_progress=progress.update)
         print_grade_summary(result.grade)
+        print_calibration(result.calibration)
         print_analysis(result.analysis)
-        typer.echo(f"demo outputs in {run_dir}/ (labels.jsonl, manifest.json, analysis.json)")
+        typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
 
 
 @app.command()
@@ -238,7 +239,7 @@ def calibrate(
         result = calibrate_run(load_run(source), load_pairs(human, mapping=_mapping(mapping)), threshold=threshold, n_boot=n_boot, seed=seed)
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_calibration(result)
-        typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices")
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
 
 
 @app.command()
@@ -262,7 +263,27 @@ def compare(
         target = out or Path("runs") / "comparison.json"
         write_json_atomic(target, result)
         print_json(result) if as_json else print_comparison(result)
-        typer.echo(f"wrote {target}")
+        typer.echo(f"wrote {target}", err=True)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="Run folder (its analysis.json and calibration.json are used).")] = None,
+    analysis: Annotated[Optional[Path], typer.Option(help="analysis.json to include.")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="calibration.json to include.")] = None,
+    comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
+) -> None:
+    """Render Markdown and self-contained HTML (with figures) from the stages' JSON files."""
+    with _errors():
+        from .errors import ConfigError
+        from .report import render_report
+
+        target = out or run_dir
+        if target is None:
+            raise ConfigError("--out is needed when no run folder is given")
+        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, out_dir=target)
+        typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from .sample import sample_path
 class DemoResult:
     grade: GradeResult
     analysis: dict[str, Any]
+    calibration: dict[str, Any]
     outputs: dict[str, Path]
 
 
@@ -58,9 +59,15 @@ def start_serve_process(port: int, *extra: str) -> subprocess.Popen[bytes]:
 
 def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> DemoResult:
     """Grade and analyse the bundled sample against a freshly started local endpoint."""
+    import shutil
+
+    from .calibration import calibrate_run, save_calibration
+    from .pairs import load_pairs
+    from .report import render_report
     from .runs import load_run, run_pairs
     from .transitions import analyze, save_analysis
 
+    shutil.rmtree(run_dir, ignore_errors=True)  # a demo starts from scratch every time
     port = free_port()
     process = start_serve_process(port)
     try:
@@ -73,4 +80,7 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
         process.wait(10)
     analysis = analyze(run_pairs(load_run(run_dir)), by="model", n_boot=1000)
     written = save_analysis(analysis, run_dir)
-    return DemoResult(result, analysis, {"analysis": written[0]})
+    calibration = calibrate_run(load_run(run_dir), load_pairs(sample_path()), n_boot=1000)
+    calibration_files = save_calibration(calibration, run_dir)
+    report = render_report(run_dir, out_dir=run_dir)
+    return DemoResult(result, analysis, calibration, {"analysis": written[0], "calibration": calibration_files[0], **report})

@@ -1,0 +1,37 @@
+"""The demo end to end, and the report it renders (figures embedded in the HTML)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--run-dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "demo"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["counts"]["ok"] == 153 * 3 and manifest["status"] == "complete"
+    analysis = json.loads((run / "analysis.json").read_text())
+    assert set(analysis["groups"]) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
+    assert analysis["pooled"]["relevance"]["n_known"] == 153
+    html = (run / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2 * 4 + 2  # confusion per side and category, transition matrix, rates by group
+    assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
+    assert "<table>" in html and "Paired transitions" in html
+    markdown = (run / "report.md").read_text()
+    assert "| pooled | 153 |" in markdown
+
+
+def test_report_needs_an_input(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "nothing to report" in result.output
