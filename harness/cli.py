@@ -286,6 +286,42 @@ def report(
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 
+@app.command("calibrate-shots")
+def calibrate_shots(
+    pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
+    model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs.")] = Path("runs/shot-search"),
+    k: Annotated[int, typer.Option(help="Exemplars per side in random and stratified sets.")] = 4,
+    n_random: Annotated[int, typer.Option(help="Random candidate sets.")] = 3,
+    greedy_steps: Annotated[int, typer.Option(help="Greedy forward-selection steps.")] = 2,
+    greedy_candidates: Annotated[int, typer.Option(help="Candidates tried per greedy step.")] = 3,
+    dev_frac: Annotated[float, typer.Option(help="Share of prompts in dev.")] = 0.3,
+    test_frac: Annotated[float, typer.Option(help="Share of prompts in test.")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = 20260709,
+    template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
+    with _errors():
+        from .exemplars import calibrate_shots as run_search
+        from .pairs import load_pairs
+        from .render import print_json, print_shot_search
+        from .runs import write_json_atomic
+
+        settings = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
+        spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
+        result = run_search(load_pairs(pool, mapping=_mapping(mapping)), spec, settings.endpoint(), run_root=run_root, out=out,
+                            k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
+                            dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir)
+        write_json_atomic(run_root / "shot_search.json", result)
+        print_json(result) if as_json else print_shot_search(result)
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 

@@ -224,3 +224,16 @@ def print_comparison(result: dict[str, Any]) -> None:
         pairs.add_row(p["a"], p["b"], str(p["n_items"]), str(p["a_correct_only"]), str(p["b_correct_only"]), f"{p['p_mcnemar']:.3g}",
                       f"{p['p_holm']:.3g}", fmt_num(p["kappa_quadratic_diff"]), fmt_ci(p["kappa_quadratic_diff_ci"], pct=False))
     console.print(pairs)
+
+
+def print_shot_search(result: dict[str, Any]) -> None:
+    console.print(f"splits: {result['splits']}; chose [bold]{result['chosen']}[/] ({result['objective']}); shots written to {result['chosen_shots']}")
+    dev = Table("candidate", "shots", "dev score", title="dev")
+    for row in result["dev"]:
+        dev.add_row(row["name"], str(row["shots"]), fmt_num(row["score"]))
+    console.print(dev)
+    test = Table("set", "shots", "prompt qκ", "response qκ", "prompt recall", "response recall", "recall gap", title="held-out test")
+    for row in result["test"]:
+        test.add_row(row["set"], str(row["shots"]), fmt_num(row.get("prompt_kappa_quadratic")), fmt_num(row.get("response_kappa_quadratic")),
+                     fmt_num(row.get("prompt_recall")), fmt_num(row.get("response_recall")), fmt_num(row.get("recall_gap")))
+    console.print(test)

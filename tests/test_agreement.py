@@ -117,3 +117,31 @@ def test_compare_two_shot_sets(make_server, tmp_path: Path) -> None:  # type: ig
     assert pair["n_items"] == 24 * 8 and 0 <= pair["p_holm"] <= 1
     result = runner.invoke(app, ["compare", str(tmp_path / "zero"), "--human", str(data)])
     assert result.exit_code == 2 and "at least two" in result.output
+
+
+def test_calibrate_shots_end_to_end(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.exemplars import split_pool
+
+    handle = make_server()
+    frame = load_pairs(SAMPLE)
+    splits = split_pool(frame, dev_frac=0.3, test_frac=0.3, seed=1)
+    key = lambda part: set(part["prompt_id"])
+    assert not key(splits["pool"]) & key(splits["dev"]) and not key(splits["dev"]) & key(splits["test"])
+    assert sum(len(p) for p in splits.values()) == len(frame)
+    out = tmp_path / "chosen.jsonl"
+    result = runner.invoke(app, ["calibrate-shots", "--pool", str(SAMPLE), "--base-url", handle.base_url, "--run-root",
+                                 str(tmp_path / "search"), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                                 "--n-random", "1", "--greedy-steps", "1", "--greedy-candidates", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [row["set"] for row in report["test"]] == ["zero_shot", "default", "chosen"]
+    assert len(report["dev"]) == 1 + 1 + 2
+    from harness.shots import load_shots
+
+    chosen = load_shots(out)
+    searched = split_pool(frame, dev_frac=0.3, test_frac=0.3, seed=20260709)  # the command's default seed
+    held_out = pd.concat([searched["dev"], searched["test"]])
+    held_out_texts = set(held_out["prompt"]) | set(held_out["response"])
+    assert chosen and not {s.text for s in chosen} & held_out_texts  # exemplars never from dev or test
+    graded = grade(write_pairs(frame.head(4), tmp_path / "d.jsonl"), GradeSpec(shots_path=str(out)), endpoint_for(handle), run_dir=tmp_path / "g")
+    assert graded.manifest["shots_count"] == len(chosen)

@@ -1,0 +1,180 @@
+"""Choosing few-shot exemplars on a dev split, judged on a held-out test split.
+
+The labeled pool is split by prompt (``prompt_id`` if present, else ``id``) into exemplar
+pool / dev / test, seeded, so no prompt lands in two splits and exemplars never come from dev
+or test. Candidate shot sets: random draws of k per side, one stratified by category x
+severity, and greedy forward selection on dev kappa. Every candidate grades dev through the
+normal cached grading path; the winner (highest pooled quadratic kappa on dev, prompts and
+responses together) is then graded on test beside zero-shot and the default shot set, so the
+prompt/response asymmetry before and after calibration is one table.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .calibration import calibrate_run
+from .client import EndpointConfig
+from .constants import CATEGORIES, CATEGORY_CODES, SIDES, label_column
+from .errors import DataError
+from .grading import GradeSpec, grade
+from .runs import load_run
+from .shots import Shot, load_shots, write_shots
+from .templates import prompts_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def default_shots_path() -> str:
+    """The bundled default shot set (two mild exemplars per side)."""
+    return str(prompts_root() / "default_shots.jsonl")
+
+
+def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int) -> dict[str, pd.DataFrame]:
+    """Split rows into ``pool``/``dev``/``test`` by prompt cluster, seeded."""
+    if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
+        raise DataError(f"--dev-frac {dev_frac} and --test-frac {test_frac}: expected fractions in (0, 1) summing below 1")
+    key = "prompt_id" if "prompt_id" in frame.columns else "id"
+    clusters = sorted(frame[key].astype(str).unique())
+    random.Random(seed).shuffle(clusters)
+    n_dev = max(1, round(dev_frac * len(clusters)))
+    n_test = max(1, round(test_frac * len(clusters)))
+    if n_dev + n_test >= len(clusters):
+        raise DataError(f"the pool has only {len(clusters)} prompts; too few to split into exemplar pool, dev and test")
+    dev, test = set(clusters[:n_dev]), set(clusters[n_dev : n_dev + n_test])
+    keys = frame[key].astype(str)
+    return {
+        "pool": frame[~keys.isin(dev | test)].reset_index(drop=True),
+        "dev": frame[keys.isin(dev)].reset_index(drop=True),
+        "test": frame[keys.isin(test)].reset_index(drop=True),
+    }
+
+
+def _candidates(pool: pd.DataFrame) -> dict[str, list[Shot]]:
+    """Every usable exemplar of the pool, per side (texts with all four labels known)."""
+    out: dict[str, list[Shot]] = {side: [] for side in SIDES}
+    seen: set[tuple[str, str]] = set()
+    for side in SIDES:
+        columns = [label_column(side, c) for c in CATEGORIES]
+        if side not in pool.columns or not all(c in pool.columns for c in columns):
+            continue
+        for row in pool[["id", side, *columns]].itertuples(index=False, name=None):
+            ident, text, *labels = row
+            if not isinstance(text, str) or any(v is None or v != v for v in labels) or (side, text) in seen:
+                continue
+            seen.add((side, text))
+            out[side].append(Shot(text, side, tuple(zip(CATEGORIES, map(int, labels), strict=True)), source_id=str(ident)))
+    if not out["prompt"] and not out["response"]:
+        raise DataError("the exemplar pool has no text with all four labels known on either side")
+    return out
+
+
+def _stratified(candidates: dict[str, list[Shot]], k: int, rng: random.Random) -> list[Shot]:
+    chosen: list[Shot] = []
+    for side, shots in candidates.items():
+        picked: list[Shot] = []
+        cells = [(c, s) for s in (3, 2, 1) for c in CATEGORIES]
+        rng.shuffle(cells)
+        for category, severity in cells:
+            options = [s for s in shots if s.label(category) == severity and s not in picked]
+            if options and len(picked) < max(1, k - 1):
+                picked.append(rng.choice(options))
+        safe = [s for s in shots if all(v == 0 for _, v in s.labels) and s not in picked]
+        if safe and len(picked) < k:
+            picked.append(rng.choice(safe))
+        chosen += picked[:k]
+    return chosen
+
+
+def _score(report: dict[str, Any]) -> float:
+    """Dev objective: mean pooled quadratic kappa over the sides graded (undefined counts 0)."""
+    values = [t["pooled"]["kappa_quadratic"] or 0.0 for t in report["targets"].values()]
+    return sum(values) / len(values) if values else 0.0
+
+
+def calibrate_shots(
+    frame: pd.DataFrame,
+    spec: GradeSpec,
+    endpoint: EndpointConfig,
+    *,
+    run_root: str | Path,
+    out: str | Path,
+    k: int = 4,
+    n_random: int = 3,
+    greedy_steps: int = 2,
+    greedy_candidates: int = 3,
+    dev_frac: float = 0.3,
+    test_frac: float = 0.3,
+    seed: int = 20260709,
+    cache_dir: str | Path | None = None,
+    default_shots: str | None = None,
+) -> dict[str, Any]:
+    """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
+    if k < 1:
+        raise DataError(f"--k {k}: expected an integer >= 1")
+    root = Path(run_root)
+    splits = split_pool(frame, dev_frac=dev_frac, test_frac=test_frac, seed=seed)
+    candidates = _candidates(splits["pool"])
+    rng = random.Random(seed)
+    evaluated: dict[str, dict[str, Any]] = {}
+
+    def evaluate(name: str, shots: list[Shot], split: str) -> dict[str, Any]:
+        shots_file = write_shots(shots, root / "shots" / f"{name}.jsonl") if shots else None
+        run_dir = root / f"{split}-{name}"
+        grade(splits[split], replace(spec, shots_path=str(shots_file) if shots_file else None), endpoint,
+              run_dir=run_dir, cache_dir=cache_dir)
+        report = calibrate_run(load_run(run_dir), splits[split], n_boot=0)
+        return {"name": name, "shots": len(shots), "score": _score(report), "report": report}
+
+    sets: dict[str, list[Shot]] = {}
+    for i in range(n_random):
+        sets[f"random{i + 1}"] = [s for side in SIDES for s in rng.sample(candidates[side], min(k, len(candidates[side])))]
+    sets["stratified"] = _stratified(candidates, k, rng)
+    for name, shots in sets.items():
+        evaluated[name] = evaluate(name, shots, "dev")
+    greedy: list[Shot] = []
+    for step in range(greedy_steps):
+        trials = []
+        for j in range(greedy_candidates):
+            side = SIDES[(step + j) % 2]
+            pool = [s for s in candidates[side] if s not in greedy] or candidates[side]
+            trial = [*greedy, rng.choice(pool)]
+            trials.append(evaluate(f"greedy{step + 1}-{j + 1}", trial, "dev") | {"_shots": trial})
+        best = max(trials, key=lambda t: t["score"])
+        greedy = best.pop("_shots")
+        for trial in trials:
+            trial.pop("_shots", None)
+            evaluated[trial["name"]] = trial
+        sets[best["name"]] = greedy
+    winner = max(evaluated.values(), key=lambda e: (e["score"], -e["shots"]))
+    chosen = sets[winner["name"]]
+    written = write_shots(chosen, out)
+    default = load_shots(default_shots or default_shots_path())
+    test = {
+        "zero_shot": evaluate("zero", [], "test"),
+        "default": evaluate("default", default, "test"),
+        "chosen": evaluate(f"chosen-{winner['name']}", chosen, "test"),
+    }
+    table = []
+    for name, result in test.items():
+        report = result["report"]
+        row: dict[str, Any] = {"set": name, "shots": result["shots"]}
+        for side, side_report in report["targets"].items():
+            row[f"{side}_kappa_quadratic"] = side_report["pooled"]["kappa_quadratic"]
+            row[f"{side}_recall"] = side_report["pooled"]["detection"]["recall"]
+        if "asymmetry" in report:
+            row["recall_gap"] = report["asymmetry"]["overall"]["recall_gap"]
+        table.append(row)
+    return {
+        "splits": {name: len(part) for name, part in splits.items()},
+        "dev": [{"name": e["name"], "shots": e["shots"], "score": e["score"]} for e in evaluated.values()],
+        "chosen": winner["name"],
+        "chosen_shots": str(written),
+        "test": table,
+        "objective": "mean over sides of pooled quadratic kappa on dev",
+        "codes": CATEGORY_CODES,
+    }
