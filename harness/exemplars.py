@@ -75,7 +75,7 @@ def _candidates(pool: pd.DataFrame) -> dict[str, list[Shot]]:
 
 def _stratified(candidates: dict[str, list[Shot]], k: int, rng: random.Random) -> list[Shot]:
     chosen: list[Shot] = []
-    for side, shots in candidates.items():
+    for shots in candidates.values():
         picked: list[Shot] = []
         cells = [(c, s) for s in (3, 2, 1) for c in CATEGORIES]
         rng.shuffle(cells)
@@ -138,18 +138,16 @@ def calibrate_shots(
         evaluated[name] = evaluate(name, shots, "dev")
     greedy: list[Shot] = []
     for step in range(greedy_steps):
-        trials = []
+        trials: list[tuple[dict[str, Any], list[Shot]]] = []
         for j in range(greedy_candidates):
             side = SIDES[(step + j) % 2]
             pool = [s for s in candidates[side] if s not in greedy] or candidates[side]
             trial = [*greedy, rng.choice(pool)]
-            trials.append(evaluate(f"greedy{step + 1}-{j + 1}", trial, "dev") | {"_shots": trial})
-        best = max(trials, key=lambda t: t["score"])
-        greedy = best.pop("_shots")
-        for trial in trials:
-            trial.pop("_shots", None)
-            evaluated[trial["name"]] = trial
-        sets[best["name"]] = greedy
+            trials.append((evaluate(f"greedy{step + 1}-{j + 1}", trial, "dev"), trial))
+        for evaluation, trial in trials:
+            evaluated[evaluation["name"]] = evaluation
+            sets[evaluation["name"]] = trial
+        greedy = max(trials, key=lambda t: t[0]["score"])[1]
     winner = max(evaluated.values(), key=lambda e: (e["score"], -e["shots"]))
     chosen = sets[winner["name"]]
     written = write_shots(chosen, out)
