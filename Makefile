@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench soak clean
+.PHONY: install demo test check bench clean
 
 install: $(STAMP)
 
@@ -23,9 +23,6 @@ check: install
 
 bench: install
 	$(PY) bench/run.py
-
-soak: install
-	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py -m slow
 
 clean:
 	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache

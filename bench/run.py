@@ -1,0 +1,188 @@
+"""``make bench``: speed figures, each beside a baseline measured in the same run.
+
+Everything runs against ``harness serve`` started as a separate process on 127.0.0.1.
+Figures are printed and written to ``bench/results.json``. ``BENCH_QUICK=1`` skips the
+100,000-item memory run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.constants import CATEGORIES
+from harness.demo import free_port, start_serve_process
+from harness.pairs import load_pairs, write_pairs
+from harness.sample import sample_path
+
+ROOT = Path(__file__).resolve().parent
+HARNESS = [sys.executable, "-m", "harness"]
+#: items/s measured inside each grade run (its manifest), without process start-up.
+RATES: dict[str, float] = {}
+
+
+def items(n: int, tmp: Path) -> Path:
+    """n unique pairs built from the sample's texts (a suffix makes each request distinct)."""
+    base = load_pairs(sample_path())
+    rows = base.sample(n, replace=True, random_state=0).reset_index(drop=True)
+    rows["id"] = [f"b{i}" for i in range(n)]
+    rows["prompt"] = rows["prompt"] + [f" (#{i})" for i in range(n)]
+    rows["response"] = rows["response"] + [f" (#{i})" for i in range(n)]
+    return write_pairs(rows, tmp / f"items_{n}.jsonl")
+
+
+def server_requests(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as response:
+        return int(json.load(response)["requests"])
+
+
+def bare_openai(port: int, texts: list[str], concurrency: int, aiohttp: bool) -> float:
+    """A bare AsyncOpenAI loop: the ceiling for any client built on the openai package."""
+    import openai
+
+    from harness.templates import load_template_set
+
+    templates = load_template_set()
+    system = templates.system("prompt")
+
+    async def main() -> float:
+        http = openai.DefaultAioHttpClient() if aiohttp else None
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, http_client=http)
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(text: str) -> None:
+            async with semaphore:
+                await client.chat.completions.create(
+                    model="harness-baseline", temperature=0, max_tokens=400,
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": templates.user("prompt", text)}],
+                )
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(t) for t in texts))
+        elapsed = time.perf_counter() - start
+        await client.close()
+        return len(texts) / elapsed
+
+    return asyncio.run(main())
+
+
+def grade_rate(data: Path, port: int, run: Path, *extra: str) -> tuple[float, float]:
+    """items/s of a `harness grade` subprocess (wall time, start-up included) and its peak RSS (MB)."""
+    wrapper = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    )
+    command = [*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--run-dir", str(run), "-q", *extra]
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", wrapper, *command], check=True, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    graded = sum(1 for _ in (run / "labels.jsonl").open())
+    in_process = json.loads((run / "manifest.json").read_text())["last_session"]["items_per_s"]
+    RATES[run.name] = in_process
+    return graded / elapsed, int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def synthetic_pairs(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(n).astype(str), "prompt": "p", "model": rng.integers(0, 10, n).astype(str),
+                          "prompt_id": (np.arange(n) // 10).astype(str)})
+    for side in ("prompt", "response"):
+        for category in CATEGORIES:
+            frame[f"{side}_{category}"] = rng.choice(4, n, p=[0.7, 0.15, 0.1, 0.05]).astype("int8")
+    return frame
+
+
+def main() -> None:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        data = items(2000, tmp)
+        texts = load_pairs(data)["prompt"].tolist()
+        port = free_port()
+        server = start_serve_process(port)
+        try:
+            bare_httpx = bare_openai(port, texts, 64, aiohttp=False)
+            bare_aio = bare_openai(port, texts, 64, aiohttp=True)
+            single, _ = grade_rate(data, port, tmp / "single", "--target", "prompt", "--no-cache", "--concurrency", "64")
+            batched, _ = grade_rate(data, port, tmp / "batched", "--target", "prompt", "--no-cache", "--concurrency", "64", "--items-per-request", "10")
+            before = server_requests(port)
+            grade_rate(data, port, tmp / "warm", "--target", "prompt", "--cache-dir", str(tmp / "cache"), "--concurrency", "64")
+            mid = server_requests(port)
+            cached, _ = grade_rate(data, port, tmp / "cached", "--target", "prompt", "--cache-dir", str(tmp / "cache"), "--concurrency", "64")
+            after = server_requests(port)
+            results["throughput_2000"] = {
+                "bare_openai_httpx_items_s": round(bare_httpx, 1), "bare_openai_aiohttp_items_s": round(bare_aio, 1),
+                "aiohttp_over_httpx": round(bare_aio / bare_httpx, 2),
+                "harness_single_items_s": round(single, 1), "single_over_best_bare": round(single / max(bare_aio, bare_httpx), 2),
+                "harness_batched10_items_s": round(batched, 1), "batched_over_single": round(batched / single, 2),
+                "cached_rerun_items_s": round(cached, 1), "cached_over_single": round(cached / single, 2),
+                "requests_during_cached_rerun": after - mid, "requests_during_warm_run": mid - before,
+                "in_process_single_items_s": RATES["single"], "in_process_single_over_best_bare": round(RATES["single"] / max(bare_aio, bare_httpx), 2),
+                "in_process_batched10_items_s": RATES["batched"], "in_process_cached_items_s": RATES["cached"],
+            }
+        finally:
+            server.terminate()
+            server.wait(10)
+        port = free_port()
+        server = start_serve_process(port, "--latency-ms", "200")
+        try:
+            slow = items(1000, tmp)
+            achieved, _ = grade_rate(slow, port, tmp / "latency", "--target", "prompt", "--no-cache", "--concurrency", "64")
+            results["latency_200ms_c64"] = {"achieved_items_s": round(achieved, 1), "ideal_items_s": 64 / 0.2,
+                                            "achieved_over_ideal": round(achieved / (64 / 0.2), 2),
+                                            "in_process_items_s": RATES["latency"], "in_process_over_ideal": round(RATES["latency"] / (64 / 0.2), 2)}
+            if not quick:
+                memory = {}
+                for n in (10_000, 100_000):
+                    big = items(n, tmp)
+                    rate, rss = grade_rate(big, port, tmp / f"mem{n}", "--target", "prompt", "--no-cache", "--concurrency", "64", "--items-per-request", "10")
+                    memory[f"{n}_items"] = {"items_s": round(rate, 1), "peak_rss_mb": round(rss, 1)}
+                results["memory_batched10"] = memory
+        finally:
+            server.terminate()
+            server.wait(10)
+        from harness.transitions import analyze
+
+        frame = synthetic_pairs(1_000_000)
+        start = time.perf_counter()
+        analyze(frame, by="model", n_boot=0)
+        no_boot = time.perf_counter() - start
+        start = time.perf_counter()
+        analyze(frame, by="model", n_boot=200)
+        with_boot = time.perf_counter() - start
+        results["analyze_1m_pairs"] = {"seconds_no_bootstrap": round(no_boot, 2), "seconds_200_bootstrap": round(with_boot, 2),
+                                       "bootstrap_cost_s": round(with_boot - no_boot, 2),
+                                       "peak_rss_mb_this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    python_only = [_wall([sys.executable, "-c", "pass"]) for _ in range(5)]
+    help_times = [_wall([*HARNESS, "--help"]) for _ in range(5)]
+    results["startup"] = {"harness_help_s": round(statistics.median(help_times), 3), "python_noop_s": round(statistics.median(python_only), 3),
+                          "help_over_noop": round(statistics.median(help_times) / statistics.median(python_only), 1)}
+    (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    for section, figures in results.items():
+        print(f"{section}:")
+        for key, value in figures.items():
+            print(f"  {key:36s} {value}")
+
+
+def _wall(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
