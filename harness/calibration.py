@@ -164,17 +164,14 @@ def save_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
     import pandas as pd
 
-    from .runs import write_json_atomic
+    from .runs import write_csv_atomic, write_json_atomic
 
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "calibration.json"]
     write_json_atomic(written[0], result)
     for side, report in result.get("targets", {}).items():
         for name, metrics in [*report["categories"].items(), ("pooled", report["pooled"]), ("max", report["max"])]:
             labels = metrics["labels"]
             table = pd.DataFrame(metrics["confusion"], index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels])
-            path = folder / f"confusion_{side}_{name}.csv"
-            table.to_csv(path)
-            written.append(path)
+            written.append(write_csv_atomic(folder / f"confusion_{side}_{name}.csv", table, index=True))
     return written

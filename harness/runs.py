@@ -40,6 +40,19 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a table as CSV through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp"
+    try:
+        frame.to_csv(tmp, index=index)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / MANIFEST
     try:

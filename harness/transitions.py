@@ -324,16 +324,10 @@ def analysis_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
 
 def save_analysis(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``analysis.json`` and one CSV per table into ``out_dir`` (atomically per file)."""
-    from .runs import write_json_atomic
+    from .runs import write_csv_atomic, write_json_atomic
 
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "analysis.json"]
     write_json_atomic(written[0], result)
-    for name, table in analysis_tables(result).items():
-        path = folder / f"analysis_{name}.csv"
-        tmp = folder / f".{path.name}.tmp"
-        table.to_csv(tmp, index=False)
-        tmp.replace(path)
-        written.append(path)
+    written += [write_csv_atomic(folder / f"analysis_{name}.csv", table) for name, table in analysis_tables(result).items()]
     return written
