@@ -3,8 +3,10 @@
 The key hashes the endpoint's base URL (without credentials or query), the model, the
 rendered messages and the sampling parameters (temperature, seed, max_tokens, top_p,
 response_format). Retries, timeouts and concurrency are left out: they do not change the
-answer. Only clean completions (``finish_reason == "stop"``) are stored; errors, content-filter
-stops and truncated answers never are. No API key ever reaches the key or the value.
+answer. The grader stores a completion only once it has parsed into a verdict, and ``put``
+itself refuses anything but a ``finish_reason == "stop"`` answer, so errors, content-filter
+stops, truncations, refusals and unparsed answers are never cached. No API key ever reaches
+the key or the value.
 """
 
 from __future__ import annotations

@@ -18,8 +18,6 @@ CATEGORY_NAMES: dict[str, str] = {
 
 #: Merged ordinal severity 0 Safe, 1 Low, 2 Medium, 3 High.
 SEVERITIES: tuple[int, ...] = (0, 1, 2, 3)
-SEVERITY_NAMES: dict[int, str] = {0: "Safe", 1: "Low", 2: "Medium", 3: "High"}
-RELEVANCE_LEVELS: tuple[int, ...] = (1, 2, 3)
 
 #: Sides of a pair that carry severity labels.
 SIDES: tuple[str, ...] = ("prompt", "response")

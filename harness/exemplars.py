@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calibration import calibrate_run
 from .client import EndpointConfig
-from .constants import CATEGORIES, CATEGORY_CODES, SIDES, label_column
+from .constants import CATEGORIES, SIDES, label_column
 from .errors import DataError
 from .grading import GradeSpec, grade
 from .runs import load_run
@@ -174,5 +174,4 @@ def calibrate_shots(
         "chosen_shots": str(written),
         "test": table,
         "objective": "mean over sides of pooled quadratic kappa on dev",
-        "codes": CATEGORY_CODES,
     }

@@ -146,7 +146,6 @@ class _Grader:
         writer: LabelWriter,
         progress: Progress,
         on_progress: Callable[[Progress], None] | None,
-        use_cache: bool,
     ) -> None:
         self.spec = spec
         self.templates = templates
@@ -154,7 +153,7 @@ class _Grader:
         self.writer = writer
         self.progress = progress
         self.on_progress = on_progress
-        self.use_cache = use_cache
+        self.use_cache = client.cache is not None
         self.systems = {t: templates.system(t, shots) for t in spec.targets}
 
     def _request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
@@ -424,7 +423,7 @@ def grade(
     try:
         async def main() -> int:
             async with GraderClient(endpoint, cache) as client:
-                grader = _Grader(spec, templates, shots, client, writer, progress, on_progress, cache is not None)
+                grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
                 await _run_jobs(grader, pending, spec.items_per_request, endpoint.concurrency)
                 return client.requests_sent
 

@@ -381,8 +381,3 @@ def write_pairs(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
-
-
-def label_columns_present(frame: pd.DataFrame, side: str | None = None) -> list[str]:
-    """The label columns of ``frame`` (optionally of one side), in canonical order."""
-    return [c for c in LABEL_COLUMNS if c in frame.columns and (side is None or c.startswith(side))]

@@ -7,7 +7,7 @@ and seeded where it draws random numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -125,21 +125,3 @@ def cluster_bootstrap(
                 draws[name].append((weights @ values) / total)
         remaining -= size
     return {name: percentile_ci(np.concatenate(parts)) for name, parts in draws.items()}
-
-
-def paired_bootstrap(
-    n: int,
-    statistic: Callable[[np.ndarray], Sequence[float]],
-    *,
-    n_boot: int,
-    seed: int,
-) -> np.ndarray:
-    """Draws of ``statistic(indices)`` over ``n_boot`` resamples of row indices ``0..n-1``.
-
-    The statistic sees the same resampled rows for every quantity it returns, which is what
-    makes differences between paired quantities (prompt side vs response side, grader A vs
-    grader B) come out with the right width.
-    """
-    rng = np.random.default_rng(seed)
-    results = [statistic(rng.integers(0, n, size=n)) for _ in range(max(0, n_boot))]
-    return np.asarray(results, dtype=float)
