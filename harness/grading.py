@@ -282,43 +282,24 @@ async def _run_jobs(grader: _Grader, items: list[_Item], per_request: int, worke
         raise
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any]) -> dict[str, Any]:
     """Create the run folder, or check that an existing one holds the same job."""
-    import tempfile
+    from .pairs import jsonl_lines, write_pairs
 
-    from .pairs import write_pairs
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=".input.", suffix=".jsonl", dir=run_dir)
-    import os
-
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write_pairs(frame, tmp)
-        identity["input_sha256"] = _file_sha256(tmp)
-        manifest_path = run_dir / MANIFEST
-        if manifest_path.exists():
-            previous = read_manifest(run_dir)
-            for key in IDENTITY:
-                if previous.get(key) != identity[key]:
-                    raise RunError(
-                        f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
-                        f"{identity[key]!r}); pass another --run-dir or delete the folder"
-                    )
-            tmp.unlink()
-            return previous
-        os.replace(tmp, run_dir / INPUT)
-    finally:
-        tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    for line in jsonl_lines(frame):
+        digest.update(line.encode())
+    identity["input_sha256"] = digest.hexdigest()
+    if (run_dir / MANIFEST).exists():
+        previous = read_manifest(run_dir)
+        for key in IDENTITY:
+            if previous.get(key) != identity[key]:
+                raise RunError(
+                    f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
+                    f"{identity[key]!r}); pass another --run-dir or delete the folder"
+                )
+        return previous
+    write_pairs(frame, run_dir / INPUT)
     return {}
 
 

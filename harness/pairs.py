@@ -16,11 +16,11 @@ import io
 import json
 import math
 import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import atomic_path
 from .constants import LABEL_COLUMNS
 from .errors import DataError
 
@@ -361,23 +361,20 @@ def write_pairs(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     kind = detect_format(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target) as tmp:
         if kind == "jsonl":
-            columns = list(frame.columns)
             with tmp.open("w", encoding="utf-8") as out:
-                for row in frame.itertuples(index=False, name=None):
-                    record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.writelines(jsonl_lines(frame))
         elif kind == "csv":
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
+
+
+def jsonl_lines(frame: pd.DataFrame) -> Iterator[str]:
+    """The table as JSONL lines (missing values as null), the format :func:`write_pairs` writes."""
+    columns = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+        yield json.dumps(record, ensure_ascii=False) + "\n"

@@ -9,12 +9,11 @@ stage (calibrate, analyze, report) reads only these files.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .atomic import atomic_path
 from .constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from .errors import RunError
 
@@ -28,28 +27,15 @@ INPUT = "input.jsonl"
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False, default=str)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, ensure_ascii=False, default=str)
+        out.write("\n")
 
 
 def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
     """Write a table as CSV through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp"
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=index)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -120,12 +106,9 @@ class LabelWriter:
 
 def rewrite_labels(run_dir: Path, records: list[dict[str, Any]]) -> None:
     """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
-    path = run_dir / LABELS
-    handle, tmp = tempfile.mkstemp(prefix=f".{LABELS}.", dir=run_dir)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
+    with atomic_path(run_dir / LABELS) as tmp, tmp.open("w", encoding="utf-8") as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 @dataclass

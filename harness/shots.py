@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .constants import CATEGORIES, CATEGORY_CODES, CODE_TO_CATEGORY
 from .errors import TemplateError
 
@@ -130,10 +129,7 @@ def shots_hash(shots: Sequence[Shot]) -> str:
 def write_shots(shots: Iterable[Shot], path: str | Path) -> Path:
     """Write a shot file atomically, in the format :func:`load_shots` reads."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as out:
         for shot in shots:
             out.write(json.dumps(shot.to_json(), ensure_ascii=False) + "\n")
-    os.replace(tmp, target)
     return target
