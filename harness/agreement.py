@@ -30,6 +30,14 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
+def _code(value: Any, lookup: dict[Any, int], missing: str, outside: str) -> tuple[int, str | None]:
+    """The label code of ``value``, or the name of the counter that explains why there is none."""
+    if _is_missing(value):
+        return -1, missing
+    code = lookup.get(value, lookup.get(str(value)))
+    return (-1, outside) if code is None else (code, None)
+
+
 def _check_labels(gold: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray, labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Encode both sides as indices into ``labels``; count what is left out and why."""
     if len(gold) != len(pred):
@@ -39,27 +47,22 @@ def _check_labels(gold: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.nda
     g_idx, p_idx = [], []
     counts = {"gold_unknown": 0, "gold_outside_labels": 0, "pred_missing": 0, "pred_outside_labels": 0}
     for g, p in zip(gold, pred, strict=True):
-        if _is_missing(g):
-            counts["gold_unknown"] += 1
-            continue
-        gi = lookup.get(g, lookup.get(str(g)))
-        if gi is None:
-            counts["gold_outside_labels"] += 1
-            continue
-        if _is_missing(p):
-            counts["pred_missing"] += 1
-            continue
-        pi = lookup.get(p, lookup.get(str(p)))
-        if pi is None:
-            counts["pred_outside_labels"] += 1
+        gi, gold_problem = _code(g, lookup, "gold_unknown", "gold_outside_labels")
+        pi, pred_problem = _code(p, lookup, "pred_missing", "pred_outside_labels")
+        problem = gold_problem or pred_problem  # an unknown gold label is counted first
+        if problem is not None:
+            counts[problem] += 1
             continue
         g_idx.append(gi)
         p_idx.append(pi)
     return np.asarray(g_idx, dtype=int), np.asarray(p_idx, dtype=int), counts
 
 
-def _kappa(g: np.ndarray, p: np.ndarray, k: int, weights: str | None) -> float | None:
-    """Cohen's kappa from the confusion matrix; ``None`` when chance agreement is total."""
+def kappa_score(g: np.ndarray, p: np.ndarray, k: int, weights: str | None) -> float | None:
+    """Cohen's kappa of label codes ``0..k-1`` (weights None, linear or quadratic).
+
+    ``None`` when chance agreement is total (a single identical class on both sides).
+    """
     if g.size == 0:
         return None
     matrix = np.zeros((k, k))
@@ -120,12 +123,12 @@ def _point(g: np.ndarray, p: np.ndarray, k: int, ordinal: bool, threshold_index:
         "n": int(g.size),
         "confusion": matrix.tolist(),
         "accuracy": rate(int((g == p).sum()), int(g.size)),
-        "kappa": _kappa(g, p, k, None),
+        "kappa": kappa_score(g, p, k, None),
         "macro_f1": _macro_f1(g, p, k),
     }
     if ordinal:
-        out["kappa_linear"] = _kappa(g, p, k, "linear")
-        out["kappa_quadratic"] = _kappa(g, p, k, "quadratic")
+        out["kappa_linear"] = kappa_score(g, p, k, "linear")
+        out["kappa_quadratic"] = kappa_score(g, p, k, "quadratic")
         out["detection"] = _binary(g, p, threshold_index)
     return out
 
@@ -179,9 +182,9 @@ def _bootstrap_ci(g: np.ndarray, p: np.ndarray, k: int, ordinal: bool, threshold
         idx = rng.integers(0, g.size, size=g.size)
         gs, ps = g[idx], p[idx]
         draws["accuracy"].append(float((gs == ps).mean()))
-        draws["kappa"].append(_nan(_kappa(gs, ps, k, None)))
+        draws["kappa"].append(_nan(kappa_score(gs, ps, k, None)))
         if ordinal:
-            draws["kappa_quadratic"].append(_nan(_kappa(gs, ps, k, "quadratic")))
+            draws["kappa_quadratic"].append(_nan(kappa_score(gs, ps, k, "quadratic")))
             pos = gs >= threshold_index
             draws["recall"].append(float((ps[pos] >= threshold_index).mean()) if pos.any() else float("nan"))
     return {key: percentile_ci(np.asarray(values)) for key, values in draws.items()}

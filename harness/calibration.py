@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .agreement import agreement
+from .agreement import agreement, kappa_score
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES, label_column
 from .errors import DataError
 from .statistics import percentile_ci
@@ -53,11 +53,10 @@ def _recall(gold: np.ndarray, pred: np.ndarray, threshold: int) -> float:
     return float((positives & (pred >= threshold)).sum() / count) if count else float("nan")
 
 
-def _qkappa(gold: np.ndarray, pred: np.ndarray) -> float:
-    from .agreement import _kappa
-
+def quadratic_kappa(gold: np.ndarray, pred: np.ndarray) -> float:
+    """Quadratic kappa of 0-3 severities over the positions both sides know (NaN if undefined)."""
     known = ~np.isnan(gold) & ~np.isnan(pred)
-    value = _kappa(gold[known].astype(int), pred[known].astype(int), 4, "quadratic") if known.any() else None
+    value = kappa_score(gold[known].astype(int), pred[known].astype(int), 4, "quadratic") if known.any() else None
     return float("nan") if value is None else value
 
 
@@ -75,7 +74,7 @@ def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r
     def stats(idx: Any, cols: slice | int) -> tuple[float, float, float, float]:
         gp, pp = gold_p[idx][:, cols].ravel(), pred_p[idx][:, cols].ravel()
         gr, pr = gold_r[idx][:, cols].ravel(), pred_r[idx][:, cols].ravel()
-        return _recall(gp, pp, threshold), _recall(gr, pr, threshold), _qkappa(gp, pp), _qkappa(gr, pr)
+        return _recall(gp, pp, threshold), _recall(gr, pr, threshold), quadratic_kappa(gp, pp), quadratic_kappa(gr, pr)
 
     out: dict[str, Any] = {}
     all_rows = np.arange(n)

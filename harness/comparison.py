@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calibration import _qkappa, calibrate_run
+from .calibration import calibrate_run, quadratic_kappa
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES, label_column
 from .errors import DataError
 from .statistics import exact_mcnemar, holm, percentile_ci
@@ -85,14 +85,14 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, n_boot:
         g = both["gold_a"].to_numpy(dtype=float)
         pa, pb = both["pred_a"].to_numpy(dtype=float), both["pred_b"].to_numpy(dtype=float)
         ids = both["id"].astype(str).factorize()[0]
-        diff = _qkappa(g, pa) - _qkappa(g, pb)
+        diff = quadratic_kappa(g, pa) - quadratic_kappa(g, pb)
         rng = np.random.default_rng(seed)
         draws = []
         n_ids = int(ids.max()) + 1 if ids.size else 0
         for _ in range(n_boot if n_ids else 0):
             chosen = np.bincount(rng.integers(0, n_ids, n_ids), minlength=n_ids)[ids]
             rows = np.repeat(np.arange(ids.size), chosen)
-            draws.append(_qkappa(g[rows], pa[rows]) - _qkappa(g[rows], pb[rows]))
+            draws.append(quadratic_kappa(g[rows], pa[rows]) - quadratic_kappa(g[rows], pb[rows]))
         pair: dict[str, Any] = {
             "a": a, "b": b, "n_items": int(ids.size), "a_correct_only": a_only, "b_correct_only": b_only,
             "p_mcnemar": exact_mcnemar(a_only, b_only),

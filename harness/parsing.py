@@ -75,11 +75,10 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _category_entry(obj: dict[str, Any], category: str) -> Any:
+def _category_entry(obj: dict[str, Any], lowered: dict[str, Any], category: str) -> Any:
     for key in (CATEGORY_CODES[category], category, category.replace("_", "-")):
         if key in obj:
             return obj[key]
-        lowered = {str(k).lower(): v for k, v in obj.items()}
         if key.lower() in lowered:
             return lowered[key.lower()]
     return None
@@ -92,8 +91,9 @@ def labels_from_object(obj: Any) -> ParsedGrade:
     severity: dict[str, int] = {}
     raw: dict[str, int | None] = {}
     disagreements: list[str] = []
+    lowered = {str(k).lower(): v for k, v in obj.items()}
     for category in CATEGORIES:
-        entry = _category_entry(obj, category)
+        entry = _category_entry(obj, lowered, category)
         if entry is None:
             return ParsedGrade("unparsed", error=f"missing category {CATEGORY_CODES[category]}")
         if isinstance(entry, dict):

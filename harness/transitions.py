@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 KINDS = ("reduction", "preservation", "escalation")
 COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
+#: At most this many escalation cases are listed (ids only); the counts are always complete.
+MAX_CASES = 100_000
 
 
 class _Pairs:
@@ -277,8 +279,9 @@ def analyze(
             "max_response": int(pairs.max_r[i]),
             "mechanism": "compliance_escalation" if pairs.max_p[i] >= 1 else "unsolicited_elaboration",
         }
-        for i in escalated[:100_000]
+        for i in escalated[:MAX_CASES]
     ]
+    result["escalation_cases_truncated"] = bool(escalated.size > MAX_CASES)
     return result
 
 
