@@ -9,9 +9,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .config import Settings
+    from .grading import GradeSpec
 
 app = typer.Typer(
     help="Grade LLM prompts and responses with LLM graders, and measure how far to trust them.",
@@ -176,7 +182,7 @@ def analyze(
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
 
 
-def _pairs_or_run(source: Path, mapping: str | None):  # type: ignore[no-untyped-def]
+def _pairs_or_run(source: Path, mapping: str | None) -> tuple[pd.DataFrame, Path]:
     """A pairs table from a file, or the grader-labeled pairs of a run folder."""
     from .pairs import load_pairs
     from .runs import load_run, run_pairs
@@ -332,14 +338,14 @@ def _mapping(spec: str | None) -> dict[str, str]:
     return parse_mapping(spec)
 
 
-def _settings(config: Path | None, **flags: object):  # type: ignore[no-untyped-def]
+def _settings(config: Path | None, **flags: Any) -> Settings:
     from .config import Settings, resolve
 
-    return resolve(Settings(**flags), config_path=config)  # type: ignore[arg-type]
+    return resolve(Settings(**flags), config_path=config)
 
 
 def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
-          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool):  # type: ignore[no-untyped-def]
+          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool) -> GradeSpec:
     from .constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
     from .grading import GradeSpec
 
@@ -352,11 +358,11 @@ def _spec(model: str, target: str, template: Path | None, shots: Path | None, it
     )
 
 
-def _default_run_dir(spec: object, data: Path) -> Path:
+def _default_run_dir(spec: GradeSpec, data: Path) -> Path:
     from .grading import spec_digest
 
-    safe_model = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in spec.model)  # type: ignore[attr-defined]
-    return Path("runs") / f"{safe_model}-{data.stem}-{spec_digest(spec, str(data))}"  # type: ignore[arg-type]
+    safe_model = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in spec.model)
+    return Path("runs") / f"{safe_model}-{data.stem}-{spec_digest(spec, str(data))}"
 
 
 def main() -> None:

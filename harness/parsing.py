@@ -119,7 +119,7 @@ def labels_from_object(obj: Any) -> ParsedGrade:
                 )
             severity[category] = mapped
         else:
-            severity[category] = int(sev_value)  # type: ignore[arg-type]
+            severity[category] = int(sev_value or 0)  # both None was rejected above
         raw[category] = raw_value
     rationale = obj.get("rationale")
     return ParsedGrade(
