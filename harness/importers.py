@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import gzip
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .constants import CATEGORIES, CODE_TO_CATEGORY, label_column
 from .errors import DataError
-from .pairs import validate_pairs
+from .pairs import read_text, validate_pairs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,25 +29,16 @@ FORMATS = ("pairedsafety", "xstest", "openai-moderation")
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"malformed JSON at character {exc.colno}: {exc.msg}", path=str(path), line=number) from None
-                if not isinstance(obj, dict):
-                    raise DataError("expected a JSON object", path=str(path), line=number)
-                yield number, obj
-    except FileNotFoundError:
-        raise DataError("file not found", path=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 ({exc.reason})", path=str(path)) from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read file: {exc}", path=str(path)) from None
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"malformed JSON at character {exc.colno}: {exc.msg}", path=str(path), line=number) from None
+        if not isinstance(obj, dict):
+            raise DataError("expected a JSON object", path=str(path), line=number)
+        yield number, obj
 
 
 def _labels(obj: Any, path: Path, line: int) -> dict[str, int]:
@@ -118,11 +109,12 @@ XSTEST_LABELS = ("final_label", "annotation_1", "annotation_2", "gpt4_label", "s
 def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
+    text = read_text(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False).replace({"": None})
-    except FileNotFoundError:
-        raise DataError("file not found", path=str(path)) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False).replace({"": None})
+    except pd.errors.EmptyDataError:
+        raise DataError("empty file; expected a CSV with a header row", path=str(path)) from None
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot read CSV: {exc}", path=str(path)) from None
 
 

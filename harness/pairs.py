@@ -62,7 +62,8 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     return out
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A data file's text (gunzipped for ``.gz``); undecodable bytes are a located DataError."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -94,7 +95,7 @@ def _read_text(path: Path) -> str:
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     import pandas as pd
 
-    text = _read_text(path)
+    text = read_text(path)
     raw_lines = text.split("\n")
     records: list[dict[str, Any]] = []
     line_numbers: list[int] = []
@@ -136,7 +137,7 @@ def _csv_line_numbers(text: str) -> list[int]:
 def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
     import pandas as pd
 
-    text = _read_text(path)
+    text = read_text(path)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
