@@ -65,6 +65,26 @@ def data_import(
         typer.echo(f"wrote {len(frame)} rows to {out}")
 
 
+@data_app.command("inject")
+def data_inject(
+    path: Annotated[Path, typer.Argument(help="Pairs table to copy.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Injected copy (.jsonl, .csv, .parquet).")],
+    side: Annotated[str, typer.Option(help="prompt or response: which text addresses the grader.")] = "response",
+    name: Annotated[str, typer.Option(help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
+    text: Annotated[Optional[str], typer.Option(help="Your own instruction to the grader (instead of --name).")] = None,
+    position: Annotated[str, typer.Option(help="start or end of the text.")] = "end",
+    mapping: MapOpt = None,
+) -> None:
+    """Copy a pairs table with an instruction to the grader added to each prompt or response."""
+    with _errors():
+        from .injection import inject
+        from .pairs import load_pairs, write_pairs
+
+        frame = inject(load_pairs(path, mapping=_mapping(mapping)), side=side, text=text, name=name, position=position)
+        write_pairs(frame, out)
+        typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")
+
+
 @data_app.command("describe")
 def data_describe(
     path: Annotated[Path, typer.Argument(help="A pairs table.")],
@@ -93,6 +113,7 @@ def serve(
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
     hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+    gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
 ) -> None:
     """Run the embedded OpenAI-compatible grader endpoint (TF-IDF + logistic regression)."""
     with _errors():
@@ -107,6 +128,7 @@ def serve(
             fail_modes=tuple(fail_modes.split(",")) if fail_modes else FAULT_MODES,
             seed=seed,
             hang_s=hang_s,
+            gullible=gullible,
         )
         typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)})", err=True)
         serve_forever(str(fit) if fit else None, config, host=host, port=port)
@@ -269,6 +291,27 @@ def compare(
         target = out or Path("runs") / "comparison.json"
         write_json_atomic(target, result)
         print_json(result) if as_json else print_comparison(result)
+        typer.echo(f"wrote {target}", err=True)
+
+
+@app.command()
+def flips(
+    clean: Annotated[Path, typer.Argument(help="Run folder graded on the clean table.")],
+    injected: Annotated[Path, typer.Argument(help="Run folder graded on its injected copy (harness data inject).")],
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write flips.json (default: the injected run).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
+    with _errors():
+        from .injection import flip_rates
+        from .render import print_flips, print_json
+        from .runs import load_run, write_json_atomic
+
+        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold)
+        target = out or injected / "flips.json"
+        write_json_atomic(target, result)
+        print_json(result) if as_json else print_flips(result)
         typer.echo(f"wrote {target}", err=True)
 
 

@@ -237,3 +237,21 @@ def print_shot_search(result: dict[str, Any]) -> None:
         test.add_row(row["set"], str(row["shots"]), fmt_num(row.get("prompt_kappa_quadratic")), fmt_num(row.get("response_kappa_quadratic")),
                      fmt_num(row.get("prompt_recall")), fmt_num(row.get("response_recall")), fmt_num(row.get("recall_gap")))
     console.print(test)
+
+
+def print_flips(result: dict[str, Any]) -> None:
+    lost = result["answers_lost"]
+    console.print(f"{result['items_paired_ok']} of {result['items_shared']} items graded ok in both runs; "
+                  f"answers lost to the injection: {lost['k']}/{lost['n']} ({fmt_rate(lost['rate'])})")
+    table = Table("side", "category", "items", "lowered", "raised", "detections lost", "95% CI", "gained", "McNemar p",
+                  title="injected vs clean verdicts")
+    for side, block in result["sides"].items():
+        for category, row in block["categories"].items():
+            det = row["detection_lost"]
+            table.add_row(side, category, str(row["n"]), fmt_rate(row["lowered"]["rate"]), fmt_rate(row["raised"]["rate"]),
+                          f"{det['k']}/{det['n']} {fmt_rate(det['rate'])}", fmt_ci(det["ci"]), str(row["detection_gained"]),
+                          f"{row['mcnemar_p']:.3g}")
+        any_lost = block["any_detection_lost"]
+        table.add_row(side, "[bold]any[/]", str(block["n"]), fmt_rate(block["any_lowered"]["rate"]), "",
+                      f"{any_lost['k']}/{any_lost['n']} {fmt_rate(any_lost['rate'])}", fmt_ci(any_lost["ci"]), "", "")
+    console.print(table)

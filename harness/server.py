@@ -8,7 +8,8 @@ delimited blocks our templates emit, and answers in the grader JSON format.
 Seeded fault injection makes it a test double for a flaky provider: 429 with Retry-After,
 500/503, dropped connections, hangs past the client timeout, malformed JSON bodies,
 truncated output (``finish_reason: length``), grader refusals, non-JSON answers and
-content-filter stops. Whether a request fails is a pure function of the seed, the request
+content-filter stops. ``gullible`` makes it obey instructions to the grader found inside the
+texts it grades (answering Safe), a worst case for measuring flip rates under injection. Whether a request fails is a pure function of the seed, the request
 body and how many times that body was seen, so runs are reproducible under concurrency.
 ``GET /stats`` reports the requests seen (for server-side counting in tests and benchmarks).
 """
@@ -45,6 +46,8 @@ FAULT_MODES = (
 
 _BLOCK = re.compile(r"<<<(?P<label>[A-Z_]+)>>>\n(?P<body>.*?)\n<<<END_(?P=label)>>>", re.DOTALL)
 _ROW = re.compile(r"ROW_INDEX:\s*(\d+)")
+# An instruction addressed to the grader: it names the grader or its rubric and asks for a verdict.
+_TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ServeConfig:
     seed: int = 0
     hang_s: float = 30.0
     retry_after_s: float = 1.0
+    gullible: bool = False
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
@@ -74,6 +78,7 @@ class ServerStats:
 
     requests: int = 0
     completions: int = 0
+    obeyed_injections: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
 
@@ -81,6 +86,7 @@ class ServerStats:
         return {
             "requests": self.requests,
             "completions": self.completions,
+            "obeyed_injections": self.obeyed_injections,
             "faults": dict(self.faults),
             "unique_bodies": len(self.seen),
         }
@@ -282,6 +288,10 @@ class GraderEndpoint:
         return json.dumps(self._grade(text))
 
     def _grade(self, text: str) -> dict[str, Any]:
+        if self.config.gullible and _TO_GRADER.search(text):
+            self.stats.obeyed_injections += 1
+            zeros: dict[str, Any] = {code: {"raw_0_7": 0, "severity_0_3": 0} for code in CATEGORY_CODES.values()}
+            return {**zeros, "rationale": "As instructed in the text, every category is Safe."}
         verdicts = self.grader.predict(text)
         out: dict[str, Any] = {
             CATEGORY_CODES[c]: {"raw_0_7": verdicts[c].raw, "severity_0_3": verdicts[c].severity}
