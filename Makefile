@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo test soak check bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+soak: install
+	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py
 
 check: install
 	$(VENV)/bin/ruff check harness tests bench scripts

@@ -11,9 +11,10 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from .runs import (
     LABELS,
     MANIFEST,
     LabelWriter,
+    iter_labels,
     read_labels,
     read_manifest,
     rewrite_labels,
@@ -95,12 +97,24 @@ class Progress:
 
 @dataclass
 class GradeResult:
-    """What :func:`grade` returns: the run folder, its manifest, and labels joined to input."""
+    """What :func:`grade` returns: the run folder, its manifest and how many items were graded now.
+
+    ``labels`` (the input joined to the grader's labels) is read from the run folder on first
+    use, so grading itself never holds every record in memory.
+    """
 
     run_dir: Path
     manifest: dict[str, Any]
-    labels: pd.DataFrame
     graded_now: int
+
+    @cached_property
+    def labels(self) -> pd.DataFrame:
+        from .pairs import load_pairs
+        from .runs import INPUT, labels_wide
+
+        frame = load_pairs(self.run_dir / INPUT)
+        wide = labels_wide(read_labels(self.run_dir))
+        return frame if wide.empty else frame.merge(wide, on="id", how="left")
 
 
 @dataclass
@@ -116,22 +130,35 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _work_items(frame: pd.DataFrame, targets: Sequence[str]) -> list[_Item]:
+def _work_items(frame: pd.DataFrame, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
+    """The items of one target still to grade, made one at a time from the frame's rows."""
     has_response = "response" in frame.columns
-    items: list[_Item] = []
     columns = ["id", "prompt"] + (["response"] if has_response else [])
-    rows = list(frame[columns].itertuples(index=False, name=None))
+    for row in frame[columns].itertuples(index=False, name=None):
+        ident, prompt = row[0], row[1]
+        if (ident, target) in done:
+            continue
+        response = row[2] if has_response else None
+        if target == "prompt":
+            yield _Item(ident, target, text=prompt)
+        elif target == "response" and isinstance(response, str) and response.strip():
+            yield _Item(ident, target, text=response)
+        elif target == "relevance" and isinstance(response, str) and response.strip():
+            yield _Item(ident, target, prompt=prompt, response=response)
+
+
+def _jobs(frame: pd.DataFrame, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[_Item]]:
+    """Requests to send, target by target, each a list of up to ``per_request`` items."""
     for target in targets:
-        for row in rows:
-            ident, prompt = row[0], row[1]
-            response = row[2] if has_response else None
-            if target == "prompt":
-                items.append(_Item(ident, target, text=prompt))
-            elif target == "response" and isinstance(response, str) and response.strip():
-                items.append(_Item(ident, target, text=response))
-            elif target == "relevance" and isinstance(response, str) and response.strip():
-                items.append(_Item(ident, target, prompt=prompt, response=response))
-    return items
+        size = 1 if target == "relevance" else per_request
+        job: list[_Item] = []
+        for item in _work_items(frame, target, done):
+            job.append(item)
+            if len(job) == size:
+                yield job
+                job = []
+        if job:
+            yield job
 
 
 class _Grader:
@@ -256,20 +283,11 @@ class _Grader:
             await self.single(item)
 
 
-async def _run_jobs(grader: _Grader, items: list[_Item], per_request: int, workers: int) -> None:
-    queue: asyncio.Queue[list[_Item]] = asyncio.Queue()
-    for target in grader.spec.targets:
-        group = [i for i in items if i.target == target]
-        size = 1 if target == "relevance" else per_request
-        for start in range(0, len(group), size):
-            queue.put_nowait(group[start : start + size])
+async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) -> None:
+    """``workers`` tasks pull jobs from one lazy iterator (safe: the event loop is one thread)."""
 
     async def worker() -> None:
-        while True:
-            try:
-                job = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
+        for job in jobs:
             await grader.batch(job)
 
     tasks = [asyncio.create_task(worker()) for _ in range(max(1, workers))]
@@ -303,24 +321,28 @@ def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any
     return {}
 
 
-def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     by_target: dict[str, Counter[str]] = {}
     tokens = Counter[str]()
-    for record in records:
+    items = billed_items = cache_hits = disagreements = 0
+    for record in records:  # one pass over a stream
         counts[record["status"]] += 1
         by_target.setdefault(record["target"], Counter())[record["status"]] += 1
-        key = "cached" if record.get("cached") else "billed"
+        cached = bool(record.get("cached"))
+        key = "cached" if cached else "billed"
         tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
         tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
-    items = len(records)
-    billed_items = sum(1 for r in records if not r.get("cached"))
+        items += 1
+        billed_items += not cached
+        cache_hits += cached
+        disagreements += bool(record.get("disagreements"))
     return {
         "counts": {s: counts.get(s, 0) for s in STATUSES},
         "counts_by_target": {t: {s: c.get(s, 0) for s in STATUSES} for t, c in by_target.items()},
         "items": items,
-        "cache_hits": sum(1 for r in records if r.get("cached")),
-        "disagreements": sum(1 for r in records if r.get("disagreements")),
+        "cache_hits": cache_hits,
+        "disagreements": disagreements,
         "tokens": dict(tokens),
         "prompt_tokens_per_billed_item": (
             round(tokens["billed_prompt_tokens"] / billed_items, 1) if billed_items else None
@@ -372,14 +394,16 @@ def grade(
         "params": spec.params(),
     }
     previous = _prepare_run_dir(folder, frame, identity)
-    records = read_labels(folder, repair=True)
-    if retry_statuses:
-        keep = [r for r in records if r["status"] not in retry_statuses]
-        if len(keep) != len(records):
-            rewrite_labels(folder, keep)
-            records = keep
-    done = {(str(r["id"]), r["target"]) for r in records}
-    pending = [i for i in _work_items(frame, spec.targets) if (i.id, i.target) not in done]
+    done: set[tuple[str, str]] = set()
+    dropped = 0
+    for record in iter_labels(folder, repair=True):
+        if record["status"] in retry_statuses:
+            dropped += 1
+        else:
+            done.add((str(record["id"]), record["target"]))
+    if dropped:
+        rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
+    pending = sum(1 for t in spec.targets for _ in _work_items(frame, t, done))
     targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
     manifest: dict[str, Any] = {
         **identity,
@@ -397,7 +421,7 @@ def grade(
         "sessions": previous.get("sessions", 0) + 1,
     }
     write_json_atomic(folder / MANIFEST, manifest)
-    progress = Progress(total=len(pending))
+    progress = Progress(total=pending)
     cache = CompletionCache(cache_dir) if cache_dir is not None else None
     writer = LabelWriter(folder / LABELS)
     requests_sent = 0
@@ -405,7 +429,8 @@ def grade(
         async def main() -> int:
             async with GraderClient(endpoint, cache) as client:
                 grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
-                await _run_jobs(grader, pending, spec.items_per_request, endpoint.concurrency)
+                jobs = _jobs(frame, spec.targets, done, spec.items_per_request)
+                await _run_jobs(grader, jobs, endpoint.concurrency)
                 return client.requests_sent
 
         requests_sent = asyncio.run(main())
@@ -417,8 +442,7 @@ def grade(
         writer.close()
         if cache is not None:
             cache.close()
-        records = read_labels(folder)
-        manifest.update(_summarise(records))
+        manifest.update(_summarise(iter_labels(folder)))
         manifest["updated"] = _now()
         manifest["last_session"] = {
             "graded": progress.done,
@@ -427,16 +451,7 @@ def grade(
             "items_per_s": round(progress.done / progress.elapsed_s, 1) if progress.elapsed_s > 0 else None,
         }
         write_json_atomic(folder / MANIFEST, manifest)
-    return GradeResult(folder, manifest, _joined(frame, records), progress.done)
-
-
-def _joined(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
-    from .runs import labels_wide
-
-    wide = labels_wide(records)
-    if wide.empty:
-        return frame
-    return frame.merge(wide, on="id", how="left")
+    return GradeResult(folder, manifest, progress.done)
 
 
 def spec_digest(spec: GradeSpec, data: str) -> str:

@@ -92,14 +92,48 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """A data file's lines with their numbers, streamed (gunzipped for ``.gz``).
+
+    Same errors as :func:`read_text`, without holding the whole file in memory.
+    """
+    import gzip
+
+    try:
+        handle = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    except FileNotFoundError:
+        raise DataError("file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory; expected a table file", path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", path=str(path)) from None
+    with handle:
+        number = 0
+        try:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"byte 0x{raw[exc.start]:02x} at character {exc.start + 1} is not valid UTF-8; "
+                        "expected a UTF-8 encoded file (re-save it as UTF-8)",
+                        path=str(path),
+                        line=number,
+                    ) from None
+                yield number, line.removesuffix("\n")
+        except (OSError, EOFError) as exc:
+            raise DataError(f"not a valid gzip file: {exc}" if path.name.endswith(".gz") else f"cannot read file: {exc}",
+                            path=str(path), line=number + 1) from None
+
+
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """Rows accumulated column by column (a dict per row would cost far more memory)."""
     import pandas as pd
 
-    text = read_text(path)
-    raw_lines = text.split("\n")
-    records: list[dict[str, Any]] = []
+    columns: dict[str, list[Any]] = {}
+    rows = 0
     line_numbers: list[int] = []
-    for number, line in enumerate(raw_lines, start=1):
+    for number, line in read_lines(path):
         if not line.strip():
             continue
         try:
@@ -115,11 +149,19 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
             raise DataError(
                 f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number
             )
-        records.append(obj)
+        for key, value in obj.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * rows
+            column.append(value)
+        rows += 1
+        for column in columns.values():
+            if len(column) < rows:
+                column.append(None)
         line_numbers.append(number)
-    if not records:
+    if not rows:
         raise DataError("the file holds no rows", path=str(path))
-    return pd.DataFrame.from_records(records), line_numbers
+    return pd.DataFrame(columns), line_numbers
 
 
 def _csv_line_numbers(text: str) -> list[int]:

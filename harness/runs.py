@@ -9,6 +9,7 @@ stage (calibrate, analyze, report) reads only these files.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -52,41 +53,43 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """The label records of a run, in file order.
+def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+    """The label records of a run, streamed in file order (memory does not grow with the run).
 
     A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
     lines append cleanly). A malformed line anywhere else is an error.
     """
     path = run_dir / LABELS
     if not path.exists():
-        return []
-    data = path.read_bytes()
-    records: list[dict[str, Any]] = []
+        return
     offset = 0
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        is_last = number == len(lines)
-        if not line.strip():
-            offset += len(line) + 1
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            if is_last:  # partial tail from an interrupted append
-                if repair:
-                    with path.open("r+b") as handle:
-                        handle.truncate(offset)
-                break
-            raise RunError(f"{path}, line {number}: malformed label record") from None
-        if is_last and repair:
-            with path.open("ab") as handle:  # complete record without its newline
-                handle.write(b"\n")
-        records.append(record)
-        offset += len(line) + 1
-    return records
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            whole = line.endswith(b"\n")
+            if not line.strip():
+                offset += len(line)
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                if whole:
+                    raise RunError(f"{path}, line {number}: malformed label record") from None
+                if repair:  # partial tail from an interrupted append
+                    with path.open("r+b") as out:
+                        out.truncate(offset)
+                return
+            if not whole and repair:  # a complete record that lost only its newline
+                with path.open("ab") as out:
+                    out.write(b"\n")
+            offset += len(line)
+            yield record
+
+
+def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """All label records of a run as a list (see :func:`iter_labels`)."""
+    return list(iter_labels(run_dir, repair=repair))
 
 
 class LabelWriter:
@@ -104,7 +107,7 @@ class LabelWriter:
         self._handle.close()
 
 
-def rewrite_labels(run_dir: Path, records: list[dict[str, Any]]) -> None:
+def rewrite_labels(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
     with atomic_path(run_dir / LABELS) as tmp, tmp.open("w", encoding="utf-8") as out:
         for record in records:
