@@ -10,6 +10,7 @@ bounded and halves on every 429, then grows back one slot per success (AIMD).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,28 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
+def _completion(raw: bytes) -> dict[str, Any]:
+    """The fields we keep from a chat-completion body; an unreadable body is retryable."""
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content")
+        usage = data.get("usage") or {}
+        if content is not None and not isinstance(content, str):
+            raise TypeError("message content is not a string")
+        return {
+            "content": content,
+            "finish_reason": choice.get("finish_reason"),
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+            "model": data.get("model"),
+        }
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        reason = "response without choices" if isinstance(exc, (KeyError, IndexError)) else str(exc)
+        raise _RetryableError(f"unreadable response body: {reason}") from None
+
+
 class GraderClient:
     """Sends chat requests with caching, bounded concurrency and retries."""
 
@@ -174,7 +197,10 @@ class GraderClient:
         import openai
 
         try:
-            response = await self._client.chat.completions.create(**request)
+            # The request is already a plain JSON body; posting it skips the SDK's per-call
+            # TypedDict transform and pydantic model building (most of its CPU cost), while
+            # keeping its transport, auth, Azure routing and typed status errors.
+            raw = await self._client.post("/chat/completions", cast_to=bytes, body=request)
         except openai.RateLimitError as exc:
             raise _RetryableError(
                 f"429 rate limited: {exc.message}", _retry_after(exc.response.headers), rate_limited=True
@@ -199,17 +225,7 @@ class GraderClient:
             raise _RetryableError(f"connection error: {exc.__cause__ or exc}") from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise _RetryableError(f"unreadable response body: {exc}") from None
-        choice = response.choices[0] if response.choices else None
-        if choice is None:
-            raise _RetryableError("response without choices")
-        usage = response.usage
-        return {
-            "content": choice.message.content,
-            "finish_reason": choice.finish_reason,
-            "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-            "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
-            "model": response.model,
-        }
+        return _completion(raw)
 
     def remember(self, outcome: Outcome) -> None:
         """Store a fresh completion that produced a verdict (never errors or non-verdicts)."""

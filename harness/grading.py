@@ -375,6 +375,7 @@ def grade(
     """
     from .pairs import load_pairs, validate_pairs
 
+    session_start = time.perf_counter()
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
         raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
@@ -428,6 +429,7 @@ def grade(
     try:
         async def main() -> int:
             async with GraderClient(endpoint, cache) as client:
+                progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
                 grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
                 jobs = _jobs(frame, spec.targets, done, spec.items_per_request)
                 await _run_jobs(grader, jobs, endpoint.concurrency)
@@ -447,6 +449,7 @@ def grade(
         manifest["last_session"] = {
             "graded": progress.done,
             "requests_sent": requests_sent,
+            "setup_s": round(progress.started - session_start, 3),
             "elapsed_s": round(progress.elapsed_s, 3),
             "items_per_s": round(progress.done / progress.elapsed_s, 1) if progress.elapsed_s > 0 else None,
         }

@@ -109,7 +109,7 @@ def test_batched_grading_saves_tokens_and_matches_single(make_server, tmp_path: 
 
 
 def test_batch_items_missing_from_answer_are_regraded_singly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    handle = make_server(fail_rate=0.4, fail_modes=("truncated",), seed=1)
+    handle = make_server(fail_rate=0.4, fail_modes=("truncated",), seed=4)
     data = _small(tmp_path, 20)
     result = grade(data, GradeSpec(targets=("prompt",), items_per_request=5), endpoint_for(handle), run_dir=tmp_path / "run")
     records = read_labels(tmp_path / "run")
