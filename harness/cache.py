@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ from .errors import ConfigError
 KEY_FIELDS = ("model", "messages", "temperature", "seed", "max_tokens", "top_p", "response_format")
 
 
+@lru_cache(maxsize=64)
 def public_base_url(base_url: str) -> str:
     """The base URL with any user:password and query string removed."""
     parts = urlsplit(base_url)

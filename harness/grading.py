@@ -301,24 +301,36 @@ async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) 
 
 
 def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any]) -> dict[str, Any]:
-    """Create the run folder, or check that an existing one holds the same job."""
-    from .pairs import jsonl_lines, write_pairs
+    """Create the run folder, or check that an existing one holds the same job.
+
+    The input's hash is taken over the same JSONL lines that are written as ``input.jsonl``,
+    in one pass.
+    """
+    from .atomic import atomic_path
+    from .pairs import jsonl_lines
 
     digest = hashlib.sha256()
-    for line in jsonl_lines(frame):
-        digest.update(line.encode())
+    exists = (run_dir / MANIFEST).exists()
+    if exists:
+        for line in jsonl_lines(frame):
+            digest.update(line.encode())
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
+            for line in jsonl_lines(frame):
+                digest.update(line.encode())
+                out.write(line)
     identity["input_sha256"] = digest.hexdigest()
-    if (run_dir / MANIFEST).exists():
-        previous = read_manifest(run_dir)
-        for key in IDENTITY:
-            if previous.get(key) != identity[key]:
-                raise RunError(
-                    f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
-                    f"{identity[key]!r}); pass another --run-dir or delete the folder"
-                )
-        return previous
-    write_pairs(frame, run_dir / INPUT)
-    return {}
+    if not exists:
+        return {}
+    previous = read_manifest(run_dir)
+    for key in IDENTITY:
+        if previous.get(key) != identity[key]:
+            raise RunError(
+                f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
+                f"{identity[key]!r}); pass another --run-dir or delete the folder"
+            )
+    return previous
 
 
 def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
