@@ -1,6 +1,7 @@
 """``harness serve``: an OpenAI-compatible chat-completions endpoint on 127.0.0.1.
 
-It answers ``POST /v1/chat/completions`` and ``GET /v1/models`` closely enough for the
+It answers ``POST /v1/chat/completions`` (and Azure's
+``/openai/deployments/{name}/chat/completions?api-version=``) and ``GET /v1/models`` closely enough for the
 official ``openai`` client (usage, ``response_format``, OpenAI's JSON error shape), with a
 :class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
 delimited blocks our templates emit, and answers in the grader JSON format.
@@ -79,6 +80,7 @@ class ServerStats:
     requests: int = 0
     completions: int = 0
     obeyed_injections: int = 0
+    azure_requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
 
@@ -87,6 +89,7 @@ class ServerStats:
             "requests": self.requests,
             "completions": self.completions,
             "obeyed_injections": self.obeyed_injections,
+            "azure_requests": self.azure_requests,
             "faults": dict(self.faults),
             "unique_bodies": len(self.seen),
         }
@@ -116,6 +119,7 @@ class GraderEndpoint:
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/stats", self.get_stats)
         app.router.add_post("/stats/reset", self.reset_stats)
@@ -144,10 +148,12 @@ class GraderEndpoint:
         self.stats = ServerStats()
         return web.json_response(self.stats.as_json())
 
-    def _check_auth(self, request: Any) -> Any:
+    def _check_auth(self, request: Any, *, azure: bool = False) -> Any:
         if self.config.api_key is None:
             return None
         header = request.headers.get("Authorization", "")
+        if azure and request.headers.get("api-key") == self.config.api_key:
+            return None
         if header != f"Bearer {self.config.api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         return None
@@ -163,11 +169,19 @@ class GraderEndpoint:
             return None
         return cfg.fail_modes[int.from_bytes(draw[8:12], "big") % len(cfg.fail_modes)]
 
-    async def chat_completions(self, request: Any) -> Any:
+    async def azure_chat_completions(self, request: Any) -> Any:
+        """Azure OpenAI's route: the deployment names the model, ``api-version`` is required."""
+        if not request.query.get("api-version"):
+            self.stats.requests += 1
+            return _error(404, "Resource not found: the api-version query parameter is required.", "invalid_request_error")
+        self.stats.azure_requests += 1
+        return await self.chat_completions(request, deployment=request.match_info["deployment"])
+
+    async def chat_completions(self, request: Any, deployment: str | None = None) -> Any:
         from aiohttp import web
 
         self.stats.requests += 1
-        denied = self._check_auth(request)
+        denied = self._check_auth(request, azure=deployment is not None)
         if denied is not None:
             return denied
         raw = await request.read()
@@ -177,6 +191,8 @@ class GraderEndpoint:
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         if not isinstance(body, dict):
             return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+        if deployment is not None:
+            body["model"] = deployment
         problem = self._validate(body)
         if problem is not None:
             return problem

@@ -176,3 +176,17 @@ def test_kill_9_then_resume_equals_uninterrupted(make_server, tmp_path: Path) ->
     assert stats(slow)["requests"] - sent_before <= 306 - written  # answered items not requested again
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     assert reference.manifest["counts"]["ok"] == 306
+
+
+def test_azure_openai_routing_and_key_header(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    secret = "azure-test-SECRET-55aa"
+    handle = make_server(api_key=secret)
+    azure_root = handle.base_url.removesuffix("/v1")  # Azure takes the resource URL, not .../v1
+    endpoint = endpoint_for(handle, base_url=azure_root, azure_api_version="2024-10-21", api_key=secret)
+    result = grade(_small(tmp_path, 6), GradeSpec(), endpoint, run_dir=tmp_path / "run")
+    assert result.manifest["counts"]["ok"] == 12
+    assert stats(handle)["azure_requests"] == stats(handle)["requests"] > 0  # every call took the deployment route
+    assert secret.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "run").iterdir())
+    wrong = endpoint_for(handle, base_url=azure_root, azure_api_version="2024-10-21", api_key="nope")
+    with pytest.raises(GraderError, match="401"):
+        grade(_small(tmp_path, 2), GradeSpec(), wrong, run_dir=tmp_path / "run2")
