@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -130,15 +131,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _work_items(frame: pd.DataFrame, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
-    """The items of one target still to grade, made one at a time from the frame's rows."""
-    has_response = "response" in frame.columns
-    columns = ["id", "prompt"] + (["response"] if has_response else [])
-    for row in frame[columns].itertuples(index=False, name=None):
-        ident, prompt = row[0], row[1]
+def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
+    """The items of one target still to grade, streamed from the run's validated input."""
+    from .pairs import read_lines
+
+    for _, line in read_lines(run_dir / INPUT):
+        if not line:
+            continue
+        row = json.loads(line)
+        ident, prompt, response = row["id"], row["prompt"], row.get("response")
         if (ident, target) in done:
             continue
-        response = row[2] if has_response else None
         if target == "prompt":
             yield _Item(ident, target, text=prompt)
         elif target == "response" and isinstance(response, str) and response.strip():
@@ -147,12 +150,12 @@ def _work_items(frame: pd.DataFrame, target: str, done: set[tuple[str, str]]) ->
             yield _Item(ident, target, prompt=prompt, response=response)
 
 
-def _jobs(frame: pd.DataFrame, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[_Item]]:
+def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[_Item]]:
     """Requests to send, target by target, each a list of up to ``per_request`` items."""
     for target in targets:
         size = 1 if target == "relevance" else per_request
         job: list[_Item] = []
-        for item in _work_items(frame, target, done):
+        for item in _work_items(run_dir, target, done):
             job.append(item)
             if len(job) == size:
                 yield job
@@ -300,29 +303,45 @@ async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) 
         raise
 
 
-def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any]) -> dict[str, Any]:
+def _prepare_run_dir(
+    run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     """Create the run folder, or check that an existing one holds the same job.
 
-    The input's hash is taken over the same JSONL lines that are written as ``input.jsonl``,
-    in one pass.
+    The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
+    streamed pass. If the input turns out to be invalid, a folder created here is removed
+    again, so a bad table leaves nothing behind. Returns the previous manifest and the rows.
     """
+    import shutil
+
     from .atomic import atomic_path
     from .pairs import jsonl_lines
 
     digest = hashlib.sha256()
+    rows = 0
     exists = (run_dir / MANIFEST).exists()
-    if exists:
-        for line in jsonl_lines(frame):
-            digest.update(line.encode())
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
-            for line in jsonl_lines(frame):
-                digest.update(line.encode())
-                out.write(line)
+    created = not run_dir.exists()
+    try:
+        if exists:
+            for chunk in chunks:
+                rows += len(chunk)
+                for line in jsonl_lines(chunk):
+                    digest.update(line.encode())
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
+                for chunk in chunks:
+                    rows += len(chunk)
+                    for line in jsonl_lines(chunk):
+                        digest.update(line.encode())
+                        out.write(line)
+    except BaseException:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     identity["input_sha256"] = digest.hexdigest()
     if not exists:
-        return {}
+        return {}, rows
     previous = read_manifest(run_dir)
     for key in IDENTITY:
         if previous.get(key) != identity[key]:
@@ -330,7 +349,7 @@ def _prepare_run_dir(run_dir: Path, frame: pd.DataFrame, identity: dict[str, Any
                 f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
                 f"{identity[key]!r}); pass another --run-dir or delete the folder"
             )
-    return previous
+    return previous, rows
 
 
 def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -385,17 +404,18 @@ def grade(
         mapping: column mapping when ``data`` is a file with other column names.
         on_progress: called after every finished item.
     """
-    from .pairs import load_pairs, validate_pairs
+    from .pairs import iter_pairs, validate_pairs
 
     session_start = time.perf_counter()
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
         raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
+    chunks: Iterable[pd.DataFrame]
     if isinstance(data, (str, Path)):
-        frame = load_pairs(data, mapping=mapping)
+        chunks = iter_pairs(data, mapping=mapping)  # streamed: the table is never whole in memory
         source = str(data)
     else:
-        frame = validate_pairs(data)
+        chunks = [validate_pairs(data)]
         source = str(data.attrs.get("source", "<dataframe>"))
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
@@ -406,7 +426,7 @@ def grade(
         "shots_hash": shots_hash(shots),
         "params": spec.params(),
     }
-    previous = _prepare_run_dir(folder, frame, identity)
+    previous, input_rows = _prepare_run_dir(folder, chunks, identity)
     done: set[tuple[str, str]] = set()
     dropped = 0
     for record in iter_labels(folder, repair=True):
@@ -416,7 +436,7 @@ def grade(
             done.add((str(record["id"]), record["target"]))
     if dropped:
         rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
-    pending = sum(1 for t in spec.targets for _ in _work_items(frame, t, done))
+    pending = sum(1 for t in spec.targets for _ in _work_items(folder, t, done))
     targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
     manifest: dict[str, Any] = {
         **identity,
@@ -430,7 +450,7 @@ def grade(
         "shots_path": spec.shots_path,
         "shots_count": len(shots),
         "input_path": previous.get("input_path", source),
-        "input_rows": len(frame),
+        "input_rows": input_rows,
         "sessions": previous.get("sessions", 0) + 1,
     }
     write_json_atomic(folder / MANIFEST, manifest)
@@ -443,7 +463,7 @@ def grade(
             async with GraderClient(endpoint, cache) as client:
                 progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
                 grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
-                jobs = _jobs(frame, spec.targets, done, spec.items_per_request)
+                jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
                 await _run_jobs(grader, jobs, endpoint.concurrency)
                 return client.requests_sent
 

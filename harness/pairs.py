@@ -126,12 +126,15 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                             path=str(path), line=number + 1) from None
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    """Rows accumulated column by column (a dict per row would cost far more memory)."""
+def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+    """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
+
+    Rows are accumulated column by column (a dict per row would cost far more memory).
+    """
     import pandas as pd
 
     columns: dict[str, list[Any]] = {}
-    rows = 0
+    rows = total = 0
     line_numbers: list[int] = []
     for number, line in read_lines(path):
         if not line.strip():
@@ -159,14 +162,23 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
             if len(column) < rows:
                 column.append(None)
         line_numbers.append(number)
-    if not rows:
+        if chunk_rows is not None and rows == chunk_rows:
+            yield pd.DataFrame(columns), line_numbers
+            total += rows
+            columns, rows, line_numbers = {}, 0, []
+    if rows:
+        yield pd.DataFrame(columns), line_numbers
+    elif not total:
         raise DataError("the file holds no rows", path=str(path))
-    return pd.DataFrame(columns), line_numbers
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    return next(_jsonl_chunks(path, None))
 
 
 def _csv_line_numbers(text: str) -> list[int]:
     """The physical line on which each CSV data row starts (quoted newlines respected)."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     starts: list[int] = []
     previous_end = 0
     for index, _row in enumerate(reader):
@@ -189,7 +201,11 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
     if frame.empty:
         raise DataError("the file holds no rows", path=str(path))
     frame = frame.replace({"": None})
-    return frame, _csv_line_numbers(text)
+    try:
+        lines = _csv_line_numbers(text)
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+    return frame, lines
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -375,18 +391,59 @@ def load_pairs(
         frame, lines = _read_parquet(file), None
     else:
         raise DataError(f"unknown format {kind!r}; expected one of {list(FORMATS)}", path=str(file))
-    if mapping:
-        absent = [src for src in mapping.values() if src not in frame.columns]
-        if absent:
-            raise DataError(
-                f"--map names column {absent[0]!r}, which the table does not have; it has "
-                f"{sorted(map(str, frame.columns))}",
-                path=str(file),
-            )
-        frame = frame.rename(columns={src: canon for canon, src in mapping.items()})
-    out = validate_pairs(frame, path=file, lines=lines)
+    out = validate_pairs(_renamed(frame, mapping, file), path=file, lines=lines)
     out.attrs["source"] = str(file)
     return out
+
+
+def _renamed(frame: pd.DataFrame, mapping: Mapping[str, str] | None, file: Path) -> pd.DataFrame:
+    if not mapping:
+        return frame
+    absent = [src for src in mapping.values() if src not in frame.columns]
+    if absent:
+        raise DataError(
+            f"--map names column {absent[0]!r}, which the table does not have; it has "
+            f"{sorted(map(str, frame.columns))}",
+            path=str(file),
+        )
+    return frame.rename(columns={src: canon for canon, src in mapping.items()})
+
+
+CHUNK_ROWS = 5000
+
+
+def iter_pairs(
+    path: str | os.PathLike[str],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    fmt: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Read and validate a pairs table as a stream of validated frames.
+
+    JSONL is streamed ``chunk_rows`` rows at a time, so memory does not grow with the file
+    (ids are checked unique across chunks); CSV and Parquet come as one frame. Errors are
+    those of :func:`load_pairs`, raised when the chunk holding the problem is read.
+    """
+    file = Path(path)
+    kind = fmt or detect_format(file)
+    if kind != "jsonl":
+        yield load_pairs(file, mapping=mapping, fmt=fmt)
+        return
+    seen: dict[str, int] = {}
+    for index, (raw, lines) in enumerate(_jsonl_chunks(file, chunk_rows)):
+        if index == 0:
+            raw = _renamed(raw, mapping, file)  # the mapping must name columns the file has
+        elif mapping:
+            raw = raw.rename(columns={src: canon for canon, src in mapping.items()})
+        chunk = validate_pairs(raw, path=file, lines=lines)
+        for position, ident in enumerate(chunk["id"].tolist()):
+            first = seen.setdefault(ident, lines[position])
+            if first != lines[position]:
+                raise DataError(f"duplicate id {ident!r} (first seen at line {first})", path=str(file),
+                                line=lines[position], column="id")
+        chunk.attrs["source"] = str(file)
+        yield chunk
 
 
 def _jsonable(value: Any) -> Any:

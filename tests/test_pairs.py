@@ -61,6 +61,8 @@ BAD_CASES = [
     ("latin1.csv", "id,prompt\na,caf\xe9\n".encode("latin-1"), "line 2", "not valid UTF-8"),
     ("relevance.jsonl", b'{"id": "a", "prompt": "x", "relevance": 0}\n', "column 'relevance'", "outside 1-3"),
     ("array.jsonl", b'[1, 2]\n', "line 1", "expected a JSON object"),
+    ("cr.csv", b'\x00\r\x00', "cr.csv", "missing required column 'id'"),  # found by the fuzz suite: was csv.Error
+    ("crlf.csv", b'id,prompt,prompt_hate\r\na,"two\r\nlines",0\r\nb,y,9\r\n', "line 4, column 'prompt_hate'", "outside 0-3"),
 ]
 
 
@@ -135,3 +137,18 @@ def test_fuzzed_records_obey_the_contract(tmp_path: Path, rows: list[dict[str, o
     else:
         labels = frame["prompt_hate"].dropna().tolist()
         assert all(v in (0, 1, 2, 3) for v in labels)
+
+
+def test_streamed_chunks_equal_the_whole_table_and_find_cross_chunk_duplicates(tmp_path: Path) -> None:
+    from harness.pairs import iter_pairs
+
+    rows = [{"id": f"r{i}", "prompt": f"text {i}", "prompt_hate": i % 4} for i in range(23)]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    chunks = list(iter_pairs(path, chunk_rows=5))
+    assert [len(c) for c in chunks] == [5, 5, 5, 5, 3]
+    whole = load_pairs(path)
+    assert pd.concat(chunks, ignore_index=True).equals(whole)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + [{"id": "r2", "prompt": "again"}]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 24, column 'id'.*duplicate id 'r2' \(first seen at line 3\)"):
+        list(iter_pairs(path, chunk_rows=5))
