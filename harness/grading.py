@@ -458,13 +458,19 @@ def grade(
     cache = CompletionCache(cache_dir) if cache_dir is not None else None
     writer = LabelWriter(folder / LABELS)
     requests_sent = 0
+    client_setup_s = 0.0
     try:
+
         async def main() -> int:
+            nonlocal client_setup_s
             async with GraderClient(endpoint, cache) as client:
                 progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
                 grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
                 jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
-                await _run_jobs(grader, jobs, endpoint.concurrency)
+                try:
+                    await _run_jobs(grader, jobs, endpoint.concurrency)
+                finally:
+                    client_setup_s = client.setup_s
                 return client.requests_sent
 
         requests_sent = asyncio.run(main())
@@ -478,12 +484,13 @@ def grade(
             cache.close()
         manifest.update(_summarise(iter_labels(folder)))
         manifest["updated"] = _now()
+        grading_s = max(0.0, progress.elapsed_s - client_setup_s)  # the SDK client is made on first use
         manifest["last_session"] = {
             "graded": progress.done,
             "requests_sent": requests_sent,
-            "setup_s": round(progress.started - session_start, 3),
-            "elapsed_s": round(progress.elapsed_s, 3),
-            "items_per_s": round(progress.done / progress.elapsed_s, 1) if progress.elapsed_s > 0 else None,
+            "setup_s": round(progress.started - session_start + client_setup_s, 3),
+            "elapsed_s": round(grading_s, 3),
+            "items_per_s": round(progress.done / grading_s, 1) if grading_s > 0 else None,
         }
         write_json_atomic(folder / MANIFEST, manifest)
     return GradeResult(folder, manifest, progress.done)
