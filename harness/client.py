@@ -160,6 +160,8 @@ class GraderClient:
         self.setup_s = 0.0  # time spent making the SDK client (imports included)
 
     async def __aenter__(self) -> GraderClient:
+        if self.cache is None:  # every item will reach the endpoint: make the client now
+            self._openai()
         return self
 
     def _openai(self) -> Any:

@@ -465,12 +465,13 @@ def grade(
             nonlocal client_setup_s
             async with GraderClient(endpoint, cache) as client:
                 progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
+                made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
                 grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
                 jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
                 try:
                     await _run_jobs(grader, jobs, endpoint.concurrency)
                 finally:
-                    client_setup_s = client.setup_s
+                    client_setup_s = client.setup_s - made_before
                 return client.requests_sent
 
         requests_sent = asyncio.run(main())

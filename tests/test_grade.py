@@ -190,3 +190,20 @@ def test_azure_openai_routing_and_key_header(make_server, tmp_path: Path) -> Non
     wrong = endpoint_for(handle, base_url=azure_root, azure_api_version="2024-10-21", api_key="nope")
     with pytest.raises(GraderError, match="401"):
         grade(_small(tmp_path, 2), GradeSpec(), wrong, run_dir=tmp_path / "run2")
+
+
+def test_fully_cached_rerun_never_loads_the_sdk(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server()
+    data = _small(tmp_path, 10)
+    grade(data, GradeSpec(), endpoint_for(handle), run_dir=tmp_path / "warm", cache_dir=tmp_path / "cache")
+    before = stats(handle)["requests"]
+    script = (
+        "import sys\nfrom harness.cli import main\n"
+        f"sys.argv = ['harness', 'grade', {str(data)!r}, '--base-url', {handle.base_url!r}, '--run-dir', "
+        f"{str(tmp_path / 'again')!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, '-q']\n"
+        "try:\n    main()\nfinally:\n    print('SDK-LOADED' if 'openai' in sys.modules else 'SDK-NOT-LOADED')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "SDK-NOT-LOADED" in out.stdout, out.stdout + out.stderr
+    assert stats(handle)["requests"] == before
+    assert json.loads((tmp_path / "again" / "manifest.json").read_text())["cache_hits"] == 20
