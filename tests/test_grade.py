@@ -114,6 +114,7 @@ def test_batch_items_missing_from_answer_are_regraded_singly(make_server, tmp_pa
     result = grade(data, GradeSpec(targets=("prompt",), items_per_request=5), endpoint_for(handle), run_dir=tmp_path / "run")
     records = read_labels(tmp_path / "run")
     assert len(records) == 20 and len({r["id"] for r in records}) == 20
+    assert stats(handle)["faults"].get("truncated", 0) >= 1  # the seed does inject faults into these bodies
     assert any(r["batch_size"] == 1 for r in records)  # some rows came back through single grading
     assert result.manifest["counts"]["ok"] + result.manifest["counts"]["unparsed"] == 20
 
