@@ -321,9 +321,10 @@ def report(
     analysis: Annotated[Optional[Path], typer.Option(help="analysis.json to include.")] = None,
     calibration: Annotated[Optional[Path], typer.Option(help="calibration.json to include.")] = None,
     comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
+    flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:
-    """Render Markdown and self-contained HTML (with figures) from the stages' JSON files."""
+    """Render Markdown and self-contained HTML (with figures) from the stages' JSON files (found in the run folder or given)."""
     with _errors():
         from .errors import ConfigError
         from .report import render_report
@@ -331,7 +332,8 @@ def report(
         target = out or run_dir
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
-        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, out_dir=target)
+        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
+                              out_dir=target)
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import RunError
 
 CATEGORY_ORDER = ("hate", "sexual", "violence", "self_harm")
@@ -112,6 +113,7 @@ def render_report(
     analysis: str | Path | None = None,
     calibration: str | Path | None = None,
     comparison: str | Path | None = None,
+    flips: str | Path | None = None,
     out_dir: str | Path,
 ) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` from whichever inputs are given or found in ``run_dir``."""
@@ -120,8 +122,9 @@ def render_report(
     analysis_data = _load(Path(analysis) if analysis else (folder / "analysis.json" if folder else None))
     calibration_data = _load(Path(calibration) if calibration else (folder / "calibration.json" if folder else None))
     comparison_data = _load(Path(comparison) if comparison else None)
-    if not any((manifest, analysis_data, calibration_data, comparison_data)):
-        raise RunError("nothing to report: give a run folder or --analysis/--calibration/--comparison files")
+    flips_data = _load(Path(flips) if flips else (folder / "flips.json" if folder else None))
+    if not any((manifest, analysis_data, calibration_data, comparison_data, flips_data)):
+        raise RunError("nothing to report: give a run folder or --analysis/--calibration/--comparison/--flips files")
     md: list[str] = ["# harness report", ""]
     parts: list[str] = []
     figures: list[tuple[str, str]] = []
@@ -154,6 +157,21 @@ def render_report(
             md.append(f"| {pair['a']} | {pair['b']} | {pair['p_mcnemar']:.3g} | {pair['p_holm']:.3g} | {_num(pair['kappa_quadratic_diff'])} |")
         md.append("")
         figures.append(("Agreement by grader", _kappa_figure(comparison_data)))
+    if flips_data:
+        lost = flips_data["answers_lost"]
+        md += ["## Grader injection", "",
+               f"Clean run `{flips_data['clean_run']}` vs injected run `{flips_data['injected_run']}`: "
+               f"{flips_data['items_paired_ok']} of {flips_data['items_shared']} items graded ok in both; "
+               f"answers lost to the injection {lost['k']}/{lost['n']} ({_pct(lost['rate'])}).", "",
+               "| side | category | items | lowered | raised | detections lost | 95% CI | gained | McNemar p |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for side, block in flips_data["sides"].items():
+            for category, row in block["categories"].items():
+                det = row["detection_lost"]
+                ci = det["ci"]
+                md.append(f"| {side} | {category} | {row['n']} | {_pct(row['lowered']['rate'])} | {_pct(row['raised']['rate'])} | "
+                          f"{det['k']}/{det['n']} ({_pct(det['rate'])}) | {_pct(ci[0])} to {_pct(ci[1])} | {row['detection_gained']} | {row['mcnemar_p']:.3g} |")
+        md.append("")
     if analysis_data:
         md += ["## Paired transitions", "", "| setting | N | reduction | preservation | escalation | cond. reduction |", "|---|---:|---:|---:|---:|---:|"]
         for name, s in [*analysis_data["groups"].items(), ("pooled", analysis_data["pooled"])]:
@@ -178,8 +196,9 @@ def render_report(
             "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
             "</style></head><body>" + body + "<h2>Figures</h2>" + "".join(parts) + "</body></html>")
     paths = {"markdown": out / "report.md", "html": out / "report.html"}
-    paths["markdown"].write_text(markdown, encoding="utf-8")
-    paths["html"].write_text(page, encoding="utf-8")
+    for key, text in (("markdown", markdown), ("html", page)):
+        with atomic_path(paths[key]) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return paths
 
 

@@ -321,6 +321,11 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     # prompts were not touched, so their verdicts do not move
     assert all(c["lowered"]["k"] == c["raised"]["k"] == 0 for c in flips["sides"]["prompt"]["categories"].values())
     assert flips["status_transitions"] == {"ok->ok": 306}
+    shown = runner.invoke(app, ["report", str(tmp_path / "injected")])
+    assert shown.exit_code == 0, shown.output
+    report = (tmp_path / "injected" / "report.md").read_text()
+    assert "## Grader injection" in report
+    assert "| response | sexual | 153 |" in report and f"{sexual}/{sexual} (100.0%)" in report
 
 
 def test_a_grader_that_ignores_the_injection_has_no_flips(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
