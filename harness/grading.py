@@ -34,6 +34,7 @@ from .runs import (
     read_labels,
     read_manifest,
     rewrite_labels,
+    run_lock,
     write_json_atomic,
 )
 from .shots import Shot, load_shots, shots_hash
@@ -306,39 +307,30 @@ async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) 
 def _prepare_run_dir(
     run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
-    """Create the run folder, or check that an existing one holds the same job.
+    """Fill a new run folder, or check that an existing one holds the same job.
 
     The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
-    streamed pass. If the input turns out to be invalid, a folder created here is removed
-    again, so a bad table leaves nothing behind. Returns the previous manifest and the rows.
+    streamed pass (an invalid table raises part-way; :func:`~harness.runs.run_lock` then
+    removes a folder created for it). Returns the previous manifest and the number of rows.
     """
-    import shutil
-
     from .atomic import atomic_path
     from .pairs import jsonl_lines
 
     digest = hashlib.sha256()
     rows = 0
     exists = (run_dir / MANIFEST).exists()
-    created = not run_dir.exists()
-    try:
-        if exists:
+    if exists:
+        for chunk in chunks:
+            rows += len(chunk)
+            for line in jsonl_lines(chunk):
+                digest.update(line.encode())
+    else:
+        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
             for chunk in chunks:
                 rows += len(chunk)
                 for line in jsonl_lines(chunk):
                     digest.update(line.encode())
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
-                for chunk in chunks:
-                    rows += len(chunk)
-                    for line in jsonl_lines(chunk):
-                        digest.update(line.encode())
-                        out.write(line)
-    except BaseException:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+                    out.write(line)
     identity["input_sha256"] = digest.hexdigest()
     if not exists:
         return {}, rows
@@ -426,75 +418,78 @@ def grade(
         "shots_hash": shots_hash(shots),
         "params": spec.params(),
     }
-    previous, input_rows = _prepare_run_dir(folder, chunks, identity)
-    done: set[tuple[str, str]] = set()
-    dropped = 0
-    for record in iter_labels(folder, repair=True):
-        if record["status"] in retry_statuses:
-            dropped += 1
-        else:
-            done.add((str(record["id"]), record["target"]))
-    if dropped:
-        rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
-    pending = sum(1 for t in spec.targets for _ in _work_items(folder, t, done))
-    targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
-    manifest: dict[str, Any] = {
-        **identity,
-        "harness_version": __version__,
-        "status": "running",
-        "created": previous.get("created", _now()),
-        "updated": _now(),
-        "endpoint": public_base_url(endpoint.base_url),
-        "targets": targets,
-        "template_dir": str(templates.directory),
-        "shots_path": spec.shots_path,
-        "shots_count": len(shots),
-        "input_path": previous.get("input_path", source),
-        "input_rows": input_rows,
-        "sessions": previous.get("sessions", 0) + 1,
-    }
-    write_json_atomic(folder / MANIFEST, manifest)
-    progress = Progress(total=pending)
-    cache = CompletionCache(cache_dir) if cache_dir is not None else None
-    writer = LabelWriter(folder / LABELS)
-    requests_sent = 0
-    client_setup_s = 0.0
-    try:
-
-        async def main() -> int:
-            nonlocal client_setup_s
-            async with GraderClient(endpoint, cache) as client:
-                progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
-                made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
-                grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
-                jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
-                try:
-                    await _run_jobs(grader, jobs, endpoint.concurrency)
-                finally:
-                    client_setup_s = client.setup_s - made_before
-                return client.requests_sent
-
-        requests_sent = asyncio.run(main())
-        manifest["status"] = "complete"
-    except BaseException:
-        manifest["status"] = "interrupted"
-        raise
-    finally:
-        writer.close()
-        if cache is not None:
-            cache.close()
-        manifest.update(_summarise(iter_labels(folder)))
-        manifest["updated"] = _now()
-        grading_s = max(0.0, progress.elapsed_s - client_setup_s)  # the SDK client is made on first use
-        manifest["last_session"] = {
-            "graded": progress.done,
-            "requests_sent": requests_sent,
-            "setup_s": round(progress.started - session_start + client_setup_s, 3),
-            "elapsed_s": round(grading_s, 3),
-            "items_per_s": round(progress.done / grading_s, 1) if grading_s > 0 else None,
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    with run_lock(folder, remove_if_failed=created):  # one grading session per run folder
+        previous, input_rows = _prepare_run_dir(folder, chunks, identity)
+        done: set[tuple[str, str]] = set()
+        dropped = 0
+        for record in iter_labels(folder, repair=True):
+            if record["status"] in retry_statuses:
+                dropped += 1
+            else:
+                done.add((str(record["id"]), record["target"]))
+        if dropped:
+            rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
+        pending = sum(1 for t in spec.targets for _ in _work_items(folder, t, done))
+        targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
+        manifest: dict[str, Any] = {
+            **identity,
+            "harness_version": __version__,
+            "status": "running",
+            "created": previous.get("created", _now()),
+            "updated": _now(),
+            "endpoint": public_base_url(endpoint.base_url),
+            "targets": targets,
+            "template_dir": str(templates.directory),
+            "shots_path": spec.shots_path,
+            "shots_count": len(shots),
+            "input_path": previous.get("input_path", source),
+            "input_rows": input_rows,
+            "sessions": previous.get("sessions", 0) + 1,
         }
         write_json_atomic(folder / MANIFEST, manifest)
-    return GradeResult(folder, manifest, progress.done)
+        progress = Progress(total=pending)
+        cache = CompletionCache(cache_dir) if cache_dir is not None else None
+        writer = LabelWriter(folder / LABELS)
+        requests_sent = 0
+        client_setup_s = 0.0
+        try:
+
+            async def main() -> int:
+                nonlocal client_setup_s
+                async with GraderClient(endpoint, cache) as client:
+                    progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
+                    made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
+                    grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
+                    jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
+                    try:
+                        await _run_jobs(grader, jobs, endpoint.concurrency)
+                    finally:
+                        client_setup_s = client.setup_s - made_before
+                    return client.requests_sent
+
+            requests_sent = asyncio.run(main())
+            manifest["status"] = "complete"
+        except BaseException:
+            manifest["status"] = "interrupted"
+            raise
+        finally:
+            writer.close()
+            if cache is not None:
+                cache.close()
+            manifest.update(_summarise(iter_labels(folder)))
+            manifest["updated"] = _now()
+            grading_s = max(0.0, progress.elapsed_s - client_setup_s)  # the SDK client is made on first use
+            manifest["last_session"] = {
+                "graded": progress.done,
+                "requests_sent": requests_sent,
+                "setup_s": round(progress.started - session_start + client_setup_s, 3),
+                "elapsed_s": round(grading_s, 3),
+                "items_per_s": round(progress.done / grading_s, 1) if grading_s > 0 else None,
+            }
+            write_json_atomic(folder / MANIFEST, manifest)
+        return GradeResult(folder, manifest, progress.done)
 
 
 def spec_digest(spec: GradeSpec, data: str) -> str:

@@ -9,7 +9,9 @@ stage (calibrate, analyze, report) reads only these files.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -90,6 +92,54 @@ def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, An
 def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """All label records of a run as a list (see :func:`iter_labels`)."""
     return list(iter_labels(run_dir, repair=repair))
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]:
+    """Hold the run folder for one grading session (an OS lock: a killed process frees it).
+
+    Two sessions appending to one ``labels.jsonl`` would grade items twice, so a second one
+    is refused. Temporary files left by a killed session are removed once the lock is held.
+    ``remove_if_failed`` deletes the folder again when the session fails before writing a
+    manifest (used when the folder was created for it).
+    """
+    import shutil
+
+    path = run_dir / LOCK
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunError(
+                f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
+                "finish, stop it, or pass another --run-dir"
+            ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    for name in (INPUT, MANIFEST, LABELS):  # atomic-write temporaries of a killed session
+        for stale in run_dir.glob(f".{name}.*"):
+            stale.unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException:
+        if remove_if_failed and not (run_dir / MANIFEST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        handle.close()
 
 
 class LabelWriter:

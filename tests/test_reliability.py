@@ -174,6 +174,30 @@ def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> No
     assert stats(server)["requests"] - before == 15
 
 
+def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.errors import RunError
+
+    data = write_pairs(_pairs(150), tmp_path / "pairs.jsonl")
+    server = make_server(latency_ms=20)
+    run = tmp_path / "run"
+    process = _grade_process(data, run, server.base_url, tmp_path / "cache")
+    deadline = time.monotonic() + 60
+    while _lines(run / "labels.jsonl") < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(RunError, match=rf"being graded by another process \(pid {process.pid}\)"):
+        grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
+    refused = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run)])
+    assert refused.exit_code == 2 and "another process" in refused.output
+    os.kill(process.pid, signal.SIGKILL)  # the OS frees the lock with the process
+    process.wait()
+    (run / ".labels.jsonl.stale1").write_text("left by a killed rewrite")
+    (run / ".manifest.json.stale2").write_text("{")
+    result = grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
+    assert result.manifest["status"] == "complete"
+    _assert_run_is_whole(run, 300)
+    assert not list(run.glob(".*.stale*"))  # temporaries of the killed session cleared
+
+
 # 3. Hostile input ---------------------------------------------------------------------------
 
 HOSTILE = [
