@@ -134,15 +134,18 @@ def test_kill_9_at_random_points_then_resume(make_server, tmp_path: Path, seed: 
     run, cache = tmp_path / "run", tmp_path / "cache"
     server.endpoint.stats.requests = 0
     kills = 0
-    for _ in range(3):
+    for round_ in range(4):
         before_lines, before_requests = _lines(run / "labels.jsonl"), stats(server)["requests"]
         if before_lines >= total:
             break
         process = _grade_process(data, run, server.base_url, cache)
-        stop_at = rng.randint(before_lines + 1, before_lines + (total - before_lines) // 2)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None and _lines(run / "labels.jsonl") < stop_at:
-            time.sleep(rng.uniform(0.0, 0.01))
+        if round_ == 0:  # anywhere from start-up through validation and the input write to the first labels
+            time.sleep(rng.uniform(0.05, 1.2))
+        else:
+            stop_at = rng.randint(before_lines + 1, before_lines + (total - before_lines) // 2)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None and _lines(run / "labels.jsonl") < stop_at:
+                time.sleep(rng.uniform(0.0, 0.01))
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
@@ -159,6 +162,7 @@ def test_kill_9_at_random_points_then_resume(make_server, tmp_path: Path, seed: 
     # Work is never paid twice beyond what was in flight at each kill (6 workers).
     assert stats(server)["requests"] <= total + 6 * kills
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "input.jsonl", "labels.jsonl", "manifest.json"]
 
 
 def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
