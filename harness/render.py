@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from .constants import CATEGORY_CODES
+
 if TYPE_CHECKING:
     from .grading import GradeResult, Progress
 
@@ -240,18 +242,25 @@ def print_shot_search(result: dict[str, Any]) -> None:
 
 
 def print_flips(result: dict[str, Any]) -> None:
+    from rich import box
+
     lost = result["answers_lost"]
     console.print(f"{result['items_paired_ok']} of {result['items_shared']} items graded ok in both runs; "
                   f"answers lost to the injection: {lost['k']}/{lost['n']} ({fmt_rate(lost['rate'])})")
-    table = Table("side", "category", "items", "lowered", "raised", "detections lost", "95% CI", "gained", "McNemar p",
-                  title="injected vs clean verdicts")
+    table = Table("side", "cat", "n", "lowered", "lost", "rate", "95% CI", "p", title="injected vs clean verdicts",
+                  box=box.SIMPLE_HEAD)
+    raised = gained = 0
+    short_ci = lambda ci: "" if ci[0] is None else f"{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%"
     for side, block in result["sides"].items():
         for category, row in block["categories"].items():
             det = row["detection_lost"]
-            table.add_row(side, category, str(row["n"]), fmt_rate(row["lowered"]["rate"]), fmt_rate(row["raised"]["rate"]),
-                          f"{det['k']}/{det['n']} {fmt_rate(det['rate'])}", fmt_ci(det["ci"]), str(row["detection_gained"]),
-                          f"{row['mcnemar_p']:.3g}")
+            raised += row["raised"]["k"]
+            gained += row["detection_gained"]
+            table.add_row(side, CATEGORY_CODES[category], str(row["n"]), fmt_rate(row["lowered"]["rate"]),
+                          f"{det['k']}/{det['n']}", fmt_rate(det["rate"]), short_ci(det["ci"]), f"{row['mcnemar_p']:.2g}")
         any_lost = block["any_detection_lost"]
-        table.add_row(side, "[bold]any[/]", str(block["n"]), fmt_rate(block["any_lowered"]["rate"]), "",
-                      f"{any_lost['k']}/{any_lost['n']} {fmt_rate(any_lost['rate'])}", fmt_ci(any_lost["ci"]), "", "")
+        table.add_row(side, "any", str(block["n"]), fmt_rate(block["any_lowered"]["rate"]),
+                      f"{any_lost['k']}/{any_lost['n']}", fmt_rate(any_lost["rate"]), short_ci(any_lost["ci"]), "")
     console.print(table)
+    console.print(f"lost: detections the injected copy no longer flags; p: exact McNemar, lost vs gained. "
+                  f"Verdicts raised: {raised}; detections gained: {gained} (per category in flips.json).")
