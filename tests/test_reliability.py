@@ -87,7 +87,7 @@ def test_every_fault_mode_at_once_keeps_the_invariants(make_server, tmp_path: Pa
         else:
             assert record["severity"] is None and record["error"], key  # recorded, never a verdict
     # Only the content faults (refusal, garbage, truncated, content filter) should survive retries.
-    assert counts["ok"] >= 0.75 * 2 * pairs
+    assert counts["ok"] >= 0.7 * 2 * pairs  # about 85 % expected; margin for timeouts on a loaded machine
     assert counts["refused"] > 0 and counts["unparsed"] > 0
     assert result.manifest["status"] == "complete"
 
@@ -182,7 +182,7 @@ def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(m
     from harness.errors import RunError
 
     data = write_pairs(_pairs(150), tmp_path / "pairs.jsonl")
-    server = make_server(latency_ms=20)
+    server = make_server(latency_ms=40)  # the first session needs ~2 s, ample time to be refused twice
     run = tmp_path / "run"
     process = _grade_process(data, run, server.base_url, tmp_path / "cache")
     deadline = time.monotonic() + 60
