@@ -177,13 +177,20 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
 
 
 def _csv_line_numbers(text: str) -> list[int]:
-    """The physical line on which each CSV data row starts (quoted newlines respected)."""
+    """The physical line on which each CSV data row starts (quoted newlines respected).
+
+    Blank and whitespace-only lines are skipped, as pandas skips them, so the numbers stay
+    aligned with the frame's rows.
+    """
     reader = csv.reader(io.StringIO(text, newline=""))
     starts: list[int] = []
     previous_end = 0
-    for index, _row in enumerate(reader):
-        if index > 0:
+    header_seen = False
+    for row in reader:
+        blank = not row or (len(row) == 1 and not row[0].strip())
+        if header_seen and not blank:
             starts.append(previous_end + 1)
+        header_seen = header_seen or not blank
         previous_end = reader.line_num
     return starts
 

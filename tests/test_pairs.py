@@ -61,6 +61,7 @@ BAD_CASES = [
     ("latin1.csv", "id,prompt\na,caf\xe9\n".encode("latin-1"), "line 2", "not valid UTF-8"),
     ("relevance.jsonl", b'{"id": "a", "prompt": "x", "relevance": 0}\n', "column 'relevance'", "outside 1-3"),
     ("array.jsonl", b'[1, 2]\n', "line 1", "expected a JSON object"),
+    ("blank.csv", b'id,prompt\nb,x\n\n  \na,\n', "line 5, column 'prompt'", "empty text"),  # was line 3
     ("cr.csv", b'\x00\r\x00', "cr.csv", "missing required column 'id'"),  # found by the fuzz suite: was csv.Error
     ("crlf.csv", b'id,prompt,prompt_hate\r\na,"two\r\nlines",0\r\nb,y,9\r\n', "line 4, column 'prompt_hate'", "outside 0-3"),
 ]
