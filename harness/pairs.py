@@ -215,6 +215,78 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
     return frame, lines
 
 
+class _LineStream(io.TextIOBase):
+    """A read-only text stream over :func:`read_lines`, so pandas can parse a file in chunks
+    while undecodable bytes still raise our located error."""
+
+    def __init__(self, path: Path) -> None:
+        self._lines = (line + "\n" for _, line in read_lines(path))
+        self._buffer = ""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        if size is None or size < 0:
+            out, self._buffer = self._buffer + "".join(self._lines), ""
+            return out
+        parts = [self._buffer]
+        have = len(self._buffer)
+        for line in self._lines:
+            parts.append(line)
+            have += len(line)
+            if have >= size:
+                break
+        text = "".join(parts)
+        out, self._buffer = text[:size], text[size:]
+        return out
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+    """CSV rows in frames of up to ``chunk_rows``, parsed by pandas as :func:`_read_csv` does,
+    with each row's starting line from a second streamed pass of the csv module."""
+    import itertools
+
+    import pandas as pd
+
+    starts = _csv_row_starts(path)
+    total = 0
+    try:
+        reader = pd.read_csv(_LineStream(path), dtype=str, keep_default_na=False, chunksize=chunk_rows)
+        for frame in reader:
+            total += len(frame)
+            yield frame.replace({"": None}), list(itertools.islice(starts, len(frame)))
+    except pd.errors.EmptyDataError:
+        raise DataError("the file holds no rows", path=str(path)) from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+    if not total:
+        raise DataError("the file holds no rows", path=str(path))
+
+
+def _csv_row_starts(path: Path) -> Iterator[int]:
+    """:func:`_csv_line_numbers`, streamed from the file (same newline handling)."""
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # type: ignore[operator]
+            reader = csv.reader(handle)
+            previous_end = 0
+            header_seen = False
+            for row in reader:
+                blank = not row or (len(row) == 1 and not row[0].strip())
+                if header_seen and not blank:
+                    yield previous_end + 1
+                header_seen = header_seen or not blank
+                previous_end = reader.line_num
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+    except (UnicodeDecodeError, OSError, EOFError):
+        read_text(path)  # raises the located error
+        raise
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -428,17 +500,21 @@ def iter_pairs(
 ) -> Iterator[pd.DataFrame]:
     """Read and validate a pairs table as a stream of validated frames.
 
-    JSONL is streamed ``chunk_rows`` rows at a time, so memory does not grow with the file
-    (ids are checked unique across chunks); CSV and Parquet come as one frame. Errors are
+    JSONL and CSV are streamed ``chunk_rows`` rows at a time, so memory does not grow with
+    the file (ids are checked unique across chunks); Parquet comes as one frame. Errors are
     those of :func:`load_pairs`, raised when the chunk holding the problem is read.
     """
     file = Path(path)
     kind = fmt or detect_format(file)
-    if kind != "jsonl":
+    if kind == "jsonl":
+        chunks = _jsonl_chunks(file, chunk_rows)
+    elif kind == "csv":
+        chunks = _csv_chunks(file, chunk_rows)
+    else:
         yield load_pairs(file, mapping=mapping, fmt=fmt)
         return
     seen: dict[str, int] = {}
-    for index, (raw, lines) in enumerate(_jsonl_chunks(file, chunk_rows)):
+    for index, (raw, lines) in enumerate(chunks):
         if index == 0:
             raw = _renamed(raw, mapping, file)  # the mapping must name columns the file has
         elif mapping:

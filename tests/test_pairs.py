@@ -153,3 +153,34 @@ def test_streamed_chunks_equal_the_whole_table_and_find_cross_chunk_duplicates(t
     path.write_text("".join(json.dumps(r) + "\n" for r in rows + [{"id": "r2", "prompt": "again"}]), encoding="utf-8")
     with pytest.raises(DataError, match=r"line 24, column 'id'.*duplicate id 'r2' \(first seen at line 3\)"):
         list(iter_pairs(path, chunk_rows=5))
+
+
+@pytest.mark.parametrize("content", [
+    b'id,prompt,prompt_hate\r\na,"two\r\nlines",0\r\n\r\nb,y,1\r\n  \nc,"x, y",\n',
+    "\ufeffid,prompt\n" .encode() + "".join(f"r{i},text {i}\n" for i in range(12)).encode(),
+    b'id,prompt\na,"quoted ""inner"" text"\nb,plain\n',
+])
+def test_streamed_csv_chunks_equal_the_whole_table(tmp_path: Path, content: bytes) -> None:
+    from harness.pairs import iter_pairs
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    chunks = list(iter_pairs(path, chunk_rows=2))
+    assert pd.concat(chunks, ignore_index=True).equals(load_pairs(path))
+
+
+def test_streamed_csv_errors_are_located_like_the_whole_table(tmp_path: Path) -> None:
+    from harness.pairs import iter_pairs
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'id,prompt\na,x\n\nb,y\nc,"multi\nline"\nd,\n')
+    with pytest.raises(DataError, match=r"line 7, column 'prompt'.*empty text"):
+        list(iter_pairs(path, chunk_rows=2))
+    with pytest.raises(DataError, match=r"line 7, column 'prompt'.*empty text"):
+        load_pairs(path)
+    path.write_bytes(b'id,prompt\na,x\nb,y\na,z\n')
+    with pytest.raises(DataError, match=r"line 4, column 'id'.*first seen at line 2"):
+        list(iter_pairs(path, chunk_rows=2))
+    path.write_bytes("id,prompt\na,x\nb,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 3.*not valid UTF-8"):
+        list(iter_pairs(path, chunk_rows=1))
