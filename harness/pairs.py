@@ -176,25 +176,6 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     return next(_jsonl_chunks(path, None))
 
 
-def _csv_line_numbers(text: str) -> list[int]:
-    """The physical line on which each CSV data row starts (quoted newlines respected).
-
-    Blank and whitespace-only lines are skipped, as pandas skips them, so the numbers stay
-    aligned with the frame's rows.
-    """
-    reader = csv.reader(io.StringIO(text, newline=""))
-    starts: list[int] = []
-    previous_end = 0
-    header_seen = False
-    for row in reader:
-        blank = not row or (len(row) == 1 and not row[0].strip())
-        if header_seen and not blank:
-            starts.append(previous_end + 1)
-        header_seen = header_seen or not blank
-        previous_end = reader.line_num
-    return starts
-
-
 def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
     import pandas as pd
 
@@ -207,12 +188,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
         raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
     if frame.empty:
         raise DataError("the file holds no rows", path=str(path))
-    frame = frame.replace({"": None})
-    try:
-        lines = _csv_line_numbers(text)
-    except csv.Error as exc:
-        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
-    return frame, lines
+    return frame.replace({"": None}), list(_csv_row_starts(path))
 
 
 class _LineStream(io.TextIOBase):
@@ -244,7 +220,7 @@ class _LineStream(io.TextIOBase):
 
 def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, list[int]]]:
     """CSV rows in frames of up to ``chunk_rows``, parsed by pandas as :func:`_read_csv` does,
-    with each row's starting line from a second streamed pass of the csv module."""
+    with each row's starting line from a second streamed pass (:func:`_csv_row_starts`)."""
     import itertools
 
     import pandas as pd
@@ -265,7 +241,11 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, lis
 
 
 def _csv_row_starts(path: Path) -> Iterator[int]:
-    """:func:`_csv_line_numbers`, streamed from the file (same newline handling)."""
+    """The physical line on which each CSV data row starts, streamed (quoted newlines respected).
+
+    Blank and whitespace-only lines are skipped, as pandas skips them, so the numbers stay
+    aligned with the frame's rows.
+    """
     import gzip
 
     opener = gzip.open if path.name.endswith(".gz") else open
