@@ -63,39 +63,15 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
 
 
 def read_text(path: Path) -> str:
-    """A data file's text (gunzipped for ``.gz``); undecodable bytes are a located DataError."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise DataError("is a directory; expected a table file", path=str(path)) from None
-    except OSError as exc:
-        raise DataError(f"cannot read file: {exc.strerror}", path=str(path)) from None
-    if path.name.endswith(".gz"):
-        import gzip
-
-        try:
-            data = gzip.decompress(data)
-        except OSError as exc:
-            raise DataError(f"not a valid gzip file: {exc}", path=str(path)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise DataError(
-            f"byte 0x{data[exc.start]:02x} at character {col} is not valid UTF-8; "
-            "expected a UTF-8 encoded file (re-save it as UTF-8)",
-            path=str(path),
-            line=line,
-        ) from None
+    """A data file's whole text (gunzipped for ``.gz``), with the errors of :func:`read_lines`."""
+    return "".join(f"{line}\n" for _, line in read_lines(path))
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """A data file's lines with their numbers, streamed (gunzipped for ``.gz``).
+    """A data file's lines with their numbers, streamed (gunzipped for ``.gz``, BOM dropped).
 
-    Same errors as :func:`read_text`, without holding the whole file in memory.
+    Missing, unreadable or non-gzip files and undecodable bytes are DataErrors naming the
+    file and, for bytes, the line and character.
     """
     import gzip
 
