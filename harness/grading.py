@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -134,12 +133,9 @@ def _now() -> str:
 
 def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
     """The items of one target still to grade, streamed from the run's validated input."""
-    from .pairs import read_lines
+    from .pairs import read_json_lines
 
-    for _, line in read_lines(run_dir / INPUT):
-        if not line:
-            continue
-        row = json.loads(line)
+    for _, row in read_json_lines(run_dir / INPUT):
         ident, prompt, response = row["id"], row["prompt"], row.get("response")
         if (ident, target) in done:
             continue
@@ -306,34 +302,40 @@ async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) 
 
 def _prepare_run_dir(
     run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any]
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], Counter[str]]:
     """Fill a new run folder, or check that an existing one holds the same job.
 
     The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
     streamed pass (an invalid table raises part-way; :func:`~harness.runs.run_lock` then
-    removes a folder created for it). Returns the previous manifest and the number of rows.
+    removes a folder created for it). Returns the previous manifest and how many items each
+    target has (prompt: every row; response and relevance: rows with a response).
     """
     from .atomic import atomic_path
     from .pairs import jsonl_lines
 
     digest = hashlib.sha256()
-    rows = 0
-    exists = (run_dir / MANIFEST).exists()
-    if exists:
+    items: Counter[str] = Counter()
+
+    def hashed_lines() -> Iterator[str]:
         for chunk in chunks:
-            rows += len(chunk)
+            items["prompt"] += len(chunk)
+            with_response = int(chunk["response"].notna().sum()) if "response" in chunk.columns else 0
+            items["response"] += with_response
+            items["relevance"] += with_response
             for line in jsonl_lines(chunk):
                 digest.update(line.encode())
+                yield line
+
+    exists = (run_dir / MANIFEST).exists()
+    if exists:
+        for _ in hashed_lines():
+            pass
     else:
         with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
-            for chunk in chunks:
-                rows += len(chunk)
-                for line in jsonl_lines(chunk):
-                    digest.update(line.encode())
-                    out.write(line)
+            out.writelines(hashed_lines())
     identity["input_sha256"] = digest.hexdigest()
     if not exists:
-        return {}, rows
+        return {}, items
     previous = read_manifest(run_dir)
     for key in IDENTITY:
         if previous.get(key) != identity[key]:
@@ -341,7 +343,7 @@ def _prepare_run_dir(
                 f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
                 f"{identity[key]!r}); pass another --run-dir or delete the folder"
             )
-    return previous, rows
+    return previous, items
 
 
 def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -421,17 +423,19 @@ def grade(
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     with run_lock(folder, remove_if_failed=created):  # one grading session per run folder
-        previous, input_rows = _prepare_run_dir(folder, chunks, identity)
+        previous, items = _prepare_run_dir(folder, chunks, identity)
         done: set[tuple[str, str]] = set()
+        done_by_target: Counter[str] = Counter()
         dropped = 0
         for record in iter_labels(folder, repair=True):
             if record["status"] in retry_statuses:
                 dropped += 1
             else:
                 done.add((str(record["id"]), record["target"]))
+                done_by_target[record["target"]] += 1
         if dropped:
             rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
-        pending = sum(1 for t in spec.targets for _ in _work_items(folder, t, done))
+        pending = sum(items[t] - done_by_target[t] for t in spec.targets)
         targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
         manifest: dict[str, Any] = {
             **identity,
@@ -445,7 +449,7 @@ def grade(
             "shots_path": spec.shots_path,
             "shots_count": len(shots),
             "input_path": previous.get("input_path", source),
-            "input_rows": input_rows,
+            "input_rows": items["prompt"],
             "sessions": previous.get("sessions", 0) + 1,
         }
         write_json_atomic(folder / MANIFEST, manifest)

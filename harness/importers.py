@@ -13,32 +13,17 @@
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .constants import CATEGORIES, CODE_TO_CATEGORY, label_column
 from .errors import DataError
-from .pairs import read_text, validate_pairs
+from .pairs import read_json_lines, read_text, validate_pairs
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = ("pairedsafety", "xstest", "openai-moderation")
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON at character {exc.colno}: {exc.msg}", path=str(path), line=number) from None
-        if not isinstance(obj, dict):
-            raise DataError("expected a JSON object", path=str(path), line=number)
-        yield number, obj
 
 
 def _labels(obj: Any, path: Path, line: int) -> dict[str, int]:
@@ -60,10 +45,10 @@ def import_pairedsafety(path: str | Path) -> pd.DataFrame:
     prompts_file = data / "prompts.jsonl"
     if not prompts_file.exists():
         raise DataError("no prompts.jsonl here; expected the public_mini_eval folder or its data/ folder", path=str(root))
-    prompts = {str(obj["uid"]): obj for _, obj in _jsonl(prompts_file) if "uid" in obj}
+    prompts = {str(obj["uid"]): obj for _, obj in read_json_lines(prompts_file) if "uid" in obj}
     prompt_labels: dict[str, dict[str, int]] = {}
     graded = data / "graded"
-    for number, obj in _jsonl(graded / "prompts.jsonl"):
+    for number, obj in read_json_lines(graded / "prompts.jsonl"):
         uid = str(obj.get("uid"))
         if obj.get("labels") and uid in prompts:
             prompt_labels[uid] = _labels(obj["labels"], graded / "prompts.jsonl", number)
@@ -76,11 +61,11 @@ def import_pairedsafety(path: str | Path) -> pd.DataFrame:
         texts: dict[str, str] = {}
         text_file = data / "responses" / f"{model}.jsonl"
         if text_file.exists():
-            for _, obj in _jsonl(text_file):
+            for _, obj in read_json_lines(text_file):
                 if not obj.get("error") and isinstance(obj.get("response"), str) and obj["response"]:
                     texts[str(obj["uid"])] = obj["response"]
         labels: dict[str, dict[str, int]] = {}
-        for number, obj in _jsonl(file):
+        for number, obj in read_json_lines(file):
             uid = str(obj.get("uid"))
             if obj.get("labels") and uid in prompt_labels:
                 labels[uid] = _labels(obj["labels"], file, number)
@@ -172,7 +157,7 @@ def import_openai_moderation(path: str | Path) -> pd.DataFrame:
     if file.is_dir():
         file = file / "data" / "samples-1680.jsonl.gz"
     rows = []
-    for number, obj in _jsonl(file):
+    for number, obj in read_json_lines(file):
         if not isinstance(obj.get("prompt"), str):
             raise DataError("expected a 'prompt' string", path=str(file), line=number, column="prompt")
         row: dict[str, Any] = {"id": f"oaimod-{number:04d}", "prompt": obj["prompt"], "source": "openai-moderation", "label_scale": "binary"}

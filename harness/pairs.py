@@ -102,16 +102,8 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                             path=str(path), line=number + 1) from None
 
 
-def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
-    """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
-
-    Rows are accumulated column by column (a dict per row would cost far more memory).
-    """
-    import pandas as pd
-
-    columns: dict[str, list[Any]] = {}
-    rows = total = 0
-    line_numbers: list[int] = []
+def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL file with their line numbers, streamed; blank lines skipped."""
     for number, line in read_lines(path):
         if not line.strip():
             continue
@@ -128,6 +120,20 @@ def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataF
             raise DataError(
                 f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number
             )
+        yield number, obj
+
+
+def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+    """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
+
+    Rows are accumulated column by column (a dict per row would cost far more memory).
+    """
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {}
+    rows = total = 0
+    line_numbers: list[int] = []
+    for number, obj in read_json_lines(path):
         for key, value in obj.items():
             column = columns.get(key)
             if column is None:

@@ -1,17 +1,18 @@
 """``harness serve``: an OpenAI-compatible chat-completions endpoint on 127.0.0.1.
 
 It answers ``POST /v1/chat/completions`` (and Azure's
-``/openai/deployments/{name}/chat/completions?api-version=``) and ``GET /v1/models`` closely enough for the
-official ``openai`` client (usage, ``response_format``, OpenAI's JSON error shape), with a
-:class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
+``/openai/deployments/{name}/chat/completions?api-version=``) and ``GET /v1/models`` closely
+enough for the official ``openai`` client (usage, ``response_format``, OpenAI's JSON error
+shape), with a :class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
 delimited blocks our templates emit, and answers in the grader JSON format.
 
 Seeded fault injection makes it a test double for a flaky provider: 429 with Retry-After,
 500/503, dropped connections, hangs past the client timeout, malformed JSON bodies,
 truncated output (``finish_reason: length``), grader refusals, non-JSON answers and
-content-filter stops. ``gullible`` makes it obey instructions to the grader found inside the
-texts it grades (answering Safe), a worst case for measuring flip rates under injection. Whether a request fails is a pure function of the seed, the request
+content-filter stops. Whether a request fails is a pure function of the seed, the request
 body and how many times that body was seen, so runs are reproducible under concurrency.
+``gullible`` makes it obey instructions to the grader found inside the texts it grades
+(answering Safe), a worst case for measuring flip rates under injection.
 ``GET /stats`` reports the requests seen (for server-side counting in tests and benchmarks).
 """
 

@@ -356,7 +356,7 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     assert "| response | sexual | 153 |" in report and f"{sexual}/{sexual} (100.0%)" in report
 
 
-def test_a_grader_that_ignores_the_injection_has_no_flips(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_ordinary_graders_flips_are_counted_item_by_item(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.injection import INJECTIONS, inject
     from harness.templates import load_template_set
 
