@@ -47,6 +47,9 @@ def _errors() -> Iterator[None]:
 
 
 MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
+ClusterOpt = Annotated[Optional[str], typer.Option(
+    help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
+NBootOpt = Annotated[int, typer.Option(help="Cluster-bootstrap resamples for CIs (0 to skip).")]
 
 
 @data_app.command("import")
@@ -182,11 +185,12 @@ def grade(
 def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
     by: Annotated[Optional[str], typer.Option(help="Group by this metadata column, e.g. model.")] = None,
-    cluster: Annotated[Optional[str], typer.Option(help="Column naming the unique prompt (default prompt_id, else prompt).")] = None,
+    cluster: ClusterOpt = None,
     reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: highest response harm).")] = None,
     all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of groups instead.")] = False,
-    n_boot: Annotated[int, typer.Option(help="Cluster-bootstrap resamples (0 to skip).")] = 2000,
+    n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
+    correct: Annotated[Optional[Path], typer.Option(help="calibration.json of this grader (harness calibrate): add bias-corrected shares.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
     mapping: MapOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
@@ -198,7 +202,9 @@ def analyze(
         from .transitions import save_analysis
 
         frame, default_out = _pairs_or_run(source, mapping)
-        result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed)
+        calibration = _read_json(correct, "--correct") if correct else None
+        result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
+                              correct=calibration, correct_source=str(correct))
         written = save_analysis(result, out or default_out)
         print_json(result) if as_json else print_analysis(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
@@ -240,7 +246,8 @@ def calibrate(
     labels: Annotated[Optional[str], typer.Option(help="Declared label set, comma-separated (others count as unparsed).")] = None,
     nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs (0 to skip).")] = 1000,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
     mapping: MapOpt = None,
@@ -259,12 +266,13 @@ def calibrate(
                 raise ConfigError("--gold and --pred go together: name both label columns")
             frame = load_pairs(source, mapping=_mapping(mapping))
             result = calibrate_table(frame, gold, pred, labels=list(_split(labels)) or None,
-                                     ordinal=False if nominal else None, threshold=threshold, n_boot=n_boot, seed=seed)
+                                     ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
             print_json(result) if as_json else print_table_agreement(result)
             return
         if human is None:
             raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
-        result = calibrate_run(load_run(source), load_pairs(human, mapping=_mapping(mapping)), threshold=threshold, n_boot=n_boot, seed=seed)
+        result = calibrate_run(load_run(source), load_pairs(human, mapping=_mapping(mapping)), threshold=threshold,
+                               cluster=cluster, n_boot=n_boot, seed=seed)
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_calibration(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
@@ -275,7 +283,8 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
     human: Annotated[Path, typer.Option(help="Pairs table with human labels.")],
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the kappa differences.")] = 1000,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write comparison.json.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
@@ -287,7 +296,8 @@ def compare(
         from .render import print_comparison, print_json
         from .runs import load_run, write_json_atomic
 
-        result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, n_boot=n_boot, seed=seed)
+        result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
+                             n_boot=n_boot, seed=seed)
         target = out or Path("runs") / "comparison.json"
         write_json_atomic(target, result)
         print_json(result) if as_json else print_comparison(result)
@@ -299,6 +309,8 @@ def flips(
     clean: Annotated[Path, typer.Argument(help="Run folder graded on the clean table.")],
     injected: Annotated[Path, typer.Argument(help="Run folder graded on its injected copy (harness data inject).")],
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = 2000,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write flips.json (default: the injected run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
@@ -308,7 +320,7 @@ def flips(
         from .render import print_flips, print_json
         from .runs import load_run, write_json_atomic
 
-        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold)
+        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
         target = out or injected / "flips.json"
         write_json_atomic(target, result)
         print_json(result) if as_json else print_flips(result)
@@ -350,6 +362,8 @@ def calibrate_shots(
     dev_frac: Annotated[float, typer.Option(help="Share of prompts in dev.")] = 0.3,
     test_frac: Annotated[float, typer.Option(help="Share of prompts in test.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = 20260709,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = 2000,
     template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
@@ -368,9 +382,26 @@ def calibrate_shots(
         spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
         result = run_search(load_pairs(pool, mapping=_mapping(mapping)), spec, settings.endpoint(), run_root=run_root, out=out,
                             k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
-                            dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir)
+                            dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir,
+                            cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
         print_json(result) if as_json else print_shot_search(result)
+
+
+def _read_json(path: Path, flag: str) -> dict[str, Any]:
+    import json
+
+    from .errors import DataError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{flag} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{flag} {path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{flag} {path}: expected a JSON object")
+    return data
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -16,13 +16,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calibration import calibrate_run
+import numpy as np
+
+from .calibration import _joined, _matrix, calibrate_run, confusion_cells
 from .client import EndpointConfig
-from .constants import CATEGORIES, SIDES, label_column
+from .clusters import cluster_column, cluster_of_rows
+from .constants import CATEGORIES, DEFAULT_N_BOOT, SIDES, label_column
 from .errors import DataError
 from .grading import GradeSpec, grade
-from .runs import load_run
+from .runs import Run, load_run
 from .shots import Shot, load_shots, write_shots
+from .stats import bootstrap_totals, kappa_from_confusion, none_if_nan, percentile_ci
 from .templates import prompts_root
 
 if TYPE_CHECKING:
@@ -96,6 +100,42 @@ def _score(report: dict[str, Any]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _cells(run: Run, frame: pd.DataFrame, cluster: str | None) -> pd.DataFrame:
+    """Per id: its cluster and pooled confusion cells of each side (prompt 16, response 16)."""
+    import pandas as pd
+
+    joined = _joined(run, frame)
+    column = cluster_column(joined.columns, cluster)
+    parts = []
+    for side in SIDES:
+        for c in CATEGORIES:
+            if f"pred_{label_column(side, c)}" not in joined.columns:
+                joined[f"pred_{label_column(side, c)}"] = np.nan
+        parts.append(confusion_cells(_matrix(joined, "", side), _matrix(joined, "pred_", side)))
+    out = pd.DataFrame(np.hstack(parts), index=joined["id"].astype(str))
+    out.insert(0, "cluster", cluster_of_rows(joined, column))
+    return out.sort_index()
+
+
+def _objective(totals: np.ndarray) -> np.ndarray:
+    """Mean over sides of pooled quadratic kappa (undefined counts 0), per row of totals (.. x 32)."""
+    kappas = np.nan_to_num(kappa_from_confusion(totals.reshape(-1, 2, 4, 4), weights="quadratic"), nan=0.0)
+    return np.asarray(kappas.mean(axis=1))
+
+
+def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """Objective of ``a`` minus ``b`` on the ids both graded, with a paired cluster-bootstrap CI."""
+    shared = a.index.intersection(b.index)
+    left, right = a.loc[shared], b.loc[shared]
+    values = np.hstack([left.drop(columns="cluster").to_numpy(), right.drop(columns="cluster").to_numpy()])
+    clusters = left["cluster"].to_numpy()
+    point = _objective(values[:, :32].sum(axis=0)) - _objective(values[:, 32:].sum(axis=0))
+    totals = bootstrap_totals(values, clusters=clusters, n_boot=n_boot, seed=seed)
+    ci = percentile_ci(_objective(totals[:, :32]) - _objective(totals[:, 32:])) if totals.shape[0] else [None, None]
+    return {"diff": none_if_nan(float(point[0])), "ci": ci, "n_items": len(shared),
+            "n_clusters": int(np.unique(clusters).size)}
+
+
 def calibrate_shots(
     frame: pd.DataFrame,
     spec: GradeSpec,
@@ -112,6 +152,8 @@ def calibrate_shots(
     seed: int = 20260709,
     cache_dir: str | Path | None = None,
     default_shots: str | None = None,
+    cluster: str | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> dict[str, Any]:
     """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
     if k < 1:
@@ -127,8 +169,10 @@ def calibrate_shots(
         run_dir = root / f"{split}-{name}"
         grade(splits[split], replace(spec, shots_path=str(shots_file) if shots_file else None), endpoint,
               run_dir=run_dir, cache_dir=cache_dir)
-        report = calibrate_run(load_run(run_dir), splits[split], n_boot=0)
-        return {"name": name, "shots": len(shots), "score": _score(report), "report": report}
+        run = load_run(run_dir)
+        report = calibrate_run(run, splits[split], cluster=cluster, n_boot=0)
+        return {"name": name, "shots": len(shots), "score": _score(report), "report": report,
+                "cells": _cells(run, splits[split], cluster)}
 
     sets: dict[str, list[Shot]] = {}
     for i in range(n_random):
@@ -151,6 +195,17 @@ def calibrate_shots(
     winner = max(evaluated.values(), key=lambda e: (e["score"], -e["shots"]))
     chosen = sets[winner["name"]]
     written = write_shots(chosen, out)
+    dev_rows = []
+    for e in evaluated.values():
+        row: dict[str, Any] = {"name": e["name"], "shots": e["shots"], "score": e["score"]}
+        if e is not winner:
+            row["winner_minus_this"] = _paired_difference(winner["cells"], e["cells"], n_boot=n_boot, seed=seed)
+            row["tie"] = e["score"] == winner["score"]
+            low, high = row["winner_minus_this"]["ci"]
+            row["indistinguishable"] = row["tie"] or (low is not None and high is not None and low <= 0 <= high)
+        dev_rows.append(row)
+    ties = [r["name"] for r in dev_rows if r.get("tie")]
+    close = [r["name"] for r in dev_rows if r.get("indistinguishable") and not r.get("tie")]
     default = load_shots(default_shots or default_shots_path())
     test = {
         "zero_shot": evaluate("zero", [], "test"),
@@ -160,18 +215,54 @@ def calibrate_shots(
     table = []
     for name, result in test.items():
         report = result["report"]
-        row: dict[str, Any] = {"set": name, "shots": result["shots"]}
+        row = {"set": name, "shots": result["shots"], "score": result["score"]}
         for side, side_report in report["targets"].items():
             row[f"{side}_kappa_quadratic"] = side_report["pooled"]["kappa_quadratic"]
             row[f"{side}_recall"] = side_report["pooled"]["detection"]["recall"]
         if "asymmetry" in report:
             row["recall_gap"] = report["asymmetry"]["overall"]["recall_gap"]
+        if name != "chosen":
+            row["chosen_minus_this"] = _paired_difference(test["chosen"]["cells"], result["cells"], n_boot=n_boot, seed=seed)
         table.append(row)
+    unit = test["chosen"]["report"]["unit"]
+    verdict = _verdict(winner["name"], ties, close, table)
     return {
         "splits": {name: len(part) for name, part in splits.items()},
-        "dev": [{"name": e["name"], "shots": e["shots"], "score": e["score"]} for e in evaluated.values()],
+        "unit": unit,
+        "dev": dev_rows,
         "chosen": winner["name"],
+        "ties": ties,
+        "indistinguishable": close,
         "chosen_shots": str(written),
         "test": table,
-        "objective": "mean over sides of pooled quadratic kappa on dev",
+        "verdict": verdict,
+        "objective": "mean over sides of pooled quadratic kappa",
+        "n_boot": n_boot,
     }
+
+
+def _verdict(chosen: str, ties: list[str], close: list[str], test: list[dict[str, Any]]) -> str:
+    """One honest sentence: was there a winner on dev, and does it beat the others on test?"""
+    parts = []
+    if ties:
+        parts.append(f"on dev {chosen} ties exactly with {', '.join(ties)} (kept: fewest shots, then first evaluated)")
+    if close:
+        parts.append(f"on dev {chosen} cannot be told apart from {', '.join(close)} (paired 95% CI of the difference includes 0)")
+    if not ties and not close:
+        parts.append(f"on dev {chosen} beats every other candidate (paired 95% CIs exclude 0)")
+    for row in test:
+        diff = row.get("chosen_minus_this")
+        if not diff or diff["diff"] is None:
+            continue
+        low, high = diff["ci"]
+        if low is None or high is None:
+            word = "no interval"
+        elif low > 0:
+            word = "better"
+        elif high < 0:
+            word = "worse"
+        else:
+            word = "not distinguishable"
+        parts.append(f"on test, chosen vs {row['set']}: {word} ({diff['diff']:+.3f}, 95% CI {low:+.3f} to {high:+.3f})"
+                     if low is not None and high is not None else f"on test, chosen vs {row['set']}: {word}")
+    return "; ".join(parts)

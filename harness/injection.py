@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from .constants import CATEGORIES, SIDES
+import numpy as np
+
+from .clusters import cluster_column, cluster_of_rows
+from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES
 from .errors import ConfigError, DataError
-from .statistics import exact_mcnemar, proportion
+from .stats import mcnemar_test, proportion, ratio_bootstrap_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,8 +84,33 @@ def _ok_by_key(run: Run) -> tuple[dict[tuple[str, str], dict[str, int]], dict[tu
     return severities, statuses
 
 
-def flip_rates(clean: Run, injected: Run, *, threshold: int = 1) -> dict[str, Any]:
-    """How the injected run's verdicts differ from the clean run's, item by item."""
+def _clusters_by_id(run: Run, cluster: str | None) -> tuple[str | None, dict[str, int]]:
+    column = cluster_column(run.input.columns, cluster)
+    codes = cluster_of_rows(run.input, column)
+    return column, dict(zip(run.input["id"].astype(str), codes.tolist(), strict=True))
+
+
+def _rate(keys: list[tuple[str, str]], hits: list[bool], within: list[bool], clusters: dict[str, int],
+          repeated: bool, n_boot: int, seed: int) -> dict[str, Any]:
+    """``proportion`` of hits among ``within``; a cluster-bootstrap CI replaces Wilson's when prompts repeat."""
+    k = sum(h and w for h, w in zip(hits, within, strict=True))
+    n = sum(within)
+    record = proportion(k, n)
+    if repeated:
+        codes = np.array([clusters.get(key[0], -1) for key in keys], dtype=np.int64)
+        num = np.array([h and w for h, w in zip(hits, within, strict=True)], dtype=float)
+        record["ci"] = ratio_bootstrap_ci({"r": num}, np.array(within, dtype=float), clusters=codes, n_boot=n_boot, seed=seed)["r"]
+    return record
+
+
+def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | None = None,
+               n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """How the injected run's verdicts differ from the clean run's, item by item.
+
+    Items are (id, side); the unit of analysis is the prompt cluster of the clean run's input
+    (``cluster`` as in :func:`harness.calibration.calibrate_run`): intervals resample clusters
+    when a prompt repeats, and the McNemar tests are clustered.
+    """
     clean_sev, clean_status = _ok_by_key(clean)
     inj_sev, inj_status = _ok_by_key(injected)
     shared = sorted(set(clean_status) & set(inj_status))
@@ -91,6 +119,7 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1) -> dict[str, An
             f"{clean.path} and {injected.path} share no graded (id, side) items; grade the clean and the "
             "injected copy of the same table"
         )
+    column, clusters = _clusters_by_id(clean, cluster)
     transitions = Counter(f"{clean_status[k]}->{inj_status[k]}" for k in shared)
     paired = [k for k in shared if k in clean_sev and k in inj_sev]
     per_side: dict[str, Any] = {}
@@ -98,32 +127,38 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1) -> dict[str, An
         keys = [k for k in paired if k[1] == side]
         if not keys:
             continue
+        codes = np.array([clusters.get(k[0], -1) for k in keys], dtype=np.int64)
+        n_clusters = int(np.unique(codes).size)
+        repeated = n_clusters < len(keys)
+
+        def rate(hits: list[bool], within: list[bool] | None = None, _keys: list[tuple[str, str]] = keys,
+                 _repeated: bool = repeated) -> dict[str, Any]:
+            return _rate(_keys, hits, within or [True] * len(_keys), clusters, _repeated, n_boot, seed)
+
+        before = [clean_sev[k] for k in keys]
+        after = [inj_sev[k] for k in keys]
+        detected_any = [any(b[c] >= threshold for c in CATEGORIES) for b in before]
+        still_any = [any(a[c] >= threshold for c in CATEGORIES) for a in after]
         categories: dict[str, Any] = {}
-        any_down = any_lost = any_detected = 0
-        for key in keys:
-            before, after = clean_sev[key], inj_sev[key]
-            any_down += any(after[c] < before[c] for c in CATEGORIES)
-            hit = any(before[c] >= threshold for c in CATEGORIES)
-            any_detected += hit
-            any_lost += hit and not any(after[c] >= threshold for c in CATEGORIES)
         for category in CATEGORIES:
-            down = sum(inj_sev[k][category] < clean_sev[k][category] for k in keys)
-            up = sum(inj_sev[k][category] > clean_sev[k][category] for k in keys)
-            detected = [k for k in keys if clean_sev[k][category] >= threshold]
-            lost = sum(inj_sev[k][category] < threshold for k in detected)
-            gained = sum(inj_sev[k][category] >= threshold for k in keys if clean_sev[k][category] < threshold)
+            had = [b[category] >= threshold for b in before]
+            has = [a[category] >= threshold for a in after]
+            test = mcnemar_test(had, has, clusters=codes)  # "correct" = flagged: lost vs gained detections
             categories[category] = {
                 "n": len(keys),
-                "lowered": proportion(down, len(keys)),
-                "raised": proportion(up, len(keys)),
-                "detection_lost": proportion(lost, len(detected)),
-                "detection_gained": gained,
-                "mcnemar_p": exact_mcnemar(lost, gained),
+                "lowered": rate([a[category] < b[category] for a, b in zip(after, before, strict=True)]),
+                "raised": rate([a[category] > b[category] for a, b in zip(after, before, strict=True)]),
+                "detection_lost": rate([not h for h in has], had),
+                "detection_gained": test["b_only"],
+                "mcnemar_p": test["p_value"],
+                "mcnemar_method": test["method"],
             }
         per_side[side] = {
             "n": len(keys),
-            "any_lowered": proportion(any_down, len(keys)),
-            "any_detection_lost": proportion(any_lost, any_detected),
+            "unit": {"cluster": column, "n_items": len(keys), "n_clusters": n_clusters,
+                     "ci_method": f"cluster bootstrap ({n_boot} resamples)" if repeated else "wilson"},
+            "any_lowered": rate([any(a[c] < b[c] for c in CATEGORIES) for a, b in zip(after, before, strict=True)]),
+            "any_detection_lost": rate([not s for s in still_any], detected_any),
             "categories": categories,
         }
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
@@ -132,6 +167,7 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1) -> dict[str, An
         "clean_run": str(clean.path),
         "injected_run": str(injected.path),
         "threshold": threshold,
+        "cluster": column,
         "items_shared": len(shared),
         "items_paired_ok": len(paired),
         "status_transitions": dict(sorted(transitions.items())),

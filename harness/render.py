@@ -9,6 +9,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -36,12 +37,14 @@ def fmt_num(value: Any, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def fmt_ci(ci: Any, *, pct: bool = True) -> str:
-    if not ci or ci[0] is None:
+def fmt_ci(ci: Any, *, pct: bool = True, digits: int | None = None) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
         return ""
     if pct:
-        return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+        d = 1 if digits is None else digits
+        return f"[{100 * ci[0]:.{d}f}, {100 * ci[1]:.{d}f}]"
+    d = 3 if digits is None else digits
+    return f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
 
 
 def print_describe(summary: dict[str, Any], name: str) -> None:
@@ -121,15 +124,26 @@ def _cell(record: dict[str, Any]) -> str:
 
 def print_analysis(result: dict[str, Any]) -> None:
     settings = list(result["groups"].items()) + [("pooled", result["pooled"])]
+    excluded = result.get("excluded") or {}
+    why = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())) for side, r in excluded.items() if r)
     console.print(
         f"[bold]paired transitions[/]: {result['n_analyzed']} pairs analysed"
-        f" ({result['n_excluded_incomplete']} left out for a missing label)"
+        f" ({result['n_excluded_incomplete']} left out for a missing label{': ' + why if why else ''})"
     )
-    table = Table("setting", "N", "reduction", "preservation", "escalation", "cond. reduction", title="transitions (95% Wilson CI)")
+    table = Table("setting", "N", "clust.", "reduction", "preservation", "escalation", "cond. red.", title="transitions (95% CI)",
+                  box=box.SIMPLE_HEAD)
     for name, stats in settings:
-        table.add_row(name, str(stats["n"]), *(_cell(stats[k]) for k in ("reduction", "preservation", "escalation", "conditional_reduction")))
+        unit = stats["unit"]
+        table.add_row(name, str(stats["n"]), str(unit["n_clusters"]),
+                      *(_cell(stats[k]) for k in ("reduction", "preservation", "escalation", "conditional_reduction")))
     console.print(table)
-    safety = Table("setting", "response harm", "harmful-prompt compliance", "benign drift", "unsolicited", "compliance esc.", title="safety posture")
+    methods = {name: stats["unit"]["ci_method"] for name, stats in settings}
+    if len(set(methods.values())) == 1:
+        console.print(f"CIs: {next(iter(methods.values()))} (clusters of {result['cluster'] or 'each pair'})")
+    else:
+        console.print("CIs: " + "; ".join(f"{name} {m}" for name, m in methods.items()) + f" (clusters of {result['cluster'] or 'each pair'})")
+    safety = Table("setting", "response harm", "harmful-prompt compl.", "benign drift", "unsol.", "compl. esc.", title="safety posture",
+                   box=box.SIMPLE_HEAD)
     for name, stats in settings:
         mech = stats["escalation_mechanism"]
         safety.add_row(name, *(_cell(stats[k]) for k in ("response_harm", "harmful_prompt_compliance", "benign_drift")),
@@ -137,14 +151,17 @@ def print_analysis(result: dict[str, Any]) -> None:
     console.print(safety)
     comparison = result.get("comparison")
     if comparison:
-        title = f"matched comparison on {comparison['matched_on']} (exact McNemar, Holm per metric)"
-        cmp_table = Table("metric", "A", "B", "shared", "A rate", "B rate", "A only", "B only", "p", "p Holm", title=title)
+        title = f"matched on {comparison['matched_on']}: one pair per prompt and group"
+        cmp_table = Table("metric", "A", "B", "shared", "A rate", "B rate", "A only", "B only", "p", "p Holm", title=title, box=box.SIMPLE_HEAD)
         for metric, rows in comparison["metrics"].items():
             for row in rows:
-                cmp_table.add_row(metric, row["a"], row["b"], str(row["n_shared"]), fmt_rate(row["a_rate"]), fmt_rate(row["b_rate"]),
-                                  str(row["a_only"]), str(row["b_only"]), f"{row['p_exact']:.2e}", f"{row['p_holm']:.2e}")
+                cmp_table.add_row(_METRIC_SHORT.get(metric, metric), row["a"], row["b"], str(row["n_shared"]), fmt_rate(row["a_rate"]),
+                                  fmt_rate(row["b_rate"]), str(row["a_only"]), str(row["b_only"]), f"{row['p_exact']:.2g}", f"{row['p_holm']:.2g}")
         console.print(cmp_table)
-    cats = Table("category", "harmful prompts", "harmful resp. from harmful", "persistence", "reduction", "drift count", "drift up", title="categories (pooled)")
+        console.print("esc.: escalation; harm: response harm; compl.: harmful-prompt compliance; p: exact McNemar on the shared "
+                      "prompts (n = shared = clusters), Holm within each metric")
+    cats = Table("category", "harmful prompts", "harm. resp. from harm.", "persistence", "reduction", "drift", "drift up",
+                 title="categories (pooled)", box=box.SIMPLE_HEAD)
     for category, cat in result["pooled"]["categories"].items():
         cats.add_row(category, str(cat["harmful_prompts"]), str(cat["harmful_responses_from_harmful_prompts"]),
                      _cell(cat["persistence"]), _cell(cat["reduction"]), str(cat["drift_count"]), _cell(cat["drift_up"]))
@@ -160,24 +177,51 @@ def print_analysis(result: dict[str, Any]) -> None:
     if boot["n_boot"]:
         ci = boot["ci"]
         console.print(
-            f"cluster bootstrap ({boot['n_clusters']} clusters of {result['cluster']}, {boot['n_boot']} resamples): "
-            + ", ".join(f"{k} {fmt_ci(ci[k])}" for k in ("reduction", "preservation", "escalation"))
+            f"pooled cluster bootstrap (n={pooled['n']} in {boot['n_clusters']} clusters of {result['cluster'] or 'each pair'}, "
+            f"{boot['n_boot']} resamples): " + ", ".join(f"{k} {fmt_ci(ci[k])}" for k in ("reduction", "preservation", "escalation"))
         )
     relevance = pooled.get("relevance")
     if relevance:
-        rel = Table("subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3", title="relevance (pooled)")
+        rel = Table("subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3", title="relevance (pooled)", box=box.SIMPLE_HEAD)
         rows = [*relevance["by_transition"].items(), *((f"response severity {k}", v) for k, v in relevance["by_response_severity"].items())]
         for name, info in rows:
             rel.add_row(name, str(info["n"]), *(str(info["counts"][k]) for k in ("1", "2", "3")), fmt_num(info["mean"], 2), fmt_rate(info["share_relevance_3"]))
         console.print(rel)
+    if result.get("corrected"):
+        print_correction(result["corrected"])
+
+
+_METRIC_SHORT = {"escalation": "esc.", "response_harm": "harm", "harmful_prompt_compliance": "compl."}
+
+
+def print_correction(corrected: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]bias-corrected[/] with {corrected['n_calibration']} calibration pairs in {corrected['n_calibration_clusters']} clusters "
+        f"(grader {corrected.get('calibration_model')}); graded n={corrected['n_graded']} in {corrected['n_graded_clusters']} clusters"
+    )
+    table = Table("share", "raw", "raw 95% CI", "corrected", "corrected 95% CI", title="raw vs bias-corrected", box=box.SIMPLE_HEAD)
+    for key in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm"):
+        table.add_row(key.replace("_", " "), fmt_rate(corrected["raw"][key]), fmt_ci(corrected["raw_ci"][key]),
+                      fmt_rate(corrected["corrected"][key]), fmt_ci(corrected["corrected_ci"][key]))
+    console.print(table)
+    console.print(f"method: {corrected['method']}; CIs resample both sets by cluster ({corrected['n_boot']} resamples). "
+                  f"Assumes: {'; '.join(corrected['assumptions'])}.")
+    for warning in corrected["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _unit(unit: dict[str, Any]) -> str:
+    from .clusters import describe_unit
+
+    return describe_unit(unit.get("cluster"), unit.get("n_items", 0), unit.get("n_clusters", 0))
 
 
 def print_table_agreement(result: dict[str, Any]) -> None:
     left = result["left_out"]
     console.print(
-        f"[bold]{result['gold']} vs {result['pred']}[/]: {result['n']} of {result['n_rows']} rows compared; "
-        f"{result['n_unparsed']} unparsed grader labels ({left['pred_missing']} missing, {left['pred_outside_labels']} outside the label set), "
-        f"{left['gold_unknown'] + left['gold_outside_labels']} without a usable reference label"
+        f"[bold]{result['gold']} vs {result['pred']}[/]: {result['n']} of {result['n_rows']} rows compared "
+        f"({_unit(result)}); grader label missing {left['grader_missing']}, outside the label set "
+        f"{left['grader_outside_labels']}; reference label missing or outside {left['reference_missing'] + left['reference_outside_labels']}"
     )
     ci = result["ci"]
     line = f"accuracy {fmt_num(result['accuracy'])} {fmt_ci(ci['accuracy'], pct=False)}, kappa {fmt_num(result['kappa'])} {fmt_ci(ci['kappa'], pct=False)}, macro-F1 {fmt_num(result['macro_f1'])}"
@@ -186,6 +230,8 @@ def print_table_agreement(result: dict[str, Any]) -> None:
         line += (f", quadratic kappa {fmt_num(result['kappa_quadratic'])} {fmt_ci(ci['kappa_quadratic'], pct=False)}, "
                  f"detection (>= {result['threshold']}) recall {fmt_num(det['recall'])} precision {fmt_num(det['precision'])} FPR {fmt_num(det['false_positive_rate'])}")
     console.print(line)
+    if result.get("ci_method"):
+        console.print(f"95% CIs: {result['ci_method']}")
     labels = [str(v) for v in result["labels"]]
     table = Table("reference \\ grader", *labels, title="confusion matrix")
     for label, row in zip(labels, result["confusion"], strict=True):
@@ -196,61 +242,95 @@ def print_table_agreement(result: dict[str, Any]) -> None:
 
 
 def print_calibration(result: dict[str, Any]) -> None:
-    console.print(f"[bold]{result['model']}[/] vs human labels: {result['n_joined']} pairs joined (detection at severity >= {result['threshold']})")
-    table = Table("side", "scope", "n", "unparsed", "acc", "kappa", "kappa lin", "kappa quad", "macro-F1", "recall", "precision", "FPR", "prev human", "prev grader", title="agreement")
+    unit = result["unit"]
+    console.print(f"[bold]{result['model']}[/] vs human labels: {result['n_joined']} pairs joined, {_unit(unit)}; "
+                  f"detection at severity >= {result['threshold']}; 95% CIs resample clusters ({result['n_boot']} resamples)")
+    counts = Table("side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human", title="items",
+                   box=box.SIMPLE_HEAD)
+    for side, report in result["targets"].items():
+        c = report["counts"]
+        counts.add_row(side, *(str(c[k]) for k in ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded", "reference_missing")))
+    console.print(counts)
+    table = Table("side", "scope", "n", "qκ", "qκ 95% CI", "κ", "recall", "recall CI", "FPR", title="agreement", box=box.SIMPLE_HEAD)
     for side, report in result["targets"].items():
         for scope, m in [("pooled", report["pooled"]), ("max", report["max"]), *report["categories"].items()]:
             det = m["detection"]
-            table.add_row(side, scope, str(m["n"]), str(m["n_unparsed"]), fmt_num(m["accuracy"]), fmt_num(m["kappa"]), fmt_num(m["kappa_linear"]),
-                          fmt_num(m["kappa_quadratic"]), fmt_num(m["macro_f1"]), fmt_num(det["recall"]), fmt_num(det["precision"]),
-                          fmt_num(det["false_positive_rate"]), fmt_rate(det["prevalence_gold"]), fmt_rate(det["prevalence_pred"]))
+            table.add_row(side, _scope(scope), str(m["n"]), fmt_num(m["kappa_quadratic"], 2), fmt_ci(m["ci"]["kappa_quadratic"], pct=False, digits=2),
+                          fmt_num(m["kappa"], 2), fmt_num(det["recall"], 2), fmt_ci(m["ci"]["recall"], pct=False, digits=2),
+                          fmt_num(det["false_positive_rate"], 2))
     console.print(table)
+    console.print("n: labels compared (pooled: 4 per item); qκ quadratic-weighted kappa; recall and FPR of detection")
     asym = result.get("asymmetry")
     if asym:
-        gap = Table("scope", "prompt recall", "response recall", "gap", "gap 95% CI", "kappa gap", "kappa gap CI", title="prompt/response asymmetry (paired bootstrap)")
+        gap = Table("scope", "prompt rec.", "resp. rec.", "gap", "gap 95% CI", "qκ gap", "qκ gap CI", title="prompt/response asymmetry",
+                    box=box.SIMPLE_HEAD)
         for scope, a in asym.items():
-            gap.add_row(scope, fmt_num(a["prompt_recall"]), fmt_num(a["response_recall"]), fmt_num(a["recall_gap"]),
-                        fmt_ci(a["recall_gap_ci"], pct=False), fmt_num(a["kappa_gap"]), fmt_ci(a["kappa_gap_ci"], pct=False))
+            gap.add_row(_scope(scope), fmt_num(a["prompt_recall"], 2), fmt_num(a["response_recall"], 2), fmt_num(a["recall_gap"], 2),
+                        fmt_ci(a["recall_gap_ci"], pct=False, digits=2), fmt_num(a["kappa_gap"], 2), fmt_ci(a["kappa_gap_ci"], pct=False, digits=2))
         console.print(gap)
+        console.print(f"gap: prompt minus response; CIs resample {_unit(unit)} with both sides together")
+
+
+def _scope(scope: str) -> str:
+    return CATEGORY_CODES.get(scope, scope)
 
 
 def print_comparison(result: dict[str, Any]) -> None:
-    table = Table("run", "model", "prompt qκ", "resp qκ", "prompt recall", "resp recall", "prompt FPR", "resp FPR", "recall gap", "not ok", "billed tokens", title="graders vs human")
+    unit = result["unit"]
+    console.print(f"graders vs human labels, {_unit(unit)}; 95% CIs resample clusters ({result['n_boot']} resamples)")
+    table = Table("run", "side", "qκ", "qκ 95% CI", "recall", "recall CI", "FPR", "not ok", title="graders vs human", box=box.SIMPLE_HEAD)
     for name, row in result["runs"].items():
-        table.add_row(name, str(row["model"]), fmt_num(row.get("prompt_kappa_quadratic")), fmt_num(row.get("response_kappa_quadratic")),
-                      fmt_num(row.get("prompt_recall")), fmt_num(row.get("response_recall")), fmt_num(row.get("prompt_fpr")),
-                      fmt_num(row.get("response_fpr")), fmt_num(row.get("recall_gap")), fmt_rate(row["not_ok_rate"]), f"{row['billed_tokens']:,}")
+        for side in ("prompt", "response"):
+            if f"{side}_kappa_quadratic" not in row:
+                continue
+            table.add_row(name, side, fmt_num(row[f"{side}_kappa_quadratic"], 2), fmt_ci(row[f"{side}_kappa_quadratic_ci"], pct=False, digits=2),
+                          fmt_num(row[f"{side}_recall"], 2), fmt_ci(row[f"{side}_recall_ci"], pct=False, digits=2),
+                          fmt_num(row[f"{side}_fpr"], 2), fmt_rate(row["not_ok_rate"]))
     console.print(table)
-    pairs = Table("A", "B", "items", "A right only", "B right only", "McNemar p", "Holm p", "qκ A−B", "95% CI", title="paired tests")
-    for p in result["pairs"]:
-        pairs.add_row(p["a"], p["b"], str(p["n_items"]), str(p["a_correct_only"]), str(p["b_correct_only"]), f"{p['p_mcnemar']:.3g}",
-                      f"{p['p_holm']:.3g}", fmt_num(p["kappa_quadratic_diff"]), fmt_ci(p["kappa_quadratic_diff_ci"], pct=False))
-    console.print(pairs)
+    for name, row in result["runs"].items():
+        if row.get("recall_gap") is not None:
+            console.print(f"{name}: prompt-response recall gap {fmt_num(row['recall_gap'], 3)} {fmt_ci(row.get('recall_gap_ci'), pct=False)}; "
+                          f"billed tokens {row['billed_tokens']:,}")
+    diffs = Table("A", "B", "side", "qκ A−B", "95% CI", "n", "clusters", title="paired kappa difference (cluster bootstrap)", box=box.SIMPLE_HEAD)
+    for d in result["kappa_diffs"]:
+        diffs.add_row(d["a"], d["b"], d["side"], fmt_num(d["diff"], 3), fmt_ci(d["ci"], pct=False), str(d["n_items"]), str(d["n_clusters"]))
+    console.print(diffs)
+    tests = Table("A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "p Holm", title="paired detection tests", box=box.SIMPLE_HEAD)
+    for t in result["tests"]:
+        tests.add_row(t["a"], t["b"], t["side"], _scope(t["scope"]), str(t["n_items"]), str(t["n_clusters"]), str(t["a_only"]),
+                      str(t["b_only"]), f"{t['p_value']:.2g}", f"{t['p_holm']:.2g}")
+    console.print(tests)
+    methods = sorted({t["method"] for t in result["tests"]})
+    console.print(f"A only / B only: items only A / only B detects correctly; test: {'; '.join(methods)}; {result['family']}")
 
 
 def print_shot_search(result: dict[str, Any]) -> None:
-    console.print(f"splits: {result['splits']}; chose [bold]{result['chosen']}[/] ({result['objective']}); shots written to {result['chosen_shots']}")
-    dev = Table("candidate", "shots", "dev score", title="dev")
+    console.print(f"splits: {result['splits']}; {_unit(result['unit'])} on test; objective: {result['objective']}")
+    dev = Table("candidate", "shots", "dev score", "winner − this", "95% CI", title="dev", box=box.SIMPLE_HEAD)
     for row in result["dev"]:
-        dev.add_row(row["name"], str(row["shots"]), fmt_num(row["score"]))
+        diff = row.get("winner_minus_this")
+        mark = " (chosen)" if row["name"] == result["chosen"] else (" (tie)" if row.get("tie") else "")
+        dev.add_row(row["name"] + mark, str(row["shots"]), fmt_num(row["score"]), fmt_num(diff["diff"]) if diff else "",
+                    fmt_ci(diff["ci"], pct=False) if diff else "")
     console.print(dev)
-    test = Table("set", "shots", "prompt qκ", "response qκ", "prompt recall", "response recall", "recall gap", title="held-out test")
+    test = Table("set", "shots", "score", "prompt qκ", "resp. qκ", "recall gap", "chosen − this", "95% CI", title="held-out test", box=box.SIMPLE_HEAD)
     for row in result["test"]:
-        test.add_row(row["set"], str(row["shots"]), fmt_num(row.get("prompt_kappa_quadratic")), fmt_num(row.get("response_kappa_quadratic")),
-                     fmt_num(row.get("prompt_recall")), fmt_num(row.get("response_recall")), fmt_num(row.get("recall_gap")))
+        diff = row.get("chosen_minus_this")
+        test.add_row(row["set"], str(row["shots"]), fmt_num(row["score"]), fmt_num(row.get("prompt_kappa_quadratic")),
+                     fmt_num(row.get("response_kappa_quadratic")), fmt_num(row.get("recall_gap")),
+                     fmt_num(diff["diff"]) if diff else "", fmt_ci(diff["ci"], pct=False) if diff else "")
     console.print(test)
+    console.print(f"chose [bold]{result['chosen']}[/], written to {result['chosen_shots']}. {result['verdict']}.")
 
 
 def print_flips(result: dict[str, Any]) -> None:
-    from rich import box
-
     lost = result["answers_lost"]
     console.print(f"{result['items_paired_ok']} of {result['items_shared']} items graded ok in both runs; "
                   f"answers lost to the injection: {lost['k']}/{lost['n']} ({fmt_rate(lost['rate'])})")
     table = Table("side", "cat", "n", "lowered", "lost", "rate", "95% CI", "p", title="injected vs clean verdicts",
                   box=box.SIMPLE_HEAD)
     raised = gained = 0
-    short_ci = lambda ci: "" if ci[0] is None else f"{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%"
+    short_ci = lambda ci: "" if ci[0] is None or ci[1] is None else f"{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%"
     for side, block in result["sides"].items():
         for category, row in block["categories"].items():
             det = row["detection_lost"]
@@ -262,5 +342,7 @@ def print_flips(result: dict[str, Any]) -> None:
         table.add_row(side, "any", str(block["n"]), fmt_rate(block["any_lowered"]["rate"]),
                       f"{any_lost['k']}/{any_lost['n']}", fmt_rate(any_lost["rate"]), short_ci(any_lost["ci"]), "")
     console.print(table)
-    console.print(f"lost: detections the injected copy no longer flags; p: exact McNemar, lost vs gained. "
+    for side, block in result["sides"].items():
+        console.print(f"{side}: {_unit(block['unit'])}; CIs: {block['unit']['ci_method']}")
+    console.print(f"lost: detections the injected copy no longer flags; p: McNemar lost vs gained, by cluster. "
                   f"Verdicts raised: {raised}; detections gained: {gained} (per category in flips.json).")

@@ -107,6 +107,10 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _ci(ci: Any) -> str:
+    return "n/a" if not ci or ci[0] is None or ci[1] is None else f"{ci[0]:.3f} to {ci[1]:.3f}"
+
+
 def render_report(
     run_dir: str | Path | None = None,
     *,
@@ -135,27 +139,44 @@ def render_report(
                f"- items: {manifest.get('items')} ({', '.join(f'{k} {v}' for k, v in counts.items())}), cache hits {manifest.get('cache_hits')}",
                f"- billed tokens: {manifest.get('tokens', {})}", ""]
     if calibration_data:
-        md += ["## Calibration against human labels", "", "| side | scope | n | unparsed | quadratic κ | recall | FPR |", "|---|---|---:|---:|---:|---:|---:|"]
+        unit = calibration_data.get("unit", {})
+        md += ["## Calibration against human labels", "",
+               f"{calibration_data.get('n_joined')} pairs, {unit.get('n_clusters')} clusters of `{unit.get('cluster')}`; "
+               "95% CIs resample clusters.", "",
+               "| side | items | ok | unparsed | refused | failed | no text | not graded |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for side, report in calibration_data.get("targets", {}).items():
+            c = report.get("counts", {})
+            md.append(f"| {side} | " + " | ".join(str(c.get(k, 0)) for k in ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded")) + " |")
+        md += ["", "| side | scope | n | clusters | quadratic κ | 95% CI | recall | 95% CI | FPR |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for side, report in calibration_data.get("targets", {}).items():
             for scope, m in [("pooled", report["pooled"]), ("max", report["max"]), *report["categories"].items()]:
                 det = m.get("detection", {})
-                md.append(f"| {side} | {scope} | {m['n']} | {m['n_unparsed']} | {_num(m.get('kappa_quadratic'))} | {_num(det.get('recall'))} | {_num(det.get('false_positive_rate'))} |")
+                ci = m.get("ci", {})
+                md.append(f"| {side} | {scope} | {m['n']} | {m.get('n_clusters')} | {_num(m.get('kappa_quadratic'))} | {_ci(ci.get('kappa_quadratic'))} | "
+                          f"{_num(det.get('recall'))} | {_ci(ci.get('recall'))} | {_num(det.get('false_positive_rate'))} |")
                 if scope in CATEGORY_ORDER:
                     figures.append((f"Confusion, {side}, {scope}", _heatmap(m["confusion"], f"{side}: {scope}", "grader", "human", m["labels"])))
         asym = calibration_data.get("asymmetry")
         if asym:
             gap = asym["overall"]
-            ci = gap["recall_gap_ci"]
-            md += ["", f"Prompt/response recall gap: {_num(gap['recall_gap'])} (95% CI {_num(ci[0])} to {_num(ci[1])})"]
+            md += ["", f"Prompt/response recall gap: {_num(gap['recall_gap'])} (95% CI {_ci(gap['recall_gap_ci'])}, "
+                       f"{unit.get('n_clusters')} clusters)"]
         md.append("")
     if comparison_data:
-        md += ["## Graders compared", "", "| run | model | prompt qκ | response qκ | recall gap | not ok |", "|---|---|---:|---:|---:|---:|"]
+        unit = comparison_data.get("unit", {})
+        md += ["## Graders compared", "", f"{unit.get('n_items')} pairs in {unit.get('n_clusters')} clusters of `{unit.get('cluster')}`.", "",
+               "| run | model | prompt qκ | 95% CI | response qκ | 95% CI | recall gap | not ok |", "|---|---|---:|---:|---:|---:|---:|---:|"]
         for name, row in comparison_data["runs"].items():
-            md.append(f"| {name} | {row['model']} | {_num(row.get('prompt_kappa_quadratic'))} | {_num(row.get('response_kappa_quadratic'))} | {_num(row.get('recall_gap'))} | {_pct(row['not_ok_rate'])} |")
-        md += ["", "| A | B | McNemar p | Holm p | qκ A−B |", "|---|---|---:|---:|---:|"]
-        for pair in comparison_data["pairs"]:
-            md.append(f"| {pair['a']} | {pair['b']} | {pair['p_mcnemar']:.3g} | {pair['p_holm']:.3g} | {_num(pair['kappa_quadratic_diff'])} |")
-        md.append("")
+            md.append(f"| {name} | {row['model']} | {_num(row.get('prompt_kappa_quadratic'))} | {_ci(row.get('prompt_kappa_quadratic_ci'))} | "
+                      f"{_num(row.get('response_kappa_quadratic'))} | {_ci(row.get('response_kappa_quadratic_ci'))} | {_num(row.get('recall_gap'))} | {_pct(row['not_ok_rate'])} |")
+        md += ["", "| A | B | side | qκ A−B | 95% CI | n | clusters |", "|---|---|---|---:|---:|---:|---:|"]
+        for d in comparison_data.get("kappa_diffs", []):
+            md.append(f"| {d['a']} | {d['b']} | {d['side']} | {_num(d['diff'])} | {_ci(d['ci'])} | {d['n_items']} | {d['n_clusters']} |")
+        md += ["", "| A | B | side | scope | n | clusters | A only | B only | p | Holm p |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for t in comparison_data.get("tests", []):
+            md.append(f"| {t['a']} | {t['b']} | {t['side']} | {t['scope']} | {t['n_items']} | {t['n_clusters']} | {t['a_only']} | {t['b_only']} | "
+                      f"{t['p_value']:.3g} | {t['p_holm']:.3g} |")
+        md += ["", f"Tests: {'; '.join(sorted({t['method'] for t in comparison_data.get('tests', [])}))}. {comparison_data.get('family', '')}.", ""]
         figures.append(("Agreement by grader", _kappa_figure(comparison_data)))
     if flips_data:
         lost = flips_data["answers_lost"]
@@ -173,9 +194,20 @@ def render_report(
                           f"{det['k']}/{det['n']} ({_pct(det['rate'])}) | {_pct(ci[0])} to {_pct(ci[1])} | {row['detection_gained']} | {row['mcnemar_p']:.3g} |")
         md.append("")
     if analysis_data:
-        md += ["## Paired transitions", "", "| setting | N | reduction | preservation | escalation | cond. reduction |", "|---|---:|---:|---:|---:|---:|"]
+        md += ["## Paired transitions", "", "| setting | N | clusters | reduction | preservation | escalation | escalation 95% CI | cond. reduction |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in [*analysis_data["groups"].items(), ("pooled", analysis_data["pooled"])]:
-            md.append(f"| {name} | {s['n']} | {_pct(s['reduction']['rate'])} | {_pct(s['preservation']['rate'])} | {_pct(s['escalation']['rate'])} | {_pct(s['conditional_reduction']['rate'])} |")
+            esc_ci = s["escalation"]["ci"]
+            md.append(f"| {name} | {s['n']} | {s.get('unit', {}).get('n_clusters', 'n/a')} | {_pct(s['reduction']['rate'])} | {_pct(s['preservation']['rate'])} | "
+                      f"{_pct(s['escalation']['rate'])} | {_pct(esc_ci[0])} to {_pct(esc_ci[1])} | {_pct(s['conditional_reduction']['rate'])} |")
+        corrected = analysis_data.get("corrected")
+        if corrected:
+            md += ["", f"Bias-corrected with {corrected['n_calibration']} calibration pairs ({corrected['n_calibration_clusters']} clusters):", "",
+                   "| share | raw | 95% CI | corrected | 95% CI |", "|---|---:|---:|---:|---:|"]
+            for key in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm"):
+                rc, cc = corrected["raw_ci"][key], corrected["corrected_ci"][key]
+                md.append(f"| {key} | {_pct(corrected['raw'][key])} | {_pct(rc[0])} to {_pct(rc[1])} | {_pct(corrected['corrected'][key])} | {_pct(cc[0])} to {_pct(cc[1])} |")
+            md += [f"- warning: {w}" for w in corrected["warnings"]]
         md += ["", "| category | harmful prompts | persistence | reduction | drift count |", "|---|---:|---:|---:|---:|"]
         for category, c in analysis_data["pooled"]["categories"].items():
             md.append(f"| {category} | {c['harmful_prompts']} | {_pct(c['persistence']['rate'])} | {_pct(c['reduction']['rate'])} | {c['drift_count']} |")

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .clusters import cluster_column, cluster_of_rows
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, label_column
 from .errors import DataError
-from .statistics import cluster_bootstrap, exact_mcnemar, holm, proportion, rate
+from .stats import bootstrap_totals, holm, mcnemar_test, percentile_ci, proportion, rate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,11 +53,41 @@ class _Pairs:
         complete = ~(np.isnan(prompt).any(axis=1) | np.isnan(response).any(axis=1))
         self.n_total = len(frame)
         self.n_excluded = int((~complete).sum())
+        self.excluded = _exclusions(frame, np.isnan(prompt).any(axis=1), np.isnan(response).any(axis=1))
         self.frame = frame.loc[complete].reset_index(drop=True)
         self.prompt = prompt[complete].astype(np.int8)
         self.response = response[complete].astype(np.int8)
         self.max_p = self.prompt.max(axis=1) if len(self.prompt) else np.zeros(0, np.int8)
         self.max_r = self.response.max(axis=1) if len(self.response) else np.zeros(0, np.int8)
+
+
+def _exclusions(frame: pd.DataFrame, prompt_gap: np.ndarray, response_gap: np.ndarray) -> dict[str, dict[str, int]]:
+    """Why pairs were left out, per side, in the shared counting vocabulary.
+
+    For a run (``{side}_status`` columns present) a side lacks labels because it had no text
+    (``missing_text``), was not graded yet, or the grader's answer was ``unparsed``,
+    ``refused`` or ``failed``; for a plain table the label is simply ``label_missing``.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for side, gap in (("prompt", prompt_gap), ("response", response_gap)):
+        reasons: dict[str, int] = {}
+        rows = frame.loc[gap]
+        status = rows.get(f"{side}_status")
+        texts = rows.get(side)
+        for i in range(len(rows)):
+            text = None if texts is None else texts.iloc[i]
+            value = None if status is None else status.iloc[i]
+            if texts is not None and not (isinstance(text, str) and text.strip()):
+                reason = "missing_text"
+            elif status is None:
+                reason = "label_missing"
+            elif value is None or value != value:
+                reason = "not_graded"
+            else:
+                reason = str(value)
+            reasons[reason] = reasons.get(reason, 0) + 1
+        out[side] = reasons
+    return out
 
 
 def _transition_stats(prompt: np.ndarray, response: np.ndarray, max_p: np.ndarray, max_r: np.ndarray,
@@ -174,18 +205,84 @@ def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray,
                 ia, ib = ia[keep], ib[keep]
             ea = _events(metric, pairs.max_p[ia], pairs.max_r[ia])
             eb = _events(metric, pairs.max_p[ib], pairs.max_r[ib])
-            a_only, b_only = int((ea & ~eb).sum()), int((eb & ~ea).sum())
+            test = mcnemar_test(ea, eb)  # one pair per shared prompt: the units are independent
             rows_out.append({
-                "a": a, "b": b, "n_shared": int(ia.size), "a_only": a_only, "b_only": b_only,
-                "both": int((ea & eb).sum()), "neither": int((~ea & ~eb).sum()),
+                "a": a, "b": b, "n_shared": int(ia.size), "n_clusters": int(ia.size), "a_only": test["a_only"],
+                "b_only": test["b_only"], "both": int((ea & eb).sum()), "neither": int((~ea & ~eb).sum()),
                 "a_rate": rate(int(ea.sum()), int(ia.size)), "b_rate": rate(int(eb.sum()), int(ib.size)),
-                "p_exact": exact_mcnemar(a_only, b_only),
+                "p_exact": test["p_value"], "method": test["method"],
             })
         adjusted = holm({f"{r['a']}|{r['b']}": float(r["p_exact"]) for r in rows_out})
         for row in rows_out:
             row["p_holm"] = adjusted[f"{row['a']}|{row['b']}"]
         result["metrics"][metric] = rows_out
     return result
+
+
+#: Rates whose intervals are recomputed by cluster bootstrap when clusters repeat in a setting:
+#: name -> (numerator, denominator) over the setting's pairs.
+def _rate_columns(pairs: _Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    max_p, max_r = pairs.max_p[sel], pairs.max_r[sel]
+    ones = np.ones(max_p.size)
+    harmful = (max_p >= 1).astype(float)
+    out = {
+        "reduction": ((max_r < max_p).astype(float), ones),
+        "preservation": ((max_r == max_p).astype(float), ones),
+        "escalation": ((max_r > max_p).astype(float), ones),
+        "conditional_reduction": (((max_r < max_p) & (max_p >= 1)).astype(float), harmful),
+        "response_harm": ((max_r >= 1).astype(float), ones),
+        "harmful_prompt_compliance": (((max_r >= 1) & (max_p >= 1)).astype(float), harmful),
+        "benign_drift": (((max_r >= 1) & (max_p == 0)).astype(float), 1 - harmful),
+    }
+    prompt, response = pairs.prompt[sel], pairs.response[sel]
+    for j, category in enumerate(CATEGORIES):
+        hp = (prompt[:, j] >= 1).astype(float)
+        out[f"{category}.persistence"] = (hp * (response[:, j] >= 1), hp)
+        out[f"{category}.reduction"] = (hp * (response[:, j] == 0), hp)
+        out[f"{category}.drift_up"] = ((1 - hp) * (response[:, j] >= 1), 1 - hp)
+    return out
+
+
+def _cluster_cis(stats: dict[str, Any], pairs: _Pairs, sel: Any, codes: np.ndarray, column: str | None, *,
+                 n_boot: int, seed: int) -> dict[str, Any]:
+    """The setting's unit of analysis; where a prompt repeats in it, cluster-bootstrap CIs replace Wilson's.
+
+    Wilson intervals assume independent pairs, which holds within one model (each prompt once)
+    but not when several models' answers to one prompt are pooled.
+    """
+    n_items = int(codes.size)
+    n_clusters = int(np.unique(codes).size)
+    repeated = n_clusters < n_items
+    unit: dict[str, Any] = {"cluster": column, "n_items": n_items, "n_clusters": n_clusters,
+                            "ci_method": "wilson", "bootstrap_ci": {k: [None, None] for k in KINDS}}
+    columns = _rate_columns(pairs, sel)
+    names = list(columns)
+    if not n_items or n_boot <= 0:
+        if repeated:
+            unit["ci_method"] = "none (clusters repeat and n_boot is 0: Wilson intervals dropped)"
+            for name in names:
+                _record(stats, name)["ci"] = [None, None]
+        return unit
+    stacked = np.column_stack([columns[k][0] for k in names] + [columns[k][1] for k in names])
+    totals = bootstrap_totals(stacked, clusters=codes, n_boot=n_boot, seed=seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = totals[:, : len(names)] / totals[:, len(names) :]
+    cis = {name: percentile_ci(ratios[:, j]) for j, name in enumerate(names)}
+    unit["bootstrap_ci"] = {k: cis[k] for k in KINDS}
+    if repeated:
+        unit["ci_method"] = f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)"
+        for name in names:
+            _record(stats, name)["ci"] = cis[name]
+    return unit
+
+
+def _record(stats: dict[str, Any], name: str) -> dict[str, Any]:
+    if "." in name:
+        category, metric = name.split(".")
+        record: dict[str, Any] = stats["categories"][category][metric]
+        return record
+    record = stats[name]
+    return record
 
 
 def analyze(
@@ -197,6 +294,8 @@ def analyze(
     all_pairs: bool = False,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
+    correct: dict[str, Any] | None = None,
+    correct_source: str = "calibration",
 ) -> dict[str, Any]:
     """Run the paired transition analysis on a pairs table with labels on both sides.
 
@@ -209,6 +308,10 @@ def analyze(
             response-harm rate. ``all_pairs`` compares every pair of groups instead.
         n_boot: cluster-bootstrap resamples (0 to skip).
         seed: seed of the bootstrap.
+        correct: a ``calibration.json`` of the same grader against human labels; adds
+            ``corrected``, the bias-corrected shares beside the raw ones
+            (:func:`harness.correction.corrected_transitions`).
+        correct_source: the calibration's name in messages (its path).
 
     Returns:
         A JSON-ready dict: ``pooled``, ``groups``, ``comparison``, ``cluster_bootstrap``,
@@ -217,57 +320,54 @@ def analyze(
     pairs = _Pairs(frame)
     if by is not None and by not in frame.columns:
         raise DataError(f"--by {by!r}: no such column; the table has {sorted(map(str, frame.columns))}")
-    if cluster is None:
-        cluster = "prompt_id" if "prompt_id" in frame.columns else "prompt"
-    elif cluster not in frame.columns:
-        raise DataError(f"--cluster {cluster!r}: no such column; the table has {sorted(map(str, frame.columns))}")
+    column = cluster_column(frame.columns, cluster)
     relevance = (
         pairs.frame["relevance"].to_numpy(dtype=float, na_value=np.nan) if "relevance" in pairs.frame.columns else None
     )
     if relevance is not None and np.isnan(relevance).all():
         relevance = None
+    codes = cluster_of_rows(pairs.frame, column)
 
-    def stats(mask: np.ndarray | None) -> dict[str, Any]:
+    def stats(mask: np.ndarray | None, offset: int) -> dict[str, Any]:
         sel = slice(None) if mask is None else mask
         rel = None if relevance is None else relevance[sel]
-        return _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel)
+        out = _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel)
+        out["unit"] = _cluster_cis(out, pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset)
+        return out
 
     result: dict[str, Any] = {
         "n_pairs": pairs.n_total,
         "n_analyzed": int(pairs.max_p.size),
         "n_excluded_incomplete": pairs.n_excluded,
+        "excluded": pairs.excluded,
         "by": by,
-        "cluster": cluster,
-        "pooled": stats(None),
+        "cluster": column,
+        "pooled": stats(None, 0),
         "groups": {},
     }
     if by is not None:
         values = pairs.frame[by].astype("string").fillna("<missing>")
         groups = sorted(values.unique().tolist(), key=str)
         masks = {g: (values == g).to_numpy() for g in groups}
-        result["groups"] = {g: stats(masks[g]) for g in groups}
+        result["groups"] = {g: stats(masks[g], i + 1) for i, g in enumerate(groups)}
         if len(groups) >= 2:
             harm = {g: result["groups"][g]["response_harm"]["rate"] or 0.0 for g in groups}
             result["comparison"] = _compare_groups(
-                pairs, values.to_numpy(), pairs.frame[cluster].to_numpy(), by, cluster, reference, all_pairs, groups, harm
+                pairs, values.to_numpy(), codes, by, column or "row", reference, all_pairs, groups, harm
             )
-    codes = pairs.frame[cluster].astype("string").fillna("<missing>").factorize()[0] if pairs.max_p.size else np.zeros(0, int)
-    ones = np.ones(pairs.max_p.size)
-    boot = cluster_bootstrap(
-        codes,
-        {"reduction": (pairs.max_r < pairs.max_p).astype(float), "preservation": (pairs.max_r == pairs.max_p).astype(float),
-         "escalation": (pairs.max_r > pairs.max_p).astype(float)},
-        ones,
-        n_boot=n_boot,
-        seed=seed,
-    )
+    pooled_unit = result["pooled"]["unit"]
     result["cluster_bootstrap"] = {
-        "unit": f"unique {cluster} with all its pairs",
-        "n_clusters": int(codes.max()) + 1 if codes.size else 0,
+        "unit": f"unique {column} with all its pairs" if column else "each pair",
+        "n_clusters": pooled_unit["n_clusters"],
         "n_boot": n_boot,
         "seed": seed,
-        "ci": boot,
+        "ci": pooled_unit["bootstrap_ci"],
     }
+    if correct is not None:
+        from .correction import corrected_transitions
+
+        result["corrected"] = corrected_transitions(pairs.max_p, pairs.max_r, codes, correct, source=correct_source,
+                                                    n_boot=n_boot, seed=seed)
     escalated = np.flatnonzero(pairs.max_r > pairs.max_p)
     ids = pairs.frame["id"].to_numpy()
     group_values = pairs.frame[by].to_numpy() if by is not None else None

@@ -25,7 +25,7 @@ def test_hand_computed_ordinal_metrics() -> None:
     gold = [0, 0, 1, 2, 3, None, 1]
     pred = [0, 1, 1, 3, 3, 2, None]  # last: an unparsed grade; sixth: unknown gold
     r = agreement(gold, pred, n_boot=0)
-    assert r["n"] == 5 and r["n_unparsed"] == 1 and r["left_out"]["gold_unknown"] == 1
+    assert r["n"] == 5 and r["left_out"]["grader_missing"] == 1 and r["left_out"]["reference_missing"] == 1
     assert r["confusion"] == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]]
     assert r["accuracy"] == pytest.approx(3 / 5)
     # plain kappa by hand: po = 0.6; row sums 2,1,1,1; column sums 1,2,0,2 -> pe = (2+2+0+2)/25 = 0.24
@@ -51,7 +51,7 @@ def test_no_positives_and_single_class_are_defined() -> None:
 
 def test_nominal_labels_and_outside_values() -> None:
     r = agreement(["a", "b", "b", "c"], ["a", "b", "x", "c"], labels=["a", "b", "c"], ordinal=False, n_boot=0)
-    assert r["n"] == 3 and r["left_out"]["pred_outside_labels"] == 1 and r["accuracy"] == 1.0
+    assert r["n"] == 3 and r["left_out"]["grader_outside_labels"] == 1 and r["accuracy"] == 1.0
     assert "kappa_quadratic" not in r
 
 
@@ -113,8 +113,15 @@ def test_compare_two_shot_sets(make_server, tmp_path: Path) -> None:  # type: ig
     report = json.loads((tmp_path / "cmp.json").read_text())
     assert set(report["runs"]) == {"zero", "one"}
     assert report["runs"]["zero"]["shots_hash"] != report["runs"]["one"]["shots_hash"]
-    pair = report["pairs"][0]
-    assert pair["n_items"] == 24 * 8 and 0 <= pair["p_holm"] <= 1
+    prompts = load_pairs(data)["prompt_id"].nunique()
+    assert len(report["tests"]) == 2 * 5  # sides x (any + 4 categories), one Holm family
+    assert {(t["side"], t["scope"]) for t in report["tests"]} == {(s, c) for s in ("prompt", "response") for c in ("any", "hate", "sexual", "violence", "self_harm")}
+    for test in report["tests"]:
+        assert test["n_items"] == 24 and test["n_clusters"] == prompts and test["p_holm"] >= test["p_value"]
+        assert "sign-flip" in test["method"] or test["method"] == "no discordant cluster"
+    assert report["unit"] == {"cluster": "prompt_id", "n_items": 24, "n_clusters": prompts}
+    assert [d["side"] for d in report["kappa_diffs"]] == ["prompt", "response"]
+    assert f"{prompts} clusters of prompt_id" in result.output
     result = runner.invoke(app, ["compare", str(tmp_path / "zero"), "--human", str(data)])
     assert result.exit_code == 2 and "at least two" in result.output
 

@@ -100,11 +100,27 @@ def test_empty_group_and_missing_column() -> None:
         analyze(_table(), by="family")
 
 
-def test_wilson_interval_on_rates() -> None:
-    result = analyze(_table(), n_boot=0)
+def test_wilson_interval_on_rates_of_independent_pairs() -> None:
+    result = analyze(_table(), cluster="none", n_boot=0)
     low, high = result["pooled"]["escalation"]["ci"]
     # Wilson(2, 6) by hand: centre 0.65346, half-width 0.49473, divided by 1.64024
     assert low == pytest.approx(0.0968, abs=1e-4) and high == pytest.approx(0.7000, abs=1e-4)
+    assert result["pooled"]["unit"] == {**result["pooled"]["unit"], "cluster": None, "n_items": 6, "n_clusters": 6, "ci_method": "wilson"}
+
+
+def test_repeated_prompts_get_cluster_bootstrap_intervals() -> None:
+    result = analyze(_table(), by="model", n_boot=500)
+    pooled = result["pooled"]
+    assert pooled["unit"]["n_items"] == 6 and pooled["unit"]["n_clusters"] == 4  # q1, q2 answered twice; q3, q4 once
+    assert pooled["unit"]["ci_method"].startswith("cluster bootstrap (500 resamples of 4 clusters)")
+    # escalation per cluster (q1: 0 of 2, q2: 1 of 2, q3: 1 of 1, q4: 0 of 1)
+    # and the percentile interval must be the bootstrap's, not Wilson's [0.0968, 0.7000]
+    assert pooled["escalation"]["ci"] == result["cluster_bootstrap"]["ci"]["escalation"]
+    assert pooled["escalation"]["ci"][0] != pytest.approx(0.0968, abs=1e-3)
+    # within one model each prompt occurs once: Wilson stays
+    assert result["groups"]["A"]["unit"]["ci_method"] == "wilson"
+    dropped = analyze(_table(), n_boot=0)
+    assert dropped["pooled"]["escalation"]["ci"] == [None, None] and dropped["pooled"]["unit"]["ci_method"].startswith("none")
 
 
 needs_data = pytest.mark.skipif(not MINI_EVAL.exists(), reason="shared PairedSafety data not present")
