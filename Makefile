@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test soak check bench clean
+.PHONY: install demo test soak check bench validate clean
 
 install: $(STAMP)
 
@@ -21,11 +21,14 @@ soak: install
 	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py
 
 check: install
-	$(VENV)/bin/ruff check harness tests bench scripts
+	$(VENV)/bin/ruff check harness tests bench scripts validation
 	$(VENV)/bin/mypy harness
 
 bench: install
 	$(PY) bench/run.py
+
+validate: install
+	$(PY) validation/simulate.py --replicates 500
 
 clean:
 	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,9 @@ PRIOR = 0.5
 MIN_ROW = 20
 #: Smallest singular value of a confusion matrix below which its inversion is flagged unstable.
 MIN_SINGULAR = 0.15
-EM_ITERATIONS = 400
+EM_ITERATIONS = 2000
+#: EM stops once no cell of any resample moves by more than this in one step.
+TOLERANCE = 1e-7
 SHARES = ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")
 
 
@@ -58,11 +60,14 @@ def em_joint(observed: np.ndarray, m_prompt: np.ndarray, m_response: np.ndarray,
     joint /= joint.sum(axis=(-2, -1), keepdims=True)
     m_prompt_t = np.swapaxes(m_prompt, -2, -1)
     m_response_t = np.swapaxes(m_response, -2, -1)
-    for _ in range(iterations):
+    for step in range(iterations):
         model = m_prompt_t @ joint @ m_response  # model[a, b] = sum_ij Mp[i, a] joint[i, j] Mr[j, b]
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(model > 0, target / model, 0.0)
-        joint = joint * (m_prompt @ ratio @ m_response_t)
+        updated = joint * (m_prompt @ ratio @ m_response_t)
+        if step % 20 == 19 and float(np.abs(updated - joint).max(initial=0.0)) < TOLERANCE:
+            return updated
+        joint = updated
     return joint
 
 

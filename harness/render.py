@@ -42,9 +42,9 @@ def fmt_ci(ci: Any, *, pct: bool = True, digits: int | None = None) -> str:
         return ""
     if pct:
         d = 1 if digits is None else digits
-        return f"[{100 * ci[0]:.{d}f}, {100 * ci[1]:.{d}f}]"
+        return f"[{100 * ci[0]:.{d}f},{100 * ci[1]:.{d}f}]"  # no space: a table never breaks a CI over two lines
     d = 3 if digits is None else digits
-    return f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
+    return f"[{ci[0]:.{d}f},{ci[1]:.{d}f}]"
 
 
 def print_describe(summary: dict[str, Any], name: str) -> None:
