@@ -143,6 +143,15 @@ def test_calibrate_shots_end_to_end(make_server, tmp_path: Path) -> None:  # typ
     report = json.loads(result.output)
     assert [row["set"] for row in report["test"]] == ["zero_shot", "default", "chosen"]
     assert len(report["dev"]) == 1 + 1 + 2
+    best = max(row["score"] for row in report["dev"])
+    tied = [row["name"] for row in report["dev"] if row["score"] == best and row["name"] != report["chosen"]]
+    assert report["ties"] == tied
+    if tied:  # a tie is said as a tie, never as a choice
+        assert "ties exactly with" in report["verdict"]
+    for row in report["test"][:2]:
+        diff = row["chosen_minus_this"]
+        assert diff["n_clusters"] == report["unit"]["n_clusters"] and len(diff["ci"]) == 2
+    assert report["unit"]["cluster"] == "prompt_id"
     from harness.shots import load_shots
 
     chosen = load_shots(out)
