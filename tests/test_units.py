@@ -149,7 +149,7 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
     assert excluded["response"].get("missing_text") == 7
     for status in ("unparsed", "refused", "failed"):
         assert excluded["prompt"].get(status, 0) == by_target["prompt"][status]
-    assert f"missing_text 7" in result.output
+    assert "missing_text 7" in result.output
 
     grade(data, GradeSpec(), endpoint_for(handle, max_attempts=1), run_dir=tmp_path / "run2")
     out = tmp_path / "cmp.json"
