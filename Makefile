@@ -28,7 +28,7 @@ bench: install
 	$(PY) bench/run.py
 
 validate: install
-	$(PY) validation/simulate.py --replicates 500
+	$(PY) validation/simulate.py --replicates 1000
 
 clean:
 	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache
