@@ -22,6 +22,7 @@ from .constants import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
+    MAX_RESPONSE_BYTES,
     RETRY_AFTER_CAP_S,
 )
 from .errors import ConfigError, GraderError
@@ -50,6 +51,12 @@ class EndpointConfig:
     concurrency: int = DEFAULT_CONCURRENCY
     transport: str = "aiohttp"
     retry: RetryPolicy = RetryPolicy()
+    #: Wall-clock bound on one item, all attempts and waits included (None: no bound beyond
+    #: ``timeout_s`` per attempt).
+    deadline_s: float | None = None
+    #: Largest decoded response body accepted; a larger one fails the item (a gzip bomb or a
+    #: runaway completion never reaches memory, the cache or labels.jsonl).
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -60,10 +67,21 @@ class EndpointConfig:
             raise ConfigError(f"--transport {self.transport!r}: expected one of {list(TRANSPORTS)}")
         if self.retry.max_attempts < 1:
             raise ConfigError(f"--max-attempts {self.retry.max_attempts}: expected an integer >= 1")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ConfigError(f"--deadline {self.deadline_s}: expected a positive number of seconds")
+        if self.max_response_bytes < 1024:
+            raise ConfigError(f"--max-response-bytes {self.max_response_bytes}: expected at least 1024")
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"--base-url {self.base_url!r}: expected an http:// or https:// URL, e.g. "
                 "http://127.0.0.1:8000/v1"
+            )
+        from urllib.parse import urlsplit
+
+        if urlsplit(self.base_url).username is not None or urlsplit(self.base_url).password is not None:
+            raise ConfigError(
+                "--base-url carries credentials (user:key@host); pass the key with --api-key or "
+                "OPENAI_API_KEY and give the URL without them"
             )
 
 
@@ -212,7 +230,7 @@ class GraderClient:
             # The request is already a plain JSON body; posting it skips the SDK's per-call
             # TypedDict transform and pydantic model building (most of its CPU cost), while
             # keeping its transport, auth, Azure routing and typed status errors.
-            raw = await self._openai().post("/chat/completions", cast_to=bytes, body=request)
+            raw = await self._read_capped(request)
         except openai.RateLimitError as exc:
             raise _RetryableError(
                 f"429 rate limited: {exc.message}", _retry_after(exc.response.headers), rate_limited=True
@@ -239,6 +257,27 @@ class GraderClient:
             raise _RetryableError(f"unreadable response body: {exc}") from None
         return _completion(raw)
 
+    async def _read_capped(self, request: dict[str, Any]) -> bytes:
+        """Post the request and read the decoded body, refusing more than ``max_response_bytes``."""
+        from openai._base_client import httpx2
+
+        response = await self._openai().post(
+            "/chat/completions", cast_to=httpx2.Response, body=request,
+            options={"headers": {"X-Stainless-Raw-Response": "stream"}},  # hand us the unread body
+        )
+        cap = self.config.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise _FatalItemError(f"response body over {cap:,} bytes (decoded); refused")
+                parts.append(chunk)
+        finally:
+            await response.aclose()
+        return b"".join(parts)
+
     def remember(self, outcome: Outcome) -> None:
         """Store a fresh completion that produced a verdict (never errors or non-verdicts)."""
         if self.cache is not None and outcome.completion is not None and not outcome.cached:
@@ -249,7 +288,12 @@ class GraderClient:
         rate_limited = False
         try:
             self.requests_sent += 1
-            return await self._send(request)
+            try:
+                # bounds the whole request (connect, headers, body): a server that trickles its
+                # body cannot hold an item past the timeout
+                return await asyncio.wait_for(self._send(request), timeout=self.config.timeout_s)
+            except TimeoutError:
+                raise _RetryableError(f"timed out after {self.config.timeout_s:g}s (whole request)") from None
         except _RetryableError as exc:
             rate_limited = exc.rate_limited
             self.rate_limited += int(rate_limited)
@@ -301,14 +345,21 @@ class GraderClient:
         )
         completion: dict[str, Any] | None = None
         error: str | None = None
-        try:
+        async def run_attempts() -> dict[str, Any] | None:
+            result = None
             async for attempt in retrying:
                 with attempt:
-                    completion = await self._attempt(request)
+                    result = await self._attempt(request)
+            return result
+
+        try:
+            completion = await asyncio.wait_for(run_attempts(), timeout=self.config.deadline_s)
         except _RetryableError as exc:
             error = f"gave up after {retrying.statistics.get('attempt_number', 0)} attempts: {exc}"
         except _FatalItemError as exc:
             error = str(exc)
+        except TimeoutError:
+            error = f"deadline of {self.config.deadline_s:g}s per item passed after {retrying.statistics.get('attempt_number', 0)} attempts"
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
         return Outcome(completion, error, attempts, latency, False, key)

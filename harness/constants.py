@@ -34,6 +34,8 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_MAX_TOKENS = 400
+#: Largest decoded response body a grader may send (a verdict is a few hundred bytes).
+MAX_RESPONSE_BYTES = 1_000_000
 #: Largest Retry-After we honour before capping the wait.
 RETRY_AFTER_CAP_S = 30.0
 BACKOFF_INITIAL_S = 0.5
