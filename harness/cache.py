@@ -11,8 +11,10 @@ the key or the value.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,29 +45,68 @@ def request_key(base_url: str, request: dict[str, Any]) -> str:
 
 
 class CompletionCache:
-    """A thin, typed wrapper over ``diskcache.Cache``."""
+    """A thin, typed wrapper over ``diskcache.Cache`` that survives a damaged cache.
+
+    A cache that cannot be opened (a truncated or garbage ``cache.db``) is moved aside to
+    ``<dir>.broken-<time>`` and a fresh one is started; an entry that cannot be read (a
+    truncated value file) is a miss and is dropped. Either way grading goes on, every
+    completion is still checked, and ``notes`` says what happened (the run's manifest and the
+    summary show it). A cache is an optimisation: losing it costs requests, never labels.
+    """
 
     def __init__(self, directory: str | Path) -> None:
-        import diskcache
-
+        self.directory = Path(directory)
+        self.notes: list[str] = []
+        self.unreadable = 0
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            self._cache = diskcache.Cache(str(directory), size_limit=2**34)
+            self._cache = self._open()
         except OSError as exc:
             raise ConfigError(f"--cache-dir {directory}: cannot open the cache: {exc}") from None
-        self.directory = Path(directory)
+        except Exception as exc:  # sqlite3.DatabaseError and friends: the files are damaged
+            aside = self.directory.with_name(f"{self.directory.name}.broken-{int(time.time())}")
+            try:
+                self.directory.rename(aside)
+                self._cache = self._open()
+            except Exception as again:
+                raise ConfigError(
+                    f"--cache-dir {directory}: the cache is damaged ({exc}) and could not be moved aside "
+                    f"({again}); delete the folder or pass --no-cache"
+                ) from None
+            self.notes.append(f"the cache at {directory} was unreadable ({type(exc).__name__}: {exc}); "
+                              f"moved it to {aside} and started a new one")
+
+    def _open(self) -> Any:
+        import diskcache
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cache = diskcache.Cache(str(self.directory), size_limit=2**34)
+        len(cache)  # touches the database: a damaged one fails here, not mid-run
+        return cache
 
     def get(self, key: str) -> dict[str, Any] | None:
-        value = self._cache.get(key)
+        try:
+            value = self._cache.get(key)
+        except Exception as exc:  # a truncated value file, a damaged row: a miss, never a crash
+            self.unreadable += 1
+            if self.unreadable == 1:
+                self.notes.append(f"unreadable cache entries were treated as misses and regraded (first: {type(exc).__name__})")
+            with contextlib.suppress(Exception):
+                self._cache.delete(key)
+            return None
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, completion: dict[str, Any]) -> None:
         if completion.get("finish_reason") != "stop" or completion.get("content") is None:
             return
-        self._cache.set(key, completion)
+        try:
+            self._cache.set(key, completion)
+        except Exception as exc:
+            if not any(n.startswith("could not write") for n in self.notes):
+                self.notes.append(f"could not write to the cache ({type(exc).__name__}: {exc}); grading went on without it")
 
     def __len__(self) -> int:
         return len(self._cache)
 
     def close(self) -> None:
-        self._cache.close()
+        with contextlib.suppress(Exception):
+            self._cache.close()

@@ -39,11 +39,23 @@ def _errors() -> Iterator[None]:
     except HarnessError as exc:
         if os.environ.get("HARNESS_DEBUG") == "1":
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_redactor()(str(exc))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)
         raise typer.Exit(130) from None
+
+
+def _redactor() -> Any:
+    """Every secret this process knows: secret-looking environment variables and --api-key."""
+    import sys
+
+    from .redaction import Redactor
+
+    argv = sys.argv
+    flagged = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--api-key"]
+    flagged += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--api-key=")]
+    return Redactor.of(*flagged)
 
 
 MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
@@ -163,6 +175,7 @@ def grade(
     mapping: MapOpt = None,
     config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder."""
     with _errors():
@@ -177,7 +190,8 @@ def grade(
         with GradeProgress(enabled=not quiet) as progress:
             result = run_grade(data, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
-                               retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update)
+                               retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update,
+                               same_grader=same_grader)
         print_grade_summary(result)
 
 
@@ -397,8 +411,8 @@ def _read_json(path: Path, flag: str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{flag} {path}: not readable JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(f"{flag} {path}: not readable JSON ({exc or 'nested too deeply'})") from None
     if not isinstance(data, dict):
         raise DataError(f"{flag} {path}: expected a JSON object")
     return data

@@ -26,6 +26,7 @@ from .constants import (
     RETRY_AFTER_CAP_S,
 )
 from .errors import ConfigError, GraderError
+from .redaction import Redactor
 
 TRANSPORTS = ("aiohttp", "httpx")
 
@@ -176,6 +177,7 @@ class GraderClient:
         self._client: Any = None
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included)
+        self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
 
     async def __aenter__(self) -> GraderClient:
         if self.cache is None:  # every item will reach the endpoint: make the client now
@@ -233,28 +235,28 @@ class GraderClient:
             raw = await self._read_capped(request)
         except openai.RateLimitError as exc:
             raise _RetryableError(
-                f"429 rate limited: {exc.message}", _retry_after(exc.response.headers), rate_limited=True
+                f"429 rate limited: {self.redact.text(exc.message)}", _retry_after(exc.response.headers), rate_limited=True
             ) from None
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in (408, 409) or status >= 500:
-                raise _RetryableError(f"{status}: {exc.message}", _retry_after(exc.response.headers)) from None
+                raise _RetryableError(f"{status}: {self.redact.text(exc.message)}", _retry_after(exc.response.headers)) from None
             if status in (401, 403):
                 raise GraderError(
-                    f"the endpoint answered {status} ({exc.message}); check the API key "
+                    f"the endpoint answered {status} ({self.redact.text(exc.message)}); check the API key "
                     "(--api-key or OPENAI_API_KEY) and its permissions"
                 ) from None
             if status == 404:
                 raise GraderError(
-                    f"the endpoint answered 404 ({exc.message}); check --model and --base-url"
+                    f"the endpoint answered 404 ({self.redact.text(exc.message)}); check --model and --base-url"
                 ) from None
-            raise _FatalItemError(f"{status}: {exc.message}") from None
+            raise _FatalItemError(f"{status}: {self.redact.text(exc.message)}") from None
         except openai.APITimeoutError:
             raise _RetryableError(f"timed out after {self.config.timeout_s:g}s") from None
         except openai.APIConnectionError as exc:
-            raise _RetryableError(f"connection error: {exc.__cause__ or exc}") from None
+            raise _RetryableError(self.redact.text(f"connection error: {exc.__cause__ or exc}")) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
-            raise _RetryableError(f"unreadable response body: {exc}") from None
+            raise _RetryableError(self.redact.text(f"unreadable response body: {exc}")) from None
         return _completion(raw)
 
     async def _read_capped(self, request: dict[str, Any]) -> bytes:
@@ -276,7 +278,10 @@ class GraderClient:
                 parts.append(chunk)
         finally:
             await response.aclose()
-        return b"".join(parts)
+        body = b"".join(parts)
+        if self.redact.secrets:
+            body = self.redact.text(body.decode("utf-8", errors="replace")).encode("utf-8")
+        return body
 
     def remember(self, outcome: Outcome) -> None:
         """Store a fresh completion that produced a verdict (never errors or non-verdicts)."""

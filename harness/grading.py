@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .atomic import ensure_folder
 from .cache import CompletionCache, public_base_url
 from .client import EndpointConfig, GraderClient, Outcome
 from .constants import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_SEED, STATUSES, TARGETS
 from .errors import ConfigError, RunError
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
+from .redaction import Redactor
 from .runs import (
     INPUT,
     LABELS,
@@ -343,6 +345,13 @@ def _prepare_run_dir(
                 f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
                 f"{identity[key]!r}); pass another --run-dir or delete the folder"
             )
+    endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
+    if endpoints and identity["endpoint"] not in endpoints and not identity.get("allow_new_endpoint"):
+        raise RunError(
+            f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "
+            "graders' labels. Pass another --run-dir, or --same-grader if both endpoints serve the same "
+            "grader (replicas of one deployment)"
+        )
     return previous, items
 
 
@@ -385,6 +394,7 @@ def grade(
     retry_statuses: Sequence[str] = (),
     mapping: dict[str, str] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    same_grader: bool = False,
 ) -> GradeResult:
     """Grade a pairs table into a run folder, resuming whatever the folder already holds.
 
@@ -397,6 +407,8 @@ def grade(
         retry_statuses: statuses (``failed``, ``unparsed``, ``refused``) to grade again.
         mapping: column mapping when ``data`` is a file with other column names.
         on_progress: called after every finished item.
+        same_grader: allow resuming a folder graded at another endpoint (replicas serving the
+            same grader); otherwise that is refused, since one run would mix two graders.
     """
     from .pairs import iter_pairs, validate_pairs
 
@@ -419,9 +431,11 @@ def grade(
         "template_hash": templates.hash,
         "shots_hash": shots_hash(shots),
         "params": spec.params(),
+        "endpoint": public_base_url(endpoint.base_url),
+        "allow_new_endpoint": same_grader,
     }
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder, flag="--run-dir")
     with run_lock(folder, remove_if_failed=created):  # one grading session per run folder
         previous, items = _prepare_run_dir(folder, chunks, identity)
         done: set[tuple[str, str]] = set()
@@ -437,13 +451,14 @@ def grade(
             rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
         pending = sum(items[t] - done_by_target[t] for t in spec.targets)
         targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
+        endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
         manifest: dict[str, Any] = {
-            **identity,
+            **{k: v for k, v in identity.items() if k != "allow_new_endpoint"},
             "harness_version": __version__,
             "status": "running",
             "created": previous.get("created", _now()),
             "updated": _now(),
-            "endpoint": public_base_url(endpoint.base_url),
+            "endpoints": [*endpoints, identity["endpoint"]] if identity["endpoint"] not in endpoints else endpoints,
             "targets": targets,
             "template_dir": str(templates.directory),
             "shots_path": spec.shots_path,
@@ -454,11 +469,12 @@ def grade(
         }
         write_json_atomic(folder / MANIFEST, manifest)
         progress = Progress(total=pending)
-        cache = CompletionCache(cache_dir) if cache_dir is not None else None
-        writer = LabelWriter(folder / LABELS)
+        cache: CompletionCache | None = None
+        writer = LabelWriter(folder / LABELS, Redactor.of(endpoint.api_key))
         requests_sent = 0
         client_setup_s = 0.0
         try:
+            cache = CompletionCache(cache_dir) if cache_dir is not None else None
 
             async def main() -> int:
                 nonlocal client_setup_s
@@ -475,8 +491,13 @@ def grade(
 
             requests_sent = asyncio.run(main())
             manifest["status"] = "complete"
-        except BaseException:
+            manifest.pop("error", None)
+        except (KeyboardInterrupt, asyncio.CancelledError):
             manifest["status"] = "interrupted"
+            raise
+        except BaseException as exc:
+            manifest["status"] = "failed"  # never left claiming a live run
+            manifest["error"] = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
             raise
         finally:
             writer.close()
@@ -492,6 +513,8 @@ def grade(
                 "elapsed_s": round(grading_s, 3),
                 "items_per_s": round(progress.done / grading_s, 1) if grading_s > 0 else None,
             }
+            if cache is not None and cache.notes:
+                manifest["cache_notes"] = cache.notes
             write_json_atomic(folder / MANIFEST, manifest)
         return GradeResult(folder, manifest, progress.done)
 

@@ -15,7 +15,9 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,15 +109,7 @@ def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for number, line in read_lines(path):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"malformed JSON at character {exc.colno}: {exc.msg}; expected one JSON object "
-                "per line",
-                path=str(path),
-                line=number,
-            ) from None
+        obj = parse_json_line(line, path=path, line=number)
         if not isinstance(obj, dict):
             raise DataError(
                 f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number
@@ -123,12 +117,36 @@ def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, obj
 
 
+def parse_json_line(text: str, *, path: Path | str, line: int) -> Any:
+    """One JSON value, or a located DataError: malformed, nested too deeply, or holding a lone
+    surrogate escape (``"\\ud800"``: valid JSON, but no valid text can carry it)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"malformed JSON at character {exc.colno}: {exc.msg}; expected one JSON object per line",
+            path=str(path), line=line,
+        ) from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply; expected a flat object of columns", path=str(path), line=line) from None
+    if "\\u" in text:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(
+                f"a \\u escape encodes a lone surrogate ({exc.object[exc.start:exc.end]!a}); expected valid Unicode text",
+                path=str(path), line=line,
+            ) from None
+        except RecursionError:
+            raise DataError("JSON nested too deeply; expected a flat object of columns", path=str(path), line=line) from None
+    return value
+
+
 def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
     """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
 
     Rows are accumulated column by column (a dict per row would cost far more memory).
     """
-    import pandas as pd
 
     columns: dict[str, list[Any]] = {}
     rows = total = 0
@@ -145,13 +163,21 @@ def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataF
                 column.append(None)
         line_numbers.append(number)
         if chunk_rows is not None and rows == chunk_rows:
-            yield pd.DataFrame(columns), line_numbers
+            yield _object_frame(columns), line_numbers
             total += rows
             columns, rows, line_numbers = {}, 0, []
     if rows:
-        yield pd.DataFrame(columns), line_numbers
+        yield _object_frame(columns), line_numbers
     elif not total:
         raise DataError("the file holds no rows", path=str(path))
+
+
+def _object_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """Columns kept as the JSON gave them (object dtype): ``1`` and ``1.0`` stay apart, so the
+    type rules of :func:`validate_pairs` see what the file said."""
+    import pandas as pd
+
+    return pd.DataFrame({key: pd.Series(values, dtype=object) for key, values in columns.items()})
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
@@ -167,7 +193,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
     except pd.errors.EmptyDataError:
         raise DataError("the file holds no rows", path=str(path)) from None
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+        raise _csv_error(path, exc) from None
     if frame.empty:
         raise DataError("the file holds no rows", path=str(path))
     return frame.replace({"": None}), list(_csv_row_starts(path))
@@ -217,9 +243,29 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, lis
     except pd.errors.EmptyDataError:
         raise DataError("the file holds no rows", path=str(path)) from None
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+        raise _csv_error(path, exc) from None
     if not total:
         raise DataError("the file holds no rows", path=str(path))
+
+
+def _csv_error(path: Path, exc: Exception) -> DataError:
+    """A located error for a CSV the parser rejected; an unclosed quote names the line it opens on."""
+    opened = _unclosed_quote_line(path)
+    if opened is not None:
+        return DataError('a quoted field opens here and is never closed; expected a closing "', path=str(path), line=opened)
+    return DataError(f"malformed CSV: {exc}", path=str(path))
+
+
+def _unclosed_quote_line(path: Path) -> int | None:
+    """The line on which the last still-open quoted field starts, if the file ends inside one."""
+    inside, opened = False, None
+    for number, line in read_lines(path):
+        for char in line:
+            if char == '"':
+                inside = not inside  # an escaped "" toggles twice
+                if inside:
+                    opened = number
+    return opened if inside else None
 
 
 def _csv_row_starts(path: Path) -> Iterator[int]:
@@ -243,7 +289,7 @@ def _csv_row_starts(path: Path) -> Iterator[int]:
                 header_seen = header_seen or not blank
                 previous_end = reader.line_num
     except csv.Error as exc:
-        raise DataError(f"malformed CSV: {exc}", path=str(path)) from None
+        raise _csv_error(path, exc) from None
     except (UnicodeDecodeError, OSError, EOFError):
         read_text(path)  # raises the located error
         raise
@@ -273,6 +319,22 @@ def _is_missing(value: Any) -> bool:
         return value is pd.NA or value is pd.NaT
     except ImportError:  # pragma: no cover
         return False
+
+
+_DIGITS = re.compile(r"\s*-?\d+\s*")
+
+
+def _not_integer_cell(value: Any) -> bool:
+    """The one type rule for label cells held as objects (JSONL, CSV): an integer, or text of
+    digits. ``True``, ``1.0`` and ``"1.0"`` are not labels (typed float columns, as Parquet
+    writes nullable integers, are judged by value instead)."""
+    if value is None or isinstance(value, bool):
+        return value is not None
+    if isinstance(value, str):
+        return _DIGITS.fullmatch(value) is None
+    if isinstance(value, numbers.Integral):
+        return False
+    return not (isinstance(value, float) and value != value)  # NaN is a missing cell, anything else is not a label
 
 
 def _as_int(value: Any) -> int | None:
@@ -318,8 +380,10 @@ def _check_labels(
     series = frame[column]
     if series.dtype == object or str(series.dtype).startswith(("str", "string")):
         stripped = series.map(lambda v: None if _is_missing(v) else v)
-    else:
+        wrong_type = series.map(lambda v: not _is_missing(v) and _not_integer_cell(v)).astype(bool)
+    else:  # a typed numeric column (Parquet, a DataFrame): judged by value
         stripped = series
+        wrong_type = pd.Series(False, index=series.index)
     numeric = pd.to_numeric(stripped, errors="coerce")
     present = stripped.notna()
     bad = present & (
@@ -327,13 +391,13 @@ def _check_labels(
         | (numeric % 1 != 0)
         | (numeric < allowed.start)
         | (numeric >= allowed.stop)
-        | stripped.map(lambda v: isinstance(v, bool))
+        | wrong_type
     )
     if bool(bad.any()):
         index = int(bad.to_numpy().nonzero()[0][0])
         value = series.iloc[index]
         low, high = allowed.start, allowed.stop - 1
-        number = _as_int(value)
+        number = None if bool(wrong_type.iloc[index]) else _as_int(value)
         what = (
             f"label {value!r} is not an integer"
             if number is None
@@ -345,15 +409,49 @@ def _check_labels(
     return numeric.astype("Int8")
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, float):
+        return "a floating-point number"
+    return f"a {type(value).__name__}"
+
+
+def _check_scalars(frame: pd.DataFrame, loc: _Locator) -> None:
+    """Every cell is a scalar (text, number, true/false or empty): nested values are refused."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        nested = frame[column].map(lambda v: isinstance(v, (list, dict, tuple)))
+        if bool(nested.any()):
+            index = int(nested.to_numpy().nonzero()[0][0])
+            value = frame[column].iloc[index]
+            raise loc.error(
+                index, f"the cell holds {_kind(value)}; expected text, a number, true/false or empty "
+                "(flatten it into columns or encode it as text)", str(column),
+            )
+
+
 def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> list[str]:
     series = frame["id"]
     missing = series.map(_is_missing)
     if bool(missing.any()):
         index = int(missing.to_numpy().nonzero()[0][0])
         raise loc.error(index, "empty id; expected a unique non-empty string", "id")
-    ids = [
-        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in series.tolist()
-    ]
+    ids = []
+    for index, value in enumerate(series.tolist()):
+        if isinstance(value, str):
+            ids.append(value)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            ids.append(str(int(value)))
+        else:
+            raise loc.error(
+                index, f"id {value!r} is {_kind(value)}; expected text or an integer (quote it to make it text)", "id"
+            )
     if len(set(ids)) != len(ids):
         seen: dict[str, int] = {}
         for index, text in enumerate(ids):
@@ -382,6 +480,7 @@ def validate_pairs(
             path=str(path),
         )
     out = frame.copy()
+    _check_scalars(out, loc)
     ids = _check_ids(out, loc, lines)
     out["id"] = ids
     for column in TEXT_COLUMNS:

@@ -36,6 +36,23 @@ class ParsedGrade:
     error: str | None = None
 
 
+class AmbiguousJSON(ValueError):
+    """A JSON object that names one key twice: which value the grader meant is unknowable."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise AmbiguousJSON(f"the key {key!r} appears twice in one object; the verdict is ambiguous")
+        seen[key] = value
+    return seen
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
 def extract_json(content: str) -> Any:
     """The first JSON value in ``content``, tolerating code fences and surrounding prose.
 
@@ -43,20 +60,21 @@ def extract_json(content: str) -> Any:
     {'a': 1}
 
     Raises:
+        AmbiguousJSON: when the JSON names a key twice (never "last value wins").
         ValueError: when no JSON object can be found.
     """
     candidates = [m.group(1) for m in _FENCE.finditer(content)] + [content]
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates)
     for text in candidates:
         stripped = text.strip()
         try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
+            return _loads(stripped)
+        except (json.JSONDecodeError, RecursionError):
             pass
         for match in re.finditer(r"[{\[]", stripped):
             try:
                 value, _ = decoder.raw_decode(stripped, match.start())
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
             if isinstance(value, dict):
                 return value
@@ -75,13 +93,17 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _category_entry(obj: dict[str, Any], lowered: dict[str, Any], category: str) -> Any:
-    for key in (CATEGORY_CODES[category], category, category.replace("_", "-")):
-        if key in obj:
-            return obj[key]
-        if key.lower() in lowered:
-            return lowered[key.lower()]
-    return None
+def _category_entry(obj: dict[str, Any], category: str) -> Any:
+    """The entry for ``category`` under any of its names (case-insensitive).
+
+    Raises:
+        AmbiguousJSON: when two keys name the same category (e.g. ``"H"`` and ``"hate"``).
+    """
+    names = {CATEGORY_CODES[category].lower(), category, category.replace("_", "-")}
+    keys = [k for k in obj if str(k).lower() in names]
+    if len(keys) > 1:
+        raise AmbiguousJSON(f"category {CATEGORY_CODES[category]} is given twice ({', '.join(map(repr, keys))}); the verdict is ambiguous")
+    return obj[keys[0]] if keys else None
 
 
 def labels_from_object(obj: Any) -> ParsedGrade:
@@ -91,9 +113,11 @@ def labels_from_object(obj: Any) -> ParsedGrade:
     severity: dict[str, int] = {}
     raw: dict[str, int | None] = {}
     disagreements: list[str] = []
-    lowered = {str(k).lower(): v for k, v in obj.items()}
     for category in CATEGORIES:
-        entry = _category_entry(obj, lowered, category)
+        try:
+            entry = _category_entry(obj, category)
+        except AmbiguousJSON as exc:
+            return ParsedGrade("unparsed", error=str(exc))
         if entry is None:
             return ParsedGrade("unparsed", error=f"missing category {CATEGORY_CODES[category]}")
         if isinstance(entry, dict):
@@ -143,6 +167,8 @@ def parse_severity(content: str | None) -> ParsedGrade:
         return ParsedGrade("unparsed", error="empty completion")
     try:
         obj = extract_json(content)
+    except AmbiguousJSON as exc:
+        return ParsedGrade("unparsed", error=str(exc))
     except ValueError:
         return _not_json(content)
     return labels_from_object(obj)
@@ -154,6 +180,8 @@ def parse_relevance(content: str | None) -> ParsedGrade:
         return ParsedGrade("unparsed", error="empty completion")
     try:
         obj = extract_json(content)
+    except AmbiguousJSON as exc:
+        return ParsedGrade("unparsed", error=str(exc))
     except ValueError:
         return _not_json(content)
     value = _int(obj.get("relevance")) if isinstance(obj, dict) else None

@@ -116,6 +116,8 @@ def print_grade_summary(result: GradeResult) -> None:
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.get('prompt_tokens_per_billed_item') or 0:,} prompt tokens per item)"
     )
+    for note in manifest.get("cache_notes", []):
+        console.print(f"[yellow]cache:[/] {note}")
 
 
 def _cell(record: dict[str, Any]) -> str:

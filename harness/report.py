@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_path, ensure_folder
 from .errors import RunError
 
 CATEGORY_ORDER = ("hate", "sexual", "violence", "self_harm")
@@ -94,9 +94,18 @@ def _load(path: Path | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: unreadable JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RunError(f"{path}: unreadable JSON: {exc or 'nested too deeply'}") from None
     return data if isinstance(data, dict) else None
+
+
+def _cell(value: Any) -> str:
+    r"""Text safe inside a Markdown table cell: ``|`` escaped, line breaks as spaces.
+
+    >>> _cell("a|b\nc")
+    'a\\|b c'
+    """
+    return " ".join(str(value).replace("|", "\\|").split())
 
 
 def _pct(value: Any) -> str:
@@ -167,14 +176,14 @@ def render_report(
         md += ["## Graders compared", "", f"{unit.get('n_items')} pairs in {unit.get('n_clusters')} clusters of `{unit.get('cluster')}`.", "",
                "| run | model | prompt qκ | 95% CI | response qκ | 95% CI | recall gap | not ok |", "|---|---|---:|---:|---:|---:|---:|---:|"]
         for name, row in comparison_data["runs"].items():
-            md.append(f"| {name} | {row['model']} | {_num(row.get('prompt_kappa_quadratic'))} | {_ci(row.get('prompt_kappa_quadratic_ci'))} | "
+            md.append(f"| {_cell(name)} | {_cell(row['model'])} | {_num(row.get('prompt_kappa_quadratic'))} | {_ci(row.get('prompt_kappa_quadratic_ci'))} | "
                       f"{_num(row.get('response_kappa_quadratic'))} | {_ci(row.get('response_kappa_quadratic_ci'))} | {_num(row.get('recall_gap'))} | {_pct(row['not_ok_rate'])} |")
         md += ["", "| A | B | side | qκ A−B | 95% CI | n | clusters |", "|---|---|---|---:|---:|---:|---:|"]
         for d in comparison_data.get("kappa_diffs", []):
-            md.append(f"| {d['a']} | {d['b']} | {d['side']} | {_num(d['diff'])} | {_ci(d['ci'])} | {d['n_items']} | {d['n_clusters']} |")
+            md.append(f"| {_cell(d['a'])} | {_cell(d['b'])} | {d['side']} | {_num(d['diff'])} | {_ci(d['ci'])} | {d['n_items']} | {d['n_clusters']} |")
         md += ["", "| A | B | side | scope | n | clusters | A only | B only | p | Holm p |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for t in comparison_data.get("tests", []):
-            md.append(f"| {t['a']} | {t['b']} | {t['side']} | {t['scope']} | {t['n_items']} | {t['n_clusters']} | {t['a_only']} | {t['b_only']} | "
+            md.append(f"| {_cell(t['a'])} | {_cell(t['b'])} | {t['side']} | {t['scope']} | {t['n_items']} | {t['n_clusters']} | {t['a_only']} | {t['b_only']} | "
                       f"{t['p_value']:.3g} | {t['p_holm']:.3g} |")
         md += ["", f"Tests: {'; '.join(sorted({t['method'] for t in comparison_data.get('tests', [])}))}. {comparison_data.get('family', '')}.", ""]
         figures.append(("Agreement by grader", _kappa_figure(comparison_data)))
@@ -198,7 +207,7 @@ def render_report(
                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in [*analysis_data["groups"].items(), ("pooled", analysis_data["pooled"])]:
             esc_ci = s["escalation"]["ci"]
-            md.append(f"| {name} | {s['n']} | {s.get('unit', {}).get('n_clusters', 'n/a')} | {_pct(s['reduction']['rate'])} | {_pct(s['preservation']['rate'])} | "
+            md.append(f"| {_cell(name)} | {s['n']} | {s.get('unit', {}).get('n_clusters', 'n/a')} | {_pct(s['reduction']['rate'])} | {_pct(s['preservation']['rate'])} | "
                       f"{_pct(s['escalation']['rate'])} | {_pct(esc_ci[0])} to {_pct(esc_ci[1])} | {_pct(s['conditional_reduction']['rate'])} |")
         corrected = analysis_data.get("corrected")
         if corrected:
@@ -217,7 +226,7 @@ def render_report(
         figures.append(("Transitions by group", _rates_figure(analysis_data)))
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out, flag="--out")
     markdown = "\n".join(md) + "\n"
     for title, png in figures:
         parts.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{png}"><figcaption>{html.escape(title)}</figcaption></figure>')

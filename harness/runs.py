@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .atomic import atomic_path
 from .constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from .errors import RunError
+from .redaction import Redactor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,10 +36,35 @@ def write_json_atomic(path: Path, data: Any) -> None:
         out.write("\n")
 
 
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate gets a leading ``'``; everything else is kept.
+
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe(-1.5), spreadsheet_safe("model-a")
+    ("'=HYPERLINK(1)", -1.5, 'model-a')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as CSV through a temporary file and a rename."""
+    """Write a result table as CSV through a temporary file and a rename.
+
+    Text cells (and labels of the index and columns) that a spreadsheet would run as a formula
+    are neutralised; numbers stay numbers.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or str(safe[column].dtype).startswith(("str", "string")):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
+    safe.index = [spreadsheet_safe(v) for v in safe.index]
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=index)
+        safe.to_csv(tmp, index=index)
     return path
 
 
@@ -48,8 +74,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{run_dir}: not a run folder (no {MANIFEST}); run `harness grade` first") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: unreadable manifest: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RunError(f"{path}: unreadable manifest: {exc or 'nested too deeply'}") from None
     if not isinstance(data, dict):
         raise RunError(f"{path}: the manifest must be a JSON object")
     return data
@@ -75,9 +101,9 @@ def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, An
                 record = json.loads(line)
                 if not isinstance(record, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):
                 if whole:
-                    raise RunError(f"{path}, line {number}: malformed label record") from None
+                    raise RunError(f"{path}, line {number}: malformed label record; {_FIX}") from None
                 if repair:  # partial tail from an interrupted append
                     with path.open("r+b") as out:
                         out.truncate(offset)
@@ -86,7 +112,37 @@ def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, An
                 with path.open("ab") as out:
                     out.write(b"\n")
             offset += len(line)
+            problem = record_problem(record)
+            if problem:
+                raise RunError(f"{path}, line {number}: {problem}; {_FIX}")
             yield record
+
+
+_FIX = "the file was edited or damaged: delete that line and re-run the same grade command to regrade it"
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """Why a label record breaks the run-file contract, or None (one check for every reader)."""
+    from .constants import STATUSES, TARGETS
+
+    if not isinstance(record.get("id"), str) or not record["id"]:
+        return "the record has no text 'id'"
+    if record.get("target") not in TARGETS:
+        return f"target {record.get('target')!r} is not one of {list(TARGETS)}"
+    if record.get("status") not in STATUSES:
+        return f"status {record.get('status')!r} is not one of {list(STATUSES)}"
+    if record["status"] != "ok":
+        return None
+    if record["target"] == "relevance":
+        value = record.get("relevance")
+        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3
+        return None if ok else "an ok relevance record needs 'relevance' 1-3"
+    severity = record.get("severity")
+    if not isinstance(severity, dict) or any(
+        not isinstance(severity.get(c), int) or isinstance(severity.get(c), bool) or not 0 <= severity[c] <= 3 for c in CATEGORIES
+    ):
+        return "an ok record needs 'severity' with hate, sexual, violence and self_harm as integers 0-3"
+    return None
 
 
 def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
@@ -145,12 +201,13 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
 class LabelWriter:
     """Appends label records, one ``write`` + flush per line so a kill loses at most one."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: Redactor | None = None) -> None:
         self.path = path
+        self.redact = redact or Redactor()
         self._handle: TextIO = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
         self._handle.flush()
 
     def close(self) -> None:

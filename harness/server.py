@@ -49,6 +49,18 @@ FAULT_MODES = (
 _BLOCK = re.compile(r"<<<(?P<label>[A-Z_]+)>>>\n(?P<body>.*?)\n<<<END_(?P=label)>>>", re.DOTALL)
 _ROW = re.compile(r"ROW_INDEX:\s*(\d+)")
 # An instruction addressed to the grader: it names the grader or its rubric and asks for a verdict.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def _as_read(text: str) -> str:
+    """The message as a model reads it: look-alike characters as their plain forms (NFKC), and
+    invisible characters gone, so a fullwidth or zero-width-split marker closes a block here
+    just as it might for an LLM grader (what the client's neutralising must prevent)."""
+    import unicodedata
+
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
 _TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
 
 
@@ -285,10 +297,10 @@ class GraderEndpoint:
         return None
 
     def _answer(self, messages: Sequence[dict[str, Any]]) -> str:
-        user = next(
+        user = _as_read(next(
             (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
             str(messages[-1].get("content", "")),
-        )
+        ))
         blocks = list(_BLOCK.finditer(user))
         labels = {b.group("label") for b in blocks}
         if {"PROMPT", "RESPONSE"} <= labels:
