@@ -152,17 +152,18 @@ def serve(
 @app.command()
 def grade(
     data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
-    model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Grader model name (or HARNESS_MODEL; default harness-baseline, the embedded grader).")] = None,
     target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
     template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
     shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (or OPENAI_BASE_URL).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (or OPENAI_BASE_URL; default http://127.0.0.1:8000/v1, where `harness serve` listens).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
     azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
     items_per_request: Annotated[int, typer.Option(help="Items graded per request (batch template).")] = 1,
-    timeout: Annotated[Optional[float], typer.Option(help="Per-request timeout in seconds.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Bound on each whole request, in seconds (default 60).")] = None,
+    deadline: Annotated[Optional[float], typer.Option(help="Bound on one item over all its attempts, in seconds (default none).")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per request, retries included.")] = None,
     transport: Annotated[Optional[str], typer.Option(help="aiohttp (default, faster here) or httpx.")] = None,
     cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
@@ -176,23 +177,37 @@ def grade(
     config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
+    allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
 ) -> None:
-    """Grade prompts and/or responses into a resumable run folder."""
+    """Grade prompts and/or responses into a resumable run folder.
+
+    Exit codes: 0 done; 3 done but some items ended 'failed' (see the reasons; fix and re-run
+    with --retry failed); 2 bad input; 1 the job stopped (endpoint unreachable, 401/404); 130
+    interrupted (re-run to resume).
+    """
     with _errors():
         from .grading import grade as run_grade
-        from .render import GradeProgress, print_grade_summary
+        from .render import GradeProgress, print_grade_summary, print_json
 
-        settings = _settings(config, base_url=base_url, api_key=api_key, azure_api_version=azure_api_version,
-                             model=model, concurrency=concurrency, timeout_s=timeout,
-                             max_attempts=max_attempts, transport=transport, cache_dir=cache_dir)
+        flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
+                     concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
+                     cache_dir=cache_dir, deadline_s=deadline)
+        settings = _settings(config, **flags)
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
         folder = run_dir or _default_run_dir(spec, data)
+        _announce(settings, flags, config, folder)
         with GradeProgress(enabled=not quiet) as progress:
             result = run_grade(data, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
                                retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update,
                                same_grader=same_grader)
-        print_grade_summary(result)
+        print_json(result.manifest) if as_json else print_grade_summary(result)
+        failed = result.manifest.get("counts", {}).get("failed", 0)
+        if failed and not allow_failed:
+            typer.echo(f"error: {failed} of {result.manifest.get('items')} items failed (reasons above); the run "
+                       "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
+            raise typer.Exit(3)
 
 
 @app.command()
@@ -416,6 +431,21 @@ def _read_json(path: Path, flag: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DataError(f"{flag} {path}: expected a JSON object")
     return data
+
+
+def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path) -> None:
+    """Say, before anything is sent, which grader at which endpoint, and where each came from."""
+    from .config import Settings as SettingsType
+    from .config import sources
+
+    where = sources(SettingsType(**flags), config_path=config)
+    endpoint = settings.endpoint()
+    notes = {"default": "default", "flag": "flag", "environment": "environment", "config file": "harness.toml"}
+    line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {endpoint.base_url} "
+            f"({notes[where['base_url']]}) into {folder}")
+    if where["model"] == "default" or where["base_url"] == "default":
+        line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
+    typer.echo(line, err=True)
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import CompletionCache, request_key
+from .cache import CompletionCache, public_base_url, request_key
 from .constants import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
@@ -98,11 +98,58 @@ class Outcome:
     request_hash: str
 
 
+#: With no answer yet, this many attempts that could not reach the server stop the job.
+UNREACHABLE_LIMIT = 6
+#: Longest wait between attempts while no attempt has ever reached the server.
+UNREACHABLE_WAIT_S = 0.5
+#: With no successful answer yet, this many 400/422 rejections stop the job.
+REJECTED_LIMIT = 8
+
+
+def _api_message(exc: Any) -> str:
+    """The server's own error message (the SDK prefixes "Error code: 500 - " and may add a dict repr)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        nested = body.get("error")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else body
+        text = inner.get("message")
+        if isinstance(text, str) and text:
+            return text
+    return str(exc.message).split(" - ", 1)[-1] if str(exc.message).startswith("Error code:") else str(exc.message)
+
+
+def network_reason(exc: BaseException) -> str | None:
+    """What kept a request from reaching the server, told apart on every transport.
+
+    Walks the exception's causes (the SDK wraps aiohttp's and httpx's errors differently, and
+    aiohttp reports a refused connection as a timeout). ``None`` for a genuine timeout or an
+    unknown cause.
+    """
+    import socket
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(12):
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "DNS lookup failed (no such host)"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error ({getattr(seen, 'reason', None) or seen})"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset by the server"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class _RetryableError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False, unreachable: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.rate_limited = rate_limited
+        self.unreachable = unreachable
 
 
 class AdaptiveLimiter:
@@ -178,6 +225,11 @@ class GraderClient:
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included)
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
+        self.public_url = public_base_url(config.base_url)
+        self.answered = 0  # HTTP answers of any status
+        self.answered_ok = 0
+        self.unreachable = 0  # attempts that never reached a server (refused, DNS, TLS)
+        self.rejected = 0  # 400/422 answers
 
     async def __aenter__(self) -> GraderClient:
         if self.cache is None:  # every item will reach the endpoint: make the client now
@@ -223,7 +275,47 @@ class GraderClient:
         if isinstance(error, _RetryableError) and error.retry_after is not None:
             return min(error.retry_after, policy.retry_after_cap_s)
         jitter = wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
+        if isinstance(error, _RetryableError) and error.unreachable and self.answered == 0:
+            # nothing has ever answered: retry briefly, so a dead endpoint is called dead in seconds
+            return min(float(jitter(state)), UNREACHABLE_WAIT_S)
         return float(jitter(state))
+
+    def _status_error(self, exc: Any) -> Exception:
+        """What an HTTP error answer becomes: retry it, fail the item, or stop the job."""
+        status = exc.status_code
+        message = self.redact.text(_api_message(exc))
+        if status == 429:
+            return _RetryableError(f"429 rate limited: {message}", _retry_after(exc.response.headers), rate_limited=True)
+        if status in (408, 409) or status >= 500:
+            return _RetryableError(f"{status}: {message}", _retry_after(exc.response.headers))
+        if status in (401, 403):
+            return GraderError(
+                f"the endpoint answered {status} ({message}); check the API key (--api-key or OPENAI_API_KEY) "
+                "and its permissions"
+            )
+        if status == 404:
+            return GraderError(f"the endpoint answered 404 ({message}); check --model and --base-url")
+        self.rejected += 1
+        if self.answered_ok == 0 and self.rejected >= REJECTED_LIMIT:
+            return GraderError(
+                f"the endpoint rejected the first {self.rejected} requests with {status} ({message}); "
+                "check --model, the template and --max-tokens"
+            )
+        return _FatalItemError(f"{status}: {message}")
+
+    def _network_error(self, exc: Any, timed_out: bool) -> Exception:
+        """A request that got no HTTP answer: say why; stop the job if nothing ever answered."""
+        reason = network_reason(exc)
+        if reason is None:
+            text = f"timed out after {self.config.timeout_s:g}s" if timed_out else f"connection error: {exc.__cause__ or exc}"
+            return _RetryableError(self.redact.text(text))
+        self.unreachable += 1
+        if self.answered == 0 and self.unreachable >= UNREACHABLE_LIMIT:
+            return GraderError(
+                f"cannot reach {self.public_url}: {reason} ({self.unreachable} attempts, no answer yet); "
+                "check that the server is running and that --base-url (or OPENAI_BASE_URL) is right"
+            )
+        return _RetryableError(f"{reason} ({self.public_url})", unreachable=True)
 
     async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         import openai
@@ -233,30 +325,18 @@ class GraderClient:
             # TypedDict transform and pydantic model building (most of its CPU cost), while
             # keeping its transport, auth, Azure routing and typed status errors.
             raw = await self._read_capped(request)
-        except openai.RateLimitError as exc:
-            raise _RetryableError(
-                f"429 rate limited: {self.redact.text(exc.message)}", _retry_after(exc.response.headers), rate_limited=True
-            ) from None
         except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status in (408, 409) or status >= 500:
-                raise _RetryableError(f"{status}: {self.redact.text(exc.message)}", _retry_after(exc.response.headers)) from None
-            if status in (401, 403):
-                raise GraderError(
-                    f"the endpoint answered {status} ({self.redact.text(exc.message)}); check the API key "
-                    "(--api-key or OPENAI_API_KEY) and its permissions"
-                ) from None
-            if status == 404:
-                raise GraderError(
-                    f"the endpoint answered 404 ({self.redact.text(exc.message)}); check --model and --base-url"
-                ) from None
-            raise _FatalItemError(f"{status}: {self.redact.text(exc.message)}") from None
-        except openai.APITimeoutError:
-            raise _RetryableError(f"timed out after {self.config.timeout_s:g}s") from None
+            self.answered += 1
+            raise self._status_error(exc) from None
+        except openai.APITimeoutError as exc:
+            raise self._network_error(exc, timed_out=True) from None
         except openai.APIConnectionError as exc:
-            raise _RetryableError(self.redact.text(f"connection error: {exc.__cause__ or exc}")) from None
+            raise self._network_error(exc, timed_out=False) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
+            self.answered += 1
             raise _RetryableError(self.redact.text(f"unreadable response body: {exc}")) from None
+        self.answered += 1
+        self.answered_ok += 1
         return _completion(raw)
 
     async def _read_capped(self, request: dict[str, Any]) -> bytes:

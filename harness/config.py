@@ -46,6 +46,7 @@ class Settings:
     backoff_initial_s: float | None = None
     backoff_max_s: float | None = None
     retry_after_cap_s: float | None = None
+    deadline_s: float | None = None
 
     def merge(self, other: Settings) -> Settings:
         """``other``'s set fields override this one's."""
@@ -61,6 +62,7 @@ class Settings:
             timeout_s=self.timeout_s if self.timeout_s is not None else DEFAULT_TIMEOUT_S,
             concurrency=self.concurrency if self.concurrency is not None else DEFAULT_CONCURRENCY,
             transport=self.transport or "aiohttp",
+            deadline_s=self.deadline_s,
             retry=RetryPolicy(
                 max_attempts=self.max_attempts if self.max_attempts is not None else DEFAULT_MAX_ATTEMPTS,
                 initial_s=self.backoff_initial_s if self.backoff_initial_s is not None else BACKOFF_INITIAL_S,
@@ -87,6 +89,7 @@ _TYPES: dict[str, type] = {
     "backoff_initial_s": float,
     "backoff_max_s": float,
     "retry_after_cap_s": float,
+    "deadline_s": float,
 }
 
 
@@ -138,3 +141,12 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
 def resolve(flags: Settings, *, config_path: str | Path | None = None) -> Settings:
     """Merge defaults <- config file <- environment <- flags."""
     return Settings().merge(from_file(config_path)).merge(from_env()).merge(flags)
+
+
+def sources(flags: Settings, *, config_path: str | Path | None = None) -> dict[str, str]:
+    """Where each setting's value comes from: ``flag``, ``environment``, ``config file`` or ``default``."""
+    layers = (("flag", flags), ("environment", from_env()), ("config file", from_file(config_path)))
+    out = {}
+    for item in fields(Settings):
+        out[item.name] = next((name for name, layer in layers if getattr(layer, item.name) is not None), "default")
+    return out

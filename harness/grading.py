@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -355,13 +356,24 @@ def _prepare_run_dir(
     return previous, items
 
 
+_ATTEMPTS = re.compile(r"^gave up after \d+ attempts: ")
+
+
+def _reason(error: str | None) -> str:
+    """An item's error without its attempt count, so like failures group together."""
+    return _ATTEMPTS.sub("", error or "no reason recorded")[:200]
+
+
 def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     by_target: dict[str, Counter[str]] = {}
     tokens = Counter[str]()
     items = billed_items = cache_hits = disagreements = 0
+    reasons: dict[str, Counter[str]] = {}
     for record in records:  # one pass over a stream
         counts[record["status"]] += 1
+        if record["status"] != "ok":
+            reasons.setdefault(record["status"], Counter())[_reason(record.get("error"))] += 1
         by_target.setdefault(record["target"], Counter())[record["status"]] += 1
         cached = bool(record.get("cached"))
         key = "cached" if cached else "billed"
@@ -378,6 +390,7 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "cache_hits": cache_hits,
         "disagreements": disagreements,
         "tokens": dict(tokens),
+        "reasons": {status: dict(c.most_common(5)) for status, c in reasons.items()},
         "prompt_tokens_per_billed_item": (
             round(tokens["billed_prompt_tokens"] / billed_items, 1) if billed_items else None
         ),

@@ -118,6 +118,11 @@ def print_grade_summary(result: GradeResult) -> None:
     )
     for note in manifest.get("cache_notes", []):
         console.print(f"[yellow]cache:[/] {note}")
+    for status, reasons in manifest.get("reasons", {}).items():
+        total = manifest.get("counts", {}).get(status, 0)
+        console.print(f"[bold]{total} {status}[/], by reason:")
+        for reason, count in reasons.items():
+            console.print(f"  {count:>6}  {reason}")
 
 
 def _cell(record: dict[str, Any]) -> str:

@@ -1,0 +1,59 @@
+"""Failures that speak, defaults that are said, output that lands, an API that works in a notebook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.pairs import load_pairs, write_pairs
+from tests.conftest import SAMPLE
+
+runner = CliRunner()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_a_dead_endpoint_is_called_dead_within_seconds(transport: str, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    started = time.monotonic()
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--run-dir", str(tmp_path / "run")])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1 and elapsed < 10
+    assert f"cannot reach {url}: connection refused" in result.output and "--base-url" in result.output
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_defaults_are_said_before_grading(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--run-dir", str(tmp_path / "run")], env={"OPENAI_BASE_URL": url})
+    first = result.output.splitlines()[0]
+    assert first.startswith("grading with model harness-baseline (default) at " + url + " (environment)")
+    assert "pass --model and --base-url for a real one" in first
+
+
+def test_failed_items_exit_3_with_grouped_reasons(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
+    data = write_pairs(load_pairs(SAMPLE).head(20), tmp_path / "d.jsonl")
+    args = ["grade", str(data), "--base-url", handle.base_url, "--max-attempts", "1", "--target", "prompt"]
+    result = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "run")], env={"COLUMNS": "120"})
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    failed = manifest["counts"]["failed"]
+    assert 0 < failed < 20 and result.exit_code == 3
+    assert f"{failed} failed" in result.output and f"{failed:>6}  500: The server had an error" in result.output
+    assert f"error: {failed} of 20 items failed" in result.output and "--retry failed" in result.output
+    assert manifest["reasons"]["failed"] == {"500: The server had an error while processing your request.": failed}
+    allowed = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "run2"), "--allow-failed", "--json"])
+    assert allowed.exit_code == 0
