@@ -23,23 +23,34 @@ _EXPORTS = {
     "write_pairs": "pairs",
     "validate_pairs": "pairs",
     "import_dataset": "importers",
-    "describe": "describe",
+    "describe": "description",
     "load_template_set": "templates",
     "load_shots": "shots",
     "EndpointConfig": "client",
     "GradeSpec": "grading",
     "grade": "grading",
+    "agrade": "grading",
     "load_run": "runs",
     "run_pairs": "runs",
     "start_server": "server",
     "ServeConfig": "server",
-    "agreement": "agreement",
+    "agreement": "agreements",
     "calibrate_run": "calibration",
     "calibrate_table": "calibration",
     "calibrate_shots": "exemplars",
     "compare": "comparison",
     "analyze": "transitions",
     "render_report": "report",
+    "save_analysis": "transitions",
+    "save_calibration": "calibration",
+    "flip_rates": "injection",
+    "inject": "injection",
+    "corrected_transitions": "correction",
+    "bootstrap_ci": "stats",
+    "mcnemar_test": "stats",
+    "cohen_kappa_score": "stats",
+    "Settings": "config",
+    "sample_path": "sample",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -49,4 +60,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    return getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__ (no module is named like an export)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

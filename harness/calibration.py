@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .agreement import agreement, is_missing
+from .agreements import agreement, is_missing
 from .clusters import cluster_column, cluster_of_rows
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES, STATUSES, label_column
 from .errors import ConfigError, DataError

@@ -108,7 +108,7 @@ def data_describe(
 ) -> None:
     """Row counts, label coverage and severity distributions of a pairs table."""
     with _errors():
-        from .describe import describe
+        from .description import describe
         from .pairs import load_pairs, parse_mapping
         from .render import print_describe, print_json
 

@@ -397,10 +397,30 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None, endpoint: EndpointConfig | None = None,
+                 **options: Any) -> GradeResult:
+    """:func:`grade` for async code (a notebook's running loop): the job runs in a worker
+    thread with its own event loop, so the caller's loop keeps running.
+
+    >>> import asyncio
+    >>> asyncio.iscoroutinefunction(agrade)
+    True
+    """
+    return await asyncio.to_thread(grade, data, spec, endpoint, **options)
+
+
 def grade(
     data: str | Path | pd.DataFrame,
-    spec: GradeSpec,
-    endpoint: EndpointConfig,
+    spec: GradeSpec | None = None,
+    endpoint: EndpointConfig | None = None,
     *,
     run_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -413,8 +433,10 @@ def grade(
 
     Args:
         data: a pairs-table file or an already validated frame.
-        spec: model, targets, template set, shots and sampling parameters.
-        endpoint: where to send requests (API key is used, never stored).
+        spec: model, targets, template set, shots and sampling parameters (default
+            ``GradeSpec()``, as the CLI's defaults).
+        endpoint: where to send requests (API key is used, never stored); default: resolved
+            like the CLI's (``harness.toml``, ``OPENAI_BASE_URL``/``HARNESS_*``, defaults).
         run_dir: the run folder; created if missing, resumed if it holds the same job.
         cache_dir: the completion cache folder, or ``None`` for no cache.
         retry_statuses: statuses (``failed``, ``unparsed``, ``refused``) to grade again.
@@ -425,6 +447,19 @@ def grade(
     """
     from .pairs import iter_pairs, validate_pairs
 
+    if _loop_running():  # called from a notebook cell: asyncio.run would refuse; use a thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
+                               retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
+                               same_grader=same_grader).result()
+    if spec is None:
+        spec = GradeSpec()
+    if endpoint is None:
+        from .config import Settings, resolve
+
+        endpoint = resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
     session_start = time.perf_counter()
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:

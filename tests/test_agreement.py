@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 from typer.testing import CliRunner
 
-from harness.agreement import agreement
+from harness.agreements import agreement
 from harness.calibration import asymmetry
 from harness.cli import app
 from harness.grading import GradeSpec, grade

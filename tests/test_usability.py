@@ -8,7 +8,6 @@ import socket
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -57,3 +56,29 @@ def test_failed_items_exit_3_with_grouped_reasons(make_server, tmp_path: Path) -
     assert manifest["reasons"]["failed"] == {"500: The server had an error while processing your request.": failed}
     allowed = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "run2"), "--allow-failed", "--json"])
     assert allowed.exit_code == 0
+
+
+def test_grade_works_inside_a_running_event_loop(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import harness
+    from tests.conftest import endpoint_for
+
+    data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
+
+    async def notebook_cell() -> tuple[int, int]:
+        first = await harness.agrade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "a")
+        second = harness.grade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "b")
+        return first.manifest["counts"]["ok"], second.manifest["counts"]["ok"]
+
+    assert asyncio.run(notebook_cell()) == (3, 3)
+
+
+def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import inspect
+
+    import harness
+
+    for function in (harness.calibrate_run, harness.compare, harness.analyze, harness.flip_rates):
+        assert inspect.signature(function).parameters["n_boot"].default == 2000
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    result = harness.grade(write_pairs(load_pairs(SAMPLE).head(2), tmp_path / "d.jsonl"), run_dir=tmp_path / "run")
+    assert result.manifest["endpoint"] == server.base_url and result.manifest["model"] == "harness-baseline"

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.agreement import agreement
+from harness.agreements import agreement
 from harness.calibration import asymmetry
 from harness.correction import SHARES, corrected_transitions
 from harness.stats import kappa_from_confusion, mcnemar_test, ratio_bootstrap_ci
