@@ -250,6 +250,21 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     return result
 
 
+def save_table_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write a table calibration (``calibrate TABLE --gold --pred``) as JSON and its confusion CSV."""
+    import pandas as pd
+
+    from .runs import write_csv_atomic, write_json_atomic
+
+    folder = Path(out_dir)
+    stem = f"calibration_{result['gold']}_vs_{result['pred']}"
+    stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in stem)
+    write_json_atomic(folder / f"{stem}.json", result)
+    labels = result["labels"]
+    table = pd.DataFrame(result["confusion"], index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
+    return [folder / f"{stem}.json", write_csv_atomic(folder / f"confusion_{stem}.csv", table, index=True)]
+
+
 def save_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
     import pandas as pd

@@ -278,13 +278,13 @@ def calibrate(
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder; a plain table writes only with -o).")] = None,
     mapping: MapOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
     with _errors():
-        from .calibration import calibrate_run, calibrate_table, save_calibration
+        from .calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
         from .errors import ConfigError
         from .pairs import load_pairs
         from .render import print_calibration, print_json, print_table_agreement
@@ -297,6 +297,9 @@ def calibrate(
             result = calibrate_table(frame, gold, pred, labels=list(_split(labels)) or None,
                                      ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
             print_json(result) if as_json else print_table_agreement(result)
+            if out is not None:
+                written = save_table_calibration(result, out)
+                typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
             return
         if human is None:
             raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
@@ -315,7 +318,7 @@ def compare(
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write comparison.json.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """Several graders side by side against one human-labeled set, with paired significance."""
@@ -327,7 +330,7 @@ def compare(
 
         result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
                              n_boot=n_boot, seed=seed)
-        target = out or Path("runs") / "comparison.json"
+        target = out or _comparison_path(runs)
         write_json_atomic(target, result)
         print_json(result) if as_json else print_comparison(result)
         typer.echo(f"wrote {target}", err=True)
@@ -415,6 +418,16 @@ def calibrate_shots(
                             cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
         print_json(result) if as_json else print_shot_search(result)
+
+
+def _comparison_path(runs: list[Path]) -> Path:
+    """A default file name that belongs to this set of runs only (another compare never overwrites it)."""
+    import hashlib
+
+    key = "\n".join(str(p.resolve()) for p in runs)
+    names = "-vs-".join(p.name for p in runs)[:60]
+    safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in names)
+    return Path("runs") / f"comparison-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.json"
 
 
 def _read_json(path: Path, flag: str) -> dict[str, Any]:

@@ -57,9 +57,29 @@ def start_serve_process(port: int, *extra: str) -> subprocess.Popen[bytes]:
     raise GraderError("harness serve did not answer within 60 s")
 
 
+DEMO_MARKER = ".harness-demo"
+
+
+def _fresh_demo_folder(folder: Path) -> None:
+    """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
+    the marker file); any other non-empty folder is left alone and refused."""
+    import shutil
+
+    from .atomic import ensure_folder
+    from .errors import RunError
+
+    if folder.exists():
+        if not folder.is_dir():
+            raise RunError(f"--run-dir {folder}: expected a folder, but it is a file")
+        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists():
+            raise RunError(f"--run-dir {folder}: the folder holds files the demo did not make; pick an empty or new folder")
+        shutil.rmtree(folder)
+    ensure_folder(folder, flag="--run-dir")
+    (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
+
+
 def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> DemoResult:
     """Grade and analyse the bundled sample against a freshly started local endpoint."""
-    import shutil
 
     from .calibration import calibrate_run, save_calibration
     from .pairs import load_pairs
@@ -67,7 +87,7 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     from .runs import load_run, run_pairs
     from .transitions import analyze, save_analysis
 
-    shutil.rmtree(run_dir, ignore_errors=True)  # a demo starts from scratch every time
+    _fresh_demo_folder(Path(run_dir))
     port = free_port()
     process = start_serve_process(port)
     try:

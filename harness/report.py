@@ -131,6 +131,11 @@ def render_report(
 ) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` from whichever inputs are given or found in ``run_dir``."""
     folder = Path(run_dir) if run_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        raise RunError(f"{folder}: no such run folder")
+    for flag, given in (("--analysis", analysis), ("--calibration", calibration), ("--comparison", comparison), ("--flips", flips)):
+        if given is not None and not Path(given).is_file():
+            raise RunError(f"{flag} {given}: no such file")
     manifest = _load(folder / "manifest.json") if folder else None
     analysis_data = _load(Path(analysis) if analysis else (folder / "analysis.json" if folder else None))
     calibration_data = _load(Path(calibration) if calibration else (folder / "calibration.json" if folder else None))

@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -82,3 +83,47 @@ def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     result = harness.grade(write_pairs(load_pairs(SAMPLE).head(2), tmp_path / "d.jsonl"), run_dir=tmp_path / "run")
     assert result.manifest["endpoint"] == server.base_url and result.manifest["model"] == "harness-baseline"
+
+
+def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.grading import GradeSpec, grade
+    from tests.conftest import endpoint_for
+
+    table = write_pairs(pd.DataFrame({"id": ["a", "b", "c"], "prompt": ["x", "y", "z"], "g": ["1", "0", "1"], "p": ["1", "1", "1"]}),
+                        tmp_path / "t.csv")
+    result = runner.invoke(app, ["calibrate", str(table), "--gold", "g", "--pred", "p", "--n-boot", "0", "-o", str(tmp_path / "cal")])
+    assert result.exit_code == 0 and json.loads((tmp_path / "cal" / "calibration_g_vs_p.json").read_text())["n"] == 3
+    assert (tmp_path / "cal" / "confusion_calibration_g_vs_p.csv").read_text().startswith(",pred_0,pred_1")
+    bad = runner.invoke(app, ["calibrate", str(table), "--gold", "g", "--pred", "p", "--threshold", "5"])
+    assert bad.exit_code == 2 and "--threshold 5: expected one of [1]" in bad.output
+
+    data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
+    for name in ("a", "b", "c"):
+        grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / name)
+    first = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--human", str(data), "--n-boot", "0"])
+    second = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--human", str(data), "--n-boot", "0"])
+    assert first.exit_code == second.exit_code == 0
+    written = sorted(p.name for p in (Path("runs")).glob("comparison-*.json"))
+    assert len(written) == 2 and written[0].startswith("comparison-a-vs-") and written[0] != written[1]
+
+    missing = runner.invoke(app, ["report", str(tmp_path / "a"), "--analysis", str(tmp_path / "missing.json")])
+    assert missing.exit_code == 2 and "--analysis" in missing.output and "no such file" in missing.output
+    nowhere = runner.invoke(app, ["report", str(tmp_path / "nonexist")])
+    assert nowhere.exit_code == 2 and "no such run folder" in nowhere.output
+
+
+def test_demo_deletes_only_a_folder_it_made(tmp_path: Path) -> None:
+    from harness.demo import _fresh_demo_folder
+    from harness.errors import RunError
+
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(RunError, match="holds files the demo did not make"):
+        _fresh_demo_folder(precious)
+    assert (precious / "thesis.tex").exists()
+    demo = tmp_path / "demo"
+    _fresh_demo_folder(demo)
+    (demo / "labels.jsonl").write_text("old")
+    _fresh_demo_folder(demo)
+    assert not (demo / "labels.jsonl").exists() and (demo / ".harness-demo").exists()
