@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 
 
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table that stays readable at any width: light rules, no edge padding, and cells that
+    wrap or fold instead of being cut with an ellipsis (piped output defaults to 80 columns)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def print_json(data: Any) -> None:
     console.print_json(json.dumps(data, default=str))
 
@@ -50,13 +59,13 @@ def fmt_ci(ci: Any, *, pct: bool = True, digits: int | None = None) -> str:
 def print_describe(summary: dict[str, Any], name: str) -> None:
     console.print(f"[bold]{name}[/]: {summary['rows']} rows, {summary['with_response']} with a response")
     if summary["labels"]:
-        table = Table("label column", "known", "coverage", "0/1", "1/2", "2/3", "3", title="labels")
+        table = _table("label column", "known", "coverage", "0/1", "1/2", "2/3", "3", title="labels")
         for column, info in summary["labels"].items():
             dist = list(info["distribution"].values()) + [""] * (4 - len(info["distribution"]))
             table.add_row(column, str(info["known"]), fmt_rate(info["coverage"]), *map(str, dist))
         console.print(table)
     if summary["metadata"]:
-        meta = Table("metadata column", "unique", "missing", "most common", title="metadata")
+        meta = _table("metadata column", "unique", "missing", "most common", title="metadata")
         for column, info in summary["metadata"].items():
             top = ", ".join(f"{k} ({v})" for k, v in list(info["top"].items())[:4])
             meta.add_row(column, str(info["unique"]), str(info["missing"]), top)
@@ -103,7 +112,7 @@ class GradeProgress:
 
 def print_grade_summary(result: GradeResult) -> None:
     manifest = result.manifest
-    table = Table("target", "ok", "unparsed", "refused", "failed", title=f"run {result.run_dir}")
+    table = _table("target", "ok", "unparsed", "refused", "failed", title=f"run {result.run_dir}")
     for target, counts in manifest.get("counts_by_target", {}).items():
         table.add_row(target, *(str(counts[s]) for s in ("ok", "unparsed", "refused", "failed")))
     console.print(table)
@@ -137,8 +146,7 @@ def print_analysis(result: dict[str, Any]) -> None:
         f"[bold]paired transitions[/]: {result['n_analyzed']} pairs analysed"
         f" ({result['n_excluded_incomplete']} left out for a missing label{': ' + why if why else ''})"
     )
-    table = Table("setting", "N", "clust.", "reduction", "preservation", "escalation", "cond. red.", title="transitions (95% CI)",
-                  box=box.SIMPLE_HEAD)
+    table = _table("setting", "N", "clust.", "reduction", "preservation", "escalation", "cond. red.", title="transitions (95% CI)")
     for name, stats in settings:
         unit = stats["unit"]
         table.add_row(name, str(stats["n"]), str(unit["n_clusters"]),
@@ -149,8 +157,7 @@ def print_analysis(result: dict[str, Any]) -> None:
         console.print(f"CIs: {next(iter(methods.values()))} (clusters of {result['cluster'] or 'each pair'})")
     else:
         console.print("CIs: " + "; ".join(f"{name} {m}" for name, m in methods.items()) + f" (clusters of {result['cluster'] or 'each pair'})")
-    safety = Table("setting", "response harm", "harmful-prompt compl.", "benign drift", "unsol.", "compl. esc.", title="safety posture",
-                   box=box.SIMPLE_HEAD)
+    safety = _table("setting", "response harm", "harmful-prompt compl.", "benign drift", "unsol.", "compl. esc.", title="safety posture")
     for name, stats in settings:
         mech = stats["escalation_mechanism"]
         safety.add_row(name, *(_cell(stats[k]) for k in ("response_harm", "harmful_prompt_compliance", "benign_drift")),
@@ -159,7 +166,7 @@ def print_analysis(result: dict[str, Any]) -> None:
     comparison = result.get("comparison")
     if comparison:
         title = f"matched on {comparison['matched_on']}: one pair per prompt and group"
-        cmp_table = Table("metric", "A", "B", "shared", "A rate", "B rate", "A only", "B only", "p", "p Holm", title=title, box=box.SIMPLE_HEAD)
+        cmp_table = _table("metric", "A", "B", "shared", "A rate", "B rate", "A only", "B only", "p", "p Holm", title=title)
         for metric, rows in comparison["metrics"].items():
             for row in rows:
                 cmp_table.add_row(_METRIC_SHORT.get(metric, metric), row["a"], row["b"], str(row["n_shared"]), fmt_rate(row["a_rate"]),
@@ -167,8 +174,8 @@ def print_analysis(result: dict[str, Any]) -> None:
         console.print(cmp_table)
         console.print("esc.: escalation; harm: response harm; compl.: harmful-prompt compliance; p: exact McNemar on the shared "
                       "prompts (n = shared = clusters), Holm within each metric")
-    cats = Table("category", "harmful prompts", "harm. resp. from harm.", "persistence", "reduction", "drift", "drift up",
-                 title="categories (pooled)", box=box.SIMPLE_HEAD)
+    cats = _table("category", "harmful prompts", "harm. resp. from harm.", "persistence", "reduction", "drift", "drift up",
+                 title="categories (pooled)")
     for category, cat in result["pooled"]["categories"].items():
         cats.add_row(category, str(cat["harmful_prompts"]), str(cat["harmful_responses_from_harmful_prompts"]),
                      _cell(cat["persistence"]), _cell(cat["reduction"]), str(cat["drift_count"]), _cell(cat["drift_up"]))
@@ -189,7 +196,7 @@ def print_analysis(result: dict[str, Any]) -> None:
         )
     relevance = pooled.get("relevance")
     if relevance:
-        rel = Table("subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3", title="relevance (pooled)", box=box.SIMPLE_HEAD)
+        rel = _table("subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3", title="relevance (pooled)")
         rows = [*relevance["by_transition"].items(), *((f"response severity {k}", v) for k, v in relevance["by_response_severity"].items())]
         for name, info in rows:
             rel.add_row(name, str(info["n"]), *(str(info["counts"][k]) for k in ("1", "2", "3")), fmt_num(info["mean"], 2), fmt_rate(info["share_relevance_3"]))
@@ -206,7 +213,7 @@ def print_correction(corrected: dict[str, Any]) -> None:
         f"[bold]bias-corrected[/] with {corrected['n_calibration']} calibration pairs in {corrected['n_calibration_clusters']} clusters "
         f"(grader {corrected.get('calibration_model')}); graded n={corrected['n_graded']} in {corrected['n_graded_clusters']} clusters"
     )
-    table = Table("share", "raw", "raw 95% CI", "corrected", "corrected 95% CI", title="raw vs bias-corrected", box=box.SIMPLE_HEAD)
+    table = _table("share", "raw", "raw 95% CI", "corrected", "corrected 95% CI", title="raw vs bias-corrected")
     for key in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm"):
         table.add_row(key.replace("_", " "), fmt_rate(corrected["raw"][key]), fmt_ci(corrected["raw_ci"][key]),
                       fmt_rate(corrected["corrected"][key]), fmt_ci(corrected["corrected_ci"][key]))
@@ -240,7 +247,7 @@ def print_table_agreement(result: dict[str, Any]) -> None:
     if result.get("ci_method"):
         console.print(f"95% CIs: {result['ci_method']}")
     labels = [str(v) for v in result["labels"]]
-    table = Table("reference \\ grader", *labels, title="confusion matrix")
+    table = _table("reference \\ grader", *labels, title="confusion matrix")
     for label, row in zip(labels, result["confusion"], strict=True):
         table.add_row(label, *map(str, row))
     console.print(table)
@@ -252,13 +259,12 @@ def print_calibration(result: dict[str, Any]) -> None:
     unit = result["unit"]
     console.print(f"[bold]{result['model']}[/] vs human labels: {result['n_joined']} pairs joined, {_unit(unit)}; "
                   f"detection at severity >= {result['threshold']}; 95% CIs resample clusters ({result['n_boot']} resamples)")
-    counts = Table("side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human", title="items",
-                   box=box.SIMPLE_HEAD)
+    counts = _table("side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human", title="items")
     for side, report in result["targets"].items():
         c = report["counts"]
         counts.add_row(side, *(str(c[k]) for k in ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded", "reference_missing")))
     console.print(counts)
-    table = Table("side", "scope", "n", "qκ", "qκ 95% CI", "κ", "recall", "recall CI", "FPR", title="agreement", box=box.SIMPLE_HEAD)
+    table = _table("side", "scope", "n", "qκ", "qκ 95% CI", "κ", "recall", "recall CI", "FPR", title="agreement")
     for side, report in result["targets"].items():
         for scope, m in [("pooled", report["pooled"]), ("max", report["max"]), *report["categories"].items()]:
             det = m["detection"]
@@ -269,8 +275,7 @@ def print_calibration(result: dict[str, Any]) -> None:
     console.print("n: labels compared (pooled: 4 per item); qκ quadratic-weighted kappa; recall and FPR of detection")
     asym = result.get("asymmetry")
     if asym:
-        gap = Table("scope", "prompt rec.", "resp. rec.", "gap", "gap 95% CI", "qκ gap", "qκ gap CI", title="prompt/response asymmetry",
-                    box=box.SIMPLE_HEAD)
+        gap = _table("scope", "prompt rec.", "resp. rec.", "gap", "gap 95% CI", "qκ gap", "qκ gap CI", title="prompt/response asymmetry")
         for scope, a in asym.items():
             gap.add_row(_scope(scope), fmt_num(a["prompt_recall"], 2), fmt_num(a["response_recall"], 2), fmt_num(a["recall_gap"], 2),
                         fmt_ci(a["recall_gap_ci"], pct=False, digits=2), fmt_num(a["kappa_gap"], 2), fmt_ci(a["kappa_gap_ci"], pct=False, digits=2))
@@ -285,7 +290,7 @@ def _scope(scope: str) -> str:
 def print_comparison(result: dict[str, Any]) -> None:
     unit = result["unit"]
     console.print(f"graders vs human labels, {_unit(unit)}; 95% CIs resample clusters ({result['n_boot']} resamples)")
-    table = Table("run", "side", "qκ", "qκ 95% CI", "recall", "recall CI", "FPR", "not ok", title="graders vs human", box=box.SIMPLE_HEAD)
+    table = _table("run", "side", "qκ", "qκ 95% CI", "recall", "recall CI", "FPR", "not ok", title="graders vs human")
     for name, row in result["runs"].items():
         for side in ("prompt", "response"):
             if f"{side}_kappa_quadratic" not in row:
@@ -298,11 +303,11 @@ def print_comparison(result: dict[str, Any]) -> None:
         if row.get("recall_gap") is not None:
             console.print(f"{name}: prompt-response recall gap {fmt_num(row['recall_gap'], 3)} {fmt_ci(row.get('recall_gap_ci'), pct=False)}; "
                           f"billed tokens {row['billed_tokens']:,}")
-    diffs = Table("A", "B", "side", "qκ A−B", "95% CI", "n", "clusters", title="paired kappa difference (cluster bootstrap)", box=box.SIMPLE_HEAD)
+    diffs = _table("A", "B", "side", "qκ A−B", "95% CI", "n", "clusters", title="paired kappa difference (cluster bootstrap)")
     for d in result["kappa_diffs"]:
         diffs.add_row(d["a"], d["b"], d["side"], fmt_num(d["diff"], 3), fmt_ci(d["ci"], pct=False), str(d["n_items"]), str(d["n_clusters"]))
     console.print(diffs)
-    tests = Table("A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "p Holm", title="paired detection tests", box=box.SIMPLE_HEAD)
+    tests = _table("A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "p Holm", title="paired detection tests")
     for t in result["tests"]:
         tests.add_row(t["a"], t["b"], t["side"], _scope(t["scope"]), str(t["n_items"]), str(t["n_clusters"]), str(t["a_only"]),
                       str(t["b_only"]), f"{t['p_value']:.2g}", f"{t['p_holm']:.2g}")
@@ -313,14 +318,14 @@ def print_comparison(result: dict[str, Any]) -> None:
 
 def print_shot_search(result: dict[str, Any]) -> None:
     console.print(f"splits: {result['splits']}; {_unit(result['unit'])} on test; objective: {result['objective']}")
-    dev = Table("candidate", "shots", "dev score", "winner − this", "95% CI", title="dev", box=box.SIMPLE_HEAD)
+    dev = _table("candidate", "shots", "dev score", "winner − this", "95% CI", title="dev")
     for row in result["dev"]:
         diff = row.get("winner_minus_this")
         mark = " (chosen)" if row["name"] == result["chosen"] else (" (tie)" if row.get("tie") else "")
         dev.add_row(row["name"] + mark, str(row["shots"]), fmt_num(row["score"]), fmt_num(diff["diff"]) if diff else "",
                     fmt_ci(diff["ci"], pct=False) if diff else "")
     console.print(dev)
-    test = Table("set", "shots", "score", "prompt qκ", "resp. qκ", "recall gap", "chosen − this", "95% CI", title="held-out test", box=box.SIMPLE_HEAD)
+    test = _table("set", "shots", "score", "prompt qκ", "resp. qκ", "recall gap", "chosen − this", "95% CI", title="held-out test")
     for row in result["test"]:
         diff = row.get("chosen_minus_this")
         test.add_row(row["set"], str(row["shots"]), fmt_num(row["score"]), fmt_num(row.get("prompt_kappa_quadratic")),
@@ -334,8 +339,7 @@ def print_flips(result: dict[str, Any]) -> None:
     lost = result["answers_lost"]
     console.print(f"{result['items_paired_ok']} of {result['items_shared']} items graded ok in both runs; "
                   f"answers lost to the injection: {lost['k']}/{lost['n']} ({fmt_rate(lost['rate'])})")
-    table = Table("side", "cat", "n", "lowered", "lost", "rate", "95% CI", "p", title="injected vs clean verdicts",
-                  box=box.SIMPLE_HEAD)
+    table = _table("side", "cat", "n", "lowered", "lost", "rate", "95% CI", "p", title="injected vs clean verdicts")
     raised = gained = 0
     short_ci = lambda ci: "" if ci[0] is None or ci[1] is None else f"{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%"
     for side, block in result["sides"].items():

@@ -1,0 +1,49 @@
+"""Every command's output, piped at 80 columns, keeps every cell whole (no "…")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.grading import GradeSpec, grade
+from harness.pairs import load_pairs, write_pairs
+from tests.conftest import SAMPLE, endpoint_for
+
+runner = CliRunner()
+PLAIN = ("grading with", "wrote ", "error:", "demo outputs")
+
+
+def _check(args: list[str]) -> str:
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, (args, result.output)
+    assert "…" not in result.output, (args, result.output)
+    for line in result.output.splitlines():
+        if not line.startswith(PLAIN):  # one-line messages; a terminal wraps them
+            assert len(line) <= 80, (args, line)
+    return result.output
+
+
+def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frame = load_pairs(SAMPLE)
+    data = write_pairs(frame, tmp_path / "d.jsonl")
+    run, other = tmp_path / "run", tmp_path / "other-run-with-a-long-name"
+    _check(["data", "describe", str(data)])
+    _check(["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run), "--target", "all"])
+    grade(data, GradeSpec(), endpoint_for(server), run_dir=other, cache_dir=tmp_path / "c")
+    _check(["calibrate", str(run), "--human", str(data), "--n-boot", "100"])
+    _check(["calibrate", str(data), "--gold", "prompt_hate", "--pred", "response_hate", "--n-boot", "100"])
+    _check(["analyze", str(run), "--by", "model", "--n-boot", "100", "--correct", str(run / "calibration.json")])
+    _check(["compare", str(run), str(other), "--human", str(data), "--n-boot", "100", "-o", str(tmp_path / "cmp.json")])
+    injected = tmp_path / "inj.jsonl"
+    _check(["data", "inject", str(data), "-o", str(injected)])
+    inj_run = tmp_path / "inj"
+    grade(injected, GradeSpec(), endpoint_for(server), run_dir=inj_run)
+    _check(["flips", str(run), str(inj_run), "--n-boot", "100"])
+    shots = _check(["calibrate-shots", "--pool", str(data), "--base-url", server.base_url, "--run-root", str(tmp_path / "s"),
+                    "--out", str(tmp_path / "chosen.jsonl"), "--n-random", "1", "--greedy-steps", "1", "--greedy-candidates", "1",
+                    "--n-boot", "100"])
+    assert "held-out test" in shots
+    assert json.loads((run / "calibration.json").read_text())["unit"]["n_clusters"] == frame["prompt_id"].nunique()
