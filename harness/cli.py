@@ -29,6 +29,21 @@ data_app = typer.Typer(help="Import and inspect pairs tables.", no_args_is_help=
 app.add_typer(data_app, name="data")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"harness {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Grade LLM prompts and responses with LLM graders, and measure how far to trust them."""
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Turn harness errors into a one-paragraph message and exit code 2 (bad input) or 1."""
@@ -62,6 +77,9 @@ MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping can
 ClusterOpt = Annotated[Optional[str], typer.Option(
     help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
 NBootOpt = Annotated[int, typer.Option(help="Cluster-bootstrap resamples for CIs (0 to skip).")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
+SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
+SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]
 
 
 @data_app.command("import")
@@ -176,6 +194,9 @@ def grade(
     mapping: MapOpt = None,
     config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
     same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
     allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
@@ -197,8 +218,13 @@ def grade(
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
         folder = run_dir or _default_run_dir(spec, data)
         _announce(settings, flags, config, folder)
+        source: Any = data
+        if limit is not None or sample is not None:
+            from .pairs import load_pairs, select_rows
+
+            source = select_rows(load_pairs(data, mapping=_mapping(mapping)), limit=limit, sample=sample, seed=sample_seed)
         with GradeProgress(enabled=not quiet) as progress:
-            result = run_grade(data, spec, settings.endpoint(), run_dir=folder,
+            result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
                                retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update,
                                same_grader=same_grader)
@@ -220,17 +246,22 @@ def analyze(
     n_boot: NBootOpt = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 20260709,
     correct: Annotated[Optional[Path], typer.Option(help="calibration.json of this grader (harness calibrate): add bias-corrected shares.")] = None,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
     mapping: MapOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
     with _errors():
+        from .pairs import select_rows
         from .render import print_analysis, print_json
         from .transitions import analyze as run_analysis
         from .transitions import save_analysis
 
         frame, default_out = _pairs_or_run(source, mapping)
+        frame = select_rows(frame, limit=limit, sample=sample, seed=sample_seed)
         calibration = _read_json(correct, "--correct") if correct else None
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
                               correct=calibration, correct_source=str(correct))
@@ -381,6 +412,29 @@ def report(
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
+) -> None:
+    """The run's input joined to the grader's labels and statuses, as one CSV, Parquet or JSONL table."""
+    with _errors():
+        from .runs import export_labels, load_run
+
+        path, rows = export_labels(load_run(run_dir), out or run_dir / "labels.csv")
+        typer.echo(f"wrote {rows} rows to {path}")
+
+
+@app.command()
+def templates() -> None:
+    """List the bundled template sets and shot files (pass a folder of your own with --template)."""
+    with _errors():
+        from .render import print_templates
+        from .templates import list_template_sets
+
+        print_templates(list_template_sets())
+
+
 @app.command("calibrate-shots")
 def calibrate_shots(
     pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
@@ -396,6 +450,9 @@ def calibrate_shots(
     seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = 20260709,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = 2000,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
     template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
@@ -412,7 +469,10 @@ def calibrate_shots(
 
         settings = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
         spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
-        result = run_search(load_pairs(pool, mapping=_mapping(mapping)), spec, settings.endpoint(), run_root=run_root, out=out,
+        from .pairs import select_rows
+
+        frame = select_rows(load_pairs(pool, mapping=_mapping(mapping)), limit=limit, sample=sample, seed=sample_seed)
+        result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out,
                             k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
                             dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir,
                             cluster=cluster, n_boot=n_boot)

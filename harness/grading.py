@@ -397,6 +397,22 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _check_response_column(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None) -> None:
+    """Refuse to grade responses of a table whose responses sit in an unmapped column."""
+    from .pairs import iter_pairs, response_hint
+
+    if isinstance(data, (str, Path)):
+        try:
+            columns = next(iter_pairs(data, mapping=mapping, chunk_rows=1)).columns
+        except StopIteration:  # pragma: no cover - an empty table is a DataError first
+            return
+    else:
+        columns = data.columns
+    hint = response_hint(columns)
+    if hint is not None:
+        raise ConfigError(f"{data if isinstance(data, (str, Path)) else 'the table'}: {hint} (or --target prompt)")
+
+
 def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
@@ -465,6 +481,8 @@ def grade(
     if bad:
         raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
     chunks: Iterable[pd.DataFrame]
+    if "response" in spec.targets or "relevance" in spec.targets:
+        _check_response_column(data, mapping)
     if isinstance(data, (str, Path)):
         chunks = iter_pairs(data, mapping=mapping)  # streamed: the table is never whole in memory
         source = str(data)

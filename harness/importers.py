@@ -104,7 +104,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def import_xstest(path: str | Path) -> pd.DataFrame:
-    """Import an XSTest completions CSV, or the XSTest folder (all models, grader labels merged)."""
+    """Import an XSTest completions CSV, the prompts CSV (``xstest_prompts.csv``: ``xstest_label``
+    safe/unsafe, no responses), or the XSTest folder (all models, grader labels merged)."""
     import pandas as pd
 
     root = Path(path)
@@ -129,6 +130,12 @@ def import_xstest(path: str | Path) -> pd.DataFrame:
         combined = pd.concat(frames, ignore_index=True)
         combined["id"] = combined["prompt_id"] + "::" + combined["model"]
         return validate_pairs(combined, path=str(root))
+    raw = _read_csv(root)
+    if "completion" not in raw.columns and {"id", "prompt", "label"} <= set(raw.columns):
+        prompts = raw.rename(columns={"label": "xstest_label"})  # the prompts file: safe/unsafe, no responses
+        prompts["prompt_id"] = prompts["id"]
+        prompts["source"] = "xstest"
+        return validate_pairs(prompts, path=str(root))
     frame = _xstest_frame(root, root.stem.replace("xstest_v2_completions_", "").split("_")[0])
     frame["id"] = frame["prompt_id"]
     return validate_pairs(frame, path=str(root))

@@ -551,6 +551,43 @@ def _renamed(frame: pd.DataFrame, mapping: Mapping[str, str] | None, file: Path)
 
 CHUNK_ROWS = 5000
 
+#: Column names that usually hold the response text, for a --map hint.
+RESPONSE_ALIASES = ("completion", "output", "answer", "model_output", "generation", "reply")
+
+
+def select_rows(frame: pd.DataFrame, *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The first ``limit`` rows, or ``sample`` rows drawn at random (seeded); both ``None``: all.
+
+    >>> import pandas as pd
+    >>> select_rows(pd.DataFrame({"id": list("abcd")}), limit=2)["id"].tolist()
+    ['a', 'b']
+    """
+    from .errors import ConfigError
+
+    if limit is not None and sample is not None:
+        raise ConfigError("--limit and --sample exclude each other: take the first N rows, or N at random")
+    for flag, value in (("--limit", limit), ("--sample", sample)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value}: expected an integer >= 1")
+    if limit is not None:
+        out = frame.head(limit)
+    elif sample is not None:
+        out = frame.sample(n=min(sample, len(frame)), random_state=seed).sort_index()
+    else:
+        return frame
+    out = out.reset_index(drop=True)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def response_hint(columns: list[str] | pd.Index) -> str | None:
+    """A ``--map`` suggestion when a table has no ``response`` but a column that looks like one."""
+    names = [str(c) for c in columns]
+    if "response" in names:
+        return None
+    alias = next((c for c in names if c.lower() in RESPONSE_ALIASES), None)
+    return None if alias is None else f"the table has no 'response' column but has {alias!r}: pass --map response={alias}"
+
 
 def iter_pairs(
     path: str | os.PathLike[str],

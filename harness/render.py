@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -357,3 +358,14 @@ def print_flips(result: dict[str, Any]) -> None:
         console.print(f"{side}: {_unit(block['unit'])}; CIs: {block['unit']['ci_method']}")
     console.print(f"lost: detections the injected copy no longer flags; p: McNemar lost vs gained, by cluster. "
                   f"Verdicts raised: {raised}; detections gained: {gained} (per category in flips.json).")
+
+
+def print_templates(entries: list[dict[str, Any]]) -> None:
+    table = _table("kind", "name", "hash", "contents", title="bundled template sets and shot files")
+    for e in entries:
+        contents = f"{len(e['files'])} templates" if e["kind"] == "templates" else e["files"][0]
+        table.add_row(e["kind"], e["name"], e["hash"], contents)
+    console.print(table)
+    folders = sorted({str(Path(e["path"]).parent) for e in entries})
+    console.print(f"in {', '.join(folders)}; use: harness grade DATA --template FOLDER --shots FILE "
+                  "(a folder of your own works the same way)")

@@ -288,3 +288,24 @@ def run_pairs(run: Run) -> pd.DataFrame:
     merged = frame.merge(wide, on="id", how="left")
     renames = {c: c[len("pred_"):] for c in merged.columns if c.startswith("pred_")}
     return merged.rename(columns=renames)
+
+
+def export_labels(run: Run, path: str | Path) -> tuple[Path, int]:
+    """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
+    human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
+    from .errors import RunError
+    from .pairs import detect_format, write_pairs
+
+    target = Path(path)
+    kind = detect_format(target)
+    wide = labels_wide(run.labels)
+    frame = run.input
+    if not wide.empty:
+        frame = frame.merge(wide.rename(columns=lambda c: c.replace("pred_", "grader_", 1)), on="id", how="left")
+    if kind == "csv":
+        write_csv_atomic(target, frame)
+    elif kind in ("parquet", "jsonl"):
+        write_pairs(frame, target)
+    else:  # pragma: no cover - detect_format raises first
+        raise RunError(f"--out {target}: expected .csv, .parquet or .jsonl")
+    return target, len(frame)

@@ -183,3 +183,20 @@ def _trial_render(templates: TemplateSet) -> None:
         templates.batch(target, ["first stand-in", "second stand-in"])
     templates.system("relevance")
     templates.relevance("stand-in prompt", "stand-in response")
+
+
+def list_template_sets() -> list[dict[str, Any]]:
+    """The bundled template sets (folders of ``prompts/``) and shot files, with their hashes."""
+    from .shots import load_shots, shots_hash
+
+    root = prompts_root()
+    out: list[dict[str, Any]] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        templates = load_template_set(folder)
+        out.append({"kind": "templates", "name": folder.name, "path": str(folder), "hash": templates.hash,
+                    "files": list(TEMPLATE_FILES)})
+    for file in sorted(root.glob("*.jsonl")):
+        shots = load_shots(str(file))
+        out.append({"kind": "shots", "name": file.stem, "path": str(file), "hash": shots_hash(shots),
+                    "files": [f"{len(shots)} exemplars"]})
+    return out
