@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test soak check bench validate clean
+.PHONY: install demo test soak check bench validate report-check clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ check: install
 
 bench: install
 	$(PY) bench/run.py
+
+report-check: install
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) scripts/report_check.py $(RUN)
 
 validate: install
 	$(PY) validation/simulate.py --replicates 1000

@@ -1,92 +1,57 @@
-"""``report``: a run, its calibration, a comparison and an analysis as Markdown and HTML.
+"""``report``: a run, its calibration, a comparison, flips and an analysis as Markdown and HTML.
 
-The HTML file is self-contained: every matplotlib figure is embedded as a base64 PNG.
-Inputs are the JSON files the other stages write; the report never recomputes a metric.
+Each stage's JSON becomes a :class:`Section` of plain content (paragraphs, tables as rows with
+the definitions of their metrics, figures); one Jinja template renders the sections as
+Markdown and another as self-contained HTML (figures embedded as base64 PNGs), so both say
+the same thing. The report never recomputes a metric: it shows what the stages wrote,
+including every CI with its unit of analysis.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path, ensure_folder
+from .constants import CATEGORY_NAMES
 from .errors import RunError
 
-CATEGORY_ORDER = ("hate", "sexual", "violence", "self_harm")
+SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
 
 
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?( to [-+−]?[\d.]+)?|[\d.]+–[\d.]+%|\d+/\d+|[\d.]+e[-+]\d+)$")
 
 
-def _heatmap(matrix: list[list[int]], title: str, xlabel: str, ylabel: str, ticks: list[Any]) -> str:
-    import matplotlib
+@dataclass
+class Table:
+    """One table: header, rows of text cells, and what its columns mean."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
 
-    fig, ax = plt.subplots(figsize=(3.4, 3.0))
-    ax.imshow(matrix, cmap="Blues")
-    for i, row in enumerate(matrix):
-        for j, value in enumerate(row):
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(ticks)), [str(t) for t in ticks])
-    ax.set_yticks(range(len(ticks)), [str(t) for t in ticks])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    return _png(fig)
+    @property
+    def numeric(self) -> list[bool]:
+        """Per column: do all its cells hold numbers (right-aligned) rather than text?"""
+        return [bool(self.rows) and all(_NUMERIC.match(row[j]) for row in self.rows) for j in range(len(self.header))]
 
 
-def _rates_figure(analysis: dict[str, Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    settings = [*analysis["groups"].items(), ("pooled", analysis["pooled"])]
-    kinds = ("reduction", "preservation", "escalation")
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(settings)), 3.2))
-    width = 0.26
-    for k, kind in enumerate(kinds):
-        rates = [s[kind]["rate"] or 0.0 for _, s in settings]
-        lows = [max(0.0, r - (s[kind]["ci"][0] or r)) for r, (_, s) in zip(rates, settings, strict=True)]
-        highs = [max(0.0, (s[kind]["ci"][1] or r) - r) for r, (_, s) in zip(rates, settings, strict=True)]
-        ax.bar(np.arange(len(settings)) + (k - 1) * width, rates, width, yerr=[lows, highs], capsize=2, label=kind)
-    ax.set_xticks(range(len(settings)), [name for name, _ in settings], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("share of pairs")
-    ax.set_title("transitions by group (95% Wilson CI)", fontsize=9)
-    ax.legend(fontsize=7)
-    return _png(fig)
+@dataclass
+class Figure:
+    title: str
+    png: str
 
 
-def _kappa_figure(comparison: dict[str, Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    names = list(comparison["runs"])
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(names)), 3.0))
-    for k, side in enumerate(("prompt", "response")):
-        values = [comparison["runs"][n].get(f"{side}_kappa_quadratic") or 0.0 for n in names]
-        ax.bar(np.arange(len(names)) + (k - 0.5) * 0.35, values, 0.35, label=side)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("quadratic kappa vs human")
-    ax.set_title("agreement by grader", fontsize=9)
-    ax.legend(fontsize=7)
-    return _png(fig)
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
 
 
 def _load(path: Path | None) -> dict[str, Any] | None:
@@ -99,15 +64,6 @@ def _load(path: Path | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _cell(value: Any) -> str:
-    r"""Text safe inside a Markdown table cell: ``|`` escaped, line breaks as spaces.
-
-    >>> _cell("a|b\nc")
-    'a\\|b c'
-    """
-    return " ".join(str(value).replace("|", "\\|").split())
-
-
 def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -116,8 +72,193 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _ci(ci: Any) -> str:
-    return "n/a" if not ci or ci[0] is None or ci[1] is None else f"{ci[0]:.3f} to {ci[1]:.3f}"
+def _ci(ci: Any, *, pct: bool = False) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "n/a"
+    return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%" if pct else f"{ci[0]:.3f} to {ci[1]:.3f}"
+
+
+def _scope(name: str) -> str:
+    return CATEGORY_NAMES.get(name, name)
+
+
+def _run_section(manifest: dict[str, Any]) -> Section:
+    counts = manifest.get("counts", {})
+    tokens = manifest.get("tokens", {})
+    section = Section("Run", [
+        f"Grader {manifest.get('model')} at {manifest.get('endpoint')}; template {manifest.get('template_hash')}, "
+        f"shots {manifest.get('shots_hash')} ({manifest.get('shots_count', 0)} exemplars); status {manifest.get('status')}.",
+    ])
+    section.tables.append(Table("Items by status", ["target", "ok", "unparsed", "refused", "failed"],
+                                [[t, *(str(c.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed"))]
+                                 for t, c in manifest.get("counts_by_target", {}).items()],
+                                "Only ok items carry a verdict; the others are kept with their reason, never read as Safe."))
+    section.paragraphs.append(
+        f"{manifest.get('items', sum(counts.values()))} items, {manifest.get('cache_hits', 0)} from the cache. Billed tokens: "
+        f"{tokens.get('billed_prompt_tokens', 0):,} prompt and {tokens.get('billed_completion_tokens', 0):,} completion; "
+        f"served from the cache: {tokens.get('cached_prompt_tokens', 0):,} prompt.")
+    for status, reasons in manifest.get("reasons", {}).items():
+        section.paragraphs.append(f"{status}: " + "; ".join(f"{n}× {r}" for r, n in reasons.items()))
+    return section
+
+
+def _calibration_section(data: dict[str, Any]) -> Section:
+    from .figures import bars_with_ci, confusion_grid
+
+    unit = data.get("unit", {})
+    section = Section("Calibration against human labels", [
+        f"{data.get('n_joined')} pairs in {unit.get('n_clusters')} clusters of {unit.get('cluster') or 'single pairs'}; "
+        f"harmful when severity ≥ {data.get('threshold')}. Every 95% CI resamples clusters ({data.get('n_boot')} resamples).",
+    ])
+    targets = data.get("targets", {})
+    section.tables.append(Table(
+        "Items per side", ["side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human label"],
+        [[side, *(str(r.get("counts", {}).get(k, 0)) for k in
+                  ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded", "reference_missing"))]
+         for side, r in targets.items()],
+        "no text: nothing to grade on that side; not graded: text but no label yet; no human label: all four unknown."))
+    rows = []
+    for side, report in targets.items():
+        for scope in SCOPES:
+            m = report["pooled"] if scope == "pooled" else report["max"] if scope == "max" else report["categories"][scope]
+            det, ci = m.get("detection", {}), m.get("ci", {})
+            rows.append([side, _scope(scope), str(m["n"]), str(m.get("n_clusters")), _num(m.get("kappa_quadratic")),
+                         _ci(ci.get("kappa_quadratic")), _num(det.get("recall")), _ci(ci.get("recall")), _num(det.get("false_positive_rate"))])
+    section.tables.append(Table(
+        "Agreement", ["side", "scope", "n", "clusters", "quadratic κ", "95% CI", "recall", "95% CI", "FPR"], rows,
+        "n: labels compared (pooled: four per item; max: the item's highest severity). Quadratic κ: Cohen's kappa with "
+        "squared-distance weights, 1 = perfect, 0 = chance. Recall: share of human-harmful labels the grader also calls "
+        "harmful. FPR: share of human-safe labels it calls harmful."))
+    asym = data.get("asymmetry")
+    if asym:
+        section.tables.append(Table(
+            "Prompt/response asymmetry", ["scope", "prompt recall", "response recall", "gap", "95% CI", "κ gap", "95% CI"],
+            [[_scope(s), _num(a["prompt_recall"]), _num(a["response_recall"]), _num(a["recall_gap"]), _ci(a["recall_gap_ci"]),
+              _num(a["kappa_gap"]), _ci(a["kappa_gap_ci"])] for s, a in asym.items()],
+            "gap: prompt minus response (positive: the grader finds risk more readily in prompts). The CI resamples clusters "
+            "with both sides of every pair together."))
+    grid = [(f"{side}: {_scope(scope)}", targets[side]["pooled" if scope == "pooled" else "max"]["confusion"]
+             if scope in ("pooled", "max") else targets[side]["categories"][scope]["confusion"])
+            for side in targets for scope in ("pooled", "max")]
+    section.figures.append(Figure("Confusion matrices (rows: human label, share of the row; numbers: counts)",
+                                  confusion_grid(grid, xlabel="grader", ylabel="human", ticks=[0, 1, 2, 3])))
+    scopes = [s for s in SCOPES if s != "max"]
+    series = []
+    for side, report in targets.items():
+        metrics = [report["pooled"] if s == "pooled" else report["categories"][s] for s in scopes]
+        series.append((side, [m.get("kappa_quadratic") for m in metrics], [m.get("ci", {}).get("kappa_quadratic", [None, None]) for m in metrics]))
+    section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
+                                  bars_with_ci([_scope(s) for s in scopes], series, ylabel="quadratic κ vs human", title="")))
+    return section
+
+
+def _comparison_section(data: dict[str, Any]) -> Section:
+    from .figures import bars_with_ci
+
+    unit = data.get("unit", {})
+    runs = data["runs"]
+    section = Section("Graders compared", [
+        f"{unit.get('n_items')} pairs in {unit.get('n_clusters')} clusters of {unit.get('cluster') or 'single pairs'}; "
+        f"{data.get('n_boot')} cluster-bootstrap resamples for every CI. {data.get('family', '')}.",
+    ])
+    section.tables.append(Table(
+        "Each grader against the human labels", ["run", "model", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
+        [[name, str(r["model"]), _num(r.get("prompt_kappa_quadratic")), _ci(r.get("prompt_kappa_quadratic_ci")),
+          _num(r.get("response_kappa_quadratic")), _ci(r.get("response_kappa_quadratic_ci")), _num(r.get("recall_gap")),
+          _ci(r.get("recall_gap_ci")), _pct(r.get("not_ok_rate"))] for name, r in runs.items()],
+        "qκ: pooled quadratic kappa; recall gap: prompt minus response detection recall; not ok: share of items without a verdict."))
+    section.tables.append(Table(
+        "Paired κ differences", ["A", "B", "side", "qκ A−B", "95% CI", "n", "clusters"],
+        [[d["a"], d["b"], d["side"], _num(d["diff"]), _ci(d["ci"]), str(d["n_items"]), str(d["n_clusters"])] for d in data.get("kappa_diffs", [])],
+        "On the items both graders graded ok; the CI resamples clusters, the same resample for both graders."))
+    methods = sorted({t["method"] for t in data.get("tests", [])})
+    section.tables.append(Table(
+        "Paired detection tests", ["A", "B", "side", "scope", "n", "clusters", "A right only", "B right only", "p", "Holm p"],
+        [[t["a"], t["b"], t["side"], _scope(t["scope"]), str(t["n_items"]), str(t["n_clusters"]), str(t["a_only"]), str(t["b_only"]),
+          f"{t['p_value']:.3g}", f"{t['p_holm']:.3g}"] for t in data.get("tests", [])],
+        f"any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
+    names = list(runs)
+    series = [(side, [runs[n].get(f"{side}_kappa_quadratic") for n in names], [runs[n].get(f"{side}_kappa_quadratic_ci", [None, None]) for n in names])
+              for side in ("prompt", "response") if any(f"{side}_kappa_quadratic" in runs[n] for n in names)]
+    section.figures.append(Figure("Agreement by grader (95% CIs)", bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    return section
+
+
+def _flips_section(data: dict[str, Any]) -> Section:
+    lost = data["answers_lost"]
+    section = Section("Grader injection", [
+        f"Clean run {data['clean_run']} against injected run {data['injected_run']}: {data['items_paired_ok']} of "
+        f"{data['items_shared']} items graded ok in both; answers lost to the injection {lost['k']}/{lost['n']} ({_pct(lost['rate'])}).",
+    ])
+    rows = []
+    for side, block in data["sides"].items():
+        for category, row in block["categories"].items():
+            det = row["detection_lost"]
+            rows.append([side, _scope(category), str(row["n"]), _pct(row["lowered"]["rate"]), _pct(row["raised"]["rate"]),
+                         f"{det['k']}/{det['n']}", _pct(det["rate"]), _ci(det["ci"], pct=True), str(row["detection_gained"]), f"{row['mcnemar_p']:.3g}"])
+        unit = block.get("unit", {})
+        section.paragraphs.append(f"{side}: n={unit.get('n_items')} in {unit.get('n_clusters')} clusters; CIs: {unit.get('ci_method')}.")
+    section.tables.append(Table(
+        "Injected against clean verdicts", ["side", "category", "items", "lowered", "raised", "detections lost", "rate", "95% CI", "gained", "p"],
+        rows, "lowered/raised: verdicts the injection moved; detections lost: harmful-by-the-clean-run items no longer flagged; "
+              "p: McNemar of lost against gained, by cluster."))
+    return section
+
+
+def _analysis_section(data: dict[str, Any]) -> Section:
+    from .figures import bars_with_ci, confusion_grid
+
+    groups = list(data["groups"].items())
+    settings = [*groups, ("pooled", data["pooled"])] if len(groups) != 1 else groups
+    section = Section("Paired transitions", [
+        f"{data['n_analyzed']} pairs analysed, {data['n_excluded_incomplete']} left out for a missing label; clusters of "
+        f"{data.get('cluster') or 'single pairs'}.",
+    ])
+    rows = []
+    for name, s in settings:
+        unit = s.get("unit", {})
+        rows.append([name, str(s["n"]), str(unit.get("n_clusters", "n/a")), _pct(s["reduction"]["rate"]), _pct(s["preservation"]["rate"]),
+                     _pct(s["escalation"]["rate"]), _ci(s["escalation"]["ci"], pct=True), _pct(s["conditional_reduction"]["rate"]),
+                     str(unit.get("ci_method", "n/a"))])
+    section.tables.append(Table(
+        "Transitions", ["setting", "pairs", "clusters", "reduction", "preservation", "escalation", "95% CI", "cond. reduction", "CI method"], rows,
+        "Severity of a side is its highest category. Reduction: response below prompt; preservation: equal; escalation: response "
+        "above prompt. Conditional reduction: reduction among harmful prompts (≥ 1). Wilson CIs where each prompt occurs once, "
+        "cluster bootstrap where prompts repeat."))
+    section.tables.append(Table(
+        "Categories (pooled)", ["category", "harmful prompts", "persistence", "95% CI", "reduction", "drift count"],
+        [[_scope(c), str(v["harmful_prompts"]), _pct(v["persistence"]["rate"]), _ci(v["persistence"]["ci"], pct=True),
+          _pct(v["reduction"]["rate"]), str(v["drift_count"])] for c, v in data["pooled"]["categories"].items()],
+        "Persistence: harmful prompts in the category whose response is harmful in it too; drift: safe prompt, harmful response."))
+    mech = data["pooled"]["escalation_mechanism"]
+    section.paragraphs.append(f"Escalations: {mech['unsolicited_elaboration']} unsolicited elaboration (safe prompt), "
+                              f"{mech['compliance_escalation']} compliance escalation (harmful prompt answered at higher severity).")
+    corrected = data.get("corrected")
+    if corrected:
+        section.tables.append(Table(
+            f"Bias-corrected shares ({corrected['n_calibration']} calibration pairs, {corrected['n_calibration_clusters']} clusters)",
+            ["share", "raw", "95% CI", "corrected", "95% CI"],
+            [[k.replace("_", " "), _pct(corrected["raw"][k]), _ci(corrected["raw_ci"][k], pct=True), _pct(corrected["corrected"][k]),
+              _ci(corrected["corrected_ci"][k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
+            f"{corrected['method']}. Assumes: {'; '.join(corrected['assumptions'])}." + "".join(f" Warning: {w}." for w in corrected["warnings"])))
+    section.figures.append(Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)",
+                                  confusion_grid([("prompt → response", data["pooled"]["transition_matrix"])],
+                                                 xlabel="response severity", ylabel="prompt severity", ticks=[0, 1, 2, 3],
+                                                 bar_label="share of the row (prompt severity)")))
+    kinds = ("reduction", "preservation", "escalation")
+    series = [(k, [s[k]["rate"] for _, s in settings], [s[k]["ci"] for _, s in settings]) for k in kinds]
+    section.figures.append(Figure("Transitions by setting (95% CIs)", bars_with_ci([n for n, _ in settings], series, ylabel="share of pairs (%)",
+                                                                                   title="", percent=True)))
+    return section
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(loader=PackageLoader("harness", "report_templates"), undefined=StrictUndefined,
+                      autoescape=lambda name: bool(name and name.endswith(".html.j2")), trim_blocks=True, lstrip_blocks=True)
+    env.filters["md"] = lambda value: " ".join(str(value).replace("|", "\\|").split())
+    return env
 
 
 def render_report(
@@ -137,144 +278,22 @@ def render_report(
         if given is not None and not Path(given).is_file():
             raise RunError(f"{flag} {given}: no such file")
     manifest = _load(folder / "manifest.json") if folder else None
-    analysis_data = _load(Path(analysis) if analysis else (folder / "analysis.json" if folder else None))
-    calibration_data = _load(Path(calibration) if calibration else (folder / "calibration.json" if folder else None))
-    comparison_data = _load(Path(comparison) if comparison else None)
-    flips_data = _load(Path(flips) if flips else (folder / "flips.json" if folder else None))
-    if not any((manifest, analysis_data, calibration_data, comparison_data, flips_data)):
+    inputs = [
+        (_run_section, manifest),
+        (_calibration_section, _load(Path(calibration) if calibration else (folder / "calibration.json" if folder else None))),
+        (_comparison_section, _load(Path(comparison) if comparison else None)),
+        (_flips_section, _load(Path(flips) if flips else (folder / "flips.json" if folder else None))),
+        (_analysis_section, _load(Path(analysis) if analysis else (folder / "analysis.json" if folder else None))),
+    ]
+    if not any(data for _, data in inputs):
         raise RunError("nothing to report: give a run folder or --analysis/--calibration/--comparison/--flips files")
-    md: list[str] = ["# harness report", ""]
-    parts: list[str] = []
-    figures: list[tuple[str, str]] = []
-
-    if manifest:
-        counts = manifest.get("counts", {})
-        md += ["## Run", "", f"- model `{manifest.get('model')}` at `{manifest.get('endpoint')}`, template `{manifest.get('template_hash')}`, shots `{manifest.get('shots_hash')}`",
-               f"- items: {manifest.get('items')} ({', '.join(f'{k} {v}' for k, v in counts.items())}), cache hits {manifest.get('cache_hits')}",
-               f"- billed tokens: {manifest.get('tokens', {})}", ""]
-    if calibration_data:
-        unit = calibration_data.get("unit", {})
-        md += ["## Calibration against human labels", "",
-               f"{calibration_data.get('n_joined')} pairs, {unit.get('n_clusters')} clusters of `{unit.get('cluster')}`; "
-               "95% CIs resample clusters.", "",
-               "| side | items | ok | unparsed | refused | failed | no text | not graded |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for side, report in calibration_data.get("targets", {}).items():
-            c = report.get("counts", {})
-            md.append(f"| {side} | " + " | ".join(str(c.get(k, 0)) for k in ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded")) + " |")
-        md += ["", "| side | scope | n | clusters | quadratic κ | 95% CI | recall | 95% CI | FPR |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for side, report in calibration_data.get("targets", {}).items():
-            for scope, m in [("pooled", report["pooled"]), ("max", report["max"]), *report["categories"].items()]:
-                det = m.get("detection", {})
-                ci = m.get("ci", {})
-                md.append(f"| {side} | {scope} | {m['n']} | {m.get('n_clusters')} | {_num(m.get('kappa_quadratic'))} | {_ci(ci.get('kappa_quadratic'))} | "
-                          f"{_num(det.get('recall'))} | {_ci(ci.get('recall'))} | {_num(det.get('false_positive_rate'))} |")
-                if scope in CATEGORY_ORDER:
-                    figures.append((f"Confusion, {side}, {scope}", _heatmap(m["confusion"], f"{side}: {scope}", "grader", "human", m["labels"])))
-        asym = calibration_data.get("asymmetry")
-        if asym:
-            gap = asym["overall"]
-            md += ["", f"Prompt/response recall gap: {_num(gap['recall_gap'])} (95% CI {_ci(gap['recall_gap_ci'])}, "
-                       f"{unit.get('n_clusters')} clusters)"]
-        md.append("")
-    if comparison_data:
-        unit = comparison_data.get("unit", {})
-        md += ["## Graders compared", "", f"{unit.get('n_items')} pairs in {unit.get('n_clusters')} clusters of `{unit.get('cluster')}`.", "",
-               "| run | model | prompt qκ | 95% CI | response qκ | 95% CI | recall gap | not ok |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-        for name, row in comparison_data["runs"].items():
-            md.append(f"| {_cell(name)} | {_cell(row['model'])} | {_num(row.get('prompt_kappa_quadratic'))} | {_ci(row.get('prompt_kappa_quadratic_ci'))} | "
-                      f"{_num(row.get('response_kappa_quadratic'))} | {_ci(row.get('response_kappa_quadratic_ci'))} | {_num(row.get('recall_gap'))} | {_pct(row['not_ok_rate'])} |")
-        md += ["", "| A | B | side | qκ A−B | 95% CI | n | clusters |", "|---|---|---|---:|---:|---:|---:|"]
-        for d in comparison_data.get("kappa_diffs", []):
-            md.append(f"| {_cell(d['a'])} | {_cell(d['b'])} | {d['side']} | {_num(d['diff'])} | {_ci(d['ci'])} | {d['n_items']} | {d['n_clusters']} |")
-        md += ["", "| A | B | side | scope | n | clusters | A only | B only | p | Holm p |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-        for t in comparison_data.get("tests", []):
-            md.append(f"| {_cell(t['a'])} | {_cell(t['b'])} | {t['side']} | {t['scope']} | {t['n_items']} | {t['n_clusters']} | {t['a_only']} | {t['b_only']} | "
-                      f"{t['p_value']:.3g} | {t['p_holm']:.3g} |")
-        md += ["", f"Tests: {'; '.join(sorted({t['method'] for t in comparison_data.get('tests', [])}))}. {comparison_data.get('family', '')}.", ""]
-        figures.append(("Agreement by grader", _kappa_figure(comparison_data)))
-    if flips_data:
-        lost = flips_data["answers_lost"]
-        md += ["## Grader injection", "",
-               f"Clean run `{flips_data['clean_run']}` vs injected run `{flips_data['injected_run']}`: "
-               f"{flips_data['items_paired_ok']} of {flips_data['items_shared']} items graded ok in both; "
-               f"answers lost to the injection {lost['k']}/{lost['n']} ({_pct(lost['rate'])}).", "",
-               "| side | category | items | lowered | raised | detections lost | 95% CI | gained | McNemar p |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for side, block in flips_data["sides"].items():
-            for category, row in block["categories"].items():
-                det = row["detection_lost"]
-                ci = det["ci"]
-                md.append(f"| {side} | {category} | {row['n']} | {_pct(row['lowered']['rate'])} | {_pct(row['raised']['rate'])} | "
-                          f"{det['k']}/{det['n']} ({_pct(det['rate'])}) | {_pct(ci[0])} to {_pct(ci[1])} | {row['detection_gained']} | {row['mcnemar_p']:.3g} |")
-        md.append("")
-    if analysis_data:
-        md += ["## Paired transitions", "", "| setting | N | clusters | reduction | preservation | escalation | escalation 95% CI | cond. reduction |",
-               "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, s in [*analysis_data["groups"].items(), ("pooled", analysis_data["pooled"])]:
-            esc_ci = s["escalation"]["ci"]
-            md.append(f"| {_cell(name)} | {s['n']} | {s.get('unit', {}).get('n_clusters', 'n/a')} | {_pct(s['reduction']['rate'])} | {_pct(s['preservation']['rate'])} | "
-                      f"{_pct(s['escalation']['rate'])} | {_pct(esc_ci[0])} to {_pct(esc_ci[1])} | {_pct(s['conditional_reduction']['rate'])} |")
-        corrected = analysis_data.get("corrected")
-        if corrected:
-            md += ["", f"Bias-corrected with {corrected['n_calibration']} calibration pairs ({corrected['n_calibration_clusters']} clusters):", "",
-                   "| share | raw | 95% CI | corrected | 95% CI |", "|---|---:|---:|---:|---:|"]
-            for key in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm"):
-                rc, cc = corrected["raw_ci"][key], corrected["corrected_ci"][key]
-                md.append(f"| {key} | {_pct(corrected['raw'][key])} | {_pct(rc[0])} to {_pct(rc[1])} | {_pct(corrected['corrected'][key])} | {_pct(cc[0])} to {_pct(cc[1])} |")
-            md += [f"- warning: {w}" for w in corrected["warnings"]]
-        md += ["", "| category | harmful prompts | persistence | reduction | drift count |", "|---|---:|---:|---:|---:|"]
-        for category, c in analysis_data["pooled"]["categories"].items():
-            md.append(f"| {category} | {c['harmful_prompts']} | {_pct(c['persistence']['rate'])} | {_pct(c['reduction']['rate'])} | {c['drift_count']} |")
-        mech = analysis_data["pooled"]["escalation_mechanism"]
-        md += ["", f"Escalations: {mech['unsolicited_elaboration']} unsolicited elaboration, {mech['compliance_escalation']} compliance escalation.", ""]
-        figures.append(("Transition matrix (pooled)", _heatmap(analysis_data["pooled"]["transition_matrix"], "prompt → response max severity", "response", "prompt", [0, 1, 2, 3])))
-        figures.append(("Transitions by group", _rates_figure(analysis_data)))
-
+    sections = [build(data) for build, data in inputs if data]
     out = Path(out_dir)
     ensure_folder(out, flag="--out")
-    markdown = "\n".join(md) + "\n"
-    for title, png in figures:
-        parts.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{png}"><figcaption>{html.escape(title)}</figcaption></figure>')
-    body = _markdown_to_html(markdown)
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>harness report</title><style>"
-            "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-            "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-            "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
-            "</style></head><body>" + body + "<h2>Figures</h2>" + "".join(parts) + "</body></html>")
+    env = _environment()
     paths = {"markdown": out / "report.md", "html": out / "report.html"}
-    for key, text in (("markdown", markdown), ("html", page)):
+    for key, template in (("markdown", "report.md.j2"), ("html", "report.html.j2")):
+        text = env.get_template(template).render(title="harness report", sections=sections)
         with atomic_path(paths[key]) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return paths
-
-
-def _markdown_to_html(markdown: str) -> str:
-    """Just enough Markdown for our own report: headings, bullet lists, pipe tables, paragraphs."""
-    out: list[str] = []
-    rows: list[list[str]] = []
-
-    def flush_table() -> None:
-        if rows:
-            head, *body = rows
-            out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
-            out.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-            out.append("</table>")
-            rows.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            if not all(set(c) <= set("-:") for c in cells):
-                rows.append(cells)
-            continue
-        flush_table()
-        if line.startswith("## "):
-            out.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("# "):
-            out.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("- "):
-            out.append(f"<p>• {html.escape(line[2:])}</p>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    flush_table()
-    return "\n".join(out)

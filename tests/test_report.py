@@ -25,11 +25,27 @@ def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     assert analysis["pooled"]["relevance"]["n_known"] == 153
     html = (run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 2 * 4 + 2  # confusion per side and category, transition matrix, rates by group
+    assert len(images) == 4  # confusion grid, kappa bars with CIs, transition matrix, rates by group with CIs
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
     assert "<table>" in html and "Paired transitions" in html
     markdown = (run / "report.md").read_text()
-    assert "| pooled | 153 |" in markdown
+    assert "| pooled | 153 | 51 |" in markdown
+    _assert_paper_ready(html, markdown, analysis)
+
+
+def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -> None:
+    """What a reader must not see, and what every figure needs beside it."""
+    import html as html_lib
+
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", html)))
+    assert "`" not in text and "**" not in text and "{'" not in text and "|---" not in text  # no Markdown or dicts
+    for caption in re.findall(r"<caption>(.*?)</caption>", html):  # every table in both formats
+        assert f"**{html_lib.unescape(caption)}**" in markdown
+    assert text.count("95% CI") >= 6 and "clusters of prompt_id" in text
+    assert "Quadratic κ: Cohen's kappa" in text and "Reduction: response below prompt" in text  # definitions under tables
+    pooled = analysis["pooled"]  # type: ignore[index]
+    low, high = pooled["escalation"]["ci"]  # type: ignore[index]
+    assert f"{100 * low:.1f}–{100 * high:.1f}%" in text  # the CIs the CLI prints are in the report
 
 
 def test_report_needs_an_input(tmp_path: Path) -> None:
