@@ -249,7 +249,8 @@ _content = st.one_of(st.binary(max_size=400),
 def _refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)  # our error, not a traceback
-    assert result.output.startswith("error: ") and path.name in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and path.name in errors[0], result.output
     assert not out.exists()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".") or ".tmp" in p.name]  # no temp left
 
