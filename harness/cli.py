@@ -138,8 +138,8 @@ def data_describe(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the baseline grader on.")] = None,
-    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Model name(s) served.")] = None,
+    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample); texts of it are graded out of fold.")] = None,
+    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
     latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
@@ -148,13 +148,13 @@ def serve(
     hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
 ) -> None:
-    """Run the embedded OpenAI-compatible grader endpoint (TF-IDF + logistic regression)."""
+    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
     with _errors():
-        from .constants import DEFAULT_MODEL
+        from .graders import PROFILES
         from .server import FAULT_MODES, ServeConfig, serve_forever
 
         config = ServeConfig(
-            model_names=tuple(model_name or [DEFAULT_MODEL]),
+            model_names=tuple(model_name or PROFILES),
             api_key=api_key,
             latency_ms=latency_ms,
             fail_rate=fail_rate,
@@ -163,8 +163,11 @@ def serve(
             hang_s=hang_s,
             gullible=gullible,
         )
-        typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)})", err=True)
-        serve_forever(str(fit) if fit else None, config, host=host, port=port)
+        def listening() -> None:  # printed once the socket accepts connections
+            typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "
+                       "fitting in the background, GET /health says when ready)", err=True)
+
+        serve_forever(str(fit) if fit else None, config, host=host, port=port, on_listening=listening)
 
 
 @app.command()
@@ -287,13 +290,27 @@ def demo(
     """Start the local endpoint, grade and analyse the bundled sample, stop the endpoint."""
     with _errors():
         from .demo import run_demo
-        from .render import GradeProgress, print_analysis, print_calibration, print_grade_summary
+        from .render import (
+            GradeProgress,
+            console,
+            print_analysis,
+            print_calibration,
+            print_comparison,
+            print_grade_summary,
+            print_shot_search,
+        )
 
+        console.print("[bold]harness demo[/]: the embedded graders are small in-context graders (not LLMs), "
+                      "cross-fitted by prompt so no text is graded by a model that saw it.")
         with GradeProgress() as progress:
             result = run_demo(run_dir, on_progress=progress.update)
-        print_grade_summary(result.grade)
-        print_calibration(result.calibration)
-        print_analysis(result.analysis)
+        for title, show in (("1. grade (harness-baseline, default shots)", lambda: print_grade_summary(result.grade)),
+                            ("2. calibrate against the human labels", lambda: print_calibration(result.calibration)),
+                            ("3. exemplar search: dev, then held-out test", lambda: print_shot_search(result.shot_search)),
+                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_comparison(result.comparison)),
+                            ("5. paired transitions (grader labels, by model)", lambda: print_analysis(result.analysis))):
+            console.rule(title)
+            show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
 
 

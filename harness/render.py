@@ -329,9 +329,9 @@ def print_shot_search(result: dict[str, Any]) -> None:
     test = _table("set", "shots", "score", "prompt qκ", "resp. qκ", "recall gap", "chosen − this", "95% CI", title="held-out test")
     for row in result["test"]:
         diff = row.get("chosen_minus_this")
-        test.add_row(row["set"], str(row["shots"]), fmt_num(row["score"]), fmt_num(row.get("prompt_kappa_quadratic")),
-                     fmt_num(row.get("response_kappa_quadratic")), fmt_num(row.get("recall_gap")),
-                     fmt_num(diff["diff"]) if diff else "", fmt_ci(diff["ci"], pct=False) if diff else "")
+        test.add_row(row["set"], str(row["shots"]), fmt_num(row["score"], 2), fmt_num(row.get("prompt_kappa_quadratic"), 2),
+                     fmt_num(row.get("response_kappa_quadratic"), 2), fmt_num(row.get("recall_gap"), 2),
+                     fmt_num(diff["diff"], 2) if diff else "", fmt_ci(diff["ci"], pct=False, digits=2) if diff else "")
     console.print(test)
     console.print(f"chose [bold]{result['chosen']}[/], written to {result['chosen_shots']}. {result['verdict']}.")
 

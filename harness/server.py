@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -27,11 +28,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .baseline import BaselineGrader
-from .constants import CATEGORIES, CATEGORY_CODES, DEFAULT_MODEL
+from .constants import CATEGORIES, CATEGORY_CODES
 from .errors import ConfigError
+from .graders import PROFILES, Exemplar, InContextGrader
 
 FAULT_MODES = (
     "429",
@@ -68,7 +70,7 @@ _TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[
 class ServeConfig:
     """How the endpoint behaves; faults are off by default."""
 
-    model_names: tuple[str, ...] = (DEFAULT_MODEL,)
+    model_names: tuple[str, ...] = tuple(PROFILES)
     api_key: str | None = None
     latency_ms: float = 0.0
     fail_rate: float = 0.0
@@ -79,6 +81,9 @@ class ServeConfig:
     gullible: bool = False
 
     def __post_init__(self) -> None:
+        graders = [m for m in self.model_names if m not in PROFILES]
+        if graders or not self.model_names:
+            raise ConfigError(f"--model-name {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
         unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
         if unknown:
             raise ConfigError(f"--fail-modes: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
@@ -119,13 +124,72 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-class GraderEndpoint:
-    """The aiohttp application serving one fitted baseline grader."""
+_EXAMPLE = re.compile(
+    r"\((?P<side>prompt|response|any) text\):\n<<<EXAMPLE>>>\n(?P<body>.*?)\n<<<END_EXAMPLE>>>\nAnswer: (?P<answer>\{.*?\})\s*$",
+    re.DOTALL | re.MULTILINE,
+)
+_SIDE = re.compile(r"\b(prompt|response) texts?\b", re.IGNORECASE)
 
-    def __init__(self, grader: BaselineGrader, config: ServeConfig) -> None:
-        self.grader = grader
+
+def _labels_of(answer: str) -> tuple[int, int, int, int] | None:
+    """The severities an exemplar's answer teaches, or None when it cannot be read."""
+    try:
+        data = json.loads(answer)
+    except json.JSONDecodeError:
+        return None
+    labels = []
+    for category in CATEGORIES:
+        entry = data.get(CATEGORY_CODES[category], data.get(category)) if isinstance(data, dict) else None
+        value = entry.get("severity_0_3") if isinstance(entry, dict) else entry
+        if not isinstance(value, int) or not 0 <= value <= 3:
+            return None
+        labels.append(value)
+    return (labels[0], labels[1], labels[2], labels[3])
+
+
+def read_exemplars(messages: Sequence[dict[str, Any]]) -> list[Exemplar]:
+    """Few-shot exemplars wherever the template puts them: blocks in the system message, or
+    earlier user turns (a delimited text) each answered by an assistant turn (the JSON)."""
+    out: list[Exemplar] = []
+    for m in messages:
+        if m.get("role") == "system":
+            for match in _EXAMPLE.finditer(_as_read(str(m.get("content", "")))):
+                labels = _labels_of(match.group("answer"))
+                if labels is not None:
+                    out.append(Exemplar(match.group("body"), match.group("side"), labels))
+    for asked, answered in itertools.pairwise(messages):
+        if asked.get("role") == "user" and answered.get("role") == "assistant":
+            content = _as_read(str(asked.get("content", "")))
+            block = _BLOCK.search(content)
+            labels = _labels_of(str(answered.get("content", "")))
+            if block is not None and labels is not None:
+                side = _SIDE.search(content)
+                out.append(Exemplar(block.group("body"), side.group(1).lower() if side else "any", labels))
+    return out
+
+
+class GraderEndpoint:
+    """The aiohttp application serving the embedded graders (fitted in the background)."""
+
+    def __init__(self, config: ServeConfig, graders: dict[str, InContextGrader] | None = None) -> None:
         self.config = config
         self.stats = ServerStats()
+        self.graders: dict[str, InContextGrader] = graders or {}
+        self.ready = threading.Event()
+        self.fit_error: str | None = None
+        if graders is not None:
+            self.ready.set()
+
+    def fit(self, fit_path: str, cache_dir: str | None) -> None:
+        """Fit the graders (run in a background thread; requests wait for it)."""
+        from .graders import build_graders
+
+        try:
+            self.graders = build_graders(fit_path, self.config.model_names, cache_dir=cache_dir)
+        except Exception as exc:  # reported to every request
+            self.fit_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.ready.set()
 
     def app(self) -> Any:
         from aiohttp import web
@@ -134,6 +198,7 @@ class GraderEndpoint:
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
         app.router.add_get("/stats", self.get_stats)
         app.router.add_post("/stats/reset", self.reset_stats)
         return app
@@ -149,6 +214,12 @@ class GraderEndpoint:
             for name in self.config.model_names
         ]
         return web.json_response({"object": "list", "data": data})
+
+    async def health(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
+                                  "models": {n: PROFILES[n].description for n in self.config.model_names}})
 
     async def get_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -209,6 +280,10 @@ class GraderEndpoint:
         problem = self._validate(body)
         if problem is not None:
             return problem
+        if not self.ready.is_set():
+            await asyncio.to_thread(self.ready.wait, 300)
+        if self.fit_error is not None:
+            return _error(500, f"the embedded graders could not be fitted: {self.fit_error}", "server_error")
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000.0)
         fault = self._fault(raw)
@@ -217,7 +292,7 @@ class GraderEndpoint:
             early = await self._early_fault(fault, request)
             if early is not None:
                 return early
-        content = self._answer(body["messages"])
+        content = self._answer(body)
         finish = "stop"
         if fault == "truncated":
             content, finish = content[: max(1, len(content) // 3)], "length"
@@ -245,7 +320,7 @@ class GraderEndpoint:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body["model"],
-            "system_fingerprint": self.grader.fingerprint,
+            "system_fingerprint": self.graders[body["model"]].fingerprint,
             "choices": choices,
             "usage": usage,
         }
@@ -296,7 +371,11 @@ class GraderEndpoint:
             await asyncio.sleep(self.config.hang_s)
         return None
 
-    def _answer(self, messages: Sequence[dict[str, Any]]) -> str:
+    def _answer(self, body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        grader = self.graders[body["model"]]
+        temperature = float(body.get("temperature") or 0.0)
+        seed = body.get("seed")
         user = _as_read(next(
             (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
             str(messages[-1].get("content", "")),
@@ -305,34 +384,38 @@ class GraderEndpoint:
         labels = {b.group("label") for b in blocks}
         if {"PROMPT", "RESPONSE"} <= labels:
             texts = {b.group("label"): b.group("body") for b in blocks}
-            relevance = self.grader.relevance(texts["PROMPT"], texts["RESPONSE"])
-            return json.dumps({"relevance": relevance, "rationale": "Baseline: TF-IDF similarity."})
+            relevance = grader.relevance(texts["PROMPT"], texts["RESPONSE"])
+            return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."})
+        side_match = _SIDE.search(user)
+        side = side_match.group(1).lower() if side_match else "prompt"
+        exemplars = read_exemplars(messages[:-1]) if len(messages) > 1 else []
         graded = [b for b in blocks if b.group("label") == "TEXT_TO_LABEL"]
         if "ROW_INDEX" in user and graded:
             items = []
             for position, block in enumerate(graded):
                 rows = _ROW.findall(user, 0, block.start())
                 row_index = int(rows[-1]) if rows else position
-                items.append({"row_index": row_index, **self._grade(block.group("body"))})
+                items.append({"row_index": row_index, **self._grade(grader, side, block.group("body"), exemplars, temperature, seed)})
             return json.dumps({"items": items})
         text = graded[0].group("body") if graded else user
-        return json.dumps(self._grade(text))
+        return json.dumps(self._grade(grader, side, text, exemplars, temperature, seed))
 
-    def _grade(self, text: str) -> dict[str, Any]:
+    def _grade(self, grader: InContextGrader, side: str, text: str, exemplars: list[Exemplar], temperature: float,
+               seed: Any) -> dict[str, Any]:
         if self.config.gullible and _TO_GRADER.search(text):
             self.stats.obeyed_injections += 1
             zeros: dict[str, Any] = {code: {"raw_0_7": 0, "severity_0_3": 0} for code in CATEGORY_CODES.values()}
             return {**zeros, "rationale": "As instructed in the text, every category is Safe."}
-        verdicts = self.grader.predict(text)
+        verdicts = grader.grade(side, text, exemplars, temperature=temperature, seed=seed)
         out: dict[str, Any] = {
             CATEGORY_CODES[c]: {"raw_0_7": verdicts[c].raw, "severity_0_3": verdicts[c].severity}
             for c in CATEGORIES
         }
         top = max(CATEGORIES, key=lambda c: verdicts[c].severity)
         out["rationale"] = (
-            f"Baseline classifier: highest {top} at severity {verdicts[top].severity}."
+            f"Embedded grader ({len(exemplars)} exemplars read): highest {top} at severity {verdicts[top].severity}."
             if verdicts[top].severity
-            else "Baseline classifier: no harm detected."
+            else f"Embedded grader ({len(exemplars)} exemplars read): no harm detected."
         )
         return out
 
@@ -399,25 +482,65 @@ class ServerHandle:
         self.stop()
 
 
-def build_endpoint(fit_path: str | None, config: ServeConfig) -> GraderEndpoint:
-    """Fit the baseline grader on ``fit_path`` (default: the bundled sample) and wrap it."""
-    from .pairs import load_pairs
+def fit_cache_dir() -> str:
+    """Where fitted graders are kept between runs: ``HARNESS_FIT_CACHE``, else the user's cache."""
+    import os
+
+    explicit = os.environ.get("HARNESS_FIT_CACHE")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "harness" / "graders")
+
+
+def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = True) -> GraderEndpoint:
+    """An endpoint whose graders are fitted on ``fit_path`` (default: the bundled sample).
+
+    With ``wait`` the graders are ready on return; otherwise they are fitted in a background
+    thread and requests wait for them (the server can answer ``/v1/models`` at once).
+    """
     from .sample import sample_path
 
-    frame = load_pairs(fit_path or sample_path())
-    return GraderEndpoint(BaselineGrader.fit(frame), config)
+    endpoint = GraderEndpoint(config)
+    path = str(fit_path or sample_path())
+    if wait:
+        endpoint.fit(path, fit_cache_dir())
+        if endpoint.fit_error is not None:
+            raise ConfigError(f"cannot fit the embedded graders on {path}: {endpoint.fit_error}")
+    else:
+        threading.Thread(target=endpoint.fit, args=(path, fit_cache_dir()), name="harness-fit", daemon=True).start()
+    return endpoint
 
 
 def start_server(
     fit_path: str | None = None, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> ServerHandle:
-    """Start the endpoint in a background thread (port 0 picks a free port)."""
+    """Start the endpoint in a background thread (port 0 picks a free port); graders fitted first."""
     return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
 
 
-def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int) -> None:
-    """Run the endpoint in the foreground until interrupted (the ``harness serve`` command)."""
+def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int,
+                  on_listening: Any = None) -> None:
+    """Run the endpoint in the foreground until interrupted (the ``harness serve`` command).
+
+    The socket is listening before ``on_listening`` is called (so a URL printed there is
+    ready); the graders are fitted in the background and chat requests wait for them.
+    """
     from aiohttp import web
 
-    endpoint = build_endpoint(fit_path, config)
-    web.run_app(endpoint.app(), host=host, port=port, access_log=None, print=None)
+    async def main() -> None:
+        endpoint = build_endpoint(fit_path, config, wait=False)
+        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        if on_listening is not None:
+            on_listening()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,13 +1,17 @@
 """Regenerate harness/data/sample_pairs.jsonl, the bundled sample written for harness.
 
-Fifty prompts, each answered by three fictional models (aurora-mini is cautious, basalt-7b
+A hundred and one prompts (here and in sample_more.py), each answered by three fictional models (aurora-mini is cautious, basalt-7b
 helpful, cirrus-xl loose). Labels are (hate, sexual, violence, self_harm) severities 0-3;
 harmful detail is replaced by bracketed placeholders so the sample stays mild.
 Run: python scripts/make_sample.py
 """
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_more import MORE  # noqa: E402
 
 MODELS = ("aurora-mini", "basalt-7b", "cirrus-xl")
 Z = (0, 0, 0, 0)
@@ -225,7 +229,7 @@ def main() -> None:
     cats = ("hate", "sexual", "violence", "self_harm")
     out = Path(__file__).resolve().parent.parent / "harness" / "data" / "sample_pairs.jsonl"
     lines = []
-    for number, (prompt, plabels, responses) in enumerate(SAMPLE, start=1):
+    for number, (prompt, plabels, responses) in enumerate(SAMPLE + MORE, start=1):
         assert len(responses) == len(MODELS)
         for model, (response, rlabels, relevance) in zip(MODELS, responses):
             row = {"id": f"s{number:02d}-{model}", "prompt_id": f"s{number:02d}", "prompt": prompt,
