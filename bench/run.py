@@ -205,11 +205,43 @@ def main() -> None:
     help_times = [_wall([*HARNESS, "--help"]) for _ in range(5)]
     results["startup"] = {"harness_help_s": round(statistics.median(help_times), 3), "python_noop_s": round(statistics.median(python_only), 3),
                           "help_over_noop": round(statistics.median(help_times) / statistics.median(python_only), 1)}
+    results["serve_ready"] = serve_readiness()
     (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for section, figures in results.items():
         print(f"{section}:")
         for key, value in figures.items():
             print(f"  {key:36s} {value}")
+
+
+def serve_readiness(starts: int = 5) -> dict[str, float]:
+    """Seconds from spawning ``harness serve`` to its first answer to GET /v1/models (median of
+    ``starts``), and to the graders being fitted (GET /health ready), beside ``python -c pass``."""
+
+    listening, fitted = [], []
+    for _ in range(starts):
+        port = free_port()
+        start = time.perf_counter()
+        process = subprocess.Popen([*HARNESS, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1):
+                        listening.append(time.perf_counter() - start)
+                        break
+                except OSError:
+                    time.sleep(0.01)
+            while True:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                    if json.loads(response.read())["ready"]:
+                        fitted.append(time.perf_counter() - start)
+                        break
+                time.sleep(0.01)
+        finally:
+            process.terminate()
+            process.wait(10)
+    noop = statistics.median(_wall([sys.executable, "-c", "pass"]) for _ in range(3))
+    return {"models_answered_s_median": round(statistics.median(listening), 3), "target_s": 1.0,
+            "graders_ready_s_median": round(statistics.median(fitted), 3), "python_noop_s": round(noop, 3)}
 
 
 def _wall(command: list[str]) -> float:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_more import MORE  # noqa: E402
+from sample_more import MORE
 
 MODELS = ("aurora-mini", "basalt-7b", "cirrus-xl")
 Z = (0, 0, 0, 0)

@@ -323,10 +323,12 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
 
 def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gullible = make_server(gullible=True)
-    clean_data = write_pairs(load_pairs(SAMPLE), tmp_path / "clean.jsonl")
+    frame = load_pairs(SAMPLE)
+    n = len(frame)
+    clean_data = write_pairs(frame, tmp_path / "clean.jsonl")
     injected_data = tmp_path / "injected.jsonl"
     made = runner.invoke(app, ["data", "inject", str(clean_data), "-o", str(injected_data), "--side", "response"])
-    assert made.exit_code == 0 and "wrote 153 injected of 153 rows" in made.output, made.output
+    assert made.exit_code == 0 and f"wrote {n} injected of {n} rows" in made.output, made.output
     for data, run in ((clean_data, "clean"), (injected_data, "injected")):
         result = runner.invoke(app, ["grade", str(data), "--base-url", gullible.base_url, "--run-dir", str(tmp_path / run),
                                      "--cache-dir", str(tmp_path / "cache"), "-q"])
@@ -349,12 +351,12 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     assert all(c["raised"]["k"] == 0 and c["detection_gained"] == 0 for c in response["categories"].values())
     # prompts were not touched, so their verdicts do not move
     assert all(c["lowered"]["k"] == c["raised"]["k"] == 0 for c in flips["sides"]["prompt"]["categories"].values())
-    assert flips["status_transitions"] == {"ok->ok": 306}
+    assert flips["status_transitions"] == {"ok->ok": 2 * n}
     shown = runner.invoke(app, ["report", str(tmp_path / "injected")])
     assert shown.exit_code == 0, shown.output
     report = (tmp_path / "injected" / "report.md").read_text()
     assert "## Grader injection" in report
-    assert "| response | sexual | 153 |" in report and f"{sexual}/{sexual} (100.0%)" in report
+    assert f"| response | Sexual | {n} |" in report and f"| {sexual}/{sexual} | 100.0% |" in report
 
 
 def test_an_ordinary_graders_flips_are_counted_item_by_item(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.pairs import load_pairs
+from tests.conftest import SAMPLE
 
 runner = CliRunner()
 
@@ -19,17 +21,18 @@ def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     run = tmp_path / "demo"
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["counts"]["ok"] == 153 * 3 and manifest["status"] == "complete"
+    pairs = len(load_pairs(SAMPLE))
+    assert manifest["counts"]["ok"] == pairs * 3 and manifest["status"] == "complete"
     analysis = json.loads((run / "analysis.json").read_text())
     assert set(analysis["groups"]) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
-    assert analysis["pooled"]["relevance"]["n_known"] == 153
+    assert analysis["pooled"]["relevance"]["n_known"] == pairs
     html = (run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 4  # confusion grid, kappa bars with CIs, transition matrix, rates by group with CIs
+    assert len(images) == 5  # confusion grid, kappa bars, graders compared, transition matrix, rates by group (all with CIs)
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
     assert "<table>" in html and "Paired transitions" in html
     markdown = (run / "report.md").read_text()
-    assert "| pooled | 153 | 51 |" in markdown
+    assert f"| pooled | {pairs} | {pairs // 3} |" in markdown
     _assert_paper_ready(html, markdown, analysis)
 
 

@@ -22,7 +22,7 @@ def _client(handle: ServerHandle, **kwargs: object) -> openai.OpenAI:
 
 def test_models_and_completion_shape(server: ServerHandle) -> None:
     client = _client(server)
-    assert [m.id for m in client.models.list()] == ["harness-baseline"]
+    assert [m.id for m in client.models.list()] == ["harness-baseline", "harness-small", "harness-literal"]
     response = client.chat.completions.create(
         model="harness-baseline", messages=GRADE_MESSAGES, response_format={"type": "json_object"}, temperature=0, seed=1  # type: ignore[arg-type]
     )

@@ -89,7 +89,7 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs
         results[name] = json.loads((out / "calibration.json").read_text())
     orig, dup = results["orig"], results["dup"]
     n = orig["unit"]["n_items"]
-    assert orig["unit"] == {"cluster": "prompt_id", "n_items": n, "n_clusters": n} and n == 51
+    assert orig["unit"] == {"cluster": "prompt_id", "n_items": n, "n_clusters": n} and n == len(load_pairs(SAMPLE).iloc[::3])
     assert dup["unit"] == {"cluster": "prompt_id", "n_items": 6 * n, "n_clusters": n}
     checked = 0
     for side in ("prompt", "response"):
@@ -202,7 +202,7 @@ def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "raw vs bias-corrected" in result.output and "corrected 95% CI" in result.output
     corrected = json.loads((tmp_path / "run" / "analysis.json").read_text())["corrected"]
-    assert corrected["n_calibration"] == 153 and corrected["corrected_ci"]["escalation"][0] is not None
+    assert corrected["n_calibration"] == len(load_pairs(SAMPLE)) and corrected["corrected_ci"]["escalation"][0] is not None
     missing = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "--correct" in missing.output and "no such file" in missing.output
     (tmp_path / "bad.json").write_text('{"model": "x"}')
