@@ -73,7 +73,7 @@ def test_exemplars_move_verdicts_like_a_few_shot_grader(unseen: dict[str, object
     zero, kappa_zero = _verdicts(unseen, None, "zero")
     with_a, kappa_a = _verdicts(unseen, a, "a")
     with_b, _ = _verdicts(unseen, b, "b")
-    with_wrong, kappa_wrong = _verdicts(unseen, wrong, "wrong")
+    _, kappa_wrong = _verdicts(unseen, wrong, "wrong")
     changed = lambda x, y: float((x != y).any(axis=1).mean())
     assert changed(with_a, with_b) >= 0.05  # two shot files move at least 5 % of item verdicts
     assert changed(zero, with_a) >= 0.05  # few-shot is not zero-shot
