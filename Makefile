@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test soak check bench validate report-check clean
+.PHONY: install demo test test-fast soak check bench validate report-check clean
 
 install: $(STAMP)
 
@@ -16,6 +16,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 soak: install
 	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py

@@ -150,6 +150,7 @@ def _grade_subprocess(data: Path, run: Path, url: str, cache: Path) -> subproces
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     frame = load_pairs(SAMPLE)
     items = 2 * len(frame)

@@ -60,6 +60,7 @@ def _assert_run_is_whole(run: Path, expected: int) -> list[dict[str, object]]:
 
 # 1. Faults ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_fault_mode_at_once_keeps_the_invariants(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pairs = 2000 if SOAK else 500  # x2 targets = 1,000 items (4,000 in the soak)
     data = write_pairs(_pairs(pairs), tmp_path / "pairs.jsonl")
@@ -122,6 +123,7 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3] + ([4, 5, 6, 7, 8] if SOAK else []))
 def test_kill_9_at_random_points_then_resume(make_server, tmp_path: Path, seed: int) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
@@ -178,6 +180,7 @@ def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> No
     assert stats(server)["requests"] - before == 15
 
 
+@pytest.mark.slow
 def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.errors import RunError
 

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -16,6 +17,7 @@ from tests.conftest import SAMPLE
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--run-dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
