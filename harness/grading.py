@@ -9,44 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .atomic import ensure_folder
 from .cache import CompletionCache, public_base_url
 from .client import EndpointConfig, GraderClient, Outcome
 from .constants import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_SEED, STATUSES, TARGETS
-from .errors import ConfigError, RunError
+from .errors import ConfigError
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
 from .redaction import Redactor
-from .runs import (
-    INPUT,
-    LABELS,
-    MANIFEST,
-    LabelWriter,
-    iter_labels,
-    read_labels,
-    read_manifest,
-    rewrite_labels,
-    run_lock,
-    write_json_atomic,
-)
+from .runfolder import RunFolder
+from .runs import INPUT, LABELS, LabelWriter, read_labels
 from .shots import Shot, load_shots, shots_hash
 from .templates import TemplateSet, load_template_set
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Manifest fields that must match for a run folder to be resumed.
-IDENTITY = ("model", "template_hash", "shots_hash", "params", "input_sha256")
 
 
 @dataclass(frozen=True)
@@ -128,10 +112,6 @@ class _Item:
     text: str | None = None
     prompt: str | None = None
     response: str | None = None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
@@ -303,100 +283,6 @@ async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) 
         raise
 
 
-def _prepare_run_dir(
-    run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any]
-) -> tuple[dict[str, Any], Counter[str]]:
-    """Fill a new run folder, or check that an existing one holds the same job.
-
-    The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
-    streamed pass (an invalid table raises part-way; :func:`~harness.runs.run_lock` then
-    removes a folder created for it). Returns the previous manifest and how many items each
-    target has (prompt: every row; response and relevance: rows with a response).
-    """
-    from .atomic import atomic_path
-    from .pairs import jsonl_lines
-
-    digest = hashlib.sha256()
-    items: Counter[str] = Counter()
-
-    def hashed_lines() -> Iterator[str]:
-        for chunk in chunks:
-            items["prompt"] += len(chunk)
-            with_response = int(chunk["response"].notna().sum()) if "response" in chunk.columns else 0
-            items["response"] += with_response
-            items["relevance"] += with_response
-            for line in jsonl_lines(chunk):
-                digest.update(line.encode())
-                yield line
-
-    exists = (run_dir / MANIFEST).exists()
-    if exists:
-        for _ in hashed_lines():
-            pass
-    else:
-        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
-            out.writelines(hashed_lines())
-    identity["input_sha256"] = digest.hexdigest()
-    if not exists:
-        return {}, items
-    previous = read_manifest(run_dir)
-    for key in IDENTITY:
-        if previous.get(key) != identity[key]:
-            raise RunError(
-                f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
-                f"{identity[key]!r}); pass another --run-dir or delete the folder"
-            )
-    endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
-    if endpoints and identity["endpoint"] not in endpoints and not identity.get("allow_new_endpoint"):
-        raise RunError(
-            f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "
-            "graders' labels. Pass another --run-dir, or --same-grader if both endpoints serve the same "
-            "grader (replicas of one deployment)"
-        )
-    return previous, items
-
-
-_ATTEMPTS = re.compile(r"^gave up after \d+ attempts: ")
-
-
-def _reason(error: str | None) -> str:
-    """An item's error without its attempt count, so like failures group together."""
-    return _ATTEMPTS.sub("", error or "no reason recorded")[:200]
-
-
-def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    counts: Counter[str] = Counter()
-    by_target: dict[str, Counter[str]] = {}
-    tokens = Counter[str]()
-    items = billed_items = cache_hits = disagreements = 0
-    reasons: dict[str, Counter[str]] = {}
-    for record in records:  # one pass over a stream
-        counts[record["status"]] += 1
-        if record["status"] != "ok":
-            reasons.setdefault(record["status"], Counter())[_reason(record.get("error"))] += 1
-        by_target.setdefault(record["target"], Counter())[record["status"]] += 1
-        cached = bool(record.get("cached"))
-        key = "cached" if cached else "billed"
-        tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
-        tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
-        items += 1
-        billed_items += not cached
-        cache_hits += cached
-        disagreements += bool(record.get("disagreements"))
-    return {
-        "counts": {s: counts.get(s, 0) for s in STATUSES},
-        "counts_by_target": {t: {s: c.get(s, 0) for s in STATUSES} for t, c in by_target.items()},
-        "items": items,
-        "cache_hits": cache_hits,
-        "disagreements": disagreements,
-        "tokens": dict(tokens),
-        "reasons": {status: dict(c.most_common(5)) for status, c in reasons.items()},
-        "prompt_tokens_per_billed_item": (
-            round(tokens["billed_prompt_tokens"] / billed_items, 1) if billed_items else None
-        ),
-    }
-
-
 def _check_response_column(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None) -> None:
     """Refuse to grade responses of a table whose responses sit in an unmapped column."""
     from .pairs import iter_pairs, response_hint
@@ -461,8 +347,6 @@ def grade(
         same_grader: allow resuming a folder graded at another endpoint (replicas serving the
             same grader); otherwise that is refused, since one run would mix two graders.
     """
-    from .pairs import iter_pairs, validate_pairs
-
     if _loop_running():  # called from a notebook cell: asyncio.run would refuse; use a thread
         from concurrent.futures import ThreadPoolExecutor
 
@@ -470,94 +354,30 @@ def grade(
             return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
                                same_grader=same_grader).result()
-    if spec is None:
-        spec = GradeSpec()
-    if endpoint is None:
-        from .config import Settings, resolve
-
-        endpoint = resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
+    spec = spec or GradeSpec()
+    endpoint = endpoint or _endpoint_from_settings()
     session_start = time.perf_counter()
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
         raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
-    chunks: Iterable[pd.DataFrame]
-    if "response" in spec.targets or "relevance" in spec.targets:
-        _check_response_column(data, mapping)
-    if isinstance(data, (str, Path)):
-        chunks = iter_pairs(data, mapping=mapping)  # streamed: the table is never whole in memory
-        source = str(data)
-    else:
-        chunks = [validate_pairs(data)]
-        source = str(data.attrs.get("source", "<dataframe>"))
+    chunks, source = _input(data, mapping, spec)
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
-    folder = Path(run_dir)
     identity: dict[str, Any] = {
-        "model": spec.model,
-        "template_hash": templates.hash,
-        "shots_hash": shots_hash(shots),
-        "params": spec.params(),
+        "model": spec.model, "template_hash": templates.hash, "shots_hash": shots_hash(shots), "params": spec.params(),
         "endpoint": public_base_url(endpoint.base_url),
-        "allow_new_endpoint": same_grader,
     }
-    created = not folder.exists()
-    ensure_folder(folder, flag="--run-dir")
-    with run_lock(folder, remove_if_failed=created):  # one grading session per run folder
-        previous, items = _prepare_run_dir(folder, chunks, identity)
-        done: set[tuple[str, str]] = set()
-        done_by_target: Counter[str] = Counter()
-        dropped = 0
-        for record in iter_labels(folder, repair=True):
-            if record["status"] in retry_statuses:
-                dropped += 1
-            else:
-                done.add((str(record["id"]), record["target"]))
-                done_by_target[record["target"]] += 1
-        if dropped:
-            rewrite_labels(folder, (r for r in iter_labels(folder) if r["status"] not in retry_statuses))
-        pending = sum(items[t] - done_by_target[t] for t in spec.targets)
-        targets = sorted(set(previous.get("targets", [])) | set(spec.targets), key=TARGETS.index)
-        endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
-        manifest: dict[str, Any] = {
-            **{k: v for k, v in identity.items() if k != "allow_new_endpoint"},
-            "harness_version": __version__,
-            "status": "running",
-            "created": previous.get("created", _now()),
-            "updated": _now(),
-            "endpoints": [*endpoints, identity["endpoint"]] if identity["endpoint"] not in endpoints else endpoints,
-            "targets": targets,
-            "template_dir": str(templates.directory),
-            "shots_path": spec.shots_path,
-            "shots_count": len(shots),
-            "input_path": previous.get("input_path", source),
-            "input_rows": items["prompt"],
-            "sessions": previous.get("sessions", 0) + 1,
-        }
-        write_json_atomic(folder / MANIFEST, manifest)
-        progress = Progress(total=pending)
-        cache: CompletionCache | None = None
-        writer = LabelWriter(folder / LABELS, Redactor.of(endpoint.api_key))
-        requests_sent = 0
-        client_setup_s = 0.0
+    folder = RunFolder(Path(run_dir))
+    with folder.session():  # one grading session per run folder
+        previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
+        done, done_by_target = folder.resume_set(retry_statuses)
+        manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
+            "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots)})
+        progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
+        run = _Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress)
         try:
-            cache = CompletionCache(cache_dir) if cache_dir is not None else None
-
-            async def main() -> int:
-                nonlocal client_setup_s
-                async with GraderClient(endpoint, cache) as client:
-                    progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
-                    made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
-                    grader = _Grader(spec, templates, shots, client, writer, progress, on_progress)
-                    jobs = _jobs(folder, spec.targets, done, spec.items_per_request)
-                    try:
-                        await _run_jobs(grader, jobs, endpoint.concurrency)
-                    finally:
-                        client_setup_s = client.setup_s - made_before
-                    return client.requests_sent
-
-            requests_sent = asyncio.run(main())
+            run.execute(cache_dir)
             manifest["status"] = "complete"
-            manifest.pop("error", None)
         except (KeyboardInterrupt, asyncio.CancelledError):
             manifest["status"] = "interrupted"
             raise
@@ -566,23 +386,72 @@ def grade(
             manifest["error"] = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
             raise
         finally:
+            folder.finish(manifest, run.figures(session_start), run.cache_notes)
+        return GradeResult(folder.path, manifest, progress.done)
+
+
+def _endpoint_from_settings() -> EndpointConfig:
+    from .config import Settings, resolve
+
+    return resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
+
+
+def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterable[pd.DataFrame], str]:
+    """The input as validated chunks (a file is streamed, never whole in memory) and its name."""
+    from .pairs import iter_pairs, validate_pairs
+
+    if "response" in spec.targets or "relevance" in spec.targets:
+        _check_response_column(data, mapping)
+    if isinstance(data, (str, Path)):
+        return iter_pairs(data, mapping=mapping), str(data)
+    return [validate_pairs(data)], str(data.attrs.get("source", "<dataframe>"))
+
+
+class _Session:
+    """One grading session's event loop: client, cache, label writer and timings."""
+
+    def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
+                 done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None) -> None:
+        self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
+        self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
+        self.requests_sent = 0
+        self.client_setup_s = 0.0
+        self.cache_notes: list[str] = []
+
+    def execute(self, cache_dir: str | Path | None) -> None:
+        cache = CompletionCache(cache_dir) if cache_dir is not None else None
+        writer = LabelWriter(self.folder / LABELS, Redactor.of(self.endpoint.api_key))
+        try:
+            self.requests_sent = asyncio.run(self._main(cache, writer))
+        finally:
             writer.close()
             if cache is not None:
+                self.cache_notes = cache.notes
                 cache.close()
-            manifest.update(_summarise(iter_labels(folder)))
-            manifest["updated"] = _now()
-            grading_s = max(0.0, progress.elapsed_s - client_setup_s)  # the SDK client is made on first use
-            manifest["last_session"] = {
-                "graded": progress.done,
-                "requests_sent": requests_sent,
-                "setup_s": round(progress.started - session_start + client_setup_s, 3),
-                "elapsed_s": round(grading_s, 3),
-                "items_per_s": round(progress.done / grading_s, 1) if grading_s > 0 else None,
-            }
-            if cache is not None and cache.notes:
-                manifest["cache_notes"] = cache.notes
-            write_json_atomic(folder / MANIFEST, manifest)
-        return GradeResult(folder, manifest, progress.done)
+
+    async def _main(self, cache: CompletionCache | None, writer: LabelWriter) -> int:
+        async with GraderClient(self.endpoint, cache) as client:
+            self.progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
+            made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
+            grader = _Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
+            jobs = _jobs(self.folder, self.spec.targets, self.done, self.spec.items_per_request)
+            try:
+                await _run_jobs(grader, jobs, self.endpoint.concurrency)
+            finally:
+                self.client_setup_s = client.setup_s - made_before
+                self.requests_sent = client.requests_sent
+            return client.requests_sent
+
+    def figures(self, session_start: float) -> dict[str, Any]:
+        """The session's counts and timings (the SDK client is made on first use, so its set-up is apart)."""
+        grading_s = max(0.0, self.progress.elapsed_s - self.client_setup_s)
+        return {
+            "graded": self.progress.done,
+            "requests_sent": self.requests_sent,
+            "setup_s": round(self.progress.started - session_start + self.client_setup_s, 3),
+            "elapsed_s": round(grading_s, 3),
+            "items_per_s": round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
+        }
 
 
 def spec_digest(spec: GradeSpec, data: str) -> str:
