@@ -5,13 +5,25 @@ Library modules are imported inside the commands so that ``harness --help`` stay
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+from .cli_common import (
+    ClusterOpt,
+    LimitOpt,
+    MapOpt,
+    NBootOpt,
+    SampleOpt,
+    SampleSeedOpt,
+    comparison_path,
+    errors,
+    mapping_of,
+    read_json,
+    split,
+)
+from .cli_data import register
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,8 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Import and inspect pairs tables.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -44,96 +54,6 @@ def _main(
     """Grade LLM prompts and responses with LLM graders, and measure how far to trust them."""
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn harness errors into a one-paragraph message and exit code 2 (bad input) or 1."""
-    from .errors import HarnessError
-
-    try:
-        yield
-    except HarnessError as exc:
-        if os.environ.get("HARNESS_DEBUG") == "1":
-            raise
-        typer.echo(f"error: {_redactor()(str(exc))}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted; re-run the same command to resume", err=True)
-        raise typer.Exit(130) from None
-
-
-def _redactor() -> Any:
-    """Every secret this process knows: secret-looking environment variables and --api-key."""
-    import sys
-
-    from .redaction import Redactor
-
-    argv = sys.argv
-    flagged = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--api-key"]
-    flagged += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--api-key=")]
-    return Redactor.of(*flagged)
-
-
-MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
-ClusterOpt = Annotated[Optional[str], typer.Option(
-    help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
-NBootOpt = Annotated[int, typer.Option(help="Cluster-bootstrap resamples for CIs (0 to skip).")]
-LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
-SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
-SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]
-
-
-@data_app.command("import")
-def data_import(
-    fmt: Annotated[str, typer.Argument(help="pairedsafety, xstest or openai-moderation.")],
-    path: Annotated[Path, typer.Argument(help="The data set's file or folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output pairs table (.jsonl, .csv, .parquet).")],
-) -> None:
-    """Import a public data set into the canonical pairs table."""
-    with _errors():
-        from .importers import import_dataset
-        from .pairs import write_pairs
-
-        frame = import_dataset(fmt, path)
-        write_pairs(frame, out)
-        typer.echo(f"wrote {len(frame)} rows to {out}")
-
-
-@data_app.command("inject")
-def data_inject(
-    path: Annotated[Path, typer.Argument(help="Pairs table to copy.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Injected copy (.jsonl, .csv, .parquet).")],
-    side: Annotated[str, typer.Option(help="prompt or response: which text addresses the grader.")] = "response",
-    name: Annotated[str, typer.Option(help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
-    text: Annotated[Optional[str], typer.Option(help="Your own instruction to the grader (instead of --name).")] = None,
-    position: Annotated[str, typer.Option(help="start or end of the text.")] = "end",
-    mapping: MapOpt = None,
-) -> None:
-    """Copy a pairs table with an instruction to the grader added to each prompt or response."""
-    with _errors():
-        from .injection import inject
-        from .pairs import load_pairs, write_pairs
-
-        frame = inject(load_pairs(path, mapping=_mapping(mapping)), side=side, text=text, name=name, position=position)
-        write_pairs(frame, out)
-        typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")
-
-
-@data_app.command("describe")
-def data_describe(
-    path: Annotated[Path, typer.Argument(help="A pairs table.")],
-    mapping: MapOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
-    """Row counts, label coverage and severity distributions of a pairs table."""
-    with _errors():
-        from .description import describe
-        from .pairs import load_pairs, parse_mapping
-        from .render import print_describe, print_json
-
-        summary = describe(load_pairs(path, mapping=parse_mapping(mapping)))
-        print_json(summary) if as_json else print_describe(summary, str(path))
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
@@ -149,7 +69,7 @@ def serve(
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
-    with _errors():
+    with errors():
         from .graders import PROFILES
         from .server import FAULT_MODES, ServeConfig, serve_forever
 
@@ -210,7 +130,7 @@ def grade(
     with --retry failed); 2 bad input; 1 the job stopped (endpoint unreachable, 401/404); 130
     interrupted (re-run to resume).
     """
-    with _errors():
+    with errors():
         from .grading import grade as run_grade
         from .render import GradeProgress, print_grade_summary, print_json
 
@@ -225,11 +145,11 @@ def grade(
         if limit is not None or sample is not None:
             from .pairs import load_pairs, select_rows
 
-            source = select_rows(load_pairs(data, mapping=_mapping(mapping)), limit=limit, sample=sample, seed=sample_seed)
+            source = select_rows(load_pairs(data, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
         with GradeProgress(enabled=not quiet) as progress:
             result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
-                               retry_statuses=_split(retry), mapping=_mapping(mapping), on_progress=progress.update,
+                               retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
                                same_grader=same_grader)
         print_json(result.manifest) if as_json else print_grade_summary(result)
         failed = result.manifest.get("counts", {}).get("failed", 0)
@@ -257,7 +177,7 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
-    with _errors():
+    with errors():
         from .pairs import select_rows
         from .render import print_analysis, print_json
         from .transitions import analyze as run_analysis
@@ -265,7 +185,7 @@ def analyze(
 
         frame, default_out = _pairs_or_run(source, mapping)
         frame = select_rows(frame, limit=limit, sample=sample, seed=sample_seed)
-        calibration = _read_json(correct, "--correct") if correct else None
+        calibration = read_json(correct, "--correct") if correct else None
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
                               correct=calibration, correct_source=str(correct))
         written = save_analysis(result, out or default_out)
@@ -280,15 +200,15 @@ def _pairs_or_run(source: Path, mapping: str | None) -> tuple[pd.DataFrame, Path
 
     if source.is_dir():
         return run_pairs(load_run(source)), source
-    return load_pairs(source, mapping=_mapping(mapping)), Path("runs") / f"analysis-{source.stem}"
+    return load_pairs(source, mapping=mapping_of(mapping)), Path("runs") / f"analysis-{source.stem}"
 
 
 @app.command()
 def demo(
     run_dir: Annotated[Path, typer.Option(help="Run folder of the demo.")] = Path("runs/demo"),
 ) -> None:
-    """Start the local endpoint, grade and analyse the bundled sample, stop the endpoint."""
-    with _errors():
+    """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, analyze, report."""
+    with errors():
         from .demo import run_demo
         from .render import (
             GradeProgress,
@@ -331,7 +251,7 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
-    with _errors():
+    with errors():
         from .calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
         from .errors import ConfigError
         from .pairs import load_pairs
@@ -341,8 +261,8 @@ def calibrate(
         if gold or pred:
             if not (gold and pred):
                 raise ConfigError("--gold and --pred go together: name both label columns")
-            frame = load_pairs(source, mapping=_mapping(mapping))
-            result = calibrate_table(frame, gold, pred, labels=list(_split(labels)) or None,
+            frame = load_pairs(source, mapping=mapping_of(mapping))
+            result = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
                                      ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
             print_json(result) if as_json else print_table_agreement(result)
             if out is not None:
@@ -351,7 +271,7 @@ def calibrate(
             return
         if human is None:
             raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
-        result = calibrate_run(load_run(source), load_pairs(human, mapping=_mapping(mapping)), threshold=threshold,
+        result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
                                cluster=cluster, n_boot=n_boot, seed=seed)
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_calibration(result)
@@ -370,7 +290,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """Several graders side by side against one human-labeled set, with paired significance."""
-    with _errors():
+    with errors():
         from .comparison import compare as run_compare
         from .pairs import load_pairs
         from .render import print_comparison, print_json
@@ -378,7 +298,7 @@ def compare(
 
         result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
                              n_boot=n_boot, seed=seed)
-        target = out or _comparison_path(runs)
+        target = out or comparison_path(runs)
         write_json_atomic(target, result)
         print_json(result) if as_json else print_comparison(result)
         typer.echo(f"wrote {target}", err=True)
@@ -395,7 +315,7 @@ def flips(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
-    with _errors():
+    with errors():
         from .injection import flip_rates
         from .render import print_flips, print_json
         from .runs import load_run, write_json_atomic
@@ -417,7 +337,7 @@ def report(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:
     """Render Markdown and self-contained HTML (with figures) from the stages' JSON files (found in the run folder or given)."""
-    with _errors():
+    with errors():
         from .errors import ConfigError
         from .report import render_report
 
@@ -427,29 +347,6 @@ def report(
         paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
                               out_dir=target)
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
-
-
-@app.command()
-def export(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
-) -> None:
-    """The run's input joined to the grader's labels and statuses, as one CSV, Parquet or JSONL table."""
-    with _errors():
-        from .runs import export_labels, load_run
-
-        path, rows = export_labels(load_run(run_dir), out or run_dir / "labels.csv")
-        typer.echo(f"wrote {rows} rows to {path}")
-
-
-@app.command()
-def templates() -> None:
-    """List the bundled template sets and shot files (pass a folder of your own with --template)."""
-    with _errors():
-        from .render import print_templates
-        from .templates import list_template_sets
-
-        print_templates(list_template_sets())
 
 
 @app.command("calibrate-shots")
@@ -478,7 +375,7 @@ def calibrate_shots(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
-    with _errors():
+    with errors():
         from .exemplars import calibrate_shots as run_search
         from .pairs import load_pairs
         from .render import print_json, print_shot_search
@@ -488,39 +385,13 @@ def calibrate_shots(
         spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
         from .pairs import select_rows
 
-        frame = select_rows(load_pairs(pool, mapping=_mapping(mapping)), limit=limit, sample=sample, seed=sample_seed)
+        frame = select_rows(load_pairs(pool, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
         result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out,
                             k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
                             dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir,
                             cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
         print_json(result) if as_json else print_shot_search(result)
-
-
-def _comparison_path(runs: list[Path]) -> Path:
-    """A default file name that belongs to this set of runs only (another compare never overwrites it)."""
-    import hashlib
-
-    key = "\n".join(str(p.resolve()) for p in runs)
-    names = "-vs-".join(p.name for p in runs)[:60]
-    safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in names)
-    return Path("runs") / f"comparison-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.json"
-
-
-def _read_json(path: Path, flag: str) -> dict[str, Any]:
-    import json
-
-    from .errors import DataError
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataError(f"{flag} {path}: not readable JSON ({exc or 'nested too deeply'})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{flag} {path}: expected a JSON object")
-    return data
 
 
 def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path) -> None:
@@ -538,16 +409,6 @@ def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, fo
     typer.echo(line, err=True)
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
-
-
-def _mapping(spec: str | None) -> dict[str, str]:
-    from .pairs import parse_mapping
-
-    return parse_mapping(spec)
-
-
 def _settings(config: Path | None, **flags: Any) -> Settings:
     from .config import Settings, resolve
 
@@ -559,7 +420,7 @@ def _spec(model: str, target: str, template: Path | None, shots: Path | None, it
     from .constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
     from .grading import GradeSpec
 
-    targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(_split(target)))
+    targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(split(target)))
     return GradeSpec(
         model=model, targets=targets, template_dir=str(template) if template else None,
         shots_path=str(shots) if shots else None, items_per_request=items_per_request,
@@ -573,6 +434,9 @@ def _default_run_dir(spec: GradeSpec, data: Path) -> Path:
 
     safe_model = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in spec.model)
     return Path("runs") / f"{safe_model}-{data.stem}-{spec_digest(spec, str(data))}"
+
+
+register(app)
 
 
 def main() -> None:

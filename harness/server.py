@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .constants import CATEGORIES, CATEGORY_CODES
 from .errors import ConfigError
 from .graders import PROFILES, Exemplar, InContextGrader
@@ -47,21 +46,6 @@ FAULT_MODES = (
     "garbage",
     "content_filter",
 )
-
-_BLOCK = re.compile(r"<<<(?P<label>[A-Z_]+)>>>\n(?P<body>.*?)\n<<<END_(?P=label)>>>", re.DOTALL)
-_ROW = re.compile(r"ROW_INDEX:\s*(\d+)")
-# An instruction addressed to the grader: it names the grader or its rubric and asks for a verdict.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
-
-
-def _as_read(text: str) -> str:
-    """The message as a model reads it: look-alike characters as their plain forms (NFKC), and
-    invisible characters gone, so a fullwidth or zero-width-split marker closes a block here
-    just as it might for an LLM grader (what the client's neutralising must prevent)."""
-    import unicodedata
-
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-
 
 _TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
 
@@ -122,50 +106,6 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> Any
 
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
-
-
-_EXAMPLE = re.compile(
-    r"\((?P<side>prompt|response|any) text\):\n<<<EXAMPLE>>>\n(?P<body>.*?)\n<<<END_EXAMPLE>>>\nAnswer: (?P<answer>\{.*?\})\s*$",
-    re.DOTALL | re.MULTILINE,
-)
-_SIDE = re.compile(r"\b(prompt|response) texts?\b", re.IGNORECASE)
-
-
-def _labels_of(answer: str) -> tuple[int, int, int, int] | None:
-    """The severities an exemplar's answer teaches, or None when it cannot be read."""
-    try:
-        data = json.loads(answer)
-    except json.JSONDecodeError:
-        return None
-    labels = []
-    for category in CATEGORIES:
-        entry = data.get(CATEGORY_CODES[category], data.get(category)) if isinstance(data, dict) else None
-        value = entry.get("severity_0_3") if isinstance(entry, dict) else entry
-        if not isinstance(value, int) or not 0 <= value <= 3:
-            return None
-        labels.append(value)
-    return (labels[0], labels[1], labels[2], labels[3])
-
-
-def read_exemplars(messages: Sequence[dict[str, Any]]) -> list[Exemplar]:
-    """Few-shot exemplars wherever the template puts them: blocks in the system message, or
-    earlier user turns (a delimited text) each answered by an assistant turn (the JSON)."""
-    out: list[Exemplar] = []
-    for m in messages:
-        if m.get("role") == "system":
-            for match in _EXAMPLE.finditer(_as_read(str(m.get("content", "")))):
-                labels = _labels_of(match.group("answer"))
-                if labels is not None:
-                    out.append(Exemplar(match.group("body"), match.group("side"), labels))
-    for asked, answered in itertools.pairwise(messages):
-        if asked.get("role") == "user" and answered.get("role") == "assistant":
-            content = _as_read(str(asked.get("content", "")))
-            block = _BLOCK.search(content)
-            labels = _labels_of(str(answered.get("content", "")))
-            if block is not None and labels is not None:
-                side = _SIDE.search(content)
-                out.append(Exemplar(block.group("body"), side.group(1).lower() if side else "any", labels))
-    return out
 
 
 class GraderEndpoint:
@@ -376,24 +316,24 @@ class GraderEndpoint:
         grader = self.graders[body["model"]]
         temperature = float(body.get("temperature") or 0.0)
         seed = body.get("seed")
-        user = _as_read(next(
+        user = as_read(next(
             (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
             str(messages[-1].get("content", "")),
         ))
-        blocks = list(_BLOCK.finditer(user))
+        blocks = list(BLOCK.finditer(user))
         labels = {b.group("label") for b in blocks}
         if {"PROMPT", "RESPONSE"} <= labels:
             texts = {b.group("label"): b.group("body") for b in blocks}
             relevance = grader.relevance(texts["PROMPT"], texts["RESPONSE"])
             return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."})
-        side_match = _SIDE.search(user)
+        side_match = SIDE.search(user)
         side = side_match.group(1).lower() if side_match else "prompt"
         exemplars = read_exemplars(messages[:-1]) if len(messages) > 1 else []
         graded = [b for b in blocks if b.group("label") == "TEXT_TO_LABEL"]
         if "ROW_INDEX" in user and graded:
             items = []
             for position, block in enumerate(graded):
-                rows = _ROW.findall(user, 0, block.start())
+                rows = ROW.findall(user, 0, block.start())
                 row_index = int(rows[-1]) if rows else position
                 items.append({"row_index": row_index, **self._grade(grader, side, block.group("body"), exemplars, temperature, seed)})
             return json.dumps({"items": items})
