@@ -65,19 +65,13 @@ def comparison_path(runs: list[Path]) -> Path:
 
 
 def read_json(path: Path, flag: str) -> dict[str, Any]:
-    import json
-
     from .errors import DataError
+    from .readers import read_json_object
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json_object(path, what=f"{flag} file")
     except FileNotFoundError:
         raise DataError(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataError(f"{flag} {path}: not readable JSON ({exc or 'nested too deeply'})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{flag} {path}: expected a JSON object")
-    return data
 
 
 def split(value: str | None) -> tuple[str, ...]:

@@ -78,23 +78,20 @@ def parse_json_line(text: str, *, path: Path | str, line: int) -> Any:
     surrogate escape (``"\\ud800"``: valid JSON, but no valid text can carry it)."""
     try:
         value = json.loads(text)
+        if "\\u" in text:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except json.JSONDecodeError as exc:
         raise DataError(
             f"malformed JSON at character {exc.colno}: {exc.msg}; expected one JSON object per line",
             path=str(path), line=line,
         ) from None
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"a \\u escape encodes a lone surrogate ({exc.object[exc.start:exc.end]!a}); expected valid Unicode text",
+            path=str(path), line=line,
+        ) from None
     except RecursionError:
         raise DataError("JSON nested too deeply; expected a flat object of columns", path=str(path), line=line) from None
-    if "\\u" in text:
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise DataError(
-                f"a \\u escape encodes a lone surrogate ({exc.object[exc.start:exc.end]!a}); expected valid Unicode text",
-                path=str(path), line=line,
-            ) from None
-        except RecursionError:
-            raise DataError("JSON nested too deeply; expected a flat object of columns", path=str(path), line=line) from None
     return value
 
 
@@ -260,3 +257,19 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many unrelated types
         raise DataError(f"cannot read Parquet: {exc}", path=str(path)) from None
+
+
+def read_json_object(path: Path, *, error: type[Exception] = DataError, what: str = "JSON file") -> dict[str, Any]:
+    """A whole JSON file that must hold one object; every failure is ``error`` naming the file.
+
+    ``FileNotFoundError`` is left to the caller, which knows what a missing file means.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise error(f"{path}: unreadable {what}: {exc or 'nested too deeply'}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: the {what} must be a JSON object")
+    return data

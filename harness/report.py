@@ -9,7 +9,6 @@ including every CI with its unit of analysis.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +54,11 @@ class Section:
 
 
 def _load(path: Path | None) -> dict[str, Any] | None:
+    from .readers import read_json_object
+
     if path is None or not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RunError(f"{path}: unreadable JSON: {exc or 'nested too deeply'}") from None
-    return data if isinstance(data, dict) else None
+    return read_json_object(path, error=RunError)
 
 
 def _pct(value: Any) -> str:

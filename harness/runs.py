@@ -69,16 +69,12 @@ def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) ->
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / MANIFEST
+    from .readers import read_json_object
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json_object(run_dir / MANIFEST, error=RunError, what="manifest")
     except FileNotFoundError:
         raise RunError(f"{run_dir}: not a run folder (no {MANIFEST}); run `harness grade` first") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RunError(f"{path}: unreadable manifest: {exc or 'nested too deeply'}") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: the manifest must be a JSON object")
-    return data
 
 
 def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
