@@ -244,7 +244,7 @@ def _rate_columns(pairs: _Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.nda
 
 
 def _cluster_cis(stats: dict[str, Any], pairs: _Pairs, sel: Any, codes: np.ndarray, column: str | None, *,
-                 n_boot: int, seed: int) -> dict[str, Any]:
+                 n_boot: int, seed: int, always: bool = False) -> dict[str, Any]:
     """The setting's unit of analysis; where a prompt repeats in it, cluster-bootstrap CIs replace Wilson's.
 
     Wilson intervals assume independent pairs, which holds within one model (each prompt once)
@@ -255,14 +255,14 @@ def _cluster_cis(stats: dict[str, Any], pairs: _Pairs, sel: Any, codes: np.ndarr
     repeated = n_clusters < n_items
     unit: dict[str, Any] = {"cluster": column, "n_items": n_items, "n_clusters": n_clusters,
                             "ci_method": "wilson", "bootstrap_ci": {k: [None, None] for k in KINDS}}
-    columns = _rate_columns(pairs, sel)
-    names = list(columns)
-    if not n_items or n_boot <= 0:
+    if not n_items or n_boot <= 0 or not (repeated or always):
         if repeated:
             unit["ci_method"] = "none (clusters repeat and n_boot is 0: Wilson intervals dropped)"
-            for name in names:
+            for name in _rate_columns(pairs, sel):
                 _record(stats, name)["ci"] = [None, None]
         return unit
+    columns = _rate_columns(pairs, sel)
+    names = list(columns)
     stacked = np.column_stack([columns[k][0] for k in names] + [columns[k][1] for k in names])
     totals = bootstrap_totals(stacked, clusters=codes, n_boot=n_boot, seed=seed)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -332,7 +332,7 @@ def analyze(
         sel = slice(None) if mask is None else mask
         rel = None if relevance is None else relevance[sel]
         out = _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel)
-        out["unit"] = _cluster_cis(out, pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset)
+        out["unit"] = _cluster_cis(out, pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset, always=mask is None)
         return out
 
     result: dict[str, Any] = {
