@@ -21,7 +21,7 @@ import numpy as np
 
 from .agreements import agreement, is_missing
 from .clusters import cluster_column, cluster_of_rows
-from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES, STATUSES, label_column
+from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
 from .errors import ConfigError, DataError
 from .stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan, percentile_ci
 
@@ -172,7 +172,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     result: dict[str, Any] = {
         "run": str(run.path), "model": run.manifest.get("model"), "n_joined": len(joined), "threshold": threshold,
         "unit": {"cluster": column, "n_items": len(joined), "n_clusters": int(np.unique(codes).size)},
-        "n_boot": n_boot, "seed": seed, "targets": {},
+        "n_boot": n_boot, "seed": seed, "targets": {}, "schema_version": SCHEMA_VERSION,
     }
     matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for side in SIDES:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .calibration import _joined, calibrate_run, confusion_cells, max_or_nan
 from .clusters import cluster_column, cluster_of_rows
-from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES, label_column
+from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from .errors import DataError
 from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan, percentile_ci
 
@@ -149,5 +149,5 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
     return {
         "threshold": threshold, "unit": unit, "runs": summary, "tests": tests, "kappa_diffs": kappa_diffs,
         "family": f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
-        "n_boot": n_boot, "seed": seed,
+        "n_boot": n_boot, "seed": seed, "schema_version": SCHEMA_VERSION,
     }

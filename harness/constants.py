@@ -28,6 +28,9 @@ TARGETS: tuple[str, ...] = ("prompt", "response", "relevance")
 #: Statuses of one graded item. Only ``ok`` carries a verdict.
 STATUSES: tuple[str, ...] = ("ok", "unparsed", "refused", "failed")
 
+#: Version of the layout of every JSON result harness writes (manifest, calibration, analysis, ...).
+SCHEMA_VERSION = 1
+
 DEFAULT_MODEL = "harness-baseline"
 DEFAULT_SEED = 20260709
 DEFAULT_CONCURRENCY = 16

@@ -97,6 +97,17 @@ def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
 DEMO_MARKER = ".harness-demo"
 
 
+def _earlier_demo(folder: Path) -> bool:
+    """A run folder an earlier harness demo made before demos left a marker: it graded the bundled sample."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("input_path", "")).endswith("sample_pairs.jsonl")
+
+
 def _fresh_demo_folder(folder: Path) -> None:
     """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
     the marker file); any other non-empty folder is left alone and refused."""
@@ -108,7 +119,7 @@ def _fresh_demo_folder(folder: Path) -> None:
     if folder.exists():
         if not folder.is_dir():
             raise RunError(f"--run-dir {folder}: expected a folder, but it is a file")
-        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists():
+        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists() and not _earlier_demo(folder):
             raise RunError(f"--run-dir {folder}: the folder holds files the demo did not make; pick an empty or new folder")
         shutil.rmtree(folder)
     ensure_folder(folder, flag="--run-dir")

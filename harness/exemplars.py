@@ -21,7 +21,7 @@ import numpy as np
 from .calibration import _joined, _matrix, calibrate_run, confusion_cells
 from .client import EndpointConfig
 from .clusters import cluster_column, cluster_of_rows
-from .constants import CATEGORIES, DEFAULT_N_BOOT, SIDES, label_column
+from .constants import CATEGORIES, DEFAULT_N_BOOT, SCHEMA_VERSION, SIDES, label_column
 from .errors import DataError
 from .grading import GradeSpec, grade
 from .runs import Run, load_run
@@ -227,6 +227,7 @@ def calibrate_shots(
     unit = test["chosen"]["report"]["unit"]
     verdict = _verdict(winner["name"], ties, close, table)
     return {
+        "schema_version": SCHEMA_VERSION,
         "splits": {name: len(part) for name, part in splits.items()},
         "unit": unit,
         "dev": dev_rows,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .clusters import cluster_column, cluster_of_rows
-from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES
+from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
 from .errors import ConfigError, DataError
 from .stats import mcnemar_test, proportion, ratio_bootstrap_ci
 
@@ -164,6 +164,7 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | 
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
     clean_ok = sum(c for t, c in transitions.items() if t.startswith("ok->"))
     return {
+        "schema_version": SCHEMA_VERSION,
         "clean_run": str(clean.path),
         "injected_run": str(injected.path),
         "threshold": threshold,

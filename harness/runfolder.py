@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .atomic import ensure_folder
-from .constants import STATUSES, TARGETS
+from .constants import SCHEMA_VERSION, STATUSES, TARGETS
 from .errors import RunError
 from .runs import INPUT, MANIFEST, iter_labels, read_manifest, rewrite_labels, run_lock, write_json_atomic
 
@@ -79,6 +79,7 @@ class RunFolder:
         manifest: dict[str, Any] = {
             **identity,
             "harness_version": __version__,
+            "schema_version": SCHEMA_VERSION,
             "status": "running",
             "created": previous.get("created", now()),
             "updated": now(),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .clusters import cluster_column, cluster_of_rows
-from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, label_column
+from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, label_column
 from .errors import DataError
 from .stats import bootstrap_totals, holm, mcnemar_test, percentile_ci, proportion, rate
 
@@ -336,6 +336,7 @@ def analyze(
         return out
 
     result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "n_pairs": pairs.n_total,
         "n_analyzed": int(pairs.max_p.size),
         "n_excluded_incomplete": pairs.n_excluded,

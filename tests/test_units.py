@@ -157,6 +157,8 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
     comparison = json.loads(out.read_text())
     assert comparison["runs"]["run"]["counts"] == {side: calibration["targets"][side]["counts"] for side in ("prompt", "response")}
 
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {d["schema_version"] for d in (manifest, calibration, analysis, comparison)} == {1}  # every JSON written says its layout
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
     report = (run / "report.md").read_text()
     c = calibration["targets"]["response"]["counts"]
