@@ -26,11 +26,25 @@ def errors() -> Iterator[None]:
     except HarnessError as exc:
         if os.environ.get("HARNESS_DEBUG") == "1":
             raise
-        typer.echo(f"error: {redactor()(str(exc))}", err=True)
+        typer.echo(f"error: {redactor()(as_flags(exc))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)
         raise typer.Exit(130) from None
+
+
+#: Library parameter -> the CLI flag that sets it, where the names differ.
+FLAGS = {"timeout_s": "--timeout", "deadline_s": "--deadline", "targets": "--target", "retry_statuses": "--retry"}
+
+
+def as_flags(exc: Exception) -> str:
+    """The error's message with a library parameter (``timeout_s=0``) shown as its flag (``--timeout 0``)."""
+    text = str(exc)
+    param = getattr(exc, "param", None)
+    if param and text.startswith(f"{param}="):
+        flag = FLAGS.get(param, "--" + param.replace("_", "-"))
+        return f"{flag} {text[len(param) + 1:]}"
+    return text
 
 
 def redactor() -> Any:

@@ -61,21 +61,21 @@ class EndpointConfig:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency}: expected an integer >= 1")
+            raise ConfigError(f"concurrency={self.concurrency}: expected an integer >= 1", param="concurrency")
         if self.timeout_s <= 0:
-            raise ConfigError(f"--timeout {self.timeout_s}: expected a positive number of seconds")
+            raise ConfigError(f"timeout_s={self.timeout_s}: expected a positive number of seconds", param="timeout_s")
         if self.transport not in TRANSPORTS:
-            raise ConfigError(f"--transport {self.transport!r}: expected one of {list(TRANSPORTS)}")
+            raise ConfigError(f"transport={self.transport!r}: expected one of {list(TRANSPORTS)}", param="transport")
         if self.retry.max_attempts < 1:
-            raise ConfigError(f"--max-attempts {self.retry.max_attempts}: expected an integer >= 1")
+            raise ConfigError(f"max_attempts={self.retry.max_attempts}: expected an integer >= 1", param="max_attempts")
         if self.deadline_s is not None and self.deadline_s <= 0:
-            raise ConfigError(f"--deadline {self.deadline_s}: expected a positive number of seconds")
+            raise ConfigError(f"deadline_s={self.deadline_s}: expected a positive number of seconds", param="deadline_s")
         if self.max_response_bytes < 1024:
-            raise ConfigError(f"--max-response-bytes {self.max_response_bytes}: expected at least 1024")
+            raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"--base-url {self.base_url!r}: expected an http:// or https:// URL, e.g. "
-                "http://127.0.0.1:8000/v1"
+                f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. "
+                "http://127.0.0.1:8000/v1", param="base_url",
             )
         from urllib.parse import urlsplit
 

@@ -57,7 +57,15 @@ class TemplateError(UsageError):
 
 
 class ConfigError(UsageError):
-    """A flag, environment variable or configuration value is invalid or missing."""
+    """A flag, environment variable or configuration value is invalid or missing.
+
+    Raised by a library object, it names the *parameter* (``concurrency=0: …``) and sets
+    ``param``; the CLI shows the flag that sets it instead (``--concurrency 0: …``).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
 
 
 class RunError(UsageError):

@@ -50,11 +50,11 @@ class GradeSpec:
     def __post_init__(self) -> None:
         bad = [t for t in self.targets if t not in TARGETS]
         if bad or not self.targets:
-            raise ConfigError(f"--target {bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all")
+            raise ConfigError(f"targets={bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all", param="targets")
         if self.items_per_request < 1:
-            raise ConfigError(f"--items-per-request {self.items_per_request}: expected an integer >= 1")
+            raise ConfigError(f"items_per_request={self.items_per_request}: expected an integer >= 1", param="items_per_request")
         if self.max_tokens < 1:
-            raise ConfigError(f"--max-tokens {self.max_tokens}: expected an integer >= 1")
+            raise ConfigError(f"max_tokens={self.max_tokens}: expected an integer >= 1", param="max_tokens")
 
     def params(self) -> dict[str, Any]:
         return {
@@ -359,7 +359,7 @@ def grade(
     session_start = time.perf_counter()
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
-        raise ConfigError(f"--retry {bad[0]!r}: expected some of failed, unparsed, refused")
+        raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")
     chunks, source = _input(data, mapping, spec)
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)

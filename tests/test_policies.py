@@ -78,3 +78,19 @@ def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
                    {"messages": [{"role": "user", "content": "y"}]}, {"response_format": {"type": "json_object"}}):
         assert request_key("http://h:1/v1", {**request, **change}) != key, change
     assert request_key("http://other:1/v1", request) != key
+
+
+def test_library_errors_name_parameters_and_the_cli_names_flags() -> None:
+    from harness.cli_common import as_flags
+    from harness.grading import GradeSpec
+
+    with pytest.raises(ConfigError) as caught:
+        EndpointConfig(base_url="http://h/v1", concurrency=0)
+    assert str(caught.value).startswith("concurrency=0: expected an integer >= 1") and "--" not in str(caught.value)
+    assert as_flags(caught.value).startswith("--concurrency 0: expected")
+    with pytest.raises(ConfigError) as caught:
+        EndpointConfig(base_url="http://h/v1", timeout_s=-1)
+    assert as_flags(caught.value).startswith("--timeout -1: expected a positive number")
+    with pytest.raises(ConfigError) as caught:
+        GradeSpec(targets=("title",))
+    assert str(caught.value).startswith("targets='title'") and as_flags(caught.value).startswith("--target 'title'")
