@@ -51,6 +51,12 @@ _EXPORTS = {
     "cohen_kappa_score": "stats",
     "Settings": "config",
     "sample_path": "sample",
+    "Analysis": "results",
+    "Calibration": "results",
+    "Comparison": "results",
+    "Flips": "results",
+    "ShotSearch": "results",
+    "Manifest": "results",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -95,14 +95,15 @@ def _run_row(run: Run, report: dict[str, Any]) -> dict[str, Any]:
         "not_ok_rate": (total - counts.get("ok", 0)) / total if total else None,
         "billed_tokens": sum(v for k, v in manifest.get("tokens", {}).items() if k.startswith("billed")),
         "counts": {side: side_report["counts"] for side, side_report in report["targets"].items()},
+        "sides": {},
     }
     for side, side_report in report["targets"].items():
         pooled = side_report["pooled"]
-        row[f"{side}_kappa_quadratic"] = pooled["kappa_quadratic"]
-        row[f"{side}_kappa_quadratic_ci"] = pooled["ci"]["kappa_quadratic"]
-        row[f"{side}_recall"] = pooled["detection"]["recall"]
-        row[f"{side}_recall_ci"] = pooled["ci"]["recall"]
-        row[f"{side}_fpr"] = pooled["detection"]["false_positive_rate"]
+        row["sides"][side] = {
+            "kappa_quadratic": pooled["kappa_quadratic"], "kappa_quadratic_ci": pooled["ci"]["kappa_quadratic"],
+            "recall": pooled["detection"]["recall"], "recall_ci": pooled["ci"]["recall"],
+            "fpr": pooled["detection"]["false_positive_rate"],
+        }
     if "asymmetry" in report:
         row["recall_gap"] = report["asymmetry"]["overall"]["recall_gap"]
         row["recall_gap_ci"] = report["asymmetry"]["overall"]["recall_gap_ci"]

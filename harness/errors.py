@@ -72,5 +72,9 @@ class RunError(UsageError):
     """A run folder is missing, unreadable, or holds a different run than requested."""
 
 
+class ResultError(RunError):
+    """A result file (calibration.json, analysis.json, ...) lacks a field or holds a wrong type."""
+
+
 class GraderError(HarnessError):
     """The grader endpoint failed in a way that stops the whole job (e.g. 401, 404)."""
