@@ -202,7 +202,7 @@ def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> Non
     result = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "run" / "calibration.json"),
                                  "--n-boot", "200"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    assert "raw vs bias-corrected" in result.output and "corrected 95% CI" in result.output
+    assert "Bias-corrected shares" in result.output and "calibration pairs" in result.output
     corrected = json.loads((tmp_path / "run" / "analysis.json").read_text())["corrected"]
     assert corrected["n_calibration"] == len(load_pairs(SAMPLE)) and corrected["corrected_ci"]["escalation"][0] is not None
     missing = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "nope.json")])

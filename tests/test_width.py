@@ -45,5 +45,5 @@ def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type:
     shots = _check(["calibrate-shots", "--pool", str(data), "--base-url", server.base_url, "--run-root", str(tmp_path / "s"),
                     "--out", str(tmp_path / "chosen.jsonl"), "--n-random", "1", "--greedy-steps", "1", "--greedy-candidates", "1",
                     "--n-boot", "100"])
-    assert "held-out test" in shots
+    assert "Held-out test" in shots
     assert json.loads((run / "calibration.json").read_text())["unit"]["n_clusters"] == frame["prompt_id"].nunique()
