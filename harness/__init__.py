@@ -31,7 +31,7 @@ _EXPORTS = {
     "grade": "grading",
     "agrade": "grading",
     "load_run": "runs",
-    "run_pairs": "runs",
+    "graded_pairs": "runs",
     "start_server": "server",
     "ServeConfig": "server",
     "agreement": "agreements",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .cells import is_missing
 from .constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from .stats import (
     bootstrap_totals,
@@ -33,16 +34,6 @@ from .stats import (
 
 SEVERITY_LABELS: tuple[int, ...] = (0, 1, 2, 3)
 LEFT_OUT = ("reference_missing", "reference_outside_labels", "grader_missing", "grader_outside_labels")
-
-
-def is_missing(value: Any) -> bool:
-    """True for None, NaN and pandas' NA (the one rule for an absent label)."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, pd.NA raise or compare unequal
-    except (TypeError, ValueError):
-        return True
 
 
 def _code(value: Any, lookup: dict[Any, int], missing: str, outside: str) -> tuple[int, str | None]:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .agreements import agreement, is_missing
+from .agreements import agreement
+from .cells import as_int, is_missing
 from .clusters import cluster_column, cluster_of_rows
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
 from .errors import ConfigError, DataError
@@ -235,8 +236,8 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     numeric = [int(v) for v in declared if str(v).lstrip("-").isdigit()]
     if len(numeric) == len(declared) and declared:
         declared = sorted(numeric)
-        gold_values = [int(v) if not is_missing(v) and str(v).lstrip("-").isdigit() else v for v in gold_values]
-        pred_values = [int(v) if not is_missing(v) and str(v).lstrip("-").isdigit() else v for v in pred_values]
+        gold_values = [v if as_int(v) is None else as_int(v) for v in gold_values]
+        pred_values = [v if as_int(v) is None else as_int(v) for v in pred_values]
         is_ordinal = True if ordinal is None else ordinal
     else:
         is_ordinal = bool(ordinal)

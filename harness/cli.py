@@ -197,10 +197,10 @@ def analyze(
 def _pairs_or_run(source: Path, mapping: str | None) -> tuple[pd.DataFrame, Path]:
     """A pairs table from a file, or the grader-labeled pairs of a run folder."""
     from .pairs import load_pairs
-    from .runs import load_run, run_pairs
+    from .runs import graded_pairs, load_run
 
     if source.is_dir():
-        return run_pairs(load_run(source)), source
+        return graded_pairs(load_run(source)), source
     return load_pairs(source, mapping=mapping_of(mapping)), Path("runs") / f"analysis-{source.stem}"
 
 

@@ -133,7 +133,7 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     from .exemplars import calibrate_shots, default_shots_path
     from .pairs import load_pairs
     from .report import render_report
-    from .runs import load_run, run_pairs, write_json_atomic
+    from .runs import graded_pairs, load_run, write_json_atomic
     from .transitions import analyze, save_analysis
 
     folder = Path(run_dir)
@@ -161,7 +161,7 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     calibration_files = save_calibration(calibration, folder)
     comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=1000)
     write_json_atomic(folder / "comparison.json", comparison)
-    analysis = analyze(run_pairs(load_run(folder)), by="model", n_boot=1000)
+    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=1000)
     written = save_analysis(analysis, folder)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",

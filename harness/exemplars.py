@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .calibration import _joined, _matrix, calibrate_run, confusion_cells
+from .cells import is_missing
 from .client import EndpointConfig
 from .clusters import cluster_column, cluster_of_rows
 from .constants import CATEGORIES, DEFAULT_N_BOOT, SCHEMA_VERSION, SIDES, label_column
@@ -68,7 +69,7 @@ def _candidates(pool: pd.DataFrame) -> dict[str, list[Shot]]:
             continue
         for row in pool[["id", side, *columns]].itertuples(index=False, name=None):
             ident, text, *labels = row
-            if not isinstance(text, str) or any(v is None or v != v for v in labels) or (side, text) in seen:
+            if not isinstance(text, str) or any(is_missing(v) for v in labels) or (side, text) in seen:
                 continue
             seen.add((side, text))
             out[side].append(Shot(text, side, tuple(zip(CATEGORIES, map(int, labels), strict=True)), source_id=str(ident)))

@@ -12,7 +12,6 @@ file, the line (or row for Parquet) and the column.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_path
+from .cells import as_int, is_blank
 from .constants import LABEL_COLUMNS
 from .errors import DataError
 from .readers import (  # noqa: F401  (read_* and parse_json_line are part of this module's API)
@@ -73,21 +73,6 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     return out
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    try:
-        import pandas as pd
-
-        return value is pd.NA or value is pd.NaT
-    except ImportError:  # pragma: no cover
-        return False
-
-
 _DIGITS = re.compile(r"\s*-?\d+\s*")
 
 
@@ -102,28 +87,6 @@ def _not_integer_cell(value: Any) -> bool:
     if isinstance(value, numbers.Integral):
         return False
     return not (isinstance(value, float) and value != value)  # NaN is a missing cell, anything else is not a label
-
-
-def _as_int(value: Any) -> int | None:
-    """Integer value of a label cell, or None when it is not an integer."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
-        return _as_int(value.item())
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return int(number) if number.is_integer() else None
-    return None
 
 
 class _Locator:
@@ -146,8 +109,8 @@ def _check_labels(
 
     series = frame[column]
     if series.dtype == object or str(series.dtype).startswith(("str", "string")):
-        stripped = series.map(lambda v: None if _is_missing(v) else v)
-        wrong_type = series.map(lambda v: not _is_missing(v) and _not_integer_cell(v)).astype(bool)
+        stripped = series.map(lambda v: None if is_blank(v) else v)
+        wrong_type = series.map(lambda v: not is_blank(v) and _not_integer_cell(v)).astype(bool)
     else:  # a typed numeric column (Parquet, a DataFrame): judged by value
         stripped = series
         wrong_type = pd.Series(False, index=series.index)
@@ -164,7 +127,7 @@ def _check_labels(
         index = int(bad.to_numpy().nonzero()[0][0])
         value = series.iloc[index]
         low, high = allowed.start, allowed.stop - 1
-        number = None if bool(wrong_type.iloc[index]) else _as_int(value)
+        number = None if bool(wrong_type.iloc[index]) else as_int(value)
         what = (
             f"label {value!r} is not an integer"
             if number is None
@@ -205,7 +168,7 @@ def _check_scalars(frame: pd.DataFrame, loc: _Locator) -> None:
 
 def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> list[str]:
     series = frame["id"]
-    missing = series.map(_is_missing)
+    missing = series.map(is_blank)
     if bool(missing.any()):
         index = int(missing.to_numpy().nonzero()[0][0])
         raise loc.error(index, "empty id; expected a unique non-empty string", "id")
@@ -255,13 +218,13 @@ def validate_pairs(
             continue
         texts = out[column].tolist()
         for index, value in enumerate(texts):
-            if column == "prompt" and _is_missing(value):
+            if column == "prompt" and is_blank(value):
                 raise loc.error(index, "empty text; expected a non-empty prompt", column)
-            if not _is_missing(value) and not isinstance(value, str):
+            if not is_blank(value) and not isinstance(value, str):
                 raise loc.error(
                     index, f"expected text, got {type(value).__name__} {value!r}", column
                 )
-        out[column] = [None if _is_missing(v) else v for v in texts]
+        out[column] = [None if is_blank(v) else v for v in texts]
     for column in LABEL_COLUMNS:
         if column in out.columns:
             out[column] = _check_labels(out, column, range(4), loc)
@@ -395,7 +358,7 @@ def iter_pairs(
 
 
 def _jsonable(value: Any) -> Any:
-    if _is_missing(value):
+    if is_blank(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str):
         return value.item()

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cells import as_int
 from .constants import CATEGORIES, CATEGORY_CODES, raw_to_severity
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -81,18 +82,6 @@ def extract_json(content: str) -> Any:
     raise ValueError("no JSON object found")
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _category_entry(obj: dict[str, Any], category: str) -> Any:
     """The entry for ``category`` under any of its names (case-insensitive).
 
@@ -121,14 +110,14 @@ def labels_from_object(obj: Any) -> ParsedGrade:
         if entry is None:
             return ParsedGrade("unparsed", error=f"missing category {CATEGORY_CODES[category]}")
         if isinstance(entry, dict):
-            raw_value = _int(entry.get("raw_0_7", entry.get("raw")))
-            sev_value = _int(entry.get("severity_0_3", entry.get("severity")))
+            raw_value = as_int(entry.get("raw_0_7", entry.get("raw")))
+            sev_value = as_int(entry.get("severity_0_3", entry.get("severity")))
             if "raw_0_7" in entry and raw_value is None:
                 return ParsedGrade("unparsed", error=f"{CATEGORY_CODES[category]}.raw_0_7 is not an integer")
             if ("severity_0_3" in entry) and sev_value is None:
                 return ParsedGrade("unparsed", error=f"{CATEGORY_CODES[category]}.severity_0_3 is not an integer")
         else:
-            raw_value, sev_value = None, _int(entry)
+            raw_value, sev_value = None, as_int(entry)
         if raw_value is not None and not 0 <= raw_value <= 7:
             return ParsedGrade("unparsed", error=f"{CATEGORY_CODES[category]} raw {raw_value} outside 0-7")
         if sev_value is not None and not 0 <= sev_value <= 3:
@@ -184,7 +173,7 @@ def parse_relevance(content: str | None) -> ParsedGrade:
         return ParsedGrade("unparsed", error=str(exc))
     except ValueError:
         return _not_json(content)
-    value = _int(obj.get("relevance")) if isinstance(obj, dict) else None
+    value = as_int(obj.get("relevance")) if isinstance(obj, dict) else None
     if value is None or not 1 <= value <= 3:
         return ParsedGrade("unparsed", error="relevance missing or not an integer 1-3")
     rationale = obj.get("rationale")
@@ -210,7 +199,7 @@ def parse_batch(content: str | None, size: int) -> dict[int, ParsedGrade]:
     seen: dict[int, ParsedGrade] = {}
     duplicates: set[int] = set()
     for item in items:
-        index = _int(item.get("row_index")) if isinstance(item, dict) else None
+        index = as_int(item.get("row_index")) if isinstance(item, dict) else None
         if index is None or not 0 <= index < size:
             continue
         if index in seen:

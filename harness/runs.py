@@ -270,7 +270,7 @@ def labels_wide(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def run_pairs(run: Run) -> pd.DataFrame:
+def graded_pairs(run: Run) -> pd.DataFrame:
     """The run's input with the grader's labels in the canonical label columns.
 
     Human label columns of the input are replaced by the grader's; a side whose grade is not

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .cells import is_missing
 from .clusters import cluster_column, cluster_of_rows
 from .constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, label_column
 from .errors import DataError
@@ -81,7 +82,7 @@ def _exclusions(frame: pd.DataFrame, prompt_gap: np.ndarray, response_gap: np.nd
                 reason = "missing_text"
             elif status is None:
                 reason = "label_missing"
-            elif value is None or value != value:
+            elif is_missing(value):
                 reason = "not_graded"
             else:
                 reason = str(value)
