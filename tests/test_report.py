@@ -47,7 +47,7 @@ def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -
     for caption in re.findall(r"<caption>(.*?)</caption>", html):  # every table in both formats
         assert f"**{html_lib.unescape(caption)}**" in markdown
     assert text.count("95% CI") >= 6 and "clusters of prompt_id" in text
-    assert "Quadratic κ: Cohen's kappa" in text and "Reduction: response below prompt" in text  # definitions under tables
+    assert "qκ: Cohen's kappa" in text and "Reduction: response below prompt" in text  # definitions under tables
     pooled = analysis["pooled"]  # type: ignore[index]
     low, high = pooled["escalation"]["ci"]  # type: ignore[index]
     assert f"{100 * low:.1f}–{100 * high:.1f}%" in text  # the CIs the CLI prints are in the report
