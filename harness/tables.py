@@ -20,7 +20,7 @@ from .results import Analysis, Calibration, Comparison, Flips, Manifest, ShotSea
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
 
 
-_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+–-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
+_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
 
 
 @dataclass
@@ -69,7 +69,10 @@ def _num(value: Any) -> str:
 def _ci(ci: Any, *, pct: bool = False) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "n/a"
-    return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%" if pct else f"{ci[0]:.2f}–{ci[1]:.2f}"
+    if pct:
+        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+    dash = " to " if ci[0] < 0 or ci[1] < 0 else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    return f"{ci[0]:.2f}{dash}{ci[1]:.2f}"
 
 
 def _scope(name: str) -> str:
