@@ -122,6 +122,9 @@ def grade(
     sample_seed: SampleSeedOpt = 0,
     same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
     allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every request and estimate tokens and price; send nothing.")] = False,
+    price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
+    price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder.
@@ -132,7 +135,7 @@ def grade(
     """
     with errors():
         from .grading import grade as run_grade
-        from .render import GradeProgress, print_grade_summary, print_json
+        from .render import GradeProgress, print_dry_run, print_grade_summary, print_json
 
         flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
                      concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
@@ -140,6 +143,17 @@ def grade(
         settings = _settings(config, **flags)
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
         folder = run_dir or _default_run_dir(spec, data)
+        price = _price(spec.model, price_input, price_output, config)
+        if dry_run:
+            from .costs import dry_run as estimate
+            from .pairs import load_pairs, select_rows
+
+            source_table: Any = data
+            if limit is not None or sample is not None:
+                source_table = select_rows(load_pairs(data, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
+            found = estimate(source_table, spec, mapping=mapping_of(mapping), price=price)
+            print_json(found) if as_json else print_dry_run(found)
+            return
         _announce(settings, flags, config, folder)
         source: Any = data
         if limit is not None or sample is not None:
@@ -150,7 +164,7 @@ def grade(
             result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
                                retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
-                               same_grader=same_grader)
+                               same_grader=same_grader, price=price)
         print_json(result.manifest) if as_json else print_grade_summary(result)
         failed = result.manifest.get("counts", {}).get("failed", 0)
         if failed and not allow_failed:
@@ -398,6 +412,18 @@ def calibrate_shots(
                             cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
         print_json(result) if as_json else print_shot_search(ShotSearch.from_json(result))
+
+
+def _price(model: str, price_input: float | None, price_output: float | None, config: Path | None) -> Any:
+    """The grader's price: both flags, else ``[prices.<model>]`` of harness.toml, else None."""
+    from .costs import Price, load_prices
+    from .errors import ConfigError
+
+    if (price_input is None) != (price_output is None):
+        raise ConfigError("--price-input and --price-output go together (per million tokens)")
+    if price_input is not None and price_output is not None:
+        return Price(price_input, price_output)
+    return load_prices(config).get(model)
 
 
 def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path) -> None:

@@ -94,6 +94,8 @@ def _run_row(run: Run, report: dict[str, Any]) -> dict[str, Any]:
         "model": manifest.get("model"), "template_hash": manifest.get("template_hash"), "shots_hash": manifest.get("shots_hash"),
         "not_ok_rate": (total - counts.get("ok", 0)) / total if total else None,
         "billed_tokens": sum(v for k, v in manifest.get("tokens", {}).items() if k.startswith("billed")),
+        "cost": (manifest.get("cost") or {}).get("billed"),
+        "items_graded": int(counts.get("ok", 0)),
         "counts": {side: side_report["counts"] for side, side_report in report["targets"].items()},
         "sides": {},
     }

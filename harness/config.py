@@ -112,6 +112,7 @@ def from_file(path: str | Path | None = None) -> Settings:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    data.pop("prices", None)  # the [prices] table: harness.costs.load_prices
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -31,6 +31,8 @@ from .templates import TemplateSet, load_template_set
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .costs import Price
+
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,32 @@ def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per
             yield job
 
 
+def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int) -> dict[str, Any]:
+    """The chat request for one job: the static system message (rubric, shots) first, so every
+    request of a target shares its prefix (what providers' prompt caches reuse)."""
+    request: dict[str, Any] = {
+        "model": spec.model,
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        "temperature": spec.temperature,
+        "max_tokens": max_tokens,
+    }
+    if spec.seed is not None:
+        request["seed"] = spec.seed
+    if spec.json_mode:
+        request["response_format"] = {"type": "json_object"}
+    return request
+
+
+def user_message(templates: TemplateSet, items: list[_Item]) -> str:
+    """The user message of a job: one text, a relevance pair, or a batch of texts of one side."""
+    first = items[0]
+    if first.target == "relevance":
+        return templates.relevance(first.prompt or "", first.response or "")
+    if len(items) == 1:
+        return templates.user(first.target, first.text or "")
+    return templates.batch(first.target, [i.text or "" for i in items])
+
+
 class _Grader:
     """One grading job: renders, sends and records; owns nothing beyond the job's life."""
 
@@ -167,20 +195,7 @@ class _Grader:
         self.systems = {t: templates.system(t, shots) for t in spec.targets}
 
     def _request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.spec.model,
-            "messages": [
-                {"role": "system", "content": self.systems[target]},
-                {"role": "user", "content": user},
-            ],
-            "temperature": self.spec.temperature,
-            "max_tokens": max_tokens,
-        }
-        if self.spec.seed is not None:
-            request["seed"] = self.spec.seed
-        if self.spec.json_mode:
-            request["response_format"] = {"type": "json_object"}
-        return request
+        return build_request(self.spec, self.systems[target], user, max_tokens)
 
     def _record(self, item: _Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1) -> None:
         completion = outcome.completion or {}
@@ -227,12 +242,8 @@ class _Grader:
         return parse(outcome.completion.get("content"))
 
     async def single(self, item: _Item) -> None:
-        if item.target == "relevance":
-            user = self.templates.relevance(item.prompt or "", item.response or "")
-            parse: Callable[[str | None], ParsedGrade] = parse_relevance
-        else:
-            user = self.templates.user(item.target, item.text or "")
-            parse = parse_severity
+        user = user_message(self.templates, [item])
+        parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
         outcome = await self.client.complete(
             self._request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
         )
@@ -246,8 +257,7 @@ class _Grader:
             await self.single(items[0])
             return
         target = items[0].target
-        user = self.templates.batch(target, [i.text or "" for i in items])
-        request = self._request(target, user, self.spec.max_tokens * len(items))
+        request = self._request(target, user_message(self.templates, items), self.spec.max_tokens * len(items))
         outcome = await self.client.complete(request, use_cache=self.use_cache)
         judged = self._judge(outcome, lambda c: ParsedGrade("ok"))
         if judged.status != "ok":
@@ -330,6 +340,7 @@ def grade(
     mapping: dict[str, str] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     same_grader: bool = False,
+    price: Price | None = None,
 ) -> GradeResult:
     """Grade a pairs table into a run folder, resuming whatever the folder already holds.
 
@@ -346,6 +357,8 @@ def grade(
         on_progress: called after every finished item.
         same_grader: allow resuming a folder graded at another endpoint (replicas serving the
             same grader); otherwise that is refused, since one run would mix two graders.
+        price: the grader's price (:class:`harness.costs.Price`): the manifest then holds the
+            run's billed cost.
     """
     if _loop_running():  # called from a notebook cell: asyncio.run would refuse; use a thread
         from concurrent.futures import ThreadPoolExecutor
@@ -353,7 +366,7 @@ def grade(
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
-                               same_grader=same_grader).result()
+                               same_grader=same_grader, price=price).result()
     spec = spec or GradeSpec()
     endpoint = endpoint or _endpoint_from_settings()
     session_start = time.perf_counter()
@@ -386,7 +399,7 @@ def grade(
             manifest["error"] = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
             raise
         finally:
-            folder.finish(manifest, run.figures(session_start), run.cache_notes)
+            folder.finish(manifest, run.figures(session_start), run.cache_notes, price=price)
         return GradeResult(folder.path, manifest, progress.done)
 
 

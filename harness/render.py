@@ -127,12 +127,29 @@ def print_grade_summary(result: GradeResult) -> None:
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
     )
+    if manifest.cost is not None:
+        per_item = manifest.cost.billed / manifest.items if manifest.items else 0.0
+        console.print(f"billed cost {manifest.cost.billed:,.4f} ({per_item:,.6f} per item) at "
+                      f"{manifest.cost.price_per_million['input']} / {manifest.cost.price_per_million['output']} per million "
+                      "prompt / completion tokens")
     for note in manifest.cache_notes:
         console.print(f"[yellow]cache:[/] {note}")
     for status, reasons in manifest.reasons.items():
         console.print(f"[bold]{manifest.counts.get(status, 0)} {status}[/], by reason:")
         for reason, count in reasons.items():
             console.print(f"  {count:>6}  {reason}")
+
+
+def print_dry_run(found: dict[str, Any]) -> None:
+    """What a grade would send and cost, before anything is sent."""
+    by_target = ", ".join(f"{t} {n}" for t, n in found["items_by_target"].items())
+    console.print(f"[bold]dry run[/] (nothing sent) for {found['model']}: {found['requests']:,} requests for {found['items']:,} items ({by_target})")
+    console.print(f"prompt tokens ≈ {found['prompt_tokens_estimate']:,} (estimate: {found['estimate']}); "
+                  f"completion budget ≤ {found['completion_token_budget']:,} tokens (max_tokens per request)")
+    if found["price"] is None:
+        console.print("price: unknown; pass --price-input and --price-output (per million tokens) or add [prices.MODEL] to harness.toml")
+    else:
+        console.print(f"price: prompt ≈ {found['cost_prompt']:,.4f}; at most {found['cost_upper_bound']:,.4f} with the whole completion budget")
 
 
 def print_section(section: Section, *, title: bool = True) -> None:

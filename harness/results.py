@@ -223,6 +223,8 @@ class RunScore(Result):
     billed_tokens: int
     counts: dict[str, dict[str, int]]
     sides: dict[str, SideScore]
+    cost: float | None = None
+    items_graded: int = 0
     recall_gap: float | None = None
     recall_gap_ci: CI = field(default_factory=lambda: [None, None])
 
@@ -517,6 +519,12 @@ class Session(Result):
 
 
 @dataclass(frozen=True)
+class Cost(Result):
+    billed: float
+    price_per_million: dict[str, float | None]
+
+
+@dataclass(frozen=True)
 class Manifest(Result):
     """A run folder's ``manifest.json`` (the fields renderers read; the file holds more)."""
 
@@ -535,4 +543,5 @@ class Manifest(Result):
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)
     cache_notes: list[str] = field(default_factory=list)
     last_session: Session | None = None
+    cost: Cost | None = None
     schema_version: int = 0

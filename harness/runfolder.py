@@ -26,6 +26,8 @@ from .runs import INPUT, MANIFEST, iter_labels, read_manifest, rewrite_labels, r
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .costs import Price
+
 #: Manifest fields that must match for a run folder to be resumed (the endpoint is checked too).
 IDENTITY = ("model", "template_hash", "shots_hash", "params", "input_sha256")
 
@@ -93,11 +95,16 @@ class RunFolder:
         write_json_atomic(self.path / MANIFEST, manifest)
         return manifest
 
-    def finish(self, manifest: dict[str, Any], session: dict[str, Any], cache_notes: list[str]) -> None:
+    def finish(self, manifest: dict[str, Any], session: dict[str, Any], cache_notes: list[str], *, price: Price | None = None) -> None:
         """Summarise the labels into the manifest and write it (whatever the session's status)."""
         if manifest["status"] == "complete":
             manifest.pop("error", None)
         manifest.update(_summarise(iter_labels(self.path)))
+        if price is not None:
+            from .costs import billed_cost
+
+            manifest["cost"] = {"billed": round(billed_cost(manifest["tokens"], price), 6),
+                                "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input}}
         manifest["updated"] = now()
         manifest["last_session"] = session
         if cache_notes:

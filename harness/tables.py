@@ -93,6 +93,10 @@ def run_section(manifest: Manifest) -> Section:
         f"{manifest.items} items, {manifest.cache_hits} from the cache. Billed tokens: "
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt and {tokens.get('billed_completion_tokens', 0):,} completion; "
         f"served from the cache: {tokens.get('cached_prompt_tokens', 0):,} prompt.")
+    if manifest.cost is not None:
+        price = manifest.cost.price_per_million
+        section.paragraphs.append(f"Billed cost: {manifest.cost.billed:,.4f} at {price['input']} per million prompt tokens and "
+                                  f"{price['output']} per million completion tokens.")
     for status, reasons in manifest.reasons.items():
         section.paragraphs.append(f"{status}: " + "; ".join(f"{n}× {r}" for r, n in reasons.items()))
     return section
@@ -171,6 +175,16 @@ def comparison_section(data: Comparison) -> Section:
         [[t.a, t.b, t.side, _scope(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
           f"{t.p_value:.3g}", f"{t.p_holm:.3g}"] for t in data.tests],
         f"any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
+    costed = {name: r for name, r in runs.items() if r.cost is not None}
+    if costed:
+        mean_kappa = lambda r: [s.kappa_quadratic for s in r.sides.values() if s.kappa_quadratic is not None]
+        section.tables.append(Table(
+            "Cost", ["run", "billed cost", "per graded item", "per point of qκ"],
+            [[name, f"{r.cost:,.4f}", f"{r.cost / r.items_graded:,.6f}" if r.items_graded else "n/a",
+              f"{r.cost / (100 * sum(k) / len(k)):,.4f}" if (k := mean_kappa(r)) and sum(k) > 0 else "n/a"]
+             for name, r in costed.items() if r.cost is not None],
+            "Billed cost from the run's tokens and prices (answers from harness's cache cost nothing); a point of qκ is 0.01 "
+            "of the mean pooled quadratic κ over sides."))
     names = list(runs)
     series = [(side, [s.kappa_quadratic if (s := runs[n].sides.get(side)) else None for n in names],
                [s.kappa_quadratic_ci if (s := runs[n].sides.get(side)) else [None, None] for n in names])

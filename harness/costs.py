@@ -1,0 +1,147 @@
+"""The bill, before and after: token estimates, prices, and what a run cost.
+
+``dry_run`` renders every request a ``grade`` would send (same templates, shots, batching),
+sends nothing, and counts requests, prompt tokens and the completion budget. No tokenizer is
+available offline, so prompt tokens are *estimated* at one token per four characters of message
+text plus four per message (OpenAI's rule of thumb for English; the error against an endpoint's
+reported usage is measured in the tests and shown by ``grade`` after a real run).
+
+Prices are per million tokens, in the currency you give them in, from flags or a ``[prices]``
+table of ``harness.toml``::
+
+    [prices.gpt-4.1]
+    input = 2.0
+    cached_input = 0.5
+    output = 8.0
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .grading import GradeSpec, _Item
+
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+
+
+@dataclass(frozen=True)
+class Price:
+    """Per million tokens: prompt (input), prompt served from the provider's cache, completion."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cached_input"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigError(f"price {name}={value!r}: expected a number >= 0 (per million tokens)", param=f"price_{name}")
+
+    def of(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        return (max(0, prompt_tokens - cached_prompt_tokens) * self.input + cached_prompt_tokens * cached_rate
+                + completion_tokens * self.output) / 1_000_000
+
+
+def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
+    """The ``[prices]`` table of ``harness.toml`` (or ``config_path``): model -> :class:`Price`."""
+    import os
+
+    file = Path(config_path or os.environ.get("HARNESS_CONFIG") or "harness.toml")
+    if not file.exists():
+        return {}
+    try:
+        table = tomllib.loads(file.read_text(encoding="utf-8")).get("prices", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{file}: [prices] must be a table of models, e.g. [prices.gpt-4.1] with input and output")
+    prices = {}
+    for model, entry in table.items():
+        if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
+            raise ConfigError(f"{file}: [prices.{model}] needs input and output (per million tokens)")
+        unknown = set(entry) - {"input", "output", "cached_input"}
+        if unknown:
+            raise ConfigError(f"{file}: [prices.{model}] has unknown key {sorted(unknown)[0]!r}; expected input, output, cached_input")
+        prices[model] = Price(float(entry["input"]), float(entry["output"]),
+                              None if entry.get("cached_input") is None else float(entry["cached_input"]))
+    return prices
+
+
+def estimate_tokens(request: dict[str, Any]) -> int:
+    """Estimated prompt tokens of a chat request (see the module docstring)."""
+    return sum(math.ceil(len(str(m.get("content", ""))) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request["messages"])
+
+
+def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[_Item]:
+    from .grading import _Item
+
+    for chunk in chunks:
+        responses = chunk["response"].tolist() if "response" in chunk.columns else [None] * len(chunk)
+        for ident, prompt, response in zip(chunk["id"].tolist(), chunk["prompt"].tolist(), responses, strict=True):
+            has_response = isinstance(response, str) and bool(response.strip())
+            if target == "prompt":
+                yield _Item(ident, target, text=prompt)
+            elif target == "response" and has_response:
+                yield _Item(ident, target, text=response)
+            elif target == "relevance" and has_response:
+                yield _Item(ident, target, prompt=prompt, response=response)
+
+
+def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,
+            price: Price | None = None) -> dict[str, Any]:
+    """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing."""
+    from .grading import build_request, user_message
+    from .pairs import iter_pairs, validate_pairs
+    from .shots import load_shots
+    from .templates import load_template_set
+
+    templates = load_template_set(spec.template_dir)
+    shots = load_shots(spec.shots_path)
+    counts: Counter[str] = Counter()
+    for target in spec.targets:
+        chunks = iter_pairs(data, mapping=mapping) if isinstance(data, (str, Path)) else [validate_pairs(data)]
+        system = templates.system(target, shots)
+        size = 1 if target == "relevance" else spec.items_per_request
+        job: list[_Item] = []
+        for item in [*_items(chunks, target), None]:
+            if item is not None:
+                job.append(item)
+            if job and (item is None or len(job) == size):
+                request = build_request(spec, system, user_message(templates, job), spec.max_tokens * len(job))
+                counts["requests"] += 1
+                counts["items"] += len(job)
+                counts["prompt_tokens"] += estimate_tokens(request)
+                counts["completion_budget"] += request["max_tokens"]
+                counts[f"items_{target}"] += len(job)
+                job = []
+    result: dict[str, Any] = {
+        "model": spec.model, "requests": counts["requests"], "items": counts["items"],
+        "items_by_target": {t: counts[f"items_{t}"] for t in spec.targets},
+        "prompt_tokens_estimate": counts["prompt_tokens"], "completion_token_budget": counts["completion_budget"],
+        "estimate": f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
+        "price": None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input},
+        "cost_prompt": None, "cost_upper_bound": None,
+    }
+    if price is not None:
+        result["cost_prompt"] = price.of(counts["prompt_tokens"], 0)
+        result["cost_upper_bound"] = price.of(counts["prompt_tokens"], counts["completion_budget"])
+    return result
+
+
+def billed_cost(tokens: dict[str, int], price: Price) -> float:
+    """What a run's billed tokens cost (tokens answered from harness's own cache cost nothing)."""
+    return price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)))

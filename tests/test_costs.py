@@ -1,0 +1,74 @@
+"""The bill before and after: a dry run sends nothing and estimates what the real run is billed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.costs import Price, load_prices
+from harness.errors import ConfigError
+from harness.pairs import load_pairs, write_pairs
+from tests.conftest import SAMPLE, stats
+
+runner = CliRunner()
+
+
+def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
+    (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\n')
+    config = ["--config", str(tmp_path / "harness.toml")]
+    before = stats(server)["requests"]
+    dry = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--dry-run",
+                              "--json", *config])
+    assert dry.exit_code == 0, dry.output
+    found = json.loads(dry.output)
+    assert stats(server)["requests"] == before and not (tmp_path / "run").exists()  # nothing sent, nothing written
+    assert found["requests"] == found["items"] == 2 * len(load_pairs(SAMPLE))
+    assert found["cost_prompt"] == pytest.approx(found["prompt_tokens_estimate"] * 2.0 / 1e6)
+    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--no-cache", *config])
+    assert real.exit_code == 0, real.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    billed = manifest["tokens"]["billed_prompt_tokens"]
+    assert abs(found["prompt_tokens_estimate"] - billed) / billed < 0.10  # within 10 % of the endpoint's reported usage
+    expected = (billed * 2.0 + manifest["tokens"]["billed_completion_tokens"] * 8.0) / 1e6
+    assert manifest["cost"]["billed"] == pytest.approx(expected, rel=1e-6)
+    assert "billed cost" in real.output
+
+
+def test_batched_dry_run_counts_fewer_requests(tmp_path: Path) -> None:
+    data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
+    result = runner.invoke(app, ["grade", str(data), "--dry-run", "--json", "--items-per-request", "8", "--target", "prompt"])
+    found = json.loads(result.output)
+    assert found["items"] == 30 and found["requests"] == 4  # 8 + 8 + 8 + 6
+    plain = runner.invoke(app, ["grade", str(data), "--dry-run", "--target", "prompt", "--price-input", "1", "--price-output", "4"])
+    assert "dry run (nothing sent)" in plain.output and "price: prompt ≈" in plain.output
+
+
+def test_prices_are_validated(tmp_path: Path) -> None:
+    (tmp_path / "harness.toml").write_text('[prices.m]\ninput = 1.0\n')
+    with pytest.raises(ConfigError, match=r"\[prices.m\] needs input and output"):
+        load_prices(tmp_path / "harness.toml")
+    with pytest.raises(ConfigError, match="price input=-1"):
+        Price(-1, 2)
+    assert Price(2.0, 8.0, cached_input=0.5).of(1_000_000, 500_000, cached_prompt_tokens=200_000) == pytest.approx(1.6 + 0.1 + 4.0)
+    result = runner.invoke(app, ["grade", "x.jsonl", "--dry-run", "--price-input", "1"])
+    assert result.exit_code == 2 and "--price-input and --price-output go together" in result.output
+
+
+def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
+    for model in ("harness-baseline", "harness-small"):
+        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--run-dir", str(tmp_path / model),
+                                     "--no-cache", "--price-input", "2", "--price-output", "8"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
+                                 "--n-boot", "50", "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "cmp.json").read_text())["runs"]
+    manifest = json.loads((tmp_path / "harness-small" / "manifest.json").read_text())
+    assert runs["harness-small"]["cost"] == manifest["cost"]["billed"] > 0 and runs["harness-small"]["items_graded"] == 60
+    assert "Cost" in result.output and "per graded item" in result.output
