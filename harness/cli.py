@@ -434,7 +434,8 @@ def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, fo
     where = sources(SettingsType(**flags), config_path=config)
     endpoint = settings.endpoint()
     notes = {"default": "default", "flag": "flag", "environment": "environment", "config file": "harness.toml"}
-    line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {endpoint.base_url} "
+    at = endpoint.base_url if not endpoint.replicas else f"{len(endpoint.urls)} replicas ({', '.join(endpoint.urls)})"
+    line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
             f"({notes[where['base_url']]}) into {folder}")
     if where["model"] == "default" or where["base_url"] == "default":
         line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"

@@ -27,6 +27,7 @@ from .constants import (
 )
 from .errors import ConfigError, GraderError
 from .redaction import Redactor
+from .replicas import Replicas
 
 TRANSPORTS = ("aiohttp", "httpx")
 
@@ -58,6 +59,13 @@ class EndpointConfig:
     #: Largest decoded response body accepted; a larger one fails the item (a gzip bomb or a
     #: runaway completion never reaches memory, the cache or labels.jsonl).
     max_response_bytes: int = MAX_RESPONSE_BYTES
+    #: Further base URLs serving the same grader (self-hosted replicas); see harness.replicas.
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every replica's base URL, ``base_url`` first."""
+        return (self.base_url, *self.replicas)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -72,6 +80,9 @@ class EndpointConfig:
             raise ConfigError(f"deadline_s={self.deadline_s}: expected a positive number of seconds", param="deadline_s")
         if self.max_response_bytes < 1024:
             raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
+        for url in self.replicas:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"base_url={url!r}: expected an http:// or https:// URL for every replica", param="base_url")
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. "
@@ -221,7 +232,8 @@ class GraderClient:
         self.limiter = AdaptiveLimiter(config.concurrency)
         self.rate_limited = 0
         self.requests_sent = 0
-        self._client: Any = None
+        self._clients: dict[str, Any] = {}
+        self.replicas = Replicas(config.urls)
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included)
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
@@ -236,11 +248,12 @@ class GraderClient:
             self._openai()
         return self
 
-    def _openai(self) -> Any:
-        """The SDK client, made on the first request: a run answered wholly from the cache
-        never imports the openai package (most of a cached re-run's start-up time)."""
-        if self._client is not None:
-            return self._client
+    def _openai(self, url: str | None = None) -> Any:
+        """The SDK client of a replica, made on its first request: a run answered wholly from the
+        cache never imports the openai package (most of a cached re-run's start-up time)."""
+        url = url or self.config.base_url
+        if url in self._clients:
+            return self._clients[url]
         started = time.perf_counter()
         import openai
 
@@ -253,18 +266,18 @@ class GraderClient:
             "max_retries": 0,
             "http_client": http_client,
         }
+        client: Any
         if self.config.azure_api_version:
-            self._client = openai.AsyncAzureOpenAI(
-                azure_endpoint=self.config.base_url, api_version=self.config.azure_api_version, **common
-            )
+            client = openai.AsyncAzureOpenAI(azure_endpoint=url, api_version=self.config.azure_api_version, **common)
         else:
-            self._client = openai.AsyncOpenAI(base_url=self.config.base_url, **common)
-        self.setup_s = time.perf_counter() - started
-        return self._client
+            client = openai.AsyncOpenAI(base_url=url, **common)
+        self._clients[url] = client
+        self.setup_s += time.perf_counter() - started
+        return client
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.close()
+        for client in self._clients.values():
+            await client.close()
 
     def _wait_seconds(self, state: Any) -> float:
         """Tenacity wait: the server's Retry-After (capped), else full-jitter exponential."""
@@ -303,7 +316,7 @@ class GraderClient:
             )
         return _FatalItemError(f"{status}: {message}")
 
-    def _network_error(self, exc: Any, timed_out: bool) -> Exception:
+    def _network_error(self, exc: Any, timed_out: bool, url: str) -> Exception:
         """A request that got no HTTP answer: say why; stop the job if nothing ever answered."""
         reason = network_reason(exc)
         if reason is None:
@@ -315,35 +328,42 @@ class GraderClient:
                 f"cannot reach {self.public_url}: {reason} ({self.unreachable} attempts, no answer yet); "
                 "check that the server is running and that --base-url (or OPENAI_BASE_URL) is right"
             )
-        return _RetryableError(f"{reason} ({self.public_url})", unreachable=True)
+        return _RetryableError(f"{reason} ({public_base_url(url)})", unreachable=True)
 
     async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         import openai
 
+        url = self.replicas.pick()
+        reached = False
         try:
             # The request is already a plain JSON body; posting it skips the SDK's per-call
             # TypedDict transform and pydantic model building (most of its CPU cost), while
             # keeping its transport, auth, Azure routing and typed status errors.
-            raw = await self._read_capped(request)
+            raw = await self._read_capped(request, url)
+            reached = True
         except openai.APIStatusError as exc:
+            reached = True
             self.answered += 1
             raise self._status_error(exc) from None
         except openai.APITimeoutError as exc:
-            raise self._network_error(exc, timed_out=True) from None
+            raise self._network_error(exc, timed_out=True, url=url) from None
         except openai.APIConnectionError as exc:
-            raise self._network_error(exc, timed_out=False) from None
+            raise self._network_error(exc, timed_out=False, url=url) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
+            reached = True
             self.answered += 1
             raise _RetryableError(self.redact.text(f"unreadable response body: {exc}")) from None
+        finally:
+            self.replicas.done(url, reached=reached)
         self.answered += 1
         self.answered_ok += 1
         return _completion(raw)
 
-    async def _read_capped(self, request: dict[str, Any]) -> bytes:
+    async def _read_capped(self, request: dict[str, Any], url: str) -> bytes:
         """Post the request and read the decoded body, refusing more than ``max_response_bytes``."""
         from openai._base_client import httpx2
 
-        response = await self._openai().post(
+        response = await self._openai(url).post(
             "/chat/completions", cast_to=httpx2.Response, body=request,
             options={"headers": {"X-Stainless-Raw-Response": "stream"}},  # hand us the unread body
         )

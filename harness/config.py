@@ -55,8 +55,10 @@ class Settings:
 
     def endpoint(self) -> EndpointConfig:
         """The resolved endpoint configuration, defaults filled in."""
+        urls = [u.strip() for u in (self.base_url or DEFAULT_BASE_URL).split(",") if u.strip()] or [DEFAULT_BASE_URL]
         return EndpointConfig(
-            base_url=self.base_url or DEFAULT_BASE_URL,
+            base_url=urls[0],
+            replicas=tuple(urls[1:]),
             api_key=self.api_key,
             azure_api_version=self.azure_api_version,
             timeout_s=self.timeout_s if self.timeout_s is not None else DEFAULT_TIMEOUT_S,
@@ -94,6 +96,8 @@ _TYPES: dict[str, type] = {
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
+    if name == "base_url" and isinstance(value, list):  # replicas: a list in harness.toml
+        value = ",".join(map(str, value))
     kind = _TYPES.get(name, str)
     try:
         return kind(value)

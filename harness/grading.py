@@ -385,7 +385,8 @@ def grade(
         previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
         done, done_by_target = folder.resume_set(retry_statuses)
         manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
-            "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots)})
+            "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
+            "replicas": [public_base_url(u) for u in endpoint.urls]})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
         run = _Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress)
         try:
@@ -430,6 +431,7 @@ class _Session:
         self.requests_sent = 0
         self.client_setup_s = 0.0
         self.cache_notes: list[str] = []
+        self.by_replica: dict[str, int] = {}
 
     def execute(self, cache_dir: str | Path | None) -> None:
         cache = CompletionCache(cache_dir) if cache_dir is not None else None
@@ -453,6 +455,7 @@ class _Session:
             finally:
                 self.client_setup_s = client.setup_s - made_before
                 self.requests_sent = client.requests_sent
+                self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
             return client.requests_sent
 
     def figures(self, session_start: float) -> dict[str, Any]:
@@ -464,6 +467,7 @@ class _Session:
             "setup_s": round(self.progress.started - session_start + self.client_setup_s, 3),
             "elapsed_s": round(grading_s, 3),
             "items_per_s": round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
+            **({"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}),
         }
 
 
