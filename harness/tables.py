@@ -160,21 +160,22 @@ def comparison_section(data: Comparison) -> Section:
     ])
     score = lambda r, side: r.sides.get(side)
     section.tables.append(Table(
-        "Each grader against the human labels", ["run", "model", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
-        [[name, str(r.model), *(v for side in ("prompt", "response") for v in (
+        "Each grader against the human labels", ["run", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
+        [[name, *(v for side in ("prompt", "response") for v in (
             (_num(score(r, side).kappa_quadratic), _ci(score(r, side).kappa_quadratic_ci)) if score(r, side) else ("n/a", "n/a"))),
           _num(r.recall_gap), _ci(r.recall_gap_ci), _pct(r.not_ok_rate)] for name, r in runs.items()],
-        "qκ: pooled quadratic kappa; recall gap: prompt minus response detection recall; not ok: share of items without a verdict."))
+        "Graders: " + "; ".join(f"{name} is {r.model}" for name, r in runs.items()) + ". qκ: pooled quadratic kappa; recall "
+        "gap: prompt minus response detection recall; not ok: share of items without a verdict."))
     section.tables.append(Table(
         "Paired κ differences", ["A", "B", "side", "qκ A−B", "95% CI", "n", "clusters"],
         [[d.a, d.b, d.side, _num(d.diff), _ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.kappa_diffs],
         "On the items both graders graded ok; the CI resamples clusters, the same resample for both graders."))
     methods = sorted({t.method for t in data.tests})
     section.tables.append(Table(
-        "Paired detection tests", ["A", "B", "side", "scope", "n", "clusters", "A right only", "B right only", "p", "Holm p"],
+        "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "Holm p"],
         [[t.a, t.b, t.side, _scope(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
           f"{t.p_value:.3g}", f"{t.p_holm:.3g}"] for t in data.tests],
-        f"any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
+        f"A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
     costed = {name: r for name, r in runs.items() if r.cost is not None}
     if costed:
         mean_kappa = lambda r: [s.kappa_quadratic for s in r.sides.values() if s.kappa_quadratic is not None]
