@@ -196,15 +196,7 @@ def calibrate_shots(
     winner = max(evaluated.values(), key=lambda e: (e["score"], -e["shots"]))
     chosen = sets[winner["name"]]
     written = write_shots(chosen, out)
-    dev_rows = []
-    for e in evaluated.values():
-        row: dict[str, Any] = {"name": e["name"], "shots": e["shots"], "score": e["score"]}
-        if e is not winner:
-            row["winner_minus_this"] = _paired_difference(winner["cells"], e["cells"], n_boot=n_boot, seed=seed)
-            row["tie"] = e["score"] == winner["score"]
-            low, high = row["winner_minus_this"]["ci"]
-            row["indistinguishable"] = row["tie"] or (low is not None and high is not None and low <= 0 <= high)
-        dev_rows.append(row)
+    dev_rows = _dev_rows(evaluated, winner, n_boot=n_boot, seed=seed)
     ties = [r["name"] for r in dev_rows if r.get("tie")]
     close = [r["name"] for r in dev_rows if r.get("indistinguishable") and not r.get("tie")]
     default = load_shots(default_shots or default_shots_path())
@@ -213,10 +205,43 @@ def calibrate_shots(
         "default": evaluate("default", default, "test"),
         "chosen": evaluate(f"chosen-{winner['name']}", chosen, "test"),
     }
+    table = _test_rows(test, n_boot=n_boot, seed=seed)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "splits": {name: len(part) for name, part in splits.items()},
+        "unit": test["chosen"]["report"]["unit"],
+        "dev": dev_rows,
+        "chosen": winner["name"],
+        "ties": ties,
+        "indistinguishable": close,
+        "chosen_shots": str(written),
+        "test": table,
+        "verdict": _verdict(winner["name"], ties, close, table),
+        "objective": "mean over sides of pooled quadratic kappa",
+        "n_boot": n_boot,
+    }
+
+
+def _dev_rows(evaluated: dict[str, dict[str, Any]], winner: dict[str, Any], *, n_boot: int, seed: int) -> list[dict[str, Any]]:
+    """Each dev candidate with the winner's paired advantage over it, and whether they tie or cannot be told apart."""
+    rows = []
+    for e in evaluated.values():
+        row: dict[str, Any] = {"name": e["name"], "shots": e["shots"], "score": e["score"]}
+        if e is not winner:
+            row["winner_minus_this"] = _paired_difference(winner["cells"], e["cells"], n_boot=n_boot, seed=seed)
+            row["tie"] = e["score"] == winner["score"]
+            low, high = row["winner_minus_this"]["ci"]
+            row["indistinguishable"] = row["tie"] or (low is not None and high is not None and low <= 0 <= high)
+        rows.append(row)
+    return rows
+
+
+def _test_rows(test: dict[str, dict[str, Any]], *, n_boot: int, seed: int) -> list[dict[str, Any]]:
+    """Zero-shot, default and chosen on the held-out test prompts, each against the chosen set."""
     table = []
     for name, result in test.items():
         report = result["report"]
-        row = {"set": name, "shots": result["shots"], "score": result["score"]}
+        row: dict[str, Any] = {"set": name, "shots": result["shots"], "score": result["score"]}
         for side, side_report in report["targets"].items():
             row[f"{side}_kappa_quadratic"] = side_report["pooled"]["kappa_quadratic"]
             row[f"{side}_recall"] = side_report["pooled"]["detection"]["recall"]
@@ -225,22 +250,7 @@ def calibrate_shots(
         if name != "chosen":
             row["chosen_minus_this"] = _paired_difference(test["chosen"]["cells"], result["cells"], n_boot=n_boot, seed=seed)
         table.append(row)
-    unit = test["chosen"]["report"]["unit"]
-    verdict = _verdict(winner["name"], ties, close, table)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "splits": {name: len(part) for name, part in splits.items()},
-        "unit": unit,
-        "dev": dev_rows,
-        "chosen": winner["name"],
-        "ties": ties,
-        "indistinguishable": close,
-        "chosen_shots": str(written),
-        "test": table,
-        "verdict": verdict,
-        "objective": "mean over sides of pooled quadratic kappa",
-        "n_boot": n_boot,
-    }
+    return table
 
 
 def _verdict(chosen: str, ties: list[str], close: list[str], test: list[dict[str, Any]]) -> str:

@@ -357,23 +357,26 @@ def analyze(
             result["comparison"] = _compare_groups(
                 pairs, values.to_numpy(), codes, by, column or "row", reference, all_pairs, groups, harm
             )
-    pooled_unit = result["pooled"]["unit"]
     result["cluster_bootstrap"] = {
         "unit": f"unique {column} with all its pairs" if column else "each pair",
-        "n_clusters": pooled_unit["n_clusters"],
-        "n_boot": n_boot,
-        "seed": seed,
-        "ci": pooled_unit["bootstrap_ci"],
+        "n_clusters": result["pooled"]["unit"]["n_clusters"], "n_boot": n_boot, "seed": seed,
+        "ci": result["pooled"]["unit"]["bootstrap_ci"],
     }
     if correct is not None:
         from .correction import corrected_transitions
 
         result["corrected"] = corrected_transitions(pairs.max_p, pairs.max_r, codes, correct, source=correct_source,
                                                     n_boot=n_boot, seed=seed)
+    result["escalation_cases"], result["escalation_cases_truncated"] = _escalation_cases(pairs, by)
+    return result
+
+
+def _escalation_cases(pairs: _Pairs, by: str | None) -> tuple[list[dict[str, Any]], bool]:
+    """The escalating pairs (ids, not texts), at most MAX_CASES, and whether the list was cut."""
     escalated = np.flatnonzero(pairs.max_r > pairs.max_p)
     ids = pairs.frame["id"].to_numpy()
     group_values = pairs.frame[by].to_numpy() if by is not None else None
-    result["escalation_cases"] = [
+    cases = [
         {
             "id": str(ids[i]),
             **({"group": str(group_values[i])} if group_values is not None else {}),
@@ -383,8 +386,7 @@ def analyze(
         }
         for i in escalated[:MAX_CASES]
     ]
-    result["escalation_cases_truncated"] = bool(escalated.size > MAX_CASES)
-    return result
+    return cases, bool(escalated.size > MAX_CASES)
 
 
 def analysis_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
