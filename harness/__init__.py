@@ -27,7 +27,7 @@ _EXPORTS = {
     "load_template_set": "templates",
     "load_shots": "shots",
     "EndpointConfig": "client",
-    "GradeSpec": "grading",
+    "GradeSpec": "jobs",
     "grade": "grading",
     "agrade": "grading",
     "load_run": "runs",

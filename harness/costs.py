@@ -30,7 +30,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .grading import GradeSpec, _Item
+    from .jobs import GradeSpec, Item
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
@@ -86,25 +86,25 @@ def estimate_tokens(request: dict[str, Any]) -> int:
     return sum(math.ceil(len(str(m.get("content", ""))) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request["messages"])
 
 
-def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[_Item]:
-    from .grading import _Item
+def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[Item]:
+    from .jobs import Item
 
     for chunk in chunks:
         responses = chunk["response"].tolist() if "response" in chunk.columns else [None] * len(chunk)
         for ident, prompt, response in zip(chunk["id"].tolist(), chunk["prompt"].tolist(), responses, strict=True):
             has_response = isinstance(response, str) and bool(response.strip())
             if target == "prompt":
-                yield _Item(ident, target, text=prompt)
+                yield Item(ident, target, text=prompt)
             elif target == "response" and has_response:
-                yield _Item(ident, target, text=response)
+                yield Item(ident, target, text=response)
             elif target == "relevance" and has_response:
-                yield _Item(ident, target, prompt=prompt, response=response)
+                yield Item(ident, target, prompt=prompt, response=response)
 
 
 def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,
             price: Price | None = None) -> dict[str, Any]:
     """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing."""
-    from .grading import build_request, user_message
+    from .jobs import build_request, user_message
     from .pairs import iter_pairs, validate_pairs
     from .shots import load_shots
     from .templates import load_template_set
@@ -116,7 +116,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
         chunks = iter_pairs(data, mapping=mapping) if isinstance(data, (str, Path)) else [validate_pairs(data)]
         system = templates.system(target, shots)
         size = 1 if target == "relevance" else spec.items_per_request
-        job: list[_Item] = []
+        job: list[Item] = []
         for item in [*_items(chunks, target), None]:
             if item is not None:
                 job.append(item)

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import CompletionCache, public_base_url
 from .client import EndpointConfig, GraderClient, Outcome
-from .constants import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_SEED, STATUSES, TARGETS
+from .constants import STATUSES
 from .errors import ConfigError
+from .jobs import GradeSpec, Item, build_request, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
 from .redaction import Redactor
 from .runfolder import RunFolder
@@ -33,39 +34,6 @@ if TYPE_CHECKING:
 
     from .costs import Price
 
-
-
-@dataclass(frozen=True)
-class GradeSpec:
-    """What determines the labels of a run (besides the grader endpoint)."""
-
-    model: str = DEFAULT_MODEL
-    targets: tuple[str, ...] = ("prompt", "response")
-    template_dir: str | None = None
-    shots_path: str | None = None
-    items_per_request: int = 1
-    temperature: float = 0.0
-    seed: int | None = DEFAULT_SEED
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    json_mode: bool = True
-
-    def __post_init__(self) -> None:
-        bad = [t for t in self.targets if t not in TARGETS]
-        if bad or not self.targets:
-            raise ConfigError(f"targets={bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all", param="targets")
-        if self.items_per_request < 1:
-            raise ConfigError(f"items_per_request={self.items_per_request}: expected an integer >= 1", param="items_per_request")
-        if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens={self.max_tokens}: expected an integer >= 1", param="max_tokens")
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-            "json_mode": self.json_mode,
-            "items_per_request": self.items_per_request,
-        }
 
 
 @dataclass
@@ -107,16 +75,7 @@ class GradeResult:
         return frame if wide.empty else frame.merge(wide, on="id", how="left")
 
 
-@dataclass
-class _Item:
-    id: str
-    target: str
-    text: str | None = None
-    prompt: str | None = None
-    response: str | None = None
-
-
-def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[_Item]:
+def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[Item]:
     """The items of one target still to grade, streamed from the run's validated input."""
     from .pairs import read_json_lines
 
@@ -125,18 +84,18 @@ def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Itera
         if (ident, target) in done:
             continue
         if target == "prompt":
-            yield _Item(ident, target, text=prompt)
+            yield Item(ident, target, text=prompt)
         elif target == "response" and isinstance(response, str) and response.strip():
-            yield _Item(ident, target, text=response)
+            yield Item(ident, target, text=response)
         elif target == "relevance" and isinstance(response, str) and response.strip():
-            yield _Item(ident, target, prompt=prompt, response=response)
+            yield Item(ident, target, prompt=prompt, response=response)
 
 
-def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[_Item]]:
+def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[Item]]:
     """Requests to send, target by target, each a list of up to ``per_request`` items."""
     for target in targets:
         size = 1 if target == "relevance" else per_request
-        job: list[_Item] = []
+        job: list[Item] = []
         for item in _work_items(run_dir, target, done):
             job.append(item)
             if len(job) == size:
@@ -144,32 +103,6 @@ def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per
                 job = []
         if job:
             yield job
-
-
-def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int) -> dict[str, Any]:
-    """The chat request for one job: the static system message (rubric, shots) first, so every
-    request of a target shares its prefix (what providers' prompt caches reuse)."""
-    request: dict[str, Any] = {
-        "model": spec.model,
-        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-        "temperature": spec.temperature,
-        "max_tokens": max_tokens,
-    }
-    if spec.seed is not None:
-        request["seed"] = spec.seed
-    if spec.json_mode:
-        request["response_format"] = {"type": "json_object"}
-    return request
-
-
-def user_message(templates: TemplateSet, items: list[_Item]) -> str:
-    """The user message of a job: one text, a relevance pair, or a batch of texts of one side."""
-    first = items[0]
-    if first.target == "relevance":
-        return templates.relevance(first.prompt or "", first.response or "")
-    if len(items) == 1:
-        return templates.user(first.target, first.text or "")
-    return templates.batch(first.target, [i.text or "" for i in items])
 
 
 class _Grader:
@@ -197,7 +130,7 @@ class _Grader:
     def _request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
         return build_request(self.spec, self.systems[target], user, max_tokens)
 
-    def _record(self, item: _Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1) -> None:
+    def _record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1) -> None:
         completion = outcome.completion or {}
         record: dict[str, Any] = {
             "id": item.id,
@@ -241,7 +174,7 @@ class _Grader:
             return ParsedGrade("unparsed", error="truncated (finish_reason=length); raise --max-tokens")
         return parse(outcome.completion.get("content"))
 
-    async def single(self, item: _Item) -> None:
+    async def single(self, item: Item) -> None:
         user = user_message(self.templates, [item])
         parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
         outcome = await self.client.complete(
@@ -252,7 +185,7 @@ class _Grader:
             self.client.remember(outcome)
         self._record(item, parsed, outcome)
 
-    async def batch(self, items: list[_Item]) -> None:
+    async def batch(self, items: list[Item]) -> None:
         if len(items) == 1:
             await self.single(items[0])
             return
@@ -276,7 +209,7 @@ class _Grader:
             await self.single(item)
 
 
-async def _run_jobs(grader: _Grader, jobs: Iterator[list[_Item]], workers: int) -> None:
+async def _run_jobs(grader: _Grader, jobs: Iterator[list[Item]], workers: int) -> None:
     """``workers`` tasks pull jobs from one lazy iterator (safe: the event loop is one thread)."""
 
     async def worker() -> None:
