@@ -193,7 +193,7 @@ def analyze(
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
     with errors():
         from .pairs import select_rows
-        from .render import print_analysis, print_json
+        from .render import print_json, print_result
         from .results import Analysis
         from .transitions import analyze as run_analysis
         from .transitions import save_analysis
@@ -204,7 +204,7 @@ def analyze(
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
                               correct=calibration, correct_source=str(correct))
         written = save_analysis(result, out or default_out)
-        print_json(result) if as_json else print_analysis(Analysis.from_json(result))
+        print_json(result) if as_json else print_result(Analysis.from_json(result))
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
 
 
@@ -225,15 +225,7 @@ def demo(
     """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, analyze, report."""
     with errors():
         from .demo import run_demo
-        from .render import (
-            GradeProgress,
-            console,
-            print_analysis,
-            print_calibration,
-            print_comparison,
-            print_grade_summary,
-            print_shot_search,
-        )
+        from .render import GradeProgress, console, print_grade_summary, print_result
         from .results import Analysis, Calibration, Comparison, ShotSearch
 
         console.print("[bold]harness demo[/]: the embedded graders are small in-context graders (not LLMs), "
@@ -241,10 +233,10 @@ def demo(
         with GradeProgress() as progress:
             result = run_demo(run_dir, on_progress=progress.update)
         for title, show in (("1. grade (harness-baseline, default shots)", lambda: print_grade_summary(result.grade)),
-                            ("2. calibrate against the human labels", lambda: print_calibration(Calibration.from_json(result.calibration))),
-                            ("3. exemplar search: dev, then held-out test", lambda: print_shot_search(ShotSearch.from_json(result.shot_search))),
-                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_comparison(Comparison.from_json(result.comparison))),
-                            ("5. paired transitions (grader labels, by model)", lambda: print_analysis(Analysis.from_json(result.analysis)))):
+                            ("2. calibrate against the human labels", lambda: print_result(Calibration.from_json(result.calibration))),
+                            ("3. exemplar search: dev, then held-out test", lambda: print_result(ShotSearch.from_json(result.shot_search))),
+                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(Comparison.from_json(result.comparison))),
+                            ("5. paired transitions (grader labels, by model)", lambda: print_result(Analysis.from_json(result.analysis)))):
             console.rule(title)
             show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
@@ -271,7 +263,7 @@ def calibrate(
         from .calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
         from .errors import ConfigError
         from .pairs import load_pairs
-        from .render import print_calibration, print_json, print_table_agreement
+        from .render import print_json, print_result
         from .results import Calibration, TableAgreement
         from .runs import load_run
 
@@ -281,7 +273,7 @@ def calibrate(
             frame = load_pairs(source, mapping=mapping_of(mapping))
             result = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
                                      ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
-            print_json(result) if as_json else print_table_agreement(TableAgreement.from_json(result))
+            print_json(result) if as_json else print_result(TableAgreement.from_json(result))
             if out is not None:
                 written = save_table_calibration(result, out)
                 typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
@@ -291,7 +283,7 @@ def calibrate(
         result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
                                cluster=cluster, n_boot=n_boot, seed=seed)
         written = save_calibration(result, out or source)
-        print_json(result) if as_json else print_calibration(Calibration.from_json(result))
+        print_json(result) if as_json else print_result(Calibration.from_json(result))
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
 
 
@@ -310,7 +302,7 @@ def compare(
     with errors():
         from .comparison import compare as run_compare
         from .pairs import load_pairs
-        from .render import print_comparison, print_json
+        from .render import print_json, print_result
         from .results import Comparison
         from .runs import load_run, write_json_atomic
 
@@ -318,7 +310,7 @@ def compare(
                              n_boot=n_boot, seed=seed)
         target = out or comparison_path(runs)
         write_json_atomic(target, result)
-        print_json(result) if as_json else print_comparison(Comparison.from_json(result))
+        print_json(result) if as_json else print_result(Comparison.from_json(result))
         typer.echo(f"wrote {target}", err=True)
 
 
@@ -335,14 +327,14 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from .injection import flip_rates
-        from .render import print_flips, print_json
+        from .render import print_json, print_result
         from .results import Flips
         from .runs import load_run, write_json_atomic
 
         result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
         target = out or injected / "flips.json"
         write_json_atomic(target, result)
-        print_json(result) if as_json else print_flips(Flips.from_json(result))
+        print_json(result) if as_json else print_result(Flips.from_json(result))
         typer.echo(f"wrote {target}", err=True)
 
 
@@ -397,7 +389,7 @@ def calibrate_shots(
     with errors():
         from .exemplars import calibrate_shots as run_search
         from .pairs import load_pairs
-        from .render import print_json, print_shot_search
+        from .render import print_json, print_result
         from .results import ShotSearch
         from .runs import write_json_atomic
 
@@ -411,7 +403,7 @@ def calibrate_shots(
                             dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir,
                             cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
-        print_json(result) if as_json else print_shot_search(ShotSearch.from_json(result))
+        print_json(result) if as_json else print_result(ShotSearch.from_json(result))
 
 
 def _price(model: str, price_input: float | None, price_output: float | None, config: Path | None) -> Any:

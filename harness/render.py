@@ -16,7 +16,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from .grading import GradeResult, Progress
-    from .results import Analysis, Calibration, Comparison, Flips, ShotSearch, TableAgreement
+    from .results import Result
     from .tables import Section
 
 console = Console(highlight=False)
@@ -167,40 +167,11 @@ def print_section(section: Section, *, title: bool = True) -> None:
             console.print(f"[dim]{block.note}[/]")
 
 
-def print_analysis(result: Analysis) -> None:
-    from .tables import analysis_section
+def print_result(result: Result) -> None:
+    """Any typed result, as its section (:func:`harness.tables.section_of`)."""
+    from .tables import section_of
 
-    print_section(analysis_section(result))
-
-
-def print_table_agreement(result: TableAgreement) -> None:
-    from .tables import table_agreement_section
-
-    print_section(table_agreement_section(result))
-
-
-def print_calibration(result: Calibration) -> None:
-    from .tables import calibration_section
-
-    print_section(calibration_section(result))
-
-
-def print_comparison(result: Comparison) -> None:
-    from .tables import comparison_section
-
-    print_section(comparison_section(result))
-
-
-def print_shot_search(result: ShotSearch) -> None:
-    from .tables import shot_search_section
-
-    print_section(shot_search_section(result))
-
-
-def print_flips(result: Flips) -> None:
-    from .tables import flips_section
-
-    print_section(flips_section(result))
+    print_section(section_of(result))
 
 
 def print_templates(entries: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import CATEGORY_NAMES
-from .results import Analysis, Calibration, Comparison, Flips, Manifest, ShotSearch, TableAgreement
+from .results import Analysis, Calibration, Comparison, Flips, Manifest, Result, ShotSearch, TableAgreement
 
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
 
@@ -331,3 +331,15 @@ def table_agreement_section(data: TableAgreement) -> Section:
                                 [[label, *map(str, row)] for label, row in zip(labels, data.confusion, strict=True)],
                                 "Counts of rows by reference label (rows) and grader label (columns)."))
     return section
+
+
+def section_of(result: Result) -> Section:
+    """The section of any typed result (the one dispatch the terminal uses)."""
+    builders: list[tuple[type, Callable[[Any], Section]]] = [
+        (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
+        (Comparison, comparison_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
+    ]
+    for kind, build in builders:
+        if isinstance(result, kind):
+            return build(result)
+    raise TypeError(f"no section for {type(result).__name__}")
