@@ -66,6 +66,7 @@ def serve(
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
     hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+    batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines or slow (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
@@ -82,6 +83,7 @@ def serve(
             seed=seed,
             hang_s=hang_s,
             gullible=gullible,
+            batch_fault=batch_fault,
         )
         def listening() -> None:  # printed once the socket accepts connections
             typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "
@@ -123,6 +125,8 @@ def grade(
     same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
     allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every request and estimate tokens and price; send nothing.")] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Grade through the provider's Batch API (batch ids kept in the run folder; a rerun polls them).")] = False,
+    batch_max_requests: Annotated[Optional[int], typer.Option(help="Requests per batch file at most (default 50,000).")] = None,
     price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
     price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
@@ -164,7 +168,7 @@ def grade(
             result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
                                cache_dir=None if no_cache else settings.resolved_cache_dir,
                                retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
-                               same_grader=same_grader, price=price)
+                               same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
         print_json(result.manifest) if as_json else print_grade_summary(result)
         failed = result.manifest.get("counts", {}).get("failed", 0)
         if failed and not allow_failed:
@@ -404,6 +408,17 @@ def calibrate_shots(
                             cluster=cluster, n_boot=n_boot)
         write_json_atomic(run_root / "shot_search.json", result)
         print_json(result) if as_json else print_result(ShotSearch.from_json(result))
+
+
+def _batch_options(batch: bool, max_requests: int | None) -> Any:
+    if not batch:
+        return None
+    from .batching import options_from_environment
+    from .errors import ConfigError
+
+    if max_requests is not None and max_requests < 1:
+        raise ConfigError(f"--batch-max-requests {max_requests}: expected an integer >= 1")
+    return options_from_environment(max_requests=max_requests)
 
 
 def _price(model: str, price_input: float | None, price_output: float | None, config: Path | None) -> Any:

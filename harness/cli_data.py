@@ -66,9 +66,39 @@ def data_describe(
 
 
 
+batch_app = typer.Typer(help="Batches a --batch run submitted: status and cancel.", no_args_is_help=True)
+
+
+@batch_app.command("status")
+def batch_status(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder graded with --batch.")],
+    base_url: Annotated[Optional[str], typer.Option(help="Ask the endpoint for live statuses (or OPENAI_BASE_URL).")] = None,
+) -> None:
+    """The run's batches: id, status, requests, and whether their answers are recorded."""
+    with errors():
+        from .batching import batch_statuses
+        from .render import print_batches
+
+        print_batches(batch_statuses(run_dir, base_url=base_url))
+
+
+@batch_app.command("cancel")
+def batch_cancel(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder graded with --batch.")],
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (or OPENAI_BASE_URL).")] = None,
+) -> None:
+    """Cancel the run's batches that have not ended (their answers so far are recorded on the next grade)."""
+    with errors():
+        from .batching import cancel_batches
+
+        cancelled = cancel_batches(run_dir, base_url=base_url)
+        typer.echo(f"asked to cancel {len(cancelled)} batch(es): {', '.join(cancelled) or 'none open'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the data group and the export and templates commands to ``app``."""
+    """Add the data and batch groups and the export and templates commands to ``app``."""
     app.add_typer(data_app, name="data")
+    app.add_typer(batch_app, name="batch")
     app.command()(export)
     app.command()(templates)
 

@@ -32,6 +32,7 @@ from .templates import TemplateSet, load_template_set
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .batching import BatchOptions
     from .costs import Price
 
 
@@ -274,6 +275,7 @@ def grade(
     on_progress: Callable[[Progress], None] | None = None,
     same_grader: bool = False,
     price: Price | None = None,
+    batch: BatchOptions | None = None,
 ) -> GradeResult:
     """Grade a pairs table into a run folder, resuming whatever the folder already holds.
 
@@ -292,6 +294,7 @@ def grade(
             same grader); otherwise that is refused, since one run would mix two graders.
         price: the grader's price (:class:`harness.costs.Price`): the manifest then holds the
             run's billed cost.
+        batch: grade through the provider's Batch API (:mod:`harness.batching`) with these limits.
     """
     if _loop_running():  # called from a notebook cell: asyncio.run would refuse; use a thread
         from concurrent.futures import ThreadPoolExecutor
@@ -299,10 +302,12 @@ def grade(
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
-                               same_grader=same_grader, price=price).result()
+                               same_grader=same_grader, price=price, batch=batch).result()
     spec = spec or GradeSpec()
     endpoint = endpoint or _endpoint_from_settings()
     session_start = time.perf_counter()
+    if batch is not None and spec.items_per_request != 1:
+        raise ConfigError("batch: one item per request (the Batch API already batches); drop --items-per-request", param="batch")
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
         raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")
@@ -321,7 +326,7 @@ def grade(
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
             "replicas": [public_base_url(u) for u in endpoint.urls]})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
-        run = _Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress)
+        run = _Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
         try:
             run.execute(cache_dir)
             manifest["status"] = "complete"
@@ -358,7 +363,9 @@ class _Session:
     """One grading session's event loop: client, cache, label writer and timings."""
 
     def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
-                 done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None) -> None:
+                 done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
+                 batch: BatchOptions | None = None) -> None:
+        self.batch = batch
         self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
         self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
         self.requests_sent = 0
@@ -384,7 +391,16 @@ class _Session:
             grader = _Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
             jobs = _jobs(self.folder, self.spec.targets, self.done, self.spec.items_per_request)
             try:
-                await _run_jobs(grader, jobs, self.endpoint.concurrency)
+                if self.batch is not None:
+                    from .batching import BatchRun
+
+                    batches = BatchRun(self.folder, grader, client, self.batch)
+                    for job in jobs:
+                        for item in job:
+                            batches.add(item)
+                    await batches.run()
+                else:
+                    await _run_jobs(grader, jobs, self.endpoint.concurrency)
             finally:
                 self.client_setup_s = client.setup_s - made_before
                 self.requests_sent = client.requests_sent

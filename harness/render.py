@@ -183,3 +183,16 @@ def print_templates(entries: list[dict[str, Any]]) -> None:
     folders = sorted({str(Path(e["path"]).parent) for e in entries})
     console.print(f"in {', '.join(folders)}; use: harness grade DATA --template FOLDER --shots FILE "
                   "(a folder of your own works the same way)")
+
+
+def print_batches(batches: list[dict[str, Any]]) -> None:
+    table = _table("batch", "status", "requests", "done", "failed", "recorded", title="batches")
+    for b in batches:
+        counts = b.get("request_counts") or {}
+        table.add_row(b["id"], str(b.get("status")), str(b["requests"]), str(counts.get("completed", "")), str(counts.get("failed", "")),
+                      "yes" if b.get("recorded") else "no")
+    console.print(table)
+    for b in batches:
+        if b.get("note"):
+            console.print(b["note"])
+            break

@@ -181,7 +181,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
-    for name in (INPUT, MANIFEST, LABELS):  # atomic-write temporaries of a killed session
+    for name in (INPUT, MANIFEST, LABELS, "batches.json"):  # atomic-write temporaries of a killed session
         for stale in run_dir.glob(f".{name}.*"):
             stale.unlink(missing_ok=True)
     try:

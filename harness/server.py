@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batchserver import BATCH_FAULTS, BatchStore, add_routes
 from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .constants import CATEGORIES, CATEGORY_CODES
 from .errors import ConfigError
@@ -63,8 +64,11 @@ class ServeConfig:
     hang_s: float = 30.0
     retry_after_s: float = 1.0
     gullible: bool = False
+    batch_fault: str | None = None
 
     def __post_init__(self) -> None:
+        if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
+            raise ConfigError(f"--batch-fault {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
         graders = [m for m in self.model_names if m not in PROFILES]
         if graders or not self.model_names:
             raise ConfigError(f"--model-name {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
@@ -117,6 +121,7 @@ class GraderEndpoint:
         self.graders: dict[str, InContextGrader] = graders or {}
         self.ready = threading.Event()
         self.fit_error: str | None = None
+        self.batch_store = BatchStore()
         if graders is not None:
             self.ready.set()
 
@@ -139,6 +144,7 @@ class GraderEndpoint:
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
+        add_routes(app, self)
         app.router.add_get("/stats", self.get_stats)
         app.router.add_post("/stats/reset", self.reset_stats)
         return app
@@ -164,7 +170,8 @@ class GraderEndpoint:
     async def get_stats(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response(self.stats.as_json())
+        return web.json_response({**self.stats.as_json(), "batches_created": self.batch_store.batches_created,
+                                  "files_created": self.batch_store.files_created})
 
     async def reset_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -232,6 +239,14 @@ class GraderEndpoint:
             early = await self._early_fault(fault, request)
             if early is not None:
                 return early
+        payload = self.completion_payload(body, raw, fault)
+        if fault == "malformed":
+            text = json.dumps(payload)
+            return web.Response(body=text[: len(text) // 2], content_type="application/json")
+        return web.json_response(payload)
+
+    def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
+        """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
         content = self._answer(body)
         finish = "stop"
         if fault == "truncated":
@@ -246,16 +261,9 @@ class GraderEndpoint:
         prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
         usage = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        choices = [
-            {
-                "index": i,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-            for i in range(int(body.get("n") or 1))
-        ]
-        payload = {
+        choices = [{"index": i, "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": finish, "logprobs": None} for i in range(int(body.get("n") or 1))]
+        return {
             "id": "chatcmpl-" + hashlib.sha256(raw).hexdigest()[:24],
             "object": "chat.completion",
             "created": int(time.time()),
@@ -264,10 +272,11 @@ class GraderEndpoint:
             "choices": choices,
             "usage": usage,
         }
-        if fault == "malformed":
-            text = json.dumps(payload)
-            return web.Response(body=text[: len(text) // 2], content_type="application/json")
-        return web.json_response(payload)
+
+    async def ready_for_requests(self) -> None:
+        """Wait until the graders are fitted."""
+        if not self.ready.is_set():
+            await asyncio.to_thread(self.ready.wait, 300)
 
     def _validate(self, body: dict[str, Any]) -> Any:
         model = body.get("model")
