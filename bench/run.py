@@ -205,12 +205,42 @@ def main() -> None:
     help_times = [_wall([*HARNESS, "--help"]) for _ in range(5)]
     results["startup"] = {"harness_help_s": round(statistics.median(help_times), 3), "python_noop_s": round(statistics.median(python_only), 3),
                           "help_over_noop": round(statistics.median(help_times) / statistics.median(python_only), 1)}
+    if not quick:
+        results["analyze_10m_pairs"] = analyze_10m()
     results["serve_ready"] = serve_readiness()
     (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for section, figures in results.items():
         print(f"{section}:")
         for key, value in figures.items():
             print(f"  {key:36s} {value}")
+
+
+def parquet_pairs(n: int, path: Path) -> Path:
+    """``n`` synthetic pairs as Parquet with compact dtypes (integer ids and prompt ids, a categorical model)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(n, dtype=np.int64), "prompt": "p",
+                          "model": pd.Categorical.from_codes(rng.integers(0, 10, n), [f"model-{i}" for i in range(10)]),
+                          "prompt_id": (np.arange(n) // 10).astype(np.int64)})
+    for side in ("prompt", "response"):
+        for category in CATEGORIES:
+            frame[f"{side}_{category}"] = rng.choice(4, n, p=[0.7, 0.15, 0.1, 0.05]).astype("int8")
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def analyze_10m(n: int = 10_000_000) -> dict[str, float]:
+    """``harness analyze`` on 10M pairs from Parquet as its own process: wall time and peak RSS
+    against the targets (45 s, 4 GB), without bootstrap (each resample adds a pass over 1M clusters)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = parquet_pairs(n, Path(tmp) / "pairs.parquet")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([*HARNESS, "analyze", str(data), "--by", "model", "--n-boot", "0", "-o", str(Path(tmp) / "out")],
+                       check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"pairs": n, "seconds": round(seconds, 1), "target_s": 45.0, "peak_rss_gb": round(max(peak, before) / 1024 / 1024, 2),
+            "target_gb": 4.0}
 
 
 def serve_readiness(starts: int = 5) -> dict[str, float]:

@@ -40,8 +40,12 @@ def cluster_of_rows(frame: pd.DataFrame, column: str | None) -> np.ndarray:
     n = len(frame)
     if column is None:
         return np.arange(n, dtype=np.int64)
+    import pandas as pd
+
     values = frame[column]
     missing = values.isna().to_numpy()
+    if not missing.any() and (pd.api.types.is_integer_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype)):
+        return np.asarray(pd.factorize(values)[0], dtype=np.int64)  # typed columns: no strings needed
     codes = values.astype("string").fillna("").factorize()[0].astype(np.int64)
     if missing.any():
         codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))

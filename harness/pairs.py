@@ -151,11 +151,19 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+#: pandas' inferred kinds of an object column that hold no nested value (no per-cell scan needed).
+_SCALAR_KINDS = {"string", "integer", "floating", "mixed-integer-float", "boolean", "empty", "decimal"}
+
+
 def _check_scalars(frame: pd.DataFrame, loc: _Locator) -> None:
     """Every cell is a scalar (text, number, true/false or empty): nested values are refused."""
+    import pandas as pd
+
     for column in frame.columns:
         if frame[column].dtype != object:
             continue
+        if pd.api.types.infer_dtype(frame[column], skipna=True) in _SCALAR_KINDS:
+            continue  # one C-level pass says every cell is a plain scalar
         nested = frame[column].map(lambda v: isinstance(v, (list, dict, tuple)))
         if bool(nested.any()):
             index = int(nested.to_numpy().nonzero()[0][0])
@@ -166,8 +174,12 @@ def _check_scalars(frame: pd.DataFrame, loc: _Locator) -> None:
             )
 
 
-def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> list[str]:
+def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> list[str] | pd.Series:
+    import pandas as pd
+
     series = frame["id"]
+    if pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype) and series.is_unique:
+        return series.astype(str)  # a typed integer column (Parquet): no per-row checks needed
     missing = series.map(is_blank)
     if bool(missing.any()):
         index = int(missing.to_numpy().nonzero()[0][0])
@@ -193,6 +205,26 @@ def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> l
     return ids
 
 
+def _check_texts(series: pd.Series, column: str, loc: _Locator) -> list[Any] | pd.Series:
+    """A text column with blanks as None; the prompt may not be blank, and no cell may be a non-text."""
+    import pandas as pd
+
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("string", "empty"):  # the common case, checked column-wise
+        missing = series.isna().to_numpy()
+        blank = missing | series.fillna("").str.strip().eq("").to_numpy()
+        if column == "prompt" and blank.any():
+            raise loc.error(int(blank.nonzero()[0][0]), "empty text; expected a non-empty prompt", column)
+        return series.astype(object).where(~blank, None) if blank.any() else series
+    texts = series.tolist()
+    for index, value in enumerate(texts):
+        if column == "prompt" and is_blank(value):
+            raise loc.error(index, "empty text; expected a non-empty prompt", column)
+        if not is_blank(value) and not isinstance(value, str):
+            raise loc.error(index, f"expected text, got {type(value).__name__} {value!r}", column)
+    return [None if is_blank(v) else v for v in texts]
+
+
 def validate_pairs(
     frame: pd.DataFrame, *, path: Path | str = "<table>", lines: list[int] | None = None
 ) -> pd.DataFrame:
@@ -216,15 +248,7 @@ def validate_pairs(
     for column in TEXT_COLUMNS:
         if column not in out.columns:
             continue
-        texts = out[column].tolist()
-        for index, value in enumerate(texts):
-            if column == "prompt" and is_blank(value):
-                raise loc.error(index, "empty text; expected a non-empty prompt", column)
-            if not is_blank(value) and not isinstance(value, str):
-                raise loc.error(
-                    index, f"expected text, got {type(value).__name__} {value!r}", column
-                )
-        out[column] = [None if is_blank(v) else v for v in texts]
+        out[column] = _check_texts(out[column], column, loc)
     for column in LABEL_COLUMNS:
         if column in out.columns:
             out[column] = _check_labels(out, column, range(4), loc)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 KINDS = ("reduction", "preservation", "escalation")
 COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
 #: At most this many escalation cases are listed (ids only); the counts are always complete.
-MAX_CASES = 100_000
+MAX_CASES = 10_000
 
 
 class _Pairs:
@@ -182,10 +182,13 @@ def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray,
 
     When a prompt occurs more than once in a group, its last pair is the one compared.
     """
-    index: dict[str, dict[Any, int]] = {}
+    import pandas as pd
+
+    index: dict[str, pd.Series] = {}  # per group: cluster code -> its (last) row, sorted by cluster
     for group in groups:
         rows = np.flatnonzero(group_of == group)
-        index[group] = dict(zip(cluster_of[rows].tolist(), rows.tolist(), strict=True))
+        last = pd.Series(rows, index=cluster_of[rows])
+        index[group] = last[~last.index.duplicated(keep="last")].sort_index()
     if all_pairs:
         contrasts = list(combinations(groups, 2))
         chosen = None
@@ -198,9 +201,9 @@ def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray,
     for metric in COMPARED:
         rows_out: list[dict[str, Any]] = []
         for a, b in contrasts:
-            shared = sorted(set(index[a]) & set(index[b]), key=str)
-            ia = np.array([index[a][k] for k in shared], dtype=int)
-            ib = np.array([index[b][k] for k in shared], dtype=int)
+            shared = index[a].index.intersection(index[b].index)
+            ia = index[a].loc[shared].to_numpy(dtype=int)
+            ib = index[b].loc[shared].to_numpy(dtype=int)
             if metric == "harmful_prompt_compliance" and ia.size:
                 keep = (pairs.max_p[ia] >= 1) & (pairs.max_p[ib] >= 1)
                 ia, ib = ia[keep], ib[keep]
