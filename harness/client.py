@@ -211,10 +211,12 @@ def _completion(raw: bytes) -> dict[str, Any]:
         usage = data.get("usage") or {}
         if content is not None and not isinstance(content, str):
             raise TypeError("message content is not a string")
+        details = usage.get("prompt_tokens_details") or {}
         return {
             "content": content,
             "finish_reason": choice.get("finish_reason"),
             "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "cached_prompt_tokens": int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
             "completion_tokens": int(usage.get("completion_tokens") or 0),
             "model": data.get("model"),
         }

@@ -143,5 +143,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
 
 
 def billed_cost(tokens: dict[str, int], price: Price) -> float:
-    """What a run's billed tokens cost (tokens answered from harness's own cache cost nothing)."""
-    return price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)))
+    """What a run's billed tokens cost: tokens answered from harness's own cache cost nothing, and
+    prompt tokens the provider served from its prompt cache cost ``cached_input``."""
+    return price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)),
+                    cached_prompt_tokens=int(tokens.get("billed_prompt_tokens_prefix_cached", 0)))

@@ -149,6 +149,7 @@ class _Grader:
             "latency_ms": round(outcome.latency_ms, 2),
             "attempts": outcome.attempts,
             "prompt_tokens": int(completion.get("prompt_tokens", 0)) // share,
+            "cached_prompt_tokens": int(completion.get("cached_prompt_tokens", 0)) // share,
             "completion_tokens": int(completion.get("completion_tokens", 0)) // share,
             "request_hash": outcome.request_hash,
             "batch_size": share,

@@ -127,6 +127,10 @@ def print_grade_summary(result: GradeResult) -> None:
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
     )
+    cached = tokens.get("billed_prompt_tokens_prefix_cached", 0)
+    if tokens.get("billed_prompt_tokens"):
+        console.print(f"provider prompt cache: {cached:,} of {tokens['billed_prompt_tokens']:,} billed prompt tokens "
+                      f"({100 * cached / tokens['billed_prompt_tokens']:.1f}%) were a repeated prefix (rubric and shots first)")
     if manifest.cost is not None:
         per_item = manifest.cost.billed / manifest.items if manifest.items else 0.0
         console.print(f"billed cost {manifest.cost.billed:,.4f} ({per_item:,.6f} per item) at "

@@ -186,6 +186,7 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         cached = bool(record.get("cached"))
         key = "cached" if cached else "billed"
         tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+        tokens[f"{key}_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
         tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
         items += 1
         billed_items += not cached

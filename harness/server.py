@@ -122,6 +122,7 @@ class GraderEndpoint:
         self.ready = threading.Event()
         self.fit_error: str | None = None
         self.batch_store = BatchStore()
+        self.prefixes: set[str] = set()
         if graders is not None:
             self.ready.set()
 
@@ -259,8 +260,9 @@ class GraderEndpoint:
             content, finish = "", "content_filter"
         self.stats.completions += 1
         prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
-        usage = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
+        usage: dict[str, Any] = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        usage["prompt_tokens_details"] = {"cached_tokens": self._cached_prefix(body)}
         choices = [{"index": i, "message": {"role": "assistant", "content": content, "refusal": None},
                     "finish_reason": finish, "logprobs": None} for i in range(int(body.get("n") or 1))]
         return {
@@ -272,6 +274,19 @@ class GraderEndpoint:
             "choices": choices,
             "usage": usage,
         }
+
+    def _cached_prefix(self, body: dict[str, Any]) -> int:
+        """Tokens of a repeated prefix (the first message, the rubric and shots), reported the way
+        OpenAI reports prompt-cache hits: 0 the first time a prefix is seen, its size afterwards."""
+        first = body["messages"][0]
+        if first.get("role") != "system":
+            return 0
+        content = str(first.get("content", ""))
+        key = hashlib.sha256(f"{body['model']}\x00{content}".encode()).hexdigest()
+        if key in self.prefixes:
+            return _tokens(content)
+        self.prefixes.add(key)
+        return 0
 
     async def ready_for_requests(self) -> None:
         """Wait until the graders are fitted."""

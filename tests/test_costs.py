@@ -72,3 +72,17 @@ def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path)
     manifest = json.loads((tmp_path / "harness-small" / "manifest.json").read_text())
     assert runs["harness-small"]["cost"] == manifest["cost"]["billed"] > 0 and runs["harness-small"]["items_graded"] == 60
     assert "Cost" in result.output and "per graded item" in result.output
+
+
+def test_the_repeated_prefix_is_reported_and_priced_as_cached(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE).head(20), tmp_path / "d.jsonl")
+    (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\ncached_input = 0.5\noutput = 8.0\n')
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--no-cache",
+                                 "--config", str(tmp_path / "harness.toml")], env={"COLUMNS": "150"})
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    tokens = manifest["tokens"]
+    cached, prompt, completion = tokens["billed_prompt_tokens_prefix_cached"], tokens["billed_prompt_tokens"], tokens["billed_completion_tokens"]
+    assert 0 < cached < prompt  # the rubric repeats; the first request of each side paid it in full
+    assert manifest["cost"]["billed"] == pytest.approx(((prompt - cached) * 2.0 + cached * 0.5 + completion * 8.0) / 1e6)
+    assert "provider prompt cache" in result.output and f"{cached:,} of {prompt:,}" in result.output
