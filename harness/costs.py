@@ -13,6 +13,7 @@ table of ``harness.toml``::
     input = 2.0
     cached_input = 0.5
     output = 8.0
+    batch_discount = 0.5
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    #: Multiplier for requests sent through the Batch API (OpenAI: 0.5).
+    batch_discount: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("input", "output", "cached_input"):
+        for name in ("input", "output", "cached_input", "batch_discount"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise ConfigError(f"price {name}={value!r}: expected a number >= 0 (per million tokens)", param=f"price_{name}")
@@ -73,11 +76,13 @@ def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
     for model, entry in table.items():
         if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
             raise ConfigError(f"{file}: [prices.{model}] needs input and output (per million tokens)")
-        unknown = set(entry) - {"input", "output", "cached_input"}
+        unknown = set(entry) - {"input", "output", "cached_input", "batch_discount"}
         if unknown:
-            raise ConfigError(f"{file}: [prices.{model}] has unknown key {sorted(unknown)[0]!r}; expected input, output, cached_input")
+            raise ConfigError(f"{file}: [prices.{model}] has unknown key {sorted(unknown)[0]!r}; expected input, output, "
+                              "cached_input, batch_discount")
         prices[model] = Price(float(entry["input"]), float(entry["output"]),
-                              None if entry.get("cached_input") is None else float(entry["cached_input"]))
+                              None if entry.get("cached_input") is None else float(entry["cached_input"]),
+                              float(entry.get("batch_discount", 1.0)))
     return prices
 
 
@@ -133,7 +138,8 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
         "items_by_target": {t: counts[f"items_{t}"] for t in spec.targets},
         "prompt_tokens_estimate": counts["prompt_tokens"], "completion_token_budget": counts["completion_budget"],
         "estimate": f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
-        "price": None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input},
+        "price": None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input,
+                                             "batch_discount": price.batch_discount},
         "cost_prompt": None, "cost_upper_bound": None,
     }
     if price is not None:
@@ -142,8 +148,9 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
     return result
 
 
-def billed_cost(tokens: dict[str, int], price: Price) -> float:
+def billed_cost(tokens: dict[str, int], price: Price, *, batch: bool = False) -> float:
     """What a run's billed tokens cost: tokens answered from harness's own cache cost nothing, and
     prompt tokens the provider served from its prompt cache cost ``cached_input``."""
-    return price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)),
+    cost = price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)),
                     cached_prompt_tokens=int(tokens.get("billed_prompt_tokens_prefix_cached", 0)))
+    return cost * price.batch_discount if batch else cost

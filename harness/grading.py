@@ -325,7 +325,7 @@ def grade(
         done, done_by_target = folder.resume_set(retry_statuses)
         manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
-            "replicas": [public_base_url(u) for u in endpoint.urls]})
+            "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
         run = _Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
         try:

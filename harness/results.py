@@ -522,6 +522,7 @@ class Session(Result):
 class Cost(Result):
     billed: float
     price_per_million: dict[str, float | None]
+    batch_discount: float | None = None
 
 
 @dataclass(frozen=True)

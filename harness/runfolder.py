@@ -103,8 +103,10 @@ class RunFolder:
         if price is not None:
             from .costs import billed_cost
 
-            manifest["cost"] = {"billed": round(billed_cost(manifest["tokens"], price), 6),
-                                "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input}}
+            batch = bool(manifest.get("batch"))
+            manifest["cost"] = {"billed": round(billed_cost(manifest["tokens"], price, batch=batch), 6),
+                                "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input},
+                                "batch_discount": price.batch_discount if batch else None}
         manifest["updated"] = now()
         manifest["last_session"] = session
         if cache_notes:

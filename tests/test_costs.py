@@ -86,3 +86,18 @@ def test_the_repeated_prefix_is_reported_and_priced_as_cached(server, tmp_path: 
     assert 0 < cached < prompt  # the rubric repeats; the first request of each side paid it in full
     assert manifest["cost"]["billed"] == pytest.approx(((prompt - cached) * 2.0 + cached * 0.5 + completion * 8.0) / 1e6)
     assert "provider prompt cache" in result.output and f"{cached:,} of {prompt:,}" in result.output
+
+
+def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.batching import BatchOptions
+    from harness.costs import billed_cost
+    from harness.grading import GradeSpec, grade
+    from tests.conftest import endpoint_for
+
+    data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
+    price = Price(2.0, 8.0, batch_discount=0.5)
+    result = grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run", price=price,
+                   batch=BatchOptions(poll_initial_s=0.05, poll_max_s=0.2))
+    full = billed_cost(result.manifest["tokens"], price)
+    assert result.manifest["batch"] is True and result.manifest["cost"]["batch_discount"] == 0.5
+    assert result.manifest["cost"]["billed"] == pytest.approx(full / 2, rel=1e-5) and full > 0
