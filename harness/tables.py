@@ -95,8 +95,14 @@ def run_section(manifest: Manifest) -> Section:
         f"served from the cache: {tokens.get('cached_prompt_tokens', 0):,} prompt.")
     if manifest.cost is not None:
         price = manifest.cost.price_per_million
+        extras = []
+        if price.get("cached_input") is not None and tokens.get("billed_prompt_tokens_prefix_cached"):
+            extras.append(f"{tokens['billed_prompt_tokens_prefix_cached']:,} prompt tokens from the provider's prompt cache "
+                          f"at {price['cached_input']} per million")
+        if manifest.cost.batch_discount is not None:
+            extras.append(f"Batch API discount ×{manifest.cost.batch_discount}")
         section.paragraphs.append(f"Billed cost: {manifest.cost.billed:,.4f} at {price['input']} per million prompt tokens and "
-                                  f"{price['output']} per million completion tokens.")
+                                  f"{price['output']} per million completion tokens" + "".join(f"; {e}" for e in extras) + ".")
     for status, reasons in manifest.reasons.items():
         section.paragraphs.append(f"{status}: " + "; ".join(f"{n}× {r}" for r, n in reasons.items()))
     return section

@@ -101,3 +101,10 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     full = billed_cost(result.manifest["tokens"], price)
     assert result.manifest["batch"] is True and result.manifest["cost"]["batch_discount"] == 0.5
     assert result.manifest["cost"]["billed"] == pytest.approx(full / 2, rel=1e-5) and full > 0
+
+    from harness.results import Manifest
+    from harness.tables import run_section
+
+    section = run_section(Manifest.from_json(result.manifest))
+    billed_line = next(p for p in section.paragraphs if p.startswith("Billed cost"))
+    assert "Batch API discount ×0.5" in billed_line and f"{result.manifest['cost']['billed']:,.4f}" in billed_line
