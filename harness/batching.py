@@ -3,7 +3,10 @@
 Requests not already labeled or cached are written as batch JSONL (``custom_id`` = the
 request key), split within the provider's limits, uploaded and submitted. Every batch id is
 written to the run folder's ``batches.json`` *before* waiting, so a killed process that is run
-again polls the same batches and never submits them twice (no double billing). Terminal
+again polls the same batches and never submits them twice (no double billing). The uploaded
+input file is recorded before the batch is created; a process killed between the two finds, on
+rerun, the batch the endpoint holds for that file (or creates it from that file) instead of
+submitting the requests again. Terminal
 batches are turned into labels through the same judging and recording as the synchronous
 path: an answer becomes ``ok``/``unparsed``/``refused``, an error line or a request missing
 from the output of a completed, expired, cancelled or failed batch becomes ``failed`` with its
@@ -81,6 +84,7 @@ class BatchRun:
 
     async def run(self) -> None:
         await self._answer_from_cache()
+        await self._resume_submissions()
         submitted = {key for batch in self.state["batches"] for key in batch["keys"] if not batch.get("recorded")}
         fresh = [key for key in self.requests if key not in submitted and key in self.items]
         for chunk in self._chunks(fresh):
@@ -115,13 +119,34 @@ class BatchRun:
         return (json.dumps(body, ensure_ascii=False) + "\n").encode("utf-8")
 
     async def _submit(self, keys: list[str]) -> None:
-        sdk = self.client._openai()
         data = b"".join(self._line(key) for key in keys)
-        uploaded = await sdk.files.create(file=("harness-batch.jsonl", data), purpose="batch")
-        batch = await sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
-        self.state["batches"].append({"id": batch.id, "input_file_id": uploaded.id, "keys": keys, "status": batch.status,
-                                      "recorded": False})
+        uploaded = await self.client._openai().files.create(file=("harness-batch.jsonl", data), purpose="batch")
+        entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False}
+        self.state["batches"].append(entry)
+        _write_state(self.folder, self.state)  # before creating: a rerun finds the batch by its input file
+        await self._create(entry)
+
+    async def _create(self, entry: dict[str, Any]) -> None:
+        batch = await self.client._openai().batches.create(input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions",
+                                                          completion_window="24h")
+        entry["id"], entry["status"] = batch.id, batch.status
         _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
+
+    async def _resume_submissions(self) -> None:
+        """Entries a killed process uploaded but may not have seen created: adopt the batch the endpoint
+        holds for that input file, or create it from the file already uploaded (never a second batch)."""
+        pending = {entry["input_file_id"]: entry for entry in self.state["batches"] if entry.get("id") is None}
+        if not pending:
+            return
+        async for batch in self.client._openai().batches.list(limit=100):
+            entry = pending.pop(batch.input_file_id, None)
+            if entry is not None:
+                entry["id"], entry["status"] = batch.id, batch.status
+                _write_state(self.folder, self.state)
+            if not pending:
+                break
+        for entry in pending.values():
+            await self._create(entry)
 
     async def _wait_and_record(self) -> None:
         wait = self.options.poll_initial_s
@@ -228,6 +253,8 @@ def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[
     async def refresh() -> None:
         async with GraderClient(_endpoint(base_url)) as client:
             for entry in state["batches"]:
+                if entry.get("id") is None:
+                    continue  # uploaded, creation not confirmed: the next grade run resolves it
                 batch = await client._openai().batches.retrieve(entry["id"])
                 entry["status"] = batch.status
                 entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
@@ -249,7 +276,7 @@ def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[
     if not (folder / STATE).exists():
         raise RunError(f"{folder}: no {STATE}; this run was not graded with --batch")
     state = read_state(folder)
-    open_ids = [b["id"] for b in state["batches"] if not b.get("recorded") and b.get("status") not in TERMINAL]
+    open_ids = [b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL]
 
     async def cancel() -> None:
         async with GraderClient(_endpoint(base_url)) as client:

@@ -51,8 +51,23 @@ def test_batch_labels_equal_the_synchronous_run(server, tmp_path: Path) -> None:
     assert again.manifest["cache_hits"] == 80 and _stats(server.base_url)["batches_created"] == after["batches_created"]
 
 
+def _uploaded_copy(url: str, file_id: str) -> str:
+    """Upload the content of ``file_id`` again, as a process killed after uploading and before creating would leave it."""
+    import urllib.request
+    import uuid
+
+    content = urllib.request.urlopen(f"{url}/files/{file_id}/content", timeout=10).read()
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.jsonl\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/files", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return str(json.loads(urllib.request.urlopen(request, timeout=10).read())["id"])
+
+
 @pytest.mark.slow
-def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("killed", ["polling", "after_create", "before_create"])
+def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path, killed: str) -> None:
     port = free_port()
     serve = start_serve_process(port, "--batch-fault", "slow")
     url = f"http://127.0.0.1:{port}/v1"
@@ -63,16 +78,27 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path) -> None
     try:
         first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (tmp_path / "run" / "batches.json").exists():
+        state_path = tmp_path / "run" / "batches.json"
+        while time.monotonic() < deadline and not (state_path.exists() and json.loads(state_path.read_text())["batches"][0]["id"]):
             time.sleep(0.02)
-        assert (tmp_path / "run" / "batches.json").exists()
         os.kill(first.pid, signal.SIGKILL)  # killed while it polls (the slow batch takes about 5 s)
         first.wait()
         created = _stats(url)["batches_created"]
         assert created == 1 and len(read_labels(tmp_path / "run")) == 0
+        state = json.loads(state_path.read_text())
+        entry = state["batches"][0]
+        if killed != "polling":  # what a kill between upload and the batch id being written leaves on disk
+            if killed == "before_create":
+                entry["input_file_id"] = _uploaded_copy(url, entry["input_file_id"])
+            entry["id"], entry["status"] = None, "submitting"
+            state_path.write_text(json.dumps(state))
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
-        assert _stats(url)["batches_created"] == created  # the same batch was polled, none submitted again
+        # polling and after_create: the batch already there is used; before_create: made once from the uploaded file
+        assert _stats(url)["batches_created"] == created + (killed == "before_create")
+        batches = json.loads(state_path.read_text())["batches"]
+        assert len(batches) == 1 and batches[0]["id"] and batches[0]["recorded"]
+        assert batches[0]["input_file_id"] == entry["input_file_id"]  # the uploaded file was used, not uploaded again
         records = read_labels(tmp_path / "run")
         assert len(records) == 24 and {r["status"] for r in records} == {"ok"}
     finally:
