@@ -105,17 +105,23 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {name}={value!r} is not a valid {kind.__name__}") from None
 
 
-def from_file(path: str | Path | None = None) -> Settings:
-    """Settings from a TOML file (``harness.toml`` by default; absent means empty)."""
+def read_config_file(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The settings file (``path``, else ``HARNESS_CONFIG``, else ``harness.toml``) and its parsed
+    TOML; an absent default file reads as empty, an absent named one is an error."""
     file = Path(path or os.environ.get("HARNESS_CONFIG") or "harness.toml")
     if not file.exists():
         if path is not None:
             raise ConfigError(f"--config {file}: file not found")
-        return Settings()
+        return file, {}
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        return file, tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+
+
+def from_file(path: str | Path | None = None) -> Settings:
+    """Settings from a TOML file (``harness.toml`` by default; absent means empty)."""
+    file, data = read_config_file(path)
     data.pop("prices", None)  # the [prices] table: harness.costs.load_prices
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(data) - known)

@@ -19,7 +19,6 @@ table of ``harness.toml``::
 from __future__ import annotations
 
 import math
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -61,15 +60,10 @@ class Price:
 
 def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
     """The ``[prices]`` table of ``harness.toml`` (or ``config_path``): model -> :class:`Price`."""
-    import os
+    from .config import read_config_file
 
-    file = Path(config_path or os.environ.get("HARNESS_CONFIG") or "harness.toml")
-    if not file.exists():
-        return {}
-    try:
-        table = tomllib.loads(file.read_text(encoding="utf-8")).get("prices", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    file, data = read_config_file(config_path)
+    table = data.get("prices", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{file}: [prices] must be a table of models, e.g. [prices.gpt-4.1] with input and output")
     prices = {}
@@ -92,18 +86,13 @@ def estimate_tokens(request: dict[str, Any]) -> int:
 
 
 def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[Item]:
-    from .jobs import Item
+    from .jobs import item_of
 
     for chunk in chunks:
         responses = chunk["response"].tolist() if "response" in chunk.columns else [None] * len(chunk)
         for ident, prompt, response in zip(chunk["id"].tolist(), chunk["prompt"].tolist(), responses, strict=True):
-            has_response = isinstance(response, str) and bool(response.strip())
-            if target == "prompt":
-                yield Item(ident, target, text=prompt)
-            elif target == "response" and has_response:
-                yield Item(ident, target, text=response)
-            elif target == "relevance" and has_response:
-                yield Item(ident, target, prompt=prompt, response=response)
+            if item := item_of(ident, target, prompt, response):
+                yield item
 
 
 def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,

@@ -21,7 +21,7 @@ from .cache import CompletionCache, public_base_url
 from .client import EndpointConfig, GraderClient, Outcome
 from .constants import STATUSES
 from .errors import ConfigError
-from .jobs import GradeSpec, Item, build_request, user_message
+from .jobs import GradeSpec, Item, build_request, item_of, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
 from .redaction import Redactor
 from .runfolder import RunFolder
@@ -81,15 +81,8 @@ def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Itera
     from .pairs import read_json_lines
 
     for _, row in read_json_lines(run_dir / INPUT):
-        ident, prompt, response = row["id"], row["prompt"], row.get("response")
-        if (ident, target) in done:
-            continue
-        if target == "prompt":
-            yield Item(ident, target, text=prompt)
-        elif target == "response" and isinstance(response, str) and response.strip():
-            yield Item(ident, target, text=response)
-        elif target == "relevance" and isinstance(response, str) and response.strip():
-            yield Item(ident, target, prompt=prompt, response=response)
+        if (row["id"], target) not in done and (item := item_of(row["id"], target, row["prompt"], row.get("response"))):
+            yield item
 
 
 def _jobs(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[Item]]:

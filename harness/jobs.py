@@ -57,6 +57,17 @@ class Item:
     response: str | None = None
 
 
+def item_of(ident: Any, target: str, prompt: str, response: Any) -> Item | None:
+    """The item one pair gives ``target``, or None (response and relevance need a non-blank response)."""
+    if target == "prompt":
+        return Item(ident, target, text=prompt)
+    if not (isinstance(response, str) and response.strip()):
+        return None
+    if target == "response":
+        return Item(ident, target, text=response)
+    return Item(ident, target, prompt=prompt, response=response) if target == "relevance" else None
+
+
 def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int) -> dict[str, Any]:
     """The chat request for one job: the static system message (rubric, shots) first, so every
     request of a target shares its prefix (what providers' prompt caches reuse)."""
