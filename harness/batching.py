@@ -207,7 +207,7 @@ class BatchRun:
             parsed = self.grader._judge(outcome, parse)
             if parsed.status == "ok":
                 self.client.remember(outcome)
-            self.grader._record(item, parsed, outcome)
+            self.grader._record(item, parsed, outcome, via_batch=not outcome.cached)
 
 
 def _line_error(row: dict[str, Any]) -> str:

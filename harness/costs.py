@@ -137,9 +137,13 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
     return result
 
 
-def billed_cost(tokens: dict[str, int], price: Price, *, batch: bool = False) -> float:
-    """What a run's billed tokens cost: tokens answered from harness's own cache cost nothing, and
-    prompt tokens the provider served from its prompt cache cost ``cached_input``."""
-    cost = price.of(int(tokens.get("billed_prompt_tokens", 0)), int(tokens.get("billed_completion_tokens", 0)),
-                    cached_prompt_tokens=int(tokens.get("billed_prompt_tokens_prefix_cached", 0)))
-    return cost * price.batch_discount if batch else cost
+def billed_cost(tokens: dict[str, int], price: Price) -> float:
+    """What a run's billed tokens cost: tokens answered from harness's own cache cost nothing,
+    prompt tokens the provider served from its prompt cache cost ``cached_input``, and the part
+    answered through the Batch API (``batch_*``, a subset of ``billed_*``) costs ``batch_discount``
+    times as much, so a run graded partly by batch and partly not is priced item by item."""
+    def part(prefix: str) -> float:
+        return price.of(int(tokens.get(f"{prefix}_prompt_tokens", 0)), int(tokens.get(f"{prefix}_completion_tokens", 0)),
+                        cached_prompt_tokens=int(tokens.get(f"{prefix}_prompt_tokens_prefix_cached", 0)))
+
+    return part("billed") - (1 - price.batch_discount) * part("batch")

@@ -124,7 +124,7 @@ class _Grader:
     def _request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
         return build_request(self.spec, self.systems[target], user, max_tokens)
 
-    def _record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1) -> None:
+    def _record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, via_batch: bool = False) -> None:
         completion = outcome.completion or {}
         record: dict[str, Any] = {
             "id": item.id,
@@ -146,6 +146,7 @@ class _Grader:
             "completion_tokens": int(completion.get("completion_tokens", 0)) // share,
             "request_hash": outcome.request_hash,
             "batch_size": share,
+            "batch_api": via_batch,
         }
         self.writer.write(record)
         progress = self.progress

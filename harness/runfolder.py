@@ -103,10 +103,11 @@ class RunFolder:
         if price is not None:
             from .costs import billed_cost
 
-            batch = bool(manifest.get("batch"))
-            manifest["cost"] = {"billed": round(billed_cost(manifest["tokens"], price, batch=batch), 6),
+            tokens = manifest["tokens"]
+            via_batch = bool(tokens.get("batch_prompt_tokens") or tokens.get("batch_completion_tokens"))
+            manifest["cost"] = {"billed": round(billed_cost(tokens, price), 6),
                                 "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input},
-                                "batch_discount": price.batch_discount if batch else None}
+                                "batch_discount": price.batch_discount if via_batch else None}
         manifest["updated"] = now()
         manifest["last_session"] = session
         if cache_notes:
@@ -190,6 +191,10 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
         tokens[f"{key}_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
         tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
+        if record.get("batch_api") and not cached:  # the billed part sent through the Batch API
+            tokens["batch_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+            tokens["batch_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
+            tokens["batch_completion_tokens"] += int(record.get("completion_tokens") or 0)
         items += 1
         billed_items += not cached
         cache_hits += cached

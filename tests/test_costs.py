@@ -98,7 +98,7 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     price = Price(2.0, 8.0, batch_discount=0.5)
     result = grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run", price=price,
                    batch=BatchOptions(poll_initial_s=0.05, poll_max_s=0.2))
-    full = billed_cost(result.manifest["tokens"], price)
+    full = billed_cost(result.manifest["tokens"], Price(2.0, 8.0))  # the same tokens without the discount
     assert result.manifest["batch"] is True and result.manifest["cost"]["batch_discount"] == 0.5
     assert result.manifest["cost"]["billed"] == pytest.approx(full / 2, rel=1e-5) and full > 0
 
@@ -108,3 +108,24 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     section = run_section(Manifest.from_json(result.manifest))
     billed_line = next(p for p in section.paragraphs if p.startswith("Billed cost"))
     assert "Batch API discount ×0.5" in billed_line and f"{result.manifest['cost']['billed']:,.4f}" in billed_line
+
+
+def test_a_run_graded_partly_by_batch_is_priced_item_by_item(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.batching import BatchOptions
+    from harness.client import EndpointConfig
+    from harness.grading import GradeSpec, grade
+    from harness.runs import iter_labels
+
+    data = write_pairs(load_pairs(SAMPLE).head(10), tmp_path / "d.jsonl")
+    price = Price(2.0, 8.0, batch_discount=0.5)
+    spec = GradeSpec(targets=("prompt",))
+    grade(data, spec, EndpointConfig(base_url=make_server(batch_fault="error_lines").base_url), run_dir=tmp_path / "run",
+          price=price, batch=BatchOptions(poll_initial_s=0.05, poll_max_s=0.2))
+    retried = grade(data, spec, EndpointConfig(base_url=make_server().base_url), run_dir=tmp_path / "run", price=price,
+                    retry_statuses=("failed",), same_grader=True)  # the failed lines, synchronously
+    records = [r for r in iter_labels(tmp_path / "run") if not r["cached"]]
+    by_batch = {flag: sum((r["prompt_tokens"] * 2.0 + r["completion_tokens"] * 8.0) / 1e6 for r in records if r["batch_api"] is flag)
+                for flag in (True, False)}
+    assert by_batch[True] > 0 and by_batch[False] > 0  # both ways billed something
+    assert retried.manifest["cost"]["billed"] == pytest.approx(0.5 * by_batch[True] + by_batch[False], abs=1e-6)
+    assert retried.manifest["cost"]["batch_discount"] == 0.5
