@@ -193,9 +193,11 @@ def print_batches(batches: list[dict[str, Any]]) -> None:
     table = _table("batch", "status", "requests", "done", "failed", "recorded", title="batches")
     for b in batches:
         counts = b.get("request_counts") or {}
-        table.add_row(b["id"], str(b.get("status")), str(b["requests"]), str(counts.get("completed", "")), str(counts.get("failed", "")),
+        table.add_row(b["id"] or f"({b['input_file_id']})", str(b.get("status")), str(b["requests"]), str(counts.get("completed", "")), str(counts.get("failed", "")),
                       "yes" if b.get("recorded") else "no")
     console.print(table)
+    if any(b["id"] is None for b in batches):
+        console.print("(file id): uploaded, batch not yet confirmed; the next grade of this run finds or creates it")
     for b in batches:
         if b.get("note"):
             console.print(b["note"])

@@ -92,6 +92,8 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path, killed:
                 entry["input_file_id"] = _uploaded_copy(url, entry["input_file_id"])
             entry["id"], entry["status"] = None, "submitting"
             state_path.write_text(json.dumps(state))
+            shown = CliRunner().invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", url], env={"COLUMNS": "120"})
+            assert f"({entry['input_file_id']})" in shown.output and "batch not yet confirmed" in shown.output, shown.output
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         # polling and after_create: the batch already there is used; before_create: made once from the uploaded file
