@@ -27,8 +27,7 @@ class Replicas:
 
     def pick(self) -> str:
         """The healthy replica with the fewest requests in flight (first listed on a tie)."""
-        now = time.monotonic()
-        healthy = [u for u in self.urls if self.aside_until[u] <= now]
+        healthy = self.healthy()
         chosen = min(healthy, key=lambda u: self.in_flight[u]) if healthy else min(self.urls, key=lambda u: self.aside_until[u])
         self.in_flight[chosen] += 1
         self.sent[chosen] += 1
