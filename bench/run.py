@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.constants import CATEGORIES
-from harness.demo import free_port, start_serve_process
-from harness.grading import GradeSpec
-from harness.pairs import load_pairs, write_pairs
-from harness.sample import sample_path
+from harness.core.constants import CATEGORIES
+from harness.grading.grade import GradeSpec
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.sample import sample_path
+from harness.workflows.demo import free_port, start_serve_process
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, "-m", "harness"]
@@ -57,7 +57,7 @@ def bare_openai(port: int, texts: list[str], concurrency: int, aiohttp: bool) ->
     """A bare AsyncOpenAI loop: the ceiling for any client built on the openai package."""
     import openai
 
-    from harness.templates import load_template_set
+    from harness.grading.templates import load_template_set
 
     templates = load_template_set()
     system = templates.system("prompt")
@@ -189,7 +189,7 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(10)
-        from harness.transitions import analyze
+        from harness.analysis.transitions import analyze
 
         frame = synthetic_pairs(1_000_000)
         start = time.perf_counter()

@@ -11,11 +11,11 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 from typer.testing import CliRunner
 
-from harness.agreements import agreement
-from harness.calibration import asymmetry
-from harness.cli import app
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
+from harness.analysis.agreement import agreement
+from harness.analysis.calibration import asymmetry
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
 from tests.conftest import SAMPLE, SHARED, endpoint_for
 
 runner = CliRunner()
@@ -127,7 +127,7 @@ def test_compare_two_shot_sets(make_server, tmp_path: Path) -> None:  # type: ig
 
 
 def test_calibrate_shots_end_to_end(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.exemplars import split_pool
+    from harness.workflows.shot_search import split_pool
 
     handle = make_server()
     frame = load_pairs(SAMPLE)
@@ -152,7 +152,7 @@ def test_calibrate_shots_end_to_end(make_server, tmp_path: Path) -> None:  # typ
         diff = row["chosen_minus_this"]
         assert diff["n_clusters"] == report["unit"]["n_clusters"] and len(diff["ci"]) == 2
     assert report["unit"]["cluster"] == "prompt_id"
-    from harness.shots import load_shots
+    from harness.grading.shots import load_shots
 
     chosen = load_shots(out)
     searched = split_pool(frame, dev_frac=0.3, test_frac=0.3, seed=20260709)  # the command's default seed

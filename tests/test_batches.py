@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.batching import BatchOptions
-from harness.cli import app
-from harness.client import EndpointConfig
-from harness.demo import free_port, start_serve_process
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.runs import read_labels
+from harness.cli.app import app
+from harness.grading.batch_api import BatchOptions
+from harness.grading.client import EndpointConfig
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
+from harness.workflows.demo import free_port, start_serve_process
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()

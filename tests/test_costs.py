@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.costs import Price, load_prices
-from harness.errors import ConfigError
-from harness.pairs import load_pairs, write_pairs
+from harness.cli.app import app
+from harness.core.errors import ConfigError
+from harness.grading.costs import Price, load_prices
+from harness.io.pairs import load_pairs, write_pairs
 from tests.conftest import SAMPLE, stats
 
 runner = CliRunner()
@@ -89,9 +89,9 @@ def test_the_repeated_prefix_is_reported_and_priced_as_cached(server, tmp_path: 
 
 
 def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.batching import BatchOptions
-    from harness.costs import billed_cost
-    from harness.grading import GradeSpec, grade
+    from harness.grading.batch_api import BatchOptions
+    from harness.grading.costs import billed_cost
+    from harness.grading.grade import GradeSpec, grade
     from tests.conftest import endpoint_for
 
     data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
@@ -102,8 +102,8 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     assert result.manifest["batch"] is True and result.manifest["cost"]["batch_discount"] == 0.5
     assert result.manifest["cost"]["billed"] == pytest.approx(full / 2, rel=1e-5) and full > 0
 
-    from harness.results import Manifest
-    from harness.tables import run_section
+    from harness.report.sections import run_section
+    from harness.results.types import Manifest
 
     section = run_section(Manifest.from_json(result.manifest))
     billed_line = next(p for p in section.paragraphs if p.startswith("Billed cost"))
@@ -111,10 +111,10 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
 
 
 def test_a_run_graded_partly_by_batch_is_priced_item_by_item(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.batching import BatchOptions
-    from harness.client import EndpointConfig
-    from harness.grading import GradeSpec, grade
-    from harness.runs import iter_labels
+    from harness.grading.batch_api import BatchOptions
+    from harness.grading.client import EndpointConfig
+    from harness.grading.grade import GradeSpec, grade
+    from harness.io.runs import iter_labels
 
     data = write_pairs(load_pairs(SAMPLE).head(10), tmp_path / "d.jsonl")
     price = Price(2.0, 8.0, batch_discount=0.5)

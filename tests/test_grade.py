@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.errors import GraderError, RunError
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.runs import read_labels
+from harness.cli.app import app
+from harness.core.errors import GraderError, RunError
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
 from tests.conftest import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()
@@ -84,7 +84,7 @@ def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mo
     assert not [c for c in result.labels.columns if c.startswith("pred_")]  # no grader label at all
     if status != "failed" and mode != "content_filter":
         assert all(r["completion"] for r in records)  # raw completion kept
-    from harness.cache import CompletionCache
+    from harness.grading.cache import CompletionCache
 
     assert len(CompletionCache(tmp_path / "cache")) == 0  # never cached
 
@@ -202,7 +202,7 @@ def test_fully_cached_rerun_never_loads_the_sdk(make_server, tmp_path: Path) -> 
     grade(data, GradeSpec(), endpoint_for(handle), run_dir=tmp_path / "warm", cache_dir=tmp_path / "cache")
     before = stats(handle)["requests"]
     script = (
-        "import sys\nfrom harness.cli import main\n"
+        "import sys\nfrom harness.cli.app import main\n"
         f"sys.argv = ['harness', 'grade', {str(data)!r}, '--base-url', {handle.base_url!r}, '--run-dir', "
         f"{str(tmp_path / 'again')!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, '-q']\n"
         "try:\n    main()\nfinally:\n    print('SDK-LOADED' if 'openai' in sys.modules else 'SDK-NOT-LOADED')\n"

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.chat import read_exemplars
-from harness.constants import CATEGORIES
-from harness.graders import PROFILES, CrossFitted, build_graders
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.runs import read_labels
-from harness.server import ServeConfig, start_server
-from harness.shots import Shot, write_shots
-from harness.stats import cohen_kappa_score
+from harness.analysis.stats import cohen_kappa_score
+from harness.core.constants import CATEGORIES
+from harness.grading.grade import GradeSpec, grade
+from harness.grading.shots import Shot, write_shots
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
+from harness.serve.chat import read_exemplars
+from harness.serve.endpoint import ServeConfig, start_server
+from harness.serve.graders import PROFILES, CrossFitted, build_graders
 from tests.conftest import SAMPLE, endpoint_for
 
 

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.runs import read_labels
-from harness.templates import load_template_set, neutralise
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.grading.templates import load_template_set, neutralise
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()
@@ -319,7 +319,7 @@ def test_resuming_at_another_endpoint_is_refused_unless_same_grader(server, make
 def test_template_include_is_a_located_error_and_leaves_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from harness.templates import prompts_root
+    from harness.grading.templates import prompts_root
 
     bad = tmp_path / "tpl"
     shutil.copytree(prompts_root() / "default", bad)
@@ -341,7 +341,7 @@ def test_template_include_is_a_located_error_and_leaves_nothing(server, tmp_path
 # 9: spreadsheet formulas and Markdown cells ------------------------------------------------
 
 def test_exported_csvs_neutralise_formulas_and_markdown_escapes_pipes(tmp_path: Path) -> None:
-    from harness.constants import CATEGORIES
+    from harness.core.constants import CATEGORIES
 
     rows = []
     for i, group in enumerate(["=cmd|' /C calc'!A0", "+HYPERLINK(\"x\")", "a|b\nc"]):
@@ -408,7 +408,7 @@ def test_a_file_where_a_folder_is_expected(server, tmp_path: Path) -> None:  # t
 
 def _valid_lines() -> list[str]:
     frame = load_pairs(SAMPLE).head(4)
-    from harness.pairs import jsonl_lines
+    from harness.io.pairs import jsonl_lines
 
     return list(jsonl_lines(frame))
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.errors import DataError
-from harness.pairs import load_pairs, write_pairs
+from harness.cli.app import app
+from harness.core.errors import DataError
+from harness.io.pairs import load_pairs, write_pairs
 
 runner = CliRunner()
 
@@ -141,7 +141,7 @@ def test_fuzzed_records_obey_the_contract(tmp_path: Path, rows: list[dict[str, o
 
 
 def test_streamed_chunks_equal_the_whole_table_and_find_cross_chunk_duplicates(tmp_path: Path) -> None:
-    from harness.pairs import iter_pairs
+    from harness.io.pairs import iter_pairs
 
     rows = [{"id": f"r{i}", "prompt": f"text {i}", "prompt_hate": i % 4} for i in range(23)]
     path = tmp_path / "t.jsonl"
@@ -161,7 +161,7 @@ def test_streamed_chunks_equal_the_whole_table_and_find_cross_chunk_duplicates(t
     b'id,prompt\na,"quoted ""inner"" text"\nb,plain\n',
 ])
 def test_streamed_csv_chunks_equal_the_whole_table(tmp_path: Path, content: bytes) -> None:
-    from harness.pairs import iter_pairs
+    from harness.io.pairs import iter_pairs
 
     path = tmp_path / "t.csv"
     path.write_bytes(content)
@@ -170,7 +170,7 @@ def test_streamed_csv_chunks_equal_the_whole_table(tmp_path: Path, content: byte
 
 
 def test_streamed_csv_errors_are_located_like_the_whole_table(tmp_path: Path) -> None:
-    from harness.pairs import iter_pairs
+    from harness.io.pairs import iter_pairs
 
     path = tmp_path / "t.csv"
     path.write_bytes(b'id,prompt\na,x\n\nb,y\nc,"multi\nline"\nd,\n')

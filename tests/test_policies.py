@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cache import request_key
-from harness.client import AdaptiveLimiter, EndpointConfig, GraderClient, RetryPolicy, _RetryableError
-from harness.config import Settings, resolve, sources
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
+from harness.grading.cache import request_key
+from harness.grading.client import AdaptiveLimiter, EndpointConfig, GraderClient, RetryPolicy, _RetryableError
+from harness.grading.config import Settings, resolve, sources
 
 
 def test_settings_precedence_defaults_file_environment_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,8 +81,8 @@ def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
 
 
 def test_library_errors_name_parameters_and_the_cli_names_flags() -> None:
-    from harness.cli_common import as_flags
-    from harness.grading import GradeSpec
+    from harness.cli.common import as_flags
+    from harness.grading.grade import GradeSpec
 
     with pytest.raises(ConfigError) as caught:
         EndpointConfig(base_url="http://h/v1", concurrency=0)

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.runs import read_labels
-from harness.server import FAULT_MODES
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
+from harness.serve.endpoint import FAULT_MODES
 from tests.conftest import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()
@@ -182,7 +182,7 @@ def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.errors import RunError
+    from harness.core.errors import RunError
 
     data = write_pairs(_pairs(150), tmp_path / "pairs.jsonl")
     server = make_server(latency_ms=40)  # the first session needs ~2 s, ample time to be refused twice
@@ -363,8 +363,8 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
 
 
 def test_an_ordinary_graders_flips_are_counted_item_by_item(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.injection import INJECTIONS, inject
-    from harness.templates import load_template_set
+    from harness.analysis.injection import INJECTIONS, inject
+    from harness.grading.templates import load_template_set
 
     frame = load_pairs(SAMPLE).head(30)
     injected = inject(frame, side="prompt", name="fake-verdict", position="start")
@@ -374,8 +374,8 @@ def test_an_ordinary_graders_flips_are_counted_item_by_item(server, tmp_path: Pa
     user = load_template_set().user("prompt", injected["prompt"].iloc[0])
     block = user.split("<<<TEXT_TO_LABEL>>>\n", 1)[1].split("\n<<<END_TEXT_TO_LABEL>>>", 1)[0]
     assert INJECTIONS["fake-verdict"] in block and user.count("<<<END_TEXT_TO_LABEL>>>") == 1
-    from harness.injection import flip_rates
-    from harness.runs import load_run
+    from harness.analysis.injection import flip_rates
+    from harness.io.runs import load_run
 
     spec = GradeSpec(targets=("prompt",))
     grade(frame, spec, endpoint_for(server), run_dir=tmp_path / "clean")

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.client import EndpointConfig, RetryPolicy
-from harness.demo import free_port, start_serve_process
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.replicas import Replicas
-from harness.runs import read_labels
+from harness.cli.app import app
+from harness.grading.client import EndpointConfig, RetryPolicy
+from harness.grading.grade import GradeSpec, grade
+from harness.grading.replicas import Replicas
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
+from harness.workflows.demo import free_port, start_serve_process
 from tests.conftest import SAMPLE
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def test_two_replicas_one_killed_mid_run_every_item_ends_ok(tmp_path: Path) -> N
 
 
 def test_replicas_from_a_comma_separated_base_url(tmp_path: Path) -> None:
-    from harness.config import Settings, resolve
+    from harness.grading.config import Settings, resolve
 
     endpoint = resolve(Settings(base_url="http://a:1/v1, http://b:2/v1")).endpoint()
     assert endpoint.base_url == "http://a:1/v1" and endpoint.replicas == ("http://b:2/v1",)

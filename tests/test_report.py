@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.pairs import load_pairs
+from harness.cli.app import app
+from harness.io.pairs import load_pairs
 from tests.conftest import SAMPLE
 
 runner = CliRunner()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.errors import ResultError
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
-from harness.results import Analysis, Calibration, Comparison, Flips, Manifest, ShotSearch
+from harness.cli.app import app
+from harness.core.errors import ResultError
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
+from harness.results.types import Analysis, Calibration, Comparison, Flips, Manifest, ShotSearch
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()

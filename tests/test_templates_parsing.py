@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import TemplateError
-from harness.parsing import parse_batch, parse_relevance, parse_severity
-from harness.shots import load_shots, shots_hash
-from harness.templates import load_template_set
+from harness.core.errors import TemplateError
+from harness.grading.parsing import parse_batch, parse_relevance, parse_severity
+from harness.grading.shots import load_shots, shots_hash
+from harness.grading.templates import load_template_set
 
 OK = '{"H": {"raw_0_7": 0, "severity_0_3": 0}, "S": {"raw_0_7": 5, "severity_0_3": 2}, "V": {"raw_0_7": 2, "severity_0_3": 1}, "SH": {"raw_0_7": 7, "severity_0_3": 3}, "rationale": "r"}'
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.constants import CATEGORIES
-from harness.errors import DataError
-from harness.transitions import analyze
+from harness.analysis.transitions import analyze
+from harness.cli.app import app
+from harness.core.constants import CATEGORIES
+from harness.core.errors import DataError
 from tests.conftest import SHARED
 
 runner = CliRunner()

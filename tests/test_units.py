@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.correction import corrected_transitions, shares
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
+from harness.analysis.correction import corrected_transitions, shares
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()
@@ -62,7 +62,7 @@ def _alt_run(run: Path, target: Path, prompt_ids: dict[str, str]) -> Path:
 def labeled_runs(make_server, tmp_path: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """An original table (each row its own prompt) and its 6x duplicate, with human labels that the
     grader does not match perfectly, each graded, plus a second grader's run (labels shifted on some prompts)."""
-    from harness.constants import LABEL_COLUMNS
+    from harness.core.constants import LABEL_COLUMNS
 
     handle = make_server()
     original = load_pairs(SAMPLE).iloc[::3].copy()

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.pairs import load_pairs, write_pairs
+from harness.cli.app import app
+from harness.io.pairs import load_pairs, write_pairs
 from tests.conftest import SAMPLE
 
 runner = CliRunner()
@@ -86,7 +86,7 @@ def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp
 
 
 def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.grading import GradeSpec, grade
+    from harness.grading.grade import GradeSpec, grade
     from tests.conftest import endpoint_for
 
     table = write_pairs(pd.DataFrame({"id": ["a", "b", "c"], "prompt": ["x", "y", "z"], "g": ["1", "0", "1"], "p": ["1", "1", "1"]}),
@@ -113,8 +113,8 @@ def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> N
 
 
 def test_demo_deletes_only_a_folder_it_made(tmp_path: Path) -> None:
-    from harness.demo import _fresh_demo_folder
-    from harness.errors import RunError
+    from harness.core.errors import RunError
+    from harness.workflows.demo import _fresh_demo_folder
 
     precious = tmp_path / "mine"
     precious.mkdir()

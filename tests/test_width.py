@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from harness.cli import app
-from harness.grading import GradeSpec, grade
-from harness.pairs import load_pairs, write_pairs
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.agreements import agreement
-from harness.calibration import asymmetry
-from harness.correction import SHARES, corrected_transitions
-from harness.stats import kappa_from_confusion, mcnemar_test, ratio_bootstrap_ci
+from harness.analysis.agreement import agreement
+from harness.analysis.calibration import asymmetry
+from harness.analysis.correction import SHARES, corrected_transitions
+from harness.analysis.stats import kappa_from_confusion, mcnemar_test, ratio_bootstrap_ci
 
 HERE = Path(__file__).resolve().parent
 K = 4

@@ -1,0 +1,155 @@
+"""Agreement between a grader's labels and reference (human) labels.
+
+Conventions (scikit-learn's): options are keyword-only; inputs are validated in
+:func:`_check_labels`. Positions whose reference label is unknown are left out; positions whose
+grader label is missing or outside the declared label set are left out *and counted*: never
+treated as a class and never as Safe. A metric that is undefined on the data (no positives, a
+single class) is ``None`` with a note, never NaN.
+
+Intervals resample *clusters* (``clusters=``: by default every position is its own cluster),
+through :mod:`harness.stats`; each result states ``n_items`` and ``n_clusters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.cells import is_missing
+from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
+from .stats import (
+    bootstrap_totals,
+    cluster_codes,
+    cluster_confusions,
+    confusion_matrix,
+    detection_from_confusion,
+    kappa_from_confusion,
+    macro_f1_from_confusion,
+    none_if_nan,
+    percentile_ci,
+    rate,
+)
+
+SEVERITY_LABELS: tuple[int, ...] = (0, 1, 2, 3)
+LEFT_OUT = ("reference_missing", "reference_outside_labels", "grader_missing", "grader_outside_labels")
+
+
+def _code(value: Any, lookup: dict[Any, int], missing: str, outside: str) -> tuple[int, str | None]:
+    """The label code of ``value``, or the name of the counter that explains why there is none."""
+    if is_missing(value):
+        return -1, missing
+    code = lookup.get(value, lookup.get(str(value)))
+    return (-1, outside) if code is None else (code, None)
+
+
+def _check_labels(
+    gold: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray, labels: Sequence[Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Encode both sides as indices into ``labels``; the kept positions; what is left out and why."""
+    if len(gold) != len(pred):
+        raise ValueError(f"gold and pred differ in length: {len(gold)} != {len(pred)}")
+    lookup = {label: i for i, label in enumerate(labels)}
+    lookup.update({str(label): i for i, label in enumerate(labels)})
+    g_idx, p_idx, kept = [], [], []
+    counts = dict.fromkeys(LEFT_OUT, 0)
+    for position, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        gi, gold_problem = _code(g, lookup, "reference_missing", "reference_outside_labels")
+        pi, pred_problem = _code(p, lookup, "grader_missing", "grader_outside_labels")
+        problem = gold_problem or pred_problem  # an unknown reference label is counted first
+        if problem is not None:
+            counts[problem] += 1
+            continue
+        g_idx.append(gi)
+        p_idx.append(pi)
+        kept.append(position)
+    return np.asarray(g_idx, dtype=int), np.asarray(p_idx, dtype=int), np.asarray(kept, dtype=int), counts
+
+
+def _point(matrix: np.ndarray, ordinal: bool, threshold_index: int) -> dict[str, Any]:
+    total = int(matrix.sum())
+    out: dict[str, Any] = {
+        "n": total,
+        "confusion": matrix.astype(int).tolist(),
+        "accuracy": rate(int(np.trace(matrix)), total),
+        "kappa": none_if_nan(float(kappa_from_confusion(matrix))),
+        "macro_f1": none_if_nan(float(macro_f1_from_confusion(matrix))),
+    }
+    if ordinal:
+        out["kappa_linear"] = none_if_nan(float(kappa_from_confusion(matrix, weights="linear")))
+        out["kappa_quadratic"] = none_if_nan(float(kappa_from_confusion(matrix, weights="quadratic")))
+        det = detection_from_confusion(matrix, threshold_index=threshold_index)
+        tp, fp, fn, tn = (int(det[k]) for k in ("tp", "fp", "fn", "tn"))
+        out["detection"] = {
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            **{k: none_if_nan(float(det[k])) for k in ("precision", "recall", "f1", "false_positive_rate")},
+            "prevalence_gold": rate(tp + fn, total), "prevalence_pred": rate(tp + fp, total),
+        }
+    return out
+
+
+def boot_metrics(totals: np.ndarray, k: int, *, ordinal: bool, threshold_index: int) -> dict[str, np.ndarray]:
+    """Agreement metrics of each bootstrap resample, from its confusion-cell totals (n_boot x k*k)."""
+    matrices = totals.reshape(-1, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"accuracy": np.trace(matrices, axis1=1, axis2=2) / matrices.sum(axis=(1, 2)),
+               "kappa": kappa_from_confusion(matrices)}
+    if ordinal:
+        out["kappa_quadratic"] = kappa_from_confusion(matrices, weights="quadratic")
+        out["recall"] = detection_from_confusion(matrices, threshold_index=threshold_index)["recall"]
+    return out
+
+
+def agreement(
+    gold: Sequence[Any] | np.ndarray,
+    pred: Sequence[Any] | np.ndarray,
+    *,
+    labels: Sequence[Any] = SEVERITY_LABELS,
+    ordinal: bool = True,
+    threshold: Any = 1,
+    clusters: Sequence[Any] | np.ndarray | None = None,
+    cluster_name: str | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Confusion matrix, accuracy, Cohen's kappa (plain; linear and quadratic if ordinal),
+    macro-F1 and, for ordinal labels, binary detection at ``gold >= threshold``.
+
+    Bootstrap CIs for accuracy, kappa, quadratic kappa and detection recall resample
+    ``clusters`` (one label per position; default: every position its own cluster), so
+    positions that share a prompt move together. ``notes`` explains every ``None``.
+
+    >>> r = agreement([0, 1, 2, 3], [0, 1, 2, 2], n_boot=0)
+    >>> r["accuracy"], r["detection"]["recall"], r["n"], r["n_clusters"]
+    (0.75, 1.0, 4, 4)
+    """
+    labels = list(labels)
+    if ordinal and threshold not in labels:
+        raise ValueError(f"threshold={threshold!r} is not one of the labels {labels!r}")
+    g, p, kept, left_out = _check_labels(gold, pred, labels)
+    k = len(labels)
+    threshold_index = labels.index(threshold) if ordinal else 0
+    codes = cluster_codes(None if clusters is None else np.asarray(clusters, dtype=object), len(gold))[kept]
+    result = _point(confusion_matrix(g, p, k=k), ordinal, threshold_index)
+    result.update({
+        "labels": labels, "ordinal": ordinal, "threshold": threshold if ordinal else None, "left_out": left_out,
+        "n_items": int(g.size), "n_clusters": int(np.unique(codes).size), "cluster": cluster_name,
+    })
+    notes = []
+    if g.size == 0:
+        notes.append("no position has both a known reference label and a grader label")
+    elif result["kappa"] is None:
+        notes.append("kappa undefined: reference and grader each use a single, identical class")
+    if ordinal and g.size and result["detection"]["recall"] is None:
+        notes.append(f"recall undefined: no reference label >= {threshold}")
+    result["notes"] = notes
+    keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
+    totals = bootstrap_totals(cluster_confusions(g, p, codes, k=k), clusters=codes, n_boot=n_boot, seed=seed)
+    if totals.shape[0] == 0:
+        result["ci"] = {key: [None, None] for key in keys}
+    else:
+        draws = boot_metrics(totals, k, ordinal=ordinal, threshold_index=threshold_index)
+        result["ci"] = {key: percentile_ci(draws[key]) for key in keys}
+    result["ci_method"] = f"cluster bootstrap ({n_boot} resamples of {result['n_clusters']} clusters)" if n_boot > 0 else None
+    return result

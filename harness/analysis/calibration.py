@@ -1,0 +1,283 @@
+"""``calibrate``: how far a grader agrees with human labels, side by side for prompts and responses.
+
+For each side (prompt, response) and category, pooled over categories and on the
+max-over-categories severity: :func:`harness.agreement.agreement`. Then the paper's asymmetry:
+prompt-side minus response-side detection recall (and quadratic kappa), with a bootstrap that
+resamples prompt clusters so both sides of every pair, and every pair of a prompt, move together.
+
+Counting vocabulary (the same in grade, calibrate, analyze, compare and report): per side an
+item is ``missing_text`` (nothing to grade on that side), ``not_graded`` (text, no label record
+yet), or has the grader's status ``ok`` / ``unparsed`` / ``refused`` / ``failed``. A missing
+human label is ``reference_missing``. None of these is ever read as Safe, and ``missing`` is
+never ``unparsed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.cells import as_int, is_missing
+from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
+from ..core.errors import ConfigError, DataError
+from ..io.clusters import cluster_column, cluster_of_rows
+from .agreement import agreement
+from .stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan, percentile_ci
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..io.runs import Run
+
+K = 4  # severities 0..3
+SIDE_COUNTS = ("items", "missing_text", "not_graded", *STATUSES, "reference_missing")
+
+
+def _matrix(frame: pd.DataFrame, prefix: str, side: str) -> np.ndarray:
+    return np.column_stack(
+        [frame[f"{prefix}{label_column(side, c)}"].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES]
+    )
+
+
+def max_or_nan(values: np.ndarray) -> np.ndarray:
+    """Max over categories per row; NaN unless all four are known (never a partial max)."""
+    out = np.full(values.shape[0], np.nan)
+    complete = ~np.isnan(values).any(axis=1)
+    out[complete] = values[complete].max(axis=1)
+    return out
+
+
+def _side_report(gold: np.ndarray, pred: np.ndarray, clusters: np.ndarray, cluster: str | None, *, threshold: int,
+                 n_boot: int, seed: int) -> dict[str, Any]:
+    def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict[str, Any]:
+        return agreement(g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed)
+
+    return {
+        "categories": {c: agree(gold[:, j], pred[:, j], clusters) for j, c in enumerate(CATEGORIES)},
+        "pooled": agree(gold.ravel(), pred.ravel(), np.repeat(clusters, len(CATEGORIES))),
+        "max": agree(max_or_nan(gold), max_or_nan(pred), clusters),
+    }
+
+
+def confusion_cells(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per row, the one-hot confusion cells (k*k) summed over the columns where both are known."""
+    gold = gold.reshape(gold.shape[0], -1)
+    pred = pred.reshape(pred.shape[0], -1)
+    cells = np.zeros((gold.shape[0], K * K))
+    known = ~np.isnan(gold) & ~np.isnan(pred)
+    rows, cols = np.nonzero(known)
+    np.add.at(cells, (rows, gold[rows, cols].astype(int) * K + pred[rows, cols].astype(int)), 1.0)
+    return cells
+
+
+def _recall_kappa(cells: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    matrices = cells.reshape(-1, K, K)
+    return detection_from_confusion(matrices, threshold_index=threshold)["recall"], kappa_from_confusion(matrices, weights="quadratic")
+
+
+def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r: np.ndarray, *,
+              clusters: np.ndarray | None = None, threshold: int = 1, n_boot: int = DEFAULT_N_BOOT,
+              seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Prompt-side minus response-side recall and quadratic kappa: pooled, max and per category.
+
+    Rows are pairs; the bootstrap resamples ``clusters`` of pairs (default: each pair), so a
+    pair's prompt and response, and all pairs of one prompt, stay together.
+    """
+    n = gold_p.shape[0]
+    codes = np.arange(n) if clusters is None else np.asarray(clusters)
+    scopes: dict[str, tuple[Any, Any, Any, Any]] = {
+        "overall": (gold_p, pred_p, gold_r, pred_r),
+        "max": (max_or_nan(gold_p), max_or_nan(pred_p), max_or_nan(gold_r), max_or_nan(pred_r)),
+    }
+    scopes.update({c: (gold_p[:, j], pred_p[:, j], gold_r[:, j], pred_r[:, j]) for j, c in enumerate(CATEGORIES)})
+    out: dict[str, Any] = {}
+    for name, (gp, pp, gr, pr) in scopes.items():
+        cells = np.hstack([confusion_cells(gp, pp), confusion_cells(gr, pr)])
+        (rp, rr), (kp, kr) = (_recall_kappa(cells.sum(axis=0).reshape(2, -1), threshold))
+        totals = bootstrap_totals(cells, clusters=codes, n_boot=n_boot, seed=seed)
+        entry: dict[str, Any] = {
+            "prompt_recall": none_if_nan(rp), "response_recall": none_if_nan(rr), "recall_gap": none_if_nan(rp - rr),
+            "prompt_kappa_quadratic": none_if_nan(kp), "response_kappa_quadratic": none_if_nan(kr),
+            "kappa_gap": none_if_nan(kp - kr), "recall_gap_ci": [None, None], "kappa_gap_ci": [None, None],
+        }
+        if totals.shape[0]:
+            recall_p, kappa_p = _recall_kappa(totals[:, : K * K], threshold)
+            recall_r, kappa_r = _recall_kappa(totals[:, K * K :], threshold)
+            entry["recall_gap_ci"] = percentile_ci(recall_p - recall_r)
+            entry["kappa_gap_ci"] = percentile_ci(kappa_p - kappa_r)
+        out[name] = entry
+    return out
+
+
+def side_counts(frame: pd.DataFrame, side: str) -> dict[str, int]:
+    """Item counts of one side in the shared vocabulary (see the module docstring)."""
+    n = len(frame)
+    if side == "response":
+        texts = frame["response"] if "response" in frame.columns else None
+        has_text = np.ones(n, bool) if texts is None else texts.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy()
+    else:
+        has_text = np.ones(n, bool)
+    status = frame[f"{side}_status"] if f"{side}_status" in frame.columns else None
+    counts = dict.fromkeys(SIDE_COUNTS, 0)
+    counts["items"] = n
+    counts["missing_text"] = int((~has_text).sum())
+    values = [None] * n if status is None else status.tolist()
+    for text, value in zip(has_text, values, strict=True):
+        if not text:
+            continue
+        if is_missing(value):
+            counts["not_graded"] += 1
+        else:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+    gold_cols = [label_column(side, c) for c in CATEGORIES if label_column(side, c) in frame.columns]
+    if gold_cols:
+        counts["reference_missing"] = int(frame[gold_cols].isna().all(axis=1).sum())
+    return counts
+
+
+def _joined(run: Run, human: pd.DataFrame) -> pd.DataFrame:
+    from ..io.runs import labels_wide
+
+    wide = labels_wide(run.labels)
+    extra = ["id", *(c for c in run.input.columns if c not in human.columns)]
+    joined = human.merge(run.input[extra], on="id", how="inner")
+    if joined.empty:
+        raise DataError("no id of the human table occurs in the run; check that they describe the same pairs")
+    return joined if wide.empty else joined.merge(wide, on="id", how="left")
+
+
+def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
+                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
+
+    Args:
+        run: a loaded run folder.
+        human: pairs table with human ``prompt_*`` / ``response_*`` labels.
+        threshold: harmful when severity >= this (1..3).
+        cluster: column naming the unit of analysis (default ``prompt_id``, else the prompt
+            text; ``"none"`` for independent rows).
+        n_boot: bootstrap resamples (0 to skip intervals).
+        seed: bootstrap seed.
+    """
+    _check_threshold(threshold)
+    if not run.labels:
+        raise DataError(f"{run.path}: the run has no labels yet")
+    human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
+    if not human_cols:
+        raise DataError("the human table has no prompt_*/response_* label columns to compare with")
+    joined = _joined(run, human)
+    column = cluster_column(joined.columns, cluster)
+    codes = cluster_of_rows(joined, column)
+    result: dict[str, Any] = {
+        "run": str(run.path), "model": run.manifest.get("model"), "n_joined": len(joined), "threshold": threshold,
+        "unit": {"cluster": column, "n_items": len(joined), "n_clusters": int(np.unique(codes).size)},
+        "n_boot": n_boot, "seed": seed, "targets": {}, "schema_version": SCHEMA_VERSION,
+    }
+    matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for side in SIDES:
+        gold_cols = [label_column(side, c) for c in CATEGORIES]
+        if not all(c in joined.columns for c in gold_cols) or f"{side}_status" not in joined.columns:
+            continue
+        for c in gold_cols:
+            if f"pred_{c}" not in joined.columns:
+                joined[f"pred_{c}"] = np.nan
+        gold, pred = _matrix(joined, "", side), _matrix(joined, "pred_", side)
+        result["targets"][side] = _side_report(gold, pred, codes, column, threshold=threshold, n_boot=n_boot, seed=seed)
+        result["targets"][side]["counts"] = side_counts(joined, side)
+        matrices[side] = (gold, pred)
+    if not result["targets"]:
+        raise DataError("the run and the human table share no side with labels on both (prompt or response)")
+    if len(matrices) == 2:
+        result["asymmetry"] = asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
+                                        threshold=threshold, n_boot=n_boot, seed=seed)
+    result["max_severity_pairs"] = _max_pairs(matrices, codes)
+    return result
+
+
+def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.ndarray) -> dict[str, list[int]]:
+    """Per joined pair: cluster code and the human and grader max severity per side (-1 unknown).
+
+    Kept in ``calibration.json`` so that ``analyze --correct`` can resample the calibration set
+    by cluster. Holds no text, only codes.
+    """
+    out: dict[str, list[int]] = {"cluster": codes.astype(int).tolist()}
+    for side, (gold, pred) in matrices.items():
+        for name, values in (("human", gold), ("grader", pred)):
+            column = max_or_nan(values)
+            out[f"{side}_{name}"] = np.where(np.isnan(column), -1, column).astype(int).tolist()
+    return out
+
+
+def _check_threshold(threshold: int) -> None:
+    if threshold not in (1, 2, 3):
+        raise ConfigError(f"--threshold {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
+
+
+def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
+                    ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
+                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Agreement between any two label columns of a table (nominal or ordinal).
+
+    ``labels`` declares the label set (values outside it count as ``grader_outside_labels``);
+    by default it is the sorted set of gold values. Integer label sets are treated as ordinal
+    unless told. ``cluster`` as in :func:`calibrate_run`.
+    """
+    for column, flag in ((gold, "--gold"), (pred, "--pred")):
+        if column not in frame.columns:
+            raise DataError(f"{flag} {column!r}: no such column; the table has {sorted(map(str, frame.columns))}")
+    gold_values = frame[gold].tolist()
+    pred_values = frame[pred].tolist()
+    if labels is None:
+        declared: list[Any] = sorted({v for v in gold_values if not is_missing(v)}, key=str)
+    else:
+        declared = list(labels)
+    numeric = [int(v) for v in declared if str(v).lstrip("-").isdigit()]
+    if len(numeric) == len(declared) and declared:
+        declared = sorted(numeric)
+        gold_values = [v if as_int(v) is None else as_int(v) for v in gold_values]
+        pred_values = [v if as_int(v) is None else as_int(v) for v in pred_values]
+        is_ordinal = True if ordinal is None else ordinal
+    else:
+        is_ordinal = bool(ordinal)
+    if is_ordinal and threshold not in declared[1:]:
+        raise ConfigError(f"--threshold {threshold}: expected one of {declared[1:]} (a label above the lowest)")
+    unit_column = cluster_column(frame.columns, cluster)
+    codes = cluster_of_rows(frame, unit_column)
+    result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
+                       clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed)
+    result.update({"gold": gold, "pred": pred, "n_rows": len(frame)})
+    return result
+
+
+def save_table_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write a table calibration (``calibrate TABLE --gold --pred``) as JSON and its confusion CSV."""
+    import pandas as pd
+
+    from ..io.runs import write_csv_atomic, write_json_atomic
+
+    folder = Path(out_dir)
+    stem = f"calibration_{result['gold']}_vs_{result['pred']}"
+    stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in stem)
+    write_json_atomic(folder / f"{stem}.json", result)
+    labels = result["labels"]
+    table = pd.DataFrame(result["confusion"], index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
+    return [folder / f"{stem}.json", write_csv_atomic(folder / f"confusion_{stem}.csv", table, index=True)]
+
+
+def save_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
+    import pandas as pd
+
+    from ..io.runs import write_csv_atomic, write_json_atomic
+
+    folder = Path(out_dir)
+    written = [folder / "calibration.json"]
+    write_json_atomic(written[0], result)
+    for side, report in result.get("targets", {}).items():
+        for name, metrics in [*report["categories"].items(), ("pooled", report["pooled"]), ("max", report["max"])]:
+            labels = metrics["labels"]
+            table = pd.DataFrame(metrics["confusion"], index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels])
+            written.append(write_csv_atomic(folder / f"confusion_{side}_{name}.csv", table, index=True))
+    return written

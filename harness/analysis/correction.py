@@ -1,0 +1,169 @@
+"""Bias-corrected prevalence and transitions: the grader's measured errors taken back out.
+
+A grader that detects risk less readily in responses than in prompts (the paper's asymmetry)
+biases every transition share: missed response harm turns escalations into preservations and
+preservations into reductions. Given the grader's per-side confusion matrices on a human-labeled
+calibration set (``harness calibrate`` writes them, with their prompt clusters), this module
+estimates the *true* joint distribution of (prompt, response) max severity behind the grader's
+labels of a larger set, by maximum likelihood (EM) on the probability simplex:
+
+    observed[a, b] = sum_ij true[i, j] * M_prompt[i, a] * M_response[j, b]
+
+Assumptions, stated in every result: the grader's errors on the calibration set transport to
+the graded set (same grader, template and population), and its prompt and response errors are
+independent given the true severities (each side is graded in its own request). The bootstrap
+resamples *both* the calibration pairs and the graded pairs by cluster, so the interval carries
+the uncertainty of the confusion matrices too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import DataError
+from .stats import bootstrap_totals, percentile_ci
+
+K = 4
+#: Pseudo-count added to each confusion row's diagonal: a severity the calibration set never
+#: shows is assumed graded correctly rather than left undefined (and flagged in ``warnings``).
+PRIOR = 0.5
+#: Fewer calibration pairs than this at a true severity that occurs in the graded set is flagged.
+MIN_ROW = 20
+#: Smallest singular value of a confusion matrix below which its inversion is flagged unstable.
+MIN_SINGULAR = 0.15
+EM_ITERATIONS = 2000
+#: EM stops once no cell of any resample moves by more than this in one step.
+TOLERANCE = 1e-7
+SHARES = ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")
+
+
+def confusion_rates(counts: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion ``P(grader = a | human = i)`` with the diagonal prior (.. x K x K)."""
+    smoothed = np.asarray(counts, dtype=float) + PRIOR * np.eye(K)
+    return smoothed / smoothed.sum(axis=-1, keepdims=True)
+
+
+def em_joint(observed: np.ndarray, m_prompt: np.ndarray, m_response: np.ndarray, *,
+             iterations: int = EM_ITERATIONS) -> np.ndarray:
+    """Maximum-likelihood true joint distribution (.. x K x K) behind observed joint counts.
+
+    Vectorised over leading dimensions (one per bootstrap resample). Starts from the observed
+    shares (plus a little mass everywhere, so no cell is stuck at 0) and stays on the simplex.
+    """
+    obs = np.asarray(observed, dtype=float)
+    total = obs.sum(axis=(-2, -1), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        target = np.where(total > 0, obs / total, 0.0)
+    joint = target + 1e-3
+    joint /= joint.sum(axis=(-2, -1), keepdims=True)
+    m_prompt_t = np.swapaxes(m_prompt, -2, -1)
+    m_response_t = np.swapaxes(m_response, -2, -1)
+    for step in range(iterations):
+        model = m_prompt_t @ joint @ m_response  # model[a, b] = sum_ij Mp[i, a] joint[i, j] Mr[j, b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(model > 0, target / model, 0.0)
+        updated = joint * (m_prompt @ ratio @ m_response_t)
+        if step % 20 == 19 and float(np.abs(updated - joint).max(initial=0.0)) < TOLERANCE:
+            return updated
+        joint = updated
+    return joint
+
+
+def shares(joint: np.ndarray) -> dict[str, np.ndarray]:
+    """Transition shares and harm prevalences of joint distributions (.. x K x K)."""
+    i, j = np.indices((K, K))
+    return {
+        "reduction": (joint * (j < i)).sum(axis=(-2, -1)),
+        "preservation": (joint * (j == i)).sum(axis=(-2, -1)),
+        "escalation": (joint * (j > i)).sum(axis=(-2, -1)),
+        "prompt_harm": (joint * (i >= 1)).sum(axis=(-2, -1)),
+        "response_harm": (joint * (j >= 1)).sum(axis=(-2, -1)),
+    }
+
+
+def _calibration_cells(calibration: dict[str, Any], source: str) -> tuple[np.ndarray, np.ndarray]:
+    block = calibration.get("max_severity_pairs")
+    if not isinstance(block, dict) or not all(k in block for k in ("cluster", "prompt_human", "prompt_grader",
+                                                                    "response_human", "response_grader")):
+        raise DataError(
+            f"{source}: no per-pair calibration data for both sides (max_severity_pairs); re-run "
+            "`harness calibrate RUN --human DATA` with prompts and responses graded"
+        )
+    clusters = np.asarray(block["cluster"], dtype=np.int64)
+    cells = np.zeros((clusters.size, 2 * K * K))
+    for offset, side in enumerate(("prompt", "response")):
+        human = np.asarray(block[f"{side}_human"], dtype=np.int64)
+        grader = np.asarray(block[f"{side}_grader"], dtype=np.int64)
+        if not (human.size == grader.size == clusters.size):
+            raise DataError(f"{source}: max_severity_pairs lists differ in length")
+        known = (human >= 0) & (grader >= 0) & (human < K) & (grader < K)
+        rows = np.flatnonzero(known)
+        cells[rows, offset * K * K + human[rows] * K + grader[rows]] = 1.0
+    return cells, clusters
+
+
+def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clusters: np.ndarray,
+                          calibration: dict[str, Any], *, source: str = "calibration", n_boot: int = 1000,
+                          seed: int = 0) -> dict[str, Any]:
+    """Raw and bias-corrected transition shares of graded pairs, with cluster-bootstrap CIs.
+
+    Args:
+        max_prompt, max_response: the grader's max severity (0..3) per graded pair.
+        clusters: cluster code per graded pair (its prompt).
+        calibration: a ``calibration.json`` (``harness calibrate``) for the same grader.
+        source: how to name the calibration in messages.
+        n_boot: resamples of both sets (0: point estimates only).
+        seed: seed of the graded-set resampling (the calibration set uses ``seed + 1``).
+    """
+    cal_cells, cal_clusters = _calibration_cells(calibration, source)
+    counts = cal_cells.sum(axis=0).reshape(2, K, K)
+    m_prompt, m_response = confusion_rates(counts[0]), confusion_rates(counts[1])
+    graded = np.zeros((max_prompt.size, K * K))
+    graded[np.arange(max_prompt.size), max_prompt.astype(int) * K + max_response.astype(int)] = 1.0
+    observed = graded.sum(axis=0).reshape(K, K)
+    raw = shares(observed / max(observed.sum(), 1.0))
+    corrected = shares(em_joint(observed, m_prompt, m_response))
+    result: dict[str, Any] = {
+        "n_graded": int(max_prompt.size), "n_graded_clusters": int(np.unique(clusters).size),
+        "n_calibration": int(cal_clusters.size),
+        "n_calibration_clusters": int(np.unique(cal_clusters).size),
+        "calibration_model": calibration.get("model"),
+        "confusion_prompt": counts[0].astype(int).tolist(), "confusion_response": counts[1].astype(int).tolist(),
+        "raw": {k: float(raw[k]) for k in SHARES}, "corrected": {k: float(corrected[k]) for k in SHARES},
+        "raw_ci": {k: [None, None] for k in SHARES}, "corrected_ci": {k: [None, None] for k in SHARES},
+        "n_boot": n_boot, "method": "EM on the simplex with per-side confusion matrices (diagonal prior 0.5)",
+        "assumptions": [
+            "the calibration set's grader errors transport to the graded set (same grader, template, population)",
+            "prompt and response errors are independent given the true severities",
+        ],
+        "warnings": _warnings(counts, observed),
+    }
+    if n_boot > 0 and max_prompt.size:
+        boot_graded = bootstrap_totals(graded, clusters=clusters, n_boot=n_boot, seed=seed).reshape(-1, K, K)
+        boot_cal = bootstrap_totals(cal_cells, clusters=cal_clusters, n_boot=n_boot, seed=seed + 1).reshape(-1, 2, K, K)
+        joint = em_joint(boot_graded, confusion_rates(boot_cal[:, 0]), confusion_rates(boot_cal[:, 1]))
+        raw_draws = shares(boot_graded / boot_graded.sum(axis=(-2, -1), keepdims=True))
+        corrected_draws = shares(joint)
+        result["raw_ci"] = {k: percentile_ci(raw_draws[k]) for k in SHARES}
+        result["corrected_ci"] = {k: percentile_ci(corrected_draws[k]) for k in SHARES}
+    return result
+
+
+def _warnings(counts: np.ndarray, observed: np.ndarray) -> list[str]:
+    """Say when the correction rests on too few calibration pairs or a near-singular matrix."""
+    out = []
+    present = {"prompt": observed.sum(axis=1) > 0, "response": observed.sum(axis=0) > 0}
+    for side, matrix in zip(("prompt", "response"), counts, strict=True):
+        rows = matrix.sum(axis=1)
+        thin = [i for i in range(K) if rows[i] < MIN_ROW and (present[side][i] or rows[i] > 0)]
+        if thin:
+            listed = ", ".join(f"{i} ({int(rows[i])})" for i in thin)
+            out.append(f"{side} side: few calibration pairs at true severity {listed}; fewer than {MIN_ROW} "
+                       "makes that row of the confusion matrix, and the correction, uncertain")
+        smallest = float(np.linalg.svd(confusion_rates(matrix), compute_uv=False).min())
+        if smallest < MIN_SINGULAR:
+            out.append(f"{side} side: the confusion matrix is near singular (smallest singular value "
+                       f"{smallest:.2f}); the grader barely separates some severities, so the correction is unstable")
+    return out

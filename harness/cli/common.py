@@ -1,0 +1,98 @@
+"""What every ``harness`` command shares: the error edge, common options, small parsers.
+
+The error edge turns a :class:`~harness.errors.HarnessError` into one paragraph on stderr and
+exit code 2 (bad input) or 1, with every known secret redacted; tracebacks only with
+``HARNESS_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn harness errors into a one-paragraph message and exit code 2 (bad input) or 1."""
+    from ..core.errors import HarnessError
+
+    try:
+        yield
+    except HarnessError as exc:
+        if os.environ.get("HARNESS_DEBUG") == "1":
+            raise
+        typer.echo(f"error: {redactor()(as_flags(exc))}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+#: Library parameter -> the CLI flag that sets it, where the names differ.
+FLAGS = {"timeout_s": "--timeout", "deadline_s": "--deadline", "targets": "--target", "retry_statuses": "--retry"}
+
+
+def as_flags(exc: Exception) -> str:
+    """The error's message with a library parameter (``timeout_s=0``) shown as its flag (``--timeout 0``)."""
+    text = str(exc)
+    param = getattr(exc, "param", None)
+    if param and text.startswith(f"{param}="):
+        flag = FLAGS.get(param, "--" + param.replace("_", "-"))
+        return f"{flag} {text[len(param) + 1:]}"
+    return text
+
+
+def redactor() -> Any:
+    """Every secret this process knows: secret-looking environment variables and --api-key."""
+    import sys
+
+    from ..core.redaction import Redactor
+
+    argv = sys.argv
+    flagged = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--api-key"]
+    flagged += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--api-key=")]
+    return Redactor.of(*flagged)
+
+
+MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
+ClusterOpt = Annotated[Optional[str], typer.Option(
+    help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
+NBootOpt = Annotated[int, typer.Option(help="Cluster-bootstrap resamples for CIs (0 to skip).")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
+SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
+SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]
+
+
+def comparison_path(runs: list[Path]) -> Path:
+    """A default file name that belongs to this set of runs only (another compare never overwrites it)."""
+    import hashlib
+
+    key = "\n".join(str(p.resolve()) for p in runs)
+    names = "-vs-".join(p.name for p in runs)[:60]
+    safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in names)
+    return Path("runs") / f"comparison-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.json"
+
+
+def read_json(path: Path, flag: str) -> dict[str, Any]:
+    from ..core.errors import DataError
+    from ..io.readers import read_json_object
+
+    try:
+        return read_json_object(path, what=f"{flag} file")
+    except FileNotFoundError:
+        raise DataError(f"{flag} {path}: no such file") from None
+
+
+def split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def mapping_of(spec: str | None) -> dict[str, str]:
+    from ..io.pairs import parse_mapping
+
+    return parse_mapping(spec)

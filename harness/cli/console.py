@@ -1,0 +1,204 @@
+"""Console rendering for the CLI (rich tables and the grading progress bar).
+
+Only the CLI imports this module; the library returns data and never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from ..grading.grade import GradeResult, Progress
+    from ..report.sections import Section
+    from ..results.types import Result
+
+console = Console(highlight=False)
+
+
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table that stays readable at any width: light rules, no edge padding, and cells that
+    wrap or fold instead of being cut with an ellipsis (piped output defaults to 80 columns)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)  # the box puts one space between columns
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))
+
+
+def fmt_rate(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def fmt_num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{float(value):.{digits}f}"
+
+
+def fmt_ci(ci: Any, *, pct: bool = True, digits: int | None = None) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    if pct:
+        d = 1 if digits is None else digits
+        return f"[{100 * ci[0]:.{d}f},{100 * ci[1]:.{d}f}]"  # no space: a table never breaks a CI over two lines
+    d = 3 if digits is None else digits
+    return f"[{ci[0]:.{d}f},{ci[1]:.{d}f}]"
+
+
+def print_describe(summary: dict[str, Any], name: str) -> None:
+    console.print(f"[bold]{name}[/]: {summary['rows']} rows, {summary['with_response']} with a response")
+    if summary["labels"]:
+        table = _table("label column", "known", "coverage", "0/1", "1/2", "2/3", "3", title="labels")
+        for column, info in summary["labels"].items():
+            dist = list(info["distribution"].values()) + [""] * (4 - len(info["distribution"]))
+            table.add_row(column, str(info["known"]), fmt_rate(info["coverage"]), *map(str, dist))
+        console.print(table)
+    if summary["metadata"]:
+        meta = _table("metadata column", "unique", "missing", "most common", title="metadata")
+        for column, info in summary["metadata"].items():
+            top = ", ".join(f"{k} ({v})" for k, v in list(info["top"].items())[:4])
+            meta.add_row(column, str(info["unique"]), str(info["missing"]), top)
+        console.print(meta)
+
+
+class GradeProgress:
+    """A rich progress bar fed by the library's ``on_progress`` callback (throttled)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and console.is_terminal
+        self._bar: Any = None
+        self._task: Any = None
+        self._last = 0.0
+
+    def __enter__(self) -> GradeProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("grade", total=None, rate="", info="")
+        return self
+
+    def update(self, progress: Progress) -> None:
+        if self._bar is None:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.1 and progress.done < progress.total:
+            return
+        self._last = now
+        rate = progress.done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+        bad = sum(progress.statuses[s] for s in ("failed", "unparsed", "refused"))
+        info = f"tokens {progress.prompt_tokens + progress.completion_tokens:,} · cache {progress.cached} · not ok {bad}"
+        self._bar.update(self._task, total=progress.total, completed=progress.done, rate=f"{rate:,.0f}/s", info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def print_grade_summary(result: GradeResult) -> None:
+    from ..results.types import Manifest
+
+    manifest = Manifest.from_json(result.manifest)
+    table = _table("target", "ok", "unparsed", "refused", "failed", title=f"run {result.run_dir}")
+    for target, counts in manifest.counts_by_target.items():
+        table.add_row(target, *(str(counts.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed")))
+    console.print(table)
+    session, tokens = manifest.last_session, manifest.tokens
+    console.print(
+        f"graded now {result.graded_now} items in {session.elapsed_s if session else 0:.2f}s "
+        f"({(session.items_per_s if session else None) or 0:,.1f} items/s), {session.requests_sent if session else 0} requests, "
+        f"{manifest.cache_hits} cache hits in the run; billed tokens "
+        f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
+        f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
+    )
+    cached = tokens.get("billed_prompt_tokens_prefix_cached", 0)
+    if tokens.get("billed_prompt_tokens"):
+        console.print(f"provider prompt cache: {cached:,} of {tokens['billed_prompt_tokens']:,} billed prompt tokens "
+                      f"({100 * cached / tokens['billed_prompt_tokens']:.1f}%) were a repeated prefix (rubric and shots first)")
+    if manifest.cost is not None:
+        per_item = manifest.cost.billed / manifest.items if manifest.items else 0.0
+        console.print(f"billed cost {manifest.cost.billed:,.4f} ({per_item:,.6f} per item) at "
+                      f"{manifest.cost.price_per_million['input']} / {manifest.cost.price_per_million['output']} per million "
+                      "prompt / completion tokens")
+    for note in manifest.cache_notes:
+        console.print(f"[yellow]cache:[/] {note}")
+    for status, reasons in manifest.reasons.items():
+        console.print(f"[bold]{manifest.counts.get(status, 0)} {status}[/], by reason:")
+        for reason, count in reasons.items():
+            console.print(f"  {count:>6}  {reason}")
+
+
+def print_dry_run(found: dict[str, Any]) -> None:
+    """What a grade would send and cost, before anything is sent."""
+    by_target = ", ".join(f"{t} {n}" for t, n in found["items_by_target"].items())
+    console.print(f"[bold]dry run[/] (nothing sent) for {found['model']}: {found['requests']:,} requests for {found['items']:,} items ({by_target})")
+    console.print(f"prompt tokens ≈ {found['prompt_tokens_estimate']:,} (estimate: {found['estimate']}); "
+                  f"completion budget ≤ {found['completion_token_budget']:,} tokens (max_tokens per request)")
+    if found["price"] is None:
+        console.print("price: unknown; pass --price-input and --price-output (per million tokens) or add [prices.MODEL] to harness.toml")
+    else:
+        console.print(f"price: prompt ≈ {found['cost_prompt']:,.4f}; at most {found['cost_upper_bound']:,.4f} with the whole completion budget")
+
+
+def print_section(section: Section, *, title: bool = True) -> None:
+    """A result's section as the terminal shows it: paragraphs, then each table with its note."""
+    if title:
+        console.print(f"[bold]{section.title}[/]")
+    for paragraph in section.paragraphs:
+        console.print(paragraph)
+    for block in section.tables:
+        table = _table(*block.header, title=block.caption)
+        for row in block.rows:
+            table.add_row(*row)
+        console.print(table)
+        if block.note:
+            console.print(f"[dim]{block.note}[/]")
+
+
+def print_result(result: Result) -> None:
+    """Any typed result, as its section (:func:`harness.tables.section_of`)."""
+    from ..report.sections import section_of
+
+    print_section(section_of(result))
+
+
+def print_templates(entries: list[dict[str, Any]]) -> None:
+    table = _table("kind", "name", "hash", "contents", title="bundled template sets and shot files")
+    for e in entries:
+        contents = f"{len(e['files'])} templates" if e["kind"] == "templates" else e["files"][0]
+        table.add_row(e["kind"], e["name"], e["hash"], contents)
+    console.print(table)
+    folders = sorted({str(Path(e["path"]).parent) for e in entries})
+    console.print(f"in {', '.join(folders)}; use: harness grade DATA --template FOLDER --shots FILE "
+                  "(a folder of your own works the same way)")
+
+
+def print_batches(batches: list[dict[str, Any]]) -> None:
+    table = _table("batch", "status", "requests", "done", "failed", "recorded", title="batches")
+    for b in batches:
+        counts = b.get("request_counts") or {}
+        table.add_row(b["id"] or f"({b['input_file_id']})", str(b.get("status")), str(b["requests"]), str(counts.get("completed", "")), str(counts.get("failed", "")),
+                      "yes" if b.get("recorded") else "no")
+    console.print(table)
+    if any(b["id"] is None for b in batches):
+        console.print("(file id): uploaded, batch not yet confirmed; the next grade of this run finds or creates it")
+    for b in batches:
+        if b.get("note"):
+            console.print(b["note"])
+            break

@@ -1,0 +1,287 @@
+"""Grading through a provider's Batch API (OpenAI; Azure OpenAI batch deployments the same way).
+
+Requests not already labeled or cached are written as batch JSONL (``custom_id`` = the
+request key), split within the provider's limits, uploaded and submitted. Every batch id is
+written to the run folder's ``batches.json`` *before* waiting, so a killed process that is run
+again polls the same batches and never submits them twice (no double billing). The uploaded
+input file is recorded before the batch is created; a process killed between the two finds, on
+rerun, the batch the endpoint holds for that file (or creates it from that file) instead of
+submitting the requests again. Terminal
+batches are turned into labels through the same judging and recording as the synchronous
+path: an answer becomes ``ok``/``unparsed``/``refused``, an error line or a request missing
+from the output of a completed, expired, cancelled or failed batch becomes ``failed`` with its
+reason, and ``--retry failed`` regrades those (batch or not). Answers fill the same cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.constants import SCHEMA_VERSION
+from .cache import request_key
+
+if TYPE_CHECKING:
+    from .client import GraderClient
+    from .grade import _Grader
+    from .jobs import Item
+
+STATE = "batches.json"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Limits of one batch file (the provider's: 50,000 requests, 200 MB) and the polling pace."""
+
+    max_requests: int = 50_000
+    max_bytes: int = 190_000_000
+    poll_initial_s: float = 1.0
+    poll_max_s: float = 60.0
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """The run's submitted batches (``batches.json``), or an empty state."""
+    from ..core.errors import RunError
+    from ..io.readers import read_json_object
+
+    path = folder / STATE
+    if not path.exists():
+        return {"schema_version": SCHEMA_VERSION, "batches": []}
+    return read_json_object(path, error=RunError, what="batch state")
+
+
+def _write_state(folder: Path, state: dict[str, Any]) -> None:
+    from ..io.runs import write_json_atomic
+
+    write_json_atomic(folder / STATE, state)
+
+
+class BatchRun:
+    """Submits what is left of a run as batches, then records every batch that ends."""
+
+    def __init__(self, folder: Path, grader: _Grader, client: GraderClient, options: BatchOptions) -> None:
+        self.folder = folder
+        self.grader = grader
+        self.client = client
+        self.options = options
+        self.state = read_state(folder)
+        self.items: dict[str, list[Item]] = {}
+        self.requests: dict[str, dict[str, Any]] = {}
+
+    def add(self, item: Item) -> None:
+        """Queue one item: answered from the cache now, or by a batch (one already submitted, or a new one)."""
+        from .jobs import user_message
+
+        request = self.grader._request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
+        key = request_key(self.client.config.base_url, request)
+        self.items.setdefault(key, []).append(item)
+        self.requests[key] = request
+
+    async def run(self) -> None:
+        await self._answer_from_cache()
+        await self._resume_submissions()
+        submitted = {key for batch in self.state["batches"] for key in batch["keys"] if not batch.get("recorded")}
+        fresh = [key for key in self.requests if key not in submitted and key in self.items]
+        for chunk in self._chunks(fresh):
+            await self._submit(chunk)
+        await self._wait_and_record()
+
+    async def _answer_from_cache(self) -> None:
+        from .client import Outcome
+
+        if self.client.cache is None:
+            return
+        for key in list(self.items):
+            hit = self.client.cache.get(key)
+            if hit is not None:
+                self._record(key, Outcome(hit, None, 0, 0.0, True, key))
+
+    def _chunks(self, keys: list[str]) -> list[list[str]]:
+        chunks: list[list[str]] = []
+        current: list[str] = []
+        size = 0
+        for key in keys:
+            line = len(self._line(key))
+            if current and (len(current) >= self.options.max_requests or size + line > self.options.max_bytes):
+                chunks.append(current)
+                current, size = [], 0
+            current.append(key)
+            size += line
+        return [*chunks, current] if current else chunks
+
+    def _line(self, key: str) -> bytes:
+        body = {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": self.requests[key]}
+        return (json.dumps(body, ensure_ascii=False) + "\n").encode("utf-8")
+
+    async def _submit(self, keys: list[str]) -> None:
+        data = b"".join(self._line(key) for key in keys)
+        uploaded = await self.client._openai().files.create(file=("harness-batch.jsonl", data), purpose="batch")
+        entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False}
+        self.state["batches"].append(entry)
+        _write_state(self.folder, self.state)  # before creating: a rerun finds the batch by its input file
+        await self._create(entry)
+
+    async def _create(self, entry: dict[str, Any]) -> None:
+        batch = await self.client._openai().batches.create(input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions",
+                                                          completion_window="24h")
+        entry["id"], entry["status"] = batch.id, batch.status
+        _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
+
+    async def _resume_submissions(self) -> None:
+        """Entries a killed process uploaded but may not have seen created: adopt the batch the endpoint
+        holds for that input file, or create it from the file already uploaded (never a second batch)."""
+        pending = {entry["input_file_id"]: entry for entry in self.state["batches"] if entry.get("id") is None}
+        if not pending:
+            return
+        async for batch in self.client._openai().batches.list(limit=100):
+            entry = pending.pop(batch.input_file_id, None)
+            if entry is not None:
+                entry["id"], entry["status"] = batch.id, batch.status
+                _write_state(self.folder, self.state)
+            if not pending:
+                break
+        for entry in pending.values():
+            await self._create(entry)
+
+    async def _wait_and_record(self) -> None:
+        wait = self.options.poll_initial_s
+        while True:
+            open_batches = [b for b in self.state["batches"] if not b.get("recorded")]
+            if not open_batches:
+                return
+            for entry in open_batches:
+                batch = await self.client._openai().batches.retrieve(entry["id"])
+                entry["status"] = batch.status
+                entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
+                if batch.status in TERMINAL:
+                    await self._record_batch(entry, batch)
+                    entry["recorded"] = True
+                _write_state(self.folder, self.state)
+            if any(not b.get("recorded") for b in self.state["batches"]):
+                await asyncio.sleep(wait)
+                wait = min(self.options.poll_max_s, wait * 1.5)
+
+    async def _record_batch(self, entry: dict[str, Any], batch: Any) -> None:
+        from .client import Outcome, _completion, _RetryableError
+
+        answered: set[str] = set()
+        for file_id, is_error in ((batch.output_file_id, False), (batch.error_file_id, True)):
+            if not file_id:
+                continue
+            content = (await self.client._openai().files.content(file_id)).content
+            for line in content.decode("utf-8", errors="replace").splitlines():
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                key = row.get("custom_id")
+                if key not in self.items:
+                    continue
+                answered.add(key)
+                response = row.get("response") or {}
+                status = response.get("status_code")
+                if is_error or status != 200 or row.get("error"):
+                    message = _line_error(row)
+                    self._record(key, Outcome(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
+                    continue
+                try:
+                    completion = _completion(self.client.redact.text(json.dumps(response.get("body"))).encode())
+                except _RetryableError as exc:
+                    self._record(key, Outcome(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
+                    continue
+                self._record(key, Outcome(completion, None, 1, 0.0, False, key))
+        reason = _batch_reason(batch)
+        for key in entry["keys"]:
+            if key not in answered and key in self.items:
+                self._record(key, Outcome(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
+
+    def _record(self, key: str, outcome: Any) -> None:
+        from .parsing import parse_relevance, parse_severity
+
+        for item in self.items.pop(key, []):
+            parse = parse_relevance if item.target == "relevance" else parse_severity
+            parsed = self.grader._judge(outcome, parse)
+            if parsed.status == "ok":
+                self.client.remember(outcome)
+            self.grader._record(item, parsed, outcome, via_batch=not outcome.cached)
+
+
+def _line_error(row: dict[str, Any]) -> str:
+    error = row.get("error") or {}
+    body = (row.get("response") or {}).get("body") or {}
+    inner = body.get("error") if isinstance(body, dict) else None
+    message = (error.get("message") if isinstance(error, dict) else None) or (inner.get("message") if isinstance(inner, dict) else None)
+    status = (row.get("response") or {}).get("status_code")
+    return f"line failed ({status}): {message or 'no message'}"
+
+
+def _batch_reason(batch: Any) -> str:
+    errors = getattr(batch, "errors", None)
+    data = getattr(errors, "data", None) or []
+    messages = [getattr(e, "message", None) for e in data]
+    return f": {'; '.join(m for m in messages if m)}" if any(messages) else ""
+
+
+def options_from_environment(**overrides: Any) -> BatchOptions:
+    """Batch options, with ``HARNESS_BATCH_POLL_S`` setting the first polling interval (tests use a short one)."""
+    poll = os.environ.get("HARNESS_BATCH_POLL_S")
+    values: dict[str, Any] = {"poll_initial_s": float(poll)} if poll else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return BatchOptions(**values)
+
+
+def _endpoint(base_url: str | None) -> Any:
+    from .config import Settings, resolve
+
+    return resolve(Settings(base_url=base_url)).endpoint()
+
+
+def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[dict[str, Any]]:
+    """The run's batches as ``batches.json`` records them, refreshed from the endpoint when one answers."""
+    from ..core.errors import RunError
+    from .client import GraderClient
+
+    folder = Path(run_dir)
+    if not (folder / STATE).exists():
+        raise RunError(f"{folder}: no {STATE}; this run was not graded with --batch")
+    state = read_state(folder)
+
+    async def refresh() -> None:
+        async with GraderClient(_endpoint(base_url)) as client:
+            for entry in state["batches"]:
+                if entry.get("id") is None:
+                    continue  # uploaded, creation not confirmed: the next grade run resolves it
+                batch = await client._openai().batches.retrieve(entry["id"])
+                entry["status"] = batch.status
+                entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
+
+    try:
+        asyncio.run(refresh())
+    except Exception as exc:  # the file is still worth showing
+        for entry in state["batches"]:
+            entry["note"] = f"status from {STATE}; the endpoint did not answer ({type(exc).__name__})"
+    return [{k: v for k, v in entry.items() if k != "keys"} | {"requests": len(entry["keys"])} for entry in state["batches"]]
+
+
+def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[str]:
+    """Cancel every batch of the run that has not ended; returns their ids."""
+    from ..core.errors import RunError
+    from .client import GraderClient
+
+    folder = Path(run_dir)
+    if not (folder / STATE).exists():
+        raise RunError(f"{folder}: no {STATE}; this run was not graded with --batch")
+    state = read_state(folder)
+    open_ids = [b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL]
+
+    async def cancel() -> None:
+        async with GraderClient(_endpoint(base_url)) as client:
+            for batch_id in open_ids:
+                await client._openai().batches.cancel(batch_id)
+
+    asyncio.run(cancel())
+    return open_ids

@@ -1,0 +1,112 @@
+"""The persistent completion cache (diskcache), keyed by everything that fixes a completion.
+
+The key hashes the endpoint's base URL (without credentials or query), the model, the
+rendered messages and the sampling parameters (temperature, seed, max_tokens, top_p,
+response_format). Retries, timeouts and concurrency are left out: they do not change the
+answer. The grader stores a completion only once it has parsed into a verdict, and ``put``
+itself refuses anything but a ``finish_reason == "stop"`` answer, so errors, content-filter
+stops, truncations, refusals and unparsed answers are never cached. No API key ever reaches
+the key or the value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..core.errors import ConfigError
+
+#: Request fields that determine the completion (everything else is transport detail).
+KEY_FIELDS = ("model", "messages", "temperature", "seed", "max_tokens", "top_p", "response_format")
+
+
+@lru_cache(maxsize=64)
+def public_base_url(base_url: str) -> str:
+    """The base URL with any user:password and query string removed."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def request_key(base_url: str, request: dict[str, Any]) -> str:
+    """Stable hash of a chat request at an endpoint."""
+    material: dict[str, Any] = {"base_url": public_base_url(base_url)}
+    material.update({k: request.get(k) for k in KEY_FIELDS})
+    canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CompletionCache:
+    """A thin, typed wrapper over ``diskcache.Cache`` that survives a damaged cache.
+
+    A cache that cannot be opened (a truncated or garbage ``cache.db``) is moved aside to
+    ``<dir>.broken-<time>`` and a fresh one is started; an entry that cannot be read (a
+    truncated value file) is a miss and is dropped. Either way grading goes on, every
+    completion is still checked, and ``notes`` says what happened (the run's manifest and the
+    summary show it). A cache is an optimisation: losing it costs requests, never labels.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.notes: list[str] = []
+        self.unreadable = 0
+        try:
+            self._cache = self._open()
+        except OSError as exc:
+            raise ConfigError(f"--cache-dir {directory}: cannot open the cache: {exc}") from None
+        except Exception as exc:  # sqlite3.DatabaseError and friends: the files are damaged
+            aside = self.directory.with_name(f"{self.directory.name}.broken-{int(time.time())}")
+            try:
+                self.directory.rename(aside)
+                self._cache = self._open()
+            except Exception as again:
+                raise ConfigError(
+                    f"--cache-dir {directory}: the cache is damaged ({exc}) and could not be moved aside "
+                    f"({again}); delete the folder or pass --no-cache"
+                ) from None
+            self.notes.append(f"the cache at {directory} was unreadable ({type(exc).__name__}: {exc}); "
+                              f"moved it to {aside} and started a new one")
+
+    def _open(self) -> Any:
+        import diskcache
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cache = diskcache.Cache(str(self.directory), size_limit=2**34)
+        len(cache)  # touches the database: a damaged one fails here, not mid-run
+        return cache
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            value = self._cache.get(key)
+        except Exception as exc:  # a truncated value file, a damaged row: a miss, never a crash
+            self.unreadable += 1
+            if self.unreadable == 1:
+                self.notes.append(f"unreadable cache entries were treated as misses and regraded (first: {type(exc).__name__})")
+            with contextlib.suppress(Exception):
+                self._cache.delete(key)
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put(self, key: str, completion: dict[str, Any]) -> None:
+        if completion.get("finish_reason") != "stop" or completion.get("content") is None:
+            return
+        try:
+            self._cache.set(key, completion)
+        except Exception as exc:
+            if not any(n.startswith("could not write") for n in self.notes):
+                self.notes.append(f"could not write to the cache ({type(exc).__name__}: {exc}); grading went on without it")
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._cache.close()

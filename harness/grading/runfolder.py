@@ -1,0 +1,214 @@
+"""A run folder during one grading session: its lock, identity, resume set and manifest.
+
+``grade`` asks it, in order: take the folder (:meth:`RunFolder.session`), write or check the
+input and the job's identity (:meth:`~RunFolder.prepare`), say what is already done
+(:meth:`~RunFolder.resume_set`), write the starting manifest (:meth:`~RunFolder.start`) and, whatever
+happens, the final one (:meth:`~RunFolder.finish`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.atomic import ensure_folder
+from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
+from ..core.errors import RunError
+from ..io.runs import INPUT, MANIFEST, iter_labels, read_manifest, rewrite_labels, run_lock, write_json_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .costs import Price
+
+#: Manifest fields that must match for a run folder to be resumed (the endpoint is checked too).
+IDENTITY = ("model", "template_hash", "shots_hash", "params", "input_sha256")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """One run folder, held by one grading session at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Create the folder if needed and hold its lock; a folder made for a session that
+        fails before writing a manifest is removed again."""
+        created = not self.path.exists()
+        ensure_folder(self.path, flag="--run-dir")
+        with run_lock(self.path, remove_if_failed=created):
+            yield
+
+    def prepare(self, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], *,
+                allow_new_endpoint: bool = False) -> tuple[dict[str, Any], Counter[str]]:
+        """Write ``input.jsonl`` (new run) or check the folder holds this job; see :func:`_prepare`."""
+        return _prepare(self.path, chunks, identity, allow_new_endpoint)
+
+    def resume_set(self, retry_statuses: Sequence[str]) -> tuple[set[tuple[str, str]], Counter[str]]:
+        """The (id, target) items already answered, after dropping those to be graded again.
+
+        A torn last line left by a kill is repaired here, so new lines append cleanly.
+        """
+        done: set[tuple[str, str]] = set()
+        done_by_target: Counter[str] = Counter()
+        dropped = 0
+        for record in iter_labels(self.path, repair=True):
+            if record["status"] in retry_statuses:
+                dropped += 1
+            else:
+                done.add((str(record["id"]), record["target"]))
+                done_by_target[record["target"]] += 1
+        if dropped:
+            rewrite_labels(self.path, (r for r in iter_labels(self.path) if r["status"] not in retry_statuses))
+        return done, done_by_target
+
+    def start(self, identity: dict[str, Any], previous: dict[str, Any], items: Counter[str], *, targets: Sequence[str],
+              source: str, details: dict[str, Any]) -> dict[str, Any]:
+        """Write and return the manifest of a session that is starting (status ``running``)."""
+        endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
+        manifest: dict[str, Any] = {
+            **identity,
+            "harness_version": VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "status": "running",
+            "created": previous.get("created", now()),
+            "updated": now(),
+            "endpoints": endpoints if identity["endpoint"] in endpoints else [*endpoints, identity["endpoint"]],
+            "targets": sorted(set(previous.get("targets", [])) | set(targets), key=TARGETS.index),
+            **details,
+            "input_path": previous.get("input_path", source),
+            "input_rows": items["prompt"],
+            "sessions": previous.get("sessions", 0) + 1,
+        }
+        write_json_atomic(self.path / MANIFEST, manifest)
+        return manifest
+
+    def finish(self, manifest: dict[str, Any], session: dict[str, Any], cache_notes: list[str], *, price: Price | None = None) -> None:
+        """Summarise the labels into the manifest and write it (whatever the session's status)."""
+        if manifest["status"] == "complete":
+            manifest.pop("error", None)
+        manifest.update(_summarise(iter_labels(self.path)))
+        if price is not None:
+            from .costs import billed_cost
+
+            tokens = manifest["tokens"]
+            via_batch = bool(tokens.get("batch_prompt_tokens") or tokens.get("batch_completion_tokens"))
+            manifest["cost"] = {"billed": round(billed_cost(tokens, price), 6),
+                                "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input},
+                                "batch_discount": price.batch_discount if via_batch else None}
+        manifest["updated"] = now()
+        manifest["last_session"] = session
+        if cache_notes:
+            manifest["cache_notes"] = cache_notes
+        write_json_atomic(self.path / MANIFEST, manifest)
+
+def _prepare(
+    run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], allow_new_endpoint: bool
+) -> tuple[dict[str, Any], Counter[str]]:
+    """Fill a new run folder, or check that an existing one holds the same job.
+
+    The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
+    streamed pass (an invalid table raises part-way; :func:`~harness.runs.run_lock` then
+    removes a folder created for it). Returns the previous manifest and how many items each
+    target has (prompt: every row; response and relevance: rows with a response).
+    """
+    from ..core.atomic import atomic_path
+    from ..io.pairs import jsonl_lines
+
+    digest = hashlib.sha256()
+    items: Counter[str] = Counter()
+
+    def hashed_lines() -> Iterator[str]:
+        for chunk in chunks:
+            items["prompt"] += len(chunk)
+            with_response = int(chunk["response"].notna().sum()) if "response" in chunk.columns else 0
+            items["response"] += with_response
+            items["relevance"] += with_response
+            for line in jsonl_lines(chunk):
+                digest.update(line.encode())
+                yield line
+
+    exists = (run_dir / MANIFEST).exists()
+    if exists:
+        for _ in hashed_lines():
+            pass
+    else:
+        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
+            out.writelines(hashed_lines())
+    identity["input_sha256"] = digest.hexdigest()
+    if not exists:
+        return {}, items
+    previous = read_manifest(run_dir)
+    for key in IDENTITY:
+        if previous.get(key) != identity[key]:
+            raise RunError(
+                f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
+                f"{identity[key]!r}); pass another --run-dir or delete the folder"
+            )
+    endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
+    if endpoints and identity["endpoint"] not in endpoints and not allow_new_endpoint:
+        raise RunError(
+            f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "
+            "graders' labels. Pass another --run-dir, or --same-grader if both endpoints serve the same "
+            "grader (replicas of one deployment)"
+        )
+    return previous, items
+
+
+_ATTEMPTS = re.compile(r"^gave up after \d+ attempts: ")
+
+
+def _reason(error: str | None) -> str:
+    """An item's error without its attempt count, so like failures group together."""
+    return _ATTEMPTS.sub("", error or "no reason recorded")[:200]
+
+
+def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    by_target: dict[str, Counter[str]] = {}
+    tokens = Counter[str]()
+    items = billed_items = cache_hits = disagreements = 0
+    reasons: dict[str, Counter[str]] = {}
+    for record in records:  # one pass over a stream
+        counts[record["status"]] += 1
+        if record["status"] != "ok":
+            reasons.setdefault(record["status"], Counter())[_reason(record.get("error"))] += 1
+        by_target.setdefault(record["target"], Counter())[record["status"]] += 1
+        cached = bool(record.get("cached"))
+        key = "cached" if cached else "billed"
+        tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+        tokens[f"{key}_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
+        tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
+        if record.get("batch_api") and not cached:  # the billed part sent through the Batch API
+            tokens["batch_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+            tokens["batch_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
+            tokens["batch_completion_tokens"] += int(record.get("completion_tokens") or 0)
+        items += 1
+        billed_items += not cached
+        cache_hits += cached
+        disagreements += bool(record.get("disagreements"))
+    return {
+        "counts": {s: counts.get(s, 0) for s in STATUSES},
+        "counts_by_target": {t: {s: c.get(s, 0) for s in STATUSES} for t, c in by_target.items()},
+        "items": items,
+        "cache_hits": cache_hits,
+        "disagreements": disagreements,
+        "tokens": dict(tokens),
+        "reasons": {status: dict(c.most_common(5)) for status, c in reasons.items()},
+        "prompt_tokens_per_billed_item": (
+            round(tokens["billed_prompt_tokens"] / billed_items, 1) if billed_items else None
+        ),
+    }
+
+

@@ -1,0 +1,307 @@
+"""Run folders: ``manifest.json``, ``input.jsonl`` and the streamed ``labels.jsonl``.
+
+A run folder is self-contained: ``input.jsonl`` is the validated input table (texts, human
+labels, metadata), ``labels.jsonl`` holds one line per graded (id, target), appended and
+flushed as each answer arrives, and ``manifest.json`` says how the labels were made. Any later
+stage (calibrate, analyze, report) reads only these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..core.atomic import atomic_path
+from ..core.constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
+from ..core.errors import RunError
+from ..core.redaction import Redactor
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANIFEST = "manifest.json"
+LABELS = "labels.jsonl"
+INPUT = "input.jsonl"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, ensure_ascii=False, default=str)
+        out.write("\n")
+
+
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate gets a leading ``'``; everything else is kept.
+
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe(-1.5), spreadsheet_safe("model-a")
+    ("'=HYPERLINK(1)", -1.5, 'model-a')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a result table as CSV through a temporary file and a rename.
+
+    Text cells (and labels of the index and columns) that a spreadsheet would run as a formula
+    are neutralised; numbers stay numbers.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or str(safe[column].dtype).startswith(("str", "string")):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
+    safe.index = [spreadsheet_safe(v) for v in safe.index]
+    with atomic_path(path) as tmp:
+        safe.to_csv(tmp, index=index)
+    return path
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    from .readers import read_json_object
+
+    try:
+        return read_json_object(run_dir / MANIFEST, error=RunError, what="manifest")
+    except FileNotFoundError:
+        raise RunError(f"{run_dir}: not a run folder (no {MANIFEST}); run `harness grade` first") from None
+
+
+def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+    """The label records of a run, streamed in file order (memory does not grow with the run).
+
+    A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
+    lines append cleanly). A malformed line anywhere else is an error.
+    """
+    path = run_dir / LABELS
+    if not path.exists():
+        return
+    offset = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            whole = line.endswith(b"\n")
+            if not line.strip():
+                offset += len(line)
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except (ValueError, RecursionError):
+                if whole:
+                    raise RunError(f"{path}, line {number}: malformed label record; {_FIX}") from None
+                if repair:  # partial tail from an interrupted append
+                    with path.open("r+b") as out:
+                        out.truncate(offset)
+                return
+            if not whole and repair:  # a complete record that lost only its newline
+                with path.open("ab") as out:
+                    out.write(b"\n")
+            offset += len(line)
+            problem = record_problem(record)
+            if problem:
+                raise RunError(f"{path}, line {number}: {problem}; {_FIX}")
+            yield record
+
+
+_FIX = "the file was edited or damaged: delete that line and re-run the same grade command to regrade it"
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """Why a label record breaks the run-file contract, or None (one check for every reader)."""
+    from ..core.constants import STATUSES, TARGETS
+
+    if not isinstance(record.get("id"), str) or not record["id"]:
+        return "the record has no text 'id'"
+    if record.get("target") not in TARGETS:
+        return f"target {record.get('target')!r} is not one of {list(TARGETS)}"
+    if record.get("status") not in STATUSES:
+        return f"status {record.get('status')!r} is not one of {list(STATUSES)}"
+    if record["status"] != "ok":
+        return None
+    if record["target"] == "relevance":
+        value = record.get("relevance")
+        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3
+        return None if ok else "an ok relevance record needs 'relevance' 1-3"
+    severity = record.get("severity")
+    if not isinstance(severity, dict) or any(
+        not isinstance(severity.get(c), int) or isinstance(severity.get(c), bool) or not 0 <= severity[c] <= 3 for c in CATEGORIES
+    ):
+        return "an ok record needs 'severity' with hate, sexual, violence and self_harm as integers 0-3"
+    return None
+
+
+def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """All label records of a run as a list (see :func:`iter_labels`)."""
+    return list(iter_labels(run_dir, repair=repair))
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]:
+    """Hold the run folder for one grading session (an OS lock: a killed process frees it).
+
+    Two sessions appending to one ``labels.jsonl`` would grade items twice, so a second one
+    is refused. Temporary files left by a killed session are removed once the lock is held.
+    ``remove_if_failed`` deletes the folder again when the session fails before writing a
+    manifest (used when the folder was created for it).
+    """
+    import shutil
+
+    path = run_dir / LOCK
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunError(
+                f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
+                "finish, stop it, or pass another --run-dir"
+            ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    for name in (INPUT, MANIFEST, LABELS, "batches.json"):  # atomic-write temporaries of a killed session
+        for stale in run_dir.glob(f".{name}.*"):
+            stale.unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException:
+        if remove_if_failed and not (run_dir / MANIFEST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        handle.close()
+
+
+class LabelWriter:
+    """Appends label records, one ``write`` + flush per line so a kill loses at most one."""
+
+    def __init__(self, path: Path, redact: Redactor | None = None) -> None:
+        self.path = path
+        self.redact = redact or Redactor()
+        self._handle: TextIO = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def rewrite_labels(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
+    with atomic_path(run_dir / LABELS) as tmp, tmp.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@dataclass
+class Run:
+    """A loaded run folder."""
+
+    path: Path
+    manifest: dict[str, Any]
+    labels: list[dict[str, Any]]
+    input: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder written by :func:`harness.grading.grade`."""
+    from .pairs import load_pairs
+
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    manifest = read_manifest(run_dir)
+    labels = read_labels(run_dir)
+    frame = load_pairs(run_dir / INPUT)
+    return Run(run_dir, manifest, labels, frame)
+
+
+def labels_wide(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per id: ``{target}_status`` and grader labels ``pred_{side}_{category}``.
+
+    Grader labels are filled only where the status is ``ok``; elsewhere they are missing.
+    """
+    import pandas as pd
+
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        row = rows.setdefault(str(record["id"]), {"id": str(record["id"])})
+        target = record["target"]
+        row[f"{target}_status"] = record["status"]
+        if record["status"] != "ok":
+            continue
+        if target in SIDES and record.get("severity"):
+            for category in CATEGORIES:
+                row[f"pred_{label_column(target, category)}"] = record["severity"].get(category)
+        elif target == "relevance":
+            row["pred_relevance"] = record.get("relevance")
+    frame = pd.DataFrame(list(rows.values()))
+    for column in frame.columns:
+        if column.startswith("pred_"):
+            frame[column] = frame[column].astype("Int8")
+    return frame
+
+
+def graded_pairs(run: Run) -> pd.DataFrame:
+    """The run's input with the grader's labels in the canonical label columns.
+
+    Human label columns of the input are replaced by the grader's; a side whose grade is not
+    ``ok`` has missing labels (it is never read as Safe).
+    """
+    wide = labels_wide(run.labels)
+    human = [c for c in (*LABEL_COLUMNS, "relevance") if c in run.input.columns]
+    frame = run.input.drop(columns=human)
+    if wide.empty:
+        return frame
+    merged = frame.merge(wide, on="id", how="left")
+    renames = {c: c[len("pred_"):] for c in merged.columns if c.startswith("pred_")}
+    return merged.rename(columns=renames)
+
+
+def export_labels(run: Run, path: str | Path) -> tuple[Path, int]:
+    """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
+    human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
+    from ..core.errors import RunError
+    from .pairs import detect_format, write_pairs
+
+    target = Path(path)
+    kind = detect_format(target)
+    wide = labels_wide(run.labels)
+    frame = run.input
+    if not wide.empty:
+        frame = frame.merge(wide.rename(columns=lambda c: c.replace("pred_", "grader_", 1)), on="id", how="left")
+    if kind == "csv":
+        write_csv_atomic(target, frame)
+    elif kind in ("parquet", "jsonl"):
+        write_pairs(frame, target)
+    else:  # pragma: no cover - detect_format raises first
+        raise RunError(f"--out {target}: expected .csv, .parquet or .jsonl")
+    return target, len(frame)

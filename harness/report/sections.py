@@ -1,0 +1,351 @@
+"""Every result as tables: the one place where a typed result becomes rows, headers and notes.
+
+The terminal (:mod:`harness.render`) prints these sections with rich, the report
+(:mod:`harness.report`) renders them as Markdown and HTML through one Jinja template each;
+both therefore show the same figures, the same CIs and the same definitions. Figures are drawn
+only when a report asks for them. (CSV files hold raw numbers, not display strings, and are
+written from the result's own frames: ``transitions.analysis_tables``, ``Result.to_frame``.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.constants import CATEGORY_NAMES
+from ..results.types import Analysis, Calibration, Comparison, Flips, Manifest, Result, ShotSearch, TableAgreement
+
+SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
+
+
+_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
+
+
+@dataclass
+class Table:
+    """One table: header, rows of text cells, and what its columns mean."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+    @property
+    def numeric(self) -> list[bool]:
+        """Per column: do all its cells hold numbers (right-aligned) rather than text?"""
+        return [bool(self.rows) and all(_NUMERIC.match(row[j]) for row in self.rows) for j in range(len(self.header))]
+
+
+@dataclass
+class Figure:
+    """A figure drawn only when a report renders it (the terminal never pays for matplotlib)."""
+
+    title: str
+    draw: Callable[[], str]
+
+    @property
+    def png(self) -> str:
+        return self.draw()
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _ci(ci: Any, *, pct: bool = False) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "n/a"
+    if pct:
+        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+    dash = " to " if ci[0] < 0 or ci[1] < 0 else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    return f"{ci[0]:.2f}{dash}{ci[1]:.2f}"
+
+
+def _scope(name: str) -> str:
+    return CATEGORY_NAMES.get(name, name)
+
+
+def run_section(manifest: Manifest) -> Section:
+    tokens = manifest.tokens
+    section = Section("Run", [
+        f"Grader {manifest.model} at {manifest.endpoint}; template {manifest.template_hash}, "
+        f"shots {manifest.shots_hash} ({manifest.shots_count} exemplars); status {manifest.status}.",
+    ])
+    section.tables.append(Table("Items by status", ["target", "ok", "unparsed", "refused", "failed"],
+                                [[t, *(str(c.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed"))]
+                                 for t, c in manifest.counts_by_target.items()],
+                                "Only ok items carry a verdict; the others are kept with their reason, never read as Safe."))
+    section.paragraphs.append(
+        f"{manifest.items} items, {manifest.cache_hits} from the cache. Billed tokens: "
+        f"{tokens.get('billed_prompt_tokens', 0):,} prompt and {tokens.get('billed_completion_tokens', 0):,} completion; "
+        f"served from the cache: {tokens.get('cached_prompt_tokens', 0):,} prompt.")
+    if manifest.cost is not None:
+        price = manifest.cost.price_per_million
+        extras = []
+        if price.get("cached_input") is not None and tokens.get("billed_prompt_tokens_prefix_cached"):
+            extras.append(f"{tokens['billed_prompt_tokens_prefix_cached']:,} prompt tokens from the provider's prompt cache "
+                          f"at {price['cached_input']} per million")
+        if manifest.cost.batch_discount is not None:
+            extras.append(f"Batch API discount ×{manifest.cost.batch_discount}")
+        section.paragraphs.append(f"Billed cost: {manifest.cost.billed:,.4f} at {price['input']} per million prompt tokens and "
+                                  f"{price['output']} per million completion tokens" + "".join(f"; {e}" for e in extras) + ".")
+    for status, reasons in manifest.reasons.items():
+        section.paragraphs.append(f"{status}: " + "; ".join(f"{n}× {r}" for r, n in reasons.items()))
+    return section
+
+
+def calibration_section(data: Calibration) -> Section:
+    from .figures import bars_with_ci, confusion_grid
+
+    unit = data.unit
+    section = Section("Calibration against human labels", [
+        f"{data.n_joined} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
+        f"harmful when severity ≥ {data.threshold}. Every 95% CI resamples clusters ({data.n_boot} resamples).",
+    ])
+    targets = data.targets
+    section.tables.append(Table(
+        "Items per side", ["side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human label"],
+        [[side, *(str(r.counts.get(k, 0)) for k in
+                  ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded", "reference_missing"))]
+         for side, r in targets.items()],
+        "no text: nothing to grade on that side; not graded: text but no label yet; no human label: all four unknown."))
+    rows = []
+    for side, report in targets.items():
+        for scope, m in report.scopes():
+            det = m.detection
+            rows.append([side, _scope(scope), str(m.n), str(m.n_clusters), _num(m.kappa_quadratic), _ci(m.ci.get("kappa_quadratic")),
+                         _num(det.recall if det else None), _ci(m.ci.get("recall")), _num(det.false_positive_rate if det else None)])
+    section.tables.append(Table(
+        "Agreement", ["side", "scope", "n", "clusters", "qκ", "95% CI", "recall", "95% CI", "FPR"], rows,
+        "n: labels compared (pooled: four per item; max: the item's highest severity). qκ: Cohen's kappa with "
+        "squared-distance weights, 1 = perfect, 0 = chance. Recall: share of human-harmful labels the grader also calls "
+        "harmful. FPR: share of human-safe labels it calls harmful."))
+    if data.asymmetry:
+        section.tables.append(Table(
+            "Prompt/response asymmetry", ["scope", "prompt recall", "response recall", "gap", "95% CI", "κ gap", "95% CI"],
+            [[_scope(s), _num(a.prompt_recall), _num(a.response_recall), _num(a.recall_gap), _ci(a.recall_gap_ci),
+              _num(a.kappa_gap), _ci(a.kappa_gap_ci)] for s, a in data.asymmetry.items()],
+            "gap: prompt minus response (positive: the grader finds risk more readily in prompts). The CI resamples clusters "
+            "with both sides of every pair together."))
+    grid = [(f"{side}: {_scope(scope)}", (report.pooled if scope == "pooled" else report.max).confusion)
+            for side, report in targets.items() for scope in ("pooled", "max")]
+    section.figures.append(Figure("Confusion matrices (rows: human label, share of the row; numbers: counts)",
+                                  lambda: confusion_grid(grid, xlabel="grader", ylabel="human", ticks=[0, 1, 2, 3])))
+    series = []
+    for side, report in targets.items():
+        metrics = [report.pooled, *report.categories.values()]
+        series.append((side, [m.kappa_quadratic for m in metrics], [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
+    names = ["pooled", *(_scope(c) for c in next(iter(targets.values())).categories)] if targets else []
+    section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
+                                  lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    return section
+
+
+def comparison_section(data: Comparison) -> Section:
+    from .figures import bars_with_ci
+
+    unit = data.unit
+    runs = data.runs
+    section = Section("Graders compared", [
+        f"{unit.n_items} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
+        f"{data.n_boot} cluster-bootstrap resamples for every CI. {data.family}.",
+    ])
+    score = lambda r, side: r.sides.get(side)
+    section.tables.append(Table(
+        "Each grader against the human labels", ["run", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
+        [[name, *(v for side in ("prompt", "response") for v in (
+            (_num(score(r, side).kappa_quadratic), _ci(score(r, side).kappa_quadratic_ci)) if score(r, side) else ("n/a", "n/a"))),
+          _num(r.recall_gap), _ci(r.recall_gap_ci), _pct(r.not_ok_rate)] for name, r in runs.items()],
+        "Graders: " + "; ".join(f"{name} is {r.model}" for name, r in runs.items()) + ". qκ: pooled quadratic kappa; recall "
+        "gap: prompt minus response detection recall; not ok: share of items without a verdict."))
+    section.tables.append(Table(
+        "Paired κ differences", ["A", "B", "side", "qκ A−B", "95% CI", "n", "clusters"],
+        [[d.a, d.b, d.side, _num(d.diff), _ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.kappa_diffs],
+        "On the items both graders graded ok; the CI resamples clusters, the same resample for both graders."))
+    methods = sorted({t.method for t in data.tests})
+    section.tables.append(Table(
+        "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "Holm p"],
+        [[t.a, t.b, t.side, _scope(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
+          f"{t.p_value:.3g}", f"{t.p_holm:.3g}"] for t in data.tests],
+        f"A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
+    costed = {name: r for name, r in runs.items() if r.cost is not None}
+    if costed:
+        mean_kappa = lambda r: [s.kappa_quadratic for s in r.sides.values() if s.kappa_quadratic is not None]
+        section.tables.append(Table(
+            "Cost", ["run", "billed cost", "per graded item", "per point of qκ"],
+            [[name, f"{r.cost:,.4f}", f"{r.cost / r.items_graded:,.6f}" if r.items_graded else "n/a",
+              f"{r.cost / (100 * sum(k) / len(k)):,.4f}" if (k := mean_kappa(r)) and sum(k) > 0 else "n/a"]
+             for name, r in costed.items() if r.cost is not None],
+            "Billed cost from the run's tokens and prices (answers from harness's cache cost nothing); a point of qκ is 0.01 "
+            "of the mean pooled quadratic κ over sides."))
+    names = list(runs)
+    series = [(side, [s.kappa_quadratic if (s := runs[n].sides.get(side)) else None for n in names],
+               [s.kappa_quadratic_ci if (s := runs[n].sides.get(side)) else [None, None] for n in names])
+              for side in ("prompt", "response") if any(side in runs[n].sides for n in names)]
+    section.figures.append(Figure("Agreement by grader (95% CIs)", lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    return section
+
+
+def flips_section(data: Flips) -> Section:
+    lost = data.answers_lost
+    section = Section("Grader injection", [
+        f"Clean run {data.clean_run} against injected run {data.injected_run}: {data.items_paired_ok} of "
+        f"{data.items_shared} items graded ok in both; answers lost to the injection {lost.k}/{lost.n} ({_pct(lost.rate)}).",
+    ])
+    rows = []
+    for side, block in data.sides.items():
+        for category, row in block.categories.items():
+            det = row.detection_lost
+            rows.append([side, _scope(category), str(row.n), _pct(row.lowered.rate), _pct(row.raised.rate),
+                         f"{det.k}/{det.n}", _pct(det.rate), _ci(det.ci, pct=True), str(row.detection_gained), f"{row.mcnemar_p:.3g}"])
+        section.paragraphs.append(f"{side}: n={block.unit.n_items} in {block.unit.n_clusters} clusters; CIs: {block.unit.ci_method}.")
+    section.tables.append(Table(
+        "Injected against clean verdicts", ["side", "category", "items", "lowered", "raised", "detections lost", "rate", "95% CI", "gained", "p"],
+        rows, "lowered/raised: verdicts the injection moved; detections lost: harmful-by-the-clean-run items no longer flagged; "
+              "p: McNemar of lost against gained, by cluster."))
+    return section
+
+
+def analysis_section(data: Analysis) -> Section:
+    from .figures import bars_with_ci, confusion_grid
+
+    settings = data.settings()
+    why = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())) for side, r in data.excluded.items() if r)
+    section = Section("Paired transitions", [
+        f"{data.n_analyzed} pairs analysed, {data.n_excluded_incomplete} left out for a missing label"
+        f"{' (' + why + ')' if why else ''}; clusters of {data.cluster or 'single pairs'}.",
+    ])
+    rows = [[name, str(s.n), str(s.unit.n_clusters), _pct(s.reduction.rate), _pct(s.preservation.rate), _pct(s.escalation.rate),
+             _ci(s.escalation.ci, pct=True), _pct(s.conditional_reduction.rate)] for name, s in settings]
+    methods: dict[str, list[str]] = {}
+    for name, s in settings:
+        methods.setdefault(s.unit.ci_method, []).append(name)
+    section.tables.append(Table(
+        "Transitions", ["setting", "pairs", "clust.", "reduction", "preserv.", "escalation", "95% CI", "cond. red."], rows,
+        "Severity of a side is its highest category. Reduction: response below prompt; preservation: equal; escalation: response "
+        "above prompt. Conditional reduction (cond. red.): reduction among harmful prompts (≥ 1). CIs: "
+        + "; ".join(f"{method} for {', '.join(names)}" for method, names in methods.items())
+        + " (Wilson where each prompt occurs once, cluster bootstrap where prompts repeat)."))
+    section.tables.append(Table(
+        "Categories (pooled)", ["category", "harmful prompts", "persistence", "95% CI", "reduction", "drift count"],
+        [[_scope(c), str(v.harmful_prompts), _pct(v.persistence.rate), _ci(v.persistence.ci, pct=True), _pct(v.reduction.rate),
+          str(v.drift_count)] for c, v in data.pooled.categories.items()],
+        "Persistence: harmful prompts in the category whose response is harmful in it too; drift: safe prompt, harmful response."))
+    section.tables.append(Table(
+        "Safety posture", ["setting", "response harm", "95% CI", "harmful-prompt compliance", "95% CI", "benign drift", "95% CI"],
+        [[name, _pct(s.response_harm.rate), _ci(s.response_harm.ci, pct=True), _pct(s.harmful_prompt_compliance.rate),
+          _ci(s.harmful_prompt_compliance.ci, pct=True), _pct(s.benign_drift.rate), _ci(s.benign_drift.ci, pct=True)] for name, s in settings],
+        "Response harm: responses at severity ≥ 1; harmful-prompt compliance: harmful prompts answered harmfully; "
+        "benign drift: safe prompts answered harmfully."))
+    if data.comparison:
+        comparison = data.comparison
+        section.tables.append(Table(
+            f"Groups matched on {comparison.matched_on} (one pair per prompt and group)",
+            ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
+            [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), _pct(r.a_rate), _pct(r.b_rate), str(r.a_only), str(r.b_only),
+              f"{r.p_exact:.2g}", f"{r.p_holm:.2g}"] for metric, rows in comparison.metrics.items() for r in rows],
+            "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric."))
+    mech = data.pooled.escalation_mechanism
+    landing = data.pooled.escalation_by_landing_severity
+    section.paragraphs.append(f"Escalations: {mech['unsolicited_elaboration']} unsolicited elaboration (safe prompt), "
+                              f"{mech['compliance_escalation']} compliance escalation (harmful prompt answered at higher severity); "
+                              f"landing severity 1/2/3: {landing['1']}/{landing['2']}/{landing['3']}.")
+    boot = data.cluster_bootstrap
+    if boot.n_boot:
+        section.paragraphs.append(
+            f"Pooled cluster bootstrap (n={data.pooled.n} in {boot.n_clusters} clusters, {boot.n_boot} resamples): "
+            + ", ".join(f"{k} {_ci(boot.ci[k], pct=True)}" for k in ("reduction", "preservation", "escalation")) + ".")
+    relevance = data.pooled.relevance
+    if relevance:
+        section.tables.append(Table(
+            "Relevance (pooled)", ["subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3"],
+            [[name.replace("_", " "), str(t.n), *(str(t.counts[k]) for k in ("1", "2", "3")), _num(t.mean), _pct(t.share_relevance_3)]
+             for name, t in [*relevance.by_transition.items(), *((f"response severity {k}", v) for k, v in relevance.by_response_severity.items())]],
+            "Relevance 1–3 (human or grader labels): how on-task the response is."))
+    corrected = data.corrected
+    if corrected:
+        section.tables.append(Table(
+            f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
+            ["share", "raw", "95% CI", "corrected", "95% CI"],
+            [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
+              _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
+            f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings)))
+    section.figures.append(Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)",
+                                  lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)],
+                                                 xlabel="response severity", ylabel="prompt severity", ticks=[0, 1, 2, 3],
+                                                 bar_label="share of the row (prompt severity)")))
+    kinds = ("reduction", "preservation", "escalation")
+    series = [(k, [getattr(s, k).rate for _, s in settings], [getattr(s, k).ci for _, s in settings]) for k in kinds]
+    section.figures.append(Figure("Transitions by setting (95% CIs)", lambda: bars_with_ci([n for n, _ in settings], series, ylabel="share of pairs (%)",
+                                                                                   title="", percent=True)))
+    return section
+
+
+def shot_search_section(data: ShotSearch) -> Section:
+    section = Section("Exemplar search", [
+        f"Splits by prompt: {', '.join(f'{k} {v}' for k, v in data.splits.items())} pairs; objective: {data.objective}; "
+        f"on test n={data.unit.n_items} in {data.unit.n_clusters} clusters of {data.unit.cluster or 'single pairs'}.",
+    ])
+    section.tables.append(Table(
+        "Dev candidates", ["candidate", "shots", "dev score", "chosen − this", "95% CI"],
+        [[c.name + (" (chosen)" if c.name == data.chosen else " (tie)" if c.tie else ""), str(c.shots), _num(c.score),
+          _num(c.winner_minus_this.diff) if c.winner_minus_this else "", _ci(c.winner_minus_this.ci) if c.winner_minus_this else ""]
+         for c in data.dev],
+        "Paired cluster-bootstrap CI of the chosen set's score minus each candidate's, on the same dev prompts."))
+    section.tables.append(Table(
+        "Held-out test", ["set", "shots", "score", "prompt qκ", "response qκ", "recall gap", "chosen − this", "95% CI"],
+        [[t.set, str(t.shots), _num(t.score), _num(t.prompt_kappa_quadratic), _num(t.response_kappa_quadratic), _num(t.recall_gap),
+          _num(t.chosen_minus_this.diff) if t.chosen_minus_this else "", _ci(t.chosen_minus_this.ci) if t.chosen_minus_this else ""]
+         for t in data.test],
+        "Graded on prompts the search never saw; the difference is paired, resampling test prompts."))
+    section.paragraphs.append(f"Chose {data.chosen} (written to {data.chosen_shots}): {data.verdict}.")
+    return section
+
+
+def table_agreement_section(data: TableAgreement) -> Section:
+    left = data.left_out
+    section = Section(f"{data.gold} against {data.pred}", [
+        f"{data.n} of {data.n_rows} rows compared (n={data.n_items} in {data.n_clusters} clusters of {data.cluster or 'single rows'}); "
+        f"grader label missing {left['grader_missing']}, outside the label set {left['grader_outside_labels']}; reference "
+        f"label missing or outside {left['reference_missing'] + left['reference_outside_labels']}. 95% CIs: {data.ci_method or 'none'}.",
+        *(f"Note: {note}." for note in data.notes),
+    ])
+    rows = [["accuracy", _num(data.accuracy), _ci(data.ci.get("accuracy"))], ["κ", _num(data.kappa), _ci(data.ci.get("kappa"))],
+            ["macro-F1", _num(data.macro_f1), ""]]
+    if data.ordinal and data.detection is not None:
+        rows += [["quadratic κ", _num(data.kappa_quadratic), _ci(data.ci.get("kappa_quadratic"))],
+                 [f"recall (≥ {data.threshold})", _num(data.detection.recall), _ci(data.ci.get("recall"))],
+                 ["precision", _num(data.detection.precision), ""], ["FPR", _num(data.detection.false_positive_rate), ""]]
+    section.tables.append(Table("Agreement", ["metric", "value", "95% CI"], rows,
+                                "κ: Cohen's kappa (quadratic: squared-distance weights); recall, precision and FPR of detection."))
+    labels = [str(v) for v in data.labels]
+    section.tables.append(Table("Confusion matrix (rows: reference, columns: grader)", ["reference", *labels],
+                                [[label, *map(str, row)] for label, row in zip(labels, data.confusion, strict=True)],
+                                "Counts of rows by reference label (rows) and grader label (columns)."))
+    return section
+
+
+def section_of(result: Result) -> Section:
+    """The section of any typed result (the one dispatch the terminal uses)."""
+    builders: list[tuple[type, Callable[[Any], Section]]] = [
+        (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
+        (Comparison, comparison_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
+    ]
+    for kind, build in builders:
+        if isinstance(result, kind):
+            return build(result)
+    raise TypeError(f"no section for {type(result).__name__}")

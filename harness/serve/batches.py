@@ -1,0 +1,176 @@
+"""The OpenAI Batch API inside ``harness serve``: files and batches, run in the background.
+
+``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}`` and ``/content``; ``POST
+/v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches``, ``POST /v1/batches/{id}/cancel``.
+A batch moves validating → in_progress → finalizing → completed, answering each line through
+the same graders as ``/v1/chat/completions`` and writing an output and an error file. Seeded
+faults (``ServeConfig.batch_fault``) for tests: ``fail_validation``, ``expire`` (half the output,
+then expired), ``error_lines`` (every fifth line an error, from the second on), ``slow`` (0.2 s per line).
+``/stats`` counts the batches and files created, so a test can prove nothing was resubmitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .endpoint import GraderEndpoint
+
+BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow")
+
+
+@dataclass
+class BatchStore:
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    files_created: int = 0
+    batches_created: int = 0
+
+
+def _new_id(prefix: str, store: BatchStore, payload: bytes) -> str:
+    return f"{prefix}-" + hashlib.sha256(payload + str(len(store.files) + len(store.batches)).encode()).hexdigest()[:20]
+
+
+def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
+    """Register the files and batches routes of ``endpoint`` on ``app``."""
+    from aiohttp import BodyPartReader, web
+
+    store = endpoint.batch_store
+
+    def _error(status: int, message: str) -> Any:
+        return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}},
+                                 status=status)
+
+    def _file_object(file_id: str, size: int, name: str, purpose: str) -> dict[str, Any]:
+        return {"id": file_id, "object": "file", "bytes": size, "created_at": int(time.time()), "filename": name,
+                "purpose": purpose, "status": "processed"}
+
+    def _store_file(data: bytes, name: str, purpose: str) -> dict[str, Any]:
+        file_id = _new_id("file", store, data)
+        store.contents[file_id] = data
+        store.files[file_id] = _file_object(file_id, len(data), name, purpose)
+        store.files_created += 1
+        return store.files[file_id]
+
+    async def upload(request: web.Request) -> web.Response:
+        denied = endpoint._check_auth(request)
+        if denied is not None:
+            return denied  # type: ignore[no-any-return]
+        reader = await request.multipart()
+        data, name, purpose = b"", "upload.jsonl", "batch"
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                name = part.filename or name
+                data = bytes(await part.read())
+            elif part.name == "purpose":
+                purpose = await part.text()
+        return web.json_response(_store_file(data, name, purpose))
+
+    async def get_file(request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if file_id not in store.files:
+            return _error(404, f"No such File object: {file_id}")
+        return web.json_response(store.files[file_id])
+
+    async def file_content(request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if file_id not in store.contents:
+            return _error(404, f"No such File object: {file_id}")
+        return web.Response(body=store.contents[file_id], content_type="application/octet-stream")
+
+    async def create_batch(request: web.Request) -> web.Response:
+        denied = endpoint._check_auth(request)
+        if denied is not None:
+            return denied  # type: ignore[no-any-return]
+        body = await request.json()
+        input_id = body.get("input_file_id")
+        if input_id not in store.contents:
+            return _error(400, f"input_file_id {input_id!r} does not exist")
+        batch_id = _new_id("batch", store, input_id.encode())
+        batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
+                 "input_file_id": input_id, "completion_window": body.get("completion_window", "24h"), "status": "validating",
+                 "created_at": int(time.time()), "output_file_id": None, "error_file_id": None, "errors": None,
+                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata")}
+        store.batches[batch_id] = batch
+        store.batches_created += 1
+        task = asyncio.get_running_loop().create_task(_run(batch))
+        store.tasks.add(task)
+        task.add_done_callback(store.tasks.discard)
+        return web.json_response(batch)
+
+    async def _run(batch: dict[str, Any]) -> None:
+        fault = endpoint.config.batch_fault
+        await asyncio.sleep(0.05)
+        lines = [line for line in store.contents[batch["input_file_id"]].decode().splitlines() if line.strip()]
+        batch["request_counts"]["total"] = len(lines)
+        if fault == "fail_validation":
+            batch["status"] = "failed"
+            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "injected: the batch failed validation",
+                                                          "line": 1, "param": None}]}
+            return
+        batch["status"] = "in_progress"
+        out, errors = [], []
+        for number, line in enumerate(lines):
+            if batch["status"] == "cancelling":
+                break
+            if fault == "expire" and number >= len(lines) // 2:
+                break
+            if fault == "slow":
+                await asyncio.sleep(0.2)
+            request = json.loads(line)
+            custom_id = request["custom_id"]
+            if fault == "error_lines" and number % 5 == 1:
+                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": 500, "request_id": f"r{number}",
+                               "body": {"error": {"message": "injected: the line failed", "type": "server_error"}}}, "error": None})
+                batch["request_counts"]["failed"] += 1
+                continue
+            await endpoint.ready_for_requests()
+            payload = endpoint.completion_payload(request["body"], line.encode())
+            out.append({"id": f"req-{number}", "custom_id": custom_id,
+                        "response": {"status_code": 200, "request_id": f"r{number}", "body": payload}, "error": None})
+            batch["request_counts"]["completed"] += 1
+            await asyncio.sleep(0)
+        batch["status"] = "finalizing"
+        if out:
+            batch["output_file_id"] = _store_file("".join(json.dumps(o) + "\n" for o in out).encode(), "output.jsonl", "batch_output")["id"]
+        if errors:
+            batch["error_file_id"] = _store_file("".join(json.dumps(e) + "\n" for e in errors).encode(), "errors.jsonl", "batch_output")["id"]
+        cancelled = batch["status"] == "cancelling"
+        batch["status"] = "cancelled" if cancelled else "expired" if fault == "expire" else "completed"
+
+    async def get_batch(request: web.Request) -> web.Response:
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in store.batches:
+            return _error(404, f"No such Batch object: {batch_id}")
+        return web.json_response(store.batches[batch_id])
+
+    async def list_batches(request: web.Request) -> web.Response:
+        data = list(store.batches.values())
+        return web.json_response({"object": "list", "data": data, "has_more": False,
+                                  "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
+
+    async def cancel_batch(request: web.Request) -> web.Response:
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in store.batches:
+            return _error(404, f"No such Batch object: {batch_id}")
+        batch = store.batches[batch_id]
+        if batch["status"] in ("validating", "in_progress"):
+            batch["status"] = "cancelling"
+        return web.json_response(batch)
+
+    app.router.add_post("/v1/files", upload)
+    app.router.add_get("/v1/files/{file_id}", get_file)
+    app.router.add_get("/v1/files/{file_id}/content", file_content)
+    app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
+    app.router.add_get("/v1/batches/{batch_id}", get_batch)
+    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)

@@ -1,0 +1,510 @@
+"""``harness serve``: an OpenAI-compatible chat-completions endpoint on 127.0.0.1.
+
+It answers ``POST /v1/chat/completions`` (and Azure's
+``/openai/deployments/{name}/chat/completions?api-version=``) and ``GET /v1/models`` closely
+enough for the official ``openai`` client (usage, ``response_format``, OpenAI's JSON error
+shape), with a :class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
+delimited blocks our templates emit, and answers in the grader JSON format.
+
+Seeded fault injection makes it a test double for a flaky provider: 429 with Retry-After,
+500/503, dropped connections, hangs past the client timeout, malformed JSON bodies,
+truncated output (``finish_reason: length``), grader refusals, non-JSON answers and
+content-filter stops. Whether a request fails is a pure function of the seed, the request
+body and how many times that body was seen, so runs are reproducible under concurrency.
+``gullible`` makes it obey instructions to the grader found inside the texts it grades
+(answering Safe), a worst case for measuring flip rates under injection.
+``GET /stats`` reports the requests seen (for server-side counting in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.constants import CATEGORIES, CATEGORY_CODES
+from ..core.errors import ConfigError
+from .batches import BATCH_FAULTS, BatchStore, add_routes
+from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
+from .graders import PROFILES, Exemplar, InContextGrader
+
+FAULT_MODES = (
+    "429",
+    "500",
+    "503",
+    "drop",
+    "timeout",
+    "malformed",
+    "truncated",
+    "refusal",
+    "garbage",
+    "content_filter",
+)
+
+_TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
+
+
+@dataclass
+class ServeConfig:
+    """How the endpoint behaves; faults are off by default."""
+
+    model_names: tuple[str, ...] = tuple(PROFILES)
+    api_key: str | None = None
+    latency_ms: float = 0.0
+    fail_rate: float = 0.0
+    fail_modes: tuple[str, ...] = FAULT_MODES
+    seed: int = 0
+    hang_s: float = 30.0
+    retry_after_s: float = 1.0
+    gullible: bool = False
+    batch_fault: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
+            raise ConfigError(f"--batch-fault {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
+        graders = [m for m in self.model_names if m not in PROFILES]
+        if graders or not self.model_names:
+            raise ConfigError(f"--model-name {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
+        unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
+        if unknown:
+            raise ConfigError(f"--fail-modes: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ConfigError(f"--fail-rate {self.fail_rate}: expected a number from 0 to 1")
+
+
+@dataclass
+class ServerStats:
+    """Requests seen by the endpoint, by outcome."""
+
+    requests: int = 0
+    completions: int = 0
+    obeyed_injections: int = 0
+    azure_requests: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    seen: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "completions": self.completions,
+            "obeyed_injections": self.obeyed_injections,
+            "azure_requests": self.azure_requests,
+            "faults": dict(self.faults),
+            "unique_bodies": len(self.seen),
+        }
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None) -> Any:
+    from aiohttp import web
+
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status)
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class GraderEndpoint:
+    """The aiohttp application serving the embedded graders (fitted in the background)."""
+
+    def __init__(self, config: ServeConfig, graders: dict[str, InContextGrader] | None = None) -> None:
+        self.config = config
+        self.stats = ServerStats()
+        self.graders: dict[str, InContextGrader] = graders or {}
+        self.ready = threading.Event()
+        self.fit_error: str | None = None
+        self.batch_store = BatchStore()
+        self.prefixes: set[str] = set()
+        if graders is not None:
+            self.ready.set()
+
+    def fit(self, fit_path: str, cache_dir: str | None) -> None:
+        """Fit the graders (run in a background thread; requests wait for it)."""
+        from .graders import build_graders
+
+        try:
+            self.graders = build_graders(fit_path, self.config.model_names, cache_dir=cache_dir)
+        except Exception as exc:  # reported to every request
+            self.fit_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.ready.set()
+
+    def app(self) -> Any:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        add_routes(app, self)
+        app.router.add_get("/stats", self.get_stats)
+        app.router.add_post("/stats/reset", self.reset_stats)
+        return app
+
+    async def models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "harness"}
+            for name in self.config.model_names
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def health(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
+                                  "models": {n: PROFILES[n].description for n in self.config.model_names}})
+
+    async def get_stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({**self.stats.as_json(), "batches_created": self.batch_store.batches_created,
+                                  "files_created": self.batch_store.files_created})
+
+    async def reset_stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.stats = ServerStats()
+        return web.json_response(self.stats.as_json())
+
+    def _check_auth(self, request: Any, *, azure: bool = False) -> Any:
+        if self.config.api_key is None:
+            return None
+        header = request.headers.get("Authorization", "")
+        if azure and request.headers.get("api-key") == self.config.api_key:
+            return None
+        if header != f"Bearer {self.config.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        return None
+
+    def _fault(self, body: bytes) -> str | None:
+        cfg = self.config
+        key = hashlib.sha256(body).hexdigest()
+        self.stats.seen[key] += 1
+        if cfg.fail_rate <= 0 or not cfg.fail_modes:
+            return None
+        draw = hashlib.sha256(f"{cfg.seed}:{key}:{self.stats.seen[key]}".encode()).digest()
+        if int.from_bytes(draw[:8], "big") / 2**64 >= cfg.fail_rate:
+            return None
+        return cfg.fail_modes[int.from_bytes(draw[8:12], "big") % len(cfg.fail_modes)]
+
+    async def azure_chat_completions(self, request: Any) -> Any:
+        """Azure OpenAI's route: the deployment names the model, ``api-version`` is required."""
+        if not request.query.get("api-version"):
+            self.stats.requests += 1
+            return _error(404, "Resource not found: the api-version query parameter is required.", "invalid_request_error")
+        self.stats.azure_requests += 1
+        return await self.chat_completions(request, deployment=request.match_info["deployment"])
+
+    async def chat_completions(self, request: Any, deployment: str | None = None) -> Any:
+        from aiohttp import web
+
+        self.stats.requests += 1
+        denied = self._check_auth(request, azure=deployment is not None)
+        if denied is not None:
+            return denied
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+        if deployment is not None:
+            body["model"] = deployment
+        problem = self._validate(body)
+        if problem is not None:
+            return problem
+        if not self.ready.is_set():
+            await asyncio.to_thread(self.ready.wait, 300)
+        if self.fit_error is not None:
+            return _error(500, f"the embedded graders could not be fitted: {self.fit_error}", "server_error")
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000.0)
+        fault = self._fault(raw)
+        if fault is not None:
+            self.stats.faults[fault] += 1
+            early = await self._early_fault(fault, request)
+            if early is not None:
+                return early
+        payload = self.completion_payload(body, raw, fault)
+        if fault == "malformed":
+            text = json.dumps(payload)
+            return web.Response(body=text[: len(text) // 2], content_type="application/json")
+        return web.json_response(payload)
+
+    def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
+        """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
+        content = self._answer(body)
+        finish = "stop"
+        if fault == "truncated":
+            content, finish = content[: max(1, len(content) // 3)], "length"
+        elif fault == "refusal":
+            content = "I'm sorry, but I can't help with grading this content."
+        elif fault == "garbage":
+            content = "The text seems fine to me overall, nothing to flag here."
+        elif fault == "content_filter":
+            content, finish = "", "content_filter"
+        self.stats.completions += 1
+        prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
+        usage: dict[str, Any] = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        usage["prompt_tokens_details"] = {"cached_tokens": self._cached_prefix(body)}
+        choices = [{"index": i, "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": finish, "logprobs": None} for i in range(int(body.get("n") or 1))]
+        return {
+            "id": "chatcmpl-" + hashlib.sha256(raw).hexdigest()[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": self.graders[body["model"]].fingerprint,
+            "choices": choices,
+            "usage": usage,
+        }
+
+    def _cached_prefix(self, body: dict[str, Any]) -> int:
+        """Tokens of a repeated prefix (the first message, the rubric and shots), reported the way
+        OpenAI reports prompt-cache hits: 0 the first time a prefix is seen, its size afterwards."""
+        first = body["messages"][0]
+        if first.get("role") != "system":
+            return 0
+        content = str(first.get("content", ""))
+        key = hashlib.sha256(f"{body['model']}\x00{content}".encode()).hexdigest()
+        if key in self.prefixes:
+            return _tokens(content)
+        self.prefixes.add(key)
+        return 0
+
+    async def ready_for_requests(self) -> None:
+        """Wait until the graders are fitted."""
+        if not self.ready.is_set():
+            await asyncio.to_thread(self.ready.wait, 300)
+
+    def _validate(self, body: dict[str, Any]) -> Any:
+        model = body.get("model")
+        if not isinstance(model, str):
+            return _error(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
+        if model not in self.config.model_names:
+            return _error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            return _error(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
+        if body.get("stream"):
+            return _error(400, "stream=true is not supported by harness serve", "invalid_request_error")
+        fmt = body.get("response_format")
+        if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema")):
+            return _error(
+                400,
+                "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
+                "invalid_request_error",
+            )
+        return None
+
+    async def _early_fault(self, fault: str, request: Any) -> Any:
+        if fault == "429":
+            response = _error(429, "Rate limit reached; retry later.", "requests", "rate_limit_exceeded")
+            response.headers["Retry-After"] = f"{self.config.retry_after_s:g}"
+            return response
+        if fault in ("500", "503"):
+            return _error(int(fault), "The server had an error while processing your request.", "server_error")
+        if fault == "drop":  # the connection dies without an answer; nothing is logged here
+            if request.transport is not None:
+                request.transport.abort()
+            from aiohttp import web
+
+            return web.Response(status=500)  # never reaches the client: its socket is gone
+        if fault == "timeout":
+            await asyncio.sleep(self.config.hang_s)
+        return None
+
+    def _answer(self, body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        grader = self.graders[body["model"]]
+        temperature = float(body.get("temperature") or 0.0)
+        seed = body.get("seed")
+        user = as_read(next(
+            (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
+            str(messages[-1].get("content", "")),
+        ))
+        blocks = list(BLOCK.finditer(user))
+        labels = {b.group("label") for b in blocks}
+        if {"PROMPT", "RESPONSE"} <= labels:
+            texts = {b.group("label"): b.group("body") for b in blocks}
+            relevance = grader.relevance(texts["PROMPT"], texts["RESPONSE"])
+            return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."})
+        side_match = SIDE.search(user)
+        side = side_match.group(1).lower() if side_match else "prompt"
+        exemplars = read_exemplars(messages[:-1]) if len(messages) > 1 else []
+        graded = [b for b in blocks if b.group("label") == "TEXT_TO_LABEL"]
+        if "ROW_INDEX" in user and graded:
+            items = []
+            for position, block in enumerate(graded):
+                rows = ROW.findall(user, 0, block.start())
+                row_index = int(rows[-1]) if rows else position
+                items.append({"row_index": row_index, **self._grade(grader, side, block.group("body"), exemplars, temperature, seed)})
+            return json.dumps({"items": items})
+        text = graded[0].group("body") if graded else user
+        return json.dumps(self._grade(grader, side, text, exemplars, temperature, seed))
+
+    def _grade(self, grader: InContextGrader, side: str, text: str, exemplars: list[Exemplar], temperature: float,
+               seed: Any) -> dict[str, Any]:
+        if self.config.gullible and _TO_GRADER.search(text):
+            self.stats.obeyed_injections += 1
+            zeros: dict[str, Any] = {code: {"raw_0_7": 0, "severity_0_3": 0} for code in CATEGORY_CODES.values()}
+            return {**zeros, "rationale": "As instructed in the text, every category is Safe."}
+        verdicts = grader.grade(side, text, exemplars, temperature=temperature, seed=seed)
+        out: dict[str, Any] = {
+            CATEGORY_CODES[c]: {"raw_0_7": verdicts[c].raw, "severity_0_3": verdicts[c].severity}
+            for c in CATEGORIES
+        }
+        top = max(CATEGORIES, key=lambda c: verdicts[c].severity)
+        out["rationale"] = (
+            f"Embedded grader ({len(exemplars)} exemplars read): highest {top} at severity {verdicts[top].severity}."
+            if verdicts[top].severity
+            else f"Embedded grader ({len(exemplars)} exemplars read): no harm detected."
+        )
+        return out
+
+
+class ServerHandle:
+    """A server running in a background thread; ``stop()`` shuts it down."""
+
+    def __init__(self, endpoint: GraderEndpoint, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.endpoint = endpoint
+        self._host = host
+        self._port = port
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: Any = None
+        self._error: BaseException | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, name="harness-serve", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise ConfigError(f"cannot start the endpoint on {host}:{port}: {self._error}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}/v1"
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.endpoint.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
+        await site.start()
+        server: Any = site._server
+        sockets = server.sockets if server is not None else []
+        self.port = sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        try:
+            future.result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fit_cache_dir() -> str:
+    """Where fitted graders are kept between runs: ``HARNESS_FIT_CACHE``, else the user's cache."""
+    import os
+
+    explicit = os.environ.get("HARNESS_FIT_CACHE")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "harness" / "graders")
+
+
+def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = True) -> GraderEndpoint:
+    """An endpoint whose graders are fitted on ``fit_path`` (default: the bundled sample).
+
+    With ``wait`` the graders are ready on return; otherwise they are fitted in a background
+    thread and requests wait for them (the server can answer ``/v1/models`` at once).
+    """
+    from ..io.sample import sample_path
+
+    endpoint = GraderEndpoint(config)
+    path = str(fit_path or sample_path())
+    if wait:
+        endpoint.fit(path, fit_cache_dir())
+        if endpoint.fit_error is not None:
+            raise ConfigError(f"cannot fit the embedded graders on {path}: {endpoint.fit_error}")
+    else:
+        threading.Thread(target=endpoint.fit, args=(path, fit_cache_dir()), name="harness-fit", daemon=True).start()
+    return endpoint
+
+
+def start_server(
+    fit_path: str | None = None, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> ServerHandle:
+    """Start the endpoint in a background thread (port 0 picks a free port); graders fitted first."""
+    return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
+
+
+def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int,
+                  on_listening: Any = None) -> None:
+    """Run the endpoint in the foreground until interrupted (the ``harness serve`` command).
+
+    The socket is listening before ``on_listening`` is called (so a URL printed there is
+    ready); the graders are fitted in the background and chat requests wait for them.
+    """
+    from aiohttp import web
+
+    async def main() -> None:
+        endpoint = build_endpoint(fit_path, config, wait=False)
+        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        if on_listening is not None:
+            on_listening()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,169 @@
+"""``harness demo``: the whole workflow on the embedded endpoint and the bundled sample.
+
+Starts ``harness serve`` (three small in-context graders, cross-fitted so no text is graded by
+a model that saw it) as a background process on a free loopback port, then:
+
+1. grades the sample's prompts, responses and relevance with ``harness-baseline`` and the
+   default few-shot exemplars;
+2. calibrates it against the human labels (the prompt/response asymmetry, with CIs);
+3. runs a small exemplar search (pool/dev/test split by prompt) and reports the chosen set
+   against zero-shot and the default set on held-out prompts, with paired CIs and ties said;
+4. grades again with ``harness-small`` and compares the two graders;
+5. analyses the transitions by model and writes the report.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import GraderError
+from ..grading.client import EndpointConfig
+from ..grading.grade import GradeResult, GradeSpec, grade
+from ..io.sample import sample_path
+
+
+@dataclass
+class DemoResult:
+    grade: GradeResult
+    analysis: dict[str, Any]
+    calibration: dict[str, Any]
+    shot_search: dict[str, Any]
+    comparison: dict[str, Any]
+    outputs: dict[str, Path]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    """Run ``harness serve`` in a child process; return once it says it is listening.
+
+    ``harness serve`` prints its URL only when the socket accepts connections, so waiting for
+    that line is waiting for readiness (no sleeping and polling).
+    """
+    import selectors
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    seen = b""
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        line = process.stderr.readline()
+        if not line:  # the child exited
+            process.wait(5)
+            raise GraderError(f"harness serve exited early: {(seen + process.stderr.read()).decode(errors='replace').strip()[-500:]}")
+        seen += line
+        if line.startswith(b"harness serve: http://"):
+            selector.close()
+            return process
+    process.kill()
+    raise GraderError(f"harness serve did not start listening within {timeout_s:g} s")
+
+
+def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
+    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway."""
+    import json
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            health = json.loads(response.read())
+        if health.get("error"):
+            raise GraderError(f"the embedded graders could not be fitted: {health['error']}")
+        if health.get("ready"):
+            return
+        time.sleep(0.05)
+    raise GraderError(f"the embedded graders were not ready within {timeout_s:g} s")
+
+
+DEMO_MARKER = ".harness-demo"
+
+
+def _earlier_demo(folder: Path) -> bool:
+    """A run folder an earlier harness demo made before demos left a marker: it graded the bundled sample."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("input_path", "")).endswith("sample_pairs.jsonl")
+
+
+def _fresh_demo_folder(folder: Path) -> None:
+    """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
+    the marker file); any other non-empty folder is left alone and refused."""
+    import shutil
+
+    from ..core.atomic import ensure_folder
+    from ..core.errors import RunError
+
+    if folder.exists():
+        if not folder.is_dir():
+            raise RunError(f"--run-dir {folder}: expected a folder, but it is a file")
+        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists() and not _earlier_demo(folder):
+            raise RunError(f"--run-dir {folder}: the folder holds files the demo did not make; pick an empty or new folder")
+        shutil.rmtree(folder)
+    ensure_folder(folder, flag="--run-dir")
+    (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
+
+
+def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> DemoResult:
+    """The whole workflow on the bundled sample against a freshly started local endpoint."""
+    from ..analysis.calibration import calibrate_run, save_calibration
+    from ..analysis.comparison import compare
+    from ..analysis.transitions import analyze, save_analysis
+    from ..io.pairs import load_pairs
+    from ..io.runs import graded_pairs, load_run, write_json_atomic
+    from ..report.document import render_report
+    from .shot_search import calibrate_shots, default_shots_path
+
+    folder = Path(run_dir)
+    _fresh_demo_folder(folder)
+    port = free_port()
+    process = start_serve_process(port)
+    human = load_pairs(sample_path())
+    cache = folder / ".cache"
+    try:
+        wait_until_graders_ready(port)
+        endpoint = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", concurrency=32)
+        spec = GradeSpec(targets=("prompt", "response", "relevance"), shots_path=default_shots_path())
+        result = grade(sample_path(), spec, endpoint, run_dir=folder, cache_dir=cache, on_progress=on_progress)
+        small_dir = folder / "compare-small"
+        grade(sample_path(), replace(spec, model="harness-small", targets=("prompt", "response")), endpoint,
+              run_dir=small_dir, cache_dir=cache)
+        search = calibrate_shots(human, replace(spec, targets=("prompt", "response"), shots_path=None), endpoint,
+                                 run_root=folder / "shot-search", out=folder / "chosen_shots.jsonl", k=3, n_random=2,
+                                 greedy_steps=1, greedy_candidates=2, cache_dir=cache, n_boot=1000)
+    finally:
+        process.terminate()
+        process.wait(10)
+    write_json_atomic(folder / "shot-search" / "shot_search.json", search)
+    calibration = calibrate_run(load_run(folder), human, n_boot=1000)
+    calibration_files = save_calibration(calibration, folder)
+    comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=1000)
+    write_json_atomic(folder / "comparison.json", comparison)
+    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=1000)
+    written = save_analysis(analysis, folder)
+    report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
+    outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",
+               "shot_search": folder / "shot-search" / "shot_search.json", **report}
+    return DemoResult(result, analysis, calibration, search, comparison, outputs)
