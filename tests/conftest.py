@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.grading.client import EndpointConfig, RetryPolicy
-from harness.serve.endpoint import ServeConfig, ServerHandle, start_server
+from harness.grading.endpoint import EndpointConfig, RetryPolicy
+from harness.serve.server import ServeConfig, ServerHandle, start_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

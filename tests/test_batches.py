@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.grading.batch_api import BatchOptions
-from harness.grading.client import EndpointConfig
+from harness.grading.endpoint import EndpointConfig
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels

@@ -112,7 +112,7 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
 
 def test_a_run_graded_partly_by_batch_is_priced_item_by_item(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.grading.batch_api import BatchOptions
-    from harness.grading.client import EndpointConfig
+    from harness.grading.endpoint import EndpointConfig
     from harness.grading.grade import GradeSpec, grade
     from harness.io.runs import iter_labels
 

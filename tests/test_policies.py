@@ -9,9 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from harness.core.errors import ConfigError
+from harness.grading.answers import RetryableError
 from harness.grading.cache import request_key
-from harness.grading.client import AdaptiveLimiter, EndpointConfig, GraderClient, RetryPolicy, _RetryableError
+from harness.grading.client import GraderClient
 from harness.grading.config import Settings, resolve, sources
+from harness.grading.endpoint import EndpointConfig, RetryPolicy
+from harness.grading.limiter import AdaptiveLimiter
 
 
 def test_settings_precedence_defaults_file_environment_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,11 +42,11 @@ def _state(error: Exception, attempt: int = 1) -> SimpleNamespace:
 
 def test_retry_after_is_honoured_up_to_the_cap() -> None:
     client = GraderClient(EndpointConfig(base_url="http://127.0.0.1:1/v1", retry=RetryPolicy(retry_after_cap_s=5.0, initial_s=0.5, max_s=20.0)))
-    assert client._wait_seconds(_state(_RetryableError("429", retry_after=2.0))) == 2.0
-    assert client._wait_seconds(_state(_RetryableError("429", retry_after=300.0))) == 5.0  # capped
-    waits = [client._wait_seconds(_state(_RetryableError("500"), attempt=4)) for _ in range(200)]
+    assert client._wait_seconds(_state(RetryableError("429", retry_after=2.0))) == 2.0
+    assert client._wait_seconds(_state(RetryableError("429", retry_after=300.0))) == 5.0  # capped
+    waits = [client._wait_seconds(_state(RetryableError("500"), attempt=4)) for _ in range(200)]
     assert 0.0 <= min(waits) and max(waits) <= 20.0 and len({round(w, 6) for w in waits}) > 100  # full jitter
-    unreachable = _RetryableError("refused", unreachable=True)
+    unreachable = RetryableError("refused", unreachable=True)
     assert max(client._wait_seconds(_state(unreachable, attempt=6)) for _ in range(50)) <= 0.5  # nothing ever answered
     client.answered = 1
     assert max(client._wait_seconds(_state(unreachable, attempt=6)) for _ in range(200)) > 0.5  # once it has answered

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli.app import app
-from harness.grading.client import EndpointConfig, RetryPolicy
+from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.grading.grade import GradeSpec, grade
 from harness.grading.replicas import Replicas
 from harness.io.pairs import load_pairs, write_pairs

@@ -35,7 +35,9 @@ K = 4  # severities 0..3
 SIDE_COUNTS = ("items", "missing_text", "not_graded", *STATUSES, "reference_missing")
 
 
-def _matrix(frame: pd.DataFrame, prefix: str, side: str) -> np.ndarray:
+def side_labels(frame: pd.DataFrame, prefix: str, side: str) -> np.ndarray:
+    """One side's labels as a float matrix (rows x the four categories, NaN unknown); ``prefix``
+    ``"pred_"`` reads the grader's columns, ``""`` the human ones."""
     return np.column_stack(
         [frame[f"{prefix}{label_column(side, c)}"].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES]
     )
@@ -137,7 +139,9 @@ def side_counts(frame: pd.DataFrame, side: str) -> dict[str, int]:
     return counts
 
 
-def _joined(run: Run, human: pd.DataFrame) -> pd.DataFrame:
+def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
+    """The human table joined to the run on id: human labels, the run's metadata, and the grader's
+    labels (``pred_*``) and statuses; an error when no id is shared."""
     from ..io.runs import labels_wide
 
     wide = labels_wide(run.labels)
@@ -167,7 +171,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
     if not human_cols:
         raise DataError("the human table has no prompt_*/response_* label columns to compare with")
-    joined = _joined(run, human)
+    joined = join_human(run, human)
     column = cluster_column(joined.columns, cluster)
     codes = cluster_of_rows(joined, column)
     result: dict[str, Any] = {
@@ -183,7 +187,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         for c in gold_cols:
             if f"pred_{c}" not in joined.columns:
                 joined[f"pred_{c}"] = np.nan
-        gold, pred = _matrix(joined, "", side), _matrix(joined, "pred_", side)
+        gold, pred = side_labels(joined, "", side), side_labels(joined, "pred_", side)
         result["targets"][side] = _side_report(gold, pred, codes, column, threshold=threshold, n_boot=n_boot, seed=seed)
         result["targets"][side]["counts"] = side_counts(joined, side)
         matrices[side] = (gold, pred)

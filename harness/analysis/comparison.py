@@ -22,7 +22,7 @@ import numpy as np
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
-from .calibration import _joined, calibrate_run, confusion_cells, max_or_nan
+from .calibration import calibrate_run, confusion_cells, join_human, max_or_nan
 from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan, percentile_ci
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _side_arrays(run: Run, human: pd.DataFrame, side: str, cluster: str | None) 
     """Per id: cluster, human and grader labels of one side (grader only where ``ok``)."""
     import pandas as pd
 
-    joined = _joined(run, human)
+    joined = join_human(run, human)
     gold_cols = [label_column(side, c) for c in CATEGORIES]
     if not all(c in joined.columns for c in gold_cols) or not any(f"pred_{c}" in joined.columns for c in gold_cols):
         return None

@@ -71,8 +71,8 @@ def serve(
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
     with errors():
-        from ..serve.endpoint import FAULT_MODES, ServeConfig, serve_forever
         from ..serve.graders import PROFILES
+        from ..serve.server import FAULT_MODES, ServeConfig, serve_forever
 
         config = ServeConfig(
             model_names=tuple(model_name or PROFILES),

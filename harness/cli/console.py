@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from ..grading.grade import GradeResult, Progress
+    from ..grading.grade import GradeResult
+    from ..grading.grader import Progress
     from ..report.sections import Section
     from ..results.types import Result
 

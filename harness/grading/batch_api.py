@@ -27,7 +27,7 @@ from .cache import request_key
 
 if TYPE_CHECKING:
     from .client import GraderClient
-    from .grade import _Grader
+    from .grader import Grader
     from .jobs import Item
 
 STATE = "batches.json"
@@ -64,7 +64,7 @@ def _write_state(folder: Path, state: dict[str, Any]) -> None:
 class BatchRun:
     """Submits what is left of a run as batches, then records every batch that ends."""
 
-    def __init__(self, folder: Path, grader: _Grader, client: GraderClient, options: BatchOptions) -> None:
+    def __init__(self, folder: Path, grader: Grader, client: GraderClient, options: BatchOptions) -> None:
         self.folder = folder
         self.grader = grader
         self.client = client
@@ -77,7 +77,7 @@ class BatchRun:
         """Queue one item: answered from the cache now, or by a batch (one already submitted, or a new one)."""
         from .jobs import user_message
 
-        request = self.grader._request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
+        request = self.grader.request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
         key = request_key(self.client.config.base_url, request)
         self.items.setdefault(key, []).append(item)
         self.requests[key] = request
@@ -92,7 +92,7 @@ class BatchRun:
         await self._wait_and_record()
 
     async def _answer_from_cache(self) -> None:
-        from .client import Outcome
+        from .answers import Outcome
 
         if self.client.cache is None:
             return
@@ -120,14 +120,14 @@ class BatchRun:
 
     async def _submit(self, keys: list[str]) -> None:
         data = b"".join(self._line(key) for key in keys)
-        uploaded = await self.client._openai().files.create(file=("harness-batch.jsonl", data), purpose="batch")
+        uploaded = await self.client.sdk().files.create(file=("harness-batch.jsonl", data), purpose="batch")
         entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False}
         self.state["batches"].append(entry)
         _write_state(self.folder, self.state)  # before creating: a rerun finds the batch by its input file
         await self._create(entry)
 
     async def _create(self, entry: dict[str, Any]) -> None:
-        batch = await self.client._openai().batches.create(input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions",
+        batch = await self.client.sdk().batches.create(input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions",
                                                           completion_window="24h")
         entry["id"], entry["status"] = batch.id, batch.status
         _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
@@ -138,7 +138,7 @@ class BatchRun:
         pending = {entry["input_file_id"]: entry for entry in self.state["batches"] if entry.get("id") is None}
         if not pending:
             return
-        async for batch in self.client._openai().batches.list(limit=100):
+        async for batch in self.client.sdk().batches.list(limit=100):
             entry = pending.pop(batch.input_file_id, None)
             if entry is not None:
                 entry["id"], entry["status"] = batch.id, batch.status
@@ -155,7 +155,7 @@ class BatchRun:
             if not open_batches:
                 return
             for entry in open_batches:
-                batch = await self.client._openai().batches.retrieve(entry["id"])
+                batch = await self.client.sdk().batches.retrieve(entry["id"])
                 entry["status"] = batch.status
                 entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
                 if batch.status in TERMINAL:
@@ -167,13 +167,13 @@ class BatchRun:
                 wait = min(self.options.poll_max_s, wait * 1.5)
 
     async def _record_batch(self, entry: dict[str, Any], batch: Any) -> None:
-        from .client import Outcome, _completion, _RetryableError
+        from .answers import Outcome, RetryableError, completion_fields
 
         answered: set[str] = set()
         for file_id, is_error in ((batch.output_file_id, False), (batch.error_file_id, True)):
             if not file_id:
                 continue
-            content = (await self.client._openai().files.content(file_id)).content
+            content = (await self.client.sdk().files.content(file_id)).content
             for line in content.decode("utf-8", errors="replace").splitlines():
                 if not line.strip():
                     continue
@@ -189,8 +189,8 @@ class BatchRun:
                     self._record(key, Outcome(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
                     continue
                 try:
-                    completion = _completion(self.client.redact.text(json.dumps(response.get("body"))).encode())
-                except _RetryableError as exc:
+                    completion = completion_fields(self.client.redact.text(json.dumps(response.get("body"))).encode())
+                except RetryableError as exc:
                     self._record(key, Outcome(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
                     continue
                 self._record(key, Outcome(completion, None, 1, 0.0, False, key))
@@ -204,10 +204,10 @@ class BatchRun:
 
         for item in self.items.pop(key, []):
             parse = parse_relevance if item.target == "relevance" else parse_severity
-            parsed = self.grader._judge(outcome, parse)
+            parsed = self.grader.judge(outcome, parse)
             if parsed.status == "ok":
                 self.client.remember(outcome)
-            self.grader._record(item, parsed, outcome, via_batch=not outcome.cached)
+            self.grader.record(item, parsed, outcome, via_batch=not outcome.cached)
 
 
 def _line_error(row: dict[str, Any]) -> str:
@@ -255,7 +255,7 @@ def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[
             for entry in state["batches"]:
                 if entry.get("id") is None:
                     continue  # uploaded, creation not confirmed: the next grade run resolves it
-                batch = await client._openai().batches.retrieve(entry["id"])
+                batch = await client.sdk().batches.retrieve(entry["id"])
                 entry["status"] = batch.status
                 entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
 
@@ -281,7 +281,7 @@ def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[
     async def cancel() -> None:
         async with GraderClient(_endpoint(base_url)) as client:
             for batch_id in open_ids:
-                await client._openai().batches.cancel(batch_id)
+                await client.sdk().batches.cancel(batch_id)
 
     asyncio.run(cancel())
     return open_ids

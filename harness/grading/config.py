@@ -25,7 +25,7 @@ from ..core.constants import (
     RETRY_AFTER_CAP_S,
 )
 from ..core.errors import ConfigError
-from .client import EndpointConfig, RetryPolicy
+from .endpoint import EndpointConfig, RetryPolicy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.constants import CATEGORIES, CODE_TO_CATEGORY, label_column
 from ..core.errors import DataError
-from .pairs import read_json_lines, read_text, validate_pairs
+from .pairs import validate_pairs
+from .readers import read_json_lines, read_text
 
 if TYPE_CHECKING:
     import pandas as pd

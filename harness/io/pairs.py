@@ -23,17 +23,7 @@ from ..core.atomic import atomic_path
 from ..core.cells import as_int, is_blank
 from ..core.constants import LABEL_COLUMNS
 from ..core.errors import DataError
-from .readers import (  # noqa: F401  (read_* and parse_json_line are part of this module's API)
-    _csv_chunks,
-    _jsonl_chunks,
-    _read_csv,
-    _read_jsonl,
-    _read_parquet,
-    parse_json_line,
-    read_json_lines,
-    read_lines,
-    read_text,
-)
+from .readers import csv_chunks, jsonl_chunks, read_csv_table, read_jsonl_table, read_parquet_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -278,11 +268,11 @@ def load_pairs(
     kind = fmt or detect_format(file)
     lines: list[int] | None
     if kind == "jsonl":
-        frame, lines = _read_jsonl(file)
+        frame, lines = read_jsonl_table(file)
     elif kind == "csv":
-        frame, lines = _read_csv(file)
+        frame, lines = read_csv_table(file)
     elif kind == "parquet":
-        frame, lines = _read_parquet(file), None
+        frame, lines = read_parquet_table(file), None
     else:
         raise DataError(f"unknown format {kind!r}; expected one of {list(FORMATS)}", path=str(file))
     out = validate_pairs(_renamed(frame, mapping, file), path=file, lines=lines)
@@ -359,9 +349,9 @@ def iter_pairs(
     file = Path(path)
     kind = fmt or detect_format(file)
     if kind == "jsonl":
-        chunks = _jsonl_chunks(file, chunk_rows)
+        chunks = jsonl_chunks(file, chunk_rows)
     elif kind == "csv":
-        chunks = _csv_chunks(file, chunk_rows)
+        chunks = csv_chunks(file, chunk_rows)
     else:
         yield load_pairs(file, mapping=mapping, fmt=fmt)
         return

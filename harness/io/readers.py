@@ -95,7 +95,7 @@ def parse_json_line(text: str, *, path: Path | str, line: int) -> Any:
     return value
 
 
-def _jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+def jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
     """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
 
     Rows are accumulated column by column (a dict per row would cost far more memory).
@@ -133,11 +133,11 @@ def _object_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
     return pd.DataFrame({key: pd.Series(values, dtype=object) for key, values in columns.items()})
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    return next(_jsonl_chunks(path, None))
+def read_jsonl_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    return next(jsonl_chunks(path, None))
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int]]:
+def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
     import pandas as pd
 
     text = read_text(path)
@@ -179,8 +179,8 @@ class _LineStream(io.TextIOBase):
         return out
 
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, list[int]]]:
-    """CSV rows in frames of up to ``chunk_rows``, parsed by pandas as :func:`_read_csv` does,
+def csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+    """CSV rows in frames of up to ``chunk_rows``, parsed by pandas as :func:`read_csv_table` does,
     with each row's starting line from a second streamed pass (:func:`_csv_row_starts`)."""
     import itertools
 
@@ -248,7 +248,7 @@ def _csv_row_starts(path: Path) -> Iterator[int]:
         raise
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     if not path.exists():

@@ -16,10 +16,9 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .endpoint import GraderEndpoint
+from .wire import error_response
 
 BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow")
 
@@ -34,35 +33,61 @@ class BatchStore:
     batches_created: int = 0
 
 
+class BatchHost(Protocol):
+    """What the batch routes need of the server that mounts them (the chat endpoint answers the lines)."""
+
+    batch_store: BatchStore
+
+    @property
+    def batch_fault(self) -> str | None: ...
+
+    def check_auth(self, request: Any, *, azure: bool = False) -> Any: ...
+
+    async def ready_for_requests(self) -> None: ...
+
+    def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]: ...
+
+
 def _new_id(prefix: str, store: BatchStore, payload: bytes) -> str:
     return f"{prefix}-" + hashlib.sha256(payload + str(len(store.files) + len(store.batches)).encode()).hexdigest()[:20]
 
 
-def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
-    """Register the files and batches routes of ``endpoint`` on ``app``."""
-    from aiohttp import BodyPartReader, web
+def _file_object(file_id: str, size: int, name: str, purpose: str) -> dict[str, Any]:
+    return {"id": file_id, "object": "file", "bytes": size, "created_at": int(time.time()), "filename": name,
+            "purpose": purpose, "status": "processed"}
 
-    store = endpoint.batch_store
 
-    def _error(status: int, message: str) -> Any:
-        return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}},
-                                 status=status)
+class BatchRoutes:
+    """The files and batches routes of one host, and the background work of its batches."""
 
-    def _file_object(file_id: str, size: int, name: str, purpose: str) -> dict[str, Any]:
-        return {"id": file_id, "object": "file", "bytes": size, "created_at": int(time.time()), "filename": name,
-                "purpose": purpose, "status": "processed"}
+    def __init__(self, host: BatchHost) -> None:
+        self.host = host
+        self.store = host.batch_store
 
-    def _store_file(data: bytes, name: str, purpose: str) -> dict[str, Any]:
+    def register(self, app: Any) -> None:
+        """Add the routes to an aiohttp application."""
+        app.router.add_post("/v1/files", self.upload)
+        app.router.add_get("/v1/files/{file_id}", self.get_file)
+        app.router.add_get("/v1/files/{file_id}/content", self.file_content)
+        app.router.add_post("/v1/batches", self.create_batch)
+        app.router.add_get("/v1/batches", self.list_batches)
+        app.router.add_get("/v1/batches/{batch_id}", self.get_batch)
+        app.router.add_post("/v1/batches/{batch_id}/cancel", self.cancel_batch)
+
+    def store_file(self, data: bytes, name: str, purpose: str) -> dict[str, Any]:
+        store = self.store
         file_id = _new_id("file", store, data)
         store.contents[file_id] = data
         store.files[file_id] = _file_object(file_id, len(data), name, purpose)
         store.files_created += 1
         return store.files[file_id]
 
-    async def upload(request: web.Request) -> web.Response:
-        denied = endpoint._check_auth(request)
+    async def upload(self, request: Any) -> Any:
+        from aiohttp import BodyPartReader, web
+
+        denied = self.host.check_auth(request)
         if denied is not None:
-            return denied  # type: ignore[no-any-return]
+            return denied
         reader = await request.multipart()
         data, name, purpose = b"", "upload.jsonl", "batch"
         while (part := await reader.next()) is not None:
@@ -73,28 +98,35 @@ def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
                 data = bytes(await part.read())
             elif part.name == "purpose":
                 purpose = await part.text()
-        return web.json_response(_store_file(data, name, purpose))
+        return web.json_response(self.store_file(data, name, purpose))
 
-    async def get_file(request: web.Request) -> web.Response:
+    async def get_file(self, request: Any) -> Any:
+        from aiohttp import web
+
         file_id = request.match_info["file_id"]
-        if file_id not in store.files:
-            return _error(404, f"No such File object: {file_id}")
-        return web.json_response(store.files[file_id])
+        if file_id not in self.store.files:
+            return error_response(404, f"No such File object: {file_id}")
+        return web.json_response(self.store.files[file_id])
 
-    async def file_content(request: web.Request) -> web.Response:
+    async def file_content(self, request: Any) -> Any:
+        from aiohttp import web
+
         file_id = request.match_info["file_id"]
-        if file_id not in store.contents:
-            return _error(404, f"No such File object: {file_id}")
-        return web.Response(body=store.contents[file_id], content_type="application/octet-stream")
+        if file_id not in self.store.contents:
+            return error_response(404, f"No such File object: {file_id}")
+        return web.Response(body=self.store.contents[file_id], content_type="application/octet-stream")
 
-    async def create_batch(request: web.Request) -> web.Response:
-        denied = endpoint._check_auth(request)
+    async def create_batch(self, request: Any) -> Any:
+        from aiohttp import web
+
+        denied = self.host.check_auth(request)
         if denied is not None:
-            return denied  # type: ignore[no-any-return]
+            return denied
+        store = self.store
         body = await request.json()
         input_id = body.get("input_file_id")
         if input_id not in store.contents:
-            return _error(400, f"input_file_id {input_id!r} does not exist")
+            return error_response(400, f"input_file_id {input_id!r} does not exist")
         batch_id = _new_id("batch", store, input_id.encode())
         batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
                  "input_file_id": input_id, "completion_window": body.get("completion_window", "24h"), "status": "validating",
@@ -102,15 +134,16 @@ def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
                  "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata")}
         store.batches[batch_id] = batch
         store.batches_created += 1
-        task = asyncio.get_running_loop().create_task(_run(batch))
+        task = asyncio.get_running_loop().create_task(self.run(batch))
         store.tasks.add(task)
         task.add_done_callback(store.tasks.discard)
         return web.json_response(batch)
 
-    async def _run(batch: dict[str, Any]) -> None:
-        fault = endpoint.config.batch_fault
+    async def run(self, batch: dict[str, Any]) -> None:
+        """Answer a batch's lines in the background, then write its output and error files."""
+        fault = self.host.batch_fault
         await asyncio.sleep(0.05)
-        lines = [line for line in store.contents[batch["input_file_id"]].decode().splitlines() if line.strip()]
+        lines = [line for line in self.store.contents[batch["input_file_id"]].decode().splitlines() if line.strip()]
         batch["request_counts"]["total"] = len(lines)
         if fault == "fail_validation":
             batch["status"] = "failed"
@@ -118,6 +151,16 @@ def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
                                                           "line": 1, "param": None}]}
             return
         batch["status"] = "in_progress"
+        out, errors = await self._answer_lines(batch, lines, fault)
+        batch["status"] = "finalizing"
+        if out:
+            batch["output_file_id"] = self.store_file("".join(json.dumps(o) + "\n" for o in out).encode(), "output.jsonl", "batch_output")["id"]
+        if errors:
+            batch["error_file_id"] = self.store_file("".join(json.dumps(e) + "\n" for e in errors).encode(), "errors.jsonl", "batch_output")["id"]
+        cancelled = batch["status"] == "cancelling"
+        batch["status"] = "cancelled" if cancelled else "expired" if fault == "expire" else "completed"
+
+    async def _answer_lines(self, batch: dict[str, Any], lines: list[str], fault: str | None) -> tuple[list[Any], list[Any]]:
         out, errors = [], []
         for number, line in enumerate(lines):
             if batch["status"] == "cancelling":
@@ -133,44 +176,36 @@ def add_routes(app: Any, endpoint: GraderEndpoint) -> None:
                                "body": {"error": {"message": "injected: the line failed", "type": "server_error"}}}, "error": None})
                 batch["request_counts"]["failed"] += 1
                 continue
-            await endpoint.ready_for_requests()
-            payload = endpoint.completion_payload(request["body"], line.encode())
+            await self.host.ready_for_requests()
+            payload = self.host.completion_payload(request["body"], line.encode())
             out.append({"id": f"req-{number}", "custom_id": custom_id,
                         "response": {"status_code": 200, "request_id": f"r{number}", "body": payload}, "error": None})
             batch["request_counts"]["completed"] += 1
             await asyncio.sleep(0)
-        batch["status"] = "finalizing"
-        if out:
-            batch["output_file_id"] = _store_file("".join(json.dumps(o) + "\n" for o in out).encode(), "output.jsonl", "batch_output")["id"]
-        if errors:
-            batch["error_file_id"] = _store_file("".join(json.dumps(e) + "\n" for e in errors).encode(), "errors.jsonl", "batch_output")["id"]
-        cancelled = batch["status"] == "cancelling"
-        batch["status"] = "cancelled" if cancelled else "expired" if fault == "expire" else "completed"
+        return out, errors
 
-    async def get_batch(request: web.Request) -> web.Response:
+    async def get_batch(self, request: Any) -> Any:
+        from aiohttp import web
+
         batch_id = request.match_info["batch_id"]
-        if batch_id not in store.batches:
-            return _error(404, f"No such Batch object: {batch_id}")
-        return web.json_response(store.batches[batch_id])
+        if batch_id not in self.store.batches:
+            return error_response(404, f"No such Batch object: {batch_id}")
+        return web.json_response(self.store.batches[batch_id])
 
-    async def list_batches(request: web.Request) -> web.Response:
-        data = list(store.batches.values())
+    async def list_batches(self, request: Any) -> Any:
+        from aiohttp import web
+
+        data = list(self.store.batches.values())
         return web.json_response({"object": "list", "data": data, "has_more": False,
                                   "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
 
-    async def cancel_batch(request: web.Request) -> web.Response:
+    async def cancel_batch(self, request: Any) -> Any:
+        from aiohttp import web
+
         batch_id = request.match_info["batch_id"]
-        if batch_id not in store.batches:
-            return _error(404, f"No such Batch object: {batch_id}")
-        batch = store.batches[batch_id]
+        if batch_id not in self.store.batches:
+            return error_response(404, f"No such Batch object: {batch_id}")
+        batch = self.store.batches[batch_id]
         if batch["status"] in ("validating", "in_progress"):
             batch["status"] = "cancelling"
         return web.json_response(batch)
-
-    app.router.add_post("/v1/files", upload)
-    app.router.add_get("/v1/files/{file_id}", get_file)
-    app.router.add_get("/v1/files/{file_id}/content", file_content)
-    app.router.add_post("/v1/batches", create_batch)
-    app.router.add_get("/v1/batches", list_batches)
-    app.router.add_get("/v1/batches/{batch_id}", get_batch)
-    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)

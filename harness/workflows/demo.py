@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import GraderError
-from ..grading.client import EndpointConfig
+from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeResult, GradeSpec, grade
 from ..io.sample import sample_path
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.calibration import _joined, _matrix, calibrate_run, confusion_cells
+from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
 from ..analysis.stats import bootstrap_totals, kappa_from_confusion, none_if_nan, percentile_ci
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import DataError
-from ..grading.client import EndpointConfig
+from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeSpec, grade
 from ..grading.shots import Shot, load_shots, write_shots
 from ..grading.templates import prompts_root
@@ -105,14 +105,14 @@ def _cells(run: Run, frame: pd.DataFrame, cluster: str | None) -> pd.DataFrame:
     """Per id: its cluster and pooled confusion cells of each side (prompt 16, response 16)."""
     import pandas as pd
 
-    joined = _joined(run, frame)
+    joined = join_human(run, frame)
     column = cluster_column(joined.columns, cluster)
     parts = []
     for side in SIDES:
         for c in CATEGORIES:
             if f"pred_{label_column(side, c)}" not in joined.columns:
                 joined[f"pred_{label_column(side, c)}"] = np.nan
-        parts.append(confusion_cells(_matrix(joined, "", side), _matrix(joined, "pred_", side)))
+        parts.append(confusion_cells(side_labels(joined, "", side), side_labels(joined, "pred_", side)))
     out = pd.DataFrame(np.hstack(parts), index=joined["id"].astype(str))
     out.insert(0, "cluster", cluster_of_rows(joined, column))
     return out.sort_index()

@@ -3,7 +3,7 @@
 It answers ``POST /v1/chat/completions`` (and Azure's
 ``/openai/deployments/{name}/chat/completions?api-version=``) and ``GET /v1/models`` closely
 enough for the official ``openai`` client (usage, ``response_format``, OpenAI's JSON error
-shape), with a :class:`~harness.baseline.BaselineGrader` as its model. It reads the texts to grade from the
+shape), with the in-context graders of :mod:`harness.serve.graders` as its models. It reads the texts to grade from the
 delimited blocks our templates emit, and answers in the grader JSON format.
 
 Seeded fault injection makes it a test double for a flaky provider: 429 with Retry-After,
@@ -31,9 +31,10 @@ from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
 from ..core.errors import ConfigError
-from .batches import BATCH_FAULTS, BatchStore, add_routes
+from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
 from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .graders import PROFILES, Exemplar, InContextGrader
+from .wire import count_tokens, error_response
 
 FAULT_MODES = (
     "429",
@@ -101,17 +102,6 @@ class ServerStats:
         }
 
 
-def _error(status: int, message: str, kind: str, code: str | None = None) -> Any:
-    from aiohttp import web
-
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return web.json_response(body, status=status)
-
-
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 class GraderEndpoint:
     """The aiohttp application serving the embedded graders (fitted in the background)."""
 
@@ -125,6 +115,11 @@ class GraderEndpoint:
         self.prefixes: set[str] = set()
         if graders is not None:
             self.ready.set()
+
+    @property
+    def batch_fault(self) -> str | None:
+        """The seeded fault every batch gets (tests), or None."""
+        return self.config.batch_fault
 
     def fit(self, fit_path: str, cache_dir: str | None) -> None:
         """Fit the graders (run in a background thread; requests wait for it)."""
@@ -145,7 +140,7 @@ class GraderEndpoint:
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
-        add_routes(app, self)
+        BatchRoutes(self).register(app)
         app.router.add_get("/stats", self.get_stats)
         app.router.add_post("/stats/reset", self.reset_stats)
         return app
@@ -153,7 +148,7 @@ class GraderEndpoint:
     async def models(self, request: Any) -> Any:
         from aiohttp import web
 
-        denied = self._check_auth(request)
+        denied = self.check_auth(request)
         if denied is not None:
             return denied
         data = [
@@ -180,14 +175,14 @@ class GraderEndpoint:
         self.stats = ServerStats()
         return web.json_response(self.stats.as_json())
 
-    def _check_auth(self, request: Any, *, azure: bool = False) -> Any:
+    def check_auth(self, request: Any, *, azure: bool = False) -> Any:
         if self.config.api_key is None:
             return None
         header = request.headers.get("Authorization", "")
         if azure and request.headers.get("api-key") == self.config.api_key:
             return None
         if header != f"Bearer {self.config.api_key}":
-            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return error_response(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         return None
 
     def _fault(self, body: bytes) -> str | None:
@@ -205,7 +200,7 @@ class GraderEndpoint:
         """Azure OpenAI's route: the deployment names the model, ``api-version`` is required."""
         if not request.query.get("api-version"):
             self.stats.requests += 1
-            return _error(404, "Resource not found: the api-version query parameter is required.", "invalid_request_error")
+            return error_response(404, "Resource not found: the api-version query parameter is required.", "invalid_request_error")
         self.stats.azure_requests += 1
         return await self.chat_completions(request, deployment=request.match_info["deployment"])
 
@@ -213,16 +208,16 @@ class GraderEndpoint:
         from aiohttp import web
 
         self.stats.requests += 1
-        denied = self._check_auth(request, azure=deployment is not None)
+        denied = self.check_auth(request, azure=deployment is not None)
         if denied is not None:
             return denied
         raw = await request.read()
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+            return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         if not isinstance(body, dict):
-            return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+            return error_response(400, "The request body must be a JSON object.", "invalid_request_error")
         if deployment is not None:
             body["model"] = deployment
         problem = self._validate(body)
@@ -231,7 +226,7 @@ class GraderEndpoint:
         if not self.ready.is_set():
             await asyncio.to_thread(self.ready.wait, 300)
         if self.fit_error is not None:
-            return _error(500, f"the embedded graders could not be fitted: {self.fit_error}", "server_error")
+            return error_response(500, f"the embedded graders could not be fitted: {self.fit_error}", "server_error")
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000.0)
         fault = self._fault(raw)
@@ -260,7 +255,7 @@ class GraderEndpoint:
             content, finish = "", "content_filter"
         self.stats.completions += 1
         prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
-        usage: dict[str, Any] = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(content)}
+        usage: dict[str, Any] = {"prompt_tokens": count_tokens(prompt_text), "completion_tokens": count_tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         usage["prompt_tokens_details"] = {"cached_tokens": self._cached_prefix(body)}
         choices = [{"index": i, "message": {"role": "assistant", "content": content, "refusal": None},
@@ -284,7 +279,7 @@ class GraderEndpoint:
         content = str(first.get("content", ""))
         key = hashlib.sha256(f"{body['model']}\x00{content}".encode()).hexdigest()
         if key in self.prefixes:
-            return _tokens(content)
+            return count_tokens(content)
         self.prefixes.add(key)
         return 0
 
@@ -296,9 +291,9 @@ class GraderEndpoint:
     def _validate(self, body: dict[str, Any]) -> Any:
         model = body.get("model")
         if not isinstance(model, str):
-            return _error(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
+            return error_response(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
         if model not in self.config.model_names:
-            return _error(
+            return error_response(
                 404,
                 f"The model `{model}` does not exist or you do not have access to it.",
                 "invalid_request_error",
@@ -306,12 +301,12 @@ class GraderEndpoint:
             )
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            return _error(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
+            return error_response(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
         if body.get("stream"):
-            return _error(400, "stream=true is not supported by harness serve", "invalid_request_error")
+            return error_response(400, "stream=true is not supported by harness serve", "invalid_request_error")
         fmt = body.get("response_format")
         if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema")):
-            return _error(
+            return error_response(
                 400,
                 "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
                 "invalid_request_error",
@@ -320,11 +315,11 @@ class GraderEndpoint:
 
     async def _early_fault(self, fault: str, request: Any) -> Any:
         if fault == "429":
-            response = _error(429, "Rate limit reached; retry later.", "requests", "rate_limit_exceeded")
+            response = error_response(429, "Rate limit reached; retry later.", "requests", "rate_limit_exceeded")
             response.headers["Retry-After"] = f"{self.config.retry_after_s:g}"
             return response
         if fault in ("500", "503"):
-            return _error(int(fault), "The server had an error while processing your request.", "server_error")
+            return error_response(int(fault), "The server had an error while processing your request.", "server_error")
         if fault == "drop":  # the connection dies without an answer; nothing is logged here
             if request.transport is not None:
                 request.transport.abort()
@@ -425,9 +420,7 @@ class ServerHandle:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
         await site.start()
-        server: Any = site._server
-        sockets = server.sockets if server is not None else []
-        self.port = sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
 
     def stop(self) -> None:
         if self._loop is None:

@@ -1,0 +1,87 @@
+"""Where and how to call a grader: the endpoint's URL(s), key, timeouts, concurrency and retry policy.
+
+``EndpointConfig`` is checked when it is made, naming the parameter (``concurrency=0: …``), so a
+bad value fails before anything is sent; the CLI shows the flag that sets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.constants import (
+    BACKOFF_INITIAL_S,
+    BACKOFF_MAX_S,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    MAX_RESPONSE_BYTES,
+    RETRY_AFTER_CAP_S,
+)
+from ..core.errors import ConfigError
+
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts and how long to wait between them."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    initial_s: float = BACKOFF_INITIAL_S
+    max_s: float = BACKOFF_MAX_S
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where and how to call the grader. ``api_key`` is never written anywhere."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    azure_api_version: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    concurrency: int = DEFAULT_CONCURRENCY
+    transport: str = "aiohttp"
+    retry: RetryPolicy = RetryPolicy()
+    #: Wall-clock bound on one item, all attempts and waits included (None: no bound beyond
+    #: ``timeout_s`` per attempt).
+    deadline_s: float | None = None
+    #: Largest decoded response body accepted; a larger one fails the item (a gzip bomb or a
+    #: runaway completion never reaches memory, the cache or labels.jsonl).
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    #: Further base URLs serving the same grader (self-hosted replicas); see harness.replicas.
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every replica's base URL, ``base_url`` first."""
+        return (self.base_url, *self.replicas)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency={self.concurrency}: expected an integer >= 1", param="concurrency")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"timeout_s={self.timeout_s}: expected a positive number of seconds", param="timeout_s")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"transport={self.transport!r}: expected one of {list(TRANSPORTS)}", param="transport")
+        if self.retry.max_attempts < 1:
+            raise ConfigError(f"max_attempts={self.retry.max_attempts}: expected an integer >= 1", param="max_attempts")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ConfigError(f"deadline_s={self.deadline_s}: expected a positive number of seconds", param="deadline_s")
+        if self.max_response_bytes < 1024:
+            raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
+        for url in self.replicas:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"base_url={url!r}: expected an http:// or https:// URL for every replica", param="base_url")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. "
+                "http://127.0.0.1:8000/v1", param="base_url",
+            )
+        from urllib.parse import urlsplit
+
+        if urlsplit(self.base_url).username is not None or urlsplit(self.base_url).password is not None:
+            raise ConfigError(
+                "--base-url carries credentials (user:key@host); pass the key with --api-key or "
+                "OPENAI_API_KEY and give the URL without them"
+            )

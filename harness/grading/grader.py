@@ -1,0 +1,150 @@
+"""One grading session's worker: render a job's request, send it, judge the answer, record the label.
+
+Prompts and responses are graded separately, each with only its own text; a job is one item, or
+several items of one side in one request (``--items-per-request``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..io.runs import LabelWriter
+from .answers import Outcome
+from .client import GraderClient
+from .jobs import GradeSpec, Item, build_request, user_message
+from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
+from .shots import Shot
+from .templates import TemplateSet
+
+
+@dataclass
+class Progress:
+    """Counters reported to ``on_progress`` after every finished item."""
+
+    total: int
+    done: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+
+class Grader:
+    """Renders, sends, judges and records the jobs of one grading session.
+
+    The Batch API path (:mod:`harness.grading.batch_api`) sends its own way but renders with
+    :meth:`request`, judges with :meth:`judge` and records with :meth:`record`, so a label means
+    the same whichever way it came.
+    """
+
+    def __init__(
+        self,
+        spec: GradeSpec,
+        templates: TemplateSet,
+        shots: list[Shot],
+        client: GraderClient,
+        writer: LabelWriter,
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.spec = spec
+        self.templates = templates
+        self.client = client
+        self.writer = writer
+        self.progress = progress
+        self.on_progress = on_progress
+        self.use_cache = client.cache is not None
+        self.systems = {t: templates.system(t, shots) for t in spec.targets}
+
+    def request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
+        return build_request(self.spec, self.systems[target], user, max_tokens)
+
+    def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, via_batch: bool = False) -> None:
+        completion = outcome.completion or {}
+        record: dict[str, Any] = {
+            "id": item.id,
+            "target": item.target,
+            "status": parsed.status,
+            "severity": parsed.severity,
+            "raw": parsed.raw,
+            "relevance": parsed.relevance,
+            "rationale": parsed.rationale,
+            "disagreements": parsed.disagreements or None,
+            "error": parsed.error,
+            "completion": None if parsed.status == "ok" else completion.get("content"),
+            "finish_reason": completion.get("finish_reason"),
+            "cached": outcome.cached,
+            "latency_ms": round(outcome.latency_ms, 2),
+            "attempts": outcome.attempts,
+            "prompt_tokens": int(completion.get("prompt_tokens", 0)) // share,
+            "cached_prompt_tokens": int(completion.get("cached_prompt_tokens", 0)) // share,
+            "completion_tokens": int(completion.get("completion_tokens", 0)) // share,
+            "request_hash": outcome.request_hash,
+            "batch_size": share,
+            "batch_api": via_batch,
+        }
+        self.writer.write(record)
+        progress = self.progress
+        progress.done += 1
+        progress.statuses[parsed.status] += 1
+        progress.cached += int(outcome.cached)
+        if not outcome.cached:
+            progress.prompt_tokens += record["prompt_tokens"]
+            progress.completion_tokens += record["completion_tokens"]
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    @staticmethod
+    def judge(outcome: Outcome, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
+        if outcome.completion is None:
+            return ParsedGrade("failed", error=outcome.error)
+        finish = outcome.completion.get("finish_reason")
+        if finish == "content_filter":
+            return ParsedGrade("refused", error="stopped by the endpoint's content filter")
+        if finish == "length":
+            return ParsedGrade("unparsed", error="truncated (finish_reason=length); raise --max-tokens")
+        return parse(outcome.completion.get("content"))
+
+    async def single(self, item: Item) -> None:
+        user = user_message(self.templates, [item])
+        parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
+        outcome = await self.client.complete(
+            self.request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
+        )
+        parsed = self.judge(outcome, parse)
+        if parsed.status == "ok":
+            self.client.remember(outcome)
+        self.record(item, parsed, outcome)
+
+    async def job(self, items: list[Item]) -> None:
+        """Grade one job: a single item, or several of one side in one request (missing answers regraded singly)."""
+        if len(items) == 1:
+            await self.single(items[0])
+            return
+        target = items[0].target
+        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items))
+        outcome = await self.client.complete(request, use_cache=self.use_cache)
+        judged = self.judge(outcome, lambda c: ParsedGrade("ok"))
+        if judged.status != "ok":
+            rows = {i: judged for i in range(len(items))}
+        else:
+            rows = parse_batch((outcome.completion or {}).get("content"), len(items))
+        if all(r.status == "ok" for r in rows.values()):
+            self.client.remember(outcome)
+        retry = []
+        for index, item in enumerate(items):
+            if rows[index].status == "ok":
+                self.record(item, rows[index], outcome, share=len(items))
+            else:
+                retry.append(item)
+        for item in retry:  # missing or malformed in the batch answer: regrade singly
+            await self.single(item)

@@ -1,0 +1,128 @@
+"""One grading session's event loop: the client, the cache, the label writer, the workers and the timings.
+
+Jobs are streamed from the run's ``input.jsonl`` (never all in memory), skipping what the run
+folder already holds; ``workers`` tasks pull them from one lazy iterator, or the Batch API path
+takes them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.redaction import Redactor
+from ..io.runs import INPUT, LABELS, LabelWriter
+from .cache import CompletionCache, public_base_url
+from .client import GraderClient
+from .endpoint import EndpointConfig
+from .grader import Grader, Progress
+from .jobs import GradeSpec, Item, item_of
+from .shots import Shot
+from .templates import TemplateSet
+
+if TYPE_CHECKING:
+    from .batch_api import BatchOptions
+
+
+def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Iterator[Item]:
+    """The items of one target still to grade, streamed from the run's validated input."""
+    from ..io.readers import read_json_lines
+
+    for _, row in read_json_lines(run_dir / INPUT):
+        if (row["id"], target) not in done and (item := item_of(row["id"], target, row["prompt"], row.get("response"))):
+            yield item
+
+
+def jobs_of(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[Item]]:
+    """Requests to send, target by target, each a list of up to ``per_request`` items."""
+    for target in targets:
+        size = 1 if target == "relevance" else per_request
+        job: list[Item] = []
+        for item in _work_items(run_dir, target, done):
+            job.append(item)
+            if len(job) == size:
+                yield job
+                job = []
+        if job:
+            yield job
+
+
+async def run_jobs(grader: Grader, jobs: Iterator[list[Item]], workers: int) -> None:
+    """``workers`` tasks pull jobs from one lazy iterator (safe: the event loop is one thread)."""
+
+    async def worker() -> None:
+        for job in jobs:
+            await grader.job(job)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, workers))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class Session:
+    """One grading session's event loop: client, cache, label writer and timings."""
+
+    def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
+                 done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
+                 batch: BatchOptions | None = None) -> None:
+        self.batch = batch
+        self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
+        self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
+        self.requests_sent = 0
+        self.client_setup_s = 0.0
+        self.cache_notes: list[str] = []
+        self.by_replica: dict[str, int] = {}
+
+    def execute(self, cache_dir: str | Path | None) -> None:
+        cache = CompletionCache(cache_dir) if cache_dir is not None else None
+        writer = LabelWriter(self.folder / LABELS, Redactor.of(self.endpoint.api_key))
+        try:
+            self.requests_sent = asyncio.run(self._main(cache, writer))
+        finally:
+            writer.close()
+            if cache is not None:
+                self.cache_notes = cache.notes
+                cache.close()
+
+    async def _main(self, cache: CompletionCache | None, writer: LabelWriter) -> int:
+        async with GraderClient(self.endpoint, cache) as client:
+            self.progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
+            made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
+            grader = Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
+            jobs = jobs_of(self.folder, self.spec.targets, self.done, self.spec.items_per_request)
+            try:
+                if self.batch is not None:
+                    from .batch_api import BatchRun
+
+                    batches = BatchRun(self.folder, grader, client, self.batch)
+                    for job in jobs:
+                        for item in job:
+                            batches.add(item)
+                    await batches.run()
+                else:
+                    await run_jobs(grader, jobs, self.endpoint.concurrency)
+            finally:
+                self.client_setup_s = client.setup_s - made_before
+                self.requests_sent = client.requests_sent
+                self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
+            return client.requests_sent
+
+    def figures(self, session_start: float) -> dict[str, Any]:
+        """The session's counts and timings (the SDK client is made on first use, so its set-up is apart)."""
+        grading_s = max(0.0, self.progress.elapsed_s - self.client_setup_s)
+        return {
+            "graded": self.progress.done,
+            "requests_sent": self.requests_sent,
+            "setup_s": round(self.progress.started - session_start + self.client_setup_s, 3),
+            "elapsed_s": round(grading_s, 3),
+            "items_per_s": round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
+            **({"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}),
+        }
