@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["analysis.stats", "analysis.agreement", "io.clusters", "io.runs", "grading.parsing", "grading.templates", "core.constants", "core.cells"])
+@pytest.mark.parametrize("name", ["analysis.stats", "analysis.agreement", "io.clusters", "grading.parsing", "grading.templates", "core.constants", "core.cells", "core.atomic"])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(f"harness.{name}")
     result = doctest.testmod(module)

@@ -259,7 +259,7 @@ def save_table_calibration(result: dict[str, Any], out_dir: str | Path) -> list[
     """Write a table calibration (``calibrate TABLE --gold --pred``) as JSON and its confusion CSV."""
     import pandas as pd
 
-    from ..io.runs import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic, write_json_atomic
 
     folder = Path(out_dir)
     stem = f"calibration_{result['gold']}_vs_{result['pred']}"
@@ -274,7 +274,7 @@ def save_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
     import pandas as pd
 
-    from ..io.runs import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic, write_json_atomic
 
     folder = Path(out_dir)
     written = [folder / "calibration.json"]

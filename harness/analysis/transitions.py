@@ -434,7 +434,7 @@ def analysis_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
 
 def save_analysis(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``analysis.json`` and one CSV per table into ``out_dir`` (atomically per file)."""
-    from ..io.runs import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic, write_json_atomic
 
     folder = Path(out_dir)
     written = [folder / "analysis.json"]

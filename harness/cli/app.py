@@ -305,8 +305,9 @@ def compare(
     """Several graders side by side against one human-labeled set, with paired significance."""
     with errors():
         from ..analysis.comparison import compare as run_compare
+        from ..core.atomic import write_json_atomic
         from ..io.pairs import load_pairs
-        from ..io.runs import load_run, write_json_atomic
+        from ..io.runs import load_run
         from ..results.types import Comparison
         from .console import print_json, print_result
 
@@ -331,7 +332,8 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
-        from ..io.runs import load_run, write_json_atomic
+        from ..core.atomic import write_json_atomic
+        from ..io.runs import load_run
         from ..results.types import Flips
         from .console import print_json, print_result
 
@@ -391,8 +393,8 @@ def calibrate_shots(
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
     with errors():
+        from ..core.atomic import write_json_atomic
         from ..io.pairs import load_pairs
-        from ..io.runs import write_json_atomic
         from ..results.types import ShotSearch
         from ..workflows.shot_search import calibrate_shots as run_search
         from .console import print_json, print_result

@@ -1,12 +1,21 @@
-"""Atomic file writes: write beside the target, then rename, so no reader ever sees half a file."""
+"""Atomic file writes: write beside the target, then rename, so no reader ever sees half a file.
+
+JSON results and CSV tables are written here too, CSV cells a spreadsheet would run as a formula
+neutralised on the way.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def ensure_folder(folder: Path, *, flag: str | None = None) -> None:
@@ -39,3 +48,42 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, ensure_ascii=False, default=str)
+        out.write("\n")
+
+
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate gets a leading ``'``; everything else is kept.
+
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe(-1.5), spreadsheet_safe("model-a")
+    ("'=HYPERLINK(1)", -1.5, 'model-a')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a result table as CSV through a temporary file and a rename.
+
+    Text cells (and labels of the index and columns) that a spreadsheet would run as a formula
+    are neutralised; numbers stay numbers.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or str(safe[column].dtype).startswith(("str", "string")):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
+    safe.index = [spreadsheet_safe(v) for v in safe.index]
+    with atomic_path(path) as tmp:
+        safe.to_csv(tmp, index=index)
+    return path

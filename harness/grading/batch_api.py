@@ -56,7 +56,7 @@ def read_state(folder: Path) -> dict[str, Any]:
 
 
 def _write_state(folder: Path, state: dict[str, Any]) -> None:
-    from ..io.runs import write_json_atomic
+    from ..core.atomic import write_json_atomic
 
     write_json_atomic(folder / STATE, state)
 

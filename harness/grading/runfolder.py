@@ -9,6 +9,7 @@ happens, the final one (:meth:`~RunFolder.finish`).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.atomic import ensure_folder
+from ..core.atomic import ensure_folder, write_json_atomic
 from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
 from ..core.errors import RunError
-from ..io.runs import INPUT, MANIFEST, iter_labels, read_manifest, rewrite_labels, run_lock, write_json_atomic
+from ..io.runs import INPUT, LABELS, MANIFEST, iter_labels, read_manifest, rewrite_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +34,54 @@ IDENTITY = ("model", "template_hash", "shots_hash", "params", "input_sha256")
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]:
+    """Hold the run folder for one grading session (an OS lock: a killed process frees it).
+
+    Two sessions appending to one ``labels.jsonl`` would grade items twice, so a second one
+    is refused. Temporary files left by a killed session are removed once the lock is held.
+    ``remove_if_failed`` deletes the folder again when the session fails before writing a
+    manifest (used when the folder was created for it).
+    """
+    import shutil
+
+    path = run_dir / LOCK
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunError(
+                f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
+                "finish, stop it, or pass another --run-dir"
+            ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    for name in (INPUT, MANIFEST, LABELS, "batches.json"):  # atomic-write temporaries of a killed session
+        for stale in run_dir.glob(f".{name}.*"):
+            stale.unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException:
+        if remove_if_failed and not (run_dir / MANIFEST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        handle.close()
 
 
 class RunFolder:

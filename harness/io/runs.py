@@ -9,14 +9,12 @@ stage (calibrate, analyze, report) reads only these files.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_path, write_csv_atomic
 from ..core.constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from ..core.errors import RunError
 from ..core.redaction import Redactor
@@ -27,45 +25,6 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 LABELS = "labels.jsonl"
 INPUT = "input.jsonl"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, ensure_ascii=False, default=str)
-        out.write("\n")
-
-
-#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would evaluate gets a leading ``'``; everything else is kept.
-
-    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe(-1.5), spreadsheet_safe("model-a")
-    ("'=HYPERLINK(1)", -1.5, 'model-a')
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a result table as CSV through a temporary file and a rename.
-
-    Text cells (and labels of the index and columns) that a spreadsheet would run as a formula
-    are neutralised; numbers stay numbers.
-    """
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or str(safe[column].dtype).startswith(("str", "string")):
-            safe[column] = safe[column].map(spreadsheet_safe)
-    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
-    safe.index = [spreadsheet_safe(v) for v in safe.index]
-    with atomic_path(path) as tmp:
-        safe.to_csv(tmp, index=index)
-    return path
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -144,54 +103,6 @@ def record_problem(record: dict[str, Any]) -> str | None:
 def read_labels(run_dir: Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """All label records of a run as a list (see :func:`iter_labels`)."""
     return list(iter_labels(run_dir, repair=repair))
-
-
-LOCK = ".lock"
-
-
-@contextmanager
-def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]:
-    """Hold the run folder for one grading session (an OS lock: a killed process frees it).
-
-    Two sessions appending to one ``labels.jsonl`` would grade items twice, so a second one
-    is refused. Temporary files left by a killed session are removed once the lock is held.
-    ``remove_if_failed`` deletes the folder again when the session fails before writing a
-    manifest (used when the folder was created for it).
-    """
-    import shutil
-
-    path = run_dir / LOCK
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no locking
-        fcntl = None  # type: ignore[assignment]
-    if fcntl is not None:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise RunError(
-                f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
-                "finish, stop it, or pass another --run-dir"
-            ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    for name in (INPUT, MANIFEST, LABELS, "batches.json"):  # atomic-write temporaries of a killed session
-        for stale in run_dir.glob(f".{name}.*"):
-            stale.unlink(missing_ok=True)
-    try:
-        yield
-    except BaseException:
-        if remove_if_failed and not (run_dir / MANIFEST).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    finally:
-        handle.close()
 
 
 class LabelWriter:

@@ -131,8 +131,9 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     from ..analysis.calibration import calibrate_run, save_calibration
     from ..analysis.comparison import compare
     from ..analysis.transitions import analyze, save_analysis
+    from ..core.atomic import write_json_atomic
     from ..io.pairs import load_pairs
-    from ..io.runs import graded_pairs, load_run, write_json_atomic
+    from ..io.runs import graded_pairs, load_run
     from ..report.document import render_report
     from .shot_search import calibrate_shots, default_shots_path
 
