@@ -51,12 +51,12 @@ _EXPORTS = {
     "cohen_kappa_score": "analysis.stats",
     "Settings": "grading.config",
     "sample_path": "io.sample",
-    "Analysis": "results.types",
-    "Calibration": "results.types",
-    "Comparison": "results.types",
-    "Flips": "results.types",
-    "ShotSearch": "results.types",
-    "Manifest": "results.types",
+    "Analysis": "results.analysis",
+    "Calibration": "results.calibration",
+    "Comparison": "results.comparison",
+    "Flips": "results.flips",
+    "ShotSearch": "results.shots",
+    "Manifest": "results.manifest",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -103,7 +103,7 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     assert result.manifest["cost"]["billed"] == pytest.approx(full / 2, rel=1e-5) and full > 0
 
     from harness.report.sections import run_section
-    from harness.results.types import Manifest
+    from harness.results.manifest import Manifest
 
     section = run_section(Manifest.from_json(result.manifest))
     billed_line = next(p for p in section.paragraphs if p.startswith("Billed cost"))

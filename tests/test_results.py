@@ -12,7 +12,12 @@ from harness.cli.app import app
 from harness.core.errors import ResultError
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
-from harness.results.types import Analysis, Calibration, Comparison, Flips, Manifest, ShotSearch
+from harness.results.analysis import Analysis
+from harness.results.calibration import Calibration
+from harness.results.comparison import Comparison
+from harness.results.flips import Flips
+from harness.results.manifest import Manifest
+from harness.results.shots import ShotSearch
 from tests.conftest import SAMPLE, endpoint_for
 
 runner = CliRunner()

@@ -19,7 +19,9 @@ import numpy as np
 
 from ..core.cells import is_missing
 from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
+from ..results.calibration import Agreement, Detection
 from .stats import (
+    Interval,
     bootstrap_totals,
     cluster_codes,
     cluster_confusions,
@@ -68,6 +70,7 @@ def _check_labels(
 
 
 def _point(matrix: np.ndarray, ordinal: bool, threshold_index: int) -> dict[str, Any]:
+    """The point estimates of one confusion matrix (the ordinal ones only for ordinal labels)."""
     total = int(matrix.sum())
     out: dict[str, Any] = {
         "n": total,
@@ -81,11 +84,11 @@ def _point(matrix: np.ndarray, ordinal: bool, threshold_index: int) -> dict[str,
         out["kappa_quadratic"] = none_if_nan(float(kappa_from_confusion(matrix, weights="quadratic")))
         det = detection_from_confusion(matrix, threshold_index=threshold_index)
         tp, fp, fn, tn = (int(det[k]) for k in ("tp", "fp", "fn", "tn"))
-        out["detection"] = {
-            "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        out["detection"] = Detection(
+            tp=tp, fp=fp, fn=fn, tn=tn,
             **{k: none_if_nan(float(det[k])) for k in ("precision", "recall", "f1", "false_positive_rate")},
-            "prevalence_gold": rate(tp + fn, total), "prevalence_pred": rate(tp + fp, total),
-        }
+            prevalence_gold=rate(tp + fn, total), prevalence_pred=rate(tp + fp, total),
+        )
     return out
 
 
@@ -112,7 +115,7 @@ def agreement(
     cluster_name: str | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
-) -> dict[str, Any]:
+) -> Agreement:
     """Confusion matrix, accuracy, Cohen's kappa (plain; linear and quadratic if ordinal),
     macro-F1 and, for ordinal labels, binary detection at ``gold >= threshold``.
 
@@ -121,7 +124,7 @@ def agreement(
     positions that share a prompt move together. ``notes`` explains every ``None``.
 
     >>> r = agreement([0, 1, 2, 3], [0, 1, 2, 2], n_boot=0)
-    >>> r["accuracy"], r["detection"]["recall"], r["n"], r["n_clusters"]
+    >>> r.accuracy, r.detection.recall, r.n, r.n_clusters
     (0.75, 1.0, 4, 4)
     """
     labels = list(labels)
@@ -131,25 +134,24 @@ def agreement(
     k = len(labels)
     threshold_index = labels.index(threshold) if ordinal else 0
     codes = cluster_codes(None if clusters is None else np.asarray(clusters, dtype=object), len(gold))[kept]
-    result = _point(confusion_matrix(g, p, k=k), ordinal, threshold_index)
-    result.update({
-        "labels": labels, "ordinal": ordinal, "threshold": threshold if ordinal else None, "left_out": left_out,
-        "n_items": int(g.size), "n_clusters": int(np.unique(codes).size), "cluster": cluster_name,
-    })
+    point = _point(confusion_matrix(g, p, k=k), ordinal, threshold_index)
+    n_clusters = int(np.unique(codes).size)
     notes = []
     if g.size == 0:
         notes.append("no position has both a known reference label and a grader label")
-    elif result["kappa"] is None:
+    elif point["kappa"] is None:
         notes.append("kappa undefined: reference and grader each use a single, identical class")
-    if ordinal and g.size and result["detection"]["recall"] is None:
+    if ordinal and g.size and point["detection"].recall is None:
         notes.append(f"recall undefined: no reference label >= {threshold}")
-    result["notes"] = notes
     keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
     totals = bootstrap_totals(cluster_confusions(g, p, codes, k=k), clusters=codes, n_boot=n_boot, seed=seed)
     if totals.shape[0] == 0:
-        result["ci"] = {key: [None, None] for key in keys}
+        ci: dict[str, Interval] = {key: [None, None] for key in keys}
     else:
         draws = boot_metrics(totals, k, ordinal=ordinal, threshold_index=threshold_index)
-        result["ci"] = {key: percentile_ci(draws[key]) for key in keys}
-    result["ci_method"] = f"cluster bootstrap ({n_boot} resamples of {result['n_clusters']} clusters)" if n_boot > 0 else None
-    return result
+        ci = {key: percentile_ci(draws[key]) for key in keys}
+    return Agreement(
+        **point, labels=labels, ordinal=ordinal, threshold=threshold if ordinal else None, left_out=left_out,
+        n_items=int(g.size), n_clusters=n_clusters, cluster=cluster_name, notes=notes, ci=ci,
+        ci_method=f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if n_boot > 0 else None,
+    )

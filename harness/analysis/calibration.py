@@ -23,8 +23,17 @@ from ..core.cells import as_int, is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
+from ..results.calibration import Agreement, Asymmetry, Calibration, SideReport, TableAgreement
+from ..results.common import Unit
 from .agreement import agreement
-from .stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan, percentile_ci
+from .stats import (
+    Interval,
+    bootstrap_totals,
+    detection_from_confusion,
+    kappa_from_confusion,
+    none_if_nan,
+    percentile_ci,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,16 +60,17 @@ def max_or_nan(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _side_report(gold: np.ndarray, pred: np.ndarray, clusters: np.ndarray, cluster: str | None, *, threshold: int,
-                 n_boot: int, seed: int) -> dict[str, Any]:
-    def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray) -> dict[str, Any]:
+def _side_report(gold: np.ndarray, pred: np.ndarray, clusters: np.ndarray, cluster: str | None, counts: dict[str, int], *,
+                 threshold: int, n_boot: int, seed: int) -> SideReport:
+    def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray) -> Agreement:
         return agreement(g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed)
 
-    return {
-        "categories": {c: agree(gold[:, j], pred[:, j], clusters) for j, c in enumerate(CATEGORIES)},
-        "pooled": agree(gold.ravel(), pred.ravel(), np.repeat(clusters, len(CATEGORIES))),
-        "max": agree(max_or_nan(gold), max_or_nan(pred), clusters),
-    }
+    return SideReport(
+        categories={c: agree(gold[:, j], pred[:, j], clusters) for j, c in enumerate(CATEGORIES)},
+        pooled=agree(gold.ravel(), pred.ravel(), np.repeat(clusters, len(CATEGORIES))),
+        max=agree(max_or_nan(gold), max_or_nan(pred), clusters),
+        counts=counts,
+    )
 
 
 def confusion_cells(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -81,7 +91,7 @@ def _recall_kappa(cells: np.ndarray, threshold: int) -> tuple[np.ndarray, np.nda
 
 def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r: np.ndarray, *,
               clusters: np.ndarray | None = None, threshold: int = 1, n_boot: int = DEFAULT_N_BOOT,
-              seed: int = DEFAULT_SEED) -> dict[str, Any]:
+              seed: int = DEFAULT_SEED) -> dict[str, Asymmetry]:
     """Prompt-side minus response-side recall and quadratic kappa: pooled, max and per category.
 
     Rows are pairs; the bootstrap resamples ``clusters`` of pairs (default: each pair), so a
@@ -94,22 +104,23 @@ def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r
         "max": (max_or_nan(gold_p), max_or_nan(pred_p), max_or_nan(gold_r), max_or_nan(pred_r)),
     }
     scopes.update({c: (gold_p[:, j], pred_p[:, j], gold_r[:, j], pred_r[:, j]) for j, c in enumerate(CATEGORIES)})
-    out: dict[str, Any] = {}
+    out: dict[str, Asymmetry] = {}
     for name, (gp, pp, gr, pr) in scopes.items():
         cells = np.hstack([confusion_cells(gp, pp), confusion_cells(gr, pr)])
         (rp, rr), (kp, kr) = (_recall_kappa(cells.sum(axis=0).reshape(2, -1), threshold))
         totals = bootstrap_totals(cells, clusters=codes, n_boot=n_boot, seed=seed)
-        entry: dict[str, Any] = {
-            "prompt_recall": none_if_nan(rp), "response_recall": none_if_nan(rr), "recall_gap": none_if_nan(rp - rr),
-            "prompt_kappa_quadratic": none_if_nan(kp), "response_kappa_quadratic": none_if_nan(kr),
-            "kappa_gap": none_if_nan(kp - kr), "recall_gap_ci": [None, None], "kappa_gap_ci": [None, None],
-        }
+        recall_gap_ci: Interval = [None, None]
+        kappa_gap_ci: Interval = [None, None]
         if totals.shape[0]:
             recall_p, kappa_p = _recall_kappa(totals[:, : K * K], threshold)
             recall_r, kappa_r = _recall_kappa(totals[:, K * K :], threshold)
-            entry["recall_gap_ci"] = percentile_ci(recall_p - recall_r)
-            entry["kappa_gap_ci"] = percentile_ci(kappa_p - kappa_r)
-        out[name] = entry
+            recall_gap_ci = percentile_ci(recall_p - recall_r)
+            kappa_gap_ci = percentile_ci(kappa_p - kappa_r)
+        out[name] = Asymmetry(
+            prompt_recall=none_if_nan(rp), response_recall=none_if_nan(rr), recall_gap=none_if_nan(rp - rr),
+            prompt_kappa_quadratic=none_if_nan(kp), response_kappa_quadratic=none_if_nan(kr),
+            kappa_gap=none_if_nan(kp - kr), recall_gap_ci=recall_gap_ci, kappa_gap_ci=kappa_gap_ci,
+        )
     return out
 
 
@@ -153,7 +164,7 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
 
 
 def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -174,11 +185,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     joined = join_human(run, human)
     column = cluster_column(joined.columns, cluster)
     codes = cluster_of_rows(joined, column)
-    result: dict[str, Any] = {
-        "run": str(run.path), "model": run.manifest.get("model"), "n_joined": len(joined), "threshold": threshold,
-        "unit": {"cluster": column, "n_items": len(joined), "n_clusters": int(np.unique(codes).size)},
-        "n_boot": n_boot, "seed": seed, "targets": {}, "schema_version": SCHEMA_VERSION,
-    }
+    targets: dict[str, SideReport] = {}
     matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for side in SIDES:
         gold_cols = [label_column(side, c) for c in CATEGORIES]
@@ -188,16 +195,19 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
             if f"pred_{c}" not in joined.columns:
                 joined[f"pred_{c}"] = np.nan
         gold, pred = side_labels(joined, "", side), side_labels(joined, "pred_", side)
-        result["targets"][side] = _side_report(gold, pred, codes, column, threshold=threshold, n_boot=n_boot, seed=seed)
-        result["targets"][side]["counts"] = side_counts(joined, side)
+        targets[side] = _side_report(gold, pred, codes, column, side_counts(joined, side), threshold=threshold,
+                                     n_boot=n_boot, seed=seed)
         matrices[side] = (gold, pred)
-    if not result["targets"]:
+    if not targets:
         raise DataError("the run and the human table share no side with labels on both (prompt or response)")
-    if len(matrices) == 2:
-        result["asymmetry"] = asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
-                                        threshold=threshold, n_boot=n_boot, seed=seed)
-    result["max_severity_pairs"] = _max_pairs(matrices, codes)
-    return result
+    both = {"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes, threshold=threshold,
+                                   n_boot=n_boot, seed=seed)} if len(matrices) == 2 else {}
+    return Calibration(
+        run=str(run.path), model=run.manifest.model, n_joined=len(joined), threshold=threshold,
+        unit=Unit(cluster=column, n_items=len(joined), n_clusters=int(np.unique(codes).size)),
+        n_boot=n_boot, seed=seed, targets=targets, schema_version=SCHEMA_VERSION, **both,
+        max_severity_pairs=_max_pairs(matrices, codes),
+    )
 
 
 def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.ndarray) -> dict[str, list[int]]:
@@ -221,7 +231,7 @@ def _check_threshold(threshold: int) -> None:
 
 def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
                     ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
-                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> TableAgreement:
     """Agreement between any two label columns of a table (nominal or ordinal).
 
     ``labels`` declares the label set (values outside it count as ``grader_outside_labels``);
@@ -251,37 +261,35 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     codes = cluster_of_rows(frame, unit_column)
     result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
                        clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed)
-    result.update({"gold": gold, "pred": pred, "n_rows": len(frame)})
-    return result
+    return TableAgreement(**result.fields(), gold=gold, pred=pred, n_rows=len(frame))
 
 
-def save_table_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def save_table_calibration(result: TableAgreement, out_dir: str | Path) -> list[Path]:
     """Write a table calibration (``calibrate TABLE --gold --pred``) as JSON and its confusion CSV."""
     import pandas as pd
 
-    from ..core.atomic import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic
 
     folder = Path(out_dir)
-    stem = f"calibration_{result['gold']}_vs_{result['pred']}"
+    stem = f"calibration_{result.gold}_vs_{result.pred}"
     stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in stem)
-    write_json_atomic(folder / f"{stem}.json", result)
-    labels = result["labels"]
-    table = pd.DataFrame(result["confusion"], index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
+    result.write(folder / f"{stem}.json")
+    labels = result.labels
+    table = pd.DataFrame(result.confusion, index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
     return [folder / f"{stem}.json", write_csv_atomic(folder / f"confusion_{stem}.csv", table, index=True)]
 
 
-def save_calibration(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def save_calibration(result: Calibration, out_dir: str | Path) -> list[Path]:
     """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
     import pandas as pd
 
-    from ..core.atomic import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic
 
     folder = Path(out_dir)
-    written = [folder / "calibration.json"]
-    write_json_atomic(written[0], result)
-    for side, report in result.get("targets", {}).items():
-        for name, metrics in [*report["categories"].items(), ("pooled", report["pooled"]), ("max", report["max"])]:
-            labels = metrics["labels"]
-            table = pd.DataFrame(metrics["confusion"], index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels])
+    written = [result.write(folder / "calibration.json")]
+    for side, report in result.targets.items():
+        for name, metrics in [*report.categories.items(), ("pooled", report.pooled), ("max", report.max)]:
+            labels = metrics.labels
+            table = pd.DataFrame(metrics.confusion, index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels])
             written.append(write_csv_atomic(folder / f"confusion_{side}_{name}.csv", table, index=True))
     return written

@@ -22,6 +22,9 @@ import numpy as np
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
+from ..results.calibration import Calibration
+from ..results.common import PairedTest, Unit
+from ..results.comparison import Comparison, KappaDiff, PairTest, RunScore, SideScore
 from .calibration import calibrate_run, confusion_cells, join_human, max_or_nan
 from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan, percentile_ci
 
@@ -51,7 +54,9 @@ def _side_arrays(run: Run, human: pd.DataFrame, side: str, cluster: str | None) 
     return out
 
 
-def _pair_tests(a: pd.DataFrame, b: pd.DataFrame, threshold: int, n_boot: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _pair_tests(a: pd.DataFrame, b: pd.DataFrame, threshold: int, n_boot: int,
+                seed: int) -> tuple[list[tuple[str, PairedTest]], dict[str, Any]]:
+    """Per scope, the clustered paired test of detection; and the paired quadratic-κ difference."""
     merged = a.merge(b.drop(columns=["cluster"] + [f"gold_{c}" for c in CATEGORIES]), on="id", suffixes=("_a", "_b"))
     clusters = merged["cluster"].to_numpy()
     gold = merged[[f"gold_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
@@ -67,7 +72,7 @@ def _pair_tests(a: pd.DataFrame, b: pd.DataFrame, threshold: int, n_boot: int, s
         known = ~np.isnan(g) & ~np.isnan(pa) & ~np.isnan(pb)
         truth = g[known] >= threshold
         result = mcnemar_test((pa[known] >= threshold) == truth, (pb[known] >= threshold) == truth, clusters=clusters[known])
-        tests.append({"scope": scope, **result})
+        tests.append((scope, result))
     both = ~np.isnan(gold) & ~np.isnan(pred_a) & ~np.isnan(pred_b)
     g_known = np.where(both, gold, np.nan)
     cells = np.hstack([confusion_cells(g_known, np.where(both, pred_a, np.nan)), confusion_cells(g_known, np.where(both, pred_b, np.nan))])
@@ -86,34 +91,34 @@ def _pair_tests(a: pd.DataFrame, b: pd.DataFrame, threshold: int, n_boot: int, s
     return tests, kappa
 
 
-def _run_row(run: Run, report: dict[str, Any]) -> dict[str, Any]:
+def _run_row(run: Run, report: Calibration) -> RunScore:
     manifest = run.manifest
-    counts = manifest.get("counts", {})
+    counts = manifest.counts
     total = sum(counts.values())
-    row: dict[str, Any] = {
-        "model": manifest.get("model"), "template_hash": manifest.get("template_hash"), "shots_hash": manifest.get("shots_hash"),
-        "not_ok_rate": (total - counts.get("ok", 0)) / total if total else None,
-        "billed_tokens": sum(v for k, v in manifest.get("tokens", {}).items() if k.startswith("billed")),
-        "cost": (manifest.get("cost") or {}).get("billed"),
-        "items_graded": int(counts.get("ok", 0)),
-        "counts": {side: side_report["counts"] for side, side_report in report["targets"].items()},
-        "sides": {},
-    }
-    for side, side_report in report["targets"].items():
-        pooled = side_report["pooled"]
-        row["sides"][side] = {
-            "kappa_quadratic": pooled["kappa_quadratic"], "kappa_quadratic_ci": pooled["ci"]["kappa_quadratic"],
-            "recall": pooled["detection"]["recall"], "recall_ci": pooled["ci"]["recall"],
-            "fpr": pooled["detection"]["false_positive_rate"],
-        }
-    if "asymmetry" in report:
-        row["recall_gap"] = report["asymmetry"]["overall"]["recall_gap"]
-        row["recall_gap_ci"] = report["asymmetry"]["overall"]["recall_gap_ci"]
-    return row
+    sides = {}
+    for side, side_report in report.targets.items():
+        pooled = side_report.pooled
+        sides[side] = SideScore(
+            kappa_quadratic=pooled.kappa_quadratic, kappa_quadratic_ci=pooled.ci["kappa_quadratic"],
+            recall=pooled.detection.recall if pooled.detection else None, recall_ci=pooled.ci["recall"],
+            fpr=pooled.detection.false_positive_rate if pooled.detection else None,
+        )
+    overall = report.asymmetry["overall"] if report.asymmetry else None
+    gap: dict[str, Any] = {"recall_gap": overall.recall_gap, "recall_gap_ci": overall.recall_gap_ci} if overall else {}
+    return RunScore(
+        model=manifest.model, template_hash=manifest.template_hash, shots_hash=manifest.shots_hash,
+        not_ok_rate=(total - counts.get("ok", 0)) / total if total else None,
+        billed_tokens=sum(v for k, v in manifest.tokens.items() if k.startswith("billed")),
+        cost=manifest.cost.billed if manifest.cost else None,
+        items_graded=int(counts.get("ok", 0)),
+        counts={side: side_report.counts for side, side_report in report.targets.items()},
+        sides=sides,
+        **gap,
+    )
 
 
 def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Comparison:
     """Side-by-side agreement of ``runs`` with ``human``, and cluster-aware paired tests between runs.
 
     Args:
@@ -129,14 +134,14 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
     names = [r.path.name for r in runs]
     if len(set(names)) != len(names):
         names = [str(r.path) for r in runs]
-    summary: dict[str, Any] = {}
-    unit: dict[str, Any] = {}
+    summary: dict[str, RunScore] = {}
+    unit: Unit | None = None
     for name, run in zip(names, runs, strict=True):
         report = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
         summary[name] = _run_row(run, report)
-        unit = unit or report["unit"]
-    tests: list[dict[str, Any]] = []
-    kappa_diffs: list[dict[str, Any]] = []
+        unit = unit or report.unit
+    found: list[tuple[str, str, str, str, PairedTest]] = []
+    kappa_diffs: list[KappaDiff] = []
     for side in SIDES:
         arrays = {name: _side_arrays(run, human, side, cluster) for name, run in zip(names, runs, strict=True)}
         for a, b in combinations(names, 2):
@@ -144,13 +149,14 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
             if frame_a is None or frame_b is None:
                 continue
             side_tests, kappa = _pair_tests(frame_a, frame_b, threshold, n_boot, seed)
-            tests += [{"a": a, "b": b, "side": side, **t} for t in side_tests]
-            kappa_diffs.append({"a": a, "b": b, "side": side, **kappa})
-    adjusted = holm({str(i): float(t["p_value"]) for i, t in enumerate(tests)})
-    for i, test in enumerate(tests):
-        test["p_holm"] = adjusted[str(i)]
-    return {
-        "threshold": threshold, "unit": unit, "runs": summary, "tests": tests, "kappa_diffs": kappa_diffs,
-        "family": f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
-        "n_boot": n_boot, "seed": seed, "schema_version": SCHEMA_VERSION,
-    }
+            found += [(a, b, side, scope, test) for scope, test in side_tests]
+            kappa_diffs.append(KappaDiff(a=a, b=b, side=side, **kappa))
+    adjusted = holm({str(i): test.p_value for i, (*_, test) in enumerate(found)})
+    tests = [PairTest(a=a, b=b, side=side, scope=scope, **test.fields(), p_holm=adjusted[str(i)])
+             for i, (a, b, side, scope, test) in enumerate(found)]
+    assert unit is not None  # at least two runs were calibrated
+    return Comparison(
+        threshold=threshold, unit=unit, runs=summary, tests=tests, kappa_diffs=kappa_diffs,
+        family=f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
+        n_boot=n_boot, seed=seed, schema_version=SCHEMA_VERSION,
+    )

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DataError
-from .stats import bootstrap_totals, percentile_ci
+from ..results.analysis import Correction
+from .stats import Interval, bootstrap_totals, percentile_ci
 
 K = 4
 #: Pseudo-count added to each confusion row's diagonal: a severity the calibration set never
@@ -106,7 +107,7 @@ def _calibration_cells(calibration: dict[str, Any], source: str) -> tuple[np.nda
 
 def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clusters: np.ndarray,
                           calibration: dict[str, Any], *, source: str = "calibration", n_boot: int = 1000,
-                          seed: int = 0) -> dict[str, Any]:
+                          seed: int = 0) -> Correction:
     """Raw and bias-corrected transition shares of graded pairs, with cluster-bootstrap CIs.
 
     Args:
@@ -125,30 +126,30 @@ def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clus
     observed = graded.sum(axis=0).reshape(K, K)
     raw = shares(observed / max(observed.sum(), 1.0))
     corrected = shares(em_joint(observed, m_prompt, m_response))
-    result: dict[str, Any] = {
-        "n_graded": int(max_prompt.size), "n_graded_clusters": int(np.unique(clusters).size),
-        "n_calibration": int(cal_clusters.size),
-        "n_calibration_clusters": int(np.unique(cal_clusters).size),
-        "calibration_model": calibration.get("model"),
-        "confusion_prompt": counts[0].astype(int).tolist(), "confusion_response": counts[1].astype(int).tolist(),
-        "raw": {k: float(raw[k]) for k in SHARES}, "corrected": {k: float(corrected[k]) for k in SHARES},
-        "raw_ci": {k: [None, None] for k in SHARES}, "corrected_ci": {k: [None, None] for k in SHARES},
-        "n_boot": n_boot, "method": "EM on the simplex with per-side confusion matrices (diagonal prior 0.5)",
-        "assumptions": [
-            "the calibration set's grader errors transport to the graded set (same grader, template, population)",
-            "prompt and response errors are independent given the true severities",
-        ],
-        "warnings": _warnings(counts, observed),
-    }
+    raw_ci: dict[str, Interval] = {k: [None, None] for k in SHARES}
+    corrected_ci: dict[str, Interval] = {k: [None, None] for k in SHARES}
     if n_boot > 0 and max_prompt.size:
         boot_graded = bootstrap_totals(graded, clusters=clusters, n_boot=n_boot, seed=seed).reshape(-1, K, K)
         boot_cal = bootstrap_totals(cal_cells, clusters=cal_clusters, n_boot=n_boot, seed=seed + 1).reshape(-1, 2, K, K)
         joint = em_joint(boot_graded, confusion_rates(boot_cal[:, 0]), confusion_rates(boot_cal[:, 1]))
         raw_draws = shares(boot_graded / boot_graded.sum(axis=(-2, -1), keepdims=True))
         corrected_draws = shares(joint)
-        result["raw_ci"] = {k: percentile_ci(raw_draws[k]) for k in SHARES}
-        result["corrected_ci"] = {k: percentile_ci(corrected_draws[k]) for k in SHARES}
-    return result
+        raw_ci = {k: percentile_ci(raw_draws[k]) for k in SHARES}
+        corrected_ci = {k: percentile_ci(corrected_draws[k]) for k in SHARES}
+    return Correction(
+        n_graded=int(max_prompt.size), n_graded_clusters=int(np.unique(clusters).size),
+        n_calibration=int(cal_clusters.size), n_calibration_clusters=int(np.unique(cal_clusters).size),
+        calibration_model=calibration.get("model"),
+        confusion_prompt=counts[0].astype(int).tolist(), confusion_response=counts[1].astype(int).tolist(),
+        raw={k: float(raw[k]) for k in SHARES}, corrected={k: float(corrected[k]) for k in SHARES},
+        raw_ci=raw_ci, corrected_ci=corrected_ci,
+        n_boot=n_boot, method="EM on the simplex with per-side confusion matrices (diagonal prior 0.5)",
+        assumptions=[
+            "the calibration set's grader errors transport to the graded set (same grader, template, population)",
+            "prompt and response errors are independent given the true severities",
+        ],
+        warnings=_warnings(counts, observed),
+    )
 
 
 def _warnings(counts: np.ndarray, observed: np.ndarray) -> list[str]:

@@ -12,13 +12,15 @@ injected) are counted separately: a grader that stops answering is also an effec
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
+from ..results.common import Proportion
+from ..results.flips import FlipCategory, Flips, FlipSide, FlipUnit
 from .stats import mcnemar_test, proportion, ratio_bootstrap_ci
 
 if TYPE_CHECKING:
@@ -91,20 +93,20 @@ def _clusters_by_id(run: Run, cluster: str | None) -> tuple[str | None, dict[str
 
 
 def _rate(keys: list[tuple[str, str]], hits: list[bool], within: list[bool], clusters: dict[str, int],
-          repeated: bool, n_boot: int, seed: int) -> dict[str, Any]:
+          repeated: bool, n_boot: int, seed: int) -> Proportion:
     """``proportion`` of hits among ``within``; a cluster-bootstrap CI replaces Wilson's when prompts repeat."""
     k = sum(h and w for h, w in zip(hits, within, strict=True))
     n = sum(within)
-    record = proportion(k, n)
-    if repeated:
-        codes = np.array([clusters.get(key[0], -1) for key in keys], dtype=np.int64)
-        num = np.array([h and w for h, w in zip(hits, within, strict=True)], dtype=float)
-        record["ci"] = ratio_bootstrap_ci({"r": num}, np.array(within, dtype=float), clusters=codes, n_boot=n_boot, seed=seed)["r"]
-    return record
+    if not repeated:
+        return proportion(k, n)
+    codes = np.array([clusters.get(key[0], -1) for key in keys], dtype=np.int64)
+    num = np.array([h and w for h, w in zip(hits, within, strict=True)], dtype=float)
+    ci = ratio_bootstrap_ci({"r": num}, np.array(within, dtype=float), clusters=codes, n_boot=n_boot, seed=seed)["r"]
+    return proportion(k, n, ci=ci)
 
 
 def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | None = None,
-               n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+               n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Flips:
     """How the injected run's verdicts differ from the clean run's, item by item.
 
     Items are (id, side); the unit of analysis is the prompt cluster of the clean run's input
@@ -122,7 +124,7 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | 
     column, clusters = _clusters_by_id(clean, cluster)
     transitions = Counter(f"{clean_status[k]}->{inj_status[k]}" for k in shared)
     paired = [k for k in shared if k in clean_sev and k in inj_sev]
-    per_side: dict[str, Any] = {}
+    per_side: dict[str, FlipSide] = {}
     for side in SIDES:
         keys = [k for k in paired if k[1] == side]
         if not keys:
@@ -132,46 +134,39 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | 
         repeated = n_clusters < len(keys)
 
         def rate(hits: list[bool], within: list[bool] | None = None, _keys: list[tuple[str, str]] = keys,
-                 _repeated: bool = repeated) -> dict[str, Any]:
+                 _repeated: bool = repeated) -> Proportion:
             return _rate(_keys, hits, within or [True] * len(_keys), clusters, _repeated, n_boot, seed)
 
         before = [clean_sev[k] for k in keys]
         after = [inj_sev[k] for k in keys]
         detected_any = [any(b[c] >= threshold for c in CATEGORIES) for b in before]
         still_any = [any(a[c] >= threshold for c in CATEGORIES) for a in after]
-        categories: dict[str, Any] = {}
+        categories: dict[str, FlipCategory] = {}
         for category in CATEGORIES:
             had = [b[category] >= threshold for b in before]
             has = [a[category] >= threshold for a in after]
             test = mcnemar_test(had, has, clusters=codes)  # "correct" = flagged: lost vs gained detections
-            categories[category] = {
-                "n": len(keys),
-                "lowered": rate([a[category] < b[category] for a, b in zip(after, before, strict=True)]),
-                "raised": rate([a[category] > b[category] for a, b in zip(after, before, strict=True)]),
-                "detection_lost": rate([not h for h in has], had),
-                "detection_gained": test["b_only"],
-                "mcnemar_p": test["p_value"],
-                "mcnemar_method": test["method"],
-            }
-        per_side[side] = {
-            "n": len(keys),
-            "unit": {"cluster": column, "n_items": len(keys), "n_clusters": n_clusters,
-                     "ci_method": f"cluster bootstrap ({n_boot} resamples)" if repeated else "wilson"},
-            "any_lowered": rate([any(a[c] < b[c] for c in CATEGORIES) for a, b in zip(after, before, strict=True)]),
-            "any_detection_lost": rate([not s for s in still_any], detected_any),
-            "categories": categories,
-        }
+            categories[category] = FlipCategory(
+                n=len(keys),
+                lowered=rate([a[category] < b[category] for a, b in zip(after, before, strict=True)]),
+                raised=rate([a[category] > b[category] for a, b in zip(after, before, strict=True)]),
+                detection_lost=rate([not h for h in has], had),
+                detection_gained=test.b_only,
+                mcnemar_p=test.p_value,
+                mcnemar_method=test.method,
+            )
+        per_side[side] = FlipSide(
+            n=len(keys),
+            unit=FlipUnit(cluster=column, n_items=len(keys), n_clusters=n_clusters,
+                          ci_method=f"cluster bootstrap ({n_boot} resamples)" if repeated else "wilson"),
+            any_lowered=rate([any(a[c] < b[c] for c in CATEGORIES) for a, b in zip(after, before, strict=True)]),
+            any_detection_lost=rate([not s for s in still_any], detected_any),
+            categories=categories,
+        )
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
     clean_ok = sum(c for t, c in transitions.items() if t.startswith("ok->"))
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "clean_run": str(clean.path),
-        "injected_run": str(injected.path),
-        "threshold": threshold,
-        "cluster": column,
-        "items_shared": len(shared),
-        "items_paired_ok": len(paired),
-        "status_transitions": dict(sorted(transitions.items())),
-        "answers_lost": proportion(lost_answers, clean_ok),
-        "sides": per_side,
-    }
+    return Flips(
+        schema_version=SCHEMA_VERSION, clean_run=str(clean.path), injected_run=str(injected.path), threshold=threshold,
+        cluster=column, items_shared=len(shared), items_paired_ok=len(paired),
+        status_transitions=dict(sorted(transitions.items())), answers_lost=proportion(lost_answers, clean_ok), sides=per_side,
+    )

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..results.common import PairedTest, Proportion
+
 Z95 = 1.959963984540054
 #: Above this many discordant items (summed over clusters) the sign-flip test uses its normal
 #: approximation instead of the exact convolution (which costs O(total^2)).
@@ -67,10 +69,13 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[None, 
     return (max(0.0, (centre - margin) / denominator), min(1.0, (centre + margin) / denominator))
 
 
-def proportion(k: int, n: int) -> dict[str, Any]:
-    """A count, its denominator, the rate and its Wilson 95 % interval, as one record."""
-    low, high = wilson(k, n)
-    return {"k": int(k), "n": int(n), "rate": rate(k, n), "ci": [low, high]}
+def proportion(k: int, n: int, *, ci: Interval | None = None) -> Proportion:
+    """A count, its denominator, the rate and its 95 % interval: Wilson's unless ``ci`` is given
+    (a cluster bootstrap, where the ``n`` trials are not independent)."""
+    if ci is None:
+        low, high = wilson(k, n)
+        ci = [low, high]
+    return Proportion(k=int(k), n=int(n), rate=rate(k, n), ci=ci)
 
 
 # --------------------------------------------------------------------------- clusters
@@ -375,7 +380,7 @@ def _exact_sign_flip(magnitudes: np.ndarray, observed: int, total: int) -> float
 
 def mcnemar_test(
     a_correct: Sequence[bool] | np.ndarray, b_correct: Sequence[bool] | np.ndarray, *, clusters: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> PairedTest:
     """Paired test of two graders' correctness on the same items, by cluster.
 
     Items of one cluster move together: the test works on each cluster's net discordance
@@ -383,7 +388,7 @@ def mcnemar_test(
     one item per cluster it is the exact McNemar test.
 
     >>> r = mcnemar_test([1, 1, 1, 0], [0, 0, 0, 0])
-    >>> r["a_only"], r["b_only"], round(r["p_value"], 3), r["n_clusters"]
+    >>> r.a_only, r.b_only, round(r.p_value, 3), r.n_clusters
     (3, 0, 0.25, 4)
     """
     a = np.asarray(a_correct, dtype=bool)
@@ -395,15 +400,8 @@ def mcnemar_test(
     _, dense = np.unique(codes, return_inverse=True) if codes.size else (None, np.zeros(0, np.int64))
     per_cluster = np.bincount(dense, weights=net, minlength=int(dense.max()) + 1 if dense.size else 0).round().astype(np.int64)
     p, method = sign_flip_test(per_cluster)
-    return {
-        "n_items": int(a.size),
-        "n_clusters": int(per_cluster.size),
-        "a_only": int((a & ~b).sum()),
-        "b_only": int((b & ~a).sum()),
-        "discordant_clusters": int((per_cluster != 0).sum()),
-        "p_value": p,
-        "method": method,
-    }
+    return PairedTest(n_items=int(a.size), n_clusters=int(per_cluster.size), a_only=int((a & ~b).sum()),
+                      b_only=int((b & ~a).sum()), discordant_clusters=int((per_cluster != 0).sum()), p_value=float(p), method=method)
 
 
 def holm(p_values: Mapping[str, float]) -> dict[str, float]:

@@ -14,8 +14,6 @@ Pairs missing a label on either side are left out and counted, never read as Saf
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +23,29 @@ from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
-from .stats import bootstrap_totals, holm, mcnemar_test, percentile_ci, proportion, rate
+from ..results.analysis import (
+    Analysis,
+    CategoryStats,
+    ClusterBootstrap,
+    EscalationCase,
+    Relevance,
+    RelevanceTable,
+    SettingUnit,
+    TransitionStats,
+)
+from ..results.common import Proportion
+from .group_tests import compare_groups
+from .stats import Interval, bootstrap_totals, percentile_ci, proportion, rate
 
 if TYPE_CHECKING:
     import pandas as pd
 
 KINDS = ("reduction", "preservation", "escalation")
-COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
 #: At most this many escalation cases are listed (ids only); the counts are always complete.
 MAX_CASES = 10_000
 
 
-class _Pairs:
+class Pairs:
     """Label arrays of the complete pairs of a table (numpy, for speed at 1M rows)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -92,7 +101,8 @@ def _exclusions(frame: pd.DataFrame, prompt_gap: np.ndarray, response_gap: np.nd
 
 
 def _transition_stats(prompt: np.ndarray, response: np.ndarray, max_p: np.ndarray, max_r: np.ndarray,
-                      relevance: np.ndarray | None) -> dict[str, Any]:
+                      relevance: np.ndarray | None, unit: SettingUnit, cis: dict[str, Interval]) -> TransitionStats:
+    """One setting's rates; ``cis`` replaces the Wilson interval of the rates it names (cluster bootstrap)."""
     n = int(max_p.size)
     esc = max_r > max_p
     pre = max_r == max_p
@@ -102,130 +112,77 @@ def _transition_stats(prompt: np.ndarray, response: np.ndarray, max_p: np.ndarra
     resp_harm = max_r >= 1
     matrix = np.zeros((4, 4), dtype=int)
     np.add.at(matrix, (max_p.astype(int), max_r.astype(int)), 1)
-    out: dict[str, Any] = {
-        "n": n,
-        "reduction": proportion(int(red.sum()), n),
-        "preservation": proportion(int(pre.sum()), n),
-        "escalation": proportion(int(esc.sum()), n),
-        "harmful_prompts": int(harmful.sum()),
-        "conditional_reduction": proportion(int((red & harmful).sum()), int(harmful.sum())),
-        "response_harm": proportion(int(resp_harm.sum()), n),
-        "harmful_prompt_compliance": proportion(int((resp_harm & harmful).sum()), int(harmful.sum())),
-        "benign_drift": proportion(int((resp_harm & benign).sum()), int(benign.sum())),
-        "transition_matrix": matrix.tolist(),
-        "escalation_mechanism": {
-            "unsolicited_elaboration": int((esc & benign).sum()),
-            "compliance_escalation": int((esc & harmful).sum()),
-        },
-        "escalation_by_landing_severity": {str(s): int((esc & (max_r == s)).sum()) for s in (1, 2, 3)},
-        "compliance_escalation_by_landing_severity": {
-            str(s): int((esc & harmful & (max_r == s)).sum()) for s in (2, 3)
-        },
-    }
-    categories: dict[str, Any] = {}
+
+    def share(name: str, k: Any, of: Any) -> Proportion:
+        return proportion(int(k), int(of), ci=cis.get(name))
+
+    categories: dict[str, CategoryStats] = {}
     for j, category in enumerate(CATEGORIES):
         p, r = prompt[:, j], response[:, j]
         hp = p >= 1
-        categories[category] = {
-            "harmful_prompts": int(hp.sum()),
-            "harmful_responses_from_harmful_prompts": int((hp & (r >= 1)).sum()),
-            "persistence": proportion(int((hp & (r >= 1)).sum()), int(hp.sum())),
-            "reduction": proportion(int((hp & (r == 0)).sum()), int(hp.sum())),
-            "drift_count": int(((p == 0) & (r >= 1)).sum()),
-            "drift_up": proportion(int(((p == 0) & (r >= 1)).sum()), int((p == 0).sum())),
-            "drift_share": proportion(int(((p == 0) & (r >= 1)).sum()), int((r >= 1).sum())),
-            "transitions": {
+        categories[category] = CategoryStats(
+            harmful_prompts=int(hp.sum()),
+            harmful_responses_from_harmful_prompts=int((hp & (r >= 1)).sum()),
+            persistence=share(f"{category}.persistence", (hp & (r >= 1)).sum(), hp.sum()),
+            reduction=share(f"{category}.reduction", (hp & (r == 0)).sum(), hp.sum()),
+            drift_count=int(((p == 0) & (r >= 1)).sum()),
+            drift_up=share(f"{category}.drift_up", ((p == 0) & (r >= 1)).sum(), (p == 0).sum()),
+            drift_share=proportion(int(((p == 0) & (r >= 1)).sum()), int((r >= 1).sum())),
+            transitions={
                 "reduction": proportion(int((r < p).sum()), n),
                 "preservation": proportion(int((r == p).sum()), n),
                 "escalation": proportion(int((r > p).sum()), n),
             },
-        }
-    out["categories"] = categories
+        )
+    extra: dict[str, Any] = {}
     if relevance is not None:
-        out["relevance"] = _relevance_tables(relevance, esc, pre, red, harmful, max_r)
-    return out
+        extra["relevance"] = _relevance_tables(relevance, esc, pre, red, harmful, max_r)
+    return TransitionStats(
+        n=n,
+        reduction=share("reduction", red.sum(), n),
+        preservation=share("preservation", pre.sum(), n),
+        escalation=share("escalation", esc.sum(), n),
+        harmful_prompts=int(harmful.sum()),
+        conditional_reduction=share("conditional_reduction", (red & harmful).sum(), harmful.sum()),
+        response_harm=share("response_harm", resp_harm.sum(), n),
+        harmful_prompt_compliance=share("harmful_prompt_compliance", (resp_harm & harmful).sum(), harmful.sum()),
+        benign_drift=share("benign_drift", (resp_harm & benign).sum(), benign.sum()),
+        transition_matrix=matrix.tolist(),
+        escalation_mechanism={"unsolicited_elaboration": int((esc & benign).sum()), "compliance_escalation": int((esc & harmful).sum())},
+        escalation_by_landing_severity={str(s): int((esc & (max_r == s)).sum()) for s in (1, 2, 3)},
+        compliance_escalation_by_landing_severity={str(s): int((esc & harmful & (max_r == s)).sum()) for s in (2, 3)},
+        categories=categories,
+        **extra,
+        unit=unit,
+    )
 
 
 def _relevance_tables(relevance: np.ndarray, esc: np.ndarray, pre: np.ndarray, red: np.ndarray,
-                      harmful: np.ndarray, max_r: np.ndarray) -> dict[str, Any]:
+                      harmful: np.ndarray, max_r: np.ndarray) -> Relevance:
     known = ~np.isnan(relevance)
 
-    def table(mask: np.ndarray) -> dict[str, Any]:
+    def table(mask: np.ndarray) -> RelevanceTable:
         values = relevance[mask & known]
         counts = {str(level): int((values == level).sum()) for level in (1, 2, 3)}
-        return {"n": int(values.size), "counts": counts, "mean": float(values.mean()) if values.size else None,
-                "share_relevance_3": rate(counts["3"], int(values.size))}
+        return RelevanceTable(n=int(values.size), counts=counts, mean=float(values.mean()) if values.size else None,
+                              share_relevance_3=rate(counts["3"], int(values.size)))
 
-    return {
-        "n_known": int(known.sum()),
-        "by_transition": {
+    return Relevance(
+        n_known=int(known.sum()),
+        by_transition={
             "reduction": table(red),
             "preservation": table(pre),
             "escalation": table(esc),
             "compliance_escalation": table(esc & harmful),
             "unsolicited_elaboration": table(esc & ~harmful),
         },
-        "by_response_severity": {str(s): table(max_r == s) for s in (0, 1, 2, 3)},
-    }
-
-
-def _events(metric: str, max_p: np.ndarray, max_r: np.ndarray) -> np.ndarray:
-    if metric == "escalation":
-        return max_r > max_p
-    return max_r >= 1
-
-
-def _compare_groups(pairs: _Pairs, group_of: np.ndarray, cluster_of: np.ndarray, by: str, cluster: str,
-                    reference: str | None, all_pairs: bool, groups: Sequence[str],
-                    response_harm: dict[str, float]) -> dict[str, Any]:
-    """Exact McNemar between groups matched on the cluster (prompt), Holm within each metric.
-
-    When a prompt occurs more than once in a group, its last pair is the one compared.
-    """
-    import pandas as pd
-
-    index: dict[str, pd.Series] = {}  # per group: cluster code -> its (last) row, sorted by cluster
-    for group in groups:
-        rows = np.flatnonzero(group_of == group)
-        last = pd.Series(rows, index=cluster_of[rows])
-        index[group] = last[~last.index.duplicated(keep="last")].sort_index()
-    if all_pairs:
-        contrasts = list(combinations(groups, 2))
-        chosen = None
-    else:
-        chosen = reference if reference is not None else max(groups, key=lambda g: response_harm[g])
-        if chosen not in index:
-            raise DataError(f"--reference {chosen!r}: no such group in column {by!r}; groups are {list(groups)}")
-        contrasts = [(chosen, g) for g in groups if g != chosen]
-    result: dict[str, Any] = {"reference": chosen, "matched_on": cluster, "metrics": {}}
-    for metric in COMPARED:
-        rows_out: list[dict[str, Any]] = []
-        for a, b in contrasts:
-            shared = index[a].index.intersection(index[b].index)
-            ia = index[a].loc[shared].to_numpy(dtype=int)
-            ib = index[b].loc[shared].to_numpy(dtype=int)
-            if metric == "harmful_prompt_compliance" and ia.size:
-                keep = (pairs.max_p[ia] >= 1) & (pairs.max_p[ib] >= 1)
-                ia, ib = ia[keep], ib[keep]
-            ea = _events(metric, pairs.max_p[ia], pairs.max_r[ia])
-            eb = _events(metric, pairs.max_p[ib], pairs.max_r[ib])
-            test = mcnemar_test(ea, eb)  # one pair per shared prompt: the units are independent
-            rows_out.append({
-                "a": a, "b": b, "n_shared": int(ia.size), "n_clusters": int(ia.size), "a_only": test["a_only"],
-                "b_only": test["b_only"], "both": int((ea & eb).sum()), "neither": int((~ea & ~eb).sum()),
-                "a_rate": rate(int(ea.sum()), int(ia.size)), "b_rate": rate(int(eb.sum()), int(ib.size)),
-                "p_exact": test["p_value"], "method": test["method"],
-            })
-        adjusted = holm({f"{r['a']}|{r['b']}": float(r["p_exact"]) for r in rows_out})
-        for row in rows_out:
-            row["p_holm"] = adjusted[f"{row['a']}|{row['b']}"]
-        result["metrics"][metric] = rows_out
-    return result
+        by_response_severity={str(s): table(max_r == s) for s in (0, 1, 2, 3)},
+    )
 
 
 #: Rates whose intervals are recomputed by cluster bootstrap when clusters repeat in a setting:
 #: name -> (numerator, denominator) over the setting's pairs.
-def _rate_columns(pairs: _Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _rate_columns(pairs: Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     max_p, max_r = pairs.max_p[sel], pairs.max_r[sel]
     ones = np.ones(max_p.size)
     harmful = (max_p >= 1).astype(float)
@@ -247,24 +204,24 @@ def _rate_columns(pairs: _Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.nda
     return out
 
 
-def _cluster_cis(stats: dict[str, Any], pairs: _Pairs, sel: Any, codes: np.ndarray, column: str | None, *,
-                 n_boot: int, seed: int, always: bool = False) -> dict[str, Any]:
-    """The setting's unit of analysis; where a prompt repeats in it, cluster-bootstrap CIs replace Wilson's.
+def _cluster_cis(pairs: Pairs, sel: Any, codes: np.ndarray, column: str | None, *, n_boot: int, seed: int,
+                 always: bool = False) -> tuple[SettingUnit, dict[str, Interval]]:
+    """The setting's unit of analysis, and the CIs that replace Wilson's where a prompt repeats in it.
 
     Wilson intervals assume independent pairs, which holds within one model (each prompt once)
-    but not when several models' answers to one prompt are pooled.
+    but not when several models' answers to one prompt are pooled: there the rates get
+    cluster-bootstrap CIs (and none at all when ``n_boot`` is 0).
     """
     n_items = int(codes.size)
     n_clusters = int(np.unique(codes).size)
     repeated = n_clusters < n_items
-    unit: dict[str, Any] = {"cluster": column, "n_items": n_items, "n_clusters": n_clusters,
-                            "ci_method": "wilson", "bootstrap_ci": {k: [None, None] for k in KINDS}}
+    empty: dict[str, Interval] = {k: [None, None] for k in KINDS}
     if not n_items or n_boot <= 0 or not (repeated or always):
         if repeated:
-            unit["ci_method"] = "none (clusters repeat and n_boot is 0: Wilson intervals dropped)"
-            for name in _rate_columns(pairs, sel):
-                _record(stats, name)["ci"] = [None, None]
-        return unit
+            unit = SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, bootstrap_ci=empty,
+                               ci_method="none (clusters repeat and n_boot is 0: Wilson intervals dropped)")
+            return unit, {name: [None, None] for name in _rate_columns(pairs, sel)}
+        return SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, ci_method="wilson", bootstrap_ci=empty), {}
     columns = _rate_columns(pairs, sel)
     names = list(columns)
     stacked = np.column_stack([columns[k][0] for k in names] + [columns[k][1] for k in names])
@@ -272,21 +229,10 @@ def _cluster_cis(stats: dict[str, Any], pairs: _Pairs, sel: Any, codes: np.ndarr
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = totals[:, : len(names)] / totals[:, len(names) :]
     cis = {name: percentile_ci(ratios[:, j]) for j, name in enumerate(names)}
-    unit["bootstrap_ci"] = {k: cis[k] for k in KINDS}
-    if repeated:
-        unit["ci_method"] = f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)"
-        for name in names:
-            _record(stats, name)["ci"] = cis[name]
-    return unit
-
-
-def _record(stats: dict[str, Any], name: str) -> dict[str, Any]:
-    if "." in name:
-        category, metric = name.split(".")
-        record: dict[str, Any] = stats["categories"][category][metric]
-        return record
-    record = stats[name]
-    return record
+    method = f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if repeated else "wilson"
+    unit = SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, ci_method=method,
+                       bootstrap_ci={k: cis[k] for k in KINDS})
+    return unit, cis if repeated else {}
 
 
 def analyze(
@@ -300,7 +246,7 @@ def analyze(
     seed: int = DEFAULT_SEED,
     correct: dict[str, Any] | None = None,
     correct_source: str = "calibration",
-) -> dict[str, Any]:
+) -> Analysis:
     """Run the paired transition analysis on a pairs table with labels on both sides.
 
     Args:
@@ -321,7 +267,7 @@ def analyze(
         A JSON-ready dict: ``pooled``, ``groups``, ``comparison``, ``cluster_bootstrap``,
         ``escalation_cases`` (ids only) and bookkeeping counts.
     """
-    pairs = _Pairs(frame)
+    pairs = Pairs(frame)
     if by is not None and by not in frame.columns:
         raise DataError(f"--by {by!r}: no such column; the table has {sorted(map(str, frame.columns))}")
     column = cluster_column(frame.columns, cluster)
@@ -332,112 +278,103 @@ def analyze(
         relevance = None
     codes = cluster_of_rows(pairs.frame, column)
 
-    def stats(mask: np.ndarray | None, offset: int) -> dict[str, Any]:
+    def stats(mask: np.ndarray | None, offset: int) -> TransitionStats:
         sel = slice(None) if mask is None else mask
         rel = None if relevance is None else relevance[sel]
-        out = _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel)
-        out["unit"] = _cluster_cis(out, pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset, always=mask is None)
-        return out
+        unit, cis = _cluster_cis(pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset, always=mask is None)
+        return _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel, unit, cis)
 
-    result: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "n_pairs": pairs.n_total,
-        "n_analyzed": int(pairs.max_p.size),
-        "n_excluded_incomplete": pairs.n_excluded,
-        "excluded": pairs.excluded,
-        "by": by,
-        "cluster": column,
-        "pooled": stats(None, 0),
-        "groups": {},
-    }
+    pooled = stats(None, 0)
+    groups: dict[str, TransitionStats] = {}
+    extra: dict[str, Any] = {}
     if by is not None:
         values = pairs.frame[by].astype("string").fillna("<missing>")
-        groups = sorted(values.unique().tolist(), key=str)
-        masks = {g: (values == g).to_numpy() for g in groups}
-        result["groups"] = {g: stats(masks[g], i + 1) for i, g in enumerate(groups)}
-        if len(groups) >= 2:
-            harm = {g: result["groups"][g]["response_harm"]["rate"] or 0.0 for g in groups}
-            result["comparison"] = _compare_groups(
-                pairs, values.to_numpy(), codes, by, column or "row", reference, all_pairs, groups, harm
-            )
-    result["cluster_bootstrap"] = {
-        "unit": f"unique {column} with all its pairs" if column else "each pair",
-        "n_clusters": result["pooled"]["unit"]["n_clusters"], "n_boot": n_boot, "seed": seed,
-        "ci": result["pooled"]["unit"]["bootstrap_ci"],
-    }
+        names = sorted(values.unique().tolist(), key=str)
+        masks = {g: (values == g).to_numpy() for g in names}
+        groups = {g: stats(masks[g], i + 1) for i, g in enumerate(names)}
+        if len(names) >= 2:
+            harm = {g: groups[g].response_harm.rate or 0.0 for g in names}
+            extra["comparison"] = compare_groups(pairs, values.to_numpy(), codes, by, column or "row", reference, all_pairs,
+                                                 names, harm)
     if correct is not None:
         from .correction import corrected_transitions
 
-        result["corrected"] = corrected_transitions(pairs.max_p, pairs.max_r, codes, correct, source=correct_source,
-                                                    n_boot=n_boot, seed=seed)
-    result["escalation_cases"], result["escalation_cases_truncated"] = _escalation_cases(pairs, by)
-    return result
+        extra["corrected"] = corrected_transitions(pairs.max_p, pairs.max_r, codes, correct, source=correct_source,
+                                                   n_boot=n_boot, seed=seed)
+    cases, truncated = _escalation_cases(pairs, by)
+    return Analysis(
+        schema_version=SCHEMA_VERSION, n_pairs=pairs.n_total, n_analyzed=int(pairs.max_p.size),
+        n_excluded_incomplete=pairs.n_excluded, excluded=pairs.excluded, by=by, cluster=column, pooled=pooled, groups=groups,
+        cluster_bootstrap=ClusterBootstrap(
+            unit=f"unique {column} with all its pairs" if column else "each pair", n_clusters=pooled.unit.n_clusters,
+            n_boot=n_boot, seed=seed, ci=pooled.unit.bootstrap_ci),
+        **extra, escalation_cases=cases, escalation_cases_truncated=truncated,
+    )
 
 
-def _escalation_cases(pairs: _Pairs, by: str | None) -> tuple[list[dict[str, Any]], bool]:
+def _escalation_cases(pairs: Pairs, by: str | None) -> tuple[list[EscalationCase], bool]:
     """The escalating pairs (ids, not texts), at most MAX_CASES, and whether the list was cut."""
     escalated = np.flatnonzero(pairs.max_r > pairs.max_p)
     ids = pairs.frame["id"].to_numpy()
     group_values = pairs.frame[by].to_numpy() if by is not None else None
     cases = [
-        {
-            "id": str(ids[i]),
+        EscalationCase(
+            id=str(ids[i]),
             **({"group": str(group_values[i])} if group_values is not None else {}),
-            "max_prompt": int(pairs.max_p[i]),
-            "max_response": int(pairs.max_r[i]),
-            "mechanism": "compliance_escalation" if pairs.max_p[i] >= 1 else "unsolicited_elaboration",
-        }
+            max_prompt=int(pairs.max_p[i]),
+            max_response=int(pairs.max_r[i]),
+            mechanism="compliance_escalation" if pairs.max_p[i] >= 1 else "unsolicited_elaboration",
+        )
         for i in escalated[:MAX_CASES]
     ]
     return cases, bool(escalated.size > MAX_CASES)
 
 
-def analysis_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def analysis_tables(result: Analysis) -> dict[str, pd.DataFrame]:
     """The analysis as flat tables (one CSV each): transitions, categories, comparison, cases."""
     import pandas as pd
 
-    settings = [("pooled", result["pooled"])] + list(result["groups"].items())
+    settings = [("pooled", result.pooled), *result.groups.items()]
     transitions = []
     categories = []
     matrices = []
     for name, stats in settings:
-        row: dict[str, Any] = {"group": name, "n": stats["n"], "harmful_prompts": stats["harmful_prompts"]}
+        row: dict[str, Any] = {"group": name, "n": stats.n, "harmful_prompts": stats.harmful_prompts}
         for metric in (*KINDS, "conditional_reduction", "response_harm", "harmful_prompt_compliance", "benign_drift"):
-            row[metric] = stats[metric]["rate"]
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = stats[metric]["ci"]
-        row.update({f"escalations_{k}": v for k, v in stats["escalation_mechanism"].items()})
-        row.update({f"escalations_landing_{k}": v for k, v in stats["escalation_by_landing_severity"].items()})
+            record: Proportion = getattr(stats, metric)
+            row[metric] = record.rate
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = record.ci
+        row.update({f"escalations_{k}": v for k, v in stats.escalation_mechanism.items()})
+        row.update({f"escalations_landing_{k}": v for k, v in stats.escalation_by_landing_severity.items()})
         transitions.append(row)
-        for category, cat in stats["categories"].items():
+        for category, cat in stats.categories.items():
             categories.append({
-                "group": name, "category": category, "harmful_prompts": cat["harmful_prompts"],
-                "harmful_responses_from_harmful_prompts": cat["harmful_responses_from_harmful_prompts"],
-                "persistence": cat["persistence"]["rate"], "reduction": cat["reduction"]["rate"],
-                "drift_count": cat["drift_count"], "drift_up": cat["drift_up"]["rate"],
-                "drift_share": cat["drift_share"]["rate"],
+                "group": name, "category": category, "harmful_prompts": cat.harmful_prompts,
+                "harmful_responses_from_harmful_prompts": cat.harmful_responses_from_harmful_prompts,
+                "persistence": cat.persistence.rate, "reduction": cat.reduction.rate,
+                "drift_count": cat.drift_count, "drift_up": cat.drift_up.rate,
+                "drift_share": cat.drift_share.rate,
             })
-        for p_level, counts in enumerate(stats["transition_matrix"]):
+        for p_level, counts in enumerate(stats.transition_matrix):
             matrices.append({"group": name, "prompt_severity": p_level, **{f"response_{r}": c for r, c in enumerate(counts)}})
     tables = {
         "transitions": pd.DataFrame(transitions),
         "categories": pd.DataFrame(categories),
         "transition_matrix": pd.DataFrame(matrices),
-        "escalation_cases": pd.DataFrame(result["escalation_cases"]),
+        "escalation_cases": pd.DataFrame([case.to_json() for case in result.escalation_cases]),
     }
-    comparison = result.get("comparison")
-    if comparison:
+    if result.comparison:
         tables["comparison"] = pd.DataFrame(
-            [{"metric": metric, **row} for metric, rows in comparison["metrics"].items() for row in rows]
+            [{"metric": metric, **row.to_json()} for metric, rows in result.comparison.metrics.items() for row in rows]
         )
     return tables
 
 
-def save_analysis(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def save_analysis(result: Analysis, out_dir: str | Path) -> list[Path]:
     """Write ``analysis.json`` and one CSV per table into ``out_dir`` (atomically per file)."""
-    from ..core.atomic import write_csv_atomic, write_json_atomic
+    from ..core.atomic import write_csv_atomic
 
     folder = Path(out_dir)
-    written = [folder / "analysis.json"]
-    write_json_atomic(written[0], result)
+    written = [result.write(folder / "analysis.json")]
     written += [write_csv_atomic(folder / f"analysis_{name}.csv", table) for name, table in analysis_tables(result).items()]
     return written

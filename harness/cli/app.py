@@ -170,9 +170,9 @@ def grade(
                                retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
                                same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
         print_json(result.manifest) if as_json else print_grade_summary(result)
-        failed = result.manifest.get("counts", {}).get("failed", 0)
+        failed = result.manifest.counts.get("failed", 0)
         if failed and not allow_failed:
-            typer.echo(f"error: {failed} of {result.manifest.get('items')} items failed (reasons above); the run "
+            typer.echo(f"error: {failed} of {result.manifest.items} items failed (reasons above); the run "
                        "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
             raise typer.Exit(3)
 
@@ -199,7 +199,6 @@ def analyze(
         from ..analysis.transitions import analyze as run_analysis
         from ..analysis.transitions import save_analysis
         from ..io.pairs import select_rows
-        from ..results.types import Analysis
         from .console import print_json, print_result
 
         frame, default_out = _pairs_or_run(source, mapping)
@@ -208,7 +207,7 @@ def analyze(
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
                               correct=calibration, correct_source=str(correct))
         written = save_analysis(result, out or default_out)
-        print_json(result) if as_json else print_result(Analysis.from_json(result))
+        print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
 
 
@@ -228,7 +227,6 @@ def demo(
 ) -> None:
     """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, analyze, report."""
     with errors():
-        from ..results.types import Analysis, Calibration, Comparison, ShotSearch
         from ..workflows.demo import run_demo
         from .console import GradeProgress, console, print_grade_summary, print_result
 
@@ -237,10 +235,10 @@ def demo(
         with GradeProgress() as progress:
             result = run_demo(run_dir, on_progress=progress.update)
         for title, show in (("1. grade (harness-baseline, default shots)", lambda: print_grade_summary(result.grade)),
-                            ("2. calibrate against the human labels", lambda: print_result(Calibration.from_json(result.calibration))),
-                            ("3. exemplar search: dev, then held-out test", lambda: print_result(ShotSearch.from_json(result.shot_search))),
-                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(Comparison.from_json(result.comparison))),
-                            ("5. paired transitions (grader labels, by model)", lambda: print_result(Analysis.from_json(result.analysis)))):
+                            ("2. calibrate against the human labels", lambda: print_result(result.calibration)),
+                            ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
+                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
+                            ("5. paired transitions (grader labels, by model)", lambda: print_result(result.analysis))):
             console.rule(title)
             show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
@@ -268,18 +266,17 @@ def calibrate(
         from ..core.errors import ConfigError
         from ..io.pairs import load_pairs
         from ..io.runs import load_run
-        from ..results.types import Calibration, TableAgreement
         from .console import print_json, print_result
 
         if gold or pred:
             if not (gold and pred):
                 raise ConfigError("--gold and --pred go together: name both label columns")
             frame = load_pairs(source, mapping=mapping_of(mapping))
-            result = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
-                                     ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
-            print_json(result) if as_json else print_result(TableAgreement.from_json(result))
+            table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
+                                    ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
+            print_json(table) if as_json else print_result(table)
             if out is not None:
-                written = save_table_calibration(result, out)
+                written = save_table_calibration(table, out)
                 typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
             return
         if human is None:
@@ -287,7 +284,7 @@ def calibrate(
         result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
                                cluster=cluster, n_boot=n_boot, seed=seed)
         written = save_calibration(result, out or source)
-        print_json(result) if as_json else print_result(Calibration.from_json(result))
+        print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
 
 
@@ -305,17 +302,15 @@ def compare(
     """Several graders side by side against one human-labeled set, with paired significance."""
     with errors():
         from ..analysis.comparison import compare as run_compare
-        from ..core.atomic import write_json_atomic
         from ..io.pairs import load_pairs
         from ..io.runs import load_run
-        from ..results.types import Comparison
         from .console import print_json, print_result
 
         result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
                              n_boot=n_boot, seed=seed)
         target = out or comparison_path(runs)
-        write_json_atomic(target, result)
-        print_json(result) if as_json else print_result(Comparison.from_json(result))
+        result.write(target)
+        print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
 
 
@@ -332,15 +327,13 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
-        from ..core.atomic import write_json_atomic
         from ..io.runs import load_run
-        from ..results.types import Flips
         from .console import print_json, print_result
 
         result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
         target = out or injected / "flips.json"
-        write_json_atomic(target, result)
-        print_json(result) if as_json else print_result(Flips.from_json(result))
+        result.write(target)
+        print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
 
 
@@ -393,9 +386,8 @@ def calibrate_shots(
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
     with errors():
-        from ..core.atomic import write_json_atomic
         from ..io.pairs import load_pairs
-        from ..results.types import ShotSearch
+        from ..workflows.shot_search import SearchSettings
         from ..workflows.shot_search import calibrate_shots as run_search
         from .console import print_json, print_result
 
@@ -404,12 +396,12 @@ def calibrate_shots(
         from ..io.pairs import select_rows
 
         frame = select_rows(load_pairs(pool, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
-        result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out,
-                            k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
-                            dev_frac=dev_frac, test_frac=test_frac, seed=seed, cache_dir=settings.resolved_cache_dir,
-                            cluster=cluster, n_boot=n_boot)
-        write_json_atomic(run_root / "shot_search.json", result)
-        print_json(result) if as_json else print_result(ShotSearch.from_json(result))
+        plan = SearchSettings(k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
+                              dev_frac=dev_frac, test_frac=test_frac, seed=seed, cluster=cluster, n_boot=n_boot)
+        result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out, settings=plan,
+                            cache_dir=settings.resolved_cache_dir)
+        result.write(run_root / "shot_search.json")
+        print_json(result) if as_json else print_result(result)
 
 
 def _batch_options(batch: bool, max_requests: int | None) -> Any:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from ..grading.grade import GradeResult
     from ..grading.grader import Progress
     from ..report.sections import Section
-    from ..results.types import Result
+    from ..results.base import Result
+    from ..results.manifest import DryRun
 
 console = Console(highlight=False)
 
@@ -33,7 +34,9 @@ def _table(*headers: str, title: str | None = None) -> Table:
 
 
 def print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, default=str))
+    """A result (or any JSON value) as indented JSON."""
+    value = data.to_json() if hasattr(data, "to_json") else data
+    console.print_json(json.dumps(value, default=str))
 
 
 def fmt_rate(value: Any, digits: int = 1) -> str:
@@ -113,9 +116,7 @@ class GradeProgress:
 
 
 def print_grade_summary(result: GradeResult) -> None:
-    from ..results.types import Manifest
-
-    manifest = Manifest.from_json(result.manifest)
+    manifest = result.manifest
     table = _table("target", "ok", "unparsed", "refused", "failed", title=f"run {result.run_dir}")
     for target, counts in manifest.counts_by_target.items():
         table.add_row(target, *(str(counts.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed")))
@@ -145,16 +146,16 @@ def print_grade_summary(result: GradeResult) -> None:
             console.print(f"  {count:>6}  {reason}")
 
 
-def print_dry_run(found: dict[str, Any]) -> None:
+def print_dry_run(found: DryRun) -> None:
     """What a grade would send and cost, before anything is sent."""
-    by_target = ", ".join(f"{t} {n}" for t, n in found["items_by_target"].items())
-    console.print(f"[bold]dry run[/] (nothing sent) for {found['model']}: {found['requests']:,} requests for {found['items']:,} items ({by_target})")
-    console.print(f"prompt tokens ≈ {found['prompt_tokens_estimate']:,} (estimate: {found['estimate']}); "
-                  f"completion budget ≤ {found['completion_token_budget']:,} tokens (max_tokens per request)")
-    if found["price"] is None:
+    by_target = ", ".join(f"{t} {n}" for t, n in found.items_by_target.items())
+    console.print(f"[bold]dry run[/] (nothing sent) for {found.model}: {found.requests:,} requests for {found.items:,} items ({by_target})")
+    console.print(f"prompt tokens ≈ {found.prompt_tokens_estimate:,} (estimate: {found.estimate}); "
+                  f"completion budget ≤ {found.completion_token_budget:,} tokens (max_tokens per request)")
+    if found.cost_prompt is None or found.cost_upper_bound is None:
         console.print("price: unknown; pass --price-input and --price-output (per million tokens) or add [prices.MODEL] to harness.toml")
     else:
-        console.print(f"price: prompt ≈ {found['cost_prompt']:,.4f}; at most {found['cost_upper_bound']:,.4f} with the whole completion budget")
+        console.print(f"price: prompt ≈ {found.cost_prompt:,.4f}; at most {found.cost_upper_bound:,.4f} with the whole completion budget")
 
 
 def print_section(section: Section, *, title: bool = True) -> None:

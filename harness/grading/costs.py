@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigError
+from ..results.manifest import DryRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +97,7 @@ def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[Item]:
 
 
 def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,
-            price: Price | None = None) -> dict[str, Any]:
+            price: Price | None = None) -> DryRun:
     """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing."""
     from ..io.pairs import iter_pairs, validate_pairs
     from .jobs import build_request, user_message
@@ -122,19 +123,17 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
                 counts["completion_budget"] += request["max_tokens"]
                 counts[f"items_{target}"] += len(job)
                 job = []
-    result: dict[str, Any] = {
-        "model": spec.model, "requests": counts["requests"], "items": counts["items"],
-        "items_by_target": {t: counts[f"items_{t}"] for t in spec.targets},
-        "prompt_tokens_estimate": counts["prompt_tokens"], "completion_token_budget": counts["completion_budget"],
-        "estimate": f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
-        "price": None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input,
-                                             "batch_discount": price.batch_discount},
-        "cost_prompt": None, "cost_upper_bound": None,
-    }
-    if price is not None:
-        result["cost_prompt"] = price.of(counts["prompt_tokens"], 0)
-        result["cost_upper_bound"] = price.of(counts["prompt_tokens"], counts["completion_budget"])
-    return result
+    priced = price is not None
+    return DryRun(
+        model=spec.model, requests=counts["requests"], items=counts["items"],
+        items_by_target={t: counts[f"items_{t}"] for t in spec.targets},
+        prompt_tokens_estimate=counts["prompt_tokens"], completion_token_budget=counts["completion_budget"],
+        estimate=f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
+        price=None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input,
+                                          "batch_discount": price.batch_discount},
+        cost_prompt=price.of(counts["prompt_tokens"], 0) if priced and price else None,
+        cost_upper_bound=price.of(counts["prompt_tokens"], counts["completion_budget"]) if priced and price else None,
+    )
 
 
 def billed_cost(tokens: dict[str, int], price: Price) -> float:

@@ -20,6 +20,7 @@ from ..core.constants import STATUSES
 from ..core.errors import ConfigError
 from ..core.redaction import Redactor
 from ..io.runs import INPUT, read_labels
+from ..results.manifest import Manifest
 from .cache import public_base_url
 from .endpoint import EndpointConfig
 from .grader import Progress
@@ -46,7 +47,7 @@ class GradeResult:
     """
 
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     graded_now: int
 
     @cached_property
@@ -159,18 +160,19 @@ def grade(
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
         run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
+        status, error = "failed", None  # never left claiming a live run
         try:
             run.execute(cache_dir)
-            manifest["status"] = "complete"
+            status = "complete"
         except (KeyboardInterrupt, asyncio.CancelledError):
-            manifest["status"] = "interrupted"
+            status = "interrupted"
             raise
         except BaseException as exc:
-            manifest["status"] = "failed"  # never left claiming a live run
-            manifest["error"] = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
+            error = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
             raise
         finally:
-            folder.finish(manifest, run.figures(session_start), run.cache_notes, price=price)
+            manifest = folder.finish(manifest, status=status, error=error, session=run.figures(session_start),
+                                     cache_notes=run.cache_notes, price=price)
         return GradeResult(folder.path, manifest, progress.done)
 
 

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.atomic import ensure_folder, write_json_atomic
+from ..core.atomic import ensure_folder
 from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
 from ..core.errors import RunError
 from ..io.runs import INPUT, LABELS, MANIFEST, iter_labels, read_manifest, rewrite_labels
+from ..results.manifest import Cost, Manifest, Session
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,7 +101,7 @@ class RunFolder:
             yield
 
     def prepare(self, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], *,
-                allow_new_endpoint: bool = False) -> tuple[dict[str, Any], Counter[str]]:
+                allow_new_endpoint: bool = False) -> tuple[Manifest | None, Counter[str]]:
         """Write ``input.jsonl`` (new run) or check the folder holds this job; see :func:`_prepare`."""
         return _prepare(self.path, chunks, identity, allow_new_endpoint)
 
@@ -122,49 +123,59 @@ class RunFolder:
             rewrite_labels(self.path, (r for r in iter_labels(self.path) if r["status"] not in retry_statuses))
         return done, done_by_target
 
-    def start(self, identity: dict[str, Any], previous: dict[str, Any], items: Counter[str], *, targets: Sequence[str],
-              source: str, details: dict[str, Any]) -> dict[str, Any]:
+    def start(self, identity: dict[str, Any], previous: Manifest | None, items: Counter[str], *, targets: Sequence[str],
+              source: str, details: dict[str, Any]) -> Manifest:
         """Write and return the manifest of a session that is starting (status ``running``)."""
-        endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
-        manifest: dict[str, Any] = {
+        endpoints = _endpoints(previous)
+        manifest = Manifest(
             **identity,
-            "harness_version": VERSION,
-            "schema_version": SCHEMA_VERSION,
-            "status": "running",
-            "created": previous.get("created", now()),
-            "updated": now(),
-            "endpoints": endpoints if identity["endpoint"] in endpoints else [*endpoints, identity["endpoint"]],
-            "targets": sorted(set(previous.get("targets", [])) | set(targets), key=TARGETS.index),
+            harness_version=VERSION,
+            schema_version=SCHEMA_VERSION,
+            status="running",
+            created=previous.created if previous is not None and previous.created else now(),
+            updated=now(),
+            endpoints=endpoints if identity["endpoint"] in endpoints else [*endpoints, identity["endpoint"]],
+            targets=sorted(set(previous.targets if previous else []) | set(targets), key=TARGETS.index),
             **details,
-            "input_path": previous.get("input_path", source),
-            "input_rows": items["prompt"],
-            "sessions": previous.get("sessions", 0) + 1,
-        }
-        write_json_atomic(self.path / MANIFEST, manifest)
+            input_path=previous.input_path if previous is not None and previous.input_path else source,
+            input_rows=items["prompt"],
+            sessions=(previous.sessions if previous is not None else 0) + 1,
+        )
+        manifest.write(self.path / MANIFEST)
         return manifest
 
-    def finish(self, manifest: dict[str, Any], session: dict[str, Any], cache_notes: list[str], *, price: Price | None = None) -> None:
+    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: Session, cache_notes: list[str],
+               price: Price | None = None) -> Manifest:
         """Summarise the labels into the manifest and write it (whatever the session's status)."""
-        if manifest["status"] == "complete":
-            manifest.pop("error", None)
-        manifest.update(_summarise(iter_labels(self.path)))
+        summary = _summarise(iter_labels(self.path))
+        updates: dict[str, Any] = {"status": status, **summary, "updated": now(), "last_session": session}
+        if error is not None and status != "complete":
+            updates["error"] = error
         if price is not None:
             from .costs import billed_cost
 
-            tokens = manifest["tokens"]
+            tokens = summary["tokens"]
             via_batch = bool(tokens.get("batch_prompt_tokens") or tokens.get("batch_completion_tokens"))
-            manifest["cost"] = {"billed": round(billed_cost(tokens, price), 6),
-                                "price_per_million": {"input": price.input, "output": price.output, "cached_input": price.cached_input},
-                                "batch_discount": price.batch_discount if via_batch else None}
-        manifest["updated"] = now()
-        manifest["last_session"] = session
+            updates["cost"] = Cost(billed=round(billed_cost(tokens, price), 6),
+                                   price_per_million={"input": price.input, "output": price.output, "cached_input": price.cached_input},
+                                   batch_discount=price.batch_discount if via_batch else None)
         if cache_notes:
-            manifest["cache_notes"] = cache_notes
-        write_json_atomic(self.path / MANIFEST, manifest)
+            updates["cache_notes"] = cache_notes
+        final = Manifest(**{**manifest.fields(), **updates})
+        final.write(self.path / MANIFEST)
+        return final
+
+
+def _endpoints(manifest: Manifest | None) -> list[str]:
+    """The endpoints a run was graded at (older manifests name only one)."""
+    if manifest is None:
+        return []
+    return list(manifest.endpoints) or ([manifest.endpoint] if manifest.endpoint else [])
+
 
 def _prepare(
     run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], allow_new_endpoint: bool
-) -> tuple[dict[str, Any], Counter[str]]:
+) -> tuple[Manifest | None, Counter[str]]:
     """Fill a new run folder, or check that an existing one holds the same job.
 
     The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
@@ -197,15 +208,15 @@ def _prepare(
             out.writelines(hashed_lines())
     identity["input_sha256"] = digest.hexdigest()
     if not exists:
-        return {}, items
+        return None, items
     previous = read_manifest(run_dir)
     for key in IDENTITY:
-        if previous.get(key) != identity[key]:
+        if getattr(previous, key) != identity[key]:
             raise RunError(
-                f"{run_dir} holds a different run ({key} was {previous.get(key)!r}, now "
+                f"{run_dir} holds a different run ({key} was {getattr(previous, key)!r}, now "
                 f"{identity[key]!r}); pass another --run-dir or delete the folder"
             )
-    endpoints = previous.get("endpoints") or ([previous["endpoint"]] if previous.get("endpoint") else [])
+    endpoints = _endpoints(previous)
     if endpoints and identity["endpoint"] not in endpoints and not allow_new_endpoint:
         raise RunError(
             f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "

@@ -11,10 +11,11 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.redaction import Redactor
 from ..io.runs import INPUT, LABELS, LabelWriter
+from ..results.manifest import Session as SessionFigures
 from .cache import CompletionCache, public_base_url
 from .client import GraderClient
 from .endpoint import EndpointConfig
@@ -115,14 +116,14 @@ class Session:
                 self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
             return client.requests_sent
 
-    def figures(self, session_start: float) -> dict[str, Any]:
+    def figures(self, session_start: float) -> SessionFigures:
         """The session's counts and timings (the SDK client is made on first use, so its set-up is apart)."""
         grading_s = max(0.0, self.progress.elapsed_s - self.client_setup_s)
-        return {
-            "graded": self.progress.done,
-            "requests_sent": self.requests_sent,
-            "setup_s": round(self.progress.started - session_start + self.client_setup_s, 3),
-            "elapsed_s": round(grading_s, 3),
-            "items_per_s": round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
+        return SessionFigures(
+            graded=self.progress.done,
+            requests_sent=self.requests_sent,
+            setup_s=round(self.progress.started - session_start + self.client_setup_s, 3),
+            elapsed_s=round(grading_s, 3),
+            items_per_s=round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
             **({"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}),
-        }
+        )

@@ -18,6 +18,7 @@ from ..core.atomic import atomic_path, write_csv_atomic
 from ..core.constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from ..core.errors import RunError
 from ..core.redaction import Redactor
+from ..results.manifest import Manifest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,13 +28,15 @@ LABELS = "labels.jsonl"
 INPUT = "input.jsonl"
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
+def read_manifest(run_dir: Path) -> Manifest:
+    """A run folder's manifest, read strictly (a damaged one is a located ResultError)."""
     from .readers import read_json_object
 
     try:
-        return read_json_object(run_dir / MANIFEST, error=RunError, what="manifest")
+        data = read_json_object(run_dir / MANIFEST, error=RunError, what="manifest")
     except FileNotFoundError:
         raise RunError(f"{run_dir}: not a run folder (no {MANIFEST}); run `harness grade` first") from None
+    return Manifest.from_json(data, name=str(run_dir / MANIFEST))
 
 
 def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
@@ -133,7 +136,7 @@ class Run:
     """A loaded run folder."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     labels: list[dict[str, Any]]
     input: pd.DataFrame
 
@@ -200,7 +203,6 @@ def graded_pairs(run: Run) -> pd.DataFrame:
 def export_labels(run: Run, path: str | Path) -> tuple[Path, int]:
     """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
     human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
-    from ..core.errors import RunError
     from .pairs import detect_format, write_pairs
 
     target = Path(path)

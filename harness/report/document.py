@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 
 from ..core.atomic import atomic_path, ensure_folder
 from ..core.errors import RunError
-from ..results.types import Analysis, Calibration, Comparison, Flips, Manifest, Result
+from ..results.analysis import Analysis
+from ..results.base import Result
+from ..results.calibration import Calibration
+from ..results.comparison import Comparison
+from ..results.flips import Flips
+from ..results.manifest import Manifest
 from .sections import Section, analysis_section, calibration_section, comparison_section, flips_section, run_section
 
 R = TypeVar("R", bound=Result)

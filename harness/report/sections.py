@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.constants import CATEGORY_NAMES
-from ..results.types import Analysis, Calibration, Comparison, Flips, Manifest, Result, ShotSearch, TableAgreement
+from ..results.analysis import Analysis
+from ..results.base import Result
+from ..results.calibration import Calibration, TableAgreement
+from ..results.comparison import Comparison
+from ..results.flips import Flips
+from ..results.manifest import Manifest
+from ..results.shots import ShotSearch
 
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
 

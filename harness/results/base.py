@@ -62,6 +62,8 @@ class Result(BaseModel):
     def from_json(cls, data: Any, *, name: str | None = None) -> Self:
         """Read a result strictly from its JSON value; every problem is a located ResultError."""
         label = name or cls.__name__.lower()
+        if isinstance(data, cls):  # already typed: nothing to read
+            return data
         if not isinstance(data, dict):
             raise ResultError(f"{label}: expected a JSON object")
         try:
@@ -99,6 +101,14 @@ class Result(BaseModel):
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key) if key in self.model_fields_set else default
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, dict):  # a result equals the JSON it is written as
+            return self.to_json() == other
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
 
 
 def schema_of(kind: type[Result]) -> dict[str, Any]:

@@ -27,15 +27,19 @@ from ..core.errors import GraderError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeResult, GradeSpec, grade
 from ..io.sample import sample_path
+from ..results.analysis import Analysis
+from ..results.calibration import Calibration
+from ..results.comparison import Comparison
+from ..results.shots import ShotSearch
 
 
 @dataclass
 class DemoResult:
     grade: GradeResult
-    analysis: dict[str, Any]
-    calibration: dict[str, Any]
-    shot_search: dict[str, Any]
-    comparison: dict[str, Any]
+    analysis: Analysis
+    calibration: Calibration
+    shot_search: ShotSearch
+    comparison: Comparison
     outputs: dict[str, Path]
 
 
@@ -131,11 +135,10 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     from ..analysis.calibration import calibrate_run, save_calibration
     from ..analysis.comparison import compare
     from ..analysis.transitions import analyze, save_analysis
-    from ..core.atomic import write_json_atomic
     from ..io.pairs import load_pairs
     from ..io.runs import graded_pairs, load_run
     from ..report.document import render_report
-    from .shot_search import calibrate_shots, default_shots_path
+    from .shot_search import SearchSettings, calibrate_shots, default_shots_path
 
     folder = Path(run_dir)
     _fresh_demo_folder(folder)
@@ -152,16 +155,16 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
         grade(sample_path(), replace(spec, model="harness-small", targets=("prompt", "response")), endpoint,
               run_dir=small_dir, cache_dir=cache)
         search = calibrate_shots(human, replace(spec, targets=("prompt", "response"), shots_path=None), endpoint,
-                                 run_root=folder / "shot-search", out=folder / "chosen_shots.jsonl", k=3, n_random=2,
-                                 greedy_steps=1, greedy_candidates=2, cache_dir=cache, n_boot=1000)
+                                 run_root=folder / "shot-search", out=folder / "chosen_shots.jsonl", cache_dir=cache,
+                                 settings=SearchSettings(k=3, n_random=2, greedy_steps=1, greedy_candidates=2, n_boot=1000))
     finally:
         process.terminate()
         process.wait(10)
-    write_json_atomic(folder / "shot-search" / "shot_search.json", search)
+    search.write(folder / "shot-search" / "shot_search.json")
     calibration = calibrate_run(load_run(folder), human, n_boot=1000)
     calibration_files = save_calibration(calibration, folder)
     comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=1000)
-    write_json_atomic(folder / "comparison.json", comparison)
+    comparison.write(folder / "comparison.json")
     analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=1000)
     written = save_analysis(analysis, folder)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)

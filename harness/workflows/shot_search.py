@@ -12,23 +12,26 @@ prompt/response asymmetry before and after calibration is one table.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
-from ..analysis.stats import bootstrap_totals, kappa_from_confusion, none_if_nan, percentile_ci
+from ..analysis.stats import Interval, bootstrap_totals, kappa_from_confusion, none_if_nan, percentile_ci
 from ..core.cells import is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, SCHEMA_VERSION, SIDES, label_column
-from ..core.errors import DataError
+from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
+from ..core.errors import ConfigError, DataError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeSpec, grade
 from ..grading.shots import Shot, load_shots, write_shots
 from ..grading.templates import prompts_root
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import Run, load_run
+from ..results.calibration import Calibration
+from ..results.common import Difference
+from ..results.shots import DevCandidate, ShotSearch, TestSet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,9 +98,9 @@ def _stratified(candidates: dict[str, list[Shot]], k: int, rng: random.Random) -
     return chosen
 
 
-def _score(report: dict[str, Any]) -> float:
+def _score(report: Calibration) -> float:
     """Dev objective: mean pooled quadratic kappa over the sides graded (undefined counts 0)."""
-    values = [t["pooled"]["kappa_quadratic"] or 0.0 for t in report["targets"].values()]
+    values = [t.pooled.kappa_quadratic or 0.0 for t in report.targets.values()]
     return sum(values) / len(values) if values else 0.0
 
 
@@ -124,7 +127,7 @@ def _objective(totals: np.ndarray) -> np.ndarray:
     return np.asarray(kappas.mean(axis=1))
 
 
-def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]:
+def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: int) -> Difference:
     """Objective of ``a`` minus ``b`` on the ids both graded, with a paired cluster-bootstrap CI."""
     shared = a.index.intersection(b.index)
     left, right = a.loc[shared], b.loc[shared]
@@ -132,9 +135,79 @@ def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: i
     clusters = left["cluster"].to_numpy()
     point = _objective(values[:, :32].sum(axis=0)) - _objective(values[:, 32:].sum(axis=0))
     totals = bootstrap_totals(values, clusters=clusters, n_boot=n_boot, seed=seed)
-    ci = percentile_ci(_objective(totals[:, :32]) - _objective(totals[:, 32:])) if totals.shape[0] else [None, None]
-    return {"diff": none_if_nan(float(point[0])), "ci": ci, "n_items": len(shared),
-            "n_clusters": int(np.unique(clusters).size)}
+    ci: Interval = percentile_ci(_objective(totals[:, :32]) - _objective(totals[:, 32:])) if totals.shape[0] else [None, None]
+    return Difference(diff=none_if_nan(float(point[0])), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size))
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the exemplar search splits the pool and which candidate sets it tries."""
+
+    k: int = 4  #: exemplars per side in random and stratified sets
+    n_random: int = 3  #: random candidate sets
+    greedy_steps: int = 2  #: greedy forward-selection steps
+    greedy_candidates: int = 3  #: candidates tried per greedy step
+    dev_frac: float = 0.3
+    test_frac: float = 0.3
+    seed: int = DEFAULT_SEED
+    cluster: str | None = None  #: the unit of analysis, as everywhere (default prompt_id, else the prompt text)
+    n_boot: int = DEFAULT_N_BOOT
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"k={self.k}: expected an integer >= 1", param="k")
+
+
+@dataclass
+class _Evaluation:
+    """One shot set graded on one split: its score, calibration and per-item confusion cells."""
+
+    name: str
+    shots: int
+    score: float
+    report: Calibration
+    cells: pd.DataFrame
+
+
+class _Search:
+    """Grades candidate shot sets on one split each, through the normal cached grading path."""
+
+    def __init__(self, splits: dict[str, pd.DataFrame], spec: GradeSpec, endpoint: EndpointConfig, root: Path,
+                 cache_dir: str | Path | None, cluster: str | None) -> None:
+        self.splits, self.spec, self.endpoint, self.root = splits, spec, endpoint, root
+        self.cache_dir, self.cluster = cache_dir, cluster
+
+    def evaluate(self, name: str, shots: list[Shot], split: str) -> _Evaluation:
+        shots_file = write_shots(shots, self.root / "shots" / f"{name}.jsonl") if shots else None
+        run_dir = self.root / f"{split}-{name}"
+        grade(self.splits[split], replace(self.spec, shots_path=str(shots_file) if shots_file else None), self.endpoint,
+              run_dir=run_dir, cache_dir=self.cache_dir)
+        run = load_run(run_dir)
+        report = calibrate_run(run, self.splits[split], cluster=self.cluster, n_boot=0)
+        return _Evaluation(name, len(shots), _score(report), report, _cells(run, self.splits[split], self.cluster))
+
+
+def _dev_search(search: _Search, candidates: dict[str, list[Shot]], settings: SearchSettings,
+                rng: random.Random) -> tuple[dict[str, _Evaluation], dict[str, list[Shot]]]:
+    """Random, stratified and greedy candidate sets, each graded on dev."""
+    sets: dict[str, list[Shot]] = {}
+    for i in range(settings.n_random):
+        sets[f"random{i + 1}"] = [s for side in SIDES for s in rng.sample(candidates[side], min(settings.k, len(candidates[side])))]
+    sets["stratified"] = _stratified(candidates, settings.k, rng)
+    evaluated = {name: search.evaluate(name, shots, "dev") for name, shots in sets.items()}
+    greedy: list[Shot] = []
+    for step in range(settings.greedy_steps):
+        trials: list[tuple[_Evaluation, list[Shot]]] = []
+        for j in range(settings.greedy_candidates):
+            side = SIDES[(step + j) % 2]
+            pool = [s for s in candidates[side] if s not in greedy] or candidates[side]
+            trial = [*greedy, rng.choice(pool)]
+            trials.append((search.evaluate(f"greedy{step + 1}-{j + 1}", trial, "dev"), trial))
+        for evaluation, trial in trials:
+            evaluated[evaluation.name] = evaluation
+            sets[evaluation.name] = trial
+        greedy = max(trials, key=lambda t: t[0].score)[1]
+    return evaluated, sets
 
 
 def calibrate_shots(
@@ -144,116 +217,77 @@ def calibrate_shots(
     *,
     run_root: str | Path,
     out: str | Path,
-    k: int = 4,
-    n_random: int = 3,
-    greedy_steps: int = 2,
-    greedy_candidates: int = 3,
-    dev_frac: float = 0.3,
-    test_frac: float = 0.3,
-    seed: int = 20260709,
+    settings: SearchSettings | None = None,
     cache_dir: str | Path | None = None,
     default_shots: str | None = None,
-    cluster: str | None = None,
-    n_boot: int = DEFAULT_N_BOOT,
-) -> dict[str, Any]:
+) -> ShotSearch:
     """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
-    if k < 1:
-        raise DataError(f"--k {k}: expected an integer >= 1")
-    root = Path(run_root)
-    splits = split_pool(frame, dev_frac=dev_frac, test_frac=test_frac, seed=seed)
-    candidates = _candidates(splits["pool"])
-    rng = random.Random(seed)
-    evaluated: dict[str, dict[str, Any]] = {}
-
-    def evaluate(name: str, shots: list[Shot], split: str) -> dict[str, Any]:
-        shots_file = write_shots(shots, root / "shots" / f"{name}.jsonl") if shots else None
-        run_dir = root / f"{split}-{name}"
-        grade(splits[split], replace(spec, shots_path=str(shots_file) if shots_file else None), endpoint,
-              run_dir=run_dir, cache_dir=cache_dir)
-        run = load_run(run_dir)
-        report = calibrate_run(run, splits[split], cluster=cluster, n_boot=0)
-        return {"name": name, "shots": len(shots), "score": _score(report), "report": report,
-                "cells": _cells(run, splits[split], cluster)}
-
-    sets: dict[str, list[Shot]] = {}
-    for i in range(n_random):
-        sets[f"random{i + 1}"] = [s for side in SIDES for s in rng.sample(candidates[side], min(k, len(candidates[side])))]
-    sets["stratified"] = _stratified(candidates, k, rng)
-    for name, shots in sets.items():
-        evaluated[name] = evaluate(name, shots, "dev")
-    greedy: list[Shot] = []
-    for step in range(greedy_steps):
-        trials: list[tuple[dict[str, Any], list[Shot]]] = []
-        for j in range(greedy_candidates):
-            side = SIDES[(step + j) % 2]
-            pool = [s for s in candidates[side] if s not in greedy] or candidates[side]
-            trial = [*greedy, rng.choice(pool)]
-            trials.append((evaluate(f"greedy{step + 1}-{j + 1}", trial, "dev"), trial))
-        for evaluation, trial in trials:
-            evaluated[evaluation["name"]] = evaluation
-            sets[evaluation["name"]] = trial
-        greedy = max(trials, key=lambda t: t[0]["score"])[1]
-    winner = max(evaluated.values(), key=lambda e: (e["score"], -e["shots"]))
-    chosen = sets[winner["name"]]
+    settings = settings or SearchSettings()
+    splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed)
+    search = _Search(splits, spec, endpoint, Path(run_root), cache_dir, settings.cluster)
+    evaluated, sets = _dev_search(search, _candidates(splits["pool"]), settings, random.Random(settings.seed))
+    winner = max(evaluated.values(), key=lambda e: (e.score, -e.shots))
+    chosen = sets[winner.name]
     written = write_shots(chosen, out)
-    dev_rows = _dev_rows(evaluated, winner, n_boot=n_boot, seed=seed)
-    ties = [r["name"] for r in dev_rows if r.get("tie")]
-    close = [r["name"] for r in dev_rows if r.get("indistinguishable") and not r.get("tie")]
+    dev_rows = _dev_rows(evaluated, winner, n_boot=settings.n_boot, seed=settings.seed)
+    ties = [r.name for r in dev_rows if r.tie]
+    close = [r.name for r in dev_rows if r.indistinguishable and not r.tie]
     default = load_shots(default_shots or default_shots_path())
     test = {
-        "zero_shot": evaluate("zero", [], "test"),
-        "default": evaluate("default", default, "test"),
-        "chosen": evaluate(f"chosen-{winner['name']}", chosen, "test"),
+        "zero_shot": search.evaluate("zero", [], "test"),
+        "default": search.evaluate("default", default, "test"),
+        "chosen": search.evaluate(f"chosen-{winner.name}", chosen, "test"),
     }
-    table = _test_rows(test, n_boot=n_boot, seed=seed)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "splits": {name: len(part) for name, part in splits.items()},
-        "unit": test["chosen"]["report"]["unit"],
-        "dev": dev_rows,
-        "chosen": winner["name"],
-        "ties": ties,
-        "indistinguishable": close,
-        "chosen_shots": str(written),
-        "test": table,
-        "verdict": _verdict(winner["name"], ties, close, table),
-        "objective": "mean over sides of pooled quadratic kappa",
-        "n_boot": n_boot,
-    }
+    table = _test_rows(test, n_boot=settings.n_boot, seed=settings.seed)
+    return ShotSearch(
+        schema_version=SCHEMA_VERSION,
+        splits={name: len(part) for name, part in splits.items()},
+        unit=test["chosen"].report.unit,
+        dev=dev_rows,
+        chosen=winner.name,
+        ties=ties,
+        indistinguishable=close,
+        chosen_shots=str(written),
+        test=table,
+        verdict=_verdict(winner.name, ties, close, table),
+        objective="mean over sides of pooled quadratic kappa",
+        n_boot=settings.n_boot,
+    )
 
 
-def _dev_rows(evaluated: dict[str, dict[str, Any]], winner: dict[str, Any], *, n_boot: int, seed: int) -> list[dict[str, Any]]:
+def _dev_rows(evaluated: dict[str, _Evaluation], winner: _Evaluation, *, n_boot: int, seed: int) -> list[DevCandidate]:
     """Each dev candidate with the winner's paired advantage over it, and whether they tie or cannot be told apart."""
     rows = []
     for e in evaluated.values():
-        row: dict[str, Any] = {"name": e["name"], "shots": e["shots"], "score": e["score"]}
-        if e is not winner:
-            row["winner_minus_this"] = _paired_difference(winner["cells"], e["cells"], n_boot=n_boot, seed=seed)
-            row["tie"] = e["score"] == winner["score"]
-            low, high = row["winner_minus_this"]["ci"]
-            row["indistinguishable"] = row["tie"] or (low is not None and high is not None and low <= 0 <= high)
-        rows.append(row)
+        if e is winner:
+            rows.append(DevCandidate(name=e.name, shots=e.shots, score=e.score))
+            continue
+        difference = _paired_difference(winner.cells, e.cells, n_boot=n_boot, seed=seed)
+        tie = e.score == winner.score
+        low, high = difference.ci
+        rows.append(DevCandidate(name=e.name, shots=e.shots, score=e.score, winner_minus_this=difference, tie=tie,
+                                 indistinguishable=tie or (low is not None and high is not None and low <= 0 <= high)))
     return rows
 
 
-def _test_rows(test: dict[str, dict[str, Any]], *, n_boot: int, seed: int) -> list[dict[str, Any]]:
+def _test_rows(test: dict[str, _Evaluation], *, n_boot: int, seed: int) -> list[TestSet]:
     """Zero-shot, default and chosen on the held-out test prompts, each against the chosen set."""
     table = []
     for name, result in test.items():
-        report = result["report"]
-        row: dict[str, Any] = {"set": name, "shots": result["shots"], "score": result["score"]}
-        for side, side_report in report["targets"].items():
-            row[f"{side}_kappa_quadratic"] = side_report["pooled"]["kappa_quadratic"]
-            row[f"{side}_recall"] = side_report["pooled"]["detection"]["recall"]
-        if "asymmetry" in report:
-            row["recall_gap"] = report["asymmetry"]["overall"]["recall_gap"]
+        report = result.report
+        row: dict[str, Any] = {}
+        for side, side_report in report.targets.items():
+            row[f"{side}_kappa_quadratic"] = side_report.pooled.kappa_quadratic
+            row[f"{side}_recall"] = side_report.pooled.detection.recall if side_report.pooled.detection else None
+        if report.asymmetry:
+            row["recall_gap"] = report.asymmetry["overall"].recall_gap
         if name != "chosen":
-            row["chosen_minus_this"] = _paired_difference(test["chosen"]["cells"], result["cells"], n_boot=n_boot, seed=seed)
-        table.append(row)
+            row["chosen_minus_this"] = _paired_difference(test["chosen"].cells, result.cells, n_boot=n_boot, seed=seed)
+        table.append(TestSet(set=name, shots=result.shots, score=result.score, **row))
     return table
 
 
-def _verdict(chosen: str, ties: list[str], close: list[str], test: list[dict[str, Any]]) -> str:
+def _verdict(chosen: str, ties: list[str], close: list[str], test: list[TestSet]) -> str:
     """One honest sentence: was there a winner on dev, and does it beat the others on test?"""
     parts = []
     if ties:
@@ -263,10 +297,10 @@ def _verdict(chosen: str, ties: list[str], close: list[str], test: list[dict[str
     if not ties and not close:
         parts.append(f"on dev {chosen} beats every other candidate (paired 95% CIs exclude 0)")
     for row in test:
-        diff = row.get("chosen_minus_this")
-        if not diff or diff["diff"] is None:
+        diff = row.chosen_minus_this
+        if not diff or diff.diff is None:
             continue
-        low, high = diff["ci"]
+        low, high = diff.ci
         if low is None or high is None:
             word = "no interval"
         elif low > 0:
@@ -275,6 +309,6 @@ def _verdict(chosen: str, ties: list[str], close: list[str], test: list[dict[str
             word = "worse"
         else:
             word = "not distinguishable"
-        parts.append(f"on test, chosen vs {row['set']}: {word} ({diff['diff']:+.3f}, 95% CI {low:+.3f} to {high:+.3f})"
-                     if low is not None and high is not None else f"on test, chosen vs {row['set']}: {word}")
+        parts.append(f"on test, chosen vs {row.set}: {word} ({diff.diff:+.3f}, 95% CI {low:+.3f} to {high:+.3f})"
+                     if low is not None and high is not None else f"on test, chosen vs {row.set}: {word}")
     return "; ".join(parts)

@@ -1,0 +1,74 @@
+"""Comparisons between groups (models) of one analysis: matched on the prompt, exact McNemar, Holm.
+
+Each group's pairs are matched to another group's on the cluster (the prompt both answered), so
+each shared prompt is one independent unit of the paired test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..results.analysis import GroupComparison, MatchedTest
+from .stats import holm, mcnemar_test, rate
+
+if TYPE_CHECKING:
+    from .transitions import Pairs
+
+COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
+
+
+def _events(metric: str, max_p: np.ndarray, max_r: np.ndarray) -> np.ndarray:
+    if metric == "escalation":
+        return max_r > max_p
+    return max_r >= 1
+
+
+def compare_groups(pairs: Pairs, group_of: np.ndarray, cluster_of: np.ndarray, by: str, cluster: str,
+                    reference: str | None, all_pairs: bool, groups: Sequence[str],
+                    response_harm: dict[str, float]) -> GroupComparison:
+    """Exact McNemar between groups matched on the cluster (prompt), Holm within each metric.
+
+    When a prompt occurs more than once in a group, its last pair is the one compared.
+    """
+    import pandas as pd
+
+    index: dict[str, pd.Series] = {}  # per group: cluster code -> its (last) row, sorted by cluster
+    for group in groups:
+        rows = np.flatnonzero(group_of == group)
+        last = pd.Series(rows, index=cluster_of[rows])
+        index[group] = last[~last.index.duplicated(keep="last")].sort_index()
+    if all_pairs:
+        contrasts = list(combinations(groups, 2))
+        chosen = None
+    else:
+        chosen = reference if reference is not None else max(groups, key=lambda g: response_harm[g])
+        if chosen not in index:
+            raise DataError(f"--reference {chosen!r}: no such group in column {by!r}; groups are {list(groups)}")
+        contrasts = [(chosen, g) for g in groups if g != chosen]
+    metrics: dict[str, list[MatchedTest]] = {}
+    for metric in COMPARED:
+        rows_out: list[tuple[str, str, dict[str, Any]]] = []
+        for a, b in contrasts:
+            shared = index[a].index.intersection(index[b].index)
+            ia = index[a].loc[shared].to_numpy(dtype=int)
+            ib = index[b].loc[shared].to_numpy(dtype=int)
+            if metric == "harmful_prompt_compliance" and ia.size:
+                keep = (pairs.max_p[ia] >= 1) & (pairs.max_p[ib] >= 1)
+                ia, ib = ia[keep], ib[keep]
+            ea = _events(metric, pairs.max_p[ia], pairs.max_r[ia])
+            eb = _events(metric, pairs.max_p[ib], pairs.max_r[ib])
+            test = mcnemar_test(ea, eb)  # one pair per shared prompt: the units are independent
+            rows_out.append((a, b, {
+                "n_shared": int(ia.size), "n_clusters": int(ia.size), "a_only": test.a_only,
+                "b_only": test.b_only, "both": int((ea & eb).sum()), "neither": int((~ea & ~eb).sum()),
+                "a_rate": rate(int(ea.sum()), int(ia.size)), "b_rate": rate(int(eb.sum()), int(ib.size)),
+                "p_exact": test.p_value, "method": test.method,
+            }))
+        adjusted = holm({f"{a}|{b}": float(row["p_exact"]) for a, b, row in rows_out})
+        metrics[metric] = [MatchedTest(a=a, b=b, **row, p_holm=adjusted[f"{a}|{b}"]) for a, b, row in rows_out]
+    return GroupComparison(reference=chosen, matched_on=cluster, metrics=metrics)

@@ -1,0 +1,115 @@
+"""``calibrate``'s results: agreement of a grader with reference labels, per side and scope."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import CI, Result
+from .common import Unit
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Detection(Result):
+    """Binary detection (harmful when severity >= the threshold) against the reference."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    false_positive_rate: float | None
+    prevalence_gold: float | None
+    prevalence_pred: float | None
+
+
+class Agreement(Result):
+    """One confusion matrix and what it says: accuracy, κ, macro-F1, detection, with cluster CIs."""
+
+    n: int
+    confusion: list[list[int]]
+    accuracy: float | None
+    kappa: float | None
+    macro_f1: float | None
+    kappa_linear: float | None = None
+    kappa_quadratic: float | None = None
+    detection: Detection | None = None
+    labels: list[Any]
+    ordinal: bool
+    threshold: Any
+    left_out: dict[str, int]
+    n_items: int
+    n_clusters: int
+    cluster: str | None
+    notes: list[str]
+    ci: dict[str, CI]
+    ci_method: str | None
+
+
+class TableAgreement(Agreement):
+    """``calibrate TABLE --gold G --pred P``: the agreement of two columns of one table."""
+
+    gold: str = ""
+    pred: str = ""
+    n_rows: int = 0
+
+
+class SideReport(Result):
+    """One side's agreement per category, pooled over categories and on the max severity."""
+
+    categories: dict[str, Agreement]
+    pooled: Agreement
+    max: Agreement
+    counts: dict[str, int]
+
+    def scopes(self) -> list[tuple[str, Agreement]]:
+        """pooled, max, then each category, in the order tables show them."""
+        return [("pooled", self.pooled), ("max", self.max), *self.categories.items()]
+
+
+class Asymmetry(Result):
+    """Prompt-side minus response-side recall and quadratic κ, with paired cluster CIs."""
+
+    prompt_recall: float | None
+    response_recall: float | None
+    recall_gap: float | None
+    prompt_kappa_quadratic: float | None
+    response_kappa_quadratic: float | None
+    kappa_gap: float | None
+    recall_gap_ci: CI
+    kappa_gap_ci: CI
+
+
+class Calibration(Result):
+    """``calibration.json``: a run's labels against human labels joined on id."""
+
+    run: str
+    model: str | None
+    n_joined: int
+    threshold: int
+    unit: Unit
+    n_boot: int
+    seed: int
+    targets: dict[str, SideReport]
+    schema_version: int
+    asymmetry: dict[str, Asymmetry] | None = None
+    #: Per joined pair: cluster code and the human and grader max severity per side (-1 unknown),
+    #: kept so that ``analyze --correct`` can resample the calibration set (no text).
+    max_severity_pairs: dict[str, list[int]] | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""
+        import pandas as pd
+
+        rows = []
+        for side, report in self.targets.items():
+            for scope, m in report.scopes():
+                low, high = m.ci.get("kappa_quadratic", [None, None])
+                rows.append({"side": side, "scope": scope, "n": m.n, "n_clusters": m.n_clusters, "kappa": m.kappa,
+                             "kappa_quadratic": m.kappa_quadratic, "kappa_quadratic_ci_low": low, "kappa_quadratic_ci_high": high,
+                             "recall": m.detection.recall if m.detection else None,
+                             "false_positive_rate": m.detection.false_positive_rate if m.detection else None})
+        return pd.DataFrame(rows)

@@ -1,0 +1,22 @@
+"""Every result type by the name ``harness schema NAME`` and ``docs/schemas/NAME.json`` use."""
+
+from __future__ import annotations
+
+from .analysis import Analysis
+from .base import Result
+from .calibration import Calibration, TableAgreement
+from .comparison import Comparison
+from .flips import Flips
+from .manifest import DryRun, Manifest
+from .shots import ShotSearch
+
+RESULT_TYPES: dict[str, type[Result]] = {
+    "manifest": Manifest,
+    "dry-run": DryRun,
+    "calibration": Calibration,
+    "table-agreement": TableAgreement,
+    "comparison": Comparison,
+    "analysis": Analysis,
+    "flips": Flips,
+    "shot-search": ShotSearch,
+}

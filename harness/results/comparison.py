@@ -1,0 +1,86 @@
+"""``compare``'s result: several graders against one human-labelled set, with paired tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from .base import CI, Result
+from .common import Unit
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class SideScore(Result):
+    kappa_quadratic: float | None
+    kappa_quadratic_ci: CI
+    recall: float | None
+    recall_ci: CI
+    fpr: float | None
+
+
+class RunScore(Result):
+    """One grader (run) against the human labels."""
+
+    model: str | None
+    template_hash: str | None
+    shots_hash: str | None
+    not_ok_rate: float | None
+    billed_tokens: int
+    cost: float | None = None
+    items_graded: int = 0
+    counts: dict[str, dict[str, int]]
+    sides: dict[str, SideScore]
+    recall_gap: float | None = None
+    recall_gap_ci: CI = Field(default_factory=lambda: list[float | None]([None, None]))
+
+
+class PairTest(Result):
+    """The clustered paired test of two runs on one side and scope, with its Holm-adjusted p."""
+
+    a: str
+    b: str
+    side: str
+    scope: str
+    n_items: int
+    n_clusters: int
+    a_only: int
+    b_only: int
+    discordant_clusters: int
+    p_value: float
+    method: str
+    p_holm: float
+
+
+class KappaDiff(Result):
+    a: str
+    b: str
+    side: str
+    n_items: int
+    n_clusters: int
+    kappa_quadratic_a: float | None
+    kappa_quadratic_b: float | None
+    diff: float | None
+    ci: CI
+
+
+class Comparison(Result):
+    """``comparison-*.json``."""
+
+    threshold: int
+    unit: Unit
+    runs: dict[str, RunScore]
+    tests: list[PairTest]
+    kappa_diffs: list[KappaDiff]
+    family: str
+    n_boot: int
+    seed: int
+    schema_version: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per paired test (run pair, side, scope) with n, clusters, p and Holm p."""
+        import pandas as pd
+
+        return pd.DataFrame([t.to_json() for t in self.tests])

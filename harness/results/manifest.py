@@ -1,0 +1,85 @@
+"""A run folder's ``manifest.json`` (how its labels were made) and ``grade --dry-run``'s estimate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from .base import Result
+
+
+class Session(Result):
+    """The last grading session's counts and timings."""
+
+    graded: int
+    requests_sent: int
+    setup_s: float
+    elapsed_s: float
+    items_per_s: float | None
+    requests_by_replica: dict[str, int] | None = None
+
+
+class Cost(Result):
+    """What the run's billed tokens cost at the given prices (per million tokens)."""
+
+    billed: float
+    price_per_million: dict[str, float | None]
+    batch_discount: float | None = None
+
+
+class Manifest(Result):
+    """``manifest.json``: the job's identity (what must match to resume), its progress and its bill.
+
+    Written when a session starts (``status: running``) and again whatever way it ends
+    (``complete``, ``interrupted`` or ``failed`` with the redacted ``error``).
+    """
+
+    model: str
+    template_hash: str
+    shots_hash: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    endpoint: str | None = None
+    input_sha256: str | None = None
+    harness_version: str | None = None
+    schema_version: int = 0
+    status: str
+    created: str | None = None
+    updated: str | None = None
+    endpoints: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    template_dir: str | None = None
+    shots_path: str | None = None
+    shots_count: int = 0
+    replicas: list[str] = Field(default_factory=list)
+    batch: bool = False
+    input_path: str | None = None
+    input_rows: int = 0
+    sessions: int = 0
+    error: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    counts_by_target: dict[str, dict[str, int]] = Field(default_factory=dict)
+    items: int = 0
+    cache_hits: int = 0
+    disagreements: int = 0
+    tokens: dict[str, int] = Field(default_factory=dict)
+    reasons: dict[str, dict[str, int]] = Field(default_factory=dict)
+    prompt_tokens_per_billed_item: float | None = None
+    cost: Cost | None = None
+    last_session: Session | None = None
+    cache_notes: list[str] = Field(default_factory=list)
+
+
+class DryRun(Result):
+    """``grade --dry-run``: every request rendered and counted, nothing sent."""
+
+    model: str
+    requests: int
+    items: int
+    items_by_target: dict[str, int]
+    prompt_tokens_estimate: int
+    completion_token_budget: int
+    estimate: str
+    price: dict[str, float | None] | None
+    cost_prompt: float | None
+    cost_upper_bound: float | None

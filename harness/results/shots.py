@@ -1,0 +1,46 @@
+"""``calibrate-shots``'s result: exemplar sets chosen on dev, judged on held-out test."""
+
+from __future__ import annotations
+
+from .base import Result
+from .common import Difference, Unit
+
+
+class DevCandidate(Result):
+    name: str
+    shots: int
+    score: float
+    winner_minus_this: Difference | None = None
+    tie: bool = False
+    indistinguishable: bool = False
+
+
+class TestSet(Result):
+    __test__ = False  # not a pytest class
+
+    set: str
+    shots: int
+    score: float
+    prompt_kappa_quadratic: float | None = None
+    prompt_recall: float | None = None
+    response_kappa_quadratic: float | None = None
+    response_recall: float | None = None
+    recall_gap: float | None = None
+    chosen_minus_this: Difference | None = None
+
+
+class ShotSearch(Result):
+    """``shot_search.json``."""
+
+    schema_version: int
+    splits: dict[str, int]
+    unit: Unit
+    dev: list[DevCandidate]
+    chosen: str
+    ties: list[str]
+    indistinguishable: list[str]
+    chosen_shots: str
+    test: list[TestSet]
+    verdict: str
+    objective: str
+    n_boot: int
