@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harness.cli.app import app
+from harness.cli.common import as_flags
 from harness.core.errors import DataError
 from harness.io.pairs import load_pairs, write_pairs
 
@@ -52,7 +53,7 @@ def test_column_mapping(tmp_path: Path) -> None:
 
 BAD_CASES = [
     ("malformed.jsonl", b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": \n', "line 2", "malformed JSON"),
-    ("missing.jsonl", b'{"id": "a", "text": "x"}\n', "missing required column 'prompt'", "--map prompt="),
+    ("missing.jsonl", b'{"id": "a", "text": "x"}\n', "missing required column 'prompt'", "`mapping` prompt="),
     ("dup.jsonl", b'{"id": "a", "prompt": "x"}\n\n{"id": "a", "prompt": "y"}\n', "line 3, column 'id'", "first seen at line 1"),
     ("range.jsonl", b'{"id": "a", "prompt": "x", "response_violence": 4}\n', "line 1, column 'response_violence'", "outside 0-3"),
     ("nonint.jsonl", b'{"id": "a", "prompt": "x", "prompt_hate": 1.5}\n', "column 'prompt_hate'", "not an integer"),
@@ -77,6 +78,7 @@ def test_bad_input_is_located_and_exits_2(tmp_path: Path, name: str, content: by
     result = runner.invoke(app, ["data", "describe", str(path)])
     assert result.exit_code == 2
     assert where in result.output and "Traceback" not in result.output
+    assert as_flags(info.value) in result.output  # the library names parameters, the CLI their flags (--map)
 
 
 def test_unreadable_file_and_directory(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_empty_group_and_missing_column() -> None:
     assert result["cluster_bootstrap"]["ci"]["escalation"] == [None, None]
     with pytest.raises(DataError, match="lacks label column 'prompt_hate'"):
         analyze(frame.drop(columns=["prompt_hate"]))
-    with pytest.raises(DataError, match="--by 'family'"):
+    with pytest.raises(DataError, match="`by` 'family'"):
         analyze(_table(), by="family")
 
 

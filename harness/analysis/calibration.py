@@ -226,7 +226,7 @@ def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.nda
 
 def _check_threshold(threshold: int) -> None:
     if threshold not in (1, 2, 3):
-        raise ConfigError(f"--threshold {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
+        raise ConfigError(f"`threshold` {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
 
 
 def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
@@ -238,7 +238,7 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     by default it is the sorted set of gold values. Integer label sets are treated as ordinal
     unless told. ``cluster`` as in :func:`calibrate_run`.
     """
-    for column, flag in ((gold, "--gold"), (pred, "--pred")):
+    for column, flag in ((gold, "`gold`"), (pred, "`pred`")):
         if column not in frame.columns:
             raise DataError(f"{flag} {column!r}: no such column; the table has {sorted(map(str, frame.columns))}")
     gold_values = frame[gold].tolist()
@@ -256,7 +256,7 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     else:
         is_ordinal = bool(ordinal)
     if is_ordinal and threshold not in declared[1:]:
-        raise ConfigError(f"--threshold {threshold}: expected one of {declared[1:]} (a label above the lowest)")
+        raise ConfigError(f"`threshold` {threshold}: expected one of {declared[1:]} (a label above the lowest)")
     unit_column = cluster_column(frame.columns, cluster)
     codes = cluster_of_rows(frame, unit_column)
     result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,

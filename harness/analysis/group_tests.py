@@ -48,7 +48,7 @@ def compare_groups(pairs: Pairs, group_of: np.ndarray, cluster_of: np.ndarray, b
     else:
         chosen = reference if reference is not None else max(groups, key=lambda g: response_harm[g])
         if chosen not in index:
-            raise DataError(f"--reference {chosen!r}: no such group in column {by!r}; groups are {list(groups)}")
+            raise DataError(f"`reference` {chosen!r}: no such group in column {by!r}; groups are {list(groups)}")
         contrasts = [(chosen, g) for g in groups if g != chosen]
     metrics: dict[str, list[MatchedTest]] = {}
     for metric in COMPARED:

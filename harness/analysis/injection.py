@@ -50,15 +50,15 @@ def inject(
     are; the column ``injection`` names what was added (empty where nothing was).
     """
     if side not in SIDES:
-        raise ConfigError(f"--side {side!r}: expected one of {list(SIDES)}")
+        raise ConfigError(f"`side` {side!r}: expected one of {list(SIDES)}")
     if position not in POSITIONS:
-        raise ConfigError(f"--position {position!r}: expected one of {list(POSITIONS)}")
+        raise ConfigError(f"`position` {position!r}: expected one of {list(POSITIONS)}")
     if text is None:
         if name not in INJECTIONS:
-            raise ConfigError(f"--name {name!r}: expected one of {list(INJECTIONS)} (or pass --text)")
+            raise ConfigError(f"`name` {name!r}: expected one of {list(INJECTIONS)} (or pass `text`)")
         text = INJECTIONS[name]
     elif not text.strip():
-        raise ConfigError("--text is empty; expected the instruction to add")
+        raise ConfigError("`text` is empty; expected the instruction to add")
     else:
         name = "custom"
     if side not in frame.columns:

@@ -269,7 +269,7 @@ def analyze(
     """
     pairs = Pairs(frame)
     if by is not None and by not in frame.columns:
-        raise DataError(f"--by {by!r}: no such column; the table has {sorted(map(str, frame.columns))}")
+        raise DataError(f"`by` {by!r}: no such column; the table has {sorted(map(str, frame.columns))}")
     column = cluster_column(frame.columns, cluster)
     relevance = (
         pairs.frame["relevance"].to_numpy(dtype=float, na_value=np.nan) if "relevance" in pairs.frame.columns else None

@@ -8,6 +8,7 @@ exit code 2 (bad input) or 1, with every known secret redacted; tracebacks only 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,18 +34,25 @@ def errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-#: Library parameter -> the CLI flag that sets it, where the names differ.
-FLAGS = {"timeout_s": "--timeout", "deadline_s": "--deadline", "targets": "--target", "retry_statuses": "--retry"}
+#: Library parameter -> the CLI flag that sets it, where the flag is not the parameter with dashes.
+FLAGS = {"timeout_s": "--timeout", "deadline_s": "--deadline", "targets": "--target", "retry_statuses": "--retry",
+         "model_names": "--model-name", "mapping": "--map", "config_path": "--config", "out_dir": "--out"}
+_NAMED = re.compile(r"`([a-z][a-z_]*)`")
+
+
+def flag_of(param: str) -> str:
+    """The CLI flag that sets a library parameter (``deadline_s`` -> ``--deadline``)."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
 def as_flags(exc: Exception) -> str:
-    """The error's message with a library parameter (``timeout_s=0``) shown as its flag (``--timeout 0``)."""
+    r"""The error's message as the CLI says it: the library names parameters (``timeout_s=0: …``, or
+    in backticks, ``\`cluster\` 'x': …``); a command-line user reads the flags that set them."""
     text = str(exc)
     param = getattr(exc, "param", None)
     if param and text.startswith(f"{param}="):
-        flag = FLAGS.get(param, "--" + param.replace("_", "-"))
-        return f"{flag} {text[len(param) + 1:]}"
-    return text
+        text = f"{flag_of(param)} {text[len(param) + 1:]}"
+    return _NAMED.sub(lambda match: flag_of(match.group(1)), text)
 
 
 def redactor() -> Any:

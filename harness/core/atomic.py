@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def ensure_folder(folder: Path, *, flag: str | None = None) -> None:
+def ensure_folder(folder: Path, *, param: str | None = None) -> None:
     """Create ``folder`` (and its parents); a file in the way is a RunError, not a traceback."""
     from .errors import RunError
 
@@ -26,11 +26,11 @@ def ensure_folder(folder: Path, *, flag: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise RunError(
-            f"{(flag + ' ') if flag else ''}{folder}: expected a folder, but it is a file or lies below one; "
+            f"{f'`{param}` ' if param else ''}{folder}: expected a folder, but it is a file or lies below one; "
             "pick another path"
         ) from None
     except PermissionError as exc:
-        raise RunError(f"{(flag + ' ') if flag else ''}{folder}: cannot create the folder: {exc.strerror}") from None
+        raise RunError(f"{f'`{param}` ' if param else ''}{folder}: cannot create the folder: {exc.strerror}") from None
 
 
 @contextmanager

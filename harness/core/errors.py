@@ -1,8 +1,13 @@
-"""The one exception tree of harness.
+r"""The one exception tree of harness.
 
 Every error the library raises on purpose is a :class:`HarnessError`. The CLI turns
 ``UsageError`` subclasses (bad input the user can fix) into exit code 2 and the rest into
 exit code 1, printing the message without a traceback unless ``HARNESS_DEBUG=1``.
+
+Messages name the library's *parameters*, never CLI flags: ``timeout_s=0: …`` (with
+``ConfigError(param=)``) or a parameter in backticks, ``\`cluster\` 'x': no such column``. The
+CLI shows each as the flag that sets it (``--timeout 0``, ``--cluster 'x'``), so a Python user
+and a command-line user each read the name they typed.
 """
 
 from __future__ import annotations

@@ -247,7 +247,7 @@ def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[
 
     folder = Path(run_dir)
     if not (folder / STATE).exists():
-        raise RunError(f"{folder}: no {STATE}; this run was not graded with --batch")
+        raise RunError(f"{folder}: no {STATE}; this run was not graded with `batch`")
     state = read_state(folder)
 
     async def refresh() -> None:
@@ -274,7 +274,7 @@ def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[
 
     folder = Path(run_dir)
     if not (folder / STATE).exists():
-        raise RunError(f"{folder}: no {STATE}; this run was not graded with --batch")
+        raise RunError(f"{folder}: no {STATE}; this run was not graded with `batch`")
     state = read_state(folder)
     open_ids = [b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL]
 

@@ -61,7 +61,7 @@ class CompletionCache:
         try:
             self._cache = self._open()
         except OSError as exc:
-            raise ConfigError(f"--cache-dir {directory}: cannot open the cache: {exc}") from None
+            raise ConfigError(f"`cache_dir` {directory}: cannot open the cache: {exc}") from None
         except Exception as exc:  # sqlite3.DatabaseError and friends: the files are damaged
             aside = self.directory.with_name(f"{self.directory.name}.broken-{int(time.time())}")
             try:
@@ -69,8 +69,8 @@ class CompletionCache:
                 self._cache = self._open()
             except Exception as again:
                 raise ConfigError(
-                    f"--cache-dir {directory}: the cache is damaged ({exc}) and could not be moved aside "
-                    f"({again}); delete the folder or pass --no-cache"
+                    f"`cache_dir` {directory}: the cache is damaged ({exc}) and could not be moved aside "
+                    f"({again}); delete the folder or pass `no_cache`"
                 ) from None
             self.notes.append(f"the cache at {directory} was unreadable ({type(exc).__name__}: {exc}); "
                               f"moved it to {aside} and started a new one")

@@ -117,16 +117,16 @@ class GraderClient:
             return RetryableError(f"{status}: {message}", retry_after(exc.response.headers))
         if status in (401, 403):
             return GraderError(
-                f"the endpoint answered {status} ({message}); check the API key (--api-key or OPENAI_API_KEY) "
+                f"the endpoint answered {status} ({message}); check the API key (`api_key` or OPENAI_API_KEY) "
                 "and its permissions"
             )
         if status == 404:
-            return GraderError(f"the endpoint answered 404 ({message}); check --model and --base-url")
+            return GraderError(f"the endpoint answered 404 ({message}); check `model` and `base_url`")
         self.rejected += 1
         if self.answered_ok == 0 and self.rejected >= REJECTED_LIMIT:
             return GraderError(
                 f"the endpoint rejected the first {self.rejected} requests with {status} ({message}); "
-                "check --model, the template and --max-tokens"
+                "check `model`, the template and `max_tokens`"
             )
         return FatalItemError(f"{status}: {message}")
 
@@ -140,7 +140,7 @@ class GraderClient:
         if self.answered == 0 and self.unreachable >= UNREACHABLE_LIMIT:
             return GraderError(
                 f"cannot reach {self.public_url}: {reason} ({self.unreachable} attempts, no answer yet); "
-                "check that the server is running and that --base-url (or OPENAI_BASE_URL) is right"
+                "check that the server is running and that `base_url` (or OPENAI_BASE_URL) is right"
             )
         return RetryableError(f"{reason} ({public_base_url(url)})", unreachable=True)
 

@@ -111,7 +111,7 @@ def read_config_file(path: str | Path | None = None) -> tuple[Path, dict[str, An
     file = Path(path or os.environ.get("HARNESS_CONFIG") or "harness.toml")
     if not file.exists():
         if path is not None:
-            raise ConfigError(f"--config {file}: file not found")
+            raise ConfigError(f"`config_path` {file}: file not found")
         return file, {}
     try:
         return file, tomllib.loads(file.read_text(encoding="utf-8"))

@@ -82,6 +82,6 @@ class EndpointConfig:
 
         if urlsplit(self.base_url).username is not None or urlsplit(self.base_url).password is not None:
             raise ConfigError(
-                "--base-url carries credentials (user:key@host); pass the key with --api-key or "
+                "`base_url` carries credentials (user:key@host); pass the key with `api_key` or "
                 "OPENAI_API_KEY and give the URL without them"
             )

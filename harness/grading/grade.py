@@ -73,7 +73,7 @@ def _check_response_column(data: str | Path | pd.DataFrame, mapping: dict[str, s
         columns = data.columns
     hint = response_hint(columns)
     if hint is not None:
-        raise ConfigError(f"{data if isinstance(data, (str, Path)) else 'the table'}: {hint} (or --target prompt)")
+        raise ConfigError(f"{data if isinstance(data, (str, Path)) else 'the table'}: {hint} (or grade prompts only: `targets` prompt)")
 
 
 def _loop_running() -> bool:
@@ -140,7 +140,7 @@ def grade(
     endpoint = endpoint or _endpoint_from_settings()
     session_start = time.perf_counter()
     if batch is not None and spec.items_per_request != 1:
-        raise ConfigError("batch: one item per request (the Batch API already batches); drop --items-per-request", param="batch")
+        raise ConfigError("`batch`: one item per request (the Batch API already batches); drop `items_per_request`", param="batch")
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
         raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")

@@ -66,7 +66,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
             handle.close()
             raise RunError(
                 f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
-                "finish, stop it, or pass another --run-dir"
+                "finish, stop it, or pass another `run_dir`"
             ) from None
     handle.seek(0)
     handle.truncate()
@@ -96,7 +96,7 @@ class RunFolder:
         """Create the folder if needed and hold its lock; a folder made for a session that
         fails before writing a manifest is removed again."""
         created = not self.path.exists()
-        ensure_folder(self.path, flag="--run-dir")
+        ensure_folder(self.path, param="run_dir")
         with run_lock(self.path, remove_if_failed=created):
             yield
 
@@ -214,13 +214,13 @@ def _prepare(
         if getattr(previous, key) != identity[key]:
             raise RunError(
                 f"{run_dir} holds a different run ({key} was {getattr(previous, key)!r}, now "
-                f"{identity[key]!r}); pass another --run-dir or delete the folder"
+                f"{identity[key]!r}); pass another `run_dir` or delete the folder"
             )
     endpoints = _endpoints(previous)
     if endpoints and identity["endpoint"] not in endpoints and not allow_new_endpoint:
         raise RunError(
             f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "
-            "graders' labels. Pass another --run-dir, or --same-grader if both endpoints serve the same "
+            "graders' labels. Pass another `run_dir`, or `same_grader` if both endpoints serve the same "
             "grader (replicas of one deployment)"
         )
     return previous, items

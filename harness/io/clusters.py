@@ -29,8 +29,8 @@ def cluster_column(columns: list[str] | pd.Index, cluster: str | None) -> str | 
         return None
     if cluster not in names:
         raise DataError(
-            f"--cluster {cluster!r}: no such column; the table has {sorted(names)} "
-            f"(or pass --cluster {NO_CLUSTER} to treat rows as independent)"
+            f"`cluster` {cluster!r}: no such column; the table has {sorted(names)} "
+            f"(or pass `cluster` {NO_CLUSTER} to treat rows as independent)"
         )
     return cluster
 

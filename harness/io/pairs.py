@@ -55,10 +55,10 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in spec.split(","):
         if "=" not in part:
-            raise DataError(f"--map entry {part!r} must look like canonical=source, e.g. id=uid")
+            raise DataError(f"`mapping` entry {part!r} must look like canonical=source, e.g. id=uid")
         canon, src = (s.strip() for s in part.split("=", 1))
         if not canon or not src:
-            raise DataError(f"--map entry {part!r} must look like canonical=source, e.g. id=uid")
+            raise DataError(f"`mapping` entry {part!r} must look like canonical=source, e.g. id=uid")
         out[canon] = src
     return out
 
@@ -228,7 +228,7 @@ def validate_pairs(
     if missing:
         raise DataError(
             f"missing required column {missing[0]!r}; the table has columns "
-            f"{sorted(map(str, frame.columns))}. Rename it or pass --map {missing[0]}=<column>",
+            f"{sorted(map(str, frame.columns))}. Rename it or pass `mapping` {missing[0]}=<column>",
             path=str(path),
         )
     out = frame.copy()
@@ -286,7 +286,7 @@ def _renamed(frame: pd.DataFrame, mapping: Mapping[str, str] | None, file: Path)
     absent = [src for src in mapping.values() if src not in frame.columns]
     if absent:
         raise DataError(
-            f"--map names column {absent[0]!r}, which the table does not have; it has "
+            f"`mapping` names column {absent[0]!r}, which the table does not have; it has "
             f"{sorted(map(str, frame.columns))}",
             path=str(file),
         )
@@ -309,8 +309,8 @@ def select_rows(frame: pd.DataFrame, *, limit: int | None = None, sample: int | 
     from ..core.errors import ConfigError
 
     if limit is not None and sample is not None:
-        raise ConfigError("--limit and --sample exclude each other: take the first N rows, or N at random")
-    for flag, value in (("--limit", limit), ("--sample", sample)):
+        raise ConfigError("`limit` and `sample` exclude each other: take the first N rows, or N at random")
+    for flag, value in (("`limit`", limit), ("`sample`", sample)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} {value}: expected an integer >= 1")
     if limit is not None:
@@ -330,7 +330,7 @@ def response_hint(columns: list[str] | pd.Index) -> str | None:
     if "response" in names:
         return None
     alias = next((c for c in names if c.lower() in RESPONSE_ALIASES), None)
-    return None if alias is None else f"the table has no 'response' column but has {alias!r}: pass --map response={alias}"
+    return None if alias is None else f"the table has no 'response' column but has {alias!r}: pass `mapping` response={alias}"
 
 
 def iter_pairs(

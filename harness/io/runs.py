@@ -200,12 +200,12 @@ def graded_pairs(run: Run) -> pd.DataFrame:
     return merged.rename(columns=renames)
 
 
-def export_labels(run: Run, path: str | Path) -> tuple[Path, int]:
+def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
     """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
     human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
     from .pairs import detect_format, write_pairs
 
-    target = Path(path)
+    target = Path(out)
     kind = detect_format(target)
     wide = labels_wide(run.labels)
     frame = run.input
@@ -216,5 +216,5 @@ def export_labels(run: Run, path: str | Path) -> tuple[Path, int]:
     elif kind in ("parquet", "jsonl"):
         write_pairs(frame, target)
     else:  # pragma: no cover - detect_format raises first
-        raise RunError(f"--out {target}: expected .csv, .parquet or .jsonl")
+        raise RunError(f"`out` {target}: expected .csv, .parquet or .jsonl")
     return target, len(frame)

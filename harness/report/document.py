@@ -56,7 +56,7 @@ def render_report(
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
-    for flag, given in (("--analysis", analysis), ("--calibration", calibration), ("--comparison", comparison), ("--flips", flips)):
+    for flag, given in (("`analysis`", analysis), ("`calibration`", calibration), ("`comparison`", comparison), ("`flips`", flips)):
         if given is not None and not Path(given).is_file():
             raise RunError(f"{flag} {given}: no such file")
     found = lambda given, name: Path(given) if given else (folder / name if folder else None)
@@ -77,9 +77,9 @@ def render_report(
     if analysis_data:
         sections.append(analysis_section(analysis_data))
     if not sections:
-        raise RunError("nothing to report: give a run folder or --analysis/--calibration/--comparison/--flips files")
+        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips` files")
     out = Path(out_dir)
-    ensure_folder(out, flag="--out")
+    ensure_folder(out, param="out_dir")
     env = _environment()
     paths = {"markdown": out / "report.md", "html": out / "report.html"}
     for key, template in (("markdown", "report.md.j2"), ("html", "report.html.j2")):

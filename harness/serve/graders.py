@@ -284,7 +284,7 @@ def build_graders(fit_path: str | Path, names: Sequence[str], *, cache_dir: str 
     if unknown:
         from ..core.errors import ConfigError
 
-        raise ConfigError(f"--model-name {unknown[0]!r}: expected some of {list(PROFILES)}")
+        raise ConfigError(f"`model_names` {unknown[0]!r}: expected some of {list(PROFILES)}")
     path = Path(fit_path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))

@@ -69,15 +69,15 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
-            raise ConfigError(f"--batch-fault {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
+            raise ConfigError(f"`batch_fault` {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
         graders = [m for m in self.model_names if m not in PROFILES]
         if graders or not self.model_names:
-            raise ConfigError(f"--model-name {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
+            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
         unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
         if unknown:
-            raise ConfigError(f"--fail-modes: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
+            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise ConfigError(f"--fail-rate {self.fail_rate}: expected a number from 0 to 1")
+            raise ConfigError(f"`fail_rate` {self.fail_rate}: expected a number from 0 to 1")
 
 
 @dataclass

@@ -122,11 +122,11 @@ def _fresh_demo_folder(folder: Path) -> None:
 
     if folder.exists():
         if not folder.is_dir():
-            raise RunError(f"--run-dir {folder}: expected a folder, but it is a file")
+            raise RunError(f"`run_dir` {folder}: expected a folder, but it is a file")
         if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists() and not _earlier_demo(folder):
-            raise RunError(f"--run-dir {folder}: the folder holds files the demo did not make; pick an empty or new folder")
+            raise RunError(f"`run_dir` {folder}: the folder holds files the demo did not make; pick an empty or new folder")
         shutil.rmtree(folder)
-    ensure_folder(folder, flag="--run-dir")
+    ensure_folder(folder, param="run_dir")
     (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
 
 

@@ -45,7 +45,7 @@ def default_shots_path() -> str:
 def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int) -> dict[str, pd.DataFrame]:
     """Split rows into ``pool``/``dev``/``test`` by prompt cluster, seeded."""
     if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
-        raise DataError(f"--dev-frac {dev_frac} and --test-frac {test_frac}: expected fractions in (0, 1) summing below 1")
+        raise DataError(f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected fractions in (0, 1) summing below 1")
     key = "prompt_id" if "prompt_id" in frame.columns else "id"
     clusters = sorted(frame[key].astype(str).unique())
     random.Random(seed).shuffle(clusters)
