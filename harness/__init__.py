@@ -32,7 +32,7 @@ _EXPORTS = {
     "agrade": "grading.grade",
     "load_run": "io.runs",
     "graded_pairs": "io.runs",
-    "start_server": "serve.server",
+    "start_server": "serve.runner",
     "ServeConfig": "serve.server",
     "agreement": "analysis.agreement",
     "calibrate_run": "analysis.calibration",

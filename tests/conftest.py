@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
-from harness.serve.server import ServeConfig, ServerHandle, start_server
+from harness.serve.runner import ServerHandle, start_server
+from harness.serve.server import ServeConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

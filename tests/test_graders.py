@@ -18,7 +18,8 @@ from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.chat import read_exemplars
 from harness.serve.graders import PROFILES, CrossFitted, build_graders
-from harness.serve.server import ServeConfig, start_server
+from harness.serve.runner import start_server
+from harness.serve.server import ServeConfig
 from tests.conftest import SAMPLE, endpoint_for
 
 

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from harness.serve.server import ServerHandle
+from harness.serve.runner import ServerHandle
 from tests.conftest import stats
 
 GRADE_MESSAGES = [

@@ -7,7 +7,7 @@ treated as a class and never as Safe. A metric that is undefined on the data (no
 single class) is ``None`` with a note, never NaN.
 
 Intervals resample *clusters* (``clusters=``: by default every position is its own cluster),
-through :mod:`harness.stats`; each result states ``n_items`` and ``n_clusters``.
+through :mod:`harness.analysis.stats`; each result states ``n_items`` and ``n_clusters``.
 """
 
 from __future__ import annotations

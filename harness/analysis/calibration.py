@@ -1,7 +1,7 @@
 """``calibrate``: how far a grader agrees with human labels, side by side for prompts and responses.
 
 For each side (prompt, response) and category, pooled over categories and on the
-max-over-categories severity: :func:`harness.agreement.agreement`. Then the paper's asymmetry:
+max-over-categories severity: :func:`harness.analysis.agreement.agreement`. Then the paper's asymmetry:
 prompt-side minus response-side detection recall (and quadratic kappa), with a bootstrap that
 resamples prompt clusters so both sides of every pair, and every pair of a prompt, move together.
 

@@ -6,7 +6,7 @@ items both graded ``ok``, per side:
 
 * a paired test of detection correctness on independent units: the item's verdict (max over
   categories) and each category, each a clustered exact McNemar (sign-flip over prompt
-  clusters, :func:`harness.stats.mcnemar_test`), Holm-corrected over the whole family;
+  clusters, :func:`harness.analysis.stats.mcnemar_test`), Holm-corrected over the whole family;
 * the pooled quadratic-kappa difference with a paired cluster-bootstrap CI.
 
 Items of one prompt are never counted as independent evidence.
@@ -125,7 +125,7 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         runs: two or more loaded run folders graded on (some of) the same ids.
         human: pairs table with human labels.
         threshold: harmful when severity >= this.
-        cluster: unit of analysis, as in :func:`harness.calibration.calibrate_run`.
+        cluster: unit of analysis, as in :func:`harness.analysis.calibration.calibrate_run`.
         n_boot: bootstrap resamples for the CIs.
         seed: bootstrap seed.
     """

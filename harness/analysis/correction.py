@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.constants import DEFAULT_N_BOOT
 from ..core.errors import DataError
 from ..results.analysis import Correction
 from .stats import Interval, bootstrap_totals, percentile_ci
@@ -106,7 +107,7 @@ def _calibration_cells(calibration: dict[str, Any], source: str) -> tuple[np.nda
 
 
 def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clusters: np.ndarray,
-                          calibration: dict[str, Any], *, source: str = "calibration", n_boot: int = 1000,
+                          calibration: dict[str, Any], *, source: str = "calibration", n_boot: int = DEFAULT_N_BOOT,
                           seed: int = 0) -> Correction:
     """Raw and bias-corrected transition shares of graded pairs, with cluster-bootstrap CIs.
 

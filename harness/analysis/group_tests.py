@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import DataError
 from ..results.analysis import GroupComparison, MatchedTest
 from .stats import holm, mcnemar_test, rate
-
-if TYPE_CHECKING:
-    from .transitions import Pairs
 
 COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
 
@@ -28,7 +25,7 @@ def _events(metric: str, max_p: np.ndarray, max_r: np.ndarray) -> np.ndarray:
     return max_r >= 1
 
 
-def compare_groups(pairs: Pairs, group_of: np.ndarray, cluster_of: np.ndarray, by: str, cluster: str,
+def compare_groups(max_p: np.ndarray, max_r: np.ndarray, group_of: np.ndarray, cluster_of: np.ndarray, by: str, cluster: str,
                     reference: str | None, all_pairs: bool, groups: Sequence[str],
                     response_harm: dict[str, float]) -> GroupComparison:
     """Exact McNemar between groups matched on the cluster (prompt), Holm within each metric.
@@ -58,10 +55,10 @@ def compare_groups(pairs: Pairs, group_of: np.ndarray, cluster_of: np.ndarray, b
             ia = index[a].loc[shared].to_numpy(dtype=int)
             ib = index[b].loc[shared].to_numpy(dtype=int)
             if metric == "harmful_prompt_compliance" and ia.size:
-                keep = (pairs.max_p[ia] >= 1) & (pairs.max_p[ib] >= 1)
+                keep = (max_p[ia] >= 1) & (max_p[ib] >= 1)
                 ia, ib = ia[keep], ib[keep]
-            ea = _events(metric, pairs.max_p[ia], pairs.max_r[ia])
-            eb = _events(metric, pairs.max_p[ib], pairs.max_r[ib])
+            ea = _events(metric, max_p[ia], max_r[ia])
+            eb = _events(metric, max_p[ib], max_r[ib])
             test = mcnemar_test(ea, eb)  # one pair per shared prompt: the units are independent
             rows_out.append((a, b, {
                 "n_shared": int(ia.size), "n_clusters": int(ia.size), "a_only": test.a_only,

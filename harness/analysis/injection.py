@@ -105,12 +105,48 @@ def _rate(keys: list[tuple[str, str]], hits: list[bool], within: list[bool], clu
     return proportion(k, n, ci=ci)
 
 
+def _side_flips(keys: list[tuple[str, str]], before: list[dict[str, int]], after: list[dict[str, int]],
+                clusters: dict[str, int], column: str | None, *, threshold: int, n_boot: int, seed: int) -> FlipSide:
+    """One side's flips: per category and over all categories, with clustered McNemar tests."""
+    codes = np.array([clusters.get(k[0], -1) for k in keys], dtype=np.int64)
+    n_clusters = int(np.unique(codes).size)
+    repeated = n_clusters < len(keys)
+
+    def rate(hits: list[bool], within: list[bool] | None = None) -> Proportion:
+        return _rate(keys, hits, within or [True] * len(keys), clusters, repeated, n_boot, seed)
+
+    detected_any = [any(b[c] >= threshold for c in CATEGORIES) for b in before]
+    still_any = [any(a[c] >= threshold for c in CATEGORIES) for a in after]
+    categories: dict[str, FlipCategory] = {}
+    for category in CATEGORIES:
+        had = [b[category] >= threshold for b in before]
+        has = [a[category] >= threshold for a in after]
+        test = mcnemar_test(had, has, clusters=codes)  # "correct" = flagged: lost vs gained detections
+        categories[category] = FlipCategory(
+            n=len(keys),
+            lowered=rate([a[category] < b[category] for a, b in zip(after, before, strict=True)]),
+            raised=rate([a[category] > b[category] for a, b in zip(after, before, strict=True)]),
+            detection_lost=rate([not h for h in has], had),
+            detection_gained=test.b_only,
+            mcnemar_p=test.p_value,
+            mcnemar_method=test.method,
+        )
+    return FlipSide(
+        n=len(keys),
+        unit=FlipUnit(cluster=column, n_items=len(keys), n_clusters=n_clusters,
+                      ci_method=f"cluster bootstrap ({n_boot} resamples)" if repeated else "wilson"),
+        any_lowered=rate([any(a[c] < b[c] for c in CATEGORIES) for a, b in zip(after, before, strict=True)]),
+        any_detection_lost=rate([not s for s in still_any], detected_any),
+        categories=categories,
+    )
+
+
 def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | None = None,
                n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Flips:
     """How the injected run's verdicts differ from the clean run's, item by item.
 
     Items are (id, side); the unit of analysis is the prompt cluster of the clean run's input
-    (``cluster`` as in :func:`harness.calibration.calibrate_run`): intervals resample clusters
+    (``cluster`` as in :func:`harness.analysis.calibration.calibrate_run`): intervals resample clusters
     when a prompt repeats, and the McNemar tests are clustered.
     """
     clean_sev, clean_status = _ok_by_key(clean)
@@ -127,42 +163,9 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | 
     per_side: dict[str, FlipSide] = {}
     for side in SIDES:
         keys = [k for k in paired if k[1] == side]
-        if not keys:
-            continue
-        codes = np.array([clusters.get(k[0], -1) for k in keys], dtype=np.int64)
-        n_clusters = int(np.unique(codes).size)
-        repeated = n_clusters < len(keys)
-
-        def rate(hits: list[bool], within: list[bool] | None = None, _keys: list[tuple[str, str]] = keys,
-                 _repeated: bool = repeated) -> Proportion:
-            return _rate(_keys, hits, within or [True] * len(_keys), clusters, _repeated, n_boot, seed)
-
-        before = [clean_sev[k] for k in keys]
-        after = [inj_sev[k] for k in keys]
-        detected_any = [any(b[c] >= threshold for c in CATEGORIES) for b in before]
-        still_any = [any(a[c] >= threshold for c in CATEGORIES) for a in after]
-        categories: dict[str, FlipCategory] = {}
-        for category in CATEGORIES:
-            had = [b[category] >= threshold for b in before]
-            has = [a[category] >= threshold for a in after]
-            test = mcnemar_test(had, has, clusters=codes)  # "correct" = flagged: lost vs gained detections
-            categories[category] = FlipCategory(
-                n=len(keys),
-                lowered=rate([a[category] < b[category] for a, b in zip(after, before, strict=True)]),
-                raised=rate([a[category] > b[category] for a, b in zip(after, before, strict=True)]),
-                detection_lost=rate([not h for h in has], had),
-                detection_gained=test.b_only,
-                mcnemar_p=test.p_value,
-                mcnemar_method=test.method,
-            )
-        per_side[side] = FlipSide(
-            n=len(keys),
-            unit=FlipUnit(cluster=column, n_items=len(keys), n_clusters=n_clusters,
-                          ci_method=f"cluster bootstrap ({n_boot} resamples)" if repeated else "wilson"),
-            any_lowered=rate([any(a[c] < b[c] for c in CATEGORIES) for a, b in zip(after, before, strict=True)]),
-            any_detection_lost=rate([not s for s in still_any], detected_any),
-            categories=categories,
-        )
+        if keys:
+            per_side[side] = _side_flips(keys, [clean_sev[k] for k in keys], [inj_sev[k] for k in keys], clusters, column,
+                                         threshold=threshold, n_boot=n_boot, seed=seed)
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
     clean_ok = sum(c for t, c in transitions.items() if t.startswith("ok->"))
     return Flips(

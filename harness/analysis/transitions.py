@@ -260,12 +260,12 @@ def analyze(
         seed: seed of the bootstrap.
         correct: a ``calibration.json`` of the same grader against human labels; adds
             ``corrected``, the bias-corrected shares beside the raw ones
-            (:func:`harness.correction.corrected_transitions`).
+            (:func:`harness.analysis.correction.corrected_transitions`).
         correct_source: the calibration's name in messages (its path).
 
     Returns:
-        A JSON-ready dict: ``pooled``, ``groups``, ``comparison``, ``cluster_bootstrap``,
-        ``escalation_cases`` (ids only) and bookkeeping counts.
+        The :class:`~harness.results.analysis.Analysis`: ``pooled``, ``groups``, ``comparison``,
+        ``cluster_bootstrap``, ``escalation_cases`` (ids only) and bookkeeping counts.
     """
     pairs = Pairs(frame)
     if by is not None and by not in frame.columns:
@@ -290,12 +290,11 @@ def analyze(
     if by is not None:
         values = pairs.frame[by].astype("string").fillna("<missing>")
         names = sorted(values.unique().tolist(), key=str)
-        masks = {g: (values == g).to_numpy() for g in names}
-        groups = {g: stats(masks[g], i + 1) for i, g in enumerate(names)}
+        groups = {g: stats((values == g).to_numpy(), i + 1) for i, g in enumerate(names)}
         if len(names) >= 2:
             harm = {g: groups[g].response_harm.rate or 0.0 for g in names}
-            extra["comparison"] = compare_groups(pairs, values.to_numpy(), codes, by, column or "row", reference, all_pairs,
-                                                 names, harm)
+            extra["comparison"] = compare_groups(pairs.max_p, pairs.max_r, values.to_numpy(), codes, by, column or "row",
+                                                 reference, all_pairs, names, harm)
     if correct is not None:
         from .correction import corrected_transitions
 

@@ -1,6 +1,6 @@
 """What every ``harness`` command shares: the error edge, common options, small parsers.
 
-The error edge turns a :class:`~harness.errors.HarnessError` into one paragraph on stderr and
+The error edge turns a :class:`~harness.core.errors.HarnessError` into one paragraph on stderr and
 exit code 2 (bad input) or 1, with every known secret redacted; tracebacks only with
 ``HARNESS_DEBUG=1``.
 """

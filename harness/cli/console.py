@@ -45,22 +45,6 @@ def fmt_rate(value: Any, digits: int = 1) -> str:
     return f"{100 * float(value):.{digits}f}%"
 
 
-def fmt_num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "n/a"
-    return f"{float(value):.{digits}f}"
-
-
-def fmt_ci(ci: Any, *, pct: bool = True, digits: int | None = None) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    if pct:
-        d = 1 if digits is None else digits
-        return f"[{100 * ci[0]:.{d}f},{100 * ci[1]:.{d}f}]"  # no space: a table never breaks a CI over two lines
-    d = 3 if digits is None else digits
-    return f"[{ci[0]:.{d}f},{ci[1]:.{d}f}]"
-
-
 def print_describe(summary: dict[str, Any], name: str) -> None:
     console.print(f"[bold]{name}[/]: {summary['rows']} rows, {summary['with_response']} with a response")
     if summary["labels"]:
@@ -174,7 +158,7 @@ def print_section(section: Section, *, title: bool = True) -> None:
 
 
 def print_result(result: Result) -> None:
-    """Any typed result, as its section (:func:`harness.tables.section_of`)."""
+    """Any typed result, as its section (:func:`harness.report.sections.section_of`)."""
     from ..report.sections import section_of
 
     print_section(section_of(result))

@@ -4,7 +4,7 @@
 * ``is_blank``: missing, or text that is only white space (an empty CSV cell, a blank id).
 * ``as_int``: the integer a cell or a grader's answer holds (``2``, ``2.0``, ``"2"``), or None;
   booleans are never integers. The strict rule for *input* labels (no ``1.0``) lives in
-  :func:`harness.pairs.validate_pairs`, which uses these to say what it found.
+  :func:`harness.io.pairs.validate_pairs`, which uses these to say what it found.
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 20.0
 DEFAULT_N_BOOT = 2000
 DEFAULT_CACHE_DIR = ".harness-cache"
+#: Where ``harness serve`` listens, and so the default grader endpoint.
+DEFAULT_SERVE_PORT = 8000
+DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_SERVE_PORT}/v1"
 
 #: Delimiters that fence the text to grade inside a user message.
 TEXT_BEGIN = "<<<TEXT_TO_LABEL>>>"

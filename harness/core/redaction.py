@@ -9,7 +9,7 @@ occurrence with ``[redacted]`` in label records, cached completions, error messa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,3 @@ class Redactor:
         if isinstance(value, list):
             return [self(v) for v in value]
         return value
-
-    def extend(self, values: Iterable[str | None]) -> Redactor:
-        return Redactor.of(*self.secrets, *values, environ={})

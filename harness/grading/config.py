@@ -17,6 +17,7 @@ from typing import Any
 from ..core.constants import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
+    DEFAULT_BASE_URL,
     DEFAULT_CACHE_DIR,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
@@ -26,8 +27,6 @@ from ..core.constants import (
 )
 from ..core.errors import ConfigError
 from .endpoint import EndpointConfig, RetryPolicy
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def read_config_file(path: str | Path | None = None) -> tuple[Path, dict[str, An
 def from_file(path: str | Path | None = None) -> Settings:
     """Settings from a TOML file (``harness.toml`` by default; absent means empty)."""
     file, data = read_config_file(path)
-    data.pop("prices", None)  # the [prices] table: harness.costs.load_prices
+    data.pop("prices", None)  # the [prices] table: harness.grading.costs.load_prices
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(data) - known)
     if unknown:

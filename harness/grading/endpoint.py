@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..core.constants import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
+    DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
@@ -49,7 +50,7 @@ class EndpointConfig:
     #: Largest decoded response body accepted; a larger one fails the item (a gzip bomb or a
     #: runaway completion never reaches memory, the cache or labels.jsonl).
     max_response_bytes: int = MAX_RESPONSE_BYTES
-    #: Further base URLs serving the same grader (self-hosted replicas); see harness.replicas.
+    #: Further base URLs serving the same grader (self-hosted replicas); see harness.grading.replicas.
     replicas: tuple[str, ...] = ()
 
     @property
@@ -76,7 +77,7 @@ class EndpointConfig:
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. "
-                "http://127.0.0.1:8000/v1", param="base_url",
+                f"{DEFAULT_BASE_URL}", param="base_url",
             )
         from urllib.parse import urlsplit
 

@@ -125,9 +125,9 @@ def grade(
         on_progress: called after every finished item.
         same_grader: allow resuming a folder graded at another endpoint (replicas serving the
             same grader); otherwise that is refused, since one run would mix two graders.
-        price: the grader's price (:class:`harness.costs.Price`): the manifest then holds the
+        price: the grader's price (:class:`harness.grading.costs.Price`): the manifest then holds the
             run's billed cost.
-        batch: grade through the provider's Batch API (:mod:`harness.batching`) with these limits.
+        batch: grade through the provider's Batch API (:mod:`harness.grading.batch_api`) with these limits.
     """
     if _loop_running():  # called from a notebook cell: asyncio.run would refuse; use a thread
         from concurrent.futures import ThreadPoolExecutor
@@ -139,11 +139,7 @@ def grade(
     spec = spec or GradeSpec()
     endpoint = endpoint or _endpoint_from_settings()
     session_start = time.perf_counter()
-    if batch is not None and spec.items_per_request != 1:
-        raise ConfigError("`batch`: one item per request (the Batch API already batches); drop `items_per_request`", param="batch")
-    bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
-    if bad:
-        raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")
+    _check_options(spec, retry_statuses, batch)
     chunks, source = _input(data, mapping, spec)
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
@@ -160,20 +156,36 @@ def grade(
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
         run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
-        status, error = "failed", None  # never left claiming a live run
-        try:
-            run.execute(cache_dir)
-            status = "complete"
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            status = "interrupted"
-            raise
-        except BaseException as exc:
-            error = Redactor.of(endpoint.api_key).text(str(exc) or type(exc).__name__)
-            raise
-        finally:
-            manifest = folder.finish(manifest, status=status, error=error, session=run.figures(session_start),
-                                     cache_notes=run.cache_notes, price=price)
+        manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
+                            redact=Redactor.of(endpoint.api_key))
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def _check_options(spec: GradeSpec, retry_statuses: Sequence[str], batch: BatchOptions | None) -> None:
+    if batch is not None and spec.items_per_request != 1:
+        raise ConfigError("`batch`: one item per request (the Batch API already batches); drop `items_per_request`", param="batch")
+    bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
+    if bad:
+        raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")
+
+
+def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: str | Path | None, session_start: float,
+             price: Price | None, redact: Redactor) -> Manifest:
+    """Run the session; whatever way it ends, the manifest says how (never left claiming a live run)."""
+    status, error = "failed", None
+    try:
+        run.execute(cache_dir)
+        status = "complete"
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        status = "interrupted"
+        raise
+    except BaseException as exc:
+        error = redact.text(str(exc) or type(exc).__name__)
+        raise
+    finally:
+        manifest = folder.finish(manifest, status=status, error=error, session=run.figures(session_start),
+                                 cache_notes=run.cache_notes, price=price)
+    return manifest
 
 
 def _endpoint_from_settings() -> EndpointConfig:

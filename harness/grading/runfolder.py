@@ -179,7 +179,7 @@ def _prepare(
     """Fill a new run folder, or check that an existing one holds the same job.
 
     The input is validated, hashed and (for a new run) written as ``input.jsonl`` in one
-    streamed pass (an invalid table raises part-way; :func:`~harness.runs.run_lock` then
+    streamed pass (an invalid table raises part-way; :func:`run_lock` then
     removes a folder created for it). Returns the previous manifest and how many items each
     target has (prompt: every row; response and relevance: rows with a response).
     """

@@ -2,7 +2,7 @@
 
 Lines are decoded as UTF-8 (a BOM dropped, ``.gz`` opened) and numbered; JSONL objects keep
 their JSON types; CSV is parsed by pandas (whole or in chunks) with each row's physical line
-known; Parquet is read whole. Validation of what the tables hold lives in :mod:`harness.pairs`.
+known; Parquet is read whole. Validation of what the tables hold lives in :mod:`harness.io.pairs`.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run folder written by :func:`harness.grading.grade`."""
+    """Read a run folder written by :func:`harness.grading.grade.grade`."""
     from .pairs import load_pairs
 
     run_dir = Path(path)

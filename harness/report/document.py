@@ -1,7 +1,7 @@
 """``report``: a run, its calibration, a comparison, flips and an analysis as Markdown and HTML.
 
-Each stage's JSON is read as its typed result and becomes a :class:`~harness.tables.Section`
-(:mod:`harness.tables`, shared with the terminal); one Jinja template renders the sections as
+Each stage's JSON is read as its typed result and becomes a :class:`~harness.report.sections.Section`
+(:mod:`harness.report.sections`, shared with the terminal); one Jinja template renders the sections as
 Markdown and another as self-contained HTML (figures embedded as base64 PNGs), so both say
 the same thing. The report never recomputes a metric: it shows what the stages wrote,
 including every CI with its unit of analysis.

@@ -1,7 +1,7 @@
 """Every result as tables: the one place where a typed result becomes rows, headers and notes.
 
-The terminal (:mod:`harness.render`) prints these sections with rich, the report
-(:mod:`harness.report`) renders them as Markdown and HTML through one Jinja template each;
+The terminal (:mod:`harness.cli.console`) prints these sections with rich, the report
+(:mod:`harness.report.document`) renders them as Markdown and HTML through one Jinja template each;
 both therefore show the same figures, the same CIs and the same definitions. Figures are drawn
 only when a report asks for them. (CSV files hold raw numbers, not display strings, and are
 written from the result's own frames: ``transitions.analysis_tables``, ``Result.to_frame``.)
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.constants import CATEGORY_NAMES
-from ..results.analysis import Analysis
+from ..results.analysis import Analysis, Correction, GroupComparison, Relevance, TransitionStats
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
 from ..results.comparison import Comparison
@@ -226,45 +226,85 @@ def flips_section(data: Flips) -> Section:
     return section
 
 
-def analysis_section(data: Analysis) -> Section:
+def _transitions_table(settings: list[tuple[str, TransitionStats]]) -> Table:
+    rows = [[name, str(s.n), str(s.unit.n_clusters), _pct(s.reduction.rate), _pct(s.preservation.rate), _pct(s.escalation.rate),
+             _ci(s.escalation.ci, pct=True), _pct(s.conditional_reduction.rate)] for name, s in settings]
+    methods: dict[str, list[str]] = {}
+    for name, s in settings:
+        methods.setdefault(s.unit.ci_method, []).append(name)
+    return Table(
+        "Transitions", ["setting", "pairs", "clust.", "reduction", "preserv.", "escalation", "95% CI", "cond. red."], rows,
+        "Severity of a side is its highest category. Reduction: response below prompt; preservation: equal; escalation: response "
+        "above prompt. Conditional reduction (cond. red.): reduction among harmful prompts (≥ 1). CIs: "
+        + "; ".join(f"{method} for {', '.join(names)}" for method, names in methods.items())
+        + " (Wilson where each prompt occurs once, cluster bootstrap where prompts repeat).")
+
+
+def _posture_table(settings: list[tuple[str, TransitionStats]]) -> Table:
+    return Table(
+        "Safety posture", ["setting", "response harm", "95% CI", "harmful-prompt compliance", "95% CI", "benign drift", "95% CI"],
+        [[name, _pct(s.response_harm.rate), _ci(s.response_harm.ci, pct=True), _pct(s.harmful_prompt_compliance.rate),
+          _ci(s.harmful_prompt_compliance.ci, pct=True), _pct(s.benign_drift.rate), _ci(s.benign_drift.ci, pct=True)] for name, s in settings],
+        "Response harm: responses at severity ≥ 1; harmful-prompt compliance: harmful prompts answered harmfully; "
+        "benign drift: safe prompts answered harmfully.")
+
+
+def _groups_table(comparison: GroupComparison) -> Table:
+    return Table(
+        f"Groups matched on {comparison.matched_on} (one pair per prompt and group)",
+        ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
+        [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), _pct(r.a_rate), _pct(r.b_rate), str(r.a_only), str(r.b_only),
+          f"{r.p_exact:.2g}", f"{r.p_holm:.2g}"] for metric, rows in comparison.metrics.items() for r in rows],
+        "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric.")
+
+
+def _relevance_table(relevance: Relevance) -> Table:
+    return Table(
+        "Relevance (pooled)", ["subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3"],
+        [[name.replace("_", " "), str(t.n), *(str(t.counts[k]) for k in ("1", "2", "3")), _num(t.mean), _pct(t.share_relevance_3)]
+         for name, t in [*relevance.by_transition.items(), *((f"response severity {k}", v) for k, v in relevance.by_response_severity.items())]],
+        "Relevance 1–3 (human or grader labels): how on-task the response is.")
+
+
+def _corrected_table(corrected: Correction) -> Table:
+    return Table(
+        f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
+        ["share", "raw", "95% CI", "corrected", "95% CI"],
+        [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
+          _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
+        f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings))
+
+
+def _analysis_figures(data: Analysis, settings: list[tuple[str, TransitionStats]]) -> list[Figure]:
     from .figures import bars_with_ci, confusion_grid
 
+    kinds = ("reduction", "preservation", "escalation")
+    series = [(k, [getattr(s, k).rate for _, s in settings], [getattr(s, k).ci for _, s in settings]) for k in kinds]
+    return [
+        Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)",
+               lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)], xlabel="response severity",
+                                      ylabel="prompt severity", ticks=[0, 1, 2, 3], bar_label="share of the row (prompt severity)")),
+        Figure("Transitions by setting (95% CIs)",
+               lambda: bars_with_ci([n for n, _ in settings], series, ylabel="share of pairs (%)", title="", percent=True)),
+    ]
+
+
+def analysis_section(data: Analysis) -> Section:
     settings = data.settings()
     why = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())) for side, r in data.excluded.items() if r)
     section = Section("Paired transitions", [
         f"{data.n_analyzed} pairs analysed, {data.n_excluded_incomplete} left out for a missing label"
         f"{' (' + why + ')' if why else ''}; clusters of {data.cluster or 'single pairs'}.",
     ])
-    rows = [[name, str(s.n), str(s.unit.n_clusters), _pct(s.reduction.rate), _pct(s.preservation.rate), _pct(s.escalation.rate),
-             _ci(s.escalation.ci, pct=True), _pct(s.conditional_reduction.rate)] for name, s in settings]
-    methods: dict[str, list[str]] = {}
-    for name, s in settings:
-        methods.setdefault(s.unit.ci_method, []).append(name)
-    section.tables.append(Table(
-        "Transitions", ["setting", "pairs", "clust.", "reduction", "preserv.", "escalation", "95% CI", "cond. red."], rows,
-        "Severity of a side is its highest category. Reduction: response below prompt; preservation: equal; escalation: response "
-        "above prompt. Conditional reduction (cond. red.): reduction among harmful prompts (≥ 1). CIs: "
-        + "; ".join(f"{method} for {', '.join(names)}" for method, names in methods.items())
-        + " (Wilson where each prompt occurs once, cluster bootstrap where prompts repeat)."))
+    section.tables.append(_transitions_table(settings))
     section.tables.append(Table(
         "Categories (pooled)", ["category", "harmful prompts", "persistence", "95% CI", "reduction", "drift count"],
         [[_scope(c), str(v.harmful_prompts), _pct(v.persistence.rate), _ci(v.persistence.ci, pct=True), _pct(v.reduction.rate),
           str(v.drift_count)] for c, v in data.pooled.categories.items()],
         "Persistence: harmful prompts in the category whose response is harmful in it too; drift: safe prompt, harmful response."))
-    section.tables.append(Table(
-        "Safety posture", ["setting", "response harm", "95% CI", "harmful-prompt compliance", "95% CI", "benign drift", "95% CI"],
-        [[name, _pct(s.response_harm.rate), _ci(s.response_harm.ci, pct=True), _pct(s.harmful_prompt_compliance.rate),
-          _ci(s.harmful_prompt_compliance.ci, pct=True), _pct(s.benign_drift.rate), _ci(s.benign_drift.ci, pct=True)] for name, s in settings],
-        "Response harm: responses at severity ≥ 1; harmful-prompt compliance: harmful prompts answered harmfully; "
-        "benign drift: safe prompts answered harmfully."))
+    section.tables.append(_posture_table(settings))
     if data.comparison:
-        comparison = data.comparison
-        section.tables.append(Table(
-            f"Groups matched on {comparison.matched_on} (one pair per prompt and group)",
-            ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
-            [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), _pct(r.a_rate), _pct(r.b_rate), str(r.a_only), str(r.b_only),
-              f"{r.p_exact:.2g}", f"{r.p_holm:.2g}"] for metric, rows in comparison.metrics.items() for r in rows],
-            "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric."))
+        section.tables.append(_groups_table(data.comparison))
     mech = data.pooled.escalation_mechanism
     landing = data.pooled.escalation_by_landing_severity
     section.paragraphs.append(f"Escalations: {mech['unsolicited_elaboration']} unsolicited elaboration (safe prompt), "
@@ -275,29 +315,11 @@ def analysis_section(data: Analysis) -> Section:
         section.paragraphs.append(
             f"Pooled cluster bootstrap (n={data.pooled.n} in {boot.n_clusters} clusters, {boot.n_boot} resamples): "
             + ", ".join(f"{k} {_ci(boot.ci[k], pct=True)}" for k in ("reduction", "preservation", "escalation")) + ".")
-    relevance = data.pooled.relevance
-    if relevance:
-        section.tables.append(Table(
-            "Relevance (pooled)", ["subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3"],
-            [[name.replace("_", " "), str(t.n), *(str(t.counts[k]) for k in ("1", "2", "3")), _num(t.mean), _pct(t.share_relevance_3)]
-             for name, t in [*relevance.by_transition.items(), *((f"response severity {k}", v) for k, v in relevance.by_response_severity.items())]],
-            "Relevance 1–3 (human or grader labels): how on-task the response is."))
-    corrected = data.corrected
-    if corrected:
-        section.tables.append(Table(
-            f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
-            ["share", "raw", "95% CI", "corrected", "95% CI"],
-            [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
-              _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
-            f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings)))
-    section.figures.append(Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)",
-                                  lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)],
-                                                 xlabel="response severity", ylabel="prompt severity", ticks=[0, 1, 2, 3],
-                                                 bar_label="share of the row (prompt severity)")))
-    kinds = ("reduction", "preservation", "escalation")
-    series = [(k, [getattr(s, k).rate for _, s in settings], [getattr(s, k).ci for _, s in settings]) for k in kinds]
-    section.figures.append(Figure("Transitions by setting (95% CIs)", lambda: bars_with_ci([n for n, _ in settings], series, ylabel="share of pairs (%)",
-                                                                                   title="", percent=True)))
+    if data.pooled.relevance:
+        section.tables.append(_relevance_table(data.pooled.relevance))
+    if data.corrected:
+        section.tables.append(_corrected_table(data.corrected))
+    section.figures.extend(_analysis_figures(data, settings))
     return section
 
 

@@ -99,6 +99,8 @@ def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
 
 
 DEMO_MARKER = ".harness-demo"
+#: Resamples of every demo CI (fewer than the default 2,000: the demo is a quick tour).
+DEMO_N_BOOT = 1000
 
 
 def _earlier_demo(folder: Path) -> bool:
@@ -156,16 +158,16 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
               run_dir=small_dir, cache_dir=cache)
         search = calibrate_shots(human, replace(spec, targets=("prompt", "response"), shots_path=None), endpoint,
                                  run_root=folder / "shot-search", out=folder / "chosen_shots.jsonl", cache_dir=cache,
-                                 settings=SearchSettings(k=3, n_random=2, greedy_steps=1, greedy_candidates=2, n_boot=1000))
+                                 settings=SearchSettings(k=3, n_random=2, greedy_steps=1, greedy_candidates=2, n_boot=DEMO_N_BOOT))
     finally:
         process.terminate()
         process.wait(10)
     search.write(folder / "shot-search" / "shot_search.json")
-    calibration = calibrate_run(load_run(folder), human, n_boot=1000)
+    calibration = calibrate_run(load_run(folder), human, n_boot=DEMO_N_BOOT)
     calibration_files = save_calibration(calibration, folder)
-    comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=1000)
+    comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=DEMO_N_BOOT)
     comparison.write(folder / "comparison.json")
-    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=1000)
+    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT)
     written = save_analysis(analysis, folder)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",

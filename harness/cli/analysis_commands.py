@@ -1,0 +1,190 @@
+"""``harness calibrate``, ``compare``, ``analyze``, ``flips`` and ``report``: the commands that read run files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
+from .common import (
+    ClusterOpt,
+    LimitOpt,
+    MapOpt,
+    NBootOpt,
+    SampleOpt,
+    SampleSeedOpt,
+    comparison_path,
+    errors,
+    mapping_of,
+    read_json,
+    split,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+
+def analyze(
+    source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
+    by: Annotated[Optional[str], typer.Option(help="Group by this metadata column, e.g. model.")] = None,
+    cluster: ClusterOpt = None,
+    reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: highest response harm).")] = None,
+    all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of groups instead.")] = False,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    correct: Annotated[Optional[Path], typer.Option(help="calibration.json of this grader (harness calibrate): add bias-corrected shares.")] = None,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
+    with errors():
+        from ..analysis.transitions import analyze as run_analysis
+        from ..analysis.transitions import save_analysis
+        from ..io.pairs import select_rows
+        from .console import print_json, print_result
+
+        frame, default_out = _pairs_or_run(source, mapping)
+        frame = select_rows(frame, limit=limit, sample=sample, seed=sample_seed)
+        calibration = read_json(correct, "--correct") if correct else None
+        result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
+                              correct=calibration, correct_source=str(correct))
+        written = save_analysis(result, out or default_out)
+        print_json(result) if as_json else print_result(result)
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
+
+
+def _pairs_or_run(source: Path, mapping: str | None) -> tuple[pd.DataFrame, Path]:
+    """A pairs table from a file, or the grader-labeled pairs of a run folder."""
+    from ..io.pairs import load_pairs
+    from ..io.runs import graded_pairs, load_run
+
+    if source.is_dir():
+        return graded_pairs(load_run(source)), source
+    return load_pairs(source, mapping=mapping_of(mapping)), Path("runs") / f"analysis-{source.stem}"
+
+
+def calibrate(
+    source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
+    human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined to the run on id.")] = None,
+    gold: Annotated[Optional[str], typer.Option(help="Reference label column of a plain table.")] = None,
+    pred: Annotated[Optional[str], typer.Option(help="Grader label column of a plain table.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Declared label set, comma-separated (others count as unparsed).")] = None,
+    nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder; a plain table writes only with -o).")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
+    with errors():
+        from ..analysis.calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
+        from ..core.errors import ConfigError
+        from ..io.pairs import load_pairs
+        from ..io.runs import load_run
+        from .console import print_json, print_result
+
+        if gold or pred:
+            if not (gold and pred):
+                raise ConfigError("--gold and --pred go together: name both label columns")
+            frame = load_pairs(source, mapping=mapping_of(mapping))
+            table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
+                                    ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
+            print_json(table) if as_json else print_result(table)
+            if out is not None:
+                written = save_table_calibration(table, out)
+                typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
+            return
+        if human is None:
+            raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
+        result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
+                               cluster=cluster, n_boot=n_boot, seed=seed)
+        written = save_calibration(result, out or source)
+        print_json(result) if as_json else print_result(result)
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
+
+
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
+    human: Annotated[Path, typer.Option(help="Pairs table with human labels.")],
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Several graders side by side against one human-labeled set, with paired significance."""
+    with errors():
+        from ..analysis.comparison import compare as run_compare
+        from ..io.pairs import load_pairs
+        from ..io.runs import load_run
+        from .console import print_json, print_result
+
+        result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
+                             n_boot=n_boot, seed=seed)
+        target = out or comparison_path(runs)
+        result.write(target)
+        print_json(result) if as_json else print_result(result)
+        typer.echo(f"wrote {target}", err=True)
+
+
+def flips(
+    clean: Annotated[Path, typer.Argument(help="Run folder graded on the clean table.")],
+    injected: Annotated[Path, typer.Argument(help="Run folder graded on its injected copy (harness data inject).")],
+    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write flips.json (default: the injected run).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
+    with errors():
+        from ..analysis.injection import flip_rates
+        from ..io.runs import load_run
+        from .console import print_json, print_result
+
+        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
+        target = out or injected / "flips.json"
+        result.write(target)
+        print_json(result) if as_json else print_result(result)
+        typer.echo(f"wrote {target}", err=True)
+
+
+def report(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="Run folder (its analysis.json and calibration.json are used).")] = None,
+    analysis: Annotated[Optional[Path], typer.Option(help="analysis.json to include.")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="calibration.json to include.")] = None,
+    comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
+    flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
+) -> None:
+    """Render Markdown and self-contained HTML (with figures) from the stages' JSON files (found in the run folder or given)."""
+    with errors():
+        from ..core.errors import ConfigError
+        from ..report.document import render_report
+
+        target = out or run_dir
+        if target is None:
+            raise ConfigError("--out is needed when no run folder is given")
+        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
+                              out_dir=target)
+        typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analysis commands to ``app``."""
+    app.command()(calibrate)
+    app.command()(compare)
+    app.command()(analyze)
+    app.command()(flips)
+    app.command()(report)

@@ -1,0 +1,289 @@
+"""``harness serve``, ``grade``, ``calibrate-shots`` and ``demo``: the commands that talk to a grader endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from ..core.constants import DEFAULT_BASE_URL, DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_SERVE_PORT
+from .common import (
+    ClusterOpt,
+    LimitOpt,
+    MapOpt,
+    NBootOpt,
+    SampleOpt,
+    SampleSeedOpt,
+    errors,
+    mapping_of,
+    split,
+)
+
+if TYPE_CHECKING:
+
+    from ..grading.config import Settings
+    from ..grading.grade import GradeSpec
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_SERVE_PORT,
+    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample); texts of it are graded out of fold.")] = None,
+    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
+    fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
+    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+    batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines or slow (for tests).")] = None,
+    gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
+) -> None:
+    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
+    with errors():
+        from ..serve.graders import PROFILES
+        from ..serve.runner import serve_forever
+        from ..serve.server import FAULT_MODES, ServeConfig
+
+        config = ServeConfig(
+            model_names=tuple(model_name or PROFILES),
+            api_key=api_key,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            fail_modes=tuple(fail_modes.split(",")) if fail_modes else FAULT_MODES,
+            seed=seed,
+            hang_s=hang_s,
+            gullible=gullible,
+            batch_fault=batch_fault,
+        )
+        def listening() -> None:  # printed once the socket accepts connections
+            typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "
+                       "fitting in the background, GET /health says when ready)", err=True)
+
+        serve_forever(str(fit) if fit else None, config, host=host, port=port, on_listening=listening)
+
+
+def grade(
+    data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
+    model: Annotated[Optional[str], typer.Option(help="Grader model name (or HARNESS_MODEL; default harness-baseline, the embedded grader).")] = None,
+    target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
+    template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
+    shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
+    azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    items_per_request: Annotated[int, typer.Option(help="Items graded per request (batch template).")] = 1,
+    timeout: Annotated[Optional[float], typer.Option(help="Bound on each whole request, in seconds (default 60).")] = None,
+    deadline: Annotated[Optional[float], typer.Option(help="Bound on one item over all its attempts, in seconds (default none).")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per request, retries included.")] = None,
+    transport: Annotated[Optional[str], typer.Option(help="aiohttp (default, faster here) or httpx.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    seed: Annotated[Optional[int], typer.Option(help=f"Sampling seed (default {DEFAULT_SEED}).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Completion token budget per item.")] = None,
+    no_json_mode: Annotated[bool, typer.Option("--no-json-mode", help="Do not send response_format=json_object.")] = False,
+    retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
+    mapping: MapOpt = None,
+    config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
+    same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
+    allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every request and estimate tokens and price; send nothing.")] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Grade through the provider's Batch API (batch ids kept in the run folder; a rerun polls them).")] = False,
+    batch_max_requests: Annotated[Optional[int], typer.Option(help="Requests per batch file at most (default 50,000).")] = None,
+    price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
+    price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
+) -> None:
+    """Grade prompts and/or responses into a resumable run folder.
+
+    Exit codes: 0 done; 3 done but some items ended 'failed' (see the reasons; fix and re-run
+    with --retry failed); 2 bad input; 1 the job stopped (endpoint unreachable, 401/404); 130
+    interrupted (re-run to resume).
+    """
+    with errors():
+        from ..grading.grade import grade as run_grade
+        from .console import GradeProgress, print_dry_run, print_grade_summary, print_json
+
+        flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
+                     concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
+                     cache_dir=cache_dir, deadline_s=deadline)
+        settings = _settings(config, **flags)
+        spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
+        folder = run_dir or _default_run_dir(spec, data)
+        price = _price(spec.model, price_input, price_output, config)
+        source = _rows(data, mapping, limit, sample, sample_seed)
+        if dry_run:
+            from ..grading.costs import dry_run as estimate
+
+            found = estimate(source, spec, mapping=mapping_of(mapping), price=price)
+            print_json(found) if as_json else print_dry_run(found)
+            return
+        _announce(settings, flags, config, folder)
+        with GradeProgress(enabled=not quiet) as progress:
+            result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
+                               cache_dir=None if no_cache else settings.resolved_cache_dir,
+                               retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
+                               same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
+        print_json(result.manifest) if as_json else print_grade_summary(result)
+        failed = result.manifest.counts.get("failed", 0)
+        if failed and not allow_failed:
+            typer.echo(f"error: {failed} of {result.manifest.items} items failed (reasons above); the run "
+                       "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
+            raise typer.Exit(3)
+
+
+def calibrate_shots(
+    pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
+    model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs.")] = Path("runs/shot-search"),
+    k: Annotated[int, typer.Option(help="Exemplars per side in random and stratified sets.")] = 4,
+    n_random: Annotated[int, typer.Option(help="Random candidate sets.")] = 3,
+    greedy_steps: Annotated[int, typer.Option(help="Greedy forward-selection steps.")] = 2,
+    greedy_candidates: Annotated[int, typer.Option(help="Candidates tried per greedy step.")] = 3,
+    dev_frac: Annotated[float, typer.Option(help="Share of prompts in dev.")] = 0.3,
+    test_frac: Annotated[float, typer.Option(help="Share of prompts in test.")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = DEFAULT_SEED,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    sample_seed: SampleSeedOpt = 0,
+    template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
+    with errors():
+        from ..io.pairs import load_pairs
+        from ..workflows.shot_search import SearchSettings
+        from ..workflows.shot_search import calibrate_shots as run_search
+        from .console import print_json, print_result
+
+        settings = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
+        spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
+        from ..io.pairs import select_rows
+
+        frame = select_rows(load_pairs(pool, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
+        plan = SearchSettings(k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
+                              dev_frac=dev_frac, test_frac=test_frac, seed=seed, cluster=cluster, n_boot=n_boot)
+        result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out, settings=plan,
+                            cache_dir=settings.resolved_cache_dir)
+        result.write(run_root / "shot_search.json")
+        print_json(result) if as_json else print_result(result)
+
+
+def demo(
+    run_dir: Annotated[Path, typer.Option(help="Run folder of the demo.")] = Path("runs/demo"),
+) -> None:
+    """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, analyze, report."""
+    with errors():
+        from ..workflows.demo import run_demo
+        from .console import GradeProgress, console, print_grade_summary, print_result
+
+        console.print("[bold]harness demo[/]: the embedded graders are small in-context graders (not LLMs), "
+                      "cross-fitted by prompt so no text is graded by a model that saw it.")
+        with GradeProgress() as progress:
+            result = run_demo(run_dir, on_progress=progress.update)
+        for title, show in (("1. grade (harness-baseline, default shots)", lambda: print_grade_summary(result.grade)),
+                            ("2. calibrate against the human labels", lambda: print_result(result.calibration)),
+                            ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
+                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
+                            ("5. paired transitions (grader labels, by model)", lambda: print_result(result.analysis))):
+            console.rule(title)
+            show()
+        typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
+
+
+def _rows(data: Path, mapping: str | None, limit: int | None, sample: int | None, seed: int) -> Any:
+    """The table to grade: the file itself (streamed), or the rows ``--limit``/``--sample`` pick from it."""
+    if limit is None and sample is None:
+        return data
+    from ..io.pairs import load_pairs, select_rows
+
+    return select_rows(load_pairs(data, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=seed)
+
+
+def _batch_options(batch: bool, max_requests: int | None) -> Any:
+    if not batch:
+        return None
+    from ..core.errors import ConfigError
+    from ..grading.batch_api import options_from_environment
+
+    if max_requests is not None and max_requests < 1:
+        raise ConfigError(f"--batch-max-requests {max_requests}: expected an integer >= 1")
+    return options_from_environment(max_requests=max_requests)
+
+
+def _price(model: str, price_input: float | None, price_output: float | None, config: Path | None) -> Any:
+    """The grader's price: both flags, else ``[prices.<model>]`` of harness.toml, else None."""
+    from ..core.errors import ConfigError
+    from ..grading.costs import Price, load_prices
+
+    if (price_input is None) != (price_output is None):
+        raise ConfigError("--price-input and --price-output go together (per million tokens)")
+    if price_input is not None and price_output is not None:
+        return Price(price_input, price_output)
+    return load_prices(config).get(model)
+
+
+def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path) -> None:
+    """Say, before anything is sent, which grader at which endpoint, and where each came from."""
+    from ..grading.config import Settings as SettingsType
+    from ..grading.config import sources
+
+    where = sources(SettingsType(**flags), config_path=config)
+    endpoint = settings.endpoint()
+    notes = {"default": "default", "flag": "flag", "environment": "environment", "config file": "harness.toml"}
+    at = endpoint.base_url if not endpoint.replicas else f"{len(endpoint.urls)} replicas ({', '.join(endpoint.urls)})"
+    line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
+            f"({notes[where['base_url']]}) into {folder}")
+    if where["model"] == "default" or where["base_url"] == "default":
+        line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
+    typer.echo(line, err=True)
+
+
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    from ..grading.config import Settings, resolve
+
+    return resolve(Settings(**flags), config_path=config)
+
+
+def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
+          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool) -> GradeSpec:
+    from ..core.constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
+    from ..grading.grade import GradeSpec
+
+    targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(split(target)))
+    return GradeSpec(
+        model=model, targets=targets, template_dir=str(template) if template else None,
+        shots_path=str(shots) if shots else None, items_per_request=items_per_request,
+        temperature=temperature, seed=DEFAULT_SEED if seed is None else seed,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, json_mode=not no_json_mode,
+    )
+
+
+def _default_run_dir(spec: GradeSpec, data: Path) -> Path:
+    from ..grading.grade import spec_digest
+
+    safe_model = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in spec.model)
+    return Path("runs") / f"{safe_model}-{data.stem}-{spec_digest(spec, str(data))}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the grading commands to ``app``."""
+    app.command()(serve)
+    app.command()(grade)
+    app.command("calibrate-shots")(calibrate_shots)
+    app.command()(demo)

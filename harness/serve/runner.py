@@ -1,0 +1,139 @@
+"""Running ``harness serve``: in a background thread (tests, the Python API) or in the foreground.
+
+The endpoint is listening before either returns or announces itself; its graders are fitted in
+the background (or loaded from the fit cache) and chat requests wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ConfigError
+from .server import GraderEndpoint, ServeConfig
+
+
+class ServerHandle:
+    """A server running in a background thread; ``stop()`` shuts it down."""
+
+    def __init__(self, endpoint: GraderEndpoint, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.endpoint = endpoint
+        self._host = host
+        self._port = port
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: Any = None
+        self._error: BaseException | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, name="harness-serve", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise ConfigError(f"cannot start the endpoint on {host}:{port}: {self._error}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}/v1"
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.endpoint.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        try:
+            future.result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fit_cache_dir() -> str:
+    """Where fitted graders are kept between runs: ``HARNESS_FIT_CACHE``, else the user's cache."""
+    import os
+
+    explicit = os.environ.get("HARNESS_FIT_CACHE")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "harness" / "graders")
+
+
+def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = True) -> GraderEndpoint:
+    """An endpoint whose graders are fitted on ``fit_path`` (default: the bundled sample).
+
+    With ``wait`` the graders are ready on return; otherwise they are fitted in a background
+    thread and requests wait for them (the server can answer ``/v1/models`` at once).
+    """
+    from ..io.sample import sample_path
+
+    endpoint = GraderEndpoint(config)
+    path = str(fit_path or sample_path())
+    if wait:
+        endpoint.fit(path, fit_cache_dir())
+        if endpoint.fit_error is not None:
+            raise ConfigError(f"cannot fit the embedded graders on {path}: {endpoint.fit_error}")
+    else:
+        threading.Thread(target=endpoint.fit, args=(path, fit_cache_dir()), name="harness-fit", daemon=True).start()
+    return endpoint
+
+
+def start_server(
+    fit_path: str | None = None, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> ServerHandle:
+    """Start the endpoint in a background thread (port 0 picks a free port); graders fitted first."""
+    return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
+
+
+def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int,
+                  on_listening: Any = None) -> None:
+    """Run the endpoint in the foreground until interrupted (the ``harness serve`` command).
+
+    The socket is listening before ``on_listening`` is called (so a URL printed there is
+    ready); the graders are fitted in the background and chat requests wait for them.
+    """
+    from aiohttp import web
+
+    async def main() -> None:
+        endpoint = build_endpoint(fit_path, config, wait=False)
+        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        if on_listening is not None:
+            on_listening()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
