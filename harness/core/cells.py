@@ -3,13 +3,17 @@
 * ``is_missing``: None, NaN, pandas' NA or NaT. An absent value, never read as 0 or Safe.
 * ``is_blank``: missing, or text that is only white space (an empty CSV cell, a blank id).
 * ``as_int``: the integer a cell or a grader's answer holds (``2``, ``2.0``, ``"2"``), or None;
-  booleans are never integers. The strict rule for *input* labels (no ``1.0``) lives in
-  :func:`harness.io.pairs.validate_pairs`, which uses these to say what it found.
+  booleans are never integers.
+* ``not_label_cell``: the strict rule for *input* label cells (an integer or digit text; no
+  ``1.0``, no ``true``), shared by the pandas validator (:mod:`harness.io.pairs`) and the
+  streaming one (:mod:`harness.io.records`), with ``label_problem`` saying what was found.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from typing import Any
 
 
@@ -64,3 +68,43 @@ def as_int(value: Any) -> int | None:
             return None
         return int(number) if number.is_integer() else None
     return None
+
+
+_DIGITS = re.compile(r"\s*-?\d+\s*")
+
+
+def not_label_cell(value: Any) -> bool:
+    """The one type rule for label cells held as objects (JSONL, CSV): an integer, or text of
+    digits. ``True``, ``1.0`` and ``"1.0"`` are not labels (typed float columns, as Parquet
+    writes nullable integers, are judged by value instead).
+
+    >>> [not_label_cell(v) for v in (2, "2", " 3 ", 2.0, "2.0", True, float("nan"))]
+    [False, False, False, True, True, True, False]
+    """
+    if value is None or isinstance(value, bool):
+        return value is not None
+    if isinstance(value, str):
+        return _DIGITS.fullmatch(value) is None
+    if isinstance(value, numbers.Integral):
+        return False
+    return not (isinstance(value, float) and value != value)  # NaN is a missing cell, anything else is not a label
+
+
+def label_problem(value: Any, number: int | None, allowed: range) -> str:
+    """What is wrong with a label cell (``number`` is None when it is not an integer at all)."""
+    low, high = allowed.start, allowed.stop - 1
+    what = f"label {value!r} is not an integer" if number is None else f"label {number} is outside {low}-{high}"
+    return f"{what}; expected an integer {low}-{high} or an empty cell for unknown"
+
+
+def kind_of(value: Any) -> str:
+    """A cell's kind in words, for messages (``a list``, ``a boolean`` …)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, float):
+        return "a floating-point number"
+    return f"a {type(value).__name__}"

@@ -18,6 +18,7 @@ table of ``harness.toml``::
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,7 @@ from ..results.manifest import DryRun
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..io.records import Chunk
     from .jobs import GradeSpec, Item
 
 CHARS_PER_TOKEN = 4
@@ -86,20 +88,21 @@ def estimate_tokens(request: dict[str, Any]) -> int:
     return sum(math.ceil(len(str(m.get("content", ""))) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request["messages"])
 
 
-def _items(chunks: Iterable[pd.DataFrame], target: str) -> Iterator[Item]:
+def _items(chunks: Iterable[Chunk], target: str) -> Iterator[Item]:
     from .jobs import item_of
 
     for chunk in chunks:
-        responses = chunk["response"].tolist() if "response" in chunk.columns else [None] * len(chunk)
-        for ident, prompt, response in zip(chunk["id"].tolist(), chunk["prompt"].tolist(), responses, strict=True):
-            if item := item_of(ident, target, prompt, response):
+        for line in chunk.lines:
+            row = json.loads(line)
+            if item := item_of(row["id"], target, row["prompt"], row.get("response")):
                 yield item
 
 
 def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,
             price: Price | None = None) -> DryRun:
     """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing."""
-    from ..io.pairs import iter_pairs, validate_pairs
+    from ..io.pairs import validate_pairs
+    from ..io.records import chunks_of_frame, table_chunks
     from .jobs import build_request, user_message
     from .shots import load_shots
     from .templates import load_template_set
@@ -108,7 +111,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
     shots = load_shots(spec.shots_path)
     counts: Counter[str] = Counter()
     for target in spec.targets:
-        chunks = iter_pairs(data, mapping=mapping) if isinstance(data, (str, Path)) else [validate_pairs(data)]
+        chunks = table_chunks(data, mapping=mapping) if isinstance(data, (str, Path)) else chunks_of_frame(validate_pairs(data))
         system = templates.system(target, shots)
         size = 1 if target == "relevance" else spec.items_per_request
         job: list[Item] = []

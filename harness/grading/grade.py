@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,7 @@ from .templates import load_template_set
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..io.records import Chunk
     from .batch_api import BatchOptions
     from .costs import Price
 
@@ -60,20 +62,13 @@ class GradeResult:
         return frame if wide.empty else frame.merge(wide, on="id", how="left")
 
 
-def _check_response_column(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None) -> None:
+def _check_response_column(columns: list[str], name: str) -> None:
     """Refuse to grade responses of a table whose responses sit in an unmapped column."""
-    from ..io.pairs import iter_pairs, response_hint
+    from ..io.pairs import response_hint
 
-    if isinstance(data, (str, Path)):
-        try:
-            columns = next(iter_pairs(data, mapping=mapping, chunk_rows=1)).columns
-        except StopIteration:  # pragma: no cover - an empty table is a DataError first
-            return
-    else:
-        columns = data.columns
     hint = response_hint(columns)
     if hint is not None:
-        raise ConfigError(f"{data if isinstance(data, (str, Path)) else 'the table'}: {hint} (or grade prompts only: `targets` prompt)")
+        raise ConfigError(f"{name}: {hint} (or grade prompts only: `targets` prompt)")
 
 
 def _loop_running() -> bool:
@@ -90,6 +85,7 @@ async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None,
     thread with its own event loop, so the caller's loop keeps running.
 
     >>> import asyncio
+import itertools
     >>> asyncio.iscoroutinefunction(agrade)
     True
     """
@@ -194,15 +190,24 @@ def _endpoint_from_settings() -> EndpointConfig:
     return resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
 
 
-def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterable[pd.DataFrame], str]:
-    """The input as validated chunks (a file is streamed, never whole in memory) and its name."""
-    from ..io.pairs import iter_pairs, validate_pairs
+def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterator[Chunk], str]:
+    """The input as validated chunks of JSON lines (a file is streamed, never whole in memory) and its name."""
+    from ..io.records import chunks_of_frame, table_chunks
 
-    if "response" in spec.targets or "relevance" in spec.targets:
-        _check_response_column(data, mapping)
     if isinstance(data, (str, Path)):
-        return iter_pairs(data, mapping=mapping), str(data)
-    return [validate_pairs(data)], str(data.attrs.get("source", "<dataframe>"))
+        chunks = table_chunks(data, mapping=mapping)
+        name = str(data)
+    else:
+        from ..io.pairs import validate_pairs
+
+        chunks = chunks_of_frame(validate_pairs(data))
+        name = str(data.attrs.get("source", "<dataframe>"))
+    if "response" not in spec.targets and "relevance" not in spec.targets:
+        return chunks, name
+    first = next(chunks, None)
+    if first is not None:
+        _check_response_column(first.columns, name if isinstance(data, (str, Path)) else "the table")
+    return itertools.chain([first] if first is not None else [], chunks), name
 
 
 def spec_digest(spec: GradeSpec, data: str) -> str:

@@ -25,8 +25,7 @@ from ..io.runs import INPUT, LABELS, MANIFEST, iter_labels, read_manifest, rewri
 from ..results.manifest import Cost, Manifest, Session
 
 if TYPE_CHECKING:
-    import pandas as pd
-
+    from ..io.records import Chunk
     from .costs import Price
 
 #: Manifest fields that must match for a run folder to be resumed (the endpoint is checked too).
@@ -100,7 +99,7 @@ class RunFolder:
         with run_lock(self.path, remove_if_failed=created):
             yield
 
-    def prepare(self, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], *,
+    def prepare(self, chunks: Iterable[Chunk], identity: dict[str, Any], *,
                 allow_new_endpoint: bool = False) -> tuple[Manifest | None, Counter[str]]:
         """Write ``input.jsonl`` (new run) or check the folder holds this job; see :func:`_prepare`."""
         return _prepare(self.path, chunks, identity, allow_new_endpoint)
@@ -174,7 +173,7 @@ def _endpoints(manifest: Manifest | None) -> list[str]:
 
 
 def _prepare(
-    run_dir: Path, chunks: Iterable[pd.DataFrame], identity: dict[str, Any], allow_new_endpoint: bool
+    run_dir: Path, chunks: Iterable[Chunk], identity: dict[str, Any], allow_new_endpoint: bool
 ) -> tuple[Manifest | None, Counter[str]]:
     """Fill a new run folder, or check that an existing one holds the same job.
 
@@ -184,18 +183,16 @@ def _prepare(
     target has (prompt: every row; response and relevance: rows with a response).
     """
     from ..core.atomic import atomic_path
-    from ..io.pairs import jsonl_lines
 
     digest = hashlib.sha256()
     items: Counter[str] = Counter()
 
     def hashed_lines() -> Iterator[str]:
         for chunk in chunks:
-            items["prompt"] += len(chunk)
-            with_response = int(chunk["response"].notna().sum()) if "response" in chunk.columns else 0
-            items["response"] += with_response
-            items["relevance"] += with_response
-            for line in jsonl_lines(chunk):
+            items["prompt"] += chunk.rows
+            items["response"] += chunk.with_response
+            items["relevance"] += chunk.with_response
+            for line in chunk.lines:
                 digest.update(line.encode())
                 yield line
 

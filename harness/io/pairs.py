@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.atomic import atomic_path
-from ..core.cells import as_int, is_blank
+from ..core.cells import as_int, is_blank, kind_of, label_problem, not_label_cell
 from ..core.constants import LABEL_COLUMNS
 from ..core.errors import DataError
 from .readers import csv_chunks, jsonl_chunks, read_csv_table, read_jsonl_table, read_parquet_table
@@ -63,22 +62,6 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     return out
 
 
-_DIGITS = re.compile(r"\s*-?\d+\s*")
-
-
-def _not_integer_cell(value: Any) -> bool:
-    """The one type rule for label cells held as objects (JSONL, CSV): an integer, or text of
-    digits. ``True``, ``1.0`` and ``"1.0"`` are not labels (typed float columns, as Parquet
-    writes nullable integers, are judged by value instead)."""
-    if value is None or isinstance(value, bool):
-        return value is not None
-    if isinstance(value, str):
-        return _DIGITS.fullmatch(value) is None
-    if isinstance(value, numbers.Integral):
-        return False
-    return not (isinstance(value, float) and value != value)  # NaN is a missing cell, anything else is not a label
-
-
 class _Locator:
     """Turns a row index into the most precise location the format allows."""
 
@@ -100,7 +83,7 @@ def _check_labels(
     series = frame[column]
     if series.dtype == object or str(series.dtype).startswith(("str", "string")):
         stripped = series.map(lambda v: None if is_blank(v) else v)
-        wrong_type = series.map(lambda v: not is_blank(v) and _not_integer_cell(v)).astype(bool)
+        wrong_type = series.map(lambda v: not is_blank(v) and not_label_cell(v)).astype(bool)
     else:  # a typed numeric column (Parquet, a DataFrame): judged by value
         stripped = series
         wrong_type = pd.Series(False, index=series.index)
@@ -116,29 +99,9 @@ def _check_labels(
     if bool(bad.any()):
         index = int(bad.to_numpy().nonzero()[0][0])
         value = series.iloc[index]
-        low, high = allowed.start, allowed.stop - 1
         number = None if bool(wrong_type.iloc[index]) else as_int(value)
-        what = (
-            f"label {value!r} is not an integer"
-            if number is None
-            else f"label {number} is outside {low}-{high}"
-        )
-        raise loc.error(
-            index, f"{what}; expected an integer {low}-{high} or an empty cell for unknown", column
-        )
+        raise loc.error(index, label_problem(value, number, allowed), column)
     return numeric.astype("Int8")
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, float):
-        return "a floating-point number"
-    return f"a {type(value).__name__}"
 
 
 #: pandas' inferred kinds of an object column that hold no nested value (no per-cell scan needed).
@@ -159,7 +122,7 @@ def _check_scalars(frame: pd.DataFrame, loc: _Locator) -> None:
             index = int(nested.to_numpy().nonzero()[0][0])
             value = frame[column].iloc[index]
             raise loc.error(
-                index, f"the cell holds {_kind(value)}; expected text, a number, true/false or empty "
+                index, f"the cell holds {kind_of(value)}; expected text, a number, true/false or empty "
                 "(flatten it into columns or encode it as text)", str(column),
             )
 
@@ -182,7 +145,7 @@ def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> l
             ids.append(str(int(value)))
         else:
             raise loc.error(
-                index, f"id {value!r} is {_kind(value)}; expected text or an integer (quote it to make it text)", "id"
+                index, f"id {value!r} is {kind_of(value)}; expected text or an integer (quote it to make it text)", "id"
             )
     if len(set(ids)) != len(ids):
         seen: dict[str, int] = {}
