@@ -10,7 +10,6 @@ rate from a ready client, measured like the bare loop inside this process. ``BEN
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import resource
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, "-m", "harness"]
 #: items/s measured inside each grade run (its manifest), without process start-up.
 RATES: dict[str, float] = {}
+sys.path.insert(0, str(ROOT))
 
 
 def items(n: int, tmp: Path) -> Path:
@@ -53,48 +53,39 @@ def server_requests(port: int) -> int:
         return int(json.load(response)["requests"])
 
 
-def bare_openai(port: int, texts: list[str], concurrency: int, aiohttp: bool) -> float:
-    """A bare AsyncOpenAI loop: the ceiling for any client built on the openai package."""
-    import openai
-
+def rendered_requests(data: Path, tmp: Path) -> Path:
+    """The prompt-side requests ``harness grade --target prompt`` sends for ``data``, as one JSON file."""
+    from harness.grading.jobs import Item, build_request, user_message
     from harness.grading.templates import load_template_set
 
     templates = load_template_set()
+    spec = GradeSpec(targets=("prompt",))
     system = templates.system("prompt")
-    spec = GradeSpec(targets=("prompt",))  # the very request harness sends: same fields, same values
-
-    async def main() -> float:
-        http = openai.DefaultAioHttpClient() if aiohttp else None
-        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, http_client=http)
-        semaphore = asyncio.Semaphore(concurrency)
-
-        async def one(text: str) -> None:
-            async with semaphore:
-                await client.chat.completions.create(
-                    model=spec.model, temperature=spec.temperature, max_tokens=spec.max_tokens, seed=spec.seed,
-                    response_format={"type": "json_object"},
-                    messages=[{"role": "system", "content": system}, {"role": "user", "content": templates.user("prompt", text)}],
-                )
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(t) for t in texts))
-        elapsed = time.perf_counter() - start
-        await client.close()
-        return len(texts) / elapsed
-
-    return asyncio.run(main())
+    requests = [build_request(spec, system, user_message(templates, [Item(str(i), "prompt", text=text)]), spec.max_tokens)
+                for i, text in enumerate(load_pairs(data)["prompt"].tolist())]
+    path = tmp / f"requests_{data.stem}.json"
+    path.write_text(json.dumps(requests))
+    return path
 
 
-def bare_wall(port: int, data: Path) -> float:
-    """items/s of the bare aiohttp loop run as its own process: start-up and imports included,
-    as they are in the `harness grade` wall-clock figures."""
+def bare_in_process(port: int, requests: Path, aiohttp: bool) -> float:
+    """items/s of the bare loop inside this process (the SDK already imported): the sending alone."""
+    from bare_loop import main as bare
+
+    return bare(port, str(requests), aiohttp)
+
+
+def bare_process(port: int, requests: Path) -> float:
+    """Wall seconds of the bare aiohttp loop as its own process (interpreter, SDK import and all)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(Path(__file__)), "--bare", str(port), str(data)], check=True, capture_output=True)
-    return len(load_pairs(data)) / (time.perf_counter() - start)
+    subprocess.run([sys.executable, str(ROOT / "bare_loop.py"), str(port), str(requests)], check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def grade_rate(data: Path, port: int, run: Path, *extra: str) -> tuple[float, float]:
-    """items/s of a `harness grade` subprocess (wall time, start-up included) and its peak RSS (MB)."""
+    """items/s of a `harness grade` subprocess (wall time, start-up included) and its peak RSS (MB).
+
+    The manifest's set-up figures are kept too: all of it, and the SDK's part (import and client)."""
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
@@ -107,7 +98,27 @@ def grade_rate(data: Path, port: int, run: Path, *extra: str) -> tuple[float, fl
     session = json.loads((run / "manifest.json").read_text())["last_session"]
     RATES[run.name] = session["items_per_s"]
     RATES[f"{run.name}_setup_s"] = session["setup_s"]
+    RATES[f"{run.name}_sdk_setup_s"] = session.get("sdk_setup_s") or 0.0
     return graded / elapsed, int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def paired_whole_process(data: Path, requests: Path, port: int, tmp: Path, runs: int = 7) -> dict[str, Any]:
+    """``harness grade`` and the bare loop, each a whole process on the same items, run in turns
+    (bare, harness, bare, harness …) so that machine noise hits both; medians and the median ratio."""
+    n = len(load_pairs(data))
+    bare_s, harness_s = [], []
+    for i in range(runs):
+        bare_s.append(bare_process(port, requests))
+        start = time.perf_counter()
+        subprocess.run([*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--run-dir", str(tmp / f"paired{i}"),
+                        "-q", "--target", "prompt", "--no-cache", "--concurrency", "64"], check=True, capture_output=True)
+        harness_s.append(time.perf_counter() - start)
+    ratios = [b / h for b, h in zip(bare_s, harness_s, strict=True)]
+    return {"runs": runs, "items": n, "bare_process_s_median": round(statistics.median(bare_s), 3),
+            "harness_process_s_median": round(statistics.median(harness_s), 3),
+            "bare_items_s_median": round(n / statistics.median(bare_s), 1), "harness_items_s_median": round(n / statistics.median(harness_s), 1),
+            "harness_over_bare_median_of_pairs": round(statistics.median(ratios), 3),
+            "harness_over_bare_range": [round(min(ratios), 3), round(max(ratios), 3)]}
 
 
 def synthetic_pairs(n: int) -> pd.DataFrame:
@@ -130,9 +141,10 @@ def main() -> None:
         port = free_port()
         server = start_serve_process(port)
         try:
-            bare_httpx = bare_openai(port, texts, 64, aiohttp=False)
-            bare_aio = bare_openai(port, texts, 64, aiohttp=True)
-            bare_aio_wall = bare_wall(port, data)
+            requests = rendered_requests(data, tmp)
+            bare_httpx = bare_in_process(port, requests, aiohttp=False)
+            bare_aio = bare_in_process(port, requests, aiohttp=True)
+            bare_aio_wall = len(texts) / statistics.median(bare_process(port, requests) for _ in range(3))
             single, _ = grade_rate(data, port, tmp / "single", "--target", "prompt", "--no-cache", "--concurrency", "64")
             batched, _ = grade_rate(data, port, tmp / "batched", "--target", "prompt", "--no-cache", "--concurrency", "64", "--items-per-request", "10")
             before = server_requests(port)
@@ -151,8 +163,11 @@ def main() -> None:
                 "in_process_single_items_s": RATES["single"], "in_process_single_over_best_bare": round(RATES["single"] / max(bare_aio, bare_httpx), 2),
                 "in_process_batched10_items_s": RATES["batched"], "in_process_batched10_over_best_bare": round(RATES["batched"] / max(bare_aio, bare_httpx), 2),
                 "in_process_cached_items_s": RATES["cached"], "in_process_cached_over_single": round(RATES["cached"] / RATES["single"], 1),
-                "setup_s_single_run": RATES["single_setup_s"], "setup_s_cached_run": RATES["cached_setup_s"],
+                "setup_s_single_run": RATES["single_setup_s"], "sdk_setup_s_single_run": RATES["single_sdk_setup_s"],
+                "own_setup_s_single_run": round(RATES["single_setup_s"] - RATES["single_sdk_setup_s"], 3),
+                "setup_s_cached_run": RATES["cached_setup_s"],
             }
+            results["whole_process_2000"] = paired_whole_process(data, requests, port, tmp)
         finally:
             server.terminate()
             server.wait(10)
@@ -160,8 +175,7 @@ def main() -> None:
         server = start_serve_process(port, "--latency-ms", "200")
         try:
             slow = items(1000, tmp)
-            slow_texts = load_pairs(slow)["prompt"].tolist()
-            bare_slow = bare_openai(port, slow_texts, 64, aiohttp=True)
+            bare_slow = bare_in_process(port, rendered_requests(slow, tmp), aiohttp=True)
             achieved, _ = grade_rate(slow, port, tmp / "latency", "--target", "prompt", "--no-cache", "--concurrency", "64")
             ideal = 64 / 0.2
             results["latency_200ms_c64"] = {"achieved_items_s": round(achieved, 1), "ideal_items_s": ideal,
@@ -281,7 +295,4 @@ def _wall(command: list[str]) -> float:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--bare"]:  # the bare loop as a process of its own (see bare_wall)
-        bare_openai(int(sys.argv[2]), load_pairs(Path(sys.argv[3]))["prompt"].tolist(), 64, aiohttp=True)
-    else:
-        main()
+    main()

@@ -79,6 +79,7 @@ class Session:
         self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
         self.requests_sent = 0
         self.client_setup_s = 0.0
+        self.sdk_setup_s = 0.0
         self.cache_notes: list[str] = []
         self.by_replica: dict[str, int] = {}
 
@@ -112,6 +113,7 @@ class Session:
                     await run_jobs(grader, jobs, self.endpoint.concurrency)
             finally:
                 self.client_setup_s = client.setup_s - made_before
+                self.sdk_setup_s = client.setup_s
                 self.requests_sent = client.requests_sent
                 self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
             return client.requests_sent
@@ -123,6 +125,7 @@ class Session:
             graded=self.progress.done,
             requests_sent=self.requests_sent,
             setup_s=round(self.progress.started - session_start + self.client_setup_s, 3),
+            sdk_setup_s=round(self.sdk_setup_s, 3),
             elapsed_s=round(grading_s, 3),
             items_per_s=round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
             **({"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}),

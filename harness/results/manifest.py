@@ -10,11 +10,17 @@ from .base import Result
 
 
 class Session(Result):
-    """The last grading session's counts and timings."""
+    """The last grading session's counts and timings.
+
+    ``setup_s`` is everything before grading: reading, validating and storing the input, the
+    templates, the run folder, the cache and the SDK client; ``sdk_setup_s`` is the part spent
+    importing the openai SDK and making its client (the floor any tool built on it pays).
+    """
 
     graded: int
     requests_sent: int
     setup_s: float
+    sdk_setup_s: float | None = None
     elapsed_s: float
     items_per_s: float | None
     requests_by_replica: dict[str, int] | None = None
