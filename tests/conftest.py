@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.serve.runner import ServerHandle, start_server
 from harness.serve.server import ServeConfig
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
-SAMPLE = REPO / "harness" / "data" / "sample_pairs.jsonl"
+from tests.helpers import SAMPLE
 
 
 @pytest.fixture(autouse=True)
@@ -47,15 +43,3 @@ def make_server() -> Iterator[Callable[..., ServerHandle]]:
     yield factory
     for handle in handles:
         handle.stop()
-
-
-def endpoint_for(handle: ServerHandle, **overrides: object) -> EndpointConfig:
-    """An endpoint config for a test server: zero backoff, short timeout."""
-    retry = RetryPolicy(max_attempts=int(overrides.pop("max_attempts", 6)), initial_s=0.0, retry_after_cap_s=0.0)  # type: ignore[call-overload]
-    params: dict[str, object] = {"base_url": handle.base_url, "timeout_s": 5.0, "concurrency": 8, "retry": retry}
-    params.update(overrides)
-    return EndpointConfig(**params)  # type: ignore[arg-type]
-
-
-def stats(handle: ServerHandle) -> dict[str, object]:
-    return handle.endpoint.stats.as_json()

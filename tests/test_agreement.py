@@ -16,7 +16,7 @@ from harness.analysis.calibration import asymmetry
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
-from tests.conftest import SAMPLE, SHARED, endpoint_for
+from tests.helpers import SAMPLE, SHARED, endpoint_for
 
 runner = CliRunner()
 

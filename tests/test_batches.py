@@ -21,7 +21,7 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.workflows.demo import free_port, start_serve_process
-from tests.conftest import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()
 FAST = BatchOptions(poll_initial_s=0.05, poll_max_s=0.2)

@@ -12,7 +12,7 @@ from harness.cli.app import app
 from harness.core.errors import ConfigError
 from harness.grading.costs import Price, load_prices
 from harness.io.pairs import load_pairs, write_pairs
-from tests.conftest import SAMPLE, stats
+from tests.helpers import SAMPLE, stats
 
 runner = CliRunner()
 
@@ -92,7 +92,7 @@ def test_batch_runs_are_priced_with_the_batch_discount(server, tmp_path: Path) -
     from harness.grading.batch_api import BatchOptions
     from harness.grading.costs import billed_cost
     from harness.grading.grade import GradeSpec, grade
-    from tests.conftest import endpoint_for
+    from tests.helpers import endpoint_for
 
     data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
     price = Price(2.0, 8.0, batch_discount=0.5)

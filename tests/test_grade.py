@@ -18,7 +18,7 @@ from harness.core.errors import GraderError, RunError
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from tests.conftest import SAMPLE, endpoint_for, stats
+from tests.helpers import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()
 

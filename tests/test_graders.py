@@ -20,7 +20,7 @@ from harness.serve.chat import read_exemplars
 from harness.serve.graders import PROFILES, CrossFitted, build_graders
 from harness.serve.runner import start_server
 from harness.serve.server import ServeConfig
-from tests.conftest import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_for
 
 
 @pytest.fixture(scope="module")

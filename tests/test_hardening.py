@@ -26,7 +26,7 @@ from harness.grading.grade import GradeSpec, grade
 from harness.grading.templates import load_template_set, neutralise
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from tests.conftest import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()
 KEY = "sk-test-HARDENING-0123456789"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 runner = CliRunner()
 pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="shared data not present")

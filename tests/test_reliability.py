@@ -27,7 +27,7 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.server import FAULT_MODES
-from tests.conftest import SAMPLE, endpoint_for, stats
+from tests.helpers import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()
 SOAK = os.environ.get("HARNESS_SOAK") == "1"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 runner = CliRunner()
 

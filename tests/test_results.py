@@ -18,7 +18,7 @@ from harness.results.comparison import Comparison
 from harness.results.flips import Flips
 from harness.results.manifest import Manifest
 from harness.results.shots import ShotSearch
-from tests.conftest import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()
 

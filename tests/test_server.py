@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from harness.serve.runner import ServerHandle
-from tests.conftest import stats
+from tests.helpers import stats
 
 GRADE_MESSAGES = [
     {"role": "system", "content": "rubric"},

@@ -13,7 +13,7 @@ from harness.analysis.transitions import analyze
 from harness.cli.app import app
 from harness.core.constants import CATEGORIES
 from harness.core.errors import DataError
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 runner = CliRunner()
 MINI_EVAL = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"

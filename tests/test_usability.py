@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 runner = CliRunner()
 
@@ -61,7 +61,7 @@ def test_failed_items_exit_3_with_grouped_reasons(make_server, tmp_path: Path) -
 
 def test_grade_works_inside_a_running_event_loop(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import harness
-    from tests.conftest import endpoint_for
+    from tests.helpers import endpoint_for
 
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
 
@@ -87,7 +87,7 @@ def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp
 
 def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.grading.grade import GradeSpec, grade
-    from tests.conftest import endpoint_for
+    from tests.helpers import endpoint_for
 
     table = write_pairs(pd.DataFrame({"id": ["a", "b", "c"], "prompt": ["x", "y", "z"], "g": ["1", "0", "1"], "p": ["1", "1", "1"]}),
                         tmp_path / "t.csv")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
-from tests.conftest import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()
 PLAIN = ("grading with", "wrote ", "error:", "demo outputs")
@@ -26,6 +27,7 @@ def _check(args: list[str]) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     frame = load_pairs(SAMPLE)
     data = write_pairs(frame, tmp_path / "d.jsonl")

@@ -181,6 +181,33 @@ def report(
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 
+def schema(
+    name: Annotated[Optional[str], typer.Argument(help="A result: manifest, dry-run, calibration, table-agreement, comparison, analysis, flips or shot-search (default: list them).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every result's schema as NAME.json into this folder.")] = None,
+) -> None:
+    """The JSON Schema of the files harness writes, so other tools can read run folders."""
+    with errors():
+        import json
+
+        from ..core.atomic import write_json_atomic
+        from ..core.errors import ConfigError
+        from ..results.base import schema_of
+        from ..results.catalog import RESULT_TYPES
+
+        if out is not None:
+            for key, kind in RESULT_TYPES.items():
+                write_json_atomic(out / f"{key}.json", schema_of(kind))
+            typer.echo(f"wrote {len(RESULT_TYPES)} schemas to {out}")
+            return
+        if name is None:
+            for key, kind in RESULT_TYPES.items():
+                typer.echo(f"{key:16s} {(kind.__doc__ or '').strip().splitlines()[0].replace('``', '')}")
+            return
+        if name not in RESULT_TYPES:
+            raise ConfigError(f"`name` {name!r}: expected one of {list(RESULT_TYPES)}")
+        typer.echo(json.dumps(schema_of(RESULT_TYPES[name]), indent=2, ensure_ascii=False))
+
+
 def register(app: typer.Typer) -> None:
     """Add the analysis commands to ``app``."""
     app.command()(calibrate)
@@ -188,3 +215,4 @@ def register(app: typer.Typer) -> None:
     app.command()(analyze)
     app.command()(flips)
     app.command()(report)
+    app.command()(schema)

@@ -85,7 +85,6 @@ async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None,
     thread with its own event loop, so the caller's loop keeps running.
 
     >>> import asyncio
-import itertools
     >>> asyncio.iscoroutinefunction(agrade)
     True
     """

@@ -1,4 +1,4 @@
-"""The bundled sample: 153 mild, hand-written pairs with human labels (see scripts/make_sample.py)."""
+"""The bundled sample: 303 mild, hand-written pairs (101 prompts, three fictional models) with human labels (see scripts/make_sample.py)."""
 
 from __future__ import annotations
 

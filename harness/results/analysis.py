@@ -129,7 +129,7 @@ class EscalationCase(Result):
 
 
 class Analysis(Result):
-    """``analysis.json``."""
+    """``analysis.json``: the paired transition analysis per setting and category, with CIs."""
 
     schema_version: int
     n_pairs: int

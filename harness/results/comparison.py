@@ -67,7 +67,7 @@ class KappaDiff(Result):
 
 
 class Comparison(Result):
-    """``comparison-*.json``."""
+    """``comparison-*.json``: several graders against one human-labelled set, with paired tests."""
 
     threshold: int
     unit: Unit

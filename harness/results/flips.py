@@ -32,7 +32,7 @@ class FlipSide(Result):
 
 
 class Flips(Result):
-    """``flips.json``."""
+    """``flips.json``: a grader's verdicts on an injected copy against the clean run's."""
 
     schema_version: int
     clean_run: str

@@ -30,7 +30,7 @@ class TestSet(Result):
 
 
 class ShotSearch(Result):
-    """``shot_search.json``."""
+    """``shot_search.json``: exemplar sets chosen on dev and judged on held-out test."""
 
     schema_version: int
     splits: dict[str, int]

@@ -1,0 +1,196 @@
+"""The house keeps its shape: wings that import one way, no circles, no private coupling, small
+modules and functions, every module named in docs/ARCHITECTURE.md, every dependency declared,
+every docstring reference alive, published schemas current, and no heavy import on grade's path."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, SAMPLE
+
+HARNESS = REPO / "harness"
+#: The floor of each wing: a wing imports only wings on lower floors.
+FLOORS = {"core": 0, "results": 1, "io": 2, "grading": 3, "analysis": 3, "report": 3, "serve": 3, "workflows": 4, "cli": 5}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def _modules() -> dict[str, Path]:
+    return {_name(p): p for p in sorted(HARNESS.rglob("*.py"))}
+
+
+@cache
+def _trees() -> dict[str, ast.Module]:
+    return {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in _modules().items()}
+
+
+def _imports(name: str) -> list[tuple[str, list[str]]]:
+    """Every harness module ``name`` imports (module level, in functions, under TYPE_CHECKING), with the names taken."""
+    modules = _modules()
+    package = name if modules[name].name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(_trees()[name]):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names = [a.name for a in node.names]
+            if target in modules:
+                found.append((target, names))
+            found += [(f"{target}.{n}", []) for n in names if f"{target}.{n}" in modules]
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names if a.name in modules]
+    return [(target, names) for target, names in found if target != name]
+
+
+def _wing(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FLOORS) else None
+
+
+def test_wings_hold_the_modules() -> None:
+    top = [p.name for p in HARNESS.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    wings = [p.name for p in HARNESS.iterdir() if (p / "__init__.py").exists()]
+    assert len(top) <= 3, top
+    assert sorted(wings) == sorted(FLOORS)
+
+
+def test_no_import_circle() -> None:
+    graph = {name: {target for target, _ in _imports(name)} for name in _modules()}
+    seen: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            raise AssertionError("import circle: " + " -> ".join([*path[path.index(node):], node]))
+        if node in seen:
+            return
+        for target in graph[node]:
+            visit(target, [*path, node])
+        seen.add(node)
+
+    for name in graph:
+        visit(name, [])
+
+
+def test_wings_import_only_wings_below_them() -> None:
+    wrong = []
+    for name in _modules():
+        source = _wing(name)
+        for target, _ in _imports(name):
+            goal = _wing(target)
+            if source and goal and source != goal and FLOORS[goal] >= FLOORS[source]:
+                wrong.append(f"{name} -> {target}")
+    assert not wrong, wrong
+
+
+def test_no_private_name_crosses_a_module() -> None:
+    wrong = []
+    for name, tree in _trees().items():
+        for target, names in _imports(name):
+            wrong += [f"{name} imports {target}.{n}" for n in names if n.startswith("_") and not n.startswith("__")]
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                wrong.append(f"{name}:{node.lineno} reaches into .{node.attr}")
+    assert not wrong, wrong
+
+
+def test_modules_and_functions_stay_small() -> None:
+    long_modules = {n: len(p.read_text().splitlines()) for n, p in _modules().items() if len(p.read_text().splitlines()) > 450}
+    long_functions = [f"{n}.{f.name} ({f.end_lineno - f.lineno + 1} lines)" for n, tree in _trees().items() for f in ast.walk(tree)
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 80]
+    assert not long_modules and not long_functions, (long_modules, long_functions)
+
+
+def test_architecture_names_every_module() -> None:
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = [str(p.relative_to(HARNESS)) for p in _modules().values()
+               if p.name not in ("__init__.py", "__main__.py") and f"`{p.relative_to(HARNESS)}`" not in text]
+    assert not missing, f"docs/ARCHITECTURE.md does not name {missing}"
+
+
+def test_every_third_party_import_is_declared() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower().replace("_", "-") for r in project["dependencies"]}  # type: ignore[union-attr]
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for tree in _trees().values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "harness"}
+    undeclared = {m: distributions.get(m) for m in third_party
+                  if not {d.lower().replace("_", "-") for d in distributions.get(m, [m])} & declared}
+    assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
+
+
+_REFERENCE = re.compile(r":(?:func|class|mod|meth|data):`~?(harness(?:\.\w+)+)`")
+
+
+def test_docstring_references_resolve() -> None:
+    dead = []
+    for path in _modules().values():
+        for target in _REFERENCE.findall(path.read_text(encoding="utf-8")):
+            parts = target.split(".")
+            for cut in range(len(parts), 0, -1):
+                try:
+                    value: object = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                try:
+                    for attribute in parts[cut:]:
+                        value = getattr(value, attribute)
+                except AttributeError:
+                    dead.append(f"{path.relative_to(REPO)}: {target}")
+                break
+            else:
+                dead.append(f"{path.relative_to(REPO)}: {target}")
+    assert not dead, dead
+
+
+def test_published_schemas_are_current() -> None:
+    from harness.results.base import schema_of
+    from harness.results.catalog import RESULT_TYPES
+
+    folder = REPO / "docs" / "schemas"
+    for name, kind in RESULT_TYPES.items():
+        stored = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        assert stored == schema_of(kind), f"docs/schemas/{name}.json is stale: run `harness schema -o docs/schemas`"
+    assert sorted(p.stem for p in folder.glob("*.json")) == sorted(RESULT_TYPES)
+
+
+HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "sklearn")
+
+
+@pytest.mark.parametrize("command", [["grade", "--no-cache"], ["grade", "--dry-run"], ["--help"]])
+def test_grading_a_jsonl_table_imports_no_heavy_library(server, tmp_path: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:5]), encoding="utf-8")
+    args = command if command == ["--help"] else [command[0], str(data), "--base-url", server.base_url, "--run-dir",
+                                                   str(tmp_path / "run"), "-q", *command[1:]]
+    code = ("import sys, atexit\n"
+            f"atexit.register(lambda: print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+            f"sys.argv = ['harness', *{args!r}]\n"
+            "from harness.cli.app import main\nmain()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout[-300:]
