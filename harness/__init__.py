@@ -45,7 +45,7 @@ _EXPORTS = {
     "save_calibration": "analysis.calibration",
     "flip_rates": "analysis.injection",
     "inject": "analysis.injection",
-    "corrected_transitions": "analysis.correction",
+    "corrected_transitions": "analysis.correction_em",
     "bootstrap_ci": "analysis.stats",
     "mcnemar_test": "analysis.stats",
     "cohen_kappa_score": "analysis.stats",

@@ -12,7 +12,7 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 from typer.testing import CliRunner
 
 from harness.analysis.agreement import agreement
-from harness.analysis.calibration import asymmetry
+from harness.analysis.calibration import asymmetry, calibrate_table
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
@@ -50,9 +50,28 @@ def test_no_positives_and_single_class_are_defined() -> None:
 
 
 def test_nominal_labels_and_outside_values() -> None:
-    r = agreement(["a", "b", "b", "c"], ["a", "b", "x", "c"], labels=["a", "b", "c"], ordinal=False, n_boot=0)
-    assert r["n"] == 3 and r["left_out"]["grader_outside_labels"] == 1 and r["accuracy"] == 1.0
+    from sklearn.metrics import cohen_kappa_score as sk_kappa
+
+    gold, pred = ["a", "b", "b", "c"], ["a", "b", "x", "c"]
+    r = agreement(gold, pred, labels=["a", "b", "c"], ordinal=False, n_boot=0)
+    # a label outside the reference's set is a disagreement, not a row left out (it was: accuracy 1.0 on 3 rows)
+    assert r["n"] == 4 and r["left_out"]["grader_outside_labels"] == 1 and r["accuracy"] == 0.75
+    assert r["kappa"] == pytest.approx(sk_kappa(gold, pred)) and "counted as disagreements" in " ".join(r["notes"])
     assert "kappa_quadratic" not in r
+
+
+def test_an_ordinal_label_outside_the_reference_joins_the_scale() -> None:
+    from sklearn.metrics import cohen_kappa_score as sk_kappa
+
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, 3, 200)  # the reference never says 3 ...
+    pred = gold.copy()
+    pred[rng.choice(200, 50, replace=False)] = 3  # ... the grader says 3 on a quarter of the rows
+    r = calibrate_table(pd.DataFrame({"id": [str(i) for i in range(200)], "prompt": "p", "g": gold, "p": pred}), "g", "p",
+                        n_boot=0)
+    assert r.n == 200 and r.labels == [0, 1, 2, 3]
+    assert r.kappa == pytest.approx(sk_kappa(gold, pred)) and r.kappa < 0.95
+    assert r.kappa_quadratic == pytest.approx(sk_kappa(gold, pred, weights="quadratic"))
 
 
 def test_asymmetry_gap_and_paired_ci() -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.analysis.correction import corrected_transitions, shares
+from harness.analysis.correction_em import corrected_transitions, shares
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
@@ -181,18 +181,27 @@ def test_correction_recovers_known_transitions() -> None:
         return p, r, grade_p, grade_r
 
     hp, hr, gp, gr = draw(4000)
-    calibration = {"model": "m", "max_severity_pairs": {"cluster": list(range(4000)), "prompt_human": hp.tolist(),
-                   "prompt_grader": gp.tolist(), "response_human": hr.tolist(), "response_grader": gr.tolist()}}
+    calibration = _calibration({"cluster": list(range(4000)), "prompt_human": hp.tolist(), "prompt_grader": gp.tolist(),
+                                "response_human": hr.tolist(), "response_grader": gr.tolist()})
     _, _, op, orr = draw(30000)
-    result = corrected_transitions(op, orr, np.arange(30000), calibration, n_boot=0)
+    grader = {"model": "m"}
+    result = corrected_transitions(op, orr, np.arange(30000), calibration, n_boot=0, grader=grader)
     truth = shares(true_joint)
     for key in ("reduction", "preservation", "response_harm"):
         raw_error = abs(result["raw"][key] - truth[key])
         corrected_error = abs(result["corrected"][key] - truth[key])
         assert raw_error > 0.05 and corrected_error < raw_error / 3, key
     assert result["warnings"] == []
-    thin = {"model": "m", "max_severity_pairs": {k: v[:40] for k, v in calibration["max_severity_pairs"].items()}}
-    assert any("few calibration pairs" in w for w in corrected_transitions(op, orr, np.arange(30000), thin, n_boot=0)["warnings"])
+    thin = _calibration({k: v[:40] for k, v in calibration["max_severity_pairs"].items()})
+    assert any("few calibration pairs" in w
+               for w in corrected_transitions(op, orr, np.arange(30000), thin, n_boot=0, grader=grader)["warnings"])
+
+
+def _calibration(pairs: dict[str, list[int]]) -> dict[str, object]:
+    """A minimal calibration.json of model "m" around per-pair max severities."""
+    n = len(pairs["cluster"])
+    return {"run": "r", "model": "m", "n_joined": n, "threshold": 1, "unit": {"cluster": None, "n_items": n, "n_clusters": n},
+            "n_boot": 0, "seed": 0, "targets": {}, "schema_version": 1, "max_severity_pairs": pairs}
 
 
 def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -209,7 +218,7 @@ def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> Non
     assert missing.exit_code == 2 and "--correct" in missing.output and "no such file" in missing.output
     (tmp_path / "bad.json").write_text('{"model": "x"}')
     bad = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "bad.json")])
-    assert bad.exit_code == 2 and "max_severity_pairs" in bad.output
+    assert bad.exit_code == 2 and "bad.json.run: missing" in bad.output  # read strictly, located
 
 
 def test_cluster_flag_is_validated(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

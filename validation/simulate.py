@@ -27,7 +27,7 @@ import numpy as np
 
 from harness.analysis.agreement import agreement
 from harness.analysis.calibration import asymmetry
-from harness.analysis.correction import SHARES, corrected_transitions
+from harness.analysis.correction_em import SHARES, corrected_transitions
 from harness.analysis.stats import kappa_from_confusion, mcnemar_test, ratio_bootstrap_ci
 
 HERE = Path(__file__).resolve().parent

@@ -1,10 +1,17 @@
 """Agreement between a grader's labels and reference (human) labels.
 
 Conventions (scikit-learn's): options are keyword-only; inputs are validated in
-:func:`_check_labels`. Positions whose reference label is unknown are left out; positions whose
-grader label is missing or outside the declared label set are left out *and counted*: never
-treated as a class and never as Safe. A metric that is undefined on the data (no positives, a
-single class) is ``None`` with a note, never NaN.
+:func:`_check_labels`. Positions whose reference label is unknown, or whose grader label is
+missing, are left out *and counted*: never treated as a class and never as Safe. A grader label
+outside the reference's label set is a disagreement (an extra class; an integer joins the
+ordinal scale), never left out: a grader that answers 3 where the scale stops at 2 is wrong,
+not absent. A metric that is undefined on the data (no positives, a single class) is ``None``
+with a note, never NaN.
+
+Intervals are honest at the edges: a share of 0 or 1 (recall 0 of 42) gets the exact
+Clopper-Pearson bound on the clusters behind it instead of a zero-width bootstrap interval; a
+κ that no resample moves has no interval; resamples where a metric is undefined are counted in
+``undefined_resamples`` and said in ``notes``, and so are fewer than 30 clusters.
 
 Intervals resample *clusters* (``clusters=``: by default every position is its own cluster),
 through :mod:`harness.analysis.stats`; each result states ``n_items`` and ``n_clusters``.
@@ -20,8 +27,8 @@ import numpy as np
 from ..core.cells import is_missing
 from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from ..results.calibration import Agreement, Detection
+from .intervals import FEW_CLUSTERS, Interval, edge_interval, percentile_ci
 from .stats import (
-    Interval,
     bootstrap_totals,
     cluster_codes,
     cluster_confusions,
@@ -30,7 +37,6 @@ from .stats import (
     kappa_from_confusion,
     macro_f1_from_confusion,
     none_if_nan,
-    percentile_ci,
     rate,
 )
 
@@ -44,6 +50,20 @@ def _code(value: Any, lookup: dict[Any, int], missing: str, outside: str) -> tup
         return -1, missing
     code = lookup.get(value, lookup.get(str(value)))
     return (-1, outside) if code is None else (code, None)
+
+
+def _with_outside(pred: Sequence[Any] | np.ndarray, labels: list[Any], ordinal: bool) -> tuple[list[Any], list[Any]]:
+    """The label set extended by the grader's labels outside it (so they count as disagreements), and those labels."""
+    lookup = set(labels) | {str(label) for label in labels}
+    outside: list[Any] = []
+    for value in pred:
+        if not is_missing(value) and value not in lookup and str(value) not in lookup and value not in outside:
+            outside.append(value)
+    if not outside:
+        return labels, []
+    if ordinal and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in [*labels, *outside]):
+        return sorted({*labels, *(int(v) for v in outside)}), outside
+    return [*labels, *sorted(outside, key=str)], outside
 
 
 def _check_labels(
@@ -130,28 +150,69 @@ def agreement(
     labels = list(labels)
     if ordinal and threshold not in labels:
         raise ValueError(f"threshold={threshold!r} is not one of the labels {labels!r}")
+    labels, outside = _with_outside(pred, labels, ordinal)
     g, p, kept, left_out = _check_labels(gold, pred, labels)
     k = len(labels)
     threshold_index = labels.index(threshold) if ordinal else 0
     codes = cluster_codes(None if clusters is None else np.asarray(clusters, dtype=object), len(gold))[kept]
     point = _point(confusion_matrix(g, p, k=k), ordinal, threshold_index)
     n_clusters = int(np.unique(codes).size)
+    notes = _notes(g, p, point, outside, ordinal=ordinal, threshold=threshold)
+    left_out["grader_outside_labels"] = int(np.isin(p, [labels.index(v) for v in outside if v in labels]).sum()) if outside else 0
+    keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
+    totals = bootstrap_totals(cluster_confusions(g, p, codes, k=k), clusters=codes, n_boot=n_boot, seed=seed)
+    ci: dict[str, Interval] = {key: [None, None] for key in keys}
+    undefined: dict[str, int] = {}
+    if totals.shape[0]:
+        draws = boot_metrics(totals, k, ordinal=ordinal, threshold_index=threshold_index)
+        positive_clusters = int(np.unique(codes[g >= threshold_index]).size) if ordinal else 0
+        for key in keys:
+            ci[key], missing = _interval(key, draws[key], point, positive_clusters if key == "recall" else n_clusters, notes)
+            if missing:
+                undefined[key] = missing
+        if n_clusters < FEW_CLUSTERS:
+            notes.append(f"only {n_clusters} clusters: the intervals cover less than 95 % with so few (make validate)")
+    extra: dict[str, Any] = {"undefined_resamples": undefined} if undefined else {}
+    return Agreement(
+        **point, labels=labels, ordinal=ordinal, threshold=threshold if ordinal else None, left_out=left_out,
+        n_items=int(g.size), n_clusters=n_clusters, cluster=cluster_name, notes=notes, ci=ci,
+        ci_method=f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if n_boot > 0 else None, **extra,
+    )
+
+
+def _notes(g: np.ndarray, p: np.ndarray, point: dict[str, Any], outside: list[Any], *, ordinal: bool, threshold: Any) -> list[str]:
     notes = []
     if g.size == 0:
         notes.append("no position has both a known reference label and a grader label")
     elif point["kappa"] is None:
         notes.append("kappa undefined: reference and grader each use a single, identical class")
+    elif np.unique(g).size == 1:
+        notes.append("kappa is 0 by construction: the reference uses a single class, so no grader can beat chance")
     if ordinal and g.size and point["detection"].recall is None:
         notes.append(f"recall undefined: no reference label >= {threshold}")
-    keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
-    totals = bootstrap_totals(cluster_confusions(g, p, codes, k=k), clusters=codes, n_boot=n_boot, seed=seed)
-    if totals.shape[0] == 0:
-        ci: dict[str, Interval] = {key: [None, None] for key in keys}
-    else:
-        draws = boot_metrics(totals, k, ordinal=ordinal, threshold_index=threshold_index)
-        ci = {key: percentile_ci(draws[key]) for key in keys}
-    return Agreement(
-        **point, labels=labels, ordinal=ordinal, threshold=threshold if ordinal else None, left_out=left_out,
-        n_items=int(g.size), n_clusters=n_clusters, cluster=cluster_name, notes=notes, ci=ci,
-        ci_method=f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if n_boot > 0 else None,
-    )
+    if outside:
+        notes.append(f"grader labels outside the reference's label set ({', '.join(map(repr, outside))}) are counted as "
+                     "disagreements")
+    return notes
+
+
+def _interval(key: str, draws: np.ndarray, point: dict[str, Any], clusters: int, notes: list[str]) -> tuple[Interval, int]:
+    """One metric's interval from its bootstrap draws, honest at the edges (see the module docstring)."""
+    value = point["detection"].recall if key == "recall" else point.get(key)
+    finite = draws[np.isfinite(draws)]
+    missing = int(draws.size - finite.size)
+    if missing:
+        notes.append(f"{key} undefined in {missing} of {draws.size} resamples (nothing in its denominator); its interval "
+                     "is from the rest")
+    if value is None or not finite.size:
+        return [None, None], missing
+    if key.startswith("kappa"):
+        if float(finite.max() - finite.min()) == 0.0:
+            notes.append(f"{key} is {value:.2f} in every resample: no interval can be drawn from these data")
+            return [None, None], missing
+        return percentile_ci(finite), missing
+    ci, exact = edge_interval(value, percentile_ci(finite), clusters)
+    if exact:
+        notes.append(f"{key} is {value:g} on every item: its interval is the exact (Clopper-Pearson) bound on the "
+                     f"{clusters} clusters behind it")
+    return ci, missing

@@ -23,16 +23,16 @@ from ..core.cells import as_int, is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
+from ..io.runs import id_hash
 from ..results.calibration import Agreement, Asymmetry, Calibration, SideReport, TableAgreement
 from ..results.common import Unit
 from .agreement import agreement
+from .intervals import Interval, percentile_ci
 from .stats import (
-    Interval,
     bootstrap_totals,
     detection_from_confusion,
     kappa_from_confusion,
     none_if_nan,
-    percentile_ci,
 )
 
 if TYPE_CHECKING:
@@ -206,7 +206,8 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         run=str(run.path), model=run.manifest.model, n_joined=len(joined), threshold=threshold,
         unit=Unit(cluster=column, n_items=len(joined), n_clusters=int(np.unique(codes).size)),
         n_boot=n_boot, seed=seed, targets=targets, schema_version=SCHEMA_VERSION, **both,
-        max_severity_pairs=_max_pairs(matrices, codes),
+        max_severity_pairs=_max_pairs(matrices, codes), template_hash=run.manifest.template_hash,
+        shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
     )
 
 

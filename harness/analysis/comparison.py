@@ -26,7 +26,8 @@ from ..results.calibration import Calibration
 from ..results.common import PairedTest, Unit
 from ..results.comparison import Comparison, KappaDiff, PairTest, RunScore, SideScore
 from .calibration import calibrate_run, confusion_cells, join_human, max_or_nan
-from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan, percentile_ci
+from .intervals import percentile_ci
+from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan
 
 if TYPE_CHECKING:
     import pandas as pd

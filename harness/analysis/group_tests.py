@@ -25,25 +25,30 @@ def _events(metric: str, max_p: np.ndarray, max_r: np.ndarray) -> np.ndarray:
     return max_r >= 1
 
 
-def compare_groups(max_p: np.ndarray, max_r: np.ndarray, group_of: np.ndarray, cluster_of: np.ndarray, by: str, cluster: str,
-                    reference: str | None, all_pairs: bool, groups: Sequence[str],
-                    response_harm: dict[str, float]) -> GroupComparison:
-    """Exact McNemar between groups matched on the cluster (prompt), Holm within each metric.
+def compare_groups(max_p: np.ndarray, max_r: np.ndarray, group_of: np.ndarray, prompt_of: np.ndarray, unit_of: np.ndarray,
+                    by: str, matched_on: str, reference: str | None, all_pairs: bool, groups: Sequence[str]) -> GroupComparison:
+    """Exact McNemar between groups matched on the prompt (``prompt_of``), Holm within each metric.
 
-    When a prompt occurs more than once in a group, its last pair is the one compared.
+    Each shared prompt gives one matched pair; the test is clustered by ``unit_of`` (the unit of
+    analysis: the prompt itself by default, each row with ``--cluster none``, or a coarser
+    column), so it is the exact McNemar test when every unit holds one prompt.
+
+    The reference group is the one given, else the first in sort order: fixed before looking at
+    the data, so picking the most extreme group cannot inflate the family-wise error. When a
+    prompt occurs more than once in a group, its last pair is the one compared.
     """
     import pandas as pd
 
-    index: dict[str, pd.Series] = {}  # per group: cluster code -> its (last) row, sorted by cluster
+    index: dict[str, pd.Series] = {}  # per group: prompt code -> its (last) row, sorted by prompt
     for group in groups:
         rows = np.flatnonzero(group_of == group)
-        last = pd.Series(rows, index=cluster_of[rows])
+        last = pd.Series(rows, index=prompt_of[rows])
         index[group] = last[~last.index.duplicated(keep="last")].sort_index()
     if all_pairs:
         contrasts = list(combinations(groups, 2))
         chosen = None
     else:
-        chosen = reference if reference is not None else max(groups, key=lambda g: response_harm[g])
+        chosen = reference if reference is not None else groups[0]
         if chosen not in index:
             raise DataError(f"`reference` {chosen!r}: no such group in column {by!r}; groups are {list(groups)}")
         contrasts = [(chosen, g) for g in groups if g != chosen]
@@ -59,13 +64,13 @@ def compare_groups(max_p: np.ndarray, max_r: np.ndarray, group_of: np.ndarray, c
                 ia, ib = ia[keep], ib[keep]
             ea = _events(metric, max_p[ia], max_r[ia])
             eb = _events(metric, max_p[ib], max_r[ib])
-            test = mcnemar_test(ea, eb)  # one pair per shared prompt: the units are independent
+            test = mcnemar_test(ea, eb, clusters=unit_of[ia])  # one pair per shared prompt, clustered by the unit
             rows_out.append((a, b, {
-                "n_shared": int(ia.size), "n_clusters": int(ia.size), "a_only": test.a_only,
+                "n_shared": int(ia.size), "n_clusters": test.n_clusters, "a_only": test.a_only,
                 "b_only": test.b_only, "both": int((ea & eb).sum()), "neither": int((~ea & ~eb).sum()),
                 "a_rate": rate(int(ea.sum()), int(ia.size)), "b_rate": rate(int(eb.sum()), int(ib.size)),
                 "p_exact": test.p_value, "method": test.method,
             }))
         adjusted = holm({f"{a}|{b}": float(row["p_exact"]) for a, b, row in rows_out})
         metrics[metric] = [MatchedTest(a=a, b=b, **row, p_holm=adjusted[f"{a}|{b}"]) for a, b, row in rows_out]
-    return GroupComparison(reference=chosen, matched_on=cluster, metrics=metrics)
+    return GroupComparison(reference=chosen, matched_on=matched_on, metrics=metrics)

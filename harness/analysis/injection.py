@@ -21,7 +21,8 @@ from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Proportion
 from ..results.flips import FlipCategory, Flips, FlipSide, FlipUnit
-from .stats import mcnemar_test, proportion, ratio_bootstrap_ci
+from .intervals import edge_interval, proportion
+from .stats import mcnemar_test, ratio_bootstrap_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,6 +103,8 @@ def _rate(keys: list[tuple[str, str]], hits: list[bool], within: list[bool], clu
     codes = np.array([clusters.get(key[0], -1) for key in keys], dtype=np.int64)
     num = np.array([h and w for h, w in zip(hits, within, strict=True)], dtype=float)
     ci = ratio_bootstrap_ci({"r": num}, np.array(within, dtype=float), clusters=codes, n_boot=n_boot, seed=seed)["r"]
+    if n:  # exact at 0/k and k/k, on the clusters behind the rate
+        ci = edge_interval(k / n, ci, int(np.unique(codes[np.array(within, dtype=bool)]).size))[0]
     return proportion(k, n, ci=ci)
 
 

@@ -22,14 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..results.common import PairedTest, Proportion
+from ..results.common import PairedTest
+from .intervals import Interval, percentile_ci
 
-Z95 = 1.959963984540054
 #: Above this many discordant items (summed over clusters) the sign-flip test uses its normal
 #: approximation instead of the exact convolution (which costs O(total^2)).
 EXACT_SIGN_FLIP_MAX = 20_000
-
-Interval = list[float | None]
 
 
 def none_if_nan(value: float | None) -> float | None:
@@ -50,32 +48,6 @@ def rate(k: int, n: int) -> float | None:
     (0.25, None)
     """
     return k / n if n else None
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[None, None]:
-    """Wilson score interval for a binomial proportion; ``(None, None)`` when ``n`` is 0.
-
-    Valid only when the ``n`` trials are independent (one per cluster).
-
-    >>> [round(x, 4) for x in wilson(5, 10)]
-    [0.2366, 0.7634]
-    """
-    if n <= 0:
-        return (None, None)
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, (centre - margin) / denominator), min(1.0, (centre + margin) / denominator))
-
-
-def proportion(k: int, n: int, *, ci: Interval | None = None) -> Proportion:
-    """A count, its denominator, the rate and its 95 % interval: Wilson's unless ``ci`` is given
-    (a cluster bootstrap, where the ``n`` trials are not independent)."""
-    if ci is None:
-        low, high = wilson(k, n)
-        ci = [low, high]
-    return Proportion(k=int(k), n=int(n), rate=rate(k, n), ci=ci)
 
 
 # --------------------------------------------------------------------------- clusters
@@ -175,16 +147,6 @@ def bootstrap_ci(
             value = statistic(*(np.asarray(a)[rows] for a in arrays))
             draws.append(np.nan if value is None else float(value))
     return percentile_ci(np.asarray(draws), level=level)
-
-
-def percentile_ci(draws: np.ndarray, *, level: float = 0.95) -> Interval:
-    """Percentile interval of bootstrap draws, ignoring undefined (NaN) draws."""
-    draws = np.asarray(draws, dtype=float)
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return [None, None]
-    alpha = (1 - level) / 2
-    return [float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))]
 
 
 def ratio_bootstrap_ci(

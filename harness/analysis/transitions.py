@@ -33,9 +33,12 @@ from ..results.analysis import (
     SettingUnit,
     TransitionStats,
 )
+from ..results.calibration import Calibration
 from ..results.common import Proportion
 from .group_tests import compare_groups
-from .stats import Interval, bootstrap_totals, percentile_ci, proportion, rate
+from .intervals import Interval, edge_interval, percentile_ci, proportion
+from .shares import share_columns
+from .stats import bootstrap_totals, rate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,28 +183,9 @@ def _relevance_tables(relevance: np.ndarray, esc: np.ndarray, pre: np.ndarray, r
     )
 
 
-#: Rates whose intervals are recomputed by cluster bootstrap when clusters repeat in a setting:
-#: name -> (numerator, denominator) over the setting's pairs.
 def _rate_columns(pairs: Pairs, sel: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    max_p, max_r = pairs.max_p[sel], pairs.max_r[sel]
-    ones = np.ones(max_p.size)
-    harmful = (max_p >= 1).astype(float)
-    out = {
-        "reduction": ((max_r < max_p).astype(float), ones),
-        "preservation": ((max_r == max_p).astype(float), ones),
-        "escalation": ((max_r > max_p).astype(float), ones),
-        "conditional_reduction": (((max_r < max_p) & (max_p >= 1)).astype(float), harmful),
-        "response_harm": ((max_r >= 1).astype(float), ones),
-        "harmful_prompt_compliance": (((max_r >= 1) & (max_p >= 1)).astype(float), harmful),
-        "benign_drift": (((max_r >= 1) & (max_p == 0)).astype(float), 1 - harmful),
-    }
-    prompt, response = pairs.prompt[sel], pairs.response[sel]
-    for j, category in enumerate(CATEGORIES):
-        hp = (prompt[:, j] >= 1).astype(float)
-        out[f"{category}.persistence"] = (hp * (response[:, j] >= 1), hp)
-        out[f"{category}.reduction"] = (hp * (response[:, j] == 0), hp)
-        out[f"{category}.drift_up"] = ((1 - hp) * (response[:, j] >= 1), 1 - hp)
-    return out
+    """The setting's shares as (numerator, denominator) indicators (:func:`harness.analysis.shares.share_columns`)."""
+    return share_columns(pairs.prompt[sel], pairs.response[sel])
 
 
 def _cluster_cis(pairs: Pairs, sel: Any, codes: np.ndarray, column: str | None, *, n_boot: int, seed: int,
@@ -228,11 +212,21 @@ def _cluster_cis(pairs: Pairs, sel: Any, codes: np.ndarray, column: str | None, 
     totals = bootstrap_totals(stacked, clusters=codes, n_boot=n_boot, seed=seed)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = totals[:, : len(names)] / totals[:, len(names) :]
-    cis = {name: percentile_ci(ratios[:, j]) for j, name in enumerate(names)}
+    cis = {name: _edge(columns[name], percentile_ci(ratios[:, j]), codes) for j, name in enumerate(names)}
     method = f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if repeated else "wilson"
     unit = SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, ci_method=method,
                        bootstrap_ci={k: cis[k] for k in KINDS})
     return unit, cis if repeated else {}
+
+
+def _edge(column: tuple[np.ndarray, np.ndarray], ci: Interval, codes: np.ndarray) -> Interval:
+    """A share's bootstrap interval, exact at 0/k and k/k (Clopper-Pearson on the clusters in its denominator)."""
+    numerator, denominator = column
+    total = float(denominator.sum())
+    if total <= 0:
+        return ci
+    clusters = int(np.unique(codes[denominator > 0]).size)
+    return edge_interval(float(numerator.sum()) / total, ci, clusters)[0]
 
 
 def analyze(
@@ -244,8 +238,11 @@ def analyze(
     all_pairs: bool = False,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
-    correct: dict[str, Any] | None = None,
+    correct: Calibration | dict[str, Any] | None = None,
     correct_source: str = "calibration",
+    human: pd.DataFrame | None = None,
+    human_source: str = "human labels",
+    force: bool = False,
 ) -> Analysis:
     """Run the paired transition analysis on a pairs table with labels on both sides.
 
@@ -254,14 +251,20 @@ def analyze(
         by: metadata column to group by (e.g. ``model``); groups are also compared.
         cluster: column identifying the unique prompt, for the cluster bootstrap and the
             matched comparisons; default ``prompt_id`` if present, else the prompt text.
-        reference: group compared against every other one; default the group with the highest
-            response-harm rate. ``all_pairs`` compares every pair of groups instead.
+        reference: group compared with every other one (default the first in sort order, fixed
+            before looking at the data); ``all_pairs`` compares every two groups instead. Groups
+            are matched on the prompt (``prompt_id``, else its text), whatever the unit.
         n_boot: cluster-bootstrap resamples (0 to skip).
         seed: seed of the bootstrap.
         correct: a ``calibration.json`` of the same grader against human labels; adds
             ``corrected``, the bias-corrected shares beside the raw ones
-            (:func:`harness.analysis.correction.corrected_transitions`).
+            (:func:`harness.analysis.correction_em.corrected_transitions`).
         correct_source: the calibration's name in messages (its path).
+        human: human labels of a random subset of these pairs (whole prompt clusters, optional
+            ``inclusion_probability``): adds ``corrected``, every share corrected by prediction-
+            powered inference (:mod:`harness.analysis.correction_ppi`); the default correction.
+        human_source: the subset's name in messages (its path).
+        force: with ``correct``, transport a calibration of another grader, template or shots.
 
     Returns:
         The :class:`~harness.results.analysis.Analysis`: ``pooled``, ``groups``, ``comparison``,
@@ -285,21 +288,17 @@ def analyze(
         return _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel, unit, cis)
 
     pooled = stats(None, 0)
-    groups: dict[str, TransitionStats] = {}
+    masks = _group_masks(pairs, by)
+    groups = {g: stats(mask, i + 1) for i, (g, mask) in enumerate(masks.items())}
     extra: dict[str, Any] = {}
-    if by is not None:
-        values = pairs.frame[by].astype("string").fillna("<missing>")
-        names = sorted(values.unique().tolist(), key=str)
-        groups = {g: stats((values == g).to_numpy(), i + 1) for i, g in enumerate(names)}
-        if len(names) >= 2:
-            harm = {g: groups[g].response_harm.rate or 0.0 for g in names}
-            extra["comparison"] = compare_groups(pairs.max_p, pairs.max_r, values.to_numpy(), codes, by, column or "row",
-                                                 reference, all_pairs, names, harm)
-    if correct is not None:
-        from .correction import corrected_transitions
-
-        extra["corrected"] = corrected_transitions(pairs.max_p, pairs.max_r, codes, correct, source=correct_source,
-                                                   n_boot=n_boot, seed=seed)
+    if len(masks) >= 2 and by is not None:
+        prompt_key = cluster_column(frame.columns, None) or "id"  # groups answer the same prompts whatever the unit
+        group_of = pairs.frame[by].astype("string").fillna("<missing>").to_numpy()
+        extra["comparison"] = compare_groups(pairs.max_p, pairs.max_r, group_of, cluster_of_rows(pairs.frame, prompt_key),
+                                             codes, by, prompt_key, reference, all_pairs, list(masks))
+    extra.update(_correction(pairs, frame, codes, masks, correct=correct, correct_source=correct_source, human=human,
+                             human_source=human_source, force=force, reference=reference, all_pairs=all_pairs, n_boot=n_boot,
+                             seed=seed))
     cases, truncated = _escalation_cases(pairs, by)
     return Analysis(
         schema_version=SCHEMA_VERSION, n_pairs=pairs.n_total, n_analyzed=int(pairs.max_p.size),
@@ -309,6 +308,37 @@ def analyze(
             n_boot=n_boot, seed=seed, ci=pooled.unit.bootstrap_ci),
         **extra, escalation_cases=cases, escalation_cases_truncated=truncated,
     )
+
+
+def _group_masks(pairs: Pairs, by: str | None) -> dict[str, np.ndarray]:
+    """Each group's pairs (in sort order of the group names; a missing value is its own group)."""
+    if by is None:
+        return {}
+    values = pairs.frame[by].astype("string").fillna("<missing>")
+    return {g: (values == g).to_numpy() for g in sorted(values.unique().tolist(), key=str)}
+
+
+def _correction(pairs: Pairs, frame: pd.DataFrame, codes: np.ndarray, masks: dict[str, np.ndarray], *,
+                correct: Calibration | dict[str, Any] | None, correct_source: str, human: pd.DataFrame | None, human_source: str,
+                force: bool, reference: str | None, all_pairs: bool, n_boot: int, seed: int) -> dict[str, Any]:
+    """The ``corrected`` block: from a human-labelled subset (PPI), or a transported calibration (EM)."""
+    if correct is not None and human is not None:
+        raise DataError("`human` and `correct` correct the same shares two ways: pass `human` (human labels of a random "
+                        "subset of these pairs; the default) or `correct` (a calibration measured on other pairs), not both")
+    ids = pairs.frame["id"].astype(str)
+    if correct is not None:
+        from .correction_em import corrected_transitions
+
+        return {"corrected": corrected_transitions(
+            pairs.max_p, pairs.max_r, codes, correct, source=correct_source, n_boot=n_boot, seed=seed,
+            grader=frame.attrs.get("grader"), graded_ids=ids.tolist(), force=force)}
+    if human is not None:
+        from .correction_ppi import correct_by_subset
+
+        return {"corrected": correct_by_subset(
+            pairs.prompt, pairs.response, ids.to_numpy(), codes, human, graded_ids=set(frame["id"].astype(str)),
+            groups=masks or None, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed, source=human_source)}
+    return {}
 
 
 def _escalation_cases(pairs: Pairs, by: str | None) -> tuple[list[EscalationCase], bool]:

@@ -31,11 +31,13 @@ def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
     by: Annotated[Optional[str], typer.Option(help="Group by this metadata column, e.g. model.")] = None,
     cluster: ClusterOpt = None,
-    reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: highest response harm).")] = None,
+    reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: the first in sort order).")] = None,
     all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of groups instead.")] = False,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
-    correct: Annotated[Optional[Path], typer.Option(help="calibration.json of this grader (harness calibrate): add bias-corrected shares.")] = None,
+    human: Annotated[Optional[Path], typer.Option(help="Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability column): every share corrected by prediction-powered inference.")] = None,
+    correct: Annotated[Optional[Path], typer.Option(help="calibration.json measured on other pairs (harness calibrate): shares corrected by EM, transported (use --human when you can).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --correct: use a calibration of another grader, template or shots anyway.")] = False,
     limit: LimitOpt = None,
     sample: SampleOpt = None,
     sample_seed: SampleSeedOpt = 0,
@@ -47,14 +49,16 @@ def analyze(
     with errors():
         from ..analysis.transitions import analyze as run_analysis
         from ..analysis.transitions import save_analysis
-        from ..io.pairs import select_rows
+        from ..io.pairs import load_pairs, select_rows
         from .console import print_json, print_result
 
         frame, default_out = _pairs_or_run(source, mapping)
         frame = select_rows(frame, limit=limit, sample=sample, seed=sample_seed)
         calibration = read_json(correct, "--correct") if correct else None
+        labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
-                              correct=calibration, correct_source=str(correct))
+                              correct=calibration, correct_source=str(correct), human=labelled, human_source=str(human),
+                              force=force)
         written = save_analysis(result, out or default_out)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)

@@ -23,7 +23,7 @@ from .common import (
 if TYPE_CHECKING:
 
     from ..grading.config import Settings
-    from ..grading.grade import GradeSpec
+    from ..grading.jobs import GradeSpec
 
 
 def serve(
@@ -263,7 +263,7 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
 def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
           temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool) -> GradeSpec:
     from ..core.constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
-    from ..grading.grade import GradeSpec
+    from ..grading.jobs import GradeSpec
 
     targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(split(target)))
     return GradeSpec(

@@ -193,11 +193,24 @@ def graded_pairs(run: Run) -> pd.DataFrame:
     wide = labels_wide(run.labels)
     human = [c for c in (*LABEL_COLUMNS, "relevance") if c in run.input.columns]
     frame = run.input.drop(columns=human)
-    if wide.empty:
-        return frame
-    merged = frame.merge(wide, on="id", how="left")
-    renames = {c: c[len("pred_"):] for c in merged.columns if c.startswith("pred_")}
-    return merged.rename(columns=renames)
+    if not wide.empty:
+        merged = frame.merge(wide, on="id", how="left")
+        frame = merged.rename(columns={c: c[len("pred_"):] for c in merged.columns if c.startswith("pred_")})
+    frame.attrs["grader"] = grader_identity(run.manifest)
+    frame.attrs["source"] = str(run.path)
+    return frame
+
+
+def grader_identity(manifest: Manifest) -> dict[str, str]:
+    """What makes a grader the same grader: model, template and shots (a calibration transports only within one)."""
+    return {"model": manifest.model, "template_hash": manifest.template_hash, "shots_hash": manifest.shots_hash}
+
+
+def id_hash(ident: str) -> str:
+    """A short one-way hash of a pair id, so result files can be matched without carrying ids."""
+    import hashlib
+
+    return hashlib.sha256(str(ident).encode("utf-8")).hexdigest()[:16]
 
 
 def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:

@@ -266,13 +266,47 @@ def _relevance_table(relevance: Relevance) -> Table:
         "Relevance 1–3 (human or grader labels): how on-task the response is.")
 
 
-def _corrected_table(corrected: Correction) -> Table:
-    return Table(
-        f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
-        ["share", "raw", "95% CI", "corrected", "95% CI"],
-        [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
-          _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
-        f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings))
+def _corrected_tables(corrected: Correction) -> list[Table]:
+    """The correction: EM from a transported calibration, or PPI from a human-labelled subset."""
+    if corrected.n_labelled is None:
+        dependence = corrected.error_dependence
+        return [Table(
+            f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
+            ["share", "raw", "95% CI", "corrected", "95% CI"],
+            [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
+              _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
+            f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}."
+            + (f" Error independence: {dependence.verdict}." if dependence else "")
+            + "".join(f" Warning: {w}." for w in corrected.warnings))]
+    human = corrected.human_only or {}
+    lambdas = corrected.lambdas or {}
+    tables = [Table(
+        f"Corrected shares (n={corrected.n_labelled} human-labelled pairs in {corrected.n_labelled_clusters} clusters "
+        f"of {corrected.n_graded} graded in {corrected.n_graded_clusters})",
+        ["share", "grader", "humans", "corrected", "95% CI", "λ"],
+        [[_share_name(k), _pct(corrected.raw.get(k)), _pct(human.get(k)), _pct(corrected.corrected.get(k)),
+          _ci(corrected.corrected_ci.get(k), pct=True), f"{lambdas.get(k, 0):.2f}"] for k in corrected.corrected],
+        "grader: the grader's labels of every graded pair; humans: the human-labelled subset alone; corrected: "
+        f"{corrected.method}; λ 0 is the humans alone, 1 classic PPI. Design: {corrected.design}. Assumes: "
+        f"{'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings))]
+    if corrected.groups:
+        shown = ("escalation", "response_harm", "harmful_prompt_compliance")
+        tables.append(Table(
+            "Corrected shares by group", ["group", "labelled", *(_share_name(k) for k in shown), "95% CI"],
+            [[name, f"{s.n_labelled}/{s.n_graded}", *(_pct(s.corrected.get(k)) for k in shown), _ci(s.corrected_ci.get("escalation"), pct=True)]
+             for name, s in corrected.groups.items()],
+            "labelled: human-labelled of graded pairs in the group; the CI is escalation's."))
+    if corrected.differences:
+        tables.append(Table(
+            "Corrected group differences", ["share", "A", "B", "A − B", "95% CI"],
+            [[_share_name(d.share), d.a, d.b, _num(d.diff), _ci(d.ci)] for d in corrected.differences],
+            "Paired: both groups' shares from the same cluster resamples; a CI that excludes 0 is a difference."))
+    return tables
+
+
+def _share_name(key: str) -> str:
+    category, _, share = key.partition(".")
+    return f"{_scope(category)} {share.replace('_', ' ')}" if share else key.replace("_", " ")
 
 
 def _analysis_figures(data: Analysis, settings: list[tuple[str, TransitionStats]]) -> list[Figure]:
@@ -318,7 +352,7 @@ def analysis_section(data: Analysis) -> Section:
     if data.pooled.relevance:
         section.tables.append(_relevance_table(data.pooled.relevance))
     if data.corrected:
-        section.tables.append(_corrected_table(data.corrected))
+        section.tables.extend(_corrected_tables(data.corrected))
     section.figures.extend(_analysis_figures(data, settings))
     return section
 

@@ -98,20 +98,75 @@ class ClusterBootstrap(Result):
     ci: dict[str, CI]
 
 
-class Correction(Result):
-    """Bias-corrected shares beside the raw ones, with the method, assumptions and warnings."""
+class CorrectedSetting(Result):
+    """One setting's shares (all pairs, or one group) corrected by the human-labelled subset."""
 
     n_graded: int
     n_graded_clusters: int
-    n_calibration: int
-    n_calibration_clusters: int
-    calibration_model: str | None
-    confusion_prompt: list[list[int]]
-    confusion_response: list[list[int]]
-    raw: dict[str, float]
-    corrected: dict[str, float]
+    n_labelled: int
+    n_labelled_clusters: int
+    raw: dict[str, float | None]
+    human_only: dict[str, float | None]
+    corrected: dict[str, float | None]
+    corrected_ci: dict[str, CI]
+    lambdas: dict[str, float]
+
+
+class ShareDifference(Result):
+    """A corrected share of group ``a`` minus group ``b``, with a paired cluster-bootstrap interval."""
+
+    a: str
+    b: str
+    share: str
+    diff: float | None
+    ci: CI
+
+
+class ErrorDependence(Result):
+    """Are the grader's prompt and response errors independent given the true severities?
+
+    Within each true (prompt, response) severity cell of the calibration pairs, the share of
+    response errors among pairs whose prompt was graded wrong minus among those graded right,
+    pooled over cells (Mantel-Haenszel weights), with a cluster-bootstrap interval.
+    """
+
+    difference: float | None
+    ci: CI
+    n_pairs: int
+    n_prompt_errors: int
+    verdict: str
+
+
+class Correction(Result):
+    """Shares corrected for the grader's errors, beside the raw ones, with the method, its
+    assumptions and what the data cannot support (``warnings``).
+
+    ``method`` says which correction: prediction-powered from a human-labelled random subset of
+    the graded pairs (``analyze --human``; the default), or EM on confusion matrices from a
+    calibration set measured elsewhere and transported (``analyze --correct``).
+    """
+
+    n_graded: int
+    n_graded_clusters: int
+    n_calibration: int | None = None
+    n_calibration_clusters: int | None = None
+    calibration_model: str | None = None
+    confusion_prompt: list[list[int]] | None = None
+    confusion_response: list[list[int]] | None = None
+    n_labelled: int | None = None
+    n_labelled_clusters: int | None = None
+    design: str | None = None
+    source: str | None = None
+    raw: dict[str, float | None]
+    corrected: dict[str, float | None]
     raw_ci: dict[str, CI]
     corrected_ci: dict[str, CI]
+    human_only: dict[str, float | None] | None = None
+    lambdas: dict[str, float] | None = None
+    groups: dict[str, CorrectedSetting] | None = None
+    differences: list[ShareDifference] | None = None
+    error_dependence: ErrorDependence | None = None
+    calibration_overlap: int | None = None
     n_boot: int
     method: str
     assumptions: list[str]

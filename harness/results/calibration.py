@@ -47,6 +47,8 @@ class Agreement(Result):
     notes: list[str]
     ci: dict[str, CI]
     ci_method: str | None
+    #: Per metric, the bootstrap resamples where it was undefined (left out of its interval).
+    undefined_resamples: dict[str, int] | None = None
 
 
 class TableAgreement(Agreement):
@@ -99,6 +101,12 @@ class Calibration(Result):
     #: Per joined pair: cluster code and the human and grader max severity per side (-1 unknown),
     #: kept so that ``analyze --correct`` can resample the calibration set (no text).
     max_severity_pairs: dict[str, list[int]] | None = None
+    #: The grader's template and shots (with ``model``: what a transported calibration must match).
+    template_hash: str | None = None
+    shots_hash: str | None = None
+    #: One-way hashes of the joined pairs' ids (in ``max_severity_pairs`` order), to detect overlap
+    #: between the calibration set and a graded set.
+    id_hashes: list[str] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""

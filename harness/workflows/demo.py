@@ -25,7 +25,8 @@ from typing import Any
 
 from ..core.errors import GraderError
 from ..grading.endpoint import EndpointConfig
-from ..grading.grade import GradeResult, GradeSpec, grade
+from ..grading.grade import GradeResult, grade
+from ..grading.jobs import GradeSpec
 from ..io.sample import sample_path
 from ..results.analysis import Analysis
 from ..results.calibration import Calibration

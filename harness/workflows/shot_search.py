@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
-from ..analysis.stats import Interval, bootstrap_totals, kappa_from_confusion, none_if_nan, percentile_ci
+from ..analysis.intervals import Interval, percentile_ci
+from ..analysis.stats import bootstrap_totals, kappa_from_confusion, none_if_nan
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..grading.endpoint import EndpointConfig
-from ..grading.grade import GradeSpec, grade
+from ..grading.grade import grade
+from ..grading.jobs import GradeSpec
 from ..grading.shots import Shot, load_shots, write_shots
 from ..grading.templates import prompts_root
 from ..io.clusters import cluster_column, cluster_of_rows

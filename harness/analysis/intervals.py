@@ -1,0 +1,86 @@
+"""Intervals: Wilson's for independent units, percentiles of a bootstrap, Student's t on a few
+clusters, and exact bounds where a share sits at 0/k or k/k.
+
+A bootstrap of a share that is 0 (or 1) in every cluster returns the same value in every
+resample: a zero-width interval that claims certainty nobody has. :func:`edge_interval` replaces
+it by the Clopper-Pearson bound on the *clusters* behind the share (each cluster one unit, the
+conservative reading of units that move together): 0 of 42 items in 14 clusters gives [0, 0.23],
+not [0, 0].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..results.common import Proportion
+
+Z95 = 1.959963984540054
+Interval = list[float | None]
+#: Fewer clusters than this behind an interval and it is flagged: its coverage falls below 95 %.
+FEW_CLUSTERS = 30
+
+
+def _rate(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[None, None]:
+    """Wilson score interval for a binomial proportion; ``(None, None)`` when ``n`` is 0.
+
+    Valid only when the ``n`` trials are independent (one per cluster).
+
+    >>> [round(x, 4) for x in wilson(5, 10)]
+    [0.2366, 0.7634]
+    """
+    if n <= 0:
+        return (None, None)
+    p = k / n
+    denominator = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, (centre - margin) / denominator), min(1.0, (centre + margin) / denominator))
+
+
+def proportion(k: int, n: int, *, ci: Interval | None = None) -> Proportion:
+    """A count, its denominator, the rate and its 95 % interval: Wilson's unless ``ci`` is given
+    (a cluster bootstrap, where the ``n`` trials are not independent)."""
+    if ci is None:
+        low, high = wilson(k, n)
+        ci = [low, high]
+    return Proportion(k=int(k), n=int(n), rate=_rate(k, n), ci=ci)
+
+
+def percentile_ci(draws: np.ndarray, *, level: float = 0.95) -> Interval:
+    """Percentile interval of bootstrap draws, ignoring undefined (NaN) draws."""
+    draws = np.asarray(draws, dtype=float)
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return [None, None]
+    alpha = (1 - level) / 2
+    return [float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))]
+
+
+def edge_interval(value: float | None, ci: Interval, clusters: int, *, level: float = 0.95) -> tuple[Interval, bool]:
+    """The interval of a share, exact at the edges: where the share is 0 or 1 (so a bootstrap or
+    Wilson interval around it is degenerate or too narrow), the Clopper-Pearson bound on the
+    ``clusters`` behind it; otherwise ``ci`` unchanged. Returns the interval and whether it was replaced.
+
+    >>> edge_interval(0.0, [0.0, 0.0], 14)[0][1] > 0.23, edge_interval(0.4, [0.2, 0.6], 14)
+    (True, ([0.2, 0.6], False))
+    """
+    if value is None or clusters <= 0 or 0.0 < value < 1.0:
+        return ci, False
+    tail = (1 - level) / 2
+    bound = tail ** (1.0 / clusters)
+    return ([0.0, 1.0 - bound], True) if value <= 0.0 else ([bound, 1.0], True)
+
+
+def t_half_width(se: float, clusters: int, level: float = 0.95) -> float:
+    """Half a Student-t interval on ``clusters - 1`` degrees of freedom, with the factor
+    sqrt(C / (C - 1)) that a bootstrap over C clusters leaves out of its spread."""
+    from scipy.stats import t
+
+    clusters = max(2, clusters)
+    return float(t.ppf(0.5 + level / 2, clusters - 1)) * se * math.sqrt(clusters / (clusters - 1))
