@@ -1,213 +1,252 @@
-"""Proof by simulation: do harness's intervals cover, and does its paired test hold its size?
+"""``make validate``: do harness's corrections and intervals hold, through the CLI, where their
+assumptions hold and where they break?
 
-Draws synthetic clustered data with a known truth (prompts answered by several models, a
-grader with known per-side confusion matrices and a prompt/response asymmetry), runs the
-library's own functions on each replicate, and tabulates
+Every replicate is a simulated study with a known truth (:mod:`validation.studies`): prompts
+answered by several models, a grader whose prompt and response errors are correlated (``rho``)
+or not, rare severity 3, human labels on a random subset of prompt clusters of a given size. It
+is written to files and run through the command line exactly as a user would (``harness
+analyze GRADED --human SUBSET --json``, ``harness calibrate RUN --human CAL`` then ``harness
+analyze GRADED --correct calibration.json``, ``harness calibrate TABLE --gold --pred``), and
+the JSON the CLI writes is scored against the truth: bias, coverage of the 95 % interval and
+its mean width, per method and regime. Writes ``validation/results.md`` and ``results.json``.
 
-* coverage of the nominal 95 % CIs (quadratic kappa, detection recall, the asymmetry gap, the
-  raw transition shares, the bias-corrected transition shares), with the coverage that
-  resampling rows instead of prompt clusters would give beside it;
-* the type-I error of the paired grader test at alpha = 0.05 under a null with
-  prompt-correlated errors, clustered (harness) and row-wise.
-
-Run with ``make validate`` (``python validation/simulate.py --replicates 500``); writes
-``validation/results.md`` and ``validation/results.json``. Not a test: it takes minutes.
+    python validation/simulate.py --replicates 500 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.analysis.agreement import agreement
-from harness.analysis.calibration import asymmetry
-from harness.analysis.correction_em import SHARES, corrected_transitions
-from harness.analysis.stats import kappa_from_confusion, mcnemar_test, ratio_bootstrap_ci
-
 HERE = Path(__file__).resolve().parent
-K = 4
-PROMPTS, RESPONSES = 300, 6
-CALIBRATION_PROMPTS = 150
-PROMPT_SEVERITY = np.array([0.45, 0.2, 0.2, 0.15])
-# P(grader = a | truth = i): the prompt side is read well, the response side misses harm.
-M_PROMPT = np.array([[0.90, 0.08, 0.02, 0.00], [0.12, 0.73, 0.12, 0.03], [0.03, 0.12, 0.75, 0.10], [0.00, 0.04, 0.16, 0.80]])
-M_RESPONSE = np.array([[0.94, 0.05, 0.01, 0.00], [0.35, 0.55, 0.08, 0.02], [0.15, 0.20, 0.55, 0.10], [0.05, 0.10, 0.20, 0.65]])
-THRESHOLD = 1
-N_BOOT = 400
-N_BOOT_CORRECTION = 300
+sys.path.insert(0, str(HERE.parent))
+
+from validation.studies import Setting, draw, frames, population_truth  # noqa: E402
+
+N_BOOT = 500
+SHARE = "escalation"
 
 
-def _responses(prompt_severity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """True response severity per (prompt, model): prompt severity and a prompt effect shared by its answers."""
-    effect = rng.normal(0.0, 0.8, prompt_severity.size)
-    latent = 0.55 * prompt_severity[:, None] - 0.6 + effect[:, None] + rng.normal(0.0, 0.6, (prompt_severity.size, RESPONSES))
-    return np.digitize(latent, [0.0, 0.9, 1.8])
+@dataclass(frozen=True)
+class Regime:
+    """One row of the table: a setting, a human-labelled subset size, a method."""
+
+    name: str
+    setting: Setting
+    labelled_clusters: int
+    method: str  # "ppi" (analyze --human) or "em" (calibrate, then analyze --correct)
 
 
-def _grade(truth: np.ndarray, matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    cumulative = matrix.cumsum(axis=1)[truth]
-    return (rng.random(truth.shape)[..., None] > cumulative).sum(axis=-1).clip(0, K - 1)
-
-
-def _draw(n_prompts: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    prompt = rng.choice(K, size=n_prompts, p=PROMPT_SEVERITY)
-    response = _responses(prompt, rng)
-    graded_prompt = _grade(prompt, M_PROMPT, rng)  # one verdict per prompt text, repeated for its answers
-    return {
-        "cluster": np.repeat(np.arange(n_prompts), RESPONSES),
-        "prompt": np.repeat(prompt, RESPONSES),
-        "response": response.ravel(),
-        "pred_prompt": np.repeat(graded_prompt, RESPONSES),
-        "pred_response": _grade(response.ravel(), M_RESPONSE, rng),
-    }
-
-
-def _kappa(marginal: np.ndarray, matrix: np.ndarray) -> float:
-    return float(kappa_from_confusion(marginal[:, None] * matrix, weights="quadratic"))
-
-
-def _recall(marginal: np.ndarray, matrix: np.ndarray) -> float:
-    joint = marginal[:, None] * matrix
-    return float(joint[THRESHOLD:, THRESHOLD:].sum() / joint[THRESHOLD:].sum())
-
-
-def _shares(joint: np.ndarray) -> dict[str, float]:
-    i, j = np.indices((K, K))
-    return {"reduction": float(joint[j < i].sum()), "preservation": float(joint[j == i].sum()),
-            "escalation": float(joint[j > i].sum()), "prompt_harm": float(joint[i >= 1].sum()),
-            "response_harm": float(joint[j >= 1].sum())}
-
-
-def truth(seed: int = 12345, n_prompts: int = 400_000) -> dict[str, Any]:
-    """Population values, from the model's own matrices and one very large draw of the truth."""
-    rng = np.random.default_rng(seed)
-    prompt = rng.choice(K, size=n_prompts, p=PROMPT_SEVERITY)
-    response = _responses(prompt, rng)
-    joint = np.zeros((K, K))
-    np.add.at(joint, (np.repeat(prompt, RESPONSES), response.ravel()), 1.0)
-    joint /= joint.sum()
-    marginal_p, marginal_r = joint.sum(axis=1), joint.sum(axis=0)
-    observed = M_PROMPT.T @ joint @ M_RESPONSE  # the grader-label joint the raw analysis estimates
-    return {
-        "kappa_prompt": _kappa(marginal_p, M_PROMPT), "kappa_response": _kappa(marginal_r, M_RESPONSE),
-        "recall_prompt": _recall(marginal_p, M_PROMPT), "recall_response": _recall(marginal_r, M_RESPONSE),
-        "recall_gap": _recall(marginal_p, M_PROMPT) - _recall(marginal_r, M_RESPONSE),
-        "raw": _shares(observed), "true": _shares(joint),
-    }
-
-
-def _covers(ci: list[float | None], value: float) -> bool:
-    return ci[0] is not None and ci[1] is not None and ci[0] <= value <= ci[1]
-
-
-def replicate(seed: int, target: dict[str, Any]) -> dict[str, bool]:
-    """One synthetic study: which intervals cover, and does the null paired test reject?"""
-    rng = np.random.default_rng(seed)
-    data = _draw(PROMPTS, rng)
-    out: dict[str, bool] = {}
-    for label, clusters in (("cluster", data["cluster"]), ("row", None)):
-        for side in ("prompt", "response"):
-            result = agreement(data[side], data[f"pred_{side}"], clusters=clusters, n_boot=N_BOOT, seed=seed)
-            out[f"kappa_{side}.{label}"] = _covers(result["ci"]["kappa_quadratic"], target[f"kappa_{side}"])
-            out[f"recall_{side}.{label}"] = _covers(result["ci"]["recall"], target[f"recall_{side}"])
-        pad = np.zeros((data["prompt"].size, 3))
-        columns = [np.column_stack([data[k].astype(float), pad]) for k in ("prompt", "pred_prompt", "response", "pred_response")]
-        gap = asymmetry(*columns, clusters=clusters, threshold=THRESHOLD, n_boot=N_BOOT, seed=seed)["max"]
-        out[f"recall_gap.{label}"] = _covers(gap["recall_gap_ci"], target["recall_gap"])
-        kinds = {"reduction": data["pred_response"] < data["pred_prompt"], "preservation": data["pred_response"] == data["pred_prompt"],
-                 "escalation": data["pred_response"] > data["pred_prompt"]}
-        cis = ratio_bootstrap_ci({k: v.astype(float) for k, v in kinds.items()}, np.ones(data["prompt"].size),
-                                 clusters=clusters, n_boot=N_BOOT, seed=seed)
-        for kind, ci in cis.items():
-            out[f"raw_{kind}.{label}"] = _covers(ci, target["raw"][kind])
-    calibration = _draw(CALIBRATION_PROMPTS, rng)
-    cal = {"model": "simulated", "max_severity_pairs": {
-        "cluster": calibration["cluster"].tolist(), "prompt_human": calibration["prompt"].tolist(),
-        "prompt_grader": calibration["pred_prompt"].tolist(), "response_human": calibration["response"].tolist(),
-        "response_grader": calibration["pred_response"].tolist()}}
-    corrected = corrected_transitions(data["pred_prompt"], data["pred_response"], data["cluster"], cal,
-                                      n_boot=N_BOOT_CORRECTION, seed=seed)
-    for kind in SHARES:
-        out[f"corrected_{kind}.cluster"] = _covers(corrected["corrected_ci"][kind], target["true"][kind])
-        out[f"uncorrected_{kind}.cluster"] = _covers(corrected["raw_ci"][kind], target["true"][kind])
-    out.update(_null_test(rng))
+def regimes() -> list[Regime]:
+    base = Setting(rho=0.7)
+    out = [Regime(f"rho {rho}, 100 labelled clusters (600 pairs)", Setting(rho=rho), 100, "ppi") for rho in (0.0, 0.4, 0.7)]
+    for pairs in (50, 200, 1000, 4000):
+        clusters = pairs // 6
+        setting = Setting(rho=0.7, n_prompts=max(600, clusters + 200))
+        out.append(Regime(f"rho 0.7, {pairs} labelled pairs ({clusters} clusters)", setting, clusters, "ppi"))
+    for clusters in (5, 12, 20, 30, 50):
+        out.append(Regime(f"rho 0.7, {clusters} labelled clusters", base, clusters, "ppi"))
+    out.append(Regime("rho 0.7, rare severity 3, 100 labelled clusters", Setting(rho=0.7, rare3=0.05), 100, "ppi"))
+    for rho in (0.0, 0.7):
+        for pairs in (200, 1000):
+            out.append(Regime(f"rho {rho}, calibration of {pairs} pairs", Setting(rho=rho), pairs // 6, "em"))
     return out
 
 
-def _null_test(rng: np.random.Generator) -> dict[str, bool]:
-    """Two graders equally good on average, each worse on some prompts (tilts cancel): H0 holds."""
-    truth_labels = rng.random(PROMPTS * RESPONSES) < 0.35
-    tilt = np.repeat(rng.normal(0.0, 0.9, PROMPTS), RESPONSES)
-    base = 0.18
-    error_a = rng.random(truth_labels.size) < np.clip(base * np.exp(tilt), 0, 0.9)
-    error_b = rng.random(truth_labels.size) < np.clip(base * np.exp(-tilt), 0, 0.9)
-    clusters = np.repeat(np.arange(PROMPTS), RESPONSES)
-    return {
-        "type1.cluster": mcnemar_test(~error_a, ~error_b, clusters=clusters)["p_value"] < 0.05,
-        "type1.row": mcnemar_test(~error_a, ~error_b)["p_value"] < 0.05,
-    }
+def _cli(args: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+
+    result = CliRunner().invoke(app, args)
+    if result.exit_code != 0:
+        raise RuntimeError(f"harness {' '.join(args)} exited {result.exit_code}: {result.output[-500:]}")
 
 
-ROWS = [
-    ("quadratic κ, prompt side", "kappa_prompt"), ("quadratic κ, response side", "kappa_response"),
-    ("detection recall, prompt side", "recall_prompt"), ("detection recall, response side", "recall_response"),
-    ("asymmetry: recall gap", "recall_gap"), ("raw transition share: reduction", "raw_reduction"),
-    ("raw transition share: preservation", "raw_preservation"), ("raw transition share: escalation", "raw_escalation"),
-]
+def _run_folder(folder: Path, graded: Any, human: Any) -> None:
+    """A run folder as ``harness grade`` leaves it, written from simulated grader labels."""
+    from harness.io.pairs import write_pairs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pairs(human, folder / "input.jsonl")
+    categories = ("hate", "sexual", "violence", "self_harm")
+    with (folder / "labels.jsonl").open("w", encoding="utf-8") as out:
+        for _, row in graded.iterrows():
+            for side in ("prompt", "response"):
+                severity = {c: int(row[f"{side}_{c}"]) for c in categories}
+                out.write(json.dumps({"id": row["id"], "target": side, "status": "ok", "severity": severity}) + "\n")
+    manifest = {"model": "simulated", "template_hash": "t", "shots_hash": "none", "status": "complete", "schema_version": 1}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-def tabulate(results: list[dict[str, bool]], replicates: int, seconds: float) -> str:
-    mean = lambda key: 100.0 * float(np.mean([r[key] for r in results]))
-    lines = [
-        f"Simulation: {replicates} replicates of {PROMPTS} prompts x {RESPONSES} responses (intra-prompt correlation), "
-        f"grader with known confusion matrices (prompt recall {100 * TRUTH['recall_prompt']:.1f} %, response recall "
-        f"{100 * TRUTH['recall_response']:.1f} %), {N_BOOT} bootstrap resamples; {seconds:.0f} s on this machine.",
-        "",
-        "| 95 % interval | coverage, clusters (harness) | coverage, rows |",
-        "|---|---:|---:|",
-    ]
-    lines += [f"| {name} | {mean(key + '.cluster'):.1f} % | {mean(key + '.row'):.1f} % |" for name, key in ROWS]
-    lines += [f"| bias-corrected share: {kind.replace('_', ' ')} (truth) | {mean(f'corrected_{kind}.cluster'):.1f} % | "
-              f"uncorrected: {mean(f'uncorrected_{kind}.cluster'):.1f} % |" for kind in SHARES]
+def replicate(regime: Regime, seed: int) -> dict[str, float]:
+    """One study through the CLI: the corrected share, its interval, and the grader's raw share."""
+    from harness.io.pairs import write_pairs
+
+    rng = np.random.default_rng(seed)
+    setting = regime.setting
+    p, r, gp, gr, clusters = draw(setting, rng)
+    graded, human = frames(p, r, gp, gr, clusters, setting.per)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_pairs(graded, folder / "graded.jsonl")
+        if regime.method == "ppi":
+            chosen = rng.choice(setting.n_prompts, regime.labelled_clusters, replace=False)
+            write_pairs(human[np.isin(clusters, chosen)], folder / "subset.jsonl")
+            _cli(["analyze", str(folder / "graded.jsonl"), "--human", str(folder / "subset.jsonl"), "--n-boot", str(N_BOOT),
+                  "--seed", str(seed), "-o", str(folder / "out")])
+        else:  # a calibration set drawn apart from the graded pairs, from the same population (EM's best case)
+            cp, cr, cgp, cgr, cclusters = draw(setting, rng, n_prompts=regime.labelled_clusters)
+            cal_graded, cal_human = frames(cp, cr, cgp, cgr, cclusters, setting.per, prefix="c")
+            _run_folder(folder / "cal", cal_graded, cal_human)
+            write_pairs(cal_human, folder / "cal_human.jsonl")
+            _cli(["calibrate", str(folder / "cal"), "--human", str(folder / "cal_human.jsonl"), "--n-boot", "0"])
+            _cli(["analyze", str(folder / "graded.jsonl"), "--correct", str(folder / "cal" / "calibration.json"), "--n-boot",
+                  str(N_BOOT), "--seed", str(seed), "-o", str(folder / "out")])
+        corrected = json.loads((folder / "out" / "analysis.json").read_text())["corrected"]
+    low, high = corrected["corrected_ci"][SHARE]
+    return {"estimate": corrected["corrected"][SHARE], "low": low, "high": high, "raw": corrected["raw"][SHARE],
+            "dependent": float(any("dependent" in w for w in corrected["warnings"]))}
+
+
+def _task(args: tuple[int, int]) -> dict[str, float]:
+    index, seed = args
+    return replicate(regimes()[index], seed)
+
+
+def summarise(regime: Regime, rows: list[dict[str, float]]) -> dict[str, Any]:
+    truth = population_truth(regime.setting)[SHARE]
+    estimates = np.array([r["estimate"] for r in rows], dtype=float)
+    covered = [r["low"] is not None and r["low"] <= truth <= r["high"] for r in rows]
+    widths = [r["high"] - r["low"] for r in rows if r["low"] is not None]
+    return {"regime": regime.name, "method": regime.method, "replicates": len(rows), "truth": truth,
+            "bias": float(np.mean(estimates - truth)), "raw_bias": float(np.mean([r["raw"] - truth for r in rows])),
+            "coverage": float(np.mean(covered)), "mean_width": float(np.mean(widths)) if widths else None,
+            "warned_dependent": float(np.mean([r["dependent"] for r in rows]))}
+
+
+def agreement_intervals(replicates: int, workers: int) -> list[dict[str, Any]]:
+    """Recall and quadratic-κ interval coverage by number of clusters, through ``calibrate TABLE --gold --pred``."""
+    out = []
+    with ProcessPoolExecutor(workers) as pool:
+        for clusters in (5, 8, 12, 20, 30, 50, 100):
+            rows = list(pool.map(_agreement_task, [(clusters, seed) for seed in range(replicates)]))
+            out.append({"clusters": clusters, "recall_coverage": float(np.mean([r[0] for r in rows])),
+                        "kappa_coverage": float(np.mean([r[1] for r in rows]))})
+    return out
+
+
+#: The recall and quadratic κ of the simulated grader's response side in the population.
+@dataclass(frozen=True)
+class _Truth:
+    recall: float
+    kappa: float
+
+
+@functools.cache
+def _agreement_truth() -> _Truth:
+    from harness.analysis.stats import detection_from_confusion, kappa_from_confusion
+
+    _, r, _, gr, _ = draw(Setting(), np.random.default_rng(1), n_prompts=100_000)
+    matrix = np.zeros((4, 4))
+    np.add.at(matrix, (r.max(axis=1), gr.max(axis=1)), 1)
+    return _Truth(float(detection_from_confusion(matrix, threshold_index=1)["recall"]),
+                  float(kappa_from_confusion(matrix, weights="quadratic")))
+
+
+def _agreement_task(args: tuple[int, int]) -> tuple[bool, bool]:
+    from harness.io.pairs import write_pairs
+
+    clusters, seed = args
+    truth = _agreement_truth()
+    rng = np.random.default_rng(10_000 + seed)
+    p, r, gp, gr, codes = draw(Setting(), rng, n_prompts=clusters)
+    table = frames(p, r, gp, gr, codes, 6)[0][["id", "prompt", "prompt_id"]].copy()
+    table["human"], table["grader"] = r.max(axis=1), gr.max(axis=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_pairs(table, Path(tmp) / "t.jsonl")
+        _cli(["calibrate", str(Path(tmp) / "t.jsonl"), "--gold", "human", "--pred", "grader", "--n-boot", str(N_BOOT),
+              "--seed", str(seed), "-o", tmp])
+        result = json.loads((Path(tmp) / "calibration_human_vs_grader.json").read_text())
+    inside: Callable[[str, float], bool] = lambda key, value: (
+        result["ci"][key][0] is not None and result["ci"][key][0] <= value <= result["ci"][key][1])
+    return inside("recall", truth.recall), inside("kappa_quadratic", truth.kappa)
+
+
+def paired_test_size(replicates: int) -> dict[str, float]:
+    """Type-I error of the clustered paired test when two graders are equally good but errors cluster by prompt."""
+    from harness.analysis.stats import mcnemar_test
+
+    rng = np.random.default_rng(3)
+    clustered = rows = 0
+    for _ in range(replicates):
+        difficulty = np.repeat(rng.normal(0, 1.2, 300), 6)
+        a = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty)))
+        b = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty + rng.normal(0, 0.8, difficulty.size))))
+        clustered += mcnemar_test(a, b, clusters=np.repeat(np.arange(300), 6)).p_value < 0.05
+        rows += mcnemar_test(a, b).p_value < 0.05
+    return {"clustered": clustered / replicates, "rows": rows / replicates}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, Any]], paired: dict[str, float],
+                  seconds: float, replicates: int) -> str:
+    lines = [f"Simulation through the CLI: {replicates} studies per regime (EM: {max(50, replicates // 2)}), "
+             f"{N_BOOT} bootstrap resamples each, {seconds:.0f} s on this machine. Share: {SHARE}; truth: its value in the "
+             "population the study is drawn from.", "",
+             "| method | regime | truth | bias | raw grader's bias | coverage | mean width | warned: errors dependent |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    names = {"ppi": "PPI (`analyze --human`)", "em": "EM (`analyze --correct`)"}
+    for row in corrections:
+        lines.append(f"| {names[row['method']]} | {row['regime']} | {_pct(row['truth'])} | {100 * row['bias']:+.2f} pt | "
+                     f"{100 * row['raw_bias']:+.2f} pt | {_pct(row['coverage'])} | {_pct(row['mean_width'])} | "
+                     f"{_pct(row['warned_dependent']) if row['method'] == 'em' else ''} |")
+    lines += ["", "| clusters behind the interval | recall coverage | quadratic κ coverage |", "|---:|---:|---:|"]
+    lines += [f"| {row['clusters']} | {_pct(row['recall_coverage'])} | {_pct(row['kappa_coverage'])} |" for row in agreement]
     lines += ["", "| paired grader test under the null, α = 0.05 | rejection rate |", "|---|---:|",
-              f"| clustered exact McNemar (harness) | {mean('type1.cluster'):.1f} % |",
-              f"| McNemar treating rows as independent | {mean('type1.row'):.1f} % |",
-              "", "Targets: coverage 93–97 %, type-I error 3–7 %. The rows column and the uncorrected shares show what "
-              "ignoring the clusters or the grader's errors would report."]
-    return "\n".join(lines)
-
-
-TRUTH: dict[str, Any] = {}
-
-
-def _worker(args: tuple[int, dict[str, Any]]) -> dict[str, bool]:
-    return replicate(*args)
+              f"| clustered sign-flip / exact McNemar (harness) | {_pct(paired['clustered'])} |",
+              f"| McNemar treating rows as independent | {_pct(paired['rows'])} |", "",
+              "Targets: coverage 93–97 % and type-I error 3–7 % where the method's assumptions hold; the other rows show "
+              "what the user is warned about (fewer than 30 clusters, errors dependent under EM)."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=1000)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=20260709)
     args = parser.parse_args()
-    started = time.perf_counter()
-    TRUTH.update(truth())
-    jobs = [(args.seed + i, TRUTH) for i in range(args.replicates)]
+    start = time.perf_counter()
+    corrections = []
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(_worker, jobs, chunksize=8))
-    seconds = time.perf_counter() - started
-    table = tabulate(results, args.replicates, seconds)
-    (HERE / "results.md").write_text(table + "\n", encoding="utf-8")
-    summary = {key: float(np.mean([r[key] for r in results])) for key in results[0]}
-    (HERE / "results.json").write_text(json.dumps({"replicates": args.replicates, "seconds": seconds, "truth": TRUTH,
-                                                   "rates": summary}, indent=2) + "\n", encoding="utf-8")
-    print(table)
+        for index, regime in enumerate(regimes()):
+            count = args.replicates if regime.method == "ppi" else max(50, args.replicates // 2)
+            rows = list(pool.map(_task, [(index, 1000 * index + seed) for seed in range(count)]))
+            corrections.append(summarise(regime, rows))
+            print(f"{regime.method} {regime.name}: coverage {corrections[-1]['coverage']:.3f}, "
+                  f"bias {corrections[-1]['bias']:+.4f}, width {corrections[-1]['mean_width']}", flush=True)
+    agreement = agreement_intervals(max(100, args.replicates // 2), args.workers)
+    paired = paired_test_size(args.replicates)
+    seconds = time.perf_counter() - start
+    text = write_results(corrections, agreement, paired, seconds, args.replicates)
+    (HERE / "results.md").write_text(text, encoding="utf-8")
+    (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
+                                                   "seconds": round(seconds)}, indent=2) + "\n", encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
 
 
 def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Calibration:
+                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -175,8 +175,13 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
             text; ``"none"`` for independent rows).
         n_boot: bootstrap resamples (0 to skip intervals).
         seed: bootstrap seed.
+        by: a column of the run's input or the human table (``model``, ``source``): the
+            calibration is also made within each of its groups (``groups``), since a grader's
+            errors can differ between the models whose answers it reads.
     """
     _check_threshold(threshold)
+    if by is not None:
+        return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
     if not run.labels:
         raise DataError(f"{run.path}: the run has no labels yet")
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
@@ -200,15 +205,44 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         matrices[side] = (gold, pred)
     if not targets:
         raise DataError("the run and the human table share no side with labels on both (prompt or response)")
-    both = {"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes, threshold=threshold,
-                                   n_boot=n_boot, seed=seed)} if len(matrices) == 2 else {}
+    both: dict[str, Any] = {"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
+                                                   threshold=threshold, n_boot=n_boot, seed=seed)} if len(matrices) == 2 else {}
     return Calibration(
         run=str(run.path), model=run.manifest.model, n_joined=len(joined), threshold=threshold,
         unit=Unit(cluster=column, n_items=len(joined), n_clusters=int(np.unique(codes).size)),
         n_boot=n_boot, seed=seed, targets=targets, schema_version=SCHEMA_VERSION, **both,
         max_severity_pairs=_max_pairs(matrices, codes), template_hash=run.manifest.template_hash,
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
+        **_warned(exemplar_warning(run)),
     )
+
+
+def _by_group(run: Run, human: pd.DataFrame, by: str, **options: Any) -> Calibration:
+    """The whole calibration, with one calibration per group of ``by`` beside it."""
+    overall = calibrate_run(run, human, **options)
+    joined = join_human(run, human)
+    if by not in joined.columns:
+        raise DataError(f"`by` {by!r}: no such column in the run's input or the human table; they have "
+                        f"{sorted(map(str, joined.columns))}")
+    values = joined[by].astype("string").fillna("<missing>")
+    groups = {}
+    for name in sorted(values.unique().tolist(), key=str):
+        ids = set(joined.loc[(values == name).to_numpy(), "id"].astype(str))
+        groups[name] = calibrate_run(run, human[human["id"].astype(str).isin(ids)], **options)
+    return Calibration(**overall.fields(), by=by, groups=groups)
+
+
+def _warned(warning: str | None) -> dict[str, Any]:
+    return {"warnings": [warning]} if warning else {}
+
+
+def exemplar_warning(run: Run) -> str | None:
+    """Say when the run graded items that are exemplars of its own shot set (their answer was shown)."""
+    overlap = run.manifest.shots_overlap
+    if not overlap:
+        return None
+    return (f"{overlap} of the run's graded items are exemplars of its shot set (same id or text): they were graded with "
+            "their own answer shown, so agreement on them is not evidence")
 
 
 def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.ndarray) -> dict[str, list[int]]:

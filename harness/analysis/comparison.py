@@ -25,7 +25,7 @@ from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.calibration import Calibration
 from ..results.common import PairedTest, Unit
 from ..results.comparison import Comparison, KappaDiff, PairTest, RunScore, SideScore
-from .calibration import calibrate_run, confusion_cells, join_human, max_or_nan
+from .calibration import calibrate_run, confusion_cells, exemplar_warning, join_human, max_or_nan
 from .intervals import percentile_ci
 from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan
 
@@ -115,7 +115,12 @@ def _run_row(run: Run, report: Calibration) -> RunScore:
         counts={side: side_report.counts for side, side_report in report.targets.items()},
         sides=sides,
         **gap,
+        **_warned(exemplar_warning(run)),
     )
+
+
+def _warned(warning: str | None) -> dict[str, Any]:
+    return {"warnings": [warning]} if warning else {}
 
 
 def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,

@@ -82,6 +82,7 @@ def calibrate(
     labels: Annotated[Optional[str], typer.Option(help="Declared label set, comma-separated (others count as unparsed).")] = None,
     nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    by: Annotated[Optional[str], typer.Option(help="Also calibrate within each group of this column (model, source): a grader's errors can differ by group.")] = None,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
@@ -111,7 +112,7 @@ def calibrate(
         if human is None:
             raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
         result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
-                               cluster=cluster, n_boot=n_boot, seed=seed)
+                               cluster=cluster, n_boot=n_boot, seed=seed, by=by)
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)

@@ -122,6 +122,9 @@ def print_grade_summary(result: GradeResult) -> None:
         console.print(f"billed cost {manifest.cost.billed:,.4f} ({per_item:,.6f} per item) at "
                       f"{manifest.cost.price_per_million['input']} / {manifest.cost.price_per_million['output']} per million "
                       "prompt / completion tokens")
+    if manifest.shots_overlap:
+        console.print(f"[yellow]warning:[/] {manifest.shots_overlap} graded items are among the exemplars of the shot set "
+                      "(same id or text): they were graded with their own answer shown; do not score the grader on them")
     for note in manifest.cache_notes:
         console.print(f"[yellow]cache:[/] {note}")
     for status, reasons in manifest.reasons.items():

@@ -200,7 +200,7 @@ def demo(
                             ("2. calibrate against the human labels", lambda: print_result(result.calibration)),
                             ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
                             ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
-                            ("5. paired transitions (grader labels, by model)", lambda: print_result(result.analysis))):
+                            ("5. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
             console.rule(title)
             show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")

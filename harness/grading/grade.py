@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from .grader import Progress
 from .jobs import GradeSpec
 from .runfolder import RunFolder
 from .session import Session
-from .shots import load_shots, shots_hash
+from .shots import Shot, load_shots, shots_hash
 from .templates import load_template_set
 
 if TYPE_CHECKING:
@@ -138,6 +139,9 @@ def grade(
     chunks, source = _input(data, mapping, spec)
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
+    overlap = [0]
+    if shots:  # a graded item that is one of the exemplars was graded with its own answer shown
+        chunks = _count_exemplars(chunks, shots, overlap)
     identity: dict[str, Any] = {
         "model": spec.model, "template_hash": templates.hash, "shots_hash": shots_hash(shots), "params": spec.params(),
         "endpoint": public_base_url(endpoint.base_url),
@@ -148,12 +152,24 @@ def grade(
         done, done_by_target = folder.resume_set(retry_statuses)
         manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
-            "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None})
+            "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None,
+            **({"shots_overlap": overlap[0]} if shots else {})})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
         run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key))
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def _count_exemplars(chunks: Iterator[Chunk], shots: list[Shot], count: list[int]) -> Iterator[Chunk]:
+    """The chunks unchanged, counting in ``count`` the rows whose id or text is an exemplar's."""
+    ids = {s.source_id for s in shots if s.source_id}
+    texts = {s.text for s in shots}
+    for chunk in chunks:
+        for line in chunk.lines:
+            row = json.loads(line)
+            count[0] += row["id"] in ids or row.get("prompt") in texts or row.get("response") in texts
+        yield chunk
 
 
 def _check_options(spec: GradeSpec, retry_statuses: Sequence[str], batch: BatchOptions | None) -> None:

@@ -122,6 +122,7 @@ def calibration_section(data: Calibration) -> Section:
         f"{data.n_joined} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
         f"harmful when severity ≥ {data.threshold}. Every 95% CI resamples clusters ({data.n_boot} resamples).",
     ])
+    section.paragraphs.extend(f"Warning: {w}." for w in data.warnings or [])
     targets = data.targets
     section.tables.append(Table(
         "Items per side", ["side", "items", "ok", "unparsed", "refused", "failed", "no text", "not graded", "no human label"],
@@ -156,9 +157,26 @@ def calibration_section(data: Calibration) -> Section:
         metrics = [report.pooled, *report.categories.values()]
         series.append((side, [m.kappa_quadratic for m in metrics], [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
     names = ["pooled", *(_scope(c) for c in next(iter(targets.values())).categories)] if targets else []
+    if data.groups:
+        section.tables.append(_calibration_groups(data))
     section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
                                   lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
     return section
+
+
+def _calibration_groups(data: Calibration) -> Table:
+    """One row per group of ``calibrate --by``: pooled quadratic κ per side with its CI, and the recall gap."""
+    rows = []
+    for name, group in (data.groups or {}).items():
+        cells = [name, str(group.unit.n_items), str(group.unit.n_clusters)]
+        for side in ("prompt", "response"):
+            report = group.targets.get(side)
+            cells += [_num(report.pooled.kappa_quadratic), _ci(report.pooled.ci.get("kappa_quadratic"))] if report else ["n/a", "n/a"]
+        overall = group.asymmetry["overall"] if group.asymmetry else None
+        cells += [_num(overall.recall_gap) if overall else "n/a", _ci(overall.recall_gap_ci) if overall else "n/a"]
+        rows.append(cells)
+    return Table(f"By {data.by}", [str(data.by), "pairs", "clust.", "prompt qκ", "95% CI", "resp. qκ", "95% CI", "recall gap", "95% CI"],
+                 rows, "Each group calibrated on its own pairs (its clusters resampled); pooled quadratic κ per side.")
 
 
 def comparison_section(data: Comparison) -> Section:
@@ -170,6 +188,7 @@ def comparison_section(data: Comparison) -> Section:
         f"{unit.n_items} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
         f"{data.n_boot} cluster-bootstrap resamples for every CI. {data.family}.",
     ])
+    section.paragraphs.extend(f"Warning: {name}: {w}." for name, r in runs.items() for w in r.warnings or [])
     score = lambda r, side: r.sides.get(side)
     section.tables.append(Table(
         "Each grader against the human labels", ["run", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
@@ -374,7 +393,17 @@ def shot_search_section(data: ShotSearch) -> Section:
           _num(t.chosen_minus_this.diff) if t.chosen_minus_this else "", _ci(t.chosen_minus_this.ci) if t.chosen_minus_this else ""]
          for t in data.test],
         "Graded on prompts the search never saw; the difference is paired, resampling test prompts."))
-    section.paragraphs.append(f"Chose {data.chosen} (written to {data.chosen_shots}): {data.verdict}.")
+    section.paragraphs.append(f"Selected {data.chosen} on dev (written to {data.chosen_shots}): {data.verdict}.")
+    if data.recommendation:
+        section.paragraphs.append(f"Recommendation: {data.recommendation}.")
+    gap = data.gap_change
+    if gap is not None and gap.diff is not None:
+        gaps = {row.set: row.recall_gap for row in data.test}
+        moved = gap.ci[0] is not None and gap.ci[1] is not None and (gap.ci[0] > 0 or gap.ci[1] < 0)
+        section.paragraphs.append(
+            f"Prompt-minus-response recall gap on test: {_num(gaps.get('zero_shot'))} zero-shot, {_num(gaps.get('chosen'))} with "
+            f"the chosen exemplars; change {gap.diff:+.3f} (95% CI {_ci(gap.ci)}; n={gap.n_items} in {gap.n_clusters} clusters): "
+            + ("a measurable change." if moved else "no measurable change."))
     return section
 
 

@@ -107,6 +107,11 @@ class Calibration(Result):
     #: One-way hashes of the joined pairs' ids (in ``max_severity_pairs`` order), to detect overlap
     #: between the calibration set and a graded set.
     id_hashes: list[str] | None = None
+    #: What the data cannot support (e.g. graded items that were also exemplars).
+    warnings: list[str] | None = None
+    #: ``calibrate --by COL``: the column, and the calibration within each of its groups.
+    by: str | None = None
+    groups: dict[str, Calibration] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""

@@ -35,6 +35,7 @@ class RunScore(Result):
     sides: dict[str, SideScore]
     recall_gap: float | None = None
     recall_gap_ci: CI = Field(default_factory=lambda: list[float | None]([None, None]))
+    warnings: list[str] | None = None
 
 
 class PairTest(Result):

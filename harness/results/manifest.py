@@ -57,6 +57,9 @@ class Manifest(Result):
     template_dir: str | None = None
     shots_path: str | None = None
     shots_count: int = 0
+    #: Graded items whose id or text is one of the exemplars (they were graded with their own
+    #: answer shown: never score the grader on them).
+    shots_overlap: int | None = None
     replicas: list[str] = Field(default_factory=list)
     batch: bool = False
     input_path: str | None = None

@@ -44,3 +44,10 @@ class ShotSearch(Result):
     verdict: str
     objective: str
     n_boot: int
+    #: ``chosen`` only where held-out test shows it better than zero-shot and the default set;
+    #: else the set to keep (``default`` or ``zero_shot``), with the sentence that says why.
+    recommended: str | None = None
+    recommendation: str | None = None
+    #: The paper's question on test: recall gap (prompt minus response) with the chosen exemplars
+    #: minus zero-shot, paired by cluster.
+    gap_change: Difference | None = None

@@ -9,7 +9,8 @@ a model that saw it) as a background process on a free loopback port, then:
 3. runs a small exemplar search (pool/dev/test split by prompt) and reports the chosen set
    against zero-shot and the default set on held-out prompts, with paired CIs and ties said;
 4. grades again with ``harness-small`` and compares the two graders;
-5. analyses the transitions by model and writes the report.
+5. analyses the transitions by model, corrected by the human labels of a random third of the
+   prompts (prediction-powered inference), and writes the report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.constants import DEFAULT_SEED
 from ..core.errors import GraderError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeResult, grade
@@ -133,12 +135,25 @@ def _fresh_demo_folder(folder: Path) -> None:
     (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
 
 
+def human_subset(human: Any, share: float = 1 / 3, seed: int = DEFAULT_SEED) -> Any:
+    """A random share of the prompt clusters with their human labels: what an annotation round would return.
+
+    The demo corrects the grader's transition shares with it (prediction-powered inference),
+    not with the pairs it calibrated on.
+    """
+    import numpy as np
+
+    prompts = np.unique(human["prompt_id"].astype(str))
+    chosen = np.random.default_rng(seed).choice(prompts, size=max(1, round(share * prompts.size)), replace=False)
+    return human[human["prompt_id"].astype(str).isin(set(chosen))].reset_index(drop=True)
+
+
 def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> DemoResult:
     """The whole workflow on the bundled sample against a freshly started local endpoint."""
     from ..analysis.calibration import calibrate_run, save_calibration
     from ..analysis.comparison import compare
     from ..analysis.transitions import analyze, save_analysis
-    from ..io.pairs import load_pairs
+    from ..io.pairs import load_pairs, write_pairs
     from ..io.runs import graded_pairs, load_run
     from ..report.document import render_report
     from .shot_search import SearchSettings, calibrate_shots, default_shots_path
@@ -168,7 +183,9 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     calibration_files = save_calibration(calibration, folder)
     comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=DEMO_N_BOOT)
     comparison.write(folder / "comparison.json")
-    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT)
+    subset = write_pairs(human_subset(human), folder / "human_subset.jsonl")
+    analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT, human=load_pairs(subset),
+                       human_source=str(subset))
     written = save_analysis(analysis, folder)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",

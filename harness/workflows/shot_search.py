@@ -1,12 +1,15 @@
 """Choosing few-shot exemplars on a dev split, judged on a held-out test split.
 
-The labeled pool is split by prompt (``prompt_id`` if present, else ``id``) into exemplar
-pool / dev / test, seeded, so no prompt lands in two splits and exemplars never come from dev
-or test. Candidate shot sets: random draws of k per side, one stratified by category x
-severity, and greedy forward selection on dev kappa. Every candidate grades dev through the
-normal cached grading path; the winner (highest pooled quadratic kappa on dev, prompts and
-responses together) is then graded on test beside zero-shot and the default shot set, so the
-prompt/response asymmetry before and after calibration is one table.
+The labeled pool is split by prompt cluster (the unit of analysis everywhere: ``prompt_id``, else
+the prompt text) into exemplar pool / dev / test, seeded, so no prompt lands in two splits; no
+exemplar's text appears in dev or test either. Candidate shot sets: random draws of k per side,
+one stratified by category x severity, and greedy forward selection on dev. Every candidate
+grades dev through the normal cached grading path; the one with the highest dev score is the
+*selection* (dev scores after a search are optimistic: they are not evidence). The evidence is
+the held-out test split, where the selection is graded beside zero-shot and the default shot
+set with paired cluster-bootstrap CIs; it is recommended only where test says it is better, and
+the paper's question gets its own answer: the prompt-response recall gap before (zero-shot)
+and after the exemplars, with a paired CI of the change.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
 from ..analysis.intervals import Interval, percentile_ci
-from ..analysis.stats import bootstrap_totals, kappa_from_confusion, none_if_nan
+from ..analysis.stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
@@ -44,28 +47,32 @@ def default_shots_path() -> str:
     return str(prompts_root() / "default_shots.jsonl")
 
 
-def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int) -> dict[str, pd.DataFrame]:
-    """Split rows into ``pool``/``dev``/``test`` by prompt cluster, seeded."""
+def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int,
+               cluster: str | None = None) -> dict[str, pd.DataFrame]:
+    """Split rows into ``pool``/``dev``/``test`` by prompt cluster (``cluster`` as everywhere), seeded."""
     if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
         raise DataError(f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected fractions in (0, 1) summing below 1")
-    key = "prompt_id" if "prompt_id" in frame.columns else "id"
-    clusters = sorted(frame[key].astype(str).unique())
+    codes = cluster_of_rows(frame, cluster_column(frame.columns, cluster) or cluster_column(frame.columns, None))
+    clusters = list(np.unique(codes))
     random.Random(seed).shuffle(clusters)
     n_dev = max(1, round(dev_frac * len(clusters)))
     n_test = max(1, round(test_frac * len(clusters)))
     if n_dev + n_test >= len(clusters):
         raise DataError(f"the pool has only {len(clusters)} prompts; too few to split into exemplar pool, dev and test")
-    dev, test = set(clusters[:n_dev]), set(clusters[n_dev : n_dev + n_test])
-    keys = frame[key].astype(str)
+    dev, test = np.isin(codes, clusters[:n_dev]), np.isin(codes, clusters[n_dev : n_dev + n_test])
     return {
-        "pool": frame[~keys.isin(dev | test)].reset_index(drop=True),
-        "dev": frame[keys.isin(dev)].reset_index(drop=True),
-        "test": frame[keys.isin(test)].reset_index(drop=True),
+        "pool": frame[~(dev | test)].reset_index(drop=True),
+        "dev": frame[dev].reset_index(drop=True),
+        "test": frame[test].reset_index(drop=True),
     }
 
 
-def _candidates(pool: pd.DataFrame) -> dict[str, list[Shot]]:
-    """Every usable exemplar of the pool, per side (texts with all four labels known)."""
+def _texts(frame: pd.DataFrame) -> set[str]:
+    return {v for side in SIDES if side in frame.columns for v in frame[side].tolist() if isinstance(v, str)}
+
+
+def _candidates(pool: pd.DataFrame, held_out: set[str]) -> dict[str, list[Shot]]:
+    """Every usable exemplar of the pool, per side (texts with all four labels known, none of them a dev or test text)."""
     out: dict[str, list[Shot]] = {side: [] for side in SIDES}
     seen: set[tuple[str, str]] = set()
     for side in SIDES:
@@ -74,7 +81,7 @@ def _candidates(pool: pd.DataFrame) -> dict[str, list[Shot]]:
             continue
         for row in pool[["id", side, *columns]].itertuples(index=False, name=None):
             ident, text, *labels = row
-            if not isinstance(text, str) or any(is_missing(v) for v in labels) or (side, text) in seen:
+            if not isinstance(text, str) or any(is_missing(v) for v in labels) or (side, text) in seen or text in held_out:
                 continue
             seen.add((side, text))
             out[side].append(Shot(text, side, tuple(zip(CATEGORIES, map(int, labels), strict=True)), source_id=str(ident)))
@@ -225,9 +232,11 @@ def calibrate_shots(
 ) -> ShotSearch:
     """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
     settings = settings or SearchSettings()
-    splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed)
+    splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed,
+                        cluster=settings.cluster)
     search = _Search(splits, spec, endpoint, Path(run_root), cache_dir, settings.cluster)
-    evaluated, sets = _dev_search(search, _candidates(splits["pool"]), settings, random.Random(settings.seed))
+    candidates = _candidates(splits["pool"], _texts(splits["dev"]) | _texts(splits["test"]))
+    evaluated, sets = _dev_search(search, candidates, settings, random.Random(settings.seed))
     winner = max(evaluated.values(), key=lambda e: (e.score, -e.shots))
     chosen = sets[winner.name]
     written = write_shots(chosen, out)
@@ -241,6 +250,7 @@ def calibrate_shots(
         "chosen": search.evaluate(f"chosen-{winner.name}", chosen, "test"),
     }
     table = _test_rows(test, n_boot=settings.n_boot, seed=settings.seed)
+    recommended, recommendation = _recommend(winner.name, table)
     return ShotSearch(
         schema_version=SCHEMA_VERSION,
         splits={name: len(part) for name, part in splits.items()},
@@ -251,9 +261,12 @@ def calibrate_shots(
         indistinguishable=close,
         chosen_shots=str(written),
         test=table,
-        verdict=_verdict(winner.name, ties, close, table),
+        verdict=_verdict(winner.name, len(dev_rows), ties, close, table),
         objective="mean over sides of pooled quadratic kappa",
         n_boot=settings.n_boot,
+        recommended=recommended,
+        recommendation=recommendation,
+        gap_change=_gap_change(test["chosen"].cells, test["zero_shot"].cells, n_boot=settings.n_boot, seed=settings.seed),
     )
 
 
@@ -289,28 +302,55 @@ def _test_rows(test: dict[str, _Evaluation], *, n_boot: int, seed: int) -> list[
     return table
 
 
-def _verdict(chosen: str, ties: list[str], close: list[str], test: list[TestSet]) -> str:
-    """One honest sentence: was there a winner on dev, and does it beat the others on test?"""
-    parts = []
+def _word(diff: Difference | None) -> str:
+    """better / worse / not distinguishable, from a paired difference's CI."""
+    if diff is None or diff.diff is None or diff.ci[0] is None or diff.ci[1] is None:
+        return "no interval"
+    return "better" if diff.ci[0] > 0 else "worse" if diff.ci[1] < 0 else "not distinguishable"
+
+
+def _verdict(chosen: str, candidates: int, ties: list[str], close: list[str], test: list[TestSet]) -> str:
+    """What dev says (a selection, not evidence) and what the held-out test says."""
+    parts = [f"{chosen} scored highest on dev among {candidates} candidates (selected, so its dev score is optimistic)"]
     if ties:
-        parts.append(f"on dev {chosen} ties exactly with {', '.join(ties)} (kept: fewest shots, then first evaluated)")
+        parts.append(f"it ties exactly with {', '.join(ties)} (kept: fewest shots, then first evaluated)")
     if close:
-        parts.append(f"on dev {chosen} cannot be told apart from {', '.join(close)} (paired 95% CI of the difference includes 0)")
-    if not ties and not close:
-        parts.append(f"on dev {chosen} beats every other candidate (paired 95% CIs exclude 0)")
+        parts.append(f"{len(close)} others are within its paired dev CI")
     for row in test:
         diff = row.chosen_minus_this
-        if not diff or diff.diff is None:
+        if diff is None or diff.diff is None:
             continue
         low, high = diff.ci
-        if low is None or high is None:
-            word = "no interval"
-        elif low > 0:
-            word = "better"
-        elif high < 0:
-            word = "worse"
-        else:
-            word = "not distinguishable"
-        parts.append(f"on test, chosen vs {row.set}: {word} ({diff.diff:+.3f}, 95% CI {low:+.3f} to {high:+.3f})"
-                     if low is not None and high is not None else f"on test, chosen vs {row.set}: {word}")
+        interval = f", 95% CI {low:+.3f} to {high:+.3f}" if low is not None and high is not None else ""
+        parts.append(f"on held-out test, chosen vs {row.set}: {_word(diff)} ({diff.diff:+.3f}{interval})")
     return "; ".join(parts)
+
+
+def _recommend(chosen: str, test: list[TestSet]) -> tuple[str, str]:
+    """Recommend the selection only where held-out test shows it better than every alternative; else keep the default set."""
+    words = {row.set: _word(row.chosen_minus_this) for row in test if row.set != "chosen"}
+    if words and all(w == "better" for w in words.values()):
+        return "chosen", f"use the chosen set ({chosen}): better than {' and '.join(words)} on held-out test"
+    worse = [name.replace("_", "-") for name, w in words.items() if w == "worse"]
+    if worse:
+        return "default", f"do not use the chosen set: it is worse than {' and '.join(worse)} on held-out test; keep the default set"
+    even = [name.replace("_", "-") for name, w in words.items() if w != "better"]
+    return "default", (f"not recommended: on held-out test the chosen set cannot be told apart from {' and '.join(even)}; "
+                       "keep the default set")
+
+
+def _gap_change(chosen: pd.DataFrame, zero: pd.DataFrame, *, n_boot: int, seed: int) -> Difference:
+    """The paper's question: the prompt-response recall gap with the chosen exemplars minus zero-shot, on test."""
+    shared = chosen.index.intersection(zero.index)
+    left, right = chosen.loc[shared], zero.loc[shared]
+    values = np.hstack([left.drop(columns="cluster").to_numpy(), right.drop(columns="cluster").to_numpy()])
+    clusters = left["cluster"].to_numpy()
+
+    def gap(totals: np.ndarray) -> np.ndarray:
+        recall = detection_from_confusion(totals.reshape(-1, 4, 4, 4), threshold_index=1)["recall"]  # .. x (cp, cr, zp, zr)
+        return (recall[:, 0] - recall[:, 1]) - (recall[:, 2] - recall[:, 3])
+
+    point = gap(values.sum(axis=0)[None, :])[0]
+    totals = bootstrap_totals(values, clusters=clusters, n_boot=n_boot, seed=seed)
+    ci: Interval = percentile_ci(gap(totals)) if totals.shape[0] else [None, None]
+    return Difference(diff=none_if_nan(float(point)), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size))
