@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast soak check bench validate report-check clean
+.PHONY: install demo test test-fast soak check bench validate validate-raters report-check clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ report-check: install
 
 validate: install
 	$(PY) validation/simulate.py --replicates 1000
+	$(PY) validation/raters.py --replicates 200
+
+validate-raters: install
+	$(PY) validation/raters.py --replicates 200
 
 clean:
 	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache

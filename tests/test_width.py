@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
+from harness.io.sample import SAMPLE_RATERS, ratings_path
 from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()
@@ -39,6 +40,11 @@ def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type:
     _check(["calibrate", str(data), "--gold", "prompt_hate", "--pred", "response_hate", "--n-boot", "100"])
     _check(["analyze", str(run), "--by", "model", "--n-boot", "100", "--correct", str(run / "calibration.json")])
     _check(["compare", str(run), str(other), "--human", str(data), "--n-boot", "100", "-o", str(tmp_path / "cmp.json")])
+    agreed = _check(["agreement", ratings_path(), "--raters", ",".join(SAMPLE_RATERS), "--final", "canonical", "--grader", str(run),
+                     "--grader", str(other), "--n-boot", "100", "-o", str(tmp_path / "agreement.json")])
+    assert "harness-baseline (other-run-with-a-long-name)" in " ".join(agreed.split())
+    _check(["calibrate", ratings_path(), "--gold", "prompt_hate", "--pred", "ann1_prompt_hate", "--raters", "ann2_prompt_hate,ann3_prompt_hate",
+            "--n-boot", "100"])
     injected = tmp_path / "inj.jsonl"
     _check(["data", "inject", str(data), "-o", str(injected)])
     inj_run = tmp_path / "inj"

@@ -28,6 +28,7 @@ from ..results.calibration import Agreement, Asymmetry, Calibration, SideReport,
 from ..results.common import Unit
 from .agreement import agreement
 from .intervals import Interval, percentile_ci
+from .raters import rater_agreement
 from .stats import (
     bootstrap_totals,
     detection_from_confusion,
@@ -38,6 +39,7 @@ from .stats import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..io.ratings import Ratings
     from ..io.runs import Run
 
 K = 4  # severities 0..3
@@ -164,7 +166,8 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
 
 
 def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None) -> Calibration:
+                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None,
+                  raters: Ratings | None = None, epsilon: float = 0.1) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -178,8 +181,14 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         by: a column of the run's input or the human table (``model``, ``source``): the
             calibration is also made within each of its groups (``groups``), since a grader's
             errors can differ between the models whose answers it reads.
+        raters: several human raters' labels with this run as a grader
+            (:func:`harness.io.ratings.read_ratings`): α among them, the human ceiling beside the
+            grader and the alternative annotator test at margin ``epsilon`` (``human_agreement``).
     """
     _check_threshold(threshold)
+    if raters is not None:
+        found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by)
+        return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed))
     if by is not None:
         return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
     if not run.labels:
@@ -266,12 +275,13 @@ def _check_threshold(threshold: int) -> None:
 
 def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
                     ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
-                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> TableAgreement:
+                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
+                    epsilon: float = 0.1) -> TableAgreement:
     """Agreement between any two label columns of a table (nominal or ordinal).
 
     ``labels`` declares the label set (values outside it count as ``grader_outside_labels``);
     by default it is the sorted set of gold values. Integer label sets are treated as ordinal
-    unless told. ``cluster`` as in :func:`calibrate_run`.
+    unless told. ``cluster`` and ``raters`` (with ``pred`` as its grader) as in :func:`calibrate_run`.
     """
     for column, flag in ((gold, "`gold`"), (pred, "`pred`")):
         if column not in frame.columns:
@@ -296,7 +306,10 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     codes = cluster_of_rows(frame, unit_column)
     result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
                        clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed)
-    return TableAgreement(**result.fields(), gold=gold, pred=pred, n_rows=len(frame))
+    table = TableAgreement(**result.fields(), gold=gold, pred=pred, n_rows=len(frame))
+    if raters is None:
+        return table
+    return TableAgreement(**table.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed))
 
 
 def save_table_calibration(result: TableAgreement, out_dir: str | Path) -> list[Path]:

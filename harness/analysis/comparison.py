@@ -27,11 +27,13 @@ from ..results.common import PairedTest, Unit
 from ..results.comparison import Comparison, KappaDiff, PairTest, RunScore, SideScore
 from .calibration import calibrate_run, confusion_cells, exemplar_warning, join_human, max_or_nan
 from .intervals import percentile_ci
+from .raters import rater_agreement
 from .stats import bootstrap_totals, holm, kappa_from_confusion, mcnemar_test, none_if_nan
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..io.ratings import Ratings
     from ..io.runs import Run
 
 K = 4
@@ -124,7 +126,8 @@ def _warned(warning: str | None) -> dict[str, Any]:
 
 
 def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Comparison:
+            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
+            epsilon: float = 0.1) -> Comparison:
     """Side-by-side agreement of ``runs`` with ``human``, and cluster-aware paired tests between runs.
 
     Args:
@@ -134,6 +137,8 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         cluster: unit of analysis, as in :func:`harness.analysis.calibration.calibrate_run`.
         n_boot: bootstrap resamples for the CIs.
         seed: bootstrap seed.
+        raters: several human raters' labels with these runs as graders: α, the human ceiling
+            beside each grader and the alternative annotator test at margin ``epsilon``.
     """
     if len(runs) < 2:
         raise DataError("compare needs at least two run folders")
@@ -165,4 +170,5 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         threshold=threshold, unit=unit, runs=summary, tests=tests, kappa_diffs=kappa_diffs,
         family=f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
         n_boot=n_boot, seed=seed, schema_version=SCHEMA_VERSION,
+        **({"human_agreement": rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed)} if raters else {}),
     )

@@ -380,3 +380,21 @@ def holm(p_values: Mapping[str, float]) -> dict[str, float]:
         running = max(running, min(1.0, (m - rank) * p_values[key]))
         adjusted[key] = running
     return adjusted
+
+
+def benjamini_yekutieli(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Benjamini-Yekutieli adjusted p-values (false discovery rate under any dependence), keyed like the input.
+
+    >>> {k: round(v, 4) for k, v in benjamini_yekutieli({"a": 0.01, "b": 0.04, "c": 0.03}).items()}
+    {'b': 0.0733, 'c': 0.0733, 'a': 0.055}
+    """
+    ordered = sorted(p_values, key=lambda key: p_values[key], reverse=True)
+    m = len(ordered)
+    harmonic = sum(1.0 / i for i in range(1, m + 1))
+    adjusted: dict[str, float] = {}
+    running = 1.0
+    for position, key in enumerate(ordered):
+        rank = m - position
+        running = min(running, min(1.0, m * harmonic / rank * p_values[key]))
+        adjusted[key] = running
+    return adjusted

@@ -10,9 +10,11 @@ import typer
 from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from .common import (
     ClusterOpt,
+    EpsilonOpt,
     LimitOpt,
     MapOpt,
     NBootOpt,
+    RatersOpt,
     SampleOpt,
     SampleSeedOpt,
     comparison_path,
@@ -83,6 +85,8 @@ def calibrate(
     nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
     by: Annotated[Optional[str], typer.Option(help="Also calibrate within each group of this column (model, source): a grader's errors can differ by group.")] = None,
+    raters: RatersOpt = None,
+    epsilon: EpsilonOpt = 0.1,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
@@ -95,6 +99,7 @@ def calibrate(
         from ..analysis.calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
         from ..core.errors import ConfigError
         from ..io.pairs import load_pairs
+        from ..io.ratings import read_ratings
         from ..io.runs import load_run
         from .console import print_json, print_result
 
@@ -102,8 +107,10 @@ def calibrate(
             if not (gold and pred):
                 raise ConfigError("--gold and --pred go together: name both label columns")
             frame = load_pairs(source, mapping=mapping_of(mapping))
-            table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None,
-                                    ordinal=False if nominal else None, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
+            several = read_ratings(source, raters=list(split(raters)), graders=[pred], final=gold, level="nominal" if nominal else None,
+                                   cluster=cluster, mapping=mapping_of(mapping)) if raters else None
+            table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None, ordinal=False if nominal else None,
+                                    threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
             print_json(table) if as_json else print_result(table)
             if out is not None:
                 written = save_table_calibration(table, out)
@@ -111,8 +118,10 @@ def calibrate(
             return
         if human is None:
             raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
+        several = read_ratings(human, raters=list(split(raters)), graders=[str(source)], final="canonical", cluster=cluster,
+                               mapping=mapping_of(mapping)) if raters else None
         result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
-                               cluster=cluster, n_boot=n_boot, seed=seed, by=by)
+                               cluster=cluster, n_boot=n_boot, seed=seed, by=by, raters=several, epsilon=epsilon)
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
@@ -122,6 +131,8 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
     human: Annotated[Path, typer.Option(help="Pairs table with human labels.")],
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
+    raters: RatersOpt = None,
+    epsilon: EpsilonOpt = 0.1,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
@@ -132,12 +143,45 @@ def compare(
     with errors():
         from ..analysis.comparison import compare as run_compare
         from ..io.pairs import load_pairs
+        from ..io.ratings import read_ratings
         from ..io.runs import load_run
         from .console import print_json, print_result
 
+        several = read_ratings(human, raters=list(split(raters)), graders=[str(r) for r in runs], final="canonical",
+                               cluster=cluster) if raters else None
         result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
-                             n_boot=n_boot, seed=seed)
+                             n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
         target = out or comparison_path(runs)
+        result.write(target)
+        print_json(result) if as_json else print_result(result)
+        typer.echo(f"wrote {target}", err=True)
+
+
+def agreement(
+    table: Annotated[Path, typer.Argument(help="Table with several raters' labels per item (wide or long).")],
+    raters: Annotated[Optional[str], typer.Option(help="Rater columns, comma-separated (a1,a2,a3); or column prefixes for harm labels (h1,h2 for h1_prompt_hate …).")] = None,
+    rater_column: Annotated[Optional[str], typer.Option(help="Long table: the column naming the rater (one row per item and rater).")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Long table: the label column (default: the eight harm label columns).")] = None,
+    grader: Annotated[Optional[list[str]], typer.Option(help="A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable).")] = None,
+    final: Annotated[Optional[str], typer.Option(help="The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns.")] = None,
+    level: Annotated[Optional[str], typer.Option(help="Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal).")] = None,
+    epsilon: EpsilonOpt = 0.1,
+    cluster: ClusterOpt = None,
+    n_boot: NBootOpt = DEFAULT_N_BOOT,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write agreement.json (default runs/agreement-<table>.json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+) -> None:
+    """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
+    with errors():
+        from ..analysis.raters import rater_agreement
+        from ..io.ratings import read_ratings
+        from .console import print_json, print_result
+
+        ratings = read_ratings(table, raters=list(split(raters)), rater_column=rater_column, label_column_name=label_column,
+                               graders=grader or [], final=final, level=level, cluster=cluster)
+        result = rater_agreement(ratings, epsilon=epsilon, n_boot=n_boot, seed=seed)
+        target = out or Path("runs") / f"agreement-{table.stem}.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
@@ -171,6 +215,7 @@ def report(
     calibration: Annotated[Optional[Path], typer.Option(help="calibration.json to include.")] = None,
     comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
     flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
+    agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:
     """Render Markdown and self-contained HTML (with figures) from the stages' JSON files (found in the run folder or given)."""
@@ -182,12 +227,12 @@ def report(
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
         paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
-                              out_dir=target)
+                              agreement=agreement, out_dir=target)
         typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
 
 
 def schema(
-    name: Annotated[Optional[str], typer.Argument(help="A result: manifest, dry-run, calibration, table-agreement, comparison, analysis, flips or shot-search (default: list them).")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="A result: manifest, dry-run, calibration, table-agreement, comparison, analysis, flips, shot-search or agreement (default: list them).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every result's schema as NAME.json into this folder.")] = None,
 ) -> None:
     """The JSON Schema of the files harness writes, so other tools can read run folders."""
@@ -217,6 +262,7 @@ def register(app: typer.Typer) -> None:
     """Add the analysis commands to ``app``."""
     app.command()(calibrate)
     app.command()(compare)
+    app.command()(agreement)
     app.command()(analyze)
     app.command()(flips)
     app.command()(report)

@@ -17,7 +17,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ..grading.grade import GradeResult
     from ..grading.grader import Progress
-    from ..report.sections import Section
+    from ..report.blocks import Section
     from ..results.base import Result
     from ..results.manifest import DryRun
 

@@ -187,7 +187,7 @@ def calibrate_shots(
 def demo(
     run_dir: Annotated[Path, typer.Option(help="Run folder of the demo.")] = Path("runs/demo"),
 ) -> None:
-    """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, analyze, report."""
+    """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, human agreement, analyze, report."""
     with errors():
         from ..workflows.demo import run_demo
         from .console import GradeProgress, console, print_grade_summary, print_result
@@ -200,7 +200,8 @@ def demo(
                             ("2. calibrate against the human labels", lambda: print_result(result.calibration)),
                             ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
                             ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
-                            ("5. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
+                            ("5. human agreement: 3 annotators on 40 prompts, graders beside them", lambda: print_result(result.agreement)),
+                            ("6. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
             console.rule(title)
             show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")

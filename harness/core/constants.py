@@ -19,6 +19,9 @@ CATEGORY_NAMES: dict[str, str] = {
 #: Merged ordinal severity 0 Safe, 1 Low, 2 Medium, 3 High.
 SEVERITIES: tuple[int, ...] = (0, 1, 2, 3)
 
+#: The scales of measurement agreement is computed on (Krippendorff's α, the alt-test's alignment).
+LEVELS = ("nominal", "ordinal", "interval")
+
 #: Sides of a pair that carry severity labels.
 SIDES: tuple[str, ...] = ("prompt", "response")
 

@@ -20,7 +20,10 @@ from ..results.calibration import Calibration
 from ..results.comparison import Comparison
 from ..results.flips import Flips
 from ..results.manifest import Manifest
-from .sections import Section, analysis_section, calibration_section, comparison_section, flips_section, run_section
+from ..results.raters import RaterAgreement
+from .blocks import Section
+from .raters import agreement_section
+from .sections import analysis_section, calibration_section, comparison_section, flips_section, run_section
 
 R = TypeVar("R", bound=Result)
 
@@ -50,13 +53,15 @@ def render_report(
     calibration: str | Path | None = None,
     comparison: str | Path | None = None,
     flips: str | Path | None = None,
+    agreement: str | Path | None = None,
     out_dir: str | Path,
 ) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` from whichever inputs are given or found in ``run_dir``."""
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
-    for flag, given in (("`analysis`", analysis), ("`calibration`", calibration), ("`comparison`", comparison), ("`flips`", flips)):
+    for flag, given in (("`analysis`", analysis), ("`calibration`", calibration), ("`comparison`", comparison), ("`flips`", flips),
+                        ("`agreement`", agreement)):
         if given is not None and not Path(given).is_file():
             raise RunError(f"{flag} {given}: no such file")
     found = lambda given, name: Path(given) if given else (folder / name if folder else None)
@@ -70,6 +75,9 @@ def render_report(
     comparison_data = _load(Path(comparison) if comparison else None, Comparison)
     if comparison_data:
         sections.append(comparison_section(comparison_data))
+    agreement_data = _load(found(agreement, "agreement.json"), RaterAgreement)
+    if agreement_data:
+        sections.append(agreement_section(agreement_data))
     flips_data = _load(found(flips, "flips.json"), Flips)
     if flips_data:
         sections.append(flips_section(flips_data))
@@ -77,7 +85,7 @@ def render_report(
     if analysis_data:
         sections.append(analysis_section(analysis_data))
     if not sections:
-        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips` files")
+        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement` files")
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
     env = _environment()

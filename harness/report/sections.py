@@ -9,80 +9,21 @@ written from the result's own frames: ``transitions.analysis_tables``, ``Result.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.constants import CATEGORY_NAMES
 from ..results.analysis import Analysis, Correction, GroupComparison, Relevance, TransitionStats
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
 from ..results.comparison import Comparison
 from ..results.flips import Flips
 from ..results.manifest import Manifest
+from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
+from .blocks import Figure, Section, Table, ci, num, pct, scope_name
+from .raters import agreement_section, ceiling_table
 
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
-
-
-_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
-
-
-@dataclass
-class Table:
-    """One table: header, rows of text cells, and what its columns mean."""
-
-    caption: str
-    header: list[str]
-    rows: list[list[str]]
-    note: str = ""
-
-    @property
-    def numeric(self) -> list[bool]:
-        """Per column: do all its cells hold numbers (right-aligned) rather than text?"""
-        return [bool(self.rows) and all(_NUMERIC.match(row[j]) for row in self.rows) for j in range(len(self.header))]
-
-
-@dataclass
-class Figure:
-    """A figure drawn only when a report renders it (the terminal never pays for matplotlib)."""
-
-    title: str
-    draw: Callable[[], str]
-
-    @property
-    def png(self) -> str:
-        return self.draw()
-
-
-@dataclass
-class Section:
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def _ci(ci: Any, *, pct: bool = False) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return "n/a"
-    if pct:
-        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
-    dash = " to " if ci[0] < 0 or ci[1] < 0 else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
-    return f"{ci[0]:.2f}{dash}{ci[1]:.2f}"
-
-
-def _scope(name: str) -> str:
-    return CATEGORY_NAMES.get(name, name)
 
 
 def run_section(manifest: Manifest) -> Section:
@@ -134,8 +75,8 @@ def calibration_section(data: Calibration) -> Section:
     for side, report in targets.items():
         for scope, m in report.scopes():
             det = m.detection
-            rows.append([side, _scope(scope), str(m.n), str(m.n_clusters), _num(m.kappa_quadratic), _ci(m.ci.get("kappa_quadratic")),
-                         _num(det.recall if det else None), _ci(m.ci.get("recall")), _num(det.false_positive_rate if det else None)])
+            rows.append([side, scope_name(scope), str(m.n), str(m.n_clusters), num(m.kappa_quadratic), ci(m.ci.get("kappa_quadratic")),
+                         num(det.recall if det else None), ci(m.ci.get("recall")), num(det.false_positive_rate if det else None)])
     section.tables.append(Table(
         "Agreement", ["side", "scope", "n", "clusters", "qκ", "95% CI", "recall", "95% CI", "FPR"], rows,
         "n: labels compared (pooled: four per item; max: the item's highest severity). qκ: Cohen's kappa with "
@@ -144,11 +85,11 @@ def calibration_section(data: Calibration) -> Section:
     if data.asymmetry:
         section.tables.append(Table(
             "Prompt/response asymmetry", ["scope", "prompt recall", "response recall", "gap", "95% CI", "κ gap", "95% CI"],
-            [[_scope(s), _num(a.prompt_recall), _num(a.response_recall), _num(a.recall_gap), _ci(a.recall_gap_ci),
-              _num(a.kappa_gap), _ci(a.kappa_gap_ci)] for s, a in data.asymmetry.items()],
+            [[scope_name(s), num(a.prompt_recall), num(a.response_recall), num(a.recall_gap), ci(a.recall_gap_ci),
+              num(a.kappa_gap), ci(a.kappa_gap_ci)] for s, a in data.asymmetry.items()],
             "gap: prompt minus response (positive: the grader finds risk more readily in prompts). The CI resamples clusters "
             "with both sides of every pair together."))
-    grid = [(f"{side}: {_scope(scope)}", (report.pooled if scope == "pooled" else report.max).confusion)
+    grid = [(f"{side}: {scope_name(scope)}", (report.pooled if scope == "pooled" else report.max).confusion)
             for side, report in targets.items() for scope in ("pooled", "max")]
     section.figures.append(Figure("Confusion matrices (rows: human label, share of the row; numbers: counts)",
                                   lambda: confusion_grid(grid, xlabel="grader", ylabel="human", ticks=[0, 1, 2, 3])))
@@ -156,11 +97,13 @@ def calibration_section(data: Calibration) -> Section:
     for side, report in targets.items():
         metrics = [report.pooled, *report.categories.values()]
         series.append((side, [m.kappa_quadratic for m in metrics], [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
-    names = ["pooled", *(_scope(c) for c in next(iter(targets.values())).categories)] if targets else []
+    names = ["pooled", *(scope_name(c) for c in next(iter(targets.values())).categories)] if targets else []
     if data.groups:
         section.tables.append(_calibration_groups(data))
     section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
                                   lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    if data.human_agreement is not None:
+        section.tables.append(ceiling_table(data.human_agreement))
     return section
 
 
@@ -171,9 +114,9 @@ def _calibration_groups(data: Calibration) -> Table:
         cells = [name, str(group.unit.n_items), str(group.unit.n_clusters)]
         for side in ("prompt", "response"):
             report = group.targets.get(side)
-            cells += [_num(report.pooled.kappa_quadratic), _ci(report.pooled.ci.get("kappa_quadratic"))] if report else ["n/a", "n/a"]
+            cells += [num(report.pooled.kappa_quadratic), ci(report.pooled.ci.get("kappa_quadratic"))] if report else ["n/a", "n/a"]
         overall = group.asymmetry["overall"] if group.asymmetry else None
-        cells += [_num(overall.recall_gap) if overall else "n/a", _ci(overall.recall_gap_ci) if overall else "n/a"]
+        cells += [num(overall.recall_gap) if overall else "n/a", ci(overall.recall_gap_ci) if overall else "n/a"]
         rows.append(cells)
     return Table(f"By {data.by}", [str(data.by), "pairs", "clust.", "prompt qκ", "95% CI", "resp. qκ", "95% CI", "recall gap", "95% CI"],
                  rows, "Each group calibrated on its own pairs (its clusters resampled); pooled quadratic κ per side.")
@@ -193,18 +136,18 @@ def comparison_section(data: Comparison) -> Section:
     section.tables.append(Table(
         "Each grader against the human labels", ["run", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
         [[name, *(v for side in ("prompt", "response") for v in (
-            (_num(score(r, side).kappa_quadratic), _ci(score(r, side).kappa_quadratic_ci)) if score(r, side) else ("n/a", "n/a"))),
-          _num(r.recall_gap), _ci(r.recall_gap_ci), _pct(r.not_ok_rate)] for name, r in runs.items()],
+            (num(score(r, side).kappa_quadratic), ci(score(r, side).kappa_quadratic_ci)) if score(r, side) else ("n/a", "n/a"))),
+          num(r.recall_gap), ci(r.recall_gap_ci), pct(r.not_ok_rate)] for name, r in runs.items()],
         "Graders: " + "; ".join(f"{name} is {r.model}" for name, r in runs.items()) + ". qκ: pooled quadratic kappa; recall "
         "gap: prompt minus response detection recall; not ok: share of items without a verdict."))
     section.tables.append(Table(
         "Paired κ differences", ["A", "B", "side", "qκ A−B", "95% CI", "n", "clusters"],
-        [[d.a, d.b, d.side, _num(d.diff), _ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.kappa_diffs],
+        [[d.a, d.b, d.side, num(d.diff), ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.kappa_diffs],
         "On the items both graders graded ok; the CI resamples clusters, the same resample for both graders."))
     methods = sorted({t.method for t in data.tests})
     section.tables.append(Table(
         "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "Holm p"],
-        [[t.a, t.b, t.side, _scope(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
+        [[t.a, t.b, t.side, scope_name(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
           f"{t.p_value:.3g}", f"{t.p_holm:.3g}"] for t in data.tests],
         f"A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
     costed = {name: r for name, r in runs.items() if r.cost is not None}
@@ -222,6 +165,8 @@ def comparison_section(data: Comparison) -> Section:
                [s.kappa_quadratic_ci if (s := runs[n].sides.get(side)) else [None, None] for n in names])
               for side in ("prompt", "response") if any(side in runs[n].sides for n in names)]
     section.figures.append(Figure("Agreement by grader (95% CIs)", lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    if data.human_agreement is not None:
+        section.tables.append(ceiling_table(data.human_agreement))
     return section
 
 
@@ -229,14 +174,14 @@ def flips_section(data: Flips) -> Section:
     lost = data.answers_lost
     section = Section("Grader injection", [
         f"Clean run {data.clean_run} against injected run {data.injected_run}: {data.items_paired_ok} of "
-        f"{data.items_shared} items graded ok in both; answers lost to the injection {lost.k}/{lost.n} ({_pct(lost.rate)}).",
+        f"{data.items_shared} items graded ok in both; answers lost to the injection {lost.k}/{lost.n} ({pct(lost.rate)}).",
     ])
     rows = []
     for side, block in data.sides.items():
         for category, row in block.categories.items():
             det = row.detection_lost
-            rows.append([side, _scope(category), str(row.n), _pct(row.lowered.rate), _pct(row.raised.rate),
-                         f"{det.k}/{det.n}", _pct(det.rate), _ci(det.ci, pct=True), str(row.detection_gained), f"{row.mcnemar_p:.3g}"])
+            rows.append([side, scope_name(category), str(row.n), pct(row.lowered.rate), pct(row.raised.rate),
+                         f"{det.k}/{det.n}", pct(det.rate), ci(det.ci, pct=True), str(row.detection_gained), f"{row.mcnemar_p:.3g}"])
         section.paragraphs.append(f"{side}: n={block.unit.n_items} in {block.unit.n_clusters} clusters; CIs: {block.unit.ci_method}.")
     section.tables.append(Table(
         "Injected against clean verdicts", ["side", "category", "items", "lowered", "raised", "detections lost", "rate", "95% CI", "gained", "p"],
@@ -246,8 +191,8 @@ def flips_section(data: Flips) -> Section:
 
 
 def _transitions_table(settings: list[tuple[str, TransitionStats]]) -> Table:
-    rows = [[name, str(s.n), str(s.unit.n_clusters), _pct(s.reduction.rate), _pct(s.preservation.rate), _pct(s.escalation.rate),
-             _ci(s.escalation.ci, pct=True), _pct(s.conditional_reduction.rate)] for name, s in settings]
+    rows = [[name, str(s.n), str(s.unit.n_clusters), pct(s.reduction.rate), pct(s.preservation.rate), pct(s.escalation.rate),
+             ci(s.escalation.ci, pct=True), pct(s.conditional_reduction.rate)] for name, s in settings]
     methods: dict[str, list[str]] = {}
     for name, s in settings:
         methods.setdefault(s.unit.ci_method, []).append(name)
@@ -262,8 +207,8 @@ def _transitions_table(settings: list[tuple[str, TransitionStats]]) -> Table:
 def _posture_table(settings: list[tuple[str, TransitionStats]]) -> Table:
     return Table(
         "Safety posture", ["setting", "response harm", "95% CI", "harmful-prompt compliance", "95% CI", "benign drift", "95% CI"],
-        [[name, _pct(s.response_harm.rate), _ci(s.response_harm.ci, pct=True), _pct(s.harmful_prompt_compliance.rate),
-          _ci(s.harmful_prompt_compliance.ci, pct=True), _pct(s.benign_drift.rate), _ci(s.benign_drift.ci, pct=True)] for name, s in settings],
+        [[name, pct(s.response_harm.rate), ci(s.response_harm.ci, pct=True), pct(s.harmful_prompt_compliance.rate),
+          ci(s.harmful_prompt_compliance.ci, pct=True), pct(s.benign_drift.rate), ci(s.benign_drift.ci, pct=True)] for name, s in settings],
         "Response harm: responses at severity ≥ 1; harmful-prompt compliance: harmful prompts answered harmfully; "
         "benign drift: safe prompts answered harmfully.")
 
@@ -272,7 +217,7 @@ def _groups_table(comparison: GroupComparison) -> Table:
     return Table(
         f"Groups matched on {comparison.matched_on} (one pair per prompt and group)",
         ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
-        [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), _pct(r.a_rate), _pct(r.b_rate), str(r.a_only), str(r.b_only),
+        [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), pct(r.a_rate), pct(r.b_rate), str(r.a_only), str(r.b_only),
           f"{r.p_exact:.2g}", f"{r.p_holm:.2g}"] for metric, rows in comparison.metrics.items() for r in rows],
         "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric.")
 
@@ -280,7 +225,7 @@ def _groups_table(comparison: GroupComparison) -> Table:
 def _relevance_table(relevance: Relevance) -> Table:
     return Table(
         "Relevance (pooled)", ["subset", "n", "rel 1", "rel 2", "rel 3", "mean", "share rel 3"],
-        [[name.replace("_", " "), str(t.n), *(str(t.counts[k]) for k in ("1", "2", "3")), _num(t.mean), _pct(t.share_relevance_3)]
+        [[name.replace("_", " "), str(t.n), *(str(t.counts[k]) for k in ("1", "2", "3")), num(t.mean), pct(t.share_relevance_3)]
          for name, t in [*relevance.by_transition.items(), *((f"response severity {k}", v) for k, v in relevance.by_response_severity.items())]],
         "Relevance 1–3 (human or grader labels): how on-task the response is.")
 
@@ -292,8 +237,8 @@ def _corrected_tables(corrected: Correction) -> list[Table]:
         return [Table(
             f"Bias-corrected shares ({corrected.n_calibration} calibration pairs, {corrected.n_calibration_clusters} clusters)",
             ["share", "raw", "95% CI", "corrected", "95% CI"],
-            [[k.replace("_", " "), _pct(corrected.raw[k]), _ci(corrected.raw_ci[k], pct=True), _pct(corrected.corrected[k]),
-              _ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
+            [[k.replace("_", " "), pct(corrected.raw[k]), ci(corrected.raw_ci[k], pct=True), pct(corrected.corrected[k]),
+              ci(corrected.corrected_ci[k], pct=True)] for k in ("reduction", "preservation", "escalation", "prompt_harm", "response_harm")],
             f"{corrected.method}. Assumes: {'; '.join(corrected.assumptions)}."
             + (f" Error independence: {dependence.verdict}." if dependence else "")
             + "".join(f" Warning: {w}." for w in corrected.warnings))]
@@ -303,8 +248,8 @@ def _corrected_tables(corrected: Correction) -> list[Table]:
         f"Corrected shares (n={corrected.n_labelled} human-labelled pairs in {corrected.n_labelled_clusters} clusters "
         f"of {corrected.n_graded} graded in {corrected.n_graded_clusters})",
         ["share", "grader", "humans", "corrected", "95% CI", "λ"],
-        [[_share_name(k), _pct(corrected.raw.get(k)), _pct(human.get(k)), _pct(corrected.corrected.get(k)),
-          _ci(corrected.corrected_ci.get(k), pct=True), f"{lambdas.get(k, 0):.2f}"] for k in corrected.corrected],
+        [[_share_name(k), pct(corrected.raw.get(k)), pct(human.get(k)), pct(corrected.corrected.get(k)),
+          ci(corrected.corrected_ci.get(k), pct=True), f"{lambdas.get(k, 0):.2f}"] for k in corrected.corrected],
         "grader: the grader's labels of every graded pair; humans: the human-labelled subset alone; corrected: "
         f"{corrected.method}; λ 0 is the humans alone, 1 classic PPI. Design: {corrected.design}. Assumes: "
         f"{'; '.join(corrected.assumptions)}." + "".join(f" Warning: {w}." for w in corrected.warnings))]
@@ -312,20 +257,20 @@ def _corrected_tables(corrected: Correction) -> list[Table]:
         shown = ("escalation", "response_harm", "harmful_prompt_compliance")
         tables.append(Table(
             "Corrected shares by group", ["group", "labelled", *(_share_name(k) for k in shown), "95% CI"],
-            [[name, f"{s.n_labelled}/{s.n_graded}", *(_pct(s.corrected.get(k)) for k in shown), _ci(s.corrected_ci.get("escalation"), pct=True)]
+            [[name, f"{s.n_labelled}/{s.n_graded}", *(pct(s.corrected.get(k)) for k in shown), ci(s.corrected_ci.get("escalation"), pct=True)]
              for name, s in corrected.groups.items()],
             "labelled: human-labelled of graded pairs in the group; the CI is escalation's."))
     if corrected.differences:
         tables.append(Table(
             "Corrected group differences", ["share", "A", "B", "A − B", "95% CI"],
-            [[_share_name(d.share), d.a, d.b, _num(d.diff), _ci(d.ci)] for d in corrected.differences],
+            [[_share_name(d.share), d.a, d.b, num(d.diff), ci(d.ci)] for d in corrected.differences],
             "Paired: both groups' shares from the same cluster resamples; a CI that excludes 0 is a difference."))
     return tables
 
 
 def _share_name(key: str) -> str:
     category, _, share = key.partition(".")
-    return f"{_scope(category)} {share.replace('_', ' ')}" if share else key.replace("_", " ")
+    return f"{scope_name(category)} {share.replace('_', ' ')}" if share else key.replace("_", " ")
 
 
 def _analysis_figures(data: Analysis, settings: list[tuple[str, TransitionStats]]) -> list[Figure]:
@@ -352,7 +297,7 @@ def analysis_section(data: Analysis) -> Section:
     section.tables.append(_transitions_table(settings))
     section.tables.append(Table(
         "Categories (pooled)", ["category", "harmful prompts", "persistence", "95% CI", "reduction", "drift count"],
-        [[_scope(c), str(v.harmful_prompts), _pct(v.persistence.rate), _ci(v.persistence.ci, pct=True), _pct(v.reduction.rate),
+        [[scope_name(c), str(v.harmful_prompts), pct(v.persistence.rate), ci(v.persistence.ci, pct=True), pct(v.reduction.rate),
           str(v.drift_count)] for c, v in data.pooled.categories.items()],
         "Persistence: harmful prompts in the category whose response is harmful in it too; drift: safe prompt, harmful response."))
     section.tables.append(_posture_table(settings))
@@ -367,7 +312,7 @@ def analysis_section(data: Analysis) -> Section:
     if boot.n_boot:
         section.paragraphs.append(
             f"Pooled cluster bootstrap (n={data.pooled.n} in {boot.n_clusters} clusters, {boot.n_boot} resamples): "
-            + ", ".join(f"{k} {_ci(boot.ci[k], pct=True)}" for k in ("reduction", "preservation", "escalation")) + ".")
+            + ", ".join(f"{k} {ci(boot.ci[k], pct=True)}" for k in ("reduction", "preservation", "escalation")) + ".")
     if data.pooled.relevance:
         section.tables.append(_relevance_table(data.pooled.relevance))
     if data.corrected:
@@ -383,14 +328,14 @@ def shot_search_section(data: ShotSearch) -> Section:
     ])
     section.tables.append(Table(
         "Dev candidates", ["candidate", "shots", "dev score", "chosen − this", "95% CI"],
-        [[c.name + (" (chosen)" if c.name == data.chosen else " (tie)" if c.tie else ""), str(c.shots), _num(c.score),
-          _num(c.winner_minus_this.diff) if c.winner_minus_this else "", _ci(c.winner_minus_this.ci) if c.winner_minus_this else ""]
+        [[c.name + (" (chosen)" if c.name == data.chosen else " (tie)" if c.tie else ""), str(c.shots), num(c.score),
+          num(c.winner_minus_this.diff) if c.winner_minus_this else "", ci(c.winner_minus_this.ci) if c.winner_minus_this else ""]
          for c in data.dev],
         "Paired cluster-bootstrap CI of the chosen set's score minus each candidate's, on the same dev prompts."))
     section.tables.append(Table(
         "Held-out test", ["set", "shots", "score", "prompt qκ", "response qκ", "recall gap", "chosen − this", "95% CI"],
-        [[t.set, str(t.shots), _num(t.score), _num(t.prompt_kappa_quadratic), _num(t.response_kappa_quadratic), _num(t.recall_gap),
-          _num(t.chosen_minus_this.diff) if t.chosen_minus_this else "", _ci(t.chosen_minus_this.ci) if t.chosen_minus_this else ""]
+        [[t.set, str(t.shots), num(t.score), num(t.prompt_kappa_quadratic), num(t.response_kappa_quadratic), num(t.recall_gap),
+          num(t.chosen_minus_this.diff) if t.chosen_minus_this else "", ci(t.chosen_minus_this.ci) if t.chosen_minus_this else ""]
          for t in data.test],
         "Graded on prompts the search never saw; the difference is paired, resampling test prompts."))
     section.paragraphs.append(f"Selected {data.chosen} on dev (written to {data.chosen_shots}): {data.verdict}.")
@@ -401,8 +346,8 @@ def shot_search_section(data: ShotSearch) -> Section:
         gaps = {row.set: row.recall_gap for row in data.test}
         moved = gap.ci[0] is not None and gap.ci[1] is not None and (gap.ci[0] > 0 or gap.ci[1] < 0)
         section.paragraphs.append(
-            f"Prompt-minus-response recall gap on test: {_num(gaps.get('zero_shot'))} zero-shot, {_num(gaps.get('chosen'))} with "
-            f"the chosen exemplars; change {gap.diff:+.3f} (95% CI {_ci(gap.ci)}; n={gap.n_items} in {gap.n_clusters} clusters): "
+            f"Prompt-minus-response recall gap on test: {num(gaps.get('zero_shot'))} zero-shot, {num(gaps.get('chosen'))} with "
+            f"the chosen exemplars; change {gap.diff:+.3f} (95% CI {ci(gap.ci)}; n={gap.n_items} in {gap.n_clusters} clusters): "
             + ("a measurable change." if moved else "no measurable change."))
     return section
 
@@ -415,18 +360,20 @@ def table_agreement_section(data: TableAgreement) -> Section:
         f"label missing or outside {left['reference_missing'] + left['reference_outside_labels']}. 95% CIs: {data.ci_method or 'none'}.",
         *(f"Note: {note}." for note in data.notes),
     ])
-    rows = [["accuracy", _num(data.accuracy), _ci(data.ci.get("accuracy"))], ["κ", _num(data.kappa), _ci(data.ci.get("kappa"))],
-            ["macro-F1", _num(data.macro_f1), ""]]
+    rows = [["accuracy", num(data.accuracy), ci(data.ci.get("accuracy"))], ["κ", num(data.kappa), ci(data.ci.get("kappa"))],
+            ["macro-F1", num(data.macro_f1), ""]]
     if data.ordinal and data.detection is not None:
-        rows += [["quadratic κ", _num(data.kappa_quadratic), _ci(data.ci.get("kappa_quadratic"))],
-                 [f"recall (≥ {data.threshold})", _num(data.detection.recall), _ci(data.ci.get("recall"))],
-                 ["precision", _num(data.detection.precision), ""], ["FPR", _num(data.detection.false_positive_rate), ""]]
+        rows += [["quadratic κ", num(data.kappa_quadratic), ci(data.ci.get("kappa_quadratic"))],
+                 [f"recall (≥ {data.threshold})", num(data.detection.recall), ci(data.ci.get("recall"))],
+                 ["precision", num(data.detection.precision), ""], ["FPR", num(data.detection.false_positive_rate), ""]]
     section.tables.append(Table("Agreement", ["metric", "value", "95% CI"], rows,
                                 "κ: Cohen's kappa (quadratic: squared-distance weights); recall, precision and FPR of detection."))
     labels = [str(v) for v in data.labels]
     section.tables.append(Table("Confusion matrix (rows: reference, columns: grader)", ["reference", *labels],
                                 [[label, *map(str, row)] for label, row in zip(labels, data.confusion, strict=True)],
                                 "Counts of rows by reference label (rows) and grader label (columns)."))
+    if data.human_agreement is not None:
+        section.tables.append(ceiling_table(data.human_agreement))
     return section
 
 
@@ -435,6 +382,7 @@ def section_of(result: Result) -> Section:
     builders: list[tuple[type, Callable[[Any], Section]]] = [
         (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
         (Comparison, comparison_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
+        (RaterAgreement, agreement_section),
     ]
     for kind, build in builders:
         if isinstance(result, kind):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import CI, Result
 from .common import Unit
+from .raters import RaterAgreement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,6 +58,8 @@ class TableAgreement(Agreement):
     gold: str = ""
     pred: str = ""
     n_rows: int = 0
+    #: ``calibrate --raters``: several humans' agreement and the ceiling beside ``pred``.
+    human_agreement: RaterAgreement | None = None
 
 
 class SideReport(Result):
@@ -112,6 +115,8 @@ class Calibration(Result):
     #: ``calibrate --by COL``: the column, and the calibration within each of its groups.
     by: str | None = None
     groups: dict[str, Calibration] | None = None
+    #: ``calibrate --raters``: several humans' agreement, the ceiling beside this grader, the alt-test.
+    human_agreement: RaterAgreement | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""

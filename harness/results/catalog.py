@@ -8,6 +8,7 @@ from .calibration import Calibration, TableAgreement
 from .comparison import Comparison
 from .flips import Flips
 from .manifest import DryRun, Manifest
+from .raters import RaterAgreement
 from .shots import ShotSearch
 
 RESULT_TYPES: dict[str, type[Result]] = {
@@ -19,4 +20,5 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "analysis": Analysis,
     "flips": Flips,
     "shot-search": ShotSearch,
+    "agreement": RaterAgreement,
 }

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import CI, Result
 from .common import Unit
+from .raters import RaterAgreement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +80,8 @@ class Comparison(Result):
     n_boot: int
     seed: int
     schema_version: int
+    #: ``compare --raters``: several humans' agreement, the ceiling beside each grader, the alt-test.
+    human_agreement: RaterAgreement | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per paired test (run pair, side, scope) with n, clusters, p and Holm p."""

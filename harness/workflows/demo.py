@@ -9,7 +9,10 @@ a model that saw it) as a background process on a free loopback port, then:
 3. runs a small exemplar search (pool/dev/test split by prompt) and reports the chosen set
    against zero-shot and the default set on held-out prompts, with paired CIs and ties said;
 4. grades again with ``harness-small`` and compares the two graders;
-5. analyses the transitions by model, corrected by the human labels of a random third of the
+5. measures the three annotators of the sample's reliability subset against each other
+   (Krippendorff's α), sets each grader beside that human ceiling and runs the alternative
+   annotator test (``agreement.json``; calibrate and compare carry the ceiling too);
+6. analyses the transitions by model, corrected by the human labels of a random third of the
    prompts (prediction-powered inference), and writes the report.
 """
 
@@ -29,10 +32,11 @@ from ..core.errors import GraderError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeResult, grade
 from ..grading.jobs import GradeSpec
-from ..io.sample import sample_path
+from ..io.sample import SAMPLE_RATERS, ratings_path, sample_path
 from ..results.analysis import Analysis
 from ..results.calibration import Calibration
 from ..results.comparison import Comparison
+from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
 
 
@@ -43,6 +47,7 @@ class DemoResult:
     calibration: Calibration
     shot_search: ShotSearch
     comparison: Comparison
+    agreement: RaterAgreement
     outputs: dict[str, Path]
 
 
@@ -152,8 +157,10 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     """The whole workflow on the bundled sample against a freshly started local endpoint."""
     from ..analysis.calibration import calibrate_run, save_calibration
     from ..analysis.comparison import compare
+    from ..analysis.raters import rater_agreement
     from ..analysis.transitions import analyze, save_analysis
     from ..io.pairs import load_pairs, write_pairs
+    from ..io.ratings import read_ratings
     from ..io.runs import graded_pairs, load_run
     from ..report.document import render_report
     from .shot_search import SearchSettings, calibrate_shots, default_shots_path
@@ -179,15 +186,20 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
         process.terminate()
         process.wait(10)
     search.write(folder / "shot-search" / "shot_search.json")
-    calibration = calibrate_run(load_run(folder), human, n_boot=DEMO_N_BOOT)
+    raters = lambda *runs: read_ratings(ratings_path(), raters=list(SAMPLE_RATERS), final="canonical",
+                                        graders=[str(r) for r in runs])
+    calibration = calibrate_run(load_run(folder), human, n_boot=DEMO_N_BOOT, raters=raters(folder))
     calibration_files = save_calibration(calibration, folder)
-    comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=DEMO_N_BOOT)
+    comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=DEMO_N_BOOT, raters=raters(folder, small_dir))
     comparison.write(folder / "comparison.json")
+    agreement = rater_agreement(raters(folder, small_dir), n_boot=DEMO_N_BOOT)
+    agreement.write(folder / "agreement.json")
     subset = write_pairs(human_subset(human), folder / "human_subset.jsonl")
     analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT, human=load_pairs(subset),
                        human_source=str(subset))
     written = save_analysis(analysis, folder)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",
+               "agreement": folder / "agreement.json",
                "shot_search": folder / "shot-search" / "shot_search.json", **report}
-    return DemoResult(result, analysis, calibration, search, comparison, outputs)
+    return DemoResult(result, analysis, calibration, search, comparison, agreement, outputs)

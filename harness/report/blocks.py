@@ -1,0 +1,76 @@
+"""The pieces every section is built of: tables, figures, paragraphs, and how numbers are written.
+
+A section is display text only; :mod:`harness.report.sections` and :mod:`harness.report.raters`
+build them from typed results, the terminal and the report render them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.constants import CATEGORY_NAMES
+
+_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
+
+
+@dataclass
+class Table:
+    """One table: header, rows of text cells, and what its columns mean."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+    @property
+    def numeric(self) -> list[bool]:
+        """Per column: do all its cells hold numbers (right-aligned) rather than text?"""
+        return [bool(self.rows) and all(_NUMERIC.match(row[j]) for row in self.rows) for j in range(len(self.header))]
+
+
+@dataclass
+class Figure:
+    """A figure drawn only when a report renders it (the terminal never pays for matplotlib)."""
+
+    title: str
+    draw: Callable[[], str]
+
+    @property
+    def png(self) -> str:
+        return self.draw()
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+def pct(value: Any) -> str:
+    """A share as a percentage with one decimal (``n/a`` when unknown)."""
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def num(value: Any) -> str:
+    """A number with two decimals (``n/a`` when unknown)."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def ci(ci: Any, *, pct: bool = False) -> str:
+    """An interval as ``lo–hi`` (``n/a`` when either end is unknown)."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return "n/a"
+    if pct:
+        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+    dash = " to " if ci[0] < 0 or ci[1] < 0 else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    return f"{ci[0]:.2f}{dash}{ci[1]:.2f}"
+
+
+def scope_name(name: str) -> str:
+    """A category's display name."""
+    return CATEGORY_NAMES.get(name, name)

@@ -1,0 +1,121 @@
+"""``agreement.json`` as a section: α among the human raters, the human ceiling beside each grader,
+and the alternative annotator test's verdict, for the terminal and the report alike."""
+
+from __future__ import annotations
+
+from ..results.raters import GraderScore, RaterAgreement, ScopeAgreement
+from .blocks import Section, Table, ci, num, pct, scope_name
+
+#: Scopes whose pairwise and per-annotator rows are shown (the others are in the JSON).
+_DETAILED = ("label", "prompt.max", "response.max")
+
+
+def _scope_label(scope: str) -> str:
+    """``response.self_harm`` as "response Self-harm"; ``prompt.max`` as "prompt, any category"."""
+    if "." not in scope:
+        return scope
+    side, category = scope.split(".", 1)
+    return f"{side}, any category" if category == "max" else f"{side} {scope_name(category)}"
+
+
+def _verdict(score: GraderScore) -> str:
+    test = score.alt_test
+    if test is None or test.passed is None:
+        return "not run"
+    return f"{'passed' if test.passed else 'failed'} (ω {test.winning_rate:.2f})"
+
+
+def agreement_section(data: RaterAgreement) -> Section:
+    """Agreement among raters, graders beside them, and the alt-test (see :mod:`harness.analysis.raters`)."""
+    unit = data.unit
+    kinds = {s.kappa_kind for s in data.scopes.values()}
+    section = Section("Human agreement", [
+        f"{len(data.raters)} raters ({', '.join(data.raters)}) in {data.source}: {unit.n_items} items in {unit.n_clusters} "
+        f"clusters of {unit.cluster or 'single items'}; {data.level} scale. 95% CIs resample whole clusters "
+        f"({data.n_boot} resamples). The human ceiling is the raters' mean pairwise {' / '.join(sorted(kinds))}.",
+        *(f"Warning: {w}." for w in data.warnings),
+    ])
+    section.tables.append(Table(
+        "Agreement among the raters", ["scope", "items", "clusters", "α", "95% CI", "ceiling"],
+        [[_scope_label(name), str(s.n_items), str(s.n_clusters), num(s.alpha), ci(s.alpha_ci), num(s.human_ceiling)]
+         for name, s in data.scopes.items()],
+        f"α: Krippendorff's alpha ({data.level}) over every item rated at least twice (1 perfect, 0 chance); "
+        "ceiling: mean κ between two raters."))
+    detailed = {name: s for name, s in data.scopes.items() if name in _DETAILED}
+    section.tables.append(Table(
+        "Pairs of raters", ["scope", "raters", "items", "κ", "95% CI"],
+        [[_scope_label(name), f"{p.a} · {p.b}", str(p.n_items), num(p.kappa_weighted if p.kappa_weighted is not None else p.kappa),
+          ci(p.ci)] for name, s in detailed.items() for p in s.pairs],
+        "κ: Cohen's kappa (quadratic-weighted on an ordinal or interval scale); other scopes are in agreement.json."))
+    if data.graders:
+        section.tables.extend(_grader_tables(data, detailed))
+        section.paragraphs.extend(_headlines(detailed, explain=len(data.raters) >= 3))
+    for name, scope in data.scopes.items():
+        section.paragraphs.extend(f"{_scope_label(name)}: {note}." for note in scope.notes)
+    return section
+
+
+def _grader_tables(data: RaterAgreement, detailed: dict[str, ScopeAgreement]) -> list[Table]:
+    final = any("kappa_final" in score.model_fields_set for scope in data.scopes.values() for score in scope.graders.values())
+    rows = []
+    for name, scope in data.scopes.items():
+        for grader, score in scope.graders.items():
+            rows.append([_scope_label(name), grader, num(score.mean_kappa), num(score.human_ceiling),
+                         *([num(score.kappa_final)] if final else []), _verdict(score)])
+    beside = Table("Graders beside the human ceiling", ["scope", "grader", "κ", "ceiling", *(["κ final"] if final else []),
+                                                        "alt-test"], rows,
+                   "κ: the grader's mean κ with each rater; ceiling: the raters' mean κ with each other"
+                   + ("; κ final: with the final label" if final else "") + f". Alt-test at ε {data.epsilon}: {_rule(data)}.")
+    tests = []
+    for name, scope in detailed.items():
+        for grader, score in scope.graders.items():
+            test = score.alt_test
+            for a in test.annotators if test else []:
+                tests.append([_scope_label(name), grader, a.rater, pct(a.rho_grader), pct(a.rho_human),
+                              f"{a.p_by:.3g}", "yes" if a.rejected else "no", f"{a.n_items}/{a.n_clusters}"])
+    notes = sorted({s.alt_test.note for scope in data.scopes.values() for s in scope.graders.values()
+                    if s.alt_test is not None and s.alt_test.note})
+    annotators = Table(
+        "Alternative annotator test, one annotator left out at a time",
+        ["scope", "grader", "left out", "ρ grader", "ρ human", "p (BY)", "wins", "n/clusters"], tests,
+        "ρ: share of items where the grader (or the left-out annotator) matches the other annotators at least as well; "
+        "wins: H0 ρ grader ≤ ρ human − ε rejected, Benjamini-Yekutieli over annotators at q 0.05."
+        + "".join(f" {note}." for note in notes))
+    verdicts = ", ".join(f"{g} {'passed' if p else 'failed' if p is not None else 'not tested'}"
+                         for g, p in data.passed.items())
+    beside.note += f" Overall (every scope tested): {verdicts}."
+    return [beside, annotators] if tests else [beside]
+
+
+def ceiling_table(data: RaterAgreement) -> Table:
+    """The short form other sections carry: per main scope, each grader's κ beside the human ceiling,
+    α among the humans and the alt-test's verdict."""
+    rows = [[_scope_label(name), grader, num(score.mean_kappa), num(score.human_ceiling), num(scope.alpha), _verdict(score)]
+            for name, scope in data.scopes.items() if name in _DETAILED for grader, score in scope.graders.items()]
+    return Table(
+        f"Beside the human ceiling ({len(data.raters)} raters, {data.unit.n_items} items in {data.unit.n_clusters} clusters)",
+        ["scope", "grader", "κ", "ceiling", "α humans", "alt-test"], rows,
+        "κ: the grader's mean κ with each rater; ceiling: the raters' mean κ with each other; α: Krippendorff's alpha "
+        f"({data.level}) among the raters; alt-test at ε {data.epsilon}: {_rule(data)}."
+        + "".join(f" Warning: {w}." for w in data.warnings))
+
+
+def _headlines(detailed: dict[str, ScopeAgreement], *, explain: bool) -> list[str]:
+    """One line per grader and main scope: its κ against the human ceiling, and the alt-test."""
+    lines = []
+    for name, scope in detailed.items():
+        for grader, score in scope.graders.items():
+            test = score.alt_test
+            verdict = (f"alt-test {_verdict(score)}" if test is not None and test.passed is not None
+                       else f"alt-test {test.note}" if explain and test is not None and test.note else "alt-test not run")
+            lines.append(f"{grader} ({_scope_label(name)}): κ {num(score.mean_kappa)} with the raters against a "
+                         f"human ceiling of {num(score.human_ceiling)}; {verdict}.")
+    return lines
+
+
+def _rule(data: RaterAgreement) -> str:
+    for scope in data.scopes.values():
+        for score in scope.graders.values():
+            if score.alt_test is not None:
+                return score.alt_test.rule
+    return "not run"
