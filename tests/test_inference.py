@@ -283,3 +283,6 @@ def test_ppi_matches_the_ppi_python_reference(tmp_path: Path) -> None:
         ours = corrected["corrected_ci"][share]
         assert (ours[1] - ours[0]) == pytest.approx(high - low, rel=0.10), share
         assert abs((ours[0] + ours[1]) / 2 - (low + high) / 2) < 0.1 * (high - low)
+    # escalation is rare here and over-corrected below 0: shown as 0, and said
+    assert corrected["corrected"]["escalation"] == 0.0
+    assert any(w.startswith("corrected below 0 or above 1 and shown clipped: escalation (-") for w in corrected["warnings"])

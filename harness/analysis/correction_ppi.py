@@ -203,6 +203,10 @@ def _warnings(pooled: dict[str, Estimate], design: Design) -> list[str]:
     if exact:
         out.append(f"no resample moved {', '.join(exact)}: their intervals are exact (Clopper-Pearson) bounds on the "
                    "labelled clusters")
+    clipped = [f"{s} ({e.unclipped:+.4f})" for s, e in pooled.items() if e.unclipped is not None]
+    if clipped:
+        out.append(f"corrected below 0 or above 1 and shown clipped: {', '.join(clipped)}; the correction removed more "
+                   "than the grader found (the share is near its edge, or the labelled subset is small): read the interval")
     undefined = {s: e.undefined_resamples for s, e in pooled.items() if e.undefined_resamples}
     if undefined:
         out.append("resamples with no pair in a share's denominator were left out: "

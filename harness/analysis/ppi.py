@@ -95,6 +95,8 @@ class Estimate:
     undefined_resamples: int
     #: Labelled clusters in the share's denominator (the interval's units).
     units: int
+    #: The estimate before it was clipped to [0, 1], when it fell outside (None inside).
+    unclipped: float | None
     #: The estimate in each bootstrap resample (NaN where undefined), for paired differences.
     boot: np.ndarray
 
@@ -177,7 +179,7 @@ def estimate(sums: np.ndarray, design: Design, counts: np.ndarray, *, level: flo
     return Estimate(
         value=min(1.0, max(0.0, value)) if np.isfinite(value) else None, ci=ci, se=se, lam=round(lam, 4), tuned=tuned,
         raw=raw, human_only=human if np.isfinite(human) else None, exact_fallback=exact, undefined_resamples=undefined,
-        units=units, boot=boot,
+        units=units, boot=boot, unclipped=round(value, 6) if np.isfinite(value) and not 0.0 <= value <= 1.0 else None,
     )
 
 
