@@ -86,6 +86,8 @@ def grade(
     seed: Annotated[Optional[int], typer.Option(help=f"Sampling seed (default {DEFAULT_SEED}).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Completion token budget per item.")] = None,
     no_json_mode: Annotated[bool, typer.Option("--no-json-mode", help="Do not send response_format=json_object.")] = False,
+    logprobs: Annotated[bool, typer.Option("--logprobs", help="Ask for token log-probabilities: each label keeps P(severity) per category (for select --strategy active and calibrate's reliability).")] = False,
+    samples: Annotated[int, typer.Option(help="Answers per request (needs --temperature above 0): the label is each category's most frequent severity, with the samples' agreement.")] = 1,
     retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
     mapping: MapOpt = None,
     config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
@@ -116,7 +118,8 @@ def grade(
                      concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
                      cache_dir=cache_dir, deadline_s=deadline)
         settings = _settings(config, **flags)
-        spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode)
+        spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode,
+                     logprobs=logprobs, samples=samples)
         folder = run_dir or _default_run_dir(spec, data)
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)
@@ -262,7 +265,8 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
 
 
 def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
-          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool) -> GradeSpec:
+          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool, *, logprobs: bool = False,
+          samples: int = 1) -> GradeSpec:
     from ..core.constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
     from ..grading.jobs import GradeSpec
 
@@ -271,7 +275,7 @@ def _spec(model: str, target: str, template: Path | None, shots: Path | None, it
         model=model, targets=targets, template_dir=str(template) if template else None,
         shots_path=str(shots) if shots else None, items_per_request=items_per_request,
         temperature=temperature, seed=DEFAULT_SEED if seed is None else seed,
-        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, json_mode=not no_json_mode,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, json_mode=not no_json_mode, logprobs=logprobs, samples=samples,
     )
 
 

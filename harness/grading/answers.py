@@ -89,6 +89,22 @@ def retry_after(headers: Any) -> float | None:
     return None
 
 
+def _digit_logprobs(logprobs: Any) -> dict[str, Any] | None:
+    """What we keep of ``choices[0].logprobs``: every token's text (to find a digit's place in the
+    content) and, for tokens that are a digit, the alternatives that are digits too."""
+    if not isinstance(logprobs, dict) or not isinstance(logprobs.get("content"), list):
+        return None
+    texts: list[str] = []
+    digits: dict[str, list[list[Any]]] = {}
+    for index, entry in enumerate(logprobs["content"]):
+        token = str(entry.get("token", "")) if isinstance(entry, dict) else ""
+        texts.append(token)
+        if token.strip().isdigit() and isinstance(entry.get("top_logprobs"), list):
+            digits[str(index)] = [[str(alt.get("token", "")).strip(), float(alt.get("logprob", -1e9))]
+                                  for alt in entry["top_logprobs"] if str(alt.get("token", "")).strip().isdigit()]
+    return {"tokens": texts, "digits": digits}
+
+
 def completion_fields(raw: bytes) -> dict[str, Any]:
     """The fields we keep from a chat-completion body; an unreadable body is retryable."""
     try:
@@ -100,6 +116,12 @@ def completion_fields(raw: bytes) -> dict[str, Any]:
         if content is not None and not isinstance(content, str):
             raise TypeError("message content is not a string")
         details = usage.get("prompt_tokens_details") or {}
+        extra: dict[str, Any] = {}
+        tokens = _digit_logprobs(choice.get("logprobs"))
+        if tokens is not None:
+            extra["logprobs"] = tokens
+        if len(data["choices"]) > 1:  # n > 1: the further samples' texts
+            extra["samples"] = [str((c.get("message") or {}).get("content") or "") for c in data["choices"][1:]]
         return {
             "content": content,
             "finish_reason": choice.get("finish_reason"),
@@ -107,6 +129,7 @@ def completion_fields(raw: bytes) -> dict[str, Any]:
             "cached_prompt_tokens": int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
             "completion_tokens": int(usage.get("completion_tokens") or 0),
             "model": data.get("model"),
+            **extra,
         }
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         reason = "response without choices" if isinstance(exc, (KeyError, IndexError)) else str(exc)

@@ -207,6 +207,7 @@ class BatchRun:
             parsed = self.grader.judge(outcome, parse)
             if parsed.status == "ok":
                 self.client.remember(outcome)
+                parsed = self.grader.settle(item, parsed, outcome)
             self.grader.record(item, parsed, outcome, via_batch=not outcome.cached)
 
 

@@ -17,6 +17,7 @@ from .answers import Outcome
 from .client import GraderClient
 from .jobs import GradeSpec, Item, build_request, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
+from .probabilities import consensus, uncertainty
 from .shots import Shot
 from .templates import TemplateSet
 
@@ -66,7 +67,7 @@ class Grader:
         self.systems = {t: templates.system(t, shots) for t in spec.targets}
 
     def request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
-        return build_request(self.spec, self.systems[target], user, max_tokens)
+        return build_request(self.spec, self.systems[target], user, max_tokens, severity=target != "relevance")
 
     def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, via_batch: bool = False) -> None:
         completion = outcome.completion or {}
@@ -91,6 +92,7 @@ class Grader:
             "request_hash": outcome.request_hash,
             "batch_size": share,
             "batch_api": via_batch,
+            **uncertainty(parsed, completion, self.spec),
         }
         self.writer.write(record)
         progress = self.progress
@@ -123,7 +125,19 @@ class Grader:
         parsed = self.judge(outcome, parse)
         if parsed.status == "ok":
             self.client.remember(outcome)
+            parsed = self.settle(item, parsed, outcome)
         self.record(item, parsed, outcome)
+
+    def settle(self, item: Item, first: ParsedGrade, outcome: Outcome) -> ParsedGrade:
+        """An ok grade as recorded: with ``grade --samples``, the verdict of all the request's samples
+        (each category's most frequent severity), their severities and agreement kept on it."""
+        if item.target == "relevance" or self.spec.samples <= 1:
+            return first
+        others = [parse_severity(text) for text in (outcome.completion or {}).get("samples", [])]
+        verdict, agreement = consensus([first, *others])
+        verdict.sample_severities = [s.severity for s in (first, *others) if s.status == "ok" and s.severity is not None]
+        verdict.sample_agreement = agreement
+        return verdict
 
     async def job(self, items: list[Item]) -> None:
         """Grade one job: a single item, or several of one side in one request (missing answers regraded singly)."""

@@ -28,6 +28,10 @@ class GradeSpec:
     seed: int | None = DEFAULT_SEED
     max_tokens: int = DEFAULT_MAX_TOKENS
     json_mode: bool = True
+    #: Ask for token log-probabilities: each label record keeps P(severity) per category.
+    logprobs: bool = False
+    #: Answers per request (n); above 1 the label is each category's most frequent severity.
+    samples: int = 1
 
     def __post_init__(self) -> None:
         bad = [t for t in self.targets if t not in TARGETS]
@@ -37,6 +41,14 @@ class GradeSpec:
             raise ConfigError(f"items_per_request={self.items_per_request}: expected an integer >= 1", param="items_per_request")
         if self.max_tokens < 1:
             raise ConfigError(f"max_tokens={self.max_tokens}: expected an integer >= 1", param="max_tokens")
+        if self.samples < 1:
+            raise ConfigError(f"samples={self.samples}: expected an integer >= 1", param="samples")
+        if self.samples > 1 and self.temperature <= 0:
+            raise ConfigError(f"samples={self.samples} at temperature {self.temperature}: the samples would all be the same "
+                              "answer; pass a temperature above 0 (e.g. 0.7)", param="samples")
+        if (self.logprobs or self.samples > 1) and self.items_per_request > 1:
+            raise ConfigError("logprobs and samples need one item per request (items_per_request 1): a batched answer "
+                              "has no per-item probabilities", param="items_per_request")
 
     def params(self) -> dict[str, Any]:
         return {
@@ -45,6 +57,8 @@ class GradeSpec:
             "max_tokens": self.max_tokens,
             "json_mode": self.json_mode,
             "items_per_request": self.items_per_request,
+            **({"logprobs": True} if self.logprobs else {}),
+            **({"samples": self.samples} if self.samples > 1 else {}),
         }
 
 
@@ -68,7 +82,11 @@ def item_of(ident: Any, target: str, prompt: str, response: Any) -> Item | None:
     return Item(ident, target, prompt=prompt, response=response) if target == "relevance" else None
 
 
-def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int) -> dict[str, Any]:
+#: Alternatives asked for per token with ``logprobs``: every raw level 0-7.
+TOP_LOGPROBS = 8
+
+
+def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int, *, severity: bool = True) -> dict[str, Any]:
     """The chat request for one job: the static system message (rubric, shots) first, so every
     request of a target shares its prefix (what providers' prompt caches reuse)."""
     request: dict[str, Any] = {
@@ -81,6 +99,10 @@ def build_request(spec: GradeSpec, system: str, user: str, max_tokens: int) -> d
         request["seed"] = spec.seed
     if spec.json_mode:
         request["response_format"] = {"type": "json_object"}
+    if severity and spec.logprobs:
+        request["logprobs"], request["top_logprobs"] = True, TOP_LOGPROBS
+    if severity and spec.samples > 1:
+        request["n"] = spec.samples
     return request
 
 

@@ -35,6 +35,9 @@ class ParsedGrade:
     relevance: int | None = None
     disagreements: list[str] = field(default_factory=list)
     error: str | None = None
+    #: ``grade --samples``: every ok sample's severities, and each category's share agreeing with the verdict.
+    sample_severities: list[dict[str, int]] | None = None
+    sample_agreement: dict[str, float] | None = None
 
 
 class AmbiguousJSON(ValueError):

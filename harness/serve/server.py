@@ -33,6 +33,7 @@ from ..core.errors import ConfigError
 from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
 from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .graders import PROFILES, Exemplar, InContextGrader
+from .logprobs import MAX_TOP, alternatives_of, logprobs_content
 from .wire import count_tokens, error_response
 
 FAULT_MODES = (
@@ -242,7 +243,7 @@ class GraderEndpoint:
 
     def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
         """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
-        content = self._answer(body)
+        content, probabilities = self._answer(body)
         finish = "stop"
         if fault == "truncated":
             content, finish = content[: max(1, len(content) // 3)], "length"
@@ -255,10 +256,15 @@ class GraderEndpoint:
         self.stats.completions += 1
         prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
         usage: dict[str, Any] = {"prompt_tokens": count_tokens(prompt_text), "completion_tokens": count_tokens(content)}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         usage["prompt_tokens_details"] = {"cached_tokens": self._cached_prefix(body)}
-        choices = [{"index": i, "message": {"role": "assistant", "content": content, "refusal": None},
-                    "finish_reason": finish, "logprobs": None} for i in range(int(body.get("n") or 1))]
+        choices = [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": finish, "logprobs": self._logprobs(body, content, probabilities)}]
+        for index in range(1, int(body.get("n") or 1)):  # further samples (n > 1), each with its own seed
+            more, more_probabilities = self._answer(body, index) if fault is None else (content, probabilities)
+            choices.append({"index": index, "message": {"role": "assistant", "content": more, "refusal": None},
+                            "finish_reason": finish, "logprobs": self._logprobs(body, more, more_probabilities)})
+            usage["completion_tokens"] += count_tokens(more)
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return {
             "id": "chatcmpl-" + hashlib.sha256(raw).hexdigest()[:24],
             "object": "chat.completion",
@@ -301,6 +307,16 @@ class GraderEndpoint:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             return error_response(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
+        if "logprobs" in body and not isinstance(body["logprobs"], bool):
+            return error_response(400, "Invalid type for 'logprobs': expected a boolean.", "invalid_request_error")
+        top = body.get("top_logprobs")
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_TOP):
+            return error_response(400, f"Invalid 'top_logprobs': expected an integer from 0 to {MAX_TOP}.", "invalid_request_error")
+        if top is not None and not body.get("logprobs"):
+            return error_response(400, "'top_logprobs' requires 'logprobs' to be true.", "invalid_request_error")
+        n = body.get("n")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128):
+            return error_response(400, "Invalid 'n': expected an integer from 1 to 128.", "invalid_request_error")
         if body.get("stream"):
             return error_response(400, "stream=true is not supported by harness serve", "invalid_request_error")
         fmt = body.get("response_format")
@@ -329,11 +345,20 @@ class GraderEndpoint:
             await asyncio.sleep(self.config.hang_s)
         return None
 
-    def _answer(self, body: dict[str, Any]) -> str:
+    @staticmethod
+    def _logprobs(body: dict[str, Any], content: str, probabilities: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``choices[i].logprobs`` when the request asked for them (the severities' uncertainty on their digits)."""
+        if not body.get("logprobs"):
+            return None
+        alternatives = alternatives_of(content, probabilities) if probabilities else {}
+        return {"content": logprobs_content(content, alternatives, int(body.get("top_logprobs") or 0)), "refusal": None}
+
+    def _answer(self, body: dict[str, Any], index: int = 0) -> tuple[str, dict[str, Any] | None]:
+        """The answer's text, and the severity probabilities per category behind a one-text answer."""
         messages = body["messages"]
         grader = self.graders[body["model"]]
         temperature = float(body.get("temperature") or 0.0)
-        seed = body.get("seed")
+        seed = body.get("seed") if index == 0 else f"{body.get('seed')}|{index}"
         user = as_read(next(
             (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
             str(messages[-1].get("content", "")),
@@ -343,7 +368,7 @@ class GraderEndpoint:
         if {"PROMPT", "RESPONSE"} <= labels:
             texts = {b.group("label"): b.group("body") for b in blocks}
             relevance = grader.relevance(texts["PROMPT"], texts["RESPONSE"])
-            return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."})
+            return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."}), None
         side_match = SIDE.search(user)
         side = side_match.group(1).lower() if side_match else "prompt"
         exemplars = read_exemplars(messages[:-1]) if len(messages) > 1 else []
@@ -354,9 +379,13 @@ class GraderEndpoint:
                 rows = ROW.findall(user, 0, block.start())
                 row_index = int(rows[-1]) if rows else position
                 items.append({"row_index": row_index, **self._grade(grader, side, block.group("body"), exemplars, temperature, seed)})
-            return json.dumps({"items": items})
+            return json.dumps({"items": items}), None
         text = graded[0].group("body") if graded else user
-        return json.dumps(self._grade(grader, side, text, exemplars, temperature, seed))
+        answer = json.dumps(self._grade(grader, side, text, exemplars, temperature, seed))
+        if not body.get("logprobs"):
+            return answer, None
+        matrix = grader.probabilities(side, text, exemplars)
+        return answer, {category: matrix[j] for j, category in enumerate(CATEGORIES)}
 
     def _grade(self, grader: InContextGrader, side: str, text: str, exemplars: list[Exemplar], temperature: float,
                seed: Any) -> dict[str, Any]:

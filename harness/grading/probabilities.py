@@ -1,0 +1,106 @@
+"""What a grader is unsure of: the severity probabilities behind its answer, and its samples' agreement.
+
+**Token log-probabilities** (``grade --logprobs``): a category's uncertainty sits on the first
+number the grader writes for it. For each category the first digit after its key
+(``"V": {"raw_0_7": 4`` or ``"V": 2``) is found in the content, and its alternatives that are
+digits too become probabilities: raw levels 0-7 are summed in pairs into severities 0-3
+(``raw_0_7`` first, as the rubric asks), a severity digit counts as itself. The digits the
+endpoint left out of its top alternatives are mass we do not see: the probabilities are
+normalised over what was seen, and a category where less than half the mass was seen gets none.
+
+**Samples** (``grade --samples K``, temperature > 0): K answers to the same request; the label
+is each category's most frequent severity (ties: the first answer's), ``sample_agreement`` the
+share of answers that gave it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any
+
+from ..core.constants import CATEGORIES, CATEGORY_CODES
+from .jobs import GradeSpec
+from .parsing import ParsedGrade
+
+#: A category's probabilities are kept only when the seen digits carry at least this much mass.
+MIN_MASS = 0.5
+
+
+def _first_digit(content: str, category: str) -> tuple[int, str] | None:
+    """The offset of the first number written for ``category`` and whether it is a raw level."""
+    keys = "|".join(re.escape(k) for k in (CATEGORY_CODES[category], category))
+    found = re.search(rf'"(?:{keys})"\s*:\s*(?:\{{\s*"(raw_0_7|raw|severity_0_3|severity)"\s*:\s*)?"?(\d)', content, re.IGNORECASE)
+    if found is None:
+        return None
+    return found.start(2), "raw" if (found.group(1) or "").startswith("raw") else "severity"
+
+
+def severity_probabilities(content: str | None, logprobs: dict[str, Any] | None) -> dict[str, list[float]] | None:
+    """Per category, P(severity 0..3) from the kept token log-probabilities (None where unknown).
+
+    >>> tokens = ['{"', 'V', '":', ' {"', 'raw_0_7', '":', ' ', '4', '}}']
+    >>> probs = severity_probabilities('{"V": {"raw_0_7": 4}}', {"tokens": tokens,
+    ...     "digits": {"7": [["4", math.log(0.5)], ["5", math.log(0.2)], ["0", math.log(0.3)]]}})
+    >>> probs["violence"]
+    [0.3, 0.0, 0.7, 0.0]
+    """
+    if not content or not logprobs or "".join(logprobs.get("tokens", [])) != content:
+        return None
+    starts, offset = [], 0
+    for token in logprobs["tokens"]:
+        starts.append(offset)
+        offset += len(token)
+    out: dict[str, list[float]] = {}
+    for category in CATEGORIES:
+        place = _first_digit(content, category)
+        if place is None:
+            continue
+        index = max(i for i, start in enumerate(starts) if start <= place[0])
+        mass = [0.0] * 4
+        for digit, logprob in logprobs.get("digits", {}).get(str(index), []):
+            value = int(digit) if digit.isdigit() else -1
+            severity = value // 2 if place[1] == "raw" and 0 <= value <= 7 else value if 0 <= value <= 3 else None
+            if severity is not None:
+                mass[severity] += math.exp(logprob)
+        total = sum(mass)
+        if total >= MIN_MASS:
+            out[category] = [round(m / total, 4) for m in mass]
+    return out or None
+
+
+def uncertainty(parsed: ParsedGrade, completion: dict[str, Any], spec: GradeSpec) -> dict[str, Any]:
+    """The label record's uncertainty fields: ``probabilities`` (with ``logprobs``) and the samples
+    with their agreement (with ``samples``); nothing when neither was asked for or the grade is not ok."""
+    out: dict[str, Any] = {}
+    if parsed.status != "ok" or parsed.severity is None:
+        return out
+    if spec.logprobs:
+        out["probabilities"] = severity_probabilities(completion.get("content"), completion.get("logprobs"))
+    if parsed.sample_severities is not None:
+        out["samples"] = parsed.sample_severities
+        out["sample_agreement"] = parsed.sample_agreement
+    return out
+
+
+def consensus(samples: list[ParsedGrade]) -> tuple[ParsedGrade, dict[str, float]]:
+    """The samples' verdict (each category's most frequent severity) and each category's agreement.
+
+    Only ``ok`` samples count; the first ok sample supplies the rationale and a raw level matching
+    the chosen severity where one does.
+    """
+    ok = [s for s in samples if s.status == "ok" and s.severity is not None]
+    first = ok[0]
+    severity: dict[str, int] = {}
+    raw: dict[str, int | None] = {}
+    agreement: dict[str, float] = {}
+    for category in CATEGORIES:
+        votes = Counter(s.severity[category] for s in ok if s.severity)
+        top = max(votes.values())
+        chosen = next(s.severity[category] for s in ok if s.severity and votes[s.severity[category]] == top)
+        severity[category] = chosen
+        raw[category] = next(((s.raw or {}).get(category) for s in ok if s.severity and s.severity[category] == chosen), None)
+        agreement[category] = round(top / len(ok), 4)
+    verdict = ParsedGrade("ok", severity=severity, raw=raw, rationale=first.rationale, disagreements=first.disagreements)
+    return verdict, agreement
