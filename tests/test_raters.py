@@ -129,7 +129,7 @@ def test_alignment_by_hand() -> None:
     nominal = alignment(labels, others, level="nominal", values=None)
     assert nominal[:3].tolist() == [1.0, 0.5, 0.0] and np.isnan(nominal[3])
     ordinal = alignment(labels, others, level="ordinal", values=np.array([0.0, 1.0, 2.0, 3.0]))
-    assert ordinal[:3].tolist() == [0.0, -1.0, -2.0]
+    assert ordinal[:3].tolist() == pytest.approx([0.0, -np.sqrt(2.0), -2.0])  # minus the root mean squared distance
 
 
 def test_benjamini_yekutieli_by_hand() -> None:
@@ -147,7 +147,7 @@ def test_too_few_items_or_annotators_are_said_not_tested(tmp_path: Path) -> None
     assert code == 0, output
     data = json.loads((tmp_path / "a.json").read_text())
     test = data["scopes"]["label"]["graders"]["good"]["alt_test"]
-    assert test["passed"] is None and "20 items" in test["note"] and data["passed"]["good"] is None
+    assert test["passed"] is None and "a1 (20 items)" in test["note"] and data["passed"]["good"] is None
     assert "not run" in output
 
 
@@ -172,7 +172,10 @@ def test_long_table_gives_the_same_result_as_the_wide_one(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--raters", "a1"], "expected at least two rater columns"),
-    (["--raters", "a1,zz"], "neither columns nor prefixes"),
+    (["--raters", "a1,zz"], "no column 'zz'"),
+    (["--raters", "zz,yy"], "neither columns nor prefixes"),
+    (["--raters", "a1,a1,a2"], "--raters names 'a1' twice"),
+    (["--raters", "a1,a2,a3", "--grader", "a1"], "'a1' is both among --raters and a --grader"),
     (["--raters", "a1,a2", "--grader", "nope"], "--grader 'nope'"),
     (["--raters", "a1,a2", "--level", "ratio"], "--level 'ratio'"),
     (["--raters", "a1,a2", "--level", "ordinal"], "is not a number"),
@@ -186,6 +189,46 @@ def test_bad_input_is_a_located_error(tmp_path: Path, args: list[str], message: 
     assert code == 2, output
     assert message in " ".join(output.split()), output
     assert not out.exists()
+
+
+def test_scale_is_read_from_the_labels(tmp_path: Path) -> None:
+    frame = _study(4, n=60)
+    codes = {"c0": 1.5, "c1": 2.5, "c2": 4.0}
+    decimals = frame.assign(**{f"a{j}": frame[f"a{j}"].map(codes) for j in (1, 2, 3)})
+    decimals.to_csv(tmp_path / "decimals.csv", index=False)
+    assert read_ratings(tmp_path / "decimals.csv", raters=["a1", "a2", "a3"]).level == "interval"
+    stray = decimals.astype({"a2": object})
+    stray.loc[7, "a2"] = "x"
+    stray.to_csv(tmp_path / "stray.csv", index=False)
+    code, output = _run("agreement", str(tmp_path / "stray.csv"), "--raters", "a1,a2,a3", "-o", str(tmp_path / "a.json"))
+    flat = " ".join(output.split())
+    assert code == 2 and "column 'a2', item 'i7'" in flat and "text among numeric labels" in flat and "--level nominal" in flat
+    code, output = _run("agreement", str(tmp_path / "stray.csv"), "--raters", "a1,a2,a3", "--level", "nominal",
+                        "--n-boot", "0", "-o", str(tmp_path / "a.json"))
+    assert code == 0, output
+
+
+def test_long_table_raters_must_be_named_when_given(tmp_path: Path) -> None:
+    rows = [{"id": f"i{i}", "who": who, "verdict": (i + k) % 3} for i in range(40) for k, who in enumerate(("a1", "a2", "a3", "model"))]
+    pd.DataFrame(rows).to_csv(tmp_path / "long.csv", index=False)
+    args = ["agreement", str(tmp_path / "long.csv"), "--rater-column", "who", "--label-column", "verdict", "--n-boot", "0"]
+    code, output = _run(*args, "--raters", "a1,a2,a3", "-o", str(tmp_path / "a.json"))
+    assert code == 2 and "also holds ['model']" in " ".join(output.split())
+    code, output = _run(*args, "--raters", "a1,a2,a3", "--grader", "model", "-o", str(tmp_path / "a.json"))
+    assert code == 0, output
+    assert json.loads((tmp_path / "a.json").read_text())["raters"] == ["a1", "a2", "a3"]
+
+
+def test_a_sparse_annotator_is_left_out_of_the_alt_test_and_named(tmp_path: Path) -> None:
+    frame = _study(12, n=120)
+    frame["a4"] = frame["a1"].where(frame.index < 20)  # rated 20 items only
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    code, output = _run("agreement", str(tmp_path / "t.csv"), "--raters", "a1,a2,a3,a4", "--grader", "good", "--n-boot", "0",
+                        "-o", str(tmp_path / "a.json"))
+    assert code == 0, output
+    test = json.loads((tmp_path / "a.json").read_text())["scopes"]["label"]["graders"]["good"]["alt_test"]
+    assert [a["rater"] for a in test["annotators"]] == ["a1", "a2", "a3"] and "left out a4" in test["note"]
+    assert test["passed"] is True
 
 
 def test_harm_label_outside_the_scale_names_column_and_item(tmp_path: Path) -> None:
@@ -234,4 +277,4 @@ def test_calibrate_and_compare_carry_the_human_ceiling(server, tmp_path: Path) -
     code, output = _run("report", str(runs[0]))
     assert code == 0, output
     report = (runs[0] / "report.md").read_text()
-    assert "## Human agreement" in report and "Alternative annotator test" in report
+    assert "## Human agreement" in report and "harness-baseline: alternative annotator test" in report

@@ -14,10 +14,13 @@ category):
 * **the alternative annotator test** (Calderon, Reichart & Dror, ACL 2025): leaving each
   annotator out in turn, does the grader match the remaining annotators at least as well as the
   left-out annotator does, within a cost-benefit margin ε? Alignment per item is the share of
-  the remaining annotators who gave the same label (nominal), or minus the mean absolute
-  distance to their labels (ordinal, interval); the one-sided paired test is a cluster-robust t on
-  the per-item win indicators, Benjamini-Yekutieli across annotators; the grader passes when it
-  wins against at least half of them (ω ≥ 0.5). An item the grader did not label is a loss.
+  the remaining annotators who gave the same label (nominal), or minus the root mean squared
+  distance to their labels (ordinal, interval), as the paper scores them; the one-sided paired
+  test is a cluster-robust t on the per-item win indicators (with one item per cluster, the
+  paper's paired t), Benjamini-Yekutieli across annotators; the grader passes when it wins
+  against at least half of them (ω ≥ 0.5). An annotator with fewer than 30 items rated beside
+  another is left out of the test and named; fewer than three left, the test is not run. An item
+  the grader did not label is a loss (the paper drops it; a grader should not gain by failing).
 """
 
 from __future__ import annotations
@@ -32,7 +35,16 @@ from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
 from ..core.errors import ConfigError
 from ..io.ratings import Ratings
 from ..results.common import Unit
-from ..results.raters import AltAnnotator, AltTest, GraderScore, RaterAgreement, RaterPair, RaterSummary, ScopeAgreement
+from ..results.raters import (
+    AltAnnotator,
+    AltSummary,
+    AltTest,
+    GraderScore,
+    RaterAgreement,
+    RaterPair,
+    RaterSummary,
+    ScopeAgreement,
+)
 from .intervals import Interval, percentile_ci
 from .krippendorff import alpha_from_coincidences, coincidences
 from .stats import (
@@ -66,10 +78,12 @@ def rater_agreement(ratings: Ratings, *, epsilon: float = 0.1, n_boot: int = DEF
         for scope, matrix in ratings.scopes.items()
     }
     passed: dict[str, bool | None] = {}
+    summary: dict[str, AltSummary] = {}
     for grader in ratings.graders:
         tests = [s.graders[grader].alt_test for s in scopes.values()]
         verdicts = [t.passed for t in tests if t is not None and t.passed is not None]
         passed[grader] = all(verdicts) if verdicts else None
+        summary[grader] = AltSummary(passed=sum(verdicts), tested=len(verdicts), untested=len(tests) - len(verdicts))
     warnings = []
     if len(ratings.raters) < MIN_ANNOTATORS and ratings.graders:
         warnings.append(f"{len(ratings.raters)} raters: the alternative annotator test needs at least {MIN_ANNOTATORS}; "
@@ -78,7 +92,7 @@ def rater_agreement(ratings: Ratings, *, epsilon: float = 0.1, n_boot: int = DEF
         schema_version=SCHEMA_VERSION, source=ratings.source, level=ratings.level, labels=ratings.labels,
         raters=ratings.raters, graders=list(ratings.graders),
         unit=Unit(cluster=ratings.cluster, n_items=len(ratings.ids), n_clusters=int(np.unique(ratings.clusters).size)),
-        epsilon=epsilon, n_boot=n_boot, seed=seed, scopes=scopes, passed=passed, warnings=warnings,
+        epsilon=epsilon, n_boot=n_boot, seed=seed, scopes=scopes, passed=passed, alt_tests=summary, warnings=warnings,
     )
 
 
@@ -108,7 +122,8 @@ def scope_agreement(matrix: np.ndarray, clusters: np.ndarray, raters: list[str],
             n_items=int((~np.isnan(matrix[:, j])).sum()),
             mean_kappa=_mean([kappa_of(p) for p in pairs if name in (p.a, p.b)]),
             alpha_without=(none_if_nan(float(alpha_from_coincidences(coincidences(np.delete(matrix, j, axis=1), k).sum(axis=0),
-                                                                     k, level, values))) if len(raters) > 2 else None))
+                                                                     k, level, values))) if len(raters) > 2 else None),
+            **({"kappa_final": _kappa(matrix[:, j], final, k, weights)} if final is not None else {}))
         for j, name in enumerate(raters)
     }
     scores = {name: _grader(grader, matrix, raters, final, clusters, k=k, weights=weights, ceiling=ceiling, level=level,
@@ -159,7 +174,7 @@ def _grader(grader: np.ndarray, matrix: np.ndarray, raters: list[str], final: np
 
 def alignment(labels: np.ndarray, others: np.ndarray, *, level: str, values: np.ndarray | None) -> np.ndarray:
     """Per item, how well ``labels`` match the ``others`` (items x annotators; NaN missing): the share
-    who agree (nominal), or minus the mean absolute distance between the values (ordinal, interval)."""
+    who agree (nominal), or minus the root mean squared distance between the values (ordinal, interval)."""
     known = ~np.isnan(others)
     count = known.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -168,15 +183,15 @@ def alignment(labels: np.ndarray, others: np.ndarray, *, level: str, values: np.
             return np.where(count > 0, same.sum(axis=1) / count, np.nan)
         scale = np.arange(int(np.nanmax(others, initial=0)) + 1, dtype=float) if values is None else values
         lookup = lambda codes: np.where(np.isnan(codes), np.nan, scale[np.nan_to_num(codes).astype(int)])
-        distance = np.abs(lookup(others) - lookup(labels)[:, None])
-        return np.where(count > 0, -np.nansum(np.where(known, distance, 0.0), axis=1) / count, np.nan)
+        squared = (lookup(others) - lookup(labels)[:, None]) ** 2
+        return np.where(count > 0, -np.sqrt(np.nansum(np.where(known, squared, 0.0), axis=1) / count), np.nan)
 
 
 def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, raters: list[str], *, level: str,
              values: np.ndarray | None, epsilon: float) -> AltTest:
     """The alternative annotator test of ``grader`` against ``humans`` (see the module docstring)."""
     scoring = ("share of the other annotators with the same label" if level == "nominal"
-               else "minus the mean absolute distance to the other annotators' labels")
+               else "minus the root mean squared distance to the other annotators' labels")
     if len(raters) < MIN_ANNOTATORS:
         return AltTest(epsilon=epsilon, scoring=scoring, annotators=[], winning_rate=None, advantage_probability=None,
                        passed=None, rule=RULE, note=f"not run: {len(raters)} annotators; it needs at least {MIN_ANNOTATORS}. With "
@@ -194,16 +209,20 @@ def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, rater
         rows.append({"rater": name, **_one_sided(win_grader[usable] - win_human[usable], clusters[usable], epsilon),
                      "rho_grader": float(win_grader[usable].mean()) if usable.any() else 0.0,
                      "rho_human": float(win_human[usable].mean()) if usable.any() else 0.0})
-    items = min(r["n_items"] for r in rows)
-    if items < MIN_ITEMS:
+    sparse = [f"{r['rater']} ({r['n_items']} items)" for r in rows if r["n_items"] < MIN_ITEMS]
+    rows = [r for r in rows if r["n_items"] >= MIN_ITEMS]
+    left_out = (f"left out {', '.join(sparse)}: fewer than {MIN_ITEMS} items rated beside another annotator, too few "
+                "for the t test") if sparse else None
+    if len(rows) < MIN_ANNOTATORS:
         return AltTest(epsilon=epsilon, scoring=scoring, annotators=[], winning_rate=None, advantage_probability=None,
-                       passed=None, rule=RULE, note=f"not run: {items} items rated by an annotator and another; it needs "
-                       f"{MIN_ITEMS} or more to have any power")
+                       passed=None, rule=RULE, note=f"not run: it needs {MIN_ANNOTATORS} annotators with {MIN_ITEMS} or more "
+                       f"items each, and {left_out}" if left_out else f"not run: {len(rows)} annotators")
     adjusted = benjamini_yekutieli({r["rater"]: r["p_value"] for r in rows})
     annotators = [AltAnnotator(**r, p_by=adjusted[r["rater"]], rejected=adjusted[r["rater"]] <= Q) for r in rows]
     omega = float(np.mean([a.rejected for a in annotators]))
     return AltTest(epsilon=epsilon, scoring=scoring, annotators=annotators, winning_rate=omega,
-                   advantage_probability=float(np.mean([a.rho_grader for a in annotators])), passed=omega >= 0.5, rule=RULE)
+                   advantage_probability=float(np.mean([a.rho_grader for a in annotators])), passed=omega >= 0.5, rule=RULE,
+                   note=left_out)
 
 
 def _one_sided(d: np.ndarray, clusters: np.ndarray, epsilon: float) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def redactor() -> Any:
 RatersOpt = Annotated[Optional[str], typer.Option(
     help="Several human raters in the human table: their columns, or prefixes of the harm label columns (h1,h2,h3 for h1_prompt_hate …): α, the human ceiling beside the grader and the alternative annotator test.")]
 EpsilonOpt = Annotated[float, typer.Option(
-    help="Alt-test margin ε: how much worse than a human the grader may be and still replace one (0.1; up to 0.2 when the grader is far cheaper).")]
+    help="Alt-test margin ε: how much worse than a human the grader may be and still replace one (the paper's guide: 0.1 against crowd workers, 0.15 skilled annotators, 0.2 experts).")]
 MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
 ClusterOpt = Annotated[Optional[str], typer.Option(
     help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]

@@ -70,6 +70,26 @@ def as_int(value: Any) -> int | None:
     return None
 
 
+def as_number(value: Any) -> int | float | None:
+    """The number ``value`` holds (an integer where it is one), or None.
+
+    >>> [as_number(v) for v in (2, "2.0", " 1.5 ", 2.5, True, "x", "nan", float("inf"))]
+    [2, 2, 1.5, 2.5, None, None, None, None]
+    """
+    whole = as_int(value)
+    if whole is not None:
+        return whole
+    if isinstance(value, bool) or value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
+        value = value.item()
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 _DIGITS = re.compile(r"\s*-?\d+\s*")
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.cells import as_int, is_missing
+from ..core.cells import as_int, as_number, is_blank
 from ..core.constants import CATEGORIES, LEVELS, SIDES, label_column
 from ..core.errors import DataError
 from .clusters import cluster_column, cluster_of_rows
@@ -59,27 +59,34 @@ def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_col
                  level: str | None = None, cluster: str | None = None, mapping: dict[str, str] | None = None) -> Ratings:
     """Read a ratings table (see the module docstring) into value codes per scope.
 
-    ``level`` defaults to ordinal where every label is an integer (harm labels always are), else nominal.
+    ``level`` defaults to ordinal where every label is an integer (harm labels always are),
+    interval where every label is a number, nominal where none is.
     """
     file = Path(path)
-    graders = list(graders)
-    if rater_column is not None:
-        frame, rater_names, columns = _long(file, rater_column, label_column_name, graders)
-    else:
-        frame, rater_names, columns = _wide(file, raters or [], graders, mapping)
-    harm = LABEL not in next(iter(columns.values()))
+    graders, raters = list(graders), list(raters or [])
+    for given, flag in ((raters, "raters"), (graders, "grader")):
+        twice = sorted({n for n in given if given.count(n) > 1})
+        if twice:
+            raise DataError(f"`{flag}` names {twice[0]!r} twice; name each once")
+    both = sorted(set(raters) & set(graders))
+    if both:
+        raise DataError(f"{both[0]!r} is both among `raters` and a `grader`: a grader compared with itself always agrees; "
+                        "leave it out of one of them")
     if level is not None and level not in LEVELS:
         raise DataError(f"`level` {level!r}: expected one of {', '.join(LEVELS)}")
+    if rater_column is not None:
+        frame, rater_names, columns = _long(file, rater_column, label_column_name, raters, graders)
+    else:
+        frame, rater_names, columns = _wide(file, raters, mapping)
+    harm = LABEL not in next(iter(columns.values()))
     grader_columns = _graders(frame, graders, columns, harm)
     final_columns = _final(frame, final, harm) if final else None
-    named = {**columns, **grader_columns, **({"<final>": final_columns} if final_columns else {})}
-    cells = {name: {scope: frame[column].tolist() if column in frame.columns else [None] * len(frame)
-                    for scope, column in per.items()} for name, per in named.items()}
+    named = {**{r: columns[r] for r in rater_names}, **grader_columns, **({"<final>": final_columns} if final_columns else {})}
+    cells = {name: {scope: frame[column].tolist() for scope, column in per.items()} for name, per in named.items()}
     ids = frame["id"].astype(str).tolist()
-    labels, encode = _scale(cells, level or "nominal", harm, str(file))
-    level = level or ("ordinal" if all(isinstance(label, int) for label in labels) else "nominal")
+    labels, level, encode = _scale(cells, named, ids, level, harm, str(file))
     scopes_of = list(HARM_SCOPES) if harm else [LABEL]
-    coded = {name: {scope: encode(values, named[name][scope], ids) for scope, values in per.items()} for name, per in cells.items()}
+    coded = {name: {scope: encode(values) for scope, values in per.items()} for name, per in cells.items()}
     if harm:
         for per in coded.values():
             for side in SIDES:
@@ -89,22 +96,25 @@ def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_col
         coded[grader] = _run_codes(Path(grader), ids)
     column = cluster_column(frame.columns, cluster)
     return Ratings(
-        source=str(file), ids=frame["id"].astype(str).tolist(), clusters=cluster_of_rows(frame, column), cluster=column,
-        raters=rater_names,
+        source=str(file), ids=ids, clusters=cluster_of_rows(frame, column), cluster=column, raters=rater_names,
         scopes={scope: np.column_stack([coded[r][scope] for r in rater_names]) for scope in scopes_of},
         graders={names[g]: coded[g] for g in graders}, final={s: coded["<final>"][s] for s in scopes_of} if final else None,
         labels=labels, level=level,
     )
 
 
-def _table(file: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
-    """Any table as text cells (CSV, JSONL, Parquet), columns renamed by ``mapping``; an ``id`` per row
-    (its ordinal when the table has none)."""
+def _read(file: Path) -> pd.DataFrame:
     from .pairs import detect_format
     from .readers import read_csv_table, read_jsonl_table, read_parquet_table
 
     kind = detect_format(file)
-    raw = read_jsonl_table(file)[0] if kind == "jsonl" else read_csv_table(file)[0] if kind == "csv" else read_parquet_table(file)
+    return read_jsonl_table(file)[0] if kind == "jsonl" else read_csv_table(file)[0] if kind == "csv" else read_parquet_table(file)
+
+
+def _table(file: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
+    """Any table as text cells (CSV, JSONL, Parquet), columns renamed by ``mapping``; an ``id`` per row
+    (its ordinal when the table has none)."""
+    raw = _read(file)
     if mapping:
         absent = [source for source in mapping.values() if source not in raw.columns]
         if absent:
@@ -115,16 +125,20 @@ def _table(file: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
     raw["id"] = raw["id"].astype(str)
     if raw["id"].duplicated().any():
         raise DataError(f"id {raw['id'][raw['id'].duplicated()].iloc[0]!r} appears twice; expected one row per item "
-                        "(or a long table: pass `rater_column`)", path=str(file))
+                        "(or a long table with one row per item and rater: pass `rater_column`)", path=str(file))
     return raw
 
 
-def _wide(file: Path, raters: list[str], graders: list[str],
-          mapping: dict[str, str] | None) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, str]]]:
+def _wide(file: Path, raters: list[str], mapping: dict[str, str] | None) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, str]]]:
     frame = _table(file, mapping)
     if len(raters) < 2:
-        raise DataError(f"`raters` {','.join(raters) or '(none)'}: expected at least two rater columns (or prefixes)", path=str(file))
-    if all(r in frame.columns for r in raters):
+        raise DataError(f"`raters` {','.join(raters) or '(none)'}: expected at least two rater columns (or prefixes), "
+                        "or a long table's `rater_column`", path=str(file))
+    present = [r for r in raters if r in frame.columns]
+    if present:
+        if len(present) < len(raters):
+            absent = [r for r in raters if r not in frame.columns]
+            raise DataError(f"`raters`: no column {absent[0]!r}; the table has {sorted(map(str, frame.columns))}", path=str(file))
         return frame, raters, {r: {LABEL: r} for r in raters}
     prefixed = {r: {f"{s}.{c}": f"{r}_{label_column(s, c)}" for s in SIDES for c in CATEGORIES} for r in raters}
     absent = [col for per in prefixed.values() for col in per.values() if col not in frame.columns]
@@ -137,16 +151,16 @@ def _wide(file: Path, raters: list[str], graders: list[str],
     return frame, raters, prefixed
 
 
-def _long(file: Path, rater_column: str, label_name: str | None,
+def _long(file: Path, rater_column: str, label_name: str | None, raters: list[str],
           graders: list[str]) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, str]]]:
-    """A long table pivoted to one row per item (in order of first appearance) and one column per rater."""
+    """A long table pivoted to one row per item (in order of first appearance) and one column per rater.
+
+    Every rater value is a human rater or a grader: named by ``raters`` and ``graders``, or, without
+    ``raters``, every value that is not a grader is a human (said in the result's rater list).
+    """
     import pandas as pd
 
-    from .pairs import detect_format
-    from .readers import read_csv_table, read_jsonl_table, read_parquet_table
-
-    kind = detect_format(file)
-    raw = read_jsonl_table(file)[0] if kind == "jsonl" else read_csv_table(file)[0] if kind == "csv" else read_parquet_table(file)
+    raw = _read(file)
     needed = ["id", rater_column, *([label_name] if label_name else [label_column(s, c) for s in SIDES for c in CATEGORIES])]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
@@ -157,12 +171,21 @@ def _long(file: Path, rater_column: str, label_name: str | None,
         first = raw[raw.duplicated(["id", rater_column])].iloc[0]
         raise DataError(f"item {first['id']!r} has two ratings by {first[rater_column]!r}; expected one row per item and rater",
                         path=str(file))
+    everyone = list(dict.fromkeys(raw[rater_column].tolist()))
+    unknown = [r for r in (*raters, *(g for g in graders if not Path(g).is_dir())) if r not in everyone]
+    if raters and unknown:
+        raise DataError(f"{unknown[0]!r} is not a value of {rater_column!r}; it holds {everyone}", path=str(file))
+    unnamed = [r for r in everyone if r not in raters and r not in graders]
+    if raters and unnamed:
+        raise DataError(f"{rater_column!r} also holds {unnamed}: name each value as one of `raters` or a `grader`",
+                        path=str(file))
+    humans = raters or [r for r in everyone if r not in graders]
+    if len(humans) < 2:
+        raise DataError(f"{rater_column!r} names {len(humans)} human raters; expected at least two", path=str(file))
     keep = [c for c in raw.columns if c not in (rater_column, *needed[2:])]
     items = raw.drop_duplicates("id")[keep].reset_index(drop=True)
     values = needed[2:]
     wide = raw.pivot(index="id", columns=rater_column, values=values)
-    everyone = list(dict.fromkeys(raw[rater_column].tolist()))
-    raters = [r for r in everyone if r not in graders]
     frame = items.copy()
     for value in values:
         for who in everyone:
@@ -171,9 +194,7 @@ def _long(file: Path, rater_column: str, label_name: str | None,
         columns = {who: {LABEL: f"{who}::{label_name}"} for who in everyone}
     else:
         columns = {who: {f"{s}.{c}": f"{who}::{label_column(s, c)}" for s in SIDES for c in CATEGORIES} for who in everyone}
-    if len(raters) < 2:
-        raise DataError(f"{rater_column!r} names {len(raters)} human raters; expected at least two", path=str(file))
-    return pd.DataFrame(frame), raters, columns
+    return pd.DataFrame(frame), humans, columns
 
 
 def _grader_names(graders: list[str]) -> dict[str, str]:
@@ -202,7 +223,7 @@ def _graders(frame: pd.DataFrame, graders: list[str], columns: dict[str, dict[st
                                 "(name the grader's column instead)")
             continue
         if grader in columns:  # a rater value of a long table
-            out[grader] = columns.pop(grader)
+            out[grader] = columns[grader]
         elif not harm and grader in frame.columns:
             out[grader] = {LABEL: grader}
         elif harm and f"{grader}_prompt_hate" in frame.columns:
@@ -220,50 +241,60 @@ def _final(frame: pd.DataFrame, final: str, harm: bool) -> dict[str, str]:
     prefix = "" if final in ("", "canonical") else f"{final}_"
     columns = {f"{s}.{c}": f"{prefix}{label_column(s, c)}" for s in SIDES for c in CATEGORIES}
     if any(col not in frame.columns for col in columns.values()):
-        raise DataError(f"`final` {final!r}: expected columns {prefix}prompt_hate … (or `canonical` for the table's own labels)")
+        raise DataError(f"`final` {final!r}: expected columns {prefix}prompt_hate …; `final` canonical takes the table's own "
+                        "label columns")
     return columns
 
 
-def _scale(cells: dict[str, dict[str, list[Any]]], level: str, harm: bool, source: str) -> tuple[list[Any], Any]:
-    """The label set (codes 0..k-1) and a function turning a column of cells into codes (NaN missing)."""
-    if harm:
-        labels: list[Any] = [0, 1, 2, 3]
-    else:
-        seen: set[Any] = set()
-        for per in cells.values():
-            for values in per.values():
-                seen |= {_normal(v, level, source) for v in values if not _blank(v)}
-        labels = sorted(seen, key=lambda v: (isinstance(v, str), v))
-    index = {label: code for code, label in enumerate(labels)}
+def _scale(cells: dict[str, dict[str, list[Any]]], named: dict[str, dict[str, str]], ids: list[str], level: str | None,
+           harm: bool, source: str) -> tuple[list[Any], str, Any]:
+    """The label set (codes 0..k-1), the level, and a function turning one column's cells into codes (NaN missing).
 
-    def encode(values: list[Any], column: str, ids: list[str]) -> np.ndarray:
+    Harm labels are the integers 0-3. Otherwise a cell that holds a number is that number; with no
+    ``level`` the scale is ordinal when every label is an integer, interval when every label is a
+    number, nominal when none is, and a table mixing numbers and text is refused (one stray cell
+    would otherwise turn the whole scale nominal).
+    """
+    located = [(value, named[name][scope], row) for name, per in cells.items() for scope, values in per.items()
+               for row, value in enumerate(values) if not is_blank(value)]
+
+    def where(column: str, row: int) -> str:
+        return f"{source}: column {column!r}, item {ids[row]!r}"
+
+    if harm:
+        for value, column, row in located:
+            number = as_int(value)
+            if number is None or not 0 <= number <= 3:
+                raise DataError(f"{where(column, row)}: harm label {value!r} is outside 0-3; expected an integer 0-3 or an empty cell")
+        return [0, 1, 2, 3], level or "ordinal", _encoder({v: v for v in range(4)})
+    numbers = [(as_number(value), value, column, row) for value, column, row in located]
+    text = [n for n in numbers if n[0] is None]
+    if level is None and text and len(text) < len(numbers):
+        _, value, column, row = text[0]
+        raise DataError(f"{where(column, row)}: label {value!r} is text among numeric labels; pass `level` nominal to "
+                        "treat every label as a name, or fix the cell")
+    if level in ("ordinal", "interval") and text:
+        _, value, column, row = text[0]
+        raise DataError(f"{where(column, row)}: label {value!r} is not a number; `level` {level} needs numbers "
+                        "(or pass `level` nominal)")
+    if level is None:
+        level = "nominal" if text else "ordinal" if all(isinstance(n[0], int) for n in numbers) else "interval"
+    labels = sorted({n[0] if n[0] is not None else str(n[1]) for n in numbers}, key=lambda v: (isinstance(v, str), v))
+    return labels, level, _encoder({label: code for code, label in enumerate(labels)})
+
+
+def _encoder(index: dict[Any, int]) -> Any:
+    """Cells to codes through ``index`` (a cell that is a number is looked up as that number)."""
+
+    def encode(values: list[Any]) -> np.ndarray:
         out = np.full(len(values), np.nan)
         for row, value in enumerate(values):
-            if _blank(value):
-                continue
-            label = _normal(value, level, f"{source}: column {column!r}, item {ids[row]!r}")
-            if label not in index:
-                raise DataError(f"{source}: column {column!r}, item {ids[row]!r}: harm label {value!r} is outside 0-3; "
-                                "expected an integer 0-3 or an empty cell")
-            out[row] = index[label]
+            if not is_blank(value):
+                number = as_number(value)
+                out[row] = index[number if number is not None else str(value)]
         return out
 
-    return labels, encode
-
-
-def _blank(value: Any) -> bool:
-    """A missing rating: None, NaN, or empty text."""
-    return is_missing(value) or (isinstance(value, str) and not value.strip())
-
-
-def _normal(value: Any, level: str, source: str) -> Any:
-    """A cell as a label: numbers stay numbers (digit text becomes one); on a nominal scale anything goes."""
-    number = as_int(value)
-    if number is not None:
-        return number
-    if level != "nominal":
-        raise DataError(f"{source}: label {value!r} is not a number; `level` {level} needs numbers (or pass level nominal)")
-    return str(value)
+    return encode
 
 
 def _max(values: np.ndarray) -> np.ndarray:

@@ -11,18 +11,18 @@ _DETAILED = ("label", "prompt.max", "response.max")
 
 
 def _scope_label(scope: str) -> str:
-    """``response.self_harm`` as "response Self-harm"; ``prompt.max`` as "prompt, any category"."""
+    """``response.self_harm`` as "response Self-harm"; ``prompt.max`` (the highest category) as "prompt, any"."""
     if "." not in scope:
         return scope
     side, category = scope.split(".", 1)
-    return f"{side}, any category" if category == "max" else f"{side} {scope_name(category)}"
+    return f"{side}, any" if category == "max" else f"{side} {scope_name(category)}"
 
 
 def _verdict(score: GraderScore) -> str:
     test = score.alt_test
     if test is None or test.passed is None:
         return "not run"
-    return f"{'passed' if test.passed else 'failed'} (ω {test.winning_rate:.2f})"
+    return f"{'passed' if test.passed else 'failed'} (ω {test.winning_rate:.2f}, ρ {test.advantage_probability:.2f})"
 
 
 def agreement_section(data: RaterAgreement) -> Section:
@@ -40,8 +40,15 @@ def agreement_section(data: RaterAgreement) -> Section:
         [[_scope_label(name), str(s.n_items), str(s.n_clusters), num(s.alpha), ci(s.alpha_ci), num(s.human_ceiling)]
          for name, s in data.scopes.items()],
         f"α: Krippendorff's alpha ({data.level}) over every item rated at least twice (1 perfect, 0 chance); "
-        "ceiling: mean κ between two raters."))
+        "ceiling: mean κ between two raters" + ("; any: an item's highest category." if data.scopes.keys() - {"label"} else ".")))
     detailed = {name: s for name, s in data.scopes.items() if name in _DETAILED}
+    final = any("kappa_final" in r.model_fields_set for s in detailed.values() for r in s.raters.values())
+    section.tables.append(Table(
+        "Each rater against the others", ["scope", "rater", "items", "mean κ", "α without", *(["κ final"] if final else [])],
+        [[_scope_label(name), rater, str(r.n_items), num(r.mean_kappa), num(r.alpha_without), *([num(r.kappa_final)] if final else [])]
+         for name, s in detailed.items() for rater, r in s.raters.items()],
+        "mean κ: with each other rater; α without: the raters' α with this one left out (higher: this rater is the "
+        "outlier)" + ("; κ final: with the final label" if final else "") + "."))
     section.tables.append(Table(
         "Pairs of raters", ["scope", "raters", "items", "κ", "95% CI"],
         [[_scope_label(name), f"{p.a} · {p.b}", str(p.n_items), num(p.kappa_weighted if p.kappa_weighted is not None else p.kappa),
@@ -55,46 +62,53 @@ def agreement_section(data: RaterAgreement) -> Section:
     return section
 
 
+def _outcome(score: GraderScore) -> list[str]:
+    """The alt-test's verdict, ω and ρ as three cells."""
+    test = score.alt_test
+    if test is None or test.passed is None:
+        return ["not run", "n/a", "n/a"]
+    return ["passed" if test.passed else "failed", f"{test.winning_rate:.2f}", f"{test.advantage_probability:.2f}"]
+
+
 def _grader_tables(data: RaterAgreement, detailed: dict[str, ScopeAgreement]) -> list[Table]:
+    """Per grader: every scope's κ beside the ceiling with the alt-test, and the main scopes' annotator by annotator."""
     final = any("kappa_final" in score.model_fields_set for scope in data.scopes.values() for score in scope.graders.values())
-    rows = []
-    for name, scope in data.scopes.items():
-        for grader, score in scope.graders.items():
-            rows.append([_scope_label(name), grader, num(score.mean_kappa), num(score.human_ceiling),
-                         *([num(score.kappa_final)] if final else []), _verdict(score)])
-    beside = Table("Graders beside the human ceiling", ["scope", "grader", "κ", "ceiling", *(["κ final"] if final else []),
-                                                        "alt-test"], rows,
-                   "κ: the grader's mean κ with each rater; ceiling: the raters' mean κ with each other"
-                   + ("; κ final: with the final label" if final else "") + f". Alt-test at ε {data.epsilon}: {_rule(data)}.")
-    tests = []
-    for name, scope in detailed.items():
-        for grader, score in scope.graders.items():
-            test = score.alt_test
-            for a in test.annotators if test else []:
-                tests.append([_scope_label(name), grader, a.rater, pct(a.rho_grader), pct(a.rho_human),
-                              f"{a.p_by:.3g}", "yes" if a.rejected else "no", f"{a.n_items}/{a.n_clusters}"])
     notes = sorted({s.alt_test.note for scope in data.scopes.values() for s in scope.graders.values()
                     if s.alt_test is not None and s.alt_test.note})
-    annotators = Table(
-        "Alternative annotator test, one annotator left out at a time",
-        ["scope", "grader", "left out", "ρ grader", "ρ human", "p (BY)", "wins", "n/clusters"], tests,
-        "ρ: share of items where the grader (or the left-out annotator) matches the other annotators at least as well; "
-        "wins: H0 ρ grader ≤ ρ human − ε rejected, Benjamini-Yekutieli over annotators at q 0.05."
-        + "".join(f" {note}." for note in notes))
-    verdicts = ", ".join(f"{g} {'passed' if p else 'failed' if p is not None else 'not tested'}"
-                         for g, p in data.passed.items())
-    beside.note += f" Overall (every scope tested): {verdicts}."
-    return [beside, annotators] if tests else [beside]
+    tables = []
+    for grader in data.graders:
+        summary = data.alt_tests[grader]
+        rows = [[_scope_label(name), num(score.mean_kappa), num(score.human_ceiling), *([num(score.kappa_final)] if final else []),
+                 *_outcome(score)] for name, scope in data.scopes.items() if (score := scope.graders.get(grader)) is not None]
+        tables.append(Table(
+            f"{grader} beside the human ceiling", ["scope", "κ", "ceiling", *(["final"] if final else []), "alt-test", "ω", "ρ"], rows,
+            "κ: the grader's mean κ with each rater; ceiling: the raters' mean κ with each other"
+            + ("; final: κ with the final label" if final else "") + f". Alt-test at ε {data.epsilon}: {_rule(data)}; ω: "
+            "winning rate; ρ: advantage probability. "
+            + f"Passed in {summary.passed} of {summary.tested} scopes tested"
+            + (f" ({summary.untested} not tested)." if summary.untested else ".")))
+        tests = [[_scope_label(name), a.rater, pct(a.rho_grader), pct(a.rho_human), f"{a.p_by:.3g}", "yes" if a.rejected else "no",
+                  f"{a.n_items}/{a.n_clusters}"]
+                 for name, scope in detailed.items() if (score := scope.graders.get(grader)) and score.alt_test
+                 for a in score.alt_test.annotators]
+        if tests:
+            tables.append(Table(
+                f"{grader}: alternative annotator test, one annotator left out at a time",
+                ["scope", "left out", "ρ grader", "ρ human", "p (BY)", "wins", "n/clusters"], tests,
+                "ρ: share of items where the grader (or the left-out annotator) matches the other annotators at least as "
+                "well; wins: H0 ρ grader ≤ ρ human − ε rejected, Benjamini-Yekutieli over annotators at q 0.05."
+                + "".join(f" {note}." for note in notes)))
+    return tables
 
 
 def ceiling_table(data: RaterAgreement) -> Table:
     """The short form other sections carry: per main scope, each grader's κ beside the human ceiling,
     α among the humans and the alt-test's verdict."""
-    rows = [[_scope_label(name), grader, num(score.mean_kappa), num(score.human_ceiling), num(scope.alpha), _verdict(score)]
+    rows = [[_scope_label(name), grader, num(score.mean_kappa), num(score.human_ceiling), num(scope.alpha), *_outcome(score)[:2]]
             for name, scope in data.scopes.items() if name in _DETAILED for grader, score in scope.graders.items()]
     return Table(
         f"Beside the human ceiling ({len(data.raters)} raters, {data.unit.n_items} items in {data.unit.n_clusters} clusters)",
-        ["scope", "grader", "κ", "ceiling", "α humans", "alt-test"], rows,
+        ["scope", "grader", "κ", "ceiling", "α", "alt-test", "ω"], rows,
         "κ: the grader's mean κ with each rater; ceiling: the raters' mean κ with each other; α: Krippendorff's alpha "
         f"({data.level}) among the raters; alt-test at ε {data.epsilon}: {_rule(data)}."
         + "".join(f" Warning: {w}." for w in data.warnings))
@@ -108,8 +122,11 @@ def _headlines(detailed: dict[str, ScopeAgreement], *, explain: bool) -> list[st
             test = score.alt_test
             verdict = (f"alt-test {_verdict(score)}" if test is not None and test.passed is not None
                        else f"alt-test {test.note}" if explain and test is not None and test.note else "alt-test not run")
-            lines.append(f"{grader} ({_scope_label(name)}): κ {num(score.mean_kappa)} with the raters against a "
-                         f"human ceiling of {num(score.human_ceiling)}; {verdict}.")
+            above = (score.mean_kappa is not None and score.human_ceiling is not None
+                     and score.mean_kappa > score.human_ceiling)
+            lines.append(f"{grader} ({_scope_label(name)}): κ {num(score.mean_kappa)} with the raters, "
+                         + ("above" if above else "against") + f" the raters' κ with each other of {num(score.human_ceiling)}"
+                         + f"; {verdict}.")
     return lines
 
 

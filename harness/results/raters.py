@@ -21,11 +21,21 @@ class RaterPair(Result):
 
 
 class RaterSummary(Result):
-    """One rater against the others: mean κ with each of them, and α when this rater is left out."""
+    """One rater against the others: mean κ with each of them, α when this rater is left out, and κ
+    with the final label (when there is one)."""
 
     n_items: int
     mean_kappa: float | None
     alpha_without: float | None
+    kappa_final: float | None = None
+
+
+class AltSummary(Result):
+    """One grader's alt-test over the scopes: passed in ``passed`` of the ``tested`` scopes (``untested``: not run)."""
+
+    passed: int
+    tested: int
+    untested: int
 
 
 class AltAnnotator(Result):
@@ -105,4 +115,6 @@ class RaterAgreement(Result):
     scopes: dict[str, ScopeAgreement]
     #: Per grader: passed in every scope where the alt-test ran (None where it ran nowhere).
     passed: dict[str, bool | None]
+    #: Per grader: in how many scopes it passed, of those where the alt-test ran.
+    alt_tests: dict[str, AltSummary]
     warnings: list[str]
