@@ -112,6 +112,28 @@ def _point(matrix: np.ndarray, ordinal: bool, threshold_index: int) -> dict[str,
     return out
 
 
+def _weighted(point: dict[str, Any], g: np.ndarray, p: np.ndarray, w: np.ndarray, k: int, ordinal: bool,
+              threshold_index: int) -> dict[str, Any]:
+    """The point metrics of the weighted confusion matrix, the counts kept as labelled."""
+    matrix = np.zeros((k, k))
+    np.add.at(matrix, (g, p), w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weighted: dict[str, Any] = {"accuracy": none_if_nan(float(np.trace(matrix) / matrix.sum())),
+                    "kappa": none_if_nan(float(kappa_from_confusion(matrix))),
+                    "macro_f1": none_if_nan(float(macro_f1_from_confusion(matrix)))}
+        if ordinal:
+            weighted["kappa_linear"] = none_if_nan(float(kappa_from_confusion(matrix, weights="linear")))
+            weighted["kappa_quadratic"] = none_if_nan(float(kappa_from_confusion(matrix, weights="quadratic")))
+            det = detection_from_confusion(matrix, threshold_index=threshold_index)
+            counts = point["detection"]
+            weighted["detection"] = Detection(
+                tp=counts.tp, fp=counts.fp, fn=counts.fn, tn=counts.tn,
+                **{key: none_if_nan(float(det[key])) for key in ("precision", "recall", "f1", "false_positive_rate")},
+                prevalence_gold=none_if_nan(float((det["tp"] + det["fn"]) / matrix.sum())),
+                prevalence_pred=none_if_nan(float((det["tp"] + det["fp"]) / matrix.sum())))
+    return {**point, **weighted}
+
+
 def boot_metrics(totals: np.ndarray, k: int, *, ordinal: bool, threshold_index: int) -> dict[str, np.ndarray]:
     """Agreement metrics of each bootstrap resample, from its confusion-cell totals (n_boot x k*k)."""
     matrices = totals.reshape(-1, k, k)
@@ -135,6 +157,7 @@ def agreement(
     cluster_name: str | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> Agreement:
     """Confusion matrix, accuracy, Cohen's kappa (plain; linear and quadratic if ordinal),
     macro-F1 and, for ordinal labels, binary detection at ``gold >= threshold``.
@@ -142,6 +165,10 @@ def agreement(
     Bootstrap CIs for accuracy, kappa, quadratic kappa and detection recall resample
     ``clusters`` (one label per position; default: every position its own cluster), so
     positions that share a prompt move together. ``notes`` explains every ``None``.
+
+    ``weights`` (one per position, 1/π for an item labelled with inclusion probability π) make
+    every metric and interval an estimate for the population the labelled items were drawn
+    from; ``confusion`` and the detection counts stay the labelled items' own counts.
 
     >>> r = agreement([0, 1, 2, 3], [0, 1, 2, 2], n_boot=0)
     >>> r.accuracy, r.detection.recall, r.n, r.n_clusters
@@ -156,11 +183,15 @@ def agreement(
     threshold_index = labels.index(threshold) if ordinal else 0
     codes = cluster_codes(None if clusters is None else np.asarray(clusters, dtype=object), len(gold))[kept]
     point = _point(confusion_matrix(g, p, k=k), ordinal, threshold_index)
+    w = None if weights is None else np.asarray(weights, dtype=float)[kept]
+    if w is not None:
+        point = _weighted(point, g, p, w, k, ordinal, threshold_index)
     n_clusters = int(np.unique(codes).size)
     notes = _notes(g, p, point, outside, ordinal=ordinal, threshold=threshold)
     left_out["grader_outside_labels"] = int(np.isin(p, [labels.index(v) for v in outside if v in labels]).sum()) if outside else 0
     keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
-    totals = bootstrap_totals(cluster_confusions(g, p, codes, k=k), clusters=codes, n_boot=n_boot, seed=seed)
+    cells = cluster_confusions(g, p, codes, k=k)
+    totals = bootstrap_totals(cells if w is None else cells * w[:, None], clusters=codes, n_boot=n_boot, seed=seed)
     ci: dict[str, Interval] = {key: [None, None] for key in keys}
     undefined: dict[str, int] = {}
     if totals.shape[0]:

@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.cells import as_int, is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, STATUSES, label_column
+from ..core.constants import (
+    CATEGORIES,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    INCLUSION,
+    SCHEMA_VERSION,
+    SIDES,
+    STATUSES,
+    label_column,
+)
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import id_hash
@@ -63,14 +72,15 @@ def max_or_nan(values: np.ndarray) -> np.ndarray:
 
 
 def _side_report(gold: np.ndarray, pred: np.ndarray, clusters: np.ndarray, cluster: str | None, counts: dict[str, int], *,
-                 threshold: int, n_boot: int, seed: int) -> SideReport:
-    def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray) -> Agreement:
-        return agreement(g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed)
+                 threshold: int, n_boot: int, seed: int, weights: np.ndarray | None = None) -> SideReport:
+    def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray, w: np.ndarray | None) -> Agreement:
+        return agreement(g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed, weights=w)
 
+    pooled_weights = None if weights is None else np.repeat(weights, len(CATEGORIES))
     return SideReport(
-        categories={c: agree(gold[:, j], pred[:, j], clusters) for j, c in enumerate(CATEGORIES)},
-        pooled=agree(gold.ravel(), pred.ravel(), np.repeat(clusters, len(CATEGORIES))),
-        max=agree(max_or_nan(gold), max_or_nan(pred), clusters),
+        categories={c: agree(gold[:, j], pred[:, j], clusters, weights) for j, c in enumerate(CATEGORIES)},
+        pooled=agree(gold.ravel(), pred.ravel(), np.repeat(clusters, len(CATEGORIES)), pooled_weights),
+        max=agree(max_or_nan(gold), max_or_nan(pred), clusters, weights),
         counts=counts,
     )
 
@@ -93,7 +103,7 @@ def _recall_kappa(cells: np.ndarray, threshold: int) -> tuple[np.ndarray, np.nda
 
 def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r: np.ndarray, *,
               clusters: np.ndarray | None = None, threshold: int = 1, n_boot: int = DEFAULT_N_BOOT,
-              seed: int = DEFAULT_SEED) -> dict[str, Asymmetry]:
+              seed: int = DEFAULT_SEED, weights: np.ndarray | None = None) -> dict[str, Asymmetry]:
     """Prompt-side minus response-side recall and quadratic kappa: pooled, max and per category.
 
     Rows are pairs; the bootstrap resamples ``clusters`` of pairs (default: each pair), so a
@@ -109,6 +119,8 @@ def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r
     out: dict[str, Asymmetry] = {}
     for name, (gp, pp, gr, pr) in scopes.items():
         cells = np.hstack([confusion_cells(gp, pp), confusion_cells(gr, pr)])
+        if weights is not None:
+            cells = cells * weights[:, None]
         (rp, rr), (kp, kr) = (_recall_kappa(cells.sum(axis=0).reshape(2, -1), threshold))
         totals = bootstrap_totals(cells, clusters=codes, n_boot=n_boot, seed=seed)
         recall_gap_ci: Interval = [None, None]
@@ -197,6 +209,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     if not human_cols:
         raise DataError("the human table has no prompt_*/response_* label columns to compare with")
     joined = join_human(run, human)
+    weights = _weights(joined)
     column = cluster_column(joined.columns, cluster)
     codes = cluster_of_rows(joined, column)
     targets: dict[str, SideReport] = {}
@@ -210,12 +223,16 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
                 joined[f"pred_{c}"] = np.nan
         gold, pred = side_labels(joined, "", side), side_labels(joined, "pred_", side)
         targets[side] = _side_report(gold, pred, codes, column, side_counts(joined, side), threshold=threshold,
-                                     n_boot=n_boot, seed=seed)
+                                     n_boot=n_boot, seed=seed, weights=weights)
         matrices[side] = (gold, pred)
     if not targets:
         raise DataError("the run and the human table share no side with labels on both (prompt or response)")
-    both: dict[str, Any] = {"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
-                                                   threshold=threshold, n_boot=n_boot, seed=seed)} if len(matrices) == 2 else {}
+    both: dict[str, Any] = ({"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
+                                                    threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)}
+                            if len(matrices) == 2 else {})
+    if weights is not None:
+        both["design"] = (f"weighted by 1/{INCLUSION} (a pick of harness select): every metric and interval estimates the "
+                          f"population the {len(joined)} labelled pairs were drawn from")
     return Calibration(
         run=str(run.path), model=run.manifest.model, n_joined=len(joined), threshold=threshold,
         unit=Unit(cluster=column, n_items=len(joined), n_clusters=int(np.unique(codes).size)),
@@ -224,6 +241,19 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
         **_warned(exemplar_warning(run)),
     )
+
+
+def _weights(joined: pd.DataFrame) -> np.ndarray | None:
+    """1/π per joined pair when the human table carries the pick's inclusion probabilities."""
+    if INCLUSION not in joined.columns:
+        return None
+    values = joined[INCLUSION].to_numpy(dtype=float, na_value=np.nan)
+    bad = ~((values > 0) & (values <= 1))
+    if bad.any():
+        raise DataError(f"the human table's row {joined['id'].astype(str).to_numpy()[bad][0]!r} has {INCLUSION} "
+                        f"{joined[INCLUSION].to_numpy()[bad][0]!r}; expected a probability in (0, 1] on every row (as "
+                        "harness select wrote it), or no such column for a uniform random sample")
+    return 1.0 / values
 
 
 def _by_group(run: Run, human: pd.DataFrame, by: str, **options: Any) -> Calibration:

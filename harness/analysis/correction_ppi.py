@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, label_column
+from ..core.constants import CATEGORIES, INCLUSION, label_column
 from ..core.errors import DataError
 from ..results.analysis import CorrectedSetting, Correction, ShareDifference
 from .intervals import Interval, percentile_ci, t_half_width
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 FEW_CLUSTERS = 30
 #: The shares whose group differences are tested (as the raw analysis compares groups).
 COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
-INCLUSION = "inclusion_probability"
 METHOD = ("prediction-powered inference (PPI++): the grader's labels of every graded pair, corrected by human labels "
           "of a random subset of prompt clusters; lambda tuned per share (classic PPI, lambda 1, where fewer than "
           f"{MIN_EVENT_CLUSTERS} labelled clusters show it); cluster-bootstrap SE with lambda re-tuned in each resample; "
@@ -117,12 +116,12 @@ def correct_by_subset(prompt: np.ndarray, response: np.ndarray, ids: np.ndarray,
     truth = share_columns(subset.prompt, subset.response)
     data = {name: ShareData(grader[name][0], grader[name][1], truth[name][0], truth[name][1]) for name in grader}
     counts = draws(design.n_clusters, n_boot=n_boot, seed=seed)
-    pooled = {name: estimate(cluster_sums(share, design), design, counts) for name, share in data.items()}
+    pooled = {name: estimate(cluster_sums(share, design), counts) for name, share in data.items()}
     raw_ci = {name: _percentile(counts, cluster_sums(share, design)) for name, share in data.items()}
     settings: dict[str, CorrectedSetting] = {}
     per_group: dict[str, dict[str, Estimate]] = {}
     for name, mask in (groups or {}).items():
-        per_group[name] = {s: estimate(cluster_sums(data[s], design, mask), design, counts) for s in data}
+        per_group[name] = {s: estimate(cluster_sums(data[s], design, mask), counts) for s in data}
         settings[name] = _setting(per_group[name], design, mask, codes)
     differences = _differences(per_group, reference, all_pairs, design)
     warnings = [*subset.warnings, *_warnings(pooled, design)]

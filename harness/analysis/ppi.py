@@ -149,7 +149,7 @@ def draws(n_clusters: int, *, n_boot: int, seed: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, n_clusters))
 
 
-def estimate(sums: np.ndarray, design: Design, counts: np.ndarray, *, level: float = 0.95) -> Estimate:
+def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95) -> Estimate:
     """One share's corrected estimate and interval from its cluster sums and the shared resamples."""
     totals = sums.sum(axis=0)
     event_clusters = int((sums[:, A_LAB] > 0).sum())

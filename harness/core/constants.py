@@ -19,6 +19,9 @@ CATEGORY_NAMES: dict[str, str] = {
 #: Merged ordinal severity 0 Safe, 1 Low, 2 Medium, 3 High.
 SEVERITIES: tuple[int, ...] = (0, 1, 2, 3)
 
+#: The column a pick (``harness select``) writes: each row's probability of having been picked.
+INCLUSION = "inclusion_probability"
+
 #: The scales of measurement agreement is computed on (Krippendorff's α, the alt-test's alignment).
 LEVELS = ("nominal", "ordinal", "interval")
 

@@ -158,6 +158,33 @@ def load_run(path: str | Path) -> Run:
     return Run(run_dir, manifest, labels, frame)
 
 
+def uncertainty_by_id(records: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Per pair id, how unsure the grader was, summed over its sides and categories: ``1 − P(verdict)``
+    from ``grade --logprobs``, else ``1 −`` the samples' agreement from ``grade --samples``; None when
+    the run recorded neither.
+
+    >>> uncertainty_by_id([{"id": "a", "target": "prompt", "status": "ok", "severity": {"hate": 1},
+    ...                     "probabilities": {"hate": [0.2, 0.7, 0.1, 0.0]}}])
+    {'a': 0.3}
+    """
+    out: dict[str, float] = {}
+    seen = False
+    for record in records:
+        if record.get("status") != "ok" or record.get("target") not in ("prompt", "response"):
+            continue
+        severity = record.get("severity") or {}
+        probabilities, agreement = record.get("probabilities"), record.get("sample_agreement")
+        if probabilities:
+            value = sum(1.0 - p[severity[c]] for c, p in probabilities.items() if c in severity)
+        elif agreement:
+            value = sum(1.0 - a for a in agreement.values())
+        else:
+            continue
+        seen = True
+        out[str(record["id"])] = round(out.get(str(record["id"]), 0.0) + value, 6)
+    return out if seen else None
+
+
 def labels_wide(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per id: ``{target}_status`` and grader labels ``pred_{side}_{category}``.
 

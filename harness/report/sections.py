@@ -18,9 +18,11 @@ from ..results.calibration import Calibration, TableAgreement
 from ..results.comparison import Comparison
 from ..results.flips import Flips
 from ..results.manifest import Manifest
+from ..results.planning import Plan, Selection
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
 from .blocks import Figure, Section, Table, ci, num, pct, scope_name
+from .planning import plan_section, selection_section
 from .raters import agreement_section, ceiling_table
 
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
@@ -63,6 +65,8 @@ def calibration_section(data: Calibration) -> Section:
         f"{data.n_joined} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
         f"harmful when severity ≥ {data.threshold}. Every 95% CI resamples clusters ({data.n_boot} resamples).",
     ])
+    if data.design:
+        section.paragraphs.append(f"Design: {data.design}; the confusion counts are the labelled pairs' own.")
     section.paragraphs.extend(f"Warning: {w}." for w in data.warnings or [])
     targets = data.targets
     section.tables.append(Table(
@@ -382,7 +386,7 @@ def section_of(result: Result) -> Section:
     builders: list[tuple[type, Callable[[Any], Section]]] = [
         (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
         (Comparison, comparison_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
-        (RaterAgreement, agreement_section),
+        (RaterAgreement, agreement_section), (Plan, plan_section), (Selection, selection_section),
     ]
     for kind, build in builders:
         if isinstance(result, kind):

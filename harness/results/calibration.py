@@ -117,6 +117,8 @@ class Calibration(Result):
     groups: dict[str, Calibration] | None = None
     #: ``calibrate --raters``: several humans' agreement, the ceiling beside this grader, the alt-test.
     human_agreement: RaterAgreement | None = None
+    #: How the labelled pairs were weighted (a pick with inclusion probabilities), None for unweighted.
+    design: str | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""

@@ -8,6 +8,7 @@ from .calibration import Calibration, TableAgreement
 from .comparison import Comparison
 from .flips import Flips
 from .manifest import DryRun, Manifest
+from .planning import Plan, Selection
 from .raters import RaterAgreement
 from .shots import ShotSearch
 
@@ -21,4 +22,6 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "flips": Flips,
     "shot-search": ShotSearch,
     "agreement": RaterAgreement,
+    "plan": Plan,
+    "selection": Selection,
 }

@@ -1,0 +1,318 @@
+"""How many items humans must label: a metric's interval width at each labelling size, predicted from a pilot.
+
+The prediction is a **simulation from the pilot's estimated joint distribution**, clustered as the
+study will be: a study of ``C`` prompt clusters is ``C`` clusters drawn with replacement from the
+pilot's, each with all its pairs and both labels; its interval is the one harness will report (the
+cluster-bootstrap percentile interval for κ and recall, the prediction-powered interval for a
+corrected share, whose graded set stays the real one); its width is recorded. The pilot is itself a
+sample, so every simulated study first redraws the pilot's clusters (a bootstrap of the pilot),
+and the spread of the widths carries the pilot's uncertainty: the plan gives the **median** width
+(the size to plan on) and the **90th percentile** (a size that meets the target in nine studies
+out of ten). The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
+beside it. What the simulation cannot do is invent what the pilot never showed (a severity-3
+disagreement, an escalation): those are warned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core.constants import DEFAULT_SEED, SCHEMA_VERSION
+from ..core.errors import ConfigError, DataError
+from ..results.common import Unit
+from ..results.planning import Plan, PlanSize
+from .intervals import FEW_CLUSTERS
+from .ppi import A_HAT, A_HAT_LAB, A_LAB, B_HAT, B_HAT_LAB, B_LAB, estimate
+from .stats import kappa_from_confusion, resample_counts
+
+METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
+#: Sizes tried when searching for a target width: this many, geometrically spaced.
+GRID = 14
+
+
+@dataclass
+class Pilot:
+    """What a metric needs from a pilot, summed per prompt cluster."""
+
+    metric: str
+    source: str
+    sums: np.ndarray  #: clusters x columns the metric is a function of
+    items: np.ndarray  #: labelled items per cluster
+    rows: np.ndarray  #: clusters x labels: items per human label (on the metric's side)
+    labels: list[str]
+    k: int = 0  #: κ's label count
+    side: str | None = None
+    threshold: int | None = None
+    cluster: str | None = None
+    #: ``escalation``: the real graded set's per-cluster (escalations the grader saw, pairs).
+    graded: np.ndarray | None = None
+
+
+def statistic(metric: str, totals: np.ndarray, k: int = 0) -> np.ndarray:
+    """The metric from column totals (vectorised over leading dimensions; NaN where undefined)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric in ("kappa", "kappa-quadratic"):
+            matrices = totals.reshape(*totals.shape[:-1], k, k)
+            return kappa_from_confusion(matrices, weights="quadratic" if metric == "kappa-quadratic" else None)
+        if metric == "recall":
+            return np.where(totals[..., 1] > 0, totals[..., 0] / totals[..., 1], np.nan)
+        if metric == "recall-gap":
+            return totals[..., 0] / totals[..., 1] - totals[..., 2] / totals[..., 3]
+    raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
+
+
+def _per_cluster(codes: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    _, dense = np.unique(codes, return_inverse=True)
+    out = np.zeros((int(dense.max()) + 1 if dense.size else 0, columns.shape[1]))
+    np.add.at(out, dense, columns)
+    return out
+
+
+def pilot_from_labels(gold: np.ndarray, pred: np.ndarray, codes: np.ndarray, *, metric: str, labels: list[Any],
+                      threshold: int | None, source: str, cluster: str | None, side: str | None = None) -> Pilot:
+    """A pilot of one label per item: human ``gold`` and grader ``pred`` as codes 0..k-1 (NaN unknown)."""
+    if metric not in ("kappa", "kappa-quadratic", "recall"):
+        raise ConfigError(f"`metric` {metric}: a table of one label per item gives kappa, kappa-quadratic or recall; "
+                          "recall-gap and escalation need both sides (a run with `human`, or calibration.json)")
+    keep = ~np.isnan(gold) & ~np.isnan(pred)
+    gold, pred, codes = gold[keep].astype(int), pred[keep].astype(int), codes[keep]
+    if gold.size == 0:
+        raise DataError(f"{source}: no item has both a human and a grader label")
+    k = len(labels)
+    if metric == "recall":
+        if threshold is None or not 0 < threshold < k:
+            raise ConfigError(f"`threshold` {threshold}: expected a label position from 1 to {k - 1}")
+        columns = np.column_stack([(gold >= threshold) & (pred >= threshold), gold >= threshold]).astype(float)
+    else:
+        columns = np.zeros((gold.size, k * k))
+        columns[np.arange(gold.size), gold * k + pred] = 1.0
+    rows = np.zeros((gold.size, k))
+    rows[np.arange(gold.size), gold] = 1.0
+    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, np.ones((gold.size, 1)))[:, 0],
+                 _per_cluster(codes, rows), [str(v) for v in labels], k=k, side=side, threshold=threshold, cluster=cluster)
+
+
+def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, threshold: int, source: str,
+                     cluster: str | None, graded: np.ndarray | None = None) -> Pilot:
+    """A pilot of harm labels: per pair the human and grader highest severity per side (``calibration.json``'s
+    ``max_severity_pairs``, -1 unknown). ``graded`` (escalation) is the graded set's per-cluster sums."""
+    codes = np.asarray(pairs["cluster"])
+    get = lambda key: np.asarray(pairs.get(key, [-1] * codes.size), dtype=float)
+    if metric in ("kappa", "kappa-quadratic", "recall"):
+        gold, pred = get(f"{side}_human"), get(f"{side}_grader")
+        gold[gold < 0], pred[pred < 0] = np.nan, np.nan
+        return pilot_from_labels(gold, pred, codes, metric=metric, labels=[0, 1, 2, 3], threshold=threshold, source=source,
+                                 cluster=cluster, side=side)
+    ph, pg, rh, rg = get("prompt_human"), get("prompt_grader"), get("response_human"), get("response_grader")
+    keep = (ph >= 0) & (pg >= 0) & (rh >= 0) & (rg >= 0)
+    if not keep.any():
+        raise DataError(f"{source}: no pair has human and grader labels on both sides (needed for {metric})")
+    ph, pg, rh, rg, codes = ph[keep], pg[keep], rh[keep], rg[keep], codes[keep]
+    ones = np.ones(codes.size)
+    rows = np.zeros((codes.size, 4))
+    rows[np.arange(codes.size), rh.astype(int)] = 1.0
+    if metric == "recall-gap":
+        columns = np.column_stack([(ph >= threshold) & (pg >= threshold), ph >= threshold,
+                                   (rh >= threshold) & (rg >= threshold), rh >= threshold]).astype(float)
+    elif metric == "escalation":
+        if graded is None:
+            raise ConfigError("`metric` escalation needs the graded set: plan RUN with `human` LABELLED (a random subset of RUN's pairs)")
+        columns = np.column_stack([rg > pg, ones, rh > ph]).astype(float)
+    else:
+        raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
+    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, ones[:, None])[:, 0], _per_cluster(codes, rows),
+                 ["0", "1", "2", "3"], side="response" if metric == "escalation" else None, threshold=threshold,
+                 cluster=cluster, graded=graded)
+
+
+def _width(draws: np.ndarray) -> float:
+    finite = draws[np.isfinite(draws)]
+    if finite.size < max(10, draws.size // 2):
+        return math.nan
+    return float(np.quantile(finite, 0.975) - np.quantile(finite, 0.025))
+
+
+def _bootstrap_width(study: np.ndarray, pilot: Pilot, n_boot: int, seed: int) -> float:
+    counts = np.concatenate(list(resample_counts(study.shape[0], n_boot=n_boot, seed=seed)))
+    return _width(statistic(pilot.metric, counts @ study, pilot.k))
+
+
+def _ppi_width(labelled: np.ndarray, pilot: Pilot, rng: np.random.Generator, n_boot: int, seed: int) -> float:
+    """The corrected share's interval width when ``labelled`` (pilot clusters' sums) are labelled among the graded set."""
+    graded = pilot.graded
+    assert graded is not None
+    n, c = graded.shape[0], labelled.shape[0]
+    sums = np.zeros((n, 6))
+    sums[:, A_HAT], sums[:, B_HAT] = graded[:, 0], graded[:, 1]
+    where = rng.choice(n, size=c, replace=False)
+    weight = n / c
+    sums[where, A_HAT], sums[where, B_HAT] = labelled[:, 0], labelled[:, 1]
+    sums[where, A_LAB], sums[where, B_LAB] = weight * labelled[:, 2], weight * labelled[:, 1]
+    sums[where, A_HAT_LAB], sums[where, B_HAT_LAB] = weight * labelled[:, 0], weight * labelled[:, 1]
+    counts = np.concatenate(list(resample_counts(n, n_boot=n_boot, seed=seed)))
+    found = estimate(sums, counts)
+    return math.nan if found.ci[0] is None or found.ci[1] is None else float(found.ci[1] - found.ci[0])
+
+
+def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Widths of ``studies`` simulated studies of ``clusters`` clusters, and their rows per human label."""
+    rng = np.random.default_rng([seed, clusters])
+    size = pilot.sums.shape[0]
+    widths = np.full(studies, np.nan)
+    rows = np.zeros((studies, pilot.rows.shape[1]))
+    for r in range(studies):
+        population = np.asarray(rng.integers(0, size, size=size))
+        chosen = population[rng.integers(0, size, size=clusters)]
+        rows[r] = pilot.rows[chosen].sum(axis=0)
+        if pilot.metric == "escalation":
+            widths[r] = _ppi_width(pilot.sums[chosen], pilot, rng, n_boot, seed + r)
+        else:
+            widths[r] = _bootstrap_width(pilot.sums[chosen], pilot, n_boot, seed + r)
+    return widths, rows
+
+
+def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | None = None, studies: int = 200,
+         n_boot: int = 200, seed: int = DEFAULT_SEED) -> Plan:
+    """The predicted interval width at each labelling size (items), and the size that meets ``target_width``."""
+    if target_width is None and not sizes:
+        raise ConfigError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
+    if target_width is not None and not 0 < target_width < 2:
+        raise ConfigError(f"`target_width` {target_width}: expected a width above 0, e.g. 0.10")
+    if any(s < 1 for s in sizes or []):
+        raise ConfigError(f"`sizes` {sizes}: expected positive item counts")
+    per = float(pilot.items.mean())
+    n_pilot = pilot.sums.shape[0]
+    limit = pilot.graded.shape[0] if pilot.graded is not None else None
+    own, value = _pilot_width(pilot, n_boot, seed)
+    found: dict[int, PlanSize] = {}
+
+    def at(clusters: int) -> PlanSize:
+        clusters = max(2, min(clusters, limit) if limit else clusters)
+        if clusters not in found:
+            widths, rows = simulate(pilot, clusters, studies=studies, n_boot=n_boot, seed=seed)
+            finite = widths[np.isfinite(widths)]
+            found[clusters] = PlanSize(
+                n_items=round(clusters * per), n_clusters=clusters,
+                width=float(np.median(finite)) if finite.size else None,
+                width_conservative=float(np.quantile(finite, 0.9)) if finite.size else None,
+                width_formula=own * math.sqrt(n_pilot / clusters) if own is not None else None,
+                rows_by_label={label: round(float(v), 1) for label, v in zip(pilot.labels, rows.mean(axis=0), strict=True)},
+                undefined=round(1 - finite.size / widths.size, 4))
+        return found[clusters]
+
+    for items in sizes or []:
+        at(math.ceil(items / per))
+    best = conservative = None
+    if target_width is not None:
+        best = _search(at, target_width, n_pilot, limit, lambda s: s.width)
+        conservative = _search(at, target_width, n_pilot, limit, lambda s: s.width_conservative)
+    rows = sorted(found.values(), key=lambda s: s.n_clusters)
+    return Plan(
+        schema_version=SCHEMA_VERSION, metric=pilot.metric, side=pilot.side, threshold=pilot.threshold, source=pilot.source,
+        pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot), pilot_value=value,
+        pilot_width=own, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
+        n_items=best.n_items if best else None, n_clusters=best.n_clusters if best else None,
+        n_items_conservative=conservative.n_items if conservative else None,
+        n_clusters_conservative=conservative.n_clusters if conservative else None,
+        sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed,
+        warnings=_warnings(pilot, best, target_width, limit),
+    )
+
+
+METHOD = ("simulation from the pilot's estimated joint distribution: each study draws its prompt clusters (all "
+          "their pairs, both labels) from a bootstrap of the pilot's clusters and computes the interval harness "
+          "reports; width: the median over studies, conservative: the 90th percentile")
+
+
+def _pilot_width(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, float | None]:
+    """The pilot's own interval width and metric value."""
+    if pilot.metric == "escalation":
+        labelled, graded = pilot.sums, pilot.graded
+        assert graded is not None
+        value = float(labelled[:, 2].sum() / labelled[:, 1].sum())
+        width = _ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)
+    else:
+        value = float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k))
+        width = _bootstrap_width(pilot.sums, pilot, max(n_boot, 1000), seed)
+    clean = lambda x: None if not math.isfinite(x) else x
+    return clean(width), clean(value)
+
+
+def _search(at: Any, target: float, n_pilot: int, limit: int | None, width_of: Any) -> PlanSize | None:
+    """The smallest size whose width (by ``width_of``) is at most ``target``: a geometric grid, then the
+    square-root law between the two grid points around the target, checked and stepped up by 5 %."""
+    low, high = max(2, n_pilot // 8), (limit or n_pilot * 200)
+    grid = sorted({int(np.rint(x)) for x in np.geomspace(low, high, GRID)})
+    previous = None
+    for clusters in grid:
+        size = at(clusters)
+        width = width_of(size)
+        if width is not None and width <= target:
+            if previous is None:
+                return size
+            prev_width = width_of(previous)
+            guess = previous.n_clusters * (prev_width / target) ** 2 if prev_width else clusters
+            candidate = int(min(clusters, max(previous.n_clusters + 1, math.ceil(guess))))
+            while candidate < clusters:
+                trial = at(candidate)
+                if width_of(trial) is not None and width_of(trial) <= target:
+                    return trial
+                candidate = max(candidate + 1, math.ceil(candidate * 1.05))
+            return size
+        previous = size
+    return None
+
+
+def _warnings(pilot: Pilot, best: PlanSize | None, target: float | None, limit: int | None) -> list[str]:
+    out = []
+    clusters = pilot.sums.shape[0]
+    if clusters < FEW_CLUSTERS:
+        out.append(f"the pilot has {clusters} prompt clusters: its picture of the grader is itself rough; plan on the "
+                   "conservative size, or label a larger pilot")
+    seen = pilot.rows.sum(axis=0)
+    thin = [f"{label} ({int(n)})" for label, n in zip(pilot.labels, seen, strict=True) if 0 < n < 5]
+    absent = [label for label, n in zip(pilot.labels, seen, strict=True) if n == 0]
+    if thin:
+        out.append(f"few pilot items with human label {', '.join(thin)}: the plan cannot foresee errors the pilot did not "
+                   "show there; a stratified pick (harness select --strategy stratified) brings more of them")
+    if absent and pilot.metric in ("kappa", "kappa-quadratic"):
+        out.append(f"no pilot item has human label {', '.join(absent)}: the plan treats it as absent from the population")
+    if pilot.metric == "escalation" and pilot.sums[:, 2].sum() == 0:
+        out.append("the pilot shows no human-labelled escalation: the width it predicts is only that of a share near 0")
+    if target is not None and best is None:
+        out.append(f"no size tried reaches a width of {target}" + (f" (the graded set has {limit} clusters, the most that "
+                   "can be labelled)" if limit else "") + ": the target is too tight for this metric")
+    return out
+
+
+def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold: int | None, cluster: str | None,
+                     source: str) -> Pilot:
+    """A pilot from two label columns of one table (numbers ordered as numbers; κ on any labels)."""
+    from ..core.cells import as_number, is_blank
+    from ..io.clusters import cluster_column, cluster_of_rows
+
+    for name, flag in ((gold, "gold"), (pred, "pred")):
+        if name not in frame.columns:
+            raise DataError(f"`{flag}` {name!r}: no such column; the table has {sorted(map(str, frame.columns))}")
+    cells = [[None if is_blank(v) else (as_number(v) if as_number(v) is not None else str(v)) for v in frame[c]] for c in (gold, pred)]
+    labels = sorted({v for column in cells for v in column if v is not None}, key=lambda v: (isinstance(v, str), v))
+    if metric in ("kappa-quadratic", "recall") and any(isinstance(v, str) for v in labels):
+        raise DataError(f"`metric` {metric} needs numeric labels; {gold!r} or {pred!r} holds text (use `metric` kappa)")
+    index = {v: i for i, v in enumerate(labels)}
+    codes = [np.array([np.nan if v is None else index[v] for v in column], dtype=float) for column in cells]
+    position = None
+    if metric == "recall":
+        position = next((i for i, v in enumerate(labels) if isinstance(v, (int, float)) and threshold is not None and v >= threshold), None)
+    column = cluster_column(frame.columns, cluster)
+    return pilot_from_labels(codes[0], codes[1], cluster_of_rows(frame, column), metric=metric, labels=labels,
+                             threshold=position if metric == "recall" else threshold, source=source, cluster=column)
+
+
+def graded_sums(prompt: np.ndarray, response: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per graded cluster: the escalations the grader sees and the pairs (the graded set of a corrected share)."""
+    top_p, top_r = prompt.max(axis=1), response.max(axis=1)
+    return _per_cluster(codes, np.column_stack([(top_r > top_p).astype(float), np.ones(codes.size)]))

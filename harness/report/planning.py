@@ -1,0 +1,55 @@
+"""``plan.json`` and a pick's design as sections: the labelling round's size and what was picked."""
+
+from __future__ import annotations
+
+from ..results.planning import Plan, Selection
+from .blocks import Section, Table, num
+
+_NAMES = {"kappa": "Cohen's κ", "kappa-quadratic": "quadratic κ", "recall": "recall", "recall-gap": "prompt-minus-response recall gap",
+          "escalation": "the corrected escalation share"}
+
+
+def plan_section(data: Plan) -> Section:
+    """The predicted width at each size, and the size that meets the target."""
+    what = _NAMES.get(data.metric, data.metric) + (f" ({data.side} side)" if data.side and data.metric != "escalation" else "")
+    pilot = data.pilot
+    lines = [f"Planning {what} from a pilot of {pilot.n_items} items in {pilot.n_clusters} clusters of "
+             f"{pilot.cluster or 'single items'} ({data.source}); {data.items_per_cluster:g} items per cluster. The pilot "
+             f"measures {num(data.pilot_value)} with a 95% interval {num(data.pilot_width)} wide."]
+    if data.target_width is not None:
+        if data.n_items is not None:
+            lines.append(f"To know it to ±{data.target_width / 2:.3g} (a {data.target_width:g}-wide interval): label about "
+                         f"{data.n_items} items ({data.n_clusters} clusters); {data.n_items_conservative or 'more than the largest size tried'}"
+                         + (f" items ({data.n_clusters_conservative} clusters)" if data.n_items_conservative else "")
+                         + " to meet it in nine studies out of ten.")
+        else:
+            lines.append(f"No size tried reaches a {data.target_width:g}-wide interval.")
+    lines.append(f"Method: {data.method} ({data.studies} studies per size, {data.n_boot} resamples each).")
+    lines.extend(f"Warning: {w}." for w in data.warnings)
+    section = Section(f"Labelling plan: {what}", lines)
+    labels = list(data.sizes[0].rows_by_label) if data.sizes else []
+    rare = labels[-1] if labels else None
+    section.tables.append(Table(
+        "Predicted 95% interval width by labelling size", ["items", "clusters", "width", "90% sure", "√n rule",
+                                                             *([f"label {rare}"] if rare else [])],
+        [[str(s.n_items), str(s.n_clusters), num(s.width), num(s.width_conservative), num(s.width_formula),
+          *([f"{s.rows_by_label[rare]:.0f}"] if rare else [])] for s in data.sizes],
+        "width: median over simulated studies; 90% sure: the width nine studies in ten stay under; √n rule: the pilot's "
+        f"width scaled by the square root of the clusters; label {rare}: expected items with that human label." if rare else ""))
+    return section
+
+
+def selection_section(data: Selection) -> Section:
+    """What was picked for annotation, and how to use it."""
+    unit = data.unit
+    lines = [f"Picked {data.n_picked_clusters} of {unit.n_clusters} prompt clusters ({data.n_picked_items} of {unit.n_items} "
+             f"pairs) from {data.source} by the {data.strategy} strategy: {data.design}.",
+             f"Inclusion probabilities from {data.inclusion_min:.3f} to {data.inclusion_max:.3f}. The picked rows' label columns "
+             "are blank: annotators fill them, then harness analyze GRADED --human PICKS (and calibrate) weight each pair by 1/π.",
+             *(f"Note: {n}." for n in data.notes)]
+    section = Section("Pick for annotation", lines)
+    if data.strata:
+        section.tables.append(Table("Clusters picked per stratum", ["stratum", "picked", "clusters"],
+                                    [[name, str(p), str(n)] for name, (p, n) in data.strata.items()],
+                                    "flagged: the grader sees a harmful response, an escalation or severity 3 in the cluster."))
+    return section

@@ -1,0 +1,75 @@
+"""``harness plan`` and ``harness select``'s results: how many items humans should label, and which."""
+
+from __future__ import annotations
+
+from .base import Result
+from .common import Unit
+
+
+class PlanSize(Result):
+    """One labelling size: the interval width the pilot predicts for it.
+
+    ``width`` is the median over simulated studies of that size, ``width_conservative`` the 90th
+    percentile (the pilot's own uncertainty included), ``width_formula`` the pilot's own width
+    scaled by the square root of the clusters (the textbook rule, for comparison).
+    """
+
+    n_items: int
+    n_clusters: int
+    width: float | None
+    width_conservative: float | None
+    width_formula: float | None
+    #: Expected human-labelled items at each severity 0-3 on the metric's side (or label, for a plain table).
+    rows_by_label: dict[str, float]
+    #: Share of simulated studies where the metric was undefined (no harmful item, no disagreement possible …).
+    undefined: float
+
+
+class Plan(Result):
+    """``plan.json``: from a pilot, the size of a human labelling round that pins a metric to a target width."""
+
+    schema_version: int
+    metric: str
+    side: str | None
+    threshold: int | None
+    source: str
+    pilot: Unit
+    pilot_value: float | None
+    pilot_width: float | None
+    items_per_cluster: float
+    graded_clusters: int | None
+    target_width: float | None
+    #: The smallest size whose median predicted width meets the target (None: not within the sizes tried).
+    n_items: int | None
+    n_clusters: int | None
+    #: The same for the 90th percentile: a size that meets the target in nine studies out of ten.
+    n_items_conservative: int | None
+    n_clusters_conservative: int | None
+    sizes: list[PlanSize]
+    method: str
+    studies: int
+    n_boot: int
+    seed: int
+    warnings: list[str]
+
+
+class Selection(Result):
+    """``picks.design.json``: which prompt clusters were picked for annotation, and with what probability."""
+
+    schema_version: int
+    source: str
+    strategy: str
+    #: The strategy asked for, when another was used (``active`` without probabilities or samples).
+    requested: str | None = None
+    budget_clusters: int
+    unit: Unit
+    n_picked_items: int
+    n_picked_clusters: int
+    design: str
+    #: Picked clusters and all clusters per stratum (``stratified``: flagged / quiet).
+    strata: dict[str, list[int]] | None = None
+    inclusion_min: float
+    inclusion_max: float
+    seed: int
+    outputs: list[str]
+    notes: list[str]
