@@ -27,7 +27,7 @@ def _cli(*args: str) -> str:
 
 
 def _kappa_table(seed: int, prompts: int, path: Path, setting: Setting) -> None:
-    p, r, gp, gr, clusters = draw(setting, np.random.default_rng(seed), n_prompts=prompts)
+    _, r, _, gr, clusters = draw(setting, np.random.default_rng(seed), n_prompts=prompts)
     table = pd.DataFrame({"id": [f"i{i}" for i in range(clusters.size)], "prompt_id": [f"q{c}" for c in clusters], "prompt": "x",
                           "human": r.max(axis=1), "grader": gr.max(axis=1)})
     write_pairs(table, path)

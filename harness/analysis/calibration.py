@@ -38,6 +38,7 @@ from ..results.common import Unit
 from .agreement import agreement
 from .intervals import Interval, percentile_ci
 from .raters import rater_agreement
+from .reliability import reliability
 from .stats import (
     bootstrap_totals,
     detection_from_confusion,
@@ -230,6 +231,10 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     both: dict[str, Any] = ({"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
                                                     threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)}
                             if len(matrices) == 2 else {})
+    forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.labels
+                 if r.get("status") == "ok" and r.get("probabilities")}
+    if forecasts:
+        both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed)
     if weights is not None:
         both["design"] = (f"weighted by 1/{INCLUSION} (a pick of harness select): every metric and interval estimates the "
                           f"population the {len(joined)} labelled pairs were drawn from")

@@ -92,3 +92,23 @@ def bars_with_ci(groups: Sequence[str], series: Sequence[tuple[str, Sequence[flo
     if len(series) > 1:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(series), frameon=False)
     return _png(fig)
+
+
+def reliability_diagram(series: Sequence[tuple[str, Sequence[tuple[float | None, float | None, int]]]]) -> str:
+    """Mean forecast against observed rate per bin, one line per side, the diagonal for perfect calibration;
+    each point's size grows with its bin's count."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="#999999", linewidth=1, linestyle="--", label="perfectly calibrated")
+    for (name, points), marker in zip(series, ("o", "s", "^"), strict=False):
+        kept = [(x, y, n) for x, y, n in points if x is not None and y is not None and n > 0]
+        if kept:
+            xs, ys, ns = zip(*kept, strict=True)
+            ax.plot(xs, ys, marker=marker, linewidth=1.2, label=name)
+            ax.scatter(xs, ys, s=[12 + 60 * n / max(ns) for n in ns], alpha=0.35)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("grader's P(severity ≥ threshold)", fontsize=8)
+    ax.set_ylabel("share the humans labelled harmful", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    return _png(fig)

@@ -58,7 +58,7 @@ def run_section(manifest: Manifest) -> Section:
 
 
 def calibration_section(data: Calibration) -> Section:
-    from .figures import bars_with_ci, confusion_grid
+    from .figures import bars_with_ci, confusion_grid, reliability_diagram
 
     unit = data.unit
     section = Section("Calibration against human labels", [
@@ -106,6 +106,14 @@ def calibration_section(data: Calibration) -> Section:
         section.tables.append(_calibration_groups(data))
     section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
                                   lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    if data.reliability:
+        section.tables.append(Table(
+            "Reliability of the grader's probabilities (grade --logprobs)", ["side", "n", "clusters", "ECE", "95% CI", "Brier"],
+            [[side, str(r.n), str(r.n_clusters), num(r.ece), ci(r.ece_ci), f"{r.brier:.3f}"] for side, r in data.reliability.items()],
+            f"Per pair and category, the forecast P(severity ≥ {data.threshold}) against the human label. ECE: the mean gap "
+            "between forecast and observed rate over ten bins (0: calibrated); Brier: mean squared error of the forecast."))
+        curves = [(side, [(b.mean_forecast, b.observed, b.n) for b in r.bins]) for side, r in data.reliability.items()]
+        section.figures.append(Figure("Reliability diagram", lambda: reliability_diagram(curves)))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
     return section

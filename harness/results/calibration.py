@@ -88,6 +88,27 @@ class Asymmetry(Result):
     kappa_gap_ci: CI
 
 
+class ReliabilityBin(Result):
+    """Forecasts in ``[low, high)``: how many, their mean, and how often the human label was harmful."""
+
+    low: float
+    high: float
+    n: int
+    mean_forecast: float | None
+    observed: float | None
+
+
+class SideReliability(Result):
+    """One side's forecasts ``P(severity ≥ threshold)`` (per pair and category) against the human labels."""
+
+    n: int
+    n_clusters: int
+    ece: float
+    ece_ci: CI
+    brier: float
+    bins: list[ReliabilityBin]
+
+
 class Calibration(Result):
     """``calibration.json``: a run's labels against human labels joined on id."""
 
@@ -119,6 +140,8 @@ class Calibration(Result):
     human_agreement: RaterAgreement | None = None
     #: How the labelled pairs were weighted (a pick with inclusion probabilities), None for unweighted.
     design: str | None = None
+    #: ``grade --logprobs``: per side, the reliability of the grader's probabilities (ECE, Brier, bins).
+    reliability: dict[str, SideReliability] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""
