@@ -30,7 +30,7 @@ def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     assert analysis["pooled"]["relevance"]["n_known"] == pairs
     html = (run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 5  # confusion grid, kappa bars, graders compared, transition matrix, rates by group (all with CIs)
+    assert len(images) == 6  # confusion grid, kappa bars, reliability diagram, graders compared, transition matrix, rates by group
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
     assert "<table>" in html and "Paired transitions" in html
     markdown = (run / "report.md").read_text()

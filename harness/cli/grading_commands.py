@@ -193,7 +193,7 @@ def demo(
     """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, human agreement, analyze, report."""
     with errors():
         from ..workflows.demo import run_demo
-        from .console import GradeProgress, console, print_grade_summary, print_result
+        from .console import GradeProgress, console, print_grade_summary, print_result, print_results
 
         console.print("[bold]harness demo[/]: the embedded graders are small in-context graders (not LLMs), "
                       "cross-fitted by prompt so no text is graded by a model that saw it.")
@@ -204,7 +204,8 @@ def demo(
                             ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
                             ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
                             ("5. human agreement: 3 annotators on 40 prompts, graders beside them", lambda: print_result(result.agreement)),
-                            ("6. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
+                            ("6. the next labelling round: a plan, and a stratified pick", lambda: print_results(result.plan, result.pick)),
+                            ("7. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
             console.rule(title)
             show()
         typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")

@@ -20,8 +20,10 @@ from ..results.calibration import Calibration
 from ..results.comparison import Comparison
 from ..results.flips import Flips
 from ..results.manifest import Manifest
+from ..results.planning import Plan, Selection
 from ..results.raters import RaterAgreement
 from .blocks import Section
+from .planning import plan_section, selection_section
 from .raters import agreement_section
 from .sections import analysis_section, calibration_section, comparison_section, flips_section, run_section
 
@@ -78,6 +80,12 @@ def render_report(
     agreement_data = _load(found(agreement, "agreement.json"), RaterAgreement)
     if agreement_data:
         sections.append(agreement_section(agreement_data))
+    plan_data = _load(found(None, "plan.json"), Plan)
+    if plan_data:
+        sections.append(plan_section(plan_data))
+    pick_data = _load(found(None, "picks.design.json"), Selection)
+    if pick_data:
+        sections.append(selection_section(pick_data))
     flips_data = _load(found(flips, "flips.json"), Flips)
     if flips_data:
         sections.append(flips_section(flips_data))

@@ -18,12 +18,12 @@ def plan_section(data: Plan) -> Section:
              f"measures {num(data.pilot_value)} with a 95% interval {num(data.pilot_width)} wide."]
     if data.target_width is not None:
         if data.n_items is not None:
-            lines.append(f"To know it to ±{data.target_width / 2:.3g} (a {data.target_width:g}-wide interval): label about "
+            lines.append(f"To know it to ±{data.target_width / 2:.3g} (a {data.target_width:.2f}-wide interval): label about "
                          f"{data.n_items} items ({data.n_clusters} clusters); {data.n_items_conservative or 'more than the largest size tried'}"
                          + (f" items ({data.n_clusters_conservative} clusters)" if data.n_items_conservative else "")
                          + " to meet it in nine studies out of ten.")
         else:
-            lines.append(f"No size tried reaches a {data.target_width:g}-wide interval.")
+            lines.append(f"No size tried reaches a {data.target_width:.2f}-wide interval.")
     lines.append(f"Method: {data.method} ({data.studies} studies per size, {data.n_boot} resamples each).")
     lines.extend(f"Warning: {w}." for w in data.warnings)
     section = Section(f"Labelling plan: {what}", lines)

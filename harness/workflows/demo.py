@@ -12,7 +12,9 @@ a model that saw it) as a background process on a free loopback port, then:
 5. measures the three annotators of the sample's reliability subset against each other
    (Krippendorff's α), sets each grader beside that human ceiling and runs the alternative
    annotator test (``agreement.json``; calibrate and compare carry the ceiling too);
-6. analyses the transitions by model, corrected by the human labels of a random third of the
+6. plans the next labelling round from the calibration (how many prompts to know the prompt
+   side's quadratic κ to ±0.05) and picks 20 prompt clusters for it, stratified, with weights;
+7. analyses the transitions by model, corrected by the human labels of a random third of the
    prompts (prediction-powered inference), and writes the report.
 """
 
@@ -36,6 +38,7 @@ from ..io.sample import SAMPLE_RATERS, ratings_path, sample_path
 from ..results.analysis import Analysis
 from ..results.calibration import Calibration
 from ..results.comparison import Comparison
+from ..results.planning import Plan, Selection
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
 
@@ -48,6 +51,8 @@ class DemoResult:
     shot_search: ShotSearch
     comparison: Comparison
     agreement: RaterAgreement
+    plan: Plan
+    pick: Selection
     outputs: dict[str, Path]
 
 
@@ -174,12 +179,12 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     try:
         wait_until_graders_ready(port)
         endpoint = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", concurrency=32)
-        spec = GradeSpec(targets=("prompt", "response", "relevance"), shots_path=default_shots_path())
+        spec = GradeSpec(targets=("prompt", "response", "relevance"), shots_path=default_shots_path(), logprobs=True)
         result = grade(sample_path(), spec, endpoint, run_dir=folder, cache_dir=cache, on_progress=on_progress)
         small_dir = folder / "compare-small"
-        grade(sample_path(), replace(spec, model="harness-small", targets=("prompt", "response")), endpoint,
+        grade(sample_path(), replace(spec, model="harness-small", targets=("prompt", "response"), logprobs=False), endpoint,
               run_dir=small_dir, cache_dir=cache)
-        search = calibrate_shots(human, replace(spec, targets=("prompt", "response"), shots_path=None), endpoint,
+        search = calibrate_shots(human, replace(spec, targets=("prompt", "response"), shots_path=None, logprobs=False), endpoint,
                                  run_root=folder / "shot-search", out=folder / "chosen_shots.jsonl", cache_dir=cache,
                                  settings=SearchSettings(k=3, n_random=2, greedy_steps=1, greedy_candidates=2, n_boot=DEMO_N_BOOT))
     finally:
@@ -198,8 +203,29 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT, human=load_pairs(subset),
                        human_source=str(subset))
     written = save_analysis(analysis, folder)
+    next_round = plan_next_round(folder, calibration)
     report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",
-               "agreement": folder / "agreement.json",
+               "agreement": folder / "agreement.json", "plan": folder / "plan.json", "picks": folder / "picks.jsonl",
                "shot_search": folder / "shot-search" / "shot_search.json", **report}
-    return DemoResult(result, analysis, calibration, search, comparison, agreement, outputs)
+    return DemoResult(result, analysis, calibration, search, comparison, agreement, *next_round, outputs)
+
+
+def plan_next_round(folder: Path, calibration: Calibration) -> tuple[Plan, Selection]:
+    """The next labelling round: how many prompts to label to know the prompt side's quadratic κ to ±0.05
+    (from the calibration as a pilot), and a stratified pick of 20 prompt clusters with their weights."""
+    from ..analysis.planning import pilot_from_pairs, plan
+    from ..analysis.selection import select
+    from ..io.pairs import write_pairs
+    from ..io.runs import graded_pairs, load_run
+
+    assert calibration.max_severity_pairs is not None
+    pilot = pilot_from_pairs(calibration.max_severity_pairs, metric="kappa-quadratic", side="prompt", threshold=1,
+                             source=str(folder / "calibration.json"), cluster=calibration.unit.cluster)
+    found = plan(pilot, target_width=0.10, studies=100, n_boot=200)
+    found.write(folder / "plan.json")
+    rows, design = select(graded_pairs(load_run(folder)), budget=20, strategy="stratified", source=str(folder))
+    write_pairs(rows, folder / "picks.jsonl")
+    design = Selection(**{**design.fields(), "outputs": [str(folder / "picks.jsonl"), str(folder / "picks.design.json")]})
+    design.write(folder / "picks.design.json")
+    return found, design
