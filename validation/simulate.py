@@ -199,12 +199,92 @@ def paired_test_size(replicates: int) -> dict[str, float]:
     return {"clustered": clustered / replicates, "rows": rows / replicates}
 
 
+#: Pick strategies compared at one budget (prompt clusters of the 600 in a study).
+PICK_BUDGET = 100
+PICK_SETTING = Setting(rho=0.4)
+
+
+def _uncertain_run(folder: Path, graded: Any, human: Any, rng: np.random.Generator) -> None:
+    """A run folder whose response labels carry an uncertainty signal (``sample_agreement``): informative but
+    imperfect, as a real grader's is: higher where it erred, somewhat higher where it flags harm, plus noise."""
+    _run_folder(folder, graded, human)
+    records = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
+    truth = human.set_index("id")
+    for record in records:
+        if record["target"] != "response":
+            continue
+        wrong = any(record["severity"][c] != truth.loc[record["id"], f"response_{c}"] for c in record["severity"])
+        flagged = max(record["severity"].values()) >= 1
+        doubt = min(0.95, 0.45 * wrong + 0.15 * flagged + 0.3 * rng.random())
+        record["sample_agreement"] = {c: (1.0 - doubt if c == "hate" else 1.0) for c in record["severity"]}
+    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@functools.cache
+def _pick_truth() -> tuple[float, float]:
+    """The population's escalation share and the grader's response quadratic κ against the truth."""
+    from harness.analysis.stats import kappa_from_confusion
+
+    _, r, _, gr, _ = draw(PICK_SETTING, np.random.default_rng(2), n_prompts=100_000)
+    matrix = np.zeros((4, 4))
+    np.add.at(matrix, (r.max(axis=1), gr.max(axis=1)), 1)
+    return population_truth(PICK_SETTING)[SHARE], float(kappa_from_confusion(matrix, weights="quadratic"))
+
+
+def _pick_task(args: tuple[str, int]) -> dict[str, Any]:
+    """One study: pick ``PICK_BUDGET`` clusters by a strategy, label them, correct the escalation share and measure κ."""
+    import pandas as pd
+
+    from harness.io.pairs import write_pairs
+
+    strategy, seed = args
+    rng = np.random.default_rng(40_000 + seed)
+    p, r, gp, gr, clusters = draw(PICK_SETTING, rng)
+    graded, human = frames(p, r, gp, gr, clusters, PICK_SETTING.per)
+    truth, kappa = _pick_truth()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _uncertain_run(folder / "run", graded, human, rng)
+        _cli(["select", str(folder / "run"), "--budget", str(PICK_BUDGET), "--strategy", strategy, "--seed", str(seed),
+              "-o", str(folder / "picks.jsonl")])
+        picks = pd.read_json(folder / "picks.jsonl", lines=True)
+        labels = human.set_index("id")
+        for column in [c for c in picks.columns if c.startswith(("prompt_", "response_")) and c != "prompt_id"]:
+            picks[column] = picks["id"].map(labels[column])
+        write_pairs(picks, folder / "labelled.jsonl")
+        _cli(["analyze", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT), "--seed",
+              str(seed), "-o", str(folder / "out")])
+        _cli(["calibrate", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT), "--seed",
+              str(seed), "-o", str(folder / "cal")])
+        corrected = json.loads((folder / "out" / "analysis.json").read_text())["corrected"]
+        calibration = json.loads((folder / "cal" / "calibration.json").read_text())["targets"]["response"]["max"]
+    low, high = corrected["corrected_ci"][SHARE]
+    k_low, k_high = calibration["ci"]["kappa_quadratic"]
+    return {"covered": low <= truth <= high, "width": high - low, "kappa_covered": k_low <= kappa <= k_high,
+            "kappa_width": k_high - k_low, "kappa": calibration["kappa_quadratic"]}
+
+
+def pick_strategies(replicates: int, workers: int) -> list[dict[str, Any]]:
+    """Coverage and mean width of the corrected escalation share and of κ per pick strategy, equal budget."""
+    out = []
+    with ProcessPoolExecutor(workers) as pool:
+        for strategy in ("uniform", "stratified", "active"):
+            rows = list(pool.map(_pick_task, [(strategy, seed) for seed in range(replicates)]))
+            out.append({"strategy": strategy, "replicates": replicates,
+                        "coverage": float(np.mean([r["covered"] for r in rows])), "mean_width": float(np.mean([r["width"] for r in rows])),
+                        "kappa_coverage": float(np.mean([r["kappa_covered"] for r in rows])),
+                        "kappa_mean_width": float(np.mean([r["kappa_width"] for r in rows])),
+                        "kappa_bias": float(np.mean([r["kappa"] for r in rows]) - _pick_truth()[1])})
+            print(f"pick {strategy}: {out[-1]}", flush=True)
+    return out
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
 def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, Any]], paired: dict[str, float],
-                  seconds: float, replicates: int) -> str:
+                  picks: list[dict[str, Any]], seconds: float, replicates: int) -> str:
     lines = [f"Simulation through the CLI: {replicates} studies per regime (EM: {max(50, replicates // 2)}), "
              f"{N_BOOT} bootstrap resamples each, {seconds:.0f} s on this machine. Share: {SHARE}; truth: its value in the "
              "population the study is drawn from.", "",
@@ -220,32 +300,50 @@ def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, A
     lines += ["", "| paired grader test under the null, α = 0.05 | rejection rate |", "|---|---:|",
               f"| clustered sign-flip / exact McNemar (harness) | {_pct(paired['clustered'])} |",
               f"| McNemar treating rows as independent | {_pct(paired['rows'])} |", "",
+              f"Picks of {PICK_BUDGET} prompt clusters of 600 (`harness select`, then `analyze --human` and `calibrate` weighting "
+              "by 1/π; active reads a simulated uncertainty signal, informative but imperfect):", "",
+              "| strategy | escalation coverage | mean width | response quadratic κ coverage | mean width | κ bias |",
+              "|---|---:|---:|---:|---:|---:|",
+              *(f"| {row['strategy']} | {_pct(row['coverage'])} | {_pct(row['mean_width'])} | {_pct(row['kappa_coverage'])} | "
+                f"{row['kappa_mean_width']:.3f} | {row['kappa_bias']:+.3f} |" for row in picks), "",
               "Targets: coverage 93–97 % and type-I error 3–7 % where the method's assumptions hold; the other rows show "
               "what the user is warned about (fewer than 30 clusters, errors dependent under EM)."]
     return "\n".join(lines) + "\n"
+
+
+PARTS = ("ppi", "em", "agreement", "paired", "picks")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}; the others are "
+                        "kept from results.json")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     start = time.perf_counter()
-    corrections = []
+    previous = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
+    corrections = [c for c in previous.get("corrections", []) if c["method"] not in parts]
     with ProcessPoolExecutor(args.workers) as pool:
         for index, regime in enumerate(regimes()):
+            if regime.method not in parts:
+                continue
             count = args.replicates if regime.method == "ppi" else max(50, args.replicates // 2)
             rows = list(pool.map(_task, [(index, 1000 * index + seed) for seed in range(count)]))
             corrections.append(summarise(regime, rows))
             print(f"{regime.method} {regime.name}: coverage {corrections[-1]['coverage']:.3f}, "
                   f"bias {corrections[-1]['bias']:+.4f}, width {corrections[-1]['mean_width']}", flush=True)
-    agreement = agreement_intervals(max(100, args.replicates // 2), args.workers)
-    paired = paired_test_size(args.replicates)
-    seconds = time.perf_counter() - start
-    text = write_results(corrections, agreement, paired, seconds, args.replicates)
+    order = {regime.name + regime.method: i for i, regime in enumerate(regimes())}
+    corrections.sort(key=lambda c: order.get(c["regime"] + c["method"], 0))
+    agreement = agreement_intervals(max(100, args.replicates // 2), args.workers) if "agreement" in parts else previous["agreement"]
+    paired = paired_test_size(args.replicates) if "paired" in parts else previous["paired"]
+    picks = pick_strategies(max(100, args.replicates // 2), args.workers) if "picks" in parts else previous.get("picks", [])
+    seconds = time.perf_counter() - start + (previous.get("seconds", 0) if parts != set(PARTS) else 0)
+    text = write_results(corrections, agreement, paired, picks, seconds, args.replicates)
     (HERE / "results.md").write_text(text, encoding="utf-8")
     (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
-                                                   "seconds": round(seconds)}, indent=2) + "\n", encoding="utf-8")
+                                                   "picks": picks, "seconds": round(seconds)}, indent=2) + "\n", encoding="utf-8")
     print(text)
 
 
