@@ -26,11 +26,13 @@ def test_least_busy_healthy_replica_is_picked_and_a_failing_one_set_aside() -> N
     pool = Replicas(["a", "b"])
     first, second = pool.pick(), pool.pick()
     assert (first, second) == ("a", "b")  # b had fewer in flight after a was taken
-    pool.done("a", reached=False)
-    pool.done("b", reached=True)
+    pool.done("a", ok=False)
+    pool.done("b", ok=True)
     assert pool.pick() == "a"  # one failure is not enough to set a replica aside
-    pool.done("a", reached=False)
-    assert pool.healthy() == ["b"] and pool.pick() == "b" and pool.pick() == "b"
+    pool.done("a", ok=False)
+    assert pool.pick() == "b" and pool.pick() == "b"
+    pool.lose("b", "answered as model 'x'")
+    assert pool.live() == ["a"] and pool.pick() == "a"  # a lost replica is never picked while another lives
 
 
 @pytest.mark.slow

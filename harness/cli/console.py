@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -125,6 +126,12 @@ def print_grade_summary(result: GradeResult) -> None:
     if manifest.shots_overlap:
         console.print(f"[yellow]warning:[/] {manifest.shots_overlap} graded items are among the exemplars of the shot set "
                       "(same id or text): they were graded with their own answer shown; do not score the grader on them")
+    if session is not None:
+        for url, reason in (session.replicas_set_aside or {}).items():
+            console.print(f"[yellow]replica set aside:[/] {escape(url)} {escape(reason)}")
+        for url, names in (session.answered_models or {}).items():
+            console.print(f"[yellow]warning:[/] {escape(url)} answered as {escape(', '.join(names))}, not {escape(manifest.model)}: "
+                          "check that the endpoint serves the grader you meant")
     for note in manifest.cache_notes:
         console.print(f"[yellow]cache:[/] {note}")
     for status, reasons in manifest.reasons.items():

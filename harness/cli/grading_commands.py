@@ -39,6 +39,7 @@ def serve(
     hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
     batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines or slow (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
+    answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
     with errors():
@@ -56,6 +57,7 @@ def serve(
             hang_s=hang_s,
             gullible=gullible,
             batch_fault=batch_fault,
+            answer_as=answer_as,
         )
         def listening() -> None:  # printed once the socket accepts connections
             typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "

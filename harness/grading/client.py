@@ -27,7 +27,7 @@ from .answers import (
 from .cache import CompletionCache, public_base_url, request_key
 from .endpoint import EndpointConfig
 from .limiter import AdaptiveLimiter
-from .replicas import Replicas
+from .replicas import Replicas, same_model
 
 #: With no answer yet, this many attempts that could not reach the server stop the job.
 UNREACHABLE_LIMIT = 6
@@ -107,71 +107,100 @@ class GraderClient:
             return min(float(jitter(state)), UNREACHABLE_WAIT_S)
         return float(jitter(state))
 
-    def _status_error(self, exc: Any) -> Exception:
-        """What an HTTP error answer becomes: retry it, fail the item, or stop the job."""
+    def _status_error(self, exc: Any, url: str) -> tuple[Exception, bool]:
+        """What an HTTP error answer becomes (retry it, fail the item, or stop the job), and whether the
+        replica that gave it is healthy (a 5xx is the replica's fault; a 4xx is the request's)."""
         status = exc.status_code
         message = self.redact.text(api_message(exc))
+        where = f" from {public_base_url(url)}" if self.replicas.several else ""
         if status == 429:
-            return RetryableError(f"429 rate limited: {message}", retry_after(exc.response.headers), rate_limited=True)
+            return RetryableError(f"429 rate limited: {message}", retry_after(exc.response.headers), rate_limited=True), True
         if status in (408, 409) or status >= 500:
-            return RetryableError(f"{status}: {message}", retry_after(exc.response.headers))
+            return RetryableError(f"{status}{where}: {message}", retry_after(exc.response.headers)), status in (408, 409)
+        if status == 404 and len(self.replicas.live()) > 1:
+            self.replicas.lose(url, f"answered 404 ({message})")
+            return RetryableError(f"404{where}: {message}; that replica is set aside"), True
         if status in (401, 403):
             return GraderError(
-                f"the endpoint answered {status} ({message}); check the API key (`api_key` or OPENAI_API_KEY) "
+                f"the endpoint{where} answered {status} ({message}); check the API key (`api_key` or OPENAI_API_KEY) "
                 "and its permissions"
-            )
+            ), True
         if status == 404:
-            return GraderError(f"the endpoint answered 404 ({message}); check `model` and `base_url`")
+            return GraderError(f"the endpoint{where} answered 404 ({message}); check `model` and `base_url`"), True
         self.rejected += 1
         if self.answered_ok == 0 and self.rejected >= REJECTED_LIMIT:
             return GraderError(
                 f"the endpoint rejected the first {self.rejected} requests with {status} ({message}); "
                 "check `model`, the template and `max_tokens`"
-            )
-        return FatalItemError(f"{status}: {message}")
+            ), True
+        return FatalItemError(f"{status}: {message}"), True
 
     def _network_error(self, exc: Any, timed_out: bool, url: str) -> Exception:
-        """A request that got no HTTP answer: say why; stop the job if nothing ever answered."""
+        """A request that got no HTTP answer: say why; stop the job when no replica was ever reached."""
         reason = network_reason(exc)
         if reason is None:
             text = f"timed out after {self.config.timeout_s:g}s" if timed_out else f"connection error: {exc.__cause__ or exc}"
             return RetryableError(self.redact.text(text))
         self.unreachable += 1
-        if self.answered == 0 and self.unreachable >= UNREACHABLE_LIMIT:
+        self.replicas.unreachable[url] += 1
+        if self.replicas.dead(UNREACHABLE_LIMIT):
+            names = ", ".join(public_base_url(u) for u in self.replicas.live()) or self.public_url
             return GraderError(
-                f"cannot reach {self.public_url}: {reason} ({self.unreachable} attempts, no answer yet); "
+                f"cannot reach {names}: {reason} ({self.unreachable} attempts, no answer yet); "
                 "check that the server is running and that `base_url` (or OPENAI_BASE_URL) is right"
             )
         return RetryableError(f"{reason} ({public_base_url(url)})", unreachable=True)
+
+    def _check_model(self, url: str, requested: str, fields: dict[str, Any]) -> None:
+        """An answer from another model than the one asked for: set its replica aside (when another can
+        serve) and retry the item elsewhere; with one endpoint, keep it and let the manifest say so."""
+        answered = fields.get("model")
+        if not isinstance(answered, str):
+            return
+        self.replicas.models[url].add(answered)
+        if self.config.azure_api_version or same_model(requested, answered):
+            return
+        if url in self.replicas.lost or len(self.replicas.live()) > 1:
+            self.replicas.lose(url, f"answered as model {answered!r}, not {requested!r}")
+            raise RetryableError(f"{public_base_url(url)} answered as model {answered!r}, not {requested!r}; that replica "
+                                 "is set aside and the item sent elsewhere")
+        if self.replicas.several:  # the last replica standing lies too
+            self.replicas.lose(url, f"answered as model {answered!r}, not {requested!r}")
+            raise GraderError(f"every replica answers as another model than {requested!r}: "
+                              + "; ".join(f"{public_base_url(u)} {r}" for u, r in self.replicas.lost.items()))
 
     async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         import openai
 
         url = self.replicas.pick()
-        reached = False
+        healthy = False
         try:
             # The request is already a plain JSON body; posting it skips the SDK's per-call
             # TypedDict transform and pydantic model building (most of its CPU cost), while
             # keeping its transport, auth, Azure routing and typed status errors.
             raw = await self._read_capped(request, url)
-            reached = True
+            fields = completion_fields(raw)
+            healthy = True
         except openai.APIStatusError as exc:
-            reached = True
             self.answered += 1
-            raise self._status_error(exc) from None
+            error, healthy = self._status_error(exc, url)
+            raise error from None
         except openai.APITimeoutError as exc:
             raise self._network_error(exc, timed_out=True, url=url) from None
         except openai.APIConnectionError as exc:
             raise self._network_error(exc, timed_out=False, url=url) from None
+        except RetryableError:
+            self.answered += 1  # an answer, but not a completion (HTML, garbage): the replica's fault
+            raise
         except (openai.APIResponseValidationError, ValueError) as exc:
-            reached = True
             self.answered += 1
             raise RetryableError(self.redact.text(f"unreadable response body: {exc}")) from None
         finally:
-            self.replicas.done(url, reached=reached)
+            self.replicas.done(url, ok=healthy)
         self.answered += 1
+        self._check_model(url, str(request.get("model", "")), fields)
         self.answered_ok += 1
-        return completion_fields(raw)
+        return fields
 
     async def _read_capped(self, request: dict[str, Any], url: str) -> bytes:
         """Post the request and read the decoded body, refusing more than ``max_response_bytes``."""
@@ -209,8 +238,10 @@ class GraderClient:
             self.requests_sent += 1
             try:
                 # bounds the whole request (connect, headers, body): a server that trickles its
-                # body cannot hold an item past the timeout
-                return await asyncio.wait_for(self._send(request), timeout=self.config.timeout_s)
+                # body cannot hold an item past the timeout. asyncio.timeout, not wait_for: on 3.11
+                # wait_for can swallow a cancellation that arrives as the request finishes
+                async with asyncio.timeout(self.config.timeout_s):
+                    return await self._send(request)
             except TimeoutError:
                 raise RetryableError(f"timed out after {self.config.timeout_s:g}s (whole request)") from None
         except RetryableError as exc:
@@ -272,7 +303,8 @@ class GraderClient:
             return result
 
         try:
-            completion = await asyncio.wait_for(run_attempts(), timeout=self.config.deadline_s)
+            async with asyncio.timeout(self.config.deadline_s):
+                completion = await run_attempts()
         except RetryableError as exc:
             error = f"gave up after {retrying.statistics.get('attempt_number', 0)} attempts: {exc}"
         except FatalItemError as exc:

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.redaction import Redactor
 from ..io.runs import INPUT, LABELS, LabelWriter
@@ -21,6 +21,7 @@ from .client import GraderClient
 from .endpoint import EndpointConfig
 from .grader import Grader, Progress
 from .jobs import GradeSpec, Item, item_of
+from .replicas import same_model
 from .shots import Shot
 from .templates import TemplateSet
 
@@ -52,20 +53,32 @@ def jobs_of(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], p
 
 
 async def run_jobs(grader: Grader, jobs: Iterator[list[Item]], workers: int) -> None:
-    """``workers`` tasks pull jobs from one lazy iterator (safe: the event loop is one thread)."""
+    """``workers`` tasks pull jobs from one lazy iterator (safe: the event loop is one thread).
+
+    Once the run is stopping (Ctrl-C cancels the session, or a worker failed) no worker takes another
+    job, even one whose cancellation was lost in a race with its request finishing.
+    """
+    stopping = asyncio.Event()
 
     async def worker() -> None:
         for job in jobs:
+            if stopping.is_set():
+                return
             await grader.job(job)
 
     tasks = [asyncio.create_task(worker()) for _ in range(max(1, workers))]
     try:
-        await asyncio.gather(*tasks)
-    except BaseException:
+        # asyncio.wait, not gather: a cancelled gather waits for its children, and a child that lost
+        # its cancellation would drain every job before this frame could say "stop"
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((task.exception() for task in done if task.exception() is not None), None)
+        if failed is not None:
+            raise failed
+    finally:
+        stopping.set()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 class Session:
@@ -82,6 +95,8 @@ class Session:
         self.sdk_setup_s = 0.0
         self.cache_notes: list[str] = []
         self.by_replica: dict[str, int] = {}
+        self.set_aside: dict[str, str] = {}
+        self.answered_models: dict[str, list[str]] = {}
 
     def execute(self, cache_dir: str | Path | None) -> None:
         cache = CompletionCache(cache_dir) if cache_dir is not None else None
@@ -116,7 +131,19 @@ class Session:
                 self.sdk_setup_s = client.setup_s
                 self.requests_sent = client.requests_sent
                 self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
+                self.set_aside = {public_base_url(u): reason for u, reason in client.replicas.lost.items()}
+                self.answered_models = {public_base_url(u): sorted(names) for u, names in client.replicas.models.items()
+                                        if any(not same_model(self.spec.model, n) for n in names)}
             return client.requests_sent
+
+    def _replica_figures(self) -> dict[str, Any]:
+        """Per replica: requests sent (with several), those set aside, answers from another model."""
+        out: dict[str, Any] = {"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}
+        if self.set_aside:
+            out["replicas_set_aside"] = self.set_aside
+        if self.answered_models:
+            out["answered_models"] = self.answered_models
+        return out
 
     def figures(self, session_start: float) -> SessionFigures:
         """The session's counts and timings (the SDK client is made on first use, so its set-up is apart)."""
@@ -128,5 +155,5 @@ class Session:
             sdk_setup_s=round(self.sdk_setup_s, 3),
             elapsed_s=round(grading_s, 3),
             items_per_s=round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
-            **({"requests_by_replica": self.by_replica} if len(self.by_replica) > 1 else {}),
+            **self._replica_figures(),
         )

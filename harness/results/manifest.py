@@ -24,6 +24,10 @@ class Session(Result):
     elapsed_s: float
     items_per_s: float | None
     requests_by_replica: dict[str, int] | None = None
+    #: Replicas set aside for the rest of the session, with why (another model, a 404).
+    replicas_set_aside: dict[str, str] | None = None
+    #: Per endpoint, the model names it answered as, where they are not the requested model.
+    answered_models: dict[str, list[str]] | None = None
 
 
 class Cost(Result):

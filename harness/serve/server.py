@@ -48,6 +48,8 @@ FAULT_MODES = (
     "garbage",
     "content_filter",
 )
+#: Faults only on request (not among the default modes): a 200 answer whose body is an HTML page.
+EXTRA_FAULTS = ("html",)
 
 _TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
 
@@ -66,6 +68,8 @@ class ServeConfig:
     retry_after_s: float = 1.0
     gullible: bool = False
     batch_fault: str | None = None
+    #: Grade every request with this grader and say so in ``model``, whatever was asked (a replica that lies, for tests).
+    answer_as: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
@@ -73,9 +77,11 @@ class ServeConfig:
         graders = [m for m in self.model_names if m not in PROFILES]
         if graders or not self.model_names:
             raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
-        unknown = [m for m in self.fail_modes if m not in FAULT_MODES]
+        unknown = [m for m in self.fail_modes if m not in (*FAULT_MODES, *EXTRA_FAULTS)]
         if unknown:
-            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {list(FAULT_MODES)}")
+            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
+        if self.answer_as is not None and self.answer_as not in PROFILES:
+            raise ConfigError(f"`answer_as` {self.answer_as!r}: expected one of {list(PROFILES)}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ConfigError(f"`fail_rate` {self.fail_rate}: expected a number from 0 to 1")
 
@@ -223,6 +229,8 @@ class GraderEndpoint:
         problem = self._validate(body)
         if problem is not None:
             return problem
+        if self.config.answer_as is not None:
+            body["model"] = self.config.answer_as
         if not self.ready.is_set():
             await asyncio.to_thread(self.ready.wait, 300)
         if self.fit_error is not None:
@@ -343,6 +351,10 @@ class GraderEndpoint:
             return web.Response(status=500)  # never reaches the client: its socket is gone
         if fault == "timeout":
             await asyncio.sleep(self.config.hang_s)
+        if fault == "html":  # a proxy's error page with status 200
+            from aiohttp import web
+
+            return web.Response(text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
         return None
 
     @staticmethod
