@@ -19,7 +19,7 @@ runner = CliRunner()
 
 def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
-    (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\n')
+    (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\nbatch_discount = 0.5\n')
     config = ["--config", str(tmp_path / "harness.toml")]
     before = stats(server)["requests"]
     dry = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--dry-run",
@@ -27,9 +27,14 @@ def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path:
     assert dry.exit_code == 0, dry.output
     found = json.loads(dry.output)
     assert stats(server)["requests"] == before and not (tmp_path / "run").exists()  # nothing sent, nothing written
-    assert found["requests"] == found["items"] == 2 * len(load_pairs(SAMPLE))
+    assert found["items"] == 2 * len(load_pairs(SAMPLE))
+    assert found["requests"] + found["duplicate_requests"] == found["items"] and found["duplicate_requests"] > 0  # one prompt, 3 models
     assert found["cost_prompt"] == pytest.approx(found["prompt_tokens_estimate"] * 2.0 / 1e6)
-    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--no-cache", *config])
+    batch = json.loads(runner.invoke(app, ["grade", str(data), "--dry-run", "--batch", "--json", *config]).output)
+    assert batch["batch"] is True and batch["cost_prompt"] == pytest.approx(found["cost_prompt"] * 0.5)  # the configured discount
+    unique = json.loads(runner.invoke(app, ["grade", str(data), "--dry-run", "--json", "--no-cache", *config]).output)
+    assert unique["requests"] == unique["items"]  # without the cache nothing is shared
+    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), *config])
     assert real.exit_code == 0, real.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     billed = manifest["tokens"]["billed_prompt_tokens"]

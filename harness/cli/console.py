@@ -143,7 +143,12 @@ def print_grade_summary(result: GradeResult) -> None:
 def print_dry_run(found: DryRun) -> None:
     """What a grade would send and cost, before anything is sent."""
     by_target = ", ".join(f"{t} {n}" for t, n in found.items_by_target.items())
-    console.print(f"[bold]dry run[/] (nothing sent) for {found.model}: {found.requests:,} requests for {found.items:,} items ({by_target})")
+    console.print(f"[bold]dry run[/] (nothing sent) for {escape(found.model)}: {found.requests:,} requests for {found.items:,} "
+                  f"items ({escape(by_target)})")
+    if found.duplicate_requests:
+        console.print(f"{found.duplicate_requests:,} more requests are identical to one of these: sent once, not counted again")
+    if found.batch:
+        console.print("costs below carry the Batch API's discount")
     console.print(f"prompt tokens ≈ {found.prompt_tokens_estimate:,} (estimate: {found.estimate}); "
                   f"completion budget ≤ {found.completion_token_budget:,} tokens (max_tokens per request)")
     if found.cost_prompt is None or found.cost_upper_bound is None:

@@ -37,7 +37,7 @@ def serve(
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
     hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
-    batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines or slow (for tests).")] = None,
+    batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
     answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
 ) -> None:
@@ -128,7 +128,7 @@ def grade(
         if dry_run:
             from ..grading.costs import dry_run as estimate
 
-            found = estimate(source, spec, mapping=mapping_of(mapping), price=price)
+            found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
             print_json(found) if as_json else print_dry_run(found)
             return
         _announce(settings, flags, config, folder)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.constants import SCHEMA_VERSION
+from ..core.errors import GraderError
+from .answers import Outcome, api_message
 from .cache import request_key
 
 if TYPE_CHECKING:
@@ -40,19 +42,27 @@ class BatchOptions:
 
     max_requests: int = 50_000
     max_bytes: int = 190_000_000
+    #: Output and error files are read up to this size (the rest of their items end failed).
+    max_output_bytes: int = 2_000_000_000
     poll_initial_s: float = 1.0
     poll_max_s: float = 60.0
 
 
 def read_state(folder: Path) -> dict[str, Any]:
-    """The run's submitted batches (``batches.json``), or an empty state."""
+    """The run's submitted batches (``batches.json``, read strictly), or an empty state."""
     from ..core.errors import RunError
     from ..io.readers import read_json_object
+    from ..results.batches import batch_state
 
     path = folder / STATE
     if not path.exists():
         return {"schema_version": SCHEMA_VERSION, "batches": []}
-    return read_json_object(path, error=RunError, what="batch state")
+    try:
+        return batch_state(read_json_object(path, error=RunError, what="batch state"), str(path))
+    except ValueError as exc:
+        raise RunError(f"{exc}; the batch state is damaged: restore it, or if `harness batch status {folder}` shows no "
+                       f"batch still running, remove {path} (removing it forgets running batches: their requests would "
+                       "be sent and billed again)") from None
 
 
 def _write_state(folder: Path, state: dict[str, Any]) -> None:
@@ -72,6 +82,8 @@ class BatchRun:
         self.state = read_state(folder)
         self.items: dict[str, list[Item]] = {}
         self.requests: dict[str, dict[str, Any]] = {}
+        self.resubmit: list[tuple[list[str], list[str]]] = []
+        self.notes: list[str] = []
 
     def add(self, item: Item) -> None:
         """Queue one item: answered from the cache now, or by a batch (one already submitted, or a new one)."""
@@ -92,8 +104,6 @@ class BatchRun:
         await self._wait_and_record()
 
     async def _answer_from_cache(self) -> None:
-        from .answers import Outcome
-
         if self.client.cache is None:
             return
         for key in list(self.items):
@@ -118,18 +128,41 @@ class BatchRun:
         body = {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": self.requests[key]}
         return (json.dumps(body, ensure_ascii=False) + "\n").encode("utf-8")
 
-    async def _submit(self, keys: list[str]) -> None:
+    async def _sdk(self, what: str, call: Any) -> Any:
+        """One Batch API call, its failures turned into a one-line error with secrets redacted (a 404 on a
+        batch is :class:`Lost`: the endpoint no longer knows it)."""
+        import openai
+
+        from ..core.errors import GraderError
+
+        try:
+            return await call
+        except openai.NotFoundError as exc:
+            if what.startswith(("poll", "resume")):
+                raise Lost(self.client.redact.text(str(exc))) from None
+            raise GraderError(f"{what}: the endpoint answered 404 ({self.client.redact.text(api_message(exc))}); it may have "
+                              "no Batch API (grade without `batch`)") from None
+        except openai.APIStatusError as exc:
+            raise GraderError(f"{what}: the Batch API answered {exc.status_code} "
+                              f"({self.client.redact.text(api_message(exc))})") from None
+        except openai.APIConnectionError as exc:
+            raise GraderError(f"{what}: cannot reach the endpoint ({self.client.redact.text(str(exc))})") from None
+
+    async def _submit(self, keys: list[str], replaces: list[str] | None = None) -> None:
         data = b"".join(self._line(key) for key in keys)
-        uploaded = await self.client.sdk().files.create(file=("harness-batch.jsonl", data), purpose="batch")
-        entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False}
+        uploaded = await self._sdk("upload the batch file", self.client.sdk().files.create(file=("harness-batch.jsonl", data),
+                                                                                           purpose="batch"))
+        entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False,
+                                 "request_counts": None, "replaces": replaces}
         self.state["batches"].append(entry)
         _write_state(self.folder, self.state)  # before creating: a rerun finds the batch by its input file
         await self._create(entry)
+        self.client.requests_sent += len(keys)
 
     async def _create(self, entry: dict[str, Any]) -> None:
-        batch = await self.client.sdk().batches.create(input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions",
-                                                          completion_window="24h")
-        entry["id"], entry["status"] = batch.id, batch.status
+        batch = await self._sdk("create the batch", self.client.sdk().batches.create(
+            input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions", completion_window="24h"))
+        entry["id"], entry["status"] = _checked(batch).id, batch.status
         _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
 
     async def _resume_submissions(self) -> None:
@@ -138,86 +171,139 @@ class BatchRun:
         pending = {entry["input_file_id"]: entry for entry in self.state["batches"] if entry.get("id") is None}
         if not pending:
             return
-        async for batch in self.client.sdk().batches.list(limit=100):
-            entry = pending.pop(batch.input_file_id, None)
-            if entry is not None:
-                entry["id"], entry["status"] = batch.id, batch.status
-                _write_state(self.folder, self.state)
-            if not pending:
-                break
+        listing = self.client.sdk().batches.list(limit=100)
+        try:
+            async for batch in listing:
+                entry = pending.pop(batch.input_file_id, None)
+                if entry is not None:
+                    entry["id"], entry["status"] = batch.id, batch.status
+                    _write_state(self.folder, self.state)
+                if not pending:
+                    break
+        except Exception as exc:
+            await self._sdk("list batches", _raise(exc))
         for entry in pending.values():
-            await self._create(entry)
+            try:
+                await self._create(entry)
+            except GraderError:
+                self._lose(entry, "its uploaded input file is unknown to the endpoint")
+
+    def _lose(self, entry: dict[str, Any], why: str) -> None:
+        """The endpoint no longer knows a batch: mark it lost and queue its requests once more (a batch
+        that was itself a resubmission is not resubmitted again: its items end failed)."""
+        entry["status"], entry["recorded"] = "lost", True
+        _write_state(self.folder, self.state)
+        pending = [key for key in entry["keys"] if key in self.items]
+        if entry.get("replaces"):
+            for key in pending:
+                self._record(key, Outcome(None, f"batch {entry['id']} lost by the endpoint ({why}), and the batch before it "
+                                                f"({', '.join(entry['replaces'])}) too; grade again", 1, 0.0, False, key))
+            return
+        self.resubmit.append((pending, [entry["id"] or entry["input_file_id"]]))
 
     async def _wait_and_record(self) -> None:
         wait = self.options.poll_initial_s
         while True:
+            for keys, replaces in self.resubmit:
+                if keys:
+                    await self._submit(keys, replaces)
+            self.resubmit.clear()
             open_batches = [b for b in self.state["batches"] if not b.get("recorded")]
             if not open_batches:
                 return
             for entry in open_batches:
-                batch = await self.client.sdk().batches.retrieve(entry["id"])
+                try:
+                    batch = _checked(await self._sdk("poll a batch", self.client.sdk().batches.retrieve(entry["id"])))
+                except Lost:
+                    self._lose(entry, "the endpoint answered 404")
+                    continue
                 entry["status"] = batch.status
-                entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
+                entry["request_counts"] = _counts(batch)
                 if batch.status in TERMINAL:
                     await self._record_batch(entry, batch)
                     entry["recorded"] = True
                 _write_state(self.folder, self.state)
-            if any(not b.get("recorded") for b in self.state["batches"]):
+            if any(not b.get("recorded") for b in self.state["batches"]) and not self.resubmit:
                 await asyncio.sleep(wait)
                 wait = min(self.options.poll_max_s, wait * 1.5)
 
     async def _record_batch(self, entry: dict[str, Any], batch: Any) -> None:
-        from .answers import Outcome, RetryableError, completion_fields
+        from .answers import RetryableError, completion_fields
+        from .batch_output import LineCounts, capped_lines, line_error, rows_of
 
-        answered: set[str] = set()
+        counts = LineCounts()
+        keys = set(entry["keys"])
         for file_id, is_error in ((batch.output_file_id, False), (batch.error_file_id, True)):
             if not file_id:
                 continue
-            content = (await self.client.sdk().files.content(file_id)).content
-            for line in content.decode("utf-8", errors="replace").splitlines():
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                key = row.get("custom_id")
-                if key not in self.items:
-                    continue
-                answered.add(key)
-                response = row.get("response") or {}
-                status = response.get("status_code")
-                if is_error or status != 200 or row.get("error"):
-                    message = _line_error(row)
-                    self._record(key, Outcome(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
-                    continue
-                try:
-                    completion = completion_fields(self.client.redact.text(json.dumps(response.get("body"))).encode())
-                except RetryableError as exc:
-                    self._record(key, Outcome(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
-                    continue
-                self._record(key, Outcome(completion, None, 1, 0.0, False, key))
-        reason = _batch_reason(batch)
+            try:
+                async with self.client.sdk().files.with_streaming_response.content(file_id) as response:
+                    async for key, row in rows_of(capped_lines(response, self.options.max_output_bytes, counts), keys, counts):
+                        message = "error file line" if is_error else line_error(row)
+                        if is_error and line_error(row):
+                            message = line_error(row)
+                        if message is not None:
+                            self._record(key, Outcome(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
+                            continue
+                        try:
+                            body = self.client.redact.text(json.dumps(row["response"]["body"]))
+                            completion = completion_fields(body.encode())
+                        except RetryableError as exc:
+                            self._record(key, Outcome(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
+                            continue
+                        self._record(key, Outcome(completion, None, 1, 0.0, False, key))
+            except Exception as exc:
+                counts.unreadable += 1
+                self.notes.append(f"batch {entry['id']}: file {file_id} could not be read "
+                                  f"({self.client.redact.text(type(exc).__name__)})")
+        reason = _batch_reason(batch) + counts.reason()
         for key in entry["keys"]:
-            if key not in answered and key in self.items:
+            if key not in counts.answered and key in self.items:
                 self._record(key, Outcome(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
 
     def _record(self, key: str, outcome: Any) -> None:
         from .parsing import parse_relevance, parse_severity
 
-        for item in self.items.pop(key, []):
+        items = self.items.pop(key, [])
+        for part, item in enumerate(items):  # one request, several identical items: they share its tokens
             parse = parse_relevance if item.target == "relevance" else parse_severity
             parsed = self.grader.judge(outcome, parse)
             if parsed.status == "ok":
                 self.client.remember(outcome)
                 parsed = self.grader.settle(item, parsed, outcome)
-            self.grader.record(item, parsed, outcome, via_batch=not outcome.cached)
+            self.grader.record(item, parsed, outcome, len(items), part=part, via_batch=not outcome.cached)
 
 
-def _line_error(row: dict[str, Any]) -> str:
-    error = row.get("error") or {}
-    body = (row.get("response") or {}).get("body") or {}
-    inner = body.get("error") if isinstance(body, dict) else None
-    message = (error.get("message") if isinstance(error, dict) else None) or (inner.get("message") if isinstance(inner, dict) else None)
-    status = (row.get("response") or {}).get("status_code")
-    return f"line failed ({status}): {message or 'no message'}"
+class Lost(Exception):
+    """The endpoint answered 404 for a batch it was given: it no longer knows it."""
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+#: The statuses a batch can have (OpenAI's).
+STATUSES = ("validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled")
+
+
+def _checked(batch: Any) -> Any:
+    """A batch object as the endpoint returned it, refused when it is not one (no id or status of a batch)."""
+    from ..core.errors import GraderError
+
+    if not isinstance(getattr(batch, "id", None), str) or getattr(batch, "status", None) not in STATUSES:
+        raise GraderError("the Batch API answered with something that is not a batch (no id, or a status outside "
+                          f"{', '.join(STATUSES)}); this endpoint may not implement it: grade without `batch`")
+    return batch
+
+
+def _counts(batch: Any) -> dict[str, int] | None:
+    counts = getattr(batch, "request_counts", None)
+    if counts is None:
+        return None
+    try:
+        return {k: int(v) for k, v in counts.model_dump().items()}
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _batch_reason(batch: Any) -> str:
@@ -256,9 +342,14 @@ def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[
             for entry in state["batches"]:
                 if entry.get("id") is None:
                     continue  # uploaded, creation not confirmed: the next grade run resolves it
-                batch = await client.sdk().batches.retrieve(entry["id"])
+                try:
+                    batch = _checked(await client.sdk().batches.retrieve(entry["id"]))
+                except Exception as exc:
+                    entry["note"] = "unknown to the endpoint: the next grade with `batch` resubmits it" if getattr(
+                        exc, "status_code", None) == 404 else f"status from {STATE}; the endpoint did not answer"
+                    continue
                 entry["status"] = batch.status
-                entry["request_counts"] = batch.request_counts.model_dump() if batch.request_counts else None
+                entry["request_counts"] = _counts(batch)
 
     try:
         asyncio.run(refresh())
@@ -279,10 +370,20 @@ def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[
     state = read_state(folder)
     open_ids = [b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL]
 
+    cancelled: list[str] = []
+
     async def cancel() -> None:
+        import openai
+
         async with GraderClient(_endpoint(base_url)) as client:
             for batch_id in open_ids:
-                await client.sdk().batches.cancel(batch_id)
+                try:
+                    await client.sdk().batches.cancel(batch_id)
+                    cancelled.append(batch_id)
+                except openai.NotFoundError:
+                    pass  # the endpoint no longer knows it: the next grade --batch marks it lost and resubmits it
+                except openai.APIError as exc:
+                    raise GraderError(f"cancelling batch {batch_id}: {client.redact.text(str(exc))}") from None
 
     asyncio.run(cancel())
-    return open_ids
+    return cancelled

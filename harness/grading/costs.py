@@ -99,8 +99,15 @@ def _items(chunks: Iterable[Chunk], target: str) -> Iterator[Item]:
 
 
 def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[str, str] | None = None,
-            price: Price | None = None) -> DryRun:
-    """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing."""
+            price: Price | None = None, batch: bool = False, dedupe: bool = True) -> DryRun:
+    """Render every request of a grade of ``data`` and count them; sends nothing, writes nothing.
+
+    ``dedupe`` (a run with a cache, or ``batch``): identical requests are sent once and counted once
+    in the tokens and costs; ``batch``: the costs carry the Batch API's discount.
+    """
+    import hashlib
+    import json
+
     from ..io.pairs import validate_pairs
     from ..io.records import chunks_of_frame, table_chunks
     from .jobs import build_request, user_message
@@ -110,6 +117,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
     counts: Counter[str] = Counter()
+    seen: set[bytes] = set()
     for target in spec.targets:
         chunks = table_chunks(data, mapping=mapping) if isinstance(data, (str, Path)) else chunks_of_frame(validate_pairs(data))
         system = templates.system(target, shots)
@@ -120,13 +128,19 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
                 job.append(item)
             if job and (item is None or len(job) == size):
                 request = build_request(spec, system, user_message(templates, job), spec.max_tokens * len(job))
-                counts["requests"] += 1
                 counts["items"] += len(job)
-                counts["prompt_tokens"] += estimate_tokens(request)
-                counts["completion_budget"] += request["max_tokens"]
                 counts[f"items_{target}"] += len(job)
                 job = []
+                digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).digest()
+                if dedupe and digest in seen:
+                    counts["duplicates"] += 1
+                    continue
+                seen.add(digest)
+                counts["requests"] += 1
+                counts["prompt_tokens"] += estimate_tokens(request)
+                counts["completion_budget"] += request["max_tokens"]
     priced = price is not None
+    discount = price.batch_discount if batch and price is not None and price.batch_discount is not None else 1.0
     return DryRun(
         model=spec.model, requests=counts["requests"], items=counts["items"],
         items_by_target={t: counts[f"items_{t}"] for t in spec.targets},
@@ -134,8 +148,9 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
         estimate=f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
         price=None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input,
                                           "batch_discount": price.batch_discount},
-        cost_prompt=price.of(counts["prompt_tokens"], 0) if priced and price else None,
-        cost_upper_bound=price.of(counts["prompt_tokens"], counts["completion_budget"]) if priced and price else None,
+        cost_prompt=price.of(counts["prompt_tokens"], 0) * discount if priced and price else None,
+        cost_upper_bound=price.of(counts["prompt_tokens"], counts["completion_budget"]) * discount if priced and price else None,
+        duplicate_requests=counts["duplicates"], **({"batch": True} if batch else {}),
     )
 
 

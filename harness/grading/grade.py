@@ -147,6 +147,8 @@ def grade(
         "endpoint": public_base_url(endpoint.base_url),
     }
     folder = RunFolder(Path(run_dir))
+    if batch is None:
+        _refuse_open_batches(folder.path)
     with folder.session():  # one grading session per run folder
         previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
         done, done_by_target = folder.resume_set(retry_statuses)
@@ -159,6 +161,23 @@ def grade(
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key))
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def _refuse_open_batches(folder: Path) -> None:
+    """A synchronous grade of a run whose batches are still open would send (and pay for) their requests
+    twice: refuse it, and say how to collect the batches instead."""
+    from .batch_api import STATE, read_state
+
+    if not (folder / STATE).exists():
+        return
+    open_batches = [b for b in read_state(folder)["batches"] if not b.get("recorded")]
+    if open_batches:
+        ids = ", ".join(str(b.get("id") or b.get("input_file_id")) for b in open_batches)
+        held = sum(len(b["keys"]) for b in open_batches)
+        raise ConfigError(f"{folder} has {len(open_batches)} batches not yet collected ({ids}; {held} requests): grading "
+                          "without `batch` would send and bill those requests again. Rerun with `batch` to collect them "
+                          "(`harness batch cancel` first to stop them; cancelled batches are collected the same way)",
+                          param="batch")
 
 
 def _count_exemplars(chunks: Iterator[Chunk], shots: list[Shot], count: list[int]) -> Iterator[Chunk]:

@@ -69,8 +69,12 @@ class Grader:
     def request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
         return build_request(self.spec, self.systems[target], user, max_tokens, severity=target != "relevance")
 
-    def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, via_batch: bool = False) -> None:
+    def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, part: int = 0,
+               via_batch: bool = False) -> None:
+        """Write one label record; a request that carried ``share`` items gives item ``part`` its share of
+        the tokens (split exactly: the shares add up to what the request billed)."""
         completion = outcome.completion or {}
+        split = lambda total: total // share + int(part < total % share)
         record: dict[str, Any] = {
             "id": item.id,
             "target": item.target,
@@ -86,9 +90,9 @@ class Grader:
             "cached": outcome.cached,
             "latency_ms": round(outcome.latency_ms, 2),
             "attempts": outcome.attempts,
-            "prompt_tokens": int(completion.get("prompt_tokens", 0)) // share,
-            "cached_prompt_tokens": int(completion.get("cached_prompt_tokens", 0)) // share,
-            "completion_tokens": int(completion.get("completion_tokens", 0)) // share,
+            "prompt_tokens": split(int(completion.get("prompt_tokens", 0))),
+            "cached_prompt_tokens": split(int(completion.get("cached_prompt_tokens", 0))),
+            "completion_tokens": split(int(completion.get("completion_tokens", 0))),
             "request_hash": outcome.request_hash,
             "batch_size": share,
             "batch_api": via_batch,
@@ -154,11 +158,9 @@ class Grader:
             rows = parse_batch((outcome.completion or {}).get("content"), len(items))
         if all(r.status == "ok" for r in rows.values()):
             self.client.remember(outcome)
-        retry = []
-        for index, item in enumerate(items):
-            if rows[index].status == "ok":
-                self.record(item, rows[index], outcome, share=len(items))
-            else:
-                retry.append(item)
+        answered = [index for index in range(len(items)) if rows[index].status == "ok"]
+        retry = [item for index, item in enumerate(items) if rows[index].status != "ok"]
+        for part, index in enumerate(answered):  # the request's tokens are shared by the items it answered
+            self.record(items[index], rows[index], outcome, share=len(answered), part=part)
         for item in retry:  # missing or malformed in the batch answer: regrade singly
             await self.single(item)

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 from ..core.atomic import ensure_folder
 from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
 from ..core.errors import RunError
-from ..io.runs import INPUT, LABELS, MANIFEST, iter_labels, read_manifest, rewrite_labels
+from ..io.runs import (
+    INPUT,
+    LABELS,
+    MANIFEST,
+    iter_labels,
+    iter_superseded,
+    keep_superseded,
+    read_manifest,
+    rewrite_labels,
+)
 from ..results.manifest import Cost, Manifest, Session
 
 if TYPE_CHECKING:
@@ -118,7 +127,8 @@ class RunFolder:
             else:
                 done.add((str(record["id"]), record["target"]))
                 done_by_target[record["target"]] += 1
-        if dropped:
+        if dropped:  # kept first (their tokens were billed), then dropped
+            keep_superseded(self.path, (r for r in iter_labels(self.path) if r["status"] in retry_statuses))
             rewrite_labels(self.path, (r for r in iter_labels(self.path) if r["status"] not in retry_statuses))
         return done, done_by_target
 
@@ -147,6 +157,12 @@ class RunFolder:
                price: Price | None = None) -> Manifest:
         """Summarise the labels into the manifest and write it (whatever the session's status)."""
         summary = _summarise(iter_labels(self.path))
+        replaced = _summarise(iter_superseded(self.path))
+        if replaced["items"]:  # records a --retry replaced were billed too
+            for key, value in replaced["tokens"].items():
+                if not key.startswith("cached_"):
+                    summary["tokens"][key] = summary["tokens"].get(key, 0) + value
+            summary["superseded"] = replaced["items"]
         updates: dict[str, Any] = {"status": status, **summary, "updated": now(), "last_session": session}
         if error is not None and status != "complete":
             updates["error"] = error

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 LABELS = "labels.jsonl"
+#: Records a ``--retry`` replaced: kept for their tokens (they were billed) and their history.
+SUPERSEDED = "superseded.jsonl"
 INPUT = "input.jsonl"
 
 
@@ -45,7 +47,20 @@ def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, An
     A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
     lines append cleanly). A malformed line anywhere else is an error.
     """
-    path = run_dir / LABELS
+    yield from _iter_records(run_dir / LABELS, repair=repair)
+
+
+def iter_superseded(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """The records a ``--retry`` replaced, each once (a kill between keeping and dropping them may have kept one twice)."""
+    seen: set[tuple[Any, ...]] = set()
+    for record in _iter_records(run_dir / SUPERSEDED, repair=False):
+        key = (record.get("id"), record.get("target"), record.get("request_hash"), record.get("latency_ms"), record.get("status"))
+        if key not in seen:
+            seen.add(key)
+            yield record
+
+
+def _iter_records(path: Path, *, repair: bool) -> Iterator[dict[str, Any]]:
     if not path.exists():
         return
     offset = 0
@@ -122,6 +137,17 @@ class LabelWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def keep_superseded(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Append records about to be dropped for regrading to ``superseded.jsonl`` (flushed to disk first)."""
+    import os
+
+    with (run_dir / SUPERSEDED).open("a", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def rewrite_labels(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:

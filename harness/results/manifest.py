@@ -75,6 +75,8 @@ class Manifest(Result):
     items: int = 0
     cache_hits: int = 0
     disagreements: int = 0
+    #: Label records a ``--retry`` replaced (kept in superseded.jsonl; their billed tokens count in ``tokens``).
+    superseded: int | None = None
     tokens: dict[str, int] = Field(default_factory=dict)
     reasons: dict[str, dict[str, int]] = Field(default_factory=dict)
     prompt_tokens_per_billed_item: float | None = None
@@ -96,3 +98,7 @@ class DryRun(Result):
     price: dict[str, float | None] | None
     cost_prompt: float | None
     cost_upper_bound: float | None
+    #: Requests identical to an earlier one: sent once (the cache or one batch line answers them all), not billed.
+    duplicate_requests: int | None = None
+    #: The Batch API's discount was applied to the costs (``grade --batch --dry-run``).
+    batch: bool | None = None

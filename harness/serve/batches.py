@@ -5,7 +5,9 @@
 A batch moves validating → in_progress → finalizing → completed, answering each line through
 the same graders as ``/v1/chat/completions`` and writing an output and an error file. Seeded
 faults (``ServeConfig.batch_fault``) for tests: ``fail_validation``, ``expire`` (half the output,
-then expired), ``error_lines`` (every fifth line an error, from the second on), ``slow`` (0.2 s per line).
+then expired), ``error_lines`` (every fifth line an error, from the second on), ``slow`` (0.2 s per line),
+``bad_lines`` (the first output line garbled, plus a JSON list, a list ``custom_id`` and a line for a
+request of no batch).
 ``/stats`` counts the batches and files created, so a test can prove nothing was resubmitted.
 """
 
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 from .wire import error_response
 
-BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow")
+BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow", "bad_lines")
 
 
 @dataclass
@@ -154,7 +156,11 @@ class BatchRoutes:
         out, errors = await self._answer_lines(batch, lines, fault)
         batch["status"] = "finalizing"
         if out:
-            batch["output_file_id"] = self.store_file("".join(json.dumps(o) + "\n" for o in out).encode(), "output.jsonl", "batch_output")["id"]
+            text = [json.dumps(o) for o in out]
+            if fault == "bad_lines":
+                text[0] = '{"custom_id": "garbled'
+                text += ["[1, 2]", json.dumps({**out[-1], "custom_id": ["a", "b"]}), json.dumps({**out[-1], "custom_id": "not-a-request"})]
+            batch["output_file_id"] = self.store_file("".join(line + "\n" for line in text).encode(), "output.jsonl", "batch_output")["id"]
         if errors:
             batch["error_file_id"] = self.store_file("".join(json.dumps(e) + "\n" for e in errors).encode(), "errors.jsonl", "batch_output")["id"]
         cancelled = batch["status"] == "cancelling"
