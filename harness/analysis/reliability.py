@@ -38,7 +38,7 @@ def side_reliability(forecast: np.ndarray, outcome: np.ndarray, clusters: np.nda
 
     >>> r = side_reliability(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 0]), np.arange(4), n_boot=0)
     >>> round(r.ece, 3), round(r.brier, 3)
-    (0.3, 0.21)
+    (0.25, 0.21)
     """
     which = np.minimum((forecast * BINS).astype(int), BINS - 1)
     cells = np.zeros((forecast.size, 3 * BINS))
