@@ -277,3 +277,158 @@ def test_no_key_from_a_batch_error_reaches_any_output(tmp_path: Path) -> None:
     assert process.returncode != 0 and "Traceback" not in process.stderr
     outputs = process.stdout + process.stderr + "".join(p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
     assert key not in outputs and "500" in process.stderr
+
+
+# --------------------------------------------------------------------------- what reaches the terminal and the files
+
+def _completion_endpoint(message_400: str | None = None) -> tuple[str, object]:
+    """A real HTTP endpoint that grades everything Safe for any model, naming that model; or answers 400 with a message."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer = json.dumps({c: {"raw_0_7": 0, "severity_0_3": 0} for c in ("H", "S", "V", "SH")})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if message_400 is not None:
+                status, payload = 400, {"error": {"message": message_400, "type": "invalid_request_error"}}
+            else:
+                status, payload = 200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                        "choices": [{"index": 0, "finish_reason": "stop",
+                                                     "message": {"role": "assistant", "content": answer}}],
+                                        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+            text = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/v1", httpd
+
+
+def test_markup_and_escapes_from_an_endpoint_are_printed_as_text(tmp_path: Path) -> None:
+    message = "bad [/x] request [link=http://evil.example]click[/link] \x1b]8;;http://evil.example\x07here\x1b]8;;\x07"
+    url, httpd = _completion_endpoint(message)
+    try:
+        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path, 3)), "--base-url", url,
+                                  "--run-dir", str(tmp_path / "run"), "--target", "prompt"], capture_output=True, text=True, timeout=60)
+    finally:
+        httpd.shutdown()  # type: ignore[attr-defined]
+    assert process.returncode == 3 and "Traceback" not in process.stderr  # failed items, said as such
+    assert "bad [/x] request [link=http://evil.example]click[/link]" in process.stdout
+    assert "\x1b" not in process.stdout + process.stderr
+
+
+def test_a_model_named_like_markup_or_mathtext_runs_to_the_report(tmp_path: Path) -> None:
+    url, httpd = _completion_endpoint()
+    data = _data(tmp_path, 6)
+    try:
+        for model in ("[/x]", "$x^{2$"):
+            run = tmp_path / f"run{len(model)}"
+            graded = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--model", model,
+                                     "--run-dir", str(run)], capture_output=True, text=True, timeout=60)
+            assert graded.returncode == 0 and f"grading with model {model} " in graded.stderr, graded.stderr
+            calibrated = subprocess.run([sys.executable, "-m", "harness", "calibrate", str(run), "--human", str(data), "--n-boot", "50"],
+                                        capture_output=True, text=True, timeout=120)
+            assert calibrated.returncode == 0, calibrated.stderr
+            reported = subprocess.run([sys.executable, "-m", "harness", "report", str(run)], capture_output=True, text=True, timeout=120)
+            assert reported.returncode == 0 and "Traceback" not in reported.stderr, reported.stderr
+    finally:
+        httpd.shutdown()  # type: ignore[attr-defined]
+
+
+def test_a_script_in_a_model_name_stays_text_in_the_markdown_report(tmp_path: Path) -> None:
+    from harness.report.document import render_report
+
+    url, httpd = _completion_endpoint()
+    try:
+        grade(_data(tmp_path, 3), GradeSpec(model="<script>alert(1)</script>"), _endpoint(url), run_dir=tmp_path / "run")
+    finally:
+        httpd.shutdown()  # type: ignore[attr-defined]
+    markdown = render_report(tmp_path / "run", out_dir=tmp_path / "run")["markdown"].read_text()
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "ran past 5 s"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "passed 2,000,000 characters"),
+    ("{{ 'x' * 100000000 * 50 }}", "a repetition of 100,000,000 items"),
+    ("{{ lipsum(n=100000) }}", "'lipsum' is undefined"),
+])
+def test_a_template_bomb_ends_cleanly(tmp_path: Path, source: str, message: str) -> None:
+    import shutil
+
+    from harness.grading.templates import prompts_root
+
+    folder = tmp_path / "bomb"
+    shutil.copytree(prompts_root() / "default", folder)
+    (folder / "prompt.j2").write_text(source)
+    started = time.monotonic()
+    process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path, 3)), "--template", str(folder),
+                              "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2 and time.monotonic() - started < 20
+    assert message in process.stderr and "Traceback" not in process.stderr and not (tmp_path / "run").exists()
+
+
+def test_inject_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+
+    data = _data(tmp_path)
+    before = data.read_bytes()
+    result = CliRunner().invoke(app, ["data", "inject", str(data), "-o", str(data)])
+    assert result.exit_code == 2 and "is the input table itself" in result.output and data.read_bytes() == before
+
+
+def test_hostile_parquet_cells_are_located_errors(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+
+    labels = {f"prompt_{c}": [0, 0] for c in ("sexual", "violence", "self_harm")}
+    cases = {
+        "lists": (pa.table({"id": ["a", "b"], "prompt": ["p", "q"], "prompt_hate": pa.array([[1, 2], [3]]), **labels}),
+                  "column 'prompt_hate' holds list"),
+        "booleans": (pa.table({"id": ["a", "b"], "prompt": ["p", "q"], "prompt_hate": [True, False], **labels}),
+                     "label True is not an integer"),
+        "dictionary": (pa.table({"id": pa.array(["a", "b"]).dictionary_encode(), "prompt": ["p", "q"]}), None),
+    }
+    for name, (table, message) in cases.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        result = CliRunner().invoke(app, ["data", "describe", str(tmp_path / f"{name}.parquet")])
+        if message is None:
+            assert result.exit_code == 0 and "2 rows" in result.output, result.output
+        else:
+            assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_a_duplicated_label_line_is_a_located_error(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.core.errors import RunError
+
+    grade(_data(tmp_path, 3), GradeSpec(), _endpoint(server.base_url), run_dir=tmp_path / "run")
+    labels = tmp_path / "run" / "labels.jsonl"
+    first = labels.read_text().splitlines()[0]
+    labels.write_text(labels.read_text() + first + "\n")
+    with pytest.raises(RunError, match="a second label for"):
+        read_labels(tmp_path / "run")
+
+
+def test_retried_records_keep_their_billed_tokens(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    faulty = make_server(fail_rate=0.4, fail_modes=("garbage",), seed=3)
+    data = _data(tmp_path)
+    first = grade(data, GradeSpec(), _endpoint(faulty.base_url), run_dir=tmp_path / "run")
+    assert first.manifest["counts"]["unparsed"] > 0
+    billed = first.manifest["tokens"]["billed_prompt_tokens"]
+    again = grade(data, GradeSpec(), _endpoint(faulty.base_url), run_dir=tmp_path / "run", retry_statuses=("unparsed",))
+    assert again.manifest["superseded"] == first.manifest["counts"]["unparsed"]
+    assert again.manifest["tokens"]["billed_prompt_tokens"] > billed  # the first attempts were billed too

@@ -27,7 +27,9 @@ def errors() -> Iterator[None]:
     except HarnessError as exc:
         if os.environ.get("HARNESS_DEBUG") == "1":
             raise
-        typer.echo(f"error: {redactor()(as_flags(exc))}", err=True)
+        from ..core.display import printable
+
+        typer.echo(f"error: {printable(redactor()(as_flags(exc)))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from ..core.display import printable
 
 if TYPE_CHECKING:
     from ..grading.grade import GradeResult
@@ -22,7 +24,20 @@ if TYPE_CHECKING:
     from ..results.base import Result
     from ..results.manifest import DryRun
 
-console = Console(highlight=False)
+class _PlainConsole(Console):
+    """A console that never reads text as markup and drops control characters from every string it prints
+    (model names, endpoint messages and file contents reach the terminal as text, nothing else)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:  # type: ignore[override]
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
+
+
+console = _PlainConsole(highlight=False, markup=False)
+
+
+def _styled(label: str, style: str, rest: str = "") -> Text:
+    """``label`` in ``style``, then ``rest`` as plain text."""
+    return Text.assemble((label, style), printable(rest))
 
 
 def _table(*headers: str, title: str | None = None) -> Table:
@@ -47,7 +62,7 @@ def fmt_rate(value: Any, digits: int = 1) -> str:
 
 
 def print_describe(summary: dict[str, Any], name: str) -> None:
-    console.print(f"[bold]{name}[/]: {summary['rows']} rows, {summary['with_response']} with a response")
+    console.print(_styled(name, "bold", f": {summary['rows']} rows, {summary['with_response']} with a response"))
     if summary["labels"]:
         table = _table("label column", "known", "coverage", "0/1", "1/2", "2/3", "3", title="labels")
         for column, info in summary["labels"].items():
@@ -124,18 +139,18 @@ def print_grade_summary(result: GradeResult) -> None:
                       f"{manifest.cost.price_per_million['input']} / {manifest.cost.price_per_million['output']} per million "
                       "prompt / completion tokens")
     if manifest.shots_overlap:
-        console.print(f"[yellow]warning:[/] {manifest.shots_overlap} graded items are among the exemplars of the shot set "
-                      "(same id or text): they were graded with their own answer shown; do not score the grader on them")
+        console.print(_styled("warning:", "yellow", f" {manifest.shots_overlap} graded items are among the exemplars of the shot set "
+                              "(same id or text): they were graded with their own answer shown; do not score the grader on them"))
     if session is not None:
         for url, reason in (session.replicas_set_aside or {}).items():
-            console.print(f"[yellow]replica set aside:[/] {escape(url)} {escape(reason)}")
+            console.print(_styled("replica set aside:", "yellow", f" {url} {reason}"))
         for url, names in (session.answered_models or {}).items():
-            console.print(f"[yellow]warning:[/] {escape(url)} answered as {escape(', '.join(names))}, not {escape(manifest.model)}: "
-                          "check that the endpoint serves the grader you meant")
+            console.print(_styled("warning:", "yellow", f" {url} answered as {', '.join(names)}, not {manifest.model}: "
+                                  "check that the endpoint serves the grader you meant"))
     for note in manifest.cache_notes:
-        console.print(f"[yellow]cache:[/] {note}")
+        console.print(_styled("cache:", "yellow", f" {note}"))
     for status, reasons in manifest.reasons.items():
-        console.print(f"[bold]{manifest.counts.get(status, 0)} {status}[/], by reason:")
+        console.print(_styled(f"{manifest.counts.get(status, 0)} {status}", "bold", ", by reason:"))
         for reason, count in reasons.items():
             console.print(f"  {count:>6}  {reason}")
 
@@ -143,8 +158,8 @@ def print_grade_summary(result: GradeResult) -> None:
 def print_dry_run(found: DryRun) -> None:
     """What a grade would send and cost, before anything is sent."""
     by_target = ", ".join(f"{t} {n}" for t, n in found.items_by_target.items())
-    console.print(f"[bold]dry run[/] (nothing sent) for {escape(found.model)}: {found.requests:,} requests for {found.items:,} "
-                  f"items ({escape(by_target)})")
+    console.print(_styled("dry run", "bold", f" (nothing sent) for {found.model}: {found.requests:,} requests for {found.items:,} "
+                                          f"items ({by_target})"))
     if found.duplicate_requests:
         console.print(f"{found.duplicate_requests:,} more requests are identical to one of these: sent once, not counted again")
     if found.batch:
@@ -160,16 +175,16 @@ def print_dry_run(found: DryRun) -> None:
 def print_section(section: Section, *, title: bool = True) -> None:
     """A result's section as the terminal shows it: paragraphs, then each table with its note."""
     if title:
-        console.print(f"[bold]{section.title}[/]")
+        console.print(_styled(section.title, "bold"))
     for paragraph in section.paragraphs:
         console.print(paragraph)
     for block in section.tables:
-        table = _table(*block.header, title=block.caption)
+        table = _table(*map(printable, block.header), title=printable(block.caption))
         for row in block.rows:
-            table.add_row(*row)
+            table.add_row(*map(printable, row))
         console.print(table)
         if block.note:
-            console.print(f"[dim]{block.note}[/]")
+            console.print(_styled(block.note, "dim"))
 
 
 def print_result(result: Result) -> None:

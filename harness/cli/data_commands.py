@@ -41,8 +41,12 @@ def data_inject(
     """Copy a pairs table with an instruction to the grader added to each prompt or response."""
     with errors():
         from ..analysis.injection import inject
+        from ..core.errors import ConfigError
         from ..io.pairs import load_pairs, write_pairs
 
+        if out.resolve() == path.resolve():
+            raise ConfigError(f"`out` {out} is the input table itself: the injected copy would replace the clean table it "
+                              "is compared with; write it to another file")
         frame = inject(load_pairs(path, mapping=mapping_of(mapping)), side=side, text=text, name=name, position=position)
         write_pairs(frame, out)
         typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")

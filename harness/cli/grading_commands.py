@@ -197,7 +197,7 @@ def demo(
         from ..workflows.demo import run_demo
         from .console import GradeProgress, console, print_grade_summary, print_result, print_results
 
-        console.print("[bold]harness demo[/]: the embedded graders are small in-context graders (not LLMs), "
+        console.print("harness demo: the embedded graders are small in-context graders (not LLMs), "
                       "cross-fitted by prompt so no text is graded by a model that saw it.")
         with GradeProgress() as progress:
             result = run_demo(run_dir, on_progress=progress.update)
@@ -219,6 +219,21 @@ def _rows(data: Path, mapping: str | None, limit: int | None, sample: int | None
         return data
     from ..io.pairs import load_pairs, select_rows
 
+    if limit is not None and sample is None and limit >= 1:  # the first rows, streamed: a 1 GB file is not read whole
+        import json
+
+        import pandas as pd
+
+        from ..io.records import table_chunks
+
+        lines: list[str] = []
+        for chunk in table_chunks(data, mapping=mapping_of(mapping)):
+            lines.extend(chunk.lines[: limit - len(lines)])
+            if len(lines) >= limit:
+                break
+        frame = pd.DataFrame([json.loads(line) for line in lines])
+        frame.attrs["source"] = str(data)
+        return frame
     return select_rows(load_pairs(data, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=seed)
 
 
@@ -253,12 +268,16 @@ def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, fo
     where = sources(SettingsType(**flags), config_path=config)
     endpoint = settings.endpoint()
     notes = {"default": "default", "flag": "flag", "environment": "environment", "config file": "harness.toml"}
-    at = endpoint.base_url if not endpoint.replicas else f"{len(endpoint.urls)} replicas ({', '.join(endpoint.urls)})"
+    from ..core.display import printable
+    from ..grading.cache import public_base_url
+
+    urls = [public_base_url(u) for u in endpoint.urls]  # never a key in a query string or user:password
+    at = urls[0] if not endpoint.replicas else f"{len(urls)} replicas ({', '.join(urls)})"
     line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
             f"({notes[where['base_url']]}) into {folder}")
     if where["model"] == "default" or where["base_url"] == "default":
         line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
-    typer.echo(line, err=True)
+    typer.echo(printable(line), err=True)
 
 
 def _settings(config: Path | None, **flags: Any) -> Settings:

@@ -47,8 +47,8 @@ def is_blank(value: Any) -> bool:
 def as_int(value: Any) -> int | None:
     """The integer ``value`` holds, or None (booleans and non-integral numbers are not integers).
 
-    >>> [as_int(v) for v in (2, 2.0, "2", " -3 ", "2.0", 2.5, True, "x")]
-    [2, 2, 2, -3, 2, None, None, None]
+    >>> [as_int(v) for v in (2, 2.0, "2", " -3 ", "2.0", 2.5, True, "x", "\u0661")]
+    [2, 2, 2, -3, 2, None, None, None, None]
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -60,6 +60,8 @@ def as_int(value: Any) -> int | None:
         return as_int(value.item())
     if isinstance(value, str):
         text = value.strip()
+        if not text.isascii():  # "١" or "²" are digits to str.isdigit, never labels
+            return None
         if text.lstrip("-").isdigit():
             return int(text)
         try:
@@ -90,7 +92,7 @@ def as_number(value: Any) -> int | float | None:
     return number if math.isfinite(number) else None
 
 
-_DIGITS = re.compile(r"\s*-?\d+\s*")
+_DIGITS = re.compile(r"\s*-?[0-9]+\s*")
 
 
 def not_label_cell(value: Any) -> bool:

@@ -18,6 +18,7 @@ table of ``harness.toml``::
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -123,7 +124,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
         system = templates.system(target, shots)
         size = 1 if target == "relevance" else spec.items_per_request
         job: list[Item] = []
-        for item in [*_items(chunks, target), None]:
+        for item in itertools.chain(_items(chunks, target), [None]):  # streamed: a 1 GB table is never a list
             if item is not None:
                 job.append(item)
             if job and (item is None or len(job) == size):

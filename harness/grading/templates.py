@@ -32,6 +32,44 @@ TEMPLATE_FILES = (
 )
 
 
+#: A render may take this long, and produce this many characters, before it is stopped.
+RENDER_BUDGET_S = 5.0
+MAX_RENDERED = 2_000_000
+
+
+def _bounded_environment() -> Any:
+    """The sandbox templates render in, bounded: a render stops (SecurityError) past :data:`RENDER_BUDGET_S`
+    (checked at every call a template makes, ``range`` included) and a ``*`` or ``**`` that would build a
+    string, list or number too large is refused before it is built; ``lipsum`` is not offered."""
+    import time
+
+    from jinja2 import StrictUndefined
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**"])
+        deadline = float("inf")
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            if time.perf_counter() > __self.deadline:
+                raise SecurityError(f"the template ran past {RENDER_BUDGET_S:g} s")
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            sizes = [len(v) for v in (left, right) if isinstance(v, (str, list, tuple))]
+            counts = [v for v in (left, right) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if operator == "*" and sizes and counts and sizes[0] * abs(counts[0]) > MAX_RENDERED:
+                raise SecurityError(f"a repetition of {sizes[0] * abs(counts[0]):,.0f} items is over {MAX_RENDERED:,}")
+            if operator == "**" and len(counts) == 2 and abs(counts[0]) > 1 and abs(counts[1]) > 1000:
+                raise SecurityError("a power that large is refused")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env.globals.pop("lipsum", None)
+    return env
+
+
 def prompts_root() -> Path:
     """The bundled ``prompts/`` folder (in the package when installed, else the repo root)."""
     package = Path(__file__).resolve().parents[1]
@@ -82,18 +120,28 @@ class TemplateSet:
     _compiled: dict[str, Any] = field(repr=False, compare=False)
 
     def _render(self, name: str, **variables: Any) -> str:
+        import time
+
         from jinja2 import TemplateError as JinjaError
         from jinja2.exceptions import SecurityError
 
+        template = self._compiled[name]
+        template.environment.deadline = time.perf_counter() + RENDER_BUDGET_S
         try:
-            return str(self._compiled[name].render(**variables)).strip()
+            parts, size = [], 0
+            for part in template.generate(**variables):
+                size += len(part)
+                if size > MAX_RENDERED:
+                    raise SecurityError(f"the rendered text passed {MAX_RENDERED:,} characters")
+                parts.append(part)
+            return "".join(parts).strip()
         except SecurityError as exc:
             raise TemplateError(
                 f"{self.directory / name}: refused by the sandbox: {exc}"
             ) from None
         except JinjaError as exc:
             raise TemplateError(f"{self.directory / name}: cannot render: {exc}") from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError, MemoryError) as exc:
             raise TemplateError(f"{self.directory / name}: cannot render: {type(exc).__name__}: {exc}") from None
 
     def system(self, target: str, shots: Sequence[Shot] = ()) -> str:
@@ -123,17 +171,14 @@ def load_template_set(directory: str | Path | None = None) -> TemplateSet:
     Args:
         directory: the folder of the set; ``None`` means the bundled ``prompts/default``.
     """
-    from jinja2 import StrictUndefined, TemplateSyntaxError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2 import TemplateSyntaxError
 
     folder = Path(directory) if directory is not None else prompts_root() / "default"
     if not folder.is_dir():
         raise TemplateError(
             f"{folder}: template set not found; expected a folder holding {', '.join(TEMPLATE_FILES)}"
         )
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-    )
+    env = _bounded_environment()
     env.filters["delimit"] = delimit
     env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
     sources: dict[str, str] = {}

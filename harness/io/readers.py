@@ -253,10 +253,25 @@ def read_parquet_table(path: Path) -> pd.DataFrame:
 
     if not path.exists():
         raise DataError("file not found", path=str(path))
+    import pyarrow.parquet as pq
+    import pyarrow.types as kinds
+
     try:
-        return pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises many unrelated types
         raise DataError(f"cannot read Parquet: {exc}", path=str(path)) from None
+    for index, field in enumerate(table.schema):
+        if kinds.is_dictionary(field.type):  # a dictionary-encoded column is read as its plain values
+            table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))
+        elif any(check(field.type) for check in (kinds.is_list, kinds.is_large_list, kinds.is_fixed_size_list, kinds.is_struct,
+                                                  kinds.is_map)):
+            raise DataError(f"column {field.name!r} holds {field.type} cells (lists or records); expected one plain value "
+                            "per cell", path=str(path))
+    frame = table.to_pandas()
+    for column in frame.columns:
+        if pd.api.types.is_bool_dtype(frame[column].dtype):  # True is not a label: refused as JSONL's true is
+            frame[column] = frame[column].astype(object)
+    return pd.DataFrame(frame)
 
 
 def read_json_object(path: Path, *, error: type[Exception] = DataError, what: str = "JSON file") -> dict[str, Any]:

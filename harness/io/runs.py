@@ -47,7 +47,13 @@ def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, An
     A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
     lines append cleanly). A malformed line anywhere else is an error.
     """
-    yield from _iter_records(run_dir / LABELS, repair=repair)
+    seen: set[tuple[str, str]] = set()
+    for number, record in enumerate(_iter_records(run_dir / LABELS, repair=repair), start=1):
+        key = (str(record["id"]), str(record["target"]))
+        if key in seen:
+            raise RunError(f"{run_dir / LABELS}: record {number} is a second label for {key[0]!r} ({key[1]}); {_FIX}")
+        seen.add(key)
+        yield record
 
 
 def iter_superseded(run_dir: Path) -> Iterator[dict[str, Any]]:

@@ -44,8 +44,20 @@ def _environment() -> Any:
 
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined,
                       autoescape=lambda name: bool(name and name.endswith(".html.j2")), trim_blocks=True, lstrip_blocks=True)
-    env.filters["md"] = lambda value: " ".join(str(value).replace("|", "\\|").split())
+    env.filters["md"] = _markdown_text
     return env
+
+
+def _markdown_text(value: object) -> str:
+    """A value as one line of Markdown text: no table-breaking pipes, no HTML a renderer would run, no control characters.
+
+    >>> _markdown_text("<script>x</script> | a & b")
+    '&lt;script&gt;x&lt;/script&gt; \\\\| a &amp; b'
+    """
+    from ..core.display import printable
+
+    text = printable(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return " ".join(text.split())
 
 
 def render_report(

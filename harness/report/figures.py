@@ -17,6 +17,7 @@ def _plt() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # a model named "$x^{2$" is a name, not mathtext
     import matplotlib.pyplot as plt
 
     return plt
