@@ -177,15 +177,23 @@ class Run:
         return self.path.name
 
 
-def load_run(path: str | Path) -> Run:
-    """Read a run folder written by :func:`harness.grading.grade.grade`."""
+#: What the analyses read of a label record (the rest, rationale and completion text above all, stays on disk).
+ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement")
+
+
+def load_run(path: str | Path, *, full: bool = False) -> Run:
+    """Read a run folder written by :func:`harness.grading.grade.grade`.
+
+    The label records keep only :data:`ANALYSED_FIELDS` (a 200,000-label run then fits in a
+    fraction of the memory); ``full`` keeps every field, as :func:`read_labels` does.
+    """
     from .pairs import load_pairs
 
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
     manifest = read_manifest(run_dir)
-    labels = read_labels(run_dir)
+    labels = read_labels(run_dir) if full else [{k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir)]
     frame = load_pairs(run_dir / INPUT)
     return Run(run_dir, manifest, labels, frame)
 
