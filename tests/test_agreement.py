@@ -130,8 +130,8 @@ def test_compare_two_shot_sets(make_server, tmp_path: Path) -> None:  # type: ig
                                  "--n-boot", "50", "--out", str(tmp_path / "cmp.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "cmp.json").read_text())
-    assert set(report["runs"]) == {"zero", "one"}
-    assert report["runs"]["zero"]["shots_hash"] != report["runs"]["one"]["shots_hash"]
+    assert set(report["runs"]) == {"harness-baseline (zero)", "harness-baseline (one)"}  # graders by model, folder where shared
+    assert report["runs"]["harness-baseline (zero)"]["shots_hash"] != report["runs"]["harness-baseline (one)"]["shots_hash"]
     prompts = load_pairs(data)["prompt_id"].nunique()
     assert len(report["tests"]) == 2 * 5  # sides x (any + 4 categories), one Holm family
     assert {(t["side"], t["scope"]) for t in report["tests"]} == {(s, c) for s in ("prompt", "response") for c in ("any", "hate", "sexual", "violence", "self_harm")}

@@ -208,8 +208,8 @@ def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(serve
     assert "exemplars of its shot set" in cal.output
     cmp = runner.invoke(app, ["compare", str(tmp_path / "leaked"), str(tmp_path / "clean"), "--human", str(data), "--n-boot", "0",
                               "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "200"})
-    assert cmp.exit_code == 0 and "leaked: " in cmp.output and "their own answer shown" in cmp.output
-    assert json.loads((tmp_path / "cmp.json").read_text())["runs"]["leaked"]["warnings"]
+    assert cmp.exit_code == 0 and "harness-baseline (leaked): " in cmp.output and "their own answer shown" in cmp.output
+    assert json.loads((tmp_path / "cmp.json").read_text())["runs"]["harness-baseline (leaked)"]["warnings"]
 
 
 def test_the_selection_is_recommended_only_when_held_out_test_says_better() -> None:

@@ -155,7 +155,7 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
     out = tmp_path / "cmp.json"
     assert runner.invoke(app, ["compare", str(run), str(tmp_path / "run2"), "--human", str(data), "--n-boot", "0", "-o", str(out)]).exit_code == 0
     comparison = json.loads(out.read_text())
-    assert comparison["runs"]["run"]["counts"] == {side: calibration["targets"][side]["counts"] for side in ("prompt", "response")}
+    assert comparison["runs"]["harness-baseline (run)"]["counts"] == {side: calibration["targets"][side]["counts"] for side in ("prompt", "response")}
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert {d["schema_version"] for d in (manifest, calibration, analysis, comparison)} == {1}  # every JSON written says its layout

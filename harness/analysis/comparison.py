@@ -142,9 +142,10 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
     """
     if len(runs) < 2:
         raise DataError("compare needs at least two run folders")
-    names = [r.path.name for r in runs]
+    models = [r.manifest.model for r in runs]  # graders by their model; the folder where two share one
+    names = [m if models.count(m) == 1 else f"{m} ({r.path.name})" for m, r in zip(models, runs, strict=True)]
     if len(set(names)) != len(names):
-        names = [str(r.path) for r in runs]
+        names = [f"{m} ({r.path})" for m, r in zip(models, runs, strict=True)]
     summary: dict[str, RunScore] = {}
     unit: Unit | None = None
     for name, run in zip(names, runs, strict=True):

@@ -62,9 +62,10 @@ def fmt_rate(value: Any, digits: int = 1) -> str:
 
 
 def print_describe(summary: dict[str, Any], name: str) -> None:
-    console.print(_styled(name, "bold", f": {summary['rows']} rows, {summary['with_response']} with a response"))
+    console.print(_styled(name, "bold", f": {summary['rows']} rows, {summary['with_response']} with a response (their responses "
+                                        "are graded too; the other rows' prompts only)"))
     if summary["labels"]:
-        table = _table("label column", "known", "coverage", "0/1", "1/2", "2/3", "3", title="labels")
+        table = _table("label column", "known", "coverage", "0", "1", "2", "3", title="labels: items per severity")
         for column, info in summary["labels"].items():
             dist = list(info["distribution"].values()) + [""] * (4 - len(info["distribution"]))
             table.add_row(column, str(info["known"]), fmt_rate(info["coverage"]), *map(str, dist))

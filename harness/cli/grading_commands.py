@@ -71,7 +71,7 @@ def grade(
     model: Annotated[Optional[str], typer.Option(help="Grader model name (or HARNESS_MODEL; default harness-baseline, the embedded grader).")] = None,
     target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
     template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
-    shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL).")] = None,
+    shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL). Default: none (zero-shot); the demo uses prompts/default_shots.jsonl.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
     base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
@@ -131,18 +131,34 @@ def grade(
             found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
             print_json(found) if as_json else print_dry_run(found)
             return
-        _announce(settings, flags, config, folder)
+        _announce(settings, flags, config, folder, shots)
         with GradeProgress(enabled=not quiet) as progress:
-            result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
-                               cache_dir=None if no_cache else settings.resolved_cache_dir,
-                               retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
-                               same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
+            fresh = run_dir is None and not folder.exists()
+            try:
+                result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
+                                   cache_dir=None if no_cache else settings.resolved_cache_dir,
+                                   retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
+                                   same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
+            except Exception:
+                _drop_if_empty(folder, fresh)
+                raise
         print_json(result.manifest) if as_json else print_grade_summary(result)
         failed = result.manifest.counts.get("failed", 0)
         if failed and not allow_failed:
             typer.echo(f"error: {failed} of {result.manifest.items} items failed (reasons above); the run "
                        "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
             raise typer.Exit(3)
+
+
+def _drop_if_empty(folder: Path, fresh: bool) -> None:
+    """A default-named run folder this command made, that failed before grading anything, is removed (the
+    corrected command names another folder; a failed start must not litter runs/)."""
+    import shutil
+
+    labels = folder / "labels.jsonl"
+    if fresh and folder.is_dir() and not (folder / "batches.json").exists() and (not labels.exists() or labels.stat().st_size == 0):
+        shutil.rmtree(folder, ignore_errors=True)
+        typer.echo(f"removed {folder}: the run graded nothing", err=True)
 
 
 def calibrate_shots(
@@ -260,7 +276,7 @@ def _price(model: str, price_input: float | None, price_output: float | None, co
     return load_prices(config).get(model)
 
 
-def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path) -> None:
+def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path, shots: Path | None = None) -> None:
     """Say, before anything is sent, which grader at which endpoint, and where each came from."""
     from ..grading.config import Settings as SettingsType
     from ..grading.config import sources
@@ -274,7 +290,7 @@ def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, fo
     urls = [public_base_url(u) for u in endpoint.urls]  # never a key in a query string or user:password
     at = urls[0] if not endpoint.replicas else f"{len(urls)} replicas ({', '.join(urls)})"
     line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
-            f"({notes[where['base_url']]}) into {folder}")
+            f"({notes[where['base_url']]}) into {folder}; shots: {shots or 'none (zero-shot)'}")
     if where["model"] == "default" or where["base_url"] == "default":
         line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
     typer.echo(printable(line), err=True)

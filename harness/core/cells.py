@@ -92,16 +92,16 @@ def as_number(value: Any) -> int | float | None:
     return number if math.isfinite(number) else None
 
 
-_DIGITS = re.compile(r"\s*-?[0-9]+\s*")
+_DIGITS = re.compile(r"\s*-?[0-9]+(?:\.0*)?\s*")
 
 
 def not_label_cell(value: Any) -> bool:
-    """The one type rule for label cells held as objects (JSONL, CSV): an integer, or text of
-    digits. ``True``, ``1.0`` and ``"1.0"`` are not labels (typed float columns, as Parquet
-    writes nullable integers, are judged by value instead).
+    """The one type rule for label cells held as objects (JSONL, CSV): an integer, a whole number
+    written as a float (``1.0``, ``"1.0"``: what pandas writes for an integer column with a missing
+    cell), or text of digits. ``True``, ``1.5`` and ``"1.5"`` are not labels.
 
-    >>> [not_label_cell(v) for v in (2, "2", " 3 ", 2.0, "2.0", True, float("nan"))]
-    [False, False, False, True, True, True, False]
+    >>> [not_label_cell(v) for v in (2, "2", " 3 ", 2.0, "2.0", 2.5, "1.5", True, float("nan"))]
+    [False, False, False, False, False, True, True, True, False]
     """
     if value is None or isinstance(value, bool):
         return value is not None
@@ -109,7 +109,9 @@ def not_label_cell(value: Any) -> bool:
         return _DIGITS.fullmatch(value) is None
     if isinstance(value, numbers.Integral):
         return False
-    return not (isinstance(value, float) and value != value)  # NaN is a missing cell, anything else is not a label
+    if isinstance(value, float):
+        return not (value != value or value.is_integer())  # NaN is a missing cell; 1.0 is the label 1
+    return True
 
 
 def label_problem(value: Any, number: int | None, allowed: range) -> str:

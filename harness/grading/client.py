@@ -111,7 +111,7 @@ class GraderClient:
         """What an HTTP error answer becomes (retry it, fail the item, or stop the job), and whether the
         replica that gave it is healthy (a 5xx is the replica's fault; a 4xx is the request's)."""
         status = exc.status_code
-        message = self.redact.text(api_message(exc))
+        message = self.redact.text(api_message(exc)).replace("`", "'")  # endpoint text: its backticks are not our parameters
         where = f" from {public_base_url(url)}" if self.replicas.several else ""
         if status == 429:
             return RetryableError(f"429 rate limited: {message}", retry_after(exc.response.headers), rate_limited=True), True
@@ -151,6 +151,18 @@ class GraderClient:
             )
         return RetryableError(f"{reason} ({public_base_url(url)})", unreachable=True)
 
+    async def _not_found_hint(self, url: str, model: str) -> str:
+        """What a 404 most likely means: the models the endpoint serves, or a base URL without ``/v1``."""
+        try:
+            served = [m.id async for m in self.sdk(url).models.list()]
+        except Exception:
+            served = None
+        if served and model not in served:
+            return f"; the endpoint serves {', '.join(sorted(served)[:20])}: pass one as `model`"
+        if served is None and not public_base_url(url).rstrip("/").endswith("/v1"):
+            return f"; {public_base_url(url)} has no /v1 at its end: most OpenAI-compatible servers need it (`base_url` …/v1)"
+        return ""
+
     def _check_model(self, url: str, requested: str, fields: dict[str, Any]) -> None:
         """An answer from another model than the one asked for: set its replica aside (when another can
         serve) and retry the item elsewhere; with one endpoint, keep it and let the manifest say so."""
@@ -184,6 +196,8 @@ class GraderClient:
         except openai.APIStatusError as exc:
             self.answered += 1
             error, healthy = self._status_error(exc, url)
+            if isinstance(error, GraderError) and exc.status_code == 404:
+                error = GraderError(f"{error}{await self._not_found_hint(url, str(request.get('model', '')))}")
             raise error from None
         except openai.APITimeoutError as exc:
             raise self._network_error(exc, timed_out=True, url=url) from None

@@ -212,7 +212,7 @@ def _prepare(
                 digest.update(line.encode())
                 yield line
 
-    exists = (run_dir / MANIFEST).exists()
+    exists = (run_dir / MANIFEST).exists() and _has_labels(run_dir)  # a run that graded nothing is started afresh
     if exists:
         for _ in hashed_lines():
             pass
@@ -237,6 +237,18 @@ def _prepare(
             "grader (replicas of one deployment)"
         )
     return previous, items
+
+
+def _has_labels(run_dir: Path) -> bool:
+    """Does the run folder hold any label record or submitted batch (a failed start, e.g. at a closed port,
+    holds neither, and the corrected command may start it afresh)?"""
+    if (run_dir / "batches.json").exists():
+        return True
+    path = run_dir / LABELS
+    if not path.exists():
+        return False
+    with path.open("rb") as handle:
+        return any(line.strip() for line in handle)
 
 
 _ATTEMPTS = re.compile(r"^gave up after \d+ attempts: ")

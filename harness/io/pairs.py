@@ -97,10 +97,12 @@ def _check_labels(
         | wrong_type
     )
     if bool(bad.any()):
-        index = int(bad.to_numpy().nonzero()[0][0])
+        rows = bad.to_numpy().nonzero()[0]
+        index = int(rows[0])
         value = series.iloc[index]
         number = None if bool(wrong_type.iloc[index]) else as_int(value)
-        raise loc.error(index, label_problem(value, number, allowed), column)
+        more = f"; {rows.size - 1} more cells of {column!r} are not labels either" if rows.size > 1 else ""
+        raise loc.error(index, label_problem(value, number, allowed) + more, column)
     return numeric.astype("Int8")
 
 

@@ -167,12 +167,11 @@ def _texts(values: list[Any], column: str, error: Any) -> list[Any]:
 
 
 def _number(value: Any) -> int | None:
-    """The integer a present label cell holds as pandas' ``to_numeric`` reads it (None: not a number)."""
-    if isinstance(value, str):
-        text = value.strip()
-        return int(text) if text.lstrip("-").isascii() and text.lstrip("-").isdigit() else None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
+    """The whole number a present label cell holds (``2``, ``"2"``, ``2.0``, ``"2.0"``; None: not one)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (str, float)) or isinstance(value, numbers.Integral):
+        return as_int(value)
     return None
 
 
@@ -185,9 +184,18 @@ def _labels(values: list[Any], column: str, allowed: range, error: Any) -> list[
         wrong_type = not_label_cell(value)
         number = _number(value)
         if wrong_type or number is None or number not in allowed:
-            raise error(index, label_problem(value, None if wrong_type else as_int(value), allowed), column)
+            others = sum(_bad_label(v, allowed) for v in values[index + 1:])
+            more = f"; {others} more cells of {column!r} are not labels either" if others else ""
+            raise error(index, label_problem(value, None if wrong_type else as_int(value), allowed) + more, column)
         out.append(number)
     return out
+
+
+def _bad_label(value: Any, allowed: range) -> bool:
+    if is_blank(value):
+        return False
+    number = _number(value)
+    return not_label_cell(value) or number is None or number not in allowed
 
 
 def _plain(value: Any) -> Any:

@@ -125,7 +125,12 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
         endpoint = build_endpoint(fit_path, config, wait=False)
         runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
         await runner.setup()
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        try:
+            await web.TCPSite(runner, host, port, backlog=1024).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(f"`port` {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); another server (an "
+                              "earlier harness serve?) holds it: stop it, or pass another `port`") from None
         if on_listening is not None:
             on_listening()
         try:
