@@ -180,12 +180,78 @@ def print_section(section: Section, *, title: bool = True) -> None:
     for paragraph in section.paragraphs:
         console.print(paragraph)
     for block in section.tables:
-        table = _table(*map(printable, block.header), title=printable(block.caption))
-        for row in block.rows:
-            table.add_row(*map(printable, row))
+        print_table(block)
+
+
+def _cell_widths(cells: list[str], breakable: bool) -> int:
+    """The narrowest a column can be without cutting a word (or, unbreakable, a cell)."""
+    from rich.cells import cell_len
+
+    return max((cell_len(piece) for cell in cells for piece in (cell.split() if breakable else [cell])), default=0)
+
+
+def column_groups(minimums: list[int], width: int) -> list[list[int]]:
+    """Columns split into tables that fit ``width``, each repeating the first (the row's name) and
+    never narrower than a column's longest word: a wide table becomes two stacked, not folded.
+
+    >>> column_groups([10, 8, 8, 8], 80), column_groups([10, 30, 30, 30], 80)
+    ([[0, 1, 2, 3]], [[0, 1, 2], [0, 3]])
+    """
+    groups: list[list[int]] = [[0]]
+    used = minimums[0] if minimums else 0
+    for j in range(1, len(minimums)):
+        if len(groups[-1]) > 1 and used + 1 + minimums[j] > width:
+            groups.append([0])
+            used = minimums[0]
+        groups[-1].append(j)
+        used += 1 + minimums[j]
+    return groups
+
+
+def _widths(minimums: list[int], natural: list[int], width: int) -> list[int]:
+    """Each column's width: its natural width when all fit, else its minimum plus a share of what is left,
+    given first to the columns that would otherwise wrap most.
+
+    >>> _widths([3, 5], [3, 9], 80), _widths([10, 10], [40, 60], 40)
+    ([3, 9], [10, 29])
+    """
+    gaps = len(minimums) - 1
+    if sum(natural) + gaps <= width:
+        return natural
+    out = list(minimums)
+    spare = width - gaps - sum(out)
+    while spare > 0:
+        wanting = [j for j in range(len(out)) if out[j] < natural[j]]
+        if not wanting:
+            break
+        j = max(wanting, key=lambda i: natural[i] - out[i])
+        out[j] += 1
+        spare -= 1
+    return out
+
+
+def print_table(block: Any) -> None:
+    """One table of a section: the caption on its own line, numbers right-aligned and never broken, and
+    a table too wide for the terminal split into stacked tables that share the first column."""
+    header = [printable(h) for h in block.header]
+    rows = [[printable(c) for c in row] for row in block.rows]
+    numeric = block.numeric
+    minimums = [max(_cell_widths([header[j]], True), _cell_widths([r[j] for r in rows], not numeric[j]))
+                for j in range(len(header))]
+    natural = [max(_cell_widths([header[j]], False), _cell_widths([r[j] for r in rows], False)) for j in range(len(header))]
+    console.print(_styled(printable(block.caption), "bold"))
+    for part, columns in enumerate(column_groups(minimums, console.width)):
+        widths = _widths([minimums[j] for j in columns], [natural[j] for j in columns], console.width)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)
+        for j, width in zip(columns, widths, strict=True):
+            table.add_column(header[j], justify="right" if numeric[j] else "left", overflow="fold", width=width)
+        for row in rows:
+            table.add_row(*(row[j] for j in columns))
+        if part:
+            console.print(f"({printable(block.caption)}, continued)")
         console.print(table)
-        if block.note:
-            console.print(_styled(block.note, "dim"))
+    if block.note:
+        console.print(_styled(block.note, "dim"))
 
 
 def print_result(result: Result) -> None:

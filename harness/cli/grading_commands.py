@@ -114,7 +114,7 @@ def grade(
     """
     with errors():
         from ..grading.grade import grade as run_grade
-        from .console import GradeProgress, print_dry_run, print_grade_summary, print_json
+        from .console import GradeProgress, print_dry_run, print_json
 
         flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
                      concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
@@ -142,12 +142,19 @@ def grade(
             except Exception:
                 _drop_if_empty(folder, fresh)
                 raise
-        print_json(result.manifest) if as_json else print_grade_summary(result)
-        failed = result.manifest.counts.get("failed", 0)
-        if failed and not allow_failed:
-            typer.echo(f"error: {failed} of {result.manifest.items} items failed (reasons above); the run "
-                       "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
-            raise typer.Exit(3)
+        _finish(result, as_json=as_json, allow_failed=allow_failed)
+
+
+def _finish(result: Any, *, as_json: bool, allow_failed: bool) -> None:
+    """The grade's summary (or manifest), and exit 3 when items ended failed (unless allowed)."""
+    from .console import print_grade_summary, print_json
+
+    print_json(result.manifest) if as_json else print_grade_summary(result)
+    failed = result.manifest.counts.get("failed", 0)
+    if failed and not allow_failed:
+        typer.echo(f"error: {failed} of {result.manifest.items} items failed (reasons above); the run "
+                   "folder is kept: fix the cause and re-run with --retry failed, or pass --allow-failed", err=True)
+        raise typer.Exit(3)
 
 
 def _drop_if_empty(folder: Path, fresh: bool) -> None:

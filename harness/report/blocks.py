@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core.constants import CATEGORY_NAMES
 
-_NUMERIC = re.compile(r"^(n/a|[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
+_NUMERIC = re.compile(r"^(n/a|[<>]?[-+−]?[\d,.]+%?|-?[\d.]+(–| to )-?[\d.]+%?|\d+/\d+|[\d.]+e[-+]\d+)$")
 
 
 @dataclass
@@ -74,3 +74,14 @@ def ci(ci: Any, *, pct: bool = False) -> str:
 def scope_name(name: str) -> str:
     """A category's display name."""
     return CATEGORY_NAMES.get(name, name)
+
+
+def pvalue(value: float | None) -> str:
+    """A p-value in one format everywhere: three decimals, or "<0.001".
+
+    >>> [pvalue(v) for v in (2.6e-06, 0.00051, 0.0051, 0.099, 1.0, None)]
+    ['<0.001', '<0.001', '0.005', '0.099', '1.000', 'n/a']
+    """
+    if value is None:
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"

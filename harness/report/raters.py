@@ -4,7 +4,7 @@ and the alternative annotator test's verdict, for the terminal and the report al
 from __future__ import annotations
 
 from ..results.raters import GraderScore, RaterAgreement, ScopeAgreement
-from .blocks import Section, Table, ci, num, pct, scope_name
+from .blocks import Section, Table, ci, num, pct, pvalue, scope_name
 
 #: Scopes whose pairwise and per-annotator rows are shown (the others are in the JSON).
 _DETAILED = ("label", "prompt.max", "response.max")
@@ -87,7 +87,7 @@ def _grader_tables(data: RaterAgreement, detailed: dict[str, ScopeAgreement]) ->
             "winning rate; ρ: advantage probability. "
             + f"Passed in {summary.passed} of {summary.tested} scopes tested"
             + (f" ({summary.untested} not tested)." if summary.untested else ".")))
-        tests = [[_scope_label(name), a.rater, pct(a.rho_grader), pct(a.rho_human), f"{a.p_by:.3g}", "yes" if a.rejected else "no",
+        tests = [[_scope_label(name), a.rater, pct(a.rho_grader), pct(a.rho_human), pvalue(a.p_by), "yes" if a.rejected else "no",
                   f"{a.n_items}/{a.n_clusters}"]
                  for name, scope in detailed.items() if (score := scope.graders.get(grader)) and score.alt_test
                  for a in score.alt_test.annotators]

@@ -21,7 +21,7 @@ from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
-from .blocks import Figure, Section, Table, ci, num, pct, scope_name
+from .blocks import Figure, Section, Table, ci, num, pct, pvalue, scope_name
 from .planning import plan_section, selection_section
 from .raters import agreement_section, ceiling_table
 
@@ -160,7 +160,7 @@ def comparison_section(data: Comparison) -> Section:
     section.tables.append(Table(
         "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "Holm p"],
         [[t.a, t.b, t.side, scope_name(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
-          f"{t.p_value:.3g}", f"{t.p_holm:.3g}"] for t in data.tests],
+          pvalue(t.p_value), pvalue(t.p_holm)] for t in data.tests],
         f"A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
     costed = {name: r for name, r in runs.items() if r.cost is not None}
     if costed:
@@ -193,7 +193,7 @@ def flips_section(data: Flips) -> Section:
         for category, row in block.categories.items():
             det = row.detection_lost
             rows.append([side, scope_name(category), str(row.n), pct(row.lowered.rate), pct(row.raised.rate),
-                         f"{det.k}/{det.n}", pct(det.rate), ci(det.ci, pct=True), str(row.detection_gained), f"{row.mcnemar_p:.3g}"])
+                         f"{det.k}/{det.n}", pct(det.rate), ci(det.ci, pct=True), str(row.detection_gained), pvalue(row.mcnemar_p)])
         section.paragraphs.append(f"{side}: n={block.unit.n_items} in {block.unit.n_clusters} clusters; CIs: {block.unit.ci_method}.")
     section.tables.append(Table(
         "Injected against clean verdicts", ["side", "category", "items", "lowered", "raised", "detections lost", "rate", "95% CI", "gained", "p"],
@@ -230,7 +230,7 @@ def _groups_table(comparison: GroupComparison) -> Table:
         f"Groups matched on {comparison.matched_on} (one pair per prompt and group)",
         ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
         [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), pct(r.a_rate), pct(r.b_rate), str(r.a_only), str(r.b_only),
-          f"{r.p_exact:.2g}", f"{r.p_holm:.2g}"] for metric, rows in comparison.metrics.items() for r in rows],
+          pvalue(r.p_exact), pvalue(r.p_holm)] for metric, rows in comparison.metrics.items() for r in rows],
         "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric.")
 
 
