@@ -124,8 +124,8 @@ HOSTILE_LINES = {
     "bool id": ('{"id": true, "prompt": "x"}', "line 2, column 'id': id True is a boolean"),
     "float id": ('{"id": 2.0, "prompt": "x"}', "line 2, column 'id': id 2.0 is a floating-point number"),
     "list id": ('{"id": [1], "prompt": "x"}', "line 2, column 'id': the cell holds a list"),
-    "float label": ('{"id": "a", "prompt": "x", "prompt_hate": 1.0}', "line 2, column 'prompt_hate': label 1.0 is not an integer"),
-    "text float label": ('{"id": "a", "prompt": "x", "prompt_hate": "1.0"}', "line 2, column 'prompt_hate': label '1.0' is not an integer"),
+    "float label": ('{"id": "a", "prompt": "x", "prompt_hate": 1.5}', "line 2, column 'prompt_hate': label 1.5 is not an integer"),
+    "text float label": ('{"id": "a", "prompt": "x", "prompt_hate": "1.5"}', "line 2, column 'prompt_hate': label '1.5' is not an integer"),
 }
 
 
