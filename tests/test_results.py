@@ -50,7 +50,8 @@ def test_every_stage_result_reads_back_as_its_type(stage_files: dict[str, Path])
     assert manifest.counts["ok"] == 60 and calibration.unit.n_items == 30
     assert calibration.targets["prompt"].pooled.n == 120 and calibration.asymmetry is not None
     assert analysis.pooled.n == 30 and set(analysis.groups) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
-    assert set(comparison.runs) == {"run", "other"} and comparison.runs["run"].sides["prompt"].kappa_quadratic is not None
+    assert set(comparison.runs) == {"harness-baseline (run)", "harness-baseline (other)"}
+    assert comparison.runs["harness-baseline (run)"].sides["prompt"].kappa_quadratic is not None
     assert flips.sides["response"].n == 30
     assert Analysis.from_json(analysis.to_json()) == analysis  # to_json and from_json are inverses
 
