@@ -30,12 +30,35 @@ def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     assert analysis["pooled"]["relevance"]["n_known"] == pairs
     html = (run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 6  # confusion grid, kappa bars, reliability diagram, graders compared, transition matrix, rates by group
+    # confusion grid, kappa bars, reliability diagram, graders compared, transition matrix, transitions, posture,
+    # categories, corrected shares
+    assert len(images) == 9
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
+    _assert_vector_figures(run, len(images))
     assert "<table>" in html and "Paired transitions" in html
     markdown = (run / "report.md").read_text()
     assert f"| pooled | {pairs} | {pairs // 3} |" in markdown
     _assert_paper_ready(html, markdown, analysis)
+
+
+def _assert_vector_figures(run: Path, count: int) -> None:
+    """Every figure as SVG (and PDF, the demo asks for LaTeX) at print size, no text under 8 pt, linked from both reports."""
+    import xml.etree.ElementTree as ET
+
+    svgs = sorted((run / "figures").glob("*.svg"))
+    assert len(svgs) == count and len(list((run / "figures").glob("*.pdf"))) == count
+    markdown = (run / "report.md").read_text()
+    tex = (run / "report.tex").read_text()
+    for svg in svgs:
+        root = ET.parse(svg).getroot()
+        assert float(root.get("width", "0").removesuffix("pt")) <= 7.3 * 72  # fits the full text width unscaled
+        sizes = [float(size) for size in re.findall(r"font-size: ([\d.]+)px", svg.read_text())]
+        assert sizes and min(sizes) >= 8  # viewBox units are points: 8px is 8 pt at print size
+        assert "labels: " in svg.read_text()  # the figure names its label source
+        assert f"](figures/{svg.name})" in markdown and f"figures/{svg.stem}.pdf" in tex
+    assert "\\begin{tabular}" in tex and "\\toprule" in tex and "q$\\kappa$" in tex
+    assert markdown.startswith("# harness study report: harness-baseline, harness-small on sample_pairs.jsonl")
+    assert "## Exemplar search" in markdown and "Source: grader vs human labels; graders: harness-baseline" in markdown
 
 
 def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -> None:

@@ -171,5 +171,10 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         threshold=threshold, unit=unit, runs=summary, tests=tests, kappa_diffs=kappa_diffs,
         family=f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
         n_boot=n_boot, seed=seed, schema_version=SCHEMA_VERSION,
-        **({"human_agreement": rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed)} if raters else {}),
+        **_with_ceiling(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
     )
+
+
+def _with_ceiling(raters: Any, **options: Any) -> dict[str, Any]:
+    """The human ceiling as the comparison's ``human_agreement`` field, when several raters are given."""
+    return {"human_agreement": rater_agreement(raters, **options)} if raters else {}

@@ -122,7 +122,7 @@ def select(frame: Any, *, budget: int, strategy: str = "stratified", cluster: st
         notes.append(f"{int((pi < 0.05).sum())} clusters had a chance under 5 % of being picked: a picked one weighs over 20 "
                      "pairs, which widens the intervals")
     design = Selection(
-        schema_version=SCHEMA_VERSION, source=source, strategy=used, **({"requested": strategy} if used != strategy else {}),
+        schema_version=SCHEMA_VERSION, source=source, strategy=used, **_only_if(used != strategy, requested=strategy),
         budget_clusters=budget, unit=Unit(cluster=column, n_items=len(frame), n_clusters=n_clusters),
         n_picked_items=int(picked.sum()), n_picked_clusters=int(chosen.sum()), design=_describe(used),
         strata=strata, inclusion_min=float(pi.min()), inclusion_max=float(pi.max()), seed=seed, outputs=[], notes=notes,
@@ -143,3 +143,8 @@ def _describe(strategy: str) -> str:
         "stratified": f"systematic πps sample of prompt clusters, a cluster the grader flags {FLAGGED_WEIGHT:g}× as likely as a quiet one",
         "active": "systematic πps sample of prompt clusters, half uniform and half by the square root of the grader's uncertainty",
     }[strategy] + f"; each picked row carries its {INCLUSION}: weight it by 1/π (analyze --human and calibrate do)"
+
+
+def _only_if(condition: bool, **fields: Any) -> dict[str, Any]:
+    """Fields set only when ``condition`` holds (a result leaves an unset field out of its JSON)."""
+    return fields if condition else {}

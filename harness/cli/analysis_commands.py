@@ -52,6 +52,7 @@ def analyze(
         from ..analysis.transitions import analyze as run_analysis
         from ..analysis.transitions import save_analysis
         from ..io.pairs import load_pairs, select_rows
+        from ..io.provenance import provenance_of, stamped
         from .console import print_json, print_result
 
         frame, default_out = _pairs_or_run(source, mapping)
@@ -61,6 +62,9 @@ def analyze(
         result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
                               correct=calibration, correct_source=str(correct), human=labelled, human_source=str(human),
                               force=force)
+        source_kind = "grader" if source.is_dir() else "the table's labels"
+        result = stamped(result, provenance_of("analyze", source_kind + (", corrected by human labels" if human or correct else ""),
+                                               [("pairs", source), ("human", human), ("calibration", correct)]))
         written = save_analysis(result, out or default_out)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
@@ -99,6 +103,7 @@ def calibrate(
         from ..analysis.calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
         from ..core.errors import ConfigError
         from ..io.pairs import load_pairs
+        from ..io.provenance import provenance_of, stamped
         from ..io.ratings import read_ratings
         from ..io.runs import load_run
         from .console import print_json, print_result
@@ -111,6 +116,7 @@ def calibrate(
                                    cluster=cluster, mapping=mapping_of(mapping)) if raters else None
             table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None, ordinal=False if nominal else None,
                                     threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
+            table = stamped(table, provenance_of("calibrate", f"{pred} vs {gold}", [("table", source)]))
             print_json(table) if as_json else print_result(table)
             if out is not None:
                 written = save_table_calibration(table, out)
@@ -122,6 +128,7 @@ def calibrate(
                                mapping=mapping_of(mapping)) if raters else None
         result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
                                cluster=cluster, n_boot=n_boot, seed=seed, by=by, raters=several, epsilon=epsilon)
+        result = stamped(result, provenance_of("calibrate", "grader vs human", [("run", source), ("human", human)]))
         written = save_calibration(result, out or source)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
@@ -143,6 +150,7 @@ def compare(
     with errors():
         from ..analysis.comparison import compare as run_compare
         from ..io.pairs import load_pairs
+        from ..io.provenance import provenance_of, stamped
         from ..io.ratings import read_ratings
         from ..io.runs import load_run
         from .console import print_json, print_result
@@ -151,6 +159,7 @@ def compare(
                                cluster=cluster) if raters else None
         result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
                              n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
+        result = stamped(result, provenance_of("compare", "graders vs human", [*(("run", r) for r in runs), ("human", human)]))
         target = out or comparison_path(runs)
         result.write(target)
         print_json(result) if as_json else print_result(result)
@@ -175,12 +184,15 @@ def agreement(
     """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
     with errors():
         from ..analysis.raters import rater_agreement
+        from ..io.provenance import provenance_of, stamped
         from ..io.ratings import read_ratings
         from .console import print_json, print_result
 
         ratings = read_ratings(table, raters=list(split(raters)), rater_column=rater_column, label_column_name=label_column,
                                graders=grader or [], final=final, level=level, cluster=cluster)
         result = rater_agreement(ratings, epsilon=epsilon, n_boot=n_boot, seed=seed)
+        result = stamped(result, provenance_of("agreement", "human raters" + (" and graders" if grader else ""),
+                                               [("ratings", table), *(("grader", g) for g in grader or [])]))
         target = out or Path("runs") / f"agreement-{table.stem}.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
@@ -199,10 +211,12 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
+        from ..io.provenance import provenance_of, stamped
         from ..io.runs import load_run
         from .console import print_json, print_result
 
         result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
+        result = stamped(result, provenance_of("flips", "grader (clean vs injected)", [("clean", clean), ("injected", injected)]))
         target = out or injected / "flips.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
@@ -216,9 +230,11 @@ def report(
     comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
     flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
+    shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
+    latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:
-    """Render Markdown and self-contained HTML (with figures) from the stages' JSON files (found in the run folder or given)."""
+    """Render Markdown, self-contained HTML and SVG figures (with --latex, LaTeX and PDF) from the stages' JSON files."""
     with errors():
         from ..core.errors import ConfigError
         from ..report.document import render_report
@@ -227,8 +243,8 @@ def report(
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
         paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
-                              agreement=agreement, out_dir=target)
-        typer.echo(f"wrote {paths['markdown']} and {paths['html']}")
+                              agreement=agreement, shot_search=shot_search, out_dir=target, latex=latex)
+        typer.echo("wrote " + ", ".join(str(p) + ("/" if key == "figures" else "") for key, p in paths.items()))
 
 
 def schema(

@@ -195,7 +195,8 @@ def calibrate_shots(
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
     with errors():
         from ..io.pairs import load_pairs
-        from ..workflows.shot_search import SearchSettings
+        from ..io.provenance import provenance_of, stamped
+        from ..workflows.shot_search import SearchSettings, default_shots_path
         from ..workflows.shot_search import calibrate_shots as run_search
         from .console import print_json, print_result
 
@@ -208,6 +209,7 @@ def calibrate_shots(
                               dev_frac=dev_frac, test_frac=test_frac, seed=seed, cluster=cluster, n_boot=n_boot)
         result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out, settings=plan,
                             cache_dir=settings.resolved_cache_dir)
+        result = stamped(result, provenance_of("shot-search", "grader vs human", [("pool", pool), ("default shots", default_shots_path())]))
         result.write(run_root / "shot_search.json")
         print_json(result) if as_json else print_result(result)
 

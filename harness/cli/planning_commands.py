@@ -32,12 +32,14 @@ def plan(
     """How many items humans must label to know a metric to a given interval width, predicted from a pilot."""
     with errors():
         from ..analysis.planning import plan as make_plan
+        from ..io.provenance import provenance_of, stamped
         from .console import print_json, print_result
 
         chosen = _pilot(pilot, metric=metric, gold=gold, pred=pred, human=human, side=side, threshold=threshold,
                         cluster=cluster, mapping=mapping)
         wanted = [_count(v) for v in split(sizes)]
         result = make_plan(chosen, target_width=target_width, sizes=wanted, studies=studies, n_boot=n_boot, seed=seed)
+        result = stamped(result, provenance_of("plan", "pilot labels", [("pilot", pilot), ("human", human)]))
         target = out or Path("runs") / f"plan-{pilot.stem or pilot.name}.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
@@ -113,6 +115,7 @@ def select(
     with errors():
         from ..analysis.selection import select as pick
         from ..io.pairs import load_pairs, write_pairs
+        from ..io.provenance import provenance_of, stamped
         from ..io.runs import graded_pairs, load_run, uncertainty_by_id
         from .console import print_json, print_result
 
@@ -129,6 +132,7 @@ def select(
                             source=str(graded))
         sidecar = out.with_name(f"{out.stem}.design.json")
         design = type(design)(**{**design.fields(), "outputs": [str(out), str(sidecar)]})
+        design = stamped(design, provenance_of("select", "grader" if graded.is_dir() else "the table's labels", [("graded", graded)]))
         write_pairs(rows, out)
         design.write(sidecar)
         print_json(design) if as_json else print_result(design)

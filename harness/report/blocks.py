@@ -33,14 +33,18 @@ class Table:
 
 @dataclass
 class Figure:
-    """A figure drawn only when a report renders it (the terminal never pays for matplotlib)."""
+    """A figure drawn only when a report renders it (the terminal never pays for matplotlib).
+
+    ``name`` is its file stem (``figures/NAME.svg`` beside the report); ``draw`` returns the
+    matplotlib figure, which the report saves as SVG and embeds as PNG.
+    """
 
     title: str
-    draw: Callable[[], str]
-
-    @property
-    def png(self) -> str:
-        return self.draw()
+    name: str
+    draw: Callable[[], Any]
+    #: Set when a report renders it: the PNG (base64) it embeds and the file stem under the report's folder.
+    png: str = ""
+    file: str = ""
 
 
 @dataclass

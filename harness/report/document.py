@@ -21,11 +21,10 @@ from ..results.comparison import Comparison
 from ..results.flips import Flips
 from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
+from ..results.provenance import Provenance
 from ..results.raters import RaterAgreement
+from ..results.shots import ShotSearch
 from .blocks import Section
-from .planning import plan_section, selection_section
-from .raters import agreement_section
-from .sections import analysis_section, calibration_section, comparison_section, flips_section, run_section
 
 R = TypeVar("R", bound=Result)
 
@@ -68,50 +67,127 @@ def render_report(
     comparison: str | Path | None = None,
     flips: str | Path | None = None,
     agreement: str | Path | None = None,
+    shot_search: str | Path | None = None,
     out_dir: str | Path,
+    latex: bool = False,
 ) -> dict[str, Path]:
-    """Write ``report.md`` and ``report.html`` from whichever inputs are given or found in ``run_dir``."""
+    """Write ``report.md``, ``report.html`` and ``figures/*.svg`` (with ``latex``: ``report.tex`` and ``figures/*.pdf``)
+    from whichever inputs are given or found in ``run_dir``."""
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
-    for flag, given in (("`analysis`", analysis), ("`calibration`", calibration), ("`comparison`", comparison), ("`flips`", flips),
-                        ("`agreement`", agreement)):
-        if given is not None and not Path(given).is_file():
-            raise RunError(f"{flag} {given}: no such file")
-    found = lambda given, name: Path(given) if given else (folder / name if folder else None)
-    sections: list[Section] = []
-    manifest = _load(folder / "manifest.json" if folder else None, Manifest)
-    if manifest:
-        sections.append(run_section(manifest))
-    calibration_data = _load(found(calibration, "calibration.json"), Calibration)
-    if calibration_data:
-        sections.append(calibration_section(calibration_data))
-    comparison_data = _load(Path(comparison) if comparison else None, Comparison)
-    if comparison_data:
-        sections.append(comparison_section(comparison_data))
-    agreement_data = _load(found(agreement, "agreement.json"), RaterAgreement)
-    if agreement_data:
-        sections.append(agreement_section(agreement_data))
-    plan_data = _load(found(None, "plan.json"), Plan)
-    if plan_data:
-        sections.append(plan_section(plan_data))
-    pick_data = _load(found(None, "picks.design.json"), Selection)
-    if pick_data:
-        sections.append(selection_section(pick_data))
-    flips_data = _load(found(flips, "flips.json"), Flips)
-    if flips_data:
-        sections.append(flips_section(flips_data))
-    analysis_data = _load(found(analysis, "analysis.json"), Analysis)
-    if analysis_data:
-        sections.append(analysis_section(analysis_data))
-    if not sections:
-        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement` files")
+    given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
+             "shot_search": shot_search}
+    for flag, path in given.items():
+        if path is not None and not Path(path).is_file():
+            raise RunError(f"`{flag}` {path}: no such file")
+    results = _results(folder, given)
+    if not results:
+        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
+                       "`shot_search` files")
+    sections = [_section(result) for result in results]
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
-    env = _environment()
-    paths = {"markdown": out / "report.md", "html": out / "report.html"}
-    for key, template in (("markdown", "report.md.j2"), ("html", "report.html.j2")):
-        text = env.get_template(template).render(title="harness report", sections=sections)
+    title = report_title(results)
+    if len(sections) > 2:
+        sections[0].paragraphs.insert(0, "Contents: " + ", ".join(s.title for s in sections) + ".")
+    return _write(out, title, sections, latex=latex)
+
+
+#: Where each stage's JSON lies in a run folder (None: only when given), in report order.
+_FOUND: list[tuple[str | None, str, type[Result]]] = [
+    (None, "manifest.json", Manifest), ("calibration", "calibration.json", Calibration), ("comparison", "", Comparison),
+    ("shot_search", "shot-search/shot_search.json", ShotSearch), ("agreement", "agreement.json", RaterAgreement),
+    (None, "plan.json", Plan), (None, "picks.design.json", Selection), ("flips", "flips.json", Flips),
+    ("analysis", "analysis.json", Analysis),
+]
+
+
+def _results(folder: Path | None, given: dict[str, str | Path | None]) -> list[Result]:
+    """Each stage's result, from the file given for it or its usual place in the run folder."""
+    found: list[Result] = []
+    for key, name, kind in _FOUND:
+        path = Path(p) if key and (p := given.get(key)) else (folder / name if folder and name else None)
+        result = _load(path, kind)
+        if result is not None:
+            found.append(result)
+    return found
+
+
+def _section(result: Result) -> Section:
+    """The result's section, opened by where its numbers came from."""
+    from .sections import section_of
+
+    section = section_of(result)
+    provenance = getattr(result, "provenance", None)
+    if provenance is not None:
+        section.paragraphs.insert(0, provenance_line(provenance))
+    return section
+
+
+def provenance_line(p: Provenance) -> str:
+    """One sentence: label source, graders, inputs with short hashes, version and time."""
+    graders = "; ".join(f"{g.model} (template {g.template_hash[:8]}, shots {g.shots_hash[:8]}, {g.shots_count} exemplars"
+                        f"{', at ' + g.endpoint if g.endpoint else ''})" for g in p.graders)
+    inputs = "; ".join(f"{i.role} {i.path}" + (f" (sha256 {i.sha256[:12]})" if i.sha256 else "") for i in p.inputs)
+    return (f"Source: {p.label_source} labels" + (f"; graders: {graders}" if graders else "") + (f". Inputs: {inputs}" if inputs else "")
+            + f". harness {p.harness_version}, {p.step}, {p.created}.")
+
+
+def report_title(results: list[Result]) -> str:
+    """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on sample_pairs")."""
+    kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", ShotSearch: "exemplar search",
+             RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
+             Analysis: "paired transitions"}
+    parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))
+    models: list[str] = []
+    data: list[str] = []
+    for result in results:
+        if isinstance(result, Manifest):
+            models.append(result.model)
+            data.append(Path(result.input_path or "").name)
+        provenance = getattr(result, "provenance", None)
+        if provenance is not None:
+            models += [g.model for g in provenance.graders]
+            data += [Path(i.path).name for i in provenance.inputs if i.role in ("human", "pairs", "table", "ratings") and not Path(i.path).is_dir()]
+    what = parts[0] if len(parts) == 1 else " and ".join(parts) if len(parts) == 2 else "study"
+    who = ", ".join(dict.fromkeys(m for m in models if m))
+    on = next((d for d in data if d), "")
+    return f"harness {what} report" + (f": {who}" if who else "") + (f" on {on}" if on else "")
+
+
+def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> dict[str, Path]:
+    """Draw the figures into a fresh folder, render the documents, then swap the folder in (nothing half-written)."""
+    import shutil
+    import tempfile
+
+    from .figures import save
+
+    staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))
+    try:
+        figures = [figure for section in sections for figure in section.figures]
+        for number, figure in enumerate(figures, start=1):
+            stem = f"{number:02d}-{figure.name}"
+            figure.png = save(figure.draw(), staging / stem, pdf=latex)
+            figure.file = f"figures/{stem}"
+        env = _environment()
+        paths = {"markdown": out / "report.md", "html": out / "report.html"}
+        texts = {key: env.get_template(template).render(title=title, sections=sections)
+                 for key, template in (("markdown", "report.md.j2"), ("html", "report.html.j2"))}
+        if latex:
+            from .latex import latex_document
+
+            paths["latex"] = out / "report.tex"
+            texts["latex"] = latex_document(title, sections)
+        target = out / "figures"
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for key, text in texts.items():
         with atomic_path(paths[key]) as tmp:
             tmp.write_text(text, encoding="utf-8")
+    if figures:
+        paths["figures"] = target
     return paths

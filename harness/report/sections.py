@@ -21,7 +21,8 @@ from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
-from .blocks import Figure, Section, Table, ci, num, pct, pvalue, scope_name
+from .blocks import Section, Table, ci, num, pct, pvalue, scope_name
+from .charts import analysis_figures, calibration_figures, comparison_figures
 from .planning import plan_section, selection_section
 from .raters import agreement_section, ceiling_table
 
@@ -58,8 +59,6 @@ def run_section(manifest: Manifest) -> Section:
 
 
 def calibration_section(data: Calibration) -> Section:
-    from .figures import bars_with_ci, confusion_grid, reliability_diagram
-
     unit = data.unit
     section = Section("Calibration against human labels", [
         f"{data.n_joined} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
@@ -93,29 +92,17 @@ def calibration_section(data: Calibration) -> Section:
               num(a.kappa_gap), ci(a.kappa_gap_ci)] for s, a in data.asymmetry.items()],
             "gap: prompt minus response (positive: the grader finds risk more readily in prompts). The CI resamples clusters "
             "with both sides of every pair together."))
-    grid = [(f"{side}: {scope_name(scope)}", (report.pooled if scope == "pooled" else report.max).confusion)
-            for side, report in targets.items() for scope in ("pooled", "max")]
-    section.figures.append(Figure("Confusion matrices (rows: human label, share of the row; numbers: counts)",
-                                  lambda: confusion_grid(grid, xlabel="grader", ylabel="human", ticks=[0, 1, 2, 3])))
-    series = []
-    for side, report in targets.items():
-        metrics = [report.pooled, *report.categories.values()]
-        series.append((side, [m.kappa_quadratic for m in metrics], [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
-    names = ["pooled", *(scope_name(c) for c in next(iter(targets.values())).categories)] if targets else []
     if data.groups:
         section.tables.append(_calibration_groups(data))
-    section.figures.append(Figure("Quadratic κ by side and category (95% cluster-bootstrap CIs)",
-                                  lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
     if data.reliability:
         section.tables.append(Table(
             "Reliability of the grader's probabilities (grade --logprobs)", ["side", "n", "clusters", "ECE", "95% CI", "Brier"],
             [[side, str(r.n), str(r.n_clusters), num(r.ece), ci(r.ece_ci), f"{r.brier:.3f}"] for side, r in data.reliability.items()],
             f"Per pair and category, the forecast P(severity ≥ {data.threshold}) against the human label. ECE: the mean gap "
             "between forecast and observed rate over ten bins (0: calibrated); Brier: mean squared error of the forecast."))
-        curves = [(side, [(b.mean_forecast, b.observed, b.n) for b in r.bins]) for side, r in data.reliability.items()]
-        section.figures.append(Figure("Reliability diagram", lambda: reliability_diagram(curves)))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
+    section.figures.extend(calibration_figures(data))
     return section
 
 
@@ -135,8 +122,6 @@ def _calibration_groups(data: Calibration) -> Table:
 
 
 def comparison_section(data: Comparison) -> Section:
-    from .figures import bars_with_ci
-
     unit = data.unit
     runs = data.runs
     section = Section("Graders compared", [
@@ -172,11 +157,7 @@ def comparison_section(data: Comparison) -> Section:
              for name, r in costed.items() if r.cost is not None],
             "Billed cost from the run's tokens and prices (answers from harness's cache cost nothing); a point of qκ is 0.01 "
             "of the mean pooled quadratic κ over sides."))
-    names = list(runs)
-    series = [(side, [s.kappa_quadratic if (s := runs[n].sides.get(side)) else None for n in names],
-               [s.kappa_quadratic_ci if (s := runs[n].sides.get(side)) else [None, None] for n in names])
-              for side in ("prompt", "response") if any(side in runs[n].sides for n in names)]
-    section.figures.append(Figure("Agreement by grader (95% CIs)", lambda: bars_with_ci(names, series, ylabel="quadratic κ vs human", title="")))
+    section.figures.extend(comparison_figures(data))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
     return section
@@ -285,20 +266,6 @@ def _share_name(key: str) -> str:
     return f"{scope_name(category)} {share.replace('_', ' ')}" if share else key.replace("_", " ")
 
 
-def _analysis_figures(data: Analysis, settings: list[tuple[str, TransitionStats]]) -> list[Figure]:
-    from .figures import bars_with_ci, confusion_grid
-
-    kinds = ("reduction", "preservation", "escalation")
-    series = [(k, [getattr(s, k).rate for _, s in settings], [getattr(s, k).ci for _, s in settings]) for k in kinds]
-    return [
-        Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)",
-               lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)], xlabel="response severity",
-                                      ylabel="prompt severity", ticks=[0, 1, 2, 3], bar_label="share of the row (prompt severity)")),
-        Figure("Transitions by setting (95% CIs)",
-               lambda: bars_with_ci([n for n, _ in settings], series, ylabel="share of pairs (%)", title="", percent=True)),
-    ]
-
-
 def analysis_section(data: Analysis) -> Section:
     settings = data.settings()
     why = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())) for side, r in data.excluded.items() if r)
@@ -329,7 +296,7 @@ def analysis_section(data: Analysis) -> Section:
         section.tables.append(_relevance_table(data.pooled.relevance))
     if data.corrected:
         section.tables.extend(_corrected_tables(data.corrected))
-    section.figures.extend(_analysis_figures(data, settings))
+    section.figures.extend(analysis_figures(data, settings))
     return section
 
 

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import CI, Result
 from .common import Proportion
+from .provenance import Stamped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,7 +184,7 @@ class EscalationCase(Result):
     mechanism: str
 
 
-class Analysis(Result):
+class Analysis(Stamped):
     """``analysis.json``: the paired transition analysis per setting and category, with CIs."""
 
     schema_version: int

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import CI, Result
 from .common import Unit
+from .provenance import Stamped
 from .raters import RaterAgreement
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Agreement(Result):
     undefined_resamples: dict[str, int] | None = None
 
 
-class TableAgreement(Agreement):
+class TableAgreement(Agreement, Stamped):
     """``calibrate TABLE --gold G --pred P``: the agreement of two columns of one table."""
 
     gold: str = ""
@@ -109,7 +110,7 @@ class SideReliability(Result):
     bins: list[ReliabilityBin]
 
 
-class Calibration(Result):
+class Calibration(Stamped):
     """``calibration.json``: a run's labels against human labels joined on id."""
 
     run: str

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import CI, Result
 from .common import Unit
+from .provenance import Stamped
 from .raters import RaterAgreement
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class KappaDiff(Result):
     ci: CI
 
 
-class Comparison(Result):
+class Comparison(Stamped):
     """``comparison-*.json``: several graders against one human-labelled set, with paired tests."""
 
     threshold: int

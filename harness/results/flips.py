@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Result
 from .common import Proportion
+from .provenance import Stamped
 
 
 class FlipCategory(Result):
@@ -31,7 +32,7 @@ class FlipSide(Result):
     categories: dict[str, FlipCategory]
 
 
-class Flips(Result):
+class Flips(Stamped):
     """``flips.json``: a grader's verdicts on an injected copy against the clean run's."""
 
     schema_version: int

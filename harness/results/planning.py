@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Result
 from .common import Unit
+from .provenance import Stamped
 
 
 class PlanSize(Result):
@@ -25,7 +26,7 @@ class PlanSize(Result):
     undefined: float
 
 
-class Plan(Result):
+class Plan(Stamped):
     """``plan.json``: from a pilot, the size of a human labelling round that pins a metric to a target width."""
 
     schema_version: int
@@ -53,7 +54,7 @@ class Plan(Result):
     warnings: list[str]
 
 
-class Selection(Result):
+class Selection(Stamped):
     """``picks.design.json``: which prompt clusters were picked for annotation, and with what probability."""
 
     schema_version: int

@@ -7,6 +7,7 @@ from typing import Any
 
 from .base import CI, Result
 from .common import Unit
+from .provenance import Stamped
 
 
 class RaterPair(Result):
@@ -98,7 +99,7 @@ class ScopeAgreement(Result):
     notes: list[str]
 
 
-class RaterAgreement(Result):
+class RaterAgreement(Stamped):
     """``agreement.json``: Krippendorff's α among the human raters, pairwise κ, the human ceiling
     beside each grader and the alternative annotator test, per scope."""
 

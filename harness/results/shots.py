@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Result
 from .common import Difference, Unit
+from .provenance import Stamped
 
 
 class DevCandidate(Result):
@@ -29,7 +30,7 @@ class TestSet(Result):
     chosen_minus_this: Difference | None = None
 
 
-class ShotSearch(Result):
+class ShotSearch(Stamped):
     """``shot_search.json``: exemplar sets chosen on dev and judged on held-out test."""
 
     schema_version: int

@@ -34,6 +34,7 @@ from ..core.errors import GraderError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import GradeResult, grade
 from ..grading.jobs import GradeSpec
+from ..io.provenance import provenance_of, stamped
 from ..io.sample import SAMPLE_RATERS, ratings_path, sample_path
 from ..results.analysis import Analysis
 from ..results.calibration import Calibration
@@ -190,21 +191,29 @@ def run_demo(run_dir: str | Path = "runs/demo", *, on_progress: Any = None) -> D
     finally:
         process.terminate()
         process.wait(10)
+    search = stamped(search, provenance_of("shot-search", "grader vs human", [("pool", sample_path()), ("default shots", default_shots_path())]))
     search.write(folder / "shot-search" / "shot_search.json")
     raters = lambda *runs: read_ratings(ratings_path(), raters=list(SAMPLE_RATERS), final="canonical",
                                         graders=[str(r) for r in runs])
     calibration = calibrate_run(load_run(folder), human, n_boot=DEMO_N_BOOT, raters=raters(folder))
+    calibration = stamped(calibration, provenance_of("calibrate", "grader vs human", [("run", folder), ("human", sample_path()),
+                                                                                     ("ratings", ratings_path())]))
     calibration_files = save_calibration(calibration, folder)
     comparison = compare([load_run(folder), load_run(small_dir)], human, n_boot=DEMO_N_BOOT, raters=raters(folder, small_dir))
+    comparison = stamped(comparison, provenance_of("compare", "graders vs human", [("run", folder), ("run", small_dir),
+                                                                                   ("human", sample_path()), ("ratings", ratings_path())]))
     comparison.write(folder / "comparison.json")
     agreement = rater_agreement(raters(folder, small_dir), n_boot=DEMO_N_BOOT)
+    agreement = stamped(agreement, provenance_of("agreement", "human raters and graders", [("ratings", ratings_path()),
+                                                                                            ("grader", folder), ("grader", small_dir)]))
     agreement.write(folder / "agreement.json")
     subset = write_pairs(human_subset(human), folder / "human_subset.jsonl")
     analysis = analyze(graded_pairs(load_run(folder)), by="model", n_boot=DEMO_N_BOOT, human=load_pairs(subset),
                        human_source=str(subset))
+    analysis = stamped(analysis, provenance_of("analyze", "grader, corrected by human labels", [("pairs", folder), ("human", subset)]))
     written = save_analysis(analysis, folder)
     next_round = plan_next_round(folder, calibration)
-    report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder)
+    report = render_report(folder, comparison=folder / "comparison.json", out_dir=folder, latex=True)
     outputs = {"analysis": written[0], "calibration": calibration_files[0], "comparison": folder / "comparison.json",
                "agreement": folder / "agreement.json", "plan": folder / "plan.json", "picks": folder / "picks.jsonl",
                "shot_search": folder / "shot-search" / "shot_search.json", **report}
@@ -223,9 +232,11 @@ def plan_next_round(folder: Path, calibration: Calibration) -> tuple[Plan, Selec
     pilot = pilot_from_pairs(calibration.max_severity_pairs, metric="kappa-quadratic", side="prompt", threshold=1,
                              source=str(folder / "calibration.json"), cluster=calibration.unit.cluster)
     found = plan(pilot, target_width=0.10, studies=100, n_boot=200)
+    found = stamped(found, provenance_of("plan", "grader vs human (calibration as pilot)", [("pilot", folder / "calibration.json")]))
     found.write(folder / "plan.json")
     rows, design = select(graded_pairs(load_run(folder)), budget=20, strategy="stratified", source=str(folder))
     write_pairs(rows, folder / "picks.jsonl")
     design = Selection(**{**design.fields(), "outputs": [str(folder / "picks.jsonl"), str(folder / "picks.design.json")]})
+    design = stamped(design, provenance_of("select", "grader", [("graded", folder)]))
     design.write(folder / "picks.design.json")
     return found, design

@@ -1,0 +1,58 @@
+"""Build a result's :class:`~harness.results.provenance.Provenance` from the paths a step was given."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from ..core.constants import VERSION
+from ..results.provenance import GraderInfo, InputFile, Provenance, Stamped
+
+S = TypeVar("S", bound=Stamped)
+
+
+def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes, read in chunks (``None`` when it cannot be read)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def input_file(role: str, path: str | Path) -> InputFile:
+    """An input by role; a run folder is hashed by its labels (what a result read from it)."""
+    where = Path(path)
+    target = where / "labels.jsonl" if where.is_dir() else where
+    return InputFile(role=role, path=str(where), sha256=file_sha256(target))
+
+
+def grader_info(run_dir: str | Path) -> GraderInfo | None:
+    """The grader of a run folder, from its manifest (``None`` for a plain table)."""
+    from .runs import MANIFEST, read_manifest
+
+    folder = Path(run_dir)
+    if not (folder / MANIFEST).is_file():
+        return None
+    m = read_manifest(folder)
+    return GraderInfo(run=str(folder), model=m.model, endpoint=m.endpoint, template_hash=m.template_hash,
+                      shots_hash=m.shots_hash, shots_count=m.shots_count)
+
+
+def provenance_of(step: str, label_source: str, inputs: Iterable[tuple[str, str | Path | None]]) -> Provenance:
+    """The provenance of a step's result: each given input hashed, the graders of the run folders among them."""
+    given = [(role, Path(path)) for role, path in inputs if path is not None]
+    graders = [g for _, path in given if path.is_dir() and (g := grader_info(path)) is not None]
+    return Provenance(harness_version=VERSION, created=datetime.now(UTC).isoformat(timespec="seconds"), step=step,
+                      label_source=label_source, inputs=[input_file(role, path) for role, path in given], graders=graders)
+
+
+def stamped(result: S, provenance: Provenance) -> S:
+    """The result with its provenance set (written into its JSON)."""
+    return result.model_copy(update={"provenance": provenance})
