@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -247,6 +249,49 @@ def report(
         typer.echo("wrote " + ", ".join(str(p) + ("/" if key == "figures" else "") for key, p in paths.items()))
 
 
+def view(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (harness grade).")],
+    human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or the run's .cache when present).")] = None,
+    mapping: MapOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the page (default RUN/view.html).")] = None,
+) -> None:
+    """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's output; filters and search."""
+    with errors():
+        from ..io.pairs import load_pairs
+        from ..io.runs import load_run
+        from ..report.view import render_view
+
+        run = load_run(run_dir, full=True)
+        labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
+        with _completions(run_dir, cache_dir) as lookup:
+            summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
+                                  completion_of=lookup)
+        typer.echo(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
+                   f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
+                                     if human else ""))
+
+
+@contextmanager
+def _completions(run_dir: Path, cache_dir: Path | None) -> Iterator[Callable[[str], str | None] | None]:
+    """A lookup of raw completions by request hash in the completion cache (None when there is no cache)."""
+    from ..core.constants import DEFAULT_CACHE_DIR
+    from ..core.errors import ConfigError
+    from ..grading.cache import CompletionCache
+
+    if cache_dir is not None and not cache_dir.is_dir():
+        raise ConfigError(f"--cache-dir {cache_dir}: no such folder")
+    folder = cache_dir or next((p for p in (run_dir / ".cache", run_dir.parent / ".cache", Path(DEFAULT_CACHE_DIR)) if p.is_dir()), None)
+    if folder is None:
+        yield None
+        return
+    cache = CompletionCache(folder)
+    try:
+        yield lambda key: (cache.get(key) or {}).get("content")
+    finally:
+        cache.close()
+
+
 def schema(
     name: Annotated[Optional[str], typer.Argument(help="A result: manifest, dry-run, calibration, table-agreement, comparison, analysis, flips, shot-search or agreement (default: list them).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every result's schema as NAME.json into this folder.")] = None,
@@ -282,4 +327,5 @@ def register(app: typer.Typer) -> None:
     app.command()(analyze)
     app.command()(flips)
     app.command()(report)
+    app.command()(view)
     app.command()(schema)

@@ -1,0 +1,104 @@
+"""``harness view``: every item on one self-contained page, safe against hostile texts, worked in Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli.app import app
+from harness.io.pairs import load_pairs, write_pairs
+from tests.helpers import REPO, SAMPLE
+
+runner = CliRunner()
+HOSTILE = ['</script><script>window.pwned=1</script>', '<img src=x onerror="window.pwned=1">', "line\u2028sep & <b>bold</b>"]
+
+
+def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """12 sample pairs, three with hostile texts, graded on both sides; the human file is the same pairs."""
+    frame = load_pairs(SAMPLE).head(12).copy()
+    for k, text in enumerate(HOSTILE):
+        frame.loc[k, "response"] = text
+    data = write_pairs(frame, tmp_path / "data.jsonl")
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+                                 "--target", "both", "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run", data
+
+
+def _page_data(page: Path) -> dict[str, object]:
+    html = page.read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="view-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return dict(json.loads(found.group(1)))
+
+
+def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run, data = _hostile_run(server, tmp_path)
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["view", str(run), "--human", str(data), "--cache-dir", str(tmp_path / "cache"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    payload = _page_data(page)
+    items = payload["items"]
+    strings = payload["strings"]
+    assert isinstance(items, list) and isinstance(strings, list)
+    assert len(items) == 24  # 12 pairs x 2 sides
+    html = page.read_text(encoding="utf-8")
+    assert html.count("</script>") == 3  # the page's own three; no text closed one
+    assert "<img" not in html and "window.pwned=1</script>" not in html
+    for text in HOSTILE:
+        assert text in strings  # shown verbatim (as text), not dropped
+    # the disagreements the page marks are the items where a grader label differs from the human one
+    human = load_pairs(data).set_index("id")
+    expected = 0
+    for item in items:
+        item_id, side, grader = strings[item[0]], item[2], item[5]
+        row = human.loc[item_id]
+        labels = [row[f"{side}_{c}"] for c in ("hate", "sexual", "violence", "self_harm")]
+        expected += bool(grader and any(g != h for g, h in zip(grader, labels, strict=True)))
+        assert item[11] == bool(grader and any(g != h for g, h in zip(grader, labels, strict=True)))
+    assert f"{expected} disagreements" in result.output and "24 items (24 graded), 24 raw completions" in result.output
+
+
+def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+                                 "--limit", "5", "--target", "prompt"])
+    assert result.exit_code == 0, result.output
+    labels = tmp_path / "run" / "labels.jsonl"  # as if the run had been stopped after three answers
+    labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:3]))
+    ok = runner.invoke(app, ["view", str(tmp_path / "run")])
+    assert ok.exit_code == 0, ok.output
+    items = _page_data(tmp_path / "run" / "view.html")["items"]
+    assert isinstance(items, list) and len(items) == 5 and [i[7] for i in items] == ["ok"] * 3 + ["not graded"] * 2
+    assert "5 items (3 graded)" in ok.output
+    missing = runner.invoke(app, ["view", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such run folder" in missing.output
+    cache = runner.invoke(app, ["view", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "nocache")])
+    assert cache.exit_code == 2 and "--cache-dir" in cache.output and not (tmp_path / "nocache").exists()
+
+
+@pytest.mark.slow
+def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(REPO / "scripts"))
+    from browser import chromium  # type: ignore[import-not-found]
+    from view_check import check_view  # type: ignore[import-not-found]
+
+    if chromium() is None:
+        pytest.skip("no chromium on PATH (make report-check installs it); the page's data and escaping are tested above")
+    run, data = _hostile_run(server, tmp_path)
+    page = tmp_path / "page.html"
+    assert runner.invoke(app, ["view", str(run), "--human", str(data), "-o", str(page)]).exit_code == 0
+    items = _page_data(page)["items"]
+    assert isinstance(items, list)
+    result = check_view(page, tmp_path / "view.png", search="onerror")
+    assert result["problems"] == [] and result["safety"] == {"imgs": 0, "scripts": 3, "pwned": False}
+    steps = {(s["control"], s["value"]): s["shown"] for s in result["steps"]}
+    assert steps[("disagree", "")] in (sum(i[11] for i in items), len(items))  # first toggle: on; last: off
+    assert result["steps"][0]["shown"] == sum(i[11] for i in items)
+    assert steps[("side", "response")] == sum(1 for i in items if i[11] and i[2] == "response")
+    assert steps[("q", "onerror")] == 1  # the hostile text is found as text
+    assert (tmp_path / "view.png").stat().st_size > 20_000
