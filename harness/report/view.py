@@ -151,7 +151,6 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
                 completion_of: Callable[[str], str | None] | None = None) -> ViewSummary:
     """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
-    from markupsafe import Markup
 
     data = view_items(run, human, completion_of)
     manifest = run.manifest
@@ -161,7 +160,8 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
             "template": manifest.template_hash, "shots": f"{manifest.shots_hash} ({manifest.shots_count} exemplars)",
             "human": printable(human_source or ""), "status": manifest.status}
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined, autoescape=True)
-    page = env.get_template("view.html.j2").render(title=meta["title"], data=Markup(script_json(data)), meta=Markup(script_json(meta)))
+    # the JSON is made script-safe by script_json (no <, >, &), so the template marks it safe
+    page = env.get_template("view.html.j2").render(title=meta["title"], data=script_json(data), meta=script_json(meta))
     target = Path(out)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
