@@ -29,7 +29,7 @@ from harness.core.constants import CATEGORIES
 from harness.grading.grade import GradeSpec
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.sample import sample_path
-from harness.workflows.demo import free_port, start_serve_process
+from harness.workflows.embedded import free_port, start_serve_process
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, "-m", "harness"]

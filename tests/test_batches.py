@@ -20,7 +20,7 @@ from harness.grading.endpoint import EndpointConfig
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from harness.workflows.demo import free_port, start_serve_process
+from harness.workflows.embedded import free_port, start_serve_process
 from tests.helpers import SAMPLE, endpoint_for
 
 runner = CliRunner()

@@ -18,7 +18,7 @@ from harness.grading.grade import GradeSpec, grade
 from harness.grading.session import run_jobs
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from harness.workflows.demo import free_port
+from harness.workflows.embedded import free_port
 from tests.helpers import SAMPLE
 
 
@@ -164,7 +164,7 @@ def _killed_while_polling(tmp_path: Path, url: str) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_a_batch_the_restarted_server_forgot_is_resubmitted_once(tmp_path: Path) -> None:
-    from harness.workflows.demo import start_serve_process
+    from harness.workflows.embedded import start_serve_process
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"

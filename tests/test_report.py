@@ -21,22 +21,23 @@ runner = CliRunner()
 def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--run-dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    run = tmp_path / "demo"
+    study = tmp_path / "demo"
+    run = study / "baseline"
     manifest = json.loads((run / "manifest.json").read_text())
     pairs = len(load_pairs(SAMPLE))
     assert manifest["counts"]["ok"] == pairs * 3 and manifest["status"] == "complete"
     analysis = json.loads((run / "analysis.json").read_text())
     assert set(analysis["groups"]) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
     assert analysis["pooled"]["relevance"]["n_known"] == pairs
-    html = (run / "report.html").read_text()
+    html = (study / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     # confusion grid, kappa bars, reliability diagram, graders compared, transition matrix, transitions, posture,
     # categories, corrected shares
     assert len(images) == 9
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
-    _assert_vector_figures(run, len(images))
+    _assert_vector_figures(study, len(images))
     assert "<table>" in html and "Paired transitions" in html
-    markdown = (run / "report.md").read_text()
+    markdown = (study / "report.md").read_text()
     assert f"| pooled | {pairs} | {pairs // 3} |" in markdown
     _assert_paper_ready(html, markdown, analysis)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import analysis_commands, data_commands, grading_commands, planning_commands
+from . import analysis_commands, data_commands, grading_commands, planning_commands, study_commands
 
 app = typer.Typer(
     help="Grade LLM prompts and responses with LLM graders, and measure how far to trust them.",
@@ -37,6 +37,7 @@ def _main(
 
 
 grading_commands.register(app)
+study_commands.register(app)
 analysis_commands.register(app)
 data_commands.register(app)
 planning_commands.register(app)

@@ -214,30 +214,6 @@ def calibrate_shots(
         print_json(result) if as_json else print_result(result)
 
 
-def demo(
-    run_dir: Annotated[Path, typer.Option(help="Run folder of the demo.")] = Path("runs/demo"),
-) -> None:
-    """The whole workflow on the bundled sample: grade, calibrate, exemplar search, compare, human agreement, analyze, report."""
-    with errors():
-        from ..workflows.demo import run_demo
-        from .console import GradeProgress, console, print_grade_summary, print_result, print_results
-
-        console.print("harness demo: the embedded graders are small in-context graders (not LLMs), "
-                      "cross-fitted by prompt so no text is graded by a model that saw it.")
-        with GradeProgress() as progress:
-            result = run_demo(run_dir, on_progress=progress.update)
-        for title, show in (("1. grade (harness-baseline, default shots)", lambda: print_grade_summary(result.grade)),
-                            ("2. calibrate against the human labels", lambda: print_result(result.calibration)),
-                            ("3. exemplar search: dev, then held-out test", lambda: print_result(result.shot_search)),
-                            ("4. compare graders: harness-baseline vs harness-small", lambda: print_result(result.comparison)),
-                            ("5. human agreement: 3 annotators on 40 prompts, graders beside them", lambda: print_result(result.agreement)),
-                            ("6. the next labelling round: a plan, and a stratified pick", lambda: print_results(result.plan, result.pick)),
-                            ("7. paired transitions (grader labels, by model; corrected by a human-labelled third)", lambda: print_result(result.analysis))):
-            console.rule(title)
-            show()
-        typer.echo(f"demo outputs: {', '.join(str(p) for p in result.outputs.values())}")
-
-
 def _rows(data: Path, mapping: str | None, limit: int | None, sample: int | None, seed: int) -> Any:
     """The table to grade: the file itself (streamed), or the rows ``--limit``/``--sample`` pick from it."""
     if limit is None and sample is None:
@@ -338,4 +314,3 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(grade)
     app.command("calibrate-shots")(calibrate_shots)
-    app.command()(demo)

@@ -68,6 +68,8 @@ def render_report(
     flips: str | Path | None = None,
     agreement: str | Path | None = None,
     shot_search: str | Path | None = None,
+    plan: str | Path | None = None,
+    picks: str | Path | None = None,
     out_dir: str | Path,
     latex: bool = False,
 ) -> dict[str, Path]:
@@ -77,7 +79,7 @@ def render_report(
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
     given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
-             "shot_search": shot_search}
+             "shot_search": shot_search, "plan": plan, "picks": picks}
     for flag, path in given.items():
         if path is not None and not Path(path).is_file():
             raise RunError(f"`{flag}` {path}: no such file")
@@ -98,7 +100,7 @@ def render_report(
 _FOUND: list[tuple[str | None, str, type[Result]]] = [
     (None, "manifest.json", Manifest), ("calibration", "calibration.json", Calibration), ("comparison", "", Comparison),
     ("shot_search", "shot-search/shot_search.json", ShotSearch), ("agreement", "agreement.json", RaterAgreement),
-    (None, "plan.json", Plan), (None, "picks.design.json", Selection), ("flips", "flips.json", Flips),
+    ("plan", "plan.json", Plan), ("picks", "picks.design.json", Selection), ("flips", "flips.json", Flips),
     ("analysis", "analysis.json", Analysis),
 ]
 

@@ -1,0 +1,81 @@
+"""``harness run STUDY.toml`` and ``harness demo``: a whole study from one file (the demo is one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .common import errors
+
+#: The headline of each step's result when the study prints it.
+_TITLES = {"shot search": "exemplar search: dev, then held-out test", "compare": "graders compared",
+           "agreement": "human agreement: the annotators, the graders beside them", "analyze": "paired transitions",
+           "plan": "the next labelling round: a plan", "select": "the next labelling round: the pick"}
+
+
+def _on_step(outcome: Any) -> None:
+    how = (f"ran in {outcome.seconds:.1f} s" + (f" ({outcome.note})" if outcome.note else "") if outcome.status == "ran"
+           else f"skipped ({outcome.note})")
+    typer.echo(f"  {outcome.name}: {how}", err=True)
+
+
+def _print_study(result: Any, *, quiet: bool) -> None:
+    from .console import console, print_result
+
+    if not quiet:
+        for step in result.steps:
+            if step.result is not None:
+                name = step.name.split(" ")[0] if step.name.startswith("calibrate") else step.name
+                console.rule(_TITLES.get(name, step.name))
+                print_result(step.result)
+    ran = sum(1 for s in result.steps if s.status == "ran")
+    typer.echo(f"{len(result.steps)} steps: {ran} ran, {len(result.steps) - ran} skipped (inputs unchanged); outputs in {result.out}/ "
+               f"(report.html, view.html, study.json)")
+
+
+def run(
+    study: Annotated[Path, typer.Argument(help="A study file (TOML): data, graders, human labels and the analyses to run.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the study file's study.out).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
+) -> None:
+    """Run a study: grade -> shot search -> calibrate -> compare -> agreement -> analyze -> plan -> select -> report.
+
+    Resumable: a step whose settings and input files have not changed since it last finished is
+    skipped (study.json in the output folder records them); an unfinished grade resumes. See
+    harness/data/demo.toml for every table and key.
+    """
+    with errors():
+        from ..workflows.study import run_study
+        from ..workflows.study_file import read_study
+        from .console import GradeProgress
+
+        parsed = read_study(study)
+        typer.echo(f"harness run {study}: {len(parsed.grader)} grader(s), output in {out or parsed.out}", err=True)
+        with GradeProgress() as progress:
+            result = run_study(parsed, out=out, on_step=_on_step, on_progress=progress.update)
+        _print_study(result, quiet=quiet)
+
+
+def demo(
+    run_dir: Annotated[Path, typer.Option(help="Output folder of the demo (replaced if an earlier demo made it).")] = Path("runs/demo"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
+) -> None:
+    """The bundled study (harness/data/demo.toml) on the embedded endpoint and the bundled sample, in a fresh folder."""
+    with errors():
+        from ..workflows.demo import demo_study_path, run_demo
+        from .console import GradeProgress, console
+
+        console.print("harness demo: the embedded graders are small in-context graders (not LLMs), "
+                      "cross-fitted by prompt so no text is graded by a model that saw it. "
+                      f"The study file: {demo_study_path()}")
+        with GradeProgress() as progress:
+            result = run_demo(run_dir, on_step=_on_step, on_progress=progress.update)
+        _print_study(result, quiet=quiet)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the study commands to ``app``."""
+    app.command()(run)
+    app.command()(demo)

@@ -1,0 +1,66 @@
+"""The embedded endpoint: ``harness serve`` started as a child process on a free loopback port, and its readiness."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from ..core.errors import GraderError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    """Run ``harness serve`` in a child process; return once it says it is listening.
+
+    ``harness serve`` prints its URL only when the socket accepts connections, so waiting for
+    that line is waiting for readiness (no sleeping and polling).
+    """
+    import selectors
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    seen = b""
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        line = process.stderr.readline()
+        if not line:  # the child exited
+            process.wait(5)
+            raise GraderError(f"harness serve exited early: {(seen + process.stderr.read()).decode(errors='replace').strip()[-500:]}")
+        seen += line
+        if line.startswith(b"harness serve: http://"):
+            selector.close()
+            return process
+    process.kill()
+    raise GraderError(f"harness serve did not start listening within {timeout_s:g} s")
+
+
+def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
+    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway."""
+    import json
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            health = json.loads(response.read())
+        if health.get("error"):
+            raise GraderError(f"the embedded graders could not be fitted: {health['error']}")
+        if health.get("ready"):
+            return
+        time.sleep(0.05)
+    raise GraderError(f"the embedded graders were not ready within {timeout_s:g} s")

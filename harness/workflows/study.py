@@ -1,0 +1,44 @@
+"""``harness run STUDY.toml``: a whole study (grade → shot search → calibrate → compare → agreement → analyze →
+plan → select → report) from one file, resumable, each step skipped when its inputs have not changed.
+
+Each step is the library call its command makes (``grade``, ``calibrate_run``, ``compare`` …) and
+reads its inputs from files the earlier steps wrote, so a step can be skipped and the next one
+still runs. A step's *fingerprint* hashes its table of the study file and the bytes of every
+input it reads (data, human labels, shots, templates, the labels of the run folders it reads);
+``study.json`` in the output folder records each finished step's fingerprint and outputs. A
+step whose fingerprint matches and whose outputs exist is skipped; a grade step that is not
+finished resumes its run folder (only the missing items are sent). A step that fails stops the
+study with its error and is not recorded, so the corrected command runs it again; grading that
+leaves items ``failed`` is such a failure (the run is not a success).
+
+Layout of ``out``: one run folder per grader (``out/<name>/``, its calibration and analysis
+beside its labels), ``shot-search/``, ``comparison.json``, ``agreement.json``, ``plan.json``,
+``picks.jsonl`` and ``picks.design.json``, the report (``report.md``, ``report.html``,
+``figures/``) and ``view.html`` (the first grader's items beside the human labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import ensure_folder
+from .study_file import Study
+from .study_runner import StepOutcome, StudyResult, StudyRunner
+from .study_steps import analysis_steps, grading_steps, report_steps
+
+
+def run_study(study: Study, *, out: str | Path | None = None, on_step: Callable[[StepOutcome], None] | None = None,
+              on_progress: Callable[[Any], None] | None = None) -> StudyResult:
+    """Run every step the study declares (see the module docstring); ``out`` overrides ``study.out``."""
+    folder = Path(out) if out is not None else study.out
+    ensure_folder(folder, param="out")
+    runner = StudyRunner(study, folder, on_step, on_progress)
+    try:
+        grading_steps(runner)
+    finally:
+        runner.endpoint.close()
+    analysis_steps(runner)
+    report_steps(runner)
+    return runner.result

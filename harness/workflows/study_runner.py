@@ -1,0 +1,157 @@
+"""The machinery of a study run: steps fingerprinted and recorded in ``study.json``, the endpoint started on first use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import write_json_atomic
+from ..core.constants import VERSION
+from ..core.errors import GraderError, RunError
+from ..io.provenance import file_sha256
+from ..results.base import Result
+from .study_file import EMBEDDED, GraderTable, Study
+
+STATE = "study.json"
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # "ran" or "skipped" (unchanged)
+    outputs: list[Path]
+    seconds: float
+    result: Result | None = None
+    note: str = ""
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    steps: list[StepOutcome] = field(default_factory=list)
+
+    def result(self, name: str) -> Result | None:
+        return next((s.result for s in self.steps if s.name == name), None)
+
+
+def _hash_inputs(paths: list[Path]) -> list[tuple[str, str | None]]:
+    """Each input's bytes hashed; a folder (a template folder, a run folder) by its files."""
+    out: list[tuple[str, str | None]] = []
+    for path in paths:
+        if path.is_dir():
+            files = [path / "labels.jsonl"] if (path / "labels.jsonl").exists() else sorted(p for p in path.rglob("*") if p.is_file())
+            digest = hashlib.sha256("".join(f"{f.name}:{file_sha256(f)}" for f in files).encode()).hexdigest()
+            out.append((str(path), digest))
+        else:
+            out.append((str(path), file_sha256(path)))
+    return out
+
+
+def fingerprint(table: Any, inputs: list[Path]) -> str:
+    """What a step's result depends on: its settings and the bytes of its inputs (and harness's version)."""
+    settings = table.model_dump(mode="json") if hasattr(table, "model_dump") else table
+    material = json.dumps({"settings": settings, "inputs": _hash_inputs(inputs), "version": VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class _State:
+    """``study.json``: per finished step, its fingerprint and outputs (rewritten atomically after each step)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / STATE
+        self.steps: dict[str, Any] = {}
+        if self.path.exists():
+            try:
+                self.steps = dict(json.loads(self.path.read_text(encoding="utf-8")).get("steps", {}))
+            except (OSError, ValueError, AttributeError):
+                self.steps = {}  # a damaged state only costs re-running steps
+
+    def unchanged(self, name: str, print_: str) -> bool:
+        entry = self.steps.get(name)
+        return bool(entry and entry.get("fingerprint") == print_ and all(Path(p).exists() for p in entry.get("outputs", [])))
+
+    def record(self, name: str, print_: str, outputs: list[Path]) -> None:
+        self.steps[name] = {"fingerprint": print_, "outputs": [str(p) for p in outputs],
+                            "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps})
+
+
+class _Endpoint:
+    """The study's endpoint: the configured URL, or ``harness serve`` started on first use and stopped at the end."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self.process: Any = None
+        self.config: Any = None
+
+    def get(self) -> Any:
+        if self.config is not None:
+            return self.config
+        from ..grading.config import Settings, resolve
+        from ..grading.endpoint import EndpointConfig
+
+        table = self.study.endpoint
+        if table.base_url == EMBEDDED:
+            from .embedded import free_port, start_serve_process, wait_until_graders_ready
+
+            port = free_port()
+            self.process = start_serve_process(port)
+            wait_until_graders_ready(port)
+            self.config = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", concurrency=table.concurrency)
+            return self.config
+        flags = Settings(base_url=table.base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
+                         timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
+        self.config = resolve(flags).endpoint()
+        return self.config
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class StudyRunner:
+    """Runs the steps in order, skipping the unchanged ones."""
+
+    def __init__(self, study: Study, out: Path, on_step: Callable[[StepOutcome], None] | None,
+                 on_progress: Callable[[Any], None] | None) -> None:
+        self.study, self.out, self.on_step, self.on_progress = study, out, on_step, on_progress
+        self.state = _State(out)
+        self.endpoint = _Endpoint(study)
+        self.result = StudyResult(out)
+        self.cache = Path(study.endpoint.cache_dir) if study.endpoint.cache_dir else out / ".cache"
+        self.notes: list[str] = []
+
+    def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
+             load: Callable[[], Result | None] = lambda: None) -> None:
+        print_ = fingerprint(table, inputs)
+        started = time.perf_counter()
+        if self.state.unchanged(name, print_):
+            outcome = StepOutcome(name, "skipped", outputs, 0.0, load(), "inputs unchanged")
+        else:
+            before = len(self.notes)
+            result = run()
+            self.state.record(name, print_, outputs)
+            outcome = StepOutcome(name, "ran", outputs, round(time.perf_counter() - started, 2), result, "; ".join(self.notes[before:]))
+        self.result.steps.append(outcome)
+        if self.on_step is not None:
+            self.on_step(outcome)
+
+    def run_dir(self, grader: GraderTable) -> Path:
+        return self.out / grader.name
+
+
+def check_graded(result: Any, name: str) -> None:
+    """A grade step that left failed items is not done: the study stops, naming the run folder and the fix."""
+    failed = result.manifest.counts.get("failed", 0)
+    if failed:
+        raise RunError(f"grader {name}: {failed} of {result.manifest.items} items failed ({result.run_dir}); fix the cause and "
+                       "run the study again (the failed items are graded again, the rest resumed)")
+    if result.manifest.status != "complete":
+        raise GraderError(f"grader {name}: the run ended {result.manifest.status} ({result.run_dir})")

@@ -1,0 +1,160 @@
+"""The steps of a study (:mod:`harness.workflows.study`), each the library call of its command, stamped with provenance."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..io.provenance import provenance_of, stamped
+
+if TYPE_CHECKING:
+    from .study_file import GraderTable
+    from .study_runner import StudyRunner
+
+
+def _shots(runner: StudyRunner, grader: GraderTable) -> str | None:
+    from .shot_search import default_shots_path
+
+    if grader.shots == "none":
+        return None
+    if grader.shots == "default":
+        return default_shots_path()
+    if grader.shots == "chosen":
+        return str(runner.out / "chosen_shots.jsonl")
+    return str(runner.study.path(grader.shots))
+
+
+def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | None) -> Any:
+    from ..grading.jobs import GradeSpec
+
+    template = None if grader.template == "default" else str(runner.study.path(grader.template))
+    return GradeSpec(model=grader.model, targets=tuple(grader.targets), template_dir=template, shots_path=shots,
+                     items_per_request=grader.items_per_request, temperature=grader.temperature, logprobs=grader.logprobs,
+                     samples=grader.samples)
+
+
+def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
+    paths = [runner.study.path(runner.study.study.data)]
+    shots = _shots(runner, grader)
+    if shots:
+        paths.append(Path(shots))
+    if grader.template != "default":
+        paths.append(runner.study.path(grader.template))
+    return paths
+
+
+def grading_steps(runner: StudyRunner) -> None:
+    """The exemplar search (when declared), then every grader's run folder."""
+    from ..grading.grade import grade
+    from ..io.pairs import load_pairs
+    from ..results.shots import ShotSearch
+    from .shot_search import SearchSettings, calibrate_shots, default_shots_path
+    from .study_runner import check_graded
+
+    study, out = runner.study, runner.out
+    data = study.path(study.study.data)
+    if study.shot_search is not None:
+        table = study.shot_search
+        base = study.grader_named(table.grader, key="shot_search.grader")
+        target = out / "shot-search" / "shot_search.json"
+
+        def search() -> ShotSearch:
+            human = load_pairs(study.path(study.study.human or ""))
+            spec = replace(_spec(runner, base, shots=None), targets=("prompt", "response"), logprobs=False, samples=1)
+            settings = SearchSettings(k=table.k, n_random=table.n_random, greedy_steps=table.greedy_steps,
+                                      greedy_candidates=table.greedy_candidates, dev_frac=table.dev_frac, test_frac=table.test_frac,
+                                      seed=study.study.seed, cluster=study.study.cluster, n_boot=study.study.n_boot)
+            found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search", out=out / "chosen_shots.jsonl",
+                                    cache_dir=runner.cache, settings=settings)
+            found = stamped(found, provenance_of("shot-search", "grader vs human", [("pool", study.path(study.study.human or "")),
+                                                                                   ("default shots", default_shots_path())]))
+            found.write(target)
+            return found
+
+        runner.step("shot search", {"table": table, "grader": base}, [study.path(study.study.human or "")],
+                    [target, out / "chosen_shots.jsonl"], search, lambda: _load_search(target))
+    for grader in study.grader:
+        folder = runner.run_dir(grader)
+
+        def run(grader: GraderTable = grader, folder: Path = folder) -> None:
+            _set_aside_if_finished(runner, f"grade {grader.name}", folder)
+            result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
+                           cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
+            check_graded(result, grader.name)
+            return None
+
+        runner.step(f"grade {grader.name}", grader, _grader_inputs(runner, grader), [folder / "labels.jsonl"], run)
+
+
+def analysis_steps(runner: StudyRunner) -> None:
+    """Calibrate, compare, agreement, analyze, plan and select, as the study declares them."""
+    from .study_analyses import agreement_step, analyze_step, calibrate_steps, compare_step, plan_steps
+
+    calibrate_steps(runner)
+    compare_step(runner)
+    agreement_step(runner)
+    analyze_step(runner)
+    plan_steps(runner)
+
+
+def report_steps(runner: StudyRunner) -> None:
+    """The report of everything the study wrote, and the first grader's item viewer."""
+    from ..io.pairs import load_pairs
+    from ..io.runs import load_run
+    from ..report.document import render_report
+    from ..report.view import render_view
+
+    study, out = runner.study, runner.out
+    if study.report is None:
+        return
+    table = study.report
+    first = runner.run_dir(study.grader[0])
+    found = lambda path: path if path.exists() else None
+    inputs = [p for p in out.rglob("*.json") if p.name not in ("study.json",) and ".cache" not in p.parts]
+    outputs = [out / "report.md", out / "report.html"] + ([out / "report.tex"] if table.latex else [])
+
+    def report() -> None:
+        render_report(first, comparison=found(out / "comparison.json"), agreement=found(out / "agreement.json"),
+                      shot_search=found(out / "shot-search" / "shot_search.json"), plan=found(out / "plan.json"),
+                      picks=found(out / "picks.design.json"), out_dir=out, latex=table.latex)
+        return None
+
+    runner.step("report", table, sorted(inputs), outputs, report)
+    if table.view:
+        human = study.path(study.study.human) if study.study.human else None
+
+        def view() -> None:
+            from ..grading.cache import CompletionCache
+
+            cache = CompletionCache(runner.cache) if runner.cache.is_dir() else None
+            try:
+                render_view(load_run(first, full=True), out / "view.html", human=load_pairs(human) if human else None,
+                            human_source=str(human) if human else None,
+                            completion_of=(lambda key: (cache.get(key) or {}).get("content")) if cache else None)
+            finally:
+                if cache is not None:
+                    cache.close()
+            return None
+
+        runner.step("view", table, [first, *([human] if human else [])], [out / "view.html"], view)
+
+
+def _set_aside_if_finished(runner: StudyRunner, step: str, folder: Path) -> None:
+    """A grade step that finished before and now has other inputs (data, model, shots, template) is another run: its
+    folder is moved aside (``NAME.superseded-TIME``), never deleted, and the grader grades afresh (the cache answers
+    whatever did not change)."""
+    from datetime import UTC, datetime
+
+    if step in runner.state.steps and folder.exists():
+        aside = folder.with_name(f"{folder.name}.superseded-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+        folder.rename(aside)
+        runner.notes.append(f"{step}: its inputs changed; the earlier run folder was moved to {aside}")
+
+
+def _load_search(path: Path) -> Any:
+    from ..core.errors import RunError
+    from ..io.readers import read_json_object
+    from ..results.shots import ShotSearch
+
+    return ShotSearch.from_json(read_json_object(path, error=RunError), name=path.name)

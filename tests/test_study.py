@@ -1,0 +1,125 @@
+"""``harness run STUDY.toml``: one file drives the study; unchanged steps are skipped; a failed step is not recorded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from harness.cli.app import app
+from harness.io.pairs import load_pairs, write_pairs
+from tests.helpers import SAMPLE
+
+runner = CliRunner()
+
+
+def _study(folder: Path, base_url: str, *, extra: str = "") -> Path:
+    """A small study: 30 sample pairs graded by two graders, calibrated, compared, analysed, reported."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pairs(load_pairs(SAMPLE).head(30), folder / "pairs.jsonl")
+    write_pairs(load_pairs(SAMPLE).head(30), folder / "human.jsonl")
+    study = folder / "study.toml"
+    study.write_text(f'''
+[study]
+out = "{folder / 'out'}"
+data = "pairs.jsonl"
+human = "human.jsonl"
+n_boot = 100
+
+[endpoint]
+base_url = "{base_url}"
+concurrency = 4
+
+[[grader]]
+name = "base"
+model = "harness-baseline"
+
+[[grader]]
+name = "small"
+model = "harness-small"
+shots = "none"
+
+[calibrate]
+[compare]
+[analyze]
+by = "model"
+[report]
+{extra}''', encoding="utf-8")
+    return study
+
+
+def _steps(output: str) -> dict[str, str]:
+    lines = [line.strip() for line in output.splitlines() if line.startswith("  ") and ": " in line]
+    return {name: how.split(" ")[0] for name, how in (line.split(": ", 1) for line in lines)}
+
+
+def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    study = _study(tmp_path / "s", server.base_url)
+    first = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert first.exit_code == 0, first.output
+    assert _steps(first.output) == {"grade base": "ran", "grade small": "ran", "calibrate base": "ran", "calibrate small": "ran",
+                                    "compare": "ran", "analyze": "ran", "report": "ran", "view": "ran"}
+    out = tmp_path / "s" / "out"
+    analysis = json.loads((out / "base" / "analysis.json").read_text())
+    assert analysis["provenance"]["label_source"] == "grader" and analysis["provenance"]["graders"][0]["model"] == "harness-baseline"
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert set(comparison["runs"]) == {"harness-baseline", "harness-small"}
+    assert "## Graders compared" in (out / "report.md").read_text() and (out / "view.html").exists()
+    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert again.exit_code == 0 and set(_steps(again.output).values()) == {"skipped"}, again.output
+    # new human labels: grading is unchanged, everything that reads the human labels runs again
+    human = load_pairs(tmp_path / "s" / "human.jsonl")
+    human.loc[0, "prompt_hate"] = 3
+    write_pairs(human, tmp_path / "s" / "human.jsonl")
+    third = runner.invoke(app, ["run", str(study), "--quiet"])
+    steps = _steps(third.output)
+    assert third.exit_code == 0, third.output
+    assert steps == {"grade base": "skipped", "grade small": "skipped", "calibrate base": "ran", "calibrate small": "ran",
+                     "compare": "ran", "analyze": "skipped", "report": "ran", "view": "ran"}
+    # new data: another run; the old folder is set aside (never deleted), the cache answers the unchanged items
+    requests = server.endpoint.stats.as_json()["requests"]
+    write_pairs(load_pairs(SAMPLE).head(31), tmp_path / "s" / "pairs.jsonl")
+    fourth = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert fourth.exit_code == 0 and _steps(fourth.output)["grade base"] == "ran" and "moved to" in fourth.output, fourth.output
+    assert len(list(out.glob("base.superseded-*"))) == 1
+    assert json.loads((out / "base" / "manifest.json").read_text())["counts"]["ok"] == 62
+    assert server.endpoint.stats.as_json()["requests"] - requests == 2 * 2  # one new pair, two sides, two graders
+
+
+def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.workflows.embedded import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    study = _study(tmp_path / "s", dead)
+    failed = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert failed.exit_code != 0 and "grade base" not in _steps(failed.output)
+    state = tmp_path / "s" / "out" / "study.json"
+    assert not state.exists() or "grade base" not in json.loads(state.read_text())["steps"]
+    study.write_text(study.read_text().replace(dead, server.base_url))
+    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert fixed.exit_code == 0, fixed.output
+    assert _steps(fixed.output)["grade base"] == "ran" and "grade base" in json.loads(state.read_text())["steps"]
+
+
+def test_a_bad_study_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s", "embedded")
+    text = study.read_text()
+    cases = {
+        text.replace('model = "harness-small"', 'model = "harness-small"\ntempalte = "x"'): "grader[2].tempalte: unknown key",
+        text.replace("n_boot = 100", "n_boot = 10"): "study.n_boot: Input should be greater than or equal to 100",
+        text.replace('data = "pairs.jsonl"', 'data = "nope.jsonl"'): "study.data:",
+        text.replace("[endpoint]", '[endpoint]\napi_key = "sk-secret"'): "endpoint.api_key: keys never go in a study file",
+        text.replace('[analyze]\nby = "model"', '[analyze]\ngrader = "large"'): "analyze.grader: no grader named 'large'",
+        text.replace("[calibrate]", "[calibrate\n"): "invalid TOML",
+    }
+    for content, message in cases.items():
+        study.write_text(content)
+        result = runner.invoke(app, ["run", str(study)])
+        assert result.exit_code == 2 and message in result.output and str(study) in result.output, (message, result.output)
+        assert "sk-secret" not in result.output
+        assert not (tmp_path / "s" / "out").exists()  # nothing half-written
+    shutil.rmtree(tmp_path / "s")
+    missing = runner.invoke(app, ["run", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
