@@ -3,7 +3,9 @@
 Run with ``make report-check`` (installs Debian's chromium if it is missing). Renders the demo's
 report (or the run folder given), takes a full-page screenshot (``report.png`` beside it) and
 checks the DOM Chromium built: every figure decoded and laid out, no Markdown syntax, no raw
-dictionaries, every table with a note, no horizontal overflow at 1200 px. Exit 1 on a failure.
+dictionaries, every table with a note, no horizontal overflow at 1200 px. When the folder holds
+``view.html`` (the demo's does), the item viewer is worked through its DOM too
+(:mod:`view_check`) and screenshotted (``view.png``, ``view-disagreements.png``). Exit 1 on a failure.
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def main() -> None:
     else:
         folder = Path(args.run_dir)
     problems = check(folder / "report.html")
+    if (folder / "view.html").exists():  # the item viewer beside the report: worked through its DOM, screenshotted
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from view_check import check_view
+
+        result = check_view(folder / "view.html", folder / "view.png", search="kill")
+        steps = ", ".join(f"{s['control']}={s['value'] or ('toggled' if s['control'] == 'disagree' else 'cleared')}: {s['shown']}" for s in result["steps"])
+        print(f"{folder / 'view.html'}: {result['items']} items, loaded in {result['load_s']} s; {steps}; screenshots "
+              f"{folder / 'view.png'} and {folder / 'view-disagreements.png'}")
+        problems += result["problems"]
     for problem in problems:
         print(f"FAIL: {problem}")
     sys.exit(1 if problems else 0)

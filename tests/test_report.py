@@ -80,3 +80,28 @@ def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -
 def test_report_needs_an_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "nothing to report" in result.output
+
+
+def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    run = tmp_path / "run"
+    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--run-dir", str(run), "--limit", "30"])
+    assert graded.exit_code == 0, graded.output
+    calibrated = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--n-boot", "200"])
+    assert calibrated.exit_code == 0, calibrated.output
+    provenance = json.loads((run / "calibration.json").read_text())["provenance"]
+    assert provenance["label_source"] == "grader vs human" and provenance["step"] == "calibrate"
+    human = next(i for i in provenance["inputs"] if i["role"] == "human")
+    assert human["sha256"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    labels = next(i for i in provenance["inputs"] if i["role"] == "run")
+    assert labels["sha256"] == hashlib.sha256((run / "labels.jsonl").read_bytes()).hexdigest()
+    assert provenance["graders"][0]["model"] == "harness-baseline" and "api_key" not in json.dumps(provenance)
+    reported = runner.invoke(app, ["report", str(run), "--latex"])
+    assert reported.exit_code == 0, reported.output
+    markdown = (run / "report.md").read_text()
+    assert markdown.startswith("# harness grading and calibration report: harness-baseline on sample_pairs.jsonl")
+    assert "Source: grader vs human labels" in markdown
+    tex = (run / "report.tex").read_text()
+    assert "\\begin{document}" in tex and tex.count("\\begin{table}") == markdown.count("\n**") and "\\_" in tex
+    assert sorted(p.suffix for p in (run / "figures").iterdir()) == [".pdf"] * 2 + [".svg"] * 2  # confusion grid, κ bars

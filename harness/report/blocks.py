@@ -42,9 +42,11 @@ class Figure:
     title: str
     name: str
     draw: Callable[[], Any]
-    #: Set when a report renders it: the PNG (base64) it embeds and the file stem under the report's folder.
+    #: Set when a report renders it: the PNG (base64) it embeds, the file stem under the report's folder, and
+    #: its print width in inches (the HTML shows every figure at one scale, so fonts match across figures).
     png: str = ""
     file: str = ""
+    width_in: float = 0.0
 
 
 @dataclass
@@ -71,8 +73,9 @@ def ci(ci: Any, *, pct: bool = False) -> str:
         return "n/a"
     if pct:
         return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
-    dash = " to " if ci[0] < 0 or ci[1] < 0 else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
-    return f"{ci[0]:.2f}{dash}{ci[1]:.2f}"
+    low, high = (f"{v:.2f}".replace("-0.00", "0.00") for v in ci)  # a bound that rounds to zero has no sign
+    dash = " to " if low.startswith("-") or high.startswith("-") else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    return f"{low}{dash}{high}"
 
 
 def scope_name(name: str) -> str:

@@ -170,7 +170,7 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
         figures = [figure for section in sections for figure in section.figures]
         for number, figure in enumerate(figures, start=1):
             stem = f"{number:02d}-{figure.name}"
-            figure.png = save(figure.draw(), staging / stem, pdf=latex)
+            figure.png, figure.width_in = save(figure.draw(), staging / stem, pdf=latex)
             figure.file = f"figures/{stem}"
         env = _environment()
         paths = {"markdown": out / "report.md", "html": out / "report.html"}

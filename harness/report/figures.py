@@ -41,9 +41,9 @@ def _plt() -> Any:
     return plt
 
 
-def save(fig: Any, stem: Path | None, *, pdf: bool = False) -> str:
+def save(fig: Any, stem: Path | None, *, pdf: bool = False) -> tuple[str, float]:
     """Write the figure as ``STEM.svg`` (and ``STEM.pdf``) when a stem is given, and return it as a base64 PNG at
-    200 dpi; the figure is closed."""
+    200 dpi with its width in inches; the figure is closed."""
     plt = _plt()
     try:
         if stem is not None:
@@ -55,7 +55,9 @@ def save(fig: Any, stem: Path | None, *, pdf: bool = False) -> str:
         fig.savefig(buffer, format="png", dpi=200, bbox_inches="tight")
     finally:
         plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+    data = buffer.getvalue()
+    width_px = int.from_bytes(data[16:20], "big")  # the PNG header's width
+    return base64.b64encode(data).decode(), width_px / 200
 
 
 def count_text(n: float) -> str:
