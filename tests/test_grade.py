@@ -39,7 +39,7 @@ def test_grade_writes_run_and_rerun_is_all_cache_hits(make_server, tmp_path: Pat
     result = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
     assert result.manifest["counts"] == {"ok": 60, "unparsed": 0, "refused": 0, "failed": 0}
     assert result.manifest["status"] == "complete"
-    assert set(result.labels.columns) >= {"pred_prompt_hate", "pred_response_self_harm", "pred_relevance", "prompt_status"}
+    assert set(result.labels.columns) >= {"grader_prompt_hate", "grader_response_self_harm", "grader_relevance", "prompt_status"}
     first_requests = stats(handle)["requests"]
     assert 0 < first_requests <= 60
     again = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
@@ -81,7 +81,7 @@ def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mo
     records = read_labels(tmp_path / "run")
     assert [r["status"] for r in records] == [status] * 3
     assert all(r["severity"] is None for r in records)
-    assert not [c for c in result.labels.columns if c.startswith("pred_")]  # no grader label at all
+    assert not [c for c in result.labels.columns if c.startswith("grader_")]  # no grader label at all
     if status != "failed" and mode != "content_filter":
         assert all(r["completion"] for r in records)  # raw completion kept
     from harness.grading.cache import CompletionCache

@@ -181,3 +181,22 @@ def test_xstest_prompts_csv_imports(tmp_path: Path) -> None:
     frame = load_pairs(out)
     assert frame["xstest_label"].tolist() == ["safe", "safe"] and frame["prompt_id"].tolist() == ["1", "2"]
     assert "response" not in frame.columns
+
+
+def test_a_second_call_on_a_folder_in_this_process_is_named_as_such(tmp_path: Path) -> None:
+    from harness.core.errors import RunError
+    from harness.grading.runfolder import run_lock
+
+    with run_lock(tmp_path), pytest.raises(RunError, match="another call in this process"):
+        with run_lock(tmp_path):
+            pass
+
+
+def test_mcnemar_takes_prompt_ids_as_clusters() -> None:
+    from harness.analysis.stats import mcnemar_test
+
+    by_name = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "a", "b", "c"])
+    by_code = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=[0, 0, 1, 2])
+    assert by_name == by_code and by_name.n_clusters == 3 and by_name.discordant_clusters == 1
+    with pytest.raises(ValueError, match="clusters has 2 entries for 4 items"):
+        mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "b"])

@@ -352,12 +352,16 @@ def mcnemar_test(
     >>> r = mcnemar_test([1, 1, 1, 0], [0, 0, 0, 0])
     >>> r.a_only, r.b_only, round(r.p_value, 3), r.n_clusters
     (3, 0, 0.25, 4)
+    >>> mcnemar_test([1, 1, 1, 0], [0, 0, 0, 0], clusters=["p1", "p1", "p2", "p3"]).n_clusters
+    3
     """
     a = np.asarray(a_correct, dtype=bool)
     b = np.asarray(b_correct, dtype=bool)
     if a.shape != b.shape:
         raise ValueError(f"a_correct and b_correct differ in length: {a.size} != {b.size}")
-    codes = cluster_codes(None, a.size) if clusters is None else np.asarray(clusters, dtype=np.int64)
+    codes = cluster_codes(None, a.size) if clusters is None else np.asarray(clusters)  # any labels: ints, prompt ids
+    if codes.shape != a.shape:
+        raise ValueError(f"clusters has {codes.size} entries for {a.size} items")
     net = (a & ~b).astype(np.int64) - (b & ~a).astype(np.int64)
     _, dense = np.unique(codes, return_inverse=True) if codes.size else (None, np.zeros(0, np.int64))
     per_cluster = np.bincount(dense, weights=net, minlength=int(dense.max()) + 1 if dense.size else 0).round().astype(np.int64)

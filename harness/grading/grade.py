@@ -60,7 +60,8 @@ class GradeResult:
 
         frame = load_pairs(self.run_dir / INPUT)
         wide = labels_wide(read_labels(self.run_dir))
-        return frame if wide.empty else frame.merge(wide, on="id", how="left")
+        wide = wide.rename(columns={c: "grader_" + c.removeprefix("pred_") for c in wide.columns if c.startswith("pred_")})
+        return frame if wide.empty else frame.merge(wide, on="id", how="left")  # grader_* columns, as `harness export` names them
 
 
 def _check_response_column(columns: list[str], name: str) -> None:

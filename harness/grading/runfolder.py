@@ -72,6 +72,9 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
+            if holder == str(os.getpid()):
+                raise RunError(f"{run_dir} is being graded by another call in this process (a grade or agrade on the same "
+                               "folder has not finished); await it first, or pass another `run_dir`") from None
             raise RunError(
                 f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
                 "finish, stop it, or pass another `run_dir`"
