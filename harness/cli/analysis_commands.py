@@ -113,7 +113,7 @@ def calibrate(
         if gold or pred:
             if not (gold and pred):
                 raise ConfigError("--gold and --pred go together: name both label columns")
-            frame = load_pairs(source, mapping=mapping_of(mapping))
+            frame = load_pairs(source, mapping=mapping_of(mapping), require=("id",))  # two label columns need no prompt
             several = read_ratings(source, raters=list(split(raters)), graders=[pred], final=gold, level="nominal" if nominal else None,
                                    cluster=cluster, mapping=mapping_of(mapping)) if raters else None
             table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None, ordinal=False if nominal else None,

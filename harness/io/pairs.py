@@ -181,15 +181,17 @@ def _check_texts(series: pd.Series, column: str, loc: _Locator) -> list[Any] | p
 
 
 def validate_pairs(
-    frame: pd.DataFrame, *, path: Path | str = "<table>", lines: list[int] | None = None
+    frame: pd.DataFrame, *, path: Path | str = "<table>", lines: list[int] | None = None,
+    require: tuple[str, ...] = REQUIRED,
 ) -> pd.DataFrame:
     """Check a raw table against the pairs-table contract and normalise its types.
 
     Returns a new frame with ``id`` as string, label columns as nullable ``Int8`` and the
-    metadata columns untouched. Raises :class:`DataError` at the first problem.
+    metadata columns untouched. Raises :class:`DataError` at the first problem. ``require``:
+    the columns that must be there (a table of two label columns needs no ``prompt``).
     """
     loc = _Locator(Path(path), lines)
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    missing = [c for c in require if c not in frame.columns]
     if missing:
         raise DataError(
             f"missing required column {missing[0]!r}; the table has columns "
@@ -217,6 +219,7 @@ def load_pairs(
     *,
     mapping: Mapping[str, str] | None = None,
     fmt: str | None = None,
+    require: tuple[str, ...] = REQUIRED,
 ) -> pd.DataFrame:
     """Read and validate a pairs table.
 
@@ -240,7 +243,7 @@ def load_pairs(
         frame, lines = read_parquet_table(file), None
     else:
         raise DataError(f"unknown format {kind!r}; expected one of {list(FORMATS)}", path=str(file))
-    out = validate_pairs(_renamed(frame, mapping, file), path=file, lines=lines)
+    out = validate_pairs(_renamed(frame, mapping, file), path=file, lines=lines, require=require)
     out.attrs["source"] = str(file)
     return out
 

@@ -141,12 +141,13 @@ def comparison_section(data: Comparison) -> Section:
         "Paired κ differences", ["A", "B", "side", "qκ A−B", "95% CI", "n", "clusters"],
         [[d.a, d.b, d.side, num(d.diff), ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.kappa_diffs],
         "On the items both graders graded ok; the CI resamples clusters, the same resample for both graders."))
-    methods = sorted({t.method for t in data.tests})
     section.tables.append(Table(
-        "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "p", "Holm p"],
+        "Paired detection tests", ["A", "B", "side", "scope", "n", "clust.", "A only", "B only", "test", "p", "Holm p"],
         [[t.a, t.b, t.side, scope_name(t.scope), str(t.n_items), str(t.n_clusters), str(t.a_only), str(t.b_only),
-          pvalue(t.p_value), pvalue(t.p_holm)] for t in data.tests],
-        f"A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). Test: {'; '.join(methods)}."))
+          test_name(t.method), pvalue(t.p_value), pvalue(t.p_holm)] for t in data.tests],
+        "A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). test: exact = "
+        "exact sign-flip over clusters (the exact McNemar test when each cluster is one item); normal = clustered McNemar "
+        "(Durkalski), normal approximation, for many discordant items; none = no discordant cluster, p = 1."))
     costed = {name: r for name, r in runs.items() if r.cost is not None}
     if costed:
         mean_kappa = lambda r: [s.kappa_quadratic for s in r.sides.values() if s.kappa_quadratic is not None]
@@ -161,6 +162,11 @@ def comparison_section(data: Comparison) -> Section:
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
     return section
+
+
+def test_name(method: str) -> str:
+    """A paired test's method as one word for a table column (defined in the table's note)."""
+    return "none" if method.startswith("no discordant") else "normal" if "normal" in method else "exact"
 
 
 def flips_section(data: Flips) -> Section:
@@ -345,8 +351,10 @@ def table_agreement_section(data: TableAgreement) -> Section:
         rows += [["quadratic κ", num(data.kappa_quadratic), ci(data.ci.get("kappa_quadratic"))],
                  [f"recall (≥ {data.threshold})", num(data.detection.recall), ci(data.ci.get("recall"))],
                  ["precision", num(data.detection.precision), ""], ["FPR", num(data.detection.false_positive_rate), ""]]
-    section.tables.append(Table("Agreement", ["metric", "value", "95% CI"], rows,
-                                "κ: Cohen's kappa (quadratic: squared-distance weights); recall, precision and FPR of detection."))
+    note = ("κ: Cohen's kappa; quadratic κ weighs a disagreement by its squared distance; recall, precision and FPR of "
+            f"detection at label ≥ {data.threshold}." if data.ordinal and data.detection is not None else
+            "κ: Cohen's kappa (labels nominal: no weighted κ, no detection rates); macro-F1: the mean F1 over the labels.")
+    section.tables.append(Table("Agreement", ["metric", "value", "95% CI"], rows, note))
     labels = [str(v) for v in data.labels]
     section.tables.append(Table("Confusion matrix (rows: reference, columns: grader)", ["reference", *labels],
                                 [[label, *map(str, row)] for label, row in zip(labels, data.confusion, strict=True)],
