@@ -89,11 +89,26 @@ class GradeProgress:
 
     def __enter__(self) -> GradeProgress:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.text import Text
 
-            self._bar = Progress(
-                TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=True,
+            class TwoLines(Progress):  # the bar, counts and times on one line, the details under it: a wide bar at 80 columns
+                def get_renderables(self) -> Any:
+                    yield self.make_tasks_table(self.tasks)
+                    for task in self.tasks:
+                        if task.fields.get("info"):
+                            yield Text("  " + task.fields["info"], style="dim")
+
+            self._bar = TwoLines(
+                TextColumn("grading"), BarColumn(bar_width=None), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True, expand=True,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task("grade", total=None, rate="", info="")
@@ -108,7 +123,8 @@ class GradeProgress:
         self._last = now
         rate = progress.done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
         bad = sum(progress.statuses[s] for s in ("failed", "unparsed", "refused"))
-        info = f"tokens {progress.prompt_tokens + progress.completion_tokens:,} · cache {progress.cached} · not ok {bad}"
+        info = (f"tokens {progress.prompt_tokens + progress.completion_tokens:,} · from the cache {progress.cached} · not ok {bad}"
+                + (f" · resumed: {progress.already:,} items were already graded" if progress.already else ""))
         self._bar.update(self._task, total=progress.total, completed=progress.done, rate=f"{rate:,.0f}/s", info=info)
 
     def __exit__(self, *exc: object) -> None:
@@ -123,8 +139,10 @@ def print_grade_summary(result: GradeResult) -> None:
         table.add_row(target, *(str(counts.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed")))
     console.print(table)
     session, tokens = manifest.last_session, manifest.tokens
+    already = manifest.items - result.graded_now
     console.print(
-        f"graded now {result.graded_now} items in {session.elapsed_s if session else 0:.2f}s "
+        f"graded now {result.graded_now} items" + (f" (resumed: {already} were already graded in this folder)" if already > 0 else "")
+        + f" in {session.elapsed_s if session else 0:.2f}s "
         f"({(session.items_per_s if session else None) or 0:,.1f} items/s), {session.requests_sent if session else 0} requests, "
         f"{manifest.cache_hits} cache hits in the run; billed tokens "
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "

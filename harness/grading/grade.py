@@ -157,7 +157,8 @@ def grade(
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None,
             **({"shots_overlap": overlap[0]} if shots else {})})
-        progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets))
+        progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets),
+                            already=sum(done_by_target[t] for t in spec.targets))
         run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key))

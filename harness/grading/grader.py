@@ -28,6 +28,8 @@ class Progress:
 
     total: int
     done: int = 0
+    #: Items the run folder already held when this session started (a resumed run).
+    already: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     cached: int = 0
     prompt_tokens: int = 0
