@@ -36,6 +36,15 @@ def test_xstest_import_folder_and_file(tmp_path: Path) -> None:
     csv_in = SHARED / "xstest/model_completions/xstest_v2_completions_gpt4.csv"
     assert runner.invoke(app, ["data", "import", "xstest", str(csv_in), "-o", str(single)]).exit_code == 0
     assert len(load_pairs(single)) == 450
+    # the labels folder the docs point to: the same pairs, the same human and grader labels
+    labelled = tmp_path / "labels.jsonl"
+    result = runner.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest/evaluation/automated_evaluation_labels"), "-o", str(labelled)])
+    assert result.exit_code == 0, result.output
+    other = load_pairs(labelled).set_index("id").sort_index()
+    whole = frame.set_index("id").sort_index()
+    assert list(other.index) == list(whole.index)
+    for column in ("final_label", "gpt4_label", "strmatch_label", "response"):
+        assert other[column].equals(whole[column]), column
 
 
 def test_openai_moderation_import(tmp_path: Path) -> None:

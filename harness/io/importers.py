@@ -110,10 +110,13 @@ def import_xstest(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     root = Path(path)
+    if root.is_dir() and not (root / "model_completions").is_dir() and list(root.glob("xstest_v2_completions_*_*eval.csv")):
+        return _xstest_labels_folder(root)
     if root.is_dir():
         files = sorted((root / "model_completions").glob("xstest_v2_completions_*.csv"))
         if not files:
-            raise DataError("no model_completions/xstest_v2_completions_*.csv here", path=str(root))
+            raise DataError("no model_completions/xstest_v2_completions_*.csv here (give the XSTest folder, its "
+                            "evaluation/automated_evaluation_labels folder, or one CSV)", path=str(root))
         frames = []
         for file in files:
             model = file.stem[len("xstest_v2_completions_") :]
@@ -140,6 +143,32 @@ def import_xstest(path: str | Path) -> pd.DataFrame:
     frame = _xstest_frame(root, root.stem.replace("xstest_v2_completions_", "").split("_")[0])
     frame["id"] = frame["prompt_id"]
     return validate_pairs(frame, path=str(root))
+
+
+def _xstest_labels_folder(root: Path) -> pd.DataFrame:
+    """The ``evaluation/automated_evaluation_labels`` folder: per model, the completions with the human labels and
+    the GPT-4 (``*_gpteval.csv``) and string-match (``*_streval.csv``) grader labels."""
+    import pandas as pd
+
+    frames = []
+    models = sorted({f.stem[len("xstest_v2_completions_"):].rsplit("_", 1)[0] for f in root.glob("xstest_v2_completions_*_*eval.csv")})
+    for model in models:
+        frame: pd.DataFrame | None = None
+        for suffix, column in (("gpteval", "gpt4_label"), ("streval", "strmatch_label")):
+            file = root / f"xstest_v2_completions_{model}_{suffix}.csv"
+            if not file.exists():
+                continue
+            labels = _read_csv(file)
+            if column not in labels.columns:
+                raise DataError(f"missing column {column!r}", path=str(file))
+            if frame is None:
+                frame = _xstest_frame(file, model)
+            frame[column] = frame["prompt_id"].map(dict(zip(labels["id"], labels[column], strict=True)))
+        if frame is not None:
+            frames.append(frame)
+    combined = pd.concat(frames, ignore_index=True)
+    combined["id"] = combined["prompt_id"] + "::" + combined["model"]
+    return validate_pairs(combined, path=str(root))
 
 
 def _xstest_frame(path: Path, model: str) -> pd.DataFrame:
