@@ -63,7 +63,8 @@ def inject(
     else:
         name = "custom"
     if side not in frame.columns:
-        raise DataError(f"the table has no {side!r} column to inject into")
+        raise DataError(f"no {side!r} column to inject into; the table has {sorted(map(str, frame.columns))}",
+                        path=frame.attrs.get("source"))
     out = frame.copy()
     present = out[side].map(lambda value: isinstance(value, str) and value.strip() != "")
     if position == "end":
