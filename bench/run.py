@@ -222,6 +222,9 @@ def main() -> None:
     if not quick:
         results["analyze_10m_pairs"] = analyze_10m()
     results["serve_ready"] = serve_readiness()
+    from view import view_figures  # bench/view.py: harness view at 50,000 items
+
+    results["view_50k"] = view_figures()
     (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for section, figures in results.items():
         print(f"{section}:")
