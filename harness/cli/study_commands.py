@@ -10,7 +10,7 @@ import typer
 from .common import errors
 
 #: The headline of each step's result when the study prints it.
-_TITLES = {"shot search": "exemplar search: dev, then held-out test", "compare": "graders compared",
+_TITLES = {"grade": "the run folder", "calibrate": "against the human labels", "shot search": "exemplar search: dev, then held-out test", "compare": "graders compared",
            "agreement": "human agreement: the annotators, the graders beside them", "analyze": "paired transitions",
            "plan": "the next labelling round: a plan", "select": "the next labelling round: the pick"}
 
@@ -27,8 +27,8 @@ def _print_study(result: Any, *, quiet: bool) -> None:
     if not quiet:
         for step in result.steps:
             if step.result is not None:
-                name = step.name.split(" ")[0] if step.name.startswith("calibrate") else step.name
-                console.rule(_TITLES.get(name, step.name))
+                kind, _, grader = step.name.partition(" ")
+                console.rule(_TITLES.get(step.name) or (f"{step.name}: {_TITLES[kind]}" if grader and kind in _TITLES else step.name))
                 print_result(step.result)
     ran = sum(1 for s in result.steps if s.status == "ran")
     typer.echo(f"{len(result.steps)} steps: {ran} ran, {len(result.steps) - ran} skipped (inputs unchanged); outputs in {result.out}/ "

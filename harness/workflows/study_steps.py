@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,8 @@ def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
     from ..grading.grade import grade
     from ..io.pairs import load_pairs
+    from ..io.runs import read_manifest
+    from ..results.manifest import Manifest
     from ..results.shots import ShotSearch
     from .shot_search import SearchSettings, calibrate_shots, default_shots_path
     from .study_runner import check_graded
@@ -77,14 +80,15 @@ def grading_steps(runner: StudyRunner) -> None:
     for grader in study.grader:
         folder = runner.run_dir(grader)
 
-        def run(grader: GraderTable = grader, folder: Path = folder) -> None:
+        def run(grader: GraderTable = grader, folder: Path = folder) -> Manifest:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
             result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
                            cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
             check_graded(result, grader.name)
-            return None
+            return result.manifest
 
-        runner.step(f"grade {grader.name}", grader, _grader_inputs(runner, grader), [folder / "labels.jsonl"], run)
+        runner.step(f"grade {grader.name}", grader, _grader_inputs(runner, grader), [folder / "labels.jsonl"], run,
+                    partial(read_manifest, folder))
 
 
 def analysis_steps(runner: StudyRunner) -> None:
