@@ -59,7 +59,7 @@ def _assert_vector_figures(run: Path, count: int) -> None:
         assert f"](figures/{svg.name})" in markdown and f"figures/{svg.stem}.pdf" in tex
     assert "\\begin{tabular}" in tex and "\\toprule" in tex and "q$\\kappa$" in tex
     assert markdown.startswith("# harness study report: harness-baseline, harness-small on sample_pairs.jsonl")
-    assert "## Exemplar search" in markdown and "Source: grader vs human labels; graders: harness-baseline" in markdown
+    assert "## Exemplar search" in markdown and "Labels: grader vs human; graders: harness-baseline" in markdown
 
 
 def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -> None:
@@ -101,7 +101,7 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_pa
     assert reported.exit_code == 0, reported.output
     markdown = (run / "report.md").read_text()
     assert markdown.startswith("# harness grading and calibration report: harness-baseline on sample_pairs.jsonl")
-    assert "Source: grader vs human labels" in markdown
+    assert "Labels: grader vs human" in markdown
     tex = (run / "report.tex").read_text()
     assert "\\begin{document}" in tex and tex.count("\\begin{table}") == markdown.count("\n**") and "\\_" in tex
     assert sorted(p.suffix for p in (run / "figures").iterdir()) == [".pdf"] * 2 + [".svg"] * 2  # confusion grid, κ bars

@@ -122,4 +122,49 @@ def test_a_bad_study_file_names_the_file_and_the_key(tmp_path: Path) -> None:
         assert not (tmp_path / "s" / "out").exists()  # nothing half-written
     shutil.rmtree(tmp_path / "s")
     missing = runner.invoke(app, ["run", str(tmp_path / "none.toml")])
-    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
+
+
+def test_study_wide_settings_rerun_the_analyses_not_the_grades(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    study = _study(tmp_path / "s", server.base_url)
+    assert runner.invoke(app, ["run", str(study), "--quiet"]).exit_code == 0
+    study.write_text(study.read_text().replace("n_boot = 100", "n_boot = 150"))
+    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    steps = _steps(again.output)
+    assert again.exit_code == 0 and steps["grade base"] == "skipped" and steps["calibrate base"] == "ran", again.output
+    assert json.loads((tmp_path / "s" / "out" / "base" / "calibration.json").read_text())["n_boot"] == 150
+
+
+def test_a_shot_search_runs_again_when_the_human_labels_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "s"
+    study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n")
+    write_pairs(load_pairs(SAMPLE).head(90), folder / "human.jsonl")
+    first = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert first.exit_code == 0 and _steps(first.output)["shot search"] == "ran", first.output
+    human = load_pairs(folder / "human.jsonl")
+    human.loc[0, "prompt_hate"] = 3
+    write_pairs(human, folder / "human.jsonl")
+    second = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert second.exit_code == 0 and _steps(second.output)["shot search"] == "ran", second.output
+    assert "moved to" in second.output and len(list((folder / "out").glob("shot-search.superseded-*"))) == 1
+    search = json.loads((folder / "out" / "shot-search" / "shot_search.json").read_text())
+    assert search["provenance"]["graders"] and search["provenance"]["graders"][0]["model"] == "harness-baseline"
+
+
+def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    study = _study(tmp_path / "s", server.base_url)
+    text = study.read_text()
+    write_pairs(load_pairs(SAMPLE).head(5)[["id", "prompt", "response"]], tmp_path / "s" / "unlabelled.jsonl")
+    cases = {
+        text.replace("n_boot = 100", 'n_boot = "100"'): "study.n_boot: Input should be a valid integer",
+        text.replace('human = "human.jsonl"', 'human = "unlabelled.jsonl"'): "study.human:",
+        text.replace('[analyze]\nby = "model"', '[analyze]\nby = "modle"'): "analyze.by: 'modle' is not a column",
+        'api_key = "sk-secret"\n' + text: "api_key: keys never go in a study file",
+    }
+    for content, message in cases.items():
+        study.write_text(content)
+        result = runner.invoke(app, ["run", str(study)])
+        assert result.exit_code == 2 and message in result.output, (message, result.output)
+        assert not (tmp_path / "s" / "out").exists() and "sk-secret" not in result.output
+    folder = runner.invoke(app, ["run", str(tmp_path / "s")])
+    assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output

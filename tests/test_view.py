@@ -15,7 +15,7 @@ from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import REPO, SAMPLE
 
 runner = CliRunner()
-HOSTILE = ['</script><script>window.pwned=1</script>', '<img src=x onerror="window.pwned=1">', "line\u2028sep & <b>bold</b>"]
+HOSTILE = ['</script><script>window.pwned=1</script>', '<img src=x onerror="window.pwned=1">', "bold & <b>bold</b>"]
 
 
 def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
@@ -23,6 +23,7 @@ def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[n
     frame = load_pairs(SAMPLE).head(12).copy()
     for k, text in enumerate(HOSTILE):
         frame.loc[k, "response"] = text
+    frame.loc[len(HOSTILE), "response"] = "line\u2028sep \u202eevil"  # invisible and reordering characters
     data = write_pairs(frame, tmp_path / "data.jsonl")
     result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
                                  "--target", "both", "--cache-dir", str(tmp_path / "cache")])
@@ -52,6 +53,7 @@ def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path
     assert "<img" not in html and "window.pwned=1</script>" not in html
     for text in HOSTILE:
         assert text in strings  # shown verbatim (as text), not dropped
+    assert "line\nsep ⟨U+202E⟩evil" in strings  # a line separator breaks the line; a bidi override is shown, not obeyed
     # the disagreements the page marks are the items where a grader label differs from the human one
     human = load_pairs(data).set_index("id")
     expected = 0
@@ -79,6 +81,11 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Pa
     assert missing.exit_code == 2 and "no such run folder" in missing.output
     cache = runner.invoke(app, ["view", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "nocache")])
     assert cache.exit_code == 2 and "--cache-dir" in cache.output and not (tmp_path / "nocache").exists()
+    into_folder = runner.invoke(app, ["view", str(tmp_path / "run"), "-o", str(tmp_path / "run")])
+    assert into_folder.exit_code == 2 and "is a folder; give the page's file name" in into_folder.output
+    others = write_pairs(load_pairs(SAMPLE).assign(id=lambda f: "other-" + f["id"]), tmp_path / "others.jsonl")
+    unmatched = runner.invoke(app, ["view", str(tmp_path / "run"), "--human", str(others)])
+    assert unmatched.exit_code == 2 and "no id of the human labels is an id of the run" in unmatched.output
 
 
 @pytest.mark.slow

@@ -31,8 +31,9 @@ def _print_study(result: Any, *, quiet: bool) -> None:
                 console.rule(_TITLES.get(step.name) or (f"{step.name}: {_TITLES[kind]}" if grader and kind in _TITLES else step.name))
                 print_result(step.result)
     ran = sum(1 for s in result.steps if s.status == "ran")
+    shown = [name for name in ("report.html", "view.html", "study.json") if (result.out / name).exists()]
     typer.echo(f"{len(result.steps)} steps: {ran} ran, {len(result.steps) - ran} skipped (inputs unchanged); outputs in {result.out}/ "
-               f"(report.html, view.html, study.json)")
+               f"({', '.join(shown)})")
 
 
 def run(

@@ -132,7 +132,7 @@ def provenance_line(p: Provenance) -> str:
     graders = "; ".join(f"{g.model} (template {g.template_hash[:8]}, shots {g.shots_hash[:8]}, {g.shots_count} exemplars"
                         f"{', at ' + g.endpoint if g.endpoint else ''})" for g in p.graders)
     inputs = "; ".join(f"{i.role} {i.path}" + (f" (sha256 {i.sha256[:12]})" if i.sha256 else "") for i in p.inputs)
-    return (f"Source: {p.label_source} labels" + (f"; graders: {graders}" if graders else "") + (f". Inputs: {inputs}" if inputs else "")
+    return (f"Labels: {p.label_source}" + (f"; graders: {graders}" if graders else "") + (f". Inputs: {inputs}" if inputs else "")
             + f". harness {p.harness_version}, {p.step}, {p.created}.")
 
 
@@ -184,7 +184,8 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
         target = out / "figures"
         if target.exists():
             shutil.rmtree(target)
-        staging.rename(target)
+        if figures:  # no empty figures/ folder for a report without figures
+            staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for key, text in texts.items():

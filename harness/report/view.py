@@ -25,6 +25,7 @@ from typing import Any
 from ..core.atomic import atomic_path
 from ..core.constants import CATEGORIES, SIDES, label_column
 from ..core.display import printable
+from ..core.errors import ConfigError, DataError
 
 #: What the page shows of each severity.
 SEVERITY_WORDS = ("Safe", "Low", "Medium", "High")
@@ -42,6 +43,22 @@ class ViewSummary:
     completions: int
 
 
+#: Characters a page would render invisibly or that reorder text: shown as a visible mark instead.
+_HIDDEN = {"\u2028": "\n", "\u2029": "\n\n", **{chr(c): f"⟨U+{c:04X}⟩" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                                                                 0x200E, 0x200F, 0x061C, 0xFEFF)}}
+
+
+def visible(value: object) -> str:
+    """Text as the page shows it: control characters dropped, line separators as line breaks, bidirectional
+    controls (which could show a text reversed) as a visible ``⟨U+202E⟩``.
+
+    >>> visible("a\u2028b \u202eevil")
+    'a\nb ⟨U+202E⟩evil'
+    """
+    text = printable(value)
+    return "".join(_HIDDEN.get(ch, ch) for ch in text) if any(ch in _HIDDEN for ch in text) else text
+
+
 class _Strings:
     """A string table: every distinct text stored once (a prompt answered by six models is one string)."""
 
@@ -52,7 +69,7 @@ class _Strings:
     def __call__(self, value: object) -> int:
         if value is None:
             return -1
-        text = printable(value)
+        text = visible(value)
         found = self.index.get(text)
         if found is None:
             found = self.index[text] = len(self.values)
@@ -152,7 +169,13 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
+    target = Path(out)
+    if target.is_dir():
+        raise ConfigError(f"`out` {target} is a folder; give the page's file name, e.g. {target / 'view.html'}")
     data = view_items(run, human, completion_of)
+    if human is not None and data["with_human"] == 0:
+        raise DataError(f"no id of the human labels is an id of the run {run.path} (give the labels of these pairs)",
+                        path=human_source)
     manifest = run.manifest
     title = (f"harness view: {manifest.model} on {Path(manifest.input_path or run.path).name}, {len(data['items']):,} items"
              + (f", human labels from {Path(human_source).name}" if human_source else ""))
@@ -162,7 +185,6 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined, autoescape=True)
     # the JSON is made script-safe by script_json (no <, >, &), so the template marks it safe
     page = env.get_template("view.html.j2").render(title=meta["title"], data=script_json(data), meta=script_json(meta))
-    target = Path(out)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     graded = sum(1 for item in data["items"] if item[7] != "not graded")

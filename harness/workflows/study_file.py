@@ -44,7 +44,7 @@ DEFAULT_TARGETS: tuple[Target, ...] = ("prompt", "response")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # "100" is not 100, "yes" not true
 
 
 class StudyInfo(_Strict):
@@ -75,8 +75,9 @@ class GraderTable(_Strict):
     model: str
     #: A template folder, or "default" for the bundled templates.
     template: str = "default"
-    #: "default" (the bundled exemplars), "none" (zero-shot), "chosen" (the shot search's pick) or a file.
-    shots: str = "default"
+    #: "none" (zero-shot, as harness grade without --shots), "default" (the bundled exemplars), "chosen" (the shot
+    #: search's pick) or a file.
+    shots: str = "none"
     targets: list[Target] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
     logprobs: bool = False
     samples: int = Field(default=1, ge=1)
@@ -185,14 +186,17 @@ def _where(error: dict[str, Any]) -> str:
 def read_study(path: str | Path) -> Study:
     """Read and check a study file; every problem names the file and the key (or line and column)."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{file} is a folder; expected a study file (TOML), e.g. harness/data/demo.toml")
     if not file.is_file():
-        raise ConfigError(f"`study` {file}: no such file")
+        raise ConfigError(f"{file}: no such study file")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
-    if isinstance(data.get("endpoint"), dict) and "api_key" in data["endpoint"]:
-        raise ConfigError(f"{file}: endpoint.api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
+    for where, table in (("endpoint.", data.get("endpoint")), ("", data)):
+        if isinstance(table, dict) and "api_key" in table:
+            raise ConfigError(f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
     try:
         study = Study.model_validate({**data, "root": file.resolve().parent})
     except ValidationError as exc:
@@ -201,7 +205,32 @@ def read_study(path: str | Path) -> Study:
         raise ConfigError(f"{file}: {_where(dict(error))}: {what}") from None
     _check_files(study, file)
     _check_names(study, file)
+    _check_tables(study, file)
     return study
+
+
+def _check_tables(study: Study, file: Path) -> None:
+    """Read the data and human files now, so a bad row or a missing column stops the study before any grading is paid for."""
+    from ..core.constants import LABEL_COLUMNS
+    from ..core.errors import DataError
+    from ..io.pairs import load_pairs
+
+    def read(key: str, value: str) -> Any:
+        try:
+            return load_pairs(study.path(value))
+        except DataError as exc:
+            raise ConfigError(f"{file}: {key}: {exc}") from None
+
+    data = read("study.data", study.study.data)
+    human = read("study.human", study.study.human) if study.study.human else None
+    if human is not None and not any(c in human.columns for c in LABEL_COLUMNS):
+        raise ConfigError(f"{file}: study.human: {study.path(study.study.human or '')} has no prompt_*/response_* label columns "
+                          "to compare the graders with")
+    for key, column in (("analyze.by", study.analyze.by if study.analyze else None),
+                        ("calibrate.by", study.calibrate.by if study.calibrate else None), ("study.cluster", study.study.cluster)):
+        if column is not None and column not in data.columns:
+            raise ConfigError(f"{file}: {key}: {column!r} is not a column of {study.path(study.study.data)}; it has "
+                              f"{sorted(map(str, data.columns))}")
 
 
 def _check_files(study: Study, file: Path) -> None:

@@ -55,9 +55,19 @@ def _hash_inputs(paths: list[Path]) -> list[tuple[str, str | None]]:
 
 def fingerprint(table: Any, inputs: list[Path]) -> str:
     """What a step's result depends on: its settings and the bytes of its inputs (and harness's version)."""
-    settings = table.model_dump(mode="json") if hasattr(table, "model_dump") else table
-    material = json.dumps({"settings": settings, "inputs": _hash_inputs(inputs), "version": VERSION}, sort_keys=True, default=str)
+    material = json.dumps({"settings": _plain(table), "inputs": _hash_inputs(inputs), "version": VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """Settings as plain JSON values (pydantic tables dumped, nested dicts and lists walked)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 class _State:
@@ -89,6 +99,7 @@ class _Endpoint:
         self.study = study
         self.process: Any = None
         self.config: Any = None
+        self.embedded = study.endpoint.base_url == EMBEDDED
 
     def get(self) -> Any:
         if self.config is not None:
@@ -129,8 +140,12 @@ class StudyRunner:
         self.notes: list[str] = []
 
     def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
-             load: Callable[[], Result | None] = lambda: None) -> None:
-        print_ = fingerprint(table, inputs)
+             load: Callable[[], Result | None] = lambda: None, *, study_wide: bool = True) -> None:
+        """Run a step unless its fingerprint (its table, the study-wide settings when it reads them, its inputs' bytes)
+        matches the one recorded when it last finished and its outputs exist."""
+        info = self.study.study  # n_boot, seed, cluster and raters: every analysis reads them, no grade does
+        wide = {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters} if study_wide else {}
+        print_ = fingerprint({"step": table, "study": wide}, inputs)
         started = time.perf_counter()
         if self.state.unchanged(name, print_):
             outcome = StepOutcome(name, "skipped", outputs, 0.0, load(), "inputs unchanged")

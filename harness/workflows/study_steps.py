@@ -63,6 +63,7 @@ def grading_steps(runner: StudyRunner) -> None:
         target = out / "shot-search" / "shot_search.json"
 
         def search() -> ShotSearch:
+            _set_aside(runner, "shot search", out / "shot-search")  # a search always starts afresh; the cache answers repeats
             human = load_pairs(study.path(study.study.human or ""))
             spec = replace(_spec(runner, base, shots=None), targets=("prompt", "response"), logprobs=False, samples=1)
             settings = SearchSettings(k=table.k, n_random=table.n_random, greedy_steps=table.greedy_steps,
@@ -70,8 +71,10 @@ def grading_steps(runner: StudyRunner) -> None:
                                       seed=study.study.seed, cluster=study.study.cluster, n_boot=study.study.n_boot)
             found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search", out=out / "chosen_shots.jsonl",
                                     cache_dir=runner.cache, settings=settings)
+            tested = sorted((out / "shot-search").glob("test-*"))  # the graders judged on held-out prompts
             found = stamped(found, provenance_of("shot-search", "grader vs human", [("pool", study.path(study.study.human or "")),
-                                                                                   ("default shots", default_shots_path())]))
+                                                                                   ("default shots", default_shots_path()),
+                                                                                   *(("run", t) for t in tested)]))
             found.write(target)
             return found
 
@@ -83,12 +86,13 @@ def grading_steps(runner: StudyRunner) -> None:
         def run(grader: GraderTable = grader, folder: Path = folder) -> Manifest:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
             result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
-                           cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
+                           cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
+                           same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
             check_graded(result, grader.name)
             return result.manifest
 
         runner.step(f"grade {grader.name}", grader, _grader_inputs(runner, grader), [folder / "labels.jsonl"], run,
-                    partial(read_manifest, folder))
+                    partial(read_manifest, folder), study_wide=False)
 
 
 def analysis_steps(runner: StudyRunner) -> None:
@@ -147,13 +151,18 @@ def report_steps(runner: StudyRunner) -> None:
 def _set_aside_if_finished(runner: StudyRunner, step: str, folder: Path) -> None:
     """A grade step that finished before and now has other inputs (data, model, shots, template) is another run: its
     folder is moved aside (``NAME.superseded-TIME``), never deleted, and the grader grades afresh (the cache answers
-    whatever did not change)."""
+    whatever did not change). An unfinished folder is resumed."""
+    if step in runner.state.steps:
+        _set_aside(runner, step, folder)
+
+
+def _set_aside(runner: StudyRunner, step: str, folder: Path) -> None:
     from datetime import UTC, datetime
 
-    if step in runner.state.steps and folder.exists():
-        aside = folder.with_name(f"{folder.name}.superseded-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+    if folder.exists():
+        aside = folder.with_name(f"{folder.name}.superseded-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}")
         folder.rename(aside)
-        runner.notes.append(f"{step}: its inputs changed; the earlier run folder was moved to {aside}")
+        runner.notes.append(f"{step}: the earlier folder was moved to {aside}")
 
 
 def _load_search(path: Path) -> Any:
