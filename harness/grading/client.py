@@ -146,7 +146,7 @@ class GraderClient:
         if self.replicas.dead(UNREACHABLE_LIMIT):
             names = ", ".join(public_base_url(u) for u in self.replicas.live()) or self.public_url
             return GraderError(
-                f"cannot reach {names}: {reason} ({self.unreachable} attempts, no answer yet); "
+                f"cannot reach {names}: {reason} ({self.unreachable} attempts over the first items, none answered); "
                 "check that the server is running and that `base_url` (or OPENAI_BASE_URL) is right"
             )
         return RetryableError(f"{reason} ({public_base_url(url)})", unreachable=True)

@@ -47,6 +47,7 @@ def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
 
 def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
+    from ..core.errors import GraderError
     from ..grading.grade import grade
     from ..io.pairs import load_pairs
     from ..io.runs import read_manifest
@@ -85,9 +86,13 @@ def grading_steps(runner: StudyRunner) -> None:
 
         def run(grader: GraderTable = grader, folder: Path = folder) -> Manifest:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
-            result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
-                           cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
-                           same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
+            try:
+                result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
+                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
+                               same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
+            except GraderError as exc:  # name the study's keys, not the grade command's flags
+                raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
+                                  f"{exc}") from None
             check_graded(result, grader.name)
             return result.manifest
 
