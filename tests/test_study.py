@@ -168,3 +168,16 @@ def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tm
         assert not (tmp_path / "s" / "out").exists() and "sk-secret" not in result.output
     folder = runner.invoke(app, ["run", str(tmp_path / "s")])
     assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output
+
+
+def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flaky = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
+    study = _study(tmp_path / "s", flaky.base_url)
+    study.write_text(study.read_text().replace("concurrency = 4", "concurrency = 4\nmax_attempts = 1"))
+    failed = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert failed.exit_code == 3 and "items failed" in failed.output and "grade base" not in _steps(failed.output), failed.output
+    study.write_text(study.read_text().replace(flaky.base_url, server.base_url))
+    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert fixed.exit_code == 0, fixed.output
+    manifest = json.loads((tmp_path / "s" / "out" / "base" / "manifest.json").read_text())
+    assert manifest["counts"] == {"ok": 60} or manifest["counts"].get("failed", 0) == 0

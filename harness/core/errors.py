@@ -83,3 +83,9 @@ class ResultError(RunError):
 
 class GraderError(HarnessError):
     """The grader endpoint failed in a way that stops the whole job (e.g. 401, 404)."""
+
+
+class ItemsFailedError(HarnessError):
+    """A job finished but left items ``failed`` (a study's grade step): not a success. Exit code 3, as ``grade``."""
+
+    exit_code = 3

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core.atomic import write_json_atomic
 from ..core.constants import VERSION
-from ..core.errors import GraderError, RunError
+from ..core.errors import GraderError, ItemsFailedError
 from ..io.provenance import file_sha256
 from ..results.base import Result
 from .study_file import EMBEDDED, GraderTable, Study
@@ -166,7 +166,7 @@ def check_graded(result: Any, name: str) -> None:
     """A grade step that left failed items is not done: the study stops, naming the run folder and the fix."""
     failed = result.manifest.counts.get("failed", 0)
     if failed:
-        raise RunError(f"grader {name}: {failed} of {result.manifest.items} items failed ({result.run_dir}); fix the cause and "
+        raise ItemsFailedError(f"grader {name}: {failed} of {result.manifest.items} items failed ({result.run_dir}); fix the cause and "
                        "run the study again (the failed items are graded again, the rest resumed)")
     if result.manifest.status != "complete":
         raise GraderError(f"grader {name}: the run ended {result.manifest.status} ({result.run_dir})")

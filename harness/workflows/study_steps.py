@@ -86,6 +86,7 @@ def grading_steps(runner: StudyRunner) -> None:
 
         def run(grader: GraderTable = grader, folder: Path = folder) -> Manifest:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
+            _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
             try:
                 result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
                                cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
@@ -96,8 +97,8 @@ def grading_steps(runner: StudyRunner) -> None:
             check_graded(result, grader.name)
             return result.manifest
 
-        runner.step(f"grade {grader.name}", grader, _grader_inputs(runner, grader), [folder / "labels.jsonl"], run,
-                    partial(read_manifest, folder), study_wide=False)
+        runner.step(f"grade {grader.name}", {"grader": grader, "endpoint": study.endpoint.base_url}, _grader_inputs(runner, grader),
+                    [folder / "labels.jsonl"], run, partial(read_manifest, folder), study_wide=False)
 
 
 def analysis_steps(runner: StudyRunner) -> None:
@@ -158,6 +159,19 @@ def _set_aside_if_finished(runner: StudyRunner, step: str, folder: Path) -> None
     folder is moved aside (``NAME.superseded-TIME``), never deleted, and the grader grades afresh (the cache answers
     whatever did not change). An unfinished folder is resumed."""
     if step in runner.state.steps:
+        _set_aside(runner, step, folder)
+
+
+def _set_aside_if_another_endpoint(runner: StudyRunner, step: str, folder: Path) -> None:
+    """An unfinished run folder graded at another endpoint than the study's now holds another grader's labels: it is
+    set aside rather than mixed (the embedded endpoint is one grader whatever its port)."""
+    from ..grading.cache import public_base_url
+    from ..io.runs import MANIFEST, read_manifest
+
+    if runner.endpoint.embedded or not (folder / MANIFEST).exists():
+        return
+    before = read_manifest(folder).endpoint
+    if before and public_base_url(before) != public_base_url(runner.endpoint.get().base_url):
         _set_aside(runner, step, folder)
 
 
