@@ -137,10 +137,21 @@ def test_study_wide_settings_rerun_the_analyses_not_the_grades(server, tmp_path:
 
 def test_a_shot_search_runs_again_when_the_human_labels_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "s"
-    study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n")
+    study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
+                                                  "[[grader]]\nname = \"tuned\"\nmodel = \"harness-baseline\"\nshots = \"chosen\"\n")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "human.jsonl")
+    write_pairs(load_pairs(SAMPLE).head(90), folder / "pairs.jsonl")
     first = runner.invoke(app, ["run", str(study), "--quiet"])
     assert first.exit_code == 0 and _steps(first.output)["shot search"] == "ran", first.output
+    # the grader whose exemplars were chosen on these labels is scored on the held-out test prompts only, and the
+    # comparison puts every grader on those same prompts; the others' own calibrations use every pair
+    tuned = json.loads((folder / "out" / "tuned" / "calibration.json").read_text())
+    search = json.loads((folder / "out" / "shot-search" / "shot_search.json").read_text())
+    assert tuned["n_joined"] == search["splits"]["test"] < 90 and "held-out test prompts only" in tuned["warnings"][-1]
+    assert json.loads((folder / "out" / "base" / "calibration.json").read_text())["n_joined"] == 90
+    comparison = json.loads((folder / "out" / "comparison.json").read_text())
+    assert comparison["unit"]["n_items"] == search["splits"]["test"]
+    assert all("held-out test prompts only" in r["warnings"][-1] for r in comparison["runs"].values())
     human = load_pairs(folder / "human.jsonl")
     human.loc[0, "prompt_hate"] = 3
     write_pairs(human, folder / "human.jsonl")

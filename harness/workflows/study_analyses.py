@@ -44,9 +44,27 @@ def _ratings_inputs(runner: StudyRunner) -> list[Path]:
     return [runner.study.path(info.ratings)] if info.ratings and len(info.raters) >= 2 else []
 
 
+def _held_out(runner: StudyRunner, names: list[str]) -> tuple[Any, str | None]:
+    """The human labels to score these graders on, and why they were narrowed: a grader whose exemplars the shot
+    search chose on the study's human labels is scored only on the search's held-out test prompts (never on what
+    it was fit on), and so is every grader compared with it (all on the same items)."""
+    from ..io.pairs import load_pairs
+    from .shot_search import split_pool
+
+    study = runner.study
+    human = load_pairs(_human(runner))
+    chosen = [n for n in names if study.grader_named(n, key="grader").shots == "chosen"]
+    if not chosen or study.shot_search is None:
+        return human, None
+    table = study.shot_search
+    test = split_pool(human, dev_frac=table.dev_frac, test_frac=table.test_frac, seed=study.study.seed,
+                      cluster=study.study.cluster)["test"]
+    return test, (f"scored on the shot search's held-out test prompts only ({len(test)} of {len(human)} pairs): "
+                  f"{', '.join(chosen)} uses exemplars chosen on the others")
+
+
 def calibrate_steps(runner: StudyRunner) -> None:
     from ..analysis.calibration import calibrate_run, save_calibration
-    from ..io.pairs import load_pairs
     from ..io.runs import load_run
     from ..results.calibration import Calibration
 
@@ -58,10 +76,13 @@ def calibrate_steps(runner: StudyRunner) -> None:
         folder = runner.run_dir(study.grader_named(name, key="calibrate.graders"))
         human = _human(runner)
 
-        def run(folder: Path = folder, human: Path = human) -> Calibration:
-            result = calibrate_run(load_run(folder), load_pairs(human), threshold=table.threshold, cluster=study.study.cluster,
+        def run(folder: Path = folder, human: Path = human, name: str = name) -> Calibration:
+            labels, narrowed = _held_out(runner, [name])
+            result = calibrate_run(load_run(folder), labels, threshold=table.threshold, cluster=study.study.cluster,
                                    n_boot=study.study.n_boot, seed=study.study.seed, by=table.by, raters=_ratings(runner, [folder]),
                                    epsilon=table.epsilon)
+            if narrowed:
+                result = Calibration(**{**result.fields(), "warnings": [*(result.warnings or []), narrowed]})
             result = stamped(result, provenance_of("calibrate", "grader vs human",
                                                    [("run", folder), ("human", human), *(("ratings", p) for p in _ratings_inputs(runner))]))
             save_calibration(result, folder)
@@ -74,7 +95,6 @@ def calibrate_steps(runner: StudyRunner) -> None:
 
 def compare_step(runner: StudyRunner) -> None:
     from ..analysis.comparison import compare
-    from ..io.pairs import load_pairs
     from ..io.runs import load_run
     from ..results.comparison import Comparison
 
@@ -87,9 +107,13 @@ def compare_step(runner: StudyRunner) -> None:
     target = runner.out / "comparison.json"
 
     def run() -> Comparison:
-        result = compare([load_run(f) for f in folders], load_pairs(_human(runner)), threshold=table.threshold,
+        labels, narrowed = _held_out(runner, names)
+        result = compare([load_run(f) for f in folders], labels, threshold=table.threshold,
                          cluster=study.study.cluster, n_boot=study.study.n_boot, seed=study.study.seed,
                          raters=_ratings(runner, folders))
+        if narrowed:
+            runs = {k: type(v)(**{**v.fields(), "warnings": [*(v.warnings or []), narrowed]}) for k, v in result.runs.items()}
+            result = Comparison(**{**result.fields(), "runs": runs})
         result = stamped(result, provenance_of("compare", "graders vs human", [*(("run", f) for f in folders), ("human", _human(runner)),
                                                                                *(("ratings", p) for p in _ratings_inputs(runner))]))
         result.write(target)
