@@ -49,7 +49,7 @@ _HIDDEN = {"\u2028": "\n", "\u2029": "\n\n", **{chr(c): f"⟨U+{c:04X}⟩" for c
 
 
 def visible(value: object) -> str:
-    """Text as the page shows it: control characters dropped, line separators as line breaks, bidirectional
+    r"""Text as the page shows it: control characters dropped, line separators as line breaks, bidirectional
     controls (which could show a text reversed) as a visible ``⟨U+202E⟩``.
 
     >>> visible("a\u2028b \u202eevil")
