@@ -228,3 +228,16 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(se
     frames = screen.getvalue()
     assert "ETA" in frames and "250/1000" in frames and "resumed: 40 items were already graded" in frames
     assert max(len(run) for run in frames.replace("━", "\0").replace("╸", "\0").split() if set(run) == {"\0"}) >= 20
+
+
+def test_an_integer_scale_whose_reference_lacks_its_lowest_label_keeps_threshold_1(tmp_path: Path) -> None:
+    """A simulated study whose gold labels happen to hold no 0 (found by make validate): the grader's 0s put 0 on the scale."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,human,grader\n" + "".join(f"{k},{1 + k % 3},{k % 4}\n" for k in range(12)))
+    result = runner.invoke(app, ["calibrate", str(table), "--gold", "human", "--pred", "grader", "--n-boot", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labels"] == [0, 1, 2, 3]
+    only_high = tmp_path / "h.csv"
+    only_high.write_text("id,human,grader\n" + "".join(f"{k},{2 + k % 2},{2 + k % 2}\n" for k in range(6)))
+    refused = runner.invoke(app, ["calibrate", str(only_high), "--gold", "human", "--pred", "grader", "--n-boot", "0"])
+    assert refused.exit_code == 2 and "--labels" in refused.output and "0,1,2,3" in refused.output

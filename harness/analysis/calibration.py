@@ -325,6 +325,12 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     pred_values = frame[pred].tolist()
     if labels is None:
         declared: list[Any] = sorted({v for v in gold_values if not is_missing(v)}, key=str)
+        whole = [as_int(v) for v in [*gold_values, *pred_values] if not is_missing(v)]
+        if declared and all(as_int(v) is not None for v in declared) and all(w is not None for w in whole):
+            # an integer scale: every step from the lowest label either column uses (a sample without a gold 0 is
+            # still on the 0-3 scale when the grader says 0) to the reference's highest (a grader's stray 7 stays outside)
+            known = [w for w in whole if w is not None]
+            declared = list(range(min(known), max(as_int(v) or 0 for v in declared) + 1))
     else:
         declared = list(labels)
     numeric = [int(v) for v in declared if str(v).lstrip("-").isdigit()]
@@ -336,7 +342,8 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     else:
         is_ordinal = bool(ordinal)
     if is_ordinal and threshold not in declared[1:]:
-        raise ConfigError(f"`threshold` {threshold}: expected one of {declared[1:]} (a label above the lowest)")
+        raise ConfigError(f"`threshold` {threshold}: expected one of {declared[1:]} (a label above the lowest the data holds); "
+                          "declare the scale with `labels` (e.g. 0,1,2,3) when the data lack its lowest label")
     unit_column = cluster_column(frame.columns, cluster)
     codes = cluster_of_rows(frame, unit_column)
     result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
