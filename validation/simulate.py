@@ -314,6 +314,10 @@ def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, A
 PARTS = ("ppi", "em", "agreement", "paired", "picks")
 
 
+def _checkpoint(results: dict[str, object]) -> None:
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=500)
@@ -336,9 +340,16 @@ def main() -> None:
                   f"bias {corrections[-1]['bias']:+.4f}, width {corrections[-1]['mean_width']}", flush=True)
     order = {regime.name + regime.method: i for i, regime in enumerate(regimes())}
     corrections.sort(key=lambda c: order.get(c["regime"] + c["method"], 0))
-    agreement = agreement_intervals(max(100, args.replicates // 2), args.workers) if "agreement" in parts else previous["agreement"]
-    paired = paired_test_size(args.replicates) if "paired" in parts else previous["paired"]
-    picks = pick_strategies(max(100, args.replicates // 2), args.workers) if "picks" in parts else previous.get("picks", [])
+    # each finished part is kept in results.json at once: a later part that fails costs only itself (rerun it with --parts)
+    done = {**previous, "corrections": corrections}
+    _checkpoint(done)
+    for part, measure in (("agreement", lambda: agreement_intervals(max(100, args.replicates // 2), args.workers)),
+                          ("paired", lambda: paired_test_size(args.replicates)),
+                          ("picks", lambda: pick_strategies(max(100, args.replicates // 2), args.workers))):
+        if part in parts:
+            done[part] = measure()
+            _checkpoint(done)
+    agreement, paired, picks = done["agreement"], done["paired"], done.get("picks", [])
     seconds = time.perf_counter() - start + (previous.get("seconds", 0) if parts != set(PARTS) else 0)
     text = write_results(corrections, agreement, paired, picks, seconds, args.replicates)
     (HERE / "results.md").write_text(text, encoding="utf-8")
