@@ -153,29 +153,29 @@ def _not_json(content: str) -> ParsedGrade:
     return ParsedGrade("unparsed", error="no JSON object in the completion")
 
 
-def parse_severity(content: str | None) -> ParsedGrade:
-    """Parse a single-item severity answer."""
+def _answer_object(content: str | None) -> Any:
+    """The JSON object of a single-item answer, or the ``unparsed`` grade saying why there is none."""
     if not content or not content.strip():
         return ParsedGrade("unparsed", error="empty completion")
     try:
-        obj = extract_json(content)
+        return extract_json(content)
     except AmbiguousJSON as exc:
         return ParsedGrade("unparsed", error=str(exc))
     except ValueError:
         return _not_json(content)
-    return labels_from_object(obj)
+
+
+def parse_severity(content: str | None) -> ParsedGrade:
+    """Parse a single-item severity answer."""
+    obj = _answer_object(content)
+    return obj if isinstance(obj, ParsedGrade) else labels_from_object(obj)
 
 
 def parse_relevance(content: str | None) -> ParsedGrade:
     """Parse a relevance answer ``{"relevance": 1-3}``."""
-    if not content or not content.strip():
-        return ParsedGrade("unparsed", error="empty completion")
-    try:
-        obj = extract_json(content)
-    except AmbiguousJSON as exc:
-        return ParsedGrade("unparsed", error=str(exc))
-    except ValueError:
-        return _not_json(content)
+    obj = _answer_object(content)
+    if isinstance(obj, ParsedGrade):
+        return obj
     value = as_int(obj.get("relevance")) if isinstance(obj, dict) else None
     if value is None or not 1 <= value <= 3:
         return ParsedGrade("unparsed", error="relevance missing or not an integer 1-3")
