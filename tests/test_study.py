@@ -64,6 +64,8 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path
     out = tmp_path / "s" / "out"
     analysis = json.loads((out / "base" / "analysis.json").read_text())
     assert analysis["provenance"]["label_source"] == "grader" and analysis["provenance"]["graders"][0]["model"] == "harness-baseline"
+    named = {i["role"]: i for i in analysis["provenance"]["inputs"]}
+    assert named["study"]["path"] == str(study.resolve()) and named["study"]["sha256"]
     comparison = json.loads((out / "comparison.json").read_text())
     assert set(comparison["runs"]) == {"harness-baseline", "harness-small"}
     assert "## Graders compared" in (out / "report.md").read_text() and (out / "view.html").exists()

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.constants import DEFAULT_SEED
-from ..io.provenance import provenance_of, stamped
+from ..io.provenance import stamped
+from .study_runner import study_provenance
 
 if TYPE_CHECKING:
     from .study_runner import StudyRunner
@@ -83,7 +84,7 @@ def calibrate_steps(runner: StudyRunner) -> None:
                                    epsilon=table.epsilon)
             if narrowed:
                 result = Calibration(**{**result.fields(), "warnings": [*(result.warnings or []), narrowed]})
-            result = stamped(result, provenance_of("calibrate", "grader vs human",
+            result = stamped(result, study_provenance(runner, "calibrate", "grader vs human",
                                                    [("run", folder), ("human", human), *(("ratings", p) for p in _ratings_inputs(runner))]))
             save_calibration(result, folder)
             return result
@@ -114,7 +115,7 @@ def compare_step(runner: StudyRunner) -> None:
         if narrowed:
             runs = {k: type(v)(**{**v.fields(), "warnings": [*(v.warnings or []), narrowed]}) for k, v in result.runs.items()}
             result = Comparison(**{**result.fields(), "runs": runs})
-        result = stamped(result, provenance_of("compare", "graders vs human", [*(("run", f) for f in folders), ("human", _human(runner)),
+        result = stamped(result, study_provenance(runner, "compare", "graders vs human", [*(("run", f) for f in folders), ("human", _human(runner)),
                                                                                *(("ratings", p) for p in _ratings_inputs(runner))]))
         result.write(target)
         return result
@@ -135,7 +136,7 @@ def agreement_step(runner: StudyRunner) -> None:
 
     def run() -> RaterAgreement:
         result = rater_agreement(_ratings(runner, folders), epsilon=table.epsilon, n_boot=study.study.n_boot, seed=study.study.seed)
-        result = stamped(result, provenance_of("agreement", "human raters and graders",
+        result = stamped(result, study_provenance(runner, "agreement", "human raters and graders",
                                                [*(("ratings", p) for p in _ratings_inputs(runner)), *(("grader", f) for f in folders)]))
         result.write(target)
         return result
@@ -165,7 +166,7 @@ def analyze_step(runner: StudyRunner) -> None:
         result = analyze(graded_pairs(load_run(folder)), by=table.by, cluster=study.study.cluster, n_boot=study.study.n_boot,
                          seed=study.study.seed, human=human, human_source=str(labelled) if labelled else "human labels")
         source = "grader" + (", corrected by human labels" if labelled else "")
-        result = stamped(result, provenance_of("analyze", source, [("pairs", folder), ("human", labelled)]))
+        result = stamped(result, study_provenance(runner, "analyze", source, [("pairs", folder), ("human", labelled)]))
         save_analysis(result, folder)
         return result
 
@@ -196,7 +197,7 @@ def plan_steps(runner: StudyRunner) -> None:
             pilot = pilot_from_pairs(calibration.max_severity_pairs, metric=table.metric, side=table.side, threshold=1,
                                      source=str(pilot_file), cluster=calibration.unit.cluster)
             found = plan(pilot, target_width=table.target_width, studies=table.studies, n_boot=table.n_boot, seed=study.study.seed)
-            found = stamped(found, provenance_of("plan", "grader vs human (calibration as pilot)", [("pilot", pilot_file)]))
+            found = stamped(found, study_provenance(runner, "plan", "grader vs human (calibration as pilot)", [("pilot", pilot_file)]))
             found.write(target)
             return found
 
@@ -215,7 +216,7 @@ def plan_steps(runner: StudyRunner) -> None:
                                   uncertainty=uncertainty, seed=study.study.seed, source=str(folder))
             write_pairs(rows, picks)
             design = Selection(**{**design.fields(), "outputs": [str(picks), str(design_file)]})
-            design = stamped(design, provenance_of("select", "grader", [("graded", folder)]))
+            design = stamped(design, study_provenance(runner, "select", "grader", [("graded", folder)]))
             design.write(design_file)
             return design
 

@@ -154,6 +154,8 @@ class Study(_Strict):
     report: ReportTable | None = None
     #: The study file's folder (set on reading): relative paths resolve against it.
     root: Path = Field(default=Path("."), exclude=True)
+    #: The study file itself (set on reading), named in every result's provenance.
+    file: Path | None = Field(default=None, exclude=True)
 
     def path(self, value: str) -> Path:
         """A path of the study file, resolved against its folder."""
@@ -194,11 +196,14 @@ def read_study(path: str | Path) -> Study:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    for reserved in ("root", "file"):  # set by this reader, not by the file
+        if reserved in data:
+            raise ConfigError(f"{file}: {reserved}: unknown key")
     for where, table in (("endpoint.", data.get("endpoint")), ("", data)):
         if isinstance(table, dict) and "api_key" in table:
             raise ConfigError(f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
     try:
-        study = Study.model_validate({**data, "root": file.resolve().parent})
+        study = Study.model_validate({**data, "root": file.resolve().parent, "file": file.resolve()})
     except ValidationError as exc:
         error = exc.errors()[0]
         what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]

@@ -162,6 +162,13 @@ class StudyRunner:
         return self.out / grader.name
 
 
+def study_provenance(runner: StudyRunner, step: str, label_source: str, inputs: list[tuple[str, Any]]) -> Any:
+    """A study step's provenance: its inputs and the study file itself (path and hash)."""
+    from ..io.provenance import provenance_of
+
+    return provenance_of(step, label_source, [*inputs, ("study", runner.study.file)])
+
+
 def check_graded(result: Any, name: str) -> None:
     """A grade step that left failed items is not done: the study stops, naming the run folder and the fix."""
     failed = result.manifest.counts.get("failed", 0)

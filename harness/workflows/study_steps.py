@@ -7,7 +7,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..io.provenance import provenance_of, stamped
+from ..io.provenance import stamped
+from .study_runner import study_provenance
 
 if TYPE_CHECKING:
     from .study_file import GraderTable
@@ -73,7 +74,7 @@ def grading_steps(runner: StudyRunner) -> None:
             found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search", out=out / "chosen_shots.jsonl",
                                     cache_dir=runner.cache, settings=settings)
             tested = sorted((out / "shot-search").glob("test-*"))  # the graders judged on held-out prompts
-            found = stamped(found, provenance_of("shot-search", "grader vs human", [("pool", study.path(study.study.human or "")),
+            found = stamped(found, study_provenance(runner, "shot-search", "grader vs human", [("pool", study.path(study.study.human or "")),
                                                                                    ("default shots", default_shots_path()),
                                                                                    *(("run", t) for t in tested)]))
             found.write(target)
