@@ -42,6 +42,7 @@ _EXPORTS = {
     "analyze": "analysis.transitions",
     "render_report": "report.document",
     "render_view": "report.view",
+    "show": "report.notebook",
     "read_study": "workflows.study_file",
     "run_study": "workflows.study",
     "provenance_of": "io.provenance",

@@ -97,6 +97,11 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_pa
     labels = next(i for i in provenance["inputs"] if i["role"] == "run")
     assert labels["sha256"] == hashlib.sha256((run / "labels.jsonl").read_bytes()).hexdigest()
     assert provenance["graders"][0]["model"] == "harness-baseline" and "api_key" not in json.dumps(provenance)
+    import harness
+    from harness.results.calibration import Calibration
+
+    shown = harness.show(Calibration.from_json(json.loads((run / "calibration.json").read_text())))._repr_html_()
+    assert shown.count("data:image/png;base64,") == 2 and "Labels: grader vs human" in shown  # figures and provenance
     reported = runner.invoke(app, ["report", str(run), "--latex"])
     assert reported.exit_code == 0, reported.output
     markdown = (run / "report.md").read_text()
@@ -105,3 +110,17 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_pa
     tex = (run / "report.tex").read_text()
     assert "\\begin{document}" in tex and tex.count("\\begin{table}") == markdown.count("\n**") and "\\_" in tex
     assert sorted(p.suffix for p in (run / "figures").iterdir()) == [".pdf"] * 2 + [".svg"] * 2  # confusion grid, κ bars
+
+
+def test_show_puts_the_reports_section_in_a_notebook(tmp_path: Path) -> None:
+    import harness
+
+    table = tmp_path / "t.csv"
+    table.write_text("id,human,<b>g</b>\n" + "".join(f"{k},{k % 4},{(k + (k % 5 == 0)) % 4}\n" for k in range(40)))
+    result = harness.calibrate_table(harness.load_pairs(table, require=("id",)), "human", "<b>g</b>", n_boot=0)
+    shown = harness.show(result)
+    html = shown._repr_html_()
+    assert html.count("<table>") == 2 and "<caption>Agreement</caption>" in html and 'class="num"' in html
+    assert "human against &lt;b&gt;g&lt;/b&gt;" in html and "<b>g</b>" not in html  # names are text, never markup
+    assert "data:image/png" not in html  # a table agreement has no figure
+    assert "human against <b>g</b>" in repr(shown) and "Agreement: metric, value, 95% CI (7 rows)" in repr(shown)

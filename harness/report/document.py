@@ -38,7 +38,7 @@ def _load(path: Path | None, kind: type[R]) -> R | None:
     return kind.from_json(read_json_object(path, error=RunError), name=path.name)
 
 
-def _environment() -> Any:
+def template_environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined,
@@ -87,7 +87,7 @@ def render_report(
     if not results:
         raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
                        "`shot_search` files")
-    sections = [_section(result) for result in results]
+    sections = [report_section(result) for result in results]
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
     title = report_title(results)
@@ -116,7 +116,7 @@ def _results(folder: Path | None, given: dict[str, str | Path | None]) -> list[R
     return found
 
 
-def _section(result: Result) -> Section:
+def report_section(result: Result) -> Section:
     """The result's section, opened by where its numbers came from."""
     from .sections import section_of
 
@@ -172,7 +172,7 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
             stem = f"{number:02d}-{figure.name}"
             figure.png, figure.width_in = save(figure.draw(), staging / stem, pdf=latex)
             figure.file = f"figures/{stem}"
-        env = _environment()
+        env = template_environment()
         paths = {"markdown": out / "report.md", "html": out / "report.html"}
         texts = {key: env.get_template(template).render(title=title, sections=sections)
                  for key, template in (("markdown", "report.md.j2"), ("html", "report.html.j2"))}
