@@ -185,15 +185,18 @@ def _agreement_task(args: tuple[int, int]) -> tuple[bool, bool]:
 
 
 def paired_test_size(replicates: int) -> dict[str, float]:
-    """Type-I error of the clustered paired test when two graders are equally good but errors cluster by prompt."""
+    """Type-I error of the clustered paired test when two graders are equally good but their disagreements cluster
+    by prompt: per prompt a shared difficulty and a shared lean ``u`` towards one grader (``+u`` for A, ``-u`` for B,
+    symmetric, so neither is better: the null holds exactly), six responses per prompt."""
     from harness.analysis.stats import mcnemar_test
 
     rng = np.random.default_rng(3)
     clustered = rows = 0
     for _ in range(replicates):
         difficulty = np.repeat(rng.normal(0, 1.2, 300), 6)
-        a = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty)))
-        b = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty + rng.normal(0, 0.8, difficulty.size))))
+        lean = np.repeat(rng.normal(0, 1.0, 300), 6)
+        a = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty + lean)))
+        b = rng.random(difficulty.size) < 1 / (1 + np.exp(-(1 + difficulty - lean)))
         clustered += mcnemar_test(a, b, clusters=np.repeat(np.arange(300), 6)).p_value < 0.05
         rows += mcnemar_test(a, b).p_value < 0.05
     return {"clustered": clustered / replicates, "rows": rows / replicates}
