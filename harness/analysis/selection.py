@@ -74,7 +74,7 @@ def flagged(prompt: np.ndarray, response: np.ndarray) -> np.ndarray:
     return (top_r >= 1) | (top_r > top_p) | (top_p >= 3) | (top_r >= 3)
 
 
-def select(frame: Any, *, budget: int, strategy: str = "stratified", cluster: str | None = None,
+def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str | None = None,
            uncertainty: np.ndarray | None = None, seed: int = DEFAULT_SEED, source: str = "graded pairs") -> tuple[Any, Selection]:
     """Pick ``budget`` prompt clusters of a graded pairs table (its label columns the grader's).
 

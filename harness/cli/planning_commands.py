@@ -105,7 +105,7 @@ def select(
     graded: Annotated[Path, typer.Argument(help="A run folder, or a pairs table whose label columns hold a grader's labels.")],
     budget: Annotated[int, typer.Option(help="Prompt clusters to pick (each with all its pairs).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The picks: .jsonl, .csv (for a spreadsheet) or .parquet; the design goes beside it (<name>.design.json).")],
-    strategy: Annotated[str, typer.Option(help="uniform, stratified (more of what the grader flags) or active (by the grader's uncertainty; needs grade --logprobs or --samples).")] = "stratified",
+    strategy: Annotated[str, typer.Option(help="uniform (the default: on target in make validate), stratified (more of what the grader flags; under-covered there) or active (by the grader's uncertainty; needs grade --logprobs or --samples).")] = "uniform",
     cluster: ClusterOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the pick.")] = DEFAULT_SEED,
     mapping: MapOpt = None,

@@ -132,7 +132,7 @@ class PlanTable(_Strict):
 class SelectTable(_Strict):
     grader: str | None = None
     budget: int = Field(ge=1)
-    strategy: Literal["uniform", "stratified", "active"] = "stratified"
+    strategy: Literal["uniform", "stratified", "active"] = "uniform"
 
 
 class ReportTable(_Strict):
