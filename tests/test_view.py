@@ -63,7 +63,8 @@ def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path
         labels = [row[f"{side}_{c}"] for c in ("hate", "sexual", "violence", "self_harm")]
         expected += bool(grader and any(g != h for g, h in zip(grader, labels, strict=True)))
         assert item[11] == bool(grader and any(g != h for g, h in zip(grader, labels, strict=True)))
-    assert f"{expected} disagreements" in result.output and "24 items (24 graded), 24 raw completions" in result.output
+    said = " ".join(result.output.split())  # the summary wraps at words at 80 columns
+    assert f"{expected} disagreements" in said and "24 items (24 graded), 24 raw completions" in said
 
 
 def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +77,7 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Pa
     assert ok.exit_code == 0, ok.output
     items = _page_data(tmp_path / "run" / "view.html")["items"]
     assert isinstance(items, list) and len(items) == 5 and [i[7] for i in items] == ["ok"] * 3 + ["not graded"] * 2
-    assert "5 items (3 graded)" in ok.output
+    assert "5 items (3 graded)" in " ".join(ok.output.split())
     missing = runner.invoke(app, ["view", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
     cache = runner.invoke(app, ["view", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "nocache")])
@@ -104,8 +105,8 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
     result = check_view(page, tmp_path / "view.png", search="onerror")
     assert result["problems"] == [] and result["safety"] == {"imgs": 0, "scripts": 3, "pwned": False}
     steps = {(s["control"], s["value"]): s["shown"] for s in result["steps"]}
-    assert steps[("disagree", "")] in (sum(i[11] for i in items), len(items))  # first toggle: on; last: off
-    assert result["steps"][0]["shown"] == sum(i[11] for i in items)
+    assert result["steps"][0]["shown"] == sum(i[11] for i in items)  # the first toggle turns it on
+    assert steps[("disagree", "")] == len(items)  # the last turns it off (a dict keeps the last step)
     assert steps[("side", "response")] == sum(1 for i in items if i[11] and i[2] == "response")
     assert steps[("q", "onerror")] == 1  # the hostile text is found as text
     assert (tmp_path / "view.png").stat().st_size > 20_000

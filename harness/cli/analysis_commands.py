@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -258,38 +256,30 @@ def view(
 ) -> None:
     """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's output; filters and search."""
     with errors():
+        from ..grading.cache import completion_lookup
         from ..io.pairs import load_pairs
         from ..io.runs import load_run
         from ..report.view import render_view
+        from .console import console
 
         run = load_run(run_dir, full=True)
         labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
-        with _completions(run_dir, cache_dir) as lookup:
+        with completion_lookup(_cache_folder(run_dir, cache_dir)) as lookup:
             summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
                                   completion_of=lookup)
-        typer.echo(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
+        console.print(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
                    f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
                                      if human else ""))
 
 
-@contextmanager
-def _completions(run_dir: Path, cache_dir: Path | None) -> Iterator[Callable[[str], str | None] | None]:
-    """A lookup of raw completions by request hash in the completion cache (None when there is no cache)."""
+def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:
+    """The cache to read raw completions from: the one given, else the run's or its study's, else the default."""
     from ..core.constants import DEFAULT_CACHE_DIR
     from ..core.errors import ConfigError
-    from ..grading.cache import CompletionCache
 
     if cache_dir is not None and not cache_dir.is_dir():
         raise ConfigError(f"--cache-dir {cache_dir}: no such folder")
-    folder = cache_dir or next((p for p in (run_dir / ".cache", run_dir.parent / ".cache", Path(DEFAULT_CACHE_DIR)) if p.is_dir()), None)
-    if folder is None:
-        yield None
-        return
-    cache = CompletionCache(folder)
-    try:
-        yield lambda key: (cache.get(key) or {}).get("content")
-    finally:
-        cache.close()
+    return cache_dir or next((p for p in (run_dir / ".cache", run_dir.parent / ".cache", Path(DEFAULT_CACHE_DIR)) if p.is_dir()), None)
 
 
 def schema(

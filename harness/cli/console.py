@@ -208,19 +208,21 @@ def _cell_widths(cells: list[str], breakable: bool) -> int:
     return max((cell_len(piece) for cell in cells for piece in (cell.split() if breakable else [cell])), default=0)
 
 
-def column_groups(minimums: list[int], width: int) -> list[list[int]]:
-    """Columns split into tables that fit ``width``, each repeating the first (the row's name) and
+def column_groups(minimums: list[int], width: int, key: int = 1) -> list[list[int]]:
+    """Columns split into tables that fit ``width``, each repeating the first ``key`` columns (the row's name) and
     never narrower than a column's longest word: a wide table becomes two stacked, not folded.
 
-    >>> column_groups([10, 8, 8, 8], 80), column_groups([10, 30, 30, 30], 80)
-    ([[0, 1, 2, 3]], [[0, 1, 2], [0, 3]])
+    >>> column_groups([10, 8, 8, 8], 80), column_groups([10, 30, 30, 30], 80), column_groups([5, 5, 30, 30, 30], 80, key=2)
+    ([[0, 1, 2, 3]], [[0, 1, 2], [0, 3]], [[0, 1, 2, 3], [0, 1, 4]])
     """
-    groups: list[list[int]] = [[0]]
-    used = minimums[0] if minimums else 0
-    for j in range(1, len(minimums)):
-        if len(groups[-1]) > 1 and used + 1 + minimums[j] > width:
-            groups.append([0])
-            used = minimums[0]
+    key = max(1, min(key, len(minimums)))
+    start = list(range(key))
+    groups: list[list[int]] = [list(start)]
+    used = sum(minimums[:key]) + key - 1
+    for j in range(key, len(minimums)):
+        if len(groups[-1]) > key and used + 1 + minimums[j] > width:
+            groups.append(list(start))
+            used = sum(minimums[:key]) + key - 1
         groups[-1].append(j)
         used += 1 + minimums[j]
     return groups
@@ -250,7 +252,7 @@ def _widths(minimums: list[int], natural: list[int], width: int) -> list[int]:
 
 def print_table(block: Any) -> None:
     """One table of a section: the caption on its own line, numbers right-aligned and never broken, and
-    a table too wide for the terminal split into stacked tables that share the first column."""
+    a table too wide for the terminal split into stacked tables that repeat the columns naming a row."""
     header = [printable(h) for h in block.header]
     rows = [[printable(c) for c in row] for row in block.rows]
     numeric = block.numeric
@@ -258,7 +260,7 @@ def print_table(block: Any) -> None:
                 for j in range(len(header))]
     natural = [max(_cell_widths([header[j]], False), _cell_widths([r[j] for r in rows], False)) for j in range(len(header))]
     console.print(_styled(printable(block.caption), "bold"))
-    for part, columns in enumerate(column_groups(minimums, console.width)):
+    for part, columns in enumerate(column_groups(minimums, console.width, block.key)):
         widths = _widths([minimums[j] for j in columns], [natural[j] for j in columns], console.width)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)
         for j, width in zip(columns, widths, strict=True):

@@ -32,7 +32,7 @@ def _print_study(result: Any, *, quiet: bool) -> None:
                 print_result(step.result)
     ran = sum(1 for s in result.steps if s.status == "ran")
     shown = [name for name in ("report.html", "view.html", "study.json") if (result.out / name).exists()]
-    typer.echo(f"{len(result.steps)} steps: {ran} ran, {len(result.steps) - ran} skipped (inputs unchanged); outputs in {result.out}/ "
+    console.print(f"{len(result.steps)} steps: {ran} ran, {len(result.steps) - ran} skipped (inputs unchanged); outputs in {result.out}/ "
                f"({', '.join(shown)})")
 
 

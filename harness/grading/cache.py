@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,17 @@ class CompletionCache:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._cache.close()
+
+
+@contextlib.contextmanager
+def completion_lookup(folder: Path | None) -> Iterator[Callable[[str], str | None] | None]:
+    """The raw completion (its text) by request hash from an existing cache folder, closed afterwards; ``None`` when
+    there is no folder (the viewer then says the completion was not kept)."""
+    if folder is None or not folder.is_dir():
+        yield None
+        return
+    cache = CompletionCache(folder)
+    try:
+        yield lambda key: (cache.get(key) or {}).get("content")
+    finally:
+        cache.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,10 +17,22 @@ S = TypeVar("S", bound=Stamped)
 
 
 def file_sha256(path: Path) -> str | None:
-    """The SHA-256 of a file's bytes, read in chunks (``None`` when it cannot be read)."""
+    """The SHA-256 of a file's bytes (``None`` when it cannot be read). A file unchanged since it was last hashed
+    (same size and modification time) is not read again: a study hashes its data once, not once per step."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if time.time_ns() - stat.st_mtime_ns < 2_000_000_000:  # written just now: a second write could keep size and time
+        return _sha256.__wrapped__(str(path), stat.st_size, stat.st_mtime_ns)
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str | None:
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError:

@@ -12,12 +12,16 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..results.base import Result
+
+R = TypeVar("R", bound="Result")
 
 
 def read_text(path: Path) -> str:
@@ -288,3 +292,11 @@ def read_json_object(path: Path, *, error: type[Exception] = DataError, what: st
     if not isinstance(data, dict):
         raise error(f"{path}: the {what} must be a JSON object")
     return data
+
+
+def read_result(path: Path, kind: type[R]) -> R:
+    """A result file (calibration.json, analysis.json …) read strictly as its typed result; a problem is a
+    :class:`~harness.core.errors.RunError` naming the file (and the field's path)."""
+    from ..core.errors import RunError
+
+    return kind.from_json(read_json_object(path, error=RunError), name=path.name)

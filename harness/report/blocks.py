@@ -24,6 +24,8 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     note: str = ""
+    #: How many leading columns name a row: a table too wide for the terminal repeats them in every stacked part.
+    key: int = 1
 
     @property
     def numeric(self) -> list[bool]:

@@ -30,12 +30,10 @@ R = TypeVar("R", bound=Result)
 
 
 def _load(path: Path | None, kind: type[R]) -> R | None:
-    """A stage's JSON file read as its typed result (strictly: a missing field names its path)."""
-    from ..io.readers import read_json_object
+    """A stage's JSON file read as its typed result (strictly: a missing field names its path); None when absent."""
+    from ..io.readers import read_result
 
-    if path is None or not path.exists():
-        return None
-    return kind.from_json(read_json_object(path, error=RunError), name=path.name)
+    return read_result(path, kind) if path is not None and path.exists() else None
 
 
 def template_environment() -> Any:

@@ -147,7 +147,7 @@ def comparison_section(data: Comparison) -> Section:
           test_name(t.method), pvalue(t.p_value), pvalue(t.p_holm)] for t in data.tests],
         "A only / B only: items only A / only B gets right. any: the item's verdict (max over categories). test: exact = "
         "exact sign-flip over clusters (the exact McNemar test when each cluster is one item); normal = clustered McNemar "
-        "(Durkalski), normal approximation, for many discordant items; none = no discordant cluster, p = 1."))
+        "(Durkalski), normal approximation, for many discordant items; none = no discordant cluster (p is 1).", key=4))
     costed = {name: r for name, r in runs.items() if r.cost is not None}
     if costed:
         mean_kappa = lambda r: [s.kappa_quadratic for s in r.sides.values() if s.kappa_quadratic is not None]
@@ -218,7 +218,7 @@ def _groups_table(comparison: GroupComparison) -> Table:
         ["metric", "A", "B", "shared prompts", "A rate", "B rate", "A only", "B only", "p", "Holm p"],
         [[metric.replace("_", " "), r.a, r.b, str(r.n_shared), pct(r.a_rate), pct(r.b_rate), str(r.a_only), str(r.b_only),
           pvalue(r.p_exact), pvalue(r.p_holm)] for metric, rows in comparison.metrics.items() for r in rows],
-        "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric.")
+        "Exact McNemar on the prompts both groups answered (each prompt one independent unit), Holm within each metric.", key=3)
 
 
 def _relevance_table(relevance: Relevance) -> Table:

@@ -14,10 +14,9 @@ if TYPE_CHECKING:
 
 
 def _read(path: Path, kind: Any) -> Any:
-    from ..core.errors import RunError
-    from ..io.readers import read_json_object
+    from ..io.readers import read_result
 
-    return kind.from_json(read_json_object(path, error=RunError), name=path.name)
+    return read_result(path, kind)
 
 
 def _loader(path: Path, kind: Any) -> Any:

@@ -51,6 +51,7 @@ def grading_steps(runner: StudyRunner) -> None:
     from ..core.errors import GraderError
     from ..grading.grade import grade
     from ..io.pairs import load_pairs
+    from ..io.readers import read_result
     from ..io.runs import read_manifest
     from ..results.manifest import Manifest
     from ..results.shots import ShotSearch
@@ -81,7 +82,7 @@ def grading_steps(runner: StudyRunner) -> None:
             return found
 
         runner.step("shot search", {"table": table, "grader": base}, [study.path(study.study.human or "")],
-                    [target, out / "chosen_shots.jsonl"], search, lambda: _load_search(target))
+                    [target, out / "chosen_shots.jsonl"], search, lambda: read_result(target, ShotSearch))
     for grader in study.grader:
         folder = runner.run_dir(grader)
 
@@ -125,31 +126,28 @@ def report_steps(runner: StudyRunner) -> None:
         return
     table = study.report
     first = runner.run_dir(study.grader[0])
-    found = lambda path: path if path.exists() else None
-    inputs = [p for p in out.rglob("*.json") if p.name not in ("study.json",) and ".cache" not in p.parts]
+    analysed = runner.run_dir(study.grader_named(study.analyze.grader, key="analyze.grader")) if study.analyze else first
+    given = {"analysis": analysed / "analysis.json", "calibration": first / "calibration.json", "comparison": out / "comparison.json",
+             "agreement": out / "agreement.json", "shot_search": out / "shot-search" / "shot_search.json", "plan": out / "plan.json",
+             "picks": out / "picks.design.json"}
+    present = {key: path for key, path in given.items() if path.exists()}  # exactly what the report reads
+    inputs = [first / "manifest.json", *present.values()]
     outputs = [out / "report.md", out / "report.html"] + ([out / "report.tex"] if table.latex else [])
 
     def report() -> None:
-        render_report(first, comparison=found(out / "comparison.json"), agreement=found(out / "agreement.json"),
-                      shot_search=found(out / "shot-search" / "shot_search.json"), plan=found(out / "plan.json"),
-                      picks=found(out / "picks.design.json"), out_dir=out, latex=table.latex)
+        render_report(first, **present, out_dir=out, latex=table.latex)
         return None
 
-    runner.step("report", table, sorted(inputs), outputs, report)
+    runner.step("report", table, inputs, outputs, report)
     if table.view:
         human = study.path(study.study.human) if study.study.human else None
 
         def view() -> None:
-            from ..grading.cache import CompletionCache
+            from ..grading.cache import completion_lookup
 
-            cache = CompletionCache(runner.cache) if runner.cache.is_dir() else None
-            try:
+            with completion_lookup(runner.cache) as lookup:
                 render_view(load_run(first, full=True), out / "view.html", human=load_pairs(human) if human else None,
-                            human_source=str(human) if human else None,
-                            completion_of=(lambda key: (cache.get(key) or {}).get("content")) if cache else None)
-            finally:
-                if cache is not None:
-                    cache.close()
+                            human_source=str(human) if human else None, completion_of=lookup)
             return None
 
         runner.step("view", table, [first, *([human] if human else [])], [out / "view.html"], view)
@@ -183,11 +181,3 @@ def _set_aside(runner: StudyRunner, step: str, folder: Path) -> None:
         aside = folder.with_name(f"{folder.name}.superseded-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}")
         folder.rename(aside)
         runner.notes.append(f"{step}: the earlier folder was moved to {aside}")
-
-
-def _load_search(path: Path) -> Any:
-    from ..core.errors import RunError
-    from ..io.readers import read_json_object
-    from ..results.shots import ShotSearch
-
-    return ShotSearch.from_json(read_json_object(path, error=RunError), name=path.name)
