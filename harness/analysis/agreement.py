@@ -20,7 +20,7 @@ through :mod:`harness.analysis.stats`; each result states ``n_items`` and ``n_cl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -158,6 +158,7 @@ def agreement(
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
     weights: Sequence[float] | np.ndarray | None = None,
+    outside: Literal["disagree", "exclude"] = "disagree",
 ) -> Agreement:
     """Confusion matrix, accuracy, Cohen's kappa (plain; linear and quadratic if ordinal),
     macro-F1 and, for ordinal labels, binary detection at ``gold >= threshold``.
@@ -170,6 +171,11 @@ def agreement(
     every metric and interval an estimate for the population the labelled items were drawn
     from; ``confusion`` and the detection counts stay the labelled items' own counts.
 
+    ``outside`` says what a grader label outside ``labels`` is: ``"disagree"`` (a class of its own
+    that never matches the reference: the conservative reading) or ``"exclude"`` (unparsed: left
+    out and counted in ``left_out["grader_outside_labels"]``); the notes give the other reading's
+    accuracy when the two differ.
+
     >>> r = agreement([0, 1, 2, 3], [0, 1, 2, 2], n_boot=0)
     >>> r.accuracy, r.detection.recall, r.n, r.n_clusters
     (0.75, 1.0, 4, 4)
@@ -177,7 +183,12 @@ def agreement(
     labels = list(labels)
     if ordinal and threshold not in labels:
         raise ValueError(f"threshold={threshold!r} is not one of the labels {labels!r}")
-    labels, outside = _with_outside(pred, labels, ordinal)
+    if outside not in ("disagree", "exclude"):
+        raise ValueError(f"outside={outside!r}: expected 'disagree' or 'exclude'")
+    declared = labels
+    labels, strays = _with_outside(pred, labels, ordinal)
+    if outside == "exclude":
+        labels = declared
     g, p, kept, left_out = _check_labels(gold, pred, labels)
     k = len(labels)
     threshold_index = labels.index(threshold) if ordinal else 0
@@ -187,8 +198,10 @@ def agreement(
     if w is not None:
         point = _weighted(point, g, p, w, k, ordinal, threshold_index)
     n_clusters = int(np.unique(codes).size)
-    notes = _notes(g, p, point, outside, ordinal=ordinal, threshold=threshold)
-    left_out["grader_outside_labels"] = int(np.isin(p, [labels.index(v) for v in outside if v in labels]).sum()) if outside else 0
+    notes = _notes(g, p, point, strays if outside == "disagree" else [], ordinal=ordinal, threshold=threshold)
+    if outside == "disagree":
+        left_out["grader_outside_labels"] = int(np.isin(p, [labels.index(v) for v in strays if v in labels]).sum()) if strays else 0
+    notes += _other_reading(point.get("accuracy"), int(g.size), left_out["grader_outside_labels"], outside)
     keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
     cells = cluster_confusions(g, p, codes, k=k)
     totals = bootstrap_totals(cells if w is None else cells * w[:, None], clusters=codes, n_boot=n_boot, seed=seed)
@@ -209,6 +222,19 @@ def agreement(
         n_items=int(g.size), n_clusters=n_clusters, cluster=cluster_name, notes=notes, ci=ci,
         ci_method=f"cluster bootstrap ({n_boot} resamples of {n_clusters} clusters)" if n_boot > 0 else None, **extra,
     )
+
+
+def _other_reading(accuracy: float | None, n: int, strays: int, outside: str) -> list[str]:
+    """The accuracy under the other reading of grader labels outside the declared set, when it differs."""
+    if not strays or accuracy is None or n == 0:
+        return []
+    correct = accuracy * n
+    if outside == "exclude":
+        return [f"accuracy {accuracy:.4f} with the {strays} grader labels outside the declared set left out (unparsed); "
+                f"{correct / (n + strays):.4f} counting them as disagreements (--unparsed disagree)"]
+    kept = n - strays
+    return [f"accuracy {accuracy:.4f} counting the {strays} grader labels outside the declared set as disagreements; "
+            f"{correct / kept:.4f} leaving them out as unparsed (--unparsed exclude)"] if kept else []
 
 
 def _notes(g: np.ndarray, p: np.ndarray, point: dict[str, Any], outside: list[Any], *, ordinal: bool, threshold: Any) -> list[str]:

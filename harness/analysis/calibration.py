@@ -14,8 +14,9 @@ never ``unparsed``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -180,7 +181,7 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
 
 def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
                   n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None,
-                  raters: Ratings | None = None, epsilon: float = 0.1) -> Calibration:
+                  raters: Ratings | None = None, epsilon: float = 0.1, warnings: Sequence[str] = ()) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -197,13 +198,15 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         raters: several human raters' labels with this run as a grader
             (:func:`harness.io.ratings.read_ratings`): α among them, the human ceiling beside the
             grader and the alternative annotator test at margin ``epsilon`` (``human_agreement``).
+        warnings: what the caller knows about these labels that the numbers cannot show (e.g. that they
+            were narrowed to an exemplar search's held-out pairs); kept in the result's ``warnings``.
     """
     _check_threshold(threshold)
     if raters is not None:
-        found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by)
+        found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
         return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed))
     if by is not None:
-        return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed)
+        return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, warnings=warnings)
     if not run.labels:
         raise DataError(f"{run.path}: the run has no labels yet")
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
@@ -244,7 +247,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         n_boot=n_boot, seed=seed, targets=targets, schema_version=SCHEMA_VERSION, **both,
         max_severity_pairs=_max_pairs(matrices, codes), template_hash=run.manifest.template_hash,
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
-        **_warned(exemplar_warning(run)),
+        **_warned(exemplar_warning(run), *warnings),
     )
 
 
@@ -261,9 +264,9 @@ def _weights(joined: pd.DataFrame) -> np.ndarray | None:
     return 1.0 / values
 
 
-def _by_group(run: Run, human: pd.DataFrame, by: str, **options: Any) -> Calibration:
+def _by_group(run: Run, human: pd.DataFrame, by: str, *, warnings: Sequence[str], **options: Any) -> Calibration:
     """The whole calibration, with one calibration per group of ``by`` beside it."""
-    overall = calibrate_run(run, human, **options)
+    overall = calibrate_run(run, human, warnings=warnings, **options)
     joined = join_human(run, human)
     if by not in joined.columns:
         raise DataError(f"`by` {by!r}: no such column in the run's input or the human table; they have "
@@ -276,8 +279,9 @@ def _by_group(run: Run, human: pd.DataFrame, by: str, **options: Any) -> Calibra
     return Calibration(**overall.fields(), by=by, groups=groups)
 
 
-def _warned(warning: str | None) -> dict[str, Any]:
-    return {"warnings": [warning]} if warning else {}
+def _warned(*warnings: str | None) -> dict[str, Any]:
+    kept = [w for w in warnings if w]
+    return {"warnings": kept} if kept else {}
 
 
 def exemplar_warning(run: Run) -> str | None:
@@ -311,11 +315,13 @@ def _check_threshold(threshold: int) -> None:
 def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
                     ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
                     n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-                    epsilon: float = 0.1) -> TableAgreement:
+                    epsilon: float = 0.1, unparsed: Literal["exclude", "disagree"] = "exclude") -> TableAgreement:
     """Agreement between any two label columns of a table (nominal or ordinal).
 
-    ``labels`` declares the label set (values outside it count as ``grader_outside_labels``);
-    by default it is the sorted set of gold values. Integer label sets are treated as ordinal
+    ``labels`` declares the label set: a grader label outside it is unparsed, left out and counted
+    as ``grader_outside_labels`` (``unparsed="disagree"``: kept as a class of its own that never
+    matches, the conservative reading). By default the set is the sorted set of gold values, and
+    grader labels outside it count as disagreements. Integer label sets are treated as ordinal
     unless told. ``cluster`` and ``raters`` (with ``pred`` as its grader) as in :func:`calibrate_run`.
     """
     for column, flag in ((gold, "`gold`"), (pred, "`pred`")):
@@ -347,7 +353,8 @@ def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[s
     unit_column = cluster_column(frame.columns, cluster)
     codes = cluster_of_rows(frame, unit_column)
     result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
-                       clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed)
+                       clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed,
+                       outside=unparsed if labels is not None else "disagree")
     table = TableAgreement(**result.fields(), gold=gold, pred=pred, n_rows=len(frame))
     if raters is None:
         return table

@@ -24,7 +24,7 @@ from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.calibration import Calibration
 from ..results.common import PairedTest, Unit
-from ..results.comparison import Comparison, KappaDiff, PairTest, RunScore, SideScore
+from ..results.comparison import Comparison, GraderAgreement, GraderPair, KappaDiff, PairTest, RunScore, SideScore
 from .calibration import calibrate_run, confusion_cells, exemplar_warning, join_human, max_or_nan
 from .intervals import percentile_ci
 from .raters import rater_agreement
@@ -127,7 +127,7 @@ def _warned(warning: str | None) -> dict[str, Any]:
 
 def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
             n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-            epsilon: float = 0.1) -> Comparison:
+            epsilon: float = 0.1, warnings: list[str] | None = None) -> Comparison:
     """Side-by-side agreement of ``runs`` with ``human``, and cluster-aware paired tests between runs.
 
     Args:
@@ -142,10 +142,7 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
     """
     if len(runs) < 2:
         raise DataError("compare needs at least two run folders")
-    models = [r.manifest.model for r in runs]  # graders by their model; the folder where two share one
-    names = [m if models.count(m) == 1 else f"{m} ({r.path.name})" for m, r in zip(models, runs, strict=True)]
-    if len(set(names)) != len(names):
-        names = [f"{m} ({r.path})" for m, r in zip(models, runs, strict=True)]
+    names = _names(runs)
     summary: dict[str, RunScore] = {}
     unit: Unit | None = None
     for name, run in zip(names, runs, strict=True):
@@ -171,10 +168,73 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         threshold=threshold, unit=unit, runs=summary, tests=tests, kappa_diffs=kappa_diffs,
         family=f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
         n_boot=n_boot, seed=seed, schema_version=SCHEMA_VERSION,
-        **_with_ceiling(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
+        **_with_ceiling(raters, epsilon=epsilon, n_boot=n_boot, seed=seed), **({"warnings": warnings} if warnings else {}),
     )
 
 
 def _with_ceiling(raters: Any, **options: Any) -> dict[str, Any]:
     """The human ceiling as the comparison's ``human_agreement`` field, when several raters are given."""
     return {"human_agreement": rater_agreement(raters, **options)} if raters else {}
+
+
+def compare_graders(runs: list[Run], *, threshold: int = 1, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
+                    seed: int = DEFAULT_SEED, warnings: list[str] | None = None) -> GraderAgreement:
+    """Graders against each other, with no human labels: per pair, side and scope (``any`` and each category) the
+    confusion, κ and quadratic κ with cluster-bootstrap CIs, each grader's harmful share, and a clustered exact
+    McNemar of their flags (Holm over the whole family). Only items both graded ``ok`` count.
+
+    Agreement between graders is not accuracy: two graders can agree and both be wrong.
+    """
+    from ..io.runs import graded_pairs
+    from .agreement import agreement
+    from .calibration import exemplar_warning
+
+    if len(runs) < 2:
+        raise DataError("compare needs at least two run folders")
+    names = _names(runs)
+    found: list[tuple[str, str, str, str, Any, float | None, float | None, PairedTest]] = []
+    units: list[Unit] = []
+    for (i, a), (j, b) in combinations(enumerate(runs), 2):
+        reference = graded_pairs(a)
+        for side in SIDES:
+            frame = _side_arrays(b, reference, side, cluster)
+            if frame is None:
+                continue
+            column = cluster_column(reference.columns, cluster)
+            gold = frame[[f"gold_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
+            pred = frame[[f"pred_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
+            scopes = {"any": (max_or_nan(gold), max_or_nan(pred))} | {c: (gold[:, k], pred[:, k]) for k, c in enumerate(CATEGORIES)}
+            for scope, (g, p) in scopes.items():
+                both = ~(np.isnan(g) | np.isnan(p))
+                if not both.any():
+                    continue
+                codes = frame["cluster"].to_numpy()[both]
+                result = agreement(g[both].astype(int), p[both].astype(int), threshold=threshold, clusters=codes, cluster_name=column,
+                                   n_boot=n_boot, seed=seed)
+                flags_a, flags_b = g[both] >= threshold, p[both] >= threshold
+                test = mcnemar_test(flags_a, flags_b, clusters=codes)
+                found.append((names[i], names[j], side, scope, result, float(flags_a.mean()), float(flags_b.mean()), test))
+                if scope == "any":
+                    units.append(Unit(cluster=column, n_items=int(both.sum()), n_clusters=int(np.unique(codes).size)))
+    if not found:
+        raise DataError("the runs share no graded item with labels on the same side; were they graded on the same table?")
+    adjusted = holm({str(k): row[-1].p_value for k, row in enumerate(found)})
+    pairs = [GraderPair(a=a, b=b, side=side, scope=scope, agreement=result, share_a=share_a, share_b=share_b,
+                        share_test=PairTest(a=a, b=b, side=side, scope=scope, **test.fields(), p_holm=adjusted[str(k)]))
+             for k, (a, b, side, scope, result, share_a, share_b, test) in enumerate(found)]
+    notes = [w for w in (exemplar_warning(r) for r in runs) if w] + list(warnings or [])
+    notes.append("no human labels: agreement between graders is not accuracy (two graders can agree and both be wrong)")
+    return GraderAgreement(
+        schema_version=SCHEMA_VERSION, threshold=threshold, unit=max(units, key=lambda u: u.n_items), graders=names, pairs=pairs,
+        family=f"Holm over all {len(pairs)} tests (grader pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
+        n_boot=n_boot, seed=seed, warnings=notes,
+    )
+
+
+def _names(runs: list[Run]) -> list[str]:
+    """Graders by their model; the folder where two share one."""
+    models = [r.manifest.model for r in runs]
+    names = [m if models.count(m) == 1 else f"{m} ({r.path.name})" for m, r in zip(models, runs, strict=True)]
+    if len(set(names)) != len(names):
+        names = [f"{m} ({r.path})" for m, r in zip(models, runs, strict=True)]
+    return names

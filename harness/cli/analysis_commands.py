@@ -3,200 +3,88 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
-from .common import (
-    ClusterOpt,
-    EpsilonOpt,
-    LimitOpt,
-    MapOpt,
-    NBootOpt,
-    RatersOpt,
-    SampleOpt,
-    SampleSeedOpt,
-    comparison_path,
-    errors,
-    mapping_of,
-    read_json,
-    split,
-)
-
-if TYPE_CHECKING:
-    import pandas as pd
+from ..core.constants import DEFAULT_N_BOOT
+from ..steps.settings import AgreementSettings, AnalyzeSettings, CalibrateSettings, CompareSettings
+from .common import ClusterOpt, MapOpt, NBootOpt, errors, mapping_of
+from .options import with_settings
 
 
-
+@with_settings(AnalyzeSettings)
 def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
-    by: Annotated[Optional[str], typer.Option(help="Group by this metadata column, e.g. model.")] = None,
-    cluster: ClusterOpt = None,
-    reference: Annotated[Optional[str], typer.Option(help="Group compared with each other group (default: the first in sort order).")] = None,
-    all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of groups instead.")] = False,
-    n_boot: NBootOpt = DEFAULT_N_BOOT,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
-    human: Annotated[Optional[Path], typer.Option(help="Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability column): every share corrected by prediction-powered inference.")] = None,
-    correct: Annotated[Optional[Path], typer.Option(help="calibration.json measured on other pairs (harness calibrate): shares corrected by EM, transported (use --human when you can).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --correct: use a calibration of another grader, template or shots anyway.")] = False,
-    limit: LimitOpt = None,
-    sample: SampleOpt = None,
-    sample_seed: SampleSeedOpt = 0,
+    settings: AnalyzeSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
-    mapping: MapOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
     with errors():
-        from ..analysis.transitions import analyze as run_analysis
-        from ..analysis.transitions import save_analysis
-        from ..io.pairs import load_pairs, select_rows
-        from ..io.provenance import provenance_of, stamped
-        from .console import print_json, print_result
+        from ..steps import analyze as step
 
-        frame, default_out = _pairs_or_run(source, mapping)
-        frame = select_rows(frame, limit=limit, sample=sample, seed=sample_seed)
-        calibration = read_json(correct, "--correct") if correct else None
-        labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
-        result = run_analysis(frame, by=by, cluster=cluster, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed,
-                              correct=calibration, correct_source=str(correct), human=labelled, human_source=str(human),
-                              force=force)
-        source_kind = "grader" if source.is_dir() else "the table's labels"
-        result = stamped(result, provenance_of("analyze", source_kind + (", corrected by human labels" if human or correct else ""),
-                                               [("pairs", source), ("human", human), ("calibration", correct)]))
-        written = save_analysis(result, out or default_out)
-        print_json(result) if as_json else print_result(result)
-        typer.echo(f"wrote {written[0]} and {len(written) - 1} CSV tables", err=True)
+        done = step(source, settings, out=out)
+        show(done.result, as_json)
+        typer.echo(f"wrote {done.written[0]} and {len(done.written) - 1} CSV tables", err=True)
 
 
-def _pairs_or_run(source: Path, mapping: str | None) -> tuple[pd.DataFrame, Path]:
-    """A pairs table from a file, or the grader-labeled pairs of a run folder."""
-    from ..io.pairs import load_pairs
-    from ..io.runs import graded_pairs, load_run
-
-    if source.is_dir():
-        return graded_pairs(load_run(source)), source
-    return load_pairs(source, mapping=mapping_of(mapping)), Path("runs") / f"analysis-{source.stem}"
-
-
+@with_settings(CalibrateSettings)
 def calibrate(
     source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
-    human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined to the run on id.")] = None,
-    gold: Annotated[Optional[str], typer.Option(help="Reference label column of a plain table.")] = None,
-    pred: Annotated[Optional[str], typer.Option(help="Grader label column of a plain table.")] = None,
-    labels: Annotated[Optional[str], typer.Option(help="Declared label set, comma-separated (others count as unparsed).")] = None,
-    nominal: Annotated[bool, typer.Option("--nominal", help="Treat integer labels as nominal (no weighted kappa).")] = False,
-    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
-    by: Annotated[Optional[str], typer.Option(help="Also calibrate within each group of this column (model, source): a grader's errors can differ by group.")] = None,
-    raters: RatersOpt = None,
-    epsilon: EpsilonOpt = 0.1,
-    cluster: ClusterOpt = None,
-    n_boot: NBootOpt = DEFAULT_N_BOOT,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    settings: CalibrateSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder; a plain table writes only with -o).")] = None,
-    mapping: MapOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
     with errors():
-        from ..analysis.calibration import calibrate_run, calibrate_table, save_calibration, save_table_calibration
-        from ..core.errors import ConfigError
-        from ..io.pairs import load_pairs
-        from ..io.provenance import provenance_of, stamped
-        from ..io.ratings import read_ratings
-        from ..io.runs import load_run
-        from .console import print_json, print_result
+        from ..steps import calibrate as step
 
-        if gold or pred:
-            if not (gold and pred):
-                raise ConfigError("--gold and --pred go together: name both label columns")
-            frame = load_pairs(source, mapping=mapping_of(mapping), require=("id",))  # two label columns need no prompt
-            several = read_ratings(source, raters=list(split(raters)), graders=[pred], final=gold, level="nominal" if nominal else None,
-                                   cluster=cluster, mapping=mapping_of(mapping)) if raters else None
-            table = calibrate_table(frame, gold, pred, labels=list(split(labels)) or None, ordinal=False if nominal else None,
-                                    threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
-            table = stamped(table, provenance_of("calibrate", f"{pred} vs {gold}", [("table", source)]))
-            print_json(table) if as_json else print_result(table)
-            if out is not None:
-                written = save_table_calibration(table, out)
-                typer.echo(f"wrote {written[0]} and {written[1]}", err=True)
-            return
-        if human is None:
-            raise ConfigError("calibrating a run needs --human DATA (or use --gold/--pred on a plain table)")
-        several = read_ratings(human, raters=list(split(raters)), graders=[str(source)], final="canonical", cluster=cluster,
-                               mapping=mapping_of(mapping)) if raters else None
-        result = calibrate_run(load_run(source), load_pairs(human, mapping=mapping_of(mapping)), threshold=threshold,
-                               cluster=cluster, n_boot=n_boot, seed=seed, by=by, raters=several, epsilon=epsilon)
-        result = stamped(result, provenance_of("calibrate", "grader vs human", [("run", source), ("human", human)]))
-        written = save_calibration(result, out or source)
-        print_json(result) if as_json else print_result(result)
-        typer.echo(f"wrote {written[0]} and {len(written) - 1} confusion matrices", err=True)
+        done = step(source, settings, out=out)
+        show(done.result, as_json)
+        if len(done.written) == 2 and settings.gold:
+            typer.echo(f"wrote {done.written[0]} and {done.written[1]}", err=True)
+        elif done.written:
+            typer.echo(f"wrote {done.written[0]} and {len(done.written) - 1} confusion matrices", err=True)
 
 
+@with_settings(CompareSettings)
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
-    human: Annotated[Path, typer.Option(help="Pairs table with human labels.")],
-    threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
-    raters: RatersOpt = None,
-    epsilon: EpsilonOpt = 0.1,
-    cluster: ClusterOpt = None,
-    n_boot: NBootOpt = DEFAULT_N_BOOT,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    settings: CompareSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
 ) -> None:
-    """Several graders side by side against one human-labeled set, with paired significance."""
+    """Several graders side by side: against human labels with paired significance, or (without --human) against each other."""
     with errors():
-        from ..analysis.comparison import compare as run_compare
-        from ..io.pairs import load_pairs
-        from ..io.provenance import provenance_of, stamped
-        from ..io.ratings import read_ratings
-        from ..io.runs import load_run
-        from .console import print_json, print_result
+        from ..steps import compare as step
 
-        several = read_ratings(human, raters=list(split(raters)), graders=[str(r) for r in runs], final="canonical",
-                               cluster=cluster) if raters else None
-        result = run_compare([load_run(r) for r in runs], load_pairs(human), threshold=threshold, cluster=cluster,
-                             n_boot=n_boot, seed=seed, raters=several, epsilon=epsilon)
-        result = stamped(result, provenance_of("compare", "graders vs human", [*(("run", r) for r in runs), ("human", human)]))
-        target = out or comparison_path(runs)
-        result.write(target)
-        print_json(result) if as_json else print_result(result)
-        typer.echo(f"wrote {target}", err=True)
+        done = step(runs, settings, out=out)
+        show(done.result, as_json)
+        typer.echo(f"wrote {done.written[0]}", err=True)
 
 
+@with_settings(AgreementSettings)
 def agreement(
     table: Annotated[Path, typer.Argument(help="Table with several raters' labels per item (wide or long).")],
-    raters: Annotated[Optional[str], typer.Option(help="Rater columns, comma-separated (a1,a2,a3); or column prefixes for harm labels (h1,h2 for h1_prompt_hate …).")] = None,
-    rater_column: Annotated[Optional[str], typer.Option(help="Long table: the column naming the rater (one row per item and rater).")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Long table: the label column (default: the eight harm label columns).")] = None,
-    grader: Annotated[Optional[list[str]], typer.Option(help="A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable).")] = None,
-    final: Annotated[Optional[str], typer.Option(help="The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns.")] = None,
-    level: Annotated[Optional[str], typer.Option(help="Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal).")] = None,
-    epsilon: EpsilonOpt = 0.1,
-    cluster: ClusterOpt = None,
-    n_boot: NBootOpt = DEFAULT_N_BOOT,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = DEFAULT_SEED,
+    settings: AgreementSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write agreement.json (default runs/agreement-<table>.json).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
 ) -> None:
     """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
     with errors():
-        from ..analysis.raters import rater_agreement
-        from ..io.provenance import provenance_of, stamped
-        from ..io.ratings import read_ratings
-        from .console import print_json, print_result
+        from ..steps import agreement as step
 
-        ratings = read_ratings(table, raters=list(split(raters)), rater_column=rater_column, label_column_name=label_column,
-                               graders=grader or [], final=final, level=level, cluster=cluster)
-        result = rater_agreement(ratings, epsilon=epsilon, n_boot=n_boot, seed=seed)
-        result = stamped(result, provenance_of("agreement", "human raters" + (" and graders" if grader else ""),
-                                               [("ratings", table), *(("grader", g) for g in grader or [])]))
-        target = out or Path("runs") / f"agreement-{table.stem}.json"
-        result.write(target)
-        print_json(result) if as_json else print_result(result)
-        typer.echo(f"wrote {target}", err=True)
+        done = step(table, settings, out=out)
+        show(done.result, as_json)
+        typer.echo(f"wrote {done.written[0]}", err=True)
+
+
+def show(result: Any, as_json: bool) -> None:
+    """The result on stdout: its JSON alone (``--json``), or its sections as text."""
+    from .console import print_json, print_result
+
+    print_json(result) if as_json else print_result(result)
 
 
 def flips(

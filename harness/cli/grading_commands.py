@@ -7,18 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..core.constants import DEFAULT_BASE_URL, DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_SERVE_PORT
-from .common import (
-    ClusterOpt,
-    LimitOpt,
-    MapOpt,
-    NBootOpt,
-    SampleOpt,
-    SampleSeedOpt,
-    errors,
-    mapping_of,
-    split,
-)
+from ..core.constants import DEFAULT_BASE_URL, DEFAULT_SEED, DEFAULT_SERVE_PORT
+from ..steps.settings import ShotSearchSettings
+from .common import LimitOpt, MapOpt, SampleOpt, SampleSeedOpt, errors, mapping_of, split
+from .options import with_settings
 
 if TYPE_CHECKING:
 
@@ -168,50 +160,37 @@ def _drop_if_empty(folder: Path, fresh: bool) -> None:
         typer.echo(f"removed {folder}: the run graded nothing", err=True)
 
 
+@with_settings(ShotSearchSettings)
 def calibrate_shots(
     pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
+    settings: ShotSearchSettings,
     model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
-    run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs.")] = Path("runs/shot-search"),
-    k: Annotated[int, typer.Option(help="Exemplars per side in random and stratified sets.")] = 4,
-    n_random: Annotated[int, typer.Option(help="Random candidate sets.")] = 3,
-    greedy_steps: Annotated[int, typer.Option(help="Greedy forward-selection steps.")] = 2,
-    greedy_candidates: Annotated[int, typer.Option(help="Candidates tried per greedy step.")] = 3,
-    dev_frac: Annotated[float, typer.Option(help="Share of prompts in dev.")] = 0.3,
-    test_frac: Annotated[float, typer.Option(help="Share of prompts in test.")] = 0.3,
-    seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = DEFAULT_SEED,
-    cluster: ClusterOpt = None,
-    n_boot: NBootOpt = DEFAULT_N_BOOT,
-    limit: LimitOpt = None,
-    sample: SampleOpt = None,
-    sample_seed: SampleSeedOpt = 0,
     template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
     cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
-    mapping: MapOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
     with errors():
-        from ..io.pairs import load_pairs
+        from ..io.pairs import load_pairs, select_rows
         from ..io.provenance import provenance_of, stamped
-        from ..workflows.shot_search import SearchSettings, default_shots_path
+        from ..steps.settings import mapping_of
         from ..workflows.shot_search import calibrate_shots as run_search
-        from .console import print_json, print_result
+        from ..workflows.shot_search import default_shots_path
+        from .analysis_commands import show
 
-        settings = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
-        spec = _spec(settings.resolved_model, "both", template, None, 1, 0.0, None, None, False)
-        from ..io.pairs import select_rows
-
-        frame = select_rows(load_pairs(pool, mapping=mapping_of(mapping)), limit=limit, sample=sample, seed=sample_seed)
-        plan = SearchSettings(k=k, n_random=n_random, greedy_steps=greedy_steps, greedy_candidates=greedy_candidates,
-                              dev_frac=dev_frac, test_frac=test_frac, seed=seed, cluster=cluster, n_boot=n_boot)
-        result = run_search(frame, spec, settings.endpoint(), run_root=run_root, out=out, settings=plan,
-                            cache_dir=settings.resolved_cache_dir)
+        config = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
+        spec = _spec(config.resolved_model, "both", template, None, 1, 0.0, None, None, False)
+        frame = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,
+                            seed=settings.sample_seed)
+        result = run_search(frame, spec, config.endpoint(), run_root=run_root, out=out, settings=settings,
+                            cache_dir=config.resolved_cache_dir)
         result = stamped(result, provenance_of("shot-search", "grader vs human", [("pool", pool), ("default shots", default_shots_path())]))
         result.write(run_root / "shot_search.json")
-        print_json(result) if as_json else print_result(result)
+        show(result, as_json)
 
 
 def _rows(data: Path, mapping: str | None, limit: int | None, sample: int | None, seed: int) -> Any:

@@ -52,3 +52,6 @@ class ShotSearch(Stamped):
     #: The paper's question on test: recall gap (prompt minus response) with the chosen exemplars
     #: minus zero-shot, paired by cluster.
     gap_change: Difference | None = None
+    #: The ids of the held-out test pairs: a grader using the chosen exemplars is scored on these only
+    #: (``calibrate --held-out``, and a study's graders with ``shots = "chosen"``).
+    test_ids: list[str] | None = None

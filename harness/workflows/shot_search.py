@@ -25,8 +25,8 @@ from ..analysis.calibration import calibrate_run, confusion_cells, join_human, s
 from ..analysis.intervals import Interval, percentile_ci
 from ..analysis.stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
 from ..core.cells import is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
-from ..core.errors import ConfigError, DataError
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
+from ..core.errors import DataError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
@@ -37,6 +37,7 @@ from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
 from ..results.common import Difference
 from ..results.shots import DevCandidate, ShotSearch, TestSet
+from ..steps.settings import ShotSearchSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,23 +149,8 @@ def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: i
     return Difference(diff=none_if_nan(float(point[0])), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size))
 
 
-@dataclass(frozen=True)
-class SearchSettings:
-    """How the exemplar search splits the pool and which candidate sets it tries."""
-
-    k: int = 4  #: exemplars per side in random and stratified sets
-    n_random: int = 3  #: random candidate sets
-    greedy_steps: int = 2  #: greedy forward-selection steps
-    greedy_candidates: int = 3  #: candidates tried per greedy step
-    dev_frac: float = 0.3
-    test_frac: float = 0.3
-    seed: int = DEFAULT_SEED
-    cluster: str | None = None  #: the unit of analysis, as everywhere (default prompt_id, else the prompt text)
-    n_boot: int = DEFAULT_N_BOOT
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k={self.k}: expected an integer >= 1", param="k")
+#: How the exemplar search splits the pool and which candidate sets it tries (``harness calibrate-shots``'s settings).
+SearchSettings = ShotSearchSettings
 
 
 @dataclass
@@ -254,6 +240,7 @@ def calibrate_shots(
     return ShotSearch(
         schema_version=SCHEMA_VERSION,
         splits={name: len(part) for name, part in splits.items()},
+        test_ids=splits["test"]["id"].astype(str).tolist(),
         unit=test["chosen"].report.unit,
         dev=dev_rows,
         chosen=winner.name,

@@ -1,0 +1,150 @@
+"""Command-line flags made from a settings model (:mod:`harness.steps.settings`): one declaration, two spellings.
+
+``@with_settings(CalibrateSettings)`` turns every field of the model into a flag of the command
+(``threshold`` → ``--threshold``, its help the field's description, its default the field's), and
+hands the command one validated model as ``settings``. A value out of bounds is refused naming the
+flag and what was expected (exit 2). A list field is a comma-separated flag (``--labels a,b``), or a
+repeatable one where the field says so (``--grader A --grader B``); a choice (``Literal``) is a text
+flag whose help lists the choices.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def flag_name(field: str) -> str:
+    """A field's flag: ``n_boot`` -> ``--n-boot``."""
+    return "--" + field.replace("_", "-")
+
+
+def _shape(annotation: Any) -> tuple[str, Any, tuple[Any, ...]]:
+    """The field's kind (scalar, list, choice, bool), its scalar type and its choices."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _shape(args[0])
+    if origin is Literal:
+        return "choice", str, typing.get_args(annotation)
+    if origin is list:
+        return "list", args[0], ()
+    if annotation is bool:
+        return "bool", bool, ()
+    return "scalar", annotation, ()
+
+
+def cli_parameter(name: str, field: Any) -> inspect.Parameter:
+    """One flag of a settings field, as typer reads it from a signature."""
+    kind, scalar, choices = _shape(field.annotation)
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    help_text = field.description or ""
+    default: Any = None if field.is_required() else field.get_default(call_default_factory=True)
+    flag = flag_name(name)
+    if kind == "bool":
+        declared: tuple[str, ...] = (flag,) if not default else (f"{flag}/--no-{name.replace('_', '-')}",)
+        hint: Any = bool
+    elif kind == "list" and extra.get("repeatable"):
+        declared, hint, default = (flag,), Optional[list[str]], None
+    elif kind == "list":
+        declared, hint, default = (flag,), Optional[str], None
+    elif kind == "choice":
+        declared, hint = (flag,), Optional[str]
+        help_text += "" if all(str(c) in help_text for c in choices) else f" One of: {', '.join(map(str, choices))}."
+    else:
+        scalar = Path if extra.get("path") else scalar  # shown as <path>; handed to the model as text
+        declared, hint = (flag,), (scalar if not _optional(field.annotation) and not field.is_required() else Optional[scalar])
+    option = typer.Option(*declared, help=help_text, show_default=kind not in ("list",) and default is not None)
+    if field.is_required():
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option])
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
+
+
+def _optional(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation)
+
+
+def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
+    """The settings the flags give; a value out of bounds names its flag and what was expected."""
+    from pydantic import ValidationError
+
+    from ..core.errors import ConfigError
+
+    given: dict[str, Any] = {}
+    for name, value in values.items():
+        kind, scalar, _ = _shape(model.model_fields[name].annotation)
+        if value is None:
+            continue
+        if kind == "list":
+            items = [v.strip() for text in ([value] if isinstance(value, str) else value) for v in text.split(",") if v.strip()]
+            given[name] = [_as(scalar, v, name) for v in items]
+        else:
+            given[name] = str(value) if isinstance(value, Path) else value
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        raise ConfigError(f"{flag_name(field)} {given.get(field)!r}: {expected(error)}") from None
+
+
+def _as(scalar: Any, text: str, name: str) -> Any:
+    from ..core.errors import ConfigError
+
+    if scalar is int:
+        if not text.lstrip("-").isdigit():
+            raise ConfigError(f"{flag_name(name)} {text!r}: expected whole numbers, comma-separated (e.g. 100,200,400)")
+        return int(text)
+    return text
+
+
+def expected(error: Any) -> str:
+    """A validation error as what was expected ("expected at most 100000")."""
+    context = error.get("ctx") or {}
+    words = {"less_than_equal": "expected at most {le}", "greater_than_equal": "expected at least {ge}",
+             "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
+             "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required"}
+    template = words.get(error["type"])
+    return template.format(**context) if template else str(error["msg"])
+
+
+def with_settings(model: type[Any]) -> Callable[[F], F]:
+    """Give a command one flag per field of ``model``; the command receives the validated ``settings``."""
+
+    def wrap(func: F) -> F:
+        own = inspect.signature(func, eval_str=True)
+        kept = [p for p in own.parameters.values() if p.name != "settings"]
+        generated = [cli_parameter(name, field) for name, field in model.model_fields.items()]
+        clash = {p.name for p in kept} & {p.name for p in generated}
+        if clash:
+            raise TypeError(f"{func.__name__}: {sorted(clash)} are both settings and parameters")
+        positional = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in kept if _is_argument(p)]
+        options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if not _is_argument(p)]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            from .common import errors
+
+            values = {name: kwargs.pop(name) for name in list(kwargs) if name in model.model_fields}
+            with errors():
+                settings = from_flags(model, values)
+            return func(*args, settings=settings, **kwargs)
+
+        command.__signature__ = own.replace(parameters=[*positional, *generated, *options])  # type: ignore[attr-defined]
+        command.__annotations__ = {}
+        return typing.cast(F, command)
+
+    return wrap
+
+
+def _is_argument(param: inspect.Parameter) -> bool:
+    return any(isinstance(meta, typer.models.ArgumentInfo) for meta in getattr(param.annotation, "__metadata__", ()))

@@ -1,0 +1,31 @@
+"""One library step per analysis command: settings model in, typed result out, its files written.
+
+``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan`` and ``select`` each parse
+flags into their settings (:mod:`harness.steps.settings`) and call their step; a study file's table
+of the same name is the same settings model, and its step calls the same function. A step stamps
+provenance, collects warnings and writes its outputs; nothing is patched afterwards.
+"""
+
+from .agreement import agreement
+from .analyze import analyze
+from .calibrate import calibrate
+from .compare import compare
+from .outcome import Outcome
+from .plan import plan, select
+from .settings import (
+    COMMAND_SETTINGS,
+    AgreementSettings,
+    AnalyzeSettings,
+    CalibrateSettings,
+    CompareSettings,
+    PlanSettings,
+    SelectSettings,
+    Settings,
+    ShotSearchSettings,
+)
+
+__all__ = [
+    "COMMAND_SETTINGS", "AgreementSettings", "AnalyzeSettings", "CalibrateSettings", "CompareSettings", "Outcome",
+    "PlanSettings", "SelectSettings", "Settings", "ShotSearchSettings", "agreement", "analyze", "calibrate", "compare",
+    "plan", "select",
+]

@@ -1,0 +1,53 @@
+"""What a step returns, and the pieces every step shares: provenance with the caller's context, held-out labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..io.provenance import provenance_of, stamped
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..results.base import Result
+
+#: Extra provenance inputs a caller adds (a study names its study file): ``(role, path)``.
+Context = Sequence[tuple[str, "str | Path | None"]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A step's typed result and the files it wrote (the first is the result's own file)."""
+
+    result: Result
+    written: list[Path] = field(default_factory=list)
+
+
+def stamp(result: Any, step: str, label_source: str, inputs: Sequence[tuple[str, Any]], context: Context) -> Any:
+    """The result stamped with its provenance: the step's inputs and the caller's context."""
+    return stamped(result, provenance_of(step, label_source, [*inputs, *context]))
+
+
+def held_out(human: pd.DataFrame, search_file: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The human labels narrowed to an exemplar search's held-out test pairs, and the warning that says so.
+
+    A grader whose exemplars the search chose on these labels is scored only where it was not fit.
+    """
+    if search_file is None:
+        return human, []
+    from ..core.errors import ConfigError
+    from ..io.readers import read_result
+    from ..results.shots import ShotSearch
+
+    search = read_result(Path(search_file), ShotSearch)
+    if not search.test_ids:
+        raise ConfigError(f"`held_out` {search_file}: it records no test ids; run the exemplar search again with this version")
+    keep = set(search.test_ids)
+    narrowed = human[human["id"].astype(str).isin(keep)].reset_index(drop=True)
+    if narrowed.empty:
+        raise ConfigError(f"`held_out` {search_file}: none of its {len(keep)} test pairs is in the human table")
+    return narrowed, [f"scored on the exemplar search's held-out test pairs only ({len(narrowed)} of {len(human)} pairs; "
+                      f"{search_file}): its exemplars were chosen on the others"]

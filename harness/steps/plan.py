@@ -1,0 +1,101 @@
+"""``harness plan`` and ``harness select`` as library steps: how many items to send to annotators, and which."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .outcome import Context, Outcome, stamp
+from .settings import PlanSettings, SelectSettings, mapping_of
+
+
+def plan(pilot: str | Path, settings: PlanSettings, *, out: str | Path | None = None, context: Context = ()) -> Outcome:
+    """The labelling size at which a metric's 95 % interval reaches ``settings.target_width`` (or the width at each
+    of ``settings.sizes``), simulated from a pilot: a table (``gold``/``pred``), a run folder with ``human`` labels,
+    or a calibration.json. Writes ``plan.json`` to ``out`` (default ``runs/plan-<pilot>.json``)."""
+    from ..analysis.planning import plan as make_plan
+
+    source = Path(pilot)
+    chosen = pilot_of(source, settings)
+    result = make_plan(chosen, target_width=settings.target_width, sizes=list(settings.sizes), studies=settings.studies,
+                       n_boot=settings.n_boot, seed=settings.seed)
+    result = stamp(result, "plan", "pilot labels", [("pilot", source), ("human", settings.human)], context)
+    target = Path(out) if out is not None else Path("runs") / f"plan-{source.stem or source.name}.json"
+    result.write(target)
+    return Outcome(result, [target])
+
+
+def pilot_of(source: Path, settings: PlanSettings) -> Any:
+    """The pilot the settings describe: a table's two columns, a run with its human labels, or calibration.json."""
+    from ..analysis.planning import pilot_from_pairs, pilot_from_table
+    from ..core.errors import ConfigError
+    from ..io.pairs import load_pairs
+
+    if settings.gold or settings.pred:
+        if not (settings.gold and settings.pred):
+            raise ConfigError("`gold` and `pred` go together: name both label columns")
+        return pilot_from_table(load_pairs(source, mapping=mapping_of(settings.map)), settings.gold, settings.pred,
+                                metric=settings.metric, threshold=settings.threshold, cluster=settings.cluster, source=str(source))
+    if source.is_dir():
+        return _run_pilot(source, settings)
+    if source.suffix == ".json":
+        from ..io.readers import read_json_object
+        from ..results.calibration import Calibration
+
+        calibration = Calibration.from_json(read_json_object(source), name=source.name)
+        if calibration.max_severity_pairs is None:
+            raise ConfigError(f"{source}: no max_severity_pairs; recalibrate with this version of harness")
+        return pilot_from_pairs(calibration.max_severity_pairs, metric=settings.metric, side=settings.side,
+                                threshold=settings.threshold, source=str(source), cluster=calibration.unit.cluster)
+    raise ConfigError(f"{source}: a table as the pilot needs `gold` and `pred` (its human and grader label columns)")
+
+
+def _run_pilot(source: Path, settings: PlanSettings) -> Any:
+    from ..analysis.calibration import calibrate_run
+    from ..analysis.calibration import side_labels as labels_of
+    from ..analysis.planning import graded_sums, pilot_from_pairs
+    from ..core.errors import ConfigError
+    from ..io.clusters import cluster_column, cluster_of_rows
+    from ..io.pairs import load_pairs
+    from ..io.runs import graded_pairs, load_run
+
+    if settings.human is None:
+        raise ConfigError("a run folder as the pilot needs `human` LABELLED (human labels of some of its pairs)")
+    run = load_run(source)
+    found = calibrate_run(run, load_pairs(settings.human, mapping=mapping_of(settings.map)), cluster=settings.cluster, n_boot=0)
+    graded = None
+    if settings.metric == "escalation":
+        frame = graded_pairs(run)
+        codes = cluster_of_rows(frame, cluster_column(frame.columns, settings.cluster))
+        graded = graded_sums(labels_of(frame, "", "prompt"), labels_of(frame, "", "response"), codes)
+    assert found.max_severity_pairs is not None
+    return pilot_from_pairs(found.max_severity_pairs, metric=settings.metric, side=settings.side, threshold=settings.threshold,
+                            source=f"{source} with {settings.human}", cluster=found.unit.cluster, graded=graded)
+
+
+def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, context: Context = ()) -> Outcome:
+    """Pick ``settings.budget`` prompt clusters for annotators from a run folder (or a table of a grader's labels):
+    the picks (blank label columns, each row's inclusion_probability) at ``out`` and the design beside it
+    (``<name>.design.json``)."""
+    from ..analysis.selection import select as pick
+    from ..io.pairs import load_pairs, write_pairs
+    from ..io.runs import graded_pairs, load_run, uncertainty_by_id
+
+    source, target = Path(graded), Path(out)
+    uncertainty = None
+    if source.is_dir():
+        run = load_run(source)
+        frame = graded_pairs(run)
+        by_id = uncertainty_by_id(run.labels)
+        if by_id is not None:
+            uncertainty = frame["id"].astype(str).map(by_id).to_numpy(dtype=float, na_value=float("nan"))
+    else:
+        frame = load_pairs(source, mapping=mapping_of(settings.map))
+    rows, design = pick(frame, budget=settings.budget, strategy=settings.strategy, cluster=settings.cluster,
+                        uncertainty=uncertainty, seed=settings.seed, source=str(source))
+    sidecar = target.with_name(f"{target.stem}.design.json")
+    design = type(design)(**{**design.fields(), "outputs": [str(target), str(sidecar)]})
+    design = stamp(design, "select", "grader" if source.is_dir() else "the table's labels", [("graded", source)], context)
+    write_pairs(rows, target)
+    design.write(sidecar)
+    return Outcome(design, [sidecar, target])

@@ -1,0 +1,273 @@
+"""Every analysis command's options, declared once: default, bounds and help.
+
+Each command (``calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, ``select``,
+``calibrate-shots``) has one settings model here. Three readers take that one declaration:
+
+* the command line (:mod:`harness.cli.options`) makes one flag per field, its help the field's
+  description, its default the field's default, and checks the bounds by building the model;
+* a study file's table of the same name *is* the model (:mod:`harness.workflows.study_file`):
+  every key spelled as the flag with dashes as underscores, a comma-separated flag a TOML array;
+* ``harness schema study`` publishes the models' JSON Schema.
+
+Fields marked ``study_wide`` may also be set once in a study's ``[study]`` table, which every
+table then inherits unless it sets its own. Fields marked ``path`` are files: a study resolves
+them against the study file's folder and checks that they exist before anything runs.
+Output plumbing (``--out``, ``--json``, ``--quiet``) is not a setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
+
+#: Upper bounds that keep a typo from allocating the machine away (checked before any work).
+MAX_N_BOOT = 100_000
+MAX_SEED = 2**32 - 1
+MAX_STUDIES = 20_000
+MAX_PLAN_BOOT = 10_000
+MAX_ITEMS = 100_000_000
+
+
+class Settings(BaseModel):
+    """A command's options: strict types ("100" is not 100), unknown keys refused, frozen once made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @classmethod
+    def study_wide(cls) -> list[str]:
+        """The fields a study's ``[study]`` table may set for every table."""
+        return [name for name, field in cls.model_fields.items() if _extra(field).get("study_wide")]
+
+    @classmethod
+    def paths(cls) -> list[str]:
+        """The fields that name files."""
+        return [name for name, field in cls.model_fields.items() if _extra(field).get("path")]
+
+
+def _extra(field: Any) -> dict[str, Any]:
+    extra = field.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def _wide(**extra: Any) -> dict[str, Any]:
+    return {"study_wide": True, **extra}
+
+
+# The settings that several commands share, each declared once.
+def n_boot_field() -> Any:
+    return Field(default=DEFAULT_N_BOOT, ge=0, le=MAX_N_BOOT, json_schema_extra=_wide(),
+                 description=f"Cluster-bootstrap resamples for CIs (0 to skip; at most {MAX_N_BOOT:,}).")
+
+
+def seed_field(what: str = "Bootstrap seed") -> Any:
+    return Field(default=DEFAULT_SEED, ge=0, le=MAX_SEED, json_schema_extra=_wide(), description=f"{what} (0 to {MAX_SEED}).")
+
+
+def cluster_field() -> Any:
+    return Field(default=None, json_schema_extra=_wide(), description=(
+        "Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent."))
+
+
+def threshold_field(what: str = "Detection threshold: harmful when severity >= this") -> Any:
+    return Field(default=1, ge=1, le=3, description=f"{what} (1 to 3).")
+
+
+def epsilon_field() -> Any:
+    return Field(default=0.1, gt=0, le=1, description=(
+        "Alt-test margin ε: how much worse than a human the grader may be and still replace one (the paper's guide: "
+        "0.1 against crowd workers, 0.15 skilled annotators, 0.2 experts)."))
+
+
+def raters_field() -> Any:
+    return Field(default_factory=list, json_schema_extra=_wide(), description=(
+        "Several human raters: their columns, or prefixes of the harm label columns (h1,h2,h3 for h1_prompt_hate …): "
+        "α, the human ceiling beside the grader and the alternative annotator test."))
+
+
+def ratings_field() -> Any:
+    return Field(default=None, json_schema_extra=_wide(path=True), description=(
+        "The table holding the raters' columns (default: the --human table, or the table itself)."))
+
+
+def human_field(what: str) -> Any:
+    return Field(default=None, json_schema_extra=_wide(path=True), description=what)
+
+
+def map_field() -> Any:
+    return Field(default_factory=list, json_schema_extra=_wide(), description=(
+        "Column mapping canonical=source, e.g. id=uid,prompt=question."))
+
+
+def held_out_field() -> Any:
+    return Field(default=None, json_schema_extra={"path": True}, description=(
+        "An exemplar search's shot_search.json: score only on its held-out test pairs (for a grader whose exemplars "
+        "it chose: never score a grader on what it was fit on)."))
+
+
+def limit_field() -> Any:
+    return Field(default=None, ge=1, le=MAX_ITEMS, description="Use only the first N rows of the table.")
+
+
+def sample_field() -> Any:
+    return Field(default=None, ge=1, le=MAX_ITEMS, description="Use N rows drawn at random (see --sample-seed).")
+
+
+def sample_seed_field() -> Any:
+    return Field(default=0, ge=0, le=MAX_SEED, description="Seed of --sample.")
+
+
+class CalibrateSettings(Settings):
+    """``harness calibrate``: a grader against human labels (a run with --human, or two columns with --gold/--pred)."""
+
+    human: str | None = human_field("Pairs table with human labels, joined to the run on id.")
+    gold: str | None = Field(default=None, description="Reference label column of a plain table.")
+    pred: str | None = Field(default=None, description="Grader label column of a plain table.")
+    labels: list[str] = Field(default_factory=list, description=(
+        "Declared label set, comma-separated: grader labels outside it are unparsed and left out (counted in left_out)."))
+    unparsed: Literal["exclude", "disagree"] = Field(default="exclude", description=(
+        "Labels outside --labels: exclude (left out, counted) or disagree (kept as a class of their own that never "
+        "matches the reference: the conservative reading)."))
+    nominal: bool = Field(default=False, description="Treat integer labels as nominal (no weighted kappa).")
+    threshold: int = threshold_field()
+    by: str | None = Field(default=None, description=(
+        "Also calibrate within each group of this column (model, source): a grader's errors can differ by group."))
+    raters: list[str] = raters_field()
+    ratings: str | None = ratings_field()
+    epsilon: float = epsilon_field()
+    held_out: str | None = held_out_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+    map: list[str] = map_field()
+
+
+class CompareSettings(Settings):
+    """``harness compare``: several graders against one human-labelled set, or (without --human) with each other."""
+
+    human: str | None = human_field(
+        "Pairs table with human labels (without it: the graders against each other, κ and paired tests of their shares).")
+    threshold: int = threshold_field()
+    raters: list[str] = raters_field()
+    ratings: str | None = ratings_field()
+    epsilon: float = epsilon_field()
+    held_out: str | None = held_out_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+
+
+class AgreementSettings(Settings):
+    """``harness agreement``: several human raters (and graders beside them)."""
+
+    raters: list[str] = raters_field()
+    rater_column: str | None = Field(default=None, description=(
+        "Long table: the column naming the rater (one row per item and rater)."))
+    label_column: str | None = Field(default=None, description=(
+        "Long table: the label column (default: the eight harm label columns)."))
+    grader: list[str] = Field(default_factory=list, json_schema_extra={"repeatable": True}, description=(
+        "A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable)."))
+    final: str | None = Field(default=None, description=(
+        "The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns."))
+    level: Literal["nominal", "ordinal", "interval"] | None = Field(default=None, description=(
+        "Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal)."))
+    epsilon: float = epsilon_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+
+
+class AnalyzeSettings(Settings):
+    """``harness analyze``: the paper's paired transition analysis."""
+
+    by: str | None = Field(default=None, description="Group by this metadata column, e.g. model.")
+    reference: str | None = Field(default=None, description=(
+        "Group compared with each other group (default: the first in sort order)."))
+    all_pairs: bool = Field(default=False, description="Compare every pair of groups instead.")
+    human: str | None = human_field(
+        "Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability column): "
+        "every share corrected by prediction-powered inference.")
+    correct: str | None = Field(default=None, json_schema_extra={"path": True}, description=(
+        "calibration.json measured on other pairs (harness calibrate): shares corrected by EM, transported "
+        "(use --human when you can)."))
+    force: bool = Field(default=False, description="With --correct: use a calibration of another grader, template or shots anyway.")
+    limit: int | None = limit_field()
+    sample: int | None = sample_field()
+    sample_seed: int = sample_seed_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+    map: list[str] = map_field()
+
+
+class PlanSettings(Settings):
+    """``harness plan``: how many items humans must label, predicted from a pilot."""
+
+    metric: Literal["kappa", "kappa-quadratic", "recall", "recall-gap", "escalation"] = Field(default="kappa", description=(
+        "kappa, kappa-quadratic, recall, recall-gap, or escalation (the corrected share; a run with --human)."))
+    target_width: float | None = Field(default=None, gt=0, lt=2, description="The 95% interval width to reach, e.g. 0.10.")
+    sizes: list[int] = Field(default_factory=list, description=(
+        "Item counts to predict the width at, comma-separated (e.g. 100,200,400)."))
+    gold: str | None = Field(default=None, description="A table's human label column.")
+    pred: str | None = Field(default=None, description="A table's grader label column.")
+    human: str | None = human_field("With a run folder: the human labels of some of its pairs (the pilot).")
+    side: Literal["prompt", "response"] = Field(default="response", description=(
+        "With harm labels: prompt or response (each pair's highest category)."))
+    threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this")
+    studies: int = Field(default=200, ge=10, le=MAX_STUDIES, description=f"Simulated studies per size (10 to {MAX_STUDIES:,}).")
+    n_boot: int = Field(default=200, ge=50, le=MAX_PLAN_BOOT, description=(
+        f"Bootstrap resamples per simulated study (50 to {MAX_PLAN_BOOT:,}; not the study-wide n_boot)."))
+    cluster: str | None = cluster_field()
+    seed: int = seed_field("Simulation seed")
+    map: list[str] = map_field()
+
+
+class SelectSettings(Settings):
+    """``harness select``: which prompt clusters to send to annotators."""
+
+    budget: int = Field(ge=1, le=MAX_ITEMS, description="Prompt clusters to pick (each with all its pairs).")
+    strategy: Literal["uniform", "stratified", "active"] = Field(default="uniform", description=(
+        "uniform (the default: on target in make validate), stratified (more of what the grader flags) or active (by the "
+        "grader's uncertainty; needs grade --logprobs or --samples)."))
+    cluster: str | None = cluster_field()
+    seed: int = seed_field("Seed of the pick")
+    map: list[str] = map_field()
+
+
+class ShotSearchSettings(Settings):
+    """``harness calibrate-shots``: exemplars chosen on a dev split and judged on a held-out test split."""
+
+    k: int = Field(default=4, ge=1, le=64, description="Exemplars per side in random and stratified sets (1 to 64).")
+    n_random: int = Field(default=3, ge=0, le=100, description="Random candidate sets (0 to 100).")
+    greedy_steps: int = Field(default=2, ge=0, le=64, description="Greedy forward-selection steps (0 to 64).")
+    greedy_candidates: int = Field(default=3, ge=1, le=100, description="Candidates tried per greedy step (1 to 100).")
+    dev_frac: float = Field(default=0.3, gt=0, lt=1, description="Share of prompts in dev.")
+    test_frac: float = Field(default=0.3, gt=0, lt=1, description="Share of prompts in test.")
+    limit: int | None = limit_field()
+    sample: int | None = sample_field()
+    sample_seed: int = sample_seed_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field("Split and sampling seed")
+    map: list[str] = map_field()
+
+
+#: Each command's settings, by the command's name (and the study table's, with dashes as underscores).
+COMMAND_SETTINGS: dict[str, type[Settings]] = {
+    "calibrate": CalibrateSettings,
+    "compare": CompareSettings,
+    "agreement": AgreementSettings,
+    "analyze": AnalyzeSettings,
+    "plan": PlanSettings,
+    "select": SelectSettings,
+    "calibrate-shots": ShotSearchSettings,
+}
+
+
+def mapping_of(pairs: list[str]) -> dict[str, str]:
+    """``--map`` entries (``canonical=source``) as a dict."""
+    from ..io.pairs import parse_mapping
+
+    return parse_mapping(",".join(pairs)) if pairs else {}
