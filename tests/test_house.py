@@ -21,7 +21,7 @@ from tests.helpers import REPO, SAMPLE
 
 HARNESS = REPO / "harness"
 #: The floor of each wing: a wing imports only wings on lower floors.
-FLOORS = {"core": 0, "results": 1, "io": 2, "grading": 3, "analysis": 3, "report": 3, "serve": 3, "workflows": 4, "cli": 5}
+FLOORS = {"core": 0, "results": 1, "io": 2, "grading": 3, "analysis": 3, "report": 3, "serve": 3, "steps": 4, "workflows": 5, "cli": 6}
 
 
 def _name(path: Path) -> str:

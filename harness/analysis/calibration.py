@@ -367,13 +367,17 @@ def save_table_calibration(result: TableAgreement, out_dir: str | Path) -> list[
 
     from ..core.atomic import write_csv_atomic
 
-    folder = Path(out_dir)
-    stem = f"calibration_{result.gold}_vs_{result.pred}"
-    stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in stem)
-    result.write(folder / f"{stem}.json")
+    target = table_calibration_path(out_dir, result.gold, result.pred)
+    result.write(target)
     labels = result.labels
     table = pd.DataFrame(result.confusion, index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
-    return [folder / f"{stem}.json", write_csv_atomic(folder / f"confusion_{stem}.csv", table, index=True)]
+    return [target, write_csv_atomic(target.with_name(f"confusion_{target.name[:-5]}.csv"), table, index=True)]
+
+
+def table_calibration_path(out_dir: str | Path, gold: str, pred: str) -> Path:
+    """Where ``calibrate TABLE --gold G --pred P -o DIR`` writes its JSON: ``DIR/calibration_G_vs_P.json``."""
+    stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in f"calibration_{gold}_vs_{pred}")
+    return Path(out_dir) / f"{stem}.json"
 
 
 def save_calibration(result: Calibration, out_dir: str | Path) -> list[Path]:

@@ -171,7 +171,7 @@ def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:
 
 
 def schema(
-    name: Annotated[Optional[str], typer.Argument(help="A result: manifest, dry-run, calibration, table-agreement, comparison, analysis, flips, shot-search or agreement (default: list them).")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="A result (manifest, dry-run, calibration, table-agreement, comparison, grader-agreement, analysis, flips, shot-search, agreement, plan, selection) or 'study' for the study file (default: list them).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every result's schema as NAME.json into this folder.")] = None,
 ) -> None:
     """The JSON Schema of the files harness writes, so other tools can read run folders."""
@@ -182,18 +182,24 @@ def schema(
         from ..core.errors import ConfigError
         from ..results.base import schema_of
         from ..results.catalog import RESULT_TYPES
+        from ..workflows.study_file import study_schema
 
         if out is not None:
             for key, kind in RESULT_TYPES.items():
                 write_json_atomic(out / f"{key}.json", schema_of(kind))
-            typer.echo(f"wrote {len(RESULT_TYPES)} schemas to {out}")
+            write_json_atomic(out / "study.json", study_schema())
+            typer.echo(f"wrote {len(RESULT_TYPES) + 1} schemas to {out}")
             return
         if name is None:
             for key, kind in RESULT_TYPES.items():
                 typer.echo(f"{key:16s} {(kind.__doc__ or '').strip().splitlines()[0].replace('``', '')}")
+            typer.echo(f"{'study':16s} a study file (harness run STUDY.toml): its tables are the commands' settings")
+            return
+        if name == "study":
+            typer.echo(json.dumps(study_schema(), indent=2, ensure_ascii=False))
             return
         if name not in RESULT_TYPES:
-            raise ConfigError(f"`name` {name!r}: expected one of {list(RESULT_TYPES)}")
+            raise ConfigError(f"`name` {name!r}: expected one of {[*RESULT_TYPES, 'study']}")
         typer.echo(json.dumps(schema_of(RESULT_TYPES[name]), indent=2, ensure_ascii=False))
 
 

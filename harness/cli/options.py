@@ -78,6 +78,7 @@ def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
     from ..core.errors import ConfigError
+    from ..steps.settings import expected
 
     given: dict[str, Any] = {}
     for name, value in values.items():
@@ -105,16 +106,6 @@ def _as(scalar: Any, text: str, name: str) -> Any:
             raise ConfigError(f"{flag_name(name)} {text!r}: expected whole numbers, comma-separated (e.g. 100,200,400)")
         return int(text)
     return text
-
-
-def expected(error: Any) -> str:
-    """A validation error as what was expected ("expected at most 100000")."""
-    context = error.get("ctx") or {}
-    words = {"less_than_equal": "expected at most {le}", "greater_than_equal": "expected at least {ge}",
-             "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
-             "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required"}
-    template = words.get(error["type"])
-    return template.format(**context) if template else str(error["msg"])
 
 
 def with_settings(model: type[Any]) -> Callable[[F], F]:

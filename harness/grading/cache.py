@@ -37,9 +37,22 @@ def public_base_url(base_url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
+def cache_endpoint(base_url: str) -> str:
+    """The endpoint as the cache key names it: the public base URL, but a loopback endpoint without its port.
+
+    A loopback endpoint is one of this machine's own servers (``harness serve``, a local vLLM or Ollama), reached on
+    whichever port it was given today; what fixes its answer is the model, the messages and the parameters, which
+    the key holds. So a study's embedded endpoint, ``harness serve`` and the demo share cached answers.
+    """
+    parts = urlsplit(public_base_url(base_url))
+    if (parts.hostname or "") in ("localhost", "::1") or (parts.hostname or "").startswith("127."):
+        return urlunsplit((parts.scheme, "loopback", parts.path, "", ""))
+    return public_base_url(base_url)
+
+
 def request_key(base_url: str, request: dict[str, Any]) -> str:
-    """Stable hash of a chat request at an endpoint."""
-    material: dict[str, Any] = {"base_url": public_base_url(base_url)}
+    """Stable hash of a chat request at an endpoint (see :func:`cache_endpoint`)."""
+    material: dict[str, Any] = {"base_url": cache_endpoint(base_url)}
     material.update({k: request.get(k) for k in KEY_FIELDS})
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

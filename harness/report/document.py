@@ -16,8 +16,8 @@ from ..core.atomic import atomic_path, ensure_folder
 from ..core.errors import RunError
 from ..results.analysis import Analysis
 from ..results.base import Result
-from ..results.calibration import Calibration
-from ..results.comparison import Comparison
+from ..results.calibration import Calibration, TableAgreement
+from ..results.comparison import Comparison, GraderAgreement
 from ..results.flips import Flips
 from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
@@ -34,6 +34,12 @@ def _load(path: Path | None, kind: type[R]) -> R | None:
     from ..io.readers import read_result
 
     return read_result(path, kind) if path is not None and path.exists() else None
+
+
+def _keys(path: Path) -> set[str]:
+    from ..io.readers import read_json_object
+
+    return set(read_json_object(path, error=RunError))
 
 
 def template_environment() -> Any:
@@ -68,6 +74,8 @@ def render_report(
     shot_search: str | Path | None = None,
     plan: str | Path | None = None,
     picks: str | Path | None = None,
+    grader_agreement: str | Path | None = None,
+    table_agreement: str | Path | None = None,
     out_dir: str | Path,
     latex: bool = False,
 ) -> dict[str, Path]:
@@ -77,10 +85,13 @@ def render_report(
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
     given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
-             "shot_search": shot_search, "plan": plan, "picks": picks}
+             "shot_search": shot_search, "plan": plan, "picks": picks, "grader_agreement": grader_agreement,
+             "table_agreement": table_agreement}
     for flag, path in given.items():
         if path is not None and not Path(path).is_file():
             raise RunError(f"`{flag}` {path}: no such file")
+    if comparison is not None and "graders" in _keys(Path(comparison)):  # compare without human labels
+        given["grader_agreement"], given["comparison"] = comparison, None
     results = _results(folder, given)
     if not results:
         raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
@@ -97,6 +108,7 @@ def render_report(
 #: Where each stage's JSON lies in a run folder (None: only when given), in report order.
 _FOUND: list[tuple[str | None, str, type[Result]]] = [
     (None, "manifest.json", Manifest), ("calibration", "calibration.json", Calibration), ("comparison", "", Comparison),
+    ("grader_agreement", "", GraderAgreement), ("table_agreement", "", TableAgreement),
     ("shot_search", "shot-search/shot_search.json", ShotSearch), ("agreement", "agreement.json", RaterAgreement),
     ("plan", "plan.json", Plan), ("picks", "picks.design.json", Selection), ("flips", "flips.json", Flips),
     ("analysis", "analysis.json", Analysis),
@@ -136,7 +148,8 @@ def provenance_line(p: Provenance) -> str:
 
 def report_title(results: list[Result]) -> str:
     """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on sample_pairs")."""
-    kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", ShotSearch: "exemplar search",
+    kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", GraderAgreement: "grader agreement",
+             TableAgreement: "calibration", ShotSearch: "exemplar search",
              RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
              Analysis: "paired transitions"}
     parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))

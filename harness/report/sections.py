@@ -15,7 +15,7 @@ from typing import Any
 from ..results.analysis import Analysis, Correction, GroupComparison, Relevance, TransitionStats
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
-from ..results.comparison import Comparison
+from ..results.comparison import Comparison, GraderAgreement
 from ..results.flips import Flips
 from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
@@ -129,6 +129,7 @@ def comparison_section(data: Comparison) -> Section:
         f"{data.n_boot} cluster-bootstrap resamples for every CI. {data.family}.",
     ])
     section.paragraphs.extend(f"Warning: {name}: {w}." for name, r in runs.items() for w in r.warnings or [])
+    section.paragraphs.extend(f"Warning: {w}." for w in data.warnings or [])
     score = lambda r, side: r.sides.get(side)
     section.tables.append(Table(
         "Each grader against the human labels", ["run", "prompt qκ", "95% CI", "response qκ", "95% CI", "recall gap", "95% CI", "not ok"],
@@ -161,6 +162,27 @@ def comparison_section(data: Comparison) -> Section:
     section.figures.extend(comparison_figures(data))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
+    return section
+
+
+def grader_agreement_section(data: GraderAgreement) -> Section:
+    """Graders against each other (no human labels): κ, quadratic κ, their harmful shares and the paired test."""
+    unit = data.unit
+    section = Section("Graders against each other", [
+        f"Up to {unit.n_items} pairs in {unit.n_clusters} clusters of {unit.cluster or 'single pairs'}; "
+        f"{data.n_boot} cluster-bootstrap resamples for every CI. {data.family}.",
+    ])
+    section.paragraphs.extend(f"Warning: {w}." for w in data.warnings or [])
+    section.tables.append(Table(
+        "Agreement and harmful shares", ["A", "B", "side", "scope", "n", "clust.", "κ", "95% CI", "qκ", "95% CI", "A harmful",
+                                         "B harmful", "p", "Holm p"],
+        [[p.a, p.b, p.side, scope_name(p.scope), str(p.agreement.n_items), str(p.agreement.n_clusters), num(p.agreement.kappa),
+          ci(p.agreement.ci.get("kappa", [None, None])), num(p.agreement.kappa_quadratic),
+          ci(p.agreement.ci.get("kappa_quadratic", [None, None])), pct(p.share_a), pct(p.share_b),
+          pvalue(p.share_test.p_value), pvalue(p.share_test.p_holm)] for p in data.pairs],
+        f"On the items both graders graded ok. harmful: share at severity >= {data.threshold}; p: clustered exact McNemar "
+        "of the two graders' flags (does one flag more often?), by prompt cluster. any: the item's verdict (max over "
+        "categories).", key=4))
     return section
 
 
@@ -368,7 +390,7 @@ def section_of(result: Result) -> Section:
     """The section of any typed result (the one dispatch the terminal uses)."""
     builders: list[tuple[type, Callable[[Any], Section]]] = [
         (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
-        (Comparison, comparison_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
+        (Comparison, comparison_section), (GraderAgreement, grader_agreement_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
         (RaterAgreement, agreement_section), (Plan, plan_section), (Selection, selection_section),
     ]
     for kind, build in builders:

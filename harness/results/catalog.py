@@ -5,7 +5,7 @@ from __future__ import annotations
 from .analysis import Analysis
 from .base import Result
 from .calibration import Calibration, TableAgreement
-from .comparison import Comparison
+from .comparison import Comparison, GraderAgreement
 from .flips import Flips
 from .manifest import DryRun, Manifest
 from .planning import Plan, Selection
@@ -18,6 +18,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "calibration": Calibration,
     "table-agreement": TableAgreement,
     "comparison": Comparison,
+    "grader-agreement": GraderAgreement,
     "analysis": Analysis,
     "flips": Flips,
     "shot-search": ShotSearch,

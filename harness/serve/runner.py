@@ -112,6 +112,23 @@ def start_server(
     return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
 
 
+#: Set by a process that starts ``harness serve`` as its child: the server stops when that process is gone.
+PARENT_ENV = "HARNESS_PARENT_PID"
+
+
+async def _until_orphaned() -> None:
+    """Wait forever, or (when started as a child, see ``PARENT_ENV``) until the parent process is gone, kill -9 included:
+    an orphan is re-parented, so ``getppid`` changes."""
+    import os
+
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdigit():
+        await asyncio.Event().wait()
+        return
+    while os.getppid() == int(parent):
+        await asyncio.sleep(0.25)
+
+
 def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port: int,
                   on_listening: Any = None) -> None:
     """Run the endpoint in the foreground until interrupted (the ``harness serve`` command).
@@ -134,7 +151,7 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
         if on_listening is not None:
             on_listening()
         try:
-            await asyncio.Event().wait()
+            await _until_orphaned()
         finally:
             await runner.cleanup()
 

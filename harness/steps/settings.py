@@ -92,8 +92,8 @@ def ratings_field() -> Any:
         "The table holding the raters' columns (default: the --human table, or the table itself)."))
 
 
-def human_field(what: str) -> Any:
-    return Field(default=None, json_schema_extra=_wide(path=True), description=what)
+def human_field(what: str, *, wide: bool = True) -> Any:
+    return Field(default=None, json_schema_extra=_wide(path=True) if wide else {"path": True}, description=what)
 
 
 def map_field() -> Any:
@@ -188,7 +188,7 @@ class AnalyzeSettings(Settings):
     all_pairs: bool = Field(default=False, description="Compare every pair of groups instead.")
     human: str | None = human_field(
         "Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability column): "
-        "every share corrected by prediction-powered inference.")
+        "every share corrected by prediction-powered inference.", wide=False)
     correct: str | None = Field(default=None, json_schema_extra={"path": True}, description=(
         "calibration.json measured on other pairs (harness calibrate): shares corrected by EM, transported "
         "(use --human when you can)."))
@@ -212,7 +212,7 @@ class PlanSettings(Settings):
         "Item counts to predict the width at, comma-separated (e.g. 100,200,400)."))
     gold: str | None = Field(default=None, description="A table's human label column.")
     pred: str | None = Field(default=None, description="A table's grader label column.")
-    human: str | None = human_field("With a run folder: the human labels of some of its pairs (the pilot).")
+    human: str | None = human_field("With a run folder: the human labels of some of its pairs (the pilot).", wide=False)
     side: Literal["prompt", "response"] = Field(default="response", description=(
         "With harm labels: prompt or response (each pair's highest category)."))
     threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this")
@@ -271,3 +271,18 @@ def mapping_of(pairs: list[str]) -> dict[str, str]:
     from ..io.pairs import parse_mapping
 
     return parse_mapping(",".join(pairs)) if pairs else {}
+
+
+def expected(error: Any) -> str:
+    """A pydantic validation error as what was expected ("expected at most 100000")."""
+    context = error.get("ctx") or {}
+    words = {"less_than_equal": "expected at most {le}", "greater_than_equal": "expected at least {ge}",
+             "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
+             "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required",
+             "finite_number": "expected a finite number", "string_too_short": "expected a non-empty text",
+             "too_short": "expected at least {min_length} entries", "string_pattern_mismatch": "expected a name matching {pattern}"}
+    template = words.get(error["type"])
+    try:
+        return template.format(**context) if template else str(error["msg"])
+    except (KeyError, IndexError):
+        return str(error["msg"])

@@ -17,18 +17,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when its parent dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # the child's own watch (PARENT_ENV) still stops it
+
+
 def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
     """Run ``harness serve`` in a child process; return once it says it is listening.
 
     ``harness serve`` prints its URL only when the socket accepts connections, so waiting for
     that line is waiting for readiness (no sleeping and polling).
     """
+    import os
     import selectors
+
+    from ..serve.runner import PARENT_ENV
 
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "serve", "--port", str(port), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, PARENT_ENV: str(os.getpid())},  # the child stops when this process is gone, kill -9 included
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     assert process.stderr is not None
     selector = selectors.DefaultSelector()

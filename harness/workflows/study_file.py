@@ -35,12 +35,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from ..core.errors import ConfigError
+from ..steps.settings import (
+    AgreementSettings,
+    AnalyzeSettings,
+    CalibrateSettings,
+    CompareSettings,
+    PlanSettings,
+    SelectSettings,
+    Settings,
+    ShotSearchSettings,
+    cluster_field,
+    expected,
+    map_field,
+    n_boot_field,
+    seed_field,
+)
 
 EMBEDDED = "embedded"
 Target = Literal["prompt", "response", "relevance"]
 DEFAULT_TARGETS: tuple[Target, ...] = ("prompt", "response")
+#: Names a grader may not take: they are files and folders the study writes beside the run folders.
+RESERVED_NAMES = frozenset({"figures", "shot-search", "study.json", "report.md", "report.html", "report.tex", "view.html",
+                            "comparison.json", "agreement.json", "plan.json", "picks.jsonl", "picks.design.json",
+                            "chosen_shots.jsonl", "calibration", ".cache", "analysis"})
 
 
 class _Strict(BaseModel):
@@ -48,102 +66,95 @@ class _Strict(BaseModel):
 
 
 class StudyInfo(_Strict):
-    name: str = "study"
-    out: str
-    data: str
-    human: str | None = None
-    #: Several annotators' labels (harness agreement's wide table) and their column prefixes.
-    ratings: str | None = None
-    raters: list[str] = Field(default_factory=list)
-    n_boot: int = Field(default=DEFAULT_N_BOOT, ge=100)
-    seed: int = DEFAULT_SEED
-    cluster: str | None = None
+    """``[study]``: the data, the human labels and the settings every table inherits unless it sets its own."""
+
+    name: str = Field(default="study", description="The study's name (shown in the report's title).")
+    out: str = Field(description="Output folder, relative to the working directory.")
+    data: str = Field(description="The pairs table (relative to the study file): graded by the graders, or read as it is.")
+    human: str | None = Field(default=None, description="Human labels of the pairs (calibrate, compare, plan, the shot search).")
+    ratings: str | None = Field(default=None, description="Several annotators' labels (harness agreement's table).")
+    raters: list[str] = Field(default_factory=list, description="The annotators' columns or column prefixes in `ratings`.")
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+    cluster: str | None = cluster_field()
+    map: list[str] = map_field()
 
 
 class EndpointTable(_Strict):
-    base_url: str = EMBEDDED
+    base_url: str = Field(default=EMBEDDED, min_length=1, description=(
+        "\"embedded\" (harness serve, started for the study) or an OpenAI-compatible URL."))
     azure_api_version: str | None = None
-    concurrency: int = Field(default=16, ge=1)
-    timeout_s: float | None = Field(default=None, gt=0)
-    max_attempts: int | None = Field(default=None, ge=1)
-    transport: str | None = None
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    transport: Literal["aiohttp", "httpx"] | None = None
     cache_dir: str | None = None
 
 
 class GraderTable(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    model: str = Field(min_length=1)
     #: A template folder, or "default" for the bundled templates.
     template: str = "default"
     #: "none" (zero-shot, as harness grade without --shots), "default" (the bundled exemplars), "chosen" (the shot
     #: search's pick) or a file.
     shots: str = "none"
-    targets: list[Target] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
+    targets: list[Target] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1)
     logprobs: bool = False
-    samples: int = Field(default=1, ge=1)
-    temperature: float = 0.0
-    items_per_request: int = Field(default=1, ge=1)
+    samples: int = Field(default=1, ge=1, le=100)
+    temperature: float = Field(default=0.0, ge=0, le=2, allow_inf_nan=False)
+    items_per_request: int = Field(default=1, ge=1, le=1000)
 
 
-class ShotSearchTable(_Strict):
-    grader: str
-    k: int = Field(default=4, ge=1)
-    n_random: int = Field(default=3, ge=0)
-    greedy_steps: int = Field(default=2, ge=0)
-    greedy_candidates: int = Field(default=3, ge=1)
-    dev_frac: float = Field(default=0.3, gt=0, lt=1)
-    test_frac: float = Field(default=0.3, gt=0, lt=1)
+class ShotSearchTable(ShotSearchSettings):
+    grader: str | None = Field(default=None, description="The study grader whose exemplars are searched (default: the first).")
 
 
-class CalibrateTable(_Strict):
-    graders: list[str] | None = None
-    threshold: int = Field(default=1, ge=1, le=3)
-    by: str | None = None
-    epsilon: float = Field(default=0.1, gt=0)
+class CalibrateTable(CalibrateSettings):
+    graders: list[str] | None = Field(default=None, description="The study graders to calibrate (default: all).")
 
 
-class CompareTable(_Strict):
-    graders: list[str] | None = None
-    threshold: int = Field(default=1, ge=1, le=3)
+class CompareTable(CompareSettings):
+    graders: list[str] | None = Field(default=None, description="The study graders to compare (default: all).")
 
 
-class AgreementTable(_Strict):
-    epsilon: float = Field(default=0.1, gt=0)
+class AgreementTable(AgreementSettings):
+    """``grader`` names study graders (their run folders) or the table's own columns."""
 
 
-class AnalyzeTable(_Strict):
-    grader: str | None = None
-    by: str | None = None
-    #: A human-labelled random subset of the graded pairs (corrects every share by PPI)…
-    human: str | None = None
-    #: …or a share of the study's human file's prompt clusters drawn at random to play one (a simulated labelling round).
-    human_share: float | None = Field(default=None, gt=0, le=1)
+class AnalyzeTable(AnalyzeSettings):
+    grader: str | None = Field(default=None, description="The study grader whose labels are analysed (default: the first; "
+                               "none in a study without graders: the data's own labels).")
+    human_share: float | None = Field(default=None, gt=0, le=1, description=(
+        "A share of the study's human file's prompt clusters drawn at random to play the human labels (a simulated round)."))
 
 
-class PlanTable(_Strict):
-    grader: str | None = None
-    metric: Literal["kappa", "kappa-quadratic", "recall"] = "kappa-quadratic"
-    side: Literal["prompt", "response"] = "prompt"
-    target_width: float = Field(default=0.10, gt=0, lt=2)
-    studies: int = Field(default=200, ge=10)
-    n_boot: int = Field(default=200, ge=50)
+class PlanTable(PlanSettings):
+    grader: str | None = Field(default=None, description="The study grader whose calibration is the pilot (default: the first).")
 
 
-class SelectTable(_Strict):
-    grader: str | None = None
-    budget: int = Field(ge=1)
-    strategy: Literal["uniform", "stratified", "active"] = "uniform"
+class SelectTable(SelectSettings):
+    grader: str | None = Field(default=None, description="The study grader whose labels guide the pick (default: the first).")
 
 
 class ReportTable(_Strict):
-    latex: bool = False
-    view: bool = True
+    latex: bool = Field(default=False, description="Also write report.tex and every figure as PDF.")
+    view: bool = Field(default=True, description="Also write view.html (the first grader's items).")
+
+
+#: The analysis tables: each is its command's settings model (plus the keys that pick a study grader).
+ANALYSIS_TABLES: dict[str, type[Settings]] = {
+    "shot_search": ShotSearchTable, "calibrate": CalibrateTable, "compare": CompareTable, "agreement": AgreementTable,
+    "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable,
+}
+#: Study keys that are not command options: they pick which study grader (run folder) a table reads.
+STUDY_ONLY_KEYS = {"graders", "grader", "human_share"}
 
 
 class Study(_Strict):
     study: StudyInfo
     endpoint: EndpointTable = EndpointTable()
-    grader: list[GraderTable] = Field(min_length=1)
+    grader: list[GraderTable] = Field(default_factory=list)
     shot_search: ShotSearchTable | None = None
     calibrate: CalibrateTable | None = None
     compare: CompareTable | None = None
@@ -167,12 +178,22 @@ class Study(_Strict):
         return Path(self.study.out)
 
     def grader_named(self, name: str | None, *, key: str) -> GraderTable:
+        if not self.grader:
+            raise ConfigError(f"{key}: the study declares no [[grader]]")
         if name is None:
             return self.grader[0]
         found = next((g for g in self.grader if g.name == name), None)
         if found is None:
             raise ConfigError(f"{key}: no grader named {name!r}; the study's graders are {[g.name for g in self.grader]}")
         return found
+
+
+def study_schema() -> dict[str, Any]:
+    """The study file's JSON Schema, from the same models the commands read (``harness schema study``)."""
+    schema = Study.model_json_schema(mode="validation")
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in ("root", "file")}
+    schema["title"] = "harness study file"
+    return schema
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -185,8 +206,47 @@ def _where(error: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
+def _keys_of(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the table an error points into."""
+    table = loc[0] if loc else None
+    fields = {"study": StudyInfo, "endpoint": EndpointTable, "grader": GraderTable, "report": ReportTable,
+              **ANALYSIS_TABLES}.get(str(table))
+    if len(loc) <= 1 or fields is None:
+        return [k for k in Study.model_fields if k not in ("root", "file")]
+    return list(fields.model_fields)
+
+
+def _message(file: Path, error: dict[str, Any]) -> str:
+    """One validation error as the study file's reader says it: file, key, what was expected, the valid keys."""
+    import difflib
+
+
+    where = _where(error)
+    if error["type"] != "extra_forbidden":
+        return f"{file}: {where}: {expected(error)}"
+    loc = tuple(s for s in error["loc"] if not isinstance(s, int))
+    valid = _keys_of(loc)
+    near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    table = f"[{loc[0]}]" if len(loc) > 1 else "a study file"
+    return (f"{file}: {where}: unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
+            + f"; {table} takes {', '.join(valid)}")
+
+
+def _inherit(data: dict[str, Any]) -> dict[str, Any]:
+    """Each analysis table with the study-wide keys of ``[study]`` it does not set itself."""
+    wide = data.get("study") if isinstance(data.get("study"), dict) else {}
+    out = dict(data)
+    for key, model in ANALYSIS_TABLES.items():
+        table = data.get(key)
+        if isinstance(table, dict):
+            out[key] = {**{k: wide[k] for k in model.study_wide() if k in wide}, **table}
+    return out
+
+
 def read_study(path: str | Path) -> Study:
     """Read and check a study file; every problem names the file and the key (or line and column)."""
+    from .study_checks import check_study
+
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"{file} is a folder; expected a study file (TOML), e.g. harness/data/demo.toml")
@@ -196,6 +256,8 @@ def read_study(path: str | Path) -> Study:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: invalid TOML: nested too deeply") from None
     for reserved in ("root", "file"):  # set by this reader, not by the file
         if reserved in data:
             raise ConfigError(f"{file}: {reserved}: unknown key")
@@ -203,70 +265,22 @@ def read_study(path: str | Path) -> Study:
         if isinstance(table, dict) and "api_key" in table:
             raise ConfigError(f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
     try:
-        study = Study.model_validate({**data, "root": file.resolve().parent, "file": file.resolve()})
+        study = Study.model_validate({**_inherit(data), "root": file.resolve().parent, "file": file.resolve()})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        raise ConfigError(f"{file}: {_where(dict(error))}: {what}") from None
-    _check_files(study, file)
-    _check_names(study, file)
-    _check_tables(study, file)
-    return study
+        raise ConfigError(_message(file, dict(exc.errors()[0]))) from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply") from None
+    return check_study(_resolved(study), file)
 
 
-def _check_tables(study: Study, file: Path) -> None:
-    """Read the data and human files now, so a bad row or a missing column stops the study before any grading is paid for."""
-    from ..core.constants import LABEL_COLUMNS
-    from ..core.errors import DataError
-    from ..io.pairs import load_pairs
-
-    def read(key: str, value: str) -> Any:
-        try:
-            return load_pairs(study.path(value))
-        except DataError as exc:
-            raise ConfigError(f"{file}: {key}: {exc}") from None
-
-    data = read("study.data", study.study.data)
-    human = read("study.human", study.study.human) if study.study.human else None
-    if human is not None and not any(c in human.columns for c in LABEL_COLUMNS):
-        raise ConfigError(f"{file}: study.human: {study.path(study.study.human or '')} has no prompt_*/response_* label columns "
-                          "to compare the graders with")
-    for key, column in (("analyze.by", study.analyze.by if study.analyze else None),
-                        ("calibrate.by", study.calibrate.by if study.calibrate else None), ("study.cluster", study.study.cluster)):
-        if column is not None and column not in data.columns:
-            raise ConfigError(f"{file}: {key}: {column!r} is not a column of {study.path(study.study.data)}; it has "
-                              f"{sorted(map(str, data.columns))}")
-
-
-def _check_files(study: Study, file: Path) -> None:
-    given = [("study.data", study.study.data), ("study.human", study.study.human), ("study.ratings", study.study.ratings),
-             ("analyze.human", study.analyze.human if study.analyze else None)]
-    given += [(f"grader[{k + 1}].shots", g.shots) for k, g in enumerate(study.grader) if g.shots not in ("default", "none", "chosen")]
-    given += [(f"grader[{k + 1}].template", g.template) for k, g in enumerate(study.grader) if g.template != "default"]
-    for key, value in given:
-        if value is not None and not study.path(value).exists():
-            raise ConfigError(f"{file}: {key}: {study.path(value)}: no such file")
-
-
-def _check_names(study: Study, file: Path) -> None:
-    names = [g.name for g in study.grader]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{file}: grader: two graders share a name ({names}); each names its run folder")
-    needs_human = [k for k, t in (("calibrate", study.calibrate), ("compare", study.compare), ("shot_search", study.shot_search),
-                                  ("plan", study.plan)) if t is not None]
-    if needs_human and study.study.human is None:
-        raise ConfigError(f"{file}: study.human: [{needs_human[0]}] compares graders with human labels; name the human file")
-    if study.agreement is not None and (study.study.ratings is None or len(study.study.raters) < 2):
-        raise ConfigError(f"{file}: study.ratings/study.raters: [agreement] needs a ratings file and at least two raters")
-    if study.analyze and study.analyze.human_share is not None and study.study.human is None:
-        raise ConfigError(f"{file}: analyze.human_share draws from study.human; name the human file")
-    refs = [("shot_search.grader", study.shot_search.grader if study.shot_search else None),
-            ("analyze.grader", study.analyze.grader if study.analyze else None), ("plan.grader", study.plan.grader if study.plan else None),
-            ("select.grader", study.select.grader if study.select else None)]
-    refs += [(f"{key}.graders", name) for key, table in (("calibrate", study.calibrate), ("compare", study.compare))
-             for name in ((table.graders or []) if table else [])]
-    for key, name in refs:
-        if name is not None and name not in names:
-            raise ConfigError(f"{file}: {key}: no grader named {name!r}; the study's graders are {names}")
-    if any(g.shots == "chosen" for g in study.grader) and study.shot_search is None:
-        raise ConfigError(f"{file}: grader.shots = \"chosen\" needs a [shot_search] table")
+def _resolved(study: Study) -> Study:
+    """Every path-valued setting of the analysis tables resolved against the study file's folder."""
+    update: dict[str, Any] = {}
+    for key in ANALYSIS_TABLES:
+        table = getattr(study, key)
+        if table is None:
+            continue
+        paths = {name: str(study.path(getattr(table, name))) for name in type(table).paths() if getattr(table, name)}
+        if paths:
+            update[key] = table.model_copy(update=paths)
+    return study.model_copy(update=update) if update else study

@@ -105,18 +105,17 @@ class _Endpoint:
         if self.config is not None:
             return self.config
         from ..grading.config import Settings, resolve
-        from ..grading.endpoint import EndpointConfig
 
         table = self.study.endpoint
-        if table.base_url == EMBEDDED:
+        base_url = table.base_url
+        if table.base_url == EMBEDDED:  # the study's own harness serve, reached with the same endpoint settings as any
             from .embedded import free_port, start_serve_process, wait_until_graders_ready
 
             port = free_port()
             self.process = start_serve_process(port)
             wait_until_graders_ready(port)
-            self.config = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", concurrency=table.concurrency)
-            return self.config
-        flags = Settings(base_url=table.base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
+            base_url = f"http://127.0.0.1:{port}/v1"
+        flags = Settings(base_url=base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
                          timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
         self.config = resolve(flags).endpoint()
         return self.config

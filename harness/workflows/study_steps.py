@@ -50,12 +50,14 @@ def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
     from ..core.errors import GraderError
     from ..grading.grade import grade
-    from ..io.pairs import load_pairs
+    from ..io.pairs import load_pairs, select_rows
     from ..io.readers import read_result
     from ..io.runs import read_manifest
     from ..results.manifest import Manifest
     from ..results.shots import ShotSearch
-    from .shot_search import SearchSettings, calibrate_shots, default_shots_path
+    from ..steps.settings import ShotSearchSettings, mapping_of
+    from .shot_search import calibrate_shots, default_shots_path
+    from .study_analyses import settings_of
     from .study_runner import check_graded
 
     study, out = runner.study, runner.out
@@ -65,23 +67,24 @@ def grading_steps(runner: StudyRunner) -> None:
         base = study.grader_named(table.grader, key="shot_search.grader")
         target = out / "shot-search" / "shot_search.json"
 
+        settings = settings_of(table, ShotSearchSettings)
+        pool = study.path(study.study.human or "")
+
         def search() -> ShotSearch:
             _set_aside(runner, "shot search", out / "shot-search")  # a search always starts afresh; the cache answers repeats
-            human = load_pairs(study.path(study.study.human or ""))
+            human = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,
+                                seed=settings.sample_seed)
             spec = replace(_spec(runner, base, shots=None), targets=("prompt", "response"), logprobs=False, samples=1)
-            settings = SearchSettings(k=table.k, n_random=table.n_random, greedy_steps=table.greedy_steps,
-                                      greedy_candidates=table.greedy_candidates, dev_frac=table.dev_frac, test_frac=table.test_frac,
-                                      seed=study.study.seed, cluster=study.study.cluster, n_boot=study.study.n_boot)
             found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search", out=out / "chosen_shots.jsonl",
                                     cache_dir=runner.cache, settings=settings)
             tested = sorted((out / "shot-search").glob("test-*"))  # the graders judged on held-out prompts
-            found = stamped(found, study_provenance(runner, "shot-search", "grader vs human", [("pool", study.path(study.study.human or "")),
+            found = stamped(found, study_provenance(runner, "shot-search", "grader vs human", [("pool", pool),
                                                                                    ("default shots", default_shots_path()),
                                                                                    *(("run", t) for t in tested)]))
             found.write(target)
             return found
 
-        runner.step("shot search", {"table": table, "grader": base}, [study.path(study.study.human or "")],
+        runner.step("shot search", {"settings": settings, "grader": base}, [pool],
                     [target, out / "chosen_shots.jsonl"], search, lambda: read_result(target, ShotSearch))
     for grader in study.grader:
         folder = runner.run_dir(grader)
@@ -116,6 +119,7 @@ def analysis_steps(runner: StudyRunner) -> None:
 
 def report_steps(runner: StudyRunner) -> None:
     """The report of everything the study wrote, and the first grader's item viewer."""
+    from ..analysis.calibration import table_calibration_path
     from ..io.pairs import load_pairs
     from ..io.runs import load_run
     from ..report.document import render_report
@@ -125,13 +129,18 @@ def report_steps(runner: StudyRunner) -> None:
     if study.report is None:
         return
     table = study.report
-    first = runner.run_dir(study.grader[0])
-    analysed = runner.run_dir(study.grader_named(study.analyze.grader, key="analyze.grader")) if study.analyze else first
-    given = {"analysis": analysed / "analysis.json", "calibration": first / "calibration.json", "comparison": out / "comparison.json",
+    first = runner.run_dir(study.grader[0]) if study.grader else None
+    analysed = (runner.run_dir(study.grader_named(study.analyze.grader, key="analyze.grader"))
+                if study.analyze and study.grader else first or out)
+    given = {"analysis": analysed / "analysis.json", "comparison": out / "comparison.json",
              "agreement": out / "agreement.json", "shot_search": out / "shot-search" / "shot_search.json", "plan": out / "plan.json",
              "picks": out / "picks.design.json"}
+    if first is not None:
+        given["calibration"] = first / "calibration.json"
+    elif study.calibrate is not None and study.calibrate.gold and study.calibrate.pred:
+        given["table_agreement"] = table_calibration_path(out, study.calibrate.gold, study.calibrate.pred)
     present = {key: path for key, path in given.items() if path.exists()}  # exactly what the report reads
-    inputs = [first / "manifest.json", *present.values()]
+    inputs = [*([first / "manifest.json"] if first else []), *present.values()]
     outputs = [out / "report.md", out / "report.html"] + ([out / "report.tex"] if table.latex else [])
 
     def report() -> None:
@@ -139,7 +148,7 @@ def report_steps(runner: StudyRunner) -> None:
         return None
 
     runner.step("report", table, inputs, outputs, report)
-    if table.view:
+    if table.view and first is not None:
         human = study.path(study.study.human) if study.study.human else None
 
         def view() -> None:
