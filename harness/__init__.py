@@ -43,7 +43,7 @@ _EXPORTS = {
     "render_report": "report.document",
     "render_view": "report.view",
     "show": "report.notebook",
-    "read_study": "workflows.study_file",
+    "read_study": "workflows.study_reading",
     "run_study": "workflows.study",
     "provenance_of": "io.provenance",
     "stamped": "io.provenance",

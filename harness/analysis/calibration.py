@@ -255,12 +255,15 @@ def _weights(joined: pd.DataFrame) -> np.ndarray | None:
     """1/π per joined pair when the human table carries the pick's inclusion probabilities."""
     if INCLUSION not in joined.columns:
         return None
-    values = joined[INCLUSION].to_numpy(dtype=float, na_value=np.nan)
-    bad = ~((values > 0) & (values <= 1))
+    from ..core.constants import MIN_INCLUSION
+    from .ppi import inclusion_numbers
+
+    values = inclusion_numbers(joined[INCLUSION].tolist())
+    bad = ~((values >= MIN_INCLUSION) & (values <= 1))
     if bad.any():
         raise DataError(f"the human table's row {joined['id'].astype(str).to_numpy()[bad][0]!r} has {INCLUSION} "
-                        f"{joined[INCLUSION].to_numpy()[bad][0]!r}; expected a probability in (0, 1] on every row (as "
-                        "harness select wrote it), or no such column for a uniform random sample")
+                        f"{joined[INCLUSION].to_numpy()[bad][0]!r}; expected a probability from {MIN_INCLUSION:g} to 1 on "
+                        "every row (as harness select wrote it), or no such column for a uniform random sample")
     return 1.0 / values
 
 

@@ -168,7 +168,7 @@ def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster
         threshold=threshold, unit=unit, runs=summary, tests=tests, kappa_diffs=kappa_diffs,
         family=f"Holm over all {len(tests)} tests (run pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
         n_boot=n_boot, seed=seed, schema_version=SCHEMA_VERSION,
-        **_with_ceiling(raters, epsilon=epsilon, n_boot=n_boot, seed=seed), **({"warnings": warnings} if warnings else {}),
+        warnings=warnings or None, **_with_ceiling(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
     )
 
 

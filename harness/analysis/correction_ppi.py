@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, INCLUSION, label_column
+from ..core.constants import CATEGORIES, INCLUSION, MIN_INCLUSION, label_column
 from ..core.errors import DataError
 from ..results.analysis import CorrectedSetting, Correction, ShareDifference
 from .intervals import Interval, percentile_ci, t_half_width
-from .ppi import MIN_EVENT_CLUSTERS, Design, Estimate, ShareData, cluster_sums, draws, estimate
+from .ppi import MIN_EVENT_CLUSTERS, Design, Estimate, ShareData, cluster_sums, draws, estimate, inclusion_numbers
 from .shares import SHARES, share_columns
 
 if TYPE_CHECKING:
@@ -82,13 +82,13 @@ def _inclusion(human: pd.DataFrame, human_ids: Any, ids: np.ndarray, known: np.n
     if INCLUSION not in human.columns:
         return None
     values = human.set_index(human_ids)[INCLUSION].reindex(ids.astype(str))
-    numbers = np.asarray(values.to_numpy(dtype=float, na_value=np.nan))
-    bad = known & ~((numbers > 0) & (numbers <= 1))
+    numbers = inclusion_numbers(values.tolist())
+    bad = known & ~((numbers >= MIN_INCLUSION) & (numbers <= 1))
     if bad.any():
         first = ids.astype(str)[bad][0]
         raise DataError(f"{source}: row {first!r} has {INCLUSION} {values.iloc[int(np.flatnonzero(bad)[0])]!r}; expected a "
-                        "probability in (0, 1] on every labelled row (the one harness select wrote), or no such column "
-                        "for a uniform random sample of prompt clusters")
+                        f"probability from {MIN_INCLUSION:g} to 1 on every labelled row (the one harness select wrote), or no "
+                        "such column for a uniform random sample of prompt clusters")
     return np.where(known, numbers, 1.0)
 
 

@@ -53,10 +53,15 @@ def proportion(k: int, n: int, *, ci: Interval | None = None) -> Proportion:
 
 
 def percentile_ci(draws: np.ndarray, *, level: float = 0.95) -> Interval:
-    """Percentile interval of bootstrap draws, ignoring undefined (NaN) draws."""
+    """Percentile interval of bootstrap draws, ignoring undefined (NaN) draws.
+
+    A degenerate bootstrap (every draw equal: one cluster, or a statistic no resample moves) gives no interval
+    (``[None, None]``, shown as n/a), never a zero-width one that would read as certainty; shares at 0 or 1 get
+    their exact bound from :func:`edge_interval`.
+    """
     draws = np.asarray(draws, dtype=float)
     finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
+    if finite.size == 0 or finite.min() == finite.max():
         return [None, None]
     alpha = (1 - level) / 2
     return [float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))]

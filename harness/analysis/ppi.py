@@ -33,6 +33,7 @@ gives the same value (nothing in the sample varies), the interval is the cluster
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,14 @@ def draws(n_clusters: int, *, n_boot: int, seed: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, n_clusters))
 
 
+def inclusion_numbers(values: Any) -> np.ndarray:
+    """Inclusion probabilities as floats (NaN where a cell is blank or not a number), to be checked against
+    ``MIN_INCLUSION <= π <= 1``."""
+    import pandas as pd
+
+    return np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+
+
 def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95) -> Estimate:
     """One share's corrected estimate and interval from its cluster sums and the shared resamples."""
     totals = sums.sum(axis=0)
@@ -171,9 +180,9 @@ def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95) -> Es
     exact = False
     if np.isfinite(value) and finite.size >= 2:
         se = float(finite.std(ddof=1))
-        if se > 0:
-            half = t_half_width(se, units, level)
-            ci = [max(0.0, value - half), min(1.0, value + half)]
+        if se > 0:  # clipped to [0, 1] and always holding the (clipped) estimate: never inverted
+            half, shown = t_half_width(se, units, level), min(1.0, max(0.0, value))
+            ci = [min(shown, min(1.0, max(0.0, value - half))), max(shown, max(0.0, min(1.0, value + half)))]
         else:
             ci, exact = _exact(value, units, level), True
     return Estimate(
@@ -195,4 +204,4 @@ def _exact(value: float, clusters: int, level: float) -> Interval:
         return [0.0, 1.0 - tail ** (1.0 / n)]
     if value >= 1.0:
         return [tail ** (1.0 / n), 1.0]
-    return [value, value]
+    return [None, None]  # every resample equal inside (0, 1): no interval to give, never a zero-width one

@@ -44,8 +44,15 @@ planning_commands.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="harness")
+    """Console-script entry point. Ctrl-C anywhere (while importing, parsing or between steps) exits 130, never by the
+    signal itself (which a shell reads as -2)."""
+    import sys
+
+    try:
+        app(prog_name="harness")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; re-run the same command to resume\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,7 +49,7 @@ def run(
     """
     with errors():
         from ..workflows.study import run_study
-        from ..workflows.study_file import read_study
+        from ..workflows.study_reading import read_study
         from .console import GradeProgress
 
         parsed = read_study(study)

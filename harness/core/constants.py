@@ -21,6 +21,9 @@ SEVERITIES: tuple[int, ...] = (0, 1, 2, 3)
 
 #: The column a pick (``harness select``) writes: each row's probability of having been picked.
 INCLUSION = "inclusion_probability"
+#: The smallest inclusion probability harness accepts: a row picked with probability below 1/1000 would weigh (1/π)
+#: over a thousand ordinary rows and decide every estimate alone; such a design is refused, not weighted.
+MIN_INCLUSION = 1e-3
 
 #: The scales of measurement agreement is computed on (Krippendorff's α, the alt-test's alignment).
 LEVELS = ("nominal", "ordinal", "interval")

@@ -54,6 +54,9 @@ class Settings:
 
     def endpoint(self) -> EndpointConfig:
         """The resolved endpoint configuration, defaults filled in."""
+        if self.base_url is not None and not self.base_url.replace(",", "").strip():
+            raise ConfigError(f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. {DEFAULT_BASE_URL} "
+                              "(an empty one is not the default)", param="base_url")
         urls = [u.strip() for u in (self.base_url or DEFAULT_BASE_URL).split(",") if u.strip()] or [DEFAULT_BASE_URL]
         return EndpointConfig(
             base_url=urls[0],

@@ -33,6 +33,12 @@ class RetryPolicy:
     retry_after_cap_s: float = RETRY_AFTER_CAP_S
 
 
+#: Bounds that keep a typo from becoming a runaway job: requests in flight, seconds per request, attempts.
+MAX_CONCURRENCY = 1024
+MAX_TIMEOUT_S = 3600.0
+MAX_ATTEMPTS_LIMIT = 100
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     """Where and how to call the grader. ``api_key`` is never written anywhere."""
@@ -59,16 +65,20 @@ class EndpointConfig:
         return (self.base_url, *self.replicas)
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency={self.concurrency}: expected an integer >= 1", param="concurrency")
-        if self.timeout_s <= 0:
-            raise ConfigError(f"timeout_s={self.timeout_s}: expected a positive number of seconds", param="timeout_s")
+        import math
+
+        if not (1 <= self.concurrency <= MAX_CONCURRENCY):
+            raise ConfigError(f"concurrency={self.concurrency}: expected an integer from 1 to {MAX_CONCURRENCY}", param="concurrency")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise ConfigError(f"timeout_s={self.timeout_s}: expected a finite number of seconds above 0, at most {MAX_TIMEOUT_S:g}",
+                              param="timeout_s")
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"transport={self.transport!r}: expected one of {list(TRANSPORTS)}", param="transport")
-        if self.retry.max_attempts < 1:
-            raise ConfigError(f"max_attempts={self.retry.max_attempts}: expected an integer >= 1", param="max_attempts")
-        if self.deadline_s is not None and self.deadline_s <= 0:
-            raise ConfigError(f"deadline_s={self.deadline_s}: expected a positive number of seconds", param="deadline_s")
+        if not (1 <= self.retry.max_attempts <= MAX_ATTEMPTS_LIMIT):
+            raise ConfigError(f"max_attempts={self.retry.max_attempts}: expected an integer from 1 to {MAX_ATTEMPTS_LIMIT}",
+                              param="max_attempts")
+        if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
+            raise ConfigError(f"deadline_s={self.deadline_s}: expected a finite, positive number of seconds", param="deadline_s")
         if self.max_response_bytes < 1024:
             raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
         for url in self.replicas:

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from .templates import TemplateSet
 
 
+#: Bounds that keep a typo from becoming a runaway job (checked when the spec is made, before any request).
+MAX_ITEMS_PER_REQUEST = 1000
+MAX_TOKENS_LIMIT = 1_000_000
+MAX_SAMPLES = 100
+
+
 @dataclass(frozen=True)
 class GradeSpec:
     """What determines the labels of a run (besides the grader endpoint)."""
@@ -34,6 +40,9 @@ class GradeSpec:
     samples: int = 1
 
     def __post_init__(self) -> None:
+        import math
+
+        object.__setattr__(self, "targets", tuple(dict.fromkeys(self.targets)))  # prompt,prompt grades the prompt once
         bad = [t for t in self.targets if t not in TARGETS]
         if bad or not self.targets:
             raise ConfigError(f"targets={bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all", param="targets")
@@ -41,8 +50,17 @@ class GradeSpec:
             raise ConfigError(f"items_per_request={self.items_per_request}: expected an integer >= 1", param="items_per_request")
         if self.max_tokens < 1:
             raise ConfigError(f"max_tokens={self.max_tokens}: expected an integer >= 1", param="max_tokens")
-        if self.samples < 1:
-            raise ConfigError(f"samples={self.samples}: expected an integer >= 1", param="samples")
+        if self.items_per_request > MAX_ITEMS_PER_REQUEST:
+            raise ConfigError(f"items_per_request={self.items_per_request}: expected at most {MAX_ITEMS_PER_REQUEST}",
+                              param="items_per_request")
+        if self.max_tokens > MAX_TOKENS_LIMIT:
+            raise ConfigError(f"max_tokens={self.max_tokens}: expected at most {MAX_TOKENS_LIMIT:,}", param="max_tokens")
+        if not (1 <= self.samples <= MAX_SAMPLES):
+            raise ConfigError(f"samples={self.samples}: expected an integer from 1 to {MAX_SAMPLES}", param="samples")
+        if not (isinstance(self.temperature, int | float) and math.isfinite(self.temperature) and 0 <= self.temperature <= 2):
+            raise ConfigError(f"temperature={self.temperature}: expected a number from 0 to 2", param="temperature")
+        if self.seed is not None and not (0 <= self.seed <= 2**32 - 1):
+            raise ConfigError(f"seed={self.seed}: expected an integer from 0 to {2**32 - 1}", param="seed")
         if self.samples > 1 and self.temperature <= 0:
             raise ConfigError(f"samples={self.samples} at temperature {self.temperature}: the samples would all be the same "
                               "answer; pass a temperature above 0 (e.g. 0.7)", param="samples")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..core.atomic import atomic_path, ensure_folder
 from ..core.errors import RunError
+from ..core.ownership import check_replaceable
 from ..results.analysis import Analysis
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
@@ -99,6 +100,7 @@ def render_report(
     sections = [report_section(result) for result in results]
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
+    check_replaceable(out / "figures", param="out")  # before any figure is drawn: a user's file there stops the report
     title = report_title(results)
     if len(sections) > 2:
         sections[0].paragraphs.insert(0, "Contents: " + ", ".join(s.title for s in sections) + ".")
@@ -174,6 +176,7 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
     import shutil
     import tempfile
 
+    from ..core.ownership import RECORD, replace_owned
     from .figures import save
 
     staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))
@@ -193,10 +196,14 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
             paths["latex"] = out / "report.tex"
             texts["latex"] = latex_document(title, sections)
         target = out / "figures"
-        if target.exists():
-            shutil.rmtree(target)
-        if figures:  # no empty figures/ folder for a report without figures
-            staging.rename(target)
+        if figures:
+            replace_owned(target, staging)
+        elif target.exists():  # no figures now: remove only the ones harness drew there before
+            for name in check_replaceable(target):
+                (target / name).unlink(missing_ok=True)
+            (target / RECORD).unlink(missing_ok=True)
+            if not any(target.iterdir()):
+                target.rmdir()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for key, text in texts.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .outcome import Context, Outcome, held_out, stamp
 from .settings import CompareSettings
@@ -41,6 +42,7 @@ def compare(runs: Sequence[str | Path], settings: CompareSettings, *, out: str |
         raise ConfigError(f"compare: a run folder is named twice ({[str(f) for f in folders]})")
     target = Path(out) if out is not None else default_comparison_path(folders)
     loaded = [load_run(f) for f in folders]
+    result: Any
     if settings.human is None:
         if settings.raters or settings.held_out:
             raise ConfigError("`raters` and `held_out` read human labels; name them with `human`")

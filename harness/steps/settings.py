@@ -71,7 +71,11 @@ def cluster_field() -> Any:
         "Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent."))
 
 
-def threshold_field(what: str = "Detection threshold: harmful when severity >= this") -> Any:
+def threshold_field(what: str = "Detection threshold: harmful when severity >= this", *, scale: bool = False) -> Any:
+    """Harm severities run 1 to 3; a plain table's own scale (``scale``) is checked against its labels by the step."""
+    if scale:
+        return Field(default=1, ge=-(10**6), le=10**6, description=f"{what} (1 to 3 on harm labels; on a plain table, "
+                     "one of its labels above the lowest).")
     return Field(default=1, ge=1, le=3, description=f"{what} (1 to 3).")
 
 
@@ -131,7 +135,7 @@ class CalibrateSettings(Settings):
         "Labels outside --labels: exclude (left out, counted) or disagree (kept as a class of their own that never "
         "matches the reference: the conservative reading)."))
     nominal: bool = Field(default=False, description="Treat integer labels as nominal (no weighted kappa).")
-    threshold: int = threshold_field()
+    threshold: int = threshold_field(scale=True)
     by: str | None = Field(default=None, description=(
         "Also calibrate within each group of this column (model, source): a grader's errors can differ by group."))
     raters: list[str] = raters_field()
@@ -215,7 +219,7 @@ class PlanSettings(Settings):
     human: str | None = human_field("With a run folder: the human labels of some of its pairs (the pilot).", wide=False)
     side: Literal["prompt", "response"] = Field(default="response", description=(
         "With harm labels: prompt or response (each pair's highest category)."))
-    threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this")
+    threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this", scale=True)
     studies: int = Field(default=200, ge=10, le=MAX_STUDIES, description=f"Simulated studies per size (10 to {MAX_STUDIES:,}).")
     n_boot: int = Field(default=200, ge=50, le=MAX_PLAN_BOOT, description=(
         f"Bootstrap resamples per simulated study (50 to {MAX_PLAN_BOOT:,}; not the study-wide n_boot)."))

@@ -55,7 +55,7 @@ def demo_study_path() -> Path:
 def run_demo(run_dir: str | Path = "runs/demo", *, on_step: Any = None, on_progress: Any = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused)."""
     from .study import run_study
-    from .study_file import read_study
+    from .study_reading import read_study
 
     study = read_study(demo_study_path())
     folder = Path(run_dir)

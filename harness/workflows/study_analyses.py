@@ -37,6 +37,11 @@ def _read(path: Path, kind: Any) -> Any:
     return read_result(path, kind)
 
 
+def _loader(path: Path, kind: Any) -> Any:
+    """Read a skipped step's result from its file when asked."""
+    return lambda: _read(path, kind)
+
+
 def _context(runner: StudyRunner) -> list[tuple[str, Any]]:
     return [("study", runner.study.file)]
 
@@ -79,7 +84,7 @@ def calibrate_steps(runner: StudyRunner) -> None:
             return calibrate(folder, settings, out=folder, context=_context(runner)).result
 
         inputs = _inputs(folder, settings.human, settings.ratings if settings.raters else None, settings.held_out)
-        runner.step(f"calibrate {name}", settings, inputs, [target], run, lambda target=target: _read(target, Calibration))
+        runner.step(f"calibrate {name}", settings, inputs, [target], run, _loader(target, Calibration))
 
 
 def compare_step(runner: StudyRunner) -> None:

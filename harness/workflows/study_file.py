@@ -29,11 +29,10 @@ A minimal study::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
 from ..steps.settings import (
@@ -46,7 +45,6 @@ from ..steps.settings import (
     Settings,
     ShotSearchSettings,
     cluster_field,
-    expected,
     map_field,
     n_boot_field,
     seed_field,
@@ -194,93 +192,3 @@ def study_schema() -> dict[str, Any]:
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in ("root", "file")}
     schema["title"] = "harness study file"
     return schema
-
-
-def _where(error: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for step in error["loc"]:
-        if isinstance(step, int):
-            parts[-1] += f"[{step + 1}]"
-        else:
-            parts.append(str(step))
-    return ".".join(parts)
-
-
-def _keys_of(loc: tuple[Any, ...]) -> list[str]:
-    """The valid keys of the table an error points into."""
-    table = loc[0] if loc else None
-    fields = {"study": StudyInfo, "endpoint": EndpointTable, "grader": GraderTable, "report": ReportTable,
-              **ANALYSIS_TABLES}.get(str(table))
-    if len(loc) <= 1 or fields is None:
-        return [k for k in Study.model_fields if k not in ("root", "file")]
-    return list(fields.model_fields)
-
-
-def _message(file: Path, error: dict[str, Any]) -> str:
-    """One validation error as the study file's reader says it: file, key, what was expected, the valid keys."""
-    import difflib
-
-
-    where = _where(error)
-    if error["type"] != "extra_forbidden":
-        return f"{file}: {where}: {expected(error)}"
-    loc = tuple(s for s in error["loc"] if not isinstance(s, int))
-    valid = _keys_of(loc)
-    near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-    table = f"[{loc[0]}]" if len(loc) > 1 else "a study file"
-    return (f"{file}: {where}: unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
-            + f"; {table} takes {', '.join(valid)}")
-
-
-def _inherit(data: dict[str, Any]) -> dict[str, Any]:
-    """Each analysis table with the study-wide keys of ``[study]`` it does not set itself."""
-    wide = data.get("study") if isinstance(data.get("study"), dict) else {}
-    out = dict(data)
-    for key, model in ANALYSIS_TABLES.items():
-        table = data.get(key)
-        if isinstance(table, dict):
-            out[key] = {**{k: wide[k] for k in model.study_wide() if k in wide}, **table}
-    return out
-
-
-def read_study(path: str | Path) -> Study:
-    """Read and check a study file; every problem names the file and the key (or line and column)."""
-    from .study_checks import check_study
-
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"{file} is a folder; expected a study file (TOML), e.g. harness/data/demo.toml")
-    if not file.is_file():
-        raise ConfigError(f"{file}: no such study file")
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{file}: invalid TOML: nested too deeply") from None
-    for reserved in ("root", "file"):  # set by this reader, not by the file
-        if reserved in data:
-            raise ConfigError(f"{file}: {reserved}: unknown key")
-    for where, table in (("endpoint.", data.get("endpoint")), ("", data)):
-        if isinstance(table, dict) and "api_key" in table:
-            raise ConfigError(f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
-    try:
-        study = Study.model_validate({**_inherit(data), "root": file.resolve().parent, "file": file.resolve()})
-    except ValidationError as exc:
-        raise ConfigError(_message(file, dict(exc.errors()[0]))) from None
-    except RecursionError:
-        raise ConfigError(f"{file}: nested too deeply") from None
-    return check_study(_resolved(study), file)
-
-
-def _resolved(study: Study) -> Study:
-    """Every path-valued setting of the analysis tables resolved against the study file's folder."""
-    update: dict[str, Any] = {}
-    for key in ANALYSIS_TABLES:
-        table = getattr(study, key)
-        if table is None:
-            continue
-        paths = {name: str(study.path(getattr(table, name))) for name in type(table).paths() if getattr(table, name)}
-        if paths:
-            update[key] = table.model_copy(update=paths)
-    return study.model_copy(update=update) if update else study

@@ -1,0 +1,259 @@
+"""Never lose a user's file; refuse what cannot be done before doing any of it (issue 29)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from harness.cli.app import app
+from harness.steps.settings import COMMAND_SETTINGS
+from tests.helpers import REPO, SAMPLE
+
+runner = CliRunner()
+
+
+def _analysis(tmp_path: Path) -> Path:
+    folder = tmp_path / "analysis"
+    done = runner.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "50", "-o", str(folder)])
+    assert done.exit_code == 0, done.output
+    return folder / "analysis.json"
+
+
+def test_a_report_never_deletes_a_users_files_beside_its_figures(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path)
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    mine = out / "figures" / "my-notes.txt"
+    mine.write_bytes(b"mine, byte for byte\x00\xff")
+    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    assert refused.exit_code == 2
+    assert "holds files harness did not write (my-notes.txt)" in refused.output
+    assert mine.read_bytes() == b"mine, byte for byte\x00\xff"
+    assert not (out / "report.html").exists()  # refused before anything was written
+    mine.unlink()
+    for _ in range(2):  # a report replaces the figures it drew itself, run after run
+        done = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+        assert done.exit_code == 0, done.output
+    drawn = sorted(p.name for p in (out / "figures").iterdir())
+    recorded = json.loads((out / "figures" / ".harness-owned.json").read_text())["files"]
+    assert drawn == sorted([*recorded, ".harness-owned.json"]) and any(n.endswith(".svg") for n in recorded)
+    beside = out / "my-table.csv"
+    beside.write_text("a,b\n", encoding="utf-8")
+    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+    assert beside.read_text(encoding="utf-8") == "a,b\n"
+
+
+def test_a_figures_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.svg").write_text("<svg/>", encoding="utf-8")
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "figures").symlink_to(elsewhere)
+    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    assert refused.exit_code == 2 and "symbolic link" in refused.output
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.svg"]
+
+
+@pytest.mark.parametrize("name", ["figures", "study.json", "report.html", "shot-search"])
+def test_a_grader_named_like_an_output_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / "pairs.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    study = tmp_path / "s.toml"
+    study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "pairs.jsonl"\n[[grader]]\nname = "{name}"\n'
+                     'model = "harness-baseline"\n', encoding="utf-8")
+    result = runner.invoke(app, ["run", str(study)])
+    assert result.exit_code == 2, result.output
+    assert f"grader.name {name!r}: the study writes a file or folder of that name" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
+    argv = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt,prompt", "--run-dir", str(tmp_path / "r"),
+            "--quiet", "--cache-dir", str(tmp_path / "c")]
+    for _ in range(2):  # and the re-run resumes rather than sticking
+        done = runner.invoke(app, argv)
+        assert done.exit_code == 0, done.output
+    labels = [json.loads(line) for line in (tmp_path / "r" / "labels.jsonl").read_text().splitlines()]
+    assert len(labels) == 6 and {r["target"] for r in labels} == {"prompt"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--temperature", "nan"], "--temperature nan: expected a number from 0 to 2"),
+    (["--temperature", "-0.5"], "--temperature -0.5: expected a number from 0 to 2"),
+    (["--concurrency", "100000000"], "--concurrency 100000000: expected an integer from 1 to 1024"),
+    (["--timeout", "inf"], "--timeout inf: expected a finite number of seconds"),
+    (["--seed", "-5"], "--seed -5: expected an integer from 0"),
+    (["--base-url", ""], "--base-url '': expected an http:// or https:// URL"),
+])
+def test_grade_refuses_out_of_bound_settings_before_any_request(tmp_path: Path, argv: list[str], message: str) -> None:
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--run-dir", str(tmp_path / "r"), *argv])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def _inclusion_table(tmp_path: Path, low: float | str) -> Path:
+    rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        row["inclusion_probability"] = low if int(str(row["prompt_id"]).lstrip("p") or 0) % 2 else 1.0
+    path = tmp_path / "human.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("low", [1e-300, "often", 0.0])
+def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(tmp_path: Path, low: Any) -> None:
+    human = _inclusion_table(tmp_path, low)
+    result = runner.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")])
+    assert result.exit_code == 2, result.output
+    assert "expected a probability from 0.001 to 1" in result.output
+
+
+def test_no_printed_corrected_interval_is_inverted(tmp_path: Path) -> None:
+    human = _inclusion_table(tmp_path, 0.02)
+    result = runner.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "200", "--json",
+                                 "-o", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    intervals = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("ci"), list) and len(node["ci"]) == 2 and "value" in node:
+                intervals.append((node["value"], node["ci"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(found["corrected"])
+    assert intervals
+    for value, (lo, hi) in intervals:
+        if lo is not None and hi is not None:
+            assert lo < hi and (value is None or lo <= value <= hi), (value, lo, hi)
+
+
+def test_agreement_on_one_cluster_gives_no_zero_width_interval(tmp_path: Path) -> None:
+    table = tmp_path / "r.jsonl"
+    table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": "p0", "a1": k % 3, "a2": (k + k // 4) % 3}) + "\n"
+                             for k in range(12)), encoding="utf-8")
+    result = runner.invoke(app, ["agreement", str(table), "--raters", "a1,a2", "--n-boot", "200", "--json", "-o",
+                                 str(tmp_path / "a.json")])
+    assert result.exit_code == 0, result.output
+    alpha = json.loads(result.stdout)["scopes"][0]
+    lo, hi = alpha["alpha_ci"]
+    assert lo is None and hi is None
+
+
+def test_latex_keeps_non_ascii_text() -> None:
+    from harness.report.latex import latex_text
+
+    assert latex_text("Zoë naïve 中文") == "Zoë naïve [U+4E2D][U+6587]"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_a_study_leaves_no_embedded_server(tmp_path: Path) -> None:
+    (tmp_path / "pairs.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    study = tmp_path / "s.toml"
+    study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "pairs.jsonl"\n[endpoint]\nbase_url = "embedded"\n'
+                     '[[grader]]\nname = "g"\nmodel = "harness-baseline"\n', encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, "-m", "harness", "run", str(study), "--quiet"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        children: list[int] = []
+        while not children and time.monotonic() < deadline and parent.poll() is None:
+            children = [c for c in _children(parent.pid) if "serve" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+            time.sleep(0.05)
+        assert children, "the study never started its embedded server"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(c) for c in children)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _values(field: Any) -> st.SearchStrategy[Any]:
+    """Values for one setting: inside its bounds, at and past them, of the wrong kind, and hostile text."""
+    text = st.sampled_from(["", "none", "prompt_hate", "../../etc", "x" * 300, "a,b", "\u202e", "1e9", "nan"])
+    numbers = st.sampled_from([-5, 0, 1, 2, 3, 50, 10**6, 10**12, 2**40])
+    floats = st.sampled_from([-1.0, 0.0, 0.05, 0.3, 0.999, 1.0, 1.5, math.inf, math.nan])
+    return st.one_of(text, numbers, floats, st.booleans())
+
+
+def _argv(name: str, values: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        flag = "--" + key.replace("_", "-")
+        field = COMMAND_SETTINGS[name].model_fields[key]
+        if field.annotation is bool:
+            out += [flag] if value is True else []
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folder(tmp_path: Path, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(["calibrate", "agreement", "analyze", "plan", "select"]))
+    model = COMMAND_SETTINGS[name]
+    keys = data.draw(st.lists(st.sampled_from(sorted(model.model_fields)), max_size=4, unique=True))
+    values = {k: data.draw(_values(model.model_fields[k])) for k in keys}
+    values.setdefault("n_boot", 20) if "n_boot" in model.model_fields and name != "plan" else None
+    if name == "plan":
+        values.update(studies=10, n_boot=50)
+    work = tmp_path / f"w{data.draw(st.integers(0, 10**9))}"
+    work.mkdir()
+    out = work / "out"
+    extra = ["--budget", "3"] if name == "select" and "budget" not in values else []
+    argv = [name, str(SAMPLE), *_argv(name, values), *extra, "-o", str(out / "picks.jsonl" if name == "select" else out)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, argv)
+    assert result.exit_code in (0, 1, 2), (argv, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (argv, repr(result.exception))
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing beside the work folder
+    assert all(p == work or work in p.parents for p in work.rglob("*"))
