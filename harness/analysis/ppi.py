@@ -183,6 +183,8 @@ def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95) -> Es
         if se > 0:  # clipped to [0, 1] and always holding the (clipped) estimate: never inverted
             half, shown = t_half_width(se, units, level), min(1.0, max(0.0, value))
             ci = [min(shown, min(1.0, max(0.0, value - half))), max(shown, max(0.0, min(1.0, value + half)))]
+            if ci[0] == ci[1]:  # the whole interval lay outside [0, 1]: the exact bound at the edge, never zero width
+                ci, exact = _exact(shown, units, level), True
         else:
             ci, exact = _exact(value, units, level), True
     return Estimate(
