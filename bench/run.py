@@ -90,7 +90,7 @@ def grade_rate(data: Path, port: int, run: Path, *extra: str) -> tuple[float, fl
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
     )
-    command = [*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--run-dir", str(run), "-q", *extra]
+    command = [*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--out", str(run), "-q", *extra]
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", wrapper, *command], check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -110,7 +110,7 @@ def paired_whole_process(data: Path, requests: Path, port: int, tmp: Path, runs:
     for i in range(runs):
         bare_s.append(bare_process(port, requests))
         start = time.perf_counter()
-        subprocess.run([*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--run-dir", str(tmp / f"paired{i}"),
+        subprocess.run([*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--out", str(tmp / f"paired{i}"),
                         "-q", "--target", "prompt", "--no-cache", "--concurrency", "64"], check=True, capture_output=True)
         harness_s.append(time.perf_counter() - start)
     ratios = [b / h for b, h in zip(bare_s, harness_s, strict=True)]

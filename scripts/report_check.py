@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.run_dir is None:
         folder = Path(tempfile.mkdtemp(prefix="harness-report-check-")) / "demo"
-        subprocess.run([sys.executable, "-m", "harness", "demo", "--run-dir", str(folder)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "harness", "demo", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
     else:
         folder = Path(args.run_dir)
     problems = check(folder / "report.html")

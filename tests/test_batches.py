@@ -72,7 +72,7 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path, killed:
     serve = start_serve_process(port, "--batch-fault", "slow")
     url = f"http://127.0.0.1:{port}/v1"
     data = write_pairs(load_pairs(SAMPLE).head(12), tmp_path / "d.jsonl")
-    command = [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--run-dir", str(tmp_path / "run"),
+    command = [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(tmp_path / "run"),
                "--batch", "-q", "--no-cache"]
     env = {**os.environ, "HARNESS_BATCH_POLL_S": "0.05"}
     try:

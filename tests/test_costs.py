@@ -22,7 +22,7 @@ def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path:
     (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\nbatch_discount = 0.5\n')
     config = ["--config", str(tmp_path / "harness.toml")]
     before = stats(server)["requests"]
-    dry = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--dry-run",
+    dry = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--dry-run",
                               "--json", *config])
     assert dry.exit_code == 0, dry.output
     found = json.loads(dry.output)
@@ -34,7 +34,7 @@ def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path:
     assert batch["batch"] is True and batch["cost_prompt"] == pytest.approx(found["cost_prompt"] * 0.5)  # the configured discount
     unique = json.loads(runner.invoke(app, ["grade", str(data), "--dry-run", "--json", "--no-cache", *config]).output)
     assert unique["requests"] == unique["items"]  # without the cache nothing is shared
-    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), *config])
+    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), *config])
     assert real.exit_code == 0, real.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     billed = manifest["tokens"]["billed_prompt_tokens"]
@@ -67,7 +67,7 @@ def test_prices_are_validated(tmp_path: Path) -> None:
 def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
     for model in ("harness-baseline", "harness-small"):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--run-dir", str(tmp_path / model),
+        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--out", str(tmp_path / model),
                                      "--no-cache", "--price-input", "2", "--price-output", "8"])
         assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["compare", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
@@ -82,7 +82,7 @@ def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path)
 def test_the_repeated_prefix_is_reported_and_priced_as_cached(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(20), tmp_path / "d.jsonl")
     (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\ncached_input = 0.5\noutput = 8.0\n')
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--no-cache",
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--no-cache",
                                  "--config", str(tmp_path / "harness.toml")], env={"COLUMNS": "150"})
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

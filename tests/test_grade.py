@@ -124,7 +124,7 @@ def test_cli_grade_and_secret_never_written(make_server, tmp_path: Path, monkeyp
     handle = make_server(api_key=secret)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     data = _small(tmp_path, 8)
-    result = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--run-dir", str(tmp_path / "run"),
+    result = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "run"),
                                  "--cache-dir", str(tmp_path / "cache"), "-q"])
     assert result.exit_code == 0, result.output
     assert "graded now 16 items" in result.output.replace("\n", " ")
@@ -138,14 +138,14 @@ def test_cli_bad_flags_exit_2(tmp_path: Path) -> None:
     data = _small(tmp_path, 2)
     for args, message in ((["--concurrency", "0"], "--concurrency 0"), (["--target", "title"], "--target"),
                           (["--base-url", "ftp://x"], "--base-url"), (["--shots", "nope.jsonl"], "shot file not found")):
-        result = runner.invoke(app, ["grade", str(data), "--run-dir", str(tmp_path / "r"), *args])
+        result = runner.invoke(app, ["grade", str(data), "--out", str(tmp_path / "r"), *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output
 
 
 def _grade_subprocess(data: Path, run: Path, url: str, cache: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HARNESS_BACKOFF_INITIAL_S": "0"}
-    return subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--run-dir", str(run),
+    return subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(run),
                              "--cache-dir", str(cache), "--concurrency", "4", "-q"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -203,7 +203,7 @@ def test_fully_cached_rerun_never_loads_the_sdk(make_server, tmp_path: Path) -> 
     before = stats(handle)["requests"]
     script = (
         "import sys\nfrom harness.cli.app import main\n"
-        f"sys.argv = ['harness', 'grade', {str(data)!r}, '--base-url', {handle.base_url!r}, '--run-dir', "
+        f"sys.argv = ['harness', 'grade', {str(data)!r}, '--base-url', {handle.base_url!r}, '--out', "
         f"{str(tmp_path / 'again')!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, '-q']\n"
         "try:\n    main()\nfinally:\n    print('SDK-LOADED' if 'openai' in sys.modules else 'SDK-NOT-LOADED')\n"
     )

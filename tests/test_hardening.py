@@ -134,7 +134,7 @@ def test_hostile_and_loose_files_are_located_errors(case: str, tmp_path: Path) -
     line, expected = HOSTILE_LINES[case]
     path = tmp_path / "t.jsonl"
     path.write_text('{"id": "z", "prompt": "fine"}\n' + line + "\n", encoding="utf-8")
-    for command in (["data", "describe", str(path)], ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--run-dir", str(tmp_path / "r")]):
+    for command in (["data", "describe", str(path)], ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r")]):
         result = runner.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code == 2 and expected in result.output, (command, result.output)
@@ -163,7 +163,7 @@ def test_malformed_label_record_is_located(server, tmp_path: Path) -> None:  # t
     with (run / "labels.jsonl").open("a") as out:
         out.write('{"id": "x", "target": "prompt", "status": "ok"}\n')
     for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
-                    ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run)]):
+                    ["grade", str(data), "--base-url", server.base_url, "--out", str(run)]):
         result = runner.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code == 2 and "labels.jsonl, line 7: an ok record needs 'severity'" in result.output, result.output
@@ -251,7 +251,7 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -
     server = scripted(echo)
     data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
     result = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--api-key", KEY,
-                                 "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--concurrency", "1"])
+                                 "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--concurrency", "1"])
     assert KEY not in result.output
     records = read_labels(tmp_path / "run")
     assert {r["status"] for r in records} == {"failed", "refused"} or {r["status"] for r in records} == {"failed", "unparsed"}
@@ -261,7 +261,7 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -
     assert any("[redacted]" in (r.get("error") or "") + (r.get("completion") or "") for r in records)
 
     unauthorised = scripted(lambda body: web.json_response({"error": {"message": f"invalid key {KEY}"}}, status=401))
-    result = runner.invoke(app, ["grade", str(data), "--base-url", unauthorised.base_url, "--api-key", KEY, "--run-dir", str(tmp_path / "r401")])
+    result = runner.invoke(app, ["grade", str(data), "--base-url", unauthorised.base_url, "--api-key", KEY, "--out", str(tmp_path / "r401")])
     _no_traceback(result)
     assert result.exit_code == 1 and "401" in result.output and KEY not in result.output
     assert KEY not in (tmp_path / "r401" / "manifest.json").read_text()
@@ -269,7 +269,7 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -
 
 def test_credentials_in_the_url_are_refused_without_echo(tmp_path: Path) -> None:
     result = runner.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", f"http://user:{KEY}@127.0.0.1:9/v1",
-                                 "--run-dir", str(tmp_path / "run")])
+                                 "--out", str(tmp_path / "run")])
     _no_traceback(result)
     assert result.exit_code == 2 and "--base-url carries credentials" in result.output and KEY not in result.output
 
@@ -281,7 +281,7 @@ def test_a_garbage_cache_is_moved_aside_and_the_run_completes(server, tmp_path: 
     cache.mkdir()
     (cache / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
     data = write_pairs(load_pairs(SAMPLE).head(4), tmp_path / "d.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--cache-dir", str(cache)], env={"COLUMNS": "200"})
     _no_traceback(result)
     assert result.exit_code == 0 and "was unreadable" in result.output and "moved it to" in result.output
@@ -294,7 +294,7 @@ def test_a_run_that_fails_is_not_left_running(scripted, tmp_path: Path) -> None:
     from aiohttp import web
 
     server = scripted(lambda body: web.json_response({"error": {"message": "no such model"}}, status=404))
-    result = runner.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
 
@@ -305,11 +305,11 @@ def test_resuming_at_another_endpoint_is_refused_unless_same_grader(server, make
     other = make_server()
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     run = str(tmp_path / "run")
-    assert runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--run-dir", run]).exit_code == 0
-    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--run-dir", run])
+    assert runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]).exit_code == 0
+    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run])
     _no_traceback(result)
     assert result.exit_code == 2 and f"was graded at {server.base_url}" in result.output and "--same-grader" in result.output
-    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--run-dir", run, "--same-grader"])
+    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run, "--same-grader"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["endpoints"] == [server.base_url, other.base_url]
 
@@ -326,15 +326,15 @@ def test_template_include_is_a_located_error_and_leaves_nothing(server, tmp_path
     (bad / "prompt.j2").write_text("Grade this.\n{% include '../../etc/passwd' %}\n{{ text | delimit }}\n")
     data = _one_pair(tmp_path)
     run = tmp_path / "run"
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--run-dir", str(run)])
+    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     _no_traceback(result)
     assert result.exit_code == 2 and "prompt.j2, line 2: {% include %} is not allowed" in result.output
     assert not run.exists()
     (bad / "prompt.j2").write_text("{{ undefined_name.attr }} {{ text | delimit }}\n")
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--run-dir", str(run)])
+    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     assert result.exit_code == 2 and "prompt.j2: cannot render" in result.output and not run.exists()
     shutil.copy(prompts_root() / "default" / "prompt.j2", bad / "prompt.j2")
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--run-dir", str(run)])
+    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     assert result.exit_code == 0, result.output
 
 
@@ -395,10 +395,10 @@ def test_a_file_where_a_folder_is_expected(server, tmp_path: Path) -> None:  # t
     blocker.write_text("x")
     data = _one_pair(tmp_path)
     for run_dir in (blocker, blocker / "below"):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run_dir)])
+        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
         _no_traceback(result)
         assert result.exit_code == 2 and "expected a folder, but it is a file or lies below one" in result.output
-    assert runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run")]).exit_code == 0
+    assert runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
     result = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
     _no_traceback(result)
     assert result.exit_code == 2 and "--out" in result.output and "expected a folder" in result.output
@@ -449,7 +449,7 @@ def test_fuzzed_tables_never_trace_back(server, tmp_path: Path, index: int, muta
     path = folder / "t.jsonl"
     path.write_text("".join(_mutate(_valid_lines(), index, mutation)), encoding="utf-8")
     for command in (["data", "describe", str(path)], ["analyze", str(path), "--n-boot", "0", "-o", str(folder / "a")],
-                    ["grade", str(path), "--base-url", server.base_url, "--run-dir", str(folder / "run"), "--target", "prompt"]):
+                    ["grade", str(path), "--base-url", server.base_url, "--out", str(folder / "run"), "--target", "prompt"]):
         result = runner.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code in (0, 2), (command, result.output)

@@ -83,7 +83,7 @@ def test_a_grader_named_like_an_output_is_refused(tmp_path: Path, name: str) -> 
 def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
-    argv = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt,prompt", "--run-dir", str(tmp_path / "r"),
+    argv = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt,prompt", "--out", str(tmp_path / "r"),
             "--quiet", "--cache-dir", str(tmp_path / "c")]
     for _ in range(2):  # and the re-run resumes rather than sticking
         done = runner.invoke(app, argv)
@@ -101,7 +101,7 @@ def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:
     (["--base-url", ""], "--base-url '': expected an http:// or https:// URL"),
 ])
 def test_grade_refuses_out_of_bound_settings_before_any_request(tmp_path: Path, argv: list[str], message: str) -> None:
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--run-dir", str(tmp_path / "r"), *argv])
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "r"), *argv])
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "r").exists()

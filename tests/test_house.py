@@ -188,7 +188,7 @@ HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "sklearn")
 def test_grading_a_jsonl_table_imports_no_heavy_library(server, tmp_path: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:5]), encoding="utf-8")
-    args = command if command == ["--help"] else [command[0], str(data), "--base-url", server.base_url, "--run-dir",
+    args = command if command == ["--help"] else [command[0], str(data), "--base-url", server.base_url, "--out",
                                                    str(tmp_path / "run"), "-q", *command[1:]]
     code = ("import sys, atexit\n"
             f"atexit.register(lambda: print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"

@@ -66,7 +66,7 @@ def test_workers_take_no_job_once_the_run_is_stopping() -> None:
 def test_ctrl_c_stops_a_fast_grade_with_exit_130(make_server, tmp_path: Path, trial: int) -> None:  # type: ignore[no-untyped-def]
     handle = make_server()
     data = _data(tmp_path, 101, copies=40)
-    process = subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", handle.base_url, "--run-dir",
+    process = subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", handle.base_url, "--out",
                                 str(tmp_path / "run"), "--no-cache", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     labels = tmp_path / "run" / "labels.jsonl"
     deadline = time.monotonic() + 60
@@ -117,7 +117,7 @@ def test_one_endpoint_answering_as_another_model_is_reported(make_server, tmp_pa
     from harness.cli.app import app
 
     liar = make_server(answer_as="harness-small")
-    result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", liar.base_url, "--run-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", liar.base_url, "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "answered as harness-small, not harness-baseline" in " ".join(result.output.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -136,7 +136,7 @@ def test_a_failing_replica_is_set_aside_and_the_healthy_one_serves(server, make_
 # --------------------------------------------------------------------------- the batch path
 
 def _batch_command(data: Path, url: str, run: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--run-dir", str(run), "--batch", "-q", *extra]
+    return [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(run), "--batch", "-q", *extra]
 
 
 def _env() -> dict[str, str]:
@@ -192,7 +192,7 @@ def test_a_killed_batch_run_is_not_regraded_synchronously(make_server, tmp_path:
     slow = make_server(batch_fault="slow")
     data, run = _killed_while_polling(tmp_path, slow.base_url)
     before = slow.endpoint.stats.as_json()["requests"]
-    again = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", slow.base_url, "--run-dir", str(run)],
+    again = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", slow.base_url, "--out", str(run)],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 2
     assert "batches not yet collected" in " ".join(again.stderr.split()) and "Rerun with --batch" in " ".join(again.stderr.split())
@@ -258,7 +258,7 @@ def test_an_endpoint_without_a_batch_api_is_named_in_one_line(tmp_path: Path) ->
 
     url, httpd = _fake_endpoint({})
     try:
-        result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", url, "--run-dir", str(tmp_path / "run"), "--batch"])
+        result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"])
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -269,7 +269,7 @@ def test_no_key_from_a_batch_error_reaches_any_output(tmp_path: Path) -> None:
     key = "sk-redteam-0123456789abcdef0123"
     url, httpd = _fake_endpoint({"/v1/files": (500, '{"error": {"message": "upstream said: {auth}"}}')})
     try:
-        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path)), "--base-url", url, "--run-dir",
+        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path)), "--base-url", url, "--out",
                                   str(tmp_path / "run"), "--batch", "--api-key", key], capture_output=True, text=True, timeout=60,
                                  env={**_env(), "HARNESS_MAX_ATTEMPTS": "1"})
     finally:
@@ -318,7 +318,7 @@ def test_markup_and_escapes_from_an_endpoint_are_printed_as_text(tmp_path: Path)
     url, httpd = _completion_endpoint(message)
     try:
         process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path, 3)), "--base-url", url,
-                                  "--run-dir", str(tmp_path / "run"), "--target", "prompt"], capture_output=True, text=True, timeout=60)
+                                  "--out", str(tmp_path / "run"), "--target", "prompt"], capture_output=True, text=True, timeout=60)
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     assert process.returncode == 3 and "Traceback" not in process.stderr  # failed items, said as such
@@ -333,7 +333,7 @@ def test_a_model_named_like_markup_or_mathtext_runs_to_the_report(tmp_path: Path
         for model in ("[/x]", "$x^{2$"):
             run = tmp_path / f"run{len(model)}"
             graded = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--model", model,
-                                     "--run-dir", str(run)], capture_output=True, text=True, timeout=60)
+                                     "--out", str(run)], capture_output=True, text=True, timeout=60)
             assert graded.returncode == 0 and f"grading with model {model} " in graded.stderr, graded.stderr
             calibrated = subprocess.run([sys.executable, "-m", "harness", "calibrate", str(run), "--human", str(data), "--n-boot", "50"],
                                         capture_output=True, text=True, timeout=120)
@@ -372,7 +372,7 @@ def test_a_template_bomb_ends_cleanly(tmp_path: Path, source: str, message: str)
     (folder / "prompt.j2").write_text(source)
     started = time.monotonic()
     process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path, 3)), "--template", str(folder),
-                              "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+                              "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
     assert process.returncode == 2 and time.monotonic() - started < 20
     assert message in process.stderr and "Traceback" not in process.stderr and not (tmp_path / "run").exists()
 

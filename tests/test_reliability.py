@@ -114,7 +114,7 @@ def test_faults_under_batching_regrade_singly_and_keep_labels(make_server, tmp_p
 
 def _grade_process(data: Path, run: Path, url: str, cache: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HARNESS_BACKOFF_INITIAL_S": "0"}
-    return subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--run-dir",
+    return subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out",
                              str(run), "--cache-dir", str(cache), "--concurrency", "6", "--target", "both", "-q"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -193,7 +193,7 @@ def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(m
         time.sleep(0.01)
     with pytest.raises(RunError, match=rf"being graded by another process \(pid {process.pid}\)"):
         grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
-    refused = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run)])
+    refused = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run)])
     assert refused.exit_code == 2 and "another process" in refused.output
     os.kill(process.pid, signal.SIGKILL)  # the OS frees the lock with the process
     process.wait()
@@ -234,7 +234,7 @@ def test_hostile_texts_grade_without_breaking_request_or_template(server, tmp_pa
 def test_mixed_encoding_file_is_located_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"id": "a", "prompt": "fine"}\n{"id": "b", "prompt": "caf\xe9 in latin-1"}\n')
-    result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "mixed.jsonl" in result.output and "line 2" in result.output and "UTF-8" in result.output
     assert not (tmp_path / "run").exists()
@@ -268,7 +268,7 @@ def test_fuzzed_pairs_files_never_half_write_a_run(tmp_path: Path, content: byte
         load_pairs(path)
     except Exception:
         run = folder / "run"  # loading fails: grade must stop before touching the run folder or the network
-        result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--run-dir", str(run)])
+        result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(run)])
         _refused_cleanly(result, path, run)
     else:
         result = runner.invoke(app, ["data", "describe", str(path), "--json"])
@@ -298,9 +298,9 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "pairs.jsonl")
     run, cache = tmp_path / "run", tmp_path / "cache"
     outputs = []
-    for args in (["grade", str(data), "--base-url", handle.base_url, "--run-dir", str(run), "--cache-dir", str(cache),
+    for args in (["grade", str(data), "--base-url", handle.base_url, "--out", str(run), "--cache-dir", str(cache),
                   "--target", "all"],
-                 ["grade", str(data), "--base-url", handle.base_url, "--run-dir", str(run), "--cache-dir", str(cache),
+                 ["grade", str(data), "--base-url", handle.base_url, "--out", str(run), "--cache-dir", str(cache),
                   "--retry", "unparsed,failed"],
                  ["calibrate", str(run), "--human", str(data), "--n-boot", "50"],
                  ["analyze", str(run), "--by", "model", "--n-boot", "50"],
@@ -309,7 +309,7 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
         assert result.exit_code == 0, (args, result.output)
         outputs.append(result.output)
     # a wrong key: the error message must not echo either key
-    wrong = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--run-dir", str(tmp_path / "w"),
+    wrong = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "w"),
                                 "--api-key", "sk-test-WRONG-123456"])
     assert wrong.exit_code == 1 and "401" in wrong.output
     outputs.append(wrong.output)
@@ -333,7 +333,7 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     made = runner.invoke(app, ["data", "inject", str(clean_data), "-o", str(injected_data), "--side", "response"])
     assert made.exit_code == 0 and f"wrote {n} injected of {n} rows" in made.output, made.output
     for data, run in ((clean_data, "clean"), (injected_data, "injected")):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", gullible.base_url, "--run-dir", str(tmp_path / run),
+        result = runner.invoke(app, ["grade", str(data), "--base-url", gullible.base_url, "--out", str(tmp_path / run),
                                      "--cache-dir", str(tmp_path / "cache"), "-q"])
         assert result.exit_code == 0, result.output
     unique = load_pairs(injected_data)["response"].nunique()  # identical requests are sent once

@@ -19,7 +19,7 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--run-dir", str(tmp_path / "demo")])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     study = tmp_path / "demo"
     run = study / "baseline"
@@ -86,7 +86,7 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_pa
     import hashlib
 
     run = tmp_path / "run"
-    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--run-dir", str(run), "--limit", "30"])
+    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(run), "--limit", "30"])
     assert graded.exit_code == 0, graded.output
     calibrated = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--n-boot", "200"])
     assert calibrated.exit_code == 0, calibrated.output

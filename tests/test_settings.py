@@ -199,7 +199,7 @@ def test_compare_two_runs_without_human_labels(server, tmp_path: Path) -> None: 
     runs = []
     for model in ("harness-baseline", "harness-literal"):
         folder = tmp_path / model
-        graded = runner.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--run-dir", str(folder),
+        graded = runner.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--out", str(folder),
                                      "--quiet", "--cache-dir", str(tmp_path / "cache")])
         assert graded.exit_code == 0, graded.output
         runs.append(folder)
@@ -224,3 +224,14 @@ def test_compare_two_runs_without_human_labels(server, tmp_path: Path) -> None: 
     assert prompt_any["share_a"] == pytest.approx((joined["a"] >= 1).mean())
     assert "not accuracy" in " ".join(found["warnings"])
     assert "Graders against each other" in runner.invoke(app, ["compare", *map(str, runs), "--n-boot", "0"]).output
+
+
+def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.io.pairs import load_pairs, write_pairs
+
+    data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "r"), "--quiet",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert "warning: --run-dir is deprecated and will be removed in the next release; use --out" in result.stderr
+    assert json.loads(result.stdout)["items"] == 6 and (tmp_path / "r" / "labels.jsonl").exists()

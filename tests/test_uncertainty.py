@@ -83,7 +83,7 @@ def test_samples_vote_and_record_their_agreement(server, tmp_path: Path) -> None
 
 def test_samples_at_temperature_zero_is_refused_with_the_flag(tmp_path: Path) -> None:
     data = _small(tmp_path)
-    result = runner.invoke(app, ["grade", str(data), "--samples", "3", "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(data), "--samples", "3", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "--samples 3 at temperature 0.0" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
@@ -91,7 +91,7 @@ def test_samples_at_temperature_zero_is_refused_with_the_flag(tmp_path: Path) ->
 
 def test_logprobs_with_several_items_per_request_is_refused(tmp_path: Path) -> None:
     data = _small(tmp_path)
-    result = runner.invoke(app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "one item per request" in " ".join(result.output.split())
 

@@ -29,7 +29,7 @@ def _closed_port() -> int:
 def test_a_dead_endpoint_is_called_dead_within_seconds(transport: str, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     started = time.monotonic()
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--out", str(tmp_path / "run")])
     elapsed = time.monotonic() - started
     assert result.exit_code == 1 and elapsed < 10
     assert f"cannot reach {url}: connection refused" in result.output and "--base-url" in result.output
@@ -38,7 +38,7 @@ def test_a_dead_endpoint_is_called_dead_within_seconds(transport: str, tmp_path:
 
 def test_defaults_are_said_before_grading(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--run-dir", str(tmp_path / "run")], env={"OPENAI_BASE_URL": url})
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "run")], env={"OPENAI_BASE_URL": url})
     first = result.output.splitlines()[0]
     assert first.startswith("grading with model harness-baseline (default) at " + url + " (environment)")
     assert "pass --model and --base-url for a real one" in first
@@ -48,14 +48,14 @@ def test_failed_items_exit_3_with_grouped_reasons(make_server, tmp_path: Path) -
     handle = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
     data = write_pairs(load_pairs(SAMPLE).head(20), tmp_path / "d.jsonl")
     args = ["grade", str(data), "--base-url", handle.base_url, "--max-attempts", "1", "--target", "prompt"]
-    result = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "run")], env={"COLUMNS": "120"})
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run")], env={"COLUMNS": "120"})
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     failed = manifest["counts"]["failed"]
     assert 0 < failed < 20 and result.exit_code == 3
     assert f"{failed} failed" in result.output and f"{failed:>6}  500: The server had an error" in result.output
     assert f"error: {failed} of 20 items failed" in result.output and "--retry failed" in result.output
     assert manifest["reasons"]["failed"] == {"500: The server had an error while processing your request.": failed}
-    allowed = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "run2"), "--allow-failed", "--json"])
+    allowed = runner.invoke(app, [*args, "--out", str(tmp_path / "run2"), "--allow-failed", "--json"])
     assert allowed.exit_code == 0
 
 
@@ -139,15 +139,15 @@ def test_what_researchers_reach_for(server, tmp_path: Path) -> None:  # type: ig
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     run = tmp_path / "run"
     args = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt"]
-    assert runner.invoke(app, [*args, "--run-dir", str(run), "--limit", "5"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(run), "--limit", "5"]).exit_code == 0
     assert json.loads((run / "manifest.json").read_text())["input_rows"] == 5
     sampled = tmp_path / "sampled"
-    assert runner.invoke(app, [*args, "--run-dir", str(sampled), "--sample", "7", "--sample-seed", "3"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(sampled), "--sample", "7", "--sample-seed", "3"]).exit_code == 0
     again = tmp_path / "again"
-    assert runner.invoke(app, [*args, "--run-dir", str(again), "--sample", "7", "--sample-seed", "3"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(again), "--sample", "7", "--sample-seed", "3"]).exit_code == 0
     ids = lambda folder: [json.loads(line)["id"] for line in (folder / "input.jsonl").read_text().splitlines()]
     assert len(ids(sampled)) == 7 and ids(sampled) == ids(again) and ids(sampled) != ids(run)[:7]
-    both = runner.invoke(app, [*args, "--run-dir", str(tmp_path / "x"), "--limit", "2", "--sample", "2"])
+    both = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--limit", "2", "--sample", "2"])
     assert both.exit_code == 2 and "--limit and --sample exclude each other" in both.output
 
     exported = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "labels.csv")])
@@ -164,9 +164,9 @@ def test_what_researchers_reach_for(server, tmp_path: Path) -> None:  # type: ig
 def test_a_response_column_under_another_name_is_pointed_out(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     frame = load_pairs(SAMPLE).head(3).rename(columns={"response": "completion"})
     data = write_pairs(frame, tmp_path / "d.csv")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run")])
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "pass --map response=completion" in result.output and not (tmp_path / "run").exists()
-    mapped = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+    mapped = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--map", "response=completion"])
     assert mapped.exit_code == 0, mapped.output
 
@@ -212,11 +212,11 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(se
     from harness.grading.grader import Progress
 
     data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
-    first = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"), "--limit", "4"])
+    first = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--limit", "4"])
     assert first.exit_code == 0, first.output
     labels = tmp_path / "run" / "labels.jsonl"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:5]))  # stopped after 5 of 8 answers
-    resumed = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+    resumed = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                   "--limit", "4"], env={"COLUMNS": "200"})
     assert resumed.exit_code == 0, resumed.output
     assert "graded now 3 items (resumed: 5 were already graded in this folder)" in resumed.output

@@ -25,7 +25,7 @@ def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[n
         frame.loc[k, "response"] = text
     frame.loc[len(HOSTILE), "response"] = "line\u2028sep \u202eevil"  # invisible and reordering characters
     data = write_pairs(frame, tmp_path / "data.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--target", "both", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     return tmp_path / "run", data
@@ -68,7 +68,7 @@ def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path
 
 
 def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--run-dir", str(tmp_path / "run"),
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--limit", "5", "--target", "prompt"])
     assert result.exit_code == 0, result.output
     labels = tmp_path / "run" / "labels.jsonl"  # as if the run had been stopped after three answers

@@ -47,7 +47,7 @@ def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type:
     data = write_pairs(frame, tmp_path / "d.jsonl")
     run, other = tmp_path / "run", tmp_path / "other-run-with-a-long-name"
     _check(["data", "describe", str(data)])
-    _check(["grade", str(data), "--base-url", server.base_url, "--run-dir", str(run), "--target", "all"])
+    _check(["grade", str(data), "--base-url", server.base_url, "--out", str(run), "--target", "all"])
     grade(data, GradeSpec(), endpoint_for(server), run_dir=other, cache_dir=tmp_path / "c")
     _check(["calibrate", str(run), "--human", str(data), "--n-boot", "100"])
     _check(["calibrate", str(data), "--gold", "prompt_hate", "--pred", "response_hate", "--n-boot", "100"])

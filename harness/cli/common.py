@@ -38,7 +38,8 @@ def errors() -> Iterator[None]:
 
 #: Library parameter -> the CLI flag that sets it, where the flag is not the parameter with dashes.
 FLAGS = {"timeout_s": "--timeout", "deadline_s": "--deadline", "targets": "--target", "retry_statuses": "--retry",
-         "model_names": "--model-name", "mapping": "--map", "config_path": "--config", "out_dir": "--out"}
+         "model_names": "--model-name", "mapping": "--map", "config_path": "--config", "out_dir": "--out",
+         "run_dir": "--out"}
 _NAMED = re.compile(r"`([a-z][a-z_]*)`")
 
 
@@ -67,6 +68,13 @@ def redactor() -> Any:
     flagged = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--api-key"]
     flagged += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--api-key=")]
     return Redactor.of(*flagged)
+
+
+def deprecated(value: Any, old: str, new: str) -> Any:
+    """A value given with an old spelling of a flag: still honoured this release, with a line on stderr saying so."""
+    if value is not None and value is not False:
+        typer.echo(f"warning: {old} is deprecated and will be removed in the next release; use {new}", err=True)
+    return value
 
 
 RatersOpt = Annotated[Optional[str], typer.Option(

@@ -9,7 +9,7 @@ import typer
 
 from ..core.constants import DEFAULT_BASE_URL, DEFAULT_SEED, DEFAULT_SERVE_PORT
 from ..steps.settings import ShotSearchSettings
-from .common import LimitOpt, MapOpt, SampleOpt, SampleSeedOpt, errors, mapping_of, split
+from .common import LimitOpt, MapOpt, SampleOpt, SampleSeedOpt, deprecated, errors, mapping_of, split
 from .options import with_settings
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def grade(
     target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
     template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
     shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL). Default: none (zero-shot); the demo uses prompts/default_shots.jsonl.")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
     azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
@@ -114,6 +115,7 @@ def grade(
         settings = _settings(config, **flags)
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode,
                      logprobs=logprobs, samples=samples)
+        run_dir = out or deprecated(run_dir, "--run-dir", "--out")
         folder = run_dir or _default_run_dir(spec, data)
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import errors
+from .common import deprecated, errors
 
 #: The headline of each step's result when the study prints it.
 _TITLES = {"grade": "the run folder", "calibrate": "against the human labels", "shot search": "exemplar search: dev, then held-out test", "compare": "graders compared",
@@ -60,7 +60,8 @@ def run(
 
 
 def demo(
-    run_dir: Annotated[Path, typer.Option(help="Output folder of the demo (replaced if an earlier demo made it).")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the demo (replaced if an earlier demo made it).")] = Path("runs/demo"),
+    run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
 ) -> None:
     """The bundled study (harness/data/demo.toml) on the embedded endpoint and the bundled sample, in a fresh folder."""
@@ -72,7 +73,7 @@ def demo(
                       "cross-fitted by prompt so no text is graded by a model that saw it. "
                       f"The study file: {demo_study_path()}")
         with GradeProgress() as progress:
-            result = run_demo(run_dir, on_step=_on_step, on_progress=progress.update)
+            result = run_demo(deprecated(run_dir, "--run-dir", "--out") or out, on_step=_on_step, on_progress=progress.update)
         _print_study(result, quiet=quiet)
 
 
