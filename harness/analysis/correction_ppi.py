@@ -21,7 +21,7 @@ from ..core.errors import DataError
 from ..results.analysis import CorrectedSetting, Correction, ShareDifference
 from .intervals import Interval, percentile_ci, t_half_width
 from .ppi import MIN_EVENT_CLUSTERS, Design, Estimate, ShareData, cluster_sums, draws, estimate, inclusion_numbers
-from .shares import SHARES, share_columns
+from .shares import share_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,7 +124,7 @@ def correct_by_subset(prompt: np.ndarray, response: np.ndarray, ids: np.ndarray,
         per_group[name] = {s: estimate(cluster_sums(data[s], design, mask), counts) for s in data}
         settings[name] = _setting(per_group[name], design, mask, codes)
     differences = _differences(per_group, reference, all_pairs, design)
-    warnings = [*subset.warnings, *_warnings(pooled, design)]
+    warnings = [*subset.warnings, *_warnings(pooled, design), *_scope_warnings({"all pairs": pooled, **per_group}, design)]
     extra: dict[str, Any] = {"groups": settings, "differences": differences} if groups else {}
     return Correction(
         n_graded=int(codes.size), n_graded_clusters=design.n_clusters, n_labelled=int(subset.labelled.sum()),
@@ -184,20 +184,28 @@ def _differences(per_group: dict[str, dict[str, Estimate]], reference: str | Non
     return out
 
 
+def _scope_warnings(scopes: dict[str, dict[str, Estimate]], design: Design) -> list[str]:
+    """Per scope (all pairs, each group) and per share, categories included: every share whose denominator has fewer
+    than FEW_CLUSTERS labelled clusters, and every share that fell back to classic PPI, named."""
+    out = []
+    for scope, estimates in scopes.items():
+        thin = [f"{s} ({e.units})" for s, e in estimates.items() if e.units < FEW_CLUSTERS and e.value is not None]
+        if thin and design.n_labelled_clusters >= FEW_CLUSTERS:
+            out.append(f"{scope}: fewer than {FEW_CLUSTERS} labelled clusters in the denominator of {', '.join(thin)}: those "
+                       "intervals cover less than 95 %")
+        classic = [s for s, e in estimates.items() if not e.tuned and e.value is not None]
+        if classic:
+            out.append(f"{scope}: classic PPI (lambda 1) for {', '.join(classic)}: fewer than {MIN_EVENT_CLUSTERS} labelled "
+                       "clusters show them, too few to tune lambda on")
+    return out
+
+
 def _warnings(pooled: dict[str, Estimate], design: Design) -> list[str]:
     out = []
     if design.n_labelled_clusters < FEW_CLUSTERS:
         out.append(f"the human-labelled subset has {design.n_labelled_clusters} prompt clusters, fewer than {FEW_CLUSTERS}: "
                    "intervals cover less than 95 % there (make validate measures it); label more clusters")
-    else:
-        thin = [f"{s} ({e.units})" for s, e in pooled.items() if e.units < FEW_CLUSTERS and s in SHARES]
-        if thin:
-            out.append(f"fewer than {FEW_CLUSTERS} labelled clusters in the denominator of {', '.join(thin)}: those "
-                       "intervals cover less than 95 %")
-    classic = [s for s, e in pooled.items() if not e.tuned and s in SHARES]
-    if classic:
-        out.append(f"classic PPI (lambda 1) for {', '.join(classic)}: fewer than {MIN_EVENT_CLUSTERS} labelled clusters show them, "
-                   "too few to tune lambda on")
+
     exact = [s for s, e in pooled.items() if e.exact_fallback]
     if exact:
         out.append(f"no resample moved {', '.join(exact)}: their intervals are exact (Clopper-Pearson) bounds on the "

@@ -7,8 +7,11 @@ cluster-bootstrap percentile interval for κ and recall, the prediction-powered 
 corrected share, whose graded set stays the real one); its width is recorded. The pilot is itself a
 sample, so every simulated study first redraws the pilot's clusters (a bootstrap of the pilot),
 and the spread of the widths carries the pilot's uncertainty: the plan gives the **median** width
-(the size to plan on) and the **90th percentile** (a size that meets the target in nine studies
-out of ten). The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
+(the size to plan on) and the ``assurance`` quantile (default 0.9: a size that meets the target in
+nine studies out of ten). A study whose metric is undefined counts as one that missed the target;
+the widths are made monotone in the size (common random numbers across sizes, then an envelope),
+and the size is searched by doubling then bisection, never below the smallest size where the
+metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
 beside it. What the simulation cannot do is invent what the pilot never showed (a severity-3
 disagreement, an escalation): those are warned.
 """
@@ -30,8 +33,10 @@ from .ppi import A_HAT, A_HAT_LAB, A_LAB, B_HAT, B_HAT_LAB, B_LAB, estimate
 from .stats import kappa_from_confusion, resample_counts
 
 METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
-#: Sizes tried when searching for a target width: this many, geometrically spaced.
-GRID = 14
+#: A size is recommended only where the metric is defined in at least this share of the simulated studies.
+DEFINED_SHARE = 0.95
+#: The share of simulated studies the conservative size meets the target in (``plan --assurance``).
+DEFAULT_ASSURANCE = 0.9
 
 
 @dataclass
@@ -159,12 +164,18 @@ def _ppi_width(labelled: np.ndarray, pilot: Pilot, rng: np.random.Generator, n_b
 
 
 def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Widths of ``studies`` simulated studies of ``clusters`` clusters, and their rows per human label."""
-    rng = np.random.default_rng([seed, clusters])
+    """Widths of ``studies`` simulated studies of ``clusters`` clusters (NaN where the metric was undefined), and their
+    rows per human label.
+
+    Common random numbers: study ``r`` draws the same bootstrap of the pilot (its population) and the same stream of
+    cluster picks at every size, so the widths of two sizes differ by the size, not by luck, and the search over sizes
+    sees a smooth curve.
+    """
     size = pilot.sums.shape[0]
     widths = np.full(studies, np.nan)
     rows = np.zeros((studies, pilot.rows.shape[1]))
     for r in range(studies):
+        rng = np.random.default_rng([seed, r])
         population = np.asarray(rng.integers(0, size, size=size))
         chosen = population[rng.integers(0, size, size=clusters)]
         rows[r] = pilot.rows[chosen].sum(axis=0)
@@ -175,15 +186,29 @@ def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: in
     return widths, rows
 
 
+def _quantile(widths: np.ndarray, q: float) -> float | None:
+    """The ``q`` quantile of the widths, an undefined study counting as one that missed every target (infinite width)."""
+    value = float(np.quantile(np.where(np.isfinite(widths), widths, np.inf), q, method="higher"))
+    return value if math.isfinite(value) else None
+
+
 def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | None = None, studies: int = 200,
-         n_boot: int = 200, seed: int = DEFAULT_SEED) -> Plan:
-    """The predicted interval width at each labelling size (items), and the size that meets ``target_width``."""
+         n_boot: int = 200, seed: int = DEFAULT_SEED, assurance: float = DEFAULT_ASSURANCE) -> Plan:
+    """The predicted interval width at each labelling size (items), and the sizes that meet ``target_width``: in half
+    the simulated studies (``n_items``) and in ``assurance`` of them (``n_items_conservative``).
+
+    A study whose metric is undefined counts as one that missed the target; no size below the smallest at which the
+    metric is defined in at least :data:`DEFINED_SHARE` of the studies is recommended; the widths are made monotone
+    (each size's width is the largest at that size or any larger one), so a tighter target never gets a smaller size.
+    """
     if target_width is None and not sizes:
         raise ConfigError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
     if target_width is not None and not 0 < target_width < 2:
         raise ConfigError(f"`target_width` {target_width}: expected a width above 0, e.g. 0.10")
     if any(s < 1 for s in sizes or []):
         raise ConfigError(f"`sizes` {sizes}: expected positive item counts")
+    if not 0.5 <= assurance < 1:
+        raise ConfigError(f"`assurance` {assurance}: expected a share from 0.5 to 0.99")
     per = float(pilot.items.mean())
     n_pilot = pilot.sums.shape[0]
     limit = pilot.graded.shape[0] if pilot.graded is not None else None
@@ -194,23 +219,23 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         clusters = max(2, min(clusters, limit) if limit else clusters)
         if clusters not in found:
             widths, rows = simulate(pilot, clusters, studies=studies, n_boot=n_boot, seed=seed)
-            finite = widths[np.isfinite(widths)]
+            defined = int(np.isfinite(widths).sum())
             found[clusters] = PlanSize(
-                n_items=round(clusters * per), n_clusters=clusters,
-                width=float(np.median(finite)) if finite.size else None,
-                width_conservative=float(np.quantile(finite, 0.9)) if finite.size else None,
+                n_items=round(clusters * per), n_clusters=clusters, width=_quantile(widths, 0.5),
+                width_conservative=_quantile(widths, assurance),
                 width_formula=own * math.sqrt(n_pilot / clusters) if own is not None else None,
                 rows_by_label={label: round(float(v), 1) for label, v in zip(pilot.labels, rows.mean(axis=0), strict=True)},
-                undefined=round(1 - finite.size / widths.size, 4))
+                undefined=round(1 - defined / widths.size, 4), undefined_studies=widths.size - defined)
         return found[clusters]
 
     for items in sizes or []:
         at(math.ceil(items / per))
     best = conservative = None
     if target_width is not None:
-        best = _search(at, target_width, n_pilot, limit, lambda s: s.width)
-        conservative = _search(at, target_width, n_pilot, limit, lambda s: s.width_conservative)
-    rows = sorted(found.values(), key=lambda s: s.n_clusters)
+        best = _search(at, found, target_width, n_pilot, limit, "width")
+        conservative = _search(at, found, target_width, n_pilot, limit, "width_conservative")
+    rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
+    floor = next((s.n_clusters for s in rows if 1 - s.undefined >= DEFINED_SHARE), None)
     return Plan(
         schema_version=SCHEMA_VERSION, metric=pilot.metric, side=pilot.side, threshold=pilot.threshold, source=pilot.source,
         pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot), pilot_value=value,
@@ -218,14 +243,40 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         n_items=best.n_items if best else None, n_clusters=best.n_clusters if best else None,
         n_items_conservative=conservative.n_items if conservative else None,
         n_clusters_conservative=conservative.n_clusters if conservative else None,
-        sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed,
-        warnings=_warnings(pilot, best, target_width, limit),
+        sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed, assurance=assurance, defined_floor=floor,
+        warnings=_warnings(pilot, best, target_width, limit) + _undefined_warning(rows),
     )
+
+
+def _monotone(rows: list[PlanSize]) -> list[PlanSize]:
+    """Each size's widths raised to the largest at any larger size: the envelope the search reads (a width that
+    shrinks with more labels, as it must, not the simulation's wiggle)."""
+    out: list[PlanSize] = []
+    worst: dict[str, float | None] = {"width": None, "width_conservative": None}
+    for row in reversed(rows):
+        update: dict[str, float | None] = {}
+        for key in worst:
+            mine = getattr(row, key)
+            seen = worst[key]
+            value = None if mine is None else (mine if seen is None else max(mine, seen))
+            worst[key] = value if value is not None else seen
+            update[key] = value
+        out.append(row.model_copy(update=update))
+    return out[::-1]
+
+
+def _undefined_warning(rows: list[PlanSize]) -> list[str]:
+    undefined = [f"{s.n_clusters} clusters ({s.undefined_studies})" for s in rows if s.undefined_studies]
+    if not undefined:
+        return []
+    return [f"studies where the metric was undefined (counted as missing the target): {', '.join(undefined)}; no size below "
+            f"the smallest where it is defined in {DEFINED_SHARE:.0%} of studies is recommended"]
 
 
 METHOD = ("simulation from the pilot's estimated joint distribution: each study draws its prompt clusters (all "
           "their pairs, both labels) from a bootstrap of the pilot's clusters and computes the interval harness "
-          "reports; width: the median over studies, conservative: the 90th percentile")
+          "reports (common random numbers across sizes); width: the median over studies, conservative: the assurance "
+          "quantile, an undefined study counting as too wide; both made monotone in the size")
 
 
 def _pilot_width(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, float | None]:
@@ -242,29 +293,26 @@ def _pilot_width(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, fl
     return clean(width), clean(value)
 
 
-def _search(at: Any, target: float, n_pilot: int, limit: int | None, width_of: Any) -> PlanSize | None:
-    """The smallest size whose width (by ``width_of``) is at most ``target``: a geometric grid, then the
-    square-root law between the two grid points around the target, checked and stepped up by 5 %."""
-    low, high = max(2, n_pilot // 8), (limit or n_pilot * 200)
-    grid = sorted({int(np.rint(x)) for x in np.geomspace(low, high, GRID)})
-    previous = None
-    for clusters in grid:
-        size = at(clusters)
-        width = width_of(size)
-        if width is not None and width <= target:
-            if previous is None:
-                return size
-            prev_width = width_of(previous)
-            guess = previous.n_clusters * (prev_width / target) ** 2 if prev_width else clusters
-            candidate = int(min(clusters, max(previous.n_clusters + 1, math.ceil(guess))))
-            while candidate < clusters:
-                trial = at(candidate)
-                if width_of(trial) is not None and width_of(trial) <= target:
-                    return trial
-                candidate = max(candidate + 1, math.ceil(candidate * 1.05))
-            return size
-        previous = size
-    return None
+def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, limit: int | None, key: str) -> PlanSize | None:
+    """The smallest size whose width (``key``, on the monotone envelope) is at most ``target`` and whose metric is
+    defined in at least DEFINED_SHARE of the studies: doubling from a small size until one meets it, then bisection."""
+    def meets(clusters: int) -> bool:
+        at(clusters)
+        rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
+        row = next(r for r in rows if r.n_clusters == max(2, min(clusters, limit) if limit else clusters))
+        width = getattr(row, key)
+        return width is not None and width <= target and 1 - row.undefined >= DEFINED_SHARE
+
+    high_limit = limit or n_pilot * 400
+    low, high = 1, max(2, n_pilot // 8)
+    while not meets(high):
+        if high >= high_limit:
+            return None
+        low, high = high, min(high * 2, high_limit)
+    while high - low > max(1, low // 50):  # to within 2 %
+        middle = (low + high) // 2
+        low, high = (low, middle) if meets(middle) else (middle, high)
+    return at(high)
 
 
 def _warnings(pilot: Pilot, best: PlanSize | None, target: float | None, limit: int | None) -> list[str]:

@@ -21,21 +21,24 @@ def plan_section(data: Plan) -> Section:
             lines.append(f"To know it to ±{data.target_width / 2:.3g} (a {data.target_width:.2f}-wide interval): label about "
                          f"{data.n_items} items ({data.n_clusters} clusters); {data.n_items_conservative or 'more than the largest size tried'}"
                          + (f" items ({data.n_clusters_conservative} clusters)" if data.n_items_conservative else "")
-                         + " to meet it in nine studies out of ten.")
+                         + f" to meet it in {data.assurance:.0%} of studies (the pilot's own uncertainty included).")
         else:
             lines.append(f"No size tried reaches a {data.target_width:.2f}-wide interval.")
     lines.append(f"Method: {data.method} ({data.studies} studies per size, {data.n_boot} resamples each).")
     lines.extend(f"Warning: {w}." for w in data.warnings)
     section = Section(f"Labelling plan: {what}", lines)
     labels = list(data.sizes[0].rows_by_label) if data.sizes else []
+    sure = f"{data.assurance:.0%}"
     rare = labels[-1] if labels else None
     section.tables.append(Table(
-        "Predicted 95% interval width by labelling size", ["items", "clusters", "width", "90% sure", "√n rule",
-                                                             *([f"label {rare}"] if rare else [])],
+        "Predicted 95% interval width by labelling size", ["items", "clusters", "width", f"{sure} sure", "√n rule",
+                                                             "undefined", *([f"label {rare}"] if rare else [])],
         [[str(s.n_items), str(s.n_clusters), num(s.width), num(s.width_conservative), num(s.width_formula),
-          *([f"{s.rows_by_label[rare]:.0f}"] if rare else [])] for s in data.sizes],
-        "width: median over simulated studies; 90% sure: the width nine studies in ten stay under; √n rule: the pilot's "
-        f"width scaled by the square root of the clusters; label {rare}: expected items with that human label." if rare else ""))
+          str(s.undefined_studies), *([f"{s.rows_by_label[rare]:.0f}"] if rare else [])] for s in data.sizes],
+        f"width: median over simulated studies; {sure} sure: the width {sure} of studies stay under; both never narrower "
+        "than at a larger size, and a study whose metric is undefined counts as too wide; √n rule: the pilot's width "
+        f"scaled by the square root of the clusters; undefined: studies (of {data.studies}) where the metric was "
+        "undefined" + (f"; label {rare}: expected items with that human label." if rare else ".")))
     return section
 
 

@@ -10,8 +10,9 @@ from .provenance import Stamped
 class PlanSize(Result):
     """One labelling size: the interval width the pilot predicts for it.
 
-    ``width`` is the median over simulated studies of that size, ``width_conservative`` the 90th
-    percentile (the pilot's own uncertainty included), ``width_formula`` the pilot's own width
+    ``width`` is the median over simulated studies of that size, ``width_conservative`` the ``assurance``
+    quantile (the pilot's own uncertainty included; an undefined study counts as an infinite width), both on the
+    monotone envelope (never narrower than at a larger size), ``width_formula`` the pilot's own width
     scaled by the square root of the clusters (the textbook rule, for comparison).
     """
 
@@ -22,8 +23,11 @@ class PlanSize(Result):
     width_formula: float | None
     #: Expected human-labelled items at each severity 0-3 on the metric's side (or label, for a plain table).
     rows_by_label: dict[str, float]
-    #: Share of simulated studies where the metric was undefined (no harmful item, no disagreement possible …).
+    #: Share of simulated studies where the metric was undefined (no harmful item, no disagreement possible …);
+    #: they count as studies that missed the target.
     undefined: float
+    #: How many simulated studies that was.
+    undefined_studies: int = 0
 
 
 class Plan(Stamped):
@@ -43,7 +47,7 @@ class Plan(Stamped):
     #: The smallest size whose median predicted width meets the target (None: not within the sizes tried).
     n_items: int | None
     n_clusters: int | None
-    #: The same for the 90th percentile: a size that meets the target in nine studies out of ten.
+    #: The same at the ``assurance`` quantile: a size that meets the target in that share of studies (default nine in ten).
     n_items_conservative: int | None
     n_clusters_conservative: int | None
     sizes: list[PlanSize]
@@ -52,6 +56,10 @@ class Plan(Stamped):
     n_boot: int
     seed: int
     warnings: list[str]
+    #: The share of simulated studies the conservative size meets the target in.
+    assurance: float = 0.9
+    #: The smallest size tried at which the metric is defined in at least 95 % of studies (no smaller one is recommended).
+    defined_floor: int | None = None
 
 
 class Selection(Stamped):

@@ -18,7 +18,7 @@ def plan(pilot: str | Path, settings: PlanSettings, *, out: str | Path | None = 
     source = Path(pilot)
     chosen = pilot_of(source, settings)
     result = make_plan(chosen, target_width=settings.target_width, sizes=list(settings.sizes), studies=settings.studies,
-                       n_boot=settings.n_boot, seed=settings.seed)
+                       n_boot=settings.n_boot, seed=settings.seed, assurance=settings.assurance)
     result = stamp(result, "plan", "pilot labels", [("pilot", source), ("human", settings.human)], context)
     target = Path(out) if out is not None else Path("runs") / f"plan-{source.stem or source.name}.json"
     result.write(target)
@@ -34,7 +34,7 @@ def pilot_of(source: Path, settings: PlanSettings) -> Any:
     if settings.gold or settings.pred:
         if not (settings.gold and settings.pred):
             raise ConfigError("`gold` and `pred` go together: name both label columns")
-        return pilot_from_table(load_pairs(source, mapping=mapping_of(settings.map)), settings.gold, settings.pred,
+        return pilot_from_table(load_pairs(source, mapping=mapping_of(settings.map), require=("id",)), settings.gold, settings.pred,
                                 metric=settings.metric, threshold=settings.threshold, cluster=settings.cluster, source=str(source))
     if source.is_dir():
         return _run_pilot(source, settings)

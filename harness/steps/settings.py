@@ -220,6 +220,9 @@ class PlanSettings(Settings):
     side: Literal["prompt", "response"] = Field(default="response", description=(
         "With harm labels: prompt or response (each pair's highest category)."))
     threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this", scale=True)
+    assurance: float = Field(default=0.9, ge=0.5, le=0.99, description=(
+        "The share of simulated studies the conservative size meets the target in, the pilot's own uncertainty "
+        "included (0.5 to 0.99)."))
     studies: int = Field(default=200, ge=10, le=MAX_STUDIES, description=f"Simulated studies per size (10 to {MAX_STUDIES:,}).")
     n_boot: int = Field(default=200, ge=50, le=MAX_PLAN_BOOT, description=(
         f"Bootstrap resamples per simulated study (50 to {MAX_PLAN_BOOT:,}; not the study-wide n_boot)."))
