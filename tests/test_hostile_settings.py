@@ -255,3 +255,16 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing beside the work folder
     assert all(p == work or work in p.parents for p in work.rglob("*"))
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        analysis = _analysis(tmp_path)
+        out = tmp_path / "report"
+        assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+    finally:
+        os.umask(old)
+    for path in [analysis, out / "report.html", out / "report.md", *(out / "figures").iterdir()]:
+        assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
+    assert (out / "figures").stat().st_mode & 0o777 == 0o755

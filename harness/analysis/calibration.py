@@ -237,7 +237,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.labels
                  if r.get("status") == "ok" and r.get("probabilities")}
     if forecasts:
-        both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed)
+        both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)
     if weights is not None:
         both["design"] = (f"weighted by 1/{INCLUSION} (a pick of harness select): every metric and interval estimates the "
                           f"population the {len(joined)} labelled pairs were drawn from")

@@ -33,11 +33,26 @@ def ensure_folder(folder: Path, *, param: str | None = None) -> None:
         raise RunError(f"{f'`{param}` ' if param else ''}{folder}: cannot create the folder: {exc.strerror}") from None
 
 
+def umask() -> int:
+    """The process's file-creation mask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the one-instant swap (the value is put back at once)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, private: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success.
 
-    On any exception the temporary file is removed and ``target`` is left as it was.
+    The file gets the mode a plain ``open`` would give it (0644 under umask 022), so colleagues on a shared machine can
+    read a report; ``private`` keeps it 0600 (a file that could hold secrets). On any exception the temporary file is
+    removed and ``target`` is left as it was.
     """
     ensure_folder(target.parent)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -45,6 +60,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        if not private:
+            os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -179,7 +179,7 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
     from ..core.ownership import RECORD, replace_owned
     from .figures import save
 
-    staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))
+    staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))  # its files move into figures/ (made with the umask)
     try:
         figures = [figure for section in sections for figure in section.figures]
         for number, figure in enumerate(figures, start=1):

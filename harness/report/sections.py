@@ -96,10 +96,17 @@ def calibration_section(data: Calibration) -> Section:
         section.tables.append(_calibration_groups(data))
     if data.reliability:
         section.tables.append(Table(
-            "Reliability of the grader's probabilities (grade --logprobs)", ["side", "n", "clusters", "ECE", "95% CI", "Brier"],
-            [[side, str(r.n), str(r.n_clusters), num(r.ece), ci(r.ece_ci), f"{r.brier:.3f}"] for side, r in data.reliability.items()],
-            f"Per pair and category, the forecast P(severity ≥ {data.threshold}) against the human label. ECE: the mean gap "
-            "between forecast and observed rate over ten bins (0: calibrated); Brier: mean squared error of the forecast."))
+            "Reliability of the grader's probabilities (grade --logprobs)",
+            ["side", "n", "clusters", "CE debiased", "95% CI", "p calibrated", "ECE plug-in", "Brier"],
+            [[side, str(r.n), str(r.n_clusters), num(r.ece_debiased), ci(r.ece_debiased_ci), pvalue(r.calibration_p),
+              num(r.ece), f"{r.brier:.3f}"] for side, r in data.reliability.items()],
+            f"Per pair and category, the forecast P(severity ≥ {data.threshold}) against the human label, in ten bins. CE "
+            "debiased: the RMS gap between forecast and observed rate with each bin's sampling noise removed (Kumar et al. "
+            "2019; 0: calibrated), its CI resampling prompt clusters; p calibrated: a test whose null is a calibrated "
+            "grader (outcomes drawn from its own forecasts; assumes outcomes independent given the forecasts); ECE plug-in: "
+            "the mean absolute gap, biased upward on few items; Brier: mean squared error of the forecast."
+            + (" Every sum weighs an item by 1/π (inclusion probabilities)." if any(r.weighted for r in data.reliability.values())
+               else "")))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
     section.figures.extend(calibration_figures(data))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from .base import CI, Result
 from .common import Unit
 from .provenance import Stamped
@@ -100,7 +102,12 @@ class ReliabilityBin(Result):
 
 
 class SideReliability(Result):
-    """One side's forecasts ``P(severity ≥ threshold)`` (per pair and category) against the human labels."""
+    """One side's forecasts ``P(severity ≥ threshold)`` (per pair and category) against the human labels.
+
+    ``ece`` is the plug-in ECE (biased upward on few items); ``ece_debiased`` the RMS calibration error with each
+    bin's sampling variance removed (Kumar et al. 2019), its interval resampling prompt clusters; ``calibration_p``
+    the p-value of "calibrated" (``calibration_test`` names the method and its assumption).
+    """
 
     n: int
     n_clusters: int
@@ -108,6 +115,12 @@ class SideReliability(Result):
     ece_ci: CI
     brier: float
     bins: list[ReliabilityBin]
+    ece_debiased: float | None = None
+    ece_debiased_ci: CI = Field(default_factory=lambda: list[float | None]([None, None]))
+    calibration_p: float | None = None
+    calibration_test: str | None = None
+    #: Whether every sum weighs an item by 1/π (human labels from a pick with inclusion probabilities).
+    weighted: bool = False
 
 
 class Calibration(Stamped):
