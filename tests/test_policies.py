@@ -93,7 +93,7 @@ def test_library_errors_name_parameters_and_the_cli_names_flags() -> None:
     assert as_flags(caught.value).startswith("--concurrency 0: expected")
     with pytest.raises(ConfigError) as caught:
         EndpointConfig(base_url="http://h/v1", timeout_s=-1)
-    assert as_flags(caught.value).startswith("--timeout -1: expected a positive number")
+    assert as_flags(caught.value).startswith("--timeout -1: expected a finite number of seconds above 0")
     with pytest.raises(ConfigError) as caught:
         GradeSpec(targets=("title",))
     assert str(caught.value).startswith("targets='title'") and as_flags(caught.value).startswith("--target 'title'")
