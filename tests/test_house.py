@@ -197,3 +197,11 @@ def test_grading_a_jsonl_table_imports_no_heavy_library(server, tmp_path: Path, 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout[-300:]
+
+
+def test_the_readme_states_what_make_validate_measured() -> None:
+    """Every statistical table in the README is the one ``make validate`` last wrote (validation/*.md)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for marker, name in (("validate", "results.md"), ("validate-raters", "raters.md")):
+        block = readme.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+        assert block.strip() == (REPO / "validation" / name).read_text(encoding="utf-8").strip(), marker

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from validation.ece import ece_coverage  # noqa: E402
+from validation.readme import paste  # noqa: E402
 from validation.studies import Setting, draw, frames, population_truth  # noqa: E402
 
 N_BOOT = 500
@@ -377,6 +378,7 @@ def main() -> None:
     replicates = args.replicates if parts & {"ppi", "em"} else previous.get("replicates", 300)  # the kept parts' own count
     text = write_results(corrections, agreement, paired, picks, seconds, replicates) + ece_table(ece)
     (HERE / "results.md").write_text(text, encoding="utf-8")
+    paste("validate", text)
     (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
                                                    "picks": picks, "ece": ece, "seconds": round(seconds),
                                                    "replicates": replicates}, indent=2) + "\n",
