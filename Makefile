@@ -35,7 +35,7 @@ report-check: install
 	$(PY) scripts/report_check.py $(RUN)
 
 validate: install
-	$(PY) validation/simulate.py --replicates 1000
+	$(PY) validation/simulate.py --replicates 1000 --pick-studies 2000
 	$(PY) validation/raters.py --replicates 200
 
 validate-raters: install

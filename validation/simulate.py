@@ -269,11 +269,13 @@ def _pick_task(args: tuple[str, int]) -> dict[str, Any]:
             "kappa_width": k_high - k_low, "kappa": calibration["kappa_quadratic"]}
 
 
-def pick_strategies(replicates: int, workers: int) -> list[dict[str, Any]]:
-    """Coverage and mean width of the corrected escalation share and of κ per pick strategy, equal budget."""
-    out = []
+def pick_strategies(replicates: int, workers: int, strategies: tuple[str, ...] = ("uniform", "stratified", "active"),
+                    kept: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Coverage and mean width of the corrected escalation share and of κ per pick strategy, equal budget (the
+    strategies not asked for are kept from ``kept``, an earlier run)."""
+    out = [row for row in kept or [] if row["strategy"] not in strategies]
     with ProcessPoolExecutor(workers) as pool:
-        for strategy in ("uniform", "stratified", "active"):
+        for strategy in strategies:
             rows = list(pool.map(_pick_task, [(strategy, seed) for seed in range(replicates)]))
             out.append({"strategy": strategy, "replicates": replicates,
                         "coverage": float(np.mean([r["covered"] for r in rows])), "mean_width": float(np.mean([r["width"] for r in rows])),
@@ -281,7 +283,12 @@ def pick_strategies(replicates: int, workers: int) -> list[dict[str, Any]]:
                         "kappa_mean_width": float(np.mean([r["kappa_width"] for r in rows])),
                         "kappa_bias": float(np.mean([r["kappa"] for r in rows]) - _pick_truth()[1])})
             print(f"pick {strategy}: {out[-1]}", flush=True)
-    return out
+    order = ("uniform", "stratified", "active")
+    return sorted(out, key=lambda row: order.index(row["strategy"]))
+
+
+def _mc(row: dict[str, Any]) -> str:
+    return f"{100 * (0.95 * 0.05 / row['replicates']) ** 0.5:.1f}"
 
 
 def _pct(value: float | None) -> str:
@@ -307,10 +314,12 @@ def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, A
               f"| McNemar treating rows as independent | {_pct(paired['rows'])} |", "",
               f"Picks of {PICK_BUDGET} prompt clusters of 600 (`harness select`, then `analyze --human` and `calibrate` weighting "
               "by 1/π; active reads a simulated uncertainty signal, informative but imperfect):", "",
-              "| strategy | escalation coverage | mean width | response quadratic κ coverage | mean width | κ bias |",
-              "|---|---:|---:|---:|---:|---:|",
-              *(f"| {row['strategy']} | {_pct(row['coverage'])} | {_pct(row['mean_width'])} | {_pct(row['kappa_coverage'])} | "
-                f"{row['kappa_mean_width']:.3f} | {row['kappa_bias']:+.3f} |" for row in picks), "",
+              "| strategy | studies | escalation coverage | mean width | response quadratic κ coverage | mean width | κ bias |",
+              "|---|---:|---:|---:|---:|---:|---:|",
+              *(f"| {row['strategy']} | {row['replicates']} | {_pct(row['coverage'])} ± {_mc(row)} | {_pct(row['mean_width'])} | "
+                f"{_pct(row['kappa_coverage'])} ± {_mc(row)} | {row['kappa_mean_width']:.3f} | {row['kappa_bias']:+.3f} |"
+                for row in picks), "",
+              "± is the Monte-Carlo standard error of a 95 % coverage at that many studies.", "",
               "Targets: coverage 93–97 % and type-I error 3–7 % where the method's assumptions hold; the other rows show "
               "what the user is warned about (fewer than 30 clusters, errors dependent under EM)."]
     return "\n".join(lines) + "\n"
@@ -345,6 +354,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}; the others are "
                         "kept from results.json")
+    parser.add_argument("--pick-studies", type=int, default=None, help="studies per pick strategy (default replicates / 2)")
+    parser.add_argument("--strategies", default="uniform,stratified,active", help="pick strategies to run; the others are "
+                        "kept from results.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     start = time.perf_counter()
@@ -366,7 +378,8 @@ def main() -> None:
     _checkpoint(done)
     for part, measure in (("agreement", lambda: agreement_intervals(max(100, args.replicates // 2), args.workers)),
                           ("paired", lambda: paired_test_size(args.replicates)),
-                          ("picks", lambda: pick_strategies(max(100, args.replicates // 2), args.workers)),
+                          ("picks", lambda: pick_strategies(args.pick_studies or max(100, args.replicates // 2), args.workers,
+                                                            tuple(args.strategies.split(",")), previous.get("picks"))),
                           ("ece", lambda: ece_coverage(max(400, args.replicates)))):
         if part in parts:
             done[part] = measure()
