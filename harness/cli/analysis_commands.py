@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..core.constants import DEFAULT_N_BOOT
-from ..steps.settings import AgreementSettings, AnalyzeSettings, CalibrateSettings, CompareSettings
+from ..steps.settings import AgreementSettings, AnalyzeSettings, CalibrateSettings, CompareSettings, StabilitySettings
 from .common import ClusterOpt, MapOpt, NBootOpt, errors, mapping_of
 from .options import with_settings
 
@@ -80,6 +80,22 @@ def agreement(
         typer.echo(f"wrote {done.written[0]}", err=True)
 
 
+@with_settings(StabilitySettings)
+def stability(
+    runs: Annotated[list[Path], typer.Argument(help="A `grade --repeats K` folder (its repeat-1 … repeat-K), or two or more run folders of one job.")],
+    settings: StabilitySettings,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write stability.json (default: the repeats' folder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+) -> None:
+    """How stable is a grader: agreement among repeats of one job, the share of verdicts that change, with CIs."""
+    with errors():
+        from ..steps import stability as step
+
+        done = step(runs, settings, out=out)
+        show(done.result, as_json)
+        typer.echo(f"wrote {done.written[0]}", err=True)
+
+
 def show(result: Any, as_json: bool) -> None:
     """The result on stdout: its JSON alone (``--json``), or its sections as text."""
     from .console import print_json, print_result
@@ -119,6 +135,7 @@ def report(
     flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
     shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
+    stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
     latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:
@@ -131,7 +148,7 @@ def report(
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
         paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
-                              agreement=agreement, shot_search=shot_search, out_dir=target, latex=latex)
+                              agreement=agreement, shot_search=shot_search, stability=stability, out_dir=target, latex=latex)
         typer.echo("wrote " + ", ".join(str(p) + ("/" if key == "figures" else "") for key, p in paths.items()))
 
 
@@ -209,6 +226,7 @@ def register(app: typer.Typer) -> None:
     app.command()(compare)
     app.command()(agreement)
     app.command()(analyze)
+    app.command()(stability)
     app.command()(flips)
     app.command()(report)
     app.command()(view)

@@ -97,6 +97,7 @@ def grade(
     batch_max_requests: Annotated[Optional[int], typer.Option(help="Requests per batch file at most (default 50,000).")] = None,
     price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
     price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="Grade the whole job this many times (at --temperature above 0, each with its own seed: --seed + k) into OUT/repeat-1 … repeat-K, for harness stability.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder.
@@ -126,6 +127,10 @@ def grade(
             print_json(found) if as_json else print_dry_run(found)
             return
         _announce(settings, flags, config, folder, shots)
+        if repeats > 1:
+            _repeats(source, spec, settings, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json, allow_failed=allow_failed,
+                     mapping=mapping, retry=retry)
+            return
         with GradeProgress(enabled=not quiet) as progress:
             fresh = run_dir is None and not folder.exists()
             try:
@@ -137,6 +142,30 @@ def grade(
                 _drop_if_empty(folder, fresh)
                 raise
         _finish(result, as_json=as_json, allow_failed=allow_failed)
+
+
+def _repeats(source: Any, spec: Any, settings: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,
+             allow_failed: bool, mapping: str | None, retry: str | None) -> None:
+    """``grade --repeats K``: the job K times into FOLDER/repeat-1 … repeat-K; exit 3 when any left items failed."""
+    from ..grading.grade import grade_repeats
+    from .console import GradeProgress, print_json
+
+    with GradeProgress(enabled=not quiet) as progress:
+        results = grade_repeats(source, spec, settings.endpoint(), run_dir=folder, repeats=repeats,
+                                cache_dir=None if no_cache else settings.resolved_cache_dir, mapping=mapping_of(mapping),
+                                on_progress=progress.update, retry_statuses=split(retry))
+    if as_json:
+        print_json([r.manifest.to_json() for r in results])
+    else:
+        for k, result in enumerate(results, start=1):
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(result.manifest.counts.items()))
+            typer.echo(f"repeat {k} (seed {result.manifest.params.get('seed')}): {result.run_dir}: {counts}")
+        typer.echo(f"next: harness stability {folder}", err=True)
+    failed = sum(r.manifest.counts.get("failed", 0) for r in results)
+    if failed and not allow_failed:
+        typer.echo(f"error: {failed} items failed over the repeats; fix the cause and re-run with --retry failed, or pass "
+                   "--allow-failed", err=True)
+        raise typer.Exit(3)
 
 
 def _finish(result: Any, *, as_json: bool, allow_failed: bool) -> None:

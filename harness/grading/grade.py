@@ -250,3 +250,36 @@ def spec_digest(spec: GradeSpec, data: str) -> str:
     """A short stable name for a job, used for the default run folder."""
     material = repr((asdict(spec), str(Path(data).resolve())))
     return hashlib.sha256(material.encode()).hexdigest()[:8]
+
+
+#: The sub-folders ``grade --repeats K`` writes: ``repeat-1`` … ``repeat-K``.
+REPEAT_PREFIX = "repeat-"
+
+
+def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: EndpointConfig | None = None, *, run_dir: str | Path,
+                  repeats: int, **options: Any) -> list[GradeResult]:
+    """The same job graded ``repeats`` times at the spec's temperature, into ``run_dir/repeat-1`` … ``repeat-K``.
+
+    Repeat ``k`` (from 0) samples with seed ``spec.seed + k``, so each draw has its own seed and its own cache entries
+    (the seed is part of the cache key) and a re-run resumes each repeat. ``harness stability RUN_DIR`` reads them.
+    ``options`` are :func:`grade`'s.
+    """
+    from dataclasses import replace
+
+    from ..core.errors import ConfigError
+
+    if not 2 <= repeats <= MAX_REPEATS:
+        raise ConfigError(f"repeats={repeats}: expected 2 to {MAX_REPEATS} (one grade is a plain run)", param="repeats")
+    base = spec.seed if spec.seed is not None else 0
+    return [grade(data, replace(spec, seed=base + k), endpoint, run_dir=Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", **options)
+            for k in range(repeats)]
+
+
+MAX_REPEATS = 100
+
+
+def repeat_folders(run_dir: str | Path) -> list[Path]:
+    """The repeat run folders of a ``grade --repeats K`` folder, in order (none when it holds none)."""
+    folder = Path(run_dir)
+    found = [p for p in folder.glob(f"{REPEAT_PREFIX}*") if p.is_dir() and p.name[len(REPEAT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(REPEAT_PREFIX):]))

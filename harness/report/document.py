@@ -25,6 +25,7 @@ from ..results.planning import Plan, Selection
 from ..results.provenance import Provenance
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
+from ..results.stability import Stability
 from .blocks import Section
 
 R = TypeVar("R", bound=Result)
@@ -77,6 +78,7 @@ def render_report(
     picks: str | Path | None = None,
     grader_agreement: str | Path | None = None,
     table_agreement: str | Path | None = None,
+    stability: str | Path | None = None,
     out_dir: str | Path,
     latex: bool = False,
 ) -> dict[str, Path]:
@@ -87,7 +89,7 @@ def render_report(
         raise RunError(f"{folder}: no such run folder")
     given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
              "shot_search": shot_search, "plan": plan, "picks": picks, "grader_agreement": grader_agreement,
-             "table_agreement": table_agreement}
+             "table_agreement": table_agreement, "stability": stability}
     for flag, path in given.items():
         if path is not None and not Path(path).is_file():
             raise RunError(f"`{flag}` {path}: no such file")
@@ -113,6 +115,7 @@ _FOUND: list[tuple[str | None, str, type[Result]]] = [
     ("grader_agreement", "", GraderAgreement), ("table_agreement", "", TableAgreement),
     ("shot_search", "shot-search/shot_search.json", ShotSearch), ("agreement", "agreement.json", RaterAgreement),
     ("plan", "plan.json", Plan), ("picks", "picks.design.json", Selection), ("flips", "flips.json", Flips),
+    ("stability", "stability.json", Stability),
     ("analysis", "analysis.json", Analysis),
 ]
 
@@ -151,7 +154,7 @@ def provenance_line(p: Provenance) -> str:
 def report_title(results: list[Result]) -> str:
     """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on sample_pairs")."""
     kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", GraderAgreement: "grader agreement",
-             TableAgreement: "calibration", ShotSearch: "exemplar search",
+             TableAgreement: "calibration", Stability: "stability", ShotSearch: "exemplar search",
              RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
              Analysis: "paired transitions"}
     parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))

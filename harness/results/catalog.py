@@ -11,6 +11,7 @@ from .manifest import DryRun, Manifest
 from .planning import Plan, Selection
 from .raters import RaterAgreement
 from .shots import ShotSearch
+from .stability import Stability
 
 RESULT_TYPES: dict[str, type[Result]] = {
     "manifest": Manifest,
@@ -25,4 +26,5 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "agreement": RaterAgreement,
     "plan": Plan,
     "selection": Selection,
+    "stability": Stability,
 }

@@ -22,10 +22,27 @@ from .settings import (
     SelectSettings,
     Settings,
     ShotSearchSettings,
+    StabilitySettings,
 )
+from .stability import stability
 
 __all__ = [
-    "COMMAND_SETTINGS", "AgreementSettings", "AnalyzeSettings", "CalibrateSettings", "CompareSettings", "Outcome",
-    "PlanSettings", "SelectSettings", "Settings", "ShotSearchSettings", "agreement", "analyze", "calibrate", "compare",
-    "plan", "select",
+    "COMMAND_SETTINGS",
+    "AgreementSettings",
+    "AnalyzeSettings",
+    "CalibrateSettings",
+    "CompareSettings",
+    "Outcome",
+    "PlanSettings",
+    "SelectSettings",
+    "Settings",
+    "ShotSearchSettings",
+    "StabilitySettings",
+    "agreement",
+    "analyze",
+    "calibrate",
+    "compare",
+    "plan",
+    "select",
+    "stability",
 ]

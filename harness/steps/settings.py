@@ -261,6 +261,15 @@ class ShotSearchSettings(Settings):
     map: list[str] = map_field()
 
 
+class StabilitySettings(Settings):
+    """``harness stability``: how much a grader's verdicts move between repeats of one job (``grade --repeats K``)."""
+
+    threshold: int = threshold_field("Harmful when severity >= this, for the prompt/response asymmetry per repeat")
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field()
+
+
 #: Each command's settings, by the command's name (and the study table's, with dashes as underscores).
 COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "calibrate": CalibrateSettings,
@@ -270,6 +279,7 @@ COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "plan": PlanSettings,
     "select": SelectSettings,
     "calibrate-shots": ShotSearchSettings,
+    "stability": StabilitySettings,
 }
 
 

@@ -19,6 +19,7 @@ from ..steps.settings import (
     PlanSettings,
     SelectSettings,
     Settings,
+    StabilitySettings,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +146,27 @@ def analyze_step(runner: StudyRunner) -> None:
 
     runner.step("analyze", {"settings": settings, "human_share": table.human_share}, inputs, [target], run,
                 lambda: _read(target, Analysis))
+
+
+def stability_step(runner: StudyRunner) -> None:
+    """Each grader's repeats (``repeats`` > 1 in its [[grader]]) read as raters of the same items."""
+    from ..results.stability import Stability
+    from ..steps import stability
+
+    study, table = runner.study, runner.study.stability
+    if table is None:
+        return
+    names = table.graders or [g.name for g in study.grader if g.repeats > 1]
+    settings = settings_of(table, StabilitySettings)
+    for name in names:
+        folder = runner.run_dir(study.grader_named(name, key="stability.graders")) / "repeats"
+        target = folder / "stability.json"
+
+        def run(folder: Path = folder, target: Path = target) -> Any:
+            return stability([folder], settings, out=target, context=_context(runner)).result
+
+        runner.step(f"stability {name}", settings, [*sorted(folder.glob("repeat-*"))] if folder.exists() else [], [target], run,
+                    _loader(target, Stability))
 
 
 def plan_steps(runner: StudyRunner) -> None:

@@ -44,6 +44,7 @@ from ..steps.settings import (
     SelectSettings,
     Settings,
     ShotSearchSettings,
+    StabilitySettings,
     cluster_field,
     map_field,
     n_boot_field,
@@ -102,6 +103,8 @@ class GraderTable(_Strict):
     samples: int = Field(default=1, ge=1, le=100)
     temperature: float = Field(default=0.0, ge=0, le=2, allow_inf_nan=False)
     items_per_request: int = Field(default=1, ge=1, le=1000)
+    #: Grade the whole job this many times more (seeds seed+0 … seed+K-1) into ``<name>/repeats/`` for [stability].
+    repeats: int = Field(default=1, ge=1, le=100)
 
 
 class ShotSearchTable(ShotSearchSettings):
@@ -135,6 +138,11 @@ class SelectTable(SelectSettings):
     grader: str | None = Field(default=None, description="The study grader whose labels guide the pick (default: the first).")
 
 
+class StabilityTable(StabilitySettings):
+    graders: list[str] | None = Field(default=None, description="The study graders whose repeats are read (default: every "
+                                      "grader with repeats > 1).")
+
+
 class ReportTable(_Strict):
     latex: bool = Field(default=False, description="Also write report.tex and every figure as PDF.")
     view: bool = Field(default=True, description="Also write view.html (the first grader's items).")
@@ -143,7 +151,7 @@ class ReportTable(_Strict):
 #: The analysis tables: each is its command's settings model (plus the keys that pick a study grader).
 ANALYSIS_TABLES: dict[str, type[Settings]] = {
     "shot_search": ShotSearchTable, "calibrate": CalibrateTable, "compare": CompareTable, "agreement": AgreementTable,
-    "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable,
+    "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable, "stability": StabilityTable,
 }
 #: Study keys that are not command options: they pick which study grader (run folder) a table reads.
 STUDY_ONLY_KEYS = {"graders", "grader", "human_share"}
@@ -160,6 +168,7 @@ class Study(_Strict):
     analyze: AnalyzeTable | None = None
     plan: PlanTable | None = None
     select: SelectTable | None = None
+    stability: StabilityTable | None = None
     report: ReportTable | None = None
     #: The study file's folder (set on reading): relative paths resolve against it.
     root: Path = Field(default=Path("."), exclude=True)

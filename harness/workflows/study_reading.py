@@ -145,7 +145,7 @@ def _check_names(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: grader[{k + 1}].targets: {grader.targets} names a target twice")
     refs: list[tuple[str, str | None]] = [(f"{key}.grader", getattr(getattr(study, key), "grader", None))
                                           for key in ("shot_search", "analyze", "plan", "select") if getattr(study, key)]
-    refs += [(f"{key}.graders", name) for key in ("calibrate", "compare") if getattr(study, key)
+    refs += [(f"{key}.graders", name) for key in ("calibrate", "compare", "stability") if getattr(study, key)
              for name in (getattr(study, key).graders or [])]
     for key, name in refs:
         if name is not None and name not in names:
@@ -185,6 +185,12 @@ def _check_needs(study: Study, file: Path) -> None:
     if agreement is not None and len(agreement.raters) < 2 and agreement.rater_column is None:
         raise ConfigError(f"{file}: agreement.raters: [agreement] needs at least two raters (set study.raters or "
                           "agreement.raters) or a long table's agreement.rater_column")
+    if study.stability is not None:
+        chosen = study.stability.graders or [g.name for g in study.grader if g.repeats > 1]
+        flat = [n for n in chosen if next((g.repeats for g in study.grader if g.name == n), 1) < 2]
+        if not chosen or flat:
+            raise ConfigError(f"{file}: stability: reads a grader's repeats; set repeats = 2 or more in its [[grader]]"
+                              + (f" ({', '.join(flat)} has none)" if flat else ""))
     if study.analyze and study.analyze.human_share is not None and info.human is None:
         raise ConfigError(f"{file}: analyze.human_share draws from study.human; name the human file")
     if study.analyze and study.analyze.human_share is not None and study.analyze.human is not None:

@@ -49,7 +49,7 @@ def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
 def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
     from ..core.errors import GraderError
-    from ..grading.grade import grade
+    from ..grading.grade import grade, grade_repeats
     from ..io.pairs import load_pairs, select_rows
     from ..io.readers import read_result
     from ..io.runs import read_manifest
@@ -100,6 +100,12 @@ def grading_steps(runner: StudyRunner) -> None:
                 raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
                                   f"{exc}") from None
             check_graded(result, grader.name)
+            if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
+                for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(),
+                                            run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
+                                            retry_statuses=("failed",), on_progress=runner.on_progress,
+                                            same_grader=runner.endpoint.embedded):
+                    check_graded(repeat, f"{grader.name} ({repeat.run_dir.name})")
             return result.manifest
 
         runner.step(f"grade {grader.name}", {"grader": grader, "endpoint": study.endpoint.base_url}, _grader_inputs(runner, grader),
@@ -108,11 +114,12 @@ def grading_steps(runner: StudyRunner) -> None:
 
 def analysis_steps(runner: StudyRunner) -> None:
     """Calibrate, compare, agreement, analyze, plan and select, as the study declares them."""
-    from .study_analyses import agreement_step, analyze_step, calibrate_steps, compare_step, plan_steps
+    from .study_analyses import agreement_step, analyze_step, calibrate_steps, compare_step, plan_steps, stability_step
 
     calibrate_steps(runner)
     compare_step(runner)
     agreement_step(runner)
+    stability_step(runner)
     analyze_step(runner)
     plan_steps(runner)
 
@@ -137,6 +144,7 @@ def report_steps(runner: StudyRunner) -> None:
              "picks": out / "picks.design.json"}
     if first is not None:
         given["calibration"] = first / "calibration.json"
+        given["stability"] = first / "repeats" / "stability.json"
     elif study.calibrate is not None and study.calibrate.gold and study.calibrate.pred:
         given["table_agreement"] = table_calibration_path(out, study.calibrate.gold, study.calibrate.pred)
     present = {key: path for key, path in given.items() if path.exists()}  # exactly what the report reads
