@@ -108,7 +108,7 @@ def grade(
     """
     with errors():
         from ..grading.grade import grade as run_grade
-        from .console import GradeProgress, print_dry_run, print_json
+        from .console import GradeProgress
 
         flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
                      concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
@@ -121,11 +121,7 @@ def grade(
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)
         if dry_run:
-            from ..grading.costs import dry_run as estimate
-
-            found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
-            print_json(found) if as_json else print_dry_run(found)
-            return
+            return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
         _announce(settings, flags, config, folder, shots)
         if repeats > 1:
             _repeats(source, spec, settings, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json, allow_failed=allow_failed,
@@ -142,6 +138,15 @@ def grade(
                 _drop_if_empty(folder, fresh)
                 raise
         _finish(result, as_json=as_json, allow_failed=allow_failed)
+
+
+def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: bool, no_cache: bool, as_json: bool) -> None:
+    """``grade --dry-run``: every request rendered and counted, the estimate printed; nothing sent."""
+    from ..grading.costs import dry_run as estimate
+    from .console import print_dry_run, print_json
+
+    found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
+    print_json(found) if as_json else print_dry_run(found)
 
 
 def _repeats(source: Any, spec: Any, settings: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,
