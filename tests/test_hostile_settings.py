@@ -76,7 +76,7 @@ def test_a_grader_named_like_an_output_is_refused(tmp_path: Path, name: str) -> 
                      'model = "harness-baseline"\n', encoding="utf-8")
     result = runner.invoke(app, ["run", str(study)])
     assert result.exit_code == 2, result.output
-    assert f"grader.name {name!r}: the study writes a file or folder of that name" in result.output
+    assert f"grader[1].name {name!r}: the study writes a file or folder of that name" in result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -268,3 +268,23 @@ def test_written_files_follow_the_umask(tmp_path: Path) -> None:
     for path in [analysis, out / "report.html", out / "report.md", *(out / "figures").iterdir()]:
         assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
     assert (out / "figures").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(tmp_path: Path) -> None:
+    analysis = _analysis(tmp_path)
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    mine = out / "figures" / "07-my-plot.svg"
+    mine.write_text("<svg>my plot</svg>", encoding="utf-8")
+    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    assert refused.exit_code == 2 and "07-my-plot.svg" in refused.output
+    assert mine.read_text(encoding="utf-8") == "<svg>my plot</svg>"
+    mine.unlink()
+    own = out / "report.html"
+    own.write_text("<html><title>my notes</title></html>", encoding="utf-8")
+    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    assert refused.exit_code == 2 and "report.html: a file harness did not write" in refused.output
+    assert own.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
+    own.unlink()
+    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0  # its own: replaced

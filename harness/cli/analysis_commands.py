@@ -134,7 +134,7 @@ def report(
     comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
     flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
-    shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
+    shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness calibrate-shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
     stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
     latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,

@@ -63,7 +63,9 @@ def cli_parameter(name: str, field: Any) -> inspect.Parameter:
     else:
         scalar = Path if extra.get("path") else scalar  # shown as <path>; handed to the model as text
         declared, hint = (flag,), (scalar if not _optional(field.annotation) and not field.is_required() else Optional[scalar])
-    option = typer.Option(*declared, help=help_text, show_default=kind not in ("list",) and default is not None)
+    # a repeatable flag takes one text at a time: its metavar says so (not "list[str]")
+    option = typer.Option(*declared, help=help_text, show_default=kind not in ("list",) and default is not None,
+                          metavar="<str>" if kind == "list" else None)
     if field.is_required():
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option])
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)

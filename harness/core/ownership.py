@@ -15,8 +15,40 @@ from pathlib import Path
 from .errors import ConfigError
 
 RECORD = ".harness-owned.json"
-#: Files an earlier harness (before the record existed) wrote into a figures folder: ``01-transitions.svg``.
-_LEGACY = re.compile(r"^\d{2,3}-[a-z0-9-]+\.(svg|pdf|png)$")
+#: How a report an earlier harness wrote (before the record existed) names its figures: ``figures/01-transitions.svg``.
+_LEGACY = re.compile(r"figures/(\d{2,3}-[a-z0-9-]+\.(?:svg|pdf|png))")
+#: What the first bytes of a document harness wrote hold (its title, or the generator mark).
+SIGNATURES = {".md": (b"# harness ",), ".html": (b"<title>harness ", b'name="generator" content="harness"'),
+              ".tex": (b"\\title{harness ",)}
+
+
+def _legacy(folder: Path) -> set[str]:
+    """Figures an earlier harness drew: the ones its own report beside ``folder`` links to (never a name alone)."""
+    names: set[str] = set()
+    for report in (folder.parent / "report.md", folder.parent / "report.html"):
+        if report.is_file() and not report.is_symlink() and harness_made(report):
+            names |= set(_LEGACY.findall(report.read_text(encoding="utf-8", errors="replace")))
+    return names
+
+
+def harness_made(path: Path) -> bool:
+    """Whether a document carries harness's signature in its first bytes (a report or page harness wrote)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError:
+        return False
+    return any(mark in head for mark in SIGNATURES.get(path.suffix, ()))
+
+
+def check_own_file(path: Path, *, param: str = "out") -> None:
+    """A document harness is about to write over: refused (exit 2, naming it) when it is a symlink or a file harness
+    did not write."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(f"`{param}` {path}: is a symbolic link or a folder; harness writes its documents only as plain files")
+    if path.exists() and not harness_made(path):
+        raise ConfigError(f"`{param}` {path}: a file harness did not write is in the way; move it, or choose another "
+                          "output folder (harness replaces only its own documents)")
 
 
 def owned(folder: Path) -> set[str]:
@@ -37,11 +69,9 @@ def check_replaceable(folder: Path, *, param: str = "out") -> set[str]:
         return set()
     if not folder.is_dir():
         raise ConfigError(f"`{param}` {folder}: expected a folder, but it is a file; harness will not replace it")
-    mine = owned(folder)
-    legacy = not (folder / RECORD).exists()
+    mine = owned(folder) if (folder / RECORD).exists() else _legacy(folder)
     present = [p for p in folder.iterdir() if p.name != RECORD]
-    foreign = sorted(p.name for p in present if p.is_symlink() or not p.is_file()
-                     or not (p.name in mine or (legacy and _LEGACY.match(p.name))))
+    foreign = sorted(p.name for p in present if p.is_symlink() or not p.is_file() or p.name not in mine)
     if foreign:
         listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise ConfigError(f"`{param}` {folder}: holds files harness did not write ({listed}); harness replaces only its "

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ..core.atomic import atomic_path, ensure_folder
 from ..core.errors import RunError
-from ..core.ownership import check_replaceable
+from ..core.ownership import check_own_file, check_replaceable
 from ..results.analysis import Analysis
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
@@ -103,6 +103,8 @@ def render_report(
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
     check_replaceable(out / "figures", param="out")  # before any figure is drawn: a user's file there stops the report
+    for name in ("report.md", "report.html", *(("report.tex",) if latex else ())):
+        check_own_file(out / name, param="out")
     title = report_title(results)
     if len(sections) > 2:
         sections[0].paragraphs.insert(0, "Contents: " + ", ".join(s.title for s in sections) + ".")

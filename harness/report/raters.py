@@ -31,8 +31,9 @@ def agreement_section(data: RaterAgreement) -> Section:
     kinds = {s.kappa_kind for s in data.scopes.values()}
     section = Section("Human agreement", [
         f"{len(data.raters)} raters ({', '.join(data.raters)}) in {data.source}: {unit.n_items} items in {unit.n_clusters} "
-        f"clusters of {unit.cluster or 'single items'}; {data.level} scale. 95% CIs resample whole clusters "
-        f"({data.n_boot} resamples). The human ceiling is the raters' mean pairwise {' / '.join(sorted(kinds))}.",
+        f"clusters of {unit.cluster or 'single items'}; {data.level} scale. "
+        + (f"95% CIs resample whole clusters ({data.n_boot} resamples). " if data.n_boot else "No CIs (--n-boot 0). ")
+        + f"The human ceiling is the raters' mean pairwise {' / '.join(sorted(kinds))}.",
         *(f"Warning: {w}." for w in data.warnings),
     ])
     section.tables.append(Table(

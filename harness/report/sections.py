@@ -181,12 +181,12 @@ def grader_agreement_section(data: GraderAgreement) -> Section:
     ])
     section.paragraphs.extend(f"Warning: {w}." for w in data.warnings or [])
     section.tables.append(Table(
-        "Agreement and harmful shares", ["A", "B", "side", "scope", "n", "clust.", "κ", "95% CI", "qκ", "95% CI", "A harmful",
-                                         "B harmful", "p", "Holm p"],
-        [[p.a, p.b, p.side, scope_name(p.scope), str(p.agreement.n_items), str(p.agreement.n_clusters), num(p.agreement.kappa),
+        "Agreement and harmful shares", ["A", "B", "side", "scope", "n", "clust.", "A harmful", "B harmful", "p", "Holm p",
+                                         "κ", "95% CI", "qκ", "95% CI"],
+        [[p.a, p.b, p.side, scope_name(p.scope), str(p.agreement.n_items), str(p.agreement.n_clusters), pct(p.share_a),
+          pct(p.share_b), pvalue(p.share_test.p_value), pvalue(p.share_test.p_holm), num(p.agreement.kappa),
           ci(p.agreement.ci.get("kappa", [None, None])), num(p.agreement.kappa_quadratic),
-          ci(p.agreement.ci.get("kappa_quadratic", [None, None])), pct(p.share_a), pct(p.share_b),
-          pvalue(p.share_test.p_value), pvalue(p.share_test.p_holm)] for p in data.pairs],
+          ci(p.agreement.ci.get("kappa_quadratic", [None, None]))] for p in data.pairs],
         f"On the items both graders graded ok. harmful: share at severity >= {data.threshold}; p: clustered exact McNemar "
         "of the two graders' flags (does one flag more often?), by prompt cluster. any: the item's verdict (max over "
         "categories).", key=4))

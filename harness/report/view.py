@@ -169,9 +169,12 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
+    from ..core.ownership import check_own_file
+
     target = Path(out)
     if target.is_dir():
         raise ConfigError(f"`out` {target} is a folder; give the page's file name, e.g. {target / 'view.html'}")
+    check_own_file(target, param="out")  # a page of the user's own at that name is never written over
     data = view_items(run, human, completion_of)
     if human is not None and data["with_human"] == 0:
         raise DataError(f"no id of the human labels is an id of the run {run.path} (give the labels of these pairs)",

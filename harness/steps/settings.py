@@ -34,7 +34,7 @@ MAX_ITEMS = 100_000_000
 class Settings(BaseModel):
     """A command's options: strict types ("100" is not 100), unknown keys refused, frozen once made."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     @classmethod
     def study_wide(cls) -> list[str]:
@@ -297,7 +297,10 @@ def expected(error: Any) -> str:
              "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
              "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required",
              "finite_number": "expected a finite number", "string_too_short": "expected a non-empty text",
-             "too_short": "expected at least {min_length} entries", "string_pattern_mismatch": "expected a name matching {pattern}"}
+             "too_short": "expected at least {min_length} entries", "string_pattern_mismatch": "expected a name matching {pattern}",
+             "list_type": "expected a list (in a study file a TOML array, e.g. [\"a\", \"b\"])",
+             "int_type": "expected a whole number", "float_type": "expected a number", "bool_type": "expected true or false",
+             "string_type": "expected a text (in quotes)"}
     template = words.get(error["type"])
     try:
         return template.format(**context) if template else str(error["msg"])

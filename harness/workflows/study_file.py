@@ -61,7 +61,7 @@ RESERVED_NAMES = frozenset({"figures", "shot-search", "study.json", "report.md",
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # "100" is not 100, "yes" not true
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)  # "100" is not 100, "yes" not true
 
 
 class StudyInfo(_Strict):

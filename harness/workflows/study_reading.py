@@ -136,9 +136,10 @@ def _check_names(study: Study, file: Path) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{file}: grader: two graders share the name {twice[0]!r} ({names}); each names its run folder")
-    reserved = [n for n in names if n.lower() in RESERVED_NAMES or ".superseded-" in n]
+    reserved = [(k, n) for k, n in enumerate(names) if n.lower() in RESERVED_NAMES or ".superseded-" in n]
     if reserved:
-        raise ConfigError(f"{file}: grader.name {reserved[0]!r}: the study writes a file or folder of that name; "
+        k, name = reserved[0]
+        raise ConfigError(f"{file}: grader[{k + 1}].name {name!r}: the study writes a file or folder of that name; "
                           f"choose another (reserved: {', '.join(sorted(RESERVED_NAMES))})")
     for k, grader in enumerate(study.grader):
         if len(set(grader.targets)) != len(grader.targets):
@@ -147,9 +148,9 @@ def _check_names(study: Study, file: Path) -> None:
                                           for key in ("shot_search", "analyze", "plan", "select") if getattr(study, key)]
     refs += [(f"{key}.graders", name) for key in ("calibrate", "compare", "stability") if getattr(study, key)
              for name in (getattr(study, key).graders or [])]
-    for key, name in refs:
-        if name is not None and name not in names:
-            raise ConfigError(f"{file}: {key}: no grader named {name!r}; the study's graders are {names}")
+    for key, ref in refs:
+        if ref is not None and ref not in names:
+            raise ConfigError(f"{file}: {key}: no grader named {ref!r}; the study's graders are {names}")
     for key in ("calibrate", "compare"):
         table = getattr(study, key)
         chosen = (table.graders or []) if table else []
@@ -224,3 +225,35 @@ def _check_tables(study: Study, file: Path) -> None:
         if column is not None and column != "none" and column not in data.columns:
             raise ConfigError(f"{file}: {key}: {column!r} is not a column of {study.path(study.study.data)}; it has "
                               f"{sorted(map(str, data.columns))}")
+    if not study.grader:  # the tables read the data's own labels: they must be there now, not after the first steps ran
+        for key in ("analyze", "select"):
+            if getattr(study, key) is not None and not all(c in data.columns for c in LABEL_COLUMNS):
+                raise ConfigError(f"{file}: {key}: a study without [[grader]] reads the data's own harm labels, and "
+                                  f"{study.path(study.study.data)} lacks {[c for c in LABEL_COLUMNS if c not in data.columns][:3]}"
+                                  " …; add a [[grader]], or drop the table")
+    _check_ratings(study, file)
+
+
+def _check_ratings(study: Study, file: Path) -> None:
+    """[agreement]'s raters, final label and the table's own grader columns, read now (the study's graders are not
+    graded yet: their run folders are checked when they are)."""
+    import re
+
+    from ..core.errors import DataError
+    from ..io.ratings import read_ratings
+
+    table = study.agreement
+    if table is None:
+        return
+    named = {g.name for g in study.grader}
+    columns = [g for g in table.grader if g not in named]
+    final = table.final if table.final is not None or not study.grader else "canonical"
+    source = study.path(study.study.ratings or study.study.data)
+    try:
+        read_ratings(source, raters=list(table.raters), rater_column=table.rater_column, label_column_name=table.label_column,
+                     graders=columns, final=final, level=table.level, cluster=table.cluster)
+    except (DataError, ConfigError) as exc:
+        message = re.sub(r"`([a-z_]+)`", r"agreement.\1", str(exc))
+        for flag, key in (("--raters", "agreement.raters"), ("--grader", "agreement.grader"), ("--final", "agreement.final")):
+            message = message.replace(flag, key)
+        raise ConfigError(f"{file}: agreement: {message}") from None
