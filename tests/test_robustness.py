@@ -59,3 +59,103 @@ def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(server, tmp_
 def test_stability_refuses_a_folder_without_repeats(tmp_path: Path) -> None:
     result = runner.invoke(app, ["stability", str(tmp_path)])
     assert result.exit_code == 2 and "holds no repeat-1" in result.output
+
+
+def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    data = _data(tmp_path, 30)
+    folders = []
+    for model in ("harness-baseline", "harness-small", "harness-literal"):
+        folder = tmp_path / model
+        done = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--logprobs", "-o", str(folder),
+                                   "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        assert done.exit_code == 0, done.output
+        folders.append(folder)
+    return folders
+
+
+def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    members = _three_runs(server, tmp_path)
+    jury = tmp_path / "jury"
+    made = runner.invoke(app, ["jury", *map(str, members), "--rule", "majority", "-o", str(jury)])
+    assert made.exit_code == 0, made.output
+    manifest = json.loads((jury / "manifest.json").read_text())
+    assert manifest["params"]["jury"]["members"] == [str(m) for m in members]
+    assert manifest["model"].startswith("jury-majority(harness-baseline, harness-small, harness-literal")
+    records = {(r["id"], r["target"]): r for r in map(json.loads, (jury / "labels.jsonl").read_text().splitlines())}
+    votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
+    for key, record in records.items():  # the majority by hand, ties to the higher severity
+        for category in ("hate", "sexual", "violence", "self_harm"):
+            values = [v[key]["severity"][category] for v in votes if v[key]["status"] == "ok"]
+            top = max(values.count(x) for x in values)
+            assert record["severity"][category] == max(x for x in values if values.count(x) == top)
+    calibrated = runner.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
+    assert calibrated.exit_code == 0, calibrated.output
+    assert json.loads(calibrated.stdout)["n_joined"] == 30
+    compared = runner.invoke(app, ["compare", str(jury), *map(str, members), "--human", str(tmp_path / "pairs.jsonl"),
+                                   "--n-boot", "100", "--json", "-o", str(tmp_path / "cmp.json")])
+    assert compared.exit_code == 0, compared.output
+    assert len(json.loads(compared.stdout)["runs"]) == 4
+    mean = runner.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])  # its own: replaced
+    assert mean.exit_code == 0, mean.output
+    first = json.loads((jury / "labels.jsonl").read_text().splitlines()[0])
+    assert abs(sum(first["probabilities"]["hate"]) - 1) < 1e-3
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
+    refused = runner.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "mine")])
+    assert refused.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> None:
+    from harness.analysis.jury import jury_record
+
+    ok = {"id": "a", "target": "response", "status": "ok", "severity": {"hate": 2, "sexual": 0, "violence": 1, "self_harm": 0}}
+    failed = {"id": "a", "target": "response", "status": "failed"}
+    record = jury_record("a", "response", [ok, failed, None], ["x", "y", "z"], "majority")
+    assert record["status"] == "unparsed" and record["severity"] is None
+    assert "only 1 of 3 members gave a verdict (none from y, z)" in record["error"]
+    other = {**ok, "severity": {"hate": 1, "sexual": 0, "violence": 3, "self_harm": 0}}
+    record = jury_record("a", "response", [ok, other, failed], ["x", "y", "z"], "median")
+    assert record["severity"] == {"hate": 2, "sexual": 0, "violence": 3, "self_harm": 0}  # upper median of two
+
+
+def test_a_study_with_repeats_a_jury_and_stability(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _data(tmp_path, 24)
+    study = tmp_path / "s.toml"
+    study.write_text(f'''
+[study]
+out = "{tmp_path / 'out'}"
+data = "pairs.jsonl"
+human = "pairs.jsonl"
+n_boot = 100
+[endpoint]
+base_url = "{server.base_url}"
+[[grader]]
+name = "base"
+model = "harness-baseline"
+temperature = 0.7
+repeats = 3
+[[grader]]
+name = "small"
+model = "harness-small"
+[[grader]]
+name = "literal"
+model = "harness-literal"
+[jury]
+rule = "median"
+[stability]
+[calibrate]
+[compare]
+[report]
+view = false
+''', encoding="utf-8")
+    ran = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    out = tmp_path / "out"
+    assert json.loads((out / "jury" / "manifest.json").read_text())["params"]["jury"]["rule"] == "median"
+    assert (out / "jury" / "calibration.json").exists()  # calibrated like any grader
+    assert len(json.loads((out / "comparison.json").read_text())["runs"]) == 4
+    stability = json.loads((out / "base" / "repeats" / "stability.json").read_text())
+    assert stability["repeats"] == 3 and stability["temperature"] == 0.7
+    assert "Stability across repeats" in (out / "report.md").read_text()
+    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert again.exit_code == 0 and "0 ran" in again.output, again.output

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..core.constants import DEFAULT_N_BOOT
-from ..steps.settings import AgreementSettings, AnalyzeSettings, CalibrateSettings, CompareSettings, StabilitySettings
+from ..steps.settings import (
+    AgreementSettings,
+    AnalyzeSettings,
+    CalibrateSettings,
+    CompareSettings,
+    JurySettings,
+    StabilitySettings,
+)
 from .common import ClusterOpt, MapOpt, NBootOpt, errors, mapping_of
 from .options import with_settings
 
@@ -94,6 +101,29 @@ def stability(
         done = step(runs, settings, out=out)
         show(done.result, as_json)
         typer.echo(f"wrote {done.written[0]}", err=True)
+
+
+@with_settings(JurySettings)
+def jury(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same table (the jury's members).")],
+    settings: JurySettings,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The jury's run folder (new, or a jury harness made before).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the jury's manifest as JSON on stdout.")] = False,
+) -> None:
+    """Combine several graders' verdicts into one run folder (no requests): calibrate, compare, analyze and view read it like any grader's."""
+    with errors():
+        from ..steps import jury as step
+        from .console import print_json
+
+        done = step(runs, settings, out=out)
+        manifest = done.result
+        if as_json:
+            print_json(manifest)
+        else:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(getattr(manifest, "counts", {}).items()))
+            typer.echo(f"{getattr(manifest, 'model', '')}: {counts}")
+            typer.echo(f"next: harness compare {out} {' '.join(map(str, runs))} --human DATA", err=True)
+        typer.echo(f"wrote {out}", err=True)
 
 
 def show(result: Any, as_json: bool) -> None:
@@ -227,6 +257,7 @@ def register(app: typer.Typer) -> None:
     app.command()(agreement)
     app.command()(analyze)
     app.command()(stability)
+    app.command()(jury)
     app.command()(flips)
     app.command()(report)
     app.command()(view)

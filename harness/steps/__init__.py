@@ -10,6 +10,7 @@ from .agreement import agreement
 from .analyze import analyze
 from .calibrate import calibrate
 from .compare import compare
+from .jury import jury
 from .outcome import Outcome
 from .plan import plan, select
 from .settings import (
@@ -18,6 +19,7 @@ from .settings import (
     AnalyzeSettings,
     CalibrateSettings,
     CompareSettings,
+    JurySettings,
     PlanSettings,
     SelectSettings,
     Settings,
@@ -32,6 +34,7 @@ __all__ = [
     "AnalyzeSettings",
     "CalibrateSettings",
     "CompareSettings",
+    "JurySettings",
     "Outcome",
     "PlanSettings",
     "SelectSettings",
@@ -42,6 +45,7 @@ __all__ = [
     "analyze",
     "calibrate",
     "compare",
+    "jury",
     "plan",
     "select",
     "stability",

@@ -270,6 +270,14 @@ class StabilitySettings(Settings):
     seed: int = seed_field()
 
 
+class JurySettings(Settings):
+    """``harness jury``: several graders' verdicts combined into one run folder."""
+
+    rule: Literal["majority", "median", "mean-probability"] = Field(default="majority", description=(
+        "majority (the most frequent severity; a tie to the higher), median (the upper median), or mean-probability "
+        "(the members' P(severity) averaged; needs grade --logprobs or --samples)."))
+
+
 #: Each command's settings, by the command's name (and the study table's, with dashes as underscores).
 COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "calibrate": CalibrateSettings,
@@ -280,6 +288,7 @@ COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "select": SelectSettings,
     "calibrate-shots": ShotSearchSettings,
     "stability": StabilitySettings,
+    "jury": JurySettings,
 }
 
 

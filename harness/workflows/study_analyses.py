@@ -16,6 +16,7 @@ from ..steps.settings import (
     AnalyzeSettings,
     CalibrateSettings,
     CompareSettings,
+    JurySettings,
     PlanSettings,
     SelectSettings,
     Settings,
@@ -51,7 +52,8 @@ def _held_out(runner: StudyRunner, names: list[str]) -> str | None:
     """The shot search's result file when any of these graders uses the exemplars it chose (never scored on what it was
     fit on; every grader compared with it is scored on the same pairs)."""
     study = runner.study
-    if study.shot_search is None or not any(study.grader_named(n, key="grader").shots == "chosen" for n in names):
+    graders = [m for n in names for m in (study.jury_members() if study.jury and n == study.jury.name else [n])]
+    if study.shot_search is None or not any(study.grader_named(n, key="grader").shots == "chosen" for n in graders):
         return None
     return str(runner.out / "shot-search" / "shot_search.json")
 
@@ -76,8 +78,8 @@ def calibrate_steps(runner: StudyRunner) -> None:
                     lambda: calibrate(data, settings, out=runner.out, context=_context(runner)).result,
                     lambda: _read(target, TableAgreement))
         return
-    for name in table.graders or [g.name for g in study.grader]:
-        folder = runner.run_dir(study.grader_named(name, key="calibrate.graders"))
+    for name in table.graders or study.judged():
+        folder = runner.folder(name, key="calibrate.graders")
         settings = settings_of(table, CalibrateSettings, held_out=_held_out(runner, [name]))
         target = folder / "calibration.json"
 
@@ -95,8 +97,8 @@ def compare_step(runner: StudyRunner) -> None:
     study, table = runner.study, runner.study.compare
     if table is None:
         return
-    names = table.graders or [g.name for g in study.grader]
-    folders = [runner.run_dir(study.grader_named(n, key="compare.graders")) for n in names]
+    names = table.graders or study.judged()
+    folders = [runner.folder(n, key="compare.graders") for n in names]
     settings = settings_of(table, CompareSettings, held_out=_held_out(runner, names) if table.human else None)
     target = runner.out / "comparison.json"
     kind = Comparison if settings.human else GraderAgreement
@@ -146,6 +148,24 @@ def analyze_step(runner: StudyRunner) -> None:
 
     runner.step("analyze", {"settings": settings, "human_share": table.human_share}, inputs, [target], run,
                 lambda: _read(target, Analysis))
+
+
+def jury_step(runner: StudyRunner) -> None:
+    """The study's jury: its graders' verdicts combined into a run folder of its own (no requests)."""
+    from ..steps import jury
+
+    study, table = runner.study, runner.study.jury
+    if table is None:
+        return
+    members = [runner.run_dir(study.grader_named(n, key="jury.graders")) for n in study.jury_members()]
+    settings = settings_of(table, JurySettings)
+    target = runner.out / table.name
+
+    def run() -> Any:
+        return jury(members, settings, out=target, context=_context(runner)).result
+
+    runner.step("jury", {"settings": settings, "members": [str(m) for m in members]}, members, [target / "labels.jsonl"], run,
+                study_wide=False)
 
 
 def stability_step(runner: StudyRunner) -> None:

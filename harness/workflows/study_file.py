@@ -40,6 +40,7 @@ from ..steps.settings import (
     AnalyzeSettings,
     CalibrateSettings,
     CompareSettings,
+    JurySettings,
     PlanSettings,
     SelectSettings,
     Settings,
@@ -143,6 +144,12 @@ class StabilityTable(StabilitySettings):
                                       "grader with repeats > 1).")
 
 
+class JuryTable(JurySettings):
+    name: str = Field(default="jury", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description=(
+        "The jury's run folder in the study's output (calibrate and compare read it beside the graders)."))
+    graders: list[str] | None = Field(default=None, description="The study graders on the jury (default: all, at least two).")
+
+
 class ReportTable(_Strict):
     latex: bool = Field(default=False, description="Also write report.tex and every figure as PDF.")
     view: bool = Field(default=True, description="Also write view.html (the first grader's items).")
@@ -154,7 +161,7 @@ ANALYSIS_TABLES: dict[str, type[Settings]] = {
     "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable, "stability": StabilityTable,
 }
 #: Study keys that are not command options: they pick which study grader (run folder) a table reads.
-STUDY_ONLY_KEYS = {"graders", "grader", "human_share"}
+STUDY_ONLY_KEYS = {"graders", "grader", "human_share", "name"}
 
 
 class Study(_Strict):
@@ -169,6 +176,7 @@ class Study(_Strict):
     plan: PlanTable | None = None
     select: SelectTable | None = None
     stability: StabilityTable | None = None
+    jury: JuryTable | None = None
     report: ReportTable | None = None
     #: The study file's folder (set on reading): relative paths resolve against it.
     root: Path = Field(default=Path("."), exclude=True)
@@ -183,6 +191,13 @@ class Study(_Strict):
     @property
     def out(self) -> Path:
         return Path(self.study.out)
+
+    def judged(self) -> list[str]:
+        """The names calibrate and compare read by default: every grader, and the jury when there is one."""
+        return [g.name for g in self.grader] + ([self.jury.name] if self.jury is not None else [])
+
+    def jury_members(self) -> list[str]:
+        return (self.jury.graders or [g.name for g in self.grader]) if self.jury is not None else []
 
     def grader_named(self, name: str | None, *, key: str) -> GraderTable:
         if not self.grader:

@@ -146,8 +146,18 @@ def _check_names(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: grader[{k + 1}].targets: {grader.targets} names a target twice")
     refs: list[tuple[str, str | None]] = [(f"{key}.grader", getattr(getattr(study, key), "grader", None))
                                           for key in ("shot_search", "analyze", "plan", "select") if getattr(study, key)]
-    refs += [(f"{key}.graders", name) for key in ("calibrate", "compare", "stability") if getattr(study, key)
+    refs += [(f"{key}.graders", name) for key in ("stability", "jury") if getattr(study, key)
              for name in (getattr(study, key).graders or [])]
+    judged = study.judged()
+    for key in ("calibrate", "compare"):
+        for name in (getattr(study, key).graders or []) if getattr(study, key) else []:
+            if name not in judged:
+                raise ConfigError(f"{file}: {key}.graders: no grader named {name!r}; the study's graders are {judged}")
+    if study.jury is not None:
+        if study.jury.name in names or study.jury.name.lower() in RESERVED_NAMES:
+            raise ConfigError(f"{file}: jury.name {study.jury.name!r}: a grader or a study output already has that name")
+        if len(study.jury_members()) < 2:
+            raise ConfigError(f"{file}: jury.graders: a jury needs at least two graders; it has {study.jury_members()}")
     for key, ref in refs:
         if ref is not None and ref not in names:
             raise ConfigError(f"{file}: {key}: no grader named {ref!r}; the study's graders are {names}")

@@ -160,6 +160,12 @@ class StudyRunner:
     def run_dir(self, grader: GraderTable) -> Path:
         return self.out / grader.name
 
+    def folder(self, name: str, *, key: str) -> Path:
+        """The run folder of a study grader, or of the study's jury."""
+        if self.study.jury is not None and name == self.study.jury.name:
+            return self.out / name
+        return self.run_dir(self.study.grader_named(name, key=key))
+
 
 def study_provenance(runner: StudyRunner, step: str, label_source: str, inputs: list[tuple[str, Any]]) -> Any:
     """A study step's provenance: its inputs and the study file itself (path and hash)."""

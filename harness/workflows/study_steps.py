@@ -114,8 +114,17 @@ def grading_steps(runner: StudyRunner) -> None:
 
 def analysis_steps(runner: StudyRunner) -> None:
     """Calibrate, compare, agreement, analyze, plan and select, as the study declares them."""
-    from .study_analyses import agreement_step, analyze_step, calibrate_steps, compare_step, plan_steps, stability_step
+    from .study_analyses import (
+        agreement_step,
+        analyze_step,
+        calibrate_steps,
+        compare_step,
+        jury_step,
+        plan_steps,
+        stability_step,
+    )
 
+    jury_step(runner)
     calibrate_steps(runner)
     compare_step(runner)
     agreement_step(runner)
