@@ -159,6 +159,7 @@ class ReportTable(_Strict):
 ANALYSIS_TABLES: dict[str, type[Settings]] = {
     "shot_search": ShotSearchTable, "calibrate": CalibrateTable, "compare": CompareTable, "agreement": AgreementTable,
     "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable, "stability": StabilityTable,
+    "jury": JuryTable,
 }
 #: Study keys that are not command options: they pick which study grader (run folder) a table reads.
 STUDY_ONLY_KEYS = {"graders", "grader", "human_share", "name"}
