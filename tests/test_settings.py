@@ -20,6 +20,8 @@ runner = CliRunner()
 PLUMBING = {"out", "as_json", "quiet", "help"}
 #: calibrate-shots' grading options: in a study they are the [[grader]] and [endpoint] keys; its input is --pool.
 GRADING = {"pool", "model", "template", "base_url", "concurrency", "cache_dir", "run_root"}
+#: Commands that send requests: their endpoint options are the study's [endpoint] keys.
+SENDS = {"calibrate-shots", "probe"}
 STUDY_TABLE = {"calibrate-shots": "shot_search"}
 
 
@@ -35,7 +37,7 @@ def test_every_option_is_a_setting_and_every_setting_a_flag(name: str) -> None:
     model = COMMAND_SETTINGS[name]
     options = _options(name)
     missing_flags = sorted(set(model.model_fields) - set(options))
-    undeclared = sorted(set(options) - set(model.model_fields) - PLUMBING - (GRADING if name == "calibrate-shots" else set()))
+    undeclared = sorted(set(options) - set(model.model_fields) - PLUMBING - (GRADING if name in SENDS else set()))
     assert not missing_flags and not undeclared, (missing_flags, undeclared)
     for field_name, field in model.model_fields.items():
         option = options[field_name]

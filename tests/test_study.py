@@ -169,7 +169,7 @@ def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tm
     text = study.read_text()
     write_pairs(load_pairs(SAMPLE).head(5)[["id", "prompt", "response"]], tmp_path / "s" / "unlabelled.jsonl")
     cases = {
-        text.replace("n_boot = 100", 'n_boot = "100"'): "study.n_boot: Input should be a valid integer",
+        text.replace("n_boot = 100", 'n_boot = "100"'): "study.n_boot: expected a whole number",
         text.replace('human = "human.jsonl"', 'human = "unlabelled.jsonl"'): "study.human:",
         text.replace('[analyze]\nby = "model"', '[analyze]\nby = "modle"'): "analyze.by: 'modle' is not a column",
         'api_key = "sk-secret"\n' + text: "api_key: keys never go in a study file",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..core.constants import DEFAULT_BASE_URL, DEFAULT_SEED, DEFAULT_SERVE_PORT
-from ..steps.settings import ShotSearchSettings
+from ..steps.settings import ProbeSettings, ShotSearchSettings
 from .common import LimitOpt, MapOpt, SampleOpt, SampleSeedOpt, deprecated, errors, mapping_of, split
 from .options import with_settings
 
@@ -138,6 +138,32 @@ def grade(
                 _drop_if_empty(folder, fresh)
                 raise
         _finish(result, as_json=as_json, allow_failed=allow_failed)
+
+
+@with_settings(ProbeSettings)
+def probe(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to probe (its model, template, shots and sampling are reused).")],
+    settings: ProbeSettings,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (default: the one the run was graded at).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The probe's folder (default RUN/probe-<kind>).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+) -> None:
+    """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs."""
+    with errors():
+        from ..io.runs import read_manifest
+        from ..workflows.probe import run_probe
+        from .analysis_commands import show
+        from .console import GradeProgress
+
+        config = _settings(None, base_url=base_url or read_manifest(run_dir).endpoint, concurrency=concurrency, cache_dir=cache_dir)
+        with GradeProgress(enabled=not quiet) as progress:
+            result = run_probe(run_dir, settings, config.endpoint(), out=out, cache_dir=config.resolved_cache_dir,
+                               on_progress=progress.update)
+        show(result, as_json)
+        typer.echo(f"wrote {Path(result.probe_run).parent / 'probe.json'}", err=True)
 
 
 def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: bool, no_cache: bool, as_json: bool) -> None:
@@ -329,3 +355,4 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(grade)
     app.command("calibrate-shots")(calibrate_shots)
+    app.command()(probe)

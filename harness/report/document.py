@@ -9,6 +9,7 @@ including every CI with its unit of analysis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from ..results.comparison import Comparison, GraderAgreement
 from ..results.flips import Flips
 from ..results.manifest import Manifest
 from ..results.planning import Plan, Selection
+from ..results.probes import Probe
 from ..results.provenance import Provenance
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
@@ -79,6 +81,7 @@ def render_report(
     grader_agreement: str | Path | None = None,
     table_agreement: str | Path | None = None,
     stability: str | Path | None = None,
+    probes: Sequence[str | Path] = (),
     out_dir: str | Path,
     latex: bool = False,
 ) -> dict[str, Path]:
@@ -96,6 +99,9 @@ def render_report(
     if comparison is not None and "graders" in _keys(Path(comparison)):  # compare without human labels
         given["grader_agreement"], given["comparison"] = comparison, None
     results = _results(folder, given)
+
+    found = list(probes) or (sorted(folder.glob("probe-*/probe.json")) if folder is not None else [])
+    results += [r for r in (_load(Path(p), Probe) for p in found) if r is not None]
     if not results:
         raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
                        "`shot_search` files")
@@ -156,7 +162,7 @@ def provenance_line(p: Provenance) -> str:
 def report_title(results: list[Result]) -> str:
     """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on sample_pairs")."""
     kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", GraderAgreement: "grader agreement",
-             TableAgreement: "calibration", Stability: "stability", ShotSearch: "exemplar search",
+             TableAgreement: "calibration", Stability: "stability", Probe: "probes", ShotSearch: "exemplar search",
              RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
              Analysis: "paired transitions"}
     parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))

@@ -400,10 +400,11 @@ def section_of(result: Result) -> Section:
         (Comparison, comparison_section), (GraderAgreement, grader_agreement_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
         (RaterAgreement, agreement_section), (Plan, plan_section), (Selection, selection_section),
     ]
+    from ..results.probes import Probe
     from ..results.stability import Stability
-    from .stability import stability_section
+    from .stability import probe_section, stability_section
 
-    builders.append((Stability, stability_section))
+    builders += [(Stability, stability_section), (Probe, probe_section)]
     for kind, build in builders:
         if isinstance(result, kind):
             return build(result)

@@ -1,7 +1,8 @@
-"""The robustness sections: a grader's stability across repeats (``harness stability``)."""
+"""The robustness sections: a grader's stability across repeats (``harness stability``) and its probes (``harness probe``)."""
 
 from __future__ import annotations
 
+from ..results.probes import Probe
 from ..results.stability import Stability
 from .blocks import Section, Table, ci, num, pct, scope_name
 
@@ -31,4 +32,23 @@ def stability_section(data: Stability) -> Section:
         "changed: share of items whose verdict was not the same in every repeat; margin: mean share of repeats agreeing "
         "with the item's most frequent verdict (100 %: unanimous); α: Krippendorff's α (ordinal) with the repeats as raters. "
         "Only items every repeat graded ok.", key=2))
+    return section
+
+
+def probe_section(data: Probe) -> Section:
+    """One perturbation's flip rate and severity shift per side and scope, with the sentence that says what it means."""
+    lines = [f"Probe {data.kind} on {data.model}: {data.perturbation}. {data.n_boot} cluster-bootstrap resamples for every CI."]
+    for s in (s for s in data.scopes if s.scope == "any"):
+        lines.append(f"On the {s.side} side {pct(s.flip_rate)} of verdicts changed (CI {ci(s.flip_rate_ci)}; n={s.n_items}, "
+                     f"{s.n_clusters} clusters); the mean severity shift was {num(s.shift)} (CI {ci(s.shift_ci)}; positive: "
+                     "harsher under the probe). A grader that should not care about this shows a flip rate near 0.")
+    lines.extend(f"Warning: {w}." for w in data.warnings)
+    section = Section(f"Probe: {data.kind} ({data.model})", lines)
+    section.tables.append(Table(
+        f"Verdicts under the {data.kind} probe", ["side", "scope", "n", "clusters", "flipped", "95% CI", "shift", "95% CI",
+                                                   "raised", "lowered"],
+        [[s.side, scope_name(s.scope), str(s.n_items), str(s.n_clusters), pct(s.flip_rate), ci(s.flip_rate_ci), num(s.shift),
+          ci(s.shift_ci), pct(s.raised), pct(s.lowered)] for s in data.scopes],
+        "flipped: share of items whose verdict changed; shift: mean of probed minus original severity; raised / lowered: "
+        "shares made harsher / milder. Only items graded ok both times.", key=2))
     return section

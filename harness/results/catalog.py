@@ -9,6 +9,7 @@ from .comparison import Comparison, GraderAgreement
 from .flips import Flips
 from .manifest import DryRun, Manifest
 from .planning import Plan, Selection
+from .probes import Probe
 from .raters import RaterAgreement
 from .shots import ShotSearch
 from .stability import Stability
@@ -27,4 +28,5 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "plan": Plan,
     "selection": Selection,
     "stability": Stability,
+    "probe": Probe,
 }

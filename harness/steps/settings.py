@@ -278,6 +278,18 @@ class JurySettings(Settings):
         "(the members' P(severity) averaged; needs grade --logprobs or --samples)."))
 
 
+class ProbeSettings(Settings):
+    """``harness probe``: a run graded again with one perturbation that should not change its verdicts."""
+
+    kind: Literal["verbosity", "exemplar-order", "label-order"] = Field(default="verbosity", description=(
+        "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled) or label-order "
+        "(the severity levels listed from 7 down in the template)."))
+    padding: int = Field(default=3, ge=1, le=50, description="verbosity: copies of the neutral paragraph added (1 to 50).")
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field("Bootstrap and shuffle seed")
+
+
 #: Each command's settings, by the command's name (and the study table's, with dashes as underscores).
 COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "calibrate": CalibrateSettings,
@@ -289,6 +301,7 @@ COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "calibrate-shots": ShotSearchSettings,
     "stability": StabilitySettings,
     "jury": JurySettings,
+    "probe": ProbeSettings,
 }
 
 

@@ -42,6 +42,7 @@ from ..steps.settings import (
     CompareSettings,
     JurySettings,
     PlanSettings,
+    ProbeSettings,
     SelectSettings,
     Settings,
     ShotSearchSettings,
@@ -150,6 +151,10 @@ class JuryTable(JurySettings):
     graders: list[str] | None = Field(default=None, description="The study graders on the jury (default: all, at least two).")
 
 
+class ProbeTable(ProbeSettings):
+    graders: list[str] | None = Field(default=None, description="The study graders to probe (default: the first).")
+
+
 class ReportTable(_Strict):
     latex: bool = Field(default=False, description="Also write report.tex and every figure as PDF.")
     view: bool = Field(default=True, description="Also write view.html (the first grader's items).")
@@ -160,6 +165,7 @@ ANALYSIS_TABLES: dict[str, type[Settings]] = {
     "shot_search": ShotSearchTable, "calibrate": CalibrateTable, "compare": CompareTable, "agreement": AgreementTable,
     "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable, "stability": StabilityTable,
     "jury": JuryTable,
+    "probe": ProbeTable,
 }
 #: Study keys that are not command options: they pick which study grader (run folder) a table reads.
 STUDY_ONLY_KEYS = {"graders", "grader", "human_share", "name"}
@@ -178,6 +184,8 @@ class Study(_Strict):
     select: SelectTable | None = None
     stability: StabilityTable | None = None
     jury: JuryTable | None = None
+    #: ``[[probe]]``: one table per perturbation.
+    probe: list[ProbeTable] = Field(default_factory=list)
     report: ReportTable | None = None
     #: The study file's folder (set on reading): relative paths resolve against it.
     root: Path = Field(default=Path("."), exclude=True)

@@ -62,8 +62,11 @@ def _inherit(data: dict[str, Any]) -> dict[str, Any]:
     out = dict(data)
     for key, model in ANALYSIS_TABLES.items():
         table = data.get(key)
+        inherited = {k: wide[k] for k in model.study_wide() if k in wide}
         if isinstance(table, dict):
-            out[key] = {**{k: wide[k] for k in model.study_wide() if k in wide}, **table}
+            out[key] = {**inherited, **table}
+        elif isinstance(table, list):  # an array of tables ([[probe]]): each inherits
+            out[key] = [{**inherited, **t} if isinstance(t, dict) else t for t in table]
     return out
 
 
@@ -100,7 +103,7 @@ def _resolved(study: Study) -> Study:
     update: dict[str, Any] = {}
     for key in ANALYSIS_TABLES:
         table = getattr(study, key)
-        if table is None:
+        if table is None or isinstance(table, list):  # no array table has path settings
             continue
         paths = {name: str(study.path(getattr(table, name))) for name in type(table).paths() if getattr(table, name)}
         if paths:
@@ -124,7 +127,7 @@ def _check_files(study: Study, file: Path) -> None:
     given += [(f"grader[{k + 1}].template", g.template) for k, g in enumerate(study.grader) if g.template != "default"]
     for key in ANALYSIS_TABLES:
         table = getattr(study, key)
-        if table is not None:
+        if table is not None and not isinstance(table, list):
             given += [(f"{key}.{name}", getattr(table, name)) for name in type(table).paths()]
     for key, value in given:
         if value is not None and not study.path(value).exists():
@@ -148,6 +151,7 @@ def _check_names(study: Study, file: Path) -> None:
                                           for key in ("shot_search", "analyze", "plan", "select") if getattr(study, key)]
     refs += [(f"{key}.graders", name) for key in ("stability", "jury") if getattr(study, key)
              for name in (getattr(study, key).graders or [])]
+    refs += [(f"probe[{k + 1}].graders", name) for k, table in enumerate(study.probe) for name in table.graders or []]
     judged = study.judged()
     for key in ("calibrate", "compare"):
         for name in (getattr(study, key).graders or []) if getattr(study, key) else []:
@@ -196,6 +200,8 @@ def _check_needs(study: Study, file: Path) -> None:
     if agreement is not None and len(agreement.raters) < 2 and agreement.rater_column is None:
         raise ConfigError(f"{file}: agreement.raters: [agreement] needs at least two raters (set study.raters or "
                           "agreement.raters) or a long table's agreement.rater_column")
+    if study.probe and not graded:
+        raise ConfigError(f"{file}: probe: grades a [[grader]]'s job again; the study has none")
     if study.stability is not None:
         chosen = study.stability.graders or [g.name for g in study.grader if g.repeats > 1]
         flat = [n for n in chosen if next((g.repeats for g in study.grader if g.name == n), 1) < 2]

@@ -110,6 +110,30 @@ def grading_steps(runner: StudyRunner) -> None:
 
         runner.step(f"grade {grader.name}", {"grader": grader, "endpoint": study.endpoint.base_url}, _grader_inputs(runner, grader),
                     [folder / "labels.jsonl"], run, partial(read_manifest, folder), study_wide=False)
+    probe_steps(runner)
+
+
+def probe_steps(runner: StudyRunner) -> None:
+    """Each [[probe]]: a grader's job graded again with one perturbation, compared item by item (needs the endpoint)."""
+    from ..io.readers import read_result
+    from ..results.probes import Probe
+    from ..steps.settings import ProbeSettings
+    from .probe import run_probe
+    from .study_analyses import settings_of
+
+    study = runner.study
+    for table in study.probe:
+        settings = settings_of(table, ProbeSettings)
+        for name in table.graders or [study.grader[0].name]:
+            folder = runner.run_dir(study.grader_named(name, key="probe.graders"))
+            target = folder / f"probe-{settings.kind}" / "probe.json"
+
+            def run(folder: Path = folder, settings: ProbeSettings = settings) -> Probe:
+                return run_probe(folder, settings, runner.endpoint.get(), cache_dir=runner.cache, on_progress=runner.on_progress,
+                                 context=[("study", runner.study.file)])
+
+            runner.step(f"probe {settings.kind} {name}", {"settings": settings, "endpoint": study.endpoint.base_url}, [folder],
+                        [target], run, partial(read_result, target, Probe))
 
 
 def analysis_steps(runner: StudyRunner) -> None:
@@ -151,17 +175,19 @@ def report_steps(runner: StudyRunner) -> None:
     given = {"analysis": analysed / "analysis.json", "comparison": out / "comparison.json",
              "agreement": out / "agreement.json", "shot_search": out / "shot-search" / "shot_search.json", "plan": out / "plan.json",
              "picks": out / "picks.design.json"}
+    probes: list[Path] = []
     if first is not None:
         given["calibration"] = first / "calibration.json"
         given["stability"] = first / "repeats" / "stability.json"
+        probes = [p for p in sorted(first.glob("probe-*/probe.json"))]
     elif study.calibrate is not None and study.calibrate.gold and study.calibrate.pred:
         given["table_agreement"] = table_calibration_path(out, study.calibrate.gold, study.calibrate.pred)
     present = {key: path for key, path in given.items() if path.exists()}  # exactly what the report reads
-    inputs = [*([first / "manifest.json"] if first else []), *present.values()]
+    inputs = [*([first / "manifest.json"] if first else []), *present.values(), *probes]
     outputs = [out / "report.md", out / "report.html"] + ([out / "report.tex"] if table.latex else [])
 
     def report() -> None:
-        render_report(first, **present, out_dir=out, latex=table.latex)
+        render_report(first, **present, probes=probes, out_dir=out, latex=table.latex)
         return None
 
     runner.step("report", table, inputs, outputs, report)

@@ -1,0 +1,89 @@
+"""``harness probe``: a run graded again with one perturbation that should not change its verdicts, then compared.
+
+The probe's folder (``RUN/probe-<kind>/`` by default) holds what was perturbed (the padded table, the shuffled shot
+file or the template with its levels reversed), the probed run folder (``run/``, graded through the normal cached
+path with the original run's model, template, shots and sampling parameters) and ``probe.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..analysis.probes import PADDING, levels_reversed, padded, probe_scopes, run_spec_params, shuffled
+from ..core.constants import SCHEMA_VERSION
+from ..core.errors import ConfigError
+from ..grading.endpoint import EndpointConfig
+from ..grading.grade import grade
+from ..grading.jobs import GradeSpec
+from ..grading.templates import prompts_root
+from ..io.pairs import write_pairs
+from ..io.provenance import provenance_of, stamped
+from ..io.runs import load_run
+from ..results.probes import Probe
+from ..steps.settings import ProbeSettings
+from .study_runner import check_graded
+
+DESCRIPTIONS = {
+    "verbosity": "every response padded with a neutral paragraph (formatting, no content) repeated {repeat} times",
+    "exemplar-order": "the few-shot exemplars in another order (seed {seed})",
+    "label-order": "the severity levels listed from 7 down to 0 in the system template",
+}
+
+
+def _spec(run: Any) -> GradeSpec:
+    manifest = run.manifest
+    return GradeSpec(model=manifest.model, targets=tuple(manifest.targets) or ("prompt", "response"),
+                     template_dir=manifest.template_dir, shots_path=manifest.shots_path, **run_spec_params(manifest))
+
+
+def _perturbed(kind: str, run: Any, spec: GradeSpec, folder: Path, settings: ProbeSettings) -> tuple[Any, GradeSpec]:
+    """The table to grade and the spec to grade it with, one thing changed."""
+    if kind == "verbosity":
+        table = write_pairs(padded(run.input, repeat=settings.padding), folder / "padded.jsonl")
+        return table, replace(spec, targets=tuple(t for t in spec.targets if t == "response") or ("response",))
+    if kind == "exemplar-order":
+        if not spec.shots_path:
+            raise ConfigError(f"{run.path}: graded zero-shot; the exemplar-order probe needs a run graded with --shots")
+        lines = [line for line in Path(spec.shots_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ConfigError(f"{spec.shots_path}: one exemplar has no order to change")
+        (folder / "shots.jsonl").write_text("\n".join(shuffled(lines, settings.seed)) + "\n", encoding="utf-8")
+        return run.input, replace(spec, shots_path=str(folder / "shots.jsonl"))
+    source = Path(spec.template_dir) if spec.template_dir else prompts_root() / "default"
+    template = folder / "template"
+    shutil.copytree(source, template, dirs_exist_ok=True)
+    (template / "system.j2").write_text(levels_reversed((source / "system.j2").read_text(encoding="utf-8")), encoding="utf-8")
+    return run.input, replace(spec, template_dir=str(template))
+
+
+def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointConfig, *, out: str | Path | None = None,
+              cache_dir: str | Path | None = None, on_progress: Any = None, context: list[tuple[str, Any]] | None = None) -> Probe:
+    """Grade ``run_dir``'s job again with the perturbation ``settings.kind`` and compare the verdicts item by item."""
+    run = load_run(run_dir)
+    if "jury" in run.manifest.params:
+        raise ConfigError(f"{run_dir}: a jury asks no grader itself; probe its members")
+    folder = Path(out) if out is not None else Path(run_dir) / f"probe-{settings.kind}"
+    folder.mkdir(parents=True, exist_ok=True)
+    table, spec = _perturbed(settings.kind, run, _spec(run), folder, settings)
+    graded = grade(table, spec, endpoint, run_dir=folder / "run", cache_dir=cache_dir, retry_statuses=("failed",),
+                   on_progress=on_progress)
+    check_graded(graded, f"probe {settings.kind}")
+    scopes = probe_scopes(run, load_run(folder / "run"), cluster=settings.cluster, n_boot=settings.n_boot, seed=settings.seed)
+    warnings = []
+    if (run.manifest.params.get("temperature") or 0) > 0:
+        warnings.append("the run was graded at a temperature above 0: part of every flip is sampling, not the probe; "
+                        "read it beside harness stability's changed share")
+    result = Probe(schema_version=SCHEMA_VERSION, kind=settings.kind,
+                   perturbation=DESCRIPTIONS[settings.kind].format(repeat=settings.padding, seed=settings.seed),
+                   run=str(run_dir), probe_run=str(folder / "run"), model=run.manifest.model, scopes=scopes,
+                   n_boot=settings.n_boot, seed=settings.seed, warnings=warnings)
+    result = stamped(result, provenance_of("probe", f"grader (original vs {settings.kind})",
+                                           [("run", run_dir), ("probed", folder / "run"), *(context or [])]))
+    result.write(folder / "probe.json")
+    return result
+
+
+__all__ = ["PADDING", "run_probe"]
