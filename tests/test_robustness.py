@@ -191,3 +191,42 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(server, tmp_path: Path, ki
         assert all("formatted for easy reading" in r["response"] for r in padded if r.get("response"))
     text = runner.invoke(app, ["report", str(run)])
     assert text.exit_code == 0 and f"Probe: {kind}" in (run / "report.md").read_text()
+
+
+def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    from scipy.spatial.distance import jensenshannon
+
+    ratings = SAMPLE.parent / "sample_ratings.jsonl"
+    run = tmp_path / "run"
+    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--logprobs", "-o", str(run), "--quiet",
+                                 "--cache-dir", str(tmp_path / "cache")])
+    assert graded.exit_code == 0, graded.output
+    result = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
+                                 str(ratings), "--n-boot", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    soft = json.loads(result.stdout)["soft_labels"]["response"]
+    # the grader's mean JSD recomputed with scipy, leaving each rater out in turn
+    forecasts = {r["id"]: r["probabilities"] for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
+                 if r["target"] == "response" and r["status"] == "ok" and r.get("probabilities")}
+    values = []
+    for row in map(json.loads, ratings.read_text().splitlines()):
+        for category in ("hate", "sexual", "violence", "self_harm"):
+            labels = [row.get(f"ann{k}_response_{category}") for k in (1, 2, 3)]
+            labels = [int(v) for v in labels if v is not None]
+            if row["id"] not in forecasts or len(labels) < 2:
+                continue
+            p = np.asarray(forecasts[row["id"]][category], dtype=float)
+            p = p / p.sum()
+            per_rater = []
+            for r in range(len(labels)):
+                q = np.bincount([v for k, v in enumerate(labels) if k != r], minlength=4).astype(float)
+                per_rater.append(jensenshannon(p, q / q.sum(), base=2))
+            values.append(np.mean(per_rater))
+    assert soft["n"] == len(values)
+    assert soft["grader_js"] == pytest.approx(float(np.mean(values)), abs=1e-9)
+    lo, hi = soft["grader_js_ci"]
+    assert lo <= soft["grader_js"] <= hi
+    assert 0 <= soft["human_js"] <= 1 and "Soft labels" in runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE),
+                                                                              "--raters", "ann1,ann2,ann3", "--ratings", str(ratings),
+                                                                              "--n-boot", "0"]).output

@@ -40,6 +40,7 @@ from .agreement import agreement
 from .intervals import Interval, percentile_ci
 from .raters import rater_agreement
 from .reliability import reliability
+from .soft_labels import soft_labels
 from .stats import (
     bootstrap_totals,
     detection_from_confusion,
@@ -204,7 +205,11 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     _check_threshold(threshold)
     if raters is not None:
         found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
-        return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed))
+        forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.labels
+                     if r.get("status") == "ok" and r.get("probabilities")}
+        soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed) if forecasts else None
+        return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
+                           soft_labels=soft or None)
     if by is not None:
         return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, warnings=warnings)
     if not run.labels:

@@ -3,6 +3,7 @@ and the alternative annotator test's verdict, for the terminal and the report al
 
 from __future__ import annotations
 
+from ..results.calibration import SoftSide
 from ..results.raters import GraderScore, RaterAgreement, ScopeAgreement
 from .blocks import Section, Table, ci, num, pct, pvalue, scope_name
 
@@ -137,3 +138,17 @@ def _rule(data: RaterAgreement) -> str:
             if score.alt_test is not None:
                 return score.alt_test.rule
     return "not run"
+
+
+def soft_table(soft: dict[str, SoftSide]) -> Table:
+    """The grader's probabilities against the raters' label distribution, beside one more rater's distance."""
+    return Table(
+        "Soft labels: the grader's probabilities against the raters", ["side", "n", "clusters", "grader JSD", "95% CI",
+                                                                        "hard JSD", "one rater", "95% CI", "grader − rater",
+                                                                        "95% CI", "cross-entropy"],
+        [[side, str(s.n), str(s.n_clusters), num(s.grader_js), ci(s.grader_js_ci), num(s.hard_js), num(s.human_js),
+          ci(s.human_js_ci), num(s.grader_minus_human), ci(s.grader_minus_human_ci), num(s.cross_entropy)]
+         for side, s in soft.items()],
+        "Leaving out each rater in turn, the others' label distribution is the reference. JSD: Jensen–Shannon distance "
+        "(0 same, 1 disjoint) of the grader's P(severity), of its hard verdict, and of the left-out rater's own label; "
+        "grader − rater below 0: the grader sits closer to the raters than one more rater would. Cross-entropy in nats.")

@@ -24,7 +24,7 @@ from ..results.shots import ShotSearch
 from .blocks import Section, Table, ci, num, pct, pvalue, scope_name
 from .charts import analysis_figures, calibration_figures, comparison_figures
 from .planning import plan_section, selection_section
-from .raters import agreement_section, ceiling_table
+from .raters import agreement_section, ceiling_table, soft_table
 
 SCOPES = ("pooled", "max", "hate", "sexual", "violence", "self_harm")
 
@@ -107,6 +107,8 @@ def calibration_section(data: Calibration) -> Section:
             "the mean absolute gap, biased upward on few items; Brier: mean squared error of the forecast."
             + (" Every sum weighs an item by 1/π (inclusion probabilities)." if any(r.weighted for r in data.reliability.values())
                else "")))
+    if data.soft_labels:
+        section.tables.append(soft_table(data.soft_labels))
     if data.human_agreement is not None:
         section.tables.append(ceiling_table(data.human_agreement))
     section.figures.extend(calibration_figures(data))

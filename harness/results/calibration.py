@@ -123,6 +123,28 @@ class SideReliability(Result):
     weighted: bool = False
 
 
+class SoftSide(Result):
+    """A grader's probabilities against several raters' label distribution on one side (leave-one-rater-out).
+
+    Jensen–Shannon distances (0 same, 1 disjoint): the grader's distribution, its hard verdict, and one rater's own
+    label, each against the other raters; ``grader_minus_human`` below 0 means the grader sits closer to the raters
+    than one more rater would. ``cross_entropy`` in nats.
+    """
+
+    n: int
+    n_clusters: int
+    grader_js: float
+    grader_js_ci: CI
+    hard_js: float
+    hard_js_ci: CI
+    human_js: float
+    human_js_ci: CI
+    cross_entropy: float
+    cross_entropy_ci: CI
+    grader_minus_human: float
+    grader_minus_human_ci: CI
+
+
 class Calibration(Stamped):
     """``calibration.json``: a run's labels against human labels joined on id."""
 
@@ -156,6 +178,8 @@ class Calibration(Stamped):
     design: str | None = None
     #: ``grade --logprobs``: per side, the reliability of the grader's probabilities (ECE, Brier, bins).
     reliability: dict[str, SideReliability] | None = None
+    #: ``calibrate --raters`` on a run with probabilities: per side, the grader's distribution against the raters'.
+    soft_labels: dict[str, SoftSide] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""
