@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from validation.ece import ece_coverage  # noqa: E402
 from validation.readme import paste  # noqa: E402
+from validation.stability import stability_coverage  # noqa: E402
 from validation.studies import Setting, draw, frames, population_truth  # noqa: E402
 
 N_BOOT = 500
@@ -325,7 +326,7 @@ def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, A
     return "\n".join(lines) + "\n"
 
 
-PARTS = ("ppi", "em", "agreement", "paired", "picks", "ece")
+PARTS = ("ppi", "em", "agreement", "paired", "picks", "ece", "stability")
 
 
 def ece_table(rows: list[dict[str, Any]]) -> str:
@@ -342,6 +343,15 @@ def ece_table(rows: list[dict[str, Any]]) -> str:
               "error's interval covers (conservatively at the boundary), and the test's size on a calibrated grader is "
               "its rejection rate in the first row."]
     return "\n".join(lines) + "\n"
+
+
+def stability_table(row: dict[str, Any] | None) -> str:
+    if not row:
+        return ""
+    return ("\n" + f"Stability across repeats (`harness stability`): {row['replicates']} studies of 3 repeats, 100 prompt "
+            "clusters of 3 items, each cluster flipping with a known probability (0, 0.1 or 0.3): the share of items whose "
+            f"verdict changes is {100 * row['truth']:.1f} %; its interval covered it in {_pct(row['coverage'])} ± "
+            f"{100 * row['mc_error']:.1f} of studies (bias {100 * row['bias']:+.2f} pt).\n")
 
 
 def _checkpoint(results: dict[str, object]) -> None:
@@ -380,7 +390,8 @@ def main() -> None:
                           ("paired", lambda: paired_test_size(args.replicates)),
                           ("picks", lambda: pick_strategies(args.pick_studies or max(100, args.replicates // 2), args.workers,
                                                             tuple(args.strategies.split(",")), previous.get("picks"))),
-                          ("ece", lambda: ece_coverage(max(400, args.replicates)))):
+                          ("ece", lambda: ece_coverage(max(400, args.replicates))),
+                          ("stability", lambda: stability_coverage(max(400, args.replicates)))):
         if part in parts:
             done[part] = measure()
             _checkpoint(done)
@@ -389,11 +400,13 @@ def main() -> None:
     if not parts & {"ppi", "em"} and "seconds" in previous:
         seconds = previous["seconds"]  # the header's time is the studies' of the table it heads
     replicates = args.replicates if parts & {"ppi", "em"} else previous.get("replicates", 300)  # the kept parts' own count
-    text = write_results(corrections, agreement, paired, picks, seconds, replicates) + ece_table(ece)
+    text = (write_results(corrections, agreement, paired, picks, seconds, replicates) + ece_table(ece)
+            + stability_table(done.get("stability")))
     (HERE / "results.md").write_text(text, encoding="utf-8")
     paste("validate", text)
     (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
-                                                   "picks": picks, "ece": ece, "seconds": round(seconds),
+                                                   "picks": picks, "ece": ece, "stability": done.get("stability"),
+                                                   "seconds": round(seconds),
                                                    "replicates": replicates}, indent=2) + "\n",
                                        encoding="utf-8")
     print(text)
