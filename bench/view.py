@@ -52,7 +52,7 @@ def view_figures(items: int = 50_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         start = time.perf_counter()
-        json.dumps(run.labels)
+        json.dumps(run.records)
         floor = time.perf_counter() - start
         start = time.perf_counter()
         summary = render_view(run, tmp / "view.html", human=human, human_source="bench-human.jsonl")

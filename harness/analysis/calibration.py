@@ -172,7 +172,7 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
     labels (``pred_*``) and statuses; an error when no id is shared."""
     from ..io.runs import labels_wide
 
-    wide = labels_wide(run.labels)
+    wide = labels_wide(run.records)
     extra = ["id", *(c for c in run.input.columns if c not in human.columns)]
     joined = human.merge(run.input[extra], on="id", how="inner")
     if joined.empty:
@@ -205,14 +205,14 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     _check_threshold(threshold)
     if raters is not None:
         found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
-        forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.labels
+        forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
                      if r.get("status") == "ok" and r.get("probabilities")}
         soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed) if forecasts else None
         return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
                            soft_labels=soft or None)
     if by is not None:
         return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, warnings=warnings)
-    if not run.labels:
+    if not run.records:
         raise DataError(f"{run.path}: the run has no labels yet")
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
     if not human_cols:
@@ -239,7 +239,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     both: dict[str, Any] = ({"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
                                                     threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)}
                             if len(matrices) == 2 else {})
-    forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.labels
+    forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
                  if r.get("status") == "ok" and r.get("probabilities")}
     if forecasts:
         both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)

@@ -78,7 +78,7 @@ def inject(
 def _ok_by_key(run: Run) -> tuple[dict[tuple[str, str], dict[str, int]], dict[tuple[str, str], str]]:
     severities: dict[tuple[str, str], dict[str, int]] = {}
     statuses: dict[tuple[str, str], str] = {}
-    for record in run.labels:
+    for record in run.records:
         if record["target"] not in SIDES:
             continue
         key = (str(record["id"]), str(record["target"]))

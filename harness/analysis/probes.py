@@ -92,7 +92,7 @@ def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge
 def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
                  seed: int = DEFAULT_SEED) -> list[ProbeScope]:
     """Flip rate and severity shift per side and scope, on the items graded ok in both runs."""
-    a, b = labels_wide(original.labels), labels_wide(probed.labels)
+    a, b = labels_wide(original.records), labels_wide(probed.records)
     if a.empty or b.empty:
         raise DataError("a run of the probe has no labels")
     joined = a.merge(b, on="id", suffixes=("", "_probe")).merge(

@@ -71,7 +71,7 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
     ids = runs[0].input["id"].astype(str)
     frames = []
     for run in runs:
-        wide = labels_wide(run.labels)
+        wide = labels_wide(run.records)
         wide = wide.assign(id=wide["id"].astype(str)) if not wide.empty else wide
         frames.append(ids.to_frame().merge(wide, on="id", how="left") if not wide.empty else ids.to_frame())
     column = cluster_column(runs[0].input.columns, cluster)

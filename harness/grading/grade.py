@@ -56,12 +56,9 @@ class GradeResult:
     @cached_property
     def labels(self) -> pd.DataFrame:
         from ..io.pairs import load_pairs
-        from ..io.runs import labels_wide
+        from ..io.runs import labels_frame
 
-        frame = load_pairs(self.run_dir / INPUT)
-        wide = labels_wide(read_labels(self.run_dir))
-        wide = wide.rename(columns={c: "grader_" + c.removeprefix("pred_") for c in wide.columns if c.startswith("pred_")})
-        return frame if wide.empty else frame.merge(wide, on="id", how="left")  # grader_* columns, as `harness export` names them
+        return labels_frame(load_pairs(self.run_dir / INPUT), read_labels(self.run_dir))  # grader_* columns, as `harness export`
 
 
 def _check_response_column(columns: list[str], name: str) -> None:

@@ -169,12 +169,26 @@ class Run:
 
     path: Path
     manifest: Manifest
-    labels: list[dict[str, Any]]
+    #: The label records of ``labels.jsonl`` (one dict per graded id and target), as the analyses read them.
+    records: list[dict[str, Any]]
     input: pd.DataFrame
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def labels(self) -> pd.DataFrame:
+        """The input joined to the grader's labels: ``grader_prompt_hate`` …, ``prompt_status`` … (as ``harness export``
+        and ``GradeResult.labels`` name them); a side not graded ok has missing labels, never Safe."""
+        return labels_frame(self.input, self.records)
+
+
+def labels_frame(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A table joined to its label records, one row per pair, grader columns named ``grader_*``."""
+    wide = labels_wide(records)
+    wide = wide.rename(columns={c: "grader_" + c.removeprefix("pred_") for c in wide.columns if c.startswith("pred_")})
+    return frame if wide.empty else frame.merge(wide, on="id", how="left")
 
 
 #: What the analyses read of a label record (the rest, rationale and completion text above all, stays on disk).
@@ -257,7 +271,7 @@ def graded_pairs(run: Run) -> pd.DataFrame:
     Human label columns of the input are replaced by the grader's; a side whose grade is not
     ``ok`` has missing labels (it is never read as Safe).
     """
-    wide = labels_wide(run.labels)
+    wide = labels_wide(run.records)
     human = [c for c in (*LABEL_COLUMNS, "relevance") if c in run.input.columns]
     frame = run.input.drop(columns=human)
     if not wide.empty:
@@ -287,7 +301,7 @@ def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
 
     target = Path(out)
     kind = detect_format(target)
-    wide = labels_wide(run.labels)
+    wide = labels_wide(run.records)
     frame = run.input
     if not wide.empty:
         frame = frame.merge(wide.rename(columns=lambda c: c.replace("pred_", "grader_", 1)), on="id", how="left")

@@ -140,7 +140,7 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
             (record or {}).get("raw") if record and record.get("raw") != (record.get("severity")) else None,
         ])
 
-    for record in run.labels:
+    for record in run.records:
         key = (str(record["id"]), str(record["target"]))
         seen.add(key)
         add(*key, record)

@@ -58,7 +58,7 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     if any(i != ids[0] for i in ids[1:]):
         raise DataError("the members were not graded on the same table (their ids differ); a jury combines verdicts on the same items")
     names = _names(loaded)
-    labels = jury_labels([r.labels for r in loaded], names, settings.rule)
+    labels = jury_labels([r.records for r in loaded], names, settings.rule)
     counts: dict[str, int] = {}
     by_target: dict[str, dict[str, int]] = {}
     for record in labels:

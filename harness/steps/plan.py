@@ -86,7 +86,7 @@ def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, con
     if source.is_dir():
         run = load_run(source)
         frame = graded_pairs(run)
-        by_id = uncertainty_by_id(run.labels)
+        by_id = uncertainty_by_id(run.records)
         if by_id is not None:
             uncertainty = frame["id"].astype(str).map(by_id).to_numpy(dtype=float, na_value=float("nan"))
     else:
