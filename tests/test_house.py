@@ -205,3 +205,21 @@ def test_the_readme_states_what_make_validate_measured() -> None:
     for marker, name in (("validate", "results.md"), ("validate-raters", "raters.md")):
         block = readme.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
         assert block.strip() == (REPO / "validation" / name).read_text(encoding="utf-8").strip(), marker
+
+
+def test_the_api_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/api.md's code blocks, executed in order in an empty folder (the worked example a newcomer copies)."""
+    import contextlib
+    import io
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "api.md").read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 2
+    scope: dict[str, object] = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks:
+            exec(compile(block, "docs/api.md", "exec"), scope)  # noqa: S102 - our own documentation
+    assert "{'ok': 606, 'unparsed': 0" in printed.getvalue() and "escalation" in printed.getvalue()
+    assert (tmp_path / "runs" / "api-demo" / "calibration.json").exists()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.constants import STATUSES
 from ..core.errors import ConfigError
@@ -78,7 +78,35 @@ def _loop_running() -> bool:
     return True
 
 
-async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None, endpoint: EndpointConfig | None = None,
+class HasBaseUrl(Protocol):
+    """Anything that says where an endpoint listens: ``harness.start_server(...)``'s handle, for one."""
+
+    @property
+    def base_url(self) -> str: ...
+
+
+Endpoint = EndpointConfig | str | HasBaseUrl
+
+
+def as_endpoint(endpoint: Endpoint) -> EndpointConfig:
+    """One endpoint, whichever way it was made: an EndpointConfig as is, a base URL, or an object with ``base_url``
+    (the embedded server's handle); the key, if any, from ``OPENAI_API_KEY`` as the CLI reads it.
+
+    >>> as_endpoint("http://127.0.0.1:8000/v1").base_url
+    'http://127.0.0.1:8000/v1'
+    """
+    if isinstance(endpoint, EndpointConfig):
+        return endpoint
+    url = endpoint if isinstance(endpoint, str) else getattr(endpoint, "base_url", None)
+    if not isinstance(url, str):
+        raise ConfigError(f"endpoint={endpoint!r}: expected an EndpointConfig, a base URL or a server handle with a base_url",
+                          param="endpoint")
+    from .config import Settings, resolve
+
+    return resolve(Settings(base_url=url)).endpoint()
+
+
+async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None, endpoint: Endpoint | None = None,
                  **options: Any) -> GradeResult:
     """:func:`grade` for async code (a notebook's running loop): the job runs in a worker
     thread with its own event loop, so the caller's loop keeps running.
@@ -93,7 +121,7 @@ async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None,
 def grade(
     data: str | Path | pd.DataFrame,
     spec: GradeSpec | None = None,
-    endpoint: EndpointConfig | None = None,
+    endpoint: Endpoint | None = None,
     *,
     run_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -131,7 +159,7 @@ def grade(
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
                                same_grader=same_grader, price=price, batch=batch).result()
     spec = spec or GradeSpec()
-    endpoint = endpoint or _endpoint_from_settings()
+    endpoint = as_endpoint(endpoint) if endpoint is not None else _endpoint_from_settings()
     session_start = time.perf_counter()
     _check_options(spec, retry_statuses, batch)
     chunks, source = _input(data, mapping, spec)
@@ -253,7 +281,7 @@ def spec_digest(spec: GradeSpec, data: str) -> str:
 REPEAT_PREFIX = "repeat-"
 
 
-def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: EndpointConfig | None = None, *, run_dir: str | Path,
+def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: Endpoint | None = None, *, run_dir: str | Path,
                   repeats: int, **options: Any) -> list[GradeResult]:
     """The same job graded ``repeats`` times at the spec's temperature, into ``run_dir/repeat-1`` … ``repeat-K``.
 

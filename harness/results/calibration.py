@@ -182,15 +182,19 @@ class Calibration(Stamped):
     soft_labels: dict[str, SoftSide] | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR."""
+        """One row per side and scope: n, clusters, κ (plain, quadratic) with CIs, recall, FPR; and, where the run has
+        probabilities, the side's calibration error (debiased and plug-in ECE) and Brier score on every row of it."""
         import pandas as pd
 
         rows = []
         for side, report in self.targets.items():
+            reliable = (self.reliability or {}).get(side)
             for scope, m in report.scopes():
                 low, high = m.ci.get("kappa_quadratic", [None, None])
                 rows.append({"side": side, "scope": scope, "n": m.n, "n_clusters": m.n_clusters, "kappa": m.kappa,
                              "kappa_quadratic": m.kappa_quadratic, "kappa_quadratic_ci_low": low, "kappa_quadratic_ci_high": high,
                              "recall": m.detection.recall if m.detection else None,
-                             "false_positive_rate": m.detection.false_positive_rate if m.detection else None})
+                             "false_positive_rate": m.detection.false_positive_rate if m.detection else None,
+                             "ece_debiased": reliable.ece_debiased if reliable else None,
+                             "ece": reliable.ece if reliable else None, "brier": reliable.brier if reliable else None})
         return pd.DataFrame(rows)
