@@ -200,8 +200,8 @@ def test_grading_a_jsonl_table_imports_no_heavy_library(server, tmp_path: Path, 
 
 
 def test_the_readme_states_what_make_validate_measured() -> None:
-    """Every statistical table in the README is the one ``make validate`` last wrote (validation/*.md)."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    """Every statistical table in the docs is the one ``make validate`` last wrote (validation/*.md)."""
+    readme = (REPO / "docs" / "statistics.md").read_text(encoding="utf-8")
     for marker, name in (("validate", "results.md"), ("validate-raters", "raters.md")):
         block = readme.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
         assert block.strip() == (REPO / "validation" / name).read_text(encoding="utf-8").strip(), marker
@@ -223,3 +223,14 @@ def test_the_api_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monkey
             exec(compile(block, "docs/api.md", "exec"), scope)  # noqa: S102 - our own documentation
     assert "{'ok': 606, 'unparsed': 0" in printed.getvalue() and "escalation" in printed.getvalue()
     assert (tmp_path / "runs" / "api-demo" / "calibration.json").exists()
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    import re
+
+    broken = []
+    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if not target.startswith(("http://", "https://", "mailto:")) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, broken

@@ -1,10 +1,10 @@
-"""Paste a ``make validate`` table into the README between its markers, so a claim there is the figure the run made."""
+"""Paste a ``make validate`` table into docs/statistics.md between its markers, so a claim there is the figure the run made."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "statistics.md"
 
 
 def paste(marker: str, text: str, readme: Path = README) -> None:
