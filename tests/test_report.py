@@ -124,3 +124,35 @@ def test_show_puts_the_reports_section_in_a_notebook(tmp_path: Path) -> None:
     assert "human against &lt;b&gt;g&lt;/b&gt;" in html and "<b>g</b>" not in html  # names are text, never markup
     assert "data:image/png" not in html  # a table agreement has no figure
     assert "human against <b>g</b>" in repr(shown) and "Agreement: metric, value, 95% CI (7 rows)" in repr(shown)
+
+
+def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+    from tests.helpers import SAMPLE
+
+    runner = CliRunner()
+    rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    for k, row in enumerate(rows):  # a grader's labels that differ from the humans' on some responses
+        if k % 4 == 0:
+            row["response_violence"] = min(3, int(row["response_violence"]) + 2)
+    graded = tmp_path / "graded.jsonl"
+    graded.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    human = tmp_path / "human.jsonl"
+    human.write_text("".join(line + "\n" for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:150]), encoding="utf-8")
+    assert runner.invoke(app, ["analyze", str(graded), "--human", str(human), "--n-boot", "100", "-o", str(tmp_path / "a")]).exit_code == 0
+    assert runner.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(tmp_path / "r")]).exit_code == 0
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Summary" and headings[-1] == "## Appendix: provenance and cost"
+    assert "Contents: Summary" in text
+    first_table = text.split("**", 2)[1]
+    assert first_table == "What the study found"
+    table = text.split("**What the study found**", 1)[1].split("\n\n", 2)[1]
+    escalation = next(line for line in table.splitlines() if line.startswith("| escalation"))
+    cells = [c.strip() for c in escalation.strip("| ").split("|")]
+    analysis = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    assert cells[1] == f"{100 * analysis['corrected']['corrected']['escalation']:.1f}%"  # corrected first
+    assert cells[3] == f"{100 * analysis['pooled']['escalation']['rate']:.1f}%"  # the raw beside it
+    assert text.index("Labels: ") > text.index("## Appendix")  # provenance after the answers

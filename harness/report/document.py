@@ -105,16 +105,35 @@ def render_report(
     if not results:
         raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
                        "`shot_search` files")
-    sections = [report_section(result) for result in results]
+    sections, appendix = _arranged(results)
     out = Path(out_dir)
     ensure_folder(out, param="out_dir")
     check_replaceable(out / "figures", param="out")  # before any figure is drawn: a user's file there stops the report
     for name in ("report.md", "report.html", *(("report.tex",) if latex else ())):
         check_own_file(out / name, param="out")
     title = report_title(results)
-    if len(sections) > 2:
-        sections[0].paragraphs.insert(0, "Contents: " + ", ".join(s.title for s in sections) + ".")
-    return _write(out, title, sections, latex=latex)
+    return _write(out, title, sections + appendix, latex=latex)
+
+
+def _arranged(results: list[Result]) -> tuple[list[Section], list[Section]]:
+    """The answers first (the summary), the contents, each result's section; provenance and the token bill (the run's
+    own section) in an appendix at the end, where a reviewer finds them without reading past them first."""
+    from .summary import summary_section
+
+    main = [section_of_result(r) for r in results if not isinstance(r, Manifest)]
+    bill = [section_of_result(r) for r in results if isinstance(r, Manifest)]
+    lines = [f"{section.title}: {provenance_line(p)}" for section, r in
+             zip(main, [r for r in results if not isinstance(r, Manifest)], strict=True) if (p := getattr(r, "provenance", None))]
+    appendix = Section("Appendix: provenance and cost", lines)
+    for section in bill:
+        appendix.paragraphs += section.paragraphs
+        appendix.tables += section.tables
+    summary = summary_section(results)
+    front = [summary] if summary is not None else []
+    listed = [*front, *main, appendix]
+    if len(listed) > 2:
+        (front or main)[0].paragraphs.insert(0, "Contents: " + ", ".join(s.title for s in listed) + ".")
+    return [*front, *main], ([appendix] if appendix.paragraphs or appendix.tables else [])
 
 
 #: Where each stage's JSON lies in a run folder (None: only when given), in report order.
@@ -139,11 +158,16 @@ def _results(folder: Path | None, given: dict[str, str | Path | None]) -> list[R
     return found
 
 
-def report_section(result: Result) -> Section:
-    """The result's section, opened by where its numbers came from."""
+def section_of_result(result: Result) -> Section:
+    """The result's section (its provenance goes to the appendix)."""
     from .sections import section_of
 
-    section = section_of(result)
+    return section_of(result)
+
+
+def report_section(result: Result) -> Section:
+    """The result's section, opened by where its numbers came from (a section shown alone, as in a notebook)."""
+    section = section_of_result(result)
     provenance = getattr(result, "provenance", None)
     if provenance is not None:
         section.paragraphs.insert(0, provenance_line(provenance))

@@ -1,0 +1,85 @@
+"""The report's first screen: the study's answers with their intervals, in plain words generated from the numbers.
+
+Corrected shares come first with the grader's raw ones beside them (a reader should never take the raw share for
+the answer); then how well the grader agrees with humans beside the human ceiling, whether it could replace an
+annotator, and the prompt/response asymmetry. No model writes these sentences: each is filled from a result's
+fields, and says n and the clusters behind its interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..results.analysis import Analysis
+from ..results.calibration import Calibration
+from .blocks import Section, Table, ci, num, pct
+
+SHARES = (("reduction", "responses less severe than their prompt"), ("preservation", "as severe"),
+          ("escalation", "more severe"))
+
+
+def _shares(analysis: Analysis) -> tuple[list[list[str]], list[str]]:
+    rows, lines = [], []
+    corrected = analysis.corrected
+    pooled = analysis.pooled
+    for key, words in SHARES:
+        raw = getattr(pooled, key)
+        if corrected is not None and key in corrected.corrected:
+            value, interval = corrected.corrected.get(key), corrected.corrected_ci.get(key, [None, None])
+            units = f"{corrected.n_labelled or 0} labelled pairs in {corrected.n_labelled_clusters or 0} clusters"
+            rows.append([key, pct(value), ci(interval, pct=True), pct(raw.rate), ci(raw.ci, pct=True), units])
+            if key == "escalation":
+                lines.append(f"Corrected by human labels, {pct(value)} of responses are {words} (95% CI {ci(interval, pct=True)}; {units}); "
+                             f"the grader's own labels say {pct(raw.rate)}.")
+        else:
+            rows.append([key, "n/a", "", pct(raw.rate), ci(raw.ci, pct=True), f"{raw.n} pairs, {pooled.unit.n_clusters} clusters"])
+            if key == "escalation":
+                lines.append(f"In the labels analysed, {pct(raw.rate)} of responses are {words} (95% CI {ci(raw.ci, pct=True)}; "
+                             f"n={raw.n}, {pooled.unit.n_clusters} clusters); no human labels corrected it.")
+    return rows, lines
+
+
+def _agreement(calibration: Calibration) -> list[str]:
+    lines = []
+    response = calibration.targets.get("response")
+    if response is not None:
+        m = response.max
+        lines.append(f"Against human labels the grader's response verdicts agree at quadratic κ {num(m.kappa_quadratic)} "
+                     f"(95% CI {ci(m.ci.get('kappa_quadratic', [None, None]))}; n={m.n_items}, {m.n_clusters} clusters)")
+        ceiling = calibration.human_agreement
+        if ceiling is not None:
+            scope = ceiling.scopes.get("response.max")
+            score = next(iter(scope.graders.values()), None) if scope is not None else None
+            if scope is not None and score is not None and scope.human_ceiling is not None:
+                lines[-1] += (f"; with each of {len(ceiling.raters)} raters its mean κ is {num(score.mean_kappa)}, against "
+                              f"{num(scope.human_ceiling)} for the raters with each other (the human ceiling)")
+            verdict = next(iter(ceiling.passed.values()), None) if ceiling.passed else None
+            if verdict is not None:
+                lines[-1] += (f"; it {'could' if verdict else 'could not'} replace an annotator (alternative annotator test, "
+                              f"ε {ceiling.epsilon:g})")
+        lines[-1] += "."
+    gap = (calibration.asymmetry or {}).get("max")
+    if gap is not None and gap.recall_gap is not None:
+        lines.append(f"It detects harm more readily in prompts than in responses by {pct(gap.recall_gap)} of recall "
+                     f"(95% CI {ci(gap.recall_gap_ci, pct=True)}), the paper's asymmetry." if gap.recall_gap > 0 else
+                     f"Its prompt-minus-response recall gap is {pct(gap.recall_gap)} (95% CI {ci(gap.recall_gap_ci, pct=True)}).")
+    return lines
+
+
+def summary_section(results: list[Any]) -> Section | None:
+    """The answers first: corrected shares with the raw beside them, agreement beside the ceiling, the asymmetry."""
+    analysis = next((r for r in results if isinstance(r, Analysis)), None)
+    calibration = next((r for r in results if isinstance(r, Calibration)), None)
+    if analysis is None and calibration is None:
+        return None
+    section = Section("Summary", [])
+    if analysis is not None:
+        rows, lines = _shares(analysis)
+        section.paragraphs += lines
+        section.tables.append(Table(
+            "What the study found", ["share", "corrected", "95% CI", "grader's raw", "95% CI", "behind the correction"], rows,
+            "Corrected: prediction-powered (or EM) estimates from human labels, the answer to read; grader's raw: the "
+            "grader's own labels, biased by its errors. Every CI resamples prompt clusters."))
+    if calibration is not None:
+        section.paragraphs += _agreement(calibration)
+    return section
