@@ -220,7 +220,7 @@ def test_the_api_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monkey
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         for block in blocks:
-            exec(compile(block, "docs/api.md", "exec"), scope)  # noqa: S102 - our own documentation
+            exec(compile(block, "docs/api.md", "exec"), scope)  # our own documentation, run as a newcomer would
     assert "{'ok': 606, 'unparsed': 0" in printed.getvalue() and "escalation" in printed.getvalue()
     assert (tmp_path / "runs" / "api-demo" / "calibration.json").exists()
 
