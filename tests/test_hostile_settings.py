@@ -288,3 +288,36 @@ def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwri
     own.unlink()
     assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
     assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0  # its own: replaced
+
+
+def test_a_plan_that_would_run_for_hours_is_refused_at_once(tmp_path: Path) -> None:
+    table = tmp_path / "t.jsonl"
+    table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": f"p{k}", "g": k % 2, "p": (k // 3) % 2}) + "\n"
+                             for k in range(200)), encoding="utf-8")
+    result = runner.invoke(app, ["plan", str(table), "--gold", "g", "--pred", "p", "--target-width", "0.01", "--studies", "20000",
+                                 "--n-boot", "10000", "-o", str(tmp_path / "plan.json")])
+    assert result.exit_code == 2 and "resampled draws (limits 1 GB, 1e+09); lower --studies or --n-boot" in result.output
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.io.pairs import load_pairs, write_pairs
+
+    write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "pairs.jsonl")
+    study = tmp_path / "s.toml"
+
+    def write(url: str, model: str) -> None:
+        study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "pairs.jsonl"\n[endpoint]\nbase_url = "{url}"\n'
+                         f'max_attempts = 1\n[[grader]]\nname = "g"\nmodel = "{model}"\n', encoding="utf-8")
+
+    write("http://127.0.0.1:9/v1", "harness-baseline")  # nothing listens there: the grade stops unfinished
+    stopped = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert stopped.exit_code == 1, stopped.output
+    write(server.base_url, "harness-small")
+    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "--run-dir" not in fixed.output + stopped.output and "--base-url" not in stopped.output
+    manifest = json.loads((tmp_path / "out" / "g" / "manifest.json").read_text())
+    assert manifest["model"] == "harness-small" and manifest["counts"]["ok"] == 12
+    aside = list((tmp_path / "out").glob("g.superseded-*"))
+    assert len(aside) == 1 and (aside[0] / "input.jsonl").exists()  # the half-made folder set aside, never deleted

@@ -214,9 +214,12 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     limit = pilot.graded.shape[0] if pilot.graded is not None else None
     own, value = _pilot_width(pilot, n_boot, seed)
     found: dict[int, PlanSize] = {}
+    for first in [max(2, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
+        _check_work(first, studies, n_boot)  # the smallest size the search starts at: refused now, not after an hour
 
     def at(clusters: int) -> PlanSize:
         clusters = max(2, min(clusters, limit) if limit else clusters)
+        _check_work(clusters, studies, n_boot)
         if clusters not in found:
             widths, rows = simulate(pilot, clusters, studies=studies, n_boot=n_boot, seed=seed)
             defined = int(np.isfinite(widths).sum())
@@ -246,6 +249,22 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed, assurance=assurance, defined_floor=floor,
         warnings=_warnings(pilot, best, target_width, limit) + _undefined_warning(rows),
     )
+
+
+#: Work a plan may take per size: resampled cluster draws (studies x resamples x clusters; about 1e8 a second here,
+#: so about ten seconds a size at most), and memory per study.
+MAX_WORK = 1e9
+MAX_BYTES = 1e9
+
+
+def _check_work(clusters: int, studies: int, n_boot: int) -> None:
+    """Refuse, before allocating, a size whose simulation would not fit in memory or would run for hours."""
+    memory = 8.0 * n_boot * clusters
+    work = float(studies) * n_boot * clusters
+    if memory > MAX_BYTES or work > MAX_WORK:
+        raise ConfigError(f"simulating {studies} studies of {clusters:,} clusters with {n_boot} resamples each needs about "
+                          f"{memory / 1e9:.1f} GB per study and {work:.1e} resampled draws (limits {MAX_BYTES / 1e9:g} GB, "
+                          f"{MAX_WORK:.0e}); lower `studies` or `n_boot`, or give `sizes` below that")
 
 
 def _monotone(rows: list[PlanSize]) -> list[PlanSize]:

@@ -35,6 +35,8 @@ TEMPLATE_FILES = (
 #: A render may take this long, and produce this many characters, before it is stopped.
 RENDER_BUDGET_S = 5.0
 MAX_RENDERED = 2_000_000
+#: The longest text (a prompt or a response) one request carries; a longer one is the data's problem, named as such.
+MAX_TEXT = 1_000_000
 
 
 def _bounded_environment() -> Any:
@@ -126,6 +128,14 @@ class TemplateSet:
         from jinja2.exceptions import SecurityError
 
         template = self._compiled[name]
+        texts = [v for v in variables.values() if isinstance(v, str)]
+        texts += [t for item in variables.get("items") or [] for t in (getattr(item, "text", None),) if isinstance(t, str)]
+        longest = max((len(t) for t in texts), default=0)
+        if longest > MAX_TEXT:  # the data's fault, not the template's: say so before rendering anything
+            from ..core.errors import DataError
+
+            raise DataError(f"a text to grade is {longest:,} characters, over the {MAX_TEXT:,} harness sends in one request; "
+                            "shorten it, or leave the row out (--limit, a filtered table)")
         template.environment.deadline = time.perf_counter() + RENDER_BUDGET_S
         try:
             parts, size = [], 0

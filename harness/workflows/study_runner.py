@@ -76,20 +76,35 @@ class _State:
     def __init__(self, out: Path) -> None:
         self.path = out / STATE
         self.steps: dict[str, Any] = {}
+        #: Steps begun and not finished (a kill, a failure), by the fingerprint they began with.
+        self.started: dict[str, str] = {}
         if self.path.exists():
             try:
-                self.steps = dict(json.loads(self.path.read_text(encoding="utf-8")).get("steps", {}))
-            except (OSError, ValueError, AttributeError):
-                self.steps = {}  # a damaged state only costs re-running steps
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                self.steps = dict(data.get("steps", {}))
+                self.started = {str(k): str(v) for k, v in dict(data.get("started", {})).items()}
+            except (OSError, ValueError, AttributeError, TypeError):
+                self.steps, self.started = {}, {}  # a damaged state only costs re-running steps
 
     def unchanged(self, name: str, print_: str) -> bool:
         entry = self.steps.get(name)
         return bool(entry and entry.get("fingerprint") == print_ and all(Path(p).exists() for p in entry.get("outputs", [])))
 
+    def begin(self, name: str, print_: str) -> str | None:
+        """Note that a step begins; the fingerprint an unfinished earlier attempt began with, when it differs."""
+        before = self.started.get(name)
+        self.started[name] = print_
+        self._write()
+        return before if before != print_ else None
+
     def record(self, name: str, print_: str, outputs: list[Path]) -> None:
         self.steps[name] = {"fingerprint": print_, "outputs": [str(p) for p in outputs],
                             "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps})
+        self.started.pop(name, None)
+        self._write()
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started})
 
 
 class _Endpoint:
@@ -139,9 +154,12 @@ class StudyRunner:
         self.notes: list[str] = []
 
     def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
-             load: Callable[[], Result | None] = lambda: None, *, study_wide: bool = True) -> None:
+             load: Callable[[], Result | None] = lambda: None, *, study_wide: bool = True,
+             on_changed: Callable[[], None] | None = None) -> None:
         """Run a step unless its fingerprint (its table, the study-wide settings when it reads them, its inputs' bytes)
-        matches the one recorded when it last finished and its outputs exist."""
+        matches the one recorded when it last finished and its outputs exist. ``on_changed`` runs first when an
+        unfinished earlier attempt (killed, failed) began with other settings or inputs: its half-made output is
+        another job's and is set aside, not resumed."""
         info = self.study.study  # n_boot, seed, cluster and raters: every analysis reads them, no grade does
         wide = {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters} if study_wide else {}
         print_ = fingerprint({"step": table, "study": wide}, inputs)
@@ -150,6 +168,8 @@ class StudyRunner:
             outcome = StepOutcome(name, "skipped", outputs, 0.0, load(), "inputs unchanged")
         else:
             before = len(self.notes)
+            if self.state.begin(name, print_) is not None and on_changed is not None:
+                on_changed()
             result = run()
             self.state.record(name, print_, outputs)
             outcome = StepOutcome(name, "ran", outputs, round(time.perf_counter() - started, 2), result, "; ".join(self.notes[before:]))

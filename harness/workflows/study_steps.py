@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -97,8 +98,9 @@ def grading_steps(runner: StudyRunner) -> None:
                                cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
                                same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
             except GraderError as exc:  # name the study's keys, not the grade command's flags
+                said = re.sub(r"`(base_url|model)`( \(or OPENAI_BASE_URL\))?", lambda m: f"{'endpoint' if m.group(1) == 'base_url' else 'grader'}.{m.group(1)}", str(exc))
                 raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
-                                  f"{exc}") from None
+                                  f"{said}") from None
             check_graded(result, grader.name)
             if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
                 for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(),
@@ -109,7 +111,8 @@ def grading_steps(runner: StudyRunner) -> None:
             return result.manifest
 
         runner.step(f"grade {grader.name}", {"grader": grader, "endpoint": study.endpoint.base_url}, _grader_inputs(runner, grader),
-                    [folder / "labels.jsonl"], run, partial(read_manifest, folder), study_wide=False)
+                    [folder / "labels.jsonl"], run, partial(read_manifest, folder), study_wide=False,
+                    on_changed=partial(_set_aside, runner, f"grade {grader.name}", folder))
     probe_steps(runner)
 
 
