@@ -108,7 +108,7 @@ def test_calibrate_flags_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--pred 'nope'" in result.output
 
 
-@pytest.mark.skipif(not (SHARED / "xstest").exists(), reason="shared data not present")
+@pytest.mark.shared_data(SHARED / "xstest")
 def test_xstest_agreement_figures(tmp_path: Path) -> None:
     csv = SHARED / "xstest/evaluation/automated_evaluation_labels/xstest_v2_completions_gpt4_gpteval.csv"
     out = tmp_path / "x.jsonl"

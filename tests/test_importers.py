@@ -12,7 +12,7 @@ from harness.io.pairs import load_pairs
 from tests.helpers import SHARED
 
 runner = CliRunner()
-pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="shared data not present")
+pytestmark = pytest.mark.shared_data(SHARED)
 
 
 def test_pairedsafety_import(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_alpha_matches_the_krippendorff_package_with_missing_ratings(level: str)
         assert ours == pytest.approx(reference, abs=1e-9), (trial, level)
 
 
-@pytest.mark.skipif(not (SHARED / "xstest").exists(), reason="shared data not present")
+@pytest.mark.shared_data(SHARED / "xstest")
 def test_xstest_annotators_nominal_alpha_through_the_cli(tmp_path: Path) -> None:
     """The held-back model (GPT-4's completions): α of the two annotators as the reference package has it."""
     csv = SHARED / "xstest/evaluation/automated_evaluation_labels/xstest_v2_completions_gpt4_gpteval.csv"

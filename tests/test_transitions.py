@@ -123,7 +123,7 @@ def test_repeated_prompts_get_cluster_bootstrap_intervals() -> None:
     assert dropped["pooled"]["escalation"]["ci"] == [None, None] and dropped["pooled"]["unit"]["ci_method"].startswith("none")
 
 
-needs_data = pytest.mark.skipif(not MINI_EVAL.exists(), reason="shared PairedSafety data not present")
+needs_data = pytest.mark.shared_data(MINI_EVAL)
 
 
 @needs_data
