@@ -53,7 +53,7 @@ def check_view(page: Path, shot: Path | None = None, *, search: str | None = Non
         if shot is not None:
             browser.screenshot(shot)
         steps = [("disagree", ""), ("side", "response"), ("category", "0"), ("severity", "0"), ("category", ""), ("severity", ""),
-                 ("side", ""), ("disagree", "")]
+                 ("error", "miss"), ("error", "over"), ("error", ""), ("side", ""), ("disagree", "")]
         if search:
             steps += [("q", search), ("q", "")]
         out["steps"] = []
@@ -74,6 +74,16 @@ def check_view(page: Path, shot: Path | None = None, *, search: str | None = Non
     if out["steps"][-1 - (2 if search else 0)]["shown"] != out["items"]:
         out["problems"].append("clearing the filters did not bring every item back")
     return out
+
+
+def check_narrow(page: Path, shot: Path | None = None, width: int = 400) -> dict[str, Any]:
+    """The page in a ``width``-pixel window: how wide it lays out (no sideways scrolling wanted) and how many rows show."""
+    with Browser(width, 900) as browser:
+        browser.open(page, ready=READY)
+        if shot is not None:
+            browser.screenshot(shot)
+        return dict(browser.evaluate("({scroll: document.documentElement.scrollWidth, rows: "
+                                     "document.getElementById('rows').children.length})"))
 
 
 def main() -> None:

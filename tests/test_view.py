@@ -93,7 +93,7 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Pa
 def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO / "scripts"))
     from browser import chromium  # type: ignore[import-not-found]
-    from view_check import check_view  # type: ignore[import-not-found]
+    from view_check import check_narrow, check_view  # type: ignore[import-not-found]
 
     if chromium() is None:
         pytest.skip("no chromium on PATH (make report-check installs it); the page's data and escaping are tested above")
@@ -109,4 +109,17 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
     assert steps[("disagree", "")] == len(items)  # the last turns it off (a dict keeps the last step)
     assert steps[("side", "response")] == sum(1 for i in items if i[11] and i[2] == "response")
     assert steps[("q", "onerror")] == 1  # the hostile text is found as text
+
+    def error(item: list, kind: str) -> bool:  # the page's own rule, recomputed: harmful is severity >= 1
+        g, h = item[5], item[6]
+        if not g or not h or item[2] == "relevance":
+            return False
+        hit = (lambda c: h[c] is not None and g[c] is not None and h[c] >= 1 and g[c] == 0) if kind == "miss" else \
+              (lambda c: h[c] is not None and g[c] is not None and g[c] >= 1 and h[c] == 0)
+        return any(hit(c) for c in range(4))
+
+    for kind in ("miss", "over"):
+        assert steps[("error", kind)] == sum(1 for i in items if i[11] and i[2] == "response" and error(i, kind))
+    narrow = check_narrow(page, tmp_path / "narrow.png")
+    assert narrow["scroll"] <= 420 and narrow["rows"] > 0  # usable at 400 px: no sideways scrolling
     assert (tmp_path / "view.png").stat().st_size > 20_000
