@@ -252,8 +252,16 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         n_boot=n_boot, seed=seed, targets=targets, schema_version=SCHEMA_VERSION, **both,
         max_severity_pairs=_max_pairs(matrices, codes), template_hash=run.manifest.template_hash,
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
-        **_warned(exemplar_warning(run), *warnings),
+        **_warned(exemplar_warning(run), *warnings, _unequal_weights(weights)),
     )
+
+
+def _unequal_weights(weights: np.ndarray | None) -> str | None:
+    """Say so when the labels come from a pick with unequal inclusion probabilities (a stratified or active pick)."""
+    if weights is None or np.allclose(weights, weights[0]):
+        return None
+    return ("the human labels come from a pick with unequal inclusion probabilities (stratified or active): its κ "
+            "intervals run somewhat narrow (make validate measures a stratified pick's coverage below 95 %)")
 
 
 def _weights(joined: pd.DataFrame) -> np.ndarray | None:
