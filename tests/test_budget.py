@@ -66,6 +66,7 @@ def _pick_and_label(graded: pd.DataFrame, human: pd.DataFrame, folder: Path, str
     return write_pairs(picks, folder / "labelled.jsonl")
 
 
+@pytest.mark.slow  # a simulation (20 studies through the CLI): make test runs it, make test-fast does not
 def test_a_stratified_pick_covers_the_escalation_share_as_a_uniform_one(tmp_path: Path) -> None:
     """20 held-back studies, 100 prompt clusters labelled each: covered in at least 17, mean width within 1.1× uniform's."""
     setting = Setting(rho=0.4)

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from validation.ece import ece_coverage  # noqa: E402
+from validation.plan import plan_assurance  # noqa: E402
 from validation.readme import paste  # noqa: E402
 from validation.stability import stability_coverage  # noqa: E402
 from validation.studies import Setting, draw, frames, population_truth  # noqa: E402
@@ -326,7 +327,7 @@ def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, A
     return "\n".join(lines) + "\n"
 
 
-PARTS = ("ppi", "em", "agreement", "paired", "picks", "ece", "stability")
+PARTS = ("ppi", "em", "agreement", "paired", "picks", "ece", "stability", "plan")
 
 
 def ece_table(rows: list[dict[str, Any]]) -> str:
@@ -352,6 +353,17 @@ def stability_table(row: dict[str, Any] | None) -> str:
             "clusters of 3 items, each cluster flipping with a known probability (0, 0.1 or 0.3): the share of items whose "
             f"verdict changes is {100 * row['truth']:.1f} %; its interval covered it in {_pct(row['coverage'])} ± "
             f"{100 * row['mc_error']:.1f} of studies (bias {100 * row['bias']:+.2f} pt).\n")
+
+
+def plan_table(row: dict[str, Any] | None) -> str:
+    if not row:
+        return ""
+    return ("\n" + f"Labelling plans (`harness plan`, assurance {row['stated']:.0%}, κ to a width of 0.15): {row['pilots']} pilots of "
+            f"60 clusters from a known population, each checked on {row['studies_per_pilot']} fresh studies of its "
+            f"conservative size (median {row['median_clusters']:.0f} clusters): {_pct(row['achieved'])} ± "
+            f"{100 * row['mc_error']:.1f} of studies reached the width (± over pilots; per pilot "
+            f"{_pct(row['per_pilot_range'][0])} to {_pct(row['per_pilot_range'][1])}; stated {row['stated']:.0%}, the pilots' "
+            "own uncertainty included).\n")
 
 
 def _checkpoint(results: dict[str, object]) -> None:
@@ -391,7 +403,8 @@ def main() -> None:
                           ("picks", lambda: pick_strategies(args.pick_studies or max(100, args.replicates // 2), args.workers,
                                                             tuple(args.strategies.split(",")), previous.get("picks"))),
                           ("ece", lambda: ece_coverage(max(400, args.replicates))),
-                          ("stability", lambda: stability_coverage(max(400, args.replicates)))):
+                          ("stability", lambda: stability_coverage(max(400, args.replicates))),
+                          ("plan", lambda: plan_assurance(100))):
         if part in parts:
             done[part] = measure()
             _checkpoint(done)
@@ -401,11 +414,11 @@ def main() -> None:
         seconds = previous["seconds"]  # the header's time is the studies' of the table it heads
     replicates = args.replicates if parts & {"ppi", "em"} else previous.get("replicates", 300)  # the kept parts' own count
     text = (write_results(corrections, agreement, paired, picks, seconds, replicates) + ece_table(ece)
-            + stability_table(done.get("stability")))
+            + stability_table(done.get("stability")) + plan_table(done.get("plan")))
     (HERE / "results.md").write_text(text, encoding="utf-8")
     paste("validate", text)
     (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
-                                                   "picks": picks, "ece": ece, "stability": done.get("stability"),
+                                                   "picks": picks, "ece": ece, "stability": done.get("stability"), "plan": done.get("plan"),
                                                    "seconds": round(seconds),
                                                    "replicates": replicates}, indent=2) + "\n",
                                        encoding="utf-8")
