@@ -11,10 +11,11 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+
+from ..steps.settings import MAX_N_BOOT
 
 
 @contextmanager
@@ -77,37 +78,13 @@ def deprecated(value: Any, old: str, new: str) -> Any:
     return value
 
 
-RatersOpt = Annotated[Optional[str], typer.Option(
-    help="Several human raters in the human table: their columns, or prefixes of the harm label columns (h1,h2,h3 for h1_prompt_hate …): α, the human ceiling beside the grader and the alternative annotator test.")]
-EpsilonOpt = Annotated[float, typer.Option(
-    help="Alt-test margin ε: how much worse than a human the grader may be and still replace one (the paper's guide: 0.1 against crowd workers, 0.15 skilled annotators, 0.2 experts).")]
 MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
 ClusterOpt = Annotated[Optional[str], typer.Option(
     help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
-NBootOpt = Annotated[int, typer.Option(help="Cluster-bootstrap resamples for CIs (0 to skip).")]
+NBootOpt = Annotated[int, typer.Option(min=0, max=MAX_N_BOOT, help=f"Cluster-bootstrap resamples for CIs (0 to skip; at most {MAX_N_BOOT:,}).")]
 LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
 SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]
-
-
-def comparison_path(runs: list[Path]) -> Path:
-    """A default file name that belongs to this set of runs only (another compare never overwrites it)."""
-    import hashlib
-
-    key = "\n".join(str(p.resolve()) for p in runs)
-    names = "-vs-".join(p.name for p in runs)[:60]
-    safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in names)
-    return Path("runs") / f"comparison-{safe}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.json"
-
-
-def read_json(path: Path, flag: str) -> dict[str, Any]:
-    from ..core.errors import DataError
-    from ..io.readers import read_json_object
-
-    try:
-        return read_json_object(path, what=f"{flag} file")
-    except FileNotFoundError:
-        raise DataError(f"{flag} {path}: no such file") from None
 
 
 def split(value: str | None) -> tuple[str, ...]:
