@@ -15,6 +15,8 @@ def repeats_of(sources: Sequence[str | Path]) -> list[Path]:
     from ..grading.grade import repeat_folders
 
     paths = [Path(s) for s in sources]
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ConfigError(f"stability: a run folder is named twice ({[str(p) for p in paths]}); each repeat once")
     if len(paths) == 1:
         found = repeat_folders(paths[0])
         if not found:
