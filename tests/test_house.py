@@ -126,21 +126,38 @@ def test_architecture_names_every_module() -> None:
     assert not missing, f"docs/ARCHITECTURE.md does not name {missing}"
 
 
+def _names(requirements: list[str]) -> set[str]:
+    return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower().replace("_", "-") for r in requirements}  # type: ignore[union-attr]
+
+
 def test_every_third_party_import_is_declared() -> None:
+    """Default dependencies anywhere; the [local] extra's packages only in serve/local_model.py, inside functions (so
+    the default install never needs them)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower().replace("_", "-") for r in project["dependencies"]}  # type: ignore[union-attr]
+    declared = _names(project["dependencies"])
+    extra = _names(project["optional-dependencies"]["local"])
     distributions = importlib.metadata.packages_distributions()
-    imported = set()
-    for tree in _trees().values():
+    imported: dict[str, set[str]] = {}
+    top_level: set[tuple[str, str]] = set()
+    for name, tree in _trees().items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                imported.add(node.module.split(".")[0])
+            found = ([a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+            for module in found:
+                imported.setdefault(module, set()).add(name)
+                if node.col_offset == 0:
+                    top_level.add((module, name))
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "harness"}
-    undeclared = {m: distributions.get(m) for m in third_party
-                  if not {d.lower().replace("_", "-") for d in distributions.get(m, [m])} & declared}
+
+    def dists(module: str) -> set[str]:
+        return {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+
+    undeclared = {m: distributions.get(m) for m in third_party if not dists(m) & (declared | extra)}
     assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
+    optional = {m for m in third_party if not dists(m) & declared}
+    assert optional == {"torch", "transformers"}, optional
+    assert {n for m in optional for n in imported[m]} == {"harness.serve.local_model"}
+    assert not {(m, n) for (m, n) in top_level if m in optional}, "an optional package imported at module level"
 
 
 _REFERENCE = re.compile(r":(?:func|class|mod|meth|data):`~?(harness(?:\.\w+)+)`")

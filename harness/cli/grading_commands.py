@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -66,7 +68,7 @@ def grade(
     shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL). Default: none (zero-shot); the demo uses prompts/default_shots.jsonl.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens); 'embedded' starts `harness serve` for this grade (with --model smollm2-135m, a real language model: make install-local).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
     azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
@@ -113,7 +115,7 @@ def grade(
         flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
                      concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
                      cache_dir=cache_dir, deadline_s=deadline)
-        settings = _settings(config, **flags)
+        settings = _settings(config, **{**flags, "base_url": None} if (embedded := base_url == "embedded") else flags)
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode,
                      logprobs=logprobs, samples=samples)
         run_dir = out or deprecated(run_dir, "--run-dir", "--out")
@@ -122,21 +124,20 @@ def grade(
         source = _rows(data, mapping, limit, sample, sample_seed)
         if dry_run:
             return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
-        _announce(settings, flags, config, folder, shots)
-        if repeats > 1:
-            _repeats(source, spec, settings, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json, allow_failed=allow_failed,
-                     mapping=mapping, retry=retry)
-            return
-        with GradeProgress(enabled=not quiet) as progress:
+        with ExitStack() as stack:
+            if embedded:  # started once the inputs are read; it serves the same graders on every port it gets
+                settings, same_grader = _embedded(stack, settings, config, flags), True
+            _announce(settings, flags, config, folder, shots)
+            if repeats > 1:
+                _repeats(source, spec, settings, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
+                         allow_failed=allow_failed, mapping=mapping, retry=retry)
+                return
             fresh = run_dir is None and not folder.exists()
-            try:
+            with GradeProgress(enabled=not quiet) as progress, _dropped_if_empty(folder, fresh):
                 result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
                                    cache_dir=None if no_cache else settings.resolved_cache_dir,
                                    retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
                                    same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
-            except Exception:
-                _drop_if_empty(folder, fresh)
-                raise
         _finish(result, as_json=as_json, allow_failed=allow_failed)
 
 
@@ -173,6 +174,31 @@ def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: 
 
     found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
     print_json(found) if as_json else print_dry_run(found)
+
+
+@contextmanager
+def _dropped_if_empty(folder: Path, fresh: bool) -> Iterator[None]:
+    """A run folder this grade made is removed again when the grade fails before writing a label."""
+    try:
+        yield
+    except Exception:
+        _drop_if_empty(folder, fresh)
+        raise
+
+
+def _embedded(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any]) -> Settings:
+    """``grade --base-url embedded``: ``harness serve`` started for this grade (stopped when ``stack`` closes), and the
+    settings that reach it. A local language model answers one request at a time, so its grade keeps one request in
+    flight and gives each 10 minutes, unless ``--concurrency``/``--timeout`` say otherwise."""
+    from ..serve.local_model import LOCAL_MODELS
+    from ..workflows.embedded import embedded_endpoint
+
+    model = settings.resolved_model
+    url = stack.enter_context(embedded_endpoint([model]))
+    more: dict[str, Any] = {"base_url": url}
+    if model in LOCAL_MODELS:
+        more.update(concurrency=flags["concurrency"] or 1, timeout_s=flags["timeout_s"] or 600.0)
+    return _settings(config, **{**flags, **more})
 
 
 def _repeats(source: Any, spec: Any, settings: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,

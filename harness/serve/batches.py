@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .local_model import RequestError
 from .wire import error_response
 
 BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow", "bad_lines")
@@ -47,7 +48,7 @@ class BatchHost(Protocol):
 
     async def ready_for_requests(self) -> None: ...
 
-    def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]: ...
+    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]: ...
 
 
 def _new_id(prefix: str, store: BatchStore, payload: bytes) -> str:
@@ -183,7 +184,13 @@ class BatchRoutes:
                 batch["request_counts"]["failed"] += 1
                 continue
             await self.host.ready_for_requests()
-            payload = self.host.completion_payload(request["body"], line.encode())
+            try:
+                payload = await self.host.answer(request["body"], line.encode())
+            except RequestError as exc:  # a local model's refusal of the request as asked
+                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": 400, "request_id": f"r{number}",
+                               "body": {"error": {"message": str(exc), "type": "invalid_request_error"}}}, "error": None})
+                batch["request_counts"]["failed"] += 1
+                continue
             out.append({"id": f"req-{number}", "custom_id": custom_id,
                         "response": {"status_code": 200, "request_id": f"r{number}", "body": payload}, "error": None})
             batch["request_counts"]["completed"] += 1

@@ -19,6 +19,7 @@ body and how many times that body was seen, so runs are reproducible under concu
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -33,6 +34,7 @@ from ..core.errors import ConfigError
 from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
 from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .graders import PROFILES, Exemplar, InContextGrader
+from .local_model import LOCAL_MODELS, LocalModel, RequestError, chat_payload, require_local
 from .logprobs import MAX_TOP, alternatives_of, logprobs_content
 from .wire import count_tokens, error_response
 
@@ -70,13 +72,18 @@ class ServeConfig:
     batch_fault: str | None = None
     #: Grade every request with this grader and say so in ``model``, whatever was asked (a replica that lies, for tests).
     answer_as: str | None = None
+    #: Local language models (``smollm2-135m``): keep the shared few-shot prefix's key/value states between requests.
+    prefix_reuse: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
             raise ConfigError(f"`batch_fault` {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
-        graders = [m for m in self.model_names if m not in PROFILES]
+        graders = [m for m in self.model_names if m not in PROFILES and m not in LOCAL_MODELS]
         if graders or not self.model_names:
-            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {list(PROFILES)}")
+            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {[*PROFILES, *LOCAL_MODELS]}")
+        for name in self.model_names:
+            if name in LOCAL_MODELS:
+                require_local(name)
         unknown = [m for m in self.fail_modes if m not in (*FAULT_MODES, *EXTRA_FAULTS)]
         if unknown:
             raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
@@ -119,7 +126,13 @@ class GraderEndpoint:
         self.fit_error: str | None = None
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
+        #: Real language models, loaded with the graders; one worker thread runs them, so requests queue.
+        self.local = {name: LocalModel(name, prefix_reuse=config.prefix_reuse)
+                      for name in config.model_names if name in LOCAL_MODELS}
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-model") if self.local else None
         if graders is not None:
+            for model in self.local.values():
+                model.load()
             self.ready.set()
 
     @property
@@ -132,7 +145,10 @@ class GraderEndpoint:
         from .graders import build_graders
 
         try:
-            self.graders = build_graders(fit_path, self.config.model_names, cache_dir=cache_dir)
+            names = [name for name in self.config.model_names if name in PROFILES]
+            self.graders = build_graders(fit_path, names, cache_dir=cache_dir) if names else {}
+            for model in self.local.values():
+                model.load()
         except Exception as exc:  # reported to every request
             self.fit_error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -167,7 +183,8 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
-                                  "models": {n: PROFILES[n].description for n in self.config.model_names}})
+                                  "models": {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
+                                             for n in self.config.model_names}})
 
     async def get_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -243,14 +260,26 @@ class GraderEndpoint:
             early = await self._early_fault(fault, request)
             if early is not None:
                 return early
-        payload = self.completion_payload(body, raw, fault)
+        try:
+            payload = await self.answer(body, raw, fault)
+        except RequestError as exc:
+            return error_response(400, str(exc), "invalid_request_error")
         if fault == "malformed":
             text = json.dumps(payload)
             return web.Response(body=text[: len(text) // 2], content_type="application/json")
         return web.json_response(payload)
 
+    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
+        """:meth:`completion_payload`, on the model worker for a local model (requests queue there)."""
+        if body["model"] in self.local and self.worker is not None:
+            return await asyncio.get_running_loop().run_in_executor(self.worker, self.completion_payload, body, raw, fault)
+        return self.completion_payload(body, raw, fault)
+
     def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
         """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
+        if body["model"] in self.local:
+            self.stats.completions += 1
+            return chat_payload(self.local[body["model"]], body, raw, fault)
         content, probabilities = self._answer(body)
         finish = "stop"
         if fault == "truncated":

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from ..core.errors import GraderError
 
@@ -80,3 +82,37 @@ def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
             return
         time.sleep(0.05)
     raise GraderError(f"the embedded graders were not ready within {timeout_s:g} s")
+
+
+def served_models(models: Sequence[str]) -> list[str]:
+    """The ``harness serve`` models to start for ``models``: every embedded grader, plus the local language models named
+    (each checked for its optional extra first, so a missing install is exit 2 before anything starts)."""
+    from ..core.errors import ConfigError
+    from ..serve.graders import PROFILES
+    from ..serve.local_model import LOCAL_MODELS, require_local
+
+    for model in models:
+        if model not in PROFILES and model not in LOCAL_MODELS:
+            raise ConfigError(f"`model` {model!r}: the embedded endpoint serves {[*PROFILES, *LOCAL_MODELS]}; "
+                              "for another model pass its endpoint as `base_url`")
+        if model in LOCAL_MODELS:
+            require_local(model)
+    return [*PROFILES, *dict.fromkeys(m for m in models if m in LOCAL_MODELS)]
+
+
+@contextmanager
+def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0) -> Iterator[str]:
+    """``harness serve`` for ``models`` as a child process on a free port, ready (graders fitted, local models loaded);
+    yields its base URL and stops it on exit."""
+    names = served_models(models)
+    port = free_port()
+    process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
+    try:
+        wait_until_graders_ready(port, timeout_s=ready_timeout_s)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

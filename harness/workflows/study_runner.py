@@ -124,11 +124,13 @@ class _Endpoint:
         table = self.study.endpoint
         base_url = table.base_url
         if table.base_url == EMBEDDED:  # the study's own harness serve, reached with the same endpoint settings as any
-            from .embedded import free_port, start_serve_process, wait_until_graders_ready
+            from ..serve.local_model import LOCAL_MODELS
+            from .embedded import free_port, served_models, start_serve_process, wait_until_graders_ready
 
+            names = served_models([g.model for g in self.study.grader if g.model in LOCAL_MODELS])
             port = free_port()
-            self.process = start_serve_process(port)
-            wait_until_graders_ready(port)
+            self.process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
+            wait_until_graders_ready(port, timeout_s=600.0)  # a local language model loads in about 20 s
             base_url = f"http://127.0.0.1:{port}/v1"
         flags = Settings(base_url=base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
                          timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
