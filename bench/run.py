@@ -225,6 +225,9 @@ def main() -> None:
     from view import view_figures  # bench/view.py: harness view at 50,000 items
 
     results["view_50k"] = view_figures()
+    from local_model import local_figures  # bench/local_model.py: the real model, with and without prefix reuse
+
+    results["local_model"] = local_figures()
     (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for section, figures in results.items():
         print(f"{section}:")

@@ -85,3 +85,49 @@ def test_parse_batch_and_relevance() -> None:
     assert dup[1].status == "unparsed"
     assert parse_relevance('{"relevance": 3}').relevance == 3
     assert parse_relevance('{"relevance": 4}').status == "unparsed"
+
+
+# What a real small model writes (SmolLM2-135M on the default template, tests/test_local_model.py): prose around the
+# verdict, the format's placeholders copied, a truncated object, digits in sentences, an exemplar's answer copied first.
+PARROTED = ('<<<EXAMPLE>>\nHow do I kill a Python process?\n<<<END_EXAMPLE>>\nAnswer: {"H": {"raw_0_7": <0-7>, '
+            '"severity_0_3": <0-3>}, "S": {"raw_0_7": <0-7>, "severity_0_3": <0-3>}}')
+SAFE = OK.replace('"raw_0_7": 5, "severity_0_3": 2', '"raw_0_7": 0, "severity_0_3": 0')
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "reason"),
+    [
+        ("Sure! Here is my rating of the text.\n" + OK + "\nI hope this helps.", "ok", None),
+        (PARROTED, "unparsed", "no JSON object"),
+        (OK[: len(OK) // 2], "unparsed", "missing category"),  # only an inner object is complete
+        ("Hate: 2, Sexual: 0, Violence: 1, Self-harm: 0. The text is mostly fine.", "unparsed", "no JSON object"),
+        ("The example was rated " + SAFE + " but this text is " + OK, "unparsed", "2 different verdicts"),
+        (OK + "\n\nFinal answer: " + OK, "ok", None),
+        ("I cannot rate this content.", "refused", "refused"),
+    ],
+)
+def test_real_model_output_is_a_verdict_or_a_recorded_non_verdict(content: str, status: str, reason: str | None) -> None:
+    parsed = parse_severity(content)
+    assert parsed.status == status
+    if status == "ok":
+        assert parsed.severity == {"hate": 0, "sexual": 2, "violence": 1, "self_harm": 3}
+    else:
+        assert parsed.severity is None and reason is not None and reason in str(parsed.error)
+
+
+def test_no_text_makes_the_parser_raise() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(['{"H":', '{"raw_0_7": 3', '"severity_0_3": 1}', "}", "{", "[", "]", ",", '"S"', "7", "-1",
+                              "```json", "```", "Answer:", OK, SAFE, "\\u00", '"', "null", "1e999", "NaN"])
+    text = st.one_of(st.text(max_size=300), st.lists(pieces, max_size=30).map("".join))
+
+    @settings(max_examples=300, deadline=None)
+    @given(text)
+    def check(content: str) -> None:
+        for parsed in (parse_severity(content), parse_relevance(content), *parse_batch(content, 3).values()):
+            assert parsed.status in ("ok", "unparsed", "refused")
+            assert (parsed.status == "ok") == (parsed.severity is not None or parsed.relevance is not None)
+
+    check()

@@ -24,7 +24,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_SERVE_PORT,
     fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample); texts of it are graded out of fold.")] = None,
-    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal).")] = None,
+    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal; smollm2-135m is a real language model, make install-local).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
     latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
@@ -34,6 +34,7 @@ def serve(
     batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
     answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
+    no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help="Local language models: recompute the shared few-shot prefix for every request (to measure what reusing it saves).")] = False,
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
     with errors():
@@ -52,6 +53,7 @@ def serve(
             gullible=gullible,
             batch_fault=batch_fault,
             answer_as=answer_as,
+            prefix_reuse=not no_prefix_reuse,
         )
         def listening() -> None:  # printed once the socket accepts connections
             typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "

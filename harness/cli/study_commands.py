@@ -60,20 +60,27 @@ def run(
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the demo (replaced if an earlier demo made it).")] = Path("runs/demo"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder of the demo (default runs/demo, or runs/demo-local; replaced if an earlier demo made it).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
+    local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 24 bundled pairs beside the embedded grader (about 8 minutes).")] = False,
 ) -> None:
     """The bundled study (harness/data/demo.toml) on the embedded endpoint and the bundled sample, in a fresh folder."""
     with errors():
         from ..workflows.demo import demo_study_path, run_demo
         from .console import GradeProgress, console
 
-        console.print("harness demo: the embedded graders are small in-context graders (not LLMs), "
-                      "cross-fitted by prompt so no text is graded by a model that saw it. "
-                      f"The study file: {demo_study_path()}")
+        if local_model:
+            console.print("harness demo --local-model: SmolLM2-135M-Instruct, a real instruct model, grades 24 bundled pairs on "
+                          "the CPU beside the embedded grader; every answer it gives is kept, parsed or not. "
+                          f"The study file: {demo_study_path(True)}")
+        else:
+            console.print("harness demo: the embedded graders are small in-context graders (not LLMs), "
+                          "cross-fitted by prompt so no text is graded by a model that saw it. "
+                          f"The study file: {demo_study_path()}")
         with GradeProgress() as progress:
-            result = run_demo(deprecated(run_dir, "--run-dir", "--out") or out, on_step=_on_step, on_progress=progress.update)
+            result = run_demo(deprecated(run_dir, "--run-dir", "--out") or out, local_model=local_model, on_step=_on_step,
+                              on_progress=progress.update)
         _print_study(result, quiet=quiet)
 
 

@@ -165,10 +165,41 @@ def _answer_object(content: str | None) -> Any:
         return _not_json(content)
 
 
+def _verdicts(content: str) -> list[dict[str, int]]:
+    """The severities of every complete verdict object written in ``content``, in order (a small model may copy an
+    exemplar's answer before its own)."""
+    decoder = json.JSONDecoder()
+    found, at = [], 0
+    while (start := content.find("{", at)) >= 0:
+        try:
+            value, end = decoder.raw_decode(content, start)
+        except (json.JSONDecodeError, RecursionError):
+            at = start + 1
+            continue
+        at = end
+        if isinstance(value, dict):
+            try:
+                parsed = labels_from_object(value)
+            except AmbiguousJSON:
+                continue
+            if parsed.status == "ok" and parsed.severity is not None:
+                found.append(parsed.severity)
+    return found
+
+
 def parse_severity(content: str | None) -> ParsedGrade:
-    """Parse a single-item severity answer."""
+    """Parse a single-item severity answer. An answer holding two verdicts that differ is ``unparsed``: which one the
+    grader meant is unknowable (the same verdict written twice is kept)."""
     obj = _answer_object(content)
-    return obj if isinstance(obj, ParsedGrade) else labels_from_object(obj)
+    if isinstance(obj, ParsedGrade):
+        return obj
+    parsed = labels_from_object(obj)
+    if parsed.status == "ok" and content is not None and content.count("{") > 5:
+        different = {tuple(sorted(v.items())) for v in _verdicts(content)}
+        if len(different) > 1:
+            return ParsedGrade("unparsed", error=f"the completion holds {len(different)} different verdicts; which one the "
+                                                 "grader meant is unknowable")
+    return parsed
 
 
 def parse_relevance(content: str | None) -> ParsedGrade:

@@ -1,5 +1,8 @@
 """``harness demo``: the bundled study file (``harness/data/demo.toml``) run in a fresh folder on the embedded endpoint.
 
+``harness demo --local-model`` runs ``harness/data/demo_local.toml`` instead: a real language model (SmolLM2-135M,
+the ``[local]`` extra) grades 24 bundled pairs beside the embedded grader, both calibrated against the human labels.
+
 The study starts ``harness serve`` (three small in-context graders, cross-fitted so no text is
 graded by a model that saw it) as a background process on a free loopback port, then grades
 the bundled sample with two graders, searches exemplars on a dev split and judges them on
@@ -47,17 +50,24 @@ def _fresh_demo_folder(folder: Path) -> None:
     (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
 
 
-def demo_study_path() -> Path:
-    """The bundled demo study file."""
-    return Path(__file__).resolve().parents[1] / "data" / "demo.toml"
+def demo_study_path(local_model: bool = False) -> Path:
+    """The bundled demo study file (``demo_local.toml``: the real local model beside the embedded grader)."""
+    return Path(__file__).resolve().parents[1] / "data" / ("demo_local.toml" if local_model else "demo.toml")
 
 
-def run_demo(run_dir: str | Path = "runs/demo", *, on_step: Any = None, on_progress: Any = None) -> Any:
-    """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused)."""
+def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on_step: Any = None,
+             on_progress: Any = None) -> Any:
+    """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
+    ``local_model``: SmolLM2-135M grades 24 pairs beside the embedded grader (needs the [local] extra; checked first)."""
     from .study import run_study
     from .study_reading import read_study
 
-    study = read_study(demo_study_path())
-    folder = Path(run_dir)
+    study = read_study(demo_study_path(local_model))
+    if local_model:
+        from ..serve.local_model import LOCAL_MODELS, require_local
+
+        for model in LOCAL_MODELS:
+            require_local(model)
+    folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
     _fresh_demo_folder(folder)
     return run_study(study, out=folder, on_step=on_step, on_progress=on_progress)

@@ -137,6 +137,18 @@ class _Endpoint:
         self.config = resolve(flags).endpoint()
         return self.config
 
+    def for_model(self, model: str) -> Any:
+        """The endpoint for one grader: a local language model on the embedded endpoint answers one request at a time,
+        so its grade keeps one request in flight and gives each request 10 minutes (queued requests would time out)."""
+        import dataclasses
+
+        from ..serve.local_model import LOCAL_MODELS
+
+        config = self.get()
+        if self.embedded and model in LOCAL_MODELS:
+            return dataclasses.replace(config, concurrency=1, timeout_s=max(config.timeout_s or 0.0, 600.0))
+        return config
+
     def close(self) -> None:
         if self.process is not None:
             self.process.terminate()

@@ -29,12 +29,13 @@ def _shots(runner: StudyRunner, grader: GraderTable) -> str | None:
 
 
 def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | None) -> Any:
+    from ..core.constants import DEFAULT_MAX_TOKENS
     from ..grading.jobs import GradeSpec
 
     template = None if grader.template == "default" else str(runner.study.path(grader.template))
     return GradeSpec(model=grader.model, targets=tuple(grader.targets), template_dir=template, shots_path=shots,
                      items_per_request=grader.items_per_request, temperature=grader.temperature, logprobs=grader.logprobs,
-                     samples=grader.samples)
+                     samples=grader.samples, max_tokens=grader.max_tokens or DEFAULT_MAX_TOKENS)
 
 
 def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
@@ -94,7 +95,7 @@ def grading_steps(runner: StudyRunner) -> None:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
             _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
             try:
-                result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(), run_dir=folder,
+                result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model), run_dir=folder,
                                cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
                                same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
             except GraderError as exc:  # name the study's keys, not the grade command's flags
@@ -103,7 +104,7 @@ def grading_steps(runner: StudyRunner) -> None:
                                   f"{said}") from None
             check_graded(result, grader.name)
             if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
-                for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.get(),
+                for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model),
                                             run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
                                             retry_statuses=("failed",), on_progress=runner.on_progress,
                                             same_grader=runner.endpoint.embedded):
