@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-local demo test test-fast soak check bench validate validate-raters report-check clean
+.PHONY: install install-local install-browser demo test test-fast soak check bench validate validate-raters report-check clean
 
 install: $(STAMP)
 
@@ -41,8 +41,11 @@ check: install
 bench: install
 	$(PY) bench/run.py
 
-report-check: install
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+# Debian's Chromium, for the viewer's and the report's browser tests (skipped without it, except in CI).
+install-browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+report-check: install install-browser
 	$(PY) scripts/report_check.py $(RUN)
 
 validate: install

@@ -44,7 +44,7 @@ def synthetic_run(pairs: int, seed: int = 0) -> Any:
             human[f"{side}_{category}"] = rng.choice(4, pairs, p=[0.7, 0.15, 0.1, 0.05])
     manifest = SimpleNamespace(model="bench-grader", input_path="bench.jsonl", template_hash="t" * 16, shots_hash="s" * 16, shots_count=4,
                                status="complete", targets=["prompt", "response"])
-    return SimpleNamespace(input=frame, labels=labels, manifest=manifest, path=Path("runs/bench")), human
+    return SimpleNamespace(input=frame, records=labels, manifest=manifest, path=Path("runs/bench")), human
 
 
 def view_figures(items: int = 50_000) -> dict[str, Any]:

@@ -86,6 +86,29 @@ def check_narrow(page: Path, shot: Path | None = None, width: int = 400) -> dict
                                      "document.getElementById('rows').children.length})"))
 
 
+def check_runs(page: Path, shot: Path | None = None) -> dict[str, Any]:
+    """A page of several runs: how many items the "graders disagree" filter shows, then the list sorted by clicking
+    headers (grader severity, highest first; id), read back from the rows a reader sees."""
+    first = ("(() => { const r = document.querySelector('#rows tr'); return {id: r.querySelector('td div').textContent, "
+             "runs: Array.from(r.querySelectorAll('td:nth-child(4) .run')).map((line) => "
+             "Array.from(line.querySelectorAll('.sev')).map((s) => s.textContent))}; })()")
+    click = "(() => { document.querySelector('th[data-sort=\"%s\"]').click(); return " + STATE + "; })()"
+    out: dict[str, Any] = {}
+    with Browser(1280, 1000) as browser:
+        browser.open(page, ready=READY)
+        out["initial"] = dict(browser.evaluate(STATE))
+        out["split"] = dict(_set(browser, "split", ""))
+        if shot is not None:
+            browser.screenshot(shot)
+        _set(browser, "split", "")
+        browser.evaluate(click % "grader")
+        browser.evaluate(click % "grader")  # a second click: highest first
+        out["by_grader_desc"] = dict(browser.evaluate(first))
+        browser.evaluate(click % "id")
+        out["by_id"] = dict(browser.evaluate(first))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path)

@@ -31,6 +31,16 @@ def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[n
     return tmp_path / "run", data
 
 
+def _need_chromium(chromium) -> None:  # type: ignore[no-untyped-def]
+    """Skip without Chromium on a developer's machine; fail in CI, where .ci/run installs it (make install-browser)."""
+    import os
+
+    if chromium() is None:
+        if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_BROWSER") == "1":
+            pytest.fail("no chromium on PATH; .ci/run installs it with make install-browser")
+        pytest.skip("no chromium on PATH (make install-browser); the page's data and escaping are tested without it")
+
+
 def _page_data(page: Path) -> dict[str, object]:
     html = page.read_text(encoding="utf-8")
     found = re.search(r'<script type="application/json" id="view-data">(.*?)</script>', html, re.S)
@@ -95,8 +105,7 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
     from browser import chromium  # type: ignore[import-not-found]
     from view_check import check_narrow, check_view  # type: ignore[import-not-found]
 
-    if chromium() is None:
-        pytest.skip("no chromium on PATH (make report-check installs it); the page's data and escaping are tested above")
+    _need_chromium(chromium)
     run, data = _hostile_run(server, tmp_path)
     page = tmp_path / "page.html"
     assert runner.invoke(app, ["view", str(run), "--human", str(data), "-o", str(page)]).exit_code == 0
@@ -123,3 +132,40 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
     narrow = check_narrow(page, tmp_path / "narrow.png")
     assert narrow["scroll"] <= 420 and narrow["rows"] > 0  # usable at 400 px: no sideways scrolling
     assert (tmp_path / "view.png").stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(REPO / "scripts"))
+    from browser import chromium  # type: ignore[import-not-found]
+    from view_check import check_narrow, check_runs  # type: ignore[import-not-found]
+
+    frame = load_pairs(SAMPLE).head(60).assign(source=lambda f: ["forum" if k % 2 else "survey" for k in range(len(f))])
+    data = write_pairs(frame, tmp_path / "data.jsonl")
+    for model in ("harness-baseline", "harness-small"):
+        done = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--shots",
+                                   str(REPO / "prompts" / "default_shots.jsonl"), "--out", str(tmp_path / model),
+                                   "--cache-dir", str(tmp_path / "cache")])
+        assert done.exit_code == 0, done.output
+    page = tmp_path / "two.html"
+    made = runner.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
+                               "-o", str(page)])
+    assert made.exit_code == 0, made.output
+    view = _page_data(page)
+    items, strings = view["items"], view["strings"]
+    assert isinstance(items, list) and isinstance(strings, list)
+    assert view["runs"] == ["harness-baseline (harness-baseline)", "harness-small (harness-small)"]
+    assert view["meta_columns"] == ["prompt_id", "source"]
+    splits = [i for i in items if i[15]]
+    assert all(i[5] != i[14][0][0] for i in splits) and 0 < len(splits) < len(items)
+    assert f"2 runs, {len(splits):,} items where their verdicts differ" in " ".join(made.output.split())
+    twice = runner.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-baseline")])
+    assert twice.exit_code == 2 and "named twice" in twice.output
+    _need_chromium(chromium)
+    result = check_runs(page, tmp_path / "two.png")
+    assert int(result["split"]["count"].split(" of ")[0]) == len(splits)
+    highest = max(max(v for v in i[5] if v is not None) for i in items if i[5])
+    assert max(int(v) for v in result["by_grader_desc"]["runs"][0]) == highest
+    assert len(result["by_grader_desc"]["runs"]) == 2  # both graders' verdicts on the row
+    assert result["by_id"]["id"] == min(strings[i[0]] for i in items)
+    assert check_narrow(page, tmp_path / "two-narrow.png")["scroll"] <= 420

@@ -183,7 +183,7 @@ def report(
 
 
 def view(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (harness grade).")],
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN [RUN ...]", help="A run folder (harness grade); further run folders of the same pairs (other graders, templates) are shown beside it, items where they differ marked.")],
     human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or the run's .cache when present).")] = None,
     mapping: MapOpt = None,
@@ -191,20 +191,26 @@ def view(
 ) -> None:
     """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's output; filters and search."""
     with errors():
+        from ..core.errors import ConfigError
         from ..grading.cache import completion_lookup
         from ..io.pairs import load_pairs
         from ..io.runs import load_run
         from ..report.view import render_view
         from .console import console
 
+        run_dir = run_dirs[0]
+        if len({p.resolve() for p in run_dirs}) != len(run_dirs):
+            raise ConfigError(f"`runs`: a run folder is named twice ({', '.join(map(str, run_dirs))})")
         run = load_run(run_dir, full=True)
+        others = [load_run(p) for p in run_dirs[1:]]
         labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
         with completion_lookup(_cache_folder(run_dir, cache_dir)) as lookup:
             summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
-                                  completion_of=lookup)
+                                  completion_of=lookup, others=others)
         console.print(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
                    f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
-                                     if human else ""))
+                                     if human else "")
+                   + (f"; {summary.runs} runs, {summary.splits:,} items where their verdicts differ" if others else ""))
 
 
 def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:

@@ -17,7 +17,8 @@ characters are dropped before anything is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,17 @@ class ViewSummary:
     with_human: int
     disagreements: int
     completions: int
+    #: Items whose runs' verdicts differ (several runs on the page), and how many runs.
+    splits: int = 0
+    runs: int = 1
 
 
 #: Characters a page would render invisibly or that reorder text: shown as a visible mark instead.
 _HIDDEN = {"\u2028": "\n", "\u2029": "\n\n", **{chr(c): f"⟨U+{c:04X}⟩" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
                                                                                  0x200E, 0x200F, 0x061C, 0xFEFF)}}
+_HIDDEN_CHAR = re.compile("[" + "".join(_HIDDEN) + "]")
+#: Input columns the page never shows as metadata (the texts, the ids, the labels have their own places).
+_NOT_META = {"id", "prompt", "response", "model"}
 
 
 def visible(value: object) -> str:
@@ -56,7 +63,7 @@ def visible(value: object) -> str:
     'a\nb ⟨U+202E⟩evil'
     """
     text = printable(value)
-    return "".join(_HIDDEN.get(ch, ch) for ch in text) if any(ch in _HIDDEN for ch in text) else text
+    return _HIDDEN_CHAR.sub(lambda match: _HIDDEN[match.group()], text) if _HIDDEN_CHAR.search(text) else text
 
 
 class _Strings:
@@ -64,12 +71,21 @@ class _Strings:
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
+        self.given: dict[str, int] = {}  # a text as given -> its index (a repeated text is made visible once)
         self.values: list[str] = []
 
     def __call__(self, value: object) -> int:
         if value is None:
             return -1
-        text = visible(value)
+        if isinstance(value, str):
+            known = self.given.get(value)
+            if known is not None:
+                return known
+            self.given[value] = number = self._add(visible(value))
+            return number
+        return self._add(visible(value))
+
+    def _add(self, text: str) -> int:
         found = self.index.get(text)
         if found is None:
             found = self.index[text] = len(self.values)
@@ -106,19 +122,36 @@ def _disagrees(grader: list[int | None] | None, human: list[int | None] | None) 
     return bool(grader and human and any(g is not None and h is not None and g != h for g, h in zip(grader, human, strict=True)))
 
 
-def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+def _meta_columns(frame: Any) -> list[str]:
+    """The input's own columns worth showing beside an item (source, category, ...): not texts, ids or labels."""
+    from ..core.constants import LABEL_COLUMNS
+
+    return [str(c) for c in frame.columns if str(c) not in _NOT_META and str(c) not in LABEL_COLUMNS
+            and str(c) != "relevance" and not str(c).startswith("_")]
+
+
+def _verdicts_by_item(run: Any) -> dict[tuple[str, str], tuple[list[int | None] | None, str]]:
+    return {(str(r["id"]), str(r["target"])): (_verdict(r), str(r.get("status"))) for r in run.records}
+
+
+def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str | None] | None = None,
+               others: Sequence[Any] = ()) -> dict[str, Any]:
     """The page's data: a string table and one compact row per item (see the module docstring).
 
     ``run`` is a :class:`~harness.io.runs.Run` loaded with ``full=True``; ``human`` a pairs frame
-    with human labels; ``completion_of`` looks a raw completion up by its request hash.
+    with human labels; ``completion_of`` looks a raw completion up by its request hash; ``others``
+    are further runs of the same pairs, whose verdicts are shown beside the first's (items where
+    the runs' verdicts differ are marked).
     """
     strings = _Strings()
     frame = run.input
+    meta_columns = _meta_columns(frame)
     rows = {str(r["id"]): r for r in frame.to_dict("records")}
     humans = {str(r["id"]): r for r in human.to_dict("records")} if human is not None else {}
+    beside = [_verdicts_by_item(other) for other in others]
     items: list[list[Any]] = []
     seen: set[tuple[str, str]] = set()
-    stats = {"disagreements": 0, "completions": 0, "with_human": 0}
+    stats = {"disagreements": 0, "completions": 0, "with_human": 0, "splits": 0}
 
     def add(item_id: str, target: str, record: dict[str, Any] | None) -> None:
         row = rows.get(item_id, {})
@@ -133,11 +166,17 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         stats["with_human"] += human_labels is not None
         shown = row.get("prompt") if target == "prompt" else row.get("response")
         reason = (record or {}).get("error") or ""
+        theirs = [verdicts.get((item_id, target), (None, "not graded")) for verdicts in beside]
+        given = [g for g in (grader, *(t[0] for t in theirs)) if g]
+        split = int(len(given) > 1 and any(g != given[0] for g in given[1:]))
+        stats["splits"] += split
         items.append([
             strings(item_id), strings(row.get("model")), target, strings(shown), strings(row.get("prompt")) if target != "prompt" else -1,
             grader, human_labels, (record or {}).get("status", "not graded"), strings(reason) if reason else -1,
             strings((record or {}).get("rationale")), strings(completion), int(disagree),
             (record or {}).get("raw") if record and record.get("raw") != (record.get("severity")) else None,
+            [strings(_cell(row.get(c))) for c in meta_columns] if meta_columns else None,
+            [[labels, status] for labels, status in theirs] if theirs else None, split,
         ])
 
     for record in run.records:
@@ -149,8 +188,20 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         for target in targets:
             if (item_id, target) not in seen:
                 add(item_id, target, None)
+    names = [_run_name(r) for r in (run, *others)]
     return {"strings": strings.values, "items": items, "categories": list(CATEGORIES), "severity_words": list(SEVERITY_WORDS),
-            "has_human": human is not None, **stats}
+            "has_human": human is not None, "runs": names, "meta_columns": meta_columns, **stats}
+
+
+def _cell(value: Any) -> str | None:
+    """A metadata cell as text (missing values blank)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def _run_name(run: Any) -> str:
+    return f"{Path(str(run.path)).name} ({run.manifest.model})"
 
 
 def script_json(data: Any) -> str:
@@ -165,8 +216,9 @@ def script_json(data: Any) -> str:
 
 
 def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: str | None = None,
-                completion_of: Callable[[str], str | None] | None = None) -> ViewSummary:
-    """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically."""
+                completion_of: Callable[[str], str | None] | None = None, others: Sequence[Any] = ()) -> ViewSummary:
+    """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically; ``others``: further runs of
+    the same pairs shown beside it (a run whose ids share nothing with the first is refused)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     from ..core.ownership import check_own_file
@@ -175,12 +227,17 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     if target.is_dir():
         raise ConfigError(f"`out` {target} is a folder; give the page's file name, e.g. {target / 'view.html'}")
     check_own_file(target, param="out")  # a page of the user's own at that name is never written over
-    data = view_items(run, human, completion_of)
+    ids = {str(i) for i in run.input["id"]}
+    for other in others:
+        if not ids & {str(i) for i in other.input["id"]}:
+            raise ConfigError(f"`runs`: {other.path} shares no pair id with {run.path}; the page shows runs of the same pairs")
+    data = view_items(run, human, completion_of, others)
     if human is not None and data["with_human"] == 0:
         raise DataError(f"no id of the human labels is an id of the run {run.path} (give the labels of these pairs)",
                         path=human_source)
     manifest = run.manifest
-    title = (f"harness view: {manifest.model} on {Path(manifest.input_path or run.path).name}, {len(data['items']):,} items"
+    graders = " vs ".join(r.manifest.model for r in (run, *others))
+    title = (f"harness view: {graders} on {Path(manifest.input_path or run.path).name}, {len(data['items']):,} items"
              + (f", human labels from {Path(human_source).name}" if human_source else ""))
     meta = {"title": printable(title), "run": printable(run.path), "model": printable(manifest.model),
             "template": manifest.template_hash, "shots": f"{manifest.shots_hash} ({manifest.shots_count} exemplars)",
@@ -191,4 +248,5 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     graded = sum(1 for item in data["items"] if item[7] != "not graded")
-    return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"], data["completions"])
+    return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"], data["completions"],
+                       data["splits"], len(others) + 1)
