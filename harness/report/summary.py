@@ -12,6 +12,7 @@ from typing import Any
 
 from ..results.analysis import Analysis
 from ..results.calibration import Calibration
+from ..results.raters import RaterAgreement
 from .blocks import Section, Table, ci, num, pct
 
 SHARES = (("reduction", "responses less severe than their prompt"), ("preservation", "as severe"),
@@ -39,16 +40,37 @@ def _shares(analysis: Analysis) -> tuple[list[list[str]], list[str]]:
     return rows, lines
 
 
+def _no_verdicts(calibration: Calibration) -> str | None:
+    """How many answers gave no verdict, per side, when any did (a grader that does not follow the format)."""
+    said = []
+    for side, report in calibration.targets.items():
+        counts = report.counts
+        missing = sum(counts.get(k, 0) for k in ("unparsed", "refused", "failed"))
+        answered = missing + counts.get("ok", 0)
+        if missing and answered:
+            said.append(f"{missing} of {answered} {side} answers ({pct(missing / answered)})")
+    if not said:
+        return None
+    return (f"{calibration.model or 'The grader'} gave no verdict (unparsed, refused or failed) in {' and '.join(said)}; "
+            "the agreement below covers only the answers it did give.")
+
+
 def _agreement(calibration: Calibration) -> list[str]:
     lines = []
-    response = calibration.targets.get("response")
+    missing = _no_verdicts(calibration)
+    if missing:
+        lines.append(missing)
+    sides = [s for s in ("response", "prompt") if s in calibration.targets]
+    side = next((s for s in sides if calibration.targets[s].max.kappa_quadratic is not None), sides[0] if sides else None)
+    response = calibration.targets.get(side) if side else None
     if response is not None:
         m = response.max
-        lines.append(f"Against human labels the grader's response verdicts agree at quadratic κ {num(m.kappa_quadratic)} "
-                     f"(95% CI {ci(m.ci.get('kappa_quadratic', [None, None]))}; n={m.n_items}, {m.n_clusters} clusters)")
+        lines.append(f"Against human labels {calibration.model or 'the grader'}'s {side} verdicts agree at quadratic κ "
+                     f"{num(m.kappa_quadratic)} (95% CI {ci(m.ci.get('kappa_quadratic', [None, None]))}; n={m.n_items}, "
+                     f"{m.n_clusters} clusters)")
         ceiling = calibration.human_agreement
         if ceiling is not None:
-            scope = ceiling.scopes.get("response.max")
+            scope = ceiling.scopes.get(f"{side}.max")
             score = next(iter(scope.graders.values()), None) if scope is not None else None
             if scope is not None and score is not None and scope.human_ceiling is not None:
                 lines[-1] += (f"; with each of {len(ceiling.raters)} raters its mean κ is {num(score.mean_kappa)}, against "
@@ -66,11 +88,26 @@ def _agreement(calibration: Calibration) -> list[str]:
     return lines
 
 
+def _alt_tests(raters: RaterAgreement) -> list[str]:
+    """Whether each grader could replace an annotator, or why the alternative annotator test could not say."""
+    lines = []
+    for grader, passed in raters.passed.items():
+        if passed is not None:
+            lines.append(f"{grader} {'could' if passed else 'could not'} replace one of the {len(raters.raters)} annotators "
+                         f"(alternative annotator test, ε {raters.epsilon:g}, in every scope where it ran).")
+            continue
+        tests = [scope.graders[grader].alt_test for scope in raters.scopes.values() if grader in scope.graders]
+        notes = [t.note.removeprefix("not run: ") for t in tests if t is not None and t.note]
+        lines.append(f"Whether {grader} could replace an annotator is unknown: the alternative annotator test did not run"
+                     + (f" ({notes[0]})." if notes else "."))
+    return lines
+
+
 def summary_section(results: list[Any]) -> Section | None:
     """The answers first: corrected shares with the raw beside them, agreement beside the ceiling, the asymmetry."""
     analysis = next((r for r in results if isinstance(r, Analysis)), None)
-    calibration = next((r for r in results if isinstance(r, Calibration)), None)
-    if analysis is None and calibration is None:
+    calibrations = [r for r in results if isinstance(r, Calibration)]
+    if analysis is None and not calibrations:
         return None
     section = Section("Summary", [])
     if analysis is not None:
@@ -80,6 +117,9 @@ def summary_section(results: list[Any]) -> Section | None:
             "What the study found", ["share", "corrected", "95% CI", "grader's raw", "95% CI", "behind the correction"], rows,
             "Corrected: prediction-powered (or EM) estimates from human labels, the answer to read; grader's raw: the "
             "grader's own labels, biased by its errors. Every CI resamples prompt clusters."))
-    if calibration is not None:
+    for calibration in calibrations:  # every grader calibrated, each named
         section.paragraphs += _agreement(calibration)
+    raters = next((r for r in results if isinstance(r, RaterAgreement)), None)
+    if raters is not None:
+        section.paragraphs += _alt_tests(raters)
     return section

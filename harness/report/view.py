@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.atomic import atomic_path
-from ..core.constants import CATEGORIES, SIDES, label_column
+from ..core.constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from ..core.display import printable
 from ..core.errors import ConfigError, DataError
 
@@ -93,12 +93,15 @@ class _Strings:
         return found
 
 
+_COLUMNS = {side: [label_column(side, c) for c in CATEGORIES] for side in SIDES}
+
+
 def _labels(row: dict[str, Any], target: str) -> list[int | None] | None:
     """The human labels of one side (four categories) or the relevance, from a pairs row."""
     if target == "relevance":
         value = row.get("relevance")
         return None if value is None else [_int(value)]
-    values = [_int(row.get(label_column(target, c))) for c in CATEGORIES]
+    values = [_int(row.get(column)) for column in _COLUMNS[target]]
     return None if all(v is None for v in values) else values
 
 
@@ -124,8 +127,6 @@ def _disagrees(grader: list[int | None] | None, human: list[int | None] | None) 
 
 def _meta_columns(frame: Any) -> list[str]:
     """The input's own columns worth showing beside an item (source, category, ...): not texts, ids or labels."""
-    from ..core.constants import LABEL_COLUMNS
-
     return [str(c) for c in frame.columns if str(c) not in _NOT_META and str(c) not in LABEL_COLUMNS
             and str(c) != "relevance" and not str(c).startswith("_")]
 
@@ -147,7 +148,8 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
     frame = run.input
     meta_columns = _meta_columns(frame)
     rows = {str(r["id"]): r for r in frame.to_dict("records")}
-    humans = {str(r["id"]): r for r in human.to_dict("records")} if human is not None else {}
+    wanted = [c for c in human.columns if c == "id" or c == "relevance" or c in LABEL_COLUMNS] if human is not None else []
+    humans = {str(r["id"]): r for r in human[wanted].to_dict("records")} if human is not None else {}
     beside = [_verdicts_by_item(other) for other in others]
     items: list[list[Any]] = []
     seen: set[tuple[str, str]] = set()

@@ -1,7 +1,7 @@
 """``harness demo``: the bundled study file (``harness/data/demo.toml``) run in a fresh folder on the embedded endpoint.
 
 ``harness demo --local-model`` runs ``harness/data/demo_local.toml`` instead: a real language model (SmolLM2-135M,
-the ``[local]`` extra) grades 24 bundled pairs beside the embedded grader, both calibrated against the human labels.
+the ``[local]`` extra) grades 32 bundled pairs beside the embedded grader, both calibrated against the human labels.
 
 The study starts ``harness serve`` (three small in-context graders, cross-fitted so no text is
 graded by a model that saw it) as a background process on a free loopback port, then grades
@@ -58,7 +58,7 @@ def demo_study_path(local_model: bool = False) -> Path:
 def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on_step: Any = None,
              on_progress: Any = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
-    ``local_model``: SmolLM2-135M grades 24 pairs beside the embedded grader (needs the [local] extra; checked first)."""
+    ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked first)."""
     from .study import run_study
     from .study_reading import read_study
 
