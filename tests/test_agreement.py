@@ -145,6 +145,7 @@ def test_compare_two_shot_sets(make_server, tmp_path: Path) -> None:  # type: ig
     assert result.exit_code == 2 and "at least two" in result.output
 
 
+@pytest.mark.slow
 def test_calibrate_shots_end_to_end(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.workflows.shot_search import split_pool
 

@@ -34,6 +34,7 @@ def _kappa_table(seed: int, prompts: int, path: Path, setting: Setting) -> None:
 
 
 @pytest.mark.parametrize("seed", [2001, 2002, 2003])
+@pytest.mark.slow
 def test_plan_from_an_80_item_pilot_names_a_size_that_reaches_the_target(tmp_path: Path, seed: int) -> None:
     """Held-back populations: the realised κ interval at the planned size is within 30 % of the 0.10 target."""
     setting = Setting(per=2, rho=0.4)
@@ -167,9 +168,9 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
     setting = Setting(n_prompts=200)
     p, r, gp, gr, clusters = draw(setting, np.random.default_rng(5))
     graded, human = frames(p, r, gp, gr, clusters, setting.per)
-    from validation.simulate import _run_folder
+    from validation.simulate import write_run_folder
 
-    _run_folder(tmp_path / "run", graded, human)
+    write_run_folder(tmp_path / "run", graded, human)
     subset = human[np.isin(clusters, np.arange(30))]
     write_pairs(subset, tmp_path / "subset.jsonl")
     _cli("plan", str(tmp_path / "run"), "--human", str(tmp_path / "subset.jsonl"), "--metric", "escalation", "--sizes", "120,600",

@@ -17,6 +17,7 @@ from tests.helpers import SAMPLE, stats
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\nbatch_discount = 0.5\n')

@@ -61,6 +61,7 @@ def test_same_run_dir_resumes_without_new_requests(make_server, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("mode", ["429", "500", "503", "drop", "timeout", "malformed"])
+@pytest.mark.slow
 def test_retries_through_each_fault(make_server, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=0.5, fail_modes=(mode,), seed=3, hang_s=2.0, retry_after_s=0)
     data = _small(tmp_path, 12)

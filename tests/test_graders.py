@@ -66,6 +66,7 @@ def _verdicts(unseen: dict[str, object], shots: Path | None, name: str) -> tuple
     return np.array(verdicts), kappas
 
 
+@pytest.mark.slow
 def test_exemplars_move_verdicts_like_a_few_shot_grader(unseen: dict[str, object]) -> None:
     pool = unseen["pool"]
     folder = unseen["folder"]
@@ -95,6 +96,7 @@ def test_cross_fitting_never_grades_a_text_with_a_model_that_saw_it() -> None:
     assert fitted.model_for("a text that was never in the fit data") is fitted.full
 
 
+@pytest.mark.slow
 def test_sides_and_temperature(unseen: dict[str, object]) -> None:
     graders = build_graders(SAMPLE, ["harness-baseline"])
     grader = graders["harness-baseline"]

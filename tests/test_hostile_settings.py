@@ -31,6 +31,7 @@ def _analysis(tmp_path: Path) -> Path:
     return folder / "analysis.json"
 
 
+@pytest.mark.slow
 def test_a_report_never_deletes_a_users_files_beside_its_figures(tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     out = tmp_path / "report"
@@ -234,6 +235,7 @@ def _argv(name: str, values: dict[str, Any]) -> list[str]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.slow
 def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folder(tmp_path: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(["calibrate", "agreement", "analyze", "plan", "select"]))
     model = COMMAND_SETTINGS[name]
@@ -270,6 +272,7 @@ def test_written_files_follow_the_umask(tmp_path: Path) -> None:
     assert (out / "figures").stat().st_mode & 0o777 == 0o755
 
 
+@pytest.mark.slow
 def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     out = tmp_path / "report"

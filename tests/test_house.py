@@ -202,6 +202,7 @@ HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "sklearn")
 
 
 @pytest.mark.parametrize("command", [["grade", "--no-cache"], ["grade", "--dry-run"], ["--help"]])
+@pytest.mark.slow
 def test_grading_a_jsonl_table_imports_no_heavy_library(server, tmp_path: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:5]), encoding="utf-8")
@@ -224,6 +225,7 @@ def test_the_readme_states_what_make_validate_measured() -> None:
         assert block.strip() == (REPO / "validation" / name).read_text(encoding="utf-8").strip(), marker
 
 
+@pytest.mark.slow
 def test_the_api_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/api.md's code blocks, executed in order in an empty folder (the worked example a newcomer copies)."""
     import contextlib
@@ -251,3 +253,27 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
             if not target.startswith(("http://", "https://", "mailto:")) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO)} -> {target}")
     assert not broken, broken
+
+
+def _test_trees() -> dict[str, ast.Module]:
+    return {p.name: ast.parse(p.read_text(encoding="utf-8")) for p in sorted((REPO / "tests").glob("*.py"))}
+
+
+def test_tests_use_public_names_and_no_wall_clock() -> None:
+    """Tests use what a user can (no ``_private`` import from harness or validation, no ``obj._private(...)`` call), and
+    wait for events, never assert seconds: a loaded machine must not fail the suite."""
+    private, clocks = [], []
+    for name, tree in _test_trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("harness", "validation"):
+                private += [f"{name}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("_")
+                    and not node.func.attr.startswith("__") and node.func.attr != "_repr_html_"):
+                private.append(f"{name}:{node.lineno} .{node.func.attr}()")
+            if isinstance(node, ast.Assert):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Attribute) and inner.attr in ("monotonic", "perf_counter", "time"):
+                        clocks.append(f"{name}:{node.lineno}")
+    assert not private, private
+    assert not clocks, clocks

@@ -23,6 +23,7 @@ runner = CliRunner()
 CORRELATED = Setting(rho=0.7, miss_response=0.35)
 
 
+@pytest.mark.slow
 def test_the_correction_from_a_human_subset_covers_the_truth_when_errors_are_correlated() -> None:
     """EM was biased by -3 points with correlated errors (16 % coverage at 1,000 pairs); PPI needs no independence."""
     truth = population_truth(CORRELATED)["escalation"]
@@ -39,6 +40,7 @@ def test_the_correction_from_a_human_subset_covers_the_truth_when_errors_are_cor
     assert np.mean(raw_errors) < -0.02  # the grader's own share is biased, which is why the correction is needed
 
 
+@pytest.mark.slow
 def test_analyze_human_through_the_cli_names_method_units_and_warnings(tmp_path: Path) -> None:
     graded, human = study(CORRELATED, 1, labelled_clusters=20)
     write_pairs(graded, tmp_path / "graded.jsonl")
@@ -124,6 +126,7 @@ def run_and_calibration(server, tmp_path: Path) -> tuple[Path, Path]:  # type: i
     return tmp_path / "run", tmp_path / "run" / "calibration.json"
 
 
+@pytest.mark.slow
 def test_a_calibration_of_another_grader_is_refused_unless_forced(server, run_and_calibration: tuple[Path, Path],  # type: ignore[no-untyped-def]
                                                                   tmp_path: Path) -> None:
     _, calibration = run_and_calibration
@@ -182,14 +185,14 @@ def test_a_pairs_table_names_no_grader_so_em_says_it_cannot_check(tmp_path: Path
 
 
 def test_the_shot_search_splits_by_prompt_even_without_prompt_id() -> None:
-    from harness.workflows.shot_search import _candidates, _texts, split_pool
+    from harness.workflows.shot_search import exemplar_candidates, pool_texts, split_pool
 
     frame = load_pairs(SAMPLE).drop(columns=["prompt_id"])  # clusters fall back to the prompt text, not the id
     splits = split_pool(frame, dev_frac=0.3, test_frac=0.3, seed=20260709)
     prompts = {name: set(part["prompt"]) for name, part in splits.items()}
     assert not prompts["pool"] & prompts["test"] and not prompts["dev"] & prompts["test"]  # were 48 and 37 shared texts
-    held_out = _texts(splits["dev"]) | _texts(splits["test"])
-    assert not {s.text for shots in _candidates(splits["pool"], held_out).values() for s in shots} & held_out
+    held_out = pool_texts(splits["dev"]) | pool_texts(splits["test"])
+    assert not {s.text for shots in exemplar_candidates(splits["pool"], held_out).values() for s in shots} & held_out
 
 
 def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -215,19 +218,19 @@ def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(serve
 def test_the_selection_is_recommended_only_when_held_out_test_says_better() -> None:
     from harness.results.common import Difference
     from harness.results.shots import TestSet
-    from harness.workflows.shot_search import _recommend
+    from harness.workflows.shot_search import recommend
 
     def row(name: str, low: float, high: float) -> TestSet:
         return TestSet(set=name, shots=0, score=0.4, chosen_minus_this=Difference(diff=(low + high) / 2, ci=[low, high],
                                                                                  n_items=90, n_clusters=30))
 
     better = [row("zero_shot", 0.01, 0.1), row("default", 0.02, 0.2), TestSet(set="chosen", shots=6, score=0.5)]
-    assert _recommend("random1", better)[0] == "chosen"
+    assert recommend("random1", better)[0] == "chosen"
     worse = [row("zero_shot", -0.04, 0.002), row("default", -0.1, -0.01), TestSet(set="chosen", shots=6, score=0.3)]
-    recommended, sentence = _recommend("random1", worse)
+    recommended, sentence = recommend("random1", worse)
     assert recommended == "default" and "worse than default" in sentence
     even = [row("zero_shot", -0.02, 0.05), row("default", -0.03, 0.04), TestSet(set="chosen", shots=6, score=0.3)]
-    assert _recommend("random1", even)[1].startswith("not recommended")
+    assert recommend("random1", even)[1].startswith("not recommended")
 
 
 def test_calibrate_by_a_column_calibrates_each_group(run_and_calibration: tuple[Path, Path], tmp_path: Path) -> None:
@@ -243,6 +246,7 @@ def test_calibrate_by_a_column_calibrates_each_group(run_and_calibration: tuple[
     assert wrong.exit_code == 2 and "--by 'family': no such column" in wrong.output
 
 
+@pytest.mark.slow
 def test_ppi_matches_the_ppi_python_reference(tmp_path: Path) -> None:
     """With every pair its own cluster and uniform sampling, ``analyze --human`` is the PPI mean estimator
     of ``ppi-python`` at the same λ, and its bootstrap-t interval is within 10 % of that package's CLT interval."""

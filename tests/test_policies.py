@@ -42,14 +42,14 @@ def _state(error: Exception, attempt: int = 1) -> SimpleNamespace:
 
 def test_retry_after_is_honoured_up_to_the_cap() -> None:
     client = GraderClient(EndpointConfig(base_url="http://127.0.0.1:1/v1", retry=RetryPolicy(retry_after_cap_s=5.0, initial_s=0.5, max_s=20.0)))
-    assert client._wait_seconds(_state(RetryableError("429", retry_after=2.0))) == 2.0
-    assert client._wait_seconds(_state(RetryableError("429", retry_after=300.0))) == 5.0  # capped
-    waits = [client._wait_seconds(_state(RetryableError("500"), attempt=4)) for _ in range(200)]
+    assert client.wait_seconds(_state(RetryableError("429", retry_after=2.0))) == 2.0
+    assert client.wait_seconds(_state(RetryableError("429", retry_after=300.0))) == 5.0  # capped
+    waits = [client.wait_seconds(_state(RetryableError("500"), attempt=4)) for _ in range(200)]
     assert 0.0 <= min(waits) and max(waits) <= 20.0 and len({round(w, 6) for w in waits}) > 100  # full jitter
     unreachable = RetryableError("refused", unreachable=True)
-    assert max(client._wait_seconds(_state(unreachable, attempt=6)) for _ in range(50)) <= 0.5  # nothing ever answered
+    assert max(client.wait_seconds(_state(unreachable, attempt=6)) for _ in range(50)) <= 0.5  # nothing ever answered
     client.answered = 1
-    assert max(client._wait_seconds(_state(unreachable, attempt=6)) for _ in range(200)) > 0.5  # once it has answered
+    assert max(client.wait_seconds(_state(unreachable, attempt=6)) for _ in range(200)) > 0.5  # once it has answered
 
 
 def test_aimd_halves_on_rate_limits_and_creeps_back() -> None:

@@ -253,6 +253,7 @@ def test_sample_ratings_harm_layout() -> None:
     assert _alpha(matrix, "ordinal", 4) == pytest.approx(reference, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_calibrate_and_compare_carry_the_human_ceiling(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     table = ratings_path()
     runs = [tmp_path / "baseline", tmp_path / "small"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +42,7 @@ def _streamed(path: Path) -> list[str] | str:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(labels=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=10),
        mutations=MUTATIONS)
+@pytest.mark.slow
 def test_both_validators_write_the_same_lines_or_raise_the_same_error(tmp_path: Path, labels: list[tuple[int, int, int]],
                                                                       mutations: list[tuple[int, str, object]]) -> None:
     rows: list[dict[str, object]] = [

@@ -220,6 +220,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 def test_hostile_texts_grade_without_breaking_request_or_template(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     frame = pd.DataFrame({"id": [f"h{i}" for i in range(len(HOSTILE))], "prompt": HOSTILE,
                           "response": list(reversed(HOSTILE))})
@@ -260,6 +261,7 @@ def _refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-
 
 @settings(max_examples=200 if SOAK else 40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=_content, suffix=st.sampled_from([".jsonl", ".csv"]))
+@pytest.mark.slow
 def test_fuzzed_pairs_files_never_half_write_a_run(tmp_path: Path, content: bytes, suffix: str) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     path = folder / f"in{suffix}"
@@ -277,6 +279,7 @@ def test_fuzzed_pairs_files_never_half_write_a_run(tmp_path: Path, content: byte
 
 @settings(max_examples=200 if SOAK else 40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=_content, fmt=st.sampled_from([("xstest", ".csv"), ("openai-moderation", ".jsonl")]))
+@pytest.mark.slow
 def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Path, content: bytes, fmt: tuple[str, str]) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     path = folder / f"in{fmt[1]}"
@@ -291,6 +294,7 @@ def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Pat
 
 # 4. Secrets ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-test-SECRET-9f8e7d6c5b4a"
     handle = make_server(api_key=secret, fail_rate=0.2, fail_modes=("429", "500", "garbage"), seed=2, retry_after_s=0)
@@ -324,6 +328,7 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
 
 # 5. Grader injection ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gullible = make_server(gullible=True)
     frame = load_pairs(SAMPLE)

@@ -82,6 +82,7 @@ def test_report_needs_an_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "nothing to report" in result.output
 
 
+@pytest.mark.slow
 def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import hashlib
 

@@ -27,6 +27,7 @@ def _repeats(server, tmp_path: Path, temperature: str, name: str) -> Path:  # ty
     return folder
 
 
+@pytest.mark.slow
 def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     warm = _repeats(server, tmp_path, "0.7", "warm")
     seeds = [json.loads((warm / f"repeat-{k}" / "manifest.json").read_text())["params"]["seed"] for k in (1, 2, 3)]
@@ -73,6 +74,7 @@ def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untype
     return folders
 
 
+@pytest.mark.slow
 def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     members = _three_runs(server, tmp_path)
     jury = tmp_path / "jury"
@@ -118,6 +120,7 @@ def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> Non
     assert record["severity"] == {"hate": 2, "sexual": 0, "violence": 3, "self_harm": 0}  # upper median of two
 
 
+@pytest.mark.slow
 def test_a_study_with_repeats_a_jury_and_stability(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _data(tmp_path, 24)
     study = tmp_path / "s.toml"
@@ -193,6 +196,7 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(server, tmp_path: Path, ki
     assert text.exit_code == 0 and f"Probe: {kind}" in (run / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
     from scipy.spatial.distance import jensenshannon

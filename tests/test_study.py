@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli.app import app
@@ -55,6 +56,7 @@ def _steps(output: str) -> dict[str, str]:
     return {name: how.split(" ")[0] for name, how in (line.split(": ", 1) for line in lines)}
 
 
+@pytest.mark.slow
 def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path / "s", server.base_url)
     first = runner.invoke(app, ["run", str(study), "--quiet"])
@@ -90,6 +92,7 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path
     assert server.endpoint.stats.as_json()["requests"] - requests == 2 * 2  # one new pair, two sides, two graders
 
 
+@pytest.mark.slow
 def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.workflows.embedded import free_port
 
@@ -127,6 +130,7 @@ def test_a_bad_study_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
 
 
+@pytest.mark.slow
 def test_study_wide_settings_rerun_the_analyses_not_the_grades(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path / "s", server.base_url)
     assert runner.invoke(app, ["run", str(study), "--quiet"]).exit_code == 0
@@ -137,6 +141,7 @@ def test_study_wide_settings_rerun_the_analyses_not_the_grades(server, tmp_path:
     assert json.loads((tmp_path / "s" / "out" / "base" / "calibration.json").read_text())["n_boot"] == 150
 
 
+@pytest.mark.slow
 def test_a_shot_search_runs_again_when_the_human_labels_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "s"
     study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
@@ -183,6 +188,7 @@ def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tm
     assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output
 
 
+@pytest.mark.slow
 def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     flaky = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
     study = _study(tmp_path / "s", flaky.base_url)

@@ -123,6 +123,7 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs
     assert any(t["a_only"] + t["b_only"] > 0 for t in compared["orig"]["tests"])  # the two shot sets do disagree
 
 
+@pytest.mark.slow
 def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=0.35, fail_modes=("refusal", "garbage", "500"), seed=3)
     frame = load_pairs(SAMPLE).head(45).copy()

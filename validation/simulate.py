@@ -78,7 +78,7 @@ def _cli(args: list[str]) -> None:
         raise RuntimeError(f"harness {' '.join(args)} exited {result.exit_code}: {result.output[-500:]}")
 
 
-def _run_folder(folder: Path, graded: Any, human: Any) -> None:
+def write_run_folder(folder: Path, graded: Any, human: Any) -> None:
     """A run folder as ``harness grade`` leaves it, written from simulated grader labels."""
     from harness.io.pairs import write_pairs
 
@@ -113,7 +113,7 @@ def replicate(regime: Regime, seed: int) -> dict[str, float]:
         else:  # a calibration set drawn apart from the graded pairs, from the same population (EM's best case)
             cp, cr, cgp, cgr, cclusters = draw(setting, rng, n_prompts=regime.labelled_clusters)
             cal_graded, cal_human = frames(cp, cr, cgp, cgr, cclusters, setting.per, prefix="c")
-            _run_folder(folder / "cal", cal_graded, cal_human)
+            write_run_folder(folder / "cal", cal_graded, cal_human)
             write_pairs(cal_human, folder / "cal_human.jsonl")
             _cli(["calibrate", str(folder / "cal"), "--human", str(folder / "cal_human.jsonl"), "--n-boot", "0"])
             _cli(["analyze", str(folder / "graded.jsonl"), "--correct", str(folder / "cal" / "calibration.json"), "--n-boot",
@@ -214,7 +214,7 @@ PICK_SETTING = Setting(rho=0.4)
 def _uncertain_run(folder: Path, graded: Any, human: Any, rng: np.random.Generator) -> None:
     """A run folder whose response labels carry an uncertainty signal (``sample_agreement``): informative but
     imperfect, as a real grader's is: higher where it erred, somewhat higher where it flags harm, plus noise."""
-    _run_folder(folder, graded, human)
+    write_run_folder(folder, graded, human)
     records = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
     truth = human.set_index("id")
     for record in records:

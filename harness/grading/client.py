@@ -93,7 +93,7 @@ class GraderClient:
         for client in self._clients.values():
             await client.close()
 
-    def _wait_seconds(self, state: Any) -> float:
+    def wait_seconds(self, state: Any) -> float:
         """Tenacity wait: the server's Retry-After (capped), else full-jitter exponential."""
         from tenacity import wait_random_exponential
 
@@ -304,7 +304,7 @@ class GraderClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.retry.max_attempts),
             retry=retry_if_exception_type(RetryableError),
-            wait=self._wait_seconds,
+            wait=self.wait_seconds,
             reraise=True,
         )
         completion: dict[str, Any] | None = None

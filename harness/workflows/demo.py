@@ -32,7 +32,7 @@ def _earlier_demo(folder: Path) -> bool:
     return isinstance(manifest, dict) and str(manifest.get("input_path", "")).endswith("sample_pairs.jsonl")
 
 
-def _fresh_demo_folder(folder: Path) -> None:
+def fresh_demo_folder(folder: Path) -> None:
     """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
     the marker file); any other non-empty folder is left alone and refused."""
     import shutil
@@ -69,5 +69,5 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
         for model in LOCAL_MODELS:
             require_local(model)
     folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
-    _fresh_demo_folder(folder)
+    fresh_demo_folder(folder)
     return run_study(study, out=folder, on_step=on_step, on_progress=on_progress)

@@ -68,11 +68,11 @@ def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: 
     }
 
 
-def _texts(frame: pd.DataFrame) -> set[str]:
+def pool_texts(frame: pd.DataFrame) -> set[str]:
     return {v for side in SIDES if side in frame.columns for v in frame[side].tolist() if isinstance(v, str)}
 
 
-def _candidates(pool: pd.DataFrame, held_out: set[str]) -> dict[str, list[Shot]]:
+def exemplar_candidates(pool: pd.DataFrame, held_out: set[str]) -> dict[str, list[Shot]]:
     """Every usable exemplar of the pool, per side (texts with all four labels known, none of them a dev or test text)."""
     out: dict[str, list[Shot]] = {side: [] for side in SIDES}
     seen: set[tuple[str, str]] = set()
@@ -221,7 +221,7 @@ def calibrate_shots(
     splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed,
                         cluster=settings.cluster)
     search = _Search(splits, spec, endpoint, Path(run_root), cache_dir, settings.cluster)
-    candidates = _candidates(splits["pool"], _texts(splits["dev"]) | _texts(splits["test"]))
+    candidates = exemplar_candidates(splits["pool"], pool_texts(splits["dev"]) | pool_texts(splits["test"]))
     evaluated, sets = _dev_search(search, candidates, settings, random.Random(settings.seed))
     winner = max(evaluated.values(), key=lambda e: (e.score, -e.shots))
     chosen = sets[winner.name]
@@ -236,7 +236,7 @@ def calibrate_shots(
         "chosen": search.evaluate(f"chosen-{winner.name}", chosen, "test"),
     }
     table = _test_rows(test, n_boot=settings.n_boot, seed=settings.seed)
-    recommended, recommendation = _recommend(winner.name, table)
+    recommended, recommendation = recommend(winner.name, table)
     return ShotSearch(
         schema_version=SCHEMA_VERSION,
         splits={name: len(part) for name, part in splits.items()},
@@ -313,7 +313,7 @@ def _verdict(chosen: str, candidates: int, ties: list[str], close: list[str], te
     return "; ".join(parts)
 
 
-def _recommend(chosen: str, test: list[TestSet]) -> tuple[str, str]:
+def recommend(chosen: str, test: list[TestSet]) -> tuple[str, str]:
     """Recommend the selection only where held-out test shows it better than every alternative; else keep the default set."""
     words = {row.set: _word(row.chosen_minus_this) for row in test if row.set != "chosen"}
     if words and all(w == "better" for w in words.values()):
