@@ -180,3 +180,38 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
     small, large = plan["sizes"]
     assert (small["n_clusters"], large["n_clusters"]) == (20, 100)
     assert large["width"] < small["width"]
+
+
+def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Agreement metrics need only the labelled pairs: the run is read for those (ids read off each line, the rest not
+    parsed), and the calibration behind the plan is the one the whole run gives."""
+    from harness.analysis.calibration import calibrate_run
+    from harness.io.pairs import load_pairs
+    from harness.io.runs import load_run
+    from tests.helpers import SAMPLE
+
+    frame = load_pairs(SAMPLE)
+    frame.loc[0, "id"] = 'odd "quoted" id'  # an id with escapes: its line is parsed to be read
+    data = write_pairs(frame, tmp_path / "pairs.jsonl")
+    done = runner_invoke("grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                         "--cache-dir", str(tmp_path / "cache"))
+    assert done.exit_code == 0, done.output
+    labelled = frame[frame["prompt_id"].isin(frame["prompt_id"].unique()[::3])]
+    human = write_pairs(labelled, tmp_path / "human.jsonl")
+    ids = set(labelled["id"])
+    assert 'odd "quoted" id' in ids
+    subset = load_run(tmp_path / "run", ids=ids)
+    assert {r["id"] for r in subset.records} == ids and set(subset.input["id"]) == ids
+    whole = calibrate_run(load_run(tmp_path / "run"), labelled, n_boot=0)
+    part = calibrate_run(subset, labelled, n_boot=0)
+    assert part.max_severity_pairs == whole.max_severity_pairs
+    assert part.targets["prompt"].max.kappa_quadratic == whole.targets["prompt"].max.kappa_quadratic
+    out = tmp_path / "plan.json"
+    planned = runner_invoke("plan", str(tmp_path / "run"), "--human", str(human), "--side", "prompt", "--metric",
+                            "kappa-quadratic", "--target-width", "0.2", "--studies", "20", "--n-boot", "50", "--out", str(out))
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(out.read_text())["pilot"]["n_items"] == len(labelled)
+
+
+def runner_invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args))

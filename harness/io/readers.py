@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,12 +64,38 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                             path=str(path), line=number + 1) from None
 
 
-def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The JSON objects of a JSONL file with their line numbers, streamed; blank lines skipped."""
+_ID_PREFIX = '{"id": "'
+
+
+def simple_id(line: str | bytes) -> str | None:
+    """The ``id`` of a JSONL line that harness wrote (it starts ``{"id": "…"``, no escape in the id), read without
+    parsing the line; None when the line is not that simple (the caller parses it).
+
+    >>> simple_id('{"id": "p1", "target": "prompt"}'), simple_id('{"target": "x", "id": "p1"}')
+    ('p1', None)
+    """
+    text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+    if not text.startswith(_ID_PREFIX):
+        return None
+    end = text.find('"', len(_ID_PREFIX))
+    if end < 0 or "\\" in text[len(_ID_PREFIX):end]:
+        return None
+    return text[len(_ID_PREFIX):end]
+
+
+def read_json_lines(path: Path, *, ids: Collection[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL file with their line numbers, streamed; blank lines skipped. ``ids``: only the
+    objects whose ``id`` is one of them (the others are not parsed when their id can be read off the line)."""
     for number, line in read_lines(path):
         if not line.strip():
             continue
+        if ids is not None:
+            known = simple_id(line)
+            if known is not None and known not in ids:
+                continue
         obj = parse_json_line(line, path=path, line=number)
+        if ids is not None and str(obj.get("id")) not in ids:
+            continue
         if not isinstance(obj, dict):
             raise DataError(
                 f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number
@@ -99,8 +125,8 @@ def parse_json_line(text: str, *, path: Path | str, line: int) -> Any:
     return value
 
 
-def jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
-    """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``).
+def jsonl_chunks(path: Path, chunk_rows: int | None, *, ids: Collection[str] | None = None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+    """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``); ``ids``: only those rows.
 
     Rows are accumulated column by column (a dict per row would cost far more memory).
     """
@@ -108,7 +134,7 @@ def jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFr
     columns: dict[str, list[Any]] = {}
     rows = total = 0
     line_numbers: list[int] = []
-    for number, obj in read_json_lines(path):
+    for number, obj in read_json_lines(path, ids=ids):
         for key, value in obj.items():
             column = columns.get(key)
             if column is None:
@@ -126,7 +152,8 @@ def jsonl_chunks(path: Path, chunk_rows: int | None) -> Iterator[tuple[pd.DataFr
     if rows:
         yield _object_frame(columns), line_numbers
     elif not total:
-        raise DataError("the file holds no rows", path=str(path))
+        raise DataError("the file holds no rows" if ids is None else f"none of the {len(ids):,} ids asked for is a row of the file",
+                        path=str(path))
 
 
 def _object_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
@@ -137,8 +164,10 @@ def _object_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
     return pd.DataFrame({key: pd.Series(values, dtype=object) for key, values in columns.items()})
 
 
-def read_jsonl_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    return next(jsonl_chunks(path, None))
+def read_jsonl_table(path: Path, *, ids: Collection[str] | None = None) -> tuple[pd.DataFrame, list[int]]:
+    if ids is not None and not ids:
+        raise DataError("no row asked for (an empty set of ids)", path=str(path))
+    return next(jsonl_chunks(path, None, ids=ids))
 
 
 def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[int]]:

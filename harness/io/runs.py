@@ -9,7 +9,7 @@ stage (calibrate, analyze, report) reads only these files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -19,6 +19,7 @@ from ..core.constants import CATEGORIES, LABEL_COLUMNS, SIDES, label_column
 from ..core.errors import RunError
 from ..core.redaction import Redactor
 from ..results.manifest import Manifest
+from .readers import simple_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,14 +42,14 @@ def read_manifest(run_dir: Path) -> Manifest:
     return Manifest.from_json(data, name=str(run_dir / MANIFEST))
 
 
-def iter_labels(run_dir: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+def iter_labels(run_dir: Path, *, repair: bool = False, ids: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
     """The label records of a run, streamed in file order (memory does not grow with the run).
 
     A last line cut short by a kill is dropped (and, with ``repair``, truncated away so new
     lines append cleanly). A malformed line anywhere else is an error.
     """
     seen: set[tuple[str, str]] = set()
-    for number, record in enumerate(_iter_records(run_dir / LABELS, repair=repair), start=1):
+    for number, record in enumerate(_iter_records(run_dir / LABELS, repair=repair, ids=ids), start=1):
         key = (str(record["id"]), str(record["target"]))
         if key in seen:
             raise RunError(f"{run_dir / LABELS}: record {number} is a second label for {key[0]!r} ({key[1]}); {_FIX}")
@@ -66,7 +67,8 @@ def iter_superseded(run_dir: Path) -> Iterator[dict[str, Any]]:
             yield record
 
 
-def _iter_records(path: Path, *, repair: bool) -> Iterator[dict[str, Any]]:
+def _iter_records(path: Path, *, repair: bool, ids: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a labels file; ``ids``: only theirs (a line whose id can be read off it is not parsed otherwise)."""
     if not path.exists():
         return
     offset = 0
@@ -76,6 +78,10 @@ def _iter_records(path: Path, *, repair: bool) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 offset += len(line)
                 continue
+            if ids is not None and not repair:
+                known = simple_id(line)
+                if known is not None and known not in ids:
+                    continue
             try:
                 record = json.loads(line)
                 if not isinstance(record, dict):
@@ -91,6 +97,8 @@ def _iter_records(path: Path, *, repair: bool) -> Iterator[dict[str, Any]]:
                 with path.open("ab") as out:
                     out.write(b"\n")
             offset += len(line)
+            if ids is not None and str(record.get("id")) not in ids:
+                continue
             problem = record_problem(record)
             if problem:
                 raise RunError(f"{path}, line {number}: {problem}; {_FIX}")
@@ -195,11 +203,12 @@ def labels_frame(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataF
 ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement")
 
 
-def load_run(path: str | Path, *, full: bool = False) -> Run:
+def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | None = None) -> Run:
     """Read a run folder written by :func:`harness.grading.grade.grade`.
 
     The label records keep only :data:`ANALYSED_FIELDS` (a 200,000-label run then fits in a
-    fraction of the memory); ``full`` keeps every field, as :func:`read_labels` does.
+    fraction of the memory); ``full`` keeps every field, as :func:`read_labels` does. ``ids``: only
+    these pairs' records and input rows (a calibration of a 1M-pair run reads only its labelled pairs).
     """
     from .pairs import load_pairs
 
@@ -207,8 +216,12 @@ def load_run(path: str | Path, *, full: bool = False) -> Run:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
     manifest = read_manifest(run_dir)
-    labels = read_labels(run_dir) if full else [{k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir)]
-    frame = load_pairs(run_dir / INPUT)
+    if ids is not None:
+        ids = {str(i) for i in ids}
+        labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)]
+    else:
+        labels = read_labels(run_dir) if full else [{k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir)]
+    frame = load_pairs(run_dir / INPUT, ids=ids)
     return Run(run_dir, manifest, labels, frame)
 
 

@@ -61,8 +61,10 @@ def _run_pilot(source: Path, settings: PlanSettings) -> Any:
 
     if settings.human is None:
         raise ConfigError("a run folder as the pilot needs `human` LABELLED (human labels of some of its pairs)")
-    run = load_run(source)
-    found = calibrate_run(run, load_pairs(settings.human, mapping=mapping_of(settings.map)), cluster=settings.cluster, n_boot=0)
+    human = load_pairs(settings.human, mapping=mapping_of(settings.map))
+    # agreement metrics need only the labelled pairs: a 1M-pair run is read for those alone; escalation reads every pair
+    run = load_run(source, ids=None if settings.metric == "escalation" else set(human["id"].astype(str)))
+    found = calibrate_run(run, human, cluster=settings.cluster, n_boot=0)
     graded = None
     if settings.metric == "escalation":
         frame = graded_pairs(run)
