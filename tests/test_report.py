@@ -157,3 +157,27 @@ def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(
     assert cells[1] == f"{100 * analysis['corrected']['corrected']['escalation']:.1f}%"  # corrected first
     assert cells[3] == f"{100 * analysis['pooled']['escalation']['rate']:.1f}%"  # the raw beside it
     assert text.index("Labels: ") > text.index("## Appendix")  # provenance after the answers
+
+
+def test_the_summary_says_how_many_answers_gave_no_verdict(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A grader that often answers off-format: the first screen says how many of its answers carry no verdict, per
+    side, before any agreement figure (which covers only the rest)."""
+    handle = make_server(fail_rate=0.4, fail_modes=("garbage",), seed=3)
+    data = tmp_path / "pairs.jsonl"
+    load_pairs(SAMPLE).head(60).to_json(data, orient="records", lines=True)
+    graded = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "run"),
+                                 "--no-cache", "--max-attempts", "1"])
+    assert graded.exit_code == 0, graded.output
+    assert runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "50"]).exit_code == 0
+    labels = [json.loads(line) for line in (tmp_path / "run" / "labels.jsonl").read_text().splitlines()]
+    missing = {side: sum(r["status"] != "ok" for r in labels if r["target"] == side) for side in ("prompt", "response")}
+    assert all(missing.values())
+    made = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(tmp_path / "report")])
+    assert made.exit_code == 0, made.output
+    text = (tmp_path / "report" / "report.md").read_text()
+    summary = text[text.index("## Summary"):text.index("## ", text.index("## Summary") + 3)]
+    said = re.search(r"gave no verdict \(unparsed, refused or failed\) in (\d+) of 60 prompt answers \([\d.]+%\) and "
+                     r"(\d+) of 60 response answers", summary)
+    assert said is not None, summary
+    assert (int(said.group(1)), int(said.group(2))) == (missing["prompt"], missing["response"])
+    assert summary.index("gave no verdict") < summary.index("quadratic κ")

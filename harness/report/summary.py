@@ -55,7 +55,7 @@ def _no_verdicts(calibration: Calibration) -> str | None:
             "the agreement below covers only the answers it did give.")
 
 
-def _agreement(calibration: Calibration) -> list[str]:
+def _agreement(calibration: Calibration, *, alt_test: bool = True) -> list[str]:
     lines = []
     missing = _no_verdicts(calibration)
     if missing:
@@ -75,7 +75,7 @@ def _agreement(calibration: Calibration) -> list[str]:
             if scope is not None and score is not None and scope.human_ceiling is not None:
                 lines[-1] += (f"; with each of {len(ceiling.raters)} raters its mean κ is {num(score.mean_kappa)}, against "
                               f"{num(scope.human_ceiling)} for the raters with each other (the human ceiling)")
-            verdict = next(iter(ceiling.passed.values()), None) if ceiling.passed else None
+            verdict = next(iter(ceiling.passed.values()), None) if ceiling.passed and alt_test else None
             if verdict is not None:
                 lines[-1] += (f"; it {'could' if verdict else 'could not'} replace an annotator (alternative annotator test, "
                               f"ε {ceiling.epsilon:g})")
@@ -117,9 +117,9 @@ def summary_section(results: list[Any]) -> Section | None:
             "What the study found", ["share", "corrected", "95% CI", "grader's raw", "95% CI", "behind the correction"], rows,
             "Corrected: prediction-powered (or EM) estimates from human labels, the answer to read; grader's raw: the "
             "grader's own labels, biased by its errors. Every CI resamples prompt clusters."))
-    for calibration in calibrations:  # every grader calibrated, each named
-        section.paragraphs += _agreement(calibration)
     raters = next((r for r in results if isinstance(r, RaterAgreement)), None)
+    for calibration in calibrations:  # every grader calibrated, each named; the alt-test once, below, when run for all
+        section.paragraphs += _agreement(calibration, alt_test=raters is None)
     if raters is not None:
         section.paragraphs += _alt_tests(raters)
     return section
