@@ -182,6 +182,7 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
     assert large["width"] < small["width"]
 
 
+@pytest.mark.slow
 def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Agreement metrics need only the labelled pairs: the run is read for those (ids read off each line, the rest not
     parsed), and the calibration behind the plan is the one the whole run gives."""

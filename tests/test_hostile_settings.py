@@ -259,6 +259,7 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
     assert all(p == work or work in p.parents for p in work.rglob("*"))
 
 
+@pytest.mark.slow
 def test_written_files_follow_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:

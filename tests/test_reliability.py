@@ -93,6 +93,7 @@ def test_every_fault_mode_at_once_keeps_the_invariants(make_server, tmp_path: Pa
     assert result.manifest["status"] == "complete"
 
 
+@pytest.mark.slow
 def test_faults_under_batching_regrade_singly_and_keep_labels(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(_pairs(200), tmp_path / "pairs.jsonl")
     spec = GradeSpec(targets=("response",), items_per_request=8)

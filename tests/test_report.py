@@ -159,6 +159,7 @@ def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(
     assert text.index("Labels: ") > text.index("## Appendix")  # provenance after the answers
 
 
+@pytest.mark.slow
 def test_the_summary_says_how_many_answers_gave_no_verdict(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A grader that often answers off-format: the first screen says how many of its answers carry no verdict, per
     side, before any agreement figure (which covers only the rest)."""

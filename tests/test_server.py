@@ -68,6 +68,7 @@ def test_errors_use_openai_shape(make_server) -> None:  # type: ignore[no-untype
         ("timeout", openai.APITimeoutError),
     ],
 )
+@pytest.mark.slow
 def test_error_faults(make_server, mode: str, expected: type[Exception]) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=1.0, fail_modes=(mode,), hang_s=3.0)
     with pytest.raises(expected) as info:

@@ -79,6 +79,7 @@ def labeled_runs(make_server, tmp_path: Path) -> dict[str, Path]:  # type: ignor
     return out
 
 
+@pytest.mark.slow
 def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs: dict[str, Path], tmp_path: Path) -> None:
     results = {}
     for name in ("orig", "dup"):
@@ -205,6 +206,7 @@ def _calibration(pairs: dict[str, list[int]]) -> dict[str, object]:
             "n_boot": 0, "seed": 0, "targets": {}, "schema_version": 1, "max_severity_pairs": pairs}
 
 
+@pytest.mark.slow
 def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
