@@ -225,6 +225,13 @@ def main() -> None:
     from view import view_figures  # bench/view.py: harness view at 50,000 items
 
     results["view_50k"] = view_figures()
+    if not quick:
+        from plan import plan_figures  # bench/plan.py: harness plan from a run of 1,000,000 pairs
+
+        results["plan_1m_pairs"] = plan_figures()
+        from view import view_process
+
+        results["view_process_100k_pairs"] = view_process(100_000)
     from local_model import local_figures  # bench/local_model.py: the real model, with and without prefix reuse
 
     results["local_model"] = local_figures()
