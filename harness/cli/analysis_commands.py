@@ -194,19 +194,19 @@ def view(
         from ..core.errors import ConfigError
         from ..grading.cache import completion_lookup
         from ..io.pairs import load_pairs
-        from ..io.runs import load_run
+        from ..io.runs import iter_labels, load_run
         from ..report.view import render_view
         from .console import console
 
         run_dir = run_dirs[0]
         if len({p.resolve() for p in run_dirs}) != len(run_dirs):
             raise ConfigError(f"`runs`: a run folder is named twice ({', '.join(map(str, run_dirs))})")
-        run = load_run(run_dir, full=True)
+        run = load_run(run_dir, records=False)  # the records are streamed into the page, never all held at once
         others = [load_run(p) for p in run_dirs[1:]]
         labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
         with completion_lookup(_cache_folder(run_dir, cache_dir)) as lookup:
             summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
-                                  completion_of=lookup, others=others)
+                                  completion_of=lookup, others=others, records=iter_labels(run_dir))
         console.print(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
                    f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
                                      if human else "")

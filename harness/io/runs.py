@@ -203,12 +203,13 @@ def labels_frame(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataF
 ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement")
 
 
-def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | None = None) -> Run:
+def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | None = None, records: bool = True) -> Run:
     """Read a run folder written by :func:`harness.grading.grade.grade`.
 
     The label records keep only :data:`ANALYSED_FIELDS` (a 200,000-label run then fits in a
     fraction of the memory); ``full`` keeps every field, as :func:`read_labels` does. ``ids``: only
     these pairs' records and input rows (a calibration of a 1M-pair run reads only its labelled pairs).
+    ``records=False``: the manifest and input only (a caller that streams :func:`iter_labels` itself).
     """
     from .pairs import load_pairs
 
@@ -216,7 +217,9 @@ def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | Non
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
     manifest = read_manifest(run_dir)
-    if ids is not None:
+    if not records:
+        labels: list[dict[str, Any]] = []
+    elif ids is not None:
         ids = {str(i) for i in ids}
         labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)]
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,13 +136,14 @@ def _verdicts_by_item(run: Any) -> dict[tuple[str, str], tuple[list[int | None] 
 
 
 def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str | None] | None = None,
-               others: Sequence[Any] = ()) -> dict[str, Any]:
+               others: Sequence[Any] = (), records: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The page's data: a string table and one compact row per item (see the module docstring).
 
     ``run`` is a :class:`~harness.io.runs.Run` loaded with ``full=True``; ``human`` a pairs frame
     with human labels; ``completion_of`` looks a raw completion up by its request hash; ``others``
     are further runs of the same pairs, whose verdicts are shown beside the first's (items where
-    the runs' verdicts differ are marked).
+    the runs' verdicts differ are marked); ``records``: the run's label records as a stream (default
+    ``run.records``), so a 200,000-pair page never holds them all at once.
     """
     strings = _Strings()
     frame = run.input
@@ -181,7 +182,7 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
             [[labels, status] for labels, status in theirs] if theirs else None, split,
         ])
 
-    for record in run.records:
+    for record in run.records if records is None else records:
         key = (str(record["id"]), str(record["target"]))
         seen.add(key)
         add(*key, record)
@@ -218,7 +219,8 @@ def script_json(data: Any) -> str:
 
 
 def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: str | None = None,
-                completion_of: Callable[[str], str | None] | None = None, others: Sequence[Any] = ()) -> ViewSummary:
+                completion_of: Callable[[str], str | None] | None = None, others: Sequence[Any] = (),
+                records: Iterable[dict[str, Any]] | None = None) -> ViewSummary:
     """Write the page for a run (``load_run(path, full=True)``) to ``out``, atomically; ``others``: further runs of
     the same pairs shown beside it (a run whose ids share nothing with the first is refused)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -233,7 +235,7 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     for other in others:
         if not ids & {str(i) for i in other.input["id"]}:
             raise ConfigError(f"`runs`: {other.path} shares no pair id with {run.path}; the page shows runs of the same pairs")
-    data = view_items(run, human, completion_of, others)
+    data = view_items(run, human, completion_of, others, records)
     if human is not None and data["with_human"] == 0:
         raise DataError(f"no id of the human labels is an id of the run {run.path} (give the labels of these pairs)",
                         path=human_source)
