@@ -81,7 +81,10 @@ def _check_labels(
     import pandas as pd
 
     series = frame[column]
-    if series.dtype == object or str(series.dtype).startswith(("str", "string")):
+    if series.dtype == object and set(map(type, series.array)) <= {int, type(None)}:  # JSON integers: nothing to judge per cell
+        stripped = series
+        wrong_type = pd.Series(False, index=series.index)
+    elif series.dtype == object or str(series.dtype).startswith(("str", "string")):
         stripped = series.map(lambda v: None if is_blank(v) else v)
         wrong_type = series.map(lambda v: not is_blank(v) and not_label_cell(v)).astype(bool)
     else:  # a typed numeric column (Parquet, a DataFrame): judged by value
