@@ -86,7 +86,11 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Pa
     ok = runner.invoke(app, ["view", str(tmp_path / "run")])
     assert ok.exit_code == 0, ok.output
     items = _page_data(tmp_path / "run" / "view.html")["items"]
-    assert isinstance(items, list) and len(items) == 5 and [i[7] for i in items] == ["ok"] * 3 + ["not graded"] * 2
+    graded = {json.loads(line)["id"] for line in labels.read_text().splitlines()}
+    strings = _page_data(tmp_path / "run" / "view.html")["strings"]
+    assert isinstance(items, list) and isinstance(strings, list) and len(items) == 5
+    assert [i[7] for i in items] == ["ok" if strings[i[0]] in graded else "not graded" for i in items]
+    assert sorted(i[7] for i in items) == ["not graded"] * 2 + ["ok"] * 3
     assert "5 items (3 graded)" in " ".join(ok.output.split())
     missing = runner.invoke(app, ["view", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
@@ -154,11 +158,18 @@ def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(se
     view = _page_data(page)
     items, strings = view["items"], view["strings"]
     assert isinstance(items, list) and isinstance(strings, list)
-    assert view["runs"] == ["harness-baseline (harness-baseline)", "harness-small (harness-small)"]
+    assert view["runs"] == ["harness-baseline · harness-baseline", "harness-small · harness-small"]
     assert view["meta_columns"] == ["prompt_id", "source"]
     splits = [i for i in items if i[15]]
     assert all(i[5] != i[14][0][0] for i in splits) and 0 < len(splits) < len(items)
-    assert f"2 runs, {len(splits):,} items where their verdicts differ" in " ".join(made.output.split())
+    said = " ".join(made.output.split())
+    assert f"2 runs, {len(splits):,} items where their verdicts differ" in said
+    off = [[bool(i[6] and v and any(a is not None and b is not None and a != b for a, b in zip(v, i[6], strict=True)))
+            for v in (i[5], i[14][0][0])] for i in items]
+    assert [i[11] for i in items] == [int(any(o)) for o in off]  # a row is marked when any run disagrees with the humans
+    per_run = [sum(o[k] for o in off) for k in (0, 1)]
+    assert f"harness-baseline {per_run[0]:,}, harness-small {per_run[1]:,}" in said and per_run[0] != per_run[1]
+    assert [strings[i[0]] for i in items][::2] == list(frame["id"])  # file order: the input's, prompt then response
     twice = runner.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-baseline")])
     assert twice.exit_code == 2 and "named twice" in twice.output
     _need_chromium(chromium)

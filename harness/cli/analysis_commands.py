@@ -200,9 +200,9 @@ def view(
 
         run_dir = run_dirs[0]
         if len({p.resolve() for p in run_dirs}) != len(run_dirs):
-            raise ConfigError(f"`runs`: a run folder is named twice ({', '.join(map(str, run_dirs))})")
+            raise ConfigError(f"a run folder is named twice ({', '.join(map(str, run_dirs))}); name each run once")
         run = load_run(run_dir, records=False)  # the records are streamed into the page, never all held at once
-        others = [load_run(p) for p in run_dirs[1:]]
+        others = [load_run(p, full=True) for p in run_dirs[1:]]  # their rationales are shown too
         labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
         with completion_lookup(_cache_folder(run_dir, cache_dir)) as lookup:
             summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
@@ -210,7 +210,9 @@ def view(
         console.print(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
                    f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
                                      if human else "")
-                   + (f"; {summary.runs} runs, {summary.splits:,} items where their verdicts differ" if others else ""))
+                   + (f"; {summary.runs} runs, {summary.splits:,} items where their verdicts differ; disagreements with the "
+                      f"human labels per run: {', '.join(f'{p.name} {n:,}' for p, n in zip(run_dirs, summary.disagreements_by_run, strict=True))}"
+                      if others else ""))
 
 
 def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:

@@ -65,7 +65,7 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
     local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 32 bundled pairs beside the embedded grader (about 14 minutes).")] = False,
 ) -> None:
-    """The bundled study (harness/data/demo.toml) on the embedded endpoint and the bundled sample, in a fresh folder."""
+    """The bundled study (harness/data/demo.toml; demo_local.toml with --local-model) on the embedded endpoint, in a fresh folder."""
     with errors():
         from ..workflows.demo import demo_study_path, run_demo
         from .console import GradeProgress, console

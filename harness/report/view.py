@@ -45,6 +45,8 @@ class ViewSummary:
     #: Items whose runs' verdicts differ (several runs on the page), and how many runs.
     splits: int = 0
     runs: int = 1
+    #: Per run, the items where it disagrees with the human labels (``disagreements``: where any run does).
+    disagreements_by_run: tuple[int, ...] = ()
 
 
 #: Characters a page would render invisibly or that reorder text: shown as a visible mark instead.
@@ -131,8 +133,9 @@ def _meta_columns(frame: Any) -> list[str]:
             and str(c) != "relevance" and not str(c).startswith("_")]
 
 
-def _verdicts_by_item(run: Any) -> dict[tuple[str, str], tuple[list[int | None] | None, str]]:
-    return {(str(r["id"]), str(r["target"])): (_verdict(r), str(r.get("status"))) for r in run.records}
+def _verdicts_by_item(run: Any) -> dict[tuple[str, str], tuple[list[int | None] | None, str, Any]]:
+    return {(str(r["id"]), str(r["target"])): (_verdict(r), str(r.get("status")), r.get("rationale") or r.get("error"))
+            for r in run.records}
 
 
 def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str | None] | None = None,
@@ -155,6 +158,7 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
     items: list[list[Any]] = []
     seen: set[tuple[str, str]] = set()
     stats = {"disagreements": 0, "completions": 0, "with_human": 0, "splits": 0}
+    by_run = [0] * (len(others) + 1)  # items where each run disagrees with the human labels
 
     def add(item_id: str, target: str, record: dict[str, Any] | None) -> None:
         row = rows.get(item_id, {})
@@ -163,13 +167,16 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         completion = (record or {}).get("completion")
         if completion is None and record and record.get("status") == "ok" and completion_of and record.get("request_hash"):
             completion = completion_of(str(record["request_hash"]))
-        disagree = _disagrees(grader, human_labels)
+        theirs = [verdicts.get((item_id, target), (None, "not graded", None)) for verdicts in beside]
+        each = [_disagrees(v, human_labels) for v in (grader, *(t[0] for t in theirs))]
+        for k, off in enumerate(each):
+            by_run[k] += off
+        disagree = any(each)  # with several runs: any of them
         stats["disagreements"] += disagree
         stats["completions"] += completion is not None
         stats["with_human"] += human_labels is not None
         shown = row.get("prompt") if target == "prompt" else row.get("response")
         reason = (record or {}).get("error") or ""
-        theirs = [verdicts.get((item_id, target), (None, "not graded")) for verdicts in beside]
         given = [g for g in (grader, *(t[0] for t in theirs)) if g]
         split = int(len(given) > 1 and any(g != given[0] for g in given[1:]))
         stats["splits"] += split
@@ -179,7 +186,7 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
             strings((record or {}).get("rationale")), strings(completion), int(disagree),
             (record or {}).get("raw") if record and record.get("raw") != (record.get("severity")) else None,
             [strings(_cell(row.get(c))) for c in meta_columns] if meta_columns else None,
-            [[labels, status] for labels, status in theirs] if theirs else None, split,
+            [[labels, status, strings(said)] for labels, status, said in theirs] if theirs else None, split,
         ])
 
     for record in run.records if records is None else records:
@@ -191,9 +198,14 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         for target in targets:
             if (item_id, target) not in seen:
                 add(item_id, target, None)
+    position = {item_id: n for n, item_id in enumerate(rows)}  # file order is the input's, not the order answers came in
+    rank = {"prompt": 0, "response": 1, "relevance": 2}
+    values = strings.values
+    items.sort(key=lambda item: (position.get(values[item[0]], len(position)), rank.get(item[2], 3)))
     names = [_run_name(r) for r in (run, *others)]
     return {"strings": strings.values, "items": items, "categories": list(CATEGORIES), "severity_words": list(SEVERITY_WORDS),
-            "has_human": human is not None, "runs": names, "meta_columns": meta_columns, **stats}
+            "has_human": human is not None, "runs": names, "meta_columns": meta_columns, "disagreements_by_run": by_run,
+            **stats}
 
 
 def _cell(value: Any) -> str | None:
@@ -204,7 +216,7 @@ def _cell(value: Any) -> str | None:
 
 
 def _run_name(run: Any) -> str:
-    return f"{Path(str(run.path)).name} ({run.manifest.model})"
+    return f"{Path(str(run.path)).name} · {run.manifest.model}"
 
 
 def script_json(data: Any) -> str:
@@ -234,7 +246,7 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     ids = {str(i) for i in run.input["id"]}
     for other in others:
         if not ids & {str(i) for i in other.input["id"]}:
-            raise ConfigError(f"`runs`: {other.path} shares no pair id with {run.path}; the page shows runs of the same pairs")
+            raise ConfigError(f"{other.path} shares no pair id with {run.path}; the page shows runs of the same pairs")
     data = view_items(run, human, completion_of, others, records)
     if human is not None and data["with_human"] == 0:
         raise DataError(f"no id of the human labels is an id of the run {run.path} (give the labels of these pairs)",
@@ -245,7 +257,9 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
              + (f", human labels from {Path(human_source).name}" if human_source else ""))
     meta = {"title": printable(title), "run": printable(run.path), "model": printable(manifest.model),
             "template": manifest.template_hash, "shots": f"{manifest.shots_hash} ({manifest.shots_count} exemplars)",
-            "human": printable(human_source or ""), "status": manifest.status}
+            "human": printable(human_source or ""), "status": manifest.status,
+            "beside": [printable(f"{o.path} (grader {o.manifest.model}, template {o.manifest.template_hash}, shots "
+                                 f"{o.manifest.shots_hash})") for o in others]}
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined, autoescape=True)
     # the JSON is made script-safe by script_json (no <, >, &), so the template marks it safe
     page = env.get_template("view.html.j2").render(title=meta["title"], data=script_json(data), meta=script_json(meta))
@@ -253,4 +267,4 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
         tmp.write_text(page, encoding="utf-8")
     graded = sum(1 for item in data["items"] if item[7] != "not graded")
     return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"], data["completions"],
-                       data["splits"], len(others) + 1)
+                       data["splits"], len(others) + 1, tuple(data["disagreements_by_run"]))
