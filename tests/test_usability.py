@@ -238,3 +238,23 @@ def test_an_integer_scale_whose_reference_lacks_its_lowest_label_keeps_threshold
     only_high.write_text("id,human,grader\n" + "".join(f"{k},{2 + k % 2},{2 + k % 2}\n" for k in range(6)))
     refused = runner.invoke(app, ["calibrate", str(only_high), "--gold", "human", "--pred", "grader", "--n-boot", "0"])
     assert refused.exit_code == 2 and "--labels" in refused.output and "0,1,2,3" in refused.output
+
+
+@pytest.mark.slow
+def test_grade_at_the_embedded_endpoint_starts_and_stops_its_own_server(tmp_path: Path) -> None:
+    """``--base-url embedded``: harness serve started for the grade, said so, and gone when the grade ends."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    done = subprocess.run([sys.executable, "-m", "harness", "grade", str(SAMPLE), "--base-url", "embedded", "--limit", "2",
+                           "-o", str(tmp_path / "run"), "--no-cache", "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "(harness serve, started for this grade)" in " ".join(done.stderr.split())
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["counts"].get("ok") == 4 and not manifest["counts"].get("failed")
+    url = manifest["endpoint"].removesuffix("/v1")
+    assert url.startswith("http://127.0.0.1:")
+    with pytest.raises(urllib.error.URLError):  # the server it started is gone
+        urllib.request.urlopen(url + "/health", timeout=5)

@@ -343,8 +343,9 @@ def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, fo
 
     urls = [public_base_url(u) for u in endpoint.urls]  # never a key in a query string or user:password
     at = urls[0] if not endpoint.replicas else f"{len(urls)} replicas ({', '.join(urls)})"
+    served = "harness serve, started for this grade" if flags.get("base_url") == "embedded" else notes[where["base_url"]]
     line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
-            f"({notes[where['base_url']]}) into {folder}; shots: {shots or 'none (zero-shot)'}")
+            f"({served}) into {folder}; shots: {shots or 'none (zero-shot)'}")
     if where["model"] == "default" or where["base_url"] == "default":
         line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
     typer.echo(printable(line), err=True)
