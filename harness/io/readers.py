@@ -65,22 +65,27 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 _ID_PREFIX = '{"id": "'
+_ID_PREFIX_BYTES = _ID_PREFIX.encode()
 
 
 def simple_id(line: str | bytes) -> str | None:
-    """The ``id`` of a JSONL line that harness wrote (it starts ``{"id": "…"``, no escape in the id), read without
-    parsing the line; None when the line is not that simple (the caller parses it).
+    """The ``id`` of a JSONL line that harness wrote (it starts ``{"id": "…"``, no escape in the id), read off its first
+    characters without parsing or decoding the line; None when the line is not that simple (the caller parses it).
 
-    >>> simple_id('{"id": "p1", "target": "prompt"}'), simple_id('{"target": "x", "id": "p1"}')
-    ('p1', None)
+    >>> simple_id('{"id": "p1", "target": "prompt"}'), simple_id(b'{"id": "p1"}'), simple_id('{"target": "x", "id": "p1"}')
+    ('p1', 'p1', None)
     """
-    text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
-    if not text.startswith(_ID_PREFIX):
+    if isinstance(line, bytes):
+        if not line.startswith(_ID_PREFIX_BYTES):
+            return None
+        end = line.find(b'"', len(_ID_PREFIX_BYTES))
+        raw = line[len(_ID_PREFIX_BYTES):end]
+        return None if end < 0 or b"\\" in raw else raw.decode("utf-8", errors="replace")
+    if not line.startswith(_ID_PREFIX):
         return None
-    end = text.find('"', len(_ID_PREFIX))
-    if end < 0 or "\\" in text[len(_ID_PREFIX):end]:
-        return None
-    return text[len(_ID_PREFIX):end]
+    end = line.find('"', len(_ID_PREFIX))
+    text = line[len(_ID_PREFIX):end]
+    return None if end < 0 or "\\" in text else text
 
 
 def read_json_lines(path: Path, *, ids: Collection[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -217,13 +217,9 @@ def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | Non
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
     manifest = read_manifest(run_dir)
-    if not records:
-        labels: list[dict[str, Any]] = []
-    elif ids is not None:
+    if ids is not None:
         ids = {str(i) for i in ids}
-        labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)]
-    else:
-        labels = read_labels(run_dir) if full else [{k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir)]
+    labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)] if records else []
     frame = load_pairs(run_dir / INPUT, ids=ids)
     return Run(run_dir, manifest, labels, frame)
 

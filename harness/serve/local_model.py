@@ -204,8 +204,8 @@ class LocalModel:
         if room <= 0:
             raise RequestError(f"This model's maximum context length is {self.context_length} tokens; "
                                f"your messages resulted in {len(ids)} tokens.")
-        if limit is None:
-            limit = room
+        if limit is None:  # not asked: as much as the context leaves, within the per-request bound
+            limit = min(room, MAX_NEW_TOKENS)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_NEW_TOKENS:
             raise RequestError(f"Invalid 'max_tokens': expected an integer from 1 to {MAX_NEW_TOKENS}.")
         top = int(body.get("top_logprobs") or 0) if body.get("logprobs") else -1
@@ -259,8 +259,7 @@ class LocalModel:
             chosen.append(token)
             if top >= 0:
                 pieces.append(self._piece(token, logp, top))
-            text = tok.decode(chosen, skip_special_tokens=True)
-            if any(s in text for s in stops):
+            if stops and any(s in tok.decode(chosen, skip_special_tokens=True) for s in stops):
                 finish = "stop"
                 break
             out = self._model(torch.tensor([[token]]), use_cache=True, **{self._cache_arg: cache})
@@ -338,11 +337,8 @@ def _number(body: dict[str, Any], key: str, default: float, low: float, high: fl
 
 
 def _states(cache: Any) -> list[tuple[Any, Any]]:
-    """Per layer (keys, values) of a transformers cache."""
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        return [(layer.keys, layer.values) for layer in layers]
-    return [(cache.key_cache[i], cache.value_cache[i]) for i in range(len(cache.key_cache))]
+    """Per layer (keys, values) of a transformers 5 cache."""
+    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 def _cache(states: list[tuple[Any, Any]]) -> Any:
