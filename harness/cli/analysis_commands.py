@@ -16,7 +16,7 @@ from ..steps.settings import (
     JurySettings,
     StabilitySettings,
 )
-from .common import ClusterOpt, MapOpt, NBootOpt, errors, mapping_of
+from .common import ClusterOpt, JsonOpt, MapOpt, NBootOpt, errors, mapping_of
 from .options import with_settings
 
 
@@ -25,7 +25,7 @@ def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
     settings: AnalyzeSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
     with errors():
@@ -41,7 +41,7 @@ def calibrate(
     source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
     settings: CalibrateSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder; a plain table writes only with -o).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
     with errors():
@@ -60,15 +60,14 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
     settings: CompareSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Several graders side by side: against human labels with paired significance, or (without --human) against each other."""
     with errors():
         from ..steps import compare as step
 
         done = step(runs, settings, out=out)
-        show(done.result, as_json)
-        typer.echo(f"wrote {done.written[0]}", err=True)
+        shown(done, as_json)
 
 
 @with_settings(AgreementSettings)
@@ -76,15 +75,14 @@ def agreement(
     table: Annotated[Path, typer.Argument(help="Table with several raters' labels per item (wide or long).")],
     settings: AgreementSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write agreement.json (default runs/agreement-<table>.json).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
     with errors():
         from ..steps import agreement as step
 
         done = step(table, settings, out=out)
-        show(done.result, as_json)
-        typer.echo(f"wrote {done.written[0]}", err=True)
+        shown(done, as_json)
 
 
 @with_settings(StabilitySettings)
@@ -92,15 +90,14 @@ def stability(
     runs: Annotated[list[Path], typer.Argument(help="A `grade --repeats K` folder (its repeat-1 … repeat-K), or two or more run folders of one job.")],
     settings: StabilitySettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write stability.json (default: the repeats' folder).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """How stable is a grader: agreement among repeats of one job, the share of verdicts that change, with CIs."""
     with errors():
         from ..steps import stability as step
 
         done = step(runs, settings, out=out)
-        show(done.result, as_json)
-        typer.echo(f"wrote {done.written[0]}", err=True)
+        shown(done, as_json)
 
 
 @with_settings(JurySettings)
@@ -124,6 +121,12 @@ def jury(
             typer.echo(f"{getattr(manifest, 'model', '')}: {counts}")
             typer.echo(f"next: harness compare {out} {' '.join(map(str, runs))} --human DATA", err=True)
         typer.echo(f"wrote {out}", err=True)
+
+
+def shown(done: Any, as_json: bool) -> None:
+    """A step's result shown (:func:`show`), and the file it wrote named on stderr."""
+    show(done.result, as_json)
+    typer.echo(f"wrote {done.written[0]}", err=True)
 
 
 def show(result: Any, as_json: bool) -> None:

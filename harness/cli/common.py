@@ -85,6 +85,9 @@ NBootOpt = Annotated[int, typer.Option(min=0, max=MAX_N_BOOT, help=f"Cluster-boo
 LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
 SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="Requests in flight at most.")]
+CacheDirOpt = Annotated[Optional[str], typer.Option(help="Completion cache folder.")]
 
 
 def split(value: str | None) -> tuple[str, ...]:

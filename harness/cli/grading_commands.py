@@ -11,7 +11,19 @@ import typer
 
 from ..core.constants import DEFAULT_BASE_URL, DEFAULT_SEED, DEFAULT_SERVE_PORT
 from ..steps.settings import ProbeSettings, ShotSearchSettings
-from .common import LimitOpt, MapOpt, SampleOpt, SampleSeedOpt, deprecated, errors, mapping_of, split
+from .common import (
+    CacheDirOpt,
+    ConcurrencyOpt,
+    JsonOpt,
+    LimitOpt,
+    MapOpt,
+    SampleOpt,
+    SampleSeedOpt,
+    deprecated,
+    errors,
+    mapping_of,
+    split,
+)
 from .options import with_settings
 
 if TYPE_CHECKING:
@@ -73,13 +85,13 @@ def grade(
     base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens); 'embedded' starts `harness serve` for this grade (with --model smollm2-135m, a real language model: make install-local).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
     azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
+    concurrency: ConcurrencyOpt = None,
     items_per_request: Annotated[int, typer.Option(help="Items graded per request (batch template).")] = 1,
     timeout: Annotated[Optional[float], typer.Option(help="Bound on each whole request, in seconds (default 60).")] = None,
     deadline: Annotated[Optional[float], typer.Option(help="Bound on one item over all its attempts, in seconds (default none).")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per request, retries included.")] = None,
     transport: Annotated[Optional[str], typer.Option(help="aiohttp (default, faster here) or httpx.")] = None,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
     seed: Annotated[Optional[int], typer.Option(help=f"Sampling seed (default {DEFAULT_SEED}).")] = None,
@@ -148,11 +160,11 @@ def probe(
     run_dir: Annotated[Path, typer.Argument(help="The run folder to probe (its model, template, shots and sampling are reused).")],
     settings: ProbeSettings,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (default: the one the run was graded at).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    concurrency: ConcurrencyOpt = None,
+    cache_dir: CacheDirOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The probe's folder (default RUN/probe-<kind>).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs."""
     with errors():
@@ -257,11 +269,11 @@ def calibrate_shots(
     model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
     template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Requests in flight at most.")] = None,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Completion cache folder.")] = None,
+    concurrency: ConcurrencyOpt = None,
+    cache_dir: CacheDirOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
     run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
     with errors():

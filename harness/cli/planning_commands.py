@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..steps.settings import PlanSettings, SelectSettings
-from .analysis_commands import show
-from .common import errors
+from .analysis_commands import show, shown
+from .common import JsonOpt, errors
 from .options import with_settings
 
 
@@ -18,15 +18,14 @@ def plan(
     pilot: Annotated[Path, typer.Argument(help="The pilot: a table (with --gold/--pred), a run folder (with --human) or a calibration.json.")],
     settings: PlanSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write plan.json (default runs/plan-<pilot>.json).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """How many items humans must label to know a metric to a given interval width, predicted from a pilot."""
     with errors():
         from ..steps import plan as step
 
         done = step(pilot, settings, out=out)
-        show(done.result, as_json)
-        typer.echo(f"wrote {done.written[0]}", err=True)
+        shown(done, as_json)
 
 
 @with_settings(SelectSettings)
