@@ -237,3 +237,17 @@ def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(server, tm
     assert result.exit_code == 0, result.output
     assert "warning: --run-dir is deprecated and will be removed in the next release; use --out" in result.stderr
     assert json.loads(result.stdout)["items"] == 6 and (tmp_path / "r" / "labels.jsonl").exists()
+
+
+def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(tmp_path: Path) -> None:
+    """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
+    from harness.grading.jobs import MAX_TOKENS_LIMIT
+    from harness.workflows.study_file import study_schema
+    from tests.helpers import SAMPLE
+
+    for value, said in (("0", "expected an integer >= 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT:,}")):
+        done = CliRunner().invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
+        assert done.exit_code == 2 and f"--max-tokens {value}: {said}" in done.output, done.output
+    grader = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
+    bounds = next(option for option in grader["anyOf"] if option.get("type") == "integer")
+    assert (bounds["minimum"], bounds["maximum"]) == (1, MAX_TOKENS_LIMIT)

@@ -380,7 +380,7 @@ def _spec(model: str, target: str, template: Path | None, shots: Path | None, it
         model=model, targets=targets, template_dir=str(template) if template else None,
         shots_path=str(shots) if shots else None, items_per_request=items_per_request,
         temperature=temperature, seed=DEFAULT_SEED if seed is None else seed,
-        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, json_mode=not no_json_mode, logprobs=logprobs, samples=samples,
+        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens, json_mode=not no_json_mode, logprobs=logprobs, samples=samples,
     )
 
 

@@ -194,6 +194,7 @@ def parse_severity(content: str | None) -> ParsedGrade:
     if isinstance(obj, ParsedGrade):
         return obj
     parsed = labels_from_object(obj)
+    # one verdict opens 5 objects (itself and 4 categories): only an answer with more can hold a second
     if parsed.status == "ok" and content is not None and content.count("{") > 5:
         different = {tuple(sorted(v.items())) for v in _verdicts(content)}
         if len(different) > 1:

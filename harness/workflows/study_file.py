@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
+from ..grading.jobs import MAX_TOKENS_LIMIT
 from ..steps.settings import (
     AgreementSettings,
     AnalyzeSettings,
@@ -106,7 +107,7 @@ class GraderTable(_Strict):
     temperature: float = Field(default=0.0, ge=0, le=2, allow_inf_nan=False)
     items_per_request: int = Field(default=1, ge=1, le=1000)
     #: Completion token budget per item (default that of harness grade).
-    max_tokens: int | None = Field(default=None, ge=1, le=100_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
     #: Grade the whole job this many times more (seeds seed+0 … seed+K-1) into ``<name>/repeats/`` for [stability].
     repeats: int = Field(default=1, ge=1, le=100)
 

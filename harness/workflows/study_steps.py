@@ -35,7 +35,7 @@ def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | None) -> Any
     template = None if grader.template == "default" else str(runner.study.path(grader.template))
     return GradeSpec(model=grader.model, targets=tuple(grader.targets), template_dir=template, shots_path=shots,
                      items_per_request=grader.items_per_request, temperature=grader.temperature, logprobs=grader.logprobs,
-                     samples=grader.samples, max_tokens=grader.max_tokens or DEFAULT_MAX_TOKENS)
+                     samples=grader.samples, max_tokens=DEFAULT_MAX_TOKENS if grader.max_tokens is None else grader.max_tokens)
 
 
 def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
