@@ -49,6 +49,29 @@ def test_grade_writes_run_and_rerun_is_all_cache_hits(make_server, tmp_path: Pat
     assert strip(_labels(tmp_path / "run")) == strip(_labels(tmp_path / "run2"))
 
 
+def test_the_endpoint_ready_hook_runs_once_and_only_when_something_is_sent(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An embedded server loads while the grade starts; the grade waits for it (the hook) once, before its first
+    request, never for a run answered from the cache; a hook that cannot make the endpoint ready stops the job with
+    its own message, never a verdict or a failed label."""
+    import dataclasses
+
+    handle = make_server()
+    data = _small(tmp_path, 8)
+    calls: list[int] = []
+    endpoint = dataclasses.replace(endpoint_for(handle, concurrency=8), ready=lambda: calls.append(1))
+    grade(data, GradeSpec(targets=("prompt", "response")), endpoint, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    assert calls == [1] and stats(handle)["requests"] > 1  # once, shared by every request in flight
+    grade(data, GradeSpec(targets=("prompt", "response")), endpoint, run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
+    assert calls == [1]  # all from the cache: never waited
+
+    def broken() -> None:
+        raise GraderError("harness serve stopped before it was ready (test)")
+
+    with pytest.raises(GraderError, match="stopped before it was ready"):
+        grade(data, GradeSpec(targets=("prompt",)), dataclasses.replace(endpoint, ready=broken), run_dir=tmp_path / "run3")
+    assert not [r for r in read_labels(tmp_path / "run3") if r["status"] != "ok"]
+
+
 def test_same_run_dir_resumes_without_new_requests(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handle = make_server()
     data = _small(tmp_path, 10)
@@ -72,9 +95,15 @@ def test_retries_through_each_fault(make_server, tmp_path: Path, mode: str) -> N
     assert max(r["attempts"] for r in read_labels(tmp_path / "run")) >= 2
 
 
-@pytest.mark.parametrize(("mode", "status"), [("refusal", "refused"), ("garbage", "unparsed"), ("truncated", "unparsed"),
-                                              ("content_filter", "refused"), ("500", "failed")])
-def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mode: str, status: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("mode", "status", "kept"), [("refusal", "refused", True), ("garbage", "unparsed", True),
+                                                      ("truncated", "unparsed", True), ("content_filter", "refused", False),
+                                                      ("500", "failed", False)])
+def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mode: str, status: str, kept: bool) -> None:  # type: ignore[no-untyped-def]
+    """A non-verdict is recorded as such, never a severity; the model's own answers (refusal, garbage, a truncation)
+    are cached as the raw answers they are and read back with the same status; failures and content-filter stops
+    are never cached; --retry forgets the cached answers and asks again."""
+    from harness.grading.cache import CompletionCache
+
     handle = make_server(fail_rate=1.0, fail_modes=(mode,))
     data = _small(tmp_path, 3)
     result = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, max_attempts=2),
@@ -85,9 +114,24 @@ def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mo
     assert not [c for c in result.labels.columns if c.startswith("grader_")]  # no grader label at all
     if status != "failed" and mode != "content_filter":
         assert all(r["completion"] for r in records)  # raw completion kept
-    from harness.grading.cache import CompletionCache
-
-    assert len(CompletionCache(tmp_path / "cache")) == 0  # never cached
+    distinct = len({r["request_hash"] for r in records})
+    cache = CompletionCache(tmp_path / "cache")
+    assert len(cache) == (distinct if kept else 0)
+    cache.close()
+    sent = stats(handle)["requests"]
+    again = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, max_attempts=2),
+                  run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
+    second = read_labels(tmp_path / "run2")
+    assert [r["status"] for r in second] == [status] * 3  # read back as what it was, never a verdict
+    assert all(r["cached"] for r in second) is kept
+    assert (stats(handle)["requests"] == sent) is kept  # a cached answer is not asked again
+    shared = sum(r["cached"] and r["status"] != "failed" for r in second)  # kept, or shared by identical requests in flight
+    assert again.manifest.cached_non_verdicts == shared and (shared == 3 or not kept)
+    if kept:
+        grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, max_attempts=2), run_dir=tmp_path / "run2",
+              cache_dir=tmp_path / "cache", retry_statuses=(status,))
+        assert stats(handle)["requests"] == sent + distinct  # the retry forgot the cached answers and asked
+        assert sum(not r["cached"] for r in read_labels(tmp_path / "run2")) == distinct
 
 
 def test_unauthorised_fails_fast(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -216,7 +216,7 @@ def test_deadline_bounds_an_item_over_all_attempts(scripted, tmp_path: Path) -> 
 
 # 4 + 5 + 10: ambiguous verdicts, bombs and echoed secrets ---------------------------------
 
-def test_duplicated_key_verdict_is_unparsed_and_never_cached(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_duplicated_key_verdict_is_unparsed_even_from_the_cache(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import web
 
     ambiguous = json.dumps(VERDICT)[:-1] + ', "H": {"raw_0_7": 7, "severity_0_3": 3}}'
@@ -226,7 +226,12 @@ def test_duplicated_key_verdict_is_unparsed_and_never_cached(scripted, tmp_path:
               cache_dir=tmp_path / "cache")
         record = read_labels(tmp_path / f"run{attempt}")[0]
         assert record["status"] == "unparsed" and "the key 'H' appears twice" in record["error"]
-    assert server.requests == 2  # the second run asked again: nothing ambiguous was cached
+        assert record["cached"] is bool(attempt) and record["completion"] == ambiguous
+    assert server.requests == 1  # the cache kept the raw answer, and judged it again when read: still unparsed
+    grade(_one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "run1",
+          cache_dir=tmp_path / "cache", retry_statuses=("unparsed",))
+    assert server.requests == 2  # --retry unparsed forgot the cached answer and asked again
+    assert read_labels(tmp_path / "run1")[0]["cached"] is False
 
 
 def test_a_gzip_bomb_fails_the_item_without_reaching_memory_or_files(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

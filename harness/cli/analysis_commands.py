@@ -186,7 +186,7 @@ def report(
 
 
 def view(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN [RUN ...]", help="A run folder (harness grade); further run folders of the same pairs (other graders, templates) are shown beside it, items where they differ marked.")],
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN", help="A run folder (harness grade); further run folders of the same pairs (other graders, templates) are shown beside it, items where they differ marked.")],
     human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or the run's .cache when present).")] = None,
     mapping: MapOpt = None,

@@ -133,24 +133,31 @@ class GradeProgress:
 
 
 def print_grade_summary(result: GradeResult) -> None:
+    from ..grading.cache import is_loopback
+
     manifest = result.manifest
     table = _table("target", "ok", "unparsed", "refused", "failed", title=f"run {result.run_dir}")
     for target, counts in manifest.counts_by_target.items():
         table.add_row(target, *(str(counts.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed")))
     console.print(table)
     session, tokens = manifest.last_session, manifest.tokens
+    local = bool(manifest.endpoint) and is_loopback(manifest.endpoint or "") and manifest.cost is None  # a price: billed
     already = manifest.items - result.graded_now
     console.print(
         f"graded now {result.graded_now} items" + (f" (resumed: {already} were already graded in this folder)" if already > 0 else "")
         + f" in {session.elapsed_s if session else 0:.2f}s "
         f"({(session.items_per_s if session else None) or 0:,.1f} items/s), {session.requests_sent if session else 0} requests, "
-        f"{manifest.cache_hits} cache hits in the run; billed tokens "
+        f"{manifest.cache_hits} cache hits in the run; {'tokens sent (a local endpoint: nothing billed)' if local else 'billed tokens'} "
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
     )
+    if manifest.cached_non_verdicts:
+        console.print(_styled("note:", "yellow", f" {manifest.cached_non_verdicts} unparsed or refused answers were read from the "
+                              "cache (the endpoint answered so before); --retry unparsed,refused forgets them and asks again"))
     cached = tokens.get("billed_prompt_tokens_prefix_cached", 0)
     if tokens.get("billed_prompt_tokens"):
-        console.print(f"provider prompt cache: {cached:,} of {tokens['billed_prompt_tokens']:,} billed prompt tokens "
+        console.print(f"{'prefix reuse' if local else 'provider prompt cache'}: {cached:,} of {tokens['billed_prompt_tokens']:,} "
+                      f"{'sent' if local else 'billed'} prompt tokens "
                       f"({100 * cached / tokens['billed_prompt_tokens']:.1f}%) were a repeated prefix (rubric and shots first)")
     if manifest.cost is not None:
         per_item = manifest.cost.billed / manifest.items if manifest.items else 0.0

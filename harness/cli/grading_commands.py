@@ -139,16 +139,19 @@ def grade(
         if dry_run:
             return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
         with ExitStack() as stack:
+            endpoint = None
             if embedded:  # started once the inputs are read; it serves the same graders on every port it gets
-                settings, same_grader = _embedded(stack, settings, config, flags), True
+                settings, endpoint = _embedded(stack, settings, config, flags)
+                same_grader = True
+            endpoint = endpoint or settings.endpoint()
             _announce(settings, flags, config, folder, shots)
             if repeats > 1:
-                _repeats(source, spec, settings, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
-                         allow_failed=allow_failed, mapping=mapping, retry=retry)
+                _repeats(source, spec, endpoint, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
+                         allow_failed=allow_failed, mapping=mapping, retry=retry, cache_dir=settings.resolved_cache_dir)
                 return
             fresh = run_dir is None and not folder.exists()
             with GradeProgress(enabled=not quiet) as progress, _dropped_if_empty(folder, fresh):
-                result = run_grade(source, spec, settings.endpoint(), run_dir=folder,
+                result = run_grade(source, spec, endpoint, run_dir=folder,
                                    cache_dir=None if no_cache else settings.resolved_cache_dir,
                                    retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
                                    same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
@@ -200,30 +203,35 @@ def _dropped_if_empty(folder: Path, fresh: bool) -> Iterator[None]:
         raise
 
 
-def _embedded(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any]) -> Settings:
-    """``grade --base-url embedded``: ``harness serve`` started for this grade (stopped when ``stack`` closes), and the
-    settings that reach it. A local language model answers one request at a time, so its grade keeps one request in
-    flight and gives each 10 minutes, unless ``--concurrency``/``--timeout`` say otherwise."""
+def _embedded(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any]) -> tuple[Settings, Any]:
+    """``grade --base-url embedded``: ``harness serve`` started for this grade (stopped when ``stack`` closes), the
+    settings that reach it, and the endpoint. The server loads while the grade starts: the grade waits for it only
+    before its first request, so a grade answered wholly from the cache never loads a model. A local language model
+    answers one request at a time, so its grade keeps one request in flight and gives each 10 minutes, unless
+    ``--concurrency``/``--timeout`` say otherwise."""
+    import dataclasses
+
     from ..serve.local_model import LOCAL_MODELS
     from ..workflows.embedded import embedded_endpoint
 
     model = settings.resolved_model
-    url = stack.enter_context(embedded_endpoint([model]))
-    more: dict[str, Any] = {"base_url": url}
+    server = stack.enter_context(embedded_endpoint([model], wait=False))
+    more: dict[str, Any] = {"base_url": server.url}
     if model in LOCAL_MODELS:
         more.update(concurrency=flags["concurrency"] or 1, timeout_s=flags["timeout_s"] or 600.0)
-    return _settings(config, **{**flags, **more})
+    settings = _settings(config, **{**flags, **more})
+    return settings, dataclasses.replace(settings.endpoint(), ready=server.ready)
 
 
-def _repeats(source: Any, spec: Any, settings: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,
-             allow_failed: bool, mapping: str | None, retry: str | None) -> None:
+def _repeats(source: Any, spec: Any, endpoint: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,
+             allow_failed: bool, mapping: str | None, retry: str | None, cache_dir: str) -> None:
     """``grade --repeats K``: the job K times into FOLDER/repeat-1 … repeat-K; exit 3 when any left items failed."""
     from ..grading.grade import grade_repeats
     from .console import GradeProgress, print_json
 
     with GradeProgress(enabled=not quiet) as progress:
-        results = grade_repeats(source, spec, settings.endpoint(), run_dir=folder, repeats=repeats,
-                                cache_dir=None if no_cache else settings.resolved_cache_dir, mapping=mapping_of(mapping),
+        results = grade_repeats(source, spec, endpoint, run_dir=folder, repeats=repeats,
+                                cache_dir=None if no_cache else cache_dir, mapping=mapping_of(mapping),
                                 on_progress=progress.update, retry_statuses=split(retry))
     if as_json:
         print_json([r.manifest.to_json() for r in results])

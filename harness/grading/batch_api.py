@@ -96,6 +96,8 @@ class BatchRun:
 
     async def run(self) -> None:
         await self._answer_from_cache()
+        if self.items:  # something to send: the endpoint must be ready
+            await self.client.wait_ready()
         await self._resume_submissions()
         submitted = {key for batch in self.state["batches"] for key in batch["keys"] if not batch.get("recorded")}
         fresh = [key for key in self.requests if key not in submitted and key in self.items]
@@ -265,11 +267,11 @@ class BatchRun:
         from .parsing import parse_relevance, parse_severity
 
         items = self.items.pop(key, [])
+        self.client.remember(outcome)
         for part, item in enumerate(items):  # one request, several identical items: they share its tokens
             parse = parse_relevance if item.target == "relevance" else parse_severity
             parsed = self.grader.judge(outcome, parse)
             if parsed.status == "ok":
-                self.client.remember(outcome)
                 parsed = self.grader.settle(item, parsed, outcome)
             self.grader.record(item, parsed, outcome, len(items), part=part, via_batch=not outcome.cached)
 

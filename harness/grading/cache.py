@@ -3,10 +3,14 @@
 The key hashes the endpoint's base URL (without credentials or query), the model, the
 rendered messages and the sampling parameters (temperature, seed, max_tokens, top_p,
 response_format). Retries, timeouts and concurrency are left out: they do not change the
-answer. The grader stores a completion only once it has parsed into a verdict, and ``put``
-itself refuses anything but a ``finish_reason == "stop"`` answer, so errors, content-filter
-stops, truncations, refusals and unparsed answers are never cached. No API key ever reaches
-the key or the value.
+answer. The cache holds what the endpoint answered, not what harness made of it: every
+finished completion (``finish_reason`` ``stop``, or ``length`` — a truncation is fixed by
+``max_tokens``, which the key holds) is stored whatever it parses to, and a cached answer is
+judged again when it is read, so an unparsed answer stays ``unparsed`` (never a verdict) and a
+better parser reads old answers anew. Transport failures, content-filter stops and empty
+bodies are never stored. ``grade --retry unparsed`` forgets the cached answers of the items it
+grades again (:meth:`CompletionCache.forget`), so a retry always reaches the endpoint. No API
+key ever reaches the key or the value.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,9 @@ from ..core.errors import ConfigError
 
 #: Request fields that determine the completion (everything else is transport detail).
 KEY_FIELDS = ("model", "messages", "temperature", "seed", "max_tokens", "top_p", "response_format")
+
+#: The finish reasons of a completion the cache keeps (a content-filter stop is the provider's, not the model's).
+CACHED_FINISHES = ("stop", "length")
 
 
 @lru_cache(maxsize=64)
@@ -44,10 +51,15 @@ def cache_endpoint(base_url: str) -> str:
     whichever port it was given today; what fixes its answer is the model, the messages and the parameters, which
     the key holds. So a study's embedded endpoint, ``harness serve`` and the demo share cached answers.
     """
-    parts = urlsplit(public_base_url(base_url))
-    if (parts.hostname or "") in ("localhost", "::1") or (parts.hostname or "").startswith("127."):
-        return urlunsplit((parts.scheme, "loopback", parts.path, "", ""))
+    if is_loopback(base_url):
+        return urlunsplit((urlsplit(base_url).scheme, "loopback", urlsplit(public_base_url(base_url)).path, "", ""))
     return public_base_url(base_url)
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether the endpoint is one of this machine's own servers (localhost, 127.x, ::1)."""
+    host = urlsplit(base_url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def request_key(base_url: str, request: dict[str, Any]) -> str:
@@ -110,13 +122,21 @@ class CompletionCache:
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, completion: dict[str, Any]) -> None:
-        if completion.get("finish_reason") != "stop" or completion.get("content") is None:
+        if completion.get("finish_reason") not in CACHED_FINISHES or completion.get("content") is None:
             return
         try:
             self._cache.set(key, completion)
         except Exception as exc:
             if not any(n.startswith("could not write") for n in self.notes):
                 self.notes.append(f"could not write to the cache ({type(exc).__name__}: {exc}); grading went on without it")
+
+    def forget(self, keys: Iterable[str]) -> int:
+        """Drop these entries (answers about to be asked again); how many were there."""
+        dropped = 0
+        for key in keys:
+            with contextlib.suppress(Exception):
+                dropped += bool(self._cache.delete(key))
+        return dropped
 
     def __len__(self) -> int:
         return len(self._cache)

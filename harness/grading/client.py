@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import GraderError
@@ -49,7 +50,8 @@ class GraderClient:
         self._clients: dict[str, Any] = {}
         self.replicas = Replicas(config.urls)
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
-        self.setup_s = 0.0  # time spent making the SDK client (imports included)
+        self.setup_s = 0.0  # time spent making the SDK client (imports included) and waiting for the endpoint's `ready`
+        self._ready: asyncio.Task[None] | None = None
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
         self.public_url = public_base_url(config.base_url)
         self.answered = 0  # HTTP answers of any status
@@ -241,11 +243,28 @@ class GraderClient:
         return body
 
     def remember(self, outcome: Outcome) -> None:
-        """Store a fresh completion that produced a verdict (never errors or non-verdicts)."""
+        """Store a fresh, finished completion whatever it parses to (never a transport failure); see
+        :mod:`harness.grading.cache`."""
         if self.cache is not None and outcome.completion is not None and not outcome.cached:
             self.cache.put(outcome.request_hash, outcome.completion)
 
+    async def wait_ready(self) -> None:
+        """Wait (once, shared by every request) for the endpoint's ``ready`` hook; its time counts as set-up."""
+        if self.config.ready is None:
+            return
+        if self._ready is None:
+            async def wait(hook: Callable[[], None]) -> None:
+                started = time.perf_counter()
+                try:
+                    await asyncio.to_thread(hook)
+                finally:
+                    self.setup_s += time.perf_counter() - started
+
+            self._ready = asyncio.ensure_future(wait(self.config.ready))
+        await asyncio.shield(self._ready)
+
     async def _attempt(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.wait_ready()
         await self.limiter.acquire()
         rate_limited = False
         try:
@@ -270,8 +289,8 @@ class GraderClient:
 
         With the cache on, identical requests in flight at the same time share one call: the
         later ones are answered as cache hits when the first completes. Nothing is written to
-        the cache here: the caller stores a completion with :meth:`remember` once it has
-        checked that it holds a verdict.
+        the cache here: the caller stores the completion with :meth:`remember` once it has
+        judged it.
         """
         key = request_key(self.config.base_url, request)
         if use_cache and self.cache is not None:

@@ -6,6 +6,7 @@ bad value fails before anything is sent; the CLI shows the flag that sets it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.constants import (
@@ -58,6 +59,10 @@ class EndpointConfig:
     max_response_bytes: int = MAX_RESPONSE_BYTES
     #: Further base URLs serving the same grader (self-hosted replicas); see harness.grading.replicas.
     replicas: tuple[str, ...] = ()
+    #: Called once, in a thread, before the first request is sent, and raising a GraderError when the endpoint cannot
+    #: serve: an embedded server still fitting its graders or loading a model. A grade answered wholly from the cache
+    #: never calls it, so it never waits for a model it does not ask.
+    ready: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def urls(self) -> tuple[str, ...]:

@@ -177,14 +177,14 @@ def grade(
         _refuse_open_batches(folder.path)
     with folder.session():  # one grading session per run folder
         previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
-        done, done_by_target = folder.resume_set(retry_statuses)
+        done, done_by_target, forget = folder.resume_set(retry_statuses)
         manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None,
             **({"shots_overlap": overlap[0]} if shots else {})})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets),
                             already=sum(done_by_target[t] for t in spec.targets))
-        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch)
+        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key))
         return GradeResult(folder.path, manifest, progress.done)

@@ -129,8 +129,8 @@ class Grader:
             self.request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
         )
         parsed = self.judge(outcome, parse)
+        self.client.remember(outcome)
         if parsed.status == "ok":
-            self.client.remember(outcome)
             parsed = self.settle(item, parsed, outcome)
         self.record(item, parsed, outcome)
 
@@ -158,8 +158,7 @@ class Grader:
             rows = {i: judged for i in range(len(items))}
         else:
             rows = parse_batch((outcome.completion or {}).get("content"), len(items))
-        if all(r.status == "ok" for r in rows.values()):
-            self.client.remember(outcome)
+        self.client.remember(outcome)  # a rerun reads the same answer, finds the same rows, regrades the same rest
         answered = [index for index in range(len(items)) if rows[index].status == "ok"]
         retry = [item for index, item in enumerate(items) if rows[index].status != "ok"]
         for part, index in enumerate(answered):  # the request's tokens are shared by the items it answered

@@ -8,6 +8,7 @@ happens, the final one (:meth:`~RunFolder.finish`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.atomic import ensure_folder
 from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
@@ -60,12 +61,14 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
     import shutil
 
     path = run_dir / LOCK
-    handle = path.open("a+", encoding="utf-8")
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no locking
         fcntl = None  # type: ignore[assignment]
-    if fcntl is not None:
+    for _ in range(100):  # the lock file is removed when a session ends: lock the file that is there now
+        handle = path.open("a+", encoding="utf-8")
+        if fcntl is None:
+            break
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -79,6 +82,12 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
                 f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
                 "finish, stop it, or pass another `run_dir`"
             ) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # a session that ended removed the file this one had opened: open the new one
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -93,7 +102,19 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
+        with contextlib.suppress(OSError):  # removed while still held, so a finished folder keeps no lock file
+            if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                path.unlink()
         handle.close()
+
+
+class Resume(NamedTuple):
+    """What a session starts from: the items already answered (and their count per target), and the
+    cached answers to forget because the items they answered are being graded again (``--retry``)."""
+
+    done: set[tuple[str, str]]
+    done_by_target: Counter[str]
+    forget: set[str]
 
 
 class RunFolder:
@@ -116,24 +137,27 @@ class RunFolder:
         """Write ``input.jsonl`` (new run) or check the folder holds this job; see :func:`_prepare`."""
         return _prepare(self.path, chunks, identity, allow_new_endpoint)
 
-    def resume_set(self, retry_statuses: Sequence[str]) -> tuple[set[tuple[str, str]], Counter[str]]:
+    def resume_set(self, retry_statuses: Sequence[str]) -> Resume:
         """The (id, target) items already answered, after dropping those to be graded again.
 
         A torn last line left by a kill is repaired here, so new lines append cleanly.
         """
         done: set[tuple[str, str]] = set()
         done_by_target: Counter[str] = Counter()
+        forget: set[str] = set()
         dropped = 0
         for record in iter_labels(self.path, repair=True):
             if record["status"] in retry_statuses:
                 dropped += 1
+                if record.get("request_hash"):
+                    forget.add(str(record["request_hash"]))
             else:
                 done.add((str(record["id"]), record["target"]))
                 done_by_target[record["target"]] += 1
         if dropped:  # kept first (their tokens were billed), then dropped
             keep_superseded(self.path, (r for r in iter_labels(self.path) if r["status"] in retry_statuses))
             rewrite_labels(self.path, (r for r in iter_labels(self.path) if r["status"] not in retry_statuses))
-        return done, done_by_target
+        return Resume(done, done_by_target, forget)
 
     def start(self, identity: dict[str, Any], previous: Manifest | None, items: Counter[str], *, targets: Sequence[str],
               source: str, details: dict[str, Any]) -> Manifest:
@@ -163,7 +187,7 @@ class RunFolder:
         replaced = _summarise(iter_superseded(self.path))
         if replaced["items"]:  # records a --retry replaced were billed too
             for key, value in replaced["tokens"].items():
-                if not key.startswith("cached_"):
+                if not key.startswith(("from_cache_", "cached_")):  # cached_: the name older manifests gave them
                     summary["tokens"][key] = summary["tokens"].get(key, 0) + value
             summary["superseded"] = replaced["items"]
         updates: dict[str, Any] = {"status": status, **summary, "updated": now(), "last_session": session}
@@ -266,7 +290,7 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     by_target: dict[str, Counter[str]] = {}
     tokens = Counter[str]()
-    items = billed_items = cache_hits = disagreements = 0
+    items = billed_items = cache_hits = cached_non_verdicts = disagreements = 0
     reasons: dict[str, Counter[str]] = {}
     for record in records:  # one pass over a stream
         counts[record["status"]] += 1
@@ -274,7 +298,8 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             reasons.setdefault(record["status"], Counter())[_reason(record.get("error"))] += 1
         by_target.setdefault(record["target"], Counter())[record["status"]] += 1
         cached = bool(record.get("cached"))
-        key = "cached" if cached else "billed"
+        key = "from_cache" if cached else "billed"  # answered by the completion cache, or sent (the provider's own
+        # prompt cache, a label's `cached_prompt_tokens`, is the `_prefix_cached` share of either)
         tokens[f"{key}_prompt_tokens"] += int(record.get("prompt_tokens") or 0)
         tokens[f"{key}_prompt_tokens_prefix_cached"] += int(record.get("cached_prompt_tokens") or 0)
         tokens[f"{key}_completion_tokens"] += int(record.get("completion_tokens") or 0)
@@ -285,12 +310,14 @@ def _summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         items += 1
         billed_items += not cached
         cache_hits += cached
+        cached_non_verdicts += cached and record["status"] in ("unparsed", "refused")
         disagreements += bool(record.get("disagreements"))
     return {
         "counts": {s: counts.get(s, 0) for s in STATUSES},
         "counts_by_target": {t: {s: c.get(s, 0) for s in STATUSES} for t, c in by_target.items()},
         "items": items,
         "cache_hits": cache_hits,
+        "cached_non_verdicts": cached_non_verdicts,
         "disagreements": disagreements,
         "tokens": dict(tokens),
         "reasons": {status: dict(c.most_common(5)) for status, c in reasons.items()},

@@ -86,8 +86,9 @@ class Session:
 
     def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
                  done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
-                 batch: BatchOptions | None = None) -> None:
+                 batch: BatchOptions | None = None, *, forget: set[str] | None = None) -> None:
         self.batch = batch
+        self.forget = forget or set()  # cached answers of the items a --retry grades again
         self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
         self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
         self.requests_sent = 0
@@ -100,6 +101,8 @@ class Session:
 
     def execute(self, cache_dir: str | Path | None) -> None:
         cache = CompletionCache(cache_dir) if cache_dir is not None else None
+        if cache is not None:
+            cache.forget(self.forget)
         writer = LabelWriter(self.folder / LABELS, Redactor.of(self.endpoint.api_key))
         try:
             self.requests_sent = asyncio.run(self._main(cache, writer))

@@ -42,7 +42,8 @@ def run_section(manifest: Manifest) -> Section:
     section.paragraphs.append(
         f"{manifest.items} items, {manifest.cache_hits} from the cache. Billed tokens: "
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt and {tokens.get('billed_completion_tokens', 0):,} completion; "
-        f"served from the cache: {tokens.get('cached_prompt_tokens', 0):,} prompt.")
+        f"answered from the completion cache (not sent): "
+        f"{tokens.get('from_cache_prompt_tokens', tokens.get('cached_prompt_tokens', 0)):,} prompt.")
     if manifest.cost is not None:
         price = manifest.cost.price_per_million
         extras = []

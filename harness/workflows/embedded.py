@@ -100,16 +100,39 @@ def served_models(models: Sequence[str]) -> list[str]:
     return [*PROFILES, *dict.fromkeys(m for m in models if m in LOCAL_MODELS)]
 
 
+class EmbeddedServer:
+    """A started ``harness serve``: its base URL, and :meth:`ready`, which waits (once) until its graders are fitted and
+    its local models loaded."""
+
+    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float) -> None:
+        self.port, self.process, self.ready_timeout_s = port, process, ready_timeout_s
+        self.url = f"http://127.0.0.1:{port}/v1"
+        self._ready = False
+
+    def ready(self) -> None:
+        if self._ready:
+            return
+        try:
+            wait_until_graders_ready(self.port, timeout_s=self.ready_timeout_s)
+        except OSError as exc:  # the server went away while loading (killed, out of memory)
+            code = self.process.poll()
+            raise GraderError(f"harness serve stopped before it was ready ({exc}; exit code {code})") from None
+        self._ready = True
+
+
 @contextmanager
-def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0) -> Iterator[str]:
-    """``harness serve`` for ``models`` as a child process on a free port, ready (graders fitted, local models loaded);
-    yields its base URL and stops it on exit."""
+def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, wait: bool = True) -> Iterator[EmbeddedServer]:
+    """``harness serve`` for ``models`` as a child process on a free port, stopped on exit. With ``wait`` it is ready
+    (graders fitted, local models loaded) when yielded; without, it is listening and loading, and the caller hands
+    :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send."""
     names = served_models(models)
     port = free_port()
     process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
     try:
-        wait_until_graders_ready(port, timeout_s=ready_timeout_s)
-        yield f"http://127.0.0.1:{port}/v1"
+        server = EmbeddedServer(port, process, ready_timeout_s)
+        if wait:
+            server.ready()
+        yield server
     finally:
         process.terminate()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -112,7 +114,8 @@ class _Endpoint:
 
     def __init__(self, study: Study) -> None:
         self.study = study
-        self.process: Any = None
+        self.stack = contextlib.ExitStack()
+        self.server: Any = None
         self.config: Any = None
         self.embedded = study.endpoint.base_url == EMBEDDED
 
@@ -125,23 +128,23 @@ class _Endpoint:
         base_url = table.base_url
         if table.base_url == EMBEDDED:  # the study's own harness serve, reached with the same endpoint settings as any
             from ..serve.local_model import LOCAL_MODELS
-            from .embedded import free_port, served_models, start_serve_process, wait_until_graders_ready
+            from .embedded import embedded_endpoint
 
-            names = served_models([g.model for g in self.study.grader if g.model in LOCAL_MODELS])
-            port = free_port()
-            self.process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
-            wait_until_graders_ready(port, timeout_s=600.0)  # a local language model loads in about 20 s
-            base_url = f"http://127.0.0.1:{port}/v1"
+            # loading while the study starts; a grade waits for it only before its first request (a local language
+            # model loads in about 20 s), so a study answered wholly from the cache never loads one
+            self.server = self.stack.enter_context(
+                embedded_endpoint([g.model for g in self.study.grader if g.model in LOCAL_MODELS], wait=False))
+            base_url = self.server.url
         flags = Settings(base_url=base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
                          timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
         self.config = resolve(flags).endpoint()
+        if self.server is not None:
+            self.config = dataclasses.replace(self.config, ready=self.server.ready)
         return self.config
 
     def for_model(self, model: str) -> Any:
         """The endpoint for one grader: a local language model on the embedded endpoint answers one request at a time,
         so its grade keeps one request in flight and gives each request 10 minutes (queued requests would time out)."""
-        import dataclasses
-
         from ..serve.local_model import LOCAL_MODELS
 
         config = self.get()
@@ -150,9 +153,7 @@ class _Endpoint:
         return config
 
     def close(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
+        self.stack.close()
 
 
 class StudyRunner:
