@@ -179,6 +179,25 @@ def test_cli_grade_and_secret_never_written(make_server, tmp_path: Path, monkeyp
     assert secret not in result.output
 
 
+def test_cli_says_when_non_verdicts_came_from_the_cache_and_how_to_ask_again(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=1.0, fail_modes=("garbage",))
+    data = write_pairs(load_pairs(SAMPLE).drop_duplicates("prompt").head(3), tmp_path / "d.jsonl")
+    args = ["grade", str(data), "--base-url", handle.base_url, "--target", "prompt", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "run")], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    assert "read from the cache" not in first.output and "tokens sent (a local endpoint: nothing billed)" in first.output
+    second = runner.invoke(app, [*args, "--out", str(tmp_path / "run2")], env={"COLUMNS": "200"})
+    assert second.exit_code == 0, second.output
+    assert "0 requests, 3 cache hits" in second.output
+    assert ("3 unparsed or refused answers were read from the cache (the endpoint answered so before); --retry "
+            "unparsed,refused forgets them and asks again") in second.output
+    sent = stats(handle)["requests"]
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "run2"), "--retry", "unparsed"], env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert stats(handle)["requests"] == sent + 3 and "read from the cache" not in again.output
+    assert not (tmp_path / "run2" / ".lock").exists()  # a finished folder keeps no lock file
+
+
 def test_cli_bad_flags_exit_2(tmp_path: Path) -> None:
     data = _small(tmp_path, 2)
     for args, message in ((["--concurrency", "0"], "--concurrency 0"), (["--target", "title"], "--target"),

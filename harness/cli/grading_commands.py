@@ -139,11 +139,9 @@ def grade(
         if dry_run:
             return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
         with ExitStack() as stack:
-            endpoint = None
-            if embedded:  # started once the inputs are read; it serves the same graders on every port it gets
-                settings, endpoint = _embedded(stack, settings, config, flags)
-                same_grader = True
-            endpoint = endpoint or settings.endpoint()
+            # an embedded server starts once the inputs are read; it serves the same graders on every port it gets
+            settings, endpoint = _endpoint(stack, settings, config, flags, embedded=embedded)
+            same_grader = same_grader or embedded
             _announce(settings, flags, config, folder, shots)
             if repeats > 1:
                 _repeats(source, spec, endpoint, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
@@ -203,9 +201,10 @@ def _dropped_if_empty(folder: Path, fresh: bool) -> Iterator[None]:
         raise
 
 
-def _embedded(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any]) -> tuple[Settings, Any]:
-    """``grade --base-url embedded``: ``harness serve`` started for this grade (stopped when ``stack`` closes), the
-    settings that reach it, and the endpoint. The server loads while the grade starts: the grade waits for it only
+def _endpoint(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any], *,
+              embedded: bool) -> tuple[Settings, Any]:
+    """The grade's settings and endpoint. With ``grade --base-url embedded``: ``harness serve`` started for this grade
+    (stopped when ``stack`` closes), the settings that reach it, and the endpoint. The server loads while the grade starts: the grade waits for it only
     before its first request, so a grade answered wholly from the cache never loads a model. A local language model
     answers one request at a time, so its grade keeps one request in flight and gives each 10 minutes, unless
     ``--concurrency``/``--timeout`` say otherwise."""
@@ -214,6 +213,8 @@ def _embedded(stack: ExitStack, settings: Settings, config: Path | None, flags: 
     from ..serve.local_model import LOCAL_MODELS
     from ..workflows.embedded import embedded_endpoint
 
+    if not embedded:
+        return settings, settings.endpoint()
     model = settings.resolved_model
     server = stack.enter_context(embedded_endpoint([model], wait=False))
     more: dict[str, Any] = {"base_url": server.url}
