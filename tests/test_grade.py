@@ -185,16 +185,16 @@ def test_cli_says_when_non_verdicts_came_from_the_cache_and_how_to_ask_again(mak
     args = ["grade", str(data), "--base-url", handle.base_url, "--target", "prompt", "--cache-dir", str(tmp_path / "cache"), "-q"]
     first = runner.invoke(app, [*args, "--out", str(tmp_path / "run")], env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
-    assert "read from the cache" not in first.output and "tokens sent (a local endpoint: nothing billed)" in first.output
+    assert "not asked afresh" not in first.output and "tokens sent to a local endpoint" in first.output
     second = runner.invoke(app, [*args, "--out", str(tmp_path / "run2")], env={"COLUMNS": "200"})
     assert second.exit_code == 0, second.output
     assert "0 requests, 3 cache hits" in second.output
-    assert ("3 unparsed or refused answers were read from the cache (the endpoint answered so before); --retry "
-            "unparsed,refused forgets them and asks again") in second.output
+    assert ("3 unparsed or refused answers were not asked afresh (read from the cache, or shared with an identical "
+            "request of this run); --retry unparsed,refused forgets them and asks again") in second.output
     sent = stats(handle)["requests"]
     again = runner.invoke(app, [*args, "--out", str(tmp_path / "run2"), "--retry", "unparsed"], env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
-    assert stats(handle)["requests"] == sent + 3 and "read from the cache" not in again.output
+    assert stats(handle)["requests"] == sent + 3 and "not asked afresh" not in again.output
     assert not (tmp_path / "run2" / ".lock").exists()  # a finished folder keeps no lock file
 
 

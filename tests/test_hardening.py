@@ -234,6 +234,55 @@ def test_duplicated_key_verdict_is_unparsed_even_from_the_cache(scripted, tmp_pa
     assert read_labels(tmp_path / "run1")[0]["cached"] is False
 
 
+def test_an_empty_answer_is_never_cached(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=_completion_body("  "), content_type="application/json"))
+    for attempt in range(2):
+        grade(_one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / f"run{attempt}",
+              cache_dir=tmp_path / "cache")
+        assert read_labels(tmp_path / f"run{attempt}")[0]["status"] == "unparsed"
+    assert server.requests == 2  # a blank answer is more likely a fault on the way: asked again, not memorised
+
+
+def test_samples_and_logprobs_are_part_of_the_cache_key(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A request asking for 3 samples, or for logprobs, is another request than the plain one: never answered with the
+    plain one's single sample or missing probabilities."""
+    from aiohttp import web
+
+    seen: list[dict[str, Any]] = []
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        seen.append(body)
+        return web.Response(body=_completion_body(json.dumps(VERDICT)), content_type="application/json")
+
+    server = scripted(answer)
+    warm = {"targets": ("prompt",), "temperature": 0.7, "seed": 1}  # the same sampling settings in every request
+    for k, spec in enumerate((GradeSpec(**warm), GradeSpec(**warm, samples=3), GradeSpec(**warm, logprobs=True),
+                              GradeSpec(**warm))):
+        grade(_one_pair(tmp_path), spec, endpoint_for(server), run_dir=tmp_path / f"run{k}", cache_dir=tmp_path / "cache")
+    assert server.requests == 3  # the last, plain again, came from the cache
+    assert [b.get("n") for b in seen] == [None, 3, None] and [bool(b.get("logprobs")) for b in seen] == [False, False, True]
+    assert read_labels(tmp_path / "run3")[0]["cached"] is True
+
+
+def test_retry_forgets_the_several_item_answer_that_left_items_out(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With --items-per-request, an answer missing rows is cached like any other; the items it left out are graded
+    singly and their records name it, so --retry unparsed forgets it too and asks the endpoint the whole way again."""
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=_completion_body('{"items": []}'), content_type="application/json"))
+    data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
+    spec = GradeSpec(targets=("prompt",), items_per_request=2)
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    records = read_labels(tmp_path / "run")
+    assert [r["status"] for r in records] == ["unparsed", "unparsed"] and server.requests == 3  # the pair, then each alone
+    assert len({r["after_request_hash"] for r in records}) == 1
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache",
+          retry_statuses=("unparsed",))
+    assert server.requests == 6  # the several-item request was asked again, not read back from the cache
+
+
 def test_a_gzip_bomb_fails_the_item_without_reaching_memory_or_files(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import web
 

@@ -79,6 +79,48 @@ def test_ctrl_c_stops_a_fast_grade_with_exit_130(make_server, tmp_path: Path, tr
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "interrupted"
 
 
+LOADING = """
+import sys, time
+from harness.grading.endpoint import EndpointConfig
+from harness.grading.grade import GradeSpec, grade
+
+def loading() -> None:  # an embedded server that takes its time to load a model
+    sys.stderr.write("loading\\n"); sys.stderr.flush(); time.sleep(600)
+
+try:
+    grade(sys.argv[1], GradeSpec(targets=("prompt",)), EndpointConfig(base_url=sys.argv[2], ready=loading), run_dir=sys.argv[3])
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_endpoint_loads_stops_the_grade(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The wait for an embedded server's model (EndpointConfig.ready) is no reason to ignore Ctrl-C."""
+    process = subprocess.Popen([sys.executable, "-c", LOADING, str(_data(tmp_path, 2)), server.base_url, str(tmp_path / "run")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None and process.stderr.readline() == b"loading\n"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130  # bounded by the wait; the hook would hold it 600 s
+
+
+@pytest.mark.slow
+def test_two_grades_of_one_default_folder_never_destroy_it(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two identical `harness grade` commands without -o started together: the default folder survives whole (the one
+    refused leaves it alone; before, it removed the folder the other was grading)."""
+    handle = make_server(latency_ms=1500)
+    data = _data(tmp_path, 2)
+    command = [sys.executable, "-m", "harness", "grade", str(data), "--base-url", handle.base_url, "--target", "prompt",
+               "--concurrency", "1", "--no-cache", "-q"]
+    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    done = [(p.wait(120), p.stderr.read().decode() if p.stderr else "") for p in processes]
+    assert sorted(code for code, _ in done) in ([0, 0], [0, 2]), done
+    assert all("being graded by another process" in err for code, err in done if code == 2)
+    folders = list((tmp_path / "runs").iterdir())
+    assert len(folders) == 1 and len(read_labels(folders[0])) == 2, done
+    assert json.loads((folders[0] / "manifest.json").read_text())["status"] == "complete"
+
+
 def test_a_dead_replica_at_start_does_not_stop_the_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     dead = f"http://127.0.0.1:{free_port()}/v1"
     for urls in ((server.base_url, dead), (dead, server.base_url)):

@@ -147,13 +147,14 @@ def print_grade_summary(result: GradeResult) -> None:
         f"graded now {result.graded_now} items" + (f" (resumed: {already} were already graded in this folder)" if already > 0 else "")
         + f" in {session.elapsed_s if session else 0:.2f}s "
         f"({(session.items_per_s if session else None) or 0:,.1f} items/s), {session.requests_sent if session else 0} requests, "
-        f"{manifest.cache_hits} cache hits in the run; {'tokens sent (a local endpoint: nothing billed)' if local else 'billed tokens'} "
+        f"{manifest.cache_hits} cache hits in the run; {'tokens sent to a local endpoint' if local else 'billed tokens'} "
         f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
         f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
     )
     if manifest.cached_non_verdicts:
-        console.print(_styled("note:", "yellow", f" {manifest.cached_non_verdicts} unparsed or refused answers were read from the "
-                              "cache (the endpoint answered so before); --retry unparsed,refused forgets them and asks again"))
+        console.print(_styled("note:", "yellow", f" {manifest.cached_non_verdicts} unparsed or refused answers were not asked "
+                              "afresh (read from the cache, or shared with an identical request of this run); --retry "
+                              "unparsed,refused forgets them and asks again"))
     cached = tokens.get("billed_prompt_tokens_prefix_cached", 0)
     if tokens.get("billed_prompt_tokens"):
         console.print(f"{'prefix reuse' if local else 'provider prompt cache'}: {cached:,} of {tokens['billed_prompt_tokens']:,} "

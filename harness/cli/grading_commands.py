@@ -147,7 +147,7 @@ def grade(
                 _repeats(source, spec, endpoint, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
                          allow_failed=allow_failed, mapping=mapping, retry=retry, cache_dir=settings.resolved_cache_dir)
                 return
-            fresh = run_dir is None and not folder.exists()
+            fresh = run_dir is None and _made(folder)
             with GradeProgress(enabled=not quiet) as progress, _dropped_if_empty(folder, fresh):
                 result = run_grade(source, spec, endpoint, run_dir=folder,
                                    cache_dir=None if no_cache else settings.resolved_cache_dir,
@@ -193,19 +193,37 @@ def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: 
 
 @contextmanager
 def _dropped_if_empty(folder: Path, fresh: bool) -> Iterator[None]:
-    """A run folder this grade made is removed again when the grade fails before writing a label."""
+    """A run folder this grade made is removed again when the grade fails before writing a label; never one that
+    another grade holds (two grades of one default folder started together: the refused one leaves it alone)."""
+    from ..core.errors import FolderBusyError
+
     try:
         yield
+    except FolderBusyError:
+        raise
     except Exception:
         _drop_if_empty(folder, fresh)
         raise
+
+
+def _made(folder: Path) -> bool:
+    """Make the default run folder; whether this process made it (of two grades started together, one did)."""
+    if folder.exists():
+        return False
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        return False
+    except OSError:
+        return False  # left to the grade, which names the folder and the reason
+    return True
 
 
 def _endpoint(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any], *,
               embedded: bool) -> tuple[Settings, Any]:
     """The grade's settings and endpoint. With ``grade --base-url embedded``: ``harness serve`` started for this grade
     (stopped when ``stack`` closes), the settings that reach it, and the endpoint. The server loads while the grade starts: the grade waits for it only
-    before its first request, so a grade answered wholly from the cache never loads a model. A local language model
+    before its first request, so a grade answered wholly from the cache never waits for a model to load. A local language model
     answers one request at a time, so its grade keeps one request in flight and gives each 10 minutes, unless
     ``--concurrency``/``--timeout`` say otherwise."""
     import dataclasses

@@ -77,6 +77,10 @@ class RunError(UsageError):
     """A run folder is missing, unreadable, or holds a different run than requested."""
 
 
+class FolderBusyError(RunError):
+    """A run folder is being graded by another process or call: nothing of it is touched."""
+
+
 class ResultError(RunError):
     """A result file (calibration.json, analysis.json, ...) lacks a field or holds a wrong type."""
 

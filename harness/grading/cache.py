@@ -3,13 +3,14 @@
 The key hashes the endpoint's base URL (without credentials or query), the model, the
 rendered messages and the sampling parameters (temperature, seed, max_tokens, top_p,
 response_format). Retries, timeouts and concurrency are left out: they do not change the
-answer. The cache holds what the endpoint answered, not what harness made of it: every
-finished completion (``finish_reason`` ``stop``, or ``length`` — a truncation is fixed by
-``max_tokens``, which the key holds) is stored whatever it parses to, and a cached answer is
+answer; ``n``, ``logprobs``, ``top_logprobs`` and ``stop`` are keyed when a request carries
+them. The cache holds what the endpoint answered, not what harness made of it: every
+finished, non-empty completion (``finish_reason`` ``stop``, or ``length`` — a truncation is fixed
+by ``max_tokens``, which the key holds) is stored whatever it parses to, and a cached answer is
 judged again when it is read, so an unparsed answer stays ``unparsed`` (never a verdict) and a
 better parser reads old answers anew. Transport failures, content-filter stops and empty
-bodies are never stored. ``grade --retry unparsed`` forgets the cached answers of the items it
-grades again (:meth:`CompletionCache.forget`), so a retry always reaches the endpoint. No API
+answers are never stored. ``grade --retry unparsed`` forgets the cached answers of the items it
+grades again (and the several-item answer that left an item to be graded singly) (:meth:`CompletionCache.forget`), so a retry always reaches the endpoint. No API
 key ever reaches the key or the value.
 """
 
@@ -29,6 +30,10 @@ from ..core.errors import ConfigError
 
 #: Request fields that determine the completion (everything else is transport detail).
 KEY_FIELDS = ("model", "messages", "temperature", "seed", "max_tokens", "top_p", "response_format")
+
+#: Fields that change the answer only when a request carries them (samples, logprobs): keyed when present, so the keys
+#: of requests without them are what they always were.
+KEY_FIELDS_IF_PRESENT = ("n", "logprobs", "top_logprobs", "stop")
 
 #: The finish reasons of a completion the cache keeps (a content-filter stop is the provider's, not the model's).
 CACHED_FINISHES = ("stop", "length")
@@ -66,6 +71,7 @@ def request_key(base_url: str, request: dict[str, Any]) -> str:
     """Stable hash of a chat request at an endpoint (see :func:`cache_endpoint`)."""
     material: dict[str, Any] = {"base_url": cache_endpoint(base_url)}
     material.update({k: request.get(k) for k in KEY_FIELDS})
+    material.update({k: request[k] for k in KEY_FIELDS_IF_PRESENT if k in request})
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -122,8 +128,9 @@ class CompletionCache:
         return value if isinstance(value, dict) else None
 
     def put(self, key: str, completion: dict[str, Any]) -> None:
-        if completion.get("finish_reason") not in CACHED_FINISHES or completion.get("content") is None:
-            return
+        content = completion.get("content")
+        if completion.get("finish_reason") not in CACHED_FINISHES or not isinstance(content, str) or not content.strip():
+            return  # an empty answer is more likely a fault on the way than the model's: asked again next time
         try:
             self._cache.set(key, completion)
         except Exception as exc:

@@ -10,6 +10,8 @@ bounded and halves on every 429, then grows back one slot per success (AIMD).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +53,7 @@ class GraderClient:
         self.replicas = Replicas(config.urls)
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included) and waiting for the endpoint's `ready`
-        self._ready: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
         self.public_url = public_base_url(config.base_url)
         self.answered = 0  # HTTP answers of any status
@@ -249,18 +251,33 @@ class GraderClient:
             self.cache.put(outcome.request_hash, outcome.completion)
 
     async def wait_ready(self) -> None:
-        """Wait (once, shared by every request) for the endpoint's ``ready`` hook; its time counts as set-up."""
+        """Wait (once, shared by every request) for the endpoint's ``ready`` hook; its time counts as set-up.
+
+        The hook runs in a daemon thread of its own, not the event loop's executor: Ctrl-C during a model's load ends
+        the grade at once (``asyncio.run`` would wait for an executor thread to finish the load)."""
         if self.config.ready is None:
             return
         if self._ready is None:
-            async def wait(hook: Callable[[], None]) -> None:
-                started = time.perf_counter()
-                try:
-                    await asyncio.to_thread(hook)
-                finally:
-                    self.setup_s += time.perf_counter() - started
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            started = time.perf_counter()
 
-            self._ready = asyncio.ensure_future(wait(self.config.ready))
+            def settle(error: BaseException | None) -> None:
+                self.setup_s += time.perf_counter() - started
+                if not future.done():
+                    future.set_exception(error) if error is not None else future.set_result(None)
+
+            def run(hook: Callable[[], None]) -> None:
+                error: BaseException | None = None
+                try:
+                    hook()
+                except BaseException as exc:  # handed to the loop, raised in the grade (a GraderError stops the job)
+                    error = exc
+                with contextlib.suppress(RuntimeError):  # the loop has closed: the grade was interrupted
+                    loop.call_soon_threadsafe(settle, error)
+
+            threading.Thread(target=run, args=(self.config.ready,), name="harness-ready", daemon=True).start()
+            self._ready = future
         await asyncio.shield(self._ready)
 
     async def _attempt(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class Grader:
         return build_request(self.spec, self.systems[target], user, max_tokens, severity=target != "relevance")
 
     def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, part: int = 0,
-               via_batch: bool = False) -> None:
+               via_batch: bool = False, after: str | None = None) -> None:
         """Write one label record; a request that carried ``share`` items gives item ``part`` its share of
         the tokens (split exactly: the shares add up to what the request billed)."""
         completion = outcome.completion or {}
@@ -96,6 +96,7 @@ class Grader:
             "cached_prompt_tokens": split(int(completion.get("cached_prompt_tokens", 0))),
             "completion_tokens": split(int(completion.get("completion_tokens", 0))),
             "request_hash": outcome.request_hash,
+            **({"after_request_hash": after} if after else {}),
             "batch_size": share,
             "batch_api": via_batch,
             **uncertainty(parsed, completion, self.spec),
@@ -122,7 +123,9 @@ class Grader:
             return ParsedGrade("unparsed", error="truncated (finish_reason=length); raise --max-tokens")
         return parse(outcome.completion.get("content"))
 
-    async def single(self, item: Item) -> None:
+    async def single(self, item: Item, *, after: str | None = None) -> None:
+        """Grade one item; ``after`` is the hash of a several-item request whose answer left it out (recorded, so a
+        ``--retry`` forgets that cached answer too)."""
         user = user_message(self.templates, [item])
         parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
         outcome = await self.client.complete(
@@ -132,7 +135,7 @@ class Grader:
         self.client.remember(outcome)
         if parsed.status == "ok":
             parsed = self.settle(item, parsed, outcome)
-        self.record(item, parsed, outcome)
+        self.record(item, parsed, outcome, after=after)
 
     def settle(self, item: Item, first: ParsedGrade, outcome: Outcome) -> ParsedGrade:
         """An ok grade as recorded: with ``grade --samples``, the verdict of all the request's samples
@@ -164,4 +167,4 @@ class Grader:
         for part, index in enumerate(answered):  # the request's tokens are shared by the items it answered
             self.record(items[index], rows[index], outcome, share=len(answered), part=part)
         for item in retry:  # missing or malformed in the batch answer: regrade singly
-            await self.single(item)
+            await self.single(item, after=outcome.request_hash)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.atomic import ensure_folder
 from ..core.constants import SCHEMA_VERSION, STATUSES, TARGETS, VERSION
-from ..core.errors import RunError
+from ..core.errors import FolderBusyError, RunError
 from ..io.runs import (
     INPUT,
     LABELS,
@@ -76,9 +76,9 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
             holder = handle.read().strip() or "unknown"
             handle.close()
             if holder == str(os.getpid()):
-                raise RunError(f"{run_dir} is being graded by another call in this process (a grade or agrade on the same "
+                raise FolderBusyError(f"{run_dir} is being graded by another call in this process (a grade or agrade on the same "
                                "folder has not finished); await it first, or pass another `run_dir`") from None
-            raise RunError(
+            raise FolderBusyError(
                 f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
                 "finish, stop it, or pass another `run_dir`"
             ) from None
@@ -149,8 +149,7 @@ class RunFolder:
         for record in iter_labels(self.path, repair=True):
             if record["status"] in retry_statuses:
                 dropped += 1
-                if record.get("request_hash"):
-                    forget.add(str(record["request_hash"]))
+                forget.update(str(record[k]) for k in ("request_hash", "after_request_hash") if record.get(k))
             else:
                 done.add((str(record["id"]), record["target"]))
                 done_by_target[record["target"]] += 1

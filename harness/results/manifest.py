@@ -74,8 +74,8 @@ class Manifest(Result):
     counts_by_target: dict[str, dict[str, int]] = Field(default_factory=dict)
     items: int = 0
     cache_hits: int = 0
-    #: Unparsed or refused items whose answer was read from the cache (the endpoint answered so
-    #: before); ``grade --retry unparsed,refused`` forgets those answers and asks again.
+    #: Unparsed or refused items whose answer was not asked afresh (read from the cache, or shared with an
+    #: identical request in flight); ``grade --retry unparsed,refused`` forgets those answers and asks again.
     cached_non_verdicts: int = 0
     disagreements: int = 0
     #: Label records a ``--retry`` replaced (kept in superseded.jsonl; their billed tokens count in ``tokens``).

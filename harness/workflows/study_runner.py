@@ -131,7 +131,7 @@ class _Endpoint:
             from .embedded import embedded_endpoint
 
             # loading while the study starts; a grade waits for it only before its first request (a local language
-            # model loads in about 20 s), so a study answered wholly from the cache never loads one
+            # model loads in about 20 s), so a study answered wholly from the cache never waits for one
             self.server = self.stack.enter_context(
                 embedded_endpoint([g.model for g in self.study.grader if g.model in LOCAL_MODELS], wait=False))
             base_url = self.server.url
