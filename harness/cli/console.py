@@ -141,7 +141,7 @@ def print_grade_summary(result: GradeResult) -> None:
         table.add_row(target, *(str(counts.get(s, 0)) for s in ("ok", "unparsed", "refused", "failed")))
     console.print(table)
     session, tokens = manifest.last_session, manifest.tokens
-    local = bool(manifest.endpoint) and is_loopback(manifest.endpoint or "") and manifest.cost is None  # a price: billed
+    local = is_loopback(manifest.endpoint or "") and manifest.cost is None  # with a price, the tokens are billed
     already = manifest.items - result.graded_now
     console.print(
         f"graded now {result.graded_now} items" + (f" (resumed: {already} were already graded in this folder)" if already > 0 else "")

@@ -212,20 +212,18 @@ def _made(folder: Path) -> bool:
         return False
     try:
         folder.mkdir(parents=True)
-    except FileExistsError:
+    except OSError:  # made by another grade just now, or not makeable: the grade names the folder and the reason
         return False
-    except OSError:
-        return False  # left to the grade, which names the folder and the reason
     return True
 
 
 def _endpoint(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any], *,
               embedded: bool) -> tuple[Settings, Any]:
     """The grade's settings and endpoint. With ``grade --base-url embedded``: ``harness serve`` started for this grade
-    (stopped when ``stack`` closes), the settings that reach it, and the endpoint. The server loads while the grade starts: the grade waits for it only
-    before its first request, so a grade answered wholly from the cache never waits for a model to load. A local language model
-    answers one request at a time, so its grade keeps one request in flight and gives each 10 minutes, unless
-    ``--concurrency``/``--timeout`` say otherwise."""
+    (stopped when ``stack`` closes), the settings that reach it, and the endpoint. The server loads while the grade
+    starts: the grade waits for it only before its first request, so a grade answered wholly from the cache never
+    waits for a model to load. A local language model answers one request at a time, so its grade keeps one request
+    in flight and gives each 10 minutes, unless ``--concurrency``/``--timeout`` say otherwise."""
     import dataclasses
 
     from ..serve.local_model import LOCAL_MODELS

@@ -10,8 +10,9 @@ by ``max_tokens``, which the key holds) is stored whatever it parses to, and a c
 judged again when it is read, so an unparsed answer stays ``unparsed`` (never a verdict) and a
 better parser reads old answers anew. Transport failures, content-filter stops and empty
 answers are never stored. ``grade --retry unparsed`` forgets the cached answers of the items it
-grades again (and the several-item answer that left an item to be graded singly) (:meth:`CompletionCache.forget`), so a retry always reaches the endpoint. No API
-key ever reaches the key or the value.
+grades again, and the several-item answer that left an item to be graded singly
+(:meth:`CompletionCache.forget`), so a retry always reaches the endpoint. No API key ever
+reaches the key or the value.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def cache_endpoint(base_url: str) -> str:
     whichever port it was given today; what fixes its answer is the model, the messages and the parameters, which
     the key holds. So a study's embedded endpoint, ``harness serve`` and the demo share cached answers.
     """
-    if is_loopback(base_url):
-        return urlunsplit((urlsplit(base_url).scheme, "loopback", urlsplit(public_base_url(base_url)).path, "", ""))
-    return public_base_url(base_url)
+    public = public_base_url(base_url)
+    if is_loopback(public):
+        parts = urlsplit(public)
+        return urlunsplit((parts.scheme, "loopback", parts.path, "", ""))
+    return public
 
 
 def is_loopback(base_url: str) -> bool:
