@@ -459,11 +459,11 @@ def test_a_file_where_a_folder_is_expected(server, tmp_path: Path) -> None:  # t
     for run_dir in (blocker, blocker / "below"):
         result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
         _no_traceback(result)
-        assert result.exit_code == 2 and "expected a folder, but it is a file or lies below one" in result.output
+        assert result.exit_code == 2 and "is a file, so nothing can be written below it" in result.output
     assert runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
     result = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
     _no_traceback(result)
-    assert result.exit_code == 2 and "--out" in result.output and "expected a folder" in result.output
+    assert result.exit_code == 2 and "--out" in result.output and "is a file, so nothing can be written" in result.output
 
 
 # fuzz: mutated tables and label files never end in a traceback -------------------------------

@@ -148,13 +148,15 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
+        from ..core.ownership import Output, claim
         from ..io.provenance import provenance_of, stamped
         from ..io.runs import load_run
         from .console import print_json, print_result
 
+        target = out or injected / "flips.json"
+        claim([Output(target, kind="result")], inputs=[("the clean run", clean), ("the injected run", injected)])
         result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
         result = stamped(result, provenance_of("flips", "grader (clean vs injected)", [("clean", clean), ("injected", injected)]))
-        target = out or injected / "flips.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
@@ -243,9 +245,13 @@ def schema(
         from ..workflows.study_file import study_schema
 
         if out is not None:
+            from ..core.ownership import Output, claim
+
+            names = tuple((f"{key}.json", "schema") for key in [*RESULT_TYPES, "study"])
+            claim([Output(out, folder=True, names=names)])
             for key, kind in RESULT_TYPES.items():
-                write_json_atomic(out / f"{key}.json", schema_of(kind))
-            write_json_atomic(out / "study.json", study_schema())
+                write_json_atomic(out / f"{key}.json", schema_of(kind), kind="schema")
+            write_json_atomic(out / "study.json", study_schema(), kind="schema")
             typer.echo(f"wrote {len(RESULT_TYPES) + 1} schemas to {out}")
             return
         if name is None:

@@ -20,9 +20,11 @@ def data_import(
 ) -> None:
     """Import a public data set into the canonical pairs table."""
     with errors():
+        from ..core.ownership import Output, claim
         from ..io.importers import import_dataset
         from ..io.pairs import write_pairs
 
+        claim([Output(out, kind="pairs")], inputs=[("the data set", path)])
         frame = import_dataset(fmt, path)
         write_pairs(frame, out)
         typer.echo(f"wrote {len(frame)} rows to {out}")
@@ -41,12 +43,10 @@ def data_inject(
     """Copy a pairs table with an instruction to the grader added to each prompt or response."""
     with errors():
         from ..analysis.injection import inject
-        from ..core.errors import ConfigError
+        from ..core.ownership import Output, claim
         from ..io.pairs import load_pairs, write_pairs
 
-        if out.resolve() == path.resolve():
-            raise ConfigError(f"`out` {out} is the input table itself: the injected copy would replace the clean table it "
-                              "is compared with; write it to another file")
+        claim([Output(out, kind="pairs")], inputs=[("the clean table", path)])
         frame = inject(load_pairs(path, mapping=mapping_of(mapping)), side=side, text=text, name=name, position=position)
         write_pairs(frame, out)
         typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")

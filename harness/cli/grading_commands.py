@@ -133,7 +133,7 @@ def grade(
         spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode,
                      logprobs=logprobs, samples=samples)
         run_dir = out or deprecated(run_dir, "--run-dir", "--out")
-        folder = run_dir or _default_run_dir(spec, data)
+        folder = _claimed(run_dir or _default_run_dir(spec, data), data, spec, repeats, dry_run=dry_run)
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)
         if dry_run:
@@ -180,6 +180,16 @@ def probe(
                                on_progress=progress.update)
         show(result, as_json)
         typer.echo(f"wrote {Path(result.probe_run).parent / 'probe.json'}", err=True)
+
+
+def _claimed(folder: Path, data: Path, spec: Any, repeats: int, *, dry_run: bool) -> Path:
+    """The run folder (each repeat's), checked before anything is read or started: harness's to fill, not the input."""
+    from ..grading.grade import claim_run_folder
+
+    for part in ([folder / f"repeat-{k}" for k in range(1, repeats + 1)] if repeats > 1 else [folder]):
+        if not dry_run:
+            claim_run_folder(part, data, spec, param="`out`")
+    return folder
 
 
 def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: bool, no_cache: bool, as_json: bool) -> None:
@@ -279,12 +289,13 @@ def _finish(result: Any, *, as_json: bool, allow_failed: bool) -> None:
 def _drop_if_empty(folder: Path, fresh: bool) -> None:
     """A default-named run folder this command made, that failed before grading anything, is removed (the
     corrected command names another folder; a failed start must not litter runs/)."""
-    import shutil
+    from ..core.ownership import remove_run_folder
 
     labels = folder / "labels.jsonl"
     if fresh and folder.is_dir() and not (folder / "batches.json").exists() and (not labels.exists() or labels.stat().st_size == 0):
-        shutil.rmtree(folder, ignore_errors=True)
-        typer.echo(f"removed {folder}: the run graded nothing", err=True)
+        remove_run_folder(folder)
+        if not folder.exists():
+            typer.echo(f"removed {folder}: the run graded nothing", err=True)
 
 
 @with_settings(ShotSearchSettings)
@@ -306,9 +317,10 @@ def calibrate_shots(
         from ..io.provenance import provenance_of, stamped
         from ..steps.settings import mapping_of
         from ..workflows.shot_search import calibrate_shots as run_search
-        from ..workflows.shot_search import default_shots_path
+        from ..workflows.shot_search import claim_search, default_shots_path
         from .analysis_commands import show
 
+        claim_search(run_root, out, inputs=[("`pool`", pool)])
         config = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
         spec = _spec(config.resolved_model, "both", template, None, 1, 0.0, None, None, False)
         frame = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,

@@ -96,7 +96,9 @@ def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
         return model.model_validate(given)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else ""
+        if not error["loc"]:  # a rule across fields: its sentence names them (shown as flags)
+            raise ConfigError(expected(error)) from None
+        field = str(error["loc"][0])
         raise ConfigError(f"{flag_name(field)} {given.get(field)!r}: {expected(error)}") from None
 
 

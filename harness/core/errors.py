@@ -93,3 +93,35 @@ class ItemsFailedError(HarnessError):
     """A job finished but left items ``failed`` (a study's grade step): not a success. Exit code 3, as ``grade``."""
 
     exit_code = 3
+
+
+#: What a file-system fault means, by errno name, and what to do about it.
+_FAULTS = {
+    "ENOSPC": "no space left on the device; free some space and run the command again (what was written is whole, "
+              "a run resumes)",
+    "EDQUOT": "the disk quota is used up; free some space and run the command again",
+    "EROFS": "the file system is read-only; choose a folder on a writable disk",
+    "EACCES": "permission denied; choose a folder you can write to, or fix its permissions",
+    "EPERM": "operation not permitted; choose a folder you can write to",
+    "ENAMETOOLONG": "the name is too long (most file systems take at most 255 bytes a name); choose a shorter name",
+    "EISDIR": "is a folder; expected a file",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "ENOENT": "no such file or folder",
+    "EEXIST": "already exists",
+    "EIO": "the device reported an input/output error",
+    "EMFILE": "too many open files; raise the limit (ulimit -n) or lower the concurrency",
+}
+
+
+class FileSystemError(UsageError):
+    """A file could not be read or written: the path and the cause, as one sentence (never a traceback)."""
+
+
+def file_system_error(exc: OSError) -> FileSystemError:
+    """An ``OSError`` from the file system as a sentence naming the path and the cause."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    cause = _FAULTS.get(name) or (exc.strerror or str(exc))
+    where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return FileSystemError(f"{where}: {cause}" if where else cause)

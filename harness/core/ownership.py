@@ -1,63 +1,422 @@
-"""Which files in a folder harness wrote: a command replaces or deletes only those, never a user's.
+"""Which files harness wrote: the one rule every writer follows.
 
-A folder harness fills with files of its own choosing (a report's ``figures/``) carries a small record,
-``.harness-owned.json``, of the names it wrote there. Before writing again, the folder is checked: a
-symlink, or a file harness did not write, stops the command with exit code 2 naming them, before
-anything is touched. Only recorded files are then replaced.
+harness creates new files, or replaces files it marked as its own; it never writes over an input of the same
+command or study, and never deletes what it did not make. Two halves:
+
+* **Marks.** Every file harness writes goes through :func:`harness.core.atomic.atomic_path`, which records it in its
+  folder's ``.harness-owned.json``: the name, what kind of file it is (a result, a run's manifest, a schema, a
+  report …) and a digest of its bytes. A file is harness's to replace when its record says so and its bytes are
+  still the ones harness wrote (a file edited by hand since, a picks table with labels filled in, is the user's),
+  and the new file is of the same kind (``harness schema -o RUN`` never writes a schema over a run's manifest).
+  Files an earlier harness wrote before records existed are recognised by what they hold (:func:`_sniffed`); a run
+  folder's own files are harness's when its manifest is.
+* **Claims.** Before any work, a command names what it will write (:class:`Output`) and what it reads
+  (:func:`claim`); every conflict is refused at once, naming the file and the flag or key that chose it: an output
+  that is an input, two outputs at one path, a user's file (or a symbolic link, or a folder) in the way, a file name
+  given where a folder is written, a name too long, a place that is not a file system.
+  :func:`atomic_path` checks again at write time, so a writer that forgot to claim still cannot replace a user's file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
 
 RECORD = ".harness-owned.json"
-#: How a report an earlier harness wrote (before the record existed) names its figures: ``figures/01-transitions.svg``.
-_LEGACY = re.compile(r"figures/(\d{2,3}-[a-z0-9-]+\.(?:svg|pdf|png))")
+#: A run folder's own files: harness's whenever the folder's manifest is.
+RUN_FILES = ("input.jsonl", "labels.jsonl", "manifest.json", "batches.json", ".lock")
 #: What the first bytes of a document harness wrote hold (its title, or the generator mark).
 SIGNATURES = {".md": (b"# harness ",), ".html": (b"<title>harness ", b'name="generator" content="harness"'),
               ".tex": (b"\\title{harness ",)}
+#: Names that say "a file", refused where a command writes a folder of several files.
+FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".html", ".md", ".tex", ".txt", ".toml", ".svg", ".pdf", ".png")
+#: Places that look like folders but are not files on a disk.
+PSEUDO = ("/proc", "/sys", "/dev")
+#: Longest file name (bytes) most file systems take.
+NAME_MAX = 255
+#: Files larger than this are digested by their size, head and tail (a hand edit changes at least one of them).
+_WHOLE = 64 * 2**20
+_PART = 4 * 2**20
+#: How an earlier harness named the figures of its report: ``figures/01-transitions.svg``.
+_LEGACY_FIGURE = re.compile(r"figures/(\d{2,3}-[a-z0-9-]+\.(?:svg|pdf|png))")
+#: How an earlier harness named the tables beside a result: ``confusion_prompt_hate.csv``, ``analysis_categories.csv``.
+_LEGACY_TABLE = re.compile(r"(confusion|analysis)_[a-z0-9_]+\.csv")
 
 
-def _legacy(folder: Path) -> set[str]:
-    """Figures an earlier harness drew: the ones its own report beside ``folder`` links to (never a name alone)."""
-    names: set[str] = set()
-    for report in (folder.parent / "report.md", folder.parent / "report.html"):
-        if report.is_file() and not report.is_symlink() and harness_made(report):
-            names |= set(_LEGACY.findall(report.read_text(encoding="utf-8", errors="replace")))
-    return names
+@dataclass(frozen=True)
+class Output:
+    """A path a command will write.
+
+    Attributes:
+        path: the file, or the folder.
+        param: what chose it, as the user names it: a parameter in backticks (``\\`out\\```, shown as ``--out`` on the
+            command line) or a study key (``[select] out``).
+        kind: what harness writes there (see the module docstring); only a file of the same kind is replaced.
+        folder: a folder of several files (a file name there is refused).
+        names: the files written into the folder, each with its kind, when known before the work.
+        run: a run folder: it may hold a run harness graded (its manifest says), never a user's files of those names.
+    """
+
+    path: Path
+    param: str = "`out`"
+    kind: str = ""
+    folder: bool = False
+    names: tuple[tuple[str, str], ...] = ()
+    run: bool = False
 
 
-def harness_made(path: Path) -> bool:
-    """Whether a document carries harness's signature in its first bytes (a report or page harness wrote)."""
+# ---------------------------------------------------------------------------------------------------------- marks
+def digest(path: Path) -> str:
+    """A digest of a file's bytes (whole up to 64 MiB; beyond, its size, first and last 4 MiB)."""
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size <= _WHOLE:
+            for block in iter(lambda: handle.read(2**20), b""):
+                h.update(block)
+        else:
+            h.update(str(size).encode())
+            h.update(handle.read(_PART))
+            handle.seek(size - _PART)
+            h.update(handle.read(_PART))
+    return h.hexdigest()
+
+
+def _entries(folder: Path) -> dict[str, dict[str, object]]:
+    """The record's entries by name (an earlier record's bare names carry no kind or digest)."""
+    try:
+        data = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    given = data.get("entries")
+    entries: dict[str, object] = given if isinstance(given, dict) else {}
+    found: dict[str, dict[str, object]] = {n: {} for n in data.get("files", []) if _plain(n)}
+    found.update({n: e for n, e in entries.items() if _plain(n) and isinstance(e, dict)})
+    return found
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and "/" not in name and name not in ("", ".", "..", RECORD)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the record's lock (two writers in one folder never lose each other's marks)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with (folder / RECORD).open("a+", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _store(folder: Path, entries: dict[str, dict[str, object]]) -> None:
+    text = json.dumps({"files": sorted(entries), "entries": {n: entries[n] for n in sorted(entries)}}, indent=1)
+    (folder / RECORD).write_text(text + "\n", encoding="utf-8")
+
+
+def mark(path: Path, kind: str) -> None:
+    """Record ``path`` as a file harness wrote, of ``kind``, with the digest of its bytes as they are now."""
+    folder = path.parent
+    with _locked(folder):
+        entries = _entries(folder)
+        entries[path.name] = {"kind": kind, "digest": digest(path)}
+        _store(folder, entries)
+
+
+def unmark(folder: Path, names: Iterable[str]) -> None:
+    """Drop these names from the folder's record (files harness removed)."""
+    if not (folder / RECORD).exists():
+        return
+    with _locked(folder):
+        entries = _entries(folder)
+        for name in names:
+            entries.pop(name, None)
+        _store(folder, entries)
+
+
+def _sniffed(path: Path) -> str | None:
+    """What an unrecorded file is, when an earlier harness plainly wrote it; ``None`` otherwise."""
     try:
         with path.open("rb") as handle:
             head = handle.read(8192)
     except OSError:
+        return None
+    if any(mark in head for mark in SIGNATURES.get(path.suffix, ())):
+        return "document"
+    if path.suffix == ".json" and (b'"harness_version"' in head or b'"$schema"' in head):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path.stat().st_size < 2**26 else None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        if "$schema" in data:
+            return "schema"
+        if "steps" in data and "harness_version" in data:
+            return "study"
+        if "harness_version" in data and "counts" in data and "model" in data:
+            return "manifest"
+        if isinstance(data.get("provenance"), dict) and "harness_version" in data["provenance"]:
+            return "result"
+    return None
+
+
+def _legacy(path: Path) -> str | None:
+    """An earlier harness's file by where it lies: a figure its report links to, a table beside its result, an output
+    its study recorded, the exemplar files of its shot search, its demo's marker."""
+    folder = path.parent
+    if path.name == ".harness-demo" and path.read_bytes()[:21] == b"made by harness demo;":
+        return "marker"
+    if path.suffix == ".jsonl" and ((folder.name == "shots" and _sniffed(folder.parent / "shot_search.json") == "result")
+                                    or (path.name == "human_subset.jsonl" and _sniffed(folder / "analysis.json"))):
+        return "legacy"
+    for study in (folder / "study.json", folder.parent / "study.json"):
+        if study.is_file() and _sniffed(study) == "study":
+            steps = json.loads(study.read_text(encoding="utf-8")).get("steps")
+            listed = {str(o) for step in (steps.values() if isinstance(steps, dict) else ()) if isinstance(step, dict)
+                      for o in step.get("outputs", []) if isinstance(o, str)}
+            if str(path.absolute()) in listed or str(path.resolve()) in listed:
+                return "legacy"
+    if folder.name == "figures" and path.suffix in (".svg", ".pdf", ".png"):
+        for report in (folder.parent / "report.md", folder.parent / "report.html"):
+            if report.is_file() and _sniffed(report) == "document" and path.name in set(
+                    _LEGACY_FIGURE.findall(report.read_text(encoding="utf-8", errors="replace"))):
+                return "figure"
+    if _LEGACY_TABLE.fullmatch(path.name) and any(
+            _sniffed(folder / name) == "result" for name in ("calibration.json", "analysis.json")):
+        return "table"
+    return None
+
+
+def run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run harness graded (its manifest is harness's)."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or manifest.is_symlink():
         return False
-    return any(mark in head for mark in SIGNATURES.get(path.suffix, ()))
+    entry = _entries(folder).get("manifest.json")
+    if entry is not None and "digest" in entry:
+        return entry.get("kind") == "manifest" and entry.get("digest") == digest(manifest)
+    return _sniffed(manifest) == "manifest"
 
 
-def check_own_file(path: Path, *, param: str = "out") -> None:
-    """A document harness is about to write over: refused (exit 2, naming it) when it is a symlink or a file harness
-    did not write."""
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise ConfigError(f"`{param}` {path}: is a symbolic link or a folder; harness writes its documents only as plain files")
-    if path.exists() and not harness_made(path):
-        raise ConfigError(f"`{param}` {path}: a file harness did not write is in the way; move it, or choose another "
-                          "output folder (harness replaces only its own documents)")
+def kind_of(path: Path) -> str | None:
+    """The kind of file harness wrote at ``path``, or ``None`` when harness did not write it (or it changed since)."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    if path.name in RUN_FILES and path.name != "manifest.json" and run_folder(path.parent):
+        return "run"  # appended to as the run goes: its manifest vouches for it
+    entry = _entries(path.parent).get(path.name)
+    if entry is not None:
+        if "digest" not in entry:  # an earlier record: names only
+            return str(entry.get("kind") or "figure")
+        return str(entry.get("kind")) if entry.get("digest") == digest(path) else None
+    return _sniffed(path) or _legacy(path)
 
 
-def owned(folder: Path) -> set[str]:
-    """The names harness recorded as its own in ``folder`` (none when there is no readable record)."""
+def owned(path: Path, kind: str) -> bool:
+    """Whether harness may replace ``path`` with a file of ``kind``: it wrote it, unchanged, of the same kind."""
+    found = kind_of(path)
+    return found is not None and (found in (kind, "legacy") or (found == "run" and kind.startswith("run")))
+
+
+def harness_made(path: Path) -> bool:
+    """Whether harness wrote ``path`` (and it is unchanged since)."""
+    return kind_of(path) is not None
+
+
+# ---------------------------------------------------------------------------------------------------------- claims
+def _same(a: Path, b: Path) -> bool:
     try:
-        data = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-        return {str(n) for n in data.get("files", []) if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")}
-    except (OSError, ValueError, AttributeError):
-        return set()
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def _check_place(path: Path, param: str, *, shown: Path | None = None) -> None:
+    """A path that can hold a file: a real file system, names not too long, no file where a folder must be."""
+    absolute = path.absolute()
+    path = shown or path
+    if any(str(absolute) == p or str(absolute).startswith(p + "/") for p in PSEUDO):
+        raise ConfigError(f"{param} {path}: lies under /{absolute.parts[1]}, which is not a place for files; choose a "
+                          "folder on a disk")
+    for part in absolute.parts[1:]:
+        if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise ConfigError(f"{param} {path}: the name {part[:40]}… is {len(part.encode())} bytes; file systems take "
+                              f"at most {NAME_MAX}: choose a shorter name")
+    for parent in absolute.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{param} {path}: {parent} is a file, so nothing can be written below it; choose "
+                                  "another path")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"{param} {path}: {parent} is not writable (read-only, or not yours); choose a "
+                                  "folder you can write to")
+            break
+
+
+def _check_file(path: Path, kind: str, param: str, inputs: Sequence[tuple[str, Path]]) -> None:
+    for name, source in inputs:
+        if _same(path, source):
+            raise ConfigError(f"{param} {path}: is {name}, an input of this command; harness never writes over its "
+                              f"inputs: choose another path for {param}")
+    if path.is_symlink():
+        raise ConfigError(f"{param} {path}: is a symbolic link; harness writes only plain files it owns: remove the "
+                          "link or choose another path")
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise ConfigError(f"{param} {path}: is a folder; expected the path of a file to write")
+    if not owned(path, kind):
+        found = kind_of(path)
+        why = (f"harness wrote it as a {found}, not a {kind}" if found is not None else
+               "harness did not write it (or it was changed since)")
+        raise ConfigError(f"{param} {path}: a file is in the way: {why}; harness replaces only its own files of the "
+                          "same kind: move it, or choose another path")
+
+
+def _check_run(folder: Path, param: str, inputs: Sequence[tuple[str, Path]]) -> None:
+    for name, source in inputs:
+        if any(_same(folder / n, source) for n in RUN_FILES):
+            raise ConfigError(f"{param} {folder}: {name} {source} is one of this run folder's own files, which harness "
+                              f"writes; grade a copy of it, or choose another folder for {param}")
+    if not folder.is_dir() or run_folder(folder):
+        return
+    present = [n for n in RUN_FILES if n != ".lock" and (folder / n).exists() and kind_of(folder / n) is None]
+    if present:
+        raise ConfigError(f"{param} {folder}: holds {', '.join(present)} that harness did not write (no manifest of a "
+                          "harness run beside them); harness will not take the folder over: choose another folder")
+
+
+def claim(outputs: Iterable[Output], *, inputs: Iterable[tuple[str, str | Path | None]] = ()) -> None:
+    """Refuse, before any work, every write that could change a byte harness did not write (see the module).
+
+    ``inputs`` are ``(name, path)`` of what the command or study reads, named as the user named them.
+    """
+    outputs = list(outputs)
+    sources: list[tuple[str, Path]] = []
+    for name, given in inputs:
+        path = Path(given) if given is not None and str(given) != "" else None
+        if path is None or not path.exists():
+            continue  # a column's name, or a file not there: nothing to write over
+        sources.append((name, path))
+        if path.is_dir():  # a run folder read as an input: its own files are inputs too
+            sources += [(f"{name} ({path / n})", path / n) for n in RUN_FILES if (path / n).exists()]
+    seen: dict[Path, str] = {}
+    for out in outputs:
+        files = [(out.path / n, k) for n, k in out.names] if out.folder or out.run else [(out.path, out.kind)]
+        if not (out.folder or out.run):
+            _check_place(out.path, out.param)
+        else:
+            _check_place(out.path / "x", out.param, shown=out.path)
+            if out.path.suffix.lower() in FILE_SUFFIXES:
+                raise ConfigError(f"{out.param} {out.path}: this writes a folder of several files, but the name is a "
+                                  f"file's ({out.path.suffix}); give a folder")
+            if out.path.is_symlink() or (out.path.exists() and not out.path.is_dir()):
+                raise ConfigError(f"{out.param} {out.path}: expected a folder, but it is a file or a symbolic link")
+        if out.run:
+            _check_run(out.path, out.param, sources)
+        for path, kind in files:
+            key = path.absolute()
+            if key in seen and seen[key] != out.param:
+                raise ConfigError(f"{out.param} and {seen[key]} both write {path}; give each its own path")
+            seen[key] = out.param
+            _check_file(path, kind, out.param, sources)
+
+
+def check_write(path: Path, kind: str) -> None:
+    """The write-time guard (:func:`atomic_path`): a file in the way that is not harness's, of this kind, stops it."""
+    if path.is_symlink() or (path.exists() and not owned(path, kind)):
+        _check_file(path, kind, "`out`", ())
+
+
+# ---------------------------------------------------------------------------------------------------------- folders
+def foreign(folder: Path, *, deep: bool = True) -> list[Path]:
+    """The entries of ``folder`` harness did not write (symbolic links included); a subfolder is looked into."""
+    found: list[Path] = []
+    if not folder.is_dir() or folder.is_symlink():
+        return [folder] if folder.exists() or folder.is_symlink() else []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == RECORD:
+            continue
+        if entry.is_symlink():
+            found.append(entry)
+        elif entry.is_dir():
+            found += foreign(entry) if deep else [entry]
+        elif kind_of(entry) is None:
+            found.append(entry)
+    return found
+
+
+def check_clearable(folder: Path, *, param: str, keep: Sequence[str] = ()) -> None:
+    """Refuse (naming them) when ``folder`` holds anything harness did not write, outside the names in ``keep``."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ConfigError(f"{param} {folder}: expected a folder, but it is a file or a symbolic link")
+    if not folder.exists():
+        return
+    strays = [p for p in foreign(folder) if p.relative_to(folder).parts[0] not in keep]
+    if strays:
+        listed = ", ".join(str(p.relative_to(folder)) for p in strays[:5])
+        more = f" and {len(strays) - 5} more" if len(strays) > 5 else ""
+        raise ConfigError(f"{param} {folder}: holds files harness did not write ({listed}{more}); harness clears only "
+                          "its own files: move them, or choose another folder")
+
+
+def clear(folder: Path, *, keep: Sequence[str] = ()) -> None:
+    """Remove what harness wrote in ``folder`` (and below), then every folder left empty; the names in ``keep``
+    stay. Call :func:`check_clearable` first: a file harness did not write is left where it is."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name in keep or entry.name == RECORD or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            clear(entry)
+            with contextlib.suppress(OSError):
+                entry.rmdir()
+        elif kind_of(entry) is not None:
+            entry.unlink()
+    leftovers = [p for p in folder.iterdir() if p.name != RECORD]
+    if not leftovers:
+        (folder / RECORD).unlink(missing_ok=True)
+    else:
+        unmark(folder, [n for n in _entries(folder) if not (folder / n).exists()])
+
+
+def remove_run_folder(folder: Path) -> None:
+    """Remove a run folder a session made and left without a manifest: its own files, then the folder if empty."""
+    for name in (*RUN_FILES, RECORD):
+        (folder / name).unlink(missing_ok=True)
+    for stale in folder.glob(".*.*"):  # atomic-write temporaries of the run's own files
+        if stale.name.split(".")[1] in {n.split(".")[0] for n in RUN_FILES}:
+            stale.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+# ---------------------------------------------------------------------------------------------------------- figures
+def check_own_file(path: Path, *, param: str = "out", kind: str = "document") -> None:
+    """A single document harness is about to write over: refused (naming it) unless it is harness's."""
+    _check_file(path, kind, f"`{param}`", ())
 
 
 def check_replaceable(folder: Path, *, param: str = "out") -> set[str]:
@@ -69,21 +428,13 @@ def check_replaceable(folder: Path, *, param: str = "out") -> set[str]:
         return set()
     if not folder.is_dir():
         raise ConfigError(f"`{param}` {folder}: expected a folder, but it is a file; harness will not replace it")
-    mine = owned(folder) if (folder / RECORD).exists() else _legacy(folder)
-    present = [p for p in folder.iterdir() if p.name != RECORD]
-    foreign = sorted(p.name for p in present if p.is_symlink() or not p.is_file() or p.name not in mine)
-    if foreign:
-        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ConfigError(f"`{param}` {folder}: holds files harness did not write ({listed}); harness replaces only its "
-                          "own files there: move them, or choose another output folder")
-    return {p.name for p in present}
+    check_clearable(folder, param=f"`{param}`")
+    return {p.name for p in folder.iterdir() if p.name != RECORD}
 
 
-def replace_owned(folder: Path, staging: Path) -> list[str]:
-    """Move every file of ``staging`` into ``folder``, removing only the files harness wrote there before, and record them.
-
-    Call :func:`check_replaceable` first (before any work); this checks again.
-    """
+def replace_owned(folder: Path, staging: Path, kind: str = "figure") -> list[str]:
+    """Move every file of ``staging`` into ``folder``, removing only the files harness wrote there before, and mark
+    them. Call :func:`check_replaceable` first (before any work); this checks again."""
     old = check_replaceable(folder)
     folder.mkdir(parents=True, exist_ok=True)
     new = sorted(p.name for p in staging.iterdir() if p.is_file())
@@ -91,5 +442,6 @@ def replace_owned(folder: Path, staging: Path) -> list[str]:
         (folder / name).unlink(missing_ok=True)
     for name in new:
         (staging / name).replace(folder / name)
-    (folder / RECORD).write_text(json.dumps({"files": new}, indent=1), encoding="utf-8")
+    with _locked(folder):
+        _store(folder, {name: {"kind": kind, "digest": digest(folder / name)} for name in new})
     return new

@@ -68,7 +68,7 @@ def read_state(folder: Path) -> dict[str, Any]:
 def _write_state(folder: Path, state: dict[str, Any]) -> None:
     from ..core.atomic import write_json_atomic
 
-    write_json_atomic(folder / STATE, state)
+    write_json_atomic(folder / STATE, state, kind="run")
 
 
 class BatchRun:

@@ -53,8 +53,10 @@ class Price:
     def __post_init__(self) -> None:
         for name in ("input", "output", "cached_input", "batch_discount"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ConfigError(f"price {name}={value!r}: expected a number >= 0 (per million tokens)", param=f"price_{name}")
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                      or not math.isfinite(value) or value < 0):
+                raise ConfigError(f"price_{name}={value!r}: expected a finite number >= 0 (per million tokens)",
+                                  param=f"price_{name}")
 
     def of(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
         cached_rate = self.input if self.cached_input is None else self.cached_input

@@ -162,6 +162,7 @@ def grade(
     endpoint = as_endpoint(endpoint) if endpoint is not None else _endpoint_from_settings()
     session_start = time.perf_counter()
     _check_options(spec, retry_statuses, batch)
+    claim_run_folder(Path(run_dir), data, spec)
     chunks, source = _input(data, mapping, spec)
     templates = load_template_set(spec.template_dir)
     shots = load_shots(spec.shots_path)
@@ -188,6 +189,14 @@ def grade(
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key))
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def claim_run_folder(folder: Path, data: object, spec: GradeSpec, param: str = "`run_dir`") -> None:
+    """Refuse, before any work, a run folder that is not harness's to fill, or that holds this grade's own input."""
+    from ..core.ownership import Output, claim
+
+    claim([Output(folder, param=param, run=True)],
+          inputs=[("the pairs table", data if isinstance(data, (str, Path)) else None), ("`shots_path`", spec.shots_path)])
 
 
 def _refuse_open_batches(folder: Path) -> None:
@@ -296,6 +305,8 @@ def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: En
     if not 2 <= repeats <= MAX_REPEATS:
         raise ConfigError(f"repeats={repeats}: expected 2 to {MAX_REPEATS} (one grade is a plain run)", param="repeats")
     base = spec.seed if spec.seed is not None else 0
+    for k in range(repeats):  # every repeat's folder checked before the first is graded
+        claim_run_folder(Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", data, spec)
     return [grade(data, replace(spec, seed=base + k), endpoint, run_dir=Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", **options)
             for k in range(repeats)]
 

@@ -58,7 +58,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
     ``remove_if_failed`` deletes the folder again when the session fails before writing a
     manifest (used when the folder was created for it).
     """
-    import shutil
+    from ..core.ownership import remove_run_folder
 
     path = run_dir / LOCK
     try:
@@ -99,7 +99,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
         yield
     except BaseException:
         if remove_if_failed and not (run_dir / MANIFEST).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_run_folder(run_dir)  # its own files only: anything else put there meanwhile stays
         raise
     finally:
         with contextlib.suppress(OSError):  # removed while still held, so a finished folder keeps no lock file
@@ -203,7 +203,12 @@ class RunFolder:
         if cache_notes:
             updates["cache_notes"] = cache_notes
         final = Manifest(**{**manifest.fields(), **updates})
-        final.write(self.path / MANIFEST)
+        try:
+            final.write(self.path / MANIFEST)
+        except OSError:  # a full disk: the old manifest's own blocks take the final one (never left "running")
+            from ..core.atomic import rewrite_in_place
+
+            rewrite_in_place(self.path / MANIFEST, final.to_json(), kind="manifest")
         return final
 
 
@@ -243,7 +248,7 @@ def _prepare(
         for _ in hashed_lines():
             pass
     else:
-        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
+        with atomic_path(run_dir / INPUT, kind="run") as tmp, tmp.open("w", encoding="utf-8") as out:
             out.writelines(hashed_lines())
     identity["input_sha256"] = digest.hexdigest()
     if not exists:

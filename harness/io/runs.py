@@ -166,7 +166,7 @@ def keep_superseded(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def rewrite_labels(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
-    with atomic_path(run_dir / LABELS) as tmp, tmp.open("w", encoding="utf-8") as out:
+    with atomic_path(run_dir / LABELS, kind="run") as tmp, tmp.open("w", encoding="utf-8") as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -309,18 +309,20 @@ def id_hash(ident: str) -> str:
 def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
     """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
     human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
+    from ..core.ownership import Output, claim
     from .pairs import detect_format, write_pairs
 
     target = Path(out)
     kind = detect_format(target)
+    claim([Output(target, kind="export")], inputs=[("the run", run.path)])
     wide = labels_wide(run.records)
     frame = run.input
     if not wide.empty:
         frame = frame.merge(wide.rename(columns=lambda c: c.replace("pred_", "grader_", 1)), on="id", how="left")
     if kind == "csv":
-        write_csv_atomic(target, frame)
+        write_csv_atomic(target, frame, kind="export")
     elif kind in ("parquet", "jsonl"):
-        write_pairs(frame, target)
+        write_pairs(frame, target, kind="export")
     else:  # pragma: no cover - detect_format raises first
         raise RunError(f"`out` {target}: expected .csv, .parquet or .jsonl")
     return target, len(frame)

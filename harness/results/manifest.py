@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -44,6 +44,8 @@ class Manifest(Result):
     Written when a session starts (``status: running``) and again whatever way it ends
     (``complete``, ``interrupted`` or ``failed`` with the redacted ``error``).
     """
+
+    file_kind: ClassVar[str] = "manifest"
 
     model: str
     template_hash: str

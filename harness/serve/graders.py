@@ -271,7 +271,7 @@ def _fitted(path_text: str, mtime_ns: int, features: str, cache_dir: str | None)
         from ..core.atomic import atomic_path
 
         try:
-            with atomic_path(stored) as tmp, tmp.open("wb") as handle:
+            with atomic_path(stored, kind="fit-cache") as tmp, tmp.open("wb") as handle:
                 pickle.dump(fitted, handle)
         except OSError:
             pass  # the cache is an optimisation

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 
@@ -230,6 +230,12 @@ class PlanSettings(Settings):
     seed: int = seed_field("Simulation seed")
     map: list[str] = map_field()
 
+    @model_validator(mode="after")
+    def _width_or_sizes(self) -> PlanSettings:
+        if self.target_width is None and not self.sizes:
+            raise ValueError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
+        return self
+
 
 class SelectSettings(Settings):
     """``harness select``: which prompt clusters to send to annotators."""
@@ -323,6 +329,8 @@ def expected(error: Any) -> str:
              "list_type": "expected a list (in a study file a TOML array, e.g. [\"a\", \"b\"])",
              "int_type": "expected a whole number", "float_type": "expected a number", "bool_type": "expected true or false",
              "string_type": "expected a text (in quotes)"}
+    if error["type"] == "value_error":  # a check across fields (model_validator): its own sentence
+        return str(error["msg"]).removeprefix("Value error, ")
     template = words.get(error["type"])
     try:
         return template.format(**context) if template else str(error["msg"])

@@ -19,35 +19,21 @@ from pathlib import Path
 from typing import Any
 
 DEMO_MARKER = ".harness-demo"
-
-
-def _earlier_demo(folder: Path) -> bool:
-    """A run folder an earlier harness demo made before demos left a marker: it graded the bundled sample."""
-    import json
-
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and str(manifest.get("input_path", "")).endswith("sample_pairs.jsonl")
+#: What a new demo keeps of an earlier one: its completion cache (answers are keyed by all that fixes them).
+KEPT = (".cache",)
 
 
 def fresh_demo_folder(folder: Path) -> None:
-    """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
-    the marker file); any other non-empty folder is left alone and refused."""
-    import shutil
+    """A demo starts from scratch: it removes what harness wrote in ``folder`` (an earlier demo's outputs), and
+    refuses, before touching anything, a folder holding any file harness did not write."""
+    from ..core.atomic import atomic_path, ensure_folder
+    from ..core.ownership import check_clearable, clear
 
-    from ..core.atomic import ensure_folder
-    from ..core.errors import RunError
-
-    if folder.exists():
-        if not folder.is_dir():
-            raise RunError(f"`run_dir` {folder}: expected a folder, but it is a file")
-        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists() and not _earlier_demo(folder):
-            raise RunError(f"`run_dir` {folder}: the folder holds files the demo did not make; pick an empty or new folder")
-        shutil.rmtree(folder)
+    check_clearable(folder, param="`run_dir`", keep=KEPT)
+    clear(folder, keep=KEPT)
     ensure_folder(folder, param="run_dir")
-    (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
+    with atomic_path(folder / DEMO_MARKER, kind="marker") as tmp:
+        tmp.write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
 
 
 def demo_study_path(local_model: bool = False) -> Path:

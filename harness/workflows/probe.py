@@ -7,7 +7,6 @@ path with the original run's model, template, shots and sampling parameters) and
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,13 +49,40 @@ def _perturbed(kind: str, run: Any, spec: GradeSpec, folder: Path, settings: Pro
         lines = [line for line in Path(spec.shots_path).read_text(encoding="utf-8").splitlines() if line.strip()]
         if len(lines) < 2:
             raise ConfigError(f"{spec.shots_path}: one exemplar has no order to change")
-        (folder / "shots.jsonl").write_text("\n".join(shuffled(lines, settings.seed)) + "\n", encoding="utf-8")
+        _write(folder / "shots.jsonl", "\n".join(shuffled(lines, settings.seed)) + "\n", "shots")
         return run.input, replace(spec, shots_path=str(folder / "shots.jsonl"))
     source = Path(spec.template_dir) if spec.template_dir else prompts_root() / "default"
     template = folder / "template"
-    shutil.copytree(source, template, dirs_exist_ok=True)
-    (template / "system.j2").write_text(levels_reversed((source / "system.j2").read_text(encoding="utf-8")), encoding="utf-8")
+    for part in sorted(p for p in source.iterdir() if p.is_file()):
+        text = part.read_text(encoding="utf-8")
+        _write(template / part.name, levels_reversed(text) if part.name == "system.j2" else text, "template")
     return run.input, replace(spec, template_dir=str(template))
+
+
+def _write(path: Path, text: str, kind: str) -> None:
+    from ..core.atomic import atomic_path
+
+    with atomic_path(path, kind=kind) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def planned(run_dir: str | Path, kind: str, out: str | Path | None) -> list[Any]:
+    """What a probe writes: its folder (``probe.json``, the perturbed table, shots or template) and its run folder."""
+    from ..core.ownership import Output
+
+    folder = Path(out) if out is not None else Path(run_dir) / f"probe-{kind}"
+    names = (("probe.json", "result"), ("padded.jsonl", "pairs"), ("shots.jsonl", "shots"))
+    return [Output(folder, folder=True, names=names), Output(folder / "run", run=True),
+            Output(folder / "template", folder=True, names=tuple((n, "template") for n in _template_names(run_dir)))]
+
+
+def _template_names(run_dir: str | Path) -> list[str]:
+    try:
+        spec = _spec(load_run(run_dir))
+    except Exception:  # the run is read (and its faults named) by the probe itself
+        return []
+    source = Path(spec.template_dir) if spec.template_dir else prompts_root() / "default"
+    return sorted(p.name for p in source.iterdir() if p.is_file()) if source.is_dir() else []
 
 
 def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointConfig, *, out: str | Path | None = None,
@@ -66,6 +92,9 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     if "jury" in run.manifest.params:
         raise ConfigError(f"{run_dir}: a jury asks no grader itself; probe its members")
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{settings.kind}"
+    from ..core.ownership import claim
+
+    claim(planned(run_dir, settings.kind, out), inputs=[("the probed run", run_dir)])
     folder.mkdir(parents=True, exist_ok=True)
     table, spec = _perturbed(settings.kind, run, _spec(run), folder, settings)
     graded = grade(table, spec, endpoint, run_dir=folder / "run", cache_dir=cache_dir, retry_statuses=("failed",),

@@ -205,6 +205,17 @@ def _dev_search(search: _Search, candidates: dict[str, list[Shot]], settings: Se
     return evaluated, sets
 
 
+def claim_search(run_root: str | Path, out: str | Path, *, inputs: list[tuple[str, Any]],
+                 root_param: str = "`run_root`", out_param: str = "`out`") -> None:
+    """Refuse, before any grading, a search whose chosen shots or ``shot_search.json`` would replace a file harness
+    did not write, or one of its inputs (the pool, the default shots)."""
+    from ..core.ownership import Output, claim
+
+    claim([Output(Path(out), param=out_param, kind="shots"),
+           Output(Path(run_root), param=root_param, folder=True, names=(("shot_search.json", "result"),))],
+          inputs=inputs)
+
+
 def calibrate_shots(
     frame: pd.DataFrame,
     spec: GradeSpec,
@@ -218,6 +229,7 @@ def calibrate_shots(
 ) -> ShotSearch:
     """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
     settings = settings or SearchSettings()
+    claim_search(run_root, out, inputs=[("`default_shots`", default_shots), ("`shots_path`", spec.shots_path)])
     splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed,
                         cluster=settings.cluster)
     search = _Search(splits, spec, endpoint, Path(run_root), cache_dir, settings.cluster)

@@ -34,6 +34,31 @@ class StepOutcome:
 
 
 @dataclass
+class PlannedStep:
+    """A step as the whole-study check sees it before anything runs: what it reads and what it writes."""
+
+    name: str
+    inputs: list[Path]
+    claims: list[Any]
+
+
+def claims_of(name: str, outputs: list[Path]) -> list[Any]:
+    """What a step's outputs are, by their names (a step that writes more passes its own claims)."""
+    from ..core.ownership import Output
+
+    param = f"the study's `out` ({name})"
+    kinds = {".md": "document", ".html": "document", ".tex": "document", ".json": "result"}
+    named = {"picks.jsonl": "pairs", "human_subset.jsonl": "pairs", "chosen_shots.jsonl": "shots", "study.json": "study"}
+    claims = []
+    for path in outputs:
+        if path.name == "labels.jsonl":
+            claims.append(Output(path.parent, param=param, run=True))
+        else:
+            claims.append(Output(path, param=param, kind=named.get(path.name) or kinds.get(path.suffix, "file")))
+    return claims
+
+
+@dataclass
 class StudyResult:
     out: Path
     steps: list[StepOutcome] = field(default_factory=list)
@@ -106,7 +131,7 @@ class _State:
         self._write()
 
     def _write(self) -> None:
-        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started})
+        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started}, kind="study")
 
 
 class _Endpoint:
@@ -160,8 +185,11 @@ class StudyRunner:
     """Runs the steps in order, skipping the unchanged ones."""
 
     def __init__(self, study: Study, out: Path, on_step: Callable[[StepOutcome], None] | None,
-                 on_progress: Callable[[Any], None] | None) -> None:
+                 on_progress: Callable[[Any], None] | None, *, planning: bool = False) -> None:
         self.study, self.out, self.on_step, self.on_progress = study, out, on_step, on_progress
+        #: Planning: the steps are listed (:attr:`planned`), none runs (the whole study is checked first).
+        self.planning = planning
+        self.planned: list[PlannedStep] = []
         self.state = _State(out)
         self.endpoint = _Endpoint(study)
         self.result = StudyResult(out)
@@ -170,11 +198,16 @@ class StudyRunner:
 
     def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
              load: Callable[[], Result | None] = lambda: None, *, study_wide: bool = True,
-             on_changed: Callable[[], None] | None = None) -> None:
+             on_changed: Callable[[], None] | None = None, claims: list[Any] | None = None) -> None:
         """Run a step unless its fingerprint (its table, the study-wide settings when it reads them, its inputs' bytes)
         matches the one recorded when it last finished and its outputs exist. ``on_changed`` runs first when an
         unfinished earlier attempt (killed, failed) began with other settings or inputs: its half-made output is
-        another job's and is set aside, not resumed."""
+        another job's and is set aside, not resumed. ``claims``: every file the step writes (default: its outputs, by
+        their names), checked with the whole study's before any step runs."""
+        if self.planning:  # a step's own claims name the study's `out`, and the step
+            own = [dataclasses.replace(c, param=f"the study's `out` ({name})") for c in claims or []]
+            self.planned.append(PlannedStep(name, inputs, [*claims_of(name, outputs), *own]))
+            return
         info = self.study.study  # n_boot, seed, cluster and raters: every analysis reads them, no grade does
         wide = {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters} if study_wide else {}
         print_ = fingerprint({"step": table, "study": wide}, inputs)

@@ -122,6 +122,7 @@ def probe_steps(runner: StudyRunner) -> None:
     from ..io.readers import read_result
     from ..results.probes import Probe
     from ..steps.settings import ProbeSettings
+    from .probe import planned as planned_probe
     from .probe import run_probe
     from .study_analyses import settings_of
 
@@ -137,7 +138,7 @@ def probe_steps(runner: StudyRunner) -> None:
                                  context=[("study", runner.study.file)])
 
             runner.step(f"probe {settings.kind} {name}", {"settings": settings, "endpoint": study.endpoint.base_url}, [folder],
-                        [target], run, partial(read_result, target, Probe))
+                        [target], run, partial(read_result, target, Probe), claims=planned_probe(folder, settings.kind, None))
 
 
 def analysis_steps(runner: StudyRunner) -> None:
