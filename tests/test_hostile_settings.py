@@ -287,7 +287,7 @@ def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwri
     own = out / "report.html"
     own.write_text("<html><title>my notes</title></html>", encoding="utf-8")
     refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2 and "report.html: a file harness did not write" in refused.output
+    assert refused.exit_code == 2 and "report.html: a file is in the way: harness did not write it" in refused.output
     assert own.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
     own.unlink()
     assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0

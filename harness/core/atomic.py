@@ -69,8 +69,17 @@ def atomic_path(target: Path, *, private: bool = False, kind: str = "file") -> I
             os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, target)
         mark(target, kind)
+    except OSError as exc:
+        raise named(exc, target) from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def named(exc: OSError, path: Path) -> OSError:
+    """The fault with the file it happened to (a write through a handle names none), for the message."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def write_json_atomic(path: Path, data: Any, *, kind: str = "json") -> None:

@@ -32,7 +32,7 @@ from .errors import ConfigError
 
 RECORD = ".harness-owned.json"
 #: A run folder's own files: harness's whenever the folder's manifest is.
-RUN_FILES = ("input.jsonl", "labels.jsonl", "manifest.json", "batches.json", ".lock")
+RUN_FILES = ("input.jsonl", "labels.jsonl", "manifest.json", "batches.json", "superseded.jsonl", ".lock")
 #: What the first bytes of a document harness wrote hold (its title, or the generator mark).
 SIGNATURES = {".md": (b"# harness ",), ".html": (b"<title>harness ", b'name="generator" content="harness"'),
               ".tex": (b"\\title{harness ",)}
@@ -395,11 +395,9 @@ def clear(folder: Path, *, keep: Sequence[str] = ()) -> None:
                 entry.rmdir()
         elif kind_of(entry) is not None:
             entry.unlink()
-    leftovers = [p for p in folder.iterdir() if p.name != RECORD]
-    if not leftovers:
+    unmark(folder, [n for n in _entries(folder) if not (folder / n).exists()])
+    if not _entries(folder):
         (folder / RECORD).unlink(missing_ok=True)
-    else:
-        unmark(folder, [n for n in _entries(folder) if not (folder / n).exists()])
 
 
 def remove_run_folder(folder: Path) -> None:

@@ -146,11 +146,21 @@ class LabelWriter:
         self._handle: TextIO = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
-        self._handle.flush()
+        from ..core.atomic import named
+
+        try:
+            self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as exc:  # a full disk: the message names the file
+            raise named(exc, self.path) from exc
 
     def close(self) -> None:
-        self._handle.close()
+        from ..core.atomic import named
+
+        try:
+            self._handle.close()
+        except OSError as exc:  # what a full disk left unwritten: the torn line is repaired when the run resumes
+            raise named(exc, self.path) from exc
 
 
 def keep_superseded(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -313,8 +323,8 @@ def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
     from .pairs import detect_format, write_pairs
 
     target = Path(out)
-    kind = detect_format(target)
     claim([Output(target, kind="export")], inputs=[("the run", run.path)])
+    kind = detect_format(target)
     wide = labels_wide(run.records)
     frame = run.input
     if not wide.empty:

@@ -45,8 +45,8 @@ def _message(file: Path, error: dict[str, Any]) -> str:
 
 
     where = _where(error)
-    if error["type"] != "extra_forbidden":
-        return f"{file}: {where}: {expected(error)}"
+    if error["type"] != "extra_forbidden":  # a study names its keys as they are (never as the command's flags)
+        return f"{file}: {where}: {expected(error).replace('`', '')}"
     loc = tuple(s for s in error["loc"] if not isinstance(s, int))
     valid = _keys_of(loc)
     near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
