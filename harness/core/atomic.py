@@ -67,6 +67,7 @@ def atomic_path(target: Path, *, private: bool = False, kind: str = "file") -> I
         yield tmp
         if not private:
             os.chmod(tmp, 0o666 & ~umask())
+        mark(target, kind, coming=tmp)  # both digests recorded: a kill between the two steps leaves a file of its own
         os.replace(tmp, target)
         mark(target, kind)
     except OSError as exc:

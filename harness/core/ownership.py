@@ -127,13 +127,25 @@ def _store(folder: Path, entries: dict[str, dict[str, object]]) -> None:
     (folder / RECORD).write_text(text + "\n", encoding="utf-8")
 
 
-def mark(path: Path, kind: str) -> None:
-    """Record ``path`` as a file harness wrote, of ``kind``, with the digest of its bytes as they are now."""
+def mark(path: Path, kind: str, *, coming: Path | None = None) -> None:
+    """Record ``path`` as a file harness wrote, of ``kind``, with the digest of its bytes as they are now.
+
+    ``coming``: the file about to be renamed over ``path``. Its digest is recorded beside the present one first, so a
+    process killed between the rename and the record still finds its file its own, whichever of the two is there.
+    """
     folder = path.parent
     with _locked(folder):
         entries = _entries(folder)
-        entries[path.name] = {"kind": kind, "digest": digest(path)}
+        entry: dict[str, object] = {"kind": kind, "digest": digest(coming or path)}
+        if coming is not None and path.is_file() and not path.is_symlink():
+            entry["previous"] = digest(path)
+        entries[path.name] = entry
         _store(folder, entries)
+
+
+def _matches(entry: dict[str, object], path: Path) -> bool:
+    found = digest(path)
+    return found == entry.get("digest") or found == entry.get("previous")
 
 
 def unmark(folder: Path, names: Iterable[str]) -> None:
@@ -208,7 +220,7 @@ def run_folder(folder: Path) -> bool:
         return False
     entry = _entries(folder).get("manifest.json")
     if entry is not None and "digest" in entry:
-        return entry.get("kind") == "manifest" and entry.get("digest") == digest(manifest)
+        return entry.get("kind") == "manifest" and _matches(entry, manifest)
     return _sniffed(manifest) == "manifest"
 
 
@@ -222,7 +234,7 @@ def kind_of(path: Path) -> str | None:
     if entry is not None:
         if "digest" not in entry:  # an earlier record: names only
             return str(entry.get("kind") or "figure")
-        return str(entry.get("kind")) if entry.get("digest") == digest(path) else None
+        return str(entry.get("kind")) if _matches(entry, path) else None
     return _sniffed(path) or _legacy(path)
 
 
