@@ -79,7 +79,8 @@ def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp
         assert inspect.signature(function).parameters["n_boot"].default == 2000
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     result = harness.grade(write_pairs(load_pairs(SAMPLE).head(2), tmp_path / "d.jsonl"), run_dir=tmp_path / "run")
-    assert result.manifest["endpoint"] == server.base_url and result.manifest["model"] == "harness-baseline"
+    assert result.manifest["replicas"] == [server.base_url] and result.manifest["model"] == "harness-baseline"
+    assert result.manifest["endpoint"] == server.endpoint.identity  # what it serves, whatever its port
 
 
 def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
