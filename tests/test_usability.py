@@ -255,7 +255,8 @@ def test_grade_at_the_embedded_endpoint_starts_and_stops_its_own_server(tmp_path
     assert "(harness serve, started for this grade)" in " ".join(done.stderr.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["counts"].get("ok") == 4 and not manifest["counts"].get("failed")
-    url = manifest["endpoint"].removesuffix("/v1")
+    assert manifest["endpoint"].startswith("harness-serve:")  # what it serves, not the port it was given
+    url = manifest["replicas"][0].removesuffix("/v1")
     assert url.startswith("http://127.0.0.1:")
     with pytest.raises(urllib.error.URLError):  # the server it started is gone
         urllib.request.urlopen(url + "/health", timeout=5)

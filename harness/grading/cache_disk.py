@@ -157,14 +157,13 @@ def row_of(connection: sqlite3.Connection, directory: Path, key: str) -> bytes |
 
 
 #: Pickle opcodes that only push or assemble plain data (protocols 2 to 5, as an older diskcache wrote them).
-_PUSH = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "BINFLOAT", "SHORT_BINUNICODE", "BINUNICODE",
-         "BINUNICODE8", "SHORT_BINBYTES", "BINBYTES", "BINBYTES8"}
+_PUSH = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "BINFLOAT", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
 _SKIP = {"PROTO", "FRAME", "STOP"}
 
 
 def plain_data(blob: bytes) -> Any:
-    """The value of a pickle that holds only dicts, lists, tuples (as lists), strings, numbers, booleans and None,
+    """The value of a pickle that holds only dicts, lists, tuples (as lists), texts, numbers, booleans and None,
     read by walking its opcodes; RefusedEntry for anything else (a class, a call, a reference to a container, more
     than :data:`MAX_ENTRY_BYTES` of expanded strings). Nothing is looked up, called or recursed into.
 
@@ -186,8 +185,8 @@ def plain_data(blob: bytes) -> Any:
         for opcode, read, _ in pickletools.genops(blob):
             name, arg = opcode.name, cast(Any, read)
             if name in _PUSH:
-                budget -= len(arg) if isinstance(arg, (str, bytes)) else 8
-                stack.append(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg)
+                budget -= len(arg) if isinstance(arg, str) else 8
+                stack.append(arg)
             elif name in _CONSTANTS:
                 stack.append(_CONSTANTS[name])
             elif name in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
