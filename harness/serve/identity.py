@@ -4,10 +4,10 @@ run folder by, whatever port the server was given.
 The fingerprint hashes what fixes an answer: the code (harness's version and the serve package's source), the fit data
 (the file's SHA-256, and the fitting code's version), the local language models this machine can serve (weights file,
 torch and transformers versions) and the flags that change answers (``--gullible``, ``--answer-as``, the prefix reuse,
-seeded faults). It leaves out what only changes when or whether an answer comes (latency, hang, the API key) and which
-graders are served: a request names its model, and the cache key holds the model. It is computed before the server
-listens (``/health`` publishes it at once, while the graders fit and the models load), and the process that starts an
-embedded server computes the same value without asking it.
+seeded faults). It leaves out what only changes when or whether an answer comes (latency, hang, batch faults, the API
+key) and which graders are served: a request names its model, and the cache key holds the model. It is computed before
+the server listens (``/health`` publishes it at once, while the graders fit and the models load), and the process that
+starts an embedded server computes the same value without asking it.
 """
 
 from __future__ import annotations
@@ -92,8 +92,7 @@ def serve_identity(config: ServeConfig, fit_path: str | Path | None = None) -> s
         "gullible": config.gullible,
         "answer_as": config.answer_as,
         "prefix_reuse": config.prefix_reuse,
-        "faults": faults,
-        "batch_fault": config.batch_fault,
+        "faults": faults,  # a seeded fault may be an answer (a refusal, garbage, a truncation); a batch fault never is
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return SERVE_IDENTITY_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:DIGITS]
