@@ -179,6 +179,24 @@ def test_the_embedded_servers_identity_is_computed_by_its_starter(tmp_path: Path
         gullible.stop()
 
 
+@pytest.mark.slow
+def test_an_embedded_run_resumes_at_the_next_embedded_server(tmp_path: Path) -> None:
+    """Each ``--base-url embedded`` grade starts its own server on a free port; the second resumes the first's folder
+    (no ``--same-grader``) and is answered from its cache."""
+    data = _pairs(tmp_path, 3)
+    command = ["grade", str(data), "--base-url", "embedded", "--out", str(tmp_path / "run"), "--cache-dir",
+               str(tmp_path / "cache"), "-q"]
+    first = runner.invoke(app, [*command, "--target", "prompt"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*command, "--target", "both"])
+    assert second.exit_code == 0, second.output
+    manifest = _manifest(tmp_path / "run")
+    assert manifest["counts"]["ok"] == 6 and manifest["sessions"] == 2
+    assert manifest["endpoints"] == [manifest["endpoint"]] and manifest["endpoint"].startswith("harness-serve:")
+    again = runner.invoke(app, [*command[:4], "--out", str(tmp_path / "again"), *command[6:], "--target", "both"])
+    assert again.exit_code == 0 and _manifest(tmp_path / "again")["cache_hits"] == 6
+
+
 # data, never objects ------------------------------------------------------------------------------------------------
 
 class _Planted:
@@ -265,6 +283,17 @@ def test_an_older_harness_pickled_cache_keeps_answering_as_data(server, tmp_path
     assert not result.manifest.get("cache_notes")
     rows = sqlite3.connect(tmp_path / "cache" / "cache.db").execute("SELECT mode, value FROM Cache").fetchall()
     assert {mode for mode, _ in rows} == {1} and all(bytes(v).startswith(b'{"v":1,') for _, v in rows)  # JSON now
+
+
+def test_a_large_answer_is_kept_in_a_value_file_and_read_back(tmp_path: Path) -> None:
+    cache = CompletionCache(tmp_path / "cache")
+    completion = {"content": "x" * 100_000, "finish_reason": "length", "prompt_tokens": 3, "completion_tokens": 9000}
+    cache.put("k", completion)
+    cache.close()
+    assert [p.suffix for p in (tmp_path / "cache").rglob("*.val")] == [".val"]  # over diskcache's 32 KB: a file
+    again = CompletionCache(tmp_path / "cache")
+    assert again.get("k") == completion and again.get("other") is None and not again.notes
+    again.close()
 
 
 _plain = st.recursive(
