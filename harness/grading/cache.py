@@ -169,9 +169,9 @@ class CompletionCache:
         """What happened to the cache in this session, in sentences (the manifest's ``cache_notes``)."""
         if not self.refused:
             return list(self._notes)
-        fate = "left in place (read only)" if self.read_only else "removed"
-        return [*self._notes, f"{self.refused} cache entries were not harness's data and were read as misses, never "
-                              f"run, and {fate} (first: {self._first_refusal})"]
+        fate = "left in place (read only)" if self.read_only else "dropped"
+        return [*self._notes, f"{self.refused} cache entries were read as misses and never run: not harness's data, "
+                              f"or unreadable (first: {self._first_refusal}); those refused were {fate}"]
 
     def _open(self) -> Any:
         import diskcache
@@ -231,8 +231,8 @@ class CompletionCache:
     def _refuse(self, key: str, exc: Exception) -> None:
         self.refused += 1
         if self.refused == 1:
-            self._first_refusal = str(exc) if isinstance(exc, RefusedEntry) else f"unreadable: {type(exc).__name__}"
-        if self._cache is not None:
+            self._first_refusal = str(exc) if isinstance(exc, RefusedEntry) else f"unreadable, {type(exc).__name__}"
+        if self._cache is not None and isinstance(exc, RefusedEntry):  # never a row a passing fault left unread
             with contextlib.suppress(Exception):
                 self._cache.delete(key)
 

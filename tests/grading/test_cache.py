@@ -230,7 +230,7 @@ def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(server, tmp_path:
     manifest = _manifest(tmp_path / "run")
     assert manifest["cache_hits"] == 2 and stats(server)["completions"] == sent + 1  # a miss: asked again
     note = " ".join(manifest["cache_notes"])
-    assert "1 cache entries were not harness's data" in note and "never run" in note and "not plain data" in note
+    assert "1 cache entries were read as misses and never run" in note and "not plain data" in note
     assert "never run" in " ".join(result.output.split())
     again = grade(data, PROMPTS, endpoint_for(server), run_dir=tmp_path / "again", cache_dir=tmp_path / "cache")
     assert again.manifest["cache_hits"] == 3 and not again.manifest.get("cache_notes")  # the answer stored as data
@@ -254,7 +254,7 @@ def test_a_tampered_row_is_a_miss_and_never_reaches_outside_the_cache(server, tm
     database.close()
     result = grade(data, PROMPTS, endpoint_for(server), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
     assert result.manifest["cache_hits"] == 1 and result.manifest["counts"]["ok"] == 4
-    assert "3 cache entries were not harness's data" in " ".join(result.manifest["cache_notes"])
+    assert "3 cache entries were read as misses and never run" in " ".join(result.manifest["cache_notes"])
     assert victim.read_text() == '{"v": 1}'  # never deleted through a row that named it
     sqlite3.connect(tmp_path / "cache" / "cache.db").execute(
         "UPDATE Cache SET value = CAST('not json' AS BLOB) WHERE key = ?", (keys[0],)).connection.commit()
