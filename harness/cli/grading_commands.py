@@ -139,9 +139,8 @@ def grade(
         if dry_run:
             return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
         with ExitStack() as stack:
-            # an embedded server starts once the inputs are read; it serves the same graders on every port it gets
+            # an embedded server starts once the inputs are read; its identity is the same on every port it gets
             settings, endpoint = _endpoint(stack, settings, config, flags, embedded=embedded)
-            same_grader = same_grader or embedded
             _announce(settings, flags, config, folder, shots)
             if repeats > 1:
                 _repeats(source, spec, endpoint, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
@@ -169,12 +168,14 @@ def probe(
 ) -> None:
     """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs."""
     with errors():
+        from ..grading.identity import graded_url
         from ..io.runs import read_manifest
         from ..workflows.probe import run_probe
         from .analysis_commands import show
         from .console import GradeProgress
 
-        config = _settings(None, base_url=base_url or read_manifest(run_dir).endpoint, concurrency=concurrency, cache_dir=cache_dir)
+        config = _settings(None, base_url=base_url or graded_url(read_manifest(run_dir)), concurrency=concurrency,
+                           cache_dir=cache_dir)
         with GradeProgress(enabled=not quiet) as progress:
             result = run_probe(run_dir, settings, config.endpoint(), out=out, cache_dir=config.resolved_cache_dir,
                                on_progress=progress.update)
@@ -247,7 +248,7 @@ def _endpoint(stack: ExitStack, settings: Settings, config: Path | None, flags: 
     if model in LOCAL_MODELS:
         more.update(concurrency=flags["concurrency"] or 1, timeout_s=flags["timeout_s"] or 600.0)
     settings = _settings(config, **{**flags, **more})
-    return settings, dataclasses.replace(settings.endpoint(), ready=server.ready)
+    return settings, dataclasses.replace(settings.endpoint(), ready=server.ready, identity=server.identity)
 
 
 def _repeats(source: Any, spec: Any, endpoint: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,

@@ -60,6 +60,8 @@ DEFAULT_CACHE_DIR = ".harness-cache"
 #: Where ``harness serve`` listens, and so the default grader endpoint.
 DEFAULT_SERVE_PORT = 8000
 DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_SERVE_PORT}/v1"
+#: How a ``harness serve``'s fingerprint begins (``/health`` publishes it; a run folder and the cache key name it).
+SERVE_IDENTITY_PREFIX = "harness-serve:"
 
 #: Delimiters that fence the text to grade inside a user message.
 TEXT_BEGIN = "<<<TEXT_TO_LABEL>>>"

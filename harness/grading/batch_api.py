@@ -90,7 +90,7 @@ class BatchRun:
         from .jobs import user_message
 
         request = self.grader.request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
-        key = request_key(self.client.config.base_url, request)
+        key = request_key(self.client.identity, request)
         self.items.setdefault(key, []).append(item)
         self.requests[key] = request
 
@@ -166,6 +166,7 @@ class BatchRun:
             input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions", completion_window="24h"))
         entry["id"], entry["status"] = _checked(batch).id, batch.status
         _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
+        self.client.note_answer()  # the endpoint holds the batch: the run folder records it
 
     async def _resume_submissions(self) -> None:
         """Entries a killed process uploaded but may not have seen created: adopt the batch the endpoint

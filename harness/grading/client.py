@@ -27,7 +27,7 @@ from .answers import (
     network_reason,
     retry_after,
 )
-from .cache import CompletionCache, public_base_url, request_key
+from .cache import CompletionCache, key_endpoint, public_base_url, request_key
 from .endpoint import EndpointConfig
 from .limiter import AdaptiveLimiter
 from .replicas import Replicas, same_model
@@ -43,9 +43,15 @@ REJECTED_LIMIT = 8
 class GraderClient:
     """Sends chat requests with caching, bounded concurrency and retries."""
 
-    def __init__(self, config: EndpointConfig, cache: CompletionCache | None = None) -> None:
+    def __init__(self, config: EndpointConfig, cache: CompletionCache | None = None, *,
+                 on_answered: Callable[[], None] | None = None) -> None:
         self.config = config
         self.cache = cache
+        #: What the cache key names the endpoint by (harness.grading.identity), worked out once, not per request.
+        self.identity = key_endpoint(config.identity or config.base_url)
+        #: Called once, when the endpoint first answers in this session (the run folder then records it).
+        self.on_answered = on_answered
+        self.has_answered = False
         self.limiter = AdaptiveLimiter(config.concurrency)
         self.rate_limited = 0
         self.requests_sent = 0
@@ -247,8 +253,18 @@ class GraderClient:
     def remember(self, outcome: Outcome) -> None:
         """Store a fresh, finished completion whatever it parses to (never a transport failure); see
         :mod:`harness.grading.cache`."""
-        if self.cache is not None and outcome.completion is not None and not outcome.cached:
+        if outcome.completion is None or outcome.cached:
+            return
+        self.note_answer()
+        if self.cache is not None:
             self.cache.put(outcome.request_hash, outcome.completion)
+
+    def note_answer(self) -> None:
+        """The endpoint has answered (a completion, or a batch it accepted): say so once."""
+        if not self.has_answered:
+            self.has_answered = True
+            if self.on_answered is not None:
+                self.on_answered()
 
     async def wait_ready(self) -> None:
         """Wait (once, shared by every request) for the endpoint's ``ready`` hook; its time counts as set-up.
@@ -309,7 +325,7 @@ class GraderClient:
         the cache here: the caller stores the completion with :meth:`remember` once it has
         judged it.
         """
-        key = request_key(self.config.base_url, request)
+        key = request_key(self.identity, request)
         if use_cache and self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

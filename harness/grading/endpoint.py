@@ -63,6 +63,9 @@ class EndpointConfig:
     #: serve: an embedded server still fitting its graders or loading a model. A grade answered wholly from the cache
     #: never calls it, so it never waits for a model it does not ask.
     ready: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: Which grader this is, when known without asking (an embedded server's fingerprint, computed by the process that
+    #: starts it): the cache key and the run folder name it. ``None``: learned once per grade (harness.grading.identity).
+    identity: str | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,7 @@ from ..results.manifest import Manifest
 from .cache import public_base_url
 from .endpoint import EndpointConfig
 from .grader import Progress
+from .identity import endpoint_identity
 from .jobs import GradeSpec
 from .runfolder import RunFolder
 from .session import Session
@@ -169,25 +170,34 @@ def grade(
     overlap = [0]
     if shots:  # a graded item that is one of the exemplars was graded with its own answer shown
         chunks = _count_exemplars(chunks, shots, overlap)
+    who = endpoint_identity(endpoint)  # once per grade: the cache key and the run folder name the same grader
+    endpoint = replace(endpoint, identity=who.value)
     identity: dict[str, Any] = {
         "model": spec.model, "template_hash": templates.hash, "shots_hash": shots_hash(shots), "params": spec.params(),
-        "endpoint": public_base_url(endpoint.base_url),
+        "endpoint": who.value,
     }
     folder = RunFolder(Path(run_dir))
     if batch is None:
         _refuse_open_batches(folder.path)
     with folder.session():  # one grading session per run folder
-        previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
+        previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader, url=endpoint.base_url)
         done, done_by_target, forget = folder.resume_set(retry_statuses)
-        manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
+        manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, answered=who.answered,
+                                details={
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None,
             **({"shots_overlap": overlap[0]} if shots else {})})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets),
                             already=sum(done_by_target[t] for t in spec.targets))
-        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget)
+        started = manifest
+
+        def answered() -> None:  # the endpoint's first answer pins the folder to it at once (a kill -9 keeps it)
+            folder.record_endpoint(started)
+
+        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget,
+                      on_answered=answered)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
-                            redact=Redactor.of(endpoint.api_key))
+                            redact=Redactor.of(endpoint.api_key), answered=who.answered)
         return GradeResult(folder.path, manifest, progress.done)
 
 
@@ -236,7 +246,7 @@ def _check_options(spec: GradeSpec, retry_statuses: Sequence[str], batch: BatchO
 
 
 def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: str | Path | None, session_start: float,
-             price: Price | None, redact: Redactor) -> Manifest:
+             price: Price | None, redact: Redactor, answered: bool) -> Manifest:
     """Run the session; whatever way it ends, the manifest says how (never left claiming a live run)."""
     status, error = "failed", None
     try:
@@ -250,7 +260,7 @@ def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: 
         raise
     finally:
         manifest = folder.finish(manifest, status=status, error=error, session=run.figures(session_start),
-                                 cache_notes=run.cache_notes, price=price)
+                                 cache_notes=run.cache_notes, price=price, answered=answered or run.answered)
     return manifest
 
 
@@ -298,8 +308,6 @@ def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: En
     (the seed is part of the cache key) and a re-run resumes each repeat. ``harness stability RUN_DIR`` reads them.
     ``options`` are :func:`grade`'s.
     """
-    from dataclasses import replace
-
     from ..core.errors import ConfigError
 
     if not 2 <= repeats <= MAX_REPEATS:

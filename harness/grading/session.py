@@ -86,8 +86,11 @@ class Session:
 
     def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
                  done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
-                 batch: BatchOptions | None = None, *, forget: set[str] | None = None) -> None:
+                 batch: BatchOptions | None = None, *, forget: set[str] | None = None,
+                 on_answered: Callable[[], None] | None = None) -> None:
         self.batch = batch
+        self.on_answered = on_answered  # called once, when the endpoint first answers
+        self.answered = False
         self.forget = forget or set()  # cached answers of the items a --retry grades again
         self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
         self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
@@ -113,7 +116,7 @@ class Session:
                 cache.close()
 
     async def _main(self, cache: CompletionCache | None, writer: LabelWriter) -> int:
-        async with GraderClient(self.endpoint, cache) as client:
+        async with GraderClient(self.endpoint, cache, on_answered=self.on_answered) as client:
             self.progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
             made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
             grader = Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
@@ -133,6 +136,7 @@ class Session:
                 self.client_setup_s = client.setup_s - made_before
                 self.sdk_setup_s = client.setup_s
                 self.requests_sent = client.requests_sent
+                self.answered = client.has_answered
                 self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
                 self.set_aside = {public_base_url(u): reason for u, reason in client.replicas.lost.items()}
                 self.answered_models = {public_base_url(u): sorted(names) for u, names in client.replicas.models.items()

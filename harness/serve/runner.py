@@ -93,9 +93,11 @@ def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = Tr
     thread and requests wait for them (the server can answer ``/v1/models`` at once).
     """
     from ..io.sample import sample_path
+    from .identity import serve_identity
 
     endpoint = GraderEndpoint(config)
     path = str(fit_path or sample_path())
+    endpoint.identity = serve_identity(config, path)  # published on /health before the socket listens
     if wait:
         endpoint.fit(path, fit_cache_dir())
         if endpoint.fit_error is not None:

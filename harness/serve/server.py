@@ -124,6 +124,7 @@ class GraderEndpoint:
         self.graders: dict[str, InContextGrader] = graders or {}
         self.ready = threading.Event()
         self.fit_error: str | None = None
+        self.identity: str | None = None  # its fingerprint (harness.serve.identity), published on /health
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
         #: Real language models, loaded with the graders; one worker thread runs them, so requests queue.
@@ -183,6 +184,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
+                                  "identity": self.identity,
                                   "models": {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
                                              for n in self.config.model_names}})
 

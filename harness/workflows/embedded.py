@@ -68,20 +68,34 @@ def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subp
     raise GraderError(f"harness serve did not start listening within {timeout_s:g} s")
 
 
-def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
-    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway."""
+def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0, identity: str | None = None) -> None:
+    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway. With
+    ``identity``, the server must say it is that one (the fingerprint its starter computed and keyed the cache by)."""
     import json
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
             health = json.loads(response.read())
+        if identity is not None and health.get("identity") != identity:
+            raise GraderError(f"the embedded server says it is {health.get('identity')}, not {identity} as its starter "
+                              "computed; it would answer for another grader's cache entries (a harness install changed "
+                              "while it started?)")
         if health.get("error"):
             raise GraderError(f"the embedded graders could not be fitted: {health['error']}")
         if health.get("ready"):
             return
         time.sleep(0.05)
     raise GraderError(f"the embedded graders were not ready within {timeout_s:g} s")
+
+
+def embedded_identity(names: Sequence[str]) -> str | None:
+    """The fingerprint ``harness serve --model-name …`` publishes for these served ``names`` (its other flags at their
+    defaults, fitted on the bundled sample, as :func:`embedded_endpoint` starts it), computed here without asking it."""
+    from ..serve.identity import serve_identity
+    from ..serve.server import ServeConfig
+
+    return serve_identity(ServeConfig(model_names=tuple(names)))
 
 
 def served_models(models: Sequence[str]) -> list[str]:
@@ -104,16 +118,18 @@ class EmbeddedServer:
     """A started ``harness serve``: its base URL, and :meth:`ready`, which waits (once) until its graders are fitted and
     its local models loaded."""
 
-    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float) -> None:
+    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float, identity: str | None = None) -> None:
         self.port, self.process, self.ready_timeout_s = port, process, ready_timeout_s
         self.url = f"http://127.0.0.1:{port}/v1"
+        #: What it serves (harness.serve.identity), computed without asking it: hand it to ``EndpointConfig.identity``.
+        self.identity = identity
         self._ready = False
 
     def ready(self) -> None:
         if self._ready:
             return
         try:
-            wait_until_graders_ready(self.port, timeout_s=self.ready_timeout_s)
+            wait_until_graders_ready(self.port, timeout_s=self.ready_timeout_s, identity=self.identity)
         except OSError as exc:  # the server went away while loading (killed, out of memory)
             code = self.process.poll()
             raise GraderError(f"harness serve stopped before it was ready ({exc}; exit code {code})") from None
@@ -124,12 +140,14 @@ class EmbeddedServer:
 def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, wait: bool = True) -> Iterator[EmbeddedServer]:
     """``harness serve`` for ``models`` as a child process on a free port, stopped on exit. With ``wait`` it is ready
     (graders fitted, local models loaded) when yielded; without, it is listening and loading, and the caller hands
-    :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send."""
+    :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send, and
+    :attr:`EmbeddedServer.identity` (``EndpointConfig.identity``), so the grade never asks it who it is."""
     names = served_models(models)
+    identity = embedded_identity(names)
     port = free_port()
     process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
     try:
-        server = EmbeddedServer(port, process, ready_timeout_s)
+        server = EmbeddedServer(port, process, ready_timeout_s, identity)
         if wait:
             server.ready()
         yield server

@@ -164,7 +164,11 @@ class _Endpoint:
                          timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
         self.config = resolve(flags).endpoint()
         if self.server is not None:
-            self.config = dataclasses.replace(self.config, ready=self.server.ready)
+            self.config = dataclasses.replace(self.config, ready=self.server.ready, identity=self.server.identity)
+        if self.config.identity is None:  # asked once for the whole study (a loopback endpoint says what it serves)
+            from ..grading.identity import endpoint_identity
+
+            self.config = dataclasses.replace(self.config, identity=endpoint_identity(self.config).value)
         return self.config
 
     def for_model(self, model: str) -> Any:

@@ -96,8 +96,7 @@ def grading_steps(runner: StudyRunner) -> None:
             _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
             try:
                 result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model), run_dir=folder,
-                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
-                               same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
+                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
             except GraderError as exc:  # name the study's keys, not the grade command's flags
                 said = re.sub(r"`(base_url|model)`( \(or OPENAI_BASE_URL\))?", lambda m: f"{'endpoint' if m.group(1) == 'base_url' else 'grader'}.{m.group(1)}", str(exc))
                 raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
@@ -106,8 +105,7 @@ def grading_steps(runner: StudyRunner) -> None:
             if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
                 for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model),
                                             run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
-                                            retry_statuses=("failed",), on_progress=runner.on_progress,
-                                            same_grader=runner.endpoint.embedded):
+                                            retry_statuses=("failed",), on_progress=runner.on_progress):
                     check_graded(repeat, f"{grader.name} ({repeat.run_dir.name})")
             return result.manifest
 
@@ -220,14 +218,16 @@ def _set_aside_if_finished(runner: StudyRunner, step: str, folder: Path) -> None
 
 def _set_aside_if_another_endpoint(runner: StudyRunner, step: str, folder: Path) -> None:
     """An unfinished run folder graded at another endpoint than the study's now holds another grader's labels: it is
-    set aside rather than mixed (the embedded endpoint is one grader whatever its port)."""
-    from ..grading.cache import public_base_url
+    set aside rather than mixed (endpoints compared by identity: the embedded endpoint, or any harness serve, is one
+    grader whatever its port, and another grader when its code, fit or flags changed)."""
+    from ..grading.identity import answered_here
     from ..io.runs import MANIFEST, read_manifest
 
-    if runner.endpoint.embedded or not (folder / MANIFEST).exists():
+    if not (folder / MANIFEST).exists():
         return
     before = read_manifest(folder).endpoint
-    if before and public_base_url(before) != public_base_url(runner.endpoint.get().base_url):
+    endpoint = runner.endpoint.get()
+    if before and not answered_here([before], endpoint.identity, endpoint.base_url):
         _set_aside(runner, step, folder)
 
 
