@@ -148,7 +148,7 @@ def flips(
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
-        from ..core.ownership import Output, claim
+        from ..core.claims import Output, claim
         from ..io.provenance import provenance_of, stamped
         from ..io.runs import load_run
         from .console import print_json, print_result
@@ -245,7 +245,7 @@ def schema(
         from ..workflows.study_file import study_schema
 
         if out is not None:
-            from ..core.ownership import Output, claim
+            from ..core.claims import Output, claim
 
             names = tuple((f"{key}.json", "schema") for key in [*RESULT_TYPES, "study"])
             claim([Output(out, folder=True, names=names)])

@@ -20,7 +20,7 @@ def data_import(
 ) -> None:
     """Import a public data set into the canonical pairs table."""
     with errors():
-        from ..core.ownership import Output, claim
+        from ..core.claims import Output, claim
         from ..io.importers import import_dataset
         from ..io.pairs import write_pairs
 
@@ -43,7 +43,7 @@ def data_inject(
     """Copy a pairs table with an instruction to the grader added to each prompt or response."""
     with errors():
         from ..analysis.injection import inject
-        from ..core.ownership import Output, claim
+        from ..core.claims import Output, claim
         from ..io.pairs import load_pairs, write_pairs
 
         claim([Output(out, kind="pairs")], inputs=[("the clean table", path)])

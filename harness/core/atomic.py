@@ -56,7 +56,8 @@ def atomic_path(target: Path, *, private: bool = False, kind: str = "file") -> I
     already at ``target`` is replaced only when harness wrote it, unchanged since, as the same kind; anything else
     stops the write before a byte is written.
     """
-    from .ownership import check_write, mark
+    from .claims import check_write
+    from .ownership import mark
 
     check_write(target, kind)
     ensure_folder(target.parent)
@@ -94,7 +95,8 @@ def rewrite_in_place(path: Path, data: Any, *, kind: str) -> None:
     """Write JSON over an existing file of harness's in place (truncate, write, sync): the last resort when no new file
     can be made (a full disk), since the old file's blocks are freed first. Not atomic; used only where leaving the old
     content would mislead more (a manifest that still says "running")."""
-    from .ownership import check_write, mark
+    from .claims import check_write
+    from .ownership import mark
 
     check_write(path, kind)
     text = (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")

@@ -1,20 +1,12 @@
-"""Which files harness wrote: the one rule every writer follows.
+"""Which files harness wrote: the marks behind the one rule every writer follows (:mod:`harness.core.claims`).
 
-harness creates new files, or replaces files it marked as its own; it never writes over an input of the same
-command or study, and never deletes what it did not make. Two halves:
-
-* **Marks.** Every file harness writes goes through :func:`harness.core.atomic.atomic_path`, which records it in its
-  folder's ``.harness-owned.json``: the name, what kind of file it is (a result, a run's manifest, a schema, a
-  report …) and a digest of its bytes. A file is harness's to replace when its record says so and its bytes are
-  still the ones harness wrote (a file edited by hand since, a picks table with labels filled in, is the user's),
-  and the new file is of the same kind (``harness schema -o RUN`` never writes a schema over a run's manifest).
-  Files an earlier harness wrote before records existed are recognised by what they hold (:func:`_sniffed`); a run
-  folder's own files are harness's when its manifest is.
-* **Claims.** Before any work, a command names what it will write (:class:`Output`) and what it reads
-  (:func:`claim`); every conflict is refused at once, naming the file and the flag or key that chose it: an output
-  that is an input, two outputs at one path, a user's file (or a symbolic link, or a folder) in the way, a file name
-  given where a folder is written, a name too long, a place that is not a file system.
-  :func:`atomic_path` checks again at write time, so a writer that forgot to claim still cannot replace a user's file.
+Every file harness writes goes through :func:`harness.core.atomic.atomic_path`, which records it in its folder's
+``.harness-owned.json``: the name, what kind of file it is (a result, a run's manifest, a schema, a report …) and a
+digest of its bytes. A file is harness's to replace when its record says so and its bytes are still the ones harness
+wrote (a file edited by hand since, a picks table with labels filled in, is the user's), and the new file is of the
+same kind (``harness schema -o RUN`` never writes a schema over a run's manifest). Files an earlier harness wrote before
+records existed are recognised by what they hold (:func:`_sniffed`); a run folder's own files are harness's when its
+manifest is. Clearing a folder (:func:`clear`) removes only what harness wrote.
 """
 
 from __future__ import annotations
@@ -22,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
@@ -36,12 +26,6 @@ RUN_FILES = ("input.jsonl", "labels.jsonl", "manifest.json", "batches.json", "su
 #: What the first bytes of a document harness wrote hold (its title, or the generator mark).
 SIGNATURES = {".md": (b"# harness ",), ".html": (b"<title>harness ", b'name="generator" content="harness"'),
               ".tex": (b"\\title{harness ",)}
-#: Names that say "a file", refused where a command writes a folder of several files.
-FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".html", ".md", ".tex", ".txt", ".toml", ".svg", ".pdf", ".png")
-#: Places that look like folders but are not files on a disk.
-PSEUDO = ("/proc", "/sys", "/dev")
-#: Longest file name (bytes) most file systems take.
-NAME_MAX = 255
 #: Files larger than this are digested by their size, head and tail (a hand edit changes at least one of them).
 _WHOLE = 64 * 2**20
 _PART = 4 * 2**20
@@ -49,28 +33,6 @@ _PART = 4 * 2**20
 _LEGACY_FIGURE = re.compile(r"figures/(\d{2,3}-[a-z0-9-]+\.(?:svg|pdf|png))")
 #: How an earlier harness named the tables beside a result: ``confusion_prompt_hate.csv``, ``analysis_categories.csv``.
 _LEGACY_TABLE = re.compile(r"(confusion|analysis)_[a-z0-9_]+\.csv")
-
-
-@dataclass(frozen=True)
-class Output:
-    """A path a command will write.
-
-    Attributes:
-        path: the file, or the folder.
-        param: what chose it, as the user names it: a parameter in backticks (``\\`out\\```, shown as ``--out`` on the
-            command line) or a study key (``[select] out``).
-        kind: what harness writes there (see the module docstring); only a file of the same kind is replaced.
-        folder: a folder of several files (a file name there is refused).
-        names: the files written into the folder, each with its kind, when known before the work.
-        run: a run folder: it may hold a run harness graded (its manifest says), never a user's files of those names.
-    """
-
-    path: Path
-    param: str = "`out`"
-    kind: str = ""
-    folder: bool = False
-    names: tuple[tuple[str, str], ...] = ()
-    run: bool = False
 
 
 # ---------------------------------------------------------------------------------------------------------- marks
@@ -249,118 +211,6 @@ def harness_made(path: Path) -> bool:
     return kind_of(path) is not None
 
 
-# ---------------------------------------------------------------------------------------------------------- claims
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(folder.resolve())
-    except OSError:
-        return False
-
-
-def _check_place(path: Path, param: str, *, shown: Path | None = None) -> None:
-    """A path that can hold a file: a real file system, names not too long, no file where a folder must be."""
-    absolute = path.absolute()
-    path = shown or path
-    if any(str(absolute) == p or str(absolute).startswith(p + "/") for p in PSEUDO):
-        raise ConfigError(f"{param} {path}: lies under /{absolute.parts[1]}, which is not a place for files; choose a "
-                          "folder on a disk")
-    for part in absolute.parts[1:]:
-        if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
-            raise ConfigError(f"{param} {path}: the name {part[:40]}… is {len(part.encode())} bytes; file systems take "
-                              f"at most {NAME_MAX}: choose a shorter name")
-    for parent in absolute.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"{param} {path}: {parent} is a file, so nothing can be written below it; choose "
-                                  "another path")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ConfigError(f"{param} {path}: {parent} is not writable (read-only, or not yours); choose a "
-                                  "folder you can write to")
-            break
-
-
-def _check_file(path: Path, kind: str, param: str, inputs: Sequence[tuple[str, Path]]) -> None:
-    for name, source in inputs:
-        if _same(path, source):
-            raise ConfigError(f"{param} {path}: is {name}, an input of this command; harness never writes over its "
-                              f"inputs: choose another path for {param}")
-    if path.is_symlink():
-        raise ConfigError(f"{param} {path}: is a symbolic link; harness writes only plain files it owns: remove the "
-                          "link or choose another path")
-    if not path.exists():
-        return
-    if path.is_dir():
-        raise ConfigError(f"{param} {path}: is a folder; expected the path of a file to write")
-    if not owned(path, kind):
-        found = kind_of(path)
-        why = (f"harness wrote it as a {found}, not a {kind}" if found is not None else
-               "harness did not write it (or it was changed since)")
-        raise ConfigError(f"{param} {path}: a file is in the way: {why}; harness replaces only its own files of the "
-                          "same kind: move it, or choose another path")
-
-
-def _check_run(folder: Path, param: str, inputs: Sequence[tuple[str, Path]]) -> None:
-    for name, source in inputs:
-        if any(_same(folder / n, source) for n in RUN_FILES):
-            raise ConfigError(f"{param} {folder}: {name} {source} is one of this run folder's own files, which harness "
-                              f"writes; grade a copy of it, or choose another folder for {param}")
-    if not folder.is_dir() or run_folder(folder):
-        return
-    present = [n for n in RUN_FILES if n != ".lock" and (folder / n).exists() and kind_of(folder / n) is None]
-    if present:
-        raise ConfigError(f"{param} {folder}: holds {', '.join(present)} that harness did not write (no manifest of a "
-                          "harness run beside them); harness will not take the folder over: choose another folder")
-
-
-def claim(outputs: Iterable[Output], *, inputs: Iterable[tuple[str, str | Path | None]] = ()) -> None:
-    """Refuse, before any work, every write that could change a byte harness did not write (see the module).
-
-    ``inputs`` are ``(name, path)`` of what the command or study reads, named as the user named them.
-    """
-    outputs = list(outputs)
-    sources: list[tuple[str, Path]] = []
-    for name, given in inputs:
-        path = Path(given) if given is not None and str(given) != "" else None
-        if path is None or not path.exists():
-            continue  # a column's name, or a file not there: nothing to write over
-        sources.append((name, path))
-        if path.is_dir():  # a run folder read as an input: its own files are inputs too
-            sources += [(f"{name} ({path / n})", path / n) for n in RUN_FILES if (path / n).exists()]
-    seen: dict[Path, str] = {}
-    for out in outputs:
-        files = [(out.path / n, k) for n, k in out.names] if out.folder or out.run else [(out.path, out.kind)]
-        if not (out.folder or out.run):
-            _check_place(out.path, out.param)
-        else:
-            _check_place(out.path / "x", out.param, shown=out.path)
-            if out.path.suffix.lower() in FILE_SUFFIXES:
-                raise ConfigError(f"{out.param} {out.path}: this writes a folder of several files, but the name is a "
-                                  f"file's ({out.path.suffix}); give a folder")
-            if out.path.is_symlink() or (out.path.exists() and not out.path.is_dir()):
-                raise ConfigError(f"{out.param} {out.path}: expected a folder, but it is a file or a symbolic link")
-        if out.run:
-            _check_run(out.path, out.param, sources)
-        for path, kind in files:
-            key = path.absolute()
-            if key in seen and seen[key] != out.param:
-                raise ConfigError(f"{out.param} and {seen[key]} both write {path}; give each its own path")
-            seen[key] = out.param
-            _check_file(path, kind, out.param, sources)
-
-
-def check_write(path: Path, kind: str) -> None:
-    """The write-time guard (:func:`atomic_path`): a file in the way that is not harness's, of this kind, stops it."""
-    if path.is_symlink() or (path.exists() and not owned(path, kind)):
-        _check_file(path, kind, "`out`", ())
-
-
 # ---------------------------------------------------------------------------------------------------------- folders
 def foreign(folder: Path, *, deep: bool = True) -> list[Path]:
     """The entries of ``folder`` harness did not write (symbolic links included); a subfolder is looked into."""
@@ -424,11 +274,6 @@ def remove_run_folder(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------- figures
-def check_own_file(path: Path, *, param: str = "out", kind: str = "document") -> None:
-    """A single document harness is about to write over: refused (naming it) unless it is harness's."""
-    _check_file(path, kind, f"`{param}`", ())
-
-
 def check_replaceable(folder: Path, *, param: str = "out") -> set[str]:
     """The names in ``folder`` harness may replace; a ConfigError naming anything else there (or a symlink)."""
     if folder.is_symlink():

@@ -203,7 +203,7 @@ def grade(
 
 def claim_run_folder(folder: Path, data: object, spec: GradeSpec, param: str = "`run_dir`") -> None:
     """Refuse, before any work, a run folder that is not harness's to fill, or that holds this grade's own input."""
-    from ..core.ownership import Output, claim
+    from ..core.claims import Output, claim
 
     claim([Output(folder, param=param, run=True)],
           inputs=[("the pairs table", data if isinstance(data, (str, Path)) else None), ("`shots_path`", spec.shots_path)])

@@ -319,7 +319,7 @@ def id_hash(ident: str) -> str:
 def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
     """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
     human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
-    from ..core.ownership import Output, claim
+    from ..core.claims import Output, claim
     from .pairs import detect_format, write_pairs
 
     target = Path(out)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.atomic import atomic_path, ensure_folder
+from ..core.claims import Output, claim
 from ..core.errors import RunError
-from ..core.ownership import Output, check_replaceable, claim
+from ..core.ownership import check_replaceable
 from ..results.analysis import Analysis
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement

@@ -237,7 +237,7 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     the same pairs shown beside it (a run whose ids share nothing with the first is refused)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    from ..core.ownership import Output, claim
+    from ..core.claims import Output, claim
 
     target = Path(out)
     if target.is_dir():

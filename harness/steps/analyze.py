@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.ownership import Output
+from ..core.claims import Output
 from .outcome import Context, Outcome, claimed, stamp
 from .settings import AnalyzeSettings, mapping_of
 

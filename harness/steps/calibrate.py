@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.claims import Output
 from ..core.constants import CATEGORIES, SIDES
-from ..core.ownership import Output
 from .outcome import Context, Outcome, claimed, held_out, stamp
 from .settings import CalibrateSettings, mapping_of
 

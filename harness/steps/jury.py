@@ -53,7 +53,7 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     if target.resolve() in {f.resolve() for f in folders}:
         raise ConfigError(f"`out` {target}: is one of the members; give the jury a folder of its own")
     _check_out(target)
-    from ..core.ownership import Output
+    from ..core.claims import Output
     from .outcome import claimed
 
     claimed([Output(target, run=True, names=((MANIFEST, "manifest"), (LABELS, "run"), (INPUT, "run")))],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.ownership import Output
+from ..core.claims import Output
 from ..io.provenance import provenance_of, stamped
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class Outcome:
 
 def claimed(outputs: Sequence[Output], inputs: Sequence[tuple[str, Any]]) -> None:
     """Refuse, before the step does any work, an output that would change a byte harness did not write
-    (:func:`harness.core.ownership.claim`): an input of the step, a user's file, a folder where a file goes."""
-    from ..core.ownership import claim
+    (:func:`harness.core.claims.claim`): an input of the step, a user's file, a folder where a file goes."""
+    from ..core.claims import claim
 
     claim(outputs, inputs=[(name, path) for name, path in inputs if path is not None])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.ownership import Output
+from ..core.claims import Output
 from .outcome import Context, Outcome, claimed, result_file, stamp
 from .settings import PlanSettings, SelectSettings, mapping_of
 

@@ -68,7 +68,7 @@ def _write(path: Path, text: str, kind: str) -> None:
 
 def planned(run_dir: str | Path, kind: str, out: str | Path | None) -> list[Any]:
     """What a probe writes: its folder (``probe.json``, the perturbed table, shots or template) and its run folder."""
-    from ..core.ownership import Output
+    from ..core.claims import Output
 
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{kind}"
     names = (("probe.json", "result"), ("padded.jsonl", "pairs"), ("shots.jsonl", "shots"))
@@ -92,7 +92,7 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     if "jury" in run.manifest.params:
         raise ConfigError(f"{run_dir}: a jury asks no grader itself; probe its members")
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{settings.kind}"
-    from ..core.ownership import claim
+    from ..core.claims import claim
 
     claim(planned(run_dir, settings.kind, out), inputs=[("the probed run", run_dir)])
     folder.mkdir(parents=True, exist_ok=True)

@@ -209,7 +209,7 @@ def claim_search(run_root: str | Path, out: str | Path, *, inputs: list[tuple[st
                  root_param: str = "`run_root`", out_param: str = "`out`") -> None:
     """Refuse, before any grading, a search whose chosen shots or ``shot_search.json`` would replace a file harness
     did not write, or one of its inputs (the pool, the default shots)."""
-    from ..core.ownership import Output, claim
+    from ..core.claims import Output, claim
 
     claim([Output(Path(out), param=out_param, kind="shots"),
            Output(Path(run_root), param=root_param, folder=True, names=(("shot_search.json", "result"),))],

@@ -32,10 +32,10 @@ from .study_steps import analysis_steps, grading_steps, report_steps
 def check_study(study: Study, folder: Path) -> None:
     """The whole study checked before any step runs: every step listed (none run), two steps of one name refused
     (two identical tables), and every file any step writes claimed against every file the study reads
-    (:func:`harness.core.ownership.claim`): no step may write over the study's inputs, a user's file, or another
+    (:func:`harness.core.claims.claim`): no step may write over the study's inputs, a user's file, or another
     step's output."""
+    from ..core.claims import Output, claim
     from ..core.errors import ConfigError
-    from ..core.ownership import Output, claim
 
     runner = StudyRunner(study, folder, None, None, planning=True)
     grading_steps(runner)

@@ -148,7 +148,7 @@ def analyze_step(runner: StudyRunner) -> None:
                                      seed=settings.seed, cluster=settings.cluster), subset)
         return analyze(source, settings, out=folder, context=_context(runner)).result
 
-    from ..core.ownership import Output
+    from ..core.claims import Output
     from ..steps.analyze import planned
 
     claims = planned(source, folder) + ([Output(subset, kind="pairs")] if subset is not None else [])

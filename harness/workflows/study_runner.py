@@ -44,7 +44,7 @@ class PlannedStep:
 
 def claims_of(name: str, outputs: list[Path]) -> list[Any]:
     """What a step's outputs are, by their names (a step that writes more passes its own claims)."""
-    from ..core.ownership import Output
+    from ..core.claims import Output
 
     param = f"the study's `out` ({name})"
     kinds = {".md": "document", ".html": "document", ".tex": "document", ".json": "result"}

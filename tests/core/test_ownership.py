@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.core.atomic import atomic_path, write_json_atomic
+from harness.core.claims import Output, claim
 from harness.core.errors import ConfigError
-from harness.core.ownership import RECORD, Output, check_clearable, claim, clear, kind_of, owned, run_folder
+from harness.core.ownership import RECORD, check_clearable, clear, kind_of, owned, run_folder
 
 
 def _write(path: Path, text: str, kind: str) -> None:

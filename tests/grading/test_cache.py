@@ -155,6 +155,7 @@ def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(server, 
     manifest = _manifest(run)
     manifest.update(endpoint=server.base_url, endpoints=[server.base_url])  # as an older harness wrote it
     (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / ".harness-owned.json").unlink()  # an older harness kept no record of its files
     refused = runner.invoke(app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)])
     assert refused.exit_code == 2 and f"was graded at {server.base_url}" in refused.output
     resumed = grade(data, GradeSpec(targets=("prompt", "response")), endpoint_for(server), run_dir=run)
