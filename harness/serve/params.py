@@ -154,21 +154,26 @@ def array(item: Check, *, most: int | None = None, least: int = 0) -> Check:
     return check
 
 
+def _at(param: str, key: str) -> str:
+    """A key's parameter name inside ``param`` (the key alone at the top of a body)."""
+    return f"{param}.{_key(key)}" if param else _key(key)
+
+
 def fields(required: Mapping[str, Check], optional: Mapping[str, Check]) -> Check:
     """An object with these keys (``optional`` ones may be absent or null), and no other."""
     def check(value: Any, param: str) -> None:
-        obj(value, param)
+        obj(value, param or "body")
         for key, rule in required.items():
             if value.get(key) is None:
-                raise InvalidRequest(f"Missing required parameter: '{param}.{key}'.", f"{param}.{key}",
+                raise InvalidRequest(f"Missing required parameter: '{_at(param, key)}'.", _at(param, key),
                                      "missing_required_parameter")
-            rule(value[key], f"{param}.{key}")
+            rule(value[key], _at(param, key))
         for key, entry in value.items():
             if key not in required and key not in optional:
-                raise InvalidRequest(f"Unrecognized request argument supplied: {param}.{_key(key)}",
-                                     f"{param}.{_key(key)}", "unknown_parameter")
+                raise InvalidRequest(f"Unrecognized request argument supplied: {_at(param, key)}", _at(param, key),
+                                     "unknown_parameter")
             if key in optional and entry is not None:
-                optional[key](entry, f"{param}.{key}")
+                optional[key](entry, _at(param, key))
     return check
 
 

@@ -65,9 +65,15 @@ def addresses_grader(text: str) -> bool:
     return named is not None and _SAFE_VERDICT.search(text, named.end()) is not None
 
 
+#: The numeric settings of :class:`ServeConfig` and their ranges: a delay or hang of an hour at most, a rate a share.
+RANGES: dict[str, tuple[int, int]] = {"latency_ms": (0, 3_600_000), "fail_rate": (0, 1), "hang_s": (0, 3600),
+                                      "retry_after_s": (0, 3600), "seed": (0, 2**32 - 1)}
+
+
 @dataclass
 class ServeConfig:
-    """How the endpoint behaves; faults are off by default."""
+    """How the endpoint behaves; faults are off by default. Every setting is checked when made (a
+    :class:`~harness.core.errors.ConfigError` naming it), so ``harness serve`` refuses a bad flag before it listens."""
 
     model_names: tuple[str, ...] = tuple(PROFILES)
     api_key: str | None = None
@@ -98,8 +104,11 @@ class ServeConfig:
             raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
         if self.answer_as is not None and self.answer_as not in PROFILES:
             raise ConfigError(f"`answer_as` {self.answer_as!r}: expected one of {list(PROFILES)}")
-        if not 0.0 <= self.fail_rate <= 1.0:
-            raise ConfigError(f"`fail_rate` {self.fail_rate}: expected a number from 0 to 1")
+        for name, (low, high) in RANGES.items():
+            value, kind = getattr(self, name), int if name == "seed" else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                expected = "a whole number" if name == "seed" else "a number"
+                raise ConfigError(f"`{name}` {value!r}: expected {expected} from {low:,} to {high:,}")
 
 
 @dataclass

@@ -31,20 +31,33 @@ class InvalidRequest(RequestError):
         self.param, self.code, self.status = param, code, status
 
 
+def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None, *,
+               param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None, *,
                    param: str | None = None) -> Any:
-    """An error answer in OpenAI's JSON shape (``{"error": {"message", "type", "param", "code"}}``)."""
+    """An error answer in OpenAI's JSON shape."""
     from aiohttp import web
 
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return web.json_response(body, status=status)
+    return web.json_response(error_body(message, kind, code, param=param), status=status)
+
+
+def refused(exc: RequestError) -> tuple[int, dict[str, Any]]:
+    """The status and error body of a refused request (a local model's own refusals name no parameter)."""
+    if isinstance(exc, InvalidRequest):
+        return exc.status, error_body(str(exc), code=exc.code, param=exc.param)
+    return 400, error_body(str(exc))
 
 
 def refusal(exc: RequestError) -> Any:
-    """The error answer to a refused request (a local model's own refusals name no parameter)."""
-    if isinstance(exc, InvalidRequest):
-        return error_response(exc.status, str(exc), "invalid_request_error", exc.code, param=exc.param)
-    return error_response(400, str(exc), "invalid_request_error")
+    """The error answer to a refused request."""
+    from aiohttp import web
+
+    status, body = refused(exc)
+    return web.json_response(body, status=status)
 
 
 def too_large(limit: int) -> InvalidRequest:
