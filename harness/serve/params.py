@@ -185,7 +185,7 @@ def either(*rules: Check, expected: str) -> Check:
                 rule(value, param)
                 return
             except InvalidRequest as exc:
-                if exc.code != "invalid_type":
+                if exc.code != "invalid_type" or exc.param != param:  # the right type, wrong inside
                     raise
         raise wrong_type(param, expected, value)
     return check
