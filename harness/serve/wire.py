@@ -83,7 +83,7 @@ async def read_bytes(request: Any, limit: int = MAX_BODY_BYTES) -> bytes:
 # one linear pass whatever the bytes.
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")  # a surrogate can only come from an escape in UTF-8
 
 
 def depth_of(raw: bytes) -> int:
@@ -114,19 +114,22 @@ def _finite(digits: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+
+
 def read_body(raw: bytes) -> dict[str, Any]:
     """A request's JSON object, read strictly (see the module docstring); anything else is an :class:`InvalidRequest`."""
-    depth = depth_of(raw)
-    if depth > MAX_DEPTH:
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and (depth := depth_of(raw)) > MAX_DEPTH:  # few brackets: shallow
         raise InvalidRequest(f"The request body is nested too deeply: {depth:,} levels of arrays and objects; at most "
                              f"{MAX_DEPTH} are read.", None, "nested_too_deeply")
     try:
-        body = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+        body = _DECODER.decode(raw.decode("utf-8"))
         if _SURROGATE_HINT.search(raw):
             for text in _strings(body):
                 text.encode("utf-8")
     except (ValueError, RecursionError) as exc:  # UnicodeError and JSONDecodeError are ValueErrors
-        reason = "a string holds a lone surrogate" if isinstance(exc, UnicodeError) else str(exc)
+        reason = ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else "a string holds a lone surrogate"
+                  if isinstance(exc, UnicodeEncodeError) else str(exc))
         raise InvalidRequest(f"We could not parse the JSON body of your request ({reason}). The body must be one "
                              "JSON object in UTF-8.") from None
     if not isinstance(body, dict):

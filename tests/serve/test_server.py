@@ -118,6 +118,8 @@ NOT_JSON: list[tuple[str, bytes, str | None]] = [
     ("an array", b"[]", None),
     ("half an object", b'{"model": "M", ', None),
     ("not UTF-8", b'{"model": "\xff"}', None),
+    ("a surrogate encoded in UTF-8's bytes", b'{"model": "M", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
+     None),
     ("100,000 levels of arrays", b"[" * 100_000 + b"]" * 100_000, "nested_too_deeply"),
     ("100,000 levels inside the messages", b'{"model": "M", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
      "nested_too_deeply"),
