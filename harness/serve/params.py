@@ -17,6 +17,7 @@ ask for together) is its :class:`ModelLimits`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def _key(name: str) -> str:
 
 
 def _shown(value: Any) -> str:
+    """A value as an error shows it: short (an integer past 38 digits is not even written out)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return "an integer of more than 38 digits"
     text = repr(value) if isinstance(value, str) else json.dumps(value) if isinstance(value, (int, float)) else _kind(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -99,6 +103,8 @@ def number(low: float, high: float) -> Check:
     def check(value: Any, param: str) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong_type(param, "a decimal", value)
+        if not math.isfinite(value):  # read_body never parses one; a Python caller might pass it
+            raise InvalidRequest(f"Invalid '{param}': expected a finite number, but got {value}.", param, "invalid_value")
         _bounded(value, param, low, high, "decimal")
     return check
 
@@ -350,8 +356,8 @@ def _check_together(body: dict[str, Any], model: str, limits: ModelLimits) -> No
     name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     asked = body.get(name)
     if asked is not None and asked > limits.completion_tokens:
-        raise InvalidRequest(f"{name} is too large: {asked}. This model supports at most {limits.completion_tokens} "
-                             f"completion tokens, whereas you provided {asked}.", name, "invalid_value")
+        raise InvalidRequest(f"{name} is too large: {_shown(asked)}. This model supports at most "
+                             f"{limits.completion_tokens} completion tokens.", name, "invalid_value")
     choices, each = body.get("n") or 1, asked if asked is not None else limits.completion_tokens
     if choices * each > limits.request_tokens:
         raise InvalidRequest(f"n × {name} is too large: {choices} × {each:,} = {choices * each:,} completion tokens; "
