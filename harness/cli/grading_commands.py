@@ -34,21 +34,25 @@ if TYPE_CHECKING:
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_SERVE_PORT,
-    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample); texts of it are graded out of fold.")] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on (1 to 65535).")] = DEFAULT_SERVE_PORT,
+    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample; read before the server listens); texts of it are graded out of fold.")] = None,
     model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal; smollm2-135m is a real language model, make install-local).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
-    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request, in milliseconds (0 to 3,600,000).")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
-    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection (0 to 4,294,967,295).")] = 0,
+    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs, in seconds (0 to 3,600).")] = 30.0,
     batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
     answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
     no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help="Local language models: recompute the shared few-shot prefix for every request (to measure what reusing it saves).")] = False,
 ) -> None:
-    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
+    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample.
+
+    Requests are checked as OpenAI checks them (a bad parameter is a 400 naming it). Exit codes: 2 a bad
+    flag or --fit table (nothing starts); 0 when stopped.
+    """
     with errors():
         from ..serve.graders import PROFILES
         from ..serve.runner import serve_forever

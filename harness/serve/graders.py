@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -137,6 +137,33 @@ class PooledModel:
         return out
 
 
+NOTHING_TO_FIT = "no prompt or response text with all four labels known: the graders are fitted on labelled texts"
+
+
+def labelled_texts(frame: pd.DataFrame) -> Iterator[tuple[int, str, str, np.ndarray]]:
+    """The texts the graders learn from: each side's non-blank text whose four labels are known, with its row."""
+    for side in SIDES:
+        columns = [label_column(side, c) for c in CATEGORIES]
+        if side not in frame.columns or not all(c in frame.columns for c in columns):
+            continue
+        labels = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+        for i, text in enumerate(frame[side].tolist()):
+            if isinstance(text, str) and text.strip() and not np.isnan(labels[i]).any():
+                yield i, side, text, labels[i].astype(int)
+
+
+def check_fit_table(path: str | Path) -> None:
+    """Refuse a table the graders cannot be fitted on (missing, not a pairs table, no labelled text), naming the file:
+    ``harness serve`` reads it before it listens, so a bad ``fit`` never starts a server that answers 500."""
+    from ..io.pairs import load_pairs
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError("no such file" if not file.exists() else "not a file", path=str(file))
+    if next(labelled_texts(load_pairs(file)), None) is None:
+        raise DataError(NOTHING_TO_FIT, path=str(file))
+
+
 class CrossFitted:
     """One pooled model per fold (fitted without that fold's prompts and texts) and one on everything."""
 
@@ -148,19 +175,12 @@ class CrossFitted:
         fold_of_cluster = {int(c): int(i % folds) for i, c in enumerate(order)}
         self.text_fold: dict[str, int] = {}
         items: list[tuple[str, str, np.ndarray, int]] = []
-        for side in SIDES:
-            columns = [label_column(side, c) for c in CATEGORIES]
-            if side not in frame.columns or not all(c in frame.columns for c in columns):
-                continue
-            labels = frame[columns].to_numpy(dtype=float, na_value=np.nan)
-            for i, text in enumerate(frame[side].tolist()):
-                if not isinstance(text, str) or not text.strip() or np.isnan(labels[i]).any():
-                    continue
-                fold = fold_of_cluster[int(codes[i])]
-                self.text_fold.setdefault(text, fold)
-                items.append((text, side, labels[i].astype(int), fold))
+        for i, side, text, labels in labelled_texts(frame):
+            fold = fold_of_cluster[int(codes[i])]
+            self.text_fold.setdefault(text, fold)
+            items.append((text, side, labels, fold))
         if not items:
-            raise DataError("the fit table has no prompt or response texts with all four labels known")
+            raise DataError(NOTHING_TO_FIT)
 
         def fit(rows: list[tuple[str, str, np.ndarray, int]]) -> PooledModel:
             return PooledModel([r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows]), features)

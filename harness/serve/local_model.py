@@ -361,6 +361,7 @@ def _pick(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
     if top_p < 1.0:
         ordered, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(ordered, dim=-1) - ordered < top_p  # the smallest set reaching top_p (at least one)
+        keep[0] = True  # top_p 0 (OpenAI's range is 0-1): the most probable token alone
         probs = torch.zeros_like(probs).scatter(0, order[keep], ordered[keep])
     return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
 
