@@ -85,7 +85,7 @@ def test_samples_at_temperature_zero_is_refused_with_the_flag(tmp_path: Path) ->
     data = _small(tmp_path)
     result = runner.invoke(app, ["grade", str(data), "--samples", "3", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
-    assert "--samples 3 at temperature 0.0" in " ".join(result.output.split())
+    assert "--samples 3 at --temperature 0.0" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
 
 

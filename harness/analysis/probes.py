@@ -127,8 +127,8 @@ def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_bo
 def run_spec_params(manifest: Any) -> dict[str, Any]:
     """The sampling parameters a run was graded with, as GradeSpec fields (to grade its probe the same way)."""
     params = manifest.params
-    keys = ("temperature", "seed", "max_tokens", "items_per_request", "logprobs", "samples")
+    keys = ("temperature", "seed", "max_tokens", "items_per_request", "logprobs", "samples", "response_format")
     out = {k: params[k] for k in keys if k in params}
-    if "json_mode" in params:
-        out["json_mode"] = bool(params["json_mode"])
+    if "json_mode" in params:  # an earlier harness: a JSON object, or nothing
+        out["response_format"] = "json-object" if params["json_mode"] else "none"
     return out

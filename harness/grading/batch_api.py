@@ -325,9 +325,10 @@ def options_from_environment(**overrides: Any) -> BatchOptions:
 
 
 def _endpoint(base_url: str | None) -> Any:
-    from .config import Settings, resolve
+    from .endpoint import endpoint_of
+    from .settings import resolve
 
-    return resolve(Settings(base_url=base_url)).endpoint()
+    return endpoint_of(resolve({"base_url": base_url} if base_url else {}).endpoint)
 
 
 def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[dict[str, Any]]:

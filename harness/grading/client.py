@@ -38,6 +38,8 @@ UNREACHABLE_LIMIT = 6
 UNREACHABLE_WAIT_S = 0.5
 #: With no successful answer yet, this many 400/422 rejections stop the job.
 REJECTED_LIMIT = 8
+#: An endpoint that refuses ``response_format`` json_schema this many times is asked with json_object from then on.
+FORMAT_REFUSALS = 3
 
 
 class GraderClient:
@@ -66,6 +68,9 @@ class GraderClient:
         self.answered_ok = 0
         self.unreachable = 0  # attempts that never reached a server (refused, DNS, TLS)
         self.rejected = 0  # 400/422 answers
+        #: 400s refusing a json_schema response_format; past FORMAT_REFUSALS, json_object is asked instead.
+        self.format_refusals = 0
+        self.schema_refused = False
 
     async def __aenter__(self) -> GraderClient:
         if self.cache is None:  # every item will reach the endpoint: make the client now
@@ -137,6 +142,8 @@ class GraderClient:
             ), True
         if status == 404:
             return GraderError(f"the endpoint{where} answered 404 ({message}); check `model` and `base_url`"), True
+        if status == 400 and refuses_format(message):  # asked again with json_object: not the request's fault
+            return FatalItemError(f"{status}: {message}"), True
         self.rejected += 1
         if self.answered_ok == 0 and self.rejected >= REJECTED_LIMIT:
             return GraderError(
@@ -325,6 +332,8 @@ class GraderClient:
         the cache here: the caller stores the completion with :meth:`remember` once it has
         judged it.
         """
+        if self.schema_refused and _schema_of(request):
+            request = {**request, "response_format": {"type": "json_object"}}
         key = request_key(self.identity, request)
         if use_cache and self.cache is not None:
             hit = self.cache.get(key)
@@ -347,7 +356,16 @@ class GraderClient:
             if self._in_flight.get(key) is future:
                 del self._in_flight[key]
         future.set_result(outcome)
+        if outcome.completion is None and _schema_of(request) and refuses_format(outcome.error or ""):
+            self.format_refusals += 1  # this item asked again with json_object; past a handful, every item is
+            self.schema_refused = self.schema_refused or self.format_refusals >= FORMAT_REFUSALS
+            return await self.complete({**request, "response_format": {"type": "json_object"}}, use_cache=use_cache)
         return outcome
+
+    @property
+    def response_format_used(self) -> str | None:
+        """What this session's json_schema requests were answered with: json-object once the endpoint refused it."""
+        return "json-object" if self.schema_refused or self.format_refusals else None
 
     async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Outcome:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -380,3 +398,13 @@ class GraderClient:
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
         return Outcome(completion, error, attempts, latency, False, key)
+
+
+def _schema_of(request: dict[str, Any]) -> bool:
+    return (request.get("response_format") or {}).get("type") == "json_schema"
+
+
+def refuses_format(message: str) -> bool:
+    """Whether a 400's message refuses the request's structured-output format (``response_format``, json_schema)."""
+    text = message.lower()
+    return "response_format" in text or "json_schema" in text or "structured output" in text

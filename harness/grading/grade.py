@@ -24,12 +24,13 @@ from ..core.redaction import Redactor
 from ..io.runs import INPUT, read_labels
 from ..results.manifest import Manifest
 from .cache import public_base_url
-from .endpoint import EndpointConfig
+from .endpoint import EndpointConfig, endpoint_of
 from .grader import Progress
 from .identity import endpoint_identity
-from .jobs import GradeSpec
+from .jobs import GradeSpec, spec_of
 from .runfolder import RunFolder
 from .session import Session
+from .settings import EndpointSettings, JobSettings
 from .shots import Shot, load_shots, shots_hash
 from .templates import load_template_set
 
@@ -98,13 +99,15 @@ def as_endpoint(endpoint: Endpoint) -> EndpointConfig:
     """
     if isinstance(endpoint, EndpointConfig):
         return endpoint
+    if isinstance(endpoint, EndpointSettings):
+        return endpoint_of(endpoint)
     url = endpoint if isinstance(endpoint, str) else getattr(endpoint, "base_url", None)
     if not isinstance(url, str):
         raise ConfigError(f"endpoint={endpoint!r}: expected an EndpointConfig, a base URL or a server handle with a base_url",
                           param="endpoint")
-    from .config import Settings, resolve
+    from .settings import resolve
 
-    return resolve(Settings(base_url=url)).endpoint()
+    return endpoint_of(resolve({"base_url": url}).endpoint)
 
 
 async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None, endpoint: Endpoint | None = None,
@@ -121,8 +124,8 @@ async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None,
 
 def grade(
     data: str | Path | pd.DataFrame,
-    spec: GradeSpec | None = None,
-    endpoint: Endpoint | None = None,
+    spec: GradeSpec | JobSettings | None = None,
+    endpoint: Endpoint | EndpointSettings | None = None,
     *,
     run_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -159,15 +162,13 @@ def grade(
             return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
                                same_grader=same_grader, price=price, batch=batch).result()
-    spec = spec or GradeSpec()
+    spec = spec_of(spec) if isinstance(spec, JobSettings) else spec or GradeSpec()
     endpoint = as_endpoint(endpoint) if endpoint is not None else _endpoint_from_settings()
     session_start = time.perf_counter()
     _check_options(spec, retry_statuses, batch)
     claim_run_folder(Path(run_dir), data, spec)
     chunks, source = _input(data, mapping, spec)
-    templates = load_template_set(spec.template_dir)
-    shots = load_shots(spec.shots_path)
-    overlap = [0]
+    templates, shots, overlap = load_template_set(spec.template_dir), load_shots(spec.shots_path), [0]
     if shots:  # a graded item that is one of the exemplars was graded with its own answer shown
         chunks = _count_exemplars(chunks, shots, overlap)
     who = endpoint_identity(endpoint)  # once per grade: the cache key and the run folder name the same grader
@@ -196,9 +197,16 @@ def grade(
 
         run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget,
                       on_answered=answered)
+        run.schema_refused = _schema_refused(previous)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
                             redact=Redactor.of(endpoint.api_key), answered=who.answered)
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def _schema_refused(previous: Manifest | None) -> bool:
+    """The endpoint refused json_schema in an earlier session of this run: ask json_object from the start."""
+    last = previous.last_session if previous is not None else None
+    return bool(last and last.response_format_used == "json-object")
 
 
 def claim_run_folder(folder: Path, data: object, spec: GradeSpec, param: str = "`run_dir`") -> None:
@@ -265,9 +273,9 @@ def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: 
 
 
 def _endpoint_from_settings() -> EndpointConfig:
-    from .config import Settings, resolve
+    from .settings import resolve
 
-    return resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
+    return endpoint_of(resolve().endpoint)  # as the CLI does: the environment, then harness.toml
 
 
 def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterator[Chunk], str]:

@@ -15,7 +15,7 @@ from typing import Any
 from ..io.runs import LabelWriter
 from .answers import Outcome
 from .client import GraderClient
-from .jobs import GradeSpec, Item, build_request, user_message
+from .jobs import GradeSpec, Item, build_request, response_format_of, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
 from .probabilities import consensus, uncertainty
 from .shots import Shot
@@ -68,8 +68,10 @@ class Grader:
         self.use_cache = client.cache is not None
         self.systems = {t: templates.system(t, shots) for t in spec.targets}
 
-    def request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
-        return build_request(self.spec, self.systems[target], user, max_tokens, severity=target != "relevance")
+    def request(self, target: str, user: str, max_tokens: int, items: int = 1) -> dict[str, Any]:
+        severity = target != "relevance"
+        form = response_format_of(self.spec, self.templates, severity=severity, items=items)
+        return build_request(self.spec, self.systems[target], user, max_tokens, severity=severity, response_format=form)
 
     def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, part: int = 0,
                via_batch: bool = False, after: str | None = None) -> None:
@@ -154,7 +156,7 @@ class Grader:
             await self.single(items[0])
             return
         target = items[0].target
-        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items))
+        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items), len(items))
         outcome = await self.client.complete(request, use_cache=self.use_cache)
         judged = self.judge(outcome, lambda c: ParsedGrade("ok"))
         if judged.status != "ok":

@@ -101,6 +101,9 @@ class Session:
         self.by_replica: dict[str, int] = {}
         self.set_aside: dict[str, str] = {}
         self.answered_models: dict[str, list[str]] = {}
+        #: The endpoint refused json_schema in an earlier session: ask json_object from the start.
+        self.schema_refused = False
+        self.format: dict[str, Any] = {}
 
     def execute(self, cache_dir: str | Path | None) -> None:
         cache = CompletionCache(cache_dir) if cache_dir is not None else None
@@ -119,6 +122,7 @@ class Session:
         async with GraderClient(self.endpoint, cache, on_answered=self.on_answered) as client:
             self.progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
             made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
+            client.schema_refused = self.schema_refused
             grader = Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
             jobs = jobs_of(self.folder, self.spec.targets, self.done, self.spec.items_per_request)
             try:
@@ -141,6 +145,9 @@ class Session:
                 self.set_aside = {public_base_url(u): reason for u, reason in client.replicas.lost.items()}
                 self.answered_models = {public_base_url(u): sorted(names) for u, names in client.replicas.models.items()
                                         if any(not same_model(self.spec.model, n) for n in names)}
+                if client.response_format_used:
+                    self.format = {"response_format_used": client.response_format_used,
+                                   "format_refusals": client.format_refusals}
             return client.requests_sent
 
     def _replica_figures(self) -> dict[str, Any]:
@@ -163,4 +170,5 @@ class Session:
             elapsed_s=round(grading_s, 3),
             items_per_s=round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
             **self._replica_figures(),
+            **self.format,
         )

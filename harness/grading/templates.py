@@ -72,6 +72,11 @@ def _bounded_environment() -> Any:
     return env
 
 
+def default_shots_path() -> str:
+    """The bundled default shot set (two mild exemplars per side): ``shots = "default"``."""
+    return str(prompts_root() / "default_shots.jsonl")
+
+
 def prompts_root() -> Path:
     """The bundled ``prompts/`` folder (in the package when installed, else the repo root)."""
     package = Path(__file__).resolve().parents[1]

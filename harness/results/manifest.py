@@ -28,6 +28,10 @@ class Session(Result):
     replicas_set_aside: dict[str, str] | None = None
     #: Per endpoint, the model names it answered as, where they are not the requested model.
     answered_models: dict[str, list[str]] | None = None
+    #: ``json-object`` when the endpoint refused the json_schema response format (``format_refusals`` times) and was
+    #: asked with json_object instead.
+    response_format_used: str | None = None
+    format_refusals: int | None = None
 
 
 class Cost(Result):

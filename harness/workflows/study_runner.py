@@ -18,7 +18,7 @@ from ..core.constants import VERSION
 from ..core.errors import GraderError, ItemsFailedError
 from ..io.provenance import file_sha256
 from ..results.base import Result
-from .study_file import EMBEDDED, GraderTable, Study
+from .study_file import GraderTable, Study
 
 STATE = "study.json"
 
@@ -135,36 +135,30 @@ class _State:
 
 
 class _Endpoint:
-    """The study's endpoint: the configured URL, or ``harness serve`` started on first use and stopped at the end."""
+    """The study's endpoint: its settings resolved once (flag > environment > study file > default: the ``[endpoint]``
+    table is :class:`~harness.grading.settings.EndpointSettings`), and ``harness serve`` started on first use and
+    stopped at the end when the study names none."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, flags: dict[str, Any] | None = None) -> None:
+        from ..grading.settings import resolve
+
         self.study = study
         self.stack = contextlib.ExitStack()
-        self.server: Any = None
         self.config: Any = None
-        self.embedded = study.endpoint.base_url == EMBEDDED
+        table = study.endpoint.model_dump(exclude_unset=True)
+        table.setdefault("base_url", study.endpoint.base_url)  # the study's default: its own harness serve
+        self.settings = resolve(flags or {}, file=table, job_env=False)
+        self.embedded = self.settings.endpoint.embedded
 
     def get(self) -> Any:
         if self.config is not None:
             return self.config
-        from ..grading.config import Settings, resolve
+        from ..serve.local_model import LOCAL_MODELS
+        from .embedded import job_endpoint
 
-        table = self.study.endpoint
-        base_url = table.base_url
-        if table.base_url == EMBEDDED:  # the study's own harness serve, reached with the same endpoint settings as any
-            from ..serve.local_model import LOCAL_MODELS
-            from .embedded import embedded_endpoint
-
-            # loading while the study starts; a grade waits for it only before its first request (a local language
-            # model loads in about 20 s), so a study answered wholly from the cache never waits for one
-            self.server = self.stack.enter_context(
-                embedded_endpoint([g.model for g in self.study.grader if g.model in LOCAL_MODELS], wait=False))
-            base_url = self.server.url
-        flags = Settings(base_url=base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
-                         timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
-        self.config = resolve(flags).endpoint()
-        if self.server is not None:
-            self.config = dataclasses.replace(self.config, ready=self.server.ready, identity=self.server.identity)
+        # loading while the study starts; a grade waits for it only before its first request (a local language model
+        # loads in about 20 s), so a study answered wholly from the cache never waits for one
+        self.config = job_endpoint(self.stack, self.settings, [g.model for g in self.study.grader if g.model in LOCAL_MODELS])
         if self.config.identity is None:  # asked once for the whole study (a loopback endpoint says what it serves)
             from ..grading.identity import endpoint_identity
 
@@ -172,14 +166,10 @@ class _Endpoint:
         return self.config
 
     def for_model(self, model: str) -> Any:
-        """The endpoint for one grader: a local language model on the embedded endpoint answers one request at a time,
-        so its grade keeps one request in flight and gives each request 10 minutes (queued requests would time out)."""
-        from ..serve.local_model import LOCAL_MODELS
+        """The endpoint for one grader (:func:`harness.workflows.embedded.for_model`: the one local-model rule)."""
+        from .embedded import for_model
 
-        config = self.get()
-        if self.embedded and model in LOCAL_MODELS:
-            return dataclasses.replace(config, concurrency=1, timeout_s=max(config.timeout_s or 0.0, 600.0))
-        return config
+        return for_model(self.get(), self.settings, model)
 
     def close(self) -> None:
         self.stack.close()
@@ -189,15 +179,18 @@ class StudyRunner:
     """Runs the steps in order, skipping the unchanged ones."""
 
     def __init__(self, study: Study, out: Path, on_step: Callable[[StepOutcome], None] | None,
-                 on_progress: Callable[[Any], None] | None, *, planning: bool = False) -> None:
+                 on_progress: Callable[[Any], None] | None, *, planning: bool = False,
+                 flags: dict[str, Any] | None = None) -> None:
         self.study, self.out, self.on_step, self.on_progress = study, out, on_step, on_progress
         #: Planning: the steps are listed (:attr:`planned`), none runs (the whole study is checked first).
         self.planning = planning
         self.planned: list[PlannedStep] = []
         self.state = _State(out)
-        self.endpoint = _Endpoint(study)
+        self.endpoint = _Endpoint(study, flags)
         self.result = StudyResult(out)
-        self.cache = Path(study.endpoint.cache_dir) if study.endpoint.cache_dir else out / ".cache"
+        found = self.endpoint.settings  # a study keeps its cache beside its outputs unless told otherwise
+        self.cache: Path | None = None if found.endpoint.no_cache else Path(found.endpoint.cache_dir) \
+            if found.sources["cache_dir"] != "default" else out / ".cache"
         self.notes: list[str] = []
 
     def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
