@@ -258,8 +258,8 @@ class CrossFitted:
         if which not in self.models:
             left_out = self.fold if which[0] == "folds" else self.cluster
             train = [r for r, unit in zip(self.items, left_out, strict=True) if int(unit) not in which[1]]
-            self.models[which] = PooledModel([r[0] for r in train], [r[1] for r in train], np.array([r[2] for r in train]),
-                                             self.features) if train else None
+            texts, sides, labels = [r[0] for r in train], [r[1] for r in train], np.array([r[2] for r in train])
+            self.models[which] = PooledModel(texts, sides, labels, self.features) if train else None
         return self.models[which]
 
     def model_for(self, text: str) -> PooledModel | None:

@@ -19,7 +19,7 @@ def fitted() -> CrossFitted:
 
 
 def _never_saw(fitted: CrossFitted, text: str, index: int) -> bool:
-    """The model that judges ``text`` was fitted without the fitted item ``index`` (and so without its whole cluster)."""
+    """The model judging ``text`` was fitted without the fitted item ``index`` (and so without its whole cluster)."""
     kind, left_out = fitted.excluded(text)
     unit = fitted.fold[index] if kind == "folds" else fitted.cluster[index]
     return int(unit) in left_out
