@@ -11,6 +11,11 @@ Per side and scope (each category, and ``any``: the pair's highest) over the ite
 flip rate (the verdict changed), the mean severity shift (probed minus original; positive: the probe made the grader
 harsher) and the shares raised and lowered, each with a prompt-cluster bootstrap interval. Injection (``harness
 flips``) is the adversarial probe: instructions to the grader planted in the text.
+
+A flip rate is read against its *null*: how often the verdict changes between two unprobed repeats at the run's own
+settings (0 at temperature 0, where nothing is sampled; above 0, the original run against a repeat with the next seed).
+The probe's *excess* is its flip rate minus the null's, item by item on the items ok in all three runs, with a paired
+prompt-cluster bootstrap interval (both rates resampled together).
 """
 
 from __future__ import annotations
@@ -89,14 +94,21 @@ def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge
     return point, ci
 
 
-def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-                 seed: int = DEFAULT_SEED) -> list[ProbeScope]:
-    """Flip rate and severity shift per side and scope, on the items graded ok in both runs."""
+def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster: str | None = None,
+                 n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> list[ProbeScope]:
+    """Flip rate and severity shift per side and scope, on the items graded ok in both runs; and the excess of the flip
+    rate over the null's (``null``: an unprobed repeat of the original; None: nothing is sampled, the null is 0), on the
+    items ok in every run."""
     a, b = labels_wide(original.records), labels_wide(probed.records)
     if a.empty or b.empty:
         raise DataError("a run of the probe has no labels")
-    joined = a.merge(b, on="id", suffixes=("", "_probe")).merge(
-        original.input.assign(id=original.input["id"].astype(str)), on="id", how="left")
+    joined = a.merge(b, on="id", suffixes=("", "_probe"))
+    if null is not None:
+        repeat = labels_wide(null.records)
+        if repeat.empty:
+            raise DataError("the probe's null repeat has no labels")
+        joined = joined.merge(repeat.add_suffix("_null").rename(columns={"id_null": "id"}), on="id", how="left")
+    joined = joined.merge(original.input.assign(id=original.input["id"].astype(str)), on="id", how="left")
     codes_all = cluster_of_rows(joined, cluster_column(joined.columns, cluster))
     scopes: list[ProbeScope] = []
     for side in SIDES:
@@ -108,20 +120,45 @@ def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_bo
         both = ~(np.isnan(before).any(axis=1) | np.isnan(after).any(axis=1))
         if not both.any():
             continue
-        pairs = {"any": (before[both].max(axis=1), after[both].max(axis=1))}
-        pairs |= {c: (before[both][:, k], after[both][:, k]) for k, c in enumerate(CATEGORIES)}
+        again = before.copy() if null is None else (joined[[f"{c}_null" for c in columns]].to_numpy(dtype=float, na_value=np.nan)
+                                                    if all(f"{c}_null" in joined.columns for c in columns)
+                                                    else np.full_like(before, np.nan))
+        every = both & ~np.isnan(again).any(axis=1)
         codes = codes_all[both]
-        for scope, (x, y) in pairs.items():
+        for scope in ("any", *CATEGORIES):
+            x, y = _scope(before[both], scope), _scope(after[both], scope)
             flip, flip_ci = _mean((x != y).astype(float), codes, n_boot, seed, edge=True)
             shift, shift_ci = _mean(y - x, codes, n_boot, seed, edge=False)
             raised, _ = _mean((y > x).astype(float), codes, 0, seed, edge=False)
             lowered, _ = _mean((y < x).astype(float), codes, 0, seed, edge=False)
+            baseline = _null(_scope(before[every], scope), _scope(after[every], scope), _scope(again[every], scope),
+                             codes_all[every], n_boot, seed, sampled=null is not None)
             scopes.append(ProbeScope(side=side, scope=scope, n_items=int(x.size), n_clusters=int(np.unique(codes).size),
                                      flip_rate=flip, flip_rate_ci=flip_ci, shift=shift, shift_ci=shift_ci, raised=raised,
-                                     lowered=lowered))
+                                     lowered=lowered, **baseline))
     if not scopes:
         raise DataError("the original and probed runs share no item graded ok on the same side")
     return scopes
+
+
+def _scope(severities: np.ndarray, scope: str) -> np.ndarray:
+    """Items' severity in one scope: a category's, or (``any``) the highest of the four."""
+    return severities.max(axis=1) if scope == "any" else severities[:, CATEGORIES.index(scope)]
+
+
+def _null(x: np.ndarray, y: np.ndarray, z: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *,
+          sampled: bool) -> dict[str, Any]:
+    """The null's flip rate (original ``x`` against its unprobed repeat ``z``) and the probe's excess over it (``x``
+    against the probed ``y``), paired item by item: one cluster bootstrap resamples both rates together."""
+    if x.size == 0:
+        return {"null_items": 0, "null_rate": None, "null_rate_ci": [None, None], "excess": None, "excess_ci": [None, None]}
+    probe, repeat = (x != y).astype(float), (x != z).astype(float)
+    null_rate, null_ci = _mean(repeat, codes, n_boot, seed, edge=True) if sampled else (0.0, [None, None])
+    excess, excess_ci = _mean(probe - repeat, codes, n_boot, seed, edge=False)
+    if not sampled:  # the excess is the flip rate itself: exact at 0 and 1, as the flip rate's interval is
+        excess_ci, _ = edge_interval(excess, excess_ci, int(np.unique(codes).size))
+    return {"null_items": int(x.size), "null_rate": null_rate, "null_rate_ci": null_ci, "excess": excess,
+            "excess_ci": excess_ci}
 
 
 def run_spec_params(manifest: Any) -> dict[str, Any]:

@@ -64,10 +64,7 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
     """Test–retest agreement among ``runs``, repeats of one grading job (same table, model, template, shots)."""
     if len(runs) < 2:
         raise DataError(f"stability needs at least two repeats; got {len(runs)}")
-    identity = {(r.manifest.model, r.manifest.template_hash, r.manifest.shots_hash, r.manifest.input_sha256) for r in runs}
-    if len(identity) > 1:
-        raise DataError("the repeats are not one job: their model, template, shots or input differ "
-                        f"({sorted(str(i[0]) for i in identity)}); grade them with one `grade --repeats K` command")
+    cache_warnings = one_job(runs)
     ids = runs[0].input["id"].astype(str)
     frames = []
     for run in runs:
@@ -76,7 +73,7 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
         frames.append(ids.to_frame().merge(wide, on="id", how="left") if not wide.empty else ids.to_frame())
     column = cluster_column(runs[0].input.columns, cluster)
     codes_all = cluster_of_rows(runs[0].input, column)
-    scopes, warnings = [], []
+    scopes, warnings = [], list(cache_warnings)
     names = [f"repeat {k + 1}" for k in range(len(runs))]
     for side in SIDES:
         for scope in ("any", *CATEGORIES):
@@ -109,9 +106,52 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
         seeds=[r.manifest.params.get("seed") for r in runs], model=runs[0].manifest.model,
         temperature=float(temperature) if isinstance(temperature, int | float) else None, threshold=threshold,
         unit=Unit(cluster=column, n_items=len(ids), n_clusters=int(np.unique(codes_all).size)), scopes=scopes,
+        from_cache=[sum(bool(r.get("cached")) for r in run.records) for run in runs],
         asymmetry=asymmetry, asymmetry_range=(max(known) - min(known)) if known else None, n_boot=n_boot, seed=seed,
         warnings=warnings,
     )
+
+
+def _settings(run: Run) -> dict[str, object]:
+    """What must be the same in every repeat of one job, by the name a refusal gives it (the seed may differ)."""
+    manifest = run.manifest
+    params = {k: v for k, v in manifest.params.items() if k != "seed"}
+    response_format = "json_object" if params.pop("json_mode", False) else "text"
+    return {"model": manifest.model, "template": manifest.template_hash, "shots": manifest.shots_hash,
+            "table": manifest.input_sha256, "temperature": params.pop("temperature", None),
+            "response format": response_format, **params}
+
+
+def _name(run: Run) -> str:
+    return run.path.name or str(run.path)
+
+
+def one_job(runs: list[Run]) -> list[str]:
+    """Refuse repeats that are not one job (settings other than the seed differ, each named with its values) or where a
+    repeat is another served again by the completion cache (every answer cached, the same seed); the warnings for
+    repeats partly answered by the cache."""
+    settings = [_settings(r) for r in runs]
+    differ = [key for key in dict.fromkeys(k for s in settings for k in s) if len({repr(s.get(key)) for s in settings}) > 1]
+    if differ:
+        detail = "; ".join(f"{key}: " + ", ".join(f"{_name(r)} {s.get(key)!r}" for r, s in zip(runs, settings, strict=True))
+                           for key in differ)
+        raise DataError(f"the repeats are not one job: {', '.join(differ)} differ ({detail}); grade the repeats with one "
+                        "`harness grade … --repeats K` command, which changes only the seed")
+    warnings = []
+    for k, run in enumerate(runs):
+        cached = sum(bool(r.get("cached")) for r in run.records)
+        if not cached:
+            continue
+        seed = run.manifest.params.get("seed")
+        twin = next((other for j, other in enumerate(runs) if j != k and other.manifest.params.get("seed") == seed), None)
+        if cached == len(run.records) and twin is not None:
+            raise DataError(f"{_name(run)} is {_name(twin)} again: every answer came from the completion cache and both "
+                            f"have seed {seed}, so they agree by construction; grade the repeats with `harness grade … "
+                            "--repeats K` (each its own seed) or with --no-cache")
+        warnings.append(f"{_name(run)}: {cached} of {len(run.records)} answers came from the completion cache (an earlier "
+                        "run's answers to the same requests, with this repeat's seed); they are new draws only if that run "
+                        "is not among these repeats")
+    return warnings
 
 
 def _asymmetry(frames: list, threshold: int) -> list[float | None]:
