@@ -74,15 +74,17 @@ def _item_name(value: Any, index: int | str) -> str:
     return " ".join(names) or str(index)
 
 
-def few_cluster_intervals(result: BaseModel) -> list[tuple[str, int]]:
+def few_cluster_intervals(result: BaseModel, *, fewest: int = FEWEST_CLUSTERS) -> list[tuple[str, int]]:
     """Every interval in ``result`` (a field ``ci`` or ``*_ci``, or a mapping of them) that rests on fewer than
-    ``FEWEST_CLUSTERS`` clusters, as (path, clusters); the count is the one its nearest result names.
+    ``fewest`` clusters, as (path, clusters); the count is the one its nearest result names.
 
     >>> class Scope(Result):
     ...     n_clusters: int
     ...     flip_ci: CI
-    >>> few_cluster_intervals(Scope(n_clusters=2, flip_ci=[0.5, 1.0])), few_cluster_intervals(Scope(n_clusters=2, flip_ci=[None, None]))
-    ([('flip_ci', 2)], [])
+    >>> few_cluster_intervals(Scope(n_clusters=2, flip_ci=[0.5, 1.0]))
+    [('flip_ci', 2)]
+    >>> few_cluster_intervals(Scope(n_clusters=2, flip_ci=[None, None]))
+    []
     """
     found: list[tuple[str, int]] = []
 
@@ -94,7 +96,7 @@ def few_cluster_intervals(result: BaseModel) -> list[tuple[str, int]]:
             if name == "ci" or name.endswith("_ci"):
                 pairs = value.items() if isinstance(value, dict) else [(None, value)]
                 for key, interval in pairs:
-                    if _is_interval(interval) and clusters is not None and clusters < FEWEST_CLUSTERS:
+                    if _is_interval(interval) and clusters is not None and clusters < fewest:
                         found.append((where if key is None else f"{where}.{key}", clusters))
             elif isinstance(value, BaseModel):
                 walk(value, where, clusters)
@@ -114,11 +116,14 @@ def few_cluster_warnings(result: BaseModel, *, named: int | None = None) -> list
     by_count: dict[int, list[str]] = {}
     for path, clusters in few_cluster_intervals(result):
         by_count.setdefault(clusters, []).append(path)
+    every = len(few_cluster_intervals(result, fewest=2**62))
     out = []
     for clusters, paths in sorted(by_count.items()):
         shown = paths if named is None else paths[:named]
         more = f" and {len(paths) - len(shown)} more" if len(paths) > len(shown) else ""
-        out.append(f"{len(paths)} interval{'s' if len(paths) > 1 else ''} rest{'s' if len(paths) == 1 else ''} on "
-                   f"{clusters} cluster{'s' if clusters > 1 else ''}, fewer than {FEWEST_CLUSTERS} ({', '.join(shown)}{more}): "
-                   "a cluster interval on so few covers well under 95 %; read it as rough, not as a 95 % interval")
+        which = (f"all {len(paths)} intervals here" if len(paths) == every > 1 and named is not None
+                 else f"{len(paths)} interval{'s' if len(paths) > 1 else ''} ({', '.join(shown)}{more})")
+        out.append(f"{which} rest{'s' if len(paths) == 1 else ''} on {clusters} cluster{'s' if clusters > 1 else ''}, "
+                   f"fewer than {FEWEST_CLUSTERS}: a cluster interval on so few covers well under 95 %; read "
+                   f"{'it' if len(paths) == 1 else 'them'} as rough, not as 95 % intervals")
     return out
