@@ -39,7 +39,7 @@ def test_the_paired_interval_is_narrower_than_two_unpaired_ones(tmp_path: Path) 
     rng = np.random.default_rng(4)
     shaky = np.repeat(rng.random(30) < 0.5, 4)  # half the clusters flip often, whatever is asked
     base = rng.integers(0, 4, 120)
-    flip = lambda p: np.where(shaky & (rng.random(120) < p), (base + 1) % 4, base)  # noqa: E731
+    flip = lambda p: np.where(shaky & (rng.random(120) < p), (base + 1) % 4, base)
     runs = [load_run(write_run(tmp_path / n, list(map(int, v)), clusters=30)) for n, v in
             (("a", base), ("probe", flip(0.6)), ("null", flip(0.5)))]
     scope = next(s for s in probe_scopes(runs[0], runs[1], null=runs[2], n_boot=1000) if s.scope == "hate")
