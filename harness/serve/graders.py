@@ -299,10 +299,10 @@ class InContextGrader:
             weights = self.profile.exemplar_weight * similarity * same_side * recency
             votes = np.zeros((len(CATEGORIES), K))
             mix = np.zeros((len(CATEGORIES), K))
-            for weight, exemplar in zip(weights, exemplars, strict=True):
+            for weight, late, exemplar in zip(weights, recency / n, exemplars, strict=True):
                 for j, label in enumerate(exemplar.labels):
                     votes[j, label] += weight
-                    mix[j, label] += 1.0 / len(exemplars)
+                    mix[j, label] += late  # the label mix leans on the last exemplars too
             scores = scores + votes + MIX_WEIGHT * mix
         return scores / scores.sum(axis=1, keepdims=True)
 
