@@ -4,7 +4,7 @@ A study draws prompt clusters; each cluster a sampling flip probability ``f`` (i
 probe, a probe flip probability ``g``. A repeat gives an item's base severity with probability 1 − f, else one of the
 other three at random; the probed run is such a repeat moved to another level with probability ``g`` more. So the
 truths are known in closed form: the share of items whose verdict is not the same in every one of K repeats, and the
-probe's excess (P(original ≠ probed) − P(original ≠ unprobed repeat)), each averaged over items. Each study runs the
+probe's excess, P(original ≠ probed) − P(original ≠ unprobed repeat), each averaged over items. Each study runs the
 functions the commands call on the simulated run folders: :func:`harness.analysis.stability.stability`
 (``harness stability``) and :func:`harness.analysis.probes.probe_scopes` (``harness probe``, after its grading), on the
 response side. Regimes where the interval's assumptions hold (many clusters) sit beside ones that break them: cluster
@@ -52,7 +52,8 @@ class Regime:
 REGIMES = (
     Regime("100 clusters of 3, K = 3", "stability"),
     Regime("100 clusters of 3, K = 2", "stability", repeats=2),
-    Regime("80 clusters of 1 to 12 items, flips leaning on size", "stability", clusters=80, sizes=tuple(range(1, 13)), lean=True),
+    Regime("80 clusters of 1 to 12 items, flips leaning on size", "stability", clusters=80, sizes=tuple(range(1, 13)),
+           lean=True),
     Regime("6 clusters of 3 (warned: fewer than 10)", "stability", clusters=6),
     Regime("temperature 0.7, 100 clusters of 3", "probe"),
     Regime("temperature 0.7, 80 clusters of 1 to 12 items, flips leaning on size", "probe", clusters=80,
@@ -86,14 +87,18 @@ def truth(regime: Regime) -> float:
         grid_f, grid_g = (a.ravel() for a in np.meshgrid(fs, gs))
         total += size * float(_item_truth(regime, grid_f, grid_g).mean())
         weight += size
-    return total / weight
+    return float(total / weight)
 
 
 def _leaning(regime: Regime, size_index: int) -> tuple[np.ndarray, np.ndarray]:
     """Clusters in the upper half of sizes draw from the upper half of the flip probabilities."""
     upper = size_index >= len(regime.sizes) // 2
-    pick = lambda values: np.array(sorted(values)[len(values) // 2:] if upper else sorted(values)[: (len(values) + 1) // 2])  # noqa: E731
-    return pick(regime.sampling), pick(regime.probing)
+
+    def half(values: tuple[float, ...]) -> np.ndarray:
+        ordered = sorted(values)
+        return np.array(ordered[len(ordered) // 2:] if upper else ordered[: (len(ordered) + 1) // 2])
+
+    return half(regime.sampling), half(regime.probing)
 
 
 def _draw(regime: Regime, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,7 +107,8 @@ def _draw(regime: Regime, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     sizes = np.array(regime.sizes)[size_index]
     f, g = np.empty(regime.clusters), np.empty(regime.clusters)
     for c in range(regime.clusters):
-        fs, gs = _leaning(regime, int(size_index[c])) if regime.lean else (np.array(regime.sampling), np.array(regime.probing))
+        fs, gs = (_leaning(regime, int(size_index[c])) if regime.lean
+                  else (np.array(regime.sampling), np.array(regime.probing)))
         f[c], g[c] = rng.choice(fs), rng.choice(gs)
     return np.repeat(np.arange(regime.clusters), sizes), np.repeat(f, sizes), np.repeat(g, sizes)
 
@@ -113,8 +119,9 @@ def _verdicts(base: np.ndarray, flip: np.ndarray, rng: np.random.Generator) -> n
 
 
 def _run(name: str, verdicts: np.ndarray, frame: pd.DataFrame, temperature: float, seed: int) -> Run:
-    labels = [{"id": f"i{i}", "target": "response", "status": "ok",
-               "severity": {"hate": int(v), "sexual": 0, "violence": 0, "self_harm": 0}} for i, v in enumerate(verdicts)]
+    severity = lambda v: {"hate": int(v), "sexual": 0, "violence": 0, "self_harm": 0}
+    labels = [{"id": f"i{i}", "target": "response", "status": "ok", "severity": severity(v)}
+              for i, v in enumerate(verdicts)]
     manifest = Manifest(model="sim", template_hash="t", shots_hash="s", status="complete", input_sha256="x",
                         params={"temperature": temperature, "seed": seed})
     return Run(Path(name), manifest, labels, frame)
@@ -129,7 +136,8 @@ def study(regime: Regime, seed: int, n_boot: int = 300) -> dict[str, Any]:
                           "response": "r"})
     base = rng.integers(0, LEVELS, n)
     if regime.instrument == "stability":
-        runs = [_run(f"repeat-{k + 1}", _verdicts(base, f, rng), frame, regime.temperature, k) for k in range(regime.repeats)]
+        runs = [_run(f"repeat-{k + 1}", _verdicts(base, f, rng), frame, regime.temperature, k)
+                for k in range(regime.repeats)]
         found = stability(runs, n_boot=n_boot, seed=seed)
         scope = next(s for s in found.scopes if s.side == "response" and s.scope == "hate")
         value, (low, high) = scope.changed, scope.changed_ci
@@ -174,9 +182,9 @@ def table(rows: list[dict[str, Any]] | dict[str, Any] | None) -> str:
     """The Markdown table ``make validate`` pastes into docs/statistics.md."""
     if not rows or isinstance(rows, dict):
         return ""
-    lines = ["", f"Stability and probe intervals ({rows[0]['replicates']} simulated studies per regime; the function each "
-             "command calls, on run folders whose per-item flip probabilities are known; ± is the Monte-Carlo error of a "
-             "95 % coverage):", "",
+    lines = ["", f"Stability and probe intervals ({rows[0]['replicates']} simulated studies per regime; the function "
+             "each command calls, on run folders whose per-item flip probabilities are known; ± is the Monte-Carlo "
+             "error of a 95 % coverage):", "",
              "| command | regime | truth | coverage | bias | no interval | warned: fewer than 10 clusters |",
              "|---|---|---:|---:|---:|---:|---:|"]
     names = {"stability": "`stability`: verdicts changed across repeats", "probe": "`probe`: excess over the null"}

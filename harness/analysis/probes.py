@@ -9,13 +9,14 @@ Kinds (each leaves the harm in the text unchanged):
 
 Per side and scope (each category, and ``any``: the pair's highest) over the items graded ``ok`` both times: the
 flip rate (the verdict changed), the mean severity shift (probed minus original; positive: the probe made the grader
-harsher) and the shares raised and lowered, each with a prompt-cluster bootstrap interval. Injection (``harness
+harsher) and the shares raised and lowered, each with a prompt-cluster interval. Injection (``harness
 flips``) is the adversarial probe: instructions to the grader planted in the text.
 
 A flip rate is read against its *null*: how often the verdict changes between two unprobed repeats at the run's own
 settings (0 at temperature 0, where nothing is sampled; above 0, the original run against a repeat with the next seed).
 The probe's *excess* is its flip rate minus the null's, item by item on the items ok in all three runs, with a paired
-prompt-cluster bootstrap interval (both rates resampled together).
+prompt-cluster interval (Student's t with the cluster-robust standard error of the item differences). Shares (flip
+rates, the null) get Wilson's interval on the clusters' effective sample size, exact at 0 and 1.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
 from ..results.probes import ProbeScope
-from .intervals import Interval, edge_interval, percentile_ci
+from .intervals import Interval, cluster_mean_ci, cluster_share_ci, percentile_ci
 from .stats import bootstrap_totals
 
 if TYPE_CHECKING:
@@ -84,14 +85,17 @@ def _contiguous(lines: list[str], starts: list[int]) -> bool:
 
 
 def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool) -> tuple[float | None, Interval]:
+    """A mean of per-item values and its prompt-cluster interval: for a share (``edge``), Wilson's on the clusters'
+    effective sample size (exact at 0 and 1); for a severity shift, the bootstrap's percentiles. ``n_boot`` 0: none."""
     if values.size == 0:
         return None, [None, None]
     point = float(values.mean())
-    totals = bootstrap_totals(np.column_stack([values, np.ones(values.size)]), clusters=codes, n_boot=n_boot, seed=seed)
-    ci: Interval = percentile_ci(totals[:, 0] / totals[:, 1]) if totals.shape[0] else [None, None]
+    if n_boot <= 0:
+        return point, [None, None]
     if edge:
-        ci, _ = edge_interval(point, ci, int(np.unique(codes).size))
-    return point, ci
+        return point, cluster_share_ci(values, codes)
+    totals = bootstrap_totals(np.column_stack([values, np.ones(values.size)]), clusters=codes, n_boot=n_boot, seed=seed)
+    return point, percentile_ci(totals[:, 0] / totals[:, 1])
 
 
 def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster: str | None = None,
@@ -120,9 +124,13 @@ def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster
         both = ~(np.isnan(before).any(axis=1) | np.isnan(after).any(axis=1))
         if not both.any():
             continue
-        again = before.copy() if null is None else (joined[[f"{c}_null" for c in columns]].to_numpy(dtype=float, na_value=np.nan)
-                                                    if all(f"{c}_null" in joined.columns for c in columns)
-                                                    else np.full_like(before, np.nan))
+        repeated = [f"{c}_null" for c in columns]
+        if null is None:
+            again = before.copy()
+        elif all(c in joined.columns for c in repeated):
+            again = joined[repeated].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            again = np.full_like(before, np.nan)
         every = both & ~np.isnan(again).any(axis=1)
         codes = codes_all[both]
         for scope in ("any", *CATEGORIES):
@@ -151,12 +159,17 @@ def _null(x: np.ndarray, y: np.ndarray, z: np.ndarray, codes: np.ndarray, n_boot
     """The null's flip rate (original ``x`` against its unprobed repeat ``z``) and the probe's excess over it (``x``
     against the probed ``y``), paired item by item: one cluster bootstrap resamples both rates together."""
     if x.size == 0:
-        return {"null_items": 0, "null_rate": None, "null_rate_ci": [None, None], "excess": None, "excess_ci": [None, None]}
+        return {"null_items": 0, "null_rate": None, "null_rate_ci": [None, None], "excess": None,
+                "excess_ci": [None, None]}
     probe, repeat = (x != y).astype(float), (x != z).astype(float)
     null_rate, null_ci = _mean(repeat, codes, n_boot, seed, edge=True) if sampled else (0.0, [None, None])
-    excess, excess_ci = _mean(probe - repeat, codes, n_boot, seed, edge=False)
-    if not sampled:  # the excess is the flip rate itself: exact at 0 and 1, as the flip rate's interval is
-        excess_ci, _ = edge_interval(excess, excess_ci, int(np.unique(codes).size))
+    excess = float((probe - repeat).mean())
+    if n_boot <= 0:
+        excess_ci: Interval = [None, None]
+    elif sampled:  # a paired difference: one cluster-robust standard error for both rates together
+        excess_ci = cluster_mean_ci(probe - repeat, codes)
+    else:  # the excess is the flip rate itself
+        excess_ci = cluster_share_ci(probe, codes)
     return {"null_items": int(x.size), "null_rate": null_rate, "null_rate_ci": null_ci, "excess": excess,
             "excess_ci": excess_ci}
 

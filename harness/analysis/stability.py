@@ -4,7 +4,8 @@ The repeats are read as raters of the same items: Krippendorff's α (ordinal) ov
 quadratic-weighted κ of each pair (:func:`harness.analysis.raters.scope_agreement`), per side and scope (each
 category, and ``any``: the pair's highest). Beside them, per side and scope: the share of items whose verdict is
 not the same in every repeat, and the majority verdict's margin (the mean share of repeats agreeing with an item's
-most frequent verdict), each with a prompt-cluster bootstrap interval; and per repeat the prompt side's harmful share
+most frequent verdict), each with a prompt-cluster interval (the changed share: Wilson's on the clusters' effective
+sample size); and per repeat the prompt side's harmful share
 minus the response side's, so a reader sees how much of the prompt/response asymmetry moves from run to run. Only
 items every repeat graded ``ok`` count; the others are counted in the warnings, never read as a verdict.
 """
@@ -21,7 +22,7 @@ from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
 from ..results.common import Unit
 from ..results.stability import Stability, StabilityScope
-from .intervals import Interval, edge_interval, percentile_ci
+from .intervals import Interval, cluster_share_ci, edge_interval, percentile_ci
 from .raters import scope_agreement
 from .stats import bootstrap_totals
 
@@ -29,11 +30,15 @@ if TYPE_CHECKING:
     from ..io.runs import Run
 
 
-def _share(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> tuple[float | None, Interval]:
-    """A mean of per-item values with its prompt-cluster bootstrap interval (exact at 0 and 1)."""
+def _share(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, binary: bool = False
+           ) -> tuple[float | None, Interval]:
+    """A mean of per-item values with its prompt-cluster interval: for a share of items (``binary``), Wilson's on the
+    clusters' effective sample size; else the bootstrap's percentiles; exact at 0 and 1 either way."""
     if values.size == 0:
         return None, [None, None]
     point = float(values.mean())
+    if binary:
+        return point, cluster_share_ci(values, codes) if n_boot > 0 else [None, None]
     totals = bootstrap_totals(np.column_stack([values, np.ones(values.size)]), clusters=codes, n_boot=n_boot, seed=seed)
     ci: Interval = percentile_ci(totals[:, 0] / totals[:, 1]) if totals.shape[0] else [None, None]
     ci, _ = edge_interval(point, ci, int(np.unique(codes).size))
@@ -89,7 +94,7 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
             modal = np.array([np.bincount(row.astype(int), minlength=4).max() for row in kept]) / kept.shape[1]
             agreement = scope_agreement(kept, codes, names, {}, None, level="ordinal", k=4, values=None, epsilon=0.1,
                                         n_boot=n_boot, seed=seed)
-            change, change_ci = _share(changed, codes, n_boot, seed)
+            change, change_ci = _share(changed, codes, n_boot, seed, binary=True)
             margin, margin_ci = _share(modal, codes, n_boot, seed)
             scopes.append(StabilityScope(side=side, scope=scope, n_items=int(kept.shape[0]), n_clusters=int(np.unique(codes).size),
                                          changed=change, changed_ci=change_ci, margin=margin, margin_ci=margin_ci,
@@ -131,26 +136,27 @@ def one_job(runs: list[Run]) -> list[str]:
     repeat is another served again by the completion cache (every answer cached, the same seed); the warnings for
     repeats partly answered by the cache."""
     settings = [_settings(r) for r in runs]
-    differ = [key for key in dict.fromkeys(k for s in settings for k in s) if len({repr(s.get(key)) for s in settings}) > 1]
+    keys = dict.fromkeys(k for s in settings for k in s)
+    differ = [key for key in keys if len({repr(s.get(key)) for s in settings}) > 1]
     if differ:
-        detail = "; ".join(f"{key}: " + ", ".join(f"{_name(r)} {s.get(key)!r}" for r, s in zip(runs, settings, strict=True))
-                           for key in differ)
-        raise DataError(f"the repeats are not one job: {', '.join(differ)} differ ({detail}); grade the repeats with one "
-                        "`harness grade … --repeats K` command, which changes only the seed")
+        values = lambda key: ", ".join(f"{_name(r)} {s.get(key)!r}" for r, s in zip(runs, settings, strict=True))
+        detail = "; ".join(f"{key}: {values(key)}" for key in differ)
+        raise DataError(f"the repeats are not one job: {', '.join(differ)} differ ({detail}); grade the repeats "
+                        "with one `harness grade … --repeats K` command, which changes only the seed")
     warnings = []
     for k, run in enumerate(runs):
         cached = sum(bool(r.get("cached")) for r in run.records)
         if not cached:
             continue
         seed = run.manifest.params.get("seed")
-        twin = next((other for j, other in enumerate(runs) if j != k and other.manifest.params.get("seed") == seed), None)
-        if cached == len(run.records) and twin is not None:
-            raise DataError(f"{_name(run)} is {_name(twin)} again: every answer came from the completion cache and both "
-                            f"have seed {seed}, so they agree by construction; grade the repeats with `harness grade … "
-                            "--repeats K` (each its own seed) or with --no-cache")
-        warnings.append(f"{_name(run)}: {cached} of {len(run.records)} answers came from the completion cache (an earlier "
-                        "run's answers to the same requests, with this repeat's seed); they are new draws only if that run "
-                        "is not among these repeats")
+        twins = [other for j, other in enumerate(runs) if j != k and other.manifest.params.get("seed") == seed]
+        if cached == len(run.records) and twins:
+            raise DataError(f"{_name(run)} is {_name(twins[0])} again: every answer came from the completion cache "
+                            f"and both have seed {seed}, so they agree by construction; grade the repeats with "
+                            "`harness grade … --repeats K` (each its own seed) or with --no-cache")
+        warnings.append(f"{_name(run)}: {cached} of {len(run.records)} answers came from the completion cache (an "
+                        "earlier run's answers to the same requests, with this repeat's seed); they are new draws "
+                        "only if that run is not among these repeats")
     return warnings
 
 

@@ -58,6 +58,7 @@ class Probe(Stamped):
 
         return pd.DataFrame([{"side": s.side, "scope": s.scope, "n_items": s.n_items, "n_clusters": s.n_clusters,
                               "flip_rate": s.flip_rate, "flip_lo": s.flip_rate_ci[0], "flip_hi": s.flip_rate_ci[1],
-                              "shift": s.shift, "shift_lo": s.shift_ci[0], "shift_hi": s.shift_ci[1], "null_rate": s.null_rate,
-                              "excess": s.excess, "excess_lo": s.excess_ci[0], "excess_hi": s.excess_ci[1]}
+                              "shift": s.shift, "shift_lo": s.shift_ci[0], "shift_hi": s.shift_ci[1],
+                              "null_rate": s.null_rate, "excess": s.excess, "excess_lo": s.excess_ci[0],
+                              "excess_hi": s.excess_ci[1]}
                              for s in self.scopes])

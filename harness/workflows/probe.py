@@ -76,8 +76,8 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     null = None
     if (run.manifest.params.get("temperature") or 0) > 0:  # the null: the unprobed job again, the next seed
         unprobed = replace(_spec(run), targets=spec.targets, seed=(spec.seed or 0) + 1)
-        again = grade(run.input, unprobed, endpoint, run_dir=folder / "null", cache_dir=cache_dir, retry_statuses=("failed",),
-                      on_progress=on_progress)
+        again = grade(run.input, unprobed, endpoint, run_dir=folder / "null", cache_dir=cache_dir,
+                      retry_statuses=("failed",), on_progress=on_progress)
         check_graded(again, f"probe {settings.kind} (null repeat)")
         null = load_run(folder / "null")
     scopes = probe_scopes(run, load_run(folder / "run"), null=null, cluster=settings.cluster, n_boot=settings.n_boot,
@@ -88,7 +88,8 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
                    null="temperature 0" if null is None else str(folder / "null"), scopes=scopes,
                    n_boot=settings.n_boot, seed=settings.seed)
     inputs = [("run", run_dir), ("probed", folder / "run"), *([("null", folder / "null")] if null is not None else [])]
-    result = stamped(result, provenance_of("probe", f"grader (original vs {settings.kind})", [*inputs, *(context or [])]))
+    source = f"grader (original vs {settings.kind})"
+    result = stamped(result, provenance_of("probe", source, [*inputs, *(context or [])]))
     result.write(folder / "probe.json")
     return result
 

@@ -13,6 +13,7 @@ from harness.analysis.probes import probe_scopes
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import load_run
+from harness.serve.runner import ServerHandle
 from tests.analysis.test_stability import write_run
 from tests.helpers import SAMPLE
 
@@ -49,28 +50,32 @@ def test_the_paired_interval_is_narrower_than_two_unpaired_ones(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_a_probe_above_temperature_zero_grades_a_null_repeat(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_probe_above_temperature_zero_grades_a_null_repeat(server: ServerHandle, tmp_path: Path) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "pairs.jsonl")
     run = tmp_path / "run"
-    graded = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--temperature", "0.7", "--seed", "5",
-                                 "-o", str(run), "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    cache = ["--quiet", "--cache-dir", str(tmp_path / "cache")]
+    graded = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--temperature", "0.7", "--seed",
+                                 "5", "-o", str(run), *cache])
     assert graded.exit_code == 0, graded.output
-    result = runner.invoke(app, ["probe", str(run), "--kind", "verbosity", "--base-url", server.base_url, "--n-boot", "200",
-                                 "--json", "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    probe = ["probe", str(run), "--kind", "verbosity", "--base-url", server.base_url, "--n-boot", "200", *cache]
+    result = runner.invoke(app, [*probe, "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     null = run / "probe-verbosity" / "null"
     assert found["null"] == str(null)
     manifest = json.loads((null / "manifest.json").read_text())
-    assert manifest["params"]["seed"] == 6 and manifest["params"]["temperature"] == 0.7 and manifest["targets"] == ["response"]
+    assert manifest["params"]["seed"] == 6 and manifest["params"]["temperature"] == 0.7
+    assert manifest["targets"] == ["response"]
     top = next(s for s in found["scopes"] if s["side"] == "response" and s["scope"] == "any")
-    verdicts = {name: {r["id"]: max(r["severity"].values()) for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())
-                       if r["target"] == "response" and r["status"] == "ok"}
-                for name, folder in (("a", run), ("probe", run / "probe-verbosity" / "run"), ("null", null))}
-    shared = set(verdicts["a"]) & set(verdicts["probe"]) & set(verdicts["null"])
-    by_hand = sum((verdicts["a"][i] != verdicts["probe"][i]) - (verdicts["a"][i] != verdicts["null"][i]) for i in shared)
+    verdicts = {}
+    for name, folder in (("a", run), ("probe", run / "probe-verbosity" / "run"), ("null", null)):
+        records = map(json.loads, (folder / "labels.jsonl").read_text().splitlines())
+        verdicts[name] = {r["id"]: max(r["severity"].values()) for r in records
+                          if r["target"] == "response" and r["status"] == "ok"}
+    a, probed, repeat = verdicts["a"], verdicts["probe"], verdicts["null"]
+    shared = set(a) & set(probed) & set(repeat)
+    by_hand = sum((a[i] != probed[i]) - (a[i] != repeat[i]) for i in shared)
     assert top["excess"] == pytest.approx(by_hand / len(shared)) and top["null_items"] == len(shared)
     assert 0 < top["null_rate"] < 1  # sampling alone moves verdicts at 0.7
-    text = runner.invoke(app, ["probe", str(run), "--kind", "verbosity", "--base-url", server.base_url, "--n-boot", "200",
-                               "--quiet", "--cache-dir", str(tmp_path / "cache")]).output
+    text = runner.invoke(app, probe).output
     assert "unprobed repeats change" in " ".join(text.split()) and "excess" in text

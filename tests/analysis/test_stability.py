@@ -19,8 +19,8 @@ def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[
               cached: int = 0, model: str = "sim") -> Path:
     """A run folder as ``harness grade`` leaves it: one response verdict (hate) per item, items spread over clusters."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"i{i}", "prompt_id": f"p{i % clusters}", "prompt": f"prompt {i % clusters}", "response": f"answer {i}"}
-            for i in range(len(verdicts))]
+    rows = [{"id": f"i{i}", "prompt_id": f"p{i % clusters}", "prompt": f"prompt {i % clusters}",
+             "response": f"answer {i}"} for i in range(len(verdicts))]
     (folder / "input.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     labels = [{"id": f"i{i}", "target": "response", "status": "ok", **({"cached": True} if i < cached else {}),
                "severity": {c: (v if c == "hate" else 0) for c in CATEGORIES}} for i, v in enumerate(verdicts)]
@@ -34,8 +34,8 @@ def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[
 
 
 def _stability(*folders: Path, extra: tuple[str, ...] = ()) -> Any:
-    return runner.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", str(folders[0].parent / "s.json"),
-                               *extra])
+    out = str(folders[0].parent / "s.json")
+    return runner.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
 
 
 @pytest.mark.parametrize(("change", "named"), [

@@ -54,7 +54,8 @@ def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report
     assert "Warning:" in shown.output and "rest on 2 clusters, fewer than 10" in _flat(shown.output)
     written = json.loads((a.parent / "stability.json").read_text())
     assert any("on 2 clusters" in w for w in written["few_clusters"])
-    report = runner.invoke(app, ["report", "--stability", str(a.parent / "stability.json"), "-o", str(tmp_path / "rep")])
+    written_file = str(a.parent / "stability.json")
+    report = runner.invoke(app, ["report", "--stability", written_file, "-o", str(tmp_path / "rep")])
     assert report.exit_code == 0, report.output
     assert "rest on 2 clusters, fewer than 10" in _flat((tmp_path / "rep" / "report.md").read_text())
 
@@ -62,8 +63,8 @@ def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report
 def test_calibrate_on_six_clusters_says_so_in_the_terminal(tmp_path: Path) -> None:
     import pandas as pd
 
-    rows = [{"id": f"i{i}", "prompt": f"p{i % 6}", "prompt_id": f"p{i % 6}", "human": i % 3, "grader": (i + (i % 4 == 0)) % 3}
-            for i in range(36)]
+    rows = [{"id": f"i{i}", "prompt": f"p{i % 6}", "prompt_id": f"p{i % 6}", "human": i % 3,
+             "grader": (i + (i % 4 == 0)) % 3} for i in range(36)]
     table = write_pairs(pd.DataFrame(rows), tmp_path / "t.jsonl")
     shown = runner.invoke(app, ["calibrate", str(table), "--gold", "human", "--pred", "grader", "--n-boot", "200", "-o",
                                 str(tmp_path)])
