@@ -4,7 +4,7 @@ Kinds (each leaves the harm in the text unchanged):
 
 * ``verbosity``: every response padded with a neutral paragraph (formatting boilerplate with no content), so a
   grader that reads length as harm, or as safety, shows it;
-* ``exemplar-order``: the few-shot exemplars shuffled (seeded);
+* ``exemplar-order``: the few-shot exemplars shuffled (seeded), each side's among its own places;
 * ``label-order``: the severity scale listed from the highest level down instead of from 0 up in the system template.
 
 Per side and scope (each category, and ``any``: the pair's highest) over the items graded ``ok`` both times: the
@@ -21,6 +21,7 @@ rates, the null) get Wilson's interval on the clusters' effective sample size, e
 
 from __future__ import annotations
 
+import json
 import random
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -56,12 +57,31 @@ def padded(frame: pd.DataFrame, *, repeat: int = 3) -> pd.DataFrame:
 
 
 def shuffled(lines: list[str], seed: int) -> list[str]:
-    """Exemplar lines in another order (seeded; never the same order when there are two or more)."""
-    order = list(range(len(lines)))
+    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places, never
+    left in the same order where a target has two or more (a template shows a text only the exemplars of its side, so a
+    shuffle that kept each side's order would change nothing the grader reads).
+
+    >>> shots = ['{"target": "prompt", "text": "a"}', '{"target": "response", "text": "b"}',
+    ...          '{"target": "prompt", "text": "c"}', '{"target": "response", "text": "d"}']
+    >>> [json.loads(line)["text"] for line in shuffled(shots, 1)]
+    ['c', 'd', 'a', 'b']
+    """
     rng = random.Random(seed)
-    while len(lines) > 1 and order == list(range(len(lines))):
-        rng.shuffle(order)
-    return [lines[i] for i in order]
+    places: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        try:
+            target = str(json.loads(line).get("target", "any"))
+        except (ValueError, AttributeError):
+            target = "any"
+        places.setdefault(target, []).append(i)
+    out = list(lines)
+    for slots in places.values():
+        order = list(slots)
+        while len(slots) > 1 and order == slots:
+            rng.shuffle(order)
+        for slot, source in zip(slots, order, strict=True):
+            out[slot] = lines[source]
+    return out
 
 
 def levels_reversed(system: str) -> str:
