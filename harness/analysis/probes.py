@@ -13,7 +13,8 @@ harsher) and the shares raised and lowered, each with a prompt-cluster interval.
 flips``) is the adversarial probe: instructions to the grader planted in the text.
 
 A flip rate is read against its *null*: how often the verdict changes between two unprobed repeats at the run's own
-settings (0 at temperature 0, where nothing is sampled; above 0, the original run against a repeat with the next seed).
+settings (0 at temperature 0, where nothing is sampled; above 0, the original run against a repeat with the next seed,
+the seed the probe is graded with too).
 The probe's *excess* is its flip rate minus the null's, item by item on the items ok in all three runs, with a paired
 prompt-cluster interval (Student's t with the cluster-robust standard error of the item differences). Shares (flip
 rates, the null) get Wilson's interval on the clusters' effective sample size, exact at 0 and 1.

@@ -38,7 +38,7 @@ def stability_section(data: Stability) -> Section:
 def probe_section(data: Probe) -> Section:
     """One perturbation's flip rate and severity shift per side and scope, with the sentence that says what it means."""
     sampled = data.null != "temperature 0"
-    null = (f"two unprobed repeats at the run's settings ({data.null}, the next seed)" if sampled
+    null = (f"the run against an unprobed repeat at its settings ({data.null}, the next seed, the probe's too)" if sampled
             else "none at temperature 0, where nothing is sampled (the null is 0)")
     lines = [f"Probe {data.kind} on {data.model}: {data.perturbation}. Verdicts that change without the probe: {null}. "
              f"{data.n_boot} cluster-bootstrap resamples for every CI."]

@@ -3,8 +3,9 @@
 The probe's folder (``RUN/probe-<kind>/`` by default) holds what was perturbed (the padded table, the shuffled shot
 file or the template with its levels reversed), the probed run folder (``run/``, graded through the normal cached
 path with the original run's model, template, shots and sampling parameters) and ``probe.json``. A run graded above
-temperature 0 is also graded again unprobed with the next seed (``null/``: the same targets as the probe), so its
-flips are read against the sampling's own (:func:`harness.analysis.probes.probe_scopes`).
+temperature 0 is probed with the next seed and graded again unprobed with that seed too (``null/``: the same targets
+as the probe): two draws that differ from the run by its sampling alike, so the probe's flips are read against the
+sampling's own (:func:`harness.analysis.probes.probe_scopes`).
 """
 
 from __future__ import annotations
@@ -70,12 +71,15 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{settings.kind}"
     folder.mkdir(parents=True, exist_ok=True)
     table, spec = _perturbed(settings.kind, run, _spec(run), folder, settings)
+    sampled = (run.manifest.params.get("temperature") or 0) > 0
+    if sampled:  # the probe is another draw, as the null is: both take the next seed, so both differ from the run
+        spec = replace(spec, seed=(spec.seed or 0) + 1)  # by its sampling, and from each other only by the probe
     graded = grade(table, spec, endpoint, run_dir=folder / "run", cache_dir=cache_dir, retry_statuses=("failed",),
                    on_progress=on_progress)
     check_graded(graded, f"probe {settings.kind}")
     null = None
-    if (run.manifest.params.get("temperature") or 0) > 0:  # the null: the unprobed job again, the next seed
-        unprobed = replace(_spec(run), targets=spec.targets, seed=(spec.seed or 0) + 1)
+    if sampled:  # the null: the unprobed job again, at the probe's seed
+        unprobed = replace(_spec(run), targets=spec.targets, seed=spec.seed)
         again = grade(run.input, unprobed, endpoint, run_dir=folder / "null", cache_dir=cache_dir,
                       retry_statuses=("failed",), on_progress=on_progress)
         check_graded(again, f"probe {settings.kind} (null repeat)")

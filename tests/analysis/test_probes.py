@@ -66,6 +66,8 @@ def test_a_probe_above_temperature_zero_grades_a_null_repeat(server: ServerHandl
     manifest = json.loads((null / "manifest.json").read_text())
     assert manifest["params"]["seed"] == 6 and manifest["params"]["temperature"] == 0.7
     assert manifest["targets"] == ["response"]
+    probe_manifest = json.loads((run / "probe-verbosity" / "run" / "manifest.json").read_text())
+    assert probe_manifest["params"]["seed"] == 6  # the probe is another draw too, with the null's seed
     top = next(s for s in found["scopes"] if s["side"] == "response" and s["scope"] == "any")
     verdicts = {}
     for name, folder in (("a", run), ("probe", run / "probe-verbosity" / "run"), ("null", null)):
