@@ -11,9 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from harness.cli.app import app
+from harness.grading.settings import EndpointSettings, JobSettings
 from harness.steps.settings import COMMAND_SETTINGS
 from harness.workflows.study_file import ANALYSIS_TABLES, STUDY_ONLY_KEYS, StudyInfo
-from harness.grading.settings import EndpointSettings, JobSettings
 from tests.helpers import SAMPLE
 
 runner = CliRunner()

@@ -56,6 +56,9 @@ RETRY_AFTER_CAP_S = 30.0
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 20.0
 DEFAULT_N_BOOT = 2000
+#: Fewer clusters than this behind an interval and every command prints it as such (a warning naming the count): a
+#: cluster bootstrap on so few covers well under 95 %.
+FEWEST_CLUSTERS = 10
 DEFAULT_CACHE_DIR = ".harness-cache"
 #: Where ``harness serve`` listens, and so the default grader endpoint.
 DEFAULT_SERVE_PORT = 8000

@@ -210,7 +210,8 @@ def labels_frame(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataF
 
 
 #: What the analyses read of a label record (the rest, rationale and completion text above all, stays on disk).
-ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement")
+ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement",
+                   "cached")
 
 
 def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | None = None, records: bool = True) -> Run:

@@ -3,7 +3,8 @@
 The last user message holds the text(s) to grade between ``<<<LABEL>>>`` markers (several,
 with ``ROW_INDEX`` lines, in a batch), and names the side ("prompt text" / "response text").
 Few-shot exemplars come as ``<<<EXAMPLE>>>`` blocks with an ``Answer:`` line in the system
-message, or as earlier user turns each answered by an assistant turn. Look-alike characters are
+message, or as earlier user turns each answered by an assistant turn; the rubric's raw levels are
+read in the order the system message lists them (``- 0: …`` lines). Look-alike characters are
 read as their plain forms (NFKC) and invisible ones dropped, as a model would read them.
 
 Every reading here takes time linear in the message (a client chooses the message: a lazy regex
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
-from .graders import Exemplar
+from .graders import Exemplar, Shots
 
 _OPEN = re.compile(r"<<<([A-Z_]+)>>>\n")
 _CLOSE = re.compile(r"\n<<<END_([A-Z_]+)>>>")
@@ -97,6 +98,7 @@ _EXAMPLE_END = "\n<<<END_EXAMPLE>>>\nAnswer: "
 # The answer: one line's JSON object, nothing but blanks after it on that line.
 _ANSWER = re.compile(r"\{[^\n]*\}(?=[^\S\n]*$)", re.MULTILINE)
 SIDE = re.compile(r"\b(prompt|response) texts?\b", re.IGNORECASE)
+LEVEL = re.compile(r"^\s*-\s*([0-7]):", re.MULTILINE)
 
 
 def _examples(text: str) -> list[tuple[str, str, str]]:
@@ -131,13 +133,27 @@ def _labels_of(answer: str) -> tuple[int, int, int, int] | None:
     return (labels[0], labels[1], labels[2], labels[3])
 
 
-def read_exemplars(messages: Sequence[dict[str, Any]]) -> list[Exemplar]:
+def first_level(system: str) -> int | None:
+    r"""The severity (0-3) of the raw level a rubric lists first, when it lists two or more as ``- 0: …`` lines.
+
+    >>> first_level("- 0: safe\n- 1: mild\n"), first_level("- 7: worst\n- 6: bad\n"), first_level("no scale")
+    (0, 3, None)
+    """
+    levels = LEVEL.findall(system)
+    return int(levels[0]) // 2 if len(levels) >= 2 else None
+
+
+def read_exemplars(messages: Sequence[dict[str, Any]]) -> Shots:
     """Few-shot exemplars wherever the template puts them: blocks in the system message, or
-    earlier user turns (a delimited text) each answered by an assistant turn (the JSON)."""
-    out: list[Exemplar] = []
+    earlier user turns (a delimited text) each answered by an assistant turn (the JSON); with the
+    severity of the level the system message lists first."""
+    out = Shots()
     for m in messages:
         if m.get("role") == "system":
-            for side_text, body, answer in _examples(as_read(content_text(m.get("content")))):
+            system = as_read(content_text(m.get("content")))
+            if out.first_level is None:
+                out.first_level = first_level(system.split("<<<EXAMPLE>>>", 1)[0])
+            for side_text, body, answer in _examples(system):
                 labels = _labels_of(answer)
                 if labels is not None:
                     out.append(Exemplar(body, side_text, labels))

@@ -2,7 +2,10 @@
 
 The probe's folder (``RUN/probe-<kind>/`` by default) holds what was perturbed (the padded table, the shuffled shot
 file or the template with its levels reversed), the probed run folder (``run/``, graded through the normal cached
-path with the original run's model, template, shots and sampling parameters) and ``probe.json``.
+path with the original run's model, template, shots and sampling parameters) and ``probe.json``. A run graded above
+temperature 0 is probed with the next seed and graded again unprobed with that seed too (``null/``: the same targets
+as the probe): two draws that differ from the run by its sampling alike, so the probe's flips are read against the
+sampling's own (:func:`harness.analysis.probes.probe_scopes`).
 """
 
 from __future__ import annotations
@@ -97,20 +100,29 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     claim(planned(run_dir, settings.kind, out), inputs=[("the probed run", run_dir)])
     folder.mkdir(parents=True, exist_ok=True)
     table, spec = _perturbed(settings.kind, run, _spec(run), folder, settings)
+    sampled = (run.manifest.params.get("temperature") or 0) > 0
+    if sampled:  # the probe is another draw, as the null is: both take the next seed, so both differ from the run
+        spec = replace(spec, seed=(spec.seed or 0) + 1)  # by its sampling, and from each other only by the probe
     graded = grade(table, spec, endpoint, run_dir=folder / "run", cache_dir=cache_dir, retry_statuses=("failed",),
                    on_progress=on_progress)
     check_graded(graded, f"probe {settings.kind}")
-    scopes = probe_scopes(run, load_run(folder / "run"), cluster=settings.cluster, n_boot=settings.n_boot, seed=settings.seed)
-    warnings = []
-    if (run.manifest.params.get("temperature") or 0) > 0:
-        warnings.append("the run was graded at a temperature above 0: part of every flip is sampling, not the probe; "
-                        "read it beside harness stability's changed share")
+    null = None
+    if sampled:  # the null: the unprobed job again, at the probe's seed
+        unprobed = replace(_spec(run), targets=spec.targets, seed=spec.seed)
+        again = grade(run.input, unprobed, endpoint, run_dir=folder / "null", cache_dir=cache_dir,
+                      retry_statuses=("failed",), on_progress=on_progress)
+        check_graded(again, f"probe {settings.kind} (null repeat)")
+        null = load_run(folder / "null")
+    scopes = probe_scopes(run, load_run(folder / "run"), null=null, cluster=settings.cluster, n_boot=settings.n_boot,
+                          seed=settings.seed)
     result = Probe(schema_version=SCHEMA_VERSION, kind=settings.kind,
                    perturbation=DESCRIPTIONS[settings.kind].format(repeat=settings.padding, seed=settings.seed),
-                   run=str(run_dir), probe_run=str(folder / "run"), model=run.manifest.model, scopes=scopes,
-                   n_boot=settings.n_boot, seed=settings.seed, warnings=warnings)
-    result = stamped(result, provenance_of("probe", f"grader (original vs {settings.kind})",
-                                           [("run", run_dir), ("probed", folder / "run"), *(context or [])]))
+                   run=str(run_dir), probe_run=str(folder / "run"), model=run.manifest.model,
+                   null="temperature 0" if null is None else str(folder / "null"), scopes=scopes,
+                   n_boot=settings.n_boot, seed=settings.seed)
+    inputs = [("run", run_dir), ("probed", folder / "run"), *([("null", folder / "null")] if null is not None else [])]
+    source = f"grader (original vs {settings.kind})"
+    result = stamped(result, provenance_of("probe", source, [*inputs, *(context or [])]))
     result.write(folder / "probe.json")
     return result
 
