@@ -1,4 +1,5 @@
-"""``harness calibrate``, ``compare``, ``analyze``, ``flips`` and ``report``: the commands that read run files."""
+"""``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``stability``, ``jury``, ``flips``, ``report``,
+``view`` and ``schema``: the commands that read run files and results (none sends a request)."""
 
 from __future__ import annotations
 

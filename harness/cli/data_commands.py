@@ -1,4 +1,5 @@
-"""``harness data …``, ``harness export`` and ``harness templates``: tables in and out."""
+"""``harness data import``/``inject``/``describe``, ``batch status``/``cancel``, ``export`` and ``templates``: tables in
+and out, and the provider's batches."""
 
 from __future__ import annotations
 
