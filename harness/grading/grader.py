@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..io.runs import LabelWriter
-from .answers import Outcome
+from .answers import Reply
 from .client import GraderClient
 from .jobs import GradeSpec, Item, build_request, response_format_of, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
@@ -73,7 +73,7 @@ class Grader:
         form = response_format_of(self.spec, self.templates, severity=severity, items=items)
         return build_request(self.spec, self.systems[target], user, max_tokens, severity=severity, response_format=form)
 
-    def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, part: int = 0,
+    def record(self, item: Item, parsed: ParsedGrade, outcome: Reply, share: int = 1, *, part: int = 0,
                via_batch: bool = False, after: str | None = None) -> None:
         """Write one label record; a request that carried ``share`` items gives item ``part`` its share of
         the tokens (split exactly: the shares add up to what the request billed)."""
@@ -115,7 +115,7 @@ class Grader:
             self.on_progress(progress)
 
     @staticmethod
-    def judge(outcome: Outcome, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
+    def judge(outcome: Reply, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
         if outcome.completion is None:
             return ParsedGrade("failed", error=outcome.error)
         finish = outcome.completion.get("finish_reason")
@@ -139,7 +139,7 @@ class Grader:
             parsed = self.settle(item, parsed, outcome)
         self.record(item, parsed, outcome, after=after)
 
-    def settle(self, item: Item, first: ParsedGrade, outcome: Outcome) -> ParsedGrade:
+    def settle(self, item: Item, first: ParsedGrade, outcome: Reply) -> ParsedGrade:
         """An ok grade as recorded: with ``grade --samples``, the verdict of all the request's samples
         (each category's most frequent severity), their severities and agreement kept on it."""
         if item.target == "relevance" or self.spec.samples <= 1:
