@@ -19,7 +19,7 @@ body and how many times that body was seen, so runs are reproducible under concu
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import hashlib
 import json
 import re
@@ -31,10 +31,11 @@ from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
 from ..core.errors import ConfigError
+from .admission import REFUSED, LocalModels, client_gone, refusal
 from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
 from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
 from .graders import PROFILES, Exemplar, InContextGrader
-from .local_model import LOCAL_MODELS, LocalModel, RequestError, chat_payload, require_local
+from .local_model import LOCAL_MODELS, require_local
 from .logprobs import MAX_TOP, alternatives_of, logprobs_content
 from .wire import count_tokens, error_response
 
@@ -126,13 +127,10 @@ class GraderEndpoint:
         self.fit_error: str | None = None
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
-        #: Real language models, loaded with the graders; one worker thread runs them, so requests queue.
-        self.local = {name: LocalModel(name, prefix_reuse=config.prefix_reuse)
-                      for name in config.model_names if name in LOCAL_MODELS}
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-model") if self.local else None
+        #: Real language models, loaded with the graders; one worker thread runs them, a bounded queue before it.
+        self.local = LocalModels(config.model_names, prefix_reuse=config.prefix_reuse)
         if graders is not None:
-            for model in self.local.values():
-                model.load()
+            self.local.load()
             self.ready.set()
 
     @property
@@ -147,8 +145,7 @@ class GraderEndpoint:
         try:
             names = [name for name in self.config.model_names if name in PROFILES]
             self.graders = build_graders(fit_path, names, cache_dir=cache_dir) if names else {}
-            for model in self.local.values():
-                model.load()
+            self.local.load()
         except Exception as exc:  # reported to every request
             self.fit_error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -190,7 +187,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({**self.stats.as_json(), "batches_created": self.batch_store.batches_created,
-                                  "files_created": self.batch_store.files_created})
+                                  "files_created": self.batch_store.files_created, **self.local.as_json()})
 
     async def reset_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -261,25 +258,30 @@ class GraderEndpoint:
             if early is not None:
                 return early
         try:
-            payload = await self.answer(body, raw, fault)
-        except RequestError as exc:
-            return error_response(400, str(exc), "invalid_request_error")
+            payload = await self.answer(body, raw, fault, gone=lambda: client_gone(request))
+        except REFUSED as exc:  # a local model cannot answer as asked (400), its queue is full (429), or it was abandoned
+            return refusal(exc)
         if fault == "malformed":
             text = json.dumps(payload)
             return web.Response(body=text[: len(text) // 2], content_type="application/json")
         return web.json_response(payload)
 
-    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
-        """:meth:`completion_payload`, on the model worker for a local model (requests queue there)."""
-        if body["model"] in self.local and self.worker is not None:
-            return await asyncio.get_running_loop().run_in_executor(self.worker, self.completion_payload, body, raw, fault)
-        return self.completion_payload(body, raw, fault)
+    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None) -> dict[str, Any]:
+        """:meth:`completion_payload`, or a local model's answer from its bounded queue (``gone``: its client left)."""
+        if body["model"] not in self.local:
+            return self.completion_payload(body, raw, fault)
+        payload = await self.local.run(functools.partial(self.local.payload, body, raw, fault), gone)
+        self.stats.completions += 1
+        return payload
+
+    def close(self) -> None:
+        """Stop: the local models within a decoding step; requests still waiting for their load are answered now."""
+        self.local.close()
+        self.fit_error = self.fit_error or "the server is stopping"
+        self.ready.set()
 
     def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
-        """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
-        if body["model"] in self.local:
-            self.stats.completions += 1
-            return chat_payload(self.local[body["model"]], body, raw, fault)
+        """The chat-completion body an embedded grader answers ``body`` with."""
         content, probabilities = self._answer(body)
         finish = "stop"
         if fault == "truncated":
