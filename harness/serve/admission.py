@@ -3,9 +3,11 @@
 A model on 2 cores answers one request at a time, a few seconds each. A queue without a bound lets a client with 16
 requests in flight wait past its own timeout while the model answers requests nobody will read. So:
 
-- at most :data:`CAPACITY` requests are queued or running; one more is refused at once with 429 and a
-  ``Retry-After`` of about one answer's time (the mean of the last answers), which harness's client honours
-  while its concurrency halves (AIMD), so a ``grade`` at the default concurrency settles on what the model can do;
+- at most :data:`CAPACITY` requests are queued or running, and fewer when the model is slow: a request is
+  queued only while the answers ahead of it should take at most :data:`WAIT_BUDGET_S` (half the client's default
+  timeout; each answer counted at the mean of the last ones). One more is refused at once with 429 and a
+  ``Retry-After`` of about one answer's time, which harness's client honours while its concurrency halves (AIMD),
+  so a ``grade`` at the default concurrency and timeout settles on what the model can do;
 - a request whose client went away (disconnected, or timed out and closed its connection) is cancelled: still
   waiting, it never starts; running, it stops before its next decoding step (:class:`~.decoding.Cancelled`);
 - :meth:`ModelQueue.close` (the server stopping) cancels everything, so ``harness serve`` exits within a
@@ -31,6 +33,8 @@ T = TypeVar("T")
 
 #: Requests queued or running at once; past it, 429.
 CAPACITY = 4
+#: Longest a queued request should wait for the answers ahead of it (half of grade's default 60 s timeout).
+WAIT_BUDGET_S = 30.0
 #: How often a waiting handler looks whether its client is still there.
 POLL_S = 0.02
 #: Bounds of the Retry-After a refused request is given, in seconds.
@@ -47,15 +51,16 @@ class Busy(Exception):
     """The queue is full: answer 429 with ``Retry-After: retry_after``."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the local model is busy: {CAPACITY} requests are queued or running; retry in {retry_after} s")
+        super().__init__(f"the local model is busy: its queue is full (at most {CAPACITY} requests, and no longer than "
+                         f"{WAIT_BUDGET_S:g} s of answers ahead); retry in {retry_after} s")
         self.retry_after = retry_after
 
 
 class ModelQueue:
     """Runs ``job(cancelled)`` calls on one daemon worker thread, in arrival order, at most :data:`CAPACITY` at once."""
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: int = CAPACITY, wait_budget_s: float = WAIT_BUDGET_S) -> None:
+        self.capacity, self.wait_budget_s = capacity, wait_budget_s
         self.pending = 0
         self.refused = 0
         self.abandoned = 0
@@ -66,10 +71,13 @@ class ModelQueue:
         self._worker = threading.Thread(target=self._work, name="harness-model", daemon=True)
         self._worker.start()
 
+    def mean_s(self) -> float:
+        """The mean time of the last answers (1 s before any)."""
+        return sum(self._seconds) / len(self._seconds) if self._seconds else 1.0
+
     def retry_after(self) -> int:
         """About when a place frees: one answer's mean time, in whole seconds within :data:`RETRY_AFTER_S`."""
-        mean = sum(self._seconds) / len(self._seconds) if self._seconds else 1.0
-        return min(RETRY_AFTER_S[1], max(RETRY_AFTER_S[0], math.ceil(mean)))
+        return min(RETRY_AFTER_S[1], max(RETRY_AFTER_S[0], math.ceil(self.mean_s())))
 
     async def run(self, job: Callable[[Callable[[], bool]], T], gone: Callable[[], bool] | None = None) -> T:
         """``job``'s result, run on the worker; ``gone`` says whether the request's client went away (None: a job
@@ -82,7 +90,7 @@ class ModelQueue:
         with self._lock:
             if self.stopping.is_set():
                 raise Cancelled
-            if gone is not None and self.pending >= self.capacity:
+            if gone is not None and self.pending and (self.pending >= self.capacity or self.pending * self.mean_s() > self.wait_budget_s):
                 self.refused += 1
                 raise Busy(self.retry_after())
             self.pending += 1

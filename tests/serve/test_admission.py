@@ -60,6 +60,21 @@ def test_past_its_capacity_the_queue_refuses_with_a_retry_after_and_never_runs_t
     assert "busy" in str(busy[0])
 
 
+def test_a_slow_model_queues_only_what_fits_in_the_wait_budget() -> None:
+    async def scenario() -> list[object]:
+        queue = ModelQueue(wait_budget_s=0.05)
+        assert await queue.run(Steps(steps=10), lambda: False) == 10  # answers take about 0.1 s now
+        gate = threading.Event()
+        running = asyncio.ensure_future(queue.run(Steps(steps=1, gate=gate), lambda: False))
+        await asyncio.sleep(0.05)
+        refused = await asyncio.gather(queue.run(Steps(steps=1), lambda: False), return_exceptions=True)
+        gate.set()
+        return [*refused, await running]
+
+    refused, answered = asyncio.run(scenario())
+    assert isinstance(refused, Busy) and answered == 1  # one answer ahead (0.1 s) is over the 0.05 s budget
+
+
 def test_a_batch_job_with_no_client_to_lose_is_queued_past_the_bound() -> None:
     async def scenario() -> list[object]:
         queue = ModelQueue(capacity=1)
