@@ -7,9 +7,11 @@ leaves exactly one continuation (``{"H": `` in a verdict) the forced tokens are 
 one pass per token. The answer is laid out compactly (one space after ``:`` and ``,``, no other whitespace), so a
 small model cannot pad it with blank lines and the value after a key sits at a known place.
 
-llguidance was chosen by measured cost (``bench/local_model.py``): its mask costs about 0.2-0.5 ms per token against
-70+ ms for the model's forward pass on 2 cores; xgrammar cost the same but pulls triton into the install, and
-outlines-core took 1.3 s to compile a verdict's schema and ignores integer bounds (a raw level 9 would pass).
+llguidance was chosen by measured cost on this CPU: its mask, forced tokens and advancing cost 0.1-0.9 ms per
+generated token (``bench/local_model.py``), under 0.2 % of decoding time (a forward pass of the model takes 70 ms
+unloaded, 300+ ms on a busy machine); xgrammar's mask cost the same (0.2-0.5 ms per token on a verdict) but its
+wheel pulls in triton, and outlines-core's cost 0.6-2.3 ms, took 1.3 s to compile a verdict's schema and ignores
+integer bounds (a raw level 9 would pass).
 """
 
 from __future__ import annotations
