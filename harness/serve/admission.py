@@ -90,13 +90,21 @@ class ModelQueue:
         with self._lock:
             if self.stopping.is_set():
                 raise Cancelled
-            if gone is not None and self.pending and (self.pending >= self.capacity or self.pending * self.mean_s() > self.wait_budget_s):
+            ahead = self.pending
+            if gone is not None and ahead and (ahead >= self.capacity or ahead * self.mean_s() > self.wait_budget_s):
                 self.refused += 1
                 raise Busy(self.retry_after())
             self.pending += 1
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         abandon = threading.Event()
+        held = [True]  # this request holds a place in the queue until it is answered or abandoned
+
+        def release() -> None:
+            with self._lock:
+                if held[0]:
+                    held[0] = False
+                    self.pending -= 1
 
         def cancelled() -> bool:
             return abandon.is_set() or self.stopping.is_set()
@@ -115,8 +123,7 @@ class ModelQueue:
             except BaseException as exc:  # handed to the waiting handler
                 error = exc
             finally:
-                with self._lock:
-                    self.pending -= 1
+                release()
             try:
                 loop.call_soon_threadsafe(settle, result, error)
             except RuntimeError:  # the loop has closed: the server stopped
@@ -130,6 +137,7 @@ class ModelQueue:
                     raise Cancelled
         except (Cancelled, asyncio.CancelledError):  # the client went away, or the handler was cancelled
             abandon.set()
+            release()  # its place is free now: its client's retry must not find the queue full of what it left
             self.abandoned += 1
             done.add_done_callback(lambda future: future.exception())  # its outcome is read by no one
             raise

@@ -110,6 +110,29 @@ def test_a_running_request_whose_client_went_away_stops_within_one_step() -> Non
     assert queue.pending == 0 and queue.abandoned == 1
 
 
+def test_an_abandoned_request_frees_its_place_at_once_for_its_clients_retry() -> None:
+    class Slow(Steps):  # steps of 0.3 s: the abandoned job is still in its step when the retry arrives
+        def __call__(self, cancelled: Callable[[], bool]) -> int:
+            self.started.set()
+            while not cancelled():
+                time.sleep(0.3)
+            raise Cancelled
+
+    slow, retry = Slow(), Steps(steps=2)
+    went = threading.Event()
+
+    async def scenario() -> int:
+        queue = ModelQueue(capacity=1)
+        first = asyncio.ensure_future(queue.run(slow, went.is_set))
+        await asyncio.to_thread(slow.started.wait, 5)
+        went.set()
+        with pytest.raises(Cancelled):
+            await first
+        return await queue.run(retry, lambda: False)  # not Busy: queued behind the step the abandoned job finishes
+
+    assert asyncio.run(scenario()) == 2
+
+
 def test_a_waiting_request_whose_client_went_away_never_starts() -> None:
     running, waiting = Steps(steps=30), Steps(steps=1)
     went = threading.Event()
