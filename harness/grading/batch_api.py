@@ -265,13 +265,10 @@ class BatchRun:
                 self._record(key, Reply(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
 
     def _record(self, key: str, outcome: Any) -> None:
-        from .parsing import parse_relevance, parse_severity
-
         items = self.items.pop(key, [])
         self.client.remember(outcome)
         for part, item in enumerate(items):  # one request, several identical items: they share its tokens
-            parse = parse_relevance if item.target == "relevance" else parse_severity
-            parsed = self.grader.judge(outcome, parse)
+            parsed = self.grader.judge(outcome, self.grader.parser(item.target))
             if parsed.status == "ok":
                 parsed = self.grader.settle(item, parsed, outcome)
             self.grader.record(item, parsed, outcome, len(items), part=part, via_batch=not outcome.cached)

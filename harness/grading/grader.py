@@ -6,6 +6,7 @@ several items of one side in one request (``--items-per-request``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -101,7 +102,7 @@ class Grader:
             **({"after_request_hash": after} if after else {}),
             "batch_size": share,
             "batch_api": via_batch,
-            **uncertainty(parsed, completion, self.spec),
+            **uncertainty(parsed, completion, self.spec, self.templates.verdict),
         }
         self.writer.write(record)
         progress = self.progress
@@ -129,7 +130,7 @@ class Grader:
         """Grade one item; ``after`` is the hash of a several-item request whose answer left it out (recorded, so a
         ``--retry`` forgets that cached answer too)."""
         user = user_message(self.templates, [item])
-        parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
+        parse = self.parser(item.target)
         outcome = await self.client.complete(
             self.request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
         )
@@ -139,12 +140,18 @@ class Grader:
             parsed = self.settle(item, parsed, outcome)
         self.record(item, parsed, outcome, after=after)
 
+    def parser(self, target: str) -> Callable[[str | None], ParsedGrade]:
+        """How an answer for ``target`` is read: a relevance, or a verdict by the template set's declaration."""
+        if target == "relevance":
+            return parse_relevance
+        return functools.partial(parse_severity, verdict=self.templates.verdict)
+
     def settle(self, item: Item, first: ParsedGrade, outcome: Reply) -> ParsedGrade:
         """An ok grade as recorded: with ``grade --samples``, the verdict of all the request's samples
         (each category's most frequent severity), their severities and agreement kept on it."""
         if item.target == "relevance" or self.spec.samples <= 1:
             return first
-        others = [parse_severity(text) for text in (outcome.completion or {}).get("samples", [])]
+        others = [parse_severity(text, self.templates.verdict) for text in (outcome.completion or {}).get("samples", [])]
         verdict, agreement = consensus([first, *others])
         verdict.sample_severities = [s.severity for s in (first, *others) if s.status == "ok" and s.severity is not None]
         verdict.sample_agreement = agreement
@@ -162,7 +169,7 @@ class Grader:
         if judged.status != "ok":
             rows = {i: judged for i in range(len(items))}
         else:
-            rows = parse_batch((outcome.completion or {}).get("content"), len(items))
+            rows = parse_batch((outcome.completion or {}).get("content"), len(items), self.templates.verdict)
         self.client.remember(outcome)  # a rerun reads the same answer, finds the same rows, regrades the same rest
         answered = [index for index in range(len(items)) if rows[index].status == "ok"]
         retry = [item for index, item in enumerate(items) if rows[index].status != "ok"]
