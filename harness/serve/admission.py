@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from .decoding import Cancelled, never
 from .local_model import LOCAL_MODELS, LocalModel, RequestError, chat_payload
 from .wire import error_response
+from .wire import refusal as wire_refusal
 
 T = TypeVar("T")
 
@@ -166,8 +167,8 @@ REFUSED = (RequestError, Busy, Cancelled)
 def refusal(exc: RequestError | Busy | Cancelled) -> Any:
     """The answer to a request the model cannot answer as asked (400), the queue refused (429 with Retry-After) or
     abandoned (503: its client went away, so nobody reads it, or the server is stopping)."""
-    if isinstance(exc, RequestError):
-        return error_response(400, str(exc), "invalid_request_error")
+    if isinstance(exc, RequestError):  # OpenAI's shape, the refused parameter named (wire.refused)
+        return wire_refusal(exc)
     if isinstance(exc, Busy):
         response = error_response(429, str(exc), "requests", "rate_limit_exceeded")
         response.headers["Retry-After"] = str(exc.retry_after)
