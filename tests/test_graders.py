@@ -17,9 +17,9 @@ from harness.grading.shots import Shot, write_shots
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.chat import read_exemplars
+from harness.serve.config import ServeConfig
 from harness.serve.graders import PROFILES, build_graders
 from harness.serve.runner import start_server
-from harness.serve.server import ServeConfig
 from tests.helpers import SAMPLE, endpoint_for
 
 

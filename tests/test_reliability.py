@@ -26,7 +26,7 @@ from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from harness.serve.server import FAULT_MODES
+from harness.serve.config import FAULT_MODES
 from tests.helpers import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-KINDS = ("verbosity", "exemplar-order", "label-order")
+KINDS = ("verbosity", "exemplar-order", "label-order", "response-format")
 #: The neutral padding of the verbosity probe (our own words: formatting with no content, harmless at any length).
 PADDING = ("\n\nThis answer is formatted for easy reading. The sections above are complete as written, and no further "
            "detail follows in this part of the message. Thank you for reading it through to the end.")

@@ -49,6 +49,7 @@ def serve(
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
     answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
     no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help="Local language models: recompute the shared few-shot prefix for every request (to measure what reusing it saves).")] = False,
+    refuse_json_schema: Annotated[bool, typer.Option("--refuse-json-schema", help="Answer every response_format json_schema with a 400 naming it, as an endpoint without structured outputs does (for tests).")] = False,
 ) -> None:
     """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample.
 
@@ -56,9 +57,9 @@ def serve(
     flag or --fit table (nothing starts); 0 when stopped.
     """
     with errors():
+        from ..serve.config import FAULT_MODES, ServeConfig
         from ..serve.graders import PROFILES
         from ..serve.runner import serve_forever
-        from ..serve.server import FAULT_MODES, ServeConfig
 
         config = ServeConfig(
             model_names=tuple(model_name or PROFILES),
@@ -72,6 +73,7 @@ def serve(
             batch_fault=batch_fault,
             answer_as=answer_as,
             prefix_reuse=not no_prefix_reuse,
+            refuse_json_schema=refuse_json_schema,
         )
         def listening() -> None:  # printed once the socket accepts connections
             typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "

@@ -71,6 +71,8 @@ class GraderClient:
         #: 400s refusing a json_schema response_format; past FORMAT_REFUSALS, json_object is asked instead.
         self.format_refusals = 0
         self.schema_refused = False
+        self.schema_accepted = False  # an answer to a json_schema request came back: the endpoint takes them
+        self._schema_probe = asyncio.Lock()
 
     async def __aenter__(self) -> GraderClient:
         if self.cache is None:  # every item will reach the endpoint: make the client now
@@ -347,7 +349,7 @@ class GraderClient:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._in_flight.setdefault(key, future)
         try:
-            outcome = await self._complete_uncached(request, key, use_cache)
+            outcome = await self._gated(request, key, use_cache)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited future logs nothing
@@ -357,10 +359,26 @@ class GraderClient:
                 del self._in_flight[key]
         future.set_result(outcome)
         if outcome.completion is None and _schema_of(request) and refuses_format(outcome.error or ""):
-            self.format_refusals += 1  # this item asked again with json_object; past a handful, every item is
-            self.schema_refused = self.schema_refused or self.format_refusals >= FORMAT_REFUSALS
+            if outcome.attempts:  # the endpoint said no (not a request held back after it had said so)
+                self.format_refusals += 1  # this item asked again with json_object; past a handful, every item is
+                self.schema_refused = self.schema_refused or self.format_refusals >= FORMAT_REFUSALS
             return await self.complete({**request, "response_format": {"type": "json_object"}}, use_cache=use_cache)
         return outcome
+
+    async def _gated(self, request: dict[str, Any], key: str, use_cache: bool) -> Reply:
+        """Send a request; a json_schema one only one at a time until the endpoint has answered one (it takes
+        structured outputs) or refused a handful (it does not): so a refusing endpoint costs a handful of requests,
+        not one per item in flight."""
+        if not _schema_of(request) or self.schema_accepted:
+            return await self._complete_uncached(request, key, use_cache)
+        async with self._schema_probe:
+            if not (self.schema_accepted or self.schema_refused):
+                outcome = await self._complete_uncached(request, key, use_cache)
+                self.schema_accepted = outcome.completion is not None
+                return outcome
+        if self.schema_refused:  # refused while this one waited: asked with json_object at once, nothing sent
+            return Reply(None, "400: response_format json_schema refused by the endpoint", 0, 0.0, False, key)
+        return await self._complete_uncached(request, key, use_cache)
 
     @property
     def response_format_used(self) -> str | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.constants import SERVE_IDENTITY_PREFIX, VERSION
 
 if TYPE_CHECKING:
-    from .server import ServeConfig
+    from .config import ServeConfig
 
 #: Hex digits of the fingerprint (80 bits: two configurations never meet by chance).
 DIGITS = 20

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .server import GraderEndpoint, ServeConfig
+from .config import ServeConfig
+from .server import GraderEndpoint
 
 
 class ServerHandle:

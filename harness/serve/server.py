@@ -30,30 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
-from ..core.errors import ConfigError
 from .admission import REFUSED, LocalModels, client_gone, refusal
-from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
+from .batches import BatchRoutes, BatchStore
 from .chat import SIDE, as_read, blocks, content_text, read_exemplars, row_indices, row_of
+from .config import ServeConfig
 from .graders import PROFILES, Exemplar, InContextGrader
-from .local_model import LOCAL_MODELS, RequestError, require_local
+from .local_model import LOCAL_MODELS, RequestError
 from .logprobs import alternatives_of, logprobs_content
 from .params import check_chat, limits_of
-from .wire import MAX_BODY_BYTES, OFF_LOOP_BYTES, count_tokens, error_response, read_body, read_bytes
-
-FAULT_MODES = (
-    "429",
-    "500",
-    "503",
-    "drop",
-    "timeout",
-    "malformed",
-    "truncated",
-    "refusal",
-    "garbage",
-    "content_filter",
-)
-#: Faults only on request (not among the default modes): a 200 answer whose body is an HTML page.
-EXTRA_FAULTS = ("html",)
+from .wire import MAX_BODY_BYTES, OFF_LOOP_BYTES, InvalidRequest, count_tokens, error_response, read_body, read_bytes
 
 # An instruction addressed to the grader: it names the grader or its rubric, and then asks for a verdict.
 _TO_GRADER = re.compile(r"(?i)\b(grader|rubric|evaluation)\b")
@@ -66,52 +51,6 @@ def addresses_grader(text: str) -> bool:
     return named is not None and _SAFE_VERDICT.search(text, named.end()) is not None
 
 
-#: The numeric settings of :class:`ServeConfig` and their ranges: a delay or hang of an hour at most, a rate a share.
-RANGES: dict[str, tuple[int, int]] = {"latency_ms": (0, 3_600_000), "fail_rate": (0, 1), "hang_s": (0, 3600),
-                                      "retry_after_s": (0, 3600), "seed": (0, 2**32 - 1)}
-
-
-@dataclass
-class ServeConfig:
-    """How the endpoint behaves; faults are off by default. Every setting is checked when made (a
-    :class:`~harness.core.errors.ConfigError` naming it), so ``harness serve`` refuses a bad flag before it listens."""
-
-    model_names: tuple[str, ...] = tuple(PROFILES)
-    api_key: str | None = None
-    latency_ms: float = 0.0
-    fail_rate: float = 0.0
-    fail_modes: tuple[str, ...] = FAULT_MODES
-    seed: int = 0
-    hang_s: float = 30.0
-    retry_after_s: float = 1.0
-    gullible: bool = False
-    batch_fault: str | None = None
-    #: Grade every request with this grader and say so in ``model``, whatever was asked (a replica that lies, for tests).
-    answer_as: str | None = None
-    #: Local language models (``smollm2-135m``): keep the shared few-shot prefix's key/value states between requests.
-    prefix_reuse: bool = True
-
-    def __post_init__(self) -> None:
-        if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
-            raise ConfigError(f"`batch_fault` {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
-        graders = [m for m in self.model_names if m not in PROFILES and m not in LOCAL_MODELS]
-        if graders or not self.model_names:
-            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {[*PROFILES, *LOCAL_MODELS]}")
-        for name in self.model_names:
-            if name in LOCAL_MODELS:
-                require_local(name)
-        unknown = [m for m in self.fail_modes if m not in (*FAULT_MODES, *EXTRA_FAULTS)]
-        if unknown:
-            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
-        if self.answer_as is not None and self.answer_as not in PROFILES:
-            raise ConfigError(f"`answer_as` {self.answer_as!r}: expected one of {list(PROFILES)}")
-        for name, (low, high) in RANGES.items():
-            value, kind = getattr(self, name), int if name == "seed" else (int, float)
-            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-                expected = "a whole number" if name == "seed" else "a number"
-                raise ConfigError(f"`{name}` {value!r}: expected {expected} from {low:,} to {high:,}")
-
-
 @dataclass
 class ServerStats:
     """Requests seen by the endpoint, by outcome."""
@@ -122,6 +61,8 @@ class ServerStats:
     azure_requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
+    #: Requests read, by the type of response_format they asked (``none`` when they asked none).
+    formats: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -131,6 +72,7 @@ class ServerStats:
             "azure_requests": self.azure_requests,
             "faults": dict(self.faults),
             "unique_bodies": len(self.seen),
+            "response_formats": dict(self.formats),
         }
 
 
@@ -295,6 +237,10 @@ class GraderEndpoint:
     def check_request(self, body: dict[str, Any]) -> None:
         """Refuse a chat-completions body as OpenAI would, with the rules every served model shares."""
         check_chat(body, self.limits)
+        self.stats.formats[str((body.get("response_format") or {}).get("type", "none"))] += 1
+        if self.config.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            raise InvalidRequest("Invalid parameter: 'response_format' of type 'json_schema' is not supported with this "
+                                 "model.", "response_format", "invalid_value")
 
     async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None) -> dict[str, Any]:
         """:meth:`completion_payload`: a local model's answer from its bounded queue (``gone``: its client left), a large

@@ -328,9 +328,11 @@ class JurySettings(Settings):
 class ProbeSettings(Settings):
     """``harness probe``: a run graded again with one perturbation that should not change its verdicts."""
 
-    kind: Literal["verbosity", "exemplar-order", "label-order"] = Field(default="verbosity", description=(
-        "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled) or label-order "
-        "(the severity levels listed from 7 down in the template)."))
+    kind: Literal["verbosity", "exemplar-order", "label-order", "response-format"] = Field(
+        default="verbosity", description=(
+            "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), label-order "
+            "(the severity levels listed from 7 down in the template) or response-format (the answer asked with a "
+            "looser format: json-object for a json-schema run, none for a json-object run)."))
     padding: int = Field(default=3, ge=1, le=50, description="verbosity: copies of the neutral paragraph added (1 to 50).")
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()

@@ -93,8 +93,8 @@ def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0, identity: s
 def embedded_identity(names: Sequence[str]) -> str | None:
     """The fingerprint ``harness serve --model-name …`` publishes for these served ``names`` (its other flags at their
     defaults, fitted on the bundled sample, as :func:`embedded_endpoint` starts it), computed here without asking it."""
+    from ..serve.config import ServeConfig
     from ..serve.identity import serve_identity
-    from ..serve.server import ServeConfig
 
     return serve_identity(ServeConfig(model_names=tuple(names)))
 

@@ -32,7 +32,11 @@ DESCRIPTIONS = {
     "verbosity": "every response padded with a neutral paragraph (formatting, no content) repeated {repeat} times",
     "exemplar-order": "the few-shot exemplars in another order (seed {seed})",
     "label-order": "the severity levels listed from 7 down to 0 in the system template",
+    "response-format": "the answer asked with a looser format ({looser} instead of {format}): does the constraint "
+                       "change what the grader says, not only how",
 }
+#: What a looser format is: the verdict schema's keys and values lifted (any JSON object), then JSON itself.
+LOOSER = {"json-schema": "json-object", "json-object": "none"}
 
 
 def _spec(run: Any) -> GradeSpec:
@@ -46,6 +50,11 @@ def _perturbed(kind: str, run: Any, spec: GradeSpec, folder: Path, settings: Pro
     if kind == "verbosity":
         table = write_pairs(padded(run.input, repeat=settings.padding), folder / "padded.jsonl")
         return table, replace(spec, targets=tuple(t for t in spec.targets if t == "response") or ("response",))
+    if kind == "response-format":
+        if spec.response_format not in LOOSER:
+            raise ConfigError(f"{run.path}: graded with response format {spec.response_format}; the response-format probe "
+                              "needs a run graded with json-schema or json-object")
+        return run.input, replace(spec, response_format=LOOSER[spec.response_format])
     if kind == "exemplar-order":
         if not spec.shots_path:
             raise ConfigError(f"{run.path}: graded zero-shot; the exemplar-order probe needs a run graded with --shots")
@@ -75,7 +84,7 @@ def planned(run_dir: str | Path, kind: str, out: str | Path | None) -> list[Any]
 
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{kind}"
     names = (("probe.json", "result"), ("padded.jsonl", "pairs"), ("shots.jsonl", "shots"))
-    return [Output(folder, folder=True, names=names), Output(folder / "run", run=True),
+    return [Output(folder, folder=True, names=names), Output(folder / "run", run=True), Output(folder / "null", run=True),
             Output(folder / "template", folder=True, names=tuple((n, "template") for n in _template_names(run_dir)))]
 
 
@@ -115,8 +124,10 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
         null = load_run(folder / "null")
     scopes = probe_scopes(run, load_run(folder / "run"), null=null, cluster=settings.cluster, n_boot=settings.n_boot,
                           seed=settings.seed)
+    form = spec.response_format if settings.kind != "response-format" else _spec(run).response_format
     result = Probe(schema_version=SCHEMA_VERSION, kind=settings.kind,
-                   perturbation=DESCRIPTIONS[settings.kind].format(repeat=settings.padding, seed=settings.seed),
+                   perturbation=DESCRIPTIONS[settings.kind].format(repeat=settings.padding, seed=settings.seed,
+                                                                   format=form, looser=LOOSER.get(form, form)),
                    run=str(run_dir), probe_run=str(folder / "run"), model=run.manifest.model,
                    null="temperature 0" if null is None else str(folder / "null"), scopes=scopes,
                    n_boot=settings.n_boot, seed=settings.seed)

@@ -124,7 +124,13 @@ def _check_files(study: Study, file: Path) -> None:
     info = study.study
     given: list[tuple[str, str | None]] = [("study.data", info.data), ("study.human", info.human), ("study.ratings", info.ratings)]
     given += [(f"grader[{k + 1}].shots", g.shots) for k, g in enumerate(study.grader) if g.shots not in ("default", "none", "chosen")]
-    given += [(f"grader[{k + 1}].template", g.template) for k, g in enumerate(study.grader) if g.template != "default"]
+    for k, grader in enumerate(study.grader):  # read as the grade reads it: a bundled set by its name, else a folder
+        from ..grading.jobs import spec_of
+
+        template = spec_of(grader, shots_path=None, root=study.root).template_dir
+        if template is not None and not Path(template).exists():
+            raise ConfigError(f"{file}: grader[{k + 1}].template: {template}: no such template set (a folder, or a "
+                              "bundled set's name: see harness templates)")
     for key in ANALYSIS_TABLES:
         table = getattr(study, key)
         if table is not None and not isinstance(table, list):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.cli.grading_commands import serve
-from harness.serve.server import ServeConfig
+from harness.serve.config import ServeConfig
 
 runner = CliRunner()
 

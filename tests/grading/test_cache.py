@@ -30,8 +30,8 @@ from harness.grading.cache_disk import RefusedEntry, plain_data
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
+from harness.serve.config import ServeConfig
 from harness.serve.runner import start_server
-from harness.serve.server import ServeConfig
 from harness.workflows.embedded import free_port
 from tests.helpers import SAMPLE, endpoint_for, stats
 

@@ -14,8 +14,9 @@ from typing import Any
 import openai
 import pytest
 
+from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, build_endpoint
-from harness.serve.server import GraderEndpoint, ServeConfig
+from harness.serve.server import GraderEndpoint
 
 LOCAL = "smollm2-135m"
 MESSAGES = [{"role": "system", "content": "Rate the text."},
