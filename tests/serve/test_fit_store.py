@@ -22,7 +22,7 @@ from harness.core.errors import DataError
 from harness.core.ownership import kind_of
 from harness.io.pairs import load_pairs
 from harness.serve import fit_store
-from harness.serve.graders import FOLDS, K, PROFILES, CrossFitted, Exemplar, InContextGrader, PooledModel, build_graders
+from harness.serve.graders import FOLDS, PROFILES, CrossFitted, Exemplar, InContextGrader, K, PooledModel, build_graders
 from harness.serve.runner import ServerHandle
 from tests.helpers import SAMPLE
 
