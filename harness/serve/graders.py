@@ -374,7 +374,8 @@ def _fit_key(path: Path, features: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(path_text: str, mtime_ns: int, features: str, cache_dir: str | None) -> tuple[CrossFitted, str, tuple[str, ...]]:
+def _fitted(path_text: str, mtime_ns: int, features: str,
+            cache_dir: str | None) -> tuple[CrossFitted, str, tuple[str, ...]]:
     """One cross-fitted prior per (file, feature set), kept in memory and, with ``cache_dir``, on disk as data
     (:mod:`harness.serve.fit_store`, keyed by the file's hash, the fitting code's version and the libraries'); and
     what happened to the stored copy, in sentences. A store that cannot be read is fitted again, never trusted."""
@@ -387,7 +388,8 @@ def _fitted(path_text: str, mtime_ns: int, features: str, cache_dir: str | None)
     if cache_dir is None:
         return CrossFitted(frame, features), key, ()
     gone = fit_store.remove_pickles(cache_dir)
-    notes = [f"removed {len(gone)} pickled fit(s) an earlier harness wrote in {cache_dir} (never read again)"] if gone else []
+    notes = [f"removed {len(gone)} pickled fit(s) an earlier harness wrote in {cache_dir} (never read again)"
+             ] if gone else []
     stored = fit_store.store_path(cache_dir, key)
     models = None
     if stored.is_file():

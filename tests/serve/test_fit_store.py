@@ -54,13 +54,14 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _same_answers(one: InContextGrader, other: InContextGrader, texts: list[str]) -> int:
     """Assert both graders give the very same probabilities on every text, both sides; how many were compared."""
-    shots = [Exemplar("How do I bake bread?", "prompt", (0, 0, 0, 0)), Exemplar("Kill them all.", "response", (0, 0, 3, 0))]
+    shots = [Exemplar("How do I bake bread?", "prompt", (0, 0, 0, 0)),
+             Exemplar("Kill them all.", "response", (0, 0, 3, 0))]
     compared = 0
     for side in ("prompt", "response"):
         for i, text in enumerate(texts):
             exemplars = shots if i % 10 == 0 else []
-            assert np.array_equal(one.probabilities(side, text, exemplars), other.probabilities(side, text, exemplars)), \
-                (one.profile.name, side, text)
+            ours, theirs = one.probabilities(side, text, exemplars), other.probabilities(side, text, exemplars)
+            assert np.array_equal(ours, theirs), (one.profile.name, side, text)
             compared += 1
     return compared
 
@@ -90,7 +91,8 @@ def test_a_warm_start_answers_from_the_store(stores: dict[str, Any], tmp_path: P
     notes: list[str] = []
     edited = build_graders(SAMPLE, ["harness-small"], cache_dir=tmp_path, notes=notes)["harness-small"]
     fresh = stores["fresh"]["harness-small"]
-    differ = sum(not np.allclose(edited.probabilities("prompt", t), fresh.probabilities("prompt", t)) for t in NEW_TEXTS)
+    differ = sum(not np.allclose(edited.probabilities("prompt", t), fresh.probabilities("prompt", t))
+                 for t in NEW_TEXTS)
     assert notes == [] and differ == len(NEW_TEXTS)
 
 
@@ -149,7 +151,8 @@ TAMPERED: list[tuple[str, Callable[[Path, Path], bytes], str]] = [
     ("a class past the scale", lambda store, tmp: _edited(
         store, lambda a, m: m["folds"]["0"]["heads"][0].__setitem__("classes", [0, 1, 2, 9])), "classes must be"),
     ("a class that is not a number", lambda store, tmp: _edited(
-        store, lambda a, m: m["folds"]["0"]["heads"][0].__setitem__("classes", ["os", "system", 2, 3])), "classes must"),
+        store, lambda a, m: m["folds"]["0"]["heads"][0].__setitem__("classes", ["os", "system", 2, 3])),
+     "classes must"),
     ("a fold missing", lambda store, tmp: _edited(store, lambda a, m: m["folds"].pop("4")), "folds 0 to 4"),
     ("an array no model uses", lambda store, tmp: _edited(store, lambda a, m: _set(a, "extra", np.zeros(2))),
      "arrays no model uses"),
@@ -197,15 +200,17 @@ def test_a_server_whose_store_is_not_one_fits_again_and_runs_nothing(
     assert any(str(planted) in n and "fitted again" in n for n in health["notes"]), health["notes"]
     assert any("the fit was not kept" in n and "harness did not write it" in n for n in health["notes"])
     assert planted.read_bytes() == make(small, tmp_path)  # a file harness did not write is left as it was
-    assert _same_answers(handle.endpoint.graders["harness-small"], stores["fresh"]["harness-small"], _texts()[::3]) > 100
+    served = handle.endpoint.graders["harness-small"]
+    assert _same_answers(served, stores["fresh"]["harness-small"], _texts()[::3]) > 100
     if case == "a planted pickle":  # the bait was live: unpickled, it would have made the file
         pickle.loads(planted.read_bytes())
         assert (tmp_path / "ran").exists()
 
 
-# pickles an earlier harness left ---------------------------------------------------------------------------------------
+# pickles an earlier harness left -------------------------------------------------------------------------------------
 
-def test_pickled_fits_an_earlier_harness_wrote_are_removed_and_nothing_else(stores: dict[str, Any], tmp_path: Path) -> None:
+def test_pickled_fits_an_earlier_harness_wrote_are_removed_and_nothing_else(stores: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
     small = stores["files"]["small"]
     shutil.copy(small, tmp_path / small.name)  # a store to read: no fit needed
     fit = object.__new__(CrossFitted)  # what an earlier harness pickled (only its first bytes are looked at)
