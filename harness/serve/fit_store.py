@@ -100,8 +100,11 @@ def read(path: Path, *, key: str, folds: int, levels: int, new_vectorizer: Calla
 
 def _arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every array in the file (checked for size before reading) and its JSON header."""
-    data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else b""
-    if not data.startswith(_ZIP):
+    if not path.is_file():
+        raise DataError("not a fit store (not a file)", path=str(path))
+    with path.open("rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES or not data.startswith(_ZIP):
         raise DataError("not a fit store (not an .npz file, or larger than any store)", path=str(path))
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         if sum(info.file_size for info in npz.zip.infolist()) > MAX_BYTES:

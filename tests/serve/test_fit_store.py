@@ -136,6 +136,9 @@ TAMPERED: list[tuple[str, Callable[[Path, Path], bytes], str]] = [
         a, "fold0_idf", np.array([_Planted(tmp / "ran")], dtype=object))), "Object arrays cannot be loaded"),
     ("cut short", lambda store, tmp: store.read_bytes()[: store.stat().st_size // 2], "not a fit store"),
     ("empty", lambda store, tmp: b"", "not an .npz file"),
+    ("larger than any store", lambda store, tmp: b"PK\x03\x04" + bytes(fit_store.MAX_BYTES), "larger than any store"),
+    ("a member that unpacks past any store", lambda store, tmp: (lambda out: (
+        np.savez_compressed(out, meta=np.zeros(5_000_000)), out.getvalue())[1])(io.BytesIO()), "unpack larger"),
     ("one .npy array", lambda store, tmp: (lambda out: (np.save(out, np.zeros(3)), out.getvalue())[1])(io.BytesIO()),
      "not an .npz file"),
     ("coefficients of the wrong shape", lambda store, tmp: _edited(store, lambda a, m: _set(
