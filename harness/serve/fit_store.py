@@ -139,6 +139,8 @@ def _checked(arrays: dict[str, np.ndarray], meta: dict[str, Any], *, key: str, f
     out: dict[int, tuple[list[str], np.ndarray, list[Any]]] = {}
     for fold in range(folds):
         entry = stored[str(fold)]
+        if not isinstance(entry, dict):
+            raise ValueError(f"fold {fold}: expected its vocabulary and models")
         terms, heads = entry.get("terms"), entry.get("heads")
         if (not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms)
                 or len(set(terms)) != len(terms)):

@@ -96,6 +96,27 @@ def test_a_warm_start_answers_from_the_store(stores: dict[str, Any], tmp_path: P
     assert notes == [] and differ == len(NEW_TEXTS)
 
 
+def test_a_category_of_two_classes_or_one_is_read_back_as_it_was_fitted(tmp_path: Path) -> None:
+    """Beside four-class regressions, a category with two classes (one row of coefficients) and one every text had."""
+    texts = [f"{word} text number {i} about {topic}" for i, (word, topic) in
+             enumerate((w, t) for w in ("calm", "angry", "quiet", "loud") for t in ("bread", "knives", "rivers"))]
+    labels = np.array([[i % 2, 0, i % 4, (i // 3) % 4] for i in range(len(texts))])
+    sides = ["prompt", "response"] * (len(texts) // 2)
+    models = {fold: PooledModel(texts, sides, labels, "small") for fold in range(2)}
+    assert [type(m).__name__ for m in models[0].models][:2] == ["LogisticRegression", "int"]
+    assert models[0].models[0].coef_.shape[0] == 1  # two classes: one row
+    store = tmp_path / "store.npz"
+    fit_store.write(store, {f: (m.vectorizer, m.models) for f, m in models.items()}, key="k")
+    read = fit_store.read(store, key="k", folds=2, levels=K, new_vectorizer=lambda: PooledModel.new_vectorizer("small"))
+    for fold, model in models.items():
+        again = PooledModel.restored(*read[fold])
+        for text in [*texts, "a new text about knives"]:
+            for side in ("prompt", "response"):
+                vector = model.vectorizer.transform([text])
+                assert np.array_equal(model.probabilities(vector, side),
+                                      again.probabilities(again.vectorizer.transform([text]), side))
+
+
 # a store that is not one ---------------------------------------------------------------------------------------------
 
 def _key(store: Path) -> str:
