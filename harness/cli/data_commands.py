@@ -1,4 +1,5 @@
-"""``harness data …``, ``harness export`` and ``harness templates``: tables in and out."""
+"""``harness data import``/``inject``/``describe``, ``batch status``/``cancel``, ``export`` and ``templates``: tables in
+and out, and the provider's batches."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ data_app = typer.Typer(help="Import and inspect pairs tables.", no_args_is_help=
 def data_import(
     fmt: Annotated[str, typer.Argument(help="pairedsafety, xstest or openai-moderation.")],
     path: Annotated[Path, typer.Argument(help="The data set's file or folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output pairs table (.jsonl, .csv, .parquet).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="A file: the pairs table (.jsonl, .csv, .parquet).")],
 ) -> None:
     """Import a public data set into the canonical pairs table."""
     with errors():
@@ -33,7 +34,7 @@ def data_import(
 @data_app.command("inject")
 def data_inject(
     path: Annotated[Path, typer.Argument(help="Pairs table to copy.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Injected copy (.jsonl, .csv, .parquet).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="A file: the injected copy (.jsonl, .csv, .parquet).")],
     side: Annotated[str, typer.Option(help="prompt or response: which text addresses the grader.")] = "response",
     name: Annotated[str, typer.Option(help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
     text: Annotated[Optional[str], typer.Option(help="Your own instruction to the grader (instead of --name).")] = None,
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
 ) -> None:
     """The run's input joined to the grader's labels and statuses, as one CSV, Parquet or JSONL table."""
     with errors():

@@ -84,7 +84,7 @@ def serve(
 def grade(
     data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
     given: dict[str, Any],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder, a folder (default runs/<model>-<data>-<hash>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the run folder (default runs/<model>-<data>-<hash>).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     no_json_mode: Annotated[bool, typer.Option("--no-json-mode", hidden=True, help="Deprecated: --response-format none.")] = False,
     retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
@@ -150,7 +150,7 @@ def probe(
     settings: ProbeSettings,
     given: dict[str, Any],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The probe's folder, a folder (default RUN/probe-<kind>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the probe's files and its run (default RUN/probe-<kind>).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -275,7 +275,7 @@ def calibrate_shots(
     pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
     settings: ShotSearchSettings,
     given: dict[str, Any],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots, a file (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="A file: the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
     run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
     config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
     as_json: JsonOpt = False,

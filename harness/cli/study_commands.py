@@ -42,7 +42,7 @@ def _print_study(result: Any, *, quiet: bool) -> None:
 def run(
     study: Annotated[Path, typer.Argument(help="A study file (TOML): data, graders, human labels and the analyses to run.")],
     given: dict[str, Any],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the study file's study.out).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the study's outputs (default: the study file's study.out).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
 ) -> None:
     """Run a study: grade -> shot search -> calibrate -> compare -> agreement -> analyze -> plan -> select -> report.
@@ -66,7 +66,7 @@ def run(
 @with_layers(EndpointSettings, exclude=("base_url", "api_key", "azure_api_version"))
 def demo(
     given: dict[str, Any],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder of the demo (default runs/demo, or runs/demo-local; replaced if an earlier demo made it).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the demo's outputs (default runs/demo, or runs/demo-local; what an earlier demo wrote there is replaced, anything else refused).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
     local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 32 bundled pairs beside the embedded grader (about 14 minutes).")] = False,

@@ -20,7 +20,7 @@ from ..core.errors import GraderError
 from ..core.redaction import Redactor
 from .answers import (
     FatalItemError,
-    Outcome,
+    Reply,
     RetryableError,
     api_message,
     completion_fields,
@@ -59,7 +59,7 @@ class GraderClient:
         self.requests_sent = 0
         self._clients: dict[str, Any] = {}
         self.replicas = Replicas(config.urls)
-        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+        self._in_flight: dict[str, asyncio.Future[Reply]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included) and waiting for the endpoint's `ready`
         self._ready: asyncio.Future[None] | None = None
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
@@ -257,7 +257,7 @@ class GraderClient:
             body = self.redact.text(body.decode("utf-8", errors="replace")).encode("utf-8")
         return body
 
-    def remember(self, outcome: Outcome) -> None:
+    def remember(self, outcome: Reply) -> None:
         """Store a fresh, finished completion whatever it parses to (never a transport failure); see
         :mod:`harness.grading.cache`."""
         if outcome.completion is None or outcome.cached:
@@ -324,7 +324,7 @@ class GraderClient:
         finally:
             await self.limiter.release(rate_limited=rate_limited)
 
-    async def complete(self, request: dict[str, Any], *, use_cache: bool = True) -> Outcome:
+    async def complete(self, request: dict[str, Any], *, use_cache: bool = True) -> Reply:
         """One chat completion, from the cache or the endpoint, with retries.
 
         With the cache on, identical requests in flight at the same time share one call: the
@@ -338,13 +338,13 @@ class GraderClient:
         if use_cache and self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                return Outcome(hit, None, 0, 0.0, True, key)
+                return Reply(hit, None, 0, 0.0, True, key)
             pending = self._in_flight.get(key)
             if pending is not None:
                 shared = await asyncio.shield(pending)
                 if shared.completion is not None:
-                    return Outcome(shared.completion, None, 0, 0.0, True, key)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+                    return Reply(shared.completion, None, 0, 0.0, True, key)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._in_flight.setdefault(key, future)
         try:
             outcome = await self._complete_uncached(request, key, use_cache)
@@ -367,7 +367,7 @@ class GraderClient:
         """What this session's json_schema requests were answered with: json-object once the endpoint refused it."""
         return "json-object" if self.schema_refused or self.format_refusals else None
 
-    async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Outcome:
+    async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Reply:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
         started = time.perf_counter()
@@ -397,7 +397,7 @@ class GraderClient:
             error = f"deadline of {self.config.deadline_s:g}s per item passed after {retrying.statistics.get('attempt_number', 0)} attempts"
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
-        return Outcome(completion, error, attempts, latency, False, key)
+        return Reply(completion, error, attempts, latency, False, key)
 
 
 def _schema_of(request: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ from ..io.runs import (
     read_manifest,
     rewrite_labels,
 )
-from ..results.manifest import Cost, Manifest, Session
+from ..results.manifest import Cost, Manifest, SessionFigures
 from .identity import answered_here, describe
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class RunFolder:
         updated.write(self.path / MANIFEST)
         return updated
 
-    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: Session, cache_notes: list[str],
+    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: SessionFigures, cache_notes: list[str],
                price: Price | None = None, answered: bool = False) -> Manifest:
         """Summarise the labels into the manifest and write it (whatever the session's status); ``answered``: the
         endpoint answered in this session (see :meth:`start`)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.redaction import Redactor
 from ..io.runs import INPUT, LABELS, LabelWriter
-from ..results.manifest import Session as SessionFigures
+from ..results.manifest import SessionFigures
 from .cache import CompletionCache, public_base_url
 from .client import GraderClient
 from .endpoint import EndpointConfig

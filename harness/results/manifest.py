@@ -9,7 +9,7 @@ from pydantic import Field
 from .base import Result
 
 
-class Session(Result):
+class SessionFigures(Result):
     """The last grading session's counts and timings.
 
     ``setup_s`` is everything before grading: reading, validating and storing the input, the
@@ -90,7 +90,7 @@ class Manifest(Result):
     reasons: dict[str, dict[str, int]] = Field(default_factory=dict)
     prompt_tokens_per_billed_item: float | None = None
     cost: Cost | None = None
-    last_session: Session | None = None
+    last_session: SessionFigures | None = None
     cache_notes: list[str] = Field(default_factory=list)
 
 

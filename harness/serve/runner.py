@@ -61,6 +61,7 @@ class ServerHandle:
     def stop(self) -> None:
         if self._loop is None:
             return
+        self.endpoint.close()
         future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
         try:
             future.result(10)
@@ -137,6 +138,8 @@ def start_server(
     return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
 
 
+#: Seconds a stopping server gives its running handlers to answer.
+STOP_GRACE_S = 1.0
 #: Set by a process that starts ``harness serve`` as its child: the server stops when that process is gone.
 PARENT_ENV = "HARNESS_PARENT_PID"
 
@@ -170,7 +173,9 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
 
     async def main() -> None:
         endpoint = build_endpoint(fit_path, config, wait=False)  # the fit table is checked first
-        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
+        # SIGTERM ends the server at once: the local model stops within a decoding step (endpoint.close), and
+        # handlers still running get a second to answer before their connections are closed
+        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True, shutdown_timeout=STOP_GRACE_S)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, backlog=1024).start()
@@ -186,6 +191,7 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
         try:
             await _until_orphaned()
         finally:
+            endpoint.close()
             await runner.cleanup()
 
     try:

@@ -19,7 +19,7 @@ body and how many times that body was seen, so runs are reproducible under concu
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import hashlib
 import json
 import re
@@ -31,13 +31,14 @@ from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
 from ..core.errors import ConfigError
+from .admission import REFUSED, LocalModels, client_gone, refusal
 from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
 from .chat import SIDE, as_read, blocks, content_text, read_exemplars, row_indices, row_of
 from .graders import PROFILES, Exemplar, InContextGrader
-from .local_model import LOCAL_MODELS, LocalModel, RequestError, chat_payload, require_local
+from .local_model import LOCAL_MODELS, RequestError, require_local
 from .logprobs import alternatives_of, logprobs_content
 from .params import check_chat, limits_of
-from .wire import MAX_BODY_BYTES, OFF_LOOP_BYTES, count_tokens, error_response, read_body, read_bytes, refusal
+from .wire import MAX_BODY_BYTES, OFF_LOOP_BYTES, count_tokens, error_response, read_body, read_bytes
 
 FAULT_MODES = (
     "429",
@@ -147,13 +148,10 @@ class GraderEndpoint:
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
         self.limits = {name: limits_of(name) for name in config.model_names}
-        #: Real language models, loaded with the graders; one worker thread runs them, so requests queue.
-        self.local = {name: LocalModel(name, prefix_reuse=config.prefix_reuse)
-                      for name in config.model_names if name in LOCAL_MODELS}
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-model") if self.local else None
+        #: Real language models, loaded with the graders; one worker thread runs them, a bounded queue before it.
+        self.local = LocalModels(config.model_names, prefix_reuse=config.prefix_reuse)
         if graders is not None:
-            for model in self.local.values():
-                model.load()
+            self.local.load()
             self.ready.set()
 
     @property
@@ -168,8 +166,7 @@ class GraderEndpoint:
         try:
             names = [name for name in self.config.model_names if name in PROFILES]
             self.graders = build_graders(fit_path, names, cache_dir=cache_dir, notes=self.fit_notes) if names else {}
-            for model in self.local.values():
-                model.load()
+            self.local.load()
         except Exception as exc:  # reported to every request
             self.fit_error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -212,7 +209,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({**self.stats.as_json(), "batches_created": self.batch_store.batches_created,
-                                  "files_created": self.batch_store.files_created})
+                                  "files_created": self.batch_store.files_created, **self.local.as_json()})
 
     async def reset_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -276,8 +273,8 @@ class GraderEndpoint:
             if early is not None:
                 return early
         try:
-            payload = await self.answer(body, raw, fault)
-        except RequestError as exc:
+            payload = await self.answer(body, raw, fault, gone=lambda: client_gone(request))
+        except REFUSED as exc:  # a local model cannot answer as asked (400), its queue is full (429), or it was abandoned
             return refusal(exc)
         if fault == "malformed":
             text = json.dumps(payload)
@@ -300,12 +297,11 @@ class GraderEndpoint:
         """Refuse a chat-completions body as OpenAI would, with the rules every served model shares."""
         check_chat(body, self.limits)
 
-    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
-        """:meth:`completion_payload`, on the model worker for a local model (requests queue there), and for a large
-        request off the event loop (an embedded grader reads a long text for seconds)."""
-        if body["model"] in self.local and self.worker is not None:
-            payload = await asyncio.get_running_loop().run_in_executor(self.worker, self.completion_payload, body, raw,
-                                                                       fault)
+    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None) -> dict[str, Any]:
+        """:meth:`completion_payload`: a local model's answer from its bounded queue (``gone``: its client left), a large
+        request's off the event loop (an embedded grader reads a long text for seconds)."""
+        if body["model"] in self.local:
+            payload = await self.local.run(functools.partial(self.local.payload, body, raw, fault), gone)
         elif len(raw) > OFF_LOOP_BYTES:
             payload = await asyncio.to_thread(self.completion_payload, body, raw, fault)
         else:
@@ -313,10 +309,16 @@ class GraderEndpoint:
         self.stats.completions += 1
         return payload
 
+    def close(self) -> None:
+        """Stop: the local models within a decoding step; requests still waiting for their load are answered now."""
+        self.local.close()
+        self.fit_error = self.fit_error or "the server is stopping"
+        self.ready.set()
+
     def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
         """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
         if body["model"] in self.local:
-            return chat_payload(self.local[body["model"]], body, raw, fault)
+            return self.local.payload(body, raw, fault)
         content, probabilities = self._answer(body)
         finish = "stop"
         if fault == "truncated":

@@ -17,7 +17,8 @@ Output plumbing (``--out``, ``--json``, ``--quiet``) is not a setting.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +36,36 @@ class Settings(BaseModel):
     """A command's options: strict types ("100" is not 100), unknown keys refused, frozen once made."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    #: A command with modes: each mode's name (as a message says it) and the fields only it takes. A field of the other
+    #: mode is refused naming it (never silently ignored); :meth:`mode_of` says which mode the values are in.
+    MODES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def mode_of(cls, values: Mapping[str, Any]) -> str | None:
+        """The mode ``values`` are in (None: the command has one mode)."""
+        return None
+
+    @classmethod
+    def refused(cls, values: Mapping[str, Any], given: Iterable[str]) -> list[str]:
+        """The ``given`` fields that belong to another mode than the one ``values`` are in."""
+        mode = cls.mode_of(values)
+        if mode is None:
+            return []
+        own = set(cls.MODES[mode])
+        return [name for other, names in cls.MODES.items() if other != mode for name in names
+                if name in given and name not in own]
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Settings:
+        stray = type(self).refused(self.__dict__, [n for n in self.model_fields_set
+                                                   if getattr(self, n) != type(self).model_fields[n].get_default(
+                                                       call_default_factory=True)])
+        if stray:
+            mode = type(self).mode_of(self.__dict__)
+            other = next(m for m, names in self.MODES.items() if stray[0] in names)
+            raise ValueError(f"`{stray[0]}` applies to {other}, not to {mode}; drop it")
+        return self
 
     @classmethod
     def study_wide(cls) -> list[str]:
@@ -146,6 +177,16 @@ class CalibrateSettings(Settings):
     n_boot: int = n_boot_field()
     seed: int = seed_field()
     map: list[str] = map_field()
+
+    MODES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "a plain table's two columns (`gold`/`pred`)": ("gold", "pred", "labels", "unparsed", "nominal"),
+        "a run folder (with `human`)": ("human", "by", "held_out"),
+    }
+
+    @classmethod
+    def mode_of(cls, values: Mapping[str, Any]) -> str:
+        table = values.get("gold") or values.get("pred")
+        return next(iter(cls.MODES)) if table else list(cls.MODES)[1]
 
 
 class CompareSettings(Settings):

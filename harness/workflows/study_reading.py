@@ -62,8 +62,9 @@ def _inherit(data: dict[str, Any]) -> dict[str, Any]:
     for key, model in ANALYSIS_TABLES.items():
         table = data.get(key)
         inherited = {k: wide[k] for k in model.study_wide() if k in wide}
-        if isinstance(table, dict):
-            out[key] = {**inherited, **table}
+        if isinstance(table, dict):  # never a key of the table's other mode ([study] human for a gold/pred calibrate)
+            refused = model.refused(table, inherited)
+            out[key] = {**{k: v for k, v in inherited.items() if k not in refused}, **table}
         elif isinstance(table, list):  # an array of tables ([[probe]]): each inherits
             out[key] = [{**inherited, **t} if isinstance(t, dict) else t for t in table]
     return out

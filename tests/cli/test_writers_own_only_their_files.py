@@ -186,3 +186,20 @@ def test_schema_over_a_run_and_export_over_its_manifest_are_refused(tmp_path: Pa
     schema = runner.invoke(app, ["schema", "-o", str(run)])
     assert schema.exit_code == 2 and "manifest.json" in schema.output and "as a manifest, not a schema" in schema.output
     assert (run / "manifest.json").read_bytes() == before and json.loads(before)["model"] == "m"
+
+
+def test_every_out_flag_says_whether_it_is_a_file_or_a_folder() -> None:
+    """`-o` is a file for a command that writes one file and a folder for one that writes several, and its help says
+    which; the table of writers above holds each to what it says."""
+    import typer
+
+    group = typer.main.get_command(app)
+    said: dict[str, str] = {}
+    for name, command in [*group.commands.items(), *group.commands["data"].commands.items()]:  # type: ignore[attr-defined]
+        for param in getattr(command, "params", []):
+            if "--out" in getattr(param, "opts", ()):
+                said[name] = param.help.split(":")[0]
+    assert said and set(said.values()) == {"A file", "A folder"}, said
+    shapes = {name: shape for name, (_, _, shape) in _commands(Path("/nowhere")).items()}
+    for name, shape in shapes.items():
+        assert said["inject" if name == "inject" else name] == f"A {shape}", name
