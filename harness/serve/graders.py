@@ -35,10 +35,9 @@ Three graders with documented weaknesses are served at once:
 from __future__ import annotations
 
 import hashlib
-import pickle
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.constants import CATEGORIES, SIDES, label_column
-from ..core.errors import DataError
+from ..core.errors import DataError, HarnessError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,8 +62,8 @@ PRIMACY = 0.05
 #: Near copies: texts sharing this share of the shorter one's character 5-grams (of their normalised words).
 NEAR_SHARE = 0.8
 SHINGLE = 5
-#: Bump when the fitting code changes, so cached fits on disk are not reused.
-FIT_VERSION = "incontext-4"
+#: Bump when the fitting code changes, so cached fits on disk are not reused (5: kept as data, serve/fit_store.py).
+FIT_VERSION = "incontext-5"
 _REFUSAL = re.compile(r"\b(i can'?t|i cannot|i won'?t|i will not|i'?m not able|i am not able|i'?d rather not)\b", re.IGNORECASE)
 _TOPICS = {
     "hate": re.compile(r"\b(hate|slur|racis\w*|group|religio\w*|ethnic\w*|discriminat\w*|stereotyp\w*)\b", re.IGNORECASE),
@@ -142,10 +141,9 @@ class PooledModel:
     together (the data is small), with a side indicator so each side keeps its own base rates."""
 
     def __init__(self, texts: list[str], sides: list[str], labels: np.ndarray, features: str) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        self.vectorizer = TfidfVectorizer(sublinear_tf=True, **_FEATURES[features])  # type: ignore[arg-type]
+        self.vectorizer = self.new_vectorizer(features)
         matrix = self._with_side(self.vectorizer.fit_transform(texts), sides)
         self.models: list[Any] = []
         for j in range(len(CATEGORIES)):
@@ -157,6 +155,20 @@ class PooledModel:
             model = LogisticRegression(C=2.0, max_iter=300, class_weight="balanced")
             model.fit(matrix, y)
             self.models.append(model)
+
+    @staticmethod
+    def new_vectorizer(features: str) -> Any:
+        """The vectoriser of a feature set, not fitted yet (a stored model's parameters go into one)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(sublinear_tf=True, **_FEATURES[features])  # type: ignore[arg-type]
+
+    @classmethod
+    def restored(cls, vectorizer: Any, models: list[Any]) -> PooledModel:
+        """A model from the fitted parts a fit store read back (nothing is fitted again)."""
+        model = cls.__new__(cls)
+        model.vectorizer, model.models = vectorizer, models
+        return model
 
     @staticmethod
     def _with_side(matrix: Any, sides: list[str]) -> Any:
@@ -209,10 +221,12 @@ class CrossFitted:
 
     Each prompt cluster is in one of ``folds`` folds. A text is judged by the model fitted without every fold
     holding a near copy of it (:meth:`excluded`); the single-fold models are fitted at once, the others when first
-    needed. Should its near copies span every fold, the model is fitted without their clusters alone.
+    needed. Should its near copies span every fold, the model is fitted without their clusters alone. ``stored``: the
+    single-fold models read back from a fit store (by fold), taken as they are instead of fitted.
     """
 
-    def __init__(self, frame: pd.DataFrame, features: str, folds: int = FOLDS) -> None:
+    def __init__(self, frame: pd.DataFrame, features: str, folds: int = FOLDS, *,
+                 stored: Mapping[int, PooledModel] | None = None) -> None:
         from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
         from ..io.clusters import cluster_column, cluster_of_rows
@@ -246,7 +260,8 @@ class CrossFitted:
         texts = [r[0] for r in items]
         self.similarity = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(texts)
         self.words = TfidfVectorizer(sublinear_tf=True, **_FEATURES[features]).fit(texts)  # type: ignore[arg-type]
-        self.models: dict[tuple[str, frozenset[int]], PooledModel | None] = {}
+        self.models: dict[tuple[str, frozenset[int]], PooledModel | None] = {
+            ("folds", frozenset({fold})): model for fold, model in (stored or {}).items()}
         for fold in range(folds):
             self._model(("folds", frozenset({fold})))
 
@@ -359,36 +374,48 @@ def _fit_key(path: Path, features: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(path_text: str, mtime_ns: int, features: str, cache_dir: str | None) -> tuple[CrossFitted, str]:
-    """One cross-fitted prior per (file, feature set), kept in memory and, with ``cache_dir``,
-    on disk (keyed by the file's hash and the fitting code's version)."""
+def _fitted(path_text: str, mtime_ns: int, features: str,
+            cache_dir: str | None) -> tuple[CrossFitted, str, tuple[str, ...]]:
+    """One cross-fitted prior per (file, feature set), kept in memory and, with ``cache_dir``, on disk as data
+    (:mod:`harness.serve.fit_store`, keyed by the file's hash, the fitting code's version and the libraries'); and
+    what happened to the stored copy, in sentences. A store that cannot be read is fitted again, never trusted."""
     from ..io.pairs import load_pairs
+    from . import fit_store
 
     path = Path(path_text)
     key = _fit_key(path, features)
-    stored = Path(cache_dir) / f"{key}.pkl" if cache_dir else None
-    if stored is not None and stored.exists():
+    frame = load_pairs(path)
+    if cache_dir is None:
+        return CrossFitted(frame, features), key, ()
+    gone = fit_store.remove_pickles(cache_dir)
+    notes = [f"removed {len(gone)} pickled fit(s) an earlier harness wrote in {cache_dir} (never read again)"
+             ] if gone else []
+    stored = fit_store.store_path(cache_dir, key)
+    models = None
+    if stored.is_file():
         try:
-            with stored.open("rb") as handle:
-                fitted = pickle.load(handle)
-            if isinstance(fitted, CrossFitted):
-                return fitted, key
-        except Exception:  # a damaged or foreign file: fit again
-            pass
-    fitted = CrossFitted(load_pairs(path), features)
-    if stored is not None:
-        from ..core.atomic import atomic_path
-
+            models = fit_store.read(stored, key=key, folds=FOLDS, levels=K,
+                                    new_vectorizer=lambda: PooledModel.new_vectorizer(features))
+        except DataError as exc:
+            notes.append(f"{exc}; fitted again")
+    if models is not None:
+        restored = {fold: PooledModel.restored(*parts) for fold, parts in models.items()}
+        return CrossFitted(frame, features, stored=restored), key, tuple(notes)
+    fitted = CrossFitted(frame, features)
+    kept = {fold: (model.vectorizer, model.models) for fold in range(FOLDS)
+            if (model := fitted.models.get(("folds", frozenset({fold})))) is not None}
+    if len(kept) == FOLDS:  # a table of one prompt leaves a fold with nothing to fit: quick to fit, not kept
         try:
-            with atomic_path(stored, kind="fit-cache") as tmp, tmp.open("wb") as handle:
-                pickle.dump(fitted, handle)
-        except OSError:
-            pass  # the cache is an optimisation
-    return fitted, key
+            fit_store.write(stored, kept, key=key)
+        except (OSError, HarnessError) as exc:
+            notes.append(f"the fit was not kept ({exc}); the next start fits again")
+    return fitted, key, tuple(notes)
 
 
-def build_graders(fit_path: str | Path, names: Sequence[str], *, cache_dir: str | Path | None = None) -> dict[str, InContextGrader]:
-    """The named graders, fitted on ``fit_path`` (cross-fitted by prompt)."""
+def build_graders(fit_path: str | Path, names: Sequence[str], *, cache_dir: str | Path | None = None,
+                  notes: list[str] | None = None) -> dict[str, InContextGrader]:
+    """The named graders, fitted on ``fit_path`` (cross-fitted by prompt), or read back from ``cache_dir``; ``notes``
+    is given what happened to the fits kept there (a store fitted again, one not written), each sentence once."""
     unknown = [n for n in names if n not in PROFILES]
     if unknown:
         from ..core.errors import ConfigError
@@ -400,6 +427,9 @@ def build_graders(fit_path: str | Path, names: Sequence[str], *, cache_dir: str 
     out = {}
     for name in names:
         profile = PROFILES[name]
-        fitted, key = _fitted(str(path.resolve()), path.stat().st_mtime_ns, profile.features, str(cache_dir) if cache_dir else None)
+        fitted, key, said = _fitted(str(path.resolve()), path.stat().st_mtime_ns, profile.features,
+                                    str(cache_dir) if cache_dir else None)
         out[name] = InContextGrader(profile, fitted, key.rsplit("-", 1)[-1][:12])
+        if notes is not None:
+            notes += [note for note in said if note not in notes]
     return out

@@ -85,6 +85,7 @@ class GraderEndpoint:
         self.graders: dict[str, InContextGrader] = graders or {}
         self.ready = threading.Event()
         self.fit_error: str | None = None
+        self.fit_notes: list[str] = []  # what happened to the fits kept on disk (a store fitted again), on /health
         self.identity: str | None = None  # its fingerprint (harness.serve.identity), published on /health
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
@@ -106,7 +107,7 @@ class GraderEndpoint:
 
         try:
             names = [name for name in self.config.model_names if name in PROFILES]
-            self.graders = build_graders(fit_path, names, cache_dir=cache_dir) if names else {}
+            self.graders = build_graders(fit_path, names, cache_dir=cache_dir, notes=self.fit_notes) if names else {}
             self.local.load()
         except Exception as exc:  # reported to every request
             self.fit_error = f"{type(exc).__name__}: {exc}"
@@ -142,7 +143,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
-                                  "identity": self.identity,
+                                  "identity": self.identity, "notes": self.fit_notes,
                                   "models": {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
                                              for n in self.config.model_names}})
 
