@@ -118,5 +118,4 @@ class Result(BaseModel):
 def schema_of(kind: type[Result]) -> dict[str, Any]:
     """The JSON Schema of a result type, as other tools read the files harness writes."""
     schema = kind.model_json_schema(mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -219,4 +219,4 @@ def study_schema() -> dict[str, Any]:
             if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("study") is False:
                 definition.get("properties", {}).pop(key, None)
     schema["title"] = "harness study file"
-    return schema
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
