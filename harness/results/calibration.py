@@ -121,6 +121,8 @@ class SideReliability(Result):
     calibration_test: str | None = None
     #: Whether every sum weighs an item by 1/π (human labels from a pick with inclusion probabilities).
     weighted: bool = False
+    #: Prompt side: copies of a forecast counted once (the same prompt, category, forecast and label in another pair).
+    copies_merged: int | None = None
 
 
 class SoftSide(Result):
