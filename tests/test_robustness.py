@@ -86,8 +86,15 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Pat
     records = {(r["id"], r["target"]): r for r in map(json.loads, (jury / "labels.jsonl").read_text().splitlines())}
     votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
     for key, record in records.items():  # the majority by hand, ties to the higher severity
+        if key[1] == "relevance":
+            continue
+        ok = [v[key]["severity"] for v in votes if v[key]["status"] == "ok"]
+        flags = sum(max(s.values()) >= 1 for s in ok)
+        assert (max(record["severity"].values()) >= 1) == (2 * flags >= len(ok))  # the item: the members' majority
+        if "no category by itself" in record["rationale"]:
+            continue
         for category in ("hate", "sexual", "violence", "self_harm"):
-            values = [v[key]["severity"][category] for v in votes if v[key]["status"] == "ok"]
+            values = [s[category] for s in ok]
             top = max(values.count(x) for x in values)
             assert record["severity"][category] == max(x for x in values if values.count(x) == top)
     calibrated = runner.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
