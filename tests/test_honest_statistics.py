@@ -15,12 +15,13 @@ runner = CliRunner()
 
 
 def _rare_positives(folder: Path) -> Path:
-    """60 prompt clusters of two items; human positives in 5 clusters only, so recall is undefined in small studies."""
+    """60 prompt clusters of two items; human positives in 5 clusters only, so recall is undefined in small studies
+    (their recall differs, 1/2, 0 or 1, so few simulated studies are degenerate: every resample the same)."""
     rows = []
     for c in range(60):
         for j in range(2):
             gold = 1 if c % 12 == 0 else 0
-            pred = gold if (c + j) % 5 else 1 - gold
+            pred = 0 if c == 24 else gold if (c + j) % 5 else 1 - gold
             rows.append({"id": f"c{c}-{j}", "prompt_id": f"c{c}", "gold": gold, "pred": pred})
     path = folder / "pilot.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -8,10 +8,11 @@ corrected share, whose graded set stays the real one); its width is recorded. Th
 sample, so every simulated study first redraws the pilot's clusters (a bootstrap of the pilot),
 and the spread of the widths carries the pilot's uncertainty: the plan gives the **median** width
 (the size to plan on) and the ``assurance`` quantile (default 0.9: a size that meets the target in
-nine studies out of ten). A study whose metric is undefined counts as one that missed the target;
-the widths are made monotone in the size (common random numbers across sizes, then an envelope),
-and the size is searched by doubling then bisection, never below the smallest size where the
-metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
+nine studies out of ten). A study whose metric is undefined, or whose resamples all agree (a κ of 1
+in every one: calibrate prints no interval for it), counts as one that missed the target, never as a
+narrow one; the widths are made monotone in the size (common random numbers across sizes, then an
+envelope), and the size is searched by doubling then bisection, never below 10 clusters nor the
+smallest size where the metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
 beside it. What the simulation cannot do is invent what the pilot never showed (a severity-3
 disagreement, an escalation): those are warned.
 """
@@ -24,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_SEED, SCHEMA_VERSION
+from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
 from ..core.errors import ConfigError, DataError
 from ..results.common import Unit
 from ..results.planning import Plan, PlanSize
-from .intervals import FEW_CLUSTERS
+from .intervals import FEW_CLUSTERS, Interval, edge_interval, percentile_ci
 from .ppi import A_HAT, A_HAT_LAB, A_LAB, B_HAT, B_HAT_LAB, B_LAB, estimate
 from .stats import kappa_from_confusion, resample_counts
 
@@ -37,6 +38,8 @@ METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
 DEFINED_SHARE = 0.95
 #: The share of simulated studies the conservative size meets the target in (``plan --assurance``).
 DEFAULT_ASSURANCE = 0.9
+#: No size below this many clusters is recommended: an interval on fewer says little (``make validate``).
+MIN_CLUSTERS = 10
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Pilot:
     cluster: str | None = None
     #: ``escalation``: the real graded set's per-cluster (escalations the grader saw, pairs).
     graded: np.ndarray | None = None
+    #: The pilot's value and interval as a calibration already reported them, and how it made them: the plan quotes
+    #: that figure rather than bootstrapping the same pilot a second time.
+    reported: tuple[float | None, Interval, str] | None = None
 
 
 def statistic(metric: str, totals: np.ndarray, k: int = 0) -> np.ndarray:
@@ -135,15 +141,34 @@ def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, thr
 
 
 def _width(draws: np.ndarray) -> float:
+    """The 95 % percentile interval's width from a simulated study's resamples, NaN where the study has none.
+
+    A study whose resamples all agree (a κ of 1 in every one) is degenerate: calibrate prints no interval for it, so
+    it never counts as narrow enough. The quantiles are median-unbiased (Hyndman & Fan's type 8): with the few
+    resamples a simulated study affords, plain interpolation puts the 2.5 % and 97.5 % points inside the interval the
+    2,000 resamples of calibrate would find (2 % narrower at 200), and the plan then promised more than it delivered.
+    """
     finite = draws[np.isfinite(draws)]
-    if finite.size < max(10, draws.size // 2):
+    if finite.size < max(10, draws.size // 2) or finite.max() == finite.min():
         return math.nan
-    return float(np.quantile(finite, 0.975) - np.quantile(finite, 0.025))
+    low, high = np.quantile(finite, [0.025, 0.975], method="median_unbiased")
+    return float(high - low)
+
+
+def _edge_width(study: np.ndarray, pilot: Pilot) -> float:
+    """Recall of 0 or 1 in a study: the width of the exact bound calibrate reports on the clusters behind it."""
+    value = statistic(pilot.metric, study.sum(axis=0), pilot.k)
+    positives = int((study[:, 1] > 0).sum())
+    if pilot.metric != "recall" or not np.isfinite(value) or 0 < value < 1 or positives == 0:
+        return math.nan
+    low, high = edge_interval(float(value), [None, None], positives)[0]
+    return math.nan if low is None or high is None else float(high - low)
 
 
 def _bootstrap_width(study: np.ndarray, pilot: Pilot, n_boot: int, seed: int) -> float:
     counts = np.concatenate(list(resample_counts(study.shape[0], n_boot=n_boot, seed=seed)))
-    return _width(statistic(pilot.metric, counts @ study, pilot.k))
+    width = _width(statistic(pilot.metric, counts @ study, pilot.k))
+    return _edge_width(study, pilot) if math.isnan(width) else width
 
 
 def _ppi_width(labelled: np.ndarray, pilot: Pilot, rng: np.random.Generator, n_boot: int, seed: int) -> float:
@@ -212,9 +237,9 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     per = float(pilot.items.mean())
     n_pilot = pilot.sums.shape[0]
     limit = pilot.graded.shape[0] if pilot.graded is not None else None
-    own, value = _pilot_width(pilot, n_boot, seed)
+    value, pilot_ci, own, pilot_interval = _pilot_figure(pilot, n_boot, seed)
     found: dict[int, PlanSize] = {}
-    for first in [max(2, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
+    for first in [max(MIN_CLUSTERS, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
         _check_work(first, studies, n_boot)  # the smallest size the search starts at: refused now, not after an hour
 
     def at(clusters: int) -> PlanSize:
@@ -242,7 +267,7 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     return Plan(
         schema_version=SCHEMA_VERSION, metric=pilot.metric, side=pilot.side, threshold=pilot.threshold, source=pilot.source,
         pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot), pilot_value=value,
-        pilot_width=own, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
+        pilot_width=own, pilot_ci=pilot_ci, pilot_interval=pilot_interval, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
         n_items=best.n_items if best else None, n_clusters=best.n_clusters if best else None,
         n_items_conservative=conservative.n_items if conservative else None,
         n_clusters_conservative=conservative.n_clusters if conservative else None,
@@ -288,7 +313,8 @@ def _undefined_warning(rows: list[PlanSize]) -> list[str]:
     undefined = [f"{s.n_clusters} clusters ({s.undefined_studies})" for s in rows if s.undefined_studies]
     if not undefined:
         return []
-    return [f"studies where the metric was undefined (counted as missing the target): {', '.join(undefined)}; no size below "
+    return [f"studies where the metric was undefined or no resample moved it (no interval: counted as missing the "
+            f"target): {', '.join(undefined)}; no size below "
             f"the smallest where it is defined in {DEFINED_SHARE:.0%} of studies is recommended"]
 
 
@@ -298,23 +324,34 @@ METHOD = ("simulation from the pilot's estimated joint distribution: each study 
           "quantile, an undefined study counting as too wide; both made monotone in the size")
 
 
-def _pilot_width(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, float | None]:
-    """The pilot's own interval width and metric value."""
-    if pilot.metric == "escalation":
-        labelled, graded = pilot.sums, pilot.graded
-        assert graded is not None
-        value = float(labelled[:, 2].sum() / labelled[:, 1].sum())
-        width = _ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)
+def _pilot_figure(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, Interval, float | None, str]:
+    """The pilot's own value, its 95 % interval and that interval's width, and how it was made: the interval a
+    calibration reported, else calibrate's (its 2,000 cluster resamples, the plan's seed), so the plan and a calibration
+    of the same pilot print the same interval, never two bootstraps of one figure."""
+    clean = lambda x: None if x is None or not math.isfinite(x) else float(x)
+    if pilot.metric == "escalation":  # analyze's interval needs the labelled clusters' places in the graded set
+        labelled = pilot.sums
+        share = float(labelled[:, 2].sum() / labelled[:, 1].sum())
+        return clean(share), [None, None], clean(_ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)), (
+            f"the prediction-powered interval's width with the labelled clusters placed at random ({n_boot} resamples)")
+    value: float | None
+    if pilot.reported is not None:
+        value, ci, how = pilot.reported
     else:
-        value = float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k))
-        width = _bootstrap_width(pilot.sums, pilot, max(n_boot, 1000), seed)
-    clean = lambda x: None if not math.isfinite(x) else x
-    return clean(width), clean(value)
+        value = clean(float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k)))
+        counts = np.concatenate(list(resample_counts(pilot.sums.shape[0], n_boot=DEFAULT_N_BOOT, seed=seed)))
+        ci = percentile_ci(statistic(pilot.metric, counts @ pilot.sums, pilot.k))
+        if pilot.metric == "recall" and value is not None:
+            ci = edge_interval(value, ci, int((pilot.sums[:, 1] > 0).sum()))[0]
+        how = f"calibrate's cluster bootstrap ({DEFAULT_N_BOOT:,} resamples, seed {seed})"
+    width = ci[1] - ci[0] if ci[0] is not None and ci[1] is not None else None
+    return value, ci, width, how
 
 
 def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, limit: int | None, key: str) -> PlanSize | None:
-    """The smallest size whose width (``key``, on the monotone envelope) is at most ``target`` and whose metric is
-    defined in at least DEFINED_SHARE of the studies: doubling from a small size until one meets it, then bisection."""
+    """The smallest size of at least MIN_CLUSTERS clusters whose width (``key``, on the monotone envelope) is at most
+    ``target`` and whose metric is defined in at least DEFINED_SHARE of the studies: doubling from a small size until
+    one meets it, then bisection."""
     def meets(clusters: int) -> bool:
         at(clusters)
         rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
@@ -323,7 +360,9 @@ def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, li
         return width is not None and width <= target and 1 - row.undefined >= DEFINED_SHARE
 
     high_limit = limit or n_pilot * 400
-    low, high = 1, max(2, n_pilot // 8)
+    if high_limit < MIN_CLUSTERS:
+        return None
+    low, high = MIN_CLUSTERS - 1, max(MIN_CLUSTERS, n_pilot // 8)
     while not meets(high):
         if high >= high_limit:
             return None
