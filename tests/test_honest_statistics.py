@@ -48,7 +48,7 @@ def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor
         recommended.append(plan["n_clusters_conservative"])
         small = min(sizes)
         assert sizes[small]["undefined_studies"] > 0  # the undefined studies are counted, not dropped
-        assert any("undefined (counted as missing the target)" in w for w in plan["warnings"])
+        assert any("(no interval: counted as missing the target)" in w for w in plan["warnings"])
     assert recommended == sorted(recommended)  # a tighter target never gets a smaller size
 
 

@@ -200,8 +200,7 @@ def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: in
     widths = np.full(studies, np.nan)
     rows = np.zeros((studies, pilot.rows.shape[1]))
     for r in range(studies):
-        rng = np.random.default_rng([seed, r])
-        population = np.asarray(rng.integers(0, size, size=size))
+        rng, population = _population(pilot, seed, r)
         chosen = population[rng.integers(0, size, size=clusters)]
         rows[r] = pilot.rows[chosen].sum(axis=0)
         if pilot.metric == "escalation":
@@ -209,6 +208,33 @@ def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: in
         else:
             widths[r] = _bootstrap_width(pilot.sums[chosen], pilot, n_boot, seed + r)
     return widths, rows
+
+
+def _population(pilot: Pilot, seed: int, r: int) -> tuple[np.random.Generator, np.ndarray]:
+    """Study ``r``'s population (a bootstrap of the pilot's clusters) and the generator that goes on to draw from it."""
+    rng = np.random.default_rng([seed, r])
+    size = pilot.sums.shape[0]
+    return rng, np.asarray(rng.integers(0, size, size=size))
+
+
+def stuck_share(pilot: Pilot, *, studies: int, seed: int) -> float:
+    """The share of the simulated studies' populations in which no study of any size has an interval: the metric is
+    undefined in every resample of the population, or the same in every one (a grader that never disagrees with the
+    humans: κ 1 whatever is drawn), where calibrate would print none (recall at 0 or 1 keeps its exact bound)."""
+    if pilot.metric == "escalation":
+        return 0.0
+    stuck = 0
+    for r in range(studies):
+        _, population = _population(pilot, seed, r)
+        sums = pilot.sums[population]
+        counts = np.concatenate(list(resample_counts(sums.shape[0], n_boot=20, seed=seed + r)))
+        draws = statistic(pilot.metric, counts @ sums, pilot.k)
+        finite = draws[np.isfinite(draws)]
+        if finite.size == 0:
+            stuck += 1
+        elif finite.min() == finite.max():
+            stuck += not (pilot.metric == "recall" and finite[0] in (0.0, 1.0))
+    return stuck / studies if studies else 0.0
 
 
 def _quantile(widths: np.ndarray, q: float) -> float | None:
@@ -259,9 +285,12 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     for items in sizes or []:
         at(math.ceil(items / per))
     best = conservative = None
-    if target_width is not None:
+    stuck = stuck_share(pilot, studies=studies, seed=seed) if target_width is not None else 0.0
+    if target_width is not None and stuck <= 1 - DEFINED_SHARE:  # else no size can do: more clusters cannot help
         best = _search(at, found, target_width, n_pilot, limit, "width")
         conservative = _search(at, found, target_width, n_pilot, limit, "width_conservative")
+    elif target_width is not None:
+        at(max(MIN_CLUSTERS, n_pilot // 8))
     rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
     floor = next((s.n_clusters for s in rows if 1 - s.undefined >= DEFINED_SHARE), None)
     return Plan(
@@ -272,7 +301,8 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         n_items_conservative=conservative.n_items if conservative else None,
         n_clusters_conservative=conservative.n_clusters if conservative else None,
         sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed, assurance=assurance, defined_floor=floor,
-        warnings=_warnings(pilot, best, target_width, limit) + _undefined_warning(rows),
+        warnings=_stuck_warning(stuck) + _warnings(pilot, best, target_width if stuck <= 1 - DEFINED_SHARE else None, limit)
+        + _undefined_warning(rows),
     )
 
 
@@ -307,6 +337,14 @@ def _monotone(rows: list[PlanSize]) -> list[PlanSize]:
             update[key] = value
         out.append(row.model_copy(update=update))
     return out[::-1]
+
+
+def _stuck_warning(stuck: float) -> list[str]:
+    if stuck <= 1 - DEFINED_SHARE:
+        return []
+    return [f"in {stuck:.0%} of the populations the pilot allows, no resample moves the metric (the grader never "
+            "disagrees with the humans there, or the metric is undefined): studies drawn from them have no interval at "
+            "any size, so no size is recommended; label a larger pilot, with more of the cases the grader gets wrong"]
 
 
 def _undefined_warning(rows: list[PlanSize]) -> list[str]:
