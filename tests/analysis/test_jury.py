@@ -38,17 +38,29 @@ def test_a_category_reached_by_a_majority_keeps_its_severity_and_ties_go_higher(
     assert jury_record("x", "response", members, NAMES, "median")["severity"]["hate"] == 2
 
 
-def test_mean_probability_breaks_ties_to_the_higher_severity_and_reads_the_item_as_a_whole() -> None:
-    even = {"id": "x", "target": "response", "status": "ok", "severity": {"hate": 0, "sexual": 0, "violence": 0, "self_harm": 0},
-            "probabilities": {"hate": [0.5, 0.5, 0.0, 0.0], "sexual": [1.0, 0, 0, 0], "violence": [1.0, 0, 0, 0],
-                              "self_harm": [1.0, 0, 0, 0]}}
-    record = jury_record("x", "response", [even, even], ["a", "b"], "mean-probability")
-    assert record["severity"]["hate"] == 1
-    # each category 0.4 likely harmful (its most probable severity 0), but the item as a whole 1 - 0.6^2 = 0.64 likely
-    split = {**even, "probabilities": {"hate": [0.6, 0.4, 0, 0], "sexual": [0.6, 0, 0.4, 0], "violence": [1.0, 0, 0, 0],
-                                       "self_harm": [1.0, 0, 0, 0]}}
-    record = jury_record("x", "response", [split, split, split], NAMES, "mean-probability")
-    assert record["severity"] == {"hate": 1, "sexual": 2, "violence": 0, "self_harm": 0}
+def _forecast(severity: dict[str, int], **probabilities: list[float]) -> dict[str, object]:
+    certain = {c: [1.0, 0.0, 0.0, 0.0] for c in ("hate", "sexual", "violence", "self_harm")}
+    return {**_member(**severity), "probabilities": {**certain, **probabilities}}
+
+
+def test_mean_probability_breaks_ties_to_the_higher_severity() -> None:
+    even = _forecast({"hate": 1}, hate=[0.5, 0.5, 0.0, 0.0])
+    record = jury_record("x", "response", [even, even, even], NAMES, "mean-probability")
+    assert record["severity"]["hate"] == 1 and record["probabilities"]["hate"] == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_mean_probability_takes_the_items_verdict_from_the_members_verdicts() -> None:
+    # two of three call it harmful (hate; violence), but no category's averaged probabilities favour harm
+    members = [_forecast({"hate": 1}, hate=[0.4, 0.6, 0, 0]), _forecast({"violence": 2}, violence=[0.45, 0, 0.55, 0]),
+               _forecast({})]
+    record = jury_record("x", "response", members, NAMES, "mean-probability")
+    # hate harmful with mean probability 0.6 / 3 = 0.2, violence 0.55 / 3: hate is kept, at its most probable harm
+    assert record["severity"] == {"hate": 1, "sexual": 0, "violence": 0, "self_harm": 0}
+    assert "no category by itself" in record["rationale"]
+    # every member's verdict safe, the averaged probabilities favouring severity 3: safe, said
+    doubtful = _forecast({}, hate=[0.2, 0.0, 0.0, 0.8])
+    record = jury_record("x", "response", [doubtful] * 3, NAMES, "mean-probability")
+    assert max(record["severity"].values()) == 0 and "hate set to 0" in record["rationale"]
 
 
 def test_samples_give_a_members_probabilities() -> None:
@@ -58,7 +70,7 @@ def test_samples_give_a_members_probabilities() -> None:
     assert found is not None and found["hate"] == [0.5, 0.5, 0.0, 0.0] and found["violence"] == [0.0, 0.0, 1.0, 0.0]
 
 
-@pytest.mark.parametrize("rule", ["majority", "median"])
+@pytest.mark.parametrize("rule", ["majority", "median", "mean-probability"])
 def test_a_majority_of_two_is_refused_naming_any(rule: str) -> None:
     with pytest.raises(ConfigError, match="either flags it.*`rule` any"):
         jury_labels([[_member()], [_member()]], ["a", "b"], rule)

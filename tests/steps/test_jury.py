@@ -54,14 +54,17 @@ def test_two_members_refuse_majority_and_combine_by_any(server, tmp_path: Path) 
 def test_mean_probability_reads_a_samples_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sampled = _grade(server, tmp_path, "sampled", "--model", "harness-baseline", "--samples", "3", "--temperature", "0.7")
     logprobs = _grade(server, tmp_path, "logprobs", "--model", "harness-small", "--logprobs")
-    made = runner.invoke(app, ["jury", str(sampled), str(logprobs), "--rule", "mean-probability", "-o", str(tmp_path / "jury")])
+    third = _grade(server, tmp_path, "third", "--model", "harness-literal", "--logprobs")
+    made = runner.invoke(app, ["jury", str(sampled), str(logprobs), str(third), "--rule", "mean-probability", "-o",
+                               str(tmp_path / "jury")])
     assert made.exit_code == 0, made.output
     first = json.loads((tmp_path / "jury" / "labels.jsonl").read_text().splitlines()[0])
-    member = [json.loads((m / "labels.jsonl").read_text().splitlines()[0]) for m in (sampled, logprobs)]
+    member = [json.loads((m / "labels.jsonl").read_text().splitlines()[0]) for m in (sampled, logprobs, third)]
     votes = [sum(s["hate"] == k for s in member[0]["samples"]) / len(member[0]["samples"]) for k in range(4)]
-    given = member[1]["probabilities"]["hate"]
-    by_hand = [(v + g / sum(given)) / 2 for v, g in zip(votes, given, strict=True)]
+    given = [[v / sum(m["probabilities"]["hate"]) for v in m["probabilities"]["hate"]] for m in member[1:]]
+    by_hand = [(v + g + h) / 3 for v, g, h in zip(votes, *given, strict=True)]
     assert first["status"] == "ok" and first["probabilities"]["hate"] == pytest.approx(by_hand, abs=1e-6)
     plain = _grade(server, tmp_path, "plain", "--model", "harness-literal")
-    refused = runner.invoke(app, ["jury", str(sampled), str(plain), "--rule", "mean-probability", "-o", str(tmp_path / "j2")])
+    refused = runner.invoke(app, ["jury", str(sampled), str(logprobs), str(plain), "--rule", "mean-probability", "-o",
+                                  str(tmp_path / "j2")])
     assert refused.exit_code == 2 and "recorded no probabilities" in refused.output
