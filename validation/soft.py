@@ -84,23 +84,25 @@ def _jensen_shannon(forecast: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     return float(np.mean(soft)), float(np.mean(hard))
 
 
+def _summary(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One grader's studies in figures: mean scores, and how often the probabilities beat the verdict."""
+    mean = lambda part, rule: float(np.mean([r[part][rule] for r in rows]))
+    below = lambda part, rule: float(np.mean([r[part][rule] < 0 for r in rows]))
+    sure = lambda part, rule: float(np.mean([r[part][f"{rule}_ci"][1] is not None and r[part][f"{rule}_ci"][1] < 0
+                                             for r in rows]))
+    return {"grader": name, "replicates": len(rows),
+            **{f"{part}_{rule}": mean(part, rule) for part in ("grader", "verdict", "annotator") for rule in ("log_loss", "brier")},
+            **{f"beats_verdict_{rule}": below("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
+            **{f"surely_beats_verdict_{rule}": sure("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
+            "verdict_beats_annotator_brier": below("verdict_minus_annotator", "brier"),
+            "js_grader": float(np.mean([r["js"][0] for r in rows])), "js_verdict": float(np.mean([r["js"][1] for r in rows]))}
+
+
 def soft_label_checks(replicates: int, workers: int = 2) -> list[dict[str, Any]]:
     out = []
     with ProcessPoolExecutor(workers) as pool:
         for name, power in GRADERS:
-            rows = list(pool.map(_study, [(seed, power) for seed in range(replicates)]))
-            mean = lambda part, rule: float(np.mean([r[part][rule] for r in rows]))
-            below = lambda part, rule: float(np.mean([r[part][rule] < 0 for r in rows]))
-            sure = lambda part, rule: float(np.mean([r[part][f"{rule}_ci"][1] is not None and r[part][f"{rule}_ci"][1] < 0
-                                                     for r in rows]))
-            out.append({"grader": name, "replicates": replicates,
-                        **{f"{part}_{rule}": mean(part, rule) for part in ("grader", "verdict", "annotator")
-                           for rule in ("log_loss", "brier")},
-                        **{f"beats_verdict_{rule}": below("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
-                        **{f"surely_beats_verdict_{rule}": sure("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
-                        "verdict_beats_annotator_brier": below("verdict_minus_annotator", "brier"),
-                        "js_grader": float(np.mean([r["js"][0] for r in rows])),
-                        "js_verdict": float(np.mean([r["js"][1] for r in rows]))})
+            out.append(_summary(name, list(pool.map(_study, [(seed, power) for seed in range(replicates)]))))
             print(f"soft labels {name}: {out[-1]}", flush=True)
     return out
 
