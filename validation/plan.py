@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.agreement import agreement
-from harness.analysis.planning import pilot_from_labels, plan
+from harness.analysis.pilots import pilot_from_labels
+from harness.analysis.planning import plan
 
 TARGET, ASSURANCE, PER = 0.15, 0.9, 2
 P_GOLD = np.array([0.6, 0.2, 0.12, 0.08])

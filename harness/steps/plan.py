@@ -27,7 +27,7 @@ def plan(pilot: str | Path, settings: PlanSettings, *, out: str | Path | None = 
 
 def pilot_of(source: Path, settings: PlanSettings) -> Any:
     """The pilot the settings describe: a table's two columns, a run with its human labels, or calibration.json."""
-    from ..analysis.planning import pilot_from_pairs, pilot_from_table
+    from ..analysis.pilots import pilot_from_pairs, pilot_from_table
     from ..core.errors import ConfigError
     from ..io.pairs import load_pairs
 
@@ -75,7 +75,7 @@ def _reported(calibration: Any, settings: PlanSettings, source: Path) -> Any:
 def _run_pilot(source: Path, settings: PlanSettings) -> Any:
     from ..analysis.calibration import calibrate_run
     from ..analysis.calibration import side_labels as labels_of
-    from ..analysis.planning import graded_sums, pilot_from_pairs
+    from ..analysis.pilots import graded_sums, pilot_from_pairs
     from ..core.errors import ConfigError
     from ..io.clusters import cluster_column, cluster_of_rows
     from ..io.pairs import load_pairs

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.analysis.planning import MIN_CLUSTERS, pilot_from_labels, plan, simulate
+from harness.analysis.pilots import pilot_from_labels
+from harness.analysis.planning import MIN_CLUSTERS, plan, simulate
 
 
 def _pilot(errors: int, clusters: int = 60) -> object:
