@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
-from harness.serve.server import ServeConfig
 from tests.helpers import SAMPLE
 
 

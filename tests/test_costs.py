@@ -58,7 +58,7 @@ def test_prices_are_validated(tmp_path: Path) -> None:
     (tmp_path / "harness.toml").write_text('[prices.m]\ninput = 1.0\n')
     with pytest.raises(ConfigError, match=r"\[prices.m\] needs input and output"):
         load_prices(tmp_path / "harness.toml")
-    with pytest.raises(ConfigError, match="price input=-1"):
+    with pytest.raises(ConfigError, match="price_input=-1"):
         Price(-1, 2)
     assert Price(2.0, 8.0, cached_input=0.5).of(1_000_000, 500_000, cached_prompt_tokens=200_000) == pytest.approx(1.6 + 0.1 + 4.0)
     result = runner.invoke(app, ["grade", "x.jsonl", "--dry-run", "--price-input", "1"])

@@ -17,9 +17,9 @@ from harness.grading.shots import Shot, write_shots
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.chat import read_exemplars
-from harness.serve.graders import PROFILES, CrossFitted, build_graders
+from harness.serve.config import ServeConfig
+from harness.serve.graders import PROFILES, build_graders
 from harness.serve.runner import start_server
-from harness.serve.server import ServeConfig
 from tests.helpers import SAMPLE, endpoint_for
 
 
@@ -82,18 +82,6 @@ def test_exemplars_move_verdicts_like_a_few_shot_grader(unseen: dict[str, object
     assert changed(zero, with_a) >= 0.05  # few-shot is not zero-shot
     assert kappa_wrong["prompt"] + kappa_wrong["response"] < kappa_a["prompt"] + kappa_a["response"] - 0.1
     assert 0.0 < kappa_zero["response"] < 0.95 and kappa_zero["prompt"] < 0.95  # honest, never in-sample
-
-
-def test_cross_fitting_never_grades_a_text_with_a_model_that_saw_it() -> None:
-    frame = load_pairs(SAMPLE)
-    fitted = CrossFitted(frame, "small")
-    clusters = dict(zip(frame["prompt"], frame["prompt_id"], strict=True))
-    for prompt, cluster in list(clusters.items())[:20]:
-        fold = fitted.text_fold[prompt]
-        same_cluster = frame.loc[frame["prompt_id"] == cluster]
-        assert all(fitted.text_fold.get(text) == fold for text in same_cluster["response"])
-        assert fitted.model_for(prompt) is fitted.by_fold[fold] and fitted.model_for(prompt) is not fitted.full
-    assert fitted.model_for("a text that was never in the fit data") is fitted.full
 
 
 @pytest.mark.slow

@@ -363,16 +363,18 @@ def test_a_run_that_fails_is_not_left_running(scripted, tmp_path: Path) -> None:
 # 7: the endpoint is part of a run's identity ---------------------------------------------
 
 def test_resuming_at_another_endpoint_is_refused_unless_same_grader(server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    other = make_server()
+    other = make_server(gullible=True)  # another grader: it obeys instructions in the texts it grades
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     run = str(tmp_path / "run")
     assert runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]).exit_code == 0
     result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run])
     _no_traceback(result)
-    assert result.exit_code == 2 and f"was graded at {server.base_url}" in result.output and "--same-grader" in result.output
+    assert result.exit_code == 2 and f"was graded at {server.endpoint.identity}" in result.output
+    assert f"now at {other.endpoint.identity}" in result.output and "--same-grader" in result.output
     result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run, "--same-grader"])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["endpoints"] == [server.base_url, other.base_url]
+    endpoints = json.loads((tmp_path / "run" / "manifest.json").read_text())["endpoints"]
+    assert endpoints == [server.endpoint.identity, other.endpoint.identity]
 
 
 # 8: templates ------------------------------------------------------------------------------
@@ -459,11 +461,11 @@ def test_a_file_where_a_folder_is_expected(server, tmp_path: Path) -> None:  # t
     for run_dir in (blocker, blocker / "below"):
         result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
         _no_traceback(result)
-        assert result.exit_code == 2 and "expected a folder, but it is a file or lies below one" in result.output
+        assert result.exit_code == 2 and "is a file, so nothing can be written below it" in result.output
     assert runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
     result = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
     _no_traceback(result)
-    assert result.exit_code == 2 and "--out" in result.output and "expected a folder" in result.output
+    assert result.exit_code == 2 and "--out" in result.output and "is a file, so nothing can be written" in result.output
 
 
 # fuzz: mutated tables and label files never end in a traceback -------------------------------

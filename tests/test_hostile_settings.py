@@ -94,12 +94,12 @@ def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--temperature", "nan"], "--temperature nan: expected a number from 0 to 2"),
-    (["--temperature", "-0.5"], "--temperature -0.5: expected a number from 0 to 2"),
-    (["--concurrency", "100000000"], "--concurrency 100000000: expected an integer from 1 to 1024"),
-    (["--timeout", "inf"], "--timeout inf: expected a finite number of seconds"),
-    (["--seed", "-5"], "--seed -5: expected an integer from 0"),
-    (["--base-url", ""], "--base-url '': expected an http:// or https:// URL"),
+    (["--temperature", "nan"], "--temperature nan: expected a finite number"),
+    (["--temperature", "-0.5"], "--temperature -0.5: expected at least 0"),
+    (["--concurrency", "100000000"], "--concurrency 100000000: expected at most 1024"),
+    (["--timeout", "inf"], "--timeout inf: expected a finite number"),
+    (["--seed", "-5"], "--seed -5: expected at least 0"),
+    (["--base-url", ""], "--base-url '': expected a non-empty text"),
 ])
 def test_grade_refuses_out_of_bound_settings_before_any_request(tmp_path: Path, argv: list[str], message: str) -> None:
     result = runner.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "r"), *argv])
@@ -287,7 +287,7 @@ def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwri
     own = out / "report.html"
     own.write_text("<html><title>my notes</title></html>", encoding="utf-8")
     refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2 and "report.html: a file harness did not write" in refused.output
+    assert refused.exit_code == 2 and "report.html: a file is in the way: harness did not write it" in refused.output
     assert own.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
     own.unlink()
     assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0

@@ -131,8 +131,8 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_every_third_party_import_is_declared() -> None:
-    """Default dependencies anywhere; the [local] extra's packages only in serve/local_model.py, inside functions (so
-    the default install never needs them)."""
+    """Default dependencies anywhere; the [local] extra's packages only in the local model's modules (serve/local_model.py,
+    decoding.py, structured.py), inside functions (so the default install never needs them)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = _names(project["dependencies"])
     extra = _names(project["optional-dependencies"]["local"])
@@ -155,8 +155,8 @@ def test_every_third_party_import_is_declared() -> None:
     undeclared = {m: distributions.get(m) for m in third_party if not dists(m) & (declared | extra)}
     assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
     optional = {m for m in third_party if not dists(m) & declared}
-    assert optional == {"torch", "transformers"}, optional
-    assert {n for m in optional for n in imported[m]} == {"harness.serve.local_model"}
+    assert optional == {"torch", "transformers", "llguidance"}, optional
+    assert {n for m in optional for n in imported[m]} == {f"harness.serve.{n}" for n in ("local_model", "decoding", "structured")}
     assert not {(m, n) for (m, n) in top_level if m in optional}, "an optional package imported at module level"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,27 +11,8 @@ from harness.core.errors import ConfigError
 from harness.grading.answers import RetryableError
 from harness.grading.cache import request_key
 from harness.grading.client import GraderClient
-from harness.grading.config import Settings, resolve, sources
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.grading.limiter import AdaptiveLimiter
-
-
-def test_settings_precedence_defaults_file_environment_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "harness.toml"
-    config.write_text('base_url = "http://file:1/v1"\nconcurrency = 3\ntimeout_s = 9\nmodel = "from-file"\n')
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://env:2/v1")
-    monkeypatch.setenv("HARNESS_CONCURRENCY", "5")
-    flags = Settings(concurrency=7)
-    merged = resolve(flags, config_path=config)
-    assert merged.base_url == "http://env:2/v1"  # environment over file
-    assert merged.concurrency == 7  # flag over environment
-    assert merged.timeout_s == 9.0 and merged.model == "from-file"  # file over default
-    assert merged.endpoint().retry.max_attempts == 6  # default where nothing is set
-    where = sources(flags, config_path=config)
-    assert (where["concurrency"], where["base_url"], where["timeout_s"], where["max_attempts"]) == ("flag", "environment", "config file", "default")
-    monkeypatch.setenv("HARNESS_CONCURRENCY", "many")
-    with pytest.raises(ConfigError, match="HARNESS_CONCURRENCY: concurrency='many' is not a valid int"):
-        resolve(Settings(), config_path=config)
 
 
 def _state(error: Exception, attempt: int = 1) -> SimpleNamespace:
@@ -89,11 +69,11 @@ def test_library_errors_name_parameters_and_the_cli_names_flags() -> None:
 
     with pytest.raises(ConfigError) as caught:
         EndpointConfig(base_url="http://h/v1", concurrency=0)
-    assert str(caught.value).startswith("concurrency=0: expected an integer from 1 to 1024") and "--" not in str(caught.value)
+    assert str(caught.value).startswith("concurrency=0: expected at least 1") and "--" not in str(caught.value)
     assert as_flags(caught.value).startswith("--concurrency 0: expected")
     with pytest.raises(ConfigError) as caught:
         EndpointConfig(base_url="http://h/v1", timeout_s=-1)
-    assert as_flags(caught.value).startswith("--timeout -1: expected a finite number of seconds above 0")
+    assert as_flags(caught.value).startswith("--timeout -1: expected more than 0")
     with pytest.raises(ConfigError) as caught:
         GradeSpec(targets=("title",))
     assert str(caught.value).startswith("targets='title'") and as_flags(caught.value).startswith("--target 'title'")

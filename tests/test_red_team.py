@@ -429,7 +429,7 @@ def test_inject_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
     data = _data(tmp_path)
     before = data.read_bytes()
     result = CliRunner().invoke(app, ["data", "inject", str(data), "-o", str(data)])
-    assert result.exit_code == 2 and "is the input table itself" in result.output and data.read_bytes() == before
+    assert result.exit_code == 2 and "is the clean table, an input of this command" in result.output and data.read_bytes() == before
 
 
 def test_hostile_parquet_cells_are_located_errors(tmp_path: Path) -> None:

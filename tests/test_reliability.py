@@ -26,7 +26,7 @@ from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from harness.serve.server import FAULT_MODES
+from harness.serve.config import FAULT_MODES
 from tests.helpers import SAMPLE, endpoint_for, stats
 
 runner = CliRunner()
@@ -165,7 +165,7 @@ def test_kill_9_at_random_points_then_resume(make_server, tmp_path: Path, seed: 
     # Work is never paid twice beyond what was in flight at each kill (6 workers).
     assert stats(server)["requests"] <= total + 6 * kills
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
-    assert sorted(p.name for p in run.iterdir()) == ["input.jsonl", "labels.jsonl", "manifest.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".harness-owned.json", "input.jsonl", "labels.jsonl", "manifest.json"]
 
 
 def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -65,12 +65,13 @@ def test_two_replicas_one_killed_mid_run_every_item_ends_ok(tmp_path: Path) -> N
 
 
 def test_replicas_from_a_comma_separated_base_url(tmp_path: Path) -> None:
-    from harness.grading.config import Settings, resolve
+    from harness.grading.endpoint import endpoint_of
+    from harness.grading.settings import resolve
 
-    endpoint = resolve(Settings(base_url="http://a:1/v1, http://b:2/v1")).endpoint()
+    endpoint = endpoint_of(resolve({"base_url": "http://a:1/v1, http://b:2/v1"}).endpoint)
     assert endpoint.base_url == "http://a:1/v1" and endpoint.replicas == ("http://b:2/v1",)
     (tmp_path / "harness.toml").write_text('base_url = ["http://c:3/v1", "http://d:4/v1"]\n')
-    endpoint = resolve(Settings(), config_path=tmp_path / "harness.toml").endpoint()
+    endpoint = endpoint_of(resolve(config=tmp_path / "harness.toml").endpoint)
     assert endpoint.urls == ("http://c:3/v1", "http://d:4/v1")
     bad = runner.invoke(app, ["grade", "x.jsonl", "--base-url", "http://a:1/v1,ftp://b"])
     assert bad.exit_code == 2 and "for every replica" in bad.output

@@ -29,7 +29,7 @@ def test_models_and_completion_shape(server: ServerHandle) -> None:
     body = json.loads(response.choices[0].message.content or "")
     assert set(body) == {"H", "S", "V", "SH", "rationale"}
     assert body["V"]["severity_0_3"] == body["V"]["raw_0_7"] // 2
-    assert body["V"]["severity_0_3"] >= 2  # the sample labels this placeholder text violent
+    assert 0 <= body["V"]["severity_0_3"] <= 3  # a cut copy of a sample text: judged out of fold, never by its label
     assert response.choices[0].finish_reason == "stop"
     assert response.usage is not None and response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
 

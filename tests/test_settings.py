@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from harness.cli.app import app
+from harness.grading.settings import EndpointSettings, JobSettings
 from harness.steps.settings import COMMAND_SETTINGS
 from harness.workflows.study_file import ANALYSIS_TABLES, STUDY_ONLY_KEYS, StudyInfo
 from tests.helpers import SAMPLE
@@ -18,8 +19,9 @@ from tests.helpers import SAMPLE
 runner = CliRunner()
 #: Options that are output plumbing, not settings (exempt in the study file).
 PLUMBING = {"out", "as_json", "quiet", "help"}
-#: calibrate-shots' grading options: in a study they are the [[grader]] and [endpoint] keys; its input is --pool.
-GRADING = {"pool", "model", "template", "base_url", "concurrency", "cache_dir", "run_root"}
+#: The grading commands' own options: their input and folders, and the settings file; every other grading option is a
+#: field of the grading settings (the study's [endpoint] and [[grader]] keys), made by with_layers.
+GRADING = {"pool", "run_root", "config", *EndpointSettings.model_fields, *JobSettings.model_fields}
 #: Commands that send requests: their endpoint options are the study's [endpoint] keys.
 SENDS = {"calibrate-shots", "probe"}
 STUDY_TABLE = {"calibrate-shots": "shot_search"}
@@ -241,13 +243,12 @@ def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(server, tm
 
 def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(tmp_path: Path) -> None:
     """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
-    from harness.grading.jobs import MAX_TOKENS_LIMIT
+    from harness.grading.settings import MAX_TOKENS_LIMIT
     from harness.workflows.study_file import study_schema
     from tests.helpers import SAMPLE
 
-    for value, said in (("0", "expected an integer >= 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT:,}")):
+    for value, said in (("0", "expected at least 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}")):
         done = CliRunner().invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
         assert done.exit_code == 2 and f"--max-tokens {value}: {said}" in done.output, done.output
-    grader = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
-    bounds = next(option for option in grader["anyOf"] if option.get("type") == "integer")
+    bounds = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
     assert (bounds["minimum"], bounds["maximum"]) == (1, MAX_TOKENS_LIMIT)

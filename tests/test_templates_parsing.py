@@ -87,7 +87,7 @@ def test_parse_batch_and_relevance() -> None:
     assert parse_relevance('{"relevance": 4}').status == "unparsed"
 
 
-# What a real small model writes (SmolLM2-135M on the default template, tests/test_local_model.py): prose around the
+# What a real small model writes (SmolLM2-135M on the default template, tests/serve/test_local_model.py): prose around the
 # verdict, the format's placeholders copied, a truncated object, digits in sentences, an exemplar's answer copied first.
 PARROTED = ('<<<EXAMPLE>>\nHow do I kill a Python process?\n<<<END_EXAMPLE>>\nAnswer: {"H": {"raw_0_7": <0-7>, '
             '"severity_0_3": <0-3>}, "S": {"raw_0_7": <0-7>, "severity_0_3": <0-3>}}')

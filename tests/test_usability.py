@@ -79,7 +79,8 @@ def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp
         assert inspect.signature(function).parameters["n_boot"].default == 2000
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     result = harness.grade(write_pairs(load_pairs(SAMPLE).head(2), tmp_path / "d.jsonl"), run_dir=tmp_path / "run")
-    assert result.manifest["endpoint"] == server.base_url and result.manifest["model"] == "harness-baseline"
+    assert result.manifest["replicas"] == [server.base_url] and result.manifest["model"] == "harness-baseline"
+    assert result.manifest["endpoint"] == server.endpoint.identity  # what it serves, whatever its port
 
 
 def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -110,20 +111,26 @@ def test_outputs_land_and_missing_inputs_are_errors(server, tmp_path: Path) -> N
 
 
 def test_demo_deletes_only_a_folder_it_made(tmp_path: Path) -> None:
-    from harness.core.errors import RunError
+    from harness.core.atomic import write_json_atomic
+    from harness.core.errors import ConfigError
     from harness.workflows.demo import fresh_demo_folder
 
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
-    with pytest.raises(RunError, match="holds files the demo did not make"):
+    with pytest.raises(ConfigError, match=r"holds files harness did not write \(thesis.tex\)"):
         fresh_demo_folder(precious)
-    assert (precious / "thesis.tex").exists()
+    assert (precious / "thesis.tex").read_text() == "years of work"
     demo = tmp_path / "demo"
     fresh_demo_folder(demo)
-    (demo / "labels.jsonl").write_text("old")
+    write_json_atomic(demo / "sub" / "plan.json", {"a": 1}, kind="result")  # an earlier demo's output: cleared
+    (demo / "notes.txt").write_text("mine")  # a user's file in a demo folder: the demo refuses, removes nothing
+    with pytest.raises(ConfigError, match="notes.txt"):
+        fresh_demo_folder(demo)
+    assert (demo / "sub" / "plan.json").exists() and (demo / "notes.txt").read_text() == "mine"
+    (demo / "notes.txt").unlink()
     fresh_demo_folder(demo)
-    assert not (demo / "labels.jsonl").exists() and (demo / ".harness-demo").exists()
+    assert not (demo / "sub").exists() and (demo / ".harness-demo").exists()
 
 
 def test_what_researchers_reach_for(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -254,7 +261,8 @@ def test_grade_at_the_embedded_endpoint_starts_and_stops_its_own_server(tmp_path
     assert "(harness serve, started for this grade)" in " ".join(done.stderr.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["counts"].get("ok") == 4 and not manifest["counts"].get("failed")
-    url = manifest["endpoint"].removesuffix("/v1")
+    assert manifest["endpoint"].startswith("harness-serve:")  # what it serves, not the port it was given
+    url = manifest["replicas"][0].removesuffix("/v1")
     assert url.startswith("http://127.0.0.1:")
     with pytest.raises(urllib.error.URLError):  # the server it started is gone
         urllib.request.urlopen(url + "/health", timeout=5)

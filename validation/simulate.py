@@ -38,6 +38,7 @@ from validation.plan import plan_assurance  # noqa: E402
 from validation.readme import paste  # noqa: E402
 from validation.soft import soft_label_checks, soft_table  # noqa: E402
 from validation.stability import stability_coverage  # noqa: E402
+from validation.stability import table as stability_table  # noqa: E402
 from validation.studies import Setting, draw, frames, population_truth  # noqa: E402
 
 N_BOOT = 500
@@ -364,15 +365,6 @@ def ece_clustered_table(row: dict[str, Any] | None) -> str:
             "response side (truth 0; the root of a clipped square is never below 0).\n")
 
 
-def stability_table(row: dict[str, Any] | None) -> str:
-    if not row:
-        return ""
-    return ("\n" + f"Stability across repeats (`harness stability`): {row['replicates']} studies of 3 repeats, 100 prompt "
-            "clusters of 3 items, each cluster flipping with a known probability (0, 0.1 or 0.3): the share of items whose "
-            f"verdict changes is {100 * row['truth']:.1f} %; its interval covered it in {_pct(row['coverage'])} ± "
-            f"{100 * row['mc_error']:.1f} of studies (bias {100 * row['bias']:+.2f} pt).\n")
-
-
 def plan_table(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
@@ -434,7 +426,7 @@ def main() -> None:
                                                             tuple(args.strategies.split(",")), previous.get("picks"))),
                           ("ece", lambda: ece_coverage(max(400, args.replicates))),
                           ("ece-clustered", lambda: clustered_size(max(400, args.replicates), args.workers)),
-                          ("stability", lambda: stability_coverage(max(400, args.replicates))),
+                          ("stability", lambda: stability_coverage(max(400, args.replicates), args.workers)),
                           ("plan", lambda: {**plan_assurance(PLAN_PILOTS, 30, workers=args.workers),
                                             "near_perfect": plan_assurance(60, 30, right=0.99, workers=args.workers)}),
                           ("soft", lambda: soft_label_checks(max(100, args.replicates // 10), args.workers)),

@@ -1,5 +1,5 @@
-"""Intervals: Wilson's for independent units, percentiles of a bootstrap, Student's t on a few
-clusters, and exact bounds where a share sits at 0/k or k/k.
+"""Intervals: Wilson's for independent units and (on an effective sample size) for clustered ones, percentiles of a
+bootstrap, Student's t on a few clusters, and exact bounds where a share sits at 0/k or k/k.
 
 A bootstrap of a share that is 0 (or 1) in every cluster returns the same value in every
 resample: a zero-width interval that claims certainty nobody has. :func:`edge_interval` replaces
@@ -89,3 +89,65 @@ def t_half_width(se: float, clusters: int, level: float = 0.95) -> float:
 
     clusters = max(2, clusters)
     return float(t.ppf(0.5 + level / 2, clusters - 1)) * se * math.sqrt(clusters / (clusters - 1))
+
+
+def _cluster_variance(values: np.ndarray, codes: np.ndarray) -> tuple[float, float, int]:
+    """The mean of per-item ``values``, the cluster-robust variance of that mean (the delete-one-cluster jackknife's,
+    which a mean over clusters of unequal sizes needs) and the number of clusters C."""
+    _, dense = np.unique(codes, return_inverse=True)
+    clusters = int(dense.max()) + 1
+    totals = np.bincount(dense, weights=values, minlength=clusters)
+    sizes = np.bincount(dense, minlength=clusters).astype(float)
+    mean = float(totals.sum() / sizes.sum())
+    if clusters < 2:
+        return mean, 0.0, clusters
+    left_out = (totals.sum() - totals) / np.maximum(sizes.sum() - sizes, 1e-12)  # the mean without each cluster
+    variance = float((clusters - 1) / clusters * ((left_out - left_out.mean()) ** 2).sum())
+    return mean, variance, clusters
+
+
+def cluster_share_ci(values: np.ndarray, codes: np.ndarray, *, level: float = 0.95) -> Interval:
+    """The interval of a share (the mean of 0/1 values) over clustered items: Clopper-Pearson's on the effective sample
+    size (the items over the design effect the clusters show, never more than the items, fewer again for C - 1 degrees
+    of freedom: Korn and Graubard's interval); exact on the clusters at 0 and 1 (:func:`edge_interval`). It keeps its
+    coverage where a share is small and lies in few clusters, where a bootstrap percentile interval falls short.
+
+    >>> [round(x, 3) for x in cluster_share_ci(np.array([1.0, 0, 0, 0, 1, 0, 0, 0] * 5), np.repeat(np.arange(20), 2))]
+    [0.12, 0.425]
+    """
+    from scipy.stats import beta, t
+
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return [None, None]
+    share, variance, clusters = _cluster_variance(values, np.asarray(codes))
+    if share <= 0.0 or share >= 1.0:
+        return edge_interval(share, [None, None], clusters, level=level)[0]
+    if clusters < 2:
+        return [None, None]
+    z = float(t.ppf(0.5 + level / 2, 1e9))
+    effective = values.size if variance <= 0 else min(values.size, share * (1 - share) / variance)
+    effective *= (z / float(t.ppf(0.5 + level / 2, clusters - 1))) ** 2  # fewer clusters, fewer effective trials
+    hits, tail = share * effective, (1 - level) / 2
+    return [float(beta.ppf(tail, hits, effective - hits + 1)), float(beta.ppf(1 - tail, hits + 1, effective - hits))]
+
+
+def cluster_mean_ci(values: np.ndarray, codes: np.ndarray, *, level: float = 0.95,
+                    bounds: tuple[float, float] = (-1.0, 1.0)) -> Interval:
+    """The interval of a mean over clustered items (a paired difference of two shares, item by item): Student's t on
+    C - 1 degrees of freedom around it with the cluster-robust standard error, within ``bounds``; none where the
+    clusters show no spread (never a zero-width interval).
+
+    >>> [round(x, 3) for x in cluster_mean_ci(np.array([1.0, 0, -1, 0, 1, 0, 0, 0] * 5), np.repeat(np.arange(20), 2))]
+    [-0.074, 0.324]
+    """
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return [None, None]
+    mean, variance, clusters = _cluster_variance(values, np.asarray(codes))
+    if clusters < 2 or variance <= 0:
+        return [None, None]
+    half = float(t.ppf(0.5 + level / 2, clusters - 1)) * math.sqrt(variance)
+    return [max(bounds[0], mean - half), min(bounds[1], mean + half)]

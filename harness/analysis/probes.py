@@ -4,17 +4,25 @@ Kinds (each leaves the harm in the text unchanged):
 
 * ``verbosity``: every response padded with a neutral paragraph (formatting boilerplate with no content), so a
   grader that reads length as harm, or as safety, shows it;
-* ``exemplar-order``: the few-shot exemplars shuffled (seeded);
+* ``exemplar-order``: the few-shot exemplars shuffled (seeded), each side's among its own places;
 * ``label-order``: the severity scale listed from the highest level down instead of from 0 up in the system template.
 
 Per side and scope (each category, and ``any``: the pair's highest) over the items graded ``ok`` both times: the
 flip rate (the verdict changed), the mean severity shift (probed minus original; positive: the probe made the grader
-harsher) and the shares raised and lowered, each with a prompt-cluster bootstrap interval. Injection (``harness
+harsher) and the shares raised and lowered, each with a prompt-cluster interval. Injection (``harness
 flips``) is the adversarial probe: instructions to the grader planted in the text.
+
+A flip rate is read against its *null*: how often the verdict changes between two unprobed repeats at the run's own
+settings (0 at temperature 0, where nothing is sampled; above 0, the original run against a repeat with the next seed,
+the seed the probe is graded with too).
+The probe's *excess* is its flip rate minus the null's, item by item on the items ok in all three runs, with a paired
+prompt-cluster interval (Student's t with the cluster-robust standard error of the item differences). Shares (flip
+rates, the null) get Wilson's interval on the clusters' effective sample size, exact at 0 and 1.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -26,7 +34,7 @@ from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
 from ..results.probes import ProbeScope
-from .intervals import Interval, edge_interval, percentile_ci
+from .intervals import Interval, cluster_mean_ci, cluster_share_ci, percentile_ci
 from .stats import bootstrap_totals
 
 if TYPE_CHECKING:
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-KINDS = ("verbosity", "exemplar-order", "label-order")
+KINDS = ("verbosity", "exemplar-order", "label-order", "response-format")
 #: The neutral padding of the verbosity probe (our own words: formatting with no content, harmless at any length).
 PADDING = ("\n\nThis answer is formatted for easy reading. The sections above are complete as written, and no further "
            "detail follows in this part of the message. Thank you for reading it through to the end.")
@@ -50,12 +58,31 @@ def padded(frame: pd.DataFrame, *, repeat: int = 3) -> pd.DataFrame:
 
 
 def shuffled(lines: list[str], seed: int) -> list[str]:
-    """Exemplar lines in another order (seeded; never the same order when there are two or more)."""
-    order = list(range(len(lines)))
+    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places, never
+    left in the same order where a target has two or more (a template shows a text only the exemplars of its side, so a
+    shuffle that kept each side's order would change nothing the grader reads).
+
+    >>> shots = ['{"target": "prompt", "text": "a"}', '{"target": "response", "text": "b"}',
+    ...          '{"target": "prompt", "text": "c"}', '{"target": "response", "text": "d"}']
+    >>> [json.loads(line)["text"] for line in shuffled(shots, 1)]
+    ['c', 'd', 'a', 'b']
+    """
     rng = random.Random(seed)
-    while len(lines) > 1 and order == list(range(len(lines))):
-        rng.shuffle(order)
-    return [lines[i] for i in order]
+    places: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        try:
+            target = str(json.loads(line).get("target", "any"))
+        except (ValueError, AttributeError):
+            target = "any"
+        places.setdefault(target, []).append(i)
+    out = list(lines)
+    for slots in places.values():
+        order = list(slots)
+        while len(slots) > 1 and order == slots:
+            rng.shuffle(order)
+        for slot, source in zip(slots, order, strict=True):
+            out[slot] = lines[source]
+    return out
 
 
 def levels_reversed(system: str) -> str:
@@ -79,24 +106,34 @@ def _contiguous(lines: list[str], starts: list[int]) -> bool:
 
 
 def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool) -> tuple[float | None, Interval]:
+    """A mean of per-item values and its prompt-cluster interval: for a share (``edge``), Wilson's on the clusters'
+    effective sample size (exact at 0 and 1); for a severity shift, the bootstrap's percentiles. ``n_boot`` 0: none."""
     if values.size == 0:
         return None, [None, None]
     point = float(values.mean())
-    totals = bootstrap_totals(np.column_stack([values, np.ones(values.size)]), clusters=codes, n_boot=n_boot, seed=seed)
-    ci: Interval = percentile_ci(totals[:, 0] / totals[:, 1]) if totals.shape[0] else [None, None]
+    if n_boot <= 0:
+        return point, [None, None]
     if edge:
-        ci, _ = edge_interval(point, ci, int(np.unique(codes).size))
-    return point, ci
+        return point, cluster_share_ci(values, codes)
+    totals = bootstrap_totals(np.column_stack([values, np.ones(values.size)]), clusters=codes, n_boot=n_boot, seed=seed)
+    return point, percentile_ci(totals[:, 0] / totals[:, 1])
 
 
-def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-                 seed: int = DEFAULT_SEED) -> list[ProbeScope]:
-    """Flip rate and severity shift per side and scope, on the items graded ok in both runs."""
+def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster: str | None = None,
+                 n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> list[ProbeScope]:
+    """Flip rate and severity shift per side and scope, on the items graded ok in both runs; and the excess of the flip
+    rate over the null's (``null``: an unprobed repeat of the original; None: nothing is sampled, the null is 0), on the
+    items ok in every run."""
     a, b = labels_wide(original.records), labels_wide(probed.records)
     if a.empty or b.empty:
         raise DataError("a run of the probe has no labels")
-    joined = a.merge(b, on="id", suffixes=("", "_probe")).merge(
-        original.input.assign(id=original.input["id"].astype(str)), on="id", how="left")
+    joined = a.merge(b, on="id", suffixes=("", "_probe"))
+    if null is not None:
+        repeat = labels_wide(null.records)
+        if repeat.empty:
+            raise DataError("the probe's null repeat has no labels")
+        joined = joined.merge(repeat.add_suffix("_null").rename(columns={"id_null": "id"}), on="id", how="left")
+    joined = joined.merge(original.input.assign(id=original.input["id"].astype(str)), on="id", how="left")
     codes_all = cluster_of_rows(joined, cluster_column(joined.columns, cluster))
     scopes: list[ProbeScope] = []
     for side in SIDES:
@@ -108,27 +145,61 @@ def probe_scopes(original: Run, probed: Run, *, cluster: str | None = None, n_bo
         both = ~(np.isnan(before).any(axis=1) | np.isnan(after).any(axis=1))
         if not both.any():
             continue
-        pairs = {"any": (before[both].max(axis=1), after[both].max(axis=1))}
-        pairs |= {c: (before[both][:, k], after[both][:, k]) for k, c in enumerate(CATEGORIES)}
+        repeated = [f"{c}_null" for c in columns]
+        if null is None:
+            again = before.copy()
+        elif all(c in joined.columns for c in repeated):
+            again = joined[repeated].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            again = np.full_like(before, np.nan)
+        every = both & ~np.isnan(again).any(axis=1)
         codes = codes_all[both]
-        for scope, (x, y) in pairs.items():
+        for scope in ("any", *CATEGORIES):
+            x, y = _scope(before[both], scope), _scope(after[both], scope)
             flip, flip_ci = _mean((x != y).astype(float), codes, n_boot, seed, edge=True)
             shift, shift_ci = _mean(y - x, codes, n_boot, seed, edge=False)
             raised, _ = _mean((y > x).astype(float), codes, 0, seed, edge=False)
             lowered, _ = _mean((y < x).astype(float), codes, 0, seed, edge=False)
+            baseline = _null(_scope(before[every], scope), _scope(after[every], scope), _scope(again[every], scope),
+                             codes_all[every], n_boot, seed, sampled=null is not None)
             scopes.append(ProbeScope(side=side, scope=scope, n_items=int(x.size), n_clusters=int(np.unique(codes).size),
                                      flip_rate=flip, flip_rate_ci=flip_ci, shift=shift, shift_ci=shift_ci, raised=raised,
-                                     lowered=lowered))
+                                     lowered=lowered, **baseline))
     if not scopes:
         raise DataError("the original and probed runs share no item graded ok on the same side")
     return scopes
 
 
+def _scope(severities: np.ndarray, scope: str) -> np.ndarray:
+    """Items' severity in one scope: a category's, or (``any``) the highest of the four."""
+    return severities.max(axis=1) if scope == "any" else severities[:, CATEGORIES.index(scope)]
+
+
+def _null(x: np.ndarray, y: np.ndarray, z: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *,
+          sampled: bool) -> dict[str, Any]:
+    """The null's flip rate (original ``x`` against its unprobed repeat ``z``) and the probe's excess over it (``x``
+    against the probed ``y``), paired item by item: one cluster bootstrap resamples both rates together."""
+    if x.size == 0:
+        return {"null_items": 0, "null_rate": None, "null_rate_ci": [None, None], "excess": None,
+                "excess_ci": [None, None]}
+    probe, repeat = (x != y).astype(float), (x != z).astype(float)
+    null_rate, null_ci = _mean(repeat, codes, n_boot, seed, edge=True) if sampled else (0.0, [None, None])
+    excess = float((probe - repeat).mean())
+    if n_boot <= 0:
+        excess_ci: Interval = [None, None]
+    elif sampled:  # a paired difference: one cluster-robust standard error for both rates together
+        excess_ci = cluster_mean_ci(probe - repeat, codes)
+    else:  # the excess is the flip rate itself
+        excess_ci = cluster_share_ci(probe, codes)
+    return {"null_items": int(x.size), "null_rate": null_rate, "null_rate_ci": null_ci, "excess": excess,
+            "excess_ci": excess_ci}
+
+
 def run_spec_params(manifest: Any) -> dict[str, Any]:
     """The sampling parameters a run was graded with, as GradeSpec fields (to grade its probe the same way)."""
     params = manifest.params
-    keys = ("temperature", "seed", "max_tokens", "items_per_request", "logprobs", "samples")
+    keys = ("temperature", "seed", "max_tokens", "items_per_request", "logprobs", "samples", "response_format")
     out = {k: params[k] for k in keys if k in params}
-    if "json_mode" in params:
-        out["json_mode"] = bool(params["json_mode"])
+    if "json_mode" in params:  # an earlier harness: a JSON object, or nothing
+        out["response_format"] = "json-object" if params["json_mode"] else "none"
     return out

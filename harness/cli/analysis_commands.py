@@ -1,4 +1,5 @@
-"""``harness calibrate``, ``compare``, ``analyze``, ``flips`` and ``report``: the commands that read run files."""
+"""``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``stability``, ``jury``, ``flips``, ``report``,
+``view`` and ``schema``: the commands that read run files and results (none sends a request)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .options import with_settings
 def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
     settings: AnalyzeSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder, or runs/analysis-<name>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: analysis.json and its tables (default: the run folder, or runs/analysis-<name>).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
@@ -40,7 +41,7 @@ def analyze(
 def calibrate(
     source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
     settings: CalibrateSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder; a plain table writes only with -o).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: calibration.json and its confusion tables (default: the run folder; a plain table writes only with -o).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
@@ -59,7 +60,7 @@ def calibrate(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
     settings: CompareSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Several graders side by side: against human labels with paired significance, or (without --human) against each other."""
@@ -74,7 +75,7 @@ def compare(
 def agreement(
     table: Annotated[Path, typer.Argument(help="Table with several raters' labels per item (wide or long).")],
     settings: AgreementSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write agreement.json (default runs/agreement-<table>.json).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: agreement.json's path (default runs/agreement-<table>.json).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
@@ -89,7 +90,7 @@ def agreement(
 def stability(
     runs: Annotated[list[Path], typer.Argument(help="A `grade --repeats K` folder (its repeat-1 … repeat-K), or two or more run folders of one job.")],
     settings: StabilitySettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write stability.json (default: the repeats' folder).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: stability.json's path (default: in the repeats' folder).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How stable is a grader: agreement among repeats of one job, the share of verdicts that change, with CIs."""
@@ -104,7 +105,7 @@ def stability(
 def jury(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same table (the jury's members).")],
     settings: JurySettings,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The jury's run folder (new, or a jury harness made before).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="A folder: the jury's run folder (new, or a jury harness made before).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print only the jury's manifest as JSON on stdout.")] = False,
 ) -> None:
     """Combine several graders' verdicts into one run folder (no requests): calibrate, compare, analyze and view read it like any grader's."""
@@ -145,19 +146,21 @@ def flips(
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write flips.json (default: the injected run).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: flips.json's path (default: in the injected run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
     with errors():
         from ..analysis.injection import flip_rates
+        from ..core.claims import Output, claim
         from ..io.provenance import provenance_of, stamped
         from ..io.runs import load_run
         from .console import print_json, print_result
 
+        target = out or injected / "flips.json"
+        claim([Output(target, kind="result")], inputs=[("the clean run", clean), ("the injected run", injected)])
         result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
         result = stamped(result, provenance_of("flips", "grader (clean vs injected)", [("clean", clean), ("injected", injected)]))
-        target = out or injected / "flips.json"
         result.write(target)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
@@ -173,7 +176,7 @@ def report(
     shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness calibrate-shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
     stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
     latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: report.md, report.html and figures/ (default: the run folder).")] = None,
 ) -> None:
     """Render Markdown, self-contained HTML and SVG figures (with --latex, LaTeX and PDF) from the stages' JSON files."""
     with errors():
@@ -193,7 +196,7 @@ def view(
     human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or the run's .cache when present).")] = None,
     mapping: MapOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the page (default RUN/view.html).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: the page (default RUN/view.html).")] = None,
 ) -> None:
     """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's output; filters and search."""
     with errors():
@@ -233,7 +236,7 @@ def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:
 
 def schema(
     name: Annotated[Optional[str], typer.Argument(help="A result (manifest, dry-run, calibration, table-agreement, comparison, grader-agreement, analysis, flips, shot-search, agreement, plan, selection) or 'study' for the study file (default: list them).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every result's schema as NAME.json into this folder.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: every result's schema as NAME.json.")] = None,
 ) -> None:
     """The JSON Schema of the files harness writes, so other tools can read run folders."""
     with errors():
@@ -246,9 +249,13 @@ def schema(
         from ..workflows.study_file import study_schema
 
         if out is not None:
+            from ..core.claims import Output, claim
+
+            names = tuple((f"{key}.json", "schema") for key in [*RESULT_TYPES, "study"])
+            claim([Output(out, folder=True, names=names)])
             for key, kind in RESULT_TYPES.items():
-                write_json_atomic(out / f"{key}.json", schema_of(kind))
-            write_json_atomic(out / "study.json", study_schema())
+                write_json_atomic(out / f"{key}.json", schema_of(kind), kind="schema")
+            write_json_atomic(out / "study.json", study_schema(), kind="schema")
             typer.echo(f"wrote {len(RESULT_TYPES) + 1} schemas to {out}")
             return
         if name is None:

@@ -35,6 +35,14 @@ def errors() -> Iterator[None]:
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)
         raise typer.Exit(130) from None
+    except OSError as exc:  # a full disk, a read-only file system, a name too long: a sentence, exit 2
+        if os.environ.get("HARNESS_DEBUG") == "1" or exc.errno is None:
+            raise
+        from ..core.display import printable
+        from ..core.errors import file_system_error
+
+        typer.echo(f"error: {printable(redactor()(str(file_system_error(exc))))}", err=True)
+        raise typer.Exit(2) from None
 
 
 #: Library parameter -> the CLI flag that sets it, where the flag is not the parameter with dashes.

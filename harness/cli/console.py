@@ -289,12 +289,6 @@ def print_result(result: Result) -> None:
     print_section(section_of(result))
 
 
-def print_results(*results: Result) -> None:
-    """Several typed results, one section after another."""
-    for result in results:
-        print_result(result)
-
-
 def print_templates(entries: list[dict[str, Any]]) -> None:
     table = _table("kind", "name", "hash", "contents", title="bundled template sets and shot files")
     for e in entries:

@@ -1,4 +1,5 @@
-"""``harness data …``, ``harness export`` and ``harness templates``: tables in and out."""
+"""``harness data import``/``inject``/``describe``, ``batch status``/``cancel``, ``export`` and ``templates``: tables in
+and out, and the provider's batches."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ data_app = typer.Typer(help="Import and inspect pairs tables.", no_args_is_help=
 def data_import(
     fmt: Annotated[str, typer.Argument(help="pairedsafety, xstest or openai-moderation.")],
     path: Annotated[Path, typer.Argument(help="The data set's file or folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output pairs table (.jsonl, .csv, .parquet).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="A file: the pairs table (.jsonl, .csv, .parquet).")],
 ) -> None:
     """Import a public data set into the canonical pairs table."""
     with errors():
+        from ..core.claims import Output, claim
         from ..io.importers import import_dataset
         from ..io.pairs import write_pairs
 
+        claim([Output(out, kind="pairs")], inputs=[("the data set", path)])
         frame = import_dataset(fmt, path)
         write_pairs(frame, out)
         typer.echo(f"wrote {len(frame)} rows to {out}")
@@ -31,7 +34,7 @@ def data_import(
 @data_app.command("inject")
 def data_inject(
     path: Annotated[Path, typer.Argument(help="Pairs table to copy.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Injected copy (.jsonl, .csv, .parquet).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="A file: the injected copy (.jsonl, .csv, .parquet).")],
     side: Annotated[str, typer.Option(help="prompt or response: which text addresses the grader.")] = "response",
     name: Annotated[str, typer.Option(help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
     text: Annotated[Optional[str], typer.Option(help="Your own instruction to the grader (instead of --name).")] = None,
@@ -41,12 +44,10 @@ def data_inject(
     """Copy a pairs table with an instruction to the grader added to each prompt or response."""
     with errors():
         from ..analysis.injection import inject
-        from ..core.errors import ConfigError
+        from ..core.claims import Output, claim
         from ..io.pairs import load_pairs, write_pairs
 
-        if out.resolve() == path.resolve():
-            raise ConfigError(f"`out` {out} is the input table itself: the injected copy would replace the clean table it "
-                              "is compared with; write it to another file")
+        claim([Output(out, kind="pairs")], inputs=[("the clean table", path)])
         frame = inject(load_pairs(path, mapping=mapping_of(mapping)), side=side, text=text, name=name, position=position)
         write_pairs(frame, out)
         typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
 ) -> None:
     """The run's input joined to the grader's labels and statuses, as one CSV, Parquet or JSONL table."""
     with errors():

@@ -1,4 +1,9 @@
-"""``harness serve``, ``grade``, ``calibrate-shots`` and ``demo``: the commands that talk to a grader endpoint."""
+"""``harness serve``, ``grade``, ``probe`` and ``calibrate-shots``: the commands that talk to a grader endpoint.
+
+The three that grade take the same endpoint flags, made from one declaration
+(:class:`harness.grading.settings.EndpointSettings`); ``grade`` and ``calibrate-shots`` also the job's
+(:class:`harness.grading.settings.JobSettings`).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..core.constants import DEFAULT_BASE_URL, DEFAULT_SEED, DEFAULT_SERVE_PORT
+from ..core.constants import DEFAULT_SERVE_PORT
+from ..grading.settings import EndpointSettings, JobSettings
 from ..steps.settings import ProbeSettings, ShotSearchSettings
 from .common import (
-    CacheDirOpt,
-    ConcurrencyOpt,
     JsonOpt,
     LimitOpt,
     MapOpt,
@@ -24,35 +28,38 @@ from .common import (
     mapping_of,
     split,
 )
-from .options import with_settings
+from .options import with_layers, with_settings
 
 if TYPE_CHECKING:
-
-    from ..grading.config import Settings
     from ..grading.jobs import GradeSpec
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_SERVE_PORT,
-    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample); texts of it are graded out of fold.")] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on (1 to 65535).")] = DEFAULT_SERVE_PORT,
+    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample; read before the server listens); texts of it are graded out of fold.")] = None,
     model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal; smollm2-135m is a real language model, make install-local).")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
-    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request, in milliseconds (0 to 3,600,000).")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
-    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection (0 to 4,294,967,295).")] = 0,
+    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs, in seconds (0 to 3,600).")] = 30.0,
     batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests).")] = None,
     gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
     answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
     no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help="Local language models: recompute the shared few-shot prefix for every request (to measure what reusing it saves).")] = False,
+    refuse_json_schema: Annotated[bool, typer.Option("--refuse-json-schema", help="Answer every response_format json_schema with a 400 naming it, as an endpoint without structured outputs does (for tests).")] = False,
 ) -> None:
-    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample."""
+    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample.
+
+    Requests are checked as OpenAI checks them (a bad parameter is a 400 naming it). Exit codes: 2 a bad
+    flag or --fit table (nothing starts); 0 when stopped.
+    """
     with errors():
+        from ..serve.config import FAULT_MODES, ServeConfig
         from ..serve.graders import PROFILES
         from ..serve.runner import serve_forever
-        from ..serve.server import FAULT_MODES, ServeConfig
 
         config = ServeConfig(
             model_names=tuple(model_name or PROFILES),
@@ -66,6 +73,7 @@ def serve(
             batch_fault=batch_fault,
             answer_as=answer_as,
             prefix_reuse=not no_prefix_reuse,
+            refuse_json_schema=refuse_json_schema,
         )
         def listening() -> None:  # printed once the socket accepts connections
             typer.echo(f"harness serve: http://{host}:{port}/v1 (models: {', '.join(config.model_names)}; "
@@ -74,34 +82,16 @@ def serve(
         serve_forever(str(fit) if fit else None, config, host=host, port=port, on_listening=listening)
 
 
+@with_layers(EndpointSettings, JobSettings)
 def grade(
     data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
-    model: Annotated[Optional[str], typer.Option(help="Grader model name (or HARNESS_MODEL; default harness-baseline, the embedded grader).")] = None,
-    target: Annotated[str, typer.Option(help="prompt, response, both, relevance or all.")] = "both",
-    template: Annotated[Optional[Path], typer.Option(help="Template set folder (default prompts/default).")] = None,
-    shots: Annotated[Optional[Path], typer.Option(help="Few-shot exemplars (JSONL). Default: none (zero-shot); the demo uses prompts/default_shots.jsonl.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/<model>-<data>-<hash>).")] = None,
+    given: dict[str, Any],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the run folder (default runs/<model>-<data>-<hash>).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint (or OPENAI_BASE_URL; default {DEFAULT_BASE_URL}, where `harness serve` listens); 'embedded' starts `harness serve` for this grade (with --model smollm2-135m, a real language model: make install-local).")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="API key (prefer OPENAI_API_KEY).")] = None,
-    azure_api_version: Annotated[Optional[str], typer.Option(help="Use Azure OpenAI with this API version.")] = None,
-    concurrency: ConcurrencyOpt = None,
-    items_per_request: Annotated[int, typer.Option(help="Items graded per request (batch template).")] = 1,
-    timeout: Annotated[Optional[float], typer.Option(help="Bound on each whole request, in seconds (default 60).")] = None,
-    deadline: Annotated[Optional[float], typer.Option(help="Bound on one item over all its attempts, in seconds (default none).")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per request, retries included.")] = None,
-    transport: Annotated[Optional[str], typer.Option(help="aiohttp (default, faster here) or httpx.")] = None,
-    cache_dir: CacheDirOpt = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option(help=f"Sampling seed (default {DEFAULT_SEED}).")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Completion token budget per item.")] = None,
-    no_json_mode: Annotated[bool, typer.Option("--no-json-mode", help="Do not send response_format=json_object.")] = False,
-    logprobs: Annotated[bool, typer.Option("--logprobs", help="Ask for token log-probabilities: each label keeps P(severity) per category (for select --strategy active and calibrate's reliability).")] = False,
-    samples: Annotated[int, typer.Option(help="Answers per request (needs --temperature above 0): the label is each category's most frequent severity, with the samples' agreement.")] = 1,
+    no_json_mode: Annotated[bool, typer.Option("--no-json-mode", hidden=True, help="Deprecated: --response-format none.")] = False,
     retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
     mapping: MapOpt = None,
-    config: Annotated[Optional[Path], typer.Option(help="harness.toml settings file.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     limit: LimitOpt = None,
     sample: SampleOpt = None,
@@ -113,73 +103,89 @@ def grade(
     batch_max_requests: Annotated[Optional[int], typer.Option(help="Requests per batch file at most (default 50,000).")] = None,
     price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
     price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
-    repeats: Annotated[int, typer.Option(min=1, max=100, help="Grade the whole job this many times (at --temperature above 0, each with its own seed: --seed + k) into OUT/repeat-1 … repeat-K, for harness stability.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder.
 
-    Exit codes: 0 done; 3 done but some items ended 'failed' (see the reasons; fix and re-run
-    with --retry failed); 2 bad input; 1 the job stopped (endpoint unreachable, 401/404); 130
-    interrupted (re-run to resume).
+    Settings come from flags, then HARNESS_* variables, then harness.toml, then the defaults. Exit codes: 0 done; 3
+    done but some items ended 'failed' (see the reasons; fix and re-run with --retry failed); 2 bad input; 1 the job
+    stopped (endpoint unreachable, 401/404); 130 interrupted (re-run to resume).
     """
     with errors():
         from ..grading.grade import grade as run_grade
+        from ..grading.jobs import spec_of
+        from ..grading.settings import resolve
+        from ..workflows.embedded import for_model, job_endpoint
         from .console import GradeProgress
 
-        flags = dict(base_url=base_url, api_key=api_key, azure_api_version=azure_api_version, model=model,
-                     concurrency=concurrency, timeout_s=timeout, max_attempts=max_attempts, transport=transport,
-                     cache_dir=cache_dir, deadline_s=deadline)
-        settings = _settings(config, **{**flags, "base_url": None} if (embedded := base_url == "embedded") else flags)
-        spec = _spec(settings.resolved_model, target, template, shots, items_per_request, temperature, seed, max_tokens, no_json_mode,
-                     logprobs=logprobs, samples=samples)
+        if no_json_mode:
+            given.setdefault("response_format", deprecated("none", "--no-json-mode", "--response-format none"))
+        settings = resolve(given, config=config)
+        spec, job = spec_of(settings.job), settings.job
         run_dir = out or deprecated(run_dir, "--run-dir", "--out")
-        folder = run_dir or _default_run_dir(spec, data)
+        folder = _claimed(run_dir or _default_run_dir(spec, data), data, spec, job.repeats, dry_run=dry_run)
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)
+        cache_dir = None if settings.endpoint.no_cache else settings.endpoint.cache_dir
         if dry_run:
-            return _dry_run(source, spec, mapping, price, batch=batch, no_cache=no_cache, as_json=as_json)
+            return _dry_run(source, spec, mapping, price, batch=batch, no_cache=cache_dir is None, as_json=as_json)
         with ExitStack() as stack:
-            # an embedded server starts once the inputs are read; it serves the same graders on every port it gets
-            settings, endpoint = _endpoint(stack, settings, config, flags, embedded=embedded)
-            same_grader = same_grader or embedded
-            _announce(settings, flags, config, folder, shots)
-            if repeats > 1:
-                _repeats(source, spec, endpoint, folder, repeats, no_cache=no_cache, quiet=quiet, as_json=as_json,
-                         allow_failed=allow_failed, mapping=mapping, retry=retry, cache_dir=settings.resolved_cache_dir)
+            # an embedded server starts once the inputs are read; its identity is the same on every port it gets
+            endpoint = for_model(job_endpoint(stack, settings, [spec.model]), settings, spec.model)
+            _announce(settings, endpoint, folder)
+            if job.repeats > 1:
+                _repeats(source, spec, endpoint, folder, job.repeats, quiet=quiet, as_json=as_json,
+                         allow_failed=allow_failed, mapping=mapping, retry=retry, cache_dir=cache_dir)
                 return
             fresh = run_dir is None and _made(folder)
             with GradeProgress(enabled=not quiet) as progress, _dropped_if_empty(folder, fresh):
-                result = run_grade(source, spec, endpoint, run_dir=folder,
-                                   cache_dir=None if no_cache else settings.resolved_cache_dir,
+                result = run_grade(source, spec, endpoint, run_dir=folder, cache_dir=cache_dir,
                                    retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
                                    same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
         _finish(result, as_json=as_json, allow_failed=allow_failed)
 
 
+@with_layers(EndpointSettings)
 @with_settings(ProbeSettings)
 def probe(
     run_dir: Annotated[Path, typer.Argument(help="The run folder to probe (its model, template, shots and sampling are reused).")],
     settings: ProbeSettings,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (default: the one the run was graded at).")] = None,
-    concurrency: ConcurrencyOpt = None,
-    cache_dir: CacheDirOpt = None,
+    given: dict[str, Any],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The probe's folder (default RUN/probe-<kind>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the probe's files and its run (default RUN/probe-<kind>).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs."""
+    """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs.
+
+    The endpoint defaults to the one the run was graded at."""
     with errors():
+        from ..grading.identity import graded_url
+        from ..grading.settings import resolve
         from ..io.runs import read_manifest
+        from ..workflows.embedded import for_model, job_endpoint
         from ..workflows.probe import run_probe
         from .analysis_commands import show
         from .console import GradeProgress
 
-        config = _settings(None, base_url=base_url or read_manifest(run_dir).endpoint, concurrency=concurrency, cache_dir=cache_dir)
-        with GradeProgress(enabled=not quiet) as progress:
-            result = run_probe(run_dir, settings, config.endpoint(), out=out, cache_dir=config.resolved_cache_dir,
-                               on_progress=progress.update)
+        manifest = read_manifest(run_dir)
+        found = resolve(given, config=config, fallback={"base_url": graded_url(manifest), "model": manifest.model})
+        with ExitStack() as stack, GradeProgress(enabled=not quiet) as progress:
+            endpoint = for_model(job_endpoint(stack, found, [manifest.model]), found, manifest.model)
+            result = run_probe(run_dir, settings, endpoint, out=out, on_progress=progress.update,
+                               cache_dir=None if found.endpoint.no_cache else found.endpoint.cache_dir)
         show(result, as_json)
         typer.echo(f"wrote {Path(result.probe_run).parent / 'probe.json'}", err=True)
+
+
+def _claimed(folder: Path, data: Path, spec: Any, repeats: int, *, dry_run: bool) -> Path:
+    """The run folder (each repeat's), checked before anything is read or started: harness's to fill, not the input."""
+    from ..grading.grade import claim_run_folder
+
+    for part in ([folder / f"repeat-{k}" for k in range(1, repeats + 1)] if repeats > 1 else [folder]):
+        if not dry_run:
+            claim_run_folder(part, data, spec, param="`out`")
+    return folder
 
 
 def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: bool, no_cache: bool, as_json: bool) -> None:
@@ -217,38 +223,15 @@ def _made(folder: Path) -> bool:
     return True
 
 
-def _endpoint(stack: ExitStack, settings: Settings, config: Path | None, flags: dict[str, Any], *,
-              embedded: bool) -> tuple[Settings, Any]:
-    """The grade's settings and endpoint. With ``grade --base-url embedded``: ``harness serve`` started for this grade
-    (stopped when ``stack`` closes), the settings that reach it, and the endpoint. The server loads while the grade
-    starts: the grade waits for it only before its first request, so a grade answered wholly from the cache never
-    waits for a model to load. A local language model answers one request at a time, so its grade keeps one request
-    in flight and gives each 10 minutes, unless ``--concurrency``/``--timeout`` say otherwise."""
-    import dataclasses
-
-    from ..serve.local_model import LOCAL_MODELS
-    from ..workflows.embedded import embedded_endpoint
-
-    if not embedded:
-        return settings, settings.endpoint()
-    model = settings.resolved_model
-    server = stack.enter_context(embedded_endpoint([model], wait=False))
-    more: dict[str, Any] = {"base_url": server.url}
-    if model in LOCAL_MODELS:
-        more.update(concurrency=flags["concurrency"] or 1, timeout_s=flags["timeout_s"] or 600.0)
-    settings = _settings(config, **{**flags, **more})
-    return settings, dataclasses.replace(settings.endpoint(), ready=server.ready)
-
-
-def _repeats(source: Any, spec: Any, endpoint: Any, folder: Path, repeats: int, *, no_cache: bool, quiet: bool, as_json: bool,
-             allow_failed: bool, mapping: str | None, retry: str | None, cache_dir: str) -> None:
+def _repeats(source: Any, spec: Any, endpoint: Any, folder: Path, repeats: int, *, quiet: bool, as_json: bool,
+             allow_failed: bool, mapping: str | None, retry: str | None, cache_dir: str | None) -> None:
     """``grade --repeats K``: the job K times into FOLDER/repeat-1 … repeat-K; exit 3 when any left items failed."""
     from ..grading.grade import grade_repeats
     from .console import GradeProgress, print_json
 
     with GradeProgress(enabled=not quiet) as progress:
         results = grade_repeats(source, spec, endpoint, run_dir=folder, repeats=repeats,
-                                cache_dir=None if no_cache else cache_dir, mapping=mapping_of(mapping),
+                                cache_dir=cache_dir, mapping=mapping_of(mapping),
                                 on_progress=progress.update, retry_statuses=split(retry))
     if as_json:
         print_json([r.manifest.to_json() for r in results])
@@ -279,42 +262,49 @@ def _finish(result: Any, *, as_json: bool, allow_failed: bool) -> None:
 def _drop_if_empty(folder: Path, fresh: bool) -> None:
     """A default-named run folder this command made, that failed before grading anything, is removed (the
     corrected command names another folder; a failed start must not litter runs/)."""
-    import shutil
+    from ..core.ownership import remove_run_folder
 
     labels = folder / "labels.jsonl"
     if fresh and folder.is_dir() and not (folder / "batches.json").exists() and (not labels.exists() or labels.stat().st_size == 0):
-        shutil.rmtree(folder, ignore_errors=True)
-        typer.echo(f"removed {folder}: the run graded nothing", err=True)
+        remove_run_folder(folder)
+        if not folder.exists():
+            typer.echo(f"removed {folder}: the run graded nothing", err=True)
 
 
+@with_layers(EndpointSettings, JobSettings, exclude=("targets", "shots", "seed", "repeats", "samples", "logprobs"))
 @with_settings(ShotSearchSettings)
 def calibrate_shots(
     pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
     settings: ShotSearchSettings,
-    model: Annotated[Optional[str], typer.Option(help="Grader model name.")] = None,
-    template: Annotated[Optional[Path], typer.Option(help="Template set folder.")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint.")] = None,
-    concurrency: ConcurrencyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    given: dict[str, Any],
+    out: Annotated[Path, typer.Option("--out", "-o", help="A file: the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
     run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
+    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test."""
+    """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test (both sides, one answer
+    per request; the search's --seed splits the pool)."""
     with errors():
+        from ..grading.jobs import spec_of
+        from ..grading.settings import resolve
+        from ..grading.templates import default_shots_path
         from ..io.pairs import load_pairs, select_rows
         from ..io.provenance import provenance_of, stamped
         from ..steps.settings import mapping_of
+        from ..workflows.embedded import for_model, job_endpoint
         from ..workflows.shot_search import calibrate_shots as run_search
-        from ..workflows.shot_search import default_shots_path
+        from ..workflows.shot_search import claim_search
         from .analysis_commands import show
 
-        config = _settings(None, base_url=base_url, model=model, concurrency=concurrency, cache_dir=cache_dir)
-        spec = _spec(config.resolved_model, "both", template, None, 1, 0.0, None, None, False)
+        claim_search(run_root, out, inputs=[("`pool`", pool)])
+        found = resolve({**given, "targets": ["prompt", "response"]}, config=config)
+        spec = spec_of(found.job, shots_path=None)
         frame = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,
                             seed=settings.sample_seed)
-        result = run_search(frame, spec, config.endpoint(), run_root=run_root, out=out, settings=settings,
-                            cache_dir=config.resolved_cache_dir)
+        with ExitStack() as stack:
+            endpoint = for_model(job_endpoint(stack, found, [spec.model]), found, spec.model)
+            result = run_search(frame, spec, endpoint, run_root=run_root, out=out,
+                                settings=settings, cache_dir=None if found.endpoint.no_cache else found.endpoint.cache_dir)
         result = stamped(result, provenance_of("shot-search", "grader vs human", [("pool", pool), ("default shots", default_shots_path())]))
         result.write(run_root / "shot_search.json")
         show(result, as_json)
@@ -367,46 +357,21 @@ def _price(model: str, price_input: float | None, price_output: float | None, co
     return load_prices(config).get(model)
 
 
-def _announce(settings: Settings, flags: dict[str, Any], config: Path | None, folder: Path, shots: Path | None = None) -> None:
+def _announce(settings: Any, endpoint: Any, folder: Path) -> None:
     """Say, before anything is sent, which grader at which endpoint, and where each came from."""
-    from ..grading.config import Settings as SettingsType
-    from ..grading.config import sources
-
-    where = sources(SettingsType(**flags), config_path=config)
-    endpoint = settings.endpoint()
-    notes = {"default": "default", "flag": "flag", "environment": "environment", "config file": "harness.toml"}
     from ..core.display import printable
     from ..grading.cache import public_base_url
 
+    where = settings.sources
     urls = [public_base_url(u) for u in endpoint.urls]  # never a key in a query string or user:password
     at = urls[0] if not endpoint.replicas else f"{len(urls)} replicas ({', '.join(urls)})"
-    served = "harness serve, started for this grade" if flags.get("base_url") == "embedded" else notes[where["base_url"]]
-    line = (f"grading with model {settings.resolved_model} ({notes[where['model']]}) at {at} "
-            f"({served}) into {folder}; shots: {shots or 'none (zero-shot)'}")
+    served = "harness serve, started for this grade" if settings.endpoint.embedded else where["base_url"]
+    job = settings.job
+    line = (f"grading with model {job.model} ({where['model']}) at {at} ({served}) into {folder}; shots: "
+            f"{'none (zero-shot)' if job.shots == 'none' else job.shots}; response format {job.response_format}")
     if where["model"] == "default" or where["base_url"] == "default":
         line += "; defaults are the embedded grader (`harness serve`): pass --model and --base-url for a real one"
     typer.echo(printable(line), err=True)
-
-
-def _settings(config: Path | None, **flags: Any) -> Settings:
-    from ..grading.config import Settings, resolve
-
-    return resolve(Settings(**flags), config_path=config)
-
-
-def _spec(model: str, target: str, template: Path | None, shots: Path | None, items_per_request: int,
-          temperature: float, seed: int | None, max_tokens: int | None, no_json_mode: bool, *, logprobs: bool = False,
-          samples: int = 1) -> GradeSpec:
-    from ..core.constants import DEFAULT_MAX_TOKENS, DEFAULT_SEED
-    from ..grading.jobs import GradeSpec
-
-    targets = {"both": ("prompt", "response"), "all": ("prompt", "response", "relevance")}.get(target, tuple(split(target)))
-    return GradeSpec(
-        model=model, targets=targets, template_dir=str(template) if template else None,
-        shots_path=str(shots) if shots else None, items_per_request=items_per_request,
-        temperature=temperature, seed=DEFAULT_SEED if seed is None else seed,
-        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens, json_mode=not no_json_mode, logprobs=logprobs, samples=samples,
-    )
 
 
 def _default_run_dir(spec: GradeSpec, data: Path) -> Path:

@@ -79,8 +79,7 @@ def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
     """The settings the flags give; a value out of bounds names its flag and what was expected."""
     from pydantic import ValidationError
 
-    from ..core.errors import ConfigError
-    from ..steps.settings import expected
+    from ..core.errors import ConfigError, expected
 
     given: dict[str, Any] = {}
     for name, value in values.items():
@@ -96,7 +95,9 @@ def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
         return model.model_validate(given)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else ""
+        if not error["loc"]:  # a rule across fields: its sentence names them (shown as flags)
+            raise ConfigError(expected(error)) from None
+        field = str(error["loc"][0])
         raise ConfigError(f"{flag_name(field)} {given.get(field)!r}: {expected(error)}") from None
 
 
@@ -141,3 +142,74 @@ def with_settings(model: type[Any]) -> Callable[[F], F]:
 
 def _is_argument(param: inspect.Parameter) -> bool:
     return any(isinstance(meta, typer.models.ArgumentInfo) for meta in getattr(param.annotation, "__metadata__", ()))
+
+
+def layered_parameter(name: str, field: Any) -> inspect.Parameter:
+    """One flag of a layered setting (:mod:`harness.grading.settings`): unset (None) unless given, so the environment
+    and the settings file can fill it; its help names the declared default."""
+    kind, scalar, choices = _shape(field.annotation)
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    flag = extra.get("flag") or flag_name(name)
+    default = field.get_default(call_default_factory=True)
+    help_text = field.description or ""
+    if kind == "choice" and not all(str(c) in help_text for c in choices):
+        help_text += f" One of: {', '.join(map(str, choices))}."
+    if default is not None and default is not False and default != [] and not extra.get("secret"):
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        help_text += f" [default: {shown}]"
+    hint: Any = Optional[bool] if kind == "bool" else Optional[str] if kind in ("list", "choice") else Optional[scalar]
+    if extra.get("path"):
+        hint = Optional[str]
+    option = typer.Option(flag, help=help_text, show_default=False, metavar="<str>" if kind == "list" else None)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=None)
+
+
+def given_flags(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The flags given on the command line, as the model's values (a list flag split on commas)."""
+    given: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        kind, scalar, _ = _shape(model.model_fields[name].annotation)
+        if kind == "list":
+            items = [v.strip() for v in str(value).split(",") if v.strip()]
+            given[name] = [_as(scalar, v, name) for v in items]
+        else:
+            given[name] = value
+    return given
+
+
+def with_layers(*models: type[Any], exclude: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Give a command one flag per field of ``models`` (fields with ``cli: False``, and ``exclude``, aside); the
+    command receives ``given``: the flags set on the command line, which :func:`harness.grading.settings.resolve` lays
+    over the environment, the settings file and the defaults."""
+
+    def wrap(func: F) -> F:
+        own = inspect.signature(func, eval_str=True)
+        kept = [p for p in own.parameters.values() if p.name != "given"]
+        fields = {name: (model, field) for model in models for name, field in model.model_fields.items()
+                  if name not in exclude
+                  and not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("cli") is False)}
+        generated = [layered_parameter(name, field) for name, (_, field) in fields.items()]
+        clash = {p.name for p in kept} & set(fields)
+        if clash:
+            raise TypeError(f"{func.__name__}: {sorted(clash)} are both settings and parameters")
+        positional = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in kept if _is_argument(p)]
+        options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if not _is_argument(p)]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            from .common import errors
+
+            given: dict[str, Any] = {}
+            with errors():
+                for model in models:
+                    values = {name: kwargs.pop(name) for name in list(kwargs) if fields.get(name, (None,))[0] is model}
+                    given.update(given_flags(model, values))
+            return func(*args, given=given, **kwargs)
+
+        command.__signature__ = own.replace(parameters=[*positional, *generated, *options])  # type: ignore[attr-defined]
+        command.__annotations__ = {}
+        return typing.cast(F, command)
+
+    return wrap

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..grading.settings import EndpointSettings
 from .common import deprecated, errors
+from .options import with_layers
 
 #: The headline of each step's result when the study prints it.
 _TITLES = {"grade": "the run folder", "calibrate": "against the human labels", "shot search": "exemplar search: dev, then held-out test", "compare": "graders compared",
@@ -36,9 +38,11 @@ def _print_study(result: Any, *, quiet: bool) -> None:
                f"({', '.join(shown)})")
 
 
+@with_layers(EndpointSettings)
 def run(
     study: Annotated[Path, typer.Argument(help="A study file (TOML): data, graders, human labels and the analyses to run.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the study file's study.out).")] = None,
+    given: dict[str, Any],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the study's outputs (default: the study file's study.out).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
 ) -> None:
     """Run a study: grade -> shot search -> calibrate -> compare -> agreement -> analyze -> plan -> select -> report.
@@ -55,12 +59,14 @@ def run(
         parsed = read_study(study)
         typer.echo(f"harness run {study}: {len(parsed.grader)} grader(s), output in {out or parsed.out}", err=True)
         with GradeProgress() as progress:
-            result = run_study(parsed, out=out, on_step=_on_step, on_progress=progress.update)
+            result = run_study(parsed, out=out, on_step=_on_step, on_progress=progress.update, flags=given)
         _print_study(result, quiet=quiet)
 
 
+@with_layers(EndpointSettings, exclude=("base_url", "api_key", "azure_api_version"))
 def demo(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder of the demo (default runs/demo, or runs/demo-local; replaced if an earlier demo made it).")] = None,
+    given: dict[str, Any],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the demo's outputs (default runs/demo, or runs/demo-local; what an earlier demo wrote there is replaced, anything else refused).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the steps, not each result.")] = False,
     local_model: Annotated[bool, typer.Option("--local-model", help="A real language model (SmolLM2-135M on the CPU; make install-local) grades 32 bundled pairs beside the embedded grader (about 14 minutes).")] = False,
@@ -80,7 +86,7 @@ def demo(
                           f"The study file: {demo_study_path()}")
         with GradeProgress() as progress:
             result = run_demo(deprecated(run_dir, "--run-dir", "--out") or out, local_model=local_model, on_step=_on_step,
-                              on_progress=progress.update)
+                              on_progress=progress.update, flags=given)
         _print_study(result, quiet=quiet)
 
 

@@ -47,13 +47,19 @@ def umask() -> int:
 
 
 @contextmanager
-def atomic_path(target: Path, *, private: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+def atomic_path(target: Path, *, private: bool = False, kind: str = "file") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success, and mark it as harness's.
 
     The file gets the mode a plain ``open`` would give it (0644 under umask 022), so colleagues on a shared machine can
     read a report; ``private`` keeps it 0600 (a file that could hold secrets). On any exception the temporary file is
-    removed and ``target`` is left as it was.
+    removed and ``target`` is left as it was. ``kind`` says what the file is (:mod:`harness.core.ownership`): a file
+    already at ``target`` is replaced only when harness wrote it, unchanged since, as the same kind; anything else
+    stops the write before a byte is written.
     """
+    from .claims import check_write
+    from .ownership import mark
+
+    check_write(target, kind)
     ensure_folder(target.parent)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(handle)
@@ -62,16 +68,44 @@ def atomic_path(target: Path, *, private: bool = False) -> Iterator[Path]:
         yield tmp
         if not private:
             os.chmod(tmp, 0o666 & ~umask())
+        mark(target, kind, coming=tmp)  # both digests recorded: a kill between the two steps leaves a file of its own
         os.replace(tmp, target)
+        mark(target, kind)
+    except OSError as exc:
+        raise named(exc, target) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def named(exc: OSError, path: Path) -> OSError:
+    """The fault with the file it happened to (a write through a handle names none), for the message."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
+def write_json_atomic(path: Path, data: Any, *, kind: str = "json") -> None:
     """Write JSON to ``path`` through a temporary file and a rename."""
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
+    with atomic_path(path, kind=kind) as tmp, tmp.open("w", encoding="utf-8") as out:
         json.dump(data, out, indent=2, ensure_ascii=False, default=str)
         out.write("\n")
+
+
+def rewrite_in_place(path: Path, data: Any, *, kind: str) -> None:
+    """Write JSON over an existing file of harness's in place (truncate, write, sync): the last resort when no new file
+    can be made (a full disk), since the old file's blocks are freed first. Not atomic; used only where leaving the old
+    content would mislead more (a manifest that still says "running")."""
+    from .claims import check_write
+    from .ownership import mark
+
+    check_write(path, kind)
+    text = (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    with path.open("r+b") as handle:
+        handle.truncate(0)
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    mark(path, kind)
 
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
@@ -89,7 +123,7 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) -> Path:
+def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False, kind: str = "table") -> Path:
     """Write a result table as CSV through a temporary file and a rename.
 
     Text cells (and labels of the index and columns) that a spreadsheet would run as a formula
@@ -101,6 +135,6 @@ def write_csv_atomic(path: Path, frame: pd.DataFrame, *, index: bool = False) ->
             safe[column] = safe[column].map(spreadsheet_safe)
     safe.columns = [spreadsheet_safe(c) for c in safe.columns]
     safe.index = [spreadsheet_safe(v) for v in safe.index]
-    with atomic_path(path) as tmp:
+    with atomic_path(path, kind=kind) as tmp:
         safe.to_csv(tmp, index=index)
     return path

@@ -56,10 +56,15 @@ RETRY_AFTER_CAP_S = 30.0
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 20.0
 DEFAULT_N_BOOT = 2000
+#: Fewer clusters than this behind an interval and every command prints it as such (a warning naming the count): a
+#: cluster bootstrap on so few covers well under 95 %.
+FEWEST_CLUSTERS = 10
 DEFAULT_CACHE_DIR = ".harness-cache"
 #: Where ``harness serve`` listens, and so the default grader endpoint.
 DEFAULT_SERVE_PORT = 8000
 DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_SERVE_PORT}/v1"
+#: How a ``harness serve``'s fingerprint begins (``/health`` publishes it; a run folder and the cache key name it).
+SERVE_IDENTITY_PREFIX = "harness-serve:"
 
 #: Delimiters that fence the text to grade inside a user message.
 TEXT_BEGIN = "<<<TEXT_TO_LABEL>>>"

@@ -12,7 +12,7 @@ from typing import Any
 
 
 @dataclass
-class Outcome:
+class Reply:
     """What one request came to: a completion, or an error after ``attempts`` tries."""
 
     completion: dict[str, Any] | None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.constants import SCHEMA_VERSION
 from ..core.errors import GraderError
-from .answers import Outcome, api_message
+from .answers import Reply, api_message
 from .cache import request_key
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def read_state(folder: Path) -> dict[str, Any]:
 def _write_state(folder: Path, state: dict[str, Any]) -> None:
     from ..core.atomic import write_json_atomic
 
-    write_json_atomic(folder / STATE, state)
+    write_json_atomic(folder / STATE, state, kind="run")
 
 
 class BatchRun:
@@ -90,7 +90,7 @@ class BatchRun:
         from .jobs import user_message
 
         request = self.grader.request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
-        key = request_key(self.client.config.base_url, request)
+        key = request_key(self.client.identity, request)
         self.items.setdefault(key, []).append(item)
         self.requests[key] = request
 
@@ -111,7 +111,7 @@ class BatchRun:
         for key in list(self.items):
             hit = self.client.cache.get(key)
             if hit is not None:
-                self._record(key, Outcome(hit, None, 0, 0.0, True, key))
+                self._record(key, Reply(hit, None, 0, 0.0, True, key))
 
     def _chunks(self, keys: list[str]) -> list[list[str]]:
         chunks: list[list[str]] = []
@@ -166,6 +166,7 @@ class BatchRun:
             input_file_id=entry["input_file_id"], endpoint="/v1/chat/completions", completion_window="24h"))
         entry["id"], entry["status"] = _checked(batch).id, batch.status
         _write_state(self.folder, self.state)  # before any waiting: a rerun polls this batch, never resubmits it
+        self.client.note_answer()  # the endpoint holds the batch: the run folder records it
 
     async def _resume_submissions(self) -> None:
         """Entries a killed process uploaded but may not have seen created: adopt the batch the endpoint
@@ -198,7 +199,7 @@ class BatchRun:
         pending = [key for key in entry["keys"] if key in self.items]
         if entry.get("replaces"):
             for key in pending:
-                self._record(key, Outcome(None, f"batch {entry['id']} lost by the endpoint ({why}), and the batch before it "
+                self._record(key, Reply(None, f"batch {entry['id']} lost by the endpoint ({why}), and the batch before it "
                                                 f"({', '.join(entry['replaces'])}) too; grade again", 1, 0.0, False, key))
             return
         self.resubmit.append((pending, [entry["id"] or entry["input_file_id"]]))
@@ -245,15 +246,15 @@ class BatchRun:
                         if is_error and line_error(row):
                             message = line_error(row)
                         if message is not None:
-                            self._record(key, Outcome(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
+                            self._record(key, Reply(None, f"batch {entry['id']}: {message}", 1, 0.0, False, key))
                             continue
                         try:
                             body = self.client.redact.text(json.dumps(row["response"]["body"]))
                             completion = completion_fields(body.encode())
                         except RetryableError as exc:
-                            self._record(key, Outcome(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
+                            self._record(key, Reply(None, f"batch {entry['id']}: {exc}", 1, 0.0, False, key))
                             continue
-                        self._record(key, Outcome(completion, None, 1, 0.0, False, key))
+                        self._record(key, Reply(completion, None, 1, 0.0, False, key))
             except Exception as exc:
                 counts.unreadable += 1
                 self.notes.append(f"batch {entry['id']}: file {file_id} could not be read "
@@ -261,16 +262,13 @@ class BatchRun:
         reason = _batch_reason(batch) + counts.reason()
         for key in entry["keys"]:
             if key not in counts.answered and key in self.items:
-                self._record(key, Outcome(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
+                self._record(key, Reply(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
 
     def _record(self, key: str, outcome: Any) -> None:
-        from .parsing import parse_relevance, parse_severity
-
         items = self.items.pop(key, [])
         self.client.remember(outcome)
         for part, item in enumerate(items):  # one request, several identical items: they share its tokens
-            parse = parse_relevance if item.target == "relevance" else parse_severity
-            parsed = self.grader.judge(outcome, parse)
+            parsed = self.grader.judge(outcome, self.grader.parser(item.target))
             if parsed.status == "ok":
                 parsed = self.grader.settle(item, parsed, outcome)
             self.grader.record(item, parsed, outcome, len(items), part=part, via_batch=not outcome.cached)
@@ -324,9 +322,10 @@ def options_from_environment(**overrides: Any) -> BatchOptions:
 
 
 def _endpoint(base_url: str | None) -> Any:
-    from .config import Settings, resolve
+    from .endpoint import endpoint_of
+    from .settings import resolve
 
-    return resolve(Settings(base_url=base_url)).endpoint()
+    return endpoint_of(resolve({"base_url": base_url} if base_url else {}).endpoint)
 
 
 def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[dict[str, Any]]:

@@ -20,14 +20,14 @@ from ..core.errors import GraderError
 from ..core.redaction import Redactor
 from .answers import (
     FatalItemError,
-    Outcome,
+    Reply,
     RetryableError,
     api_message,
     completion_fields,
     network_reason,
     retry_after,
 )
-from .cache import CompletionCache, public_base_url, request_key
+from .cache import CompletionCache, key_endpoint, public_base_url, request_key
 from .endpoint import EndpointConfig
 from .limiter import AdaptiveLimiter
 from .replicas import Replicas, same_model
@@ -38,20 +38,28 @@ UNREACHABLE_LIMIT = 6
 UNREACHABLE_WAIT_S = 0.5
 #: With no successful answer yet, this many 400/422 rejections stop the job.
 REJECTED_LIMIT = 8
+#: An endpoint that refuses ``response_format`` json_schema this many times is asked with json_object from then on.
+FORMAT_REFUSALS = 3
 
 
 class GraderClient:
     """Sends chat requests with caching, bounded concurrency and retries."""
 
-    def __init__(self, config: EndpointConfig, cache: CompletionCache | None = None) -> None:
+    def __init__(self, config: EndpointConfig, cache: CompletionCache | None = None, *,
+                 on_answered: Callable[[], None] | None = None) -> None:
         self.config = config
         self.cache = cache
+        #: What the cache key names the endpoint by (harness.grading.identity), worked out once, not per request.
+        self.identity = key_endpoint(config.identity or config.base_url)
+        #: Called once, when the endpoint first answers in this session (the run folder then records it).
+        self.on_answered = on_answered
+        self.has_answered = False
         self.limiter = AdaptiveLimiter(config.concurrency)
         self.rate_limited = 0
         self.requests_sent = 0
         self._clients: dict[str, Any] = {}
         self.replicas = Replicas(config.urls)
-        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+        self._in_flight: dict[str, asyncio.Future[Reply]] = {}
         self.setup_s = 0.0  # time spent making the SDK client (imports included) and waiting for the endpoint's `ready`
         self._ready: asyncio.Future[None] | None = None
         self.redact = Redactor.of(config.api_key)  # an endpoint may echo the key back
@@ -60,6 +68,11 @@ class GraderClient:
         self.answered_ok = 0
         self.unreachable = 0  # attempts that never reached a server (refused, DNS, TLS)
         self.rejected = 0  # 400/422 answers
+        #: 400s refusing a json_schema response_format; past FORMAT_REFUSALS, json_object is asked instead.
+        self.format_refusals = 0
+        self.schema_refused = False
+        self.schema_accepted = False  # an answer to a json_schema request came back: the endpoint takes them
+        self._schema_probe = asyncio.Lock()
 
     async def __aenter__(self) -> GraderClient:
         if self.cache is None:  # every item will reach the endpoint: make the client now
@@ -131,6 +144,8 @@ class GraderClient:
             ), True
         if status == 404:
             return GraderError(f"the endpoint{where} answered 404 ({message}); check `model` and `base_url`"), True
+        if status == 400 and refuses_format(message):  # asked again with json_object: not the request's fault
+            return FatalItemError(f"{status}: {message}"), True
         self.rejected += 1
         if self.answered_ok == 0 and self.rejected >= REJECTED_LIMIT:
             return GraderError(
@@ -244,11 +259,21 @@ class GraderClient:
             body = self.redact.text(body.decode("utf-8", errors="replace")).encode("utf-8")
         return body
 
-    def remember(self, outcome: Outcome) -> None:
+    def remember(self, outcome: Reply) -> None:
         """Store a fresh, finished completion whatever it parses to (never a transport failure); see
         :mod:`harness.grading.cache`."""
-        if self.cache is not None and outcome.completion is not None and not outcome.cached:
+        if outcome.completion is None or outcome.cached:
+            return
+        self.note_answer()
+        if self.cache is not None:
             self.cache.put(outcome.request_hash, outcome.completion)
+
+    def note_answer(self) -> None:
+        """The endpoint has answered (a completion, or a batch it accepted): say so once."""
+        if not self.has_answered:
+            self.has_answered = True
+            if self.on_answered is not None:
+                self.on_answered()
 
     async def wait_ready(self) -> None:
         """Wait (once, shared by every request) for the endpoint's ``ready`` hook; its time counts as set-up.
@@ -301,7 +326,7 @@ class GraderClient:
         finally:
             await self.limiter.release(rate_limited=rate_limited)
 
-    async def complete(self, request: dict[str, Any], *, use_cache: bool = True) -> Outcome:
+    async def complete(self, request: dict[str, Any], *, use_cache: bool = True) -> Reply:
         """One chat completion, from the cache or the endpoint, with retries.
 
         With the cache on, identical requests in flight at the same time share one call: the
@@ -309,20 +334,22 @@ class GraderClient:
         the cache here: the caller stores the completion with :meth:`remember` once it has
         judged it.
         """
-        key = request_key(self.config.base_url, request)
+        if self.schema_refused and _schema_of(request):
+            request = {**request, "response_format": {"type": "json_object"}}
+        key = request_key(self.identity, request)
         if use_cache and self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                return Outcome(hit, None, 0, 0.0, True, key)
+                return Reply(hit, None, 0, 0.0, True, key)
             pending = self._in_flight.get(key)
             if pending is not None:
                 shared = await asyncio.shield(pending)
                 if shared.completion is not None:
-                    return Outcome(shared.completion, None, 0, 0.0, True, key)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+                    return Reply(shared.completion, None, 0, 0.0, True, key)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._in_flight.setdefault(key, future)
         try:
-            outcome = await self._complete_uncached(request, key, use_cache)
+            outcome = await self._gated(request, key, use_cache)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited future logs nothing
@@ -331,9 +358,34 @@ class GraderClient:
             if self._in_flight.get(key) is future:
                 del self._in_flight[key]
         future.set_result(outcome)
+        if outcome.completion is None and _schema_of(request) and refuses_format(outcome.error or ""):
+            if outcome.attempts:  # the endpoint said no (not a request held back after it had said so)
+                self.format_refusals += 1  # this item asked again with json_object; past a handful, every item is
+                self.schema_refused = self.schema_refused or self.format_refusals >= FORMAT_REFUSALS
+            return await self.complete({**request, "response_format": {"type": "json_object"}}, use_cache=use_cache)
         return outcome
 
-    async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Outcome:
+    async def _gated(self, request: dict[str, Any], key: str, use_cache: bool) -> Reply:
+        """Send a request; a json_schema one only one at a time until the endpoint has answered one (it takes
+        structured outputs) or refused a handful (it does not): so a refusing endpoint costs a handful of requests,
+        not one per item in flight."""
+        if not _schema_of(request) or self.schema_accepted:
+            return await self._complete_uncached(request, key, use_cache)
+        async with self._schema_probe:
+            if not (self.schema_accepted or self.schema_refused):
+                outcome = await self._complete_uncached(request, key, use_cache)
+                self.schema_accepted = outcome.completion is not None
+                return outcome
+        if self.schema_refused:  # refused while this one waited: asked with json_object at once, nothing sent
+            return Reply(None, "400: response_format json_schema refused by the endpoint", 0, 0.0, False, key)
+        return await self._complete_uncached(request, key, use_cache)
+
+    @property
+    def response_format_used(self) -> str | None:
+        """What this session's json_schema requests were answered with: json-object once the endpoint refused it."""
+        return "json-object" if self.schema_refused or self.format_refusals else None
+
+    async def _complete_uncached(self, request: dict[str, Any], key: str, use_cache: bool) -> Reply:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
         started = time.perf_counter()
@@ -363,4 +415,14 @@ class GraderClient:
             error = f"deadline of {self.config.deadline_s:g}s per item passed after {retrying.statistics.get('attempt_number', 0)} attempts"
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
-        return Outcome(completion, error, attempts, latency, False, key)
+        return Reply(completion, error, attempts, latency, False, key)
+
+
+def _schema_of(request: dict[str, Any]) -> bool:
+    return (request.get("response_format") or {}).get("type") == "json_schema"
+
+
+def refuses_format(message: str) -> bool:
+    """Whether a 400's message refuses the request's structured-output format (``response_format``, json_schema)."""
+    text = message.lower()
+    return "response_format" in text or "json_schema" in text or "structured output" in text

@@ -53,8 +53,10 @@ class Price:
     def __post_init__(self) -> None:
         for name in ("input", "output", "cached_input", "batch_discount"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ConfigError(f"price {name}={value!r}: expected a number >= 0 (per million tokens)", param=f"price_{name}")
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                      or not math.isfinite(value) or value < 0):
+                raise ConfigError(f"price_{name}={value!r}: expected a finite number >= 0 (per million tokens)",
+                                  param=f"price_{name}")
 
     def of(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
         cached_rate = self.input if self.cached_input is None else self.cached_input
@@ -64,9 +66,9 @@ class Price:
 
 def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
     """The ``[prices]`` table of ``harness.toml`` (or ``config_path``): model -> :class:`Price`."""
-    from .config import read_config_file
+    from .settings import read_settings_file
 
-    file, data = read_config_file(config_path)
+    file, data = read_settings_file(config_path)
     table = data.get("prices", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{file}: [prices] must be a table of models, e.g. [prices.gpt-4.1] with input and output")
@@ -111,7 +113,7 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
 
     from ..io.pairs import validate_pairs
     from ..io.records import chunks_of_frame, table_chunks
-    from .jobs import build_request, user_message
+    from .jobs import build_request, response_format_of, user_message
     from .shots import load_shots
     from .templates import load_template_set
 
@@ -128,7 +130,9 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
             if item is not None:
                 job.append(item)
             if job and (item is None or len(job) == size):
-                request = build_request(spec, system, user_message(templates, job), spec.max_tokens * len(job))
+                form = response_format_of(spec, templates, severity=target != "relevance", items=len(job))
+                request = build_request(spec, system, user_message(templates, job), spec.max_tokens * len(job),
+                                        response_format=form)
                 counts["items"] += len(job)
                 counts[f"items_{target}"] += len(job)
                 job = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..core.constants import (
     BACKOFF_INITIAL_S,
@@ -21,7 +22,8 @@ from ..core.constants import (
 )
 from ..core.errors import ConfigError
 
-TRANSPORTS = ("aiohttp", "httpx")
+if TYPE_CHECKING:
+    from .settings import EndpointSettings
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,6 @@ class RetryPolicy:
     initial_s: float = BACKOFF_INITIAL_S
     max_s: float = BACKOFF_MAX_S
     retry_after_cap_s: float = RETRY_AFTER_CAP_S
-
-
-#: Bounds that keep a typo from becoming a runaway job: requests in flight, seconds per request, attempts.
-MAX_CONCURRENCY = 1024
-MAX_TIMEOUT_S = 3600.0
-MAX_ATTEMPTS_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -63,6 +59,9 @@ class EndpointConfig:
     #: serve: an embedded server still fitting its graders or loading a model. A grade answered wholly from the cache
     #: never calls it, so it never waits for a model it does not ask.
     ready: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: Which grader this is, when known without asking (an embedded server's fingerprint, computed by the process that
+    #: starts it): the cache key and the run folder name it. ``None``: learned once per grade (harness.grading.identity).
+    identity: str | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -70,20 +69,13 @@ class EndpointConfig:
         return (self.base_url, *self.replicas)
 
     def __post_init__(self) -> None:
-        import math
+        from .settings import EndpointSettings, check_against
 
-        if not (1 <= self.concurrency <= MAX_CONCURRENCY):
-            raise ConfigError(f"concurrency={self.concurrency}: expected an integer from 1 to {MAX_CONCURRENCY}", param="concurrency")
-        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
-            raise ConfigError(f"timeout_s={self.timeout_s}: expected a finite number of seconds above 0, at most {MAX_TIMEOUT_S:g}",
-                              param="timeout_s")
-        if self.transport not in TRANSPORTS:
-            raise ConfigError(f"transport={self.transport!r}: expected one of {list(TRANSPORTS)}", param="transport")
-        if not (1 <= self.retry.max_attempts <= MAX_ATTEMPTS_LIMIT):
-            raise ConfigError(f"max_attempts={self.retry.max_attempts}: expected an integer from 1 to {MAX_ATTEMPTS_LIMIT}",
-                              param="max_attempts")
-        if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
-            raise ConfigError(f"deadline_s={self.deadline_s}: expected a finite, positive number of seconds", param="deadline_s")
+        check_against(EndpointSettings, {  # the bounds the settings declare, named as the library's parameters
+            "concurrency": self.concurrency, "timeout_s": self.timeout_s, "transport": self.transport,
+            "max_attempts": self.retry.max_attempts, "deadline_s": self.deadline_s,
+            "backoff_initial_s": self.retry.initial_s, "backoff_max_s": self.retry.max_s,
+            "retry_after_cap_s": self.retry.retry_after_cap_s})
         if self.max_response_bytes < 1024:
             raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
         for url in self.replicas:
@@ -101,3 +93,21 @@ class EndpointConfig:
                 "`base_url` carries credentials (user:key@host); pass the key with `api_key` or "
                 "OPENAI_API_KEY and give the URL without them"
             )
+
+
+def endpoint_of(settings: EndpointSettings, **overrides: Any) -> EndpointConfig:
+    """The library's endpoint from its settings (the one builder; ``overrides``: fields of :class:`EndpointConfig`,
+    such as the embedded server's URL and readiness hook)."""
+    from .endpoint import EndpointConfig, RetryPolicy
+
+    urls = [u.strip() for u in settings.base_url.split(",") if u.strip()]
+    if not urls:
+        raise ConfigError(f"base_url={settings.base_url!r}: expected an http:// or https:// URL, e.g. {DEFAULT_BASE_URL}",
+                          param="base_url")
+    return EndpointConfig(**{
+        "base_url": urls[0], "replicas": tuple(urls[1:]), "api_key": settings.api_key,
+        "azure_api_version": settings.azure_api_version, "timeout_s": settings.timeout_s, "concurrency": settings.concurrency,
+        "transport": settings.transport, "deadline_s": settings.deadline_s,
+        "retry": RetryPolicy(max_attempts=settings.max_attempts, initial_s=settings.backoff_initial_s,
+                             max_s=settings.backoff_max_s, retry_after_cap_s=settings.retry_after_cap_s),
+        **overrides})

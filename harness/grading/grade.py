@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,11 +24,13 @@ from ..core.redaction import Redactor
 from ..io.runs import INPUT, read_labels
 from ..results.manifest import Manifest
 from .cache import public_base_url
-from .endpoint import EndpointConfig
+from .endpoint import EndpointConfig, endpoint_of
 from .grader import Progress
-from .jobs import GradeSpec
+from .identity import endpoint_identity
+from .jobs import GradeSpec, spec_of
 from .runfolder import RunFolder
 from .session import Session
+from .settings import EndpointSettings, JobSettings
 from .shots import Shot, load_shots, shots_hash
 from .templates import load_template_set
 
@@ -97,13 +99,15 @@ def as_endpoint(endpoint: Endpoint) -> EndpointConfig:
     """
     if isinstance(endpoint, EndpointConfig):
         return endpoint
+    if isinstance(endpoint, EndpointSettings):
+        return endpoint_of(endpoint)
     url = endpoint if isinstance(endpoint, str) else getattr(endpoint, "base_url", None)
     if not isinstance(url, str):
         raise ConfigError(f"endpoint={endpoint!r}: expected an EndpointConfig, a base URL or a server handle with a base_url",
                           param="endpoint")
-    from .config import Settings, resolve
+    from .settings import resolve
 
-    return resolve(Settings(base_url=url)).endpoint()
+    return endpoint_of(resolve({"base_url": url}).endpoint)
 
 
 async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None, endpoint: Endpoint | None = None,
@@ -120,8 +124,8 @@ async def agrade(data: str | Path | pd.DataFrame, spec: GradeSpec | None = None,
 
 def grade(
     data: str | Path | pd.DataFrame,
-    spec: GradeSpec | None = None,
-    endpoint: Endpoint | None = None,
+    spec: GradeSpec | JobSettings | None = None,
+    endpoint: Endpoint | EndpointSettings | None = None,
     *,
     run_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -158,36 +162,59 @@ def grade(
             return pool.submit(grade, data, spec, endpoint, run_dir=run_dir, cache_dir=cache_dir,
                                retry_statuses=retry_statuses, mapping=mapping, on_progress=on_progress,
                                same_grader=same_grader, price=price, batch=batch).result()
-    spec = spec or GradeSpec()
+    spec = spec_of(spec) if isinstance(spec, JobSettings) else spec or GradeSpec()
     endpoint = as_endpoint(endpoint) if endpoint is not None else _endpoint_from_settings()
     session_start = time.perf_counter()
     _check_options(spec, retry_statuses, batch)
+    claim_run_folder(Path(run_dir), data, spec)
     chunks, source = _input(data, mapping, spec)
-    templates = load_template_set(spec.template_dir)
-    shots = load_shots(spec.shots_path)
-    overlap = [0]
+    templates, shots, overlap = load_template_set(spec.template_dir), load_shots(spec.shots_path), [0]
     if shots:  # a graded item that is one of the exemplars was graded with its own answer shown
         chunks = _count_exemplars(chunks, shots, overlap)
+    who = endpoint_identity(endpoint)  # once per grade: the cache key and the run folder name the same grader
+    endpoint = replace(endpoint, identity=who.value)
     identity: dict[str, Any] = {
         "model": spec.model, "template_hash": templates.hash, "shots_hash": shots_hash(shots), "params": spec.params(),
-        "endpoint": public_base_url(endpoint.base_url),
+        "endpoint": who.value,
     }
     folder = RunFolder(Path(run_dir))
     if batch is None:
         _refuse_open_batches(folder.path)
     with folder.session():  # one grading session per run folder
-        previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader)
+        previous, items = folder.prepare(chunks, identity, allow_new_endpoint=same_grader, url=endpoint.base_url)
         done, done_by_target, forget = folder.resume_set(retry_statuses)
-        manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, details={
+        manifest = folder.start(identity, previous, items, targets=spec.targets, source=source, answered=who.answered,
+                                details={
             "template_dir": str(templates.directory), "shots_path": spec.shots_path, "shots_count": len(shots),
             "replicas": [public_base_url(u) for u in endpoint.urls], "batch": batch is not None,
             **({"shots_overlap": overlap[0]} if shots else {})})
         progress = Progress(total=sum(items[t] - done_by_target[t] for t in spec.targets),
                             already=sum(done_by_target[t] for t in spec.targets))
-        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget)
+        started = manifest
+
+        def answered() -> None:  # the endpoint's first answer pins the folder to it at once (a kill -9 keeps it)
+            folder.record_endpoint(started)
+
+        run = Session(spec, endpoint, templates, shots, folder.path, done, progress, on_progress, batch, forget=forget,
+                      on_answered=answered)
+        run.schema_refused = _schema_refused(previous)
         manifest = _execute(run, folder, manifest, cache_dir=cache_dir, session_start=session_start, price=price,
-                            redact=Redactor.of(endpoint.api_key))
+                            redact=Redactor.of(endpoint.api_key), answered=who.answered)
         return GradeResult(folder.path, manifest, progress.done)
+
+
+def _schema_refused(previous: Manifest | None) -> bool:
+    """The endpoint refused json_schema in an earlier session of this run: ask json_object from the start."""
+    last = previous.last_session if previous is not None else None
+    return bool(last and last.response_format_used == "json-object")
+
+
+def claim_run_folder(folder: Path, data: object, spec: GradeSpec, param: str = "`run_dir`") -> None:
+    """Refuse, before any work, a run folder that is not harness's to fill, or that holds this grade's own input."""
+    from ..core.claims import Output, claim
+
+    claim([Output(folder, param=param, run=True)],
+          inputs=[("the pairs table", data if isinstance(data, (str, Path)) else None), ("`shots_path`", spec.shots_path)])
 
 
 def _refuse_open_batches(folder: Path) -> None:
@@ -227,7 +254,7 @@ def _check_options(spec: GradeSpec, retry_statuses: Sequence[str], batch: BatchO
 
 
 def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: str | Path | None, session_start: float,
-             price: Price | None, redact: Redactor) -> Manifest:
+             price: Price | None, redact: Redactor, answered: bool) -> Manifest:
     """Run the session; whatever way it ends, the manifest says how (never left claiming a live run)."""
     status, error = "failed", None
     try:
@@ -241,14 +268,14 @@ def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: 
         raise
     finally:
         manifest = folder.finish(manifest, status=status, error=error, session=run.figures(session_start),
-                                 cache_notes=run.cache_notes, price=price)
+                                 cache_notes=run.cache_notes, price=price, answered=answered or run.answered)
     return manifest
 
 
 def _endpoint_from_settings() -> EndpointConfig:
-    from .config import Settings, resolve
+    from .settings import resolve
 
-    return resolve(Settings()).endpoint()  # as the CLI does: harness.toml, then the environment
+    return endpoint_of(resolve().endpoint)  # as the CLI does: the environment, then harness.toml
 
 
 def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterator[Chunk], str]:
@@ -289,13 +316,13 @@ def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: En
     (the seed is part of the cache key) and a re-run resumes each repeat. ``harness stability RUN_DIR`` reads them.
     ``options`` are :func:`grade`'s.
     """
-    from dataclasses import replace
-
     from ..core.errors import ConfigError
 
     if not 2 <= repeats <= MAX_REPEATS:
         raise ConfigError(f"repeats={repeats}: expected 2 to {MAX_REPEATS} (one grade is a plain run)", param="repeats")
     base = spec.seed if spec.seed is not None else 0
+    for k in range(repeats):  # every repeat's folder checked before the first is graded
+        claim_run_folder(Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", data, spec)
     return [grade(data, replace(spec, seed=base + k), endpoint, run_dir=Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", **options)
             for k in range(repeats)]
 

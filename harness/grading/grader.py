@@ -6,6 +6,7 @@ several items of one side in one request (``--items-per-request``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..io.runs import LabelWriter
-from .answers import Outcome
+from .answers import Reply
 from .client import GraderClient
-from .jobs import GradeSpec, Item, build_request, user_message
+from .jobs import GradeSpec, Item, build_request, response_format_of, user_message
 from .parsing import ParsedGrade, parse_batch, parse_relevance, parse_severity
 from .probabilities import consensus, uncertainty
 from .shots import Shot
@@ -68,10 +69,12 @@ class Grader:
         self.use_cache = client.cache is not None
         self.systems = {t: templates.system(t, shots) for t in spec.targets}
 
-    def request(self, target: str, user: str, max_tokens: int) -> dict[str, Any]:
-        return build_request(self.spec, self.systems[target], user, max_tokens, severity=target != "relevance")
+    def request(self, target: str, user: str, max_tokens: int, items: int = 1) -> dict[str, Any]:
+        severity = target != "relevance"
+        form = response_format_of(self.spec, self.templates, severity=severity, items=items)
+        return build_request(self.spec, self.systems[target], user, max_tokens, severity=severity, response_format=form)
 
-    def record(self, item: Item, parsed: ParsedGrade, outcome: Outcome, share: int = 1, *, part: int = 0,
+    def record(self, item: Item, parsed: ParsedGrade, outcome: Reply, share: int = 1, *, part: int = 0,
                via_batch: bool = False, after: str | None = None) -> None:
         """Write one label record; a request that carried ``share`` items gives item ``part`` its share of
         the tokens (split exactly: the shares add up to what the request billed)."""
@@ -99,7 +102,7 @@ class Grader:
             **({"after_request_hash": after} if after else {}),
             "batch_size": share,
             "batch_api": via_batch,
-            **uncertainty(parsed, completion, self.spec),
+            **uncertainty(parsed, completion, self.spec, self.templates.verdict),
         }
         self.writer.write(record)
         progress = self.progress
@@ -113,7 +116,7 @@ class Grader:
             self.on_progress(progress)
 
     @staticmethod
-    def judge(outcome: Outcome, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
+    def judge(outcome: Reply, parse: Callable[[str | None], ParsedGrade]) -> ParsedGrade:
         if outcome.completion is None:
             return ParsedGrade("failed", error=outcome.error)
         finish = outcome.completion.get("finish_reason")
@@ -127,7 +130,7 @@ class Grader:
         """Grade one item; ``after`` is the hash of a several-item request whose answer left it out (recorded, so a
         ``--retry`` forgets that cached answer too)."""
         user = user_message(self.templates, [item])
-        parse: Callable[[str | None], ParsedGrade] = parse_relevance if item.target == "relevance" else parse_severity
+        parse = self.parser(item.target)
         outcome = await self.client.complete(
             self.request(item.target, user, self.spec.max_tokens), use_cache=self.use_cache
         )
@@ -137,12 +140,18 @@ class Grader:
             parsed = self.settle(item, parsed, outcome)
         self.record(item, parsed, outcome, after=after)
 
-    def settle(self, item: Item, first: ParsedGrade, outcome: Outcome) -> ParsedGrade:
+    def parser(self, target: str) -> Callable[[str | None], ParsedGrade]:
+        """How an answer for ``target`` is read: a relevance, or a verdict by the template set's declaration."""
+        if target == "relevance":
+            return parse_relevance
+        return functools.partial(parse_severity, verdict=self.templates.verdict)
+
+    def settle(self, item: Item, first: ParsedGrade, outcome: Reply) -> ParsedGrade:
         """An ok grade as recorded: with ``grade --samples``, the verdict of all the request's samples
         (each category's most frequent severity), their severities and agreement kept on it."""
         if item.target == "relevance" or self.spec.samples <= 1:
             return first
-        others = [parse_severity(text) for text in (outcome.completion or {}).get("samples", [])]
+        others = [parse_severity(text, self.templates.verdict) for text in (outcome.completion or {}).get("samples", [])]
         verdict, agreement = consensus([first, *others])
         verdict.sample_severities = [s.severity for s in (first, *others) if s.status == "ok" and s.severity is not None]
         verdict.sample_agreement = agreement
@@ -154,13 +163,13 @@ class Grader:
             await self.single(items[0])
             return
         target = items[0].target
-        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items))
+        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items), len(items))
         outcome = await self.client.complete(request, use_cache=self.use_cache)
         judged = self.judge(outcome, lambda c: ParsedGrade("ok"))
         if judged.status != "ok":
             rows = {i: judged for i in range(len(items))}
         else:
-            rows = parse_batch((outcome.completion or {}).get("content"), len(items))
+            rows = parse_batch((outcome.completion or {}).get("content"), len(items), self.templates.verdict)
         self.client.remember(outcome)  # a rerun reads the same answer, finds the same rows, regrades the same rest
         answered = [index for index in range(len(items)) if rows[index].status == "ok"]
         retry = [item for index, item in enumerate(items) if rows[index].status != "ok"]

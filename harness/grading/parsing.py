@@ -4,6 +4,10 @@ A completion becomes ``ok`` only when it holds a JSON object with all four categ
 with an integer raw level 0-7 and/or severity 0-3. When raw and severity disagree with the
 0-7 -> 0-3 mapping, the disagreement is recorded and the mapped raw value wins. Anything else
 is ``unparsed`` (raw text kept) or ``refused``; none of these ever becomes a severity.
+
+A template set that declares its verdict (:class:`~harness.grading.verdict_schema.VerdictSchema`) is read by that
+declaration: the answer must validate against it, and a category written as a bare integer is on the scale it
+declares (a raw level 0-7 in the ``compact`` set; a severity 0-3 when no schema says otherwise).
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.cells import as_int
 from ..core.constants import CATEGORIES, CATEGORY_CODES, raw_to_severity
+
+if TYPE_CHECKING:
+    from .verdict_schema import VerdictSchema
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _REFUSAL = re.compile(
@@ -98,8 +105,9 @@ def _category_entry(obj: dict[str, Any], category: str) -> Any:
     return obj[keys[0]] if keys else None
 
 
-def labels_from_object(obj: Any) -> ParsedGrade:
-    """Validate one grader JSON object (one item) into a :class:`ParsedGrade`."""
+def labels_from_object(obj: Any, *, bare_raw: bool = False) -> ParsedGrade:
+    """Validate one grader JSON object (one item) into a :class:`ParsedGrade`; ``bare_raw`` reads a category given as a
+    bare integer as a raw level 0-7 (the compact verdict), else as a severity 0-3."""
     if not isinstance(obj, dict):
         return ParsedGrade("unparsed", error=f"expected a JSON object, got {type(obj).__name__}")
     severity: dict[str, int] = {}
@@ -119,6 +127,8 @@ def labels_from_object(obj: Any) -> ParsedGrade:
                 return ParsedGrade("unparsed", error=f"{CATEGORY_CODES[category]}.raw_0_7 is not an integer")
             if ("severity_0_3" in entry) and sev_value is None:
                 return ParsedGrade("unparsed", error=f"{CATEGORY_CODES[category]}.severity_0_3 is not an integer")
+        elif bare_raw:
+            raw_value, sev_value = as_int(entry), None
         else:
             raw_value, sev_value = None, as_int(entry)
         if raw_value is not None and not 0 <= raw_value <= 7:
@@ -165,7 +175,7 @@ def _answer_object(content: str | None) -> Any:
         return _not_json(content)
 
 
-def _verdicts(content: str) -> list[dict[str, int]]:
+def _verdicts(content: str, bare_raw: bool) -> list[dict[str, int]]:
     """The severities of every complete verdict object written in ``content``, in order (a small model may copy an
     exemplar's answer before its own)."""
     decoder = json.JSONDecoder()
@@ -179,7 +189,7 @@ def _verdicts(content: str) -> list[dict[str, int]]:
         at = end
         if isinstance(value, dict):
             try:
-                parsed = labels_from_object(value)
+                parsed = labels_from_object(value, bare_raw=bare_raw)
             except AmbiguousJSON:
                 continue
             if parsed.status == "ok" and parsed.severity is not None:
@@ -187,16 +197,26 @@ def _verdicts(content: str) -> list[dict[str, int]]:
     return found
 
 
-def parse_severity(content: str | None) -> ParsedGrade:
-    """Parse a single-item severity answer. An answer holding two verdicts that differ is ``unparsed``: which one the
-    grader meant is unknowable (the same verdict written twice is kept)."""
+def _bare_raw(verdict: VerdictSchema | None) -> bool:
+    return verdict is not None and any(s.key is None and s.raw for s in verdict.scales.values())
+
+
+def parse_severity(content: str | None, verdict: VerdictSchema | None = None) -> ParsedGrade:
+    """Parse a single-item severity answer, by the template set's declared ``verdict`` when it has one. An answer
+    holding two verdicts that differ is ``unparsed``: which one the grader meant is unknowable (the same verdict
+    written twice is kept)."""
     obj = _answer_object(content)
     if isinstance(obj, ParsedGrade):
         return obj
-    parsed = labels_from_object(obj)
-    # one verdict opens 5 objects (itself and 4 categories): only an answer with more can hold a second
-    if parsed.status == "ok" and content is not None and content.count("{") > 5:
-        different = {tuple(sorted(v.items())) for v in _verdicts(content)}
+    problem = verdict.violation(obj) if verdict is not None else None
+    if problem is not None:
+        return ParsedGrade("unparsed", error=f"the answer does not follow the template set's schema.json: {problem}")
+    parsed = labels_from_object(obj, bare_raw=_bare_raw(verdict))
+    # one verdict opens itself and each category written as an object (5 in the default verdict, 1 in the compact
+    # one): only an answer with more can hold a second
+    opens = 1 + sum(s.key is not None for s in verdict.scales.values()) if verdict is not None else 1 + len(CATEGORIES)
+    if parsed.status == "ok" and content is not None and content.count("{") > opens:
+        different = {tuple(sorted(v.items())) for v in _verdicts(content, _bare_raw(verdict))}
         if len(different) > 1:
             return ParsedGrade("unparsed", error=f"the completion holds {len(different)} different verdicts; which one the "
                                                  "grader meant is unknowable")
@@ -215,8 +235,9 @@ def parse_relevance(content: str | None) -> ParsedGrade:
     return ParsedGrade("ok", relevance=value, rationale=None if rationale is None else str(rationale))
 
 
-def parse_batch(content: str | None, size: int) -> dict[int, ParsedGrade]:
-    """Parse a batch answer into one grade per row index in ``range(size)``.
+def parse_batch(content: str | None, size: int, verdict: VerdictSchema | None = None) -> dict[int, ParsedGrade]:
+    """Parse a batch answer into one grade per row index in ``range(size)`` (a bare integer on the scale ``verdict``
+    declares; the rows are not validated against it, which declares one item's answer).
 
     Rows the answer lacks, repeats or garbles come back ``unparsed`` so the caller can regrade
     them one by one.
@@ -239,7 +260,7 @@ def parse_batch(content: str | None, size: int) -> dict[int, ParsedGrade]:
             continue
         if index in seen:
             duplicates.add(index)
-        seen[index] = labels_from_object(item)
+        seen[index] = labels_from_object(item, bare_raw=_bare_raw(verdict))
     for index in duplicates:
         seen[index] = ParsedGrade("unparsed", error="row answered twice in the batch")
     return {i: seen.get(i, missing[i]) for i in range(size)}

@@ -32,7 +32,8 @@ from ..io.runs import (
     read_manifest,
     rewrite_labels,
 )
-from ..results.manifest import Cost, Manifest, Session
+from ..results.manifest import Cost, Manifest, SessionFigures
+from .identity import answered_here, describe
 
 if TYPE_CHECKING:
     from ..io.records import Chunk
@@ -58,7 +59,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
     ``remove_if_failed`` deletes the folder again when the session fails before writing a
     manifest (used when the folder was created for it).
     """
-    import shutil
+    from ..core.ownership import remove_run_folder
 
     path = run_dir / LOCK
     try:
@@ -99,7 +100,7 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
         yield
     except BaseException:
         if remove_if_failed and not (run_dir / MANIFEST).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_run_folder(run_dir)  # its own files only: anything else put there meanwhile stays
         raise
     finally:
         with contextlib.suppress(OSError):  # removed while still held, so a finished folder keeps no lock file
@@ -132,10 +133,11 @@ class RunFolder:
         with run_lock(self.path, remove_if_failed=created):
             yield
 
-    def prepare(self, chunks: Iterable[Chunk], identity: dict[str, Any], *,
-                allow_new_endpoint: bool = False) -> tuple[Manifest | None, Counter[str]]:
-        """Write ``input.jsonl`` (new run) or check the folder holds this job; see :func:`_prepare`."""
-        return _prepare(self.path, chunks, identity, allow_new_endpoint)
+    def prepare(self, chunks: Iterable[Chunk], identity: dict[str, Any], *, allow_new_endpoint: bool = False,
+                url: str = "") -> tuple[Manifest | None, Counter[str]]:
+        """Write ``input.jsonl`` (new run) or check the folder holds this job, graded at the endpoint ``identity``
+        names (reached at ``url``); see :func:`_prepare`."""
+        return _prepare(self.path, chunks, identity, allow_new_endpoint, url or identity["endpoint"])
 
     def resume_set(self, retry_statuses: Sequence[str]) -> Resume:
         """The (id, target) items already answered, after dropping those to be graded again.
@@ -159,9 +161,14 @@ class RunFolder:
         return Resume(done, done_by_target, forget)
 
     def start(self, identity: dict[str, Any], previous: Manifest | None, items: Counter[str], *, targets: Sequence[str],
-              source: str, details: dict[str, Any]) -> Manifest:
-        """Write and return the manifest of a session that is starting (status ``running``)."""
+              source: str, details: dict[str, Any], answered: bool = False) -> Manifest:
+        """Write and return the manifest of a session that is starting (status ``running``). Its endpoint joins the
+        run's ``endpoints`` (those the folder may be resumed at) only once it has answered: ``answered`` here (it said
+        who it is), else :meth:`record_endpoint` on its first answer, so a run answered wholly from the cache never
+        pins an endpoint that never answered."""
         endpoints = _endpoints(previous)
+        if answered and identity["endpoint"] not in endpoints:
+            endpoints.append(identity["endpoint"])
         manifest = Manifest(
             **identity,
             harness_version=VERSION,
@@ -169,7 +176,7 @@ class RunFolder:
             status="running",
             created=previous.created if previous is not None and previous.created else now(),
             updated=now(),
-            endpoints=endpoints if identity["endpoint"] in endpoints else [*endpoints, identity["endpoint"]],
+            endpoints=endpoints,
             targets=sorted(set(previous.targets if previous else []) | set(targets), key=TARGETS.index),
             **details,
             input_path=previous.input_path if previous is not None and previous.input_path else source,
@@ -179,9 +186,19 @@ class RunFolder:
         manifest.write(self.path / MANIFEST)
         return manifest
 
-    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: Session, cache_notes: list[str],
-               price: Price | None = None) -> Manifest:
-        """Summarise the labels into the manifest and write it (whatever the session's status)."""
+    def record_endpoint(self, manifest: Manifest) -> Manifest:
+        """The session's endpoint has answered: it joins the run's ``endpoints`` now (written at once, so a run killed
+        after its first answer is still pinned to the endpoint that gave it)."""
+        if manifest.endpoint is None or manifest.endpoint in manifest.endpoints:
+            return manifest
+        updated = Manifest(**{**manifest.fields(), "endpoints": [*manifest.endpoints, manifest.endpoint], "updated": now()})
+        updated.write(self.path / MANIFEST)
+        return updated
+
+    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: SessionFigures, cache_notes: list[str],
+               price: Price | None = None, answered: bool = False) -> Manifest:
+        """Summarise the labels into the manifest and write it (whatever the session's status); ``answered``: the
+        endpoint answered in this session (see :meth:`start`)."""
         summary = _summarise(iter_labels(self.path))
         replaced = _summarise(iter_superseded(self.path))
         if replaced["items"]:  # records a --retry replaced were billed too
@@ -190,6 +207,8 @@ class RunFolder:
                     summary["tokens"][key] = summary["tokens"].get(key, 0) + value
             summary["superseded"] = replaced["items"]
         updates: dict[str, Any] = {"status": status, **summary, "updated": now(), "last_session": session}
+        if answered and manifest.endpoint is not None and manifest.endpoint not in manifest.endpoints:
+            updates["endpoints"] = [*manifest.endpoints, manifest.endpoint]
         if error is not None and status != "complete":
             updates["error"] = error
         if price is not None:
@@ -203,19 +222,26 @@ class RunFolder:
         if cache_notes:
             updates["cache_notes"] = cache_notes
         final = Manifest(**{**manifest.fields(), **updates})
-        final.write(self.path / MANIFEST)
+        try:
+            final.write(self.path / MANIFEST)
+        except OSError:  # a full disk: the old manifest's own blocks take the final one (never left "running")
+            from ..core.atomic import rewrite_in_place
+
+            rewrite_in_place(self.path / MANIFEST, final.to_json(), kind="manifest")
         return final
 
 
 def _endpoints(manifest: Manifest | None) -> list[str]:
-    """The endpoints a run was graded at (older manifests name only one)."""
+    """The endpoints that answered a run (manifests older than ``endpoints`` name only one)."""
     if manifest is None:
         return []
-    return list(manifest.endpoints) or ([manifest.endpoint] if manifest.endpoint else [])
+    if "endpoints" in manifest.model_fields_set or not manifest.endpoint:
+        return list(manifest.endpoints)
+    return [manifest.endpoint]
 
 
 def _prepare(
-    run_dir: Path, chunks: Iterable[Chunk], identity: dict[str, Any], allow_new_endpoint: bool
+    run_dir: Path, chunks: Iterable[Chunk], identity: dict[str, Any], allow_new_endpoint: bool, url: str
 ) -> tuple[Manifest | None, Counter[str]]:
     """Fill a new run folder, or check that an existing one holds the same job.
 
@@ -243,7 +269,7 @@ def _prepare(
         for _ in hashed_lines():
             pass
     else:
-        with atomic_path(run_dir / INPUT) as tmp, tmp.open("w", encoding="utf-8") as out:
+        with atomic_path(run_dir / INPUT, kind="run") as tmp, tmp.open("w", encoding="utf-8") as out:
             out.writelines(hashed_lines())
     identity["input_sha256"] = digest.hexdigest()
     if not exists:
@@ -256,11 +282,11 @@ def _prepare(
                 f"{identity[key]!r}); pass another `run_dir` or delete the folder"
             )
     endpoints = _endpoints(previous)
-    if endpoints and identity["endpoint"] not in endpoints and not allow_new_endpoint:
+    if endpoints and not answered_here(endpoints, identity["endpoint"], url) and not allow_new_endpoint:
         raise RunError(
-            f"{run_dir} was graded at {endpoints[-1]}, now at {identity['endpoint']}: one run would mix two "
-            "graders' labels. Pass another `run_dir`, or `same_grader` if both endpoints serve the same "
-            "grader (replicas of one deployment)"
+            f"{run_dir} was graded at {describe(endpoints[-1])}, now at {describe(identity['endpoint'])}: one run "
+            "would mix two graders' labels. Pass another `run_dir`, or `same_grader` if both endpoints serve the "
+            "same grader (replicas of one deployment)"
         )
     return previous, items
 

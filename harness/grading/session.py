@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.redaction import Redactor
 from ..io.runs import INPUT, LABELS, LabelWriter
-from ..results.manifest import Session as SessionFigures
+from ..results.manifest import SessionFigures
 from .cache import CompletionCache, public_base_url
 from .client import GraderClient
 from .endpoint import EndpointConfig
@@ -86,8 +86,11 @@ class Session:
 
     def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
                  done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
-                 batch: BatchOptions | None = None, *, forget: set[str] | None = None) -> None:
+                 batch: BatchOptions | None = None, *, forget: set[str] | None = None,
+                 on_answered: Callable[[], None] | None = None) -> None:
         self.batch = batch
+        self.on_answered = on_answered  # called once, when the endpoint first answers
+        self.answered = False
         self.forget = forget or set()  # cached answers of the items a --retry grades again
         self.spec, self.endpoint, self.templates, self.shots = spec, endpoint, templates, shots
         self.folder, self.done, self.progress, self.on_progress = folder, done, progress, on_progress
@@ -98,6 +101,9 @@ class Session:
         self.by_replica: dict[str, int] = {}
         self.set_aside: dict[str, str] = {}
         self.answered_models: dict[str, list[str]] = {}
+        #: The endpoint refused json_schema in an earlier session: ask json_object from the start.
+        self.schema_refused = False
+        self.format: dict[str, Any] = {}
 
     def execute(self, cache_dir: str | Path | None) -> None:
         cache = CompletionCache(cache_dir) if cache_dir is not None else None
@@ -113,9 +119,10 @@ class Session:
                 cache.close()
 
     async def _main(self, cache: CompletionCache | None, writer: LabelWriter) -> int:
-        async with GraderClient(self.endpoint, cache) as client:
+        async with GraderClient(self.endpoint, cache, on_answered=self.on_answered) as client:
             self.progress.started = time.perf_counter()  # rates measure grading, setup_s the rest
             made_before = client.setup_s  # the SDK client may already exist (no cache) or come later
+            client.schema_refused = self.schema_refused
             grader = Grader(self.spec, self.templates, self.shots, client, writer, self.progress, self.on_progress)
             jobs = jobs_of(self.folder, self.spec.targets, self.done, self.spec.items_per_request)
             try:
@@ -133,10 +140,14 @@ class Session:
                 self.client_setup_s = client.setup_s - made_before
                 self.sdk_setup_s = client.setup_s
                 self.requests_sent = client.requests_sent
+                self.answered = client.has_answered
                 self.by_replica = {public_base_url(u): n for u, n in client.replicas.sent.items()}
                 self.set_aside = {public_base_url(u): reason for u, reason in client.replicas.lost.items()}
                 self.answered_models = {public_base_url(u): sorted(names) for u, names in client.replicas.models.items()
                                         if any(not same_model(self.spec.model, n) for n in names)}
+                if client.response_format_used:
+                    self.format = {"response_format_used": client.response_format_used,
+                                   "format_refusals": client.format_refusals}
             return client.requests_sent
 
     def _replica_figures(self) -> dict[str, Any]:
@@ -159,4 +170,5 @@ class Session:
             elapsed_s=round(grading_s, 3),
             items_per_s=round(self.progress.done / grading_s, 1) if grading_s > 0 else None,
             **self._replica_figures(),
+            **self.format,
         )

@@ -129,7 +129,7 @@ def shots_hash(shots: Sequence[Shot]) -> str:
 def write_shots(shots: Iterable[Shot], path: str | Path) -> Path:
     """Write a shot file atomically, in the format :func:`load_shots` reads."""
     target = Path(path)
-    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as out:
+    with atomic_path(target, kind="shots") as tmp, tmp.open("w", encoding="utf-8") as out:
         for shot in shots:
             out.write(json.dumps(shot.to_json(), ensure_ascii=False) + "\n")
     return target

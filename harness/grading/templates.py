@@ -2,7 +2,9 @@
 
 A template set is a folder holding ``system.j2`` (the rubric, which renders the few-shot
 exemplars), ``prompt.j2`` and ``response.j2`` (one text each), ``batch.j2`` (several texts of
-one side) and ``relevance_system.j2`` + ``relevance.j2`` (a prompt and its response).
+one side) and ``relevance_system.j2`` + ``relevance.j2`` (a prompt and its response); ``schema.json``, when
+present, declares the verdict (:mod:`harness.grading.verdict_schema`): the request's ``response_format`` and what the
+parser accepts.
 The graded text reaches a template only as a variable, fenced by the ``delimit`` filter;
 any run of three angle brackets inside it is neutralised so that the text can neither close
 its block nor open another one.
@@ -21,6 +23,7 @@ from typing import Any
 from ..core.constants import TEXT_BEGIN, TEXT_END
 from ..core.errors import TemplateError
 from .shots import Shot
+from .verdict_schema import SCHEMA_FILE, VerdictSchema, load_verdict_schema
 
 TEMPLATE_FILES = (
     "system.j2",
@@ -72,6 +75,11 @@ def _bounded_environment() -> Any:
     return env
 
 
+def default_shots_path() -> str:
+    """The bundled default shot set (two mild exemplars per side): ``shots = "default"``."""
+    return str(prompts_root() / "default_shots.jsonl")
+
+
 def prompts_root() -> Path:
     """The bundled ``prompts/`` folder (in the package when installed, else the repo root)."""
     package = Path(__file__).resolve().parents[1]
@@ -120,6 +128,8 @@ class TemplateSet:
     sources: dict[str, str]
     hash: str
     _compiled: dict[str, Any] = field(repr=False, compare=False)
+    #: The verdict declared in ``schema.json`` (None: the set declares none; answers are read leniently).
+    verdict: VerdictSchema | None = field(default=None, compare=False)
 
     def _render(self, name: str, **variables: Any) -> str:
         import time
@@ -209,10 +219,13 @@ def load_template_set(directory: str | Path | None = None) -> TemplateSet:
         except TemplateSyntaxError as exc:
             raise TemplateError(f"{path}, line {exc.lineno}: {exc.message}") from None
         sources[name] = source
+    verdict = load_verdict_schema(folder)
     digest = hashlib.sha256()
     for name in TEMPLATE_FILES:
         digest.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
-    templates = TemplateSet(folder, sources, digest.hexdigest()[:16], compiled)
+    if verdict is not None:  # the schema changes what is asked and what is accepted: another template set
+        digest.update(SCHEMA_FILE.encode() + b"\0" + json.dumps(verdict.schema, sort_keys=True).encode() + b"\0")
+    templates = TemplateSet(folder, sources, digest.hexdigest()[:16], compiled, verdict)
     _trial_render(templates)
     return templates
 
@@ -248,8 +261,8 @@ def list_template_sets() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         templates = load_template_set(folder)
-        out.append({"kind": "templates", "name": folder.name, "path": str(folder), "hash": templates.hash,
-                    "files": list(TEMPLATE_FILES)})
+        files = [*TEMPLATE_FILES, *([SCHEMA_FILE] if templates.verdict is not None else [])]
+        out.append({"kind": "templates", "name": folder.name, "path": str(folder), "hash": templates.hash, "files": files})
     for file in sorted(root.glob("*.jsonl")):
         shots = load_shots(str(file))
         out.append({"kind": "shots", "name": file.stem, "path": str(file), "hash": shots_hash(shots),

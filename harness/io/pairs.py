@@ -358,18 +358,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_pairs(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_pairs(frame: pd.DataFrame, path: str | os.PathLike[str], *, kind: str = "pairs") -> Path:
     """Write a table atomically: to a temporary file beside ``path``, then renamed.
 
-    A failure part-way leaves no half-written file behind.
+    A failure part-way leaves no half-written file behind. ``kind`` is what the file is to
+    :mod:`harness.core.ownership` (a table of pairs; an export of a run).
     """
     target = Path(path)
-    kind = detect_format(target)
-    with atomic_path(target) as tmp:
-        if kind == "jsonl":
+    form = detect_format(target)
+    with atomic_path(target, kind=kind) as tmp:
+        if form == "jsonl":
             with tmp.open("w", encoding="utf-8") as out:
                 out.writelines(jsonl_lines(frame))
-        elif kind == "csv":
+        elif form == "csv":
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)

@@ -80,5 +80,9 @@ def _graders_of_result(path: Path) -> list[GraderInfo]:
 
 
 def stamped(result: S, provenance: Provenance) -> S:
-    """The result with its provenance set (written into its JSON)."""
-    return result.model_copy(update={"provenance": provenance})
+    """The result with its provenance set (written into its JSON), and a warning for each count of fewer than
+    ``FEWEST_CLUSTERS`` clusters its intervals rest on (:func:`~harness.results.common.few_cluster_warnings`)."""
+    from ..results.common import few_cluster_warnings
+
+    warnings = few_cluster_warnings(result)
+    return result.model_copy(update={"provenance": provenance, **({"few_clusters": warnings} if warnings else {})})

@@ -146,11 +146,21 @@ class LabelWriter:
         self._handle: TextIO = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
-        self._handle.flush()
+        from ..core.atomic import named
+
+        try:
+            self._handle.write(json.dumps(self.redact(record), ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as exc:  # a full disk: the message names the file
+            raise named(exc, self.path) from exc
 
     def close(self) -> None:
-        self._handle.close()
+        from ..core.atomic import named
+
+        try:
+            self._handle.close()
+        except OSError as exc:  # what a full disk left unwritten: the torn line is repaired when the run resumes
+            raise named(exc, self.path) from exc
 
 
 def keep_superseded(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -166,7 +176,7 @@ def keep_superseded(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def rewrite_labels(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``labels.jsonl`` atomically (used to drop records that will be regraded)."""
-    with atomic_path(run_dir / LABELS) as tmp, tmp.open("w", encoding="utf-8") as out:
+    with atomic_path(run_dir / LABELS, kind="run") as tmp, tmp.open("w", encoding="utf-8") as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -200,7 +210,8 @@ def labels_frame(frame: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataF
 
 
 #: What the analyses read of a label record (the rest, rationale and completion text above all, stays on disk).
-ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement")
+ANALYSED_FIELDS = ("id", "target", "status", "severity", "relevance", "error", "probabilities", "sample_agreement",
+                   "cached")
 
 
 def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | None = None, records: bool = True) -> Run:
@@ -309,18 +320,20 @@ def id_hash(ident: str) -> str:
 def export_labels(run: Run, out: str | Path) -> tuple[Path, int]:
     """Write the run's input with the grader's labels (``grader_*``) and statuses beside the
     human ones, as CSV (spreadsheet-safe), Parquet or JSONL, chosen by the file name."""
+    from ..core.claims import Output, claim
     from .pairs import detect_format, write_pairs
 
     target = Path(out)
+    claim([Output(target, kind="export")], inputs=[("the run", run.path)])
     kind = detect_format(target)
     wide = labels_wide(run.records)
     frame = run.input
     if not wide.empty:
         frame = frame.merge(wide.rename(columns=lambda c: c.replace("pred_", "grader_", 1)), on="id", how="left")
     if kind == "csv":
-        write_csv_atomic(target, frame)
+        write_csv_atomic(target, frame, kind="export")
     elif kind in ("parquet", "jsonl"):
-        write_pairs(frame, target)
+        write_pairs(frame, target, kind="export")
     else:  # pragma: no cover - detect_format raises first
         raise RunError(f"`out` {target}: expected .csv, .parquet or .jsonl")
     return target, len(frame)

@@ -9,13 +9,15 @@ including every CI with its unit of analysis.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.atomic import atomic_path, ensure_folder
+from ..core.claims import Output, claim
 from ..core.errors import RunError
-from ..core.ownership import check_own_file, check_replaceable
+from ..core.ownership import check_replaceable
 from ..results.analysis import Analysis
 from ..results.base import Result
 from ..results.calibration import Calibration, TableAgreement
@@ -107,10 +109,11 @@ def render_report(
                        "`shot_search` files")
     sections, appendix = _arranged(results)
     out = Path(out_dir)
-    ensure_folder(out, param="out_dir")
+    names = tuple((name, "document") for name in ("report.md", "report.html", *(("report.tex",) if latex else ())))
+    claim([Output(out, param="`out_dir`", folder=True, names=names)],
+          inputs=[(f"`{key}`", path) for key, path in given.items()] + [("a probe", p) for p in probes])
     check_replaceable(out / "figures", param="out")  # before any figure is drawn: a user's file there stops the report
-    for name in ("report.md", "report.html", *(("report.tex",) if latex else ())):
-        check_own_file(out / name, param="out")
+    ensure_folder(out, param="out_dir")
     title = report_title(results)
     return _write(out, title, sections + appendix, latex=latex)
 
@@ -206,6 +209,29 @@ def report_title(results: list[Result]) -> str:
     return f"harness {what} report" + (f": {who}" if who else "") + (f" on {on}" if on else "")
 
 
+def _sweep(out: Path) -> None:
+    """Remove the staging folders of reports killed while drawing (``.figures-<pid>-*`` of a process that is gone, or
+    an earlier harness's ``.figures-*`` untouched for an hour): they hold only figures harness drew."""
+    import shutil
+    import time
+
+    for stale in out.glob(".figures-*"):
+        parts = stale.name.split("-")
+        if not stale.is_dir() or stale.is_symlink() or any(p.suffix not in (".svg", ".pdf", ".png") for p in stale.iterdir()):
+            continue
+        if len(parts) >= 3 and parts[1].isdigit():
+            try:
+                os.kill(int(parts[1]), 0)
+                continue  # a report still drawing
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+        elif time.time() - stale.stat().st_mtime < 3600:
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> dict[str, Path]:
     """Draw the figures into a fresh folder, render the documents, then swap the folder in (nothing half-written)."""
     import shutil
@@ -214,7 +240,8 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
     from ..core.ownership import RECORD, replace_owned
     from .figures import save
 
-    staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))  # its files move into figures/ (made with the umask)
+    _sweep(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".figures-{os.getpid()}-", dir=out))  # its files move into figures/
     try:
         figures = [figure for section in sections for figure in section.figures]
         for number, figure in enumerate(figures, start=1):
@@ -242,7 +269,7 @@ def _write(out: Path, title: str, sections: list[Section], *, latex: bool) -> di
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for key, text in texts.items():
-        with atomic_path(paths[key]) as tmp:
+        with atomic_path(paths[key], kind="document") as tmp:
             tmp.write_text(text, encoding="utf-8")
     if figures:
         paths["figures"] = target

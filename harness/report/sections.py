@@ -15,6 +15,7 @@ from typing import Any
 from ..results.analysis import Analysis, Correction, GroupComparison, Relevance, TransitionStats
 from ..results.base import Result
 from ..results.calibration import Calibration, SideReliability, TableAgreement
+from ..results.common import few_cluster_warnings
 from ..results.comparison import Comparison, GraderAgreement
 from ..results.flips import Flips
 from ..results.manifest import Manifest
@@ -408,7 +409,8 @@ def table_agreement_section(data: TableAgreement) -> Section:
 
 
 def section_of(result: Result) -> Section:
-    """The section of any typed result (the one dispatch the terminal uses)."""
+    """The section of any typed result (the one dispatch the terminal and the report use), closing with a warning for
+    each count of fewer than ``FEWEST_CLUSTERS`` clusters its intervals rest on."""
     builders: list[tuple[type, Callable[[Any], Section]]] = [
         (Analysis, analysis_section), (TableAgreement, table_agreement_section), (Calibration, calibration_section),
         (Comparison, comparison_section), (GraderAgreement, grader_agreement_section), (ShotSearch, shot_search_section), (Flips, flips_section), (Manifest, run_section),
@@ -421,5 +423,7 @@ def section_of(result: Result) -> Section:
     builders += [(Stability, stability_section), (Probe, probe_section)]
     for kind, build in builders:
         if isinstance(result, kind):
-            return build(result)
+            section = build(result)
+            section.paragraphs.extend(f"Warning: {w}." for w in few_cluster_warnings(result, named=4))
+            return section
     raise TypeError(f"no section for {type(result).__name__}")

@@ -37,18 +37,39 @@ def stability_section(data: Stability) -> Section:
 
 def probe_section(data: Probe) -> Section:
     """One perturbation's flip rate and severity shift per side and scope, with the sentence that says what it means."""
-    lines = [f"Probe {data.kind} on {data.model}: {data.perturbation}. {data.n_boot} cluster-bootstrap resamples for every CI."]
+    sampled = data.null != "temperature 0"
+    null = (f"the run against an unprobed repeat at its settings ({data.null}, the next seed, the probe's too)" if sampled
+            else "none at temperature 0, where nothing is sampled (the null is 0)")
+    lines = [f"Probe {data.kind} on {data.model}: {data.perturbation}. Verdicts that change without the probe: {null}. "
+             f"{data.n_boot} cluster-bootstrap resamples for every CI."]
     for s in (s for s in data.scopes if s.scope == "any"):
-        lines.append(f"On the {s.side} side {pct(s.flip_rate)} of verdicts changed (CI {ci(s.flip_rate_ci, pct=True)}; n={s.n_items}, "
-                     f"{s.n_clusters} clusters); the mean severity shift was {num(s.shift)} (CI {ci(s.shift_ci)}; positive: "
-                     "harsher under the probe). A grader that should not care about this shows a flip rate near 0.")
+        lines.append(f"On the {s.side} side {pct(s.flip_rate)} of verdicts changed (CI {ci(s.flip_rate_ci, pct=True)}; "
+                     f"n={s.n_items}, {s.n_clusters} clusters); unprobed repeats change {pct(s.null_rate)}, so the "
+                     f"probe's excess is {_points(s.excess)} (paired CI {_points_ci(s.excess_ci)}, n={s.null_items}); "
+                     f"the mean severity shift was {num(s.shift)} (CI {ci(s.shift_ci)}; positive: harsher under the "
+                     "probe). A grader that should not care about this shows an excess near 0.")
     lines.extend(f"Warning: {w}." for w in data.warnings)
     section = Section(f"Probe: {data.kind} ({data.model})", lines)
     section.tables.append(Table(
-        f"Verdicts under the {data.kind} probe", ["side", "scope", "n", "clusters", "flipped", "95% CI", "shift", "95% CI",
-                                                   "raised", "lowered"],
-        [[s.side, scope_name(s.scope), str(s.n_items), str(s.n_clusters), pct(s.flip_rate), ci(s.flip_rate_ci, pct=True), num(s.shift),
+        f"Verdicts under the {data.kind} probe",
+        ["side", "scope", "n", "clusters", "flipped", "95% CI", "null", "excess", "95% CI", "shift", "95% CI", "raised",
+         "lowered"],
+        [[s.side, scope_name(s.scope), str(s.n_items), str(s.n_clusters), pct(s.flip_rate),
+          ci(s.flip_rate_ci, pct=True), pct(s.null_rate), _points(s.excess), _points_ci(s.excess_ci), num(s.shift),
           ci(s.shift_ci), pct(s.raised), pct(s.lowered)] for s in data.scopes],
-        "flipped: share of items whose verdict changed; shift: mean of probed minus original severity; raised / lowered: "
-        "shares made harsher / milder. Only items graded ok both times.", key=2))
+        "flipped: share of items whose verdict changed; null: share changed between two unprobed repeats at the "
+        "run's settings (0 at temperature 0); excess: flipped minus null, item by item (points), with a paired "
+        "cluster interval; shift: mean of probed minus original severity; raised / lowered: shares made harsher / "
+        "milder. Only items graded ok both times (the excess: in all three runs).", key=2))
     return section
+
+
+def _points(value: float | None) -> str:
+    """A difference of two shares in percentage points (``n/a`` when unknown)."""
+    return "n/a" if value is None else f"{100 * value:+.1f} pt"
+
+
+def _points_ci(interval: list[float | None]) -> str:
+    if interval[0] is None or interval[1] is None:
+        return "n/a"
+    return f"{100 * interval[0]:+.1f} to {100 * interval[1]:+.1f} pt"

@@ -237,12 +237,14 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     the same pairs shown beside it (a run whose ids share nothing with the first is refused)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    from ..core.ownership import check_own_file
+    from ..core.claims import Output, claim
 
     target = Path(out)
     if target.is_dir():
         raise ConfigError(f"`out` {target} is a folder; give the page's file name, e.g. {target / 'view.html'}")
-    check_own_file(target, param="out")  # a page of the user's own at that name is never written over
+    # a page of the user's own at that name, or one of the page's inputs, is never written over
+    claim([Output(target, kind="document")], inputs=[("the run", run.path), *(("a run", o.path) for o in others),
+                                                     ("`human`", human.attrs.get("source") if human is not None else None)])
     ids = {str(i) for i in run.input["id"]}
     for other in others:
         if not ids & {str(i) for i in other.input["id"]}:
@@ -263,7 +265,7 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined, autoescape=True)
     # the JSON is made script-safe by script_json (no <, >, &), so the template marks it safe
     page = env.get_template("view.html.j2").render(title=meta["title"], data=script_json(data), meta=script_json(meta))
-    with atomic_path(target) as tmp:
+    with atomic_path(target, kind="document") as tmp:
         tmp.write_text(page, encoding="utf-8")
     graded = sum(1 for item in data["items"] if item[7] != "not graded")
     return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"], data["completions"],

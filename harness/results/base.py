@@ -21,7 +21,7 @@ Conventions:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -80,8 +80,12 @@ class Result(BaseModel):
         from ..core.atomic import write_json_atomic
 
         target = Path(path)
-        write_json_atomic(target, self.to_json())
+        write_json_atomic(target, self.to_json(), kind=self.file_kind)
         return target
+
+    #: What the file is to :mod:`harness.core.ownership`: a result is replaced only by a result (a run's manifest only
+    #: by a manifest).
+    file_kind: ClassVar[str] = "result"
 
     def fields(self) -> dict[str, Any]:
         """The set fields as attributes (nested results stay typed), to build a wider result from this one."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from .base import Result
 
 
-class Session(Result):
+class SessionFigures(Result):
     """The last grading session's counts and timings.
 
     ``setup_s`` is everything before grading: reading, validating and storing the input, the
@@ -28,6 +28,10 @@ class Session(Result):
     replicas_set_aside: dict[str, str] | None = None
     #: Per endpoint, the model names it answered as, where they are not the requested model.
     answered_models: dict[str, list[str]] | None = None
+    #: ``json-object`` when the endpoint refused the json_schema response format (``format_refusals`` times) and was
+    #: asked with json_object instead.
+    response_format_used: str | None = None
+    format_refusals: int | None = None
 
 
 class Cost(Result):
@@ -44,6 +48,8 @@ class Manifest(Result):
     Written when a session starts (``status: running``) and again whatever way it ends
     (``complete``, ``interrupted`` or ``failed`` with the redacted ``error``).
     """
+
+    file_kind: ClassVar[str] = "manifest"
 
     model: str
     template_hash: str
@@ -84,7 +90,7 @@ class Manifest(Result):
     reasons: dict[str, dict[str, int]] = Field(default_factory=dict)
     prompt_tokens_per_billed_item: float | None = None
     cost: Cost | None = None
-    last_session: Session | None = None
+    last_session: SessionFigures | None = None
     cache_notes: list[str] = Field(default_factory=list)
 
 

@@ -27,6 +27,13 @@ class ProbeScope(Result):
     shift_ci: CI
     raised: float | None
     lowered: float | None
+    #: The null: the share of verdicts that change between two unprobed repeats at the run's settings (0 at temperature
+    #: 0), and the probe's flip rate minus it, paired item by item on the ``null_items`` ok in all three runs.
+    null_items: int = 0
+    null_rate: float | None = None
+    null_rate_ci: CI = Field(default_factory=lambda: list[float | None]([None, None]))
+    excess: float | None = None
+    excess_ci: CI = Field(default_factory=lambda: list[float | None]([None, None]))
 
 
 class Probe(Stamped):
@@ -38,6 +45,8 @@ class Probe(Stamped):
     run: str
     probe_run: str
     model: str
+    #: How the null was had: "temperature 0" (nothing sampled: 0), or the unprobed repeat's run folder.
+    null: str = "temperature 0"
     scopes: list[ProbeScope]
     n_boot: int
     seed: int
@@ -49,4 +58,7 @@ class Probe(Stamped):
 
         return pd.DataFrame([{"side": s.side, "scope": s.scope, "n_items": s.n_items, "n_clusters": s.n_clusters,
                               "flip_rate": s.flip_rate, "flip_lo": s.flip_rate_ci[0], "flip_hi": s.flip_rate_ci[1],
-                              "shift": s.shift, "shift_lo": s.shift_ci[0], "shift_hi": s.shift_ci[1]} for s in self.scopes])
+                              "shift": s.shift, "shift_lo": s.shift_ci[0], "shift_hi": s.shift_ci[1],
+                              "null_rate": s.null_rate, "excess": s.excess, "excess_lo": s.excess_ci[0],
+                              "excess_hi": s.excess_ci[1]}
+                             for s in self.scopes])

@@ -48,3 +48,5 @@ class Stamped(Result):
     """A top-level result that can name its provenance."""
 
     provenance: Provenance | None = None
+    #: Its intervals that rest on fewer than ``FEWEST_CLUSTERS`` clusters, one warning per count (set when stamped).
+    few_clusters: list[str] = Field(default_factory=list)

@@ -49,6 +49,8 @@ class Stability(Stamped):
     #: Per repeat: the prompt side's harmful share minus the response side's (the paper's asymmetry, as the grader sees it).
     asymmetry: list[float | None]
     asymmetry_range: float | None
+    #: Per repeat: the answers that came from the completion cache (earlier answers to the same requests).
+    from_cache: list[int] = Field(default_factory=list)
     n_boot: int
     seed: int
     warnings: list[str] = Field(default_factory=list)

@@ -9,6 +9,13 @@ then expired), ``error_lines`` (every fifth line an error, from the second on), 
 ``bad_lines`` (the first output line garbled, plus a JSON list, a list ``custom_id`` and a line for a
 request of no batch).
 ``/stats`` counts the batches and files created, so a test can prove nothing was resubmitted.
+
+Their parameters are checked as OpenAI checks them (400s in its error shape, naming the parameter):
+an upload is multipart with a ``file`` of at most :data:`MAX_FILE_BYTES` and a known ``purpose``; a
+batch names an uploaded ``purpose="batch"`` file, the chat endpoint and the 24h window. While a
+batch is validating, every line must be a JSON request object (``custom_id`` unique, ``POST`` to the
+batch's endpoint, a ``body``), else the batch fails naming the lines; each body then passes the same
+rules as the chat route (:mod:`harness.serve.params`), and a refused one is a 400 in the error file.
 """
 
 from __future__ import annotations
@@ -16,14 +23,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .local_model import RequestError
-from .wire import error_response
+from .params import choice, fields, integer, metadata, obj, text
+from .wire import InvalidRequest, error_body, error_response, read_body, read_bytes, refusal, refused, too_large
 
 BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow", "bad_lines")
+#: Largest file an upload may carry (OpenAI takes 200 MB batch files; this server keeps its files in memory).
+MAX_FILE_BYTES = 64 * 2**20
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+#: A batch's parameters (a chat-completions batch only: the one endpoint this server answers).
+CHECK_BATCH = fields({"input_file_id": text, "endpoint": choice("/v1/chat/completions"), "completion_window": choice("24h")},
+                     {"metadata": metadata, "output_expires_after": obj})
+#: One line of a batch's input file.
+CHECK_LINE = fields({"custom_id": text, "method": choice("POST"), "url": choice("/v1/chat/completions"), "body": obj}, {})
 
 
 @dataclass
@@ -47,6 +64,8 @@ class BatchHost(Protocol):
     def check_auth(self, request: Any, *, azure: bool = False) -> Any: ...
 
     async def ready_for_requests(self) -> None: ...
+
+    def check_request(self, body: dict[str, Any]) -> None: ...
 
     async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]: ...
 
@@ -86,21 +105,15 @@ class BatchRoutes:
         return store.files[file_id]
 
     async def upload(self, request: Any) -> Any:
-        from aiohttp import BodyPartReader, web
+        from aiohttp import web
 
         denied = self.host.check_auth(request)
         if denied is not None:
             return denied
-        reader = await request.multipart()
-        data, name, purpose = b"", "upload.jsonl", "batch"
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file":
-                name = part.filename or name
-                data = bytes(await part.read())
-            elif part.name == "purpose":
-                purpose = await part.text()
+        try:
+            data, name, purpose = await _multipart_file(request)
+        except RequestError as exc:
+            return refusal(exc)
         return web.json_response(self.store_file(data, name, purpose))
 
     async def get_file(self, request: Any) -> Any:
@@ -126,14 +139,19 @@ class BatchRoutes:
         if denied is not None:
             return denied
         store = self.store
-        body = await request.json()
-        input_id = body.get("input_file_id")
-        if input_id not in store.contents:
-            return error_response(400, f"input_file_id {input_id!r} does not exist")
+        try:
+            body = read_body(await read_bytes(request))
+            CHECK_BATCH(body, "")
+            input_id = body["input_file_id"]
+            if store.files.get(input_id, {}).get("purpose") != "batch":
+                raise InvalidRequest(f"Invalid 'input_file_id': {input_id[:64]!r} is not an uploaded file of purpose "
+                                     "'batch'.", "input_file_id", "invalid_value")
+        except RequestError as exc:
+            return refusal(exc)
         batch_id = _new_id("batch", store, input_id.encode())
-        batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
-                 "input_file_id": input_id, "completion_window": body.get("completion_window", "24h"), "status": "validating",
-                 "created_at": int(time.time()), "output_file_id": None, "error_file_id": None, "errors": None,
+        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": input_id,
+                 "completion_window": body["completion_window"], "status": "validating", "created_at": int(time.time()),
+                 "output_file_id": None, "error_file_id": None, "errors": None,
                  "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata")}
         store.batches[batch_id] = batch
         store.batches_created += 1
@@ -143,15 +161,18 @@ class BatchRoutes:
         return web.json_response(batch)
 
     async def run(self, batch: dict[str, Any]) -> None:
-        """Answer a batch's lines in the background, then write its output and error files."""
+        """Validate a batch's lines, answer them in the background, then write its output and error files."""
         fault = self.host.batch_fault
         await asyncio.sleep(0.05)
-        lines = [line for line in self.store.contents[batch["input_file_id"]].decode().splitlines() if line.strip()]
+        lines, problems = await asyncio.to_thread(read_lines, self.store.contents[batch["input_file_id"]],
+                                                  self.host.check_request)
         batch["request_counts"]["total"] = len(lines)
         if fault == "fail_validation":
+            problems = [{"code": "invalid_request", "message": "injected: the batch failed validation", "line": 1,
+                         "param": None}]
+        if problems:
             batch["status"] = "failed"
-            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "injected: the batch failed validation",
-                                                          "line": 1, "param": None}]}
+            batch["errors"] = {"object": "list", "data": problems}
             return
         batch["status"] = "in_progress"
         out, errors = await self._answer_lines(batch, lines, fault)
@@ -167,7 +188,7 @@ class BatchRoutes:
         cancelled = batch["status"] == "cancelling"
         batch["status"] = "cancelled" if cancelled else "expired" if fault == "expire" else "completed"
 
-    async def _answer_lines(self, batch: dict[str, Any], lines: list[str], fault: str | None) -> tuple[list[Any], list[Any]]:
+    async def _answer_lines(self, batch: dict[str, Any], lines: list[Line], fault: str | None) -> tuple[list[Any], list[Any]]:
         out, errors = [], []
         for number, line in enumerate(lines):
             if batch["status"] == "cancelling":
@@ -176,19 +197,21 @@ class BatchRoutes:
                 break
             if fault == "slow":
                 await asyncio.sleep(0.2)
-            request = json.loads(line)
-            custom_id = request["custom_id"]
+            custom_id = line.request["custom_id"]
             if fault == "error_lines" and number % 5 == 1:
                 errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": 500, "request_id": f"r{number}",
-                               "body": {"error": {"message": "injected: the line failed", "type": "server_error"}}}, "error": None})
+                               "body": error_body("injected: the line failed", "server_error")}, "error": None})
                 batch["request_counts"]["failed"] += 1
                 continue
-            await self.host.ready_for_requests()
             try:
-                payload = await self.host.answer(request["body"], line.encode())
-            except RequestError as exc:  # a local model's refusal of the request as asked
-                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": 400, "request_id": f"r{number}",
-                               "body": {"error": {"message": str(exc), "type": "invalid_request_error"}}}, "error": None})
+                if line.refused is not None:
+                    raise line.refused
+                await self.host.ready_for_requests()
+                payload = await self.host.answer(line.request["body"], line.raw)
+            except RequestError as exc:  # refused as the chat route refuses it, or by a local model as asked
+                status, body = refused(exc)
+                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": status, "request_id": f"r{number}",
+                               "body": body}, "error": None})
                 batch["request_counts"]["failed"] += 1
                 continue
             out.append({"id": f"req-{number}", "custom_id": custom_id,
@@ -209,8 +232,16 @@ class BatchRoutes:
         from aiohttp import web
 
         data = list(self.store.batches.values())
-        return web.json_response({"object": "list", "data": data, "has_more": False,
-                                  "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
+        try:
+            limit = _query_integer(request.query.get("limit"), "limit", 1, 100)
+        except RequestError as exc:
+            return refusal(exc)
+        after = request.query.get("after")
+        if after is not None:
+            data = data[[b["id"] for b in data].index(after) + 1:] if after in self.store.batches else []
+        page = data[: limit or 20]
+        return web.json_response({"object": "list", "data": page, "has_more": len(data) > len(page),
+                                  "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
 
     async def cancel_batch(self, request: Any) -> Any:
         from aiohttp import web
@@ -222,3 +253,95 @@ class BatchRoutes:
         if batch["status"] in ("validating", "in_progress"):
             batch["status"] = "cancelling"
         return web.json_response(batch)
+
+
+@dataclass
+class Line:
+    """One request of a batch file: the parsed request, its bytes, and why the chat route would refuse its body."""
+
+    request: dict[str, Any]
+    raw: bytes
+    refused: RequestError | None
+
+
+#: A failed validation names at most this many lines.
+MAX_PROBLEMS = 20
+
+
+def read_lines(data: bytes, check: Any) -> tuple[list[Line], list[dict[str, Any]]]:
+    """A batch file's requests, each body checked by ``check`` (the chat route's rules), and the problems that fail the
+    batch's validation: a line that is not a request object (``custom_id`` unique, ``POST`` to the chat endpoint, a
+    ``body``), or a file without requests."""
+    lines: list[Line] = []
+    problems: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            request = read_body(raw)
+            CHECK_LINE(request, "")
+            if request["custom_id"] in seen:
+                raise InvalidRequest(f"The custom_id {request['custom_id'][:64]!r} is used by an earlier line; each "
+                                     "request needs its own.", "custom_id", "duplicate_custom_id")
+        except InvalidRequest as exc:
+            problems.append({"code": exc.code or "invalid_request", "message": str(exc), "line": number,
+                             "param": exc.param})
+            continue
+        seen.add(request["custom_id"])
+        try:
+            check(request["body"])
+            lines.append(Line(request, raw, None))
+        except RequestError as exc:
+            lines.append(Line(request, raw, exc))
+    if not lines and not problems:
+        problems.append({"code": "empty_file", "message": "The batch's input file holds no requests.", "line": None,
+                         "param": "input_file_id"})
+    return lines, problems[:MAX_PROBLEMS]
+
+
+def _query_integer(value: str | None, param: str, low: int, high: int) -> int | None:
+    """A query parameter's whole number within ``[low, high]`` (None when absent)."""
+    if value is None:
+        return None
+    if re.fullmatch(r"-?[0-9]{1,18}", value) is None:
+        raise InvalidRequest(f"Invalid '{param}': expected an integer, but got {value[:20]!r}.", param, "invalid_type")
+    number = int(value)
+    integer(low, high)(number, param)
+    return number
+
+
+async def _read_part(part: Any, limit: int) -> bytes:
+    """A multipart part's bytes, at most ``limit`` (a 413 past it)."""
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(2**16):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart_file(request: Any) -> tuple[bytes, str, str]:
+    """An upload's file, its name and its purpose, as OpenAI's files route takes them: multipart/form-data with a
+    ``file`` part (at most :data:`MAX_FILE_BYTES`) and a ``purpose`` field of :data:`PURPOSES`."""
+    from aiohttp import BodyPartReader
+
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidRequest("An upload is multipart/form-data with a 'file' part and a 'purpose' field.", "file",
+                             "invalid_content_type")
+    data, name, purpose = None, "upload.jsonl", None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                name, data = part.filename or name, await _read_part(part, MAX_FILE_BYTES)
+            elif isinstance(part, BodyPartReader) and part.name == "purpose":
+                purpose = (await _read_part(part, 256)).decode("utf-8", "replace")
+    except (ValueError, AssertionError, RuntimeError) as exc:  # what aiohttp raises for a body that is not multipart
+        raise InvalidRequest(f"The multipart body could not be read ({exc}).", "file", "invalid_multipart") from None
+    if data is None or purpose is None:
+        missing = "file" if data is None else "purpose"
+        raise InvalidRequest(f"Missing required parameter: '{missing}'.", missing, "missing_required_parameter")
+    choice(*PURPOSES)(purpose, "purpose")
+    return data, name, purpose

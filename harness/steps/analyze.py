@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .outcome import Context, Outcome, stamp
+from ..core.claims import Output
+from .outcome import Context, Outcome, claimed, stamp
 from .settings import AnalyzeSettings, mapping_of
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def analyze(source: str | Path, settings: AnalyzeSettings, *, out: str | Path | 
     from ..io.pairs import load_pairs, select_rows
 
     path = Path(source)
+    claimed(planned(path, out), [("the pairs", path), ("`human`", settings.human), ("`correct`", settings.correct)])
     frame, default_out = pairs_or_run(path, settings.map)
     frame = select_rows(frame, limit=settings.limit, sample=settings.sample, seed=settings.sample_seed)
     calibration = _calibration(settings.correct)
@@ -48,6 +50,17 @@ def _calibration(path: str | None) -> dict[str, object] | None:
         return read_json_object(Path(path), what="`correct` file")
     except FileNotFoundError:
         raise DataError(f"`correct` {path}: no such file") from None
+
+
+#: The tables analyze writes beside ``analysis.json`` (``analysis_<name>.csv``).
+TABLES = ("transitions", "categories", "transition_matrix", "escalation_cases", "comparison")
+
+
+def planned(source: Path, out: str | Path | None) -> list[Output]:
+    """The files analyze writes: ``analysis.json`` and its tables, into ``out`` (default: the run folder, or
+    ``runs/analysis-<table>``)."""
+    folder = Path(out) if out is not None else source if source.is_dir() else Path("runs") / f"analysis-{source.stem}"
+    return [Output(folder, folder=True, names=(("analysis.json", "result"), *((f"analysis_{t}.csv", "table") for t in TABLES)))]
 
 
 def pairs_or_run(source: Path, mapping: list[str]) -> tuple[pd.DataFrame, Path]:

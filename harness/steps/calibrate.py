@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .outcome import Context, Outcome, held_out, stamp
+from ..core.claims import Output
+from ..core.constants import CATEGORIES, SIDES
+from .outcome import Context, Outcome, claimed, held_out, stamp
 from .settings import CalibrateSettings, mapping_of
 
 
@@ -21,10 +23,28 @@ def calibrate(source: str | Path, settings: CalibrateSettings, *, out: str | Pat
     if settings.gold or settings.pred:
         if not (settings.gold and settings.pred):
             raise ConfigError("`gold` and `pred` go together: name both label columns")
+        claimed(planned(source, settings, out), [("the table", source), ("`ratings`", settings.ratings)])
         return _table(source, settings, out=Path(out) if out is not None else None, context=context)
     if settings.human is None:
         raise ConfigError("calibrating a run needs `human` DATA (or `gold`/`pred` on a plain table)")
+    claimed(planned(source, settings, out), [("the run", source), ("`human`", settings.human),
+                                             ("`ratings`", settings.ratings), ("`held_out`", settings.held_out)])
     return _run(source, settings, out=Path(out) if out is not None else source, context=context)
+
+
+def planned(source: str | Path, settings: CalibrateSettings, out: str | Path | None) -> list[Output]:
+    """The files calibrate writes: a run's calibration.json and confusion tables (into ``out``, default the run
+    folder), or a table's calibration and its confusion table (only when ``out`` is given)."""
+    from ..analysis.calibration import table_calibration_path
+
+    if settings.gold and settings.pred:
+        if out is None:
+            return []
+        target = table_calibration_path(out, settings.gold, settings.pred)
+        return [Output(Path(out), folder=True, names=((target.name, "result"), (f"confusion_{target.name[:-5]}.csv", "table")))]
+    tables = [(f"confusion_{side}_{scope}.csv", "table") for side in SIDES for scope in (*CATEGORIES, "pooled", "max")]
+    return [Output(Path(out) if out is not None else Path(source), folder=True,
+                   names=(("calibration.json", "result"), *tables))]
 
 
 def _table(source: Path, settings: CalibrateSettings, *, out: Path | None, context: Context) -> Outcome:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .outcome import Context, Outcome, held_out, stamp
+from .outcome import Context, Outcome, claimed, held_out, result_file, stamp
 from .settings import CompareSettings
 
 
@@ -41,6 +41,8 @@ def compare(runs: Sequence[str | Path], settings: CompareSettings, *, out: str |
     if len(set(f.resolve() for f in folders)) != len(folders):
         raise ConfigError(f"compare: a run folder is named twice ({[str(f) for f in folders]})")
     target = Path(out) if out is not None else default_comparison_path(folders)
+    claimed([result_file(target)], [*(("a compared run", f) for f in folders), ("`human`", settings.human),
+                                    ("`ratings`", settings.ratings), ("`held_out`", settings.held_out)])
     loaded = [load_run(f) for f in folders]
     result: Any
     if settings.human is None:

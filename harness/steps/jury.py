@@ -75,6 +75,11 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     if target.resolve() in {f.resolve() for f in folders}:
         raise ConfigError(f"`out` {target}: is one of the members; give the jury a folder of its own")
     _check_out(target)
+    from ..core.claims import Output
+    from .outcome import claimed
+
+    claimed([Output(target, run=True, names=((MANIFEST, "manifest"), (LABELS, "run"), (INPUT, "run")))],
+            [("a member", f) for f in folders])
     loaded = [load_run(f, full=True) for f in folders]
     ids = [set(r.input["id"].astype(str)) for r in loaded]
     if any(i != ids[0] for i in ids[1:]):
@@ -106,9 +111,9 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
         counts_by_target=by_target, tokens=tokens, schema_version=first.schema_version,
     )
     ensure_folder(target, param="out")
-    with atomic_path(target / INPUT) as tmp:
+    with atomic_path(target / INPUT, kind="run") as tmp:
         tmp.write_bytes((folders[0] / INPUT).read_bytes())
-    with atomic_path(target / LABELS) as tmp:
+    with atomic_path(target / LABELS, kind="run") as tmp:
         import json
 
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in labels), encoding="utf-8")

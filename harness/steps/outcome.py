@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.claims import Output
 from ..io.provenance import provenance_of, stamped
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ class Outcome:
 
     result: Result
     written: list[Path] = field(default_factory=list)
+
+
+def claimed(outputs: Sequence[Output], inputs: Sequence[tuple[str, Any]]) -> None:
+    """Refuse, before the step does any work, an output that would change a byte harness did not write
+    (:func:`harness.core.claims.claim`): an input of the step, a user's file, a folder where a file goes."""
+    from ..core.claims import claim
+
+    claim(outputs, inputs=[(name, path) for name, path in inputs if path is not None])
+
+
+def result_file(path: Path, param: str = "`out`") -> Output:
+    """One result JSON file."""
+    return Output(Path(path), param=param, kind="result")
 
 
 def stamp(result: Any, step: str, label_source: str, inputs: Sequence[tuple[str, Any]], context: Context) -> Any:

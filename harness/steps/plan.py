@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .outcome import Context, Outcome, stamp
+from ..core.claims import Output
+from .outcome import Context, Outcome, claimed, result_file, stamp
 from .settings import PlanSettings, SelectSettings, mapping_of
 
 
@@ -16,11 +17,12 @@ def plan(pilot: str | Path, settings: PlanSettings, *, out: str | Path | None = 
     from ..analysis.planning import plan as make_plan
 
     source = Path(pilot)
+    target = Path(out) if out is not None else Path("runs") / f"plan-{source.stem or source.name}.json"
+    claimed([result_file(target)], [("the pilot", source), ("`human`", settings.human)])
     chosen = pilot_of(source, settings)
     result = make_plan(chosen, target_width=settings.target_width, sizes=list(settings.sizes), studies=settings.studies,
                        n_boot=settings.n_boot, seed=settings.seed, assurance=settings.assurance)
     result = stamp(result, "plan", "pilot labels", [("pilot", source), ("human", settings.human)], context)
-    target = Path(out) if out is not None else Path("runs") / f"plan-{source.stem or source.name}.json"
     result.write(target)
     return Outcome(result, [target])
 
@@ -97,6 +99,16 @@ def _run_pilot(source: Path, settings: PlanSettings) -> Any:
                             source=f"{source} with {settings.human}", cluster=found.unit.cluster, graded=graded)
 
 
+def design_path(picks: Path) -> Path:
+    """Where select writes the design beside its picks: ``<name>.design.json``."""
+    return picks.with_name(f"{picks.stem}.design.json")
+
+
+def select_outputs(picks: Path, param: str = "`out`") -> list[Output]:
+    """The picks table and its design beside it."""
+    return [Output(picks, param=param, kind="pairs"), result_file(design_path(picks), param)]
+
+
 def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, context: Context = ()) -> Outcome:
     """Pick ``settings.budget`` prompt clusters for annotators from a run folder (or a table of a grader's labels):
     the picks (blank label columns, each row's inclusion_probability) at ``out`` and the design beside it
@@ -106,6 +118,7 @@ def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, con
     from ..io.runs import graded_pairs, load_run, uncertainty_by_id
 
     source, target = Path(graded), Path(out)
+    claimed(select_outputs(target), [("the graded pairs", source)])
     uncertainty = None
     if source.is_dir():
         run = load_run(source)
@@ -117,7 +130,7 @@ def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, con
         frame = load_pairs(source, mapping=mapping_of(settings.map))
     rows, design = pick(frame, budget=settings.budget, strategy=settings.strategy, cluster=settings.cluster,
                         uncertainty=uncertainty, seed=settings.seed, source=str(source))
-    sidecar = target.with_name(f"{target.stem}.design.json")
+    sidecar = design_path(target)
     design = type(design)(**{**design.fields(), "outputs": [str(target), str(sidecar)]})
     design = stamp(design, "select", "grader" if source.is_dir() else "the table's labels", [("graded", source)], context)
     write_pairs(rows, target)

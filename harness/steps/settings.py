@@ -17,9 +17,10 @@ Output plumbing (``--out``, ``--json``, ``--quiet``) is not a setting.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 
@@ -35,6 +36,36 @@ class Settings(BaseModel):
     """A command's options: strict types ("100" is not 100), unknown keys refused, frozen once made."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    #: A command with modes: each mode's name (as a message says it) and the fields only it takes. A field of the other
+    #: mode is refused naming it (never silently ignored); :meth:`mode_of` says which mode the values are in.
+    MODES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def mode_of(cls, values: Mapping[str, Any]) -> str | None:
+        """The mode ``values`` are in (None: the command has one mode)."""
+        return None
+
+    @classmethod
+    def refused(cls, values: Mapping[str, Any], given: Iterable[str]) -> list[str]:
+        """The ``given`` fields that belong to another mode than the one ``values`` are in."""
+        mode = cls.mode_of(values)
+        if mode is None:
+            return []
+        own = set(cls.MODES[mode])
+        return [name for other, names in cls.MODES.items() if other != mode for name in names
+                if name in given and name not in own]
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Settings:
+        stray = type(self).refused(self.__dict__, [n for n in self.model_fields_set
+                                                   if getattr(self, n) != type(self).model_fields[n].get_default(
+                                                       call_default_factory=True)])
+        if stray:
+            mode = type(self).mode_of(self.__dict__)
+            other = next(m for m, names in self.MODES.items() if stray[0] in names)
+            raise ValueError(f"`{stray[0]}` applies to {other}, not to {mode}; drop it")
+        return self
 
     @classmethod
     def study_wide(cls) -> list[str]:
@@ -147,6 +178,16 @@ class CalibrateSettings(Settings):
     seed: int = seed_field()
     map: list[str] = map_field()
 
+    MODES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "a plain table's two columns (`gold`/`pred`)": ("gold", "pred", "labels", "unparsed", "nominal"),
+        "a run folder (with `human`)": ("human", "by", "held_out"),
+    }
+
+    @classmethod
+    def mode_of(cls, values: Mapping[str, Any]) -> str:
+        table = values.get("gold") or values.get("pred")
+        return next(iter(cls.MODES)) if table else list(cls.MODES)[1]
+
 
 class CompareSettings(Settings):
     """``harness compare``: several graders against one human-labelled set, or (without --human) with each other."""
@@ -230,6 +271,12 @@ class PlanSettings(Settings):
     seed: int = seed_field("Simulation seed")
     map: list[str] = map_field()
 
+    @model_validator(mode="after")
+    def _width_or_sizes(self) -> PlanSettings:
+        if self.target_width is None and not self.sizes:
+            raise ValueError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
+        return self
+
 
 class SelectSettings(Settings):
     """``harness select``: which prompt clusters to send to annotators."""
@@ -283,9 +330,11 @@ class JurySettings(Settings):
 class ProbeSettings(Settings):
     """``harness probe``: a run graded again with one perturbation that should not change its verdicts."""
 
-    kind: Literal["verbosity", "exemplar-order", "label-order"] = Field(default="verbosity", description=(
-        "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled) or label-order "
-        "(the severity levels listed from 7 down in the template)."))
+    kind: Literal["verbosity", "exemplar-order", "label-order", "response-format"] = Field(
+        default="verbosity", description=(
+            "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), label-order "
+            "(the severity levels listed from 7 down in the template) or response-format (the answer asked with a "
+            "looser format: json-object for a json-schema run, none for a json-object run)."))
     padding: int = Field(default=3, ge=1, le=50, description="verbosity: copies of the neutral paragraph added (1 to 50).")
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()
@@ -312,21 +361,3 @@ def mapping_of(pairs: list[str]) -> dict[str, str]:
     from ..io.pairs import parse_mapping
 
     return parse_mapping(",".join(pairs)) if pairs else {}
-
-
-def expected(error: Any) -> str:
-    """A pydantic validation error as what was expected ("expected at most 100000")."""
-    context = error.get("ctx") or {}
-    words = {"less_than_equal": "expected at most {le}", "greater_than_equal": "expected at least {ge}",
-             "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
-             "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required",
-             "finite_number": "expected a finite number", "string_too_short": "expected a non-empty text",
-             "too_short": "expected at least {min_length} entries", "string_pattern_mismatch": "expected a name matching {pattern}",
-             "list_type": "expected a list (in a study file a TOML array, e.g. [\"a\", \"b\"])",
-             "int_type": "expected a whole number", "float_type": "expected a number", "bool_type": "expected true or false",
-             "string_type": "expected a text (in quotes)"}
-    template = words.get(error["type"])
-    try:
-        return template.format(**context) if template else str(error["msg"])
-    except (KeyError, IndexError):
-        return str(error["msg"])

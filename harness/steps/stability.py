@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .outcome import Context, Outcome, stamp
+from .outcome import Context, Outcome, claimed, result_file, stamp
 from .settings import StabilitySettings
 
 
@@ -34,10 +34,11 @@ def stability(sources: Sequence[str | Path], settings: StabilitySettings, *, out
     from ..io.runs import load_run
 
     folders = repeats_of(sources)
+    default = Path(sources[0]) if len(sources) == 1 else folders[0].parent
+    target = Path(out) if out is not None else default / "stability.json"
+    claimed([result_file(target)], [("a repeat", f) for f in folders])
     result = measure([load_run(f) for f in folders], threshold=settings.threshold, cluster=settings.cluster,
                      n_boot=settings.n_boot, seed=settings.seed)
     result = stamp(result, "stability", "grader (repeats)", [*(("run", f) for f in folders)], context)
-    default = Path(sources[0]) if len(sources) == 1 else folders[0].parent
-    target = Path(out) if out is not None else default / "stability.json"
     result.write(target)
     return Outcome(result, [target])

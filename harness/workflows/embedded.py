@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from ..core.errors import GraderError
 
@@ -68,20 +69,34 @@ def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subp
     raise GraderError(f"harness serve did not start listening within {timeout_s:g} s")
 
 
-def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0) -> None:
-    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway."""
+def wait_until_graders_ready(port: int, *, timeout_s: float = 120.0, identity: str | None = None) -> None:
+    """Block until the served graders are fitted (``/health`` says ready); chat requests would wait anyway. With
+    ``identity``, the server must say it is that one (the fingerprint its starter computed and keyed the cache by)."""
     import json
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
             health = json.loads(response.read())
+        if identity is not None and health.get("identity") != identity:
+            raise GraderError(f"the embedded server says it is {health.get('identity')}, not {identity} as its starter "
+                              "computed; it would answer for another grader's cache entries (a harness install changed "
+                              "while it started?)")
         if health.get("error"):
             raise GraderError(f"the embedded graders could not be fitted: {health['error']}")
         if health.get("ready"):
             return
         time.sleep(0.05)
     raise GraderError(f"the embedded graders were not ready within {timeout_s:g} s")
+
+
+def embedded_identity(names: Sequence[str]) -> str | None:
+    """The fingerprint ``harness serve --model-name …`` publishes for these served ``names`` (its other flags at their
+    defaults, fitted on the bundled sample, as :func:`embedded_endpoint` starts it), computed here without asking it."""
+    from ..serve.config import ServeConfig
+    from ..serve.identity import serve_identity
+
+    return serve_identity(ServeConfig(model_names=tuple(names)))
 
 
 def served_models(models: Sequence[str]) -> list[str]:
@@ -104,16 +119,18 @@ class EmbeddedServer:
     """A started ``harness serve``: its base URL, and :meth:`ready`, which waits (once) until its graders are fitted and
     its local models loaded."""
 
-    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float) -> None:
+    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float, identity: str | None = None) -> None:
         self.port, self.process, self.ready_timeout_s = port, process, ready_timeout_s
         self.url = f"http://127.0.0.1:{port}/v1"
+        #: What it serves (harness.serve.identity), computed without asking it: hand it to ``EndpointConfig.identity``.
+        self.identity = identity
         self._ready = False
 
     def ready(self) -> None:
         if self._ready:
             return
         try:
-            wait_until_graders_ready(self.port, timeout_s=self.ready_timeout_s)
+            wait_until_graders_ready(self.port, timeout_s=self.ready_timeout_s, identity=self.identity)
         except OSError as exc:  # the server went away while loading (killed, out of memory)
             code = self.process.poll()
             raise GraderError(f"harness serve stopped before it was ready ({exc}; exit code {code})") from None
@@ -124,12 +141,14 @@ class EmbeddedServer:
 def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, wait: bool = True) -> Iterator[EmbeddedServer]:
     """``harness serve`` for ``models`` as a child process on a free port, stopped on exit. With ``wait`` it is ready
     (graders fitted, local models loaded) when yielded; without, it is listening and loading, and the caller hands
-    :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send."""
+    :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send, and
+    :attr:`EmbeddedServer.identity` (``EndpointConfig.identity``), so the grade never asks it who it is."""
     names = served_models(models)
+    identity = embedded_identity(names)
     port = free_port()
     process = start_serve_process(port, *[arg for name in names for arg in ("--model-name", name)])
     try:
-        server = EmbeddedServer(port, process, ready_timeout_s)
+        server = EmbeddedServer(port, process, ready_timeout_s, identity)
         if wait:
             server.ready()
         yield server
@@ -139,3 +158,40 @@ def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, 
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+#: A local language model answers one request at a time, tens of seconds each: unless the user set them, its job keeps
+#: one request in flight and gives each this long.
+LOCAL_MODEL_CONCURRENCY = 1
+LOCAL_MODEL_TIMEOUT_S = 600.0
+
+
+def job_endpoint(stack: Any, settings: Any, models: Sequence[str]) -> Any:
+    """The endpoint a job sends to (:class:`~harness.grading.endpoint.EndpointConfig`), from its resolved settings
+    (:func:`harness.grading.settings.resolve`). With ``base_url = "embedded"``: ``harness serve`` started for
+    ``models`` (stopped when ``stack`` closes), loading while the job starts (the job waits only before its first
+    request, so one answered wholly from the cache never waits for a model to load)."""
+    from ..grading.endpoint import endpoint_of
+
+    if not settings.endpoint.embedded:
+        return endpoint_of(settings.endpoint)
+    server = stack.enter_context(embedded_endpoint(list(models), wait=False))
+    return endpoint_of(settings.endpoint, base_url=server.url, ready=server.ready, identity=server.identity)
+
+
+def for_model(endpoint: Any, settings: Any, model: str) -> Any:
+    """The endpoint for one grader: a local language model on the embedded endpoint keeps
+    :data:`LOCAL_MODEL_CONCURRENCY` request in flight for :data:`LOCAL_MODEL_TIMEOUT_S` each, where the user set neither
+    (its requests would queue past any ordinary timeout). The one rule for every command and study."""
+    import dataclasses
+
+    from ..serve.local_model import LOCAL_MODELS
+
+    if not settings.endpoint.embedded or model not in LOCAL_MODELS:
+        return endpoint
+    more: dict[str, Any] = {}
+    if settings.sources.get("concurrency") == "default":
+        more["concurrency"] = LOCAL_MODEL_CONCURRENCY
+    if settings.sources.get("timeout_s") == "default":
+        more["timeout_s"] = LOCAL_MODEL_TIMEOUT_S
+    return dataclasses.replace(endpoint, **more)

@@ -31,7 +31,7 @@ from ..grading.endpoint import EndpointConfig
 from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
 from ..grading.shots import Shot, load_shots, write_shots
-from ..grading.templates import prompts_root
+from ..grading.templates import default_shots_path
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
@@ -41,11 +41,6 @@ from ..steps.settings import ShotSearchSettings
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def default_shots_path() -> str:
-    """The bundled default shot set (two mild exemplars per side)."""
-    return str(prompts_root() / "default_shots.jsonl")
 
 
 def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int,
@@ -205,6 +200,17 @@ def _dev_search(search: _Search, candidates: dict[str, list[Shot]], settings: Se
     return evaluated, sets
 
 
+def claim_search(run_root: str | Path, out: str | Path, *, inputs: list[tuple[str, Any]],
+                 root_param: str = "`run_root`", out_param: str = "`out`") -> None:
+    """Refuse, before any grading, a search whose chosen shots or ``shot_search.json`` would replace a file harness
+    did not write, or one of its inputs (the pool, the default shots)."""
+    from ..core.claims import Output, claim
+
+    claim([Output(Path(out), param=out_param, kind="shots"),
+           Output(Path(run_root), param=root_param, folder=True, names=(("shot_search.json", "result"),))],
+          inputs=inputs)
+
+
 def calibrate_shots(
     frame: pd.DataFrame,
     spec: GradeSpec,
@@ -218,6 +224,7 @@ def calibrate_shots(
 ) -> ShotSearch:
     """Search shot sets on dev, report test metrics of zero-shot, default and chosen sets."""
     settings = settings or SearchSettings()
+    claim_search(run_root, out, inputs=[("`default_shots`", default_shots), ("`shots_path`", spec.shots_path)])
     splits = split_pool(frame, dev_frac=settings.dev_frac, test_frac=settings.test_frac, seed=settings.seed,
                         cluster=settings.cluster)
     search = _Search(splits, spec, endpoint, Path(run_root), cache_dir, settings.cluster)

@@ -29,12 +29,43 @@ from .study_runner import StepOutcome, StudyResult, StudyRunner
 from .study_steps import analysis_steps, grading_steps, report_steps
 
 
+def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None) -> None:
+    """The whole study checked before any step runs: every step listed (none run), two steps of one name refused
+    (two identical tables), and every file any step writes claimed against every file the study reads
+    (:func:`harness.core.claims.claim`): no step may write over the study's inputs, a user's file, or another
+    step's output."""
+    from ..core.claims import Output, claim
+    from ..core.errors import ConfigError
+
+    runner = StudyRunner(study, folder, None, None, planning=True, flags=flags)
+    grading_steps(runner)
+    analysis_steps(runner)
+    report_steps(runner)
+    names = [step.name for step in runner.planned]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{study.file}: the steps {', '.join(repr(n) for n in twice)} are declared twice (two tables with "
+                          "the same settings); remove the copy")
+    claims = [Output(folder / "study.json", param="the study's `out`", kind="study")]
+    claims += [c for step in runner.planned for c in step.claims]
+    written = [c.path for c in claims]
+    read = [("the study file", study.file), ("[study] data", study.path(study.study.data)),
+            ("[study] human", study.path(study.study.human) if study.study.human else None),
+            ("[study] ratings", study.path(study.study.ratings) if study.study.ratings else None)]
+    for step in runner.planned:  # what a step reads that no step writes: the study's own inputs
+        read += [(f"an input of step {step.name!r}", p) for p in step.inputs
+                 if not any(p == w or p.is_relative_to(w) for w in written)]
+    claim(claims, inputs=read)
+
+
 def run_study(study: Study, *, out: str | Path | None = None, on_step: Callable[[StepOutcome], None] | None = None,
-              on_progress: Callable[[Any], None] | None = None) -> StudyResult:
-    """Run every step the study declares (see the module docstring); ``out`` overrides ``study.out``."""
+              on_progress: Callable[[Any], None] | None = None, flags: dict[str, Any] | None = None) -> StudyResult:
+    """Run every step the study declares (see the module docstring); ``out`` overrides ``study.out``; ``flags``:
+    endpoint settings given on the command line (over the environment, over the study's ``[endpoint]``)."""
     folder = Path(out) if out is not None else study.out
+    check_study(study, folder, flags)
     ensure_folder(folder, param="out")
-    runner = StudyRunner(study, folder, on_step, on_progress)
+    runner = StudyRunner(study, folder, on_step, on_progress, flags=flags)
     try:
         grading_steps(runner)
     finally:

@@ -66,6 +66,7 @@ def calibrate_steps(runner: StudyRunner) -> None:
     from ..analysis.calibration import table_calibration_path
     from ..results.calibration import Calibration, TableAgreement
     from ..steps import calibrate
+    from ..steps.calibrate import planned as planned_calibration
 
     study, table = runner.study, runner.study.calibrate
     if table is None:
@@ -76,7 +77,7 @@ def calibrate_steps(runner: StudyRunner) -> None:
         target = table_calibration_path(runner.out, table.gold, table.pred)
         runner.step("calibrate", settings, _inputs(data, settings.ratings if settings.raters else None), [target],
                     lambda: calibrate(data, settings, out=runner.out, context=_context(runner)).result,
-                    lambda: _read(target, TableAgreement))
+                    lambda: _read(target, TableAgreement), claims=planned_calibration(data, settings, runner.out))
         return
     for name in table.graders or study.judged():
         folder = runner.folder(name, key="calibrate.graders")
@@ -87,7 +88,8 @@ def calibrate_steps(runner: StudyRunner) -> None:
             return calibrate(folder, settings, out=folder, context=_context(runner)).result
 
         inputs = _inputs(folder, settings.human, settings.ratings if settings.raters else None, settings.held_out)
-        runner.step(f"calibrate {name}", settings, inputs, [target], run, _loader(target, Calibration))
+        runner.step(f"calibrate {name}", settings, inputs, [target], run, _loader(target, Calibration),
+                    claims=planned_calibration(folder, settings, folder))
 
 
 def compare_step(runner: StudyRunner) -> None:
@@ -146,8 +148,12 @@ def analyze_step(runner: StudyRunner) -> None:
                                      seed=settings.seed, cluster=settings.cluster), subset)
         return analyze(source, settings, out=folder, context=_context(runner)).result
 
+    from ..core.claims import Output
+    from ..steps.analyze import planned
+
+    claims = planned(source, folder) + ([Output(subset, kind="pairs")] if subset is not None else [])
     runner.step("analyze", {"settings": settings, "human_share": table.human_share}, inputs, [target], run,
-                lambda: _read(target, Analysis))
+                lambda: _read(target, Analysis), claims=claims)
 
 
 def jury_step(runner: StudyRunner) -> None:
@@ -219,9 +225,11 @@ def plan_steps(runner: StudyRunner) -> None:
         source = runner.run_dir(study.grader_named(chosen.grader, key="select.grader")) if study.grader else study.path(study.study.data)
         settings = settings_of(chosen, SelectSettings)
         picks, design_file = out / "picks.jsonl", out / "picks.design.json"
+        from ..steps.plan import select_outputs
+
         runner.step("select", settings, [source], [picks, design_file],
                     lambda: select(source, settings, out=picks, context=_context(runner)).result,
-                    lambda: _read(design_file, Selection))
+                    lambda: _read(design_file, Selection), claims=select_outputs(picks))
 
 
 def human_subset(human: Any, share: float = 1 / 3, seed: int = DEFAULT_SEED, cluster: str | None = None) -> Any:

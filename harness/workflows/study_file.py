@@ -30,12 +30,12 @@ A minimal study::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
-from ..grading.jobs import MAX_TOKENS_LIMIT
+from ..grading.settings import EndpointSettings, JobSettings
 from ..steps.settings import (
     AgreementSettings,
     AnalyzeSettings,
@@ -55,8 +55,6 @@ from ..steps.settings import (
 )
 
 EMBEDDED = "embedded"
-Target = Literal["prompt", "response", "relevance"]
-DEFAULT_TARGETS: tuple[Target, ...] = ("prompt", "response")
 #: Names a grader may not take: they are files and folders the study writes beside the run folders.
 RESERVED_NAMES = frozenset({"figures", "shot-search", "study.json", "report.md", "report.html", "report.tex", "view.html",
                             "comparison.json", "agreement.json", "plan.json", "picks.jsonl", "picks.design.json",
@@ -82,34 +80,22 @@ class StudyInfo(_Strict):
     map: list[str] = map_field()
 
 
-class EndpointTable(_Strict):
+class EndpointTable(EndpointSettings):
+    """``[endpoint]``: the endpoint settings of ``harness grade`` (one declaration: :mod:`harness.grading.settings`),
+    but for ``api_key``, which comes from the environment; a study starts its own ``harness serve`` unless it names an
+    endpoint. The environment and ``harness run``'s flags override the table (flag > environment > study file)."""
+
     base_url: str = Field(default=EMBEDDED, min_length=1, description=(
-        "\"embedded\" (harness serve, started for the study) or an OpenAI-compatible URL."))
-    azure_api_version: str | None = None
-    concurrency: int = Field(default=16, ge=1, le=1024)
-    timeout_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    transport: Literal["aiohttp", "httpx"] | None = None
-    cache_dir: str | None = None
+        "\"embedded\" (harness serve, started for the study: the default) or an OpenAI-compatible URL."))
 
 
-class GraderTable(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    model: str = Field(min_length=1)
-    #: A template folder, or "default" for the bundled templates.
-    template: str = "default"
-    #: "none" (zero-shot, as harness grade without --shots), "default" (the bundled exemplars), "chosen" (the shot
-    #: search's pick) or a file.
-    shots: str = "none"
-    targets: list[Target] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1)
-    logprobs: bool = False
-    samples: int = Field(default=1, ge=1, le=100)
-    temperature: float = Field(default=0.0, ge=0, le=2, allow_inf_nan=False)
-    items_per_request: int = Field(default=1, ge=1, le=1000)
-    #: Completion token budget per item (default that of harness grade).
-    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
-    #: Grade the whole job this many times more (seeds seed+0 … seed+K-1) into ``<name>/repeats/`` for [stability].
-    repeats: int = Field(default=1, ge=1, le=100)
+class GraderTable(JobSettings):
+    """``[[grader]]``: one grader of the study: the job settings of ``harness grade`` (one declaration), and its
+    name. ``shots`` may also be ``chosen``: the exemplar search's pick. The environment does not set a study's graders
+    (they are the study's declarations, each its own)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description=(
+        "The grader's name: its run folder in the study's output."))
 
 
 class ShotSearchTable(ShotSearchSettings):
@@ -226,5 +212,11 @@ def study_schema() -> dict[str, Any]:
     """The study file's JSON Schema, from the same models the commands read (``harness schema study``)."""
     schema = Study.model_json_schema(mode="validation")
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in ("root", "file")}
+    for name, definition in schema.get("$defs", {}).items():  # keys a study never takes (the API key: environment only)
+        tables: dict[str, type[BaseModel]] = {"EndpointTable": EndpointTable, "GraderTable": GraderTable}
+        model = tables.get(name)
+        for key, field in (model.model_fields.items() if model else ()):
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("study") is False:
+                definition.get("properties", {}).pop(key, None)
     schema["title"] = "harness study file"
     return schema

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.errors import ConfigError
-from ..steps.settings import expected
+from ..core.errors import ConfigError, expected
 from .study_file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
 
 
@@ -45,8 +44,8 @@ def _message(file: Path, error: dict[str, Any]) -> str:
 
 
     where = _where(error)
-    if error["type"] != "extra_forbidden":
-        return f"{file}: {where}: {expected(error)}"
+    if error["type"] != "extra_forbidden":  # a study names its keys as they are (never as the command's flags)
+        return f"{file}: {where}: {expected(error).replace('`', '')}"
     loc = tuple(s for s in error["loc"] if not isinstance(s, int))
     valid = _keys_of(loc)
     near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
@@ -63,8 +62,9 @@ def _inherit(data: dict[str, Any]) -> dict[str, Any]:
     for key, model in ANALYSIS_TABLES.items():
         table = data.get(key)
         inherited = {k: wide[k] for k in model.study_wide() if k in wide}
-        if isinstance(table, dict):
-            out[key] = {**inherited, **table}
+        if isinstance(table, dict):  # never a key of the table's other mode ([study] human for a gold/pred calibrate)
+            refused = model.refused(table, inherited)
+            out[key] = {**{k: v for k, v in inherited.items() if k not in refused}, **table}
         elif isinstance(table, list):  # an array of tables ([[probe]]): each inherits
             out[key] = [{**inherited, **t} if isinstance(t, dict) else t for t in table]
     return out
@@ -124,7 +124,13 @@ def _check_files(study: Study, file: Path) -> None:
     info = study.study
     given: list[tuple[str, str | None]] = [("study.data", info.data), ("study.human", info.human), ("study.ratings", info.ratings)]
     given += [(f"grader[{k + 1}].shots", g.shots) for k, g in enumerate(study.grader) if g.shots not in ("default", "none", "chosen")]
-    given += [(f"grader[{k + 1}].template", g.template) for k, g in enumerate(study.grader) if g.template != "default"]
+    for k, grader in enumerate(study.grader):  # read as the grade reads it: a bundled set by its name, else a folder
+        from ..grading.jobs import spec_of
+
+        template = spec_of(grader, shots_path=None, root=study.root).template_dir
+        if template is not None and not Path(template).exists():
+            raise ConfigError(f"{file}: grader[{k + 1}].template: {template}: no such template set (a folder, or a "
+                              "bundled set's name: see harness templates)")
     for key in ANALYSIS_TABLES:
         table = getattr(study, key)
         if table is not None and not isinstance(table, list):

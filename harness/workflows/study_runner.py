@@ -18,7 +18,7 @@ from ..core.constants import VERSION
 from ..core.errors import GraderError, ItemsFailedError
 from ..io.provenance import file_sha256
 from ..results.base import Result
-from .study_file import EMBEDDED, GraderTable, Study
+from .study_file import GraderTable, Study
 
 STATE = "study.json"
 
@@ -31,6 +31,31 @@ class StepOutcome:
     seconds: float
     result: Result | None = None
     note: str = ""
+
+
+@dataclass
+class PlannedStep:
+    """A step as the whole-study check sees it before anything runs: what it reads and what it writes."""
+
+    name: str
+    inputs: list[Path]
+    claims: list[Any]
+
+
+def claims_of(name: str, outputs: list[Path]) -> list[Any]:
+    """What a step's outputs are, by their names (a step that writes more passes its own claims)."""
+    from ..core.claims import Output
+
+    param = f"the study's `out` ({name})"
+    kinds = {".md": "document", ".html": "document", ".tex": "document", ".json": "result"}
+    named = {"picks.jsonl": "pairs", "human_subset.jsonl": "pairs", "chosen_shots.jsonl": "shots", "study.json": "study"}
+    claims = []
+    for path in outputs:
+        if path.name == "labels.jsonl":
+            claims.append(Output(path.parent, param=param, run=True))
+        else:
+            claims.append(Output(path, param=param, kind=named.get(path.name) or kinds.get(path.suffix, "file")))
+    return claims
 
 
 @dataclass
@@ -106,51 +131,45 @@ class _State:
         self._write()
 
     def _write(self) -> None:
-        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started})
+        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started}, kind="study")
 
 
 class _Endpoint:
-    """The study's endpoint: the configured URL, or ``harness serve`` started on first use and stopped at the end."""
+    """The study's endpoint: its settings resolved once (flag > environment > study file > default: the ``[endpoint]``
+    table is :class:`~harness.grading.settings.EndpointSettings`), and ``harness serve`` started on first use and
+    stopped at the end when the study names none."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, flags: dict[str, Any] | None = None) -> None:
+        from ..grading.settings import resolve
+
         self.study = study
         self.stack = contextlib.ExitStack()
-        self.server: Any = None
         self.config: Any = None
-        self.embedded = study.endpoint.base_url == EMBEDDED
+        table = study.endpoint.model_dump(exclude_unset=True)
+        table.setdefault("base_url", study.endpoint.base_url)  # the study's default: its own harness serve
+        self.settings = resolve(flags or {}, file=table, job_env=False)
+        self.embedded = self.settings.endpoint.embedded
 
     def get(self) -> Any:
         if self.config is not None:
             return self.config
-        from ..grading.config import Settings, resolve
+        from ..serve.local_model import LOCAL_MODELS
+        from .embedded import job_endpoint
 
-        table = self.study.endpoint
-        base_url = table.base_url
-        if table.base_url == EMBEDDED:  # the study's own harness serve, reached with the same endpoint settings as any
-            from ..serve.local_model import LOCAL_MODELS
-            from .embedded import embedded_endpoint
+        # loading while the study starts; a grade waits for it only before its first request (a local language model
+        # loads in about 20 s), so a study answered wholly from the cache never waits for one
+        self.config = job_endpoint(self.stack, self.settings, [g.model for g in self.study.grader if g.model in LOCAL_MODELS])
+        if self.config.identity is None:  # asked once for the whole study (a loopback endpoint says what it serves)
+            from ..grading.identity import endpoint_identity
 
-            # loading while the study starts; a grade waits for it only before its first request (a local language
-            # model loads in about 20 s), so a study answered wholly from the cache never waits for one
-            self.server = self.stack.enter_context(
-                embedded_endpoint([g.model for g in self.study.grader if g.model in LOCAL_MODELS], wait=False))
-            base_url = self.server.url
-        flags = Settings(base_url=base_url, azure_api_version=table.azure_api_version, concurrency=table.concurrency,
-                         timeout_s=table.timeout_s, max_attempts=table.max_attempts, transport=table.transport)
-        self.config = resolve(flags).endpoint()
-        if self.server is not None:
-            self.config = dataclasses.replace(self.config, ready=self.server.ready)
+            self.config = dataclasses.replace(self.config, identity=endpoint_identity(self.config).value)
         return self.config
 
     def for_model(self, model: str) -> Any:
-        """The endpoint for one grader: a local language model on the embedded endpoint answers one request at a time,
-        so its grade keeps one request in flight and gives each request 10 minutes (queued requests would time out)."""
-        from ..serve.local_model import LOCAL_MODELS
+        """The endpoint for one grader (:func:`harness.workflows.embedded.for_model`: the one local-model rule)."""
+        from .embedded import for_model
 
-        config = self.get()
-        if self.embedded and model in LOCAL_MODELS:
-            return dataclasses.replace(config, concurrency=1, timeout_s=max(config.timeout_s or 0.0, 600.0))
-        return config
+        return for_model(self.get(), self.settings, model)
 
     def close(self) -> None:
         self.stack.close()
@@ -160,21 +179,32 @@ class StudyRunner:
     """Runs the steps in order, skipping the unchanged ones."""
 
     def __init__(self, study: Study, out: Path, on_step: Callable[[StepOutcome], None] | None,
-                 on_progress: Callable[[Any], None] | None) -> None:
+                 on_progress: Callable[[Any], None] | None, *, planning: bool = False,
+                 flags: dict[str, Any] | None = None) -> None:
         self.study, self.out, self.on_step, self.on_progress = study, out, on_step, on_progress
+        #: Planning: the steps are listed (:attr:`planned`), none runs (the whole study is checked first).
+        self.planning = planning
+        self.planned: list[PlannedStep] = []
         self.state = _State(out)
-        self.endpoint = _Endpoint(study)
+        self.endpoint = _Endpoint(study, flags)
         self.result = StudyResult(out)
-        self.cache = Path(study.endpoint.cache_dir) if study.endpoint.cache_dir else out / ".cache"
+        found = self.endpoint.settings  # a study keeps its cache beside its outputs unless told otherwise
+        self.cache: Path | None = None if found.endpoint.no_cache else Path(found.endpoint.cache_dir) \
+            if found.sources["cache_dir"] != "default" else out / ".cache"
         self.notes: list[str] = []
 
     def step(self, name: str, table: Any, inputs: list[Path], outputs: list[Path], run: Callable[[], Result | None],
              load: Callable[[], Result | None] = lambda: None, *, study_wide: bool = True,
-             on_changed: Callable[[], None] | None = None) -> None:
+             on_changed: Callable[[], None] | None = None, claims: list[Any] | None = None) -> None:
         """Run a step unless its fingerprint (its table, the study-wide settings when it reads them, its inputs' bytes)
         matches the one recorded when it last finished and its outputs exist. ``on_changed`` runs first when an
         unfinished earlier attempt (killed, failed) began with other settings or inputs: its half-made output is
-        another job's and is set aside, not resumed."""
+        another job's and is set aside, not resumed. ``claims``: every file the step writes (default: its outputs, by
+        their names), checked with the whole study's before any step runs."""
+        if self.planning:  # a step's own claims name the study's `out`, and the step
+            own = [dataclasses.replace(c, param=f"the study's `out` ({name})") for c in claims or []]
+            self.planned.append(PlannedStep(name, inputs, [*claims_of(name, outputs), *own]))
+            return
         info = self.study.study  # n_boot, seed, cluster and raters: every analysis reads them, no grade does
         wide = {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters} if study_wide else {}
         print_ = fingerprint({"step": table, "study": wide}, inputs)

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..io.provenance import stamped
 from .study_runner import study_provenance
@@ -17,48 +17,35 @@ if TYPE_CHECKING:
 
 
 def _shots(runner: StudyRunner, grader: GraderTable) -> str | None:
-    from .shot_search import default_shots_path
-
-    if grader.shots == "none":
-        return None
-    if grader.shots == "default":
-        return default_shots_path()
-    if grader.shots == "chosen":
-        return str(runner.out / "chosen_shots.jsonl")
-    return str(runner.study.path(grader.shots))
+    return _spec(runner, grader).shots_path
 
 
-def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | None) -> Any:
-    from ..core.constants import DEFAULT_MAX_TOKENS
-    from ..grading.jobs import GradeSpec
+def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | Literal["keep"] | None = "keep") -> Any:
+    """The grader's spec (:func:`~harness.grading.jobs.spec_of`, the one builder), its files read from the
+    study file's folder; ``shots = "chosen"`` is the exemplar search's pick."""
+    from ..grading.jobs import spec_of
 
-    template = None if grader.template == "default" else str(runner.study.path(grader.template))
-    return GradeSpec(model=grader.model, targets=tuple(grader.targets), template_dir=template, shots_path=shots,
-                     items_per_request=grader.items_per_request, temperature=grader.temperature, logprobs=grader.logprobs,
-                     samples=grader.samples, max_tokens=DEFAULT_MAX_TOKENS if grader.max_tokens is None else grader.max_tokens)
+    chosen = str(runner.out / "chosen_shots.jsonl") if grader.shots == "chosen" else "keep"
+    return spec_of(grader, shots_path=chosen if shots == "keep" else shots, root=runner.study.root)
 
 
 def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
-    paths = [runner.study.path(runner.study.study.data)]
-    shots = _shots(runner, grader)
-    if shots:
-        paths.append(Path(shots))
-    if grader.template != "default":
-        paths.append(runner.study.path(grader.template))
-    return paths
+    spec = _spec(runner, grader)
+    return [runner.study.path(runner.study.study.data), *(Path(p) for p in (spec.shots_path, spec.template_dir) if p)]
 
 
 def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
     from ..core.errors import GraderError
     from ..grading.grade import grade, grade_repeats
+    from ..grading.templates import default_shots_path
     from ..io.pairs import load_pairs, select_rows
     from ..io.readers import read_result
     from ..io.runs import read_manifest
     from ..results.manifest import Manifest
     from ..results.shots import ShotSearch
     from ..steps.settings import ShotSearchSettings, mapping_of
-    from .shot_search import calibrate_shots, default_shots_path
+    from .shot_search import calibrate_shots
     from .study_analyses import settings_of
     from .study_runner import check_graded
 
@@ -95,19 +82,17 @@ def grading_steps(runner: StudyRunner) -> None:
             _set_aside_if_finished(runner, f"grade {grader.name}", folder)
             _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
             try:
-                result = grade(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model), run_dir=folder,
-                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress,
-                               same_grader=runner.endpoint.embedded)  # the embedded grader is the same on every port it gets
+                result = grade(data, _spec(runner, grader), runner.endpoint.for_model(grader.model), run_dir=folder,
+                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
             except GraderError as exc:  # name the study's keys, not the grade command's flags
                 said = re.sub(r"`(base_url|model)`( \(or OPENAI_BASE_URL\))?", lambda m: f"{'endpoint' if m.group(1) == 'base_url' else 'grader'}.{m.group(1)}", str(exc))
                 raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
                                   f"{said}") from None
             check_graded(result, grader.name)
             if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
-                for repeat in grade_repeats(data, _spec(runner, grader, shots=_shots(runner, grader)), runner.endpoint.for_model(grader.model),
+                for repeat in grade_repeats(data, _spec(runner, grader), runner.endpoint.for_model(grader.model),
                                             run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
-                                            retry_statuses=("failed",), on_progress=runner.on_progress,
-                                            same_grader=runner.endpoint.embedded):
+                                            retry_statuses=("failed",), on_progress=runner.on_progress):
                     check_graded(repeat, f"{grader.name} ({repeat.run_dir.name})")
             return result.manifest
 
@@ -122,6 +107,7 @@ def probe_steps(runner: StudyRunner) -> None:
     from ..io.readers import read_result
     from ..results.probes import Probe
     from ..steps.settings import ProbeSettings
+    from .probe import planned as planned_probe
     from .probe import run_probe
     from .study_analyses import settings_of
 
@@ -137,7 +123,7 @@ def probe_steps(runner: StudyRunner) -> None:
                                  context=[("study", runner.study.file)])
 
             runner.step(f"probe {settings.kind} {name}", {"settings": settings, "endpoint": study.endpoint.base_url}, [folder],
-                        [target], run, partial(read_result, target, Probe))
+                        [target], run, partial(read_result, target, Probe), claims=planned_probe(folder, settings.kind, None))
 
 
 def analysis_steps(runner: StudyRunner) -> None:
@@ -219,14 +205,16 @@ def _set_aside_if_finished(runner: StudyRunner, step: str, folder: Path) -> None
 
 def _set_aside_if_another_endpoint(runner: StudyRunner, step: str, folder: Path) -> None:
     """An unfinished run folder graded at another endpoint than the study's now holds another grader's labels: it is
-    set aside rather than mixed (the embedded endpoint is one grader whatever its port)."""
-    from ..grading.cache import public_base_url
+    set aside rather than mixed (endpoints compared by identity: the embedded endpoint, or any harness serve, is one
+    grader whatever its port, and another grader when its code, fit or flags changed)."""
+    from ..grading.identity import answered_here
     from ..io.runs import MANIFEST, read_manifest
 
-    if runner.endpoint.embedded or not (folder / MANIFEST).exists():
+    if not (folder / MANIFEST).exists():
         return
     before = read_manifest(folder).endpoint
-    if before and public_base_url(before) != public_base_url(runner.endpoint.get().base_url):
+    endpoint = runner.endpoint.get()
+    if before and not answered_here([before], endpoint.identity, endpoint.base_url):
         _set_aside(runner, step, folder)
 
 

@@ -1,0 +1,80 @@
+"""Stability reads repeats of one job only: settings that differ, or a repeat served again by the cache, are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli.app import app
+
+runner = CliRunner()
+CATEGORIES = ("hate", "sexual", "violence", "self_harm")
+
+
+def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[str, Any] | None = None,
+              cached: int = 0, model: str = "sim") -> Path:
+    """A run folder as ``harness grade`` leaves it: one response verdict (hate) per item, items spread over clusters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"i{i}", "prompt_id": f"p{i % clusters}", "prompt": f"prompt {i % clusters}",
+             "response": f"answer {i}"} for i in range(len(verdicts))]
+    (folder / "input.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    labels = [{"id": f"i{i}", "target": "response", "status": "ok", **({"cached": True} if i < cached else {}),
+               "severity": {c: (v if c == "hate" else 0) for c in CATEGORIES}} for i, v in enumerate(verdicts)]
+    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels), encoding="utf-8")
+    manifest = {"model": model, "template_hash": "t", "shots_hash": "none", "status": "complete", "schema_version": 1,
+                "input_sha256": "x", "targets": ["response"], "items": len(verdicts), "cache_hits": cached,
+                "params": {"temperature": 0.7, "seed": 1, "max_tokens": 400, "json_mode": True, "items_per_request": 1,
+                           **(params or {})}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def _stability(*folders: Path, extra: tuple[str, ...] = ()) -> Any:
+    out = str(folders[0].parent / "s.json")
+    return runner.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"temperature": 0.0}, "temperature: a 0.7, b 0.0"),
+    ({"json_mode": False}, "response format: a 'json_object', b 'text'"),
+    ({"max_tokens": 50}, "max_tokens: a 400, b 50"),
+])
+def test_repeats_of_different_settings_are_refused_naming_what_differs(tmp_path: Path, change: dict[str, Any],
+                                                                        named: str) -> None:
+    a = write_run(tmp_path / "a", [0, 1, 2, 0] * 10, clusters=20)
+    b = write_run(tmp_path / "b", [0, 1, 2, 0] * 10, clusters=20, params={**change, "seed": 2})
+    result = _stability(a, b)
+    assert result.exit_code == 2 and "not one job" in result.output
+    assert named in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_another_model_is_refused_by_name(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", [0, 1] * 20, clusters=20)
+    b = write_run(tmp_path / "b", [0, 1] * 20, clusters=20, params={"seed": 2}, model="other")
+    result = _stability(a, b)
+    assert result.exit_code == 2 and "model: a 'sim', b 'other'" in " ".join(result.output.split())
+
+
+def test_a_repeat_served_again_by_the_cache_is_refused(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", [0, 1, 2, 0] * 10, clusters=20)
+    copy = write_run(tmp_path / "copy", [0, 1, 2, 0] * 10, clusters=20, cached=40)  # same seed, every answer cached
+    result = _stability(a, copy)
+    assert result.exit_code == 2 and "copy is a again" in " ".join(result.output.split())
+    assert "agree by construction" in " ".join(result.output.split())
+
+
+def test_a_repeat_partly_from_the_cache_is_named_in_a_warning(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", [0, 1, 2, 0] * 10, clusters=20)
+    b = write_run(tmp_path / "b", [0, 1, 1, 0] * 10, clusters=20, params={"seed": 2}, cached=12)
+    result = _stability(a, b, extra=("--json",))
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["from_cache"] == [0, 12]
+    assert any(w.startswith("b: 12 of 40 answers came from the completion cache") for w in found["warnings"])
+    text = _stability(a, b).output
+    assert "b: 12 of 40 answers came from the completion cache" in " ".join(text.split())

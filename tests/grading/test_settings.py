@@ -1,0 +1,112 @@
+"""Every grading setting declared once: one precedence (flag > environment > settings file > default) for a grade and a
+study, the same bounds for the flags, the study, the environment and the library's own objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli.app import app
+from harness.core.errors import ConfigError
+from harness.grading.endpoint import EndpointConfig, endpoint_of
+from harness.grading.jobs import GradeSpec, spec_of
+from harness.grading.settings import EndpointSettings, JobSettings, resolve
+from tests.helpers import SAMPLE
+
+runner = CliRunner()
+
+
+def test_one_precedence_flag_environment_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "harness.toml"
+    config.write_text('base_url = "http://file:1/v1"\nconcurrency = 3\ntimeout_s = 9\nmodel = "from-file"\n')
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env:2/v1")
+    monkeypatch.setenv("HARNESS_CONCURRENCY", "5")
+    monkeypatch.setenv("HARNESS_LOGPROBS", "true")
+    found = resolve({"concurrency": 7}, config=config)
+    assert found.endpoint.base_url == "http://env:2/v1"  # environment over file
+    assert found.endpoint.concurrency == 7  # flag over environment
+    assert found.endpoint.timeout_s == 9.0 and found.job.model == "from-file"  # file over default
+    assert found.job.logprobs is True and found.endpoint.max_attempts == 6  # environment's text typed; a default
+    where = found.sources
+    assert (where["concurrency"], where["base_url"], where["timeout_s"], where["max_attempts"]) == (
+        "flag", "environment", "settings file", "default")
+    monkeypatch.setenv("HARNESS_CONCURRENCY", "many")
+    with pytest.raises(ConfigError, match="HARNESS_CONCURRENCY='many': expected int"):
+        resolve({}, config=config)
+    monkeypatch.setenv("HARNESS_CONCURRENCY", "0")  # typed, then bounded like a flag, naming the variable
+    with pytest.raises(ConfigError, match="HARNESS_CONCURRENCY 0: expected at least 1"):
+        resolve({}, config=config)
+
+
+def test_the_library_objects_take_the_declared_bounds() -> None:
+    """A bound lives on the settings field; EndpointConfig and GradeSpec are checked against the same one."""
+    for kwargs, said in (({"concurrency": 0}, "concurrency=0: expected at least 1"),
+                         ({"timeout_s": 3601.0}, "timeout_s=3601.0: expected at most 3600")):
+        with pytest.raises(ConfigError, match=said):
+            EndpointConfig(base_url="http://127.0.0.1:1/v1", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="temperature=2.5: expected at most 2"):
+        GradeSpec(temperature=2.5)
+    with pytest.raises(ConfigError, match="response_format='xml': expected one of"):
+        GradeSpec(response_format="xml")
+    assert JobSettings.model_fields["temperature"].metadata[-1].le == 2  # the one declaration the checks read
+    assert endpoint_of(EndpointSettings()).concurrency == EndpointSettings.model_fields["concurrency"].default
+
+
+def test_a_job_builds_one_spec_with_shorthands_and_bundled_sets() -> None:
+    spec = spec_of(JobSettings.model_validate({"targets": ["all"], "template": "compact", "shots": "default"}))
+    assert spec.targets == ("prompt", "response", "relevance") and spec.template_dir.endswith("prompts/compact")
+    assert spec.shots_path.endswith("default_shots.jsonl") and spec.response_format == "json-schema"
+    with pytest.raises(ConfigError, match="only a study's exemplar search"):
+        spec_of(JobSettings.model_validate({"shots": "chosen"}))
+    with pytest.raises(ValueError, match="need one item per request"):
+        JobSettings.model_validate({"logprobs": True, "items_per_request": 4})
+
+
+def test_every_grading_command_takes_the_same_endpoint_flags() -> None:
+    import re
+
+    flags = {name: set(re.findall(r"--[a-z][a-z-]+", runner.invoke(app, [name, "--help"], terminal_width=200).output))
+             for name in ("grade", "probe", "calibrate-shots", "run")}
+    wanted = {"--base-url", "--api-key", "--azure-api-version", "--concurrency", "--timeout", "--deadline",
+              "--max-attempts", "--transport", "--cache-dir", "--no-cache"}
+    for name, found in flags.items():
+        assert wanted <= found, (name, wanted - found)
+
+
+def test_a_bad_setting_names_its_flag_or_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--timeout", "0", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--timeout 0.0: expected more than 0" in result.output
+    result = runner.invoke(app, ["grade", str(SAMPLE), "--response-format", "xml", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--response-format 'xml': expected one of" in result.output
+    monkeypatch.setenv("HARNESS_TEMPERATURE", "9")
+    result = runner.invoke(app, ["grade", str(SAMPLE), "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "HARNESS_TEMPERATURE 9.0: expected at most 2" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_the_environment_sets_a_studys_endpoint_over_its_file(server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """HARNESS_CONCURRENCY is obeyed by a study as by a grade (the study's table says 16); the study's graders are its
+    own (HARNESS_MODEL does not replace them)."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[:6]
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n")
+    study = tmp_path / "s.toml"
+    study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "data.jsonl"\n'
+                     f'[endpoint]\nbase_url = "{server.base_url}"\nconcurrency = 16\n'
+                     '[[grader]]\nname = "g"\nmodel = "harness-small"\n')
+    monkeypatch.setenv("HARNESS_CONCURRENCY", "2")
+    monkeypatch.setenv("HARNESS_MODEL", "harness-literal")
+    monkeypatch.setenv("HARNESS_MAX_ATTEMPTS", "2")
+    from harness.workflows.study_reading import read_study
+    from harness.workflows.study_runner import StudyRunner
+
+    found = StudyRunner(read_study(study), tmp_path / "out", None, None).endpoint
+    assert (found.get().concurrency, found.get().retry.max_attempts) == (2, 2)
+    result = runner.invoke(app, ["run", str(study), "--concurrency", "3"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "g" / "manifest.json").read_text())
+    assert manifest["model"] == "harness-small"
