@@ -37,6 +37,15 @@ class Pilot:
     #: The pilot's value and interval as a calibration already reported them, and how it made them: the plan quotes
     #: that figure rather than bootstrapping the same pilot a second time.
     reported: tuple[float | None, Interval, str] | None = None
+    #: Each row's cluster code, so the pilot's own interval resamples its clusters in the order calibrate's does.
+    codes: np.ndarray | None = None
+
+    def in_calibrate_order(self) -> np.ndarray:
+        """The per-cluster sums in the order calibrate's bootstrap draws clusters (their codes sorted as text), so the
+        same seed gives the pilot the very interval calibrate prints."""
+        if self.codes is None:
+            return self.sums
+        return self.sums[np.argsort(self.codes.astype(str), kind="stable")]
 
 
 def _per_cluster(codes: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -67,7 +76,8 @@ def pilot_from_labels(gold: np.ndarray, pred: np.ndarray, codes: np.ndarray, *, 
     rows = np.zeros((gold.size, k))
     rows[np.arange(gold.size), gold] = 1.0
     return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, np.ones((gold.size, 1)))[:, 0],
-                 _per_cluster(codes, rows), [str(v) for v in labels], k=k, side=side, threshold=threshold, cluster=cluster)
+                 _per_cluster(codes, rows), [str(v) for v in labels], k=k, side=side, threshold=threshold, cluster=cluster,
+                 codes=np.unique(codes))
 
 
 def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, threshold: int, source: str,
@@ -100,7 +110,7 @@ def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, thr
         raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
     return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, ones[:, None])[:, 0], _per_cluster(codes, rows),
                  ["0", "1", "2", "3"], side="response" if metric == "escalation" else None, threshold=threshold,
-                 cluster=cluster, graded=graded)
+                 cluster=cluster, graded=graded, codes=np.unique(codes))
 
 
 def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold: int | None, cluster: str | None,

@@ -317,7 +317,7 @@ def _pilot_figure(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, I
     else:
         value = clean(float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k)))
         counts = np.concatenate(list(resample_counts(pilot.sums.shape[0], n_boot=DEFAULT_N_BOOT, seed=seed)))
-        ci = percentile_ci(statistic(pilot.metric, counts @ pilot.sums, pilot.k))
+        ci = percentile_ci(statistic(pilot.metric, counts @ pilot.in_calibrate_order(), pilot.k))
         if pilot.metric == "recall" and value is not None:
             ci = edge_interval(value, ci, int((pilot.sums[:, 1] > 0).sum()))[0]
         how = f"calibrate's cluster bootstrap ({DEFAULT_N_BOOT:,} resamples, seed {seed})"
