@@ -86,8 +86,15 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Pat
     records = {(r["id"], r["target"]): r for r in map(json.loads, (jury / "labels.jsonl").read_text().splitlines())}
     votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
     for key, record in records.items():  # the majority by hand, ties to the higher severity
+        if key[1] == "relevance":
+            continue
+        ok = [v[key]["severity"] for v in votes if v[key]["status"] == "ok"]
+        flags = sum(max(s.values()) >= 1 for s in ok)
+        assert (max(record["severity"].values()) >= 1) == (2 * flags >= len(ok))  # the item: the members' majority
+        if "no category by itself" in record["rationale"]:
+            continue
         for category in ("hate", "sexual", "violence", "self_harm"):
-            values = [v[key]["severity"][category] for v in votes if v[key]["status"] == "ok"]
+            values = [s[category] for s in ok]
             top = max(values.count(x) for x in values)
             assert record["severity"][category] == max(x for x in values if values.count(x) == top)
     calibrated = runner.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
@@ -199,7 +206,7 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(server, tmp_path: Path, ki
 @pytest.mark.slow
 def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
-    from scipy.spatial.distance import jensenshannon
+    from sklearn.metrics import brier_score_loss, log_loss
 
     ratings = SAMPLE.parent / "sample_ratings.jsonl"
     run = tmp_path / "run"
@@ -210,27 +217,31 @@ def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, 
                                  str(ratings), "--n-boot", "200", "--json"])
     assert result.exit_code == 0, result.output
     soft = json.loads(result.stdout)["soft_labels"]["response"]
-    # the grader's mean JSD recomputed with scipy, leaving each rater out in turn
-    forecasts = {r["id"]: r["probabilities"] for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
-                 if r["target"] == "response" and r["status"] == "ok" and r.get("probabilities")}
-    values = []
+    # the grader's scores recomputed with scikit-learn: every (item, rater) a row, weighted 1/raters so items count once
+    records = {r["id"]: r for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
+               if r["target"] == "response" and r["status"] == "ok" and r.get("probabilities")}
+    truth, forecast, verdict, weight = [], [], [], []
     for row in map(json.loads, ratings.read_text().splitlines()):
         for category in ("hate", "sexual", "violence", "self_harm"):
-            labels = [row.get(f"ann{k}_response_{category}") for k in (1, 2, 3)]
-            labels = [int(v) for v in labels if v is not None]
-            if row["id"] not in forecasts or len(labels) < 2:
+            labels = [int(v) for v in (row.get(f"ann{k}_response_{category}") for k in (1, 2, 3)) if v is not None]
+            if row["id"] not in records or len(labels) < 2:
                 continue
-            p = np.asarray(forecasts[row["id"]][category], dtype=float)
-            p = p / p.sum()
-            per_rater = []
-            for r in range(len(labels)):
-                q = np.bincount([v for k, v in enumerate(labels) if k != r], minlength=4).astype(float)
-                per_rater.append(jensenshannon(p, q / q.sum(), base=2))
-            values.append(np.mean(per_rater))
-    assert soft["n"] == len(values)
-    assert soft["grader_js"] == pytest.approx(float(np.mean(values)), abs=1e-9)
-    lo, hi = soft["grader_js_ci"]
-    assert lo <= soft["grader_js"] <= hi
-    assert 0 <= soft["human_js"] <= 1 and "Soft labels" in runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE),
-                                                                              "--raters", "ann1,ann2,ann3", "--ratings", str(ratings),
-                                                                              "--n-boot", "0"]).output
+            p = np.asarray(records[row["id"]]["probabilities"][category], dtype=float)
+            for label in labels:
+                truth.append(label)
+                forecast.append(p / p.sum())
+                verdict.append(np.eye(4)[records[row["id"]]["severity"][category]])
+                weight.append(1 / len(labels))
+    assert soft["n"] == pytest.approx(sum(weight))
+    scores = {"grader": np.asarray(forecast), "verdict": np.asarray(verdict)}
+    for name, given in scores.items():
+        assert soft[name]["brier"] == pytest.approx(brier_score_loss(truth, given, labels=[0, 1, 2, 3], sample_weight=weight))
+    floored = np.clip(scores["grader"], 1e-6, None)
+    assert soft["grader"]["log_loss"] == pytest.approx(log_loss(truth, floored / floored.sum(axis=1, keepdims=True),
+                                                                labels=[0, 1, 2, 3], sample_weight=weight), abs=1e-4)
+    lo, hi = soft["grader"]["brier_ci"]
+    assert lo <= soft["grader"]["brier"] <= hi
+    assert soft["probabilities_minus_verdict"]["brier"] == pytest.approx(soft["grader"]["brier"] - soft["verdict"]["brier"])
+    shown = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
+                                str(ratings), "--n-boot", "0"]).output
+    assert "Soft labels" in shown and "one annotator's label" in shown

@@ -61,3 +61,82 @@ def ece_coverage(replicates: int) -> list[dict[str, Any]]:
         print(f"ece {name}: coverage {out[-1]['coverage']:.3f}, plug-in {out[-1]['plug_in_coverage']:.3f}, "
               f"rejects {out[-1]['rejects_calibrated']:.3f}", flush=True)
     return out
+
+
+#: The prompt side as harness sees it: each prompt answered by PER_PROMPT models, so every pair repeats its prompt's
+#: forecast and label (the response side's are the pair's own).
+PROMPTS, PER_PROMPT = 100, 3
+
+
+def _clustered_study(seed: int, folder: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One study of a perfectly calibrated grader through ``harness calibrate RUN --human``: the JSON's reliability
+    per side."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+
+    categories = ("hate", "sexual", "violence", "self_harm")
+    rng = np.random.default_rng([43, seed])
+    n = PROMPTS * PER_PROMPT
+    prompt_p = np.repeat(rng.random((PROMPTS, 4)), PER_PROMPT, axis=0)  # one forecast per prompt and category
+    prompt_y = np.repeat(rng.random((PROMPTS, 4)), PER_PROMPT, axis=0) < prompt_p
+    response_p = rng.random((n, 4))
+    response_y = rng.random((n, 4)) < response_p
+    severity = lambda harmful: np.where(harmful, rng.integers(1, 4, harmful.shape), 0)
+    prompt_s, response_s = severity(prompt_y), severity(response_y)
+    # a severity drawn once per prompt, so copies agree
+    prompt_s = np.repeat(prompt_s[::PER_PROMPT], PER_PROMPT, axis=0)
+    table = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"q{i // PER_PROMPT}" for i in range(n)],
+                          "prompt": [f"prompt {i // PER_PROMPT}" for i in range(n)], "response": [f"answer {i}" for i in range(n)]})
+    for j, c in enumerate(categories):
+        table[f"prompt_{c}"], table[f"response_{c}"] = prompt_s[:, j], response_s[:, j]
+    run = folder / "run"
+    run.mkdir()
+    table.to_json(run / "input.jsonl", orient="records", lines=True)
+    table.to_json(folder / "human.jsonl", orient="records", lines=True)
+    vector = lambda p: [round(1 - p, 6), round(p / 3, 6), round(p / 3, 6), round(p / 3, 6)]
+    with (run / "labels.jsonl").open("w", encoding="utf-8") as out:
+        for i in range(n):
+            for side, p in (("prompt", prompt_p), ("response", response_p)):
+                out.write(json.dumps({"id": f"i{i}", "target": side, "status": "ok",
+                                      "severity": {c: int(p[i, j] >= 0.5) for j, c in enumerate(categories)},
+                                      "probabilities": {c: vector(float(p[i, j])) for j, c in enumerate(categories)}}) + "\n")
+    (run / "manifest.json").write_text(json.dumps({"model": "simulated", "template_hash": "t", "shots_hash": "none",
+                                                   "status": "complete", "schema_version": 1}))
+    done = CliRunner().invoke(app, ["calibrate", str(run), "--human", str(folder / "human.jsonl"), "--n-boot", "200",
+                                    "--seed", str(seed), "--json"])
+    if done.exit_code != 0:
+        raise RuntimeError(done.output[-500:])
+    found = json.loads((run / "calibration.json").read_text())["reliability"]
+    return found["prompt"], found["response"]
+
+
+def _clustered_task(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return _clustered_study(seed, Path(tmp))
+
+
+def clustered_size(replicates: int, workers: int = 2) -> dict[str, Any]:
+    """The calibration test's size and the debiased error of a calibrated grader on each side, through the CLI, where
+    every prompt is answered by PER_PROMPT models (the issue's 100 prompt clusters x 3 pairs)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        rows = list(pool.map(_clustered_task, range(replicates)))
+    out: dict[str, Any] = {"replicates": replicates, "prompts": PROMPTS, "per_prompt": PER_PROMPT,
+                           "mc_error": float(np.sqrt(0.05 * 0.95 / replicates))}
+    for k, side in enumerate(("prompt", "response")):
+        found = [r[k] for r in rows]
+        out[side] = {"rejects": float(np.mean([f["calibration_p"] < 0.05 for f in found])),
+                     "debiased": float(np.mean([f["ece_debiased"] for f in found])),
+                     "covers_zero": float(np.mean([f["ece_debiased_ci"][0] is not None and f["ece_debiased_ci"][0] <= 1e-12
+                                                   for f in found])),
+                     "n": float(np.mean([f["n"] for f in found]))}
+    print(f"ece clustered: {out}", flush=True)
+    return out

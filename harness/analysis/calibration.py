@@ -207,7 +207,9 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
         forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
                      if r.get("status") == "ok" and r.get("probabilities")}
-        soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed) if forecasts else None
+        verdicts = {(str(r["id"]), str(r["target"])): r["severity"] for r in run.records
+                    if r.get("status") == "ok" and r.get("severity")}
+        soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed, verdicts=verdicts) if forecasts else None
         return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
                            soft_labels=soft or None)
     if by is not None:

@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 FEW_CLUSTERS = 30
 #: The shares whose group differences are tested (as the raw analysis compares groups).
 COMPARED = ("escalation", "response_harm", "harmful_prompt_compliance")
+#: The shares that partition the pairs: corrected with one λ, so they add up to 1 as their raw values do.
+PARTITION = ("reduction", "preservation", "escalation")
 METHOD = ("prediction-powered inference (PPI++): the grader's labels of every graded pair, corrected by human labels "
-          "of a random subset of prompt clusters; lambda tuned per share (classic PPI, lambda 1, where fewer than "
+          "of a random subset of prompt clusters; lambda tuned per share, one lambda for reduction, preservation and "
+          "escalation so that they add up to 1 (classic PPI, lambda 1, where fewer than "
           f"{MIN_EVENT_CLUSTERS} labelled clusters show it); cluster-bootstrap SE with lambda re-tuned in each resample; "
           "Student-t interval on the labelled clusters")
 ASSUMPTIONS = [
@@ -116,12 +119,12 @@ def correct_by_subset(prompt: np.ndarray, response: np.ndarray, ids: np.ndarray,
     truth = share_columns(subset.prompt, subset.response)
     data = {name: ShareData(grader[name][0], grader[name][1], truth[name][0], truth[name][1]) for name in grader}
     counts = draws(design.n_clusters, n_boot=n_boot, seed=seed)
-    pooled = {name: estimate(cluster_sums(share, design), counts) for name, share in data.items()}
+    pooled = _estimates({name: cluster_sums(share, design) for name, share in data.items()}, counts)
     raw_ci = {name: _percentile(counts, cluster_sums(share, design)) for name, share in data.items()}
     settings: dict[str, CorrectedSetting] = {}
     per_group: dict[str, dict[str, Estimate]] = {}
     for name, mask in (groups or {}).items():
-        per_group[name] = {s: estimate(cluster_sums(data[s], design, mask), counts) for s in data}
+        per_group[name] = _estimates({s: cluster_sums(data[s], design, mask) for s in data}, counts)
         settings[name] = _setting(per_group[name], design, mask, codes)
     differences = _differences(per_group, reference, all_pairs, design)
     warnings = [*subset.warnings, *_warnings(pooled, design), *_scope_warnings({"all pairs": pooled, **per_group}, design)]
@@ -136,6 +139,12 @@ def correct_by_subset(prompt: np.ndarray, response: np.ndarray, ids: np.ndarray,
         human_only={s: e.human_only for s, e in pooled.items()}, lambdas={s: e.lam for s, e in pooled.items()},
         **extra, n_boot=n_boot, method=METHOD, assumptions=ASSUMPTIONS, warnings=warnings,
     )
+
+
+def _estimates(sums: dict[str, np.ndarray], counts: np.ndarray) -> dict[str, Estimate]:
+    """Every share's estimate; the three that partition the pairs with one λ, so that they add up to 1."""
+    return {name: estimate(part, counts, together=[sums[s] for s in PARTITION if s != name] if name in PARTITION else ())
+            for name, part in sums.items()}
 
 
 def _percentile(counts: np.ndarray, sums: np.ndarray) -> Interval:
@@ -196,7 +205,9 @@ def _scope_warnings(scopes: dict[str, dict[str, Estimate]], design: Design) -> l
         classic = [s for s, e in estimates.items() if not e.tuned and e.value is not None]
         if classic:
             out.append(f"{scope}: classic PPI (lambda 1) for {', '.join(classic)}: fewer than {MIN_EVENT_CLUSTERS} labelled "
-                       "clusters show them, too few to tune lambda on")
+                       "clusters show them, too few to tune lambda on"
+                       + (f" ({', '.join(PARTITION)} share one lambda: one of them rare is enough)"
+                          if set(PARTITION) & set(classic) else ""))
     return out
 
 

@@ -8,10 +8,11 @@ corrected share, whose graded set stays the real one); its width is recorded. Th
 sample, so every simulated study first redraws the pilot's clusters (a bootstrap of the pilot),
 and the spread of the widths carries the pilot's uncertainty: the plan gives the **median** width
 (the size to plan on) and the ``assurance`` quantile (default 0.9: a size that meets the target in
-nine studies out of ten). A study whose metric is undefined counts as one that missed the target;
-the widths are made monotone in the size (common random numbers across sizes, then an envelope),
-and the size is searched by doubling then bisection, never below the smallest size where the
-metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
+nine studies out of ten). A study whose metric is undefined, or whose resamples all agree (a κ of 1
+in every one: calibrate prints no interval for it), counts as one that missed the target, never as a
+narrow one; the widths are made monotone in the size (common random numbers across sizes, then an
+envelope), and the size is searched by doubling then bisection, never below 10 clusters nor the
+smallest size where the metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
 beside it. What the simulation cannot do is invent what the pilot never showed (a severity-3
 disagreement, an escalation): those are warned.
 """
@@ -19,42 +20,25 @@ disagreement, an escalation): those are warned.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_SEED, SCHEMA_VERSION
-from ..core.errors import ConfigError, DataError
+from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
+from ..core.errors import ConfigError
 from ..results.common import Unit
 from ..results.planning import Plan, PlanSize
-from .intervals import FEW_CLUSTERS
+from .intervals import FEW_CLUSTERS, Interval, edge_interval, percentile_ci
+from .pilots import METRICS, Pilot
 from .ppi import A_HAT, A_HAT_LAB, A_LAB, B_HAT, B_HAT_LAB, B_LAB, estimate
 from .stats import kappa_from_confusion, resample_counts
 
-METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
 #: A size is recommended only where the metric is defined in at least this share of the simulated studies.
 DEFINED_SHARE = 0.95
 #: The share of simulated studies the conservative size meets the target in (``plan --assurance``).
 DEFAULT_ASSURANCE = 0.9
-
-
-@dataclass
-class Pilot:
-    """What a metric needs from a pilot, summed per prompt cluster."""
-
-    metric: str
-    source: str
-    sums: np.ndarray  #: clusters x columns the metric is a function of
-    items: np.ndarray  #: labelled items per cluster
-    rows: np.ndarray  #: clusters x labels: items per human label (on the metric's side)
-    labels: list[str]
-    k: int = 0  #: κ's label count
-    side: str | None = None
-    threshold: int | None = None
-    cluster: str | None = None
-    #: ``escalation``: the real graded set's per-cluster (escalations the grader saw, pairs).
-    graded: np.ndarray | None = None
+#: No size below this many clusters is recommended: an interval on fewer says little (``make validate``).
+MIN_CLUSTERS = 10
 
 
 def statistic(metric: str, totals: np.ndarray, k: int = 0) -> np.ndarray:
@@ -70,80 +54,35 @@ def statistic(metric: str, totals: np.ndarray, k: int = 0) -> np.ndarray:
     raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
 
 
-def _per_cluster(codes: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    _, dense = np.unique(codes, return_inverse=True)
-    out = np.zeros((int(dense.max()) + 1 if dense.size else 0, columns.shape[1]))
-    np.add.at(out, dense, columns)
-    return out
-
-
-def pilot_from_labels(gold: np.ndarray, pred: np.ndarray, codes: np.ndarray, *, metric: str, labels: list[Any],
-                      threshold: int | None, source: str, cluster: str | None, side: str | None = None) -> Pilot:
-    """A pilot of one label per item: human ``gold`` and grader ``pred`` as codes 0..k-1 (NaN unknown)."""
-    if metric not in ("kappa", "kappa-quadratic", "recall"):
-        raise ConfigError(f"`metric` {metric}: a table of one label per item gives kappa, kappa-quadratic or recall; "
-                          "recall-gap and escalation need both sides (a run with `human`, or calibration.json)")
-    keep = ~np.isnan(gold) & ~np.isnan(pred)
-    gold, pred, codes = gold[keep].astype(int), pred[keep].astype(int), codes[keep]
-    if gold.size == 0:
-        raise DataError(f"{source}: no item has both a human and a grader label")
-    k = len(labels)
-    if metric == "recall":
-        if threshold is None or not 0 < threshold < k:
-            raise ConfigError(f"`threshold` {threshold}: expected a label position from 1 to {k - 1}")
-        columns = np.column_stack([(gold >= threshold) & (pred >= threshold), gold >= threshold]).astype(float)
-    else:
-        columns = np.zeros((gold.size, k * k))
-        columns[np.arange(gold.size), gold * k + pred] = 1.0
-    rows = np.zeros((gold.size, k))
-    rows[np.arange(gold.size), gold] = 1.0
-    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, np.ones((gold.size, 1)))[:, 0],
-                 _per_cluster(codes, rows), [str(v) for v in labels], k=k, side=side, threshold=threshold, cluster=cluster)
-
-
-def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, threshold: int, source: str,
-                     cluster: str | None, graded: np.ndarray | None = None) -> Pilot:
-    """A pilot of harm labels: per pair the human and grader highest severity per side (``calibration.json``'s
-    ``max_severity_pairs``, -1 unknown). ``graded`` (escalation) is the graded set's per-cluster sums."""
-    codes = np.asarray(pairs["cluster"])
-    get = lambda key: np.asarray(pairs.get(key, [-1] * codes.size), dtype=float)
-    if metric in ("kappa", "kappa-quadratic", "recall"):
-        gold, pred = get(f"{side}_human"), get(f"{side}_grader")
-        gold[gold < 0], pred[pred < 0] = np.nan, np.nan
-        return pilot_from_labels(gold, pred, codes, metric=metric, labels=[0, 1, 2, 3], threshold=threshold, source=source,
-                                 cluster=cluster, side=side)
-    ph, pg, rh, rg = get("prompt_human"), get("prompt_grader"), get("response_human"), get("response_grader")
-    keep = (ph >= 0) & (pg >= 0) & (rh >= 0) & (rg >= 0)
-    if not keep.any():
-        raise DataError(f"{source}: no pair has human and grader labels on both sides (needed for {metric})")
-    ph, pg, rh, rg, codes = ph[keep], pg[keep], rh[keep], rg[keep], codes[keep]
-    ones = np.ones(codes.size)
-    rows = np.zeros((codes.size, 4))
-    rows[np.arange(codes.size), rh.astype(int)] = 1.0
-    if metric == "recall-gap":
-        columns = np.column_stack([(ph >= threshold) & (pg >= threshold), ph >= threshold,
-                                   (rh >= threshold) & (rg >= threshold), rh >= threshold]).astype(float)
-    elif metric == "escalation":
-        if graded is None:
-            raise ConfigError("`metric` escalation needs the graded set: plan RUN with `human` LABELLED (a random subset of RUN's pairs)")
-        columns = np.column_stack([rg > pg, ones, rh > ph]).astype(float)
-    else:
-        raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
-    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, ones[:, None])[:, 0], _per_cluster(codes, rows),
-                 ["0", "1", "2", "3"], side="response" if metric == "escalation" else None, threshold=threshold,
-                 cluster=cluster, graded=graded)
-
-
 def _width(draws: np.ndarray) -> float:
+    """The 95 % percentile interval's width from a simulated study's resamples, NaN where the study has none.
+
+    A study whose resamples all agree (a κ of 1 in every one) is degenerate: calibrate prints no interval for it, so
+    it never counts as narrow enough. The quantiles are median-unbiased (Hyndman & Fan's type 8): with the few
+    resamples a simulated study affords, plain interpolation puts the 2.5 % and 97.5 % points inside the interval the
+    2,000 resamples of calibrate would find (2 % narrower at 200), and the plan then promised more than it delivered.
+    """
     finite = draws[np.isfinite(draws)]
-    if finite.size < max(10, draws.size // 2):
+    if finite.size < max(10, draws.size // 2) or finite.max() == finite.min():
         return math.nan
-    return float(np.quantile(finite, 0.975) - np.quantile(finite, 0.025))
+    low, high = np.quantile(finite, [0.025, 0.975], method="median_unbiased")
+    return float(high - low)
+
+
+def _edge_width(study: np.ndarray, pilot: Pilot) -> float:
+    """Recall of 0 or 1 in a study: the width of the exact bound calibrate reports on the clusters behind it."""
+    value = statistic(pilot.metric, study.sum(axis=0), pilot.k)
+    positives = int((study[:, 1] > 0).sum())
+    if pilot.metric != "recall" or not np.isfinite(value) or 0 < value < 1 or positives == 0:
+        return math.nan
+    low, high = edge_interval(float(value), [None, None], positives)[0]
+    return math.nan if low is None or high is None else float(high - low)
 
 
 def _bootstrap_width(study: np.ndarray, pilot: Pilot, n_boot: int, seed: int) -> float:
     counts = np.concatenate(list(resample_counts(study.shape[0], n_boot=n_boot, seed=seed)))
-    return _width(statistic(pilot.metric, counts @ study, pilot.k))
+    width = _width(statistic(pilot.metric, counts @ study, pilot.k))
+    return _edge_width(study, pilot) if math.isnan(width) else width
 
 
 def _ppi_width(labelled: np.ndarray, pilot: Pilot, rng: np.random.Generator, n_boot: int, seed: int) -> float:
@@ -175,8 +114,7 @@ def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: in
     widths = np.full(studies, np.nan)
     rows = np.zeros((studies, pilot.rows.shape[1]))
     for r in range(studies):
-        rng = np.random.default_rng([seed, r])
-        population = np.asarray(rng.integers(0, size, size=size))
+        rng, population = _population(pilot, seed, r)
         chosen = population[rng.integers(0, size, size=clusters)]
         rows[r] = pilot.rows[chosen].sum(axis=0)
         if pilot.metric == "escalation":
@@ -184,6 +122,57 @@ def simulate(pilot: Pilot, clusters: int, *, studies: int, n_boot: int, seed: in
         else:
             widths[r] = _bootstrap_width(pilot.sums[chosen], pilot, n_boot, seed + r)
     return widths, rows
+
+
+#: A width's relative variance from ``B`` resamples is about ``NOISE / B``: for the percentile interval, twice the
+#: variance of a 2.5 % quantile (normal draws: 2 x 0.025 x 0.975 / φ(1.96)² over the width 3.92², 0.93); for the
+#: prediction-powered interval, a standard error's (1/2).
+NOISE = {"percentile": 0.93, "t": 0.5}
+
+
+def without_resampling_noise(widths: np.ndarray, n_boot: int, metric: str) -> np.ndarray:
+    """The studies' widths with the noise of their few resamples taken out, down to what calibrate's 2,000 leave.
+
+    A study's width from ``n_boot`` resamples is its width from calibrate's plus noise (about 6 % of it at 200); that
+    noise widens the spread of the widths over studies, and their ``assurance`` quantile with it, so the conservative
+    size came out larger than needed (``make validate``: 93 % delivered for 90 % stated). The spread around the median
+    is shrunk by the share of its variance the noise accounts for; the median stays.
+    """
+    extra = NOISE["t" if metric == "escalation" else "percentile"] * (1 / n_boot - 1 / DEFAULT_N_BOOT)
+    finite = widths[np.isfinite(widths)]
+    if extra <= 0 or finite.size < 3:
+        return widths
+    centre, spread = float(np.median(finite)), float(np.var(finite, ddof=1))
+    noise = extra * float(np.mean(finite**2))
+    keep = math.sqrt(max(0.0, 1 - noise / spread)) if spread > 0 else 1.0
+    return np.where(np.isfinite(widths), centre + keep * (widths - centre), widths)
+
+
+def _population(pilot: Pilot, seed: int, r: int) -> tuple[np.random.Generator, np.ndarray]:
+    """Study ``r``'s population (a bootstrap of the pilot's clusters) and the generator that goes on to draw from it."""
+    rng = np.random.default_rng([seed, r])
+    size = pilot.sums.shape[0]
+    return rng, np.asarray(rng.integers(0, size, size=size))
+
+
+def stuck_share(pilot: Pilot, *, studies: int, seed: int) -> float:
+    """The share of the simulated studies' populations in which no study of any size has an interval: the metric is
+    undefined in every resample of the population, or the same in every one (a grader that never disagrees with the
+    humans: κ 1 whatever is drawn), where calibrate would print none (recall at 0 or 1 keeps its exact bound)."""
+    if pilot.metric == "escalation":
+        return 0.0
+    stuck = 0
+    for r in range(studies):
+        _, population = _population(pilot, seed, r)
+        sums = pilot.sums[population]
+        counts = np.concatenate(list(resample_counts(sums.shape[0], n_boot=20, seed=seed + r)))
+        draws = statistic(pilot.metric, counts @ sums, pilot.k)
+        finite = draws[np.isfinite(draws)]
+        if finite.size == 0:
+            stuck += 1
+        elif finite.min() == finite.max():
+            stuck += not (pilot.metric == "recall" and finite[0] in (0.0, 1.0))
+    return stuck / studies if studies else 0.0
 
 
 def _quantile(widths: np.ndarray, q: float) -> float | None:
@@ -212,9 +201,9 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     per = float(pilot.items.mean())
     n_pilot = pilot.sums.shape[0]
     limit = pilot.graded.shape[0] if pilot.graded is not None else None
-    own, value = _pilot_width(pilot, n_boot, seed)
+    value, pilot_ci, own, pilot_interval = _pilot_figure(pilot, n_boot, seed)
     found: dict[int, PlanSize] = {}
-    for first in [max(2, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
+    for first in [max(MIN_CLUSTERS, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
         _check_work(first, studies, n_boot)  # the smallest size the search starts at: refused now, not after an hour
 
     def at(clusters: int) -> PlanSize:
@@ -222,6 +211,7 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         _check_work(clusters, studies, n_boot)
         if clusters not in found:
             widths, rows = simulate(pilot, clusters, studies=studies, n_boot=n_boot, seed=seed)
+            widths = without_resampling_noise(widths, n_boot, pilot.metric)
             defined = int(np.isfinite(widths).sum())
             found[clusters] = PlanSize(
                 n_items=round(clusters * per), n_clusters=clusters, width=_quantile(widths, 0.5),
@@ -234,20 +224,24 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     for items in sizes or []:
         at(math.ceil(items / per))
     best = conservative = None
-    if target_width is not None:
+    stuck = stuck_share(pilot, studies=studies, seed=seed) if target_width is not None else 0.0
+    if target_width is not None and stuck <= 1 - DEFINED_SHARE:  # else no size can do: more clusters cannot help
         best = _search(at, found, target_width, n_pilot, limit, "width")
         conservative = _search(at, found, target_width, n_pilot, limit, "width_conservative")
+    elif target_width is not None:
+        at(max(MIN_CLUSTERS, n_pilot // 8))
     rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
     floor = next((s.n_clusters for s in rows if 1 - s.undefined >= DEFINED_SHARE), None)
     return Plan(
         schema_version=SCHEMA_VERSION, metric=pilot.metric, side=pilot.side, threshold=pilot.threshold, source=pilot.source,
         pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot), pilot_value=value,
-        pilot_width=own, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
+        pilot_width=own, pilot_ci=pilot_ci, pilot_interval=pilot_interval, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
         n_items=best.n_items if best else None, n_clusters=best.n_clusters if best else None,
         n_items_conservative=conservative.n_items if conservative else None,
         n_clusters_conservative=conservative.n_clusters if conservative else None,
         sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed, assurance=assurance, defined_floor=floor,
-        warnings=_warnings(pilot, best, target_width, limit) + _undefined_warning(rows),
+        warnings=_stuck_warning(stuck) + _warnings(pilot, best, target_width if stuck <= 1 - DEFINED_SHARE else None, limit)
+        + _undefined_warning(rows),
     )
 
 
@@ -284,11 +278,20 @@ def _monotone(rows: list[PlanSize]) -> list[PlanSize]:
     return out[::-1]
 
 
+def _stuck_warning(stuck: float) -> list[str]:
+    if stuck <= 1 - DEFINED_SHARE:
+        return []
+    return [f"in {stuck:.0%} of the populations the pilot allows, no resample moves the metric (the grader never "
+            "disagrees with the humans there, or the metric is undefined): studies drawn from them have no interval at "
+            "any size, so no size is recommended; label a larger pilot, with more of the cases the grader gets wrong"]
+
+
 def _undefined_warning(rows: list[PlanSize]) -> list[str]:
     undefined = [f"{s.n_clusters} clusters ({s.undefined_studies})" for s in rows if s.undefined_studies]
     if not undefined:
         return []
-    return [f"studies where the metric was undefined (counted as missing the target): {', '.join(undefined)}; no size below "
+    return [f"studies where the metric was undefined or no resample moved it (no interval: counted as missing the "
+            f"target): {', '.join(undefined)}; no size below "
             f"the smallest where it is defined in {DEFINED_SHARE:.0%} of studies is recommended"]
 
 
@@ -298,23 +301,34 @@ METHOD = ("simulation from the pilot's estimated joint distribution: each study 
           "quantile, an undefined study counting as too wide; both made monotone in the size")
 
 
-def _pilot_width(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, float | None]:
-    """The pilot's own interval width and metric value."""
-    if pilot.metric == "escalation":
-        labelled, graded = pilot.sums, pilot.graded
-        assert graded is not None
-        value = float(labelled[:, 2].sum() / labelled[:, 1].sum())
-        width = _ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)
+def _pilot_figure(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, Interval, float | None, str]:
+    """The pilot's own value, its 95 % interval and that interval's width, and how it was made: the interval a
+    calibration reported, else calibrate's (its 2,000 cluster resamples, the plan's seed), so the plan and a calibration
+    of the same pilot print the same interval, never two bootstraps of one figure."""
+    clean = lambda x: None if x is None or not math.isfinite(x) else float(x)
+    if pilot.metric == "escalation":  # analyze's interval needs the labelled clusters' places in the graded set
+        labelled = pilot.sums
+        share = float(labelled[:, 2].sum() / labelled[:, 1].sum())
+        return clean(share), [None, None], clean(_ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)), (
+            f"the prediction-powered interval's width with the labelled clusters placed at random ({n_boot} resamples)")
+    value: float | None
+    if pilot.reported is not None:
+        value, ci, how = pilot.reported
     else:
-        value = float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k))
-        width = _bootstrap_width(pilot.sums, pilot, max(n_boot, 1000), seed)
-    clean = lambda x: None if not math.isfinite(x) else x
-    return clean(width), clean(value)
+        value = clean(float(statistic(pilot.metric, pilot.sums.sum(axis=0), pilot.k)))
+        counts = np.concatenate(list(resample_counts(pilot.sums.shape[0], n_boot=DEFAULT_N_BOOT, seed=seed)))
+        ci = percentile_ci(statistic(pilot.metric, counts @ pilot.in_calibrate_order(), pilot.k))
+        if pilot.metric == "recall" and value is not None:
+            ci = edge_interval(value, ci, int((pilot.sums[:, 1] > 0).sum()))[0]
+        how = f"calibrate's cluster bootstrap ({DEFAULT_N_BOOT:,} resamples, seed {seed})"
+    width = ci[1] - ci[0] if ci[0] is not None and ci[1] is not None else None
+    return value, ci, width, how
 
 
 def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, limit: int | None, key: str) -> PlanSize | None:
-    """The smallest size whose width (``key``, on the monotone envelope) is at most ``target`` and whose metric is
-    defined in at least DEFINED_SHARE of the studies: doubling from a small size until one meets it, then bisection."""
+    """The smallest size of at least MIN_CLUSTERS clusters whose width (``key``, on the monotone envelope) is at most
+    ``target`` and whose metric is defined in at least DEFINED_SHARE of the studies: doubling from a small size until
+    one meets it, then bisection."""
     def meets(clusters: int) -> bool:
         at(clusters)
         rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
@@ -323,7 +337,9 @@ def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, li
         return width is not None and width <= target and 1 - row.undefined >= DEFINED_SHARE
 
     high_limit = limit or n_pilot * 400
-    low, high = 1, max(2, n_pilot // 8)
+    if high_limit < MIN_CLUSTERS:
+        return None
+    low, high = MIN_CLUSTERS - 1, max(MIN_CLUSTERS, n_pilot // 8)
     while not meets(high):
         if high >= high_limit:
             return None
@@ -354,32 +370,3 @@ def _warnings(pilot: Pilot, best: PlanSize | None, target: float | None, limit: 
         out.append(f"no size tried reaches a width of {target}" + (f" (the graded set has {limit} clusters, the most that "
                    "can be labelled)" if limit else "") + ": the target is too tight for this metric")
     return out
-
-
-def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold: int | None, cluster: str | None,
-                     source: str) -> Pilot:
-    """A pilot from two label columns of one table (numbers ordered as numbers; κ on any labels)."""
-    from ..core.cells import as_number, is_blank
-    from ..io.clusters import cluster_column, cluster_of_rows
-
-    for name, flag in ((gold, "gold"), (pred, "pred")):
-        if name not in frame.columns:
-            raise DataError(f"`{flag}` {name!r}: no such column; the table has {sorted(map(str, frame.columns))}")
-    cells = [[None if is_blank(v) else (as_number(v) if as_number(v) is not None else str(v)) for v in frame[c]] for c in (gold, pred)]
-    labels = sorted({v for column in cells for v in column if v is not None}, key=lambda v: (isinstance(v, str), v))
-    if metric in ("kappa-quadratic", "recall") and any(isinstance(v, str) for v in labels):
-        raise DataError(f"`metric` {metric} needs numeric labels; {gold!r} or {pred!r} holds text (use `metric` kappa)")
-    index = {v: i for i, v in enumerate(labels)}
-    codes = [np.array([np.nan if v is None else index[v] for v in column], dtype=float) for column in cells]
-    position = None
-    if metric == "recall":
-        position = next((i for i, v in enumerate(labels) if isinstance(v, (int, float)) and threshold is not None and v >= threshold), None)
-    column = cluster_column(frame.columns, cluster)
-    return pilot_from_labels(codes[0], codes[1], cluster_of_rows(frame, column), metric=metric, labels=labels,
-                             threshold=position if metric == "recall" else threshold, source=source, cluster=column)
-
-
-def graded_sums(prompt: np.ndarray, response: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Per graded cluster: the escalations the grader sees and the pairs (the graded set of a corrected share)."""
-    top_p, top_r = prompt.max(axis=1), response.max(axis=1)
-    return _per_cluster(codes, np.column_stack([(top_r > top_p).astype(float), np.ones(codes.size)]))

@@ -32,6 +32,7 @@ gives the same value (nothing in the sample varies), the interval is the cluster
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,25 @@ def tuned_lambdas(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
     Minimises the linearised variance of θ̂(λ) over clusters, around the human-only estimate.
     """
+    return shared_lambdas([sums], counts)
+
+
+def shared_lambdas(group: Sequence[np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """One λ per resample for several shares at once, in [0, 1]: the one that minimises the sum of their linearised
+    variances (PPI++ for a vector estimand, on its trace). Shares that partition the pairs (reduction, preservation,
+    escalation) corrected with one λ add up to exactly 1, as their raw and human-only values do.
+    """
+    cov = var = np.zeros(counts.shape[0])
+    for sums in group:
+        one_cov, one_var = _moments(sums, counts)
+        cov, var = cov + one_cov, var + one_var
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = np.where(var > 1e-12, -cov / var, 0.0)
+    return np.clip(np.nan_to_num(lam), 0.0, 1.0)
+
+
+def _moments(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample, the covariance and variance (over clusters) that λ trades off for one share."""
     totals = counts @ sums
     pilot = ratio(totals, 0.0)
     pilot = np.where(np.isfinite(pilot), pilot, ratio(totals, 1.0))
@@ -137,11 +157,7 @@ def tuned_lambdas(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     n = counts.sum(axis=1, keepdims=True)
     mean_u = (counts * u).sum(axis=1, keepdims=True) / n
     mean_v = (counts * v).sum(axis=1, keepdims=True) / n
-    cov = (counts * (u - mean_u) * (v - mean_v)).sum(axis=1)
-    var = (counts * (u - mean_u) ** 2).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lam = np.where(var > 1e-12, -cov / var, 0.0)
-    return np.clip(np.nan_to_num(lam), 0.0, 1.0)
+    return (counts * (u - mean_u) * (v - mean_v)).sum(axis=1), (counts * (u - mean_u) ** 2).sum(axis=1)
 
 
 def draws(n_clusters: int, *, n_boot: int, seed: int) -> np.ndarray:
@@ -158,18 +174,22 @@ def inclusion_numbers(values: Any) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan))
 
 
-def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95) -> Estimate:
-    """One share's corrected estimate and interval from its cluster sums and the shared resamples."""
+def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95, together: Sequence[np.ndarray] = ()) -> Estimate:
+    """One share's corrected estimate and interval from its cluster sums and the shared resamples.
+
+    ``together``: the cluster sums of the shares tuned with this one (one λ for all, re-tuned in every resample);
+    the λ is tuned only where every one of them shows its event in :data:`MIN_EVENT_CLUSTERS` labelled clusters.
+    """
     totals = sums.sum(axis=0)
-    event_clusters = int((sums[:, A_LAB] > 0).sum())
+    group = [sums, *together]
     units = int((sums[:, B_LAB] > 0).sum())  # labelled clusters in the share's denominator: its t degrees of freedom
-    tuned = event_clusters >= MIN_EVENT_CLUSTERS
-    lam = float(tuned_lambdas(sums, np.ones((1, sums.shape[0])))[0]) if tuned else 1.0
+    tuned = all(int((part[:, A_LAB] > 0).sum()) >= MIN_EVENT_CLUSTERS for part in group)
+    lam = float(shared_lambdas(group, np.ones((1, sums.shape[0])))[0]) if tuned else 1.0
     value = float(ratio(totals, lam))
     raw = _share(totals[A_HAT], totals[B_HAT])
     human = float(ratio(totals, 0.0))
     if counts.shape[0]:
-        lams = tuned_lambdas(sums, counts) if tuned else 1.0
+        lams = shared_lambdas(group, counts) if tuned else 1.0
         boot = ratio(counts @ sums, lams)
     else:
         boot = np.zeros(0)

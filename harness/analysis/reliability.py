@@ -3,7 +3,10 @@
 With ``grade --logprobs`` every label carries ``P(severity)`` per category. For each side, every
 (pair, category) the human labelled is a forecast ``P(severity ≥ threshold)`` and an outcome
 (the human's label at or above the threshold). Forecasts fall in ten equal-width bins; per bin
-the mean forecast against the observed rate is the reliability diagram.
+the mean forecast against the observed rate is the reliability diagram. On the prompt side a prompt
+answered by several models is one forecast per category: each pair repeats its prompt's forecast and
+label, and counting the copies as independent items made the test reject a calibrated grader three
+times in four (``make validate``), so a copy counts once (``copies_merged``).
 
 * **ECE** (plug-in): the bins' mean absolute gap weighted by their counts. It is biased upward:
   a perfectly calibrated grader on a few hundred items shows an ECE of several points from noise
@@ -37,7 +40,8 @@ BINS = 10
 #: Draws of the consistency test (outcomes drawn from the forecasts).
 TEST_DRAWS = 2000
 TEST = ("consistency resampling (outcomes drawn from the grader's forecasts; null: calibrated) of the debiased "
-        "calibration error; assumes outcomes independent given the forecasts")
+        "calibration error; assumes outcomes independent given the forecasts (a prompt's copies in several pairs count "
+        "once)")
 
 
 def _ece(totals: np.ndarray) -> np.ndarray:
@@ -114,8 +118,10 @@ def calibration_test(forecast: np.ndarray, weights: np.ndarray, observed: float,
 
 
 def side_reliability(forecast: np.ndarray, outcome: np.ndarray, clusters: np.ndarray, *, n_boot: int = DEFAULT_N_BOOT,
-                     seed: int = DEFAULT_SEED, weights: np.ndarray | None = None) -> SideReliability:
-    """Reliability of forecasts (probabilities) against 0/1 outcomes, resampling ``clusters``.
+                     seed: int = DEFAULT_SEED, weights: np.ndarray | None = None,
+                     copies_merged: int | None = None) -> SideReliability:
+    """Reliability of forecasts (probabilities) against 0/1 outcomes, resampling ``clusters`` (``copies_merged``: how
+    many copies of a forecast were left out before, said in the result).
 
     >>> r = side_reliability(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 0]), np.arange(4), n_boot=0)
     >>> round(r.ece, 3), round(r.brier, 3), round(r.ece_debiased, 3)
@@ -139,17 +145,34 @@ def side_reliability(forecast: np.ndarray, outcome: np.ndarray, clusters: np.nda
         ece_debiased=float(_root(np.array(squared))),
         ece_debiased_ci=_centred_interval(_debiased_squared(boot, boot_sizes), squared) if boot.shape[0] else [None, None],
         calibration_p=p_value, calibration_test=TEST if p_value is not None else None, weighted=weights is not None,
+        **({"copies_merged": copies_merged} if copies_merged is not None else {}),
     )
+
+
+def _prompt_keys(joined: Any) -> list[str] | None:
+    """What makes two rows the same prompt: its text, else its ``prompt_id`` (None: no column says)."""
+    for column in ("prompt", "prompt_id"):
+        if column in joined.columns:
+            return joined[column].astype(str).tolist()
+    return None
 
 
 def reliability(joined: Any, probabilities: dict[tuple[str, str], dict[str, list[float]]], clusters: np.ndarray, *,
                 threshold: int, n_boot: int, seed: int, weights: np.ndarray | None = None) -> dict[str, SideReliability]:
     """Per side, the reliability of ``P(severity ≥ threshold)`` against the human labels of ``joined`` (``weights``:
-    1/π per joined row, when the human labels come from a pick with inclusion probabilities)."""
+    1/π per joined row, when the human labels come from a pick with inclusion probabilities).
+
+    On the prompt side a prompt answered by several models is one forecast per category, however many pairs repeat
+    it: a copy (the same prompt, category, forecast, label and weight) counts once (``copies_merged`` says how many
+    were), so the test and the debiased error are not fooled into reading copies as independent evidence.
+    """
     out: dict[str, SideReliability] = {}
     ids = joined["id"].astype(str).tolist()
+    keys = _prompt_keys(joined)
     for side in SIDES:
         forecast, outcome, codes, weight = [], [], [], []
+        seen: set[tuple[Any, ...]] = set()
+        merged = 0
         for row, ident in enumerate(ids):
             found = probabilities.get((ident, side))
             if not found:
@@ -159,11 +182,20 @@ def reliability(joined: Any, probabilities: dict[tuple[str, str], dict[str, list
                 human = joined[column].iloc[row] if column in joined.columns else None
                 if category not in found or human is None or human != human:
                     continue
-                forecast.append(float(sum(found[category][threshold:])))
-                outcome.append(float(int(human) >= threshold))
+                item = (float(np.clip(sum(found[category][threshold:]), 0.0, 1.0)), float(int(human) >= threshold),
+                        1.0 if weights is None else float(weights[row]))
+                if side == "prompt" and keys is not None:
+                    key = (keys[row], category, *item)
+                    if key in seen:
+                        merged += 1
+                        continue
+                    seen.add(key)
+                forecast.append(item[0])
+                outcome.append(item[1])
+                weight.append(item[2])
                 codes.append(clusters[row])
-                weight.append(1.0 if weights is None else float(weights[row]))
         if forecast:
-            out[side] = side_reliability(np.clip(np.array(forecast), 0.0, 1.0), np.array(outcome), np.array(codes),
-                                         n_boot=n_boot, seed=seed, weights=None if weights is None else np.array(weight))
+            out[side] = side_reliability(np.array(forecast), np.array(outcome), np.array(codes), n_boot=n_boot, seed=seed,
+                                         weights=None if weights is None else np.array(weight),
+                                         copies_merged=merged if side == "prompt" and keys is not None else None)
     return out

@@ -1,25 +1,31 @@
-"""Soft labels: a grader's probabilities against the spread of several human raters, not one gold label.
+"""Soft labels: a grader's probabilities scored against several human raters by proper scoring rules.
 
-Per rated (pair, side, category) with a grader forecast ``P(severity)`` (``grade --logprobs``, or the samples' vote of
-``--samples``) and two or more raters: for each rater ``r`` in turn, the *others'* label distribution ``q`` is the
-reference. Three scores against it, averaged over ``r`` and then over items (each with a prompt-cluster interval):
+Per rated (pair, side, category) with a grader forecast ``P(severity)`` (``grade --logprobs``) and two or more raters,
+each rater's label in turn is the outcome a forecast is scored on (the raters are held out: no forecast is made from
+the label it is scored against). Three forecasts of that held-out label, each scored by **log loss** (``−ln p[y]``,
+nats, the forecast floored at 1e-6) and the multi-class **Brier score** (``Σ_k (p_k − [k = y])²``, 0 to 2):
 
-* the grader's **Jensen–Shannon distance** ``JSD(p, q)`` (base 2, square-rooted: 0 same distribution, 1 disjoint);
-* the same for the grader's hard verdict (its most probable severity as certainty): what the probabilities add;
-* the **human spread**: rater ``r``'s own label against the others, the distance one more annotator would sit at.
+* the grader's probabilities;
+* the grader's verdict (its severity for the category) as a forecast made with certainty;
+* one annotator's label as a forecast of another's (every ordered pair of the item's raters): the like-for-like
+  comparison for the verdict, a one-hot forecast beside a one-hot forecast, on the same held-out labels.
 
-And the grader's **cross-entropy** against ``q`` (nats; probabilities floored at 1e-6). A grader whose distance is
-at or below the human spread is as close to the raters as one of them is.
+Both rules are proper: a forecast equal to the distribution the held-out labels are drawn from scores best in
+expectation, so a grader whose probabilities are the raters' true distribution beats its own verdict (``make validate``
+shows it; the Jensen–Shannon distance used before was not proper and ranked them the other way). Scores average over
+the held-out raters within an item, then over items, each with a prompt-cluster interval, and so do the two paired
+differences: probabilities minus verdict (below 0: the probabilities add to the verdict) and verdict minus annotator
+(below 0: the grader's verdict predicts a rater better than another rater's label does).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.constants import CATEGORIES, SIDES
-from ..results.calibration import SoftSide
+from ..results.calibration import SoftScore, SoftSide
 from .intervals import Interval, percentile_ci
 from .stats import bootstrap_totals
 
@@ -27,38 +33,53 @@ if TYPE_CHECKING:
     from ..io.ratings import Ratings
 
 FLOOR = 1e-6
+#: Columns of an item's scores: (log loss, Brier) of the probabilities, the verdict and an annotator.
+GRADER, VERDICT, ANNOTATOR = 0, 2, 4
+METHOD = ("each rater's label in turn the outcome (held out); log loss in nats (forecasts floored at 1e-6) and the "
+          "multi-class Brier score (0 to 2), averaged over held-out raters within an item, then over items; an annotator's "
+          "score: one rater's label as a forecast of another's, over every ordered pair of the item's raters")
 
 
-def js_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen–Shannon distance (base 2) of two distributions.
+def log_loss(p: np.ndarray, y: int) -> float:
+    """``−ln p[y]`` with ``p`` floored at :data:`FLOOR`.
 
-    >>> js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])), js_distance(np.array([0.5, 0.5]), np.array([0.5, 0.5]))
-    (1.0, 0.0)
+    >>> round(log_loss(np.array([0.5, 0.5, 0.0, 0.0]), 1), 4), round(log_loss(np.eye(4)[0], 2), 2)
+    (0.6931, 13.82)
     """
-    m = (p + q) / 2
-
-    def kl(a: np.ndarray) -> float:
-        keep = a > 0
-        return float(np.sum(a[keep] * np.log2(a[keep] / m[keep])))
-
-    return float(np.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
+    return float(-np.log(max(float(p[y]), FLOOR)))
 
 
-def _item(p: np.ndarray, severities: list[int]) -> tuple[float, float, float, float]:
-    """One item's scores, each averaged over leaving out one rater: grader JSD, hard JSD, human JSD, cross-entropy."""
-    hard = np.eye(4)[int(np.argmax(p))]
-    out = []
-    for r in range(len(severities)):
-        others = np.bincount([s for k, s in enumerate(severities) if k != r], minlength=4)[:4].astype(float)
-        q = others / others.sum()
-        out.append((js_distance(p, q), js_distance(hard, q), js_distance(np.eye(4)[severities[r]], q),
-                    float(-np.sum(q * np.log(np.clip(p, FLOOR, 1.0))))))
-    return tuple(float(v) for v in np.mean(out, axis=0))  # type: ignore[return-value]
+def brier(p: np.ndarray, y: int) -> float:
+    """The multi-class Brier score of one forecast: ``Σ_k (p_k − [k = y])²`` (0 right and certain, 2 wrong and certain).
+
+    >>> brier(np.array([0.5, 0.5, 0.0, 0.0]), 1), brier(np.eye(4)[0], 2)
+    (0.5, 2.0)
+    """
+    return float(np.sum((p - np.eye(p.size)[y]) ** 2))
 
 
-def soft_labels(ratings: Ratings, forecasts: dict[tuple[str, str], dict[str, list[float]]], *, n_boot: int,
-                seed: int) -> dict[str, SoftSide]:
-    """Per side, the grader's forecasts against the raters' label distributions (see the module docstring)."""
+def item_scores(p: np.ndarray, verdict: int, labels: list[int]) -> np.ndarray:
+    """One item's six scores: log loss and Brier of the probabilities, of the verdict and of one annotator's label,
+    each averaged over the held-out raters (the annotator's over every ordered pair of raters)."""
+    hard = np.eye(4)[verdict]
+    grader = [(log_loss(p, y), brier(p, y)) for y in labels]
+    own = [(log_loss(hard, y), brier(hard, y)) for y in labels]
+    other = [(log_loss(np.eye(4)[labels[s]], y), brier(np.eye(4)[labels[s]], y))
+             for r, y in enumerate(labels) for s in range(len(labels)) if s != r]
+    return np.concatenate([np.mean(grader, axis=0), np.mean(own, axis=0), np.mean(other, axis=0)])
+
+
+def _verdict(p: np.ndarray, given: dict[str, int] | None, category: str) -> int:
+    """The grader's severity for the category: as recorded, else its most probable one."""
+    if given is not None and category in given and int(given[category]) in (0, 1, 2, 3):
+        return int(given[category])
+    return int(np.argmax(p))
+
+
+def soft_labels(ratings: Ratings, forecasts: dict[tuple[str, str], dict[str, list[float]]], *, n_boot: int, seed: int,
+                verdicts: dict[tuple[str, str], dict[str, int]] | None = None) -> dict[str, SoftSide]:
+    """Per side, the grader's forecasts and verdicts (``verdicts``: its severities per (id, side); by default the most
+    probable severity) scored against the raters (see the module docstring)."""
     values = np.asarray(ratings.labels, dtype=object)
     out: dict[str, SoftSide] = {}
     for side in SIDES:
@@ -76,9 +97,10 @@ def soft_labels(ratings: Ratings, forecasts: dict[tuple[str, str], dict[str, lis
                 if any(s not in (0, 1, 2, 3) for s in severities):
                     continue
                 p = np.clip(np.asarray(found[category], dtype=float)[:4], 0.0, None)
-                if p.sum() <= 0:
+                if p.size < 4 or p.sum() <= 0:
                     continue
-                rows.append(_item(p / p.sum(), severities))
+                p = p / p.sum()
+                rows.append(item_scores(p, _verdict(p, (verdicts or {}).get((str(ident), side)), category), severities))
                 codes.append(ratings.clusters[i])
         if rows:
             out[side] = _summary(np.asarray(rows), np.asarray(codes), n_boot, seed)
@@ -88,9 +110,15 @@ def soft_labels(ratings: Ratings, forecasts: dict[tuple[str, str], dict[str, lis
 def _summary(rows: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> SoftSide:
     means = rows.mean(axis=0)
     totals = bootstrap_totals(np.column_stack([rows, np.ones(len(rows))]), clusters=codes, n_boot=n_boot, seed=seed)
-    ci: list[Any] = [percentile_ci(totals[:, k] / totals[:, 4]) if totals.shape[0] else [None, None] for k in range(4)]
-    gap: Interval = percentile_ci((totals[:, 0] - totals[:, 2]) / totals[:, 4]) if totals.shape[0] else [None, None]
-    return SoftSide(n=len(rows), n_clusters=int(np.unique(codes).size), grader_js=float(means[0]), grader_js_ci=ci[0],
-                    hard_js=float(means[1]), hard_js_ci=ci[1], human_js=float(means[2]), human_js_ci=ci[2],
-                    cross_entropy=float(means[3]), cross_entropy_ci=ci[3], grader_minus_human=float(means[0] - means[2]),
-                    grader_minus_human_ci=gap)
+    draws = totals[:, :6] / totals[:, 6:7] if totals.shape[0] else np.zeros((0, 6))
+
+    def score(first: int, minus: int | None = None) -> SoftScore:
+        """Log loss and Brier from columns ``first`` and ``first + 1`` (minus those from ``minus``: a paired difference)."""
+        point = means[first:first + 2] - (means[minus:minus + 2] if minus is not None else 0.0)
+        spread = draws[:, first:first + 2] - (draws[:, minus:minus + 2] if minus is not None else 0.0)
+        ci: list[Interval] = [percentile_ci(spread[:, k]) if spread.shape[0] else [None, None] for k in (0, 1)]
+        return SoftScore(log_loss=float(point[0]), log_loss_ci=ci[0], brier=float(point[1]), brier_ci=ci[1])
+
+    return SoftSide(n=len(rows), n_clusters=int(np.unique(codes).size), grader=score(GRADER), verdict=score(VERDICT),
+                    annotator=score(ANNOTATOR), probabilities_minus_verdict=score(GRADER, VERDICT),
+                    verdict_minus_annotator=score(VERDICT, ANNOTATOR), method=METHOD)

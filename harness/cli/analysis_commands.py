@@ -111,10 +111,13 @@ def jury(
     """Combine several graders' verdicts into one run folder (no requests): calibrate, compare, analyze and view read it like any grader's."""
     with errors():
         from ..steps import jury as step
+        from ..steps.jury import unjudged_lines
         from .console import print_json
 
         done = step(runs, settings, out=out)
         manifest = done.result
+        for line in unjudged_lines(manifest):
+            typer.echo(f"Warning: {line}.", err=True)
         if as_json:
             print_json(manifest)
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..results.planning import Plan, Selection
-from .blocks import Section, Table, num
+from .blocks import Section, Table, ci, num
 
 _NAMES = {"kappa": "Cohen's κ", "kappa-quadratic": "quadratic κ", "recall": "recall", "recall-gap": "prompt-minus-response recall gap",
           "escalation": "the corrected escalation share"}
@@ -15,7 +15,9 @@ def plan_section(data: Plan) -> Section:
     pilot = data.pilot
     lines = [f"Planning {what} from a pilot of {pilot.n_items} items in {pilot.n_clusters} clusters of "
              f"{pilot.cluster or 'single items'} ({data.source}); {data.items_per_cluster:g} items per cluster. The pilot "
-             f"measures {num(data.pilot_value)} with a 95% interval {num(data.pilot_width)} wide."]
+             f"measures {num(data.pilot_value)} with a 95% interval {num(data.pilot_width)} wide"
+             + (f" ({ci(data.pilot_ci)}: {data.pilot_interval})." if data.pilot_ci and data.pilot_ci[0] is not None
+                and data.pilot_interval else f" ({data.pilot_interval})." if data.pilot_interval else ".")]
     if data.target_width is not None:
         if data.n_items is not None:
             lines.append(f"To know it to ±{data.target_width / 2:.3g} (a {data.target_width:.2f}-wide interval): label about "
@@ -38,7 +40,7 @@ def plan_section(data: Plan) -> Section:
         f"width: median over simulated studies; {sure} sure: the width {sure} of studies stay under; both never narrower "
         "than at a larger size, and a study whose metric is undefined counts as too wide; √n rule: the pilot's width "
         f"scaled by the square root of the clusters; undefined: studies (of {data.studies}) where the metric was "
-        "undefined" + (f"; label {rare}: expected items with that human label." if rare else ".")))
+        "undefined or no resample moved it (no interval)" + (f"; label {rare}: expected items with that human label." if rare else ".")))
     return section
 
 

@@ -141,14 +141,19 @@ def _rule(data: RaterAgreement) -> str:
 
 
 def soft_table(soft: dict[str, SoftSide]) -> Table:
-    """The grader's probabilities against the raters' label distribution, beside one more rater's distance."""
+    """The grader's probabilities, its verdict and one annotator's label, each scored as a forecast of a held-out rater."""
+    rows = []
+    for side, s in soft.items():
+        for name, score in (("grader's P(severity)", s.grader), ("grader's verdict", s.verdict),
+                            ("one annotator's label", s.annotator), ("P(severity) − verdict", s.probabilities_minus_verdict),
+                            ("verdict − annotator", s.verdict_minus_annotator)):
+            rows.append([side, name, str(s.n), str(s.n_clusters), num(score.log_loss), ci(score.log_loss_ci),
+                         num(score.brier), ci(score.brier_ci)])
     return Table(
-        "Soft labels: the grader's probabilities against the raters", ["side", "n", "clusters", "grader JSD", "95% CI",
-                                                                        "hard JSD", "one rater", "95% CI", "grader − rater",
-                                                                        "95% CI", "cross-entropy"],
-        [[side, str(s.n), str(s.n_clusters), num(s.grader_js), ci(s.grader_js_ci), num(s.hard_js), num(s.human_js),
-          ci(s.human_js_ci), num(s.grader_minus_human), ci(s.grader_minus_human_ci), num(s.cross_entropy)]
-         for side, s in soft.items()],
-        "Leaving out each rater in turn, the others' label distribution is the reference. JSD: Jensen–Shannon distance "
-        "(0 same, 1 disjoint) of the grader's P(severity), of its hard verdict, and of the left-out rater's own label; "
-        "grader − rater below 0: the grader sits closer to the raters than one more rater would. Cross-entropy in nats.")
+        "Soft labels: the grader's probabilities scored against held-out raters",
+        ["side", "forecast", "n", "clusters", "log loss", "95% CI", "Brier", "95% CI"], rows,
+        "Each rater's label in turn is the outcome; lower is better. Log loss in nats (forecasts floored at 1e-6: a "
+        "certain forecast that is wrong costs 13.8), Brier from 0 to 2: both proper scoring rules, so probabilities equal "
+        "to the raters' distribution score best. The verdict is a forecast made with certainty; one annotator's label, "
+        "scored the same way against another rater, is its like-for-like comparison. Differences below 0: the first "
+        "is better (P(severity) − verdict: what the probabilities add).")

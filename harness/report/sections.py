@@ -14,7 +14,7 @@ from typing import Any
 
 from ..results.analysis import Analysis, Correction, GroupComparison, Relevance, TransitionStats
 from ..results.base import Result
-from ..results.calibration import Calibration, TableAgreement
+from ..results.calibration import Calibration, SideReliability, TableAgreement
 from ..results.common import few_cluster_warnings
 from ..results.comparison import Comparison, GraderAgreement
 from ..results.flips import Flips
@@ -107,6 +107,7 @@ def calibration_section(data: Calibration) -> Section:
             "2019; 0: calibrated), its CI resampling prompt clusters; p calibrated: a test whose null is a calibrated "
             "grader (outcomes drawn from its own forecasts; assumes outcomes independent given the forecasts); ECE plug-in: "
             "the mean absolute gap, biased upward on few items; Brier: mean squared error of the forecast."
+            + _merged_note(data.reliability)
             + (" Every sum weighs an item by 1/π (inclusion probabilities)." if any(r.weighted for r in data.reliability.values())
                else "")))
     if data.soft_labels:
@@ -115,6 +116,16 @@ def calibration_section(data: Calibration) -> Section:
         section.tables.append(ceiling_table(data.human_agreement))
     section.figures.extend(calibration_figures(data))
     return section
+
+
+def _merged_note(reliability: dict[str, SideReliability]) -> str:
+    """Say how many prompt-side copies counted once (a prompt answered by several models is one forecast per category)."""
+    prompt = reliability.get("prompt")
+    merged = prompt.copies_merged if prompt is not None else None
+    if not merged:
+        return ""
+    return (f" Prompt side: n counts each prompt once per category; {merged} copies of a forecast in the prompt's other "
+            "pairs (same prompt, forecast and label) were counted once, not as independent evidence.")
 
 
 def _calibration_groups(data: Calibration) -> Table:

@@ -37,6 +37,10 @@ def _shares(analysis: Analysis) -> tuple[list[list[str]], list[str]]:
             if key == "escalation":
                 lines.append(f"In the labels analysed, {pct(raw.rate)} of responses are {words} (95% CI {ci(raw.ci, pct=True)}; "
                              f"n={raw.n}, {pooled.unit.n_clusters} clusters); no human labels corrected it.")
+    total = [corrected.corrected.get(key) for key, _ in SHARES] if corrected is not None else []
+    if total and all(v is not None for v in total) and abs(sum(v or 0.0 for v in total) - 1) > 5e-4:
+        lines.append(f"The three corrected shares add up to {pct(sum(v or 0.0 for v in total))}, not 100%: a share "
+                     "corrected beyond [0, 1] is shown clipped (the correction's warnings name it).")
     return rows, lines
 
 

@@ -121,28 +121,37 @@ class SideReliability(Result):
     calibration_test: str | None = None
     #: Whether every sum weighs an item by 1/π (human labels from a pick with inclusion probabilities).
     weighted: bool = False
+    #: Prompt side: copies of a forecast counted once (the same prompt, category, forecast and label in another pair).
+    copies_merged: int | None = None
+
+
+class SoftScore(Result):
+    """A forecast's mean log loss (nats) and multi-class Brier score against held-out raters, or a paired difference
+    of two such scores (below 0: the first forecast is better), each with a prompt-cluster interval."""
+
+    log_loss: float
+    log_loss_ci: CI
+    brier: float
+    brier_ci: CI
 
 
 class SoftSide(Result):
-    """A grader's probabilities against several raters' label distribution on one side (leave-one-rater-out).
+    """A grader's probabilities against several raters on one side, by proper scoring rules (lower is better).
 
-    Jensen–Shannon distances (0 same, 1 disjoint): the grader's distribution, its hard verdict, and one rater's own
-    label, each against the other raters; ``grader_minus_human`` below 0 means the grader sits closer to the raters
-    than one more rater would. ``cross_entropy`` in nats.
+    Each rater's label in turn is the outcome: ``grader`` scores the grader's P(severity), ``verdict`` its severity as
+    a forecast made with certainty, ``annotator`` one rater's label as a forecast of another's (the like-for-like
+    comparison for the verdict); ``probabilities_minus_verdict`` below 0: the probabilities add to the verdict;
+    ``verdict_minus_annotator`` below 0: the verdict predicts a rater better than another rater does.
     """
 
     n: int
     n_clusters: int
-    grader_js: float
-    grader_js_ci: CI
-    hard_js: float
-    hard_js_ci: CI
-    human_js: float
-    human_js_ci: CI
-    cross_entropy: float
-    cross_entropy_ci: CI
-    grader_minus_human: float
-    grader_minus_human_ci: CI
+    grader: SoftScore
+    verdict: SoftScore
+    annotator: SoftScore
+    probabilities_minus_verdict: SoftScore
+    verdict_minus_annotator: SoftScore
+    method: str
 
 
 class Calibration(Stamped):

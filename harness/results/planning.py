@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Result
+from .base import CI, Result
 from .common import Unit
 from .provenance import Stamped
 
@@ -23,8 +23,8 @@ class PlanSize(Result):
     width_formula: float | None
     #: Expected human-labelled items at each severity 0-3 on the metric's side (or label, for a plain table).
     rows_by_label: dict[str, float]
-    #: Share of simulated studies where the metric was undefined (no harmful item, no disagreement possible …);
-    #: they count as studies that missed the target.
+    #: Share of simulated studies where the metric was undefined (no harmful item, no disagreement possible …) or
+    #: degenerate (every resample the same: no interval); they count as studies that missed the target.
     undefined: float
     #: How many simulated studies that was.
     undefined_studies: int = 0
@@ -60,6 +60,10 @@ class Plan(Stamped):
     assurance: float = 0.9
     #: The smallest size tried at which the metric is defined in at least 95 % of studies (no smaller one is recommended).
     defined_floor: int | None = None
+    #: The pilot's 95 % interval (``pilot_width`` is its width) and how it was made: a calibration's own, or
+    #: calibrate's bootstrap of the same pilot (one bootstrap per figure).
+    pilot_ci: CI | None = None
+    pilot_interval: str | None = None
 
 
 class Selection(Stamped):

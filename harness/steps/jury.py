@@ -34,11 +34,33 @@ def _check_out(out: Path) -> None:
             raise ConfigError(f"`out` {out}: holds files that are not a jury harness made; choose a new folder")
 
 
+def _sides(runs: Sequence[Any], names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The targets every member graded (the jury judges those) and, per target some member lacks, the members lacking
+    it: a jury cannot judge a side some of its members never read, and says so before it combines anything."""
+    from ..core.errors import ConfigError
+
+    graded = [list(r.manifest.targets) or list(dict.fromkeys(str(x["target"]) for x in r.records)) for r in runs]
+    every = list(dict.fromkeys(t for targets in graded for t in targets))
+    judged = [t for t in every if all(t in targets for targets in graded)]
+    unjudged = {t: [n for n, targets in zip(names, graded, strict=True) if t not in targets] for t in every if t not in judged}
+    if not judged:
+        raise ConfigError("the members share no graded side (" + "; ".join(
+            f"{n}: {', '.join(t) or 'none'}" for n, t in zip(names, graded, strict=True)) + "): a jury needs every member "
+            "to have graded what it judges")
+    return judged, unjudged
+
+
+def unjudged_lines(manifest: Any) -> list[str]:
+    """What a jury could not judge, in words (from its manifest)."""
+    missing = manifest.params.get("jury", {}).get("unjudged", {})
+    return [f"the jury does not judge {side} ({', '.join(names)} did not grade it)" for side, names in missing.items()]
+
+
 def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path, context: Context = ()) -> Outcome:
     """Combine two or more run folders graded on the same table into a jury's run folder at ``out``, which calibrate,
     compare, analyze, view and report read like any grader's. Its manifest names the members and the rule; its tokens
     and cost are the members' sum (a jury costs what its members cost)."""
-    from ..analysis.jury import jury_labels
+    from ..analysis.jury import check_rule, jury_labels
     from ..core.atomic import atomic_path, ensure_folder
     from ..core.constants import VERSION
     from ..core.errors import ConfigError, DataError
@@ -63,7 +85,9 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     if any(i != ids[0] for i in ids[1:]):
         raise DataError("the members were not graded on the same table (their ids differ); a jury combines verdicts on the same items")
     names = _names(loaded)
-    labels = jury_labels([r.records for r in loaded], names, settings.rule)
+    check_rule(settings.rule, len(names))
+    judged, unjudged = _sides(loaded, names)
+    labels = jury_labels([r.records for r in loaded], names, settings.rule, targets=judged)
     counts: dict[str, int] = {}
     by_target: dict[str, dict[str, int]] = {}
     for record in labels:
@@ -80,7 +104,8 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     manifest = Manifest(
         model=f"jury-{settings.rule}({', '.join(names)})", template_hash=digest([r.manifest.template_hash for r in loaded]),
         shots_hash=digest([r.manifest.shots_hash for r in loaded]), status="complete", created=now, updated=now,
-        params={"jury": {"rule": settings.rule, "members": [str(f) for f in folders], "models": names}},
+        params={"jury": {"rule": settings.rule, "members": [str(f) for f in folders], "models": names,
+                         **({"unjudged": unjudged} if unjudged else {})}},
         input_sha256=first.input_sha256, input_path=first.input_path, input_rows=first.input_rows, harness_version=VERSION,
         targets=list(dict.fromkeys(r["target"] for r in labels)), items=len(labels), counts=counts,
         counts_by_target=by_target, tokens=tokens, schema_version=first.schema_version,

@@ -29,7 +29,7 @@ def plan(pilot: str | Path, settings: PlanSettings, *, out: str | Path | None = 
 
 def pilot_of(source: Path, settings: PlanSettings) -> Any:
     """The pilot the settings describe: a table's two columns, a run with its human labels, or calibration.json."""
-    from ..analysis.planning import pilot_from_pairs, pilot_from_table
+    from ..analysis.pilots import pilot_from_pairs, pilot_from_table
     from ..core.errors import ConfigError
     from ..io.pairs import load_pairs
 
@@ -47,15 +47,37 @@ def pilot_of(source: Path, settings: PlanSettings) -> Any:
         calibration = Calibration.from_json(read_json_object(source), name=source.name)
         if calibration.max_severity_pairs is None:
             raise ConfigError(f"{source}: no max_severity_pairs; recalibrate with this version of harness")
-        return pilot_from_pairs(calibration.max_severity_pairs, metric=settings.metric, side=settings.side,
-                                threshold=settings.threshold, source=str(source), cluster=calibration.unit.cluster)
+        found = pilot_from_pairs(calibration.max_severity_pairs, metric=settings.metric, side=settings.side,
+                                 threshold=settings.threshold, source=str(source), cluster=calibration.unit.cluster)
+        found.reported = _reported(calibration, settings, source)
+        return found
     raise ConfigError(f"{source}: a table as the pilot needs `gold` and `pred` (its human and grader label columns)")
+
+
+def _reported(calibration: Any, settings: PlanSettings, source: Path) -> Any:
+    """The metric's value and interval as the calibration reported them (its max scope on the side), where it reported
+    this very figure: same metric and threshold, unweighted labels, an interval drawn."""
+    if calibration.design is not None or settings.metric == "escalation":
+        return None
+    how = f"{source.name}'s own interval ({calibration.n_boot:,} cluster resamples, seed {calibration.seed})"
+    if settings.metric == "recall-gap":
+        gap = (calibration.asymmetry or {}).get("max")
+        if gap is None or calibration.threshold != settings.threshold or gap.recall_gap_ci[0] is None:
+            return None
+        return gap.recall_gap, list(gap.recall_gap_ci), how
+    report = calibration.targets.get(settings.side)
+    if report is None or (settings.metric == "recall" and calibration.threshold != settings.threshold):
+        return None
+    key = {"kappa": "kappa", "kappa-quadratic": "kappa_quadratic", "recall": "recall"}[settings.metric]
+    value = report.max.detection.recall if key == "recall" and report.max.detection else getattr(report.max, key, None)
+    interval = report.max.ci.get(key, [None, None])
+    return (value, list(interval), how) if interval[0] is not None else None
 
 
 def _run_pilot(source: Path, settings: PlanSettings) -> Any:
     from ..analysis.calibration import calibrate_run
     from ..analysis.calibration import side_labels as labels_of
-    from ..analysis.planning import graded_sums, pilot_from_pairs
+    from ..analysis.pilots import graded_sums, pilot_from_pairs
     from ..core.errors import ConfigError
     from ..io.clusters import cluster_column, cluster_of_rows
     from ..io.pairs import load_pairs

@@ -320,9 +320,11 @@ class StabilitySettings(Settings):
 class JurySettings(Settings):
     """``harness jury``: several graders' verdicts combined into one run folder."""
 
-    rule: Literal["majority", "median", "mean-probability"] = Field(default="majority", description=(
-        "majority (the most frequent severity; a tie to the higher), median (the upper median), or mean-probability "
-        "(the members' P(severity) averaged; needs grade --logprobs or --samples)."))
+    rule: Literal["majority", "median", "any", "mean-probability"] = Field(default="majority", description=(
+        "majority (harmful when at least half the members say so; per category the most frequent severity), median "
+        "(per category the median), any (harmful when any member says so: with two members, either flags it) or "
+        "mean-probability (the item as majority; per category the members' P(severity) averaged, from grade --logprobs "
+        "or --samples). Every rule sends a tie to the higher severity; all but any need three or more members."))
 
 
 class ProbeSettings(Settings):
