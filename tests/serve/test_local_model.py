@@ -163,7 +163,7 @@ def test_compact_verdicts_under_their_schema_parse_on_both_sides_with_probabilit
     assert content.startswith("{")
     status, body, _ = _post(local_url, {"model": MODEL, "messages": _few_shot(), "response_format": {
         "type": "json_schema", "json_schema": {"name": "verdict", "schema": "not a schema"}}})
-    assert status == 400 and "response_format 'verdict'" in body["error"]["message"]
+    assert status == 400 and body["error"]["param"] == "response_format.json_schema.schema"
     status, body, _ = _post(local_url, {"model": MODEL, "messages": _few_shot(), "n": 2, "max_tokens": 4000})
     assert status == 400 and "n × max_tokens" in body["error"]["message"]
 
