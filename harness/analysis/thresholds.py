@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows, shuffled_clusters
@@ -36,7 +37,7 @@ from ..results.thresholds import CutPoints, RuleDifference, RuleScore, Split, Th
 from .calibration import confusion_cells, join_human
 from .intervals import Interval, edge_interval, percentile_ci
 from .stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
-from .verdicts import EXPECTED_CUTS, RULES, cut, expected_severity, severity_distribution
+from .verdicts import EXPECTED_CUTS, RULES, Cuts, cut, expected_severity, severity_distribution
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +48,7 @@ METRICS = ("kappa-quadratic", "recall")
 #: The cut points tried: 0 to 3 in steps of 0.05, and "never" (index ``len(GRID)``).
 GRID = np.round(np.arange(0, 3.0 + 1e-9, 0.05), 2)
 K = 4
-SCOPES = ("both sides", *SIDES)
+SCOPES = ("both", *SIDES)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def labelled(run: Run, human: pd.DataFrame, cluster: str | None) -> tuple[Labels
             columns = [label_column(side, c) for c in CATEGORIES]
             if not all(c in row for c in columns):
                 continue
-            gold = [float(row[c]) if row[c] is not None and row[c] == row[c] else np.nan for c in columns]
+            gold = [np.nan if is_missing(row[c]) else float(row[c]) for c in columns]
             record = index.get((ident, side))
             graded, expected = [np.nan] * K, [np.nan] * K
             if record is not None and record.get("status") == "ok" and record.get("severity"):
@@ -93,9 +94,8 @@ def labelled(run: Run, human: pd.DataFrame, cluster: str | None) -> tuple[Labels
             rows.append((ident, side, int(code), gold, graded, expected))
     if not rows:
         raise DataError("the human table has no prompt_*/response_* label columns to choose cut points against")
-    ids, sides, clusters, gold, graded, expected = zip(*rows, strict=True)
-    return (Labels(np.array(ids), np.array(sides), np.array(clusters), np.array(gold), np.array(graded),
-                   np.array(expected)), joined, column, sources)
+    parts = [np.array(part) for part in zip(*rows, strict=True)]
+    return Labels(*parts), joined, column, sources
 
 
 def split_dev(codes: np.ndarray, *, dev_frac: float, seed: int) -> np.ndarray:
@@ -159,7 +159,7 @@ def choose_cuts(gold: np.ndarray, expected: np.ndarray, *, metric: str = "kappa-
     return _cuts_of(combos[best]), float(primary[best]), "search"
 
 
-def verdicts(labels: Labels, rule: str, cuts: dict[str, Sequence[float | None]]) -> np.ndarray:
+def verdicts(labels: Labels, rule: str, cuts: Cuts) -> np.ndarray:
     """Per label row and category, the rule's severity (NaN where the rule has no verdict: no P(severity))."""
     out = np.full(labels.expected.shape, np.nan)
     has = ~np.isnan(labels.expected)
@@ -174,7 +174,7 @@ def verdicts(labels: Labels, rule: str, cuts: dict[str, Sequence[float | None]])
     return out
 
 
-def _cells(labels: Labels, cuts: dict[str, Sequence[float | None]]) -> np.ndarray:
+def _cells(labels: Labels, cuts: Cuts) -> np.ndarray:
     """Per label row: for each rule and side, its confusion cells (16) over the four categories (0 off its side)."""
     blocks = []
     for rule in RULES:
@@ -201,7 +201,7 @@ def _edge(value: float | None, ci: Interval, codes: np.ndarray) -> Interval:
     return edge_interval(value, ci, int(np.unique(codes).size))[0] if codes.size else ci
 
 
-def score_rules(labels: Labels, cuts: dict[str, Sequence[float | None]], *, threshold: int, n_boot: int, seed: int,
+def score_rules(labels: Labels, cuts: Cuts, *, threshold: int, n_boot: int, seed: int,
                 metric: str) -> tuple[list[RuleScore], list[RuleDifference]]:
     """Every rule on these labels, per scope, with cluster-bootstrap CIs; and the paired differences of ``metric``."""
     cells = _cells(labels, cuts)
@@ -240,7 +240,7 @@ def score_rules(labels: Labels, cuts: dict[str, Sequence[float | None]], *, thre
     return rows, differences
 
 
-def in_sample(labels: Labels, cuts: dict[str, Sequence[float | None]], *, threshold: int) -> list[RuleScore]:
+def in_sample(labels: Labels, cuts: Cuts, *, threshold: int) -> list[RuleScore]:
     """The rules on dev, where the cut points were chosen: point values only (a selection has no honest interval)."""
     point = _scores(_cells(labels, cuts).sum(axis=0), threshold)
     counted = np.isfinite(labels.gold) & np.isfinite(labels.expected)
@@ -303,7 +303,8 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
     dev_pairs = split_dev(pair_codes, dev_frac=dev_frac, seed=seed)
     dev_mask = np.isin(labels.ids, joined["id"].astype(str).to_numpy()[dev_pairs])
     dev, held = labels.take(dev_mask), labels.take(~dev_mask)
-    cut_points, cuts = [], {}
+    cut_points: list[CutPoints] = []
+    cuts: dict[str, Sequence[float | None]] = {}
     for j, category in enumerate(CATEGORIES):
         found, score, how = choose_cuts(dev.gold[:, j], dev.expected[:, j], metric=metric, threshold=threshold,
                                         max_fpr=max_fpr)
@@ -322,7 +323,7 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
     held_codes = labels.clusters[~dev_mask]
     return Thresholds(
         schema_version=SCHEMA_VERSION, run=str(run.path), model=run.manifest.model, derived=derived, rule=rule,
-        metric=metric, threshold=threshold, **({"max_fpr": max_fpr} if metric == "recall" else {}),
+        metric=metric, threshold=threshold, **_fpr(metric, max_fpr),
         probabilities=" and ".join(sorted(sources)), cut_points=cut_points,
         split=Split(seed=seed, dev_frac=dev_frac, cluster=column, dev_pairs=int(dev_pairs.sum()),
                     dev_clusters=int(np.unique(pair_codes[dev_pairs]).size), held_out_pairs=int((~dev_pairs).sum()),
@@ -332,6 +333,11 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
                   n_clusters=int(np.unique(held_codes).size)),
         held_out=held_out, differences=differences, dev=dev_scores, optimism=optimism, left_out=_left_out(labels),
         recommended=recommended, verdict=verdict, n_boot=n_boot, seed=seed, warnings=[*warnings, *_warned(labels, cuts)])
+
+
+def _fpr(metric: str, max_fpr: float) -> dict[str, Any]:
+    """``max_fpr`` where the metric reads it (absent otherwise)."""
+    return {"max_fpr": max_fpr} if metric == "recall" else {}
 
 
 def _left_out(labels: Labels) -> dict[str, int]:

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def _none() -> CI:
+    return [None, None]
+
+
 class CutPoints(Result):
     """One category's cut points on the expected severity: severity 1 from ``cuts[0]``, 2 from ``cuts[1]``, 3 from
     ``cuts[2]`` (``None``: that level is never given), and the dev score that chose them (in-sample: optimistic)."""
@@ -35,11 +39,11 @@ class RuleScore(Result):
     n_items: int
     n_clusters: int
     kappa_quadratic: float | None
-    kappa_quadratic_ci: CI = Field(default_factory=lambda: [None, None])
+    kappa_quadratic_ci: CI = Field(default_factory=_none)
     recall: float | None
-    recall_ci: CI = Field(default_factory=lambda: [None, None])
+    recall_ci: CI = Field(default_factory=_none)
     false_positive_rate: float | None
-    false_positive_rate_ci: CI = Field(default_factory=lambda: [None, None])
+    false_positive_rate_ci: CI = Field(default_factory=_none)
 
 
 class RuleDifference(Result):

@@ -65,3 +65,31 @@ def held_out(human: pd.DataFrame, search_file: str | None) -> tuple[pd.DataFrame
         raise ConfigError(f"`held_out` {search_file}: none of its {len(keep)} test pairs is in the human table")
     return narrowed, [f"scored on the exemplar search's held-out test pairs only ({len(narrowed)} of {len(human)} pairs; "
                       f"{search_file}): its exemplars were chosen on the others"]
+
+
+def fitted_ids(manifest: Any) -> list[str]:
+    """The ids of the pairs a derived run's verdict rule was fit on (``calibrate-thresholds``' dev split; none for any
+    other run)."""
+    info = manifest.params.get("thresholds") if isinstance(getattr(manifest, "params", None), dict) else None
+    split = info.get("split") if isinstance(info, dict) else None
+    ids = split.get("dev_ids") if isinstance(split, dict) else None
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def without_fit(human: pd.DataFrame, runs: Sequence[tuple[Path, Any]]) -> tuple[pd.DataFrame, list[str]]:
+    """The human labels without the pairs the cut points of any of these runs (``(folder, manifest)``) were chosen on,
+    and the warning that says so: a rule fit on labels is never scored on them (every run beside it is scored on the
+    same pairs)."""
+    from ..core.errors import ConfigError
+
+    fitted = {str(path): fitted_ids(manifest) for path, manifest in runs if fitted_ids(manifest)}
+    if not fitted:
+        return human, []
+    drop = set().union(*fitted.values())
+    narrowed = human[~human["id"].astype(str).isin(drop)].reset_index(drop=True)
+    names = ", ".join(fitted)
+    if narrowed.empty:
+        raise ConfigError(f"every pair of the human table is one the cut points of {names} were chosen on; score it on "
+                          "other pairs (its thresholds.json holds the held-out agreement)")
+    return narrowed, [f"scored without the {len(human) - len(narrowed)} pairs the cut points of {names} were chosen on "
+                      f"({len(narrowed)} of {len(human)} pairs kept): a rule is never scored where it was fit"]
