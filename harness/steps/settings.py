@@ -309,6 +309,7 @@ class ThresholdSettings(Settings):
     max_fpr: float = Field(default=0.1, gt=0, lt=1, description="recall: the false-positive rate allowed on dev.")
     threshold: int = threshold_field()
     dev_frac: float = Field(default=0.5, gt=0, lt=1, description="Share of the labelled prompt clusters in dev.")
+    held_out: str | None = held_out_field()
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()
     seed: int = seed_field("Split and bootstrap seed")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.claims import Output
-from .outcome import Context, Outcome, claimed, stamp
+from .outcome import Context, Outcome, claimed, held_out, stamp
 from .settings import ThresholdSettings, mapping_of
 
 if TYPE_CHECKING:
@@ -66,17 +66,17 @@ def calibrate_thresholds(source: str | Path, settings: ThresholdSettings, *, out
         raise ConfigError("calibrate-thresholds needs `human` DATA: the human labels the cut points are chosen against")
     target = Path(out) if out is not None else default_out(run_dir, settings.rule)
     _check_out(target, run_dir)
-    claimed(planned(target), [("the run", run_dir), ("`human`", settings.human)])
+    claimed(planned(target), [("the run", run_dir), ("`human`", settings.human), ("`held_out`", settings.held_out)])
     run = load_run(run_dir, full=True)
     if "thresholds" in run.manifest.params:
         raise ConfigError(f"{run_dir}: is a run calibrate-thresholds derived already; calibrate its source "
                           f"({run.manifest.params['thresholds'].get('source')}) instead")
-    human = load_pairs(settings.human, mapping=mapping_of(settings.map))
+    human, warnings = held_out(load_pairs(settings.human, mapping=mapping_of(settings.map)), settings.held_out)
     result = measure(run, human, rule=settings.rule, metric=settings.metric, threshold=settings.threshold,
                      max_fpr=settings.max_fpr, dev_frac=settings.dev_frac, cluster=settings.cluster,
-                     n_boot=settings.n_boot, seed=settings.seed, derived=str(target))
+                     n_boot=settings.n_boot, seed=settings.seed, derived=str(target), warnings=warnings)
     result = stamp(result, "calibrate-thresholds", f"grader ({settings.rule}) vs human",
-                   [("run", run_dir), ("human", settings.human)], context)
+                   [("run", run_dir), ("human", settings.human), ("held out", settings.held_out)], context)
     written = write_derived(run, result, target)
     return Outcome(result, [result.write(target / RESULT), *written])
 
