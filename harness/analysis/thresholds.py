@@ -149,7 +149,7 @@ def choose_cuts(gold: np.ndarray, expected: np.ndarray, *, metric: str = "kappa-
         primary = np.where(feasible & ~np.isnan(recall), recall, -np.inf)
     else:
         primary = np.where(np.isnan(kappa), -np.inf, kappa)
-    if not np.isfinite(primary).any():
+    if not np.isfinite(primary).any() or np.unique(g).size < 2:  # one human level: every κ is 0 or undefined
         return EXPECTED_CUTS, None, (f"kept the expected rule's cuts: {metric} is undefined on dev (no human label of "
                                      f"severity ≥ {threshold if metric == 'recall' else 1} among {int(known.sum())})")
     stand_in = np.append(GRID, GRID[-1] + 0.05)  # "never" sits just past 3 for the distance
