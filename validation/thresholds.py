@@ -114,7 +114,7 @@ def population(grader: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     prompt, response, _, _, clusters = draw(Setting(n_prompts=20_000, per=3), rng)
     gold = np.vstack([prompt, response])
     p = np.vstack([probabilities(prompt, clusters, grader, rng), probabilities(response, clusters, grader, rng)])
-    expected = (LEVELS * p).sum(axis=-1) / p.sum(axis=-1)
+    expected = np.round((LEVELS * p).sum(axis=-1) / p.sum(axis=-1), 6)  # as a run's record is read: 1.8 is 1.8
     assert np.allclose(expected[0, 0], expected_severity(p[0, 0].tolist()), atol=1e-6)
     return gold, expected, p.argmax(axis=-1)
 
