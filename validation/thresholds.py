@@ -14,7 +14,7 @@ run. Three graders:
   nothing more than that answer (0.7 on it, 0.1 on each other level).
 
 The truth a held-out interval aims at is the rule's quadratic κ in the population the study is drawn from (a draw of
-20,000 prompts), for thresholds at the cut points that study chose: dev is a selection, held-out is not. Written to
+100,000 prompts), for thresholds at the cut points that study chose: dev is a selection, held-out is not. Written to
 ``validation/thresholds.md`` and ``thresholds.json``, and pasted into docs/statistics.md.
 
     python validation/thresholds.py --replicates 400 --workers 2
@@ -105,18 +105,25 @@ def simulated_run(regime: Regime, seed: int) -> tuple[Any, Any]:
     return Run(Path("sim"), manifest, records, human), human
 
 
+#: Prompts in the population a study's truth is computed on (its own sampling error on κ is about 0.001).
+POPULATION = 100_000
+
+
 @cache
 def population(grader: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Human severity, expected severity and argmax per label of a large draw (20,000 prompts): the population."""
+    """Human severity, expected severity and argmax per label of a large draw (:data:`POPULATION` prompts, in parts)."""
     from harness.analysis.verdicts import expected_severity
 
     rng = np.random.default_rng(20260709)
-    prompt, response, _, _, clusters = draw(Setting(n_prompts=20_000, per=3), rng)
-    gold = np.vstack([prompt, response])
-    p = np.vstack([probabilities(prompt, clusters, grader, rng), probabilities(response, clusters, grader, rng)])
-    expected = np.round((LEVELS * p).sum(axis=-1) / p.sum(axis=-1), 6)  # as a run's record is read: 1.8 is 1.8
-    assert np.allclose(expected[0, 0], expected_severity(p[0, 0].tolist()), atol=1e-6)
-    return gold, expected, p.argmax(axis=-1)
+    parts = []
+    for _ in range(POPULATION // 20_000):
+        prompt, response, _, _, clusters = draw(Setting(n_prompts=20_000, per=3), rng)
+        gold = np.vstack([prompt, response]).astype(np.int8)
+        p = np.vstack([probabilities(prompt, clusters, grader, rng), probabilities(response, clusters, grader, rng)])
+        expected = np.round((LEVELS * p).sum(axis=-1) / p.sum(axis=-1), 6)  # as a run's record is read: 1.8 is 1.8
+        assert np.allclose(expected[0, 0], expected_severity(p[0, 0].tolist()), atol=1e-6)
+        parts.append((gold, expected, p.argmax(axis=-1).astype(np.int8)))
+    return tuple(np.vstack(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 def population_kappa(grader: str, rule: str, cuts: dict[str, list[float | None]] | None = None) -> float:
@@ -130,7 +137,7 @@ def population_kappa(grader: str, rule: str, cuts: dict[str, list[float | None]]
     else:
         chosen = [EXPECTED_CUTS] * 4 if rule == "expected" else [(cuts or {})[c] for c in CATEGORIES]
         verdict = np.column_stack([cut(expected[:, j], chosen[j]) for j in range(4)])
-    confusion = np.bincount((gold * 4 + verdict).ravel(), minlength=16).reshape(4, 4)
+    confusion = np.bincount((gold.astype(np.int64) * 4 + verdict).ravel(), minlength=16).reshape(4, 4)
     return float(kappa_from_confusion(confusion, weights="quadratic"))
 
 

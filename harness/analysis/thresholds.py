@@ -13,8 +13,9 @@ module chooses the ``thresholds`` rule's cut points and says whether any rule is
   to the cuts nearest the expected rule's (0.5, 1.5, 2.5), so the same seed gives the same cut points. A category
   whose metric is undefined on dev (no human label above 0 there) keeps the expected rule's cuts, and says so.
 * **Judgement on held-out**: argmax, expected and thresholds on the same held-out labels (those with P(severity)),
-  four categories pooled, both sides and each side, with cluster-bootstrap intervals; the differences between rules
-  are paired (every resample draws the same clusters for all three). The dev scores are shown as what they are, a
+  four categories pooled, both sides and each side, with cluster-bootstrap intervals (κ's bias-corrected and
+  accelerated: a rule that rarely gives a level has a skewed κ, where the plain percentile interval falls short);
+  the differences between rules are paired percentile intervals (every resample draws the same clusters for all). The dev scores are shown as what they are, a
   selection (optimistic), with the optimism: the dev metric minus the held-out one.
 """
 
@@ -35,8 +36,8 @@ from ..io.clusters import cluster_column, cluster_of_rows, shuffled_clusters
 from ..results.common import Unit
 from ..results.thresholds import CutPoints, RuleDifference, RuleScore, Split, Thresholds
 from .calibration import confusion_cells, join_human
-from .intervals import Interval, edge_interval, percentile_ci
-from .stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
+from .intervals import Interval, bca_ci, edge_interval, percentile_ci
+from .stats import bootstrap_totals, detection_from_confusion, jackknife_totals, kappa_from_confusion, none_if_nan
 from .verdicts import EXPECTED_CUTS, RULES, Cuts, cut, expected_severity, severity_distribution
 
 if TYPE_CHECKING:
@@ -208,6 +209,7 @@ def score_rules(labels: Labels, cuts: Cuts, *, threshold: int, n_boot: int, seed
     point = _scores(cells.sum(axis=0), threshold)
     totals = bootstrap_totals(cells, clusters=labels.clusters, n_boot=n_boot, seed=seed)
     drawn = _scores(totals, threshold) if totals.shape[0] else None
+    left_out = _scores(jackknife_totals(cells, clusters=labels.clusters), threshold)["kappa"]  # the acceleration
     counted = np.isfinite(labels.gold) & np.isfinite(labels.expected)
     rows: list[RuleScore] = []
     for r, rule in enumerate(RULES):
@@ -224,7 +226,9 @@ def score_rules(labels: Labels, cuts: Cuts, *, threshold: int, n_boot: int, seed
             recall, fpr = none_if_nan(point["recall"][r, s]), none_if_nan(point["fpr"][r, s])
             rows.append(RuleScore(
                 rule=rule, scope=scope, n_items=int(counted[on].sum()), n_clusters=int(np.unique(codes).size),
-                kappa_quadratic=none_if_nan(point["kappa"][r, s]), kappa_quadratic_ci=interval("kappa"),
+                kappa_quadratic=none_if_nan(point["kappa"][r, s]),
+                kappa_quadratic_ci=bca_ci(drawn["kappa"][:, r, s], float(point["kappa"][r, s]), left_out[:, r, s])
+                if drawn is not None else [None, None],
                 recall=recall, recall_ci=_edge(recall, interval("recall"), positive) if n_boot else [None, None],
                 false_positive_rate=fpr,
                 false_positive_rate_ci=_edge(fpr, interval("fpr"), negative) if n_boot else [None, None]))
