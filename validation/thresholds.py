@@ -64,7 +64,7 @@ REGIMES = (
 
 
 def probabilities(gold: np.ndarray, clusters: np.ndarray, grader: str, rng: np.random.Generator) -> np.ndarray:
-    """P(severity 0..3) per label (rows x 4 categories x 4 levels) of a simulated grader, rounded as a run records it."""
+    """P(severity 0..3) per label (rows x 4 categories x 4 levels) of a simulated grader, rounded as runs record it."""
     n = gold.shape[0]
     effect = rng.normal(0, 1, int(clusters.max()) + 1)[clusters][:, None]  # labels of one prompt are alike
     if grader == "argmax":  # the verdict follows the truth; the probabilities say nothing more than the verdict
@@ -142,7 +142,7 @@ def population_kappa(grader: str, rule: str, cuts: dict[str, list[float | None]]
 
 
 def study(regime: Regime, seed: int, n_boot: int = N_BOOT) -> dict[str, Any]:
-    """One simulated study through the command's own function: each rule's held-out κ, interval and population truth."""
+    """One simulated study through the command's own function: each rule's held-out κ, interval and the truth."""
     from harness.analysis.thresholds import calibrate_thresholds
 
     run, human = simulated_run(regime, seed)
@@ -152,7 +152,8 @@ def study(regime: Regime, seed: int, n_boot: int = N_BOOT) -> dict[str, Any]:
     for rule in RULES:
         held = next(s for s in found.held_out if s.rule == rule and s.scope == "both")
         dev = next(s for s in found.dev if s.rule == rule and s.scope == "both")
-        out[rule] = {"held_out": held.kappa_quadratic, "low": held.kappa_quadratic_ci[0], "high": held.kappa_quadratic_ci[1],
+        low, high = held.kappa_quadratic_ci
+        out[rule] = {"held_out": held.kappa_quadratic, "low": low, "high": high,
                      "dev": dev.kappa_quadratic, "truth": population_kappa(regime.grader, rule, cuts)}
     diff = next(d for d in found.differences if d.a == "thresholds" and d.b == "argmax")
     out["beats_argmax"] = diff.ci[0] is not None and diff.ci[0] > 0
@@ -188,7 +189,8 @@ def measure(replicates: int, workers: int) -> list[dict[str, Any]]:
                 truths = np.array([r[rule]["truth"] for r in rows])
                 held = np.array([np.nan if r[rule]["held_out"] is None else r[rule]["held_out"] for r in rows])
                 dev = np.array([np.nan if r[rule]["dev"] is None else r[rule]["dev"] for r in rows])
-                summary[rule] = {"truth": float(truths.mean()), "coverage": float(np.mean(covered)) if covered else None,
+                summary[rule] = {"truth": float(truths.mean()),
+                                 "coverage": float(np.mean(covered)) if covered else None,
                                  "no_interval": 1 - len(covered) / len(rows),
                                  "held_out_bias": float(np.nanmean(held - truths)),
                                  "dev_bias": float(np.nanmean(dev - truths))}
@@ -203,10 +205,10 @@ def _pct(value: float | None) -> str:
 
 def table(rows: list[dict[str, Any]], seconds: float) -> str:
     """The Markdown table pasted into docs/statistics.md."""
-    lines = [f"Verdict rules through `calibrate-thresholds`' own function: {rows[0]['replicates']} simulated studies per "
-             f"regime (prompt clusters of 3 pairs, half dev, half held-out; {N_BOOT} resamples; {seconds:.0f} s). Truth: "
-             "the rule's pooled quadratic κ in the population, for thresholds at the cut points each study chose; ± is "
-             "the Monte-Carlo error of a 95 % coverage.", "",
+    lines = [f"Verdict rules through `calibrate-thresholds`' own function: {rows[0]['replicates']} simulated studies "
+             f"per regime (prompt clusters of 3 pairs, half dev, half held-out; {N_BOOT} resamples; {seconds:.0f} s). "
+             "Truth: the rule's pooled quadratic κ in the population, for thresholds at the cut points each study "
+             "chose; ± is the Monte-Carlo error of a 95 % coverage.", "",
              "| grader | clusters | rule | truth κ | held-out coverage | held-out bias | dev (in-sample) bias | "
              "thresholds beat argmax |", "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in rows:
@@ -217,9 +219,10 @@ def table(rows: list[dict[str, Any]], seconds: float) -> str:
             lines.append(f"| {row['regime']} | {row['clusters']} | {rule} | {r['truth']:.3f} | {coverage} | "
                          f"{r['held_out_bias']:+.3f} | {r['dev_bias']:+.3f} | "
                          f"{_pct(row['beats_argmax']) if rule == 'thresholds' else ''} |")
-    lines += ["", "Targets: held-out coverage 93–97 % where clusters are many; thresholds beat argmax (paired interval "
-              "above 0) where the probabilities carry signal and about never where they carry none; dev κ above the "
-              "truth for thresholds (the selection's optimism), which is why it is shown as such and never as the result."]
+    lines += ["", "Targets: held-out coverage 93–97 % where clusters are many; thresholds beat argmax (paired "
+              "interval above 0) where the probabilities carry signal and about never where they carry none; dev κ "
+              "above the truth for thresholds (the selection's optimism), which is why it is shown as such and never "
+              "as the result."]
     return "\n".join(lines) + "\n"
 
 

@@ -11,12 +11,14 @@ module chooses the ``thresholds`` rule's cut points and says whether any rule is
   in steps of 0.05 (or never) is tried, and the one with the best dev metric kept: quadratic κ, or recall at
   severity ≥ ``threshold`` among the cuts whose false-positive rate stays at or below ``max_fpr`` (then κ). Ties go
   to the cuts nearest the expected rule's (0.5, 1.5, 2.5), so the same seed gives the same cut points. A category
-  whose metric is undefined on dev (no human label above 0 there) keeps the expected rule's cuts, and says so.
+  whose dev labels show a single level (its metric is 0 or undefined there) keeps the expected rule's cuts, and says
+  so.
 * **Judgement on held-out**: argmax, expected and thresholds on the same held-out labels (those with P(severity)),
   four categories pooled, both sides and each side, with cluster-bootstrap intervals (κ's bias-corrected and
   accelerated: a rule that rarely gives a level has a skewed κ, where the plain percentile interval falls short);
-  the differences between rules are paired percentile intervals (every resample draws the same clusters for all). The dev scores are shown as what they are, a
-  selection (optimistic), with the optimism: the dev metric minus the held-out one.
+  the differences between rules are paired percentile intervals (every resample draws the same clusters for all).
+  The dev scores are shown as what they are, a selection (optimistic), with the optimism: the dev metric minus the
+  held-out one.
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ def in_sample(labels: Labels, cuts: Cuts, *, threshold: int) -> list[RuleScore]:
             on = np.ones(len(labels.ids), bool) if s == 0 else labels.sides == SIDES[s - 1]
             out.append(RuleScore(rule=rule, scope=scope, n_items=int(counted[on].sum()),
                                  n_clusters=int(np.unique(labels.clusters[on & counted.any(axis=1)]).size),
-                                 kappa_quadratic=none_if_nan(point["kappa"][r, s]), recall=none_if_nan(point["recall"][r, s]),
+                                 kappa_quadratic=none_if_nan(point["kappa"][r, s]),
+                                 recall=none_if_nan(point["recall"][r, s]),
                                  false_positive_rate=none_if_nan(point["fpr"][r, s])))
     return out
 
@@ -336,7 +339,7 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
         unit=Unit(cluster=column, n_items=int((np.isfinite(held.gold) & np.isfinite(held.expected)).sum()),
                   n_clusters=int(np.unique(held_codes).size)),
         held_out=held_out, differences=differences, dev=dev_scores, optimism=optimism, left_out=_left_out(labels),
-        recommended=recommended, verdict=verdict, n_boot=n_boot, seed=seed, warnings=[*warnings, *_warned(labels, cuts)])
+        recommended=recommended, verdict=verdict, n_boot=n_boot, seed=seed, warnings=[*warnings, *_warned(labels)])
 
 
 def _fpr(metric: str, max_fpr: float) -> dict[str, Any]:
@@ -353,10 +356,10 @@ def _left_out(labels: Labels) -> dict[str, int]:
             "no_human_label": int((~known).sum())}
 
 
-def _warned(labels: Labels, cuts: dict[str, Any]) -> list[str]:
+def _warned(labels: Labels) -> list[str]:
     out = []
     missing = _left_out(labels)["no_probabilities"]
     if missing:
-        out.append(f"{missing} labels graded ok carry no P(severity) and are left out of every rule's score (the derived "
-                   "run reads them as unparsed under expected and thresholds)")
+        out.append(f"{missing} labels graded ok carry no P(severity) and are left out of every rule's score (the "
+                   "derived run reads them as unparsed under expected and thresholds)")
     return out

@@ -126,12 +126,15 @@ def jury(
 
 @with_settings(ThresholdSettings)
 def calibrate_thresholds(
-    run: Annotated[Path, typer.Argument(help="A run folder graded with --logprobs (or --samples K): P(severity) per label.")],
+    run: Annotated[Path, typer.Argument(help=(
+        "A run folder graded with --logprobs (or --samples K): P(severity) per label."))],
     settings: ThresholdSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The derived run's folder (default: RUN-RULE beside the run; new, or one harness derived before).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "The derived run's folder (default: RUN-RULE beside the run; new, or one harness derived before)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verdicts from a grader's probabilities: argmax, expected severity and cut points chosen on a dev split, judged on held-out pairs; writes a run folder whose verdicts follow the chosen rule (no requests)."""
+    """Verdicts from a grader's probabilities: argmax, expected severity and cut points chosen on a dev split, judged
+    on held-out pairs; writes a run folder whose verdicts follow the chosen rule (no requests)."""
     with errors():
         from ..steps.thresholds import calibrate_thresholds as step
 
@@ -139,7 +142,8 @@ def calibrate_thresholds(
         show(done.result, as_json)
         derived = done.written[1].parent
         typer.echo(f"wrote {done.written[0]} and the derived run {derived}", err=True)
-        typer.echo(f"next: harness calibrate {derived} --human {settings.human} (scored without its dev pairs)", err=True)
+        typer.echo(f"next: harness calibrate {derived} --human {settings.human} (scored without its dev pairs)",
+                   err=True)
 
 
 def shown(done: Any, as_json: bool) -> None:
@@ -190,7 +194,8 @@ def report(
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
     shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness calibrate-shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
     stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
-    thresholds: Annotated[Optional[Path], typer.Option(help="thresholds.json (harness calibrate-thresholds) to include (default: the run folder's, in a derived run).")] = None,
+    thresholds: Annotated[Optional[Path], typer.Option(help=(
+        "thresholds.json (harness calibrate-thresholds) to include (default: a derived run folder's own)."))] = None,
     latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the run folder).")] = None,
 ) -> None:

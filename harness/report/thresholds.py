@@ -20,9 +20,10 @@ def thresholds_section(data: Thresholds) -> Section:
         f"recall at severity ≥ {data.threshold} with a false-positive rate of at most {data.max_fpr:g}")
     lines = [f"{data.model}'s P(severity) ({data.probabilities}) read three ways: argmax ({RULE_WORDS['argmax']}), "
              f"expected ({RULE_WORDS['expected']}) and thresholds ({RULE_WORDS['thresholds']}, to maximise {metric}). "
-             f"Prompt clusters of {split.cluster or 'single pairs'} split with seed {split.seed}: dev {split.dev_pairs} pairs in "
-             f"{split.dev_clusters} clusters, held-out {split.held_out_pairs} pairs in {split.held_out_clusters} clusters; "
-             f"every rule is judged on the same held-out labels, {data.n_boot} cluster-bootstrap resamples per CI.",
+             f"Prompt clusters of {split.cluster or 'single pairs'} split with seed {split.seed}: dev "
+             f"{split.dev_pairs} pairs in {split.dev_clusters} clusters, held-out {split.held_out_pairs} pairs in "
+             f"{split.held_out_clusters} clusters; every rule is judged on the same held-out labels, {data.n_boot} "
+             "cluster-bootstrap resamples per CI.",
              f"Recommendation: {data.verdict}."]
     if data.derived:
         lines.append(f"The derived run {data.derived} follows {data.rule}; calibrate, compare and analyze score it "
@@ -42,9 +43,11 @@ def thresholds_section(data: Thresholds) -> Section:
         [[d.a, d.b, d.metric, num(d.diff), ci(d.ci), str(d.n_items), str(d.n_clusters)] for d in data.differences],
         "Paired: every resample draws the same held-out prompt clusters for both rules."))
     section.tables.append(Table(
-        "Cut points on the expected severity", ["category", "severity 1 from", "2 from", "3 from", "dev score", "chosen"],
+        "Cut points on the expected severity",
+        ["category", "severity 1 from", "2 from", "3 from", "dev score", "chosen"],
         [[scope_name(c.category), *(_cut(v) for v in c.cuts), num(c.dev_score), c.chosen_by] for c in data.cut_points],
-        "Chosen on dev, per category (both sides). The expected rule is 0.50, 1.50, 2.50; never: that level is not given."))
+        "Chosen on dev, per category (both sides). The expected rule is 0.50, 1.50, 2.50; never: that level is not "
+        "given."))
     key = "kappa_quadratic" if data.metric == "kappa-quadratic" else "recall"
     dev = {s.rule: getattr(s, key) for s in data.dev if s.scope == "both"}
     held = {s.rule: getattr(s, key) for s in data.held_out if s.scope == "both"}

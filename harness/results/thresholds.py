@@ -47,8 +47,8 @@ class RuleScore(Result):
 
 
 class RuleDifference(Result):
-    """The declared metric of rule ``a`` minus rule ``b`` on the same held-out labels, with a paired cluster-bootstrap CI
-    (every resample draws the same prompt clusters for both)."""
+    """The declared metric of rule ``a`` minus rule ``b`` on the same held-out labels, with a paired cluster-bootstrap
+    CI (every resample draws the same prompt clusters for both)."""
 
     a: str
     b: str
@@ -76,7 +76,7 @@ class Split(Result):
 
 
 class Thresholds(Stamped):
-    """``thresholds.json``: argmax, expected and thresholds side by side on held-out pairs (cut points chosen on dev)."""
+    """``thresholds.json``: argmax, expected and thresholds side by side on held-out pairs (cut points from dev)."""
 
     schema_version: int
     run: str

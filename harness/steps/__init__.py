@@ -1,7 +1,7 @@
 """One library step per analysis command: settings model in, typed result out, its files written.
 
-``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, ``select`` and ``calibrate-thresholds`` each parse
-flags into their settings (:mod:`harness.steps.settings`) and call their step; a study file's table
+``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, ``select``, ``calibrate-thresholds`` …
+each parse flags into their settings (:mod:`harness.steps.settings`) and call their step; a study file's table
 of the same name is the same settings model, and its step calls the same function. A step stamps
 provenance, collects warnings and writes its outputs; nothing is patched afterwards.
 """

@@ -297,9 +297,10 @@ class ProbeSettings(Settings):
 
 
 class ThresholdSettings(Settings):
-    """``harness calibrate-thresholds``: verdicts read from a grader's probabilities, cut points chosen on a dev split."""
+    """``harness calibrate-thresholds``: verdicts read from a grader's probabilities, cut points chosen on dev."""
 
-    human: str | None = human_field("Pairs table with human labels, joined to the run on id (split into dev and held-out).")
+    human: str | None = human_field("Pairs table with human labels, joined to the run on id (split into dev and "
+                                    "held-out).")
     rule: Literal["argmax", "expected", "thresholds"] = Field(default="thresholds", description=(
         "The rule the derived run's verdicts follow: argmax (the grader's own verdict), expected (the probability-"
         "weighted severity, rounded) or thresholds (cut points on it, chosen on dev)."))

@@ -102,7 +102,8 @@ def write_derived(run: Run, result: Thresholds, target: Path) -> list[Path]:
         side[record["status"]] = side.get(record["status"], 0) + 1
     split = result.split
     fitted = result.rule == "thresholds"
-    shown = cuts if cuts is not None else {c: list(EXPECTED_CUTS) for c in CATEGORIES} if result.rule == "expected" else None
+    expected = {c: list(EXPECTED_CUTS) for c in CATEGORIES}
+    shown = cuts if cuts is not None else expected if result.rule == "expected" else None
     provenance: dict[str, Any] = {
         "source": str(run.path), "source_model": run.manifest.model, "rule": result.rule, "metric": result.metric,
         "threshold": result.threshold, "cut_points": shown, "result": RESULT,

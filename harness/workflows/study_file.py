@@ -201,7 +201,7 @@ class Study(_Strict):
         return Path(self.study.out)
 
     def judged(self) -> list[str]:
-        """The names calibrate and compare read by default: every grader, the jury and the derived run when there are."""
+        """The names calibrate and compare read by default: every grader, and the jury and derived run if any."""
         return ([g.name for g in self.grader] + ([self.jury.name] if self.jury is not None else [])
                 + ([self.thresholds.name] if self.thresholds is not None else []))
 

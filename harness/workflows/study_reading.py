@@ -162,9 +162,10 @@ def _check_names(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: jury.name {study.jury.name!r}: a grader or a study output already has that name")
         if len(study.jury_members()) < 2:
             raise ConfigError(f"{file}: jury.graders: a jury needs at least two graders; it has {study.jury_members()}")
-    if study.thresholds is not None and (study.thresholds.name in names or study.thresholds.name.lower() in RESERVED_NAMES
-                                         or (study.jury is not None and study.thresholds.name == study.jury.name)):
-        raise ConfigError(f"{file}: thresholds.name {study.thresholds.name!r}: a grader, the jury or a study output "
+    derived = study.thresholds.name if study.thresholds is not None else None
+    if derived is not None and (derived in names or derived.lower() in RESERVED_NAMES
+                                or (study.jury is not None and derived == study.jury.name)):
+        raise ConfigError(f"{file}: thresholds.name {derived!r}: a grader, the jury or a study output "
                           "already has that name")
     for key, ref in refs:
         if ref is not None and ref not in names:

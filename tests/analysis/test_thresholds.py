@@ -70,7 +70,8 @@ def test_dev_and_held_out_are_disjoint_prompt_clusters_and_the_seed_fixes_both()
     codes = cluster_of_rows(joined, column)
     dev = split_dev(codes, dev_frac=0.3, seed=7)
     assert not set(codes[dev]) & set(codes[~dev]) and abs(len(set(codes[dev])) - 60) <= 1
-    assert (split_dev(codes, dev_frac=0.3, seed=7) == dev).all() and not (split_dev(codes, dev_frac=0.3, seed=8) == dev).all()
+    assert (split_dev(codes, dev_frac=0.3, seed=7) == dev).all()
+    assert not (split_dev(codes, dev_frac=0.3, seed=8) == dev).all()
     first, again = (calibrate_thresholds(run, human, n_boot=0, seed=11) for _ in range(2))
     assert first.cut_points == again.cut_points and first.split == again.split
     assert not set(first.split.dev_ids) & set(first.split.held_out_ids)

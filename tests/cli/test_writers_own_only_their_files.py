@@ -114,7 +114,8 @@ def _targets(root: Path, inputs: list[Path], shape: str) -> list[tuple[Path, boo
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["grade", "calibrate", "compare", "agreement", "analyze", "plan", "select",
-                                     "stability", "jury", "calibrate-thresholds", "flips", "export", "schema", "report", "view", "inject",
+                                     "stability", "jury", "calibrate-thresholds", "flips", "export", "schema", "report",
+                                     "view", "inject",
                                      "probe"])
 def test_a_writer_never_changes_a_byte_it_did_not_write(place: Path, command: str) -> None:
     args, inputs, shape = _commands(place)[command]

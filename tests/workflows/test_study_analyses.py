@@ -59,7 +59,7 @@ def test_a_thresholds_table_inherits_the_study_wide_keys(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_a_study_cuts_a_graders_probabilities_and_calibrates_the_derived_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_calibrates_its_derived_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path, "[thresholds]\n[calibrate]\n[compare]\n[report]\nview = false\n", url=server.base_url)
     (tmp_path / "pairs.jsonl").unlink()
     write_pairs(load_pairs(SAMPLE).head(120), tmp_path / "pairs.jsonl")  # 40 prompt clusters
