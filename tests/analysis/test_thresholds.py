@@ -99,3 +99,16 @@ def test_a_run_without_probabilities_is_refused_naming_the_flag() -> None:
     bare = [{k: v for k, v in r.items() if k != "probabilities"} for r in run.records]
     with pytest.raises(ConfigError, match="--logprobs"):
         calibrate_thresholds(type(run)(run.path, run.manifest, bare, run.input), human, n_boot=0)
+
+
+def test_a_run_graded_with_samples_is_read_by_its_samples_vote() -> None:
+    run, human = simulated_run(SIGNAL, 2)
+    rng = np.random.default_rng(0)
+    voted = []
+    for record in run.records:
+        draws = {c: rng.choice(4, 5, p=np.asarray(p) / sum(p)) for c, p in record["probabilities"].items()}
+        samples = [{c: int(draws[c][k]) for c in draws} for k in range(5)]
+        voted.append({k: v for k, v in record.items() if k != "probabilities"} | {"samples": samples})
+    found = calibrate_thresholds(type(run)(run.path, run.manifest, voted, run.input), human, n_boot=0)
+    assert found.probabilities == "samples" and found.left_out["no_probabilities"] == 0
+    assert next(s for s in found.held_out if s.rule == "thresholds" and s.scope == "both").n_items == found.unit.n_items
