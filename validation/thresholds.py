@@ -42,7 +42,7 @@ from validation.studies import CATEGORIES, Setting, draw, frames  # noqa: E402
 
 LEVELS = np.arange(4)
 RULES = ("argmax", "expected", "thresholds")
-N_BOOT = 500
+N_BOOT = 2000  # the command's default: what a user's interval rests on
 
 
 @dataclass(frozen=True)
