@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.claims import Output
 from ..core.constants import CATEGORIES, SIDES
-from .outcome import Context, Outcome, claimed, held_out, stamp, without_fit
+from .outcome import Context, Outcome, claimed, held_out, ratings_without_fit, stamp, without_fit
 from .settings import CalibrateSettings, mapping_of
 
 
@@ -81,6 +81,7 @@ def _run(source: Path, settings: CalibrateSettings, *, out: Path, context: Conte
     human, warnings = held_out(load_pairs(settings.human, mapping=mapping), settings.held_out)
     run = load_run(source)
     human, fit = without_fit(human, [(source, run.manifest)])
+    several = ratings_without_fit(several, [(source, run.manifest)])
     result = calibrate_run(run, human, threshold=settings.threshold, cluster=settings.cluster,
                            n_boot=settings.n_boot, seed=settings.seed, by=settings.by, raters=several, epsilon=settings.epsilon,
                            warnings=[*warnings, *fit])

@@ -93,3 +93,22 @@ def without_fit(human: pd.DataFrame, runs: Sequence[tuple[Path, Any]]) -> tuple[
                           "other pairs (its thresholds.json holds the held-out agreement)")
     return narrowed, [f"scored without the {len(human) - len(narrowed)} pairs the cut points of {names} were chosen on "
                       f"({len(narrowed)} of {len(human)} pairs kept): a rule is never scored where it was fit"]
+
+
+def ratings_without_fit(ratings: Any, runs: Sequence[tuple[Path, Any]]) -> Any:
+    """Several raters' labels (:class:`~harness.io.ratings.Ratings`, or None) without the items the cut points of any
+    of these runs were chosen on: the human ceiling and the alternative annotator test beside a derived run are read
+    where its rule was not fit, as its agreement is."""
+    import dataclasses
+
+    import numpy as np
+
+    drop = {i for _, manifest in runs for i in fitted_ids(manifest)}
+    if ratings is None or not drop:
+        return ratings
+    keep = np.array([i not in drop for i in ratings.ids], dtype=bool)
+    return dataclasses.replace(
+        ratings, ids=[i for i, k in zip(ratings.ids, keep, strict=True) if k], clusters=ratings.clusters[keep],
+        scopes={s: v[keep] for s, v in ratings.scopes.items()},
+        graders={g: {s: v[keep] for s, v in per.items()} for g, per in ratings.graders.items()},
+        final={s: v[keep] for s, v in ratings.final.items()} if ratings.final is not None else None)

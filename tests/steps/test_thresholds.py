@@ -126,6 +126,10 @@ def test_the_bundled_sample_graded_with_logprobs(server, tmp_path: Path) -> None
     again = _invoke("calibrate-thresholds", str(graded), "--human", str(SAMPLE), "--n-boot", "0", "--json", "-o",
                     str(tmp_path / "again"))
     assert again["cut_points"] == found["cut_points"]
+    ratings = SAMPLE.with_name("sample_ratings.jsonl")
     calibrated = _invoke("calibrate", str(tmp_path / "small-thresholds"), "--human", str(SAMPLE), "--n-boot", "0",
-                         "--json")
+                         "--raters", "ann1,ann2,ann3", "--ratings", str(ratings), "--json")
     assert calibrated["n_joined"] == split["held_out_pairs"]
+    rated = {json.loads(line)["id"] for line in ratings.read_text().splitlines()}
+    ceiling = calibrated["human_agreement"]["unit"]["n_items"]  # type: ignore[index]
+    assert ceiling == len(rated - set(split["dev_ids"])) < len(rated)  # the annotators beside it: held-out items too
