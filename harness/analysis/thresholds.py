@@ -269,20 +269,30 @@ def _word(diff: RuleDifference) -> str:
     return "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
 
 
-def recommend(differences: list[RuleDifference], metric: str) -> tuple[str, str]:
+def recommend(differences: list[RuleDifference], metric: str, *, excluded: dict[str, str] | None = None
+              ) -> tuple[str, str]:
     """The rule held-out agreement supports, and the sentence that says why: a rule is recommended over the grader's
-    own verdict only where its paired interval against argmax lies above 0."""
+    own verdict only where its paired interval against argmax lies above 0 (and it is not ``excluded``: a recall
+    bought with more false positives than the metric allows).
+
+    >>> d = [RuleDifference(a=a, b=b, metric="kappa-quadratic", diff=0.1, ci=[0.02, 0.2], n_items=9, n_clusters=3)
+    ...      for a, b in (("thresholds", "argmax"), ("expected", "argmax"), ("thresholds", "expected"))]
+    >>> recommend(d, "kappa-quadratic")[0], recommend(d, "kappa-quadratic", excluded={"thresholds": "too many"})[0]
+    ('thresholds', 'expected')
+    """
+    excluded = excluded or {}
     words = {(d.a, d.b): (_word(d), d) for d in differences}
     parts = []
     for a in ("thresholds", "expected"):
         word, d = words[(a, "argmax")]
         interval = f", 95% CI {d.ci[0]:+.3f} to {d.ci[1]:+.3f}" if d.ci[0] is not None and d.ci[1] is not None else ""
         shown = "n/a" if d.diff is None else f"{d.diff:+.3f}"
-        parts.append(f"{a} vs argmax on held-out {metric}: {word} ({shown}{interval})")
-    better = [a for a in ("thresholds", "expected") if words[(a, "argmax")][0] == "better"]
+        parts.append(f"{a} vs argmax on held-out {metric}: {word} ({shown}{interval})"
+                     + (f", but {excluded[a]}" if a in excluded else ""))
+    better = [a for a in ("thresholds", "expected") if words[(a, "argmax")][0] == "better" and a not in excluded]
     if not better:
         return "argmax", "; ".join(parts) + "; keep the grader's own verdict (argmax): no rule is shown better"
-    if len(better) == 2 and words[("thresholds", "expected")][0] != "better":
+    if len(better) == 2 and words[("thresholds", "expected")][0] == "not distinguishable":
         return "expected", "; ".join(parts) + ("; use expected: as good as the cut points on held-out, with nothing "
                                                "chosen on dev")
     return better[0], "; ".join(parts) + f"; use {better[0]}"
@@ -325,7 +335,8 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
         before = next(getattr(s, key) for s in dev_scores if s.rule == name and s.scope == SCOPES[0])
         after = next(getattr(s, key) for s in held_out if s.rule == name and s.scope == SCOPES[0])
         optimism[name] = None if before is None or after is None else round(before - after, 6)
-    recommended, verdict = recommend(differences, metric)
+    recommended, verdict = recommend(differences, metric, excluded=_over_fpr(held_out, max_fpr) if metric == "recall"
+                                     else None)
     ids = joined["id"].astype(str).to_numpy()
     held_codes = labels.clusters[~dev_mask]
     return Thresholds(
@@ -340,6 +351,19 @@ def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "threshol
                   n_clusters=int(np.unique(held_codes).size)),
         held_out=held_out, differences=differences, dev=dev_scores, optimism=optimism, left_out=_left_out(labels),
         recommended=recommended, verdict=verdict, n_boot=n_boot, seed=seed, warnings=[*warnings, *_warned(labels)])
+
+
+def _over_fpr(scores: list[RuleScore], max_fpr: float) -> dict[str, str]:
+    """The rules whose held-out false-positive rate lies above ``max_fpr`` (its interval wholly above): their recall
+    was bought with more false alarms than the metric allows."""
+    out = {}
+    for s in scores:
+        low = s.false_positive_rate_ci[0]
+        bound = low if low is not None else s.false_positive_rate
+        if s.scope == SCOPES[0] and s.rule != "argmax" and bound is not None and bound > max_fpr:
+            out[s.rule] = (f"its held-out false-positive rate is {s.false_positive_rate:.2f} (CI from {bound:.2f}), "
+                           f"above max_fpr {max_fpr:g}")
+    return out
 
 
 def _fpr(metric: str, max_fpr: float) -> dict[str, Any]:
