@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-local install-browser demo test test-fast soak check bench validate validate-raters report-check clean
+.PHONY: install install-local install-browser demo test test-fast soak check bench validate validate-raters validate-thresholds report-check clean
 
 install: $(STAMP)
 
@@ -51,9 +51,13 @@ report-check: install install-browser
 validate: install
 	$(PY) validation/simulate.py --replicates 1000 --pick-studies 2000
 	$(PY) validation/raters.py --replicates 200
+	$(PY) validation/thresholds.py --replicates 400
 
 validate-raters: install
 	$(PY) validation/raters.py --replicates 200
+
+validate-thresholds: install
+	$(PY) validation/thresholds.py --replicates 400
 
 clean:
 	rm -rf $(VENV) .harness-cache .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,7 @@ _EXPORTS = {
     "calibrate_run": "analysis.calibration",
     "calibrate_table": "analysis.calibration",
     "calibrate_shots": "workflows.shot_search",
+    "calibrate_thresholds": "analysis.thresholds",
     "compare": "analysis.comparison",
     "analyze": "analysis.transitions",
     "render_report": "report.document",
@@ -63,6 +64,7 @@ _EXPORTS = {
     "Comparison": "results.comparison",
     "Flips": "results.flips",
     "ShotSearch": "results.shots",
+    "Thresholds": "results.thresholds",
     "Manifest": "results.manifest",
 }
 

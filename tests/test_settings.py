@@ -24,7 +24,7 @@ PLUMBING = {"out", "as_json", "quiet", "help"}
 GRADING = {"pool", "run_root", "config", *EndpointSettings.model_fields, *JobSettings.model_fields}
 #: Commands that send requests: their endpoint options are the study's [endpoint] keys.
 SENDS = {"calibrate-shots", "probe"}
-STUDY_TABLE = {"calibrate-shots": "shot_search"}
+STUDY_TABLE = {"calibrate-shots": "shot_search", "calibrate-thresholds": "thresholds"}
 
 
 def _options(name: str) -> dict[str, Any]:

@@ -67,6 +67,39 @@ def percentile_ci(draws: np.ndarray, *, level: float = 0.95) -> Interval:
     return [float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))]
 
 
+def bca_ci(draws: np.ndarray, point: float, jackknife: np.ndarray, *, level: float = 0.95) -> Interval:
+    """The bias-corrected and accelerated percentile interval (Efron 1987) of a statistic from its bootstrap ``draws``,
+    its value ``point`` on the data, and its delete-one-cluster ``jackknife`` values (the acceleration).
+
+    Where a statistic's sampling distribution is skewed or its estimate biased (κ of a rule that rarely gives a level,
+    on a hundred clusters), the plain percentile interval falls short of 95 %; BCa moves and stretches it by what the
+    bootstrap and the jackknife show. A degenerate bootstrap gives no interval, as :func:`percentile_ci` does.
+
+    >>> rng = np.random.default_rng(0)
+    >>> low, high = bca_ci(rng.normal(1.0, 0.1, 2000), 1.0, rng.normal(1.0, 0.01, 50))
+    >>> round(low, 1), round(high, 1)
+    (0.8, 1.2)
+    """
+    from scipy.stats import norm
+
+    draws = np.asarray(draws, dtype=float)
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0 or finite.min() == finite.max() or not math.isfinite(point):
+        return [None, None]
+    below = (np.sum(finite < point) + 0.5 * np.sum(finite == point)) / finite.size
+    z0 = float(norm.ppf(min(max(below, 0.5 / finite.size), 1 - 0.5 / finite.size)))
+    values = np.asarray(jackknife, dtype=float)
+    values = values[np.isfinite(values)]
+    spread = values.mean() - values if values.size else np.zeros(0)
+    scale = float((spread**2).sum()) ** 1.5
+    acceleration = float((spread**3).sum()) / (6 * scale) if scale > 0 else 0.0
+    bounds = []
+    for z in (norm.ppf((1 - level) / 2), norm.ppf((1 + level) / 2)):
+        shifted = z0 + (z0 + z) / (1 - acceleration * (z0 + z))
+        bounds.append(float(np.quantile(finite, min(max(float(norm.cdf(shifted)), 0.0), 1.0))))
+    return [bounds[0], bounds[1]]
+
+
 def edge_interval(value: float | None, ci: Interval, clusters: int, *, level: float = 0.95) -> tuple[Interval, bool]:
     """The interval of a share, exact at the edges: where the share is 0 or 1 (so a bootstrap or
     Wilson interval around it is degenerate or too narrow), the Clopper-Pearson bound on the

@@ -114,6 +114,27 @@ def bootstrap_totals(values: np.ndarray, *, clusters: np.ndarray | None = None, 
     return np.concatenate(parts) if parts else np.zeros((0, values.shape[1]))
 
 
+def jackknife_totals(values: np.ndarray, *, clusters: np.ndarray | None = None) -> np.ndarray:
+    """Column totals of ``values`` (rows x m) with each cluster left out in turn: ``(C, m)``, clusters in sorted order.
+
+    A statistic of sums evaluated on them is its delete-one-cluster jackknife (the acceleration of
+    :func:`~harness.analysis.intervals.bca_ci`).
+
+    >>> jackknife_totals(np.array([[1.0], [2.0], [4.0]]), clusters=np.array([0, 0, 1])).ravel().tolist()
+    [4.0, 3.0]
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    codes = cluster_codes(None, values.shape[0]) if clusters is None else np.asarray(clusters, dtype=np.int64)
+    if codes.size == 0:
+        return np.zeros((0, values.shape[1]))
+    _, dense = np.unique(codes, return_inverse=True)
+    per_cluster = np.zeros((int(dense.max()) + 1, values.shape[1]))
+    np.add.at(per_cluster, dense, values)
+    return per_cluster.sum(axis=0)[None, :] - per_cluster
+
+
 def bootstrap_ci(
     statistic: Callable[..., float | None],
     *arrays: np.ndarray,

@@ -16,6 +16,7 @@ from ..steps.settings import (
     CompareSettings,
     JurySettings,
     StabilitySettings,
+    ThresholdSettings,
 )
 from .common import ClusterOpt, JsonOpt, MapOpt, NBootOpt, errors, mapping_of
 from .options import with_settings
@@ -127,6 +128,28 @@ def jury(
         typer.echo(f"wrote {out}", err=True)
 
 
+@with_settings(ThresholdSettings)
+def calibrate_thresholds(
+    run: Annotated[Path, typer.Argument(help=(
+        "A run folder graded with --logprobs (or --samples K): P(severity) per label."))],
+    settings: ThresholdSettings,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "The derived run's folder (default: RUN-RULE beside the run; new, or one harness derived before)."))] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verdicts from a grader's probabilities: argmax, expected severity and cut points chosen on a dev split, judged
+    on held-out pairs; writes a run folder whose verdicts follow the chosen rule (no requests)."""
+    with errors():
+        from ..steps.thresholds import calibrate_thresholds as step
+
+        done = step(run, settings, out=out)
+        show(done.result, as_json)
+        derived = done.written[1].parent
+        typer.echo(f"wrote {done.written[0]} and the derived run {derived}", err=True)
+        typer.echo(f"next: harness calibrate {derived} --human {settings.human} (scored without its dev pairs)",
+                   err=True)
+
+
 def shown(done: Any, as_json: bool) -> None:
     """A step's result shown (:func:`show`), and the file it wrote named on stderr."""
     show(done.result, as_json)
@@ -175,6 +198,8 @@ def report(
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
     shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness calibrate-shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
     stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
+    thresholds: Annotated[Optional[Path], typer.Option(help=(
+        "thresholds.json (harness calibrate-thresholds) to include (default: a derived run folder's own)."))] = None,
     latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: report.md, report.html and figures/ (default: the run folder).")] = None,
 ) -> None:
@@ -187,7 +212,8 @@ def report(
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
         paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
-                              agreement=agreement, shot_search=shot_search, stability=stability, out_dir=target, latex=latex)
+                              agreement=agreement, shot_search=shot_search, stability=stability, thresholds=thresholds,
+                              out_dir=target, latex=latex)
         typer.echo("wrote " + ", ".join(str(p) + ("/" if key == "figures" else "") for key, p in paths.items()))
 
 
@@ -279,6 +305,7 @@ def register(app: typer.Typer) -> None:
     app.command()(analyze)
     app.command()(stability)
     app.command()(jury)
+    app.command("calibrate-thresholds")(calibrate_thresholds)
     app.command()(flips)
     app.command()(report)
     app.command()(view)

@@ -7,7 +7,7 @@ cluster value is missing is a cluster of its own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,3 +63,17 @@ def describe_unit(column: str | None, n_items: int, n_clusters: int) -> str:
     if column is None:
         return f"n={n_items}, rows independent"
     return f"n={n_items} in {n_clusters} clusters of {column}"
+
+
+def shuffled_clusters(codes: np.ndarray, seed: int) -> list[Any]:
+    """The distinct cluster codes in a seeded random order: every split by cluster (the exemplar search's pool, dev and
+    test; calibrate-thresholds' dev and held-out) takes its parts from the front of this one order.
+
+    >>> shuffled_clusters(np.array([0, 0, 1, 2, 2]), 1) == shuffled_clusters(np.array([2, 1, 0]), 1)
+    True
+    """
+    import random
+
+    clusters = np.unique(codes).tolist()
+    random.Random(seed).shuffle(clusters)
+    return clusters

@@ -30,6 +30,7 @@ from ..results.provenance import Provenance
 from ..results.raters import RaterAgreement
 from ..results.shots import ShotSearch
 from ..results.stability import Stability
+from ..results.thresholds import Thresholds
 from .blocks import Section
 
 R = TypeVar("R", bound=Result)
@@ -83,6 +84,7 @@ def render_report(
     grader_agreement: str | Path | None = None,
     table_agreement: str | Path | None = None,
     stability: str | Path | None = None,
+    thresholds: str | Path | None = None,
     probes: Sequence[str | Path] = (),
     out_dir: str | Path,
     latex: bool = False,
@@ -94,7 +96,7 @@ def render_report(
         raise RunError(f"{folder}: no such run folder")
     given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
              "shot_search": shot_search, "plan": plan, "picks": picks, "grader_agreement": grader_agreement,
-             "table_agreement": table_agreement, "stability": stability}
+             "table_agreement": table_agreement, "stability": stability, "thresholds": thresholds}
     for flag, path in given.items():
         if path is not None and not Path(path).is_file():
             raise RunError(f"`{flag}` {path}: no such file")
@@ -145,7 +147,7 @@ _FOUND: list[tuple[str | None, str, type[Result]]] = [
     ("grader_agreement", "", GraderAgreement), ("table_agreement", "", TableAgreement),
     ("shot_search", "shot-search/shot_search.json", ShotSearch), ("agreement", "agreement.json", RaterAgreement),
     ("plan", "plan.json", Plan), ("picks", "picks.design.json", Selection), ("flips", "flips.json", Flips),
-    ("stability", "stability.json", Stability),
+    ("stability", "stability.json", Stability), ("thresholds", "thresholds.json", Thresholds),
     ("analysis", "analysis.json", Analysis),
 ]
 
@@ -191,7 +193,7 @@ def report_title(results: list[Result]) -> str:
     kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", GraderAgreement: "grader agreement",
              TableAgreement: "calibration", Stability: "stability", Probe: "probes", ShotSearch: "exemplar search",
              RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
-             Analysis: "paired transitions"}
+             Analysis: "paired transitions", Thresholds: "verdict rules"}
     parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))
     models: list[str] = []
     data: list[str] = []

@@ -418,9 +418,11 @@ def section_of(result: Result) -> Section:
     ]
     from ..results.probes import Probe
     from ..results.stability import Stability
+    from ..results.thresholds import Thresholds
     from .stability import probe_section, stability_section
+    from .thresholds import thresholds_section
 
-    builders += [(Stability, stability_section), (Probe, probe_section)]
+    builders += [(Stability, stability_section), (Probe, probe_section), (Thresholds, thresholds_section)]
     for kind, build in builders:
         if isinstance(result, kind):
             section = build(result)

@@ -13,6 +13,7 @@ from .probes import Probe
 from .raters import RaterAgreement
 from .shots import ShotSearch
 from .stability import Stability
+from .thresholds import Thresholds
 
 RESULT_TYPES: dict[str, type[Result]] = {
     "manifest": Manifest,
@@ -29,4 +30,5 @@ RESULT_TYPES: dict[str, type[Result]] = {
     "selection": Selection,
     "stability": Stability,
     "probe": Probe,
+    "thresholds": Thresholds,
 }

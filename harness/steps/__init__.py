@@ -1,7 +1,7 @@
 """One library step per analysis command: settings model in, typed result out, its files written.
 
-``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan`` and ``select`` each parse
-flags into their settings (:mod:`harness.steps.settings`) and call their step; a study file's table
+``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, ``select``, ``calibrate-thresholds`` …
+each parse flags into their settings (:mod:`harness.steps.settings`) and call their step; a study file's table
 of the same name is the same settings model, and its step calls the same function. A step stamps
 provenance, collects warnings and writes its outputs; nothing is patched afterwards.
 """
@@ -25,8 +25,10 @@ from .settings import (
     Settings,
     ShotSearchSettings,
     StabilitySettings,
+    ThresholdSettings,
 )
 from .stability import stability
+from .thresholds import calibrate_thresholds
 
 __all__ = [
     "COMMAND_SETTINGS",
@@ -41,9 +43,11 @@ __all__ = [
     "Settings",
     "ShotSearchSettings",
     "StabilitySettings",
+    "ThresholdSettings",
     "agreement",
     "analyze",
     "calibrate",
+    "calibrate_thresholds",
     "compare",
     "jury",
     "plan",

@@ -29,10 +29,19 @@ def analyze(source: str | Path, settings: AnalyzeSettings, *, out: str | Path | 
     frame = select_rows(frame, limit=settings.limit, sample=settings.sample, seed=settings.sample_seed)
     calibration = _calibration(settings.correct)
     labelled = load_pairs(settings.human, mapping=mapping_of(settings.map)) if settings.human else None
+    fit: list[str] = []
+    if labelled is not None and path.is_dir():  # a derived run's cut points were chosen on some labels: not those
+        from ..io.runs import read_manifest
+        from .outcome import without_fit
+
+        labelled, fit = without_fit(labelled, [(path, read_manifest(path))])
     result = run_analysis(frame, by=settings.by, cluster=settings.cluster, reference=settings.reference,
                           all_pairs=settings.all_pairs, n_boot=settings.n_boot, seed=settings.seed, correct=calibration,
                           correct_source=str(settings.correct), human=labelled, human_source=str(settings.human),
                           force=settings.force)
+    if fit and result.corrected is not None:
+        result = result.model_copy(update={"corrected": result.corrected.model_copy(
+            update={"warnings": [*result.corrected.warnings, *fit]})})
     kind = "grader" if path.is_dir() else "the table's labels"
     corrected = ", corrected by human labels" if settings.human or settings.correct else ""
     result = stamp(result, "analyze", kind + corrected,

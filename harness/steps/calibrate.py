@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.claims import Output
 from ..core.constants import CATEGORIES, SIDES
-from .outcome import Context, Outcome, claimed, held_out, stamp
+from .outcome import Context, Outcome, claimed, held_out, ratings_without_fit, stamp, without_fit
 from .settings import CalibrateSettings, mapping_of
 
 
@@ -79,9 +79,12 @@ def _run(source: Path, settings: CalibrateSettings, *, out: Path, context: Conte
     several = read_ratings(ratings, raters=list(settings.raters), graders=[str(source)], final="canonical",
                            cluster=settings.cluster, mapping=mapping) if settings.raters else None
     human, warnings = held_out(load_pairs(settings.human, mapping=mapping), settings.held_out)
-    result = calibrate_run(load_run(source), human, threshold=settings.threshold, cluster=settings.cluster,
+    run = load_run(source)
+    human, fit = without_fit(human, [(source, run.manifest)])
+    several = ratings_without_fit(several, [(source, run.manifest)])
+    result = calibrate_run(run, human, threshold=settings.threshold, cluster=settings.cluster,
                            n_boot=settings.n_boot, seed=settings.seed, by=settings.by, raters=several, epsilon=settings.epsilon,
-                           warnings=warnings)
+                           warnings=[*warnings, *fit])
     result = stamp(result, "calibrate", "grader vs human",
                    [("run", source), ("human", settings.human), ("ratings", ratings if settings.raters else None),
                     ("held out", settings.held_out)], context)

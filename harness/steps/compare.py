@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .outcome import Context, Outcome, claimed, held_out, result_file, stamp
+from .outcome import (
+    Context,
+    Outcome,
+    claimed,
+    held_out,
+    ratings_without_fit,
+    result_file,
+    stamp,
+    without_fit,
+)
 from .settings import CompareSettings
 
 
@@ -56,6 +65,9 @@ def compare(runs: Sequence[str | Path], settings: CompareSettings, *, out: str |
         several = read_ratings(ratings, raters=list(settings.raters), graders=[str(f) for f in folders], final="canonical",
                                cluster=settings.cluster) if settings.raters else None
         human, warnings = held_out(load_pairs(settings.human), settings.held_out)
+        human, fit = without_fit(human, [(r.path, r.manifest) for r in loaded])
+        several = ratings_without_fit(several, [(r.path, r.manifest) for r in loaded])
+        warnings = [*warnings, *fit]
         result = compare_runs(loaded, human, threshold=settings.threshold, cluster=settings.cluster, n_boot=settings.n_boot,
                               seed=settings.seed, raters=several, epsilon=settings.epsilon, warnings=warnings)
         result = stamp(result, "compare", "graders vs human",

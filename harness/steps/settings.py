@@ -341,6 +341,27 @@ class ProbeSettings(Settings):
     seed: int = seed_field("Bootstrap and shuffle seed")
 
 
+class ThresholdSettings(Settings):
+    """``harness calibrate-thresholds``: verdicts read from a grader's probabilities, cut points chosen on dev."""
+
+    human: str | None = human_field("Pairs table with human labels, joined to the run on id (split into dev and "
+                                    "held-out).")
+    rule: Literal["argmax", "expected", "thresholds"] = Field(default="thresholds", description=(
+        "The rule the derived run's verdicts follow: argmax (the grader's own verdict), expected (the probability-"
+        "weighted severity, rounded) or thresholds (cut points on it, chosen on dev)."))
+    metric: Literal["kappa-quadratic", "recall"] = Field(default="kappa-quadratic", description=(
+        "What the cut points maximise on dev: kappa-quadratic, or recall at severity >= threshold among cut points "
+        "whose false-positive rate stays within max_fpr."))
+    max_fpr: float = Field(default=0.1, gt=0, lt=1, description="recall: the false-positive rate allowed on dev.")
+    threshold: int = threshold_field()
+    dev_frac: float = Field(default=0.5, gt=0, lt=1, description="Share of the labelled prompt clusters in dev.")
+    held_out: str | None = held_out_field()
+    cluster: str | None = cluster_field()
+    n_boot: int = n_boot_field()
+    seed: int = seed_field("Split and bootstrap seed")
+    map: list[str] = map_field()
+
+
 #: Each command's settings, by the command's name (and the study table's, with dashes as underscores).
 COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "calibrate": CalibrateSettings,
@@ -353,6 +374,7 @@ COMMAND_SETTINGS: dict[str, type[Settings]] = {
     "stability": StabilitySettings,
     "jury": JurySettings,
     "probe": ProbeSettings,
+    "calibrate-thresholds": ThresholdSettings,
 }
 
 

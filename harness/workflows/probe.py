@@ -103,6 +103,9 @@ def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointCo
     run = load_run(run_dir)
     if "jury" in run.manifest.params:
         raise ConfigError(f"{run_dir}: a jury asks no grader itself; probe its members")
+    if "thresholds" in run.manifest.params:
+        raise ConfigError(f"{run_dir}: a run calibrate-thresholds derived asks no grader itself; probe its source "
+                          f"({run.manifest.params['thresholds'].get('source')})")
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{settings.kind}"
     from ..core.claims import claim
 

@@ -32,7 +32,7 @@ from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
 from ..grading.shots import Shot, load_shots, write_shots
 from ..grading.templates import default_shots_path
-from ..io.clusters import cluster_column, cluster_of_rows
+from ..io.clusters import cluster_column, cluster_of_rows, shuffled_clusters
 from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
 from ..results.common import Difference
@@ -49,8 +49,7 @@ def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: 
     if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
         raise DataError(f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected fractions in (0, 1) summing below 1")
     codes = cluster_of_rows(frame, cluster_column(frame.columns, cluster) or cluster_column(frame.columns, None))
-    clusters = list(np.unique(codes))
-    random.Random(seed).shuffle(clusters)
+    clusters = shuffled_clusters(codes, seed)
     n_dev = max(1, round(dev_frac * len(clusters)))
     n_test = max(1, round(test_frac * len(clusters)))
     if n_dev + n_test >= len(clusters):

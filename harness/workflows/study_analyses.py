@@ -21,6 +21,7 @@ from ..steps.settings import (
     SelectSettings,
     Settings,
     StabilitySettings,
+    ThresholdSettings,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def _held_out(runner: StudyRunner, names: list[str]) -> str | None:
     """The shot search's result file when any of these graders uses the exemplars it chose (never scored on what it was
     fit on; every grader compared with it is scored on the same pairs)."""
     study = runner.study
-    graders = [m for n in names for m in (study.jury_members() if study.jury and n == study.jury.name else [n])]
+    graders = [m for n in names for m in study.source_of(n)]
     if study.shot_search is None or not any(study.grader_named(n, key="grader").shots == "chosen" for n in graders):
         return None
     return str(runner.out / "shot-search" / "shot_search.json")
@@ -172,6 +173,27 @@ def jury_step(runner: StudyRunner) -> None:
 
     runner.step("jury", {"settings": settings, "members": [str(m) for m in members]}, members, [target / "labels.jsonl"], run,
                 study_wide=False)
+
+
+def thresholds_step(runner: StudyRunner) -> None:
+    """The study's verdict rules: a grader's probabilities cut on a dev split, judged on held-out pairs, and the derived
+    run folder (no requests) that calibrate and compare then read beside the graders (without its dev pairs)."""
+    from ..results.thresholds import Thresholds
+    from ..steps.thresholds import RESULT, calibrate_thresholds, planned
+
+    study, table = runner.study, runner.study.thresholds
+    if table is None:
+        return
+    grader = study.grader_named(table.grader, key="thresholds.grader")
+    source, target = runner.run_dir(grader), runner.out / table.name
+    settings = settings_of(table, ThresholdSettings, held_out=_held_out(runner, [grader.name]))
+
+    def run() -> Any:
+        return calibrate_thresholds(source, settings, out=target, context=_context(runner)).result
+
+    runner.step("thresholds", {"settings": settings, "grader": grader.name, "name": table.name},
+                _inputs(source, settings.human, settings.held_out), [target / RESULT], run,
+                _loader(target / RESULT, Thresholds), claims=planned(target))
 
 
 def stability_step(runner: StudyRunner) -> None:

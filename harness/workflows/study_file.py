@@ -48,6 +48,7 @@ from ..steps.settings import (
     Settings,
     ShotSearchSettings,
     StabilitySettings,
+    ThresholdSettings,
     cluster_field,
     map_field,
     n_boot_field,
@@ -140,6 +141,13 @@ class JuryTable(JurySettings):
     graders: list[str] | None = Field(default=None, description="The study graders on the jury (default: all, at least two).")
 
 
+class ThresholdsTable(ThresholdSettings):
+    grader: str | None = Field(default=None, description="The study grader whose probabilities are read (default: the "
+                               "first; it grades with logprobs = true, or samples of 2 or more).")
+    name: str = Field(default="thresholds", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description=(
+        "The derived run's folder in the study's output (calibrate and compare read it beside the graders)."))
+
+
 class ProbeTable(ProbeSettings):
     graders: list[str] | None = Field(default=None, description="The study graders to probe (default: the first).")
 
@@ -155,6 +163,7 @@ ANALYSIS_TABLES: dict[str, type[Settings]] = {
     "analyze": AnalyzeTable, "plan": PlanTable, "select": SelectTable, "stability": StabilityTable,
     "jury": JuryTable,
     "probe": ProbeTable,
+    "thresholds": ThresholdsTable,
 }
 #: Study keys that are not command options: they pick which study grader (run folder) a table reads.
 STUDY_ONLY_KEYS = {"graders", "grader", "human_share", "name"}
@@ -173,6 +182,7 @@ class Study(_Strict):
     select: SelectTable | None = None
     stability: StabilityTable | None = None
     jury: JuryTable | None = None
+    thresholds: ThresholdsTable | None = None
     #: ``[[probe]]``: one table per perturbation.
     probe: list[ProbeTable] = Field(default_factory=list)
     report: ReportTable | None = None
@@ -191,8 +201,17 @@ class Study(_Strict):
         return Path(self.study.out)
 
     def judged(self) -> list[str]:
-        """The names calibrate and compare read by default: every grader, and the jury when there is one."""
-        return [g.name for g in self.grader] + ([self.jury.name] if self.jury is not None else [])
+        """The names calibrate and compare read by default: every grader, and the jury and derived run if any."""
+        return ([g.name for g in self.grader] + ([self.jury.name] if self.jury is not None else [])
+                + ([self.thresholds.name] if self.thresholds is not None else []))
+
+    def source_of(self, name: str) -> list[str]:
+        """The study graders behind a name calibrate or compare reads: the jury's members, the derived run's grader."""
+        if self.jury is not None and name == self.jury.name:
+            return self.jury_members()
+        if self.thresholds is not None and name == self.thresholds.name:
+            return [self.thresholds.grader or self.grader[0].name] if self.grader else []
+        return [name]
 
     def jury_members(self) -> list[str]:
         return (self.jury.graders or [g.name for g in self.grader]) if self.jury is not None else []

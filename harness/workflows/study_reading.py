@@ -154,7 +154,8 @@ def _check_names(study: Study, file: Path) -> None:
         if len(set(grader.targets)) != len(grader.targets):
             raise ConfigError(f"{file}: grader[{k + 1}].targets: {grader.targets} names a target twice")
     refs: list[tuple[str, str | None]] = [(f"{key}.grader", getattr(getattr(study, key), "grader", None))
-                                          for key in ("shot_search", "analyze", "plan", "select") if getattr(study, key)]
+                                          for key in ("shot_search", "analyze", "plan", "select", "thresholds")
+                                          if getattr(study, key)]
     refs += [(f"{key}.graders", name) for key in ("stability", "jury") if getattr(study, key)
              for name in (getattr(study, key).graders or [])]
     refs += [(f"probe[{k + 1}].graders", name) for k, table in enumerate(study.probe) for name in table.graders or []]
@@ -168,6 +169,11 @@ def _check_names(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: jury.name {study.jury.name!r}: a grader or a study output already has that name")
         if len(study.jury_members()) < 2:
             raise ConfigError(f"{file}: jury.graders: a jury needs at least two graders; it has {study.jury_members()}")
+    derived = study.thresholds.name if study.thresholds is not None else None
+    if derived is not None and (derived in names or derived.lower() in RESERVED_NAMES
+                                or (study.jury is not None and derived == study.jury.name)):
+        raise ConfigError(f"{file}: thresholds.name {derived!r}: a grader, the jury or a study output "
+                          "already has that name")
     for key, ref in refs:
         if ref is not None and ref not in names:
             raise ConfigError(f"{file}: {key}: no grader named {ref!r}; the study's graders are {names}")
@@ -194,8 +200,8 @@ def _check_needs(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: study.human: [calibrate] compares graders with human labels; name the human file")
     if calibrate is not None and bool(calibrate.gold) != bool(calibrate.pred):
         raise ConfigError(f"{file}: calibrate.gold/calibrate.pred: name both label columns")
-    if study.compare is not None and len(study.compare.graders or study.grader) < 2:
-        raise ConfigError(f"{file}: compare: needs at least two graders; the study has {len(study.grader)}")
+    if study.compare is not None and len(study.compare.graders or study.judged()) < 2:
+        raise ConfigError(f"{file}: compare: needs at least two graders; the study has {len(study.judged())}")
     if study.shot_search is not None and (not graded or info.human is None):
         raise ConfigError(f"{file}: shot_search: searches a [[grader]]'s exemplars on study.human; declare both")
     plan = study.plan
@@ -206,6 +212,15 @@ def _check_needs(study: Study, file: Path) -> None:
     if agreement is not None and len(agreement.raters) < 2 and agreement.rater_column is None:
         raise ConfigError(f"{file}: agreement.raters: [agreement] needs at least two raters (set study.raters or "
                           "agreement.raters) or a long table's agreement.rater_column")
+    thresholds = study.thresholds
+    if thresholds is not None:
+        if not graded or thresholds.human is None:
+            raise ConfigError(f"{file}: thresholds: chooses cut points on a [[grader]]'s probabilities against "
+                              "study.human; declare both")
+        grader = next((g for g in study.grader if g.name == (thresholds.grader or study.grader[0].name)), None)
+        if grader is not None and not grader.logprobs and grader.samples < 2:
+            raise ConfigError(f"{file}: thresholds.grader: grader {grader.name} records no probabilities; set "
+                              "logprobs = true (or samples = 2 or more) in its [[grader]]")
     if study.probe and not graded:
         raise ConfigError(f"{file}: probe: grades a [[grader]]'s job again; the study has none")
     if study.stability is not None:

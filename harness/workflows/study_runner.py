@@ -226,8 +226,10 @@ class StudyRunner:
         return self.out / grader.name
 
     def folder(self, name: str, *, key: str) -> Path:
-        """The run folder of a study grader, or of the study's jury."""
+        """The run folder of a study grader, of the study's jury, or of its derived run ([thresholds])."""
         if self.study.jury is not None and name == self.study.jury.name:
+            return self.out / name
+        if self.study.thresholds is not None and name == self.study.thresholds.name:
             return self.out / name
         return self.run_dir(self.study.grader_named(name, key=key))
 

@@ -136,9 +136,11 @@ def analysis_steps(runner: StudyRunner) -> None:
         jury_step,
         plan_steps,
         stability_step,
+        thresholds_step,
     )
 
     jury_step(runner)
+    thresholds_step(runner)
     calibrate_steps(runner)
     compare_step(runner)
     agreement_step(runner)
@@ -164,7 +166,8 @@ def report_steps(runner: StudyRunner) -> None:
                 if study.analyze and study.grader else first or out)
     given = {"analysis": analysed / "analysis.json", "comparison": out / "comparison.json",
              "agreement": out / "agreement.json", "shot_search": out / "shot-search" / "shot_search.json", "plan": out / "plan.json",
-             "picks": out / "picks.design.json"}
+             "picks": out / "picks.design.json",
+             **({"thresholds": out / study.thresholds.name / "thresholds.json"} if study.thresholds else {})}
     probes: list[Path] = []
     if first is not None:
         given["calibration"] = first / "calibration.json"

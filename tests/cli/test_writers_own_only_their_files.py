@@ -21,7 +21,7 @@ RATINGS = REPO / "harness" / "data" / "sample_ratings.jsonl"
 USER_NAMES = ("calibration.json", "comparison.json", "manifest.json", "input.jsonl", "labels.jsonl", "report.md",
               "report.html", "analysis.json", "analysis_transitions.csv", "confusion_prompt_max.csv", "view.html",
               "plan.json", "picks.jsonl", "picks.design.json", "stability.json", "flips.json", "probe.json",
-              "study.json", "chosen_shots.jsonl", "labels.csv", "shot_search.json")
+              "study.json", "chosen_shots.jsonl", "labels.csv", "shot_search.json", "thresholds.json")
 
 
 def _protected(root: Path, inputs: list[Path]) -> set[str]:
@@ -50,9 +50,10 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(RATINGS, root / "ratings.jsonl")
     server = start_server(str(SAMPLE))
     try:
-        for name, model in (("run", "harness-baseline"), ("other", "harness-small")):
+        for name, model, extra in (("run", "harness-baseline", []), ("other", "harness-small", []),
+                                   ("probs", "harness-small", ["--logprobs"])):
             done = runner.invoke(app, ["grade", str(root / "data.jsonl"), "--base-url", server.base_url, "--model", model,
-                                       "-o", str(root / name), "--quiet", "--cache-dir", str(root / ".cache")])
+                                       *extra, "-o", str(root / name), "--quiet", "--cache-dir", str(root / ".cache")])
             assert done.exit_code == 0, done.output
         done = runner.invoke(app, ["grade", str(root / "data.jsonl"), "--base-url", server.base_url, "--repeats", "2",
                                    "-o", str(root / "reps"), "--quiet", "--cache-dir", str(root / ".cache")])
@@ -85,6 +86,8 @@ def _commands(root: Path) -> dict[str, tuple[list[str], list[Path], str]]:
         "stability": (["stability", str(root / "reps"), *boot], [root / "reps" / "repeat-1", root / "reps" / "repeat-2"],
                       "file"),
         "jury": (["jury", str(run), str(other)], [run, other], "folder"),
+        "calibrate-thresholds": (["calibrate-thresholds", str(root / "probs"), "--human", str(data), *boot],
+                                 [root / "probs", data], "folder"),
         "flips": (["flips", str(run), str(other), *boot], [run, other], "file"),
         "export": (["export", str(run)], [run], "file"),
         "schema": (["schema"], [], "folder"),
@@ -111,7 +114,8 @@ def _targets(root: Path, inputs: list[Path], shape: str) -> list[tuple[Path, boo
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["grade", "calibrate", "compare", "agreement", "analyze", "plan", "select",
-                                     "stability", "jury", "flips", "export", "schema", "report", "view", "inject",
+                                     "stability", "jury", "calibrate-thresholds", "flips", "export", "schema", "report",
+                                     "view", "inject",
                                      "probe"])
 def test_a_writer_never_changes_a_byte_it_did_not_write(place: Path, command: str) -> None:
     args, inputs, shape = _commands(place)[command]
