@@ -192,7 +192,8 @@ def test_published_schemas_are_current() -> None:
     for name, kind in RESULT_TYPES.items():
         stored = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         assert stored == schema_of(kind), f"docs/schemas/{name}.json is stale: run `harness schema -o docs/schemas`"
-    assert sorted(p.stem for p in folder.glob("*.json")) == sorted([*RESULT_TYPES, "study"])
+    published = sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith("."))
+    assert published == sorted([*RESULT_TYPES, "study"])
     from harness.workflows.study_file import study_schema
 
     assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), "docs/schemas/study.json is stale"

@@ -1,5 +1,5 @@
-"""``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``stability``, ``jury``, ``flips``, ``report``,
-``view`` and ``schema``: the commands that read run files and results (none sends a request)."""
+"""``harness calibrate``, ``compare``, ``agreement``, ``analyze``, ``stability``, ``jury``, ``calibrate-thresholds``,
+``flips``, ``report``, ``view`` and ``schema``: the commands that read run files and results (none sends a request)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def calibrate_thresholds(
         "A run folder graded with --logprobs (or --samples K): P(severity) per label."))],
     settings: ThresholdSettings,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
-        "The derived run's folder (default: RUN-RULE beside the run; new, or one harness derived before)."))] = None,
+        "A folder: the derived run (default: RUN-RULE beside the run; new, or one harness derived before)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verdicts from a grader's probabilities: argmax, expected severity and cut points chosen on a dev split, judged
