@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -79,14 +80,28 @@ def _locked(folder: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    with (folder / RECORD).open("a+", encoding="utf-8") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    handle = os.open(folder, os.O_RDONLY)  # the folder itself: the record is replaced, never written in place
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(handle)
 
 
 def _store(folder: Path, entries: dict[str, dict[str, object]]) -> None:
+    """Replace the record whole (a kill mid-write leaves the old record and a temporary, never half a record)."""
     text = json.dumps({"files": sorted(entries), "entries": {n: entries[n] for n in sorted(entries)}}, indent=1)
-    (folder / RECORD).write_text(text + "\n", encoding="utf-8")
+    tmp = folder / f"{RECORD}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, folder / RECORD)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _record_file(name: str) -> bool:
+    """The record, or a temporary of it a killed writer left."""
+    return name == RECORD or (name.startswith(f"{RECORD}.") and name.endswith(".tmp"))
 
 
 def mark(path: Path, kind: str, *, coming: Path | None = None) -> None:
@@ -190,8 +205,9 @@ def kind_of(path: Path) -> str | None:
     """The kind of file harness wrote at ``path``, or ``None`` when harness did not write it (or it changed since)."""
     if path.is_symlink() or not path.is_file():
         return None
-    if path.name in RUN_FILES and path.name != "manifest.json" and run_folder(path.parent):
-        return "run"  # appended to as the run goes: its manifest vouches for it
+    if path.name in RUN_FILES and run_folder(path.parent):
+        # appended to as the run goes, its manifest vouching for it; the manifest itself recorded as harness's
+        return "manifest" if path.name == "manifest.json" else "run"
     entry = _entries(path.parent).get(path.name)
     if entry is not None:
         if "digest" not in entry:  # an earlier record: names only
@@ -221,7 +237,7 @@ def foreign(folder: Path, *, deep: bool = True) -> list[Path]:
     if not folder.is_dir() or folder.is_symlink():
         return [folder] if folder.exists() or folder.is_symlink() else []
     for entry in sorted(folder.iterdir()):
-        if entry.name == RECORD:
+        if _record_file(entry.name):
             continue
         if entry.is_symlink():
             found.append(entry)
@@ -252,7 +268,11 @@ def clear(folder: Path, *, keep: Sequence[str] = ()) -> None:
     if not folder.is_dir() or folder.is_symlink():
         return
     for entry in sorted(folder.iterdir()):
-        if entry.name in keep or entry.name == RECORD or entry.is_symlink():
+        if entry.name in keep or entry.is_symlink():
+            continue
+        if _record_file(entry.name):
+            if entry.name != RECORD:
+                entry.unlink(missing_ok=True)
             continue
         if entry.is_dir():
             clear(entry)
@@ -269,6 +289,8 @@ def remove_run_folder(folder: Path) -> None:
     """Remove a run folder a session made and left without a manifest: its own files, then the folder if empty."""
     for name in (*RUN_FILES, RECORD):
         (folder / name).unlink(missing_ok=True)
+    for stale in folder.glob(f"{RECORD}.*.tmp"):
+        stale.unlink(missing_ok=True)
     for stale in folder.glob(".*.*"):  # atomic-write temporaries of the run's own files
         if stale.name.split(".")[1] in {n.split(".")[0] for n in RUN_FILES}:
             stale.unlink(missing_ok=True)
@@ -287,7 +309,7 @@ def check_replaceable(folder: Path, *, param: str = "out") -> set[str]:
     if not folder.is_dir():
         raise ConfigError(f"`{param}` {folder}: expected a folder, but it is a file; harness will not replace it")
     check_clearable(folder, param=f"`{param}`")
-    return {p.name for p in folder.iterdir() if p.name != RECORD}
+    return {p.name for p in folder.iterdir() if not _record_file(p.name)}
 
 
 def replace_owned(folder: Path, staging: Path, kind: str = "figure") -> list[str]:

@@ -144,3 +144,23 @@ def test_a_read_only_parent_is_refused_before_work(tmp_path: Path) -> None:
             claim([Output(locked / "a.json", kind="result")])
     finally:
         locked.chmod(0o755)
+
+
+def test_the_record_is_replaced_whole_and_a_killed_writers_temporary_is_harnesss(tmp_path: Path) -> None:
+    write_json_atomic(tmp_path / "a.json", {"x": 1}, kind="result")
+    with (tmp_path / RECORD).open(encoding="utf-8") as old:
+        write_json_atomic(tmp_path / "b.json", {"x": 2}, kind="result")
+        assert "b.json" not in json.loads(old.read())["entries"]  # the old file intact: a new one renamed over it
+    stale = tmp_path / f"{RECORD}.4242.tmp"
+    stale.write_text('{"files": ["a.js')  # what a writer killed mid-record leaves
+    check_clearable(tmp_path, param="--out")  # not a user's file
+    assert kind_of(tmp_path / "a.json") == "result" and kind_of(tmp_path / "b.json") == "result"
+    clear(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_manifest_rewritten_in_place_stays_the_runs_own(tmp_path: Path) -> None:
+    manifest = {"harness_version": "0", "counts": {}, "model": "m", "status": "running"}
+    write_json_atomic(tmp_path / "manifest.json", manifest, kind="manifest")
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "status": "failed"}))  # a full disk's last resort
+    assert run_folder(tmp_path) and owned(tmp_path / "manifest.json", "manifest")
