@@ -129,20 +129,33 @@ def file_system_error(exc: OSError) -> FileSystemError:
     return FileSystemError(f"{where}: {cause}" if where else cause)
 
 
+#: What a pydantic error type expected, as words (``{le}`` and the like are filled from the error's context).
+_EXPECTED = {
+    "less_than_equal": "expected at most {le}",
+    "greater_than_equal": "expected at least {ge}",
+    "less_than": "expected less than {lt}",
+    "greater_than": "expected more than {gt}",
+    "literal_error": "expected one of {expected}",
+    "extra_forbidden": "unknown key",
+    "missing": "required",
+    "finite_number": "expected a finite number",
+    "string_too_short": "expected a non-empty text",
+    "too_short": "expected at least {min_length} entries",
+    "string_pattern_mismatch": "expected a name matching {pattern}",
+    "list_type": "expected a list (in a study file a TOML array, e.g. [\"a\", \"b\"])",
+    "int_type": "expected a whole number",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a text (in quotes)",
+}
+
+
 def expected(error: Any) -> str:
     """A pydantic validation error as what was expected ("expected at most 100000")."""
     context = error.get("ctx") or {}
-    words = {"less_than_equal": "expected at most {le}", "greater_than_equal": "expected at least {ge}",
-             "less_than": "expected less than {lt}", "greater_than": "expected more than {gt}",
-             "literal_error": "expected one of {expected}", "extra_forbidden": "unknown key", "missing": "required",
-             "finite_number": "expected a finite number", "string_too_short": "expected a non-empty text",
-             "too_short": "expected at least {min_length} entries", "string_pattern_mismatch": "expected a name matching {pattern}",
-             "list_type": "expected a list (in a study file a TOML array, e.g. [\"a\", \"b\"])",
-             "int_type": "expected a whole number", "float_type": "expected a number", "bool_type": "expected true or false",
-             "string_type": "expected a text (in quotes)"}
     if error["type"] == "value_error":  # a check across fields (model_validator): its own sentence
         return str(error["msg"]).removeprefix("Value error, ")
-    template = words.get(error["type"])
+    template = _EXPECTED.get(error["type"])
     try:
         return template.format(**context) if template else str(error["msg"])
     except (KeyError, IndexError):

@@ -169,8 +169,10 @@ def _legacy(path: Path) -> str | None:
     folder = path.parent
     if path.name == ".harness-demo" and path.read_bytes()[:21] == b"made by harness demo;":
         return "marker"
-    if path.suffix == ".jsonl" and ((folder.name == "shots" and _sniffed(folder.parent / "shot_search.json") == "result")
-                                    or (path.name == "human_subset.jsonl" and _sniffed(folder / "analysis.json"))):
+    if path.suffix == ".jsonl" and (
+        (folder.name == "shots" and _sniffed(folder.parent / "shot_search.json") == "result")
+        or (path.name == "human_subset.jsonl" and _sniffed(folder / "analysis.json"))
+    ):
         return "legacy"
     for study in (folder / "study.json", folder.parent / "study.json"):
         if study.is_file() and _sniffed(study) == "study":

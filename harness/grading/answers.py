@@ -64,7 +64,9 @@ def network_reason(exc: BaseException) -> str | None:
 class RetryableError(Exception):
     """A failure worth another attempt (429, 5xx, a timeout, an unreadable body)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False, unreachable: bool = False):
+    def __init__(
+        self, message: str, retry_after: float | None = None, rate_limited: bool = False, unreachable: bool = False
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.rate_limited = rate_limited

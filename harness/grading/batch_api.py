@@ -89,7 +89,8 @@ class BatchRun:
         """Queue one item: answered from the cache now, or by a batch (one already submitted, or a new one)."""
         from .jobs import user_message
 
-        request = self.grader.request(item.target, user_message(self.grader.templates, [item]), self.grader.spec.max_tokens)
+        message = user_message(self.grader.templates, [item])
+        request = self.grader.request(item.target, message, self.grader.spec.max_tokens)
         key = request_key(self.client.identity, request)
         self.items.setdefault(key, []).append(item)
         self.requests[key] = request
@@ -142,8 +143,8 @@ class BatchRun:
         except openai.NotFoundError as exc:
             if what.startswith(("poll", "resume")):
                 raise Lost(self.client.redact.text(str(exc))) from None
-            raise GraderError(f"{what}: the endpoint answered 404 ({self.client.redact.text(api_message(exc))}); it may have "
-                              "no Batch API (grade without `batch`)") from None
+            raise GraderError(f"{what}: the endpoint answered 404 ({self.client.redact.text(api_message(exc))}); "
+                              "it may have no Batch API (grade without `batch`)") from None
         except openai.APIStatusError as exc:
             raise GraderError(f"{what}: the Batch API answered {exc.status_code} "
                               f"({self.client.redact.text(api_message(exc))})") from None
@@ -152,10 +153,17 @@ class BatchRun:
 
     async def _submit(self, keys: list[str], replaces: list[str] | None = None) -> None:
         data = b"".join(self._line(key) for key in keys)
-        uploaded = await self._sdk("upload the batch file", self.client.sdk().files.create(file=("harness-batch.jsonl", data),
-                                                                                           purpose="batch"))
-        entry: dict[str, Any] = {"id": None, "input_file_id": uploaded.id, "keys": keys, "status": "submitting", "recorded": False,
-                                 "request_counts": None, "replaces": replaces}
+        upload = self.client.sdk().files.create(file=("harness-batch.jsonl", data), purpose="batch")
+        uploaded = await self._sdk("upload the batch file", upload)
+        entry: dict[str, Any] = {
+            "id": None,
+            "input_file_id": uploaded.id,
+            "keys": keys,
+            "status": "submitting",
+            "recorded": False,
+            "request_counts": None,
+            "replaces": replaces,
+        }
         self.state["batches"].append(entry)
         _write_state(self.folder, self.state)  # before creating: a rerun finds the batch by its input file
         await self._create(entry)
@@ -199,8 +207,9 @@ class BatchRun:
         pending = [key for key in entry["keys"] if key in self.items]
         if entry.get("replaces"):
             for key in pending:
-                self._record(key, Reply(None, f"batch {entry['id']} lost by the endpoint ({why}), and the batch before it "
-                                                f"({', '.join(entry['replaces'])}) too; grade again", 1, 0.0, False, key))
+                lost = (f"batch {entry['id']} lost by the endpoint ({why}), "
+                        f"and the batch before it ({', '.join(entry['replaces'])}) too; grade again")
+                self._record(key, Reply(None, lost, 1, 0.0, False, key))
             return
         self.resubmit.append((pending, [entry["id"] or entry["input_file_id"]]))
 
@@ -241,7 +250,8 @@ class BatchRun:
                 continue
             try:
                 async with self.client.sdk().files.with_streaming_response.content(file_id) as response:
-                    async for key, row in rows_of(capped_lines(response, self.options.max_output_bytes, counts), keys, counts):
+                    lines = capped_lines(response, self.options.max_output_bytes, counts)
+                    async for key, row in rows_of(lines, keys, counts):
                         message = "error file line" if is_error else line_error(row)
                         if is_error and line_error(row):
                             message = line_error(row)
@@ -262,7 +272,8 @@ class BatchRun:
         reason = _batch_reason(batch) + counts.reason()
         for key in entry["keys"]:
             if key not in counts.answered and key in self.items:
-                self._record(key, Reply(None, f"batch {entry['id']} {batch.status} without answering it{reason}", 1, 0.0, False, key))
+                unanswered = f"batch {entry['id']} {batch.status} without answering it{reason}"
+                self._record(key, Reply(None, unanswered, 1, 0.0, False, key))
 
     def _record(self, key: str, outcome: Any) -> None:
         items = self.items.pop(key, [])
@@ -357,7 +368,9 @@ def batch_statuses(run_dir: str | Path, *, base_url: str | None = None) -> list[
     except Exception as exc:  # the file is still worth showing
         for entry in state["batches"]:
             entry["note"] = f"status from {STATE}; the endpoint did not answer ({type(exc).__name__})"
-    return [{k: v for k, v in entry.items() if k != "keys"} | {"requests": len(entry["keys"])} for entry in state["batches"]]
+    return [
+        {k: v for k, v in entry.items() if k != "keys"} | {"requests": len(entry["keys"])} for entry in state["batches"]
+    ]
 
 
 def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[str]:
@@ -369,7 +382,9 @@ def cancel_batches(run_dir: str | Path, *, base_url: str | None = None) -> list[
     if not (folder / STATE).exists():
         raise RunError(f"{folder}: no {STATE}; this run was not graded with `batch`")
     state = read_state(folder)
-    open_ids = [b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL]
+    open_ids = [
+        b["id"] for b in state["batches"] if b.get("id") and not b.get("recorded") and b.get("status") not in TERMINAL
+    ]
 
     cancelled: list[str] = []
 

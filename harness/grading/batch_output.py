@@ -35,7 +35,9 @@ class LineCounts:
         return f" ({'; '.join(parts)})" if parts else ""
 
 
-async def rows_of(lines: AsyncIterator[str], keys: set[str], counts: LineCounts) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+async def rows_of(
+    lines: AsyncIterator[str], keys: set[str], counts: LineCounts
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """The usable rows of an output or error file: ``(custom_id, row)`` for this batch's keys only."""
     async for line in lines:
         if not line.strip():

@@ -238,7 +238,8 @@ class CompletionCache:
 
     def put(self, key: str, completion: dict[str, Any]) -> None:
         content = completion.get("content")
-        if completion.get("finish_reason") not in CACHED_FINISHES or not isinstance(content, str) or not content.strip():
+        finished = completion.get("finish_reason") in CACHED_FINISHES
+        if not finished or not isinstance(content, str) or not content.strip():
             return  # an empty answer is more likely a fault on the way than the model's: asked again next time
         if self._cache is None:
             return  # read only

@@ -43,7 +43,8 @@ class Legacy(NamedTuple):
 
 
 def encode_entry(key: str, completion: dict[str, Any]) -> bytes:
-    """The bytes stored for ``completion`` under ``key`` (the key inside too: a row copied under another key is seen)."""
+    """The bytes stored for ``completion`` under ``key`` (the key inside too: a row copied under another key is
+    seen)."""
     entry = {"v": ENTRY_VERSION, "key": key, "completion": completion}
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
 

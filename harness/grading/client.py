@@ -128,12 +128,15 @@ class GraderClient:
         """What an HTTP error answer becomes (retry it, fail the item, or stop the job), and whether the
         replica that gave it is healthy (a 5xx is the replica's fault; a 4xx is the request's)."""
         status = exc.status_code
-        message = self.redact.text(api_message(exc)).replace("`", "'")  # endpoint text: its backticks are not our parameters
+        # endpoint text: its backticks are not our parameters
+        message = self.redact.text(api_message(exc)).replace("`", "'")
         where = f" from {public_base_url(url)}" if self.replicas.several else ""
         if status == 429:
-            return RetryableError(f"429 rate limited: {message}", retry_after(exc.response.headers), rate_limited=True), True
+            wait = retry_after(exc.response.headers)
+            return RetryableError(f"429 rate limited: {message}", wait, rate_limited=True), True
         if status in (408, 409) or status >= 500:
-            return RetryableError(f"{status}{where}: {message}", retry_after(exc.response.headers)), status in (408, 409)
+            wait = retry_after(exc.response.headers)
+            return RetryableError(f"{status}{where}: {message}", wait), status in (408, 409)
         if status == 404 and len(self.replicas.live()) > 1:
             self.replicas.lose(url, f"answered 404 ({message})")
             return RetryableError(f"404{where}: {message}; that replica is set aside"), True
@@ -158,7 +161,9 @@ class GraderClient:
         """A request that got no HTTP answer: say why; stop the job when no replica was ever reached."""
         reason = network_reason(exc)
         if reason is None:
-            text = f"timed out after {self.config.timeout_s:g}s" if timed_out else f"connection error: {exc.__cause__ or exc}"
+            text = f"connection error: {exc.__cause__ or exc}"
+            if timed_out:
+                text = f"timed out after {self.config.timeout_s:g}s"
             return RetryableError(self.redact.text(text))
         self.unreachable += 1
         self.replicas.unreachable[url] += 1
@@ -179,7 +184,8 @@ class GraderClient:
         if served and model not in served:
             return f"; the endpoint serves {', '.join(sorted(served)[:20])}: pass one as `model`"
         if served is None and not public_base_url(url).rstrip("/").endswith("/v1"):
-            return f"; {public_base_url(url)} has no /v1 at its end: most OpenAI-compatible servers need it (`base_url` …/v1)"
+            return (f"; {public_base_url(url)} has no /v1 at its end: "
+                    "most OpenAI-compatible servers need it (`base_url` …/v1)")
         return ""
 
     def _check_model(self, url: str, requested: str, fields: dict[str, Any]) -> None:
@@ -193,8 +199,8 @@ class GraderClient:
             return
         if url in self.replicas.lost or len(self.replicas.live()) > 1:
             self.replicas.lose(url, f"answered as model {answered!r}, not {requested!r}")
-            raise RetryableError(f"{public_base_url(url)} answered as model {answered!r}, not {requested!r}; that replica "
-                                 "is set aside and the item sent elsewhere")
+            raise RetryableError(f"{public_base_url(url)} answered as model {answered!r}, not {requested!r}; "
+                                 "that replica is set aside and the item sent elsewhere")
         if self.replicas.several:  # the last replica standing lies too
             self.replicas.lose(url, f"answered as model {answered!r}, not {requested!r}")
             raise GraderError(f"every replica answers as another model than {requested!r}: "
@@ -412,7 +418,8 @@ class GraderClient:
         except FatalItemError as exc:
             error = str(exc)
         except TimeoutError:
-            error = f"deadline of {self.config.deadline_s:g}s per item passed after {retrying.statistics.get('attempt_number', 0)} attempts"
+            tried = retrying.statistics.get("attempt_number", 0)
+            error = f"deadline of {self.config.deadline_s:g}s per item passed after {tried} attempts"
         attempts = int(retrying.statistics.get("attempt_number", 1))
         latency = (time.perf_counter() - started) * 1000
         return Reply(completion, error, attempts, latency, False, key)

@@ -78,8 +78,8 @@ def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
             raise ConfigError(f"{file}: [prices.{model}] needs input and output (per million tokens)")
         unknown = set(entry) - {"input", "output", "cached_input", "batch_discount"}
         if unknown:
-            raise ConfigError(f"{file}: [prices.{model}] has unknown key {sorted(unknown)[0]!r}; expected input, output, "
-                              "cached_input, batch_discount")
+            raise ConfigError(f"{file}: [prices.{model}] has unknown key {sorted(unknown)[0]!r}; "
+                              "expected input, output, cached_input, batch_discount")
         prices[model] = Price(float(entry["input"]), float(entry["output"]),
                               None if entry.get("cached_input") is None else float(entry["cached_input"]),
                               float(entry.get("batch_discount", 1.0)))
@@ -88,7 +88,9 @@ def load_prices(config_path: str | Path | None = None) -> dict[str, Price]:
 
 def estimate_tokens(request: dict[str, Any]) -> int:
     """Estimated prompt tokens of a chat request (see the module docstring)."""
-    return sum(math.ceil(len(str(m.get("content", ""))) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request["messages"])
+    return sum(
+        math.ceil(len(str(m.get("content", ""))) / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in request["messages"]
+    )
 
 
 def _items(chunks: Iterable[Chunk], target: str) -> Iterator[Item]:
@@ -122,7 +124,10 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
     counts: Counter[str] = Counter()
     seen: set[bytes] = set()
     for target in spec.targets:
-        chunks = table_chunks(data, mapping=mapping) if isinstance(data, (str, Path)) else chunks_of_frame(validate_pairs(data))
+        if isinstance(data, (str, Path)):
+            chunks = table_chunks(data, mapping=mapping)
+        else:
+            chunks = chunks_of_frame(validate_pairs(data))
         system = templates.system(target, shots)
         size = 1 if target == "relevance" else spec.items_per_request
         job: list[Item] = []
@@ -151,10 +156,15 @@ def dry_run(data: str | Path | pd.DataFrame, spec: GradeSpec, *, mapping: dict[s
         items_by_target={t: counts[f"items_{t}"] for t in spec.targets},
         prompt_tokens_estimate=counts["prompt_tokens"], completion_token_budget=counts["completion_budget"],
         estimate=f"{CHARS_PER_TOKEN} characters per token + {TOKENS_PER_MESSAGE} per message",
-        price=None if price is None else {"input": price.input, "output": price.output, "cached_input": price.cached_input,
-                                          "batch_discount": price.batch_discount},
+        price=None if price is None else {
+            "input": price.input,
+            "output": price.output,
+            "cached_input": price.cached_input,
+            "batch_discount": price.batch_discount,
+        },
         cost_prompt=price.of(counts["prompt_tokens"], 0) * discount if priced and price else None,
-        cost_upper_bound=price.of(counts["prompt_tokens"], counts["completion_budget"]) * discount if priced and price else None,
+        cost_upper_bound=(price.of(counts["prompt_tokens"], counts["completion_budget"]) * discount
+                          if priced and price else None),
         duplicate_requests=counts["duplicates"], **({"batch": True} if batch else {}),
     )
 
@@ -165,7 +175,8 @@ def billed_cost(tokens: dict[str, int], price: Price) -> float:
     answered through the Batch API (``batch_*``, a subset of ``billed_*``) costs ``batch_discount``
     times as much, so a run graded partly by batch and partly not is priced item by item."""
     def part(prefix: str) -> float:
-        return price.of(int(tokens.get(f"{prefix}_prompt_tokens", 0)), int(tokens.get(f"{prefix}_completion_tokens", 0)),
+        return price.of(int(tokens.get(f"{prefix}_prompt_tokens", 0)),
+                        int(tokens.get(f"{prefix}_completion_tokens", 0)),
                         cached_prompt_tokens=int(tokens.get(f"{prefix}_prompt_tokens_prefix_cached", 0)))
 
     return part("billed") - (1 - price.batch_discount) * part("batch")

@@ -60,7 +60,8 @@ class EndpointConfig:
     #: never calls it, so it never waits for a model it does not ask.
     ready: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     #: Which grader this is, when known without asking (an embedded server's fingerprint, computed by the process that
-    #: starts it): the cache key and the run folder name it. ``None``: learned once per grade (harness.grading.identity).
+    #: starts it): the cache key and the run folder name it. ``None``: learned once per grade
+    #: (harness.grading.identity).
     identity: str | None = None
 
     @property
@@ -77,10 +78,14 @@ class EndpointConfig:
             "backoff_initial_s": self.retry.initial_s, "backoff_max_s": self.retry.max_s,
             "retry_after_cap_s": self.retry.retry_after_cap_s})
         if self.max_response_bytes < 1024:
-            raise ConfigError(f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes")
+            raise ConfigError(
+                f"max_response_bytes={self.max_response_bytes}: expected at least 1024", param="max_response_bytes"
+            )
         for url in self.replicas:
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"base_url={url!r}: expected an http:// or https:// URL for every replica", param="base_url")
+                raise ConfigError(
+                    f"base_url={url!r}: expected an http:// or https:// URL for every replica", param="base_url"
+                )
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base_url={self.base_url!r}: expected an http:// or https:// URL, e.g. "
@@ -102,11 +107,15 @@ def endpoint_of(settings: EndpointSettings, **overrides: Any) -> EndpointConfig:
 
     urls = [u.strip() for u in settings.base_url.split(",") if u.strip()]
     if not urls:
-        raise ConfigError(f"base_url={settings.base_url!r}: expected an http:// or https:// URL, e.g. {DEFAULT_BASE_URL}",
-                          param="base_url")
+        raise ConfigError(
+            f"base_url={settings.base_url!r}: expected an http:// or https:// URL, e.g. {DEFAULT_BASE_URL}",
+            param="base_url",
+        )
     return EndpointConfig(**{
         "base_url": urls[0], "replicas": tuple(urls[1:]), "api_key": settings.api_key,
-        "azure_api_version": settings.azure_api_version, "timeout_s": settings.timeout_s, "concurrency": settings.concurrency,
+        "azure_api_version": settings.azure_api_version,
+        "timeout_s": settings.timeout_s,
+        "concurrency": settings.concurrency,
         "transport": settings.transport, "deadline_s": settings.deadline_s,
         "retry": RetryPolicy(max_attempts=settings.max_attempts, initial_s=settings.backoff_initial_s,
                              max_s=settings.backoff_max_s, retry_after_cap_s=settings.retry_after_cap_s),

@@ -60,7 +60,8 @@ class GradeResult:
         from ..io.pairs import load_pairs
         from ..io.runs import labels_frame
 
-        return labels_frame(load_pairs(self.run_dir / INPUT), read_labels(self.run_dir))  # grader_* columns, as `harness export`
+        # grader_* columns, as `harness export`
+        return labels_frame(load_pairs(self.run_dir / INPUT), read_labels(self.run_dir))
 
 
 def _check_response_column(columns: list[str], name: str) -> None:
@@ -103,8 +104,10 @@ def as_endpoint(endpoint: Endpoint) -> EndpointConfig:
         return endpoint_of(endpoint)
     url = endpoint if isinstance(endpoint, str) else getattr(endpoint, "base_url", None)
     if not isinstance(url, str):
-        raise ConfigError(f"endpoint={endpoint!r}: expected an EndpointConfig, a base URL or a server handle with a base_url",
-                          param="endpoint")
+        raise ConfigError(
+            f"endpoint={endpoint!r}: expected an EndpointConfig, a base URL or a server handle with a base_url",
+            param="endpoint",
+        )
     from .settings import resolve
 
     return endpoint_of(resolve({"base_url": url}).endpoint)
@@ -213,8 +216,9 @@ def claim_run_folder(folder: Path, data: object, spec: GradeSpec, param: str = "
     """Refuse, before any work, a run folder that is not harness's to fill, or that holds this grade's own input."""
     from ..core.claims import Output, claim
 
+    table = data if isinstance(data, (str, Path)) else None
     claim([Output(folder, param=param, run=True)],
-          inputs=[("the pairs table", data if isinstance(data, (str, Path)) else None), ("`shots_path`", spec.shots_path)])
+          inputs=[("the pairs table", table), ("`shots_path`", spec.shots_path)])
 
 
 def _refuse_open_batches(folder: Path) -> None:
@@ -228,9 +232,10 @@ def _refuse_open_batches(folder: Path) -> None:
     if open_batches:
         ids = ", ".join(str(b.get("id") or b.get("input_file_id")) for b in open_batches)
         held = sum(len(b["keys"]) for b in open_batches)
-        raise ConfigError(f"{folder} has {len(open_batches)} batches not yet collected ({ids}; {held} requests): grading "
-                          "without `batch` would send and bill those requests again. Rerun with `batch` to collect them "
-                          "(`harness batch cancel` first to stop them; cancelled batches are collected the same way)",
+        raise ConfigError(f"{folder} has {len(open_batches)} batches not yet collected ({ids}; {held} requests): "
+                          "grading without `batch` would send and bill those requests again. "
+                          "Rerun with `batch` to collect them (`harness batch cancel` first to stop them; "
+                          "cancelled batches are collected the same way)",
                           param="batch")
 
 
@@ -247,10 +252,14 @@ def _count_exemplars(chunks: Iterator[Chunk], shots: list[Shot], count: list[int
 
 def _check_options(spec: GradeSpec, retry_statuses: Sequence[str], batch: BatchOptions | None) -> None:
     if batch is not None and spec.items_per_request != 1:
-        raise ConfigError("`batch`: one item per request (the Batch API already batches); drop `items_per_request`", param="batch")
+        raise ConfigError(
+            "`batch`: one item per request (the Batch API already batches); drop `items_per_request`", param="batch"
+        )
     bad = [s for s in retry_statuses if s not in STATUSES or s == "ok"]
     if bad:
-        raise ConfigError(f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses")
+        raise ConfigError(
+            f"retry_statuses={bad[0]!r}: expected some of failed, unparsed, refused", param="retry_statuses"
+        )
 
 
 def _execute(run: Session, folder: RunFolder, manifest: Manifest, *, cache_dir: str | Path | None, session_start: float,
@@ -278,7 +287,9 @@ def _endpoint_from_settings() -> EndpointConfig:
     return endpoint_of(resolve().endpoint)  # as the CLI does: the environment, then harness.toml
 
 
-def _input(data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec) -> tuple[Iterator[Chunk], str]:
+def _input(
+    data: str | Path | pd.DataFrame, mapping: dict[str, str] | None, spec: GradeSpec
+) -> tuple[Iterator[Chunk], str]:
     """The input as validated chunks of JSON lines (a file is streamed, never whole in memory) and its name."""
     from ..io.records import chunks_of_frame, table_chunks
 
@@ -308,8 +319,15 @@ def spec_digest(spec: GradeSpec, data: str) -> str:
 REPEAT_PREFIX = "repeat-"
 
 
-def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: Endpoint | None = None, *, run_dir: str | Path,
-                  repeats: int, **options: Any) -> list[GradeResult]:
+def grade_repeats(
+    data: str | Path | pd.DataFrame,
+    spec: GradeSpec,
+    endpoint: Endpoint | None = None,
+    *,
+    run_dir: str | Path,
+    repeats: int,
+    **options: Any,
+) -> list[GradeResult]:
     """The same job graded ``repeats`` times at the spec's temperature, into ``run_dir/repeat-1`` … ``repeat-K``.
 
     Repeat ``k`` (from 0) samples with seed ``spec.seed + k``, so each draw has its own seed and its own cache entries
@@ -321,10 +339,13 @@ def grade_repeats(data: str | Path | pd.DataFrame, spec: GradeSpec, endpoint: En
     if not 2 <= repeats <= MAX_REPEATS:
         raise ConfigError(f"repeats={repeats}: expected 2 to {MAX_REPEATS} (one grade is a plain run)", param="repeats")
     base = spec.seed if spec.seed is not None else 0
-    for k in range(repeats):  # every repeat's folder checked before the first is graded
-        claim_run_folder(Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", data, spec)
-    return [grade(data, replace(spec, seed=base + k), endpoint, run_dir=Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}", **options)
-            for k in range(repeats)]
+    folders = [Path(run_dir) / f"{REPEAT_PREFIX}{k + 1}" for k in range(repeats)]
+    for folder in folders:  # every repeat's folder checked before the first is graded
+        claim_run_folder(folder, data, spec)
+    return [
+        grade(data, replace(spec, seed=base + k), endpoint, run_dir=folder, **options)
+        for k, folder in enumerate(folders)
+    ]
 
 
 MAX_REPEATS = 100

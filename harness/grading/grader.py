@@ -151,9 +151,12 @@ class Grader:
         (each category's most frequent severity), their severities and agreement kept on it."""
         if item.target == "relevance" or self.spec.samples <= 1:
             return first
-        others = [parse_severity(text, self.templates.verdict) for text in (outcome.completion or {}).get("samples", [])]
+        samples = (outcome.completion or {}).get("samples", [])
+        others = [parse_severity(text, self.templates.verdict) for text in samples]
         verdict, agreement = consensus([first, *others])
-        verdict.sample_severities = [s.severity for s in (first, *others) if s.status == "ok" and s.severity is not None]
+        verdict.sample_severities = [
+            s.severity for s in (first, *others) if s.status == "ok" and s.severity is not None
+        ]
         verdict.sample_agreement = agreement
         return verdict
 
@@ -163,7 +166,8 @@ class Grader:
             await self.single(items[0])
             return
         target = items[0].target
-        request = self.request(target, user_message(self.templates, items), self.spec.max_tokens * len(items), len(items))
+        message = user_message(self.templates, items)
+        request = self.request(target, message, self.spec.max_tokens * len(items), len(items))
         outcome = await self.client.complete(request, use_cache=self.use_cache)
         judged = self.judge(outcome, lambda c: ParsedGrade("ok"))
         if judged.status != "ok":

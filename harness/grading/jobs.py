@@ -53,14 +53,17 @@ class GradeSpec:
         object.__setattr__(self, "targets", tuple(dict.fromkeys(self.targets)))  # prompt,prompt grades the prompt once
         bad = [t for t in self.targets if t not in TARGETS]
         if bad or not self.targets:
-            raise ConfigError(f"targets={bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all", param="targets")
+            raise ConfigError(
+                f"targets={bad[0] if bad else ''!r}: expected prompt, response, both, relevance or all", param="targets"
+            )
         check_against(JobSettings, {"model": self.model, "items_per_request": self.items_per_request,
                                     "temperature": self.temperature, "max_tokens": self.max_tokens,
                                     "response_format": self.response_format, "logprobs": self.logprobs,
                                     "samples": self.samples, **({"seed": self.seed} if self.seed is not None else {})})
         if self.samples > 1 and self.temperature <= 0:
-            raise ConfigError(f"samples={self.samples} at temperature {self.temperature}: the samples would all be the same "
-                              "answer; pass a temperature above 0 (e.g. 0.7)", param="samples")
+            raise ConfigError(f"samples={self.samples} at temperature {self.temperature}: "
+                              "the samples would all be the same answer; pass a temperature above 0 (e.g. 0.7)",
+                              param="samples")
         if (self.logprobs or self.samples > 1) and self.items_per_request > 1:
             raise ConfigError("logprobs and samples need one item per request (items_per_request 1): a batched answer "
                               "has no per-item probabilities", param="items_per_request")
@@ -151,7 +154,9 @@ def response_format_of(spec: GradeSpec, templates: TemplateSet, *, severity: boo
     return {"type": "json_object"}
 
 
-def spec_of(job: JobSettings, *, shots_path: str | Literal["keep"] | None = "keep", root: Path | None = None) -> GradeSpec:
+def spec_of(
+    job: JobSettings, *, shots_path: str | Literal["keep"] | None = "keep", root: Path | None = None
+) -> GradeSpec:
     """The spec of a job's settings (:class:`~harness.grading.settings.JobSettings`): the one place a spec is built.
 
     ``root``: the folder relative template and shot paths are read from (a study file's); ``shots_path``: the

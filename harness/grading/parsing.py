@@ -101,7 +101,8 @@ def _category_entry(obj: dict[str, Any], category: str) -> Any:
     names = {CATEGORY_CODES[category].lower(), category, category.replace("_", "-")}
     keys = [k for k in obj if str(k).lower() in names]
     if len(keys) > 1:
-        raise AmbiguousJSON(f"category {CATEGORY_CODES[category]} is given twice ({', '.join(map(repr, keys))}); the verdict is ambiguous")
+        given = ", ".join(map(repr, keys))
+        raise AmbiguousJSON(f"category {CATEGORY_CODES[category]} is given twice ({given}); the verdict is ambiguous")
     return obj[keys[0]] if keys else None
 
 
@@ -218,8 +219,8 @@ def parse_severity(content: str | None, verdict: VerdictSchema | None = None) ->
     if parsed.status == "ok" and content is not None and content.count("{") > opens:
         different = {tuple(sorted(v.items())) for v in _verdicts(content, _bare_raw(verdict))}
         if len(different) > 1:
-            return ParsedGrade("unparsed", error=f"the completion holds {len(different)} different verdicts; which one the "
-                                                 "grader meant is unknowable")
+            return ParsedGrade("unparsed", error=f"the completion holds {len(different)} different verdicts; "
+                                                 "which one the grader meant is unknowable")
     return parsed
 
 

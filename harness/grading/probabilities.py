@@ -42,7 +42,8 @@ def _first_digit(content: str, category: str, bare: str = "severity") -> tuple[i
     """The offset of the first number written for ``category`` and whether it is a raw level (a bare number is on the
     ``bare`` scale)."""
     keys = "|".join(re.escape(k) for k in (CATEGORY_CODES[category], category))
-    found = re.search(rf'"(?:{keys})"\s*:\s*(?:\{{\s*"(raw_0_7|raw|severity_0_3|severity)"\s*:\s*)?"?(\d)', content, re.IGNORECASE)
+    nested_key = r'(?:\{\s*"(raw_0_7|raw|severity_0_3|severity)"\s*:\s*)?'  # e.g. "V": {"raw_0_7": 5}
+    found = re.search(rf'"(?:{keys})"\s*:\s*{nested_key}"?(\d)', content, re.IGNORECASE)
     if found is None:
         return None
     key = found.group(1)
@@ -101,7 +102,8 @@ def constrained_probabilities(content: str | None, logprobs: dict[str, Any] | No
     >>> tokens = ['{"', 'H', '":', ' ', '0', ',', ' "', 'S', '":', ' ', '0', ',', ' "', 'V', '":', ' ', '5', ',',
     ...           ' "', 'SH', '":', ' ', '0', ',', ' "', 'rational', 'e', '":', ' null', '}']
     >>> sure = [["0", 0.0]]
-    >>> digits = {"4": sure, "10": sure, "22": sure, "16": [["5", math.log(0.4)], ["4", math.log(0.2)], ["7", math.log(0.2)]]}
+    >>> violence = [["5", math.log(0.4)], ["4", math.log(0.2)], ["7", math.log(0.2)]]
+    >>> digits = {"4": sure, "10": sure, "22": sure, "16": violence}
     >>> probs, outside = constrained_probabilities(content, {"tokens": tokens, "digits": digits}, verdict)
     >>> probs["violence"], outside["violence"], probs["hate"]
     ([0.0, 0.0, 0.75, 0.25], 0.2, [1.0, 0.0, 0.0, 0.0])
@@ -165,7 +167,10 @@ def consensus(samples: list[ParsedGrade]) -> tuple[ParsedGrade, dict[str, float]
         top = max(votes.values())
         chosen = next(s.severity[category] for s in ok if s.severity and votes[s.severity[category]] == top)
         severity[category] = chosen
-        raw[category] = next(((s.raw or {}).get(category) for s in ok if s.severity and s.severity[category] == chosen), None)
+        raws = ((s.raw or {}).get(category) for s in ok if s.severity and s.severity[category] == chosen)
+        raw[category] = next(raws, None)
         agreement[category] = round(top / len(ok), 4)
-    verdict = ParsedGrade("ok", severity=severity, raw=raw, rationale=first.rationale, disagreements=first.disagreements)
+    verdict = ParsedGrade(
+        "ok", severity=severity, raw=raw, rationale=first.rationale, disagreements=first.disagreements
+    )
     return verdict, agreement

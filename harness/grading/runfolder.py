@@ -77,8 +77,10 @@ def run_lock(run_dir: Path, *, remove_if_failed: bool = False) -> Iterator[None]
             holder = handle.read().strip() or "unknown"
             handle.close()
             if holder == str(os.getpid()):
-                raise FolderBusyError(f"{run_dir} is being graded by another call in this process (a grade or agrade on the same "
-                               "folder has not finished); await it first, or pass another `run_dir`") from None
+                raise FolderBusyError(
+                    f"{run_dir} is being graded by another call in this process "
+                    "(a grade or agrade on the same folder has not finished); await it first, or pass another `run_dir`"
+                ) from None
             raise FolderBusyError(
                 f"{run_dir} is being graded by another process (pid {holder}); wait for it to "
                 "finish, stop it, or pass another `run_dir`"
@@ -191,12 +193,22 @@ class RunFolder:
         after its first answer is still pinned to the endpoint that gave it)."""
         if manifest.endpoint is None or manifest.endpoint in manifest.endpoints:
             return manifest
-        updated = Manifest(**{**manifest.fields(), "endpoints": [*manifest.endpoints, manifest.endpoint], "updated": now()})
+        endpoints = [*manifest.endpoints, manifest.endpoint]
+        updated = Manifest(**{**manifest.fields(), "endpoints": endpoints, "updated": now()})
         updated.write(self.path / MANIFEST)
         return updated
 
-    def finish(self, manifest: Manifest, *, status: str, error: str | None, session: SessionFigures, cache_notes: list[str],
-               price: Price | None = None, answered: bool = False) -> Manifest:
+    def finish(
+        self,
+        manifest: Manifest,
+        *,
+        status: str,
+        error: str | None,
+        session: SessionFigures,
+        cache_notes: list[str],
+        price: Price | None = None,
+        answered: bool = False,
+    ) -> Manifest:
         """Summarise the labels into the manifest and write it (whatever the session's status); ``answered``: the
         endpoint answered in this session (see :meth:`start`)."""
         summary = _summarise(iter_labels(self.path))
@@ -217,7 +229,11 @@ class RunFolder:
             tokens = summary["tokens"]
             via_batch = bool(tokens.get("batch_prompt_tokens") or tokens.get("batch_completion_tokens"))
             updates["cost"] = Cost(billed=round(billed_cost(tokens, price), 6),
-                                   price_per_million={"input": price.input, "output": price.output, "cached_input": price.cached_input},
+                                   price_per_million={
+                                       "input": price.input,
+                                       "output": price.output,
+                                       "cached_input": price.cached_input,
+                                   },
                                    batch_discount=price.batch_discount if via_batch else None)
         if cache_notes:
             updates["cache_notes"] = cache_notes

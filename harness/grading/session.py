@@ -38,7 +38,9 @@ def _work_items(run_dir: Path, target: str, done: set[tuple[str, str]]) -> Itera
             yield item
 
 
-def jobs_of(run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int) -> Iterator[list[Item]]:
+def jobs_of(
+    run_dir: Path, targets: Sequence[str], done: set[tuple[str, str]], per_request: int
+) -> Iterator[list[Item]]:
     """Requests to send, target by target, each a list of up to ``per_request`` items."""
     for target in targets:
         size = 1 if target == "relevance" else per_request
@@ -84,10 +86,21 @@ async def run_jobs(grader: Grader, jobs: Iterator[list[Item]], workers: int) -> 
 class Session:
     """One grading session's event loop: client, cache, label writer and timings."""
 
-    def __init__(self, spec: GradeSpec, endpoint: EndpointConfig, templates: TemplateSet, shots: list[Shot], folder: Path,
-                 done: set[tuple[str, str]], progress: Progress, on_progress: Callable[[Progress], None] | None,
-                 batch: BatchOptions | None = None, *, forget: set[str] | None = None,
-                 on_answered: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: GradeSpec,
+        endpoint: EndpointConfig,
+        templates: TemplateSet,
+        shots: list[Shot],
+        folder: Path,
+        done: set[tuple[str, str]],
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+        batch: BatchOptions | None = None,
+        *,
+        forget: set[str] | None = None,
+        on_answered: Callable[[], None] | None = None,
+    ) -> None:
         self.batch = batch
         self.on_answered = on_answered  # called once, when the endpoint first answers
         self.answered = False

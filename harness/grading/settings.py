@@ -86,8 +86,11 @@ class EndpointSettings(_Declared):
     api_key: str | None = Field(default=None, repr=False, json_schema_extra={
         "env": ["HARNESS_API_KEY", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"], "study": False, "secret": True},
         description="API key (prefer the OPENAI_API_KEY environment variable; never written anywhere).")
-    azure_api_version: str | None = Field(default=None, json_schema_extra={
-        "env": ["HARNESS_AZURE_API_VERSION", "OPENAI_API_VERSION"]}, description="Use Azure OpenAI with this API version.")
+    azure_api_version: str | None = Field(
+        default=None,
+        json_schema_extra={"env": ["HARNESS_AZURE_API_VERSION", "OPENAI_API_VERSION"]},
+        description="Use Azure OpenAI with this API version.",
+    )
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY, description=(
         f"Requests in flight at most (1 to {MAX_CONCURRENCY}; halved on 429s and crept back)."))
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S, json_schema_extra={"flag": "--timeout"},
@@ -217,7 +220,8 @@ def _typed(model: type[BaseModel], name: str, value: Any, *, source: str) -> Any
                 raise ValueError(value)
             return lowered in ("1", "true", "yes")
     except ValueError:
-        raise ConfigError(f"{source}={value!r}: expected {annotation.replace('<class ', '').strip('>').strip(chr(39))}") from None
+        type_name = annotation.replace("<class ", "").strip(">").strip(chr(39))
+        raise ConfigError(f"{source}={value!r}: expected {type_name}") from None
     return value
 
 

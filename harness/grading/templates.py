@@ -40,6 +40,12 @@ RENDER_BUDGET_S = 5.0
 MAX_RENDERED = 2_000_000
 #: The longest text (a prompt or a response) one request carries; a longer one is the data's problem, named as such.
 MAX_TEXT = 1_000_000
+#: What a template's own code can raise while rendering (reported as the template's fault, naming the file).
+_RENDER_FAULTS = (
+    TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError, MemoryError
+)
+#: The Jinja tags that would reach outside a template set, by their node's name.
+_IMPORT_TAGS = {"Include": "include", "Import": "import", "FromImport": "from … import", "Extends": "extends"}
 
 
 def _bounded_environment() -> Any:
@@ -139,12 +145,14 @@ class TemplateSet:
 
         template = self._compiled[name]
         texts = [v for v in variables.values() if isinstance(v, str)]
-        texts += [t for item in variables.get("items") or [] for t in (getattr(item, "text", None),) if isinstance(t, str)]
+        item_texts = (getattr(item, "text", None) for item in variables.get("items") or [])
+        texts += [t for t in item_texts if isinstance(t, str)]
         longest = max((len(t) for t in texts), default=0)
         if longest > MAX_TEXT:  # the data's fault, not the template's: say so before rendering anything
             from ..core.errors import DataError
 
-            raise DataError(f"a text to grade is {longest:,} characters, over the {MAX_TEXT:,} harness sends in one request; "
+            raise DataError(f"a text to grade is {longest:,} characters, "
+                            f"over the {MAX_TEXT:,} harness sends in one request; "
                             "shorten it, or leave the row out (--limit, a filtered table)")
         template.environment.deadline = time.perf_counter() + RENDER_BUDGET_S
         try:
@@ -161,7 +169,7 @@ class TemplateSet:
             ) from None
         except JinjaError as exc:
             raise TemplateError(f"{self.directory / name}: cannot render: {exc}") from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError, MemoryError) as exc:
+        except _RENDER_FAULTS as exc:
             raise TemplateError(f"{self.directory / name}: cannot render: {type(exc).__name__}: {exc}") from None
 
     def system(self, target: str, shots: Sequence[Shot] = ()) -> str:
@@ -235,8 +243,10 @@ def _refuse_other_files(tree: Any, path: Path) -> None:
     from jinja2 import nodes
 
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        tag = {"Include": "include", "Import": "import", "FromImport": "from … import", "Extends": "extends"}[type(node).__name__]
-        raise TemplateError(f"{path}, line {node.lineno}: {{% {tag} %}} is not allowed; a template set is self-contained")
+        tag = _IMPORT_TAGS[type(node).__name__]
+        raise TemplateError(
+            f"{path}, line {node.lineno}: {{% {tag} %}} is not allowed; a template set is self-contained"
+        )
 
 
 def _trial_render(templates: TemplateSet) -> None:
@@ -262,7 +272,9 @@ def list_template_sets() -> list[dict[str, Any]]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         templates = load_template_set(folder)
         files = [*TEMPLATE_FILES, *([SCHEMA_FILE] if templates.verdict is not None else [])]
-        out.append({"kind": "templates", "name": folder.name, "path": str(folder), "hash": templates.hash, "files": files})
+        out.append(
+            {"kind": "templates", "name": folder.name, "path": str(folder), "hash": templates.hash, "files": files}
+        )
     for file in sorted(root.glob("*.jsonl")):
         shots = load_shots(str(file))
         out.append({"kind": "shots", "name": file.stem, "path": str(file), "hash": shots_hash(shots),

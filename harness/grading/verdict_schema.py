@@ -78,7 +78,9 @@ class VerdictSchema:
         for category in CATEGORIES:
             code = CATEGORY_CODES[category]
             if code not in properties:
-                raise TemplateError(f"{where}: the verdict declares no category {code}; it needs {list(CATEGORY_CODES.values())}")
+                raise TemplateError(
+                    f"{where}: the verdict declares no category {code}; it needs {list(CATEGORY_CODES.values())}"
+                )
             scales[category] = _scale(properties[code], f"{where}: {code}")
         return cls(schema, scales)
 
@@ -119,15 +121,18 @@ def _check(schema: Any, where: str, at: str) -> None:
         if not isinstance(properties, dict) or not properties:
             raise TemplateError(f"{where}: {at}: an object needs \"properties\"")
         if schema.get("additionalProperties") is not False or schema.get("required") != list(properties):
-            raise TemplateError(f"{where}: {at}: strict structured outputs need \"additionalProperties\": false and every "
-                                f"property required, in order ({list(properties)}); make an optional one nullable")
+            raise TemplateError(f"{where}: {at}: strict structured outputs need \"additionalProperties\": false "
+                                f"and every property required, in order ({list(properties)}); "
+                                "make an optional one nullable")
         for name, sub in properties.items():
             _check(sub, where, name if at == "(root)" else f"{at}.{name}")
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
     kind = schema.get("type")
-    return [kind] if isinstance(kind, str) else [k for k in kind if isinstance(k, str)] if isinstance(kind, list) else []
+    if isinstance(kind, str):
+        return [kind]
+    return [k for k in kind if isinstance(k, str)] if isinstance(kind, list) else []
 
 
 def _integers(schema: dict[str, Any]) -> tuple[int, ...] | None:
@@ -149,7 +154,9 @@ def _scale(schema: dict[str, Any], where: str) -> Scale:
         for key, scale in SCALES.items():
             if bare and set(bare) <= set(scale) and max(bare) == scale[-1]:
                 return Scale(None, key == "raw_0_7", bare)
-        raise TemplateError(f"{where}: a bare integer verdict runs 0-7 (a raw level) or 0-3 (a severity); got {list(bare)}")
+        raise TemplateError(
+            f"{where}: a bare integer verdict runs 0-7 (a raw level) or 0-3 (a severity); got {list(bare)}"
+        )
     if _types(schema) == ["object"]:
         key, sub = next(iter(schema["properties"].items()))
         values = _integers(sub) if key in SCALES else None
@@ -162,7 +169,8 @@ def _scale(schema: dict[str, Any], where: str) -> Scale:
 
 def _is(value: Any, kind: str) -> bool:
     if kind == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole or (isinstance(value, float) and value.is_integer())
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     expected = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}[kind]

@@ -44,7 +44,8 @@ def cluster_of_rows(frame: pd.DataFrame, column: str | None) -> np.ndarray:
 
     values = frame[column]
     missing = values.isna().to_numpy()
-    if not missing.any() and (pd.api.types.is_integer_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype)):
+    typed = pd.api.types.is_integer_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype)
+    if not missing.any() and typed:
         return np.asarray(pd.factorize(values)[0], dtype=np.int64)  # typed columns: no strings needed
     codes = values.astype("string").fillna("").factorize()[0].astype(np.int64)
     if missing.any():

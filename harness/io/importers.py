@@ -32,7 +32,9 @@ def _labels(obj: Any, path: Path, line: int) -> dict[str, int]:
     for code, category in CODE_TO_CATEGORY.items():
         value = obj.get(code) if isinstance(obj, dict) else None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3:
-            raise DataError(f"label {code}={value!r}; expected an integer 0-3", path=str(path), line=line, column="labels")
+            raise DataError(
+                f"label {code}={value!r}; expected an integer 0-3", path=str(path), line=line, column="labels"
+            )
         out[category] = value
     return out
 
@@ -45,7 +47,9 @@ def import_pairedsafety(path: str | Path) -> pd.DataFrame:
     data = root / "data" if (root / "data" / "prompts.jsonl").exists() else root
     prompts_file = data / "prompts.jsonl"
     if not prompts_file.exists():
-        raise DataError("no prompts.jsonl here; expected the public_mini_eval folder or its data/ folder", path=str(root))
+        raise DataError(
+            "no prompts.jsonl here; expected the public_mini_eval folder or its data/ folder", path=str(root)
+        )
     prompts = {str(obj["uid"]): obj for _, obj in read_json_lines(prompts_file) if "uid" in obj}
     prompt_labels: dict[str, dict[str, int]] = {}
     graded = data / "graded"
@@ -110,7 +114,11 @@ def import_xstest(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     root = Path(path)
-    if root.is_dir() and not (root / "model_completions").is_dir() and list(root.glob("xstest_v2_completions_*_*eval.csv")):
+    if (
+        root.is_dir()
+        and not (root / "model_completions").is_dir()
+        and list(root.glob("xstest_v2_completions_*_*eval.csv"))
+    ):
         return _xstest_labels_folder(root)
     if root.is_dir():
         files = sorted((root / "model_completions").glob("xstest_v2_completions_*.csv"))
@@ -151,7 +159,8 @@ def _xstest_labels_folder(root: Path) -> pd.DataFrame:
     import pandas as pd
 
     frames = []
-    models = sorted({f.stem[len("xstest_v2_completions_"):].rsplit("_", 1)[0] for f in root.glob("xstest_v2_completions_*_*eval.csv")})
+    files = root.glob("xstest_v2_completions_*_*eval.csv")
+    models = sorted({f.stem[len("xstest_v2_completions_"):].rsplit("_", 1)[0] for f in files})
     for model in models:
         frame: pd.DataFrame | None = None
         for suffix, column in (("gpteval", "gpt4_label"), ("streval", "strmatch_label")):
@@ -176,7 +185,9 @@ def _xstest_frame(path: Path, model: str) -> pd.DataFrame:
     needed = ("id", "prompt", "completion")
     for column in needed:
         if column not in frame.columns:
-            raise DataError(f"missing required column {column!r}; an XSTest completions CSV has {list(needed)}", path=str(path))
+            raise DataError(
+                f"missing required column {column!r}; an XSTest completions CSV has {list(needed)}", path=str(path)
+            )
     out = frame.rename(columns={"completion": "response", "id": "prompt_id"})
     out["model"] = model
     keep = ["prompt_id", "prompt", "response", "model", "type"] + [c for c in XSTEST_LABELS if c in out.columns]
@@ -197,7 +208,12 @@ def import_openai_moderation(path: str | Path) -> pd.DataFrame:
     for number, obj in read_json_lines(file):
         if not isinstance(obj.get("prompt"), str):
             raise DataError("expected a 'prompt' string", path=str(file), line=number, column="prompt")
-        row: dict[str, Any] = {"id": f"oaimod-{number:04d}", "prompt": obj["prompt"], "source": "openai-moderation", "label_scale": "binary"}
+        row: dict[str, Any] = {
+            "id": f"oaimod-{number:04d}",
+            "prompt": obj["prompt"],
+            "source": "openai-moderation",
+            "label_scale": "binary",
+        }
         for key, value in obj.items():
             if key == "prompt":
                 continue

@@ -81,7 +81,8 @@ def _check_labels(
     import pandas as pd
 
     series = frame[column]
-    if series.dtype == object and set(map(type, series.array)) <= {int, type(None)}:  # JSON integers: nothing to judge per cell
+    # JSON integers: nothing to judge per cell
+    if series.dtype == object and set(map(type, series.array)) <= {int, type(None)}:
         stripped = series
         wrong_type = pd.Series(False, index=series.index)
     elif series.dtype == object or str(series.dtype).startswith(("str", "string")):
@@ -136,7 +137,8 @@ def _check_ids(frame: pd.DataFrame, loc: _Locator, lines: list[int] | None) -> l
     import pandas as pd
 
     series = frame["id"]
-    if pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype) and series.is_unique:
+    integers = pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+    if integers and series.is_unique:
         return series.astype(str)  # a typed integer column (Parquet): no per-row checks needed
     missing = series.map(is_blank)
     if bool(missing.any()):
@@ -253,7 +255,8 @@ def load_pairs(
         raise DataError(f"unknown format {kind!r}; expected one of {list(FORMATS)}", path=str(file))
     if ids is not None and kind != "jsonl" and "id" in frame.columns:
         keep = frame["id"].astype(str).isin(set(ids)).to_numpy()
-        frame, lines = frame[keep].reset_index(drop=True), [n for n, k in zip(lines, keep, strict=True) if k] if lines else lines
+        frame = frame[keep].reset_index(drop=True)
+        lines = [n for n, k in zip(lines, keep, strict=True) if k] if lines else lines
     out = validate_pairs(_renamed(frame, mapping, file), path=file, lines=lines, require=require)
     out.attrs["source"] = str(file)
     return out
@@ -278,7 +281,9 @@ CHUNK_ROWS = 5000
 RESPONSE_ALIASES = ("completion", "output", "answer", "model_output", "generation", "reply")
 
 
-def select_rows(frame: pd.DataFrame, *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> pd.DataFrame:
+def select_rows(
+    frame: pd.DataFrame, *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> pd.DataFrame:
     """The first ``limit`` rows, or ``sample`` rows drawn at random (seeded); both ``None``: all.
 
     >>> import pandas as pd
@@ -309,7 +314,9 @@ def response_hint(columns: list[str] | pd.Index) -> str | None:
     if "response" in names:
         return None
     alias = next((c for c in names if c.lower() in RESPONSE_ALIASES), None)
-    return None if alias is None else f"the table has no 'response' column but has {alias!r}: pass `mapping` response={alias}"
+    if alias is None:
+        return None
+    return f"the table has no 'response' column but has {alias!r}: pass `mapping` response={alias}"
 
 
 def iter_pairs(

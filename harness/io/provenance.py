@@ -63,9 +63,16 @@ def provenance_of(step: str, label_source: str, inputs: Iterable[tuple[str, str 
     """The provenance of a step's result: each given input hashed, the graders of the run folders among them."""
     given = [(role, Path(path)) for role, path in inputs if path is not None]
     graders = [g for _, path in given if path.is_dir() and (g := grader_info(path)) is not None]
-    graders += [g for _, path in given if path.suffix == ".json" for g in _graders_of_result(path)]  # a calibration as pilot
-    return Provenance(harness_version=VERSION, created=datetime.now(UTC).isoformat(timespec="seconds"), step=step,
-                      label_source=label_source, inputs=[input_file(role, path) for role, path in given], graders=graders)
+    # a calibration as pilot
+    graders += [g for _, path in given if path.suffix == ".json" for g in _graders_of_result(path)]
+    return Provenance(
+        harness_version=VERSION,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        step=step,
+        label_source=label_source,
+        inputs=[input_file(role, path) for role, path in given],
+        graders=graders,
+    )
 
 
 def _graders_of_result(path: Path) -> list[GraderInfo]:

@@ -54,9 +54,18 @@ class Ratings:
         return None if self.level == "nominal" else np.asarray(self.labels, dtype=float)
 
 
-def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_column: str | None = None,
-                 label_column_name: str | None = None, graders: list[str] | tuple[str, ...] = (), final: str | None = None,
-                 level: str | None = None, cluster: str | None = None, mapping: dict[str, str] | None = None) -> Ratings:
+def read_ratings(
+    path: str | Path,
+    *,
+    raters: list[str] | None = None,
+    rater_column: str | None = None,
+    label_column_name: str | None = None,
+    graders: list[str] | tuple[str, ...] = (),
+    final: str | None = None,
+    level: str | None = None,
+    cluster: str | None = None,
+    mapping: dict[str, str] | None = None,
+) -> Ratings:
     """Read a ratings table (see the module docstring) into value codes per scope.
 
     ``level`` defaults to ordinal where every label is an integer (harm labels always are),
@@ -70,8 +79,8 @@ def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_col
             raise DataError(f"`{flag}` names {twice[0]!r} twice; name each once")
     both = sorted(set(raters) & set(graders))
     if both:
-        raise DataError(f"{both[0]!r} is both among `raters` and a `grader`: a grader compared with itself always agrees; "
-                        "leave it out of one of them")
+        raise DataError(f"{both[0]!r} is both among `raters` and a `grader`: "
+                        "a grader compared with itself always agrees; leave it out of one of them")
     if level is not None and level not in LEVELS:
         raise DataError(f"`level` {level!r}: expected one of {', '.join(LEVELS)}")
     if rater_column is not None:
@@ -81,7 +90,11 @@ def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_col
     harm = LABEL not in next(iter(columns.values()))
     grader_columns = _graders(frame, graders, columns, harm)
     final_columns = _final(frame, final, harm) if final else None
-    named = {**{r: columns[r] for r in rater_names}, **grader_columns, **({"<final>": final_columns} if final_columns else {})}
+    named = {
+        **{r: columns[r] for r in rater_names},
+        **grader_columns,
+        **({"<final>": final_columns} if final_columns else {}),
+    }
     cells = {name: {scope: frame[column].tolist() for scope, column in per.items()} for name, per in named.items()}
     ids = frame["id"].astype(str).tolist()
     labels, level, encode = _scale(cells, named, ids, level, harm, str(file))
@@ -98,7 +111,8 @@ def read_ratings(path: str | Path, *, raters: list[str] | None = None, rater_col
     return Ratings(
         source=str(file), ids=ids, clusters=cluster_of_rows(frame, column), cluster=column, raters=rater_names,
         scopes={scope: np.column_stack([coded[r][scope] for r in rater_names]) for scope in scopes_of},
-        graders={names[g]: coded[g] for g in graders}, final={s: coded["<final>"][s] for s in scopes_of} if final else None,
+        graders={names[g]: coded[g] for g in graders},
+        final={s: coded["<final>"][s] for s in scopes_of} if final else None,
         labels=labels, level=level,
     )
 
@@ -108,7 +122,9 @@ def _read(file: Path) -> pd.DataFrame:
     from .readers import read_csv_table, read_jsonl_table, read_parquet_table
 
     kind = detect_format(file)
-    return read_jsonl_table(file)[0] if kind == "jsonl" else read_csv_table(file)[0] if kind == "csv" else read_parquet_table(file)
+    if kind == "jsonl":
+        return read_jsonl_table(file)[0]
+    return read_csv_table(file)[0] if kind == "csv" else read_parquet_table(file)
 
 
 def _table(file: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
@@ -129,7 +145,9 @@ def _table(file: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
     return raw
 
 
-def _wide(file: Path, raters: list[str], mapping: dict[str, str] | None) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, str]]]:
+def _wide(
+    file: Path, raters: list[str], mapping: dict[str, str] | None
+) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, str]]]:
     frame = _table(file, mapping)
     if len(raters) < 2:
         raise DataError(f"`raters` {','.join(raters) or '(none)'}: expected at least two rater columns (or prefixes), "
@@ -138,16 +156,20 @@ def _wide(file: Path, raters: list[str], mapping: dict[str, str] | None) -> tupl
     if present:
         if len(present) < len(raters):
             absent = [r for r in raters if r not in frame.columns]
-            raise DataError(f"`raters`: no column {absent[0]!r}; the table has {sorted(map(str, frame.columns))}", path=str(file))
+            raise DataError(
+                f"`raters`: no column {absent[0]!r}; the table has {sorted(map(str, frame.columns))}", path=str(file)
+            )
         return frame, raters, {r: {LABEL: r} for r in raters}
     prefixed = {r: {f"{s}.{c}": f"{r}_{label_column(s, c)}" for s in SIDES for c in CATEGORIES} for r in raters}
     absent = [col for per in prefixed.values() for col in per.values() if col not in frame.columns]
     if len(absent) == 8 * len(raters):
-        raise DataError(f"`raters` {','.join(raters)}: neither columns nor prefixes of this table ({raters[0]}_prompt_hate …); "
-                        f"it has {sorted(map(str, frame.columns))}", path=str(file))
+        raise DataError(f"`raters` {','.join(raters)}: neither columns nor prefixes of this table "
+                        f"({raters[0]}_prompt_hate …); it has {sorted(map(str, frame.columns))}", path=str(file))
     if absent:
-        raise DataError(f"rater prefix columns missing: {absent[:3]}; each prefix needs all eight side_category columns",
-                        path=str(file))
+        raise DataError(
+            f"rater prefix columns missing: {absent[:3]}; each prefix needs all eight side_category columns",
+            path=str(file),
+        )
     return frame, raters, prefixed
 
 
@@ -161,16 +183,21 @@ def _long(file: Path, rater_column: str, label_name: str | None, raters: list[st
     import pandas as pd
 
     raw = _read(file)
-    needed = ["id", rater_column, *([label_name] if label_name else [label_column(s, c) for s in SIDES for c in CATEGORIES])]
+    label_columns = [label_name] if label_name else [label_column(s, c) for s in SIDES for c in CATEGORIES]
+    needed = ["id", rater_column, *label_columns]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
-        raise DataError(f"the long table lacks column {missing[0]!r}; it has {sorted(map(str, raw.columns))}", path=str(file))
+        raise DataError(
+            f"the long table lacks column {missing[0]!r}; it has {sorted(map(str, raw.columns))}", path=str(file)
+        )
     raw["id"] = raw["id"].astype(str)
     raw[rater_column] = raw[rater_column].astype(str)
     if raw.duplicated(["id", rater_column]).any():
         first = raw[raw.duplicated(["id", rater_column])].iloc[0]
-        raise DataError(f"item {first['id']!r} has two ratings by {first[rater_column]!r}; expected one row per item and rater",
-                        path=str(file))
+        raise DataError(
+            f"item {first['id']!r} has two ratings by {first[rater_column]!r}; expected one row per item and rater",
+            path=str(file),
+        )
     everyone = list(dict.fromkeys(raw[rater_column].tolist()))
     unknown = [r for r in (*raters, *(g for g in graders if not Path(g).is_dir())) if r not in everyone]
     if raters and unknown:
@@ -193,7 +220,9 @@ def _long(file: Path, rater_column: str, label_name: str | None, raters: list[st
     if label_name:
         columns = {who: {LABEL: f"{who}::{label_name}"} for who in everyone}
     else:
-        columns = {who: {f"{s}.{c}": f"{who}::{label_column(s, c)}" for s in SIDES for c in CATEGORIES} for who in everyone}
+        columns = {
+            who: {f"{s}.{c}": f"{who}::{label_column(s, c)}" for s in SIDES for c in CATEGORIES} for who in everyone
+        }
     return pd.DataFrame(frame), humans, columns
 
 
@@ -204,7 +233,10 @@ def _grader_names(graders: list[str]) -> dict[str, str]:
 
     models = {g: read_manifest(Path(g)).model for g in _run_graders(graders)}
     shared = {m for m in models.values() if list(models.values()).count(m) > 1}
-    names = {g: (f"{models[g]} ({Path(g).name})" if models[g] in shared else models[g]) if g in models else g for g in graders}
+    names = {
+        g: (f"{models[g]} ({Path(g).name})" if models[g] in shared else models[g]) if g in models else g
+        for g in graders
+    }
     if len(set(names.values())) < len(names):
         raise DataError(f"`grader`: two graders share a name ({sorted(names.values())}); name each once")
     return names
@@ -214,13 +246,15 @@ def _run_graders(graders: list[str]) -> list[str]:
     return [g for g in graders if Path(g).is_dir()]
 
 
-def _graders(frame: pd.DataFrame, graders: list[str], columns: dict[str, dict[str, str]], harm: bool) -> dict[str, dict[str, str]]:
+def _graders(
+    frame: pd.DataFrame, graders: list[str], columns: dict[str, dict[str, str]], harm: bool
+) -> dict[str, dict[str, str]]:
     out = {}
     for grader in graders:
         if Path(grader).is_dir():
             if not harm:
-                raise DataError(f"`grader` {grader}: a run folder grades harm labels; this table has one label per rater "
-                                "(name the grader's column instead)")
+                raise DataError(f"`grader` {grader}: a run folder grades harm labels; "
+                                "this table has one label per rater (name the grader's column instead)")
             continue
         if grader in columns:  # a rater value of a long table
             out[grader] = columns[grader]
@@ -241,8 +275,8 @@ def _final(frame: pd.DataFrame, final: str, harm: bool) -> dict[str, str]:
     prefix = "" if final in ("", "canonical") else f"{final}_"
     columns = {f"{s}.{c}": f"{prefix}{label_column(s, c)}" for s in SIDES for c in CATEGORIES}
     if any(col not in frame.columns for col in columns.values()):
-        raise DataError(f"`final` {final!r}: expected columns {prefix}prompt_hate …; `final` canonical takes the table's own "
-                        "label columns")
+        raise DataError(f"`final` {final!r}: expected columns {prefix}prompt_hate …; "
+                        "`final` canonical takes the table's own label columns")
     return columns
 
 
@@ -265,7 +299,8 @@ def _scale(cells: dict[str, dict[str, list[Any]]], named: dict[str, dict[str, st
         for value, column, row in located:
             number = as_int(value)
             if number is None or not 0 <= number <= 3:
-                raise DataError(f"{where(column, row)}: harm label {value!r} is outside 0-3; expected an integer 0-3 or an empty cell")
+                raise DataError(f"{where(column, row)}: harm label {value!r} is outside 0-3; "
+                                "expected an integer 0-3 or an empty cell")
         return [0, 1, 2, 3], level or "ordinal", _encoder({v: v for v in range(4)})
     numbers = [(as_number(value), value, column, row) for value, column, row in located]
     text = [n for n in numbers if n[0] is None]
@@ -315,7 +350,9 @@ def _run_codes(run_dir: Path, ids: list[str]) -> dict[str, np.ndarray]:
     for side in SIDES:
         for c in CATEGORIES:
             column = f"pred_{label_column(side, c)}"
-            out[f"{side}.{c}"] = (aligned[column].to_numpy(dtype=float, na_value=np.nan) if aligned is not None and column in aligned
-                                  else np.full(len(ids), np.nan))
+            if aligned is not None and column in aligned:
+                out[f"{side}.{c}"] = aligned[column].to_numpy(dtype=float, na_value=np.nan)
+            else:
+                out[f"{side}.{c}"] = np.full(len(ids), np.nan)
         out[f"{side}.max"] = _max(np.column_stack([out[f"{side}.{c}"] for c in CATEGORIES]))
     return out

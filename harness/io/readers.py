@@ -60,8 +60,8 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                     ) from None
                 yield number, line.removesuffix("\n")
         except (OSError, EOFError) as exc:
-            raise DataError(f"not a valid gzip file: {exc}" if path.name.endswith(".gz") else f"cannot read file: {exc}",
-                            path=str(path), line=number + 1) from None
+            message = f"not a valid gzip file: {exc}" if path.name.endswith(".gz") else f"cannot read file: {exc}"
+            raise DataError(message, path=str(path), line=number + 1) from None
 
 
 _ID_PREFIX = '{"id": "'
@@ -72,8 +72,10 @@ def simple_id(line: str | bytes) -> str | None:
     """The ``id`` of a JSONL line that harness wrote (it starts ``{"id": "…"``, no escape in the id), read off its first
     characters without parsing or decoding the line; None when the line is not that simple (the caller parses it).
 
-    >>> simple_id('{"id": "p1", "target": "prompt"}'), simple_id(b'{"id": "p1"}'), simple_id('{"target": "x", "id": "p1"}')
-    ('p1', 'p1', None)
+    >>> simple_id('{"id": "p1", "target": "prompt"}'), simple_id(b'{"id": "p1"}')
+    ('p1', 'p1')
+    >>> simple_id('{"target": "x", "id": "p1"}') is None
+    True
     """
     if isinstance(line, bytes):
         if not line.startswith(_ID_PREFIX_BYTES):
@@ -126,11 +128,15 @@ def parse_json_line(text: str, *, path: Path | str, line: int) -> Any:
             path=str(path), line=line,
         ) from None
     except RecursionError:
-        raise DataError("JSON nested too deeply; expected a flat object of columns", path=str(path), line=line) from None
+        raise DataError(
+            "JSON nested too deeply; expected a flat object of columns", path=str(path), line=line
+        ) from None
     return value
 
 
-def jsonl_chunks(path: Path, chunk_rows: int | None, *, ids: Collection[str] | None = None) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+def jsonl_chunks(
+    path: Path, chunk_rows: int | None, *, ids: Collection[str] | None = None
+) -> Iterator[tuple[pd.DataFrame, list[int]]]:
     """Raw JSONL rows in frames of up to ``chunk_rows`` (all in one when ``None``); ``ids``: only those rows.
 
     Rows are accumulated column by column (a dict per row would cost far more memory).
@@ -157,8 +163,10 @@ def jsonl_chunks(path: Path, chunk_rows: int | None, *, ids: Collection[str] | N
     if rows:
         yield _object_frame(columns), line_numbers
     elif not total:
-        raise DataError("the file holds no rows" if ids is None else f"none of the {len(ids):,} ids asked for is a row of the file",
-                        path=str(path))
+        message = "the file holds no rows"
+        if ids is not None:
+            message = f"none of the {len(ids):,} ids asked for is a row of the file"
+        raise DataError(message, path=str(path))
 
 
 def _object_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
@@ -243,7 +251,9 @@ def _csv_error(path: Path, exc: Exception) -> DataError:
     """A located error for a CSV the parser rejected; an unclosed quote names the line it opens on."""
     opened = _unclosed_quote_line(path)
     if opened is not None:
-        return DataError('a quoted field opens here and is never closed; expected a closing "', path=str(path), line=opened)
+        return DataError(
+            'a quoted field opens here and is never closed; expected a closing "', path=str(path), line=opened
+        )
     return DataError(f"malformed CSV: {exc}", path=str(path))
 
 
@@ -298,13 +308,13 @@ def read_parquet_table(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises many unrelated types
         raise DataError(f"cannot read Parquet: {exc}", path=str(path)) from None
+    nested = (kinds.is_list, kinds.is_large_list, kinds.is_fixed_size_list, kinds.is_struct, kinds.is_map)
     for index, field in enumerate(table.schema):
         if kinds.is_dictionary(field.type):  # a dictionary-encoded column is read as its plain values
             table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))
-        elif any(check(field.type) for check in (kinds.is_list, kinds.is_large_list, kinds.is_fixed_size_list, kinds.is_struct,
-                                                  kinds.is_map)):
-            raise DataError(f"column {field.name!r} holds {field.type} cells (lists or records); expected one plain value "
-                            "per cell", path=str(path))
+        elif any(check(field.type) for check in nested):
+            raise DataError(f"column {field.name!r} holds {field.type} cells (lists or records); "
+                            "expected one plain value per cell", path=str(path))
     frame = table.to_pandas()
     for column in frame.columns:
         if pd.api.types.is_bool_dtype(frame[column].dtype):  # True is not a label: refused as JSONL's true is

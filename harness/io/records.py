@@ -126,7 +126,8 @@ def _validated(rows: list[dict[str, Any]], lines: list[int], path: Path, mapping
     for name in (*LABEL_COLUMNS, "relevance"):
         if name in columns:
             columns[name] = _labels(columns[name], name, range(1, 4) if name == "relevance" else range(4), error)
-    for index, text in enumerate(columns["id"]):  # unique across chunks too (checked after the chunk, as iter_pairs does)
+    # unique across chunks too (checked after the chunk, as iter_pairs does)
+    for index, text in enumerate(columns["id"]):
         first = seen.setdefault(text, lines[index])
         if first != lines[index]:
             raise error(index, f"duplicate id {text!r} (first seen at line {first})", "id")
@@ -147,7 +148,8 @@ def _ids(values: list[Any], lines: list[int], error: Any) -> list[str]:
         elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
             ids.append(str(int(value)))
         else:
-            raise error(index, f"id {value!r} is {kind_of(value)}; expected text or an integer (quote it to make it text)", "id")
+            expected = "expected text or an integer (quote it to make it text)"
+            raise error(index, f"id {value!r} is {kind_of(value)}; {expected}", "id")
     local: dict[str, int] = {}
     for index, text in enumerate(ids):
         if text in local:

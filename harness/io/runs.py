@@ -58,17 +58,19 @@ def iter_labels(run_dir: Path, *, repair: bool = False, ids: Collection[str] | N
 
 
 def iter_superseded(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """The records a ``--retry`` replaced, each once (a kill between keeping and dropping them may have kept one twice)."""
+    """The records a ``--retry`` replaced, each once (a kill between keeping and dropping them may have kept one
+    twice)."""
     seen: set[tuple[Any, ...]] = set()
     for record in _iter_records(run_dir / SUPERSEDED, repair=False):
-        key = (record.get("id"), record.get("target"), record.get("request_hash"), record.get("latency_ms"), record.get("status"))
+        key = tuple(record.get(field) for field in ("id", "target", "request_hash", "latency_ms", "status"))
         if key not in seen:
             seen.add(key)
             yield record
 
 
 def _iter_records(path: Path, *, repair: bool, ids: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The records of a labels file; ``ids``: only theirs (a line whose id can be read off it is not parsed otherwise)."""
+    """The records of a labels file; ``ids``: only theirs (a line whose id can be read off it is not parsed
+    otherwise)."""
     if not path.exists():
         return
     offset = 0
@@ -126,7 +128,8 @@ def record_problem(record: dict[str, Any]) -> str | None:
         return None if ok else "an ok relevance record needs 'relevance' 1-3"
     severity = record.get("severity")
     if not isinstance(severity, dict) or any(
-        not isinstance(severity.get(c), int) or isinstance(severity.get(c), bool) or not 0 <= severity[c] <= 3 for c in CATEGORIES
+        not isinstance(severity.get(c), int) or isinstance(severity.get(c), bool) or not 0 <= severity[c] <= 3
+        for c in CATEGORIES
     ):
         return "an ok record needs 'severity' with hate, sexual, violence and self_harm as integers 0-3"
     return None
@@ -230,7 +233,9 @@ def load_run(path: str | Path, *, full: bool = False, ids: Collection[str] | Non
     manifest = read_manifest(run_dir)
     if ids is not None:
         ids = {str(i) for i in ids}
-    labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)] if records else []
+    labels = []
+    if records:
+        labels = [r if full else {k: r[k] for k in ANALYSED_FIELDS if k in r} for r in iter_labels(run_dir, ids=ids)]
     frame = load_pairs(run_dir / INPUT, ids=ids)
     return Run(run_dir, manifest, labels, frame)
 

@@ -1,4 +1,5 @@
-"""The bundled sample: 303 mild, hand-written pairs (101 prompts, three fictional models) with human labels (see scripts/make_sample.py)."""
+"""The bundled sample: 303 mild, hand-written pairs (101 prompts, three fictional models) with human labels
+(see scripts/make_sample.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 
 def ratings_path() -> str:
-    """Path of the sample's reliability subset: three annotators' labels of 120 of its pairs (see scripts/make_ratings.py)."""
+    """Path of the sample's reliability subset: three annotators' labels of 120 of its pairs
+    (see scripts/make_ratings.py)."""
     return str(Path(__file__).resolve().parents[1] / "data" / "sample_ratings.jsonl")
 
 

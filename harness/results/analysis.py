@@ -208,7 +208,12 @@ class Analysis(Stamped):
 
         rows = []
         for name, stats in [*self.groups.items(), ("pooled", self.pooled)]:
-            row: dict[str, Any] = {"setting": name, "n": stats.n, "n_clusters": stats.unit.n_clusters, "ci_method": stats.unit.ci_method}
+            row: dict[str, Any] = {
+                "setting": name,
+                "n": stats.n,
+                "n_clusters": stats.unit.n_clusters,
+                "ci_method": stats.unit.ci_method,
+            }
             for kind in ("reduction", "preservation", "escalation", "conditional_reduction", "response_harm"):
                 record: Proportion = getattr(stats, kind)
                 row[kind], (row[f"{kind}_ci_low"], row[f"{kind}_ci_high"]) = record.rate, record.ci
@@ -218,4 +223,6 @@ class Analysis(Stamped):
     def settings(self, *, pooled_last: bool = True) -> list[tuple[str, TransitionStats]]:
         """The groups and the pooled figures (pooled left out when there is a single group)."""
         groups = list(self.groups.items())
-        return groups if len(groups) == 1 else [*groups, ("pooled", self.pooled)] if pooled_last else [("pooled", self.pooled), *groups]
+        if len(groups) == 1:
+            return groups
+        return [*groups, ("pooled", self.pooled)] if pooled_last else [("pooled", self.pooled), *groups]

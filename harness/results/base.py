@@ -31,8 +31,16 @@ CI = list[float | None]
 
 #: Why a missing field is missing, said once for every result.
 _MISSING = "missing; the result was written by another version of harness, or changed by hand"
-_TYPE_WORDS = {"int_type": "int", "float_type": "float", "string_type": "str", "bool_type": "bool",
-               "list_type": "a list", "dict_type": "an object", "model_type": "an object", "model_attributes_type": "an object"}
+_TYPE_WORDS = {
+    "int_type": "int",
+    "float_type": "float",
+    "string_type": "str",
+    "bool_type": "bool",
+    "list_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
 
 
 def _path(name: str, loc: tuple[int | str, ...]) -> str:

@@ -201,7 +201,9 @@ class Calibration(Stamped):
             for scope, m in report.scopes():
                 low, high = m.ci.get("kappa_quadratic", [None, None])
                 rows.append({"side": side, "scope": scope, "n": m.n, "n_clusters": m.n_clusters, "kappa": m.kappa,
-                             "kappa_quadratic": m.kappa_quadratic, "kappa_quadratic_ci_low": low, "kappa_quadratic_ci_high": high,
+                             "kappa_quadratic": m.kappa_quadratic,
+                             "kappa_quadratic_ci_low": low,
+                             "kappa_quadratic_ci_high": high,
                              "recall": m.detection.recall if m.detection else None,
                              "false_positive_rate": m.detection.false_positive_rate if m.detection else None,
                              "ece_debiased": reliable.ece_debiased if reliable else None,

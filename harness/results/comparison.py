@@ -129,7 +129,12 @@ class GraderAgreement(Stamped):
         """One row per grader pair, side and scope: κ, quadratic κ, both shares and the Holm-adjusted p."""
         import pandas as pd
 
-        return pd.DataFrame([{"a": p.a, "b": p.b, "side": p.side, "scope": p.scope, "n_items": p.agreement.n_items,
-                              "n_clusters": p.agreement.n_clusters, "kappa": p.agreement.kappa,
-                              "kappa_quadratic": p.agreement.kappa_quadratic, "share_a": p.share_a, "share_b": p.share_b,
-                              "p_value": p.share_test.p_value, "p_holm": p.share_test.p_holm} for p in self.pairs])
+        return pd.DataFrame([{"a": p.a, "b": p.b, "side": p.side, "scope": p.scope,
+                              "n_items": p.agreement.n_items,
+                              "n_clusters": p.agreement.n_clusters,
+                              "kappa": p.agreement.kappa,
+                              "kappa_quadratic": p.agreement.kappa_quadratic,
+                              "share_a": p.share_a,
+                              "share_b": p.share_b,
+                              "p_value": p.share_test.p_value,
+                              "p_holm": p.share_test.p_holm} for p in self.pairs])

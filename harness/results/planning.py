@@ -47,7 +47,8 @@ class Plan(Stamped):
     #: The smallest size whose median predicted width meets the target (None: not within the sizes tried).
     n_items: int | None
     n_clusters: int | None
-    #: The same at the ``assurance`` quantile: a size that meets the target in that share of studies (default nine in ten).
+    #: The same at the ``assurance`` quantile: a size that meets the target in that share of studies
+    #: (default nine in ten).
     n_items_conservative: int | None
     n_clusters_conservative: int | None
     sizes: list[PlanSize]
@@ -58,7 +59,8 @@ class Plan(Stamped):
     warnings: list[str]
     #: The share of simulated studies the conservative size meets the target in.
     assurance: float = 0.9
-    #: The smallest size tried at which the metric is defined in at least 95 % of studies (no smaller one is recommended).
+    #: The smallest size tried at which the metric is defined in at least 95 % of studies
+    #: (no smaller one is recommended).
     defined_floor: int | None = None
     #: The pilot's 95 % interval (``pilot_width`` is its width) and how it was made: a calibration's own, or
     #: calibrate's bootstrap of the same pilot (one bootstrap per figure).

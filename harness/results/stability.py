@@ -20,7 +20,8 @@ class StabilityScope(Result):
 
     ``changed`` is the share of items whose verdict is not the same in every repeat; ``margin`` the mean share of
     repeats that agree with the item's most frequent verdict (1: unanimous); ``agreement`` the repeats read as raters
-    (Krippendorff's α over all, quadratic-weighted κ for each pair of repeats), every interval resampling prompt clusters.
+    (Krippendorff's α over all, quadratic-weighted κ for each pair of repeats), every interval resampling prompt
+    clusters.
     """
 
     side: str
@@ -46,7 +47,8 @@ class Stability(Stamped):
     threshold: int
     unit: Unit
     scopes: list[StabilityScope]
-    #: Per repeat: the prompt side's harmful share minus the response side's (the paper's asymmetry, as the grader sees it).
+    #: Per repeat: the prompt side's harmful share minus the response side's
+    #: (the paper's asymmetry, as the grader sees it).
     asymmetry: list[float | None]
     asymmetry_range: float | None
     #: Per repeat: the answers that came from the completion cache (earlier answers to the same requests).

@@ -157,7 +157,9 @@ class ModelQueue:
             job()
 
     def as_json(self) -> dict[str, Any]:
-        return {"capacity": self.capacity, "pending": self.pending, "refused": self.refused, "abandoned": self.abandoned}
+        return {
+            "capacity": self.capacity, "pending": self.pending, "refused": self.refused, "abandoned": self.abandoned
+        }
 
 
 #: What a request to a local model may end in besides an answer (see :func:`refusal`).
@@ -173,7 +175,9 @@ def refusal(exc: RequestError | Busy | Cancelled) -> Any:
         response = error_response(429, str(exc), "requests", "rate_limit_exceeded")
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    return error_response(503, "The request was abandoned: its client went away or the server is stopping.", "server_error")
+    return error_response(
+        503, "The request was abandoned: its client went away or the server is stopping.", "server_error"
+    )
 
 
 class LocalModels:

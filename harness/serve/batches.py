@@ -37,10 +37,14 @@ BATCH_FAULTS = ("fail_validation", "expire", "error_lines", "slow", "bad_lines")
 MAX_FILE_BYTES = 64 * 2**20
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 #: A batch's parameters (a chat-completions batch only: the one endpoint this server answers).
-CHECK_BATCH = fields({"input_file_id": text, "endpoint": choice("/v1/chat/completions"), "completion_window": choice("24h")},
-                     {"metadata": metadata, "output_expires_after": obj})
+CHECK_BATCH = fields(
+    {"input_file_id": text, "endpoint": choice("/v1/chat/completions"), "completion_window": choice("24h")},
+    {"metadata": metadata, "output_expires_after": obj},
+)
 #: One line of a batch's input file.
-CHECK_LINE = fields({"custom_id": text, "method": choice("POST"), "url": choice("/v1/chat/completions"), "body": obj}, {})
+CHECK_LINE = fields(
+    {"custom_id": text, "method": choice("POST"), "url": choice("/v1/chat/completions"), "body": obj}, {}
+)
 
 
 @dataclass
@@ -72,6 +76,12 @@ class BatchHost(Protocol):
 
 def _new_id(prefix: str, store: BatchStore, payload: bytes) -> str:
     return f"{prefix}-" + hashlib.sha256(payload + str(len(store.files) + len(store.batches)).encode()).hexdigest()[:20]
+
+
+def _error_line(number: int, custom_id: Any, status: int, body: Any) -> dict[str, Any]:
+    """One line of a batch's error file: the request on input line ``number`` answered with an error."""
+    response = {"status_code": status, "request_id": f"r{number}", "body": body}
+    return {"id": f"req-{number}", "custom_id": custom_id, "response": response, "error": None}
 
 
 def _file_object(file_id: str, size: int, name: str, purpose: str) -> dict[str, Any]:
@@ -181,14 +191,20 @@ class BatchRoutes:
             text = [json.dumps(o) for o in out]
             if fault == "bad_lines":
                 text[0] = '{"custom_id": "garbled'
-                text += ["[1, 2]", json.dumps({**out[-1], "custom_id": ["a", "b"]}), json.dumps({**out[-1], "custom_id": "not-a-request"})]
-            batch["output_file_id"] = self.store_file("".join(line + "\n" for line in text).encode(), "output.jsonl", "batch_output")["id"]
+                listed_id = json.dumps({**out[-1], "custom_id": ["a", "b"]})
+                unknown_id = json.dumps({**out[-1], "custom_id": "not-a-request"})
+                text += ["[1, 2]", listed_id, unknown_id]
+            output = "".join(line + "\n" for line in text).encode()
+            batch["output_file_id"] = self.store_file(output, "output.jsonl", "batch_output")["id"]
         if errors:
-            batch["error_file_id"] = self.store_file("".join(json.dumps(e) + "\n" for e in errors).encode(), "errors.jsonl", "batch_output")["id"]
+            error_file = "".join(json.dumps(e) + "\n" for e in errors).encode()
+            batch["error_file_id"] = self.store_file(error_file, "errors.jsonl", "batch_output")["id"]
         cancelled = batch["status"] == "cancelling"
         batch["status"] = "cancelled" if cancelled else "expired" if fault == "expire" else "completed"
 
-    async def _answer_lines(self, batch: dict[str, Any], lines: list[Line], fault: str | None) -> tuple[list[Any], list[Any]]:
+    async def _answer_lines(
+        self, batch: dict[str, Any], lines: list[Line], fault: str | None
+    ) -> tuple[list[Any], list[Any]]:
         out, errors = [], []
         for number, line in enumerate(lines):
             if batch["status"] == "cancelling":
@@ -199,8 +215,8 @@ class BatchRoutes:
                 await asyncio.sleep(0.2)
             custom_id = line.request["custom_id"]
             if fault == "error_lines" and number % 5 == 1:
-                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": 500, "request_id": f"r{number}",
-                               "body": error_body("injected: the line failed", "server_error")}, "error": None})
+                injected = error_body("injected: the line failed", "server_error")
+                errors.append(_error_line(number, custom_id, 500, injected))
                 batch["request_counts"]["failed"] += 1
                 continue
             try:
@@ -210,8 +226,7 @@ class BatchRoutes:
                 payload = await self.host.answer(line.request["body"], line.raw)
             except RequestError as exc:  # refused as the chat route refuses it, or by a local model as asked
                 status, body = refused(exc)
-                errors.append({"id": f"req-{number}", "custom_id": custom_id, "response": {"status_code": status, "request_id": f"r{number}",
-                               "body": body}, "error": None})
+                errors.append(_error_line(number, custom_id, status, body))
                 batch["request_counts"]["failed"] += 1
                 continue
             out.append({"id": f"req-{number}", "custom_id": custom_id,
@@ -241,7 +256,8 @@ class BatchRoutes:
             data = data[[b["id"] for b in data].index(after) + 1:] if after in self.store.batches else []
         page = data[: limit or 20]
         return web.json_response({"object": "list", "data": page, "has_more": len(data) > len(page),
-                                  "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+                                  "first_id": page[0]["id"] if page else None,
+                                  "last_id": page[-1]["id"] if page else None})
 
     async def cancel_batch(self, request: Any) -> Any:
         from aiohttp import web

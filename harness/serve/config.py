@@ -45,7 +45,8 @@ class ServeConfig:
     retry_after_s: float = 1.0
     gullible: bool = False
     batch_fault: str | None = None
-    #: Grade every request with this grader and say so in ``model``, whatever was asked (a replica that lies, for tests).
+    #: Grade every request with this grader and say so in ``model``, whatever was asked
+    #: (a replica that lies, for tests).
     answer_as: str | None = None
     #: Local language models (``smollm2-135m``): keep the shared few-shot prefix's key/value states between requests.
     prefix_reuse: bool = True
@@ -58,13 +59,17 @@ class ServeConfig:
             raise ConfigError(f"`batch_fault` {self.batch_fault!r}: expected one of {list(BATCH_FAULTS)}")
         graders = [m for m in self.model_names if m not in PROFILES and m not in LOCAL_MODELS]
         if graders or not self.model_names:
-            raise ConfigError(f"`model_names` {graders[0] if graders else ''!r}: expected some of {[*PROFILES, *LOCAL_MODELS]}")
+            raise ConfigError(
+                f"`model_names` {graders[0] if graders else ''!r}: expected some of {[*PROFILES, *LOCAL_MODELS]}"
+            )
         for name in self.model_names:
             if name in LOCAL_MODELS:
                 require_local(name)
         unknown = [m for m in self.fail_modes if m not in (*FAULT_MODES, *EXTRA_FAULTS)]
         if unknown:
-            raise ConfigError(f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}")
+            raise ConfigError(
+                f"`fail_modes`: unknown mode {unknown[0]!r}; expected some of {[*FAULT_MODES, *EXTRA_FAULTS]}"
+            )
         if self.answer_as is not None and self.answer_as not in PROFILES:
             raise ConfigError(f"`answer_as` {self.answer_as!r}: expected one of {list(PROFILES)}")
         for name, (low, high) in RANGES.items():

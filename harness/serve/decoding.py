@@ -58,7 +58,8 @@ class Decoder:
         """The model over ``tokens`` after what ``cache`` holds (None: from the start)."""
         import torch
 
-        return self._model(torch.tensor([tokens]), use_cache=True, **({} if cache is None else {self._cache_arg: cache}))
+        past = {} if cache is None else {self._cache_arg: cache}
+        return self._model(torch.tensor([tokens]), use_cache=True, **past)
 
     def answer(self, past: list[tuple[Any, Any]], logits: Any, run: Sampling, constraint: Constraint | None) -> Choice:
         """One choice after the prompt (``past``, and ``logits`` at its last position)."""
@@ -109,7 +110,9 @@ class Decoder:
         if cut >= 0:
             content = content[:cut]
             pieces = within(pieces, len(content))
-        return Choice(content=content, finish_reason=finish, tokens=len(chosen), logprobs=pieces if run.top >= 0 else None)
+        return Choice(
+            content=content, finish_reason=finish, tokens=len(chosen), logprobs=pieces if run.top >= 0 else None
+        )
 
     def _piece(self, token: int, logp: Any, top: int, allowed: Any) -> dict[str, Any]:
         """One token's entry: the model's log-probability of it (before any mask) and, with ``top`` > 0, the most
@@ -118,7 +121,9 @@ class Decoder:
 
         tok = self._tokenizer
         text = tok.decode([token])
-        entry: dict[str, Any] = {"token": text, "logprob": float(logp[token]), "bytes": list(text.encode()), "top_logprobs": []}
+        entry: dict[str, Any] = {
+            "token": text, "logprob": float(logp[token]), "bytes": list(text.encode()), "top_logprobs": []
+        }
         if top > 0:
             if allowed is None:
                 values, indices = torch.topk(logp, top)

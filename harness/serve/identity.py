@@ -83,7 +83,9 @@ def serve_identity(config: ServeConfig, fit_path: str | Path | None = None) -> s
         if fits:
             return None
         fit = None  # a server of local models only never reads it
-    faults = {"rate": config.fail_rate, "modes": sorted(config.fail_modes), "seed": config.seed} if config.fail_rate else None
+    faults = None
+    if config.fail_rate:
+        faults = {"rate": config.fail_rate, "modes": sorted(config.fail_modes), "seed": config.seed}
     material = {
         "version": VERSION,
         "code": _code_digest(),

@@ -181,10 +181,13 @@ class LocalModel:
             torch.set_num_threads(max(1, os.cpu_count() or 1))
             folder, name = str(self.path.parent), self.path.name
             self._tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=name, dtype=torch.float32, local_files_only=True
+            )
             self._model = _at_precision(model.eval(), self.precision)
             tok = self._tokenizer
-            self._ends = {i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int) and i >= 0}
+            ends = (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"))
+            self._ends = {i for i in ends if isinstance(i, int) and i >= 0}
             # transformers 5 renamed the forward's ``past_key_values`` to ``cache`` (the old name warns)
             cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
             self._decoder = Decoder(self._model, tok, cache_arg, self._ends)

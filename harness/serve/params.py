@@ -79,7 +79,10 @@ def _shown(value: Any) -> str:
     """A value as an error shows it: short (an integer past 38 digits is not even written out)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return "an integer of more than 38 digits"
-    text = repr(value) if isinstance(value, str) else json.dumps(value) if isinstance(value, (int, float)) else _kind(value)
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        text = json.dumps(value) if isinstance(value, (int, float)) else _kind(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -87,6 +90,11 @@ def wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
     """OpenAI's ``invalid_type`` error."""
     return InvalidRequest(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.", param,
                           "invalid_type")
+
+
+def missing_parameter(param: str) -> InvalidRequest:
+    """OpenAI's ``missing_required_parameter`` error."""
+    return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
 def _bounded(value: float, param: str, low: float | None, high: float | None, kind: str) -> None:
@@ -104,7 +112,9 @@ def number(low: float, high: float) -> Check:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong_type(param, "a decimal", value)
         if not math.isfinite(value):  # read_body never parses one; a Python caller might pass it
-            raise InvalidRequest(f"Invalid '{param}': expected a finite number, but got {value}.", param, "invalid_value")
+            raise InvalidRequest(
+                f"Invalid '{param}': expected a finite number, but got {value}.", param, "invalid_value"
+            )
         _bounded(value, param, low, high, "decimal")
     return check
 
@@ -138,9 +148,12 @@ def choice(*allowed: str) -> Check:
     def check(value: Any, param: str) -> None:
         text(value, param)
         if value not in allowed:
-            listed = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" and '{allowed[-1]}'" if len(allowed) > 1 else f"'{allowed[0]}'"
-            raise InvalidRequest(f"Invalid value for '{param}': {_shown(value)}. Supported values are: {listed}.", param,
-                                 "invalid_value")
+            listed = f"'{allowed[0]}'"
+            if len(allowed) > 1:
+                listed = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" and '{allowed[-1]}'"
+            raise InvalidRequest(
+                f"Invalid value for '{param}': {_shown(value)}. Supported values are: {listed}.", param, "invalid_value"
+            )
     return check
 
 
@@ -153,8 +166,9 @@ def array(item: Check, *, most: int | None = None, least: int = 0) -> Check:
             raise InvalidRequest(f"Invalid '{param}': empty array. Expected an array with minimum length {least}, but "
                                  "got an empty array instead.", param, "empty_array")
         if most is not None and len(value) > most:
-            raise InvalidRequest(f"Invalid '{param}': array too long. Expected an array with maximum length {most}, but "
-                                 f"got an array with length {len(value)} instead.", param, "array_above_max_length")
+            raise InvalidRequest(f"Invalid '{param}': array too long. Expected an array with maximum length {most}, "
+                                 f"but got an array with length {len(value)} instead.", param,
+                                 "array_above_max_length")
         for index, entry in enumerate(value):
             item(entry, f"{param}[{index}]")
     return check
@@ -171,8 +185,7 @@ def fields(required: Mapping[str, Check], optional: Mapping[str, Check]) -> Chec
         obj(value, param or "body")
         for key, rule in required.items():
             if value.get(key) is None:
-                raise InvalidRequest(f"Missing required parameter: '{_at(param, key)}'.", _at(param, key),
-                                     "missing_required_parameter")
+                raise missing_parameter(_at(param, key))
             rule(value[key], _at(param, key))
         for key, entry in value.items():
             if key not in required and key not in optional:
@@ -247,7 +260,7 @@ def message(value: Any, param: str) -> None:
     obj(value, param)
     role = value.get("role")
     if role is None:
-        raise InvalidRequest(f"Missing required parameter: '{param}.role'.", f"{param}.role", "missing_required_parameter")
+        raise missing_parameter(f"{param}.role")
     choice(*ROLES)(role, f"{param}.role")
     known: dict[str, Check] = {"content": content, "name": text, "tool_calls": array(obj), "function_call": obj,
                                "refusal": text, "audio": obj, "tool_call_id": text}
@@ -271,7 +284,7 @@ def response_format(value: Any, param: str) -> None:
     obj(value, param)
     kind = value.get("type")
     if kind is None:
-        raise InvalidRequest(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
+        raise missing_parameter(f"{param}.type")
     choice("text", "json_object", "json_schema")(kind, f"{param}.type")
     fields({"type": text, "json_schema": _JSON_SCHEMA} if kind == "json_schema" else {"type": text}, {})(value, param)
 
@@ -326,7 +339,7 @@ def check_chat(body: dict[str, Any], served: Mapping[str, ModelLimits]) -> None:
     """
     for key in ("model", "messages"):
         if body.get(key) is None:
-            raise InvalidRequest(f"Missing required parameter: '{key}'.", key, "missing_required_parameter")
+            raise missing_parameter(key)
     for key, value in body.items():
         rule = PARAMS.get(key)
         if rule is None:

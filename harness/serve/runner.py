@@ -146,8 +146,8 @@ PARENT_ENV = "HARNESS_PARENT_PID"
 
 
 async def _until_orphaned() -> None:
-    """Wait forever, or (when started as a child, see ``PARENT_ENV``) until the parent process is gone, kill -9 included:
-    an orphan is re-parented, so ``getppid`` changes."""
+    """Wait forever, or (when started as a child, see ``PARENT_ENV``) until the parent process is gone, kill -9
+    included: an orphan is re-parented, so ``getppid`` changes."""
     import os
 
     parent = os.environ.get(PARENT_ENV)
@@ -183,10 +183,12 @@ def serve_forever(fit_path: str | None, config: ServeConfig, *, host: str, port:
         except OSError as exc:
             await runner.cleanup()
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"`port` {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); another server "
-                                  "(an earlier harness serve?) holds it: stop it, or pass another `port`") from None
-            raise ConfigError(f"`host` {host!r}: cannot listen on {host}:{port} ({exc.strerror or exc}); pass an address "
-                              "of this machine, e.g. 127.0.0.1") from None
+                raise ConfigError(
+                    f"`port` {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                    "another server (an earlier harness serve?) holds it: stop it, or pass another `port`"
+                ) from None
+            raise ConfigError(f"`host` {host!r}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                              "pass an address of this machine, e.g. 127.0.0.1") from None
         if on_listening is not None:
             on_listening()
         try:

@@ -142,10 +142,10 @@ class GraderEndpoint:
     async def health(self, request: Any) -> Any:
         from aiohttp import web
 
+        models = {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
+                  for n in self.config.model_names}
         return web.json_response({"ready": self.ready.is_set() and self.fit_error is None, "error": self.fit_error,
-                                  "identity": self.identity, "notes": self.fit_notes,
-                                  "models": {n: PROFILES[n].description if n in PROFILES else LOCAL_MODELS[n].description
-                                             for n in self.config.model_names}})
+                                  "identity": self.identity, "notes": self.fit_notes, "models": models})
 
     async def get_stats(self, request: Any) -> Any:
         from aiohttp import web
@@ -184,7 +184,9 @@ class GraderEndpoint:
         """Azure OpenAI's route: the deployment names the model, ``api-version`` is required."""
         if not request.query.get("api-version"):
             self.stats.requests += 1
-            return error_response(404, "Resource not found: the api-version query parameter is required.", "invalid_request_error")
+            return error_response(
+                404, "Resource not found: the api-version query parameter is required.", "invalid_request_error"
+            )
         self.stats.azure_requests += 1
         return await self.chat_completions(request, deployment=request.match_info["deployment"])
 
@@ -216,7 +218,8 @@ class GraderEndpoint:
                 return early
         try:
             payload = await self.answer(body, raw, fault, gone=lambda: client_gone(request))
-        except REFUSED as exc:  # a local model cannot answer as asked (400), its queue is full (429), or it was abandoned
+        # a local model cannot answer as asked (400), its queue is full (429), or it was abandoned
+        except REFUSED as exc:
             return refusal(exc)
         if fault == "malformed":
             text = json.dumps(payload)
@@ -240,12 +243,14 @@ class GraderEndpoint:
         check_chat(body, self.limits)
         self.stats.formats[str((body.get("response_format") or {}).get("type", "none"))] += 1
         if self.config.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
-            raise InvalidRequest("Invalid parameter: 'response_format' of type 'json_schema' is not supported with this "
-                                 "model.", "response_format", "invalid_value")
+            raise InvalidRequest("Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                                 "with this model.", "response_format", "invalid_value")
 
-    async def answer(self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None) -> dict[str, Any]:
-        """:meth:`completion_payload`: a local model's answer from its bounded queue (``gone``: its client left), a large
-        request's off the event loop (an embedded grader reads a long text for seconds)."""
+    async def answer(
+        self, body: dict[str, Any], raw: bytes, fault: str | None = None, gone: Any = None
+    ) -> dict[str, Any]:
+        """:meth:`completion_payload`: a local model's answer from its bounded queue (``gone``: its client left), a
+        large request's off the event loop (an embedded grader reads a long text for seconds)."""
         if body["model"] in self.local:
             payload = await self.local.run(functools.partial(self.local.payload, body, raw, fault), gone)
         elif len(raw) > OFF_LOOP_BYTES:

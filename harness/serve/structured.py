@@ -51,7 +51,9 @@ def grammar_of(response_format: Any) -> tuple[str, str] | None:
         raise FormatError("Missing required parameter: 'response_format.json_schema.name'.")
     schema = spec.get("schema")
     if not isinstance(schema, dict):
-        raise FormatError(f"Invalid schema for response_format '{spec['name']}': 'schema' must be a JSON Schema object.")
+        raise FormatError(
+            f"Invalid schema for response_format '{spec['name']}': 'schema' must be a JSON Schema object."
+        )
     text = json.dumps(schema)
     if len(text) > MAX_SCHEMA_BYTES:
         raise FormatError(f"Invalid schema for response_format '{spec['name']}': over {MAX_SCHEMA_BYTES:,} bytes.")
@@ -78,7 +80,8 @@ class Grammars:
         if grammar not in self._checked:
             failed, messages = LLMatcher.validate_grammar_with_warnings(grammar, self._tokenizer)
             if failed:
-                raise FormatError(f"Invalid schema for response_format '{name}': {messages[0] if messages else 'rejected'}")
+                reason = messages[0] if messages else "rejected"
+                raise FormatError(f"Invalid schema for response_format '{name}': {reason}")
             self._checked[grammar] = None
             while len(self._checked) > MAX_GRAMMARS:
                 self._checked.popitem(last=False)

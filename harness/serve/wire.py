@@ -119,7 +119,8 @@ _DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 
 def read_body(raw: bytes) -> dict[str, Any]:
-    """A request's JSON object, read strictly (see the module docstring); anything else is an :class:`InvalidRequest`."""
+    """A request's JSON object, read strictly (see the module docstring); anything else is an
+    :class:`InvalidRequest`."""
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and (depth := depth_of(raw)) > MAX_DEPTH:  # few brackets: shallow
         raise InvalidRequest(f"The request body is nested too deeply: {depth:,} levels of arrays and objects; at most "
                              f"{MAX_DEPTH} are read.", None, "nested_too_deeply")
