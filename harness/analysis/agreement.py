@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.cells import is_missing
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from ..results.calibration import Agreement, Detection
 from .intervals import FEW_CLUSTERS, Interval, edge_interval, percentile_ci
 from .stats import (
@@ -146,6 +146,7 @@ def boot_metrics(totals: np.ndarray, k: int, *, ordinal: bool, threshold_index: 
     return out
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def agreement(
     gold: Sequence[Any] | np.ndarray,
     pred: Sequence[Any] | np.ndarray,
@@ -155,8 +156,8 @@ def agreement(
     threshold: Any = 1,
     clusters: Sequence[Any] | np.ndarray | None = None,
     cluster_name: str | None = None,
-    n_boot: int = DEFAULT_N_BOOT,
-    seed: int = DEFAULT_SEED,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
     weights: Sequence[float] | np.ndarray | None = None,
     outside: Literal["disagree", "exclude"] = "disagree",
 ) -> Agreement:

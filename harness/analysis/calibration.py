@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, bounded
 from ..core.cells import as_int, is_missing
 from ..core.constants import (
     CATEGORIES,
@@ -180,9 +181,20 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
     return joined if wide.empty else joined.merge(wide, on="id", how="left")
 
 
-def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None,
-                  raters: Ratings | None = None, epsilon: float = 0.1, warnings: Sequence[str] = ()) -> Calibration:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED, epsilon=EPSILON)
+def calibrate_run(
+    run: Run,
+    human: pd.DataFrame,
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    by: str | None = None,
+    raters: Ratings | None = None,
+    epsilon: float = EPSILON.default,
+    warnings: Sequence[str] = (),
+) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -202,18 +214,11 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         warnings: what the caller knows about these labels that the numbers cannot show (e.g. that they
             were narrowed to an exemplar search's held-out pairs); kept in the result's ``warnings``.
     """
-    _check_threshold(threshold)
+    options: dict[str, Any] = {"threshold": threshold, "cluster": cluster, "n_boot": n_boot, "seed": seed}
     if raters is not None:
-        found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
-        forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
-                     if r.get("status") == "ok" and r.get("probabilities")}
-        verdicts = {(str(r["id"]), str(r["target"])): r["severity"] for r in run.records
-                    if r.get("status") == "ok" and r.get("severity")}
-        soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed, verdicts=verdicts) if forecasts else None
-        return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
-                           soft_labels=soft or None)
+        return _with_raters(run, human, raters, epsilon=epsilon, by=by, warnings=warnings, **options)
     if by is not None:
-        return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, warnings=warnings)
+        return _by_group(run, human, by, warnings=warnings, **options)
     if not run.records:
         raise DataError(f"{run.path}: the run has no labels yet")
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
@@ -241,8 +246,7 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     both: dict[str, Any] = ({"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
                                                     threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)}
                             if len(matrices) == 2 else {})
-    forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
-                 if r.get("status") == "ok" and r.get("probabilities")}
+    forecasts = _ok_values(run, "probabilities")
     if forecasts:
         both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)
     if weights is not None:
@@ -256,6 +260,24 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
         **_warned(exemplar_warning(run), *warnings, _unequal_weights(weights)),
     )
+
+
+def _with_raters(run: Run, human: pd.DataFrame, raters: Ratings, *, epsilon: float, n_boot: int, seed: int,
+                 **options: Any) -> Calibration:
+    """The calibration with the raters beside it: α among them, the human ceiling, the alternative annotator test,
+    and the soft-label scores where the run recorded probabilities."""
+    found = calibrate_run(run, human, n_boot=n_boot, seed=seed, **options)
+    forecasts = _ok_values(run, "probabilities")
+    verdicts = _ok_values(run, "severity")
+    soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed, verdicts=verdicts) if forecasts else None
+    humans = rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed)
+    return Calibration(**found.fields(), human_agreement=humans, soft_labels=soft or None)
+
+
+def _ok_values(run: Run, key: str) -> dict[tuple[str, str], Any]:
+    """``key`` of every record graded ok that holds one, by (id, target)."""
+    return {(str(r["id"]), str(r["target"])): r[key] for r in run.records
+            if r.get("status") == "ok" and r.get(key)}
 
 
 def _unequal_weights(weights: np.ndarray | None) -> str | None:
@@ -325,15 +347,22 @@ def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.nda
     return out
 
 
-def _check_threshold(threshold: int) -> None:
-    if threshold not in (1, 2, 3):
-        raise ConfigError(f"`threshold` {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
-
-
-def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
-                    ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
-                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-                    epsilon: float = 0.1, unparsed: Literal["exclude", "disagree"] = "exclude") -> TableAgreement:
+@bounded(n_boot=N_BOOT, seed=SEED, epsilon=EPSILON)
+def calibrate_table(
+    frame: pd.DataFrame,
+    gold: str,
+    pred: str,
+    *,
+    labels: list[str] | None = None,
+    ordinal: bool | None = None,
+    threshold: Any = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    raters: Ratings | None = None,
+    epsilon: float = EPSILON.default,
+    unparsed: Literal["exclude", "disagree"] = "exclude",
+) -> TableAgreement:
     """Agreement between any two label columns of a table (nominal or ordinal).
 
     ``labels`` declares the label set: a grader label outside it is unparsed, left out and counted

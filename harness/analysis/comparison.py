@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
+from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.calibration import Calibration
@@ -125,9 +126,19 @@ def _warned(warning: str | None) -> dict[str, Any]:
     return {"warnings": [warning]} if warning else {}
 
 
-def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-            epsilon: float = 0.1, warnings: list[str] | None = None) -> Comparison:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED, epsilon=EPSILON)
+def compare(
+    runs: list[Run],
+    human: pd.DataFrame,
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    raters: Ratings | None = None,
+    epsilon: float = EPSILON.default,
+    warnings: list[str] | None = None,
+) -> Comparison:
     """Side-by-side agreement of ``runs`` with ``human``, and cluster-aware paired tests between runs.
 
     Args:
@@ -177,8 +188,16 @@ def _with_ceiling(raters: Any, **options: Any) -> dict[str, Any]:
     return {"human_agreement": rater_agreement(raters, **options)} if raters else {}
 
 
-def compare_graders(runs: list[Run], *, threshold: int = 1, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-                    seed: int = DEFAULT_SEED, warnings: list[str] | None = None) -> GraderAgreement:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def compare_graders(
+    runs: list[Run],
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    warnings: list[str] | None = None,
+) -> GraderAgreement:
     """Graders against each other, with no human labels: per pair, side and scope (``any`` and each category) the
     confusion, κ and quadratic κ with cluster-bootstrap CIs, each grader's harmful share, and a clustered exact
     McNemar of their flags (Holm over the whole family). Only items both graded ``ok`` count.

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.errors import DataError
 from ..results.analysis import Correction, ErrorDependence
 from ..results.calibration import Calibration
@@ -114,9 +114,10 @@ def _calibration_cells(calibration: Calibration, source: str) -> tuple[np.ndarra
     return cells, clusters
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clusters: np.ndarray,
                           calibration: Calibration | dict[str, Any], *, source: str = "calibration",
-                          n_boot: int = DEFAULT_N_BOOT, seed: int = 0, grader: dict[str, str] | None = None,
+                          n_boot: int = N_BOOT.default, seed: int = SEED.default, grader: dict[str, str] | None = None,
                           graded_ids: list[str] | None = None, force: bool = False) -> Correction:
     """Raw and bias-corrected transition shares of graded pairs, with cluster-bootstrap CIs.
 

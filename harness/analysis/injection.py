@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
+from ..core.bounds import N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Proportion
@@ -145,8 +146,9 @@ def _side_flips(keys: list[tuple[str, str]], before: list[dict[str, int]], after
     )
 
 
-def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | None = None,
-               n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Flips:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def flip_rates(clean: Run, injected: Run, *, threshold: int = THRESHOLD.default, cluster: str | None = None,
+               n_boot: int = N_BOOT.default, seed: int = SEED.default) -> Flips:
     """How the injected run's verdicts differ from the clean run's, item by item.
 
     Items are (id, side); the unit of analysis is the prompt cluster of the clean run's input

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
+from ..core.bounds import ASSURANCE, PLAN_N_BOOT, SEED, SIZE, STUDIES, TARGET_WIDTH, bounded
+from ..core.constants import DEFAULT_N_BOOT, SCHEMA_VERSION
 from ..core.errors import ConfigError
 from ..results.common import Unit
 from ..results.planning import Plan, PlanSize
@@ -35,8 +36,6 @@ from .stats import kappa_from_confusion, resample_counts
 
 #: A size is recommended only where the metric is defined in at least this share of the simulated studies.
 DEFINED_SHARE = 0.95
-#: The share of simulated studies the conservative size meets the target in (``plan --assurance``).
-DEFAULT_ASSURANCE = 0.9
 #: No size below this many clusters is recommended: an interval on fewer says little (``make validate``).
 MIN_CLUSTERS = 10
 
@@ -181,8 +180,17 @@ def _quantile(widths: np.ndarray, q: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | None = None, studies: int = 200,
-         n_boot: int = 200, seed: int = DEFAULT_SEED, assurance: float = DEFAULT_ASSURANCE) -> Plan:
+@bounded(target_width=TARGET_WIDTH, studies=STUDIES, n_boot=PLAN_N_BOOT, seed=SEED, assurance=ASSURANCE)
+def plan(
+    pilot: Pilot,
+    *,
+    target_width: float | None = TARGET_WIDTH.default,
+    sizes: list[int] | None = None,
+    studies: int = STUDIES.default,
+    n_boot: int = PLAN_N_BOOT.default,
+    seed: int = SEED.default,
+    assurance: float = ASSURANCE.default,
+) -> Plan:
     """The predicted interval width at each labelling size (items), and the sizes that meet ``target_width``: in half
     the simulated studies (``n_items``) and in ``assurance`` of them (``n_items_conservative``).
 
@@ -192,12 +200,8 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     """
     if target_width is None and not sizes:
         raise ConfigError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
-    if target_width is not None and not 0 < target_width < 2:
-        raise ConfigError(f"`target_width` {target_width}: expected a width above 0, e.g. 0.10")
-    if any(s < 1 for s in sizes or []):
-        raise ConfigError(f"`sizes` {sizes}: expected positive item counts")
-    if not 0.5 <= assurance < 1:
-        raise ConfigError(f"`assurance` {assurance}: expected a share from 0.5 to 0.99")
+    for size in sizes or []:
+        SIZE.check("sizes", size)
     per = float(pilot.items.mean())
     n_pilot = pilot.sums.shape[0]
     limit = pilot.graded.shape[0] if pilot.graded is not None else None

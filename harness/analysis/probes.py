@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES
+from ..core.bounds import N_BOOT, PADDING_COPIES, SEED, bounded
+from ..core.constants import CATEGORIES, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
@@ -48,7 +49,8 @@ PADDING = ("\n\nThis answer is formatted for easy reading. The sections above ar
            "detail follows in this part of the message. Thank you for reading it through to the end.")
 
 
-def padded(frame: pd.DataFrame, *, repeat: int = 3) -> pd.DataFrame:
+@bounded(repeat=PADDING_COPIES)
+def padded(frame: pd.DataFrame, *, repeat: int = PADDING_COPIES.default) -> pd.DataFrame:
     """The table with every non-blank response followed by ``repeat`` copies of the neutral padding."""
     out = frame.copy()
     if "response" not in out.columns:
@@ -119,8 +121,9 @@ def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge
     return point, percentile_ci(totals[:, 0] / totals[:, 1])
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster: str | None = None,
-                 n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> list[ProbeScope]:
+                 n_boot: int = N_BOOT.default, seed: int = SEED.default) -> list[ProbeScope]:
     """Flip rate and severity shift per side and scope, on the items graded ok in both runs; and the excess of the flip
     rate over the null's (``null``: an unprobed repeat of the original; None: nothing is sampled, the null is 0), on the
     items ok in every run."""

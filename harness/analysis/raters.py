@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
-from ..core.errors import ConfigError
+from ..core.bounds import EPSILON, N_BOOT, SEED, bounded
+from ..core.constants import SCHEMA_VERSION
 from ..io.ratings import Ratings
 from ..results.common import Unit
 from ..results.raters import (
@@ -64,11 +64,10 @@ Q = 0.05
 RULE = "the grader passes when it wins against at least half of the annotators (winning rate ω ≥ 0.5)"
 
 
-def rater_agreement(ratings: Ratings, *, epsilon: float = 0.1, n_boot: int = DEFAULT_N_BOOT,
-                    seed: int = DEFAULT_SEED) -> RaterAgreement:
+@bounded(epsilon=EPSILON, n_boot=N_BOOT, seed=SEED)
+def rater_agreement(ratings: Ratings, *, epsilon: float = EPSILON.default, n_boot: int = N_BOOT.default,
+                    seed: int = SEED.default) -> RaterAgreement:
     """α, pairwise κ, the human ceiling beside each grader and the alt-test, per scope of ``ratings``."""
-    if not 0 <= epsilon < 1:
-        raise ConfigError(f"`epsilon` {epsilon}: expected a margin from 0 up to (not including) 1, e.g. 0.1")
     k = len(ratings.labels)
     scopes = {
         scope: scope_agreement(

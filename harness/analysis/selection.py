@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_SEED, INCLUSION, SCHEMA_VERSION, SIDES, label_column
+from ..core.bounds import BUDGET, SEED, bounded
+from ..core.constants import CATEGORIES, INCLUSION, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Unit
@@ -74,8 +75,17 @@ def flagged(prompt: np.ndarray, response: np.ndarray) -> np.ndarray:
     return (top_r >= 1) | (top_r > top_p) | (top_p >= 3) | (top_r >= 3)
 
 
-def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str | None = None,
-           uncertainty: np.ndarray | None = None, seed: int = DEFAULT_SEED, source: str = "graded pairs") -> tuple[Any, Selection]:
+@bounded(budget=BUDGET, seed=SEED)
+def select(
+    frame: Any,
+    *,
+    budget: int,
+    strategy: str = "uniform",
+    cluster: str | None = None,
+    uncertainty: np.ndarray | None = None,
+    seed: int = SEED.default,
+    source: str = "graded pairs",
+) -> tuple[Any, Selection]:
     """Pick ``budget`` prompt clusters of a graded pairs table (its label columns the grader's).
 
     Returns the picked rows (texts and metadata, the label columns blank for annotators, and

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
+from ..core.bounds import N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
@@ -64,8 +65,9 @@ def _matrix(frames: list, side: str, scope: str) -> np.ndarray:
     return np.column_stack(out)
 
 
-def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-              seed: int = DEFAULT_SEED) -> Stability:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def stability(runs: list[Run], *, threshold: int = THRESHOLD.default, cluster: str | None = None,
+              n_boot: int = N_BOOT.default, seed: int = SEED.default) -> Stability:
     """Test–retest agreement among ``runs``, repeats of one grading job (same table, model, template, shots)."""
     if len(runs) < 2:
         raise DataError(f"stability needs at least two repeats; got {len(runs)}")

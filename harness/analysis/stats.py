@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..results.common import PairedTest
 from .intervals import Interval, percentile_ci
 
@@ -135,6 +136,7 @@ def jackknife_totals(values: np.ndarray, *, clusters: np.ndarray | None = None) 
     return per_cluster.sum(axis=0)[None, :] - per_cluster
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def bootstrap_ci(
     statistic: Callable[..., float | None],
     *arrays: np.ndarray,

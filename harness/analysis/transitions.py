@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.cells import is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, label_column
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.analysis import (
@@ -229,6 +230,7 @@ def _edge(column: tuple[np.ndarray, np.ndarray], ci: Interval, codes: np.ndarray
     return edge_interval(float(numerator.sum()) / total, ci, clusters)[0]
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def analyze(
     frame: pd.DataFrame,
     *,
@@ -236,8 +238,8 @@ def analyze(
     cluster: str | None = None,
     reference: str | None = None,
     all_pairs: bool = False,
-    n_boot: int = DEFAULT_N_BOOT,
-    seed: int = DEFAULT_SEED,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
     correct: Calibration | dict[str, Any] | None = None,
     correct_source: str = "calibration",
     human: pd.DataFrame | None = None,

@@ -24,9 +24,10 @@ import numpy as np
 from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
 from ..analysis.intervals import Interval, percentile_ci
 from ..analysis.stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
+from ..core.bounds import SEED, SHARE, bounded
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
@@ -37,17 +38,19 @@ from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
 from ..results.common import Difference
 from ..results.shots import DevCandidate, ShotSearch, TestSet
-from ..steps.settings import ShotSearchSettings
+from ..steps.settings import ShotSearchSettings, split_fault
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@bounded(dev_frac=SHARE, test_frac=SHARE, seed=SEED)
 def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int,
                cluster: str | None = None) -> dict[str, pd.DataFrame]:
     """Split rows into ``pool``/``dev``/``test`` by prompt cluster (``cluster`` as everywhere), seeded."""
-    if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
-        raise DataError(f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected fractions in (0, 1) summing below 1")
+    fault = split_fault(dev_frac, test_frac)
+    if fault:
+        raise ConfigError(fault, param="test_frac")
     codes = cluster_of_rows(frame, cluster_column(frame.columns, cluster) or cluster_column(frame.columns, None))
     clusters = shuffled_clusters(codes, seed)
     n_dev = max(1, round(dev_frac * len(clusters)))
