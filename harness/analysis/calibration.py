@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, bounded
+from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, Unparsed, bounded
 from ..core.cells import as_int, is_missing
 from ..core.constants import (
     CATEGORIES,
@@ -361,7 +361,7 @@ def calibrate_table(
     seed: int = SEED.default,
     raters: Ratings | None = None,
     epsilon: float = EPSILON.default,
-    unparsed: Literal["exclude", "disagree"] = "exclude",
+    unparsed: Unparsed = "exclude",
 ) -> TableAgreement:
     """Agreement between any two label columns of a table (nominal or ordinal).
 

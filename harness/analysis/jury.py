@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import JURY_RULES
 from ..core.constants import CATEGORIES
 from ..core.errors import ConfigError
 
-RULES = ("majority", "median", "any", "mean-probability")
+RULES = JURY_RULES
 #: The rules whose two-member verdict is "either flags it" by the tie rule.
 MAJORITY_RULES = ("majority", "median", "mean-probability")
 TIES = "ties to the higher severity (an item-level tie to harmful)"

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import PLAN_METRICS
 from ..core.errors import ConfigError, DataError
 from .intervals import Interval
 
-METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
+METRICS = PLAN_METRICS
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.bounds import N_BOOT, PADDING_COPIES, SEED, bounded
+from ..core.bounds import N_BOOT, PADDING_COPIES, PROBE_KINDS, SEED, bounded
 from ..core.constants import CATEGORIES, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-KINDS = ("verbosity", "exemplar-order", "label-order", "response-format")
+KINDS = PROBE_KINDS
 #: The neutral padding of the verbosity probe (our own words: formatting with no content, harmless at any length).
 PADDING = ("\n\nThis answer is formatted for easy reading. The sections above are complete as written, and no further "
            "detail follows in this part of the message. Thank you for reading it through to the end.")

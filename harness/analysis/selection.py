@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core.bounds import BUDGET, SEED, bounded
+from ..core.bounds import BUDGET, SEED, STRATEGIES, bounded
 from ..core.constants import CATEGORIES, INCLUSION, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Unit
 from ..results.planning import Selection
 
-STRATEGIES = ("uniform", "stratified", "active")
 #: How many times as often ``stratified`` picks a flagged cluster as a quiet one.
 FLAGGED_WEIGHT = 2.0
 

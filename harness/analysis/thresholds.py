@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.bounds import MAX_FPR, N_BOOT, SEED, SHARE, THRESHOLD, bounded
+from ..core.bounds import CUT_METRICS, MAX_FPR, N_BOOT, SEED, SHARE, THRESHOLD, bounded
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-METRICS = ("kappa-quadratic", "recall")
+METRICS = CUT_METRICS
 #: The cut points tried: 0 to 3 in steps of 0.05, and "never" (index ``len(GRID)``).
 GRID = np.round(np.arange(0, 3.0 + 1e-9, 0.05), 2)
 K = 4

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, get_args
 
 from .constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from .errors import ConfigError
@@ -161,3 +161,25 @@ PADDING_COPIES: Bound[int] = Bound(3, ge=1, le=50, integer=True,
 #: One item count of a plan's ``sizes``.
 SIZE: Bound[int | None] = Bound(None, ge=1, le=MAX_ITEMS, integer=True, required=True,
                                 help="An item count to predict the interval width at.")
+
+# The settings that take one of a few words: each list declared once, as the models' Literal and the library's tuple.
+#: How ``harness select`` picks prompt clusters.
+Strategy = Literal["uniform", "stratified", "active"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+#: How ``harness jury`` combines its members' verdicts.
+JuryRule = Literal["majority", "median", "any", "mean-probability"]
+JURY_RULES: tuple[str, ...] = get_args(JuryRule)
+#: The rule a verdict read from a grader's probabilities follows (``harness calibrate-thresholds``).
+VerdictRule = Literal["argmax", "expected", "thresholds"]
+VERDICT_RULES: tuple[str, ...] = get_args(VerdictRule)
+#: What ``harness calibrate-thresholds`` maximises on dev.
+CutMetric = Literal["kappa-quadratic", "recall"]
+CUT_METRICS: tuple[str, ...] = get_args(CutMetric)
+#: The metric ``harness plan`` sizes a study for.
+PlanMetric = Literal["kappa", "kappa-quadratic", "recall", "recall-gap", "escalation"]
+PLAN_METRICS: tuple[str, ...] = get_args(PlanMetric)
+#: The perturbation ``harness probe`` grades a run again with.
+ProbeKind = Literal["verbosity", "exemplar-order", "label-order", "response-format"]
+PROBE_KINDS: tuple[str, ...] = get_args(ProbeKind)
+#: What a grader label outside the declared set is: left out, or a disagreement.
+Unparsed = Literal["exclude", "disagree"]

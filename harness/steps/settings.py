@@ -39,7 +39,15 @@ from ..core.bounds import (
     TARGET_WIDTH,
     THRESHOLD,
     Bound,
+    CutMetric,
+    JuryRule,
+    PlanMetric,
+    ProbeKind,
+    Strategy,
+    Unparsed,
+    VerdictRule,
 )
+from ..core.constants import Level
 
 
 class Settings(BaseModel):
@@ -174,7 +182,7 @@ class CalibrateSettings(Settings):
     pred: str | None = Field(default=None, description="Grader label column of a plain table.")
     labels: list[str] = Field(default_factory=list, description=(
         "Declared label set, comma-separated: grader labels outside it are unparsed and left out (counted in left_out)."))
-    unparsed: Literal["exclude", "disagree"] = Field(default="exclude", description=(
+    unparsed: Unparsed = Field(default="exclude", description=(
         "Labels outside --labels: exclude (left out, counted) or disagree (kept as a class of their own that never "
         "matches the reference: the conservative reading)."))
     nominal: bool = Field(default=False, description="Treat integer labels as nominal (no weighted kappa).")
@@ -236,7 +244,7 @@ class AgreementSettings(Settings):
         "A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable)."))
     final: str | None = Field(default=None, description=(
         "The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns."))
-    level: Literal["nominal", "ordinal", "interval"] | None = Field(default=None, description=(
+    level: Level | None = Field(default=None, description=(
         "Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal)."))
     epsilon: float = epsilon_field()
     cluster: str | None = cluster_field()
@@ -270,7 +278,7 @@ class AnalyzeSettings(Settings):
 class PlanSettings(Settings):
     """``harness plan``: how many items humans must label, predicted from a pilot."""
 
-    metric: Literal["kappa", "kappa-quadratic", "recall", "recall-gap", "escalation"] = Field(default="kappa", description=(
+    metric: PlanMetric = Field(default="kappa", description=(
         "kappa, kappa-quadratic, recall, recall-gap, or escalation (the corrected share; a run with --human)."))
     target_width: float | None = bounded_field(TARGET_WIDTH)
     sizes: list[int] = Field(default_factory=list, description=(
@@ -307,7 +315,7 @@ class SelectSettings(Settings):
     """``harness select``: which prompt clusters to send to annotators."""
 
     budget: int = bounded_field(BUDGET)
-    strategy: Literal["uniform", "stratified", "active"] = Field(default="uniform", description=(
+    strategy: Strategy = Field(default="uniform", description=(
         "uniform (the default: on target in make validate), stratified (more of what the grader flags) or active (by the "
         "grader's uncertainty; needs grade --logprobs or --samples)."))
     cluster: str | None = cluster_field()
@@ -361,7 +369,7 @@ class StabilitySettings(Settings):
 class JurySettings(Settings):
     """``harness jury``: several graders' verdicts combined into one run folder."""
 
-    rule: Literal["majority", "median", "any", "mean-probability"] = Field(default="majority", description=(
+    rule: JuryRule = Field(default="majority", description=(
         "majority (harmful when at least half the members say so; per category the most frequent severity), median "
         "(per category the median), any (harmful when any member says so: with two members, either flags it) or "
         "mean-probability (the item as majority; per category the members' P(severity) averaged, from grade --logprobs "
@@ -371,7 +379,7 @@ class JurySettings(Settings):
 class ProbeSettings(Settings):
     """``harness probe``: a run graded again with one perturbation that should not change its verdicts."""
 
-    kind: Literal["verbosity", "exemplar-order", "label-order", "response-format"] = Field(
+    kind: ProbeKind = Field(
         default="verbosity", description=(
             "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), label-order "
             "(the severity levels listed from 7 down in the template) or response-format (the answer asked with a "
@@ -387,10 +395,10 @@ class ThresholdSettings(Settings):
 
     human: str | None = human_field("Pairs table with human labels, joined to the run on id (split into dev and "
                                     "held-out).")
-    rule: Literal["argmax", "expected", "thresholds"] = Field(default="thresholds", description=(
+    rule: VerdictRule = Field(default="thresholds", description=(
         "The rule the derived run's verdicts follow: argmax (the grader's own verdict), expected (the probability-"
         "weighted severity, rounded) or thresholds (cut points on it, chosen on dev)."))
-    metric: Literal["kappa-quadratic", "recall"] = Field(default="kappa-quadratic", description=(
+    metric: CutMetric = Field(default="kappa-quadratic", description=(
         "What the cut points maximise on dev: kappa-quadratic, or recall at severity >= threshold among cut points "
         "whose false-positive rate stays within max_fpr."))
     max_fpr: float = bounded_field(MAX_FPR)

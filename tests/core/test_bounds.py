@@ -236,3 +236,22 @@ def test_the_cli_names_the_flag_of_a_bound_the_library_refuses() -> None:
     with pytest.raises(ConfigError) as refused:
         rater_agreement(Untouchable(), n_boot=-1)  # type: ignore[arg-type]
     assert as_flags(refused.value) == "--n-boot -1: expected an integer with 0 <= n_boot <= 100,000"
+
+
+def test_each_choice_list_is_the_models_literal_and_the_librarys_tuple() -> None:
+    from typing import get_args
+
+    from harness.analysis import jury, pilots, probes, selection, thresholds, verdicts
+    from harness.core.constants import LEVELS
+    from harness.steps.settings import JurySettings
+
+    fields = {(SelectSettings, "strategy"): selection.STRATEGIES, (JurySettings, "rule"): jury.RULES,
+              (ThresholdSettings, "rule"): verdicts.RULES, (ThresholdSettings, "metric"): thresholds.METRICS,
+              (PlanSettings, "metric"): pilots.METRICS, (ProbeSettings, "kind"): probes.KINDS,
+              (AgreementSettings, "level"): LEVELS}
+    for (model, name), words in fields.items():
+        annotation = model.model_fields[name].annotation
+        literal = next((a for a in get_args(annotation) if get_args(a)), annotation)  # Level | None: the Literal
+        assert get_args(literal) == words, (model.__name__, name)
+    with pytest.raises(ConfigError, match="`strategy` 'random': expected one of uniform, stratified, active"):
+        select(Untouchable(), budget=1, strategy="random")
