@@ -9,7 +9,7 @@ One declaration, five readers. Each field holds its name, default, bounds and he
 * **the environment**: ``HARNESS_<FIELD>`` (and OpenAI's own ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``,
   ``AZURE_OPENAI_API_KEY``, ``OPENAI_API_VERSION``), read by pydantic-settings (:func:`from_env`);
 * **a settings file**: ``harness.toml`` for a grade, the study file's ``[endpoint]`` and ``[[grader]]`` tables for a
-  study (:mod:`harness.workflows.study_file`: the tables are these models);
+  study (:mod:`harness.workflows.study.file`: the tables are these models);
 * ``harness schema study`` publishes their JSON Schema;
 * **the Python API**: :func:`harness.grade` takes the models, and the library's own objects (:class:`GradeSpec`,
   :class:`EndpointConfig`) are checked against the same bounds (:func:`check_against`).

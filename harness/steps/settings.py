@@ -5,7 +5,7 @@ Each command (``calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, 
 
 * the command line (:mod:`harness.cli.options`) makes one flag per field, its help the field's
   description, its default the field's default, and checks the bounds by building the model;
-* a study file's table of the same name *is* the model (:mod:`harness.workflows.study_file`):
+* a study file's table of the same name *is* the model (:mod:`harness.workflows.study.file`):
   every key spelled as the flag with dashes as underscores, a comma-separated flag a TOML array;
 * ``harness schema study`` publishes the models' JSON Schema.
 

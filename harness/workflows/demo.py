@@ -45,8 +45,8 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
              on_progress: Any = None, flags: dict[str, Any] | None = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
     ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked first)."""
-    from .study import run_study
-    from .study_reading import read_study
+    from .study.reading import read_study
+    from .study.run import run_study
 
     study = read_study(demo_study_path(local_model))
     if local_model:

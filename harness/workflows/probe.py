@@ -26,7 +26,7 @@ from ..io.provenance import provenance_of, stamped
 from ..io.runs import load_run
 from ..results.probes import Probe
 from ..steps.settings import ProbeSettings
-from .study_runner import check_graded
+from .study.runner import check_graded
 
 DESCRIPTIONS = {
     "verbosity": "every response padded with a neutral paragraph (formatting, no content) repeated {repeat} times",

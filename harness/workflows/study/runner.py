@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import write_json_atomic
-from ..core.constants import VERSION
-from ..core.errors import GraderError, ItemsFailedError
-from ..io.provenance import file_sha256
-from ..results.base import Result
-from .study_file import GraderTable, Study
+from ...core.atomic import write_json_atomic
+from ...core.constants import VERSION
+from ...core.errors import GraderError, ItemsFailedError
+from ...io.provenance import file_sha256
+from ...results.base import Result
+from .file import GraderTable, Study
 
 STATE = "study.json"
 
@@ -44,7 +44,7 @@ class PlannedStep:
 
 def claims_of(name: str, outputs: list[Path]) -> list[Any]:
     """What a step's outputs are, by their names (a step that writes more passes its own claims)."""
-    from ..core.claims import Output
+    from ...core.claims import Output
 
     param = f"the study's `out` ({name})"
     kinds = {".md": "document", ".html": "document", ".tex": "document", ".json": "result"}
@@ -140,7 +140,7 @@ class _Endpoint:
     stopped at the end when the study names none."""
 
     def __init__(self, study: Study, flags: dict[str, Any] | None = None) -> None:
-        from ..grading.settings import resolve
+        from ...grading.settings import resolve
 
         self.study = study
         self.stack = contextlib.ExitStack()
@@ -153,21 +153,21 @@ class _Endpoint:
     def get(self) -> Any:
         if self.config is not None:
             return self.config
-        from ..serve.local_model import LOCAL_MODELS
-        from .embedded import job_endpoint
+        from ...serve.local_model import LOCAL_MODELS
+        from ..embedded import job_endpoint
 
         # loading while the study starts; a grade waits for it only before its first request (a local language model
         # loads in about 20 s), so a study answered wholly from the cache never waits for one
         self.config = job_endpoint(self.stack, self.settings, [g.model for g in self.study.grader if g.model in LOCAL_MODELS])
         if self.config.identity is None:  # asked once for the whole study (a loopback endpoint says what it serves)
-            from ..grading.identity import endpoint_identity
+            from ...grading.identity import endpoint_identity
 
             self.config = dataclasses.replace(self.config, identity=endpoint_identity(self.config).value)
         return self.config
 
     def for_model(self, model: str) -> Any:
         """The endpoint for one grader (:func:`harness.workflows.embedded.for_model`: the one local-model rule)."""
-        from .embedded import for_model
+        from ..embedded import for_model
 
         return for_model(self.get(), self.settings, model)
 
@@ -236,7 +236,7 @@ class StudyRunner:
 
 def study_provenance(runner: StudyRunner, step: str, label_source: str, inputs: list[tuple[str, Any]]) -> Any:
     """A study step's provenance: its inputs and the study file itself (path and hash)."""
-    from ..io.provenance import provenance_of
+    from ...io.provenance import provenance_of
 
     return provenance_of(step, label_source, [*inputs, ("study", runner.study.file)])
 

@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.errors import ConfigError
-from ..grading.settings import EndpointSettings, JobSettings
-from ..steps.settings import (
+from ...core.errors import ConfigError
+from ...grading.settings import EndpointSettings, JobSettings
+from ...steps.settings import (
     AgreementSettings,
     AnalyzeSettings,
     CalibrateSettings,

@@ -8,12 +8,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..io.provenance import stamped
-from .study_runner import study_provenance
+from ...io.provenance import stamped
+from .runner import study_provenance
 
 if TYPE_CHECKING:
-    from .study_file import GraderTable
-    from .study_runner import StudyRunner
+    from .file import GraderTable
+    from .runner import StudyRunner
 
 
 def _shots(runner: StudyRunner, grader: GraderTable) -> str | None:
@@ -23,7 +23,7 @@ def _shots(runner: StudyRunner, grader: GraderTable) -> str | None:
 def _spec(runner: StudyRunner, grader: GraderTable, *, shots: str | Literal["keep"] | None = "keep") -> Any:
     """The grader's spec (:func:`~harness.grading.jobs.spec_of`, the one builder), its files read from the
     study file's folder; ``shots = "chosen"`` is the exemplar search's pick."""
-    from ..grading.jobs import spec_of
+    from ...grading.jobs import spec_of
 
     chosen = str(runner.out / "chosen_shots.jsonl") if grader.shots == "chosen" else "keep"
     return spec_of(grader, shots_path=chosen if shots == "keep" else shots, root=runner.study.root)
@@ -36,18 +36,18 @@ def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
 
 def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
-    from ..core.errors import GraderError
-    from ..grading.grade import grade, grade_repeats
-    from ..grading.templates import default_shots_path
-    from ..io.pairs import load_pairs, select_rows
-    from ..io.readers import read_result
-    from ..io.runs import read_manifest
-    from ..results.manifest import Manifest
-    from ..results.shots import ShotSearch
-    from ..steps.settings import ShotSearchSettings, mapping_of
-    from .shot_search import calibrate_shots
-    from .study_analyses import settings_of
-    from .study_runner import check_graded
+    from ...core.errors import GraderError
+    from ...grading.grade import grade, grade_repeats
+    from ...grading.templates import default_shots_path
+    from ...io.pairs import load_pairs, select_rows
+    from ...io.readers import read_result
+    from ...io.runs import read_manifest
+    from ...results.manifest import Manifest
+    from ...results.shots import ShotSearch
+    from ...steps.settings import ShotSearchSettings, mapping_of
+    from ..shot_search import calibrate_shots
+    from .analyses import settings_of
+    from .runner import check_graded
 
     study, out = runner.study, runner.out
     data = study.path(study.study.data)
@@ -104,12 +104,12 @@ def grading_steps(runner: StudyRunner) -> None:
 
 def probe_steps(runner: StudyRunner) -> None:
     """Each [[probe]]: a grader's job graded again with one perturbation, compared item by item (needs the endpoint)."""
-    from ..io.readers import read_result
-    from ..results.probes import Probe
-    from ..steps.settings import ProbeSettings
-    from .probe import planned as planned_probe
-    from .probe import run_probe
-    from .study_analyses import settings_of
+    from ...io.readers import read_result
+    from ...results.probes import Probe
+    from ...steps.settings import ProbeSettings
+    from ..probe import planned as planned_probe
+    from ..probe import run_probe
+    from .analyses import settings_of
 
     study = runner.study
     for table in study.probe:
@@ -128,7 +128,7 @@ def probe_steps(runner: StudyRunner) -> None:
 
 def analysis_steps(runner: StudyRunner) -> None:
     """Calibrate, compare, agreement, analyze, plan and select, as the study declares them."""
-    from .study_analyses import (
+    from .analyses import (
         agreement_step,
         analyze_step,
         calibrate_steps,
@@ -151,11 +151,11 @@ def analysis_steps(runner: StudyRunner) -> None:
 
 def report_steps(runner: StudyRunner) -> None:
     """The report of everything the study wrote, and the first grader's item viewer."""
-    from ..analysis.calibration import table_calibration_path
-    from ..io.pairs import load_pairs
-    from ..io.runs import load_run
-    from ..report.document import render_report
-    from ..report.view import render_view
+    from ...analysis.calibration import table_calibration_path
+    from ...io.pairs import load_pairs
+    from ...io.runs import load_run
+    from ...report.document import render_report
+    from ...report.view import render_view
 
     study, out = runner.study, runner.out
     if study.report is None:
@@ -188,7 +188,7 @@ def report_steps(runner: StudyRunner) -> None:
         human = study.path(study.study.human) if study.study.human else None
 
         def view() -> None:
-            from ..grading.cache import completion_lookup
+            from ...grading.cache import completion_lookup
 
             with completion_lookup(runner.cache) as lookup:
                 render_view(load_run(first, full=True), out / "view.html", human=load_pairs(human) if human else None,
@@ -210,8 +210,8 @@ def _set_aside_if_another_endpoint(runner: StudyRunner, step: str, folder: Path)
     """An unfinished run folder graded at another endpoint than the study's now holds another grader's labels: it is
     set aside rather than mixed (endpoints compared by identity: the embedded endpoint, or any harness serve, is one
     grader whatever its port, and another grader when its code, fit or flags changed)."""
-    from ..grading.identity import answered_here
-    from ..io.runs import MANIFEST, read_manifest
+    from ...grading.identity import answered_here
+    from ...io.runs import MANIFEST, read_manifest
 
     if not (folder / MANIFEST).exists():
         return

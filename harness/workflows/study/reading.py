@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.errors import ConfigError, expected
-from .study_file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
+from ...core.errors import ConfigError, expected
+from .file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -125,7 +125,7 @@ def _check_files(study: Study, file: Path) -> None:
     given: list[tuple[str, str | None]] = [("study.data", info.data), ("study.human", info.human), ("study.ratings", info.ratings)]
     given += [(f"grader[{k + 1}].shots", g.shots) for k, g in enumerate(study.grader) if g.shots not in ("default", "none", "chosen")]
     for k, grader in enumerate(study.grader):  # read as the grade reads it: a bundled set by its name, else a folder
-        from ..grading.jobs import spec_of
+        from ...grading.jobs import spec_of
 
         template = spec_of(grader, shots_path=None, root=study.root).template_dir
         if template is not None and not Path(template).exists():
@@ -237,9 +237,9 @@ def _check_needs(study: Study, file: Path) -> None:
 
 def _check_tables(study: Study, file: Path) -> None:
     """Read the data and human files now, so a bad row or a missing column stops the study before any grading is paid for."""
-    from ..core.constants import LABEL_COLUMNS
-    from ..core.errors import DataError
-    from ..io.pairs import load_pairs
+    from ...core.constants import LABEL_COLUMNS
+    from ...core.errors import DataError
+    from ...io.pairs import load_pairs
 
     def read(key: str, value: str) -> Any:
         try:
@@ -276,8 +276,8 @@ def _check_ratings(study: Study, file: Path) -> None:
     graded yet: their run folders are checked when they are)."""
     import re
 
-    from ..core.errors import DataError
-    from ..io.ratings import read_ratings
+    from ...core.errors import DataError
+    from ...io.ratings import read_ratings
 
     table = study.agreement
     if table is None:

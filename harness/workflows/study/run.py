@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import ensure_folder
-from .study_file import Study
-from .study_runner import StepOutcome, StudyResult, StudyRunner
-from .study_steps import analysis_steps, grading_steps, report_steps
+from ...core.atomic import ensure_folder
+from .file import Study
+from .runner import StepOutcome, StudyResult, StudyRunner
+from .steps import analysis_steps, grading_steps, report_steps
 
 
 def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None) -> None:
@@ -34,8 +34,8 @@ def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None)
     (two identical tables), and every file any step writes claimed against every file the study reads
     (:func:`harness.core.claims.claim`): no step may write over the study's inputs, a user's file, or another
     step's output."""
-    from ..core.claims import Output, claim
-    from ..core.errors import ConfigError
+    from ...core.claims import Output, claim
+    from ...core.errors import ConfigError
 
     runner = StudyRunner(study, folder, None, None, planning=True, flags=flags)
     grading_steps(runner)
