@@ -170,12 +170,27 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = THRESHOLD.default,
     for side in SIDES:
         keys = [k for k in paired if k[1] == side]
         if keys:
-            per_side[side] = _side_flips(keys, [clean_sev[k] for k in keys], [inj_sev[k] for k in keys], clusters, column,
-                                         threshold=threshold, n_boot=n_boot, seed=seed)
+            per_side[side] = _side_flips(
+                keys,
+                [clean_sev[k] for k in keys],
+                [inj_sev[k] for k in keys],
+                clusters,
+                column,
+                threshold=threshold,
+                n_boot=n_boot,
+                seed=seed,
+            )
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
     clean_ok = sum(c for t, c in transitions.items() if t.startswith("ok->"))
     return Flips(
-        schema_version=SCHEMA_VERSION, clean_run=str(clean.path), injected_run=str(injected.path), threshold=threshold,
-        cluster=column, items_shared=len(shared), items_paired_ok=len(paired),
-        status_transitions=dict(sorted(transitions.items())), answers_lost=proportion(lost_answers, clean_ok), sides=per_side,
+        schema_version=SCHEMA_VERSION,
+        clean_run=str(clean.path),
+        injected_run=str(injected.path),
+        threshold=threshold,
+        cluster=column,
+        items_shared=len(shared),
+        items_paired_ok=len(paired),
+        status_transitions=dict(sorted(transitions.items())),
+        answers_lost=proportion(lost_answers, clean_ok),
+        sides=per_side,
     )

@@ -60,9 +60,9 @@ def padded(frame: pd.DataFrame, *, repeat: int = PADDING_COPIES.default) -> pd.D
 
 
 def shuffled(lines: list[str], seed: int) -> list[str]:
-    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places, never
-    left in the same order where a target has two or more (a template shows a text only the exemplars of its side, so a
-    shuffle that kept each side's order would change nothing the grader reads).
+    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places,
+    never left in the same order where a target has two or more (a template shows a text only the exemplars of its
+    side, so a shuffle that kept each side's order would change nothing the grader reads).
 
     >>> shots = ['{"target": "prompt", "text": "a"}', '{"target": "response", "text": "b"}',
     ...          '{"target": "prompt", "text": "c"}', '{"target": "response", "text": "d"}']
@@ -92,7 +92,9 @@ def levels_reversed(system: str) -> str:
     highest down."""
     lines = system.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(tuple(f"- {k}:" for k in range(8)))]
-    if len(starts) < 2 or (starts != list(range(starts[0], starts[0] + len(starts))) and not _contiguous(lines, starts)):
+    if len(starts) < 2 or (
+        starts != list(range(starts[0], starts[0] + len(starts))) and not _contiguous(lines, starts)
+    ):
         raise ConfigError("the label-order probe reverses the levels a template's system.j2 lists as '- 0: …' lines; "
                           "this template lists none")
     end = starts[-1] + 1
@@ -107,7 +109,9 @@ def _contiguous(lines: list[str], starts: list[int]) -> bool:
     return all(all(lines[j].startswith((" ", "\t")) for j in range(a + 1, b)) for a, b in pairwise(starts))
 
 
-def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool) -> tuple[float | None, Interval]:
+def _mean(
+    values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool
+) -> tuple[float | None, Interval]:
     """A mean of per-item values and its prompt-cluster interval: for a share (``edge``), Wilson's on the clusters'
     effective sample size (exact at 0 and 1); for a severity shift, the bootstrap's percentiles. ``n_boot`` 0: none."""
     if values.size == 0:
@@ -165,9 +169,21 @@ def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster
             lowered, _ = _mean((y < x).astype(float), codes, 0, seed, edge=False)
             baseline = _null(_scope(before[every], scope), _scope(after[every], scope), _scope(again[every], scope),
                              codes_all[every], n_boot, seed, sampled=null is not None)
-            scopes.append(ProbeScope(side=side, scope=scope, n_items=int(x.size), n_clusters=int(np.unique(codes).size),
-                                     flip_rate=flip, flip_rate_ci=flip_ci, shift=shift, shift_ci=shift_ci, raised=raised,
-                                     lowered=lowered, **baseline))
+            scopes.append(
+                ProbeScope(
+                    side=side,
+                    scope=scope,
+                    n_items=int(x.size),
+                    n_clusters=int(np.unique(codes).size),
+                    flip_rate=flip,
+                    flip_rate_ci=flip_ci,
+                    shift=shift,
+                    shift_ci=shift_ci,
+                    raised=raised,
+                    lowered=lowered,
+                    **baseline,
+                )
+            )
     if not scopes:
         raise DataError("the original and probed runs share no item graded ok on the same side")
     return scopes

@@ -89,8 +89,10 @@ def stability(runs: list[Run], *, threshold: int = THRESHOLD.default, cluster: s
                 continue
             complete = ~np.isnan(matrix).any(axis=1)
             if scope == "any" and (~complete).sum():
-                warnings.append(f"{side}: {int((~complete).sum())} of {len(complete)} items lack an ok verdict in some repeat "
-                                "and are left out (never read as a verdict)")
+                warnings.append(
+                    f"{side}: {int((~complete).sum())} of {len(complete)} items lack an ok verdict in some repeat "
+                    "and are left out (never read as a verdict)"
+                )
             kept, codes = matrix[complete], codes_all[complete]
             changed = (kept.max(axis=1) != kept.min(axis=1)).astype(float)
             modal = np.array([np.bincount(row.astype(int), minlength=4).max() for row in kept]) / kept.shape[1]
@@ -98,16 +100,28 @@ def stability(runs: list[Run], *, threshold: int = THRESHOLD.default, cluster: s
                                         n_boot=n_boot, seed=seed)
             change, change_ci = _share(changed, codes, n_boot, seed, binary=True)
             margin, margin_ci = _share(modal, codes, n_boot, seed)
-            scopes.append(StabilityScope(side=side, scope=scope, n_items=int(kept.shape[0]), n_clusters=int(np.unique(codes).size),
-                                         changed=change, changed_ci=change_ci, margin=margin, margin_ci=margin_ci,
-                                         agreement=agreement))
+            scopes.append(
+                StabilityScope(
+                    side=side,
+                    scope=scope,
+                    n_items=int(kept.shape[0]),
+                    n_clusters=int(np.unique(codes).size),
+                    changed=change,
+                    changed_ci=change_ci,
+                    margin=margin,
+                    margin_ci=margin_ci,
+                    agreement=agreement,
+                )
+            )
     if not scopes:
         raise DataError("the repeats share no graded side with ok verdicts")
     asymmetry = _asymmetry(frames, threshold)
     known = [a for a in asymmetry if a is not None]
     temperature = runs[0].manifest.params.get("temperature")
     if temperature == 0:
-        warnings.append("the repeats were graded at temperature 0: they measure the endpoint's determinism, not sampling")
+        warnings.append(
+            "the repeats were graded at temperature 0: they measure the endpoint's determinism, not sampling"
+        )
     return Stability(
         schema_version=SCHEMA_VERSION, repeats=len(runs), runs=[str(r.path) for r in runs],
         seeds=[r.manifest.params.get("seed") for r in runs], model=runs[0].manifest.model,
@@ -168,5 +182,7 @@ def _asymmetry(frames: list, threshold: int) -> list[float | None]:
     for k in range(len(frames)):
         prompt, response = _matrix([frames[k]], "prompt", "any")[:, 0], _matrix([frames[k]], "response", "any")[:, 0]
         both = ~(np.isnan(prompt) | np.isnan(response))
-        out.append(float((prompt[both] >= threshold).mean() - (response[both] >= threshold).mean()) if both.any() else None)
+        out.append(
+            float((prompt[both] >= threshold).mean() - (response[both] >= threshold).mean()) if both.any() else None
+        )
     return out

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 import harness
 from harness.analysis.agreement import agreement
-from harness.analysis.calibration import calibrate_run, calibrate_table
+from harness.analysis.calibration import calibrate_run
 from harness.analysis.comparison import compare, compare_graders
 from harness.analysis.correction_em import corrected_transitions
 from harness.analysis.injection import flip_rates
@@ -23,6 +23,7 @@ from harness.analysis.raters import rater_agreement
 from harness.analysis.selection import select
 from harness.analysis.stability import stability
 from harness.analysis.stats import bootstrap_ci
+from harness.analysis.table_calibration import calibrate_table
 from harness.analysis.thresholds import calibrate_thresholds, choose_cuts, split_dev
 from harness.analysis.transitions import analyze
 from harness.core.bounds import EPSILON, MAX_SEED, N_BOOT, SEED, SHARE, Bound, bounded, bounds_of

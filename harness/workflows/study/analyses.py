@@ -64,7 +64,7 @@ def _inputs(*paths: str | Path | None) -> list[Path]:
 
 
 def calibrate_steps(runner: StudyRunner) -> None:
-    from ...analysis.calibration import table_calibration_path
+    from ...analysis.table_calibration import table_calibration_path
     from ...results.calibration import Calibration, TableAgreement
     from ...steps import calibrate
     from ...steps.calibrate import planned as planned_calibration
@@ -105,9 +105,14 @@ def compare_step(runner: StudyRunner) -> None:
     settings = settings_of(table, CompareSettings, held_out=_held_out(runner, names) if table.human else None)
     target = runner.out / "comparison.json"
     kind = Comparison if settings.human else GraderAgreement
-    runner.step("compare", settings, _inputs(*folders, settings.human, settings.ratings if settings.raters else None,
-                                              settings.held_out), [target],
-                lambda: compare(folders, settings, out=target, context=_context(runner)).result, lambda: _read(target, kind))
+    runner.step(
+        "compare",
+        settings,
+        _inputs(*folders, settings.human, settings.ratings if settings.raters else None, settings.held_out),
+        [target],
+        lambda: compare(folders, settings, out=target, context=_context(runner)).result,
+        lambda: _read(target, kind),
+    )
 
 
 def agreement_step(runner: StudyRunner) -> None:
@@ -136,15 +141,23 @@ def analyze_step(runner: StudyRunner) -> None:
     study, table = runner.study, runner.study.analyze
     if table is None:
         return
-    source = runner.run_dir(study.grader_named(table.grader, key="analyze.grader")) if study.grader else study.path(study.study.data)
+    source = (
+        runner.run_dir(study.grader_named(table.grader, key="analyze.grader"))
+        if study.grader
+        else study.path(study.study.data)
+    )
     folder = source if study.grader else runner.out
     subset = folder / "human_subset.jsonl" if table.human_share else None
     settings = settings_of(table, AnalyzeSettings, **({"human": str(subset)} if subset else {}))
-    inputs = _inputs(source, table.human, study.path(study.study.human) if table.human_share and study.study.human else None)
+    inputs = _inputs(
+        source, table.human, study.path(study.study.human) if table.human_share and study.study.human else None
+    )
     target = folder / "analysis.json"
 
     def run() -> Any:
-        if subset is not None and study.study.human:  # a simulated labelling round: a random share of the prompt clusters
+        if (
+            subset is not None and study.study.human
+        ):  # a simulated labelling round: a random share of the prompt clusters
             write_pairs(human_subset(load_pairs(study.path(study.study.human)), share=table.human_share or 1.0,
                                      seed=settings.seed, cluster=settings.cluster), subset)
         return analyze(source, settings, out=folder, context=_context(runner)).result
@@ -171,8 +184,14 @@ def jury_step(runner: StudyRunner) -> None:
     def run() -> Any:
         return jury(members, settings, out=target, context=_context(runner)).result
 
-    runner.step("jury", {"settings": settings, "members": [str(m) for m in members]}, members, [target / "labels.jsonl"], run,
-                study_wide=False)
+    runner.step(
+        "jury",
+        {"settings": settings, "members": [str(m) for m in members]},
+        members,
+        [target / "labels.jsonl"],
+        run,
+        study_wide=False,
+    )
 
 
 def thresholds_step(runner: StudyRunner) -> None:
@@ -213,8 +232,14 @@ def stability_step(runner: StudyRunner) -> None:
         def run(folder: Path = folder, target: Path = target) -> Any:
             return stability([folder], settings, out=target, context=_context(runner)).result
 
-        runner.step(f"stability {name}", settings, [*sorted(folder.glob("repeat-*"))] if folder.exists() else [], [target], run,
-                    _loader(target, Stability))
+        runner.step(
+            f"stability {name}",
+            settings,
+            [*sorted(folder.glob("repeat-*"))] if folder.exists() else [],
+            [target],
+            run,
+            _loader(target, Stability),
+        )
 
 
 def plan_steps(runner: StudyRunner) -> None:
@@ -244,7 +269,11 @@ def plan_steps(runner: StudyRunner) -> None:
                     lambda: _read(target, Plan))
     if study.select is not None:
         chosen = study.select
-        source = runner.run_dir(study.grader_named(chosen.grader, key="select.grader")) if study.grader else study.path(study.study.data)
+        source = (
+            runner.run_dir(study.grader_named(chosen.grader, key="select.grader"))
+            if study.grader
+            else study.path(study.study.data)
+        )
         settings = settings_of(chosen, SelectSettings)
         picks, design_file = out / "picks.jsonl", out / "picks.design.json"
         from ...steps.plan import select_outputs

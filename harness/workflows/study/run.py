@@ -44,8 +44,10 @@ def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None)
     names = [step.name for step in runner.planned]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ConfigError(f"{study.file}: the steps {', '.join(repr(n) for n in twice)} are declared twice (two tables with "
-                          "the same settings); remove the copy")
+        raise ConfigError(
+            f"{study.file}: the steps {', '.join(repr(n) for n in twice)} are declared twice (two tables with "
+            "the same settings); remove the copy"
+        )
     claims = [Output(folder / "study.json", param="the study's `out`", kind="study")]
     claims += [c for step in runner.planned for c in step.claims]
     written = [c.path for c in claims]

@@ -1,4 +1,5 @@
-"""The steps of a study (:mod:`harness.workflows.study`), each the library call of its command, stamped with provenance."""
+"""The steps of a study (:mod:`harness.workflows.study`), each the library call of its command, stamped with
+provenance."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ...io.provenance import stamped
 from .runner import study_provenance
 
 if TYPE_CHECKING:
-    from .file import GraderTable
+    from .file import GraderTable, ShotSearchTable
     from .runner import StudyRunner
 
 
@@ -36,70 +37,92 @@ def _grader_inputs(runner: StudyRunner, grader: GraderTable) -> list[Path]:
 
 def grading_steps(runner: StudyRunner) -> None:
     """The exemplar search (when declared), then every grader's run folder."""
-    from ...core.errors import GraderError
-    from ...grading.grade import grade, grade_repeats
+    if runner.study.shot_search is not None:
+        _shot_search_step(runner, runner.study.shot_search)
+    for grader in runner.study.grader:
+        _grade_step(runner, grader)
+    probe_steps(runner)
+
+
+def _shot_search_step(runner: StudyRunner, table: ShotSearchTable) -> None:
+    """The exemplar search: shot sets chosen on dev and judged on held-out test, the choice in chosen_shots.jsonl."""
     from ...grading.templates import default_shots_path
     from ...io.pairs import load_pairs, select_rows
     from ...io.readers import read_result
-    from ...io.runs import read_manifest
-    from ...results.manifest import Manifest
     from ...results.shots import ShotSearch
     from ...steps.settings import ShotSearchSettings, mapping_of
     from ..shot_search import calibrate_shots
     from .analyses import settings_of
-    from .runner import check_graded
 
     study, out = runner.study, runner.out
-    data = study.path(study.study.data)
-    if study.shot_search is not None:
-        table = study.shot_search
-        base = study.grader_named(table.grader, key="shot_search.grader")
-        target = out / "shot-search" / "shot_search.json"
+    base = study.grader_named(table.grader, key="shot_search.grader")
+    target = out / "shot-search" / "shot_search.json"
+    settings = settings_of(table, ShotSearchSettings)
+    pool = study.path(study.study.human or "")
 
-        settings = settings_of(table, ShotSearchSettings)
-        pool = study.path(study.study.human or "")
+    def search() -> ShotSearch:
+        # a search always starts afresh; the cache answers repeats
+        _set_aside(runner, "shot search", out / "shot-search")
+        pairs = load_pairs(pool, mapping=mapping_of(settings.map))
+        human = select_rows(pairs, limit=settings.limit, sample=settings.sample, seed=settings.sample_seed)
+        spec = replace(_spec(runner, base, shots=None), targets=("prompt", "response"), logprobs=False, samples=1)
+        found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search",
+                                out=out / "chosen_shots.jsonl", cache_dir=runner.cache, settings=settings)
+        tested = sorted((out / "shot-search").glob("test-*"))  # the graders judged on held-out prompts
+        inputs = [("pool", pool), ("default shots", default_shots_path()), *(("run", t) for t in tested)]
+        found = stamped(found, study_provenance(runner, "shot-search", "grader vs human", inputs))
+        found.write(target)
+        return found
 
-        def search() -> ShotSearch:
-            _set_aside(runner, "shot search", out / "shot-search")  # a search always starts afresh; the cache answers repeats
-            human = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,
-                                seed=settings.sample_seed)
-            spec = replace(_spec(runner, base, shots=None), targets=("prompt", "response"), logprobs=False, samples=1)
-            found = calibrate_shots(human, spec, runner.endpoint.get(), run_root=out / "shot-search", out=out / "chosen_shots.jsonl",
-                                    cache_dir=runner.cache, settings=settings)
-            tested = sorted((out / "shot-search").glob("test-*"))  # the graders judged on held-out prompts
-            found = stamped(found, study_provenance(runner, "shot-search", "grader vs human", [("pool", pool),
-                                                                                   ("default shots", default_shots_path()),
-                                                                                   *(("run", t) for t in tested)]))
-            found.write(target)
-            return found
+    runner.step("shot search", {"settings": settings, "grader": base}, [pool],
+                [target, out / "chosen_shots.jsonl"], search, lambda: read_result(target, ShotSearch))
 
-        runner.step("shot search", {"settings": settings, "grader": base}, [pool],
-                    [target, out / "chosen_shots.jsonl"], search, lambda: read_result(target, ShotSearch))
-    for grader in study.grader:
-        folder = runner.run_dir(grader)
 
-        def run(grader: GraderTable = grader, folder: Path = folder) -> Manifest:
-            _set_aside_if_finished(runner, f"grade {grader.name}", folder)
-            _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
-            try:
-                result = grade(data, _spec(runner, grader), runner.endpoint.for_model(grader.model), run_dir=folder,
-                               cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
-            except GraderError as exc:  # name the study's keys, not the grade command's flags
-                said = re.sub(r"`(base_url|model)`( \(or OPENAI_BASE_URL\))?", lambda m: f"{'endpoint' if m.group(1) == 'base_url' else 'grader'}.{m.group(1)}", str(exc))
-                raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and grader.model): "
-                                  f"{said}") from None
-            check_graded(result, grader.name)
-            if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
-                for repeat in grade_repeats(data, _spec(runner, grader), runner.endpoint.for_model(grader.model),
-                                            run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
-                                            retry_statuses=("failed",), on_progress=runner.on_progress):
-                    check_graded(repeat, f"{grader.name} ({repeat.run_dir.name})")
-            return result.manifest
+def _grade_step(runner: StudyRunner, grader: GraderTable) -> None:
+    """One grader's run folder (and its repeats), resumed where it stopped."""
+    from ...core.errors import GraderError
+    from ...grading.grade import grade, grade_repeats
+    from ...io.runs import read_manifest
+    from ...results.manifest import Manifest
+    from .runner import check_graded
 
-        runner.step(f"grade {grader.name}", {"grader": grader, "endpoint": study.endpoint.base_url}, _grader_inputs(runner, grader),
-                    [folder / "labels.jsonl"], run, partial(read_manifest, folder), study_wide=False,
-                    on_changed=partial(_set_aside, runner, f"grade {grader.name}", folder))
-    probe_steps(runner)
+    data = runner.study.path(runner.study.study.data)
+    folder = runner.run_dir(grader)
+    endpoint = runner.endpoint
+
+    def run() -> Manifest:
+        _set_aside_if_finished(runner, f"grade {grader.name}", folder)
+        _set_aside_if_another_endpoint(runner, f"grade {grader.name}", folder)
+        try:
+            result = grade(data, _spec(runner, grader), endpoint.for_model(grader.model), run_dir=folder,
+                           cache_dir=runner.cache, retry_statuses=("failed",), on_progress=runner.on_progress)
+        except GraderError as exc:  # name the study's keys, not the grade command's flags
+            raise GraderError(f"grader {grader.name} ({grader.model}; the study's endpoint.base_url and "
+                              f"grader.model): {_as_study_keys(str(exc))}") from None
+        check_graded(result, grader.name)
+        if grader.repeats > 1:  # repeat 1 has the run's own seed: answered from the cache
+            for repeat in grade_repeats(data, _spec(runner, grader), endpoint.for_model(grader.model),
+                                        run_dir=folder / "repeats", repeats=grader.repeats, cache_dir=runner.cache,
+                                        retry_statuses=("failed",), on_progress=runner.on_progress):
+                check_graded(repeat, f"{grader.name} ({repeat.run_dir.name})")
+        return result.manifest
+
+    runner.step(
+        f"grade {grader.name}",
+        {"grader": grader, "endpoint": runner.study.endpoint.base_url},
+        _grader_inputs(runner, grader),
+        [folder / "labels.jsonl"],
+        run,
+        partial(read_manifest, folder),
+        study_wide=False,
+        on_changed=partial(_set_aside, runner, f"grade {grader.name}", folder),
+    )
+
+
+def _as_study_keys(message: str) -> str:
+    """A grade's message with its parameters named as the study's keys (``endpoint.base_url``, ``grader.model``)."""
+    return re.sub(r"`(base_url|model)`( \(or OPENAI_BASE_URL\))?",
+                  lambda m: f"{'endpoint' if m.group(1) == 'base_url' else 'grader'}.{m.group(1)}", message)
 
 
 def probe_steps(runner: StudyRunner) -> None:
@@ -119,11 +142,24 @@ def probe_steps(runner: StudyRunner) -> None:
             target = folder / f"probe-{settings.kind}" / "probe.json"
 
             def run(folder: Path = folder, settings: ProbeSettings = settings) -> Probe:
-                return run_probe(folder, settings, runner.endpoint.get(), cache_dir=runner.cache, on_progress=runner.on_progress,
-                                 context=[("study", runner.study.file)])
+                return run_probe(
+                    folder,
+                    settings,
+                    runner.endpoint.get(),
+                    cache_dir=runner.cache,
+                    on_progress=runner.on_progress,
+                    context=[("study", runner.study.file)],
+                )
 
-            runner.step(f"probe {settings.kind} {name}", {"settings": settings, "endpoint": study.endpoint.base_url}, [folder],
-                        [target], run, partial(read_result, target, Probe), claims=planned_probe(folder, settings.kind, None))
+            runner.step(
+                f"probe {settings.kind} {name}",
+                {"settings": settings, "endpoint": study.endpoint.base_url},
+                [folder],
+                [target],
+                run,
+                partial(read_result, target, Probe),
+                claims=planned_probe(folder, settings.kind, None),
+            )
 
 
 def analysis_steps(runner: StudyRunner) -> None:
@@ -151,7 +187,7 @@ def analysis_steps(runner: StudyRunner) -> None:
 
 def report_steps(runner: StudyRunner) -> None:
     """The report of everything the study wrote, and the first grader's item viewer."""
-    from ...analysis.calibration import table_calibration_path
+    from ...analysis.table_calibration import table_calibration_path
     from ...io.pairs import load_pairs
     from ...io.runs import load_run
     from ...report.document import render_report
@@ -164,10 +200,15 @@ def report_steps(runner: StudyRunner) -> None:
     first = runner.run_dir(study.grader[0]) if study.grader else None
     analysed = (runner.run_dir(study.grader_named(study.analyze.grader, key="analyze.grader"))
                 if study.analyze and study.grader else first or out)
-    given = {"analysis": analysed / "analysis.json", "comparison": out / "comparison.json",
-             "agreement": out / "agreement.json", "shot_search": out / "shot-search" / "shot_search.json", "plan": out / "plan.json",
-             "picks": out / "picks.design.json",
-             **({"thresholds": out / study.thresholds.name / "thresholds.json"} if study.thresholds else {})}
+    given = {
+        "analysis": analysed / "analysis.json",
+        "comparison": out / "comparison.json",
+        "agreement": out / "agreement.json",
+        "shot_search": out / "shot-search" / "shot_search.json",
+        "plan": out / "plan.json",
+        "picks": out / "picks.design.json",
+        **({"thresholds": out / study.thresholds.name / "thresholds.json"} if study.thresholds else {}),
+    }
     probes: list[Path] = []
     if first is not None:
         given["calibration"] = first / "calibration.json"
