@@ -12,7 +12,8 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 from typer.testing import CliRunner
 
 from harness.analysis.agreement import agreement
-from harness.analysis.calibration import asymmetry, calibrate_table
+from harness.analysis.calibration import asymmetry
+from harness.analysis.table_calibration import calibrate_table
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs

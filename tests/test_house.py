@@ -119,6 +119,20 @@ def test_modules_and_functions_stay_small() -> None:
     assert not long_modules and not long_functions, (long_modules, long_functions)
 
 
+def test_a_wings_subpackage_is_one_level_deep_and_holds_only_its_modules() -> None:
+    """A wing may group one job's modules in a subpackage (``workflows/study/``): one level deep, named in
+    docs/ARCHITECTURE.md module by module, its ``__init__.py`` only a docstring (nothing a caller could import from
+    the package instead of the module that owns it)."""
+    packages = [p.parent for p in HARNESS.glob("*/*/__init__.py")]
+    assert packages, "no wing holds a subpackage: this test guards nothing"
+    deeper = [str(p.relative_to(HARNESS)) for p in HARNESS.glob("*/*/*/__init__.py")]
+    assert not deeper, deeper
+    for package in packages:
+        body = ast.parse((package / "__init__.py").read_text(encoding="utf-8")).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), f"{package.relative_to(REPO)}/__init__.py holds code"
+        assert _wing(_name(package / "__init__.py")) == package.parent.name
+
+
 def test_architecture_names_every_module() -> None:
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     missing = [str(p.relative_to(HARNESS)) for p in _modules().values()
@@ -194,7 +208,7 @@ def test_published_schemas_are_current() -> None:
         assert stored == schema_of(kind), f"docs/schemas/{name}.json is stale: run `harness schema -o docs/schemas`"
     published = sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith("."))
     assert published == sorted([*RESULT_TYPES, "study"])
-    from harness.workflows.study_file import study_schema
+    from harness.workflows.study.file import study_schema
 
     assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), "docs/schemas/study.json is stale"
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from harness.grading.settings import EndpointSettings, JobSettings
 from harness.steps.settings import COMMAND_SETTINGS
-from harness.workflows.study_file import ANALYSIS_TABLES, STUDY_ONLY_KEYS, StudyInfo
+from harness.workflows.study.file import ANALYSIS_TABLES, STUDY_ONLY_KEYS, StudyInfo
 from tests.helpers import SAMPLE
 
 runner = CliRunner()
@@ -170,7 +170,7 @@ treshold = 2
 
 
 def test_study_wide_keys_are_inherited_and_a_table_may_override_them(tmp_path: Path) -> None:
-    from harness.workflows.study_reading import read_study
+    from harness.workflows.study.reading import read_study
 
     _xstest_like(tmp_path)
     study = tmp_path / "wide.toml"
@@ -244,7 +244,7 @@ def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(server, tm
 def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(tmp_path: Path) -> None:
     """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
     from harness.grading.settings import MAX_TOKENS_LIMIT
-    from harness.workflows.study_file import study_schema
+    from harness.workflows.study.file import study_schema
     from tests.helpers import SAMPLE
 
     for value, said in (("0", "expected at least 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}")):

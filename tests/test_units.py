@@ -230,4 +230,4 @@ def test_cluster_flag_is_validated(server, tmp_path: Path) -> None:  # type: ign
     result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--cluster", "family"])
     assert result.exit_code == 2 and "--cluster 'family': no such column" in result.output and "--cluster none" in result.output
     result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--threshold", "5"])
-    assert result.exit_code == 2 and "--threshold 5: expected 1, 2 or 3" in result.output, result.output
+    assert result.exit_code == 2 and "--threshold 5: expected an integer with 1 <= threshold <= 3" in result.output, result.output

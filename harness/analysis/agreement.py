@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.cells import is_missing
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
 from ..results.calibration import Agreement, Detection
 from .intervals import FEW_CLUSTERS, Interval, edge_interval, percentile_ci
 from .stats import (
@@ -146,6 +146,7 @@ def boot_metrics(totals: np.ndarray, k: int, *, ordinal: bool, threshold_index: 
     return out
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def agreement(
     gold: Sequence[Any] | np.ndarray,
     pred: Sequence[Any] | np.ndarray,
@@ -155,8 +156,8 @@ def agreement(
     threshold: Any = 1,
     clusters: Sequence[Any] | np.ndarray | None = None,
     cluster_name: str | None = None,
-    n_boot: int = DEFAULT_N_BOOT,
-    seed: int = DEFAULT_SEED,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
     weights: Sequence[float] | np.ndarray | None = None,
     outside: Literal["disagree", "exclude"] = "disagree",
 ) -> Agreement:
@@ -200,7 +201,8 @@ def agreement(
     n_clusters = int(np.unique(codes).size)
     notes = _notes(g, p, point, strays if outside == "disagree" else [], ordinal=ordinal, threshold=threshold)
     if outside == "disagree":
-        left_out["grader_outside_labels"] = int(np.isin(p, [labels.index(v) for v in strays if v in labels]).sum()) if strays else 0
+        stray_codes = [labels.index(v) for v in strays if v in labels]
+        left_out["grader_outside_labels"] = int(np.isin(p, stray_codes).sum()) if strays else 0
     notes += _other_reading(point.get("accuracy"), int(g.size), left_out["grader_outside_labels"], outside)
     keys = ["accuracy", "kappa"] + (["kappa_quadratic", "recall"] if ordinal else [])
     cells = cluster_confusions(g, p, codes, k=k)
@@ -211,7 +213,9 @@ def agreement(
         draws = boot_metrics(totals, k, ordinal=ordinal, threshold_index=threshold_index)
         positive_clusters = int(np.unique(codes[g >= threshold_index]).size) if ordinal else 0
         for key in keys:
-            ci[key], missing = _interval(key, draws[key], point, positive_clusters if key == "recall" else n_clusters, notes)
+            ci[key], missing = _interval(
+                key, draws[key], point, positive_clusters if key == "recall" else n_clusters, notes
+            )
             if missing:
                 undefined[key] = missing
         if n_clusters < FEW_CLUSTERS:
@@ -230,14 +234,18 @@ def _other_reading(accuracy: float | None, n: int, strays: int, outside: str) ->
         return []
     correct = accuracy * n
     if outside == "exclude":
-        return [f"accuracy {accuracy:.4f} with the {strays} grader labels outside the declared set left out (unparsed); "
-                f"{correct / (n + strays):.4f} counting them as disagreements (--unparsed disagree)"]
+        return [
+            f"accuracy {accuracy:.4f} with the {strays} grader labels outside the declared set left out (unparsed); "
+            f"{correct / (n + strays):.4f} counting them as disagreements (--unparsed disagree)"
+        ]
     kept = n - strays
     return [f"accuracy {accuracy:.4f} counting the {strays} grader labels outside the declared set as disagreements; "
             f"{correct / kept:.4f} leaving them out as unparsed (--unparsed exclude)"] if kept else []
 
 
-def _notes(g: np.ndarray, p: np.ndarray, point: dict[str, Any], outside: list[Any], *, ordinal: bool, threshold: Any) -> list[str]:
+def _notes(
+    g: np.ndarray, p: np.ndarray, point: dict[str, Any], outside: list[Any], *, ordinal: bool, threshold: Any
+) -> list[str]:
     notes = []
     if g.size == 0:
         notes.append("no position has both a known reference label and a grader label")
@@ -248,19 +256,25 @@ def _notes(g: np.ndarray, p: np.ndarray, point: dict[str, Any], outside: list[An
     if ordinal and g.size and point["detection"].recall is None:
         notes.append(f"recall undefined: no reference label >= {threshold}")
     if outside:
-        notes.append(f"grader labels outside the reference's label set ({', '.join(map(repr, outside))}) are counted as "
-                     "disagreements")
+        notes.append(
+            f"grader labels outside the reference's label set ({', '.join(map(repr, outside))}) are counted as "
+            "disagreements"
+        )
     return notes
 
 
-def _interval(key: str, draws: np.ndarray, point: dict[str, Any], clusters: int, notes: list[str]) -> tuple[Interval, int]:
+def _interval(
+    key: str, draws: np.ndarray, point: dict[str, Any], clusters: int, notes: list[str]
+) -> tuple[Interval, int]:
     """One metric's interval from its bootstrap draws, honest at the edges (see the module docstring)."""
     value = point["detection"].recall if key == "recall" else point.get(key)
     finite = draws[np.isfinite(draws)]
     missing = int(draws.size - finite.size)
     if missing:
-        notes.append(f"{key} undefined in {missing} of {draws.size} resamples (nothing in its denominator); its interval "
-                     "is from the rest")
+        notes.append(
+            f"{key} undefined in {missing} of {draws.size} resamples (nothing in its denominator); its interval "
+            "is from the rest"
+        )
     if value is None or not finite.size:
         return [None, None], missing
     if key.startswith("kappa"):

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.cells import as_int, is_missing
+from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, bounded
+from ..core.cells import is_missing
 from ..core.constants import (
     CATEGORIES,
     DEFAULT_N_BOOT,
@@ -31,10 +32,10 @@ from ..core.constants import (
     STATUSES,
     label_column,
 )
-from ..core.errors import ConfigError, DataError
+from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import id_hash
-from ..results.calibration import Agreement, Asymmetry, Calibration, SideReport, TableAgreement
+from ..results.calibration import Agreement, Asymmetry, Calibration, SideReport
 from ..results.common import Unit
 from .agreement import agreement
 from .intervals import Interval, percentile_ci
@@ -74,10 +75,22 @@ def max_or_nan(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _side_report(gold: np.ndarray, pred: np.ndarray, clusters: np.ndarray, cluster: str | None, counts: dict[str, int], *,
-                 threshold: int, n_boot: int, seed: int, weights: np.ndarray | None = None) -> SideReport:
+def _side_report(
+    gold: np.ndarray,
+    pred: np.ndarray,
+    clusters: np.ndarray,
+    cluster: str | None,
+    counts: dict[str, int],
+    *,
+    threshold: int,
+    n_boot: int,
+    seed: int,
+    weights: np.ndarray | None = None,
+) -> SideReport:
     def agree(g: np.ndarray, p: np.ndarray, c: np.ndarray, w: np.ndarray | None) -> Agreement:
-        return agreement(g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed, weights=w)
+        return agreement(
+            g, p, threshold=threshold, clusters=c, cluster_name=cluster, n_boot=n_boot, seed=seed, weights=w
+        )
 
     pooled_weights = None if weights is None else np.repeat(weights, len(CATEGORIES))
     return SideReport(
@@ -101,7 +114,9 @@ def confusion_cells(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def _recall_kappa(cells: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
     matrices = cells.reshape(-1, K, K)
-    return detection_from_confusion(matrices, threshold_index=threshold)["recall"], kappa_from_confusion(matrices, weights="quadratic")
+    return detection_from_confusion(matrices, threshold_index=threshold)["recall"], kappa_from_confusion(
+        matrices, weights="quadratic"
+    )
 
 
 def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r: np.ndarray, *,
@@ -144,11 +159,9 @@ def asymmetry(gold_p: np.ndarray, pred_p: np.ndarray, gold_r: np.ndarray, pred_r
 def side_counts(frame: pd.DataFrame, side: str) -> dict[str, int]:
     """Item counts of one side in the shared vocabulary (see the module docstring)."""
     n = len(frame)
-    if side == "response":
-        texts = frame["response"] if "response" in frame.columns else None
-        has_text = np.ones(n, bool) if texts is None else texts.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy()
-    else:
-        has_text = np.ones(n, bool)
+    has_text = np.ones(n, bool)
+    if side == "response" and "response" in frame.columns:
+        has_text = frame["response"].map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy()
     status = frame[f"{side}_status"] if f"{side}_status" in frame.columns else None
     counts = dict.fromkeys(SIDE_COUNTS, 0)
     counts["items"] = n
@@ -180,9 +193,20 @@ def join_human(run: Run, human: pd.DataFrame) -> pd.DataFrame:
     return joined if wide.empty else joined.merge(wide, on="id", how="left")
 
 
-def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-                  n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, by: str | None = None,
-                  raters: Ratings | None = None, epsilon: float = 0.1, warnings: Sequence[str] = ()) -> Calibration:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED, epsilon=EPSILON)
+def calibrate_run(
+    run: Run,
+    human: pd.DataFrame,
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    by: str | None = None,
+    raters: Ratings | None = None,
+    epsilon: float = EPSILON.default,
+    warnings: Sequence[str] = (),
+) -> Calibration:
     """Compare a grade run's labels with human labels, joined on id, resampling prompt clusters.
 
     Args:
@@ -202,18 +226,11 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         warnings: what the caller knows about these labels that the numbers cannot show (e.g. that they
             were narrowed to an exemplar search's held-out pairs); kept in the result's ``warnings``.
     """
-    _check_threshold(threshold)
+    options: dict[str, Any] = {"threshold": threshold, "cluster": cluster, "n_boot": n_boot, "seed": seed}
     if raters is not None:
-        found = calibrate_run(run, human, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, by=by, warnings=warnings)
-        forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
-                     if r.get("status") == "ok" and r.get("probabilities")}
-        verdicts = {(str(r["id"]), str(r["target"])): r["severity"] for r in run.records
-                    if r.get("status") == "ok" and r.get("severity")}
-        soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed, verdicts=verdicts) if forecasts else None
-        return Calibration(**found.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed),
-                           soft_labels=soft or None)
+        return _with_raters(run, human, raters, epsilon=epsilon, by=by, warnings=warnings, **options)
     if by is not None:
-        return _by_group(run, human, by, threshold=threshold, cluster=cluster, n_boot=n_boot, seed=seed, warnings=warnings)
+        return _by_group(run, human, by, warnings=warnings, **options)
     if not run.records:
         raise DataError(f"{run.path}: the run has no labels yet")
     human_cols = [c for c in human.columns if c in {label_column(s, c2) for s in SIDES for c2 in CATEGORIES}]
@@ -223,31 +240,25 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
     weights = _weights(joined)
     column = cluster_column(joined.columns, cluster)
     codes = cluster_of_rows(joined, column)
-    targets: dict[str, SideReport] = {}
-    matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for side in SIDES:
-        gold_cols = [label_column(side, c) for c in CATEGORIES]
-        if not all(c in joined.columns for c in gold_cols) or f"{side}_status" not in joined.columns:
-            continue
-        for c in gold_cols:
-            if f"pred_{c}" not in joined.columns:
-                joined[f"pred_{c}"] = np.nan
-        gold, pred = side_labels(joined, "", side), side_labels(joined, "pred_", side)
-        targets[side] = _side_report(gold, pred, codes, column, side_counts(joined, side), threshold=threshold,
-                                     n_boot=n_boot, seed=seed, weights=weights)
-        matrices[side] = (gold, pred)
+    matrices = _side_matrices(joined)
+    targets = {side: _side_report(gold, pred, codes, column, side_counts(joined, side), threshold=threshold,
+                                  n_boot=n_boot, seed=seed, weights=weights)
+               for side, (gold, pred) in matrices.items()}
     if not targets:
         raise DataError("the run and the human table share no side with labels on both (prompt or response)")
     both: dict[str, Any] = ({"asymmetry": asymmetry(*matrices["prompt"], *matrices["response"], clusters=codes,
                                                     threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)}
                             if len(matrices) == 2 else {})
-    forecasts = {(str(r["id"]), str(r["target"])): r["probabilities"] for r in run.records
-                 if r.get("status") == "ok" and r.get("probabilities")}
+    forecasts = _ok_values(run, "probabilities")
     if forecasts:
-        both["reliability"] = reliability(joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed, weights=weights)
+        both["reliability"] = reliability(
+            joined, forecasts, codes, threshold=threshold, n_boot=n_boot, seed=seed, weights=weights
+        )
     if weights is not None:
-        both["design"] = (f"weighted by 1/{INCLUSION} (a pick of harness select): every metric and interval estimates the "
-                          f"population the {len(joined)} labelled pairs were drawn from")
+        both["design"] = (
+            f"weighted by 1/{INCLUSION} (a pick of harness select): every metric and interval estimates the "
+            f"population the {len(joined)} labelled pairs were drawn from"
+        )
     return Calibration(
         run=str(run.path), model=run.manifest.model, n_joined=len(joined), threshold=threshold,
         unit=Unit(cluster=column, n_items=len(joined), n_clusters=int(np.unique(codes).size)),
@@ -256,6 +267,39 @@ def calibrate_run(run: Run, human: pd.DataFrame, *, threshold: int = 1, cluster:
         shots_hash=run.manifest.shots_hash, id_hashes=[id_hash(i) for i in joined["id"].astype(str)],
         **_warned(exemplar_warning(run), *warnings, _unequal_weights(weights)),
     )
+
+
+def _side_matrices(joined: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each side with human labels and a grader status: its (human, grader) label matrices (a category the grader
+    never labelled is missing, never Safe)."""
+    matrices = {}
+    for side in SIDES:
+        gold_cols = [label_column(side, c) for c in CATEGORIES]
+        if not all(c in joined.columns for c in gold_cols) or f"{side}_status" not in joined.columns:
+            continue
+        for c in gold_cols:
+            if f"pred_{c}" not in joined.columns:
+                joined[f"pred_{c}"] = np.nan
+        matrices[side] = (side_labels(joined, "", side), side_labels(joined, "pred_", side))
+    return matrices
+
+
+def _with_raters(run: Run, human: pd.DataFrame, raters: Ratings, *, epsilon: float, n_boot: int, seed: int,
+                 **options: Any) -> Calibration:
+    """The calibration with the raters beside it: α among them, the human ceiling, the alternative annotator test,
+    and the soft-label scores where the run recorded probabilities."""
+    found = calibrate_run(run, human, n_boot=n_boot, seed=seed, **options)
+    forecasts = _ok_values(run, "probabilities")
+    verdicts = _ok_values(run, "severity")
+    soft = soft_labels(raters, forecasts, n_boot=n_boot, seed=seed, verdicts=verdicts) if forecasts else None
+    humans = rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed)
+    return Calibration(**found.fields(), human_agreement=humans, soft_labels=soft or None)
+
+
+def _ok_values(run: Run, key: str) -> dict[tuple[str, str], Any]:
+    """``key`` of every record graded ok that holds one, by (id, target)."""
+    return {(str(r["id"]), str(r["target"])): r[key] for r in run.records
+            if r.get("status") == "ok" and r.get(key)}
 
 
 def _unequal_weights(weights: np.ndarray | None) -> str | None:
@@ -276,9 +320,11 @@ def _weights(joined: pd.DataFrame) -> np.ndarray | None:
     values = inclusion_numbers(joined[INCLUSION].tolist())
     bad = ~((values >= MIN_INCLUSION) & (values <= 1))
     if bad.any():
-        raise DataError(f"the human table's row {joined['id'].astype(str).to_numpy()[bad][0]!r} has {INCLUSION} "
-                        f"{joined[INCLUSION].to_numpy()[bad][0]!r}; expected a probability from {MIN_INCLUSION:g} to 1 on "
-                        "every row (as harness select wrote it), or no such column for a uniform random sample")
+        raise DataError(
+            f"the human table's row {joined['id'].astype(str).to_numpy()[bad][0]!r} has {INCLUSION} "
+            f"{joined[INCLUSION].to_numpy()[bad][0]!r}; expected a probability from {MIN_INCLUSION:g} to 1 on "
+            "every row (as harness select wrote it), or no such column for a uniform random sample"
+        )
     return 1.0 / values
 
 
@@ -307,8 +353,10 @@ def exemplar_warning(run: Run) -> str | None:
     overlap = run.manifest.shots_overlap
     if not overlap:
         return None
-    return (f"{overlap} of the run's graded items are exemplars of its shot set (same id or text): they were graded with "
-            "their own answer shown, so agreement on them is not evidence")
+    return (
+        f"{overlap} of the run's graded items are exemplars of its shot set (same id or text): they were graded with "
+        "their own answer shown, so agreement on them is not evidence"
+    )
 
 
 def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.ndarray) -> dict[str, list[int]]:
@@ -325,79 +373,6 @@ def _max_pairs(matrices: dict[str, tuple[np.ndarray, np.ndarray]], codes: np.nda
     return out
 
 
-def _check_threshold(threshold: int) -> None:
-    if threshold not in (1, 2, 3):
-        raise ConfigError(f"`threshold` {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
-
-
-def calibrate_table(frame: pd.DataFrame, gold: str, pred: str, *, labels: list[str] | None = None,
-                    ordinal: bool | None = None, threshold: Any = 1, cluster: str | None = None,
-                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-                    epsilon: float = 0.1, unparsed: Literal["exclude", "disagree"] = "exclude") -> TableAgreement:
-    """Agreement between any two label columns of a table (nominal or ordinal).
-
-    ``labels`` declares the label set: a grader label outside it is unparsed, left out and counted
-    as ``grader_outside_labels`` (``unparsed="disagree"``: kept as a class of its own that never
-    matches, the conservative reading). By default the set is the sorted set of gold values, and
-    grader labels outside it count as disagreements. Integer label sets are treated as ordinal
-    unless told. ``cluster`` and ``raters`` (with ``pred`` as its grader) as in :func:`calibrate_run`.
-    """
-    for column, flag in ((gold, "`gold`"), (pred, "`pred`")):
-        if column not in frame.columns:
-            raise DataError(f"{flag} {column!r}: no such column; the table has {sorted(map(str, frame.columns))}")
-    gold_values = frame[gold].tolist()
-    pred_values = frame[pred].tolist()
-    if labels is None:
-        declared: list[Any] = sorted({v for v in gold_values if not is_missing(v)}, key=str)
-        whole = [as_int(v) for v in [*gold_values, *pred_values] if not is_missing(v)]
-        if declared and all(as_int(v) is not None for v in declared) and all(w is not None for w in whole):
-            # an integer scale: every step from the lowest label either column uses (a sample without a gold 0 is
-            # still on the 0-3 scale when the grader says 0) to the reference's highest (a grader's stray 7 stays outside)
-            known = [w for w in whole if w is not None]
-            declared = list(range(min(known), max(as_int(v) or 0 for v in declared) + 1))
-    else:
-        declared = list(labels)
-    numeric = [int(v) for v in declared if str(v).lstrip("-").isdigit()]
-    if len(numeric) == len(declared) and declared:
-        declared = sorted(numeric)
-        gold_values = [v if as_int(v) is None else as_int(v) for v in gold_values]
-        pred_values = [v if as_int(v) is None else as_int(v) for v in pred_values]
-        is_ordinal = True if ordinal is None else ordinal
-    else:
-        is_ordinal = bool(ordinal)
-    if is_ordinal and threshold not in declared[1:]:
-        raise ConfigError(f"`threshold` {threshold}: expected one of {declared[1:]} (a label above the lowest the data holds); "
-                          "declare the scale with `labels` (e.g. 0,1,2,3) when the data lack its lowest label")
-    unit_column = cluster_column(frame.columns, cluster)
-    codes = cluster_of_rows(frame, unit_column)
-    result = agreement(gold_values, pred_values, labels=declared, ordinal=is_ordinal, threshold=threshold,
-                       clusters=codes, cluster_name=unit_column, n_boot=n_boot, seed=seed,
-                       outside=unparsed if labels is not None else "disagree")
-    table = TableAgreement(**result.fields(), gold=gold, pred=pred, n_rows=len(frame))
-    if raters is None:
-        return table
-    return TableAgreement(**table.fields(), human_agreement=rater_agreement(raters, epsilon=epsilon, n_boot=n_boot, seed=seed))
-
-
-def save_table_calibration(result: TableAgreement, out_dir: str | Path) -> list[Path]:
-    """Write a table calibration (``calibrate TABLE --gold --pred``) as JSON and its confusion CSV."""
-    import pandas as pd
-
-    from ..core.atomic import write_csv_atomic
-
-    target = table_calibration_path(out_dir, result.gold, result.pred)
-    result.write(target)
-    labels = result.labels
-    table = pd.DataFrame(result.confusion, index=[f"gold_{v}" for v in labels], columns=[f"pred_{v}" for v in labels])
-    return [target, write_csv_atomic(target.with_name(f"confusion_{target.name[:-5]}.csv"), table, index=True)]
-
-
-def table_calibration_path(out_dir: str | Path, gold: str, pred: str) -> Path:
-    """Where ``calibrate TABLE --gold G --pred P -o DIR`` writes its JSON: ``DIR/calibration_G_vs_P.json``."""
-    stem = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in f"calibration_{gold}_vs_{pred}")
-    return Path(out_dir) / f"{stem}.json"
-
-
 def save_calibration(result: Calibration, out_dir: str | Path) -> list[Path]:
     """Write ``calibration.json`` and a CSV confusion matrix per target and category."""
     import pandas as pd
@@ -409,6 +384,8 @@ def save_calibration(result: Calibration, out_dir: str | Path) -> list[Path]:
     for side, report in result.targets.items():
         for name, metrics in [*report.categories.items(), ("pooled", report.pooled), ("max", report.max)]:
             labels = metrics.labels
-            table = pd.DataFrame(metrics.confusion, index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels])
+            table = pd.DataFrame(
+                metrics.confusion, index=[f"human_{v}" for v in labels], columns=[f"grader_{v}" for v in labels]
+            )
             written.append(write_csv_atomic(folder / f"confusion_{side}_{name}.csv", table, index=True))
     return written

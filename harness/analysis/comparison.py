@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
+from ..core.bounds import EPSILON, N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.calibration import Calibration
@@ -74,11 +75,18 @@ def _pair_tests(a: pd.DataFrame, b: pd.DataFrame, threshold: int, n_boot: int,
             g, pa, pb = gold[:, j], pred_a[:, j], pred_b[:, j]
         known = ~np.isnan(g) & ~np.isnan(pa) & ~np.isnan(pb)
         truth = g[known] >= threshold
-        result = mcnemar_test((pa[known] >= threshold) == truth, (pb[known] >= threshold) == truth, clusters=clusters[known])
+        result = mcnemar_test(
+            (pa[known] >= threshold) == truth, (pb[known] >= threshold) == truth, clusters=clusters[known]
+        )
         tests.append((scope, result))
     both = ~np.isnan(gold) & ~np.isnan(pred_a) & ~np.isnan(pred_b)
     g_known = np.where(both, gold, np.nan)
-    cells = np.hstack([confusion_cells(g_known, np.where(both, pred_a, np.nan)), confusion_cells(g_known, np.where(both, pred_b, np.nan))])
+    cells = np.hstack(
+        [
+            confusion_cells(g_known, np.where(both, pred_a, np.nan)),
+            confusion_cells(g_known, np.where(both, pred_b, np.nan)),
+        ]
+    )
     kappas = kappa_from_confusion(cells.sum(axis=0).reshape(2, K, K), weights="quadratic")
     totals = bootstrap_totals(cells, clusters=clusters, n_boot=n_boot, seed=seed)
     diff_ci: list[float | None] = [None, None]
@@ -125,9 +133,19 @@ def _warned(warning: str | None) -> dict[str, Any]:
     return {"warnings": [warning]} if warning else {}
 
 
-def compare(runs: list[Run], human: pd.DataFrame, *, threshold: int = 1, cluster: str | None = None,
-            n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, raters: Ratings | None = None,
-            epsilon: float = 0.1, warnings: list[str] | None = None) -> Comparison:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED, epsilon=EPSILON)
+def compare(
+    runs: list[Run],
+    human: pd.DataFrame,
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    raters: Ratings | None = None,
+    epsilon: float = EPSILON.default,
+    warnings: list[str] | None = None,
+) -> Comparison:
     """Side-by-side agreement of ``runs`` with ``human``, and cluster-aware paired tests between runs.
 
     Args:
@@ -177,8 +195,16 @@ def _with_ceiling(raters: Any, **options: Any) -> dict[str, Any]:
     return {"human_agreement": rater_agreement(raters, **options)} if raters else {}
 
 
-def compare_graders(runs: list[Run], *, threshold: int = 1, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-                    seed: int = DEFAULT_SEED, warnings: list[str] | None = None) -> GraderAgreement:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def compare_graders(
+    runs: list[Run],
+    *,
+    threshold: int = THRESHOLD.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    warnings: list[str] | None = None,
+) -> GraderAgreement:
     """Graders against each other, with no human labels: per pair, side and scope (``any`` and each category) the
     confusion, κ and quadratic κ with cluster-bootstrap CIs, each grader's harmful share, and a clustered exact
     McNemar of their flags (Holm over the whole family). Only items both graded ``ok`` count.
@@ -203,21 +229,34 @@ def compare_graders(runs: list[Run], *, threshold: int = 1, cluster: str | None 
             column = cluster_column(reference.columns, cluster)
             gold = frame[[f"gold_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
             pred = frame[[f"pred_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
-            scopes = {"any": (max_or_nan(gold), max_or_nan(pred))} | {c: (gold[:, k], pred[:, k]) for k, c in enumerate(CATEGORIES)}
+            scopes = {"any": (max_or_nan(gold), max_or_nan(pred))} | {
+                c: (gold[:, k], pred[:, k]) for k, c in enumerate(CATEGORIES)
+            }
             for scope, (g, p) in scopes.items():
                 both = ~(np.isnan(g) | np.isnan(p))
                 if not both.any():
                     continue
                 codes = frame["cluster"].to_numpy()[both]
-                result = agreement(g[both].astype(int), p[both].astype(int), threshold=threshold, clusters=codes, cluster_name=column,
-                                   n_boot=n_boot, seed=seed)
+                result = agreement(
+                    g[both].astype(int),
+                    p[both].astype(int),
+                    threshold=threshold,
+                    clusters=codes,
+                    cluster_name=column,
+                    n_boot=n_boot,
+                    seed=seed,
+                )
                 flags_a, flags_b = g[both] >= threshold, p[both] >= threshold
                 test = mcnemar_test(flags_a, flags_b, clusters=codes)
-                found.append((names[i], names[j], side, scope, result, float(flags_a.mean()), float(flags_b.mean()), test))
+                found.append(
+                    (names[i], names[j], side, scope, result, float(flags_a.mean()), float(flags_b.mean()), test)
+                )
                 if scope == "any":
                     units.append(Unit(cluster=column, n_items=int(both.sum()), n_clusters=int(np.unique(codes).size)))
     if not found:
-        raise DataError("the runs share no graded item with labels on the same side; were they graded on the same table?")
+        raise DataError(
+            "the runs share no graded item with labels on the same side; were they graded on the same table?"
+        )
     adjusted = holm({str(k): row[-1].p_value for k, row in enumerate(found)})
     pairs = [GraderPair(a=a, b=b, side=side, scope=scope, agreement=result, share_a=share_a, share_b=share_b,
                         share_test=PairTest(a=a, b=b, side=side, scope=scope, **test.fields(), p_holm=adjusted[str(k)]))
@@ -225,9 +264,15 @@ def compare_graders(runs: list[Run], *, threshold: int = 1, cluster: str | None 
     notes = [w for w in (exemplar_warning(r) for r in runs) if w] + list(warnings or [])
     notes.append("no human labels: agreement between graders is not accuracy (two graders can agree and both be wrong)")
     return GraderAgreement(
-        schema_version=SCHEMA_VERSION, threshold=threshold, unit=max(units, key=lambda u: u.n_items), graders=names, pairs=pairs,
+        schema_version=SCHEMA_VERSION,
+        threshold=threshold,
+        unit=max(units, key=lambda u: u.n_items),
+        graders=names,
+        pairs=pairs,
         family=f"Holm over all {len(pairs)} tests (grader pairs x sides x scopes any/{'/'.join(CATEGORIES)})",
-        n_boot=n_boot, seed=seed, warnings=notes,
+        n_boot=n_boot,
+        seed=seed,
+        warnings=notes,
     )
 
 

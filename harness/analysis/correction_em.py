@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.errors import DataError
 from ..results.analysis import Correction, ErrorDependence
 from ..results.calibration import Calibration
@@ -94,7 +94,9 @@ def shares(joint: np.ndarray) -> dict[str, np.ndarray]:
 
 def _calibration_cells(calibration: Calibration, source: str) -> tuple[np.ndarray, np.ndarray]:
     block = calibration.max_severity_pairs
-    if block is None or not all(k in block for k in ("cluster", "prompt_human", "prompt_grader", "response_human", "response_grader")):
+    if block is None or not all(
+        k in block for k in ("cluster", "prompt_human", "prompt_grader", "response_human", "response_grader")
+    ):
         raise DataError(
             f"{source}: no per-pair calibration data for both sides (max_severity_pairs); re-run "
             "`harness calibrate RUN --human DATA` with prompts and responses graded"
@@ -107,16 +109,19 @@ def _calibration_cells(calibration: Calibration, source: str) -> tuple[np.ndarra
         if not (human.size == grader.size == clusters.size):
             raise DataError(f"{source}: max_severity_pairs lists differ in length; the file was changed by hand")
         if ((human < -1) | (human >= K) | (grader < -1) | (grader >= K)).any():
-            raise DataError(f"{source}: max_severity_pairs.{side}_* holds a value outside -1..3; the file was changed by hand")
+            raise DataError(
+                f"{source}: max_severity_pairs.{side}_* holds a value outside -1..3; the file was changed by hand"
+            )
         known = (human >= 0) & (grader >= 0)
         rows = np.flatnonzero(known)
         cells[rows, offset * K * K + human[rows] * K + grader[rows]] = 1.0
     return cells, clusters
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clusters: np.ndarray,
                           calibration: Calibration | dict[str, Any], *, source: str = "calibration",
-                          n_boot: int = DEFAULT_N_BOOT, seed: int = 0, grader: dict[str, str] | None = None,
+                          n_boot: int = N_BOOT.default, seed: int = SEED.default, grader: dict[str, str] | None = None,
                           graded_ids: list[str] | None = None, force: bool = False) -> Correction:
     """Raw and bias-corrected transition shares of graded pairs, with cluster-bootstrap CIs.
 
@@ -137,13 +142,19 @@ def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clus
     cal_cells, cal_clusters = _calibration_cells(calibration, source)
     overlap = _overlap(calibration, graded_ids)
     if overlap:
-        notes.append(f"{overlap} of the graded pairs are calibration pairs: the correction is judged on pairs it was fit on")
+        notes.append(
+            f"{overlap} of the graded pairs are calibration pairs: the correction is judged on pairs it was fit on"
+        )
     dependence = error_dependence(calibration, source, n_boot=DEPENDENCE_BOOT, seed=seed + 2)
     if dependence.verdict.startswith("dependent"):
-        notes.append(f"the grader's prompt and response errors are dependent ({dependence.verdict}): the correction assumes "
-                     "independence and is biased; label a random subset of these pairs and use `human` instead")
+        notes.append(
+            f"the grader's prompt and response errors are dependent ({dependence.verdict}): the correction assumes "
+            "independence and is biased; label a random subset of these pairs and use `human` instead"
+        )
     elif dependence.verdict.startswith("cannot"):
-        notes.append(f"independence of prompt and response errors {dependence.verdict}: the correction rests on it unchecked")
+        notes.append(
+            f"independence of prompt and response errors {dependence.verdict}: the correction rests on it unchecked"
+        )
     counts = cal_cells.sum(axis=0).reshape(2, K, K)
     m_prompt, m_response = confusion_rates(counts[0]), confusion_rates(counts[1])
     graded = np.zeros((max_prompt.size, K * K))
@@ -162,14 +173,23 @@ def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clus
         raw_ci = {k: percentile_ci(raw_draws[k]) for k in SHARES}
         corrected_ci = {k: percentile_ci(corrected_draws[k]) for k in SHARES}
     return Correction(
-        n_graded=int(max_prompt.size), n_graded_clusters=int(np.unique(clusters).size),
-        n_calibration=int(cal_clusters.size), n_calibration_clusters=int(np.unique(cal_clusters).size),
-        calibration_model=calibration.model, source=source,
-        confusion_prompt=counts[0].astype(int).tolist(), confusion_response=counts[1].astype(int).tolist(),
-        raw={k: float(raw[k]) for k in SHARES}, corrected={k: float(corrected[k]) for k in SHARES},
-        raw_ci=raw_ci, corrected_ci=corrected_ci, error_dependence=dependence, calibration_overlap=overlap,
-        n_boot=n_boot, method="EM on the simplex with per-side confusion matrices (diagonal prior 0.5), transported from a "
-                             "calibration set",
+        n_graded=int(max_prompt.size),
+        n_graded_clusters=int(np.unique(clusters).size),
+        n_calibration=int(cal_clusters.size),
+        n_calibration_clusters=int(np.unique(cal_clusters).size),
+        calibration_model=calibration.model,
+        source=source,
+        confusion_prompt=counts[0].astype(int).tolist(),
+        confusion_response=counts[1].astype(int).tolist(),
+        raw={k: float(raw[k]) for k in SHARES},
+        corrected={k: float(corrected[k]) for k in SHARES},
+        raw_ci=raw_ci,
+        corrected_ci=corrected_ci,
+        error_dependence=dependence,
+        calibration_overlap=overlap,
+        n_boot=n_boot,
+        method="EM on the simplex with per-side confusion matrices (diagonal prior 0.5), transported from a "
+        "calibration set",
         assumptions=[
             "the calibration set's grader errors transport to the graded set (same grader, template, population)",
             "prompt and response errors are independent given the true severities",
@@ -180,7 +200,11 @@ def corrected_transitions(max_prompt: np.ndarray, max_response: np.ndarray, clus
 
 def _transport_checks(calibration: Calibration, source: str, grader: dict[str, str] | None, force: bool) -> list[str]:
     """Refuse a calibration of another grader (unless forced); say when the graded table names none."""
-    mine = {"model": calibration.model, "template_hash": calibration.template_hash, "shots_hash": calibration.shots_hash}
+    mine = {
+        "model": calibration.model,
+        "template_hash": calibration.template_hash,
+        "shots_hash": calibration.shots_hash,
+    }
     if grader is None:
         return [f"the graded table does not name its grader: nothing checks that {source} (model {calibration.model}) "
                 "measured this grader's errors"]
@@ -234,12 +258,17 @@ def error_dependence(calibration: Calibration, source: str, *, n_boot: int, seed
     point = _mantel_haenszel(cells.sum(axis=0))
     ci: Interval = [None, None]
     if n_boot > 0 and known.any():
-        draws = _mantel_haenszel(bootstrap_totals(cells, clusters=np.asarray(block["cluster"]), n_boot=n_boot, seed=seed))
+        draws = _mantel_haenszel(
+            bootstrap_totals(cells, clusters=np.asarray(block["cluster"]), n_boot=n_boot, seed=seed)
+        )
         ci = percentile_ci(draws)
     if n_errors < MIN_PROMPT_ERRORS or point is None or ci[0] is None or ci[1] is None:
-        verdict = f"cannot be checked ({n_errors} calibration pairs with a prompt error; at least {MIN_PROMPT_ERRORS} needed)"
+        verdict = (
+            f"cannot be checked ({n_errors} calibration pairs with a prompt error; at least {MIN_PROMPT_ERRORS} needed)"
+        )
     elif ci[0] > 0 or ci[1] < 0:
-        verdict = f"dependent: response errors {point:+.2f} more likely after a prompt error, 95% CI {ci[0]:+.2f} to {ci[1]:+.2f}"
+        verdict = (f"dependent: response errors {point:+.2f} more likely after a prompt error, "
+                   f"95% CI {ci[0]:+.2f} to {ci[1]:+.2f}")
     else:
         verdict = f"independence not rejected ({point:+.2f}, 95% CI {ci[0]:+.2f} to {ci[1]:+.2f})"
     return ErrorDependence(difference=point, ci=ci, n_pairs=int(known.sum()), n_prompt_errors=n_errors, verdict=verdict)

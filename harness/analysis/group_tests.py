@@ -25,8 +25,18 @@ def _events(metric: str, max_p: np.ndarray, max_r: np.ndarray) -> np.ndarray:
     return max_r >= 1
 
 
-def compare_groups(max_p: np.ndarray, max_r: np.ndarray, group_of: np.ndarray, prompt_of: np.ndarray, unit_of: np.ndarray,
-                    by: str, matched_on: str, reference: str | None, all_pairs: bool, groups: Sequence[str]) -> GroupComparison:
+def compare_groups(
+    max_p: np.ndarray,
+    max_r: np.ndarray,
+    group_of: np.ndarray,
+    prompt_of: np.ndarray,
+    unit_of: np.ndarray,
+    by: str,
+    matched_on: str,
+    reference: str | None,
+    all_pairs: bool,
+    groups: Sequence[str],
+) -> GroupComparison:
     """Exact McNemar between groups matched on the prompt (``prompt_of``), Holm within each metric.
 
     Each shared prompt gives one matched pair; the test is clustered by ``unit_of`` (the unit of

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
+from ..core.bounds import N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Proportion
@@ -145,8 +146,9 @@ def _side_flips(keys: list[tuple[str, str]], before: list[dict[str, int]], after
     )
 
 
-def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | None = None,
-               n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> Flips:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def flip_rates(clean: Run, injected: Run, *, threshold: int = THRESHOLD.default, cluster: str | None = None,
+               n_boot: int = N_BOOT.default, seed: int = SEED.default) -> Flips:
     """How the injected run's verdicts differ from the clean run's, item by item.
 
     Items are (id, side); the unit of analysis is the prompt cluster of the clean run's input
@@ -168,12 +170,27 @@ def flip_rates(clean: Run, injected: Run, *, threshold: int = 1, cluster: str | 
     for side in SIDES:
         keys = [k for k in paired if k[1] == side]
         if keys:
-            per_side[side] = _side_flips(keys, [clean_sev[k] for k in keys], [inj_sev[k] for k in keys], clusters, column,
-                                         threshold=threshold, n_boot=n_boot, seed=seed)
+            per_side[side] = _side_flips(
+                keys,
+                [clean_sev[k] for k in keys],
+                [inj_sev[k] for k in keys],
+                clusters,
+                column,
+                threshold=threshold,
+                n_boot=n_boot,
+                seed=seed,
+            )
     lost_answers = sum(c for t, c in transitions.items() if t.startswith("ok->") and not t.endswith("->ok"))
     clean_ok = sum(c for t, c in transitions.items() if t.startswith("ok->"))
     return Flips(
-        schema_version=SCHEMA_VERSION, clean_run=str(clean.path), injected_run=str(injected.path), threshold=threshold,
-        cluster=column, items_shared=len(shared), items_paired_ok=len(paired),
-        status_transitions=dict(sorted(transitions.items())), answers_lost=proportion(lost_answers, clean_ok), sides=per_side,
+        schema_version=SCHEMA_VERSION,
+        clean_run=str(clean.path),
+        injected_run=str(injected.path),
+        threshold=threshold,
+        cluster=column,
+        items_shared=len(shared),
+        items_paired_ok=len(paired),
+        status_transitions=dict(sorted(transitions.items())),
+        answers_lost=proportion(lost_answers, clean_ok),
+        sides=per_side,
     )

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import JURY_RULES
 from ..core.constants import CATEGORIES
 from ..core.errors import ConfigError
 
-RULES = ("majority", "median", "any", "mean-probability")
+RULES = JURY_RULES
 #: The rules whose two-member verdict is "either flags it" by the tie rule.
 MAJORITY_RULES = ("majority", "median", "mean-probability")
 TIES = "ties to the higher severity (an item-level tie to harmful)"
@@ -66,7 +67,9 @@ def member_probabilities(record: dict[str, Any]) -> dict[str, list[float]] | Non
         return {c: [float(v) for v in record["probabilities"][c]] for c in CATEGORIES}
     samples = record.get("samples")
     if samples:
-        return {c: (np.bincount([int(s[c]) for s in samples], minlength=4)[:4] / len(samples)).tolist() for c in CATEGORIES}
+        return {
+            c: (np.bincount([int(s[c]) for s in samples], minlength=4)[:4] / len(samples)).tolist() for c in CATEGORIES
+        }
     return None
 
 
@@ -77,14 +80,18 @@ def _base(item: str, target: str) -> dict[str, Any]:
             "finish_reason": None, "disagreements": None, "raw": None}
 
 
-def _verdicts(ok: list[tuple[str, dict[str, Any]]], rule: str) -> tuple[dict[str, int], dict[str, list[float]] | None, bool]:
+def _verdicts(
+    ok: list[tuple[str, dict[str, Any]]], rule: str
+) -> tuple[dict[str, int], dict[str, list[float]] | None, bool]:
     """Per category severities, the mean probabilities (mean-probability) and the item-level verdict."""
     if rule == "mean-probability":
         given = [(name, member_probabilities(r)) for name, r in ok]
         lacking = [name for name, p in given if p is None]
         if lacking:
-            raise ConfigError(f"`rule` mean-probability: {', '.join(lacking)} recorded no probabilities (grade them with "
-                              "--logprobs or --samples), or use majority or median")
+            raise ConfigError(
+                f"`rule` mean-probability: {', '.join(lacking)} recorded no probabilities (grade them with "
+                "--logprobs or --samples), or use majority or median"
+            )
         member = [np.array([p[c] for c in CATEGORIES], dtype=float) for _, p in given if p is not None]
         member = [m / np.clip(m.sum(axis=1, keepdims=True), 1e-12, None) for m in member]
         mean = np.mean(member, axis=0)
@@ -96,8 +103,12 @@ def _verdicts(ok: list[tuple[str, dict[str, Any]]], rule: str) -> tuple[dict[str
     return severity, probabilities, flags >= 1 if rule == "any" else 2 * flags >= len(ok)
 
 
-def _reconcile(severity: dict[str, int], probabilities: dict[str, list[float]] | None, ok: list[tuple[str, dict[str, Any]]],
-               rule: str) -> tuple[dict[str, int], str]:
+def _reconcile(
+    severity: dict[str, int],
+    probabilities: dict[str, list[float]] | None,
+    ok: list[tuple[str, dict[str, Any]]],
+    rule: str,
+) -> tuple[dict[str, int], str]:
     """A harmful item whose categories all combined to 0: the categories flagged by the most members (mean-probability:
     the most probably harmful) keep the rule's severity among their flags."""
     if probabilities is not None:
@@ -114,19 +125,30 @@ def _reconcile(severity: dict[str, int], probabilities: dict[str, list[float]] |
                    f"{', '.join(str(fixed[c]) for c in kept)}")
 
 
-def jury_record(item: str, target: str, members: Sequence[dict[str, Any] | None], names: Sequence[str], rule: str) -> dict[str, Any]:
+def jury_record(
+    item: str, target: str, members: Sequence[dict[str, Any] | None], names: Sequence[str], rule: str
+) -> dict[str, Any]:
     """The jury's label record for one (item, target) from its members' records (None where a member has none)."""
     ok = [(name, r) for name, r in zip(names, members, strict=True) if r is not None and r.get("status") == "ok"]
     base = _base(item, target)
     needed = len(names) if rule == "any" else len(names) // 2 + 1
     if len(ok) < needed:
         missing = [name for name, r in zip(names, members, strict=True) if r is None or r.get("status") != "ok"]
-        return {**base, "status": "unparsed", "rationale": None,
-                "error": f"jury ({rule}): only {len(ok)} of {len(names)} members gave a verdict (none from {', '.join(missing)})"
-                         + ("; any needs every member's" if rule == "any" else "")}
+        return {
+            **base,
+            "status": "unparsed",
+            "rationale": None,
+            "error": f"jury ({rule}): only {len(ok)} of {len(names)} members gave a verdict "
+            f"(none from {', '.join(missing)})" + ("; any needs every member's" if rule == "any" else ""),
+        }
     if target == "relevance":
         value = _combine([int(r["relevance"]) for _, r in ok], rule if rule != "mean-probability" else "majority")
-        return {**base, "status": "ok", "relevance": value, "rationale": f"jury ({rule}) of {', '.join(n for n, _ in ok)}"}
+        return {
+            **base,
+            "status": "ok",
+            "relevance": value,
+            "rationale": f"jury ({rule}) of {', '.join(n for n, _ in ok)}",
+        }
     severity, probabilities, harmful = _verdicts(ok, rule)
     note = ""
     if harmful and max(severity.values()) == 0:
@@ -146,9 +168,11 @@ def check_rule(rule: str, members: int) -> None:
     if rule not in RULES:
         raise ConfigError(f"`rule` {rule!r}: expected one of {', '.join(RULES)}")
     if rule in MAJORITY_RULES and members == 2:
-        raise ConfigError(f"`rule` {rule} with two members: when one flags an item and the other does not, the tie goes "
-                          "to the higher severity, so the verdict is \"either flags it\"; say so with `rule` any, or add a "
-                          "third member for a majority")
+        raise ConfigError(
+            f"`rule` {rule} with two members: when one flags an item and the other does not, the tie goes "
+            'to the higher severity, so the verdict is "either flags it"; say so with `rule` any, or add a '
+            "third member for a majority"
+        )
 
 
 def jury_labels(runs: Sequence[list[dict[str, Any]]], names: Sequence[str], rule: str,
@@ -158,4 +182,7 @@ def jury_labels(runs: Sequence[list[dict[str, Any]]], names: Sequence[str], rule
     check_rule(rule, len(names))
     indexed = [{(str(r["id"]), str(r["target"])): r for r in records} for records in runs]
     keys = [k for k in dict.fromkeys(k for index in indexed for k in index) if targets is None or k[1] in targets]
-    return [jury_record(item, target, [index.get((item, target)) for index in indexed], names, rule) for item, target in keys]
+    return [
+        jury_record(item, target, [index.get((item, target)) for index in indexed], names, rule)
+        for item, target in keys
+    ]

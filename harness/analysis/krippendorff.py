@@ -33,7 +33,8 @@ def coincidences(ratings: np.ndarray, k: int) -> np.ndarray:
         counts[:, code] = ((values == code) & known).sum(axis=1)
     m = counts.sum(axis=1)
     pairable = m >= 2
-    outer = counts[:, :, None] * counts[:, None, :] - np.eye(k)[None] * counts[:, :, None]  # ordered pairs within a unit
+    # ordered pairs within a unit
+    outer = counts[:, :, None] * counts[:, None, :] - np.eye(k)[None] * counts[:, :, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         weight = np.where(pairable, 1.0 / (m - 1), 0.0)
     return (outer * weight[:, None, None]).reshape(values.shape[0], k * k)
@@ -55,7 +56,9 @@ def distances(marginals: np.ndarray, level: str, values: np.ndarray | None = Non
         cumulative = np.cumsum(marginals, axis=-1)
         low, high = np.minimum(i, j), np.maximum(i, j)
         # Σ_{g=low..high} n_g − (n_low + n_high)/2
-        between = np.take(cumulative, high, axis=-1) - np.take(cumulative, low, axis=-1) + np.take(marginals, low, axis=-1)
+        below_high = np.take(cumulative, high, axis=-1)
+        below_low = np.take(cumulative, low, axis=-1)
+        between = below_high - below_low + np.take(marginals, low, axis=-1)
         ends = (np.take(marginals, i, axis=-1) + np.take(marginals, j, axis=-1)) / 2
         return (between - ends) ** 2
     raise ValueError(f"level={level!r}: expected one of {list(LEVELS)}")
@@ -74,7 +77,9 @@ def alpha_from_coincidences(totals: np.ndarray, k: int, level: str, values: np.n
     return np.where((expected > 0) & (n > 1), alpha, np.nan)
 
 
-def alpha(ratings: np.ndarray, *, level: str = "nominal", k: int | None = None, values: np.ndarray | None = None) -> float | None:
+def alpha(
+    ratings: np.ndarray, *, level: str = "nominal", k: int | None = None, values: np.ndarray | None = None
+) -> float | None:
     """Krippendorff's α of units x raters value codes (NaN missing); None where undefined.
 
     >>> round(alpha(np.array([[0, 0], [1, 1], [0, 1], [1, 1.0]])), 4)

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import PLAN_METRICS
 from ..core.errors import ConfigError, DataError
 from .intervals import Interval
 
-METRICS = ("kappa", "kappa-quadratic", "recall", "recall-gap", "escalation")
+METRICS = PLAN_METRICS
 
 
 @dataclass
@@ -75,9 +76,19 @@ def pilot_from_labels(gold: np.ndarray, pred: np.ndarray, codes: np.ndarray, *, 
         columns[np.arange(gold.size), gold * k + pred] = 1.0
     rows = np.zeros((gold.size, k))
     rows[np.arange(gold.size), gold] = 1.0
-    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, np.ones((gold.size, 1)))[:, 0],
-                 _per_cluster(codes, rows), [str(v) for v in labels], k=k, side=side, threshold=threshold, cluster=cluster,
-                 codes=np.unique(codes))
+    return Pilot(
+        metric,
+        source,
+        _per_cluster(codes, columns),
+        _per_cluster(codes, np.ones((gold.size, 1)))[:, 0],
+        _per_cluster(codes, rows),
+        [str(v) for v in labels],
+        k=k,
+        side=side,
+        threshold=threshold,
+        cluster=cluster,
+        codes=np.unique(codes),
+    )
 
 
 def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, threshold: int, source: str,
@@ -89,8 +100,17 @@ def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, thr
     if metric in ("kappa", "kappa-quadratic", "recall"):
         gold, pred = get(f"{side}_human"), get(f"{side}_grader")
         gold[gold < 0], pred[pred < 0] = np.nan, np.nan
-        return pilot_from_labels(gold, pred, codes, metric=metric, labels=[0, 1, 2, 3], threshold=threshold, source=source,
-                                 cluster=cluster, side=side)
+        return pilot_from_labels(
+            gold,
+            pred,
+            codes,
+            metric=metric,
+            labels=[0, 1, 2, 3],
+            threshold=threshold,
+            source=source,
+            cluster=cluster,
+            side=side,
+        )
     ph, pg, rh, rg = get("prompt_human"), get("prompt_grader"), get("response_human"), get("response_grader")
     keep = (ph >= 0) & (pg >= 0) & (rh >= 0) & (rg >= 0)
     if not keep.any():
@@ -104,13 +124,26 @@ def pilot_from_pairs(pairs: dict[str, list[int]], *, metric: str, side: str, thr
                                    (rh >= threshold) & (rg >= threshold), rh >= threshold]).astype(float)
     elif metric == "escalation":
         if graded is None:
-            raise ConfigError("`metric` escalation needs the graded set: plan RUN with `human` LABELLED (a random subset of RUN's pairs)")
+            raise ConfigError(
+                "`metric` escalation needs the graded set: plan RUN with `human` LABELLED "
+                "(a random subset of RUN's pairs)"
+            )
         columns = np.column_stack([rg > pg, ones, rh > ph]).astype(float)
     else:
         raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
-    return Pilot(metric, source, _per_cluster(codes, columns), _per_cluster(codes, ones[:, None])[:, 0], _per_cluster(codes, rows),
-                 ["0", "1", "2", "3"], side="response" if metric == "escalation" else None, threshold=threshold,
-                 cluster=cluster, graded=graded, codes=np.unique(codes))
+    return Pilot(
+        metric,
+        source,
+        _per_cluster(codes, columns),
+        _per_cluster(codes, ones[:, None])[:, 0],
+        _per_cluster(codes, rows),
+        ["0", "1", "2", "3"],
+        side="response" if metric == "escalation" else None,
+        threshold=threshold,
+        cluster=cluster,
+        graded=graded,
+        codes=np.unique(codes),
+    )
 
 
 def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold: int | None, cluster: str | None,
@@ -122,7 +155,10 @@ def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold
     for name, flag in ((gold, "gold"), (pred, "pred")):
         if name not in frame.columns:
             raise DataError(f"`{flag}` {name!r}: no such column; the table has {sorted(map(str, frame.columns))}")
-    cells = [[None if is_blank(v) else (as_number(v) if as_number(v) is not None else str(v)) for v in frame[c]] for c in (gold, pred)]
+    cells = [
+        [None if is_blank(v) else (as_number(v) if as_number(v) is not None else str(v)) for v in frame[c]]
+        for c in (gold, pred)
+    ]
     labels = sorted({v for column in cells for v in column if v is not None}, key=lambda v: (isinstance(v, str), v))
     if metric in ("kappa-quadratic", "recall") and any(isinstance(v, str) for v in labels):
         raise DataError(f"`metric` {metric} needs numeric labels; {gold!r} or {pred!r} holds text (use `metric` kappa)")
@@ -130,7 +166,14 @@ def pilot_from_table(frame: Any, gold: str, pred: str, *, metric: str, threshold
     codes = [np.array([np.nan if v is None else index[v] for v in column], dtype=float) for column in cells]
     position = None
     if metric == "recall":
-        position = next((i for i, v in enumerate(labels) if isinstance(v, (int, float)) and threshold is not None and v >= threshold), None)
+        position = next(
+            (
+                i
+                for i, v in enumerate(labels)
+                if isinstance(v, (int, float)) and threshold is not None and v >= threshold
+            ),
+            None,
+        )
     column = cluster_column(frame.columns, cluster)
     return pilot_from_labels(codes[0], codes[1], cluster_of_rows(frame, column), metric=metric, labels=labels,
                              threshold=position if metric == "recall" else threshold, source=source, cluster=column)

@@ -12,9 +12,9 @@ nine studies out of ten). A study whose metric is undefined, or whose resamples 
 in every one: calibrate prints no interval for it), counts as one that missed the target, never as a
 narrow one; the widths are made monotone in the size (common random numbers across sizes, then an
 envelope), and the size is searched by doubling then bisection, never below 10 clusters nor the
-smallest size where the metric is defined in 95 % of studies. The textbook rule, the pilot's own width times ``sqrt(pilot clusters / C)``, is shown
-beside it. What the simulation cannot do is invent what the pilot never showed (a severity-3
-disagreement, an escalation): those are warned.
+smallest size where the metric is defined in 95 % of studies. The textbook rule, the pilot's own
+width times ``sqrt(pilot clusters / C)``, is shown beside it. What the simulation cannot do is
+invent what the pilot never showed (a severity-3 disagreement, an escalation): those are warned.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
+from ..core.bounds import ASSURANCE, PLAN_N_BOOT, SEED, SIZE, STUDIES, TARGET_WIDTH, bounded
+from ..core.constants import DEFAULT_N_BOOT, SCHEMA_VERSION
 from ..core.errors import ConfigError
 from ..results.common import Unit
 from ..results.planning import Plan, PlanSize
@@ -35,8 +36,6 @@ from .stats import kappa_from_confusion, resample_counts
 
 #: A size is recommended only where the metric is defined in at least this share of the simulated studies.
 DEFINED_SHARE = 0.95
-#: The share of simulated studies the conservative size meets the target in (``plan --assurance``).
-DEFAULT_ASSURANCE = 0.9
 #: No size below this many clusters is recommended: an interval on fewer says little (``make validate``).
 MIN_CLUSTERS = 10
 
@@ -86,7 +85,8 @@ def _bootstrap_width(study: np.ndarray, pilot: Pilot, n_boot: int, seed: int) ->
 
 
 def _ppi_width(labelled: np.ndarray, pilot: Pilot, rng: np.random.Generator, n_boot: int, seed: int) -> float:
-    """The corrected share's interval width when ``labelled`` (pilot clusters' sums) are labelled among the graded set."""
+    """The corrected share's interval width when ``labelled`` (pilot clusters' sums) are labelled among the graded
+    set."""
     graded = pilot.graded
     assert graded is not None
     n, c = graded.shape[0], labelled.shape[0]
@@ -176,13 +176,23 @@ def stuck_share(pilot: Pilot, *, studies: int, seed: int) -> float:
 
 
 def _quantile(widths: np.ndarray, q: float) -> float | None:
-    """The ``q`` quantile of the widths, an undefined study counting as one that missed every target (infinite width)."""
+    """The ``q`` quantile of the widths, an undefined study counting as one that missed every target (infinite
+    width)."""
     value = float(np.quantile(np.where(np.isfinite(widths), widths, np.inf), q, method="higher"))
     return value if math.isfinite(value) else None
 
 
-def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | None = None, studies: int = 200,
-         n_boot: int = 200, seed: int = DEFAULT_SEED, assurance: float = DEFAULT_ASSURANCE) -> Plan:
+@bounded(target_width=TARGET_WIDTH, studies=STUDIES, n_boot=PLAN_N_BOOT, seed=SEED, assurance=ASSURANCE)
+def plan(
+    pilot: Pilot,
+    *,
+    target_width: float | None = TARGET_WIDTH.default,
+    sizes: list[int] | None = None,
+    studies: int = STUDIES.default,
+    n_boot: int = PLAN_N_BOOT.default,
+    seed: int = SEED.default,
+    assurance: float = ASSURANCE.default,
+) -> Plan:
     """The predicted interval width at each labelling size (items), and the sizes that meet ``target_width``: in half
     the simulated studies (``n_items``) and in ``assurance`` of them (``n_items_conservative``).
 
@@ -192,18 +202,17 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     """
     if target_width is None and not sizes:
         raise ConfigError("give `target_width` (e.g. 0.10) or `sizes` (e.g. 100,200,400)")
-    if target_width is not None and not 0 < target_width < 2:
-        raise ConfigError(f"`target_width` {target_width}: expected a width above 0, e.g. 0.10")
-    if any(s < 1 for s in sizes or []):
-        raise ConfigError(f"`sizes` {sizes}: expected positive item counts")
-    if not 0.5 <= assurance < 1:
-        raise ConfigError(f"`assurance` {assurance}: expected a share from 0.5 to 0.99")
+    for size in sizes or []:
+        SIZE.check("sizes", size)
     per = float(pilot.items.mean())
     n_pilot = pilot.sums.shape[0]
     limit = pilot.graded.shape[0] if pilot.graded is not None else None
     value, pilot_ci, own, pilot_interval = _pilot_figure(pilot, n_boot, seed)
     found: dict[int, PlanSize] = {}
-    for first in [max(MIN_CLUSTERS, n_pilot // 8)] if target_width is not None else [math.ceil(i / per) for i in sizes or []]:
+    starts = [math.ceil(i / per) for i in sizes or []]
+    if target_width is not None:
+        starts = [max(MIN_CLUSTERS, n_pilot // 8)]
+    for first in starts:
         _check_work(first, studies, n_boot)  # the smallest size the search starts at: refused now, not after an hour
 
     def at(clusters: int) -> PlanSize:
@@ -212,13 +221,7 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
         if clusters not in found:
             widths, rows = simulate(pilot, clusters, studies=studies, n_boot=n_boot, seed=seed)
             widths = without_resampling_noise(widths, n_boot, pilot.metric)
-            defined = int(np.isfinite(widths).sum())
-            found[clusters] = PlanSize(
-                n_items=round(clusters * per), n_clusters=clusters, width=_quantile(widths, 0.5),
-                width_conservative=_quantile(widths, assurance),
-                width_formula=own * math.sqrt(n_pilot / clusters) if own is not None else None,
-                rows_by_label={label: round(float(v), 1) for label, v in zip(pilot.labels, rows.mean(axis=0), strict=True)},
-                undefined=round(1 - defined / widths.size, 4), undefined_studies=widths.size - defined)
+            found[clusters] = _plan_size(pilot, clusters, widths, rows, own=own, assurance=assurance)
         return found[clusters]
 
     for items in sizes or []:
@@ -233,16 +236,60 @@ def plan(pilot: Pilot, *, target_width: float | None = None, sizes: list[int] | 
     rows = _monotone(sorted(found.values(), key=lambda s: s.n_clusters))
     floor = next((s.n_clusters for s in rows if 1 - s.undefined >= DEFINED_SHARE), None)
     return Plan(
-        schema_version=SCHEMA_VERSION, metric=pilot.metric, side=pilot.side, threshold=pilot.threshold, source=pilot.source,
-        pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot), pilot_value=value,
-        pilot_width=own, pilot_ci=pilot_ci, pilot_interval=pilot_interval, items_per_cluster=round(per, 3), graded_clusters=limit, target_width=target_width,
-        n_items=best.n_items if best else None, n_clusters=best.n_clusters if best else None,
-        n_items_conservative=conservative.n_items if conservative else None,
-        n_clusters_conservative=conservative.n_clusters if conservative else None,
-        sizes=rows, method=METHOD, studies=studies, n_boot=n_boot, seed=seed, assurance=assurance, defined_floor=floor,
-        warnings=_stuck_warning(stuck) + _warnings(pilot, best, target_width if stuck <= 1 - DEFINED_SHARE else None, limit)
+        schema_version=SCHEMA_VERSION,
+        metric=pilot.metric,
+        side=pilot.side,
+        threshold=pilot.threshold,
+        source=pilot.source,
+        pilot=Unit(cluster=pilot.cluster, n_items=int(pilot.items.sum()), n_clusters=n_pilot),
+        pilot_value=value,
+        pilot_width=own,
+        pilot_ci=pilot_ci,
+        pilot_interval=pilot_interval,
+        items_per_cluster=round(per, 3),
+        graded_clusters=limit,
+        target_width=target_width,
+        **_sizes_met(best, conservative),
+        sizes=rows,
+        method=METHOD,
+        studies=studies,
+        n_boot=n_boot,
+        seed=seed,
+        assurance=assurance,
+        defined_floor=floor,
+        warnings=_stuck_warning(stuck)
+        + _warnings(pilot, best, target_width if stuck <= 1 - DEFINED_SHARE else None, limit)
         + _undefined_warning(rows),
     )
+
+
+def _plan_size(pilot: Pilot, clusters: int, widths: np.ndarray, rows: np.ndarray, *, own: float | None,
+               assurance: float) -> PlanSize:
+    """One size as the plan reports it: the median and ``assurance`` quantile of its simulated widths, the textbook
+    rule's width beside them (``own``: the pilot's width), and how many studies left the metric undefined."""
+    per = float(pilot.items.mean())
+    defined = int(np.isfinite(widths).sum())
+    mean_rows = zip(pilot.labels, rows.mean(axis=0), strict=True)
+    return PlanSize(
+        n_items=round(clusters * per),
+        n_clusters=clusters,
+        width=_quantile(widths, 0.5),
+        width_conservative=_quantile(widths, assurance),
+        width_formula=own * math.sqrt(pilot.sums.shape[0] / clusters) if own is not None else None,
+        rows_by_label={label: round(float(v), 1) for label, v in mean_rows},
+        undefined=round(1 - defined / widths.size, 4),
+        undefined_studies=widths.size - defined,
+    )
+
+
+def _sizes_met(best: PlanSize | None, conservative: PlanSize | None) -> dict[str, Any]:
+    """The sizes that meet the target in half the studies, and in ``assurance`` of them (None: not within reach)."""
+    return {
+        "n_items": best.n_items if best else None,
+        "n_clusters": best.n_clusters if best else None,
+        "n_items_conservative": conservative.n_items if conservative else None,
+        "n_clusters_conservative": conservative.n_clusters if conservative else None,
+    }
 
 
 #: Work a plan may take per size: resampled cluster draws (studies x resamples x clusters; about 1e8 a second here,
@@ -256,9 +303,11 @@ def _check_work(clusters: int, studies: int, n_boot: int) -> None:
     memory = 8.0 * n_boot * clusters
     work = float(studies) * n_boot * clusters
     if memory > MAX_BYTES or work > MAX_WORK:
-        raise ConfigError(f"simulating {studies} studies of {clusters:,} clusters with {n_boot} resamples each needs about "
-                          f"{memory / 1e9:.1f} GB per study and {work:.1e} resampled draws (limits {MAX_BYTES / 1e9:g} GB, "
-                          f"{MAX_WORK:.0e}); lower `studies` or `n_boot`, or give `sizes` below that")
+        raise ConfigError(
+            f"simulating {studies} studies of {clusters:,} clusters with {n_boot} resamples each needs about "
+            f"{memory / 1e9:.1f} GB per study and {work:.1e} resampled draws (limits {MAX_BYTES / 1e9:g} GB, "
+            f"{MAX_WORK:.0e}); lower `studies` or `n_boot`, or give `sizes` below that"
+        )
 
 
 def _monotone(rows: list[PlanSize]) -> list[PlanSize]:
@@ -309,8 +358,10 @@ def _pilot_figure(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, I
     if pilot.metric == "escalation":  # analyze's interval needs the labelled clusters' places in the graded set
         labelled = pilot.sums
         share = float(labelled[:, 2].sum() / labelled[:, 1].sum())
-        return clean(share), [None, None], clean(_ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)), (
-            f"the prediction-powered interval's width with the labelled clusters placed at random ({n_boot} resamples)")
+        ppi_width = _ppi_width(labelled, pilot, np.random.default_rng(seed), n_boot, seed)
+        placed = ("the prediction-powered interval's width with the labelled clusters placed at random "
+                  f"({n_boot} resamples)")
+        return clean(share), [None, None], clean(ppi_width), placed
     value: float | None
     if pilot.reported is not None:
         value, ci, how = pilot.reported
@@ -325,7 +376,9 @@ def _pilot_figure(pilot: Pilot, n_boot: int, seed: int) -> tuple[float | None, I
     return value, ci, width, how
 
 
-def _search(at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, limit: int | None, key: str) -> PlanSize | None:
+def _search(
+    at: Any, found: dict[int, PlanSize], target: float, n_pilot: int, limit: int | None, key: str
+) -> PlanSize | None:
     """The smallest size of at least MIN_CLUSTERS clusters whose width (``key``, on the monotone envelope) is at most
     ``target`` and whose metric is defined in at least DEFINED_SHARE of the studies: doubling from a small size until
     one meets it, then bisection."""
@@ -360,13 +413,20 @@ def _warnings(pilot: Pilot, best: PlanSize | None, target: float | None, limit: 
     thin = [f"{label} ({int(n)})" for label, n in zip(pilot.labels, seen, strict=True) if 0 < n < 5]
     absent = [label for label, n in zip(pilot.labels, seen, strict=True) if n == 0]
     if thin:
-        out.append(f"few pilot items with human label {', '.join(thin)}: the plan cannot foresee errors the pilot did not "
-                   "show there; a stratified pick (harness select --strategy stratified) brings more of them")
+        out.append(
+            f"few pilot items with human label {', '.join(thin)}: the plan cannot foresee errors the pilot did not "
+            "show there; a stratified pick (harness select --strategy stratified) brings more of them"
+        )
     if absent and pilot.metric in ("kappa", "kappa-quadratic"):
-        out.append(f"no pilot item has human label {', '.join(absent)}: the plan treats it as absent from the population")
+        out.append(
+            f"no pilot item has human label {', '.join(absent)}: the plan treats it as absent from the population"
+        )
     if pilot.metric == "escalation" and pilot.sums[:, 2].sum() == 0:
         out.append("the pilot shows no human-labelled escalation: the width it predicts is only that of a share near 0")
     if target is not None and best is None:
-        out.append(f"no size tried reaches a width of {target}" + (f" (the graded set has {limit} clusters, the most that "
-                   "can be labelled)" if limit else "") + ": the target is too tight for this metric")
+        out.append(
+            f"no size tried reaches a width of {target}"
+            + (f" (the graded set has {limit} clusters, the most that can be labelled)" if limit else "")
+            + ": the target is too tight for this metric"
+        )
     return out

@@ -110,7 +110,9 @@ def cluster_sums(data: ShareData, design: Design, mask: np.ndarray | None = None
     lab = np.where(keep & design.labelled, design.weight, 0.0)
     a = np.where(design.labelled, data.a, 0.0)
     b = np.where(design.labelled, data.b, 0.0)
-    columns = np.column_stack([data.a_hat * keep, data.b_hat * keep, lab * a, lab * b, lab * data.a_hat, lab * data.b_hat])
+    columns = np.column_stack(
+        [data.a_hat * keep, data.b_hat * keep, lab * a, lab * b, lab * data.a_hat, lab * data.b_hat]
+    )
     out = np.zeros((design.n_clusters, 6))
     np.add.at(out, design.codes, columns)
     return out
@@ -171,10 +173,14 @@ def inclusion_numbers(values: Any) -> np.ndarray:
     ``MIN_INCLUSION <= π <= 1``."""
     import pandas as pd
 
-    return np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+    return np.asarray(
+        pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    )
 
 
-def estimate(sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95, together: Sequence[np.ndarray] = ()) -> Estimate:
+def estimate(
+    sums: np.ndarray, counts: np.ndarray, *, level: float = 0.95, together: Sequence[np.ndarray] = ()
+) -> Estimate:
     """One share's corrected estimate and interval from its cluster sums and the shared resamples.
 
     ``together``: the cluster sums of the shares tuned with this one (one λ for all, re-tuned in every resample);

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SIDES
+from ..core.bounds import N_BOOT, PADDING_COPIES, PROBE_KINDS, SEED, bounded
+from ..core.constants import CATEGORIES, SIDES
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
@@ -42,13 +43,14 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-KINDS = ("verbosity", "exemplar-order", "label-order", "response-format")
+KINDS = PROBE_KINDS
 #: The neutral padding of the verbosity probe (our own words: formatting with no content, harmless at any length).
 PADDING = ("\n\nThis answer is formatted for easy reading. The sections above are complete as written, and no further "
            "detail follows in this part of the message. Thank you for reading it through to the end.")
 
 
-def padded(frame: pd.DataFrame, *, repeat: int = 3) -> pd.DataFrame:
+@bounded(repeat=PADDING_COPIES)
+def padded(frame: pd.DataFrame, *, repeat: int = PADDING_COPIES.default) -> pd.DataFrame:
     """The table with every non-blank response followed by ``repeat`` copies of the neutral padding."""
     out = frame.copy()
     if "response" not in out.columns:
@@ -58,9 +60,9 @@ def padded(frame: pd.DataFrame, *, repeat: int = 3) -> pd.DataFrame:
 
 
 def shuffled(lines: list[str], seed: int) -> list[str]:
-    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places, never
-    left in the same order where a target has two or more (a template shows a text only the exemplars of its side, so a
-    shuffle that kept each side's order would change nothing the grader reads).
+    """Shot-file lines in another order (seeded): the exemplars of each target shuffled among that target's places,
+    never left in the same order where a target has two or more (a template shows a text only the exemplars of its
+    side, so a shuffle that kept each side's order would change nothing the grader reads).
 
     >>> shots = ['{"target": "prompt", "text": "a"}', '{"target": "response", "text": "b"}',
     ...          '{"target": "prompt", "text": "c"}', '{"target": "response", "text": "d"}']
@@ -90,7 +92,9 @@ def levels_reversed(system: str) -> str:
     highest down."""
     lines = system.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(tuple(f"- {k}:" for k in range(8)))]
-    if len(starts) < 2 or (starts != list(range(starts[0], starts[0] + len(starts))) and not _contiguous(lines, starts)):
+    if len(starts) < 2 or (
+        starts != list(range(starts[0], starts[0] + len(starts))) and not _contiguous(lines, starts)
+    ):
         raise ConfigError("the label-order probe reverses the levels a template's system.j2 lists as '- 0: …' lines; "
                           "this template lists none")
     end = starts[-1] + 1
@@ -105,7 +109,9 @@ def _contiguous(lines: list[str], starts: list[int]) -> bool:
     return all(all(lines[j].startswith((" ", "\t")) for j in range(a + 1, b)) for a, b in pairwise(starts))
 
 
-def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool) -> tuple[float | None, Interval]:
+def _mean(
+    values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge: bool
+) -> tuple[float | None, Interval]:
     """A mean of per-item values and its prompt-cluster interval: for a share (``edge``), Wilson's on the clusters'
     effective sample size (exact at 0 and 1); for a severity shift, the bootstrap's percentiles. ``n_boot`` 0: none."""
     if values.size == 0:
@@ -119,8 +125,9 @@ def _mean(values: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, *, edge
     return point, percentile_ci(totals[:, 0] / totals[:, 1])
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster: str | None = None,
-                 n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> list[ProbeScope]:
+                 n_boot: int = N_BOOT.default, seed: int = SEED.default) -> list[ProbeScope]:
     """Flip rate and severity shift per side and scope, on the items graded ok in both runs; and the excess of the flip
     rate over the null's (``null``: an unprobed repeat of the original; None: nothing is sampled, the null is 0), on the
     items ok in every run."""
@@ -162,9 +169,21 @@ def probe_scopes(original: Run, probed: Run, *, null: Run | None = None, cluster
             lowered, _ = _mean((y < x).astype(float), codes, 0, seed, edge=False)
             baseline = _null(_scope(before[every], scope), _scope(after[every], scope), _scope(again[every], scope),
                              codes_all[every], n_boot, seed, sampled=null is not None)
-            scopes.append(ProbeScope(side=side, scope=scope, n_items=int(x.size), n_clusters=int(np.unique(codes).size),
-                                     flip_rate=flip, flip_rate_ci=flip_ci, shift=shift, shift_ci=shift_ci, raised=raised,
-                                     lowered=lowered, **baseline))
+            scopes.append(
+                ProbeScope(
+                    side=side,
+                    scope=scope,
+                    n_items=int(x.size),
+                    n_clusters=int(np.unique(codes).size),
+                    flip_rate=flip,
+                    flip_rate_ci=flip_ci,
+                    shift=shift,
+                    shift_ci=shift_ci,
+                    raised=raised,
+                    lowered=lowered,
+                    **baseline,
+                )
+            )
     if not scopes:
         raise DataError("the original and probed runs share no item graded ok on the same side")
     return scopes

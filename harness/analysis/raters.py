@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION
-from ..core.errors import ConfigError
+from ..core.bounds import EPSILON, N_BOOT, SEED, bounded
+from ..core.constants import SCHEMA_VERSION
 from ..io.ratings import Ratings
 from ..results.common import Unit
 from ..results.raters import (
@@ -64,11 +64,10 @@ Q = 0.05
 RULE = "the grader passes when it wins against at least half of the annotators (winning rate ω ≥ 0.5)"
 
 
-def rater_agreement(ratings: Ratings, *, epsilon: float = 0.1, n_boot: int = DEFAULT_N_BOOT,
-                    seed: int = DEFAULT_SEED) -> RaterAgreement:
+@bounded(epsilon=EPSILON, n_boot=N_BOOT, seed=SEED)
+def rater_agreement(ratings: Ratings, *, epsilon: float = EPSILON.default, n_boot: int = N_BOOT.default,
+                    seed: int = SEED.default) -> RaterAgreement:
     """α, pairwise κ, the human ceiling beside each grader and the alt-test, per scope of ``ratings``."""
-    if not 0 <= epsilon < 1:
-        raise ConfigError(f"`epsilon` {epsilon}: expected a margin from 0 up to (not including) 1, e.g. 0.1")
     k = len(ratings.labels)
     scopes = {
         scope: scope_agreement(
@@ -86,8 +85,10 @@ def rater_agreement(ratings: Ratings, *, epsilon: float = 0.1, n_boot: int = DEF
         summary[grader] = AltSummary(passed=sum(verdicts), tested=len(verdicts), untested=len(tests) - len(verdicts))
     warnings = []
     if len(ratings.raters) < MIN_ANNOTATORS and ratings.graders:
-        warnings.append(f"{len(ratings.raters)} raters: the alternative annotator test needs at least {MIN_ANNOTATORS}; "
-                        "read each grader's κ with each rater beside the raters' κ with each other instead")
+        warnings.append(
+            f"{len(ratings.raters)} raters: the alternative annotator test needs at least {MIN_ANNOTATORS}; "
+            "read each grader's κ with each rater beside the raters' κ with each other instead"
+        )
     return RaterAgreement(
         schema_version=SCHEMA_VERSION, source=ratings.source, level=ratings.level, labels=ratings.labels,
         raters=ratings.raters, graders=list(ratings.graders),
@@ -121,9 +122,19 @@ def scope_agreement(matrix: np.ndarray, clusters: np.ndarray, raters: list[str],
         name: RaterSummary(
             n_items=int((~np.isnan(matrix[:, j])).sum()),
             mean_kappa=_mean([kappa_of(p) for p in pairs if name in (p.a, p.b)]),
-            alpha_without=(none_if_nan(float(alpha_from_coincidences(coincidences(np.delete(matrix, j, axis=1), k).sum(axis=0),
-                                                                     k, level, values))) if len(raters) > 2 else None),
-            **({"kappa_final": _kappa(matrix[:, j], final, k, weights)} if final is not None else {}))
+            alpha_without=(
+                none_if_nan(
+                    float(
+                        alpha_from_coincidences(
+                            coincidences(np.delete(matrix, j, axis=1), k).sum(axis=0), k, level, values
+                        )
+                    )
+                )
+                if len(raters) > 2
+                else None
+            ),
+            **({"kappa_final": _kappa(matrix[:, j], final, k, weights)} if final is not None else {}),
+        )
         for j, name in enumerate(raters)
     }
     scores = {name: _grader(grader, matrix, raters, final, clusters, k=k, weights=weights, ceiling=ceiling, level=level,
@@ -144,7 +155,9 @@ def _kappa(a: np.ndarray, b: np.ndarray, k: int, weights: str | None) -> float |
     both = ~np.isnan(a) & ~np.isnan(b)
     if not both.any():
         return None
-    return none_if_nan(float(kappa_from_confusion(confusion_matrix(a[both].astype(int), b[both].astype(int), k=k), weights=weights)))
+    return none_if_nan(
+        float(kappa_from_confusion(confusion_matrix(a[both].astype(int), b[both].astype(int), k=k), weights=weights))
+    )
 
 
 def _pair(name_a: str, name_b: str, a: np.ndarray, b: np.ndarray, clusters: np.ndarray, k: int, weights: str | None,
@@ -160,9 +173,20 @@ def _pair(name_a: str, name_b: str, a: np.ndarray, b: np.ndarray, clusters: np.n
     return RaterPair(a=name_a, b=name_b, n_items=int(both.sum()), kappa=_kappa(a, b, k, None), **extra, ci=ci)
 
 
-def _grader(grader: np.ndarray, matrix: np.ndarray, raters: list[str], final: np.ndarray | None, clusters: np.ndarray, *,
-            k: int, weights: str | None, ceiling: float | None, level: str, values: np.ndarray | None,
-            epsilon: float) -> GraderScore:
+def _grader(
+    grader: np.ndarray,
+    matrix: np.ndarray,
+    raters: list[str],
+    final: np.ndarray | None,
+    clusters: np.ndarray,
+    *,
+    k: int,
+    weights: str | None,
+    ceiling: float | None,
+    level: str,
+    values: np.ndarray | None,
+    epsilon: float,
+) -> GraderScore:
     with_each = {name: _kappa(grader, matrix[:, j], k, weights) for j, name in enumerate(raters)}
     extra: dict[str, Any] = {"kappa_final": _kappa(grader, final, k, weights)} if final is not None else {}
     return GraderScore(
@@ -193,10 +217,18 @@ def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, rater
     scoring = ("share of the other annotators with the same label" if level == "nominal"
                else "minus the root mean squared distance to the other annotators' labels")
     if len(raters) < MIN_ANNOTATORS:
-        return AltTest(epsilon=epsilon, scoring=scoring, annotators=[], winning_rate=None, advantage_probability=None,
-                       passed=None, rule=RULE, note=f"not run: {len(raters)} annotators; it needs at least {MIN_ANNOTATORS}. With "
-                       "two, leaving one out leaves a single person as the truth, so the comparison is the grader's κ with each "
-                       "rater against the raters' κ with each other (the human ceiling)")
+        return AltTest(
+            epsilon=epsilon,
+            scoring=scoring,
+            annotators=[],
+            winning_rate=None,
+            advantage_probability=None,
+            passed=None,
+            rule=RULE,
+            note=f"not run: {len(raters)} annotators; it needs at least {MIN_ANNOTATORS}. With "
+            "two, leaving one out leaves a single person as the truth, so the comparison is the grader's κ with each "
+            "rater against the raters' κ with each other (the human ceiling)",
+        )
     rows: list[dict[str, Any]] = []
     for j, name in enumerate(raters):
         others = np.delete(humans, j, axis=1)
@@ -214,15 +246,31 @@ def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, rater
     left_out = (f"left out {', '.join(sparse)}: fewer than {MIN_ITEMS} items rated beside another annotator, too few "
                 "for the t test") if sparse else None
     if len(rows) < MIN_ANNOTATORS:
-        return AltTest(epsilon=epsilon, scoring=scoring, annotators=[], winning_rate=None, advantage_probability=None,
-                       passed=None, rule=RULE, note=f"not run: it needs {MIN_ANNOTATORS} annotators with {MIN_ITEMS} or more "
-                       f"items each, and {left_out}" if left_out else f"not run: {len(rows)} annotators")
+        return AltTest(
+            epsilon=epsilon,
+            scoring=scoring,
+            annotators=[],
+            winning_rate=None,
+            advantage_probability=None,
+            passed=None,
+            rule=RULE,
+            note=f"not run: it needs {MIN_ANNOTATORS} annotators with {MIN_ITEMS} or more items each, and {left_out}"
+            if left_out
+            else f"not run: {len(rows)} annotators",
+        )
     adjusted = benjamini_yekutieli({r["rater"]: r["p_value"] for r in rows})
     annotators = [AltAnnotator(**r, p_by=adjusted[r["rater"]], rejected=adjusted[r["rater"]] <= Q) for r in rows]
     omega = float(np.mean([a.rejected for a in annotators]))
-    return AltTest(epsilon=epsilon, scoring=scoring, annotators=annotators, winning_rate=omega,
-                   advantage_probability=float(np.mean([a.rho_grader for a in annotators])), passed=omega >= 0.5, rule=RULE,
-                   note=left_out)
+    return AltTest(
+        epsilon=epsilon,
+        scoring=scoring,
+        annotators=annotators,
+        winning_rate=omega,
+        advantage_probability=float(np.mean([a.rho_grader for a in annotators])),
+        passed=omega >= 0.5,
+        rule=RULE,
+        note=left_out,
+    )
 
 
 def _one_sided(d: np.ndarray, clusters: np.ndarray, epsilon: float) -> dict[str, Any]:

@@ -134,17 +134,31 @@ def side_reliability(forecast: np.ndarray, outcome: np.ndarray, clusters: np.nda
     squared = float(_debiased_squared(totals, sizes))
     boot = bootstrap_totals(cells, clusters=clusters, n_boot=n_boot, seed=seed)
     boot_sizes = bootstrap_totals(cells[:, :BINS] > 0, clusters=clusters, n_boot=n_boot, seed=seed)
-    bins = [ReliabilityBin(low=b / BINS, high=(b + 1) / BINS, n=int(sizes[b]),
-                           mean_forecast=float(totals[BINS + b] / totals[b]) if totals[b] else None,
-                           observed=float(totals[2 * BINS + b] / totals[b]) if totals[b] else None) for b in range(BINS)]
+    bins = [
+        ReliabilityBin(
+            low=b / BINS,
+            high=(b + 1) / BINS,
+            n=int(sizes[b]),
+            mean_forecast=float(totals[BINS + b] / totals[b]) if totals[b] else None,
+            observed=float(totals[2 * BINS + b] / totals[b]) if totals[b] else None,
+        )
+        for b in range(BINS)
+    ]
     p_value = calibration_test(forecast, w, squared, seed=seed) if n_boot > 0 else None
     return SideReliability(
-        n=int(forecast.size), n_clusters=int(np.unique(clusters).size), ece=float(_ece(totals)),
+        n=int(forecast.size),
+        n_clusters=int(np.unique(clusters).size),
+        ece=float(_ece(totals)),
         ece_ci=percentile_ci(_ece(boot)) if boot.shape[0] else [None, None],
-        brier=float(np.sum(w * (forecast - outcome) ** 2) / np.sum(w)), bins=bins,
+        brier=float(np.sum(w * (forecast - outcome) ** 2) / np.sum(w)),
+        bins=bins,
         ece_debiased=float(_root(np.array(squared))),
-        ece_debiased_ci=_centred_interval(_debiased_squared(boot, boot_sizes), squared) if boot.shape[0] else [None, None],
-        calibration_p=p_value, calibration_test=TEST if p_value is not None else None, weighted=weights is not None,
+        ece_debiased_ci=_centred_interval(_debiased_squared(boot, boot_sizes), squared)
+        if boot.shape[0]
+        else [None, None],
+        calibration_p=p_value,
+        calibration_test=TEST if p_value is not None else None,
+        weighted=weights is not None,
         **({"copies_merged": copies_merged} if copies_merged is not None else {}),
     )
 
@@ -157,8 +171,16 @@ def _prompt_keys(joined: Any) -> list[str] | None:
     return None
 
 
-def reliability(joined: Any, probabilities: dict[tuple[str, str], dict[str, list[float]]], clusters: np.ndarray, *,
-                threshold: int, n_boot: int, seed: int, weights: np.ndarray | None = None) -> dict[str, SideReliability]:
+def reliability(
+    joined: Any,
+    probabilities: dict[tuple[str, str], dict[str, list[float]]],
+    clusters: np.ndarray,
+    *,
+    threshold: int,
+    n_boot: int,
+    seed: int,
+    weights: np.ndarray | None = None,
+) -> dict[str, SideReliability]:
     """Per side, the reliability of ``P(severity ≥ threshold)`` against the human labels of ``joined`` (``weights``:
     1/π per joined row, when the human labels come from a pick with inclusion probabilities).
 
@@ -195,7 +217,13 @@ def reliability(joined: Any, probabilities: dict[tuple[str, str], dict[str, list
                 weight.append(item[2])
                 codes.append(clusters[row])
         if forecast:
-            out[side] = side_reliability(np.array(forecast), np.array(outcome), np.array(codes), n_boot=n_boot, seed=seed,
-                                         weights=None if weights is None else np.array(weight),
-                                         copies_merged=merged if side == "prompt" and keys is not None else None)
+            out[side] = side_reliability(
+                np.array(forecast),
+                np.array(outcome),
+                np.array(codes),
+                n_boot=n_boot,
+                seed=seed,
+                weights=None if weights is None else np.array(weight),
+                copies_merged=merged if side == "prompt" and keys is not None else None,
+            )
     return out

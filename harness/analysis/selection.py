@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_SEED, INCLUSION, SCHEMA_VERSION, SIDES, label_column
+from ..core.bounds import BUDGET, SEED, STRATEGIES, bounded
+from ..core.constants import CATEGORIES, INCLUSION, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.common import Unit
 from ..results.planning import Selection
 
-STRATEGIES = ("uniform", "stratified", "active")
 #: How many times as often ``stratified`` picks a flagged cluster as a quiet one.
 FLAGGED_WEIGHT = 2.0
 
@@ -74,8 +74,17 @@ def flagged(prompt: np.ndarray, response: np.ndarray) -> np.ndarray:
     return (top_r >= 1) | (top_r > top_p) | (top_p >= 3) | (top_r >= 3)
 
 
-def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str | None = None,
-           uncertainty: np.ndarray | None = None, seed: int = DEFAULT_SEED, source: str = "graded pairs") -> tuple[Any, Selection]:
+@bounded(budget=BUDGET, seed=SEED)
+def select(
+    frame: Any,
+    *,
+    budget: int,
+    strategy: str = "uniform",
+    cluster: str | None = None,
+    uncertainty: np.ndarray | None = None,
+    seed: int = SEED.default,
+    source: str = "graded pairs",
+) -> tuple[Any, Selection]:
     """Pick ``budget`` prompt clusters of a graded pairs table (its label columns the grader's).
 
     Returns the picked rows (texts and metadata, the label columns blank for annotators, and
@@ -87,13 +96,17 @@ def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str |
     codes = cluster_of_rows(frame, column)
     n_clusters = int(codes.max()) + 1 if codes.size else 0
     if not 1 <= budget <= n_clusters:
-        raise ConfigError(f"`budget` {budget}: expected a number of prompt clusters from 1 to {n_clusters} (the graded set's)")
+        raise ConfigError(
+            f"`budget` {budget}: expected a number of prompt clusters from 1 to {n_clusters} (the graded set's)"
+        )
     notes: list[str] = []
     used, strata = strategy, None
     if strategy == "active" and uncertainty is None:
         used = "stratified"
-        notes.append("active needs the grader's uncertainty (grade --logprobs or --samples K): none in this run, so the pick "
-                     "is stratified")
+        notes.append(
+            "active needs the grader's uncertainty (grade --logprobs or --samples K): none in this run, so the pick "
+            "is stratified"
+        )
     if used == "uniform":
         pi = np.full(n_clusters, budget / n_clusters)
     elif used == "stratified":
@@ -114,13 +127,19 @@ def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str |
         for category in CATEGORIES:
             if label_column(side, category) in rows.columns:
                 rows[label_column(side, category)] = None  # annotators label blind
-    rows = rows.drop(columns=[c for c in rows.columns if c == "relevance" or str(c).endswith("_status")])  # the grader's, not for annotators
+    graders_own = [c for c in rows.columns if c == "relevance" or str(c).endswith("_status")]
+    rows = rows.drop(columns=graders_own)  # not for annotators
     rows[INCLUSION] = pi[codes[picked]]
     if used == "stratified":
-        strata = {"flagged": [int((chosen & flags).sum()), int(flags.sum())], "quiet": [int((chosen & ~flags).sum()), int((~flags).sum())]}
+        strata = {
+            "flagged": [int((chosen & flags).sum()), int(flags.sum())],
+            "quiet": [int((chosen & ~flags).sum()), int((~flags).sum())],
+        }
     if (pi < 0.05).any():
-        notes.append(f"{int((pi < 0.05).sum())} clusters had a chance under 5 % of being picked: a picked one weighs over 20 "
-                     "pairs, which widens the intervals")
+        notes.append(
+            f"{int((pi < 0.05).sum())} clusters had a chance under 5 % of being picked: a picked one weighs over 20 "
+            "pairs, which widens the intervals"
+        )
     design = Selection(
         schema_version=SCHEMA_VERSION, source=source, strategy=used, **_only_if(used != strategy, requested=strategy),
         budget_clusters=budget, unit=Unit(cluster=column, n_items=len(frame), n_clusters=n_clusters),
@@ -133,16 +152,21 @@ def select(frame: Any, *, budget: int, strategy: str = "uniform", cluster: str |
 def _labels(frame: Any, side: str) -> np.ndarray:
     columns = [label_column(side, c) for c in CATEGORIES]
     if not all(c in frame.columns for c in columns):
-        raise DataError(f"the graded set lacks the grader's {side} labels ({columns[0]} …): a stratified pick reads them")
+        raise DataError(
+            f"the graded set lacks the grader's {side} labels ({columns[0]} …): a stratified pick reads them"
+        )
     return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in columns])
 
 
 def _describe(strategy: str) -> str:
-    return {
+    how = {
         "uniform": "systematic sample of prompt clusters, every cluster equally likely",
-        "stratified": f"systematic πps sample of prompt clusters, a cluster the grader flags {FLAGGED_WEIGHT:g}× as likely as a quiet one",
-        "active": "systematic πps sample of prompt clusters, half uniform and half by the square root of the grader's uncertainty",
-    }[strategy] + f"; each picked row carries its {INCLUSION}: weight it by 1/π (analyze --human and calibrate do)"
+        "stratified": "systematic πps sample of prompt clusters, a cluster the grader flags "
+        f"{FLAGGED_WEIGHT:g}× as likely as a quiet one",
+        "active": "systematic πps sample of prompt clusters, half uniform and half by the square root of the "
+        "grader's uncertainty",
+    }[strategy]
+    return how + f"; each picked row carries its {INCLUSION}: weight it by 1/π (analyze --human and calibrate do)"
 
 
 def _only_if(condition: bool, **fields: Any) -> dict[str, Any]:

@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 FLOOR = 1e-6
 #: Columns of an item's scores: (log loss, Brier) of the probabilities, the verdict and an annotator.
 GRADER, VERDICT, ANNOTATOR = 0, 2, 4
-METHOD = ("each rater's label in turn the outcome (held out); log loss in nats (forecasts floored at 1e-6) and the "
-          "multi-class Brier score (0 to 2), averaged over held-out raters within an item, then over items; an annotator's "
-          "score: one rater's label as a forecast of another's, over every ordered pair of the item's raters")
+METHOD = (
+    "each rater's label in turn the outcome (held out); log loss in nats (forecasts floored at 1e-6) and the "
+    "multi-class Brier score (0 to 2), averaged over held-out raters within an item, then over items; an annotator's "
+    "score: one rater's label as a forecast of another's, over every ordered pair of the item's raters"
+)
 
 
 def log_loss(p: np.ndarray, y: int) -> float:
@@ -113,7 +115,8 @@ def _summary(rows: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> Sof
     draws = totals[:, :6] / totals[:, 6:7] if totals.shape[0] else np.zeros((0, 6))
 
     def score(first: int, minus: int | None = None) -> SoftScore:
-        """Log loss and Brier from columns ``first`` and ``first + 1`` (minus those from ``minus``: a paired difference)."""
+        """Log loss and Brier from columns ``first`` and ``first + 1`` (minus those from ``minus``: a paired
+        difference)."""
         point = means[first:first + 2] - (means[minus:minus + 2] if minus is not None else 0.0)
         spread = draws[:, first:first + 2] - (draws[:, minus:minus + 2] if minus is not None else 0.0)
         ci: list[Interval] = [percentile_ci(spread[:, k]) if spread.shape[0] else [None, None] for k in (0, 1)]

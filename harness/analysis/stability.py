@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES
+from ..core.bounds import N_BOOT, SEED, THRESHOLD, bounded
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..io.runs import labels_wide
@@ -64,8 +65,9 @@ def _matrix(frames: list, side: str, scope: str) -> np.ndarray:
     return np.column_stack(out)
 
 
-def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None, n_boot: int = DEFAULT_N_BOOT,
-              seed: int = DEFAULT_SEED) -> Stability:
+@bounded(threshold=THRESHOLD, n_boot=N_BOOT, seed=SEED)
+def stability(runs: list[Run], *, threshold: int = THRESHOLD.default, cluster: str | None = None,
+              n_boot: int = N_BOOT.default, seed: int = SEED.default) -> Stability:
     """Test–retest agreement among ``runs``, repeats of one grading job (same table, model, template, shots)."""
     if len(runs) < 2:
         raise DataError(f"stability needs at least two repeats; got {len(runs)}")
@@ -87,8 +89,10 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
                 continue
             complete = ~np.isnan(matrix).any(axis=1)
             if scope == "any" and (~complete).sum():
-                warnings.append(f"{side}: {int((~complete).sum())} of {len(complete)} items lack an ok verdict in some repeat "
-                                "and are left out (never read as a verdict)")
+                warnings.append(
+                    f"{side}: {int((~complete).sum())} of {len(complete)} items lack an ok verdict in some repeat "
+                    "and are left out (never read as a verdict)"
+                )
             kept, codes = matrix[complete], codes_all[complete]
             changed = (kept.max(axis=1) != kept.min(axis=1)).astype(float)
             modal = np.array([np.bincount(row.astype(int), minlength=4).max() for row in kept]) / kept.shape[1]
@@ -96,16 +100,28 @@ def stability(runs: list[Run], *, threshold: int = 1, cluster: str | None = None
                                         n_boot=n_boot, seed=seed)
             change, change_ci = _share(changed, codes, n_boot, seed, binary=True)
             margin, margin_ci = _share(modal, codes, n_boot, seed)
-            scopes.append(StabilityScope(side=side, scope=scope, n_items=int(kept.shape[0]), n_clusters=int(np.unique(codes).size),
-                                         changed=change, changed_ci=change_ci, margin=margin, margin_ci=margin_ci,
-                                         agreement=agreement))
+            scopes.append(
+                StabilityScope(
+                    side=side,
+                    scope=scope,
+                    n_items=int(kept.shape[0]),
+                    n_clusters=int(np.unique(codes).size),
+                    changed=change,
+                    changed_ci=change_ci,
+                    margin=margin,
+                    margin_ci=margin_ci,
+                    agreement=agreement,
+                )
+            )
     if not scopes:
         raise DataError("the repeats share no graded side with ok verdicts")
     asymmetry = _asymmetry(frames, threshold)
     known = [a for a in asymmetry if a is not None]
     temperature = runs[0].manifest.params.get("temperature")
     if temperature == 0:
-        warnings.append("the repeats were graded at temperature 0: they measure the endpoint's determinism, not sampling")
+        warnings.append(
+            "the repeats were graded at temperature 0: they measure the endpoint's determinism, not sampling"
+        )
     return Stability(
         schema_version=SCHEMA_VERSION, repeats=len(runs), runs=[str(r.path) for r in runs],
         seeds=[r.manifest.params.get("seed") for r in runs], model=runs[0].manifest.model,
@@ -166,5 +182,7 @@ def _asymmetry(frames: list, threshold: int) -> list[float | None]:
     for k in range(len(frames)):
         prompt, response = _matrix([frames[k]], "prompt", "any")[:, 0], _matrix([frames[k]], "response", "any")[:, 0]
         both = ~(np.isnan(prompt) | np.isnan(response))
-        out.append(float((prompt[both] >= threshold).mean() - (response[both] >= threshold).mean()) if both.any() else None)
+        out.append(
+            float((prompt[both] >= threshold).mean() - (response[both] >= threshold).mean()) if both.any() else None
+        )
     return out

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..results.common import PairedTest
 from .intervals import Interval, percentile_ci
 
@@ -135,6 +136,7 @@ def jackknife_totals(values: np.ndarray, *, clusters: np.ndarray | None = None) 
     return per_cluster.sum(axis=0)[None, :] - per_cluster
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def bootstrap_ci(
     statistic: Callable[..., float | None],
     *arrays: np.ndarray,
@@ -183,7 +185,8 @@ def ratio_bootstrap_ci(
     names = list(numerators)
     if not names:
         return {}
-    stacked = np.column_stack([np.asarray(numerators[k], dtype=float) for k in names] + [np.asarray(denominator, dtype=float)])
+    columns = [np.asarray(numerators[k], dtype=float) for k in names]
+    stacked = np.column_stack([*columns, np.asarray(denominator, dtype=float)])
     totals = bootstrap_totals(stacked, clusters=clusters, n_boot=n_boot, seed=seed)
     if totals.shape[0] == 0:
         return {name: [None, None] for name in names}
@@ -247,7 +250,8 @@ def cohen_kappa_score(
     >>> round(cohen_kappa_score([0, 1, 2, 2], [0, 1, 2, 1], weights="quadratic"), 4)
     0.8
     """
-    classes = list(labels) if labels is not None else sorted(set(np.asarray(y1).tolist()) | set(np.asarray(y2).tolist()))
+    observed = set(np.asarray(y1).tolist()) | set(np.asarray(y2).tolist())
+    classes = list(labels) if labels is not None else sorted(observed)
     index = {c: i for i, c in enumerate(classes)}
     try:
         g = [index[v] for v in np.asarray(y1).tolist()]
@@ -292,9 +296,11 @@ def detection_from_confusion(matrices: np.ndarray, *, threshold_index: int) -> d
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), np.where(tp + fp + fn > 0, 0.0, np.nan))
+        harmonic_mean = 2 * precision * recall / (precision + recall)
+        f1 = np.where(precision + recall > 0, harmonic_mean, np.where(tp + fp + fn > 0, 0.0, np.nan))
         fpr = np.where(fp + tn > 0, fp / (fp + tn), np.nan)
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall, "f1": f1, "false_positive_rate": fpr}
+    counts = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    return {**counts, "precision": precision, "recall": recall, "f1": f1, "false_positive_rate": fpr}
 
 
 def cluster_confusions(y_true: np.ndarray, y_pred: np.ndarray, clusters: np.ndarray, *, k: int) -> np.ndarray:
@@ -362,7 +368,10 @@ def _exact_sign_flip(magnitudes: np.ndarray, observed: int, total: int) -> float
 
 
 def mcnemar_test(
-    a_correct: Sequence[bool] | np.ndarray, b_correct: Sequence[bool] | np.ndarray, *, clusters: np.ndarray | None = None,
+    a_correct: Sequence[bool] | np.ndarray,
+    b_correct: Sequence[bool] | np.ndarray,
+    *,
+    clusters: np.ndarray | None = None,
 ) -> PairedTest:
     """Paired test of two graders' correctness on the same items, by cluster.
 
@@ -385,10 +394,18 @@ def mcnemar_test(
         raise ValueError(f"clusters has {codes.size} entries for {a.size} items")
     net = (a & ~b).astype(np.int64) - (b & ~a).astype(np.int64)
     _, dense = np.unique(codes, return_inverse=True) if codes.size else (None, np.zeros(0, np.int64))
-    per_cluster = np.bincount(dense, weights=net, minlength=int(dense.max()) + 1 if dense.size else 0).round().astype(np.int64)
+    n_clusters = int(dense.max()) + 1 if dense.size else 0
+    per_cluster = np.bincount(dense, weights=net, minlength=n_clusters).round().astype(np.int64)
     p, method = sign_flip_test(per_cluster)
-    return PairedTest(n_items=int(a.size), n_clusters=int(per_cluster.size), a_only=int((a & ~b).sum()),
-                      b_only=int((b & ~a).sum()), discordant_clusters=int((per_cluster != 0).sum()), p_value=float(p), method=method)
+    return PairedTest(
+        n_items=int(a.size),
+        n_clusters=int(per_cluster.size),
+        a_only=int((a & ~b).sum()),
+        b_only=int((b & ~a).sum()),
+        discordant_clusters=int((per_cluster != 0).sum()),
+        p_value=float(p),
+        method=method,
+    )
 
 
 def holm(p_values: Mapping[str, float]) -> dict[str, float]:

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.bounds import CUT_METRICS, MAX_FPR, N_BOOT, SEED, SHARE, THRESHOLD, bounded
 from ..core.cells import is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, SIDES, label_column
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
 from ..core.errors import ConfigError, DataError
 from ..io.clusters import cluster_column, cluster_of_rows, shuffled_clusters
 from ..results.common import Unit
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
     from ..io.runs import Run
 
-METRICS = ("kappa-quadratic", "recall")
+METRICS = CUT_METRICS
 #: The cut points tried: 0 to 3 in steps of 0.05, and "never" (index ``len(GRID)``).
 GRID = np.round(np.arange(0, 3.0 + 1e-9, 0.05), 2)
 K = 4
@@ -101,10 +102,9 @@ def labelled(run: Run, human: pd.DataFrame, cluster: str | None) -> tuple[Labels
     return Labels(*parts), joined, column, sources
 
 
+@bounded(dev_frac=SHARE, seed=SEED)
 def split_dev(codes: np.ndarray, *, dev_frac: float, seed: int) -> np.ndarray:
     """Which rows are dev: the first ``dev_frac`` of the seeded cluster order (at least one cluster each side)."""
-    if not 0 < dev_frac < 1:
-        raise ConfigError(f"`dev_frac` {dev_frac}: expected a share in (0, 1)")
     order = shuffled_clusters(codes, seed)
     if len(order) < 2:
         raise DataError(f"the labelled pairs hold {len(order)} prompt cluster; too few to split into dev and held-out")
@@ -122,8 +122,10 @@ def _cuts_of(indices: np.ndarray) -> tuple[float | None, ...]:
     return tuple(None if i >= GRID.size else float(GRID[i]) for i in indices)
 
 
-def choose_cuts(gold: np.ndarray, expected: np.ndarray, *, metric: str = "kappa-quadratic", threshold: int = 1,
-                max_fpr: float = 0.1) -> tuple[tuple[float | None, ...], float | None, str]:
+@bounded(threshold=THRESHOLD, max_fpr=MAX_FPR)
+def choose_cuts(gold: np.ndarray, expected: np.ndarray, *, metric: str = "kappa-quadratic",
+                threshold: int = THRESHOLD.default,
+                max_fpr: float = MAX_FPR.default) -> tuple[tuple[float | None, ...], float | None, str]:
     """One category's cut points on dev: the best of every grid triple by ``metric`` (ties: nearest the expected
     rule's cuts), its dev score, and how they were chosen.
 
@@ -298,18 +300,28 @@ def recommend(differences: list[RuleDifference], metric: str, *, excluded: dict[
     return better[0], "; ".join(parts) + f"; use {better[0]}"
 
 
-def calibrate_thresholds(run: Run, human: pd.DataFrame, *, rule: str = "thresholds", metric: str = "kappa-quadratic",
-                         threshold: int = 1, max_fpr: float = 0.1, dev_frac: float = 0.5, cluster: str | None = None,
-                         n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, derived: str | None = None,
-                         warnings: Sequence[str] = ()) -> Thresholds:
+@bounded(threshold=THRESHOLD, max_fpr=MAX_FPR, dev_frac=SHARE, n_boot=N_BOOT, seed=SEED)
+def calibrate_thresholds(
+    run: Run,
+    human: pd.DataFrame,
+    *,
+    rule: str = "thresholds",
+    metric: str = "kappa-quadratic",
+    threshold: int = THRESHOLD.default,
+    max_fpr: float = MAX_FPR.default,
+    dev_frac: float = SHARE.default,
+    cluster: str | None = None,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
+    derived: str | None = None,
+    warnings: Sequence[str] = (),
+) -> Thresholds:
     """Choose the cut points on a dev split of the labelled prompt clusters and judge argmax, expected and thresholds
     on the held-out rest (see the module docstring). ``derived`` names the run folder whose verdicts follow ``rule``."""
     if rule not in RULES:
         raise ConfigError(f"`rule` {rule!r}: expected one of {', '.join(RULES)}")
     if metric not in METRICS:
         raise ConfigError(f"`metric` {metric!r}: expected one of {', '.join(METRICS)}")
-    if threshold not in (1, 2, 3):
-        raise ConfigError(f"`threshold` {threshold}: expected 1, 2 or 3 (harmful when severity >= threshold)")
     if not run.records:
         raise DataError(f"{run.path}: the run has no labels yet")
     labels, joined, column, sources = labelled(run, human, cluster)

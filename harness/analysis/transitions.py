@@ -14,13 +14,13 @@ Pairs missing a label on either side are left out and counted, never read as Saf
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.bounds import N_BOOT, SEED, bounded
 from ..core.cells import is_missing
-from ..core.constants import CATEGORIES, DEFAULT_N_BOOT, DEFAULT_SEED, SCHEMA_VERSION, label_column
+from ..core.constants import CATEGORIES, SCHEMA_VERSION, label_column
 from ..core.errors import DataError
 from ..io.clusters import cluster_column, cluster_of_rows
 from ..results.analysis import (
@@ -61,8 +61,12 @@ class Pairs:
                 f"the table lacks label column {missing[0]!r}; analysis needs prompt_* and response_* "
                 "labels for all four categories (human labels, imported grader labels, or a run folder)"
             )
-        prompt = np.column_stack([frame[label_column("prompt", c)].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES])
-        response = np.column_stack([frame[label_column("response", c)].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES])
+        prompt = np.column_stack(
+            [frame[label_column("prompt", c)].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES]
+        )
+        response = np.column_stack(
+            [frame[label_column("response", c)].to_numpy(dtype=float, na_value=np.nan) for c in CATEGORIES]
+        )
         complete = ~(np.isnan(prompt).any(axis=1) | np.isnan(response).any(axis=1))
         self.n_total = len(frame)
         self.n_excluded = int((~complete).sum())
@@ -151,7 +155,10 @@ def _transition_stats(prompt: np.ndarray, response: np.ndarray, max_p: np.ndarra
         harmful_prompt_compliance=share("harmful_prompt_compliance", (resp_harm & harmful).sum(), harmful.sum()),
         benign_drift=share("benign_drift", (resp_harm & benign).sum(), benign.sum()),
         transition_matrix=matrix.tolist(),
-        escalation_mechanism={"unsolicited_elaboration": int((esc & benign).sum()), "compliance_escalation": int((esc & harmful).sum())},
+        escalation_mechanism={
+            "unsolicited_elaboration": int((esc & benign).sum()),
+            "compliance_escalation": int((esc & harmful).sum()),
+        },
         escalation_by_landing_severity={str(s): int((esc & (max_r == s)).sum()) for s in (1, 2, 3)},
         compliance_escalation_by_landing_severity={str(s): int((esc & harmful & (max_r == s)).sum()) for s in (2, 3)},
         categories=categories,
@@ -205,7 +212,9 @@ def _cluster_cis(pairs: Pairs, sel: Any, codes: np.ndarray, column: str | None, 
             unit = SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, bootstrap_ci=empty,
                                ci_method="none (clusters repeat and n_boot is 0: Wilson intervals dropped)")
             return unit, {name: [None, None] for name in _rate_columns(pairs, sel)}
-        return SettingUnit(cluster=column, n_items=n_items, n_clusters=n_clusters, ci_method="wilson", bootstrap_ci=empty), {}
+        return SettingUnit(
+            cluster=column, n_items=n_items, n_clusters=n_clusters, ci_method="wilson", bootstrap_ci=empty
+        ), {}
     columns = _rate_columns(pairs, sel)
     names = list(columns)
     stacked = np.column_stack([columns[k][0] for k in names] + [columns[k][1] for k in names])
@@ -229,6 +238,7 @@ def _edge(column: tuple[np.ndarray, np.ndarray], ci: Interval, codes: np.ndarray
     return edge_interval(float(numerator.sum()) / total, ci, clusters)[0]
 
 
+@bounded(n_boot=N_BOOT, seed=SEED)
 def analyze(
     frame: pd.DataFrame,
     *,
@@ -236,8 +246,8 @@ def analyze(
     cluster: str | None = None,
     reference: str | None = None,
     all_pairs: bool = False,
-    n_boot: int = DEFAULT_N_BOOT,
-    seed: int = DEFAULT_SEED,
+    n_boot: int = N_BOOT.default,
+    seed: int = SEED.default,
     correct: Calibration | dict[str, Any] | None = None,
     correct_source: str = "calibration",
     human: pd.DataFrame | None = None,
@@ -274,39 +284,75 @@ def analyze(
     if by is not None and by not in frame.columns:
         raise DataError(f"`by` {by!r}: no such column; the table has {sorted(map(str, frame.columns))}")
     column = cluster_column(frame.columns, cluster)
-    relevance = (
-        pairs.frame["relevance"].to_numpy(dtype=float, na_value=np.nan) if "relevance" in pairs.frame.columns else None
-    )
-    if relevance is not None and np.isnan(relevance).all():
-        relevance = None
     codes = cluster_of_rows(pairs.frame, column)
-
-    def stats(mask: np.ndarray | None, offset: int) -> TransitionStats:
-        sel = slice(None) if mask is None else mask
-        rel = None if relevance is None else relevance[sel]
-        unit, cis = _cluster_cis(pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset, always=mask is None)
-        return _transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel], rel, unit, cis)
-
-    pooled = stats(None, 0)
     masks = _group_masks(pairs, by)
-    groups = {g: stats(mask, i + 1) for i, (g, mask) in enumerate(masks.items())}
+    pooled, *group_stats = _stats_by_group(pairs, codes, column, [None, *masks.values()], n_boot=n_boot, seed=seed)
+    groups = dict(zip(masks, group_stats, strict=True))
     extra: dict[str, Any] = {}
     if len(masks) >= 2 and by is not None:
-        prompt_key = cluster_column(frame.columns, None) or "id"  # groups answer the same prompts whatever the unit
-        group_of = pairs.frame[by].astype("string").fillna("<missing>").to_numpy()
-        extra["comparison"] = compare_groups(pairs.max_p, pairs.max_r, group_of, cluster_of_rows(pairs.frame, prompt_key),
-                                             codes, by, prompt_key, reference, all_pairs, list(masks))
+        extra["comparison"] = _group_comparison(pairs, codes, masks, by, reference=reference, all_pairs=all_pairs)
     extra.update(_correction(pairs, frame, codes, masks, correct=correct, correct_source=correct_source, human=human,
-                             human_source=human_source, force=force, reference=reference, all_pairs=all_pairs, n_boot=n_boot,
-                             seed=seed))
+                             human_source=human_source, force=force, reference=reference, all_pairs=all_pairs,
+                             n_boot=n_boot, seed=seed))
     cases, truncated = _escalation_cases(pairs, by)
     return Analysis(
-        schema_version=SCHEMA_VERSION, n_pairs=pairs.n_total, n_analyzed=int(pairs.max_p.size),
-        n_excluded_incomplete=pairs.n_excluded, excluded=pairs.excluded, by=by, cluster=column, pooled=pooled, groups=groups,
-        cluster_bootstrap=ClusterBootstrap(
-            unit=f"unique {column} with all its pairs" if column else "each pair", n_clusters=pooled.unit.n_clusters,
-            n_boot=n_boot, seed=seed, ci=pooled.unit.bootstrap_ci),
-        **extra, escalation_cases=cases, escalation_cases_truncated=truncated,
+        schema_version=SCHEMA_VERSION,
+        n_pairs=pairs.n_total,
+        n_analyzed=int(pairs.max_p.size),
+        n_excluded_incomplete=pairs.n_excluded,
+        excluded=pairs.excluded,
+        by=by,
+        cluster=column,
+        pooled=pooled,
+        groups=groups,
+        cluster_bootstrap=_cluster_bootstrap(pooled, column, n_boot=n_boot, seed=seed),
+        **extra,
+        escalation_cases=cases,
+        escalation_cases_truncated=truncated,
+    )
+
+
+def _relevance(pairs: Pairs) -> np.ndarray | None:
+    """Each pair's relevance score (None: the table has none)."""
+    if "relevance" not in pairs.frame.columns:
+        return None
+    relevance = pairs.frame["relevance"].to_numpy(dtype=float, na_value=np.nan)
+    return None if np.isnan(relevance).all() else relevance
+
+
+def _stats_by_group(pairs: Pairs, codes: np.ndarray, column: str | None, masks: list[np.ndarray | None], *,
+                    n_boot: int, seed: int) -> list[TransitionStats]:
+    """The transition statistics of each mask's pairs (None: every pair, whose intervals are always made), each
+    bootstrap seeded with ``seed`` plus the mask's place."""
+    relevance = _relevance(pairs)
+    found = []
+    for offset, mask in enumerate(masks):
+        sel = slice(None) if mask is None else mask
+        rel = None if relevance is None else relevance[sel]
+        unit, cis = _cluster_cis(pairs, sel, codes[sel], column, n_boot=n_boot, seed=seed + offset,
+                                 always=mask is None)
+        found.append(_transition_stats(pairs.prompt[sel], pairs.response[sel], pairs.max_p[sel], pairs.max_r[sel],
+                                       rel, unit, cis))
+    return found
+
+
+def _group_comparison(pairs: Pairs, codes: np.ndarray, masks: dict[str, np.ndarray], by: str, *,
+                      reference: str | None, all_pairs: bool) -> Any:
+    """The groups compared on the prompts they share (matched on the prompt whatever the unit of analysis)."""
+    prompt_key = cluster_column(pairs.frame.columns, None) or "id"
+    group_of = pairs.frame[by].astype("string").fillna("<missing>").to_numpy()
+    prompts = cluster_of_rows(pairs.frame, prompt_key)
+    return compare_groups(pairs.max_p, pairs.max_r, group_of, prompts, codes, by, prompt_key, reference, all_pairs,
+                          list(masks))
+
+
+def _cluster_bootstrap(pooled: TransitionStats, column: str | None, *, n_boot: int, seed: int) -> ClusterBootstrap:
+    return ClusterBootstrap(
+        unit=f"unique {column} with all its pairs" if column else "each pair",
+        n_clusters=pooled.unit.n_clusters,
+        n_boot=n_boot,
+        seed=seed,
+        ci=pooled.unit.bootstrap_ci,
     )
 
 
@@ -318,13 +364,28 @@ def _group_masks(pairs: Pairs, by: str | None) -> dict[str, np.ndarray]:
     return {g: (values == g).to_numpy() for g in sorted(values.unique().tolist(), key=str)}
 
 
-def _correction(pairs: Pairs, frame: pd.DataFrame, codes: np.ndarray, masks: dict[str, np.ndarray], *,
-                correct: Calibration | dict[str, Any] | None, correct_source: str, human: pd.DataFrame | None, human_source: str,
-                force: bool, reference: str | None, all_pairs: bool, n_boot: int, seed: int) -> dict[str, Any]:
+def _correction(
+    pairs: Pairs,
+    frame: pd.DataFrame,
+    codes: np.ndarray,
+    masks: dict[str, np.ndarray],
+    *,
+    correct: Calibration | dict[str, Any] | None,
+    correct_source: str,
+    human: pd.DataFrame | None,
+    human_source: str,
+    force: bool,
+    reference: str | None,
+    all_pairs: bool,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
     """The ``corrected`` block: from a human-labelled subset (PPI), or a transported calibration (EM)."""
     if correct is not None and human is not None:
-        raise DataError("`human` and `correct` correct the same shares two ways: pass `human` (human labels of a random "
-                        "subset of these pairs; the default) or `correct` (a calibration measured on other pairs), not both")
+        raise DataError(
+            "`human` and `correct` correct the same shares two ways: pass `human` (human labels of a random "
+            "subset of these pairs; the default) or `correct` (a calibration measured on other pairs), not both"
+        )
     ids = pairs.frame["id"].astype(str)
     if correct is not None:
         from .correction_em import corrected_transitions
@@ -335,9 +396,22 @@ def _correction(pairs: Pairs, frame: pd.DataFrame, codes: np.ndarray, masks: dic
     if human is not None:
         from .correction_ppi import correct_by_subset
 
-        return {"corrected": correct_by_subset(
-            pairs.prompt, pairs.response, ids.to_numpy(), codes, human, graded_ids=set(frame["id"].astype(str)),
-            groups=masks or None, reference=reference, all_pairs=all_pairs, n_boot=n_boot, seed=seed, source=human_source)}
+        return {
+            "corrected": correct_by_subset(
+                pairs.prompt,
+                pairs.response,
+                ids.to_numpy(),
+                codes,
+                human,
+                graded_ids=set(frame["id"].astype(str)),
+                groups=masks or None,
+                reference=reference,
+                all_pairs=all_pairs,
+                n_boot=n_boot,
+                seed=seed,
+                source=human_source,
+            )
+        }
     return {}
 
 
@@ -357,53 +431,3 @@ def _escalation_cases(pairs: Pairs, by: str | None) -> tuple[list[EscalationCase
         for i in escalated[:MAX_CASES]
     ]
     return cases, bool(escalated.size > MAX_CASES)
-
-
-def analysis_tables(result: Analysis) -> dict[str, pd.DataFrame]:
-    """The analysis as flat tables (one CSV each): transitions, categories, comparison, cases."""
-    import pandas as pd
-
-    settings = [("pooled", result.pooled), *result.groups.items()]
-    transitions = []
-    categories = []
-    matrices = []
-    for name, stats in settings:
-        row: dict[str, Any] = {"group": name, "n": stats.n, "harmful_prompts": stats.harmful_prompts}
-        for metric in (*KINDS, "conditional_reduction", "response_harm", "harmful_prompt_compliance", "benign_drift"):
-            record: Proportion = getattr(stats, metric)
-            row[metric] = record.rate
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = record.ci
-        row.update({f"escalations_{k}": v for k, v in stats.escalation_mechanism.items()})
-        row.update({f"escalations_landing_{k}": v for k, v in stats.escalation_by_landing_severity.items()})
-        transitions.append(row)
-        for category, cat in stats.categories.items():
-            categories.append({
-                "group": name, "category": category, "harmful_prompts": cat.harmful_prompts,
-                "harmful_responses_from_harmful_prompts": cat.harmful_responses_from_harmful_prompts,
-                "persistence": cat.persistence.rate, "reduction": cat.reduction.rate,
-                "drift_count": cat.drift_count, "drift_up": cat.drift_up.rate,
-                "drift_share": cat.drift_share.rate,
-            })
-        for p_level, counts in enumerate(stats.transition_matrix):
-            matrices.append({"group": name, "prompt_severity": p_level, **{f"response_{r}": c for r, c in enumerate(counts)}})
-    tables = {
-        "transitions": pd.DataFrame(transitions),
-        "categories": pd.DataFrame(categories),
-        "transition_matrix": pd.DataFrame(matrices),
-        "escalation_cases": pd.DataFrame([case.to_json() for case in result.escalation_cases]),
-    }
-    if result.comparison:
-        tables["comparison"] = pd.DataFrame(
-            [{"metric": metric, **row.to_json()} for metric, rows in result.comparison.metrics.items() for row in rows]
-        )
-    return tables
-
-
-def save_analysis(result: Analysis, out_dir: str | Path) -> list[Path]:
-    """Write ``analysis.json`` and one CSV per table into ``out_dir`` (atomically per file)."""
-    from ..core.atomic import write_csv_atomic
-
-    folder = Path(out_dir)
-    written = [result.write(folder / "analysis.json")]
-    written += [write_csv_atomic(folder / f"analysis_{name}.csv", table) for name, table in analysis_tables(result).items()]
-    return written

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bounds import VERDICT_RULES
 from ..core.constants import CATEGORIES, SIDES
 
-RULES = ("argmax", "expected", "thresholds")
+RULES = VERDICT_RULES
 #: The cut points of the ``expected`` rule: E rounded, a half up.
 EXPECTED_CUTS: tuple[float, float, float] = (0.5, 1.5, 2.5)
 #: Cut points per category; ``None``: that level is never given.

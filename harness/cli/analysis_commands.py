@@ -272,7 +272,7 @@ def schema(
         from ..core.errors import ConfigError
         from ..results.base import schema_of
         from ..results.catalog import RESULT_TYPES
-        from ..workflows.study_file import study_schema
+        from ..workflows.study.file import study_schema
 
         if out is not None:
             from ..core.claims import Output, claim

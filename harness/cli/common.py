@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..steps.settings import MAX_N_BOOT
+from ..core.bounds import MAX_N_BOOT
 
 
 @contextmanager

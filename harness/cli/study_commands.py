@@ -52,8 +52,8 @@ def run(
     harness/data/demo.toml for every table and key.
     """
     with errors():
-        from ..workflows.study import run_study
-        from ..workflows.study_reading import read_study
+        from ..workflows.study.reading import read_study
+        from ..workflows.study.run import run_study
         from .console import GradeProgress
 
         parsed = read_study(study)

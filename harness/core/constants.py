@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 #: The four harm categories, in the order used everywhere (tables, JSON, reports).
 CATEGORIES: tuple[str, ...] = ("hate", "sexual", "violence", "self_harm")
 
@@ -26,7 +28,8 @@ INCLUSION = "inclusion_probability"
 MIN_INCLUSION = 1e-3
 
 #: The scales of measurement agreement is computed on (Krippendorff's α, the alt-test's alignment).
-LEVELS = ("nominal", "ordinal", "interval")
+Level = Literal["nominal", "ordinal", "interval"]
+LEVELS: tuple[str, ...] = get_args(Level)
 
 #: Sides of a pair that carry severity labels.
 SIDES: tuple[str, ...] = ("prompt", "response")

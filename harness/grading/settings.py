@@ -9,7 +9,7 @@ One declaration, five readers. Each field holds its name, default, bounds and he
 * **the environment**: ``HARNESS_<FIELD>`` (and OpenAI's own ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``,
   ``AZURE_OPENAI_API_KEY``, ``OPENAI_API_VERSION``), read by pydantic-settings (:func:`from_env`);
 * **a settings file**: ``harness.toml`` for a grade, the study file's ``[endpoint]`` and ``[[grader]]`` tables for a
-  study (:mod:`harness.workflows.study_file`: the tables are these models);
+  study (:mod:`harness.workflows.study.file`: the tables are these models);
 * ``harness schema study`` publishes their JSON Schema;
 * **the Python API**: :func:`harness.grade` takes the models, and the library's own objects (:class:`GradeSpec`,
   :class:`EndpointConfig`) are checked against the same bounds (:func:`check_against`).
@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..core.bounds import MAX_SEED, SEED
 from ..core.constants import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
@@ -37,7 +38,6 @@ from ..core.constants import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
-    DEFAULT_SEED,
     DEFAULT_TIMEOUT_S,
     RETRY_AFTER_CAP_S,
 )
@@ -51,7 +51,6 @@ MAX_ITEMS_PER_REQUEST = 1000
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_SAMPLES = 100
 MAX_REPEATS = 100
-MAX_SEED = 2**32 - 1
 #: Where each value came from, as the grade's first line says it.
 SOURCES = ("flag", "environment", "settings file", "the run", "default")
 TRANSPORTS = ("aiohttp", "httpx")
@@ -132,7 +131,7 @@ class JobSettings(_Declared):
     items_per_request: int = Field(default=1, ge=1, le=MAX_ITEMS_PER_REQUEST, description=(
         f"Items graded per request (the batch template; 1 to {MAX_ITEMS_PER_REQUEST})."))
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature (0 to 2).")
-    seed: int = Field(default=DEFAULT_SEED, ge=0, le=MAX_SEED, description=f"Sampling seed (0 to {MAX_SEED}).")
+    seed: int = Field(**SEED.field_args(f"Sampling seed (0 to {MAX_SEED})."))
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1, le=MAX_TOKENS_LIMIT, description=(
         f"Completion token budget per item (1 to {MAX_TOKENS_LIMIT:,})."))
     response_format: ResponseFormat = Field(default="json-schema", description=(

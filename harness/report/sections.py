@@ -4,7 +4,7 @@ The terminal (:mod:`harness.cli.console`) prints these sections with rich, the r
 (:mod:`harness.report.document`) renders them as Markdown and HTML through one Jinja template each;
 both therefore show the same figures, the same CIs and the same definitions. Figures are drawn
 only when a report asks for them. (CSV files hold raw numbers, not display strings, and are
-written from the result's own frames: ``transitions.analysis_tables``, ``Result.to_frame``.)
+written from the result's own frames: ``transition_tables.analysis_tables``, ``Result.to_frame``.)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.bounds import ASSURANCE
 from .base import CI, Result
 from .common import Unit
 from .provenance import Stamped
@@ -58,7 +59,7 @@ class Plan(Stamped):
     seed: int
     warnings: list[str]
     #: The share of simulated studies the conservative size meets the target in.
-    assurance: float = 0.9
+    assurance: float = ASSURANCE.default
     #: The smallest size tried at which the metric is defined in at least 95 % of studies
     #: (no smaller one is recommended).
     defined_floor: int | None = None

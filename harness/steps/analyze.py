@@ -19,8 +19,8 @@ def analyze(source: str | Path, settings: AnalyzeSettings, *, out: str | Path | 
     ``source`` is a run folder (the grader's labels) or a pairs table with labels on both sides. Writes
     ``analysis.json`` and its CSV tables into ``out`` (default: the run folder, or ``runs/analysis-<table>``).
     """
+    from ..analysis.transition_tables import save_analysis
     from ..analysis.transitions import analyze as run_analysis
-    from ..analysis.transitions import save_analysis
     from ..io.pairs import load_pairs, select_rows
 
     path = Path(source)

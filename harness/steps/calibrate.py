@@ -35,7 +35,7 @@ def calibrate(source: str | Path, settings: CalibrateSettings, *, out: str | Pat
 def planned(source: str | Path, settings: CalibrateSettings, out: str | Path | None) -> list[Output]:
     """The files calibrate writes: a run's calibration.json and confusion tables (into ``out``, default the run
     folder), or a table's calibration and its confusion table (only when ``out`` is given)."""
-    from ..analysis.calibration import table_calibration_path
+    from ..analysis.table_calibration import table_calibration_path
 
     if settings.gold and settings.pred:
         if out is None:
@@ -48,7 +48,7 @@ def planned(source: str | Path, settings: CalibrateSettings, out: str | Path | N
 
 
 def _table(source: Path, settings: CalibrateSettings, *, out: Path | None, context: Context) -> Outcome:
-    from ..analysis.calibration import calibrate_table, save_table_calibration
+    from ..analysis.table_calibration import calibrate_table, save_table_calibration
     from ..io.pairs import load_pairs
     from ..io.ratings import read_ratings
 

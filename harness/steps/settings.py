@@ -5,7 +5,7 @@ Each command (``calibrate``, ``compare``, ``agreement``, ``analyze``, ``plan``, 
 
 * the command line (:mod:`harness.cli.options`) makes one flag per field, its help the field's
   description, its default the field's default, and checks the bounds by building the model;
-* a study file's table of the same name *is* the model (:mod:`harness.workflows.study_file`):
+* a study file's table of the same name *is* the model (:mod:`harness.workflows.study.file`):
   every key spelled as the flag with dashes as underscores, a comma-separated flag a TOML array;
 * ``harness schema study`` publishes the models' JSON Schema.
 
@@ -20,16 +20,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..core.constants import DEFAULT_N_BOOT, DEFAULT_SEED
-
-#: Upper bounds that keep a typo from allocating the machine away (checked before any work).
-MAX_N_BOOT = 100_000
-MAX_SEED = 2**32 - 1
-MAX_STUDIES = 20_000
-MAX_PLAN_BOOT = 10_000
-MAX_ITEMS = 100_000_000
+from ..core.bounds import (
+    ASSURANCE,
+    BUDGET,
+    EPSILON,
+    MAX_FPR,
+    MAX_ITEMS,
+    MAX_SEED,
+    N_BOOT,
+    PADDING_COPIES,
+    PLAN_N_BOOT,
+    SEED,
+    SHARE,
+    SIZE,
+    STUDIES,
+    TARGET_WIDTH,
+    THRESHOLD,
+    Bound,
+    CutMetric,
+    JuryRule,
+    PlanMetric,
+    ProbeKind,
+    Strategy,
+    Unparsed,
+    VerdictRule,
+)
+from ..core.constants import Level
 
 
 class Settings(BaseModel):
@@ -87,14 +105,18 @@ def _wide(**extra: Any) -> dict[str, Any]:
     return {"study_wide": True, **extra}
 
 
+def bounded_field(bound: Bound[Any], help: str | None = None, **extra: Any) -> Any:
+    """A field holding a setting whose default and limits the library shares (:mod:`harness.core.bounds`)."""
+    return Field(**bound.field_args(help), **extra)
+
+
 # The settings that several commands share, each declared once.
 def n_boot_field() -> Any:
-    return Field(default=DEFAULT_N_BOOT, ge=0, le=MAX_N_BOOT, json_schema_extra=_wide(),
-                 description=f"Cluster-bootstrap resamples for CIs (0 to skip; at most {MAX_N_BOOT:,}).")
+    return bounded_field(N_BOOT, json_schema_extra=_wide())
 
 
 def seed_field(what: str = "Bootstrap seed") -> Any:
-    return Field(default=DEFAULT_SEED, ge=0, le=MAX_SEED, json_schema_extra=_wide(), description=f"{what} (0 to {MAX_SEED}).")
+    return bounded_field(SEED, f"{what} (0 to {MAX_SEED}).", json_schema_extra=_wide())
 
 
 def cluster_field() -> Any:
@@ -105,15 +127,13 @@ def cluster_field() -> Any:
 def threshold_field(what: str = "Detection threshold: harmful when severity >= this", *, scale: bool = False) -> Any:
     """Harm severities run 1 to 3; a plain table's own scale (``scale``) is checked against its labels by the step."""
     if scale:
-        return Field(default=1, ge=-(10**6), le=10**6, description=f"{what} (1 to 3 on harm labels; on a plain table, "
-                     "one of its labels above the lowest).")
-    return Field(default=1, ge=1, le=3, description=f"{what} (1 to 3).")
+        return Field(default=THRESHOLD.default, ge=-(10**6), le=10**6, description=(
+            f"{what} (1 to 3 on harm labels; on a plain table, one of its labels above the lowest)."))
+    return bounded_field(THRESHOLD, f"{what} (1 to 3).")
 
 
 def epsilon_field() -> Any:
-    return Field(default=0.1, gt=0, le=1, description=(
-        "Alt-test margin ε: how much worse than a human the grader may be and still replace one (the paper's guide: "
-        "0.1 against crowd workers, 0.15 skilled annotators, 0.2 experts)."))
+    return bounded_field(EPSILON)
 
 
 def raters_field() -> Any:
@@ -162,7 +182,7 @@ class CalibrateSettings(Settings):
     pred: str | None = Field(default=None, description="Grader label column of a plain table.")
     labels: list[str] = Field(default_factory=list, description=(
         "Declared label set, comma-separated: grader labels outside it are unparsed and left out (counted in left_out)."))
-    unparsed: Literal["exclude", "disagree"] = Field(default="exclude", description=(
+    unparsed: Unparsed = Field(default="exclude", description=(
         "Labels outside --labels: exclude (left out, counted) or disagree (kept as a class of their own that never "
         "matches the reference: the conservative reading)."))
     nominal: bool = Field(default=False, description="Treat integer labels as nominal (no weighted kappa).")
@@ -187,6 +207,14 @@ class CalibrateSettings(Settings):
     def mode_of(cls, values: Mapping[str, Any]) -> str:
         table = values.get("gold") or values.get("pred")
         return next(iter(cls.MODES)) if table else list(cls.MODES)[1]
+
+    @model_validator(mode="after")
+    def _run_threshold(self) -> CalibrateSettings:
+        """A run's labels are harm severities: its threshold is the library's (a table's is checked on its labels)."""
+        if self.mode_of(self.__dict__) != next(iter(self.MODES)) and not THRESHOLD.admits(self.threshold):
+            raise ValueError(f"`threshold` {self.threshold}: expected {THRESHOLD.text('threshold')} (a run's "
+                             "harm severities)")
+        return self
 
 
 class CompareSettings(Settings):
@@ -216,7 +244,7 @@ class AgreementSettings(Settings):
         "A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable)."))
     final: str | None = Field(default=None, description=(
         "The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns."))
-    level: Literal["nominal", "ordinal", "interval"] | None = Field(default=None, description=(
+    level: Level | None = Field(default=None, description=(
         "Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal)."))
     epsilon: float = epsilon_field()
     cluster: str | None = cluster_field()
@@ -250,9 +278,9 @@ class AnalyzeSettings(Settings):
 class PlanSettings(Settings):
     """``harness plan``: how many items humans must label, predicted from a pilot."""
 
-    metric: Literal["kappa", "kappa-quadratic", "recall", "recall-gap", "escalation"] = Field(default="kappa", description=(
+    metric: PlanMetric = Field(default="kappa", description=(
         "kappa, kappa-quadratic, recall, recall-gap, or escalation (the corrected share; a run with --human)."))
-    target_width: float | None = Field(default=None, gt=0, lt=2, description="The 95% interval width to reach, e.g. 0.10.")
+    target_width: float | None = bounded_field(TARGET_WIDTH)
     sizes: list[int] = Field(default_factory=list, description=(
         "Item counts to predict the width at, comma-separated (e.g. 100,200,400)."))
     gold: str | None = Field(default=None, description="A table's human label column.")
@@ -261,15 +289,20 @@ class PlanSettings(Settings):
     side: Literal["prompt", "response"] = Field(default="response", description=(
         "With harm labels: prompt or response (each pair's highest category)."))
     threshold: int = threshold_field("recall and recall-gap: harmful when the label is at least this", scale=True)
-    assurance: float = Field(default=0.9, ge=0.5, le=0.99, description=(
-        "The share of simulated studies the conservative size meets the target in, the pilot's own uncertainty "
-        "included (0.5 to 0.99)."))
-    studies: int = Field(default=200, ge=10, le=MAX_STUDIES, description=f"Simulated studies per size (10 to {MAX_STUDIES:,}).")
-    n_boot: int = Field(default=200, ge=50, le=MAX_PLAN_BOOT, description=(
-        f"Bootstrap resamples per simulated study (50 to {MAX_PLAN_BOOT:,}; not the study-wide n_boot)."))
+    assurance: float = bounded_field(ASSURANCE)
+    studies: int = bounded_field(STUDIES)
+    n_boot: int = bounded_field(PLAN_N_BOOT)
     cluster: str | None = cluster_field()
     seed: int = seed_field("Simulation seed")
     map: list[str] = map_field()
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_in_bound(cls, sizes: list[int]) -> list[int]:
+        wrong = [size for size in sizes if not SIZE.admits(size)]
+        if wrong:
+            raise ValueError(f"each size must be {SIZE.text('size')}; {wrong[0]} is not")
+        return sizes
 
     @model_validator(mode="after")
     def _width_or_sizes(self) -> PlanSettings:
@@ -281,8 +314,8 @@ class PlanSettings(Settings):
 class SelectSettings(Settings):
     """``harness select``: which prompt clusters to send to annotators."""
 
-    budget: int = Field(ge=1, le=MAX_ITEMS, description="Prompt clusters to pick (each with all its pairs).")
-    strategy: Literal["uniform", "stratified", "active"] = Field(default="uniform", description=(
+    budget: int = bounded_field(BUDGET)
+    strategy: Strategy = Field(default="uniform", description=(
         "uniform (the default: on target in make validate), stratified (more of what the grader flags) or active (by the "
         "grader's uncertainty; needs grade --logprobs or --samples)."))
     cluster: str | None = cluster_field()
@@ -297,8 +330,8 @@ class ShotSearchSettings(Settings):
     n_random: int = Field(default=3, ge=0, le=100, description="Random candidate sets (0 to 100).")
     greedy_steps: int = Field(default=2, ge=0, le=64, description="Greedy forward-selection steps (0 to 64).")
     greedy_candidates: int = Field(default=3, ge=1, le=100, description="Candidates tried per greedy step (1 to 100).")
-    dev_frac: float = Field(default=0.3, gt=0, lt=1, description="Share of prompts in dev.")
-    test_frac: float = Field(default=0.3, gt=0, lt=1, description="Share of prompts in test.")
+    dev_frac: float = bounded_field(SHARE.with_default(0.3), "Share of prompts in dev.")
+    test_frac: float = bounded_field(SHARE.with_default(0.3), "Share of prompts in test.")
     limit: int | None = limit_field()
     sample: int | None = sample_field()
     sample_seed: int = sample_seed_field()
@@ -306,6 +339,22 @@ class ShotSearchSettings(Settings):
     n_boot: int = n_boot_field()
     seed: int = seed_field("Split and sampling seed")
     map: list[str] = map_field()
+
+    @model_validator(mode="after")
+    def _splits_fit(self) -> ShotSearchSettings:
+        fault = split_fault(self.dev_frac, self.test_frac)
+        if fault:
+            raise ValueError(fault)
+        return self
+
+
+def split_fault(dev_frac: float, test_frac: float) -> str | None:
+    """Why dev and test cannot both be taken from one pool (None: they can): each is a share, and the exemplar pool
+    needs what they leave."""
+    if dev_frac + test_frac < 1:
+        return None
+    return (f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected shares summing below 1 (the rest is the "
+            "exemplar pool)")
 
 
 class StabilitySettings(Settings):
@@ -320,7 +369,7 @@ class StabilitySettings(Settings):
 class JurySettings(Settings):
     """``harness jury``: several graders' verdicts combined into one run folder."""
 
-    rule: Literal["majority", "median", "any", "mean-probability"] = Field(default="majority", description=(
+    rule: JuryRule = Field(default="majority", description=(
         "majority (harmful when at least half the members say so; per category the most frequent severity), median "
         "(per category the median), any (harmful when any member says so: with two members, either flags it) or "
         "mean-probability (the item as majority; per category the members' P(severity) averaged, from grade --logprobs "
@@ -330,12 +379,12 @@ class JurySettings(Settings):
 class ProbeSettings(Settings):
     """``harness probe``: a run graded again with one perturbation that should not change its verdicts."""
 
-    kind: Literal["verbosity", "exemplar-order", "label-order", "response-format"] = Field(
+    kind: ProbeKind = Field(
         default="verbosity", description=(
             "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), label-order "
             "(the severity levels listed from 7 down in the template) or response-format (the answer asked with a "
             "looser format: json-object for a json-schema run, none for a json-object run)."))
-    padding: int = Field(default=3, ge=1, le=50, description="verbosity: copies of the neutral paragraph added (1 to 50).")
+    padding: int = bounded_field(PADDING_COPIES)
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()
     seed: int = seed_field("Bootstrap and shuffle seed")
@@ -346,15 +395,15 @@ class ThresholdSettings(Settings):
 
     human: str | None = human_field("Pairs table with human labels, joined to the run on id (split into dev and "
                                     "held-out).")
-    rule: Literal["argmax", "expected", "thresholds"] = Field(default="thresholds", description=(
+    rule: VerdictRule = Field(default="thresholds", description=(
         "The rule the derived run's verdicts follow: argmax (the grader's own verdict), expected (the probability-"
         "weighted severity, rounded) or thresholds (cut points on it, chosen on dev)."))
-    metric: Literal["kappa-quadratic", "recall"] = Field(default="kappa-quadratic", description=(
+    metric: CutMetric = Field(default="kappa-quadratic", description=(
         "What the cut points maximise on dev: kappa-quadratic, or recall at severity >= threshold among cut points "
         "whose false-positive rate stays within max_fpr."))
-    max_fpr: float = Field(default=0.1, gt=0, lt=1, description="recall: the false-positive rate allowed on dev.")
+    max_fpr: float = bounded_field(MAX_FPR)
     threshold: int = threshold_field()
-    dev_frac: float = Field(default=0.5, gt=0, lt=1, description="Share of the labelled prompt clusters in dev.")
+    dev_frac: float = bounded_field(SHARE)
     held_out: str | None = held_out_field()
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()

@@ -44,9 +44,10 @@ def demo_study_path(local_model: bool = False) -> Path:
 def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on_step: Any = None,
              on_progress: Any = None, flags: dict[str, Any] | None = None) -> Any:
     """The demo study in a fresh ``run_dir`` (an earlier demo's folder is replaced; any other non-empty folder refused).
-    ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked first)."""
-    from .study import run_study
-    from .study_reading import read_study
+    ``local_model``: SmolLM2-135M grades 32 pairs beside the embedded grader (needs the [local] extra; checked
+    first)."""
+    from .study.reading import read_study
+    from .study.run import run_study
 
     study = read_study(demo_study_path(local_model))
     if local_model:
@@ -55,8 +56,10 @@ def run_demo(run_dir: str | Path | None = None, *, local_model: bool = False, on
 
         missing = sorted({name for model in LOCAL_MODELS for name in missing_modules(model)})
         if missing:
-            raise ConfigError(f"the demo's local model needs the optional extra [local] (missing: {', '.join(missing)}); "
-                              f"install it with: {INSTALL_COMMAND}")
+            raise ConfigError(
+                f"the demo's local model needs the optional extra [local] (missing: {', '.join(missing)}); "
+                f"install it with: {INSTALL_COMMAND}"
+            )
     folder = Path(run_dir or ("runs/demo-local" if local_model else "runs/demo"))
     fresh_demo_folder(folder)
     # the demo runs offline whatever the environment says (an OPENAI_BASE_URL in the shell is not the demo's endpoint)

@@ -60,7 +60,9 @@ def start_serve_process(port: int, *extra: str, timeout_s: float = 60.0) -> subp
         line = process.stderr.readline()
         if not line:  # the child exited
             process.wait(5)
-            raise GraderError(f"harness serve exited early: {(seen + process.stderr.read()).decode(errors='replace').strip()[-500:]}")
+            raise GraderError(
+                f"harness serve exited early: {(seen + process.stderr.read()).decode(errors='replace').strip()[-500:]}"
+            )
         seen += line
         if line.startswith(b"harness serve: http://"):
             selector.close()
@@ -119,7 +121,9 @@ class EmbeddedServer:
     """A started ``harness serve``: its base URL, and :meth:`ready`, which waits (once) until its graders are fitted and
     its local models loaded."""
 
-    def __init__(self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float, identity: str | None = None) -> None:
+    def __init__(
+        self, port: int, process: subprocess.Popen[bytes], ready_timeout_s: float, identity: str | None = None
+    ) -> None:
         self.port, self.process, self.ready_timeout_s = port, process, ready_timeout_s
         self.url = f"http://127.0.0.1:{port}/v1"
         #: What it serves (harness.serve.identity), computed without asking it: hand it to ``EndpointConfig.identity``.
@@ -138,7 +142,9 @@ class EmbeddedServer:
 
 
 @contextmanager
-def embedded_endpoint(models: Sequence[str], *, ready_timeout_s: float = 600.0, wait: bool = True) -> Iterator[EmbeddedServer]:
+def embedded_endpoint(
+    models: Sequence[str], *, ready_timeout_s: float = 600.0, wait: bool = True
+) -> Iterator[EmbeddedServer]:
     """``harness serve`` for ``models`` as a child process on a free port, stopped on exit. With ``wait`` it is ready
     (graders fitted, local models loaded) when yielded; without, it is listening and loading, and the caller hands
     :meth:`EmbeddedServer.ready` to the grade (``EndpointConfig.ready``), which waits only when it must send, and

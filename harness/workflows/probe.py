@@ -26,7 +26,7 @@ from ..io.provenance import provenance_of, stamped
 from ..io.runs import load_run
 from ..results.probes import Probe
 from ..steps.settings import ProbeSettings
-from .study_runner import check_graded
+from .study.runner import check_graded
 
 DESCRIPTIONS = {
     "verbosity": "every response padded with a neutral paragraph (formatting, no content) repeated {repeat} times",
@@ -52,8 +52,10 @@ def _perturbed(kind: str, run: Any, spec: GradeSpec, folder: Path, settings: Pro
         return table, replace(spec, targets=tuple(t for t in spec.targets if t == "response") or ("response",))
     if kind == "response-format":
         if spec.response_format not in LOOSER:
-            raise ConfigError(f"{run.path}: graded with response format {spec.response_format}; the response-format probe "
-                              "needs a run graded with json-schema or json-object")
+            raise ConfigError(
+                f"{run.path}: graded with response format {spec.response_format}; the response-format probe "
+                "needs a run graded with json-schema or json-object"
+            )
         return run.input, replace(spec, response_format=LOOSER[spec.response_format])
     if kind == "exemplar-order":
         if not spec.shots_path:
@@ -84,8 +86,12 @@ def planned(run_dir: str | Path, kind: str, out: str | Path | None) -> list[Any]
 
     folder = Path(out) if out is not None else Path(run_dir) / f"probe-{kind}"
     names = (("probe.json", "result"), ("padded.jsonl", "pairs"), ("shots.jsonl", "shots"))
-    return [Output(folder, folder=True, names=names), Output(folder / "run", run=True), Output(folder / "null", run=True),
-            Output(folder / "template", folder=True, names=tuple((n, "template") for n in _template_names(run_dir)))]
+    return [
+        Output(folder, folder=True, names=names),
+        Output(folder / "run", run=True),
+        Output(folder / "null", run=True),
+        Output(folder / "template", folder=True, names=tuple((n, "template") for n in _template_names(run_dir))),
+    ]
 
 
 def _template_names(run_dir: str | Path) -> list[str]:
@@ -97,8 +103,16 @@ def _template_names(run_dir: str | Path) -> list[str]:
     return sorted(p.name for p in source.iterdir() if p.is_file()) if source.is_dir() else []
 
 
-def run_probe(run_dir: str | Path, settings: ProbeSettings, endpoint: EndpointConfig, *, out: str | Path | None = None,
-              cache_dir: str | Path | None = None, on_progress: Any = None, context: list[tuple[str, Any]] | None = None) -> Probe:
+def run_probe(
+    run_dir: str | Path,
+    settings: ProbeSettings,
+    endpoint: EndpointConfig,
+    *,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    on_progress: Any = None,
+    context: list[tuple[str, Any]] | None = None,
+) -> Probe:
     """Grade ``run_dir``'s job again with the perturbation ``settings.kind`` and compare the verdicts item by item."""
     run = load_run(run_dir)
     if "jury" in run.manifest.params:

@@ -24,9 +24,10 @@ import numpy as np
 from ..analysis.calibration import calibrate_run, confusion_cells, join_human, side_labels
 from ..analysis.intervals import Interval, percentile_ci
 from ..analysis.stats import bootstrap_totals, detection_from_confusion, kappa_from_confusion, none_if_nan
+from ..core.bounds import SEED, SHARE, bounded
 from ..core.cells import is_missing
 from ..core.constants import CATEGORIES, SCHEMA_VERSION, SIDES, label_column
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from ..grading.endpoint import EndpointConfig
 from ..grading.grade import grade
 from ..grading.jobs import GradeSpec
@@ -37,17 +38,19 @@ from ..io.runs import Run, load_run
 from ..results.calibration import Calibration
 from ..results.common import Difference
 from ..results.shots import DevCandidate, ShotSearch, TestSet
-from ..steps.settings import ShotSearchSettings
+from ..steps.settings import ShotSearchSettings, split_fault
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@bounded(dev_frac=SHARE, test_frac=SHARE, seed=SEED)
 def split_pool(frame: pd.DataFrame, *, dev_frac: float, test_frac: float, seed: int,
                cluster: str | None = None) -> dict[str, pd.DataFrame]:
     """Split rows into ``pool``/``dev``/``test`` by prompt cluster (``cluster`` as everywhere), seeded."""
-    if not (0 < dev_frac < 1 and 0 < test_frac < 1 and dev_frac + test_frac < 1):
-        raise DataError(f"`dev_frac` {dev_frac} and `test_frac` {test_frac}: expected fractions in (0, 1) summing below 1")
+    fault = split_fault(dev_frac, test_frac)
+    if fault:
+        raise ConfigError(fault, param="test_frac")
     codes = cluster_of_rows(frame, cluster_column(frame.columns, cluster) or cluster_column(frame.columns, None))
     clusters = shuffled_clusters(codes, seed)
     n_dev = max(1, round(dev_frac * len(clusters)))
@@ -67,7 +70,8 @@ def pool_texts(frame: pd.DataFrame) -> set[str]:
 
 
 def exemplar_candidates(pool: pd.DataFrame, held_out: set[str]) -> dict[str, list[Shot]]:
-    """Every usable exemplar of the pool, per side (texts with all four labels known, none of them a dev or test text)."""
+    """Every usable exemplar of the pool, per side (texts with all four labels known, none of them a dev or test
+    text)."""
     out: dict[str, list[Shot]] = {side: [] for side in SIDES}
     seen: set[tuple[str, str]] = set()
     for side in SIDES:
@@ -76,10 +80,17 @@ def exemplar_candidates(pool: pd.DataFrame, held_out: set[str]) -> dict[str, lis
             continue
         for row in pool[["id", side, *columns]].itertuples(index=False, name=None):
             ident, text, *labels = row
-            if not isinstance(text, str) or any(is_missing(v) for v in labels) or (side, text) in seen or text in held_out:
+            if (
+                not isinstance(text, str)
+                or any(is_missing(v) for v in labels)
+                or (side, text) in seen
+                or text in held_out
+            ):
                 continue
             seen.add((side, text))
-            out[side].append(Shot(text, side, tuple(zip(CATEGORIES, map(int, labels), strict=True)), source_id=str(ident)))
+            out[side].append(
+                Shot(text, side, tuple(zip(CATEGORIES, map(int, labels), strict=True)), source_id=str(ident))
+            )
     if not out["prompt"] and not out["response"]:
         raise DataError("the exemplar pool has no text with all four labels known on either side")
     return out
@@ -139,8 +150,12 @@ def _paired_difference(a: pd.DataFrame, b: pd.DataFrame, *, n_boot: int, seed: i
     clusters = left["cluster"].to_numpy()
     point = _objective(values[:, :32].sum(axis=0)) - _objective(values[:, 32:].sum(axis=0))
     totals = bootstrap_totals(values, clusters=clusters, n_boot=n_boot, seed=seed)
-    ci: Interval = percentile_ci(_objective(totals[:, :32]) - _objective(totals[:, 32:])) if totals.shape[0] else [None, None]
-    return Difference(diff=none_if_nan(float(point[0])), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size))
+    ci: Interval = [None, None]
+    if totals.shape[0]:
+        ci = percentile_ci(_objective(totals[:, :32]) - _objective(totals[:, 32:]))
+    return Difference(
+        diff=none_if_nan(float(point[0])), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size)
+    )
 
 
 #: How the exemplar search splits the pool and which candidate sets it tries (``harness calibrate-shots``'s settings).
@@ -181,7 +196,9 @@ def _dev_search(search: _Search, candidates: dict[str, list[Shot]], settings: Se
     """Random, stratified and greedy candidate sets, each graded on dev."""
     sets: dict[str, list[Shot]] = {}
     for i in range(settings.n_random):
-        sets[f"random{i + 1}"] = [s for side in SIDES for s in rng.sample(candidates[side], min(settings.k, len(candidates[side])))]
+        sets[f"random{i + 1}"] = [
+            s for side in SIDES for s in rng.sample(candidates[side], min(settings.k, len(candidates[side])))
+        ]
     sets["stratified"] = _stratified(candidates, settings.k, rng)
     evaluated = {name: search.evaluate(name, shots, "dev") for name, shots in sets.items()}
     greedy: list[Shot] = []
@@ -259,7 +276,9 @@ def calibrate_shots(
         n_boot=settings.n_boot,
         recommended=recommended,
         recommendation=recommendation,
-        gap_change=_gap_change(test["chosen"].cells, test["zero_shot"].cells, n_boot=settings.n_boot, seed=settings.seed),
+        gap_change=_gap_change(
+            test["chosen"].cells, test["zero_shot"].cells, n_boot=settings.n_boot, seed=settings.seed
+        ),
     )
 
 
@@ -320,16 +339,22 @@ def _verdict(chosen: str, candidates: int, ties: list[str], close: list[str], te
 
 
 def recommend(chosen: str, test: list[TestSet]) -> tuple[str, str]:
-    """Recommend the selection only where held-out test shows it better than every alternative; else keep the default set."""
+    """Recommend the selection only where held-out test shows it better than every alternative; else keep the
+    default set."""
     words = {row.set: _word(row.chosen_minus_this) for row in test if row.set != "chosen"}
     if words and all(w == "better" for w in words.values()):
         return "chosen", f"use the chosen set ({chosen}): better than {' and '.join(words)} on held-out test"
     worse = [name.replace("_", "-") for name, w in words.items() if w == "worse"]
     if worse:
-        return "default", f"do not use the chosen set: it is worse than {' and '.join(worse)} on held-out test; keep the default set"
+        return (
+            "default",
+            f"do not use the chosen set: it is worse than {' and '.join(worse)} on held-out test; keep the default set",
+        )
     even = [name.replace("_", "-") for name, w in words.items() if w != "better"]
-    return "default", (f"not recommended: on held-out test the chosen set cannot be told apart from {' and '.join(even)}; "
-                       "keep the default set")
+    return "default", (
+        f"not recommended: on held-out test the chosen set cannot be told apart from {' and '.join(even)}; "
+        "keep the default set"
+    )
 
 
 def _gap_change(chosen: pd.DataFrame, zero: pd.DataFrame, *, n_boot: int, seed: int) -> Difference:
@@ -340,10 +365,13 @@ def _gap_change(chosen: pd.DataFrame, zero: pd.DataFrame, *, n_boot: int, seed: 
     clusters = left["cluster"].to_numpy()
 
     def gap(totals: np.ndarray) -> np.ndarray:
-        recall = detection_from_confusion(totals.reshape(-1, 4, 4, 4), threshold_index=1)["recall"]  # .. x (cp, cr, zp, zr)
+        # .. x (cp, cr, zp, zr)
+        recall = detection_from_confusion(totals.reshape(-1, 4, 4, 4), threshold_index=1)["recall"]
         return (recall[:, 0] - recall[:, 1]) - (recall[:, 2] - recall[:, 3])
 
     point = gap(values.sum(axis=0)[None, :])[0]
     totals = bootstrap_totals(values, clusters=clusters, n_boot=n_boot, seed=seed)
     ci: Interval = percentile_ci(gap(totals)) if totals.shape[0] else [None, None]
-    return Difference(diff=none_if_nan(float(point)), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size))
+    return Difference(
+        diff=none_if_nan(float(point)), ci=ci, n_items=len(shared), n_clusters=int(np.unique(clusters).size)
+    )

@@ -101,8 +101,8 @@ def test_the_environment_sets_a_studys_endpoint_over_its_file(server, tmp_path: 
     monkeypatch.setenv("HARNESS_CONCURRENCY", "2")
     monkeypatch.setenv("HARNESS_MODEL", "harness-literal")
     monkeypatch.setenv("HARNESS_MAX_ATTEMPTS", "2")
-    from harness.workflows.study_reading import read_study
-    from harness.workflows.study_runner import StudyRunner
+    from harness.workflows.study.reading import read_study
+    from harness.workflows.study.runner import StudyRunner
 
     found = StudyRunner(read_study(study), tmp_path / "out", None, None).endpoint
     assert (found.get().concurrency, found.get().retry.max_attempts) == (2, 2)

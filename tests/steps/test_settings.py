@@ -33,7 +33,7 @@ def test_a_setting_of_the_run_mode_is_refused_for_a_table() -> None:
 
 
 def test_a_study_wide_key_of_the_other_mode_is_not_inherited(tmp_path: Path) -> None:
-    from harness.workflows.study_reading import read_study
+    from harness.workflows.study.reading import read_study
 
     (tmp_path / "d.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"))
     study = tmp_path / "s.toml"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.constants import DEFAULT_SEED
-from ..steps.settings import (
+from ...core.constants import DEFAULT_SEED
+from ...steps.settings import (
     AgreementSettings,
     AnalyzeSettings,
     CalibrateSettings,
@@ -25,7 +25,7 @@ from ..steps.settings import (
 )
 
 if TYPE_CHECKING:
-    from .study_runner import StudyRunner
+    from .runner import StudyRunner
 
 
 def settings_of(table: Any, model: type[Settings], **update: Any) -> Any:
@@ -35,7 +35,7 @@ def settings_of(table: Any, model: type[Settings], **update: Any) -> Any:
 
 
 def _read(path: Path, kind: Any) -> Any:
-    from ..io.readers import read_result
+    from ...io.readers import read_result
 
     return read_result(path, kind)
 
@@ -64,10 +64,10 @@ def _inputs(*paths: str | Path | None) -> list[Path]:
 
 
 def calibrate_steps(runner: StudyRunner) -> None:
-    from ..analysis.calibration import table_calibration_path
-    from ..results.calibration import Calibration, TableAgreement
-    from ..steps import calibrate
-    from ..steps.calibrate import planned as planned_calibration
+    from ...analysis.table_calibration import table_calibration_path
+    from ...results.calibration import Calibration, TableAgreement
+    from ...steps import calibrate
+    from ...steps.calibrate import planned as planned_calibration
 
     study, table = runner.study, runner.study.calibrate
     if table is None:
@@ -94,8 +94,8 @@ def calibrate_steps(runner: StudyRunner) -> None:
 
 
 def compare_step(runner: StudyRunner) -> None:
-    from ..results.comparison import Comparison, GraderAgreement
-    from ..steps import compare
+    from ...results.comparison import Comparison, GraderAgreement
+    from ...steps import compare
 
     study, table = runner.study, runner.study.compare
     if table is None:
@@ -105,14 +105,19 @@ def compare_step(runner: StudyRunner) -> None:
     settings = settings_of(table, CompareSettings, held_out=_held_out(runner, names) if table.human else None)
     target = runner.out / "comparison.json"
     kind = Comparison if settings.human else GraderAgreement
-    runner.step("compare", settings, _inputs(*folders, settings.human, settings.ratings if settings.raters else None,
-                                              settings.held_out), [target],
-                lambda: compare(folders, settings, out=target, context=_context(runner)).result, lambda: _read(target, kind))
+    runner.step(
+        "compare",
+        settings,
+        _inputs(*folders, settings.human, settings.ratings if settings.raters else None, settings.held_out),
+        [target],
+        lambda: compare(folders, settings, out=target, context=_context(runner)).result,
+        lambda: _read(target, kind),
+    )
 
 
 def agreement_step(runner: StudyRunner) -> None:
-    from ..results.raters import RaterAgreement
-    from ..steps import agreement
+    from ...results.raters import RaterAgreement
+    from ...steps import agreement
 
     study, table = runner.study, runner.study.agreement
     if table is None:
@@ -129,28 +134,36 @@ def agreement_step(runner: StudyRunner) -> None:
 
 
 def analyze_step(runner: StudyRunner) -> None:
-    from ..io.pairs import load_pairs, write_pairs
-    from ..results.analysis import Analysis
-    from ..steps import analyze
+    from ...io.pairs import load_pairs, write_pairs
+    from ...results.analysis import Analysis
+    from ...steps import analyze
 
     study, table = runner.study, runner.study.analyze
     if table is None:
         return
-    source = runner.run_dir(study.grader_named(table.grader, key="analyze.grader")) if study.grader else study.path(study.study.data)
+    source = (
+        runner.run_dir(study.grader_named(table.grader, key="analyze.grader"))
+        if study.grader
+        else study.path(study.study.data)
+    )
     folder = source if study.grader else runner.out
     subset = folder / "human_subset.jsonl" if table.human_share else None
     settings = settings_of(table, AnalyzeSettings, **({"human": str(subset)} if subset else {}))
-    inputs = _inputs(source, table.human, study.path(study.study.human) if table.human_share and study.study.human else None)
+    inputs = _inputs(
+        source, table.human, study.path(study.study.human) if table.human_share and study.study.human else None
+    )
     target = folder / "analysis.json"
 
     def run() -> Any:
-        if subset is not None and study.study.human:  # a simulated labelling round: a random share of the prompt clusters
+        if (
+            subset is not None and study.study.human
+        ):  # a simulated labelling round: a random share of the prompt clusters
             write_pairs(human_subset(load_pairs(study.path(study.study.human)), share=table.human_share or 1.0,
                                      seed=settings.seed, cluster=settings.cluster), subset)
         return analyze(source, settings, out=folder, context=_context(runner)).result
 
-    from ..core.claims import Output
-    from ..steps.analyze import planned
+    from ...core.claims import Output
+    from ...steps.analyze import planned
 
     claims = planned(source, folder) + ([Output(subset, kind="pairs")] if subset is not None else [])
     runner.step("analyze", {"settings": settings, "human_share": table.human_share}, inputs, [target], run,
@@ -159,7 +172,7 @@ def analyze_step(runner: StudyRunner) -> None:
 
 def jury_step(runner: StudyRunner) -> None:
     """The study's jury: its graders' verdicts combined into a run folder of its own (no requests)."""
-    from ..steps import jury
+    from ...steps import jury
 
     study, table = runner.study, runner.study.jury
     if table is None:
@@ -171,15 +184,21 @@ def jury_step(runner: StudyRunner) -> None:
     def run() -> Any:
         return jury(members, settings, out=target, context=_context(runner)).result
 
-    runner.step("jury", {"settings": settings, "members": [str(m) for m in members]}, members, [target / "labels.jsonl"], run,
-                study_wide=False)
+    runner.step(
+        "jury",
+        {"settings": settings, "members": [str(m) for m in members]},
+        members,
+        [target / "labels.jsonl"],
+        run,
+        study_wide=False,
+    )
 
 
 def thresholds_step(runner: StudyRunner) -> None:
     """The study's verdict rules: a grader's probabilities cut on a dev split, judged on held-out pairs, and the derived
     run folder (no requests) that calibrate and compare then read beside the graders (without its dev pairs)."""
-    from ..results.thresholds import Thresholds
-    from ..steps.thresholds import RESULT, calibrate_thresholds, planned
+    from ...results.thresholds import Thresholds
+    from ...steps.thresholds import RESULT, calibrate_thresholds, planned
 
     study, table = runner.study, runner.study.thresholds
     if table is None:
@@ -198,8 +217,8 @@ def thresholds_step(runner: StudyRunner) -> None:
 
 def stability_step(runner: StudyRunner) -> None:
     """Each grader's repeats (``repeats`` > 1 in its [[grader]]) read as raters of the same items."""
-    from ..results.stability import Stability
-    from ..steps import stability
+    from ...results.stability import Stability
+    from ...steps import stability
 
     study, table = runner.study, runner.study.stability
     if table is None:
@@ -213,14 +232,20 @@ def stability_step(runner: StudyRunner) -> None:
         def run(folder: Path = folder, target: Path = target) -> Any:
             return stability([folder], settings, out=target, context=_context(runner)).result
 
-        runner.step(f"stability {name}", settings, [*sorted(folder.glob("repeat-*"))] if folder.exists() else [], [target], run,
-                    _loader(target, Stability))
+        runner.step(
+            f"stability {name}",
+            settings,
+            [*sorted(folder.glob("repeat-*"))] if folder.exists() else [],
+            [target],
+            run,
+            _loader(target, Stability),
+        )
 
 
 def plan_steps(runner: StudyRunner) -> None:
     """The next labelling round: a plan from a pilot, and a pick of clusters to label."""
-    from ..results.planning import Plan, Selection
-    from ..steps import plan, select
+    from ...results.planning import Plan, Selection
+    from ...steps import plan, select
 
     study, out = runner.study, runner.out
     if study.plan is not None:
@@ -234,7 +259,7 @@ def plan_steps(runner: StudyRunner) -> None:
         target = out / "plan.json"
 
         def run_plan() -> Any:
-            from ..core.errors import ConfigError
+            from ...core.errors import ConfigError
 
             if not pilot.exists():
                 raise ConfigError(f"plan: {pilot} is missing; add a [calibrate] table for that grader")
@@ -244,10 +269,14 @@ def plan_steps(runner: StudyRunner) -> None:
                     lambda: _read(target, Plan))
     if study.select is not None:
         chosen = study.select
-        source = runner.run_dir(study.grader_named(chosen.grader, key="select.grader")) if study.grader else study.path(study.study.data)
+        source = (
+            runner.run_dir(study.grader_named(chosen.grader, key="select.grader"))
+            if study.grader
+            else study.path(study.study.data)
+        )
         settings = settings_of(chosen, SelectSettings)
         picks, design_file = out / "picks.jsonl", out / "picks.design.json"
-        from ..steps.plan import select_outputs
+        from ...steps.plan import select_outputs
 
         runner.step("select", settings, [source], [picks, design_file],
                     lambda: select(source, settings, out=picks, context=_context(runner)).result,
@@ -263,7 +292,7 @@ def human_subset(human: Any, share: float = 1 / 3, seed: int = DEFAULT_SEED, clu
     """
     import numpy as np
 
-    from ..io.clusters import cluster_column, cluster_of_rows
+    from ...io.clusters import cluster_column, cluster_of_rows
 
     codes = np.asarray(cluster_of_rows(human, cluster_column(human.columns, cluster)))
     clusters = np.unique(codes)

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import ensure_folder
-from .study_file import Study
-from .study_runner import StepOutcome, StudyResult, StudyRunner
-from .study_steps import analysis_steps, grading_steps, report_steps
+from ...core.atomic import ensure_folder
+from .file import Study
+from .runner import StepOutcome, StudyResult, StudyRunner
+from .steps import analysis_steps, grading_steps, report_steps
 
 
 def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None) -> None:
@@ -34,8 +34,8 @@ def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None)
     (two identical tables), and every file any step writes claimed against every file the study reads
     (:func:`harness.core.claims.claim`): no step may write over the study's inputs, a user's file, or another
     step's output."""
-    from ..core.claims import Output, claim
-    from ..core.errors import ConfigError
+    from ...core.claims import Output, claim
+    from ...core.errors import ConfigError
 
     runner = StudyRunner(study, folder, None, None, planning=True, flags=flags)
     grading_steps(runner)
@@ -44,8 +44,10 @@ def check_study(study: Study, folder: Path, flags: dict[str, Any] | None = None)
     names = [step.name for step in runner.planned]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ConfigError(f"{study.file}: the steps {', '.join(repr(n) for n in twice)} are declared twice (two tables with "
-                          "the same settings); remove the copy")
+        raise ConfigError(
+            f"{study.file}: the steps {', '.join(repr(n) for n in twice)} are declared twice (two tables with "
+            "the same settings); remove the copy"
+        )
     claims = [Output(folder / "study.json", param="the study's `out`", kind="study")]
     claims += [c for step in runner.planned for c in step.claims]
     written = [c.path for c in claims]

@@ -1,4 +1,5 @@
-"""The machinery of a study run: steps fingerprinted and recorded in ``study.json``, the endpoint started on first use."""
+"""The machinery of a study run: steps fingerprinted and recorded in ``study.json``, the endpoint started on first
+use."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import write_json_atomic
-from ..core.constants import VERSION
-from ..core.errors import GraderError, ItemsFailedError
-from ..io.provenance import file_sha256
-from ..results.base import Result
-from .study_file import GraderTable, Study
+from ...core.atomic import write_json_atomic
+from ...core.constants import VERSION
+from ...core.errors import GraderError, ItemsFailedError
+from ...io.provenance import file_sha256
+from ...results.base import Result
+from .file import GraderTable, Study
 
 STATE = "study.json"
 
@@ -44,11 +45,16 @@ class PlannedStep:
 
 def claims_of(name: str, outputs: list[Path]) -> list[Any]:
     """What a step's outputs are, by their names (a step that writes more passes its own claims)."""
-    from ..core.claims import Output
+    from ...core.claims import Output
 
     param = f"the study's `out` ({name})"
     kinds = {".md": "document", ".html": "document", ".tex": "document", ".json": "result"}
-    named = {"picks.jsonl": "pairs", "human_subset.jsonl": "pairs", "chosen_shots.jsonl": "shots", "study.json": "study"}
+    named = {
+        "picks.jsonl": "pairs",
+        "human_subset.jsonl": "pairs",
+        "chosen_shots.jsonl": "shots",
+        "study.json": "study",
+    }
     claims = []
     for path in outputs:
         if path.name == "labels.jsonl":
@@ -72,7 +78,11 @@ def _hash_inputs(paths: list[Path]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for path in paths:
         if path.is_dir():
-            files = [path / "labels.jsonl"] if (path / "labels.jsonl").exists() else sorted(p for p in path.rglob("*") if p.is_file())
+            files = (
+                [path / "labels.jsonl"]
+                if (path / "labels.jsonl").exists()
+                else sorted(p for p in path.rglob("*") if p.is_file())
+            )
             digest = hashlib.sha256("".join(f"{f.name}:{file_sha256(f)}" for f in files).encode()).hexdigest()
             out.append((str(path), digest))
         else:
@@ -82,7 +92,9 @@ def _hash_inputs(paths: list[Path]) -> list[tuple[str, str | None]]:
 
 def fingerprint(table: Any, inputs: list[Path]) -> str:
     """What a step's result depends on: its settings and the bytes of its inputs (and harness's version)."""
-    material = json.dumps({"settings": _plain(table), "inputs": _hash_inputs(inputs), "version": VERSION}, sort_keys=True, default=str)
+    material = json.dumps(
+        {"settings": _plain(table), "inputs": _hash_inputs(inputs), "version": VERSION}, sort_keys=True, default=str
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -115,7 +127,9 @@ class _State:
 
     def unchanged(self, name: str, print_: str) -> bool:
         entry = self.steps.get(name)
-        return bool(entry and entry.get("fingerprint") == print_ and all(Path(p).exists() for p in entry.get("outputs", [])))
+        return bool(
+            entry and entry.get("fingerprint") == print_ and all(Path(p).exists() for p in entry.get("outputs", []))
+        )
 
     def begin(self, name: str, print_: str) -> str | None:
         """Note that a step begins; the fingerprint an unfinished earlier attempt began with, when it differs."""
@@ -131,7 +145,9 @@ class _State:
         self._write()
 
     def _write(self) -> None:
-        write_json_atomic(self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started}, kind="study")
+        write_json_atomic(
+            self.path, {"harness_version": VERSION, "steps": self.steps, "started": self.started}, kind="study"
+        )
 
 
 class _Endpoint:
@@ -140,7 +156,7 @@ class _Endpoint:
     stopped at the end when the study names none."""
 
     def __init__(self, study: Study, flags: dict[str, Any] | None = None) -> None:
-        from ..grading.settings import resolve
+        from ...grading.settings import resolve
 
         self.study = study
         self.stack = contextlib.ExitStack()
@@ -153,21 +169,23 @@ class _Endpoint:
     def get(self) -> Any:
         if self.config is not None:
             return self.config
-        from ..serve.local_model import LOCAL_MODELS
-        from .embedded import job_endpoint
+        from ...serve.local_model import LOCAL_MODELS
+        from ..embedded import job_endpoint
 
         # loading while the study starts; a grade waits for it only before its first request (a local language model
         # loads in about 20 s), so a study answered wholly from the cache never waits for one
-        self.config = job_endpoint(self.stack, self.settings, [g.model for g in self.study.grader if g.model in LOCAL_MODELS])
+        self.config = job_endpoint(
+            self.stack, self.settings, [g.model for g in self.study.grader if g.model in LOCAL_MODELS]
+        )
         if self.config.identity is None:  # asked once for the whole study (a loopback endpoint says what it serves)
-            from ..grading.identity import endpoint_identity
+            from ...grading.identity import endpoint_identity
 
             self.config = dataclasses.replace(self.config, identity=endpoint_identity(self.config).value)
         return self.config
 
     def for_model(self, model: str) -> Any:
         """The endpoint for one grader (:func:`harness.workflows.embedded.for_model`: the one local-model rule)."""
-        from .embedded import for_model
+        from ..embedded import for_model
 
         return for_model(self.get(), self.settings, model)
 
@@ -206,7 +224,11 @@ class StudyRunner:
             self.planned.append(PlannedStep(name, inputs, [*claims_of(name, outputs), *own]))
             return
         info = self.study.study  # n_boot, seed, cluster and raters: every analysis reads them, no grade does
-        wide = {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters} if study_wide else {}
+        wide = (
+            {"n_boot": info.n_boot, "seed": info.seed, "cluster": info.cluster, "raters": info.raters}
+            if study_wide
+            else {}
+        )
         print_ = fingerprint({"step": table, "study": wide}, inputs)
         started = time.perf_counter()
         if self.state.unchanged(name, print_):
@@ -217,7 +239,9 @@ class StudyRunner:
                 on_changed()
             result = run()
             self.state.record(name, print_, outputs)
-            outcome = StepOutcome(name, "ran", outputs, round(time.perf_counter() - started, 2), result, "; ".join(self.notes[before:]))
+            outcome = StepOutcome(
+                name, "ran", outputs, round(time.perf_counter() - started, 2), result, "; ".join(self.notes[before:])
+            )
         self.result.steps.append(outcome)
         if self.on_step is not None:
             self.on_step(outcome)
@@ -236,7 +260,7 @@ class StudyRunner:
 
 def study_provenance(runner: StudyRunner, step: str, label_source: str, inputs: list[tuple[str, Any]]) -> Any:
     """A study step's provenance: its inputs and the study file itself (path and hash)."""
-    from ..io.provenance import provenance_of
+    from ...io.provenance import provenance_of
 
     return provenance_of(step, label_source, [*inputs, ("study", runner.study.file)])
 
@@ -245,7 +269,9 @@ def check_graded(result: Any, name: str) -> None:
     """A grade step that left failed items is not done: the study stops, naming the run folder and the fix."""
     failed = result.manifest.counts.get("failed", 0)
     if failed:
-        raise ItemsFailedError(f"grader {name}: {failed} of {result.manifest.items} items failed ({result.run_dir}); fix the cause and "
-                       "run the study again (the failed items are graded again, the rest resumed)")
+        raise ItemsFailedError(
+            f"grader {name}: {failed} of {result.manifest.items} items failed ({result.run_dir}); fix the cause and "
+            "run the study again (the failed items are graded again, the rest resumed)"
+        )
     if result.manifest.status != "complete":
         raise GraderError(f"grader {name}: the run ended {result.manifest.status} ({result.run_dir})")

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.errors import ConfigError, expected
-from .study_file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
+from ...core.errors import ConfigError, expected
+from .file import ANALYSIS_TABLES, RESERVED_NAMES, EndpointTable, GraderTable, ReportTable, Study, StudyInfo
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -88,7 +88,9 @@ def read_study(path: str | Path) -> Study:
             raise ConfigError(f"{file}: {reserved}: unknown key")
     for where, table in (("endpoint.", data.get("endpoint")), ("", data)):
         if isinstance(table, dict) and "api_key" in table:
-            raise ConfigError(f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)")
+            raise ConfigError(
+                f"{file}: {where}api_key: keys never go in a study file; set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY)"
+            )
     try:
         study = Study.model_validate({**_inherit(data), "root": file.resolve().parent, "file": file.resolve()})
     except ValidationError as exc:
@@ -122,10 +124,18 @@ def check_study(study: Study, file: Path) -> Study:
 
 def _check_files(study: Study, file: Path) -> None:
     info = study.study
-    given: list[tuple[str, str | None]] = [("study.data", info.data), ("study.human", info.human), ("study.ratings", info.ratings)]
-    given += [(f"grader[{k + 1}].shots", g.shots) for k, g in enumerate(study.grader) if g.shots not in ("default", "none", "chosen")]
+    given: list[tuple[str, str | None]] = [
+        ("study.data", info.data),
+        ("study.human", info.human),
+        ("study.ratings", info.ratings),
+    ]
+    given += [
+        (f"grader[{k + 1}].shots", g.shots)
+        for k, g in enumerate(study.grader)
+        if g.shots not in ("default", "none", "chosen")
+    ]
     for k, grader in enumerate(study.grader):  # read as the grade reads it: a bundled set by its name, else a folder
-        from ..grading.jobs import spec_of
+        from ...grading.jobs import spec_of
 
         template = spec_of(grader, shots_path=None, root=study.root).template_dir
         if template is not None and not Path(template).exists():
@@ -144,7 +154,9 @@ def _check_names(study: Study, file: Path) -> None:
     names = [g.name for g in study.grader]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ConfigError(f"{file}: grader: two graders share the name {twice[0]!r} ({names}); each names its run folder")
+        raise ConfigError(
+            f"{file}: grader: two graders share the name {twice[0]!r} ({names}); each names its run folder"
+        )
     reserved = [(k, n) for k, n in enumerate(names) if n.lower() in RESERVED_NAMES or ".superseded-" in n]
     if reserved:
         k, name = reserved[0]
@@ -166,7 +178,9 @@ def _check_names(study: Study, file: Path) -> None:
                 raise ConfigError(f"{file}: {key}.graders: no grader named {name!r}; the study's graders are {judged}")
     if study.jury is not None:
         if study.jury.name in names or study.jury.name.lower() in RESERVED_NAMES:
-            raise ConfigError(f"{file}: jury.name {study.jury.name!r}: a grader or a study output already has that name")
+            raise ConfigError(
+                f"{file}: jury.name {study.jury.name!r}: a grader or a study output already has that name"
+            )
         if len(study.jury_members()) < 2:
             raise ConfigError(f"{file}: jury.graders: a jury needs at least two graders; it has {study.jury_members()}")
     derived = study.thresholds.name if study.thresholds is not None else None
@@ -197,7 +211,9 @@ def _check_needs(study: Study, file: Path) -> None:
             raise ConfigError(f"{file}: calibrate: a study without [[grader]] calibrates two columns of its data; set "
                               "calibrate.gold and calibrate.pred")
         if calibrate.human is None:
-            raise ConfigError(f"{file}: study.human: [calibrate] compares graders with human labels; name the human file")
+            raise ConfigError(
+                f"{file}: study.human: [calibrate] compares graders with human labels; name the human file"
+            )
     if calibrate is not None and bool(calibrate.gold) != bool(calibrate.pred):
         raise ConfigError(f"{file}: calibrate.gold/calibrate.pred: name both label columns")
     if study.compare is not None and len(study.compare.graders or study.judged()) < 2:
@@ -205,9 +221,15 @@ def _check_needs(study: Study, file: Path) -> None:
     if study.shot_search is not None and (not graded or info.human is None):
         raise ConfigError(f"{file}: shot_search: searches a [[grader]]'s exemplars on study.human; declare both")
     plan = study.plan
-    if plan is not None and not (plan.gold and plan.pred) and (not graded or (info.human is None and plan.human is None)):
-        raise ConfigError(f"{file}: plan: the pilot is a grader's calibration (a [[grader]], study.human and [calibrate]) or "
-                          "two columns of the data (plan.gold and plan.pred)")
+    if (
+        plan is not None
+        and not (plan.gold and plan.pred)
+        and (not graded or (info.human is None and plan.human is None))
+    ):
+        raise ConfigError(
+            f"{file}: plan: the pilot is a grader's calibration (a [[grader]], study.human and [calibrate]) or "
+            "two columns of the data (plan.gold and plan.pred)"
+        )
     agreement = study.agreement
     if agreement is not None and len(agreement.raters) < 2 and agreement.rater_column is None:
         raise ConfigError(f"{file}: agreement.raters: [agreement] needs at least two raters (set study.raters or "
@@ -236,10 +258,11 @@ def _check_needs(study: Study, file: Path) -> None:
 
 
 def _check_tables(study: Study, file: Path) -> None:
-    """Read the data and human files now, so a bad row or a missing column stops the study before any grading is paid for."""
-    from ..core.constants import LABEL_COLUMNS
-    from ..core.errors import DataError
-    from ..io.pairs import load_pairs
+    """Read the data and human files now, so a bad row or a missing column stops the study before any grading is
+    paid for."""
+    from ...core.constants import LABEL_COLUMNS
+    from ...core.errors import DataError
+    from ...io.pairs import load_pairs
 
     def read(key: str, value: str) -> Any:
         try:
@@ -250,10 +273,16 @@ def _check_tables(study: Study, file: Path) -> None:
     data = read("study.data", study.study.data)
     human = read("study.human", study.study.human) if study.study.human else None
     if human is not None and study.grader and not any(c in human.columns for c in LABEL_COLUMNS):
-        raise ConfigError(f"{file}: study.human: {study.path(study.study.human or '')} has no prompt_*/response_* label columns "
-                          "to compare the graders with")
+        raise ConfigError(
+            f"{file}: study.human: {study.path(study.study.human or '')} has no prompt_*/response_* label columns "
+            "to compare the graders with"
+        )
     columns: list[tuple[str, str | None]] = [("study.cluster", study.study.cluster)]
-    columns += [(f"{key}.by", getattr(getattr(study, key), "by", None)) for key in ("analyze", "calibrate") if getattr(study, key)]
+    columns += [
+        (f"{key}.by", getattr(getattr(study, key), "by", None))
+        for key in ("analyze", "calibrate")
+        if getattr(study, key)
+    ]
     for key in ("calibrate", "plan"):
         table = getattr(study, key)
         if table is not None:
@@ -265,9 +294,11 @@ def _check_tables(study: Study, file: Path) -> None:
     if not study.grader:  # the tables read the data's own labels: they must be there now, not after the first steps ran
         for key in ("analyze", "select"):
             if getattr(study, key) is not None and not all(c in data.columns for c in LABEL_COLUMNS):
-                raise ConfigError(f"{file}: {key}: a study without [[grader]] reads the data's own harm labels, and "
-                                  f"{study.path(study.study.data)} lacks {[c for c in LABEL_COLUMNS if c not in data.columns][:3]}"
-                                  " …; add a [[grader]], or drop the table")
+                raise ConfigError(
+                    f"{file}: {key}: a study without [[grader]] reads the data's own harm labels, and "
+                    f"{study.path(study.study.data)} lacks {[c for c in LABEL_COLUMNS if c not in data.columns][:3]}"
+                    " …; add a [[grader]], or drop the table"
+                )
     _check_ratings(study, file)
 
 
@@ -276,8 +307,8 @@ def _check_ratings(study: Study, file: Path) -> None:
     graded yet: their run folders are checked when they are)."""
     import re
 
-    from ..core.errors import DataError
-    from ..io.ratings import read_ratings
+    from ...core.errors import DataError
+    from ...io.ratings import read_ratings
 
     table = study.agreement
     if table is None:
@@ -287,10 +318,22 @@ def _check_ratings(study: Study, file: Path) -> None:
     final = table.final if table.final is not None or not study.grader else "canonical"
     source = study.path(study.study.ratings or study.study.data)
     try:
-        read_ratings(source, raters=list(table.raters), rater_column=table.rater_column, label_column_name=table.label_column,
-                     graders=columns, final=final, level=table.level, cluster=table.cluster)
+        read_ratings(
+            source,
+            raters=list(table.raters),
+            rater_column=table.rater_column,
+            label_column_name=table.label_column,
+            graders=columns,
+            final=final,
+            level=table.level,
+            cluster=table.cluster,
+        )
     except (DataError, ConfigError) as exc:
         message = re.sub(r"`([a-z_]+)`", r"agreement.\1", str(exc))
-        for flag, key in (("--raters", "agreement.raters"), ("--grader", "agreement.grader"), ("--final", "agreement.final")):
+        for flag, key in (
+            ("--raters", "agreement.raters"),
+            ("--grader", "agreement.grader"),
+            ("--final", "agreement.final"),
+        ):
             message = message.replace(flag, key)
         raise ConfigError(f"{file}: agreement: {message}") from None

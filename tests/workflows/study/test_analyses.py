@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from harness.core.errors import ConfigError
 from harness.io.pairs import load_pairs, write_pairs
-from harness.workflows.study_reading import read_study
+from harness.workflows.study.reading import read_study
 from tests.helpers import SAMPLE
 
 runner = CliRunner()

@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.errors import ConfigError
-from ..grading.settings import EndpointSettings, JobSettings
-from ..steps.settings import (
+from ...core.errors import ConfigError
+from ...grading.settings import EndpointSettings, JobSettings
+from ...steps.settings import (
     AgreementSettings,
     AnalyzeSettings,
     CalibrateSettings,
@@ -57,13 +57,31 @@ from ..steps.settings import (
 
 EMBEDDED = "embedded"
 #: Names a grader may not take: they are files and folders the study writes beside the run folders.
-RESERVED_NAMES = frozenset({"figures", "shot-search", "study.json", "report.md", "report.html", "report.tex", "view.html",
-                            "comparison.json", "agreement.json", "plan.json", "picks.jsonl", "picks.design.json",
-                            "chosen_shots.jsonl", "calibration", ".cache", "analysis"})
+RESERVED_NAMES = frozenset(
+    {
+        "figures",
+        "shot-search",
+        "study.json",
+        "report.md",
+        "report.html",
+        "report.tex",
+        "view.html",
+        "comparison.json",
+        "agreement.json",
+        "plan.json",
+        "picks.jsonl",
+        "picks.design.json",
+        "chosen_shots.jsonl",
+        "calibration",
+        ".cache",
+        "analysis",
+    }
+)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)  # "100" is not 100, "yes" not true
+    # "100" is not 100, "yes" not true
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class StudyInfo(_Strict):
@@ -71,10 +89,16 @@ class StudyInfo(_Strict):
 
     name: str = Field(default="study", description="The study's name (shown in the report's title).")
     out: str = Field(description="Output folder, relative to the working directory.")
-    data: str = Field(description="The pairs table (relative to the study file): graded by the graders, or read as it is.")
-    human: str | None = Field(default=None, description="Human labels of the pairs (calibrate, compare, plan, the shot search).")
+    data: str = Field(
+        description="The pairs table (relative to the study file): graded by the graders, or read as it is."
+    )
+    human: str | None = Field(
+        default=None, description="Human labels of the pairs (calibrate, compare, plan, the shot search)."
+    )
     ratings: str | None = Field(default=None, description="Several annotators' labels (harness agreement's table).")
-    raters: list[str] = Field(default_factory=list, description="The annotators' columns or column prefixes in `ratings`.")
+    raters: list[str] = Field(
+        default_factory=list, description="The annotators' columns or column prefixes in `ratings`."
+    )
     n_boot: int = n_boot_field()
     seed: int = seed_field()
     cluster: str | None = cluster_field()
@@ -100,7 +124,9 @@ class GraderTable(JobSettings):
 
 
 class ShotSearchTable(ShotSearchSettings):
-    grader: str | None = Field(default=None, description="The study grader whose exemplars are searched (default: the first).")
+    grader: str | None = Field(
+        default=None, description="The study grader whose exemplars are searched (default: the first)."
+    )
 
 
 class CalibrateTable(CalibrateSettings):
@@ -116,29 +142,46 @@ class AgreementTable(AgreementSettings):
 
 
 class AnalyzeTable(AnalyzeSettings):
-    grader: str | None = Field(default=None, description="The study grader whose labels are analysed (default: the first; "
-                               "none in a study without graders: the data's own labels).")
-    human_share: float | None = Field(default=None, gt=0, le=1, description=(
-        "A share of the study's human file's prompt clusters drawn at random to play the human labels (a simulated round)."))
+    grader: str | None = Field(
+        default=None,
+        description="The study grader whose labels are analysed (default: the first; "
+        "none in a study without graders: the data's own labels).",
+    )
+    human_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "A share of the study's human file's prompt clusters drawn at random to play the human labels "
+            "(a simulated round)."
+        ),
+    )
 
 
 class PlanTable(PlanSettings):
-    grader: str | None = Field(default=None, description="The study grader whose calibration is the pilot (default: the first).")
+    grader: str | None = Field(
+        default=None, description="The study grader whose calibration is the pilot (default: the first)."
+    )
 
 
 class SelectTable(SelectSettings):
-    grader: str | None = Field(default=None, description="The study grader whose labels guide the pick (default: the first).")
+    grader: str | None = Field(
+        default=None, description="The study grader whose labels guide the pick (default: the first)."
+    )
 
 
 class StabilityTable(StabilitySettings):
-    graders: list[str] | None = Field(default=None, description="The study graders whose repeats are read (default: every "
-                                      "grader with repeats > 1).")
+    graders: list[str] | None = Field(
+        default=None, description="The study graders whose repeats are read (default: every grader with repeats > 1)."
+    )
 
 
 class JuryTable(JurySettings):
     name: str = Field(default="jury", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description=(
         "The jury's run folder in the study's output (calibrate and compare read it beside the graders)."))
-    graders: list[str] | None = Field(default=None, description="The study graders on the jury (default: all, at least two).")
+    graders: list[str] | None = Field(
+        default=None, description="The study graders on the jury (default: all, at least two)."
+    )
 
 
 class ThresholdsTable(ThresholdSettings):
@@ -223,7 +266,9 @@ class Study(_Strict):
             return self.grader[0]
         found = next((g for g in self.grader if g.name == name), None)
         if found is None:
-            raise ConfigError(f"{key}: no grader named {name!r}; the study's graders are {[g.name for g in self.grader]}")
+            raise ConfigError(
+                f"{key}: no grader named {name!r}; the study's graders are {[g.name for g in self.grader]}"
+            )
         return found
 
 
