@@ -6,6 +6,7 @@ Only the CLI imports this module; the library returns data and never prints.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,17 @@ class _PlainConsole(Console):
         super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
 
 
-console = _PlainConsole(highlight=False, markup=False)
+def _console() -> _PlainConsole:
+    """The console, its width read at every print (``COLUMNS`` included), never frozen at whatever ``COLUMNS`` said
+    when harness was first imported (a notebook, a test, a parent process)."""
+    saved = {name: os.environ.pop(name) for name in ("COLUMNS", "LINES") if name in os.environ}
+    try:
+        return _PlainConsole(highlight=False, markup=False)
+    finally:
+        os.environ.update(saved)
+
+
+console = _console()
 
 
 def _styled(label: str, style: str, rest: str = "") -> Text:

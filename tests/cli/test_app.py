@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 
 import typer
 
@@ -27,3 +29,11 @@ def test_every_command_is_named_in_its_module_and_in_the_architecture() -> None:
             if not re.search(rf"`(?:harness )?{re.escape(name)}\b", text):
                 missing.append(f"{name} in {module}'s {place}")
     assert not missing, missing
+
+
+def test_the_consoles_width_follows_columns_whatever_it_was_at_import() -> None:
+    code = ("import os; os.environ['COLUMNS'] = '40'\n"
+            "from harness.cli.console import console\n"
+            "os.environ['COLUMNS'] = '200'; print(console.width)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "200"
