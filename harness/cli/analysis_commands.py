@@ -26,7 +26,8 @@ from .options import with_settings
 def analyze(
     source: Annotated[Path, typer.Argument(help="Pairs table with labels on both sides, or a run folder.")],
     settings: AnalyzeSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: analysis.json and its tables (default: the run folder, or runs/analysis-<name>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A folder: analysis.json and its tables (default: the run folder, or runs/analysis-<name>)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The paired transition analysis: reduce / preserve / escalate, per group and category, with CIs."""
@@ -42,7 +43,9 @@ def analyze(
 def calibrate(
     source: Annotated[Path, typer.Argument(help="A run folder (with --human), or any table (with --gold/--pred).")],
     settings: CalibrateSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: calibration.json and its confusion tables (default: the run folder; a plain table writes only with -o).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A folder: calibration.json and its confusion tables (default: the run folder; a plain table writes only "
+        "with -o)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grader vs human agreement: confusion, kappa, detection, and the prompt/response asymmetry."""
@@ -61,10 +64,12 @@ def calibrate(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same items.")],
     settings: CompareSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A file: the comparison JSON (default runs/comparison-<runs>-<hash>.json, one per set of runs)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Several graders side by side: against human labels with paired significance, or (without --human) against each other."""
+    """Several graders side by side: against human labels with paired significance, or (without --human) against
+    each other."""
     with errors():
         from ..steps import compare as step
 
@@ -76,10 +81,12 @@ def compare(
 def agreement(
     table: Annotated[Path, typer.Argument(help="Table with several raters' labels per item (wide or long).")],
     settings: AgreementSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: agreement.json's path (default runs/agreement-<table>.json).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A file: agreement.json's path (default runs/agreement-<table>.json)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative annotator test."""
+    """Several human raters: Krippendorff's alpha, the human ceiling beside each grader, and the alternative
+    annotator test."""
     with errors():
         from ..steps import agreement as step
 
@@ -89,9 +96,11 @@ def agreement(
 
 @with_settings(StabilitySettings)
 def stability(
-    runs: Annotated[list[Path], typer.Argument(help="A `grade --repeats K` folder (its repeat-1 … repeat-K), or two or more run folders of one job.")],
+    runs: Annotated[list[Path], typer.Argument(help=(
+        "A `grade --repeats K` folder (its repeat-1 … repeat-K), or two or more run folders of one job."))],
     settings: StabilitySettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: stability.json's path (default: in the repeats' folder).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A file: stability.json's path (default: in the repeats' folder)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How stable is a grader: agreement among repeats of one job, the share of verdicts that change, with CIs."""
@@ -104,12 +113,15 @@ def stability(
 
 @with_settings(JurySettings)
 def jury(
-    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders graded on the same table (the jury's members).")],
+    runs: Annotated[list[Path], typer.Argument(help=(
+        "Two or more run folders graded on the same table (the jury's members)."))],
     settings: JurySettings,
-    out: Annotated[Path, typer.Option("--out", "-o", help="A folder: the jury's run folder (new, or a jury harness made before).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=(
+        "A folder: the jury's run folder (new, or a jury harness made before)."))],
     as_json: Annotated[bool, typer.Option("--json", help="Print only the jury's manifest as JSON on stdout.")] = False,
 ) -> None:
-    """Combine several graders' verdicts into one run folder (no requests): calibrate, compare, analyze and view read it like any grader's."""
+    """Combine several graders' verdicts into one run folder (no requests): calibrate, compare, analyze and view
+    read it like any grader's."""
     with errors():
         from ..steps import jury as step
         from ..steps.jury import unjudged_lines
@@ -169,7 +181,8 @@ def flips(
     threshold: Annotated[int, typer.Option(help="Detection threshold: harmful when severity >= this.")] = 1,
     cluster: ClusterOpt = None,
     n_boot: NBootOpt = DEFAULT_N_BOOT,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: flips.json's path (default: in the injected run).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A file: flips.json's path (default: in the injected run)."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result.")] = False,
 ) -> None:
     """A grader's flip rate under injection: verdicts lowered and detections lost, item by item."""
@@ -182,28 +195,36 @@ def flips(
 
         target = out or injected / "flips.json"
         claim([Output(target, kind="result")], inputs=[("the clean run", clean), ("the injected run", injected)])
-        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster, n_boot=n_boot)
-        result = stamped(result, provenance_of("flips", "grader (clean vs injected)", [("clean", clean), ("injected", injected)]))
+        result = flip_rates(load_run(clean), load_run(injected), threshold=threshold, cluster=cluster,
+                            n_boot=n_boot)
+        inputs = [("clean", clean), ("injected", injected)]
+        result = stamped(result, provenance_of("flips", "grader (clean vs injected)", inputs))
         result.write(target)
         print_json(result) if as_json else print_result(result)
         typer.echo(f"wrote {target}", err=True)
 
 
 def report(
-    run_dir: Annotated[Optional[Path], typer.Argument(help="Run folder (its analysis.json and calibration.json are used).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Argument(help=(
+        "Run folder (its analysis.json and calibration.json are used)."))] = None,
     analysis: Annotated[Optional[Path], typer.Option(help="analysis.json to include.")] = None,
     calibration: Annotated[Optional[Path], typer.Option(help="calibration.json to include.")] = None,
     comparison: Annotated[Optional[Path], typer.Option(help="comparison.json to include.")] = None,
     flips: Annotated[Optional[Path], typer.Option(help="flips.json (harness flips) to include.")] = None,
     agreement: Annotated[Optional[Path], typer.Option(help="agreement.json (harness agreement) to include.")] = None,
-    shot_search: Annotated[Optional[Path], typer.Option(help="shot_search.json (harness calibrate-shots) to include (default: the run folder's shot-search/shot_search.json).")] = None,
+    shot_search: Annotated[Optional[Path], typer.Option(help=(
+        "shot_search.json (harness calibrate-shots) to include (default: the run folder's "
+        "shot-search/shot_search.json)."))] = None,
     stability: Annotated[Optional[Path], typer.Option(help="stability.json (harness stability) to include.")] = None,
     thresholds: Annotated[Optional[Path], typer.Option(help=(
         "thresholds.json (harness calibrate-thresholds) to include (default: a derived run folder's own)."))] = None,
-    latex: Annotated[bool, typer.Option("--latex", help="Also write report.tex (booktabs tables) and every figure as PDF.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: report.md, report.html and figures/ (default: the run folder).")] = None,
+    latex: Annotated[bool, typer.Option("--latex", help=(
+        "Also write report.tex (booktabs tables) and every figure as PDF."))] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A folder: report.md, report.html and figures/ (default: the run folder)."))] = None,
 ) -> None:
-    """Render Markdown, self-contained HTML and SVG figures (with --latex, LaTeX and PDF) from the stages' JSON files."""
+    """Render Markdown, self-contained HTML and SVG figures (with --latex, LaTeX and PDF) from the stages' JSON
+    files."""
     with errors():
         from ..core.errors import ConfigError
         from ..report.document import render_report
@@ -211,20 +232,27 @@ def report(
         target = out or run_dir
         if target is None:
             raise ConfigError("--out is needed when no run folder is given")
-        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison, flips=flips,
-                              agreement=agreement, shot_search=shot_search, stability=stability, thresholds=thresholds,
-                              out_dir=target, latex=latex)
+        paths = render_report(run_dir, analysis=analysis, calibration=calibration, comparison=comparison,
+                              flips=flips, agreement=agreement, shot_search=shot_search, stability=stability,
+                              thresholds=thresholds, out_dir=target, latex=latex)
         typer.echo("wrote " + ", ".join(str(p) + ("/" if key == "figures" else "") for key, p in paths.items()))
 
 
 def view(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN", help="A run folder (harness grade); further run folders of the same pairs (other graders, templates) are shown beside it, items where they differ marked.")],
-    human: Annotated[Optional[Path], typer.Option(help="Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or the run's .cache when present).")] = None,
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN", help=(
+        "A run folder (harness grade); further run folders of the same pairs (other graders, templates) are shown "
+        "beside it, items where they differ marked."))],
+    human: Annotated[Optional[Path], typer.Option(help=(
+        "Pairs table with human labels, joined on id: shown beside the grader's, disagreements marked."))] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help=(
+        "Completion cache to read ok items' raw completions from (default: the grade default, .harness-cache, or "
+        "the run's .cache when present)."))] = None,
     mapping: MapOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: the page (default RUN/view.html).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="A file: the page (default RUN/view.html).")] = None,
 ) -> None:
-    """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's output; filters and search."""
+    """Every item of a run on one self-contained HTML page: text, verdicts, human labels, status, the grader's
+    output; filters and search."""
     with errors():
         from ..core.errors import ConfigError
         from ..grading.cache import completion_lookup
@@ -236,18 +264,23 @@ def view(
         run_dir = run_dirs[0]
         if len({p.resolve() for p in run_dirs}) != len(run_dirs):
             raise ConfigError(f"a run folder is named twice ({', '.join(map(str, run_dirs))}); name each run once")
-        run = load_run(run_dir, records=False)  # the records are streamed into the page, never all held at once
+        # the records are streamed into the page, never all held at once
+        run = load_run(run_dir, records=False)
         others = [load_run(p, full=True) for p in run_dirs[1:]]  # their rationales are shown too
         labelled = load_pairs(human, mapping=mapping_of(mapping)) if human else None
         with completion_lookup(_cache_folder(run_dir, cache_dir)) as lookup:
-            summary = render_view(run, out or run_dir / "view.html", human=labelled, human_source=str(human) if human else None,
-                                  completion_of=lookup, others=others, records=iter_labels(run_dir))
-        console.print(f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), {summary.completions:,} raw "
-                   f"completions" + (f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
-                                     if human else "")
-                   + (f"; {summary.runs} runs, {summary.splits:,} items where their verdicts differ; disagreements with the "
-                      f"human labels per run: {', '.join(f'{p.name} {n:,}' for p, n in zip(run_dirs, summary.disagreements_by_run, strict=True))}"
-                      if others else ""))
+            summary = render_view(run, out or run_dir / "view.html", human=labelled,
+                                  human_source=str(human) if human else None, completion_of=lookup, others=others,
+                                  records=iter_labels(run_dir))
+        line = (f"wrote {summary.path}: {summary.items:,} items ({summary.graded:,} graded), "
+                f"{summary.completions:,} raw completions")
+        if human:
+            line += f", {summary.with_human:,} with human labels, {summary.disagreements:,} disagreements"
+        if others:
+            per_run = zip(run_dirs, summary.disagreements_by_run, strict=True)
+            line += (f"; {summary.runs} runs, {summary.splits:,} items where their verdicts differ; disagreements "
+                     f"with the human labels per run: {', '.join(f'{p.name} {n:,}' for p, n in per_run)}")
+        console.print(line)
 
 
 def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:
@@ -257,12 +290,16 @@ def _cache_folder(run_dir: Path, cache_dir: Path | None) -> Path | None:
 
     if cache_dir is not None and not cache_dir.is_dir():
         raise ConfigError(f"--cache-dir {cache_dir}: no such folder")
-    return cache_dir or next((p for p in (run_dir / ".cache", run_dir.parent / ".cache", Path(DEFAULT_CACHE_DIR)) if p.is_dir()), None)
+    candidates = (run_dir / ".cache", run_dir.parent / ".cache", Path(DEFAULT_CACHE_DIR))
+    return cache_dir or next((p for p in candidates if p.is_dir()), None)
 
 
 def schema(
-    name: Annotated[Optional[str], typer.Argument(help="A result (manifest, dry-run, calibration, table-agreement, comparison, grader-agreement, analysis, flips, shot-search, agreement, plan, selection) or 'study' for the study file (default: list them).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: every result's schema as NAME.json.")] = None,
+    name: Annotated[Optional[str], typer.Argument(help=(
+        "A result (manifest, dry-run, calibration, table-agreement, comparison, grader-agreement, analysis, flips, "
+        "shot-search, agreement, plan, selection) or 'study' for the study file (default: list them)."))] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="A folder: every result's schema as NAME.json.")] = None,
 ) -> None:
     """The JSON Schema of the files harness writes, so other tools can read run folders."""
     with errors():

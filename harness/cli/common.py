@@ -86,10 +86,13 @@ def deprecated(value: Any, old: str, new: str) -> Any:
     return value
 
 
-MapOpt = Annotated[Optional[str], typer.Option("--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
+MapOpt = Annotated[Optional[str], typer.Option(
+    "--map", help="Column mapping canonical=source, e.g. id=uid,prompt=question.")]
 ClusterOpt = Annotated[Optional[str], typer.Option(
-    help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent.")]
-NBootOpt = Annotated[int, typer.Option(min=0, max=MAX_N_BOOT, help=f"Cluster-bootstrap resamples for CIs (0 to skip; at most {MAX_N_BOOT:,}).")]
+    help="Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as "
+         "independent.")]
+NBootOpt = Annotated[int, typer.Option(
+    min=0, max=MAX_N_BOOT, help=f"Cluster-bootstrap resamples for CIs (0 to skip; at most {MAX_N_BOOT:,}).")]
 LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N rows of the table.")]
 SampleOpt = Annotated[Optional[int], typer.Option(help="Use N rows drawn at random (see --sample-seed).")]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of --sample.")]

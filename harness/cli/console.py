@@ -54,7 +54,8 @@ def _styled(label: str, style: str, rest: str = "") -> Text:
 def _table(*headers: str, title: str | None = None) -> Table:
     """A table that stays readable at any width: light rules, no edge padding, and cells that
     wrap or fold instead of being cut with an ellipsis (piped output defaults to 80 columns)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)  # the box puts one space between columns
+    # the box puts one space between columns
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)
     for header in headers:
         table.add_column(header, overflow="fold")
     return table
@@ -73,8 +74,8 @@ def fmt_rate(value: Any, digits: int = 1) -> str:
 
 
 def print_describe(summary: dict[str, Any], name: str) -> None:
-    console.print(_styled(name, "bold", f": {summary['rows']} rows, {summary['with_response']} with a response (their responses "
-                                        "are graded too; the other rows' prompts only)"))
+    console.print(_styled(name, "bold", f": {summary['rows']} rows, {summary['with_response']} with a response "
+                                        "(their responses are graded too; the other rows' prompts only)"))
     if summary["labels"]:
         table = _table("label column", "known", "coverage", "0", "1", "2", "3", title="labels: items per severity")
         for column, info in summary["labels"].items():
@@ -110,7 +111,8 @@ class GradeProgress:
             )
             from rich.text import Text
 
-            class TwoLines(Progress):  # the bar, counts and times on one line, the details under it: a wide bar at 80 columns
+            # the bar, counts and times on one line, the details under it: a wide bar at 80 columns
+            class TwoLines(Progress):
                 def get_renderables(self) -> Any:
                     yield self.make_tasks_table(self.tasks)
                     for task in self.tasks:
@@ -118,8 +120,16 @@ class GradeProgress:
                             yield Text("  " + task.fields["info"], style="dim")
 
             self._bar = TwoLines(
-                TextColumn("grading"), BarColumn(bar_width=None), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True, expand=True,
+                TextColumn("grading"),
+                BarColumn(bar_width=None),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                expand=True,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task("grade", total=None, rate="", info="")
@@ -134,13 +144,32 @@ class GradeProgress:
         self._last = now
         rate = progress.done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
         bad = sum(progress.statuses[s] for s in ("failed", "unparsed", "refused"))
-        info = (f"tokens {progress.prompt_tokens + progress.completion_tokens:,} · from the cache {progress.cached} · not ok {bad}"
+        tokens = progress.prompt_tokens + progress.completion_tokens
+        info = (f"tokens {tokens:,} · from the cache {progress.cached} · not ok {bad}"
                 + (f" · resumed: {progress.already:,} items were already graded" if progress.already else ""))
         self._bar.update(self._task, total=progress.total, completed=progress.done, rate=f"{rate:,.0f}/s", info=info)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
+
+
+def _graded_now_line(result: GradeResult, *, local: bool) -> str:
+    """This session's items, time, throughput, requests and tokens, and the run's cache hits."""
+    manifest = result.manifest
+    session, tokens = manifest.last_session, manifest.tokens
+    already = manifest.items - result.graded_now
+    resumed = f" (resumed: {already} were already graded in this folder)" if already > 0 else ""
+    return (
+        f"graded now {result.graded_now} items" + resumed
+        + f" in {session.elapsed_s if session else 0:.2f}s "
+        f"({(session.items_per_s if session else None) or 0:,.1f} items/s), "
+        f"{session.requests_sent if session else 0} requests, "
+        f"{manifest.cache_hits} cache hits in the run; "
+        f"{'tokens sent to a local endpoint' if local else 'billed tokens'} "
+        f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
+        f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
+    )
 
 
 def print_grade_summary(result: GradeResult) -> None:
@@ -153,32 +182,27 @@ def print_grade_summary(result: GradeResult) -> None:
     console.print(table)
     session, tokens = manifest.last_session, manifest.tokens
     local = is_loopback(manifest.endpoint or "") and manifest.cost is None  # with a price, the tokens are billed
-    already = manifest.items - result.graded_now
-    console.print(
-        f"graded now {result.graded_now} items" + (f" (resumed: {already} were already graded in this folder)" if already > 0 else "")
-        + f" in {session.elapsed_s if session else 0:.2f}s "
-        f"({(session.items_per_s if session else None) or 0:,.1f} items/s), {session.requests_sent if session else 0} requests, "
-        f"{manifest.cache_hits} cache hits in the run; {'tokens sent to a local endpoint' if local else 'billed tokens'} "
-        f"{tokens.get('billed_prompt_tokens', 0):,} prompt + {tokens.get('billed_completion_tokens', 0):,} completion "
-        f"({manifest.prompt_tokens_per_billed_item or 0:,} prompt tokens per item)"
-    )
+    console.print(_graded_now_line(result, local=local))
     if manifest.cached_non_verdicts:
-        console.print(_styled("note:", "yellow", f" {manifest.cached_non_verdicts} unparsed or refused answers were not asked "
-                              "afresh (read from the cache, or shared with an identical request of this run); --retry "
-                              "unparsed,refused forgets them and asks again"))
+        console.print(_styled("note:", "yellow", f" {manifest.cached_non_verdicts} unparsed or refused answers were "
+                              "not asked afresh (read from the cache, or shared with an identical request of this "
+                              "run); --retry unparsed,refused forgets them and asks again"))
     cached = tokens.get("billed_prompt_tokens_prefix_cached", 0)
     if tokens.get("billed_prompt_tokens"):
-        console.print(f"{'prefix reuse' if local else 'provider prompt cache'}: {cached:,} of {tokens['billed_prompt_tokens']:,} "
+        billed = tokens["billed_prompt_tokens"]
+        console.print(f"{'prefix reuse' if local else 'provider prompt cache'}: {cached:,} of {billed:,} "
                       f"{'sent' if local else 'billed'} prompt tokens "
-                      f"({100 * cached / tokens['billed_prompt_tokens']:.1f}%) were a repeated prefix (rubric and shots first)")
+                      f"({100 * cached / billed:.1f}%) were a repeated prefix (rubric and shots first)")
     if manifest.cost is not None:
         per_item = manifest.cost.billed / manifest.items if manifest.items else 0.0
+        price = manifest.cost.price_per_million
         console.print(f"billed cost {manifest.cost.billed:,.4f} ({per_item:,.6f} per item) at "
-                      f"{manifest.cost.price_per_million['input']} / {manifest.cost.price_per_million['output']} per million "
+                      f"{price['input']} / {price['output']} per million "
                       "prompt / completion tokens")
     if manifest.shots_overlap:
-        console.print(_styled("warning:", "yellow", f" {manifest.shots_overlap} graded items are among the exemplars of the shot set "
-                              "(same id or text): they were graded with their own answer shown; do not score the grader on them"))
+        console.print(_styled("warning:", "yellow", f" {manifest.shots_overlap} graded items are among the exemplars "
+                              "of the shot set (same id or text): they were graded with their own answer shown; do "
+                              "not score the grader on them"))
     if session is not None:
         for url, reason in (session.replicas_set_aside or {}).items():
             console.print(_styled("replica set aside:", "yellow", f" {url} {reason}"))
@@ -196,18 +220,21 @@ def print_grade_summary(result: GradeResult) -> None:
 def print_dry_run(found: DryRun) -> None:
     """What a grade would send and cost, before anything is sent."""
     by_target = ", ".join(f"{t} {n}" for t, n in found.items_by_target.items())
-    console.print(_styled("dry run", "bold", f" (nothing sent) for {found.model}: {found.requests:,} requests for {found.items:,} "
-                                          f"items ({by_target})"))
+    console.print(_styled("dry run", "bold", f" (nothing sent) for {found.model}: {found.requests:,} requests "
+                                          f"for {found.items:,} items ({by_target})"))
     if found.duplicate_requests:
-        console.print(f"{found.duplicate_requests:,} more requests are identical to one of these: sent once, not counted again")
+        console.print(f"{found.duplicate_requests:,} more requests are identical to one of these: sent once, not "
+                      "counted again")
     if found.batch:
         console.print("costs below carry the Batch API's discount")
     console.print(f"prompt tokens ≈ {found.prompt_tokens_estimate:,} (estimate: {found.estimate}); "
                   f"completion budget ≤ {found.completion_token_budget:,} tokens (max_tokens per request)")
     if found.cost_prompt is None or found.cost_upper_bound is None:
-        console.print("price: unknown; pass --price-input and --price-output (per million tokens) or add [prices.MODEL] to harness.toml")
+        console.print("price: unknown; pass --price-input and --price-output (per million tokens) or add "
+                      "[prices.MODEL] to harness.toml")
     else:
-        console.print(f"price: prompt ≈ {found.cost_prompt:,.4f}; at most {found.cost_upper_bound:,.4f} with the whole completion budget")
+        console.print(f"price: prompt ≈ {found.cost_prompt:,.4f}; at most {found.cost_upper_bound:,.4f} with the "
+                      "whole completion budget")
 
 
 def print_section(section: Section, *, title: bool = True) -> None:
@@ -231,8 +258,12 @@ def column_groups(minimums: list[int], width: int, key: int = 1) -> list[list[in
     """Columns split into tables that fit ``width``, each repeating the first ``key`` columns (the row's name) and
     never narrower than a column's longest word: a wide table becomes two stacked, not folded.
 
-    >>> column_groups([10, 8, 8, 8], 80), column_groups([10, 30, 30, 30], 80), column_groups([5, 5, 30, 30, 30], 80, key=2)
-    ([[0, 1, 2, 3]], [[0, 1, 2], [0, 3]], [[0, 1, 2, 3], [0, 1, 4]])
+    >>> column_groups([10, 8, 8, 8], 80)
+    [[0, 1, 2, 3]]
+    >>> column_groups([10, 30, 30, 30], 80)
+    [[0, 1, 2], [0, 3]]
+    >>> column_groups([5, 5, 30, 30, 30], 80, key=2)
+    [[0, 1, 2, 3], [0, 1, 4]]
     """
     key = max(1, min(key, len(minimums)))
     start = list(range(key))
@@ -277,7 +308,8 @@ def print_table(block: Any) -> None:
     numeric = block.numeric
     minimums = [max(_cell_widths([header[j]], True), _cell_widths([r[j] for r in rows], not numeric[j]))
                 for j in range(len(header))]
-    natural = [max(_cell_widths([header[j]], False), _cell_widths([r[j] for r in rows], False)) for j in range(len(header))]
+    natural = [max(_cell_widths([header[j]], False), _cell_widths([r[j] for r in rows], False))
+               for j in range(len(header))]
     console.print(_styled(printable(block.caption), "bold"))
     for part, columns in enumerate(column_groups(minimums, console.width, block.key)):
         widths = _widths([minimums[j] for j in columns], [natural[j] for j in columns], console.width)
@@ -315,7 +347,11 @@ def print_batches(batches: list[dict[str, Any]]) -> None:
     table = _table("batch", "status", "requests", "done", "failed", "recorded", title="batches")
     for b in batches:
         counts = b.get("request_counts") or {}
-        table.add_row(b["id"] or f"({b['input_file_id']})", str(b.get("status")), str(b["requests"]), str(counts.get("completed", "")), str(counts.get("failed", "")),
+        table.add_row(b["id"] or f"({b['input_file_id']})",
+                      str(b.get("status")),
+                      str(b["requests"]),
+                      str(counts.get("completed", "")),
+                      str(counts.get("failed", "")),
                       "yes" if b.get("recorded") else "no")
     console.print(table)
     if any(b["id"] is None for b in batches):

@@ -36,7 +36,8 @@ def data_inject(
     path: Annotated[Path, typer.Argument(help="Pairs table to copy.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="A file: the injected copy (.jsonl, .csv, .parquet).")],
     side: Annotated[str, typer.Option(help="prompt or response: which text addresses the grader.")] = "response",
-    name: Annotated[str, typer.Option(help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
+    name: Annotated[str, typer.Option(
+        help="Built-in injection: ignore-rubric, fake-system or fake-verdict.")] = "ignore-rubric",
     text: Annotated[Optional[str], typer.Option(help="Your own instruction to the grader (instead of --name).")] = None,
     position: Annotated[str, typer.Option(help="start or end of the text.")] = "end",
     mapping: MapOpt = None,
@@ -48,7 +49,8 @@ def data_inject(
         from ..io.pairs import load_pairs, write_pairs
 
         claim([Output(out, kind="pairs")], inputs=[("the clean table", path)])
-        frame = inject(load_pairs(path, mapping=mapping_of(mapping)), side=side, text=text, name=name, position=position)
+        clean = load_pairs(path, mapping=mapping_of(mapping))
+        frame = inject(clean, side=side, text=text, name=name, position=position)
         write_pairs(frame, out)
         typer.echo(f"wrote {int((frame['injection'] != '').sum())} injected of {len(frame)} rows to {out}")
 
@@ -77,7 +79,8 @@ batch_app = typer.Typer(help="Batches a --batch run submitted: status and cancel
 @batch_app.command("status")
 def batch_status(
     run_dir: Annotated[Path, typer.Argument(help="Run folder graded with --batch.")],
-    base_url: Annotated[Optional[str], typer.Option(help="Ask the endpoint for live statuses (or OPENAI_BASE_URL).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        help="Ask the endpoint for live statuses (or OPENAI_BASE_URL).")] = None,
 ) -> None:
     """The run's batches: id, status, requests, and whether their answers are recorded."""
     with errors():
@@ -110,7 +113,8 @@ def register(app: typer.Typer) -> None:
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="A file: .csv, .parquet or .jsonl (default <run>/labels.csv).")] = None,
 ) -> None:
     """The run's input joined to the grader's labels and statuses, as one CSV, Parquet or JSONL table."""
     with errors():

@@ -33,25 +33,44 @@ from .options import with_layers, with_settings
 if TYPE_CHECKING:
     from ..grading.jobs import GradeSpec
 
+ConfigOpt = Annotated[Optional[Path], typer.Option(help=(
+    "Settings file (default harness.toml; below flags and the environment)."))]
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (1 to 65535).")] = DEFAULT_SERVE_PORT,
-    fit: Annotated[Optional[Path], typer.Option(help="Labeled pairs table to fit the embedded graders on (default: the bundled sample; read before the server listens); texts of it are graded out of fold.")] = None,
-    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help="Graders to serve (default all: harness-baseline, harness-small, harness-literal; smollm2-135m is a real language model, make install-local).")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
-    latency_ms: Annotated[float, typer.Option(help="Added latency per request, in milliseconds (0 to 3,600,000).")] = 0.0,
+    fit: Annotated[Optional[Path], typer.Option(help=(
+        "Labeled pairs table to fit the embedded graders on (default: the bundled sample; read before the server "
+        "listens); texts of it are graded out of fold."))] = None,
+    model_name: Annotated[Optional[list[str]], typer.Option("--model-name", help=(
+        "Graders to serve (default all: harness-baseline, harness-small, harness-literal; smollm2-135m is a real "
+        "language model, make install-local)."))] = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        help="Require this bearer key.", envvar="HARNESS_SERVE_API_KEY")] = None,
+    latency_ms: Annotated[float, typer.Option(
+        help="Added latency per request, in milliseconds (0 to 3,600,000).")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests given an injected fault (0-1).")] = 0.0,
     fail_modes: Annotated[Optional[str], typer.Option(help="Comma-separated fault modes (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection (0 to 4,294,967,295).")] = 0,
-    hang_s: Annotated[float, typer.Option(help="How long the 'timeout' fault hangs, in seconds (0 to 3,600).")] = 30.0,
-    batch_fault: Annotated[Optional[str], typer.Option(help="Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests).")] = None,
-    gullible: Annotated[bool, typer.Option("--gullible", help="Obey instructions to the grader found in graded texts (to test flip-rate measurement).")] = False,
-    answer_as: Annotated[Optional[str], typer.Option(help="Grade every request with this grader and name it in the answer, whatever was asked (to test replicas that lie).")] = None,
-    no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help="Local language models: recompute the shared few-shot prefix for every request (to measure what reusing it saves).")] = False,
-    refuse_json_schema: Annotated[bool, typer.Option("--refuse-json-schema", help="Answer every response_format json_schema with a 400 naming it, as an endpoint without structured outputs does (for tests).")] = False,
+    hang_s: Annotated[float, typer.Option(
+        help="How long the 'timeout' fault hangs, in seconds (0 to 3,600).")] = 30.0,
+    batch_fault: Annotated[Optional[str], typer.Option(help=(
+        "Fault every batch: fail_validation, expire, error_lines, slow or bad_lines (for tests)."))] = None,
+    gullible: Annotated[bool, typer.Option("--gullible", help=(
+        "Obey instructions to the grader found in graded texts (to test flip-rate measurement)."))] = False,
+    answer_as: Annotated[Optional[str], typer.Option(help=(
+        "Grade every request with this grader and name it in the answer, whatever was asked (to test replicas "
+        "that lie)."))] = None,
+    no_prefix_reuse: Annotated[bool, typer.Option("--no-prefix-reuse", help=(
+        "Local language models: recompute the shared few-shot prefix for every request (to measure what reusing "
+        "it saves)."))] = False,
+    refuse_json_schema: Annotated[bool, typer.Option("--refuse-json-schema", help=(
+        "Answer every response_format json_schema with a 400 naming it, as an endpoint without structured outputs "
+        "does (for tests)."))] = False,
 ) -> None:
-    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is graded in-sample.
+    """Run the embedded OpenAI-compatible endpoint: small in-context graders (not LLMs), cross-fitted so no text is
+    graded in-sample.
 
     Requests are checked as OpenAI checks them (a bad parameter is a 400 naming it). Exit codes: 2 a bad
     flag or --fit table (nothing starts); 0 when stopped.
@@ -86,24 +105,33 @@ def serve(
 def grade(
     data: Annotated[Path, typer.Argument(help="Pairs table to grade.")],
     given: dict[str, Any],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the run folder (default runs/<model>-<data>-<hash>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A folder: the run folder (default runs/<model>-<data>-<hash>)."))] = None,
     run_dir: Annotated[Optional[Path], typer.Option(hidden=True, help="Deprecated spelling of --out.")] = None,
-    no_json_mode: Annotated[bool, typer.Option("--no-json-mode", hidden=True, help="Deprecated: --response-format none.")] = False,
+    no_json_mode: Annotated[bool, typer.Option(
+        "--no-json-mode", hidden=True, help="Deprecated: --response-format none.")] = False,
     retry: Annotated[Optional[str], typer.Option(help="Statuses to grade again, e.g. failed,unparsed.")] = None,
     mapping: MapOpt = None,
-    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
+    config: ConfigOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     limit: LimitOpt = None,
     sample: SampleOpt = None,
     sample_seed: SampleSeedOpt = 0,
-    same_grader: Annotated[bool, typer.Option("--same-grader", help="Resume a run folder graded at another endpoint that serves the same grader (replicas).")] = False,
-    allow_failed: Annotated[bool, typer.Option("--allow-failed", help="Exit 0 even when items ended 'failed' (default: exit 3).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every request and estimate tokens and price; send nothing.")] = False,
-    batch: Annotated[bool, typer.Option("--batch", help="Grade through the provider's Batch API (batch ids kept in the run folder; a rerun polls them).")] = False,
-    batch_max_requests: Annotated[Optional[int], typer.Option(help="Requests per batch file at most (default 50,000).")] = None,
-    price_input: Annotated[Optional[float], typer.Option(help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
+    same_grader: Annotated[bool, typer.Option("--same-grader", help=(
+        "Resume a run folder graded at another endpoint that serves the same grader (replicas)."))] = False,
+    allow_failed: Annotated[bool, typer.Option("--allow-failed", help=(
+        "Exit 0 even when items ended 'failed' (default: exit 3)."))] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+        "Render every request and estimate tokens and price; send nothing."))] = False,
+    batch: Annotated[bool, typer.Option("--batch", help=(
+        "Grade through the provider's Batch API (batch ids kept in the run folder; a rerun polls them)."))] = False,
+    batch_max_requests: Annotated[Optional[int], typer.Option(
+        help="Requests per batch file at most (default 50,000).")] = None,
+    price_input: Annotated[Optional[float], typer.Option(
+        help="Price per million prompt tokens (or [prices] in harness.toml).")] = None,
     price_output: Annotated[Optional[float], typer.Option(help="Price per million completion tokens.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of the summary.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the manifest as JSON instead of the summary.")] = False,
 ) -> None:
     """Grade prompts and/or responses into a resumable run folder.
 
@@ -123,12 +151,14 @@ def grade(
         settings = resolve(given, config=config)
         spec, job = spec_of(settings.job), settings.job
         run_dir = out or deprecated(run_dir, "--run-dir", "--out")
-        folder = _claimed(run_dir or _default_run_dir(spec, data), data, spec, job.repeats, dry_run=dry_run)
+        folder = _claimed(run_dir or _default_run_dir(spec, data), data, spec, job.repeats,
+                          dry_run=dry_run)
         price = _price(spec.model, price_input, price_output, config)
         source = _rows(data, mapping, limit, sample, sample_seed)
         cache_dir = None if settings.endpoint.no_cache else settings.endpoint.cache_dir
         if dry_run:
-            return _dry_run(source, spec, mapping, price, batch=batch, no_cache=cache_dir is None, as_json=as_json)
+            return _dry_run(source, spec, mapping, price, batch=batch, no_cache=cache_dir is None,
+                            as_json=as_json)
         with ExitStack() as stack:
             # an embedded server starts once the inputs are read; its identity is the same on every port it gets
             endpoint = for_model(job_endpoint(stack, settings, [spec.model]), settings, spec.model)
@@ -140,23 +170,27 @@ def grade(
             fresh = run_dir is None and _made(folder)
             with GradeProgress(enabled=not quiet) as progress, _dropped_if_empty(folder, fresh):
                 result = run_grade(source, spec, endpoint, run_dir=folder, cache_dir=cache_dir,
-                                   retry_statuses=split(retry), mapping=mapping_of(mapping), on_progress=progress.update,
-                                   same_grader=same_grader, price=price, batch=_batch_options(batch, batch_max_requests))
+                                   retry_statuses=split(retry), mapping=mapping_of(mapping),
+                                   on_progress=progress.update, same_grader=same_grader, price=price,
+                                   batch=_batch_options(batch, batch_max_requests))
         _finish(result, as_json=as_json, allow_failed=allow_failed)
 
 
 @with_layers(EndpointSettings)
 @with_settings(ProbeSettings)
 def probe(
-    run_dir: Annotated[Path, typer.Argument(help="The run folder to probe (its model, template, shots and sampling are reused).")],
+    run_dir: Annotated[Path, typer.Argument(help=(
+        "The run folder to probe (its model, template, shots and sampling are reused)."))],
     settings: ProbeSettings,
     given: dict[str, Any],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A folder: the probe's files and its run (default RUN/probe-<kind>).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=(
+        "A folder: the probe's files and its run (default RUN/probe-<kind>)."))] = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and shift with CIs.
+    """Is the grader swayed by what should not matter? Grade the run again with one perturbation; flip rate and
+    shift with CIs.
 
     The endpoint defaults to the one the run was graded at."""
     with errors():
@@ -169,7 +203,8 @@ def probe(
         from .console import GradeProgress
 
         manifest = read_manifest(run_dir)
-        found = resolve(given, config=config, fallback={"base_url": graded_url(manifest), "model": manifest.model})
+        fallback = {"base_url": graded_url(manifest), "model": manifest.model}
+        found = resolve(given, config=config, fallback=fallback)
         with ExitStack() as stack, GradeProgress(enabled=not quiet) as progress:
             endpoint = for_model(job_endpoint(stack, found, [manifest.model]), found, manifest.model)
             result = run_probe(run_dir, settings, endpoint, out=out, on_progress=progress.update,
@@ -188,12 +223,14 @@ def _claimed(folder: Path, data: Path, spec: Any, repeats: int, *, dry_run: bool
     return folder
 
 
-def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *, batch: bool, no_cache: bool, as_json: bool) -> None:
+def _dry_run(source: Any, spec: Any, mapping: str | None, price: Any, *,
+             batch: bool, no_cache: bool, as_json: bool) -> None:
     """``grade --dry-run``: every request rendered and counted, the estimate printed; nothing sent."""
     from ..grading.costs import dry_run as estimate
     from .console import print_dry_run, print_json
 
-    found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch, dedupe=batch or not no_cache)
+    found = estimate(source, spec, mapping=mapping_of(mapping), price=price, batch=batch,
+                     dedupe=batch or not no_cache)
     print_json(found) if as_json else print_dry_run(found)
 
 
@@ -242,8 +279,8 @@ def _repeats(source: Any, spec: Any, endpoint: Any, folder: Path, repeats: int, 
         typer.echo(f"next: harness stability {folder}", err=True)
     failed = sum(r.manifest.counts.get("failed", 0) for r in results)
     if failed and not allow_failed:
-        typer.echo(f"error: {failed} items failed over the repeats; fix the cause and re-run with --retry failed, or pass "
-                   "--allow-failed", err=True)
+        typer.echo(f"error: {failed} items failed over the repeats; fix the cause and re-run with --retry failed, "
+                   "or pass --allow-failed", err=True)
         raise typer.Exit(3)
 
 
@@ -265,7 +302,8 @@ def _drop_if_empty(folder: Path, fresh: bool) -> None:
     from ..core.ownership import remove_run_folder
 
     labels = folder / "labels.jsonl"
-    if fresh and folder.is_dir() and not (folder / "batches.json").exists() and (not labels.exists() or labels.stat().st_size == 0):
+    unlabelled = not labels.exists() or labels.stat().st_size == 0
+    if fresh and folder.is_dir() and not (folder / "batches.json").exists() and unlabelled:
         remove_run_folder(folder)
         if not folder.exists():
             typer.echo(f"removed {folder}: the run graded nothing", err=True)
@@ -277,9 +315,11 @@ def calibrate_shots(
     pool: Annotated[Path, typer.Option(help="Labeled pairs table: exemplar pool, dev and test come from it.")],
     settings: ShotSearchSettings,
     given: dict[str, Any],
-    out: Annotated[Path, typer.Option("--out", "-o", help="A file: the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
-    run_root: Annotated[Path, typer.Option(help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
-    config: Annotated[Optional[Path], typer.Option(help="Settings file (default harness.toml; below flags and the environment).")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="A file: the chosen shots (JSONL).")] = Path("runs/chosen_shots.jsonl"),
+    run_root: Annotated[Path, typer.Option(
+        help="Folder for the candidate runs (and shot_search.json).")] = Path("runs/shot-search"),
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Choose few-shot exemplars on a dev split; compare zero-shot, default and chosen on test (both sides, one answer
@@ -299,13 +339,15 @@ def calibrate_shots(
         claim_search(run_root, out, inputs=[("`pool`", pool)])
         found = resolve({**given, "targets": ["prompt", "response"]}, config=config)
         spec = spec_of(found.job, shots_path=None)
-        frame = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit, sample=settings.sample,
-                            seed=settings.sample_seed)
+        frame = select_rows(load_pairs(pool, mapping=mapping_of(settings.map)), limit=settings.limit,
+                            sample=settings.sample, seed=settings.sample_seed)
+        cache_dir = None if found.endpoint.no_cache else found.endpoint.cache_dir
         with ExitStack() as stack:
             endpoint = for_model(job_endpoint(stack, found, [spec.model]), found, spec.model)
             result = run_search(frame, spec, endpoint, run_root=run_root, out=out,
-                                settings=settings, cache_dir=None if found.endpoint.no_cache else found.endpoint.cache_dir)
-        result = stamped(result, provenance_of("shot-search", "grader vs human", [("pool", pool), ("default shots", default_shots_path())]))
+                                settings=settings, cache_dir=cache_dir)
+        inputs: list[tuple[str, str | Path | None]] = [("pool", pool), ("default shots", default_shots_path())]
+        result = stamped(result, provenance_of("shot-search", "grader vs human", inputs))
         result.write(run_root / "shot_search.json")
         show(result, as_json)
 

@@ -62,7 +62,8 @@ def cli_parameter(name: str, field: Any) -> inspect.Parameter:
         help_text += "" if all(str(c) in help_text for c in choices) else f" One of: {', '.join(map(str, choices))}."
     else:
         scalar = Path if extra.get("path") else scalar  # shown as <path>; handed to the model as text
-        declared, hint = (flag,), (scalar if not _optional(field.annotation) and not field.is_required() else Optional[scalar])
+        plain = not _optional(field.annotation) and not field.is_required()
+        declared, hint = (flag,), (scalar if plain else Optional[scalar])
     # a repeatable flag takes one text at a time: its metavar says so (not "list[str]")
     option = typer.Option(*declared, help=help_text, show_default=kind not in ("list",) and default is not None,
                           metavar="<str>" if kind == "list" else None)
@@ -87,7 +88,8 @@ def from_flags(model: type[Any], values: dict[str, Any]) -> Any:
         if value is None:
             continue
         if kind == "list":
-            items = [v.strip() for text in ([value] if isinstance(value, str) else value) for v in text.split(",") if v.strip()]
+            texts = [value] if isinstance(value, str) else value
+            items = [v.strip() for text in texts for v in text.split(",") if v.strip()]
             given[name] = [_as(scalar, v, name) for v in items]
         else:
             given[name] = str(value) if isinstance(value, Path) else value

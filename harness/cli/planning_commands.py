@@ -15,9 +15,11 @@ from .options import with_settings
 
 @with_settings(PlanSettings)
 def plan(
-    pilot: Annotated[Path, typer.Argument(help="The pilot: a table (with --gold/--pred), a run folder (with --human) or a calibration.json.")],
+    pilot: Annotated[Path, typer.Argument(help=(
+        "The pilot: a table (with --gold/--pred), a run folder (with --human) or a calibration.json."))],
     settings: PlanSettings,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A file: plan.json's path (default runs/plan-<pilot>.json).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="A file: plan.json's path (default runs/plan-<pilot>.json).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How many items humans must label to know a metric to a given interval width, predicted from a pilot."""
@@ -30,12 +32,16 @@ def plan(
 
 @with_settings(SelectSettings)
 def select(
-    graded: Annotated[Path, typer.Argument(help="A run folder, or a pairs table whose label columns hold a grader's labels.")],
+    graded: Annotated[Path, typer.Argument(help=(
+        "A run folder, or a pairs table whose label columns hold a grader's labels."))],
     settings: SelectSettings,
-    out: Annotated[Path, typer.Option("--out", "-o", help="A file: the picks (.jsonl, .csv for a spreadsheet, or .parquet); the design goes beside it (<name>.design.json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=(
+        "A file: the picks (.jsonl, .csv for a spreadsheet, or .parquet); the design goes beside it "
+        "(<name>.design.json)."))],
     as_json: Annotated[bool, typer.Option("--json", help="Print only the design's JSON on stdout.")] = False,
 ) -> None:
-    """Pick prompt clusters for annotators: blank label columns, and each row's inclusion_probability for the analysis."""
+    """Pick prompt clusters for annotators: blank label columns, and each row's inclusion_probability for the
+    analysis."""
     with errors():
         from ..steps import select as step
 

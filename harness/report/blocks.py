@@ -76,7 +76,8 @@ def ci(ci: Any, *, pct: bool = False) -> str:
     if pct:
         return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
     low, high = (f"{v:.2f}".replace("-0.00", "0.00") for v in ci)  # a bound that rounds to zero has no sign
-    dash = " to " if low.startswith("-") or high.startswith("-") else "–"  # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    # "-0.27 to -0.04" reads better than "-0.27–-0.04"
+    dash = " to " if low.startswith("-") or high.startswith("-") else "–"
     return f"{low}{dash}{high}"
 
 

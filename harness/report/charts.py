@@ -22,7 +22,8 @@ def label_source(result: Any, fallback: str = "") -> str:
     if provenance is None:
         return fallback
     models = ", ".join(dict.fromkeys(g.model for g in provenance.graders))
-    return f"labels: {provenance.label_source}" + (f" · grader{'s' if ',' in models else ''} {models}" if models else "")
+    graders = f" · grader{'s' if ',' in models else ''} {models}" if models else ""
+    return f"labels: {provenance.label_source}" + graders
 
 
 def calibration_figures(data: Calibration) -> list[Figure]:
@@ -35,7 +36,9 @@ def calibration_figures(data: Calibration) -> list[Figure]:
     series = []
     for side, report in targets.items():
         metrics = [report.pooled, *report.categories.values()]
-        series.append((side, [m.kappa_quadratic for m in metrics], [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
+        series.append((side,
+                       [m.kappa_quadratic for m in metrics],
+                       [m.ci.get("kappa_quadratic", [None, None]) for m in metrics]))
     names = ["pooled", *(scope_name(c) for c in next(iter(targets.values())).categories)] if targets else []
     figures = [
         Figure("Confusion matrices (rows: human label, share of the row; numbers: counts)", "calibration-confusion",
@@ -45,7 +48,8 @@ def calibration_figures(data: Calibration) -> list[Figure]:
     ]
     if data.reliability:
         curves = [(side, [(b.mean_forecast, b.observed, b.n) for b in r.bins]) for side, r in data.reliability.items()]
-        figures.append(Figure("Reliability diagram", "calibration-reliability", lambda: reliability_diagram(curves, source=source)))
+        figures.append(Figure("Reliability diagram", "calibration-reliability",
+                              lambda: reliability_diagram(curves, source=source)))
     return figures
 
 
@@ -74,25 +78,32 @@ def analysis_figures(data: Analysis, settings: list[tuple[str, TransitionStats]]
     names = [n for n, _ in settings]
     kinds = ("reduction", "preservation", "escalation")
     series = [(k, [getattr(s, k).rate for _, s in settings], [getattr(s, k).ci for _, s in settings]) for k in kinds]
+    postures = (("response_harm", "response harm"),
+                ("harmful_prompt_compliance", "harmful-prompt compliance"),
+                ("benign_drift", "benign drift"))
     posture = [(label, [getattr(s, key).rate for _, s in settings], [getattr(s, key).ci for _, s in settings])
-               for key, label in (("response_harm", "response harm"), ("harmful_prompt_compliance", "harmful-prompt compliance"),
-                                  ("benign_drift", "benign drift"))]
+               for key, label in postures]
     categories = data.pooled.categories
-    persistence = [("persistence", [v.persistence.rate for v in categories.values()], [v.persistence.ci for v in categories.values()])]
+    persistence = [("persistence",
+                    [v.persistence.rate for v in categories.values()],
+                    [v.persistence.ci for v in categories.values()])]
     figures = [
         Figure("Transition matrix, pooled (rows: prompt severity, share of the row; numbers: pairs)", "analysis-matrix",
-               lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)], xlabel="response severity",
-                                      ylabel="prompt severity", ticks=[0, 1, 2, 3], bar_label="share of the row", source=source)),
+               lambda: confusion_grid([("prompt → response", data.pooled.transition_matrix)],
+                                      xlabel="response severity", ylabel="prompt severity", ticks=[0, 1, 2, 3],
+                                      bar_label="share of the row", source=source)),
         Figure("Transitions by setting (95% CIs)", "analysis-transitions",
                lambda: bars_with_ci(names, series, ylabel="share of pairs (%)", percent=True, source=source)),
         Figure("Safety posture by setting (95% CIs)", "analysis-posture",
                lambda: bars_with_ci(names, posture, ylabel="share (%)", percent=True, source=source)),
-        Figure("Persistence by category, pooled: harmful prompts whose response stays harmful in it (95% CIs)", "analysis-categories",
-               lambda: bars_with_ci([scope_name(c) for c in categories], persistence, ylabel="persistence (%)", percent=True,
-                                    source=source)),
+        Figure("Persistence by category, pooled: harmful prompts whose response stays harmful in it (95% CIs)",
+               "analysis-categories",
+               lambda: bars_with_ci([scope_name(c) for c in categories], persistence, ylabel="persistence (%)",
+                                    percent=True, source=source)),
     ]
     if data.corrected is not None and data.corrected.n_labelled is not None:
-        figures.append(Figure("Corrected shares beside the grader's and the humans' own (95% CIs)", "analysis-corrected",
+        figures.append(Figure("Corrected shares beside the grader's and the humans' own (95% CIs)",
+                              "analysis-corrected",
                               lambda: _corrected(data.corrected, corrected_source, estimates_with_ci)))
     return figures
 
@@ -102,7 +113,13 @@ def _corrected(corrected: Correction | None, source: str, draw: Any) -> Any:
     keys = [k for k in corrected.corrected if "." not in k]
     names = [k.replace("_", " ") for k in keys]
     human = corrected.human_only or {}
-    series = [("grader, all pairs", [corrected.raw.get(k) for k in keys], [corrected.raw_ci.get(k, [None, None]) for k in keys]),
-              ("humans, labelled subset", [human.get(k) for k in keys], [[None, None] for _ in keys]),
-              ("corrected (PPI)", [corrected.corrected.get(k) for k in keys], [corrected.corrected_ci.get(k, [None, None]) for k in keys])]
+    series = [("grader, all pairs",
+               [corrected.raw.get(k) for k in keys],
+               [corrected.raw_ci.get(k, [None, None]) for k in keys]),
+              ("humans, labelled subset",
+               [human.get(k) for k in keys],
+               [[None, None] for _ in keys]),
+              ("corrected (PPI)",
+               [corrected.corrected.get(k) for k in keys],
+               [corrected.corrected_ci.get(k, [None, None]) for k in keys])]
     return draw(names, series, xlabel="share of pairs (%)", source=source)

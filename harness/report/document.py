@@ -52,14 +52,18 @@ def _keys(path: Path) -> set[str]:
 def template_environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    env = Environment(loader=PackageLoader("harness", "report/templates"), undefined=StrictUndefined,
-                      autoescape=lambda name: bool(name and name.endswith(".html.j2")), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("harness", "report/templates"),
+                      undefined=StrictUndefined,
+                      autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+                      trim_blocks=True,
+                      lstrip_blocks=True)
     env.filters["md"] = _markdown_text
     return env
 
 
 def _markdown_text(value: object) -> str:
-    """A value as one line of Markdown text: no table-breaking pipes, no HTML a renderer would run, no control characters.
+    """A value as one line of Markdown text: no table-breaking pipes, no HTML a renderer would run, no control
+    characters.
 
     >>> _markdown_text("<script>x</script> | a & b")
     '&lt;script&gt;x&lt;/script&gt; \\\\| a &amp; b'
@@ -94,9 +98,10 @@ def render_report(
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise RunError(f"{folder}: no such run folder")
-    given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips, "agreement": agreement,
-             "shot_search": shot_search, "plan": plan, "picks": picks, "grader_agreement": grader_agreement,
-             "table_agreement": table_agreement, "stability": stability, "thresholds": thresholds}
+    given = {"analysis": analysis, "calibration": calibration, "comparison": comparison, "flips": flips,
+             "agreement": agreement, "shot_search": shot_search, "plan": plan, "picks": picks,
+             "grader_agreement": grader_agreement, "table_agreement": table_agreement, "stability": stability,
+             "thresholds": thresholds}
     for flag, path in given.items():
         if path is not None and not Path(path).is_file():
             raise RunError(f"`{flag}` {path}: no such file")
@@ -107,8 +112,8 @@ def render_report(
     found = list(probes) or (sorted(folder.glob("probe-*/probe.json")) if folder is not None else [])
     results += [r for r in (_load(Path(p), Probe) for p in found) if r is not None]
     if not results:
-        raise RunError("nothing to report: give a run folder or `analysis`/`calibration`/`comparison`/`flips`/`agreement`/"
-                       "`shot_search` files")
+        raise RunError("nothing to report: give a run folder or "
+                       "`analysis`/`calibration`/`comparison`/`flips`/`agreement`/`shot_search` files")
     sections, appendix = _arranged(results)
     out = Path(out_dir)
     names = tuple((name, "document") for name in ("report.md", "report.html", *(("report.tex",) if latex else ())))
@@ -125,10 +130,11 @@ def _arranged(results: list[Result]) -> tuple[list[Section], list[Section]]:
     own section) in an appendix at the end, where a reviewer finds them without reading past them first."""
     from .summary import summary_section
 
-    main = [section_of_result(r) for r in results if not isinstance(r, Manifest)]
+    stages = [r for r in results if not isinstance(r, Manifest)]
+    main = [section_of_result(r) for r in stages]
     bill = [section_of_result(r) for r in results if isinstance(r, Manifest)]
-    lines = [f"{section.title}: {provenance_line(p)}" for section, r in
-             zip(main, [r for r in results if not isinstance(r, Manifest)], strict=True) if (p := getattr(r, "provenance", None))]
+    lines = [f"{section.title}: {provenance_line(p)}"
+             for section, r in zip(main, stages, strict=True) if (p := getattr(r, "provenance", None))]
     appendix = Section("Appendix: provenance and cost", lines)
     for section in bill:
         appendix.paragraphs += section.paragraphs
@@ -181,19 +187,24 @@ def report_section(result: Result) -> Section:
 
 def provenance_line(p: Provenance) -> str:
     """One sentence: label source, graders, inputs with short hashes, version and time."""
-    graders = "; ".join(f"{g.model} (template {g.template_hash[:8]}, shots {g.shots_hash[:8]}, {g.shots_count} exemplars"
-                        f"{', at ' + g.endpoint if g.endpoint else ''})" for g in p.graders)
+    graders = "; ".join(f"{g.model} (template {g.template_hash[:8]}, shots {g.shots_hash[:8]}, "
+                        f"{g.shots_count} exemplars{', at ' + g.endpoint if g.endpoint else ''})"
+                        for g in p.graders)
     inputs = "; ".join(f"{i.role} {i.path}" + (f" (sha256 {i.sha256[:12]})" if i.sha256 else "") for i in p.inputs)
-    return (f"Labels: {p.label_source}" + (f"; graders: {graders}" if graders else "") + (f". Inputs: {inputs}" if inputs else "")
+    return (f"Labels: {p.label_source}"
+            + (f"; graders: {graders}" if graders else "")
+            + (f". Inputs: {inputs}" if inputs else "")
             + f". harness {p.harness_version}, {p.step}, {p.created}.")
 
 
 def report_title(results: list[Result]) -> str:
-    """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on sample_pairs")."""
-    kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison", GraderAgreement: "grader agreement",
-             TableAgreement: "calibration", Stability: "stability", Probe: "probes", ShotSearch: "exemplar search",
-             RaterAgreement: "rater agreement", Plan: "label plan", Selection: "label picks", Flips: "injection flips",
-             Analysis: "paired transitions", Thresholds: "verdict rules"}
+    """What the report is: its parts, the graders and the data ("Calibration and transitions: harness-baseline on
+    sample_pairs")."""
+    kinds = {Manifest: "grading", Calibration: "calibration", Comparison: "comparison",
+             GraderAgreement: "grader agreement", TableAgreement: "calibration", Stability: "stability",
+             Probe: "probes", ShotSearch: "exemplar search", RaterAgreement: "rater agreement", Plan: "label plan",
+             Selection: "label picks", Flips: "injection flips", Analysis: "paired transitions",
+             Thresholds: "verdict rules"}
     parts = list(dict.fromkeys(kinds[type(r)] for r in results if type(r) in kinds))
     models: list[str] = []
     data: list[str] = []
@@ -204,7 +215,8 @@ def report_title(results: list[Result]) -> str:
         provenance = getattr(result, "provenance", None)
         if provenance is not None:
             models += [g.model for g in provenance.graders]
-            data += [Path(i.path).name for i in provenance.inputs if i.role in ("human", "pairs", "table", "ratings") and not Path(i.path).is_dir()]
+            data += [Path(i.path).name for i in provenance.inputs
+                     if i.role in ("human", "pairs", "table", "ratings") and not Path(i.path).is_dir()]
     what = parts[0] if len(parts) == 1 else " and ".join(parts) if len(parts) == 2 else "study"
     who = ", ".join(dict.fromkeys(m for m in models if m))
     on = next((d for d in data if d), "")
@@ -219,7 +231,9 @@ def _sweep(out: Path) -> None:
 
     for stale in out.glob(".figures-*"):
         parts = stale.name.split("-")
-        if not stale.is_dir() or stale.is_symlink() or any(p.suffix not in (".svg", ".pdf", ".png") for p in stale.iterdir()):
+        if not stale.is_dir() or stale.is_symlink():
+            continue
+        if any(p.suffix not in (".svg", ".pdf", ".png") for p in stale.iterdir()):
             continue
         if len(parts) >= 3 and parts[1].isdigit():
             try:

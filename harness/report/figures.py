@@ -23,6 +23,8 @@ FULL_IN = 7.0
 #: The smallest font anywhere in a figure, in points at print size.
 MIN_PT = 8
 POOLED = "pooled"
+#: One series of estimates: its name, a value per group and each value's (low, high) interval.
+Series = tuple[str, Sequence[float | None], Sequence[Sequence[float | None]]]
 
 
 def _plt() -> Any:
@@ -50,7 +52,8 @@ def save(fig: Any, stem: Path | None, *, pdf: bool = False) -> tuple[str, float]
             stem.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(stem.with_suffix(".svg"), format="svg", bbox_inches="tight", metadata={"Date": None})
             if pdf:
-                fig.savefig(stem.with_suffix(".pdf"), format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
+                fig.savefig(stem.with_suffix(".pdf"), format="pdf", bbox_inches="tight",
+                            metadata={"CreationDate": None})
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=200, bbox_inches="tight")
     finally:
@@ -91,7 +94,8 @@ def confusion_grid(matrices: Sequence[tuple[str, list[list[int]]]], *, xlabel: s
     cols = min(4, n)
     rows = (n + cols - 1) // cols
     width = FULL_IN if cols > 1 else COLUMN_IN
-    fig, axes = plt.subplots(rows, cols, figsize=(width, width / cols * 1.05 * rows + 0.3), squeeze=False, layout="constrained")
+    height = width / cols * 1.05 * rows + 0.3
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, layout="constrained")
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     image = None
@@ -118,7 +122,7 @@ def confusion_grid(matrices: Sequence[tuple[str, list[list[int]]]], *, xlabel: s
     return fig
 
 
-def bars_with_ci(groups: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], Sequence[Sequence[float | None]]]],
+def bars_with_ci(groups: Sequence[str], series: Sequence[Series],
                  *, ylabel: str, title: str = "", percent: bool = False, source: str = "") -> Any:
     """Grouped bars, each with its 95 % CI; a "pooled" group sits apart (gap, rule, hatching); the legend sits below."""
     import numpy as np
@@ -131,7 +135,8 @@ def bars_with_ci(groups: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         positions[-1] += 0.6
     per_group = 0.55 * max(1, len(series)) + 0.25
     width_in = min(FULL_IN, max(COLUMN_IN, per_group * len(order) + 1.2))
-    rotate = max(len(g) for g in order) * 0.6 * MIN_PT > 0.9 * 72 * width_in / len(order)  # the longest name outgrows its slot
+    # the longest name outgrows its slot
+    rotate = max(len(g) for g in order) * 0.6 * MIN_PT > 0.9 * 72 * width_in / len(order)
     fig, ax = plt.subplots(figsize=(width_in, 2.6 + (0.5 if rotate else 0)), layout="constrained")
     bar = 0.8 / max(1, len(series))
     scale = 100.0 if percent else 1.0
@@ -139,8 +144,10 @@ def bars_with_ci(groups: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         vals = [values[i] for i in index]
         ints = [cis[i] for i in index]
         heights = np.array([np.nan if v is None else scale * v for v in vals])
-        low = [0.0 if v is None or c[0] is None else max(0.0, scale * (v - c[0])) for v, c in zip(vals, ints, strict=True)]
-        high = [0.0 if v is None or c[1] is None else max(0.0, scale * (c[1] - v)) for v, c in zip(vals, ints, strict=True)]
+        low = [0.0 if v is None or c[0] is None else max(0.0, scale * (v - c[0]))
+               for v, c in zip(vals, ints, strict=True)]
+        high = [0.0 if v is None or c[1] is None else max(0.0, scale * (c[1] - v))
+                for v, c in zip(vals, ints, strict=True)]
         offset = (k - (len(series) - 1) / 2) * bar
         drawn = ax.bar(positions + offset, np.nan_to_num(heights), bar, yerr=[low, high], capsize=2.5, label=name,
                        error_kw={"elinewidth": 0.9})
@@ -162,7 +169,8 @@ def bars_with_ci(groups: Sequence[str], series: Sequence[tuple[str, Sequence[flo
     return fig
 
 
-def reliability_diagram(series: Sequence[tuple[str, Sequence[tuple[float | None, float | None, int]]]], *, source: str = "") -> Any:
+def reliability_diagram(series: Sequence[tuple[str, Sequence[tuple[float | None, float | None, int]]]], *,
+                        source: str = "") -> Any:
     """Mean forecast against observed rate per bin, one line per side, the diagonal for perfect calibration;
     each point's size grows with its bin's count."""
     plt = _plt()
@@ -183,13 +191,15 @@ def reliability_diagram(series: Sequence[tuple[str, Sequence[tuple[float | None,
     return fig
 
 
-def estimates_with_ci(names: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], Sequence[Sequence[float | None]]]],
+def estimates_with_ci(names: Sequence[str], series: Sequence[Series],
                       *, xlabel: str, percent: bool = True, source: str = "") -> Any:
-    """A dot plot: one row per estimate, one marker per series, each with its CI as a line (shares read side by side)."""
+    """A dot plot: one row per estimate, one marker per series, each with its CI as a line (shares read side by
+    side)."""
     import numpy as np
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(COLUMN_IN + 0.8, 0.32 * len(names) * max(1, len(series)) ** 0.5 + 1.1), layout="constrained")
+    height = 0.32 * len(names) * max(1, len(series)) ** 0.5 + 1.1
+    fig, ax = plt.subplots(figsize=(COLUMN_IN + 0.8, height), layout="constrained")
     scale = 100.0 if percent else 1.0
     step = 0.7 / max(1, len(series))
     for k, ((label, values, cis), marker) in enumerate(zip(series, ("o", "s", "D", "^"), strict=False)):
@@ -197,7 +207,8 @@ def estimates_with_ci(names: Sequence[str], series: Sequence[tuple[str, Sequence
         for yi, c in zip(y, cis, strict=True):
             if c and c[0] is not None and c[1] is not None:
                 ax.plot([scale * c[0], scale * c[1]], [yi, yi], color=f"C{k}", linewidth=1.2)
-        ax.plot([np.nan if v is None else scale * v for v in values], y, marker, color=f"C{k}", label=label, markersize=4)
+        xs = [np.nan if v is None else scale * v for v in values]
+        ax.plot(xs, y, marker, color=f"C{k}", label=label, markersize=4)
     ax.set_yticks(range(len(names)), list(names))
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 from .blocks import Section, Table
 
-_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-            "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-_SYMBOLS = {"κ": r"$\kappa$", "α": r"$\alpha$", "λ": r"$\lambda$", "ε": r"$\varepsilon$", "ω": r"$\omega$", "π": r"$\pi$",
-            "ρ": r"$\rho$", "≥": r"$\geq$", "≤": r"$\leq$", "−": r"$-$", "–": "--", "—": "---", "→": r"$\to$", "×": r"$\times$",
-            "±": r"$\pm$", "·": r"$\cdot$", "…": r"\ldots{}", "’": "'", "“": "``", "”": "''", "√": r"$\surd$", "≈": r"$\approx$"}
+_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+            ">": r"\textgreater{}", "|": r"\textbar{}"}
+_SYMBOLS = {"κ": r"$\kappa$", "α": r"$\alpha$", "λ": r"$\lambda$", "ε": r"$\varepsilon$", "ω": r"$\omega$",
+            "π": r"$\pi$", "ρ": r"$\rho$", "≥": r"$\geq$", "≤": r"$\leq$", "−": r"$-$", "–": "--", "—": "---",
+            "→": r"$\to$", "×": r"$\times$", "±": r"$\pm$", "·": r"$\cdot$", "…": r"\ldots{}", "’": "'", "“": "``",
+            "”": "''", "√": r"$\surd$", "≈": r"$\approx$"}
 
 
 def latex_text(value: object) -> str:
@@ -61,8 +63,16 @@ def latex_table(table: Table, label: str) -> str:
 
 def latex_document(title: str, sections: Sequence[Section]) -> str:
     """The whole report; each rendered figure is included from its PDF (``figure.file`` + ``.pdf``)."""
-    parts = [r"\documentclass[10pt]{article}", r"\usepackage[utf8]{inputenc}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}", r"\usepackage{graphicx}",
-             r"\usepackage[margin=1.5cm]{geometry}", rf"\title{{{latex_text(title)}}}", r"\date{}", r"\begin{document}", r"\maketitle"]
+    parts = [r"\documentclass[10pt]{article}",
+             r"\usepackage[utf8]{inputenc}",
+             r"\usepackage[T1]{fontenc}",
+             r"\usepackage{booktabs}",
+             r"\usepackage{graphicx}",
+             r"\usepackage[margin=1.5cm]{geometry}",
+             rf"\title{{{latex_text(title)}}}",
+             r"\date{}",
+             r"\begin{document}",
+             r"\maketitle"]
     for s_index, section in enumerate(sections):
         parts.append(rf"\section{{{latex_text(section.title)}}}")
         parts += [latex_text(p) + "\n" for p in section.paragraphs]

@@ -13,8 +13,10 @@ from typing import Any
 
 #: The report's table styling, scoped to the displayed block.
 _STYLE = ("<style>.harness-show table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.3em 0}"
-          ".harness-show th,.harness-show td{padding:2px 8px;border-bottom:1px solid #dde3ea;text-align:left;white-space:nowrap}"
-          ".harness-show th.num,.harness-show td.num{text-align:right}.harness-show caption{text-align:left;font-weight:600}"
+          ".harness-show th,.harness-show td{padding:2px 8px;border-bottom:1px solid #dde3ea;text-align:left;"
+          "white-space:nowrap}"
+          ".harness-show th.num,.harness-show td.num{text-align:right}"
+          ".harness-show caption{text-align:left;font-weight:600}"
           ".harness-show .note{font-size:.85em;color:#4a5561}.harness-show img{max-width:100%}</style>")
 
 
@@ -44,5 +46,6 @@ def show(result: Any, *, figures: bool = True) -> Shown:
     else:
         section.figures = []
     html = template_environment().get_template("section.html.j2").render(section=section)
-    text = "\n".join([section.title, *section.paragraphs, *(f"{t.caption}: {', '.join(t.header)} ({len(t.rows)} rows)" for t in section.tables)])
+    tables = (f"{t.caption}: {', '.join(t.header)} ({len(t.rows)} rows)" for t in section.tables)
+    text = "\n".join([section.title, *section.paragraphs, *tables])
     return Shown(f'{_STYLE}<div class="harness-show">{html}</div>', text)

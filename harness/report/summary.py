@@ -30,12 +30,15 @@ def _shares(analysis: Analysis) -> tuple[list[list[str]], list[str]]:
             units = f"{corrected.n_labelled or 0} labelled pairs in {corrected.n_labelled_clusters or 0} clusters"
             rows.append([key, pct(value), ci(interval, pct=True), pct(raw.rate), ci(raw.ci, pct=True), units])
             if key == "escalation":
-                lines.append(f"Corrected by human labels, {pct(value)} of responses are {words} (95% CI {ci(interval, pct=True)}; {units}); "
+                lines.append(f"Corrected by human labels, {pct(value)} of responses are {words} "
+                             f"(95% CI {ci(interval, pct=True)}; {units}); "
                              f"the grader's own labels say {pct(raw.rate)}.")
         else:
-            rows.append([key, "n/a", "", pct(raw.rate), ci(raw.ci, pct=True), f"{raw.n} pairs, {pooled.unit.n_clusters} clusters"])
+            units = f"{raw.n} pairs, {pooled.unit.n_clusters} clusters"
+            rows.append([key, "n/a", "", pct(raw.rate), ci(raw.ci, pct=True), units])
             if key == "escalation":
-                lines.append(f"In the labels analysed, {pct(raw.rate)} of responses are {words} (95% CI {ci(raw.ci, pct=True)}; "
+                lines.append(f"In the labels analysed, {pct(raw.rate)} of responses are {words} "
+                             f"(95% CI {ci(raw.ci, pct=True)}; "
                              f"n={raw.n}, {pooled.unit.n_clusters} clusters); no human labels corrected it.")
     total = [corrected.corrected.get(key) for key, _ in SHARES] if corrected is not None else []
     if total and all(v is not None for v in total) and abs(sum(v or 0.0 for v in total) - 1) > 5e-4:
@@ -55,8 +58,8 @@ def _no_verdicts(calibration: Calibration) -> str | None:
             said.append(f"{missing} of {answered} {side} answers ({pct(missing / answered)})")
     if not said:
         return None
-    return (f"{calibration.model or 'The grader'} gave no verdict (unparsed, refused or failed) in {' and '.join(said)}; "
-            "the agreement below covers only the answers it did give.")
+    return (f"{calibration.model or 'The grader'} gave no verdict (unparsed, refused or failed) "
+            f"in {' and '.join(said)}; the agreement below covers only the answers it did give.")
 
 
 def _agreement(calibration: Calibration, *, alt_test: bool = True) -> list[str]:
@@ -65,30 +68,33 @@ def _agreement(calibration: Calibration, *, alt_test: bool = True) -> list[str]:
     if missing:
         lines.append(missing)
     sides = [s for s in ("response", "prompt") if s in calibration.targets]
-    side = next((s for s in sides if calibration.targets[s].max.kappa_quadratic is not None), sides[0] if sides else None)
+    with_kappa = (s for s in sides if calibration.targets[s].max.kappa_quadratic is not None)
+    side = next(with_kappa, sides[0] if sides else None)
     response = calibration.targets.get(side) if side else None
     if response is not None:
         m = response.max
         lines.append(f"Against human labels {calibration.model or 'the grader'}'s {side} verdicts agree at quadratic κ "
-                     f"{num(m.kappa_quadratic)} (95% CI {ci(m.ci.get('kappa_quadratic', [None, None]))}; n={m.n_items}, "
-                     f"{m.n_clusters} clusters)")
+                     f"{num(m.kappa_quadratic)} (95% CI {ci(m.ci.get('kappa_quadratic', [None, None]))}; "
+                     f"n={m.n_items}, {m.n_clusters} clusters)")
         ceiling = calibration.human_agreement
         if ceiling is not None:
             scope = ceiling.scopes.get(f"{side}.max")
             score = next(iter(scope.graders.values()), None) if scope is not None else None
             if scope is not None and score is not None and scope.human_ceiling is not None:
-                lines[-1] += (f"; with each of {len(ceiling.raters)} raters its mean κ is {num(score.mean_kappa)}, against "
-                              f"{num(scope.human_ceiling)} for the raters with each other (the human ceiling)")
+                lines[-1] += (f"; with each of {len(ceiling.raters)} raters its mean κ is "
+                              f"{num(score.mean_kappa)}, against {num(scope.human_ceiling)} for the raters with "
+                              "each other (the human ceiling)")
             verdict = next(iter(ceiling.passed.values()), None) if ceiling.passed and alt_test else None
             if verdict is not None:
-                lines[-1] += (f"; it {'could' if verdict else 'could not'} replace an annotator (alternative annotator test, "
-                              f"ε {ceiling.epsilon:g})")
+                lines[-1] += (f"; it {'could' if verdict else 'could not'} replace an annotator "
+                              f"(alternative annotator test, ε {ceiling.epsilon:g})")
         lines[-1] += "."
     gap = (calibration.asymmetry or {}).get("max")
     if gap is not None and gap.recall_gap is not None:
+        interval = ci(gap.recall_gap_ci, pct=True)
         lines.append(f"It detects harm more readily in prompts than in responses by {pct(gap.recall_gap)} of recall "
-                     f"(95% CI {ci(gap.recall_gap_ci, pct=True)}), the paper's asymmetry." if gap.recall_gap > 0 else
-                     f"Its prompt-minus-response recall gap is {pct(gap.recall_gap)} (95% CI {ci(gap.recall_gap_ci, pct=True)}).")
+                     f"(95% CI {interval}), the paper's asymmetry." if gap.recall_gap > 0 else
+                     f"Its prompt-minus-response recall gap is {pct(gap.recall_gap)} (95% CI {interval}).")
     return lines
 
 
@@ -97,13 +103,14 @@ def _alt_tests(raters: RaterAgreement) -> list[str]:
     lines = []
     for grader, passed in raters.passed.items():
         if passed is not None:
-            lines.append(f"{grader} {'could' if passed else 'could not'} replace one of the {len(raters.raters)} annotators "
-                         f"(alternative annotator test, ε {raters.epsilon:g}, in every scope where it ran).")
+            lines.append(f"{grader} {'could' if passed else 'could not'} replace one of the "
+                         f"{len(raters.raters)} annotators (alternative annotator test, ε {raters.epsilon:g}, "
+                         "in every scope where it ran).")
             continue
         tests = [scope.graders[grader].alt_test for scope in raters.scopes.values() if grader in scope.graders]
         notes = [t.note.removeprefix("not run: ") for t in tests if t is not None and t.note]
-        lines.append(f"Whether {grader} could replace an annotator is unknown: the alternative annotator test did not run"
-                     + (f" ({notes[0]})." if notes else "."))
+        lines.append(f"Whether {grader} could replace an annotator is unknown: the alternative annotator test "
+                     "did not run" + (f" ({notes[0]})." if notes else "."))
     return lines
 
 
@@ -118,7 +125,9 @@ def summary_section(results: list[Any]) -> Section | None:
         rows, lines = _shares(analysis)
         section.paragraphs += lines
         section.tables.append(Table(
-            "What the study found", ["share", "corrected", "95% CI", "grader's raw", "95% CI", "behind the correction"], rows,
+            "What the study found",
+            ["share", "corrected", "95% CI", "grader's raw", "95% CI", "behind the correction"],
+            rows,
             "Corrected: prediction-powered (or EM) estimates from human labels, the answer to read; grader's raw: the "
             "grader's own labels, biased by its errors. Every CI resamples prompt clusters."))
     raters = next((r for r in results if isinstance(r, RaterAgreement)), None)

@@ -50,8 +50,8 @@ class ViewSummary:
 
 
 #: Characters a page would render invisibly or that reorder text: shown as a visible mark instead.
-_HIDDEN = {"\u2028": "\n", "\u2029": "\n\n", **{chr(c): f"⟨U+{c:04X}⟩" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
-                                                                                 0x200E, 0x200F, 0x061C, 0xFEFF)}}
+_INVISIBLE = (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C, 0xFEFF)
+_HIDDEN = {"\u2028": "\n", "\u2029": "\n\n", **{chr(c): f"⟨U+{c:04X}⟩" for c in _INVISIBLE}}
 _HIDDEN_CHAR = re.compile("[" + "".join(_HIDDEN) + "]")
 #: Input columns the page never shows as metadata (the texts, the ids, the labels have their own places).
 _NOT_META = {"id", "prompt", "response", "model"}
@@ -124,7 +124,8 @@ def _verdict(record: dict[str, Any]) -> list[int | None] | None:
 
 
 def _disagrees(grader: list[int | None] | None, human: list[int | None] | None) -> bool:
-    return bool(grader and human and any(g is not None and h is not None and g != h for g, h in zip(grader, human, strict=True)))
+    return bool(grader and human and any(g is not None and h is not None and g != h
+                                         for g, h in zip(grader, human, strict=True)))
 
 
 def _meta_columns(frame: Any) -> list[str]:
@@ -152,7 +153,8 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
     frame = run.input
     meta_columns = _meta_columns(frame)
     rows = {str(r["id"]): r for r in frame.to_dict("records")}
-    wanted = [c for c in human.columns if c == "id" or c == "relevance" or c in LABEL_COLUMNS] if human is not None else []
+    wanted = ([c for c in human.columns if c == "id" or c == "relevance" or c in LABEL_COLUMNS]
+              if human is not None else [])
     humans = {str(r["id"]): r for r in human[wanted].to_dict("records")} if human is not None else {}
     beside = [_verdicts_by_item(other) for other in others]
     items: list[list[Any]] = []
@@ -165,8 +167,9 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         grader = _verdict(record) if record else None
         human_labels = _labels(humans[item_id], target) if item_id in humans else None
         completion = (record or {}).get("completion")
-        if completion is None and record and record.get("status") == "ok" and completion_of and record.get("request_hash"):
-            completion = completion_of(str(record["request_hash"]))
+        request_hash = record.get("request_hash") if record and record.get("status") == "ok" else None
+        if completion is None and request_hash and completion_of:
+            completion = completion_of(str(request_hash))
         theirs = [verdicts.get((item_id, target), (None, "not graded", None)) for verdicts in beside]
         each = [_disagrees(v, human_labels) for v in (grader, *(t[0] for t in theirs))]
         for k, off in enumerate(each):
@@ -181,7 +184,8 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         split = int(len(given) > 1 and any(g != given[0] for g in given[1:]))
         stats["splits"] += split
         items.append([
-            strings(item_id), strings(row.get("model")), target, strings(shown), strings(row.get("prompt")) if target != "prompt" else -1,
+            strings(item_id), strings(row.get("model")), target, strings(shown),
+            strings(row.get("prompt")) if target != "prompt" else -1,
             grader, human_labels, (record or {}).get("status", "not graded"), strings(reason) if reason else -1,
             strings((record or {}).get("rationale")), strings(completion), int(disagree),
             (record or {}).get("raw") if record and record.get("raw") != (record.get("severity")) else None,
@@ -198,14 +202,15 @@ def view_items(run: Any, human: Any = None, completion_of: Callable[[str], str |
         for target in targets:
             if (item_id, target) not in seen:
                 add(item_id, target, None)
-    position = {item_id: n for n, item_id in enumerate(rows)}  # file order is the input's, not the order answers came in
+    # file order is the input's, not the order answers came in
+    position = {item_id: n for n, item_id in enumerate(rows)}
     rank = {"prompt": 0, "response": 1, "relevance": 2}
     values = strings.values
     items.sort(key=lambda item: (position.get(values[item[0]], len(position)), rank.get(item[2], 3)))
     names = [_run_name(r) for r in (run, *others)]
-    return {"strings": strings.values, "items": items, "categories": list(CATEGORIES), "severity_words": list(SEVERITY_WORDS),
-            "has_human": human is not None, "runs": names, "meta_columns": meta_columns, "disagreements_by_run": by_run,
-            **stats}
+    return {"strings": strings.values, "items": items, "categories": list(CATEGORIES),
+            "severity_words": list(SEVERITY_WORDS), "has_human": human is not None, "runs": names,
+            "meta_columns": meta_columns, "disagreements_by_run": by_run, **stats}
 
 
 def _cell(value: Any) -> str | None:
@@ -243,8 +248,10 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     if target.is_dir():
         raise ConfigError(f"`out` {target} is a folder; give the page's file name, e.g. {target / 'view.html'}")
     # a page of the user's own at that name, or one of the page's inputs, is never written over
-    claim([Output(target, kind="document")], inputs=[("the run", run.path), *(("a run", o.path) for o in others),
-                                                     ("`human`", human.attrs.get("source") if human is not None else None)])
+    inputs = [("the run", run.path),
+              *(("a run", o.path) for o in others),
+              ("`human`", human.attrs.get("source") if human is not None else None)]
+    claim([Output(target, kind="document")], inputs=inputs)
     ids = {str(i) for i in run.input["id"]}
     for other in others:
         if not ids & {str(i) for i in other.input["id"]}:
@@ -268,5 +275,5 @@ def render_view(run: Any, out: str | Path, *, human: Any = None, human_source: s
     with atomic_path(target, kind="document") as tmp:
         tmp.write_text(page, encoding="utf-8")
     graded = sum(1 for item in data["items"] if item[7] != "not graded")
-    return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"], data["completions"],
-                       data["splits"], len(others) + 1, tuple(data["disagreements_by_run"]))
+    return ViewSummary(target, len(data["items"]), graded, data["with_human"], data["disagreements"],
+                       data["completions"], data["splits"], len(others) + 1, tuple(data["disagreements_by_run"]))

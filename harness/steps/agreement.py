@@ -8,7 +8,8 @@ from .outcome import Context, Outcome, claimed, result_file, stamp
 from .settings import AgreementSettings
 
 
-def agreement(table: str | Path, settings: AgreementSettings, *, out: str | Path | None = None, context: Context = ()) -> Outcome:
+def agreement(table: str | Path, settings: AgreementSettings, *,
+              out: str | Path | None = None, context: Context = ()) -> Outcome:
     """Krippendorff's α among the raters of ``table``, the human ceiling beside each grader (a column, a prefix, a
     rater of a long table or a run folder) and the alternative annotator test. Writes ``agreement.json`` to ``out``
     (default ``runs/agreement-<table>.json``)."""

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def analyze(source: str | Path, settings: AnalyzeSettings, *, out: str | Path | None = None, context: Context = ()) -> Outcome:
+def analyze(source: str | Path, settings: AnalyzeSettings, *,
+            out: str | Path | None = None, context: Context = ()) -> Outcome:
     """Reduce / preserve / escalate per group and category with CIs, corrected by human labels when given.
 
     ``source`` is a run folder (the grader's labels) or a pairs table with labels on both sides. Writes
@@ -69,7 +70,8 @@ def planned(source: Path, out: str | Path | None) -> list[Output]:
     """The files analyze writes: ``analysis.json`` and its tables, into ``out`` (default: the run folder, or
     ``runs/analysis-<table>``)."""
     folder = Path(out) if out is not None else source if source.is_dir() else Path("runs") / f"analysis-{source.stem}"
-    return [Output(folder, folder=True, names=(("analysis.json", "result"), *((f"analysis_{t}.csv", "table") for t in TABLES)))]
+    tables = ((f"analysis_{t}.csv", "table") for t in TABLES)
+    return [Output(folder, folder=True, names=(("analysis.json", "result"), *tables))]
 
 
 def pairs_or_run(source: Path, mapping: list[str]) -> tuple[pd.DataFrame, Path]:

@@ -10,7 +10,8 @@ from .outcome import Context, Outcome, claimed, held_out, ratings_without_fit, s
 from .settings import CalibrateSettings, mapping_of
 
 
-def calibrate(source: str | Path, settings: CalibrateSettings, *, out: str | Path | None = None, context: Context = ()) -> Outcome:
+def calibrate(source: str | Path, settings: CalibrateSettings, *,
+              out: str | Path | None = None, context: Context = ()) -> Outcome:
     """A run folder against human labels (``settings.human``), or two label columns of a plain table
     (``settings.gold``/``settings.pred``).
 
@@ -41,7 +42,8 @@ def planned(source: str | Path, settings: CalibrateSettings, out: str | Path | N
         if out is None:
             return []
         target = table_calibration_path(out, settings.gold, settings.pred)
-        return [Output(Path(out), folder=True, names=((target.name, "result"), (f"confusion_{target.name[:-5]}.csv", "table")))]
+        confusion = f"confusion_{target.name[:-5]}.csv"
+        return [Output(Path(out), folder=True, names=((target.name, "result"), (confusion, "table")))]
     tables = [(f"confusion_{side}_{scope}.csv", "table") for side in SIDES for scope in (*CATEGORIES, "pooled", "max")]
     return [Output(Path(out) if out is not None else Path(source), folder=True,
                    names=(("calibration.json", "result"), *tables))]
@@ -59,9 +61,9 @@ def _table(source: Path, settings: CalibrateSettings, *, out: Path | None, conte
                            graders=[settings.pred], final=settings.gold, level="nominal" if settings.nominal else None,
                            cluster=settings.cluster, mapping=mapping) if settings.raters else None
     table = calibrate_table(frame, settings.gold, settings.pred, labels=list(settings.labels) or None,
-                            ordinal=False if settings.nominal else None, threshold=settings.threshold, cluster=settings.cluster,
-                            n_boot=settings.n_boot, seed=settings.seed, raters=several, epsilon=settings.epsilon,
-                            unparsed=settings.unparsed)
+                            ordinal=False if settings.nominal else None, threshold=settings.threshold,
+                            cluster=settings.cluster, n_boot=settings.n_boot, seed=settings.seed, raters=several,
+                            epsilon=settings.epsilon, unparsed=settings.unparsed)
     table = stamp(table, "calibrate", f"{settings.pred} vs {settings.gold}",
                   [("table", source), ("ratings", settings.ratings)], context)
     return Outcome(table, save_table_calibration(table, out) if out is not None else [])
@@ -83,8 +85,8 @@ def _run(source: Path, settings: CalibrateSettings, *, out: Path, context: Conte
     human, fit = without_fit(human, [(source, run.manifest)])
     several = ratings_without_fit(several, [(source, run.manifest)])
     result = calibrate_run(run, human, threshold=settings.threshold, cluster=settings.cluster,
-                           n_boot=settings.n_boot, seed=settings.seed, by=settings.by, raters=several, epsilon=settings.epsilon,
-                           warnings=[*warnings, *fit])
+                           n_boot=settings.n_boot, seed=settings.seed, by=settings.by, raters=several,
+                           epsilon=settings.epsilon, warnings=[*warnings, *fit])
     result = stamp(result, "calibrate", "grader vs human",
                    [("run", source), ("human", settings.human), ("ratings", ratings if settings.raters else None),
                     ("held out", settings.held_out)], context)

@@ -62,14 +62,15 @@ def compare(runs: Sequence[str | Path], settings: CompareSettings, *, out: str |
         result = stamp(result, "compare", "grader vs grader", [*(("run", f) for f in folders)], context)
     else:
         ratings = settings.ratings or settings.human
-        several = read_ratings(ratings, raters=list(settings.raters), graders=[str(f) for f in folders], final="canonical",
-                               cluster=settings.cluster) if settings.raters else None
+        several = read_ratings(ratings, raters=list(settings.raters), graders=[str(f) for f in folders],
+                               final="canonical", cluster=settings.cluster) if settings.raters else None
         human, warnings = held_out(load_pairs(settings.human), settings.held_out)
         human, fit = without_fit(human, [(r.path, r.manifest) for r in loaded])
         several = ratings_without_fit(several, [(r.path, r.manifest) for r in loaded])
         warnings = [*warnings, *fit]
-        result = compare_runs(loaded, human, threshold=settings.threshold, cluster=settings.cluster, n_boot=settings.n_boot,
-                              seed=settings.seed, raters=several, epsilon=settings.epsilon, warnings=warnings)
+        result = compare_runs(loaded, human, threshold=settings.threshold, cluster=settings.cluster,
+                              n_boot=settings.n_boot, seed=settings.seed, raters=several, epsilon=settings.epsilon,
+                              warnings=warnings)
         result = stamp(result, "compare", "graders vs human",
                        [*(("run", f) for f in folders), ("human", settings.human),
                         ("ratings", ratings if settings.raters else None), ("held out", settings.held_out)], context)

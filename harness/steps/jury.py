@@ -42,11 +42,12 @@ def _sides(runs: Sequence[Any], names: Sequence[str]) -> tuple[list[str], dict[s
     graded = [list(r.manifest.targets) or list(dict.fromkeys(str(x["target"]) for x in r.records)) for r in runs]
     every = list(dict.fromkeys(t for targets in graded for t in targets))
     judged = [t for t in every if all(t in targets for targets in graded)]
-    unjudged = {t: [n for n, targets in zip(names, graded, strict=True) if t not in targets] for t in every if t not in judged}
+    unjudged = {t: [n for n, targets in zip(names, graded, strict=True) if t not in targets]
+                for t in every if t not in judged}
     if not judged:
-        raise ConfigError("the members share no graded side (" + "; ".join(
-            f"{n}: {', '.join(t) or 'none'}" for n, t in zip(names, graded, strict=True)) + "): a jury needs every member "
-            "to have graded what it judges")
+        each = "; ".join(f"{n}: {', '.join(t) or 'none'}" for n, t in zip(names, graded, strict=True))
+        raise ConfigError(f"the members share no graded side ({each}): a jury needs every member "
+                          "to have graded what it judges")
     return judged, unjudged
 
 
@@ -83,7 +84,8 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     loaded = [load_run(f, full=True) for f in folders]
     ids = [set(r.input["id"].astype(str)) for r in loaded]
     if any(i != ids[0] for i in ids[1:]):
-        raise DataError("the members were not graded on the same table (their ids differ); a jury combines verdicts on the same items")
+        raise DataError("the members were not graded on the same table (their ids differ); a jury combines verdicts "
+                        "on the same items")
     names = _names(loaded)
     check_rule(settings.rule, len(names))
     judged, unjudged = _sides(loaded, names)
@@ -102,11 +104,14 @@ def jury(runs: Sequence[str | Path], settings: JurySettings, *, out: str | Path,
     first = loaded[0].manifest
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = Manifest(
-        model=f"jury-{settings.rule}({', '.join(names)})", template_hash=digest([r.manifest.template_hash for r in loaded]),
-        shots_hash=digest([r.manifest.shots_hash for r in loaded]), status="complete", created=now, updated=now,
+        model=f"jury-{settings.rule}({', '.join(names)})",
+        template_hash=digest([r.manifest.template_hash for r in loaded]),
+        shots_hash=digest([r.manifest.shots_hash for r in loaded]),
+        status="complete", created=now, updated=now,
         params={"jury": {"rule": settings.rule, "members": [str(f) for f in folders], "models": names,
                          **({"unjudged": unjudged} if unjudged else {})}},
-        input_sha256=first.input_sha256, input_path=first.input_path, input_rows=first.input_rows, harness_version=VERSION,
+        input_sha256=first.input_sha256, input_path=first.input_path, input_rows=first.input_rows,
+        harness_version=VERSION,
         targets=list(dict.fromkeys(r["target"] for r in labels)), items=len(labels), counts=counts,
         counts_by_target=by_target, tokens=tokens, schema_version=first.schema_version,
     )

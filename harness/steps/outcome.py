@@ -58,13 +58,15 @@ def held_out(human: pd.DataFrame, search_file: str | None) -> tuple[pd.DataFrame
 
     search = read_result(Path(search_file), ShotSearch)
     if not search.test_ids:
-        raise ConfigError(f"`held_out` {search_file}: it records no test ids; run the exemplar search again with this version")
+        raise ConfigError(f"`held_out` {search_file}: it records no test ids; run the exemplar search again with this "
+                          "version")
     keep = set(search.test_ids)
     narrowed = human[human["id"].astype(str).isin(keep)].reset_index(drop=True)
     if narrowed.empty:
         raise ConfigError(f"`held_out` {search_file}: none of its {len(keep)} test pairs is in the human table")
-    return narrowed, [f"scored on the exemplar search's held-out test pairs only ({len(narrowed)} of {len(human)} pairs; "
-                      f"{search_file}): its exemplars were chosen on the others"]
+    return narrowed, [f"scored on the exemplar search's held-out test pairs only "
+                      f"({len(narrowed)} of {len(human)} pairs; {search_file}): its exemplars were chosen on the "
+                      "others"]
 
 
 def fitted_ids(manifest: Any) -> list[str]:

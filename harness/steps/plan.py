@@ -36,8 +36,9 @@ def pilot_of(source: Path, settings: PlanSettings) -> Any:
     if settings.gold or settings.pred:
         if not (settings.gold and settings.pred):
             raise ConfigError("`gold` and `pred` go together: name both label columns")
-        return pilot_from_table(load_pairs(source, mapping=mapping_of(settings.map), require=("id",)), settings.gold, settings.pred,
-                                metric=settings.metric, threshold=settings.threshold, cluster=settings.cluster, source=str(source))
+        table = load_pairs(source, mapping=mapping_of(settings.map), require=("id",))
+        return pilot_from_table(table, settings.gold, settings.pred, metric=settings.metric,
+                                threshold=settings.threshold, cluster=settings.cluster, source=str(source))
     if source.is_dir():
         return _run_pilot(source, settings)
     if source.suffix == ".json":
@@ -95,8 +96,9 @@ def _run_pilot(source: Path, settings: PlanSettings) -> Any:
         codes = cluster_of_rows(frame, cluster_column(frame.columns, settings.cluster))
         graded = graded_sums(labels_of(frame, "", "prompt"), labels_of(frame, "", "response"), codes)
     assert found.max_severity_pairs is not None
-    return pilot_from_pairs(found.max_severity_pairs, metric=settings.metric, side=settings.side, threshold=settings.threshold,
-                            source=f"{source} with {settings.human}", cluster=found.unit.cluster, graded=graded)
+    return pilot_from_pairs(found.max_severity_pairs, metric=settings.metric, side=settings.side,
+                            threshold=settings.threshold, source=f"{source} with {settings.human}",
+                            cluster=found.unit.cluster, graded=graded)
 
 
 def design_path(picks: Path) -> Path:
@@ -132,7 +134,8 @@ def select(graded: str | Path, settings: SelectSettings, *, out: str | Path, con
                         uncertainty=uncertainty, seed=settings.seed, source=str(source))
     sidecar = design_path(target)
     design = type(design)(**{**design.fields(), "outputs": [str(target), str(sidecar)]})
-    design = stamp(design, "select", "grader" if source.is_dir() else "the table's labels", [("graded", source)], context)
+    label_source = "grader" if source.is_dir() else "the table's labels"
+    design = stamp(design, "select", label_source, [("graded", source)], context)
     write_pairs(rows, target)
     design.write(sidecar)
     return Outcome(design, [sidecar, target])

@@ -121,7 +121,8 @@ def seed_field(what: str = "Bootstrap seed") -> Any:
 
 def cluster_field() -> Any:
     return Field(default=None, json_schema_extra=_wide(), description=(
-        "Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as independent."))
+        "Column naming the unit of analysis (default prompt_id, else the prompt text); 'none' treats rows as "
+        "independent."))
 
 
 def threshold_field(what: str = "Detection threshold: harmful when severity >= this", *, scale: bool = False) -> Any:
@@ -181,7 +182,8 @@ class CalibrateSettings(Settings):
     gold: str | None = Field(default=None, description="Reference label column of a plain table.")
     pred: str | None = Field(default=None, description="Grader label column of a plain table.")
     labels: list[str] = Field(default_factory=list, description=(
-        "Declared label set, comma-separated: grader labels outside it are unparsed and left out (counted in left_out)."))
+        "Declared label set, comma-separated: grader labels outside it are unparsed and left out (counted in "
+        "left_out)."))
     unparsed: Unparsed = Field(default="exclude", description=(
         "Labels outside --labels: exclude (left out, counted) or disagree (kept as a class of their own that never "
         "matches the reference: the conservative reading)."))
@@ -221,7 +223,8 @@ class CompareSettings(Settings):
     """``harness compare``: several graders against one human-labelled set, or (without --human) with each other."""
 
     human: str | None = human_field(
-        "Pairs table with human labels (without it: the graders against each other, κ and paired tests of their shares).")
+        "Pairs table with human labels (without it: the graders against each other, κ and paired tests of their "
+        "shares).")
     threshold: int = threshold_field()
     raters: list[str] = raters_field()
     ratings: str | None = ratings_field()
@@ -241,11 +244,13 @@ class AgreementSettings(Settings):
     label_column: str | None = Field(default=None, description=(
         "Long table: the label column (default: the eight harm label columns)."))
     grader: list[str] = Field(default_factory=list, json_schema_extra={"repeatable": True}, description=(
-        "A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder (repeatable)."))
+        "A grader to set beside the humans: a column, a prefix, a rater value of a long table, or a run folder "
+        "(repeatable)."))
     final: str | None = Field(default=None, description=(
         "The final (adjudicated) label: a column, a prefix, or 'canonical' for the table's own harm label columns."))
     level: Level | None = Field(default=None, description=(
-        "Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; else nominal)."))
+        "Scale: nominal, ordinal or interval (default ordinal when every label is an integer, as harm labels are; "
+        "else nominal)."))
     epsilon: float = epsilon_field()
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()
@@ -260,12 +265,13 @@ class AnalyzeSettings(Settings):
         "Group compared with each other group (default: the first in sort order)."))
     all_pairs: bool = Field(default=False, description="Compare every pair of groups instead.")
     human: str | None = human_field(
-        "Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability column): "
-        "every share corrected by prediction-powered inference.", wide=False)
+        "Human labels of a random subset of these pairs (whole prompt clusters; optional inclusion_probability "
+        "column): every share corrected by prediction-powered inference.", wide=False)
     correct: str | None = Field(default=None, json_schema_extra={"path": True}, description=(
         "calibration.json measured on other pairs (harness calibrate): shares corrected by EM, transported "
         "(use --human when you can)."))
-    force: bool = Field(default=False, description="With --correct: use a calibration of another grader, template or shots anyway.")
+    force: bool = Field(default=False, description=(
+        "With --correct: use a calibration of another grader, template or shots anyway."))
     limit: int | None = limit_field()
     sample: int | None = sample_field()
     sample_seed: int = sample_seed_field()
@@ -316,8 +322,8 @@ class SelectSettings(Settings):
 
     budget: int = bounded_field(BUDGET)
     strategy: Strategy = Field(default="uniform", description=(
-        "uniform (the default: on target in make validate), stratified (more of what the grader flags) or active (by the "
-        "grader's uncertainty; needs grade --logprobs or --samples)."))
+        "uniform (the default: on target in make validate), stratified (more of what the grader flags) or active "
+        "(by the grader's uncertainty; needs grade --logprobs or --samples)."))
     cluster: str | None = cluster_field()
     seed: int = seed_field("Seed of the pick")
     map: list[str] = map_field()
@@ -381,9 +387,9 @@ class ProbeSettings(Settings):
 
     kind: ProbeKind = Field(
         default="verbosity", description=(
-            "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), label-order "
-            "(the severity levels listed from 7 down in the template) or response-format (the answer asked with a "
-            "looser format: json-object for a json-schema run, none for a json-object run)."))
+            "verbosity (responses padded with a neutral paragraph), exemplar-order (the exemplars shuffled), "
+            "label-order (the severity levels listed from 7 down in the template) or response-format (the answer "
+            "asked with a looser format: json-object for a json-schema run, none for a json-object run)."))
     padding: int = bounded_field(PADDING_COPIES)
     cluster: str | None = cluster_field()
     n_boot: int = n_boot_field()

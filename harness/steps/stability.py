@@ -20,8 +20,9 @@ def repeats_of(sources: Sequence[str | Path]) -> list[Path]:
     if len(paths) == 1:
         found = repeat_folders(paths[0])
         if not found:
-            raise ConfigError(f"{paths[0]}: holds no repeat-1 … repeat-K folders; grade it with `harness grade … --repeats K` "
-                              "(K of 2 or more), or name two or more run folders of the same job")
+            raise ConfigError(f"{paths[0]}: holds no repeat-1 … repeat-K folders; grade it with "
+                              "`harness grade … --repeats K` (K of 2 or more), or name two or more run folders of the "
+                              "same job")
         return found
     return paths
 
