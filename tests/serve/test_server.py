@@ -316,7 +316,8 @@ def test_an_upload_needs_a_known_purpose_and_a_file(server: ServerHandle) -> Non
 
 @pytest.mark.slow
 def test_a_10_mb_request_holds_up_no_other_request(make_server) -> None:  # type: ignore[no-untyped-def]
-    """/health keeps answering while a 10 MB text is graded (it waited for the whole grading, 11-16 s, before)."""
+    """/health keeps answering while a 10 MB text is read and graded (it waited for the whole grading, 11-16 s, before;
+    the graders now read a text's first 50,000 characters, so the request itself takes about a second)."""
     handle = make_server()
     big = _body("harness-baseline", {"messages": [{"role": "user", "content": "violent " * 1_250_000}]})
     answered: list[int] = []
@@ -332,4 +333,5 @@ def test_a_10_mb_request_holds_up_no_other_request(make_server) -> None:  # type
         threading.Event().wait(0.02)
     sender.join()
     assert answered == [200]
-    assert during >= 20, during  # /health answered many times while the big request was being graded
+    # /health answered again and again while the big request was read and graded (before: not once, it waited)
+    assert during >= 2, during
