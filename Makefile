@@ -25,11 +25,12 @@ $(LOCAL_STAMP): $(STAMP) pyproject.toml
 demo: install
 	$(VENV)/bin/harness demo
 
+# Two workers (pytest-xdist), each test file kept on one worker: its module fixtures (the local model) load once.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
 soak: install
 	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py
