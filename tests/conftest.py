@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
-from tests.helpers import SAMPLE
+from tests.helpers import RUNNER, SAMPLE
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +21,12 @@ def _fast_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HARNESS_CONFIG", "AZURE_OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def cli() -> CliRunner:
+    """typer's CliRunner, the one every test runs the command line with: ``cli.invoke(app, [...])``."""
+    return RUNNER
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
-"""What several test files share that is not a fixture: paths, an endpoint config for a test server, its counts."""
+"""What several test files share that is not a fixture: paths, the one CLI runner, an endpoint config for a test
+server, its counts."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from typer.testing import CliRunner
 
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.serve.runner import ServerHandle
@@ -10,6 +13,9 @@ from harness.serve.runner import ServerHandle
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "harness" / "data" / "sample_pairs.jsonl"
+#: The one runner of the command line: tests take it as the ``cli`` fixture; plain helper functions and
+#: hypothesis tests, which cannot take a fixture, use it by this name.
+RUNNER = CliRunner()
 
 
 def endpoint_for(handle: ServerHandle, **overrides: object) -> EndpointConfig:

@@ -23,7 +23,6 @@ from harness.io.runs import read_labels
 from harness.workflows.embedded import free_port, start_serve_process
 from tests.helpers import SAMPLE, endpoint_for
 
-runner = CliRunner()
 FAST = BatchOptions(poll_initial_s=0.05, poll_max_s=0.2)
 
 
@@ -67,7 +66,7 @@ def _uploaded_copy(url: str, file_id: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("killed", ["polling", "after_create", "before_create"])
-def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path, killed: str) -> None:
+def test_kill_9_while_polling_then_rerun_never_resubmits(cli: CliRunner, tmp_path: Path, killed: str) -> None:
     port = free_port()
     serve = start_serve_process(port, "--batch-fault", "slow")
     url = f"http://127.0.0.1:{port}/v1"
@@ -92,7 +91,7 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(tmp_path: Path, killed:
                 entry["input_file_id"] = _uploaded_copy(url, entry["input_file_id"])
             entry["id"], entry["status"] = None, "submitting"
             state_path.write_text(json.dumps(state))
-            shown = CliRunner().invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", url], env={"COLUMNS": "120"})
+            shown = cli.invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", url], env={"COLUMNS": "120"})
             assert f"({entry['input_file_id']})" in shown.output and "batch not yet confirmed" in shown.output, shown.output
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
@@ -126,13 +125,13 @@ def test_batch_faults_end_failed_with_reasons_and_retry_regrades_them(make_serve
     assert retried.manifest["counts"] == {"ok": 10, "unparsed": 0, "refused": 0, "failed": 0}
 
 
-def test_batch_status_and_cancel(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_batch_status_and_cancel(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     slow = make_server(batch_fault="slow")
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     grade(data, GradeSpec(targets=("prompt",)), endpoint_for(slow), run_dir=tmp_path / "run", batch=FAST)
-    status = runner.invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", slow.base_url], env={"COLUMNS": "120"})
+    status = cli.invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", slow.base_url], env={"COLUMNS": "120"})
     assert status.exit_code == 0 and "completed" in status.output and "yes" in status.output
-    cancel = runner.invoke(app, ["batch", "cancel", str(tmp_path / "run"), "--base-url", slow.base_url])
+    cancel = cli.invoke(app, ["batch", "cancel", str(tmp_path / "run"), "--base-url", slow.base_url])
     assert cancel.exit_code == 0 and "none open" in cancel.output
-    missing = runner.invoke(app, ["batch", "status", str(tmp_path)])
+    missing = cli.invoke(app, ["batch", "status", str(tmp_path)])
     assert missing.exit_code == 2 and "not graded with --batch" in missing.output

@@ -15,13 +15,12 @@ from typer.testing import CliRunner
 from harness.analysis.selection import capped, systematic
 from harness.cli.app import app
 from harness.io.pairs import write_pairs
+from tests.helpers import RUNNER
 from validation.studies import Setting, draw, frames, population_truth
-
-runner = CliRunner()
 
 
 def _cli(*args: str) -> str:
-    result = runner.invoke(app, list(args))
+    result = RUNNER.invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -100,7 +99,7 @@ def test_systematic_pick_has_the_stated_inclusion_probabilities() -> None:
     assert all(systematic(pi, np.random.default_rng(s)).sum() == 8 for s in range(50))
 
 
-def test_select_picks_whole_clusters_and_writes_its_design(tmp_path: Path) -> None:
+def test_select_picks_whole_clusters_and_writes_its_design(cli: CliRunner, tmp_path: Path) -> None:
     setting = Setting(n_prompts=60)
     p, r, gp, gr, clusters = draw(setting, np.random.default_rng(1))
     graded, _ = frames(p, r, gp, gr, clusters, setting.per)
@@ -118,7 +117,7 @@ def test_select_picks_whole_clusters_and_writes_its_design(tmp_path: Path) -> No
     output = _cli("select", str(tmp_path / "graded.jsonl"), "--budget", "12", "--strategy", "active", "--json",
                   "-o", str(tmp_path / "active.jsonl"))
     assert json.loads(output)["strategy"] == "stratified" and json.loads(output)["requested"] == "active"
-    result = runner.invoke(app, ["select", str(tmp_path / "graded.jsonl"), "--budget", "61", "-o", str(tmp_path / "x.jsonl")])
+    result = cli.invoke(app, ["select", str(tmp_path / "graded.jsonl"), "--budget", "61", "-o", str(tmp_path / "x.jsonl")])
     assert result.exit_code == 2 and "--budget 61" in result.output and not (tmp_path / "x.jsonl").exists()
 
 
@@ -152,13 +151,13 @@ def test_calibrate_weights_by_inclusion_probability_as_scikit_learn(tmp_path: Pa
     assert unweighted.kappa != found.kappa
 
 
-def test_plan_errors_name_the_flag(tmp_path: Path) -> None:
+def test_plan_errors_name_the_flag(cli: CliRunner, tmp_path: Path) -> None:
     _kappa_table(3, 20, tmp_path / "pilot.jsonl", Setting(per=2))
     for args, message in ((["--gold", "human", "--pred", "grader"], "give --target-width"),
                           (["--gold", "human", "--pred", "grader", "--metric", "escalation", "--sizes", "100"], "both sides"),
                           (["--gold", "human", "--sizes", "100"], "--gold and --pred go together"),
                           (["--gold", "human", "--pred", "grader", "--sizes", "ten"], "--sizes 'ten'")):
-        result = runner.invoke(app, ["plan", str(tmp_path / "pilot.jsonl"), *args, "-o", str(tmp_path / "plan.json")])
+        result = cli.invoke(app, ["plan", str(tmp_path / "pilot.jsonl"), *args, "-o", str(tmp_path / "plan.json")])
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split())
         assert not (tmp_path / "plan.json").exists()
@@ -183,7 +182,7 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Agreement metrics need only the labelled pairs: the run is read for those (ids read off each line, the rest not
     parsed), and the calibration behind the plan is the one the whole run gives."""
     from harness.analysis.calibration import calibrate_run
@@ -194,8 +193,8 @@ def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(server, tmp_pat
     frame = load_pairs(SAMPLE)
     frame.loc[0, "id"] = 'odd "quoted" id'  # an id with escapes: its line is parsed to be read
     data = write_pairs(frame, tmp_path / "pairs.jsonl")
-    done = runner_invoke("grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
-                         "--cache-dir", str(tmp_path / "cache"))
+    done = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                            "--cache-dir", str(tmp_path / "cache")])
     assert done.exit_code == 0, done.output
     labelled = frame[frame["prompt_id"].isin(frame["prompt_id"].unique()[::3])]
     human = write_pairs(labelled, tmp_path / "human.jsonl")
@@ -208,11 +207,9 @@ def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(server, tmp_pat
     assert part.max_severity_pairs == whole.max_severity_pairs
     assert part.targets["prompt"].max.kappa_quadratic == whole.targets["prompt"].max.kappa_quadratic
     out = tmp_path / "plan.json"
-    planned = runner_invoke("plan", str(tmp_path / "run"), "--human", str(human), "--side", "prompt", "--metric",
-                            "kappa-quadratic", "--target-width", "0.2", "--studies", "20", "--n-boot", "50", "--out", str(out))
+    planned = cli.invoke(app, ["plan", str(tmp_path / "run"), "--human", str(human), "--side", "prompt", "--metric",
+                               "kappa-quadratic", "--target-width", "0.2", "--studies", "20", "--n-boot", "50",
+                               "--out", str(out)])
     assert planned.exit_code == 0, planned.output
     assert json.loads(out.read_text())["pilot"]["n_items"] == len(labelled)
 
-
-def runner_invoke(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, list(args))

@@ -14,16 +14,14 @@ from harness.grading.costs import Price, load_prices
 from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, stats
 
-runner = CliRunner()
-
 
 @pytest.mark.slow
-def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\noutput = 8.0\nbatch_discount = 0.5\n')
     config = ["--config", str(tmp_path / "harness.toml")]
     before = stats(server)["requests"]
-    dry = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--dry-run",
+    dry = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--dry-run",
                               "--json", *config])
     assert dry.exit_code == 0, dry.output
     found = json.loads(dry.output)
@@ -31,11 +29,11 @@ def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path:
     assert found["items"] == 2 * len(load_pairs(SAMPLE))
     assert found["requests"] + found["duplicate_requests"] == found["items"] and found["duplicate_requests"] > 0  # one prompt, 3 models
     assert found["cost_prompt"] == pytest.approx(found["prompt_tokens_estimate"] * 2.0 / 1e6)
-    batch = json.loads(runner.invoke(app, ["grade", str(data), "--dry-run", "--batch", "--json", *config]).output)
+    batch = json.loads(cli.invoke(app, ["grade", str(data), "--dry-run", "--batch", "--json", *config]).output)
     assert batch["batch"] is True and batch["cost_prompt"] == pytest.approx(found["cost_prompt"] * 0.5)  # the configured discount
-    unique = json.loads(runner.invoke(app, ["grade", str(data), "--dry-run", "--json", "--no-cache", *config]).output)
+    unique = json.loads(cli.invoke(app, ["grade", str(data), "--dry-run", "--json", "--no-cache", *config]).output)
     assert unique["requests"] == unique["items"]  # without the cache nothing is shared
-    real = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), *config])
+    real = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), *config])
     assert real.exit_code == 0, real.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     billed = manifest["tokens"]["billed_prompt_tokens"]
@@ -45,33 +43,33 @@ def test_dry_run_sends_nothing_and_estimates_the_billed_tokens(server, tmp_path:
     assert "billed cost" in real.output
 
 
-def test_batched_dry_run_counts_fewer_requests(tmp_path: Path) -> None:
+def test_batched_dry_run_counts_fewer_requests(cli: CliRunner, tmp_path: Path) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--dry-run", "--json", "--items-per-request", "8", "--target", "prompt"])
+    result = cli.invoke(app, ["grade", str(data), "--dry-run", "--json", "--items-per-request", "8", "--target", "prompt"])
     found = json.loads(result.output)
     assert found["items"] == 30 and found["requests"] == 4  # 8 + 8 + 8 + 6
-    plain = runner.invoke(app, ["grade", str(data), "--dry-run", "--target", "prompt", "--price-input", "1", "--price-output", "4"])
+    plain = cli.invoke(app, ["grade", str(data), "--dry-run", "--target", "prompt", "--price-input", "1", "--price-output", "4"])
     assert "dry run (nothing sent)" in plain.output and "price: prompt ≈" in plain.output
 
 
-def test_prices_are_validated(tmp_path: Path) -> None:
+def test_prices_are_validated(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "harness.toml").write_text('[prices.m]\ninput = 1.0\n')
     with pytest.raises(ConfigError, match=r"\[prices.m\] needs input and output"):
         load_prices(tmp_path / "harness.toml")
     with pytest.raises(ConfigError, match="price_input=-1"):
         Price(-1, 2)
     assert Price(2.0, 8.0, cached_input=0.5).of(1_000_000, 500_000, cached_prompt_tokens=200_000) == pytest.approx(1.6 + 0.1 + 4.0)
-    result = runner.invoke(app, ["grade", "x.jsonl", "--dry-run", "--price-input", "1"])
+    result = cli.invoke(app, ["grade", "x.jsonl", "--dry-run", "--price-input", "1"])
     assert result.exit_code == 2 and "--price-input and --price-output go together" in result.output
 
 
-def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_shows_cost_per_item_and_per_kappa_point(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
     for model in ("harness-baseline", "harness-small"):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--out", str(tmp_path / model),
+        result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--out", str(tmp_path / model),
                                      "--no-cache", "--price-input", "2", "--price-output", "8"])
         assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["compare", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
+    result = cli.invoke(app, ["compare", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
                                  "--n-boot", "50", "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     runs = json.loads((tmp_path / "cmp.json").read_text())["runs"]
@@ -80,10 +78,10 @@ def test_compare_shows_cost_per_item_and_per_kappa_point(server, tmp_path: Path)
     assert "Cost" in result.output and "per graded item" in result.output
 
 
-def test_the_repeated_prefix_is_reported_and_priced_as_cached(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_repeated_prefix_is_reported_and_priced_as_cached(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(20), tmp_path / "d.jsonl")
     (tmp_path / "harness.toml").write_text('[prices.harness-baseline]\ninput = 2.0\ncached_input = 0.5\noutput = 8.0\n')
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--no-cache",
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--no-cache",
                                  "--config", str(tmp_path / "harness.toml")], env={"COLUMNS": "150"})
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

@@ -25,9 +25,8 @@ from harness.grading.grade import GradeSpec, grade
 from harness.grading.templates import load_template_set, neutralise
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
-from tests.helpers import SAMPLE, endpoint_for
+from tests.helpers import RUNNER, SAMPLE, endpoint_for
 
-runner = CliRunner()
 KEY = "sk-test-HARDENING-0123456789"
 VERDICT = {"H": {"raw_0_7": 0, "severity_0_3": 0}, "S": {"raw_0_7": 0, "severity_0_3": 0},
            "V": {"raw_0_7": 0, "severity_0_3": 0}, "SH": {"raw_0_7": 0, "severity_0_3": 0}}
@@ -129,12 +128,12 @@ HOSTILE_LINES = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_LINES))
-def test_hostile_and_loose_files_are_located_errors(case: str, tmp_path: Path) -> None:
+def test_hostile_and_loose_files_are_located_errors(cli: CliRunner, case: str, tmp_path: Path) -> None:
     line, expected = HOSTILE_LINES[case]
     path = tmp_path / "t.jsonl"
     path.write_text('{"id": "z", "prompt": "fine"}\n' + line + "\n", encoding="utf-8")
     for command in (["data", "describe", str(path)], ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r")]):
-        result = runner.invoke(app, command)
+        result = cli.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code == 2 and expected in result.output, (command, result.output)
     assert not (tmp_path / "r").exists()
@@ -147,15 +146,15 @@ def test_strict_rule_accepts_integers_and_digit_text(tmp_path: Path) -> None:
     assert frame["id"].tolist() == ["7"] and frame["prompt_hate"].tolist() == [1] and frame["prompt_sexual"].tolist() == [2]
 
 
-def test_unclosed_csv_quote_names_its_line(tmp_path: Path) -> None:
+def test_unclosed_csv_quote_names_its_line(cli: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text('id,prompt\na,"never closed\nb,x\n', encoding="utf-8")
-    result = runner.invoke(app, ["data", "describe", str(path)])
+    result = cli.invoke(app, ["data", "describe", str(path)])
     _no_traceback(result)
     assert result.exit_code == 2 and "t.csv, line 2: a quoted field opens here and is never closed" in result.output
 
 
-def test_malformed_label_record_is_located(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_label_record_is_located(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     run = tmp_path / "run"
     grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
@@ -163,7 +162,7 @@ def test_malformed_label_record_is_located(server, tmp_path: Path) -> None:  # t
         out.write('{"id": "x", "target": "prompt", "status": "ok"}\n')
     for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
                     ["grade", str(data), "--base-url", server.base_url, "--out", str(run)]):
-        result = runner.invoke(app, command)
+        result = cli.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code == 2 and "labels.jsonl, line 7: an ok record needs 'severity'" in result.output, result.output
 
@@ -298,7 +297,7 @@ def test_a_gzip_bomb_fails_the_item_without_reaching_memory_or_files(scripted, t
     assert sum(f.stat().st_size for f in (tmp_path / "cache").rglob("*") if f.is_file()) < 1_000_000
 
 
-def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_echoed_by_the_endpoint_are_redacted(cli: CliRunner, scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import web
 
     calls = {"n": 0}
@@ -311,7 +310,7 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -
 
     server = scripted(echo)
     data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--api-key", KEY,
+    result = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--api-key", KEY,
                                  "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--concurrency", "1"])
     assert KEY not in result.output
     records = read_labels(tmp_path / "run")
@@ -322,14 +321,14 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(scripted, tmp_path: Path) -
     assert any("[redacted]" in (r.get("error") or "") + (r.get("completion") or "") for r in records)
 
     unauthorised = scripted(lambda body: web.json_response({"error": {"message": f"invalid key {KEY}"}}, status=401))
-    result = runner.invoke(app, ["grade", str(data), "--base-url", unauthorised.base_url, "--api-key", KEY, "--out", str(tmp_path / "r401")])
+    result = cli.invoke(app, ["grade", str(data), "--base-url", unauthorised.base_url, "--api-key", KEY, "--out", str(tmp_path / "r401")])
     _no_traceback(result)
     assert result.exit_code == 1 and "401" in result.output and KEY not in result.output
     assert KEY not in (tmp_path / "r401" / "manifest.json").read_text()
 
 
-def test_credentials_in_the_url_are_refused_without_echo(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", f"http://user:{KEY}@127.0.0.1:9/v1",
+def test_credentials_in_the_url_are_refused_without_echo(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", f"http://user:{KEY}@127.0.0.1:9/v1",
                                  "--out", str(tmp_path / "run")])
     _no_traceback(result)
     assert result.exit_code == 2 and "--base-url carries credentials" in result.output and KEY not in result.output
@@ -337,12 +336,12 @@ def test_credentials_in_the_url_are_refused_without_echo(tmp_path: Path) -> None
 
 # 6: a damaged cache ------------------------------------------------------------------------
 
-def test_a_garbage_cache_is_moved_aside_and_the_run_completes(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_garbage_cache_is_moved_aside_and_the_run_completes(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
     data = write_pairs(load_pairs(SAMPLE).head(4), tmp_path / "d.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--cache-dir", str(cache)], env={"COLUMNS": "200"})
     _no_traceback(result)
     assert result.exit_code == 0 and "was unreadable" in result.output and "moved it to" in result.output
@@ -351,27 +350,27 @@ def test_a_garbage_cache_is_moved_aside_and_the_run_completes(server, tmp_path: 
     assert list(tmp_path.glob("cache.broken-*"))
 
 
-def test_a_run_that_fails_is_not_left_running(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_that_fails_is_not_left_running(cli: CliRunner, scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import web
 
     server = scripted(lambda body: web.json_response({"error": {"message": "no such model"}}, status=404))
-    result = runner.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
+    result = cli.invoke(app, ["grade", str(_one_pair(tmp_path)), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
 
 
 # 7: the endpoint is part of a run's identity ---------------------------------------------
 
-def test_resuming_at_another_endpoint_is_refused_unless_same_grader(server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resuming_at_another_endpoint_is_refused_unless_same_grader(cli: CliRunner, server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     other = make_server(gullible=True)  # another grader: it obeys instructions in the texts it grades
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     run = str(tmp_path / "run")
-    assert runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]).exit_code == 0
-    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run])
+    assert cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]).exit_code == 0
+    result = cli.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run])
     _no_traceback(result)
     assert result.exit_code == 2 and f"was graded at {server.endpoint.identity}" in result.output
     assert f"now at {other.endpoint.identity}" in result.output and "--same-grader" in result.output
-    result = runner.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run, "--same-grader"])
+    result = cli.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run, "--same-grader"])
     assert result.exit_code == 0, result.output
     endpoints = json.loads((tmp_path / "run" / "manifest.json").read_text())["endpoints"]
     assert endpoints == [server.endpoint.identity, other.endpoint.identity]
@@ -379,7 +378,7 @@ def test_resuming_at_another_endpoint_is_refused_unless_same_grader(server, make
 
 # 8: templates ------------------------------------------------------------------------------
 
-def test_template_include_is_a_located_error_and_leaves_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_template_include_is_a_located_error_and_leaves_nothing(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     from harness.grading.templates import prompts_root
@@ -389,22 +388,22 @@ def test_template_include_is_a_located_error_and_leaves_nothing(server, tmp_path
     (bad / "prompt.j2").write_text("Grade this.\n{% include '../../etc/passwd' %}\n{{ text | delimit }}\n")
     data = _one_pair(tmp_path)
     run = tmp_path / "run"
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
+    result = cli.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     _no_traceback(result)
     assert result.exit_code == 2 and "prompt.j2, line 2: {% include %} is not allowed" in result.output
     assert not run.exists()
     (bad / "prompt.j2").write_text("{{ undefined_name.attr }} {{ text | delimit }}\n")
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
+    result = cli.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     assert result.exit_code == 2 and "prompt.j2: cannot render" in result.output and not run.exists()
     shutil.copy(prompts_root() / "default" / "prompt.j2", bad / "prompt.j2")
-    result = runner.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
+    result = cli.invoke(app, ["grade", str(data), "--template", str(bad), "--base-url", server.base_url, "--out", str(run)])
     assert result.exit_code == 0, result.output
 
 
 # 9: spreadsheet formulas and Markdown cells ------------------------------------------------
 
 @pytest.mark.slow
-def test_exported_csvs_neutralise_formulas_and_markdown_escapes_pipes(tmp_path: Path) -> None:
+def test_exported_csvs_neutralise_formulas_and_markdown_escapes_pipes(cli: CliRunner, tmp_path: Path) -> None:
     from harness.core.constants import CATEGORIES
 
     rows = []
@@ -415,13 +414,13 @@ def test_exported_csvs_neutralise_formulas_and_markdown_escapes_pipes(tmp_path: 
         rows.append(row)
     data = write_pairs(pd.DataFrame(rows), tmp_path / "t.jsonl")
     out = tmp_path / "out"
-    assert runner.invoke(app, ["analyze", str(data), "--by", "model", "--n-boot", "0", "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["analyze", str(data), "--by", "model", "--n-boot", "0", "-o", str(out)]).exit_code == 0
     table = pd.read_csv(out / "analysis_transitions.csv", dtype=str)
     assert "'=cmd|' /C calc'!A0" in set(table["group"]) and "'+HYPERLINK(\"x\")" in set(table["group"])
     assert all(not str(v).startswith(("=", "+", "-", "@")) for v in table.to_numpy().ravel())
     numbers = pd.read_csv(out / "analysis_transitions.csv")
     assert numbers["escalation"].dtype.kind == "f"  # numbers stay numbers
-    assert runner.invoke(app, ["report", "--analysis", str(out / "analysis.json"), "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["report", "--analysis", str(out / "analysis.json"), "-o", str(out)]).exit_code == 0
     assert "| a\\|b c |" in (out / "report.md").read_text()
 
 
@@ -454,16 +453,16 @@ def test_lookalike_end_marker_cannot_cut_the_graded_text(server, tmp_path: Path)
 
 # 12: a file where a folder is expected -------------------------------------------------------
 
-def test_a_file_where_a_folder_is_expected(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_where_a_folder_is_expected(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     data = _one_pair(tmp_path)
     for run_dir in (blocker, blocker / "below"):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
+        result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
         _no_traceback(result)
         assert result.exit_code == 2 and "is a file, so nothing can be written below it" in result.output
-    assert runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
-    result = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
+    assert cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
+    result = cli.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
     _no_traceback(result)
     assert result.exit_code == 2 and "--out" in result.output and "is a file, so nothing can be written" in result.output
 
@@ -515,7 +514,7 @@ def test_fuzzed_tables_never_trace_back(server, tmp_path: Path, index: int, muta
     path.write_text("".join(_mutate(_valid_lines(), index, mutation)), encoding="utf-8")
     for command in (["data", "describe", str(path)], ["analyze", str(path), "--n-boot", "0", "-o", str(folder / "a")],
                     ["grade", str(path), "--base-url", server.base_url, "--out", str(folder / "run"), "--target", "prompt"]):
-        result = runner.invoke(app, command)
+        result = RUNNER.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code in (0, 2), (command, result.output)
 
@@ -537,6 +536,6 @@ def test_fuzzed_label_files_never_trace_back(server, tmp_path: Path, index: int,
     lines = (run / "labels.jsonl").read_text().splitlines(keepends=True)
     (run / "labels.jsonl").write_text("".join(_mutate(lines, index, mutation)))
     for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"]):
-        result = runner.invoke(app, command)
+        result = RUNNER.invoke(app, command)
         _no_traceback(result)
         assert result.exit_code in (0, 2), (command, result.output)

@@ -11,8 +11,6 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 def _rare_positives(folder: Path) -> Path:
     """60 prompt clusters of two items; human positives in 5 clusters only, so recall is undefined in small studies
@@ -28,11 +26,11 @@ def _rare_positives(folder: Path) -> Path:
     return path
 
 
-def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor(tmp_path: Path) -> None:
+def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor(cli: CliRunner, tmp_path: Path) -> None:
     pilot = _rare_positives(tmp_path)
     recommended = []
     for width in (0.6, 0.4, 0.3):
-        result = runner.invoke(app, ["plan", str(pilot), "--gold", "gold", "--pred", "pred", "--metric", "recall",
+        result = cli.invoke(app, ["plan", str(pilot), "--gold", "gold", "--pred", "pred", "--metric", "recall",
                                      "--target-width", str(width), "--studies", "60", "--n-boot", "100", "--json",
                                      "-o", str(tmp_path / f"plan-{width}.json")])
         assert result.exit_code == 0, result.output
@@ -52,18 +50,18 @@ def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor
     assert recommended == sorted(recommended)  # a tighter target never gets a smaller size
 
 
-def test_plan_refuses_an_assurance_outside_its_bounds(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["plan", str(_rare_positives(tmp_path)), "--gold", "gold", "--pred", "pred",
+def test_plan_refuses_an_assurance_outside_its_bounds(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["plan", str(_rare_positives(tmp_path)), "--gold", "gold", "--pred", "pred",
                                  "--target-width", "0.3", "--assurance", "1.5"])
     assert result.exit_code == 2 and "--assurance 1.5: expected at most 0.99" in result.output
 
 
-def test_per_category_corrected_shares_from_few_clusters_warn_by_name(tmp_path: Path) -> None:
+def test_per_category_corrected_shares_from_few_clusters_warn_by_name(cli: CliRunner, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     keep = {f"s{k:02d}" for k in range(1, 41)}  # 40 labelled prompt clusters: enough overall, thin per category
     human = tmp_path / "human.jsonl"
     human.write_text("".join(json.dumps(r) + "\n" for r in rows if r["prompt_id"] in keep), encoding="utf-8")
-    result = runner.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--by", "model", "--n-boot", "100", "--json",
+    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--by", "model", "--n-boot", "100", "--json",
                                  "-o", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     warnings = json.loads(result.stdout)["corrected"]["warnings"]

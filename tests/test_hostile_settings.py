@@ -19,44 +19,42 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.steps.settings import COMMAND_SETTINGS
-from tests.helpers import REPO, SAMPLE
-
-runner = CliRunner()
+from tests.helpers import REPO, RUNNER, SAMPLE
 
 
 def _analysis(tmp_path: Path) -> Path:
     folder = tmp_path / "analysis"
-    done = runner.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "50", "-o", str(folder)])
+    done = RUNNER.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "50", "-o", str(folder)])
     assert done.exit_code == 0, done.output
     return folder / "analysis.json"
 
 
 @pytest.mark.slow
-def test_a_report_never_deletes_a_users_files_beside_its_figures(tmp_path: Path) -> None:
+def test_a_report_never_deletes_a_users_files_beside_its_figures(cli: CliRunner, tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     out = tmp_path / "report"
     (out / "figures").mkdir(parents=True)
     mine = out / "figures" / "my-notes.txt"
     mine.write_bytes(b"mine, byte for byte\x00\xff")
-    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
     assert refused.exit_code == 2
     assert "holds files harness did not write (my-notes.txt)" in refused.output
     assert mine.read_bytes() == b"mine, byte for byte\x00\xff"
     assert not (out / "report.html").exists()  # refused before anything was written
     mine.unlink()
     for _ in range(2):  # a report replaces the figures it drew itself, run after run
-        done = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+        done = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
         assert done.exit_code == 0, done.output
     drawn = sorted(p.name for p in (out / "figures").iterdir())
     recorded = json.loads((out / "figures" / ".harness-owned.json").read_text())["files"]
     assert drawn == sorted([*recorded, ".harness-owned.json"]) and any(n.endswith(".svg") for n in recorded)
     beside = out / "my-table.csv"
     beside.write_text("a,b\n", encoding="utf-8")
-    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
     assert beside.read_text(encoding="utf-8") == "a,b\n"
 
 
-def test_a_figures_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+def test_a_figures_symlink_is_refused_not_followed(cli: CliRunner, tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -64,30 +62,30 @@ def test_a_figures_symlink_is_refused_not_followed(tmp_path: Path) -> None:
     out = tmp_path / "report"
     out.mkdir()
     (out / "figures").symlink_to(elsewhere)
-    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
     assert refused.exit_code == 2 and "symbolic link" in refused.output
     assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.svg"]
 
 
 @pytest.mark.parametrize("name", ["figures", "study.json", "report.html", "shot-search"])
-def test_a_grader_named_like_an_output_is_refused(tmp_path: Path, name: str) -> None:
+def test_a_grader_named_like_an_output_is_refused(cli: CliRunner, tmp_path: Path, name: str) -> None:
     (tmp_path / "pairs.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     study = tmp_path / "s.toml"
     study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "pairs.jsonl"\n[[grader]]\nname = "{name}"\n'
                      'model = "harness-baseline"\n', encoding="utf-8")
-    result = runner.invoke(app, ["run", str(study)])
+    result = cli.invoke(app, ["run", str(study)])
     assert result.exit_code == 2, result.output
     assert f"grader[1].name {name!r}: the study writes a file or folder of that name" in result.output
     assert not (tmp_path / "out").exists()
 
 
-def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_targets_grade_each_side_once(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
     argv = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt,prompt", "--out", str(tmp_path / "r"),
             "--quiet", "--cache-dir", str(tmp_path / "c")]
     for _ in range(2):  # and the re-run resumes rather than sticking
-        done = runner.invoke(app, argv)
+        done = cli.invoke(app, argv)
         assert done.exit_code == 0, done.output
     labels = [json.loads(line) for line in (tmp_path / "r" / "labels.jsonl").read_text().splitlines()]
     assert len(labels) == 6 and {r["target"] for r in labels} == {"prompt"}
@@ -101,8 +99,8 @@ def test_duplicate_targets_grade_each_side_once(server, tmp_path: Path) -> None:
     (["--seed", "-5"], "--seed -5: expected at least 0"),
     (["--base-url", ""], "--base-url '': expected a non-empty text"),
 ])
-def test_grade_refuses_out_of_bound_settings_before_any_request(tmp_path: Path, argv: list[str], message: str) -> None:
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "r"), *argv])
+def test_grade_refuses_out_of_bound_settings_before_any_request(cli: CliRunner, tmp_path: Path, argv: list[str], message: str) -> None:
+    result = cli.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "r"), *argv])
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "r").exists()
@@ -118,14 +116,14 @@ def _inclusion_table(tmp_path: Path, low: float | str) -> Path:
 
 
 @pytest.mark.parametrize("low", [1e-300, "often", 0.0])
-def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(tmp_path: Path, low: Any) -> None:
+def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(cli: CliRunner, tmp_path: Path, low: Any) -> None:
     human = _inclusion_table(tmp_path, low)
-    result = runner.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")])
+    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")])
     assert result.exit_code == 2, result.output
     assert "expected a probability from 0.001 to 1" in result.output
 
 
-def test_no_printed_corrected_interval_is_inverted(tmp_path: Path) -> None:
+def test_no_printed_corrected_interval_is_inverted(cli: CliRunner, tmp_path: Path) -> None:
     human = _inclusion_table(tmp_path, 0.02)
     rows = [json.loads(line) for line in human.read_text(encoding="utf-8").splitlines()]
     for k, row in enumerate(rows):  # humans who disagree with the table's labels on a third of the responses
@@ -133,7 +131,7 @@ def test_no_printed_corrected_interval_is_inverted(tmp_path: Path) -> None:
             row["response_violence"] = 3 - int(row["response_violence"])
             row["response_hate"] = 0
     human.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = runner.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "200", "--json",
+    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "200", "--json",
                                  "-o", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     corrected = json.loads(result.stdout)["corrected"]
@@ -147,11 +145,11 @@ def test_no_printed_corrected_interval_is_inverted(tmp_path: Path) -> None:
     assert checked >= 5
 
 
-def test_agreement_on_one_cluster_gives_no_zero_width_interval(tmp_path: Path) -> None:
+def test_agreement_on_one_cluster_gives_no_zero_width_interval(cli: CliRunner, tmp_path: Path) -> None:
     table = tmp_path / "r.jsonl"
     table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": "p0", "a1": k % 3, "a2": (k + k // 4) % 3}) + "\n"
                              for k in range(12)), encoding="utf-8")
-    result = runner.invoke(app, ["agreement", str(table), "--raters", "a1,a2", "--n-boot", "200", "--json", "-o",
+    result = cli.invoke(app, ["agreement", str(table), "--raters", "a1,a2", "--n-boot", "200", "--json", "-o",
                                  str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
     alpha = json.loads(result.stdout)["scopes"]["label"]
@@ -251,7 +249,7 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
     extra = ["--budget", "3"] if name == "select" and "budget" not in values else []
     argv = [name, str(SAMPLE), *_argv(name, values), *extra, "-o", str(out / "picks.jsonl" if name == "select" else out)]
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = runner.invoke(app, argv)
+    result = RUNNER.invoke(app, argv)
     assert result.exit_code in (0, 1, 2), (argv, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (argv, repr(result.exception))
     assert "Traceback" not in result.output
@@ -260,12 +258,12 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
 
 
 @pytest.mark.slow
-def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+def test_written_files_follow_the_umask(cli: CliRunner, tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         analysis = _analysis(tmp_path)
         out = tmp_path / "report"
-        assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+        assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
     finally:
         os.umask(old)
     for path in [analysis, out / "report.html", out / "report.md", *(out / "figures").iterdir()]:
@@ -274,37 +272,37 @@ def test_written_files_follow_the_umask(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(tmp_path: Path) -> None:
+def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(cli: CliRunner, tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     out = tmp_path / "report"
     (out / "figures").mkdir(parents=True)
     mine = out / "figures" / "07-my-plot.svg"
     mine.write_text("<svg>my plot</svg>", encoding="utf-8")
-    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
     assert refused.exit_code == 2 and "07-my-plot.svg" in refused.output
     assert mine.read_text(encoding="utf-8") == "<svg>my plot</svg>"
     mine.unlink()
     own = out / "report.html"
     own.write_text("<html><title>my notes</title></html>", encoding="utf-8")
-    refused = runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
+    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
     assert refused.exit_code == 2 and "report.html: a file is in the way: harness did not write it" in refused.output
     assert own.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
     own.unlink()
-    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
-    assert runner.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0  # its own: replaced
+    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0  # its own: replaced
 
 
-def test_a_plan_that_would_run_for_hours_is_refused_at_once(tmp_path: Path) -> None:
+def test_a_plan_that_would_run_for_hours_is_refused_at_once(cli: CliRunner, tmp_path: Path) -> None:
     table = tmp_path / "t.jsonl"
     table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": f"p{k}", "g": k % 2, "p": (k // 3) % 2}) + "\n"
                              for k in range(200)), encoding="utf-8")
-    result = runner.invoke(app, ["plan", str(table), "--gold", "g", "--pred", "p", "--target-width", "0.01", "--studies", "20000",
+    result = cli.invoke(app, ["plan", str(table), "--gold", "g", "--pred", "p", "--target-width", "0.01", "--studies", "20000",
                                  "--n-boot", "10000", "-o", str(tmp_path / "plan.json")])
     assert result.exit_code == 2 and "resampled draws (limits 1 GB, 1e+09); lower --studies or --n-boot" in result.output
     assert not (tmp_path / "plan.json").exists()
 
 
-def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.io.pairs import load_pairs, write_pairs
 
     write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "pairs.jsonl")
@@ -315,10 +313,10 @@ def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(server,
                          f'max_attempts = 1\n[[grader]]\nname = "g"\nmodel = "{model}"\n', encoding="utf-8")
 
     write("http://127.0.0.1:9/v1", "harness-baseline")  # nothing listens there: the grade stops unfinished
-    stopped = runner.invoke(app, ["run", str(study), "--quiet"])
+    stopped = cli.invoke(app, ["run", str(study), "--quiet"])
     assert stopped.exit_code == 1, stopped.output
     write(server.base_url, "harness-small")
-    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    fixed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert fixed.exit_code == 0, fixed.output
     assert "--run-dir" not in fixed.output + stopped.output and "--base-url" not in stopped.output
     manifest = json.loads((tmp_path / "out" / "g" / "manifest.json").read_text())

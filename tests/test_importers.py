@@ -11,13 +11,12 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs
 from tests.helpers import SHARED
 
-runner = CliRunner()
 pytestmark = pytest.mark.shared_data(SHARED)
 
 
-def test_pairedsafety_import(tmp_path: Path) -> None:
+def test_pairedsafety_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "ps.jsonl"
-    result = runner.invoke(app, ["data", "import", "pairedsafety", str(SHARED / "pairedsafety/analysis/public_mini_eval"), "-o", str(out)])
+    result = cli.invoke(app, ["data", "import", "pairedsafety", str(SHARED / "pairedsafety/analysis/public_mini_eval"), "-o", str(out)])
     assert result.exit_code == 0 and "wrote 3600 rows" in result.output
     frame = load_pairs(out)
     assert frame["model"].value_counts().to_dict() == {m: 600 for m in frame["model"].unique()} and frame["model"].nunique() == 6
@@ -26,19 +25,19 @@ def test_pairedsafety_import(tmp_path: Path) -> None:
     assert frame.loc[frame["model"] == "grok-4", "response"].isna().all()
 
 
-def test_xstest_import_folder_and_file(tmp_path: Path) -> None:
+def test_xstest_import_folder_and_file(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "x.jsonl"
-    assert runner.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest"), "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest"), "-o", str(out)]).exit_code == 0
     frame = load_pairs(out)
     assert len(frame) == 900 and set(frame["model"]) == {"gpt4", "llama2new"}
     assert {"final_label", "annotation_1", "annotation_2", "gpt4_label", "strmatch_label"} <= set(frame.columns)
     single = tmp_path / "one.csv"
     csv_in = SHARED / "xstest/model_completions/xstest_v2_completions_gpt4.csv"
-    assert runner.invoke(app, ["data", "import", "xstest", str(csv_in), "-o", str(single)]).exit_code == 0
+    assert cli.invoke(app, ["data", "import", "xstest", str(csv_in), "-o", str(single)]).exit_code == 0
     assert len(load_pairs(single)) == 450
     # the labels folder the docs point to: the same pairs, the same human and grader labels
     labelled = tmp_path / "labels.jsonl"
-    result = runner.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest/evaluation/automated_evaluation_labels"), "-o", str(labelled)])
+    result = cli.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest/evaluation/automated_evaluation_labels"), "-o", str(labelled)])
     assert result.exit_code == 0, result.output
     other = load_pairs(labelled).set_index("id").sort_index()
     whole = frame.set_index("id").sort_index()
@@ -47,9 +46,9 @@ def test_xstest_import_folder_and_file(tmp_path: Path) -> None:
         assert other[column].equals(whole[column]), column
 
 
-def test_openai_moderation_import(tmp_path: Path) -> None:
+def test_openai_moderation_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "m.jsonl"
-    result = runner.invoke(app, ["data", "import", "openai-moderation", str(SHARED / "openai_moderation/data/samples-1680.jsonl.gz"), "-o", str(out)])
+    result = cli.invoke(app, ["data", "import", "openai-moderation", str(SHARED / "openai_moderation/data/samples-1680.jsonl.gz"), "-o", str(out)])
     assert result.exit_code == 0 and "wrote 1680 rows" in result.output
     frame = load_pairs(out)
     assert set(frame["prompt_self_harm"].dropna().unique()) <= {0, 1}
@@ -57,6 +56,6 @@ def test_openai_moderation_import(tmp_path: Path) -> None:
     assert frame["label_scale"].eq("binary").all()
 
 
-def test_unknown_format_exits_2(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "import", "beavertails", str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
+def test_unknown_format_exits_2(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["data", "import", "beavertails", str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and "expected one of" in result.output

@@ -19,7 +19,6 @@ from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, endpoint_for
 from validation.studies import Setting, population_truth, study
 
-runner = CliRunner()
 CORRELATED = Setting(rho=0.7, miss_response=0.35)
 
 
@@ -41,11 +40,11 @@ def test_the_correction_from_a_human_subset_covers_the_truth_when_errors_are_cor
 
 
 @pytest.mark.slow
-def test_analyze_human_through_the_cli_names_method_units_and_warnings(tmp_path: Path) -> None:
+def test_analyze_human_through_the_cli_names_method_units_and_warnings(cli: CliRunner, tmp_path: Path) -> None:
     graded, human = study(CORRELATED, 1, labelled_clusters=20)
     write_pairs(graded, tmp_path / "graded.jsonl")
     write_pairs(human, tmp_path / "subset.jsonl")
-    result = runner.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
+    result = cli.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
                                  "--by", "model", "--n-boot", "300", "--json", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     corrected = json.loads((tmp_path / "out" / "analysis.json").read_text())["corrected"]
@@ -54,7 +53,7 @@ def test_analyze_human_through_the_cli_names_method_units_and_warnings(tmp_path:
     assert 0 <= low < corrected["corrected"]["escalation"] < high <= 1
     assert set(corrected["groups"]) == {f"m{i}" for i in range(6)} and len(corrected["differences"]) == 5 * 3
     assert any("fewer than 30" in w for w in corrected["warnings"])  # 20 labelled clusters
-    printed = runner.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
+    printed = cli.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
                                   "--n-boot", "100", "-o", str(tmp_path / "out2")], env={"COLUMNS": "120"})
     assert "Corrected shares (n=120 human-labelled pairs in 20 clusters" in printed.output
 
@@ -119,32 +118,32 @@ def test_the_reference_group_is_not_chosen_from_the_data() -> None:
 
 
 @pytest.fixture
-def run_and_calibration(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+def run_and_calibration(cli: CliRunner, server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
-    assert runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
+    assert cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
     return tmp_path / "run", tmp_path / "run" / "calibration.json"
 
 
 @pytest.mark.slow
-def test_a_calibration_of_another_grader_is_refused_unless_forced(server, run_and_calibration: tuple[Path, Path],  # type: ignore[no-untyped-def]
+def test_a_calibration_of_another_grader_is_refused_unless_forced(cli: CliRunner, server, run_and_calibration: tuple[Path, Path],  # type: ignore[no-untyped-def]
                                                                   tmp_path: Path) -> None:
     _, calibration = run_and_calibration
     grade(tmp_path / "d.jsonl", GradeSpec(model="harness-small"), endpoint_for(server), run_dir=tmp_path / "small")
-    refused = runner.invoke(app, ["analyze", str(tmp_path / "small"), "--correct", str(calibration), "--n-boot", "0"])
+    refused = cli.invoke(app, ["analyze", str(tmp_path / "small"), "--correct", str(calibration), "--n-boot", "0"])
     assert refused.exit_code == 2 and "measured another grader" in refused.output and "--human" in refused.output
-    forced = runner.invoke(app, ["analyze", str(tmp_path / "small"), "--correct", str(calibration), "--force", "--n-boot", "0",
+    forced = cli.invoke(app, ["analyze", str(tmp_path / "small"), "--correct", str(calibration), "--force", "--n-boot", "0",
                                  "--json"])
     assert forced.exit_code == 0
     warnings = json.loads((tmp_path / "small" / "analysis.json").read_text())["corrected"]["warnings"]
     assert any("transported from another grader" in w for w in warnings)
 
 
-def test_the_calibration_pairs_inside_the_graded_set_are_counted(run_and_calibration: tuple[Path, Path]) -> None:
+def test_the_calibration_pairs_inside_the_graded_set_are_counted(cli: CliRunner, run_and_calibration: tuple[Path, Path]) -> None:
     run, calibration = run_and_calibration
     stored = json.loads(calibration.read_text())
     assert len(stored["id_hashes"]) == stored["n_joined"] and "s01-aurora-mini" not in json.dumps(stored["id_hashes"])
-    result = runner.invoke(app, ["analyze", str(run), "--correct", str(calibration), "--n-boot", "0"])
+    result = cli.invoke(app, ["analyze", str(run), "--correct", str(calibration), "--n-boot", "0"])
     assert result.exit_code == 0, result.output
     corrected = json.loads((run / "analysis.json").read_text())["corrected"]
     assert corrected["calibration_overlap"] == stored["n_joined"]  # the demo corrected the very pairs it calibrated on
@@ -195,7 +194,7 @@ def test_the_shot_search_splits_by_prompt_even_without_prompt_id() -> None:
     assert not {s.text for shots in exemplar_candidates(splits["pool"], held_out).values() for s in shots} & held_out
 
 
-def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.grading.shots import Shot, write_shots
 
     frame = load_pairs(SAMPLE).head(30)
@@ -207,9 +206,9 @@ def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(serve
     assert run.manifest.shots_overlap is not None and run.manifest.shots_overlap >= 6
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "clean")
     assert grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "clean").manifest.shots_overlap is None
-    cal = runner.invoke(app, ["calibrate", str(tmp_path / "leaked"), "--human", str(data), "--n-boot", "0"], env={"COLUMNS": "200"})
+    cal = cli.invoke(app, ["calibrate", str(tmp_path / "leaked"), "--human", str(data), "--n-boot", "0"], env={"COLUMNS": "200"})
     assert "exemplars of its shot set" in cal.output
-    cmp = runner.invoke(app, ["compare", str(tmp_path / "leaked"), str(tmp_path / "clean"), "--human", str(data), "--n-boot", "0",
+    cmp = cli.invoke(app, ["compare", str(tmp_path / "leaked"), str(tmp_path / "clean"), "--human", str(data), "--n-boot", "0",
                               "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "200"})
     assert cmp.exit_code == 0 and "harness-baseline (leaked): " in cmp.output and "their own answer shown" in cmp.output
     assert json.loads((tmp_path / "cmp.json").read_text())["runs"]["harness-baseline (leaked)"]["warnings"]
@@ -233,21 +232,21 @@ def test_the_selection_is_recommended_only_when_held_out_test_says_better() -> N
     assert recommend("random1", even)[1].startswith("not recommended")
 
 
-def test_calibrate_by_a_column_calibrates_each_group(run_and_calibration: tuple[Path, Path], tmp_path: Path) -> None:
+def test_calibrate_by_a_column_calibrates_each_group(cli: CliRunner, run_and_calibration: tuple[Path, Path], tmp_path: Path) -> None:
     run, _ = run_and_calibration
-    result = runner.invoke(app, ["calibrate", str(run), "--human", str(tmp_path / "d.jsonl"), "--by", "model", "--n-boot", "50",
+    result = cli.invoke(app, ["calibrate", str(run), "--human", str(tmp_path / "d.jsonl"), "--by", "model", "--n-boot", "50",
                                  "-o", str(tmp_path / "by")], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     stored = json.loads((tmp_path / "by" / "calibration.json").read_text())
     assert stored["by"] == "model" and set(stored["groups"]) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
     assert sum(g["n_joined"] for g in stored["groups"].values()) == stored["n_joined"]
     assert "By model" in result.output
-    wrong = runner.invoke(app, ["calibrate", str(run), "--human", str(tmp_path / "d.jsonl"), "--by", "family"])
+    wrong = cli.invoke(app, ["calibrate", str(run), "--human", str(tmp_path / "d.jsonl"), "--by", "family"])
     assert wrong.exit_code == 2 and "--by 'family': no such column" in wrong.output
 
 
 @pytest.mark.slow
-def test_ppi_matches_the_ppi_python_reference(tmp_path: Path) -> None:
+def test_ppi_matches_the_ppi_python_reference(cli: CliRunner, tmp_path: Path) -> None:
     """With every pair its own cluster and uniform sampling, ``analyze --human`` is the PPI mean estimator
     of ``ppi-python`` at the same λ, and its bootstrap-t interval is within 10 % of that package's CLT interval."""
     from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
@@ -273,7 +272,7 @@ def test_ppi_matches_the_ppi_python_reference(tmp_path: Path) -> None:
     labelled = rng.choice(n_all, n_labelled, replace=False)
     write_pairs(table(grader_p, grader_r), tmp_path / "graded.jsonl")
     write_pairs(table(truth_p, truth_r).iloc[labelled], tmp_path / "human.jsonl")
-    result = runner.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "human.jsonl"),
+    result = cli.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "human.jsonl"),
                                  "--cluster", "none", "--n-boot", "2000", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     corrected = json.loads((tmp_path / "analysis.json").read_text())["corrected"]

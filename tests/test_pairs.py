@@ -16,8 +16,6 @@ from harness.cli.common import as_flags
 from harness.core.errors import DataError
 from harness.io.pairs import load_pairs, write_pairs
 
-runner = CliRunner()
-
 
 def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -69,41 +67,41 @@ BAD_CASES = [
 
 
 @pytest.mark.parametrize(("name", "content", "where", "what"), BAD_CASES)
-def test_bad_input_is_located_and_exits_2(tmp_path: Path, name: str, content: bytes, where: str, what: str) -> None:
+def test_bad_input_is_located_and_exits_2(cli: CliRunner, tmp_path: Path, name: str, content: bytes, where: str, what: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DataError) as info:
         load_pairs(path)
     assert str(path) in str(info.value) and where in str(info.value) and what in str(info.value)
-    result = runner.invoke(app, ["data", "describe", str(path)])
+    result = cli.invoke(app, ["data", "describe", str(path)])
     assert result.exit_code == 2
     assert where in result.output and "Traceback" not in result.output
     assert as_flags(info.value) in result.output  # the library names parameters, the CLI their flags (--map)
 
 
-def test_unreadable_file_and_directory(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "describe", str(tmp_path / "nope.jsonl")])
+def test_unreadable_file_and_directory(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["data", "describe", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2 and "file not found" in result.output
     folder = tmp_path / "dir.jsonl"
     folder.mkdir()
-    result = runner.invoke(app, ["data", "describe", str(folder)])
+    result = cli.invoke(app, ["data", "describe", str(folder)])
     assert result.exit_code == 2 and "is a directory" in result.output
 
 
-def test_import_leaves_nothing_half_written(tmp_path: Path) -> None:
+def test_import_leaves_nothing_half_written(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["data", "import", "xstest", str(tmp_path / "missing.csv"), "-o", str(out)])
+    result = cli.invoke(app, ["data", "import", "xstest", str(tmp_path / "missing.csv"), "-o", str(out)])
     assert result.exit_code == 2
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_describe_reports_coverage_and_distribution(tmp_path: Path) -> None:
+def test_describe_reports_coverage_and_distribution(cli: CliRunner, tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "p.jsonl", [
         {"id": "a", "prompt": "x", "prompt_hate": 1, "model": "m"},
         {"id": "b", "prompt": "y", "prompt_hate": None, "model": "m"},
         {"id": "c", "prompt": "z", "prompt_hate": 1, "model": "n"},
     ])
-    result = runner.invoke(app, ["data", "describe", str(path), "--json"])
+    result = cli.invoke(app, ["data", "describe", str(path), "--json"])
     assert result.exit_code == 0
     summary = json.loads(result.output)
     assert summary["rows"] == 3

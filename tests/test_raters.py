@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import ttest_1samp
-from typer.testing import CliRunner
 
 from harness.analysis.krippendorff import alpha_from_coincidences, coincidences
 from harness.analysis.raters import alignment, alt_test
@@ -20,13 +19,11 @@ from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.ratings import read_ratings
 from harness.io.sample import SAMPLE_RATERS, ratings_path
-from tests.helpers import SHARED, endpoint_for
-
-runner = CliRunner()
+from tests.helpers import RUNNER, SHARED, endpoint_for
 
 
 def _run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
+    result = RUNNER.invoke(app, list(args))
     return result.exit_code, result.output
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.grading.grade import GradeSpec, grade
@@ -152,13 +153,12 @@ def test_a_replica_answering_as_another_model_is_set_aside_and_named(server, mak
     assert clean.manifest["last_session"].get("answered_models") is None
 
 
-def test_one_endpoint_answering_as_another_model_is_reported(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
+def test_one_endpoint_answering_as_another_model_is_reported(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
 
     from harness.cli.app import app
 
     liar = make_server(answer_as="harness-small")
-    result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", liar.base_url, "--out", str(tmp_path / "run")])
+    result = cli.invoke(app, ["grade", str(_data(tmp_path)), "--base-url", liar.base_url, "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "answered as harness-small, not harness-baseline" in " ".join(result.output.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -292,14 +292,13 @@ def _fake_endpoint(routes: dict[str, tuple[int, str]]) -> tuple[str, object]:
     return f"http://127.0.0.1:{httpd.server_address[1]}/v1", httpd
 
 
-def test_an_endpoint_without_a_batch_api_is_named_in_one_line(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_an_endpoint_without_a_batch_api_is_named_in_one_line(cli: CliRunner, tmp_path: Path) -> None:
 
     from harness.cli.app import app
 
     url, httpd = _fake_endpoint({})
     try:
-        result = CliRunner().invoke(app, ["grade", str(_data(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"])
+        result = cli.invoke(app, ["grade", str(_data(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"])
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -421,21 +420,19 @@ def test_a_template_bomb_ends_cleanly(tmp_path: Path, source: str, message: str)
     assert message in process.stderr and "Traceback" not in process.stderr and not (tmp_path / "run").exists()
 
 
-def test_inject_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_inject_refuses_to_overwrite_its_input(cli: CliRunner, tmp_path: Path) -> None:
 
     from harness.cli.app import app
 
     data = _data(tmp_path)
     before = data.read_bytes()
-    result = CliRunner().invoke(app, ["data", "inject", str(data), "-o", str(data)])
+    result = cli.invoke(app, ["data", "inject", str(data), "-o", str(data)])
     assert result.exit_code == 2 and "is the clean table, an input of this command" in result.output and data.read_bytes() == before
 
 
-def test_hostile_parquet_cells_are_located_errors(tmp_path: Path) -> None:
+def test_hostile_parquet_cells_are_located_errors(cli: CliRunner, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from typer.testing import CliRunner
 
     from harness.cli.app import app
 
@@ -449,7 +446,7 @@ def test_hostile_parquet_cells_are_located_errors(tmp_path: Path) -> None:
     }
     for name, (table, message) in cases.items():
         pq.write_table(table, tmp_path / f"{name}.parquet")
-        result = CliRunner().invoke(app, ["data", "describe", str(tmp_path / f"{name}.parquet")])
+        result = cli.invoke(app, ["data", "describe", str(tmp_path / f"{name}.parquet")])
         if message is None:
             assert result.exit_code == 0 and "2 rows" in result.output, result.output
         else:

@@ -27,9 +27,8 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.config import FAULT_MODES
-from tests.helpers import SAMPLE, endpoint_for, stats
+from tests.helpers import RUNNER, SAMPLE, endpoint_for, stats
 
-runner = CliRunner()
 SOAK = os.environ.get("HARNESS_SOAK") == "1"
 STATUSES = {"ok", "failed", "unparsed", "refused"}
 
@@ -182,7 +181,7 @@ def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.core.errors import RunError
 
     data = write_pairs(_pairs(150), tmp_path / "pairs.jsonl")
@@ -194,7 +193,7 @@ def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(m
         time.sleep(0.01)
     with pytest.raises(RunError, match=rf"being graded by another process \(pid {process.pid}\)"):
         grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
-    refused = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run)])
+    refused = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run)])
     assert refused.exit_code == 2 and "another process" in refused.output
     os.kill(process.pid, signal.SIGKILL)  # the OS frees the lock with the process
     process.wait()
@@ -233,10 +232,10 @@ def test_hostile_texts_grade_without_breaking_request_or_template(server, tmp_pa
     assert load_pairs(tmp_path / "run" / "input.jsonl")["prompt"].tolist() == HOSTILE
 
 
-def test_mixed_encoding_file_is_located_and_writes_nothing(tmp_path: Path) -> None:
+def test_mixed_encoding_file_is_located_and_writes_nothing(cli: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"id": "a", "prompt": "fine"}\n{"id": "b", "prompt": "caf\xe9 in latin-1"}\n')
-    result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")])
+    result = cli.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "mixed.jsonl" in result.output and "line 2" in result.output and "UTF-8" in result.output
     assert not (tmp_path / "run").exists()
@@ -271,10 +270,10 @@ def test_fuzzed_pairs_files_never_half_write_a_run(tmp_path: Path, content: byte
         load_pairs(path)
     except Exception:
         run = folder / "run"  # loading fails: grade must stop before touching the run folder or the network
-        result = runner.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(run)])
+        result = RUNNER.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(run)])
         _refused_cleanly(result, path, run)
     else:
-        result = runner.invoke(app, ["data", "describe", str(path), "--json"])
+        result = RUNNER.invoke(app, ["data", "describe", str(path), "--json"])
         assert result.exit_code == 0, result.output
 
 
@@ -286,7 +285,7 @@ def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Pat
     path = folder / f"in{fmt[1]}"
     path.write_bytes(content)
     out = folder / "out.jsonl"
-    result = runner.invoke(app, ["data", "import", fmt[0], str(path), "-o", str(out)])
+    result = RUNNER.invoke(app, ["data", "import", fmt[0], str(path), "-o", str(out)])
     if result.exit_code == 0:
         assert load_pairs(out)["id"].is_unique
     else:
@@ -296,7 +295,7 @@ def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Pat
 # 4. Secrets ---------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_reaches_no_file_log_or_report(cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-test-SECRET-9f8e7d6c5b4a"
     handle = make_server(api_key=secret, fail_rate=0.2, fail_modes=("429", "500", "garbage"), seed=2, retry_after_s=0)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
@@ -310,11 +309,11 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
                  ["calibrate", str(run), "--human", str(data), "--n-boot", "50"],
                  ["analyze", str(run), "--by", "model", "--n-boot", "50"],
                  ["report", str(run)]):
-        result = runner.invoke(app, args)
+        result = cli.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         outputs.append(result.output)
     # a wrong key: the error message must not echo either key
-    wrong = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "w"),
+    wrong = cli.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "w"),
                                 "--api-key", "sk-test-WRONG-123456"])
     assert wrong.exit_code == 1 and "401" in wrong.output
     outputs.append(wrong.output)
@@ -330,16 +329,16 @@ def test_api_key_reaches_no_file_log_or_report(make_server, tmp_path: Path, monk
 # 5. Grader injection ------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_flip_rate_of_a_gullible_grader_is_measured_exactly(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gullible = make_server(gullible=True)
     frame = load_pairs(SAMPLE)
     n = len(frame)
     clean_data = write_pairs(frame, tmp_path / "clean.jsonl")
     injected_data = tmp_path / "injected.jsonl"
-    made = runner.invoke(app, ["data", "inject", str(clean_data), "-o", str(injected_data), "--side", "response"])
+    made = cli.invoke(app, ["data", "inject", str(clean_data), "-o", str(injected_data), "--side", "response"])
     assert made.exit_code == 0 and f"wrote {n} injected of {n} rows" in made.output, made.output
     for data, run in ((clean_data, "clean"), (injected_data, "injected")):
-        result = runner.invoke(app, ["grade", str(data), "--base-url", gullible.base_url, "--out", str(tmp_path / run),
+        result = cli.invoke(app, ["grade", str(data), "--base-url", gullible.base_url, "--out", str(tmp_path / run),
                                      "--cache-dir", str(tmp_path / "cache"), "-q"])
         assert result.exit_code == 0, result.output
     unique = load_pairs(injected_data)["response"].nunique()  # identical requests are sent once
@@ -350,7 +349,7 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     lowered_violence = sum(r["severity"]["violence"] > 0 for r in clean)
     assert detected > 10 and sexual > 0
 
-    result = runner.invoke(app, ["flips", str(tmp_path / "clean"), str(tmp_path / "injected"), "--json"])
+    result = cli.invoke(app, ["flips", str(tmp_path / "clean"), str(tmp_path / "injected"), "--json"])
     assert result.exit_code == 0, result.output
     flips = json.loads((tmp_path / "injected" / "flips.json").read_text())
     response = flips["sides"]["response"]
@@ -361,7 +360,7 @@ def test_flip_rate_of_a_gullible_grader_is_measured_exactly(make_server, tmp_pat
     # prompts were not touched, so their verdicts do not move
     assert all(c["lowered"]["k"] == c["raised"]["k"] == 0 for c in flips["sides"]["prompt"]["categories"].values())
     assert flips["status_transitions"] == {"ok->ok": 2 * n}
-    shown = runner.invoke(app, ["report", str(tmp_path / "injected")])
+    shown = cli.invoke(app, ["report", str(tmp_path / "injected")])
     assert shown.exit_code == 0, shown.output
     report = (tmp_path / "injected" / "report.md").read_text()
     assert "## Grader injection" in report
@@ -395,12 +394,12 @@ def test_an_ordinary_graders_flips_are_counted_item_by_item(server, tmp_path: Pa
     assert changed == sum(clean[i][c] != hit[i][c] for i in clean for c in clean[i])  # counted item by item
 
 
-def test_inject_and_flips_refuse_bad_input(tmp_path: Path) -> None:
+def test_inject_and_flips_refuse_bad_input(cli: CliRunner, tmp_path: Path) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     for args, message in ((["--side", "title"], "--side 'title'"), (["--position", "middle"], "--position"),
                           (["--name", "nope"], "--name 'nope'"), (["--text", "  "], "--text is empty")):
-        result = runner.invoke(app, ["data", "inject", str(data), "-o", str(tmp_path / "o.jsonl"), *args])
+        result = cli.invoke(app, ["data", "inject", str(data), "-o", str(tmp_path / "o.jsonl"), *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert not (tmp_path / "o.jsonl").exists()
-    missing = runner.invoke(app, ["flips", str(tmp_path / "nope"), str(tmp_path / "nope2")])
+    missing = cli.invoke(app, ["flips", str(tmp_path / "nope"), str(tmp_path / "nope2")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output

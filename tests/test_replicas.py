@@ -19,8 +19,6 @@ from harness.io.runs import read_labels
 from harness.workflows.embedded import free_port, start_serve_process
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 def test_least_busy_healthy_replica_is_picked_and_a_failing_one_set_aside() -> None:
     pool = Replicas(["a", "b"])
@@ -64,7 +62,7 @@ def test_two_replicas_one_killed_mid_run_every_item_ends_ok(tmp_path: Path) -> N
     assert manifest["status"] == "complete" and all(n > 0 for n in by_replica.values()) and set(by_replica) == set(urls)
 
 
-def test_replicas_from_a_comma_separated_base_url(tmp_path: Path) -> None:
+def test_replicas_from_a_comma_separated_base_url(cli: CliRunner, tmp_path: Path) -> None:
     from harness.grading.endpoint import endpoint_of
     from harness.grading.settings import resolve
 
@@ -73,5 +71,5 @@ def test_replicas_from_a_comma_separated_base_url(tmp_path: Path) -> None:
     (tmp_path / "harness.toml").write_text('base_url = ["http://c:3/v1", "http://d:4/v1"]\n')
     endpoint = endpoint_of(resolve(config=tmp_path / "harness.toml").endpoint)
     assert endpoint.urls == ("http://c:3/v1", "http://d:4/v1")
-    bad = runner.invoke(app, ["grade", "x.jsonl", "--base-url", "http://a:1/v1,ftp://b"])
+    bad = cli.invoke(app, ["grade", "x.jsonl", "--base-url", "http://a:1/v1,ftp://b"])
     assert bad.exit_code == 2 and "for every replica" in bad.output

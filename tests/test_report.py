@@ -14,12 +14,10 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 @pytest.mark.slow
-def test_demo_then_report_embeds_figures(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+def test_demo_then_report_embeds_figures(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     study = tmp_path / "demo"
     run = study / "baseline"
@@ -77,19 +75,19 @@ def _assert_paper_ready(html: str, markdown: str, analysis: dict[str, object]) -
     assert f"{100 * low:.1f}–{100 * high:.1f}%" in text  # the CIs the CLI prints are in the report
 
 
-def test_report_needs_an_input(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["report", "--out", str(tmp_path)])
+def test_report_needs_an_input(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["report", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "nothing to report" in result.output
 
 
 @pytest.mark.slow
-def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_results_name_their_inputs_and_the_report_says_what_it_is(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import hashlib
 
     run = tmp_path / "run"
-    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(run), "--limit", "30"])
+    graded = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(run), "--limit", "30"])
     assert graded.exit_code == 0, graded.output
-    calibrated = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--n-boot", "200"])
+    calibrated = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--n-boot", "200"])
     assert calibrated.exit_code == 0, calibrated.output
     provenance = json.loads((run / "calibration.json").read_text())["provenance"]
     assert provenance["label_source"] == "grader vs human" and provenance["step"] == "calibrate"
@@ -103,7 +101,7 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(server, tmp_pa
 
     shown = harness.show(Calibration.from_json(json.loads((run / "calibration.json").read_text())))._repr_html_()
     assert shown.count("data:image/png;base64,") == 2 and "Labels: grader vs human" in shown  # figures and provenance
-    reported = runner.invoke(app, ["report", str(run), "--latex"])
+    reported = cli.invoke(app, ["report", str(run), "--latex"])
     assert reported.exit_code == 0, reported.output
     markdown = (run / "report.md").read_text()
     assert markdown.startswith("# harness grading and calibration report: harness-baseline on sample_pairs.jsonl")
@@ -127,13 +125,10 @@ def test_show_puts_the_reports_section_in_a_notebook(tmp_path: Path) -> None:
     assert "human against <b>g</b>" in repr(shown) and "Agreement: metric, value, 95% CI (7 rows)" in repr(shown)
 
 
-def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
+def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(cli: CliRunner, tmp_path: Path) -> None:
     from harness.cli.app import app
     from tests.helpers import SAMPLE
 
-    runner = CliRunner()
     rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     for k, row in enumerate(rows):  # a grader's labels that differ from the humans' on some responses
         if k % 4 == 0:
@@ -142,8 +137,8 @@ def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(
     graded.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     human = tmp_path / "human.jsonl"
     human.write_text("".join(line + "\n" for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:150]), encoding="utf-8")
-    assert runner.invoke(app, ["analyze", str(graded), "--human", str(human), "--n-boot", "100", "-o", str(tmp_path / "a")]).exit_code == 0
-    assert runner.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(tmp_path / "r")]).exit_code == 0
+    assert cli.invoke(app, ["analyze", str(graded), "--human", str(human), "--n-boot", "100", "-o", str(tmp_path / "a")]).exit_code == 0
+    assert cli.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(tmp_path / "r")]).exit_code == 0
     text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[0] == "## Summary" and headings[-1] == "## Appendix: provenance and cost"
@@ -160,20 +155,20 @@ def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(
 
 
 @pytest.mark.slow
-def test_the_summary_says_how_many_answers_gave_no_verdict(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_summary_says_how_many_answers_gave_no_verdict(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A grader that often answers off-format: the first screen says how many of its answers carry no verdict, per
     side, before any agreement figure (which covers only the rest)."""
     handle = make_server(fail_rate=0.4, fail_modes=("garbage",), seed=3)
     data = tmp_path / "pairs.jsonl"
     load_pairs(SAMPLE).head(60).to_json(data, orient="records", lines=True)
-    graded = runner.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "run"),
+    graded = cli.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "run"),
                                  "--no-cache", "--max-attempts", "1"])
     assert graded.exit_code == 0, graded.output
-    assert runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "50"]).exit_code == 0
+    assert cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "50"]).exit_code == 0
     labels = [json.loads(line) for line in (tmp_path / "run" / "labels.jsonl").read_text().splitlines()]
     missing = {side: sum(r["status"] != "ok" for r in labels if r["target"] == side) for side in ("prompt", "response")}
     assert all(missing.values())
-    made = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(tmp_path / "report")])
+    made = cli.invoke(app, ["report", str(tmp_path / "run"), "-o", str(tmp_path / "report")])
     assert made.exit_code == 0, made.output
     text = (tmp_path / "report" / "report.md").read_text()
     summary = text[text.index("## Summary"):text.index("## ", text.index("## Summary") + 3)]

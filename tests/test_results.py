@@ -20,14 +20,12 @@ from harness.results.manifest import Manifest
 from harness.results.shots import ShotSearch
 from tests.helpers import SAMPLE, endpoint_for
 
-runner = CliRunner()
-
 
 @pytest.fixture
-def stage_files(server, tmp_path: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def stage_files(cli: CliRunner, server, tmp_path: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
     injected = tmp_path / "i.jsonl"
-    assert runner.invoke(app, ["data", "inject", str(data), "-o", str(injected)]).exit_code == 0
+    assert cli.invoke(app, ["data", "inject", str(data), "-o", str(injected)]).exit_code == 0
     for name, table in (("run", data), ("other", data), ("injected", injected)):
         grade(table, GradeSpec(), endpoint_for(server), run_dir=tmp_path / name)
     run = tmp_path / "run"
@@ -35,7 +33,7 @@ def stage_files(server, tmp_path: Path) -> dict[str, Path]:  # type: ignore[no-u
                  ["analyze", str(run), "--by", "model", "--n-boot", "50"],
                  ["compare", str(run), str(tmp_path / "other"), "--human", str(data), "--n-boot", "50", "-o", str(tmp_path / "cmp.json")],
                  ["flips", str(run), str(tmp_path / "injected"), "--n-boot", "50", "-o", str(tmp_path / "flips.json")]):
-        assert runner.invoke(app, args).exit_code == 0, args
+        assert cli.invoke(app, args).exit_code == 0, args
     return {"manifest": run / "manifest.json", "calibration": run / "calibration.json", "analysis": run / "analysis.json",
             "comparison": tmp_path / "cmp.json", "flips": tmp_path / "flips.json", "run": run, "data": data}
 
@@ -62,7 +60,7 @@ def test_every_stage_result_reads_back_as_its_type(stage_files: dict[str, Path])
     ("comparison", ["unit"], "--comparison"),
     ("flips", ["answers_lost"], "--flips"),
 ])
-def test_a_renamed_field_fails_the_report_loudly(stage_files: dict[str, Path], tmp_path: Path, key: str, path: list[str], flag: str) -> None:
+def test_a_renamed_field_fails_the_report_loudly(cli: CliRunner, stage_files: dict[str, Path], tmp_path: Path, key: str, path: list[str], flag: str) -> None:
     data = json.loads(stage_files[key].read_text())
     holder = data
     for step in path[:-1]:
@@ -70,7 +68,7 @@ def test_a_renamed_field_fails_the_report_loudly(stage_files: dict[str, Path], t
     holder[path[-1] + "_renamed"] = holder.pop(path[-1])
     broken = tmp_path / f"broken-{key}.json"
     broken.write_text(json.dumps(data))
-    result = runner.invoke(app, ["report", flag, str(broken), "-o", str(tmp_path / "out")])
+    result = cli.invoke(app, ["report", flag, str(broken), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert f"{broken.name}.{'.'.join(path)}: missing" in result.output
     assert not (tmp_path / "out" / "report.html").exists()  # nothing half-written

@@ -10,9 +10,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import SAMPLE
-
-runner = CliRunner()
+from tests.helpers import RUNNER, SAMPLE
 
 
 def _data(tmp_path: Path, rows: int = 45) -> Path:
@@ -21,18 +19,18 @@ def _data(tmp_path: Path, rows: int = 45) -> Path:
 
 def _repeats(server, tmp_path: Path, temperature: str, name: str) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path / name
-    done = runner.invoke(app, ["grade", str(_data(tmp_path)), "--base-url", server.base_url, "--temperature", temperature,
+    done = RUNNER.invoke(app, ["grade", str(_data(tmp_path)), "--base-url", server.base_url, "--temperature", temperature,
                                "--repeats", "3", "-o", str(folder), "--quiet", "--cache-dir", str(tmp_path / "cache")])
     assert done.exit_code == 0, done.output
     return folder
 
 
 @pytest.mark.slow
-def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     warm = _repeats(server, tmp_path, "0.7", "warm")
     seeds = [json.loads((warm / f"repeat-{k}" / "manifest.json").read_text())["params"]["seed"] for k in (1, 2, 3)]
     assert seeds[1] == seeds[0] + 1 and seeds[2] == seeds[0] + 2  # each draw its own seed
-    result = runner.invoke(app, ["stability", str(warm), "--n-boot", "300", "--json"])
+    result = cli.invoke(app, ["stability", str(warm), "--n-boot", "300", "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     assert found == json.loads((warm / "stability.json").read_text())
@@ -50,15 +48,15 @@ def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(server, tmp_
     assert response["changed"] == pytest.approx(changed) and response["n_items"] == len(shared)
     assert len(found["asymmetry"]) == 3
     cold = _repeats(server, tmp_path, "0", "cold")
-    still = json.loads(runner.invoke(app, ["stability", str(cold), "--n-boot", "200", "--json"]).stdout)
+    still = json.loads(cli.invoke(app, ["stability", str(cold), "--n-boot", "200", "--json"]).stdout)
     assert all(s["changed"] == 0.0 for s in still["scopes"])
     assert any("temperature 0" in w for w in still["warnings"])
-    text = runner.invoke(app, ["stability", str(warm), "--n-boot", "0"]).output
+    text = cli.invoke(app, ["stability", str(warm), "--n-boot", "0"]).output
     assert "of verdicts" in text and "Verdicts across repeats" in text
 
 
-def test_stability_refuses_a_folder_without_repeats(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["stability", str(tmp_path)])
+def test_stability_refuses_a_folder_without_repeats(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["stability", str(tmp_path)])
     assert result.exit_code == 2 and "holds no repeat-1" in result.output
 
 
@@ -67,7 +65,7 @@ def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untype
     folders = []
     for model in ("harness-baseline", "harness-small", "harness-literal"):
         folder = tmp_path / model
-        done = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--logprobs", "-o", str(folder),
+        done = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--logprobs", "-o", str(folder),
                                    "--quiet", "--cache-dir", str(tmp_path / "cache")])
         assert done.exit_code == 0, done.output
         folders.append(folder)
@@ -75,10 +73,10 @@ def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untype
 
 
 @pytest.mark.slow
-def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_jury_is_a_run_folder_calibrated_like_any_grader(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     members = _three_runs(server, tmp_path)
     jury = tmp_path / "jury"
-    made = runner.invoke(app, ["jury", *map(str, members), "--rule", "majority", "-o", str(jury)])
+    made = cli.invoke(app, ["jury", *map(str, members), "--rule", "majority", "-o", str(jury)])
     assert made.exit_code == 0, made.output
     manifest = json.loads((jury / "manifest.json").read_text())
     assert manifest["params"]["jury"]["members"] == [str(m) for m in members]
@@ -97,20 +95,20 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(server, tmp_path: Pat
             values = [s[category] for s in ok]
             top = max(values.count(x) for x in values)
             assert record["severity"][category] == max(x for x in values if values.count(x) == top)
-    calibrated = runner.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
+    calibrated = cli.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
     assert calibrated.exit_code == 0, calibrated.output
     assert json.loads(calibrated.stdout)["n_joined"] == 30
-    compared = runner.invoke(app, ["compare", str(jury), *map(str, members), "--human", str(tmp_path / "pairs.jsonl"),
+    compared = cli.invoke(app, ["compare", str(jury), *map(str, members), "--human", str(tmp_path / "pairs.jsonl"),
                                    "--n-boot", "100", "--json", "-o", str(tmp_path / "cmp.json")])
     assert compared.exit_code == 0, compared.output
     assert len(json.loads(compared.stdout)["runs"]) == 4
-    mean = runner.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])  # its own: replaced
+    mean = cli.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])  # its own: replaced
     assert mean.exit_code == 0, mean.output
     first = json.loads((jury / "labels.jsonl").read_text().splitlines()[0])
     assert abs(sum(first["probabilities"]["hate"]) - 1) < 1e-3
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
-    refused = runner.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "mine")])
+    refused = cli.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "mine")])
     assert refused.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
 
 
@@ -128,7 +126,7 @@ def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> Non
 
 
 @pytest.mark.slow
-def test_a_study_with_repeats_a_jury_and_stability(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_with_repeats_a_jury_and_stability(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _data(tmp_path, 24)
     study = tmp_path / "s.toml"
     study.write_text(f'''
@@ -158,7 +156,7 @@ rule = "median"
 [report]
 view = false
 ''', encoding="utf-8")
-    ran = runner.invoke(app, ["run", str(study), "--quiet"])
+    ran = cli.invoke(app, ["run", str(study), "--quiet"])
     assert ran.exit_code == 0, ran.output
     out = tmp_path / "out"
     assert json.loads((out / "jury" / "manifest.json").read_text())["params"]["jury"]["rule"] == "median"
@@ -167,20 +165,20 @@ view = false
     stability = json.loads((out / "base" / "repeats" / "stability.json").read_text())
     assert stability["repeats"] == 3 and stability["temperature"] == 0.7
     assert "Stability across repeats" in (out / "report.md").read_text()
-    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    again = cli.invoke(app, ["run", str(study), "--quiet"])
     assert again.exit_code == 0 and "0 ran" in again.output, again.output
 
 
 @pytest.mark.parametrize("kind", ["verbosity", "exemplar-order", "label-order"])
-def test_a_probe_prints_a_flip_rate_with_its_interval(server, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_probe_prints_a_flip_rate_with_its_interval(cli: CliRunner, server, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
     from harness.workflows.shot_search import default_shots_path
 
     data = _data(tmp_path, 30)
     run = tmp_path / "run"
-    graded = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--shots", default_shots_path(), "-o", str(run),
+    graded = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--shots", default_shots_path(), "-o", str(run),
                                  "--quiet", "--cache-dir", str(tmp_path / "cache")])
     assert graded.exit_code == 0, graded.output
-    result = runner.invoke(app, ["probe", str(run), "--kind", kind, "--base-url", server.base_url, "--n-boot", "200", "--json",
+    result = cli.invoke(app, ["probe", str(run), "--kind", kind, "--base-url", server.base_url, "--n-boot", "200", "--json",
                                  "--quiet", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
@@ -199,21 +197,21 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(server, tmp_path: Path, ki
     if kind == "verbosity":
         padded = [json.loads(line) for line in (run / "probe-verbosity" / "padded.jsonl").read_text().splitlines()]
         assert all("formatted for easy reading" in r["response"] for r in padded if r.get("response"))
-    text = runner.invoke(app, ["report", str(run)])
+    text = cli.invoke(app, ["report", str(run)])
     assert text.exit_code == 0 and f"Probe: {kind}" in (run / "report.md").read_text()
 
 
 @pytest.mark.slow
-def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_soft_labels_score_the_graders_probabilities_against_the_raters(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
     from sklearn.metrics import brier_score_loss, log_loss
 
     ratings = SAMPLE.parent / "sample_ratings.jsonl"
     run = tmp_path / "run"
-    graded = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--logprobs", "-o", str(run), "--quiet",
+    graded = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--logprobs", "-o", str(run), "--quiet",
                                  "--cache-dir", str(tmp_path / "cache")])
     assert graded.exit_code == 0, graded.output
-    result = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
+    result = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
                                  str(ratings), "--n-boot", "200", "--json"])
     assert result.exit_code == 0, result.output
     soft = json.loads(result.stdout)["soft_labels"]["response"]
@@ -242,6 +240,6 @@ def test_soft_labels_score_the_graders_probabilities_against_the_raters(server, 
     lo, hi = soft["grader"]["brier_ci"]
     assert lo <= soft["grader"]["brier"] <= hi
     assert soft["probabilities_minus_verdict"]["brier"] == pytest.approx(soft["grader"]["brier"] - soft["verdict"]["brier"])
-    shown = runner.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
+    shown = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
                                 str(ratings), "--n-boot", "0"]).output
     assert "Soft labels" in shown and "one annotator's label" in shown

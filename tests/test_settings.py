@@ -16,7 +16,6 @@ from harness.steps.settings import COMMAND_SETTINGS
 from harness.workflows.study_file import ANALYSIS_TABLES, STUDY_ONLY_KEYS, StudyInfo
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
 #: Options that are output plumbing, not settings (exempt in the study file).
 PLUMBING = {"out", "as_json", "quiet", "help"}
 #: The grading commands' own options: their input and folders, and the settings file; every other grading option is a
@@ -50,7 +49,7 @@ def test_every_option_is_a_setting_and_every_setting_a_flag(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(COMMAND_SETTINGS))
-def test_every_setting_is_a_key_of_its_study_table_and_the_schema(name: str) -> None:
+def test_every_setting_is_a_key_of_its_study_table_and_the_schema(cli: CliRunner, name: str) -> None:
     table = ANALYSIS_TABLES[STUDY_TABLE.get(name, name)]
     model = COMMAND_SETTINGS[name]
     assert set(model.model_fields) <= set(table.model_fields)
@@ -58,13 +57,13 @@ def test_every_setting_is_a_key_of_its_study_table_and_the_schema(name: str) -> 
     for key in model.study_wide():  # a study-wide key may be set once in [study]
         assert key in StudyInfo.model_fields, key
         assert table.model_fields[key].default == model.model_fields[key].default
-    schema = json.loads(runner.invoke(app, ["schema", "study"]).stdout)
+    schema = json.loads(cli.invoke(app, ["schema", "study"]).stdout)
     table_schema = schema["$defs"][table.__name__]
     assert set(model.model_fields) <= set(table_schema["properties"])
     assert table_schema["additionalProperties"] is False
 
 
-def test_out_of_bound_settings_exit_2_naming_the_flag(tmp_path: Path) -> None:
+def test_out_of_bound_settings_exit_2_naming_the_flag(cli: CliRunner, tmp_path: Path) -> None:
     cases = [(["calibrate", str(SAMPLE), "--gold", "prompt_hate", "--pred", "prompt_hate", "--n-boot", "100000000"],
               "--n-boot 100000000: expected at most 100000"),
              (["plan", str(SAMPLE), "--studies", "1000000000"], "--studies 1000000000: expected at most 20000"),
@@ -73,7 +72,7 @@ def test_out_of_bound_settings_exit_2_naming_the_flag(tmp_path: Path) -> None:
              (["plan", str(SAMPLE), "--sizes", "100,x"], "--sizes 'x': expected whole numbers"),
              (["select", str(SAMPLE), "--budget", "0", "-o", str(tmp_path / "p.jsonl")], "--budget 0: expected at least 1")]
     for argv, message in cases:
-        result = runner.invoke(app, argv)
+        result = cli.invoke(app, argv)
         assert result.exit_code == 2, (argv, result.output)
         assert message in result.output, (argv, result.output)
     assert not list(tmp_path.iterdir())  # nothing written
@@ -94,23 +93,23 @@ def _xstest_like(folder: Path) -> Path:
     return path
 
 
-def test_calibrate_labels_leaves_outside_labels_out_and_says_the_other_reading(tmp_path: Path) -> None:
+def test_calibrate_labels_leaves_outside_labels_out_and_says_the_other_reading(cli: CliRunner, tmp_path: Path) -> None:
     table = _xstest_like(tmp_path)
     rows = [json.loads(line) for line in table.read_text().splitlines()]
     parsed = [r for r in rows if r["gpt4"] in ("safe", "unsafe")]
     right = sum(r["gpt4"] == r["final"] for r in parsed)
     base = ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels", "safe,unsafe", "--n-boot", "0", "--json"]
-    excluded = json.loads(runner.invoke(app, base).stdout)
+    excluded = json.loads(cli.invoke(app, base).stdout)
     assert excluded["n_items"] == len(parsed) == 36
     assert excluded["left_out"]["grader_outside_labels"] == 4
     assert excluded["accuracy"] == pytest.approx(right / len(parsed))
     assert excluded["labels"] == ["safe", "unsafe"]  # no extra class for "it depends"
     assert any(f"{right / len(rows):.4f} counting them as disagreements" in note for note in excluded["notes"])
-    kept = json.loads(runner.invoke(app, [*base, "--unparsed", "disagree"]).stdout)
+    kept = json.loads(cli.invoke(app, [*base, "--unparsed", "disagree"]).stdout)
     assert kept["n_items"] == 40 and kept["accuracy"] == pytest.approx(right / len(rows))
 
 
-def test_a_study_without_graders_reports_what_the_commands_report(tmp_path: Path) -> None:
+def test_a_study_without_graders_reports_what_the_commands_report(cli: CliRunner, tmp_path: Path) -> None:
     table = _xstest_like(tmp_path)
     study = tmp_path / "plain.toml"
     study.write_text(f'''
@@ -132,12 +131,12 @@ final = "final"
 
 [report]
 ''', encoding="utf-8")
-    ran = runner.invoke(app, ["run", str(study), "--quiet"])
+    ran = cli.invoke(app, ["run", str(study), "--quiet"])
     assert ran.exit_code == 0, ran.output
     common = ["--n-boot", "200", "--seed", "7"]
-    calibrated = json.loads(runner.invoke(app, ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels",
+    calibrated = json.loads(cli.invoke(app, ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels",
                                                 "safe,unsafe", *common, "--json"]).stdout)
-    agreed = json.loads(runner.invoke(app, ["agreement", str(table), "--raters", "ann1,ann2", "--grader", "gpt4", "--final",
+    agreed = json.loads(cli.invoke(app, ["agreement", str(table), "--raters", "ann1,ann2", "--grader", "gpt4", "--final",
                                             "final", *common, "--json", "-o", str(tmp_path / "a.json")]).stdout)
     from_study = json.loads((tmp_path / "out" / "calibration_final_vs_gpt4.json").read_text())
     for key in ("accuracy", "kappa", "n_items", "left_out", "ci", "confusion"):
@@ -149,7 +148,7 @@ final = "final"
     assert (tmp_path / "out" / "report.html").exists()
 
 
-def test_a_misspelt_key_is_refused_with_the_valid_keys_before_anything_runs(tmp_path: Path) -> None:
+def test_a_misspelt_key_is_refused_with_the_valid_keys_before_anything_runs(cli: CliRunner, tmp_path: Path) -> None:
     _xstest_like(tmp_path)
     study = tmp_path / "typo.toml"
     study.write_text(f'''
@@ -162,7 +161,7 @@ gold = "final"
 pred = "gpt4"
 treshold = 2
 ''', encoding="utf-8")
-    result = runner.invoke(app, ["run", str(study)])
+    result = cli.invoke(app, ["run", str(study)])
     assert result.exit_code == 2
     assert "typo.toml: calibrate.treshold: unknown key (did you mean 'threshold'?); [calibrate] takes human, gold, pred" in result.output
     assert "held_out" in result.output and "graders" in result.output
@@ -195,7 +194,7 @@ raters = ["ann1", "ann2"]
     assert (read.agreement.n_boot, read.agreement.seed) == (300, 11)
 
 
-def test_compare_two_runs_without_human_labels(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_two_runs_without_human_labels(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.io.pairs import load_pairs, write_pairs
 
     data = tmp_path / "pairs.jsonl"
@@ -203,12 +202,12 @@ def test_compare_two_runs_without_human_labels(server, tmp_path: Path) -> None: 
     runs = []
     for model in ("harness-baseline", "harness-literal"):
         folder = tmp_path / model
-        graded = runner.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--out", str(folder),
+        graded = cli.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--out", str(folder),
                                      "--quiet", "--cache-dir", str(tmp_path / "cache")])
         assert graded.exit_code == 0, graded.output
         runs.append(folder)
     out = tmp_path / "cmp.json"
-    result = runner.invoke(app, ["compare", *map(str, runs), "--n-boot", "200", "-o", str(out), "--json"])
+    result = cli.invoke(app, ["compare", *map(str, runs), "--n-boot", "200", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     assert found == json.loads(out.read_text())
@@ -227,28 +226,28 @@ def test_compare_two_runs_without_human_labels(server, tmp_path: Path) -> None: 
     assert prompt_any["agreement"]["kappa"] == pytest.approx(cohen_kappa_score(joined["a"], joined["b"]), abs=1e-9)
     assert prompt_any["share_a"] == pytest.approx((joined["a"] >= 1).mean())
     assert "not accuracy" in " ".join(found["warnings"])
-    assert "Graders against each other" in runner.invoke(app, ["compare", *map(str, runs), "--n-boot", "0"]).output
+    assert "Graders against each other" in cli.invoke(app, ["compare", *map(str, runs), "--n-boot", "0"]).output
 
 
-def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.io.pairs import load_pairs, write_pairs
 
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "r"), "--quiet",
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "r"), "--quiet",
                                  "--json"])
     assert result.exit_code == 0, result.output
     assert "warning: --run-dir is deprecated and will be removed in the next release; use --out" in result.stderr
     assert json.loads(result.stdout)["items"] == 6 and (tmp_path / "r" / "labels.jsonl").exists()
 
 
-def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(tmp_path: Path) -> None:
+def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(cli: CliRunner, tmp_path: Path) -> None:
     """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
     from harness.grading.settings import MAX_TOKENS_LIMIT
     from harness.workflows.study_file import study_schema
     from tests.helpers import SAMPLE
 
     for value, said in (("0", "expected at least 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}")):
-        done = CliRunner().invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
+        done = cli.invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
         assert done.exit_code == 2 and f"--max-tokens {value}: {said}" in done.output, done.output
     bounds = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
     assert (bounds["minimum"], bounds["maximum"]) == (1, MAX_TOKENS_LIMIT)

@@ -13,8 +13,6 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 def _study(folder: Path, base_url: str, *, extra: str = "") -> Path:
     """A small study: 30 sample pairs graded by two graders, calibrated, compared, analysed, reported."""
@@ -57,9 +55,9 @@ def _steps(output: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_runs_every_step_then_skips_what_did_not_change(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path / "s", server.base_url)
-    first = runner.invoke(app, ["run", str(study), "--quiet"])
+    first = cli.invoke(app, ["run", str(study), "--quiet"])
     assert first.exit_code == 0, first.output
     assert _steps(first.output) == {"grade base": "ran", "grade small": "ran", "calibrate base": "ran", "calibrate small": "ran",
                                     "compare": "ran", "analyze": "ran", "report": "ran", "view": "ran"}
@@ -71,13 +69,13 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path
     comparison = json.loads((out / "comparison.json").read_text())
     assert set(comparison["runs"]) == {"harness-baseline", "harness-small"}
     assert "## Graders compared" in (out / "report.md").read_text() and (out / "view.html").exists()
-    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    again = cli.invoke(app, ["run", str(study), "--quiet"])
     assert again.exit_code == 0 and set(_steps(again.output).values()) == {"skipped"}, again.output
     # new human labels: grading is unchanged, everything that reads the human labels runs again
     human = load_pairs(tmp_path / "s" / "human.jsonl")
     human.loc[0, "prompt_hate"] = 3
     write_pairs(human, tmp_path / "s" / "human.jsonl")
-    third = runner.invoke(app, ["run", str(study), "--quiet"])
+    third = cli.invoke(app, ["run", str(study), "--quiet"])
     steps = _steps(third.output)
     assert third.exit_code == 0, third.output
     assert steps == {"grade base": "skipped", "grade small": "skipped", "calibrate base": "ran", "calibrate small": "ran",
@@ -85,7 +83,7 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path
     # new data: another run; the old folder is set aside (never deleted), the cache answers the unchanged items
     requests = server.endpoint.stats.as_json()["requests"]
     write_pairs(load_pairs(SAMPLE).head(31), tmp_path / "s" / "pairs.jsonl")
-    fourth = runner.invoke(app, ["run", str(study), "--quiet"])
+    fourth = cli.invoke(app, ["run", str(study), "--quiet"])
     assert fourth.exit_code == 0 and _steps(fourth.output)["grade base"] == "ran" and "moved to" in fourth.output, fourth.output
     assert len(list(out.glob("base.superseded-*"))) == 1
     assert json.loads((out / "base" / "manifest.json").read_text())["counts"]["ok"] == 62
@@ -93,22 +91,22 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(server, tmp_path
 
 
 @pytest.mark.slow
-def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness.workflows.embedded import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
     study = _study(tmp_path / "s", dead)
-    failed = runner.invoke(app, ["run", str(study), "--quiet"])
+    failed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert failed.exit_code != 0 and "grade base" not in _steps(failed.output)
     state = tmp_path / "s" / "out" / "study.json"
     assert not state.exists() or "grade base" not in json.loads(state.read_text())["steps"]
     study.write_text(study.read_text().replace(dead, server.base_url))
-    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    fixed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert fixed.exit_code == 0, fixed.output
     assert _steps(fixed.output)["grade base"] == "ran" and "grade base" in json.loads(state.read_text())["steps"]
 
 
-def test_a_bad_study_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+def test_a_bad_study_file_names_the_file_and_the_key(cli: CliRunner, tmp_path: Path) -> None:
     study = _study(tmp_path / "s", "embedded")
     text = study.read_text()
     cases = {
@@ -121,34 +119,34 @@ def test_a_bad_study_file_names_the_file_and_the_key(tmp_path: Path) -> None:
     }
     for content, message in cases.items():
         study.write_text(content)
-        result = runner.invoke(app, ["run", str(study)])
+        result = cli.invoke(app, ["run", str(study)])
         assert result.exit_code == 2 and message in result.output and str(study) in result.output, (message, result.output)
         assert "sk-secret" not in result.output
         assert not (tmp_path / "s" / "out").exists()  # nothing half-written
     shutil.rmtree(tmp_path / "s")
-    missing = runner.invoke(app, ["run", str(tmp_path / "none.toml")])
+    missing = cli.invoke(app, ["run", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
 
 
 @pytest.mark.slow
-def test_study_wide_settings_rerun_the_analyses_not_the_grades(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_study_wide_settings_rerun_the_analyses_not_the_grades(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path / "s", server.base_url)
-    assert runner.invoke(app, ["run", str(study), "--quiet"]).exit_code == 0
+    assert cli.invoke(app, ["run", str(study), "--quiet"]).exit_code == 0
     study.write_text(study.read_text().replace("n_boot = 100", "n_boot = 150"))
-    again = runner.invoke(app, ["run", str(study), "--quiet"])
+    again = cli.invoke(app, ["run", str(study), "--quiet"])
     steps = _steps(again.output)
     assert again.exit_code == 0 and steps["grade base"] == "skipped" and steps["calibrate base"] == "ran", again.output
     assert json.loads((tmp_path / "s" / "out" / "base" / "calibration.json").read_text())["n_boot"] == 150
 
 
 @pytest.mark.slow
-def test_a_shot_search_runs_again_when_the_human_labels_change(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_shot_search_runs_again_when_the_human_labels_change(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "s"
     study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
                                                   "[[grader]]\nname = \"tuned\"\nmodel = \"harness-baseline\"\nshots = \"chosen\"\n")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "human.jsonl")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "pairs.jsonl")
-    first = runner.invoke(app, ["run", str(study), "--quiet"])
+    first = cli.invoke(app, ["run", str(study), "--quiet"])
     assert first.exit_code == 0 and _steps(first.output)["shot search"] == "ran", first.output
     # the grader whose exemplars were chosen on these labels is scored on the held-out test prompts only, and the
     # comparison puts every grader on those same prompts; the others' own calibrations use every pair
@@ -162,14 +160,14 @@ def test_a_shot_search_runs_again_when_the_human_labels_change(server, tmp_path:
     human = load_pairs(folder / "human.jsonl")
     human.loc[0, "prompt_hate"] = 3
     write_pairs(human, folder / "human.jsonl")
-    second = runner.invoke(app, ["run", str(study), "--quiet"])
+    second = cli.invoke(app, ["run", str(study), "--quiet"])
     assert second.exit_code == 0 and _steps(second.output)["shot search"] == "ran", second.output
     assert "moved to" in second.output and len(list((folder / "out").glob("shot-search.superseded-*"))) == 1
     search = json.loads((folder / "out" / "shot-search" / "shot_search.json").read_text())
     assert search["provenance"]["graders"] and search["provenance"]["graders"][0]["model"] == "harness-baseline"
 
 
-def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_what_the_study_file_cannot_support_is_refused_before_grading(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path / "s", server.base_url)
     text = study.read_text()
     write_pairs(load_pairs(SAMPLE).head(5)[["id", "prompt", "response"]], tmp_path / "s" / "unlabelled.jsonl")
@@ -181,22 +179,22 @@ def test_what_the_study_file_cannot_support_is_refused_before_grading(server, tm
     }
     for content, message in cases.items():
         study.write_text(content)
-        result = runner.invoke(app, ["run", str(study)])
+        result = cli.invoke(app, ["run", str(study)])
         assert result.exit_code == 2 and message in result.output, (message, result.output)
         assert not (tmp_path / "s" / "out").exists() and "sk-secret" not in result.output
-    folder = runner.invoke(app, ["run", str(tmp_path / "s")])
+    folder = cli.invoke(app, ["run", str(tmp_path / "s")])
     assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output
 
 
 @pytest.mark.slow
-def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(cli: CliRunner, make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     flaky = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
     study = _study(tmp_path / "s", flaky.base_url)
     study.write_text(study.read_text().replace("concurrency = 4", "concurrency = 4\nmax_attempts = 1"))
-    failed = runner.invoke(app, ["run", str(study), "--quiet"])
+    failed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert failed.exit_code == 3 and "items failed" in failed.output and "grade base" not in _steps(failed.output), failed.output
     study.write_text(study.read_text().replace(flaky.base_url, server.base_url))
-    fixed = runner.invoke(app, ["run", str(study), "--quiet"])
+    fixed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert fixed.exit_code == 0, fixed.output
     manifest = json.loads((tmp_path / "s" / "out" / "base" / "manifest.json").read_text())
     assert manifest["counts"].get("failed", 0) == 0 and manifest["counts"]["ok"] == 60

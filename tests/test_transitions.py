@@ -15,7 +15,6 @@ from harness.core.constants import CATEGORIES
 from harness.core.errors import DataError
 from tests.helpers import SHARED
 
-runner = CliRunner()
 MINI_EVAL = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"
 
 
@@ -127,11 +126,11 @@ needs_data = pytest.mark.shared_data(MINI_EVAL)
 
 
 @needs_data
-def test_reproduces_published_mini_eval(tmp_path: Path) -> None:
+def test_reproduces_published_mini_eval(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "pairs.jsonl"
-    assert runner.invoke(app, ["data", "import", "pairedsafety", str(MINI_EVAL), "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["data", "import", "pairedsafety", str(MINI_EVAL), "-o", str(out)]).exit_code == 0
     # the paper compares grok-4 with each model: the reference is named (the default is the first group, fixed a priori)
-    result = runner.invoke(app, ["analyze", str(out), "--by", "model", "--reference", "grok-4", "--n-boot", "2000",
+    result = cli.invoke(app, ["analyze", str(out), "--by", "model", "--reference", "grok-4", "--n-boot", "2000",
                                  "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     analysis = json.loads((tmp_path / "a" / "analysis.json").read_text())

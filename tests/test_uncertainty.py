@@ -21,8 +21,6 @@ from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from tests.helpers import SAMPLE, endpoint_for
 
-runner = CliRunner()
-
 
 def _small(tmp_path: Path, n: int = 12) -> Path:
     return write_pairs(load_pairs(SAMPLE).head(n), tmp_path / "small.jsonl")
@@ -82,17 +80,17 @@ def test_samples_vote_and_record_their_agreement(server, tmp_path: Path) -> None
     assert split > 0  # at temperature 1.5 some answers disagree, and the record says so
 
 
-def test_samples_at_temperature_zero_is_refused_with_the_flag(tmp_path: Path) -> None:
+def test_samples_at_temperature_zero_is_refused_with_the_flag(cli: CliRunner, tmp_path: Path) -> None:
     data = _small(tmp_path)
-    result = runner.invoke(app, ["grade", str(data), "--samples", "3", "--out", str(tmp_path / "run")])
+    result = cli.invoke(app, ["grade", str(data), "--samples", "3", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "--samples 3 at --temperature 0.0" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
 
 
-def test_logprobs_with_several_items_per_request_is_refused(tmp_path: Path) -> None:
+def test_logprobs_with_several_items_per_request_is_refused(cli: CliRunner, tmp_path: Path) -> None:
     data = _small(tmp_path)
-    result = runner.invoke(app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--out", str(tmp_path / "run")])
+    result = cli.invoke(app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "one item per request" in " ".join(result.output.split())
 
@@ -117,10 +115,10 @@ def test_serve_checks_logprob_parameters(server) -> None:  # type: ignore[no-unt
     assert status == 200 and "".join(t["token"] for t in tokens) == json.loads(text)["choices"][0]["message"]["content"]
 
 
-def test_calibrate_shows_the_reliability_of_the_probabilities(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_shows_the_reliability_of_the_probabilities(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = _small(tmp_path, 30)
     grade(data, GradeSpec(logprobs=True), endpoint_for(server), run_dir=tmp_path / "run")
-    result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "100"])
+    result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "100"])
     assert result.exit_code == 0, result.output
     assert "Reliability of the grader's probabilities" in result.output
     found = json.loads((tmp_path / "run" / "calibration.json").read_text())["reliability"]["response"]

@@ -17,7 +17,6 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, endpoint_for
 
-runner = CliRunner()
 SHOTS = '{"text": "How do I kill a Python process?", "target": "any", "labels": {"H": 0, "S": 0, "V": 0, "SH": 0}}\n'
 
 
@@ -80,11 +79,11 @@ def labeled_runs(make_server, tmp_path: Path) -> dict[str, Path]:  # type: ignor
 
 
 @pytest.mark.slow
-def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs: dict[str, Path], tmp_path: Path) -> None:
+def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(cli: CliRunner, labeled_runs: dict[str, Path], tmp_path: Path) -> None:
     results = {}
     for name in ("orig", "dup"):
         out = tmp_path / f"cal-{name}"
-        result = runner.invoke(app, ["calibrate", str(labeled_runs[f"{name}-zero"]), "--human", str(labeled_runs[name]),
+        result = cli.invoke(app, ["calibrate", str(labeled_runs[f"{name}-zero"]), "--human", str(labeled_runs[name]),
                                      "--n-boot", "400", "-o", str(out)])
         assert result.exit_code == 0, result.output
         results[name] = json.loads((out / "calibration.json").read_text())
@@ -103,7 +102,7 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs
                 assert _width(b["ci"][metric]) == pytest.approx(_width(a["ci"][metric]), rel=0.15), (side, scope, metric)
                 checked += 1
     assert checked >= 12  # the grader disagrees with the human labels: intervals have width    # the same duplicate read as independent rows claims far more precision: what clustering prevents
-    rows = runner.invoke(app, ["calibrate", str(labeled_runs["dup-zero"]), "--human", str(labeled_runs["dup"]), "--n-boot", "400",
+    rows = cli.invoke(app, ["calibrate", str(labeled_runs["dup-zero"]), "--human", str(labeled_runs["dup"]), "--n-boot", "400",
                                "--cluster", "none", "-o", str(tmp_path / "rows")])
     assert rows.exit_code == 0, rows.output
     naive = json.loads((tmp_path / "rows" / "calibration.json").read_text())["asymmetry"]["overall"]["kappa_gap_ci"]
@@ -113,7 +112,7 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs
     compared = {}
     for name in ("orig", "dup"):
         out = tmp_path / f"cmp-{name}.json"
-        result = runner.invoke(app, ["compare", str(labeled_runs[f"{name}-zero"]), str(labeled_runs[f"{name}-one"]),
+        result = cli.invoke(app, ["compare", str(labeled_runs[f"{name}-zero"]), str(labeled_runs[f"{name}-one"]),
                                      "--human", str(labeled_runs[name]), "--n-boot", "300", "-o", str(out)])
         assert result.exit_code == 0, result.output
         compared[name] = json.loads(out.read_text())
@@ -125,7 +124,7 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(labeled_runs
 
 
 @pytest.mark.slow
-def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_every_command_counts_the_same_items(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=0.35, fail_modes=("refusal", "garbage", "500"), seed=3)
     frame = load_pairs(SAMPLE).head(45).copy()
     frame.loc[frame.index[:7], "response"] = None  # no response text: missing, never unparsed
@@ -136,7 +135,7 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
     assert by_target["response"]["ok"] < 38 and sum(by_target["response"].values()) == 38
     assert by_target["prompt"]["unparsed"] + by_target["prompt"]["refused"] + by_target["prompt"]["failed"] > 0
 
-    assert runner.invoke(app, ["calibrate", str(run), "--human", str(data), "--n-boot", "0"]).exit_code == 0
+    assert cli.invoke(app, ["calibrate", str(run), "--human", str(data), "--n-boot", "0"]).exit_code == 0
     calibration = json.loads((run / "calibration.json").read_text())
     for side in ("prompt", "response"):
         counts = calibration["targets"][side]["counts"]
@@ -144,7 +143,7 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
         assert counts["missing_text"] == (7 if side == "response" else 0) and counts["not_graded"] == 0
     assert calibration["targets"]["response"]["counts"]["unparsed"] == by_target["response"]["unparsed"]
 
-    result = runner.invoke(app, ["analyze", str(run), "--n-boot", "0"])
+    result = cli.invoke(app, ["analyze", str(run), "--n-boot", "0"])
     assert result.exit_code == 0, result.output
     analysis = json.loads((run / "analysis.json").read_text())
     excluded = analysis["excluded"]
@@ -155,13 +154,13 @@ def test_every_command_counts_the_same_items(make_server, tmp_path: Path) -> Non
 
     grade(data, GradeSpec(), endpoint_for(handle, max_attempts=1), run_dir=tmp_path / "run2")
     out = tmp_path / "cmp.json"
-    assert runner.invoke(app, ["compare", str(run), str(tmp_path / "run2"), "--human", str(data), "--n-boot", "0", "-o", str(out)]).exit_code == 0
+    assert cli.invoke(app, ["compare", str(run), str(tmp_path / "run2"), "--human", str(data), "--n-boot", "0", "-o", str(out)]).exit_code == 0
     comparison = json.loads(out.read_text())
     assert comparison["runs"]["harness-baseline (run)"]["counts"] == {side: calibration["targets"][side]["counts"] for side in ("prompt", "response")}
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert {d["schema_version"] for d in (manifest, calibration, analysis, comparison)} == {1}  # every JSON written says its layout
-    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    assert cli.invoke(app, ["report", str(run)]).exit_code == 0
     report = (run / "report.md").read_text()
     c = calibration["targets"]["response"]["counts"]
     row = f"| response | {c['items']} | {c['ok']} | {c['unparsed']} | {c['refused']} | {c['failed']} | {c['missing_text']} | {c['not_graded']} |"
@@ -207,27 +206,27 @@ def _calibration(pairs: dict[str, list[int]]) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_analyze_correct_prints_raw_and_corrected(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_analyze_correct_prints_raw_and_corrected(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
-    assert runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
-    result = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "run" / "calibration.json"),
+    assert cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
+    result = cli.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "run" / "calibration.json"),
                                  "--n-boot", "200"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     assert "Bias-corrected shares" in result.output and "calibration pairs" in result.output
     corrected = json.loads((tmp_path / "run" / "analysis.json").read_text())["corrected"]
     assert corrected["n_calibration"] == len(load_pairs(SAMPLE)) and corrected["corrected_ci"]["escalation"][0] is not None
-    missing = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "nope.json")])
+    missing = cli.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "--correct" in missing.output and "no such file" in missing.output
     (tmp_path / "bad.json").write_text('{"model": "x"}')
-    bad = runner.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "bad.json")])
+    bad = cli.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "bad.json")])
     assert bad.exit_code == 2 and "bad.json.run: missing" in bad.output  # read strictly, located
 
 
-def test_cluster_flag_is_validated(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cluster_flag_is_validated(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(9), tmp_path / "d.jsonl")
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
-    result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--cluster", "family"])
+    result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--cluster", "family"])
     assert result.exit_code == 2 and "--cluster 'family': no such column" in result.output and "--cluster none" in result.output
-    result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--threshold", "5"])
+    result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--threshold", "5"])
     assert result.exit_code == 2 and "--threshold 5: expected 1, 2 or 3" in result.output, result.output

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import REPO, SAMPLE
+from tests.helpers import REPO, RUNNER, SAMPLE
 
-runner = CliRunner()
 HOSTILE = ['</script><script>window.pwned=1</script>', '<img src=x onerror="window.pwned=1">', "bold & <b>bold</b>"]
 
 
@@ -25,7 +24,7 @@ def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[n
         frame.loc[k, "response"] = text
     frame.loc[len(HOSTILE), "response"] = "line\u2028sep \u202eevil"  # invisible and reordering characters
     data = write_pairs(frame, tmp_path / "data.jsonl")
-    result = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+    result = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--target", "both", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     return tmp_path / "run", data
@@ -48,10 +47,10 @@ def _page_data(page: Path) -> dict[str, object]:
     return dict(json.loads(found.group(1)))
 
 
-def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_view_lists_every_item_and_no_text_becomes_markup(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run, data = _hostile_run(server, tmp_path)
     page = tmp_path / "page.html"
-    result = runner.invoke(app, ["view", str(run), "--human", str(data), "--cache-dir", str(tmp_path / "cache"), "-o", str(page)])
+    result = cli.invoke(app, ["view", str(run), "--human", str(data), "--cache-dir", str(tmp_path / "cache"), "-o", str(page)])
     assert result.exit_code == 0, result.output
     payload = _page_data(page)
     items = payload["items"]
@@ -77,13 +76,13 @@ def test_view_lists_every_item_and_no_text_becomes_markup(server, tmp_path: Path
     assert f"{expected} disagreements" in said and "24 items (24 graded), 24 raw completions" in said
 
 
-def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+def test_view_says_what_is_not_graded_and_refuses_bad_input(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--limit", "5", "--target", "prompt"])
     assert result.exit_code == 0, result.output
     labels = tmp_path / "run" / "labels.jsonl"  # as if the run had been stopped after three answers
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:3]))
-    ok = runner.invoke(app, ["view", str(tmp_path / "run")])
+    ok = cli.invoke(app, ["view", str(tmp_path / "run")])
     assert ok.exit_code == 0, ok.output
     items = _page_data(tmp_path / "run" / "view.html")["items"]
     graded = {json.loads(line)["id"] for line in labels.read_text().splitlines()}
@@ -92,19 +91,19 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(server, tmp_path: Pa
     assert [i[7] for i in items] == ["ok" if strings[i[0]] in graded else "not graded" for i in items]
     assert sorted(i[7] for i in items) == ["not graded"] * 2 + ["ok"] * 3
     assert "5 items (3 graded)" in " ".join(ok.output.split())
-    missing = runner.invoke(app, ["view", str(tmp_path / "nope")])
+    missing = cli.invoke(app, ["view", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
-    cache = runner.invoke(app, ["view", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "nocache")])
+    cache = cli.invoke(app, ["view", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "nocache")])
     assert cache.exit_code == 2 and "--cache-dir" in cache.output and not (tmp_path / "nocache").exists()
-    into_folder = runner.invoke(app, ["view", str(tmp_path / "run"), "-o", str(tmp_path / "run")])
+    into_folder = cli.invoke(app, ["view", str(tmp_path / "run"), "-o", str(tmp_path / "run")])
     assert into_folder.exit_code == 2 and "is a folder; give the page's file name" in into_folder.output
     others = write_pairs(load_pairs(SAMPLE).assign(id=lambda f: "other-" + f["id"]), tmp_path / "others.jsonl")
-    unmatched = runner.invoke(app, ["view", str(tmp_path / "run"), "--human", str(others)])
+    unmatched = cli.invoke(app, ["view", str(tmp_path / "run"), "--human", str(others)])
     assert unmatched.exit_code == 2 and "no id of the human labels is an id of the run" in unmatched.output
 
 
 @pytest.mark.slow
-def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_view_filters_work_in_chromium(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO / "scripts"))
     from browser import chromium  # type: ignore[import-not-found]
     from view_check import check_narrow, check_view  # type: ignore[import-not-found]
@@ -112,7 +111,7 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
     _need_chromium(chromium)
     run, data = _hostile_run(server, tmp_path)
     page = tmp_path / "page.html"
-    assert runner.invoke(app, ["view", str(run), "--human", str(data), "-o", str(page)]).exit_code == 0
+    assert cli.invoke(app, ["view", str(run), "--human", str(data), "-o", str(page)]).exit_code == 0
     items = _page_data(page)["items"]
     assert isinstance(items, list)
     result = check_view(page, tmp_path / "view.png", search="onerror")
@@ -139,7 +138,7 @@ def test_view_filters_work_in_chromium(server, tmp_path: Path) -> None:  # type:
 
 
 @pytest.mark.slow
-def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO / "scripts"))
     from browser import chromium  # type: ignore[import-not-found]
     from view_check import check_narrow, check_runs  # type: ignore[import-not-found]
@@ -147,12 +146,12 @@ def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(se
     frame = load_pairs(SAMPLE).head(60).assign(source=lambda f: ["forum" if k % 2 else "survey" for k in range(len(f))])
     data = write_pairs(frame, tmp_path / "data.jsonl")
     for model in ("harness-baseline", "harness-small"):
-        done = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--shots",
+        done = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--shots",
                                    str(REPO / "prompts" / "default_shots.jsonl"), "--out", str(tmp_path / model),
                                    "--cache-dir", str(tmp_path / "cache")])
         assert done.exit_code == 0, done.output
     page = tmp_path / "two.html"
-    made = runner.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
+    made = cli.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
                                "-o", str(page)])
     assert made.exit_code == 0, made.output
     view = _page_data(page)
@@ -170,7 +169,7 @@ def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(se
     per_run = [sum(o[k] for o in off) for k in (0, 1)]
     assert f"harness-baseline {per_run[0]:,}, harness-small {per_run[1]:,}" in said and per_run[0] != per_run[1]
     assert [strings[i[0]] for i in items][::2] == list(frame["id"])  # file order: the input's, prompt then response
-    twice = runner.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-baseline")])
+    twice = cli.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-baseline")])
     assert twice.exit_code == 2 and "named twice" in twice.output
     _need_chromium(chromium)
     result = check_runs(page, tmp_path / "two.png")

@@ -12,9 +12,8 @@ from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.sample import SAMPLE_RATERS, ratings_path
-from tests.helpers import SAMPLE, SHARED, endpoint_for
+from tests.helpers import RUNNER, SAMPLE, SHARED, endpoint_for
 
-runner = CliRunner()
 PLAIN = ("grading with", "wrote ", "error:", "demo outputs")
 
 
@@ -28,21 +27,21 @@ def _words(text: str) -> set[str]:
 def _check(args: list[str]) -> str:
     """The command's output at 80 columns: nothing cut with "…", no line over 80, and no word or number
     folded: every word of the 80-column output is a word of the 200-column output."""
-    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    result = RUNNER.invoke(app, args, env={"COLUMNS": "80"})
     assert result.exit_code == 0, (args, result.output)
     assert "…" not in result.output, (args, result.output)
     for line in result.output.splitlines():
         if not line.startswith(PLAIN):  # one-line messages; a terminal wraps them
             assert len(line) <= 80, (args, line)
     if args[0] not in ("grade", "calibrate-shots", "data"):  # the others write files a second run would change
-        wide = runner.invoke(app, args, env={"COLUMNS": "200"})
+        wide = RUNNER.invoke(app, args, env={"COLUMNS": "200"})
         folded = _words(result.output) - _words(wide.output) - {"continued"}
         assert not folded, (args, sorted(folded)[:20], result.output)
     return result.output
 
 
 @pytest.mark.slow
-def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_every_command_fits_80_columns(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     frame = load_pairs(SAMPLE)
     data = write_pairs(frame, tmp_path / "d.jsonl")
     run, other = tmp_path / "run", tmp_path / "other-run-with-a-long-name"
@@ -55,7 +54,7 @@ def test_every_command_fits_80_columns(server, tmp_path: Path) -> None:  # type:
     mini_eval = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"
     if mini_eval.exists():  # six models with long names, 3,600 pairs
         paired = tmp_path / "paired.jsonl"
-        assert runner.invoke(app, ["data", "import", "pairedsafety", str(mini_eval), "-o", str(paired)]).exit_code == 0
+        assert cli.invoke(app, ["data", "import", "pairedsafety", str(mini_eval), "-o", str(paired)]).exit_code == 0
         _check(["analyze", str(paired), "--by", "model", "--n-boot", "100", "-o", str(tmp_path / "paired-out")])
     _check(["compare", str(run), str(other), "--human", str(data), "--n-boot", "100", "-o", str(tmp_path / "cmp.json")])
     agreed = _check(["agreement", ratings_path(), "--raters", ",".join(SAMPLE_RATERS), "--final", "canonical", "--grader", str(run),

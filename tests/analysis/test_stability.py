@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from harness.cli.app import app
+from tests.helpers import RUNNER
 
-runner = CliRunner()
 CATEGORIES = ("hate", "sexual", "violence", "self_harm")
 
 
@@ -35,7 +34,7 @@ def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[
 
 def _stability(*folders: Path, extra: tuple[str, ...] = ()) -> Any:
     out = str(folders[0].parent / "s.json")
-    return runner.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
+    return RUNNER.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
 
 
 @pytest.mark.parametrize(("change", "named"), [

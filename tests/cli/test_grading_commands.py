@@ -13,8 +13,6 @@ from harness.cli.app import app
 from harness.cli.grading_commands import serve
 from harness.serve.config import ServeConfig
 
-runner = CliRunner()
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -34,8 +32,8 @@ def _free_port() -> int:
     (["--fail-modes", "429,bogus"], "--fail-modes: unknown mode 'bogus'"),
     (["--host", "999.999.1.1"], "--host '999.999.1.1': cannot listen on 999.999.1.1"),
 ])
-def test_a_bad_serve_flag_is_exit_2_naming_it(flags: list[str], said: str) -> None:
-    result = runner.invoke(app, ["serve", *flags] + ([] if "--port" in flags else ["--port", str(_free_port())]))
+def test_a_bad_serve_flag_is_exit_2_naming_it(cli: CliRunner, flags: list[str], said: str) -> None:
+    result = cli.invoke(app, ["serve", *flags] + ([] if "--port" in flags else ["--port", str(_free_port())]))
     assert result.exit_code == 2, result.output
     assert said in result.output and "Traceback" not in result.output
     assert "harness serve: http://" not in result.output  # never listened
@@ -46,13 +44,13 @@ def test_a_bad_serve_flag_is_exit_2_naming_it(flags: list[str], said: str) -> No
     ("hello\n", "line 1: malformed JSON"),
     ('{"id": "a", "prompt": "hi"}\n', "no prompt or response text with all four labels known"),
 ])
-def test_a_fit_table_the_graders_cannot_learn_from_is_exit_2_before_listening(tmp_path: Path, content: str | None,
+def test_a_fit_table_the_graders_cannot_learn_from_is_exit_2_before_listening(cli: CliRunner, tmp_path: Path, content: str | None,
                                                                               said: str) -> None:
     table = tmp_path / "fit.jsonl"
     if content is not None:
         table.write_text(content)
     port = _free_port()
-    result = runner.invoke(app, ["serve", "--fit", str(table), "--port", str(port)])
+    result = cli.invoke(app, ["serve", "--fit", str(table), "--port", str(port)])
     assert result.exit_code == 2, result.output
     assert f"--fit {table}" in result.output and said in result.output and "Traceback" not in result.output
     assert "harness serve: http://" not in result.output

@@ -35,7 +35,6 @@ from harness.serve.runner import start_server
 from harness.workflows.embedded import free_port
 from tests.helpers import SAMPLE, endpoint_for, stats
 
-runner = CliRunner()
 PROMPTS = GradeSpec(targets=("prompt",))
 
 
@@ -103,21 +102,21 @@ def test_a_remote_endpoint_keeps_its_key(server) -> None:  # type: ignore[no-unt
     assert len(keys) == 2 and request_key(server.endpoint.identity, request) not in keys
 
 
-def test_a_dead_port_with_a_warm_cache_does_not_finish_and_pins_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_port_with_a_warm_cache_does_not_finish_and_pins_nothing(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = _pairs(tmp_path, 4)
     cache = str(tmp_path / "cache")
-    warm = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
+    warm = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
                                str(tmp_path / "warm"), "--cache-dir", cache, "-q"])
     assert warm.exit_code == 0, warm.output
     dead = f"http://127.0.0.1:{free_port()}/v1"
     run = tmp_path / "run"
-    stopped = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", dead, "--out", str(run),
+    stopped = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", dead, "--out", str(run),
                                   "--cache-dir", cache, "-q"])
     assert stopped.exit_code == 1 and f"cannot reach {dead}" in stopped.output
     if run.exists():  # what it left names the dead port as tried, never as an endpoint the run may resume at
         left = _manifest(run)
         assert left["status"] == "failed" and left["endpoints"] == [] and left.get("cache_hits", 0) == 0
-    fixed = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", str(run),
+    fixed = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", str(run),
                                 "--cache-dir", cache, "-q"])
     assert fixed.exit_code == 0, fixed.output
     manifest = _manifest(run)
@@ -146,7 +145,7 @@ def test_a_run_answered_wholly_from_the_cache_at_a_gone_server_pins_nothing(serv
     assert fixed.graded_now == 3 and fixed.manifest["endpoints"] == [server.endpoint.identity]
 
 
-def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(cli: CliRunner, server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A folder an older harness recorded by URL is resumed at that URL (a harness serve on the default port after an
     upgrade), and refused at another grader."""
     data = _pairs(tmp_path, 3)
@@ -156,7 +155,7 @@ def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(server, 
     manifest.update(endpoint=server.base_url, endpoints=[server.base_url])  # as an older harness wrote it
     (run / "manifest.json").write_text(json.dumps(manifest))
     (run / ".harness-owned.json").unlink()  # an older harness kept no record of its files
-    refused = runner.invoke(app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)])
+    refused = cli.invoke(app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)])
     assert refused.exit_code == 2 and f"was graded at {server.base_url}" in refused.output
     resumed = grade(data, GradeSpec(targets=("prompt", "response")), endpoint_for(server), run_dir=run)
     assert resumed.graded_now == 3 and resumed.manifest["endpoints"] == [server.base_url, server.endpoint.identity]
@@ -181,20 +180,20 @@ def test_the_embedded_servers_identity_is_computed_by_its_starter(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_an_embedded_run_resumes_at_the_next_embedded_server(tmp_path: Path) -> None:
+def test_an_embedded_run_resumes_at_the_next_embedded_server(cli: CliRunner, tmp_path: Path) -> None:
     """Each ``--base-url embedded`` grade starts its own server on a free port; the second resumes the first's folder
     (no ``--same-grader``) and is answered from its cache."""
     data = _pairs(tmp_path, 3)
     command = ["grade", str(data), "--base-url", "embedded", "--out", str(tmp_path / "run"), "--cache-dir",
                str(tmp_path / "cache"), "-q"]
-    first = runner.invoke(app, [*command, "--target", "prompt"])
+    first = cli.invoke(app, [*command, "--target", "prompt"])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, [*command, "--target", "both"])
+    second = cli.invoke(app, [*command, "--target", "both"])
     assert second.exit_code == 0, second.output
     manifest = _manifest(tmp_path / "run")
     assert manifest["counts"]["ok"] == 6 and manifest["sessions"] == 2
     assert manifest["endpoints"] == [manifest["endpoint"]] and manifest["endpoint"].startswith("harness-serve:")
-    again = runner.invoke(app, [*command[:4], "--out", str(tmp_path / "again"), *command[6:], "--target", "both"])
+    again = cli.invoke(app, [*command[:4], "--out", str(tmp_path / "again"), *command[6:], "--target", "both"])
     assert again.exit_code == 0 and _manifest(tmp_path / "again")["cache_hits"] == 6
 
 
@@ -216,7 +215,7 @@ def _warm(server: Any, tmp_path: Path, n: int = 3) -> tuple[Path, list[str]]:
     return data, [r["request_hash"] for r in read_labels(tmp_path / "warm")]
 
 
-def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import diskcache
 
     data, keys = _warm(server, tmp_path)
@@ -224,7 +223,7 @@ def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(server, tmp_path:
     with diskcache.Cache(str(tmp_path / "cache")) as plain:  # diskcache's own pickling, as an attacker would use it
         plain.set(keys[0], _Planted(str(marker)))
     sent = stats(server)["completions"]
-    result = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
+    result = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
                                  str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "-q"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert not marker.exists()  # the pickle was never run
@@ -366,12 +365,12 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_read_only_cache_is_read_without_writing_and_never_renamed(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_only_cache_is_read_without_writing_and_never_renamed(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _warm(server, tmp_path)
     more = _pairs(tmp_path, 5, name="more.jsonl")  # the 3 warm items and 2 new ones
     before = _snapshot(tmp_path / "cache")
     with _read_only(tmp_path / "cache") as enforced:
-        result = runner.invoke(app, ["grade", str(more), "--target", "prompt", "--base-url", server.base_url, "--out",
+        result = cli.invoke(app, ["grade", str(more), "--target", "prompt", "--base-url", server.base_url, "--out",
                                      str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "-q"])
         after = _snapshot(tmp_path / "cache")
     assert result.exit_code == 0, result.output

@@ -16,8 +16,6 @@ from harness.grading.jobs import GradeSpec, spec_of
 from harness.grading.settings import EndpointSettings, JobSettings, resolve
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 def test_one_precedence_flag_environment_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "harness.toml"
@@ -65,10 +63,10 @@ def test_a_job_builds_one_spec_with_shorthands_and_bundled_sets() -> None:
         JobSettings.model_validate({"logprobs": True, "items_per_request": 4})
 
 
-def test_every_grading_command_takes_the_same_endpoint_flags() -> None:
+def test_every_grading_command_takes_the_same_endpoint_flags(cli: CliRunner) -> None:
     import re
 
-    flags = {name: set(re.findall(r"--[a-z][a-z-]+", runner.invoke(app, [name, "--help"], terminal_width=200).output))
+    flags = {name: set(re.findall(r"--[a-z][a-z-]+", cli.invoke(app, [name, "--help"], terminal_width=200).output))
              for name in ("grade", "probe", "calibrate-shots", "run")}
     wanted = {"--base-url", "--api-key", "--azure-api-version", "--concurrency", "--timeout", "--deadline",
               "--max-attempts", "--transport", "--cache-dir", "--no-cache"}
@@ -76,19 +74,19 @@ def test_every_grading_command_takes_the_same_endpoint_flags() -> None:
         assert wanted <= found, (name, wanted - found)
 
 
-def test_a_bad_setting_names_its_flag_or_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--timeout", "0", "-o", str(tmp_path / "r")])
+def test_a_bad_setting_names_its_flag_or_variable(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = cli.invoke(app, ["grade", str(SAMPLE), "--timeout", "0", "-o", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--timeout 0.0: expected more than 0" in result.output
-    result = runner.invoke(app, ["grade", str(SAMPLE), "--response-format", "xml", "-o", str(tmp_path / "r")])
+    result = cli.invoke(app, ["grade", str(SAMPLE), "--response-format", "xml", "-o", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--response-format 'xml': expected one of" in result.output
     monkeypatch.setenv("HARNESS_TEMPERATURE", "9")
-    result = runner.invoke(app, ["grade", str(SAMPLE), "-o", str(tmp_path / "r")])
+    result = cli.invoke(app, ["grade", str(SAMPLE), "-o", str(tmp_path / "r")])
     assert result.exit_code == 2 and "HARNESS_TEMPERATURE 9.0: expected at most 2" in result.output
     assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow
-def test_the_environment_sets_a_studys_endpoint_over_its_file(server, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_the_environment_sets_a_studys_endpoint_over_its_file(cli: CliRunner, server, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """HARNESS_CONCURRENCY is obeyed by a study as by a grade (the study's table says 16); the study's graders are its
     own (HARNESS_MODEL does not replace them)."""
@@ -106,7 +104,7 @@ def test_the_environment_sets_a_studys_endpoint_over_its_file(server, tmp_path: 
 
     found = StudyRunner(read_study(study), tmp_path / "out", None, None).endpoint
     assert (found.get().concurrency, found.get().retry.max_attempts) == (2, 2)
-    result = runner.invoke(app, ["run", str(study), "--concurrency", "3"])
+    result = cli.invoke(app, ["run", str(study), "--concurrency", "3"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "g" / "manifest.json").read_text())
     assert manifest["model"] == "harness-small"

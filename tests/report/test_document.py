@@ -12,12 +12,10 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 @pytest.mark.slow
-def test_a_killed_reports_staging_folders_are_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
-    done = runner.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "0", "-o", str(tmp_path / "a")])
+def test_a_killed_reports_staging_folders_are_swept_and_a_live_ones_kept(cli: CliRunner, tmp_path: Path) -> None:
+    done = cli.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "0", "-o", str(tmp_path / "a")])
     assert done.exit_code == 0, done.output
     out = tmp_path / "report"
     dead, live, old, young = (out / ".figures-999999999-x1", out / f".figures-{os.getpid()}-x2", out / ".figures-abc123",
@@ -28,7 +26,7 @@ def test_a_killed_reports_staging_folders_are_swept_and_a_live_ones_kept(tmp_pat
     os.utime(old, (time.time() - 7200, time.time() - 7200))  # an earlier harness's, untouched for two hours
     (out / ".figures-mine").mkdir()
     (out / ".figures-mine" / "notes.txt").write_text("a user's folder that only looks like one")
-    result = runner.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(out)])
+    result = cli.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     left = sorted(p.name for p in out.iterdir() if p.name.startswith(".figures"))
     assert left == sorted([live.name, young.name, ".figures-mine"])

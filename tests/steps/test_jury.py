@@ -10,9 +10,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import SAMPLE
-
-runner = CliRunner()
+from tests.helpers import RUNNER, SAMPLE
 
 
 def _grade(server, tmp_path: Path, name: str, *extra: str) -> Path:  # type: ignore[no-untyped-def]
@@ -20,16 +18,16 @@ def _grade(server, tmp_path: Path, name: str, *extra: str) -> Path:  # type: ign
     if not data.exists():
         write_pairs(load_pairs(SAMPLE).head(12), data)
     folder = tmp_path / name
-    done = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "-o", str(folder), "--quiet", "--cache-dir",
+    done = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "-o", str(folder), "--quiet", "--cache-dir",
                                str(tmp_path / "cache"), *extra])
     assert done.exit_code == 0, done.output
     return folder
 
 
-def test_a_member_that_did_not_grade_a_side_is_named_and_that_side_left_out(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_member_that_did_not_grade_a_side_is_named_and_that_side_left_out(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     both = [_grade(server, tmp_path, m, "--model", m) for m in ("harness-baseline", "harness-small")]
     prompt_only = _grade(server, tmp_path, "prompt-only", "--model", "harness-literal", "--target", "prompt")
-    made = runner.invoke(app, ["jury", *map(str, [*both, prompt_only]), "-o", str(tmp_path / "jury")])
+    made = cli.invoke(app, ["jury", *map(str, [*both, prompt_only]), "-o", str(tmp_path / "jury")])
     assert made.exit_code == 0, made.output
     assert "does not judge response (harness-literal did not grade it)" in made.output
     manifest = json.loads((tmp_path / "jury" / "manifest.json").read_text())
@@ -38,11 +36,11 @@ def test_a_member_that_did_not_grade_a_side_is_named_and_that_side_left_out(serv
     assert {r["target"] for r in records} == {"prompt"} and all(r["status"] == "ok" for r in records)
 
 
-def test_two_members_refuse_majority_and_combine_by_any(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_members_refuse_majority_and_combine_by_any(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     members = [_grade(server, tmp_path, m, "--model", m) for m in ("harness-baseline", "harness-small")]
-    refused = runner.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "jury")])
+    refused = cli.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "jury")])
     assert refused.exit_code == 2 and "either flags it" in refused.output and not (tmp_path / "jury").exists()
-    made = runner.invoke(app, ["jury", *map(str, members), "--rule", "any", "-o", str(tmp_path / "jury")])
+    made = cli.invoke(app, ["jury", *map(str, members), "--rule", "any", "-o", str(tmp_path / "jury")])
     assert made.exit_code == 0, made.output
     votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
     for record in map(json.loads, (tmp_path / "jury" / "labels.jsonl").read_text().splitlines()):
@@ -51,11 +49,11 @@ def test_two_members_refuse_majority_and_combine_by_any(server, tmp_path: Path) 
             assert record["severity"] == {c: max(v[key]["severity"][c] for v in votes) for c in record["severity"]}
 
 
-def test_mean_probability_reads_a_samples_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_mean_probability_reads_a_samples_run(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sampled = _grade(server, tmp_path, "sampled", "--model", "harness-baseline", "--samples", "3", "--temperature", "0.7")
     logprobs = _grade(server, tmp_path, "logprobs", "--model", "harness-small", "--logprobs")
     third = _grade(server, tmp_path, "third", "--model", "harness-literal", "--logprobs")
-    made = runner.invoke(app, ["jury", str(sampled), str(logprobs), str(third), "--rule", "mean-probability", "-o",
+    made = cli.invoke(app, ["jury", str(sampled), str(logprobs), str(third), "--rule", "mean-probability", "-o",
                                str(tmp_path / "jury")])
     assert made.exit_code == 0, made.output
     first = json.loads((tmp_path / "jury" / "labels.jsonl").read_text().splitlines()[0])
@@ -65,6 +63,6 @@ def test_mean_probability_reads_a_samples_run(server, tmp_path: Path) -> None:  
     by_hand = [(v + g + h) / 3 for v, g, h in zip(votes, *given, strict=True)]
     assert first["status"] == "ok" and first["probabilities"]["hate"] == pytest.approx(by_hand, abs=1e-6)
     plain = _grade(server, tmp_path, "plain", "--model", "harness-literal")
-    refused = runner.invoke(app, ["jury", str(sampled), str(logprobs), str(plain), "--rule", "mean-probability", "-o",
+    refused = cli.invoke(app, ["jury", str(sampled), str(logprobs), str(plain), "--rule", "mean-probability", "-o",
                                   str(tmp_path / "j2")])
     assert refused.exit_code == 2 and "recorded no probabilities" in refused.output

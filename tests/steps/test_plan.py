@@ -15,19 +15,17 @@ from harness.results.planning import Plan
 from validation.simulate import write_run_folder
 from validation.studies import Setting, draw, frames
 
-runner = CliRunner()
 
-
-def test_a_plan_from_a_calibration_quotes_its_interval(tmp_path: Path) -> None:
+def test_a_plan_from_a_calibration_quotes_its_interval(cli: CliRunner, tmp_path: Path) -> None:
     p, r, gp, gr, clusters = draw(Setting(), np.random.default_rng(8), n_prompts=40)
     graded, human = frames(p, r, gp, gr, clusters, 6)
     write_run_folder(tmp_path / "run", graded, human)
     write_pairs(human, tmp_path / "human.jsonl")
-    calibrated = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(tmp_path / "human.jsonl"),
+    calibrated = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(tmp_path / "human.jsonl"),
                                      "--n-boot", "500", "--seed", "4"])
     assert calibrated.exit_code == 0, calibrated.output
     calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
-    planned = runner.invoke(app, ["plan", str(tmp_path / "run" / "calibration.json"), "--metric", "kappa-quadratic", "--side",
+    planned = cli.invoke(app, ["plan", str(tmp_path / "run" / "calibration.json"), "--metric", "kappa-quadratic", "--side",
                                   "prompt", "--target-width", "0.3", "--studies", "20", "--n-boot", "50", "--json",
                                   "-o", str(tmp_path / "plan.json")])
     assert planned.exit_code == 0, planned.output
@@ -37,17 +35,17 @@ def test_a_plan_from_a_calibration_quotes_its_interval(tmp_path: Path) -> None:
     assert "calibration.json's own interval (500 cluster resamples, seed 4)" in plan["pilot_interval"]
 
 
-def test_a_plan_from_a_table_gives_calibrates_interval_at_its_defaults(tmp_path: Path) -> None:
+def test_a_plan_from_a_table_gives_calibrates_interval_at_its_defaults(cli: CliRunner, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     gold = rng.integers(0, 3, 120)
     table = [{"id": f"i{i}", "prompt_id": f"q{i // 3}", "gold": int(g), "pred": int(g if rng.random() < 0.7 else (g + 1) % 3)}
              for i, g in enumerate(gold)]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(row) + "\n" for row in table), encoding="utf-8")
-    calibrated = runner.invoke(app, ["calibrate", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "-o",
+    calibrated = cli.invoke(app, ["calibrate", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "-o",
                                      str(tmp_path)])
     assert calibrated.exit_code == 0, calibrated.output
     reported = json.loads((tmp_path / "calibration_gold_vs_pred.json").read_text())["ci"]["kappa"]
-    planned = runner.invoke(app, ["plan", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "--metric", "kappa",
+    planned = cli.invoke(app, ["plan", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "--metric", "kappa",
                                   "--target-width", "0.4", "--studies", "20", "--n-boot", "50", "--json", "-o",
                                   str(tmp_path / "plan.json")])
     assert planned.exit_code == 0, planned.output

@@ -13,14 +13,12 @@ from harness.cli.app import app
 from harness.steps.settings import CalibrateSettings
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
-
 
 @pytest.mark.parametrize(("flags", "named"), [
     (["--labels", "0,1"], "--labels"), (["--unparsed", "disagree"], "--unparsed"), (["--nominal"], "--nominal")])
-def test_a_setting_of_the_table_mode_is_refused_for_a_run(tmp_path: Path, flags: list[str], named: str) -> None:
+def test_a_setting_of_the_table_mode_is_refused_for_a_run(cli: CliRunner, tmp_path: Path, flags: list[str], named: str) -> None:
     (tmp_path / "run").mkdir()
-    result = runner.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(SAMPLE), *flags])
+    result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(SAMPLE), *flags])
     assert result.exit_code == 2, result.output
     assert f"{named} applies to a plain table's two columns (--gold/--pred), not to a run folder" in result.output
 

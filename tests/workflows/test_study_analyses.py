@@ -16,7 +16,6 @@ from harness.io.pairs import load_pairs, write_pairs
 from harness.workflows.study_reading import read_study
 from tests.helpers import SAMPLE
 
-runner = CliRunner()
 BASE = """[study]
 out = "out"
 data = "pairs.jsonl"
@@ -59,11 +58,11 @@ def test_a_thresholds_table_inherits_the_study_wide_keys(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_a_study_calibrates_its_derived_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_calibrates_its_derived_run(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path, "[thresholds]\n[calibrate]\n[compare]\n[report]\nview = false\n", url=server.base_url)
     (tmp_path / "pairs.jsonl").unlink()
     write_pairs(load_pairs(SAMPLE).head(120), tmp_path / "pairs.jsonl")  # 40 prompt clusters
-    done = runner.invoke(app, ["run", str(study)])
+    done = cli.invoke(app, ["run", str(study)])
     assert done.exit_code == 0, done.output
     out = tmp_path / "out"
     found = json.loads((out / "thresholds" / "thresholds.json").read_text())
@@ -73,5 +72,5 @@ def test_a_study_calibrates_its_derived_run(server, tmp_path: Path) -> None:  # 
     compared = json.loads((out / "comparison.json").read_text())
     assert compared["unit"]["n_items"] == found["split"]["held_out_pairs"]  # the grader too, on held-out pairs only
     assert "Verdicts from probabilities: harness-small" in (out / "report.md").read_text()
-    again = runner.invoke(app, ["run", str(study)])
+    again = cli.invoke(app, ["run", str(study)])
     assert again.exit_code == 0 and "0 ran" in again.output
