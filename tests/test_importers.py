@@ -11,9 +11,7 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs
 from tests.helpers import SHARED
 
-pytestmark = pytest.mark.shared_data(SHARED)
-
-
+@pytest.mark.shared_data(SHARED)
 def test_pairedsafety_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "ps.jsonl"
     result = cli.invoke(app, ["data", "import", "pairedsafety", str(SHARED / "pairedsafety/analysis/public_mini_eval"), "-o", str(out)])
@@ -25,6 +23,7 @@ def test_pairedsafety_import(cli: CliRunner, tmp_path: Path) -> None:
     assert frame.loc[frame["model"] == "grok-4", "response"].isna().all()
 
 
+@pytest.mark.shared_data(SHARED)
 def test_xstest_import_folder_and_file(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "x.jsonl"
     assert cli.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest"), "-o", str(out)]).exit_code == 0
@@ -46,6 +45,7 @@ def test_xstest_import_folder_and_file(cli: CliRunner, tmp_path: Path) -> None:
         assert other[column].equals(whole[column]), column
 
 
+@pytest.mark.shared_data(SHARED)
 def test_openai_moderation_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "m.jsonl"
     result = cli.invoke(app, ["data", "import", "openai-moderation", str(SHARED / "openai_moderation/data/samples-1680.jsonl.gz"), "-o", str(out)])
@@ -56,6 +56,7 @@ def test_openai_moderation_import(cli: CliRunner, tmp_path: Path) -> None:
     assert frame["label_scale"].eq("binary").all()
 
 
+@pytest.mark.shared_data(SHARED)
 def test_unknown_format_exits_2(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(app, ["data", "import", "beavertails", str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and "expected one of" in result.output
