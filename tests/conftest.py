@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
-from tests.helpers import RUNNER, SAMPLE
+from tests.helpers import RUNNER, SAMPLE, Scripted
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +73,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_LOCAL") == "1":
                 pytest.fail(f"the [local] extra is missing ({', '.join(missing)}); .ci/run installs it with make install-local")
             pytest.skip(f"the [local] extra is not installed ({', '.join(missing)}): make install-local")
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Callable[[dict[str, Any]], Any]], Scripted]]:
+    servers: list[Scripted] = []
+
+    def make(handler: Callable[[dict[str, Any]], Any]) -> Scripted:
+        server = Scripted(handler)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

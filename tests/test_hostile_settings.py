@@ -258,20 +258,6 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
 
 
 @pytest.mark.slow
-def test_written_files_follow_the_umask(cli: CliRunner, tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        analysis = _analysis(tmp_path)
-        out = tmp_path / "report"
-        assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
-    finally:
-        os.umask(old)
-    for path in [analysis, out / "report.html", out / "report.md", *(out / "figures").iterdir()]:
-        assert path.stat().st_mode & 0o777 == 0o644, (path, oct(path.stat().st_mode))
-    assert (out / "figures").stat().st_mode & 0o777 == 0o755
-
-
-@pytest.mark.slow
 def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(cli: CliRunner, tmp_path: Path) -> None:
     analysis = _analysis(tmp_path)
     out = tmp_path / "report"

@@ -11,6 +11,7 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs
 from tests.helpers import SHARED
 
+
 @pytest.mark.shared_data(SHARED)
 def test_pairedsafety_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "ps.jsonl"

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.core.errors import ConfigError
 from harness.grading.answers import RetryableError
 from harness.grading.cache import request_key
 from harness.grading.client import GraderClient
@@ -61,19 +60,3 @@ def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
                    {"messages": [{"role": "user", "content": "y"}]}, {"response_format": {"type": "json_object"}}):
         assert request_key("http://h:1/v1", {**request, **change}) != key, change
     assert request_key("http://other:1/v1", request) != key
-
-
-def test_library_errors_name_parameters_and_the_cli_names_flags() -> None:
-    from harness.cli.common import as_flags
-    from harness.grading.grade import GradeSpec
-
-    with pytest.raises(ConfigError) as caught:
-        EndpointConfig(base_url="http://h/v1", concurrency=0)
-    assert str(caught.value).startswith("concurrency=0: expected at least 1") and "--" not in str(caught.value)
-    assert as_flags(caught.value).startswith("--concurrency 0: expected")
-    with pytest.raises(ConfigError) as caught:
-        EndpointConfig(base_url="http://h/v1", timeout_s=-1)
-    assert as_flags(caught.value).startswith("--timeout -1: expected more than 0")
-    with pytest.raises(ConfigError) as caught:
-        GradeSpec(targets=("title",))
-    assert str(caught.value).startswith("targets='title'") and as_flags(caught.value).startswith("--target 'title'")

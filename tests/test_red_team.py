@@ -174,8 +174,6 @@ def test_a_failing_replica_is_set_aside_and_the_healthy_one_serves(server, make_
     assert by_replica[broken.base_url] < by_replica[server.base_url]  # cooled down, not favoured for failing fast
 
 
-# --------------------------------------------------------------------------- the batch path
-
 def _batch_command(data: Path, url: str, run: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(run), "--batch", "-q", *extra]
 
@@ -320,8 +318,6 @@ def test_no_key_from_a_batch_error_reaches_any_output(tmp_path: Path) -> None:
     assert key not in outputs and "500" in process.stderr
 
 
-# --------------------------------------------------------------------------- what reaches the terminal and the files
-
 def _completion_endpoint(message_400: str | None = None) -> tuple[str, object]:
     """A real HTTP endpoint that grades everything Safe for any model, naming that model; or answers 400 with a message."""
     import threading
@@ -352,20 +348,6 @@ def _completion_endpoint(message_400: str | None = None) -> tuple[str, object]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}/v1", httpd
-
-
-@pytest.mark.slow
-def test_markup_and_escapes_from_an_endpoint_are_printed_as_text(tmp_path: Path) -> None:
-    message = "bad [/x] request [link=http://evil.example]click[/link] \x1b]8;;http://evil.example\x07here\x1b]8;;\x07"
-    url, httpd = _completion_endpoint(message)
-    try:
-        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(_data(tmp_path, 3)), "--base-url", url,
-                                  "--out", str(tmp_path / "run"), "--target", "prompt"], capture_output=True, text=True, timeout=60)
-    finally:
-        httpd.shutdown()  # type: ignore[attr-defined]
-    assert process.returncode == 3 and "Traceback" not in process.stderr  # failed items, said as such
-    assert "bad [/x] request [link=http://evil.example]click[/link]" in process.stdout
-    assert "\x1b" not in process.stdout + process.stderr
 
 
 @pytest.mark.slow

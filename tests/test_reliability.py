@@ -30,6 +30,8 @@ from harness.serve.config import FAULT_MODES
 from tests.helpers import RUNNER, SAMPLE, endpoint_for, stats
 
 SOAK = os.environ.get("HARNESS_SOAK") == "1"
+
+
 STATUSES = {"ok", "failed", "unparsed", "refused"}
 
 
@@ -56,8 +58,6 @@ def _assert_run_is_whole(run: Path, expected: int) -> list[dict[str, object]]:
     assert len(keys) == len(set(keys)) == expected  # no id written twice, none missing
     return records
 
-
-# 1. Faults ----------------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_every_fault_mode_at_once_keeps_the_invariants(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -109,8 +109,6 @@ def test_faults_under_batching_regrade_singly_and_keep_labels(make_server, tmp_p
     # a batch request and then single requests for what it lost: (batches + items) x attempts
     assert stats(faulty)["requests"] <= (25 + 200) * 4
 
-
-# 2. Kill and resume -------------------------------------------------------------------------
 
 def _grade_process(data: Path, run: Path, url: str, cache: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HARNESS_BACKOFF_INITIAL_S": "0"}
@@ -205,8 +203,6 @@ def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(c
     assert not list(run.glob(".*.stale*"))  # temporaries of the killed session cleared
 
 
-# 3. Hostile input ---------------------------------------------------------------------------
-
 HOSTILE = [
     "{{ 7 * 7 }} and {% for x in range(3) %}{{ x }}{% endfor %}",
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
@@ -244,6 +240,8 @@ def test_mixed_encoding_file_is_located_and_writes_nothing(cli: CliRunner, tmp_p
 _record = st.dictionaries(st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
                           st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True),
                                     st.booleans()))
+
+
 _content = st.one_of(st.binary(max_size=400),
                      st.lists(_record, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
                      st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
@@ -291,42 +289,6 @@ def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Pat
     else:
         _refused_cleanly(result, path, out)
 
-
-# 4. Secrets ---------------------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_api_key_reaches_no_file_log_or_report(cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    secret = "sk-test-SECRET-9f8e7d6c5b4a"
-    handle = make_server(api_key=secret, fail_rate=0.2, fail_modes=("429", "500", "garbage"), seed=2, retry_after_s=0)
-    monkeypatch.setenv("OPENAI_API_KEY", secret)
-    data = write_pairs(load_pairs(SAMPLE), tmp_path / "pairs.jsonl")
-    run, cache = tmp_path / "run", tmp_path / "cache"
-    outputs = []
-    for args in (["grade", str(data), "--base-url", handle.base_url, "--out", str(run), "--cache-dir", str(cache),
-                  "--target", "all"],
-                 ["grade", str(data), "--base-url", handle.base_url, "--out", str(run), "--cache-dir", str(cache),
-                  "--retry", "unparsed,failed"],
-                 ["calibrate", str(run), "--human", str(data), "--n-boot", "50"],
-                 ["analyze", str(run), "--by", "model", "--n-boot", "50"],
-                 ["report", str(run)]):
-        result = cli.invoke(app, args)
-        assert result.exit_code == 0, (args, result.output)
-        outputs.append(result.output)
-    # a wrong key: the error message must not echo either key
-    wrong = cli.invoke(app, ["grade", str(data), "--base-url", handle.base_url, "--out", str(tmp_path / "w"),
-                                "--api-key", "sk-test-WRONG-123456"])
-    assert wrong.exit_code == 1 and "401" in wrong.output
-    outputs.append(wrong.output)
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".html" for p in files) and any(p.parent.name == "cache" for p in files)
-    for path in files:
-        body = path.read_bytes()
-        assert secret.encode() not in body and b"sk-test-WRONG" not in body, path
-    for text in outputs:
-        assert secret not in text and "sk-test-WRONG" not in text
-
-
-# 5. Grader injection ------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_flip_rate_of_a_gullible_grader_is_measured_exactly(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
