@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from harness.analysis.krippendorff import alpha_from_coincidences, coincidences
 from harness.cli.app import app
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.io.pairs import load_pairs, write_pairs
@@ -155,3 +159,62 @@ def completion_endpoint(message_400: str | None = None) -> tuple[str, object]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}/v1", httpd
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def exit_and_output(*args: str) -> tuple[int, str]:
+    result = RUNNER.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def rater_study(seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None) -> pd.DataFrame:
+    """Three annotators about 80 % right on a k-class label, and graders of given accuracy."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+
+    def rater(accuracy: float) -> np.ndarray:
+        wrong = (truth + rng.integers(1, k, n)) % k
+        return np.where(rng.random(n) < accuracy, truth, wrong)
+
+    frame = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"p{i // 2}" for i in range(n)]})
+    for j in (1, 2, 3):
+        frame[f"a{j}"] = [f"c{v}" for v in rater(human)]
+    for name, accuracy in (graders or {"good": 0.93, "poor": 0.55}).items():
+        frame[name] = [f"c{v}" for v in rater(accuracy)]
+    return frame
+
+
+def alpha_of(table: np.ndarray, level: str, k: int, values: np.ndarray | None = None) -> float:
+    return float(alpha_from_coincidences(coincidences(table, k).sum(axis=0), k, level, values))
+
+
+def endpoint_at(*urls: str) -> EndpointConfig:
+    return EndpointConfig(base_url=urls[0], replicas=tuple(urls[1:]), concurrency=8, timeout_s=5.0,
+                          retry=RetryPolicy(max_attempts=8, initial_s=0.0, max_s=0.05, retry_after_cap_s=0.0))
+
+
+SOAK = os.environ.get("HARNESS_SOAK") == "1"
+
+
+record_strategy = st.dictionaries(st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
+                          st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True),
+                                    st.booleans()))
+
+
+content_strategy = st.one_of(st.binary(max_size=400),
+                     st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
+                     st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
+                         lambda rows: "\n".join(",".join(cells) for cells in rows).encode()))
+
+
+def assert_refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # our error, not a traceback
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and path.name in errors[0], result.output
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".") or ".tmp" in p.name]  # no temp left

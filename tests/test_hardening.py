@@ -114,59 +114,6 @@ def _one_pair(tmp_path: Path) -> Path:
     return write_pairs(pd.DataFrame([{"id": "a", "prompt": "How do I bake bread?"}]), tmp_path / "one.jsonl")
 
 
-HOSTILE_LINES = {
-    "deep": ('{"id": "a", "prompt": "x", "m": ' + "[" * 3000 + "]" * 3000 + "}", "line 2: JSON nested too deeply"),
-    "surrogate": ('{"id": "a", "prompt": "x\\ud800"}', "line 2: a \\u escape encodes a lone surrogate"),
-    "list cell": ('{"id": "a", "prompt": "x", "tags": ["a", "b"]}', "line 2, column 'tags': the cell holds a list"),
-    "dict cell": ('{"id": "a", "prompt": "x", "meta": {"k": 1}}', "line 2, column 'meta': the cell holds an object"),
-    "bool id": ('{"id": true, "prompt": "x"}', "line 2, column 'id': id True is a boolean"),
-    "float id": ('{"id": 2.0, "prompt": "x"}', "line 2, column 'id': id 2.0 is a floating-point number"),
-    "list id": ('{"id": [1], "prompt": "x"}', "line 2, column 'id': the cell holds a list"),
-    "float label": ('{"id": "a", "prompt": "x", "prompt_hate": 1.5}', "line 2, column 'prompt_hate': label 1.5 is not an integer"),
-    "text float label": ('{"id": "a", "prompt": "x", "prompt_hate": "1.5"}', "line 2, column 'prompt_hate': label '1.5' is not an integer"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(HOSTILE_LINES))
-def test_hostile_and_loose_files_are_located_errors(cli: CliRunner, case: str, tmp_path: Path) -> None:
-    line, expected = HOSTILE_LINES[case]
-    path = tmp_path / "t.jsonl"
-    path.write_text('{"id": "z", "prompt": "fine"}\n' + line + "\n", encoding="utf-8")
-    for command in (["data", "describe", str(path)], ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r")]):
-        result = cli.invoke(app, command)
-        _no_traceback(result)
-        assert result.exit_code == 2 and expected in result.output, (command, result.output)
-    assert not (tmp_path / "r").exists()
-
-
-def test_strict_rule_accepts_integers_and_digit_text(tmp_path: Path) -> None:
-    path = tmp_path / "t.jsonl"
-    path.write_text('{"id": 7, "prompt": "x", "prompt_hate": 1, "prompt_sexual": "2", "flag": true}\n', encoding="utf-8")
-    frame = load_pairs(path)
-    assert frame["id"].tolist() == ["7"] and frame["prompt_hate"].tolist() == [1] and frame["prompt_sexual"].tolist() == [2]
-
-
-def test_unclosed_csv_quote_names_its_line(cli: CliRunner, tmp_path: Path) -> None:
-    path = tmp_path / "t.csv"
-    path.write_text('id,prompt\na,"never closed\nb,x\n', encoding="utf-8")
-    result = cli.invoke(app, ["data", "describe", str(path)])
-    _no_traceback(result)
-    assert result.exit_code == 2 and "t.csv, line 2: a quoted field opens here and is never closed" in result.output
-
-
-def test_malformed_label_record_is_located(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
-    run = tmp_path / "run"
-    grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
-    with (run / "labels.jsonl").open("a") as out:
-        out.write('{"id": "x", "target": "prompt", "status": "ok"}\n')
-    for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
-                    ["grade", str(data), "--base-url", server.base_url, "--out", str(run)]):
-        result = cli.invoke(app, command)
-        _no_traceback(result)
-        assert result.exit_code == 2 and "labels.jsonl, line 7: an ok record needs 'severity'" in result.output, result.output
-
-
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.slow
 def test_timeout_bounds_a_trickling_body(scripted, transport: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

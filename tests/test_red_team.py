@@ -412,40 +412,6 @@ def test_inject_refuses_to_overwrite_its_input(cli: CliRunner, tmp_path: Path) -
     assert result.exit_code == 2 and "is the clean table, an input of this command" in result.output and data.read_bytes() == before
 
 
-def test_hostile_parquet_cells_are_located_errors(cli: CliRunner, tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from harness.cli.app import app
-
-    labels = {f"prompt_{c}": [0, 0] for c in ("sexual", "violence", "self_harm")}
-    cases = {
-        "lists": (pa.table({"id": ["a", "b"], "prompt": ["p", "q"], "prompt_hate": pa.array([[1, 2], [3]]), **labels}),
-                  "column 'prompt_hate' holds list"),
-        "booleans": (pa.table({"id": ["a", "b"], "prompt": ["p", "q"], "prompt_hate": [True, False], **labels}),
-                     "label True is not an integer"),
-        "dictionary": (pa.table({"id": pa.array(["a", "b"]).dictionary_encode(), "prompt": ["p", "q"]}), None),
-    }
-    for name, (table, message) in cases.items():
-        pq.write_table(table, tmp_path / f"{name}.parquet")
-        result = cli.invoke(app, ["data", "describe", str(tmp_path / f"{name}.parquet")])
-        if message is None:
-            assert result.exit_code == 0 and "2 rows" in result.output, result.output
-        else:
-            assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
-
-
-def test_a_duplicated_label_line_is_a_located_error(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.core.errors import RunError
-
-    grade(_data(tmp_path, 3), GradeSpec(), _endpoint(server.base_url), run_dir=tmp_path / "run")
-    labels = tmp_path / "run" / "labels.jsonl"
-    first = labels.read_text().splitlines()[0]
-    labels.write_text(labels.read_text() + first + "\n")
-    with pytest.raises(RunError, match="a second label for"):
-        read_labels(tmp_path / "run")
-
-
 def test_retried_records_keep_their_billed_tokens(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     faulty = make_server(fail_rate=0.4, fail_modes=("garbage",), seed=3)
     data = _data(tmp_path)

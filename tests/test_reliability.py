@@ -228,15 +228,6 @@ def test_hostile_texts_grade_without_breaking_request_or_template(server, tmp_pa
     assert load_pairs(tmp_path / "run" / "input.jsonl")["prompt"].tolist() == HOSTILE
 
 
-def test_mixed_encoding_file_is_located_and_writes_nothing(cli: CliRunner, tmp_path: Path) -> None:
-    path = tmp_path / "mixed.jsonl"
-    path.write_bytes(b'{"id": "a", "prompt": "fine"}\n{"id": "b", "prompt": "caf\xe9 in latin-1"}\n')
-    result = cli.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")])
-    assert result.exit_code == 2
-    assert "mixed.jsonl" in result.output and "line 2" in result.output and "UTF-8" in result.output
-    assert not (tmp_path / "run").exists()
-
-
 _record = st.dictionaries(st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
                           st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True),
                                     st.booleans()))
@@ -273,21 +264,6 @@ def test_fuzzed_pairs_files_never_half_write_a_run(tmp_path: Path, content: byte
     else:
         result = RUNNER.invoke(app, ["data", "describe", str(path), "--json"])
         assert result.exit_code == 0, result.output
-
-
-@settings(max_examples=200 if SOAK else 40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=_content, fmt=st.sampled_from([("xstest", ".csv"), ("openai-moderation", ".jsonl")]))
-@pytest.mark.slow
-def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Path, content: bytes, fmt: tuple[str, str]) -> None:
-    folder = Path(tempfile.mkdtemp(dir=tmp_path))
-    path = folder / f"in{fmt[1]}"
-    path.write_bytes(content)
-    out = folder / "out.jsonl"
-    result = RUNNER.invoke(app, ["data", "import", fmt[0], str(path), "-o", str(out)])
-    if result.exit_code == 0:
-        assert load_pairs(out)["id"].is_unique
-    else:
-        _refused_cleanly(result, path, out)
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The pairs-table contract: every bad input is a DataError naming file, line and column, exit 2."""
+"""The pairs-table contract on pandas frames: load, round trip, column mapping, located errors, streamed chunks, fuzzed input."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ from harness.cli.app import app
 from harness.cli.common import as_flags
 from harness.core.errors import DataError
 from harness.io.pairs import load_pairs, write_pairs
+from tests.helpers import SAMPLE, write_jsonl
 
 
-def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+def test_strict_rule_accepts_integers_and_digit_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": 7, "prompt": "x", "prompt_hate": 1, "prompt_sexual": "2", "flag": true}\n', encoding="utf-8")
+    frame = load_pairs(path)
+    assert frame["id"].tolist() == ["7"] and frame["prompt_hate"].tolist() == [1] and frame["prompt_sexual"].tolist() == [2]
 
 
 def test_loads_jsonl_with_labels_and_metadata(tmp_path: Path) -> None:
-    path = _jsonl(tmp_path / "p.jsonl", [
+    path = write_jsonl(tmp_path / "p.jsonl", [
         {"id": "a", "prompt": "hi", "response": "hello", "prompt_hate": 1, "response_hate": None, "model": "m1"},
         {"id": 2, "prompt": "yo", "prompt_hate": 0, "response_hate": 3, "model": "m2"},
     ])
@@ -35,7 +38,7 @@ def test_loads_jsonl_with_labels_and_metadata(tmp_path: Path) -> None:
 
 
 def test_csv_and_parquet_round_trip(tmp_path: Path) -> None:
-    frame = load_pairs(_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "x, \"quoted\"\nline", "prompt_sexual": 2}]))
+    frame = load_pairs(write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "x, \"quoted\"\nline", "prompt_sexual": 2}]))
     for name in ("t.csv", "t.parquet"):
         write_pairs(frame, tmp_path / name)
         again = load_pairs(tmp_path / name)
@@ -44,7 +47,7 @@ def test_csv_and_parquet_round_trip(tmp_path: Path) -> None:
 
 
 def test_column_mapping(tmp_path: Path) -> None:
-    path = _jsonl(tmp_path / "p.jsonl", [{"uid": "u1", "question": "q"}])
+    path = write_jsonl(tmp_path / "p.jsonl", [{"uid": "u1", "question": "q"}])
     frame = load_pairs(path, mapping={"id": "uid", "prompt": "question"})
     assert frame[["id", "prompt"]].values.tolist() == [["u1", "q"]]
 
@@ -77,36 +80,6 @@ def test_bad_input_is_located_and_exits_2(cli: CliRunner, tmp_path: Path, name: 
     assert result.exit_code == 2
     assert where in result.output and "Traceback" not in result.output
     assert as_flags(info.value) in result.output  # the library names parameters, the CLI their flags (--map)
-
-
-def test_unreadable_file_and_directory(cli: CliRunner, tmp_path: Path) -> None:
-    result = cli.invoke(app, ["data", "describe", str(tmp_path / "nope.jsonl")])
-    assert result.exit_code == 2 and "file not found" in result.output
-    folder = tmp_path / "dir.jsonl"
-    folder.mkdir()
-    result = cli.invoke(app, ["data", "describe", str(folder)])
-    assert result.exit_code == 2 and "is a directory" in result.output
-
-
-def test_import_leaves_nothing_half_written(cli: CliRunner, tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    result = cli.invoke(app, ["data", "import", "xstest", str(tmp_path / "missing.csv"), "-o", str(out)])
-    assert result.exit_code == 2
-    assert not out.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_describe_reports_coverage_and_distribution(cli: CliRunner, tmp_path: Path) -> None:
-    path = _jsonl(tmp_path / "p.jsonl", [
-        {"id": "a", "prompt": "x", "prompt_hate": 1, "model": "m"},
-        {"id": "b", "prompt": "y", "prompt_hate": None, "model": "m"},
-        {"id": "c", "prompt": "z", "prompt_hate": 1, "model": "n"},
-    ])
-    result = cli.invoke(app, ["data", "describe", str(path), "--json"])
-    assert result.exit_code == 0
-    summary = json.loads(result.output)
-    assert summary["rows"] == 3
-    assert summary["labels"]["prompt_hate"] == {"known": 2, "coverage": 2 / 3, "distribution": {"0": 0, "1": 2, "2": 0, "3": 0}}
-    assert summary["metadata"]["model"]["unique"] == 2
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -184,3 +157,13 @@ def test_streamed_csv_errors_are_located_like_the_whole_table(tmp_path: Path) ->
     path.write_bytes("id,prompt\na,x\nb,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"line 3.*not valid UTF-8"):
         list(iter_pairs(path, chunk_rows=1))
+
+
+def test_a_response_column_under_another_name_is_pointed_out(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frame = load_pairs(SAMPLE).head(3).rename(columns={"response": "completion"})
+    data = write_pairs(frame, tmp_path / "d.csv")
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "pass --map response=completion" in result.output and not (tmp_path / "run").exists()
+    mapped = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                                 "--map", "response=completion"])
+    assert mapped.exit_code == 0, mapped.output
