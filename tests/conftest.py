@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+# The terminal console is built once, at its first import, and rich fixes its width then if COLUMNS is set: built
+# here, before any test invokes a command with COLUMNS in its env, its width follows each test's COLUMNS.
+import harness.cli.console  # noqa: F401
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
 from tests.helpers import RUNNER, SAMPLE, Scripted
