@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.analysis.krippendorff import alpha_from_coincidences, coincidences
 from harness.cli.app import app
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
 from harness.serve.runner import ServerHandle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -218,3 +220,46 @@ def assert_refused_cleanly(result, path: Path, out: Path) -> None:  # type: igno
     assert len(errors) == 1 and path.name in errors[0], result.output
     assert not out.exists()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".") or ".tmp" in p.name]  # no temp left
+
+
+def small_pairs(tmp_path: Path, n: int = 20) -> Path:
+    frame = load_pairs(SAMPLE).head(n)
+    return write_pairs(frame, tmp_path / "small.jsonl")
+
+
+def labels_by_key(run: Path) -> dict[tuple[str, str], dict[str, object]]:
+    return {(r["id"], r["target"]): r for r in read_labels(run)}
+
+
+SAFE_VERDICT = {"H": {"raw_0_7": 0, "severity_0_3": 0}, "S": {"raw_0_7": 0, "severity_0_3": 0},
+           "V": {"raw_0_7": 0, "severity_0_3": 0}, "SH": {"raw_0_7": 0, "severity_0_3": 0}}
+
+
+def distinct_pairs(n: int) -> pd.DataFrame:
+    """``n`` distinct pairs made from the bundled sample (each text made unique by a suffix)."""
+    base = load_pairs(SAMPLE)
+    rows = []
+    for i in range(n):
+        row = base.iloc[i % len(base)]
+        rows.append({"id": f"p{i:05d}", "prompt": f"{row['prompt']} (case {i})",
+                     "response": f"{row['response']} (case {i})", "model": row["model"]})
+    return pd.DataFrame(rows)
+
+
+def assert_run_is_whole(run: Path, expected: int) -> list[dict[str, object]]:
+    raw = (run / "labels.jsonl").read_bytes()
+    assert raw.endswith(b"\n")
+    records = [json.loads(line) for line in raw.splitlines()]  # every line is whole JSON
+    keys = [(r["id"], r["target"]) for r in records]
+    assert len(keys) == len(set(keys)) == expected  # no id written twice, none missing
+    return records
+
+
+def few_pairs(tmp_path: Path, n: int = 12) -> Path:
+    return write_pairs(load_pairs(SAMPLE).head(n), tmp_path / "small.jsonl")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed

@@ -194,26 +194,6 @@ def test_the_shot_search_splits_by_prompt_even_without_prompt_id() -> None:
     assert not {s.text for shots in exemplar_candidates(splits["pool"], held_out).values() for s in shots} & held_out
 
 
-def test_grading_items_that_are_exemplars_is_flagged_where_scores_are_read(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.grading.shots import Shot, write_shots
-
-    frame = load_pairs(SAMPLE).head(30)
-    data = write_pairs(frame, tmp_path / "d.jsonl")
-    leaked = [Shot(row.prompt, "prompt", (("hate", 0), ("sexual", 0), ("violence", 0), ("self_harm", 0)), source_id=row.id)
-              for row in frame.head(6).itertuples()]
-    shots = write_shots(leaked, tmp_path / "leaked.jsonl")
-    run = grade(data, GradeSpec(shots_path=str(shots)), endpoint_for(server), run_dir=tmp_path / "leaked")
-    assert run.manifest.shots_overlap is not None and run.manifest.shots_overlap >= 6
-    grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "clean")
-    assert grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "clean").manifest.shots_overlap is None
-    cal = cli.invoke(app, ["calibrate", str(tmp_path / "leaked"), "--human", str(data), "--n-boot", "0"], env={"COLUMNS": "200"})
-    assert "exemplars of its shot set" in cal.output
-    cmp = cli.invoke(app, ["compare", str(tmp_path / "leaked"), str(tmp_path / "clean"), "--human", str(data), "--n-boot", "0",
-                              "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "200"})
-    assert cmp.exit_code == 0 and "harness-baseline (leaked): " in cmp.output and "their own answer shown" in cmp.output
-    assert json.loads((tmp_path / "cmp.json").read_text())["runs"]["harness-baseline (leaked)"]["warnings"]
-
-
 def test_the_selection_is_recommended_only_when_held_out_test_says_better() -> None:
     from harness.results.common import Difference
     from harness.results.shots import TestSet

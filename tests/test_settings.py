@@ -18,11 +18,17 @@ from tests.helpers import SAMPLE
 
 #: Options that are output plumbing, not settings (exempt in the study file).
 PLUMBING = {"out", "as_json", "quiet", "help"}
+
+
 #: The grading commands' own options: their input and folders, and the settings file; every other grading option is a
 #: field of the grading settings (the study's [endpoint] and [[grader]] keys), made by with_layers.
 GRADING = {"pool", "run_root", "config", *EndpointSettings.model_fields, *JobSettings.model_fields}
+
+
 #: Commands that send requests: their endpoint options are the study's [endpoint] keys.
 SENDS = {"calibrate-shots", "probe"}
+
+
 STUDY_TABLE = {"calibrate-shots": "shot_search", "calibrate-thresholds": "thresholds"}
 
 
@@ -238,16 +244,3 @@ def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(cli: CliRu
     assert result.exit_code == 0, result.output
     assert "warning: --run-dir is deprecated and will be removed in the next release; use --out" in result.stderr
     assert json.loads(result.stdout)["items"] == 6 and (tmp_path / "r" / "labels.jsonl").exists()
-
-
-def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(cli: CliRunner, tmp_path: Path) -> None:
-    """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
-    from harness.grading.settings import MAX_TOKENS_LIMIT
-    from harness.workflows.study_file import study_schema
-    from tests.helpers import SAMPLE
-
-    for value, said in (("0", "expected at least 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}")):
-        done = cli.invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
-        assert done.exit_code == 2 and f"--max-tokens {value}: {said}" in done.output, done.output
-    bounds = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
-    assert (bounds["minimum"], bounds["maximum"]) == (1, MAX_TOKENS_LIMIT)

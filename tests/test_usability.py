@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from pathlib import Path
@@ -20,15 +19,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])  # nothing listens once the socket is closed
-
-
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-def test_a_dead_endpoint_is_called_dead_within_seconds(cli: CliRunner, transport: str, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
-    result = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--out", str(tmp_path / "run")])
-    assert result.exit_code == 1  # stopped at once: the first item's refusal stops the job (no backoff on a dead host)
-    assert f"cannot reach {url}: connection refused" in result.output and "--base-url" in result.output
-    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
 
 
 def test_defaults_are_said_before_grading(cli: CliRunner, tmp_path: Path) -> None:
@@ -52,33 +42,6 @@ def test_failed_items_exit_3_with_grouped_reasons(cli: CliRunner, make_server, t
     assert manifest["reasons"]["failed"] == {"500: The server had an error while processing your request.": failed}
     allowed = cli.invoke(app, [*args, "--out", str(tmp_path / "run2"), "--allow-failed", "--json"])
     assert allowed.exit_code == 0
-
-
-def test_grade_works_inside_a_running_event_loop(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import harness
-    from tests.helpers import endpoint_for
-
-    data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
-
-    async def notebook_cell() -> tuple[int, int]:
-        first = await harness.agrade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "a")
-        second = harness.grade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "b")
-        return first.manifest["counts"]["ok"], second.manifest["counts"]["ok"]
-
-    assert asyncio.run(notebook_cell()) == (3, 3)
-
-
-def test_api_defaults_match_the_cli(monkeypatch: pytest.MonkeyPatch, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import inspect
-
-    import harness
-
-    for function in (harness.calibrate_run, harness.compare, harness.analyze, harness.flip_rates):
-        assert inspect.signature(function).parameters["n_boot"].default == 2000
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    result = harness.grade(write_pairs(load_pairs(SAMPLE).head(2), tmp_path / "d.jsonl"), run_dir=tmp_path / "run")
-    assert result.manifest["replicas"] == [server.base_url] and result.manifest["model"] == "harness-baseline"
-    assert result.manifest["endpoint"] == server.endpoint.identity  # what it serves, whatever its port
 
 
 def test_outputs_land_and_missing_inputs_are_errors(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -161,15 +124,6 @@ def test_what_researchers_reach_for(cli: CliRunner, server, tmp_path: Path) -> N
 
     analysis = cli.invoke(app, ["analyze", str(data), "--limit", "30", "--n-boot", "0", "--json", "-o", str(tmp_path / "a")])
     assert analysis.exit_code == 0 and json.loads((tmp_path / "a" / "analysis.json").read_text())["n_pairs"] == 30
-
-
-def test_a_second_call_on_a_folder_in_this_process_is_named_as_such(tmp_path: Path) -> None:
-    from harness.core.errors import RunError
-    from harness.grading.runfolder import run_lock
-
-    with run_lock(tmp_path), pytest.raises(RunError, match="another call in this process"):
-        with run_lock(tmp_path):
-            pass
 
 
 def test_mcnemar_takes_prompt_ids_as_clusters() -> None:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +34,15 @@ from harness.io.runs import read_labels
 from harness.serve.config import ServeConfig
 from harness.serve.runner import start_server
 from harness.workflows.embedded import free_port
-from tests.helpers import SAMPLE, endpoint_for, stats
+from tests.helpers import (
+    SAFE_VERDICT,
+    SAMPLE,
+    assert_no_traceback,
+    completion_body,
+    endpoint_for,
+    one_pair,
+    stats,
+)
 
 PROMPTS = GradeSpec(targets=("prompt",))
 
@@ -128,7 +137,7 @@ def test_a_run_answered_wholly_from_the_cache_at_a_gone_server_pins_nothing(serv
     answered from the cache, and the folder stays free for the corrected command."""
     from aiohttp import web
 
-    from tests.test_hardening import Scripted
+    from tests.helpers import Scripted
 
     verdict = {k: {"raw_0_7": 0, "severity_0_3": 0} for k in ("H", "S", "V", "SH")}
     answer = {"choices": [{"message": {"content": json.dumps(verdict)}, "finish_reason": "stop"}],
@@ -384,3 +393,77 @@ def test_a_read_only_cache_is_read_without_writing_and_never_renamed(cli: CliRun
         assert after.keys() >= before.keys()
     retried = grade(more, PROMPTS, endpoint_for(server), run_dir=tmp_path / "again", cache_dir=tmp_path / "cache")
     assert retried.manifest["cache_hits"] == (5 if not enforced else 3)  # the new answers were kept only if writable
+
+
+def test_an_empty_answer_is_never_cached(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=completion_body("  "), content_type="application/json"))
+    for attempt in range(2):
+        grade(one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / f"run{attempt}",
+              cache_dir=tmp_path / "cache")
+        assert read_labels(tmp_path / f"run{attempt}")[0]["status"] == "unparsed"
+    assert server.requests == 2  # a blank answer is more likely a fault on the way: asked again, not memorised
+
+
+def test_samples_and_logprobs_are_part_of_the_cache_key(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A request asking for 3 samples, or for logprobs, is another request than the plain one: never answered with the
+    plain one's single sample or missing probabilities."""
+    from aiohttp import web
+
+    seen: list[dict[str, Any]] = []
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        seen.append(body)
+        return web.Response(body=completion_body(json.dumps(SAFE_VERDICT)), content_type="application/json")
+
+    server = scripted(answer)
+    warm = {"targets": ("prompt",), "temperature": 0.7, "seed": 1}  # the same sampling settings in every request
+    for k, spec in enumerate((GradeSpec(**warm), GradeSpec(**warm, samples=3), GradeSpec(**warm, logprobs=True),
+                              GradeSpec(**warm))):
+        grade(one_pair(tmp_path), spec, endpoint_for(server), run_dir=tmp_path / f"run{k}", cache_dir=tmp_path / "cache")
+    assert server.requests == 3  # the last, plain again, came from the cache
+    assert [b.get("n") for b in seen] == [None, 3, None] and [bool(b.get("logprobs")) for b in seen] == [False, False, True]
+    assert read_labels(tmp_path / "run3")[0]["cached"] is True
+
+
+def test_retry_forgets_the_several_item_answer_that_left_items_out(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With --items-per-request, an answer missing rows is cached like any other; the items it left out are graded
+    singly and their records name it, so --retry unparsed forgets it too and asks the endpoint the whole way again."""
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=completion_body('{"items": []}'), content_type="application/json"))
+    data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
+    spec = GradeSpec(targets=("prompt",), items_per_request=2)
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    records = read_labels(tmp_path / "run")
+    assert [r["status"] for r in records] == ["unparsed", "unparsed"] and server.requests == 3  # the pair, then each alone
+    assert len({r["after_request_hash"] for r in records}) == 1
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache",
+          retry_statuses=("unparsed",))
+    assert server.requests == 6  # the several-item request was asked again, not read back from the cache
+
+
+def test_a_garbage_cache_is_moved_aside_and_the_run_completes(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
+    data = write_pairs(load_pairs(SAMPLE).head(4), tmp_path / "d.jsonl")
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                                 "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert_no_traceback(result)
+    assert result.exit_code == 0 and "was unreadable" in result.output and "moved it to" in result.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["ok"] == 8 and manifest["cache_notes"]
+    assert list(tmp_path.glob("cache.broken-*"))
+
+
+def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
+    request = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0.0, "seed": 1, "max_tokens": 9}
+    key = request_key("http://h:1/v1", request)
+    assert request_key("http://user:secret@h:1/v1/?q=1", request) == key  # credentials and query are not identity
+    assert request_key("http://h:1/v1", {**request, "stream": False, "timeout": 3}) == key  # transport details
+    for change in ({"model": "n"}, {"temperature": 0.5}, {"seed": 2}, {"max_tokens": 10},
+                   {"messages": [{"role": "user", "content": "y"}]}, {"response_format": {"type": "json_object"}}):
+        assert request_key("http://h:1/v1", {**request, **change}) != key, change
+    assert request_key("http://other:1/v1", request) != key

@@ -1,4 +1,4 @@
-"""Several replicas of one grader: the least busy takes each request, a dead one is set aside."""
+"""Several replicas of one grader: the least busy healthy one picked, a dead, failing or impostor one set aside and named."""
 
 from __future__ import annotations
 
@@ -17,7 +17,47 @@ from harness.grading.replicas import Replicas
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.workflows.embedded import free_port, start_serve_process
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, endpoint_at, pairs_file
+
+
+def test_a_dead_replica_at_start_does_not_stop_the_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    for urls in ((server.base_url, dead), (dead, server.base_url)):
+        run = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        result = grade(pairs_file(tmp_path), GradeSpec(), endpoint_at(*urls), run_dir=run)
+        assert result.manifest["counts"] == {"ok": 24, "unparsed": 0, "refused": 0, "failed": 0}
+
+
+def test_every_replica_dead_names_them(tmp_path: Path) -> None:
+    from harness.core.errors import GraderError
+
+    dead = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
+    with pytest.raises(GraderError, match="cannot reach") as caught:
+        grade(pairs_file(tmp_path), GradeSpec(), endpoint_at(*dead), run_dir=tmp_path / "run")
+    assert all(url in str(caught.value) for url in dead)
+
+
+def test_a_replica_answering_as_another_model_is_set_aside_and_named(server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    liar = make_server(answer_as="harness-small")
+    data = pairs_file(tmp_path)
+    clean = grade(data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "clean")
+    mixed = grade(data, GradeSpec(), endpoint_at(liar.base_url, server.base_url), run_dir=tmp_path / "mixed")
+    assert mixed.manifest["counts"]["ok"] == 24
+    session = mixed.manifest["last_session"]
+    assert list(session["replicas_set_aside"]) == [liar.base_url]
+    assert "answered as model 'harness-small', not 'harness-baseline'" in session["replicas_set_aside"][liar.base_url]
+    same = {(r["id"], r["target"]): r["severity"] for r in read_labels(tmp_path / "clean")}
+    assert {(r["id"], r["target"]): r["severity"] for r in read_labels(tmp_path / "mixed")} == same
+    assert clean.manifest["last_session"].get("answered_models") is None
+
+
+@pytest.mark.parametrize("mode", ["500", "html"])
+def test_a_failing_replica_is_set_aside_and_the_healthy_one_serves(server, make_server, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
+    broken = make_server(fail_rate=1.0, fail_modes=(mode,))
+    result = grade(pairs_file(tmp_path), GradeSpec(), endpoint_at(broken.base_url, server.base_url), run_dir=tmp_path / "run")
+    assert result.manifest["counts"]["ok"] == 24
+    by_replica = result.manifest["last_session"]["requests_by_replica"]
+    assert by_replica[broken.base_url] < by_replica[server.base_url]  # cooled down, not favoured for failing fast
 
 
 def test_least_busy_healthy_replica_is_picked_and_a_failing_one_set_aside() -> None:

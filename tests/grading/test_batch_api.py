@@ -1,4 +1,4 @@
-"""Grading through the Batch API of harness serve: same labels, no resubmission after kill -9, faults become failed."""
+"""Grading through the Batch API of harness serve: same labels, no resubmission after kill -9, faults become failed items, status and cancel."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.workflows.embedded import free_port, start_serve_process
-from tests.helpers import SAMPLE, endpoint_for
+from tests.helpers import SAMPLE, endpoint_at, endpoint_for, pairs_file
 
 FAST = BatchOptions(poll_initial_s=0.05, poll_max_s=0.2)
 
@@ -135,3 +135,133 @@ def test_batch_status_and_cancel(cli: CliRunner, make_server, tmp_path: Path) ->
     assert cancel.exit_code == 0 and "none open" in cancel.output
     missing = cli.invoke(app, ["batch", "status", str(tmp_path)])
     assert missing.exit_code == 2 and "not graded with --batch" in missing.output
+
+
+def _batch_command(data: Path, url: str, run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(run), "--batch", "-q", *extra]
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "HARNESS_BATCH_POLL_S": "0.05"}
+
+
+def _killed_while_polling(tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """A --batch run killed (-9) once its batch is submitted, its batch still running."""
+    import os
+
+    data = pairs_file(tmp_path)
+    run = tmp_path / "run"
+    first = subprocess.Popen(_batch_command(data, url, run, "--no-cache"), env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    state = run / "batches.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (state.exists() and json.loads(state.read_text())["batches"][0]["id"]):
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    return data, run
+
+
+@pytest.mark.slow
+def test_a_batch_the_restarted_server_forgot_is_resubmitted_once(tmp_path: Path) -> None:
+    from harness.workflows.embedded import start_serve_process
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    serve = start_serve_process(port, "--batch-fault", "slow")
+    try:
+        data, run = _killed_while_polling(tmp_path, url)
+        lost_id = json.loads((run / "batches.json").read_text())["batches"][0]["id"]
+        serve.kill()
+        serve.wait(10)
+        serve = start_serve_process(port)  # a new server: it knows no batch
+        second = subprocess.run(_batch_command(data, url, run), env=_env(), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "Traceback" not in second.stderr
+        records = read_labels(run)
+        assert len(records) == 24 and {r["status"] for r in records} == {"ok"}
+        batches = json.loads((run / "batches.json").read_text())["batches"]
+        assert batches[0]["status"] == "lost" and batches[1]["replaces"] == [lost_id] and batches[1]["recorded"]
+    finally:
+        serve.kill()
+        serve.wait(10)
+
+
+@pytest.mark.slow
+def test_a_killed_batch_run_is_not_regraded_synchronously(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    slow = make_server(batch_fault="slow")
+    data, run = _killed_while_polling(tmp_path, slow.base_url)
+    before = slow.endpoint.stats.as_json()["requests"]
+    again = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", slow.base_url, "--out", str(run)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2
+    assert "batches not yet collected" in " ".join(again.stderr.split()) and "Rerun with --batch" in " ".join(again.stderr.split())
+    assert slow.endpoint.stats.as_json()["requests"] == before  # nothing sent twice
+
+
+def test_identical_requests_in_a_batch_bill_once(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.grading.batch_api import BatchOptions
+
+    data = pairs_file(tmp_path, 12)  # 4 prompts answered by 3 models: the prompt requests repeat
+    synchronous = grade(data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "sync", cache_dir=tmp_path / "cache")
+    batched = grade(data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "batch", batch=BatchOptions(poll_initial_s=0.05))
+    assert batched.manifest["tokens"]["billed_prompt_tokens"] == synchronous.manifest["tokens"]["billed_prompt_tokens"]
+    assert batched.manifest["tokens"]["billed_completion_tokens"] == synchronous.manifest["tokens"]["billed_completion_tokens"]
+    assert batched.manifest["last_session"]["requests_sent"] == synchronous.manifest["last_session"]["requests_sent"] > 0
+
+
+def _fake_endpoint(routes: dict[str, tuple[int, str]]) -> tuple[str, object]:
+    """A real HTTP server on 127.0.0.1 answering each path with a fixed status and body (the rest 404)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            status, body = routes.get(self.path.split("?")[0], (404, '{"error": {"message": "Not found"}}'))
+            body = body.replace("{auth}", self.headers.get("Authorization", ""))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/v1", httpd
+
+
+def test_an_endpoint_without_a_batch_api_is_named_in_one_line(cli: CliRunner, tmp_path: Path) -> None:
+
+    from harness.cli.app import app
+
+    url, httpd = _fake_endpoint({})
+    try:
+        result = cli.invoke(app, ["grade", str(pairs_file(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"])
+    finally:
+        httpd.shutdown()  # type: ignore[attr-defined]
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "may have no Batch API" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_no_key_from_a_batch_error_reaches_any_output(tmp_path: Path) -> None:
+    key = "sk-redteam-0123456789abcdef0123"
+    url, httpd = _fake_endpoint({"/v1/files": (500, '{"error": {"message": "upstream said: {auth}"}}')})
+    try:
+        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(pairs_file(tmp_path)), "--base-url", url, "--out",
+                                  str(tmp_path / "run"), "--batch", "--api-key", key], capture_output=True, text=True, timeout=60,
+                                 env={**_env(), "HARNESS_MAX_ATTEMPTS": "1"})
+    finally:
+        httpd.shutdown()  # type: ignore[attr-defined]
+    assert process.returncode != 0 and "Traceback" not in process.stderr
+    outputs = process.stdout + process.stderr + "".join(p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    assert key not in outputs and "500" in process.stderr
