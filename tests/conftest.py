@@ -12,9 +12,13 @@ from typer.testing import CliRunner
 # The terminal console is built once, at its first import, and rich fixes its width then if COLUMNS is set: built
 # here, before any test invokes a command with COLUMNS in its env, its width follows each test's COLUMNS.
 import harness.cli.console  # noqa: F401
+from harness.cli.app import app
+from harness.grading.grade import grade
+from harness.grading.jobs import GradeSpec
+from harness.io.pairs import load_pairs, write_pairs
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
-from tests.helpers import RUNNER, SAMPLE, Scripted
+from tests.helpers import RUNNER, SAMPLE, Scripted, endpoint_for
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +94,11 @@ def scripted() -> Iterator[Callable[[Callable[[dict[str, Any]], Any]], Scripted]
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def run_and_calibration(cli: CliRunner, server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
+    grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
+    assert cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
+    return tmp_path / "run", tmp_path / "run" / "calibration.json"

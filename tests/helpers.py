@@ -23,6 +23,7 @@ from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
 from harness.serve.runner import ServerHandle
+from validation.studies import Setting, draw
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -263,3 +264,37 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def cli_stdout(*args: str) -> str:
+    result = RUNNER.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def kappa_table(seed: int, prompts: int, path: Path, setting: Setting) -> None:
+    _, r, _, gr, clusters = draw(setting, np.random.default_rng(seed), n_prompts=prompts)
+    table = pd.DataFrame({"id": [f"i{i}" for i in range(clusters.size)], "prompt_id": [f"q{c}" for c in clusters], "prompt": "x",
+                          "human": r.max(axis=1), "grader": gr.max(axis=1)})
+    write_pairs(table, path)
+
+
+def rare_positives(folder: Path) -> Path:
+    """60 prompt clusters of two items; human positives in 5 clusters only, so recall is undefined in small studies
+    (their recall differs, 1/2, 0 or 1, so few simulated studies are degenerate: every resample the same)."""
+    rows = []
+    for c in range(60):
+        for j in range(2):
+            gold = 1 if c % 12 == 0 else 0
+            pred = 0 if c == 24 else gold if (c + j) % 5 else 1 - gold
+            rows.append({"id": f"c{c}-{j}", "prompt_id": f"c{c}", "gold": gold, "pred": pred})
+    path = folder / "pilot.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+CORRELATED = Setting(rho=0.7, miss_response=0.35)
+
+
+def head_pairs(tmp_path: Path, rows: int = 45) -> Path:
+    return write_pairs(load_pairs(SAMPLE).head(rows), tmp_path / "pairs.jsonl")

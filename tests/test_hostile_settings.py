@@ -79,57 +79,6 @@ def test_a_grader_named_like_an_output_is_refused(cli: CliRunner, tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
-def _inclusion_table(tmp_path: Path, low: float | str) -> Path:
-    rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
-    for row in rows:
-        row["inclusion_probability"] = low if int(str(row["prompt_id"]).lstrip("ps") or 0) % 2 else 1.0
-    path = tmp_path / "human.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-@pytest.mark.parametrize("low", [1e-300, "often", 0.0])
-def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(cli: CliRunner, tmp_path: Path, low: Any) -> None:
-    human = _inclusion_table(tmp_path, low)
-    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")])
-    assert result.exit_code == 2, result.output
-    assert "expected a probability from 0.001 to 1" in result.output
-
-
-def test_no_printed_corrected_interval_is_inverted(cli: CliRunner, tmp_path: Path) -> None:
-    human = _inclusion_table(tmp_path, 0.02)
-    rows = [json.loads(line) for line in human.read_text(encoding="utf-8").splitlines()]
-    for k, row in enumerate(rows):  # humans who disagree with the table's labels on a third of the responses
-        if k % 3 == 0:
-            row["response_violence"] = 3 - int(row["response_violence"])
-            row["response_hate"] = 0
-    human.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "200", "--json",
-                                 "-o", str(tmp_path / "a")])
-    assert result.exit_code == 0, result.output
-    corrected = json.loads(result.stdout)["corrected"]
-    assert corrected["corrected"] != corrected["raw"]
-    checked = 0
-    for key, value in corrected["corrected"].items():
-        lo, hi = corrected["corrected_ci"][key]
-        if lo is not None and hi is not None and value is not None:
-            assert lo < hi and lo <= value <= hi, (key, value, lo, hi)
-            checked += 1
-    assert checked >= 5
-
-
-def test_agreement_on_one_cluster_gives_no_zero_width_interval(cli: CliRunner, tmp_path: Path) -> None:
-    table = tmp_path / "r.jsonl"
-    table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": "p0", "a1": k % 3, "a2": (k + k // 4) % 3}) + "\n"
-                             for k in range(12)), encoding="utf-8")
-    result = cli.invoke(app, ["agreement", str(table), "--raters", "a1,a2", "--n-boot", "200", "--json", "-o",
-                                 str(tmp_path / "a.json")])
-    assert result.exit_code == 0, result.output
-    alpha = json.loads(result.stdout)["scopes"]["label"]
-    lo, hi = alpha["alpha_ci"]
-    assert lo is None and hi is None
-
-
 def test_latex_keeps_non_ascii_text() -> None:
     from harness.report.latex import latex_text
 

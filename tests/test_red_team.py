@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.grading.grade import GradeSpec, grade
@@ -93,13 +92,3 @@ def test_a_script_in_a_model_name_stays_text_in_the_markdown_report(tmp_path: Pa
         httpd.shutdown()  # type: ignore[attr-defined]
     markdown = render_report(tmp_path / "run", out_dir=tmp_path / "run")["markdown"].read_text()
     assert "<script>" not in markdown and "&lt;script&gt;" in markdown
-
-
-def test_inject_refuses_to_overwrite_its_input(cli: CliRunner, tmp_path: Path) -> None:
-
-    from harness.cli.app import app
-
-    data = _data(tmp_path)
-    before = data.read_bytes()
-    result = cli.invoke(app, ["data", "inject", str(data), "-o", str(data)])
-    assert result.exit_code == 2 and "is the clean table, an input of this command" in result.output and data.read_bytes() == before

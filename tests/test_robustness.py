@@ -17,44 +17,6 @@ def _data(tmp_path: Path, rows: int = 45) -> Path:
     return write_pairs(load_pairs(SAMPLE).head(rows), tmp_path / "pairs.jsonl")
 
 
-def _repeats(server, tmp_path: Path, temperature: str, name: str) -> Path:  # type: ignore[no-untyped-def]
-    folder = tmp_path / name
-    done = RUNNER.invoke(app, ["grade", str(_data(tmp_path)), "--base-url", server.base_url, "--temperature", temperature,
-                               "--repeats", "3", "-o", str(folder), "--quiet", "--cache-dir", str(tmp_path / "cache")])
-    assert done.exit_code == 0, done.output
-    return folder
-
-
-@pytest.mark.slow
-def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    warm = _repeats(server, tmp_path, "0.7", "warm")
-    seeds = [json.loads((warm / f"repeat-{k}" / "manifest.json").read_text())["params"]["seed"] for k in (1, 2, 3)]
-    assert seeds[1] == seeds[0] + 1 and seeds[2] == seeds[0] + 2  # each draw its own seed
-    result = cli.invoke(app, ["stability", str(warm), "--n-boot", "300", "--json"])
-    assert result.exit_code == 0, result.output
-    found = json.loads(result.stdout)
-    assert found == json.loads((warm / "stability.json").read_text())
-    response = next(s for s in found["scopes"] if s["side"] == "response" and s["scope"] == "any")
-    assert 0 < response["changed"] < 1
-    lo, hi = response["changed_ci"]
-    assert 0 <= lo < response["changed"] < hi <= 1
-    # the changed share recomputed by hand from the three label files
-    verdicts = []
-    for k in (1, 2, 3):
-        records = [json.loads(line) for line in (warm / f"repeat-{k}" / "labels.jsonl").read_text().splitlines()]
-        verdicts.append({r["id"]: max(r["severity"].values()) for r in records if r["target"] == "response" and r["status"] == "ok"})
-    shared = set(verdicts[0]) & set(verdicts[1]) & set(verdicts[2])
-    changed = sum(len({v[i] for v in verdicts}) > 1 for i in shared) / len(shared)
-    assert response["changed"] == pytest.approx(changed) and response["n_items"] == len(shared)
-    assert len(found["asymmetry"]) == 3
-    cold = _repeats(server, tmp_path, "0", "cold")
-    still = json.loads(cli.invoke(app, ["stability", str(cold), "--n-boot", "200", "--json"]).stdout)
-    assert all(s["changed"] == 0.0 for s in still["scopes"])
-    assert any("temperature 0" in w for w in still["warnings"])
-    text = cli.invoke(app, ["stability", str(warm), "--n-boot", "0"]).output
-    assert "of verdicts" in text and "Verdicts across repeats" in text
-
-
 def test_stability_refuses_a_folder_without_repeats(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(app, ["stability", str(tmp_path)])
     assert result.exit_code == 2 and "holds no repeat-1" in result.output
@@ -110,19 +72,6 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(cli: CliRunner, serve
     (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
     refused = cli.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "mine")])
     assert refused.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
-
-
-def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> None:
-    from harness.analysis.jury import jury_record
-
-    ok = {"id": "a", "target": "response", "status": "ok", "severity": {"hate": 2, "sexual": 0, "violence": 1, "self_harm": 0}}
-    failed = {"id": "a", "target": "response", "status": "failed"}
-    record = jury_record("a", "response", [ok, failed, None], ["x", "y", "z"], "majority")
-    assert record["status"] == "unparsed" and record["severity"] is None
-    assert "only 1 of 3 members gave a verdict (none from y, z)" in record["error"]
-    other = {**ok, "severity": {"hate": 1, "sexual": 0, "violence": 3, "self_harm": 0}}
-    record = jury_record("a", "response", [ok, other, failed], ["x", "y", "z"], "median")
-    assert record["severity"] == {"hate": 2, "sexual": 0, "violence": 3, "self_harm": 0}  # upper median of two
 
 
 @pytest.mark.slow
@@ -199,47 +148,3 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(cli: CliRunner, server, tm
         assert all("formatted for easy reading" in r["response"] for r in padded if r.get("response"))
     text = cli.invoke(app, ["report", str(run)])
     assert text.exit_code == 0 and f"Probe: {kind}" in (run / "report.md").read_text()
-
-
-@pytest.mark.slow
-def test_soft_labels_score_the_graders_probabilities_against_the_raters(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import numpy as np
-    from sklearn.metrics import brier_score_loss, log_loss
-
-    ratings = SAMPLE.parent / "sample_ratings.jsonl"
-    run = tmp_path / "run"
-    graded = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--logprobs", "-o", str(run), "--quiet",
-                                 "--cache-dir", str(tmp_path / "cache")])
-    assert graded.exit_code == 0, graded.output
-    result = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
-                                 str(ratings), "--n-boot", "200", "--json"])
-    assert result.exit_code == 0, result.output
-    soft = json.loads(result.stdout)["soft_labels"]["response"]
-    # the grader's scores recomputed with scikit-learn: every (item, rater) a row, weighted 1/raters so items count once
-    records = {r["id"]: r for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
-               if r["target"] == "response" and r["status"] == "ok" and r.get("probabilities")}
-    truth, forecast, verdict, weight = [], [], [], []
-    for row in map(json.loads, ratings.read_text().splitlines()):
-        for category in ("hate", "sexual", "violence", "self_harm"):
-            labels = [int(v) for v in (row.get(f"ann{k}_response_{category}") for k in (1, 2, 3)) if v is not None]
-            if row["id"] not in records or len(labels) < 2:
-                continue
-            p = np.asarray(records[row["id"]]["probabilities"][category], dtype=float)
-            for label in labels:
-                truth.append(label)
-                forecast.append(p / p.sum())
-                verdict.append(np.eye(4)[records[row["id"]]["severity"][category]])
-                weight.append(1 / len(labels))
-    assert soft["n"] == pytest.approx(sum(weight))
-    scores = {"grader": np.asarray(forecast), "verdict": np.asarray(verdict)}
-    for name, given in scores.items():
-        assert soft[name]["brier"] == pytest.approx(brier_score_loss(truth, given, labels=[0, 1, 2, 3], sample_weight=weight))
-    floored = np.clip(scores["grader"], 1e-6, None)
-    assert soft["grader"]["log_loss"] == pytest.approx(log_loss(truth, floored / floored.sum(axis=1, keepdims=True),
-                                                                labels=[0, 1, 2, 3], sample_weight=weight), abs=1e-4)
-    lo, hi = soft["grader"]["brier_ci"]
-    assert lo <= soft["grader"]["brier"] <= hi
-    assert soft["probabilities_minus_verdict"]["brier"] == pytest.approx(soft["grader"]["brier"] - soft["verdict"]["brier"])
-    shown = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
-                                str(ratings), "--n-boot", "0"]).output
-    assert "Soft labels" in shown and "one annotator's label" in shown

@@ -5,53 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness.analysis.correction_em import corrected_transitions, shares
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, endpoint_for
-
-
-def test_correction_recovers_known_transitions() -> None:
-    rng = np.random.default_rng(7)
-    true_joint = np.array([[0.40, 0.05, 0.02, 0.01], [0.10, 0.08, 0.02, 0.01], [0.08, 0.04, 0.06, 0.01], [0.04, 0.02, 0.02, 0.04]])
-    true_joint /= true_joint.sum()
-    m_prompt = np.array([[0.9, 0.08, 0.02, 0], [0.15, 0.7, 0.1, 0.05], [0.05, 0.15, 0.7, 0.1], [0, 0.05, 0.15, 0.8]])
-    m_response = np.array([[0.95, 0.05, 0, 0], [0.4, 0.5, 0.1, 0], [0.2, 0.2, 0.5, 0.1], [0.1, 0.1, 0.2, 0.6]])
-
-    def draw(n: int) -> tuple[np.ndarray, ...]:
-        cells = rng.choice(16, size=n, p=true_joint.ravel())
-        p, r = cells // 4, cells % 4
-        grade_p = (rng.random(n)[:, None] > m_prompt.cumsum(axis=1)[p]).sum(axis=1).clip(0, 3)
-        grade_r = (rng.random(n)[:, None] > m_response.cumsum(axis=1)[r]).sum(axis=1).clip(0, 3)
-        return p, r, grade_p, grade_r
-
-    hp, hr, gp, gr = draw(4000)
-    calibration = _calibration({"cluster": list(range(4000)), "prompt_human": hp.tolist(), "prompt_grader": gp.tolist(),
-                                "response_human": hr.tolist(), "response_grader": gr.tolist()})
-    _, _, op, orr = draw(30000)
-    grader = {"model": "m"}
-    result = corrected_transitions(op, orr, np.arange(30000), calibration, n_boot=0, grader=grader)
-    truth = shares(true_joint)
-    for key in ("reduction", "preservation", "response_harm"):
-        raw_error = abs(result["raw"][key] - truth[key])
-        corrected_error = abs(result["corrected"][key] - truth[key])
-        assert raw_error > 0.05 and corrected_error < raw_error / 3, key
-    assert result["warnings"] == []
-    thin = _calibration({k: v[:40] for k, v in calibration["max_severity_pairs"].items()})
-    assert any("few calibration pairs" in w
-               for w in corrected_transitions(op, orr, np.arange(30000), thin, n_boot=0, grader=grader)["warnings"])
-
-
-def _calibration(pairs: dict[str, list[int]]) -> dict[str, object]:
-    """A minimal calibration.json of model "m" around per-pair max severities."""
-    n = len(pairs["cluster"])
-    return {"run": "r", "model": "m", "n_joined": n, "threshold": 1, "unit": {"cluster": None, "n_items": n, "n_clusters": n},
-            "n_boot": 0, "seed": 0, "targets": {}, "schema_version": 1, "max_severity_pairs": pairs}
 
 
 @pytest.mark.slow

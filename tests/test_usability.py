@@ -126,16 +126,6 @@ def test_what_researchers_reach_for(cli: CliRunner, server, tmp_path: Path) -> N
     assert analysis.exit_code == 0 and json.loads((tmp_path / "a" / "analysis.json").read_text())["n_pairs"] == 30
 
 
-def test_mcnemar_takes_prompt_ids_as_clusters() -> None:
-    from harness.analysis.stats import mcnemar_test
-
-    by_name = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "a", "b", "c"])
-    by_code = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=[0, 0, 1, 2])
-    assert by_name == by_code and by_name.n_clusters == 3 and by_name.discordant_clusters == 1
-    with pytest.raises(ValueError, match="clusters has 2 entries for 4 items"):
-        mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "b"])
-
-
 def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cli: CliRunner, server, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import io
@@ -162,19 +152,6 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cl
     frames = screen.getvalue()
     assert "ETA" in frames and "250/1000" in frames and "resumed: 40 items were already graded" in frames
     assert max(len(run) for run in frames.replace("━", "\0").replace("╸", "\0").split() if set(run) == {"\0"}) >= 20
-
-
-def test_an_integer_scale_whose_reference_lacks_its_lowest_label_keeps_threshold_1(cli: CliRunner, tmp_path: Path) -> None:
-    """A simulated study whose gold labels happen to hold no 0 (found by make validate): the grader's 0s put 0 on the scale."""
-    table = tmp_path / "t.csv"
-    table.write_text("id,human,grader\n" + "".join(f"{k},{1 + k % 3},{k % 4}\n" for k in range(12)))
-    result = cli.invoke(app, ["calibrate", str(table), "--gold", "human", "--pred", "grader", "--n-boot", "0", "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["labels"] == [0, 1, 2, 3]
-    only_high = tmp_path / "h.csv"
-    only_high.write_text("id,human,grader\n" + "".join(f"{k},{2 + k % 2},{2 + k % 2}\n" for k in range(6)))
-    refused = cli.invoke(app, ["calibrate", str(only_high), "--gold", "human", "--pred", "grader", "--n-boot", "0"])
-    assert refused.exit_code == 2 and "--labels" in refused.output and "0,1,2,3" in refused.output
 
 
 @pytest.mark.slow

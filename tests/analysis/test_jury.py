@@ -85,3 +85,16 @@ def test_the_jury_judges_only_the_targets_it_is_given() -> None:
     prompt = {**_member(), "target": "prompt"}
     labels = jury_labels([[_member(), prompt], [_member(), prompt], [_member()]], NAMES, "majority", targets=["response"])
     assert [r["target"] for r in labels] == ["response"]
+
+
+def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> None:
+    from harness.analysis.jury import jury_record
+
+    ok = {"id": "a", "target": "response", "status": "ok", "severity": {"hate": 2, "sexual": 0, "violence": 1, "self_harm": 0}}
+    failed = {"id": "a", "target": "response", "status": "failed"}
+    record = jury_record("a", "response", [ok, failed, None], ["x", "y", "z"], "majority")
+    assert record["status"] == "unparsed" and record["severity"] is None
+    assert "only 1 of 3 members gave a verdict (none from y, z)" in record["error"]
+    other = {**ok, "severity": {"hate": 1, "sexual": 0, "violence": 3, "self_harm": 0}}
+    record = jury_record("a", "response", [ok, other, failed], ["x", "y", "z"], "median")
+    assert record["severity"] == {"hate": 2, "sexual": 0, "violence": 3, "self_harm": 0}  # upper median of two

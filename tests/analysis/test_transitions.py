@@ -1,4 +1,4 @@
-"""The transition analysis on hand-made tables, and the published PairedSafety mini-eval."""
+"""The paired transition analysis: hand-computed shares per group, matched comparisons, intervals by cluster, the published mini evaluation reproduced."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ from harness.cli.app import app
 from harness.core.constants import CATEGORIES
 from harness.core.errors import DataError
 from tests.helpers import SHARED
+from validation.studies import Setting, study
 
-MINI_EVAL = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"
+
+def test_a_share_at_zero_in_every_cluster_is_not_certain() -> None:
+    graded, _ = study(Setting(per=3), 3, labelled_clusters=1)
+    for side in ("prompt", "response"):
+        graded[f"{side}_self_harm"] = 0  # nothing self-harm anywhere
+    graded.loc[0, "prompt_self_harm"] = 2  # one harmful prompt, never persisting
+    low, high = analyze(graded, by="model", n_boot=300).pooled.categories["self_harm"].persistence.ci
+    assert low == 0.0 and high is not None and high > 0.5  # was [0.0, 0.0]: one cluster behind it
 
 
 def _row(ident: str, group: str, prompt: tuple[int, ...], response: tuple[int, ...], relevance: int | None = None,
@@ -120,6 +128,9 @@ def test_repeated_prompts_get_cluster_bootstrap_intervals() -> None:
     assert result["groups"]["A"]["unit"]["ci_method"] == "wilson"
     dropped = analyze(_table(), n_boot=0)
     assert dropped["pooled"]["escalation"]["ci"] == [None, None] and dropped["pooled"]["unit"]["ci_method"].startswith("none")
+
+
+MINI_EVAL = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"
 
 
 needs_data = pytest.mark.shared_data(MINI_EVAL)

@@ -1,4 +1,4 @@
-"""The statistics core against hand-computed values and scikit-learn."""
+"""The statistics core by hand and against scikit-learn: sign-flip and McNemar tests by cluster, Holm, Benjamini–Yekutieli, κ and F1, bootstraps that move clusters together."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score as sk_kappa
 from sklearn.metrics import f1_score
 
-from harness.analysis.intervals import proportion, wilson
 from harness.analysis.stats import (
+    benjamini_yekutieli,
     bootstrap_ci,
     bootstrap_totals,
     cohen_kappa_score,
@@ -23,13 +23,11 @@ from harness.analysis.stats import (
 )
 
 
-def test_wilson_hand_values() -> None:
-    # p = 0.5, n = 10: centre 0.5, half-width z*sqrt(0.025 + z^2/400) / (1 + z^2/10)
-    low, high = wilson(5, 10)
-    assert (low, high) == pytest.approx((0.236593, 0.763407), abs=1e-6)
-    assert wilson(0, 0) == (None, None)
-    assert wilson(0, 5)[0] == 0.0
-    assert proportion(0, 0) == {"k": 0, "n": 0, "rate": None, "ci": [None, None]}
+def test_benjamini_yekutieli_by_hand() -> None:
+    # m = 3, c(m) = 1 + 1/2 + 1/3 = 11/6; p_(i) * m * c(m) / i, then the running minimum from the top.
+    adjusted = benjamini_yekutieli({"a": 0.01, "b": 0.02, "c": 0.03})
+    assert adjusted == pytest.approx({"a": 0.055, "b": 0.055, "c": 0.055})
+    assert benjamini_yekutieli({"a": 0.001, "b": 0.5})["a"] == pytest.approx(0.001 * 2 * 1.5)
 
 
 def test_sign_flip_with_singletons_is_the_exact_mcnemar() -> None:
@@ -121,3 +119,13 @@ def test_duplicating_rows_under_one_cluster_leaves_the_ci_unchanged() -> None:
     assert dup == pytest.approx(base)
     width = lambda ci: ci[1] - ci[0]
     assert width(rows) < 0.6 * width(base)  # resampling rows would claim ~sqrt(6) more precision
+
+
+def test_mcnemar_takes_prompt_ids_as_clusters() -> None:
+    from harness.analysis.stats import mcnemar_test
+
+    by_name = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "a", "b", "c"])
+    by_code = mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=[0, 0, 1, 2])
+    assert by_name == by_code and by_name.n_clusters == 3 and by_name.discordant_clusters == 1
+    with pytest.raises(ValueError, match="clusters has 2 entries for 4 items"):
+        mcnemar_test([1, 1, 0, 1], [0, 0, 0, 1], clusters=["a", "b"])
