@@ -22,51 +22,6 @@ from harness.steps.settings import COMMAND_SETTINGS
 from tests.helpers import REPO, RUNNER, SAMPLE
 
 
-def _analysis(tmp_path: Path) -> Path:
-    folder = tmp_path / "analysis"
-    done = RUNNER.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "50", "-o", str(folder)])
-    assert done.exit_code == 0, done.output
-    return folder / "analysis.json"
-
-
-@pytest.mark.slow
-def test_a_report_never_deletes_a_users_files_beside_its_figures(cli: CliRunner, tmp_path: Path) -> None:
-    analysis = _analysis(tmp_path)
-    out = tmp_path / "report"
-    (out / "figures").mkdir(parents=True)
-    mine = out / "figures" / "my-notes.txt"
-    mine.write_bytes(b"mine, byte for byte\x00\xff")
-    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2
-    assert "holds files harness did not write (my-notes.txt)" in refused.output
-    assert mine.read_bytes() == b"mine, byte for byte\x00\xff"
-    assert not (out / "report.html").exists()  # refused before anything was written
-    mine.unlink()
-    for _ in range(2):  # a report replaces the figures it drew itself, run after run
-        done = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-        assert done.exit_code == 0, done.output
-    drawn = sorted(p.name for p in (out / "figures").iterdir())
-    recorded = json.loads((out / "figures" / ".harness-owned.json").read_text())["files"]
-    assert drawn == sorted([*recorded, ".harness-owned.json"]) and any(n.endswith(".svg") for n in recorded)
-    beside = out / "my-table.csv"
-    beside.write_text("a,b\n", encoding="utf-8")
-    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
-    assert beside.read_text(encoding="utf-8") == "a,b\n"
-
-
-def test_a_figures_symlink_is_refused_not_followed(cli: CliRunner, tmp_path: Path) -> None:
-    analysis = _analysis(tmp_path)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "keep.svg").write_text("<svg/>", encoding="utf-8")
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "figures").symlink_to(elsewhere)
-    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2 and "symbolic link" in refused.output
-    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.svg"]
-
-
 @pytest.mark.parametrize("name", ["figures", "study.json", "report.html", "shot-search"])
 def test_a_grader_named_like_an_output_is_refused(cli: CliRunner, tmp_path: Path, name: str) -> None:
     (tmp_path / "pairs.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
@@ -77,12 +32,6 @@ def test_a_grader_named_like_an_output_is_refused(cli: CliRunner, tmp_path: Path
     assert result.exit_code == 2, result.output
     assert f"grader[1].name {name!r}: the study writes a file or folder of that name" in result.output
     assert not (tmp_path / "out").exists()
-
-
-def test_latex_keeps_non_ascii_text() -> None:
-    from harness.report.latex import latex_text
-
-    assert latex_text("Zoë naïve 中文") == "Zoë naïve [U+4E2D][U+6587]"
 
 
 def _children(pid: int) -> list[int]:
@@ -177,27 +126,6 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing beside the work folder
     assert all(p == work or work in p.parents for p in work.rglob("*"))
-
-
-@pytest.mark.slow
-def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(cli: CliRunner, tmp_path: Path) -> None:
-    analysis = _analysis(tmp_path)
-    out = tmp_path / "report"
-    (out / "figures").mkdir(parents=True)
-    mine = out / "figures" / "07-my-plot.svg"
-    mine.write_text("<svg>my plot</svg>", encoding="utf-8")
-    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2 and "07-my-plot.svg" in refused.output
-    assert mine.read_text(encoding="utf-8") == "<svg>my plot</svg>"
-    mine.unlink()
-    own = out / "report.html"
-    own.write_text("<html><title>my notes</title></html>", encoding="utf-8")
-    refused = cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)])
-    assert refused.exit_code == 2 and "report.html: a file is in the way: harness did not write it" in refused.output
-    assert own.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
-    own.unlink()
-    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0
-    assert cli.invoke(app, ["report", "--analysis", str(analysis), "-o", str(out)]).exit_code == 0  # its own: replaced
 
 
 def test_a_plan_that_would_run_for_hours_is_refused_at_once(cli: CliRunner, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``harness view``: every item on one self-contained page, safe against hostile texts, worked in Chromium."""
+"""``harness view``: every item on one page, texts as text, filters and two runs compared (in Chromium where present)."""
 
 from __future__ import annotations
 
@@ -28,16 +28,6 @@ def _hostile_run(server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[n
                                  "--target", "both", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     return tmp_path / "run", data
-
-
-def _need_chromium(chromium) -> None:  # type: ignore[no-untyped-def]
-    """Skip without Chromium on a developer's machine; fail in CI, where .ci/run installs it (make install-browser)."""
-    import os
-
-    if chromium() is None:
-        if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_BROWSER") == "1":
-            pytest.fail("no chromium on PATH; .ci/run installs it with make install-browser")
-        pytest.skip("no chromium on PATH (make install-browser); the page's data and escaping are tested without it")
 
 
 def _page_data(page: Path) -> dict[str, object]:
@@ -100,6 +90,16 @@ def test_view_says_what_is_not_graded_and_refuses_bad_input(cli: CliRunner, serv
     others = write_pairs(load_pairs(SAMPLE).assign(id=lambda f: "other-" + f["id"]), tmp_path / "others.jsonl")
     unmatched = cli.invoke(app, ["view", str(tmp_path / "run"), "--human", str(others)])
     assert unmatched.exit_code == 2 and "no id of the human labels is an id of the run" in unmatched.output
+
+
+def _need_chromium(chromium) -> None:  # type: ignore[no-untyped-def]
+    """Skip without Chromium on a developer's machine; fail in CI, where .ci/run installs it (make install-browser)."""
+    import os
+
+    if chromium() is None:
+        if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_BROWSER") == "1":
+            pytest.fail("no chromium on PATH; .ci/run installs it with make install-browser")
+        pytest.skip("no chromium on PATH (make install-browser); the page's data and escaping are tested without it")
 
 
 @pytest.mark.slow

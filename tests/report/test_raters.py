@@ -1,5 +1,4 @@
-"""Several human raters: Krippendorff's α against the reference package, the human ceiling, and the
-alternative annotator test through ``harness agreement`` (and calibrate/compare ``--raters``)."""
+"""The human ceiling that calibrate and compare carry beside their agreement."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from harness.io.sample import ratings_path
 from tests.helpers import RUNNER, endpoint_for
 
 
-def _run(*args: str) -> tuple[int, str]:
+def exit_and_output(*args: str) -> tuple[int, str]:
     result = RUNNER.invoke(app, list(args))
     return result.exit_code, result.output
 
@@ -25,7 +24,7 @@ def test_calibrate_and_compare_carry_the_human_ceiling(server, tmp_path: Path) -
     runs = [tmp_path / "baseline", tmp_path / "small"]
     for run, model in zip(runs, ("harness-baseline", "harness-small"), strict=True):
         grade(table, GradeSpec(model=model, targets=("prompt", "response")), endpoint_for(server), run_dir=run)
-    code, output = _run("calibrate", str(runs[0]), "--human", table, "--raters", "ann1,ann2,ann3", "--n-boot", "50")
+    code, output = exit_and_output("calibrate", str(runs[0]), "--human", table, "--raters", "ann1,ann2,ann3", "--n-boot", "50")
     assert code == 0, output
     calibration = json.loads((runs[0] / "calibration.json").read_text())
     agreement = calibration["human_agreement"]
@@ -33,15 +32,15 @@ def test_calibrate_and_compare_carry_the_human_ceiling(server, tmp_path: Path) -
     ceiling = agreement["scopes"]["response.max"]["human_ceiling"]
     assert "Beside the human ceiling (3 raters, 120 items in 40 clusters)" in output and f"{ceiling:.2f}" in output
     out = tmp_path / "cmp.json"
-    code, output = _run("compare", *map(str, runs), "--human", table, "--raters", "ann1,ann2,ann3", "--n-boot", "50", "-o", str(out))
+    code, output = exit_and_output("compare", *map(str, runs), "--human", table, "--raters", "ann1,ann2,ann3", "--n-boot", "50", "-o", str(out))
     assert code == 0, output
     verdicts = json.loads(out.read_text())["human_agreement"]["passed"]
     assert set(verdicts) == {"harness-baseline", "harness-small"}
     assert all(v in (True, False) for v in verdicts.values())
-    code, output = _run("agreement", table, "--raters", "ann1,ann2,ann3", "--final", "canonical", "--grader", str(runs[0]),
+    code, output = exit_and_output("agreement", table, "--raters", "ann1,ann2,ann3", "--final", "canonical", "--grader", str(runs[0]),
                         "--n-boot", "50", "-o", str(runs[0] / "agreement.json"))
     assert code == 0, output
-    code, output = _run("report", str(runs[0]))
+    code, output = exit_and_output("report", str(runs[0]))
     assert code == 0, output
     report = (runs[0] / "report.md").read_text()
     assert "## Human agreement" in report and "harness-baseline: alternative annotator test" in report
