@@ -1,4 +1,4 @@
-"""Typed results: every JSON a stage writes reads back strictly, and a renamed field fails loudly."""
+"""Typed results: every stage's file reads back as its type, a renamed field fails loudly, wrong types name their path, results as frames."""
 
 from __future__ import annotations
 
