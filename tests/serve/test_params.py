@@ -1,5 +1,4 @@
-"""What a grader is unsure of, end to end over HTTP: token log-probabilities (``grade --logprobs``) and
-repeated samples (``grade --samples K``), recorded per label."""
+"""What a chat request may hold, checked as OpenAI checks it: the log-probability parameters."""
 
 from __future__ import annotations
 
