@@ -298,3 +298,18 @@ CORRELATED = Setting(rho=0.7, miss_response=0.35)
 
 def head_pairs(tmp_path: Path, rows: int = 45) -> Path:
     return write_pairs(load_pairs(SAMPLE).head(rows), tmp_path / "pairs.jsonl")
+
+
+def xstest_like(folder: Path) -> Path:
+    """Two annotators, a final label and a grader's verdict (with free text outside the label set) per item."""
+    rows = []
+    for i in range(40):
+        final = "unsafe" if i % 4 == 0 else "safe"
+        other = "safe" if final == "unsafe" else "unsafe"
+        ann1 = final if i % 7 else other
+        ann2 = final if i % 5 else other
+        grader = "it depends" if i % 10 == 3 else (final if i % 3 else other)
+        rows.append({"id": f"x{i}", "prompt_id": f"p{i // 2}", "ann1": ann1, "ann2": ann2, "final": final, "gpt4": grader})
+    path = folder / "xs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

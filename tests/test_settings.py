@@ -99,22 +99,6 @@ def _xstest_like(folder: Path) -> Path:
     return path
 
 
-def test_calibrate_labels_leaves_outside_labels_out_and_says_the_other_reading(cli: CliRunner, tmp_path: Path) -> None:
-    table = _xstest_like(tmp_path)
-    rows = [json.loads(line) for line in table.read_text().splitlines()]
-    parsed = [r for r in rows if r["gpt4"] in ("safe", "unsafe")]
-    right = sum(r["gpt4"] == r["final"] for r in parsed)
-    base = ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels", "safe,unsafe", "--n-boot", "0", "--json"]
-    excluded = json.loads(cli.invoke(app, base).stdout)
-    assert excluded["n_items"] == len(parsed) == 36
-    assert excluded["left_out"]["grader_outside_labels"] == 4
-    assert excluded["accuracy"] == pytest.approx(right / len(parsed))
-    assert excluded["labels"] == ["safe", "unsafe"]  # no extra class for "it depends"
-    assert any(f"{right / len(rows):.4f} counting them as disagreements" in note for note in excluded["notes"])
-    kept = json.loads(cli.invoke(app, [*base, "--unparsed", "disagree"]).stdout)
-    assert kept["n_items"] == 40 and kept["accuracy"] == pytest.approx(right / len(rows))
-
-
 def test_a_study_without_graders_reports_what_the_commands_report(cli: CliRunner, tmp_path: Path) -> None:
     table = _xstest_like(tmp_path)
     study = tmp_path / "plain.toml"
@@ -198,41 +182,6 @@ raters = ["ann1", "ann2"]
     assert read.calibrate is not None and read.agreement is not None
     assert (read.calibrate.n_boot, read.calibrate.seed) == (500, 11)
     assert (read.agreement.n_boot, read.agreement.seed) == (300, 11)
-
-
-def test_compare_two_runs_without_human_labels(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from harness.io.pairs import load_pairs, write_pairs
-
-    data = tmp_path / "pairs.jsonl"
-    write_pairs(load_pairs(SAMPLE).head(24), data)
-    runs = []
-    for model in ("harness-baseline", "harness-literal"):
-        folder = tmp_path / model
-        graded = cli.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--out", str(folder),
-                                     "--quiet", "--cache-dir", str(tmp_path / "cache")])
-        assert graded.exit_code == 0, graded.output
-        runs.append(folder)
-    out = tmp_path / "cmp.json"
-    result = cli.invoke(app, ["compare", *map(str, runs), "--n-boot", "200", "-o", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    found = json.loads(result.stdout)
-    assert found == json.loads(out.read_text())
-    assert found["graders"] == ["harness-baseline", "harness-literal"]
-    rows = {(p["side"], p["scope"]): p for p in found["pairs"]}
-    prompt_any = rows[("prompt", "any")]
-    # recompute κ of the prompt verdicts (max over categories) by hand from the two runs' labels
-    from sklearn.metrics import cohen_kappa_score
-
-    from harness.io.runs import graded_pairs, load_run
-
-    a, b = (graded_pairs(load_run(r)).set_index("id") for r in runs)
-    columns = [f"prompt_{c}" for c in ("hate", "sexual", "violence", "self_harm")]
-    joined = a[columns].max(axis=1).to_frame("a").join(b[columns].max(axis=1).to_frame("b")).dropna()
-    assert prompt_any["agreement"]["n_items"] == len(joined)
-    assert prompt_any["agreement"]["kappa"] == pytest.approx(cohen_kappa_score(joined["a"], joined["b"]), abs=1e-9)
-    assert prompt_any["share_a"] == pytest.approx((joined["a"] >= 1).mean())
-    assert "not accuracy" in " ".join(found["warnings"])
-    assert "Graders against each other" in cli.invoke(app, ["compare", *map(str, runs), "--n-boot", "0"]).output
 
 
 def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import RUNNER, SAMPLE
+from tests.helpers import RUNNER, SAMPLE, head_pairs
 
 
 def _grade(server, tmp_path: Path, name: str, *extra: str) -> Path:  # type: ignore[no-untyped-def]
@@ -66,3 +66,55 @@ def test_mean_probability_reads_a_samples_run(cli: CliRunner, server, tmp_path: 
     refused = cli.invoke(app, ["jury", str(sampled), str(logprobs), str(plain), "--rule", "mean-probability", "-o",
                                   str(tmp_path / "j2")])
     assert refused.exit_code == 2 and "recorded no probabilities" in refused.output
+
+
+def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    data = head_pairs(tmp_path, 30)
+    folders = []
+    for model in ("harness-baseline", "harness-small", "harness-literal"):
+        folder = tmp_path / model
+        done = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--logprobs", "-o", str(folder),
+                                   "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        assert done.exit_code == 0, done.output
+        folders.append(folder)
+    return folders
+
+
+@pytest.mark.slow
+def test_a_jury_is_a_run_folder_calibrated_like_any_grader(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    members = _three_runs(server, tmp_path)
+    jury = tmp_path / "jury"
+    made = cli.invoke(app, ["jury", *map(str, members), "--rule", "majority", "-o", str(jury)])
+    assert made.exit_code == 0, made.output
+    manifest = json.loads((jury / "manifest.json").read_text())
+    assert manifest["params"]["jury"]["members"] == [str(m) for m in members]
+    assert manifest["model"].startswith("jury-majority(harness-baseline, harness-small, harness-literal")
+    records = {(r["id"], r["target"]): r for r in map(json.loads, (jury / "labels.jsonl").read_text().splitlines())}
+    votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
+    for key, record in records.items():  # the majority by hand, ties to the higher severity
+        if key[1] == "relevance":
+            continue
+        ok = [v[key]["severity"] for v in votes if v[key]["status"] == "ok"]
+        flags = sum(max(s.values()) >= 1 for s in ok)
+        assert (max(record["severity"].values()) >= 1) == (2 * flags >= len(ok))  # the item: the members' majority
+        if "no category by itself" in record["rationale"]:
+            continue
+        for category in ("hate", "sexual", "violence", "self_harm"):
+            values = [s[category] for s in ok]
+            top = max(values.count(x) for x in values)
+            assert record["severity"][category] == max(x for x in values if values.count(x) == top)
+    calibrated = cli.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
+    assert calibrated.exit_code == 0, calibrated.output
+    assert json.loads(calibrated.stdout)["n_joined"] == 30
+    compared = cli.invoke(app, ["compare", str(jury), *map(str, members), "--human", str(tmp_path / "pairs.jsonl"),
+                                   "--n-boot", "100", "--json", "-o", str(tmp_path / "cmp.json")])
+    assert compared.exit_code == 0, compared.output
+    assert len(json.loads(compared.stdout)["runs"]) == 4
+    mean = cli.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])  # its own: replaced
+    assert mean.exit_code == 0, mean.output
+    first = json.loads((jury / "labels.jsonl").read_text().splitlines()[0])
+    assert abs(sum(first["probabilities"]["hate"]) - 1) < 1e-3
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
+    refused = cli.invoke(app, ["jury", *map(str, members), "-o", str(tmp_path / "mine")])
+    assert refused.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"

@@ -3,15 +3,19 @@ command line, in the library and in a study (where a study-wide key of the other
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from harness.cli.app import app
-from harness.steps.settings import CalibrateSettings
-from tests.helpers import SAMPLE
+from harness.steps.settings import COMMAND_SETTINGS, CalibrateSettings
+from tests.helpers import RUNNER, SAMPLE
 
 
 @pytest.mark.parametrize(("flags", "named"), [
@@ -41,3 +45,49 @@ def test_a_study_wide_key_of_the_other_mode_is_not_inherited(tmp_path: Path) -> 
     study.write_text(study.read_text().replace('[calibrate]\n', '[calibrate]\nby = "model"\n'))
     with pytest.raises(Exception, match="calibrate: `by` applies to a run folder|calibrate: by applies to a run folder"):
         read_study(study)
+
+
+def _values(field: Any) -> st.SearchStrategy[Any]:
+    """Values for one setting: inside its bounds, at and past them, of the wrong kind, and hostile text."""
+    text = st.sampled_from(["", "none", "prompt_hate", "../../etc", "x" * 300, "a,b", "\u202e", "1e9", "nan"])
+    numbers = st.sampled_from([-5, 0, 1, 2, 3, 50, 10**6, 10**12, 2**40])
+    floats = st.sampled_from([-1.0, 0.0, 0.05, 0.3, 0.999, 1.0, 1.5, math.inf, math.nan])
+    return st.one_of(text, numbers, floats, st.booleans())
+
+
+def _argv(name: str, values: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        flag = "--" + key.replace("_", "-")
+        field = COMMAND_SETTINGS[name].model_fields[key]
+        if field.annotation is bool:
+            out += [flag] if value is True else []
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+@pytest.mark.slow
+def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folder(tmp_path: Path, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(["calibrate", "agreement", "analyze", "plan", "select"]))
+    model = COMMAND_SETTINGS[name]
+    keys = data.draw(st.lists(st.sampled_from(sorted(model.model_fields)), max_size=4, unique=True))
+    values = {k: data.draw(_values(model.model_fields[k])) for k in keys}
+    values.setdefault("n_boot", 20) if "n_boot" in model.model_fields and name != "plan" else None
+    if name == "plan":
+        values.update(studies=10, n_boot=50)
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    out = work / "out"
+    extra = ["--budget", "3"] if name == "select" and "budget" not in values else []
+    argv = [name, str(SAMPLE), *_argv(name, values), *extra, "-o", str(out / "picks.jsonl" if name == "select" else out)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = RUNNER.invoke(app, argv)
+    assert result.exit_code in (0, 1, 2), (argv, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (argv, repr(result.exception))
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing beside the work folder
+    assert all(p == work or work in p.parents for p in work.rglob("*"))

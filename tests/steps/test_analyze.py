@@ -1,4 +1,4 @@
-"""The unit of analysis: duplicated rows add no evidence, every command counts alike, corrections correct."""
+"""``analyze`` through the CLI: corrected shares with their method, units and warnings, raw beside corrected."""
 
 from __future__ import annotations
 
@@ -12,6 +12,28 @@ from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, endpoint_for
+from validation.studies import Setting, study
+
+CORRELATED = Setting(rho=0.7, miss_response=0.35)
+
+
+@pytest.mark.slow
+def test_analyze_human_through_the_cli_names_method_units_and_warnings(cli: CliRunner, tmp_path: Path) -> None:
+    graded, human = study(CORRELATED, 1, labelled_clusters=20)
+    write_pairs(graded, tmp_path / "graded.jsonl")
+    write_pairs(human, tmp_path / "subset.jsonl")
+    result = cli.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
+                                 "--by", "model", "--n-boot", "300", "--json", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    corrected = json.loads((tmp_path / "out" / "analysis.json").read_text())["corrected"]
+    assert corrected["method"].startswith("prediction-powered inference (PPI++)")
+    low, high = corrected["corrected_ci"]["escalation"]
+    assert 0 <= low < corrected["corrected"]["escalation"] < high <= 1
+    assert set(corrected["groups"]) == {f"m{i}" for i in range(6)} and len(corrected["differences"]) == 5 * 3
+    assert any("fewer than 30" in w for w in corrected["warnings"])  # 20 labelled clusters
+    printed = cli.invoke(app, ["analyze", str(tmp_path / "graded.jsonl"), "--human", str(tmp_path / "subset.jsonl"),
+                                  "--n-boot", "100", "-o", str(tmp_path / "out2")], env={"COLUMNS": "120"})
+    assert "Corrected shares (n=120 human-labelled pairs in 20 clusters" in printed.output
 
 
 @pytest.mark.slow
