@@ -313,3 +313,38 @@ def xstest_like(folder: Path) -> Path:
     path = folder / "xs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def study_file(folder: Path, base_url: str, *, extra: str = "") -> Path:
+    """A small study: 30 sample pairs graded by two graders, calibrated, compared, analysed, reported."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pairs(load_pairs(SAMPLE).head(30), folder / "pairs.jsonl")
+    write_pairs(load_pairs(SAMPLE).head(30), folder / "human.jsonl")
+    study = folder / "study.toml"
+    study.write_text(f'''
+[study]
+out = "{folder / 'out'}"
+data = "pairs.jsonl"
+human = "human.jsonl"
+n_boot = 100
+
+[endpoint]
+base_url = "{base_url}"
+concurrency = 4
+
+[[grader]]
+name = "base"
+model = "harness-baseline"
+
+[[grader]]
+name = "small"
+model = "harness-small"
+shots = "none"
+
+[calibrate]
+[compare]
+[analyze]
+by = "model"
+[report]
+{extra}''', encoding="utf-8")
+    return study

@@ -71,29 +71,6 @@ def test_outputs_land_and_missing_inputs_are_errors(cli: CliRunner, server, tmp_
     assert nowhere.exit_code == 2 and "no such run folder" in nowhere.output
 
 
-def test_demo_deletes_only_a_folder_it_made(tmp_path: Path) -> None:
-    from harness.core.atomic import write_json_atomic
-    from harness.core.errors import ConfigError
-    from harness.workflows.demo import fresh_demo_folder
-
-    precious = tmp_path / "mine"
-    precious.mkdir()
-    (precious / "thesis.tex").write_text("years of work")
-    with pytest.raises(ConfigError, match=r"holds files harness did not write \(thesis.tex\)"):
-        fresh_demo_folder(precious)
-    assert (precious / "thesis.tex").read_text() == "years of work"
-    demo = tmp_path / "demo"
-    fresh_demo_folder(demo)
-    write_json_atomic(demo / "sub" / "plan.json", {"a": 1}, kind="result")  # an earlier demo's output: cleared
-    (demo / "notes.txt").write_text("mine")  # a user's file in a demo folder: the demo refuses, removes nothing
-    with pytest.raises(ConfigError, match="notes.txt"):
-        fresh_demo_folder(demo)
-    assert (demo / "sub" / "plan.json").exists() and (demo / "notes.txt").read_text() == "mine"
-    (demo / "notes.txt").unlink()
-    fresh_demo_folder(demo)
-    assert not (demo / "sub").exists() and (demo / ".harness-demo").exists()
-
-
 def test_what_researchers_reach_for(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from harness import __version__
 
@@ -152,24 +129,3 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cl
     frames = screen.getvalue()
     assert "ETA" in frames and "250/1000" in frames and "resumed: 40 items were already graded" in frames
     assert max(len(run) for run in frames.replace("━", "\0").replace("╸", "\0").split() if set(run) == {"\0"}) >= 20
-
-
-@pytest.mark.slow
-def test_grade_at_the_embedded_endpoint_starts_and_stops_its_own_server(tmp_path: Path) -> None:
-    """``--base-url embedded``: harness serve started for the grade, said so, and gone when the grade ends."""
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
-
-    done = subprocess.run([sys.executable, "-m", "harness", "grade", str(SAMPLE), "--base-url", "embedded", "--limit", "2",
-                           "-o", str(tmp_path / "run"), "--no-cache", "-q"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "(harness serve, started for this grade)" in " ".join(done.stderr.split())
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["counts"].get("ok") == 4 and not manifest["counts"].get("failed")
-    assert manifest["endpoint"].startswith("harness-serve:")  # what it serves, not the port it was given
-    url = manifest["replicas"][0].removesuffix("/v1")
-    assert url.startswith("http://127.0.0.1:")
-    with pytest.raises(urllib.error.URLError):  # the server it started is gone
-        urllib.request.urlopen(url + "/health", timeout=5)

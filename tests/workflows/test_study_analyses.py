@@ -14,7 +14,7 @@ from harness.cli.app import app
 from harness.core.errors import ConfigError
 from harness.io.pairs import load_pairs, write_pairs
 from harness.workflows.study_reading import read_study
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, xstest_like
 
 BASE = """[study]
 out = "out"
@@ -74,3 +74,42 @@ def test_a_study_calibrates_its_derived_run(cli: CliRunner, server, tmp_path: Pa
     assert "Verdicts from probabilities: harness-small" in (out / "report.md").read_text()
     again = cli.invoke(app, ["run", str(study)])
     assert again.exit_code == 0 and "0 ran" in again.output
+
+
+def test_a_study_without_graders_reports_what_the_commands_report(cli: CliRunner, tmp_path: Path) -> None:
+    table = xstest_like(tmp_path)
+    study = tmp_path / "plain.toml"
+    study.write_text(f'''
+[study]
+out = "{tmp_path / 'out'}"
+data = "xs.jsonl"
+n_boot = 200
+seed = 7
+
+[calibrate]
+gold = "final"
+pred = "gpt4"
+labels = ["safe", "unsafe"]
+
+[agreement]
+raters = ["ann1", "ann2"]
+grader = ["gpt4"]
+final = "final"
+
+[report]
+''', encoding="utf-8")
+    ran = cli.invoke(app, ["run", str(study), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    common = ["--n-boot", "200", "--seed", "7"]
+    calibrated = json.loads(cli.invoke(app, ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels",
+                                                "safe,unsafe", *common, "--json"]).stdout)
+    agreed = json.loads(cli.invoke(app, ["agreement", str(table), "--raters", "ann1,ann2", "--grader", "gpt4", "--final",
+                                            "final", *common, "--json", "-o", str(tmp_path / "a.json")]).stdout)
+    from_study = json.loads((tmp_path / "out" / "calibration_final_vs_gpt4.json").read_text())
+    for key in ("accuracy", "kappa", "n_items", "left_out", "ci", "confusion"):
+        assert from_study[key] == calibrated[key], key
+    agreement_study = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    agreement_study.pop("provenance")
+    agreed.pop("provenance")
+    assert agreement_study == agreed
+    assert (tmp_path / "out" / "report.html").exists()

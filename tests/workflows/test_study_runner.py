@@ -1,9 +1,8 @@
-"""``harness run STUDY.toml``: one file drives the study; unchanged steps are skipped; a failed step is not recorded."""
+"""A study's steps fingerprinted: run, skipped when unchanged, rerun when an input changes, stopped by failures."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,42 +10,30 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, study_file
 
 
-def _study(folder: Path, base_url: str, *, extra: str = "") -> Path:
-    """A small study: 30 sample pairs graded by two graders, calibrated, compared, analysed, reported."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_pairs(load_pairs(SAMPLE).head(30), folder / "pairs.jsonl")
-    write_pairs(load_pairs(SAMPLE).head(30), folder / "human.jsonl")
-    study = folder / "study.toml"
-    study.write_text(f'''
-[study]
-out = "{folder / 'out'}"
-data = "pairs.jsonl"
-human = "human.jsonl"
-n_boot = 100
+def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harness.io.pairs import load_pairs, write_pairs
 
-[endpoint]
-base_url = "{base_url}"
-concurrency = 4
+    write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "pairs.jsonl")
+    study = tmp_path / "s.toml"
 
-[[grader]]
-name = "base"
-model = "harness-baseline"
+    def write(url: str, model: str) -> None:
+        study.write_text(f'[study]\nout = "{tmp_path / "out"}"\ndata = "pairs.jsonl"\n[endpoint]\nbase_url = "{url}"\n'
+                         f'max_attempts = 1\n[[grader]]\nname = "g"\nmodel = "{model}"\n', encoding="utf-8")
 
-[[grader]]
-name = "small"
-model = "harness-small"
-shots = "none"
-
-[calibrate]
-[compare]
-[analyze]
-by = "model"
-[report]
-{extra}''', encoding="utf-8")
-    return study
+    write("http://127.0.0.1:9/v1", "harness-baseline")  # nothing listens there: the grade stops unfinished
+    stopped = cli.invoke(app, ["run", str(study), "--quiet"])
+    assert stopped.exit_code == 1, stopped.output
+    write(server.base_url, "harness-small")
+    fixed = cli.invoke(app, ["run", str(study), "--quiet"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "--run-dir" not in fixed.output + stopped.output and "--base-url" not in stopped.output
+    manifest = json.loads((tmp_path / "out" / "g" / "manifest.json").read_text())
+    assert manifest["model"] == "harness-small" and manifest["counts"]["ok"] == 12
+    aside = list((tmp_path / "out").glob("g.superseded-*"))
+    assert len(aside) == 1 and (aside[0] / "input.jsonl").exists()  # the half-made folder set aside, never deleted
 
 
 def _steps(output: str) -> dict[str, str]:
@@ -56,7 +43,7 @@ def _steps(output: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_study_runs_every_step_then_skips_what_did_not_change(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    study = _study(tmp_path / "s", server.base_url)
+    study = study_file(tmp_path / "s", server.base_url)
     first = cli.invoke(app, ["run", str(study), "--quiet"])
     assert first.exit_code == 0, first.output
     assert _steps(first.output) == {"grade base": "ran", "grade small": "ran", "calibrate base": "ran", "calibrate small": "ran",
@@ -95,7 +82,7 @@ def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(cli: CliR
     from harness.workflows.embedded import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    study = _study(tmp_path / "s", dead)
+    study = study_file(tmp_path / "s", dead)
     failed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert failed.exit_code != 0 and "grade base" not in _steps(failed.output)
     state = tmp_path / "s" / "out" / "study.json"
@@ -106,31 +93,9 @@ def test_a_failed_grade_stops_the_study_and_the_fixed_file_finishes_it(cli: CliR
     assert _steps(fixed.output)["grade base"] == "ran" and "grade base" in json.loads(state.read_text())["steps"]
 
 
-def test_a_bad_study_file_names_the_file_and_the_key(cli: CliRunner, tmp_path: Path) -> None:
-    study = _study(tmp_path / "s", "embedded")
-    text = study.read_text()
-    cases = {
-        text.replace('model = "harness-small"', 'model = "harness-small"\ntempalte = "x"'): "grader[2].tempalte: unknown key",
-        text.replace("n_boot = 100", "n_boot = 1000000"): "study.n_boot: expected at most 100000",
-        text.replace('data = "pairs.jsonl"', 'data = "nope.jsonl"'): "study.data:",
-        text.replace("[endpoint]", '[endpoint]\napi_key = "sk-secret"'): "endpoint.api_key: keys never go in a study file",
-        text.replace('[analyze]\nby = "model"', '[analyze]\ngrader = "large"'): "analyze.grader: no grader named 'large'",
-        text.replace("[calibrate]", "[calibrate\n"): "invalid TOML",
-    }
-    for content, message in cases.items():
-        study.write_text(content)
-        result = cli.invoke(app, ["run", str(study)])
-        assert result.exit_code == 2 and message in result.output and str(study) in result.output, (message, result.output)
-        assert "sk-secret" not in result.output
-        assert not (tmp_path / "s" / "out").exists()  # nothing half-written
-    shutil.rmtree(tmp_path / "s")
-    missing = cli.invoke(app, ["run", str(tmp_path / "none.toml")])
-    assert missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
-
-
 @pytest.mark.slow
 def test_study_wide_settings_rerun_the_analyses_not_the_grades(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    study = _study(tmp_path / "s", server.base_url)
+    study = study_file(tmp_path / "s", server.base_url)
     assert cli.invoke(app, ["run", str(study), "--quiet"]).exit_code == 0
     study.write_text(study.read_text().replace("n_boot = 100", "n_boot = 150"))
     again = cli.invoke(app, ["run", str(study), "--quiet"])
@@ -142,7 +107,7 @@ def test_study_wide_settings_rerun_the_analyses_not_the_grades(cli: CliRunner, s
 @pytest.mark.slow
 def test_a_shot_search_runs_again_when_the_human_labels_change(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "s"
-    study = _study(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
+    study = study_file(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
                                                   "[[grader]]\nname = \"tuned\"\nmodel = \"harness-baseline\"\nshots = \"chosen\"\n")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "human.jsonl")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "pairs.jsonl")
@@ -167,29 +132,10 @@ def test_a_shot_search_runs_again_when_the_human_labels_change(cli: CliRunner, s
     assert search["provenance"]["graders"] and search["provenance"]["graders"][0]["model"] == "harness-baseline"
 
 
-def test_what_the_study_file_cannot_support_is_refused_before_grading(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    study = _study(tmp_path / "s", server.base_url)
-    text = study.read_text()
-    write_pairs(load_pairs(SAMPLE).head(5)[["id", "prompt", "response"]], tmp_path / "s" / "unlabelled.jsonl")
-    cases = {
-        text.replace("n_boot = 100", 'n_boot = "100"'): "study.n_boot: expected a whole number",
-        text.replace('human = "human.jsonl"', 'human = "unlabelled.jsonl"'): "study.human:",
-        text.replace('[analyze]\nby = "model"', '[analyze]\nby = "modle"'): "analyze.by: 'modle' is not a column",
-        'api_key = "sk-secret"\n' + text: "api_key: keys never go in a study file",
-    }
-    for content, message in cases.items():
-        study.write_text(content)
-        result = cli.invoke(app, ["run", str(study)])
-        assert result.exit_code == 2 and message in result.output, (message, result.output)
-        assert not (tmp_path / "s" / "out").exists() and "sk-secret" not in result.output
-    folder = cli.invoke(app, ["run", str(tmp_path / "s")])
-    assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output
-
-
 @pytest.mark.slow
 def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(cli: CliRunner, make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     flaky = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
-    study = _study(tmp_path / "s", flaky.base_url)
+    study = study_file(tmp_path / "s", flaky.base_url)
     study.write_text(study.read_text().replace("concurrency = 4", "concurrency = 4\nmax_attempts = 1"))
     failed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert failed.exit_code == 3 and "items failed" in failed.output and "grade base" not in _steps(failed.output), failed.output

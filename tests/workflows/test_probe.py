@@ -1,4 +1,4 @@
-"""How stable and how swayable a grader is (issue 31): repeats and stability, juries, probes."""
+"""``harness probe``: a flip rate with its interval, against a null of unprobed repeats."""
 
 from __future__ import annotations
 
@@ -9,63 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli.app import app
-from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import SAMPLE
-
-
-def _data(tmp_path: Path, rows: int = 45) -> Path:
-    return write_pairs(load_pairs(SAMPLE).head(rows), tmp_path / "pairs.jsonl")
-
-
-@pytest.mark.slow
-def test_a_study_with_repeats_a_jury_and_stability(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _data(tmp_path, 24)
-    study = tmp_path / "s.toml"
-    study.write_text(f'''
-[study]
-out = "{tmp_path / 'out'}"
-data = "pairs.jsonl"
-human = "pairs.jsonl"
-n_boot = 100
-[endpoint]
-base_url = "{server.base_url}"
-[[grader]]
-name = "base"
-model = "harness-baseline"
-temperature = 0.7
-repeats = 3
-[[grader]]
-name = "small"
-model = "harness-small"
-[[grader]]
-name = "literal"
-model = "harness-literal"
-[jury]
-rule = "median"
-[stability]
-[calibrate]
-[compare]
-[report]
-view = false
-''', encoding="utf-8")
-    ran = cli.invoke(app, ["run", str(study), "--quiet"])
-    assert ran.exit_code == 0, ran.output
-    out = tmp_path / "out"
-    assert json.loads((out / "jury" / "manifest.json").read_text())["params"]["jury"]["rule"] == "median"
-    assert (out / "jury" / "calibration.json").exists()  # calibrated like any grader
-    assert len(json.loads((out / "comparison.json").read_text())["runs"]) == 4
-    stability = json.loads((out / "base" / "repeats" / "stability.json").read_text())
-    assert stability["repeats"] == 3 and stability["temperature"] == 0.7
-    assert "Stability across repeats" in (out / "report.md").read_text()
-    again = cli.invoke(app, ["run", str(study), "--quiet"])
-    assert again.exit_code == 0 and "0 ran" in again.output, again.output
+from tests.helpers import head_pairs
 
 
 @pytest.mark.parametrize("kind", ["verbosity", "exemplar-order", "label-order"])
 def test_a_probe_prints_a_flip_rate_with_its_interval(cli: CliRunner, server, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
     from harness.workflows.shot_search import default_shots_path
 
-    data = _data(tmp_path, 30)
+    data = head_pairs(tmp_path, 30)
     run = tmp_path / "run"
     graded = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--shots", default_shots_path(), "-o", str(run),
                                  "--quiet", "--cache-dir", str(tmp_path / "cache")])
