@@ -1,4 +1,4 @@
-"""One declaration per setting: every command's options are its settings model, and the study file's table is too."""
+"""Flags made from the settings models: every option a setting and every setting a flag, bounds refused naming the flag, old spellings said."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every command's output, piped at 80 columns, keeps every cell whole (no "…")."""
+"""The terminal: every command fits 80 columns, a resumed run says what was done and its bar keeps its width."""
 
 from __future__ import annotations
 
@@ -13,6 +13,35 @@ from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.sample import SAMPLE_RATERS, ratings_path
 from tests.helpers import RUNNER, SAMPLE, SHARED, endpoint_for
+
+
+def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cli: CliRunner, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.cli import console as console_module
+    from harness.grading.grader import Progress
+
+    data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
+    first = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--limit", "4"])
+    assert first.exit_code == 0, first.output
+    labels = tmp_path / "run" / "labels.jsonl"
+    labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:5]))  # stopped after 5 of 8 answers
+    resumed = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                                  "--limit", "4"], env={"COLUMNS": "200"})
+    assert resumed.exit_code == 0, resumed.output
+    assert "graded now 3 items (resumed: 5 were already graded in this folder)" in resumed.output
+    screen = io.StringIO()
+    monkeypatch.setattr(console_module, "console", Console(file=screen, force_terminal=True, width=80, color_system=None))
+    with console_module.GradeProgress() as bar:
+        bar.update(Progress(total=1000, done=250, already=40))
+        bar._bar.refresh()  # type: ignore[union-attr]
+    frames = screen.getvalue()
+    assert "ETA" in frames and "250/1000" in frames and "resumed: 40 items were already graded" in frames
+    assert max(len(run) for run in frames.replace("━", "\0").replace("╸", "\0").split() if set(run) == {"\0"}) >= 20
+
 
 PLAIN = ("grading with", "wrote ", "error:", "demo outputs")
 
