@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from harness.analysis.krippendorff import alpha_from_coincidences, coincidences
 from harness.cli.app import app
+from harness.core.constants import CATEGORIES
 from harness.grading.endpoint import EndpointConfig, RetryPolicy
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import read_labels
@@ -348,3 +349,21 @@ by = "model"
 [report]
 {extra}''', encoding="utf-8")
     return study
+
+
+def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[str, Any] | None = None,
+              cached: int = 0, model: str = "sim") -> Path:
+    """A run folder as ``harness grade`` leaves it: one response verdict (hate) per item, items spread over clusters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"i{i}", "prompt_id": f"p{i % clusters}", "prompt": f"prompt {i % clusters}",
+             "response": f"answer {i}"} for i in range(len(verdicts))]
+    (folder / "input.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    labels = [{"id": f"i{i}", "target": "response", "status": "ok", **({"cached": True} if i < cached else {}),
+               "severity": {c: (v if c == "hate" else 0) for c in CATEGORIES}} for i, v in enumerate(verdicts)]
+    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels), encoding="utf-8")
+    manifest = {"model": model, "template_hash": "t", "shots_hash": "none", "status": "complete", "schema_version": 1,
+                "input_sha256": "x", "targets": ["response"], "items": len(verdicts), "cache_hits": cached,
+                "params": {"temperature": 0.7, "seed": 1, "max_tokens": 400, "json_mode": True, "items_per_request": 1,
+                           **(params or {})}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder

@@ -14,8 +14,7 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import load_run
 from harness.serve.runner import ServerHandle
-from tests.analysis.test_stability import write_run
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, write_run
 
 
 def test_the_excess_is_the_flip_rate_minus_the_null_item_by_item(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from harness.io.runs import load_run
 from harness.report.sections import section_of
 from harness.results.common import few_cluster_intervals, few_cluster_warnings
 from harness.results.probes import Probe
-from tests.analysis.test_stability import write_run
+from tests.helpers import write_run
 
 
 def _flat(text: str) -> str:
