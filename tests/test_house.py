@@ -257,7 +257,60 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
 
 
 def _test_trees() -> dict[str, ast.Module]:
-    return {p.name: ast.parse(p.read_text(encoding="utf-8")) for p in sorted((REPO / "tests").glob("*.py"))}
+    return {str(p.relative_to(REPO / "tests")): ast.parse(p.read_text(encoding="utf-8"))
+            for p in sorted((REPO / "tests").rglob("*.py"))}
+
+
+#: The test files that hold no one module to account, so sit at the top of tests/: the house rules, every
+#: docstring's examples, and the package's own face (harness/__init__.py's exports).
+WHOLE_PACKAGE_TESTS = {"test_house.py", "test_doctests.py", "test_package.py"}
+#: Modules over 100 lines that have no test file of their own yet (their behaviour is tested through others').
+#: Each leaves this list when tests/<wing>/test_<module>.py is written; the test below fails until it does.
+WITHOUT_TEST_FILE = {
+    "analysis/comparison.py",
+    "analysis/pilots.py",
+    "cli/data_commands.py",
+    "core/cells.py",
+    "grading/answers.py",
+    "grading/cache_disk.py",
+    "grading/identity.py",
+    "report/charts.py",
+    "report/sections.py",
+    "results/analysis.py",
+    "results/calibration.py",
+    "results/comparison.py",
+    "results/manifest.py",
+    "results/raters.py",
+    "results/thresholds.py",
+    "serve/batches.py",
+    "serve/decoding.py",
+    "serve/runner.py",
+    "serve/wire.py",
+    "steps/outcome.py",
+    "workflows/study_steps.py",
+}
+
+
+def _test_file_of(module: str) -> Path:
+    """Where the tests of ``module`` (``wing/name.py``) live: ``tests/wing/test_name.py``."""
+    wing, name = module.split("/")
+    return REPO / "tests" / wing / f"test_{name}"
+
+
+def test_tests_mirror_the_package() -> None:
+    """A newcomer finds a module's tests at tests/<wing>/test_<module>.py (end-to-end tests may be named by the
+    behaviour they hold, in the wing's folder); no test file is filed beside them by anything else."""
+    tests = REPO / "tests"
+    flat = sorted(p.name for p in tests.glob("test_*.py") if p.name not in WHOLE_PACKAGE_TESTS)
+    assert not flat, f"test files outside the mirror (move each test to tests/<wing>/test_<module>.py): {flat}"
+    folders = sorted(p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert set(folders) <= set(FLOORS), f"test folders that are not wings: {sorted(set(folders) - set(FLOORS))}"
+    modules = [str(p.relative_to(HARNESS)) for p in _modules().values() if p.parent != HARNESS
+               and p.name != "__init__.py" and len(p.read_text(encoding="utf-8").splitlines()) > 100]
+    missing = sorted(m for m in modules if m not in WITHOUT_TEST_FILE and not _test_file_of(m).exists())
+    assert not missing, f"modules over 100 lines without tests/<wing>/test_<module>.py: {missing}"
+    done = sorted(m for m in WITHOUT_TEST_FILE if _test_file_of(m).exists() or not (HARNESS / m).exists())
+    assert not done, f"take these off WITHOUT_TEST_FILE in tests/test_house.py (they have a test file, or are gone): {done}"
 
 
 def test_tests_use_public_names_and_no_wall_clock() -> None:
