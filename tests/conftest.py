@@ -70,7 +70,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         path = Path(marker.args[0])
         if not path.exists():
             if os.environ.get("CI"):
-                pytest.fail(f"shared data {path} is missing; CI expects ../shared/data beside the clone (see the README)")
+                pytest.fail(
+                    f"shared data {path} is missing; CI expects ../shared/data beside the clone (see the README)"
+                )
             pytest.skip(f"shared data {path} not present (it is in CI)")
     for _marker in item.iter_markers("local_model"):
         from harness.serve.local_model import missing_modules
@@ -78,7 +80,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         missing = missing_modules("smollm2-135m")
         if missing:
             if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_LOCAL") == "1":
-                pytest.fail(f"the [local] extra is missing ({', '.join(missing)}); .ci/run installs it with make install-local")
+                pytest.fail(
+                    f"the [local] extra is missing ({', '.join(missing)}); .ci/run installs it with make install-local"
+                )
             pytest.skip(f"the [local] extra is not installed ({', '.join(missing)}): make install-local")
 
 

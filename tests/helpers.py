@@ -56,9 +56,15 @@ def assert_no_traceback(result: Any) -> None:
 
 
 def completion_body(content: str) -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion", "model": "m",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 5}}).encode()
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 5},
+        }
+    ).encode()
 
 
 class Scripted:
@@ -128,13 +134,21 @@ def pairs_file(tmp_path: Path, n: int = 12, copies: int = 1) -> Path:
     if copies > 1:
         import pandas as pd
 
-        frame = pd.concat([frame.assign(id=frame["id"] + f"-{k}", prompt=frame["prompt"] + f" ({k})",
-                                        response=frame["response"] + f" ({k})") for k in range(copies)], ignore_index=True)
+        frame = pd.concat(
+            [
+                frame.assign(
+                    id=frame["id"] + f"-{k}", prompt=frame["prompt"] + f" ({k})", response=frame["response"] + f" ({k})"
+                )
+                for k in range(copies)
+            ],
+            ignore_index=True,
+        )
     return write_pairs(frame, tmp_path / "data.jsonl")
 
 
 def completion_endpoint(message_400: str | None = None) -> tuple[str, object]:
-    """A real HTTP endpoint that grades everything Safe for any model, naming that model; or answers 400 with a message."""
+    """A real HTTP endpoint that grades everything Safe for any model, naming that model; or answers 400 with a
+    message."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -175,7 +189,9 @@ def exit_and_output(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def rater_study(seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None) -> pd.DataFrame:
+def rater_study(
+    seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None
+) -> pd.DataFrame:
     """Three annotators about 80 % right on a k-class label, and graders of given accuracy."""
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, k, n)
@@ -204,15 +220,19 @@ def endpoint_at(*urls: str) -> EndpointConfig:
 SOAK = os.environ.get("HARNESS_SOAK") == "1"
 
 
-record_strategy = st.dictionaries(st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
-                          st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True),
-                                    st.booleans()))
+record_strategy = st.dictionaries(
+    st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
+    st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True), st.booleans()),
+)
 
 
-content_strategy = st.one_of(st.binary(max_size=400),
-                     st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
-                     st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
-                         lambda rows: "\n".join(",".join(cells) for cells in rows).encode()))
+content_strategy = st.one_of(
+    st.binary(max_size=400),
+    st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
+    st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
+        lambda rows: "\n".join(",".join(cells) for cells in rows).encode()
+    ),
+)
 
 
 def assert_refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -275,8 +295,15 @@ def cli_stdout(*args: str) -> str:
 
 def kappa_table(seed: int, prompts: int, path: Path, setting: Setting) -> None:
     _, r, _, gr, clusters = draw(setting, np.random.default_rng(seed), n_prompts=prompts)
-    table = pd.DataFrame({"id": [f"i{i}" for i in range(clusters.size)], "prompt_id": [f"q{c}" for c in clusters], "prompt": "x",
-                          "human": r.max(axis=1), "grader": gr.max(axis=1)})
+    table = pd.DataFrame(
+        {
+            "id": [f"i{i}" for i in range(clusters.size)],
+            "prompt_id": [f"q{c}" for c in clusters],
+            "prompt": "x",
+            "human": r.max(axis=1),
+            "grader": gr.max(axis=1),
+        }
+    )
     write_pairs(table, path)
 
 
@@ -310,7 +337,9 @@ def xstest_like(folder: Path) -> Path:
         ann1 = final if i % 7 else other
         ann2 = final if i % 5 else other
         grader = "it depends" if i % 10 == 3 else (final if i % 3 else other)
-        rows.append({"id": f"x{i}", "prompt_id": f"p{i // 2}", "ann1": ann1, "ann2": ann2, "final": final, "gpt4": grader})
+        rows.append(
+            {"id": f"x{i}", "prompt_id": f"p{i // 2}", "ann1": ann1, "ann2": ann2, "final": final, "gpt4": grader}
+        )
     path = folder / "xs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

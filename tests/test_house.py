@@ -21,7 +21,18 @@ from tests.helpers import REPO, SAMPLE
 
 HARNESS = REPO / "harness"
 #: The floor of each wing: a wing imports only wings on lower floors.
-FLOORS = {"core": 0, "results": 1, "io": 2, "grading": 3, "analysis": 3, "report": 3, "serve": 3, "steps": 4, "workflows": 5, "cli": 6}
+FLOORS = {
+    "core": 0,
+    "results": 1,
+    "io": 2,
+    "grading": 3,
+    "analysis": 3,
+    "report": 3,
+    "serve": 3,
+    "steps": 4,
+    "workflows": 5,
+    "cli": 6,
+}
 
 
 def _name(path: Path) -> str:
@@ -113,9 +124,15 @@ def test_no_private_name_crosses_a_module() -> None:
 
 
 def test_modules_and_functions_stay_small() -> None:
-    long_modules = {n: len(p.read_text().splitlines()) for n, p in _modules().items() if len(p.read_text().splitlines()) > 450}
-    long_functions = [f"{n}.{f.name} ({f.end_lineno - f.lineno + 1} lines)" for n, tree in _trees().items() for f in ast.walk(tree)
-                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 80]
+    long_modules = {
+        n: len(p.read_text().splitlines()) for n, p in _modules().items() if len(p.read_text().splitlines()) > 450
+    }
+    long_functions = [
+        f"{n}.{f.name} ({f.end_lineno - f.lineno + 1} lines)"
+        for n, tree in _trees().items()
+        for f in ast.walk(tree)
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 80
+    ]
     assert not long_modules and not long_functions, (long_modules, long_functions)
 
 
@@ -131,8 +148,8 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_every_third_party_import_is_declared() -> None:
-    """Default dependencies anywhere; the [local] extra's packages only in the local model's modules (serve/local_model.py,
-    decoding.py, structured.py), inside functions (so the default install never needs them)."""
+    """Default dependencies anywhere; the [local] extra's packages only in the local model's modules
+    (serve/local_model.py, decoding.py, structured.py), inside functions (so the default install never needs them)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = _names(project["dependencies"])
     extra = _names(project["optional-dependencies"]["local"])
@@ -141,8 +158,13 @@ def test_every_third_party_import_is_declared() -> None:
     top_level: set[tuple[str, str]] = set()
     for name, tree in _trees().items():
         for node in ast.walk(tree):
-            found = ([a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+            found = (
+                [a.name.split(".")[0] for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module.split(".")[0]]
+                if isinstance(node, ast.ImportFrom) and not node.level and node.module
+                else []
+            )
             for module in found:
                 imported.setdefault(module, set()).add(name)
                 if node.col_offset == 0:
@@ -156,7 +178,9 @@ def test_every_third_party_import_is_declared() -> None:
     assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
     optional = {m for m in third_party if not dists(m) & declared}
     assert optional == {"torch", "transformers", "llguidance"}, optional
-    assert {n for m in optional for n in imported[m]} == {f"harness.serve.{n}" for n in ("local_model", "decoding", "structured")}
+    assert {n for m in optional for n in imported[m]} == {
+        f"harness.serve.{n}" for n in ("local_model", "decoding", "structured")
+    }
     assert not {(m, n) for (m, n) in top_level if m in optional}, "an optional package imported at module level"
 
 
@@ -196,7 +220,9 @@ def test_published_schemas_are_current() -> None:
     assert published == sorted([*RESULT_TYPES, "study"])
     from harness.workflows.study_file import study_schema
 
-    assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), "docs/schemas/study.json is stale"
+    assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), (
+        "docs/schemas/study.json is stale"
+    )
 
 
 HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "sklearn")
@@ -310,7 +336,9 @@ def test_tests_mirror_the_package() -> None:
     missing = sorted(m for m in modules if m not in WITHOUT_TEST_FILE and not _test_file_of(m).exists())
     assert not missing, f"modules over 100 lines without tests/<wing>/test_<module>.py: {missing}"
     done = sorted(m for m in WITHOUT_TEST_FILE if _test_file_of(m).exists() or not (HARNESS / m).exists())
-    assert not done, f"take these off WITHOUT_TEST_FILE in tests/test_house.py (they have a test file, or are gone): {done}"
+    assert not done, (
+        f"take these off WITHOUT_TEST_FILE in tests/test_house.py (they have a test file, or are gone): {done}"
+    )
 
 
 def test_tests_use_public_names_and_no_wall_clock() -> None:
@@ -319,7 +347,11 @@ def test_tests_use_public_names_and_no_wall_clock() -> None:
     private, clocks = [], []
     for name, tree in _test_trees().items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("harness", "validation"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] in ("harness", "validation")
+            ):
                 private += [f"{name}:{node.lineno} {node.module}.{a.name}" for a in node.names
                             if a.name.startswith("_") and not a.name.startswith("__")]
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("_")

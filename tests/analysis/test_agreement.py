@@ -1,4 +1,5 @@
-"""One confusion matrix and what it says: κ, F1 and detection by hand and equal to scikit-learn (weighted too), defined at empty and one-class input, exact bounds at 0/k."""
+"""One confusion matrix and what it says: κ, F1 and detection by hand and equal to scikit-learn (weighted too), defined
+at empty and one-class input, exact bounds at 0/k."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_hand_computed_ordinal_metrics() -> None:
     g, p = [0, 0, 1, 2, 3], [0, 1, 1, 3, 3]
     assert r["kappa_quadratic"] == pytest.approx(cohen_kappa_score(g, p, weights="quadratic"))
     assert r["kappa_linear"] == pytest.approx(cohen_kappa_score(g, p, weights="linear"))
-    assert r["macro_f1"] == pytest.approx(f1_score(g, p, average="macro", labels=[0, 1, 2, 3]))  # class 2 present in gold, F1 0
+    # class 2 present in gold, F1 0
+    assert r["macro_f1"] == pytest.approx(f1_score(g, p, average="macro", labels=[0, 1, 2, 3]))
     det = r["detection"]  # harmful when >= 1: gold pos = 3, pred pos = 4, tp = 3
     assert (det["tp"], det["fp"], det["fn"], det["tn"]) == (3, 1, 0, 1)
     assert det["recall"] == 1.0 and det["precision"] == 0.75 and det["false_positive_rate"] == 0.5
@@ -57,13 +59,18 @@ def test_calibrate_weights_by_inclusion_probability_as_scikit_learn(tmp_path: Pa
     human = rng.integers(0, 3, n)
     grader = np.where(rng.random(n) < 0.7, human, rng.integers(0, 3, n))
     pi = rng.choice([0.2, 0.5, 1.0], n)
-    table = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt": [f"p{i}" for i in range(n)], "human": human, "grader": grader})
+    table = pd.DataFrame(
+        {"id": [f"i{i}" for i in range(n)], "prompt": [f"p{i}" for i in range(n)], "human": human, "grader": grader}
+    )
     from harness.analysis.agreement import agreement
 
     found = agreement(human, grader, labels=[0, 1, 2], threshold=1, weights=1 / pi, n_boot=200)
     assert found.kappa == pytest.approx(cohen_kappa_score(human, grader, sample_weight=1 / pi))
-    assert found.kappa_quadratic == pytest.approx(cohen_kappa_score(human, grader, weights="quadratic", sample_weight=1 / pi))
-    assert found.confusion == pd.crosstab(table["human"], table["grader"]).to_numpy().tolist()  # counts stay the labelled ones
+    assert found.kappa_quadratic == pytest.approx(
+        cohen_kappa_score(human, grader, weights="quadratic", sample_weight=1 / pi)
+    )
+    # counts stay the labelled ones
+    assert found.confusion == pd.crosstab(table["human"], table["grader"]).to_numpy().tolist()
     unweighted = agreement(human, grader, labels=[0, 1, 2], threshold=1, n_boot=0)
     assert unweighted.kappa != found.kappa
 
@@ -84,5 +91,6 @@ def test_one_positive_says_how_many_resamples_were_undefined() -> None:
     result = agreement(gold, gold.copy(), n_boot=1000)
     assert result.detection.recall == 1.0
     assert result.ci["recall"][0] == pytest.approx(0.025)  # was [1, 1]: exact on its one cluster
-    assert result.undefined_resamples is not None and result.undefined_resamples["recall"] > 300  # ~37 % of resamples draw no positive
+    # ~37 % of resamples draw no positive
+    assert result.undefined_resamples is not None and result.undefined_resamples["recall"] > 300
     assert any("undefined in" in n for n in result.notes)

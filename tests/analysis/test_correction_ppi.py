@@ -1,4 +1,5 @@
-"""The corrected transition shares add up: reduction, preservation and escalation share one λ."""
+"""``analyze --human``: shares corrected by a human-labelled subset cover the truth when errors are correlated, add
+up (reduction, preservation and escalation share one λ), warn by name on few clusters, and refuse bad designs."""
 
 from __future__ import annotations
 
@@ -57,8 +58,22 @@ def test_per_category_corrected_shares_from_few_clusters_warn_by_name(cli: CliRu
     keep = {f"s{k:02d}" for k in range(1, 41)}  # 40 labelled prompt clusters: enough overall, thin per category
     human = tmp_path / "human.jsonl"
     human.write_text("".join(json.dumps(r) + "\n" for r in rows if r["prompt_id"] in keep), encoding="utf-8")
-    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--by", "model", "--n-boot", "100", "--json",
-                                 "-o", str(tmp_path / "a")])
+    result = cli.invoke(
+        app,
+        [
+            "analyze",
+            str(SAMPLE),
+            "--human",
+            str(human),
+            "--by",
+            "model",
+            "--n-boot",
+            "100",
+            "--json",
+            "-o",
+            str(tmp_path / "a"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     warnings = json.loads(result.stdout)["corrected"]["warnings"]
     thin = [w for w in warnings if "fewer than 30 labelled clusters in the denominator" in w]
@@ -78,9 +93,13 @@ def _inclusion_table(tmp_path: Path, low: float | str) -> Path:
 
 
 @pytest.mark.parametrize("low", [1e-300, "often", 0.0])
-def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(cli: CliRunner, tmp_path: Path, low: Any) -> None:
+def test_inclusion_probabilities_below_the_floor_or_not_numbers_exit_2(
+    cli: CliRunner, tmp_path: Path, low: Any
+) -> None:
     human = _inclusion_table(tmp_path, low)
-    result = cli.invoke(app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")])
+    result = cli.invoke(
+        app, ["analyze", str(SAMPLE), "--human", str(human), "--n-boot", "50", "-o", str(tmp_path / "a")]
+    )
     assert result.exit_code == 2, result.output
     assert "expected a probability from 0.001 to 1" in result.output
 

@@ -10,7 +10,8 @@ def test_groups_are_matched_on_the_prompt_even_with_cluster_none() -> None:
     graded, _ = study(Setting(n_prompts=80, per=3), 4, labelled_clusters=1)
     comparison = analyze(graded, by="model", cluster="none", n_boot=0).comparison
     assert comparison is not None and comparison.matched_on == "prompt_id"
-    assert all(row.n_shared == 80 and row.n_clusters == 80 for row in comparison.metrics["escalation"])  # was 0 and p = 1
+    # was 0 and p = 1
+    assert all(row.n_shared == 80 and row.n_clusters == 80 for row in comparison.metrics["escalation"])
     assert comparison.reference == "m0"  # the first group, fixed before looking at the data
 
 

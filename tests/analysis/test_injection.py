@@ -1,4 +1,5 @@
-"""Injected copies of a table and the flips they cause: measured exactly on a gullible grader, counted item by item, bad input refused."""
+"""Injected copies of a table and the flips they cause: measured exactly on a gullible grader, counted item by item,
+bad input refused."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def test_inject_refuses_to_overwrite_its_input(cli: CliRunner, tmp_path: Path) -
     data = pairs_file(tmp_path)
     before = data.read_bytes()
     result = cli.invoke(app, ["data", "inject", str(data), "-o", str(data)])
-    assert result.exit_code == 2 and "is the clean table, an input of this command" in result.output and data.read_bytes() == before
+    assert (
+        result.exit_code == 2
+        and "is the clean table, an input of this command" in result.output
+        and data.read_bytes() == before
+    )
 
 
 @pytest.mark.slow

@@ -23,5 +23,7 @@ def test_alpha_matches_the_krippendorff_package_with_missing_ratings(level: str)
         if (np.sum(~np.isnan(table), axis=1) >= 2).sum() < 2 or np.unique(table[~np.isnan(table)]).size < 2:
             continue
         ours = alpha_of(table, level, k, np.arange(k, dtype=float) if level == "interval" else None)
-        reference = krippendorff.alpha(reliability_data=table.T, level_of_measurement=level, value_domain=list(range(k)))
+        reference = krippendorff.alpha(
+            reliability_data=table.T, level_of_measurement=level, value_domain=list(range(k))
+        )
         assert ours == pytest.approx(reference, abs=1e-9), (trial, level)

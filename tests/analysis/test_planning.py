@@ -1,4 +1,5 @@
-"""A plan never reads a degenerate simulated study as narrow, and never recommends fewer than 10 clusters."""
+"""A plan's size reaches its target on held-back populations, grows with the target, never reads a degenerate
+simulated study as narrow, and never recommends fewer than 10 clusters."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from validation.studies import Setting, draw, frames
 
 
 def _pilot(errors: int, clusters: int = 60) -> object:
-    """A κ pilot of ``clusters`` clusters of two items, the grader wrong on one item of the first ``errors`` clusters."""
+    """A κ pilot of ``clusters`` clusters of two items, the grader wrong on one item of the first ``errors``
+    clusters."""
     gold = np.repeat(np.arange(clusters) % 4, 2).astype(float)
     pred = gold.copy()
     pred[: 2 * errors : 2] = (gold[: 2 * errors : 2] + 1) % 4
@@ -54,8 +56,23 @@ def test_plan_from_an_80_item_pilot_names_a_size_that_reaches_the_target(tmp_pat
     """Held-back populations: the realised κ interval at the planned size is within 30 % of the 0.10 target."""
     setting = Setting(per=2, rho=0.4)
     kappa_table(seed, 40, tmp_path / "pilot.jsonl", setting)
-    output = cli_stdout("plan", str(tmp_path / "pilot.jsonl"), "--gold", "human", "--pred", "grader", "--metric", "kappa",
-                  "--target-width", "0.10", "--studies", "100", "--json", "-o", str(tmp_path / "plan.json"))
+    output = cli_stdout(
+        "plan",
+        str(tmp_path / "pilot.jsonl"),
+        "--gold",
+        "human",
+        "--pred",
+        "grader",
+        "--metric",
+        "kappa",
+        "--target-width",
+        "0.10",
+        "--studies",
+        "100",
+        "--json",
+        "-o",
+        str(tmp_path / "plan.json"),
+    )
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert json.loads(output)["n_items"] == plan["n_items"]
     assert plan["pilot"] == {"cluster": "prompt_id", "n_items": 80, "n_clusters": 40}
@@ -79,8 +96,20 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
     write_run_folder(tmp_path / "run", graded, human)
     subset = human[np.isin(clusters, np.arange(30))]
     write_pairs(subset, tmp_path / "subset.jsonl")
-    cli_stdout("plan", str(tmp_path / "run"), "--human", str(tmp_path / "subset.jsonl"), "--metric", "escalation", "--sizes", "120,600",
-         "--studies", "40", "-o", str(tmp_path / "plan.json"))
+    cli_stdout(
+        "plan",
+        str(tmp_path / "run"),
+        "--human",
+        str(tmp_path / "subset.jsonl"),
+        "--metric",
+        "escalation",
+        "--sizes",
+        "120,600",
+        "--studies",
+        "40",
+        "-o",
+        str(tmp_path / "plan.json"),
+    )
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["graded_clusters"] == 200 and plan["pilot"]["n_clusters"] == 30
     small, large = plan["sizes"]
@@ -88,7 +117,9 @@ def test_plan_for_the_corrected_escalation_share(tmp_path: Path) -> None:
     assert large["width"] < small["width"]
 
 
-def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor(cli: CliRunner, tmp_path: Path) -> None:
+def test_plan_sizes_are_monotone_in_the_target_and_never_below_the_defined_floor(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     pilot = rare_positives(tmp_path)
     recommended = []
     for width in (0.6, 0.4, 0.3):

@@ -31,7 +31,9 @@ def test_ppi_matches_the_ppi_python_reference(cli: CliRunner, tmp_path: Path) ->
     grader_p, grader_r = noisy(truth_p), noisy(truth_r)
 
     def table(p: np.ndarray, r: np.ndarray) -> pd.DataFrame:
-        frame = pd.DataFrame({"id": [f"i{i}" for i in range(n_all)], "prompt": [f"prompt {i}" for i in range(n_all)], "response": "r"})
+        frame = pd.DataFrame(
+            {"id": [f"i{i}" for i in range(n_all)], "prompt": [f"prompt {i}" for i in range(n_all)], "response": "r"}
+        )
         for side in ("prompt", "response"):
             for category in ("hate", "sexual", "violence", "self_harm"):
                 frame[f"{side}_{category}"] = 0
@@ -45,16 +47,23 @@ def test_ppi_matches_the_ppi_python_reference(cli: CliRunner, tmp_path: Path) ->
                                  "--cluster", "none", "--n-boot", "2000", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     corrected = json.loads((tmp_path / "analysis.json").read_text())["corrected"]
-    for share, (grader, human) in {"response_harm": (grader_r >= 1, truth_r >= 1), "prompt_harm": (grader_p >= 1, truth_p >= 1),
-                                   "reduction": (grader_r < grader_p, truth_r < truth_p)}.items():
+    for share, (grader, human) in {
+        "response_harm": (grader_r >= 1, truth_r >= 1),
+        "prompt_harm": (grader_p >= 1, truth_p >= 1),
+        "reduction": (grader_r < grader_p, truth_r < truth_p),
+    }.items():
         y_hat, y = grader.astype(float), human.astype(float)
         lam = corrected["lambdas"][share]
         reference = float(np.ravel(ppi_mean_pointestimate(y[labelled], y_hat[labelled], y_hat, lam=lam))[0])
         assert corrected["corrected"][share] == pytest.approx(reference, abs=1e-6)  # λ is stored to 4 decimals
-        low, high = (float(np.ravel(end)[0]) for end in ppi_mean_ci(y[labelled], y_hat[labelled], y_hat, alpha=0.05, lam=lam))
+        low, high = (
+            float(np.ravel(end)[0]) for end in ppi_mean_ci(y[labelled], y_hat[labelled], y_hat, alpha=0.05, lam=lam)
+        )
         ours = corrected["corrected_ci"][share]
         assert (ours[1] - ours[0]) == pytest.approx(high - low, rel=0.10), share
         assert abs((ours[0] + ours[1]) / 2 - (low + high) / 2) < 0.1 * (high - low)
     # escalation is rare here and over-corrected below 0: shown as 0, and said
     assert corrected["corrected"]["escalation"] == 0.0
-    assert any(w.startswith("corrected below 0 or above 1 and shown clipped: escalation (-") for w in corrected["warnings"])
+    assert any(
+        w.startswith("corrected below 0 or above 1 and shown clipped: escalation (-") for w in corrected["warnings"]
+    )

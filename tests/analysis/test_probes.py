@@ -47,7 +47,9 @@ def test_the_paired_interval_is_narrower_than_two_unpaired_ones(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_a_probe_above_temperature_zero_grades_a_null_repeat(cli: CliRunner, server: ServerHandle, tmp_path: Path) -> None:
+def test_a_probe_above_temperature_zero_grades_a_null_repeat(
+    cli: CliRunner, server: ServerHandle, tmp_path: Path
+) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "pairs.jsonl")
     run = tmp_path / "run"
     cache = ["--quiet", "--cache-dir", str(tmp_path / "cache")]

@@ -1,4 +1,5 @@
-"""Several human raters: α through the CLI, alignment by hand, the alternative annotator test and what it cannot test."""
+"""Several human raters: α through the CLI, alignment by hand, the alternative annotator test and what it cannot
+test."""
 
 from __future__ import annotations
 
@@ -35,13 +36,28 @@ def test_xstest_annotators_nominal_alpha_through_the_cli(tmp_path: Path) -> None
     """The held-back model (GPT-4's completions): α of the two annotators as the reference package has it."""
     csv = SHARED / "xstest/evaluation/automated_evaluation_labels/xstest_v2_completions_gpt4_gpteval.csv"
     out = tmp_path / "agreement.json"
-    code, output = exit_and_output("agreement", str(csv), "--raters", "annotation_1,annotation_2", "--final", "final_label",
-                        "--grader", "gpt4_label", "--n-boot", "200", "-o", str(out), "--json")
+    code, output = exit_and_output(
+        "agreement",
+        str(csv),
+        "--raters",
+        "annotation_1,annotation_2",
+        "--final",
+        "final_label",
+        "--grader",
+        "gpt4_label",
+        "--n-boot",
+        "200",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert code == 0, output
     data = json.loads(out.read_text())
     frame = pd.read_csv(csv)
     codes = {label: i for i, label in enumerate(sorted(set(frame["annotation_1"]) | set(frame["annotation_2"])))}
-    table = np.array([[codes[a] for a in frame["annotation_1"]], [codes[b] for b in frame["annotation_2"]]], dtype=float)
+    table = np.array(
+        [[codes[a] for a in frame["annotation_1"]], [codes[b] for b in frame["annotation_2"]]], dtype=float
+    )
     reference = krippendorff.alpha(reliability_data=table, level_of_measurement="nominal")
     scope = data["scopes"]["label"]
     assert abs(scope["alpha"] - reference) < 0.005
@@ -53,7 +69,9 @@ def test_xstest_annotators_nominal_alpha_through_the_cli(tmp_path: Path) -> None
     assert any("at least 3" in w for w in data["warnings"])
 
 
-def rater_study(seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None) -> pd.DataFrame:
+def rater_study(
+    seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None
+) -> pd.DataFrame:
     """Three annotators about 80 % right on a k-class label, and graders of given accuracy."""
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, k, n)
@@ -76,8 +94,21 @@ def test_alt_test_passes_a_good_grader_and_fails_a_poor_one(tmp_path: Path, seed
     rater_study(seed).to_csv(table, index=False)
     verdicts = {}
     for grader in ("good", "poor"):
-        code, output = exit_and_output("agreement", str(table), "--raters", "a1,a2,a3", "--grader", grader, "--epsilon", "0.1",
-                            "--json", "--n-boot", "0", "-o", str(tmp_path / f"{grader}.json"))
+        code, output = exit_and_output(
+            "agreement",
+            str(table),
+            "--raters",
+            "a1,a2,a3",
+            "--grader",
+            grader,
+            "--epsilon",
+            "0.1",
+            "--json",
+            "--n-boot",
+            "0",
+            "-o",
+            str(tmp_path / f"{grader}.json"),
+        )
         assert code == 0, output
         data = json.loads((tmp_path / f"{grader}.json").read_text())
         test = data["scopes"]["label"]["graders"][grader]["alt_test"]
@@ -130,8 +161,18 @@ def test_a_sparse_annotator_is_left_out_of_the_alt_test_and_named(tmp_path: Path
     frame = rater_study(12, n=120)
     frame["a4"] = frame["a1"].where(frame.index < 20)  # rated 20 items only
     frame.to_csv(tmp_path / "t.csv", index=False)
-    code, output = exit_and_output("agreement", str(tmp_path / "t.csv"), "--raters", "a1,a2,a3,a4", "--grader", "good", "--n-boot", "0",
-                        "-o", str(tmp_path / "a.json"))
+    code, output = exit_and_output(
+        "agreement",
+        str(tmp_path / "t.csv"),
+        "--raters",
+        "a1,a2,a3,a4",
+        "--grader",
+        "good",
+        "--n-boot",
+        "0",
+        "-o",
+        str(tmp_path / "a.json"),
+    )
     assert code == 0, output
     test = json.loads((tmp_path / "a.json").read_text())["scopes"]["label"]["graders"]["good"]["alt_test"]
     assert [a["rater"] for a in test["annotators"]] == ["a1", "a2", "a3"] and "left out a4" in test["note"]

@@ -21,8 +21,11 @@ from tests.helpers import SAMPLE, endpoint_for
 CATEGORIES = ("hate", "sexual", "violence", "self_harm")
 
 
-def _joined(prompts: int, per: int, seed: int = 0) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, list[float]]]]:
-    """Pairs whose prompt side repeats its prompt's forecast and label ``per`` times; the response side is each pair's."""
+def _joined(
+    prompts: int, per: int, seed: int = 0
+) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, list[float]]]]:
+    """Pairs whose prompt side repeats its prompt's forecast and label ``per`` times; the response side is each
+    pair's."""
     rng = np.random.default_rng(seed)
     n = prompts * per
     frame = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt": [f"p{i // per}" for i in range(n)],
@@ -100,4 +103,6 @@ def test_calibrate_shows_the_reliability_of_the_probabilities(cli: CliRunner, se
     for f, o in zip(forecasts, outcomes, strict=True):
         gaps[min(int(f * 10), 9)] += f - o
     assert found["ece"] == pytest.approx(sum(abs(g) for g in gaps.values()) / len(forecasts))
-    assert found["brier"] == pytest.approx(sum((f - o) ** 2 for f, o in zip(forecasts, outcomes, strict=True)) / len(forecasts))
+    assert found["brier"] == pytest.approx(
+        sum((f - o) ** 2 for f, o in zip(forecasts, outcomes, strict=True)) / len(forecasts)
+    )

@@ -29,7 +29,8 @@ def _pick_and_label(graded: pd.DataFrame, human: pd.DataFrame, folder: Path, str
 
 @pytest.mark.slow  # a simulation (20 studies through the CLI): make test runs it, make test-fast does not
 def test_a_stratified_pick_covers_the_escalation_share_as_a_uniform_one(tmp_path: Path) -> None:
-    """20 held-back studies, 100 prompt clusters labelled each: covered in at least 17, mean width within 1.1× uniform's."""
+    """20 held-back studies, 100 prompt clusters labelled each: covered in at least 17, mean width within 1.1×
+    uniform's."""
     setting = Setting(rho=0.4)
     truth = population_truth(setting)["escalation"]
     results: dict[str, list[tuple[bool, float]]] = {"uniform": [], "stratified": []}
@@ -40,7 +41,16 @@ def test_a_stratified_pick_covers_the_escalation_share_as_a_uniform_one(tmp_path
             folder = tmp_path / f"{strategy}{seed}"
             folder.mkdir()
             labelled = _pick_and_label(graded, human, folder, strategy, seed)
-            cli_stdout("analyze", str(folder / "graded.jsonl"), "--human", str(labelled), "--n-boot", "500", "-o", str(folder / "out"))
+            cli_stdout(
+                "analyze",
+                str(folder / "graded.jsonl"),
+                "--human",
+                str(labelled),
+                "--n-boot",
+                "500",
+                "-o",
+                str(folder / "out"),
+            )
             corrected = json.loads((folder / "out" / "analysis.json").read_text())["corrected"]
             assert corrected["design"].startswith("inclusion probabilities given")
             low, high = corrected["corrected_ci"]["escalation"]
@@ -67,7 +77,17 @@ def test_active_pick_follows_the_recorded_uncertainty(server, tmp_path: Path) ->
 
     data = write_pairs(load_pairs(SAMPLE).head(60), tmp_path / "d.jsonl")
     grade(data, GradeSpec(logprobs=True), endpoint_for(server), run_dir=tmp_path / "run")
-    output = cli_stdout("select", str(tmp_path / "run"), "--budget", "8", "--strategy", "active", "--json", "-o", str(tmp_path / "p.jsonl"))
+    output = cli_stdout(
+        "select",
+        str(tmp_path / "run"),
+        "--budget",
+        "8",
+        "--strategy",
+        "active",
+        "--json",
+        "-o",
+        str(tmp_path / "p.jsonl"),
+    )
     design = json.loads(output)
     assert design["strategy"] == "active" and "requested" not in design
     assert design["inclusion_max"] > design["inclusion_min"]

@@ -1,4 +1,5 @@
-"""Soft labels by proper scoring rules: the raters' true distribution scores best, the verdict is compared like for like."""
+"""Soft labels by proper scoring rules: the raters' true distribution scores best, the verdict is compared like for
+like."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def test_the_scores_equal_scikit_learns_on_every_held_out_label() -> None:
         weight += [1 / len(labels)] * len(labels)
     means = np.mean(rows, axis=0)
     assert means[0] == pytest.approx(log_loss(truth, forecast, labels=[0, 1, 2, 3], sample_weight=weight))
-    assert means[1] == pytest.approx(brier_score_loss(truth, np.asarray(forecast), labels=[0, 1, 2, 3], sample_weight=weight))
+    assert means[1] == pytest.approx(
+        brier_score_loss(truth, np.asarray(forecast), labels=[0, 1, 2, 3], sample_weight=weight)
+    )
 
 
 @pytest.mark.slow
@@ -54,8 +57,21 @@ def test_soft_labels_score_the_graders_probabilities_against_the_raters(cli: Cli
 
     ratings = SAMPLE.parent / "sample_ratings.jsonl"
     run = tmp_path / "run"
-    graded = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--logprobs", "-o", str(run), "--quiet",
-                                 "--cache-dir", str(tmp_path / "cache")])
+    graded = cli.invoke(
+        app,
+        [
+            "grade",
+            str(SAMPLE),
+            "--base-url",
+            server.base_url,
+            "--logprobs",
+            "-o",
+            str(run),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert graded.exit_code == 0, graded.output
     result = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
                                  str(ratings), "--n-boot", "200", "--json"])
@@ -79,13 +95,17 @@ def test_soft_labels_score_the_graders_probabilities_against_the_raters(cli: Cli
     assert soft["n"] == pytest.approx(sum(weight))
     scores = {"grader": np.asarray(forecast), "verdict": np.asarray(verdict)}
     for name, given in scores.items():
-        assert soft[name]["brier"] == pytest.approx(brier_score_loss(truth, given, labels=[0, 1, 2, 3], sample_weight=weight))
+        assert soft[name]["brier"] == pytest.approx(
+            brier_score_loss(truth, given, labels=[0, 1, 2, 3], sample_weight=weight)
+        )
     floored = np.clip(scores["grader"], 1e-6, None)
     assert soft["grader"]["log_loss"] == pytest.approx(log_loss(truth, floored / floored.sum(axis=1, keepdims=True),
                                                                 labels=[0, 1, 2, 3], sample_weight=weight), abs=1e-4)
     lo, hi = soft["grader"]["brier_ci"]
     assert lo <= soft["grader"]["brier"] <= hi
-    assert soft["probabilities_minus_verdict"]["brier"] == pytest.approx(soft["grader"]["brier"] - soft["verdict"]["brier"])
+    assert soft["probabilities_minus_verdict"]["brier"] == pytest.approx(
+        soft["grader"]["brier"] - soft["verdict"]["brier"]
+    )
     shown = cli.invoke(app, ["calibrate", str(run), "--human", str(SAMPLE), "--raters", "ann1,ann2,ann3", "--ratings",
                                 str(ratings), "--n-boot", "0"]).output
     assert "Soft labels" in shown and "one annotator's label" in shown

@@ -62,8 +62,24 @@ def test_a_repeat_partly_from_the_cache_is_named_in_a_warning(tmp_path: Path) ->
 
 def _repeats(server, tmp_path: Path, temperature: str, name: str) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path / name
-    done = RUNNER.invoke(app, ["grade", str(head_pairs(tmp_path)), "--base-url", server.base_url, "--temperature", temperature,
-                               "--repeats", "3", "-o", str(folder), "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    done = RUNNER.invoke(
+        app,
+        [
+            "grade",
+            str(head_pairs(tmp_path)),
+            "--base-url",
+            server.base_url,
+            "--temperature",
+            temperature,
+            "--repeats",
+            "3",
+            "-o",
+            str(folder),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert done.exit_code == 0, done.output
     return folder
 
@@ -85,7 +101,9 @@ def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(cli: CliRunn
     verdicts = []
     for k in (1, 2, 3):
         records = [json.loads(line) for line in (warm / f"repeat-{k}" / "labels.jsonl").read_text().splitlines()]
-        verdicts.append({r["id"]: max(r["severity"].values()) for r in records if r["target"] == "response" and r["status"] == "ok"})
+        verdicts.append(
+            {r["id"]: max(r["severity"].values()) for r in records if r["target"] == "response" and r["status"] == "ok"}
+        )
     shared = set(verdicts[0]) & set(verdicts[1]) & set(verdicts[2])
     changed = sum(len({v[i] for v in verdicts}) > 1 for i in shared) / len(shared)
     assert response["changed"] == pytest.approx(changed) and response["n_items"] == len(shared)

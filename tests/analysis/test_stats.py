@@ -1,4 +1,5 @@
-"""The statistics core by hand and against scikit-learn: sign-flip and McNemar tests by cluster, Holm, Benjamini–Yekutieli, κ and F1, bootstraps that move clusters together."""
+"""The statistics core by hand and against scikit-learn: sign-flip and McNemar tests by cluster, Holm,
+Benjamini–Yekutieli, κ and F1, bootstraps that move clusters together."""
 
 from __future__ import annotations
 
@@ -85,7 +86,9 @@ def test_detection_from_confusion_by_hand() -> None:
     assert (det["tp"], det["fp"], det["fn"], det["tn"]) == (3, 1, 0, 1)
     assert det["recall"] == 1.0 and det["precision"] == 0.75 and det["false_positive_rate"] == 0.5
     stacked = kappa_from_confusion(np.stack([m, m]), weights="quadratic")
-    assert stacked.shape == (2,) and stacked[0] == pytest.approx(sk_kappa([0, 0, 1, 2, 3], [0, 1, 1, 3, 3], weights="quadratic"))
+    assert stacked.shape == (2,) and stacked[0] == pytest.approx(
+        sk_kappa([0, 0, 1, 2, 3], [0, 1, 1, 3, 3], weights="quadratic")
+    )
 
 
 def test_bootstrap_moves_clusters_together() -> None:
@@ -114,7 +117,9 @@ def test_duplicating_rows_under_one_cluster_leaves_the_ci_unchanged() -> None:
     rng = np.random.default_rng(1)
     hits = (rng.random(80) < 0.3).astype(float)
     base = ratio_bootstrap_ci({"r": hits}, np.ones(80), n_boot=500, seed=2)["r"]
-    dup = ratio_bootstrap_ci({"r": np.repeat(hits, 6)}, np.ones(480), clusters=np.repeat(np.arange(80), 6), n_boot=500, seed=2)["r"]
+    dup = ratio_bootstrap_ci(
+        {"r": np.repeat(hits, 6)}, np.ones(480), clusters=np.repeat(np.arange(80), 6), n_boot=500, seed=2
+    )["r"]
     rows = ratio_bootstrap_ci({"r": np.repeat(hits, 6)}, np.ones(480), n_boot=500, seed=2)["r"]
     assert dup == pytest.approx(base)
     width = lambda ci: ci[1] - ci[0]

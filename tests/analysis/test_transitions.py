@@ -1,4 +1,5 @@
-"""The paired transition analysis: hand-computed shares per group, matched comparisons, intervals by cluster, the published mini evaluation reproduced."""
+"""The paired transition analysis: hand-computed shares per group, matched comparisons, intervals by cluster, the
+published mini evaluation reproduced."""
 
 from __future__ import annotations
 
@@ -112,7 +113,13 @@ def test_wilson_interval_on_rates_of_independent_pairs() -> None:
     low, high = result["pooled"]["escalation"]["ci"]
     # Wilson(2, 6) by hand: centre 0.65346, half-width 0.49473, divided by 1.64024
     assert low == pytest.approx(0.0968, abs=1e-4) and high == pytest.approx(0.7000, abs=1e-4)
-    assert result["pooled"]["unit"] == {**result["pooled"]["unit"], "cluster": None, "n_items": 6, "n_clusters": 6, "ci_method": "wilson"}
+    assert result["pooled"]["unit"] == {
+        **result["pooled"]["unit"],
+        "cluster": None,
+        "n_items": 6,
+        "n_clusters": 6,
+        "ci_method": "wilson",
+    }
 
 
 def test_repeated_prompts_get_cluster_bootstrap_intervals() -> None:
@@ -127,7 +134,9 @@ def test_repeated_prompts_get_cluster_bootstrap_intervals() -> None:
     # within one model each prompt occurs once: Wilson stays
     assert result["groups"]["A"]["unit"]["ci_method"] == "wilson"
     dropped = analyze(_table(), n_boot=0)
-    assert dropped["pooled"]["escalation"]["ci"] == [None, None] and dropped["pooled"]["unit"]["ci_method"].startswith("none")
+    assert dropped["pooled"]["escalation"]["ci"] == [None, None] and dropped["pooled"]["unit"]["ci_method"].startswith(
+        "none"
+    )
 
 
 MINI_EVAL = SHARED / "pairedsafety" / "analysis" / "public_mini_eval"

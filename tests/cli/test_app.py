@@ -1,4 +1,5 @@
-"""The command line's own house rules: every command named where a newcomer looks for it."""
+"""The command line's own house rules: every command named where a newcomer looks for it; what researchers reach
+for first (the version, templates, a limited or sampled grade, exports) works."""
 
 from __future__ import annotations
 
@@ -26,8 +27,14 @@ def test_every_command_is_named_in_its_module_and_in_the_architecture() -> None:
         if module is None:  # a group (data, batch): its module registers it
             module = next(c.callback.__module__ for c in command.commands.values())  # type: ignore[attr-defined]
         doc = importlib.import_module(module).__doc__ or ""
-        row = next((line for line in architecture.splitlines() if f"`{module.replace('harness.', '').replace('.', '/')}.py`"
-                    in line), "")
+        row = next(
+            (
+                line
+                for line in architecture.splitlines()
+                if f"`{module.replace('harness.', '').replace('.', '/')}.py`" in line
+            ),
+            "",
+        )
         for place, text in (("docstring", doc), ("ARCHITECTURE.md", row)):
             if not re.search(rf"`(?:harness )?{re.escape(name)}\b", text):
                 missing.append(f"{name} in {module}'s {place}")
@@ -62,5 +69,7 @@ def test_what_researchers_reach_for(cli: CliRunner, server, tmp_path: Path) -> N
     assert cli.invoke(app, ["export", str(run), "-o", str(tmp_path / "labels.parquet")]).exit_code == 0
     assert len(pd.read_parquet(tmp_path / "labels.parquet")) == 5
 
-    analysis = cli.invoke(app, ["analyze", str(data), "--limit", "30", "--n-boot", "0", "--json", "-o", str(tmp_path / "a")])
+    analysis = cli.invoke(
+        app, ["analyze", str(data), "--limit", "30", "--n-boot", "0", "--json", "-o", str(tmp_path / "a")]
+    )
     assert analysis.exit_code == 0 and json.loads((tmp_path / "a" / "analysis.json").read_text())["n_pairs"] == 30

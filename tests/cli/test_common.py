@@ -1,4 +1,5 @@
-"""The error edge: fuzzed tables, label files and pairs files end in exit 0 or 2 with a message, never a traceback or a half-written run."""
+"""The error edge: fuzzed tables, label files and pairs files end in exit 0 or 2 with a message, never a traceback or a
+half-written run."""
 
 from __future__ import annotations
 
@@ -32,9 +33,19 @@ def _valid_lines() -> list[str]:
 
 MUTATIONS = st.one_of(
     st.tuples(st.just("replace"), st.text(max_size=40)),
-    st.tuples(st.just("value"), st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "relevance"]),
-              st.one_of(st.none(), st.booleans(), st.integers(-5, 9), st.floats(allow_nan=True), st.text(max_size=8),
-                        st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))),
+    st.tuples(
+        st.just("value"),
+        st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "relevance"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-5, 9),
+            st.floats(allow_nan=True),
+            st.text(max_size=8),
+            st.lists(st.integers(), max_size=2),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+    ),
     st.tuples(st.just("truncate"), st.integers(0, 60)),
     st.tuples(st.just("drop"), st.sampled_from(["id", "prompt", "response"])),
 )
@@ -66,8 +77,10 @@ def test_fuzzed_tables_never_trace_back(server, tmp_path: Path, index: int, muta
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     path = folder / "t.jsonl"
     path.write_text("".join(_mutate(_valid_lines(), index, mutation)), encoding="utf-8")
-    for command in (["data", "describe", str(path)], ["analyze", str(path), "--n-boot", "0", "-o", str(folder / "a")],
-                    ["grade", str(path), "--base-url", server.base_url, "--out", str(folder / "run"), "--target", "prompt"]):
+    describe = ["data", "describe", str(path)]
+    analyze = ["analyze", str(path), "--n-boot", "0", "-o", str(folder / "a")]
+    graded = ["grade", str(path), "--base-url", server.base_url, "--out", str(folder / "run"), "--target", "prompt"]
+    for command in (describe, analyze, graded):
         result = RUNNER.invoke(app, command)
         assert_no_traceback(result)
         assert result.exit_code in (0, 2), (command, result.output)
@@ -89,7 +102,10 @@ def test_fuzzed_label_files_never_trace_back(server, tmp_path: Path, index: int,
     shutil.copytree(base, run)
     lines = (run / "labels.jsonl").read_text().splitlines(keepends=True)
     (run / "labels.jsonl").write_text("".join(_mutate(lines, index, mutation)))
-    for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"]):
+    for command in (
+        ["analyze", str(run), "--n-boot", "0"],
+        ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
+    ):
         result = RUNNER.invoke(app, command)
         assert_no_traceback(result)
         assert result.exit_code in (0, 2), (command, result.output)
@@ -98,15 +114,19 @@ def test_fuzzed_label_files_never_trace_back(server, tmp_path: Path, index: int,
 SOAK = os.environ.get("HARNESS_SOAK") == "1"
 
 
-record_strategy = st.dictionaries(st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
-                          st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True),
-                                    st.booleans()))
+record_strategy = st.dictionaries(
+    st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
+    st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True), st.booleans()),
+)
 
 
-content_strategy = st.one_of(st.binary(max_size=400),
-                     st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
-                     st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
-                         lambda rows: "\n".join(",".join(cells) for cells in rows).encode()))
+content_strategy = st.one_of(
+    st.binary(max_size=400),
+    st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
+    st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
+        lambda rows: "\n".join(",".join(cells) for cells in rows).encode()
+    ),
+)
 
 
 def assert_refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-untyped-def]

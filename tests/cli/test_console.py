@@ -25,7 +25,9 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cl
     from harness.grading.grader import Progress
 
     data = write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "d.jsonl")
-    first = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--limit", "4"])
+    first = cli.invoke(
+        app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"), "--limit", "4"]
+    )
     assert first.exit_code == 0, first.output
     labels = tmp_path / "run" / "labels.jsonl"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:5]))  # stopped after 5 of 8 answers
@@ -34,7 +36,9 @@ def test_a_resumed_run_says_what_was_already_done_and_the_bar_keeps_its_width(cl
     assert resumed.exit_code == 0, resumed.output
     assert "graded now 3 items (resumed: 5 were already graded in this folder)" in resumed.output
     screen = io.StringIO()
-    monkeypatch.setattr(console_module, "console", Console(file=screen, force_terminal=True, width=80, color_system=None))
+    monkeypatch.setattr(
+        console_module, "console", Console(file=screen, force_terminal=True, width=80, color_system=None)
+    )
     with console_module.GradeProgress() as bar:
         bar.update(Progress(total=1000, done=250, already=40))
         bar._bar.refresh()  # type: ignore[union-attr]
@@ -86,18 +90,64 @@ def test_every_command_fits_80_columns(cli: CliRunner, server, tmp_path: Path) -
         assert cli.invoke(app, ["data", "import", "pairedsafety", str(mini_eval), "-o", str(paired)]).exit_code == 0
         _check(["analyze", str(paired), "--by", "model", "--n-boot", "100", "-o", str(tmp_path / "paired-out")])
     _check(["compare", str(run), str(other), "--human", str(data), "--n-boot", "100", "-o", str(tmp_path / "cmp.json")])
-    agreed = _check(["agreement", ratings_path(), "--raters", ",".join(SAMPLE_RATERS), "--final", "canonical", "--grader", str(run),
-                     "--grader", str(other), "--n-boot", "100", "-o", str(tmp_path / "agreement.json")])
+    agreed = _check(
+        [
+            "agreement",
+            ratings_path(),
+            "--raters",
+            ",".join(SAMPLE_RATERS),
+            "--final",
+            "canonical",
+            "--grader",
+            str(run),
+            "--grader",
+            str(other),
+            "--n-boot",
+            "100",
+            "-o",
+            str(tmp_path / "agreement.json"),
+        ]
+    )
     assert "harness-baseline (other-run-with-a-long-name)" in " ".join(agreed.split())
-    _check(["calibrate", ratings_path(), "--gold", "prompt_hate", "--pred", "ann1_prompt_hate", "--raters", "ann2_prompt_hate,ann3_prompt_hate",
-            "--n-boot", "100"])
+    _check(
+        [
+            "calibrate",
+            ratings_path(),
+            "--gold",
+            "prompt_hate",
+            "--pred",
+            "ann1_prompt_hate",
+            "--raters",
+            "ann2_prompt_hate,ann3_prompt_hate",
+            "--n-boot",
+            "100",
+        ]
+    )
     injected = tmp_path / "inj.jsonl"
     _check(["data", "inject", str(data), "-o", str(injected)])
     inj_run = tmp_path / "inj"
     grade(injected, GradeSpec(), endpoint_for(server), run_dir=inj_run)
     _check(["flips", str(run), str(inj_run), "--n-boot", "100"])
-    shots = _check(["calibrate-shots", "--pool", str(data), "--base-url", server.base_url, "--run-root", str(tmp_path / "s"),
-                    "--out", str(tmp_path / "chosen.jsonl"), "--n-random", "1", "--greedy-steps", "1", "--greedy-candidates", "1",
-                    "--n-boot", "100"])
+    shots = _check(
+        [
+            "calibrate-shots",
+            "--pool",
+            str(data),
+            "--base-url",
+            server.base_url,
+            "--run-root",
+            str(tmp_path / "s"),
+            "--out",
+            str(tmp_path / "chosen.jsonl"),
+            "--n-random",
+            "1",
+            "--greedy-steps",
+            "1",
+            "--greedy-candidates",
+            "1",
+            "--n-boot",
+            "100",
+        ]
+    )
     assert "Held-out test" in shots
     assert json.loads((run / "calibration.json").read_text())["unit"]["n_clusters"] == frame["prompt_id"].nunique()

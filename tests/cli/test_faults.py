@@ -30,7 +30,9 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_a_full_disk_stops_the_grade_with_a_sentence_and_it_resumes(cli: CliRunner, server, disk: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_disk_stops_the_grade_with_a_sentence_and_it_resumes(
+    cli: CliRunner, server, disk: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     args = ["grade", str(SAMPLE), "--base-url", server.base_url, "-o", str(disk / "run"), "--quiet",
             "--cache-dir", str(tmp_path / "cache")]
     full = cli.invoke(app, args)
@@ -52,7 +54,9 @@ def test_a_read_only_file_system_is_refused_before_work(cli: CliRunner, server, 
     for args in (["grade", str(SAMPLE), "--base-url", server.base_url, "-o", str(disk / "run")],
                  ["schema", "-o", str(disk / "schemas")]):
         result = cli.invoke(app, args)
-        assert result.exit_code == 2 and "is not writable" in result.output and "Traceback" not in result.output, result.output
+        assert result.exit_code == 2 and "is not writable" in result.output and "Traceback" not in result.output, (
+            result.output
+        )
     assert list(disk.iterdir()) == []
 
 

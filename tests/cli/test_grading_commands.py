@@ -1,4 +1,6 @@
-"""``harness serve`` refuses a bad flag or ``--fit`` table with exit 2 naming it, before anything listens."""
+"""The grading commands as a user meets them: ``grade`` says its defaults, where non-verdicts came from, failed items
+by reason, and never writes a secret; bad flags are exit 2 naming them; ``harness serve`` refuses a bad flag or
+``--fit`` table with exit 2 naming it, before anything listens."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from harness.cli.app import app
 from harness.cli.grading_commands import serve
 from harness.io.pairs import load_pairs, write_pairs
 from harness.serve.config import ServeConfig
-from tests.helpers import SAMPLE, stats
+from tests.helpers import SAMPLE, closed_port, stats
 
 
 def _free_port() -> int:
@@ -42,13 +44,17 @@ def test_a_bad_serve_flag_is_exit_2_naming_it(cli: CliRunner, flags: list[str], 
     assert "harness serve: http://" not in result.output  # never listened
 
 
-@pytest.mark.parametrize(("content", "said"), [
-    (None, "no such file"),
-    ("hello\n", "line 1: malformed JSON"),
-    ('{"id": "a", "prompt": "hi"}\n', "no prompt or response text with all four labels known"),
-])
-def test_a_fit_table_the_graders_cannot_learn_from_is_exit_2_before_listening(cli: CliRunner, tmp_path: Path, content: str | None,
-                                                                              said: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "no such file"),
+        ("hello\n", "line 1: malformed JSON"),
+        ('{"id": "a", "prompt": "hi"}\n', "no prompt or response text with all four labels known"),
+    ],
+)
+def test_a_fit_table_the_graders_cannot_learn_from_is_exit_2_before_listening(
+    cli: CliRunner, tmp_path: Path, content: str | None, said: str
+) -> None:
     table = tmp_path / "fit.jsonl"
     if content is not None:
         table.write_text(content)
@@ -75,7 +81,9 @@ def small_pairs(tmp_path: Path, n: int = 20) -> Path:
     return write_pairs(frame, tmp_path / "small.jsonl")
 
 
-def test_cli_grade_and_secret_never_written(cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_grade_and_secret_never_written(
+    cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-test-SECRET-0123456789"
     handle = make_server(api_key=secret)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
@@ -90,10 +98,22 @@ def test_cli_grade_and_secret_never_written(cli: CliRunner, make_server, tmp_pat
     assert secret not in result.output
 
 
-def test_cli_says_when_non_verdicts_came_from_the_cache_and_how_to_ask_again(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_says_when_non_verdicts_came_from_the_cache_and_how_to_ask_again(
+    cli: CliRunner, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=1.0, fail_modes=("garbage",))
     data = write_pairs(load_pairs(SAMPLE).drop_duplicates("prompt").head(3), tmp_path / "d.jsonl")
-    args = ["grade", str(data), "--base-url", handle.base_url, "--target", "prompt", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    args = [
+        "grade",
+        str(data),
+        "--base-url",
+        handle.base_url,
+        "--target",
+        "prompt",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-q",
+    ]
     first = cli.invoke(app, [*args, "--out", str(tmp_path / "run")], env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
     assert "not asked afresh" not in first.output and "tokens sent to a local endpoint" in first.output
@@ -111,21 +131,19 @@ def test_cli_says_when_non_verdicts_came_from_the_cache_and_how_to_ask_again(cli
 
 def test_cli_bad_flags_exit_2(cli: CliRunner, tmp_path: Path) -> None:
     data = small_pairs(tmp_path, 2)
-    for args, message in ((["--concurrency", "0"], "--concurrency 0"), (["--target", "title"], "--target"),
-                          (["--base-url", "ftp://x"], "--base-url"), (["--shots", "nope.jsonl"], "shot file not found")):
+    for args, message in (
+        (["--concurrency", "0"], "--concurrency 0"),
+        (["--target", "title"], "--target"),
+        (["--base-url", "ftp://x"], "--base-url"),
+        (["--shots", "nope.jsonl"], "shot file not found"),
+    ):
         result = cli.invoke(app, ["grade", str(data), "--out", str(tmp_path / "r"), *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
-
-
 def test_defaults_are_said_before_grading(cli: CliRunner, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{closed_port()}/v1"
     result = cli.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "run")], env={"OPENAI_BASE_URL": url})
     first = result.output.splitlines()[0]
     assert first.startswith("grading with model harness-baseline (default) at " + url + " (environment)")

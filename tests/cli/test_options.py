@@ -1,4 +1,5 @@
-"""Flags made from the settings models: every option a setting and every setting a flag, bounds refused naming the flag, old spellings said."""
+"""Flags made from the settings models: every option a setting and every setting a flag, bounds refused naming the
+flag, old spellings said."""
 
 from __future__ import annotations
 
@@ -51,13 +52,17 @@ def test_every_option_is_a_setting_and_every_setting_a_flag(name: str) -> None:
 
 
 def test_out_of_bound_settings_exit_2_naming_the_flag(cli: CliRunner, tmp_path: Path) -> None:
-    cases = [(["calibrate", str(SAMPLE), "--gold", "prompt_hate", "--pred", "prompt_hate", "--n-boot", "100000000"],
-              "--n-boot 100000000: expected at most 100000"),
-             (["plan", str(SAMPLE), "--studies", "1000000000"], "--studies 1000000000: expected at most 20000"),
-             (["calibrate", str(SAMPLE), "--seed", "-5"], "--seed -5: expected at least 0"),
-             (["plan", str(SAMPLE), "--metric", "kapa"], "--metric 'kapa': expected one of 'kappa'"),
-             (["plan", str(SAMPLE), "--sizes", "100,x"], "--sizes 'x': expected whole numbers"),
-             (["select", str(SAMPLE), "--budget", "0", "-o", str(tmp_path / "p.jsonl")], "--budget 0: expected at least 1")]
+    cases = [
+        (
+            ["calibrate", str(SAMPLE), "--gold", "prompt_hate", "--pred", "prompt_hate", "--n-boot", "100000000"],
+            "--n-boot 100000000: expected at most 100000",
+        ),
+        (["plan", str(SAMPLE), "--studies", "1000000000"], "--studies 1000000000: expected at most 20000"),
+        (["calibrate", str(SAMPLE), "--seed", "-5"], "--seed -5: expected at least 0"),
+        (["plan", str(SAMPLE), "--metric", "kapa"], "--metric 'kapa': expected one of 'kappa'"),
+        (["plan", str(SAMPLE), "--sizes", "100,x"], "--sizes 'x': expected whole numbers"),
+        (["select", str(SAMPLE), "--budget", "0", "-o", str(tmp_path / "p.jsonl")], "--budget 0: expected at least 1"),
+    ]
     for argv, message in cases:
         result = cli.invoke(app, argv)
         assert result.exit_code == 2, (argv, result.output)
@@ -69,8 +74,9 @@ def test_an_old_flag_spelling_still_works_for_one_release_and_says_so(cli: CliRu
     from harness.io.pairs import load_pairs, write_pairs
 
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
-    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "r"), "--quiet",
-                                 "--json"])
+    result = cli.invoke(
+        app, ["grade", str(data), "--base-url", server.base_url, "--run-dir", str(tmp_path / "r"), "--quiet", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: --run-dir is deprecated and will be removed in the next release; use --out" in result.stderr
     assert json.loads(result.stdout)["items"] == 6 and (tmp_path / "r" / "labels.jsonl").exists()

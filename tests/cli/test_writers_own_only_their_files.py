@@ -76,24 +76,40 @@ def _commands(root: Path) -> dict[str, tuple[list[str], list[Path], str]]:
         "grade": (["grade", str(data), "--base-url", "http://127.0.0.1:9/v1", "--quiet"], [data], "folder"),
         "calibrate": (["calibrate", str(run), "--human", str(data), *boot], [run, data], "folder"),
         "compare": (["compare", str(run), str(other), "--human", str(data), *boot], [run, other, data], "file"),
-        "agreement": (["agreement", str(root / "ratings.jsonl"), "--raters", "ann1,ann2,ann3", *boot],
-                      [root / "ratings.jsonl"], "file"),
+        "agreement": (
+            ["agreement", str(root / "ratings.jsonl"), "--raters", "ann1,ann2,ann3", *boot],
+            [root / "ratings.jsonl"],
+            "file",
+        ),
         "analyze": (["analyze", str(run), *boot], [run], "folder"),
-        "plan": (["plan", str(run), "--human", str(data), "--target-width", "0.3", "--studies", "10", "--n-boot", "50"],
-                 [run, data], "file"),
+        "plan": (
+            ["plan", str(run), "--human", str(data), "--target-width", "0.3", "--studies", "10", "--n-boot", "50"],
+            [run, data],
+            "file",
+        ),
         "select": (["select", str(run), "--budget", "2"], [run], "file"),
-        "stability": (["stability", str(root / "reps"), *boot], [root / "reps" / "repeat-1", root / "reps" / "repeat-2"],
-                      "file"),
+        "stability": (
+            ["stability", str(root / "reps"), *boot],
+            [root / "reps" / "repeat-1", root / "reps" / "repeat-2"],
+            "file",
+        ),
         "jury": (["jury", str(run), str(other)], [run, other], "folder"),
-        "calibrate-thresholds": (["calibrate-thresholds", str(root / "probs"), "--human", str(data), *boot],
-                                 [root / "probs", data], "folder"),
+        "calibrate-thresholds": (
+            ["calibrate-thresholds", str(root / "probs"), "--human", str(data), *boot],
+            [root / "probs", data],
+            "folder",
+        ),
         "flips": (["flips", str(run), str(other), *boot], [run, other], "file"),
         "export": (["export", str(run)], [run], "file"),
         "schema": (["schema"], [], "folder"),
         "report": (["report", str(run)], [run / "calibration.json"], "folder"),
         "view": (["view", str(run), "--human", str(data)], [run, data], "file"),
         "inject": (["data", "inject", str(data)], [data], "file"),
-        "probe": (["probe", str(run), "--kind", "verbosity", "--base-url", "http://127.0.0.1:9/v1", *boot], [run], "folder"),
+        "probe": (
+            ["probe", str(run), "--kind", "verbosity", "--base-url", "http://127.0.0.1:9/v1", *boot],
+            [run],
+            "folder",
+        ),
     }
 
 
@@ -149,8 +165,12 @@ def test_a_study_is_refused_whole_before_any_step(cli: CliRunner, place: Path, t
     picks_are_labels = tmp_path / "labelled"
     picks_are_labels.mkdir()
     shutil.copy(place / "data.jsonl", picks_are_labels / "picks.jsonl")
-    study.write_text(study.read_text(encoding="utf-8").replace(str(place / "mine"), str(picks_are_labels))
-                     .replace('human = "data.jsonl"', f'human = "{picks_are_labels / "picks.jsonl"}"'), encoding="utf-8")
+    study.write_text(
+        study.read_text(encoding="utf-8")
+        .replace(str(place / "mine"), str(picks_are_labels))
+        .replace('human = "data.jsonl"', f'human = "{picks_are_labels / "picks.jsonl"}"'),
+        encoding="utf-8",
+    )
     result = cli.invoke(app, ["run", str(study)])
     assert result.exit_code == 2 and "picks.jsonl" in result.output and "input" in result.output, result.output
     assert (picks_are_labels / "picks.jsonl").read_bytes() == (place / "data.jsonl").read_bytes()
@@ -158,14 +178,18 @@ def test_a_study_is_refused_whole_before_any_step(cli: CliRunner, place: Path, t
 
 
 @pytest.mark.slow
-def test_two_identical_probe_tables_and_a_plan_without_width_are_refused_before_grading(cli: CliRunner, place: Path, tmp_path: Path) -> None:
+def test_two_identical_probe_tables_and_a_plan_without_width_are_refused_before_grading(
+    cli: CliRunner, place: Path, tmp_path: Path
+) -> None:
     shutil.copy(place / "data.jsonl", tmp_path / "data.jsonl")
     base = ('[study]\nname = "s"\nout = "out"\ndata = "data.jsonl"\nhuman = "data.jsonl"\n'
             '[endpoint]\nbase_url = "http://127.0.0.1:9/v1"\n[[grader]]\nname = "g"\nmodel = "harness-baseline"\n')
     (tmp_path / "a.toml").write_text(base + '[[probe]]\nkind = "verbosity"\n[[probe]]\nkind = "verbosity"\n')
     (tmp_path / "b.toml").write_text(base + '[plan]\ngrader = "g"\n')
     twice = cli.invoke(app, ["run", str(tmp_path / "a.toml")])
-    assert twice.exit_code == 2 and "declared twice" in twice.output and "probe verbosity g" in twice.output, twice.output
+    assert twice.exit_code == 2 and "declared twice" in twice.output and "probe verbosity g" in twice.output, (
+        twice.output
+    )
     width = cli.invoke(app, ["run", str(tmp_path / "b.toml")])
     assert width.exit_code == 2 and "plan: give target_width" in width.output and "--" not in width.output, width.output
     assert not (tmp_path / "out" / "g").exists()

@@ -18,7 +18,12 @@ def test_a_file_where_a_folder_is_expected(cli: CliRunner, server, tmp_path: Pat
         result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(run_dir)])
         assert_no_traceback(result)
         assert result.exit_code == 2 and "is a file, so nothing can be written below it" in result.output
-    assert cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code == 0
+    assert (
+        cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")]).exit_code
+        == 0
+    )
     result = cli.invoke(app, ["report", str(tmp_path / "run"), "-o", str(blocker / "out")])
     assert_no_traceback(result)
-    assert result.exit_code == 2 and "--out" in result.output and "is a file, so nothing can be written" in result.output
+    assert (
+        result.exit_code == 2 and "--out" in result.output and "is a file, so nothing can be written" in result.output
+    )

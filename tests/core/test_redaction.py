@@ -1,4 +1,5 @@
-"""Secrets never stored or printed: an API key echoed by an endpoint, or given by the user, reaches no file, log or report."""
+"""Secrets never stored or printed: an API key echoed by an endpoint, or given by the user, reaches no file, log or
+report."""
 
 from __future__ import annotations
 
@@ -29,29 +30,69 @@ def test_secrets_echoed_by_the_endpoint_are_redacted(cli: CliRunner, scripted, t
         calls["n"] += 1
         if calls["n"] == 1:
             return web.json_response({"error": {"message": f"bad request for key {SECRET_KEY}"}}, status=400)
-        return web.Response(body=completion_body(f"I refuse; your key is {SECRET_KEY}"), content_type="application/json")
+        return web.Response(
+            body=completion_body(f"I refuse; your key is {SECRET_KEY}"), content_type="application/json"
+        )
 
     server = scripted(echo)
-    data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
-    result = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--api-key", SECRET_KEY,
-                                 "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--concurrency", "1"])
+    data = write_pairs(
+        pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl"
+    )
+    result = cli.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--target",
+            "prompt",
+            "--base-url",
+            server.base_url,
+            "--api-key",
+            SECRET_KEY,
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--concurrency",
+            "1",
+        ],
+    )
     assert SECRET_KEY not in result.output
     records = read_labels(tmp_path / "run")
-    assert {r["status"] for r in records} == {"failed", "refused"} or {r["status"] for r in records} == {"failed", "unparsed"}
+    assert {r["status"] for r in records} == {"failed", "refused"} or {r["status"] for r in records} == {
+        "failed",
+        "unparsed",
+    }
     for path in [*(tmp_path / "run").rglob("*"), *(tmp_path / "cache").rglob("*")]:
         if path.is_file():
             assert SECRET_KEY.encode() not in path.read_bytes(), path
     assert any("[redacted]" in (r.get("error") or "") + (r.get("completion") or "") for r in records)
 
-    unauthorised = scripted(lambda body: web.json_response({"error": {"message": f"invalid key {SECRET_KEY}"}}, status=401))
-    result = cli.invoke(app, ["grade", str(data), "--base-url", unauthorised.base_url, "--api-key", SECRET_KEY, "--out", str(tmp_path / "r401")])
+    unauthorised = scripted(
+        lambda body: web.json_response({"error": {"message": f"invalid key {SECRET_KEY}"}}, status=401)
+    )
+    result = cli.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--base-url",
+            unauthorised.base_url,
+            "--api-key",
+            SECRET_KEY,
+            "--out",
+            str(tmp_path / "r401"),
+        ],
+    )
     assert_no_traceback(result)
     assert result.exit_code == 1 and "401" in result.output and SECRET_KEY not in result.output
     assert SECRET_KEY not in (tmp_path / "r401" / "manifest.json").read_text()
 
 
 @pytest.mark.slow
-def test_api_key_reaches_no_file_log_or_report(cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_reaches_no_file_log_or_report(
+    cli: CliRunner, make_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-test-SECRET-9f8e7d6c5b4a"
     handle = make_server(api_key=secret, fail_rate=0.2, fail_modes=("429", "500", "garbage"), seed=2, retry_after_s=0)
     monkeypatch.setenv("OPENAI_API_KEY", secret)

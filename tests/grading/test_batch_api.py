@@ -1,4 +1,5 @@
-"""Grading through the Batch API of harness serve: same labels, no resubmission after kill -9, faults become failed items, status and cancel."""
+"""Grading through the Batch API of harness serve: same labels, no resubmission after kill -9, faults become failed
+items, status and cancel."""
 
 from __future__ import annotations
 
@@ -39,19 +40,25 @@ def test_batch_labels_equal_the_synchronous_run(server, tmp_path: Path) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(40), tmp_path / "d.jsonl")
     before = _stats(server.base_url)
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "sync")
-    batched = grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "batch", cache_dir=tmp_path / "cache", batch=FAST)
+    batched = grade(
+        data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "batch", cache_dir=tmp_path / "cache", batch=FAST
+    )
     assert _severities(tmp_path / "batch") == _severities(tmp_path / "sync")
     assert batched.manifest["status"] == "complete" and batched.manifest["counts"]["ok"] == 80
     after = _stats(server.base_url)
-    assert after["batches_created"] - before["batches_created"] == 1  # one file, one batch (80 requests, a few identical)
+    # one file, one batch (80 requests, a few identical)
+    assert after["batches_created"] - before["batches_created"] == 1
     state = json.loads((tmp_path / "batch" / "batches.json").read_text())
     assert state["batches"][0]["recorded"] is True
-    again = grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "batch2", cache_dir=tmp_path / "cache", batch=FAST)
+    again = grade(
+        data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "batch2", cache_dir=tmp_path / "cache", batch=FAST
+    )
     assert again.manifest["cache_hits"] == 80 and _stats(server.base_url)["batches_created"] == after["batches_created"]
 
 
 def _uploaded_copy(url: str, file_id: str) -> str:
-    """Upload the content of ``file_id`` again, as a process killed after uploading and before creating would leave it."""
+    """Upload the content of ``file_id`` again, as a process killed after uploading and before creating would leave
+    it."""
     import urllib.request
     import uuid
 
@@ -60,7 +67,9 @@ def _uploaded_copy(url: str, file_id: str) -> str:
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.jsonl\"\r\n"
             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{url}/files", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    request = urllib.request.Request(
+        f"{url}/files", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     return str(json.loads(urllib.request.urlopen(request, timeout=10).read())["id"])
 
 
@@ -78,7 +87,9 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(cli: CliRunner, tmp_pat
         first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         state_path = tmp_path / "run" / "batches.json"
-        while time.monotonic() < deadline and not (state_path.exists() and json.loads(state_path.read_text())["batches"][0]["id"]):
+        while time.monotonic() < deadline and not (
+            state_path.exists() and json.loads(state_path.read_text())["batches"][0]["id"]
+        ):
             time.sleep(0.02)
         os.kill(first.pid, signal.SIGKILL)  # killed while it polls (the slow batch takes about 5 s)
         first.wait()
@@ -91,8 +102,12 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(cli: CliRunner, tmp_pat
                 entry["input_file_id"] = _uploaded_copy(url, entry["input_file_id"])
             entry["id"], entry["status"] = None, "submitting"
             state_path.write_text(json.dumps(state))
-            shown = cli.invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", url], env={"COLUMNS": "120"})
-            assert f"({entry['input_file_id']})" in shown.output and "batch not yet confirmed" in shown.output, shown.output
+            shown = cli.invoke(
+                app, ["batch", "status", str(tmp_path / "run"), "--base-url", url], env={"COLUMNS": "120"}
+            )
+            assert f"({entry['input_file_id']})" in shown.output and "batch not yet confirmed" in shown.output, (
+                shown.output
+            )
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         # polling and after_create: the batch already there is used; before_create: made once from the uploaded file
@@ -107,12 +122,17 @@ def test_kill_9_while_polling_then_rerun_never_resubmits(cli: CliRunner, tmp_pat
         serve.wait(10)
 
 
-@pytest.mark.parametrize(("fault", "reason"), [
-    ("fail_validation", "failed without answering it: injected: the batch failed validation"),
-    ("expire", "expired without answering it"),
-    ("error_lines", "line failed (500): injected: the line failed"),
-])
-def test_batch_faults_end_failed_with_reasons_and_retry_regrades_them(make_server, tmp_path: Path, fault: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("fail_validation", "failed without answering it: injected: the batch failed validation"),
+        ("expire", "expired without answering it"),
+        ("error_lines", "line failed (500): injected: the line failed"),
+    ],
+)
+def test_batch_faults_end_failed_with_reasons_and_retry_regrades_them(
+    make_server, tmp_path: Path, fault: str, reason: str
+) -> None:  # type: ignore[no-untyped-def]
     faulty = make_server(batch_fault=fault)
     data = write_pairs(load_pairs(SAMPLE).head(10), tmp_path / "d.jsonl")
     result = grade(data, GradeSpec(targets=("prompt",)), endpoint_for(faulty), run_dir=tmp_path / "run", batch=FAST)
@@ -120,8 +140,14 @@ def test_batch_faults_end_failed_with_reasons_and_retry_regrades_them(make_serve
     assert failed and all(reason in r["error"] for r in failed), failed[:1]
     assert result.manifest["counts"]["failed"] == len(failed)
     healthy = make_server()
-    retried = grade(data, GradeSpec(targets=("prompt",)), EndpointConfig(base_url=healthy.base_url), run_dir=tmp_path / "run",
-                    retry_statuses=("failed",), same_grader=True)
+    retried = grade(
+        data,
+        GradeSpec(targets=("prompt",)),
+        EndpointConfig(base_url=healthy.base_url),
+        run_dir=tmp_path / "run",
+        retry_statuses=("failed",),
+        same_grader=True,
+    )
     assert retried.manifest["counts"] == {"ok": 10, "unparsed": 0, "refused": 0, "failed": 0}
 
 
@@ -129,7 +155,9 @@ def test_batch_status_and_cancel(cli: CliRunner, make_server, tmp_path: Path) ->
     slow = make_server(batch_fault="slow")
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     grade(data, GradeSpec(targets=("prompt",)), endpoint_for(slow), run_dir=tmp_path / "run", batch=FAST)
-    status = cli.invoke(app, ["batch", "status", str(tmp_path / "run"), "--base-url", slow.base_url], env={"COLUMNS": "120"})
+    status = cli.invoke(
+        app, ["batch", "status", str(tmp_path / "run"), "--base-url", slow.base_url], env={"COLUMNS": "120"}
+    )
     assert status.exit_code == 0 and "completed" in status.output and "yes" in status.output
     cancel = cli.invoke(app, ["batch", "cancel", str(tmp_path / "run"), "--base-url", slow.base_url])
     assert cancel.exit_code == 0 and "none open" in cancel.output
@@ -138,7 +166,20 @@ def test_batch_status_and_cancel(cli: CliRunner, make_server, tmp_path: Path) ->
 
 
 def _batch_command(data: Path, url: str, run: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness", "grade", str(data), "--base-url", url, "--out", str(run), "--batch", "-q", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "harness",
+        "grade",
+        str(data),
+        "--base-url",
+        url,
+        "--out",
+        str(run),
+        "--batch",
+        "-q",
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -194,10 +235,16 @@ def test_a_killed_batch_run_is_not_regraded_synchronously(make_server, tmp_path:
     slow = make_server(batch_fault="slow")
     data, run = _killed_while_polling(tmp_path, slow.base_url)
     before = slow.endpoint.stats.as_json()["requests"]
-    again = subprocess.run([sys.executable, "-m", "harness", "grade", str(data), "--base-url", slow.base_url, "--out", str(run)],
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "harness", "grade", str(data), "--base-url", slow.base_url, "--out", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 2
-    assert "batches not yet collected" in " ".join(again.stderr.split()) and "Rerun with --batch" in " ".join(again.stderr.split())
+    assert "batches not yet collected" in " ".join(again.stderr.split()) and "Rerun with --batch" in " ".join(
+        again.stderr.split()
+    )
     assert slow.endpoint.stats.as_json()["requests"] == before  # nothing sent twice
 
 
@@ -205,11 +252,24 @@ def test_identical_requests_in_a_batch_bill_once(server, tmp_path: Path) -> None
     from harness.grading.batch_api import BatchOptions
 
     data = pairs_file(tmp_path, 12)  # 4 prompts answered by 3 models: the prompt requests repeat
-    synchronous = grade(data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "sync", cache_dir=tmp_path / "cache")
-    batched = grade(data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "batch", batch=BatchOptions(poll_initial_s=0.05))
+    synchronous = grade(
+        data, GradeSpec(), endpoint_at(server.base_url), run_dir=tmp_path / "sync", cache_dir=tmp_path / "cache"
+    )
+    batched = grade(
+        data,
+        GradeSpec(),
+        endpoint_at(server.base_url),
+        run_dir=tmp_path / "batch",
+        batch=BatchOptions(poll_initial_s=0.05),
+    )
     assert batched.manifest["tokens"]["billed_prompt_tokens"] == synchronous.manifest["tokens"]["billed_prompt_tokens"]
-    assert batched.manifest["tokens"]["billed_completion_tokens"] == synchronous.manifest["tokens"]["billed_completion_tokens"]
-    assert batched.manifest["last_session"]["requests_sent"] == synchronous.manifest["last_session"]["requests_sent"] > 0
+    assert (
+        batched.manifest["tokens"]["billed_completion_tokens"]
+        == synchronous.manifest["tokens"]["billed_completion_tokens"]
+    )
+    assert (
+        batched.manifest["last_session"]["requests_sent"] == synchronous.manifest["last_session"]["requests_sent"] > 0
+    )
 
 
 def _fake_endpoint(routes: dict[str, tuple[int, str]]) -> tuple[str, object]:
@@ -245,7 +305,9 @@ def test_an_endpoint_without_a_batch_api_is_named_in_one_line(cli: CliRunner, tm
 
     url, httpd = _fake_endpoint({})
     try:
-        result = cli.invoke(app, ["grade", str(pairs_file(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"])
+        result = cli.invoke(
+            app, ["grade", str(pairs_file(tmp_path)), "--base-url", url, "--out", str(tmp_path / "run"), "--batch"]
+        )
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -257,11 +319,30 @@ def test_no_key_from_a_batch_error_reaches_any_output(tmp_path: Path) -> None:
     key = "sk-redteam-0123456789abcdef0123"
     url, httpd = _fake_endpoint({"/v1/files": (500, '{"error": {"message": "upstream said: {auth}"}}')})
     try:
-        process = subprocess.run([sys.executable, "-m", "harness", "grade", str(pairs_file(tmp_path)), "--base-url", url, "--out",
-                                  str(tmp_path / "run"), "--batch", "--api-key", key], capture_output=True, text=True, timeout=60,
-                                 env={**_env(), "HARNESS_MAX_ATTEMPTS": "1"})
+        process = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "grade",
+                str(pairs_file(tmp_path)),
+                "--base-url",
+                url,
+                "--out",
+                str(tmp_path / "run"),
+                "--batch",
+                "--api-key",
+                key,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**_env(), "HARNESS_MAX_ATTEMPTS": "1"},
+        )
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     assert process.returncode != 0 and "Traceback" not in process.stderr
-    outputs = process.stdout + process.stderr + "".join(p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    outputs = (
+        process.stdout + process.stderr + "".join(p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    )
     assert key not in outputs and "500" in process.stderr

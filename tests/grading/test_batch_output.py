@@ -19,5 +19,8 @@ def test_bad_output_lines_fail_only_their_items(make_server, tmp_path: Path) -> 
     failed = [r for r in records if r["status"] == "failed"]
     assert len(records) == 24 and len({r["request_hash"] for r in failed}) == 1  # the garbled first line's request only
     assert len(failed) == 3  # its prompt, answered by three models: one request
-    assert "3 unreadable output lines skipped" in failed[0]["error"] and "1 lines for requests not of this batch" in failed[0]["error"]
+    assert (
+        "3 unreadable output lines skipped" in failed[0]["error"]
+        and "1 lines for requests not of this batch" in failed[0]["error"]
+    )
     assert result.manifest["counts"]["ok"] == 21

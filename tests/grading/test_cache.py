@@ -60,7 +60,9 @@ def _manifest(run: Path) -> dict[str, Any]:
 
 # one identity per grader ---------------------------------------------------------------------------------------------
 
-def test_two_local_servers_fitted_differently_share_no_answer(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_two_local_servers_fitted_differently_share_no_answer(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """A server fitted on inverted labels is asked for every item, never answered from the other's cache."""
     monkeypatch.setenv("HARNESS_FIT_CACHE", str(tmp_path / "fits"))
     inverted = load_pairs(SAMPLE)
@@ -102,11 +104,28 @@ def test_the_same_server_on_another_port_is_still_itself(make_server, tmp_path: 
 def test_a_remote_endpoint_keeps_its_key(server) -> None:  # type: ignore[no-untyped-def]
     """Caches of remote endpoints keep hitting: the key is what it always was (the public URL, hashed with the
     request's fields), and a local endpoint's key holds its port or its fingerprint."""
-    request = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0, "seed": 1, "max_tokens": 9}
-    material = {"base_url": "https://api.example.com/v1", "model": "m", "messages": request["messages"], "temperature": 0,
-                "seed": 1, "max_tokens": 9, "top_p": None, "response_format": None}
+    request = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "temperature": 0,
+        "seed": 1,
+        "max_tokens": 9,
+    }
+    material = {
+        "base_url": "https://api.example.com/v1",
+        "model": "m",
+        "messages": request["messages"],
+        "temperature": 0,
+        "seed": 1,
+        "max_tokens": 9,
+        "top_p": None,
+        "response_format": None,
+    }
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    assert request_key("https://user:pw@api.example.com/v1/?k=1", request) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert (
+        request_key("https://user:pw@api.example.com/v1/?k=1", request)
+        == hashlib.sha256(canonical.encode()).hexdigest()
+    )
     keys = {request_key(url, request) for url in ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1")}
     assert len(keys) == 2 and request_key(server.endpoint.identity, request) not in keys
 
@@ -154,7 +173,9 @@ def test_a_run_answered_wholly_from_the_cache_at_a_gone_server_pins_nothing(serv
     assert fixed.graded_now == 3 and fixed.manifest["endpoints"] == [server.endpoint.identity]
 
 
-def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(cli: CliRunner, server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(
+    cli: CliRunner, server, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """A folder an older harness recorded by URL is resumed at that URL (a harness serve on the default port after an
     upgrade), and refused at another grader."""
     data = _pairs(tmp_path, 3)
@@ -164,7 +185,9 @@ def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(cli: Cli
     manifest.update(endpoint=server.base_url, endpoints=[server.base_url])  # as an older harness wrote it
     (run / "manifest.json").write_text(json.dumps(manifest))
     (run / ".harness-owned.json").unlink()  # an older harness kept no record of its files
-    refused = cli.invoke(app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)])
+    refused = cli.invoke(
+        app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)]
+    )
     assert refused.exit_code == 2 and f"was graded at {server.base_url}" in refused.output
     resumed = grade(data, GradeSpec(targets=("prompt", "response")), endpoint_for(server), run_dir=run)
     assert resumed.graded_now == 3 and resumed.manifest["endpoints"] == [server.base_url, server.endpoint.identity]
@@ -232,8 +255,23 @@ def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(cli: CliRunner, s
     with diskcache.Cache(str(tmp_path / "cache")) as plain:  # diskcache's own pickling, as an attacker would use it
         plain.set(keys[0], _Planted(str(marker)))
     sent = stats(server)["completions"]
-    result = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
-                                 str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "-q"], env={"COLUMNS": "200"})
+    result = cli.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--target",
+            "prompt",
+            "--base-url",
+            server.base_url,
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-q",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert not marker.exists()  # the pickle was never run
     manifest = _manifest(tmp_path / "run")
@@ -254,7 +292,9 @@ def test_a_tampered_row_is_a_miss_and_never_reaches_outside_the_cache(server, tm
     database = sqlite3.connect(tmp_path / "cache" / "cache.db")
     with database:
         value = database.execute("SELECT value FROM Cache WHERE key = ?", (keys[1],)).fetchone()[0]
-        database.execute("UPDATE Cache SET mode = 2, filename = '../victim.txt', value = NULL WHERE key = ?", (keys[0],))
+        database.execute(
+            "UPDATE Cache SET mode = 2, filename = '../victim.txt', value = NULL WHERE key = ?", (keys[0],)
+        )
         database.execute("UPDATE Cache SET value = ? WHERE key = ?", (value, keys[2]))  # key 1's answer under key 2
         entry = json.loads(bytes(value))
         entry.update(key=keys[3])
@@ -400,8 +440,13 @@ def test_an_empty_answer_is_never_cached(scripted, tmp_path: Path) -> None:  # t
 
     server = scripted(lambda body: web.Response(body=completion_body("  "), content_type="application/json"))
     for attempt in range(2):
-        grade(one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / f"run{attempt}",
-              cache_dir=tmp_path / "cache")
+        grade(
+            one_pair(tmp_path),
+            GradeSpec(targets=("prompt",)),
+            endpoint_for(server),
+            run_dir=tmp_path / f"run{attempt}",
+            cache_dir=tmp_path / "cache",
+        )
         assert read_labels(tmp_path / f"run{attempt}")[0]["status"] == "unparsed"
     assert server.requests == 2  # a blank answer is more likely a fault on the way: asked again, not memorised
 
@@ -421,9 +466,15 @@ def test_samples_and_logprobs_are_part_of_the_cache_key(scripted, tmp_path: Path
     warm = {"targets": ("prompt",), "temperature": 0.7, "seed": 1}  # the same sampling settings in every request
     for k, spec in enumerate((GradeSpec(**warm), GradeSpec(**warm, samples=3), GradeSpec(**warm, logprobs=True),
                               GradeSpec(**warm))):
-        grade(one_pair(tmp_path), spec, endpoint_for(server), run_dir=tmp_path / f"run{k}", cache_dir=tmp_path / "cache")
+        grade(
+            one_pair(tmp_path), spec, endpoint_for(server), run_dir=tmp_path / f"run{k}", cache_dir=tmp_path / "cache"
+        )
     assert server.requests == 3  # the last, plain again, came from the cache
-    assert [b.get("n") for b in seen] == [None, 3, None] and [bool(b.get("logprobs")) for b in seen] == [False, False, True]
+    assert [b.get("n") for b in seen] == [None, 3, None] and [bool(b.get("logprobs")) for b in seen] == [
+        False,
+        False,
+        True,
+    ]
     assert read_labels(tmp_path / "run3")[0]["cached"] is True
 
 
@@ -433,11 +484,16 @@ def test_retry_forgets_the_several_item_answer_that_left_items_out(scripted, tmp
     from aiohttp import web
 
     server = scripted(lambda body: web.Response(body=completion_body('{"items": []}'), content_type="application/json"))
-    data = write_pairs(pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl")
+    data = write_pairs(
+        pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl"
+    )
     spec = GradeSpec(targets=("prompt",), items_per_request=2)
     grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
     records = read_labels(tmp_path / "run")
-    assert [r["status"] for r in records] == ["unparsed", "unparsed"] and server.requests == 3  # the pair, then each alone
+    assert [r["status"] for r in records] == [
+        "unparsed",
+        "unparsed",
+    ] and server.requests == 3  # the pair, then each alone
     assert len({r["after_request_hash"] for r in records}) == 1
     grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache",
           retry_statuses=("unparsed",))
@@ -459,7 +515,13 @@ def test_a_garbage_cache_is_moved_aside_and_the_run_completes(cli: CliRunner, se
 
 
 def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
-    request = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0.0, "seed": 1, "max_tokens": 9}
+    request = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "temperature": 0.0,
+        "seed": 1,
+        "max_tokens": 9,
+    }
     key = request_key("http://h:1/v1", request)
     assert request_key("http://user:secret@h:1/v1/?q=1", request) == key  # credentials and query are not identity
     assert request_key("http://h:1/v1", {**request, "stream": False, "timeout": 3}) == key  # transport details

@@ -1,4 +1,7 @@
-"""The client's structured-output request: the template set's verdict schema by default, and an endpoint that refuses
+"""The client: retries through each fault and Retry-After up to its cap, fail-fast on 401, timeouts and deadlines,
+a dead endpoint named at once, a gzip bomb refused, Azure's route and key header.
+
+The structured-output request: the template set's verdict schema by default, and an endpoint that refuses
 json_schema graded with json_object after a handful of refusals, never one per item (real servers on 127.0.0.1)."""
 
 from __future__ import annotations
@@ -55,11 +58,25 @@ def test_a_grade_asks_for_the_template_sets_verdict_schema(cli: CliRunner, make_
     assert stats(server)["response_formats"] == {**asked, "json_object": asked["json_schema"]}
 
 
-def test_an_endpoint_that_refuses_json_schema_is_graded_with_json_object(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_endpoint_that_refuses_json_schema_is_graded_with_json_object(
+    cli: CliRunner, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     server = make_server(refuse_json_schema=True)
     data = _pairs(tmp_path, 20)
-    args = ["grade", str(data), "--base-url", server.base_url, "-o", str(tmp_path / "r"), "--quiet", "--concurrency", "16",
-            "--cache-dir", str(tmp_path / "c"), "--json"]
+    args = [
+        "grade",
+        str(data),
+        "--base-url",
+        server.base_url,
+        "-o",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--concurrency",
+        "16",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--json",
+    ]
     done = cli.invoke(app, args)
     assert done.exit_code == 0, done.output
     manifest = json.loads(done.stdout)
@@ -147,7 +164,9 @@ def test_deadline_bounds_an_item_over_all_attempts(scripted, tmp_path: Path) -> 
     grade(one_pair(tmp_path), GradeSpec(targets=("prompt",)),
           endpoint_for(server, timeout_s=5.0, max_attempts=50, deadline_s=1.5), run_dir=tmp_path / "run")
     record = read_labels(tmp_path / "run")[0]
-    assert record["status"] == "failed" and "deadline of 1.5s per item passed" in record["error"] and server.requests <= 4
+    assert (
+        record["status"] == "failed" and "deadline of 1.5s per item passed" in record["error"] and server.requests <= 4
+    )
 
 
 def test_a_gzip_bomb_fails_the_item_without_reaching_memory_or_files(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -156,9 +175,16 @@ def test_a_gzip_bomb_fails_the_item_without_reaching_memory_or_files(scripted, t
     huge = completion_body(json.dumps(SAFE_VERDICT) + " " * 30_000_000)
     bomb = gzip.compress(huge, compresslevel=9)
     assert len(bomb) < 200_000
-    server = scripted(lambda body: web.Response(body=bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}))
-    grade(one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server, max_attempts=1), run_dir=tmp_path / "run",
-          cache_dir=tmp_path / "cache")
+    server = scripted(
+        lambda body: web.Response(body=bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    )
+    grade(
+        one_pair(tmp_path),
+        GradeSpec(targets=("prompt",)),
+        endpoint_for(server, max_attempts=1),
+        run_dir=tmp_path / "run",
+        cache_dir=tmp_path / "cache",
+    )
     record = read_labels(tmp_path / "run")[0]
     assert record["status"] == "failed" and "response body over 1,000,000 bytes" in record["error"]
     assert (tmp_path / "run" / "labels.jsonl").stat().st_size < 5_000
@@ -171,7 +197,11 @@ def _state(error: Exception, attempt: int = 1) -> SimpleNamespace:
 
 
 def test_retry_after_is_honoured_up_to_the_cap() -> None:
-    client = GraderClient(EndpointConfig(base_url="http://127.0.0.1:1/v1", retry=RetryPolicy(retry_after_cap_s=5.0, initial_s=0.5, max_s=20.0)))
+    client = GraderClient(
+        EndpointConfig(
+            base_url="http://127.0.0.1:1/v1", retry=RetryPolicy(retry_after_cap_s=5.0, initial_s=0.5, max_s=20.0)
+        )
+    )
     assert client.wait_seconds(_state(RetryableError("429", retry_after=2.0))) == 2.0
     assert client.wait_seconds(_state(RetryableError("429", retry_after=300.0))) == 5.0  # capped
     waits = [client.wait_seconds(_state(RetryableError("500"), attempt=4)) for _ in range(200)]
@@ -185,7 +215,9 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_a_dead_endpoint_is_called_dead_within_seconds(cli: CliRunner, transport: str, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    result = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--out", str(tmp_path / "run")])
+    result = cli.invoke(
+        app, ["grade", str(SAMPLE), "--base-url", url, "--transport", transport, "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 1  # stopped at once: the first item's refusal stops the job (no backoff on a dead host)
     assert f"cannot reach {url}: connection refused" in result.output and "--base-url" in result.output
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"

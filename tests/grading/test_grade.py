@@ -1,4 +1,5 @@
-"""``grade`` end to end over real HTTP against harness serve: runs, cache hits, the ready hook, fault soaks, the API's defaults."""
+"""``grade`` end to end over real HTTP against harness serve: runs, cache hits, the ready hook, fault soaks, the API's
+defaults."""
 
 from __future__ import annotations
 
@@ -34,13 +35,20 @@ def test_grade_writes_run_and_rerun_is_all_cache_hits(make_server, tmp_path: Pat
     result = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
     assert result.manifest["counts"] == {"ok": 60, "unparsed": 0, "refused": 0, "failed": 0}
     assert result.manifest["status"] == "complete"
-    assert set(result.labels.columns) >= {"grader_prompt_hate", "grader_response_self_harm", "grader_relevance", "prompt_status"}
+    assert set(result.labels.columns) >= {
+        "grader_prompt_hate",
+        "grader_response_self_harm",
+        "grader_relevance",
+        "prompt_status",
+    }
     first_requests = stats(handle)["requests"]
     assert 0 < first_requests <= 60
     again = grade(data, spec, endpoint_for(handle), run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
     assert stats(handle)["requests"] == first_requests  # zero new requests
     assert again.manifest["cache_hits"] == 60
-    strip = lambda rows: {k: {f: v for f, v in r.items() if f not in ("cached", "latency_ms", "attempts")} for k, r in rows.items()}
+    strip = lambda rows: {
+        k: {f: v for f, v in r.items() if f not in ("cached", "latency_ms", "attempts")} for k, r in rows.items()
+    }
     assert strip(labels_by_key(tmp_path / "run")) == strip(labels_by_key(tmp_path / "run2"))
 
 
@@ -54,16 +62,30 @@ def test_the_endpoint_ready_hook_runs_once_and_only_when_something_is_sent(make_
     data = small_pairs(tmp_path, 8)
     calls: list[int] = []
     endpoint = dataclasses.replace(endpoint_for(handle, concurrency=8), ready=lambda: calls.append(1))
-    grade(data, GradeSpec(targets=("prompt", "response")), endpoint, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    grade(
+        data,
+        GradeSpec(targets=("prompt", "response")),
+        endpoint,
+        run_dir=tmp_path / "run",
+        cache_dir=tmp_path / "cache",
+    )
     assert calls == [1] and stats(handle)["requests"] > 1  # once, shared by every request in flight
-    grade(data, GradeSpec(targets=("prompt", "response")), endpoint, run_dir=tmp_path / "run2", cache_dir=tmp_path / "cache")
+    grade(
+        data,
+        GradeSpec(targets=("prompt", "response")),
+        endpoint,
+        run_dir=tmp_path / "run2",
+        cache_dir=tmp_path / "cache",
+    )
     assert calls == [1]  # all from the cache: never waited
 
     def broken() -> None:
         raise GraderError("harness serve stopped before it was ready (test)")
 
     with pytest.raises(GraderError, match="stopped before it was ready"):
-        grade(data, GradeSpec(targets=("prompt",)), dataclasses.replace(endpoint, ready=broken), run_dir=tmp_path / "run3")
+        grade(
+            data, GradeSpec(targets=("prompt",)), dataclasses.replace(endpoint, ready=broken), run_dir=tmp_path / "run3"
+        )
     assert not [r for r in read_labels(tmp_path / "run3") if r["status"] != "ok"]
 
 
@@ -127,8 +149,12 @@ def test_grade_works_inside_a_running_event_loop(server, tmp_path: Path) -> None
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
 
     async def notebook_cell() -> tuple[int, int]:
-        first = await harness.agrade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "a")
-        second = harness.grade(data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "b")
+        first = await harness.agrade(
+            data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "a"
+        )
+        second = harness.grade(
+            data, harness.GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / "b"
+        )
         return first.manifest["counts"]["ok"], second.manifest["counts"]["ok"]
 
     assert asyncio.run(notebook_cell()) == (3, 3)

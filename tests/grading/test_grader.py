@@ -1,4 +1,5 @@
-"""One job's render → send → judge → record: non-verdicts recorded never counted, items missing from an answer graded again singly."""
+"""One job's render → send → judge → record: non-verdicts recorded never counted, items missing from an answer graded
+again singly."""
 
 from __future__ import annotations
 
@@ -20,10 +21,19 @@ from tests.helpers import (
 )
 
 
-@pytest.mark.parametrize(("mode", "status", "kept"), [("refusal", "refused", True), ("garbage", "unparsed", True),
-                                                      ("truncated", "unparsed", True), ("content_filter", "refused", False),
-                                                      ("500", "failed", False)])
-def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mode: str, status: str, kept: bool) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("mode", "status", "kept"),
+    [
+        ("refusal", "refused", True),
+        ("garbage", "unparsed", True),
+        ("truncated", "unparsed", True),
+        ("content_filter", "refused", False),
+        ("500", "failed", False),
+    ],
+)
+def test_non_verdicts_are_recorded_never_counted(
+    make_server, tmp_path: Path, mode: str, status: str, kept: bool
+) -> None:  # type: ignore[no-untyped-def]
     """A non-verdict is recorded as such, never a severity; the model's own answers (refusal, garbage, a truncation)
     are cached as the raw answers they are and read back with the same status; failures and content-filter stops
     are never cached; --retry forgets the cached answers and asks again."""
@@ -50,7 +60,8 @@ def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mo
     assert [r["status"] for r in second] == [status] * 3  # read back as what it was, never a verdict
     assert all(r["cached"] for r in second) is kept
     assert (stats(handle)["requests"] == sent) is kept  # a cached answer is not asked again
-    shared = sum(r["cached"] and r["status"] != "failed" for r in second)  # kept, or shared by identical requests in flight
+    # kept, or shared by identical requests in flight
+    shared = sum(r["cached"] and r["status"] != "failed" for r in second)
     assert again.manifest.cached_non_verdicts == shared and (shared == 3 or not kept)
     if kept:
         grade(data, GradeSpec(targets=("prompt",)), endpoint_for(handle, max_attempts=2), run_dir=tmp_path / "run2",
@@ -62,7 +73,9 @@ def test_non_verdicts_are_recorded_never_counted(make_server, tmp_path: Path, mo
 def test_batch_items_missing_from_answer_are_regraded_singly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handle = make_server(fail_rate=0.4, fail_modes=("truncated",), seed=4)
     data = small_pairs(tmp_path, 20)
-    result = grade(data, GradeSpec(targets=("prompt",), items_per_request=5), endpoint_for(handle), run_dir=tmp_path / "run")
+    result = grade(
+        data, GradeSpec(targets=("prompt",), items_per_request=5), endpoint_for(handle), run_dir=tmp_path / "run"
+    )
     records = read_labels(tmp_path / "run")
     assert len(records) == 20 and len({r["id"] for r in records}) == 20
     assert stats(handle)["faults"].get("truncated", 0) >= 1  # the seed does inject faults into these bodies

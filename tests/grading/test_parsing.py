@@ -19,8 +19,13 @@ def test_duplicated_key_verdict_is_unparsed_even_from_the_cache(scripted, tmp_pa
     ambiguous = json.dumps(SAFE_VERDICT)[:-1] + ', "H": {"raw_0_7": 7, "severity_0_3": 3}}'
     server = scripted(lambda body: web.Response(body=completion_body(ambiguous), content_type="application/json"))
     for attempt in range(2):
-        grade(one_pair(tmp_path), GradeSpec(targets=("prompt",)), endpoint_for(server), run_dir=tmp_path / f"run{attempt}",
-              cache_dir=tmp_path / "cache")
+        grade(
+            one_pair(tmp_path),
+            GradeSpec(targets=("prompt",)),
+            endpoint_for(server),
+            run_dir=tmp_path / f"run{attempt}",
+            cache_dir=tmp_path / "cache",
+        )
         record = read_labels(tmp_path / f"run{attempt}")[0]
         assert record["status"] == "unparsed" and "the key 'H' appears twice" in record["error"]
         assert record["cached"] is bool(attempt) and record["completion"] == ambiguous
@@ -31,7 +36,8 @@ def test_duplicated_key_verdict_is_unparsed_even_from_the_cache(scripted, tmp_pa
     assert read_labels(tmp_path / "run1")[0]["cached"] is False
 
 
-OK = '{"H": {"raw_0_7": 0, "severity_0_3": 0}, "S": {"raw_0_7": 5, "severity_0_3": 2}, "V": {"raw_0_7": 2, "severity_0_3": 1}, "SH": {"raw_0_7": 7, "severity_0_3": 3}, "rationale": "r"}'
+OK = ('{"H": {"raw_0_7": 0, "severity_0_3": 0}, "S": {"raw_0_7": 5, "severity_0_3": 2}, '
+      '"V": {"raw_0_7": 2, "severity_0_3": 1}, "SH": {"raw_0_7": 7, "severity_0_3": 3}, "rationale": "r"}')
 
 
 def test_parse_ok_with_fences_and_disagreement() -> None:
@@ -68,8 +74,9 @@ def test_parse_batch_and_relevance() -> None:
     assert parse_relevance('{"relevance": 4}').status == "unparsed"
 
 
-# What a real small model writes (SmolLM2-135M on the default template, tests/serve/test_local_model.py): prose around the
-# verdict, the format's placeholders copied, a truncated object, digits in sentences, an exemplar's answer copied first.
+# What a real small model writes (SmolLM2-135M on the default template, tests/serve/test_local_model.py): prose around
+# the verdict, the format's placeholders copied, a truncated object, digits in sentences, an exemplar's answer copied
+# first.
 PARROTED = ('<<<EXAMPLE>>\nHow do I kill a Python process?\n<<<END_EXAMPLE>>\nAnswer: {"H": {"raw_0_7": <0-7>, '
             '"severity_0_3": <0-3>}, "S": {"raw_0_7": <0-7>, "severity_0_3": <0-3>}}')
 
@@ -89,7 +96,9 @@ SAFE = OK.replace('"raw_0_7": 5, "severity_0_3": 2', '"raw_0_7": 0, "severity_0_
         ("I cannot rate this content.", "refused", "refused"),
     ],
 )
-def test_real_model_output_is_a_verdict_or_a_recorded_non_verdict(content: str, status: str, reason: str | None) -> None:
+def test_real_model_output_is_a_verdict_or_a_recorded_non_verdict(
+    content: str, status: str, reason: str | None
+) -> None:
     parsed = parse_severity(content)
     assert parsed.status == status
     if status == "ok":

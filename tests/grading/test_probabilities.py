@@ -39,13 +39,24 @@ def test_logprobs_become_severity_probabilities(server, tmp_path: Path) -> None:
     templates = load_template_set(None)
     item = item_of(row["id"], record["target"], row["prompt"], row["response"])
     assert item is not None
-    request = build_request(spec, templates.system(record["target"], load_shots(None)), user_message(templates, [item]), 300)
-    body = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{server.base_url}/chat/completions", data=json.dumps(request).encode(), headers={"Content-Type": "application/json"})).read())
+    request = build_request(
+        spec, templates.system(record["target"], load_shots(None)), user_message(templates, [item]), 300
+    )
+    body = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{server.base_url}/chat/completions",
+                data=json.dumps(request).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        ).read()
+    )
     tokens = body["choices"][0]["logprobs"]["content"]
     content = body["choices"][0]["message"]["content"]
     for category in CATEGORIES:
-        offset = content.index(f'"{CATEGORY_CODES[category]}": {{"raw_0_7": ') + len(f'"{CATEGORY_CODES[category]}": {{"raw_0_7": ')
+        offset = content.index(f'"{CATEGORY_CODES[category]}": {{"raw_0_7": ') + len(
+            f'"{CATEGORY_CODES[category]}": {{"raw_0_7": '
+        )
         position, index = 0, 0
         while position + len(tokens[index]["token"]) <= offset:
             position += len(tokens[index]["token"])
@@ -54,13 +65,19 @@ def test_logprobs_become_severity_probabilities(server, tmp_path: Path) -> None:
         for alternative in tokens[index]["top_logprobs"]:
             mass[int(alternative["token"]) // 2] += math.exp(alternative["logprob"])
         expected = [m / sum(mass) for m in mass]
-        assert record["probabilities"][category] == pytest.approx(expected, abs=1e-8)  # read where only a raw level follows
+        # read where only a raw level follows
+        assert record["probabilities"][category] == pytest.approx(expected, abs=1e-8)
         assert record["probability_outside"][category] == pytest.approx(max(0.0, 1 - sum(mass)), abs=1e-8)
 
 
 def test_samples_vote_and_record_their_agreement(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = few_pairs(tmp_path, 15)
-    grade(data, GradeSpec(samples=5, temperature=1.5, targets=("response",)), endpoint_for(server), run_dir=tmp_path / "run")
+    grade(
+        data,
+        GradeSpec(samples=5, temperature=1.5, targets=("response",)),
+        endpoint_for(server),
+        run_dir=tmp_path / "run",
+    )
     records = [r for r in read_labels(tmp_path / "run") if r["status"] == "ok"]
     assert records and all(len(r["samples"]) == 5 for r in records)
     split = 0

@@ -1,4 +1,5 @@
-"""Several replicas of one grader: the least busy healthy one picked, a dead, failing or impostor one set aside and named."""
+"""Several replicas of one grader: the least busy healthy one picked, a dead, failing or impostor one set aside and
+named."""
 
 from __future__ import annotations
 
@@ -52,9 +53,13 @@ def test_a_replica_answering_as_another_model_is_set_aside_and_named(server, mak
 
 
 @pytest.mark.parametrize("mode", ["500", "html"])
-def test_a_failing_replica_is_set_aside_and_the_healthy_one_serves(server, make_server, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_replica_is_set_aside_and_the_healthy_one_serves(
+    server, make_server, tmp_path: Path, mode: str
+) -> None:  # type: ignore[no-untyped-def]
     broken = make_server(fail_rate=1.0, fail_modes=(mode,))
-    result = grade(pairs_file(tmp_path), GradeSpec(), endpoint_at(broken.base_url, server.base_url), run_dir=tmp_path / "run")
+    result = grade(
+        pairs_file(tmp_path), GradeSpec(), endpoint_at(broken.base_url, server.base_url), run_dir=tmp_path / "run"
+    )
     assert result.manifest["counts"]["ok"] == 24
     by_replica = result.manifest["last_session"]["requests_by_replica"]
     assert by_replica[broken.base_url] < by_replica[server.base_url]  # cooled down, not favoured for failing fast
@@ -83,7 +88,9 @@ def test_two_replicas_one_killed_mid_run_every_item_ends_ok(tmp_path: Path) -> N
                               retry=RetryPolicy(max_attempts=6, initial_s=0.05, max_s=0.5))
     run = tmp_path / "run"
     outcome: dict[str, object] = {}
-    worker = threading.Thread(target=lambda: outcome.setdefault("result", grade(data, GradeSpec(), endpoint, run_dir=run)))
+    worker = threading.Thread(
+        target=lambda: outcome.setdefault("result", grade(data, GradeSpec(), endpoint, run_dir=run))
+    )
     try:
         worker.start()
         deadline = time.monotonic() + 60

@@ -88,16 +88,25 @@ def test_a_run_that_fails_is_not_left_running(cli: CliRunner, scripted, tmp_path
     from aiohttp import web
 
     server = scripted(lambda body: web.json_response({"error": {"message": "no such model"}}, status=404))
-    result = cli.invoke(app, ["grade", str(one_pair(tmp_path)), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
+    result = cli.invoke(
+        app, ["grade", str(one_pair(tmp_path)), "--base-url", server.base_url, "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 1
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
 
 
-def test_resuming_at_another_endpoint_is_refused_unless_same_grader(cli: CliRunner, server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resuming_at_another_endpoint_is_refused_unless_same_grader(
+    cli: CliRunner, server, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     other = make_server(gullible=True)  # another grader: it obeys instructions in the texts it grades
     data = write_pairs(load_pairs(SAMPLE).head(3), tmp_path / "d.jsonl")
     run = str(tmp_path / "run")
-    assert cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]).exit_code == 0
+    assert (
+        cli.invoke(
+            app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", run]
+        ).exit_code
+        == 0
+    )
     result = cli.invoke(app, ["grade", str(data), "--base-url", other.base_url, "--out", run])
     assert_no_traceback(result)
     assert result.exit_code == 2 and f"was graded at {server.endpoint.identity}" in result.output
@@ -116,7 +125,9 @@ def test_two_grades_of_one_default_folder_never_destroy_it(make_server, tmp_path
     data = pairs_file(tmp_path, 2)
     command = [sys.executable, "-m", "harness", "grade", str(data), "--base-url", handle.base_url, "--target", "prompt",
                "--concurrency", "1", "--no-cache", "-q"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     done = [(p.wait(120), p.stderr.read().decode() if p.stderr else "") for p in processes]
     assert sorted(code for code, _ in done) in ([0, 0], [0, 2]), done
     assert all("being graded by another process" in err for code, err in done if code == 2)
@@ -177,7 +188,12 @@ def test_kill_9_at_random_points_then_resume(make_server, tmp_path: Path, seed: 
     # Work is never paid twice beyond what was in flight at each kill (6 workers).
     assert stats(server)["requests"] <= total + 6 * kills
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
-    assert sorted(p.name for p in run.iterdir()) == [".harness-owned.json", "input.jsonl", "labels.jsonl", "manifest.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        ".harness-owned.json",
+        "input.jsonl",
+        "labels.jsonl",
+        "manifest.json",
+    ]
 
 
 def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -194,7 +210,9 @@ def test_resume_repairs_a_line_torn_by_a_kill(make_server, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(cli: CliRunner, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_session_on_a_busy_run_folder_is_refused_until_the_first_dies(
+    cli: CliRunner, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from harness.core.errors import RunError
 
     data = write_pairs(distinct_pairs(150), tmp_path / "pairs.jsonl")

@@ -47,8 +47,23 @@ def test_workers_take_no_job_once_the_run_is_stopping() -> None:
 def test_ctrl_c_stops_a_fast_grade_with_exit_130(make_server, tmp_path: Path, trial: int) -> None:  # type: ignore[no-untyped-def]
     handle = make_server()
     data = pairs_file(tmp_path, 101, copies=40)
-    process = subprocess.Popen([sys.executable, "-m", "harness", "grade", str(data), "--base-url", handle.base_url, "--out",
-                                str(tmp_path / "run"), "--no-cache", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "grade",
+            str(data),
+            "--base-url",
+            handle.base_url,
+            "--out",
+            str(tmp_path / "run"),
+            "--no-cache",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     labels = tmp_path / "run" / "labels.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (labels.exists() and labels.stat().st_size > 20_000 * (trial + 1)):
@@ -69,7 +84,8 @@ def loading() -> None:  # an embedded server that takes its time to load a model
     sys.stderr.write("loading\\n"); sys.stderr.flush(); time.sleep(600)
 
 try:
-    grade(sys.argv[1], GradeSpec(targets=("prompt",)), EndpointConfig(base_url=sys.argv[2], ready=loading), run_dir=sys.argv[3])
+    endpoint = EndpointConfig(base_url=sys.argv[2], ready=loading)
+    grade(sys.argv[1], GradeSpec(targets=("prompt",)), endpoint, run_dir=sys.argv[3])
 except KeyboardInterrupt:
     sys.exit(130)
 """
@@ -78,8 +94,11 @@ except KeyboardInterrupt:
 @pytest.mark.slow
 def test_ctrl_c_while_the_endpoint_loads_stops_the_grade(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The wait for an embedded server's model (EndpointConfig.ready) is no reason to ignore Ctrl-C."""
-    process = subprocess.Popen([sys.executable, "-c", LOADING, str(pairs_file(tmp_path, 2)), server.base_url, str(tmp_path / "run")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LOADING, str(pairs_file(tmp_path, 2)), server.base_url, str(tmp_path / "run")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert process.stderr is not None and process.stderr.readline() == b"loading\n"
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 130  # bounded by the wait; the hook would hold it 600 s
@@ -90,7 +109,9 @@ def test_one_endpoint_answering_as_another_model_is_reported(cli: CliRunner, mak
     from harness.cli.app import app
 
     liar = make_server(answer_as="harness-small")
-    result = cli.invoke(app, ["grade", str(pairs_file(tmp_path)), "--base-url", liar.base_url, "--out", str(tmp_path / "run")])
+    result = cli.invoke(
+        app, ["grade", str(pairs_file(tmp_path)), "--base-url", liar.base_url, "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
     assert "answered as harness-small, not harness-baseline" in " ".join(result.output.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

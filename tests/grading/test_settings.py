@@ -74,7 +74,9 @@ def test_every_grading_command_takes_the_same_endpoint_flags(cli: CliRunner) -> 
         assert wanted <= found, (name, wanted - found)
 
 
-def test_a_bad_setting_names_its_flag_or_variable(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_setting_names_its_flag_or_variable(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = cli.invoke(app, ["grade", str(SAMPLE), "--timeout", "0", "-o", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--timeout 0.0: expected more than 0" in result.output
     result = cli.invoke(app, ["grade", str(SAMPLE), "--response-format", "xml", "-o", str(tmp_path / "r")])
@@ -113,8 +115,19 @@ def test_the_environment_sets_a_studys_endpoint_over_its_file(cli: CliRunner, se
 def test_duplicate_targets_grade_each_side_once(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
-    argv = ["grade", str(data), "--base-url", server.base_url, "--target", "prompt,prompt", "--out", str(tmp_path / "r"),
-            "--quiet", "--cache-dir", str(tmp_path / "c")]
+    argv = [
+        "grade",
+        str(data),
+        "--base-url",
+        server.base_url,
+        "--target",
+        "prompt,prompt",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     for _ in range(2):  # and the re-run resumes rather than sticking
         done = cli.invoke(app, argv)
         assert done.exit_code == 0, done.output
@@ -122,15 +135,20 @@ def test_duplicate_targets_grade_each_side_once(cli: CliRunner, server, tmp_path
     assert len(labels) == 6 and {r["target"] for r in labels} == {"prompt"}
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--temperature", "nan"], "--temperature nan: expected a finite number"),
-    (["--temperature", "-0.5"], "--temperature -0.5: expected at least 0"),
-    (["--concurrency", "100000000"], "--concurrency 100000000: expected at most 1024"),
-    (["--timeout", "inf"], "--timeout inf: expected a finite number"),
-    (["--seed", "-5"], "--seed -5: expected at least 0"),
-    (["--base-url", ""], "--base-url '': expected a non-empty text"),
-])
-def test_grade_refuses_out_of_bound_settings_before_any_request(cli: CliRunner, tmp_path: Path, argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--temperature", "nan"], "--temperature nan: expected a finite number"),
+        (["--temperature", "-0.5"], "--temperature -0.5: expected at least 0"),
+        (["--concurrency", "100000000"], "--concurrency 100000000: expected at most 1024"),
+        (["--timeout", "inf"], "--timeout inf: expected a finite number"),
+        (["--seed", "-5"], "--seed -5: expected at least 0"),
+        (["--base-url", ""], "--base-url '': expected a non-empty text"),
+    ],
+)
+def test_grade_refuses_out_of_bound_settings_before_any_request(
+    cli: CliRunner, tmp_path: Path, argv: list[str], message: str
+) -> None:
     result = cli.invoke(app, ["grade", str(SAMPLE), "--out", str(tmp_path / "r"), *argv])
     assert result.exit_code == 2, result.output
     assert message in result.output
@@ -138,12 +156,16 @@ def test_grade_refuses_out_of_bound_settings_before_any_request(cli: CliRunner, 
 
 
 def test_max_tokens_is_bounded_alike_in_grade_and_the_study_file(cli: CliRunner, tmp_path: Path) -> None:
-    """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is grade's."""
+    """A grader's completion budget: 0 is refused (never read as "the default"), and the study key's bound is
+    grade's."""
     from harness.grading.settings import MAX_TOKENS_LIMIT
     from harness.workflows.study_file import study_schema
     from tests.helpers import SAMPLE
 
-    for value, said in (("0", "expected at least 1"), (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}")):
+    for value, said in (
+        ("0", "expected at least 1"),
+        (str(MAX_TOKENS_LIMIT + 1), f"expected at most {MAX_TOKENS_LIMIT}"),
+    ):
         done = cli.invoke(app, ["grade", str(SAMPLE), "--max-tokens", value, "--limit", "1", "--dry-run"])
         assert done.exit_code == 2 and f"--max-tokens {value}: {said}" in done.output, done.output
     bounds = study_schema()["$defs"]["GraderTable"]["properties"]["max_tokens"]
@@ -160,6 +182,8 @@ def test_samples_at_temperature_zero_is_refused_with_the_flag(cli: CliRunner, tm
 
 def test_logprobs_with_several_items_per_request_is_refused(cli: CliRunner, tmp_path: Path) -> None:
     data = few_pairs(tmp_path)
-    result = cli.invoke(app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--out", str(tmp_path / "run")])
+    result = cli.invoke(
+        app, ["grade", str(data), "--logprobs", "--items-per-request", "4", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2
     assert "one item per request" in " ".join(result.output.split())

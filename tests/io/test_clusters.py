@@ -1,4 +1,5 @@
-"""The unit of analysis: duplicated rows under one prompt change no interval, every command counts the same items, the cluster flag is checked."""
+"""The unit of analysis: duplicated rows under one prompt change no interval, every command counts the same items, the
+cluster flag is checked."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def _alt_run(run: Path, target: Path, prompt_ids: dict[str, str]) -> Path:
     for line in (run / "labels.jsonl").read_text().splitlines():
         record = json.loads(line)
         if record.get("severity") and zlib.crc32(prompt_ids[record["id"]].encode()) % 4 == 0:
-            record["severity"] = {k: (3 - v if record["target"] == "response" else v) for k, v in record["severity"].items()}
+            record["severity"] = {
+                k: (3 - v if record["target"] == "response" else v) for k, v in record["severity"].items()
+            }
         lines.append(json.dumps(record))
     (target / "labels.jsonl").write_text("\n".join(lines) + "\n")
     return target
@@ -70,12 +73,16 @@ def labeled_runs(make_server, tmp_path: Path) -> dict[str, Path]:  # type: ignor
         run = tmp_path / f"{name}-zero"
         grade(out[name], GradeSpec(), endpoint_for(handle), run_dir=run, cache_dir=tmp_path / "cache")
         out[f"{name}-zero"] = run
-        out[f"{name}-one"] = _alt_run(run, tmp_path / f"{name}-one", dict(zip(table["id"], table["prompt_id"].astype(str), strict=True)))
+        out[f"{name}-one"] = _alt_run(
+            run, tmp_path / f"{name}-one", dict(zip(table["id"], table["prompt_id"].astype(str), strict=True))
+        )
     return out
 
 
 @pytest.mark.slow
-def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(cli: CliRunner, labeled_runs: dict[str, Path], tmp_path: Path) -> None:
+def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(
+    cli: CliRunner, labeled_runs: dict[str, Path], tmp_path: Path
+) -> None:
     results = {}
     for name in ("orig", "dup"):
         out = tmp_path / f"cal-{name}"
@@ -85,7 +92,9 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(cli: CliRunn
         results[name] = json.loads((out / "calibration.json").read_text())
     orig, dup = results["orig"], results["dup"]
     n = orig["unit"]["n_items"]
-    assert orig["unit"] == {"cluster": "prompt_id", "n_items": n, "n_clusters": n} and n == len(load_pairs(SAMPLE).iloc[::3])
+    assert orig["unit"] == {"cluster": "prompt_id", "n_items": n, "n_clusters": n} and n == len(
+        load_pairs(SAMPLE).iloc[::3]
+    )
     assert dup["unit"] == {"cluster": "prompt_id", "n_items": 6 * n, "n_clusters": n}
     checked = 0
     for side in ("prompt", "response"):
@@ -95,11 +104,29 @@ def test_duplicating_rows_under_one_prompt_changes_no_ci_or_p_value(cli: CliRunn
             for metric in ("kappa", "kappa_quadratic", "recall", "accuracy"):
                 if a["ci"][metric][0] is None or _width(a["ci"][metric]) == 0:
                     continue
-                assert _width(b["ci"][metric]) == pytest.approx(_width(a["ci"][metric]), rel=0.15), (side, scope, metric)
+                assert _width(b["ci"][metric]) == pytest.approx(_width(a["ci"][metric]), rel=0.15), (
+                    side,
+                    scope,
+                    metric,
+                )
                 checked += 1
-    assert checked >= 12  # the grader disagrees with the human labels: intervals have width    # the same duplicate read as independent rows claims far more precision: what clustering prevents
-    rows = cli.invoke(app, ["calibrate", str(labeled_runs["dup-zero"]), "--human", str(labeled_runs["dup"]), "--n-boot", "400",
-                               "--cluster", "none", "-o", str(tmp_path / "rows")])
+    assert checked >= 12  # the grader disagrees with the human labels: intervals have width
+    # the same duplicate read as independent rows claims far more precision: what clustering prevents
+    rows = cli.invoke(
+        app,
+        [
+            "calibrate",
+            str(labeled_runs["dup-zero"]),
+            "--human",
+            str(labeled_runs["dup"]),
+            "--n-boot",
+            "400",
+            "--cluster",
+            "none",
+            "-o",
+            str(tmp_path / "rows"),
+        ],
+    )
     assert rows.exit_code == 0, rows.output
     naive = json.loads((tmp_path / "rows" / "calibration.json").read_text())["asymmetry"]["overall"]["kappa_gap_ci"]
     clustered = dup["asymmetry"]["overall"]["kappa_gap_ci"]
@@ -150,16 +177,25 @@ def test_every_command_counts_the_same_items(cli: CliRunner, make_server, tmp_pa
 
     grade(data, GradeSpec(), endpoint_for(handle, max_attempts=1), run_dir=tmp_path / "run2")
     out = tmp_path / "cmp.json"
-    assert cli.invoke(app, ["compare", str(run), str(tmp_path / "run2"), "--human", str(data), "--n-boot", "0", "-o", str(out)]).exit_code == 0
+    assert (
+        cli.invoke(
+            app, ["compare", str(run), str(tmp_path / "run2"), "--human", str(data), "--n-boot", "0", "-o", str(out)]
+        ).exit_code
+        == 0
+    )
     comparison = json.loads(out.read_text())
-    assert comparison["runs"]["harness-baseline (run)"]["counts"] == {side: calibration["targets"][side]["counts"] for side in ("prompt", "response")}
+    assert comparison["runs"]["harness-baseline (run)"]["counts"] == {
+        side: calibration["targets"][side]["counts"] for side in ("prompt", "response")
+    }
 
     manifest = json.loads((run / "manifest.json").read_text())
-    assert {d["schema_version"] for d in (manifest, calibration, analysis, comparison)} == {1}  # every JSON written says its layout
+    # every JSON written says its layout
+    assert {d["schema_version"] for d in (manifest, calibration, analysis, comparison)} == {1}
     assert cli.invoke(app, ["report", str(run)]).exit_code == 0
     report = (run / "report.md").read_text()
     c = calibration["targets"]["response"]["counts"]
-    row = f"| response | {c['items']} | {c['ok']} | {c['unparsed']} | {c['refused']} | {c['failed']} | {c['missing_text']} | {c['not_graded']} |"
+    cells = [c[k] for k in ("items", "ok", "unparsed", "refused", "failed", "missing_text", "not_graded")]
+    row = "| response | " + " | ".join(str(cell) for cell in cells) + " |"
     assert row in report
 
 
@@ -167,6 +203,10 @@ def test_cluster_flag_is_validated(cli: CliRunner, server, tmp_path: Path) -> No
     data = write_pairs(load_pairs(SAMPLE).head(9), tmp_path / "d.jsonl")
     grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
     result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--cluster", "family"])
-    assert result.exit_code == 2 and "--cluster 'family': no such column" in result.output and "--cluster none" in result.output
+    assert (
+        result.exit_code == 2
+        and "--cluster 'family': no such column" in result.output
+        and "--cluster none" in result.output
+    )
     result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--threshold", "5"])
     assert result.exit_code == 2 and "--threshold 5: expected 1, 2 or 3" in result.output, result.output

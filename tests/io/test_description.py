@@ -21,5 +21,9 @@ def test_describe_reports_coverage_and_distribution(cli: CliRunner, tmp_path: Pa
     assert result.exit_code == 0
     summary = json.loads(result.output)
     assert summary["rows"] == 3
-    assert summary["labels"]["prompt_hate"] == {"known": 2, "coverage": 2 / 3, "distribution": {"0": 0, "1": 2, "2": 0, "3": 0}}
+    assert summary["labels"]["prompt_hate"] == {
+        "known": 2,
+        "coverage": 2 / 3,
+        "distribution": {"0": 0, "1": 2, "2": 0, "3": 0},
+    }
     assert summary["metadata"]["model"]["unique"] == 2

@@ -1,4 +1,5 @@
-"""PairedSafety, XSTest and OpenAI moderation into the pairs table; bad input exits 2 with its location and writes nothing."""
+"""PairedSafety, XSTest and OpenAI moderation into the pairs table; bad input exits 2 with its location and writes
+nothing."""
 
 from __future__ import annotations
 
@@ -24,10 +25,15 @@ from tests.helpers import (
 @pytest.mark.shared_data(SHARED)
 def test_pairedsafety_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "ps.jsonl"
-    result = cli.invoke(app, ["data", "import", "pairedsafety", str(SHARED / "pairedsafety/analysis/public_mini_eval"), "-o", str(out)])
+    result = cli.invoke(
+        app, ["data", "import", "pairedsafety", str(SHARED / "pairedsafety/analysis/public_mini_eval"), "-o", str(out)]
+    )
     assert result.exit_code == 0 and "wrote 3600 rows" in result.output
     frame = load_pairs(out)
-    assert frame["model"].value_counts().to_dict() == {m: 600 for m in frame["model"].unique()} and frame["model"].nunique() == 6
+    assert (
+        frame["model"].value_counts().to_dict() == {m: 600 for m in frame["model"].unique()}
+        and frame["model"].nunique() == 6
+    )
     assert frame["prompt_id"].nunique() == 600
     assert frame.loc[frame["model"] == "gpt-4.1", "response"].notna().sum() == 600  # texts for the one released model
     assert frame.loc[frame["model"] == "grok-4", "response"].isna().all()
@@ -46,7 +52,17 @@ def test_xstest_import_folder_and_file(cli: CliRunner, tmp_path: Path) -> None:
     assert len(load_pairs(single)) == 450
     # the labels folder the docs point to: the same pairs, the same human and grader labels
     labelled = tmp_path / "labels.jsonl"
-    result = cli.invoke(app, ["data", "import", "xstest", str(SHARED / "xstest/evaluation/automated_evaluation_labels"), "-o", str(labelled)])
+    result = cli.invoke(
+        app,
+        [
+            "data",
+            "import",
+            "xstest",
+            str(SHARED / "xstest/evaluation/automated_evaluation_labels"),
+            "-o",
+            str(labelled),
+        ],
+    )
     assert result.exit_code == 0, result.output
     other = load_pairs(labelled).set_index("id").sort_index()
     whole = frame.set_index("id").sort_index()
@@ -58,7 +74,17 @@ def test_xstest_import_folder_and_file(cli: CliRunner, tmp_path: Path) -> None:
 @pytest.mark.shared_data(SHARED)
 def test_openai_moderation_import(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "m.jsonl"
-    result = cli.invoke(app, ["data", "import", "openai-moderation", str(SHARED / "openai_moderation/data/samples-1680.jsonl.gz"), "-o", str(out)])
+    result = cli.invoke(
+        app,
+        [
+            "data",
+            "import",
+            "openai-moderation",
+            str(SHARED / "openai_moderation/data/samples-1680.jsonl.gz"),
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0 and "wrote 1680 rows" in result.output
     frame = load_pairs(out)
     assert set(frame["prompt_self_harm"].dropna().unique()) <= {0, 1}
@@ -82,7 +108,9 @@ def test_import_leaves_nothing_half_written(cli: CliRunner, tmp_path: Path) -> N
 @settings(max_examples=200 if SOAK else 40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=content_strategy, fmt=st.sampled_from([("xstest", ".csv"), ("openai-moderation", ".jsonl")]))
 @pytest.mark.slow
-def test_fuzzed_importer_input_exits_2_with_location_and_no_output(tmp_path: Path, content: bytes, fmt: tuple[str, str]) -> None:
+def test_fuzzed_importer_input_exits_2_with_location_and_no_output(
+    tmp_path: Path, content: bytes, fmt: tuple[str, str]
+) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     path = folder / f"in{fmt[1]}"
     path.write_bytes(content)

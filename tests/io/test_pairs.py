@@ -1,4 +1,5 @@
-"""The pairs-table contract on pandas frames: load, round trip, column mapping, located errors, streamed chunks, fuzzed input."""
+"""The pairs-table contract on pandas frames: load, round trip, column mapping, located errors, streamed chunks, fuzzed
+input."""
 
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ from tests.helpers import SAMPLE, write_jsonl
 
 def test_strict_rule_accepts_integers_and_digit_text(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_text('{"id": 7, "prompt": "x", "prompt_hate": 1, "prompt_sexual": "2", "flag": true}\n', encoding="utf-8")
+    path.write_text(
+        '{"id": 7, "prompt": "x", "prompt_hate": 1, "prompt_sexual": "2", "flag": true}\n', encoding="utf-8"
+    )
     frame = load_pairs(path)
-    assert frame["id"].tolist() == ["7"] and frame["prompt_hate"].tolist() == [1] and frame["prompt_sexual"].tolist() == [2]
+    assert (
+        frame["id"].tolist() == ["7"]
+        and frame["prompt_hate"].tolist() == [1]
+        and frame["prompt_sexual"].tolist() == [2]
+    )
 
 
 def test_loads_jsonl_with_labels_and_metadata(tmp_path: Path) -> None:
@@ -38,7 +45,9 @@ def test_loads_jsonl_with_labels_and_metadata(tmp_path: Path) -> None:
 
 
 def test_csv_and_parquet_round_trip(tmp_path: Path) -> None:
-    frame = load_pairs(write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "x, \"quoted\"\nline", "prompt_sexual": 2}]))
+    frame = load_pairs(
+        write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": 'x, "quoted"\nline', "prompt_sexual": 2}])
+    )
     for name in ("t.csv", "t.parquet"):
         write_pairs(frame, tmp_path / name)
         again = load_pairs(tmp_path / name)
@@ -55,22 +64,39 @@ def test_column_mapping(tmp_path: Path) -> None:
 BAD_CASES = [
     ("malformed.jsonl", b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": \n', "line 2", "malformed JSON"),
     ("missing.jsonl", b'{"id": "a", "text": "x"}\n', "missing required column 'prompt'", "`mapping` prompt="),
-    ("dup.jsonl", b'{"id": "a", "prompt": "x"}\n\n{"id": "a", "prompt": "y"}\n', "line 3, column 'id'", "first seen at line 1"),
-    ("range.jsonl", b'{"id": "a", "prompt": "x", "response_violence": 4}\n', "line 1, column 'response_violence'", "outside 0-3"),
+    (
+        "dup.jsonl",
+        b'{"id": "a", "prompt": "x"}\n\n{"id": "a", "prompt": "y"}\n',
+        "line 3, column 'id'",
+        "first seen at line 1",
+    ),
+    (
+        "range.jsonl",
+        b'{"id": "a", "prompt": "x", "response_violence": 4}\n',
+        "line 1, column 'response_violence'",
+        "outside 0-3",
+    ),
     ("nonint.jsonl", b'{"id": "a", "prompt": "x", "prompt_hate": 1.5}\n', "column 'prompt_hate'", "not an integer"),
-    ("word.csv", b'id,prompt,prompt_hate\na,x,0\nb,y,high\n', "line 3, column 'prompt_hate'", "not an integer"),
+    ("word.csv", b"id,prompt,prompt_hate\na,x,0\nb,y,high\n", "line 3, column 'prompt_hate'", "not an integer"),
     ("empty.jsonl", b'{"id": "a", "prompt": "   "}\n', "line 1, column 'prompt'", "empty text"),
     ("latin1.csv", "id,prompt\na,caf\xe9\n".encode("latin-1"), "line 2", "not valid UTF-8"),
     ("relevance.jsonl", b'{"id": "a", "prompt": "x", "relevance": 0}\n', "column 'relevance'", "outside 1-3"),
-    ("array.jsonl", b'[1, 2]\n', "line 1", "expected a JSON object"),
-    ("blank.csv", b'id,prompt\nb,x\n\n  \na,\n', "line 5, column 'prompt'", "empty text"),  # was line 3
-    ("cr.csv", b'\x00\r\x00', "cr.csv", "missing required column 'id'"),  # found by the fuzz suite: was csv.Error
-    ("crlf.csv", b'id,prompt,prompt_hate\r\na,"two\r\nlines",0\r\nb,y,9\r\n', "line 4, column 'prompt_hate'", "outside 0-3"),
+    ("array.jsonl", b"[1, 2]\n", "line 1", "expected a JSON object"),
+    ("blank.csv", b"id,prompt\nb,x\n\n  \na,\n", "line 5, column 'prompt'", "empty text"),  # was line 3
+    ("cr.csv", b"\x00\r\x00", "cr.csv", "missing required column 'id'"),  # found by the fuzz suite: was csv.Error
+    (
+        "crlf.csv",
+        b'id,prompt,prompt_hate\r\na,"two\r\nlines",0\r\nb,y,9\r\n',
+        "line 4, column 'prompt_hate'",
+        "outside 0-3",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "content", "where", "what"), BAD_CASES)
-def test_bad_input_is_located_and_exits_2(cli: CliRunner, tmp_path: Path, name: str, content: bytes, where: str, what: str) -> None:
+def test_bad_input_is_located_and_exits_2(
+    cli: CliRunner, tmp_path: Path, name: str, content: bytes, where: str, what: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DataError) as info:
@@ -100,7 +126,9 @@ label_value = st.one_of(st.none(), st.integers(-3, 6), st.floats(allow_nan=True)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.fixed_dictionaries({"id": st.one_of(st.text(max_size=3), st.integers(0, 3)),
-                                            "prompt": st.text(max_size=5), "prompt_hate": label_value}), min_size=1, max_size=6))
+                                            "prompt": st.text(max_size=5),
+                                            "prompt_hate": label_value}),
+                     min_size=1, max_size=6))
 def test_fuzzed_records_obey_the_contract(tmp_path: Path, rows: list[dict[str, object]]) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -163,7 +191,9 @@ def test_a_response_column_under_another_name_is_pointed_out(cli: CliRunner, ser
     frame = load_pairs(SAMPLE).head(3).rename(columns={"response": "completion"})
     data = write_pairs(frame, tmp_path / "d.csv")
     result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run")])
-    assert result.exit_code == 2 and "pass --map response=completion" in result.output and not (tmp_path / "run").exists()
+    assert (
+        result.exit_code == 2 and "pass --map response=completion" in result.output and not (tmp_path / "run").exists()
+    )
     mapped = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
                                  "--map", "response=completion"])
     assert mapped.exit_code == 0, mapped.output

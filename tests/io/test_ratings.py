@@ -23,9 +23,21 @@ def test_long_table_gives_the_same_result_as_the_wide_one(tmp_path: Path) -> Non
             for _, r in wide.iterrows() for who in ("a1", "a2", "a3", "good") if isinstance(r[who], str)]
     pd.DataFrame(rows).to_csv(tmp_path / "long.csv", index=False)
     outputs = []
-    for name, args in (("wide", ["--raters", "a1,a2,a3"]), ("long", ["--rater-column", "who", "--label-column", "verdict"])):
-        code, output = exit_and_output("agreement", str(tmp_path / f"{name}.csv"), *args, "--grader", "good", "--n-boot", "50",
-                            "-o", str(tmp_path / f"{name}.json"))
+    for name, args in (
+        ("wide", ["--raters", "a1,a2,a3"]),
+        ("long", ["--rater-column", "who", "--label-column", "verdict"]),
+    ):
+        code, output = exit_and_output(
+            "agreement",
+            str(tmp_path / f"{name}.csv"),
+            *args,
+            "--grader",
+            "good",
+            "--n-boot",
+            "50",
+            "-o",
+            str(tmp_path / f"{name}.json"),
+        )
         assert code == 0, output
         outputs.append(json.loads((tmp_path / f"{name}.json").read_text()))
     wide_result, long_result = outputs
@@ -64,18 +76,48 @@ def test_scale_is_read_from_the_labels(tmp_path: Path) -> None:
     stray = decimals.astype({"a2": object})
     stray.loc[7, "a2"] = "x"
     stray.to_csv(tmp_path / "stray.csv", index=False)
-    code, output = exit_and_output("agreement", str(tmp_path / "stray.csv"), "--raters", "a1,a2,a3", "-o", str(tmp_path / "a.json"))
+    code, output = exit_and_output(
+        "agreement", str(tmp_path / "stray.csv"), "--raters", "a1,a2,a3", "-o", str(tmp_path / "a.json")
+    )
     flat = " ".join(output.split())
-    assert code == 2 and "column 'a2', item 'i7'" in flat and "text among numeric labels" in flat and "--level nominal" in flat
-    code, output = exit_and_output("agreement", str(tmp_path / "stray.csv"), "--raters", "a1,a2,a3", "--level", "nominal",
-                        "--n-boot", "0", "-o", str(tmp_path / "a.json"))
+    assert (
+        code == 2
+        and "column 'a2', item 'i7'" in flat
+        and "text among numeric labels" in flat
+        and "--level nominal" in flat
+    )
+    code, output = exit_and_output(
+        "agreement",
+        str(tmp_path / "stray.csv"),
+        "--raters",
+        "a1,a2,a3",
+        "--level",
+        "nominal",
+        "--n-boot",
+        "0",
+        "-o",
+        str(tmp_path / "a.json"),
+    )
     assert code == 0, output
 
 
 def test_long_table_raters_must_be_named_when_given(tmp_path: Path) -> None:
-    rows = [{"id": f"i{i}", "who": who, "verdict": (i + k) % 3} for i in range(40) for k, who in enumerate(("a1", "a2", "a3", "model"))]
+    rows = [
+        {"id": f"i{i}", "who": who, "verdict": (i + k) % 3}
+        for i in range(40)
+        for k, who in enumerate(("a1", "a2", "a3", "model"))
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "long.csv", index=False)
-    args = ["agreement", str(tmp_path / "long.csv"), "--rater-column", "who", "--label-column", "verdict", "--n-boot", "0"]
+    args = [
+        "agreement",
+        str(tmp_path / "long.csv"),
+        "--rater-column",
+        "who",
+        "--label-column",
+        "verdict",
+        "--n-boot",
+        "0",
+    ]
     code, output = exit_and_output(*args, "--raters", "a1,a2,a3", "-o", str(tmp_path / "a.json"))
     assert code == 2 and "also holds ['model']" in " ".join(output.split())
     code, output = exit_and_output(*args, "--raters", "a1,a2,a3", "--grader", "model", "-o", str(tmp_path / "a.json"))
@@ -88,7 +130,9 @@ def test_harm_label_outside_the_scale_names_column_and_item(tmp_path: Path) -> N
     rows[4]["ann2_response_violence"] = 5
     table = tmp_path / "r.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code, output = exit_and_output("agreement", str(table), "--raters", "ann1,ann2,ann3", "-o", str(tmp_path / "a.json"))
+    code, output = exit_and_output(
+        "agreement", str(table), "--raters", "ann1,ann2,ann3", "-o", str(tmp_path / "a.json")
+    )
     assert code == 2
     flat = " ".join(output.split())
     assert "'ann2_response_violence'" in flat and repr(rows[4]["id"]) in flat and "outside 0-3" in flat

@@ -1,4 +1,5 @@
-"""Reading table files: unreadable files, unclosed CSV quotes, mixed encodings and hostile Parquet cells are located errors."""
+"""Reading table files: unreadable files, unclosed CSV quotes, mixed encodings and hostile Parquet cells are located
+errors."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def test_hostile_parquet_cells_are_located_errors(cli: CliRunner, tmp_path: Path
 def test_mixed_encoding_file_is_located_and_writes_nothing(cli: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"id": "a", "prompt": "fine"}\n{"id": "b", "prompt": "caf\xe9 in latin-1"}\n')
-    result = cli.invoke(app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")])
+    result = cli.invoke(
+        app, ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2
     assert "mixed.jsonl" in result.output and "line 2" in result.output and "UTF-8" in result.output
     assert not (tmp_path / "run").exists()

@@ -1,4 +1,5 @@
-"""The pairs-table contract on JSON lines in pure Python: the same lines and errors as the pandas path; hostile lines located."""
+"""The pairs-table contract on JSON lines in pure Python: the same lines and errors as the pandas path; hostile lines
+located."""
 
 from __future__ import annotations
 
@@ -24,8 +25,14 @@ HOSTILE_LINES = {
     "bool id": ('{"id": true, "prompt": "x"}', "line 2, column 'id': id True is a boolean"),
     "float id": ('{"id": 2.0, "prompt": "x"}', "line 2, column 'id': id 2.0 is a floating-point number"),
     "list id": ('{"id": [1], "prompt": "x"}', "line 2, column 'id': the cell holds a list"),
-    "float label": ('{"id": "a", "prompt": "x", "prompt_hate": 1.5}', "line 2, column 'prompt_hate': label 1.5 is not an integer"),
-    "text float label": ('{"id": "a", "prompt": "x", "prompt_hate": "1.5"}', "line 2, column 'prompt_hate': label '1.5' is not an integer"),
+    "float label": (
+        '{"id": "a", "prompt": "x", "prompt_hate": 1.5}',
+        "line 2, column 'prompt_hate': label 1.5 is not an integer",
+    ),
+    "text float label": (
+        '{"id": "a", "prompt": "x", "prompt_hate": "1.5"}',
+        "line 2, column 'prompt_hate': label '1.5' is not an integer",
+    ),
 }
 
 
@@ -34,7 +41,10 @@ def test_hostile_and_loose_files_are_located_errors(cli: CliRunner, case: str, t
     line, expected = HOSTILE_LINES[case]
     path = tmp_path / "t.jsonl"
     path.write_text('{"id": "z", "prompt": "fine"}\n' + line + "\n", encoding="utf-8")
-    for command in (["data", "describe", str(path)], ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r")]):
+    for command in (
+        ["data", "describe", str(path)],
+        ["grade", str(path), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "r")],
+    ):
         result = cli.invoke(app, command)
         assert_no_traceback(result)
         assert result.exit_code == 2 and expected in result.output, (command, result.output)
@@ -42,8 +52,32 @@ def test_hostile_and_loose_files_are_located_errors(cli: CliRunner, case: str, t
 
 
 #: Cells that test the rules: digit text with spaces or other scripts, floats, booleans, blanks, nesting, NaN.
-TRICKY = [None, True, False, 0, 2, 3, -1, 4, 10**20, "0", " 2 ", "3", "-1", "2.0", "x", "", "  ", "\u0661", "07", 2.0, 1.5,
-          float("nan"), [1], {"a": 1}]
+TRICKY = [
+    None,
+    True,
+    False,
+    0,
+    2,
+    3,
+    -1,
+    4,
+    10**20,
+    "0",
+    " 2 ",
+    "3",
+    "-1",
+    "2.0",
+    "x",
+    "",
+    "  ",
+    "\u0661",
+    "07",
+    2.0,
+    1.5,
+    float("nan"),
+    [1],
+    {"a": 1},
+]
 
 
 CELLS = st.one_of(st.sampled_from(TRICKY), st.text(max_size=3), st.integers(-3, 6))
@@ -56,7 +90,9 @@ COLUMNS = ["id", "prompt", "response", "prompt_hate", "response_violence", "rele
 DROP = object()
 
 
-MUTATIONS = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(COLUMNS), st.one_of(CELLS, st.just(DROP))), max_size=6)
+MUTATIONS = st.lists(
+    st.tuples(st.integers(0, 3), st.sampled_from(COLUMNS), st.one_of(CELLS, st.just(DROP))), max_size=6
+)
 
 
 def _pandas(path: Path) -> list[str] | str:
@@ -74,11 +110,14 @@ def _streamed(path: Path) -> list[str] | str:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(labels=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=10),
-       mutations=MUTATIONS)
+@given(
+    labels=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=10),
+    mutations=MUTATIONS,
+)
 @pytest.mark.slow
-def test_both_validators_write_the_same_lines_or_raise_the_same_error(tmp_path: Path, labels: list[tuple[int, int, int]],
-                                                                      mutations: list[tuple[int, str, object]]) -> None:
+def test_both_validators_write_the_same_lines_or_raise_the_same_error(
+    tmp_path: Path, labels: list[tuple[int, int, int]], mutations: list[tuple[int, str, object]]
+) -> None:
     rows: list[dict[str, object]] = [
         {"id": f"g{i}", "prompt": f"p{i}", "response": "r", "prompt_hate": a, "response_violence": b, "relevance": c,
          "model": "m", "prompt_id": f"q{i // 2}"} for i, (a, b, c) in enumerate(labels)]

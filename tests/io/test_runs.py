@@ -20,11 +20,16 @@ def test_malformed_label_record_is_located(cli: CliRunner, server, tmp_path: Pat
     grade(data, GradeSpec(), endpoint_for(server), run_dir=run)
     with (run / "labels.jsonl").open("a") as out:
         out.write('{"id": "x", "target": "prompt", "status": "ok"}\n')
-    for command in (["analyze", str(run), "--n-boot", "0"], ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
-                    ["grade", str(data), "--base-url", server.base_url, "--out", str(run)]):
+    for command in (
+        ["analyze", str(run), "--n-boot", "0"],
+        ["calibrate", str(run), "--human", str(data), "--n-boot", "0"],
+        ["grade", str(data), "--base-url", server.base_url, "--out", str(run)],
+    ):
         result = cli.invoke(app, command)
         assert_no_traceback(result)
-        assert result.exit_code == 2 and "labels.jsonl, line 7: an ok record needs 'severity'" in result.output, result.output
+        assert result.exit_code == 2 and "labels.jsonl, line 7: an ok record needs 'severity'" in result.output, (
+            result.output
+        )
 
 
 def test_a_duplicated_label_line_is_a_located_error(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

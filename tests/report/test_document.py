@@ -24,8 +24,12 @@ def test_a_killed_reports_staging_folders_are_swept_and_a_live_ones_kept(cli: Cl
     done = cli.invoke(app, ["analyze", str(SAMPLE), "--n-boot", "0", "-o", str(tmp_path / "a")])
     assert done.exit_code == 0, done.output
     out = tmp_path / "report"
-    dead, live, old, young = (out / ".figures-999999999-x1", out / f".figures-{os.getpid()}-x2", out / ".figures-abc123",
-                              out / ".figures-def456")
+    dead, live, old, young = (
+        out / ".figures-999999999-x1",
+        out / f".figures-{os.getpid()}-x2",
+        out / ".figures-abc123",
+        out / ".figures-def456",
+    )
     for folder in (dead, live, old, young):
         folder.mkdir(parents=True)
         (folder / "01-a.svg").write_text("<svg/>")
@@ -85,7 +89,9 @@ def test_a_figures_symlink_is_refused_not_followed(cli: CliRunner, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(cli: CliRunner, tmp_path: Path) -> None:
+def test_a_users_figure_named_like_harnesss_and_a_users_report_are_never_overwritten(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     analysis = sample_analysis(tmp_path)
     out = tmp_path / "report"
     (out / "figures").mkdir(parents=True)
@@ -115,7 +121,12 @@ def test_a_script_in_a_model_name_stays_text_in_the_markdown_report(tmp_path: Pa
 
     url, httpd = completion_endpoint()
     try:
-        grade(pairs_file(tmp_path, 3), GradeSpec(model="<script>alert(1)</script>"), endpoint_at(url), run_dir=tmp_path / "run")
+        grade(
+            pairs_file(tmp_path, 3),
+            GradeSpec(model="<script>alert(1)</script>"),
+            endpoint_at(url),
+            run_dir=tmp_path / "run",
+        )
     finally:
         httpd.shutdown()  # type: ignore[attr-defined]
     markdown = render_report(tmp_path / "run", out_dir=tmp_path / "run")["markdown"].read_text()
@@ -123,7 +134,8 @@ def test_a_script_in_a_model_name_stays_text_in_the_markdown_report(tmp_path: Pa
 
 
 def _assert_vector_figures(run: Path, count: int) -> None:
-    """Every figure as SVG (and PDF, the demo asks for LaTeX) at print size, no text under 8 pt, linked from both reports."""
+    """Every figure as SVG (and PDF, the demo asks for LaTeX) at print size, no text under 8 pt, linked from both
+    reports."""
     import xml.etree.ElementTree as ET
 
     svgs = sorted((run / "figures").glob("*.svg"))

@@ -1,4 +1,5 @@
-"""The report's first screen: corrected shares that add up, or a note giving their sum."""
+"""The report's first screen: corrected shares first with the raw beside them (that add up, or a note giving their
+sum), how many answers gave no verdict, cost kept for the appendix."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ PARTITION = ("reduction", "preservation", "escalation")
 
 def _table(prompt: np.ndarray, response: np.ndarray) -> pd.DataFrame:
     n = prompt.size
-    frame = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt": [f"prompt {i}" for i in range(n)], "response": "r"})
+    frame = pd.DataFrame(
+        {"id": [f"i{i}" for i in range(n)], "prompt": [f"prompt {i}" for i in range(n)], "response": "r"}
+    )
     for side in ("prompt", "response"):
         for category in ("hate", "sexual", "violence", "self_harm"):
             frame[f"{side}_{category}"] = 0
@@ -47,8 +50,13 @@ def test_a_share_clipped_at_zero_gets_a_note_with_the_sum() -> None:
     truth_r = np.where(rng.random(3000) < 0.3, truth_p, 0)
     noisy = lambda x: np.where(rng.random(3000) < 0.2, np.clip(x + rng.choice([-1, 1], 3000), 0, 3), x)
     labelled = rng.choice(3000, 600, replace=False)
-    analysis = analyze(_table(noisy(truth_p), noisy(truth_r)), human=_table(truth_p, truth_r).iloc[labelled], cluster="none",
-                       n_boot=100, seed=1)
+    analysis = analyze(
+        _table(noisy(truth_p), noisy(truth_r)),
+        human=_table(truth_p, truth_r).iloc[labelled],
+        cluster="none",
+        n_boot=100,
+        seed=1,
+    )
     assert analysis.corrected is not None and analysis.corrected.corrected["escalation"] == 0.0
     total = sum(analysis.corrected.corrected[s] for s in PARTITION)
     section = summary_section([analysis])
@@ -67,9 +75,21 @@ def test_the_report_opens_with_corrected_shares_and_keeps_cost_for_the_appendix(
     graded = tmp_path / "graded.jsonl"
     graded.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     human = tmp_path / "human.jsonl"
-    human.write_text("".join(line + "\n" for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:150]), encoding="utf-8")
-    assert cli.invoke(app, ["analyze", str(graded), "--human", str(human), "--n-boot", "100", "-o", str(tmp_path / "a")]).exit_code == 0
-    assert cli.invoke(app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(tmp_path / "r")]).exit_code == 0
+    human.write_text(
+        "".join(line + "\n" for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:150]), encoding="utf-8"
+    )
+    assert (
+        cli.invoke(
+            app, ["analyze", str(graded), "--human", str(human), "--n-boot", "100", "-o", str(tmp_path / "a")]
+        ).exit_code
+        == 0
+    )
+    assert (
+        cli.invoke(
+            app, ["report", "--analysis", str(tmp_path / "a" / "analysis.json"), "-o", str(tmp_path / "r")]
+        ).exit_code
+        == 0
+    )
     text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[0] == "## Summary" and headings[-1] == "## Appendix: provenance and cost"

@@ -1,4 +1,5 @@
-"""``harness view``: every item on one page, texts as text, filters and two runs compared (in Chromium where present)."""
+"""``harness view``: every item on one page, texts as text, filters and two runs compared (in Chromium where
+present)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def _page_data(page: Path) -> dict[str, object]:
 def test_view_lists_every_item_and_no_text_becomes_markup(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run, data = _hostile_run(server, tmp_path)
     page = tmp_path / "page.html"
-    result = cli.invoke(app, ["view", str(run), "--human", str(data), "--cache-dir", str(tmp_path / "cache"), "-o", str(page)])
+    result = cli.invoke(
+        app, ["view", str(run), "--human", str(data), "--cache-dir", str(tmp_path / "cache"), "-o", str(page)]
+    )
     assert result.exit_code == 0, result.output
     payload = _page_data(page)
     items = payload["items"]
@@ -138,7 +141,9 @@ def test_view_filters_work_in_chromium(cli: CliRunner, server, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(
+    cli: CliRunner, server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO / "scripts"))
     from browser import chromium  # type: ignore[import-not-found]
     from view_check import check_narrow, check_runs  # type: ignore[import-not-found]
@@ -151,8 +156,18 @@ def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(cl
                                    "--cache-dir", str(tmp_path / "cache")])
         assert done.exit_code == 0, done.output
     page = tmp_path / "two.html"
-    made = cli.invoke(app, ["view", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
-                               "-o", str(page)])
+    made = cli.invoke(
+        app,
+        [
+            "view",
+            str(tmp_path / "harness-baseline"),
+            str(tmp_path / "harness-small"),
+            "--human",
+            str(data),
+            "-o",
+            str(page),
+        ],
+    )
     assert made.exit_code == 0, made.output
     view = _page_data(page)
     items, strings = view["items"], view["strings"]
@@ -165,7 +180,8 @@ def test_two_runs_on_one_page_marked_where_they_differ_and_sorted_in_chromium(cl
     assert f"2 runs, {len(splits):,} items where their verdicts differ" in said
     off = [[bool(i[6] and v and any(a is not None and b is not None and a != b for a, b in zip(v, i[6], strict=True)))
             for v in (i[5], i[14][0][0])] for i in items]
-    assert [i[11] for i in items] == [int(any(o)) for o in off]  # a row is marked when any run disagrees with the humans
+    # a row is marked when any run disagrees with the humans
+    assert [i[11] for i in items] == [int(any(o)) for o in off]
     per_run = [sum(o[k] for o in off) for k in (0, 1)]
     assert f"harness-baseline {per_run[0]:,}, harness-small {per_run[1]:,}" in said and per_run[0] != per_run[1]
     assert [strings[i[0]] for i in items][::2] == list(frame["id"])  # file order: the input's, prompt then response

@@ -1,4 +1,5 @@
-"""Typed results: every stage's file reads back as its type, a renamed field fails loudly, wrong types name their path, results as frames."""
+"""Typed results: every stage's file reads back as its type, a renamed field fails loudly, wrong types name their path,
+results as frames."""
 
 from __future__ import annotations
 
@@ -31,11 +32,19 @@ def stage_files(cli: CliRunner, server, tmp_path: Path) -> dict[str, Path]:  # t
     run = tmp_path / "run"
     for args in (["calibrate", str(run), "--human", str(data), "--n-boot", "50"],
                  ["analyze", str(run), "--by", "model", "--n-boot", "50"],
-                 ["compare", str(run), str(tmp_path / "other"), "--human", str(data), "--n-boot", "50", "-o", str(tmp_path / "cmp.json")],
+                 ["compare", str(run), str(tmp_path / "other"), "--human", str(data), "--n-boot", "50",
+                  "-o", str(tmp_path / "cmp.json")],
                  ["flips", str(run), str(tmp_path / "injected"), "--n-boot", "50", "-o", str(tmp_path / "flips.json")]):
         assert cli.invoke(app, args).exit_code == 0, args
-    return {"manifest": run / "manifest.json", "calibration": run / "calibration.json", "analysis": run / "analysis.json",
-            "comparison": tmp_path / "cmp.json", "flips": tmp_path / "flips.json", "run": run, "data": data}
+    return {
+        "manifest": run / "manifest.json",
+        "calibration": run / "calibration.json",
+        "analysis": run / "analysis.json",
+        "comparison": tmp_path / "cmp.json",
+        "flips": tmp_path / "flips.json",
+        "run": run,
+        "data": data,
+    }
 
 
 def test_every_stage_result_reads_back_as_its_type(stage_files: dict[str, Path]) -> None:
@@ -54,13 +63,18 @@ def test_every_stage_result_reads_back_as_its_type(stage_files: dict[str, Path])
     assert Analysis.from_json(analysis.to_json()) == analysis  # to_json and from_json are inverses
 
 
-@pytest.mark.parametrize(("key", "path", "flag"), [
-    ("analysis", ["pooled", "escalation"], "--analysis"),
-    ("calibration", ["targets", "prompt", "pooled", "kappa"], "--calibration"),
-    ("comparison", ["unit"], "--comparison"),
-    ("flips", ["answers_lost"], "--flips"),
-])
-def test_a_renamed_field_fails_the_report_loudly(cli: CliRunner, stage_files: dict[str, Path], tmp_path: Path, key: str, path: list[str], flag: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "path", "flag"),
+    [
+        ("analysis", ["pooled", "escalation"], "--analysis"),
+        ("calibration", ["targets", "prompt", "pooled", "kappa"], "--calibration"),
+        ("comparison", ["unit"], "--comparison"),
+        ("flips", ["answers_lost"], "--flips"),
+    ],
+)
+def test_a_renamed_field_fails_the_report_loudly(
+    cli: CliRunner, stage_files: dict[str, Path], tmp_path: Path, key: str, path: list[str], flag: str
+) -> None:
     data = json.loads(stage_files[key].read_text())
     holder = data
     for step in path[:-1]:
@@ -76,9 +90,22 @@ def test_a_renamed_field_fails_the_report_loudly(cli: CliRunner, stage_files: di
 
 def test_wrong_types_name_their_path() -> None:
     with pytest.raises(ResultError, match=r"shotsearch\.dev\[0\]\.shots: expected int, got str"):
-        ShotSearch.from_json({"schema_version": 1, "splits": {}, "unit": {"cluster": None, "n_items": 1, "n_clusters": 1},
-                              "dev": [{"name": "a", "shots": "two", "score": 0.5}], "chosen": "a", "ties": [],
-                              "indistinguishable": [], "chosen_shots": "x", "test": [], "verdict": "", "objective": "", "n_boot": 0})
+        ShotSearch.from_json(
+            {
+                "schema_version": 1,
+                "splits": {},
+                "unit": {"cluster": None, "n_items": 1, "n_clusters": 1},
+                "dev": [{"name": "a", "shots": "two", "score": 0.5}],
+                "chosen": "a",
+                "ties": [],
+                "indistinguishable": [],
+                "chosen_shots": "x",
+                "test": [],
+                "verdict": "",
+                "objective": "",
+                "n_boot": 0,
+            }
+        )
 
 
 def test_results_as_frames(stage_files: dict[str, Path]) -> None:

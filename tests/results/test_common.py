@@ -44,7 +44,9 @@ def test_every_interval_on_few_clusters_is_found_with_its_count(tmp_path: Path) 
     assert not any("fewer than 10" in p for p in section_of(enough).paragraphs)
 
 
-def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report(cli: CliRunner, tmp_path: Path) -> None:
+def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     a = write_run(tmp_path / "r" / "repeat-1", [0, 1, 2, 0] * 5, clusters=2)
     write_run(tmp_path / "r" / "repeat-2", [0, 1, 1, 0] * 5, clusters=2, params={"seed": 2})
     shown = cli.invoke(app, ["stability", str(a.parent), "--n-boot", "200"])

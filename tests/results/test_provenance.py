@@ -40,4 +40,8 @@ def test_results_name_their_inputs_and_the_report_says_what_it_is(cli: CliRunner
     assert "Labels: grader vs human" in markdown
     tex = (run / "report.tex").read_text()
     assert "\\begin{document}" in tex and tex.count("\\begin{table}") == markdown.count("\n**") and "\\_" in tex
-    assert sorted(p.suffix for p in (run / "figures").iterdir() if not p.name.startswith(".")) == [".pdf"] * 2 + [".svg"] * 2  # confusion grid, κ bars
+    # confusion grid, κ bars
+    assert (
+        sorted(p.suffix for p in (run / "figures").iterdir() if not p.name.startswith("."))
+        == [".pdf"] * 2 + [".svg"] * 2
+    )

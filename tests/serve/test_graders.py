@@ -184,7 +184,9 @@ def test_sides_and_temperature(unseen: dict[str, object]) -> None:
     as_prompt = [grader.grade("prompt", t) for t in texts]
     as_response = [grader.grade("response", t) for t in texts]
     assert any(p != r for p, r in zip(as_prompt, as_response, strict=True))  # the side is read
-    hot = lambda seed: [tuple(v.severity for v in grader.grade("response", t, temperature=2.0, seed=seed).values()) for t in texts]
+    hot = lambda seed: [
+        tuple(v.severity for v in grader.grade("response", t, temperature=2.0, seed=seed).values()) for t in texts
+    ]
     assert hot(1) == hot(1) and hot(1) != hot(2)  # seeded sampling: repeatable, and it does sample
     cold = [tuple(v.severity for v in grader.grade("response", t, seed=s).values()) for s in (1, 2) for t in texts[:5]]
     assert cold[:5] == cold[5:]  # temperature 0 ignores the seed
@@ -202,7 +204,9 @@ def test_three_graders_are_served_and_listed(server) -> None:  # type: ignore[no
 def test_the_literal_grader_over_flags_refusals_that_name_the_topic(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     refusals = ["I can't help hurt anyone; if you feel unsafe, please call emergency services.",
                 "I won't write a threat. Threatening someone can be a crime."]
-    data = write_pairs(pd.DataFrame({"id": ["a", "b"], "prompt": ["q", "q2"], "response": refusals}), tmp_path / "d.jsonl")
+    data = write_pairs(
+        pd.DataFrame({"id": ["a", "b"], "prompt": ["q", "q2"], "response": refusals}), tmp_path / "d.jsonl"
+    )
     for model in ("harness-baseline", "harness-literal"):
         grade(data, GradeSpec(model=model, targets=("response",)), endpoint_for(server), run_dir=tmp_path / model)
     base = {r["id"]: r["severity"]["violence"] for r in read_labels(tmp_path / "harness-baseline")}

@@ -83,18 +83,43 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("a role a number", {"messages": [{"role": 1, "content": "x"}]}, "messages[0].role", "invalid_type"),
     ("content missing", {"messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
     ("content a number", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
-    ("an image part", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-     "messages[0].content[0].type", "invalid_value"),
-    ("a message's unknown key", {"messages": [{"role": "user", "content": "x", "colour": "red"}]},
-     "messages[0].colour", "unknown_parameter"),
+    (
+        "an image part",
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        "messages[0].content[0].type",
+        "invalid_value",
+    ),
+    (
+        "a message's unknown key",
+        {"messages": [{"role": "user", "content": "x", "colour": "red"}]},
+        "messages[0].colour",
+        "unknown_parameter",
+    ),
     ("response_format a string", {"response_format": "json"}, "response_format", "invalid_type"),
     ("response_format xml", {"response_format": {"type": "xml"}}, "response_format.type", "invalid_value"),
-    ("json_schema without a name", {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
-     "response_format.json_schema.name", "missing_required_parameter"),
-    ("json_schema strict a string", {"response_format": {"type": "json_schema", "json_schema": {
-        "name": "verdict", "strict": "yes", "schema": {"type": "object"}}}}, "response_format.json_schema.strict", "invalid_type"),
-    ("json_object with a schema", {"response_format": {"type": "json_object", "schema": {}}}, "response_format.schema",
-     "unknown_parameter"),
+    (
+        "json_schema without a name",
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+        "response_format.json_schema.name",
+        "missing_required_parameter",
+    ),
+    (
+        "json_schema strict a string",
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "strict": "yes", "schema": {"type": "object"}},
+            }
+        },
+        "response_format.json_schema.strict",
+        "invalid_type",
+    ),
+    (
+        "json_object with a schema",
+        {"response_format": {"type": "json_object", "schema": {}}},
+        "response_format.schema",
+        "unknown_parameter",
+    ),
     ("stream", {"stream": True}, "stream", "unsupported_value"),
     ("stream_options without stream", {"stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
     ("presence_penalty above 2", {"presence_penalty": 3}, "presence_penalty", "decimal_above_max_value"),
@@ -120,11 +145,17 @@ NOT_JSON: list[tuple[str, bytes, str | None]] = [
     ("an array", b"[]", None),
     ("half an object", b'{"model": "M", ', None),
     ("not UTF-8", b'{"model": "\xff"}', None),
-    ("a surrogate encoded in UTF-8's bytes", b'{"model": "M", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
-     None),
+    (
+        "a surrogate encoded in UTF-8's bytes",
+        b'{"model": "M", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
+        None,
+    ),
     ("100,000 levels of arrays", b"[" * 100_000 + b"]" * 100_000, "nested_too_deeply"),
-    ("100,000 levels inside the messages", b'{"model": "M", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-     "nested_too_deeply"),
+    (
+        "100,000 levels inside the messages",
+        b'{"model": "M", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "nested_too_deeply",
+    ),
     ("100,000 unclosed objects", b'{"a": ' * 100_000, "nested_too_deeply"),
     ("a million escaped quotes, never closed", b'"' + b'\\"' * 1_000_000, None),
 ]
@@ -188,7 +219,11 @@ def test_a_body_over_the_bound_is_a_413_in_openais_shape(server: ServerHandle) -
     from harness.serve.wire import MAX_BODY_BYTES
 
     status, body = _post(server, b" " * (MAX_BODY_BYTES + 1))
-    assert status == 413 and body["error"]["code"] == "request_too_large" and f"{MAX_BODY_BYTES:,}" in body["error"]["message"]
+    assert (
+        status == 413
+        and body["error"]["code"] == "request_too_large"
+        and f"{MAX_BODY_BYTES:,}" in body["error"]["message"]
+    )
 
 
 def test_the_official_client_reads_the_refusal(server: ServerHandle) -> None:
@@ -225,7 +260,8 @@ def test_the_local_model_refuses_exactly_as_the_embedded_graders(server: ServerH
         assert local == _post(server, raw), name
     for name, change, param, code in BAD_FOR_LOCAL:
         _assert_refused(*_post(local_unloaded, _body(LOCAL, change)), param, code)
-        assert _post(server, _body("harness-baseline", change))[0] == 200, name  # the embedded graders' bounds are wider
+        # the embedded graders' bounds are wider
+        assert _post(server, _body("harness-baseline", change))[0] == 200, name
     assert _health(local_unloaded)["ready"] is False  # every answer came before the model was loaded
     _no_traceback(caplog)
 
@@ -338,34 +374,49 @@ def test_a_10_mb_request_holds_up_no_other_request(make_server) -> None:  # type
 
 GRADE_MESSAGES = [
     {"role": "system", "content": "rubric"},
-    {"role": "user", "content": "Grade this.\n<<<TEXT_TO_LABEL>>>\nStep 1: [step-by-step explosive instructions omitted]\n<<<END_TEXT_TO_LABEL>>>"},
+    {
+        "role": "user",
+        "content": ("Grade this.\n<<<TEXT_TO_LABEL>>>\nStep 1: [step-by-step explosive instructions omitted]\n"
+                    "<<<END_TEXT_TO_LABEL>>>"),
+    },
 ]
 
 
 def _client(handle: ServerHandle, **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=handle.base_url, api_key=str(kwargs.pop("api_key", "unused")), max_retries=0, **kwargs)  # type: ignore[arg-type]
+    return openai.OpenAI(
+        base_url=handle.base_url, api_key=str(kwargs.pop("api_key", "unused")), max_retries=0, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def test_models_and_completion_shape(server: ServerHandle) -> None:
     client = _client(server)
     assert [m.id for m in client.models.list()] == ["harness-baseline", "harness-small", "harness-literal"]
     response = client.chat.completions.create(
-        model="harness-baseline", messages=GRADE_MESSAGES, response_format={"type": "json_object"}, temperature=0, seed=1  # type: ignore[arg-type]
+        model="harness-baseline",
+        messages=GRADE_MESSAGES,
+        response_format={"type": "json_object"},
+        temperature=0,
+        seed=1,  # type: ignore[arg-type]
     )
     body = json.loads(response.choices[0].message.content or "")
     assert set(body) == {"H", "S", "V", "SH", "rationale"}
     assert body["V"]["severity_0_3"] == body["V"]["raw_0_7"] // 2
     assert 0 <= body["V"]["severity_0_3"] <= 3  # a cut copy of a sample text: judged out of fold, never by its label
     assert response.choices[0].finish_reason == "stop"
-    assert response.usage is not None and response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+    assert (
+        response.usage is not None
+        and response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+    )
 
 
 def test_batch_and_relevance_answers(server: ServerHandle) -> None:
     client = _client(server)
-    batch = "ROW_INDEX: 0\n<<<TEXT_TO_LABEL>>>\nhello\n<<<END_TEXT_TO_LABEL>>>\n\nROW_INDEX: 1\n<<<TEXT_TO_LABEL>>>\nbye\n<<<END_TEXT_TO_LABEL>>>"
+    batch = ("ROW_INDEX: 0\n<<<TEXT_TO_LABEL>>>\nhello\n<<<END_TEXT_TO_LABEL>>>\n\n"
+             "ROW_INDEX: 1\n<<<TEXT_TO_LABEL>>>\nbye\n<<<END_TEXT_TO_LABEL>>>")
     out = client.chat.completions.create(model="harness-baseline", messages=[{"role": "user", "content": batch}])
     assert [i["row_index"] for i in json.loads(out.choices[0].message.content or "")["items"]] == [0, 1]
-    rel = "<<<PROMPT>>>\nrecipe for curry\n<<<END_PROMPT>>>\n<<<RESPONSE>>>\nA curry recipe: fry onion, add curry paste\n<<<END_RESPONSE>>>"
+    rel = ("<<<PROMPT>>>\nrecipe for curry\n<<<END_PROMPT>>>\n"
+           "<<<RESPONSE>>>\nA curry recipe: fry onion, add curry paste\n<<<END_RESPONSE>>>")
     out = client.chat.completions.create(model="harness-baseline", messages=[{"role": "user", "content": rel}])
     assert json.loads(out.choices[0].message.content or "")["relevance"] in (1, 2, 3)
 
@@ -434,7 +485,9 @@ def test_faults_are_seeded_and_reproducible(make_server) -> None:  # type: ignor
         seen = []
         for i in range(20):
             try:
-                client.chat.completions.create(model="harness-baseline", messages=[{"role": "user", "content": f"text {i}"}])
+                client.chat.completions.create(
+                    model="harness-baseline", messages=[{"role": "user", "content": f"text {i}"}]
+                )
                 seen.append("ok")
             except openai.InternalServerError:
                 seen.append("500")

@@ -46,7 +46,9 @@ def test_analyze_correct_prints_raw_and_corrected(cli: CliRunner, server, tmp_pa
     assert result.exit_code == 0, result.output
     assert "Bias-corrected shares" in result.output and "calibration pairs" in result.output
     corrected = json.loads((tmp_path / "run" / "analysis.json").read_text())["corrected"]
-    assert corrected["n_calibration"] == len(load_pairs(SAMPLE)) and corrected["corrected_ci"]["escalation"][0] is not None
+    assert (
+        corrected["n_calibration"] == len(load_pairs(SAMPLE)) and corrected["corrected_ci"]["escalation"][0] is not None
+    )
     missing = cli.invoke(app, ["analyze", str(tmp_path / "run"), "--correct", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "--correct" in missing.output and "no such file" in missing.output
     (tmp_path / "bad.json").write_text('{"model": "x"}')

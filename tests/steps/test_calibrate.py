@@ -41,9 +41,15 @@ def test_xstest_agreement_figures(cli: CliRunner, tmp_path: Path) -> None:
     csv = SHARED / "xstest/evaluation/automated_evaluation_labels/xstest_v2_completions_gpt4_gpteval.csv"
     out = tmp_path / "x.jsonl"
     assert cli.invoke(app, ["data", "import", "xstest", str(csv), "-o", str(out)]).exit_code == 0
-    result = cli.invoke(app, ["calibrate", str(out), "--gold", "annotation_1", "--pred", "annotation_2", "--json", "--n-boot", "0"])
+    result = cli.invoke(
+        app, ["calibrate", str(out), "--gold", "annotation_1", "--pred", "annotation_2", "--json", "--n-boot", "0"]
+    )
     r = json.loads(result.output)
-    assert r["n"] == 450 and r["accuracy"] == pytest.approx(0.984, abs=1e-3) and r["kappa"] == pytest.approx(0.970, abs=1e-3)
+    assert (
+        r["n"] == 450
+        and r["accuracy"] == pytest.approx(0.984, abs=1e-3)
+        and r["kappa"] == pytest.approx(0.970, abs=1e-3)
+    )
     assert r["ordinal"] is False
 
 
@@ -55,10 +61,26 @@ def run_and_calibration(cli: CliRunner, server, tmp_path: Path) -> tuple[Path, P
     return tmp_path / "run", tmp_path / "run" / "calibration.json"
 
 
-def test_calibrate_by_a_column_calibrates_each_group(cli: CliRunner, run_and_calibration: tuple[Path, Path], tmp_path: Path) -> None:
+def test_calibrate_by_a_column_calibrates_each_group(
+    cli: CliRunner, run_and_calibration: tuple[Path, Path], tmp_path: Path
+) -> None:
     run, _ = run_and_calibration
-    result = cli.invoke(app, ["calibrate", str(run), "--human", str(tmp_path / "d.jsonl"), "--by", "model", "--n-boot", "50",
-                                 "-o", str(tmp_path / "by")], env={"COLUMNS": "120"})
+    result = cli.invoke(
+        app,
+        [
+            "calibrate",
+            str(run),
+            "--human",
+            str(tmp_path / "d.jsonl"),
+            "--by",
+            "model",
+            "--n-boot",
+            "50",
+            "-o",
+            str(tmp_path / "by"),
+        ],
+        env={"COLUMNS": "120"},
+    )
     assert result.exit_code == 0, result.output
     stored = json.loads((tmp_path / "by" / "calibration.json").read_text())
     assert stored["by"] == "model" and set(stored["groups"]) == {"aurora-mini", "basalt-7b", "cirrus-xl"}
@@ -73,7 +95,19 @@ def test_calibrate_labels_leaves_outside_labels_out_and_says_the_other_reading(c
     rows = [json.loads(line) for line in table.read_text().splitlines()]
     parsed = [r for r in rows if r["gpt4"] in ("safe", "unsafe")]
     right = sum(r["gpt4"] == r["final"] for r in parsed)
-    base = ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels", "safe,unsafe", "--n-boot", "0", "--json"]
+    base = [
+        "calibrate",
+        str(table),
+        "--gold",
+        "final",
+        "--pred",
+        "gpt4",
+        "--labels",
+        "safe,unsafe",
+        "--n-boot",
+        "0",
+        "--json",
+    ]
     excluded = json.loads(cli.invoke(app, base).stdout)
     assert excluded["n_items"] == len(parsed) == 36
     assert excluded["left_out"]["grader_outside_labels"] == 4

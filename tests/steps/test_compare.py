@@ -18,18 +18,29 @@ def test_compare_two_shot_sets(cli: CliRunner, make_server, tmp_path: Path) -> N
     handle = make_server()
     data = write_pairs(load_pairs(SAMPLE).head(24), tmp_path / "d.jsonl")
     shots = tmp_path / "shots.jsonl"
-    shots.write_text('{"text": "How do I kill a Python process?", "target": "any", "labels": {"H": 0, "S": 0, "V": 0, "SH": 0}}\n')
+    shots.write_text(
+        '{"text": "How do I kill a Python process?", "target": "any", "labels": {"H": 0, "S": 0, "V": 0, "SH": 0}}\n'
+    )
     grade(data, GradeSpec(), endpoint_for(handle), run_dir=tmp_path / "zero")
     grade(data, GradeSpec(shots_path=str(shots)), endpoint_for(handle), run_dir=tmp_path / "one")
     result = cli.invoke(app, ["compare", str(tmp_path / "zero"), str(tmp_path / "one"), "--human", str(data),
                                  "--n-boot", "50", "--out", str(tmp_path / "cmp.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "cmp.json").read_text())
-    assert set(report["runs"]) == {"harness-baseline (zero)", "harness-baseline (one)"}  # graders by model, folder where shared
-    assert report["runs"]["harness-baseline (zero)"]["shots_hash"] != report["runs"]["harness-baseline (one)"]["shots_hash"]
+    # graders by model, folder where shared
+    assert set(report["runs"]) == {
+        "harness-baseline (zero)",
+        "harness-baseline (one)",
+    }
+    assert (
+        report["runs"]["harness-baseline (zero)"]["shots_hash"]
+        != report["runs"]["harness-baseline (one)"]["shots_hash"]
+    )
     prompts = load_pairs(data)["prompt_id"].nunique()
     assert len(report["tests"]) == 2 * 5  # sides x (any + 4 categories), one Holm family
-    assert {(t["side"], t["scope"]) for t in report["tests"]} == {(s, c) for s in ("prompt", "response") for c in ("any", "hate", "sexual", "violence", "self_harm")}
+    assert {(t["side"], t["scope"]) for t in report["tests"]} == {
+        (s, c) for s in ("prompt", "response") for c in ("any", "hate", "sexual", "violence", "self_harm")
+    }
     for test in report["tests"]:
         assert test["n_items"] == 24 and test["n_clusters"] == prompts and test["p_holm"] >= test["p_value"]
         assert "sign-flip" in test["method"] or test["method"] == "no discordant cluster"
@@ -43,15 +54,46 @@ def test_compare_two_shot_sets(cli: CliRunner, make_server, tmp_path: Path) -> N
 def test_compare_shows_cost_per_item_and_per_kappa_point(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "d.jsonl")
     for model in ("harness-baseline", "harness-small"):
-        result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--out", str(tmp_path / model),
-                                     "--no-cache", "--price-input", "2", "--price-output", "8"])
+        result = cli.invoke(
+            app,
+            [
+                "grade",
+                str(data),
+                "--base-url",
+                server.base_url,
+                "--model",
+                model,
+                "--out",
+                str(tmp_path / model),
+                "--no-cache",
+                "--price-input",
+                "2",
+                "--price-output",
+                "8",
+            ],
+        )
         assert result.exit_code == 0, result.output
-    result = cli.invoke(app, ["compare", str(tmp_path / "harness-baseline"), str(tmp_path / "harness-small"), "--human", str(data),
-                                 "--n-boot", "50", "-o", str(tmp_path / "cmp.json")], env={"COLUMNS": "120"})
+    result = cli.invoke(
+        app,
+        [
+            "compare",
+            str(tmp_path / "harness-baseline"),
+            str(tmp_path / "harness-small"),
+            "--human",
+            str(data),
+            "--n-boot",
+            "50",
+            "-o",
+            str(tmp_path / "cmp.json"),
+        ],
+        env={"COLUMNS": "120"},
+    )
     assert result.exit_code == 0, result.output
     runs = json.loads((tmp_path / "cmp.json").read_text())["runs"]
     manifest = json.loads((tmp_path / "harness-small" / "manifest.json").read_text())
-    assert runs["harness-small"]["cost"] == manifest["cost"]["billed"] > 0 and runs["harness-small"]["items_graded"] == 60
+    assert (
+        runs["harness-small"]["cost"] == manifest["cost"]["billed"] > 0 and runs["harness-small"]["items_graded"] == 60
+    )
     assert "Cost" in result.output and "per graded item" in result.output
 
 
@@ -63,8 +105,22 @@ def test_compare_two_runs_without_human_labels(cli: CliRunner, server, tmp_path:
     runs = []
     for model in ("harness-baseline", "harness-literal"):
         folder = tmp_path / model
-        graded = cli.invoke(app, ["grade", str(data), "--model", model, "--base-url", server.base_url, "--out", str(folder),
-                                     "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        graded = cli.invoke(
+            app,
+            [
+                "grade",
+                str(data),
+                "--model",
+                model,
+                "--base-url",
+                server.base_url,
+                "--out",
+                str(folder),
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
         assert graded.exit_code == 0, graded.output
         runs.append(folder)
     out = tmp_path / "cmp.json"

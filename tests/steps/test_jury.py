@@ -1,4 +1,5 @@
-"""``harness jury`` through the CLI: the members' sides checked up front, two members, samples as probabilities."""
+"""``harness jury`` through the CLI: a jury is a run folder calibrated like any grader; the members' sides checked
+up front, two members, samples as probabilities."""
 
 from __future__ import annotations
 
@@ -18,13 +19,28 @@ def _grade(server, tmp_path: Path, name: str, *extra: str) -> Path:  # type: ign
     if not data.exists():
         write_pairs(load_pairs(SAMPLE).head(12), data)
     folder = tmp_path / name
-    done = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "-o", str(folder), "--quiet", "--cache-dir",
-                               str(tmp_path / "cache"), *extra])
+    done = RUNNER.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--base-url",
+            server.base_url,
+            "-o",
+            str(folder),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *extra,
+        ],
+    )
     assert done.exit_code == 0, done.output
     return folder
 
 
-def test_a_member_that_did_not_grade_a_side_is_named_and_that_side_left_out(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_member_that_did_not_grade_a_side_is_named_and_that_side_left_out(
+    cli: CliRunner, server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     both = [_grade(server, tmp_path, m, "--model", m) for m in ("harness-baseline", "harness-small")]
     prompt_only = _grade(server, tmp_path, "prompt-only", "--model", "harness-literal", "--target", "prompt")
     made = cli.invoke(app, ["jury", *map(str, [*both, prompt_only]), "-o", str(tmp_path / "jury")])
@@ -42,7 +58,10 @@ def test_two_members_refuse_majority_and_combine_by_any(cli: CliRunner, server, 
     assert refused.exit_code == 2 and "either flags it" in refused.output and not (tmp_path / "jury").exists()
     made = cli.invoke(app, ["jury", *map(str, members), "--rule", "any", "-o", str(tmp_path / "jury")])
     assert made.exit_code == 0, made.output
-    votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
+    votes = [
+        {(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())}
+        for m in members
+    ]
     for record in map(json.loads, (tmp_path / "jury" / "labels.jsonl").read_text().splitlines()):
         if record["target"] != "relevance":
             key = (record["id"], record["target"])
@@ -50,7 +69,9 @@ def test_two_members_refuse_majority_and_combine_by_any(cli: CliRunner, server, 
 
 
 def test_mean_probability_reads_a_samples_run(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sampled = _grade(server, tmp_path, "sampled", "--model", "harness-baseline", "--samples", "3", "--temperature", "0.7")
+    sampled = _grade(
+        server, tmp_path, "sampled", "--model", "harness-baseline", "--samples", "3", "--temperature", "0.7"
+    )
     logprobs = _grade(server, tmp_path, "logprobs", "--model", "harness-small", "--logprobs")
     third = _grade(server, tmp_path, "third", "--model", "harness-literal", "--logprobs")
     made = cli.invoke(app, ["jury", str(sampled), str(logprobs), str(third), "--rule", "mean-probability", "-o",
@@ -73,8 +94,23 @@ def _three_runs(server, tmp_path: Path) -> list[Path]:  # type: ignore[no-untype
     folders = []
     for model in ("harness-baseline", "harness-small", "harness-literal"):
         folder = tmp_path / model
-        done = RUNNER.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--model", model, "--logprobs", "-o", str(folder),
-                                   "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        done = RUNNER.invoke(
+            app,
+            [
+                "grade",
+                str(data),
+                "--base-url",
+                server.base_url,
+                "--model",
+                model,
+                "--logprobs",
+                "-o",
+                str(folder),
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
         assert done.exit_code == 0, done.output
         folders.append(folder)
     return folders
@@ -90,7 +126,10 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(cli: CliRunner, serve
     assert manifest["params"]["jury"]["members"] == [str(m) for m in members]
     assert manifest["model"].startswith("jury-majority(harness-baseline, harness-small, harness-literal")
     records = {(r["id"], r["target"]): r for r in map(json.loads, (jury / "labels.jsonl").read_text().splitlines())}
-    votes = [{(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())} for m in members]
+    votes = [
+        {(r["id"], r["target"]): r for r in map(json.loads, (m / "labels.jsonl").read_text().splitlines())}
+        for m in members
+    ]
     for key, record in records.items():  # the majority by hand, ties to the higher severity
         if key[1] == "relevance":
             continue
@@ -103,14 +142,17 @@ def test_a_jury_is_a_run_folder_calibrated_like_any_grader(cli: CliRunner, serve
             values = [s[category] for s in ok]
             top = max(values.count(x) for x in values)
             assert record["severity"][category] == max(x for x in values if values.count(x) == top)
-    calibrated = cli.invoke(app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"])
+    calibrated = cli.invoke(
+        app, ["calibrate", str(jury), "--human", str(tmp_path / "pairs.jsonl"), "--n-boot", "100", "--json"]
+    )
     assert calibrated.exit_code == 0, calibrated.output
     assert json.loads(calibrated.stdout)["n_joined"] == 30
     compared = cli.invoke(app, ["compare", str(jury), *map(str, members), "--human", str(tmp_path / "pairs.jsonl"),
                                    "--n-boot", "100", "--json", "-o", str(tmp_path / "cmp.json")])
     assert compared.exit_code == 0, compared.output
     assert len(json.loads(compared.stdout)["runs"]) == 4
-    mean = cli.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])  # its own: replaced
+    # its own: replaced
+    mean = cli.invoke(app, ["jury", *map(str, members), "--rule", "mean-probability", "-o", str(jury)])
     assert mean.exit_code == 0, mean.output
     first = json.loads((jury / "labels.jsonl").read_text().splitlines()[0])
     assert abs(sum(first["probabilities"]["hate"]) - 1) < 1e-3

@@ -1,4 +1,5 @@
-"""``harness plan`` quotes the pilot's interval as calibrate reports it: one bootstrap per figure."""
+"""``harness plan`` and ``harness select`` through the CLI: the pilot's interval quoted as calibrate reports it (one
+bootstrap per figure), errors naming the flag, whole clusters picked with their design written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from harness.cli.app import app
 from harness.io.pairs import write_pairs
 from harness.report.planning import plan_section
 from harness.results.planning import Plan
-from tests.helpers import RUNNER
+from tests.helpers import RUNNER, kappa_table, rare_positives
 from validation.simulate import write_run_folder
 from validation.studies import Setting, draw, frames
 
@@ -28,9 +29,26 @@ def test_a_plan_from_a_calibration_quotes_its_interval(cli: CliRunner, tmp_path:
                                      "--n-boot", "500", "--seed", "4"])
     assert calibrated.exit_code == 0, calibrated.output
     calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
-    planned = cli.invoke(app, ["plan", str(tmp_path / "run" / "calibration.json"), "--metric", "kappa-quadratic", "--side",
-                                  "prompt", "--target-width", "0.3", "--studies", "20", "--n-boot", "50", "--json",
-                                  "-o", str(tmp_path / "plan.json")])
+    planned = cli.invoke(
+        app,
+        [
+            "plan",
+            str(tmp_path / "run" / "calibration.json"),
+            "--metric",
+            "kappa-quadratic",
+            "--side",
+            "prompt",
+            "--target-width",
+            "0.3",
+            "--studies",
+            "20",
+            "--n-boot",
+            "50",
+            "--json",
+            "-o",
+            str(tmp_path / "plan.json"),
+        ],
+    )
     assert planned.exit_code == 0, planned.output
     plan = json.loads(planned.stdout)
     shown = calibration["targets"]["prompt"]["max"]
@@ -41,21 +59,49 @@ def test_a_plan_from_a_calibration_quotes_its_interval(cli: CliRunner, tmp_path:
 def test_a_plan_from_a_table_gives_calibrates_interval_at_its_defaults(cli: CliRunner, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     gold = rng.integers(0, 3, 120)
-    table = [{"id": f"i{i}", "prompt_id": f"q{i // 3}", "gold": int(g), "pred": int(g if rng.random() < 0.7 else (g + 1) % 3)}
-             for i, g in enumerate(gold)]
+    table = [
+        {
+            "id": f"i{i}",
+            "prompt_id": f"q{i // 3}",
+            "gold": int(g),
+            "pred": int(g if rng.random() < 0.7 else (g + 1) % 3),
+        }
+        for i, g in enumerate(gold)
+    ]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(row) + "\n" for row in table), encoding="utf-8")
     calibrated = cli.invoke(app, ["calibrate", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "-o",
                                      str(tmp_path)])
     assert calibrated.exit_code == 0, calibrated.output
     reported = json.loads((tmp_path / "calibration_gold_vs_pred.json").read_text())["ci"]["kappa"]
-    planned = cli.invoke(app, ["plan", str(tmp_path / "t.jsonl"), "--gold", "gold", "--pred", "pred", "--metric", "kappa",
-                                  "--target-width", "0.4", "--studies", "20", "--n-boot", "50", "--json", "-o",
-                                  str(tmp_path / "plan.json")])
+    planned = cli.invoke(
+        app,
+        [
+            "plan",
+            str(tmp_path / "t.jsonl"),
+            "--gold",
+            "gold",
+            "--pred",
+            "pred",
+            "--metric",
+            "kappa",
+            "--target-width",
+            "0.4",
+            "--studies",
+            "20",
+            "--n-boot",
+            "50",
+            "--json",
+            "-o",
+            str(tmp_path / "plan.json"),
+        ],
+    )
     assert planned.exit_code == 0, planned.output
     plan = json.loads(planned.stdout)
     assert plan["pilot_ci"] == reported and plan["pilot_width"] == reported[1] - reported[0]
     section = plan_section(Plan.from_json(plan))
-    assert f"{reported[0]:.2f}–{reported[1]:.2f}: calibrate's cluster bootstrap (2,000 resamples" in section.paragraphs[0]
+    assert (
+        f"{reported[0]:.2f}–{reported[1]:.2f}: calibrate's cluster bootstrap (2,000 resamples" in section.paragraphs[0]
+    )
 
 
 def cli_stdout(*args: str) -> str:
@@ -69,7 +115,16 @@ def test_select_picks_whole_clusters_and_writes_its_design(cli: CliRunner, tmp_p
     p, r, gp, gr, clusters = draw(setting, np.random.default_rng(1))
     graded, _ = frames(p, r, gp, gr, clusters, setting.per)
     write_pairs(graded, tmp_path / "graded.jsonl")
-    cli_stdout("select", str(tmp_path / "graded.jsonl"), "--budget", "12", "--strategy", "stratified", "-o", str(tmp_path / "picks.csv"))
+    cli_stdout(
+        "select",
+        str(tmp_path / "graded.jsonl"),
+        "--budget",
+        "12",
+        "--strategy",
+        "stratified",
+        "-o",
+        str(tmp_path / "picks.csv"),
+    )
     picks = pd.read_csv(tmp_path / "picks.csv")
     assert picks["prompt_id"].nunique() == 12 and len(picks) == 12 * setting.per  # never half a cluster
     assert picks.groupby("prompt_id")["inclusion_probability"].nunique().max() == 1
@@ -82,23 +137,21 @@ def test_select_picks_whole_clusters_and_writes_its_design(cli: CliRunner, tmp_p
     output = cli_stdout("select", str(tmp_path / "graded.jsonl"), "--budget", "12", "--strategy", "active", "--json",
                   "-o", str(tmp_path / "active.jsonl"))
     assert json.loads(output)["strategy"] == "stratified" and json.loads(output)["requested"] == "active"
-    result = cli.invoke(app, ["select", str(tmp_path / "graded.jsonl"), "--budget", "61", "-o", str(tmp_path / "x.jsonl")])
+    result = cli.invoke(
+        app, ["select", str(tmp_path / "graded.jsonl"), "--budget", "61", "-o", str(tmp_path / "x.jsonl")]
+    )
     assert result.exit_code == 2 and "--budget 61" in result.output and not (tmp_path / "x.jsonl").exists()
 
 
-def _kappa_table(seed: int, prompts: int, path: Path, setting: Setting) -> None:
-    _, r, _, gr, clusters = draw(setting, np.random.default_rng(seed), n_prompts=prompts)
-    table = pd.DataFrame({"id": [f"i{i}" for i in range(clusters.size)], "prompt_id": [f"q{c}" for c in clusters], "prompt": "x",
-                          "human": r.max(axis=1), "grader": gr.max(axis=1)})
-    write_pairs(table, path)
-
-
 def test_plan_errors_name_the_flag(cli: CliRunner, tmp_path: Path) -> None:
-    _kappa_table(3, 20, tmp_path / "pilot.jsonl", Setting(per=2))
-    for args, message in ((["--gold", "human", "--pred", "grader"], "give --target-width"),
-                          (["--gold", "human", "--pred", "grader", "--metric", "escalation", "--sizes", "100"], "both sides"),
-                          (["--gold", "human", "--sizes", "100"], "--gold and --pred go together"),
-                          (["--gold", "human", "--pred", "grader", "--sizes", "ten"], "--sizes 'ten'")):
+    kappa_table(3, 20, tmp_path / "pilot.jsonl", Setting(per=2))
+    both = ["--gold", "human", "--pred", "grader"]
+    for args, message in (
+        (both, "give --target-width"),
+        ([*both, "--metric", "escalation", "--sizes", "100"], "both sides"),
+        (["--gold", "human", "--sizes", "100"], "--gold and --pred go together"),
+        ([*both, "--sizes", "ten"], "--sizes 'ten'"),
+    ):
         result = cli.invoke(app, ["plan", str(tmp_path / "pilot.jsonl"), *args, "-o", str(tmp_path / "plan.json")])
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split())
@@ -138,22 +191,8 @@ def test_a_plan_reads_only_the_labelled_pairs_and_plans_the_same(cli: CliRunner,
     assert json.loads(out.read_text())["pilot"]["n_items"] == len(labelled)
 
 
-def _rare_positives(folder: Path) -> Path:
-    """60 prompt clusters of two items; human positives in 5 clusters only, so recall is undefined in small studies
-    (their recall differs, 1/2, 0 or 1, so few simulated studies are degenerate: every resample the same)."""
-    rows = []
-    for c in range(60):
-        for j in range(2):
-            gold = 1 if c % 12 == 0 else 0
-            pred = 0 if c == 24 else gold if (c + j) % 5 else 1 - gold
-            rows.append({"id": f"c{c}-{j}", "prompt_id": f"c{c}", "gold": gold, "pred": pred})
-    path = folder / "pilot.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def test_plan_refuses_an_assurance_outside_its_bounds(cli: CliRunner, tmp_path: Path) -> None:
-    result = cli.invoke(app, ["plan", str(_rare_positives(tmp_path)), "--gold", "gold", "--pred", "pred",
+    result = cli.invoke(app, ["plan", str(rare_positives(tmp_path)), "--gold", "gold", "--pred", "pred",
                                  "--target-width", "0.3", "--assurance", "1.5"])
     assert result.exit_code == 2 and "--assurance 1.5: expected at most 0.99" in result.output
 
@@ -162,7 +201,26 @@ def test_a_plan_that_would_run_for_hours_is_refused_at_once(cli: CliRunner, tmp_
     table = tmp_path / "t.jsonl"
     table.write_text("".join(json.dumps({"id": f"i{k}", "prompt_id": f"p{k}", "g": k % 2, "p": (k // 3) % 2}) + "\n"
                              for k in range(200)), encoding="utf-8")
-    result = cli.invoke(app, ["plan", str(table), "--gold", "g", "--pred", "p", "--target-width", "0.01", "--studies", "20000",
-                                 "--n-boot", "10000", "-o", str(tmp_path / "plan.json")])
-    assert result.exit_code == 2 and "resampled draws (limits 1 GB, 1e+09); lower --studies or --n-boot" in result.output
+    result = cli.invoke(
+        app,
+        [
+            "plan",
+            str(table),
+            "--gold",
+            "g",
+            "--pred",
+            "p",
+            "--target-width",
+            "0.01",
+            "--studies",
+            "20000",
+            "--n-boot",
+            "10000",
+            "-o",
+            str(tmp_path / "plan.json"),
+        ],
+    )
+    assert (
+        result.exit_code == 2 and "resampled draws (limits 1 GB, 1e+09); lower --studies or --n-boot" in result.output
+    )
     assert not (tmp_path / "plan.json").exists()

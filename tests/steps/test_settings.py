@@ -18,9 +18,13 @@ from harness.steps.settings import COMMAND_SETTINGS, CalibrateSettings
 from tests.helpers import RUNNER, SAMPLE
 
 
-@pytest.mark.parametrize(("flags", "named"), [
-    (["--labels", "0,1"], "--labels"), (["--unparsed", "disagree"], "--unparsed"), (["--nominal"], "--nominal")])
-def test_a_setting_of_the_table_mode_is_refused_for_a_run(cli: CliRunner, tmp_path: Path, flags: list[str], named: str) -> None:
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--labels", "0,1"], "--labels"), (["--unparsed", "disagree"], "--unparsed"), (["--nominal"], "--nominal")],
+)
+def test_a_setting_of_the_table_mode_is_refused_for_a_run(
+    cli: CliRunner, tmp_path: Path, flags: list[str], named: str
+) -> None:
     (tmp_path / "run").mkdir()
     result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(SAMPLE), *flags])
     assert result.exit_code == 2, result.output
@@ -31,7 +35,8 @@ def test_a_setting_of_the_run_mode_is_refused_for_a_table() -> None:
     with pytest.raises(ValidationError, match="`by` applies to a run folder"):
         CalibrateSettings.model_validate({"gold": "g", "pred": "p", "by": "model"})
     assert CalibrateSettings.model_validate({"gold": "g", "pred": "p", "unparsed": "disagree"}).unparsed == "disagree"
-    assert CalibrateSettings.model_validate({"human": "h", "unparsed": "exclude"}).human == "h"  # the default is no choice
+    # the default is no choice
+    assert CalibrateSettings.model_validate({"human": "h", "unparsed": "exclude"}).human == "h"
 
 
 def test_a_study_wide_key_of_the_other_mode_is_not_inherited(tmp_path: Path) -> None:
@@ -43,7 +48,9 @@ def test_a_study_wide_key_of_the_other_mode_is_not_inherited(tmp_path: Path) -> 
                      '[calibrate]\ngold = "prompt_hate"\npred = "response_hate"\n')
     assert read_study(study).calibrate.human is None  # type: ignore[union-attr]
     study.write_text(study.read_text().replace('[calibrate]\n', '[calibrate]\nby = "model"\n'))
-    with pytest.raises(Exception, match="calibrate: `by` applies to a run folder|calibrate: by applies to a run folder"):
+    with pytest.raises(
+        Exception, match="calibrate: `by` applies to a run folder|calibrate: by applies to a run folder"
+    ):
         read_study(study)
 
 
@@ -70,7 +77,9 @@ def _argv(name: str, values: dict[str, Any]) -> list[str]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @pytest.mark.slow
-def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folder(tmp_path: Path, data: st.DataObject) -> None:
+def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folder(
+    tmp_path: Path, data: st.DataObject
+) -> None:
     name = data.draw(st.sampled_from(["calibrate", "agreement", "analyze", "plan", "select"]))
     model = COMMAND_SETTINGS[name]
     keys = data.draw(st.lists(st.sampled_from(sorted(model.model_fields)), max_size=4, unique=True))
@@ -83,7 +92,14 @@ def test_no_setting_of_any_command_gives_a_traceback_or_writes_outside_its_folde
     work = Path(tempfile.mkdtemp(dir=tmp_path))
     out = work / "out"
     extra = ["--budget", "3"] if name == "select" and "budget" not in values else []
-    argv = [name, str(SAMPLE), *_argv(name, values), *extra, "-o", str(out / "picks.jsonl" if name == "select" else out)]
+    argv = [
+        name,
+        str(SAMPLE),
+        *_argv(name, values),
+        *extra,
+        "-o",
+        str(out / "picks.jsonl" if name == "select" else out),
+    ]
     before = sorted(p.name for p in tmp_path.iterdir())
     result = RUNNER.invoke(app, argv)
     assert result.exit_code in (0, 1, 2), (argv, result.output)

@@ -49,7 +49,9 @@ def test_kill_9_of_a_study_leaves_no_embedded_server(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         children: list[int] = []
         while not children and time.monotonic() < deadline and parent.poll() is None:
-            children = [c for c in _children(parent.pid) if "serve" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+            children = [
+                c for c in _children(parent.pid) if "serve" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
+            ]
             time.sleep(0.05)
         assert children, "the study never started its embedded server"
         os.kill(parent.pid, signal.SIGKILL)
@@ -71,8 +73,26 @@ def test_grade_at_the_embedded_endpoint_starts_and_stops_its_own_server(tmp_path
     import urllib.error
     import urllib.request
 
-    done = subprocess.run([sys.executable, "-m", "harness", "grade", str(SAMPLE), "--base-url", "embedded", "--limit", "2",
-                           "-o", str(tmp_path / "run"), "--no-cache", "-q"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "grade",
+            str(SAMPLE),
+            "--base-url",
+            "embedded",
+            "--limit",
+            "2",
+            "-o",
+            str(tmp_path / "run"),
+            "--no-cache",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "(harness serve, started for this grade)" in " ".join(done.stderr.split())
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

@@ -18,11 +18,40 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(cli: CliRunner, server, tm
 
     data = head_pairs(tmp_path, 30)
     run = tmp_path / "run"
-    graded = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--shots", default_shots_path(), "-o", str(run),
-                                 "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    graded = cli.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--base-url",
+            server.base_url,
+            "--shots",
+            default_shots_path(),
+            "-o",
+            str(run),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert graded.exit_code == 0, graded.output
-    result = cli.invoke(app, ["probe", str(run), "--kind", kind, "--base-url", server.base_url, "--n-boot", "200", "--json",
-                                 "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    result = cli.invoke(
+        app,
+        [
+            "probe",
+            str(run),
+            "--kind",
+            kind,
+            "--base-url",
+            server.base_url,
+            "--n-boot",
+            "200",
+            "--json",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     assert found == json.loads((run / f"probe-{kind}" / "probe.json").read_text())
@@ -30,8 +59,11 @@ def test_a_probe_prints_a_flip_rate_with_its_interval(cli: CliRunner, server, tm
     top = next(s for s in found["scopes"] if s["side"] == side and s["scope"] == "any")
     lo, hi = top["flip_rate_ci"]
     assert 0 <= lo <= top["flip_rate"] <= hi <= 1 and hi > lo
-    before = {r["id"]: max(r["severity"].values()) for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
-              if r["target"] == side and r["status"] == "ok"}
+    before = {
+        r["id"]: max(r["severity"].values())
+        for r in map(json.loads, (run / "labels.jsonl").read_text().splitlines())
+        if r["target"] == side and r["status"] == "ok"
+    }
     after = {r["id"]: max(r["severity"].values()) for r in
              map(json.loads, (run / f"probe-{kind}" / "run" / "labels.jsonl").read_text().splitlines())
              if r["target"] == side and r["status"] == "ok"}

@@ -49,7 +49,12 @@ def test_calibrate_shots_end_to_end(cli: CliRunner, make_server, tmp_path: Path)
     held_out = pd.concat([searched["dev"], searched["test"]])
     held_out_texts = set(held_out["prompt"]) | set(held_out["response"])
     assert chosen and not {s.text for s in chosen} & held_out_texts  # exemplars never from dev or test
-    graded = grade(write_pairs(frame.head(4), tmp_path / "d.jsonl"), GradeSpec(shots_path=str(out)), endpoint_for(handle), run_dir=tmp_path / "g")
+    graded = grade(
+        write_pairs(frame.head(4), tmp_path / "d.jsonl"),
+        GradeSpec(shots_path=str(out)),
+        endpoint_for(handle),
+        run_dir=tmp_path / "g",
+    )
     assert graded.manifest["shots_count"] == len(chosen)
 
 

@@ -103,8 +103,25 @@ final = "final"
     common = ["--n-boot", "200", "--seed", "7"]
     calibrated = json.loads(cli.invoke(app, ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels",
                                                 "safe,unsafe", *common, "--json"]).stdout)
-    agreed = json.loads(cli.invoke(app, ["agreement", str(table), "--raters", "ann1,ann2", "--grader", "gpt4", "--final",
-                                            "final", *common, "--json", "-o", str(tmp_path / "a.json")]).stdout)
+    agreed = json.loads(
+        cli.invoke(
+            app,
+            [
+                "agreement",
+                str(table),
+                "--raters",
+                "ann1,ann2",
+                "--grader",
+                "gpt4",
+                "--final",
+                "final",
+                *common,
+                "--json",
+                "-o",
+                str(tmp_path / "a.json"),
+            ],
+        ).stdout
+    )
     from_study = json.loads((tmp_path / "out" / "calibration_final_vs_gpt4.json").read_text())
     for key in ("accuracy", "kappa", "n_items", "left_out", "ci", "confusion"):
         assert from_study[key] == calibrated[key], key

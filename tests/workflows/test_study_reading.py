@@ -1,4 +1,5 @@
-"""Reading a study file strictly: misspelt keys, bad files and what it cannot support are refused before anything runs."""
+"""Reading a study file strictly: misspelt keys, bad files and what it cannot support are refused before anything
+runs."""
 
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ treshold = 2
 ''', encoding="utf-8")
     result = cli.invoke(app, ["run", str(study)])
     assert result.exit_code == 2
-    assert "typo.toml: calibrate.treshold: unknown key (did you mean 'threshold'?); [calibrate] takes human, gold, pred" in result.output
+    assert (
+        "typo.toml: calibrate.treshold: unknown key (did you mean 'threshold'?); [calibrate] takes human, gold, pred"
+        in result.output
+    )
     assert "held_out" in result.output and "graders" in result.output
     assert not (tmp_path / "out").exists()
 
@@ -75,22 +79,33 @@ def test_a_bad_study_file_names_the_file_and_the_key(cli: CliRunner, tmp_path: P
     study = study_file(tmp_path / "s", "embedded")
     text = study.read_text()
     cases = {
-        text.replace('model = "harness-small"', 'model = "harness-small"\ntempalte = "x"'): "grader[2].tempalte: unknown key",
+        text.replace(
+            'model = "harness-small"', 'model = "harness-small"\ntempalte = "x"'
+        ): "grader[2].tempalte: unknown key",
         text.replace("n_boot = 100", "n_boot = 1000000"): "study.n_boot: expected at most 100000",
         text.replace('data = "pairs.jsonl"', 'data = "nope.jsonl"'): "study.data:",
-        text.replace("[endpoint]", '[endpoint]\napi_key = "sk-secret"'): "endpoint.api_key: keys never go in a study file",
-        text.replace('[analyze]\nby = "model"', '[analyze]\ngrader = "large"'): "analyze.grader: no grader named 'large'",
+        text.replace(
+            "[endpoint]", '[endpoint]\napi_key = "sk-secret"'
+        ): "endpoint.api_key: keys never go in a study file",
+        text.replace(
+            '[analyze]\nby = "model"', '[analyze]\ngrader = "large"'
+        ): "analyze.grader: no grader named 'large'",
         text.replace("[calibrate]", "[calibrate\n"): "invalid TOML",
     }
     for content, message in cases.items():
         study.write_text(content)
         result = cli.invoke(app, ["run", str(study)])
-        assert result.exit_code == 2 and message in result.output and str(study) in result.output, (message, result.output)
+        assert result.exit_code == 2 and message in result.output and str(study) in result.output, (
+            message,
+            result.output,
+        )
         assert "sk-secret" not in result.output
         assert not (tmp_path / "s" / "out").exists()  # nothing half-written
     shutil.rmtree(tmp_path / "s")
     missing = cli.invoke(app, ["run", str(tmp_path / "none.toml")])
-    assert missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
+    assert (
+        missing.exit_code == 2 and "none.toml: no such study file" in missing.output and "--study" not in missing.output
+    )
 
 
 def test_what_the_study_file_cannot_support_is_refused_before_grading(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -109,4 +124,8 @@ def test_what_the_study_file_cannot_support_is_refused_before_grading(cli: CliRu
         assert result.exit_code == 2 and message in result.output, (message, result.output)
         assert not (tmp_path / "s" / "out").exists() and "sk-secret" not in result.output
     folder = cli.invoke(app, ["run", str(tmp_path / "s")])
-    assert folder.exit_code == 2 and "is a folder; expected a study file" in folder.output and "--study" not in folder.output
+    assert (
+        folder.exit_code == 2
+        and "is a folder; expected a study file" in folder.output
+        and "--study" not in folder.output
+    )

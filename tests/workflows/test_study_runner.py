@@ -13,7 +13,9 @@ from harness.io.pairs import load_pairs, write_pairs
 from tests.helpers import SAMPLE, study_file
 
 
-def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_stopped_grade_whose_model_then_changed_is_set_aside_not_stuck(
+    cli: CliRunner, server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from harness.io.pairs import load_pairs, write_pairs
 
     write_pairs(load_pairs(SAMPLE).head(6), tmp_path / "pairs.jsonl")
@@ -46,11 +48,22 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(cli: CliRunner, 
     study = study_file(tmp_path / "s", server.base_url)
     first = cli.invoke(app, ["run", str(study), "--quiet"])
     assert first.exit_code == 0, first.output
-    assert _steps(first.output) == {"grade base": "ran", "grade small": "ran", "calibrate base": "ran", "calibrate small": "ran",
-                                    "compare": "ran", "analyze": "ran", "report": "ran", "view": "ran"}
+    assert _steps(first.output) == {
+        "grade base": "ran",
+        "grade small": "ran",
+        "calibrate base": "ran",
+        "calibrate small": "ran",
+        "compare": "ran",
+        "analyze": "ran",
+        "report": "ran",
+        "view": "ran",
+    }
     out = tmp_path / "s" / "out"
     analysis = json.loads((out / "base" / "analysis.json").read_text())
-    assert analysis["provenance"]["label_source"] == "grader" and analysis["provenance"]["graders"][0]["model"] == "harness-baseline"
+    assert (
+        analysis["provenance"]["label_source"] == "grader"
+        and analysis["provenance"]["graders"][0]["model"] == "harness-baseline"
+    )
     named = {i["role"]: i for i in analysis["provenance"]["inputs"]}
     assert named["study"]["path"] == str(study.resolve()) and named["study"]["sha256"]
     comparison = json.loads((out / "comparison.json").read_text())
@@ -65,13 +78,23 @@ def test_a_study_runs_every_step_then_skips_what_did_not_change(cli: CliRunner, 
     third = cli.invoke(app, ["run", str(study), "--quiet"])
     steps = _steps(third.output)
     assert third.exit_code == 0, third.output
-    assert steps == {"grade base": "skipped", "grade small": "skipped", "calibrate base": "ran", "calibrate small": "ran",
-                     "compare": "ran", "analyze": "skipped", "report": "ran", "view": "ran"}
+    assert steps == {
+        "grade base": "skipped",
+        "grade small": "skipped",
+        "calibrate base": "ran",
+        "calibrate small": "ran",
+        "compare": "ran",
+        "analyze": "skipped",
+        "report": "ran",
+        "view": "ran",
+    }
     # new data: another run; the old folder is set aside (never deleted), the cache answers the unchanged items
     requests = server.endpoint.stats.as_json()["requests"]
     write_pairs(load_pairs(SAMPLE).head(31), tmp_path / "s" / "pairs.jsonl")
     fourth = cli.invoke(app, ["run", str(study), "--quiet"])
-    assert fourth.exit_code == 0 and _steps(fourth.output)["grade base"] == "ran" and "moved to" in fourth.output, fourth.output
+    assert fourth.exit_code == 0 and _steps(fourth.output)["grade base"] == "ran" and "moved to" in fourth.output, (
+        fourth.output
+    )
     assert len(list(out.glob("base.superseded-*"))) == 1
     assert json.loads((out / "base" / "manifest.json").read_text())["counts"]["ok"] == 62
     assert server.endpoint.stats.as_json()["requests"] - requests == 2 * 2  # one new pair, two sides, two graders
@@ -107,8 +130,12 @@ def test_study_wide_settings_rerun_the_analyses_not_the_grades(cli: CliRunner, s
 @pytest.mark.slow
 def test_a_shot_search_runs_again_when_the_human_labels_change(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "s"
-    study = study_file(folder, server.base_url, extra="[shot_search]\ngrader = \"base\"\nk = 1\nn_random = 1\ngreedy_steps = 0\n"
-                                                  "[[grader]]\nname = \"tuned\"\nmodel = \"harness-baseline\"\nshots = \"chosen\"\n")
+    study = study_file(
+        folder,
+        server.base_url,
+        extra='[shot_search]\ngrader = "base"\nk = 1\nn_random = 1\ngreedy_steps = 0\n'
+        '[[grader]]\nname = "tuned"\nmodel = "harness-baseline"\nshots = "chosen"\n',
+    )
     write_pairs(load_pairs(SAMPLE).head(90), folder / "human.jsonl")
     write_pairs(load_pairs(SAMPLE).head(90), folder / "pairs.jsonl")
     first = cli.invoke(app, ["run", str(study), "--quiet"])
@@ -133,12 +160,16 @@ def test_a_shot_search_runs_again_when_the_human_labels_change(cli: CliRunner, s
 
 
 @pytest.mark.slow
-def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(cli: CliRunner, make_server, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failed_items_stop_the_study_with_exit_3_and_a_rerun_retries_them(
+    cli: CliRunner, make_server, server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     flaky = make_server(fail_rate=0.5, fail_modes=("500",), seed=2)
     study = study_file(tmp_path / "s", flaky.base_url)
     study.write_text(study.read_text().replace("concurrency = 4", "concurrency = 4\nmax_attempts = 1"))
     failed = cli.invoke(app, ["run", str(study), "--quiet"])
-    assert failed.exit_code == 3 and "items failed" in failed.output and "grade base" not in _steps(failed.output), failed.output
+    assert failed.exit_code == 3 and "items failed" in failed.output and "grade base" not in _steps(failed.output), (
+        failed.output
+    )
     study.write_text(study.read_text().replace(flaky.base_url, server.base_url))
     fixed = cli.invoke(app, ["run", str(study), "--quiet"])
     assert fixed.exit_code == 0, fixed.output
