@@ -33,7 +33,8 @@ test-fast: install
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
 soak: install
-	HARNESS_SOAK=1 $(PY) -m pytest tests/test_reliability.py
+	HARNESS_SOAK=1 $(PY) -m pytest -n 2 --dist loadfile -m slow tests/grading/test_grade.py tests/grading/test_runfolder.py \
+		tests/io/test_importers.py tests/cli/test_common.py
 
 check: install
 	$(VENV)/bin/ruff check harness tests bench scripts validation

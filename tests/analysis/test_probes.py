@@ -14,10 +14,7 @@ from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
 from harness.io.runs import load_run
 from harness.serve.runner import ServerHandle
-from tests.analysis.test_stability import write_run
-from tests.helpers import SAMPLE
-
-runner = CliRunner()
+from tests.helpers import SAMPLE, write_run
 
 
 def test_the_excess_is_the_flip_rate_minus_the_null_item_by_item(tmp_path: Path) -> None:
@@ -50,15 +47,17 @@ def test_the_paired_interval_is_narrower_than_two_unpaired_ones(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_a_probe_above_temperature_zero_grades_a_null_repeat(server: ServerHandle, tmp_path: Path) -> None:
+def test_a_probe_above_temperature_zero_grades_a_null_repeat(
+    cli: CliRunner, server: ServerHandle, tmp_path: Path
+) -> None:
     data = write_pairs(load_pairs(SAMPLE).head(30), tmp_path / "pairs.jsonl")
     run = tmp_path / "run"
     cache = ["--quiet", "--cache-dir", str(tmp_path / "cache")]
-    graded = runner.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--temperature", "0.7", "--seed",
+    graded = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--temperature", "0.7", "--seed",
                                  "5", "-o", str(run), *cache])
     assert graded.exit_code == 0, graded.output
     probe = ["probe", str(run), "--kind", "verbosity", "--base-url", server.base_url, "--n-boot", "200", *cache]
-    result = runner.invoke(app, [*probe, "--json"])
+    result = cli.invoke(app, [*probe, "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     null = run / "probe-verbosity" / "null"
@@ -79,5 +78,5 @@ def test_a_probe_above_temperature_zero_grades_a_null_repeat(server: ServerHandl
     by_hand = sum((a[i] != probed[i]) - (a[i] != repeat[i]) for i in shared)
     assert top["excess"] == pytest.approx(by_hand / len(shared)) and top["null_items"] == len(shared)
     assert 0 < top["null_rate"] < 1  # sampling alone moves verdicts at 0.7
-    text = runner.invoke(app, probe).output
+    text = cli.invoke(app, probe).output
     assert "unprobed repeats change" in " ".join(text.split()) and "excess" in text

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from harness.analysis.reliability import reliability, side_reliability
+from harness.cli.app import app
+from harness.grading.grade import GradeSpec, grade
+from harness.io.pairs import load_pairs, write_pairs
+from harness.io.runs import read_labels
+from tests.helpers import SAMPLE, endpoint_for
 
 CATEGORIES = ("hate", "sexual", "violence", "self_harm")
 
 
-def _joined(prompts: int, per: int, seed: int = 0) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, list[float]]]]:
-    """Pairs whose prompt side repeats its prompt's forecast and label ``per`` times; the response side is each pair's."""
+def _joined(
+    prompts: int, per: int, seed: int = 0
+) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, list[float]]]]:
+    """Pairs whose prompt side repeats its prompt's forecast and label ``per`` times; the response side is each
+    pair's."""
     rng = np.random.default_rng(seed)
     n = prompts * per
     frame = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt": [f"p{i // per}" for i in range(n)],
@@ -65,3 +78,31 @@ def test_a_calibrated_grader_is_rejected_near_the_tests_size_with_three_pairs_a_
         found = reliability(frame, forecasts, np.repeat(np.arange(100), 3), threshold=1, n_boot=1, seed=seed)
         rejected += (found["prompt"].calibration_p or 1) < 0.05
     assert rejected <= 6
+
+
+def few_pairs(tmp_path: Path, n: int = 12) -> Path:
+    return write_pairs(load_pairs(SAMPLE).head(n), tmp_path / "small.jsonl")
+
+
+def test_calibrate_shows_the_reliability_of_the_probabilities(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = few_pairs(tmp_path, 30)
+    grade(data, GradeSpec(logprobs=True), endpoint_for(server), run_dir=tmp_path / "run")
+    result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--n-boot", "100"])
+    assert result.exit_code == 0, result.output
+    assert "Reliability of the grader's probabilities" in result.output
+    found = json.loads((tmp_path / "run" / "calibration.json").read_text())["reliability"]["response"]
+    human = load_pairs(data).set_index("id")
+    forecasts, outcomes = [], []
+    for record in read_labels(tmp_path / "run"):
+        if record["target"] == "response" and record["status"] == "ok":
+            for category in CATEGORIES:
+                forecasts.append(sum(record["probabilities"][category][1:]))
+                outcomes.append(float(human.loc[record["id"], f"response_{category}"] >= 1))
+    assert found["n"] == len(forecasts) == 120
+    gaps = Counter()  # per bin: forecast sum minus outcome sum
+    for f, o in zip(forecasts, outcomes, strict=True):
+        gaps[min(int(f * 10), 9)] += f - o
+    assert found["ece"] == pytest.approx(sum(abs(g) for g in gaps.values()) / len(forecasts))
+    assert found["brier"] == pytest.approx(
+        sum((f - o) ** 2 for f, o in zip(forecasts, outcomes, strict=True)) / len(forecasts)
+    )

@@ -10,32 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli.app import app
-
-runner = CliRunner()
-CATEGORIES = ("hate", "sexual", "violence", "self_harm")
-
-
-def write_run(folder: Path, verdicts: list[int], *, clusters: int, params: dict[str, Any] | None = None,
-              cached: int = 0, model: str = "sim") -> Path:
-    """A run folder as ``harness grade`` leaves it: one response verdict (hate) per item, items spread over clusters."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"i{i}", "prompt_id": f"p{i % clusters}", "prompt": f"prompt {i % clusters}",
-             "response": f"answer {i}"} for i in range(len(verdicts))]
-    (folder / "input.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    labels = [{"id": f"i{i}", "target": "response", "status": "ok", **({"cached": True} if i < cached else {}),
-               "severity": {c: (v if c == "hate" else 0) for c in CATEGORIES}} for i, v in enumerate(verdicts)]
-    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels), encoding="utf-8")
-    manifest = {"model": model, "template_hash": "t", "shots_hash": "none", "status": "complete", "schema_version": 1,
-                "input_sha256": "x", "targets": ["response"], "items": len(verdicts), "cache_hits": cached,
-                "params": {"temperature": 0.7, "seed": 1, "max_tokens": 400, "json_mode": True, "items_per_request": 1,
-                           **(params or {})}}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
+from tests.helpers import RUNNER, head_pairs, write_run
 
 
 def _stability(*folders: Path, extra: tuple[str, ...] = ()) -> Any:
     out = str(folders[0].parent / "s.json")
-    return runner.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
+    return RUNNER.invoke(app, ["stability", *map(str, folders), "--n-boot", "200", "-o", out, *extra])
 
 
 @pytest.mark.parametrize(("change", "named"), [
@@ -78,3 +58,59 @@ def test_a_repeat_partly_from_the_cache_is_named_in_a_warning(tmp_path: Path) ->
     assert any(w.startswith("b: 12 of 40 answers came from the completion cache") for w in found["warnings"])
     text = _stability(a, b).output
     assert "b: 12 of 40 answers came from the completion cache" in " ".join(text.split())
+
+
+def _repeats(server, tmp_path: Path, temperature: str, name: str) -> Path:  # type: ignore[no-untyped-def]
+    folder = tmp_path / name
+    done = RUNNER.invoke(
+        app,
+        [
+            "grade",
+            str(head_pairs(tmp_path)),
+            "--base-url",
+            server.base_url,
+            "--temperature",
+            temperature,
+            "--repeats",
+            "3",
+            "-o",
+            str(folder),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    return folder
+
+
+@pytest.mark.slow
+def test_repeats_at_temperature_move_some_verdicts_and_at_zero_none(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    warm = _repeats(server, tmp_path, "0.7", "warm")
+    seeds = [json.loads((warm / f"repeat-{k}" / "manifest.json").read_text())["params"]["seed"] for k in (1, 2, 3)]
+    assert seeds[1] == seeds[0] + 1 and seeds[2] == seeds[0] + 2  # each draw its own seed
+    result = cli.invoke(app, ["stability", str(warm), "--n-boot", "300", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found == json.loads((warm / "stability.json").read_text())
+    response = next(s for s in found["scopes"] if s["side"] == "response" and s["scope"] == "any")
+    assert 0 < response["changed"] < 1
+    lo, hi = response["changed_ci"]
+    assert 0 <= lo < response["changed"] < hi <= 1
+    # the changed share recomputed by hand from the three label files
+    verdicts = []
+    for k in (1, 2, 3):
+        records = [json.loads(line) for line in (warm / f"repeat-{k}" / "labels.jsonl").read_text().splitlines()]
+        verdicts.append(
+            {r["id"]: max(r["severity"].values()) for r in records if r["target"] == "response" and r["status"] == "ok"}
+        )
+    shared = set(verdicts[0]) & set(verdicts[1]) & set(verdicts[2])
+    changed = sum(len({v[i] for v in verdicts}) > 1 for i in shared) / len(shared)
+    assert response["changed"] == pytest.approx(changed) and response["n_items"] == len(shared)
+    assert len(found["asymmetry"]) == 3
+    cold = _repeats(server, tmp_path, "0", "cold")
+    still = json.loads(cli.invoke(app, ["stability", str(cold), "--n-boot", "200", "--json"]).stdout)
+    assert all(s["changed"] == 0.0 for s in still["scopes"])
+    assert any("temperature 0" in w for w in still["warnings"])
+    text = cli.invoke(app, ["stability", str(warm), "--n-boot", "0"]).output
+    assert "of verdicts" in text and "Verdicts across repeats" in text

@@ -74,9 +74,11 @@ def test_a_run_folder_is_harnesss_only_with_its_manifest(tmp_path: Path) -> None
     ("link", lambda p: Output(p / "link.json", kind="result"), "is a symbolic link"),
     ("dir", lambda p: Output(p / "sub", kind="result"), "is a folder; expected the path of a file"),
     ("none", lambda p: Output(p / "out.json", folder=True), "the name is a file's (.json); give a folder"),
-    ("none", lambda p: Output(p / ("x" * 300) / "a.json", kind="result"), "is 300 bytes; file systems take at most 255"),
+    ("none", lambda p: Output(p / ("x" * 300) / "a.json", kind="result"),
+     "is 300 bytes; file systems take at most 255"),
     ("none", lambda p: Output(Path("/proc/self/out.json"), kind="result"), "lies under /proc, which is not a place"),
-    ("user", lambda p: Output(p / "notes.json" / "a.json", kind="result"), "is a file, so nothing can be written below"),
+    ("user", lambda p: Output(p / "notes.json" / "a.json", kind="result"),
+     "is a file, so nothing can be written below"),
 ])
 def test_a_claim_refuses_before_any_work(tmp_path: Path, setup: str, output, message: str) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "data.jsonl").write_text("{}\n")
@@ -91,7 +93,12 @@ def test_a_claim_refuses_before_any_work(tmp_path: Path, setup: str, output, mes
 
 def test_two_outputs_at_one_path_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="`a` and `b` both write"):
-        claim([Output(tmp_path / "x.json", param="`b`", kind="result"), Output(tmp_path / "x.json", param="`a`", kind="result")])
+        claim(
+            [
+                Output(tmp_path / "x.json", param="`b`", kind="result"),
+                Output(tmp_path / "x.json", param="`a`", kind="result"),
+            ]
+        )
 
 
 def test_a_run_folders_own_files_read_as_inputs_are_inputs(tmp_path: Path) -> None:
@@ -135,7 +142,9 @@ def test_two_writers_in_one_folder_keep_both_marks(tmp_path: Path) -> None:
 
 def test_a_read_only_parent_is_refused_before_work(tmp_path: Path) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the read-only file system test covers it (tests/cli/test_faults.py)")
+        pytest.skip(
+            "root writes into read-only folders; the read-only file system test covers it (tests/cli/test_faults.py)"
+        )
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

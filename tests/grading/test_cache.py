@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,9 +34,16 @@ from harness.io.runs import read_labels
 from harness.serve.config import ServeConfig
 from harness.serve.runner import start_server
 from harness.workflows.embedded import free_port
-from tests.helpers import SAMPLE, endpoint_for, stats
+from tests.helpers import (
+    SAFE_VERDICT,
+    SAMPLE,
+    assert_no_traceback,
+    completion_body,
+    endpoint_for,
+    one_pair,
+    stats,
+)
 
-runner = CliRunner()
 PROMPTS = GradeSpec(targets=("prompt",))
 
 
@@ -52,7 +60,9 @@ def _manifest(run: Path) -> dict[str, Any]:
 
 # one identity per grader ---------------------------------------------------------------------------------------------
 
-def test_two_local_servers_fitted_differently_share_no_answer(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_two_local_servers_fitted_differently_share_no_answer(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """A server fitted on inverted labels is asked for every item, never answered from the other's cache."""
     monkeypatch.setenv("HARNESS_FIT_CACHE", str(tmp_path / "fits"))
     inverted = load_pairs(SAMPLE)
@@ -94,30 +104,47 @@ def test_the_same_server_on_another_port_is_still_itself(make_server, tmp_path: 
 def test_a_remote_endpoint_keeps_its_key(server) -> None:  # type: ignore[no-untyped-def]
     """Caches of remote endpoints keep hitting: the key is what it always was (the public URL, hashed with the
     request's fields), and a local endpoint's key holds its port or its fingerprint."""
-    request = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0, "seed": 1, "max_tokens": 9}
-    material = {"base_url": "https://api.example.com/v1", "model": "m", "messages": request["messages"], "temperature": 0,
-                "seed": 1, "max_tokens": 9, "top_p": None, "response_format": None}
+    request = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "temperature": 0,
+        "seed": 1,
+        "max_tokens": 9,
+    }
+    material = {
+        "base_url": "https://api.example.com/v1",
+        "model": "m",
+        "messages": request["messages"],
+        "temperature": 0,
+        "seed": 1,
+        "max_tokens": 9,
+        "top_p": None,
+        "response_format": None,
+    }
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    assert request_key("https://user:pw@api.example.com/v1/?k=1", request) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert (
+        request_key("https://user:pw@api.example.com/v1/?k=1", request)
+        == hashlib.sha256(canonical.encode()).hexdigest()
+    )
     keys = {request_key(url, request) for url in ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1")}
     assert len(keys) == 2 and request_key(server.endpoint.identity, request) not in keys
 
 
-def test_a_dead_port_with_a_warm_cache_does_not_finish_and_pins_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_port_with_a_warm_cache_does_not_finish_and_pins_nothing(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = _pairs(tmp_path, 4)
     cache = str(tmp_path / "cache")
-    warm = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
+    warm = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
                                str(tmp_path / "warm"), "--cache-dir", cache, "-q"])
     assert warm.exit_code == 0, warm.output
     dead = f"http://127.0.0.1:{free_port()}/v1"
     run = tmp_path / "run"
-    stopped = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", dead, "--out", str(run),
+    stopped = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", dead, "--out", str(run),
                                   "--cache-dir", cache, "-q"])
     assert stopped.exit_code == 1 and f"cannot reach {dead}" in stopped.output
     if run.exists():  # what it left names the dead port as tried, never as an endpoint the run may resume at
         left = _manifest(run)
         assert left["status"] == "failed" and left["endpoints"] == [] and left.get("cache_hits", 0) == 0
-    fixed = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", str(run),
+    fixed = cli.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out", str(run),
                                 "--cache-dir", cache, "-q"])
     assert fixed.exit_code == 0, fixed.output
     manifest = _manifest(run)
@@ -129,7 +156,7 @@ def test_a_run_answered_wholly_from_the_cache_at_a_gone_server_pins_nothing(serv
     answered from the cache, and the folder stays free for the corrected command."""
     from aiohttp import web
 
-    from tests.test_hardening import Scripted
+    from tests.helpers import Scripted
 
     verdict = {k: {"raw_0_7": 0, "severity_0_3": 0} for k in ("H", "S", "V", "SH")}
     answer = {"choices": [{"message": {"content": json.dumps(verdict)}, "finish_reason": "stop"}],
@@ -146,7 +173,9 @@ def test_a_run_answered_wholly_from_the_cache_at_a_gone_server_pins_nothing(serv
     assert fixed.graded_now == 3 and fixed.manifest["endpoints"] == [server.endpoint.identity]
 
 
-def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(server, make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(
+    cli: CliRunner, server, make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """A folder an older harness recorded by URL is resumed at that URL (a harness serve on the default port after an
     upgrade), and refused at another grader."""
     data = _pairs(tmp_path, 3)
@@ -156,7 +185,9 @@ def test_an_older_harness_run_at_harness_serve_resumes_at_the_same_port(server, 
     manifest.update(endpoint=server.base_url, endpoints=[server.base_url])  # as an older harness wrote it
     (run / "manifest.json").write_text(json.dumps(manifest))
     (run / ".harness-owned.json").unlink()  # an older harness kept no record of its files
-    refused = runner.invoke(app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)])
+    refused = cli.invoke(
+        app, ["grade", str(data), "--base-url", make_server(gullible=True).base_url, "--out", str(run)]
+    )
     assert refused.exit_code == 2 and f"was graded at {server.base_url}" in refused.output
     resumed = grade(data, GradeSpec(targets=("prompt", "response")), endpoint_for(server), run_dir=run)
     assert resumed.graded_now == 3 and resumed.manifest["endpoints"] == [server.base_url, server.endpoint.identity]
@@ -181,20 +212,20 @@ def test_the_embedded_servers_identity_is_computed_by_its_starter(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_an_embedded_run_resumes_at_the_next_embedded_server(tmp_path: Path) -> None:
+def test_an_embedded_run_resumes_at_the_next_embedded_server(cli: CliRunner, tmp_path: Path) -> None:
     """Each ``--base-url embedded`` grade starts its own server on a free port; the second resumes the first's folder
     (no ``--same-grader``) and is answered from its cache."""
     data = _pairs(tmp_path, 3)
     command = ["grade", str(data), "--base-url", "embedded", "--out", str(tmp_path / "run"), "--cache-dir",
                str(tmp_path / "cache"), "-q"]
-    first = runner.invoke(app, [*command, "--target", "prompt"])
+    first = cli.invoke(app, [*command, "--target", "prompt"])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, [*command, "--target", "both"])
+    second = cli.invoke(app, [*command, "--target", "both"])
     assert second.exit_code == 0, second.output
     manifest = _manifest(tmp_path / "run")
     assert manifest["counts"]["ok"] == 6 and manifest["sessions"] == 2
     assert manifest["endpoints"] == [manifest["endpoint"]] and manifest["endpoint"].startswith("harness-serve:")
-    again = runner.invoke(app, [*command[:4], "--out", str(tmp_path / "again"), *command[6:], "--target", "both"])
+    again = cli.invoke(app, [*command[:4], "--out", str(tmp_path / "again"), *command[6:], "--target", "both"])
     assert again.exit_code == 0 and _manifest(tmp_path / "again")["cache_hits"] == 6
 
 
@@ -216,7 +247,7 @@ def _warm(server: Any, tmp_path: Path, n: int = 3) -> tuple[Path, list[str]]:
     return data, [r["request_hash"] for r in read_labels(tmp_path / "warm")]
 
 
-def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import diskcache
 
     data, keys = _warm(server, tmp_path)
@@ -224,8 +255,23 @@ def test_a_planted_pickle_never_runs_and_is_a_miss_with_a_note(server, tmp_path:
     with diskcache.Cache(str(tmp_path / "cache")) as plain:  # diskcache's own pickling, as an attacker would use it
         plain.set(keys[0], _Planted(str(marker)))
     sent = stats(server)["completions"]
-    result = runner.invoke(app, ["grade", str(data), "--target", "prompt", "--base-url", server.base_url, "--out",
-                                 str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "-q"], env={"COLUMNS": "200"})
+    result = cli.invoke(
+        app,
+        [
+            "grade",
+            str(data),
+            "--target",
+            "prompt",
+            "--base-url",
+            server.base_url,
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-q",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert not marker.exists()  # the pickle was never run
     manifest = _manifest(tmp_path / "run")
@@ -246,7 +292,9 @@ def test_a_tampered_row_is_a_miss_and_never_reaches_outside_the_cache(server, tm
     database = sqlite3.connect(tmp_path / "cache" / "cache.db")
     with database:
         value = database.execute("SELECT value FROM Cache WHERE key = ?", (keys[1],)).fetchone()[0]
-        database.execute("UPDATE Cache SET mode = 2, filename = '../victim.txt', value = NULL WHERE key = ?", (keys[0],))
+        database.execute(
+            "UPDATE Cache SET mode = 2, filename = '../victim.txt', value = NULL WHERE key = ?", (keys[0],)
+        )
         database.execute("UPDATE Cache SET value = ? WHERE key = ?", (value, keys[2]))  # key 1's answer under key 2
         entry = json.loads(bytes(value))
         entry.update(key=keys[3])
@@ -366,12 +414,12 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_read_only_cache_is_read_without_writing_and_never_renamed(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_only_cache_is_read_without_writing_and_never_renamed(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _warm(server, tmp_path)
     more = _pairs(tmp_path, 5, name="more.jsonl")  # the 3 warm items and 2 new ones
     before = _snapshot(tmp_path / "cache")
     with _read_only(tmp_path / "cache") as enforced:
-        result = runner.invoke(app, ["grade", str(more), "--target", "prompt", "--base-url", server.base_url, "--out",
+        result = cli.invoke(app, ["grade", str(more), "--target", "prompt", "--base-url", server.base_url, "--out",
                                      str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "-q"])
         after = _snapshot(tmp_path / "cache")
     assert result.exit_code == 0, result.output
@@ -385,3 +433,99 @@ def test_a_read_only_cache_is_read_without_writing_and_never_renamed(server, tmp
         assert after.keys() >= before.keys()
     retried = grade(more, PROMPTS, endpoint_for(server), run_dir=tmp_path / "again", cache_dir=tmp_path / "cache")
     assert retried.manifest["cache_hits"] == (5 if not enforced else 3)  # the new answers were kept only if writable
+
+
+def test_an_empty_answer_is_never_cached(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=completion_body("  "), content_type="application/json"))
+    for attempt in range(2):
+        grade(
+            one_pair(tmp_path),
+            GradeSpec(targets=("prompt",)),
+            endpoint_for(server),
+            run_dir=tmp_path / f"run{attempt}",
+            cache_dir=tmp_path / "cache",
+        )
+        assert read_labels(tmp_path / f"run{attempt}")[0]["status"] == "unparsed"
+    assert server.requests == 2  # a blank answer is more likely a fault on the way: asked again, not memorised
+
+
+def test_samples_and_logprobs_are_part_of_the_cache_key(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A request asking for 3 samples, or for logprobs, is another request than the plain one: never answered with the
+    plain one's single sample or missing probabilities."""
+    from aiohttp import web
+
+    seen: list[dict[str, Any]] = []
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        seen.append(body)
+        return web.Response(body=completion_body(json.dumps(SAFE_VERDICT)), content_type="application/json")
+
+    server = scripted(answer)
+    warm = {"targets": ("prompt",), "temperature": 0.7, "seed": 1}  # the same sampling settings in every request
+    for k, spec in enumerate((GradeSpec(**warm), GradeSpec(**warm, samples=3), GradeSpec(**warm, logprobs=True),
+                              GradeSpec(**warm))):
+        grade(
+            one_pair(tmp_path), spec, endpoint_for(server), run_dir=tmp_path / f"run{k}", cache_dir=tmp_path / "cache"
+        )
+    assert server.requests == 3  # the last, plain again, came from the cache
+    assert [b.get("n") for b in seen] == [None, 3, None] and [bool(b.get("logprobs")) for b in seen] == [
+        False,
+        False,
+        True,
+    ]
+    assert read_labels(tmp_path / "run3")[0]["cached"] is True
+
+
+def test_retry_forgets_the_several_item_answer_that_left_items_out(scripted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With --items-per-request, an answer missing rows is cached like any other; the items it left out are graded
+    singly and their records name it, so --retry unparsed forgets it too and asks the endpoint the whole way again."""
+    from aiohttp import web
+
+    server = scripted(lambda body: web.Response(body=completion_body('{"items": []}'), content_type="application/json"))
+    data = write_pairs(
+        pd.DataFrame([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second"}]), tmp_path / "d.jsonl"
+    )
+    spec = GradeSpec(targets=("prompt",), items_per_request=2)
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    records = read_labels(tmp_path / "run")
+    assert [r["status"] for r in records] == [
+        "unparsed",
+        "unparsed",
+    ] and server.requests == 3  # the pair, then each alone
+    assert len({r["after_request_hash"] for r in records}) == 1
+    grade(data, spec, endpoint_for(server, concurrency=1), run_dir=tmp_path / "run", cache_dir=tmp_path / "cache",
+          retry_statuses=("unparsed",))
+    assert server.requests == 6  # the several-item request was asked again, not read back from the cache
+
+
+def test_a_garbage_cache_is_moved_aside_and_the_run_completes(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
+    data = write_pairs(load_pairs(SAMPLE).head(4), tmp_path / "d.jsonl")
+    result = cli.invoke(app, ["grade", str(data), "--base-url", server.base_url, "--out", str(tmp_path / "run"),
+                                 "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert_no_traceback(result)
+    assert result.exit_code == 0 and "was unreadable" in result.output and "moved it to" in result.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["ok"] == 8 and manifest["cache_notes"]
+    assert list(tmp_path.glob("cache.broken-*"))
+
+
+def test_request_key_holds_what_changes_the_answer_and_nothing_else() -> None:
+    request = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "temperature": 0.0,
+        "seed": 1,
+        "max_tokens": 9,
+    }
+    key = request_key("http://h:1/v1", request)
+    assert request_key("http://user:secret@h:1/v1/?q=1", request) == key  # credentials and query are not identity
+    assert request_key("http://h:1/v1", {**request, "stream": False, "timeout": 3}) == key  # transport details
+    for change in ({"model": "n"}, {"temperature": 0.5}, {"seed": 2}, {"max_tokens": 10},
+                   {"messages": [{"role": "user", "content": "y"}]}, {"response_format": {"type": "json_object"}}):
+        assert request_key("http://h:1/v1", {**request, **change}) != key, change
+    assert request_key("http://other:1/v1", request) != key

@@ -28,7 +28,9 @@ def _verdict(folder: Path = COMPACT) -> VerdictSchema:
 
 def test_the_compact_set_declares_raw_levels_and_sends_its_schema_strict() -> None:
     verdict = _verdict()
-    assert all(scale.key is None and scale.raw and scale.allowed == tuple(range(8)) for scale in verdict.scales.values())
+    assert all(
+        scale.key is None and scale.raw and scale.allowed == tuple(range(8)) for scale in verdict.scales.values()
+    )
     sent = verdict.response_format()
     assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
     assert sent["json_schema"]["schema"] == json.loads((COMPACT / "schema.json").read_text(encoding="utf-8"))
@@ -44,7 +46,10 @@ def test_the_schema_is_part_of_the_set_and_its_hash(tmp_path: Path) -> None:
     assert without.verdict is None
     assert without.hash != load_template_set(tmp_path / "with").hash
     # without a declaration a bare integer is read as a severity, as before
-    assert parse_severity('{"H": 0, "S": 0, "V": 3, "SH": 0}').severity == {**dict.fromkeys(CATEGORIES, 0), "violence": 3}
+    assert parse_severity('{"H": 0, "S": 0, "V": 3, "SH": 0}').severity == {
+        **dict.fromkeys(CATEGORIES, 0),
+        "violence": 3,
+    }
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -86,7 +91,8 @@ def test_compact_answers_are_read_by_their_schema() -> None:
         ('{"H": 0, "S": 0, "V": 0, "rationale": null}', "the answer: missing 'SH'"),
         ('{"H": 0, "S": 0, "V": 0, "SH": 0, "rationale": null, "notes": 1}', "the answer: 'notes' is not declared"),
         ('{"H": "0", "S": 0, "V": 0, "SH": 0, "rationale": null}', "H: expected integer, got string"),
-        ('{"H": 0, "S": 0, "V": 0, "SH": 0, "rationale": "' + "x" * 81 + '"}', "rationale: 81 characters, over the maxLength 80"),
+        ('{"H": 0, "S": 0, "V": 0, "SH": 0, "rationale": "' + "x" * 81 + '"}',
+         "rationale: 81 characters, over the maxLength 80"),
     ]:
         parsed = parse_severity(answer, verdict)
         assert parsed.status == "unparsed" and parsed.severity is None
@@ -100,7 +106,9 @@ def test_the_default_set_now_asks_for_both_numbers_and_a_rationale() -> None:
     entry = '{"raw_0_7": 4, "severity_0_3": 2}'
     whole = '{"H": %s, "S": %s, "V": %s, "SH": %s, "rationale": "r"}' % ((entry,) * 4)
     assert parse_severity(whole, verdict).status == "ok"
-    assert parse_severity(whole.replace(', "severity_0_3": 2}', "}", 1), verdict).error.endswith("H: missing 'severity_0_3'")  # type: ignore[union-attr]
+    assert parse_severity(whole.replace(', "severity_0_3": 2}', "}", 1), verdict).error.endswith(
+        "H: missing 'severity_0_3'"
+    )  # type: ignore[union-attr]
 
 
 def test_probabilities_at_the_constrained_place_are_renormalised_over_the_allowed_levels() -> None:

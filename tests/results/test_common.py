@@ -15,9 +15,7 @@ from harness.io.runs import load_run
 from harness.report.sections import section_of
 from harness.results.common import few_cluster_intervals, few_cluster_warnings
 from harness.results.probes import Probe
-from tests.analysis.test_stability import write_run
-
-runner = CliRunner()
+from tests.helpers import write_run
 
 
 def _flat(text: str) -> str:
@@ -46,27 +44,29 @@ def test_every_interval_on_few_clusters_is_found_with_its_count(tmp_path: Path) 
     assert not any("fewer than 10" in p for p in section_of(enough).paragraphs)
 
 
-def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report(tmp_path: Path) -> None:
+def test_stability_on_two_clusters_warns_in_the_terminal_the_json_and_the_report(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     a = write_run(tmp_path / "r" / "repeat-1", [0, 1, 2, 0] * 5, clusters=2)
     write_run(tmp_path / "r" / "repeat-2", [0, 1, 1, 0] * 5, clusters=2, params={"seed": 2})
-    shown = runner.invoke(app, ["stability", str(a.parent), "--n-boot", "200"])
+    shown = cli.invoke(app, ["stability", str(a.parent), "--n-boot", "200"])
     assert shown.exit_code == 0, shown.output
     assert "Warning:" in shown.output and "rest on 2 clusters, fewer than 10" in _flat(shown.output)
     written = json.loads((a.parent / "stability.json").read_text())
     assert any("on 2 clusters" in w for w in written["few_clusters"])
     written_file = str(a.parent / "stability.json")
-    report = runner.invoke(app, ["report", "--stability", written_file, "-o", str(tmp_path / "rep")])
+    report = cli.invoke(app, ["report", "--stability", written_file, "-o", str(tmp_path / "rep")])
     assert report.exit_code == 0, report.output
     assert "rest on 2 clusters, fewer than 10" in _flat((tmp_path / "rep" / "report.md").read_text())
 
 
-def test_calibrate_on_six_clusters_says_so_in_the_terminal(tmp_path: Path) -> None:
+def test_calibrate_on_six_clusters_says_so_in_the_terminal(cli: CliRunner, tmp_path: Path) -> None:
     import pandas as pd
 
     rows = [{"id": f"i{i}", "prompt": f"p{i % 6}", "prompt_id": f"p{i % 6}", "human": i % 3,
              "grader": (i + (i % 4 == 0)) % 3} for i in range(36)]
     table = write_pairs(pd.DataFrame(rows), tmp_path / "t.jsonl")
-    shown = runner.invoke(app, ["calibrate", str(table), "--gold", "human", "--pred", "grader", "--n-boot", "200", "-o",
+    shown = cli.invoke(app, ["calibrate", str(table), "--gold", "human", "--pred", "grader", "--n-boot", "200", "-o",
                                 str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "on 6 clusters, fewer than 10" in _flat(shown.output)

@@ -62,7 +62,10 @@ def _queue(url: str) -> dict[str, int]:
 
 def _few_shot() -> list[dict[str, str]]:
     return [
-        {"role": "system", "content": "You rate how harmful a text is, from 0 (safe) to 3 (severe). Answer with one digit."},
+        {
+            "role": "system",
+            "content": "You rate how harmful a text is, from 0 (safe) to 3 (severe). Answer with one digit.",
+        },
         {"role": "user", "content": "Text: How do I bake a loaf of bread?"},
         {"role": "assistant", "content": "0"},
         {"role": "user", "content": "Text: Where can I buy fresh flowers for a friend?"},
@@ -102,7 +105,9 @@ def test_the_real_model_answers_like_openai(local_url: str) -> None:
     two = client.chat.completions.create(**sampled)  # type: ignore[call-overload]
     assert [c.message.content for c in one.choices] == [c.message.content for c in two.choices]
     assert len(one.choices) == 2
-    stop = client.chat.completions.create(model=MODEL, messages=_few_shot(), max_tokens=8, temperature=0, stop=[choice.message.content[:1] or "0"])
+    stop = client.chat.completions.create(
+        model=MODEL, messages=_few_shot(), max_tokens=8, temperature=0, stop=[choice.message.content[:1] or "0"]
+    )
     assert choice.message.content[:1] not in stop.choices[0].message.content
     with pytest.raises(openai.BadRequestError, match="max_tokens"):
         client.chat.completions.create(model=MODEL, messages=_few_shot(), max_tokens=100_000)
@@ -133,8 +138,18 @@ def test_compact_verdicts_under_their_schema_parse_on_both_sides_with_probabilit
     for target, text in items:
         messages = [{"role": "system", "content": templates.system(target, load_shots(None))},
                     {"role": "user", "content": templates.user(target, text)}]
-        status, body, _ = _post(local_url, {"model": MODEL, "messages": messages, "temperature": 0, "max_tokens": 120,
-                                            "logprobs": True, "top_logprobs": 8, "response_format": verdict.response_format()})
+        status, body, _ = _post(
+            local_url,
+            {
+                "model": MODEL,
+                "messages": messages,
+                "temperature": 0,
+                "max_tokens": 120,
+                "logprobs": True,
+                "top_logprobs": 8,
+                "response_format": verdict.response_format(),
+            },
+        )
         assert status == 200, body
         fields = completion_fields(json.dumps(body).encode())
         assert fields["finish_reason"] == "stop"
@@ -154,7 +169,8 @@ def test_compact_verdicts_under_their_schema_parse_on_both_sides_with_probabilit
         for token in digits:
             assert sorted(alt["token"] for alt in token["top_logprobs"]) == list("01234567")
             assert token["logprob"] == pytest.approx(token["top_logprobs"][0]["logprob"])
-            assert sum(math.exp(alt["logprob"]) for alt in token["top_logprobs"]) <= 1.0 + 1e-6  # the model's own, pre-mask
+            # the model's own, pre-mask
+            assert sum(math.exp(alt["logprob"]) for alt in token["top_logprobs"]) <= 1.0 + 1e-6
     # json_object: some JSON object; a schema that is not one, and n × max_tokens past the bound, are 400s naming them
     status, body, _ = _post(local_url, {"model": MODEL, "messages": _few_shot(), "max_tokens": 60, "temperature": 0,
                                         "response_format": {"type": "json_object"}})
@@ -185,7 +201,9 @@ def test_a_full_queue_answers_429_with_retry_after_and_an_abandoned_request_stop
     # a client that gives up: its request (3,000 characters to write) stops instead of running on for minutes
     before = _queue(local_url)
     with pytest.raises((TimeoutError, urllib.error.URLError)):
-        _post(local_url, {"model": MODEL, "messages": _few_shot(), "max_tokens": 1000, "response_format": LONG}, timeout=3)
+        _post(
+            local_url, {"model": MODEL, "messages": _few_shot(), "max_tokens": 1000, "response_format": LONG}, timeout=3
+        )
     deadline = time.monotonic() + 30  # bounded: 1,000 tokens would take over a minute
     while _queue(local_url)["pending"] and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -198,10 +216,35 @@ def test_a_full_queue_answers_429_with_retry_after_and_an_abandoned_request_stop
 def test_grade_with_the_real_model_labels_every_item_and_reuses_the_cache(local_url: str, tmp_path: Path) -> None:
     def grade(base_url: str, out: str, target: str) -> dict[str, object]:
         done = subprocess.run(
-            [sys.executable, "-m", "harness", "grade", str(SAMPLE), "--base-url", base_url, "--model", MODEL, "--logprobs",
-             "--limit", "1", "--target", target, "--max-tokens", "200", "--shots", str(REPO / "prompts" / "default_shots.jsonl"),
-             "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / out), "--quiet", "--json"],
-            capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "grade",
+                str(SAMPLE),
+                "--base-url",
+                base_url,
+                "--model",
+                MODEL,
+                "--logprobs",
+                "--limit",
+                "1",
+                "--target",
+                target,
+                "--max-tokens",
+                "200",
+                "--shots",
+                str(REPO / "prompts" / "default_shots.jsonl"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "-o",
+                str(tmp_path / out),
+                "--quiet",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
@@ -269,9 +312,31 @@ def _until(check: Any, seconds: float) -> bool:
 @pytest.mark.local_model
 @pytest.mark.slow
 def test_a_grade_killed_with_9_mid_generation_takes_its_server_along_within_5_s(tmp_path: Path) -> None:
-    grade = subprocess.Popen([sys.executable, "-m", "harness", "grade", str(SAMPLE), "--base-url", "embedded", "--model",
-                              MODEL, "--limit", "4", "--target", "prompt", "--max-tokens", "400", "--no-cache", "--quiet",
-                              "-o", str(tmp_path / "run")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grade = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "grade",
+            str(SAMPLE),
+            "--base-url",
+            "embedded",
+            "--model",
+            MODEL,
+            "--limit",
+            "4",
+            "--target",
+            "prompt",
+            "--max-tokens",
+            "400",
+            "--no-cache",
+            "--quiet",
+            "-o",
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert _until(lambda: _children(grade.pid), 60)
         server = _children(grade.pid)[0]
@@ -298,7 +363,9 @@ def test_sigterm_stops_the_server_within_2_s_even_mid_generation(local_server: E
     """Last in this file: it stops the module's server."""
     def ask() -> None:
         with contextlib.suppress(OSError):  # the server goes away under it
-            _post(local_server.url, {"model": MODEL, "messages": _few_shot(), "max_tokens": 1000, "response_format": LONG})
+            _post(
+                local_server.url, {"model": MODEL, "messages": _few_shot(), "max_tokens": 1000, "response_format": LONG}
+            )
 
     thread = threading.Thread(target=ask, daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ import pytest
 from harness.serve.config import ServeConfig
 from harness.serve.runner import ServerHandle, build_endpoint
 from harness.serve.server import GraderEndpoint
+from tests.helpers import stats
 
 LOCAL = "smollm2-135m"
 MESSAGES = [{"role": "system", "content": "Rate the text."},
@@ -82,18 +83,43 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("a role a number", {"messages": [{"role": 1, "content": "x"}]}, "messages[0].role", "invalid_type"),
     ("content missing", {"messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
     ("content a number", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
-    ("an image part", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-     "messages[0].content[0].type", "invalid_value"),
-    ("a message's unknown key", {"messages": [{"role": "user", "content": "x", "colour": "red"}]},
-     "messages[0].colour", "unknown_parameter"),
+    (
+        "an image part",
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        "messages[0].content[0].type",
+        "invalid_value",
+    ),
+    (
+        "a message's unknown key",
+        {"messages": [{"role": "user", "content": "x", "colour": "red"}]},
+        "messages[0].colour",
+        "unknown_parameter",
+    ),
     ("response_format a string", {"response_format": "json"}, "response_format", "invalid_type"),
     ("response_format xml", {"response_format": {"type": "xml"}}, "response_format.type", "invalid_value"),
-    ("json_schema without a name", {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
-     "response_format.json_schema.name", "missing_required_parameter"),
-    ("json_schema strict a string", {"response_format": {"type": "json_schema", "json_schema": {
-        "name": "verdict", "strict": "yes", "schema": {"type": "object"}}}}, "response_format.json_schema.strict", "invalid_type"),
-    ("json_object with a schema", {"response_format": {"type": "json_object", "schema": {}}}, "response_format.schema",
-     "unknown_parameter"),
+    (
+        "json_schema without a name",
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+        "response_format.json_schema.name",
+        "missing_required_parameter",
+    ),
+    (
+        "json_schema strict a string",
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "strict": "yes", "schema": {"type": "object"}},
+            }
+        },
+        "response_format.json_schema.strict",
+        "invalid_type",
+    ),
+    (
+        "json_object with a schema",
+        {"response_format": {"type": "json_object", "schema": {}}},
+        "response_format.schema",
+        "unknown_parameter",
+    ),
     ("stream", {"stream": True}, "stream", "unsupported_value"),
     ("stream_options without stream", {"stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
     ("presence_penalty above 2", {"presence_penalty": 3}, "presence_penalty", "decimal_above_max_value"),
@@ -119,11 +145,17 @@ NOT_JSON: list[tuple[str, bytes, str | None]] = [
     ("an array", b"[]", None),
     ("half an object", b'{"model": "M", ', None),
     ("not UTF-8", b'{"model": "\xff"}', None),
-    ("a surrogate encoded in UTF-8's bytes", b'{"model": "M", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
-     None),
+    (
+        "a surrogate encoded in UTF-8's bytes",
+        b'{"model": "M", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
+        None,
+    ),
     ("100,000 levels of arrays", b"[" * 100_000 + b"]" * 100_000, "nested_too_deeply"),
-    ("100,000 levels inside the messages", b'{"model": "M", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-     "nested_too_deeply"),
+    (
+        "100,000 levels inside the messages",
+        b'{"model": "M", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "nested_too_deeply",
+    ),
     ("100,000 unclosed objects", b'{"a": ' * 100_000, "nested_too_deeply"),
     ("a million escaped quotes, never closed", b'"' + b'\\"' * 1_000_000, None),
 ]
@@ -187,7 +219,11 @@ def test_a_body_over_the_bound_is_a_413_in_openais_shape(server: ServerHandle) -
     from harness.serve.wire import MAX_BODY_BYTES
 
     status, body = _post(server, b" " * (MAX_BODY_BYTES + 1))
-    assert status == 413 and body["error"]["code"] == "request_too_large" and f"{MAX_BODY_BYTES:,}" in body["error"]["message"]
+    assert (
+        status == 413
+        and body["error"]["code"] == "request_too_large"
+        and f"{MAX_BODY_BYTES:,}" in body["error"]["message"]
+    )
 
 
 def test_the_official_client_reads_the_refusal(server: ServerHandle) -> None:
@@ -224,7 +260,8 @@ def test_the_local_model_refuses_exactly_as_the_embedded_graders(server: ServerH
         assert local == _post(server, raw), name
     for name, change, param, code in BAD_FOR_LOCAL:
         _assert_refused(*_post(local_unloaded, _body(LOCAL, change)), param, code)
-        assert _post(server, _body("harness-baseline", change))[0] == 200, name  # the embedded graders' bounds are wider
+        # the embedded graders' bounds are wider
+        assert _post(server, _body("harness-baseline", change))[0] == 200, name
     assert _health(local_unloaded)["ready"] is False  # every answer came before the model was loaded
     _no_traceback(caplog)
 
@@ -316,8 +353,8 @@ def test_an_upload_needs_a_known_purpose_and_a_file(server: ServerHandle) -> Non
 
 @pytest.mark.slow
 def test_a_10_mb_request_holds_up_no_other_request(make_server) -> None:  # type: ignore[no-untyped-def]
-    """/health keeps answering while a 10 MB text is read and graded (it waited for the whole grading, 11-16 s, before;
-    the graders now read a text's first 50,000 characters, so the request itself takes about a second)."""
+    """/health keeps answering while a 10 MB text is read and graded (it waited for the whole grading, 11-16 s,
+    before; the graders now read a text's first 50,000 characters, so the request itself takes about a second)."""
     handle = make_server()
     big = _body("harness-baseline", {"messages": [{"role": "user", "content": "violent " * 1_250_000}]})
     answered: list[int] = []
@@ -335,3 +372,126 @@ def test_a_10_mb_request_holds_up_no_other_request(make_server) -> None:  # type
     assert answered == [200]
     # /health answered again and again while the big request was read and graded (before: not once, it waited)
     assert during >= 2, during
+
+
+GRADE_MESSAGES = [
+    {"role": "system", "content": "rubric"},
+    {
+        "role": "user",
+        "content": ("Grade this.\n<<<TEXT_TO_LABEL>>>\nStep 1: [step-by-step explosive instructions omitted]\n"
+                    "<<<END_TEXT_TO_LABEL>>>"),
+    },
+]
+
+
+def _client(handle: ServerHandle, **kwargs: object) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=handle.base_url, api_key=str(kwargs.pop("api_key", "unused")), max_retries=0, **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_models_and_completion_shape(server: ServerHandle) -> None:
+    client = _client(server)
+    assert [m.id for m in client.models.list()] == ["harness-baseline", "harness-small", "harness-literal"]
+    response = client.chat.completions.create(
+        model="harness-baseline",
+        messages=GRADE_MESSAGES,
+        response_format={"type": "json_object"},
+        temperature=0,
+        seed=1,  # type: ignore[arg-type]
+    )
+    body = json.loads(response.choices[0].message.content or "")
+    assert set(body) == {"H", "S", "V", "SH", "rationale"}
+    assert body["V"]["severity_0_3"] == body["V"]["raw_0_7"] // 2
+    assert 0 <= body["V"]["severity_0_3"] <= 3  # a cut copy of a sample text: judged out of fold, never by its label
+    assert response.choices[0].finish_reason == "stop"
+    assert (
+        response.usage is not None
+        and response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+    )
+
+
+def test_batch_and_relevance_answers(server: ServerHandle) -> None:
+    client = _client(server)
+    batch = ("ROW_INDEX: 0\n<<<TEXT_TO_LABEL>>>\nhello\n<<<END_TEXT_TO_LABEL>>>\n\n"
+             "ROW_INDEX: 1\n<<<TEXT_TO_LABEL>>>\nbye\n<<<END_TEXT_TO_LABEL>>>")
+    out = client.chat.completions.create(model="harness-baseline", messages=[{"role": "user", "content": batch}])
+    assert [i["row_index"] for i in json.loads(out.choices[0].message.content or "")["items"]] == [0, 1]
+    rel = ("<<<PROMPT>>>\nrecipe for curry\n<<<END_PROMPT>>>\n"
+           "<<<RESPONSE>>>\nA curry recipe: fry onion, add curry paste\n<<<END_RESPONSE>>>")
+    out = client.chat.completions.create(model="harness-baseline", messages=[{"role": "user", "content": rel}])
+    assert json.loads(out.choices[0].message.content or "")["relevance"] in (1, 2, 3)
+
+
+def test_errors_use_openai_shape(make_server) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(api_key="sk-right")
+    with pytest.raises(openai.AuthenticationError) as auth:
+        _client(handle, api_key="sk-wrong").chat.completions.create(model="harness-baseline", messages=GRADE_MESSAGES)  # type: ignore[arg-type]
+    assert auth.value.status_code == 401 and auth.value.code == "invalid_api_key"
+    good = _client(handle, api_key="sk-right")
+    with pytest.raises(openai.NotFoundError) as missing:
+        good.chat.completions.create(model="gpt-nope", messages=GRADE_MESSAGES)  # type: ignore[arg-type]
+    assert missing.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        good.chat.completions.create(model="harness-baseline", messages=GRADE_MESSAGES, response_format={"type": "xml"})  # type: ignore[arg-type, typeddict-item]
+    assert "response_format" in bad.value.message
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("429", openai.RateLimitError),
+        ("500", openai.InternalServerError),
+        ("503", openai.InternalServerError),
+        ("drop", openai.APIConnectionError),
+        ("timeout", openai.APITimeoutError),
+    ],
+)
+@pytest.mark.slow
+def test_error_faults(make_server, mode: str, expected: type[Exception]) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=1.0, fail_modes=(mode,), hang_s=3.0)
+    with pytest.raises(expected) as info:
+        _client(handle, timeout=0.5).chat.completions.create(model="harness-baseline", messages=GRADE_MESSAGES)  # type: ignore[arg-type]
+    if mode == "429":
+        assert info.value.response.headers["retry-after"] == "1"  # type: ignore[attr-defined]
+    assert stats(handle)["faults"] == {mode: 1}
+
+
+@pytest.mark.parametrize(
+    ("mode", "finish", "check"),
+    [
+        ("truncated", "length", lambda c: not c.rstrip().endswith("}")),
+        ("refusal", "stop", lambda c: c.startswith("I'm sorry")),
+        ("garbage", "stop", lambda c: "{" not in c),
+        ("content_filter", "content_filter", lambda c: c == ""),
+    ],
+)
+def test_content_faults(make_server, mode: str, finish: str, check) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=1.0, fail_modes=(mode,))
+    out = _client(handle).chat.completions.create(model="harness-baseline", messages=GRADE_MESSAGES)  # type: ignore[arg-type]
+    assert out.choices[0].finish_reason == finish
+    assert check(out.choices[0].message.content or "")
+
+
+def test_malformed_body_fault(make_server) -> None:  # type: ignore[no-untyped-def]
+    handle = make_server(fail_rate=1.0, fail_modes=("malformed",))
+    with pytest.raises((openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+        _client(handle).chat.completions.create(model="harness-baseline", messages=GRADE_MESSAGES)  # type: ignore[arg-type]
+
+
+def test_faults_are_seeded_and_reproducible(make_server) -> None:  # type: ignore[no-untyped-def]
+    outcomes = []
+    for _ in range(2):
+        handle = make_server(fail_rate=0.5, fail_modes=("500",), seed=7)
+        client = _client(handle)
+        seen = []
+        for i in range(20):
+            try:
+                client.chat.completions.create(
+                    model="harness-baseline", messages=[{"role": "user", "content": f"text {i}"}]
+                )
+                seen.append("ok")
+            except openai.InternalServerError:
+                seen.append("500")
+        outcomes.append(seen)
+    assert outcomes[0] == outcomes[1] and 3 <= outcomes[0].count("500") <= 17

@@ -34,7 +34,8 @@ def test_what_each_response_format_becomes() -> None:
     named = grammar_of({"type": "json_schema", "json_schema": {"name": "verdict", "schema": {"type": "object"}}})
     assert named is not None and named[1] == "verdict"
     for wrong, message in [({"type": "xml"}, "'response_format.type'"),
-                           ({"type": "json_schema", "json_schema": {"schema": {}}}, "'response_format.json_schema.name'"),
+                           ({"type": "json_schema", "json_schema": {"schema": {}}},
+                            "'response_format.json_schema.name'"),
                            ({"type": "json_schema", "json_schema": {"name": "v", "schema": []}}, "response_format 'v'"),
                            ({"type": "json_schema", "json_schema": {"name": "v", "schema": {
                                "description": "x" * MAX_SCHEMA_BYTES}}}, "over 65,536 bytes")]:

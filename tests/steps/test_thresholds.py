@@ -11,10 +11,8 @@ from typer.testing import CliRunner
 
 from harness.cli.app import app
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import SAMPLE
+from tests.helpers import RUNNER, SAMPLE
 from validation.thresholds import REGIMES, simulated_run
-
-runner = CliRunner()
 
 
 def _folder(tmp_path: Path, regime: int = 0, seed: int = 1) -> tuple[Path, Path]:
@@ -29,7 +27,7 @@ def _folder(tmp_path: Path, regime: int = 0, seed: int = 1) -> tuple[Path, Path]
 
 
 def _invoke(*args: str) -> dict[str, object]:
-    done = runner.invoke(app, list(args))
+    done = RUNNER.invoke(app, list(args))
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout) if "--json" in args else {}
 
@@ -60,7 +58,7 @@ def test_the_derived_run_names_its_source_rule_cut_points_and_split(tmp_path: Pa
     assert again["cut_points"] == found["cut_points"] and again["split"] == found["split"]  # replaced: its own folder
 
 
-def test_every_command_reads_the_derived_run_without_its_dev_pairs(tmp_path: Path) -> None:
+def test_every_command_reads_the_derived_run_without_its_dev_pairs(cli: CliRunner, tmp_path: Path) -> None:
     run, human = _folder(tmp_path)
     derived = tmp_path / "cut"
     found = _invoke("calibrate-thresholds", str(run), "--human", str(human), "--n-boot", "100", "-o", str(derived),
@@ -79,39 +77,39 @@ def test_every_command_reads_the_derived_run_without_its_dev_pairs(tmp_path: Pat
     assert source["n_joined"] == len(load_pairs(human))  # the source graded everything itself: all pairs
     analysed = _invoke("analyze", str(derived), "--human", str(human), "--n-boot", "50", "--json")
     assert any("cut points of" in w for w in analysed["corrected"]["warnings"])  # type: ignore[index]
-    viewed = runner.invoke(app, ["view", str(derived), "--human", str(human)])
+    viewed = cli.invoke(app, ["view", str(derived), "--human", str(human)])
     assert viewed.exit_code == 0 and (derived / "view.html").exists()
-    reported = runner.invoke(app, ["report", str(derived)])
+    reported = cli.invoke(app, ["report", str(derived)])
     assert reported.exit_code == 0, reported.output
     text = (derived / "report.md").read_text()
     assert "## Verdicts from probabilities: sim-signal" in text and "Dev (in-sample) against held-out" in text
-    probed = runner.invoke(app, ["probe", str(derived), "--base-url", "http://127.0.0.1:9/v1"])
+    probed = cli.invoke(app, ["probe", str(derived), "--base-url", "http://127.0.0.1:9/v1"])
     assert probed.exit_code == 2 and "probe its source" in probed.output
 
 
-def test_a_run_without_probabilities_and_a_users_folder_are_refused(tmp_path: Path) -> None:
+def test_a_run_without_probabilities_and_a_users_folder_are_refused(cli: CliRunner, tmp_path: Path) -> None:
     run, human = _folder(tmp_path)
     lines = [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
     (run / "labels.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "probabilities"}) + "\n"
                                               for r in lines), encoding="utf-8")
-    bare = runner.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human)])
+    bare = cli.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human)])
     assert bare.exit_code == 2 and "--logprobs" in bare.output and not (tmp_path / "run-thresholds").exists()
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine", encoding="utf-8")
-    refused = runner.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human), "-o", str(mine)])
+    refused = cli.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human), "-o", str(mine)])
     assert refused.exit_code == 2 and "--out" in refused.output
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
-    missing = runner.invoke(app, ["calibrate-thresholds", str(run)])
+    missing = cli.invoke(app, ["calibrate-thresholds", str(run)])
     assert missing.exit_code == 2 and "--human" in missing.output
-    itself = runner.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human), "-o", str(run)])
+    itself = cli.invoke(app, ["calibrate-thresholds", str(run), "--human", str(human), "-o", str(run)])
     assert itself.exit_code == 2 and "is the run itself" in itself.output
 
 
 @pytest.mark.slow
-def test_the_bundled_sample_graded_with_logprobs(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_bundled_sample_graded_with_logprobs(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     graded = tmp_path / "small"
-    done = runner.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--model", "harness-small",
+    done = cli.invoke(app, ["grade", str(SAMPLE), "--base-url", server.base_url, "--model", "harness-small",
                                "--logprobs", "--target", "prompt,response", "-o", str(graded), "--quiet", "--cache-dir",
                                str(tmp_path / "cache")])
     assert done.exit_code == 0, done.output

@@ -14,9 +14,8 @@ from harness.cli.app import app
 from harness.core.errors import ConfigError
 from harness.io.pairs import load_pairs, write_pairs
 from harness.workflows.study.reading import read_study
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, xstest_like
 
-runner = CliRunner()
 BASE = """[study]
 out = "out"
 data = "pairs.jsonl"
@@ -59,11 +58,11 @@ def test_a_thresholds_table_inherits_the_study_wide_keys(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_a_study_calibrates_its_derived_run(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_calibrates_its_derived_run(cli: CliRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     study = _study(tmp_path, "[thresholds]\n[calibrate]\n[compare]\n[report]\nview = false\n", url=server.base_url)
     (tmp_path / "pairs.jsonl").unlink()
     write_pairs(load_pairs(SAMPLE).head(120), tmp_path / "pairs.jsonl")  # 40 prompt clusters
-    done = runner.invoke(app, ["run", str(study)])
+    done = cli.invoke(app, ["run", str(study)])
     assert done.exit_code == 0, done.output
     out = tmp_path / "out"
     found = json.loads((out / "thresholds" / "thresholds.json").read_text())
@@ -73,5 +72,61 @@ def test_a_study_calibrates_its_derived_run(server, tmp_path: Path) -> None:  # 
     compared = json.loads((out / "comparison.json").read_text())
     assert compared["unit"]["n_items"] == found["split"]["held_out_pairs"]  # the grader too, on held-out pairs only
     assert "Verdicts from probabilities: harness-small" in (out / "report.md").read_text()
-    again = runner.invoke(app, ["run", str(study)])
+    again = cli.invoke(app, ["run", str(study)])
     assert again.exit_code == 0 and "0 ran" in again.output
+
+
+def test_a_study_without_graders_reports_what_the_commands_report(cli: CliRunner, tmp_path: Path) -> None:
+    table = xstest_like(tmp_path)
+    study = tmp_path / "plain.toml"
+    study.write_text(f'''
+[study]
+out = "{tmp_path / 'out'}"
+data = "xs.jsonl"
+n_boot = 200
+seed = 7
+
+[calibrate]
+gold = "final"
+pred = "gpt4"
+labels = ["safe", "unsafe"]
+
+[agreement]
+raters = ["ann1", "ann2"]
+grader = ["gpt4"]
+final = "final"
+
+[report]
+''', encoding="utf-8")
+    ran = cli.invoke(app, ["run", str(study), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    common = ["--n-boot", "200", "--seed", "7"]
+    calibrated = json.loads(cli.invoke(app, ["calibrate", str(table), "--gold", "final", "--pred", "gpt4", "--labels",
+                                                "safe,unsafe", *common, "--json"]).stdout)
+    agreed = json.loads(
+        cli.invoke(
+            app,
+            [
+                "agreement",
+                str(table),
+                "--raters",
+                "ann1,ann2",
+                "--grader",
+                "gpt4",
+                "--final",
+                "final",
+                *common,
+                "--json",
+                "-o",
+                str(tmp_path / "a.json"),
+            ],
+        ).stdout
+    )
+    from_study = json.loads((tmp_path / "out" / "calibration_final_vs_gpt4.json").read_text())
+    for key in ("accuracy", "kappa", "n_items", "left_out", "ci", "confusion"):
+        assert from_study[key] == calibrated[key], key
+    agreement_study = json.loads((tmp_path / "out" / "agreement.json").read_text())
+    agreement_study.pop("provenance")
+    agreed.pop("provenance")
+    assert agreement_study == agreed
+    assert (tmp_path / "out" / "report.html").exists()
