@@ -22,7 +22,12 @@ def main(port: int, path: str, aiohttp: bool, concurrency: int = 64) -> float:
 
     async def run() -> float:
         http = openai.DefaultAioHttpClient() if aiohttp else None
-        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, http_client=http)
+        client = openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="x",
+            max_retries=0,
+            http_client=http,
+        )
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(request: dict) -> None:

@@ -162,10 +162,12 @@ def prefix_figures(limit: int = 8) -> dict[str, Any]:
             try:
                 _ready(port)
                 out = Path(tmp_name) / mode
-                command = [sys.executable, "-m", "harness", "grade", str(sample_path()), "--base-url",
-                           f"http://127.0.0.1:{port}/v1", "--model", MODEL, "--target", "prompt", "--limit", str(limit),
-                           "--max-tokens", "8", "--shots", str(REPO / "prompts" / "default_shots.jsonl"), "--no-cache",
-                           "--concurrency", "1", "--timeout", "600", "--quiet", "--json", "--allow-failed", "-o", str(out)]
+                command = [sys.executable, "-m", "harness", "grade", str(sample_path()),
+                           "--base-url", f"http://127.0.0.1:{port}/v1", "--model", MODEL,
+                           "--target", "prompt", "--limit", str(limit), "--max-tokens", "8",
+                           "--shots", str(REPO / "prompts" / "default_shots.jsonl"), "--no-cache",
+                           "--concurrency", "1", "--timeout", "600", "--quiet", "--json", "--allow-failed",
+                           "-o", str(out)]
                 subprocess.run(command, capture_output=True, text=True, check=True)
                 rows = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
                 seconds = sum(r["latency_ms"] for r in rows) / 1000

@@ -24,7 +24,8 @@ def _timed(command: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one child process (measured in a fresh child so the peaks do not mix)."""
     probe = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
              "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(json.dumps([time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))")
+             "print(json.dumps([time.perf_counter() - t, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))")
     done = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True)
     wall, peak = json.loads(done.stdout)
     return round(wall, 2), round(peak, 1)
@@ -32,7 +33,8 @@ def _timed(command: list[str]) -> tuple[float, float]:
 
 def _plan(run: Path, human: Path, out: Path) -> tuple[float, float]:
     return _timed([sys.executable, "-m", "harness", "plan", str(run), "--human", str(human), "--side", "prompt",
-                   "--metric", "kappa-quadratic", "--target-width", "0.1", "--studies", "100", "--n-boot", "100", "--out", str(out)])
+                   "--metric", "kappa-quadratic", "--target-width", "0.1", "--studies", "100", "--n-boot", "100",
+                   "--out", str(out)])
 
 
 def plan_figures(pairs: int = 1_000_000, labelled_prompts: int = 600) -> dict[str, Any]:

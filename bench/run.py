@@ -61,7 +61,8 @@ def rendered_requests(data: Path, tmp: Path) -> Path:
     templates = load_template_set()
     spec = GradeSpec(targets=("prompt",))
     system = templates.system("prompt")
-    requests = [build_request(spec, system, user_message(templates, [Item(str(i), "prompt", text=text)]), spec.max_tokens)
+    requests = [build_request(spec, system, user_message(templates, [Item(str(i), "prompt", text=text)]),
+                              spec.max_tokens)
                 for i, text in enumerate(load_pairs(data)["prompt"].tolist())]
     path = tmp / f"requests_{data.stem}.json"
     path.write_text(json.dumps(requests))
@@ -78,7 +79,8 @@ def bare_in_process(port: int, requests: Path, aiohttp: bool) -> float:
 def bare_process(port: int, requests: Path) -> float:
     """Wall seconds of the bare aiohttp loop as its own process (interpreter, SDK import and all)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "bare_loop.py"), str(port), str(requests)], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "bare_loop.py"), str(port), str(requests)],
+                   check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -90,7 +92,8 @@ def grade_rate(data: Path, port: int, run: Path, *extra: str) -> tuple[float, fl
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
     )
-    command = [*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--out", str(run), "-q", *extra]
+    command = [*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1",
+               "--out", str(run), "-q", *extra]
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", wrapper, *command], check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -110,13 +113,16 @@ def paired_whole_process(data: Path, requests: Path, port: int, tmp: Path, runs:
     for i in range(runs):
         bare_s.append(bare_process(port, requests))
         start = time.perf_counter()
-        subprocess.run([*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1", "--out", str(tmp / f"paired{i}"),
-                        "-q", "--target", "prompt", "--no-cache", "--concurrency", "64"], check=True, capture_output=True)
+        subprocess.run([*HARNESS, "grade", str(data), "--base-url", f"http://127.0.0.1:{port}/v1",
+                        "--out", str(tmp / f"paired{i}"),
+                        "-q", "--target", "prompt", "--no-cache", "--concurrency", "64"],
+                       check=True, capture_output=True)
         harness_s.append(time.perf_counter() - start)
     ratios = [b / h for b, h in zip(bare_s, harness_s, strict=True)]
     return {"runs": runs, "items": n, "bare_process_s_median": round(statistics.median(bare_s), 3),
             "harness_process_s_median": round(statistics.median(harness_s), 3),
-            "bare_items_s_median": round(n / statistics.median(bare_s), 1), "harness_items_s_median": round(n / statistics.median(harness_s), 1),
+            "bare_items_s_median": round(n / statistics.median(bare_s), 1),
+            "harness_items_s_median": round(n / statistics.median(harness_s), 1),
             "harness_over_bare_median_of_pairs": round(statistics.median(ratios), 3),
             "harness_over_bare_range": [round(min(ratios), 3), round(max(ratios), 3)]}
 
@@ -145,24 +151,33 @@ def main() -> None:
             bare_httpx = bare_in_process(port, requests, aiohttp=False)
             bare_aio = bare_in_process(port, requests, aiohttp=True)
             bare_aio_wall = len(texts) / statistics.median(bare_process(port, requests) for _ in range(3))
-            single, _ = grade_rate(data, port, tmp / "single", "--target", "prompt", "--no-cache", "--concurrency", "64")
-            batched, _ = grade_rate(data, port, tmp / "batched", "--target", "prompt", "--no-cache", "--concurrency", "64", "--items-per-request", "10")
+            single, _ = grade_rate(data, port, tmp / "single", "--target", "prompt", "--no-cache",
+                                   "--concurrency", "64")
+            batched, _ = grade_rate(data, port, tmp / "batched", "--target", "prompt", "--no-cache",
+                                    "--concurrency", "64", "--items-per-request", "10")
             before = server_requests(port)
-            grade_rate(data, port, tmp / "warm", "--target", "prompt", "--cache-dir", str(tmp / "cache"), "--concurrency", "64")
+            grade_rate(data, port, tmp / "warm", "--target", "prompt", "--cache-dir", str(tmp / "cache"),
+                       "--concurrency", "64")
             mid = server_requests(port)
-            cached, _ = grade_rate(data, port, tmp / "cached", "--target", "prompt", "--cache-dir", str(tmp / "cache"), "--concurrency", "64")
+            cached, _ = grade_rate(data, port, tmp / "cached", "--target", "prompt", "--cache-dir", str(tmp / "cache"),
+                                   "--concurrency", "64")
             after = server_requests(port)
+            best_bare = max(bare_aio, bare_httpx)
             results["throughput_2000"] = {
                 "bare_openai_httpx_items_s": round(bare_httpx, 1), "bare_openai_aiohttp_items_s": round(bare_aio, 1),
                 "aiohttp_over_httpx": round(bare_aio / bare_httpx, 2),
                 "bare_openai_aiohttp_process_items_s": round(bare_aio_wall, 1),
-                "harness_single_items_s": round(single, 1), "single_over_bare_process": round(single / bare_aio_wall, 2),
+                "harness_single_items_s": round(single, 1),
+                "single_over_bare_process": round(single / bare_aio_wall, 2),
                 "harness_batched10_items_s": round(batched, 1), "batched_over_single": round(batched / single, 2),
                 "cached_rerun_items_s": round(cached, 1), "cached_over_single": round(cached / single, 2),
                 "requests_during_cached_rerun": after - mid, "requests_during_warm_run": mid - before,
-                "in_process_single_items_s": RATES["single"], "in_process_single_over_best_bare": round(RATES["single"] / max(bare_aio, bare_httpx), 2),
-                "in_process_batched10_items_s": RATES["batched"], "in_process_batched10_over_best_bare": round(RATES["batched"] / max(bare_aio, bare_httpx), 2),
-                "in_process_cached_items_s": RATES["cached"], "in_process_cached_over_single": round(RATES["cached"] / RATES["single"], 1),
+                "in_process_single_items_s": RATES["single"],
+                "in_process_single_over_best_bare": round(RATES["single"] / best_bare, 2),
+                "in_process_batched10_items_s": RATES["batched"],
+                "in_process_batched10_over_best_bare": round(RATES["batched"] / best_bare, 2),
+                "in_process_cached_items_s": RATES["cached"],
+                "in_process_cached_over_single": round(RATES["cached"] / RATES["single"], 1),
                 "setup_s_single_run": RATES["single_setup_s"], "sdk_setup_s_single_run": RATES["single_sdk_setup_s"],
                 "own_setup_s_single_run": round(RATES["single_setup_s"] - RATES["single_sdk_setup_s"], 3),
                 "setup_s_cached_run": RATES["cached_setup_s"],
@@ -176,12 +191,15 @@ def main() -> None:
         try:
             slow = items(1000, tmp)
             bare_slow = bare_in_process(port, rendered_requests(slow, tmp), aiohttp=True)
-            achieved, _ = grade_rate(slow, port, tmp / "latency", "--target", "prompt", "--no-cache", "--concurrency", "64")
+            achieved, _ = grade_rate(slow, port, tmp / "latency", "--target", "prompt", "--no-cache",
+                                     "--concurrency", "64")
             ideal = 64 / 0.2
             results["latency_200ms_c64"] = {"achieved_items_s": round(achieved, 1), "ideal_items_s": ideal,
                                             "achieved_over_ideal": round(achieved / ideal, 2),
-                                            "in_process_items_s": RATES["latency"], "in_process_over_ideal": round(RATES["latency"] / ideal, 2),
-                                            "bare_openai_aiohttp_items_s": round(bare_slow, 1), "bare_over_ideal": round(bare_slow / ideal, 2),
+                                            "in_process_items_s": RATES["latency"],
+                                            "in_process_over_ideal": round(RATES["latency"] / ideal, 2),
+                                            "bare_openai_aiohttp_items_s": round(bare_slow, 1),
+                                            "bare_over_ideal": round(bare_slow / ideal, 2),
                                             "in_process_over_bare": round(RATES["latency"] / bare_slow, 2)}
         finally:
             server.terminate()
@@ -193,12 +211,14 @@ def main() -> None:
                 memory: dict[str, Any] = {}
                 for n in (10_000, 100_000):
                     big = items(n, tmp)
-                    rate, rss = grade_rate(big, port, tmp / f"mem{n}", "--target", "prompt", "--no-cache", "--concurrency", "64", "--items-per-request", "10")
+                    rate, rss = grade_rate(big, port, tmp / f"mem{n}", "--target", "prompt", "--no-cache",
+                                           "--concurrency", "64", "--items-per-request", "10")
                     memory[f"{n}_items_s"] = round(rate, 1)
                     memory[f"{n}_peak_rss_mb"] = round(rss, 1)
                     big.unlink()
                 memory["rss_100k_over_10k"] = round(memory["100000_peak_rss_mb"] / memory["10000_peak_rss_mb"], 2)
-                memory["kb_per_extra_item"] = round((memory["100000_peak_rss_mb"] - memory["10000_peak_rss_mb"]) * 1024 / 90_000, 2)
+                extra_mb = memory["100000_peak_rss_mb"] - memory["10000_peak_rss_mb"]
+                memory["kb_per_extra_item"] = round(extra_mb * 1024 / 90_000, 2)
                 results["memory_batched10"] = memory
             finally:
                 server.terminate()
@@ -212,12 +232,15 @@ def main() -> None:
         start = time.perf_counter()
         analyze(frame, by="model", n_boot=200)
         with_boot = time.perf_counter() - start
-        results["analyze_1m_pairs"] = {"seconds_no_bootstrap": round(no_boot, 2), "seconds_200_bootstrap": round(with_boot, 2),
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        results["analyze_1m_pairs"] = {"seconds_no_bootstrap": round(no_boot, 2),
+                                       "seconds_200_bootstrap": round(with_boot, 2),
                                        "bootstrap_cost_s": round(with_boot - no_boot, 2),
-                                       "peak_rss_mb_this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+                                       "peak_rss_mb_this_process": round(peak_mb, 1)}
     python_only = [_wall([sys.executable, "-c", "pass"]) for _ in range(5)]
     help_times = [_wall([*HARNESS, "--help"]) for _ in range(5)]
-    results["startup"] = {"harness_help_s": round(statistics.median(help_times), 3), "python_noop_s": round(statistics.median(python_only), 3),
+    results["startup"] = {"harness_help_s": round(statistics.median(help_times), 3),
+                          "python_noop_s": round(statistics.median(python_only), 3),
                           "help_over_noop": round(statistics.median(help_times) / statistics.median(python_only), 1)}
     if not quick:
         results["analyze_10m_pairs"] = analyze_10m()
@@ -266,8 +289,8 @@ def analyze_10m(n: int = 10_000_000) -> dict[str, float]:
                        check=True, capture_output=True)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"pairs": n, "seconds": round(seconds, 1), "target_s": 45.0, "peak_rss_gb": round(max(peak, before) / 1024 / 1024, 2),
-            "target_gb": 4.0}
+    return {"pairs": n, "seconds": round(seconds, 1), "target_s": 45.0,
+            "peak_rss_gb": round(max(peak, before) / 1024 / 1024, 2), "target_gb": 4.0}
 
 
 def serve_readiness(starts: int = 5) -> dict[str, float]:
@@ -278,7 +301,8 @@ def serve_readiness(starts: int = 5) -> dict[str, float]:
     for _ in range(starts):
         port = free_port()
         start = time.perf_counter()
-        process = subprocess.Popen([*HARNESS, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen([*HARNESS, "serve", "--port", str(port)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             while True:
                 try:

@@ -24,25 +24,31 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def synthetic_run(pairs: int, seed: int = 0) -> Any:
-    """A run of ``pairs`` pairs graded on both sides (``2 * pairs`` items), its human labels, as ``load_run`` returns them."""
+    """A run of ``pairs`` pairs graded on both sides (``2 * pairs`` items), its human labels, as ``load_run``
+    returns them."""
     rng = np.random.default_rng(seed)
-    prompts = [f"Question {k} about a everyday topic, written at some length to look like a real prompt." for k in range(pairs // 3)]
+    prompts = [f"Question {k} about a everyday topic, written at some length to look like a real prompt."
+               for k in range(pairs // 3)]
+    responses = [f"An answer number {k}, a few sentences long, that the grader reads and labels." for k in range(pairs)]
     frame = pd.DataFrame({"id": [f"p{k}" for k in range(pairs)], "prompt_id": [f"q{k // 3}" for k in range(pairs)],
                           "prompt": [prompts[k // 3 % len(prompts)] for k in range(pairs)],
-                          "response": [f"An answer number {k}, a few sentences long, that the grader reads and labels." for k in range(pairs)],
+                          "response": responses,
                           "model": rng.choice(["aurora-mini", "basalt-7b", "cirrus-xl"], pairs)})
     labels = []
     for side in ("prompt", "response"):
         severities = rng.choice(4, size=(pairs, 4), p=[0.7, 0.15, 0.1, 0.05])
         for k in range(pairs):
-            labels.append({"id": f"p{k}", "target": side, "status": "ok", "severity": dict(zip(CATEGORIES, map(int, severities[k]), strict=True)),
-                           "rationale": "highest violence at severity 1." if severities[k].max() else "no harm detected.",
+            severity = dict(zip(CATEGORIES, map(int, severities[k]), strict=True))
+            rationale = "highest violence at severity 1." if severities[k].max() else "no harm detected."
+            labels.append({"id": f"p{k}", "target": side, "status": "ok", "severity": severity,
+                           "rationale": rationale,
                            "raw": None, "completion": None, "error": None, "request_hash": f"{side}{k}"})
     human = frame.copy()
     for side in ("prompt", "response"):
         for category in CATEGORIES:
             human[f"{side}_{category}"] = rng.choice(4, pairs, p=[0.7, 0.15, 0.1, 0.05])
-    manifest = SimpleNamespace(model="bench-grader", input_path="bench.jsonl", template_hash="t" * 16, shots_hash="s" * 16, shots_count=4,
+    manifest = SimpleNamespace(model="bench-grader", input_path="bench.jsonl",
+                               template_hash="t" * 16, shots_hash="s" * 16, shots_count=4,
                                status="complete", targets=["prompt", "response"])
     return SimpleNamespace(input=frame, records=labels, manifest=manifest, path=Path("runs/bench")), human
 
@@ -68,11 +74,14 @@ def view_figures(items: int = 50_000) -> dict[str, Any]:
             out["browser"] = "no chromium on PATH: browser figures skipped"
             return out
         bare = tmp / "bare.html"
-        bare.write_text("<!doctype html><body><script type='application/json' id='d'>" + (tmp / "view.html").read_text().split('id="view-data">', 1)[1].split("</script>", 1)[0]
-                        + "</script><script>JSON.parse(document.getElementById('d').textContent);document.body.dataset.ready='1'</script>")
+        view_data = (tmp / "view.html").read_text().split('id="view-data">', 1)[1].split("</script>", 1)[0]
+        bare.write_text("<!doctype html><body><script type='application/json' id='d'>" + view_data
+                        + "</script><script>JSON.parse(document.getElementById('d').textContent);"
+                        "document.body.dataset.ready='1'</script>")
         checked = check_view(tmp / "view.html", search="answer number 4242")
         bare_load = check_view_load(bare)
-        out.update({"browser_load_s": checked["load_s"], "bare_parse_load_s": bare_load, "load_over_bare": round(checked["load_s"] / bare_load, 1),
+        out.update({"browser_load_s": checked["load_s"], "bare_parse_load_s": bare_load,
+                    "load_over_bare": round(checked["load_s"] / bare_load, 1),
                     "slowest_filter_s": max(s["s"] for s in checked["steps"] if s["control"] != "q"),
                     "search_s_incl_150ms_pause": next(s["s"] for s in checked["steps"] if s["control"] == "q"),
                     "problems": checked["problems"]})
@@ -111,7 +120,8 @@ def view_process(pairs: int = 100_000) -> dict[str, Any]:
         subprocess.run([sys.executable, "-m", "harness", "--help"], check=True, capture_output=True)
         baseline = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "harness", "view", str(run), "--human", str(human), "-o", str(tmp / "v.html")],
+        subprocess.run([sys.executable, "-m", "harness", "view", str(run), "--human", str(human),
+                        "-o", str(tmp / "v.html")],
                        check=True, capture_output=True)
         wall = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

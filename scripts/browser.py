@@ -24,7 +24,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 
 def chromium() -> str | None:
     """The Chromium on PATH, or None."""
-    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+    names = ("chromium", "chromium-browser", "google-chrome")
+    return next((found for name in names if (found := shutil.which(name))), None)
 
 
 class Browser:
@@ -43,19 +44,22 @@ class Browser:
             os.dup2(b, 4)
 
         self._profile = tempfile.mkdtemp(prefix="harness-chromium-")
-        self._process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
-                                          "about:blank"], preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self._profile}",
+                                          f"--window-size={width},{height}", "about:blank"],
+                                         preexec_fn=wire, close_fds=False,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
         self._buffer = b""
         self._next = 0
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
                   page=True)
 
-    def call(self, method: str, params: dict[str, Any] | None = None, *, page: bool = False, timeout_s: float = 60.0) -> Any:
+    def call(self, method: str, params: dict[str, Any] | None = None, *,
+             page: bool = False, timeout_s: float = 60.0) -> Any:
         """Send one command and wait for its answer (events in between are skipped)."""
         self._next += 1
         message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
@@ -88,9 +92,12 @@ class Browser:
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (a thrown error is raised here)."""
-        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, page=True)
+        result = self.call("Runtime.evaluate",
+                           {"expression": expression, "returnByValue": True, "awaitPromise": True},
+                           page=True)
         if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails'].get('exception', {}).get('description')}")
+            description = result["exceptionDetails"].get("exception", {}).get("description")
+            raise RuntimeError(f"{expression[:80]}: {description}")
         return result["result"].get("value")
 
     def screenshot(self, path: Path, *, full_page: bool = False) -> Path:

@@ -45,7 +45,8 @@ def rate(final: int, tendency: tuple[float, float, float], rng: random.Random) -
 
 def main() -> None:
     root = Path(__file__).resolve().parent.parent / "harness" / "data"
-    pairs = [json.loads(line) for line in (root / "sample_pairs.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    sample = (root / "sample_pairs.jsonl").read_text(encoding="utf-8")
+    pairs = [json.loads(line) for line in sample.splitlines() if line]
     rng = random.Random(SEED)
     prompts = sorted({p["prompt_id"] for p in pairs})
     chosen = set(rng.sample(prompts, PROMPTS))

@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 
 
 def chromium() -> str:
@@ -36,13 +36,15 @@ def check(report: Path) -> list[str]:
     profile = tempfile.mkdtemp(prefix="harness-chromium-")
     url = report.resolve().as_uri()
     shot = report.with_name("report.png")
-    subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--window-size=1200,5200", f"--screenshot={shot}", url],
+    subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--window-size=1200,5200",
+                    f"--screenshot={shot}", url],
                    check=True, capture_output=True, timeout=120)
-    dom = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
+    dom = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
     problems = []
     text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", dom)))
-    for bad, why in (("`", "Markdown backticks"), ("**", "Markdown bold"), ("{'", "a raw Python dict"), ("|---", "a Markdown table")):
+    for bad, why in (("`", "Markdown backticks"), ("**", "Markdown bold"), ("{'", "a raw Python dict"),
+                     ("|---", "a Markdown table")):
         if bad in text:
             problems.append(f"the page shows {why} ({bad!r})")
     tables = dom.count("<table")
@@ -54,8 +56,15 @@ def check(report: Path) -> list[str]:
         problems.append("no figure on the page")
     if shot.stat().st_size < 50_000:
         problems.append(f"the screenshot is nearly empty ({shot.stat().st_size} bytes)")
-    print(f"{report}: {tables} tables, {notes} notes, {len(images)} figures; screenshot {shot} ({shot.stat().st_size:,} bytes)")
+    print(f"{report}: {tables} tables, {notes} notes, {len(images)} figures; "
+          f"screenshot {shot} ({shot.stat().st_size:,} bytes)")
     return problems
+
+
+def _step(step: dict) -> str:
+    """One filter step as ``control=value: shown`` (an emptied value read as toggled or cleared)."""
+    value = step["value"] or ("toggled" if step["control"] == "disagree" else "cleared")
+    return f"{step['control']}={value}: {step['shown']}"
 
 
 def main() -> None:
@@ -64,7 +73,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.run_dir is None:
         folder = Path(tempfile.mkdtemp(prefix="harness-report-check-")) / "demo"
-        subprocess.run([sys.executable, "-m", "harness", "demo", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "harness", "demo", "--out", str(folder)],
+                       check=True, stdout=subprocess.DEVNULL)
     else:
         folder = Path(args.run_dir)
     problems = check(folder / "report.html")
@@ -73,7 +83,7 @@ def main() -> None:
         from view_check import check_view
 
         result = check_view(folder / "view.html", folder / "view.png", search="kill")
-        steps = ", ".join(f"{s['control']}={s['value'] or ('toggled' if s['control'] == 'disagree' else 'cleared')}: {s['shown']}" for s in result["steps"])
+        steps = ", ".join(_step(s) for s in result["steps"])
         print(f"{folder / 'view.html'}: {result['items']} items, loaded in {result['load_s']} s; {steps}; screenshots "
               f"{folder / 'view.png'} and {folder / 'view-disagreements.png'}")
         problems += result["problems"]

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import Browser
 
 READY = "document.body && document.body.dataset.ready === '1'"
-STATE = ("({count: document.getElementById('count').textContent, rows: document.getElementById('rows').children.length, "
+STATE = ("({count: document.getElementById('count').textContent, "
+         "rows: document.getElementById('rows').children.length, "
          "page: document.getElementById('page').textContent})")
 
 
@@ -52,8 +53,9 @@ def check_view(page: Path, shot: Path | None = None, *, search: str | None = Non
                                          "pwned: typeof window.pwned !== 'undefined'})")
         if shot is not None:
             browser.screenshot(shot)
-        steps = [("disagree", ""), ("side", "response"), ("category", "0"), ("severity", "0"), ("category", ""), ("severity", ""),
-                 ("error", "miss"), ("error", "over"), ("error", ""), ("side", ""), ("disagree", "")]
+        steps = [("disagree", ""), ("side", "response"), ("category", "0"), ("severity", "0"),
+                 ("category", ""), ("severity", ""), ("error", "miss"), ("error", "over"), ("error", ""),
+                 ("side", ""), ("disagree", "")]
         if search:
             steps += [("q", search), ("q", "")]
         out["steps"] = []
@@ -62,7 +64,8 @@ def check_view(page: Path, shot: Path | None = None, *, search: str | None = Non
             state = _set(browser, control, value)
             out["steps"].append({"control": control, "value": value, "shown": shown(state), "rows": state["rows"],
                                  "s": round(time.perf_counter() - started, 3)})
-        out["after_next"] = dict(browser.evaluate("(() => { document.getElementById('next').click(); return " + STATE + "; })()"))
+        next_page = "(() => { document.getElementById('next').click(); return " + STATE + "; })()"
+        out["after_next"] = dict(browser.evaluate(next_page))
         if shot is not None:
             _set(browser, "disagree", "")
             browser.screenshot(shot.with_name(shot.stem + "-disagreements.png"))
@@ -77,7 +80,8 @@ def check_view(page: Path, shot: Path | None = None, *, search: str | None = Non
 
 
 def check_narrow(page: Path, shot: Path | None = None, width: int = 400) -> dict[str, Any]:
-    """The page in a ``width``-pixel window: how wide it lays out (no sideways scrolling wanted) and how many rows show."""
+    """The page in a ``width``-pixel window: how wide it lays out (no sideways scrolling wanted) and how many rows
+    show."""
     with Browser(width, 900) as browser:
         browser.open(page, ready=READY)
         if shot is not None:
@@ -89,7 +93,8 @@ def check_narrow(page: Path, shot: Path | None = None, width: int = 400) -> dict
 def check_runs(page: Path, shot: Path | None = None) -> dict[str, Any]:
     """A page of several runs: how many items the "graders disagree" filter shows, then the list sorted by clicking
     headers (grader severity, highest first; id), read back from the rows a reader sees."""
-    first = ("(() => { const r = document.querySelector('#rows tr'); return {id: r.querySelector('td div').textContent, "
+    first = ("(() => { const r = document.querySelector('#rows tr'); "
+             "return {id: r.querySelector('td div').textContent, "
              "runs: Array.from(r.querySelectorAll('td:nth-child(4) .run')).map((line) => "
              "Array.from(line.querySelectorAll('.sev')).map((s) => s.textContent))}; })()")
     click = "(() => { document.querySelector('th[data-sort=\"%s\"]').click(); return " + STATE + "; })()"

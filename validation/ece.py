@@ -89,8 +89,10 @@ def _clustered_study(seed: int, folder: Any) -> tuple[dict[str, Any], dict[str, 
     prompt_s, response_s = severity(prompt_y), severity(response_y)
     # a severity drawn once per prompt, so copies agree
     prompt_s = np.repeat(prompt_s[::PER_PROMPT], PER_PROMPT, axis=0)
-    table = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"q{i // PER_PROMPT}" for i in range(n)],
-                          "prompt": [f"prompt {i // PER_PROMPT}" for i in range(n)], "response": [f"answer {i}" for i in range(n)]})
+    table = pd.DataFrame({"id": [f"i{i}" for i in range(n)],
+                          "prompt_id": [f"q{i // PER_PROMPT}" for i in range(n)],
+                          "prompt": [f"prompt {i // PER_PROMPT}" for i in range(n)],
+                          "response": [f"answer {i}" for i in range(n)]})
     for j, c in enumerate(categories):
         table[f"prompt_{c}"], table[f"response_{c}"] = prompt_s[:, j], response_s[:, j]
     run = folder / "run"
@@ -101,9 +103,10 @@ def _clustered_study(seed: int, folder: Any) -> tuple[dict[str, Any], dict[str, 
     with (run / "labels.jsonl").open("w", encoding="utf-8") as out:
         for i in range(n):
             for side, p in (("prompt", prompt_p), ("response", response_p)):
+                severity = {c: int(p[i, j] >= 0.5) for j, c in enumerate(categories)}
+                probabilities = {c: vector(float(p[i, j])) for j, c in enumerate(categories)}
                 out.write(json.dumps({"id": f"i{i}", "target": side, "status": "ok",
-                                      "severity": {c: int(p[i, j] >= 0.5) for j, c in enumerate(categories)},
-                                      "probabilities": {c: vector(float(p[i, j])) for j, c in enumerate(categories)}}) + "\n")
+                                      "severity": severity, "probabilities": probabilities}) + "\n")
     (run / "manifest.json").write_text(json.dumps({"model": "simulated", "template_hash": "t", "shots_hash": "none",
                                                    "status": "complete", "schema_version": 1}))
     done = CliRunner().invoke(app, ["calibrate", str(run), "--human", str(folder / "human.jsonl"), "--n-boot", "200",
@@ -135,7 +138,8 @@ def clustered_size(replicates: int, workers: int = 2) -> dict[str, Any]:
         found = [r[k] for r in rows]
         out[side] = {"rejects": float(np.mean([f["calibration_p"] < 0.05 for f in found])),
                      "debiased": float(np.mean([f["ece_debiased"] for f in found])),
-                     "covers_zero": float(np.mean([f["ece_debiased_ci"][0] is not None and f["ece_debiased_ci"][0] <= 1e-12
+                     "covers_zero": float(np.mean([f["ece_debiased_ci"][0] is not None
+                                                   and f["ece_debiased_ci"][0] <= 1e-12
                                                    for f in found])),
                      "n": float(np.mean([f["n"] for f in found]))}
     print(f"ece clustered: {out}", flush=True)

@@ -47,7 +47,8 @@ def _write(folder: Path, table: Any, severity: np.ndarray) -> None:
             out.write(json.dumps({"id": f"i{i}", "target": "response", "status": "ok", "severity": chosen,
                                   "probabilities": probabilities}) + "\n")
     (folder / "manifest.json").write_text(json.dumps({"model": folder.name, "template_hash": "t", "shots_hash": "none",
-                                                      "status": "complete", "schema_version": 1, "targets": ["response"]}))
+                                                      "status": "complete", "schema_version": 1,
+                                                      "targets": ["response"]}))
 
 
 def _study(seed: int) -> dict[str, Any]:
@@ -62,9 +63,11 @@ def _study(seed: int) -> dict[str, Any]:
     harmful = rng.random(n) < 0.4
     truth[np.flatnonzero(harmful), rng.integers(0, 4, int(harmful.sum()))] = rng.integers(1, 4, int(harmful.sum()))
     table = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"q{i // PER}" for i in range(n)],
-                          "prompt": [f"prompt {i // PER}" for i in range(n)], "response": [f"answer {i}" for i in range(n)]})
+                          "prompt": [f"prompt {i // PER}" for i in range(n)],
+                          "response": [f"answer {i}" for i in range(n)]})
     members = [_member(truth, rng) for _ in range(MEMBERS)]
-    score = lambda s: (float(np.mean((s.max(axis=1) >= 1) == (truth.max(axis=1) >= 1))), float(np.mean((s >= 1) == (truth >= 1))))
+    score = lambda s: (float(np.mean((s.max(axis=1) >= 1) == (truth.max(axis=1) >= 1))),  # the item's verdict
+                       float(np.mean((s >= 1) == (truth >= 1))))  # each category's
     out: dict[str, Any] = {"members": [score(m) for m in members]}
     with tempfile.TemporaryDirectory() as tmp:
         folders = [Path(tmp) / f"member-{k + 1}" for k in range(MEMBERS)]
@@ -102,14 +105,16 @@ def jury_table(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
     pct = lambda v: f"{100 * v:.1f} %"
-    lines = ["", f"Juries of three independent members (`harness jury`; {row['replicates']} studies of {CLUSTERS * PER} pairs, "
-             f"each member wrong about an item's harm {pct(row['wrong'])} of the time, and naming the category and severity "
-             "only roughly):", "",
-             "| verdict of | item right (harmful at all) | studies where it beats every member | categories right (harmful in it or not) | "
-             "studies where it beats every member |", "|---|---:|---:|---:|---:|",
+    lines = ["", f"Juries of three independent members (`harness jury`; {row['replicates']} studies of "
+             f"{CLUSTERS * PER} pairs, each member wrong about an item's harm {pct(row['wrong'])} of the time, "
+             "and naming the category and severity only roughly):", "",
+             "| verdict of | item right (harmful at all) | studies where it beats every member "
+             "| categories right (harmful in it or not) | studies where it beats every member |",
+             "|---|---:|---:|---:|---:|",
              f"| one member (mean) | {pct(row['member_item'])} | | {pct(row['member_category'])} | |"]
     lines += [f"| jury, {rule} | {pct(row[rule]['item'])} | {pct(row[rule]['beats_every_member_item'])} | "
               f"{pct(row[rule]['category'])} | {pct(row[rule]['beats_every_member_category'])} |" for rule in RULES]
-    lines += ["", "The item's verdict is the members' majority of item-level verdicts (expected 84.4 % right from three "
-              "members each 75 % right), never pieced together from per-category votes."]
+    lines += ["", "The item's verdict is the members' majority of item-level verdicts "
+              "(expected 84.4 % right from three members each 75 % right), "
+              "never pieced together from per-category votes."]
     return "\n".join(lines) + "\n"

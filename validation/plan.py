@@ -41,7 +41,8 @@ def _pilot(args: tuple[int, int, float]) -> tuple[int | None, int, float | None]
     gold, pred, codes = _draw(np.random.default_rng([29, trial]), 60, right)
     pilot = pilot_from_labels(gold.astype(float), pred.astype(float), codes, metric="kappa", labels=[0, 1, 2, 3],
                               threshold=None, source="simulated", cluster="prompt_id")
-    found = plan(pilot, target_width=TARGET, studies=defaults.studies, n_boot=defaults.n_boot, seed=trial, assurance=ASSURANCE)
+    found = plan(pilot, target_width=TARGET, studies=defaults.studies, n_boot=defaults.n_boot, seed=trial,
+                 assurance=ASSURANCE)
     size = found.n_clusters_conservative
     if size is None:
         return None, 0, None
@@ -65,7 +66,8 @@ def plan_assurance(pilots: int = 60, studies: int = 30, *, right: float = 0.7, w
     shares = [reached / studies for _, reached in planned]
     out = {"pilots": pilots, "studies_per_pilot": studies, "right": right,
            "achieved": float(np.mean(shares)) if shares else None, "stated": ASSURANCE,
-           "median_clusters": float(np.median(sizes)) if sizes else None, "smallest_clusters": min(sizes) if sizes else None,
+           "median_clusters": float(np.median(sizes)) if sizes else None,
+           "smallest_clusters": min(sizes) if sizes else None,
            "planned": len(planned), "per_pilot_range": [min(shares), max(shares)] if shares else None,
            # the pilots, not the studies, are the independent draws: the standard error of the mean over pilots
            "mc_error": float(np.std(shares, ddof=1) / np.sqrt(len(shares))) if len(shares) > 1 else None}

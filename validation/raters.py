@@ -55,7 +55,8 @@ def alpha_cross_check(tables: int = 200) -> dict[str, float]:
                 continue
             values = np.arange(k, dtype=float) if level == "interval" else None
             ours = float(alpha_from_coincidences(coincidences(table, k).sum(axis=0), k, level, values))
-            reference = krippendorff.alpha(reliability_data=table.T, level_of_measurement=level, value_domain=list(range(k)))
+            reference = krippendorff.alpha(reliability_data=table.T, level_of_measurement=level,
+                                           value_domain=list(range(k)))
             gaps.append(abs(ours - reference))
         worst[level] = float(max(gaps))
     return worst
@@ -68,7 +69,8 @@ def _labels(truth: np.ndarray, accuracy: float, rng: np.random.Generator) -> np.
 
 def advantage(accuracy: float, items: int = 1_000_000) -> float:
     """Population ρ_grader − ρ_human for one left-out annotator (all three alike); exactly 0 for a grader as often right
-    as the annotators (it is exchangeable with them; a simulated estimate would put the ε 0 row a hair off the boundary)."""
+    as the annotators (it is exchangeable with them; a simulated estimate would put the ε 0 row a hair off the
+    boundary)."""
     from harness.analysis.raters import alignment
 
     if accuracy == HUMAN:
@@ -99,8 +101,9 @@ def _replicate(args: tuple[float, float, int]) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         frame.to_csv(Path(tmp) / "t.csv", index=False)
         out = Path(tmp) / "a.json"
-        result = CliRunner().invoke(app, ["agreement", str(Path(tmp) / "t.csv"), "--raters", "a1,a2,a3", "--grader", "g",
-                                          "--epsilon", str(epsilon), "--n-boot", "0", "--json", "-o", str(out)])
+        result = CliRunner().invoke(app, ["agreement", str(Path(tmp) / "t.csv"), "--raters", "a1,a2,a3",
+                                          "--grader", "g", "--epsilon", str(epsilon), "--n-boot", "0", "--json",
+                                          "-o", str(out)])
         if result.exit_code != 0:
             raise RuntimeError(result.output[-500:])
         return bool(json.loads(out.read_text())["passed"]["g"])
@@ -112,27 +115,33 @@ def alt_test_rates(replicates: int, workers: int) -> list[dict[str, Any]]:
         for accuracy in ACCURACIES:
             gap = advantage(accuracy)
             for epsilon in EPSILONS:
-                passed = list(pool.map(_replicate, [(accuracy, epsilon, 7919 * i + int(100 * accuracy)) for i in range(replicates)]))
-                rows.append({"accuracy": accuracy, "epsilon": epsilon, "advantage": gap, "pass_rate": float(np.mean(passed)),
+                jobs = [(accuracy, epsilon, 7919 * i + int(100 * accuracy)) for i in range(replicates)]
+                passed = list(pool.map(_replicate, jobs))
+                rows.append({"accuracy": accuracy, "epsilon": epsilon, "advantage": gap,
+                             "pass_rate": float(np.mean(passed)),
                              "null_true": gap <= -epsilon + 1e-9})  # on the boundary (advantage exactly -ε) H0 holds
-                print(f"grader {accuracy:.2f} right, ε {epsilon}: advantage {gap:+.3f}, passes {rows[-1]['pass_rate']:.3f}",
+                print(f"grader {accuracy:.2f} right, ε {epsilon}: advantage {gap:+.3f}, "
+                      f"passes {rows[-1]['pass_rate']:.3f}",
                       flush=True)
     return rows
 
 
 def write_results(alpha: dict[str, float], rates: list[dict[str, Any]], replicates: int, seconds: float) -> str:
+    differences = ", ".join(f"{level} largest difference {gap:.1e}" for level, gap in alpha.items())
     lines = ["Krippendorff's α against the `krippendorff` package on 200 random tables per level (30 % missing): "
-             + ", ".join(f"{level} largest difference {gap:.1e}" for level, gap in alpha.items()) + ".", "",
+             + differences + ".", "",
              f"Alternative annotator test through `harness agreement`: {replicates} studies per row, {ITEMS} items in "
-             f"{ITEMS // 2} clusters, three annotators each {100 * HUMAN:.0f} % right on {K} classes; {seconds:.0f} s.", "",
+             f"{ITEMS // 2} clusters, three annotators each {100 * HUMAN:.0f} % right on {K} classes; "
+             f"{seconds:.0f} s.", "",
              "| grader right | ε | population ρ_grader − ρ_human | H0 (advantage ≤ −ε) true | pass rate |",
              "|---:|---:|---:|:---:|---:|"]
     for row in rates:
         boundary = abs(row["advantage"] + row["epsilon"]) < 1e-9
+        null_true = "yes (boundary)" if boundary else "yes" if row["null_true"] else "no"
         lines.append(f"| {100 * row['accuracy']:.0f} % | {row['epsilon']} | {row['advantage']:+.3f} | "
-                     f"{'yes (boundary)' if boundary else 'yes' if row['null_true'] else 'no'} | {100 * row['pass_rate']:.1f} % |")
-    lines += ["", "Targets: a pass rate of at most about 5 % where H0 is true (the grader is worse than a human by ε or "
-              "more); power growing with the advantage where it is false."]
+                     f"{null_true} | {100 * row['pass_rate']:.1f} % |")
+    lines += ["", "Targets: a pass rate of at most about 5 % where H0 is true "
+              "(the grader is worse than a human by ε or more); power growing with the advantage where it is false."]
     return "\n".join(lines) + "\n"
 
 

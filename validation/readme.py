@@ -1,4 +1,5 @@
-"""Paste a ``make validate`` table into docs/statistics.md between its markers, so a claim there is the figure the run made."""
+"""Paste a ``make validate`` table into docs/statistics.md between its markers, so a claim there is the figure the
+run made."""
 
 from __future__ import annotations
 

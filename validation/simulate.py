@@ -57,7 +57,8 @@ class Regime:
 
 def regimes() -> list[Regime]:
     base = Setting(rho=0.7)
-    out = [Regime(f"rho {rho}, 100 labelled clusters (600 pairs)", Setting(rho=rho), 100, "ppi") for rho in (0.0, 0.4, 0.7)]
+    out = [Regime(f"rho {rho}, 100 labelled clusters (600 pairs)", Setting(rho=rho), 100, "ppi")
+           for rho in (0.0, 0.4, 0.7)]
     for pairs in (50, 200, 1000, 4000):
         clusters = pairs // 6
         setting = Setting(rho=0.7, n_prompts=max(600, clusters + 200))
@@ -93,7 +94,8 @@ def write_run_folder(folder: Path, graded: Any, human: Any) -> None:
             for side in ("prompt", "response"):
                 severity = {c: int(row[f"{side}_{c}"]) for c in categories}
                 out.write(json.dumps({"id": row["id"], "target": side, "status": "ok", "severity": severity}) + "\n")
-    manifest = {"model": "simulated", "template_hash": "t", "shots_hash": "none", "status": "complete", "schema_version": 1}
+    manifest = {"model": "simulated", "template_hash": "t", "shots_hash": "none", "status": "complete",
+                "schema_version": 1}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -111,16 +113,16 @@ def replicate(regime: Regime, seed: int) -> dict[str, float]:
         if regime.method == "ppi":
             chosen = rng.choice(setting.n_prompts, regime.labelled_clusters, replace=False)
             write_pairs(human[np.isin(clusters, chosen)], folder / "subset.jsonl")
-            _cli(["analyze", str(folder / "graded.jsonl"), "--human", str(folder / "subset.jsonl"), "--n-boot", str(N_BOOT),
-                  "--seed", str(seed), "-o", str(folder / "out")])
+            _cli(["analyze", str(folder / "graded.jsonl"), "--human", str(folder / "subset.jsonl"),
+                  "--n-boot", str(N_BOOT), "--seed", str(seed), "-o", str(folder / "out")])
         else:  # a calibration set drawn apart from the graded pairs, from the same population (EM's best case)
             cp, cr, cgp, cgr, cclusters = draw(setting, rng, n_prompts=regime.labelled_clusters)
             cal_graded, cal_human = frames(cp, cr, cgp, cgr, cclusters, setting.per, prefix="c")
             write_run_folder(folder / "cal", cal_graded, cal_human)
             write_pairs(cal_human, folder / "cal_human.jsonl")
             _cli(["calibrate", str(folder / "cal"), "--human", str(folder / "cal_human.jsonl"), "--n-boot", "0"])
-            _cli(["analyze", str(folder / "graded.jsonl"), "--correct", str(folder / "cal" / "calibration.json"), "--n-boot",
-                  str(N_BOOT), "--seed", str(seed), "-o", str(folder / "out")])
+            _cli(["analyze", str(folder / "graded.jsonl"), "--correct", str(folder / "cal" / "calibration.json"),
+                  "--n-boot", str(N_BOOT), "--seed", str(seed), "-o", str(folder / "out")])
         corrected = json.loads((folder / "out" / "analysis.json").read_text())["corrected"]
     low, high = corrected["corrected_ci"][SHARE]
     return {"estimate": corrected["corrected"][SHARE], "low": low, "high": high, "raw": corrected["raw"][SHARE],
@@ -242,7 +244,8 @@ def _pick_truth() -> tuple[float, float]:
 
 
 def _pick_task(args: tuple[str, int]) -> dict[str, Any]:
-    """One study: pick ``PICK_BUDGET`` clusters by a strategy, label them, correct the escalation share and measure κ."""
+    """One study: pick ``PICK_BUDGET`` clusters by a strategy, label them, correct the escalation share and measure
+    κ."""
     import pandas as pd
 
     from harness.io.pairs import write_pairs
@@ -262,10 +265,10 @@ def _pick_task(args: tuple[str, int]) -> dict[str, Any]:
         for column in [c for c in picks.columns if c.startswith(("prompt_", "response_")) and c != "prompt_id"]:
             picks[column] = picks["id"].map(labels[column])
         write_pairs(picks, folder / "labelled.jsonl")
-        _cli(["analyze", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT), "--seed",
-              str(seed), "-o", str(folder / "out")])
-        _cli(["calibrate", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT), "--seed",
-              str(seed), "-o", str(folder / "cal")])
+        _cli(["analyze", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT),
+              "--seed", str(seed), "-o", str(folder / "out")])
+        _cli(["calibrate", str(folder / "run"), "--human", str(folder / "labelled.jsonl"), "--n-boot", str(N_BOOT),
+              "--seed", str(seed), "-o", str(folder / "cal")])
         corrected = json.loads((folder / "out" / "analysis.json").read_text())["corrected"]
         calibration = json.loads((folder / "cal" / "calibration.json").read_text())["targets"]["response"]["max"]
     low, high = corrected["corrected_ci"][SHARE]
@@ -283,7 +286,8 @@ def pick_strategies(replicates: int, workers: int, strategies: tuple[str, ...] =
         for strategy in strategies:
             rows = list(pool.map(_pick_task, [(strategy, seed) for seed in range(replicates)]))
             out.append({"strategy": strategy, "replicates": replicates,
-                        "coverage": float(np.mean([r["covered"] for r in rows])), "mean_width": float(np.mean([r["width"] for r in rows])),
+                        "coverage": float(np.mean([r["covered"] for r in rows])),
+                        "mean_width": float(np.mean([r["width"] for r in rows])),
                         "kappa_coverage": float(np.mean([r["kappa_covered"] for r in rows])),
                         "kappa_mean_width": float(np.mean([r["kappa_width"] for r in rows])),
                         "kappa_bias": float(np.mean([r["kappa"] for r in rows]) - _pick_truth()[1])})
@@ -303,30 +307,37 @@ def _pct(value: float | None) -> str:
 def write_results(corrections: list[dict[str, Any]], agreement: list[dict[str, Any]], paired: dict[str, float],
                   picks: list[dict[str, Any]], seconds: float, replicates: int) -> str:
     lines = [f"Simulation through the CLI: {replicates} studies per regime (EM: {max(50, replicates // 2)}), "
-             f"{N_BOOT} bootstrap resamples each, {seconds:.0f} s on this machine. Share: {SHARE}; truth: its value in the "
-             "population the study is drawn from.", "",
-             "| method | regime | truth | bias | raw grader's bias | coverage | mean width | warned: errors dependent |",
+             f"{N_BOOT} bootstrap resamples each, {seconds:.0f} s on this machine. Share: {SHARE}; "
+             "truth: its value in the population the study is drawn from.", "",
+             "| method | regime | truth | bias | raw grader's bias | coverage | mean width "
+             "| warned: errors dependent |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     names = {"ppi": "PPI (`analyze --human`)", "em": "EM (`analyze --correct`)"}
     for row in corrections:
-        lines.append(f"| {names[row['method']]} | {row['regime']} | {_pct(row['truth'])} | {100 * row['bias']:+.2f} pt | "
+        lines.append(f"| {names[row['method']]} | {row['regime']} | "
+                     f"{_pct(row['truth'])} | {100 * row['bias']:+.2f} pt | "
                      f"{100 * row['raw_bias']:+.2f} pt | {_pct(row['coverage'])} | {_pct(row['mean_width'])} | "
                      f"{_pct(row['warned_dependent']) if row['method'] == 'em' else ''} |")
     lines += ["", "| clusters behind the interval | recall coverage | quadratic κ coverage |", "|---:|---:|---:|"]
-    lines += [f"| {row['clusters']} | {_pct(row['recall_coverage'])} | {_pct(row['kappa_coverage'])} |" for row in agreement]
+    lines += [f"| {row['clusters']} | {_pct(row['recall_coverage'])} | {_pct(row['kappa_coverage'])} |"
+              for row in agreement]
     lines += ["", "| paired grader test under the null, α = 0.05 | rejection rate |", "|---|---:|",
               f"| clustered sign-flip / exact McNemar (harness) | {_pct(paired['clustered'])} |",
               f"| McNemar treating rows as independent | {_pct(paired['rows'])} |", "",
-              f"Picks of {PICK_BUDGET} prompt clusters of 600 (`harness select`, then `analyze --human` and `calibrate` weighting "
-              "by 1/π; active reads a simulated uncertainty signal, informative but imperfect):", "",
-              "| strategy | studies | escalation coverage | mean width | response quadratic κ coverage | mean width | κ bias |",
+              f"Picks of {PICK_BUDGET} prompt clusters of 600 (`harness select`, then `analyze --human` and "
+              "`calibrate` weighting by 1/π; active reads a simulated uncertainty signal, informative but "
+              "imperfect):", "",
+              "| strategy | studies | escalation coverage | mean width | response quadratic κ coverage | mean width "
+              "| κ bias |",
               "|---|---:|---:|---:|---:|---:|---:|",
-              *(f"| {row['strategy']} | {row['replicates']} | {_pct(row['coverage'])} ± {_mc(row)} | {_pct(row['mean_width'])} | "
-                f"{_pct(row['kappa_coverage'])} ± {_mc(row)} | {row['kappa_mean_width']:.3f} | {row['kappa_bias']:+.3f} |"
+              *(f"| {row['strategy']} | {row['replicates']} | "
+                f"{_pct(row['coverage'])} ± {_mc(row)} | {_pct(row['mean_width'])} | "
+                f"{_pct(row['kappa_coverage'])} ± {_mc(row)} | "
+                f"{row['kappa_mean_width']:.3f} | {row['kappa_bias']:+.3f} |"
                 for row in picks), "",
               "± is the Monte-Carlo standard error of a 95 % coverage at that many studies.", "",
-              "Targets: coverage 93–97 % and type-I error 3–7 % where the method's assumptions hold; the other rows show "
-              "what the user is warned about (fewer than 30 clusters, errors dependent under EM)."]
+              "Targets: coverage 93–97 % and type-I error 3–7 % where the method's assumptions hold; "
+              "the other rows show what the user is warned about (fewer than 30 clusters, errors dependent under EM)."]
     return "\n".join(lines) + "\n"
 
 
@@ -338,10 +349,11 @@ PLAN_PILOTS = 300
 def ece_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
-    lines = ["", f"Calibration error of a grader's probabilities ({rows[0]['replicates']} studies per regime of 400 forecasts "
-             "in 100 prompt clusters; `calibrate` on a run graded with --logprobs; ± is the Monte-Carlo error of a 95 % "
-             "coverage):", "",
-             "| grader | true RMS error | debiased CE coverage | true ECE | plug-in ECE coverage | test rejects \"calibrated\" |",
+    lines = ["", f"Calibration error of a grader's probabilities ({rows[0]['replicates']} studies per regime of "
+             "400 forecasts in 100 prompt clusters; `calibrate` on a run graded with --logprobs; "
+             "± is the Monte-Carlo error of a 95 % coverage):", "",
+             "| grader | true RMS error | debiased CE coverage | true ECE | plug-in ECE coverage "
+             "| test rejects \"calibrated\" |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['regime']} | {r['truth_rms']:.3f} | {_pct(r['coverage'])} ± {100 * r['mc_error']:.1f} | "
               f"{r['truth_ece']:.3f} | {_pct(r['plug_in_coverage'])} | {_pct(r['rejects_calibrated'])} |" for r in rows]
@@ -355,37 +367,45 @@ def ece_clustered_table(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
     side = lambda name: row[name]
-    return ("\n" + f"The calibration test on clustered data (`calibrate RUN --human` through the CLI; {row['replicates']} studies "
-            f"of {row['prompts']} prompts x {row['per_prompt']} pairs, a perfectly calibrated grader, each pair repeating its "
-            "prompt's forecast and label): it rejects \"calibrated\" in "
-            f"{_pct(side('prompt')['rejects'])} ± {100 * row['mc_error']:.1f} of studies on the prompt side (was 74.5 % when the "
-            f"copies counted as independent items; now one forecast per prompt and category, n {side('prompt')['n']:.0f}) and "
-            f"{_pct(side('response')['rejects'])} on the response side (n {side('response')['n']:.0f}); the debiased error "
-            f"averages {side('prompt')['debiased']:.3f} on the prompt side and {side('response')['debiased']:.3f} on the "
+    return ("\n" + f"The calibration test on clustered data (`calibrate RUN --human` through the CLI; "
+            f"{row['replicates']} studies of {row['prompts']} prompts x {row['per_prompt']} pairs, "
+            "a perfectly calibrated grader, each pair repeating its prompt's forecast and label): "
+            "it rejects \"calibrated\" in "
+            f"{_pct(side('prompt')['rejects'])} ± {100 * row['mc_error']:.1f} of studies on the prompt side "
+            "(was 74.5 % when the copies counted as independent items; now one forecast per prompt and category, "
+            f"n {side('prompt')['n']:.0f}) and "
+            f"{_pct(side('response')['rejects'])} on the response side (n {side('response')['n']:.0f}); "
+            f"the debiased error averages {side('prompt')['debiased']:.3f} on the prompt side and "
+            f"{side('response')['debiased']:.3f} on the "
             "response side (truth 0; the root of a clipped square is never below 0).\n")
 
 
 def plan_table(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
-    return ("\n" + f"Labelling plans (`harness plan` at its defaults, assurance {row['stated']:.0%}, κ to a width of 0.15): "
-            f"{row['pilots']} pilots of 60 clusters from a known population, each checked on {row['studies_per_pilot']} fresh "
+    return ("\n" + f"Labelling plans (`harness plan` at its defaults, assurance {row['stated']:.0%}, "
+            "κ to a width of 0.15): "
+            f"{row['pilots']} pilots of 60 clusters from a known population, "
+            f"each checked on {row['studies_per_pilot']} fresh "
             f"studies of its conservative size (median {row['median_clusters']:.0f} clusters, smallest "
-            f"{row['smallest_clusters']}), each study's interval calibrate's (2,000 resamples): {_pct(row['achieved'])} ± "
-            f"{100 * row['mc_error']:.1f} of studies reached the width (± over pilots; per pilot "
-            f"{_pct(row['per_pilot_range'][0])} to {_pct(row['per_pilot_range'][1])}; stated {row['stated']:.0%}, the pilots' "
+            f"{row['smallest_clusters']}), each study's interval calibrate's (2,000 resamples): "
+            f"{_pct(row['achieved'])} ± {100 * row['mc_error']:.1f} of studies reached the width "
+            f"(± over pilots; per pilot {_pct(row['per_pilot_range'][0])} to {_pct(row['per_pilot_range'][1])}; "
+            f"stated {row['stated']:.0%}, the pilots' "
             "own uncertainty included)." + _near_perfect(row.get("near_perfect")) + "\n")
 
 
 def _near_perfect(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
-    planned = (f"; their studies reached the width in {_pct(row['achieved'])}, the smallest size {row['smallest_clusters']} "
-               "clusters" if row["planned"] else "")
-    return (f" With a grader right {100 * row['right']:.0f} % of the time (about one disagreement in a pilot of 120 items), "
-            f"{row['planned']} of {row['pilots']} pilots got a size{planned}; the others none, since in more than 5 % of "
-            "the populations they allow the grader never disagrees (κ 1 in every resample: no interval), where a study "
-            "with a zero-width bootstrap used to count as narrow and 3 clusters were recommended.")
+    planned = (f"; their studies reached the width in {_pct(row['achieved'])}, "
+               f"the smallest size {row['smallest_clusters']} clusters" if row["planned"] else "")
+    return (f" With a grader right {100 * row['right']:.0f} % of the time "
+            "(about one disagreement in a pilot of 120 items), "
+            f"{row['planned']} of {row['pilots']} pilots got a size{planned}; "
+            "the others none, since in more than 5 % of the populations they allow the grader never disagrees "
+            "(κ 1 in every resample: no interval), where a study with a zero-width bootstrap used to count as narrow "
+            "and 3 clusters were recommended.")
 
 
 def _checkpoint(results: dict[str, object]) -> None:
@@ -396,11 +416,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}; the others are "
-                        "kept from results.json")
-    parser.add_argument("--pick-studies", type=int, default=None, help="studies per pick strategy (default replicates / 2)")
-    parser.add_argument("--strategies", default="uniform,stratified,active", help="pick strategies to run; the others are "
-                        "kept from results.json")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of {', '.join(PARTS)}; the others are kept from results.json")
+    parser.add_argument("--pick-studies", type=int, default=None,
+                        help="studies per pick strategy (default replicates / 2)")
+    parser.add_argument("--strategies", default="uniform,stratified,active",
+                        help="pick strategies to run; the others are kept from results.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     start = time.perf_counter()
@@ -417,13 +438,15 @@ def main() -> None:
                   f"bias {corrections[-1]['bias']:+.4f}, width {corrections[-1]['mean_width']}", flush=True)
     order = {regime.name + regime.method: i for i, regime in enumerate(regimes())}
     corrections.sort(key=lambda c: order.get(c["regime"] + c["method"], 0))
-    # each finished part is kept in results.json at once: a later part that fails costs only itself (rerun it with --parts)
+    # each finished part is kept in results.json at once: a later part that fails costs only itself
+    # (rerun it with --parts)
     done = {**previous, "corrections": corrections}
     _checkpoint(done)
     for part, measure in (("agreement", lambda: agreement_intervals(max(100, args.replicates // 2), args.workers)),
                           ("paired", lambda: paired_test_size(args.replicates)),
-                          ("picks", lambda: pick_strategies(args.pick_studies or max(100, args.replicates // 2), args.workers,
-                                                            tuple(args.strategies.split(",")), previous.get("picks"))),
+                          ("picks", lambda: pick_strategies(args.pick_studies or max(100, args.replicates // 2),
+                                                            args.workers, tuple(args.strategies.split(",")),
+                                                            previous.get("picks"))),
                           ("ece", lambda: ece_coverage(max(400, args.replicates))),
                           ("ece-clustered", lambda: clustered_size(max(400, args.replicates), args.workers)),
                           ("stability", lambda: stability_coverage(max(400, args.replicates), args.workers)),
@@ -438,18 +461,19 @@ def main() -> None:
     seconds = time.perf_counter() - start + (previous.get("seconds", 0) if parts != set(PARTS) else 0)
     if not parts & {"ppi", "em"} and "seconds" in previous:
         seconds = previous["seconds"]  # the header's time is the studies' of the table it heads
-    replicates = args.replicates if parts & {"ppi", "em"} else previous.get("replicates", 300)  # the kept parts' own count
+    # the kept parts' own count
+    replicates = args.replicates if parts & {"ppi", "em"} else previous.get("replicates", 300)
     text = (write_results(corrections, agreement, paired, picks, seconds, replicates) + ece_table(ece)
             + ece_clustered_table(done.get("ece-clustered")) + stability_table(done.get("stability"))
             + plan_table(done.get("plan")) + soft_table(done.get("soft", [])) + jury_table(done.get("jury")))
     (HERE / "results.md").write_text(text, encoding="utf-8")
     paste("validate", text)
-    (HERE / "results.json").write_text(json.dumps({"corrections": corrections, "agreement": agreement, "paired": paired,
-                                                   "picks": picks, "ece": ece, "stability": done.get("stability"), "plan": done.get("plan"),
-                                                   **{part: done.get(part) for part in ("ece-clustered", "soft", "jury")},
-                                                   "seconds": round(seconds),
-                                                   "replicates": replicates}, indent=2) + "\n",
-                                       encoding="utf-8")
+    results = {"corrections": corrections, "agreement": agreement, "paired": paired,
+               "picks": picks, "ece": ece, "stability": done.get("stability"), "plan": done.get("plan"),
+               **{part: done.get(part) for part in ("ece-clustered", "soft", "jury")},
+               "seconds": round(seconds),
+               "replicates": replicates}
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(text)
 
 

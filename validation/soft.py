@@ -39,7 +39,8 @@ def _study(args: tuple[int, float]) -> dict[str, Any]:
     forecast /= forecast.sum(axis=2, keepdims=True)
     labels = np.array([[[rng.choice(4, p=truth[i, j]) for j in range(4)] for i in range(n)] for _ in range(RATERS)])
     table = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"q{i // PER}" for i in range(n)],
-                          "prompt": [f"prompt {i // PER}" for i in range(n)], "response": [f"answer {i}" for i in range(n)]})
+                          "prompt": [f"prompt {i // PER}" for i in range(n)],
+                          "response": [f"answer {i}" for i in range(n)]})
     for j, c in enumerate(CATEGORIES):
         table[f"prompt_{c}"] = 0
         table[f"response_{c}"] = labels[0, :, j]
@@ -55,8 +56,9 @@ def _study(args: tuple[int, float]) -> dict[str, Any]:
         with (run / "labels.jsonl").open("w", encoding="utf-8") as out:
             for i in range(n):
                 verdict = {c: int(np.argmax(forecast[i, j])) for j, c in enumerate(CATEGORIES)}
+                probabilities = {c: forecast[i, j].round(6).tolist() for j, c in enumerate(CATEGORIES)}
                 out.write(json.dumps({"id": f"i{i}", "target": "response", "status": "ok", "severity": verdict,
-                                      "probabilities": {c: forecast[i, j].round(6).tolist() for j, c in enumerate(CATEGORIES)}})
+                                      "probabilities": probabilities})
                           + "\n")
         (run / "manifest.json").write_text(json.dumps({"model": "simulated", "template_hash": "t", "shots_hash": "none",
                                                        "status": "complete", "schema_version": 1}))
@@ -90,12 +92,14 @@ def _summary(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     below = lambda part, rule: float(np.mean([r[part][rule] < 0 for r in rows]))
     sure = lambda part, rule: float(np.mean([r[part][f"{rule}_ci"][1] is not None and r[part][f"{rule}_ci"][1] < 0
                                              for r in rows]))
+    rules = ("log_loss", "brier")
     return {"grader": name, "replicates": len(rows),
-            **{f"{part}_{rule}": mean(part, rule) for part in ("grader", "verdict", "annotator") for rule in ("log_loss", "brier")},
-            **{f"beats_verdict_{rule}": below("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
-            **{f"surely_beats_verdict_{rule}": sure("probabilities_minus_verdict", rule) for rule in ("log_loss", "brier")},
+            **{f"{part}_{rule}": mean(part, rule) for part in ("grader", "verdict", "annotator") for rule in rules},
+            **{f"beats_verdict_{rule}": below("probabilities_minus_verdict", rule) for rule in rules},
+            **{f"surely_beats_verdict_{rule}": sure("probabilities_minus_verdict", rule) for rule in rules},
             "verdict_beats_annotator_brier": below("verdict_minus_annotator", "brier"),
-            "js_grader": float(np.mean([r["js"][0] for r in rows])), "js_verdict": float(np.mean([r["js"][1] for r in rows]))}
+            "js_grader": float(np.mean([r["js"][0] for r in rows])),
+            "js_verdict": float(np.mean([r["js"][1] for r in rows]))}
 
 
 def soft_label_checks(replicates: int, workers: int = 2) -> list[dict[str, Any]]:
@@ -111,20 +115,22 @@ def soft_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     pct = lambda v: f"{100 * v:.1f} %"
-    lines = ["", f"Soft labels by proper scoring rules (`calibrate --raters`; {rows[0]['replicates']} studies per grader of "
-             f"{CLUSTERS * PER} pairs in {CLUSTERS} prompt clusters, three annotators drawing each label from a true "
-             "severity distribution P; every grader's verdict is its most probable severity):", "",
-             "| grader | log loss: P(severity) | verdict | Brier: P(severity) | verdict | one annotator | P(severity) beats "
-             "its verdict (log loss; Brier) | … with the CI below 0 | verdict beats an annotator (Brier) | Jensen–Shannon "
-             "(before): P(severity); verdict |",
+    lines = ["", f"Soft labels by proper scoring rules (`calibrate --raters`; {rows[0]['replicates']} studies per "
+             f"grader of {CLUSTERS * PER} pairs in {CLUSTERS} prompt clusters, three annotators drawing each label "
+             "from a true severity distribution P; every grader's verdict is its most probable severity):", "",
+             "| grader | log loss: P(severity) | verdict | Brier: P(severity) | verdict | one annotator "
+             "| P(severity) beats its verdict (log loss; Brier) | … with the CI below 0 "
+             "| verdict beats an annotator (Brier) | Jensen–Shannon (before): P(severity); verdict |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['grader']} | {r['grader_log_loss']:.3f} | {r['verdict_log_loss']:.3f} | {r['grader_brier']:.3f} | "
               f"{r['verdict_brier']:.3f} | {r['annotator_brier']:.3f} | {pct(r['beats_verdict_log_loss'])}; "
-              f"{pct(r['beats_verdict_brier'])} | {pct(r['surely_beats_verdict_log_loss'])}; {pct(r['surely_beats_verdict_brier'])} | "
-              f"{pct(r['verdict_beats_annotator_brier'])} | {r['js_grader']:.3f}; {r['js_verdict']:.3f} |" for r in rows]
-    lines += ["", "Log loss and Brier are proper: the grader that knows P scores best and beats its own verdict in every "
-              "study, while the Jensen–Shannon distance used before (last column, lower read as better) put its verdict closer "
-              "to the raters; a wrong certain verdict costs "
-              "13.8 nats (forecasts floored at 1e-6). The verdict and one annotator's label are both one-hot forecasts of "
-              "a held-out rater: the like-for-like comparison."]
+              f"{pct(r['beats_verdict_brier'])} | "
+              f"{pct(r['surely_beats_verdict_log_loss'])}; {pct(r['surely_beats_verdict_brier'])} | "
+              f"{pct(r['verdict_beats_annotator_brier'])} | {r['js_grader']:.3f}; {r['js_verdict']:.3f} |"
+              for r in rows]
+    lines += ["", "Log loss and Brier are proper: the grader that knows P scores best and beats its own verdict in "
+              "every study, while the Jensen–Shannon distance used before (last column, lower read as better) put "
+              "its verdict closer to the raters; a wrong certain verdict costs 13.8 nats (forecasts floored at 1e-6). "
+              "The verdict and one annotator's label are both one-hot forecasts of a held-out rater: "
+              "the like-for-like comparison."]
     return "\n".join(lines) + "\n"

@@ -191,9 +191,10 @@ def table(rows: list[dict[str, Any]] | dict[str, Any] | None) -> str:
     lines += [f"| {names[r['instrument']]} | {r['regime']} | {100 * r['truth']:.1f} % | {100 * r['coverage']:.1f} % ± "
               f"{100 * r['mc_error']:.1f} | {100 * r['bias']:+.2f} pt | {100 * r['no_interval']:.1f} % | "
               f"{100 * r['warned']:.0f} % |" for r in rows]
-    lines += ["", "Targets: 93–97 % where clusters are many. Shares take Korn and Graubard's interval (Clopper-Pearson on "
-              "the clusters' effective sample size, fewer for C - 1 degrees of freedom), the excess Student's t with a "
-              "jackknife standard error over clusters. On 6 clusters both widen and every command warns all the same: "
+    lines += ["", "Targets: 93–97 % where clusters are many. Shares take Korn and Graubard's interval "
+              "(Clopper-Pearson on the clusters' effective sample size, fewer for C - 1 degrees of freedom), "
+              "the excess Student's t with a jackknife standard error over clusters. "
+              "On 6 clusters both widen and every command warns all the same: "
               "what covers here rests on the simulation's clusters being alike. At temperature 0 the null is 0 and the "
               "excess is the flip rate, its interval exact at 0 flips."]
     return "\n".join(lines) + "\n"

@@ -67,7 +67,8 @@ def draw(setting: Setting, rng: np.random.Generator, n_prompts: int | None = Non
 
 def frames(prompt: np.ndarray, response: np.ndarray, grader_p: np.ndarray, grader_r: np.ndarray, clusters: np.ndarray,
            per: int, prefix: str = "s") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The graded pairs (grader labels in the label columns) and the same pairs with human labels (ids ``prefix`` + n)."""
+    """The graded pairs (grader labels in the label columns) and the same pairs with human labels (ids ``prefix``
+    + n)."""
     n = clusters.size
     base = pd.DataFrame({"id": [f"{prefix}{i}" for i in range(n)], "prompt": [f"{prefix} prompt {c}" for c in clusters],
                          "response": "answer", "prompt_id": [f"{prefix}q{c}" for c in clusters],

@@ -209,8 +209,9 @@ def table(rows: list[dict[str, Any]], seconds: float) -> str:
              f"per regime (prompt clusters of 3 pairs, half dev, half held-out; {N_BOOT} resamples; {seconds:.0f} s). "
              "Truth: the rule's pooled quadratic κ in the population, for thresholds at the cut points each study "
              "chose; ± is the Monte-Carlo error of a 95 % coverage.", "",
-             "| grader | labelled clusters | rule | truth κ | held-out coverage | held-out bias | dev (in-sample) bias | "
-             "thresholds beat argmax |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+             "| grader | labelled clusters | rule | truth κ | held-out coverage | held-out bias "
+             "| dev (in-sample) bias | thresholds beat argmax |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         for rule in RULES:
             r = row[rule]
