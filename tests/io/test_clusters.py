@@ -209,4 +209,5 @@ def test_cluster_flag_is_validated(cli: CliRunner, server, tmp_path: Path) -> No
         and "--cluster none" in result.output
     )
     result = cli.invoke(app, ["calibrate", str(tmp_path / "run"), "--human", str(data), "--threshold", "5"])
-    assert result.exit_code == 2 and "--threshold 5: expected an integer with 1 <= threshold <= 3" in result.output, result.output
+    said = "--threshold 5: expected an integer with 1 <= threshold <= 3"
+    assert result.exit_code == 2 and said in result.output, result.output
