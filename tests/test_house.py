@@ -307,6 +307,10 @@ WHOLE_PACKAGE_TESTS = {"test_house.py", "test_doctests.py", "test_package.py"}
 #: Modules over 100 lines that have no test file of their own yet (their behaviour is tested through others').
 #: Each leaves this list when tests/<wing>/test_<module>.py is written; the test below fails until it does.
 WITHOUT_TEST_FILE = {
+    "report/transitions.py",
+    "report/comparison.py",
+    "cli/study_commands.py",
+    "analysis/table_calibration.py",
     "analysis/comparison.py",
     "analysis/pilots.py",
     "cli/data_commands.py",
