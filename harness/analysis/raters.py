@@ -211,24 +211,22 @@ def alignment(labels: np.ndarray, others: np.ndarray, *, level: str, values: np.
         return np.where(count > 0, -np.sqrt(np.nansum(np.where(known, squared, 0.0), axis=1) / count), np.nan)
 
 
+def _not_run(epsilon: float, scoring: str, note: str) -> AltTest:
+    """An alternative annotator test that could not be run, and why."""
+    return AltTest(epsilon=epsilon, scoring=scoring, annotators=[], winning_rate=None, advantage_probability=None,
+                   passed=None, rule=RULE, note=note)
+
+
 def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, raters: list[str], *, level: str,
              values: np.ndarray | None, epsilon: float) -> AltTest:
     """The alternative annotator test of ``grader`` against ``humans`` (see the module docstring)."""
     scoring = ("share of the other annotators with the same label" if level == "nominal"
                else "minus the root mean squared distance to the other annotators' labels")
     if len(raters) < MIN_ANNOTATORS:
-        return AltTest(
-            epsilon=epsilon,
-            scoring=scoring,
-            annotators=[],
-            winning_rate=None,
-            advantage_probability=None,
-            passed=None,
-            rule=RULE,
-            note=f"not run: {len(raters)} annotators; it needs at least {MIN_ANNOTATORS}. With "
-            "two, leaving one out leaves a single person as the truth, so the comparison is the grader's κ with each "
-            "rater against the raters' κ with each other (the human ceiling)",
-        )
+        return _not_run(epsilon, scoring, (
+            f"not run: {len(raters)} annotators; it needs at least {MIN_ANNOTATORS}. With two, leaving one out leaves "
+            "a single person as the truth, so the comparison is the grader's κ with each rater against the raters' κ "
+            "with each other (the human ceiling)"))
     rows: list[dict[str, Any]] = []
     for j, name in enumerate(raters):
         others = np.delete(humans, j, axis=1)
@@ -246,18 +244,9 @@ def alt_test(grader: np.ndarray, humans: np.ndarray, clusters: np.ndarray, rater
     left_out = (f"left out {', '.join(sparse)}: fewer than {MIN_ITEMS} items rated beside another annotator, too few "
                 "for the t test") if sparse else None
     if len(rows) < MIN_ANNOTATORS:
-        return AltTest(
-            epsilon=epsilon,
-            scoring=scoring,
-            annotators=[],
-            winning_rate=None,
-            advantage_probability=None,
-            passed=None,
-            rule=RULE,
-            note=f"not run: it needs {MIN_ANNOTATORS} annotators with {MIN_ITEMS} or more items each, and {left_out}"
-            if left_out
-            else f"not run: {len(rows)} annotators",
-        )
+        return _not_run(epsilon, scoring, (
+            f"not run: it needs {MIN_ANNOTATORS} annotators with {MIN_ITEMS} or more items each, and {left_out}"
+            if left_out else f"not run: {len(rows)} annotators"))
     adjusted = benjamini_yekutieli({r["rater"]: r["p_value"] for r in rows})
     annotators = [AltAnnotator(**r, p_by=adjusted[r["rater"]], rejected=adjusted[r["rater"]] <= Q) for r in rows]
     omega = float(np.mean([a.rejected for a in annotators]))

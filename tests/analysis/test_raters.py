@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from harness.analysis.raters import alignment, alt_test
 from harness.analysis.stats import benjamini_yekutieli
 from harness.cli.app import app
-from tests.helpers import SHARED, exit_and_output
+from tests.helpers import SHARED, exit_and_output, rater_study
 
 
 def test_agreement_on_one_cluster_gives_no_zero_width_interval(cli: CliRunner, tmp_path: Path) -> None:
@@ -69,23 +69,6 @@ def test_xstest_annotators_nominal_alpha_through_the_cli(tmp_path: Path) -> None
     assert any("at least 3" in w for w in data["warnings"])
 
 
-def rater_study(
-    seed: int, n: int = 300, k: int = 3, human: float = 0.8, graders: dict[str, float] | None = None
-) -> pd.DataFrame:
-    """Three annotators about 80 % right on a k-class label, and graders of given accuracy."""
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, k, n)
-
-    def rater(accuracy: float) -> np.ndarray:
-        wrong = (truth + rng.integers(1, k, n)) % k
-        return np.where(rng.random(n) < accuracy, truth, wrong)
-
-    frame = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "prompt_id": [f"p{i // 2}" for i in range(n)]})
-    for j in (1, 2, 3):
-        frame[f"a{j}"] = [f"c{v}" for v in rater(human)]
-    for name, accuracy in (graders or {"good": 0.93, "poor": 0.55}).items():
-        frame[name] = [f"c{v}" for v in rater(accuracy)]
-    return frame
 
 
 @pytest.mark.parametrize("seed", [101, 202, 303])

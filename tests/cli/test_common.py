@@ -4,7 +4,6 @@ half-written run."""
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from harness.cli.app import app
 from harness.grading.grade import GradeSpec, grade
 from harness.io.pairs import load_pairs, write_pairs
-from tests.helpers import RUNNER, SAMPLE, endpoint_for
+from tests.helpers import RUNNER, SAMPLE, SOAK, assert_refused_cleanly, content_strategy, endpoint_for
 
 
 def assert_no_traceback(result: Any) -> None:
@@ -111,31 +110,6 @@ def test_fuzzed_label_files_never_trace_back(server, tmp_path: Path, index: int,
         assert result.exit_code in (0, 2), (command, result.output)
 
 
-SOAK = os.environ.get("HARNESS_SOAK") == "1"
-
-
-record_strategy = st.dictionaries(
-    st.sampled_from(["id", "prompt", "response", "prompt_hate", "response_sexual", "model", "x"]),
-    st.one_of(st.none(), st.integers(-2, 9), st.text(max_size=6), st.floats(allow_nan=True), st.booleans()),
-)
-
-
-content_strategy = st.one_of(
-    st.binary(max_size=400),
-    st.lists(record_strategy, max_size=5).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()),
-    st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=5).map(
-        lambda rows: "\n".join(",".join(cells) for cells in rows).encode()
-    ),
-)
-
-
-def assert_refused_cleanly(result, path: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # our error, not a traceback
-    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and path.name in errors[0], result.output
-    assert not out.exists()
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".") or ".tmp" in p.name]  # no temp left
 
 
 @settings(max_examples=200 if SOAK else 40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
