@@ -293,6 +293,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _command(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except FileNotFoundError:
+        return []
+
+
 def _gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")  # exited, not yet reaped
@@ -338,9 +345,12 @@ def test_a_grade_killed_with_9_mid_generation_takes_its_server_along_within_5_s(
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _until(lambda: _children(grade.pid), 60)
-        server = _children(grade.pid)[0]
-        command = Path(f"/proc/{server}/cmdline").read_text().split("\0")
+        def serving() -> list[tuple[int, list[str]]]:  # a child once it runs the server (not just forked)
+            commands = [(pid, _command(pid)) for pid in _children(grade.pid)]
+            return [(pid, command) for pid, command in commands if "--port" in command]
+
+        assert _until(serving, 60)
+        server, command = serving()[0]
         url = f"http://127.0.0.1:{command[command.index('--port') + 1]}/v1"
 
         def generating() -> bool:
